@@ -1,0 +1,72 @@
+#include <vector>
+#include <utility>
+#include "kiln/kernel.h"
+
+namespace kiln {
+
+namespace {
+// Function-local static: registrars in other translation units may run before this file's statics.
+std::vector<std::pair<const char*, KernelFn>>& table() {
+  static std::vector<std::pair<const char*, KernelFn>> t;
+  return t;
+}
+}  // namespace
+
+KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn) { table().emplace_back(name, fn); }
+int kernel_count() { return (int)table().size(); }
+const char* kernel_name(int id) { return table()[id].first; }
+KernelFn kernel_fn(int id) { return table()[id].second; }
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+    case DType::Bool: return "bool";
+    case DType::Float16: return "float16";
+    case DType::BFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
+
+int dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32: case DType::Int32: return 4;
+    case DType::Float64: case DType::Int64: return 8;
+    case DType::Bool: return 1;
+    case DType::Float16: case DType::BFloat16: return 2;
+  }
+  return 0;
+}
+
+void fail(ErrorKind kind, const std::string& op, const std::string& msg) { throw KilnError(kind, op + ": " + msg); }
+
+void throw_dtype_error(const char* op, DType got, const char* expected) {
+  fail(ErrorKind::DType, op, std::string("expected ") + expected + ", got " + dtype_name(got));
+}
+
+bool TensorArg::is_contiguous() const {
+  int64_t expected = 1;
+  for (int d = ndim - 1; d >= 0; --d) {
+    if (shape[d] != 1 && strides[d] != expected) return false;
+    expected *= shape[d];
+  }
+  return true;
+}
+
+const TensorArg& KernelCall::in(int i) const {
+  if (i >= n_inputs) fail(ErrorKind::Internal, name, "missing input " + std::to_string(i));
+  return inputs[i];
+}
+TensorArg& KernelCall::out(int i) {
+  if (i >= n_outputs) fail(ErrorKind::Internal, name, "missing output " + std::to_string(i));
+  return outputs[i];
+}
+double KernelCall::attr(int i) const {
+  if (i >= n_attrs) fail(ErrorKind::Internal, name, "missing attribute " + std::to_string(i));
+  return attrs[i];
+}
+int64_t KernelCall::int_attr(int i) const { return (int64_t)attr(i); }
+
+}  // namespace kiln

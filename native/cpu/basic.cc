@@ -1,0 +1,78 @@
+// CPU kernels that every op builds on: copy (with dtype conversion), fill, where, clamp.
+#include "elementwise.h"
+#include "kiln/math/scalar.h"
+
+namespace kiln { namespace cpu {
+namespace {
+
+// copy: out <- in, converting dtypes (strided on both sides; used by contiguous(), to(dtype), cat).
+void copy_kernel(KernelCall& c) {
+  KILN_DISPATCH_ALL(c.out(0).dtype, c.name, {
+    using Out = scalar_t;
+    KILN_DISPATCH_ALL(c.in(0).dtype, c.name, unary_loop<Out, scalar_t>(c, [](compute_t<scalar_t> x) { return x; }));
+  });
+}
+KILN_KERNEL("copy", copy_kernel);
+
+// fill: out[...] = attr 0.
+void fill_kernel(KernelCall& c) {
+  TensorArg& o = c.out(0);
+  const TensorArg* ops[1] = {&o};
+  Layout<1> L = make_layout<1>(ops);
+  double v = c.attr(0);
+  KILN_DISPATCH_ALL(o.dtype, c.name, {
+    scalar_t s = Store<scalar_t>::from(v);
+    parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) {
+      strided_range<1>(L, b, e, [&](char** p) { *(scalar_t*)p[0] = s; });
+    });
+  });
+}
+KILN_KERNEL("fill", fill_kernel);
+
+// where(cond, a, b): inputs cond (bool), a, b of the output's dtype.
+void where_kernel(KernelCall& c) {
+  const TensorArg* ops[4] = {&c.out(0), &c.in(0), &c.in(1), &c.in(2)};
+  Layout<4> L = make_layout<4>(ops);
+  KILN_DISPATCH_ALL(c.out(0).dtype, c.name, {
+    parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) {
+      strided_range<4>(L, b, e, [&](char** p) {
+        *(scalar_t*)p[0] = *(const bool*)p[1] ? *(const scalar_t*)p[2] : *(const scalar_t*)p[3];
+      });
+    });
+  });
+}
+KILN_KERNEL("where", where_kernel);
+
+// clamp(x, min, max): attrs [min, max]; NaN bounds mean "no bound"; NaN inputs stay NaN.
+void clamp_kernel(KernelCall& c) {
+  double lo = c.attr(0), hi = c.attr(1);
+  KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, {
+    using C = compute_t<scalar_t>;
+    bool has_lo = lo == lo, has_hi = hi == hi;
+    C l = has_lo ? (C)lo : C(0), h = has_hi ? (C)hi : C(0);
+    unary_loop<scalar_t, scalar_t>(c, [=](C x) {
+      if (m::isnan(x)) return x;
+      if (has_lo && x < l) x = l;
+      if (has_hi && x > h) x = h;
+      return x;
+    });
+  });
+}
+KILN_KERNEL("clamp", clamp_kernel);
+
+// arange: out[i] = start + i * step (attrs [start, step]); also linspace's kernel.
+void arange_kernel(KernelCall& c) {
+  TensorArg& o = c.out(0);
+  double start = c.attr(0), step = c.attr(1);
+  KILN_DISPATCH_NUMERIC(o.dtype, c.name, {
+    scalar_t* p = o.ptr<scalar_t>();
+    int64_t stride = o.strides[0];
+    parallel_for(o.numel, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) store(p + i * stride, start + (double)i * step);
+    });
+  });
+}
+KILN_KERNEL("arange", arange_kernel);
+
+}  // namespace
+}}  // namespace kiln::cpu

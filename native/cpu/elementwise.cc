@@ -1,0 +1,33 @@
+// Registers a CPU kernel for every op in include/kiln/math/elementwise_ops.h.
+#include "elementwise.h"
+
+namespace kiln { namespace cpu {
+
+template <typename Fn> void unary_float(KernelCall& c) {
+  KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, unary_loop<scalar_t, scalar_t>(c, Fn()));
+}
+template <typename Fn> void unary_numeric(KernelCall& c) {
+  KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, unary_loop<scalar_t, scalar_t>(c, Fn()));
+}
+template <typename Fn> void unary_pred(KernelCall& c) {
+  KILN_DISPATCH_ALL(c.in(0).dtype, c.name, unary_loop<bool, scalar_t>(c, Fn()));
+}
+template <typename Fn> void binary_float(KernelCall& c) {
+  KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, binary_loop<scalar_t, scalar_t>(c, Fn()));
+}
+template <typename Fn> void binary_numeric(KernelCall& c) {
+  KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, binary_loop<scalar_t, scalar_t>(c, Fn()));
+}
+template <typename Fn> void binary_pred(KernelCall& c) {
+  KILN_DISPATCH_ALL(c.in(0).dtype, c.name, binary_loop<bool, scalar_t>(c, Fn()));
+}
+
+}}  // namespace kiln::cpu
+
+#define KILN_UNARY_FLOAT(name, Fn) KILN_KERNEL(name, kiln::cpu::unary_float<Fn>);
+#define KILN_UNARY_NUMERIC(name, Fn) KILN_KERNEL(name, kiln::cpu::unary_numeric<Fn>);
+#define KILN_UNARY_PRED(name, Fn) KILN_KERNEL(name, kiln::cpu::unary_pred<Fn>);
+#define KILN_BINARY_FLOAT(name, Fn) KILN_KERNEL(name, kiln::cpu::binary_float<Fn>);
+#define KILN_BINARY_NUMERIC(name, Fn) KILN_KERNEL(name, kiln::cpu::binary_numeric<Fn>);
+#define KILN_BINARY_PRED(name, Fn) KILN_KERNEL(name, kiln::cpu::binary_pred<Fn>);
+#include "kiln/math/elementwise_ops.h"

@@ -1,0 +1,26 @@
+// Errors found by kernels on the device (an index out of range) cannot throw. They are written to a
+// small slot in host-mapped memory and turned into a JS error at the next synchronisation, as
+// CUDA's own asynchronous errors are: no device-to-host round trip per call. CPU kernels throw.
+#pragma once
+#include <cstdint>
+#include "kiln/hd.h"
+
+namespace kiln {
+
+struct DeviceErrorSlot {
+  unsigned long long kernel;   // 0: no error; else the reporting kernel's id + 1
+  long long value;             // the offending value
+  long long lo, hi;            // the valid range [lo, hi]
+  long long arg;               // which input (index into the kernel's inputs)
+};
+
+#if defined(__CUDACC__)
+__device__ inline void report_index_error(DeviceErrorSlot* slot, int kernel_id, int arg, long long value, long long lo, long long hi) {
+  if (atomicCAS(&slot->kernel, 0ull, (unsigned long long)kernel_id + 1ull) == 0ull) {
+    slot->value = value; slot->lo = lo; slot->hi = hi; slot->arg = arg;
+    __threadfence_system();
+  }
+}
+#endif
+
+}  // namespace kiln

@@ -1,0 +1,155 @@
+// Element types shared by TypeScript (packages/tensor/src/dtype.ts: the same codes) and C++.
+// float16 and bfloat16 are storage types: they are loaded into float, computed in float and
+// rounded back on store (round to nearest even), on both devices.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include "kiln/hd.h"
+#if defined(__CUDACC__)
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#endif
+
+namespace kiln {
+
+enum class DType : int32_t { Float32 = 0, Float64 = 1, Int32 = 2, Int64 = 3, Bool = 4, Float16 = 5, BFloat16 = 6 };
+
+const char* dtype_name(DType t);
+int dtype_size(DType t);
+
+struct Half { uint16_t bits; };
+struct BFloat16 { uint16_t bits; };
+
+KILN_HD uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u; std::memcpy(&u, &f, 4); return u;
+#endif
+}
+KILN_HD float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f; std::memcpy(&f, &u, 4); return f;
+#endif
+}
+
+// IEEE binary16 <-> binary32. On the GPU the hardware conversions; on the CPU the same rounding
+// (to nearest, ties to even) done with integer arithmetic.
+KILN_HD float half_to_float(Half h) {
+#if defined(__CUDA_ARCH__)
+  return __half2float(__ushort_as_half(h.bits));
+#else
+  uint32_t sign = (uint32_t)(h.bits & 0x8000u) << 16;
+  uint32_t exp = (h.bits >> 10) & 0x1fu;
+  uint32_t man = h.bits & 0x3ffu;
+  if (exp == 0x1f) return bits_float(sign | 0x7f800000u | (man << 13));   // inf / nan
+  if (exp == 0) {
+    if (man == 0) return bits_float(sign);                                   // +-0
+    // subnormal: value = man * 2^-24
+    float v = (float)man * 5.9604644775390625e-8f;
+    return sign ? -v : v;
+  }
+  return bits_float(sign | ((exp + 112u) << 23) | (man << 13));
+#endif
+}
+
+KILN_HD Half float_to_half(float f) {
+#if defined(__CUDA_ARCH__)
+  return Half{__half_as_ushort(__float2half_rn(f))};
+#else
+  uint32_t u = float_bits(f);
+  uint32_t sign = (u >> 16) & 0x8000u;
+  uint32_t absu = u & 0x7fffffffu;
+  if (absu >= 0x7f800000u) return Half{(uint16_t)(sign | 0x7c00u | (absu > 0x7f800000u ? 0x200u : 0u))};
+  if (absu >= 0x477ff000u) return Half{(uint16_t)(sign | 0x7c00u)};          // rounds to inf
+  if (absu < 0x38800000u) {                                                 // subnormal half or zero
+    // scale so that the half's subnormal unit (2^-24) becomes 1, round to nearest even
+    float a = bits_float(absu) * 16777216.0f;
+    uint32_t m = (uint32_t)a;
+    float rem = a - (float)m;
+    if (rem > 0.5f || (rem == 0.5f && (m & 1u))) m++;
+    return Half{(uint16_t)(sign | m)};
+  }
+  uint32_t mant_odd = (absu >> 13) & 1u;
+  absu += 0xc8000fffu + mant_odd;   // rebias exponent (-112 << 23) and round to nearest even
+  return Half{(uint16_t)(sign | (absu >> 13))};
+#endif
+}
+
+KILN_HD float bf16_to_float(BFloat16 h) { return bits_float((uint32_t)h.bits << 16); }
+KILN_HD BFloat16 float_to_bf16(float f) {
+  uint32_t u = float_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return BFloat16{(uint16_t)((u >> 16) | 0x40u)};  // quiet nan
+  u += 0x7fffu + ((u >> 16) & 1u);                                                     // nearest even
+  return BFloat16{(uint16_t)(u >> 16)};
+}
+
+// Compute type of each storage type: half types and bool compute in float / themselves.
+template <typename T> struct Compute { using type = T; };
+template <> struct Compute<Half> { using type = float; };
+template <> struct Compute<BFloat16> { using type = float; };
+template <typename T> using compute_t = typename Compute<T>::type;
+
+template <typename T> KILN_HD compute_t<T> load(const T* p) { return *p; }
+template <> KILN_HD float load<Half>(const Half* p) { return half_to_float(*p); }
+template <> KILN_HD float load<BFloat16>(const BFloat16* p) { return bf16_to_float(*p); }
+
+// Converts any computed value to storage type T (bool: nonzero is true).
+template <typename T> struct Store {
+  template <typename V> KILN_HD static T from(V v) { return static_cast<T>(v); }
+};
+template <> struct Store<bool> {
+  template <typename V> KILN_HD static bool from(V v) { return v != V(0); }
+};
+template <> struct Store<Half> {
+  template <typename V> KILN_HD static Half from(V v) { return float_to_half(static_cast<float>(v)); }
+};
+template <> struct Store<BFloat16> {
+  template <typename V> KILN_HD static BFloat16 from(V v) { return float_to_bf16(static_cast<float>(v)); }
+};
+template <typename T, typename V> KILN_HD void store(T* p, V v) { *p = Store<T>::from(v); }
+
+}  // namespace kiln
+
+// Calls BODY with scalar_t bound to the C++ type of `dtype`. The ALL variant covers every dtype;
+// FLOATING covers the float types (half types included), NUMERIC everything but bool.
+#define KILN_DTYPE_CASE(ENUM, TYPE, ...) case ::kiln::DType::ENUM: { using scalar_t = TYPE; __VA_ARGS__; } break;
+#define KILN_DISPATCH_FLOATING(dtype, opname, ...)                                   \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a floating dtype");           \
+  }
+#define KILN_DISPATCH_NUMERIC(dtype, opname, ...)                                    \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a numeric dtype");            \
+  }
+#define KILN_DISPATCH_ALL(dtype, opname, ...)                                        \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Bool, bool, __VA_ARGS__)                                         \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a known dtype");              \
+  }
+#define KILN_DISPATCH_INDEX(dtype, opname, ...)                                      \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
+    default: ::kiln::throw_dtype_error(opname, dtype, "int32 or int64");             \
+  }
+
+namespace kiln { [[noreturn]] void throw_dtype_error(const char* op, DType got, const char* expected); }

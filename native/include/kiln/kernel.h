@@ -1,0 +1,65 @@
+// The native boundary's data model. TypeScript encodes a kernel call into a shared Float64Array
+// (packages/tensor/src/native/args.ts writes it, core/args.cc reads it): per tensor its dtype,
+// data address (offset already applied), shape and strides in elements; then numeric attributes.
+// Kernels register themselves by name with KILN_KERNEL in their own file: no central table.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include "kiln/dtype.h"
+
+namespace kiln {
+
+constexpr int kMaxDims = 12;
+constexpr int kMaxTensors = 16;
+constexpr int kMaxAttrs = 64;
+
+struct TensorArg {
+  char* data;          // address of element [0, 0, ...] (the view's offset applied)
+  DType dtype;
+  int ndim;
+  int64_t numel;
+  int64_t shape[kMaxDims];
+  int64_t strides[kMaxDims];   // in elements; 0 for broadcast dimensions
+  template <typename T> T* ptr() const { return reinterpret_cast<T*>(data); }
+  bool is_contiguous() const;
+};
+
+struct KernelCall {
+  const char* name;
+  int id;                      // index in the kernel table (device errors report it)
+  int device;                  // device index (CUDA), 0 on the CPU
+  int n_inputs, n_outputs, n_attrs;
+  TensorArg inputs[kMaxTensors];
+  TensorArg outputs[kMaxTensors];
+  double attrs[kMaxAttrs];
+  void* stream = nullptr;      // CUDA: the device's stream; CPU: unused
+  void* error_slot = nullptr;  // CUDA: a DeviceErrorSlot* in host-mapped memory
+  const TensorArg& in(int i) const;
+  TensorArg& out(int i);
+  double attr(int i) const;
+  int64_t int_attr(int i) const;
+};
+
+using KernelFn = void (*)(KernelCall&);
+
+// Typed failures, turned into JS errors of the same kind by the binding (core/binding.cc).
+enum class ErrorKind { Shape, DType, Device, Value, Cuda, Memory, Internal };
+struct KilnError : std::runtime_error {
+  ErrorKind kind;
+  KilnError(ErrorKind k, const std::string& msg) : std::runtime_error(msg), kind(k) {}
+};
+[[noreturn]] void fail(ErrorKind kind, const std::string& op, const std::string& msg);
+
+struct KernelRegistrar { KernelRegistrar(const char* name, KernelFn fn); };
+int kernel_count();
+const char* kernel_name(int id);
+KernelFn kernel_fn(int id);
+
+}  // namespace kiln
+
+#define KILN_CONCAT_(a, b) a##b
+#define KILN_CONCAT(a, b) KILN_CONCAT_(a, b)
+// Registers `fn` as this device's kernel for op `name` (snake_case, the op's TS name).
+#define KILN_KERNEL(name, fn) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn)
+#define KILN_CHECK(cond, kind, op, msg) do { if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); } while (0)

@@ -1,0 +1,115 @@
+/**
+ * The 'cuda' backend: storage is device memory from the addon's caching allocator, addressed by
+ * number; kernels come from kiln_cuda.node. Work is queued on one stream per device; downloads
+ * synchronise (downloadAsync waits on a worker thread, not on the event loop).
+ */
+import {
+  type Backend, type Device, type MemoryStats, type Storage, type KernelAddon,
+  fromNativeError, kernelTable, loadAddon, addonPath,
+} from '@kiln/tensor';
+
+export interface CudaDeviceProperties {
+  name: string;
+  totalMemory: number;
+  multiProcessorCount: number;
+  major: number;
+  minor: number;
+  l2CacheSize: number;
+  runtimeVersion: number;
+  driverVersion: number;
+}
+
+export interface CudaMemoryStats extends MemoryStats {
+  numOoms: number;
+}
+
+interface CudaAddon extends KernelAddon {
+  deviceCount(): number;
+  deviceProperties(i: number): CudaDeviceProperties;
+  malloc(nbytes: number, device: number): number;
+  free(ptr: number, device: number, nbytes: number): void;
+  copyToDevice(ptr: number, device: number, src: ArrayBufferView): void;
+  copyToHost(ptr: number, device: number, dst: ArrayBufferView): void;
+  copyToHostAsync(ptr: number, device: number, dst: ArrayBufferView): Promise<void>;
+  copyOnDevice(dst: number, src: number, nbytes: number, device: number): void;
+  synchronize(device: number): void;
+  memoryStats(device: number): CudaMemoryStats;
+  emptyCache(device: number): void;
+}
+
+/** Why the CUDA device is unavailable, or null when it is available. */
+export let unavailableReason: string | null = null;
+let addon: CudaAddon | null = null;
+let kernels = new Map<string, number>();
+
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw fromNativeError(e);
+  }
+}
+
+/** Loads the addon; records why CUDA is unavailable instead of throwing. */
+export function loadCuda(): CudaAddon | null {
+  if (addon || unavailableReason) return addon;
+  if (!addonPath('kiln_cuda.node')) {
+    unavailableReason = 'the CUDA addon kiln_cuda.node is not built (nvcc was not found when `npm run build -w @kiln/native` ran)';
+    return null;
+  }
+  try {
+    const a = loadAddon<CudaAddon>('kiln_cuda.node', 'cuda');
+    const n = a.deviceCount();
+    if (n === 0) {
+      unavailableReason = 'no CUDA device: the CUDA addon is built, but this machine has no GPU or no driver';
+      return null;
+    }
+    addon = a;
+    kernels = kernelTable(a);
+  } catch (e) {
+    unavailableReason = `the CUDA addon failed to load: ${(e as Error).message}`;
+  }
+  return addon;
+}
+
+class CudaStorage implements Storage {
+  version = 0;
+  refs = 0;
+  freed = false;
+  readonly address: number;
+  constructor(
+    readonly device: Device,
+    readonly nbytes: number,
+  ) {
+    this.address = call(() => addon!.malloc(nbytes, device.index));
+  }
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    call(() => addon!.free(this.address, this.device.index, this.nbytes));
+  }
+}
+
+export const cudaBackend: Backend = {
+  type: 'cuda',
+  deviceCount: () => (addon ? addon.deviceCount() : 0),
+  allocate: (d, nbytes) => new CudaStorage(d, nbytes),
+  upload: (dst, byteOffset, src) => call(() => addon!.copyToDevice(dst.address + byteOffset, dst.device.index, src)),
+  download: (src, byteOffset, dst) => call(() => addon!.copyToHost(src.address + byteOffset, src.device.index, dst)),
+  downloadAsync: async (src, byteOffset, dst) => {
+    try {
+      await addon!.copyToHostAsync(src.address + byteOffset, src.device.index, dst);
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+  },
+  kernelId: (name) => kernels.get(name) ?? -1,
+  launch: (id) => call(() => addon!.launch(id)),
+  synchronize: (d) => call(() => addon!.synchronize(d.index)),
+  memoryStats: (d) => call(() => addon!.memoryStats(d.index)),
+  emptyCache: (d) => call(() => addon!.emptyCache(d.index)),
+};
+
+export function cudaAddon(): CudaAddon | null {
+  return addon;
+}

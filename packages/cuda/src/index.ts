@@ -1,0 +1,44 @@
+/**
+ * @packageDocumentation
+ * `@kiln/cuda`: import it once in an application to register the 'cuda' device.
+ *
+ * ```ts
+ * import '@kiln/cuda';
+ * import { cuda } from '@kiln/cuda';
+ * import { randn } from '@kiln/tensor';
+ * if (cuda.isAvailable()) {
+ *   const x = randn([1024, 1024], { device: 'cuda' });
+ *   console.log(x.sigmoid().sum().item());
+ * }
+ * ```
+ */
+import { type DeviceLike, DeviceError, device as toDevice, registerBackend } from '@kiln/tensor';
+import { type CudaDeviceProperties, type CudaMemoryStats, cudaAddon, cudaBackend, loadCuda, unavailableReason } from './backend.js';
+
+if (loadCuda()) registerBackend(cudaBackend);
+
+function cudaIndex(d: DeviceLike | number, op: string): number {
+  const dev = typeof d === 'number' ? toDevice(`cuda:${d}`) : toDevice(d);
+  if (dev.type !== 'cuda') throw new DeviceError(op, 'device', 'a CUDA device', String(dev));
+  const a = cudaAddon();
+  if (!a) throw new DeviceError(`${op}: CUDA is not available: ${unavailableReason}`);
+  return dev.index;
+}
+
+/** The CUDA device's controls, as torch.cuda. */
+export const cuda = {
+  /** True when the addon is built and a GPU with a working driver is present. */
+  isAvailable: (): boolean => cudaAddon() !== null,
+  /** Why isAvailable() is false (null when it is true). */
+  unavailableReason: (): string | null => unavailableReason,
+  deviceCount: (): number => cudaAddon()?.deviceCount() ?? 0,
+  deviceProperties: (d: DeviceLike | number = 0): CudaDeviceProperties => cudaAddon()!.deviceProperties(cudaIndex(d, 'deviceProperties')),
+  /** Waits for queued work; raises errors kernels reported (e.g. an index out of range). */
+  synchronize: (d: DeviceLike | number = 0): void => cudaBackend.synchronize(toDevice(`cuda:${cudaIndex(d, 'synchronize')}`)),
+  memoryStats: (d: DeviceLike | number = 0): CudaMemoryStats =>
+    cudaBackend.memoryStats(toDevice(`cuda:${cudaIndex(d, 'memoryStats')}`)) as CudaMemoryStats,
+  /** Frees the allocator's cached blocks (memory held by live tensors stays). */
+  emptyCache: (d: DeviceLike | number = 0): void => cudaBackend.emptyCache(toDevice(`cuda:${cudaIndex(d, 'emptyCache')}`)),
+};
+
+export type { CudaDeviceProperties, CudaMemoryStats };

@@ -1,0 +1,135 @@
+/**
+ * Op declaration and dispatch. An op is declared once (`declareOp`: its snake_case name, shared
+ * with the native kernels, and its input names, used by autograd's derivative table); its
+ * TypeScript function computes output shapes and dtypes, allocates outputs and calls
+ * `launchKernel`, which finds the kernel of that name in the device's addon. The core records the
+ * graph through the AutogradHook that @kiln/autograd installs; it knows nothing else of autograd.
+ */
+import { type Backend, type Device, backendFor } from './device.js';
+import { type DType, dtypeInfo } from './dtype.js';
+import { DeviceError, InternalError } from './errors.js';
+import { encodeCall } from './native/args.js';
+import { contiguousStrides, fmtShape, numelOf, type Shape } from './shape.js';
+import { Tensor } from './tensor.js';
+
+export interface OpSchema {
+  /** snake_case, the kernel's name in every device's table */
+  readonly name: string;
+  /** names of the tensor inputs, in call order (autograd's derivatives refer to them by name) */
+  readonly inputs: readonly string[];
+  /** false for ops with no gradient (comparisons, argmax, integer ops) */
+  readonly differentiable: boolean;
+}
+
+const schemas = new Map<string, OpSchema>();
+
+export function declareOp(name: string, inputs: readonly string[], differentiable = true): OpSchema {
+  const s: OpSchema = { name, inputs, differentiable };
+  schemas.set(name, s);
+  return s;
+}
+
+/** Every declared op (autograd's tests check each differentiable one has a derivative). */
+export function allOps(): readonly OpSchema[] {
+  return [...schemas.values()];
+}
+
+/** An op input as recorded: a tensor, or a JS scalar / non-tensor argument that gets no gradient. */
+export type OpInput = Tensor | number | boolean | null | undefined;
+
+/** The interface @kiln/autograd implements to record the graph (installed with setAutogradHook). */
+export interface AutogradHook {
+  isGradEnabled(): boolean;
+  /** Called after an op ran with some input requiring grad while grad mode is on. */
+  record(op: OpSchema, inputs: readonly OpInput[], outputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>): void;
+  /** target was overwritten in place by an op whose out-of-place result is `result`. */
+  recordInplace(target: Tensor, result: Tensor): void;
+  backward(root: Tensor, grad: Tensor | undefined, options: { retainGraph?: boolean; createGraph?: boolean }): void;
+}
+
+let hook: AutogradHook | null = null;
+
+export function setAutogradHook(h: AutogradHook | null): void {
+  hook = h;
+}
+export function autogradHook(): AutogradHook | null {
+  return hook;
+}
+
+/** True when an op over these inputs must be recorded. */
+export function needsRecording(inputs: readonly OpInput[]): boolean {
+  if (hook === null || !hook.isGradEnabled()) return false;
+  for (const t of inputs) if (t instanceof Tensor && t.requiresGrad) return true;
+  return false;
+}
+
+/** Records the op if needed; returns outputs[0] for convenience. */
+export function recordOp(
+  op: OpSchema,
+  inputs: readonly OpInput[],
+  outputs: readonly Tensor[],
+  attrs: Readonly<Record<string, unknown>> = {},
+): Tensor {
+  if (needsRecording(inputs)) hook!.record(op, inputs, outputs, attrs);
+  return outputs[0]!;
+}
+
+/** Allocates an uninitialised contiguous tensor. */
+export function empty(shape: Shape, dtype: DType, dev: Device): Tensor {
+  const backend = backendFor(dev);
+  const storage = backend.allocate(dev, numelOf(shape) * dtypeInfo[dtype].itemsize);
+  return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
+}
+
+/** The one device of several tensors, or a DeviceError naming the argument that differs. */
+export function commonDevice(op: string, names: readonly string[], tensors: readonly (Tensor | undefined | null)[]): Device {
+  let dev: Device | null = null;
+  let first = '';
+  tensors.forEach((t, i) => {
+    if (!t) return;
+    t.assertAlive(op);
+    if (dev === null) {
+      dev = t.device;
+      first = names[i] ?? `input ${i}`;
+    } else if (t.device !== dev) {
+      throw new DeviceError(op, names[i] ?? `input ${i}`, `a tensor on ${dev} (the device of '${first}')`, `a tensor on ${t.device}`);
+    }
+  });
+  if (dev === null) throw new InternalError(`${op}: no tensor argument`);
+  return dev;
+}
+
+const idCache = new WeakMap<Backend, Map<string, number>>();
+
+function kernelIdOf(backend: Backend, name: string, dev: Device): number {
+  let ids = idCache.get(backend);
+  if (!ids) {
+    ids = new Map();
+    idCache.set(backend, ids);
+  }
+  let id = ids.get(name);
+  if (id === undefined) {
+    id = backend.kernelId(name);
+    if (id < 0) throw new DeviceError(`${name}: no kernel for this op on ${dev} (the device's addon does not provide it)`);
+    ids.set(name, id);
+  }
+  return id;
+}
+
+/**
+ * Runs the kernel `name` of the inputs' device. Outputs must be allocated; attributes are numbers
+ * in the order the kernel reads them.
+ */
+export function launchKernel(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: readonly number[] = []): void {
+  const dev = (outputs[0] ?? inputs[0])!.device;
+  const backend = backendFor(dev, name);
+  const id = kernelIdOf(backend, name, dev);
+  for (const t of outputs) t.assertAlive(name);
+  encodeCall(dev.index, inputs, outputs, attrs);
+  backend.launch(id);
+}
+
+/** A ShapeError-style description of a tensor argument for messages. */
+export function describeTensor(t: Tensor): string {
+  return `a ${t.dtype} tensor of shape ${fmtShape(t.shape)} on ${t.device}`;
+}

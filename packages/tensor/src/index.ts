@@ -1,0 +1,32 @@
+/**
+ * @packageDocumentation
+ * `@kiln/tensor`: dtypes, shapes, the Tensor, devices and op dispatch, and the native CPU device.
+ *
+ * ```ts
+ * import { tensor, randn } from '@kiln/tensor';
+ * const x = tensor([[1, 2], [3, 4]], { dtype: 'float32' });
+ * const y = x.mul(2).add(1).sigmoid();
+ * console.log(y.toArray());
+ * ```
+ */
+import { registerBackend } from './device.js';
+import { cpuBackend } from './native/cpu-backend.js';
+
+registerBackend(cpuBackend);
+
+export * from './dtype.js';
+export * from './errors.js';
+export * from './shape.js';
+export * from './device.js';
+export { Tensor, type TensorLike, type GradNode } from './tensor.js';
+export { tidy, keep } from './scope.js';
+export {
+  type OpSchema, type OpInput, type AutogradHook, declareOp, allOps, setAutogradHook, autogradHook, needsRecording, recordOp,
+  launchKernel, commonDevice, describeTensor, empty as emptyOn,
+} from './dispatch.js';
+export { cpuThreads } from './native/cpu-backend.js';
+export { loadAddon, addonPath, kernelTable, type KernelAddon } from './native/load.js';
+export * from './ops/convert.js';
+export * from './ops/views.js';
+export * from './ops/creation.js';
+export * from './ops/elementwise.js';

@@ -1,0 +1,41 @@
+/** Finds and loads a native addon built by `@kiln/native` (cmake-js), explaining how to build it. */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { KilnError } from '../errors.js';
+import { ARG_BUFFER } from './args.js';
+
+const require = createRequire(import.meta.url);
+
+/** The kernel API every device addon exports (native/core/binding.cc). */
+export interface KernelAddon {
+  setArgBuffer(buf: Float64Array): void;
+  kernelNames(): string[];
+  launch(id: number): void;
+}
+
+/** Absolute path of an addon file, e.g. 'kiln_cpu.node', or null when it has not been built. */
+export function addonPath(file: string): string | null {
+  const root = process.env.KILN_NATIVE_DIR ?? join(dirname(require.resolve('@kiln/native/package.json')), 'build', 'Release');
+  const p = join(root, file);
+  return existsSync(p) ? p : null;
+}
+
+/** Loads an addon and hands it the shared argument buffer. */
+export function loadAddon<T extends KernelAddon>(file: string, what: string): T {
+  const p = addonPath(file);
+  if (!p) {
+    throw new KilnError(
+      `${what}: the native addon ${file} is not built. Build it with \`npm run build -w @kiln/native\` ` +
+        '(or `npm run build` at the repository root); it needs cmake, a C++ compiler and, for CUDA, nvcc.',
+    );
+  }
+  const addon = require(p) as T;
+  addon.setArgBuffer(ARG_BUFFER);
+  return addon;
+}
+
+/** name -> id map of an addon's kernel table. */
+export function kernelTable(addon: KernelAddon): Map<string, number> {
+  return new Map(addon.kernelNames().map((n, i) => [n, i]));
+}

@@ -1,0 +1,221 @@
+/**
+ * Moving data between JS and devices: to(device | dtype), contiguous, clone, copy_, reading values
+ * back (toTypedArray, toArray, item, data).
+ */
+import { type Device, type DeviceLike, backendFor, device as toDevice } from '../device.js';
+import { type DType, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
+import { ValueError } from '../errors.js';
+import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording } from '../dispatch.js';
+import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { expand } from './views.js';
+
+const toDtypeOp = declareOp('to_dtype', ['input']);
+const toDeviceOp = declareOp('to_device', ['input']);
+const cloneOp = declareOp('clone', ['input']);
+
+/** Copies `src` into `dst` (same shape after broadcasting src), converting dtype. Same device. */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  if (dst.device !== src.device) {
+    const staged = transfer(src, dst.device);
+    launchKernel('copy', [broadcastTo(staged, dst.shape)], [dst]);
+    return;
+  }
+  launchKernel('copy', [broadcastTo(src, dst.shape)], [dst]);
+}
+
+function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
+  return sameShape(t.shape, shape) ? t : expand(t, shape);
+}
+
+/** A new contiguous tensor with src's values in `dtype` (same device). */
+function castCopy(src: Tensor, dtype: DType): Tensor {
+  const out = empty(src.shape, dtype, src.device);
+  if (out.numel > 0) launchKernel('copy', [src], [out]);
+  return out;
+}
+
+/** Contiguous copy of `src` on another device. */
+function transfer(src: Tensor, dev: Device): Tensor {
+  const c = src.isContiguous ? src : castCopy(src, src.dtype);
+  const out = empty(c.shape, c.dtype, dev);
+  const nbytes = c.numel * c.itemsize;
+  if (nbytes === 0) return out;
+  const byteOffset = c.offset * c.itemsize;
+  if (c.device.type === 'cpu') {
+    backendFor(dev).upload(out.storage, 0, new Uint8Array(c.storage.buffer!, byteOffset, nbytes));
+  } else if (dev.type === 'cpu') {
+    backendFor(c.device).download(c.storage, byteOffset, new Uint8Array(out.storage.buffer!, 0, nbytes));
+  } else {
+    // between two accelerators: through the host
+    const host = transfer(c, toDevice('cpu'));
+    const r = transfer(host, dev);
+    host.dispose();
+    return r;
+  }
+  return out;
+}
+
+export interface ToOptions {
+  dtype?: DType;
+  device?: DeviceLike;
+  /** copy even when nothing changes */
+  copy?: boolean;
+}
+
+/**
+ * `t.to('cuda')`, `t.to('float64')`, `t.to({device, dtype})`. Returns `t` itself when nothing
+ * changes (as PyTorch), unless `copy` is set.
+ */
+export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
+  t.assertAlive('to');
+  let opts: ToOptions;
+  if (typeof target === 'string') opts = target in dtypeInfo ? { dtype: target as DType } : { device: target };
+  else if (target instanceof Object && !('type' in target && 'index' in target)) opts = target as ToOptions;
+  else opts = { device: target as DeviceLike };
+  const dtype = opts.dtype === undefined ? t.dtype : checkDType('to', 'dtype', opts.dtype);
+  const dev = opts.device === undefined ? t.device : toDevice(opts.device);
+  if (dtype === t.dtype && dev === t.device && !opts.copy) return t;
+  let r = t;
+  if (dev !== t.device) {
+    r = transfer(t, dev);
+    recordOp(toDeviceOp, [t], [r], { device: t.device });
+  }
+  if (dtype !== r.dtype || (opts.copy && r === t)) {
+    const src = r;
+    r = castCopy(src, dtype);
+    recordOp(dtype === src.dtype ? cloneOp : toDtypeOp, [src], [r], { dtype: src.dtype });
+    if (src !== t) src.dispose();
+  }
+  return r;
+}
+
+/** A contiguous tensor with the same values: `t` itself if already contiguous. */
+export function contiguous(t: Tensor): Tensor {
+  t.assertAlive('contiguous');
+  if (t.isContiguous) return t;
+  return clone(t);
+}
+
+/** A copy with its own storage (differentiable). */
+export function clone(t: Tensor): Tensor {
+  t.assertAlive('clone');
+  const out = castCopy(t, t.dtype);
+  return recordOp(cloneOp, [t], [out]);
+}
+
+/** Copies src's values into t in place (broadcasting src, converting dtype and device). */
+export function copy_(t: Tensor, src: Tensor): Tensor {
+  t.assertAlive('copy_');
+  src.assertAlive('copy_');
+  const shape = broadcastShapes('copy_', src.shape, t.shape);
+  if (!sameShape(shape, t.shape)) {
+    throw new ValueError('copy_', 'src', `a shape broadcastable to ${fmtShape(t.shape)}`, fmtShape(src.shape));
+  }
+  const recording = needsRecording([t, src]);
+  // the out-of-place value t takes, recorded so gradients reach src
+  const result = recording ? to(broadcastTo(src, t.shape), { dtype: t.dtype, device: t.device }) : src;
+  copyInto(t, result);
+  t.storage.version++;
+  if (recording) autogradHook()!.recordInplace(t, result);
+  return t;
+}
+
+/** Host copy of the values, contiguous, in the storage's JS array type (float32 for half types). */
+export function toTypedArray(t: Tensor): StorageArray {
+  t.assertAlive('toTypedArray');
+  const half = t.dtype === 'float16' || t.dtype === 'bfloat16';
+  let src = half ? castCopy(t, 'float32') : t.isContiguous ? t : castCopy(t, t.dtype);
+  const info = dtypeInfo[src.dtype];
+  const out = new info.arrayType(new ArrayBuffer(src.numel * info.itemsize));
+  if (src.numel > 0) backendFor(src.device).download(src.storage, src.offset * info.itemsize, out);
+  if (src !== t) src.dispose();
+  return out;
+}
+
+/** As toTypedArray without blocking the event loop while a device finishes its work. */
+export async function data(t: Tensor): Promise<StorageArray> {
+  t.assertAlive('data');
+  const half = t.dtype === 'float16' || t.dtype === 'bfloat16';
+  const src = half ? castCopy(t, 'float32') : t.isContiguous ? t : castCopy(t, t.dtype);
+  const info = dtypeInfo[src.dtype];
+  const out = new info.arrayType(new ArrayBuffer(src.numel * info.itemsize));
+  if (src.numel > 0) await backendFor(src.device).downloadAsync(src.storage, src.offset * info.itemsize, out);
+  if (src !== t) src.dispose();
+  return out;
+}
+
+export type NestedArray<T> = T | NestedArray<T>[];
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Converts host values to JS numbers/booleans; an int64 beyond 2^53 is an error, never rounded. */
+export function hostValues(t: Tensor, arr: StorageArray, op: string): (number | boolean)[] {
+  const out = new Array<number | boolean>(arr.length);
+  if (t.dtype === 'int64') {
+    const a = arr as BigInt64Array;
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i]!;
+      if (v > MAX_SAFE || v < -MAX_SAFE) {
+        throw new ValueError(op, null, 'int64 values within ±2^53 to read as JS numbers (use toTypedArray() for a BigInt64Array)', v.toString());
+      }
+      out[i] = Number(v);
+    }
+  } else if (t.dtype === 'bool') {
+    for (let i = 0; i < arr.length; i++) out[i] = (arr as Uint8Array)[i] !== 0;
+  } else {
+    for (let i = 0; i < arr.length; i++) out[i] = (arr as Float32Array)[i]!;
+  }
+  return out;
+}
+
+function nest(values: (number | boolean)[], shape: readonly number[], dim: number, start: number): NestedArray<number | boolean> {
+  if (dim === shape.length) return values[start]!;
+  const n = shape[dim]!;
+  let step = 1;
+  for (let d = dim + 1; d < shape.length; d++) step *= shape[d]!;
+  const out: NestedArray<number | boolean>[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = nest(values, shape, dim + 1, start + i * step);
+  return out;
+}
+
+/** Nested JS arrays of numbers (booleans for bool tensors); a 0-d tensor gives a plain value. */
+export function toArray(t: Tensor): NestedArray<number | boolean> {
+  return nest(hostValues(t, toTypedArray(t), 'toArray'), t.shape, 0, 0);
+}
+
+/** The value of a one-element tensor. */
+export function item(t: Tensor): number | boolean {
+  if (t.numel !== 1) throw new ValueError('item', null, 'a tensor with one element', `${t.numel} elements (shape ${fmtShape(t.shape)})`);
+  return hostValues(t, toTypedArray(t), 'item')[0]!;
+}
+
+declare module '../tensor.js' {
+  interface Tensor {
+    to(target: DeviceLike | DType | ToOptions): Tensor;
+    contiguous(): Tensor;
+    clone(): Tensor;
+    copy_(src: Tensor): Tensor;
+    toTypedArray(): StorageArray;
+    data(): Promise<StorageArray>;
+    toArray(): NestedArray<number | boolean>;
+    item(): number | boolean;
+    cpu(): Tensor;
+    cuda(index?: number): Tensor;
+    float(): Tensor;
+    double(): Tensor;
+  }
+}
+
+Tensor.prototype.to = function (target) { return to(this, target); };
+Tensor.prototype.contiguous = function () { return contiguous(this); };
+Tensor.prototype.clone = function () { return clone(this); };
+Tensor.prototype.copy_ = function (src) { return copy_(this, src); };
+Tensor.prototype.toTypedArray = function () { return toTypedArray(this); };
+Tensor.prototype.data = function () { return data(this); };
+Tensor.prototype.toArray = function () { return toArray(this); };
+Tensor.prototype.item = function () { return item(this); };
+Tensor.prototype.cpu = function () { return to(this, 'cpu'); };
+Tensor.prototype.cuda = function (index = 0) { return to(this, `cuda:${index}`); };
+Tensor.prototype.float = function () { return to(this, 'float32'); };
+Tensor.prototype.double = function () { return to(this, 'float64'); };

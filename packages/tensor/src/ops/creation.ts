@@ -1,0 +1,231 @@
+/**
+ * Creating tensors: from JS data (`tensor`), from typed arrays without copying (`fromTypedArray`),
+ * and the factories (zeros, ones, full, empty, arange, linspace, eye and the *Like forms).
+ */
+import { type Device, type DeviceLike, cpu, device as toDevice } from '../device.js';
+import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo } from '../dtype.js';
+import { DTypeError, ShapeError, ValueError } from '../errors.js';
+import { empty as emptyOn, launchKernel } from '../dispatch.js';
+import { wrapCpuBuffer } from '../native/cpu-backend.js';
+import { type Shape, checkShape, contiguousStrides, fmtShape, numelOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { to } from './convert.js';
+
+export interface CreateOptions {
+  dtype?: DType;
+  device?: DeviceLike;
+  requiresGrad?: boolean;
+}
+
+type Nested = number | boolean | bigint | readonly Nested[];
+
+function finish(t: Tensor, opts: CreateOptions | undefined): Tensor {
+  if (opts?.requiresGrad) t.requiresGrad = true;
+  return t;
+}
+
+function dtypeOfTypedArray(a: ArrayBufferView): DType | null {
+  if (a instanceof Float32Array) return 'float32';
+  if (a instanceof Float64Array) return 'float64';
+  if (a instanceof Int32Array) return 'int32';
+  if (a instanceof BigInt64Array) return 'int64';
+  return null;
+}
+
+/** Shape and flat values of nested arrays; a ShapeError for ragged input. */
+function flattenNested(data: Nested): { shape: number[]; values: (number | boolean | bigint)[] } {
+  const shape: number[] = [];
+  let probe: Nested = data;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe.length > 0 ? probe[0]! : 0;
+    if ((probe as readonly Nested[]).length === 0 && Array.isArray(probe)) {
+      shape.push(0);
+      break;
+    }
+  }
+  const values: (number | boolean | bigint)[] = [];
+  const walk = (x: Nested, dim: number): void => {
+    if (dim === shape.length) {
+      if (Array.isArray(x)) throw new ShapeError('tensor', 'data', `a regular nested array of shape ${fmtShape(shape)}`, 'a ragged array');
+      if (typeof x !== 'number' && typeof x !== 'boolean' && typeof x !== 'bigint') {
+        throw new ValueError('tensor', 'data', 'numbers, booleans or bigints', typeof x);
+      }
+      values.push(x as number | boolean | bigint);
+      return;
+    }
+    if (!Array.isArray(x) || x.length !== shape[dim]) {
+      throw new ShapeError('tensor', 'data', `a regular nested array of shape ${fmtShape(shape)}`, 'a ragged array');
+    }
+    for (const y of x) walk(y, dim + 1);
+  };
+  walk(data, 0);
+  return { shape, values };
+}
+
+function inferDType(values: readonly (number | boolean | bigint)[]): DType {
+  if (values.length > 0 && values.every((v) => typeof v === 'boolean')) return 'bool';
+  if (values.every((v) => typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v)))) return values.length ? 'int64' : defaultFloat;
+  return defaultFloat;
+}
+
+/** Writes JS values into a host array of `dtype` (the half types go through float32). */
+function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DType): StorageArray {
+  const n = values.length;
+  switch (dtype) {
+    case 'int64': {
+      const a = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i]!;
+        if (typeof v === 'number' && !Number.isInteger(v)) throw new ValueError('tensor', 'data', 'integers for an int64 tensor', String(v));
+        a[i] = typeof v === 'bigint' ? v : BigInt(Number(v));
+      }
+      return a;
+    }
+    case 'bool': {
+      const a = new Uint8Array(n);
+      for (let i = 0; i < n; i++) a[i] = values[i] ? 1 : 0;
+      return a;
+    }
+    case 'int32': {
+      const a = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = Number(values[i]);
+        if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new ValueError('tensor', 'data', 'int32 values', String(values[i]));
+        a[i] = v;
+      }
+      return a;
+    }
+    case 'float64': return Float64Array.from(values, Number);
+    default: return Float32Array.from(values, Number);
+  }
+}
+
+/** A tensor on the CPU holding a copy of a host array. */
+function fromHost(arr: StorageArray, shape: Shape, dtype: DType): Tensor {
+  const t = emptyOn(shape, dtype, cpu);
+  if (arr.byteLength > 0) new Uint8Array(t.storage.buffer!, 0, arr.byteLength).set(new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
+  return t;
+}
+
+/**
+ * A tensor from nested arrays, a typed array (copied) or a scalar, as torch.tensor. The dtype is
+ * inferred (bool, int64 for integers, float32 otherwise) unless given.
+ */
+export function tensor(data: Nested | ArrayBufferView, opts?: CreateOptions): Tensor {
+  const dev = toDevice(opts?.device ?? 'cpu');
+  let dtype = opts?.dtype === undefined ? undefined : checkDType('tensor', 'dtype', opts.dtype);
+  let host: Tensor;
+  if (ArrayBuffer.isView(data)) {
+    const own = dtypeOfTypedArray(data);
+    if (own === null && dtype === undefined) {
+      throw new DTypeError('tensor', 'data', 'a Float32Array, Float64Array, Int32Array or BigInt64Array (or pass dtype)', data.constructor.name);
+    }
+    const arr = data as unknown as StorageArray;
+    const target = dtype ?? own!;
+    if (own === target || (own === null && dtypeInfo[target].arrayType === arr.constructor)) {
+      host = fromHost(arr, [arr.length], target);
+    } else {
+      const values = Array.from(arr as ArrayLike<number | bigint>);
+      return tensor(values as Nested, { ...opts, dtype: target });
+    }
+  } else {
+    const { shape, values } = flattenNested(data as Nested);
+    const target = dtype ?? inferDType(values);
+    const half = target === 'float16' || target === 'bfloat16';
+    host = fromHost(toHostArray(values, half ? 'float32' : target), shape, half ? 'float32' : target);
+    if (half) host = to(host, target);
+  }
+  dtype = dtype ?? host.dtype;
+  return finish(to(host, { device: dev }), opts);
+}
+
+/**
+ * A CPU tensor viewing a typed array's memory (no copy), with an optional shape; changes through
+ * either are seen by the other (torch.from_numpy).
+ */
+export function fromTypedArray(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape?: readonly number[]): Tensor {
+  const dtype = dtypeOfTypedArray(data);
+  if (dtype === null) throw new DTypeError('fromTypedArray', 'data', 'a Float32Array, Float64Array, Int32Array or BigInt64Array', String(data));
+  const s = shape ? checkShape('fromTypedArray', 'shape', shape) : [data.length];
+  if (numelOf(s) !== data.length) throw new ShapeError('fromTypedArray', 'shape', `a shape with ${data.length} elements`, fmtShape(s));
+  const storage = wrapCpuBuffer(data.buffer as ArrayBuffer);
+  return new Tensor(storage, s, contiguousStrides(s), data.byteOffset / data.BYTES_PER_ELEMENT, dtype);
+}
+
+function factoryArgs(op: string, shape: readonly number[], opts?: CreateOptions): { shape: number[]; dtype: DType; dev: Device } {
+  return {
+    shape: checkShape(op, 'shape', shape),
+    dtype: opts?.dtype === undefined ? defaultFloat : checkDType(op, 'dtype', opts.dtype),
+    dev: toDevice(opts?.device ?? 'cpu'),
+  };
+}
+
+/** An uninitialised tensor (contents are whatever the allocator's block held). */
+export function empty(shape: readonly number[], opts?: CreateOptions): Tensor {
+  const a = factoryArgs('empty', shape, opts);
+  return finish(emptyOn(a.shape, a.dtype, a.dev), opts);
+}
+
+/** A tensor filled with `value`. */
+export function full(shape: readonly number[], value: number | boolean, opts?: CreateOptions): Tensor {
+  const a = factoryArgs('full', shape, { dtype: typeof value === 'boolean' ? 'bool' : undefined, ...opts });
+  const t = emptyOn(a.shape, a.dtype, a.dev);
+  if (t.numel > 0) launchKernel('fill', [], [t], [Number(value)]);
+  return finish(t, opts);
+}
+
+export const zeros = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 0, opts);
+export const ones = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 1, opts);
+
+const likeOpts = (t: Tensor, opts?: CreateOptions): CreateOptions => ({ dtype: t.dtype, device: t.device, ...opts });
+export const zerosLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.shape, 0, likeOpts(t, opts));
+export const onesLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.shape, 1, likeOpts(t, opts));
+export const fullLike = (t: Tensor, v: number | boolean, opts?: CreateOptions): Tensor => full(t.shape, v, likeOpts(t, opts));
+export const emptyLike = (t: Tensor, opts?: CreateOptions): Tensor => empty(t.shape, likeOpts(t, opts));
+
+/** 0-d tensor. */
+export const scalarTensor = (value: number | boolean, opts?: CreateOptions): Tensor => full([], value, opts);
+
+/**
+ * Values start, start+step, ... below end. `arange(5)` is [0..4]. int64 when all arguments are
+ * integers (as PyTorch), the default float dtype otherwise.
+ */
+export function arange(start: number, end?: number, step = 1, opts?: CreateOptions): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  for (const [k, v] of [['start', start], ['end', end], ['step', step]] as const) {
+    if (!Number.isFinite(v)) throw new ValueError('arange', k, 'a finite number', String(v));
+  }
+  if (step === 0) throw new ValueError('arange', 'step', 'a nonzero step', '0');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  const allInt = [start, end, step].every(Number.isInteger);
+  const dtype = opts?.dtype ?? (allInt ? 'int64' : defaultFloat);
+  const dev = toDevice(opts?.device ?? 'cpu');
+  const t = emptyOn([n], checkDType('arange', 'dtype', dtype), dev);
+  if (n > 0) launchKernel('arange', [], [t], [start, step]);
+  return finish(t, opts);
+}
+
+/** steps values evenly spaced from start to end inclusive. */
+export function linspace(start: number, end: number, steps: number, opts?: CreateOptions): Tensor {
+  if (!Number.isInteger(steps) || steps < 0) throw new ValueError('linspace', 'steps', 'a non-negative integer', String(steps));
+  const step = steps > 1 ? (end - start) / (steps - 1) : 0;
+  const dtype = checkDType('linspace', 'dtype', opts?.dtype ?? defaultFloat);
+  const t = emptyOn([steps], dtype, toDevice(opts?.device ?? 'cpu'));
+  if (steps > 0) launchKernel('arange', [], [t], [start, step]);
+  return finish(t, opts);
+}
+
+/** n×m identity matrix. */
+export function eye(n: number, m = n, opts?: CreateOptions): Tensor {
+  const a = factoryArgs('eye', [n, m], opts);
+  const t = emptyOn(a.shape, a.dtype, a.dev);
+  if (t.numel > 0) {
+    launchKernel('fill', [], [t], [0]);
+    // the diagonal is a strided view: stride m + 1 over min(n, m) elements
+    const diag = new Tensor(t.storage, [Math.min(n, m)], [m + 1], 0, t.dtype);
+    launchKernel('fill', [], [diag], [1]);
+    diag.dispose();
+  }
+  return finish(t, opts);
+}

@@ -1,0 +1,284 @@
+/**
+ * Elementwise ops with broadcasting, type promotion and JS scalars, and their in-place forms. The
+ * formulas are native (native/include/kiln/math/elementwise_ops.h); this file declares each op,
+ * works out the result's shape and dtype, and dispatches.
+ */
+import { type DType, defaultFloat, dtypeInfo, isFloating, promoteTypes, promoteWithScalar } from '../dtype.js';
+import { DTypeError, ValueError } from '../errors.js';
+import { type OpSchema, autogradHook, commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
+import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
+import { Tensor, type TensorLike } from '../tensor.js';
+import { copyInto, to } from './convert.js';
+import { expand } from './views.js';
+
+/** How an op's result dtype follows from its operands' promoted dtype. */
+type ResultKind =
+  | 'same' // the promoted dtype (add, mul, maximum, neg, abs)
+  | 'float' // promoted, integers become the default float (div, pow, exp, sigmoid)
+  | 'bool'; // bool result, computed in the promoted dtype (comparisons, logical ops)
+
+function computeDType(op: string, promoted: DType, kind: ResultKind, allowBool: boolean): DType {
+  if (kind === 'float') return isFloating(promoted) ? promoted : defaultFloat;
+  if (kind === 'same' && promoted === 'bool' && !allowBool) {
+    throw new DTypeError(op, null, 'numeric operands (bool tensors are not supported; cast first)', 'bool');
+  }
+  return promoted;
+}
+
+function castTo(t: Tensor, dtype: DType): Tensor {
+  return t.dtype === dtype ? t : to(t, dtype);
+}
+
+interface Elementwise {
+  schema: OpSchema;
+  kind: ResultKind;
+  allowBool: boolean;
+}
+
+function defineUnary(name: string, kind: ResultKind, differentiable = true): Elementwise {
+  return { schema: declareOp(name, ['input'], differentiable), kind, allowBool: kind === 'bool' };
+}
+function defineBinary(name: string, kind: ResultKind, differentiable = true): Elementwise {
+  return { schema: declareOp(name, ['input', 'other'], differentiable), kind, allowBool: kind === 'bool' };
+}
+
+/** Runs a unary op, writing into `out` when given (in-place forms). */
+function runUnary(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
+  x.assertAlive(op.schema.name);
+  const dtype = computeDType(op.schema.name, x.dtype, op.kind, op.allowBool);
+  const resultDtype = op.kind === 'bool' ? 'bool' : dtype;
+  if (out) return writeInplace(op, out, resultDtype, () => runUnary(op, x));
+  const input = castTo(x, dtype);
+  const result = empty(x.shape, resultDtype, x.device);
+  if (result.numel > 0) launchKernel(op.schema.name, [input], [result]);
+  if (input !== x) input.dispose();
+  return recordOp(op.schema, [x], [result]);
+}
+
+/** Runs a binary op on tensors and/or JS scalars (at least one tensor). */
+function runBinary(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor): Tensor {
+  const name = op.schema.name;
+  if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new ValueError(name, null, 'at least one tensor operand', `${typeof a} and ${typeof b}`);
+  if (out) {
+    const dt = binaryResultDType(op, a, b);
+    return writeInplace(op, out, dt, () => runBinary(op, a, b));
+  }
+  if (a instanceof Tensor && b instanceof Tensor) {
+    const dev = commonDevice(name, ['input', 'other'], [a, b]);
+    const shape = broadcastShapes(name, a.shape, b.shape);
+    const dtype = computeDType(name, promoteTypes(a.dtype, b.dtype), op.kind, op.allowBool);
+    const ca = castTo(a, dtype), cb = castTo(b, dtype);
+    const result = empty(shape, op.kind === 'bool' ? 'bool' : dtype, dev);
+    if (result.numel > 0) {
+      const ea = sameShape(ca.shape, shape) ? ca : expand(ca, shape);
+      const eb = sameShape(cb.shape, shape) ? cb : expand(cb, shape);
+      launchKernel(name, [ea, eb], [result]);
+    }
+    if (ca !== a) ca.dispose();
+    if (cb !== b) cb.dispose();
+    return recordOp(op.schema, [a, b], [result]);
+  }
+  // One tensor and one JS scalar: the scalar travels as a kernel attribute.
+  const t = (a instanceof Tensor ? a : b) as Tensor;
+  const s = (a instanceof Tensor ? b : a) as number | boolean;
+  t.assertAlive(name);
+  const dtype = computeDType(name, promoteWithScalar(t.dtype, s), op.kind, op.allowBool);
+  const ct = castTo(t, dtype);
+  const result = empty(t.shape, op.kind === 'bool' ? 'bool' : dtype, t.device);
+  if (result.numel > 0) launchKernel(name, [ct], [result], [Number(s), a instanceof Tensor ? 0 : 1]);
+  if (ct !== t) ct.dispose();
+  return recordOp(op.schema, [a, b], [result]);
+}
+
+function binaryResultDType(op: Elementwise, a: TensorLike, b: TensorLike): DType {
+  if (op.kind === 'bool') return 'bool';
+  const promoted = a instanceof Tensor && b instanceof Tensor ? promoteTypes(a.dtype, b.dtype)
+    : promoteWithScalar(((a instanceof Tensor ? a : b) as Tensor).dtype, (a instanceof Tensor ? b : a) as number);
+  return computeDType(op.schema.name, promoted, op.kind, op.allowBool);
+}
+
+/**
+ * In-place forms (`x.add_(y)`): the result must fit `target`'s dtype (PyTorch's can_cast rule: no
+ * float into an integer tensor, no non-bool into bool) and its shape must be target's shape.
+ */
+function writeInplace(op: Elementwise, target: Tensor, resultDtype: DType, compute: () => Tensor): Tensor {
+  const name = `${op.schema.name}_`;
+  target.assertAlive(name);
+  const rk = dtypeInfo[resultDtype].kind, tk = dtypeInfo[target.dtype].kind;
+  const order = { bool: 0, int: 1, float: 2 } as const;
+  if (order[rk] > order[tk]) {
+    throw new DTypeError(name, 'self', `a dtype the result (${resultDtype}) can be cast to`, target.dtype);
+  }
+  if (target.requiresGrad && target.isLeaf && needsRecording([target])) {
+    throw new ValueError(name, 'self', 'a tensor that is not a leaf requiring grad (use noGrad for parameter updates)', 'a leaf tensor that requires grad');
+  }
+  const result = compute();
+  if (!sameShape(result.shape, target.shape)) {
+    result.dispose();
+    throw new ValueError(name, 'self', `the broadcast shape of the operands ${fmtShape(result.shape)}`, fmtShape(target.shape));
+  }
+  copyInto(target, result);
+  target.storage.version++;
+  if (result.requiresGrad && autogradHook()) autogradHook()!.recordInplace(target, result);
+  else result.dispose();
+  return target;
+}
+
+// ---- declarations --------------------------------------------------------------------------
+
+const U = {
+  exp: defineUnary('exp', 'float'), log: defineUnary('log', 'float'), log1p: defineUnary('log1p', 'float'),
+  expm1: defineUnary('expm1', 'float'), sqrt: defineUnary('sqrt', 'float'), rsqrt: defineUnary('rsqrt', 'float'),
+  sigmoid: defineUnary('sigmoid', 'float'), logsigmoid: defineUnary('logsigmoid', 'float'), softplus: defineUnary('softplus', 'float'),
+  tanh: defineUnary('tanh', 'float'), sin: defineUnary('sin', 'float'), cos: defineUnary('cos', 'float'),
+  neg: defineUnary('neg', 'same'), abs: defineUnary('abs', 'same'), sign: defineUnary('sign', 'same'), relu: defineUnary('relu', 'same'),
+  isnan: defineUnary('isnan', 'bool', false), isfinite: defineUnary('isfinite', 'bool', false),
+  logicalNot: defineUnary('logical_not', 'bool', false),
+};
+const B = {
+  add: defineBinary('add', 'same'), sub: defineBinary('sub', 'same'), mul: defineBinary('mul', 'same'),
+  div: defineBinary('div', 'float'), pow: defineBinary('pow', 'float'),
+  maximum: defineBinary('maximum', 'same'), minimum: defineBinary('minimum', 'same'),
+  eq: defineBinary('eq', 'bool', false), ne: defineBinary('ne', 'bool', false), lt: defineBinary('lt', 'bool', false),
+  le: defineBinary('le', 'bool', false), gt: defineBinary('gt', 'bool', false), ge: defineBinary('ge', 'bool', false),
+  logicalAnd: defineBinary('logical_and', 'bool', false), logicalOr: defineBinary('logical_or', 'bool', false),
+};
+
+export const exp = (x: Tensor): Tensor => runUnary(U.exp, x);
+export const log = (x: Tensor): Tensor => runUnary(U.log, x);
+export const log1p = (x: Tensor): Tensor => runUnary(U.log1p, x);
+export const expm1 = (x: Tensor): Tensor => runUnary(U.expm1, x);
+export const sqrt = (x: Tensor): Tensor => runUnary(U.sqrt, x);
+export const rsqrt = (x: Tensor): Tensor => runUnary(U.rsqrt, x);
+export const sigmoid = (x: Tensor): Tensor => runUnary(U.sigmoid, x);
+/** log(sigmoid(x)), stable for large |x|. */
+export const logsigmoid = (x: Tensor): Tensor => runUnary(U.logsigmoid, x);
+/** log(1 + e^x), stable for large |x|. */
+export const softplus = (x: Tensor): Tensor => runUnary(U.softplus, x);
+export const tanh = (x: Tensor): Tensor => runUnary(U.tanh, x);
+export const sin = (x: Tensor): Tensor => runUnary(U.sin, x);
+export const cos = (x: Tensor): Tensor => runUnary(U.cos, x);
+export const neg = (x: Tensor): Tensor => runUnary(U.neg, x);
+export const abs = (x: Tensor): Tensor => runUnary(U.abs, x);
+export const sign = (x: Tensor): Tensor => runUnary(U.sign, x);
+export const relu = (x: Tensor): Tensor => runUnary(U.relu, x);
+export const isnan = (x: Tensor): Tensor => runUnary(U.isnan, x);
+export const isfinite = (x: Tensor): Tensor => runUnary(U.isfinite, x);
+export const logicalNot = (x: Tensor): Tensor => runUnary(U.logicalNot, x);
+
+export const add = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.add, a, b);
+export const sub = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.sub, a, b);
+export const mul = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.mul, a, b);
+/** True division: integer operands give a float result. */
+export const div = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.div, a, b);
+export const pow = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.pow, a, b);
+export const maximum = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.maximum, a, b);
+export const minimum = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.minimum, a, b);
+export const eq = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.eq, a, b);
+export const ne = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.ne, a, b);
+export const lt = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.lt, a, b);
+export const le = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.le, a, b);
+export const gt = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.gt, a, b);
+export const ge = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.ge, a, b);
+export const logicalAnd = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.logicalAnd, a, b);
+export const logicalOr = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.logicalOr, a, b);
+
+const clampOp = declareOp('clamp', ['input']);
+
+/** Limits values to [min, max]; either bound may be omitted (undefined). NaN stays NaN. */
+export function clamp(x: Tensor, min?: number, max?: number, out?: Tensor): Tensor {
+  x.assertAlive('clamp');
+  if (min === undefined && max === undefined) throw new ValueError('clamp', null, 'at least one of min and max', 'neither');
+  if (min !== undefined && max !== undefined && min > max) throw new ValueError('clamp', 'min', `a value <= max (${max})`, String(min));
+  if (x.dtype === 'bool') throw new DTypeError('clamp', 'input', 'a numeric tensor', 'bool');
+  const boundsFloat = [min, max].some((v) => v !== undefined && !Number.isInteger(v));
+  const dtype = boundsFloat && !isFloating(x.dtype) ? defaultFloat : x.dtype;
+  const compute = (): Tensor => {
+    const input = castTo(x, dtype);
+    const result = empty(x.shape, dtype, x.device);
+    if (result.numel > 0) launchKernel('clamp', [input], [result], [min ?? NaN, max ?? NaN]);
+    if (input !== x) input.dispose();
+    return recordOp(clampOp, [x], [result], { min, max });
+  };
+  if (out) return writeInplace({ schema: clampOp, kind: 'same', allowBool: false }, out, dtype, compute);
+  return compute();
+}
+
+const whereOp = declareOp('where', ['condition', 'input', 'other']);
+
+/** condition ? input : other, elementwise with broadcasting (condition must be bool). */
+export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  condition.assertAlive('where');
+  if (condition.dtype !== 'bool') throw new DTypeError('where', 'condition', 'a bool tensor', condition.dtype);
+  const dev = condition.device;
+  const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
+  commonDevice('where', ['condition', 'input', 'other'], [condition, ta, tb]);
+  let dtype: DType;
+  if (ta && tb) dtype = promoteTypes(ta.dtype, tb.dtype);
+  else if (ta) dtype = promoteWithScalar(ta.dtype, b as number);
+  else if (tb) dtype = promoteWithScalar(tb.dtype, a as number);
+  else dtype = [a, b].every((v) => typeof v === 'boolean') ? 'bool' : [a, b].every((v) => Number.isInteger(v)) ? 'int64' : defaultFloat;
+  const shape = broadcastShapes('where', condition.shape, ta?.shape ?? [], tb?.shape ?? []);
+  const asTensor = (v: TensorLike): Tensor => (v instanceof Tensor ? castTo(v, dtype) : scalarOn(v, dtype, dev));
+  const ca = asTensor(a), cb = asTensor(b);
+  const result = empty(shape, dtype, dev);
+  if (result.numel > 0) launchKernel('where', [expand(condition, shape), expand(ca, shape), expand(cb, shape)], [result]);
+  if (ca !== a) ca.dispose();
+  if (cb !== b) cb.dispose();
+  return recordOp(whereOp, [condition, a, b], [result]);
+}
+
+function scalarOn(v: number | boolean, dtype: DType, dev: Tensor['device']): Tensor {
+  const t = empty([], dtype, dev);
+  launchKernel('fill', [], [t], [Number(v)]);
+  return t;
+}
+
+/** Fills positions where mask is true with value (out of place). */
+export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
+  return where(mask, value, x);
+}
+
+declare module '../tensor.js' {
+  interface Tensor {
+    exp(): Tensor; log(): Tensor; log1p(): Tensor; expm1(): Tensor; sqrt(): Tensor; rsqrt(): Tensor;
+    sigmoid(): Tensor; logsigmoid(): Tensor; softplus(): Tensor; tanh(): Tensor; sin(): Tensor; cos(): Tensor;
+    neg(): Tensor; abs(): Tensor; sign(): Tensor; relu(): Tensor; isnan(): Tensor; isfinite(): Tensor; logicalNot(): Tensor;
+    add(other: TensorLike): Tensor; sub(other: TensorLike): Tensor; mul(other: TensorLike): Tensor; div(other: TensorLike): Tensor;
+    pow(exponent: TensorLike): Tensor; maximum(other: TensorLike): Tensor; minimum(other: TensorLike): Tensor;
+    eq(other: TensorLike): Tensor; ne(other: TensorLike): Tensor; lt(other: TensorLike): Tensor; le(other: TensorLike): Tensor;
+    gt(other: TensorLike): Tensor; ge(other: TensorLike): Tensor; logicalAnd(other: TensorLike): Tensor; logicalOr(other: TensorLike): Tensor;
+    clamp(min?: number, max?: number): Tensor;
+    maskedFill(mask: Tensor, value: number): Tensor;
+    where(condition: Tensor, other: TensorLike): Tensor;
+    exp_(): Tensor; log_(): Tensor; sqrt_(): Tensor; sigmoid_(): Tensor; tanh_(): Tensor; neg_(): Tensor; abs_(): Tensor; relu_(): Tensor;
+    add_(other: TensorLike): Tensor; sub_(other: TensorLike): Tensor; mul_(other: TensorLike): Tensor; div_(other: TensorLike): Tensor;
+    pow_(exponent: TensorLike): Tensor; clamp_(min?: number, max?: number): Tensor; maskedFill_(mask: Tensor, value: number): Tensor;
+    zero_(): Tensor; fill_(value: number): Tensor;
+  }
+}
+
+const proto = Tensor.prototype;
+for (const [name, op] of Object.entries(U)) {
+  (proto as unknown as Record<string, unknown>)[name] = function (this: Tensor) { return runUnary(op, this); };
+  (proto as unknown as Record<string, unknown>)[`${name}_`] = function (this: Tensor) { return runUnary(op, this, this); };
+}
+for (const [name, op] of Object.entries(B)) {
+  (proto as unknown as Record<string, unknown>)[name] = function (this: Tensor, o: TensorLike) { return runBinary(op, this, o); };
+  (proto as unknown as Record<string, unknown>)[`${name}_`] = function (this: Tensor, o: TensorLike) { return runBinary(op, this, o, this); };
+}
+proto.clamp = function (min, max) { return clamp(this, min, max); };
+proto.clamp_ = function (min, max) { return clamp(this, min, max, this); };
+proto.maskedFill = function (mask, value) { return maskedFill(this, mask, value); };
+proto.maskedFill_ = function (mask, value) { return this.copy_(maskedFill(this, mask, value)); };
+proto.where = function (condition, other) { return where(condition, this, other); };
+proto.zero_ = function () { return this.fill_(0); };
+proto.fill_ = function (value) {
+  this.assertAlive('fill_');
+  if (needsRecording([this]) && this.isLeaf) {
+    throw new ValueError('fill_', 'self', 'a tensor that is not a leaf requiring grad (use noGrad)', 'a leaf tensor that requires grad');
+  }
+  if (this.numel > 0) launchKernel('fill', [], [this], [value]);
+  this.storage.version++;
+  return this;
+};

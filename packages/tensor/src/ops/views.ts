@@ -1,0 +1,249 @@
+/**
+ * Views: tensors that share their input's storage with other shape/strides/offset. No kernel runs;
+ * each is recorded for autograd under its own op name (derivatives in @kiln/autograd).
+ */
+import { declareOp, recordOp } from '../dispatch.js';
+import { ShapeError, ValueError } from '../errors.js';
+import { type Shape, contiguousStrides, fmtShape, normalizeDim, numelOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+const viewOp = declareOp('view', ['input']);
+const permuteOp = declareOp('permute', ['input']);
+const expandOp = declareOp('expand', ['input']);
+const narrowOp = declareOp('slice', ['input']);
+const selectOp = declareOp('select', ['input']);
+const squeezeOp = declareOp('squeeze', ['input']);
+const unsqueezeOp = declareOp('unsqueeze', ['input']);
+
+/** @internal a view of t's storage, tracking its base for autograd */
+export function makeView(t: Tensor, shape: Shape, strides: readonly number[], offset: number): Tensor {
+  t.assertAlive('view');
+  const v = new Tensor(t.storage, [...shape], [...strides], offset, t.dtype);
+  v.base = t.base ?? t;
+  return v;
+}
+
+/** Resolves one -1 in a requested shape against numel. */
+function inferShape(op: string, shape: readonly number[], numel: number): number[] {
+  const out = [...shape];
+  let infer = -1;
+  let known = 1;
+  out.forEach((s, i) => {
+    if (s === -1) {
+      if (infer >= 0) throw new ShapeError(op, 'shape', 'at most one -1', fmtShape(shape));
+      infer = i;
+    } else if (!Number.isInteger(s) || s < 0) {
+      throw new ShapeError(op, 'shape', 'sizes that are non-negative integers or -1', fmtShape(shape));
+    } else known *= s;
+  });
+  if (infer >= 0) {
+    if (known === 0 || numel % known !== 0) throw new ShapeError(op, 'shape', `a shape with ${numel} elements`, fmtShape(shape));
+    out[infer] = numel / known;
+  } else if (known !== numel) {
+    throw new ShapeError(op, 'shape', `a shape with ${numel} elements (the input's)`, fmtShape(shape));
+  }
+  return out;
+}
+
+/**
+ * Strides of t viewed as `shape` without copying, or null when the layout does not allow it
+ * (PyTorch's computeStride: each group of merged or split dims must be contiguous within itself).
+ */
+function viewStrides(t: Tensor, shape: readonly number[]): number[] | null {
+  if (t.isContiguous) return contiguousStrides(shape);
+  const oldShape = t.shape, oldStrides = t.strides;
+  const newStrides = new Array<number>(shape.length);
+  if (numelOf(oldShape) === 0) return contiguousStrides(shape);
+  let viewD = shape.length - 1;
+  let chunkBase = oldStrides[oldStrides.length - 1] ?? 1;
+  let tensorNumel = 1, viewNumel = 1;
+  for (let d = oldShape.length - 1; d >= 0; d--) {
+    tensorNumel *= oldShape[d]!;
+    if (d === 0 || (oldShape[d - 1] !== 1 && oldStrides[d - 1] !== tensorNumel * chunkBase)) {
+      while (viewD >= 0 && (viewNumel < tensorNumel || shape[viewD] === 1)) {
+        newStrides[viewD] = viewNumel * chunkBase;
+        viewNumel *= shape[viewD]!;
+        viewD--;
+      }
+      if (viewNumel !== tensorNumel) return null;
+      if (d > 0) {
+        chunkBase = oldStrides[d - 1]!;
+        tensorNumel = 1;
+        viewNumel = 1;
+      }
+    }
+  }
+  if (viewD !== -1) return null;
+  return newStrides;
+}
+
+/** A view with another shape; a ShapeError if the layout needs a copy (use reshape). */
+export function view(t: Tensor, ...shape: number[] | [readonly number[]]): Tensor {
+  const s = inferShape('view', flatArgs(shape), t.numel);
+  const strides = viewStrides(t, s);
+  if (!strides) {
+    throw new ShapeError('view', 'shape', `a shape compatible with the input's strides ${fmtShape(t.strides)} (use reshape to copy)`, fmtShape(s));
+  }
+  return recordOp(viewOp, [t], [makeView(t, s, strides, t.offset)], { shape: t.shape });
+}
+
+/** Another shape with the same elements: a view when possible, else a contiguous copy. */
+export function reshape(t: Tensor, ...shape: number[] | [readonly number[]]): Tensor {
+  const s = inferShape('reshape', flatArgs(shape), t.numel);
+  const strides = viewStrides(t, s);
+  if (strides) return recordOp(viewOp, [t], [makeView(t, s, strides, t.offset)], { shape: t.shape });
+  return view(t.contiguous(), s);
+}
+
+function flatArgs(a: number[] | [readonly number[]]): number[] {
+  return a.length === 1 && Array.isArray(a[0]) ? [...(a[0] as readonly number[])] : (a as number[]);
+}
+
+/** Reorders dimensions. */
+export function permute(t: Tensor, ...dims: number[] | [readonly number[]]): Tensor {
+  const d = flatArgs(dims).map((x) => normalizeDim('permute', x, t.ndim, 'dims'));
+  if (d.length !== t.ndim || new Set(d).size !== d.length) {
+    throw new ShapeError('permute', 'dims', `a permutation of ${t.ndim} dimensions`, fmtShape(flatArgs(dims)));
+  }
+  return recordOp(permuteOp, [t], [makeView(t, d.map((i) => t.shape[i]!), d.map((i) => t.strides[i]!), t.offset)], { dims: d });
+}
+
+/** Swaps two dimensions. */
+export function transpose(t: Tensor, dim0: number, dim1: number): Tensor {
+  const a = normalizeDim('transpose', dim0, t.ndim, 'dim0'), b = normalizeDim('transpose', dim1, t.ndim, 'dim1');
+  const dims = Array.from({ length: t.ndim }, (_, i) => i);
+  dims[a] = b;
+  dims[b] = a;
+  return t.ndim === 0 ? t : permute(t, dims);
+}
+
+/** Broadcasts to a larger shape with stride 0 (-1 keeps a size). */
+export function expand(t: Tensor, ...shape: number[] | [readonly number[]]): Tensor {
+  const target = flatArgs(shape);
+  if (target.length < t.ndim) throw new ShapeError('expand', 'shape', `at least ${t.ndim} dimensions`, fmtShape(target));
+  const lead = target.length - t.ndim;
+  const outShape: number[] = [], outStrides: number[] = [];
+  target.forEach((s, i) => {
+    const src = i - lead;
+    const size = src >= 0 ? t.shape[src]! : 1;
+    const want = s === -1 ? size : s;
+    if (src < 0 && s === -1) throw new ShapeError('expand', 'shape', 'no -1 for a new leading dimension', fmtShape(target));
+    if (size === want) {
+      outShape.push(want);
+      outStrides.push(src >= 0 ? t.strides[src]! : 0);
+    } else if (size === 1) {
+      outShape.push(want);
+      outStrides.push(0);
+    } else {
+      throw new ShapeError('expand', 'shape', `a shape ${fmtShape(t.shape)} broadcasts to`, fmtShape(target));
+    }
+  });
+  if (outShape.length === t.ndim && outShape.every((s, i) => s === t.shape[i])) return t;
+  return recordOp(expandOp, [t], [makeView(t, outShape, outStrides, t.offset)], { shape: t.shape });
+}
+
+/**
+ * Elements start, start+step, ... (< end) along dim, with Python-style negative and clamped bounds:
+ * slice(t, 0, -3) takes the last three rows.
+ */
+export function slice(t: Tensor, dim: number, start = 0, end = Infinity, step = 1): Tensor {
+  const d = normalizeDim('slice', dim, t.ndim);
+  if (!Number.isInteger(step) || step <= 0) throw new ValueError('slice', 'step', 'a positive integer', String(step));
+  const n = t.shape[d]!;
+  const wrap = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
+  const s = wrap(start), e = Math.max(wrap(end), s);
+  const len = Math.ceil((e - s) / step);
+  const shape = [...t.shape], strides = [...t.strides];
+  shape[d] = len;
+  strides[d] = t.strides[d]! * step;
+  return recordOp(narrowOp, [t], [makeView(t, shape, strides, t.offset + s * t.strides[d]!)], { dim: d, start: s, step, inputShape: t.shape });
+}
+
+/** length elements from start along dim (PyTorch's narrow; bounds must be in range). */
+export function narrow(t: Tensor, dim: number, start: number, length: number): Tensor {
+  const d = normalizeDim('narrow', dim, t.ndim);
+  const n = t.shape[d]!;
+  const s = start < 0 ? start + n : start;
+  if (!Number.isInteger(s) || s < 0 || s > n) throw new ValueError('narrow', 'start', `an index in [${-n}, ${n}]`, String(start));
+  if (!Number.isInteger(length) || length < 0 || s + length > n) {
+    throw new ValueError('narrow', 'length', `a length in [0, ${n - s}]`, String(length));
+  }
+  return slice(t, d, s, s + length);
+}
+
+/** The slice at `index` along dim, removing that dim (negative indices count from the end). */
+export function select(t: Tensor, dim: number, index: number): Tensor {
+  const d = normalizeDim('select', dim, t.ndim);
+  const n = t.shape[d]!;
+  if (!Number.isInteger(index) || index < -n || index >= n) throw new ValueError('select', 'index', `an index in [${-n}, ${n - 1}]`, String(index));
+  const i = index < 0 ? index + n : index;
+  const shape = t.shape.filter((_, k) => k !== d), strides = t.strides.filter((_, k) => k !== d);
+  return recordOp(selectOp, [t], [makeView(t, shape, strides, t.offset + i * t.strides[d]!)], { dim: d, index: i, inputShape: t.shape });
+}
+
+/** Removes size-1 dims (all, or the given ones). */
+export function squeeze(t: Tensor, dim?: number | readonly number[]): Tensor {
+  const dims = dim === undefined ? t.shape.map((s, i) => (s === 1 ? i : -1)).filter((i) => i >= 0)
+    : (typeof dim === 'number' ? [dim] : [...dim]).map((x) => normalizeDim('squeeze', x, t.ndim)).filter((i) => t.shape[i] === 1);
+  if (dims.length === 0) return t;
+  const keep = (_: number, i: number) => !dims.includes(i);
+  return recordOp(squeezeOp, [t], [makeView(t, t.shape.filter(keep), t.strides.filter(keep), t.offset)], { inputShape: t.shape });
+}
+
+/** Inserts a size-1 dim at `dim` (in [-ndim-1, ndim]). */
+export function unsqueeze(t: Tensor, dim: number): Tensor {
+  const d = normalizeDim('unsqueeze', dim, t.ndim + 1);
+  const shape = [...t.shape], strides = [...t.strides];
+  shape.splice(d, 0, 1);
+  strides.splice(d, 0, d < t.ndim ? t.strides[d]! * t.shape[d]! : 1);
+  return recordOp(unsqueezeOp, [t], [makeView(t, shape, strides, t.offset)], { dim: d });
+}
+
+/** Flattens dims startDim..endDim into one. */
+export function flatten(t: Tensor, startDim = 0, endDim = -1): Tensor {
+  if (t.ndim === 0) return reshape(t, [1]);
+  const s = normalizeDim('flatten', startDim, t.ndim, 'startDim'), e = normalizeDim('flatten', endDim, t.ndim, 'endDim');
+  if (s > e) throw new ShapeError('flatten', 'startDim', `a dim <= endDim (${e})`, String(s));
+  const shape = [...t.shape.slice(0, s), t.shape.slice(s, e + 1).reduce((a, b) => a * b, 1), ...t.shape.slice(e + 1)];
+  return reshape(t, shape);
+}
+
+declare module '../tensor.js' {
+  interface Tensor {
+    view(...shape: number[] | [readonly number[]]): Tensor;
+    reshape(...shape: number[] | [readonly number[]]): Tensor;
+    permute(...dims: number[] | [readonly number[]]): Tensor;
+    transpose(dim0: number, dim1: number): Tensor;
+    /** 2-D transpose (PyTorch's .t()); 0-D and 1-D tensors are returned as is. */
+    t(): Tensor;
+    expand(...shape: number[] | [readonly number[]]): Tensor;
+    broadcastTo(shape: readonly number[]): Tensor;
+    expandAs(other: Tensor): Tensor;
+    slice(dim: number, start?: number, end?: number, step?: number): Tensor;
+    narrow(dim: number, start: number, length: number): Tensor;
+    select(dim: number, index: number): Tensor;
+    squeeze(dim?: number | readonly number[]): Tensor;
+    unsqueeze(dim: number): Tensor;
+    flatten(startDim?: number, endDim?: number): Tensor;
+  }
+}
+
+Tensor.prototype.view = function (...s) { return view(this, ...s); };
+Tensor.prototype.reshape = function (...s) { return reshape(this, ...s); };
+Tensor.prototype.permute = function (...d) { return permute(this, ...d); };
+Tensor.prototype.transpose = function (a, b) { return transpose(this, a, b); };
+Tensor.prototype.t = function () {
+  if (this.ndim > 2) throw new ShapeError('t', null, 'a tensor with at most 2 dimensions', `${this.ndim} dimensions`);
+  return this.ndim < 2 ? this : transpose(this, 0, 1);
+};
+Tensor.prototype.expand = function (...s) { return expand(this, ...s); };
+Tensor.prototype.broadcastTo = function (s) { return expand(this, s); };
+Tensor.prototype.expandAs = function (o) { return expand(this, o.shape); };
+Tensor.prototype.slice = function (d, s, e, st) { return slice(this, d, s, e, st); };
+Tensor.prototype.narrow = function (d, s, l) { return narrow(this, d, s, l); };
+Tensor.prototype.select = function (d, i) { return select(this, d, i); };
+Tensor.prototype.squeeze = function (d) { return squeeze(this, d); };
+Tensor.prototype.unsqueeze = function (d) { return unsqueeze(this, d); };
+Tensor.prototype.flatten = function (s, e) { return flatten(this, s, e); };
+
+export { expand as broadcastTo };

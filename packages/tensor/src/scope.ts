@@ -1,0 +1,62 @@
+/**
+ * Scopes in the spirit of tf.tidy: every tensor created inside `tidy(fn)` that is not returned (or
+ * kept with `keep`) is disposed when fn returns.
+ */
+import type { Tensor } from './tensor.js';
+
+const scopes: Set<Tensor>[] = [];
+
+/** @internal called by the Tensor constructor */
+export function trackTensor(t: Tensor): void {
+  if (scopes.length > 0) scopes[scopes.length - 1]!.add(t);
+}
+
+/** Marks a tensor to outlive the current tidy scope. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+function collect(result: unknown, out: Set<Tensor>): void {
+  if (result === null || typeof result !== 'object') return;
+  if ('storage' in result && 'shape' in result && 'dispose' in result) {
+    out.add(result as Tensor);
+    return;
+  }
+  if (Array.isArray(result)) for (const r of result) collect(r, out);
+  else if (Object.getPrototypeOf(result) === Object.prototype) for (const r of Object.values(result)) collect(r, out);
+}
+
+/**
+ * Runs fn and disposes the tensors it created, except those it returns (directly, in an array or in
+ * a plain object) — those move to the enclosing scope. Gradients stored in `.grad` are not created
+ * inside the scope's reach if the tensor they belong to was created outside it.
+ */
+export function tidy<R>(fn: () => R): R {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: R;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const kept = new Set<Tensor>();
+  collect(result, kept);
+  for (const t of scope) {
+    if (kept.has(t)) trackTensor(t);
+    else if (!isReferencedAsGrad(t)) t.dispose();
+  }
+  return result;
+}
+
+// Tensors stored as some tensor's .grad must survive the scope that created them (backward inside tidy).
+const gradTensors = new WeakSet<Tensor>();
+/** @internal autograd marks accumulated gradients */
+export function markAsGrad(t: Tensor): void {
+  gradTensors.add(t);
+  for (const s of scopes) s.delete(t);
+}
+function isReferencedAsGrad(t: Tensor): boolean {
+  return gradTensors.has(t);
+}

@@ -1,0 +1,79 @@
+/** Shape arithmetic: sizes, contiguous strides, broadcasting, dimension normalisation. */
+import { ShapeError, ValueError } from './errors.js';
+
+export type Shape = readonly number[];
+
+export const fmtShape = (s: Shape): string => `[${s.join(', ')}]`;
+
+export function numelOf(shape: Shape): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+export function contiguousStrides(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = acc;
+    acc *= shape[i]!;
+  }
+  return strides;
+}
+
+export function isContiguous(shape: Shape, strides: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && strides[i] !== expected) return false;
+    expected *= shape[i]!;
+  }
+  return true;
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Validates a user-given shape: whole, non-negative sizes. */
+export function checkShape(op: string, arg: string, shape: readonly number[]): number[] {
+  for (const s of shape) {
+    if (!Number.isInteger(s) || s < 0) throw new ValueError(op, arg, 'a shape of non-negative integers', fmtShape(shape));
+  }
+  return [...shape];
+}
+
+/** The broadcast shape of several shapes (NumPy rules), or a ShapeError naming the op. */
+export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
+  const ndim = Math.max(0, ...shapes.map((s) => s.length));
+  const out = new Array<number>(ndim).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const d = ndim - s.length + i;
+      const a = out[d]!, b = s[i]!;
+      if (a === b || b === 1) continue;
+      if (a === 1) out[d] = b;
+      else throw new ShapeError(op, null, 'shapes that broadcast together', shapes.map(fmtShape).join(' and '));
+    }
+  }
+  return out;
+}
+
+/** Normalises a possibly negative dim against ndim (PyTorch's maybe_wrap_dim). */
+export function normalizeDim(op: string, dim: number, ndim: number, arg = 'dim'): number {
+  const n = Math.max(ndim, 1);
+  if (!Number.isInteger(dim) || dim < -n || dim >= n) {
+    throw new ShapeError(op, arg, `a dimension in [${-n}, ${n - 1}]`, String(dim));
+  }
+  return dim < 0 ? dim + n : dim;
+}
+
+/** Normalises a dims argument (undefined: all dims), sorted, without duplicates. */
+export function normalizeDims(op: string, dims: number | readonly number[] | undefined, ndim: number): number[] {
+  if (dims === undefined) return Array.from({ length: ndim }, (_, i) => i);
+  const list = typeof dims === 'number' ? [dims] : [...dims];
+  const out = list.map((d) => normalizeDim(op, d, ndim));
+  if (new Set(out).size !== out.length) throw new ShapeError(op, 'dim', 'distinct dimensions', `[${list.join(', ')}]`);
+  return out.sort((a, b) => a - b);
+}

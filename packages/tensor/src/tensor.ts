@@ -1,0 +1,122 @@
+/**
+ * The Tensor: a strided view (shape, strides, offset, dtype) over a device Storage. Ops live in
+ * ops/*.ts and attach themselves to Tensor.prototype, so this file stays about the data model.
+ */
+import { type Device } from './device.js';
+import { type DType, dtypeInfo } from './dtype.js';
+import { AutogradError, DisposedError } from './errors.js';
+import { type Shape, isContiguous, numelOf } from './shape.js';
+import type { Storage } from './device.js';
+import { trackTensor } from './scope.js';
+
+/** What the core knows of an autograd graph node: @kiln/autograd implements it. */
+export interface GradNode {
+  readonly name: string;
+}
+
+/** A JS number, boolean or Tensor: where ops take a tensor they take a scalar too. */
+export type TensorLike = Tensor | number | boolean;
+
+const storageRegistry = new FinalizationRegistry<Storage>((s) => {
+  // Last resort for storages whose tensors were dropped without dispose().
+  if (!s.freed) s.free();
+});
+
+export class Tensor {
+  readonly storage: Storage;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  /** Offset of element [0, ...] in the storage, in elements. */
+  readonly offset: number;
+  readonly dtype: DType;
+  /** Accumulated gradient of a leaf tensor (set by backward). */
+  grad: Tensor | null = null;
+  /** The autograd node that produced this tensor; null for leaves. */
+  gradFn: GradNode | null = null;
+  /** @internal which output of gradFn this is */
+  outputNr = 0;
+  /** @internal the tensor this one is a view of, if any */
+  base: Tensor | null = null;
+  /** @internal keep .grad on a non-leaf (retainGrad) */
+  retainsGrad = false;
+  private _requiresGrad = false;
+  private _disposed = false;
+
+  /** @internal use the creation functions (tensor, zeros, ...) */
+  constructor(storage: Storage, shape: Shape, strides: readonly number[], offset: number, dtype: DType) {
+    this.storage = storage;
+    this.shape = shape;
+    this.strides = strides;
+    this.offset = offset;
+    this.dtype = dtype;
+    if (storage.refs++ === 0 && storage.device.type !== 'cpu') storageRegistry.register(storage, storage, storage);
+    trackTensor(this);
+  }
+
+  get device(): Device {
+    return this.storage.device;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+  get itemsize(): number {
+    return dtypeInfo[this.dtype].itemsize;
+  }
+  get isContiguous(): boolean {
+    return isContiguous(this.shape, this.strides);
+  }
+  /** Version counter shared with views: bumped by in-place ops. */
+  get version(): number {
+    return this.storage.version;
+  }
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+  get isDisposed(): boolean {
+    return this._disposed || this.storage.freed;
+  }
+
+  get requiresGrad(): boolean {
+    return this._requiresGrad;
+  }
+  set requiresGrad(v: boolean) {
+    if (v && !dtypeInfo[this.dtype].isFloating) {
+      throw new AutogradError(`requiresGrad: only floating-point tensors can require gradients, got dtype ${this.dtype}`);
+    }
+    if (!v && this.gradFn !== null) {
+      throw new AutogradError('requiresGrad: you can only change requiresGrad of leaf tensors; use detach() to get a tensor without history');
+    }
+    this._requiresGrad = v;
+  }
+  /** Sets requiresGrad in place and returns this (PyTorch's requires_grad_). */
+  requiresGrad_(v = true): this {
+    this.requiresGrad = v;
+    return this;
+  }
+  /** @internal autograd marks op outputs without the leaf checks */
+  setRequiresGradInternal(v: boolean): void {
+    this._requiresGrad = v;
+  }
+
+  /** Releases this tensor's hold on its storage; memory returns to the allocator when no tensor uses it. */
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    const s = this.storage;
+    if (--s.refs === 0 && !s.freed) {
+      storageRegistry.unregister(s);
+      s.free();
+    }
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal throws if the tensor or its storage was disposed */
+  assertAlive(op: string): void {
+    if (this._disposed || this.storage.freed) throw new DisposedError(`${op}: the tensor was disposed`);
+  }
+}

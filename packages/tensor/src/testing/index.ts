@@ -1,0 +1,109 @@
+/**
+ * Test helpers shared by every package's suite: the devices to run on, and comparisons against
+ * float64 references. An op test is written once and run on each device present:
+ *
+ * ```ts
+ * forEachDevice('add', (dev) => {
+ *   it('broadcasts', () => { ... tensor(..., { device: dev }) ... });
+ * });
+ * ```
+ *
+ * CUDA is tested when `@kiln/cuda` registered a device (the root vitest setup imports it). Where no
+ * GPU exists the CUDA blocks are skipped with the reason in their title; with KILN_REQUIRE_CUDA=1
+ * (set on the GPU machine) a missing GPU fails instead.
+ */
+import { describe, expect } from 'vitest';
+import { backendFor, hasBackend, device as toDevice } from '../device.js';
+import { Tensor } from '../tensor.js';
+import type { StorageArray } from '../dtype.js';
+
+export interface DeviceUnderTest {
+  name: 'cpu' | 'cuda';
+  available: boolean;
+  reason: string;
+}
+
+function cudaStatus(): DeviceUnderTest {
+  const g = globalThis as { __kilnCudaUnavailable?: string };
+  if (hasBackend('cuda') && backendFor(toDevice('cuda')).deviceCount() > 0) return { name: 'cuda', available: true, reason: '' };
+  return { name: 'cuda', available: false, reason: g.__kilnCudaUnavailable ?? '@kiln/cuda is not loaded' };
+}
+
+export function devicesUnderTest(): DeviceUnderTest[] {
+  const cuda = cudaStatus();
+  if (!cuda.available && process.env.KILN_REQUIRE_CUDA === '1') {
+    throw new Error(`KILN_REQUIRE_CUDA=1 but CUDA is unavailable: ${cuda.reason}`);
+  }
+  return [{ name: 'cpu', available: true, reason: '' }, cuda];
+}
+
+let noticePrinted = false;
+
+/** describe() once per device; unavailable devices appear as skipped blocks that say why. */
+export function forEachDevice(title: string, body: (device: 'cpu' | 'cuda') => void): void {
+  for (const d of devicesUnderTest()) {
+    if (d.available) {
+      describe(`${title} [${d.name}]`, () => body(d.name));
+    } else {
+      if (!noticePrinted) {
+        noticePrinted = true;
+        console.warn(`[kiln] CUDA tests skipped: ${d.reason}`);
+      }
+      describe.skip(`${title} [${d.name}] (skipped: ${d.reason})`, () => body(d.name));
+    }
+  }
+}
+
+/** True when CUDA tests run in this process. */
+export const cudaAvailable = (): boolean => cudaStatus().available;
+
+export function toNumbers(a: StorageArray | readonly number[]): number[] {
+  return Array.from(a as ArrayLike<number | bigint>, Number);
+}
+
+/**
+ * Asserts |actual - expected| <= atol + rtol * |expected| elementwise (NaN must match NaN, infinities
+ * must match), reporting the worst element's index and values.
+ */
+export function expectClose(actual: Tensor | readonly number[] | StorageArray, expected: Tensor | readonly number[] | StorageArray, opts: { rtol?: number; atol?: number; what?: string } = {}): void {
+  const rtol = opts.rtol ?? 1e-5, atol = opts.atol ?? 1e-6;
+  const a = toNumbers(actual instanceof Tensor ? actual.toTypedArray() : actual);
+  const e = toNumbers(expected instanceof Tensor ? expected.toTypedArray() : expected);
+  if (actual instanceof Tensor && expected instanceof Tensor) expect(actual.shape, `${opts.what ?? ''} shape`).toEqual(expected.shape);
+  expect(a.length, `${opts.what ?? ''} element count`).toBe(e.length);
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = e[i]!;
+    if (Number.isNaN(y) || Number.isNaN(x)) {
+      if (Number.isNaN(x) !== Number.isNaN(y)) { worst = i; worstExcess = Infinity; break; }
+      continue;
+    }
+    if (!Number.isFinite(y) || !Number.isFinite(x)) {
+      if (x !== y) { worst = i; worstExcess = Infinity; break; }
+      continue;
+    }
+    const excess = Math.abs(x - y) - (atol + rtol * Math.abs(y));
+    if (excess > worstExcess) { worstExcess = excess; worst = i; }
+  }
+  if (worst >= 0) {
+    expect.fail(`${opts.what ?? 'values'} differ at flat index ${worst}: got ${a[worst]}, expected ${e[worst]} (rtol ${rtol}, atol ${atol})`);
+  }
+}
+
+/** A deterministic pseudo-random generator for test data (mulberry32), independent of Kiln's RNG. */
+export function testRng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n uniform values in [lo, hi) from a seeded test generator. */
+export function randomValues(seed: number, n: number, lo = -1, hi = 1): number[] {
+  const r = testRng(seed);
+  return Array.from({ length: n }, () => lo + (hi - lo) * r());
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine, from the root of the copied working tree, with .gpu-pack carried
+# (made here by tools/gpu/pack.sh). Sets up Node.js and node_modules from the pack, puts the
+# native addons where the loader looks, then runs the steps named by its arguments, in order:
+#
+#   test[:PATH]            KILN_REQUIRE_CUDA=1 vitest run [PATH]   (the whole suite by default)
+#   memcheck[:PATH]        the same under compute-sanitizer memcheck --leak-check full, in one
+#                          worker process (default PATH: packages/losses)
+#   bench:SCRIPT [ARGS]    node --conditions=@kiln/source --import tsx SCRIPT ARGS
+#   py:SCRIPT [ARGS]       PYTHONUNBUFFERED=1 python3 SCRIPT ARGS  (with $OUT exported)
+#   sh:COMMAND             any shell command (runs with the same node and environment)
+#
+# A step with arguments is one shell word: bash tools/gpu/remote.sh test 'py:ref.py --n 16'.
+# Each step's output goes to the terminal and to $OUT/<step>.log; a summary comes last, also in
+# $OUT/summary.txt. The device tool brings back at most 8 files from $OUT: the summary and the
+# first 6 steps' logs get files of their own, later steps share $OUT/more.log (and files a py:
+# step writes itself count too).
+#
+# Environment:
+#   OUT                  where logs go (default ./out)
+#   KILN_GPU_DEADLINE_S  seconds after start by which every step must have ended (default 570,
+#                        for the device tool's 600 s limit; set it to the call's timeout_s - 30):
+#                        a step is stopped at the deadline so that the summary still gets printed
+#   KILN_NODE_DIR        where node is unpacked (default /tmp/kiln-node)
+#   KILN_UNPACK_WITH     xz | python   (default: xz when installed, else python3's tarfile)
+# Exit status: 0 when every step exited 0, else 1.
+set -uo pipefail
+
+START=$SECONDS
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 2
+PACK=$ROOT/.gpu-pack
+export OUT=${OUT:-$ROOT/out}
+mkdir -p "$OUT"
+NODE_DIR=${KILN_NODE_DIR:-/tmp/kiln-node}
+DEADLINE=${KILN_GPU_DEADLINE_S:-570}
+SUMMARY=$OUT/summary.txt
+: >"$SUMMARY"
+
+note() { printf '[remote] %s\n' "$*" | tee -a "$SUMMARY"; }
+elapsed() { echo $((SECONDS - START)); }
+
+# Unpacks a .tar.xz into a folder, with xz when there is one, else with python3's tarfile.
+unpack() {
+  local archive=$1 dest=$2 how=${KILN_UNPACK_WITH:-}
+  [ -n "$how" ] || { command -v xz >/dev/null 2>&1 && how=xz || how=python; }
+  mkdir -p "$dest"
+  if [ "$how" = xz ]; then
+    xz -dc "$archive" | tar -xf - -C "$dest"
+  else
+    python3 - "$archive" "$dest" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1], "r:xz") as t:
+    kw = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+    t.extractall(sys.argv[2], **kw)
+PY
+  fi
+}
+
+# ---- set up -------------------------------------------------------------------------------------
+note "started $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), in $ROOT; logs in $OUT"
+if [ ! -d "$PACK" ]; then
+  note "ERROR: no .gpu-pack here: run 'bash tools/gpu/pack.sh' here first and carry [\".gpu-pack\"]"
+  exit 2
+fi
+[ -f "$PACK/manifest.txt" ] && sed -n '1,3p' "$PACK/manifest.txt" | sed 's/^/[remote] pack: /' | tee -a "$SUMMARY"
+
+SETUP_OK=1
+if [ -x "$NODE_DIR/bin/node" ] && [ "$("$NODE_DIR/bin/node" --version 2>/dev/null)" = "$(sed -n 's/^node: \(v[^ ]*\).*/\1/p' "$PACK/manifest.txt" 2>/dev/null)" ]; then
+  : # already unpacked by an earlier call on this (warm) machine
+elif [ -f "$PACK/node.tar.xz" ]; then
+  rm -rf "$NODE_DIR"
+  unpack "$PACK/node.tar.xz" "$NODE_DIR" || { note "ERROR: could not unpack node.tar.xz"; SETUP_OK=0; }
+else
+  note "ERROR: .gpu-pack/node.tar.xz is missing"
+  SETUP_OK=0
+fi
+export PATH="$NODE_DIR/bin:$PATH"
+
+if [ -f "$PACK/node_modules.tar.xz" ]; then
+  # A warm machine may still hold an older unpacked node_modules: start from the pack's.
+  rm -rf node_modules
+  unpack "$PACK/node_modules.tar.xz" "$ROOT" || { note "ERROR: could not unpack node_modules.tar.xz"; SETUP_OK=0; }
+else
+  note "ERROR: .gpu-pack/node_modules.tar.xz is missing"
+  SETUP_OK=0
+fi
+if [ "$SETUP_OK" = 1 ]; then
+  node tools/gpu/link-workspaces.mjs "$ROOT" 2>&1 | sed 's/^/[remote] /' | tee -a "$SUMMARY"
+fi
+if [ -f "$PACK/dist.tar.xz" ]; then
+  unpack "$PACK/dist.tar.xz" "$ROOT" || note "WARNING: could not unpack dist.tar.xz"
+fi
+
+mkdir -p native/build/Release
+shopt -s nullglob
+ADDONS=("$PACK"/native/*.node)
+shopt -u nullglob
+if [ ${#ADDONS[@]} -gt 0 ]; then
+  rm -f native/build/Release/*.node # a warm machine may hold older ones
+  cp -f "${ADDONS[@]}" native/build/Release/
+  note "addons: $(cd native/build/Release && ls -- *.node | tr '\n' ' ')"
+fi
+[ -f native/build/Release/kiln_cuda.node ] ||
+  note "WARNING: native/build/Release/kiln_cuda.node is missing: CUDA tests will fail (build here, pack again)"
+
+if command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | sed 's/^/[remote] gpu: /' | tee -a "$SUMMARY"
+else
+  note "gpu: nvidia-smi not found (no NVIDIA driver on this machine?)"
+fi
+note "node: $(command -v node || echo 'not found') $(node --version 2>&1)"
+note "setup took $(elapsed) s"
+if [ "$SETUP_OK" != 1 ]; then
+  note "ERROR: setup failed; no step run"
+  exit 2
+fi
+
+# ---- steps --------------------------------------------------------------------------------------
+unset FORCE_COLOR
+export NO_COLOR=1 KILN_REQUIRE_CUDA=1
+# Multicast stays off on these machines (KINDS.md); keep it so in what we start.
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+VITEST=(node node_modules/vitest/vitest.mjs run --reporter=default)
+
+R_NAME=() R_RC=() R_TIME=() R_LINE=() R_LOG=()
+NLOGS=0
+declare -A USED
+
+# Sets LOG to the log file of a step: a name the device tool brings back (letters, digits, . _ -),
+# unique, and $OUT/more.log once 6 logs exist (the tool brings back 8 files; summary.txt is one).
+set_log() {
+  local kind=$1 arg=$2 base name n=2
+  base=$kind
+  if [ -n "$arg" ]; then
+    arg=${arg%% *}
+    arg=$(basename -- "$arg")
+    arg=${arg%.*}
+    base="$kind-$(printf '%s' "$arg" | tr -c 'A-Za-z0-9._-' '_')"
+  fi
+  name=$base
+  while [ -n "${USED[$name]:-}" ]; do name="$base-$n"; n=$((n + 1)); done
+  USED[$name]=1
+  if [ "$NLOGS" -ge 6 ]; then
+    LOG=$OUT/more.log
+  else
+    NLOGS=$((NLOGS + 1))
+    LOG=$OUT/$name.log
+  fi
+}
+
+# Runs one step: name, log file, command...; output to terminal and log, bounded by the deadline.
+run_step() {
+  local name=$1 log=$2
+  shift 2
+  local left=$((DEADLINE - $(elapsed)))
+  local i=${#R_NAME[@]}
+  R_NAME[i]=$name R_LOG[i]=$(basename "$log")
+  if [ "$left" -lt 15 ]; then
+    R_RC[i]=skipped R_TIME[i]=0 R_LINE[i]="not run: past the deadline (KILN_GPU_DEADLINE_S=$DEADLINE)"
+    echo "== $name: skipped, no time left" | tee -a "$log"
+    return
+  fi
+  {
+    echo "== $name  ($(date -u +%H:%M:%SZ), ${left}s left)"
+    echo "\$ $(printf '%q ' "$@")"
+  } | tee -a "$log"
+  local t0=$SECONDS rc
+  timeout -k 10 "$left" "$@" 2>&1 | tee -a "$log"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" = 124 ] && echo "== $name: stopped at the deadline" | tee -a "$log"
+  R_RC[i]=$rc R_TIME[i]=$((SECONDS - t0))
+}
+
+# The last lines that say how a step went.
+summary_line() {
+  local kind=$1 log=$2 line
+  case $kind in
+    test) line=$(grep -E '^[[:space:]]*(Test Files|Tests)[[:space:]]|No test files found' "$log" | tail -2 | sed 's/^ *//' | paste -sd'|' -) ;;
+    memcheck)
+      # one ERROR SUMMARY per process the sanitizer followed (vitest's main process and its fork)
+      line=$(grep -E 'ERROR SUMMARY|^[[:space:]]*Tests[[:space:]]|No test files found' "$log" | sed 's/^ *//; s/^========= *//' |
+        sort | uniq -c | awk '{ n = $1; sub(/^ *[0-9]+ /, ""); print (n > 1 ? $0 " (x" n ")" : $0) }' | paste -sd'|' -) ;;
+    *) line=$(grep -v '^[[:space:]]*$' "$log" | tail -1) ;;
+  esac
+  [ -n "$line" ] || line=$(grep -v '^[[:space:]]*$' "$log" | tail -1)
+  printf '%s' "${line:0:300}"
+}
+
+[ $# -gt 0 ] || set -- test
+for step in "$@"; do
+  kind=${step%%:*}
+  arg=""
+  [ "$kind" = "$step" ] || arg=${step#*:}
+  set_log "$kind" "$arg"
+  log=$LOG
+  read -r -a words <<<"$arg"
+  case $kind in
+    test)
+      run_step "$step" "$log" "${VITEST[@]}" "${words[@]}"
+      ;;
+    memcheck)
+      [ ${#words[@]} -gt 0 ] || words=(packages/losses)
+      if command -v compute-sanitizer >/dev/null 2>&1; then
+        # vitest 4: poolOptions.forks.singleFork became --maxWorkers=1 --no-isolate. The worker is
+        # a child process, so the sanitizer follows children (--target-processes all).
+        run_step "$step" "$log" compute-sanitizer --tool memcheck --leak-check full \
+          --target-processes all --error-exitcode 86 \
+          "${VITEST[@]}" --pool=forks --maxWorkers=1 --no-isolate --no-file-parallelism \
+          --testTimeout=600000 --hookTimeout=600000 "${words[@]}"
+      else
+        i=${#R_NAME[@]}
+        echo "== $step: compute-sanitizer not found on this machine; step not run" | tee -a "$log"
+        R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=missing R_TIME[i]=0
+      fi
+      ;;
+    bench)
+      if [ ${#words[@]} -eq 0 ]; then
+        echo "== $step: no script given (bench:path/to/script.ts)" | tee -a "$log"
+        i=${#R_NAME[@]}; R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=usage R_TIME[i]=0
+      else
+        run_step "$step" "$log" node --conditions=@kiln/source --import tsx "${words[@]}"
+      fi
+      ;;
+    py)
+      if [ ${#words[@]} -eq 0 ]; then
+        echo "== $step: no script given (py:path/to/script.py)" | tee -a "$log"
+        i=${#R_NAME[@]}; R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=usage R_TIME[i]=0
+      else
+        run_step "$step" "$log" env PYTHONUNBUFFERED=1 python3 "${words[@]}"
+      fi
+      ;;
+    sh)
+      run_step "$step" "$log" bash -c "$arg"
+      ;;
+    *)
+      echo "== $step: unknown step (test[:PATH], memcheck[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD)" | tee -a "$log"
+      i=${#R_NAME[@]}; R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=usage R_TIME[i]=0
+      ;;
+  esac
+  i=$((${#R_NAME[@]} - 1))
+  R_LINE[i]=${R_LINE[i]:-$(summary_line "$kind" "$log")}
+done
+
+# ---- summary ------------------------------------------------------------------------------------
+FAILED=0
+for i in "${!R_NAME[@]}"; do [ "${R_RC[i]}" = 0 ] || FAILED=1; done
+{
+  echo
+  echo "================ summary ($(elapsed) s in all) ================"
+  for i in "${!R_NAME[@]}"; do
+    printf '%-40s rc=%-7s %4ss  %s\n' "${R_NAME[i]}" "${R_RC[i]}" "${R_TIME[i]}" "${R_LOG[i]}"
+    printf '    %s\n' "${R_LINE[i]}"
+  done
+  echo "files in \$OUT: $(cd "$OUT" && ls | tr '\n' ' ')"
+  NOUT=$(find "$OUT" -type f | wc -l)
+  [ "$NOUT" -le 8 ] || echo "WARNING: $NOUT files in \$OUT: the device tool brings back 8 at most"
+} | tee -a "$SUMMARY"
+exit $FAILED
