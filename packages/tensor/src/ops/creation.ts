@@ -172,6 +172,7 @@ export function full(shape: readonly number[], value: number | boolean, opts?: C
   const a = factoryArgs('full', shape, { dtype: typeof value === 'boolean' ? 'bool' : undefined, ...opts });
   const t = emptyOn(a.shape, a.dtype, a.dev);
   if (t.numel > 0) launchKernel('fill', [], [t], [Number(value)]);
+  t.hostConstant = { value: Number(value), version: t.storage.version };
   return finish(t, opts);
 }
 
