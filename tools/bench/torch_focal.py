@@ -62,7 +62,8 @@ class InputSet:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.logits, self.labels, self.onehot))
+        """Bytes that every implementation reads (the seed does not read the one-hot)."""
+        return sum(t.numel() * t.element_size() for t in (self.logits, self.labels))
 
 
 def make_input_set(n: int, c: int, dtype: torch.dtype, device: str,
@@ -121,7 +122,8 @@ def eager_step(s: InputSet):
 
 def make_compiled_step():
     """A fresh torch.compile per (shape, dtype): reset dynamo so no recompile limit is hit."""
-    torch._dynamo.reset()
+    from torch import _dynamo  # not always imported by `import torch`
+    _dynamo.reset()
     compiled = torch.compile(torchvision_mean, dynamic=False)
 
     def step(s: InputSet):
@@ -265,24 +267,22 @@ def run_one(impl, step, sets, ref, dtype, n, c, args, timer) -> dict:
     return result
 
 
-def build_steps(impls, sets, seed_ext, n, dtype):
-    """(impl, step) pairs for one shape and dtype, compiling where needed."""
-    steps = []
-    for impl in impls:
-        if impl == "eager":
-            steps.append((impl, eager_step))
-        elif impl == "compile":
-            log(f"  compiling for N={n}, {dtype} ...")
-            t0 = time.perf_counter()
-            step = make_compiled_step()
-            step(sets[0])  # compile now, not inside the timing
-            log(f"  compiled in {time.perf_counter() - t0:.1f} s")
-            steps.append((impl, step))
-        elif impl == "seed":
-            steps.append((impl, make_seed_step(seed_ext, sets[0])))
-        elif impl == "seed-autograd":
-            steps.append((impl, make_seed_autograd_step(seed_ext)))
-    return steps
+def build_step(impl, sets, seed_ext, n, dtype):
+    """The step function of one implementation for one shape and dtype (compiled if need be)."""
+    if impl == "eager":
+        return eager_step
+    if impl == "compile":
+        log(f"  compiling for N={n}, {dtype} ...")
+        t0 = time.perf_counter()
+        step = make_compiled_step()
+        step(sets[0])  # compile now, not inside the timing
+        log(f"  compiled in {time.perf_counter() - t0:.1f} s")
+        return step
+    if impl == "seed":
+        return make_seed_step(seed_ext, sets[0])
+    if impl == "seed-autograd":
+        return make_seed_autograd_step(seed_ext)
+    raise ValueError(impl)
 
 
 def available_impls(args, skipped: list) -> tuple[list[str], object]:
@@ -366,10 +366,17 @@ def main(argv=None) -> int:
             log(f"\nN={n}, C={c}, {dtype}")
             sets = make_input_sets(n, c, dtype, args.device, min_total_bytes)
             ref = reference_loss_and_grad(sets[0])
-            log(f"  {len(sets)} input sets of {sets[0].nbytes / 2**20:.1f} MiB; "
-                f"reference loss {ref[0].item():.6e}")
-            for impl, step in build_steps(impls, sets, seed_ext, n, dtype):
-                results.append(run_one(impl, step, sets, ref, dtype, n, c, args, timer))
+            log(f"  {len(sets)} input sets of {sets[0].nbytes / 2**20:.1f} MiB "
+                f"(logits + labels); reference loss {ref[0].item():.6e}")
+            for impl in impls:
+                try:
+                    step = build_step(impl, sets, seed_ext, n, dtype)
+                    results.append(run_one(impl, step, sets, ref, dtype, n, c, args, timer))
+                except Exception as exc:  # report it and go on with the others
+                    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                    log(f"  {impl} failed: {reason}")
+                    skipped.append({"impl": impl, "dtype": str(dtype).replace("torch.", ""),
+                                    "n": n, "reason": reason})
             del sets, ref
             if args.device == "cuda":
                 torch.cuda.empty_cache()
@@ -378,7 +385,8 @@ def main(argv=None) -> int:
     log(f"\nbytes = logits read + gradient written (2 * N * C * itemsize); "
         f"copy bandwidth {args.copy_gbps:.1f} GB/s")
     for s in skipped:
-        log(f"skipped {s['impl']}: {s['reason']}")
+        where = f" ({s['dtype']}, N={s['n']})" if "n" in s else ""
+        log(f"skipped {s['impl']}{where}: {s['reason']}")
     if args.json:
         payload = {"benchmark": "sigmoid_focal_loss forward+backward",
                    "generator": "tools/bench/torch_focal.py", "device": device_name,

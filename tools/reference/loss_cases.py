@@ -245,7 +245,8 @@ def sigmoid_focal_cases() -> list[Case]:
     add("index_seed_extreme_g2_a0.25_mean", seed_opts(2.0, 0.25, "mean"), seed_extreme)
 
     def seed_random_extreme(rng):
-        return {"input": extreme_choice(rng, 7, 5), "target": seed_labels(rng, 7, 5, 0.6, [(3, -1)])}
+        return {"input": extreme_choice(rng, 7, 5),
+                "target": seed_labels(rng, 7, 5, 0.6, [(3, -1)])}
 
     add("index_seed_random_extreme_g0.5_a0.25_none", seed_opts(0.5, 0.25, "none"),
         seed_random_extreme)
@@ -283,7 +284,8 @@ def bce_cases() -> list[Case]:
     cases = []
 
     def add(name, reduction, make_inputs):
-        cases.append(make_case(loss, name, {"reduction": reduction}, make_inputs, elementwise_shape))
+        options = {"reduction": reduction}
+        cases.append(make_case(loss, name, options, make_inputs, elementwise_shape))
 
     def inputs(n, c, soft=False, weight=None, pos_weight=False):
         def make(rng):

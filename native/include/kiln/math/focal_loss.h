@@ -1,0 +1,85 @@
+// The sigmoid focal loss of RetinaNet (Lin et al., 2017) and its gradient, written once for the
+// CPU and CUDA kernels (native/cpu/focal_loss.cc, native/cuda/focal_loss.cu).
+//
+// For a logit x, p = sigmoid(x) and a target t in [0, 1] (torchvision's definition, which for
+// t in {0, 1} is the paper's):
+//
+//   ce      = BCEWithLogits(x, t) = t * softplus(-x) + (1 - t) * softplus(x)
+//             (-log p = softplus(-x), -log(1 - p) = softplus(x): no log of a rounded p)
+//   q       = 1 - p_t = t * (1 - p) + (1 - t) * p
+//   alpha_t = alpha * t + (1 - alpha) * (1 - t)      (1 when alpha < 0: weighting disabled)
+//   loss    = alpha_t * q^gamma * ce
+//
+// Gradient. dce/dx = p - t; dq/dx = (1 - 2t) * p(1 - p), so
+//   dloss/dx = alpha_t * [ q^gamma * (p - t) + gamma * q^(gamma - 1) * (1 - 2t) * p(1 - p) * ce ]
+//            = alpha_t * q^gamma * [ (p - t) + gamma * (1 - 2t) * r * ce ],   r = p(1 - p) / q.
+// r is bounded (q >= min(p, 1 - p) >= p(1 - p), so r <= 1) and q^(gamma - 1), which is infinite
+// at q = 0 when gamma < 1, never appears. For a binary target r is exact without a division:
+//   t = 1: q = 1 - p, r = p, p - t = -q        t = 0: q = p, r = 1 - p, p - t = q
+// which gives the seed's formulas:  t = 1: -alpha (1-p)^g (1 - p - g p log p),
+//                                   t = 0: -(1-alpha) p^g (g (1-p) log(1-p) - p).
+// p and 1 - p are both computed from e = exp(-|x|) (never as 1 - p), and softplus(±x) from
+// log1p(e): one exp and one log1p per element, finite for every finite x (no clamp as the seed's
+// log(max(p, FLT_MIN))). q^gamma uses pow(0, 0) = 1, so gamma = 0 is exactly BCE at p_t = 1.
+#pragma once
+#include "kiln/math/scalar.h"
+
+namespace kiln { namespace focal {
+
+template <typename T>
+struct LogitTerms {
+  T p, one_minus_p;          // sigmoid(x), sigmoid(-x)
+  T softplus_pos;            // softplus(x)  = -log(1 - p)
+  T softplus_neg;            // softplus(-x) = -log(p)
+};
+
+template <typename T>
+KILN_HD LogitTerms<T> logit_terms(T x) {
+  T e = m::exp(-m::fabs(x));       // in (0, 1]
+  T big = T(1) / (T(1) + e);        // sigmoid(|x|)
+  T small = e * big;                // sigmoid(-|x|)
+  T l = m::log1p(e);
+  bool pos = x >= T(0);
+  return {pos ? big : small, pos ? small : big, (pos ? x : T(0)) + l, (pos ? T(0) : -x) + l};
+}
+
+// q^gamma with the common gammas as multiplications (gamma is uniform across a launch).
+template <typename T>
+KILN_HD T pow_gamma(T q, T gamma) {
+  if (gamma == T(2)) return q * q;
+  if (gamma == T(1)) return q;
+  if (gamma == T(0)) return T(1);
+  return m::pow(q, gamma);
+}
+
+template <typename T>
+struct LossGrad {
+  T loss, grad;
+};
+
+// Binary target (t = 1 when `positive`).
+template <typename T>
+KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, T alpha) {
+  LogitTerms<T> L = logit_terms(x);
+  T q = positive ? L.one_minus_p : L.p;
+  T r = positive ? L.p : L.one_minus_p;
+  T ce = positive ? L.softplus_neg : L.softplus_pos;
+  T a = alpha < T(0) ? T(1) : (positive ? alpha : T(1) - alpha);
+  T w = a * pow_gamma(q, gamma);
+  T g = w * (q + gamma * r * ce);
+  return {w * ce, positive ? -g : g};
+}
+
+// Soft target t in [0, 1].
+template <typename T>
+KILN_HD LossGrad<T> soft(T x, T t, T gamma, T alpha) {
+  LogitTerms<T> L = logit_terms(x);
+  T q = t * L.one_minus_p + (T(1) - t) * L.p;
+  T ce = t * L.softplus_neg + (T(1) - t) * L.softplus_pos;
+  T r = q > T(0) ? L.p * L.one_minus_p / q : T(0);
+  T a = alpha < T(0) ? T(1) : alpha * t + (T(1) - alpha) * (T(1) - t);
+  T w = a * pow_gamma(q, gamma);
+  return {w * ce, w * ((L.p - t) + gamma * (T(1) - T(2) * t) * r * ce)};
+}
+
+}}  // namespace kiln::focal

@@ -1,0 +1,247 @@
+// The index math of Kiln's neural-network kernels (im2col / col2im, max pooling, nearest
+// upsampling), written once for both devices: cpu/nn.cc and cuda/nn.cu only loop over elements
+// and call these functions. Every tensor here is NCHW; the functions take one flat element index of
+// the tensor being produced, so each output element is computed by exactly one loop iteration or
+// GPU thread (gather, no write conflicts, deterministic), except max_pool2d_backward, which
+// scatters to argmax positions (see cpu/nn.cc and cuda/nn.cu).
+//
+// IndexT is int32_t when every element count and offset involved is below 2^31 (cheaper division
+// on the GPU) and int64_t otherwise (index_fits_int32 decides on the host).
+#pragma once
+#include <cstdint>
+#include "kiln/hd.h"
+#include "kiln/dtype.h"
+#include "kiln/kernel.h"
+#include "kiln/math/scalar.h"
+
+namespace kiln { namespace nn {
+
+// Output length of a sliding window of `kernel` taps spaced `dilation` apart, moved by `stride`
+// over an input of `in` elements padded by `pad` on both sides (PyTorch's conv output size):
+//   out = floor((in + 2 pad - dilation (kernel - 1) - 1) / stride) + 1
+// The last window must fit: its last tap is at (out - 1) stride + dilation (kernel - 1) <= in + 2 pad - 1.
+KILN_HD int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
+  int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+  if (span < 0) return 0;
+  return span / stride + 1;
+}
+
+// Pooling output length (PyTorch's pooling_output_shape). With ceil_mode a last, partial window is
+// kept when it starts inside the input or the left padding:
+//   out = ceil_or_floor((in + 2 pad - dilation (kernel - 1) - 1) / stride) + 1,
+//   minus one in ceil mode when that last window would start at or after in + pad.
+KILN_HD int64_t pool_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, bool ceil_mode) {
+  int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  if (span < 0) return 0;
+  int64_t out = span / stride + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+// A 2-D sliding window over an [N, C, H, W] input producing [.., OH, OW] positions.
+template <typename I>
+struct Window2d {
+  I N, C, H, W;
+  I kh, kw, sh, sw, ph, pw, dh, dw;
+  I OH, OW;
+};
+
+// Window geometry from kernel attributes [kh, kw, sh, sw, ph, pw, dh, dw] (the order every nn
+// kernel reads them in) and the sizes the kernel was given.
+template <typename I>
+Window2d<I> make_window(const KernelCall& c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  Window2d<I> g;
+  g.N = (I)N; g.C = (I)C; g.H = (I)H; g.W = (I)W;
+  g.kh = (I)c.int_attr(0); g.kw = (I)c.int_attr(1);
+  g.sh = (I)c.int_attr(2); g.sw = (I)c.int_attr(3);
+  g.ph = (I)c.int_attr(4); g.pw = (I)c.int_attr(5);
+  g.dh = (I)c.int_attr(6); g.dw = (I)c.int_attr(7);
+  g.OH = (I)OH; g.OW = (I)OW;
+  return g;
+}
+
+// The strides of a 4-D (or 3-D) tensor argument in index type I.
+template <typename I, int ND>
+struct Strides {
+  I s[ND];
+};
+template <typename I, int ND>
+Strides<I, ND> strides_of(const TensorArg& t) {
+  Strides<I, ND> r;
+  for (int d = 0; d < ND; ++d) r.s[d] = (I)t.strides[d];
+  return r;
+}
+
+// True when indices, sizes and element offsets of every operand fit in int32 (host side).
+inline bool index_fits_int32(const TensorArg* const* ops, int n, int64_t extra_bound = 0) {
+  const int64_t limit = (int64_t(1) << 31) - 1;
+  if (extra_bound > limit) return false;
+  for (int k = 0; k < n; ++k) {
+    const TensorArg& t = *ops[k];
+    if (t.numel > limit) return false;
+    int64_t reach = 0;
+    for (int d = 0; d < t.ndim; ++d) {
+      int64_t s = t.strides[d] < 0 ? -t.strides[d] : t.strides[d];
+      if (t.shape[d] > 0) reach += (t.shape[d] - 1) * s;
+    }
+    if (reach > limit) return false;
+  }
+  return true;
+}
+
+// ---- im2col / col2im ---------------------------------------------------------------------
+//
+// cols[n, (c kh + i) kw + j, oh OW + ow] = x[n, c, oh sh - ph + i dh, ow sw - pw + j dw]
+// (zero where that position is in the padding). col2im is its adjoint: each x position sums every
+// column entry that im2col copied from it.
+
+// Element offset in x of contiguous cols element `idx`, or -1 when it falls in the padding.
+template <typename I>
+KILN_HD I im2col_source(const Window2d<I>& g, const Strides<I, 4>& xs, I idx) {
+  I ow = idx % g.OW; idx /= g.OW;
+  I oh = idx % g.OH; idx /= g.OH;
+  I j = idx % g.kw; idx /= g.kw;
+  I i = idx % g.kh; idx /= g.kh;
+  I c = idx % g.C;
+  I n = idx / g.C;
+  I h = oh * g.sh - g.ph + i * g.dh;
+  I w = ow * g.sw - g.pw + j * g.dw;
+  if (h < 0 || h >= g.H || w < 0 || w >= g.W) return I(-1);
+  return n * xs.s[0] + c * xs.s[1] + h * xs.s[2] + w * xs.s[3];
+}
+
+// Window positions o (0 <= o < out) and taps k (0 <= k < kernel) with o stride - pad + k dilation == p
+// are visited by f(o, k). For a given tap k, o = (p + pad - k dilation) / stride when that divides.
+template <typename I, typename F>
+KILN_HD void for_each_window_covering(I p, I out, I kernel, I stride, I pad, I dilation, const F& f) {
+  for (I k = 0; k < kernel; ++k) {
+    I num = p + pad - k * dilation;
+    if (num < 0) break;                  // larger k only moves further left
+    if (num % stride != 0) continue;
+    I o = num / stride;
+    if (o < out) f(o, k);
+  }
+}
+
+// Value of contiguous x-shaped element `idx` of col2im(cols): the sum of every column entry that
+// im2col takes from that position. Accumulates in the compute type (float for the half types).
+template <typename T, typename I>
+KILN_HD compute_t<T> col2im_value(const Window2d<I>& g, const T* cols, const Strides<I, 3>& cs, I idx) {
+  I w = idx % g.W; idx /= g.W;
+  I h = idx % g.H; idx /= g.H;
+  I c = idx % g.C;
+  I n = idx / g.C;
+  const T* base = cols + n * cs.s[0];
+  compute_t<T> acc = compute_t<T>(0);
+  for_each_window_covering<I>(h, g.OH, g.kh, g.sh, g.ph, g.dh, [&](I oh, I i) {
+    for_each_window_covering<I>(w, g.OW, g.kw, g.sw, g.pw, g.dw, [&](I ow, I j) {
+      acc += load(base + ((c * g.kh + i) * g.kw + j) * cs.s[1] + (oh * g.OW + ow) * cs.s[2]);
+    });
+  });
+  return acc;
+}
+
+// ---- max pooling -------------------------------------------------------------------------
+
+// The maximum of the window of contiguous output element `idx` ([N, C, OH, OW]) and its position
+// h W + w in the input plane (PyTorch's convention for the indices). As PyTorch: starts from -inf
+// at the window's first in-bounds position, a NaN wins over numbers (and a later NaN over an
+// earlier one), ties keep the first position in row-major order.
+template <typename T, typename I>
+KILN_HD void max_pool2d_value(const Window2d<I>& g, const T* x, const Strides<I, 4>& xs, I idx, compute_t<T>& best, int64_t& best_pos) {
+  using C = compute_t<T>;
+  I ow = idx % g.OW; idx /= g.OW;
+  I oh = idx % g.OH; idx /= g.OH;
+  I c = idx % g.C;
+  I n = idx / g.C;
+  I h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+  // first in-bounds tap (padding never wins: PyTorch skips it rather than reading -inf)
+  I hs = h0, ws = w0;
+  while (hs < 0) hs += g.dh;
+  while (ws < 0) ws += g.dw;
+  const T* plane = x + n * xs.s[0] + c * xs.s[1];
+  best = -m::infinity<C>();
+  best_pos = (int64_t)hs * g.W + ws;
+  for (I i = 0; i < g.kh; ++i) {
+    I h = h0 + i * g.dh;
+    if (h < 0 || h >= g.H) continue;
+    for (I j = 0; j < g.kw; ++j) {
+      I w = w0 + j * g.dw;
+      if (w < 0 || w >= g.W) continue;
+      C v = load(plane + h * xs.s[2] + w * xs.s[3]);
+      if (v > best || m::isnan(v)) {
+        best = v;
+        best_pos = (int64_t)h * g.W + w;
+      }
+    }
+  }
+}
+
+// ---- nearest upsampling ------------------------------------------------------------------
+//
+// PyTorch's 'nearest' mode (not 'nearest-exact'): output position d reads input position
+//   min(floor(d * scale), in - 1),  scale = 1 / scale_factor when a scale factor was given,
+//   in / out otherwise, computed in float32 as PyTorch does (so the same positions are chosen),
+// with PyTorch's exact shortcuts for out == in and out == 2 in.
+
+KILN_HD float nearest_scale(int64_t in, int64_t out, double scale_factor) {
+  return scale_factor > 0 ? (float)(1.0 / scale_factor) : (float)in / (float)out;
+}
+
+template <typename I>
+KILN_HD I nearest_source(I d, I in, I out, float scale) {
+  if (out == in) return d;
+  if (out == 2 * in) return d >> 1;
+  I s = (I)m::floor((float)d * scale);
+  return s < in - 1 ? s : in - 1;
+}
+
+// The first output position d in [0, out] whose source is >= p (out when none): nearest_source is
+// non-decreasing in d, so the positions reading input p are [first(p), first(p + 1)). Starts from
+// the estimate p / scale and corrects it with the exact forward formula, so backward and forward
+// agree to the last rounding.
+template <typename I>
+KILN_HD I nearest_first_reading(I p, I in, I out, float scale) {
+  I d = scale > 0.f ? (I)((float)p / scale) : I(0);
+  if (d > out) d = out;
+  if (d < 0) d = 0;
+  while (d > 0 && nearest_source<I>(d - 1, in, out, scale) >= p) --d;
+  while (d < out && nearest_source<I>(d, in, out, scale) < p) ++d;
+  return d;
+}
+
+// Geometry of an upsampling: input [N, C, H, W] to output [N, C, OH, OW].
+template <typename I>
+struct Upsample2d {
+  I N, C, H, W, OH, OW;
+  float scale_h, scale_w;
+};
+
+// Element offset in x of contiguous output element `idx`.
+template <typename I>
+KILN_HD I upsample_nearest2d_source(const Upsample2d<I>& g, const Strides<I, 4>& xs, I idx) {
+  I ow = idx % g.OW; idx /= g.OW;
+  I oh = idx % g.OH; idx /= g.OH;
+  I c = idx % g.C;
+  I n = idx / g.C;
+  return n * xs.s[0] + c * xs.s[1] + nearest_source<I>(oh, g.H, g.OH, g.scale_h) * xs.s[2] + nearest_source<I>(ow, g.W, g.OW, g.scale_w) * xs.s[3];
+}
+
+// Gradient of contiguous input element `idx` ([N, C, H, W]): the sum of grad_out over the output
+// positions that read it.
+template <typename T, typename I>
+KILN_HD compute_t<T> upsample_nearest2d_backward_value(const Upsample2d<I>& g, const T* gout, const Strides<I, 4>& gs, I idx) {
+  I w = idx % g.W; idx /= g.W;
+  I h = idx % g.H; idx /= g.H;
+  I c = idx % g.C;
+  I n = idx / g.C;
+  I oh0 = nearest_first_reading<I>(h, g.H, g.OH, g.scale_h), oh1 = nearest_first_reading<I>(h + 1, g.H, g.OH, g.scale_h);
+  I ow0 = nearest_first_reading<I>(w, g.W, g.OW, g.scale_w), ow1 = nearest_first_reading<I>(w + 1, g.W, g.OW, g.scale_w);
+  const T* plane = gout + n * gs.s[0] + c * gs.s[1];
+  compute_t<T> acc = compute_t<T>(0);
+  for (I oh = oh0; oh < oh1; ++oh)
+    for (I ow = ow0; ow < ow1; ++ow) acc += load(plane + oh * gs.s[2] + ow * gs.s[3]);
+  return acc;
+}
+
+}}  // namespace kiln::nn
