@@ -37,7 +37,7 @@ cudaStream_t stream_for(int device) {
   if (!g_streams[device]) KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&g_streams[device], cudaStreamNonBlocking), "cudaStreamCreate");
   if (!g_error_slot) {
     KILN_CUDA_CHECK(cudaHostAlloc((void**)&g_error_slot, sizeof(DeviceErrorSlot), cudaHostAllocMapped | cudaHostAllocPortable), "cudaHostAlloc");
-    *g_error_slot = DeviceErrorSlot{0, 0, 0, 0, 0};
+    *g_error_slot = DeviceErrorSlot{};
   }
   return g_streams[device];
 }
@@ -46,12 +46,15 @@ cudaStream_t stream_for(int device) {
 void raise_device_error() {
   if (!g_error_slot || g_error_slot->kernel == 0) return;
   DeviceErrorSlot e = *g_error_slot;
-  *g_error_slot = DeviceErrorSlot{0, 0, 0, 0, 0};
+  *g_error_slot = DeviceErrorSlot{};
   int id = (int)e.kernel - 1;
   std::string name = id < kernel_count() ? kernel_name(id) : "cuda kernel";
+  auto num = [](double v) { std::string s = std::to_string(v); return s; };
+  std::string value = e.is_float ? num(e.fvalue) : std::to_string(e.value);
+  std::string range = e.is_float ? "[" + num(e.flo) + ", " + num(e.fhi) + "]" : "[" + std::to_string(e.lo) + ", " + std::to_string(e.hi) + "]";
   fail(ErrorKind::Value, name,
-       "input " + std::to_string(e.arg) + " holds the value " + std::to_string(e.value) + ", outside the valid range [" +
-           std::to_string(e.lo) + ", " + std::to_string(e.hi) + "] (found on the device, reported at synchronisation)");
+       "input " + std::to_string(e.arg) + " holds the value " + value + ", outside the valid range " + range +
+           " (found on the device, reported at the next synchronisation)");
 }
 
 void sync_device(int device) {

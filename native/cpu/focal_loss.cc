@@ -1,0 +1,129 @@
+// CPU kernels of the sigmoid focal loss (the math: include/kiln/math/focal_loss.h; the argument
+// layout: include/kiln/focal_loss_args.h). The CUDA twins are in cuda/focal_loss.cu.
+#include <atomic>
+#include <string>
+#include <vector>
+#include "kiln/focal_loss_args.h"
+#include "parallel.h"
+
+namespace kiln { namespace cpu {
+namespace {
+using namespace kiln::focal;
+
+// Remembers the first invalid target seen by any thread, thrown after the parallel loop
+// (exceptions must not leave an OpenMP region).
+struct FirstBadTarget {
+  std::atomic<bool> seen{false};
+  TargetCheck check;
+  void note(const TargetCheck& c) {
+    bool expected = false;
+    if (c.bad && seen.compare_exchange_strong(expected, true)) check = c;
+  }
+  void raise(const KernelCall& call, const Args& a) const {
+    if (!seen.load()) return;
+    std::string range = a.kind == kFloat ? "[0, 1]"
+                        : a.kind == kIndexSeed ? "a negative value (ignored row), 0 (background) or 1.." + std::to_string(a.C) + " (class t - 1)"
+                                               : "a negative value (ignored row), 0.." + std::to_string(a.C - 1) + " (a class) or " + std::to_string(a.C) + " (background)";
+    std::string v = check.is_float ? std::to_string(check.value) : std::to_string((long long)check.value);
+    fail(ErrorKind::Value, call.name, "argument 'target' expected " + range + ", got " + v);
+  }
+};
+
+// Visits elements [b, e) of the row-major N x C index space as (n, c) pairs.
+template <typename F>
+inline void for_range(int64_t C, int64_t b, int64_t e, const F& f) {
+  if (b >= e) return;
+  int64_t n = b / C, c = b % C;
+  for (int64_t i = b; i < e; ++i) {
+    f(n, c);
+    if (++c == C) { c = 0; ++n; }
+  }
+}
+
+// forward: outputs [loss [N, C] | partial sums [P] (float64)] (+ grad [N, C]);
+// attrs 6: reduce (0 elementwise loss, 1 partial sums), 7: write grad, 8: P (partial count).
+void forward(KernelCall& call) {
+  Args a = decode(call);
+  bool reduce = call.attr(6) != 0, want_grad = call.attr(7) != 0;
+  int64_t P = call.int_attr(8);
+  TensorArg& out = call.out(0);
+  TensorArg* grad = want_grad ? &call.out(1) : nullptr;
+  double scale = grad_scale(a);
+  int64_t total = a.N * a.C;
+  FirstBadTarget bad;
+  KILN_DISPATCH_FOCAL(a, call.name, {
+    using C = compute_t<scalar_t>;
+    double* partials = reduce ? out.ptr<double>() : nullptr;
+    parallel_for(P, 1, [&](int64_t pb, int64_t pe) {
+      for (int64_t p = pb; p < pe; ++p) {
+        double acc = 0;
+        TargetCheck chk;
+        for_range(a.C, total * p / P, total * (p + 1) / P, [&](int64_t n, int64_t c) {
+          LossGrad<C> r = evaluate<scalar_t, target_t>(a, n, c, chk);
+          if (reduce) acc += (double)r.loss;
+          else store(out.ptr<scalar_t>() + n * out.strides[0] + c * out.strides[1], r.loss);
+          if (grad) store(grad->ptr<scalar_t>() + n * grad->strides[0] + c * grad->strides[1], (C)(r.grad * scale));
+        });
+        if (partials) partials[p] = acc;
+        bad.note(chk);
+      }
+    });
+  });
+  bad.raise(call, a);
+}
+KILN_KERNEL("sigmoid_focal_loss", forward);
+
+// backward: inputs [..., grad_out] (grad_out broadcast to [N, C], stride 0 for a scalar);
+// output grad [N, C] = grad_out * scale * dloss/dx.
+void backward(KernelCall& call) {
+  Args a = decode(call);
+  Strided2D go = strided2d(call.in(call.n_inputs - 1));
+  TensorArg& grad = call.out(0);
+  double scale = grad_scale(a);
+  FirstBadTarget bad;
+  KILN_DISPATCH_FOCAL(a, call.name, {
+    using C = compute_t<scalar_t>;
+    parallel_for(a.N, std::max<int64_t>(1, kGrain / std::max<int64_t>(a.C, 1)), [&](int64_t nb, int64_t ne) {
+      TargetCheck chk;
+      for (int64_t n = nb; n < ne; ++n)
+        for (int64_t c = 0; c < a.C; ++c) {
+          LossGrad<C> r = evaluate<scalar_t, target_t>(a, n, c, chk);
+          C g = load(reinterpret_cast<const scalar_t*>(go.data) + n * go.s0 + c * go.s1);
+          store(grad.ptr<scalar_t>() + n * grad.strides[0] + c * grad.strides[1], (C)(r.grad * scale) * g);
+        }
+      bad.note(chk);
+    });
+  });
+  bad.raise(call, a);
+}
+KILN_KERNEL("sigmoid_focal_loss_backward", backward);
+
+// count: inputs [target [N] (index)]; output int64 0-d = rows with target >= 0.
+void count(KernelCall& call) {
+  const TensorArg& t = call.in(0);
+  int64_t n = 0;
+  KILN_DISPATCH_INDEX(t.dtype, call.name, {
+    const scalar_t* p = t.ptr<scalar_t>();
+    for (int64_t i = 0; i < t.numel; ++i) n += p[i * t.strides[0]] >= 0;
+  });
+  *call.out(0).ptr<int64_t>() = n;
+}
+KILN_KERNEL("sigmoid_focal_loss_count", count);
+
+// finalize: inputs [partials [P] float64, count?]; output loss 0-d = sum * scale;
+// attrs 0: scale (NaN: 1 / (count * C)), 1: C.
+void finalize(KernelCall& call) {
+  const TensorArg& partials = call.in(0);
+  double sum = 0;
+  for (int64_t i = 0; i < partials.numel; ++i) sum += partials.ptr<double>()[i * partials.strides[0]];
+  Args a;
+  a.scale = call.attr(0);
+  a.C = call.int_attr(1);
+  if (a.scale != a.scale) a.count = call.in(1).ptr<const int64_t>();
+  double loss = sum * grad_scale(a);
+  KILN_DISPATCH_FLOATING(call.out(0).dtype, call.name, store(call.out(0).ptr<scalar_t>(), loss));
+}
+KILN_KERNEL("sigmoid_focal_loss_finalize", finalize);
+
+}  // namespace
+}}  // namespace kiln::cpu

@@ -1,0 +1,155 @@
+// Decodes the sigmoid focal loss kernels' arguments (the same layout on both devices) and reads
+// one element's target and weights. The TS side (packages/losses/src/sigmoid-focal-loss/kernels.ts)
+// encodes them:
+//
+//   inputs   0 input [N, C]            (any strides)
+//            1 target [N] int32/int64 (index) or [N, C] float (same dtype as input)
+//            2 weight [N, C]            (per element or a per-row [N] expanded: stride 0) if has_weight
+//            3 class weight [C]         if has_class_weight
+//            4 valid-row count (int64, 0-d) when the mean's divisor is counted on the device
+//   attrs    0 gamma, 1 alpha, 2 target kind (0 index, seed convention: 0 background, 1..C class t-1;
+//            1 index, mmdet convention: 0..C-1 class, C background; 2 float), 3 has_weight,
+//            4 has_class_weight, 5 scale (1 / divisor, or NaN: 1 / (count * C) from input 4),
+//            then kernel-specific attributes.
+#pragma once
+#include <type_traits>
+#include "kiln/kernel.h"
+
+namespace kiln { namespace focal {
+
+enum TargetKind { kIndexSeed = 0, kIndexMmdet = 1, kFloat = 2 };
+
+struct Strided2D {
+  const char* data = nullptr;
+  int64_t s0 = 0, s1 = 0;   // strides in elements
+};
+
+struct Args {
+  int64_t N = 0, C = 0;
+  Strided2D x, target, weight, grad_out;
+  const char* class_weight = nullptr;
+  int64_t cw_stride = 0;
+  const int64_t* count = nullptr;   // device/host pointer to the valid-row count, or null
+  DType x_dtype = DType::Float32, target_dtype = DType::Int64;
+  int kind = kIndexSeed;
+  bool has_weight = false, has_class_weight = false;
+  double gamma = 2, alpha = 0.25, scale = 1;
+};
+
+inline Strided2D strided2d(const TensorArg& t) {
+  Strided2D s;
+  s.data = t.data;
+  s.s0 = t.ndim > 0 ? t.strides[0] : 0;
+  s.s1 = t.ndim > 1 ? t.strides[1] : 0;
+  return s;
+}
+
+// Shared decoding of inputs and attributes 0..5. Extra inputs/attrs are read by each kernel.
+inline Args decode(const KernelCall& c) {
+  Args a;
+  const TensorArg& x = c.in(0);
+  a.N = x.shape[0];
+  a.C = x.ndim > 1 ? x.shape[1] : 1;
+  a.x = strided2d(x);
+  a.x_dtype = x.dtype;
+  a.target = strided2d(c.in(1));
+  a.target_dtype = c.in(1).dtype;
+  a.gamma = c.attr(0);
+  a.alpha = c.attr(1);
+  a.kind = (int)c.attr(2);
+  a.has_weight = c.attr(3) != 0;
+  a.has_class_weight = c.attr(4) != 0;
+  a.scale = c.attr(5);
+  int next = 2;
+  if (a.has_weight) a.weight = strided2d(c.in(next++));
+  if (a.has_class_weight) { a.class_weight = c.in(next).data; a.cw_stride = c.in(next).strides[0]; next++; }
+  if (a.scale != a.scale) a.count = c.in(next).ptr<const int64_t>();
+  return a;
+}
+
+// The row's class for an index target, or whether the row is ignored / out of range.
+struct IndexTarget {
+  int64_t cls;      // foreground class in [0, C), or -1 for background
+  bool ignored;     // negative target
+  bool invalid;     // above the valid range
+};
+
+KILN_HD IndexTarget classify(int64_t t, int kind, int64_t C) {
+  IndexTarget r;
+  r.ignored = t < 0;
+  r.invalid = t > C;
+  if (kind == kIndexSeed) r.cls = t - 1;            // 0 background -> -1
+  else r.cls = t == C ? -1 : t;                      // C background
+  return r;
+}
+
+}}  // namespace kiln::focal
+
+#include "kiln/math/focal_loss.h"
+
+namespace kiln { namespace focal {
+
+// A target found outside its valid range while evaluating an element.
+struct TargetCheck {
+  bool bad = false;
+  bool is_float = false;
+  double value = 0;
+};
+
+// Loss and gradient of element (n, c), weights applied, for input storage type T and index
+// target type TT (unused for float targets, whose dtype is T). Ignored rows give zeros.
+// evaluate_at takes the logit already loaded (the GPU's vectorised path loads four at once).
+template <typename T, typename TT, typename C = compute_t<T>>
+KILN_HD LossGrad<C> evaluate_at(const Args& a, int64_t n, int64_t c, C x, TargetCheck& chk) {
+  LossGrad<C> r;
+  // TT is the input's own type for float targets and an integer type for index targets.
+  if constexpr (!std::is_integral<TT>::value) {
+    C t = load(reinterpret_cast<const T*>(a.target.data) + n * a.target.s0 + c * a.target.s1);
+    if (!(t >= C(0) && t <= C(1))) {
+      chk.bad = true; chk.is_float = true; chk.value = (double)t;
+      return {C(0), C(0)};
+    }
+    r = soft<C>(x, t, (C)a.gamma, (C)a.alpha);
+  } else {
+    int64_t tv = (int64_t)*(reinterpret_cast<const TT*>(a.target.data) + n * a.target.s0);
+    IndexTarget it = classify(tv, a.kind, a.C);
+    if (it.invalid) {
+      chk.bad = true; chk.value = (double)tv;
+      return {C(0), C(0)};
+    }
+    if (it.ignored) return {C(0), C(0)};
+    r = binary<C>(x, it.cls == c, (C)a.gamma, (C)a.alpha);
+  }
+  if (a.has_weight) {
+    C w = load(reinterpret_cast<const T*>(a.weight.data) + n * a.weight.s0 + c * a.weight.s1);
+    r.loss *= w; r.grad *= w;
+  }
+  if (a.has_class_weight) {
+    C w = load(reinterpret_cast<const T*>(a.class_weight) + c * a.cw_stride);
+    r.loss *= w; r.grad *= w;
+  }
+  return r;
+}
+
+template <typename T, typename TT, typename C = compute_t<T>>
+KILN_HD LossGrad<C> evaluate(const Args& a, int64_t n, int64_t c, TargetCheck& chk) {
+  return evaluate_at<T, TT, C>(a, n, c, load(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0 + c * a.x.s1), chk);
+}
+
+// 1 / divisor for the gradient and the mean: from the device-side count when the host does not
+// know it (mean over non-ignored rows); 0 when nothing is valid (loss 0, gradient 0).
+KILN_HD double grad_scale(const Args& a) {
+  if (!a.count) return a.scale;
+  int64_t n = *a.count;
+  return n > 0 ? 1.0 / ((double)n * (double)a.C) : 0.0;
+}
+
+}}  // namespace kiln::focal
+
+// Binds scalar_t (input) and target_t (index target type; the input type for float targets).
+#define KILN_DISPATCH_FOCAL(args, opname, ...)                                                     \
+  KILN_DISPATCH_FLOATING((args).x_dtype, opname, {                                                 \
+    if ((args).kind == ::kiln::focal::kFloat) { using target_t = scalar_t; __VA_ARGS__; }          \
+    else if ((args).target_dtype == ::kiln::DType::Int32) { using target_t = int32_t; __VA_ARGS__; } \
+    else { using target_t = int64_t; __VA_ARGS__; }                                                \
+  })

@@ -1,0 +1,19 @@
+/** The reductions every loss accepts, as PyTorch's `reduction` argument. */
+import { ValueError } from '@kiln/tensor';
+
+export type Reduction = 'none' | 'mean' | 'sum';
+
+export function checkReduction(op: string, r: unknown): Reduction {
+  if (r !== 'none' && r !== 'mean' && r !== 'sum') throw new ValueError(op, 'reduction', "'none', 'mean' or 'sum'", JSON.stringify(r));
+  return r;
+}
+
+/** avgFactor replaces the mean's divisor (mmdetection divides RetinaNet's loss by the positives). */
+export function checkAvgFactor(op: string, avgFactor: unknown, reduction: Reduction): number | undefined {
+  if (avgFactor === undefined) return undefined;
+  if (typeof avgFactor !== 'number' || !(avgFactor > 0) || !Number.isFinite(avgFactor)) {
+    throw new ValueError(op, 'avgFactor', 'a finite number > 0', String(avgFactor));
+  }
+  if (reduction !== 'mean') throw new ValueError(op, 'avgFactor', "reduction 'mean' (avgFactor replaces the mean's divisor)", `reduction '${reduction}'`);
+  return avgFactor;
+}

@@ -1,0 +1,175 @@
+/**
+ * Argument checking and kernel dispatch of the sigmoid focal loss. The kernels (native/cpu/focal_loss.cc,
+ * native/cuda/focal_loss.cu) share one argument layout, described in native/include/kiln/focal_loss_args.h:
+ *
+ *   inputs  [input [N, C], target, weight [N, C]?, classWeight [C]?, count?]
+ *   attrs   [gamma, alpha, targetKind, hasWeight, hasClassWeight, scale, ...]
+ *
+ * `scale` is 1 / the mean's divisor when the host knows it, or NaN when the divisor is the number of
+ * non-ignored rows × C, counted on the device (no device-to-host read per call).
+ */
+import {
+  type Tensor, type DType, DTypeError, ShapeError, ValueError, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
+} from '@kiln/tensor';
+import { checkAvgFactor, checkReduction, type Reduction } from '../reduction.js';
+import type { SigmoidFocalLossOptions } from './options.js';
+
+const OP = 'sigmoid_focal_loss';
+const KIND = { seed: 0, mmdet: 1, float: 2 } as const;
+
+/** Validated, normalised arguments: 2-D views and the kernel attributes. */
+export interface FocalArgs {
+  input: Tensor;          // [N, C]
+  target: Tensor;         // [N] index, or [N, C] in input's dtype
+  weight?: Tensor;        // [N, C] (maybe an expanded [N]) in input's dtype
+  classWeight?: Tensor;   // [C] in input's dtype
+  inputShape: readonly number[];
+  N: number;
+  C: number;
+  gamma: number;
+  alpha: number;
+  kind: number;
+  reduction: Reduction;
+  /** 1 / divisor for the mean (1 for sum and none), or NaN: counted on the device. */
+  scale: number;
+}
+
+function checkNumber(name: string, v: unknown, ok: (x: number) => boolean, expected: string): number {
+  if (typeof v !== 'number' || !ok(v)) throw new ValueError(OP, name, expected, String(v));
+  return v;
+}
+
+function castTo(t: Tensor, dtype: DType): Tensor {
+  return t.dtype === dtype ? t : t.to(dtype);
+}
+
+/** Checks and normalises the arguments (shapes, dtypes, devices, options) into 2-D form. */
+export function prepareFocal(input: Tensor, target: Tensor, gamma: number, alpha: number, reduction: Reduction, options: SigmoidFocalLossOptions = {}): FocalArgs {
+  const red = checkReduction(OP, reduction);
+  const g = checkNumber('gamma', gamma, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
+  const a = checkNumber('alpha', alpha, (x) => Number.isFinite(x) && x <= 1, 'a number <= 1 (negative disables the weighting)');
+  const avgFactor = checkAvgFactor(OP, options.avgFactor, red);
+  if (!isFloating(input.dtype)) throw new DTypeError(OP, 'input', 'a floating-point tensor (logits)', input.dtype);
+  if (input.ndim < 1) throw new ShapeError(OP, 'input', 'a tensor of shape [N, C] (or [..., C])', fmtShape(input.shape));
+  commonDevice(OP, ['input', 'target', 'weight', 'classWeight'], [input, target, options.weight, options.classWeight]);
+  const C = input.shape[input.ndim - 1]!;
+  const lead = input.shape.slice(0, -1);
+  const N = lead.reduce((p, s) => p * s, 1);
+  const x = input.ndim === 2 ? input : input.reshape([N, C]);
+
+  let kind: number;
+  let t: Tensor;
+  if (target.dtype === 'int32' || target.dtype === 'int64') {
+    const convention = options.targetConvention ?? 'seed';
+    if (convention !== 'seed' && convention !== 'mmdet') throw new ValueError(OP, 'targetConvention', "'seed' or 'mmdet'", String(convention));
+    kind = KIND[convention];
+    if (target.shape.length !== lead.length || target.shape.some((s, i) => s !== lead[i])) {
+      throw new ShapeError(OP, 'target', `class indices of shape ${fmtShape(lead)} (input is ${fmtShape(input.shape)})`, fmtShape(target.shape));
+    }
+    t = target.ndim === 1 ? target : target.reshape([N]);
+  } else if (isFloating(target.dtype) || target.dtype === 'bool') {
+    kind = KIND.float;
+    if (target.shape.length !== input.shape.length || target.shape.some((s, i) => s !== input.shape[i])) {
+      throw new ShapeError(OP, 'target', `float targets of the input's shape ${fmtShape(input.shape)}`, fmtShape(target.shape));
+    }
+    t = castTo(target, input.dtype);
+    if (t.ndim !== 2) t = t.reshape([N, C]);
+  } else {
+    throw new DTypeError(OP, 'target', 'int32/int64 class indices or float targets', target.dtype);
+  }
+
+  let weight: Tensor | undefined;
+  if (options.weight !== undefined) {
+    const w = options.weight;
+    const perRow = w.shape.length === lead.length && w.shape.every((s, i) => s === lead[i]);
+    const perElem = w.shape.length === input.shape.length && w.shape.every((s, i) => s === input.shape[i]);
+    if (!perRow && !perElem) {
+      throw new ShapeError(OP, 'weight', `per-element weights ${fmtShape(input.shape)} or per-row weights ${fmtShape(lead)}`, fmtShape(w.shape));
+    }
+    if (!isFloating(w.dtype)) throw new DTypeError(OP, 'weight', 'a floating-point tensor', w.dtype);
+    const wc = castTo(w, input.dtype);
+    weight = perRow ? wc.reshape([N, 1]).expand([N, C]) : wc.reshape([N, C]);
+  }
+  let classWeight: Tensor | undefined;
+  if (options.classWeight !== undefined) {
+    const cw = options.classWeight;
+    if (cw.ndim !== 1 || cw.shape[0] !== C) throw new ShapeError(OP, 'classWeight', `one weight per class: shape [${C}]`, fmtShape(cw.shape));
+    if (!isFloating(cw.dtype)) throw new DTypeError(OP, 'classWeight', 'a floating-point tensor', cw.dtype);
+    classWeight = castTo(cw, input.dtype);
+  }
+
+  let scale = 1;
+  if (red === 'mean') {
+    if (avgFactor !== undefined) scale = 1 / avgFactor;
+    else if (kind === KIND.float) scale = N * C > 0 ? 1 / (N * C) : 0;
+    else scale = NaN;
+  }
+  return { input: x, target: t, weight, classWeight, inputShape: input.shape, N, C, gamma: g, alpha: a, kind, reduction: red, scale };
+}
+
+function kernelInputs(f: FocalArgs, count: Tensor | undefined): Tensor[] {
+  const inputs = [f.input, f.target];
+  if (f.weight) inputs.push(f.weight);
+  if (f.classWeight) inputs.push(f.classWeight);
+  if (Number.isNaN(f.scale)) inputs.push(count!);
+  return inputs;
+}
+
+function kernelAttrs(f: FocalArgs): number[] {
+  return [f.gamma, f.alpha, f.kind, f.weight ? 1 : 0, f.classWeight ? 1 : 0, f.scale];
+}
+
+/** Number of partial sums (= CUDA blocks): one per ~2048 elements, at most 1024 (a wave on an H200). */
+function partialCount(total: number): number {
+  return Math.max(1, Math.min(1024, Math.ceil(total / 2048)));
+}
+
+export interface FocalForwardResult {
+  loss: Tensor;
+  /** dloss/dx for an upstream gradient of 1, when requested (reduction 'mean'/'sum'). */
+  grad?: Tensor;
+  /** Non-ignored rows, counted on the device, when the mean's divisor needs it. */
+  count?: Tensor;
+}
+
+/** Runs the forward kernels: the loss, and the gradient in the same pass when `wantGrad`. */
+export function focalForward(f: FocalArgs, wantGrad: boolean): FocalForwardResult {
+  const dev = f.input.device;
+  let count: Tensor | undefined;
+  if (Number.isNaN(f.scale)) {
+    count = emptyOn([], 'int64', dev);
+    launchKernel('sigmoid_focal_loss_count', [f.target], [count]);
+  }
+  const inputs = kernelInputs(f, count);
+  const total = f.N * f.C;
+  if (f.reduction === 'none') {
+    const loss = emptyOn([f.N, f.C], f.input.dtype, dev);
+    if (total > 0) launchKernel(OP, inputs, [loss], [...kernelAttrs(f), 0, 0, 1]);
+    return { loss: loss.reshape(f.inputShape), count };
+  }
+  const P = partialCount(total);
+  const partials = emptyOn([P], 'float64', dev);
+  const outputs = [partials];
+  let grad: Tensor | undefined;
+  if (wantGrad) {
+    grad = emptyOn([f.N, f.C], f.input.dtype, dev);
+    outputs.push(grad);
+  }
+  launchKernel(OP, inputs, outputs, [...kernelAttrs(f), 1, wantGrad ? 1 : 0, P]);
+  const loss = emptyOn([], f.input.dtype, dev);
+  launchKernel('sigmoid_focal_loss_finalize', count ? [partials, count] : [partials], [loss], [f.scale, f.C]);
+  partials.dispose();
+  return { loss, grad: grad?.reshape(f.inputShape), count };
+}
+
+/**
+ * The backward kernel: gradOutput (the loss's shape for 'none', a scalar otherwise) times
+ * dloss/dx, the mean's divisor folded in.
+ */
+export function focalBackward(f: FocalArgs, gradOutput: Tensor, count: Tensor | undefined): Tensor {
+  const go2 = f.reduction === 'none' ? gradOutput.reshape([f.N, f.C]) : gradOutput.reshape([1, 1]).expand([f.N, f.C]);
+  const go = go2.dtype === f.input.dtype ? go2 : go2.to(f.input.dtype);
+  const grad = emptyOn([f.N, f.C], f.input.dtype, f.input.device);
+  if (f.N * f.C > 0) launchKernel('sigmoid_focal_loss_backward', [...kernelInputs(f, count), go], [grad], kernelAttrs(f));
+  return grad.reshape(f.inputShape);
+}
