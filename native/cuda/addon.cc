@@ -210,6 +210,39 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value { sync_device(arg_int(info, 0)); return info.Env().Undefined(); });
 }
 
+// Events for timing device work (as torch.cuda.Event): eventCreate() -> handle number,
+// eventRecord(handle, device) on the device's stream, eventElapsed(start, end) in milliseconds
+// (waits for `end`), eventDestroy(handle).
+Napi::Value EventCreate(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    cudaEvent_t e;
+    KILN_CUDA_CHECK(cudaEventCreate(&e), "cudaEventCreate");
+    return Napi::Number::New(info.Env(), (double)(uintptr_t)e);
+  });
+}
+Napi::Value EventRecord(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    cudaEvent_t e = (cudaEvent_t)arg_ptr(info, 0);
+    KILN_CUDA_CHECK(cudaEventRecord(e, stream_for(arg_int(info, 1))), "cudaEventRecord");
+    return info.Env().Undefined();
+  });
+}
+Napi::Value EventElapsed(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    cudaEvent_t a = (cudaEvent_t)arg_ptr(info, 0), b = (cudaEvent_t)arg_ptr(info, 1);
+    KILN_CUDA_CHECK(cudaEventSynchronize(b), "cudaEventSynchronize");
+    float ms = 0;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
+    return Napi::Number::New(info.Env(), ms);
+  });
+}
+Napi::Value EventDestroy(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    KILN_CUDA_CHECK(cudaEventDestroy((cudaEvent_t)arg_ptr(info, 0)), "cudaEventDestroy");
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   MemoryStats s = memory_stats(arg_int(info, 0));
   auto o = Napi::Object::New(info.Env());
@@ -241,6 +274,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   exports.Set("memoryStats", Napi::Function::New(env, Stats));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
+  exports.Set("eventCreate", Napi::Function::New(env, EventCreate));
+  exports.Set("eventRecord", Napi::Function::New(env, EventRecord));
+  exports.Set("eventElapsed", Napi::Function::New(env, EventElapsed));
+  exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy));
   return exports;
 }
 

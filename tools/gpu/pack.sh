@@ -96,7 +96,7 @@ rm "$PACK/files.txt"
 # 3. native addons -----------------------------------------------------------------------------
 mkdir -p "$PACK/native"
 shopt -s nullglob
-ADDONS=(native/build/Release/*.node)
+ADDONS=(${KILN_NATIVE_BUILD:-native/build/Release}/*.node)
 shopt -u nullglob
 if [ ${#ADDONS[@]} -gt 0 ]; then
   cp "${ADDONS[@]}" "$PACK/native/"

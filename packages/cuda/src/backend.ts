@@ -35,6 +35,10 @@ interface CudaAddon extends KernelAddon {
   synchronize(device: number): void;
   memoryStats(device: number): CudaMemoryStats;
   emptyCache(device: number): void;
+  eventCreate(): number;
+  eventRecord(event: number, device: number): void;
+  eventElapsed(start: number, end: number): number;
+  eventDestroy(event: number): void;
 }
 
 /** Why the CUDA device is unavailable, or null when it is available. */

@@ -25,6 +25,35 @@ function cudaIndex(d: DeviceLike | number, op: string): number {
   return dev.index;
 }
 
+/**
+ * A CUDA event for timing device work, as torch.cuda.Event:
+ * `start.record(); ...; end.record(); start.elapsedTime(end)` (milliseconds; waits for `end`).
+ */
+export class CudaEvent {
+  private handle: number;
+  constructor(readonly device: DeviceLike | number = 0) {
+    cudaIndex(device, 'CudaEvent');
+    this.handle = cudaAddon()!.eventCreate();
+    eventRegistry.register(this, this.handle, this);
+  }
+  /** Records the event on the device's stream (after the work queued so far). */
+  record(): this {
+    cudaAddon()!.eventRecord(this.handle, cudaIndex(this.device, 'record'));
+    return this;
+  }
+  /** Milliseconds between this event and `end`, both recorded; waits for `end` to complete. */
+  elapsedTime(end: CudaEvent): number {
+    return cudaAddon()!.eventElapsed(this.handle, end.handle);
+  }
+  dispose(): void {
+    if (this.handle === 0) return;
+    eventRegistry.unregister(this);
+    cudaAddon()!.eventDestroy(this.handle);
+    this.handle = 0;
+  }
+}
+const eventRegistry = new FinalizationRegistry<number>((h) => cudaAddon()?.eventDestroy(h));
+
 /** The CUDA device's controls, as torch.cuda. */
 export const cuda = {
   /** True when the addon is built and a GPU with a working driver is present. */
@@ -39,6 +68,7 @@ export const cuda = {
     cudaBackend.memoryStats(toDevice(`cuda:${cudaIndex(d, 'memoryStats')}`)) as CudaMemoryStats,
   /** Frees the allocator's cached blocks (memory held by live tensors stays). */
   emptyCache: (d: DeviceLike | number = 0): void => cudaBackend.emptyCache(toDevice(`cuda:${cudaIndex(d, 'emptyCache')}`)),
+  Event: CudaEvent,
 };
 
 export type { CudaDeviceProperties, CudaMemoryStats };
