@@ -76,6 +76,21 @@ export function loadCuda(): CudaAddon | null {
   return addon;
 }
 
+// Last resort for device memory whose tensors were dropped without dispose(): the holdings are the
+// block's address, never the storage itself (that would keep it alive).
+interface Block {
+  address: number;
+  device: number;
+  nbytes: number;
+}
+const blockRegistry = new FinalizationRegistry<Block>((b) => {
+  try {
+    addon?.free(b.address, b.device, b.nbytes);
+  } catch {
+    // a finalizer must not throw; the block stays with the allocator
+  }
+});
+
 class CudaStorage implements Storage {
   version = 0;
   refs = 0;
@@ -86,10 +101,12 @@ class CudaStorage implements Storage {
     readonly nbytes: number,
   ) {
     this.address = call(() => addon!.malloc(nbytes, device.index));
+    blockRegistry.register(this, { address: this.address, device: device.index, nbytes }, this);
   }
   free(): void {
     if (this.freed) return;
     this.freed = true;
+    blockRegistry.unregister(this);
     call(() => addon!.free(this.address, this.device.index, this.nbytes));
   }
 }

@@ -17,11 +17,6 @@ export interface GradNode {
 /** A JS number, boolean or Tensor: where ops take a tensor they take a scalar too. */
 export type TensorLike = Tensor | number | boolean;
 
-const storageRegistry = new FinalizationRegistry<Storage>((s) => {
-  // Last resort for storages whose tensors were dropped without dispose().
-  if (!s.freed) s.free();
-});
-
 export class Tensor {
   readonly storage: Storage;
   readonly shape: readonly number[];
@@ -51,7 +46,7 @@ export class Tensor {
     this.strides = strides;
     this.offset = offset;
     this.dtype = dtype;
-    if (storage.refs++ === 0 && storage.device.type !== 'cpu') storageRegistry.register(storage, storage, storage);
+    storage.refs++;
     trackTensor(this);
   }
 
@@ -108,10 +103,7 @@ export class Tensor {
     if (this._disposed) return;
     this._disposed = true;
     const s = this.storage;
-    if (--s.refs === 0 && !s.freed) {
-      storageRegistry.unregister(s);
-      s.free();
-    }
+    if (--s.refs === 0 && !s.freed) s.free();
   }
   [Symbol.dispose](): void {
     this.dispose();
