@@ -1,0 +1,34 @@
+/** The functional and module forms of the sigmoid focal loss. */
+import type { Tensor } from '@kiln/tensor';
+import { SigmoidFocalLossFunction } from './function.js';
+import type { SigmoidFocalLossOptions } from './options.js';
+
+/**
+ * The sigmoid focal loss of RetinaNet (Lin et al., 2017) for logits `input` [N, C] (or [..., C]).
+ *
+ * For p = sigmoid(x): a positive element costs `-alpha (1 - p)^gamma log p`, a negative one
+ * `-(1 - alpha) p^gamma log(1 - p)`; with float targets t in [0, 1] it is torchvision's
+ * `BCEWithLogits(x, t) * (1 - p_t)^gamma * alpha_t`. Targets are class indices [N] (int32/int64:
+ * `targetConvention` 'seed' = 0 background, 1..C class t - 1; 'mmdet' = 0..C-1 class, C background;
+ * negative = ignored row) or float targets of the input's shape.
+ *
+ * The mean divides by the number of non-ignored elements (non-ignored rows × C for index targets,
+ * N × C for float targets), or by `avgFactor`; with no valid element the loss is 0.
+ *
+ * ```ts
+ * const loss = sigmoidFocalLoss(logits, labels, { gamma: 2, alpha: 0.25, reduction: 'mean' });
+ * loss.backward();
+ * ```
+ */
+export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
+  return SigmoidFocalLossFunction.apply(input, target, options.gamma ?? 2, options.alpha ?? 0.25, options.reduction ?? 'mean', options);
+}
+
+/** Module form of {@link sigmoidFocalLoss}, with its options fixed at construction. */
+export class SigmoidFocalLoss {
+  constructor(readonly options: SigmoidFocalLossOptions = {}) {}
+  /** The loss of `input` against `target` (per-call options override the constructor's). */
+  forward(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
+    return sigmoidFocalLoss(input, target, { ...this.options, ...options });
+  }
+}
