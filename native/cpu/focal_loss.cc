@@ -1,6 +1,7 @@
 // CPU kernels of the sigmoid focal loss (the math: include/kiln/math/focal_loss.h; the argument
 // layout: include/kiln/focal_loss_args.h). The CUDA twins are in cuda/focal_loss.cu.
 #include <atomic>
+#include <type_traits>
 #include <string>
 #include <vector>
 #include "kiln/focal_loss_args.h"
@@ -40,6 +41,61 @@ inline void for_range(int64_t C, int64_t b, int64_t e, const F& f) {
   }
 }
 
+// The common case, vectorised: one row of contiguous logits with an index target and no weight
+// tensors. The loop body is the shared formula (focal::binary); built for AVX2 where the CPU has it
+// (libmvec's vector expf/log1pf, see CMakeLists.txt), with a baseline clone for older CPUs.
+// Row sums stay in T (at most C terms; the rows' sums are added in double).
+template <typename T, typename PowG, bool kGrad>
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+T binary_row(const T* __restrict__ x, T* __restrict__ grad, int64_t C, int64_t cls, T gamma, T alpha, T scale) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t c = 0; c < C; ++c) {
+    LossGrad<T> r = binary<T>(x[c], c == cls, gamma, alpha, PowG());
+    acc += r.loss;
+    if constexpr (kGrad) grad[c] = r.grad * scale;
+  }
+  return acc;
+}
+
+template <typename T>
+T binary_row_dispatch(const T* x, T* grad, int64_t C, int64_t cls, T gamma, T alpha, T scale) {
+  if (gamma == T(2)) return grad ? binary_row<T, PowGamma2, true>(x, grad, C, cls, gamma, alpha, scale)
+                                 : binary_row<T, PowGamma2, false>(x, grad, C, cls, gamma, alpha, scale);
+  return grad ? binary_row<T, PowGammaAny, true>(x, grad, C, cls, gamma, alpha, scale)
+              : binary_row<T, PowGammaAny, false>(x, grad, C, cls, gamma, alpha, scale);
+}
+
+template <typename T, typename TT>
+bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const TensorArg* g, double scale, FirstBadTarget& bad) {
+  if constexpr (!std::is_same<T, float>::value && !std::is_same<T, double>::value) return false;
+  else if constexpr (!std::is_integral<TT>::value) return false;
+  else {
+    if (a.has_weight || a.has_class_weight || a.x.s1 != 1 || (g && g->strides[1] != 1)) return false;
+    // P partials over rows: partial p covers rows [N*p/P, N*(p+1)/P).
+    parallel_for(P, 1, [&](int64_t pb, int64_t pe) {
+      TargetCheck chk;
+      for (int64_t p = pb; p < pe; ++p) {
+        double acc = 0;
+        for (int64_t n = a.N * p / P; n < a.N * (p + 1) / P; ++n) {
+          int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[n * a.target.s0];
+          IndexTarget it = classify(tv, a.kind, a.C);
+          T* grow = grad ? grad + n * g->strides[0] : nullptr;
+          if (it.invalid || it.ignored) {
+            if (it.invalid) { chk.bad = true; chk.value = (double)tv; }
+            if (grow) for (int64_t c = 0; c < a.C; ++c) grow[c] = T(0);
+            continue;
+          }
+          acc += (double)binary_row_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0, grow, a.C, it.cls, (T)a.gamma, (T)a.alpha, (T)scale);
+        }
+        partials[p] = acc;
+      }
+      bad.note(chk);
+    });
+    return true;
+  }
+}
+
 // forward: outputs [loss [N, C] | partial sums [P] (float64)] (+ grad [N, C]);
 // attrs 6: reduce (0 elementwise loss, 1 partial sums), 7: write grad, 8: P (partial count).
 void forward(KernelCall& call) {
@@ -54,6 +110,10 @@ void forward(KernelCall& call) {
   KILN_DISPATCH_FOCAL(a, call.name, {
     using C = compute_t<scalar_t>;
     double* partials = reduce ? out.ptr<double>() : nullptr;
+    if (reduce && try_fast_rows<scalar_t, target_t>(a, partials, P, grad ? grad->ptr<scalar_t>() : nullptr, grad, scale, bad)) {
+      bad.raise(call, a);
+      return;
+    }
     parallel_for(P, 1, [&](int64_t pb, int64_t pe) {
       for (int64_t p = pb; p < pe; ++p) {
         double acc = 0;

@@ -43,7 +43,8 @@ KILN_HD LogitTerms<T> logit_terms(T x) {
   return {pos ? big : small, pos ? small : big, (pos ? x : T(0)) + l, (pos ? T(0) : -x) + l};
 }
 
-// q^gamma with the common gammas as multiplications (gamma is uniform across a launch).
+// q^gamma with the common gammas as multiplications (gamma is uniform across a launch, so the
+// branches cost a GPU nothing).
 template <typename T>
 KILN_HD T pow_gamma(T q, T gamma) {
   if (gamma == T(2)) return q * q;
@@ -52,20 +53,26 @@ KILN_HD T pow_gamma(T q, T gamma) {
   return m::pow(q, gamma);
 }
 
+// The same, fixed at compile time for loops that must be branch-free to vectorise (CPU):
+// PowGamma2 for the paper's gamma = 2, PowGammaAny otherwise (pow(0, 0) = 1).
+struct PowGammaRuntime { template <typename T> KILN_HD T operator()(T q, T gamma) const { return pow_gamma(q, gamma); } };
+struct PowGamma2 { template <typename T> KILN_HD T operator()(T q, T) const { return q * q; } };
+struct PowGammaAny { template <typename T> KILN_HD T operator()(T q, T gamma) const { return m::pow(q, gamma); } };
+
 template <typename T>
 struct LossGrad {
   T loss, grad;
 };
 
 // Binary target (t = 1 when `positive`).
-template <typename T>
-KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, T alpha) {
+template <typename T, typename PowG = PowGammaRuntime>
+KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, T alpha, PowG powg = PowG()) {
   LogitTerms<T> L = logit_terms(x);
   T q = positive ? L.one_minus_p : L.p;
   T r = positive ? L.p : L.one_minus_p;
   T ce = positive ? L.softplus_neg : L.softplus_pos;
   T a = alpha < T(0) ? T(1) : (positive ? alpha : T(1) - alpha);
-  T w = a * pow_gamma(q, gamma);
+  T w = a * powg(q, gamma);
   T g = w * (q + gamma * r * ce);
   return {w * ce, positive ? -g : g};
 }

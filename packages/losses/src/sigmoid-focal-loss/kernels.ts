@@ -107,6 +107,14 @@ export function prepareFocal(input: Tensor, target: Tensor, gamma: number, alpha
   return { input: x, target: t, weight, classWeight, inputShape: input.shape, N, C, gamma: g, alpha: a, kind, reduction: red, scale };
 }
 
+/** t viewed with `shape`; a new view releases its hold on t, so disposing the view frees the memory. */
+function asShape(t: Tensor, shape: readonly number[]): Tensor {
+  if (t.shape.length === shape.length && t.shape.every((s, i) => s === shape[i])) return t;
+  const v = t.reshape(shape);
+  t.dispose();
+  return v;
+}
+
 function kernelInputs(f: FocalArgs, count: Tensor | undefined): Tensor[] {
   const inputs = [f.input, f.target];
   if (f.weight) inputs.push(f.weight);
@@ -145,7 +153,7 @@ export function focalForward(f: FocalArgs, wantGrad: boolean): FocalForwardResul
   if (f.reduction === 'none') {
     const loss = emptyOn([f.N, f.C], f.input.dtype, dev);
     if (total > 0) launchKernel(OP, inputs, [loss], [...kernelAttrs(f), 0, 0, 1]);
-    return { loss: loss.reshape(f.inputShape), count };
+    return { loss: asShape(loss, f.inputShape), count };
   }
   const P = partialCount(total);
   const partials = emptyOn([P], 'float64', dev);
@@ -159,7 +167,7 @@ export function focalForward(f: FocalArgs, wantGrad: boolean): FocalForwardResul
   const loss = emptyOn([], f.input.dtype, dev);
   launchKernel('sigmoid_focal_loss_finalize', count ? [partials, count] : [partials], [loss], [f.scale, f.C]);
   partials.dispose();
-  return { loss, grad: grad?.reshape(f.inputShape), count };
+  return { loss, grad: grad && asShape(grad, f.inputShape), count };
 }
 
 /**
@@ -171,5 +179,5 @@ export function focalBackward(f: FocalArgs, gradOutput: Tensor, count: Tensor | 
   const go = go2.dtype === f.input.dtype ? go2 : go2.to(f.input.dtype);
   const grad = emptyOn([f.N, f.C], f.input.dtype, f.input.device);
   if (f.N * f.C > 0) launchKernel('sigmoid_focal_loss_backward', [...kernelInputs(f, count), go], [grad], kernelAttrs(f));
-  return grad.reshape(f.inputShape);
+  return asShape(grad, f.inputShape);
 }
