@@ -41,6 +41,13 @@ inline void for_range(int64_t C, int64_t b, int64_t e, const F& f) {
   }
 }
 
+// Partials per thread task so that each task has about kGrain elements (small inputs stay on the
+// calling thread).
+inline int64_t partial_grain(int64_t total, int64_t P) {
+  int64_t per = std::max<int64_t>(1, total / std::max<int64_t>(P, 1));
+  return std::max<int64_t>(1, kGrain / per);
+}
+
 // The common case, vectorised: one row of contiguous logits with an index target and no weight
 // tensors. The loop body is the shared formula (focal::binary); built for AVX2 where the CPU has it
 // (libmvec's vector expf/log1pf, see CMakeLists.txt), with a baseline clone for older CPUs.
@@ -73,7 +80,7 @@ bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const Te
   else {
     if (a.has_weight || a.has_class_weight || a.x.s1 != 1 || (g && g->strides[1] != 1)) return false;
     // P partials over rows: partial p covers rows [N*p/P, N*(p+1)/P).
-    parallel_for(P, 1, [&](int64_t pb, int64_t pe) {
+    parallel_for(P, partial_grain(a.N * a.C, P), [&](int64_t pb, int64_t pe) {
       TargetCheck chk;
       for (int64_t p = pb; p < pe; ++p) {
         double acc = 0;
@@ -114,7 +121,7 @@ void forward(KernelCall& call) {
       bad.raise(call, a);
       return;
     }
-    parallel_for(P, 1, [&](int64_t pb, int64_t pe) {
+    parallel_for(P, partial_grain(total, P), [&](int64_t pb, int64_t pe) {
       for (int64_t p = pb; p < pe; ++p) {
         double acc = 0;
         TargetCheck chk;

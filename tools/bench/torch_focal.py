@@ -285,6 +285,31 @@ def build_step(impl, sets, seed_ext, n, dtype):
     raise ValueError(impl)
 
 
+def export_check(out_dir: Path, impls, seed_ext, device: str, n: int = 4096, c: int = 80) -> None:
+    """Writes one float32 input set, the float64 reference and each implementation's loss and
+    gradient, so another benchmark (tools/bench/focal-gpu.ts, Kiln's) can check itself against
+    PyTorch on the same inputs in the same run. Files: logits.f32 [n, c], labels.i64 [n] (seed
+    convention), ref_grad.f64, grad_<impl>.f32 (raw little-endian) and check.json (losses)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(1234)
+    s = make_input_set(n, c, torch.float32, device, gen)
+    ref_loss, ref_grad = reference_loss_and_grad(s)
+    s.logits.detach().cpu().numpy().tofile(out_dir / "logits.f32")
+    s.labels.cpu().numpy().tofile(out_dir / "labels.i64")
+    ref_grad.cpu().numpy().tofile(out_dir / "ref_grad.f64")
+    losses = {}
+    for impl in impls:
+        loss, grad = build_step(impl, [s], seed_ext, n, torch.float32)(s)
+        losses[impl] = loss.double().item()
+        grad.detach().float().cpu().numpy().tofile(out_dir / f"grad_{impl}.f32")
+    meta = {"n": n, "c": c, "gamma": GAMMA, "alpha": ALPHA, "reduction": "mean",
+            "labels": "seed convention (0 background, 1..C class t - 1)",
+            "refLoss": ref_loss.item(), "losses": losses}
+    (out_dir / "check.json").write_text(json.dumps(meta, indent=1) + "\n")
+    log(f"wrote the cross-check inputs and outputs to {out_dir}")
+
+
 def available_impls(args, skipped: list) -> tuple[list[str], object]:
     impls = [i for i in args.impls if i in ALL_IMPLS]
     seed_ext = None
@@ -333,6 +358,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda", help="cuda; cpu only smoke-tests the script")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     p.add_argument("--verbose", action="store_true", help="show the extension build")
+    p.add_argument("--export-check", type=Path,
+                   help="write a float32 input set and every implementation's outputs here")
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.dtypes = [DTYPES[d] for d in args.dtypes.split(",") if d]
@@ -358,6 +385,8 @@ def main(argv=None) -> int:
 
     skipped: list[dict] = []
     impls, seed_ext = available_impls(args, skipped)
+    if args.export_check:
+        export_check(args.export_check, impls, seed_ext, args.device)
     results = []
     min_total_bytes = int(2 * args.l2_mib * 2**20)
     for dtype in args.dtypes:
