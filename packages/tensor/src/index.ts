@@ -19,7 +19,7 @@ export * from './errors.js';
 export * from './shape.js';
 export * from './device.js';
 export { Tensor, type TensorLike, type GradNode } from './tensor.js';
-export { tidy, keep } from './scope.js';
+export { tidy, keep, markAsGrad, collectCreated } from './scope.js';
 export {
   type OpSchema, type OpInput, type AutogradHook, declareOp, allOps, setAutogradHook, autogradHook, needsRecording, recordOp,
   launchKernel, commonDevice, describeTensor, empty as emptyOn,

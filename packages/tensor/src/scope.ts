@@ -50,6 +50,22 @@ export function tidy<R>(fn: () => R): R {
   return result;
 }
 
+/**
+ * @internal for @kiln/autograd's engine: runs fn and collects into `created` the tensors made while
+ * it ran (a nested tidy passes on only what it kept; keep() and markAsGrad() take a tensor out), so
+ * the engine can dispose the gradients it made and no one else's. The enclosing scope then tracks
+ * them as usual.
+ */
+export function collectCreated<R>(fn: () => R, created: Set<Tensor>): R {
+  scopes.push(created);
+  try {
+    return fn();
+  } finally {
+    scopes.pop();
+    if (scopes.length > 0) for (const t of created) trackTensor(t);
+  }
+}
+
 // Tensors stored as some tensor's .grad must survive the scope that created them (backward inside tidy).
 const gradTensors = new WeakSet<Tensor>();
 /** @internal autograd marks accumulated gradients */

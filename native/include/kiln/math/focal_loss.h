@@ -19,7 +19,7 @@
 // which gives the seed's formulas:  t = 1: -alpha (1-p)^g (1 - p - g p log p),
 //                                   t = 0: -(1-alpha) p^g (g (1-p) log(1-p) - p).
 // p and 1 - p are both computed from e = exp(-|x|) (never as 1 - p), and softplus(±x) from
-// log1p(e): one exp and one log1p per element, finite for every finite x (no clamp as the seed's
+// log1p(e) (m::log1p_unit, e in (0, 1]): one exp and one log1p per element, finite for every finite x (no clamp as the seed's
 // log(max(p, FLT_MIN))). q^gamma uses pow(0, 0) = 1, so gamma = 0 is exactly BCE at p_t = 1.
 #pragma once
 #include "kiln/math/scalar.h"
@@ -36,9 +36,9 @@ struct LogitTerms {
 template <typename T>
 KILN_HD LogitTerms<T> logit_terms(T x) {
   T e = m::exp(-m::fabs(x));       // in (0, 1]
-  T big = T(1) / (T(1) + e);        // sigmoid(|x|)
+  T big = m::rcp(T(1) + e);         // sigmoid(|x|)
   T small = e * big;                // sigmoid(-|x|)
-  T l = m::log1p(e);
+  T l = m::log1p_unit(e);           // softplus(-|x|)
   bool pos = x >= T(0);
   return {pos ? big : small, pos ? small : big, (pos ? x : T(0)) + l, (pos ? T(0) : -x) + l};
 }

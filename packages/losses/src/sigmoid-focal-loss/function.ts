@@ -49,7 +49,10 @@ export class SigmoidFocalLossFunction extends Function {
     if (fused) {
       // handed out once: a second backward (retainGraph) recomputes with the backward kernel
       ctx.fusedGrad = undefined;
-      return [constantValue(gradOutput) === 1 ? fused : fused.mul(gradOutput)];
+      if (constantValue(gradOutput) === 1) return [fused];
+      const scaled = fused.mul(gradOutput);
+      fused.dispose();
+      return [scaled];
     }
     return [focalBackward(args, gradOutput, ctx.count as Tensor | undefined)];
   }

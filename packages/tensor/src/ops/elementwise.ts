@@ -8,7 +8,7 @@ import { DTypeError, ValueError } from '../errors.js';
 import { type OpSchema, autogradHook, commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
 import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
-import { copyInto, to } from './convert.js';
+import { clone, copyInto, to } from './convert.js';
 import { expand } from './views.js';
 
 /** How an op's result dtype follows from its operands' promoted dtype. */
@@ -47,7 +47,7 @@ function runUnary(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
   x.assertAlive(op.schema.name);
   const dtype = computeDType(op.schema.name, x.dtype, op.kind, op.allowBool);
   const resultDtype = op.kind === 'bool' ? 'bool' : dtype;
-  if (out) return writeInplace(op, out, resultDtype, () => runUnary(op, x));
+  if (out) return writeInplace(op, out, resultDtype, [x], (self) => runUnary(op, self));
   const input = castTo(x, dtype);
   const result = empty(x.shape, resultDtype, x.device);
   if (result.numel > 0) launchKernel(op.schema.name, [input], [result]);
@@ -61,7 +61,7 @@ function runBinary(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor):
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new ValueError(name, null, 'at least one tensor operand', `${typeof a} and ${typeof b}`);
   if (out) {
     const dt = binaryResultDType(op, a, b);
-    return writeInplace(op, out, dt, () => runBinary(op, a, b));
+    return writeInplace(op, out, dt, [a, b], (self) => runBinary(op, a === out ? self : a, b === out ? self : b));
   }
   if (a instanceof Tensor && b instanceof Tensor) {
     const dev = commonDevice(name, ['input', 'other'], [a, b]);
@@ -100,8 +100,11 @@ function binaryResultDType(op: Elementwise, a: TensorLike, b: TensorLike): DType
 /**
  * In-place forms (`x.add_(y)`): the result must fit `target`'s dtype (PyTorch's can_cast rule: no
  * float into an integer tensor, no non-bool into bool) and its shape must be target's shape.
+ * `compute(self)` is the out-of-place op with `self` standing for the target. When autograd records
+ * it, self is a copy of the target: the op's derivative may need the target's values from before
+ * they are overwritten (mul_'s gradient for `other`, log_'s, clamp_'s), as PyTorch saves them.
  */
-function writeInplace(op: Elementwise, target: Tensor, resultDtype: DType, compute: () => Tensor): Tensor {
+function writeInplace(op: Elementwise, target: Tensor, resultDtype: DType, operands: readonly TensorLike[], compute: (self: Tensor) => Tensor): Tensor {
   const name = `${op.schema.name}_`;
   target.assertAlive(name);
   const rk = dtypeInfo[resultDtype].kind, tk = dtypeInfo[target.dtype].kind;
@@ -112,15 +115,20 @@ function writeInplace(op: Elementwise, target: Tensor, resultDtype: DType, compu
   if (target.requiresGrad && target.isLeaf && needsRecording([target])) {
     throw new ValueError(name, 'self', 'a tensor that is not a leaf requiring grad (use noGrad for parameter updates)', 'a leaf tensor that requires grad');
   }
-  const result = compute();
+  const self = needsRecording(operands) ? clone(target) : target;
+  const result = compute(self);
   if (!sameShape(result.shape, target.shape)) {
     result.dispose();
+    if (self !== target) self.dispose();
     throw new ValueError(name, 'self', `the broadcast shape of the operands ${fmtShape(result.shape)}`, fmtShape(target.shape));
   }
   copyInto(target, result);
   target.storage.version++;
   if (result.requiresGrad && autogradHook()) autogradHook()!.recordInplace(target, result);
-  else result.dispose();
+  else {
+    result.dispose();
+    if (self !== target) self.dispose();
+  }
   return target;
 }
 
@@ -193,15 +201,15 @@ export function clamp(x: Tensor, min?: number, max?: number, out?: Tensor): Tens
   if (x.dtype === 'bool') throw new DTypeError('clamp', 'input', 'a numeric tensor', 'bool');
   const boundsFloat = [min, max].some((v) => v !== undefined && !Number.isInteger(v));
   const dtype = boundsFloat && !isFloating(x.dtype) ? defaultFloat : x.dtype;
-  const compute = (): Tensor => {
-    const input = castTo(x, dtype);
-    const result = empty(x.shape, dtype, x.device);
+  const compute = (self: Tensor): Tensor => {
+    const input = castTo(self, dtype);
+    const result = empty(self.shape, dtype, self.device);
     if (result.numel > 0) launchKernel('clamp', [input], [result], [min ?? NaN, max ?? NaN]);
-    if (input !== x) input.dispose();
-    return recordOp(clampOp, [x], [result], { min, max });
+    if (input !== self) input.dispose();
+    return recordOp(clampOp, [self], [result], { min, max });
   };
-  if (out) return writeInplace({ schema: clampOp, kind: 'same', allowBool: false }, out, dtype, compute);
-  return compute();
+  if (out) return writeInplace({ schema: clampOp, kind: 'same', allowBool: false }, out, dtype, [x], compute);
+  return compute(x);
 }
 
 const whereOp = declareOp('where', ['condition', 'input', 'other']);

@@ -1,0 +1,270 @@
+/**
+ * The extension API, as PyTorch's torch.autograd.Function: a subclass gives a static `forward(ctx,
+ * ...args)` and a static `backward(ctx, ...gradOutputs)` and is called through `apply`:
+ *
+ * ```ts
+ * class Square extends Function {
+ *   static override forward(ctx: FunctionCtx, x: Tensor, scale: number): Tensor {
+ *     ctx.saveForBackward(x);
+ *     ctx.scale = scale;                              // any non-tensor state
+ *     return x.mul(x).mul(scale);
+ *   }
+ *   static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
+ *     const [x] = ctx.savedTensors;
+ *     return g.mul(x!).mul(2 * ctx.scale);             // the gradient of `scale` may be omitted
+ *   }
+ * }
+ * const y = Square.apply(x, 3);
+ * ```
+ *
+ * forward runs with grad mode off. backward returns one gradient per argument of apply, in order
+ * (null/undefined for no gradient; trailing non-tensor arguments may be left out); it runs with grad
+ * mode on when the pass has createGraph, so a backward written with tensor ops is differentiable
+ * again, unless the class sets `static override readonly onceDifferentiable = true`. As in tidy,
+ * tensors backward makes and does not return are disposed when it returns (keep() one to hold it).
+ */
+import { AutogradError, Tensor, isFloating, zeros } from '@kiln/tensor';
+import { isGradEnabled, withGradMode } from './grad-mode.js';
+import { noteView, rebaseHistory } from './inplace.js';
+import { type BackwardTask, Node } from './node.js';
+import { type TensorMeta, metaOf } from './op-node.js';
+import { checkSavedVersion, freedError } from './saved.js';
+
+/** The `ctx` of a Function: saved tensors, flags, and any state forward wants backward to have. */
+export class FunctionCtx {
+  /** Arbitrary state set by forward (`ctx.gamma = 2`). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [key: string]: any;
+  /** One flag per argument of apply: true when that argument is a tensor that needs a gradient. */
+  readonly needsInputGrad: readonly boolean[];
+  /** @internal */ _saved: readonly (Tensor | null | undefined)[] = [];
+  /** @internal versions of the saved tensors once forward returned (null during forward) */
+  _savedVersions: number[] | null = null;
+  /** @internal */ _freed = false;
+  /** @internal */ _name: string;
+  /** @internal */ _nonDifferentiable: Set<Tensor> | null = null;
+  /** @internal */ _dirty: Set<Tensor> | null = null;
+  /** @internal */ _materializeGrads = true;
+
+  /** @internal made by apply */
+  constructor(needsInputGrad: readonly boolean[], name: string) {
+    this.needsInputGrad = needsInputGrad;
+    this._name = name;
+  }
+
+  /** Keeps tensors (inputs or outputs) for backward; backward reads them as `ctx.savedTensors`. */
+  saveForBackward(...tensors: (Tensor | null | undefined)[]): void {
+    this._saved = tensors;
+  }
+
+  /**
+   * The tensors given to saveForBackward, in order. An error if one was modified in place since
+   * forward, or if a backward pass without retainGraph already freed them.
+   */
+  get savedTensors(): Tensor[] {
+    if (this._freed) throw freedError(this._name);
+    const versions = this._savedVersions;
+    if (versions !== null) {
+      this._saved.forEach((t, k) => {
+        if (t instanceof Tensor) checkSavedVersion(t, versions[k]!, String(k), this._name);
+      });
+    }
+    return this._saved as Tensor[];
+  }
+
+  /** Outputs that get no gradient (indices, masks): they do not require grad. */
+  markNonDifferentiable(...outputs: Tensor[]): void {
+    this._nonDifferentiable ??= new Set();
+    for (const t of outputs) this._nonDifferentiable.add(t);
+  }
+
+  /** Inputs that forward modified in place (and returns): their history is rebased onto this Function. */
+  markDirty(...tensors: Tensor[]): void {
+    this._dirty ??= new Set();
+    for (const t of tensors) this._dirty.add(t);
+  }
+
+  /** Whether missing output gradients reach backward as zeros (default true) or as undefined. */
+  setMaterializeGrads(value: boolean): void {
+    this._materializeGrads = value;
+  }
+}
+
+/** What backward returns: one gradient, or one per argument of apply. */
+export type BackwardResult = Tensor | null | undefined | readonly (Tensor | null | undefined)[];
+
+type ArgsOf<F> = F extends { forward(ctx: FunctionCtx, ...args: infer A): unknown } ? A : never;
+type ResultOf<F> = F extends { forward(ctx: FunctionCtx, ...args: never[]): infer R } ? R : never;
+
+/** Base class of custom differentiable functions (see the file comment). */
+export class Function {
+  /** Computes the outputs; runs with grad mode off. Override it. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  static forward(_ctx: FunctionCtx, ..._args: any[]): Tensor | Tensor[] {
+    throw new AutogradError(`${this.name}: a Function subclass must define static forward(ctx, ...args)`);
+  }
+
+  /** Gradients of the arguments of apply from the gradients of the outputs. Override it. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  static backward(_ctx: FunctionCtx, ..._gradOutputs: any[]): BackwardResult {
+    throw new AutogradError(`${this.name}: a Function subclass must define static backward(ctx, ...gradOutputs)`);
+  }
+
+  /** Set to true when backward is not differentiable itself (PyTorch's @once_differentiable). */
+  static readonly onceDifferentiable: boolean = false;
+
+  /** Runs forward and, when grad mode is on and a tensor argument requires grad, records the call. */
+  static apply<F extends typeof Function>(this: F, ...args: ArgsOf<F>): ResultOf<F> {
+    return applyFunction(this, args as unknown[]) as ResultOf<F>;
+  }
+}
+
+const backwardNameOf = (cls: typeof Function): string => `${cls.name || 'Function'}Backward`;
+
+function applyFunction(cls: typeof Function, args: readonly unknown[]): Tensor | Tensor[] {
+  const recording = isGradEnabled() && args.some((a) => a instanceof Tensor && a.requiresGrad);
+  const needs = args.map((a) => recording && a instanceof Tensor && a.requiresGrad);
+  const ctx = new FunctionCtx(needs, backwardNameOf(cls));
+  const raw = withGradMode(false, () => cls.forward(ctx, ...args));
+  const outputs = Array.isArray(raw) ? [...raw] : [raw];
+  outputs.forEach((o, k) => {
+    if (!(o instanceof Tensor)) throw new AutogradError(`${cls.name}.forward must return a Tensor or an array of Tensors; output ${k} is ${String(o)}`);
+  });
+  if (!recording) return raw;
+
+  const node = new FunctionNode(cls, ctx, args, outputs);
+  outputs.forEach((orig, k) => {
+    if (ctx._dirty?.has(orig)) {
+      if (!args.includes(orig)) throw new AutogradError(`${cls.name}: markDirty was given output ${k}, which is not an argument of apply`);
+      rebaseHistory(orig, node, k);
+      return;
+    }
+    const nonDifferentiable = ctx._nonDifferentiable?.has(orig) ?? false;
+    // an input returned as is gets a new tensor object, so its own history stays as it was
+    const o = args.includes(orig) ? (outputs[k] = aliasOf(orig)) : orig;
+    if (nonDifferentiable || !isFloating(o.dtype)) return;
+    o.gradFn = node;
+    o.outputNr = k;
+    o.setRequiresGradInternal(true);
+    if (o.base !== null) noteView(o);
+  });
+  ctx._savedVersions = ctx._saved.map((t) => (t instanceof Tensor ? t.storage.version : -1));
+  return Array.isArray(raw) ? outputs : outputs[0]!;
+}
+
+/** A new tensor object over the same elements, with no history. */
+export function aliasOf(t: Tensor): Tensor {
+  const a = new Tensor(t.storage, [...t.shape], [...t.strides], t.offset, t.dtype);
+  a.hostConstant = t.hostConstant;
+  return a;
+}
+
+/** The graph node of one Function call. */
+class FunctionNode extends Node {
+  readonly name: string;
+  private readonly isTensorArg: boolean[];
+  private readonly outputMeta: TensorMeta[];
+
+  constructor(
+    private readonly cls: typeof Function,
+    private readonly ctx: FunctionCtx,
+    args: readonly unknown[],
+    outputs: readonly Tensor[],
+  ) {
+    super(args.length);
+    this.name = backwardNameOf(cls);
+    this.isTensorArg = args.map((a) => a instanceof Tensor);
+    args.forEach((a, i) => {
+      if (ctx.needsInputGrad[i]) this.connect(i, a as Tensor);
+    });
+    this.outputMeta = outputs.map(metaOf);
+  }
+
+  apply(grads: (Tensor | undefined)[], task: BackwardTask): (Tensor | null | undefined)[] {
+    const ctx = this.ctx;
+    // (a second pass without retainGraph fails where backward reads ctx.savedTensors, as in PyTorch)
+    const gs = this.outputMeta.map((m, k) => {
+      const g = grads[k];
+      if (g !== undefined || !ctx._materializeGrads) return g;
+      return zeros(m.shape, { dtype: m.dtype, device: m.device });
+    });
+    const once = task.createGraph && this.cls.onceDifferentiable;
+    const result = once ? withGradMode(false, () => this.cls.backward(ctx, ...gs)) : this.cls.backward(ctx, ...gs);
+    const list: readonly unknown[] = Array.isArray(result) ? result : [result];
+    const n = this.nextNodes.length;
+    if (list.length > n) {
+      throw new AutogradError(`${this.name}: backward returned ${list.length} gradients, but apply was called with ${n} arguments`);
+    }
+    for (let i = 0; i < n; i++) {
+      const g = list[i];
+      if (g === null || g === undefined) {
+        if (i >= list.length && this.needsInputGrad(i)) {
+          throw new AutogradError(`${this.name}: backward returned ${list.length} gradients, but argument ${i} of apply is a tensor that requires grad (return null for no gradient)`);
+        }
+        continue;
+      }
+      if (!(g instanceof Tensor)) throw new AutogradError(`${this.name}: backward returned a non-tensor gradient at position ${i}: ${String(g)}`);
+      if (!this.isTensorArg[i]) throw new AutogradError(`${this.name}: backward returned a gradient at position ${i}, but argument ${i} of apply is not a tensor`);
+    }
+    const out = list.slice(0, n) as (Tensor | null | undefined)[];
+    if (!task.createGraph) this.handOver(out, gs, task);
+    return once ? this.delayError(out, gs) : out;
+  }
+
+  /**
+   * A gradient backward did not make but had kept from forward (a fused kernel's gradient stashed
+   * on ctx and released there) is handed to the engine, which disposes it once used, or keeps it as
+   * a leaf's .grad without a copy. Tensors still reachable from ctx, the saved tensors and the
+   * incoming gradients stay the caller's. (Tensors backward made are the engine's anyway.)
+   */
+  private handOver(out: readonly (Tensor | null | undefined)[], gradOutputs: readonly (Tensor | undefined)[], task: BackwardTask): void {
+    const ctx = this.ctx;
+    let foreign: Set<unknown> | null = null;
+    for (const g of out) {
+      if (!(g instanceof Tensor)) continue;
+      foreign ??= new Set<unknown>([...gradOutputs, ...ctx._saved, ...Object.values(ctx).flatMap((v) => (Array.isArray(v) ? v : [v]))]);
+      if (!foreign.has(g)) task.adopt(g);
+    }
+  }
+
+  /** createGraph through a once-differentiable Function: gradients that raise if differentiated. */
+  private delayError(out: (Tensor | null | undefined)[], gradOutputs: readonly (Tensor | undefined)[]): (Tensor | null | undefined)[] {
+    const message =
+      `${this.cls.name} is once-differentiable (static onceDifferentiable = true): its backward cannot be differentiated, ` +
+      `but a gradient computed with createGraph through ${this.name} is being differentiated`;
+    const err = new DelayedError(message, this, gradOutputs);
+    return out.map((g, i) => {
+      if (!(g instanceof Tensor) || !isFloating(g.dtype)) return g;
+      const w = aliasOf(g);
+      w.gradFn = err;
+      w.outputNr = i;
+      w.setRequiresGradInternal(true);
+      return w;
+    });
+  }
+
+  override release(): void {
+    this.ctx._freed = true;
+    this.ctx._saved = [];
+  }
+}
+
+/** Raises its error when a backward pass reaches it (differentiating a once-differentiable backward). */
+class DelayedError extends Node {
+  readonly name = 'DelayedError';
+  constructor(
+    private readonly message: string,
+    fn: Node,
+    gradOutputs: readonly (Tensor | undefined)[],
+  ) {
+    const extra = gradOutputs.filter((g): g is Tensor => g !== undefined && g.requiresGrad);
+    super(fn.nextNodes.length + extra.length);
+    fn.nextNodes.forEach((m, i) => {
+      if (m !== null) this.connectEdge(i, m, fn.nextSlots[i]!, fn.inputShapes[i]!, fn.inputDtypes[i]!, fn.inputDevices[i]!);
+    });
+    extra.forEach((g, k) => this.connect(fn.nextNodes.length + k, g));
+  }
+  apply(): never {
+    throw new AutogradError(this.message);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Grad mode: whether ops record the graph (PyTorch's torch.no_grad / torch.enable_grad). One global
+ * flag, as JS runs one thread; the function forms restore it when fn returns or throws, the `using`
+ * forms when the scope ends:
+ *
+ * ```ts
+ * const y = noGrad(() => w.sub_(g.mul(lr)));      // function form
+ * { using _ = noGradScope(); w.sub_(g.mul(lr)); }  // scope form
+ * ```
+ *
+ * The flag covers synchronous code only: an async fn's awaits run after the mode was restored.
+ */
+let enabled = true;
+
+/** True when ops on tensors that require grad are recorded. */
+export function isGradEnabled(): boolean {
+  return enabled;
+}
+
+/** Sets grad mode; returns the previous value. */
+export function setGradEnabled(on: boolean): boolean {
+  const previous = enabled;
+  enabled = on;
+  return previous;
+}
+
+/** Runs fn with grad mode set to `on`, restoring the previous mode afterwards. */
+export function withGradMode<R>(on: boolean, fn: () => R): R {
+  const previous = enabled;
+  enabled = on;
+  try {
+    return fn();
+  } finally {
+    enabled = previous;
+  }
+}
+
+/** Runs fn without recording the graph (parameter updates, evaluation). */
+export function noGrad<R>(fn: () => R): R {
+  return withGradMode(false, fn);
+}
+
+/** Runs fn with recording on, also inside a noGrad region. */
+export function enableGrad<R>(fn: () => R): R {
+  return withGradMode(true, fn);
+}
+
+/** A Disposable that sets grad mode until disposed: `using _ = gradModeScope(false)`. */
+export function gradModeScope(on: boolean): Disposable {
+  const previous = enabled;
+  enabled = on;
+  let done = false;
+  return {
+    [Symbol.dispose](): void {
+      if (done) return;
+      done = true;
+      enabled = previous;
+    },
+  };
+}
+
+/** `using _ = noGradScope();` turns recording off until the end of the block. */
+export const noGradScope = (): Disposable => gradModeScope(false);
+/** `using _ = enableGradScope();` turns recording on until the end of the block. */
+export const enableGradScope = (): Disposable => gradModeScope(true);

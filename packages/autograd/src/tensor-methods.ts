@@ -1,0 +1,69 @@
+/**
+ * The autograd methods of Tensor, attached when @kiln/autograd is imported: backward, detach,
+ * detach_, retainGrad and registerHook.
+ */
+import { AutogradError, Tensor } from '@kiln/tensor';
+import { type BackwardOptions, backward } from './engine.js';
+import { aliasOf } from './function.js';
+import { type GradHook, type Node, gradEdge } from './node.js';
+
+/** What registerHook returns. */
+export interface RemovableHandle {
+  /** Unregisters the hook (a second call does nothing). */
+  remove(): void;
+}
+
+// Tensor is declared in @kiln/tensor's tensor module (augmenting the re-export in its index would
+// declare a second, unrelated interface): its './tensor' export is there for this augmentation.
+declare module '@kiln/tensor/tensor' {
+  interface Tensor {
+    /**
+     * Computes the gradient of this tensor with respect to the graph's leaves and adds it into their
+     * `.grad`. A one-element tensor needs no `grad`; others need one of their shape.
+     */
+    backward(grad?: Tensor | null, options?: BackwardOptions): void;
+    /** A tensor sharing this one's elements (and version counter), with no history. */
+    detach(): Tensor;
+    /** Cuts this tensor from its history, in place. */
+    detach_(): Tensor;
+    /** Keeps the gradient of this non-leaf tensor in `.grad` during backward (a no-op on leaves). */
+    retainGrad(): void;
+    /** Calls hook with this tensor's gradient each backward pass; a returned tensor replaces the gradient. */
+    registerHook(hook: GradHook): RemovableHandle;
+  }
+}
+
+Tensor.prototype.backward = function (grad, options) {
+  backward(this, grad ?? undefined, options);
+};
+
+Tensor.prototype.detach = function () {
+  this.assertAlive('detach');
+  return aliasOf(this);
+};
+
+Tensor.prototype.detach_ = function () {
+  if (this.base !== null && this.gradFn !== null) {
+    throw new AutogradError('detach_: cannot detach a view in place; use detach() for a new tensor without history');
+  }
+  this.gradFn = null;
+  this.outputNr = 0;
+  this.setRequiresGradInternal(false);
+  return this;
+};
+
+Tensor.prototype.retainGrad = function () {
+  if (!this.requiresGrad) throw new AutogradError("retainGrad: the tensor does not require grad, so it gets no gradient to retain");
+  if (this.isLeaf) return;
+  const node = this.gradFn as Node;
+  node.retained ??= new Map();
+  node.retained.set(this.outputNr, new WeakRef(this));
+  this.retainsGrad = true;
+};
+
+Tensor.prototype.registerHook = function (hook) {
+  if (!this.requiresGrad) throw new AutogradError('registerHook: cannot register a hook on a tensor that does not require grad');
+  const [node, slot] = gradEdge(this, 'registerHook');
+  const remove = node.addHook(slot, hook);
+  return { remove };
+};
