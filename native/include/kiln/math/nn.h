@@ -9,6 +9,7 @@
 // on the GPU) and int64_t otherwise (index_fits_int32 decides on the host).
 #pragma once
 #include <cstdint>
+#include <string>
 #include "kiln/hd.h"
 #include "kiln/dtype.h"
 #include "kiln/kernel.h"
@@ -110,21 +111,10 @@ KILN_HD I im2col_source(const Window2d<I>& g, const Strides<I, 4>& xs, I idx) {
   return n * xs.s[0] + c * xs.s[1] + h * xs.s[2] + w * xs.s[3];
 }
 
-// Window positions o (0 <= o < out) and taps k (0 <= k < kernel) with o stride - pad + k dilation == p
-// are visited by f(o, k). For a given tap k, o = (p + pad - k dilation) / stride when that divides.
-template <typename I, typename F>
-KILN_HD void for_each_window_covering(I p, I out, I kernel, I stride, I pad, I dilation, const F& f) {
-  for (I k = 0; k < kernel; ++k) {
-    I num = p + pad - k * dilation;
-    if (num < 0) break;                  // larger k only moves further left
-    if (num % stride != 0) continue;
-    I o = num / stride;
-    if (o < out) f(o, k);
-  }
-}
-
 // Value of contiguous x-shaped element `idx` of col2im(cols): the sum of every column entry that
-// im2col takes from that position. Accumulates in the compute type (float for the half types).
+// im2col takes from that position. Position h is read by window row oh through tap i when
+// oh sh - ph + i dh == h, i.e. oh = (h + ph - i dh) / sh when that divides exactly (likewise w).
+// Accumulates in the compute type (float for the half types).
 template <typename T, typename I>
 KILN_HD compute_t<T> col2im_value(const Window2d<I>& g, const T* cols, const Strides<I, 3>& cs, I idx) {
   I w = idx % g.W; idx /= g.W;
@@ -133,11 +123,21 @@ KILN_HD compute_t<T> col2im_value(const Window2d<I>& g, const T* cols, const Str
   I n = idx / g.C;
   const T* base = cols + n * cs.s[0];
   compute_t<T> acc = compute_t<T>(0);
-  for_each_window_covering<I>(h, g.OH, g.kh, g.sh, g.ph, g.dh, [&](I oh, I i) {
-    for_each_window_covering<I>(w, g.OW, g.kw, g.sw, g.pw, g.dw, [&](I ow, I j) {
+  for (I i = 0; i < g.kh; ++i) {
+    I hn = h + g.ph - i * g.dh;
+    if (hn < 0) break;                   // larger taps only move further left
+    if (hn % g.sh != 0) continue;
+    I oh = hn / g.sh;
+    if (oh >= g.OH) continue;
+    for (I j = 0; j < g.kw; ++j) {
+      I wn = w + g.pw - j * g.dw;
+      if (wn < 0) break;
+      if (wn % g.sw != 0) continue;
+      I ow = wn / g.sw;
+      if (ow >= g.OW) continue;
       acc += load(base + ((c * g.kh + i) * g.kw + j) * cs.s[1] + (oh * g.OW + ow) * cs.s[2]);
-    });
-  });
+    }
+  }
   return acc;
 }
 
@@ -160,7 +160,7 @@ KILN_HD void max_pool2d_value(const Window2d<I>& g, const T* x, const Strides<I,
   while (hs < 0) hs += g.dh;
   while (ws < 0) ws += g.dw;
   const T* plane = x + n * xs.s[0] + c * xs.s[1];
-  best = -m::infinity<C>();
+  best = C(-INFINITY);
   best_pos = (int64_t)hs * g.W + ws;
   for (I i = 0; i < g.kh; ++i) {
     I h = h0 + i * g.dh;
@@ -242,6 +242,87 @@ KILN_HD compute_t<T> upsample_nearest2d_backward_value(const Upsample2d<I>& g, c
   for (I oh = oh0; oh < oh1; ++oh)
     for (I ow = ow0; ow < ow1; ++ow) acc += load(plane + oh * gs.s[2] + ow * gs.s[3]);
   return acc;
+}
+
+// ---- host side: each kernel's geometry from its call, checked (shared by both devices) -------
+
+inline std::string shape_str(const TensorArg& t) {
+  std::string s = "[";
+  for (int d = 0; d < t.ndim; ++d) s += (d ? ", " : "") + std::to_string(t.shape[d]);
+  return s + "]";
+}
+
+inline void check_ndim(const KernelCall& c, const TensorArg& t, int ndim, const char* what) {
+  KILN_CHECK(t.ndim == ndim, Shape, c.name, std::string("argument '") + what + "' expected " + std::to_string(ndim) + " dimensions, got " + shape_str(t));
+}
+
+// TypeScript allocates every output contiguous; the kernels index them by flat position.
+inline void check_contiguous_out(const KernelCall& c, const TensorArg& t) {
+  KILN_CHECK(t.is_contiguous(), Internal, c.name, "the output must be contiguous");
+}
+
+// im2col / col2im: the image [N, C, H, W], the columns [N, C kh kw, OH OW] and the attributes
+// [kh, kw, sh, sw, ph, pw, dh, dw] must agree.
+template <typename I>
+Window2d<I> conv_window(const KernelCall& c, const TensorArg& image, const TensorArg& cols) {
+  check_ndim(c, image, 4, "image");
+  check_ndim(c, cols, 3, "columns");
+  int64_t kh = c.int_attr(0), kw = c.int_attr(1);
+  int64_t OH = conv_out_size(image.shape[2], kh, c.int_attr(2), c.int_attr(4), c.int_attr(6));
+  int64_t OW = conv_out_size(image.shape[3], kw, c.int_attr(3), c.int_attr(5), c.int_attr(7));
+  KILN_CHECK(cols.shape[0] == image.shape[0] && cols.shape[1] == image.shape[1] * kh * kw && cols.shape[2] == OH * OW, Shape, c.name,
+             "columns of shape " + shape_str(cols) + " do not match an image of shape " + shape_str(image) + " with this window");
+  return make_window<I>(c, image.shape[0], image.shape[1], image.shape[2], image.shape[3], OH, OW);
+}
+
+// max_pool2d: x [N, C, H, W] -> values and int64 indices [N, C, OH, OW]; attributes
+// [kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode].
+template <typename I>
+Window2d<I> pool_window(const KernelCall& c, const TensorArg& x, const TensorArg& vals, const TensorArg& idxs) {
+  check_ndim(c, x, 4, "input");
+  check_contiguous_out(c, vals);
+  check_contiguous_out(c, idxs);
+  KILN_CHECK(idxs.dtype == DType::Int64, DType, c.name, "indices must be int64");
+  bool ceil_mode = c.attr(8) != 0;
+  int64_t OH = pool_out_size(x.shape[2], c.int_attr(0), c.int_attr(2), c.int_attr(4), c.int_attr(6), ceil_mode);
+  int64_t OW = pool_out_size(x.shape[3], c.int_attr(1), c.int_attr(3), c.int_attr(5), c.int_attr(7), ceil_mode);
+  bool ok = vals.ndim == 4 && vals.shape[0] == x.shape[0] && vals.shape[1] == x.shape[1] && vals.shape[2] == OH && vals.shape[3] == OW;
+  for (int d = 0; ok && d < 4; ++d) ok = idxs.ndim == 4 && idxs.shape[d] == vals.shape[d];
+  KILN_CHECK(ok, Shape, c.name, "outputs of shape " + shape_str(vals) + " do not match the pooling of " + shape_str(x));
+  return make_window<I>(c, x.shape[0], x.shape[1], x.shape[2], x.shape[3], OH, OW);
+}
+
+// max_pool2d_backward: grad_out and int64 indices [N, C, OH, OW], grad_in [N, C, H, W] of
+// grad_out's dtype (float32 or float64: TypeScript computes the half types in float32).
+inline void check_max_pool_backward(const KernelCall& c, const TensorArg& go, const TensorArg& ind, const TensorArg& gi) {
+  check_ndim(c, go, 4, "grad_output");
+  check_ndim(c, ind, 4, "indices");
+  check_ndim(c, gi, 4, "grad_input");
+  check_contiguous_out(c, gi);
+  KILN_CHECK(ind.dtype == DType::Int64, DType, c.name, std::string("argument 'indices' expected int64, got ") + dtype_name(ind.dtype));
+  KILN_CHECK(go.dtype == DType::Float32 || go.dtype == DType::Float64, DType, c.name,
+             std::string("argument 'grad_output' expected float32 or float64, got ") + dtype_name(go.dtype));
+  KILN_CHECK(gi.dtype == go.dtype, DType, c.name, "grad_input must have grad_output's dtype");
+  for (int d = 0; d < 4; ++d)
+    KILN_CHECK(ind.shape[d] == go.shape[d], Shape, c.name, "argument 'indices' expected the shape of grad_output " + shape_str(go) + ", got " + shape_str(ind));
+  KILN_CHECK(gi.shape[0] == go.shape[0] && gi.shape[1] == go.shape[1], Shape, c.name,
+             "grad_input of shape " + shape_str(gi) + " does not match grad_output " + shape_str(go));
+}
+
+// upsample_nearest2d (and its backward, with the roles of the tensors swapped): input
+// [N, C, H, W], output [N, C, OH, OW]; attributes [scale_factor_h, scale_factor_w] (0: none given).
+template <typename I>
+Upsample2d<I> upsample_window(const KernelCall& c, const TensorArg& in, const TensorArg& out) {
+  check_ndim(c, in, 4, "input");
+  check_ndim(c, out, 4, "output");
+  KILN_CHECK(in.shape[0] == out.shape[0] && in.shape[1] == out.shape[1], Shape, c.name,
+             "input " + shape_str(in) + " and output " + shape_str(out) + " differ in batch or channels");
+  Upsample2d<I> g;
+  g.N = (I)in.shape[0]; g.C = (I)in.shape[1]; g.H = (I)in.shape[2]; g.W = (I)in.shape[3];
+  g.OH = (I)out.shape[2]; g.OW = (I)out.shape[3];
+  g.scale_h = nearest_scale(in.shape[2], out.shape[2], c.attr(0));
+  g.scale_w = nearest_scale(in.shape[3], out.shape[3], c.attr(1));
+  return g;
 }
 
 }}  // namespace kiln::nn

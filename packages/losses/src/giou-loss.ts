@@ -1,0 +1,68 @@
+/**
+ * The generalized IoU loss of two sets of boxes (Rezatofighi et al., 2019), as torchvision's
+ * `ops.generalized_box_iou_loss`, composed of the tensor core's differentiable ops.
+ */
+import { type Tensor, ShapeError, commonDevice, fmtShape, maximum, minimum, where } from '@kiln/tensor';
+import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
+import { broadcastWeight, castTo, checkFloating, checkNumber, checkShape, computeDType } from './loss-args.js';
+import { reduceLoss } from './weighted-reduce.js';
+
+const OP = 'giou_loss';
+
+export interface GiouLossOptions {
+  /** 'none' (default, as torchvision): one loss per box pair; 'sum'; 'mean': sum / number of pairs (0 for none). */
+  reduction?: Reduction;
+  /** Added to the union and to the enclosing box's area before dividing (default 1e-7). */
+  eps?: number;
+  /** Weight of each box pair, broadcastable to the loss's shape [N] (mmdetection's `weight`). */
+  weight?: Tensor;
+  /** Replaces the mean's divisor (mmdetection's avg_factor). */
+  avgFactor?: number;
+}
+
+/**
+ * `1 - GIoU` for each pair of boxes `boxes1[i]`, `boxes2[i]`, given as [N, 4] (or [..., 4])
+ * corners (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2 (not checked: it would need a device read).
+ * With I the intersection's area (0 when the boxes do not overlap), U = area1 + area2 - I and C the
+ * area of the smallest box enclosing both:
+ *
+ *   loss = 1 - I / (U + eps) + (C - U) / (C + eps)          in [0, 2)
+ *
+ * The gradient goes to both box sets. Ties in the min/max of the corners split the gradient in
+ * half, as PyTorch's minimum/maximum do (torchvision's own gradient).
+ *
+ * ```ts
+ * const loss = giouLoss(predBoxes, targetBoxes, { reduction: 'mean' });
+ * ```
+ */
+export function giouLoss(boxes1: Tensor, boxes2: Tensor, options: GiouLossOptions = {}): Tensor {
+  const reduction = checkReduction(OP, options.reduction ?? 'none');
+  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
+  const eps = checkNumber(OP, 'eps', options.eps ?? 1e-7, (e) => Number.isFinite(e) && e >= 0, 'a finite number >= 0');
+  commonDevice(OP, ['boxes1', 'boxes2', 'weight'], [boxes1, boxes2, options.weight]);
+  checkFloating(OP, 'boxes1', boxes1);
+  checkFloating(OP, 'boxes2', boxes2);
+  if (boxes1.ndim < 1 || boxes1.shape[boxes1.ndim - 1] !== 4) {
+    throw new ShapeError(OP, 'boxes1', 'boxes of shape [N, 4] (or [..., 4]): x1, y1, x2, y2', fmtShape(boxes1.shape));
+  }
+  checkShape(OP, 'boxes2', boxes2, boxes1.shape, "boxes1's shape");
+  const lossShape = boxes1.shape.slice(0, -1);
+  const dtype = computeDType(boxes1.dtype);
+  const weight = options.weight && broadcastWeight(OP, 'weight', options.weight, lossShape, dtype);
+
+  const [x1, y1, x2, y2] = castTo(boxes1, dtype).unbind(-1) as [Tensor, Tensor, Tensor, Tensor];
+  const [u1, v1, u2, v2] = castTo(boxes2, dtype).unbind(-1) as [Tensor, Tensor, Tensor, Tensor];
+  const area1 = x2.sub(x1).mul(y2.sub(y1));
+  const area2 = u2.sub(u1).mul(v2.sub(v1));
+  // intersection: the overlap of the two boxes, 0 where they do not overlap
+  const iw = minimum(x2, u2).sub(maximum(x1, u1));
+  const ih = minimum(y2, v2).sub(maximum(y1, v1));
+  const inter = where(iw.gt(0).logicalAnd(ih.gt(0)), iw.mul(ih), 0);
+  const union = area1.add(area2).sub(inter);
+  // the smallest box enclosing both
+  const enclosing = maximum(x2, u2).sub(minimum(x1, u1)).mul(maximum(y2, v2).sub(minimum(y1, v1)));
+  const iou = inter.div(union.add(eps));
+  let loss = iou.neg().add(1).add(enclosing.sub(union).div(enclosing.add(eps)));
+  if (weight) loss = loss.mul(weight);
+  return castTo(reduceLoss(loss, reduction, loss.numel, avgFactor), boxes1.dtype);
+}

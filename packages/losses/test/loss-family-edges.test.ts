@@ -1,0 +1,307 @@
+// The composed losses at their edges, on every device: typed errors naming the argument, out-of-range
+// class indices, empty batches, all-ignored batches, logits of ±1e4, non-contiguous inputs, the
+// half dtypes, and cross-entropy's [N, C, d] and unbatched forms.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DeviceError, DTypeError, ShapeError, type Tensor, ValueError, tensor, zeros } from '@kiln/tensor';
+import { cudaAvailable, expectClose, forEachDevice, randomValues } from '@kiln/tensor/testing';
+import {
+  binaryCrossEntropyWithLogits, crossEntropy, distributionFocalLoss, giouLoss, huberLoss, l1Loss, qualityFocalLoss,
+  smoothL1Loss, softmaxFocalLoss, varifocalLoss,
+} from '@kiln/losses';
+import { refDistributionFocalRow, refSoftmaxFocalRow } from './loss-family-references.js';
+
+type Dev = 'cpu' | 'cuda';
+type FloatDType = 'float32' | 'float64';
+const REDUCTIONS = ['none', 'sum', 'mean'] as const;
+
+const fl = (values: number[], shape: number[], dev: Dev, dtype: FloatDType = 'float32'): Tensor => tensor(values, { dtype, device: dev }).reshape(shape);
+const ix = (values: number[], dev: Dev): Tensor => tensor(values, { dtype: 'int64', device: dev });
+const values = (t: Tensor): number[] => Array.from(t.toTypedArray() as ArrayLike<number>, Number);
+const maxAbs = (xs: readonly number[]): number => xs.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+type LossOf = (x: Tensor, reduction: (typeof REDUCTIONS)[number]) => Tensor;
+
+/** Every loss as (input, reduction) => loss for an input [N, C] (giouLoss too when C = 4), with valid companions. */
+function everyLoss(dev: Dev, N: number, C: number, dtype: FloatDType): [string, LossOf][] {
+  const labels = Array.from({ length: N }, (_, i) => i % C);
+  const soft = fl(randomValues(1, N * C, 0, 1), [N, C], dev, dtype);
+  const rows = fl(randomValues(2, N * 4, 0, 1), [N, 4], dev, dtype);
+  return [
+    ['binaryCrossEntropyWithLogits', (x, reduction) => binaryCrossEntropyWithLogits(x, soft, { reduction })],
+    ['crossEntropy', (x, reduction) => crossEntropy(x, ix(labels, dev), { reduction })],
+    ['softmaxFocalLoss', (x, reduction) => softmaxFocalLoss(x, ix(labels, dev), { reduction })],
+    ['qualityFocalLoss', (x, reduction) => qualityFocalLoss(x, [ix(labels.map((l, i) => (i % 3 === 0 ? C : l)), dev), fl(randomValues(3, N, 0, 1), [N], dev, dtype)], { reduction })],
+    ['distributionFocalLoss', (x, reduction) => distributionFocalLoss(x, fl(randomValues(4, N, 0, C - 1.001), [N], dev, dtype), { reduction })],
+    ['varifocalLoss', (x, reduction) => varifocalLoss(x, soft.mul(soft.gt(0.7).to(dtype)), { reduction })],
+    ['varifocalLoss (not detached)', (x, reduction) => varifocalLoss(x, soft.mul(soft.gt(0.7).to(dtype)), { reduction, detachFocalWeight: false })],
+    ['l1Loss', (x, reduction) => l1Loss(x, soft, { reduction })],
+    ['smoothL1Loss', (x, reduction) => smoothL1Loss(x, soft, { reduction, beta: 0.5 })],
+    ['huberLoss', (x, reduction) => huberLoss(x, soft, { reduction, delta: 0.5 })],
+    ...(C === 4 ? [['giouLoss', (x, reduction) => giouLoss(x, rows, { reduction })] as [string, LossOf]] : []),
+  ];
+}
+
+forEachDevice('loss family: typed errors', (dev) => {
+  // made in each test (a skipped device's block still runs this body, but not its tests)
+  let x: Tensor, t: Tensor, soft: Tensor;
+  beforeEach(() => {
+    x = fl(randomValues(5, 12, -2, 2), [3, 4], dev);
+    t = ix([0, 3, 1], dev);
+    soft = fl(randomValues(6, 12, 0, 1), [3, 4], dev);
+  });
+  const expectError = (f: () => unknown, cls: new (...a: never[]) => Error, ...patterns: RegExp[]): void => {
+    expect(f).toThrow(cls);
+    for (const p of patterns) expect(f).toThrow(p);
+  };
+
+  it('binaryCrossEntropyWithLogits', () => {
+    expectError(() => binaryCrossEntropyWithLogits(x, soft.reshape([4, 3])), ShapeError, /binary_cross_entropy_with_logits/, /'target'.*\[3, 4\].*\[4, 3\]/);
+    expectError(() => binaryCrossEntropyWithLogits(x, ix([0, 1, 0], dev)), DTypeError, /'target'.*int64/);
+    expectError(() => binaryCrossEntropyWithLogits(ix([1, 2, 3], dev), ix([0, 1, 0], dev)), DTypeError, /'input'/);
+    expectError(() => binaryCrossEntropyWithLogits(x, soft, { weight: fl([1, 2, 3], [3], dev) }), ShapeError, /'weight'.*\[3, 4\].*\[3\]/);
+    expectError(() => binaryCrossEntropyWithLogits(x, soft, { posWeight: fl([1, 2], [2], dev) }), ShapeError, /'posWeight'/);
+    expectError(() => binaryCrossEntropyWithLogits(x, soft, { weight: ix([1, 2, 3, 4], dev) }), DTypeError, /'weight'/);
+    expectError(() => binaryCrossEntropyWithLogits(x, soft, { reduction: 'avg' as 'sum' }), ValueError, /'reduction'.*avg/);
+    expectError(() => binaryCrossEntropyWithLogits(x, soft, { reduction: 'sum', avgFactor: 2 }), ValueError, /'avgFactor'/);
+    expectError(() => binaryCrossEntropyWithLogits(x, soft, { avgFactor: 0 }), ValueError, /'avgFactor'/);
+  });
+
+  it('crossEntropy', () => {
+    expectError(() => crossEntropy(x, ix([0, 1], dev)), ShapeError, /cross_entropy/, /'target'.*\[3\].*\[2\]/);
+    expectError(() => crossEntropy(x, soft), DTypeError, /'target'/);
+    expectError(() => crossEntropy(ix([1, 2], dev), ix([0, 1], dev)), DTypeError, /'input'/);
+    expectError(() => crossEntropy(fl([1], [], dev), ix([0], dev)), ShapeError, /'input'/);
+    expectError(() => crossEntropy(x, t, { classWeight: fl([1, 2, 3], [3], dev) }), ShapeError, /'classWeight'.*\[4\].*\[3\]/);
+    expectError(() => crossEntropy(x, t, { labelSmoothing: 1.5 }), ValueError, /'labelSmoothing'/);
+    expectError(() => crossEntropy(x, t, { ignoreIndex: 0.5 }), ValueError, /'ignoreIndex'/);
+  });
+
+  it('l1Loss, smoothL1Loss, huberLoss', () => {
+    expectError(() => l1Loss(x, soft.reshape([12])), ShapeError, /l1_loss/, /'target'/);
+    expectError(() => smoothL1Loss(x, soft, { beta: -1 }), ValueError, /smooth_l1_loss/, /'beta'/);
+    expectError(() => huberLoss(x, soft, { delta: 0 }), ValueError, /huber_loss/, /'delta'/);
+    expectError(() => huberLoss(x, ix(Array(12).fill(0), dev).reshape([3, 4])), DTypeError, /'target'/);
+    expectError(() => l1Loss(x, soft, { weight: fl([1, 2, 3], [3], dev) }), ShapeError, /'weight'/);
+  });
+
+  it('giouLoss', () => {
+    expectError(() => giouLoss(x.narrow(1, 0, 3), soft.narrow(1, 0, 3)), ShapeError, /giou_loss/, /'boxes1'.*\[3, 3\]/);
+    expectError(() => giouLoss(x, soft.narrow(0, 0, 2)), ShapeError, /'boxes2'.*\[3, 4\].*\[2, 4\]/);
+    expectError(() => giouLoss(x, soft, { eps: -1 }), ValueError, /'eps'/);
+    expectError(() => giouLoss(x, soft, { weight: fl([1, 2], [2], dev) }), ShapeError, /'weight'.*\[3\]/);
+  });
+
+  it('softmaxFocalLoss', () => {
+    expectError(() => softmaxFocalLoss(x, ix([0, 1, 2, 3], dev)), ShapeError, /softmax_focal_loss/, /'target'.*\[3\].*\[4\]/);
+    expectError(() => softmaxFocalLoss(x.reshape([12]), ix([0], dev)), ShapeError, /'input'/);
+    expectError(() => softmaxFocalLoss(x, t, { gamma: -1 }), ValueError, /'gamma'/);
+    expectError(() => softmaxFocalLoss(x, t, { alpha: 2 }), ValueError, /'alpha'/);
+    expectError(() => softmaxFocalLoss(x, t, { classWeight: fl([1, 2], [2], dev) }), ShapeError, /'classWeight'/);
+    expectError(() => softmaxFocalLoss(x, t, { reduction: 'none', avgFactor: 3 }), ValueError, /'avgFactor'/);
+  });
+
+  it('qualityFocalLoss', () => {
+    const score = fl([0.5, 0.2, 0.9], [3], dev);
+    expectError(() => qualityFocalLoss(x, [t, fl([0.5, 0.2], [2], dev)]), ShapeError, /quality_focal_loss/, /'score'/);
+    expectError(() => qualityFocalLoss(x, [ix([0, 1], dev), score]), ShapeError, /'label'/);
+    expectError(() => qualityFocalLoss(x, [score, score]), DTypeError, /'label'/);
+    expectError(() => qualityFocalLoss(x, [t, t]), DTypeError, /'score'/);
+    expectError(() => qualityFocalLoss(x, [t] as unknown as [Tensor, Tensor]), ShapeError, /'target'/);
+    expectError(() => qualityFocalLoss(x, [t, score], { beta: -2 }), ValueError, /'beta'/);
+    expectError(() => qualityFocalLoss(x, [t, score], { weight: fl([1, 2, 3, 4], [4], dev) }), ShapeError, /'weight'/);
+  });
+
+  it('distributionFocalLoss', () => {
+    expectError(() => distributionFocalLoss(x, fl([0.5, 1], [2], dev)), ShapeError, /distribution_focal_loss/, /'label'/);
+    expectError(() => distributionFocalLoss(x, t), DTypeError, /'label'/);
+    expectError(() => distributionFocalLoss(x.narrow(1, 0, 1), fl([0, 0, 0], [3], dev)), ShapeError, /'pred'/);
+  });
+
+  it('varifocalLoss', () => {
+    expectError(() => varifocalLoss(x, soft.narrow(1, 0, 2)), ShapeError, /varifocal_loss/, /'target'/);
+    expectError(() => varifocalLoss(x, soft, { alpha: 1.5 }), ValueError, /'alpha'/);
+    expectError(() => varifocalLoss(x, soft, { gamma: Number.NaN }), ValueError, /'gamma'/);
+    expectError(() => varifocalLoss(x, soft, { iouWeighted: 'yes' as unknown as boolean }), ValueError, /'iouWeighted'/);
+    expectError(() => varifocalLoss(x, soft, { detachFocalWeight: 1 as unknown as boolean }), ValueError, /'detachFocalWeight'/);
+    expectError(() => varifocalLoss(x, soft, { weight: fl([1, 2, 3, 4], [4], dev) }), ShapeError, /'weight'.*\[3, 4\].*\[3\]/);
+  });
+
+  it('class indices out of range: a ValueError (on CUDA at the next synchronisation)', () => {
+    // on the CPU the loss throws, naming its argument; on CUDA the kernel reports and the read throws
+    const expectIndexError = (f: () => Tensor, arg: string): void => {
+      if (dev === 'cpu') expectError(f, ValueError, new RegExp(`'${arg}'`));
+      else expect(() => values(f())).toThrow(ValueError);
+    };
+    expectIndexError(() => crossEntropy(x, ix([0, 4, 1], dev)), 'target');
+    expectIndexError(() => crossEntropy(x, ix([0, -1, 1], dev)), 'target');
+    expectIndexError(() => softmaxFocalLoss(x, ix([0, 1, 7], dev)), 'target');
+    expectIndexError(() => softmaxFocalLoss(x, ix([0, -100, 1], dev), { ignoreIndex: 2 }), 'target');
+    const score = fl([0.5, 0.2, 0.9], [3], dev);
+    expectIndexError(() => qualityFocalLoss(x, [ix([0, 5, 1], dev), score]), 'label');
+    expectIndexError(() => qualityFocalLoss(x, [ix([0, -1, 1], dev), score]), 'label');
+    expectIndexError(() => distributionFocalLoss(x, fl([0.5, 3, 1], [3], dev)), 'label');   // bins 0..3: y must be < 3
+    expectIndexError(() => distributionFocalLoss(x, fl([0.5, -0.25, 1], [3], dev)), 'label');
+    // labels at the edges are valid: C for QFL's background, just under n for DFL
+    expect(Number.isFinite(Number(qualityFocalLoss(x, [ix([4, 4, 0], dev), score]).item()))).toBe(true);
+    expect(Number.isFinite(Number(distributionFocalLoss(x, fl([0, 2.999, 1], [3], dev)).item()))).toBe(true);
+  });
+
+  it('tensors on another device', () => {
+    if (!cudaAvailable()) return;
+    const other: Dev = dev === 'cpu' ? 'cuda' : 'cpu';
+    const xo = fl([1, 2, 3, 4], [1, 4], other);
+    expectError(() => binaryCrossEntropyWithLogits(x, soft.to(other)), DeviceError, /'target'/);
+    expectError(() => crossEntropy(x, t, { classWeight: xo.reshape([4]) }), DeviceError, /'classWeight'/);
+    expectError(() => softmaxFocalLoss(x, t.to(other)), DeviceError, /'target'/);
+    expectError(() => qualityFocalLoss(x, [t, fl([0.5, 0.2, 0.9], [3], other)]), DeviceError, /'score'/);
+    expectError(() => distributionFocalLoss(x, fl([0.5, 0.2, 0.9], [3], other)), DeviceError, /'label'/);
+    expectError(() => varifocalLoss(x, soft, { weight: soft.to(other) }), DeviceError, /'weight'/);
+    expectError(() => giouLoss(x, soft.to(other)), DeviceError, /'boxes2'/);
+    expectError(() => l1Loss(x, soft.to(other)), DeviceError, /'target'/);
+  });
+});
+
+forEachDevice('loss family: empty batches and all-ignored rows', (dev) => {
+  it('N = 0: none is empty, sum and mean are 0, the gradient is empty', () => {
+    for (const C of [5, 4]) {
+      for (const [name, f] of everyLoss(dev, 0, C, 'float64')) {
+        for (const reduction of REDUCTIONS) {
+          const x = zeros([0, C], { dtype: 'float64', device: dev }).requiresGrad_();
+          const loss = f(x, reduction);
+          if (reduction === 'none') expect(loss.numel, `${name} none`).toBe(0);
+          else expect(loss.item(), `${name} ${reduction}`).toBe(0);
+          loss.sum().backward();
+          expect(x.grad?.shape, `${name} grad`).toEqual([0, C]);
+        }
+      }
+    }
+  });
+
+  it('every row ignored: mean 0 with a zero gradient (PyTorch gives NaN)', () => {
+    for (const f of [
+      (x: Tensor) => crossEntropy(x, ix([-100, -100, -100], dev)),
+      (x: Tensor) => crossEntropy(x, ix([1, 1, 1], dev), { classWeight: fl([1, 0, 1, 1, 1], [5], dev, 'float64') }),
+      (x: Tensor) => crossEntropy(x, ix([2, 2, 2], dev), { ignoreIndex: 2, labelSmoothing: 0.2 }),
+      (x: Tensor) => softmaxFocalLoss(x, ix([-100, -100, -100], dev)),
+    ]) {
+      const x = fl(randomValues(7, 15, -3, 3), [3, 5], dev, 'float64').requiresGrad_();
+      const loss = f(x);
+      expect(loss.item()).toBe(0);
+      loss.backward();
+      expect(values(x.grad!)).toEqual(Array(15).fill(0));
+    }
+  });
+});
+
+forEachDevice('loss family: logits of ±1e4', (dev) => {
+  const extremes = [-1e4, -1e3, -100, -88.7, -30, -17, -1, 0, 1e-3, 1, 17, 30, 88.7, 100, 1e3, 1e4];
+  const N = 16, C = 5;
+  const xs = Array.from({ length: N * C }, (_, i) => extremes[(i * 7 + Math.floor(i / C)) % extremes.length]!);
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`${dtype}: every logit loss is finite in loss and gradient, every reduction`, () => {
+      for (const [name, f] of everyLoss(dev, N, C, dtype)) {
+        for (const reduction of REDUCTIONS) {
+          const x = fl(xs, [N, C], dev, dtype).requiresGrad_();
+          const loss = f(x, reduction);
+          loss.sum().backward();
+          for (const v of [...values(loss), ...values(x.grad!)]) expect(Number.isFinite(v), `${name} ${reduction}: ${v}`).toBe(true);
+        }
+      }
+    });
+
+    it(`${dtype}: softmaxFocalLoss and distributionFocalLoss match float64 references`, () => {
+      const tol = (ref: number[]) => (dtype === 'float64' ? { rtol: 1e-10, atol: 1e-13 * maxAbs(ref) } : { rtol: 1e-5, atol: 1e-6 * maxAbs(ref) });
+      const rowsOf = (a: number[]) => Array.from({ length: N }, (_, n) => a.slice(n * C, (n + 1) * C));
+      // the exact inputs in this dtype, so that the reference sees what the loss sees
+      const exact = values(fl(xs, [N, C], dev, dtype));
+      for (const gamma of [0, 0.5, 2]) {
+        const targets = Array.from({ length: N }, (_, n) => (n * 3) % C);
+        const x = fl(xs, [N, C], dev, dtype).requiresGrad_();
+        const loss = softmaxFocalLoss(x, ix(targets, dev), { gamma, alpha: 0.25, reduction: 'none' });
+        loss.sum().backward();
+        const ref = rowsOf(exact).map((row, n) => refSoftmaxFocalRow(row, targets[n]!, gamma, 0.25));
+        expectClose(loss, ref.map((r) => r[0]), { ...tol(ref.map((r) => r[0])), what: `softmax focal loss gamma ${gamma}` });
+        const g = ref.flatMap((r) => r[1]);
+        expectClose(x.grad!, g, { ...tol(g), what: `softmax focal grad gamma ${gamma}` });
+      }
+      const labels = Array.from({ length: N }, (_, n) => ((n * 0.37) % (C - 1)));
+      const exactLabels = values(fl(labels, [N], dev, dtype));
+      const x = fl(xs, [N, C], dev, dtype).requiresGrad_();
+      const loss = distributionFocalLoss(x, fl(labels, [N], dev, dtype), { reduction: 'none' });
+      loss.sum().backward();
+      const ref = rowsOf(exact).map((row, n) => refDistributionFocalRow(row, exactLabels[n]!));
+      expectClose(loss, ref.map((r) => r[0]), { ...tol(ref.map((r) => r[0])), what: 'dfl loss' });
+      const g = ref.flatMap((r) => r[1]);
+      expectClose(x.grad!, g, { ...tol(g), what: 'dfl grad' });
+    });
+  }
+});
+
+forEachDevice('loss family: layouts and dtypes', (dev) => {
+  it('non-contiguous inputs give the contiguous results (loss and gradient)', () => {
+    const N = 7, C = 4;
+    for (const [name, f] of everyLoss(dev, N, C, 'float64')) {
+      const base = fl(randomValues(8, N * C, -3, 3), [C, N], dev, 'float64');
+      const a = base.clone().requiresGrad_(), b = base.clone().requiresGrad_();
+      const la = f(a.t(), 'none'), lb = f(b.t().contiguous(), 'none');
+      expectClose(la, lb, { rtol: 1e-12, atol: 1e-14, what: `${name} loss` });
+      la.sum().backward();
+      lb.sum().backward();
+      expectClose(a.grad!, b.grad!, { rtol: 1e-12, atol: 1e-14, what: `${name} grad` });
+    }
+  });
+
+  for (const half of ['float16', 'bfloat16'] as const) {
+    it(`${half} inputs are computed in float32 and returned in ${half}`, () => {
+      const N = 6, C = 4;
+      for (const [name, f] of everyLoss(dev, N, C, 'float32')) {
+        const x32 = fl(randomValues(9, N * C, -3, 3), [N, C], dev).to(half).to('float32');
+        const expected = f(x32, 'none');
+        const xh = x32.to(half).requiresGrad_();
+        const loss = f(xh, 'none');
+        expect(loss.dtype, name).toBe(half);
+        expectClose(loss.to('float32'), expected, { rtol: 1e-2, atol: 1e-2, what: `${name} ${half}` });
+        loss.sum().backward();
+        expect(xh.grad!.dtype).toBe(half);
+      }
+    });
+  }
+
+  it('crossEntropy: [N, C, d] equals the rows [N d, C]; [C] with a 0-d target equals [1, C]', () => {
+    const N = 3, C = 5, d = 4;
+    const xs = randomValues(10, N * C * d, -3, 3), ts = [0, 4, 2, -100, 1, 3, 3, 0, 2, 4, -100, 1];
+    const classWeight = fl(randomValues(11, C, 0.5, 2), [C], dev, 'float64');
+    const x = fl(xs, [N, C, d], dev, 'float64');
+    const rows = x.permute(0, 2, 1).reshape([N * d, C]);
+    for (const reduction of REDUCTIONS) {
+      const opts = { reduction, classWeight, labelSmoothing: 0.1 };
+      const a = crossEntropy(x, ix(ts, dev).reshape([N, d]), opts);
+      const b = crossEntropy(rows, ix(ts, dev), opts);
+      expectClose(a, reduction === 'none' ? b.reshape([N, d]) : b, { rtol: 1e-12, atol: 1e-14, what: reduction });
+    }
+    const one = fl(xs.slice(0, C), [C], dev, 'float64');
+    const u = crossEntropy(one, ix([3], dev).reshape([]), { reduction: 'none' });
+    expect(u.shape).toEqual([]);
+    expectClose([Number(u.item())], values(crossEntropy(one.reshape([1, C]), ix([3], dev), { reduction: 'none' })), { rtol: 1e-14 });
+  });
+
+  it('int32 class indices work as int64 ones', () => {
+    const x = fl(randomValues(12, 20, -3, 3), [4, 5], dev, 'float64');
+    const t64 = ix([0, 4, 2, 1], dev), t32 = t64.to('int32');
+    expectClose(crossEntropy(x, t32), crossEntropy(x, t64), { rtol: 1e-14 });
+    expectClose(softmaxFocalLoss(x, t32), softmaxFocalLoss(x, t64), { rtol: 1e-14 });
+    expectClose(qualityFocalLoss(x, [t32, fl([0.1, 0.2, 0.3, 0.4], [4], dev, 'float64')]), qualityFocalLoss(x, [t64, fl([0.1, 0.2, 0.3, 0.4], [4], dev, 'float64')]), { rtol: 1e-14 });
+  });
+});
+
+describe('loss family: defaults', () => {
+  it('reductions default to mean, giouLoss to none (torchvision)', () => {
+    const x = tensor(randomValues(13, 8, -2, 2), { dtype: 'float64' }).reshape([2, 4]);
+    const t = tensor(randomValues(14, 8, 0, 1), { dtype: 'float64' }).reshape([2, 4]);
+    expect(binaryCrossEntropyWithLogits(x, t).shape).toEqual([]);
+    expect(l1Loss(x, t).item()).toBeCloseTo(Number(l1Loss(x, t, { reduction: 'sum' }).item()) / 8, 12);
+    const b = tensor([[0, 0, 1, 1], [1, 1, 3, 2]], { dtype: 'float64' });
+    expect(giouLoss(b, b.add(0.5)).shape).toEqual([2]);
+  });
+});

@@ -1,0 +1,24 @@
+/**
+ * @packageDocumentation
+ * `@kiln/nn`: modules for building networks, in the manner of PyTorch's torch.nn.
+ *
+ * ```ts
+ * import { Conv2d, ReLU, Sequential, BatchNorm2d } from '@kiln/nn';
+ * const net = new Sequential(new Conv2d(3, 16, 3, { padding: 1 }), new BatchNorm2d(16), new ReLU());
+ * const y = net.call(x);
+ * for (const [name, p] of net.namedParameters()) console.log(name, p.shape);
+ * net.save('net.safetensors');
+ * ```
+ */
+export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './module.js';
+export { Parameter, BufferTensor } from './parameter.js';
+export { encodeStateDict, decodeStateDict, saveStateDict, loadStateDictFile, fromTorchKeys } from './state-file.js';
+export * as init from './init.js';
+export { priorProbBias } from './init.js';
+export { Sequential } from './layers/container.js';
+export { Linear, type LinearOptions } from './layers/linear.js';
+export { Conv2d, type Conv2dOptions } from './layers/conv.js';
+export { ReLU } from './layers/activation.js';
+export { GroupNorm, BatchNorm2d, type NormOptions, type BatchNormOptions } from './layers/normalization.js';
+export { MaxPool2d, Upsample, type MaxPool2dOptions } from './layers/pooling.js';
+export { Dropout, type DropoutOptions } from './layers/dropout.js';

@@ -1,0 +1,58 @@
+/** Linear: y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation). */
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, emptyOn, device as toDevice, add, matmul } from '@kiln/tensor';
+import { Module } from '../module.js';
+import { Parameter } from '../parameter.js';
+import { kaimingUniform_, uniform_ } from '../init.js';
+
+export interface LinearOptions {
+  bias?: boolean;
+  dtype?: DType;
+  device?: DeviceLike;
+}
+
+/** A new Parameter of `shape`, uninitialised (the layer's reset fills it). */
+export function newParameter(shape: readonly number[], dtype: DType | undefined, device: DeviceLike | undefined): Parameter {
+  return Parameter.adopt(emptyOn(shape, dtype ?? 'float32', toDevice(device ?? 'cpu')));
+}
+
+export class Linear extends Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  weight: Parameter;
+  bias: Parameter | null;
+
+  constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
+    super();
+    for (const [name, v] of [['inFeatures', inFeatures], ['outFeatures', outFeatures]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new ValueError('Linear', name, 'a non-negative integer', String(v));
+    }
+    this.inFeatures = inFeatures;
+    this.outFeatures = outFeatures;
+    this.weight = newParameter([outFeatures, inFeatures], options.dtype, options.device);
+    this.bias = options.bias === false ? null : newParameter([outFeatures], options.dtype, options.device);
+    this.resetParameters();
+  }
+
+  /**
+   * PyTorch's initialisation: weight from kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)),
+   * and bias from U(-1/sqrt(in), 1/sqrt(in)).
+   */
+  resetParameters(): void {
+    kaimingUniform_(this.weight, { a: Math.sqrt(5) });
+    if (this.bias) {
+      const bound = this.inFeatures > 0 ? 1 / Math.sqrt(this.inFeatures) : 0;
+      uniform_(this.bias, -bound, bound);
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
+      throw new ShapeError('Linear', 'input', `a last dimension of ${this.inFeatures} (in_features)`, `shape [${x.shape.join(', ')}]`);
+    }
+    const y = matmul(x, this.weight.t());
+    if (!this.bias) return y;
+    const out = add(y, this.bias);
+    y.dispose();
+    return out;
+  }
+}

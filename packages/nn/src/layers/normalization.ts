@@ -1,0 +1,164 @@
+/**
+ * Normalisation layers, composed from core ops (mean, var, arithmetic) so autograd differentiates
+ * them without a derivative of their own.
+ */
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
+import { noGrad } from '@kiln/autograd';
+import { Module } from '../module.js';
+import { BufferTensor, type Parameter } from '../parameter.js';
+import { constant_ } from '../init.js';
+import { newParameter } from './linear.js';
+
+export interface NormOptions {
+  eps?: number;
+  /** learnable per-channel scale (weight, init 1) and shift (bias, init 0); default true */
+  affine?: boolean;
+  dtype?: DType;
+  device?: DeviceLike;
+}
+
+/** x's channel dim must hold `channels`; returns the shape [1, C, 1, ...] a per-channel tensor broadcasts as. */
+function channelShape(op: string, x: Tensor, channels: number, minDims: number): number[] {
+  if (x.ndim < minDims || x.shape[1] !== channels) {
+    throw new ShapeError(op, 'input', `at least ${minDims} dimensions [N, C = ${channels}, ...]`, `shape [${x.shape.join(', ')}]`);
+  }
+  return x.shape.map((_, i) => (i === 1 ? channels : 1));
+}
+
+/** (x - mean) / sqrt(var + eps), then weight * y + bias when given (both [C], broadcast as `cshape`). */
+function normalize(x: Tensor, m: Tensor, v: Tensor, eps: number, weight: Parameter | null, bias: Parameter | null, cshape: number[]): Tensor {
+  let y = div(sub(x, m), sqrt(add(v, eps)));
+  if (weight) y = mul(y, weight.view(cshape));
+  if (bias) y = add(y, bias.view(cshape));
+  return y;
+}
+
+function checkEps(op: string, eps: number): number {
+  if (!(eps >= 0)) throw new ValueError(op, 'eps', 'a non-negative number', String(eps));
+  return eps;
+}
+
+/**
+ * Group normalisation (Wu & He): the channels of each sample are split into `numGroups` groups
+ * and each group is normalised by its own mean and (biased) variance, then scaled and shifted per
+ * channel. The same in training and evaluation.
+ */
+export class GroupNorm extends Module {
+  readonly numGroups: number;
+  readonly numChannels: number;
+  readonly eps: number;
+  weight: Parameter | null;
+  bias: Parameter | null;
+
+  constructor(numGroups: number, numChannels: number, options: NormOptions = {}) {
+    super();
+    if (!Number.isInteger(numGroups) || numGroups < 1) throw new ValueError('GroupNorm', 'numGroups', 'a positive integer', String(numGroups));
+    if (!Number.isInteger(numChannels) || numChannels % numGroups !== 0) {
+      throw new ValueError('GroupNorm', 'numChannels', `a multiple of numGroups (${numGroups})`, String(numChannels));
+    }
+    this.numGroups = numGroups;
+    this.numChannels = numChannels;
+    this.eps = checkEps('GroupNorm', options.eps ?? 1e-5);
+    const affine = options.affine ?? true;
+    this.weight = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 1) as Parameter : null;
+    this.bias = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 0) as Parameter : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    const cshape = channelShape('GroupNorm', x, this.numChannels, 2);
+    const n = x.shape[0]!;
+    const perGroup = (this.numChannels / this.numGroups) * x.shape.slice(2).reduce((a, b) => a * b, 1);
+    const grouped = x.reshape([n, this.numGroups, perGroup]);
+    const m = mean(grouped, 2, true);
+    const v = variance(grouped, 2, { correction: 0, keepdim: true });
+    const y = div(sub(grouped, m), sqrt(add(v, this.eps))).reshape([...x.shape]);
+    let out = y;
+    if (this.weight) out = mul(out, this.weight.view(cshape));
+    if (this.bias) out = add(out, this.bias.view(cshape));
+    return out;
+  }
+}
+
+export interface BatchNormOptions extends NormOptions {
+  /**
+   * Weight of the new batch's statistics in the running ones (default 0.1):
+   * running = (1 - momentum) running + momentum batch. null: a cumulative average over the batches seen.
+   */
+  momentum?: number | null;
+  /** keep running statistics for evaluation (default true); without them batch statistics are used always */
+  trackRunningStats?: boolean;
+}
+
+/**
+ * Batch normalisation over [N, C, H, W] (Ioffe & Szegedy): in training each channel is normalised
+ * by the batch's mean and biased variance over (N, H, W), and the running mean and unbiased
+ * variance are updated; in evaluation the running statistics are used.
+ */
+export class BatchNorm2d extends Module {
+  readonly numFeatures: number;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly trackRunningStats: boolean;
+  weight: Parameter | null;
+  bias: Parameter | null;
+  runningMean: BufferTensor | null;
+  runningVar: BufferTensor | null;
+  numBatchesTracked: BufferTensor | null;
+
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super();
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new ValueError('BatchNorm2d', 'numFeatures', 'a positive integer', String(numFeatures));
+    const momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new ValueError('BatchNorm2d', 'momentum', 'a number in [0, 1] or null', String(momentum));
+    this.numFeatures = numFeatures;
+    this.eps = checkEps('BatchNorm2d', options.eps ?? 1e-5);
+    this.momentum = momentum;
+    this.trackRunningStats = options.trackRunningStats ?? true;
+    const affine = options.affine ?? true;
+    this.weight = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 1) as Parameter : null;
+    this.bias = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 0) as Parameter : null;
+    const dev = toDevice(options.device ?? 'cpu');
+    const buffer = (dtype: DType, value: number): BufferTensor => {
+      const b = BufferTensor.adopt(emptyOn([...(dtype === 'int64' ? [] : [numFeatures])], dtype, dev));
+      constant_(b, value);
+      return b;
+    };
+    this.runningMean = this.trackRunningStats ? buffer(options.dtype ?? 'float32', 0) : null;
+    this.runningVar = this.trackRunningStats ? buffer(options.dtype ?? 'float32', 1) : null;
+    this.numBatchesTracked = this.trackRunningStats ? buffer('int64', 0) : null;
+  }
+
+  /** Running statistics back to mean 0, variance 1, no batches seen. */
+  resetRunningStats(): void {
+    if (!this.runningMean) return;
+    constant_(this.runningMean, 0);
+    constant_(this.runningVar!, 1);
+    constant_(this.numBatchesTracked!, 0);
+  }
+
+  forward(x: Tensor): Tensor {
+    const cshape = channelShape('BatchNorm2d', x, this.numFeatures, 4);
+    if (x.ndim !== 4) throw new ShapeError('BatchNorm2d', 'input', '4 dimensions [N, C, H, W]', `shape [${x.shape.join(', ')}]`);
+    const useBatch = this.training || !this.runningMean;
+    if (!useBatch) return normalize(x, this.runningMean!.view(cshape), this.runningVar!.view(cshape), this.eps, this.weight, this.bias, cshape);
+    const count = x.numel / this.numFeatures;
+    if (this.training && count <= 1) {
+      throw new ShapeError('BatchNorm2d', 'input', 'more than 1 value per channel in training', `shape [${x.shape.join(', ')}]`);
+    }
+    const m = mean(x, [0, 2, 3], true);
+    const v = variance(x, [0, 2, 3], { correction: 0, keepdim: true });
+    if (this.training && this.runningMean) this.updateRunningStats(m, v, count);
+    return normalize(x, m, v, this.eps, this.weight, this.bias, cshape);
+  }
+
+  /** running = (1 - f) running + f batch, with the batch variance made unbiased (n / (n - 1)). */
+  private updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
+    noGrad(() => {
+      this.numBatchesTracked!.add_(1);
+      const f = this.momentum ?? 1 / Number(this.numBatchesTracked!.item());
+      const c = this.numFeatures;
+      this.runningMean!.mul_(1 - f).add_(batchMean.reshape([c]).mul(f));
+      this.runningVar!.mul_(1 - f).add_(batchVar.reshape([c]).mul((f * count) / (count - 1)));
+    });
+  }
+}

@@ -1,0 +1,45 @@
+/** Pooling and resampling modules over [N, C, H, W]. */
+import { type Size2, type Tensor, type UpsampleOptions, ValueError, maxPool2d, upsampleNearest2d } from '@kiln/tensor';
+import { Module } from '../module.js';
+
+export interface MaxPool2dOptions {
+  /** default: the kernel size */
+  stride?: Size2;
+  padding?: Size2;
+  dilation?: Size2;
+  ceilMode?: boolean;
+}
+
+/** The maximum of each window (PyTorch's nn.MaxPool2d). */
+export class MaxPool2d extends Module {
+  readonly kernelSize: Size2;
+  readonly options: Readonly<MaxPool2dOptions>;
+
+  constructor(kernelSize: Size2, options: MaxPool2dOptions = {}) {
+    super();
+    this.kernelSize = kernelSize;
+    this.options = { ...options };
+  }
+
+  forward(x: Tensor): Tensor {
+    const o = this.options;
+    return maxPool2d(x, this.kernelSize, o.stride ?? null, o.padding ?? 0, o.dilation ?? 1, o.ceilMode ?? false);
+  }
+}
+
+/** Resampling to a size or by a scale factor; mode 'nearest' (PyTorch's nn.Upsample default). */
+export class Upsample extends Module {
+  readonly options: Readonly<UpsampleOptions & { mode: 'nearest' }>;
+
+  constructor(options: UpsampleOptions & { mode?: 'nearest' }) {
+    super();
+    const mode = options.mode ?? 'nearest';
+    if (mode !== 'nearest') throw new ValueError('Upsample', 'mode', "'nearest' (the only mode implemented)", String(mode));
+    this.options = { ...options, mode };
+  }
+
+  forward(x: Tensor): Tensor {
+    const { scaleFactor, size } = this.options;
+    return upsampleNearest2d(x, scaleFactor !== undefined ? { scaleFactor } : { size });
+  }
+}

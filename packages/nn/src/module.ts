@@ -1,0 +1,259 @@
+/**
+ * Module: the base class of layers and models (PyTorch's nn.Module). A module's parameters,
+ * buffers and submodules are the values of its own properties — a Parameter, a BufferTensor, a
+ * Module, or an array of them (named `key.i`) — found by walking the properties in assignment
+ * order, so there is no registration call:
+ *
+ * ```ts
+ * class Head extends Module {
+ *   conv = new Conv2d(256, 256, 3, { padding: 1 });
+ *   out = new Conv2d(256, 9, 3, { padding: 1 });
+ *   forward(x: Tensor): Tensor { return this.out.call(this.conv.call(x).relu()); }
+ * }
+ * const head = new Head().to('cuda');
+ * head.namedParameters();            // [['conv.weight', ...], ['conv.bias', ...], ['out.weight', ...], ...]
+ * head.save('head.safetensors');
+ * ```
+ */
+import { type DType, type DeviceLike, type Tensor, DTypeError, ShapeError, ValueError, device as toDevice, fmtShape, isDType, isFloating } from '@kiln/tensor';
+import { noGrad } from '@kiln/autograd';
+import { BufferTensor, Parameter } from './parameter.js';
+import { decodeStateDict, encodeStateDict } from './state-file.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** A member a module walks: where it lives (to replace it in `to()`) and its value. */
+interface Member {
+  name: string;
+  value: unknown;
+  set(v: unknown): void;
+}
+
+export interface LoadStateDictOptions {
+  /** Require the keys to match exactly (default true); otherwise missing and unexpected keys are skipped. */
+  strict?: boolean;
+}
+
+export interface LoadStateDictResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
+  /** Training mode (dropout active, batch norm using batch statistics); set with train()/eval(). */
+  training = true;
+
+  /** The computation; call it as `module.call(x)` or `module.forward(x)`. */
+  abstract forward(...args: In): Out;
+
+  /** Runs forward. */
+  call(...args: In): Out {
+    return this.forward(...args);
+  }
+
+  /** Own properties, arrays expanded to `key.i`, with a setter for each slot. */
+  private members(): Member[] {
+    const out: Member[] = [];
+    const self = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(self)) {
+      const v = self[key];
+      if (Array.isArray(v)) {
+        v.forEach((e, i) => out.push({ name: `${key}.${i}`, value: e, set: (x) => { v[i] = x; } }));
+      } else {
+        out.push({ name: key, value: v, set: (x) => { self[key] = x; } });
+      }
+    }
+    return out;
+  }
+
+  /** Direct submodules with their names. */
+  namedChildren(): [string, Module<never[], unknown>][] {
+    return this.members().filter((m) => m.value instanceof Module).map((m) => [m.name, m.value as Module<never[], unknown>]);
+  }
+
+  children(): Module<never[], unknown>[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
+
+  /** This module and every submodule, depth first, each once, with dotted names ('' for this one). */
+  namedModules(prefix = '', seen = new Set<Module<never[], unknown>>()): [string, Module<never[], unknown>][] {
+    const self = this as unknown as Module<never[], unknown>;
+    if (seen.has(self)) return [];
+    seen.add(self);
+    const out: [string, Module<never[], unknown>][] = [[prefix, self]];
+    for (const [name, child] of this.namedChildren()) out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name, seen));
+    return out;
+  }
+
+  modules(): Module<never[], unknown>[] {
+    return this.namedModules().map(([, m]) => m);
+  }
+
+  /** Tensors of one kind held by this module and (when recurse) its submodules, each once. */
+  private namedTensors<T extends Tensor>(kind: abstract new (...a: never[]) => T, recurse: boolean): [string, T][] {
+    const seen = new Set<Tensor>();
+    const out: [string, T][] = [];
+    const mods = recurse ? this.namedModules() : [['', this] as [string, Module<never[], unknown>]];
+    for (const [prefix, mod] of mods) {
+      for (const m of mod.members()) {
+        if (!(m.value instanceof kind) || seen.has(m.value)) continue;
+        seen.add(m.value);
+        out.push([prefix ? `${prefix}.${m.name}` : m.name, m.value]);
+      }
+    }
+    return out;
+  }
+
+  /** Parameters with their dotted names ('layer1.conv.weight'), each once. */
+  namedParameters(recurse = true): [string, Parameter][] {
+    return this.namedTensors(Parameter, recurse);
+  }
+
+  parameters(recurse = true): Parameter[] {
+    return this.namedParameters(recurse).map(([, p]) => p);
+  }
+
+  /** Buffers with their dotted names, each once. */
+  namedBuffers(recurse = true): [string, BufferTensor][] {
+    return this.namedTensors(BufferTensor, recurse);
+  }
+
+  buffers(recurse = true): BufferTensor[] {
+    return this.namedBuffers(recurse).map(([, b]) => b);
+  }
+
+  /** Sets training mode on this module and every submodule. */
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  /** Evaluation mode: train(false). */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /**
+   * Moves parameters and buffers to a device and/or converts the floating ones to a dtype (integer
+   * buffers keep theirs). Parameters are replaced by new Parameter objects (gradients move with
+   * them): create optimizers after moving the model.
+   */
+  to(target: DeviceLike | DType | { device?: DeviceLike; dtype?: DType }): this {
+    const opts = typeof target === 'string' && isDType(target) ? { dtype: target }
+      : typeof target === 'object' && target !== null && !('type' in target) ? target
+      : { device: target as DeviceLike };
+    const dev = opts.device === undefined ? undefined : toDevice(opts.device);
+    if (opts.dtype !== undefined && !isFloating(opts.dtype)) throw new DTypeError('Module.to', 'dtype', 'a floating dtype', opts.dtype);
+    const convert = (t: Tensor): Tensor | null => {
+      const dtype = opts.dtype !== undefined && isFloating(t.dtype) ? opts.dtype : t.dtype;
+      if ((dev === undefined || dev === t.device) && dtype === t.dtype) return null;
+      return t.to({ device: dev ?? t.device, dtype });
+    };
+    // a tensor shared by several modules (or slots) is converted once and stays shared
+    const replaced = new Map<Tensor, Tensor>();
+    noGrad(() => {
+      for (const mod of this.modules()) {
+        for (const m of mod.members()) {
+          const old = m.value;
+          if (!(old instanceof Parameter) && !(old instanceof BufferTensor)) continue;
+          let next = replaced.get(old);
+          if (next === undefined) {
+            const moved = convert(old);
+            if (moved === null) continue;
+            if (old instanceof Parameter) {
+              const np = Parameter.adopt(moved, old.requiresGrad);
+              if (old.grad) np.grad = convert(old.grad) ?? old.grad;
+              next = np;
+            } else {
+              next = BufferTensor.adopt(moved);
+            }
+            replaced.set(old, next);
+          }
+          m.set(next);
+        }
+      }
+      for (const old of replaced.keys()) old.dispose();
+    });
+    return this;
+  }
+
+  /**
+   * Clears the gradients of every parameter: drops them (default), or with setToNone = false
+   * fills them with zeros in place.
+   */
+  zeroGrad(setToNone = true): void {
+    for (const p of this.parameters()) {
+      if (!p.grad) continue;
+      if (setToNone) p.grad = null;
+      else noGrad(() => p.grad!.zero_());
+    }
+  }
+
+  /**
+   * Parameters and buffers by dotted name, each module's own (parameters, then buffers) before its
+   * submodules', as PyTorch's state_dict. The module's own tensors, not copies: read them, do not
+   * dispose them.
+   */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    const seen = new Set<Tensor>();
+    for (const [prefix, mod] of this.namedModules()) {
+      const own = mod.members();
+      for (const kind of [Parameter, BufferTensor]) {
+        for (const m of own) {
+          if (!(m.value instanceof kind) || seen.has(m.value)) continue;
+          seen.add(m.value);
+          out[prefix ? `${prefix}.${m.name}` : m.name] = m.value;
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Copies values into the module's parameters and buffers, in place (converting device and dtype).
+   * Every key and shape is checked before anything is written: a mismatch is an error naming the
+   * key, and the module is left as it was.
+   */
+  loadStateDict(state: Readonly<Record<string, Tensor>>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const strict = options.strict ?? true;
+    const own = this.stateDict();
+    const missingKeys = Object.keys(own).filter((k) => !(k in state));
+    const unexpectedKeys = Object.keys(state).filter((k) => !(k in own));
+    if (strict && (missingKeys.length > 0 || unexpectedKeys.length > 0)) {
+      const parts = [];
+      if (missingKeys.length) parts.push(`missing keys ${missingKeys.map((k) => `'${k}'`).join(', ')}`);
+      if (unexpectedKeys.length) parts.push(`unexpected keys ${unexpectedKeys.map((k) => `'${k}'`).join(', ')}`);
+      throw new ValueError('loadStateDict', 'state', "the module's keys exactly (pass { strict: false } to load a subset)", parts.join('; '));
+    }
+    for (const [k, target] of Object.entries(own)) {
+      const src = state[k];
+      if (!src) continue;
+      src.assertAlive('loadStateDict');
+      if (src.shape.length !== target.shape.length || src.shape.some((s, i) => s !== target.shape[i])) {
+        throw new ShapeError('loadStateDict', `state['${k}']`, `shape ${fmtShape(target.shape)} (the module's)`, fmtShape(src.shape));
+      }
+      if (isFloating(src.dtype) !== isFloating(target.dtype)) {
+        throw new DTypeError('loadStateDict', `state['${k}']`, `a ${isFloating(target.dtype) ? 'floating' : 'integer'} dtype like the module's ${target.dtype}`, src.dtype);
+      }
+    }
+    noGrad(() => {
+      for (const [k, target] of Object.entries(own)) if (state[k]) target.copy_(state[k]!);
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Writes the state dict to `path` as a safetensors file (see state-file.ts for the format). */
+  save(path: string): void {
+    writeFileSync(path, encodeStateDict(this.stateDict()));
+  }
+
+  /** Loads a state dict saved by `save` (or any safetensors file with the module's keys). */
+  load(path: string, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const { state } = decodeStateDict(readFileSync(path), path);
+    try {
+      return this.loadStateDict(state, options);
+    } finally {
+      for (const t of Object.values(state)) t.dispose();
+    }
+  }
+}

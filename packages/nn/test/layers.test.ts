@@ -1,0 +1,299 @@
+// The layers against float64 references written here, on every device; initialisation statistics;
+// gradients through autograd's gradcheck where autograd has the ops' derivatives.
+import { describe, expect, it } from 'vitest';
+import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, tensor, zeros } from '@kiln/tensor';
+import { derivativeOf, gradcheck, noGrad } from '@kiln/autograd';
+import {
+  BatchNorm2d, Conv2d, Dropout, GroupNorm, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
+} from '@kiln/nn';
+import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+
+type Dev = 'cpu' | 'cuda';
+const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
+const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+function rand(seed: number, shape: readonly number[], dev: Dev, dtype: DType = 'float64'): Tensor {
+  return tensor(randomValues(seed, numel(shape)), { dtype, device: dev }).reshape([...shape]);
+}
+const f64 = { rtol: 1e-10, atol: 1e-10 };
+const maxAbs = (v: readonly number[]): number => v.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
+
+/** Per-channel statistics of x [N, C, ...] over every dim but 1: [mean, biased variance]. */
+function channelStats(x: readonly number[], shape: readonly number[]): [number[], number[]] {
+  const [n, c] = shape as [number, number];
+  const inner = numel(shape.slice(2));
+  const mean = new Array<number>(c).fill(0), vr = new Array<number>(c).fill(0);
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < inner; i++) mean[ch] += x[(b * c + ch) * inner + i]! / (n * inner);
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < inner; i++) vr[ch] += (x[(b * c + ch) * inner + i]! - mean[ch]!) ** 2 / (n * inner);
+  return [mean, vr];
+}
+
+forEachDevice('Linear', (dev) => {
+  it('y = x Wᵀ + b on batched input', () => {
+    manualSeed(1);
+    const lin = new Linear(4, 3, { dtype: 'float64', device: dev });
+    const x = rand(2, [2, 5, 4], dev);
+    const w = values(lin.weight), b = values(lin.bias!), xv = values(x);
+    const expected: number[] = [];
+    for (let r = 0; r < 10; r++) for (let o = 0; o < 3; o++) expected.push(b[o]! + [0, 1, 2, 3].reduce((s, i) => s + xv[r * 4 + i]! * w[o * 4 + i]!, 0));
+    const y = lin.call(x);
+    expect(y.shape).toEqual([2, 5, 3]);
+    expectClose(y, expected, f64);
+    expect(new Linear(4, 3, { bias: false }).bias).toBeNull();
+  });
+
+  it("initialises as PyTorch: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias", () => {
+    const lin = new Linear(64, 200, { device: dev });
+    const bound = 1 / 8;
+    for (const p of [lin.weight, lin.bias!]) {
+      const v = values(p);
+      expect(maxAbs(v)).toBeLessThanOrEqual(bound);
+      expect(maxAbs(v)).toBeGreaterThan(0.9 * bound);
+    }
+    const v = values(lin.weight);
+    expect(v.reduce((s, a) => s + a * a, 0) / v.length).toBeCloseTo(bound * bound / 3, 3);   // variance of U(-b, b)
+  });
+
+  it('errors', () => {
+    expect(() => new Linear(4, 3, { device: dev }).call(rand(1, [2, 5], dev, 'float32'))).toThrow("Linear: argument 'input' expected a last dimension of 4 (in_features), got shape [2, 5]");
+    expect(() => new Linear(-1, 3)).toThrow(ValueError);
+  });
+
+  it.skipIf(!derivativeOf('matmul') && !derivativeOf('mm'))('passes gradcheck', () => {
+    const lin = new Linear(3, 2, { dtype: 'float64', device: dev });
+    const x = rand(3, [4, 3], dev).requiresGrad_();
+    expect(gradcheck((a: Tensor) => lin.call(a), [x, lin.weight, lin.bias!])).toBe(true);
+  });
+});
+
+forEachDevice('Conv2d', (dev) => {
+  it('matches a direct convolution with stride, padding, dilation and groups', () => {
+    manualSeed(2);
+    const conv = new Conv2d(4, 6, [3, 2], { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2, dtype: 'float64', device: dev });
+    expect(conv.weight.shape).toEqual([6, 2, 3, 2]);
+    const x = rand(4, [2, 4, 7, 6], dev);
+    const y = conv.call(x);
+    const [xv, wv, bv] = [values(x), values(conv.weight), values(conv.bias!)];
+    const oh = Math.floor((7 + 2 - 2 - 1) / 2) + 1, ow = Math.floor((6 + 4 - 2 - 1) / 1) + 1;
+    expect(y.shape).toEqual([2, 6, oh, ow]);
+    const expected: number[] = [];
+    for (let n = 0; n < 2; n++) for (let o = 0; o < 6; o++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
+      let acc = bv[o]!;
+      const g = Math.floor(o / 3);
+      for (let ci = 0; ci < 2; ci++) for (let a = 0; a < 3; a++) for (let b = 0; b < 2; b++) {
+        const h = i * 2 - 1 + a, w = j - 2 + b * 2;
+        if (h < 0 || h >= 7 || w < 0 || w >= 6) continue;
+        acc += xv[((n * 4 + g * 2 + ci) * 7 + h) * 6 + w]! * wv[((o * 2 + ci) * 3 + a) * 2 + b]!;
+      }
+      expected.push(acc);
+    }
+    expectClose(y, expected, f64);
+  });
+
+  it('initialises weight and bias within PyTorch bounds (1/sqrt(fanIn))', () => {
+    const conv = new Conv2d(8, 16, 3, { device: dev });
+    const bound = 1 / Math.sqrt(8 * 9);
+    expect(maxAbs(values(conv.weight))).toBeLessThanOrEqual(bound);
+    expect(maxAbs(values(conv.bias!))).toBeLessThanOrEqual(bound);
+  });
+
+  it('errors', () => {
+    expect(() => new Conv2d(3, 4, 3, { groups: 2 })).toThrow("Conv2d: argument 'inChannels' expected a multiple of groups (2), got 3");
+    expect(() => new Conv2d(2, 4, 0)).toThrow(ValueError);
+    expect(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32'))).toThrow(ShapeError);
+  });
+
+  it.skipIf(!derivativeOf('conv2d'))('passes gradcheck (input, weight, bias)', () => {
+    const conv = new Conv2d(4, 4, 3, { stride: 2, padding: 1, dilation: [1, 2], groups: 2, dtype: 'float64', device: dev });
+    const x = rand(5, [2, 4, 5, 6], dev).requiresGrad_();
+    expect(gradcheck((a: Tensor) => conv.call(a), [x, conv.weight, conv.bias!])).toBe(true);
+  });
+});
+
+forEachDevice('GroupNorm', (dev) => {
+  it('normalises each group of each sample, then scales and shifts per channel', () => {
+    const gn = new GroupNorm(2, 6, { dtype: 'float64', device: dev, eps: 1e-3 });
+    noGrad(() => gn.weight!.copy_(rand(6, [6], dev)));
+    const x = rand(7, [3, 6, 4, 5], dev);
+    const xv = values(x), wv = values(gn.weight!), bv = values(gn.bias!);
+    // a group of a sample is 3 channels x 20 positions, contiguous in NCHW
+    const expected = new Array<number>(xv.length);
+    for (let s = 0; s < 3 * 2; s++) {
+      const seg = xv.slice(s * 60, s * 60 + 60);
+      const m = seg.reduce((a, b) => a + b, 0) / 60;
+      const v = seg.reduce((a, b) => a + (b - m) ** 2, 0) / 60;
+      seg.forEach((val, i) => {
+        const ch = ((s % 2) * 3) + Math.floor(i / 20);
+        expected[s * 60 + i] = ((val - m) / Math.sqrt(v + 1e-3)) * wv[ch]! + bv[ch]!;
+      });
+    }
+    expectClose(gn.call(x), expected, f64);
+  });
+
+  it('errors', () => {
+    expect(() => new GroupNorm(4, 6)).toThrow("GroupNorm: argument 'numChannels' expected a multiple of numGroups (4), got 6");
+    expect(() => new GroupNorm(2, 6, { device: dev }).call(rand(1, [2, 4, 3], dev, 'float32'))).toThrow(/GroupNorm: argument 'input' expected at least 2 dimensions \[N, C = 6, \.\.\.\], got shape \[2, 4, 3\]/);
+  });
+
+  it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('passes gradcheck', () => {
+    const gn = new GroupNorm(2, 4, { dtype: 'float64', device: dev });
+    const x = rand(8, [2, 4, 3, 2], dev).requiresGrad_();
+    expect(gradcheck((a: Tensor) => gn.call(a), [x, gn.weight!, gn.bias!])).toBe(true);
+  });
+});
+
+forEachDevice('BatchNorm2d', (dev) => {
+  it('training: batch statistics, running statistics updated with momentum and unbiased variance', () => {
+    const bn = new BatchNorm2d(3, { dtype: 'float64', device: dev, momentum: 0.2 });
+    const x1 = rand(10, [4, 3, 2, 5], dev, 'float64').mul(3).add(1), x2 = rand(11, [4, 3, 2, 5], dev);
+    const [m1, v1] = channelStats(values(x1), x1.shape);
+    const y = bn.call(x1);
+    const expected = values(x1).map((v, i) => {
+      const ch = Math.floor(i / 10) % 3;
+      return (v - m1[ch]!) / Math.sqrt(v1[ch]! + 1e-5);
+    });
+    expectClose(y, expected, f64);
+    bn.call(x2);
+    const [m2, v2] = channelStats(values(x2), x2.shape);
+    const n = 40;
+    const rm = m1.map((m, c) => 0.8 * (0.2 * m) + 0.2 * m2[c]!);
+    const rv = v1.map((v, c) => 0.8 * (0.8 + 0.2 * v * n / (n - 1)) + 0.2 * v2[c]! * n / (n - 1));
+    expectClose(bn.runningMean!, rm, f64);
+    expectClose(bn.runningVar!, rv, f64);
+    expect(values(bn.numBatchesTracked!)).toEqual([2]);
+  });
+
+  it('evaluation uses the running statistics, affine parameters applied', () => {
+    const bn = new BatchNorm2d(2, { dtype: 'float64', device: dev });
+    bn.runningMean!.copy_(tensor([0.5, -1], { dtype: 'float64', device: dev }));
+    bn.runningVar!.copy_(tensor([4, 0.25], { dtype: 'float64', device: dev }));
+    bn.eval();
+    const x = rand(12, [2, 2, 3, 3], dev);
+    const y = bn.call(x);
+    const expected = values(x).map((v, i) => {
+      const ch = Math.floor(i / 9) % 2;
+      return (v - [0.5, -1][ch]!) / Math.sqrt([4, 0.25][ch]! + 1e-5);
+    });
+    expectClose(y, expected, f64);
+    expect(values(bn.numBatchesTracked!)).toEqual([0]);
+  });
+
+  it('momentum null keeps a cumulative average; trackRunningStats false always uses the batch', () => {
+    const bn = new BatchNorm2d(1, { dtype: 'float64', device: dev, momentum: null });
+    const xs = [rand(20, [2, 1, 2, 2], dev), rand(21, [2, 1, 2, 2], dev), rand(22, [2, 1, 2, 2], dev)];
+    for (const x of xs) bn.call(x);
+    const means = xs.map((x) => channelStats(values(x), x.shape)[0][0]!);
+    expectClose(bn.runningMean!, [means.reduce((a, b) => a + b, 0) / 3], f64);
+    const free = new BatchNorm2d(1, { dtype: 'float64', device: dev, trackRunningStats: false }).eval();
+    expect(free.runningMean).toBeNull();
+    const [m, v] = channelStats(values(xs[0]!), [2, 1, 2, 2]);
+    expectClose(free.call(xs[0]!), values(xs[0]!).map((a) => (a - m[0]!) / Math.sqrt(v[0]! + 1e-5)), f64);
+  });
+
+  it('errors', () => {
+    const bn = new BatchNorm2d(3, { device: dev });
+    expect(() => bn.call(rand(1, [1, 3, 1, 1], dev, 'float32'))).toThrow("BatchNorm2d: argument 'input' expected more than 1 value per channel in training, got shape [1, 3, 1, 1]");
+    expect(() => bn.call(rand(1, [2, 4, 2, 2], dev, 'float32'))).toThrow(ShapeError);
+    expect(() => new BatchNorm2d(3, { momentum: 2 })).toThrow(ValueError);
+  });
+
+  it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('passes gradcheck in training mode', () => {
+    const bn = new BatchNorm2d(2, { dtype: 'float64', device: dev });
+    const x = rand(13, [3, 2, 2, 2], dev).requiresGrad_();
+    expect(gradcheck((a: Tensor) => bn.call(a), [x, bn.weight!, bn.bias!])).toBe(true);
+  });
+});
+
+forEachDevice('pooling, upsampling, activation and containers', (dev) => {
+  it('MaxPool2d, Upsample, ReLU and Sequential compose', () => {
+    const x = tensor([[[[1, -2, 3, -4], [5, -6, 7, -8], [-1, 2, -3, 4], [-5, 6, -7, 8]]]], { dtype: 'float32', device: dev });
+    const net = new Sequential(new MaxPool2d(2), new ReLU(), new Upsample({ scaleFactor: 2 }));
+    expect(net.call(x).toArray()).toEqual([[[[5, 5, 7, 7], [5, 5, 7, 7], [6, 6, 8, 8], [6, 6, 8, 8]]]]);
+    expect(new MaxPool2d(3, { stride: 1, padding: 1 }).call(x).shape).toEqual([1, 1, 4, 4]);
+    expect(new MaxPool2d(3, { stride: 2, ceilMode: true }).call(x).shape).toEqual([1, 1, 2, 2]);
+    expect(new Upsample({ size: [3, 5] }).call(x).shape).toEqual([1, 1, 3, 5]);
+    expect(() => new Upsample({ scaleFactor: 2, mode: 'bilinear' as 'nearest' })).toThrow(ValueError);
+  });
+});
+
+forEachDevice('Dropout', (dev) => {
+  it('zeroes about p of the elements and scales the rest by 1/(1-p); identity in eval', () => {
+    const drop = new Dropout(0.3, { generator: new Generator(5) });
+    const x = tensor(new Array(20000).fill(2), { dtype: 'float32', device: dev });
+    const v = values(drop.call(x));
+    const zeros = v.filter((a) => a === 0).length;
+    expect(zeros / v.length).toBeGreaterThan(0.28);
+    expect(zeros / v.length).toBeLessThan(0.32);
+    expect(v.filter((a) => a !== 0).every((a) => Math.abs(a - 2 / 0.7) < 1e-5)).toBe(true);
+    expect(drop.eval().call(x)).toBe(x);
+  });
+
+  it('is reproducible from a seeded generator; p = 0 and p = 1', () => {
+    const x = tensor(new Array(100).fill(1), { dtype: 'float32', device: dev });
+    const a = values(new Dropout(0.5, { generator: new Generator(9) }).call(x));
+    const b = values(new Dropout(0.5, { generator: new Generator(9) }).call(x));
+    expect(a).toEqual(b);
+    expect(new Dropout(0).call(x)).toBe(x);
+    expect(values(new Dropout(1).call(x))).toEqual(new Array(100).fill(0));
+    expect(() => new Dropout(1.5)).toThrow("Dropout: argument 'p' expected a probability in [0, 1], got 1.5");
+  });
+});
+
+forEachDevice('init', (dev) => {
+  const big = (shape: number[]): Tensor => zeros(shape, { device: dev });
+  const stats = (t: Tensor): [number, number] => {
+    const v = values(t);
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    return [m, Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length)];
+  };
+
+  it('kaiming and xavier follow their documented bounds and standard deviations', () => {
+    const g = { generator: new Generator(3) };
+    const w = big([256, 64, 3, 3]);                    // fanIn 576, fanOut 2304
+    init.kaimingNormal_(w, { ...g, mode: 'fan_out', nonlinearity: 'relu' });
+    let [m, s] = stats(w);
+    expect(Math.abs(m)).toBeLessThan(0.002);
+    expect(s / Math.sqrt(2 / 2304)).toBeCloseTo(1, 1);
+    init.kaimingUniform_(w, { ...g, a: 1 });           // gain sqrt(2 / (1 + 1)) = 1, bound sqrt(3 / 576)
+    expect(maxAbs(values(w))).toBeLessThanOrEqual(Math.sqrt(3 / 576) * (1 + 1e-6));
+    [, s] = stats(w);
+    expect(s / Math.sqrt(1 / 576)).toBeCloseTo(1, 1);
+    init.xavierUniform_(w, 2, g);
+    expect(maxAbs(values(w))).toBeLessThanOrEqual(2 * Math.sqrt(6 / (576 + 2304)) * (1 + 1e-6));
+    init.xavierNormal_(w, 1, g);
+    [, s] = stats(w);
+    expect(s / Math.sqrt(2 / (576 + 2304))).toBeCloseTo(1, 1);
+    init.normal_(w, 3, 0.01, g);
+    [m, s] = stats(w);
+    expect(m).toBeCloseTo(3, 3);
+    expect(s).toBeCloseTo(0.01, 3);
+  });
+
+  it('constant_, zeros_, ones_, the RetinaNet prior and the fan/gain helpers', () => {
+    const t = big([2, 3]);
+    expect(values(init.constant_(t, 0.5))).toEqual(new Array(6).fill(0.5));
+    expect(values(init.zeros_(t))).toEqual(new Array(6).fill(0));
+    expect(values(init.ones_(t))).toEqual(new Array(6).fill(1));
+    expect(priorProbBias(0.01)).toBeCloseTo(-Math.log(99), 12);
+    expect(priorProbBias(0.5)).toBe(-0);
+    expect(() => priorProbBias(0)).toThrow(ValueError);
+    expect(init.calculateFanInAndFanOut(big([4, 3, 5, 5]))).toEqual([75, 100]);
+    expect(() => init.calculateFanInAndFanOut(big([4]))).toThrow(ShapeError);
+    expect(init.calculateGain('leaky_relu', Math.sqrt(5))).toBeCloseTo(Math.sqrt(1 / 3), 12);
+    expect(init.calculateGain('tanh')).toBeCloseTo(5 / 3, 12);
+  });
+
+  it('draws the same values from the same seed on every device', () => {
+    const a = init.normal_(big([5]), 0, 1, { seed: 11 });
+    const b = init.normal_(zeros([5]), 0, 1, { seed: 11 });
+    expectClose(a, values(b), { rtol: 1e-6, atol: 1e-6 });
+  });
+});
+
+describe('init inside the module constructors', () => {
+  it('is reproducible under manualSeed', () => {
+    manualSeed(42);
+    const a = values(new Conv2d(2, 3, 3).weight);
+    manualSeed(42);
+    expect(values(new Conv2d(2, 3, 3).weight)).toEqual(a);
+  });
+});

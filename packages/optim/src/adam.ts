@@ -1,0 +1,83 @@
+/**
+ * Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter), as PyTorch's torch.optim.Adam / AdamW. With
+ * g the gradient and t the step count (from 1):
+ *
+ *   AdamW:  θ ← θ − lr·weightDecay·θ            (decoupled decay)
+ *   Adam:   g ← g + weightDecay·θ              (L2 penalty in the gradient)
+ *   m ← β1·m + (1 − β1)·g
+ *   v ← β2·v + (1 − β2)·g²
+ *   v̂max ← max(v̂max, v)                        (amsgrad; then used in place of v)
+ *   θ ← θ − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
+ *
+ * (the last line is PyTorch's form of θ − lr·m̂ / (sqrt(v̂) + eps) with m̂ = m / (1 − β1^t),
+ * v̂ = v / (1 − β2^t)).
+ */
+import { type Tensor, maximum, zerosLike } from '@kiln/tensor';
+import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, inUnitInterval, nonNegative } from './optimizer.js';
+
+export interface AdamOptions {
+  lr: number;
+  betas: readonly [number, number];
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+}
+
+type AdamInput = Iterable<Tensor> | readonly ParamGroupInput<AdamOptions>[];
+
+abstract class AdamBase extends Optimizer<AdamOptions> {
+  /** true: AdamW's decoupled weight decay; false: Adam's L2 term in the gradient */
+  protected abstract readonly decoupled: boolean;
+
+  protected override validate(g: AdamOptions): void {
+    super.validate(g);
+    const name = this.name;
+    inUnitInterval(name, 'betas[0]', g.betas[0]);
+    inUnitInterval(name, 'betas[1]', g.betas[1]);
+    nonNegative(name, 'eps', g.eps);
+    nonNegative(name, 'weightDecay', g.weightDecay);
+  }
+
+  protected update(p: Tensor, grad: Tensor, group: ParamGroup<AdamOptions>, state: ParamState): void {
+    const [b1, b2] = group.betas;
+    const t = ((state.step as number | undefined) ?? 0) + 1;
+    state.step = t;
+    let g = group.maximize ? grad.neg() : grad;
+    if (group.weightDecay !== 0) {
+      if (this.decoupled) p.mul_(1 - group.lr * group.weightDecay);
+      else g = g.add(p.mul(group.weightDecay));
+    }
+    const m = (state.expAvg as Tensor | undefined) ?? this.remember(state, 'expAvg', zerosLike(p));
+    const v = (state.expAvgSq as Tensor | undefined) ?? this.remember(state, 'expAvgSq', zerosLike(p));
+    m.mul_(b1).add_(g.mul(1 - b1));
+    v.mul_(b2).add_(g.mul(g).mul(1 - b2));
+    let second = v;
+    if (group.amsgrad) {
+      const vmax = (state.maxExpAvgSq as Tensor | undefined) ?? this.remember(state, 'maxExpAvgSq', zerosLike(p));
+      vmax.copy_(maximum(vmax, v));
+      second = vmax;
+    }
+    const bias1 = 1 - b1 ** t, bias2 = 1 - b2 ** t;
+    const denom = second.sqrt().div(Math.sqrt(bias2)).add(group.eps);
+    p.sub_(m.div(denom).mul(group.lr / bias1));
+  }
+}
+
+const adamDefaults = { betas: [0.9, 0.999] as const, eps: 1e-8, amsgrad: false, maximize: false };
+
+/** Adam with an optional L2 penalty (weightDecay, default 0). */
+export class Adam extends AdamBase {
+  protected readonly decoupled = false;
+  constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
+    super('Adam', params, { lr: 1e-3, weightDecay: 0, ...adamDefaults, ...options });
+  }
+}
+
+/** Adam with decoupled weight decay (weightDecay, default 0.01). */
+export class AdamW extends AdamBase {
+  protected readonly decoupled = true;
+  constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
+    super('AdamW', params, { lr: 1e-3, weightDecay: 1e-2, ...adamDefaults, ...options });
+  }
+}

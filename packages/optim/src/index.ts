@@ -1,0 +1,24 @@
+/**
+ * @packageDocumentation
+ * `@kiln/optim`: optimizers, gradient clipping and learning-rate schedulers, in the manner of
+ * PyTorch's torch.optim.
+ *
+ * ```ts
+ * import { SGD, clipGradNorm_, warmupCosine } from '@kiln/optim';
+ * const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+ * const sched = warmupCosine(opt, { warmupIters: 500, totalIters: 90000 });
+ * loss.backward();
+ * clipGradNorm_(model.parameters(), 1.0);
+ * opt.step();
+ * opt.zeroGrad();
+ * sched.step();
+ * ```
+ */
+export { Optimizer, type ParamGroup, type ParamGroupInput, type ParamState } from './optimizer.js';
+export { SGD, type SGDOptions } from './sgd.js';
+export { Adam, AdamW, type AdamOptions } from './adam.js';
+export { clipGradNorm_, type ClipGradNormOptions } from './clip.js';
+export {
+  LRScheduler, StepLR, MultiStepLR, CosineAnnealingLR, LinearLR, LinearLR as LinearWarmup, SequentialLR, warmupCosine,
+  type SchedulableOptimizer,
+} from './scheduler.js';

@@ -1,0 +1,105 @@
+/**
+ * The Optimizer base class (PyTorch's torch.optim.Optimizer): parameter groups with their own
+ * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
+ * has a gradient, in place and without recording (autograd's noGrad), disposing its temporaries.
+ */
+import { type Tensor, ValueError, keep, tidy } from '@kiln/tensor';
+import { noGrad } from '@kiln/autograd';
+
+/** The parameters of one group and, optionally, hyper-parameters that override the defaults. */
+export type ParamGroupInput<O> = { params: Iterable<Tensor> } & Partial<O>;
+
+/** A parameter group as the optimizer holds it: every hyper-parameter resolved. */
+export type ParamGroup<O> = O & {
+  params: Tensor[];
+  /** the lr the group started with (schedulers compute from it) */
+  initialLr: number;
+};
+
+/** Per-parameter state: tensors (moments, momentum buffers) and numbers (step counts). */
+export type ParamState = Record<string, Tensor | number>;
+
+export abstract class Optimizer<O extends { lr: number }> {
+  readonly paramGroups: ParamGroup<O>[] = [];
+  readonly state = new Map<Tensor, ParamState>();
+  protected readonly defaults: O;
+  protected readonly name: string;
+
+  constructor(name: string, params: Iterable<Tensor> | readonly ParamGroupInput<O>[], defaults: O) {
+    this.name = name;
+    this.defaults = defaults;
+    const list = [...(params as Iterable<Tensor | ParamGroupInput<O>>)];
+    if (list.length === 0) throw new ValueError(name, 'params', 'a non-empty list of parameters or parameter groups', 'an empty list');
+    const isGroup = (x: unknown): x is ParamGroupInput<O> => typeof x === 'object' && x !== null && 'params' in x && !('storage' in x);
+    const groups = list.every(isGroup) ? list : [{ params: list as Tensor[] } as unknown as ParamGroupInput<O>];
+    for (const g of groups) this.addParamGroup(g as ParamGroupInput<O>);
+  }
+
+  /** Adds a group of parameters (hyper-parameters not given take the optimizer's defaults). */
+  addParamGroup(input: ParamGroupInput<O>): void {
+    const { params, ...overrides } = input;
+    const group = { ...this.defaults, ...overrides } as O;
+    this.validate(group);
+    const list = [...params];
+    const seen = new Set(this.paramGroups.flatMap((g) => g.params));
+    list.forEach((p, i) => {
+      const arg = `params[${i}]`;
+      if (typeof p !== 'object' || p === null || !('storage' in p)) throw new ValueError(this.name, arg, 'a Tensor', String(p));
+      if (!p.requiresGrad || !p.isLeaf) throw new ValueError(this.name, arg, 'a leaf tensor that requires grad', p.requiresGrad ? 'a non-leaf tensor' : 'a tensor that does not require grad');
+      if (seen.has(p)) throw new ValueError(this.name, arg, 'a parameter in only one group', 'a parameter that appears twice');
+      seen.add(p);
+    });
+    this.paramGroups.push({ ...group, params: list, initialLr: group.lr });
+  }
+
+  /** Checks the hyper-parameters of a group (ValueError naming the one out of range). */
+  protected validate(group: O): void {
+    nonNegative(this.name, 'lr', group.lr);
+  }
+
+  /** Clears the gradients of every parameter: drops them (default) or zeroes them in place. */
+  zeroGrad(setToNone = true): void {
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        if (!p.grad) continue;
+        if (setToNone) p.grad = null;
+        else noGrad(() => p.grad!.zero_());
+      }
+    }
+  }
+
+  /** One update of every parameter that has a gradient. */
+  step(): void {
+    noGrad(() => {
+      for (const group of this.paramGroups) {
+        for (const p of group.params) {
+          const grad = p.grad;
+          if (!grad) continue;
+          let state = this.state.get(p);
+          if (!state) this.state.set(p, (state = {}));
+          tidy(() => this.update(p, grad, group, state!));
+        }
+      }
+    });
+  }
+
+  /**
+   * Updates p in place from its gradient. Runs inside noGrad and tidy: temporaries are disposed;
+   * tensors stored in `state` must be kept with `remember`.
+   */
+  protected abstract update(p: Tensor, grad: Tensor, group: ParamGroup<O>, state: ParamState): void;
+
+  /** Stores a state tensor so it outlives the step's tidy scope. */
+  protected remember(state: ParamState, key: string, t: Tensor): Tensor {
+    state[key] = keep(t);
+    return t;
+  }
+}
+
+export function nonNegative(op: string, arg: string, v: number): void {
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new ValueError(op, arg, 'a finite number >= 0', String(v));
+}
+
+export function inUnitInterval(op: string, arg: string, v: number): void {
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ValueError(op, arg, 'a number in [0, 1)', String(v));
+}

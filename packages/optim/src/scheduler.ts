@@ -1,0 +1,157 @@
+/**
+ * Learning-rate schedulers (PyTorch's torch.optim.lr_scheduler). Each computes the lr of an epoch
+ * (or iteration: whatever step() counts) in closed form from the group's initial lr, and step()
+ * writes it into the optimizer's groups. Constructing a scheduler sets the lr of epoch 0.
+ *
+ * ```ts
+ * const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+ * const sched = warmupCosine(opt, { warmupIters: 500, warmupFactor: 0.001, totalIters: 90000 });
+ * for (...) { ...; opt.step(); sched.step(); }
+ * ```
+ */
+import { ValueError } from '@kiln/tensor';
+
+/** What a scheduler needs of an optimizer: its groups' lr and initial lr. */
+export interface SchedulableOptimizer {
+  readonly paramGroups: { lr: number; initialLr: number }[];
+}
+
+export abstract class LRScheduler {
+  readonly optimizer: SchedulableOptimizer;
+  /** the epoch of the lr now set (0 after construction) */
+  lastEpoch = -1;
+  /** each group's initial lr */
+  readonly baseLrs: number[];
+
+  constructor(optimizer: SchedulableOptimizer) {
+    this.optimizer = optimizer;
+    this.baseLrs = optimizer.paramGroups.map((g) => g.initialLr);
+  }
+
+  /** The lr of `epoch` for a group whose initial lr is `baseLr`. */
+  abstract lrAt(epoch: number, baseLr: number): number;
+
+  /** Advances one epoch and sets every group's lr. */
+  step(): void {
+    this.lastEpoch += 1;
+    this.optimizer.paramGroups.forEach((g, i) => { g.lr = this.lrAt(this.lastEpoch, this.baseLrs[i]!); });
+  }
+
+  /** The lr of each group, as last set. */
+  getLastLr(): number[] {
+    return this.optimizer.paramGroups.map((g) => g.lr);
+  }
+}
+
+function check(op: string, arg: string, ok: boolean, expected: string, got: unknown): void {
+  if (!ok) throw new ValueError(op, arg, expected, String(got));
+}
+const posInt = (v: number): boolean => Number.isInteger(v) && v > 0;
+
+/** lr = base · gamma^floor(epoch / stepSize). */
+export class StepLR extends LRScheduler {
+  readonly stepSize: number;
+  readonly gamma: number;
+  constructor(optimizer: SchedulableOptimizer, options: { stepSize: number; gamma?: number }) {
+    super(optimizer);
+    check('StepLR', 'stepSize', posInt(options.stepSize), 'a positive integer', options.stepSize);
+    this.stepSize = options.stepSize;
+    this.gamma = options.gamma ?? 0.1;
+    this.step();
+  }
+  lrAt(epoch: number, base: number): number {
+    return base * this.gamma ** Math.floor(epoch / this.stepSize);
+  }
+}
+
+/** lr = base · gamma^(number of milestones <= epoch). */
+export class MultiStepLR extends LRScheduler {
+  readonly milestones: number[];
+  readonly gamma: number;
+  constructor(optimizer: SchedulableOptimizer, options: { milestones: readonly number[]; gamma?: number }) {
+    super(optimizer);
+    const ms = [...options.milestones];
+    check('MultiStepLR', 'milestones', ms.every((m, i) => Number.isInteger(m) && m >= 0 && (i === 0 || m > ms[i - 1]!)), 'increasing non-negative integers', `[${ms.join(', ')}]`);
+    this.milestones = ms;
+    this.gamma = options.gamma ?? 0.1;
+    this.step();
+  }
+  lrAt(epoch: number, base: number): number {
+    return base * this.gamma ** this.milestones.filter((m) => m <= epoch).length;
+  }
+}
+
+/** lr = etaMin + (base − etaMin) · (1 + cos(π · epoch / tMax)) / 2. */
+export class CosineAnnealingLR extends LRScheduler {
+  readonly tMax: number;
+  readonly etaMin: number;
+  constructor(optimizer: SchedulableOptimizer, options: { tMax: number; etaMin?: number }) {
+    super(optimizer);
+    check('CosineAnnealingLR', 'tMax', posInt(options.tMax), 'a positive integer', options.tMax);
+    this.tMax = options.tMax;
+    this.etaMin = options.etaMin ?? 0;
+    this.step();
+  }
+  lrAt(epoch: number, base: number): number {
+    return this.etaMin + ((base - this.etaMin) * (1 + Math.cos((Math.PI * epoch) / this.tMax))) / 2;
+  }
+}
+
+/**
+ * lr = base · factor, the factor going linearly from startFactor (epoch 0) to endFactor (epoch
+ * totalIters and after): a linear warm-up with the defaults of PyTorch's LinearLR.
+ */
+export class LinearLR extends LRScheduler {
+  readonly startFactor: number;
+  readonly endFactor: number;
+  readonly totalIters: number;
+  constructor(optimizer: SchedulableOptimizer, options: { startFactor?: number; endFactor?: number; totalIters?: number } = {}) {
+    super(optimizer);
+    this.startFactor = options.startFactor ?? 1 / 3;
+    this.endFactor = options.endFactor ?? 1;
+    this.totalIters = options.totalIters ?? 5;
+    check('LinearLR', 'startFactor', this.startFactor > 0 && this.startFactor <= 1, 'a number in (0, 1]', this.startFactor);
+    check('LinearLR', 'endFactor', this.endFactor >= 0 && this.endFactor <= 1, 'a number in [0, 1]', this.endFactor);
+    check('LinearLR', 'totalIters', posInt(this.totalIters), 'a positive integer', this.totalIters);
+    this.step();
+  }
+  lrAt(epoch: number, base: number): number {
+    const f = Math.min(epoch, this.totalIters) / this.totalIters;
+    return base * (this.startFactor + (this.endFactor - this.startFactor) * f);
+  }
+}
+
+/**
+ * Chains schedulers: schedulers[i] runs from milestones[i − 1] (0 for the first), counting its
+ * epochs from 0 there (PyTorch's SequentialLR).
+ */
+export class SequentialLR extends LRScheduler {
+  readonly schedulers: LRScheduler[];
+  readonly milestones: number[];
+  constructor(optimizer: SchedulableOptimizer, options: { schedulers: readonly LRScheduler[]; milestones: readonly number[] }) {
+    super(optimizer);
+    const { schedulers, milestones } = options;
+    check('SequentialLR', 'milestones', milestones.length === schedulers.length - 1, `${schedulers.length - 1} milestones (one fewer than schedulers)`, milestones.length);
+    check('SequentialLR', 'milestones', milestones.every((m, i) => Number.isInteger(m) && m > 0 && (i === 0 || m > milestones[i - 1]!)), 'increasing positive integers', `[${milestones.join(', ')}]`);
+    check('SequentialLR', 'schedulers', schedulers.every((s) => s.optimizer === optimizer), 'schedulers of this optimizer', 'a scheduler of another optimizer');
+    this.schedulers = [...schedulers];
+    this.milestones = [...milestones];
+    this.step();
+  }
+  lrAt(epoch: number, base: number): number {
+    const i = this.milestones.filter((m) => m <= epoch).length;
+    return this.schedulers[i]!.lrAt(epoch - (i === 0 ? 0 : this.milestones[i - 1]!), base);
+  }
+}
+
+/**
+ * Linear warm-up from warmupFactor · lr over warmupIters, then cosine annealing to etaMin at
+ * totalIters: SequentialLR of LinearLR and CosineAnnealingLR.
+ */
+export function warmupCosine(optimizer: SchedulableOptimizer, options: { warmupIters: number; warmupFactor?: number; totalIters: number; etaMin?: number }): SequentialLR {
+  const { warmupIters, totalIters } = options;
+  check('warmupCosine', 'totalIters', posInt(totalIters) && totalIters > warmupIters, `an integer > warmupIters (${warmupIters})`, totalIters);
+  const warm = new LinearLR(optimizer, { startFactor: options.warmupFactor ?? 0.001, endFactor: 1, totalIters: warmupIters });
+  const cos = new CosineAnnealingLR(optimizer, { tMax: totalIters - warmupIters, etaMin: options.etaMin ?? 0 });
+  return new SequentialLR(optimizer, { schedulers: [warm, cos], milestones: [warmupIters] });
+}

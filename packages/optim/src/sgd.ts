@@ -1,0 +1,47 @@
+/**
+ * Stochastic gradient descent with momentum (PyTorch's torch.optim.SGD). With g the gradient:
+ *
+ *   g ← g + weightDecay·θ                                   (when weightDecay ≠ 0)
+ *   b ← g at the first step, then momentum·b + (1 − dampening)·g   (when momentum ≠ 0)
+ *   g ← g + momentum·b (nesterov) or b
+ *   θ ← θ − lr·g                                            (θ + lr·g with maximize)
+ */
+import { type Tensor, ValueError, clone } from '@kiln/tensor';
+import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, nonNegative } from './optimizer.js';
+
+export interface SGDOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
+export class SGD extends Optimizer<SGDOptions> {
+  constructor(params: Iterable<Tensor> | readonly ParamGroupInput<SGDOptions>[], options: Partial<SGDOptions> & { lr: number }) {
+    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options });
+  }
+
+  protected override validate(g: SGDOptions): void {
+    super.validate(g);
+    nonNegative('SGD', 'momentum', g.momentum);
+    nonNegative('SGD', 'weightDecay', g.weightDecay);
+    if (typeof g.dampening !== 'number' || !Number.isFinite(g.dampening)) throw new ValueError('SGD', 'dampening', 'a finite number', String(g.dampening));
+    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
+      throw new ValueError('SGD', 'nesterov', 'momentum > 0 and dampening 0 with Nesterov momentum', `momentum ${g.momentum}, dampening ${g.dampening}`);
+    }
+  }
+
+  protected update(p: Tensor, grad: Tensor, group: ParamGroup<SGDOptions>, state: ParamState): void {
+    let g = group.maximize ? grad.neg() : grad;
+    if (group.weightDecay !== 0) g = g.add(p.mul(group.weightDecay));
+    if (group.momentum !== 0) {
+      let buf = state.momentumBuffer as Tensor | undefined;
+      if (buf === undefined) buf = this.remember(state, 'momentumBuffer', clone(g));
+      else buf.mul_(group.momentum).add_(g.mul(1 - group.dampening));
+      g = group.nesterov ? g.add(buf.mul(group.momentum)) : buf;
+    }
+    p.sub_(g.mul(group.lr));
+  }
+}
