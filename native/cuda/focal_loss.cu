@@ -127,6 +127,18 @@ __global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_
   if (threadIdx.x == 0) o.partials[p] = s;
 }
 
+// Launches the vector path; a no-op for 8-byte types (inside a template, `if constexpr` keeps
+// forward_vec4<double> from being instantiated).
+template <typename T, typename TT>
+bool launch_vec4(bool vec, unsigned P, cudaStream_t s, const Args& a, const Outputs& o, const IntDivider& div, int id, DeviceErrorSlot* slot) {
+  if constexpr (sizeof(T) <= 4) {
+    if (vec) forward_vec4<T, TT><<<P, kBlock, 0, s>>>(a, o, (int64_t)P, div, id, slot);
+    return vec;
+  } else {
+    return false;
+  }
+}
+
 void forward(KernelCall& call) {
   Args a = decode(call);
   bool reduce = call.attr(6) != 0, want_grad = call.attr(7) != 0;
@@ -151,12 +163,9 @@ void forward(KernelCall& call) {
     bool vec = vec_type && reduce && fits32 && a.C % 4 == 0 && a.x.s1 == 1 && a.x.s0 == a.C &&
                (uintptr_t)a.x.data % vec_bytes == 0 &&
                (!o.grad || (o.grad_s1 == 1 && o.grad_s0 == a.C && (uintptr_t)o.grad % vec_bytes == 0));
-    if constexpr (vec_type) {
-      if (vec) {
-        forward_vec4<scalar_t, target_t><<<(unsigned)P, kBlock, 0, s>>>(a, o, P, div, call.id, slot);
-        KILN_CUDA_CHECK(cudaGetLastError(), call.name);
-        return;
-      }
+    if (launch_vec4<scalar_t, target_t>(vec, (unsigned)P, s, a, o, div, call.id, slot)) {
+      KILN_CUDA_CHECK(cudaGetLastError(), call.name);
+      return;
     }
     if (fits32) forward_generic<scalar_t, target_t, int32_t><<<(unsigned)P, kBlock, 0, s>>>(a, o, P, div, call.id, slot);
     else forward_generic<scalar_t, target_t, int64_t><<<(unsigned)P, kBlock, 0, s>>>(a, o, P, div, call.id, slot);
