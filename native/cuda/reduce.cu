@@ -1,0 +1,122 @@
+// CUDA kernels for every reduction in include/kiln/math/reduce_ops.h (KILN_REDUCTIONS), the same
+// functors as the CPU's cpu/reduce.cc.
+//
+// Each output is reduced by a slot of G lanes of a block (reduce.cuh: lane-strided partial states,
+// then a shared-memory tree). When there are too few outputs to fill the GPU, each output's range
+// is also cut into `nsplit` chunks, one per blockIdx.y; the chunks' states go to a workspace and a
+// second kernel merges them in chunk order. Everything depends only on the shape: results are
+// deterministic, and no floating-point atomics are used.
+#include "kiln/math/reduce_ops.h"
+#include "kiln/reduce_layout.h"
+#include "allocator.h"
+#include "reduce.cuh"
+
+namespace kiln { namespace cuda {
+namespace {
+
+constexpr int64_t kTargetBlocks = 512;   // enough blocks to fill an H200's 132 SMs a few times over
+constexpr int64_t kMinPerLane = 16;      // elements a lane should get before splitting a row further
+constexpr int64_t kMaxSplit = 1024;
+
+template <typename Op> struct CombineOf {
+  Op op;
+  template <typename Acc> __device__ Acc operator()(const Acc& a, const Acc& b) const { return op.combine(a, b); }
+};
+
+template <typename S, typename Op, typename IndexT>
+__global__ void reduce_kernel(Op op, DimCalc<IndexT> kept, DimCalc<IndexT> red, const S* in, void* out0, void* out1,
+                              int64_t O, int64_t R, int64_t chunk, Groups g, typename Op::Acc* partial) {
+  using Acc = typename Op::Acc;
+  Acc* sm = shared_states<Acc>();
+  void* outs[2] = {out0, out1};
+  const int lane = g.lane(), slot = g.slot();
+  const int64_t split = blockIdx.y, nsplit = gridDim.y;
+  const int64_t jb = split * chunk, je = jb + chunk < R ? jb + chunk : R;
+  for (int64_t first = (int64_t)blockIdx.x * g.S; first < O; first += (int64_t)gridDim.x * g.S) {   // uniform per block
+    const int64_t o = first + slot;
+    Acc a = op.identity();
+    if (o < O) {
+      const S* base = in + kept.offset((IndexT)o);
+      for (int64_t j = jb + lane; j < je; j += g.G) a = op.step(a, load(base + red.offset((IndexT)j)), j);
+    }
+    a = group_reduce(a, sm, g, lane, slot, CombineOf<Op>{op});
+    if (lane == 0 && o < O) {
+      if (nsplit == 1) op.write(a, R, outs, o);
+      else partial[o * nsplit + split] = a;
+    }
+  }
+}
+
+// Merges each output's nsplit chunk states, in chunk order, and writes the result.
+template <typename Op>
+__global__ void finish_kernel(Op op, const typename Op::Acc* partial, int64_t O, int64_t nsplit, int64_t R, void* out0, void* out1) {
+  void* outs[2] = {out0, out1};
+  for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < O; o += (int64_t)gridDim.x * blockDim.x) {
+    typename Op::Acc a = partial[o * nsplit];
+    for (int64_t s = 1; s < nsplit; ++s) a = op.combine(a, partial[o * nsplit + s]);
+    op.write(a, R, outs, o);
+  }
+}
+
+// Device memory for the chunk states, returned to the caching allocator on scope exit (the
+// kernels using it are queued on the same stream before any later reuse).
+struct Workspace {
+  int device;
+  void* ptr = nullptr;
+  Workspace(int d, size_t nbytes) : device(d) { if (nbytes) ptr = device_alloc(d, nbytes); }
+  ~Workspace() {
+    try {
+      if (ptr) device_free(device, ptr);
+    } catch (...) {   // a destructor must not throw; the block came from device_alloc, so this cannot happen
+    }
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+};
+
+template <typename S, template <typename> class OpT>
+void reduce(KernelCall& c) {
+  using Op = OpT<S>;
+  using Acc = typename Op::Acc;
+  const TensorArg& in = c.in(0);
+  const int nred = (int)c.int_attr(0);
+  KILN_CHECK(nred >= 0 && nred <= in.ndim, Internal, c.name, "reduced dim count out of range");
+  const ReduceLayout L = make_reduce_layout(in, nred);
+  for (int k = 0; k < c.n_outputs; ++k)
+    KILN_CHECK(c.out(k).numel == L.O && c.out(k).is_contiguous(), Internal, c.name, "outputs must be contiguous with one element per kept position");
+  if (L.O == 0) return;
+  const Op op = Op::from_attrs(c.attrs + 1);
+  void* out0 = c.out(0).data;
+  void* out1 = c.n_outputs > 1 ? c.out(1).data : nullptr;
+
+  const Groups g = choose_groups(L.O, L.R, L.columns());
+  const unsigned gx = slot_blocks(L.O, g.S);
+  int64_t nsplit = 1;
+  if ((int64_t)gx < kTargetBlocks && L.R > g.G * kMinPerLane)
+    nsplit = std::min({(kTargetBlocks + gx - 1) / (int64_t)gx, L.R / (g.G * kMinPerLane), kMaxSplit});
+  const int64_t chunk = (L.R + nsplit - 1) / nsplit;
+  Workspace ws(c.device, nsplit > 1 ? (size_t)(L.O * nsplit) * sizeof(Acc) : 0);
+  Acc* partial = static_cast<Acc*>(ws.ptr);
+
+  const dim3 grid(gx, (unsigned)nsplit);
+  const size_t smem = kThreads * sizeof(Acc);
+  cudaStream_t s = stream_of(c);
+  if (L.fits_int32())
+    reduce_kernel<S, Op, int32_t><<<grid, kThreads, smem, s>>>(op, L.kept_calc<int32_t>(), L.red_calc<int32_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
+  else
+    reduce_kernel<S, Op, int64_t><<<grid, kThreads, smem, s>>>(op, L.kept_calc<int64_t>(), L.red_calc<int64_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
+  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+  if (nsplit > 1) {
+    finish_kernel<Op><<<blocks_for(L.O), kThreads, 0, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);
+    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+  }
+}
+
+template <template <typename> class OpT> void reduce_ALL(KernelCall& c) { KILN_DISPATCH_ALL(c.in(0).dtype, c.name, reduce<scalar_t, OpT>(c)); }
+template <template <typename> class OpT> void reduce_FLOATING(KernelCall& c) { KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, reduce<scalar_t, OpT>(c)); }
+
+#define KILN_REGISTER_REDUCTION(name, Op, dtypes) KILN_KERNEL(name, reduce_##dtypes<Op>);
+KILN_REDUCTIONS(KILN_REGISTER_REDUCTION)
+
+}  // namespace
+}}  // namespace kiln::cuda

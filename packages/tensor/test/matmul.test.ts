@@ -1,0 +1,207 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import {
+  type AutogradHook, type DType, type Tensor, DTypeError, ShapeError, autogradHook, bmm, dot, full, matmul, mm, setAutogradHook, tensor, zeros,
+} from '@kiln/tensor';
+import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+
+// ---- float64 reference ----------------------------------------------------------------------
+
+const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+/** torch.matmul's rules on row-major values, in float64. */
+function refMatmul(a: readonly number[], as: readonly number[], b: readonly number[], bs: readonly number[]): { values: number[]; shape: number[] } {
+  const a2 = as.length === 1 ? [1, as[0]!] : [...as];
+  const b2 = bs.length === 1 ? [bs[0]!, 1] : [...bs];
+  const M = a2.at(-2)!, K = a2.at(-1)!, N = b2.at(-1)!;
+  if (b2.at(-2) !== K) throw new Error('reference: shapes do not multiply');
+  const ab = a2.slice(0, -2), bb = b2.slice(0, -2);
+  const nb = Math.max(ab.length, bb.length);
+  const pad = (s: number[]) => [...new Array(nb - s.length).fill(1), ...s];
+  const pa = pad(ab), pb = pad(bb);
+  const batch = pa.map((x, i) => Math.max(x, pb[i]!));
+  const out: number[] = [];
+  const idx = new Array<number>(nb).fill(0);
+  for (let t = 0; t < numel(batch); t++) {
+    let ia = 0, ib = 0;
+    for (let d = 0; d < nb; d++) {
+      ia = ia * pa[d]! + (pa[d] === 1 ? 0 : idx[d]!);
+      ib = ib * pb[d]! + (pb[d] === 1 ? 0 : idx[d]!);
+    }
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += a[ia * M * K + m * K + k]! * b[ib * K * N + k * N + n]!;
+        out.push(s);
+      }
+    }
+    for (let d = nb - 1; d >= 0; d--) {
+      if (++idx[d]! < batch[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  const shape = [...batch, ...(as.length === 1 ? [] : [M]), ...(bs.length === 1 ? [] : [N])];
+  return { values: out, shape };
+}
+
+const valuesOf = (t: Tensor): number[] => toNumbers(t.toTypedArray());
+
+forEachDevice('matmul', (dev) => {
+  const make = (vals: number[], shape: number[], dtype: DType = 'float64') => tensor(vals, { dtype, device: dev }).reshape(shape);
+  const rand = (seed: number, shape: number[], dtype: DType = 'float64') => make(randomValues(seed, numel(shape)), shape, dtype);
+
+  const check = (a: Tensor, b: Tensor, what: string, tol = { rtol: 1e-12, atol: 1e-12 }) => {
+    const r = matmul(a, b);
+    const e = refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape);
+    expect(r.shape, what).toEqual(e.shape);
+    expect(r.dtype).toBe(a.dtype);
+    expectClose(r, e.values, { ...tol, what });
+  };
+
+  it('follows torch.matmul for every rank combination', () => {
+    const shapes: [number[], number[]][] = [
+      [[7], [7]],                    // dot -> 0-d
+      [[3, 4], [4, 5]],              // matrices
+      [[4], [4, 6]],                 // vector · matrix -> [6]
+      [[6, 4], [4]],                 // matrix · vector -> [6]
+      [[2, 3, 4], [4, 5]],           // batch · matrix
+      [[4, 5], [2, 5, 3]],           // matrix · batch
+      [[5], [2, 5, 3]],              // vector · batch -> [2, 3]
+      [[2, 3, 4], [4]],              // batch · vector -> [2, 3]
+      [[3, 1, 4, 5], [2, 5, 6]],     // broadcast batch dims -> [3, 2, 4, 6]
+      [[2, 1, 3, 2], [1, 4, 2, 3]],
+    ];
+    let seed = 1;
+    for (const [sa, sb] of shapes) check(rand(seed++, sa), rand(seed++, sb), `${JSON.stringify(sa)} @ ${JSON.stringify(sb)}`);
+    expect(matmul(rand(1, [7]), rand(2, [7])).shape).toEqual([]);
+  });
+
+  it('is correct for sizes that are not multiples of the tiles, and across K blocks', () => {
+    let seed = 100;
+    for (const [M, K, N] of [[1, 1, 1], [5, 3, 2], [63, 17, 65], [64, 64, 64], [65, 257, 130], [130, 300, 7], [3, 600, 200]]) {
+      check(rand(seed++, [M!, K!]), rand(seed++, [K!, N!]), `${M}x${K} @ ${K}x${N}`);
+    }
+  });
+
+  it('reads non-contiguous operands: transposed, sliced with steps, expanded batches', () => {
+    const a = rand(1, [9, 13]), b = rand(2, [13, 11]);
+    check(a.t().contiguous().t(), b, 'a transposed twice (contiguous)');
+    check(rand(3, [13, 9]).t(), b, 'a transposed');
+    check(a, rand(4, [11, 13]).t(), 'b transposed');
+    check(rand(5, [13, 9]).t(), rand(6, [11, 13]).t(), 'both transposed');
+    check(rand(7, [18, 26]).slice(0, 0, 18, 2).slice(1, 1, 26, 2), b, 'a sliced with steps');
+    check(rand(8, [4, 9, 13]).permute(1, 0, 2).slice(1, 1, 4), rand(9, [13, 5]), 'permuted batch');
+    check(rand(10, [1, 6, 7]).expand(4, 6, 7), rand(11, [4, 7, 3]), 'expanded batch (stride 0)');
+    check(rand(12, [6, 1]).expand(6, 5), rand(13, [5, 1]).expand(5, 4), 'expanded matrix dims');
+    check(rand(14, [20]).slice(0, 1, 20, 3), rand(15, [7, 2]), 'strided vector');
+  });
+
+  it('K = 0 gives zeros; M = 0 or N = 0 give empty results', () => {
+    const r = matmul(zeros([3, 0], { device: dev }), zeros([0, 4], { device: dev }));
+    expect(r.shape).toEqual([3, 4]);
+    expect(valuesOf(r)).toEqual(new Array(12).fill(0));
+    expect(matmul(zeros([0], { device: dev }), zeros([0], { device: dev })).item()).toBe(0);
+    expect(matmul(zeros([2, 0, 3], { device: dev }), zeros([3, 5], { device: dev })).shape).toEqual([2, 0, 5]);
+    expect(matmul(zeros([4, 3], { device: dev }), zeros([3, 0], { device: dev })).shape).toEqual([4, 0]);
+    expect(matmul(zeros([0, 4, 3], { device: dev }), zeros([3, 2], { device: dev })).shape).toEqual([0, 4, 2]);
+    // a reused (dirty) output buffer must still come back as zeros
+    for (let i = 0; i < 3; i++) full([3, 4], 7, { device: dev }).dispose();
+    expect(valuesOf(matmul(zeros([3, 0], { device: dev }), zeros([0, 4], { device: dev })))).toEqual(new Array(12).fill(0));
+  });
+
+  it('float32 accumulates accurately; float16 / bfloat16 are computed in float32 and rounded once', () => {
+    for (const [dtype, rtol, atol] of [['float32', 1e-5, 2e-5], ['float16', 2e-3, 2e-3], ['bfloat16', 1.6e-2, 1.6e-2]] as const) {
+      const a = rand(21, [33, 300], dtype), b = rand(22, [300, 40], dtype);
+      check(a, b, `${dtype} 33x300x40`, { rtol, atol });
+      check(rand(23, [2, 5, 7], dtype), rand(24, [7], dtype), `${dtype} batch · vector`, { rtol, atol });
+    }
+    // each product and partial sum is exact in float32 but not in float16: a float16 accumulator
+    // would stall at 2048
+    const ones = full([1, 4096], 1, { dtype: 'float16', device: dev });
+    expect(matmul(ones, full([4096, 1], 1, { dtype: 'float16', device: dev })).item()).toBe(4096);
+  });
+
+  it('integers multiply exactly (int32 and int64); bool is an error', () => {
+    const a = make([1, 2, 3, 4, 5, 6], [2, 3], 'int32'), b = make([7, 8, 9, 10, 11, 12], [3, 2], 'int32');
+    const r = matmul(a, b);
+    expect(r.dtype).toBe('int32');
+    expect(r.toArray()).toEqual([[58, 64], [139, 154]]);
+    const big = make([3e9, 1, 2, 3e9], [2, 2], 'int64');
+    expect(matmul(big, make([1, 1], [2], 'int64')).toArray()).toEqual([3e9 + 1, 3e9 + 2]);
+    const ia = make(randomValues(5, 20 * 30, -50, 50).map(Math.round), [20, 30], 'int64');
+    const ib = make(randomValues(6, 30 * 10, -50, 50).map(Math.round), [30, 10], 'int64');
+    expect(valuesOf(matmul(ia, ib))).toEqual(refMatmul(valuesOf(ia), [20, 30], valuesOf(ib), [30, 10]).values);
+    expect(() => matmul(make([1, 0], [1, 2], 'bool'), make([1, 0], [2, 1], 'bool'))).toThrow(DTypeError);
+  });
+
+  it('larger batched products (spread over threads / blocks)', () => {
+    check(rand(31, [4, 100, 80], 'float32'), rand(32, [4, 80, 90], 'float32'), 'batched float32', { rtol: 1e-5, atol: 1e-5 });
+    check(rand(33, [130, 200]), rand(34, [200, 170]), 'float64 130x200x170');
+  });
+
+  it('mm, bmm and dot: the strict forms', () => {
+    const a = rand(1, [3, 4]), b = rand(2, [4, 5]);
+    expectClose(mm(a, b), matmul(a, b), { rtol: 0, atol: 0 });
+    const ba = rand(3, [2, 3, 4]), bb = rand(4, [2, 4, 5]);
+    expectClose(bmm(ba, bb), matmul(ba, bb), { rtol: 0, atol: 0 });
+    const u = rand(5, [6]), v = rand(6, [6]);
+    const d = dot(u, v);
+    expect(d.shape).toEqual([]);
+    expectClose(d, [valuesOf(u).reduce((s, x, i) => s + x * valuesOf(v)[i]!, 0)], { rtol: 1e-12 });
+    expectClose(a.mm(b), mm(a, b), { rtol: 0, atol: 0 });
+    expectClose(ba.bmm(bb), bmm(ba, bb), { rtol: 0, atol: 0 });
+    expectClose(u.dot(v), d, { rtol: 0, atol: 0 });
+    expectClose(a.matmul(b), mm(a, b), { rtol: 0, atol: 0 });
+  });
+
+  it('errors name the op and the argument', () => {
+    const expectError = (f: () => unknown, cls: new (...a: never[]) => Error, ...words: string[]) => {
+      let err: unknown;
+      try { f(); } catch (e) { err = e; }
+      expect(err, words.join(' ')).toBeInstanceOf(cls);
+      for (const w of words) expect((err as Error).message).toContain(w);
+    };
+    const a = rand(1, [3, 4]);
+    expectError(() => matmul(a, rand(2, [5, 2])), ShapeError, 'matmul', "'other'", '[3, 4]', '[5, 2]');
+    expectError(() => matmul(rand(3, [2, 3, 4]), rand(4, [3, 4, 2])), ShapeError, 'matmul');   // batch 2 vs 3
+    expectError(() => matmul(full([], 1, { device: dev, dtype: 'float64' }), a), ShapeError, 'matmul', "'input'", '0-d');
+    expectError(() => matmul(a, full([], 1, { device: dev, dtype: 'float64' })), ShapeError, "'other'");
+    expectError(() => matmul(a, rand(5, [4, 2], 'float32')), DTypeError, 'matmul', "'other'", 'float64', 'float32');
+    expectError(() => matmul(make([1, 0], [1, 2], 'bool'), make([1, 0], [2, 1], 'bool')), DTypeError, "'input'", 'bool');
+    expectError(() => mm(rand(6, [2, 3, 4]), a), ShapeError, 'mm', "'input'", '2-D');
+    expectError(() => mm(a, rand(7, [4])), ShapeError, 'mm', "'other'");
+    expectError(() => bmm(a, a), ShapeError, 'bmm', "'input'", '3-D');
+    expectError(() => bmm(rand(8, [2, 3, 4]), rand(9, [3, 4, 5])), ShapeError, 'bmm', "'other'", '2');
+    expectError(() => bmm(rand(8, [2, 3, 4]), rand(9, [2, 5, 5])), ShapeError, 'bmm', "'other'");
+    expectError(() => dot(rand(10, [3]), rand(11, [4])), ShapeError, 'dot', "'other'", '3');
+    expectError(() => dot(a, a), ShapeError, 'dot', "'input'", '1-D');
+  });
+});
+
+forEachDevice('matmul records for autograd', (dev) => {
+  let recorded: { op: string; inputs: unknown[]; outputs: Tensor[] }[] = [];
+  let previous: AutogradHook | null = null;
+  beforeEach(() => {
+    previous = autogradHook();
+    recorded = [];
+    setAutogradHook({
+      isGradEnabled: () => true,
+      record: (op, inputs, outputs) => { recorded.push({ op: op.name, inputs: [...inputs], outputs: [...outputs] }); },
+      recordInplace: () => {},
+      backward: () => {},
+    });
+  });
+  afterEach(() => setAutogradHook(previous));
+
+  it("records every form once as 'matmul' with the original operands", () => {
+    const a = tensor(randomValues(1, 6), { device: dev }).reshape(2, 3).requiresGrad_();
+    const v = tensor(randomValues(2, 3), { device: dev }).requiresGrad_();
+    for (const [f, x, y] of [[matmul, a, v], [matmul, v, v], [mm, a, a.t()], [dot, v, v]] as const) {
+      recorded = [];
+      const r = f(x, y);
+      expect(recorded.map((e) => e.op)).toEqual(['matmul']);
+      expect(recorded[0]!.inputs[0]).toBe(x);
+      expect(recorded[0]!.inputs[1]).toBe(y);
+      expect(recorded[0]!.outputs[0]).toBe(r);
+    }
+  });
+});
