@@ -1,21 +1,46 @@
+#include <string>
+#include <tuple>
 #include <vector>
-#include <utility>
 #include "kiln/kernel.h"
 
 namespace kiln {
 
 namespace {
 // Function-local static: registrars in other translation units may run before this file's statics.
-std::vector<std::pair<const char*, KernelFn>>& table() {
-  static std::vector<std::pair<const char*, KernelFn>> t;
+struct Entry {
+  const char* name;
+  KernelFn fn;
+  const char* inputs;
+};
+std::vector<Entry>& table() {
+  static std::vector<Entry> t;
   return t;
 }
 }  // namespace
 
-KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn) { table().emplace_back(name, fn); }
+KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn, const char* inputs) { table().push_back({name, fn, inputs}); }
 int kernel_count() { return (int)table().size(); }
-const char* kernel_name(int id) { return table()[id].first; }
-KernelFn kernel_fn(int id) { return table()[id].second; }
+const char* kernel_name(int id) { return table()[id].name; }
+KernelFn kernel_fn(int id) { return table()[id].fn; }
+
+std::string kernel_input_name(int id, int arg) {
+  const char* names = id >= 0 && id < kernel_count() ? table()[id].inputs : nullptr;
+  if (names) {
+    std::string all(names);
+    size_t start = 0;
+    for (int i = 0; i < arg && start != std::string::npos; ++i) {
+      start = all.find(',', start);
+      if (start != std::string::npos) ++start;
+    }
+    if (start != std::string::npos) {
+      size_t end = all.find(',', start);
+      std::string n = all.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      n.erase(0, n.find_first_not_of(' '));
+      if (!n.empty()) return "argument '" + n + "'";
+    }
+  }
+  return "input " + std::to_string(arg);
+}
 
 const char* dtype_name(DType t) {
   switch (t) {

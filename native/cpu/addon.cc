@@ -20,12 +20,17 @@ struct Block {
 };
 std::unordered_map<void*, Block*> g_live;   // blocks still owned by an ArrayBuffer
 
-void return_block(Napi::Env env, Block* b) {
+void return_block(Napi::Env, Block* b) {
   if (b->returned) return;
   b->returned = true;
   g_live.erase(b->ptr);
   release(b->ptr, b->rounded);
-  Napi::MemoryManagement::AdjustExternalMemory(env, -(int64_t)b->rounded);
+}
+
+// V8 learns how much memory the allocator holds (so garbage collection runs under pressure), on
+// reserve changes only: cache hits and returns to the cache do not nudge it on every tensor.
+void report_reserved_change(Napi::Env env, int64_t delta) {
+  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
 }
 
 void finalize_block(Napi::Env env, void* /*data*/, Block* b) {
@@ -43,6 +48,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   }
   size_t rounded = 0;
   void* p = nullptr;
+  int64_t reserved = stats().reserved;
   try {
     p = allocate((size_t)n, &rounded);
   } catch (const std::bad_alloc&) {
@@ -51,7 +57,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   }
   Block* b = new Block{p, rounded, false};
   g_live[p] = b;
-  Napi::MemoryManagement::AdjustExternalMemory(env, (int64_t)rounded);
+  report_reserved_change(env, stats().reserved - reserved);
   return Napi::ArrayBuffer::New(env, p, (size_t)n, finalize_block, b);
 }
 
@@ -93,7 +99,12 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value EmptyCache(const Napi::CallbackInfo& info) { empty_cache(); return info.Env().Undefined(); }
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  int64_t reserved = stats().reserved;
+  empty_cache();
+  report_reserved_change(info.Env(), stats().reserved - reserved);
+  return info.Env().Undefined();
+}
 
 Napi::Value NumThreads(const Napi::CallbackInfo& info) {
 #ifdef _OPENMP

@@ -116,6 +116,7 @@ void forward(KernelCall& call) {
   FirstBadTarget bad;
   KILN_DISPATCH_FOCAL(a, call.name, {
     using C = compute_t<scalar_t>;
+    const Coefficients<C> k(a);
     double* partials = reduce ? out.ptr<double>() : nullptr;
     if (reduce && try_fast_rows<scalar_t, target_t>(a, partials, P, grad ? grad->ptr<scalar_t>() : nullptr, grad, scale, bad)) {
       bad.raise(call, a);
@@ -126,7 +127,7 @@ void forward(KernelCall& call) {
         double acc = 0;
         TargetCheck chk;
         for_range(a.C, total * p / P, total * (p + 1) / P, [&](int64_t n, int64_t c) {
-          LossGrad<C> r = evaluate<scalar_t, target_t>(a, n, c, chk);
+          LossGrad<C> r = evaluate<scalar_t, target_t>(a, k, n, c, chk);
           if (reduce) acc += (double)r.loss;
           else store(out.ptr<scalar_t>() + n * out.strides[0] + c * out.strides[1], r.loss);
           if (grad) store(grad->ptr<scalar_t>() + n * grad->strides[0] + c * grad->strides[1], (C)(r.grad * scale));
@@ -138,7 +139,7 @@ void forward(KernelCall& call) {
   });
   bad.raise(call, a);
 }
-KILN_KERNEL("sigmoid_focal_loss", forward);
+KILN_KERNEL_ARGS("sigmoid_focal_loss", forward, "input, target, weight, classWeight");
 
 // backward: inputs [..., grad_out] (grad_out broadcast to [N, C], stride 0 for a scalar);
 // output grad [N, C] = grad_out * scale * dloss/dx.
@@ -150,11 +151,12 @@ void backward(KernelCall& call) {
   FirstBadTarget bad;
   KILN_DISPATCH_FOCAL(a, call.name, {
     using C = compute_t<scalar_t>;
+    const Coefficients<C> k(a);
     parallel_for(a.N, std::max<int64_t>(1, kGrain / std::max<int64_t>(a.C, 1)), [&](int64_t nb, int64_t ne) {
       TargetCheck chk;
       for (int64_t n = nb; n < ne; ++n)
         for (int64_t c = 0; c < a.C; ++c) {
-          LossGrad<C> r = evaluate<scalar_t, target_t>(a, n, c, chk);
+          LossGrad<C> r = evaluate<scalar_t, target_t>(a, k, n, c, chk);
           C g = load(reinterpret_cast<const scalar_t*>(go.data) + n * go.s0 + c * go.s1);
           store(grad.ptr<scalar_t>() + n * grad.strides[0] + c * grad.strides[1], (C)(r.grad * scale) * g);
         }
@@ -163,7 +165,7 @@ void backward(KernelCall& call) {
   });
   bad.raise(call, a);
 }
-KILN_KERNEL("sigmoid_focal_loss_backward", backward);
+KILN_KERNEL_ARGS("sigmoid_focal_loss_backward", backward, "input, target, weight, classWeight");
 
 // count: inputs [target [N] (index)]; output int64 0-d = rows with target >= 0.
 void count(KernelCall& call) {

@@ -53,7 +53,7 @@ void raise_device_error() {
   std::string value = e.is_float ? num(e.fvalue) : std::to_string(e.value);
   std::string range = e.is_float ? "[" + num(e.flo) + ", " + num(e.fhi) + "]" : "[" + std::to_string(e.lo) + ", " + std::to_string(e.hi) + "]";
   fail(ErrorKind::Value, name,
-       "input " + std::to_string(e.arg) + " holds the value " + value + ", outside the valid range " + range +
+       kernel_input_name(id, (int)e.arg) + " holds the value " + value + ", outside the valid range " + range +
            " (found on the device, reported at the next synchronisation)");
 }
 
@@ -77,6 +77,13 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F f) {
     to_js_error(info.Env(), ErrorKind::Internal, e.what()).ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();
+}
+
+// V8 learns how much device memory the allocator holds, so garbage collection (which frees tensors
+// dropped without dispose()) runs under device-memory pressure. Only reserve changes are reported:
+// cache hits and frees into the cache cost nothing, and V8 is not nudged on every tensor.
+void report_reserved_change(Napi::Env env, int64_t delta) {
+  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
 }
 
 int arg_int(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().Int32Value(); }
@@ -116,8 +123,9 @@ Napi::Value Malloc(const Napi::CallbackInfo& info) {
     double n = info[0].As<Napi::Number>().DoubleValue();
     int d = arg_int(info, 1);
     stream_for(d);
+    int64_t reserved = memory_stats(d).reserved;
     void* p = device_alloc(d, (size_t)n);
-    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), (int64_t)n);
+    report_reserved_change(info.Env(), memory_stats(d).reserved - reserved);
     return Napi::Number::New(info.Env(), (double)(uintptr_t)p);
   });
 }
@@ -125,7 +133,6 @@ Napi::Value Malloc(const Napi::CallbackInfo& info) {
 Napi::Value Free(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     device_free(arg_int(info, 1), arg_ptr(info, 0));
-    if (info.Length() > 2) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -(int64_t)info[2].As<Napi::Number>().DoubleValue());
     return info.Env().Undefined();
   });
 }
@@ -256,7 +263,13 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value { empty_cache(arg_int(info, 0)); return info.Env().Undefined(); });
+  return guarded(info, [&]() -> Napi::Value {
+    int d = arg_int(info, 0);
+    int64_t reserved = memory_stats(d).reserved;
+    empty_cache(d);
+    report_reserved_change(info.Env(), memory_stats(d).reserved - reserved);
+    return info.Env().Undefined();
+  });
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -7,6 +7,7 @@
 // gradient were 1: backward then returns it untouched for `loss.backward()`). The mean/sum is
 // reduced in the same kernel: each block writes one float64 partial sum, and a one-block kernel
 // adds the partials in a fixed order (deterministic, no float atomics).
+#include <algorithm>
 #include "kiln/focal_loss_args.h"
 #include "kiln/int_divider.h"
 #include "runtime.h"
@@ -45,37 +46,42 @@ struct Outputs {
   int64_t grad_s0 = 0, grad_s1 = 0;
 };
 
-// One block per partial: block p covers flat elements [total*p/P, total*(p+1)/P).
+// Partials: partition p of P covers flat elements [total*p/P, total*(p+1)/P) and its block writes
+// partials[p]. The grid holds only as many blocks as fit on the GPU at once (no half-empty second
+// wave); each block loops over partitions p = blockIdx.x, blockIdx.x + gridDim.x, ...
 // IndexT is int32_t when N*C < 2^31 (fast row/column split with IntDivider), int64_t otherwise.
 template <typename T, typename TT, typename IndexT>
 __global__ void __launch_bounds__(kBlock) forward_generic(Args a, Outputs o, int64_t P, IntDivider div, int kernel_id, DeviceErrorSlot* slot) {
   using C = compute_t<T>;
+  const Coefficients<C> k(a);
   const int64_t total = a.N * a.C;
-  const int64_t p = blockIdx.x;
-  const IndexT begin = (IndexT)(total * p / P), end = (IndexT)(total * (p + 1) / P);
-  const double scale = o.grad ? grad_scale(a) : 1.0;
-  double acc = 0;
+  const C scale = (C)(o.grad ? grad_scale(a) : 1.0);
   TargetCheck chk;
-  for (IndexT i = begin + threadIdx.x; i < end; i += kBlock) {
-    IndexT n, c;
-    if constexpr (sizeof(IndexT) == 4) { n = (IndexT)div.div((uint32_t)i); c = i - n * (IndexT)a.C; }
-    else { n = i / a.C; c = i - n * a.C; }
-    LossGrad<C> r = evaluate<T, TT>(a, n, c, chk);
-    if (o.partials) acc += (double)r.loss;
-    else store(reinterpret_cast<T*>(o.loss) + n * o.loss_s0 + c * o.loss_s1, r.loss);
-    if (o.grad) store(reinterpret_cast<T*>(o.grad) + n * o.grad_s0 + c * o.grad_s1, (C)(r.grad * scale));
+  for (int64_t p = blockIdx.x; p < P; p += gridDim.x) {
+    const IndexT begin = (IndexT)(total * p / P), end = (IndexT)(total * (p + 1) / P);
+    double acc = 0;
+    for (IndexT i = begin + threadIdx.x; i < end; i += kBlock) {
+      IndexT n, c;
+      if constexpr (sizeof(IndexT) == 4) { n = (IndexT)div.div((uint32_t)i); c = i - n * (IndexT)a.C; }
+      else { n = i / a.C; c = i - n * a.C; }
+      LossGrad<C> r = evaluate<T, TT>(a, k, n, c, chk);
+      if (o.partials) acc += (double)r.loss;
+      else store(reinterpret_cast<T*>(o.loss) + n * o.loss_s0 + c * o.loss_s1, r.loss);
+      if (o.grad) store(reinterpret_cast<T*>(o.grad) + n * o.grad_s0 + c * o.grad_s1, r.grad * scale);
+    }
+    if (o.partials) {
+      double sum = block_sum(acc);
+      if (threadIdx.x == 0) o.partials[p] = sum;
+    }
   }
   if (chk.bad) report(chk, kernel_id, slot, a);
-  if (o.partials) {
-    double s = block_sum(acc);
-    if (threadIdx.x == 0) o.partials[p] = s;
-  }
 }
 
 // Vectorised path for contiguous logits and gradient with C % 4 == 0 and aligned rows: each
-// thread handles 4 consecutive elements of one row (one 16-byte load for float32, 8 bytes for the
-// half types), two such chunks per iteration with both loads issued before any math, through the
-// read-only cache path (more bytes in flight per thread).
+// thread handles chunks of 4 consecutive elements of one row (one 16-byte load for float32, 8
+// bytes for the half types), two chunks per iteration with both loads issued before any math,
+// through the read-only cache path (more bytes in flight per thread). The row's target is read
+// once per chunk. Chunk indices are 32-bit: up to 2^33 elements.
 template <typename T> struct alignas(4 * sizeof(T)) AlignedVec4 { T v[4]; };
 
 template <typename T>
@@ -87,53 +93,76 @@ __device__ __forceinline__ AlignedVec4<T> load_vec4(const AlignedVec4<T>* p) {
   return r;
 }
 
+// Loss sum of chunk j (elements 4j..4j+3); writes the chunk's gradient when g4 is set.
+// div_c4 divides by C / 4, so row n = j / (C / 4) without forming 4j (which may pass 2^32).
 template <typename T, typename TT>
-__device__ __forceinline__ double chunk4(const Args& a, uint32_t j, const AlignedVec4<T>& xv, AlignedVec4<T>* g4, double scale,
-                                         const IntDivider& div, TargetCheck& chk) {
+__device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients<compute_t<T>>& k, uint32_t j, const AlignedVec4<T>& xv,
+                                               AlignedVec4<T>* g4, compute_t<T> scale, const IntDivider& div_c4, TargetCheck& chk) {
   using C = compute_t<T>;
-  uint32_t n = div.div(j * 4u);            // div divides by C
-  uint32_t c0 = j * 4u - n * (uint32_t)a.C;
+  uint32_t n = div_c4.div(j);
+  uint32_t c0 = 4u * (j - n * div_c4.divisor);
+  RowTarget row = row_target<TT>(a, n);
   AlignedVec4<T> gv;
   C sum4 = 0;
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    LossGrad<C> r = evaluate_at<T, TT>(a, n, c0 + k, load(&xv.v[k]), chk);
+  for (int q = 0; q < 4; ++q) {
+    LossGrad<C> r = evaluate_in_row<T, TT>(a, k, row, n, c0 + q, load(&xv.v[q]), chk);
     sum4 += r.loss;
-    store(&gv.v[k], (C)(r.grad * scale));
+    store(&gv.v[q], r.grad * scale);
   }
   if (g4) g4[j] = gv;
-  return (double)sum4;
+  return sum4;
 }
 
 template <typename T, typename TT>
-__global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_t P, IntDivider div, int kernel_id, DeviceErrorSlot* slot) {
+__global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_t P, IntDivider div_c4, int kernel_id, DeviceErrorSlot* slot) {
+  using C = compute_t<T>;
+  const Coefficients<C> k(a);
   const int64_t total4 = a.N * a.C / 4;
-  const int64_t p = blockIdx.x;
-  const uint32_t begin = (uint32_t)(total4 * p / P), end = (uint32_t)(total4 * (p + 1) / P);
-  const double scale = o.grad ? grad_scale(a) : 1.0;
+  const C scale = (C)(o.grad ? grad_scale(a) : 1.0);
   const AlignedVec4<T>* x4 = reinterpret_cast<const AlignedVec4<T>*>(a.x.data);
   AlignedVec4<T>* g4 = reinterpret_cast<AlignedVec4<T>*>(o.grad);
-  double acc = 0;
   TargetCheck chk;
-  uint32_t j = begin + threadIdx.x;
-  for (; j + kBlock < end; j += 2 * kBlock) {
-    AlignedVec4<T> xa = load_vec4(x4 + j), xb = load_vec4(x4 + j + kBlock);
-    acc += chunk4<T, TT>(a, j, xa, g4, scale, div, chk);
-    acc += chunk4<T, TT>(a, j + kBlock, xb, g4, scale, div, chk);
+  for (int64_t p = blockIdx.x; p < P; p += gridDim.x) {
+    const uint32_t begin = (uint32_t)(total4 * p / P), end = (uint32_t)(total4 * (p + 1) / P);
+    double acc = 0;
+    uint32_t j = begin + threadIdx.x;
+    for (; j + kBlock < end; j += 2 * kBlock) {
+      AlignedVec4<T> xa = load_vec4(x4 + j), xb = load_vec4(x4 + j + kBlock);
+      C pair = chunk4<T, TT>(a, k, j, xa, g4, scale, div_c4, chk);
+      pair += chunk4<T, TT>(a, k, j + kBlock, xb, g4, scale, div_c4, chk);
+      acc += (double)pair;
+    }
+    if (j < end) acc += (double)chunk4<T, TT>(a, k, j, load_vec4(x4 + j), g4, scale, div_c4, chk);
+    double sum = block_sum(acc);
+    if (threadIdx.x == 0) o.partials[p] = sum;
   }
-  if (j < end) acc += chunk4<T, TT>(a, j, load_vec4(x4 + j), g4, scale, div, chk);
   if (chk.bad) report(chk, kernel_id, slot, a);
-  double s = block_sum(acc);
-  if (threadIdx.x == 0) o.partials[p] = s;
+}
+
+// Blocks of `kernel` that fit on the current GPU at once (cached per kernel).
+template <typename K>
+unsigned resident_blocks(K kernel) {
+  static unsigned cached = 0;
+  if (cached == 0) {
+    int device = 0, sms = 0, per_sm = 0;
+    KILN_CUDA_CHECK(cudaGetDevice(&device), "sigmoid_focal_loss");
+    KILN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "sigmoid_focal_loss");
+    KILN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kBlock, 0), "sigmoid_focal_loss");
+    cached = (unsigned)std::max(1, sms * per_sm);
+  }
+  return cached;
 }
 
 // Launches the vector path; a no-op for 8-byte types (inside a template, `if constexpr` keeps
 // forward_vec4<double> from being instantiated).
 template <typename T, typename TT>
-bool launch_vec4(bool vec, unsigned P, cudaStream_t s, const Args& a, const Outputs& o, const IntDivider& div, int id, DeviceErrorSlot* slot) {
+bool launch_vec4(bool vec, int64_t P, cudaStream_t s, const Args& a, const Outputs& o, int id, DeviceErrorSlot* slot) {
   if constexpr (sizeof(T) <= 4) {
-    if (vec) forward_vec4<T, TT><<<P, kBlock, 0, s>>>(a, o, (int64_t)P, div, id, slot);
-    return vec;
+    if (!vec) return false;
+    unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_vec4<T, TT>));
+    forward_vec4<T, TT><<<grid, kBlock, 0, s>>>(a, o, P, IntDivider((uint32_t)(a.C / 4)), id, slot);
+    return true;
   } else {
     return false;
   }
@@ -154,39 +183,44 @@ void forward(KernelCall& call) {
   else { o.loss = out.data; o.loss_s0 = out.strides[0]; o.loss_s1 = out.strides[1]; }
   if (want_grad) { TensorArg& g = call.out(1); o.grad = g.data; o.grad_s0 = g.strides[0]; o.grad_s1 = g.strides[1]; }
   bool fits32 = total < (1LL << 31);
-  IntDivider div(fits32 ? (uint32_t)a.C : 1u);
   cudaStream_t s = stream_of(call);
   DeviceErrorSlot* slot = error_slot_of(call);
   KILN_DISPATCH_FOCAL(a, call.name, {
     constexpr size_t vec_bytes = 4 * sizeof(scalar_t);
-    constexpr bool vec_type = sizeof(scalar_t) <= 4;
-    bool vec = vec_type && reduce && fits32 && a.C % 4 == 0 && a.x.s1 == 1 && a.x.s0 == a.C &&
+    bool vec = reduce && total / 4 < (1LL << 31) && a.C % 4 == 0 && a.x.s1 == 1 && a.x.s0 == a.C &&
                (uintptr_t)a.x.data % vec_bytes == 0 &&
                (!o.grad || (o.grad_s1 == 1 && o.grad_s0 == a.C && (uintptr_t)o.grad % vec_bytes == 0));
-    if (launch_vec4<scalar_t, target_t>(vec, (unsigned)P, s, a, o, div, call.id, slot)) {
+    if (launch_vec4<scalar_t, target_t>(vec, P, s, a, o, call.id, slot)) {
       KILN_CUDA_CHECK(cudaGetLastError(), call.name);
       return;
     }
-    if (fits32) forward_generic<scalar_t, target_t, int32_t><<<(unsigned)P, kBlock, 0, s>>>(a, o, P, div, call.id, slot);
-    else forward_generic<scalar_t, target_t, int64_t><<<(unsigned)P, kBlock, 0, s>>>(a, o, P, div, call.id, slot);
+    IntDivider div(fits32 ? (uint32_t)a.C : 1u);
+    if (fits32) {
+      unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_generic<scalar_t, target_t, int32_t>));
+      forward_generic<scalar_t, target_t, int32_t><<<grid, kBlock, 0, s>>>(a, o, P, div, call.id, slot);
+    } else {
+      unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_generic<scalar_t, target_t, int64_t>));
+      forward_generic<scalar_t, target_t, int64_t><<<grid, kBlock, 0, s>>>(a, o, P, div, call.id, slot);
+    }
   });
   KILN_CUDA_CHECK(cudaGetLastError(), call.name);
 }
-KILN_KERNEL("sigmoid_focal_loss", forward);
+KILN_KERNEL_ARGS("sigmoid_focal_loss", forward, "input, target, weight, classWeight");
 
 template <typename T, typename TT, typename IndexT>
 __global__ void backward_kernel(Args a, Strided2D go, char* grad, int64_t g_s0, int64_t g_s1, IntDivider div, int kernel_id, DeviceErrorSlot* slot) {
   using C = compute_t<T>;
+  const Coefficients<C> k(a);
   const IndexT total = (IndexT)(a.N * a.C);
-  const double scale = grad_scale(a);
+  const C scale = (C)grad_scale(a);
   TargetCheck chk;
   for (IndexT i = blockIdx.x * (IndexT)kBlock + threadIdx.x; i < total; i += (IndexT)gridDim.x * kBlock) {
     IndexT n, c;
     if constexpr (sizeof(IndexT) == 4) { n = (IndexT)div.div((uint32_t)i); c = i - n * (IndexT)a.C; }
     else { n = i / a.C; c = i - n * a.C; }
-    LossGrad<C> r = evaluate<T, TT>(a, n, c, chk);
+    LossGrad<C> r = evaluate<T, TT>(a, k, n, c, chk);
     C g = load(reinterpret_cast<const T*>(go.data) + n * go.s0 + c * go.s1);
-    store(reinterpret_cast<T*>(grad) + n * g_s0 + c * g_s1, (C)(r.grad * scale) * g);
+    store(reinterpret_cast<T*>(grad) + n * g_s0 + c * g_s1, r.grad * scale * g);
   }
   if (chk.bad) report(chk, kernel_id, slot, a);
 }
@@ -207,7 +241,7 @@ void backward(KernelCall& call) {
   });
   KILN_CUDA_CHECK(cudaGetLastError(), call.name);
 }
-KILN_KERNEL("sigmoid_focal_loss_backward", backward);
+KILN_KERNEL_ARGS("sigmoid_focal_loss_backward", backward, "input, target, weight, classWeight");
 
 template <typename TT>
 __global__ void count_kernel(const TT* t, int64_t stride, int64_t n, unsigned long long* out) {

@@ -98,6 +98,7 @@ mkdir -p "$PACK/native"
 shopt -s nullglob
 ADDONS=(${KILN_NATIVE_BUILD:-native/build/Release}/*.node)
 shopt -u nullglob
+rm -f "$PACK"/native/*.node "$PACK"/native/*.node.xz
 if [ ${#ADDONS[@]} -gt 0 ]; then
   cp "${ADDONS[@]}" "$PACK/native/"
 fi
@@ -111,6 +112,8 @@ else
     \( -name '*.cu' -o -name '*.cuh' -o -name '*.cc' -o -name '*.cpp' -o -name '*.h' -o -name 'CMakeLists.txt' \) -print | head -3)
   [ -z "$NEWER" ] || say "WARNING: kiln_cuda.node is older than native sources (e.g. $(echo $NEWER)): rebuild?"
 fi
+# the addons shrink about six-fold under xz (remote.sh unpacks them)
+for f in "$PACK"/native/*.node; do xz -T0 -6 -f "$f"; done
 
 # 4. built dist/ folders ------------------------------------------------------------------------
 shopt -s nullglob

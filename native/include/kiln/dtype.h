@@ -80,6 +80,9 @@ KILN_HD Half float_to_half(float f) {
 
 KILN_HD float bf16_to_float(BFloat16 h) { return bits_float((uint32_t)h.bits << 16); }
 KILN_HD BFloat16 float_to_bf16(float f) {
+#if defined(__CUDA_ARCH__)
+  return BFloat16{__bfloat16_as_ushort(__float2bfloat16_rn(f))};
+#endif
   uint32_t u = float_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return BFloat16{(uint16_t)((u >> 16) | 0x40u)};  // quiet nan
   u += 0x7fffu + ((u >> 16) & 1u);                                                     // nearest even

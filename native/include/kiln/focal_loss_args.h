@@ -98,27 +98,55 @@ struct TargetCheck {
 
 // Loss and gradient of element (n, c), weights applied, for input storage type T and index
 // target type TT (unused for float targets, whose dtype is T). Ignored rows give zeros.
-// evaluate_at takes the logit already loaded (the GPU's vectorised path loads four at once).
+// One row's index target, read and classified once for all of the row's elements (float targets
+// are per element and read in evaluate_in_row).
+struct RowTarget {
+  int64_t cls = -1;         // foreground class, -1 background
+  bool ignored = false;
+  bool invalid = false;
+  int64_t raw = 0;          // the target value as given
+};
+
+template <typename TT>
+KILN_HD RowTarget row_target(const Args& a, int64_t n) {
+  RowTarget r;
+  if constexpr (std::is_integral<TT>::value) {
+    r.raw = (int64_t)*(reinterpret_cast<const TT*>(a.target.data) + n * a.target.s0);
+    IndexTarget it = classify(r.raw, a.kind, a.C);
+    r.cls = it.cls;
+    r.ignored = it.ignored;
+    r.invalid = it.invalid;
+  }
+  return r;
+}
+
+// gamma and alpha in the compute type, converted once per thread rather than per element.
+template <typename C>
+struct Coefficients {
+  C gamma, alpha;
+  KILN_HD explicit Coefficients(const Args& a) : gamma((C)a.gamma), alpha((C)a.alpha) {}
+};
+
+// Loss and gradient of element (n, c) of a row whose target was read by row_target, for the logit
+// x already loaded (the GPU's vectorised path loads four at once). Ignored rows give zeros.
+// TT is the input's own type for float targets and an integer type for index targets.
 template <typename T, typename TT, typename C = compute_t<T>>
-KILN_HD LossGrad<C> evaluate_at(const Args& a, int64_t n, int64_t c, C x, TargetCheck& chk) {
+KILN_HD LossGrad<C> evaluate_in_row(const Args& a, const Coefficients<C>& k, const RowTarget& row, int64_t n, int64_t c, C x, TargetCheck& chk) {
   LossGrad<C> r;
-  // TT is the input's own type for float targets and an integer type for index targets.
   if constexpr (!std::is_integral<TT>::value) {
     C t = load(reinterpret_cast<const T*>(a.target.data) + n * a.target.s0 + c * a.target.s1);
     if (!(t >= C(0) && t <= C(1))) {
       chk.bad = true; chk.is_float = true; chk.value = (double)t;
       return {C(0), C(0)};
     }
-    r = soft<C>(x, t, (C)a.gamma, (C)a.alpha);
+    r = soft<C>(x, t, k.gamma, k.alpha);
   } else {
-    int64_t tv = (int64_t)*(reinterpret_cast<const TT*>(a.target.data) + n * a.target.s0);
-    IndexTarget it = classify(tv, a.kind, a.C);
-    if (it.invalid) {
-      chk.bad = true; chk.value = (double)tv;
+    if (row.invalid) {
+      chk.bad = true; chk.value = (double)row.raw;
       return {C(0), C(0)};
     }
-    if (it.ignored) return {C(0), C(0)};
-    r = binary<C>(x, it.cls == c, (C)a.gamma, (C)a.alpha);
+    if (row.ignored) return {C(0), C(0)};
+    r = binary<C>(x, row.cls == c, k.gamma, k.alpha);
   }
   if (a.has_weight) {
     C w = load(reinterpret_cast<const T*>(a.weight.data) + n * a.weight.s0 + c * a.weight.s1);
@@ -131,9 +159,11 @@ KILN_HD LossGrad<C> evaluate_at(const Args& a, int64_t n, int64_t c, C x, Target
   return r;
 }
 
+// Element (n, c) on its own (generic strided loops).
 template <typename T, typename TT, typename C = compute_t<T>>
-KILN_HD LossGrad<C> evaluate(const Args& a, int64_t n, int64_t c, TargetCheck& chk) {
-  return evaluate_at<T, TT, C>(a, n, c, load(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0 + c * a.x.s1), chk);
+KILN_HD LossGrad<C> evaluate(const Args& a, const Coefficients<C>& k, int64_t n, int64_t c, TargetCheck& chk) {
+  C x = load(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0 + c * a.x.s1);
+  return evaluate_in_row<T, TT, C>(a, k, row_target<TT>(a, n), n, c, x, chk);
 }
 
 // 1 / divisor for the gradient and the mean: from the device-side count when the host does not

@@ -51,10 +51,12 @@ struct KilnError : std::runtime_error {
 };
 [[noreturn]] void fail(ErrorKind kind, const std::string& op, const std::string& msg);
 
-struct KernelRegistrar { KernelRegistrar(const char* name, KernelFn fn); };
+struct KernelRegistrar { KernelRegistrar(const char* name, KernelFn fn, const char* input_names = nullptr); };
 int kernel_count();
 const char* kernel_name(int id);
 KernelFn kernel_fn(int id);
+// Name of input `arg` of kernel `id` when the kernel registered its input names, else "input <arg>".
+std::string kernel_input_name(int id, int arg);
 
 }  // namespace kiln
 
@@ -62,4 +64,7 @@ KernelFn kernel_fn(int id);
 #define KILN_CONCAT(a, b) KILN_CONCAT_(a, b)
 // Registers `fn` as this device's kernel for op `name` (snake_case, the op's TS name).
 #define KILN_KERNEL(name, fn) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn)
+// The same, naming the inputs (comma-separated) so errors found on the device can name the argument.
+#define KILN_KERNEL_ARGS(name, fn, input_names) \
+  static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
 #define KILN_CHECK(cond, kind, op, msg) do { if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); } while (0)

@@ -93,10 +93,39 @@ export class FunctionCtx {
 /** What backward returns: one gradient, or one per argument of apply. */
 export type BackwardResult = Tensor | null | undefined | readonly (Tensor | null | undefined)[];
 
-type ArgsOf<F> = F extends { forward(ctx: FunctionCtx, ...args: infer A): unknown } ? A : never;
-type ResultOf<F> = F extends { forward(ctx: FunctionCtx, ...args: never[]): infer R } ? R : never;
+/** The arguments of a Function subclass's apply: those of its forward after ctx. */
+export type ArgsOf<F> = F extends {
+  /** The subclass's static forward. */
+  forward(ctx: FunctionCtx, ...args: infer A): unknown;
+} ? A : never;
+/** What a Function subclass's apply returns: what its forward returns. */
+export type ResultOf<F> = F extends {
+  /** The subclass's static forward. */
+  forward(ctx: FunctionCtx, ...args: never[]): infer R;
+} ? R : never;
 
-/** Base class of custom differentiable functions (see the file comment). */
+/**
+ * Base class of custom differentiable functions, as PyTorch's torch.autograd.Function. A subclass
+ * defines a static `forward(ctx, ...args)` (run with grad mode off) and a static
+ * `backward(ctx, ...gradOutputs)` returning one gradient per argument of `apply` (null for none),
+ * and is called through `apply`. See docs/custom-functions.md.
+ *
+ * @example
+ * ```ts
+ * class Square extends Function {
+ *   static override forward(ctx: FunctionCtx, x: Tensor, scale: number): Tensor {
+ *     ctx.saveForBackward(x);
+ *     ctx.scale = scale;                              // any non-tensor state
+ *     return x.mul(x).mul(scale);
+ *   }
+ *   static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
+ *     const [x] = ctx.savedTensors;
+ *     return g.mul(x!).mul(2 * ctx.scale);            // the gradient of `scale` may be omitted
+ *   }
+ * }
+ * const y = Square.apply(x, 3);
+ * ```
+ */
 export class Function {
   /** Computes the outputs; runs with grad mode off. Override it. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -150,6 +179,15 @@ function applyFunction(cls: typeof Function, args: readonly unknown[]): Tensor |
   });
   ctx._savedVersions = ctx._saved.map((t) => (t instanceof Tensor ? t.storage.version : -1));
   return Array.isArray(raw) ? outputs : outputs[0]!;
+}
+
+/** True when one of ctx's own properties is `t` or an array holding it (state the caller keeps). */
+function heldBy(ctx: FunctionCtx, t: Tensor): boolean {
+  for (const key in ctx) {
+    const v: unknown = ctx[key];
+    if (v === t || (Array.isArray(v) && v.includes(t))) return true;
+  }
+  return false;
 }
 
 /** A new tensor object over the same elements, with no history. */
@@ -219,11 +257,8 @@ class FunctionNode extends Node {
    */
   private handOver(out: readonly (Tensor | null | undefined)[], gradOutputs: readonly (Tensor | undefined)[], task: BackwardTask): void {
     const ctx = this.ctx;
-    let foreign: Set<unknown> | null = null;
     for (const g of out) {
-      if (!(g instanceof Tensor)) continue;
-      foreign ??= new Set<unknown>([...gradOutputs, ...ctx._saved, ...Object.values(ctx).flatMap((v) => (Array.isArray(v) ? v : [v]))]);
-      if (!foreign.has(g)) task.adopt(g);
+      if (g instanceof Tensor && !gradOutputs.includes(g) && !ctx._saved.includes(g) && !heldBy(ctx, g)) task.adopt(g);
     }
   }
 

@@ -166,8 +166,8 @@ describe('printing tensors as PyTorch', () => {
 forEachDevice('printing on a device', (dev) => {
   it('shows the device unless it is the CPU', () => {
     const t = tensor([[1, -2.5], [3, 4]], { dtype: 'float64', device: dev });
-    const suffix = dev === 'cpu' ? '' : `, device='${t.device}'`;
-    expect(String(t)).toBe(`tensor([[ 1.0000, -2.5000],\n        [ 3.0000,  4.0000]], dtype=float64${suffix})`);
+    const suffix = dev === 'cpu' ? '' : `, device='${t.device}'`;  // PyTorch: device before dtype
+    expect(String(t)).toBe(`tensor([[ 1.0000, -2.5000],\n        [ 3.0000,  4.0000]]${suffix}, dtype=float64)`);
     expect(String(arange(2000, undefined, 1, { device: dev }))).toBe(`tensor([   0,    1,    2,  ..., 1997, 1998, 1999]${suffix})`);
   });
 });
