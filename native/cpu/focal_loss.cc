@@ -56,9 +56,10 @@ template <typename T, typename PowG, bool kGrad>
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 T binary_row(const T* __restrict__ x, T* __restrict__ grad, int64_t C, int64_t cls, T gamma, T alpha, T scale) {
   T acc = 0;
+  const AlphaWeights<T> alpha_t(alpha);
 #pragma omp simd reduction(+ : acc)
   for (int64_t c = 0; c < C; ++c) {
-    LossGrad<T> r = binary<T>(x[c], c == cls, gamma, alpha, PowG());
+    LossGrad<T> r = binary<T>(x[c], c == cls, gamma, alpha_t, PowG());
     acc += r.loss;
     if constexpr (kGrad) grad[c] = r.grad * scale;
   }

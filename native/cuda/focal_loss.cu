@@ -95,7 +95,7 @@ __device__ __forceinline__ AlignedVec4<T> load_vec4(const AlignedVec4<T>* p) {
 
 // Loss sum of chunk j (elements 4j..4j+3); writes the chunk's gradient when g4 is set.
 // div_c4 divides by C / 4, so row n = j / (C / 4) without forming 4j (which may pass 2^32).
-template <typename T, typename TT>
+template <typename T, typename TT, typename PowG>
 __device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients<compute_t<T>>& k, uint32_t j, const AlignedVec4<T>& xv,
                                                AlignedVec4<T>* g4, compute_t<T> scale, const IntDivider& div_c4, TargetCheck& chk) {
   using C = compute_t<T>;
@@ -106,7 +106,7 @@ __device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients
   C sum4 = 0;
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
-    LossGrad<C> r = evaluate_in_row<T, TT>(a, k, row, n, c0 + q, load(&xv.v[q]), chk);
+    LossGrad<C> r = evaluate_in_row<T, TT, C, PowG>(a, k, row, n, c0 + q, load(&xv.v[q]), chk);
     sum4 += r.loss;
     store(&gv.v[q], r.grad * scale);
   }
@@ -114,7 +114,7 @@ __device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients
   return sum4;
 }
 
-template <typename T, typename TT>
+template <typename T, typename TT, typename PowG>
 __global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_t P, IntDivider div_c4, int kernel_id, DeviceErrorSlot* slot) {
   using C = compute_t<T>;
   const Coefficients<C> k(a);
@@ -129,11 +129,11 @@ __global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_
     uint32_t j = begin + threadIdx.x;
     for (; j + kBlock < end; j += 2 * kBlock) {
       AlignedVec4<T> xa = load_vec4(x4 + j), xb = load_vec4(x4 + j + kBlock);
-      C pair = chunk4<T, TT>(a, k, j, xa, g4, scale, div_c4, chk);
-      pair += chunk4<T, TT>(a, k, j + kBlock, xb, g4, scale, div_c4, chk);
+      C pair = chunk4<T, TT, PowG>(a, k, j, xa, g4, scale, div_c4, chk);
+      pair += chunk4<T, TT, PowG>(a, k, j + kBlock, xb, g4, scale, div_c4, chk);
       acc += (double)pair;
     }
-    if (j < end) acc += (double)chunk4<T, TT>(a, k, j, load_vec4(x4 + j), g4, scale, div_c4, chk);
+    if (j < end) acc += (double)chunk4<T, TT, PowG>(a, k, j, load_vec4(x4 + j), g4, scale, div_c4, chk);
     double sum = block_sum(acc);
     if (threadIdx.x == 0) o.partials[p] = sum;
   }
@@ -160,8 +160,15 @@ template <typename T, typename TT>
 bool launch_vec4(bool vec, int64_t P, cudaStream_t s, const Args& a, const Outputs& o, int id, DeviceErrorSlot* slot) {
   if constexpr (sizeof(T) <= 4) {
     if (!vec) return false;
-    unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_vec4<T, TT>));
-    forward_vec4<T, TT><<<grid, kBlock, 0, s>>>(a, o, P, IntDivider((uint32_t)(a.C / 4)), id, slot);
+    // q^gamma fixed at compile time: the paper's gamma = 2 as q * q, any other through pow
+    IntDivider div_c4((uint32_t)(a.C / 4));
+    if (a.gamma == 2.0) {
+      unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_vec4<T, TT, PowGamma2>));
+      forward_vec4<T, TT, PowGamma2><<<grid, kBlock, 0, s>>>(a, o, P, div_c4, id, slot);
+    } else {
+      unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_vec4<T, TT, PowGammaRuntime>));
+      forward_vec4<T, TT, PowGammaRuntime><<<grid, kBlock, 0, s>>>(a, o, P, div_c4, id, slot);
+    }
     return true;
   } else {
     return false;

@@ -101,7 +101,7 @@ struct TargetCheck {
 // One row's index target, read and classified once for all of the row's elements (float targets
 // are per element and read in evaluate_in_row).
 struct RowTarget {
-  int64_t cls = -1;         // foreground class, -1 background
+  int cls = -1;             // foreground class, -1 background (valid classes are below C < 2^31)
   bool ignored = false;
   bool invalid = false;
   int64_t raw = 0;          // the target value as given
@@ -113,7 +113,7 @@ KILN_HD RowTarget row_target(const Args& a, int64_t n) {
   if constexpr (std::is_integral<TT>::value) {
     r.raw = (int64_t)*(reinterpret_cast<const TT*>(a.target.data) + n * a.target.s0);
     IndexTarget it = classify(r.raw, a.kind, a.C);
-    r.cls = it.cls;
+    r.cls = it.invalid ? -1 : (int)it.cls;
     r.ignored = it.ignored;
     r.invalid = it.invalid;
   }
@@ -124,14 +124,16 @@ KILN_HD RowTarget row_target(const Args& a, int64_t n) {
 template <typename C>
 struct Coefficients {
   C gamma, alpha;
-  KILN_HD explicit Coefficients(const Args& a) : gamma((C)a.gamma), alpha((C)a.alpha) {}
+  AlphaWeights<C> alpha_t;
+  KILN_HD explicit Coefficients(const Args& a) : gamma((C)a.gamma), alpha((C)a.alpha), alpha_t((C)a.alpha) {}
 };
 
 // Loss and gradient of element (n, c) of a row whose target was read by row_target, for the logit
 // x already loaded (the GPU's vectorised path loads four at once). Ignored rows give zeros.
 // TT is the input's own type for float targets and an integer type for index targets.
-template <typename T, typename TT, typename C = compute_t<T>>
-KILN_HD LossGrad<C> evaluate_in_row(const Args& a, const Coefficients<C>& k, const RowTarget& row, int64_t n, int64_t c, C x, TargetCheck& chk) {
+// PowG fixes q^gamma at compile time where a kernel is specialised for gamma (see focal_loss.h).
+template <typename T, typename TT, typename C = compute_t<T>, typename PowG = PowGammaRuntime>
+KILN_HD LossGrad<C> evaluate_in_row(const Args& a, const Coefficients<C>& k, const RowTarget& row, int64_t n, int64_t c, C x, TargetCheck& chk, PowG powg = PowG()) {
   LossGrad<C> r;
   if constexpr (!std::is_integral<TT>::value) {
     C t = load(reinterpret_cast<const T*>(a.target.data) + n * a.target.s0 + c * a.target.s1);
@@ -146,7 +148,7 @@ KILN_HD LossGrad<C> evaluate_in_row(const Args& a, const Coefficients<C>& k, con
       return {C(0), C(0)};
     }
     if (row.ignored) return {C(0), C(0)};
-    r = binary<C>(x, row.cls == c, k.gamma, k.alpha);
+    r = binary<C>(x, row.cls == (int)c, k.gamma, k.alpha_t, powg);
   }
   if (a.has_weight) {
     C w = load(reinterpret_cast<const T*>(a.weight.data) + n * a.weight.s0 + c * a.weight.s1);

@@ -64,15 +64,29 @@ struct LossGrad {
   T loss, grad;
 };
 
-// Binary target (t = 1 when `positive`).
+// alpha_t for a positive and a negative element (both 1 when alpha < 0 disables the weighting),
+// computed once per launch rather than per element.
+template <typename T>
+struct AlphaWeights {
+  T pos, neg;
+  KILN_HD explicit AlphaWeights(T alpha) : pos(alpha < T(0) ? T(1) : alpha), neg(alpha < T(0) ? T(1) : T(1) - alpha) {}
+};
+
+// Binary target (t = 1 when `positive`). A positive element at x costs what a negative one costs
+// at z = -x (q, r and ce swap roles: q = sigmoid(z), r = sigmoid(-z), ce = softplus(z)), with the
+// gradient's sign flipped and alpha_t = alpha instead of 1 - alpha. So one branch-free formula:
+//   loss = alpha_t q^gamma ce,   dloss/dx = s * alpha_t q^gamma (q + gamma r ce),  s = -1 if positive.
 template <typename T, typename PowG = PowGammaRuntime>
-KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, T alpha, PowG powg = PowG()) {
-  LogitTerms<T> L = logit_terms(x);
-  T q = positive ? L.one_minus_p : L.p;
-  T r = positive ? L.p : L.one_minus_p;
-  T ce = positive ? L.softplus_neg : L.softplus_pos;
-  T a = alpha < T(0) ? T(1) : (positive ? alpha : T(1) - alpha);
-  T w = a * powg(q, gamma);
+KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, AlphaWeights<T> alpha, PowG powg = PowG()) {
+  T z = positive ? -x : x;
+  T e = m::exp(-m::fabs(z));       // in (0, 1]
+  T big = m::rcp(T(1) + e);         // sigmoid(|z|)
+  T small = e * big;                // sigmoid(-|z|)
+  bool zpos = z >= T(0);
+  T q = zpos ? big : small;         // sigmoid(z)
+  T r = zpos ? small : big;         // sigmoid(-z) = p(1 - p) / q
+  T ce = (zpos ? z : T(0)) + m::log1p_unit(e);   // softplus(z)
+  T w = (positive ? alpha.pos : alpha.neg) * powg(q, gamma);
   T g = w * (q + gamma * r * ce);
   return {w * ce, positive ? -g : g};
 }
