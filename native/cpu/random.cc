@@ -25,27 +25,7 @@ void fill_random(KernelCall& c, const Sampler& s) {
   });
 }
 
-void random_uniform_kernel(KernelCall& c) {
-  const double low = c.attr(3), high = c.attr(4);
-  KILN_CHECK(low < high, Value, c.name, "expected low < high, got [" + std::to_string(low) + ", " + std::to_string(high) + ")");
-  KILN_DISPATCH_FLOATING(c.out(0).dtype, c.name, fill_random<scalar_t>(c, UniformSampler<scalar_t>{low, high}));
-}
-KILN_KERNEL("random_uniform", random_uniform_kernel);
-
-void random_normal_kernel(KernelCall& c) {
-  const double mean = c.attr(3), std = c.attr(4);
-  KILN_CHECK(std >= 0, Value, c.name, "argument 'std' expected a value >= 0, got " + std::to_string(std));
-  KILN_DISPATCH_FLOATING(c.out(0).dtype, c.name, fill_random<scalar_t>(c, NormalSampler<scalar_t>{mean, std}));
-}
-KILN_KERNEL("random_normal", random_normal_kernel);
-
-void random_int_kernel(KernelCall& c) {
-  const int64_t low = c.int_attr(3), high = c.int_attr(4);
-  KILN_CHECK(low < high, Value, c.name, "expected low < high, got [" + std::to_string(low) + ", " + std::to_string(high) + ")");
-  const uint64_t range = (uint64_t)high - (uint64_t)low;
-  KILN_DISPATCH_ALL(c.out(0).dtype, c.name, fill_random<scalar_t>(c, IntSampler<scalar_t>{low, range}));
-}
-KILN_KERNEL("random_int", random_int_kernel);
+#include "kiln/random_entry_points.inc"
 
 }  // namespace
 }}  // namespace kiln::cpu
