@@ -44,6 +44,7 @@ export type GradFormula = (c: DerivativeContext) => Tensor;
 /** Gradients of all inputs by position (for ops with a variable number of inputs, like cat). */
 export type PositionalGrads = (c: DerivativeContext) => readonly (Tensor | null | undefined)[];
 
+/** A derivative table entry as written: what to save, and the gradient formulas. */
 export interface DerivativeSpec {
   /**
    * Inputs (by name) and outputs ('output', 'output1', ...) to keep for backward. An input's name
@@ -56,17 +57,25 @@ export interface DerivativeSpec {
 
 /** Where a saved value comes from. */
 export interface SaveSource {
+  /** The name the formula reads it by ('input', 'other', 'output', 'output1', ...). */
   readonly name: string;
+  /** True for an output of the op, false for an input. */
   readonly output: boolean;
+  /** The input's or output's position. */
   readonly index: number;
 }
 
 /** A table entry, resolved against its op's input names when the op is first recorded. */
 export interface Derivative {
+  /** The op's name. */
   readonly op: string;
+  /** The entry as defineDerivative received it. */
   readonly spec: DerivativeSpec;
+  /** The entry resolved against the op's schema (null until the op is first recorded). */
   resolved: {
+    /** The op's declaration. */
     readonly schema: OpSchema;
+    /** What is saved, in order. */
     readonly saves: readonly SaveSource[];
     /** name -> position in the saved list */
     readonly savedIndex: ReadonlyMap<string, number>;
@@ -79,7 +88,24 @@ export interface Derivative {
 
 const table = new Map<string, Derivative>();
 
-/** Registers the derivative of an op (once per op name). */
+/**
+ * Registers the derivative of an op (once per op name): what to save, and each input's gradient as
+ * a function of the upstream gradient `c.grad`, written with tensor ops.
+ *
+ * @example
+ * ```ts
+ * // d/dx x·σ(x) = σ(x)·(1 + x·(1 - σ(x)))
+ * defineDerivative('silu', {
+ *   save: ['input'],
+ *   grads: {
+ *     input: (c) => {
+ *       const x = c.saved('input'), s = sigmoid(x);
+ *       return mul(c.grad, mul(s, add(1, mul(x, sub(1, s)))));
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export function defineDerivative(op: string, spec: DerivativeSpec): void {
   if (table.has(op)) throw new InternalError(`defineDerivative: the derivative of '${op}' is defined twice`);
   table.set(op, { op, spec, resolved: null });

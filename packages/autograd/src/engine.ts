@@ -18,6 +18,7 @@ import { setGradEnabled } from './grad-mode.js';
 import { AccumulateGrad, type BackwardTask, type Node, gradEdge } from './node.js';
 import { matchShape } from './shape-utils.js';
 
+/** Options of {@link backward} and `tensor.backward()`. */
 export interface BackwardOptions {
   /** Keep saved values so the graph can be differentiated again (default: createGraph). */
   retainGraph?: boolean;
@@ -25,6 +26,7 @@ export interface BackwardOptions {
   createGraph?: boolean;
 }
 
+/** Options of {@link grad}. */
 export interface GradOptions extends BackwardOptions {
   /** Give null for inputs the outputs do not depend on, instead of an error (default false). */
   allowUnused?: boolean;
@@ -394,6 +396,13 @@ function prepareRoots(outputs: readonly Tensor[], grads: readonly (Tensor | null
 /**
  * Computes the gradients of `tensors` (scalars, or with their gradients given) with respect to the
  * graph's leaves, adding them into the leaves' `.grad`.
+ *
+ * @example
+ * ```ts
+ * const w = tensor([1, 2, 3], { dtype: 'float32', requiresGrad: true });
+ * backward(w.mul(w).sum());         // the same as w.mul(w).sum().backward()
+ * w.grad!.toArray();                // [2, 4, 6]
+ * ```
  */
 export function backward(tensors: Tensor | readonly Tensor[], grads?: Tensor | readonly (Tensor | null | undefined)[] | null, options: BackwardOptions = {}): void {
   const outs = asList(tensors);
@@ -404,6 +413,13 @@ export function backward(tensors: Tensor | readonly Tensor[], grads?: Tensor | r
 /**
  * The gradients of `outputs` with respect to `inputs` (returned, not stored in `.grad`), as
  * torch.autograd.grad. `gradOutputs` may be left out for one-element outputs.
+ *
+ * @example
+ * ```ts
+ * const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+ * const [dx] = grad(x.pow(3).sum(), x, null, { createGraph: true });   // 3x², differentiable again
+ * const [d2x] = grad(dx!.sum(), x);                                     // 6x
+ * ```
  */
 export function grad(
   outputs: Tensor | readonly Tensor[],

@@ -35,7 +35,14 @@ export function withGradMode<R>(on: boolean, fn: () => R): R {
   }
 }
 
-/** Runs fn without recording the graph (parameter updates, evaluation). */
+/**
+ * Runs fn without recording the graph (parameter updates, evaluation).
+ *
+ * @example
+ * ```ts
+ * noGrad(() => w.sub_(w.grad!.mul(0.1)));   // an SGD step on a leaf that requires grad
+ * ```
+ */
 export function noGrad<R>(fn: () => R): R {
   return withGradMode(false, fn);
 }

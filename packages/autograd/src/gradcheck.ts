@@ -13,6 +13,7 @@ import { AutogradError, DTypeError, Tensor, fmtShape, isFloating, tensor, zerosL
 import { grad } from './engine.js';
 import { enableGrad } from './grad-mode.js';
 
+/** Step and tolerances of {@link gradcheck} and {@link gradgradcheck}. */
 export interface GradcheckOptions {
   /** Finite-difference step (default 1e-6). */
   eps?: number;
@@ -28,25 +29,34 @@ export interface GradcheckOptions {
   seed?: number;
 }
 
+/** One Jacobian entry where the engine and finite differences disagree. */
 export interface GradcheckMismatch {
-  /** Position of the input in the inputs array, and its element (flat, and as an index). */
+  /** Position of the input in the inputs array. */
   input: number;
+  /** The input's element, as a flat index. */
   element: number;
+  /** The input's element, as an index per dimension. */
   index: number[];
   /** Which Jacobian row: an output and its element, or a random projection of the outputs. */
   row: string;
+  /** The engine's value. */
   analytical: number;
+  /** The finite-difference value. */
   numerical: number;
 }
 
+/** What {@link checkGradients} returns. */
 export interface GradcheckReport {
+  /** True when every entry is within tolerance. */
   ok: boolean;
+  /** The entries that are not. */
   mismatches: GradcheckMismatch[];
   /** Empty when ok; otherwise the first mismatches, described. */
   message: string;
 }
 
-type Fn = (...inputs: never[]) => Tensor | readonly Tensor[];
+/** A function gradcheck differentiates: tensors (and other arguments) in, one tensor or a list out. */
+export type GradcheckFn = (...inputs: never[]) => Tensor | readonly Tensor[];
 
 const toList = (r: Tensor | readonly Tensor[]): Tensor[] => (Array.isArray(r) ? [...(r as readonly Tensor[])] : [r as Tensor]);
 
@@ -106,7 +116,7 @@ function differentiableInputs(inputs: readonly unknown[]): number[] {
 }
 
 /** Compares analytical and numerical Jacobians; returns a report instead of throwing. */
-export function checkGradients(fn: Fn, inputs: readonly unknown[], options: GradcheckOptions = {}): GradcheckReport {
+export function checkGradients(fn: GradcheckFn, inputs: readonly unknown[], options: GradcheckOptions = {}): GradcheckReport {
   const eps = options.eps ?? 1e-6, atol = options.atol ?? 1e-5, rtol = options.rtol ?? 1e-3;
   const call = (): Tensor[] => toList((fn as (...a: unknown[]) => Tensor | readonly Tensor[])(...inputs)).filter((o) => isFloating(o.dtype));
   const diff = differentiableInputs(inputs);
@@ -184,8 +194,18 @@ export function checkGradients(fn: Fn, inputs: readonly unknown[], options: Grad
   return { ok: mismatches.length === 0, mismatches, message };
 }
 
-/** True when the gradients of fn at inputs match finite differences; otherwise throws the details. */
-export function gradcheck(fn: Fn, inputs: readonly unknown[], options: GradcheckOptions = {}): true {
+/**
+ * True when the gradients of fn at inputs match finite differences; otherwise throws an
+ * AutogradError naming the input, element and output of the worst entries. Inputs that require
+ * grad must be float64.
+ *
+ * @example
+ * ```ts
+ * const x = randn([3, 4], { dtype: 'float64' }).requiresGrad_();
+ * gradcheck((a: Tensor) => a.silu(), [x]);   // true
+ * ```
+ */
+export function gradcheck(fn: GradcheckFn, inputs: readonly unknown[], options: GradcheckOptions = {}): true {
   const r = checkGradients(fn, inputs, options);
   if (!r.ok) throw new AutogradError(r.message);
   return true;
@@ -195,7 +215,7 @@ export function gradcheck(fn: Fn, inputs: readonly unknown[], options: Gradcheck
  * Checks second derivatives: gradcheck of x -> grad(fn(x), x, v, createGraph) with respect to the
  * inputs and the output gradients v (random float64 unless given).
  */
-export function gradgradcheck(fn: Fn, inputs: readonly unknown[], gradOutputs?: readonly Tensor[], options: GradcheckOptions = {}): true {
+export function gradgradcheck(fn: GradcheckFn, inputs: readonly unknown[], gradOutputs?: readonly Tensor[], options: GradcheckOptions = {}): true {
   const call = (args: readonly unknown[]): Tensor[] =>
     toList((fn as (...a: unknown[]) => Tensor | readonly Tensor[])(...args)).filter((o) => isFloating(o.dtype) && o.requiresGrad);
   const diff = differentiableInputs(inputs);
@@ -211,5 +231,5 @@ export function gradgradcheck(fn: Fn, inputs: readonly unknown[], gradOutputs?: 
     const wrt = diff.map((i) => xs[i] as Tensor);
     return grad(ys, wrt, args.slice(n) as Tensor[], { createGraph: true, allowUnused: true }).map((g, k) => g ?? zerosLike(wrt[k]!));
   };
-  return gradcheck(firstOrder as Fn, [...inputs, ...vs], options);
+  return gradcheck(firstOrder as GradcheckFn, [...inputs, ...vs], options);
 }

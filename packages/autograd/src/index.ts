@@ -24,9 +24,14 @@ export {
   isGradEnabled, setGradEnabled, noGrad, enableGrad, noGradScope, enableGradScope, gradModeScope, withGradMode,
 } from './grad-mode.js';
 export { backward, grad, type BackwardOptions, type GradOptions } from './engine.js';
-export { Function, FunctionCtx, type BackwardResult } from './function.js';
-export { defineDerivative, derivativeOf, derivativeNames, type DerivativeContext, type DerivativeSpec, type GradFormula } from './derivative-table.js';
+export { Function, FunctionCtx, type BackwardResult, type ArgsOf, type ResultOf } from './function.js';
+export {
+  defineDerivative, derivativeOf, derivativeNames, type DerivativeContext, type DerivativeSpec, type GradFormula, type PositionalGrads,
+  type Derivative, type SaveSource,
+} from './derivative-table.js';
 export { sumToShape } from './shape-utils.js';
-export { gradcheck, gradgradcheck, checkGradients, type GradcheckOptions, type GradcheckReport } from './gradcheck.js';
-export type { GradHook, Node } from './node.js';
+export {
+  gradcheck, gradgradcheck, checkGradients, type GradcheckOptions, type GradcheckReport, type GradcheckMismatch, type GradcheckFn,
+} from './gradcheck.js';
+export type { GradHook, Node, BackwardTask } from './node.js';
 export type { RemovableHandle } from './tensor-methods.js';

@@ -33,9 +33,14 @@ export function setViewRefresher(f: (view: Tensor) => void): void {
   refreshView = f;
 }
 
+/**
+ * A node of the backward graph: one recorded op, Function call or leaf accumulator. `tensor.gradFn`
+ * is the node that made the tensor.
+ */
 export abstract class Node implements GradNode {
   /** Creation order (the engine's tie-break among ready nodes). */
   readonly seq = nextSequenceNr++;
+  /** e.g. 'MulBackward', 'AccumulateGrad', or a Function's '<Class>Backward'. */
   abstract readonly name: string;
   /** Per forward input: the node receiving its gradient (null: no gradient needed). */
   readonly nextNodes: (Node | null)[];
@@ -43,7 +48,9 @@ export abstract class Node implements GradNode {
   readonly nextSlots: number[];
   /** Per forward input needing a gradient: shape, dtype and device the gradient must have. */
   readonly inputShapes: (readonly number[] | null)[];
+  /** Per forward input needing a gradient: the dtype its gradient must have. */
   readonly inputDtypes: (DType | null)[];
+  /** Per forward input needing a gradient: the device its gradient must be on. */
   readonly inputDevices: (Device | null)[];
   /** Tensor hooks per gradient slot (registerHook on the tensor that is output `slot`). */
   hooks: Map<number, GradHook[]> | null = null;
@@ -97,6 +104,7 @@ export abstract class Node implements GradNode {
   /** Frees what was saved for backward (after a pass without retainGraph). */
   release(): void {}
 
+  /** Adds a hook on the gradient of output `slot`; returns the function that removes it. */
   addHook(slot: number, hook: GradHook): () => void {
     this.hooks ??= new Map();
     let list = this.hooks.get(slot);

@@ -46,6 +46,7 @@ const cases: Case[] = [
   unary('sigmoid', (x) => x.sigmoid(), anyReal),
   unary('logsigmoid', (x) => x.logsigmoid(), anyReal),
   unary('softplus', (x) => x.softplus(), anyReal),
+  unary('silu', (x) => x.silu(), anyReal),
   unary('tanh', (x) => x.tanh(), anyReal),
   unary('sin', (x) => x.sin(), anyReal),
   unary('cos', (x) => x.cos(), anyReal),

@@ -8,18 +8,29 @@ import {
   fromNativeError, kernelTable, loadAddon, addonPath,
 } from '@kiln/tensor';
 
+/** What `cuda.deviceProperties()` tells of a GPU (from cudaGetDeviceProperties). */
 export interface CudaDeviceProperties {
+  /** e.g. 'NVIDIA H200'. */
   name: string;
+  /** Device memory in bytes. */
   totalMemory: number;
+  /** Number of streaming multiprocessors. */
   multiProcessorCount: number;
+  /** Compute capability, major part (9 for sm_90). */
   major: number;
+  /** Compute capability, minor part. */
   minor: number;
+  /** L2 cache size in bytes. */
   l2CacheSize: number;
+  /** CUDA runtime version the addon was built with (e.g. 12040 for 12.4). */
   runtimeVersion: number;
+  /** Newest CUDA version the installed driver supports, in the same form. */
   driverVersion: number;
 }
 
+/** The CUDA allocator's figures: {@link MemoryStats} and the number of out-of-memory failures. */
 export interface CudaMemoryStats extends MemoryStats {
+  /** Allocations that failed even after emptying the cache (each raised an OutOfMemoryError). */
   numOoms: number;
 }
 

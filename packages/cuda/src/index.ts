@@ -28,10 +28,24 @@ function cudaIndex(d: DeviceLike | number, op: string): number {
 /**
  * A CUDA event for timing device work, as torch.cuda.Event:
  * `start.record(); ...; end.record(); start.elapsedTime(end)` (milliseconds; waits for `end`).
+ *
+ * @example
+ * ```ts
+ * const start = new cuda.Event(), end = new cuda.Event();
+ * start.record();
+ * const y = x.matmul(x);
+ * end.record();
+ * console.log(`${start.elapsedTime(end).toFixed(3)} ms`);
+ * start.dispose(); end.dispose();
+ * ```
  */
 export class CudaEvent {
   private handle: number;
-  constructor(readonly device: DeviceLike | number = 0) {
+  /** Creates an event on a CUDA device (a DeviceError when CUDA is unavailable). */
+  constructor(
+    /** The device whose stream the event is recorded on (default cuda:0). */
+    readonly device: DeviceLike | number = 0,
+  ) {
     cudaIndex(device, 'CudaEvent');
     this.handle = cudaAddon()!.eventCreate();
     eventRegistry.register(this, this.handle, this);
@@ -45,6 +59,7 @@ export class CudaEvent {
   elapsedTime(end: CudaEvent): number {
     return cudaAddon()!.eventElapsed(this.handle, end.handle);
   }
+  /** Destroys the event now (a FinalizationRegistry does it otherwise). */
   dispose(): void {
     if (this.handle === 0) return;
     eventRegistry.unregister(this);
@@ -54,20 +69,33 @@ export class CudaEvent {
 }
 const eventRegistry = new FinalizationRegistry<number>((h) => cudaAddon()?.eventDestroy(h));
 
-/** The CUDA device's controls, as torch.cuda. */
+/**
+ * The CUDA device's controls, as torch.cuda.
+ *
+ * @example
+ * ```ts
+ * import { cuda } from '@kiln/cuda';
+ * if (cuda.isAvailable()) console.log(cuda.deviceCount(), cuda.deviceProperties(0).name);
+ * else console.log('no CUDA:', cuda.unavailableReason());
+ * ```
+ */
 export const cuda = {
   /** True when the addon is built and a GPU with a working driver is present. */
   isAvailable: (): boolean => cudaAddon() !== null,
   /** Why isAvailable() is false (null when it is true). */
   unavailableReason: (): string | null => unavailableReason,
+  /** Number of CUDA devices (0 when unavailable). */
   deviceCount: (): number => cudaAddon()?.deviceCount() ?? 0,
+  /** Name, memory, compute capability and versions of a device. */
   deviceProperties: (d: DeviceLike | number = 0): CudaDeviceProperties => cudaAddon()!.deviceProperties(cudaIndex(d, 'deviceProperties')),
   /** Waits for queued work; raises errors kernels reported (e.g. an index out of range). */
   synchronize: (d: DeviceLike | number = 0): void => cudaBackend.synchronize(toDevice(`cuda:${cudaIndex(d, 'synchronize')}`)),
+  /** The device allocator's figures (bytes allocated, reserved, peak; cache hits; OOMs). */
   memoryStats: (d: DeviceLike | number = 0): CudaMemoryStats =>
     cudaBackend.memoryStats(toDevice(`cuda:${cudaIndex(d, 'memoryStats')}`)) as CudaMemoryStats,
   /** Frees the allocator's cached blocks (memory held by live tensors stays). */
   emptyCache: (d: DeviceLike | number = 0): void => cudaBackend.emptyCache(toDevice(`cuda:${cudaIndex(d, 'emptyCache')}`)),
+  /** {@link CudaEvent}, as torch.cuda.Event. */
   Event: CudaEvent,
 };
 

@@ -9,6 +9,7 @@ import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'binary_cross_entropy_with_logits';
 
+/** Options of {@link binaryCrossEntropyWithLogits}. */
 export interface BinaryCrossEntropyWithLogitsOptions {
   /** Weight of each element, broadcastable to the input's shape ([N, C], [C], [N, 1], ...). */
   weight?: Tensor;
@@ -31,6 +32,7 @@ export interface BinaryCrossEntropyWithLogitsOptions {
  * `input` is any floating tensor of logits, `target` a floating tensor of its shape (probabilities,
  * usually in [0, 1]). The mean divides by the number of elements; no device-to-host read.
  *
+ * @example
  * ```ts
  * const loss = binaryCrossEntropyWithLogits(logits, targets, { posWeight, reduction: 'mean' });
  * ```

@@ -9,6 +9,7 @@ import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'cross_entropy';
 
+/** Options of {@link crossEntropy}. */
 export interface CrossEntropyOptions {
   /** Weight of each class, [C] (PyTorch's `weight`). */
   classWeight?: Tensor;
@@ -39,6 +40,7 @@ export interface CrossEntropyOptions {
  * gather kernel that reads them: on the CPU an out-of-range value throws a ValueError naming
  * 'target' at once; on CUDA the kernel reports it and it is raised at the next synchronisation.
  *
+ * @example
  * ```ts
  * const loss = crossEntropy(logits, labels, { classWeight: classWeights, labelSmoothing: 0.1 });
  * ```

@@ -9,6 +9,7 @@ import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'distribution_focal_loss';
 
+/** Options of {@link distributionFocalLoss}. */
 export interface DistributionFocalLossOptions {
   /** 'mean' (default): sum / N rows (0 for none), or / avgFactor; 'sum'; 'none': one loss per row, [N]. */
   reduction?: Reduction;
@@ -31,6 +32,7 @@ export interface DistributionFocalLossOptions {
  * A label outside [0, n) is an error raised by the gather kernel that reads the bins (at once on
  * the CPU, at the next synchronisation on CUDA); no device-to-host read.
  *
+ * @example
  * ```ts
  * const loss = distributionFocalLoss(regLogits, regTargets, { weight, avgFactor: 4 * numPositives });
  * ```

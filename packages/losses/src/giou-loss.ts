@@ -9,6 +9,7 @@ import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'giou_loss';
 
+/** Options of {@link giouLoss}. */
 export interface GiouLossOptions {
   /** 'none' (default, as torchvision): one loss per box pair; 'sum'; 'mean': sum / number of pairs (0 for none). */
   reduction?: Reduction;
@@ -31,6 +32,7 @@ export interface GiouLossOptions {
  * The gradient goes to both box sets. Ties in the min/max of the corners split the gradient in
  * half, as PyTorch's minimum/maximum do (torchvision's own gradient).
  *
+ * @example
  * ```ts
  * const loss = giouLoss(predBoxes, targetBoxes, { reduction: 'mean' });
  * ```

@@ -9,6 +9,7 @@ import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'quality_focal_loss';
 
+/** Options of {@link qualityFocalLoss}. */
 export interface QualityFocalLossOptions {
   /** Exponent of the quality gap |score - sigmoid(x)|, >= 0 (default 2). */
   beta?: number;
@@ -46,6 +47,7 @@ function powOfNonNegative(base: Tensor, exponent: number): Tensor {
  * A label outside [0, C] is an error, raised by the one-hot kernel that reads the labels (at once
  * on the CPU, at the next synchronisation on CUDA); no device-to-host read.
  *
+ * @example
  * ```ts
  * const loss = qualityFocalLoss(clsLogits, [labels, iouScores], { beta: 2, avgFactor: numPositives });
  * ```

@@ -1,6 +1,10 @@
 /** The reductions every loss accepts, as PyTorch's `reduction` argument. */
 import { ValueError } from '@kiln/tensor';
 
+/**
+ * How a loss reduces its elementwise values: 'none' keeps them, 'sum' adds them, 'mean' divides the
+ * sum by the loss's divisor (each loss documents its own; `avgFactor` replaces it).
+ */
 export type Reduction = 'none' | 'mean' | 'sum';
 
 export function checkReduction(op: string, r: unknown): Reduction {

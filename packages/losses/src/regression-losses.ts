@@ -11,6 +11,7 @@ import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { broadcastWeight, castTo, checkFloating, checkNumber, checkShape, computeDType } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
 
+/** Options of {@link l1Loss}, shared by {@link smoothL1Loss} and {@link huberLoss}. */
 export interface RegressionLossOptions {
   /** 'mean' (default): sum / number of elements (0 for an empty input); 'sum'; 'none': the input's shape. */
   reduction?: Reduction;
@@ -20,11 +21,13 @@ export interface RegressionLossOptions {
   avgFactor?: number;
 }
 
+/** Options of {@link smoothL1Loss}. */
 export interface SmoothL1LossOptions extends RegressionLossOptions {
   /** Where the loss turns from quadratic to linear, >= 0 (default 1; 0 is the L1 loss). */
   beta?: number;
 }
 
+/** Options of {@link huberLoss}. */
 export interface HuberLossOptions extends RegressionLossOptions {
   /** Where the loss turns from quadratic to linear, > 0 (default 1). */
   delta?: number;
@@ -46,8 +49,9 @@ function regressionLoss(op: string, input: Tensor, target: Tensor, options: Regr
 }
 
 /**
- * `|input - target|` elementwise.
+ * `|input - target|` elementwise, for inputs and targets of the same shape, times `weight`.
  *
+ * @example
  * ```ts
  * const loss = l1Loss(pred, target, { reduction: 'sum' });
  * ```
@@ -60,6 +64,7 @@ export function l1Loss(input: Tensor, target: Tensor, options: RegressionLossOpt
  * Smooth L1: `0.5 d² / beta` where |d| < beta, `|d| - 0.5 beta` elsewhere (d = input - target); the
  * two pieces meet with equal value and slope at |d| = beta. `beta = 0` is the L1 loss.
  *
+ * @example
  * ```ts
  * const loss = smoothL1Loss(pred, target, { beta: 1 / 9 });
  * ```
@@ -78,6 +83,7 @@ export function smoothL1Loss(input: Tensor, target: Tensor, options: SmoothL1Los
  * Huber: `0.5 d²` where |d| <= delta, `delta (|d| - 0.5 delta)` elsewhere (d = input - target);
  * smoothL1Loss with beta = delta, times delta.
  *
+ * @example
  * ```ts
  * const loss = huberLoss(pred, target, { delta: 2 });
  * ```

@@ -44,6 +44,7 @@ import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'softmax_focal_loss';
 
+/** Options of {@link softmaxFocalLoss}. */
 export interface SoftmaxFocalLossOptions {
   /** Focusing parameter, >= 0 (default 2); gamma = 0 is cross-entropy times alpha_t. */
   gamma?: number;
@@ -88,6 +89,7 @@ function targetMinusOthers(xt: Tensor, masked: Tensor): Tensor {
  * No device-to-host read: the mean's count stays on the device, and target values are checked by
  * the gather kernel (at once on the CPU, at the next synchronisation on CUDA).
  *
+ * @example
  * ```ts
  * const loss = softmaxFocalLoss(logits, labels, { gamma: 2, alpha: 0.25, reduction: 'mean' });
  * ```

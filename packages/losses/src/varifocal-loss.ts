@@ -9,6 +9,7 @@ import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'varifocal_loss';
 
+/** Options of {@link varifocalLoss}. */
 export interface VarifocalLossOptions {
   /** Weight of the negatives' focal term, in [0, 1] (default 0.75). */
   alpha?: number;
@@ -31,8 +32,8 @@ export interface VarifocalLossOptions {
 }
 
 /**
- * The varifocal loss of logits `pred` [N, C] against `target` [N, C]: the IoU-aware
- * classification score, > 0 at a positive's class and 0 elsewhere. Elementwise
+ * The varifocal loss of logits `pred` [N, C] against `target` [N, C], the IoU-aware
+ * classification score (> 0 at a positive's class and 0 elsewhere). Elementwise
  *
  *   loss = BCE(x, t) * w,   w = t (iouWeighted) or 1  where t > 0,
  *                           w = alpha sigmoid(x)^gamma  where t <= 0,
@@ -42,6 +43,7 @@ export interface VarifocalLossOptions {
  * logit. (mmdetection writes the negatives' weight `alpha |sigmoid(x) - t|^gamma`; for the targets
  * it expects, t = 0 there, it is the same.) No device-to-host read.
  *
+ * @example
  * ```ts
  * const loss = varifocalLoss(clsLogits, iouTargets, { avgFactor: numPositives });
  * ```

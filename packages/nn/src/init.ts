@@ -11,11 +11,15 @@ import { noGrad } from '@kiln/autograd';
 
 /** Where random values come from: a generator, a one-off seed, or (neither) the default generator. */
 export interface InitRandom {
+  /** Draw from (and advance) this generator. */
   generator?: Generator;
+  /** Draw from a fresh state with this seed. */
   seed?: number | bigint;
 }
 
+/** The nonlinearities {@link calculateGain} knows. */
 export type Nonlinearity = 'linear' | 'conv1d' | 'conv2d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' | 'selu';
+/** Which fan Kaiming initialisation preserves the variance of: the forward pass's or the backward's. */
 export type FanMode = 'fan_in' | 'fan_out';
 
 /** [fanIn, fanOut] of a weight of at least 2 dims. */
@@ -66,7 +70,9 @@ export function constant_(t: Tensor, value: number): Tensor {
   return t;
 }
 
+/** Every element set to 0. */
 export const zeros_ = (t: Tensor): Tensor => constant_(t, 0);
+/** Every element set to 1. */
 export const ones_ = (t: Tensor): Tensor => constant_(t, 1);
 
 /** Xavier/Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fanIn + fanOut)). */
@@ -85,7 +91,9 @@ export function xavierNormal_(t: Tensor, gain = 1, r?: InitRandom): Tensor {
 export interface KaimingOptions extends InitRandom {
   /** negative slope of the leaky ReLU that follows (default 0: ReLU) */
   a?: number;
+  /** 'fan_in' (default) or 'fan_out'. */
   mode?: FanMode;
+  /** The nonlinearity whose gain is used (default 'leaky_relu' with slope `a`). */
   nonlinearity?: Nonlinearity;
 }
 

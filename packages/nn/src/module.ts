@@ -28,16 +28,36 @@ interface Member {
   set(v: unknown): void;
 }
 
+/** Options of `loadStateDict`. */
 export interface LoadStateDictOptions {
   /** Require the keys to match exactly (default true); otherwise missing and unexpected keys are skipped. */
   strict?: boolean;
 }
 
+/** What `loadStateDict` did not match (empty lists when strict). */
 export interface LoadStateDictResult {
+  /** The module's keys the state dict had no entry for. */
   missingKeys: string[];
+  /** The state dict's keys the module has no tensor for. */
   unexpectedKeys: string[];
 }
 
+/**
+ * The base class of layers and models (PyTorch's nn.Module). Parameters, buffers and submodules
+ * are found by walking the module's own properties (a Parameter, a BufferTensor, a Module, or an
+ * array of them), so there is no registration call.
+ *
+ * @example
+ * ```ts
+ * class Head extends Module {
+ *   conv = new Conv2d(256, 256, 3, { padding: 1 });
+ *   out = new Conv2d(256, 9, 3, { padding: 1 });
+ *   forward(x: Tensor): Tensor { return this.out.call(this.conv.call(x).relu()); }
+ * }
+ * const head = new Head();
+ * head.namedParameters();            // [['conv.weight', ...], ['conv.bias', ...], ['out.weight', ...], ...]
+ * ```
+ */
 export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   /** Training mode (dropout active, batch norm using batch statistics); set with train()/eval(). */
   training = true;
@@ -70,6 +90,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return this.members().filter((m) => m.value instanceof Module).map((m) => [m.name, m.value as Module<never[], unknown>]);
   }
 
+  /** Direct submodules. */
   children(): Module<never[], unknown>[] {
     return this.namedChildren().map(([, m]) => m);
   }
@@ -84,6 +105,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return out;
   }
 
+  /** This module and every submodule, depth first, each once. */
   modules(): Module<never[], unknown>[] {
     return this.namedModules().map(([, m]) => m);
   }
@@ -108,6 +130,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return this.namedTensors(Parameter, recurse);
   }
 
+  /** Parameters of this module and (when recurse) its submodules, each once: what optimizers take. */
   parameters(recurse = true): Parameter[] {
     return this.namedParameters(recurse).map(([, p]) => p);
   }
@@ -117,6 +140,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return this.namedTensors(BufferTensor, recurse);
   }
 
+  /** Buffers (running statistics and other non-trained state), each once. */
   buffers(recurse = true): BufferTensor[] {
     return this.namedBuffers(recurse).map(([, b]) => b);
   }

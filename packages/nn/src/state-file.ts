@@ -65,7 +65,12 @@ export function encodeStateDict(state: Readonly<Record<string, Tensor>>, metadat
 }
 
 /** Decodes safetensors bytes into CPU tensors (the caller owns and disposes them). */
-export function decodeStateDict(bytes: Uint8Array, source = 'state dict'): { state: Record<string, Tensor>; metadata: Record<string, string> } {
+export function decodeStateDict(bytes: Uint8Array, source = 'state dict'): {
+  /** The tensors by name. */
+  state: Record<string, Tensor>;
+  /** The file's `__metadata__` strings. */
+  metadata: Record<string, string>;
+} {
   const op = 'loadStateDict';
   checkLittleEndian(op);
   const bad = (what: string, got: string): ValueError => new ValueError(op, null, `${what} in ${source} (a safetensors file)`, got);

@@ -15,12 +15,19 @@
 import { type Tensor, maximum, zerosLike } from '@kiln/tensor';
 import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, inUnitInterval, nonNegative } from './optimizer.js';
 
+/** Hyper-parameters of {@link Adam} and {@link AdamW}. */
 export interface AdamOptions {
+  /** Learning rate (default 1e-3). */
   lr: number;
+  /** Decay rates of the first and second moment estimates (default [0.9, 0.999]). */
   betas: readonly [number, number];
+  /** Added to the denominator (default 1e-8). */
   eps: number;
+  /** Adam: L2 penalty in the gradient (default 0); AdamW: decoupled decay (default 0.01). */
   weightDecay: number;
+  /** Use the maximum of past second moments (AMSGrad; default false). */
   amsgrad: boolean;
+  /** Maximise the objective instead (default false). */
   maximize: boolean;
 }
 
@@ -66,17 +73,33 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
 
 const adamDefaults = { betas: [0.9, 0.999] as const, eps: 1e-8, amsgrad: false, maximize: false };
 
-/** Adam with an optional L2 penalty (weightDecay, default 0). */
+/**
+ * Adam with an optional L2 penalty (weightDecay, default 0).
+ *
+ * @example
+ * ```ts
+ * const opt = new Adam(model.parameters(), { lr: 1e-3 });
+ * ```
+ */
 export class Adam extends AdamBase {
   protected readonly decoupled = false;
+  /** Parameters (or groups) and hyper-parameters (defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8). */
   constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
     super('Adam', params, { lr: 1e-3, weightDecay: 0, ...adamDefaults, ...options });
   }
 }
 
-/** Adam with decoupled weight decay (weightDecay, default 0.01). */
+/**
+ * Adam with decoupled weight decay (weightDecay, default 0.01).
+ *
+ * @example
+ * ```ts
+ * const opt = new AdamW(model.parameters(), { lr: 1e-4, weightDecay: 0.05 });
+ * ```
+ */
 export class AdamW extends AdamBase {
   protected readonly decoupled = true;
+  /** Parameters (or groups) and hyper-parameters (defaults: lr 1e-3, weightDecay 0.01). */
   constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
     super('AdamW', params, { lr: 1e-3, weightDecay: 1e-2, ...adamDefaults, ...options });
   }

@@ -6,6 +6,7 @@
 import { type Tensor, ValueError, amax, div, keep, pow, stack, sum, tidy, zeros } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 
+/** Options of {@link clipGradNorm_}. */
 export interface ClipGradNormOptions {
   /** throw when the total norm is NaN or infinite (reads the norm back: a synchronisation) */
   errorIfNonfinite?: boolean;

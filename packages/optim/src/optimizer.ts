@@ -7,10 +7,14 @@ import { type Tensor, ValueError, keep, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 
 /** The parameters of one group and, optionally, hyper-parameters that override the defaults. */
-export type ParamGroupInput<O> = { params: Iterable<Tensor> } & Partial<O>;
+export type ParamGroupInput<O> = {
+  /** The group's parameters. */
+  params: Iterable<Tensor>;
+} & Partial<O>;
 
 /** A parameter group as the optimizer holds it: every hyper-parameter resolved. */
 export type ParamGroup<O> = O & {
+  /** The group's parameters. */
   params: Tensor[];
   /** the lr the group started with (schedulers compute from it) */
   initialLr: number;
@@ -19,12 +23,34 @@ export type ParamGroup<O> = O & {
 /** Per-parameter state: tensors (moments, momentum buffers) and numbers (step counts). */
 export type ParamState = Record<string, Tensor | number>;
 
-export abstract class Optimizer<O extends { lr: number }> {
+/**
+ * The base class of optimizers (PyTorch's torch.optim.Optimizer): parameter groups with their own
+ * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
+ * has a gradient in place, without recording, disposing its temporaries. A subclass implements
+ * `update` for one parameter.
+ *
+ * @example
+ * ```ts
+ * const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+ * loss.backward();
+ * opt.step();
+ * opt.zeroGrad();
+ * ```
+ */
+export abstract class Optimizer<O extends {
+  /** The learning rate. */
+  lr: number;
+}> {
+  /** The parameter groups, each with its hyper-parameters (schedulers change their lr). */
   readonly paramGroups: ParamGroup<O>[] = [];
+  /** Per-parameter state (moments, momentum buffers, step counts). */
   readonly state = new Map<Tensor, ParamState>();
+  /** The hyper-parameters a group takes when it does not give them. */
   protected readonly defaults: O;
+  /** The optimizer's name in error messages ('SGD', 'Adam', ...). */
   protected readonly name: string;
 
+  /** Takes parameters (one group) or a list of groups, and the defaults of every hyper-parameter. */
   constructor(name: string, params: Iterable<Tensor> | readonly ParamGroupInput<O>[], defaults: O) {
     this.name = name;
     this.defaults = defaults;
@@ -96,10 +122,12 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 }
 
+/** Throws a ValueError naming `arg` unless v is a finite number >= 0. */
 export function nonNegative(op: string, arg: string, v: number): void {
   if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new ValueError(op, arg, 'a finite number >= 0', String(v));
 }
 
+/** Throws a ValueError naming `arg` unless v is in [0, 1). */
 export function inUnitInterval(op: string, arg: string, v: number): void {
   if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ValueError(op, arg, 'a number in [0, 1)', String(v));
 }

@@ -13,16 +13,34 @@ import { ValueError } from '@kiln/tensor';
 
 /** What a scheduler needs of an optimizer: its groups' lr and initial lr. */
 export interface SchedulableOptimizer {
-  readonly paramGroups: { lr: number; initialLr: number }[];
+  /** The groups whose lr the scheduler sets. */
+  readonly paramGroups: {
+    /** The lr now. */
+    lr: number;
+    /** The lr the group started with. */
+    initialLr: number;
+  }[];
 }
 
+/**
+ * The base class of schedulers: `lrAt(epoch, baseLr)` in closed form, and step() writing it into
+ * every group of the optimizer.
+ *
+ * @example
+ * ```ts
+ * const sched = new StepLR(opt, { stepSize: 30, gamma: 0.1 });
+ * for (let epoch = 0; epoch < 90; epoch++) { train(); sched.step(); }
+ * ```
+ */
 export abstract class LRScheduler {
+  /** The optimizer whose lr it sets. */
   readonly optimizer: SchedulableOptimizer;
   /** the epoch of the lr now set (0 after construction) */
   lastEpoch = -1;
   /** each group's initial lr */
   readonly baseLrs: number[];
 
+  /** Reads the groups' initial lr (subclasses then set the lr of epoch 0). */
   constructor(optimizer: SchedulableOptimizer) {
     this.optimizer = optimizer;
     this.baseLrs = optimizer.paramGroups.map((g) => g.initialLr);
@@ -50,7 +68,9 @@ const posInt = (v: number): boolean => Number.isInteger(v) && v > 0;
 
 /** lr = base · gamma^floor(epoch / stepSize). */
 export class StepLR extends LRScheduler {
+  /** Epochs between decays. */
   readonly stepSize: number;
+  /** Factor of each decay. */
   readonly gamma: number;
   constructor(optimizer: SchedulableOptimizer, options: { stepSize: number; gamma?: number }) {
     super(optimizer);
@@ -66,7 +86,9 @@ export class StepLR extends LRScheduler {
 
 /** lr = base · gamma^(number of milestones <= epoch). */
 export class MultiStepLR extends LRScheduler {
+  /** Epochs at which the lr decays. */
   readonly milestones: number[];
+  /** Factor of each decay. */
   readonly gamma: number;
   constructor(optimizer: SchedulableOptimizer, options: { milestones: readonly number[]; gamma?: number }) {
     super(optimizer);
@@ -83,7 +105,9 @@ export class MultiStepLR extends LRScheduler {
 
 /** lr = etaMin + (base − etaMin) · (1 + cos(π · epoch / tMax)) / 2. */
 export class CosineAnnealingLR extends LRScheduler {
+  /** Epochs of the half cosine. */
   readonly tMax: number;
+  /** The lr at tMax. */
   readonly etaMin: number;
   constructor(optimizer: SchedulableOptimizer, options: { tMax: number; etaMin?: number }) {
     super(optimizer);
@@ -102,8 +126,11 @@ export class CosineAnnealingLR extends LRScheduler {
  * totalIters and after): a linear warm-up with the defaults of PyTorch's LinearLR.
  */
 export class LinearLR extends LRScheduler {
+  /** The factor at epoch 0. */
   readonly startFactor: number;
+  /** The factor from totalIters on. */
   readonly endFactor: number;
+  /** Epochs of the linear ramp. */
   readonly totalIters: number;
   constructor(optimizer: SchedulableOptimizer, options: { startFactor?: number; endFactor?: number; totalIters?: number } = {}) {
     super(optimizer);
@@ -126,7 +153,9 @@ export class LinearLR extends LRScheduler {
  * epochs from 0 there (PyTorch's SequentialLR).
  */
 export class SequentialLR extends LRScheduler {
+  /** The chained schedulers. */
   readonly schedulers: LRScheduler[];
+  /** The epochs at which the next scheduler takes over. */
   readonly milestones: number[];
   constructor(optimizer: SchedulableOptimizer, options: { schedulers: readonly LRScheduler[]; milestones: readonly number[] }) {
     super(optimizer);

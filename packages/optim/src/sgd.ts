@@ -9,16 +9,32 @@
 import { type Tensor, ValueError, clone } from '@kiln/tensor';
 import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, nonNegative } from './optimizer.js';
 
+/** Hyper-parameters of {@link SGD} (every one but lr has a default). */
 export interface SGDOptions {
+  /** Learning rate (required). */
   lr: number;
+  /** Momentum factor (default 0: none). */
   momentum: number;
+  /** Dampening of the momentum's gradient term (default 0). */
   dampening: number;
+  /** L2 penalty added to the gradient (default 0). */
   weightDecay: number;
+  /** Nesterov momentum (default false; needs momentum > 0 and dampening 0). */
   nesterov: boolean;
+  /** Maximise the objective instead (default false). */
   maximize: boolean;
 }
 
+/**
+ * Stochastic gradient descent with momentum, weight decay and Nesterov (PyTorch's torch.optim.SGD).
+ *
+ * @example
+ * ```ts
+ * const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+ * ```
+ */
 export class SGD extends Optimizer<SGDOptions> {
+  /** Parameters (or groups) and hyper-parameters; lr is required. */
   constructor(params: Iterable<Tensor> | readonly ParamGroupInput<SGDOptions>[], options: Partial<SGDOptions> & { lr: number }) {
     super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options });
   }

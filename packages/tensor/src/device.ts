@@ -5,24 +5,46 @@
  */
 import { DeviceError } from './errors.js';
 
+/** The kinds of device: the CPU (always present) and CUDA (registered by `@kiln/cuda`). */
 export type DeviceType = 'cpu' | 'cuda';
 
+/**
+ * A device: a type and an index (`cuda:1`). Devices are interned, so compare them with `===`;
+ * get one with {@link device}.
+ *
+ * @example
+ * ```ts
+ * const x = zeros([2, 3], { device: 'cpu' });
+ * console.log(x.device === device('cpu'), String(x.device));   // true 'cpu'
+ * ```
+ */
 export class Device {
   /** @internal use {@link device} */
   constructor(
+    /** 'cpu' or 'cuda'. */
     readonly type: DeviceType,
+    /** The device's number among those of its type (always 0 for the CPU). */
     readonly index: number,
   ) {}
+  /** 'cpu', or 'cuda:N'. */
   toString(): string {
     return this.type === 'cpu' ? 'cpu' : `${this.type}:${this.index}`;
   }
 }
 
+/** A Device, or its name: 'cpu', 'cuda' (= 'cuda:0') or 'cuda:N'. */
 export type DeviceLike = Device | string;
 
 const interned = new Map<string, Device>();
 
-/** Parses 'cpu', 'cuda', 'cuda:1' (or passes a Device through). Devices are interned: compare with ===. */
+/**
+ * Parses 'cpu', 'cuda', 'cuda:1' (or passes a Device through). Devices are interned: compare with ===.
+ *
+ * @example
+ * ```ts
+ * device('cuda') === device('cuda:0');   // true
+ * ```
+ */
 export function device(d: DeviceLike): Device {
   if (d instanceof Device) return d;
   const hit = interned.get(d);
@@ -42,6 +64,7 @@ export function device(d: DeviceLike): Device {
   return dev;
 }
 
+/** The CPU device. */
 export const cpu = device('cpu');
 
 /** Memory figures of one device, in bytes. */
@@ -50,14 +73,19 @@ export interface MemoryStats {
   allocated: number;
   /** allocated + bytes cached by the allocator for reuse. */
   reserved: number;
+  /** The highest `allocated` seen since the process started. */
   peakAllocated: number;
+  /** Allocations served, from the cache or the system. */
   allocCount: number;
+  /** Allocations served from the allocator's cache. */
   cacheHits: number;
 }
 
 /** Bytes owned by one device allocation, shared by a tensor and its views. */
 export interface Storage {
+  /** The device holding the bytes. */
   readonly device: Device;
+  /** Size in bytes. */
   readonly nbytes: number;
   /** Address of the first byte, passed to kernels (exact as a number: below 2^53). */
   readonly address: number;
@@ -67,13 +95,22 @@ export interface Storage {
   version: number;
   /** Number of undisposed tensors using this storage; at 0 the memory goes back to the allocator. */
   refs: number;
+  /** True once the memory went back to the allocator. */
   readonly freed: boolean;
+  /** Returns the memory to the allocator (called when `refs` reaches 0). */
   free(): void;
 }
 
+/**
+ * A device type's implementation: storage and kernel launches. The CPU backend is built in;
+ * `@kiln/cuda` registers the CUDA one with {@link registerBackend}.
+ */
 export interface Backend {
+  /** The device type it serves. */
   readonly type: DeviceType;
+  /** Number of devices of this type present. */
   deviceCount(): number;
+  /** New storage of `nbytes` on `device` (uninitialised). */
   allocate(device: Device, nbytes: number): Storage;
   /** Copies host bytes into the storage at byteOffset. */
   upload(dst: Storage, byteOffset: number, src: ArrayBufferView): void;
@@ -85,17 +122,25 @@ export interface Backend {
   kernelId(name: string): number;
   /** Runs kernel `id` with the arguments already encoded in the shared argument buffer. */
   launch(id: number): void;
+  /** Waits for the device's queued work; raises errors its kernels reported. */
   synchronize(device: Device): void;
+  /** The device allocator's figures. */
   memoryStats(device: Device): MemoryStats;
+  /** Returns the allocator's cached blocks to the system. */
   emptyCache(device: Device): void;
 }
 
 const backends = new Map<DeviceType, Backend>();
 
+/** Makes a device type available (replacing an earlier backend of the same type). */
 export function registerBackend(b: Backend): void {
   backends.set(b.type, b);
 }
 
+/**
+ * The backend of a device, or a DeviceError (naming `op`) that says how to make it available:
+ * `import '@kiln/cuda'` for CUDA.
+ */
 export function backendFor(d: Device, op = 'device'): Backend {
   const b = backends.get(d.type);
   if (!b) {
@@ -107,11 +152,21 @@ export function backendFor(d: Device, op = 'device'): Backend {
   return b;
 }
 
+/** True when a backend for the device type is registered. */
 export function hasBackend(type: DeviceType): boolean {
   return backends.has(type);
 }
 
-/** Memory figures of a device (`memoryStats('cuda:0')`). */
+/**
+ * Memory figures of a device (`memoryStats('cuda:0')`).
+ *
+ * @example
+ * ```ts
+ * const before = memoryStats('cpu').allocated;
+ * zeros([1024]).dispose();
+ * console.log(memoryStats('cpu').allocated === before);   // true: the block went back to the cache
+ * ```
+ */
 export function memoryStats(d: DeviceLike = 'cpu'): MemoryStats {
   const dev = device(d);
   return backendFor(dev, 'memoryStats').memoryStats(dev);

@@ -12,6 +12,7 @@ import { encodeCall } from './native/args.js';
 import { contiguousStrides, fmtShape, numelOf, type Shape } from './shape.js';
 import { Tensor } from './tensor.js';
 
+/** An op's declaration: its name, its inputs' names and whether it has a gradient. */
 export interface OpSchema {
   /** snake_case, the kernel's name in every device's table */
   readonly name: string;
@@ -23,6 +24,16 @@ export interface OpSchema {
 
 const schemas = new Map<string, OpSchema>();
 
+/**
+ * Declares an op once, by the snake_case name its kernels are registered under and the names of
+ * its tensor inputs (which autograd's derivative table refers to). Non-differentiable ops (comparisons,
+ * argmax) pass `differentiable = false`.
+ *
+ * @example
+ * ```ts
+ * const siluOp = declareOp('silu', ['input']);
+ * ```
+ */
 export function declareOp(name: string, inputs: readonly string[], differentiable = true): OpSchema {
   const s: OpSchema = { name, inputs, differentiable };
   schemas.set(name, s);
@@ -39,19 +50,23 @@ export type OpInput = Tensor | number | boolean | null | undefined;
 
 /** The interface @kiln/autograd implements to record the graph (installed with setAutogradHook). */
 export interface AutogradHook {
+  /** Whether ops record the graph now (false inside noGrad). */
   isGradEnabled(): boolean;
   /** Called after an op ran with some input requiring grad while grad mode is on. */
   record(op: OpSchema, inputs: readonly OpInput[], outputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>): void;
   /** target was overwritten in place by an op whose out-of-place result is `result`. */
   recordInplace(target: Tensor, result: Tensor): void;
+  /** Runs the backward pass from `root` (what `tensor.backward()` calls). */
   backward(root: Tensor, grad: Tensor | undefined, options: { retainGraph?: boolean; createGraph?: boolean }): void;
 }
 
 let hook: AutogradHook | null = null;
 
+/** Installs (or, with null, removes) the graph recorder; `@kiln/autograd` calls it when imported. */
 export function setAutogradHook(h: AutogradHook | null): void {
   hook = h;
 }
+/** The installed graph recorder, or null when `@kiln/autograd` is not loaded. */
 export function autogradHook(): AutogradHook | null {
   return hook;
 }

@@ -42,9 +42,18 @@ export function toNdarray(t: Tensor): ndarray.NdArray<NdarrayData> {
 
 /** What fromNdarray accepts: any ndarray (its data a typed array, a plain array or get/set). */
 export interface NdarrayLike {
-  data: ArrayLike<unknown> | { get(i: number): unknown; length: number };
+  /** The elements: a typed array, a plain array, or an object with get(i) and length. */
+  data: ArrayLike<unknown> | {
+    /** Element i of the flat storage. */
+    get(i: number): unknown;
+    /** Number of elements in the flat storage. */
+    length: number;
+  };
+  /** Sizes, outermost first. */
   shape: number[];
+  /** Elements to step per index of each dimension. */
   stride: number[];
+  /** Position of element [0, ...] in data. */
   offset: number;
 }
 

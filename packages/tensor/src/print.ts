@@ -26,6 +26,7 @@ import { cat } from './ops/join.js';
 import { fmtShape } from './shape.js';
 import { Tensor } from './tensor.js';
 
+/** How tensors print: see {@link setPrintOptions}. */
 export interface PrintOptions {
   /** digits after the decimal point of floats (4) */
   precision: number;

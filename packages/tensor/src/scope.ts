@@ -31,6 +31,11 @@ function collect(result: unknown, out: Set<Tensor>): void {
  * Runs fn and disposes the tensors it created, except those it returns (directly, in an array or in
  * a plain object) — those move to the enclosing scope. Gradients stored in `.grad` are not created
  * inside the scope's reach if the tensor they belong to was created outside it.
+ *
+ * @example
+ * ```ts
+ * const y = tidy(() => x.mul(2).add(1).sigmoid());   // the two temporaries are disposed; y is kept
+ * ```
  */
 export function tidy<R>(fn: () => R): R {
   const scope = new Set<Tensor>();

@@ -1,16 +1,20 @@
 /** Shape arithmetic: sizes, contiguous strides, broadcasting, dimension normalisation. */
 import { ShapeError, ValueError } from './errors.js';
 
+/** A tensor's sizes, outermost dimension first; `[]` is a 0-d (scalar) tensor. */
 export type Shape = readonly number[];
 
+/** A shape as error messages write it: `[2, 3]`. */
 export const fmtShape = (s: Shape): string => `[${s.join(', ')}]`;
 
+/** Number of elements of a shape (1 for `[]`, 0 when a size is 0). */
 export function numelOf(shape: Shape): number {
   let n = 1;
   for (const s of shape) n *= s;
   return n;
 }
 
+/** Row-major (C-order) strides of a shape, in elements. */
 export function contiguousStrides(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
   let acc = 1;
@@ -21,6 +25,7 @@ export function contiguousStrides(shape: Shape): number[] {
   return strides;
 }
 
+/** True when `strides` are row-major for `shape` (size-1 dims may have any stride). */
 export function isContiguous(shape: Shape, strides: readonly number[]): boolean {
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
@@ -30,6 +35,7 @@ export function isContiguous(shape: Shape, strides: readonly number[]): boolean 
   return true;
 }
 
+/** True when two shapes are equal. */
 export function sameShape(a: Shape, b: Shape): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

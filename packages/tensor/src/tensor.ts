@@ -11,18 +11,37 @@ import { trackTensor } from './scope.js';
 
 /** What the core knows of an autograd graph node: @kiln/autograd implements it. */
 export interface GradNode {
+  /** The node's name, e.g. 'MulBackward' or a Function's 'SigmoidFocalLossFunctionBackward'. */
   readonly name: string;
 }
 
 /** A JS number, boolean or Tensor: where ops take a tensor they take a scalar too. */
 export type TensorLike = Tensor | number | boolean;
 
+/**
+ * An n-dimensional array on a device: a strided view (shape, strides, offset, dtype) over a
+ * refcounted {@link Storage}. Views (reshape, transpose, slice, ...) share their base's storage.
+ * Create tensors with {@link tensor}, {@link zeros}, {@link randn} and the other factories; ops
+ * are functions (`add(a, b)`) and methods (`a.add(b)`). Release device memory with
+ * {@link Tensor.dispose | dispose()}, `using`, or {@link tidy}.
+ *
+ * @example
+ * ```ts
+ * const x = tensor([[1, 2], [3, 4]], { dtype: 'float32' });
+ * const y = x.transpose(0, 1).mul(2);     // a view, then a new tensor
+ * console.log(y.shape, y.toArray());      // [2, 2] [[2, 6], [4, 8]]
+ * ```
+ */
 export class Tensor {
+  /** The device memory this tensor views (shared with its views). */
   readonly storage: Storage;
+  /** Sizes, outermost first; `[]` for a 0-d tensor. */
   readonly shape: readonly number[];
+  /** Elements to step in the storage per index of each dimension (0 for broadcast dims). */
   readonly strides: readonly number[];
   /** Offset of element [0, ...] in the storage, in elements. */
   readonly offset: number;
+  /** The element type. */
   readonly dtype: DType;
   /** Accumulated gradient of a leaf tensor (set by backward). */
   grad: Tensor | null = null;
@@ -50,18 +69,23 @@ export class Tensor {
     trackTensor(this);
   }
 
+  /** The device holding the data. */
   get device(): Device {
     return this.storage.device;
   }
+  /** Number of dimensions. */
   get ndim(): number {
     return this.shape.length;
   }
+  /** Number of elements. */
   get numel(): number {
     return numelOf(this.shape);
   }
+  /** Bytes per element. */
   get itemsize(): number {
     return dtypeInfo[this.dtype].itemsize;
   }
+  /** True when the elements are laid out row-major without gaps (see {@link contiguous}). */
   get isContiguous(): boolean {
     return isContiguous(this.shape, this.strides);
   }
@@ -69,16 +93,23 @@ export class Tensor {
   get version(): number {
     return this.storage.version;
   }
+  /** True for tensors no recorded op produced (user-created tensors, parameters). */
   get isLeaf(): boolean {
     return this.gradFn === null;
   }
+  /** True after dispose() (or once its storage was freed). */
   get isDisposed(): boolean {
     return this._disposed || this.storage.freed;
   }
 
+  /**
+   * Whether autograd tracks this tensor (when `@kiln/autograd` is loaded). Only floating-point
+   * tensors can require grad, and only a leaf's flag can be changed.
+   */
   get requiresGrad(): boolean {
     return this._requiresGrad;
   }
+  /** Sets the flag of a leaf tensor (an AutogradError for a non-leaf or a non-float tensor). */
   set requiresGrad(v: boolean) {
     if (v && !dtypeInfo[this.dtype].isFloating) {
       throw new AutogradError(`requiresGrad: only floating-point tensors can require gradients, got dtype ${this.dtype}`);
@@ -105,6 +136,7 @@ export class Tensor {
     const s = this.storage;
     if (--s.refs === 0 && !s.freed) s.free();
   }
+  /** dispose(), for `using x = ...` declarations. */
   [Symbol.dispose](): void {
     this.dispose();
   }

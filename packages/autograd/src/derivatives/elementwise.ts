@@ -30,6 +30,16 @@ defineDerivative('sigmoid', {
 defineDerivative('logsigmoid', { save: ['input'], grads: { input: (c) => mul(c.grad, sigmoid(neg(c.saved('input')))) } });
 // d/dx log(1 + e^x) = σ(x)
 defineDerivative('softplus', { save: ['input'], grads: { input: (c) => mul(c.grad, sigmoid(c.saved('input'))) } });
+// d/dx x·σ(x) = σ(x) + x·σ(x)(1 - σ(x)) = σ(x)·(1 + x·(1 - σ(x)))
+defineDerivative('silu', {
+  save: ['input'],
+  grads: {
+    input: (c) => {
+      const x = c.saved('input'), s = sigmoid(x);
+      return mul(c.grad, mul(s, add(1, mul(x, sub(1, s)))));
+    },
+  },
+});
 // tanh' = 1 - tanh²
 defineDerivative('tanh', {
   save: ['output'],

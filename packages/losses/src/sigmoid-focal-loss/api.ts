@@ -15,6 +15,7 @@ import type { SigmoidFocalLossOptions } from './options.js';
  * The mean divides by the number of non-ignored elements (non-ignored rows × C for index targets,
  * N × C for float targets), or by `avgFactor`; with no valid element the loss is 0.
  *
+ * @example
  * ```ts
  * const loss = sigmoidFocalLoss(logits, labels, { gamma: 2, alpha: 0.25, reduction: 'mean' });
  * loss.backward();
@@ -24,9 +25,21 @@ export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: Sigmoid
   return SigmoidFocalLossFunction.apply(input, target, options.gamma ?? 2, options.alpha ?? 0.25, options.reduction ?? 'mean', options);
 }
 
-/** Module form of {@link sigmoidFocalLoss}, with its options fixed at construction. */
+/**
+ * Module form of {@link sigmoidFocalLoss}, with its options fixed at construction.
+ *
+ * @example
+ * ```ts
+ * const criterion = new SigmoidFocalLoss({ gamma: 2, alpha: 0.25, targetConvention: 'mmdet' });
+ * const loss = criterion.forward(logits, labels, { avgFactor: numPositives });
+ * ```
+ */
 export class SigmoidFocalLoss {
-  constructor(readonly options: SigmoidFocalLossOptions = {}) {}
+  /** Fixes the options of every call (see {@link SigmoidFocalLossOptions}). */
+  constructor(
+    /** The options every call uses (a call's own options override them). */
+    readonly options: SigmoidFocalLossOptions = {},
+  ) {}
   /** The loss of `input` against `target` (per-call options override the constructor's). */
   forward(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
     return sigmoidFocalLoss(input, target, { ...this.options, ...options });

@@ -16,6 +16,23 @@ import type { Reduction } from '../reduction.js';
 import { type FocalArgs, focalBackward, focalForward, prepareFocal } from './kernels.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 
+/**
+ * The sigmoid focal loss as an autograd Function over fused native kernels (CPU and CUDA):
+ * `apply(input, target, gamma = 2, alpha = 0.25, reduction = 'mean', options = {})`, with the
+ * formula, target conventions, reductions and the mean's divisor of {@link sigmoidFocalLoss} (which
+ * calls it) and {@link SigmoidFocalLossOptions}. When the input requires grad and the reduction is
+ * 'mean' or 'sum', forward computes the gradient in the same pass over the logits and backward hands
+ * it out (for `loss.backward()`, whose upstream gradient is the constant 1) or scales it; otherwise
+ * backward runs the separate backward kernel. Once-differentiable. See docs/custom-functions.md.
+ *
+ * @example
+ * ```ts
+ * const logits = randn([6, 4], { requiresGrad: true });
+ * const labels = randint(0, 5, [6]);                  // 0 background, 1..4 class t - 1
+ * const loss = SigmoidFocalLossFunction.apply(logits, labels, 2, 0.25, 'mean', {});
+ * loss.backward();                                    // logits.grad: the fused gradient
+ * ```
+ */
 export class SigmoidFocalLossFunction extends Function {
   static override readonly onceDifferentiable = true;
 

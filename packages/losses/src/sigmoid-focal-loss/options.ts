@@ -9,6 +9,7 @@ export type TargetConvention =
   /** later mmdetection's: 0..C-1 foreground class t, C background */
   | 'mmdet';
 
+/** Options of {@link sigmoidFocalLoss}, {@link SigmoidFocalLoss} and {@link SigmoidFocalLossFunction}. */
 export interface SigmoidFocalLossOptions {
   /** Focusing parameter, >= 0 (default 2). gamma = 0 is binary cross-entropy times the alpha factor. */
   gamma?: number;

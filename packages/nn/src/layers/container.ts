@@ -18,6 +18,7 @@ export class Sequential extends Module {
     return this.children() as unknown as Module[];
   }
 
+  /** Number of modules. */
   get length(): number {
     return this.layers.length;
   }

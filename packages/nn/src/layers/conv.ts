@@ -5,27 +5,53 @@ import { type Parameter } from '../parameter.js';
 import { calculateFanInAndFanOut, kaimingUniform_, uniform_ } from '../init.js';
 import { newParameter } from './linear.js';
 
+/** Options of {@link Conv2d}: each size is one number or an [h, w] pair. */
 export interface Conv2dOptions {
+  /** Step of the window (default 1). */
   stride?: Size2;
+  /** Zeros added on each side of the input (default 0). */
   padding?: Size2;
+  /** Spacing between the kernel's taps (default 1). */
   dilation?: Size2;
+  /** Number of channel groups; both channel counts must divide by it (default 1). */
   groups?: number;
+  /** Learn a per-channel bias (default true). */
   bias?: boolean;
+  /** The parameters' dtype (default float32). */
   dtype?: DType;
+  /** The parameters' device (default 'cpu'). */
   device?: DeviceLike;
 }
 
 const pair = (v: Size2): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
+/**
+ * 2-D convolution over [N, C, H, W] (PyTorch's nn.Conv2d, with its initialisation).
+ *
+ * @example
+ * ```ts
+ * const conv = new Conv2d(3, 16, 3, { padding: 1 });
+ * const y = conv.call(randn([8, 3, 32, 32]));   // [8, 16, 32, 32]
+ * ```
+ */
 export class Conv2d extends Module {
+  /** Input channels C. */
   readonly inChannels: number;
+  /** Output channels. */
   readonly outChannels: number;
+  /** [kh, kw]. */
   readonly kernelSize: [number, number];
+  /** [h, w] step of the window. */
   readonly stride: [number, number];
+  /** [h, w] zeros added on each side. */
   readonly padding: [number, number];
+  /** [h, w] spacing between the kernel's taps. */
   readonly dilation: [number, number];
+  /** Number of channel groups. */
   readonly groups: number;
+  /** [outChannels, inChannels / groups, kh, kw]. */
   weight: Parameter;
+  /** [outChannels], or null without bias. */
   bias: Parameter | null;
 
   constructor(inChannels: number, outChannels: number, kernelSize: Size2, options: Conv2dOptions = {}) {

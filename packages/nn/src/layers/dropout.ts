@@ -2,6 +2,7 @@
 import { type Generator, type Tensor, ValueError, mul, rand } from '@kiln/tensor';
 import { Module } from '../module.js';
 
+/** Options of {@link Dropout}. */
 export interface DropoutOptions {
   /** draw masks from this generator (default: the default generator) */
   generator?: Generator;
@@ -12,7 +13,9 @@ export interface DropoutOptions {
  * expected value is unchanged; in evaluation returns its input.
  */
 export class Dropout extends Module {
+  /** Probability of zeroing an element. */
   readonly p: number;
+  /** Where masks are drawn from (undefined: the default generator). */
   readonly generator: Generator | undefined;
 
   constructor(p = 0.5, options: DropoutOptions = {}) {

@@ -4,9 +4,13 @@ import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
 import { kaimingUniform_, uniform_ } from '../init.js';
 
+/** Options of {@link Linear}. */
 export interface LinearOptions {
+  /** Learn a bias (default true). */
   bias?: boolean;
+  /** The parameters' dtype (default float32). */
   dtype?: DType;
+  /** The parameters' device (default 'cpu'). */
   device?: DeviceLike;
 }
 
@@ -15,10 +19,23 @@ export function newParameter(shape: readonly number[], dtype: DType | undefined,
   return Parameter.adopt(emptyOn(shape, dtype ?? 'float32', toDevice(device ?? 'cpu')));
 }
 
+/**
+ * y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation).
+ *
+ * @example
+ * ```ts
+ * const fc = new Linear(64, 10);
+ * const logits = fc.call(randn([32, 64]));   // [32, 10]
+ * ```
+ */
 export class Linear extends Module {
+  /** Size of the input's last dimension. */
   readonly inFeatures: number;
+  /** Size of the output's last dimension. */
   readonly outFeatures: number;
+  /** [outFeatures, inFeatures]. */
   weight: Parameter;
+  /** [outFeatures], or null without bias. */
   bias: Parameter | null;
 
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {

@@ -9,11 +9,15 @@ import { BufferTensor, type Parameter } from '../parameter.js';
 import { constant_ } from '../init.js';
 import { newParameter } from './linear.js';
 
+/** Options of {@link GroupNorm} (and, extended, of {@link BatchNorm2d}). */
 export interface NormOptions {
+  /** Added to the variance before the square root (default 1e-5). */
   eps?: number;
   /** learnable per-channel scale (weight, init 1) and shift (bias, init 0); default true */
   affine?: boolean;
+  /** The parameters' dtype (default float32). */
   dtype?: DType;
+  /** The parameters' device (default 'cpu'). */
   device?: DeviceLike;
 }
 
@@ -44,10 +48,15 @@ function checkEps(op: string, eps: number): number {
  * channel. The same in training and evaluation.
  */
 export class GroupNorm extends Module {
+  /** Number of groups the channels are split into. */
   readonly numGroups: number;
+  /** Number of channels C. */
   readonly numChannels: number;
+  /** Added to the variance before the square root. */
   readonly eps: number;
+  /** Per-channel scale [C] (null when not affine). */
   weight: Parameter | null;
+  /** Per-channel shift [C] (null when not affine). */
   bias: Parameter | null;
 
   constructor(numGroups: number, numChannels: number, options: NormOptions = {}) {
@@ -79,6 +88,7 @@ export class GroupNorm extends Module {
   }
 }
 
+/** Options of {@link BatchNorm2d}. */
 export interface BatchNormOptions extends NormOptions {
   /**
    * Weight of the new batch's statistics in the running ones (default 0.1):
@@ -95,14 +105,23 @@ export interface BatchNormOptions extends NormOptions {
  * variance are updated; in evaluation the running statistics are used.
  */
 export class BatchNorm2d extends Module {
+  /** Number of channels C. */
   readonly numFeatures: number;
+  /** Added to the variance before the square root. */
   readonly eps: number;
+  /** Weight of a new batch in the running statistics (null: a cumulative average). */
   readonly momentum: number | null;
+  /** Whether running statistics are kept (and used in evaluation). */
   readonly trackRunningStats: boolean;
+  /** Per-channel scale [C] (null when not affine). */
   weight: Parameter | null;
+  /** Per-channel shift [C] (null when not affine). */
   bias: Parameter | null;
+  /** Running mean [C] (a buffer; null without running statistics). */
   runningMean: BufferTensor | null;
+  /** Running unbiased variance [C] (a buffer; null without running statistics). */
   runningVar: BufferTensor | null;
+  /** int64 count of training batches seen (a buffer; null without running statistics). */
   numBatchesTracked: BufferTensor | null;
 
   constructor(numFeatures: number, options: BatchNormOptions = {}) {

@@ -2,17 +2,23 @@
 import { type Size2, type Tensor, type UpsampleOptions, ValueError, maxPool2d, upsampleNearest2d } from '@kiln/tensor';
 import { Module } from '../module.js';
 
+/** Options of {@link MaxPool2d}: each size is one number or an [h, w] pair. */
 export interface MaxPool2dOptions {
   /** default: the kernel size */
   stride?: Size2;
+  /** Implicit -inf added on each side (default 0). */
   padding?: Size2;
+  /** Spacing between the window's taps (default 1). */
   dilation?: Size2;
+  /** Round the output size up, keeping a last partial window (default false). */
   ceilMode?: boolean;
 }
 
 /** The maximum of each window (PyTorch's nn.MaxPool2d). */
 export class MaxPool2d extends Module {
+  /** The window's size. */
   readonly kernelSize: Size2;
+  /** Stride, padding, dilation and ceil mode. */
   readonly options: Readonly<MaxPool2dOptions>;
 
   constructor(kernelSize: Size2, options: MaxPool2dOptions = {}) {
@@ -29,7 +35,11 @@ export class MaxPool2d extends Module {
 
 /** Resampling to a size or by a scale factor; mode 'nearest' (PyTorch's nn.Upsample default). */
 export class Upsample extends Module {
-  readonly options: Readonly<UpsampleOptions & { mode: 'nearest' }>;
+  /** The scale factor or size, and the mode. */
+  readonly options: Readonly<UpsampleOptions & {
+    /** The interpolation: 'nearest' (the only one implemented). */
+    mode: 'nearest';
+  }>;
 
   constructor(options: UpsampleOptions & { mode?: 'nearest' }) {
     super();

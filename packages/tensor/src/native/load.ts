@@ -9,8 +9,11 @@ const require = createRequire(import.meta.url);
 
 /** The kernel API every device addon exports (native/core/binding.cc). */
 export interface KernelAddon {
+  /** Hands the addon the shared argument buffer that every launch reads (see native/args.ts). */
   setArgBuffer(buf: Float64Array): void;
+  /** The names in the addon's kernel table; a kernel's id is its position. */
   kernelNames(): string[];
+  /** Runs kernel `id` on the call encoded in the argument buffer. */
   launch(id: number): void;
 }
 

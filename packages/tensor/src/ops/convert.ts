@@ -56,8 +56,11 @@ function transfer(src: Tensor, dev: Device): Tensor {
   return out;
 }
 
+/** What {@link to} converts to: a dtype, a device, or both. */
 export interface ToOptions {
+  /** Target element type. */
   dtype?: DType;
+  /** Target device. */
   device?: DeviceLike;
   /** copy even when nothing changes */
   copy?: boolean;
@@ -65,7 +68,14 @@ export interface ToOptions {
 
 /**
  * `t.to('cuda')`, `t.to('float64')`, `t.to({device, dtype})`. Returns `t` itself when nothing
- * changes (as PyTorch), unless `copy` is set.
+ * changes (as PyTorch), unless `copy` is set. Differentiable.
+ *
+ * @example
+ * ```ts
+ * const x = tensor([1, 2, 3]);              // int64
+ * const y = x.to('float32');                // a converted copy
+ * const z = y.to({ device: 'cpu' });        // y itself: nothing changes
+ * ```
  */
 export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
   t.assertAlive('to');
@@ -145,6 +155,7 @@ export async function data(t: Tensor): Promise<StorageArray> {
   return out;
 }
 
+/** A value, or nested arrays of values, as {@link toArray} returns them. */
 export type NestedArray<T> = T | NestedArray<T>[];
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -192,17 +203,29 @@ export function item(t: Tensor): number | boolean {
 
 declare module '../tensor.js' {
   interface Tensor {
+    /** Converts to a device and/or dtype; returns this tensor when nothing changes. See {@link to}. */
     to(target: DeviceLike | DType | ToOptions): Tensor;
+    /** This tensor if contiguous, else a contiguous copy. */
     contiguous(): Tensor;
+    /** A copy with its own storage (differentiable). */
     clone(): Tensor;
+    /** Copies `src` into this tensor in place (broadcasting, converting dtype and device). */
     copy_(src: Tensor): Tensor;
+    /** A host copy of the values in the storage's typed array type (float32 for the half types). */
     toTypedArray(): StorageArray;
+    /** As toTypedArray, without blocking the event loop while the device finishes. */
     data(): Promise<StorageArray>;
+    /** The values as nested JS arrays (a plain value for a 0-d tensor). */
     toArray(): NestedArray<number | boolean>;
+    /** The value of a one-element tensor. */
     item(): number | boolean;
+    /** `to('cpu')`. */
     cpu(): Tensor;
+    /** `to('cuda:index')` (needs `@kiln/cuda`). */
     cuda(index?: number): Tensor;
+    /** `to('float32')`. */
     float(): Tensor;
+    /** `to('float64')`. */
     double(): Tensor;
   }
 }

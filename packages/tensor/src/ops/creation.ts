@@ -11,13 +11,18 @@ import { type Shape, checkShape, contiguousStrides, fmtShape, numelOf } from '..
 import { Tensor } from '../tensor.js';
 import { to } from './convert.js';
 
+/** Options of the tensor factories. */
 export interface CreateOptions {
+  /** Element type (default: inferred by {@link tensor}, float32 for the other factories). */
   dtype?: DType;
+  /** Where the tensor lives (default 'cpu'). */
   device?: DeviceLike;
+  /** Make the result a leaf that requires grad (floating dtypes only). */
   requiresGrad?: boolean;
 }
 
-type Nested = number | boolean | bigint | readonly Nested[];
+/** Nested arrays of numbers, booleans or bigints, as {@link tensor} takes them (regular, not ragged). */
+export type Nested = number | boolean | bigint | readonly Nested[];
 
 function finish(t: Tensor, opts: CreateOptions | undefined): Tensor {
   if (opts?.requiresGrad) t.requiresGrad = true;
@@ -111,6 +116,13 @@ function fromHost(arr: StorageArray, shape: Shape, dtype: DType): Tensor {
 /**
  * A tensor from nested arrays, a typed array (copied) or a scalar, as torch.tensor. The dtype is
  * inferred (bool, int64 for integers, float32 otherwise) unless given.
+ *
+ * @example
+ * ```ts
+ * const a = tensor([[1, 2], [3, 4]]);                          // int64 [2, 2]
+ * const b = tensor([0.5, 1.5], { dtype: 'float64' });          // float64 [2]
+ * const w = tensor([1, 2, 3], { dtype: 'float32', requiresGrad: true });
+ * ```
  */
 export function tensor(data: Nested | ArrayBufferView, opts?: CreateOptions): Tensor {
   const dev = toDevice(opts?.device ?? 'cpu');
@@ -167,7 +179,14 @@ export function empty(shape: readonly number[], opts?: CreateOptions): Tensor {
   return finish(emptyOn(a.shape, a.dtype, a.dev), opts);
 }
 
-/** A tensor filled with `value`. */
+/**
+ * A tensor filled with `value` (bool for a boolean value, float32 otherwise, unless `dtype` is given).
+ *
+ * @example
+ * ```ts
+ * const t = full([2, 3], 7, { dtype: 'int32' });
+ * ```
+ */
 export function full(shape: readonly number[], value: number | boolean, opts?: CreateOptions): Tensor {
   const a = factoryArgs('full', shape, { dtype: typeof value === 'boolean' ? 'bool' : undefined, ...opts });
   const t = emptyOn(a.shape, a.dtype, a.dev);
@@ -176,13 +195,19 @@ export function full(shape: readonly number[], value: number | boolean, opts?: C
   return finish(t, opts);
 }
 
+/** A tensor of zeros (float32 unless `dtype` is given). */
 export const zeros = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 0, opts);
+/** A tensor of ones (float32 unless `dtype` is given). */
 export const ones = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 1, opts);
 
 const likeOpts = (t: Tensor, opts?: CreateOptions): CreateOptions => ({ dtype: t.dtype, device: t.device, ...opts });
+/** Zeros of `t`'s shape, dtype and device (options override them). */
 export const zerosLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.shape, 0, likeOpts(t, opts));
+/** Ones of `t`'s shape, dtype and device (options override them). */
 export const onesLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.shape, 1, likeOpts(t, opts));
+/** `v` in `t`'s shape, dtype and device (options override them). */
 export const fullLike = (t: Tensor, v: number | boolean, opts?: CreateOptions): Tensor => full(t.shape, v, likeOpts(t, opts));
+/** An uninitialised tensor of `t`'s shape, dtype and device (options override them). */
 export const emptyLike = (t: Tensor, opts?: CreateOptions): Tensor => empty(t.shape, likeOpts(t, opts));
 
 /** 0-d tensor. */

@@ -138,6 +138,7 @@ const U = {
   exp: defineUnary('exp', 'float'), log: defineUnary('log', 'float'), log1p: defineUnary('log1p', 'float'),
   expm1: defineUnary('expm1', 'float'), sqrt: defineUnary('sqrt', 'float'), rsqrt: defineUnary('rsqrt', 'float'),
   sigmoid: defineUnary('sigmoid', 'float'), logsigmoid: defineUnary('logsigmoid', 'float'), softplus: defineUnary('softplus', 'float'),
+  silu: defineUnary('silu', 'float'),
   tanh: defineUnary('tanh', 'float'), sin: defineUnary('sin', 'float'), cos: defineUnary('cos', 'float'),
   neg: defineUnary('neg', 'same'), abs: defineUnary('abs', 'same'), sign: defineUnary('sign', 'same'), relu: defineUnary('relu', 'same'),
   isnan: defineUnary('isnan', 'bool', false), isfinite: defineUnary('isfinite', 'bool', false),
@@ -152,43 +153,85 @@ const B = {
   logicalAnd: defineBinary('logical_and', 'bool', false), logicalOr: defineBinary('logical_or', 'bool', false),
 };
 
+/** e^x. Integer inputs give the default float dtype (as every float op here). */
 export const exp = (x: Tensor): Tensor => runUnary(U.exp, x);
+/** Natural logarithm (NaN below 0, -inf at 0). */
 export const log = (x: Tensor): Tensor => runUnary(U.log, x);
+/** log(1 + x), accurate for small |x|. */
 export const log1p = (x: Tensor): Tensor => runUnary(U.log1p, x);
+/** e^x - 1, accurate for small |x|. */
 export const expm1 = (x: Tensor): Tensor => runUnary(U.expm1, x);
+/** Square root (NaN below 0). */
 export const sqrt = (x: Tensor): Tensor => runUnary(U.sqrt, x);
+/** 1 / sqrt(x). */
 export const rsqrt = (x: Tensor): Tensor => runUnary(U.rsqrt, x);
+/** 1 / (1 + e^-x), without overflow for either sign. */
 export const sigmoid = (x: Tensor): Tensor => runUnary(U.sigmoid, x);
 /** log(sigmoid(x)), stable for large |x|. */
 export const logsigmoid = (x: Tensor): Tensor => runUnary(U.logsigmoid, x);
 /** log(1 + e^x), stable for large |x|. */
 export const softplus = (x: Tensor): Tensor => runUnary(U.softplus, x);
+/** x * sigmoid(x) (SiLU, also called swish); integer and bool inputs give the default float dtype. */
+export const silu = (x: Tensor): Tensor => runUnary(U.silu, x);
+/** Hyperbolic tangent. */
 export const tanh = (x: Tensor): Tensor => runUnary(U.tanh, x);
+/** Sine (radians). */
 export const sin = (x: Tensor): Tensor => runUnary(U.sin, x);
+/** Cosine (radians). */
 export const cos = (x: Tensor): Tensor => runUnary(U.cos, x);
+/** -x (numeric dtypes; bool is a DTypeError). */
 export const neg = (x: Tensor): Tensor => runUnary(U.neg, x);
+/** |x| (numeric dtypes). */
 export const abs = (x: Tensor): Tensor => runUnary(U.abs, x);
+/** -1, 0 or 1 by the sign of x (numeric dtypes). */
 export const sign = (x: Tensor): Tensor => runUnary(U.sign, x);
+/** max(x, 0); NaN stays NaN (as PyTorch). */
 export const relu = (x: Tensor): Tensor => runUnary(U.relu, x);
+/** True where x is NaN (a bool tensor). */
 export const isnan = (x: Tensor): Tensor => runUnary(U.isnan, x);
+/** True where x is neither NaN nor infinite (a bool tensor). */
 export const isfinite = (x: Tensor): Tensor => runUnary(U.isfinite, x);
+/** True where x is zero (a bool tensor). */
 export const logicalNot = (x: Tensor): Tensor => runUnary(U.logicalNot, x);
 
+/**
+ * a + b, with broadcasting and type promotion; either side may be a JS number.
+ *
+ * @example
+ * ```ts
+ * const x = tensor([[1, 2], [3, 4]], { dtype: 'float32' });
+ * add(x, tensor([10, 20], { dtype: 'float32' }));   // broadcasts: [[11, 22], [13, 24]]
+ * add(x, 0.5);                                      // a JS number: [[1.5, 2.5], [3.5, 4.5]]
+ * ```
+ */
 export const add = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.add, a, b);
+/** a - b, with broadcasting and type promotion; either side may be a JS number. */
 export const sub = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.sub, a, b);
+/** a * b, with broadcasting and type promotion; either side may be a JS number. */
 export const mul = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.mul, a, b);
 /** True division: integer operands give a float result. */
 export const div = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.div, a, b);
+/** a ^ b, with broadcasting; integer operands give the default float dtype. */
 export const pow = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.pow, a, b);
+/** The larger of a and b elementwise; NaN wins (as PyTorch). */
 export const maximum = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.maximum, a, b);
+/** The smaller of a and b elementwise; NaN wins (as PyTorch). */
 export const minimum = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.minimum, a, b);
+/** a == b (a bool tensor). */
 export const eq = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.eq, a, b);
+/** a != b (a bool tensor). */
 export const ne = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.ne, a, b);
+/** a < b (a bool tensor). */
 export const lt = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.lt, a, b);
+/** a <= b (a bool tensor). */
 export const le = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.le, a, b);
+/** a > b (a bool tensor). */
 export const gt = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.gt, a, b);
+/** a >= b (a bool tensor). */
 export const ge = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.ge, a, b);
+/** a && b, nonzero meaning true (a bool tensor). */
 export const logicalAnd = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.logicalAnd, a, b);
+/** a || b, nonzero meaning true (a bool tensor). */
 export const logicalOr = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.logicalOr, a, b);
 
 const clampOp = declareOp('clamp', ['input']);
@@ -249,20 +292,116 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
 
 declare module '../tensor.js' {
   interface Tensor {
-    exp(): Tensor; log(): Tensor; log1p(): Tensor; expm1(): Tensor; sqrt(): Tensor; rsqrt(): Tensor;
-    sigmoid(): Tensor; logsigmoid(): Tensor; softplus(): Tensor; tanh(): Tensor; sin(): Tensor; cos(): Tensor;
-    neg(): Tensor; abs(): Tensor; sign(): Tensor; relu(): Tensor; isnan(): Tensor; isfinite(): Tensor; logicalNot(): Tensor;
-    add(other: TensorLike): Tensor; sub(other: TensorLike): Tensor; mul(other: TensorLike): Tensor; div(other: TensorLike): Tensor;
-    pow(exponent: TensorLike): Tensor; maximum(other: TensorLike): Tensor; minimum(other: TensorLike): Tensor;
-    eq(other: TensorLike): Tensor; ne(other: TensorLike): Tensor; lt(other: TensorLike): Tensor; le(other: TensorLike): Tensor;
-    gt(other: TensorLike): Tensor; ge(other: TensorLike): Tensor; logicalAnd(other: TensorLike): Tensor; logicalOr(other: TensorLike): Tensor;
+    /** e^x. See {@link exp}. */
+    exp(): Tensor;
+    /** Natural logarithm (NaN below 0, -inf at 0). See {@link log}. */
+    log(): Tensor;
+    /** log(1 + x), accurate for small |x|. See {@link log1p}. */
+    log1p(): Tensor;
+    /** e^x - 1, accurate for small |x|. See {@link expm1}. */
+    expm1(): Tensor;
+    /** Square root (NaN below 0). See {@link sqrt}. */
+    sqrt(): Tensor;
+    /** 1 / sqrt(x). See {@link rsqrt}. */
+    rsqrt(): Tensor;
+    /** 1 / (1 + e^-x), without overflow for either sign. See {@link sigmoid}. */
+    sigmoid(): Tensor;
+    /** log(sigmoid(x)), stable for large |x|. See {@link logsigmoid}. */
+    logsigmoid(): Tensor;
+    /** log(1 + e^x), stable for large |x|. See {@link softplus}. */
+    softplus(): Tensor;
+    /** x * sigmoid(x) (SiLU). See {@link silu}. */
+    silu(): Tensor;
+    /** Hyperbolic tangent. See {@link tanh}. */
+    tanh(): Tensor;
+    /** Sine (radians). See {@link sin}. */
+    sin(): Tensor;
+    /** Cosine (radians). See {@link cos}. */
+    cos(): Tensor;
+    /** -x (numeric dtypes; bool is a DTypeError). See {@link neg}. */
+    neg(): Tensor;
+    /** |x| (numeric dtypes). See {@link abs}. */
+    abs(): Tensor;
+    /** -1, 0 or 1 by the sign of x (numeric dtypes). See {@link sign}. */
+    sign(): Tensor;
+    /** max(x, 0); NaN stays NaN (as PyTorch). See {@link relu}. */
+    relu(): Tensor;
+    /** True where x is NaN (a bool tensor). See {@link isnan}. */
+    isnan(): Tensor;
+    /** True where x is neither NaN nor infinite (a bool tensor). See {@link isfinite}. */
+    isfinite(): Tensor;
+    /** True where x is zero (a bool tensor). See {@link logicalNot}. */
+    logicalNot(): Tensor;
+    /** this + other, with broadcasting and type promotion; `other` may be a JS number. See {@link add}. */
+    add(other: TensorLike): Tensor;
+    /** this - other, with broadcasting and type promotion; `other` may be a JS number. See {@link sub}. */
+    sub(other: TensorLike): Tensor;
+    /** this * other, with broadcasting and type promotion; `other` may be a JS number. See {@link mul}. */
+    mul(other: TensorLike): Tensor;
+    /** this / other (true division: integer operands give a float result). See {@link div}. */
+    div(other: TensorLike): Tensor;
+    /** this ^ exponent, with broadcasting; integer operands give the default float dtype. See {@link pow}. */
+    pow(exponent: TensorLike): Tensor;
+    /** The larger of this and other elementwise; NaN wins (as PyTorch). See {@link maximum}. */
+    maximum(other: TensorLike): Tensor;
+    /** The smaller of this and other elementwise; NaN wins (as PyTorch). See {@link minimum}. */
+    minimum(other: TensorLike): Tensor;
+    /** this == other (a bool tensor). See {@link eq}. */
+    eq(other: TensorLike): Tensor;
+    /** this != other (a bool tensor). See {@link ne}. */
+    ne(other: TensorLike): Tensor;
+    /** this < other (a bool tensor). See {@link lt}. */
+    lt(other: TensorLike): Tensor;
+    /** this <= other (a bool tensor). See {@link le}. */
+    le(other: TensorLike): Tensor;
+    /** this > other (a bool tensor). See {@link gt}. */
+    gt(other: TensorLike): Tensor;
+    /** this >= other (a bool tensor). See {@link ge}. */
+    ge(other: TensorLike): Tensor;
+    /** this && other, nonzero meaning true (a bool tensor). See {@link logicalAnd}. */
+    logicalAnd(other: TensorLike): Tensor;
+    /** this || other, nonzero meaning true (a bool tensor). See {@link logicalOr}. */
+    logicalOr(other: TensorLike): Tensor;
+    /** Limits values to [min, max]; either bound may be omitted. See {@link clamp}. */
     clamp(min?: number, max?: number): Tensor;
+    /** Fills positions where `mask` is true with `value` (out of place). See {@link maskedFill}. */
     maskedFill(mask: Tensor, value: number): Tensor;
+    /** condition ? this : other, elementwise with broadcasting. See {@link where}. */
     where(condition: Tensor, other: TensorLike): Tensor;
-    exp_(): Tensor; log_(): Tensor; sqrt_(): Tensor; sigmoid_(): Tensor; tanh_(): Tensor; neg_(): Tensor; abs_(): Tensor; relu_(): Tensor;
-    add_(other: TensorLike): Tensor; sub_(other: TensorLike): Tensor; mul_(other: TensorLike): Tensor; div_(other: TensorLike): Tensor;
-    pow_(exponent: TensorLike): Tensor; clamp_(min?: number, max?: number): Tensor; maskedFill_(mask: Tensor, value: number): Tensor;
-    zero_(): Tensor; fill_(value: number): Tensor;
+    /** In-place exp. */
+    exp_(): Tensor;
+    /** In-place log. */
+    log_(): Tensor;
+    /** In-place sqrt. */
+    sqrt_(): Tensor;
+    /** In-place sigmoid. */
+    sigmoid_(): Tensor;
+    /** In-place tanh. */
+    tanh_(): Tensor;
+    /** In-place neg. */
+    neg_(): Tensor;
+    /** In-place abs. */
+    abs_(): Tensor;
+    /** In-place relu. */
+    relu_(): Tensor;
+    /** In-place add: the result must fit this tensor's dtype and shape. */
+    add_(other: TensorLike): Tensor;
+    /** In-place sub: the result must fit this tensor's dtype and shape. */
+    sub_(other: TensorLike): Tensor;
+    /** In-place mul: the result must fit this tensor's dtype and shape. */
+    mul_(other: TensorLike): Tensor;
+    /** In-place div (a float tensor only). */
+    div_(other: TensorLike): Tensor;
+    /** In-place pow (a float tensor only). */
+    pow_(exponent: TensorLike): Tensor;
+    /** In-place clamp. */
+    clamp_(min?: number, max?: number): Tensor;
+    /** In-place maskedFill. */
+    maskedFill_(mask: Tensor, value: number): Tensor;
+    /** Fills with 0 in place. */
+    zero_(): Tensor;
+    /** Fills with `value` in place. */
+    fill_(value: number): Tensor;
   }
 }
 

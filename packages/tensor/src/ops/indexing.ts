@@ -259,11 +259,17 @@ function largestClass(index: Tensor): number {
 
 declare module '../tensor.js' {
   interface Tensor {
+    /** Values along `dim` at the positions in `index`. See {@link gather}. */
     gather(dim: number, index: Tensor): Tensor;
+    /** A copy with `src` written along `dim` at the positions in `index`. See {@link scatter}. */
     scatter(dim: number, index: Tensor, src: Tensor | number | boolean): Tensor;
+    /** scatter into this tensor in place. See {@link scatter_}. */
     scatter_(dim: number, index: Tensor, src: Tensor | number | boolean): Tensor;
+    /** A copy with `src` added along `dim` at the positions in `index`. See {@link scatterAdd}. */
     scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor;
+    /** scatterAdd into this tensor in place. See {@link scatterAdd_}. */
     scatterAdd_(dim: number, index: Tensor, src: Tensor): Tensor;
+    /** The slices along `dim` at the positions in a 0-d or 1-d `index`. See {@link indexSelect}. */
     indexSelect(dim: number, index: Tensor): Tensor;
   }
 }

@@ -149,8 +149,11 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
 
 declare module '../tensor.js' {
   interface Tensor {
+    /** Views of pieces along `dim`: of one size each, or of the given sizes. See {@link split}. */
     split(sizeOrSections: number | readonly number[], dim?: number): Tensor[];
+    /** Views of `chunks` nearly equal pieces along `dim`. See {@link chunk}. */
     chunk(chunks: number, dim?: number): Tensor[];
+    /** The slices along `dim`, without that dim. See {@link unbind}. */
     unbind(dim?: number): Tensor[];
   }
 }

@@ -122,8 +122,11 @@ declare module '../tensor.js' {
   interface Tensor {
     /** Matrix product with PyTorch's matmul rules (see `matmul`). */
     matmul(other: Tensor): Tensor;
+    /** Product of two 2-d matrices. See {@link mm}. */
     mm(other: Tensor): Tensor;
+    /** Batched product of 3-d tensors [B, n, k] x [B, k, m]. See {@link bmm}. */
     bmm(other: Tensor): Tensor;
+    /** Inner product of two 1-d tensors (a 0-d result). See {@link dot}. */
     dot(other: Tensor): Tensor;
   }
 }

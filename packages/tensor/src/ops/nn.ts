@@ -149,18 +149,27 @@ export function col2im(cols: Tensor, outputSize: Size2, kernelSize: Size2, strid
 
 // ---- conv2d ------------------------------------------------------------------------------
 
+/** Options of {@link conv2d}: each size is one number or an [h, w] pair. */
 export interface Conv2dOptions {
+  /** Step of the window (default 1). */
   stride?: Size2;
+  /** Zeros added on each side of the input (default 0). */
   padding?: Size2;
+  /** Spacing between the kernel's taps (default 1). */
   dilation?: Size2;
+  /** Number of channel groups; in and out channels must divide by it (default 1). */
   groups?: number;
 }
 
 /** Conv2d options resolved to pairs (the attrs recorded with 'conv2d'). */
 export interface Conv2dAttrs {
+  /** [h, w] step of the window. */
   stride: [number, number];
+  /** [h, w] zeros added on each side. */
   padding: [number, number];
+  /** [h, w] spacing between the kernel's taps. */
   dilation: [number, number];
+  /** Number of channel groups. */
   groups: number;
 }
 
@@ -379,7 +388,9 @@ export function conv2dBackwardBias(gradOut: Tensor): Tensor {
 
 // ---- max pooling -------------------------------------------------------------------------
 
+/** What max pooling with indices returns. */
 export interface MaxPool2dResult {
+  /** The maximum of each window [N, C, outH, outW]. */
   values: Tensor;
   /** int64 positions h W + w of each window's maximum in its input plane */
   indices: Tensor;
@@ -469,6 +480,7 @@ export function maxPool2dBackward(gradOut: Tensor, indices: Tensor, inputShape: 
 
 // ---- nearest upsampling ------------------------------------------------------------------
 
+/** Options of nearest-neighbour upsampling: a scale factor or an output size. */
 export interface UpsampleOptions {
   /** output = floor(input * scaleFactor) per spatial dim */
   scaleFactor?: number | readonly [number, number];

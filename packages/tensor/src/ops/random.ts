@@ -39,7 +39,9 @@ function toSeed(op: string, seed: number | bigint): bigint {
 
 /** The state a random op draws from: a seed and the op's counter offset. */
 export interface GeneratorState {
+  /** The 64-bit seed (unsigned). */
   seed: bigint;
+  /** How many random ops drew from the seed before (the next op's Philox counter base). */
   offset: number;
 }
 
@@ -77,6 +79,7 @@ export class Generator {
     return { seed: this._seed, offset: this._offset };
   }
 
+  /** Restores a state from getState (the next ops replay the same numbers); returns this. */
   setState(state: GeneratorState): this {
     if (!Number.isSafeInteger(state.offset) || state.offset < 0) throw new ValueError('setState', 'offset', 'a non-negative integer', String(state.offset));
     this._seed = toSeed('setState', state.seed);
@@ -100,13 +103,17 @@ export function manualSeed(seed: number | bigint): Generator {
   return defaultGenerator.manualSeed(seed);
 }
 
+/** Options of the random factories (rand, randn, randint, ...). */
 export interface RandomOptions {
+  /** Element type (default float32; randint: int64). */
   dtype?: DType;
+  /** Where the tensor lives (default 'cpu'); the same seed gives the same numbers on every device. */
   device?: DeviceLike;
   /** draw from a fresh state with this seed (offset 0), leaving every generator as it is */
   seed?: number | bigint;
   /** draw from (and advance) this generator instead of the default one */
   generator?: Generator;
+  /** Make the result a leaf that requires grad (floating dtypes only). */
   requiresGrad?: boolean;
 }
 

@@ -29,7 +29,9 @@ export type Dims = number | readonly number[];
 
 /** The result of max / min along a dim (PyTorch's `torch.return_types.max`). */
 export interface ValuesIndices {
+  /** The extreme values. */
   values: Tensor;
+  /** Their int64 positions along the dim. */
   indices: Tensor;
 }
 
@@ -37,6 +39,7 @@ export interface ValuesIndices {
 export interface VarOptions {
   /** Subtracted from the element count in the divisor: 1 (default) is Bessel's correction, 0 the population variance. */
   correction?: number;
+  /** Keep the reduced dims with size 1 (default false). */
   keepdim?: boolean;
 }
 
@@ -288,24 +291,35 @@ declare module '../tensor.js' {
     mean(dim?: Dims, keepdim?: boolean): Tensor;
     /** Product over dims; integers and bool multiply to int64. */
     prod(dim?: Dims, keepdim?: boolean): Tensor;
+    /** Largest element over dims (all by default); NaN propagates. See {@link amax}. */
     amax(dim?: Dims, keepdim?: boolean): Tensor;
+    /** Smallest element over dims (all by default); NaN propagates. See {@link amin}. */
     amin(dim?: Dims, keepdim?: boolean): Tensor;
     /** The largest element; along a dim `{ values, indices }`; with a tensor the elementwise maximum. */
     max(): Tensor;
+    /** `{ values, indices }` of the largest elements along `dim`. See {@link max}. */
     max(dim: number, keepdim?: boolean): ValuesIndices;
+    /** The elementwise maximum with `other`. */
     max(other: Tensor): Tensor;
     /** The smallest element; along a dim `{ values, indices }`; with a tensor the elementwise minimum. */
     min(): Tensor;
+    /** `{ values, indices }` of the smallest elements along `dim`. See {@link min}. */
     min(dim: number, keepdim?: boolean): ValuesIndices;
+    /** The elementwise minimum with `other`. */
     min(other: Tensor): Tensor;
+    /** int64 index of the largest element along dim (of the flattened tensor without dim). See {@link argmax}. */
     argmax(dim?: number, keepdim?: boolean): Tensor;
+    /** int64 index of the smallest element along dim (of the flattened tensor without dim). See {@link argmin}. */
     argmin(dim?: number, keepdim?: boolean): Tensor;
+    /** True where some element over dims is nonzero. See {@link any}. */
     any(dim?: Dims, keepdim?: boolean): Tensor;
+    /** True where every element over dims is nonzero. See {@link all}. */
     all(dim?: Dims, keepdim?: boolean): Tensor;
     /** Variance over dims, correction 1 by default (as torch.var). */
     var(dim?: Dims, options?: VarOptions): Tensor;
     /** Standard deviation over dims, correction 1 by default (as torch.std). */
     std(dim?: Dims, options?: VarOptions): Tensor;
+    /** log(sum(exp(x))) over dims, without overflow. See {@link logsumexp}. */
     logsumexp(dim?: Dims, keepdim?: boolean): Tensor;
   }
 }

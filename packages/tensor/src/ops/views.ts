@@ -87,7 +87,16 @@ export function view(t: Tensor, ...shape: number[] | [readonly number[]]): Tenso
   return recordOp(viewOp, [t], [makeView(t, s, strides, t.offset)], { shape: t.shape });
 }
 
-/** Another shape with the same elements: a view when possible, else a contiguous copy. */
+/**
+ * Another shape with the same elements: a view when possible, else a contiguous copy. One size may
+ * be -1 (inferred).
+ *
+ * @example
+ * ```ts
+ * const x = arange(6).reshape([2, -1]);       // [[0, 1, 2], [3, 4, 5]]
+ * const y = x.transpose(0, 1).reshape([6]);   // not viewable: copies, [0, 3, 1, 4, 2, 5]
+ * ```
+ */
 export function reshape(t: Tensor, ...shape: number[] | [readonly number[]]): Tensor {
   const s = inferShape('reshape', flatArgs(shape), t.numel);
   const strides = viewStrides(t, s);
@@ -210,20 +219,33 @@ export function flatten(t: Tensor, startDim = 0, endDim = -1): Tensor {
 
 declare module '../tensor.js' {
   interface Tensor {
+    /** A view with another shape (one size may be -1); a ShapeError if it needs a copy. See {@link view}. */
     view(...shape: number[] | [readonly number[]]): Tensor;
+    /** Another shape with the same elements: a view when possible, else a copy. See {@link reshape}. */
     reshape(...shape: number[] | [readonly number[]]): Tensor;
+    /** Reorders the dimensions (a view). See {@link permute}. */
     permute(...dims: number[] | [readonly number[]]): Tensor;
+    /** Swaps two dimensions (a view). See {@link transpose}. */
     transpose(dim0: number, dim1: number): Tensor;
     /** 2-D transpose (PyTorch's .t()); 0-D and 1-D tensors are returned as is. */
     t(): Tensor;
+    /** Broadcasts size-1 dims to a larger shape with stride 0 (a view; -1 keeps a size). See {@link expand}. */
     expand(...shape: number[] | [readonly number[]]): Tensor;
+    /** As {@link expand}, with the shape as one array. */
     broadcastTo(shape: readonly number[]): Tensor;
+    /** Expands to `other`'s shape. */
     expandAs(other: Tensor): Tensor;
+    /** Elements start, start+step, ... (< end) along dim, Python-style bounds (a view). See {@link slice}. */
     slice(dim: number, start?: number, end?: number, step?: number): Tensor;
+    /** `length` elements from `start` along dim (a view). See {@link narrow}. */
     narrow(dim: number, start: number, length: number): Tensor;
+    /** The slice at `index` along dim, without that dim (a view). See {@link select}. */
     select(dim: number, index: number): Tensor;
+    /** Removes size-1 dims, all or the given ones (a view). See {@link squeeze}. */
     squeeze(dim?: number | readonly number[]): Tensor;
+    /** Inserts a size-1 dim at `dim` (a view). See {@link unsqueeze}. */
     unsqueeze(dim: number): Tensor;
+    /** Merges dims startDim..endDim into one. See {@link flatten}. */
     flatten(startDim?: number, endDim?: number): Tensor;
   }
 }

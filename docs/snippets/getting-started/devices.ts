@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { cuda } from '@kiln/cuda';
+import { memoryStats, randn, tidy } from '@kiln/tensor';
+
+// Importing '@kiln/cuda' registers the 'cuda' device when its addon and a GPU are present.
+const dev = cuda.isAvailable() ? 'cuda' : 'cpu';
+if (!cuda.isAvailable()) console.log(`CUDA is not available (${cuda.unavailableReason()}); using the CPU`);
+
+const x = randn([256, 64], { device: dev, seed: 1 });
+const w = randn([64, 10], { device: dev, seed: 2 });
+const probs = x.matmul(w).softmax(1);            // runs on x's device
+const host = probs.to('cpu');                    // a copy on the CPU (reading values synchronises)
+assert.deepEqual(host.shape, [256, 10]);
+
+// Memory: dispose() releases a tensor now; tidy() releases what its function created and did not
+// return; `using` releases at the end of the block; a FinalizationRegistry is the last resort.
+const before = memoryStats(dev).allocated;
+const total = tidy(() => x.mul(2).add(1).sum()); // the two temporaries are released, total is kept
+{
+  using e = x.exp();
+  assert.deepEqual(e.shape, [256, 64]);
+}                                                // e is released here
+total.dispose();
+assert.equal(memoryStats(dev).allocated, before);
