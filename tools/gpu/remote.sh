@@ -9,6 +9,9 @@
 #   bench:SCRIPT [ARGS]    node --conditions=@kiln/source --import tsx SCRIPT ARGS
 #   py:SCRIPT [ARGS]       PYTHONUNBUFFERED=1 python3 SCRIPT ARGS  (with $OUT exported)
 #   sh:COMMAND             any shell command (runs with the same node and environment)
+#   focal-bench[:ARGS]     the focal-loss benchmark of docs/benchmarks.md: PyTorch's implementations
+#                          (tools/bench/torch_focal.py ARGS) then Kiln's (tools/bench/focal-gpu.ts),
+#                          one combined table written to $OUT/benchmarks-gpu.md
 #
 # A step with arguments is one shell word: bash tools/gpu/remote.sh test 'py:ref.py --n 16'.
 # Each step's output goes to the terminal and to $OUT/<step>.log; a summary comes last, also in
@@ -238,6 +241,12 @@ for step in "$@"; do
       ;;
     sh)
       run_step "$step" "$log" bash -c "$arg"
+      ;;
+    focal-bench)
+      # The focal-loss benchmark of docs/benchmarks.md: PyTorch's implementations first (their
+      # timings and a cross-check set), then Kiln's, which prints the combined table and writes it
+      # to $OUT/benchmarks-gpu.md. An argument is passed to torch_focal.py (e.g. --impls eager,seed).
+      run_step "$step" "$log" bash -c "PYTHONUNBUFFERED=1 python3 tools/bench/torch_focal.py --export-check /tmp/kiln-check --json /tmp/kiln-torch.json $arg && node --conditions=@kiln/source --import tsx tools/bench/focal-gpu.ts --torch /tmp/kiln-torch.json --check /tmp/kiln-check --out \"\$OUT/benchmarks-gpu.md\""
       ;;
     *)
       echo "== $step: unknown step (test[:PATH], memcheck[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD)" | tee -a "$log"
