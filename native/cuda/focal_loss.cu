@@ -8,6 +8,7 @@
 // reduced in the same kernel: each block writes one float64 partial sum, and a one-block kernel
 // adds the partials in a fixed order (deterministic, no float atomics).
 #include <algorithm>
+#include <type_traits>
 #include "kiln/focal_loss_args.h"
 #include "kiln/int_divider.h"
 #include "runtime.h"
@@ -95,26 +96,40 @@ __device__ __forceinline__ AlignedVec4<T> load_vec4(const AlignedVec4<T>* p) {
 
 // Loss sum of chunk j (elements 4j..4j+3); writes the chunk's gradient when g4 is set.
 // div_c4 divides by C / 4, so row n = j / (C / 4) without forming 4j (which may pass 2^32).
-template <typename T, typename TT, typename PowG>
+// kPlain (index targets, no weight tensors: the common case) calls the formula directly with the
+// row's target checked once per chunk; otherwise each element goes through evaluate_in_row.
+template <typename T, typename TT, typename PowG, bool kPlain>
 __device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients<compute_t<T>>& k, uint32_t j, const AlignedVec4<T>& xv,
                                                AlignedVec4<T>* g4, compute_t<T> scale, const IntDivider& div_c4, TargetCheck& chk) {
   using C = compute_t<T>;
   uint32_t n = div_c4.div(j);
-  uint32_t c0 = 4u * (j - n * div_c4.divisor);
+  int c0 = (int)(4u * (j - n * div_c4.divisor));
   RowTarget row = row_target<TT>(a, n);
   AlignedVec4<T> gv;
   C sum4 = 0;
+  if constexpr (kPlain) {
+    if (row.invalid) { chk.bad = true; chk.value = (double)row.raw; }
+    // an ignored (or invalid) row contributes nothing: weight 0 keeps the loop branch-free
+    const C keep = (row.ignored || row.invalid) ? C(0) : C(1);
 #pragma unroll
-  for (int q = 0; q < 4; ++q) {
-    LossGrad<C> r = evaluate_in_row<T, TT, C, PowG>(a, k, row, n, c0 + q, load(&xv.v[q]), chk);
-    sum4 += r.loss;
-    store(&gv.v[q], r.grad * scale);
+    for (int q = 0; q < 4; ++q) {
+      LossGrad<C> r = binary<C>(load(&xv.v[q]), row.cls == c0 + q, k.gamma, k.alpha_t, PowG());
+      sum4 += keep * r.loss;
+      store(&gv.v[q], keep * r.grad * scale);
+    }
+  } else {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      LossGrad<C> r = evaluate_in_row<T, TT, C, PowG>(a, k, row, n, c0 + q, load(&xv.v[q]), chk);
+      sum4 += r.loss;
+      store(&gv.v[q], r.grad * scale);
+    }
   }
   if (g4) g4[j] = gv;
   return sum4;
 }
 
-template <typename T, typename TT, typename PowG>
+template <typename T, typename TT, typename PowG, bool kPlain>
 __global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_t P, IntDivider div_c4, int kernel_id, DeviceErrorSlot* slot) {
   using C = compute_t<T>;
   const Coefficients<C> k(a);
@@ -129,11 +144,11 @@ __global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_
     uint32_t j = begin + threadIdx.x;
     for (; j + kBlock < end; j += 2 * kBlock) {
       AlignedVec4<T> xa = load_vec4(x4 + j), xb = load_vec4(x4 + j + kBlock);
-      C pair = chunk4<T, TT, PowG>(a, k, j, xa, g4, scale, div_c4, chk);
-      pair += chunk4<T, TT, PowG>(a, k, j + kBlock, xb, g4, scale, div_c4, chk);
+      C pair = chunk4<T, TT, PowG, kPlain>(a, k, j, xa, g4, scale, div_c4, chk);
+      pair += chunk4<T, TT, PowG, kPlain>(a, k, j + kBlock, xb, g4, scale, div_c4, chk);
       acc += (double)pair;
     }
-    if (j < end) acc += (double)chunk4<T, TT, PowG>(a, k, j, load_vec4(x4 + j), g4, scale, div_c4, chk);
+    if (j < end) acc += (double)chunk4<T, TT, PowG, kPlain>(a, k, j, load_vec4(x4 + j), g4, scale, div_c4, chk);
     double sum = block_sum(acc);
     if (threadIdx.x == 0) o.partials[p] = sum;
   }
@@ -154,6 +169,12 @@ unsigned resident_blocks(K kernel) {
   return cached;
 }
 
+template <typename K>
+void launch_vec4_kernel(K kernel, int64_t P, cudaStream_t s, const Args& a, const Outputs& o, const IntDivider& div_c4, int id, DeviceErrorSlot* slot) {
+  unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(kernel));
+  kernel<<<grid, kBlock, 0, s>>>(a, o, P, div_c4, id, slot);
+}
+
 // Launches the vector path; a no-op for 8-byte types (inside a template, `if constexpr` keeps
 // forward_vec4<double> from being instantiated).
 template <typename T, typename TT>
@@ -162,13 +183,11 @@ bool launch_vec4(bool vec, int64_t P, cudaStream_t s, const Args& a, const Outpu
     if (!vec) return false;
     // q^gamma fixed at compile time: the paper's gamma = 2 as q * q, any other through pow
     IntDivider div_c4((uint32_t)(a.C / 4));
-    if (a.gamma == 2.0) {
-      unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_vec4<T, TT, PowGamma2>));
-      forward_vec4<T, TT, PowGamma2><<<grid, kBlock, 0, s>>>(a, o, P, div_c4, id, slot);
-    } else {
-      unsigned grid = (unsigned)std::min<int64_t>(P, resident_blocks(forward_vec4<T, TT, PowGammaRuntime>));
-      forward_vec4<T, TT, PowGammaRuntime><<<grid, kBlock, 0, s>>>(a, o, P, div_c4, id, slot);
-    }
+    bool plain = std::is_integral<TT>::value && !a.has_weight && !a.has_class_weight;
+    if (a.gamma == 2.0 && plain) launch_vec4_kernel(forward_vec4<T, TT, PowGamma2, true>, P, s, a, o, div_c4, id, slot);
+    else if (a.gamma == 2.0) launch_vec4_kernel(forward_vec4<T, TT, PowGamma2, false>, P, s, a, o, div_c4, id, slot);
+    else if (plain) launch_vec4_kernel(forward_vec4<T, TT, PowGammaRuntime, true>, P, s, a, o, div_c4, id, slot);
+    else launch_vec4_kernel(forward_vec4<T, TT, PowGammaRuntime, false>, P, s, a, o, div_c4, id, slot);
     return true;
   } else {
     return false;
