@@ -1,0 +1,12 @@
+import { randn, matmul, cpuThreads, im2col } from '@kiln/tensor';
+cpuThreads(Number(process.env.THREADS ?? 1));
+const time = (name: string, f: () => { dispose(): void }) => { f().dispose(); const t0 = performance.now(); for (let i=0;i<10;i++) f().dispose(); console.log(name, ((performance.now()-t0)/10).toFixed(2), 'ms'); };
+const x = randn([16,32,16,16]);
+time('im2col', () => im2col(x, 3, 1, 1));
+const cols = im2col(x,3,1,1).view([16,1,288,256]);
+const w = randn([1,1,32,288]);
+time('bmm w@cols', () => matmul(w, cols));
+const cols2 = randn([16,288,256]); const w2 = randn([32,288]);
+time('mm w@cols 3d', () => matmul(w2, cols2));
+const colsT = randn([288, 16*256]);
+time('mm w@ (288 x 4096)', () => matmul(w2, colsT));

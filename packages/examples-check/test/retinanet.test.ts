@@ -1,0 +1,60 @@
+/**
+ * The RetinaNet example (examples/retinanet) in its fast settings: training lowers the loss of
+ * every classification loss compared, memory stays flat across steps, the models are scored, and
+ * the pictures and results.json are written as valid PNG / JSON files.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpuThreads } from '@kiln/tensor';
+import { PRESETS } from '../../../examples/retinanet/config.js';
+import { runExperiment } from '../../../examples/retinanet/experiment.js';
+import { trainDetector } from '../../../examples/retinanet/train.js';
+import { FOCAL } from '../../../examples/retinanet/loss.js';
+
+const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+
+describe('examples/retinanet in fast mode', () => {
+  const out = mkdtempSync(join(tmpdir(), 'kiln-retinanet-'));
+  // as main.ts does with the CPU presets: one thread (other test files run alongside this one)
+  let threads = 0;
+  beforeAll(() => { threads = cpuThreads(); cpuThreads(PRESETS.fast().threads ?? threads); });
+  afterAll(() => {
+    cpuThreads(threads);
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('trains each loss (the loss falls), scores it and writes the outputs', () => {
+    const settings = PRESETS.fast();
+    const result = runExperiment({ settings, outDir: out });
+    expect(result.comparison.map((r) => r.variant.name)).toEqual(['focal', 'ce', 'ce-alpha']);
+    for (const r of result.comparison) {
+      const total = r.log.classification.map((c, i) => c + r.log.box[i]!);
+      expect(total).toHaveLength(settings.steps);
+      expect(total.every(Number.isFinite)).toBe(true);
+      const window = Math.floor(settings.steps / 5);
+      // the mean loss of the last fifth of training is below that of the first fifth
+      expect(mean(total.slice(-window))).toBeLessThan(mean(total.slice(0, window)));
+      expect(r.ap.mean).toBeGreaterThanOrEqual(0);
+      expect(r.ap.mean).toBeLessThanOrEqual(1);
+      expect(r.log.anchors.positives).toBeGreaterThan(0);
+    }
+    for (const name of ['loss-curves.png', 'focal-loss-figure1.png', 'detections.png', 'results.json']) {
+      expect(result.files).toContain(join(out, name));
+      expect(existsSync(join(out, name))).toBe(true);
+    }
+    for (const f of result.files.filter((f) => f.endsWith('.png'))) {
+      expect([...readFileSync(f).subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    }
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(json.comparison).toHaveLength(3);
+  }, 180_000);
+
+  it('keeps memory flat across training steps (every step tidied)', () => {
+    const { log, model } = trainDetector(FOCAL, { ...PRESETS.fast(), steps: 12 });
+    // after the first steps (Adam's moments are allocated at the first update) nothing grows
+    expect(new Set(log.allocated.slice(2)).size).toBe(1);
+    for (const p of model.parameters()) p.dispose();
+  }, 60_000);
+});
