@@ -8,7 +8,7 @@
  * Anchors are ordered level by level, then row y, column x, anchor a — the order in which the
  * model lays out its head outputs (model.ts), so anchor i and output row i always correspond.
  */
-import { type Box, type GroundTruth, boxIou } from './data.js';
+import type { Box, GroundTruth } from './data.js';
 
 export interface AnchorConfig {
   /** strides of the feature maps that carry anchors (pixels per feature cell) */
@@ -128,15 +128,21 @@ export interface Targets {
 
 /** Matches one image's anchors to its objects, writing rows [offset, offset + anchors.count). */
 function matchImage(anchors: AnchorSet, objects: readonly GroundTruth[], m: MatchOptions, t: Targets, offset: number): void {
-  const T = anchors.count, G = objects.length;
+  const T = anchors.count, G = objects.length, b = anchors.boxes;
   const iou = new Float32Array(T * G);           // iou[i G + j]: anchor i against object j
   const objectBest = new Float32Array(G);        // each object's best IoU over the anchors
-  for (let i = 0; i < T; i++) {
-    const a = anchorAt(anchors, i);
-    for (let j = 0; j < G; j++) {
-      const v = boxIou(a, objects[j]!.box);
+  for (let j = 0; j < G; j++) {
+    const [x1, y1, x2, y2] = objects[j]!.box;
+    const area = (x2 - x1) * (y2 - y1);
+    for (let i = 0; i < T; i++) {
+      // boxIou inlined: this loop runs anchors x objects times per image
+      const ax1 = b[4 * i]!, ay1 = b[4 * i + 1]!, ax2 = b[4 * i + 2]!, ay2 = b[4 * i + 3]!;
+      const iw = Math.min(ax2, x2) - Math.max(ax1, x1), ih = Math.min(ay2, y2) - Math.max(ay1, y1);
+      if (iw <= 0 || ih <= 0) continue;
+      const inter = iw * ih;
+      const v = inter / ((ax2 - ax1) * (ay2 - ay1) + area - inter);
       iou[i * G + j] = v;
-      if (v > objectBest[j]!) objectBest[j] = v;
+      if (iou[i * G + j]! > objectBest[j]!) objectBest[j] = iou[i * G + j]!;
     }
   }
   for (let i = 0; i < T; i++) {

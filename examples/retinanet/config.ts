@@ -80,5 +80,5 @@ export const PRESETS = {
   /** a few minutes on a 2-core CPU */
   cpu: () => preset('cpu', { imageSize: 32, maxObjects: 3, strides: [2, 4], width: 16, headDepth: 2, steps: 600, batchSize: 8, testImages: 300, device: 'cpu' }),
   /** a GPU: 128 x 128 images (more background per object: ~1:400 anchors), RetinaNet's head depth, longer training */
-  cuda: () => preset('cuda', { imageSize: 128, maxObjects: 8, strides: [4, 8, 16], width: 64, headDepth: 4, steps: 2000, batchSize: 32, testImages: 1000, device: 'cuda' }),
+  cuda: () => preset('cuda', { imageSize: 128, maxObjects: 8, strides: [4, 8, 16], width: 64, headDepth: 4, steps: 1500, batchSize: 32, testImages: 1000, device: 'cuda' }),
 } as const;

@@ -51,7 +51,7 @@ export function runExperiment(o: ExperimentOptions): ExperimentResult {
   const run = (variant: LossVariant): VariantResult => {
     // a variant identical to one already trained (same gamma and alpha, seeds and data) is reused
     const earlier = trained.find((r) => same(r.variant, variant));
-    if (earlier) return { ...earlier, variant };
+    if (earlier) return { ...earlier, variant, log: { ...earlier.log, variant } };
     const bar = o.progress?.(variant.name, s.steps);
     let trainedModel;
     try {

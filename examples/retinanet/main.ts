@@ -117,7 +117,8 @@ function main(): void {
   }
   const [focal, ce] = result.comparison;
   const verdict = focal!.ap.mean > ce!.ap.mean ? 'beats' : 'does NOT beat';
-  console.log(`\nfocal loss ${verdict} cross-entropy: mAP@0.5 ${focal!.ap.mean.toFixed(3)} vs ${ce!.ap.mean.toFixed(3)}`);
+  const caveat = s.preset === 'fast' ? ' (fast settings: far too short to mean anything)' : '';
+  console.log(`\nfocal loss ${verdict} cross-entropy: mAP@0.5 ${focal!.ap.mean.toFixed(3)} vs ${ce!.ap.mean.toFixed(3)}${caveat}`);
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; load average now ${load()}`);
   console.log(`wrote:\n  ${result.files.join('\n  ')}`);
 }
