@@ -42,6 +42,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { cpuThreads, fromTypedArray, toNdarray } from '@kiln/tensor';
+import { testRng } from '@kiln/tensor/testing';
 import '@kiln/autograd';
 import { sigmoidFocalLoss } from '@kiln/losses';
 
@@ -79,18 +80,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 // ---- inputs --------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, so every run times the same inputs. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Inputs {
   n: number;
   /** [N, C] logits, randn * 3 */
@@ -100,7 +89,7 @@ interface Inputs {
 }
 
 function makeInputs(n: number, seed: number): Inputs {
-  const u = rng(seed);
+  const u = testRng(seed);
   const x = new Float32Array(n * C);
   for (let i = 0; i < x.length; i += 2) {
     // Box-Muller: two normals from two uniforms

@@ -4,7 +4,7 @@
  */
 import { type Tensor, ShapeError, commonDevice, fmtShape, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
-import { castTo, checkFloating, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors } from './loss-args.js';
+import { castTo, checkFloating, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors, classWeightOf } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'cross_entropy';
@@ -61,13 +61,7 @@ export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntrop
     throw new ShapeError(OP, 'target', `class indices of shape ${fmtShape(targetShape)} (input is ${fmtShape(input.shape)})`, fmtShape(target.shape));
   }
   const dtype = computeDType(input.dtype);
-  let classWeight: Tensor | undefined;
-  if (options.classWeight !== undefined) {
-    const w = options.classWeight;
-    checkFloating(OP, 'classWeight', w);
-    if (w.ndim !== 1 || w.shape[0] !== C) throw new ShapeError(OP, 'classWeight', `one weight per class: shape [${C}]`, fmtShape(w.shape));
-    classWeight = castTo(w, dtype);
-  }
+  const classWeight = classWeightOf(OP, options.classWeight, C, dtype);
 
   // Work on a batch [N, C, d...] with targets [N, d...].
   const x = castTo(unbatched ? input.unsqueeze(0) : input, dtype);

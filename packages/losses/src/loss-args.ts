@@ -44,6 +44,14 @@ export function computeDType(dtype: DType): DType {
 }
 
 /** t in `dtype` (a recorded, differentiable cast when it changes). */
+/** Validates per-class weights (one per class, [C], floating) and casts them to `dtype`. */
+export function classWeightOf(op: string, w: Tensor | undefined, C: number, dtype: DType): Tensor | undefined {
+  if (w === undefined) return undefined;
+  checkFloating(op, 'classWeight', w);
+  if (w.ndim !== 1 || w.shape[0] !== C) throw new ShapeError(op, 'classWeight', `one weight per class: shape [${C}]`, fmtShape(w.shape));
+  return castTo(w, dtype);
+}
+
 export function castTo(t: Tensor, dtype: DType): Tensor {
   return t.dtype === dtype ? t : t.to(dtype);
 }

@@ -39,7 +39,7 @@
  */
 import { type Tensor, ShapeError, arange, commonDevice, fmtShape, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
-import { castTo, checkFloating, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors } from './loss-args.js';
+import { castTo, checkFloating, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors, classWeightOf } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'softmax_focal_loss';
@@ -109,13 +109,7 @@ export function softmaxFocalLoss(input: Tensor, target: Tensor, options: Softmax
     throw new ShapeError(OP, 'target', `class indices of shape [${N}] (input is ${fmtShape(input.shape)})`, fmtShape(target.shape));
   }
   const dtype = computeDType(input.dtype);
-  let classWeight: Tensor | undefined;
-  if (options.classWeight !== undefined) {
-    const w = options.classWeight;
-    checkFloating(OP, 'classWeight', w);
-    if (w.ndim !== 1 || w.shape[0] !== C) throw new ShapeError(OP, 'classWeight', `one weight per class: shape [${C}]`, fmtShape(w.shape));
-    classWeight = castTo(w, dtype);
-  }
+  const classWeight = classWeightOf(OP, options.classWeight, C, dtype);
 
   const x = castTo(input, dtype);
   const ignored = target.eq(ignoreIndex);
