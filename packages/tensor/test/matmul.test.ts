@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
-  type AutogradHook, type DType, type Tensor, DTypeError, ShapeError, autogradHook, bmm, dot, full, matmul, mm, setAutogradHook, tensor, zeros,
+  type DType, type Tensor, DTypeError, ShapeError, bmm, dot, full, matmul, mm, tensor, zeros,
 } from '@kiln/tensor';
-import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, randomValues, toNumbers, recordOpsInEachTest, expectError } from '@kiln/tensor/testing';
 
 // ---- float64 reference ----------------------------------------------------------------------
 
@@ -154,12 +154,6 @@ forEachDevice('matmul', (dev) => {
   });
 
   it('errors name the op and the argument', () => {
-    const expectError = (f: () => unknown, cls: new (...a: never[]) => Error, ...words: string[]) => {
-      let err: unknown;
-      try { f(); } catch (e) { err = e; }
-      expect(err, words.join(' ')).toBeInstanceOf(cls);
-      for (const w of words) expect((err as Error).message).toContain(w);
-    };
     const a = rand(1, [3, 4]);
     expectError(() => matmul(a, rand(2, [5, 2])), ShapeError, 'matmul', "'other'", '[3, 4]', '[5, 2]');
     expectError(() => matmul(rand(3, [2, 3, 4]), rand(4, [3, 4, 2])), ShapeError, 'matmul');   // batch 2 vs 3
@@ -178,25 +172,13 @@ forEachDevice('matmul', (dev) => {
 });
 
 forEachDevice('matmul records for autograd', (dev) => {
-  let recorded: { op: string; inputs: unknown[]; outputs: Tensor[] }[] = [];
-  let previous: AutogradHook | null = null;
-  beforeEach(() => {
-    previous = autogradHook();
-    recorded = [];
-    setAutogradHook({
-      isGradEnabled: () => true,
-      record: (op, inputs, outputs) => { recorded.push({ op: op.name, inputs: [...inputs], outputs: [...outputs] }); },
-      recordInplace: () => {},
-      backward: () => {},
-    });
-  });
-  afterEach(() => setAutogradHook(previous));
+  const recorded = recordOpsInEachTest();
 
   it("records every form once as 'matmul' with the original operands", () => {
     const a = tensor(randomValues(1, 6), { device: dev }).reshape(2, 3).requiresGrad_();
     const v = tensor(randomValues(2, 3), { device: dev }).requiresGrad_();
     for (const [f, x, y] of [[matmul, a, v], [matmul, v, v], [mm, a, a.t()], [dot, v, v]] as const) {
-      recorded = [];
+      recorded.length = 0;
       const r = f(x, y);
       expect(recorded.map((e) => e.op)).toEqual(['matmul']);
       expect(recorded[0]!.inputs[0]).toBe(x);

@@ -1,11 +1,10 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
-  type AutogradHook, type DType, type Tensor, DTypeError, DisposedError, ShapeError, ValueError,
-  all, amax, amin, any, argmax, argmin, full, logsumexp, max, mean, min, prod, setAutogradHook, std, sum, tensor, variance, zeros,
-  autogradHook,
+  type DType, type Tensor, DTypeError, DisposedError, ShapeError, ValueError,
+  all, amax, amin, any, argmax, argmin, full, logsumexp, max, mean, min, prod, std, sum, tensor, variance, zeros,
 } from '@kiln/tensor';
 import * as kiln from '@kiln/tensor';
-import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, randomValues, toNumbers, recordOpsInEachTest, expectError } from '@kiln/tensor/testing';
 
 // ---- float64 references ---------------------------------------------------------------------
 
@@ -332,12 +331,6 @@ forEachDevice('reductions', (dev) => {
 
   it('errors name the op and the argument', () => {
     const x = make([1, 2, 3, 4, 5, 6], [2, 3]);
-    const expectError = (f: () => unknown, cls: new (...a: never[]) => Error, ...words: string[]) => {
-      let err: unknown;
-      try { f(); } catch (e) { err = e; }
-      expect(err, words.join(' ')).toBeInstanceOf(cls);
-      for (const w of words) expect((err as Error).message).toContain(w);
-    };
     expectError(() => sum(x, 2), ShapeError, 'sum', "'dim'", '2');
     expectError(() => sum(x, -3), ShapeError, 'sum', "'dim'");
     expectError(() => sum(x, [0, -2]), ShapeError, 'sum', "'dim'", 'distinct');
@@ -383,19 +376,7 @@ forEachDevice('reductions', (dev) => {
 // ---- what autograd records ------------------------------------------------------------------
 
 forEachDevice('reductions record for autograd', (dev) => {
-  let recorded: { op: string; inputs: unknown[]; outputs: Tensor[]; attrs: Record<string, unknown> }[] = [];
-  let previous: AutogradHook | null = null;
-  beforeEach(() => {
-    previous = autogradHook();
-    recorded = [];
-    setAutogradHook({
-      isGradEnabled: () => true,
-      record: (op, inputs, outputs, attrs) => { recorded.push({ op: op.name, inputs: [...inputs], outputs: [...outputs], attrs: { ...attrs } }); },
-      recordInplace: () => {},
-      backward: () => {},
-    });
-  });
-  afterEach(() => setAutogradHook(previous));
+  const recorded = recordOpsInEachTest();
 
   it('records dims (sorted, normalised), keepdim, correction, and max_dim outputs', () => {
     const x = tensor(randomValues(1, 24), { device: dev, dtype: 'float32' }).reshape(2, 3, 4).requiresGrad_();

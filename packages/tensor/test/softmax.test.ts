@@ -1,9 +1,8 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
-  type AutogradHook, type DType, type Tensor, DTypeError, ShapeError, autogradHook, full, logSoftmax, logSoftmaxBackward,
-  setAutogradHook, softmax, softmaxBackward, tensor, zeros,
+  type DType, type Tensor, DTypeError, ShapeError, full, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, tensor, zeros,
 } from '@kiln/tensor';
-import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, randomValues, toNumbers, recordOpsInEachTest, expectError } from '@kiln/tensor/testing';
 
 // ---- float64 references ---------------------------------------------------------------------
 
@@ -189,12 +188,6 @@ forEachDevice('softmax', (dev) => {
 
   it('errors name the op and the argument', () => {
     const x = make([1, 2, 3, 4], [2, 2]);
-    const expectError = (f: () => unknown, cls: new (...a: never[]) => Error, ...words: string[]) => {
-      let err: unknown;
-      try { f(); } catch (e) { err = e; }
-      expect(err, words.join(' ')).toBeInstanceOf(cls);
-      for (const w of words) expect((err as Error).message).toContain(w);
-    };
     expectError(() => softmax(x, 2), ShapeError, 'softmax', "'dim'", '2');
     expectError(() => logSoftmax(x, -3), ShapeError, 'log_softmax', "'dim'");
     expectError(() => softmax(x, undefined as unknown as number), ShapeError, 'softmax', "'dim'");
@@ -215,19 +208,7 @@ forEachDevice('softmax', (dev) => {
 });
 
 forEachDevice('softmax records for autograd', (dev) => {
-  let recorded: { op: string; inputs: unknown[]; attrs: Record<string, unknown> }[] = [];
-  let previous: AutogradHook | null = null;
-  beforeEach(() => {
-    previous = autogradHook();
-    recorded = [];
-    setAutogradHook({
-      isGradEnabled: () => true,
-      record: (op, inputs, _outputs, attrs) => { recorded.push({ op: op.name, inputs: [...inputs], attrs: { ...attrs } }); },
-      recordInplace: () => {},
-      backward: () => {},
-    });
-  });
-  afterEach(() => setAutogradHook(previous));
+  const recorded = recordOpsInEachTest();
 
   it('records the normalised dim', () => {
     const x = tensor(randomValues(1, 6), { device: dev }).reshape(2, 3).requiresGrad_();

@@ -12,8 +12,9 @@
  * GPU exists the CUDA blocks are skipped with the reason in their title; with KILN_REQUIRE_CUDA=1
  * (set on the GPU machine) a missing GPU fails instead.
  */
-import { describe, expect } from 'vitest';
+import { afterEach, beforeEach, describe, expect } from 'vitest';
 import { backendFor, hasBackend, device as toDevice } from '../device.js';
+import { type AutogradHook, autogradHook, setAutogradHook } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import type { StorageArray } from '../dtype.js';
 
@@ -106,4 +107,48 @@ export function testRng(seed: number): () => number {
 export function randomValues(seed: number, n: number, lo = -1, hi = 1): number[] {
   const r = testRng(seed);
   return Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
+/** Asserts that `f` throws an instance of `cls` whose message contains every one of `words`. */
+export function expectError(f: () => unknown, cls: new (...a: never[]) => Error, ...words: string[]): void {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, words.join(' ')).toBeInstanceOf(cls);
+  for (const w of words) expect((err as Error).message).toContain(w);
+}
+
+/** One op as a stand-in autograd hook saw it. */
+export interface RecordedOp {
+  op: string;
+  inputs: unknown[];
+  outputs: Tensor[];
+  attrs: Record<string, unknown>;
+}
+
+/**
+ * For the tests of the enclosing describe block: installs before each test a stand-in autograd
+ * hook that records every op (the real hook is restored after it), and returns the list it fills,
+ * emptied before each test (empty it yourself with `recorded.length = 0` within a test).
+ */
+export function recordOpsInEachTest(): RecordedOp[] {
+  const recorded: RecordedOp[] = [];
+  let previous: AutogradHook | null = null;
+  beforeEach(() => {
+    previous = autogradHook();
+    recorded.length = 0;
+    setAutogradHook({
+      isGradEnabled: () => true,
+      record: (op, inputs, outputs, attrs) => {
+        recorded.push({ op: op.name, inputs: [...inputs], outputs: [...outputs], attrs: { ...attrs } });
+      },
+      recordInplace: () => {},
+      backward: () => {},
+    });
+  });
+  afterEach(() => setAutogradHook(previous));
+  return recorded;
 }
