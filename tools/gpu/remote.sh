@@ -6,6 +6,8 @@
 #   test[:PATH]            KILN_REQUIRE_CUDA=1 vitest run [PATH]   (the whole suite by default)
 #   memcheck[:PATH]        the same under compute-sanitizer memcheck --leak-check full, in one
 #                          worker process (default PATH: packages/losses)
+#   memcheck-each[:PATH]   every *.test.ts under PATH (default packages) under the sanitizer, one
+#                          process per file, KILN_MEMCHECK_JOBS (8) at a time: memcheck-each.sh
 #   bench:SCRIPT [ARGS]    node --conditions=@kiln/source --import tsx SCRIPT ARGS
 #   py:SCRIPT [ARGS]       PYTHONUNBUFFERED=1 python3 SCRIPT ARGS  (with $OUT exported)
 #   sh:COMMAND             any shell command (runs with the same node and environment)
@@ -188,6 +190,7 @@ summary_line() {
       # one ERROR SUMMARY per process the sanitizer followed (vitest's main process and its fork)
       line=$(grep -E 'ERROR SUMMARY|^[[:space:]]*Tests[[:space:]]|No test files found' "$log" | sed 's/^ *//; s/^========= *//' |
         sort | uniq -c | awk '{ n = $1; sub(/^ *[0-9]+ /, ""); print (n > 1 ? $0 " (x" n ")" : $0) }' | paste -sd'|' -) ;;
+    memcheck-each) line=$(grep '^memcheck-each:' "$log" | tail -1) ;;
     *) line=$(grep -v '^[[:space:]]*$' "$log" | tail -1) ;;
   esac
   [ -n "$line" ] || line=$(grep -v '^[[:space:]]*$' "$log" | tail -1)
@@ -223,6 +226,16 @@ for step in "$@"; do
         R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=missing R_TIME[i]=0
       fi
       ;;
+    memcheck-each)
+      if command -v compute-sanitizer >/dev/null 2>&1; then
+        run_step "$step" "$log" env KILN_MEMCHECK_LEFT_S=$((DEADLINE - $(elapsed) - 20)) \
+          bash tools/gpu/memcheck-each.sh "${words[@]}"
+      else
+        i=${#R_NAME[@]}
+        echo "== $step: compute-sanitizer not found on this machine; step not run" | tee -a "$log"
+        R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=missing R_TIME[i]=0
+      fi
+      ;;
     bench)
       if [ ${#words[@]} -eq 0 ]; then
         echo "== $step: no script given (bench:path/to/script.ts)" | tee -a "$log"
@@ -249,7 +262,7 @@ for step in "$@"; do
       run_step "$step" "$log" bash -c "PYTHONUNBUFFERED=1 python3 tools/bench/torch_focal.py --export-check /tmp/kiln-check --json /tmp/kiln-torch.json $arg && node --conditions=@kiln/source --import tsx tools/bench/focal-gpu.ts --torch /tmp/kiln-torch.json --check /tmp/kiln-check --out \"\$OUT/benchmarks-gpu.md\""
       ;;
     *)
-      echo "== $step: unknown step (test[:PATH], memcheck[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD)" | tee -a "$log"
+      echo "== $step: unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD)" | tee -a "$log"
       i=${#R_NAME[@]}; R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=usage R_TIME[i]=0
       ;;
   esac

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs test files under compute-sanitizer memcheck, ONE SANITIZER PROCESS PER FILE, several at a
+# time. Called by remote.sh's `memcheck-each` step; runs on the GPU machine.
+#
+#   bash tools/gpu/memcheck-each.sh PATH...      (test files, or folders searched for *.test.ts)
+#
+# Why per file: the sanitizer instruments each kernel of the 21 MB CUDA addon when it is first
+# loaded, and that work is on the CPU, in one thread per process. The whole suite in one process
+# did not finish within a device call (600 s); the machine has 16 cores, so files run side by side
+# (each with its own CUDA context on the one GPU), the largest first.
+#
+# Environment:
+#   KILN_MEMCHECK_JOBS    files at a time (default 8)
+#   KILN_MEMCHECK_LEFT_S  seconds every file must have ended by (default 540); a file still
+#                         running then is stopped and reported as unfinished
+# Prints each file's summary lines (the tail of its log when not clean), one line per file and a total:
+#   memcheck-each: 32 files: 32 clean, 0 with errors, 0 failed tests, 0 unfinished | Tests 1403 passed
+# Exit status: 0 when every file ran to the end with 0 sanitizer errors and its tests passed.
+set -uo pipefail
+
+JOBS=${KILN_MEMCHECK_JOBS:-8}
+LEFT=${KILN_MEMCHECK_LEFT_S:-540}
+[ $# -gt 0 ] || set -- packages
+FILES=$(find "$@" -name node_modules -prune -o -name '*.test.ts' -type f -print | xargs -r ls -S)
+[ -n "$FILES" ] || { echo "memcheck-each: no *.test.ts under $*"; exit 2; }
+LOGS=$(mktemp -d /tmp/kiln-memcheck.XXXX)
+export LOGS LEFT NO_COLOR=1
+unset FORCE_COLOR
+
+one_file() {
+  local file=$1 log
+  log="$LOGS/$(printf '%s' "$file" | tr '/' '_').log"
+  # --report-api-errors no: CUDA calls that fail on purpose and are handled (the out-of-memory
+  # test's cudaMalloc) are not memory errors; invalid accesses and leaks are still reported.
+  # vitest's worker is a child process, hence --target-processes all.
+  timeout -k 10 "$LEFT" compute-sanitizer --tool memcheck --leak-check full --report-api-errors no \
+    --target-processes all --error-exitcode 86 \
+    node node_modules/vitest/vitest.mjs run --reporter=default --pool=forks --maxWorkers=1 \
+    --no-isolate --testTimeout=600000 --hookTimeout=600000 "$file" >"$log" 2>&1
+  echo "rc=$?" >>"$log"
+}
+export -f one_file
+
+START=$SECONDS
+printf '%s\n' $FILES | xargs -P "$JOBS" -I{} bash -c 'one_file "$@"' _ {}
+
+clean=0 dirty=0 failed=0 unfinished=0 passed=0 nfiles=0
+report=""
+for file in $FILES; do
+  log="$LOGS/$(printf '%s' "$file" | tr '/' '_').log"
+  nfiles=$((nfiles + 1))
+  rc=$(sed -n 's/^rc=//p' "$log" | tail -1)
+  errors=$(grep -Eo 'ERROR SUMMARY: [0-9]+' "$log" | awk '{ s += $3 } END { print s + 0 }')
+  tests=$(grep -E '^[[:space:]]*Tests[[:space:]]' "$log" | tail -1 | sed 's/^ *//')
+  n=$(printf '%s' "$tests" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0)
+  passed=$((passed + ${n:-0}))
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    state=unfinished; unfinished=$((unfinished + 1))
+  elif [ "$errors" != 0 ] || [ "$rc" = 86 ]; then
+    state="SANITIZER ERRORS ($errors)"; dirty=$((dirty + 1))
+  elif [ "$rc" != 0 ]; then
+    state="tests failed (rc=$rc)"; failed=$((failed + 1))
+  else
+    state=clean; clean=$((clean + 1))
+  fi
+  # A clean file's log is only its summary lines; any other, its tail (the device tool brings back
+  # only the last part of long output).
+  echo "==================== $file: $state"
+  if [ "$state" = clean ]; then grep -E 'ERROR SUMMARY|Test Files|^[[:space:]]*Tests[[:space:]]' "$log"
+  else tail -150 "$log"; fi
+  report+=$(printf '%-58s %-24s %s' "$file" "$state" "${tests:-no Tests line}")$'\n'
+done
+echo
+echo "==================== per file ($((SECONDS - START)) s)"
+printf '%s' "$report"
+echo "memcheck-each: $nfiles files: $clean clean, $dirty with errors, $failed failed tests, $unfinished unfinished | Tests $passed passed"
+[ "$clean" = "$nfiles" ]
