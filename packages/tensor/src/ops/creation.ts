@@ -25,7 +25,14 @@ export interface CreateOptions {
 export type Nested = number | boolean | bigint | readonly Nested[];
 
 function finish(t: Tensor, opts: CreateOptions | undefined): Tensor {
-  if (opts?.requiresGrad) t.requiresGrad = true;
+  if (opts?.requiresGrad) {
+    try {
+      t.requiresGrad = true;
+    } catch (e) {
+      t.dispose(); // a non-float dtype: release the block now rather than at GC
+      throw e;
+    }
+  }
   return t;
 }
 
@@ -44,7 +51,7 @@ function flattenNested(data: Nested): { shape: number[]; values: (number | boole
   while (Array.isArray(probe)) {
     shape.push(probe.length);
     probe = probe.length > 0 ? probe[0]! : 0;
-    if ((probe as readonly Nested[]).length === 0 && Array.isArray(probe)) {
+    if (Array.isArray(probe) && probe.length === 0) {
       shape.push(0);
       break;
     }
@@ -74,6 +81,8 @@ function inferDType(values: readonly (number | boolean | bigint)[]): DType {
   return defaultFloat;
 }
 
+const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n;
+
 /** Writes JS values into a host array of `dtype` (the half types go through float32). */
 function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DType): StorageArray {
   const n = values.length;
@@ -83,7 +92,10 @@ function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DTyp
       for (let i = 0; i < n; i++) {
         const v = values[i]!;
         if (typeof v === 'number' && !Number.isInteger(v)) throw new ValueError('tensor', 'data', 'integers for an int64 tensor', String(v));
-        a[i] = typeof v === 'bigint' ? v : BigInt(Number(v));
+        const b = typeof v === 'bigint' ? v : BigInt(Number(v));
+        // BigInt64Array would wrap silently; PyTorch raises on overflow too
+        if (b < INT64_MIN || b > INT64_MAX) throw new ValueError('tensor', 'data', 'int64 values in [-2^63, 2^63 - 1]', String(v));
+        a[i] = b;
       }
       return a;
     }
@@ -188,7 +200,12 @@ export function empty(shape: readonly number[], opts?: CreateOptions): Tensor {
  * ```
  */
 export function full(shape: readonly number[], value: number | boolean, opts?: CreateOptions): Tensor {
-  const a = factoryArgs('full', shape, { dtype: typeof value === 'boolean' ? 'bool' : undefined, ...opts });
+  return fullAs('full', shape, value, opts);
+}
+
+/** full() whose errors name the factory the user called (zeros, onesLike, ...). */
+function fullAs(op: string, shape: readonly number[], value: number | boolean, opts?: CreateOptions): Tensor {
+  const a = factoryArgs(op, shape, { dtype: typeof value === 'boolean' ? 'bool' : undefined, ...opts });
   const t = emptyOn(a.shape, a.dtype, a.dev);
   if (t.numel > 0) launchKernel('fill', [], [t], [Number(value)]);
   t.hostConstant = { value: Number(value), version: t.storage.version };
@@ -196,22 +213,22 @@ export function full(shape: readonly number[], value: number | boolean, opts?: C
 }
 
 /** A tensor of zeros (float32 unless `dtype` is given). */
-export const zeros = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 0, opts);
+export const zeros = (shape: readonly number[], opts?: CreateOptions): Tensor => fullAs('zeros', shape, 0, opts);
 /** A tensor of ones (float32 unless `dtype` is given). */
-export const ones = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 1, opts);
+export const ones = (shape: readonly number[], opts?: CreateOptions): Tensor => fullAs('ones', shape, 1, opts);
 
 const likeOpts = (t: Tensor, opts?: CreateOptions): CreateOptions => ({ dtype: t.dtype, device: t.device, ...opts });
 /** Zeros of `t`'s shape, dtype and device (options override them). */
-export const zerosLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.shape, 0, likeOpts(t, opts));
+export const zerosLike = (t: Tensor, opts?: CreateOptions): Tensor => fullAs('zerosLike', t.shape, 0, likeOpts(t, opts));
 /** Ones of `t`'s shape, dtype and device (options override them). */
-export const onesLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.shape, 1, likeOpts(t, opts));
+export const onesLike = (t: Tensor, opts?: CreateOptions): Tensor => fullAs('onesLike', t.shape, 1, likeOpts(t, opts));
 /** `v` in `t`'s shape, dtype and device (options override them). */
-export const fullLike = (t: Tensor, v: number | boolean, opts?: CreateOptions): Tensor => full(t.shape, v, likeOpts(t, opts));
+export const fullLike = (t: Tensor, v: number | boolean, opts?: CreateOptions): Tensor => fullAs('fullLike', t.shape, v, likeOpts(t, opts));
 /** An uninitialised tensor of `t`'s shape, dtype and device (options override them). */
 export const emptyLike = (t: Tensor, opts?: CreateOptions): Tensor => empty(t.shape, likeOpts(t, opts));
 
 /** 0-d tensor. */
-export const scalarTensor = (value: number | boolean, opts?: CreateOptions): Tensor => full([], value, opts);
+export const scalarTensor = (value: number | boolean, opts?: CreateOptions): Tensor => fullAs('scalarTensor', [], value, opts);
 
 /**
  * Values start, start+step, ... below end. `arange(5)` is [0..4]. int64 when all arguments are
@@ -232,18 +249,34 @@ export function arange(start: number, end?: number, step = 1, opts?: CreateOptio
   return finish(t, opts);
 }
 
-/** steps values evenly spaced from start to end inclusive. */
+/**
+ * steps values evenly spaced from start to end inclusive. As PyTorch, the first half counts up from
+ * start and the second half down from end (end - step * (steps - 1 - i)), so both endpoints are exact.
+ */
 export function linspace(start: number, end: number, steps: number, opts?: CreateOptions): Tensor {
   if (!Number.isInteger(steps) || steps < 0) throw new ValueError('linspace', 'steps', 'a non-negative integer', String(steps));
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
   const dtype = checkDType('linspace', 'dtype', opts?.dtype ?? defaultFloat);
   const t = emptyOn([steps], dtype, toDevice(opts?.device ?? 'cpu'));
-  if (steps > 0) launchKernel('arange', [], [t], [start, step]);
+  const half = steps === 1 ? 1 : Math.floor(steps / 2); // one step: [start], as PyTorch
+  if (half > 0) {
+    const lower = new Tensor(t.storage, [half], [1], 0, dtype);
+    launchKernel('arange', [], [lower], [start, step]);
+    lower.dispose();
+  }
+  if (steps - half > 0) {
+    // a view running backwards from the last element: element j is end - j * step
+    const upper = new Tensor(t.storage, [steps - half], [-1], steps - 1, dtype);
+    launchKernel('arange', [], [upper], [end, -step]);
+    upper.dispose();
+  }
   return finish(t, opts);
 }
 
 /** n×m identity matrix. */
 export function eye(n: number, m = n, opts?: CreateOptions): Tensor {
+  checkShape('eye', 'n', [n]);
+  checkShape('eye', 'm', [m]);
   const a = factoryArgs('eye', [n, m], opts);
   const t = emptyOn(a.shape, a.dtype, a.dev);
   if (t.numel > 0) {
