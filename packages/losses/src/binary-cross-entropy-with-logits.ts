@@ -21,6 +21,12 @@ export interface BinaryCrossEntropyWithLogitsOptions {
   avgFactor?: number;
 }
 
+/** Checks the options that need no tensor (reduction, avgFactor), naming `op` in the errors. */
+export function checkBinaryCrossEntropyWithLogitsOptions(op: string, options: BinaryCrossEntropyWithLogitsOptions): { reduction: Reduction; avgFactor?: number } {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  return { reduction, avgFactor: checkAvgFactor(op, options.avgFactor, reduction) };
+}
+
 /**
  * `loss = weight * (posWeight * t * softplus(-x) + (1 - t) * softplus(x))` elementwise, which is
  * PyTorch's `-w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]` written with
@@ -38,8 +44,7 @@ export interface BinaryCrossEntropyWithLogitsOptions {
  * ```
  */
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, options: BinaryCrossEntropyWithLogitsOptions = {}): Tensor {
-  const reduction = checkReduction(OP, options.reduction ?? 'mean');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
+  const { reduction, avgFactor } = checkBinaryCrossEntropyWithLogitsOptions(OP, options);
   commonDevice(OP, ['input', 'target', 'weight', 'posWeight'], [input, target, options.weight, options.posWeight]);
   checkFloating(OP, 'input', input, 'a floating-point tensor (logits)');
   checkFloating(OP, 'target', target, 'a floating-point tensor of probabilities (cast integer labels with .to())');

@@ -27,6 +27,15 @@ export interface CrossEntropyOptions {
   avgFactor?: number;
 }
 
+/** Checks the options that need no tensor (reduction, avgFactor, ignoreIndex, labelSmoothing), naming `op` in the errors. */
+export function checkCrossEntropyOptions(op: string, options: CrossEntropyOptions): { reduction: Reduction; avgFactor?: number; ignoreIndex: number; smoothing: number } {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
+  const ignoreIndex = checkNumber(op, 'ignoreIndex', options.ignoreIndex ?? -100, Number.isSafeInteger, 'an integer');
+  const smoothing = checkNumber(op, 'labelSmoothing', options.labelSmoothing ?? 0, (s) => s >= 0 && s <= 1, 'a number in [0, 1]');
+  return { reduction, avgFactor, ignoreIndex, smoothing };
+}
+
 /**
  * Cross-entropy of logits `input` [N, C] (or [N, C, d1, ...], or [C] for one sample) against class
  * indices `target` [N] (or [N, d1, ...], or 0-d), int32 or int64, each in [0, C) or `ignoreIndex`.
@@ -46,10 +55,7 @@ export interface CrossEntropyOptions {
  * ```
  */
 export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  const reduction = checkReduction(OP, options.reduction ?? 'mean');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
-  const ignoreIndex = checkNumber(OP, 'ignoreIndex', options.ignoreIndex ?? -100, Number.isSafeInteger, 'an integer');
-  const smoothing = checkNumber(OP, 'labelSmoothing', options.labelSmoothing ?? 0, (s) => s >= 0 && s <= 1, 'a number in [0, 1]');
+  const { reduction, avgFactor, ignoreIndex, smoothing } = checkCrossEntropyOptions(OP, options);
   commonDevice(OP, ['input', 'target', 'classWeight'], [input, target, options.classWeight]);
   checkFloating(OP, 'input', input, 'a floating-point tensor (logits)');
   checkIndexTensor(OP, 'target', target, 'int32 or int64 class indices (class-probability targets are not supported)');

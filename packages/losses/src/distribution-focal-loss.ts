@@ -19,6 +19,12 @@ export interface DistributionFocalLossOptions {
   avgFactor?: number;
 }
 
+/** Checks the options that need no tensor (reduction, avgFactor), naming `op` in the errors. */
+export function checkDistributionFocalLossOptions(op: string, options: DistributionFocalLossOptions): { reduction: Reduction; avgFactor?: number } {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  return { reduction, avgFactor: checkAvgFactor(op, options.avgFactor, reduction) };
+}
+
 /**
  * The distribution focal loss of logits `pred` [N, n + 1] (a discretised distribution over the
  * bins 0..n) against continuous targets `label` [N] in [0, n). With l = floor(y) and
@@ -38,8 +44,7 @@ export interface DistributionFocalLossOptions {
  * ```
  */
 export function distributionFocalLoss(pred: Tensor, label: Tensor, options: DistributionFocalLossOptions = {}): Tensor {
-  const reduction = checkReduction(OP, options.reduction ?? 'mean');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
+  const { reduction, avgFactor } = checkDistributionFocalLossOptions(OP, options);
   commonDevice(OP, ['pred', 'label', 'weight'], [pred, label, options.weight]);
   checkFloating(OP, 'pred', pred, 'a floating-point tensor (logits)');
   if (pred.ndim !== 2 || pred.shape[1]! < 2) throw new ShapeError(OP, 'pred', 'logits of shape [N, n + 1] with n >= 1', fmtShape(pred.shape));

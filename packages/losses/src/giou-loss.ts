@@ -21,6 +21,14 @@ export interface GiouLossOptions {
   avgFactor?: number;
 }
 
+/** Checks the options that need no tensor (reduction, avgFactor, eps), naming `op` in the errors. */
+export function checkGiouLossOptions(op: string, options: GiouLossOptions): { reduction: Reduction; avgFactor?: number; eps: number } {
+  const reduction = checkReduction(op, options.reduction ?? 'none');
+  const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
+  const eps = checkNumber(op, 'eps', options.eps ?? 1e-7, (e) => Number.isFinite(e) && e >= 0, 'a finite number >= 0');
+  return { reduction, avgFactor, eps };
+}
+
 /**
  * `1 - GIoU` for each pair of boxes `boxes1[i]`, `boxes2[i]`, given as [N, 4] (or [..., 4])
  * corners (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2 (not checked: it would need a device read).
@@ -38,9 +46,7 @@ export interface GiouLossOptions {
  * ```
  */
 export function giouLoss(boxes1: Tensor, boxes2: Tensor, options: GiouLossOptions = {}): Tensor {
-  const reduction = checkReduction(OP, options.reduction ?? 'none');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
-  const eps = checkNumber(OP, 'eps', options.eps ?? 1e-7, (e) => Number.isFinite(e) && e >= 0, 'a finite number >= 0');
+  const { reduction, avgFactor, eps } = checkGiouLossOptions(OP, options);
   commonDevice(OP, ['boxes1', 'boxes2', 'weight'], [boxes1, boxes2, options.weight]);
   checkFloating(OP, 'boxes1', boxes1);
   checkFloating(OP, 'boxes2', boxes2);

@@ -1,7 +1,8 @@
 /**
  * @packageDocumentation
  * `@kiln/losses`: the sigmoid focal loss of RetinaNet as an autograd Function
- * (`SigmoidFocalLossFunction`), its functional and module forms, and the detection loss family.
+ * (`SigmoidFocalLossFunction`), its functional and module forms, and the detection loss family
+ * (functional forms, and module forms such as `CrossEntropyLoss` that fix their options).
  *
  * ```ts
  * import { sigmoidFocalLoss } from '@kiln/losses';
@@ -21,3 +22,7 @@ export { softmaxFocalLoss, type SoftmaxFocalLossOptions } from './softmax-focal-
 export { qualityFocalLoss, type QualityFocalLossOptions } from './quality-focal-loss.js';
 export { distributionFocalLoss, type DistributionFocalLossOptions } from './distribution-focal-loss.js';
 export { varifocalLoss, type VarifocalLossOptions } from './varifocal-loss.js';
+export {
+  BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, SmoothL1Loss, HuberLoss, GIoULoss, SoftmaxFocalLoss, QualityFocalLoss,
+  DistributionFocalLoss, VarifocalLoss,
+} from './loss-modules.js';

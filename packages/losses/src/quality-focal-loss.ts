@@ -21,6 +21,14 @@ export interface QualityFocalLossOptions {
   avgFactor?: number;
 }
 
+/** Checks the options that need no tensor (reduction, avgFactor, beta), naming `op` in the errors. */
+export function checkQualityFocalLossOptions(op: string, options: QualityFocalLossOptions): { reduction: Reduction; avgFactor?: number; beta: number } {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
+  const beta = checkNumber(op, 'beta', options.beta ?? 2, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0');
+  return { reduction, avgFactor, beta };
+}
+
 /**
  * `base^exponent` for base >= 0 and exponent > 0, with the gradient taken as 0 where base = 0
  * (it is 0 there for exponent > 1, and infinite for exponent < 1: a NaN once multiplied by the
@@ -53,9 +61,7 @@ function powOfNonNegative(base: Tensor, exponent: number): Tensor {
  * ```
  */
 export function qualityFocalLoss(pred: Tensor, target: readonly [Tensor, Tensor], options: QualityFocalLossOptions = {}): Tensor {
-  const reduction = checkReduction(OP, options.reduction ?? 'mean');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
-  const beta = checkNumber(OP, 'beta', options.beta ?? 2, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0');
+  const { reduction, avgFactor, beta } = checkQualityFocalLossOptions(OP, options);
   if (!Array.isArray(target) || target.length !== 2) {
     throw new ShapeError(OP, 'target', 'a pair [label, score]', Array.isArray(target) ? `${target.length} elements` : typeof target);
   }

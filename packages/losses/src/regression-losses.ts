@@ -33,10 +33,27 @@ export interface HuberLossOptions extends RegressionLossOptions {
   delta?: number;
 }
 
+/** Checks the options of the three losses that need no tensor (reduction, avgFactor), naming `op` in the errors. */
+export function checkRegressionLossOptions(op: string, options: RegressionLossOptions): { reduction: Reduction; avgFactor?: number } {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  return { reduction, avgFactor: checkAvgFactor(op, options.avgFactor, reduction) };
+}
+
+/** Checks smoothL1Loss's options that need no tensor (those of every regression loss, and beta). */
+export function checkSmoothL1LossOptions(op: string, options: SmoothL1LossOptions): { beta: number } {
+  checkRegressionLossOptions(op, options);
+  return { beta: checkNumber(op, 'beta', options.beta ?? 1, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0') };
+}
+
+/** Checks huberLoss's options that need no tensor (those of every regression loss, and delta). */
+export function checkHuberLossOptions(op: string, options: HuberLossOptions): { delta: number } {
+  checkRegressionLossOptions(op, options);
+  return { delta: checkNumber(op, 'delta', options.delta ?? 1, (v) => Number.isFinite(v) && v > 0, 'a finite number > 0') };
+}
+
 /** Checks shared by the three losses; `elementwise(d)` maps input - target to the loss. */
 function regressionLoss(op: string, input: Tensor, target: Tensor, options: RegressionLossOptions, elementwise: (d: Tensor) => Tensor): Tensor {
-  const reduction = checkReduction(op, options.reduction ?? 'mean');
-  const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
+  const { reduction, avgFactor } = checkRegressionLossOptions(op, options);
   commonDevice(op, ['input', 'target', 'weight'], [input, target, options.weight]);
   checkFloating(op, 'input', input);
   checkFloating(op, 'target', target);
@@ -71,7 +88,7 @@ export function l1Loss(input: Tensor, target: Tensor, options: RegressionLossOpt
  */
 export function smoothL1Loss(input: Tensor, target: Tensor, options: SmoothL1LossOptions = {}): Tensor {
   const op = 'smooth_l1_loss';
-  const beta = checkNumber(op, 'beta', options.beta ?? 1, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0');
+  const { beta } = checkSmoothL1LossOptions(op, options);
   return regressionLoss(op, input, target, options, (d) => {
     const ad = d.abs();
     if (beta === 0) return ad;
@@ -90,7 +107,7 @@ export function smoothL1Loss(input: Tensor, target: Tensor, options: SmoothL1Los
  */
 export function huberLoss(input: Tensor, target: Tensor, options: HuberLossOptions = {}): Tensor {
   const op = 'huber_loss';
-  const delta = checkNumber(op, 'delta', options.delta ?? 1, (v) => Number.isFinite(v) && v > 0, 'a finite number > 0');
+  const { delta } = checkHuberLossOptions(op, options);
   return regressionLoss(op, input, target, options, (d) => {
     const ad = d.abs();
     return where(ad.le(delta), d.mul(d).mul(0.5), ad.sub(0.5 * delta).mul(delta));

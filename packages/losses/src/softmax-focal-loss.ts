@@ -79,6 +79,16 @@ function targetMinusOthers(xt: Tensor, masked: Tensor): Tensor {
   return xt.sub(m.squeeze(1)).sub(logS);
 }
 
+/** Checks the options that need no tensor (reduction, avgFactor, gamma, alpha, ignoreIndex), naming `op` in the errors. */
+export function checkSoftmaxFocalLossOptions(op: string, options: SoftmaxFocalLossOptions): { reduction: Reduction; avgFactor?: number; gamma: number; alpha: number; ignoreIndex: number } {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
+  const gamma = checkNumber(op, 'gamma', options.gamma ?? 2, (g) => Number.isFinite(g) && g >= 0, 'a finite number >= 0');
+  const alpha = checkNumber(op, 'alpha', options.alpha ?? 0.25, (a) => Number.isFinite(a) && a <= 1, 'a number <= 1 (negative disables the weighting)');
+  const ignoreIndex = checkNumber(op, 'ignoreIndex', options.ignoreIndex ?? -100, Number.isSafeInteger, 'an integer');
+  return { reduction, avgFactor, gamma, alpha, ignoreIndex };
+}
+
 /**
  * The softmax focal loss of logits `input` [N, C] against class indices `target` [N] (int32 or
  * int64, in [0, C) or `ignoreIndex`): per row `-alpha_t (1 - p_t)^gamma log p_t` with
@@ -95,11 +105,7 @@ function targetMinusOthers(xt: Tensor, masked: Tensor): Tensor {
  * ```
  */
 export function softmaxFocalLoss(input: Tensor, target: Tensor, options: SoftmaxFocalLossOptions = {}): Tensor {
-  const reduction = checkReduction(OP, options.reduction ?? 'mean');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
-  const gamma = checkNumber(OP, 'gamma', options.gamma ?? 2, (g) => Number.isFinite(g) && g >= 0, 'a finite number >= 0');
-  const alpha = checkNumber(OP, 'alpha', options.alpha ?? 0.25, (a) => Number.isFinite(a) && a <= 1, 'a number <= 1 (negative disables the weighting)');
-  const ignoreIndex = checkNumber(OP, 'ignoreIndex', options.ignoreIndex ?? -100, Number.isSafeInteger, 'an integer');
+  const { reduction, avgFactor, gamma, alpha, ignoreIndex } = checkSoftmaxFocalLossOptions(OP, options);
   commonDevice(OP, ['input', 'target', 'classWeight'], [input, target, options.classWeight]);
   checkFloating(OP, 'input', input, 'a floating-point tensor (logits)');
   if (input.ndim !== 2) throw new ShapeError(OP, 'input', 'logits of shape [N, C]', fmtShape(input.shape));

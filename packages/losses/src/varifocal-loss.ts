@@ -32,6 +32,22 @@ export interface VarifocalLossOptions {
 }
 
 /**
+ * Checks the options that need no tensor (reduction, avgFactor, alpha, gamma, iouWeighted,
+ * detachFocalWeight), naming `op` in the errors.
+ */
+export function checkVarifocalLossOptions(op: string, options: VarifocalLossOptions): {
+  reduction: Reduction; avgFactor?: number; alpha: number; gamma: number; iouWeighted: boolean; detach: boolean;
+} {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
+  const alpha = checkNumber(op, 'alpha', options.alpha ?? 0.75, (a) => a >= 0 && a <= 1, 'a number in [0, 1]');
+  const gamma = checkNumber(op, 'gamma', options.gamma ?? 2, (g) => Number.isFinite(g) && g >= 0, 'a finite number >= 0');
+  const iouWeighted = checkBoolean(op, 'iouWeighted', options.iouWeighted ?? true);
+  const detach = checkBoolean(op, 'detachFocalWeight', options.detachFocalWeight ?? true);
+  return { reduction, avgFactor, alpha, gamma, iouWeighted, detach };
+}
+
+/**
  * The varifocal loss of logits `pred` [N, C] against `target` [N, C], the IoU-aware
  * classification score (> 0 at a positive's class and 0 elsewhere). Elementwise
  *
@@ -49,12 +65,7 @@ export interface VarifocalLossOptions {
  * ```
  */
 export function varifocalLoss(pred: Tensor, target: Tensor, options: VarifocalLossOptions = {}): Tensor {
-  const reduction = checkReduction(OP, options.reduction ?? 'mean');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, reduction);
-  const alpha = checkNumber(OP, 'alpha', options.alpha ?? 0.75, (a) => a >= 0 && a <= 1, 'a number in [0, 1]');
-  const gamma = checkNumber(OP, 'gamma', options.gamma ?? 2, (g) => Number.isFinite(g) && g >= 0, 'a finite number >= 0');
-  const iouWeighted = checkBoolean(OP, 'iouWeighted', options.iouWeighted ?? true);
-  const detach = checkBoolean(OP, 'detachFocalWeight', options.detachFocalWeight ?? true);
+  const { reduction, avgFactor, alpha, gamma, iouWeighted, detach } = checkVarifocalLossOptions(OP, options);
   commonDevice(OP, ['pred', 'target', 'weight'], [pred, target, options.weight]);
   checkFloating(OP, 'pred', pred, 'a floating-point tensor (logits)');
   if (pred.ndim !== 2) throw new ShapeError(OP, 'pred', 'logits of shape [N, C]', fmtShape(pred.shape));
