@@ -16,11 +16,16 @@ const squeezeOp = declareOp('squeeze', ['input']);
 const unsqueezeOp = declareOp('unsqueeze', ['input']);
 
 /** @internal a view of t's storage, tracking its base for autograd */
-export function makeView(t: Tensor, shape: Shape, strides: readonly number[], offset: number): Tensor {
-  t.assertAlive('view');
+export function makeView(t: Tensor, shape: Shape, strides: readonly number[], offset: number, op = 'view'): Tensor {
+  t.assertAlive(op);
   const v = new Tensor(t.storage, [...shape], [...strides], offset, t.dtype);
   v.base = t.base ?? t;
   return v;
+}
+
+/** select/slice/narrow need a dimension to index (PyTorch: "cannot be applied to a 0-dim tensor"). */
+function checkHasDim(op: string, t: Tensor): void {
+  if (t.ndim === 0) throw new ShapeError(op, 'dim', 'a tensor with at least one dimension', 'a 0-d tensor');
 }
 
 /** Resolves one -1 in a requested shape against numel. */
@@ -79,6 +84,7 @@ function viewStrides(t: Tensor, shape: readonly number[]): number[] | null {
 
 /** A view with another shape; a ShapeError if the layout needs a copy (use reshape). */
 export function view(t: Tensor, ...shape: number[] | [readonly number[]]): Tensor {
+  t.assertAlive('view');
   const s = inferShape('view', flatArgs(shape), t.numel);
   const strides = viewStrides(t, s);
   if (!strides) {
@@ -98,9 +104,10 @@ export function view(t: Tensor, ...shape: number[] | [readonly number[]]): Tenso
  * ```
  */
 export function reshape(t: Tensor, ...shape: number[] | [readonly number[]]): Tensor {
+  t.assertAlive('reshape');
   const s = inferShape('reshape', flatArgs(shape), t.numel);
   const strides = viewStrides(t, s);
-  if (strides) return recordOp(viewOp, [t], [makeView(t, s, strides, t.offset)], { shape: t.shape });
+  if (strides) return recordOp(viewOp, [t], [makeView(t, s, strides, t.offset, 'reshape')], { shape: t.shape });
   return view(t.contiguous(), s);
 }
 
@@ -114,11 +121,12 @@ export function permute(t: Tensor, ...dims: number[] | [readonly number[]]): Ten
   if (d.length !== t.ndim || new Set(d).size !== d.length) {
     throw new ShapeError('permute', 'dims', `a permutation of ${t.ndim} dimensions`, fmtShape(flatArgs(dims)));
   }
-  return recordOp(permuteOp, [t], [makeView(t, d.map((i) => t.shape[i]!), d.map((i) => t.strides[i]!), t.offset)], { dims: d });
+  return recordOp(permuteOp, [t], [makeView(t, d.map((i) => t.shape[i]!), d.map((i) => t.strides[i]!), t.offset, 'permute')], { dims: d });
 }
 
 /** Swaps two dimensions. */
 export function transpose(t: Tensor, dim0: number, dim1: number): Tensor {
+  t.assertAlive('transpose');
   const a = normalizeDim('transpose', dim0, t.ndim, 'dim0'), b = normalizeDim('transpose', dim1, t.ndim, 'dim1');
   const dims = Array.from({ length: t.ndim }, (_, i) => i);
   dims[a] = b;
@@ -148,7 +156,7 @@ export function expand(t: Tensor, ...shape: number[] | [readonly number[]]): Ten
     }
   });
   if (outShape.length === t.ndim && outShape.every((s, i) => s === t.shape[i])) return t;
-  return recordOp(expandOp, [t], [makeView(t, outShape, outStrides, t.offset)], { shape: t.shape });
+  return recordOp(expandOp, [t], [makeView(t, outShape, outStrides, t.offset, 'expand')], { shape: t.shape });
 }
 
 /**
@@ -156,6 +164,7 @@ export function expand(t: Tensor, ...shape: number[] | [readonly number[]]): Ten
  * slice(t, 0, -3) takes the last three rows.
  */
 export function slice(t: Tensor, dim: number, start = 0, end = Infinity, step = 1): Tensor {
+  checkHasDim('slice', t);
   const d = normalizeDim('slice', dim, t.ndim);
   if (!Number.isInteger(step) || step <= 0) throw new ValueError('slice', 'step', 'a positive integer', String(step));
   const n = t.shape[d]!;
@@ -165,11 +174,13 @@ export function slice(t: Tensor, dim: number, start = 0, end = Infinity, step = 
   const shape = [...t.shape], strides = [...t.strides];
   shape[d] = len;
   strides[d] = t.strides[d]! * step;
-  return recordOp(narrowOp, [t], [makeView(t, shape, strides, t.offset + s * t.strides[d]!)], { dim: d, start: s, step, inputShape: t.shape });
+  return recordOp(narrowOp, [t], [makeView(t, shape, strides, t.offset + s * t.strides[d]!, 'slice')], { dim: d, start: s, step, inputShape: t.shape });
 }
 
 /** length elements from start along dim (PyTorch's narrow; bounds must be in range). */
 export function narrow(t: Tensor, dim: number, start: number, length: number): Tensor {
+  t.assertAlive('narrow');
+  checkHasDim('narrow', t);
   const d = normalizeDim('narrow', dim, t.ndim);
   const n = t.shape[d]!;
   const s = start < 0 ? start + n : start;
@@ -182,12 +193,13 @@ export function narrow(t: Tensor, dim: number, start: number, length: number): T
 
 /** The slice at `index` along dim, removing that dim (negative indices count from the end). */
 export function select(t: Tensor, dim: number, index: number): Tensor {
+  checkHasDim('select', t);
   const d = normalizeDim('select', dim, t.ndim);
   const n = t.shape[d]!;
   if (!Number.isInteger(index) || index < -n || index >= n) throw new ValueError('select', 'index', `an index in [${-n}, ${n - 1}]`, String(index));
   const i = index < 0 ? index + n : index;
   const shape = t.shape.filter((_, k) => k !== d), strides = t.strides.filter((_, k) => k !== d);
-  return recordOp(selectOp, [t], [makeView(t, shape, strides, t.offset + i * t.strides[d]!)], { dim: d, index: i, inputShape: t.shape });
+  return recordOp(selectOp, [t], [makeView(t, shape, strides, t.offset + i * t.strides[d]!, 'select')], { dim: d, index: i, inputShape: t.shape });
 }
 
 /** Removes size-1 dims (all, or the given ones). */
@@ -196,7 +208,7 @@ export function squeeze(t: Tensor, dim?: number | readonly number[]): Tensor {
     : (typeof dim === 'number' ? [dim] : [...dim]).map((x) => normalizeDim('squeeze', x, t.ndim)).filter((i) => t.shape[i] === 1);
   if (dims.length === 0) return t;
   const keep = (_: number, i: number) => !dims.includes(i);
-  return recordOp(squeezeOp, [t], [makeView(t, t.shape.filter(keep), t.strides.filter(keep), t.offset)], { inputShape: t.shape });
+  return recordOp(squeezeOp, [t], [makeView(t, t.shape.filter(keep), t.strides.filter(keep), t.offset, 'squeeze')], { inputShape: t.shape });
 }
 
 /** Inserts a size-1 dim at `dim` (in [-ndim-1, ndim]). */
@@ -205,11 +217,12 @@ export function unsqueeze(t: Tensor, dim: number): Tensor {
   const shape = [...t.shape], strides = [...t.strides];
   shape.splice(d, 0, 1);
   strides.splice(d, 0, d < t.ndim ? t.strides[d]! * t.shape[d]! : 1);
-  return recordOp(unsqueezeOp, [t], [makeView(t, shape, strides, t.offset)], { dim: d });
+  return recordOp(unsqueezeOp, [t], [makeView(t, shape, strides, t.offset, 'unsqueeze')], { dim: d });
 }
 
 /** Flattens dims startDim..endDim into one. */
 export function flatten(t: Tensor, startDim = 0, endDim = -1): Tensor {
+  t.assertAlive('flatten');
   if (t.ndim === 0) return reshape(t, [1]);
   const s = normalizeDim('flatten', startDim, t.ndim, 'startDim'), e = normalizeDim('flatten', endDim, t.ndim, 'endDim');
   if (s > e) throw new ShapeError('flatten', 'startDim', `a dim <= endDim (${e})`, String(s));
