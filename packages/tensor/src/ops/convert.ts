@@ -4,9 +4,9 @@
  */
 import { type Device, type DeviceLike, backendFor, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
-import { ValueError } from '../errors.js';
+import { ShapeError, ValueError } from '../errors.js';
 import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording } from '../dispatch.js';
-import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
+import { fmtShape, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { expand } from './views.js';
 
@@ -118,9 +118,10 @@ export function clone(t: Tensor): Tensor {
 export function copy_(t: Tensor, src: Tensor): Tensor {
   t.assertAlive('copy_');
   src.assertAlive('copy_');
-  const shape = broadcastShapes('copy_', src.shape, t.shape);
-  if (!sameShape(shape, t.shape)) {
-    throw new ValueError('copy_', 'src', `a shape broadcastable to ${fmtShape(t.shape)}`, fmtShape(src.shape));
+  // src must broadcast to t's shape (not merely with it): trailing sizes equal or 1, no extra dims
+  const lead = t.ndim - src.ndim;
+  if (lead < 0 || src.shape.some((n, i) => n !== 1 && n !== t.shape[lead + i])) {
+    throw new ShapeError('copy_', 'src', `a shape broadcastable to ${fmtShape(t.shape)}`, fmtShape(src.shape));
   }
   const recording = needsRecording([t, src]);
   // the out-of-place value t takes, recorded so gradients reach src
@@ -192,11 +193,13 @@ function nest(values: (number | boolean)[], shape: readonly number[], dim: numbe
 
 /** Nested JS arrays of numbers (booleans for bool tensors); a 0-d tensor gives a plain value. */
 export function toArray(t: Tensor): NestedArray<number | boolean> {
+  t.assertAlive('toArray');
   return nest(hostValues(t, toTypedArray(t), 'toArray'), t.shape, 0, 0);
 }
 
 /** The value of a one-element tensor. */
 export function item(t: Tensor): number | boolean {
+  t.assertAlive('item');
   if (t.numel !== 1) throw new ValueError('item', null, 'a tensor with one element', `${t.numel} elements (shape ${fmtShape(t.shape)})`);
   return hostValues(t, toTypedArray(t), 'item')[0]!;
 }
