@@ -52,7 +52,8 @@ KILN_FN1(Tanh, m::tanh(x))
 KILN_FN1(Sin, m::sin(x))
 KILN_FN1(Cos, m::cos(x))
 KILN_FN1(Neg, -x)
-KILN_FN1(Abs, x < T(0) ? -x : x)
+// abs(-0) is +0 (as PyTorch's std::abs): -0 < 0 is false, so zero is returned as T(0) explicitly.
+KILN_FN1(Abs, x < T(0) ? -x : (x == T(0) ? T(0) : x))
 KILN_FN1(Sign, T((T(0) < x) - (x < T(0))))
 // relu keeps NaN (PyTorch does): NaN > 0 is false but NaN must not become 0.
 KILN_FN1(Relu, (x > T(0) || m::isnan(x)) ? x : T(0))
