@@ -1,5 +1,6 @@
 // CPU kernels of the gather/scatter family (gather, scatter, scatter_add, index_select) and
-// one_hot. The offset arithmetic is shared with the CUDA kernels (include/kiln/math/indexing.h).
+// one_hot: the loops. The offset arithmetic is shared with the CUDA kernels
+// (include/kiln/math/indexing.h), and so are the entry points (include/kiln/index_entry_points.inc).
 //
 // Every index value is checked before anything is read or written: a value outside its range
 // throws a ValueError naming the op, the argument, the value and its position, and leaves the
@@ -49,21 +50,22 @@ template <typename I>
            std::to_string(size - 1) + "] " + range_of + (v < 0 ? " (negative indices are not allowed)" : ""));
 }
 
-template <typename I>
-void check_indices(const KernelCall& c, const TensorArg& index, int64_t size, const char* arg, const std::string& range_of) {
-  int64_t bad = first_bad_index<I>(index, size);
-  if (bad >= 0) throw_bad_index<I>(c, index, bad, size, arg, range_of);
-}
-
 std::string of_dim(int dim, int64_t size) {
   return "(dimension " + std::to_string(dim) + " of 'input' has size " + std::to_string(size) + ")";
+}
+
+// The entry points' host-side check of the gather/scatter index values (see index_entry_points.inc).
+template <typename I>
+void check_index_values(const KernelCall& c, const TensorArg& index, int dim, int64_t size) {
+  int64_t bad = first_bad_index<I>(index, size);
+  if (bad >= 0) throw_bad_index<I>(c, index, bad, size, "index", of_dim(dim, size));
 }
 
 // out[p] = self[p with p[dim] = index[p]], for every p of index's shape (its values checked by the
 // caller). Reads only, so any split of the elements across threads is safe: one elementwise-style
 // loop over (out, index, self).
 template <typename T, typename I>
-void gather_loop(const TensorArg& out, const TensorArg& index, const TensorArg& self, int dim) {
+void gather_loop(const KernelCall&, const TensorArg& out, const TensorArg& index, const TensorArg& self, int dim) {
   TensorArg self_r = restride_indexed(self, index, dim);
   const TensorArg* ops[3] = {&out, &index, &self_r};
   Layout<3> L = make_layout<3>(ops);
@@ -75,41 +77,6 @@ void gather_loop(const TensorArg& out, const TensorArg& index, const TensorArg& 
   });
 }
 
-// gather: inputs [self, index], output [out]; attrs [dim].
-void gather_kernel(KernelCall& c) {
-  int dim = (int)c.int_attr(0);
-  TensorArg self = at_least_1d(c.in(0)), index = at_least_1d(c.in(1)), out = at_least_1d(c.out(0));
-  check_indexed_call(c.name, self, index, out, dim, false);
-  KILN_CHECK(out.dtype == self.dtype, DType, c.name, std::string("expected the output dtype ") + dtype_name(self.dtype) + ", got " + dtype_name(out.dtype));
-  if (index.numel == 0) return;
-  KILN_DISPATCH_INDEX(index.dtype, c.name, check_indices<scalar_t>(c, index, self.shape[dim], "index", of_dim(dim, self.shape[dim])));
-  KILN_DISPATCH_ALL(self.dtype, c.name, {
-    using T = scalar_t;
-    KILN_DISPATCH_INDEX(index.dtype, c.name, gather_loop<T, scalar_t>(out, index, self, dim));
-  });
-}
-KILN_KERNEL("gather", gather_kernel);
-
-// index_select: inputs [self, index (0-d or 1-d)], output [out]; attrs [dim]. A gather whose
-// index is broadcast to the output's shape.
-void index_select_kernel(KernelCall& c) {
-  int dim = (int)c.int_attr(0);
-  TensorArg self = at_least_1d(c.in(0)), out = at_least_1d(c.out(0));
-  const TensorArg& index = c.in(1);
-  KILN_CHECK(index.ndim <= 1, Shape, c.name, "argument 'index' expected 0 or 1 dimensions, got " + std::to_string(index.ndim));
-  KILN_CHECK(out.ndim == self.ndim && dim >= 0 && dim < self.ndim && out.shape[dim] == index.numel, Shape, c.name, "the output's shape does not match the input and index");
-  KILN_CHECK(out.dtype == self.dtype, DType, c.name, std::string("expected the output dtype ") + dtype_name(self.dtype) + ", got " + dtype_name(out.dtype));
-  if (out.numel == 0) return;
-  // Check the index itself (once per value, and the message gives its own position).
-  KILN_DISPATCH_INDEX(index.dtype, c.name, check_indices<scalar_t>(c, index, self.shape[dim], "index", of_dim(dim, self.shape[dim])));
-  TensorArg bindex = broadcast_index(index, out, dim);
-  KILN_DISPATCH_ALL(self.dtype, c.name, {
-    using T = scalar_t;
-    KILN_DISPATCH_INDEX(index.dtype, c.name, gather_loop<T, scalar_t>(out, bindex, self, dim));
-  });
-}
-KILN_KERNEL("index_select", index_select_kernel);
-
 // target[p with p[dim] = index[p]] <- write(src[p]) for every p of index's shape.
 //
 // Two index elements can name the same target element only when they differ along dim alone, so
@@ -117,7 +84,7 @@ KILN_KERNEL("index_select", index_select_kernel);
 // no two threads ever touch one target element, and among duplicates the last in index order wins
 // (scatter) or all are summed in index order (scatter_add) — deterministic, unlike on the GPU.
 template <typename T, typename I, typename Write>
-void scatter_loop(const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim, Write write) {
+void scatter_loop(const KernelCall&, const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim, Write write) {
   // Operands without dim: the slices' common part.
   auto drop_dim = [dim](TensorArg t) {
     for (int d = dim; d + 1 < t.ndim; ++d) { t.shape[d] = t.shape[d + 1]; t.strides[d] = t.strides[d + 1]; }
@@ -148,62 +115,11 @@ void scatter_loop(const TensorArg& src, const TensorArg& index, const TensorArg&
   });
 }
 
-// The scatter kernels' shared prologue: operands, checks, then `body(src, index, target, dim)`.
-// Inputs [target, index, src?]: the target (also output 0) is written in place.
-template <typename Body>
-void scatter_common(KernelCall& c, bool needs_src, Body body) {
-  int dim = (int)c.int_attr(0);
-  TensorArg target = at_least_1d(c.out(0)), index = at_least_1d(c.in(1));
-  TensorArg src = c.n_inputs > 2 ? at_least_1d(c.in(2)) : index;   // value form: src unused
-  KILN_CHECK(!needs_src || c.n_inputs > 2, Internal, c.name, "missing input 'src'");
-  check_indexed_call(c.name, target, index, src, dim, true);
-  if (c.n_inputs > 2)
-    KILN_CHECK(src.dtype == target.dtype, DType, c.name, std::string("argument 'src' expected dtype ") + dtype_name(target.dtype) + ", got " + dtype_name(src.dtype));
-  if (index.numel == 0) return;
-  KILN_DISPATCH_INDEX(index.dtype, c.name, check_indices<scalar_t>(c, index, target.shape[dim], "index", of_dim(dim, target.shape[dim])));
-  body(src, index, target, dim);
-}
+using ScatterAddInto = AddInto;   // one thread owns each target element (see scatter_loop)
 
-// scatter: inputs [target, index, src] or [target, index] with the value in attr 1; output
-// [target]; attrs [dim, value].
-void scatter_kernel(KernelCall& c) {
-  scatter_common(c, false, [&](const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim) {
-    KILN_DISPATCH_ALL(target.dtype, c.name, {
-      using T = scalar_t;
-      if (c.n_inputs > 2) {
-        KILN_DISPATCH_INDEX(index.dtype, c.name, scatter_loop<T, scalar_t>(src, index, target, dim, AssignFrom()));
-      } else {
-        AssignValue<T> w{Store<T>::from(c.attr(1))};
-        KILN_DISPATCH_INDEX(index.dtype, c.name, scatter_loop<T, scalar_t>(src, index, target, dim, w));
-      }
-    });
-  });
-}
-KILN_KERNEL("scatter", scatter_kernel);
-
-// scatter_add: inputs [target, index, src], output [target]; attrs [dim]. float32, float64, int32,
-// int64 (the TypeScript op computes the half types through a float32 copy, on both devices).
-void scatter_add_kernel(KernelCall& c) {
-  scatter_common(c, true, [&](const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim) {
-    auto run = [&](auto tag) {
-      using T = decltype(tag);
-      KILN_DISPATCH_INDEX(index.dtype, c.name, scatter_loop<T, scalar_t>(src, index, target, dim, AddInto()));
-    };
-    switch (target.dtype) {
-      case DType::Float32: run(float()); break;
-      case DType::Float64: run(double()); break;
-      case DType::Int32: run(int32_t()); break;
-      case DType::Int64: run(int64_t()); break;
-      default: throw_dtype_error(c.name, target.dtype, "float32, float64, int32 or int64 (half types are computed in float32 by the op)");
-    }
-  });
-}
-KILN_KERNEL("scatter_add", scatter_add_kernel);
-
-// one_hot: input [index] (int32/int64, any shape), output [out] (int64, contiguous, shape
-// index.shape + [C]); attrs [C]. out[..., c] = index[...] == c.
+// one_hot's loop: out[row * classes + k] = index[row] == k, the index values checked first.
 template <typename I>
-void one_hot_loop(const KernelCall& c, const TensorArg& index, int64_t* out, int64_t classes) {
+void one_hot_fill(const KernelCall& c, const TensorArg& index, int64_t* out, int64_t classes) {
   int64_t bad = first_bad_index<I>(index, classes);
   if (bad >= 0) throw_bad_index<I>(c, index, bad, classes, "input", "(class values must be in [0, numClasses - 1], numClasses = " + std::to_string(classes) + ")");
   const TensorArg* ops[1] = {&index};
@@ -219,16 +135,7 @@ void one_hot_loop(const KernelCall& c, const TensorArg& index, int64_t* out, int
   });
 }
 
-void one_hot_kernel(KernelCall& c) {
-  const TensorArg& index = c.in(0);
-  TensorArg& out = c.out(0);
-  int64_t classes = c.int_attr(0);
-  KILN_CHECK(out.dtype == DType::Int64 && out.is_contiguous(), Internal, c.name, "expected a contiguous int64 output");
-  KILN_CHECK(classes >= 1 && out.numel == index.numel * classes, Shape, c.name, "the output's shape does not match index.shape + [numClasses]");
-  if (out.numel == 0) return;
-  KILN_DISPATCH_INDEX(index.dtype, c.name, one_hot_loop<scalar_t>(c, index, out.ptr<int64_t>(), classes));
-}
-KILN_KERNEL("one_hot", one_hot_kernel);
+#include "kiln/index_entry_points.inc"
 
 }  // namespace
 }}  // namespace kiln::cpu

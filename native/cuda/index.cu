@@ -1,6 +1,7 @@
 // CUDA kernels of the gather/scatter family (gather, scatter, scatter_add, index_select) and
 // one_hot: the same operand geometry as cpu/index.cc (include/kiln/math/indexing.h), one thread
-// per index element.
+// per index element. The entry points (argument checks, dispatch) are those of the CPU kernels
+// (include/kiln/index_entry_points.inc); this file has the launches.
 //
 // A kernel cannot throw: an index outside its range is reported through the device error slot
 // (report_index_error) and raised as a ValueError at the next synchronisation. gather-like
@@ -29,6 +30,11 @@ bool small_offsets(int64_t n, std::initializer_list<const TensorArg*> ts) {
   return true;
 }
 
+// The entry points' host-side check of the index values: nothing here, the kernels below check
+// every value on the device (see the top of this file).
+template <typename I>
+void check_index_values(const KernelCall&, const TensorArg&, int, int64_t) {}
+
 // ---- gather / index_select ------------------------------------------------------------------
 
 template <typename T, typename I, typename IndexT>
@@ -47,7 +53,7 @@ __global__ void gather_kernel_impl(OffsetCalc<3, IndexT> oc, T* out, const I* in
 }
 
 template <typename T, typename I>
-void gather_launch(const KernelCall& c, const TensorArg& out, const TensorArg& index, const TensorArg& self, int dim) {
+void gather_loop(const KernelCall& c, const TensorArg& out, const TensorArg& index, const TensorArg& self, int dim) {
   TensorArg self_r = restride_indexed(self, index, dim);
   const TensorArg* ops[3] = {&out, &index, &self_r};
   Layout<3> L = make_layout<3>(ops);
@@ -63,35 +69,6 @@ void gather_launch(const KernelCall& c, const TensorArg& out, const TensorArg& i
                                                              L.numel, error_slot_of(c), c.id);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
-
-// gather: inputs [self, index], output [out]; attrs [dim].
-void gather_kernel(KernelCall& c) {
-  int dim = (int)c.int_attr(0);
-  TensorArg self = at_least_1d(c.in(0)), index = at_least_1d(c.in(1)), out = at_least_1d(c.out(0));
-  check_indexed_call(c.name, self, index, out, dim, false);
-  KILN_CHECK(out.dtype == self.dtype, DType, c.name, std::string("expected the output dtype ") + dtype_name(self.dtype) + ", got " + dtype_name(out.dtype));
-  KILN_DISPATCH_ALL(self.dtype, c.name, {
-    using T = scalar_t;
-    KILN_DISPATCH_INDEX(index.dtype, c.name, gather_launch<T, scalar_t>(c, out, index, self, dim));
-  });
-}
-KILN_KERNEL("gather", gather_kernel);
-
-// index_select: inputs [self, index (0-d or 1-d)], output [out]; attrs [dim].
-void index_select_kernel(KernelCall& c) {
-  int dim = (int)c.int_attr(0);
-  TensorArg self = at_least_1d(c.in(0)), out = at_least_1d(c.out(0));
-  const TensorArg& index = c.in(1);
-  KILN_CHECK(index.ndim <= 1, Shape, c.name, "argument 'index' expected 0 or 1 dimensions, got " + std::to_string(index.ndim));
-  KILN_CHECK(out.ndim == self.ndim && dim >= 0 && dim < self.ndim && out.shape[dim] == index.numel, Shape, c.name, "the output's shape does not match the input and index");
-  KILN_CHECK(out.dtype == self.dtype, DType, c.name, std::string("expected the output dtype ") + dtype_name(self.dtype) + ", got " + dtype_name(out.dtype));
-  TensorArg bindex = broadcast_index(index, out, dim);
-  KILN_DISPATCH_ALL(self.dtype, c.name, {
-    using T = scalar_t;
-    KILN_DISPATCH_INDEX(index.dtype, c.name, gather_launch<T, scalar_t>(c, out, bindex, self, dim));
-  });
-}
-KILN_KERNEL("index_select", index_select_kernel);
 
 // ---- scatter / scatter_add --------------------------------------------------------------------
 
@@ -128,7 +105,7 @@ __global__ void scatter_kernel_impl(OffsetCalc<3, IndexT> oc, const T* src, cons
 }
 
 template <typename T, typename I, typename Write>
-void scatter_launch(const KernelCall& c, const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim, Write write) {
+void scatter_loop(const KernelCall& c, const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim, Write write) {
   cudaStream_t s = stream_of(c);
   // 1. check every index value (reporting the first bad one, raising g_bad_index)
   void* flag = nullptr;
@@ -156,56 +133,7 @@ void scatter_launch(const KernelCall& c, const TensorArg& src, const TensorArg& 
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
-// Inputs [target, index, src?]; the target (also output 0) is written in place. As cpu/index.cc.
-template <typename Body>
-void scatter_common(KernelCall& c, bool needs_src, Body body) {
-  int dim = (int)c.int_attr(0);
-  TensorArg target = at_least_1d(c.out(0)), index = at_least_1d(c.in(1));
-  TensorArg src = c.n_inputs > 2 ? at_least_1d(c.in(2)) : index;   // value form: src unused
-  KILN_CHECK(!needs_src || c.n_inputs > 2, Internal, c.name, "missing input 'src'");
-  check_indexed_call(c.name, target, index, src, dim, true);
-  if (c.n_inputs > 2)
-    KILN_CHECK(src.dtype == target.dtype, DType, c.name, std::string("argument 'src' expected dtype ") + dtype_name(target.dtype) + ", got " + dtype_name(src.dtype));
-  if (index.numel == 0) return;
-  body(src, index, target, dim);
-}
-
-// scatter: inputs [target, index, src] or [target, index] with the value in attr 1; output
-// [target]; attrs [dim, value].
-void scatter_kernel(KernelCall& c) {
-  scatter_common(c, false, [&](const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim) {
-    KILN_DISPATCH_ALL(target.dtype, c.name, {
-      using T = scalar_t;
-      if (c.n_inputs > 2) {
-        KILN_DISPATCH_INDEX(index.dtype, c.name, scatter_launch<T, scalar_t>(c, src, index, target, dim, AssignFrom()));
-      } else {
-        AssignValue<T> w{Store<T>::from(c.attr(1))};
-        KILN_DISPATCH_INDEX(index.dtype, c.name, scatter_launch<T, scalar_t>(c, src, index, target, dim, w));
-      }
-    });
-  });
-}
-KILN_KERNEL("scatter", scatter_kernel);
-
-// scatter_add: inputs [target, index, src], output [target]; attrs [dim]. float32, float64,
-// int32, int64 (the TypeScript op computes the half types through a float32 copy).
-template <typename T>
-void scatter_add_typed(const KernelCall& c, const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim) {
-  KILN_DISPATCH_INDEX(index.dtype, c.name, scatter_launch<T, scalar_t>(c, src, index, target, dim, AtomicAddInto()));
-}
-
-void scatter_add_kernel(KernelCall& c) {
-  scatter_common(c, true, [&](const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim) {
-    switch (target.dtype) {
-      case DType::Float32: scatter_add_typed<float>(c, src, index, target, dim); break;
-      case DType::Float64: scatter_add_typed<double>(c, src, index, target, dim); break;
-      case DType::Int32: scatter_add_typed<int32_t>(c, src, index, target, dim); break;
-      case DType::Int64: scatter_add_typed<int64_t>(c, src, index, target, dim); break;
-      default: throw_dtype_error(c.name, target.dtype, "float32, float64, int32 or int64 (half types are computed in float32 by the op)");
-    }
-  });
-}
-KILN_KERNEL("scatter_add", scatter_add_kernel);
+using ScatterAddInto = AtomicAddInto;
 
 // ---- one_hot ------------------------------------------------------------------------------------
 
@@ -223,28 +151,22 @@ __global__ void one_hot_kernel_impl(OffsetCalc<1, IndexT> oc, const I* index, in
   }
 }
 
-// one_hot: input [index], output [out] (int64, contiguous, index.shape + [C]); attrs [C].
-void one_hot_kernel(KernelCall& c) {
-  const TensorArg& index = c.in(0);
-  TensorArg& out = c.out(0);
-  int64_t classes = c.int_attr(0);
-  KILN_CHECK(out.dtype == DType::Int64 && out.is_contiguous(), Internal, c.name, "expected a contiguous int64 output");
-  KILN_CHECK(classes >= 1 && out.numel == index.numel * classes, Shape, c.name, "the output's shape does not match index.shape + [numClasses]");
-  if (out.numel == 0) return;
+// one_hot's launch: out (int64, contiguous, index.shape + [classes]) from index.
+template <typename I>
+void one_hot_fill(const KernelCall& c, const TensorArg& index, int64_t* out, int64_t classes) {
+  const int64_t n = index.numel * classes;
   const TensorArg* ops[1] = {&index};
   Layout<1> L = make_layout<1>(ops);
-  unsigned g = blocks_for(out.numel, 4);
-  KILN_DISPATCH_INDEX(index.dtype, c.name, {
-    if (small_offsets(out.numel, {&index}))
-      one_hot_kernel_impl<scalar_t, int32_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int32_t>(L), (const scalar_t*)L.data[0], out.ptr<int64_t>(), (int32_t)classes,
-                                                                               (int32_t)out.numel, error_slot_of(c), c.id);
-    else
-      one_hot_kernel_impl<scalar_t, int64_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int64_t>(L), (const scalar_t*)L.data[0], out.ptr<int64_t>(), classes, out.numel,
-                                                                               error_slot_of(c), c.id);
-  });
+  unsigned g = blocks_for(n, 4);
+  if (small_offsets(n, {&index}))
+    one_hot_kernel_impl<I, int32_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int32_t>(L), (const I*)L.data[0], out, (int32_t)classes, (int32_t)n,
+                                                                      error_slot_of(c), c.id);
+  else
+    one_hot_kernel_impl<I, int64_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int64_t>(L), (const I*)L.data[0], out, classes, n, error_slot_of(c), c.id);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
-KILN_KERNEL("one_hot", one_hot_kernel);
+
+#include "kiln/index_entry_points.inc"
 
 }  // namespace
 }}  // namespace kiln::cuda
