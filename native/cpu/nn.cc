@@ -14,6 +14,16 @@ namespace {
 
 using I = int64_t;   // the CPU always indexes in 64 bits
 
+// Calls f(i) (one of nn.h's *Element functors) for every output element i in [0, n), split across
+// threads in chunks of at least kGrain / F::kCost elements.
+template <typename F>
+void for_each_element(int64_t n, const F& f) {
+  parallel_for(n, kGrain / F::kCost, [&](int64_t b, int64_t e) {
+    const F local = f;   // this thread's copy: the geometry stays in registers, not behind a pointer
+    for (I i = b; i < e; ++i) local(i);
+  });
+}
+
 // im2col: x [N, C, H, W] -> cols [N, C kh kw, OH OW]; attrs [kh, kw, sh, sw, ph, pw, dh, dw].
 void im2col_kernel(KernelCall& c) {
   const TensorArg& x = c.in(0);
@@ -21,17 +31,7 @@ void im2col_kernel(KernelCall& c) {
   nn::check_contiguous_out(c, o);
   auto g = nn::conv_window<I>(c, x, o);
   auto xs = nn::strides_of<I, 4>(x);
-  KILN_DISPATCH_FLOATING(x.dtype, c.name, {
-    const scalar_t* src = x.ptr<scalar_t>();
-    scalar_t* dst = o.ptr<scalar_t>();
-    const scalar_t zero = Store<scalar_t>::from(0);
-    parallel_for(o.numel, kGrain, [&](int64_t b, int64_t e) {
-      for (I i = b; i < e; ++i) {
-        I s = nn::im2col_source<I>(g, xs, i);
-        dst[i] = s >= 0 ? src[s] : zero;
-      }
-    });
-  });
+  KILN_DISPATCH_FLOATING(x.dtype, c.name, for_each_element(o.numel, nn::Im2colElement<scalar_t, I>{g, xs, x.ptr<scalar_t>(), o.ptr<scalar_t>()}));
 }
 KILN_KERNEL("im2col", im2col_kernel);
 
@@ -42,13 +42,7 @@ void col2im_kernel(KernelCall& c) {
   nn::check_contiguous_out(c, o);
   auto g = nn::conv_window<I>(c, o, cols);
   auto cs = nn::strides_of<I, 3>(cols);
-  KILN_DISPATCH_FLOATING(cols.dtype, c.name, {
-    const scalar_t* src = cols.ptr<scalar_t>();
-    scalar_t* dst = o.ptr<scalar_t>();
-    parallel_for(o.numel, kGrain / 8, [&](int64_t b, int64_t e) {
-      for (I i = b; i < e; ++i) store(dst + i, nn::col2im_value<scalar_t, I>(g, src, cs, i));
-    });
-  });
+  KILN_DISPATCH_FLOATING(cols.dtype, c.name, for_each_element(o.numel, nn::Col2imElement<scalar_t, I>{g, cs, cols.ptr<scalar_t>(), o.ptr<scalar_t>()}));
 }
 KILN_KERNEL("col2im", col2im_kernel);
 
@@ -60,20 +54,7 @@ void max_pool2d_kernel(KernelCall& c) {
   TensorArg& idxs = c.out(1);
   auto g = nn::pool_window<I>(c, x, vals, idxs);
   auto xs = nn::strides_of<I, 4>(x);
-  KILN_DISPATCH_FLOATING(x.dtype, c.name, {
-    const scalar_t* src = x.ptr<scalar_t>();
-    scalar_t* v = vals.ptr<scalar_t>();
-    int64_t* ix = idxs.ptr<int64_t>();
-    parallel_for(vals.numel, kGrain / 8, [&](int64_t b, int64_t e) {
-      for (I i = b; i < e; ++i) {
-        compute_t<scalar_t> best;
-        int64_t pos;
-        nn::max_pool2d_value<scalar_t, I>(g, src, xs, i, best, pos);
-        store(v + i, best);
-        ix[i] = pos;
-      }
-    });
-  });
+  KILN_DISPATCH_FLOATING(x.dtype, c.name, for_each_element(vals.numel, nn::MaxPool2dElement<scalar_t, I>{g, xs, x.ptr<scalar_t>(), vals.ptr<scalar_t>(), idxs.ptr<int64_t>()}));
 }
 KILN_KERNEL("max_pool2d", max_pool2d_kernel);
 
@@ -131,13 +112,7 @@ void upsample_nearest2d_kernel(KernelCall& c) {
   nn::check_contiguous_out(c, o);
   auto g = nn::upsample_window<I>(c, x, o);
   auto xs = nn::strides_of<I, 4>(x);
-  KILN_DISPATCH_FLOATING(x.dtype, c.name, {
-    const scalar_t* src = x.ptr<scalar_t>();
-    scalar_t* dst = o.ptr<scalar_t>();
-    parallel_for(o.numel, kGrain, [&](int64_t b, int64_t e) {
-      for (I i = b; i < e; ++i) dst[i] = src[nn::upsample_nearest2d_source<I>(g, xs, i)];
-    });
-  });
+  KILN_DISPATCH_FLOATING(x.dtype, c.name, for_each_element(o.numel, nn::UpsampleNearest2dElement<scalar_t, I>{g, xs, x.ptr<scalar_t>(), o.ptr<scalar_t>()}));
 }
 KILN_KERNEL("upsample_nearest2d", upsample_nearest2d_kernel);
 
@@ -148,13 +123,8 @@ void upsample_nearest2d_backward_kernel(KernelCall& c) {
   nn::check_contiguous_out(c, gi);
   auto g = nn::upsample_window<I>(c, gi, go);
   auto gs = nn::strides_of<I, 4>(go);
-  KILN_DISPATCH_FLOATING(go.dtype, c.name, {
-    const scalar_t* src = go.ptr<scalar_t>();
-    scalar_t* dst = gi.ptr<scalar_t>();
-    parallel_for(gi.numel, kGrain / 8, [&](int64_t b, int64_t e) {
-      for (I i = b; i < e; ++i) store(dst + i, nn::upsample_nearest2d_backward_value<scalar_t, I>(g, src, gs, i));
-    });
-  });
+  KILN_DISPATCH_FLOATING(go.dtype, c.name,
+                         for_each_element(gi.numel, nn::UpsampleNearest2dBackwardElement<scalar_t, I>{g, gs, go.ptr<scalar_t>(), gi.ptr<scalar_t>()}));
 }
 KILN_KERNEL("upsample_nearest2d_backward", upsample_nearest2d_backward_kernel);
 

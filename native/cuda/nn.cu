@@ -28,15 +28,6 @@ void launch_indexed(const KernelCall& c, int64_t n, const F& f) {
 
 // ---- im2col / col2im ---------------------------------------------------------------------
 
-template <typename T, typename I>
-struct Im2col {
-  nn::Window2d<I> g; nn::Strides<I, 4> xs; const T* x; T* cols;
-  __device__ void operator()(I i) const {
-    I s = nn::im2col_source<I>(g, xs, i);
-    cols[i] = s >= 0 ? x[s] : Store<T>::from(0);
-  }
-};
-
 template <typename I>
 void im2col_run(KernelCall& c) {
   const TensorArg& x = c.in(0);
@@ -44,7 +35,7 @@ void im2col_run(KernelCall& c) {
   auto g = nn::conv_window<I>(c, x, o);
   auto xs = nn::strides_of<I, 4>(x);
   KILN_DISPATCH_FLOATING(x.dtype, c.name, {
-    launch_indexed<I>(c, o.numel, Im2col<scalar_t, I>{g, xs, x.ptr<scalar_t>(), o.ptr<scalar_t>()});
+    launch_indexed<I>(c, o.numel, nn::Im2colElement<scalar_t, I>{g, xs, x.ptr<scalar_t>(), o.ptr<scalar_t>()});
   });
 }
 
@@ -55,12 +46,6 @@ void im2col_kernel(KernelCall& c) {
 }
 KILN_KERNEL("im2col", im2col_kernel);
 
-template <typename T, typename I>
-struct Col2im {
-  nn::Window2d<I> g; nn::Strides<I, 3> cs; const T* cols; T* image;
-  __device__ void operator()(I i) const { store(image + i, nn::col2im_value<T, I>(g, cols, cs, i)); }
-};
-
 template <typename I>
 void col2im_run(KernelCall& c) {
   const TensorArg& cols = c.in(0);
@@ -68,7 +53,7 @@ void col2im_run(KernelCall& c) {
   auto g = nn::conv_window<I>(c, o, cols);
   auto cs = nn::strides_of<I, 3>(cols);
   KILN_DISPATCH_FLOATING(cols.dtype, c.name, {
-    launch_indexed<I>(c, o.numel, Col2im<scalar_t, I>{g, cs, cols.ptr<scalar_t>(), o.ptr<scalar_t>()});
+    launch_indexed<I>(c, o.numel, nn::Col2imElement<scalar_t, I>{g, cs, cols.ptr<scalar_t>(), o.ptr<scalar_t>()});
   });
 }
 
@@ -81,18 +66,6 @@ KILN_KERNEL("col2im", col2im_kernel);
 
 // ---- max pooling -------------------------------------------------------------------------
 
-template <typename T, typename I>
-struct MaxPool2d {
-  nn::Window2d<I> g; nn::Strides<I, 4> xs; const T* x; T* vals; int64_t* idxs;
-  __device__ void operator()(I i) const {
-    compute_t<T> best;
-    int64_t pos;
-    nn::max_pool2d_value<T, I>(g, x, xs, i, best, pos);
-    store(vals + i, best);
-    idxs[i] = pos;
-  }
-};
-
 template <typename I>
 void max_pool2d_run(KernelCall& c) {
   const TensorArg& x = c.in(0);
@@ -101,7 +74,7 @@ void max_pool2d_run(KernelCall& c) {
   auto g = nn::pool_window<I>(c, x, vals, idxs);
   auto xs = nn::strides_of<I, 4>(x);
   KILN_DISPATCH_FLOATING(x.dtype, c.name, {
-    launch_indexed<I>(c, vals.numel, MaxPool2d<scalar_t, I>{g, xs, x.ptr<scalar_t>(), vals.ptr<scalar_t>(), idxs.ptr<int64_t>()});
+    launch_indexed<I>(c, vals.numel, nn::MaxPool2dElement<scalar_t, I>{g, xs, x.ptr<scalar_t>(), vals.ptr<scalar_t>(), idxs.ptr<int64_t>()});
   });
 }
 
@@ -122,15 +95,13 @@ struct MaxPool2dBackward {
   const T* gout; const int64_t* idx; T* gin;
   DeviceErrorSlot* slot; int kernel_id;
   __device__ void operator()(I i) const {
-    I ow = i % OW, t = i / OW;
-    I oh = t % OH; t /= OH;
-    I ch = t % C, n = t / C;
-    int64_t pos = idx[n * is.s[0] + ch * is.s[1] + oh * is.s[2] + ow * is.s[3]];
+    const nn::Nchw<I> o = nn::nchw_of<I>(i, C, OH, OW);
+    int64_t pos = idx[o.n * is.s[0] + o.c * is.s[1] + o.h * is.s[2] + o.w * is.s[3]];
     if (pos < 0 || pos >= (int64_t)plane) {
       report_index_error(slot, kernel_id, 1, pos, 0, (long long)plane - 1);
       return;
     }
-    atomicAdd(gin + (n * C + ch) * plane + (I)pos, gout[n * gs.s[0] + ch * gs.s[1] + oh * gs.s[2] + ow * gs.s[3]]);
+    atomicAdd(gin + (o.n * C + o.c) * plane + (I)pos, gout[o.n * gs.s[0] + o.c * gs.s[1] + o.h * gs.s[2] + o.w * gs.s[3]]);
   }
 };
 
@@ -161,12 +132,6 @@ KILN_KERNEL("max_pool2d_backward", max_pool2d_backward_kernel);
 
 // ---- nearest upsampling ------------------------------------------------------------------
 
-template <typename T, typename I>
-struct UpsampleNearest2d {
-  nn::Upsample2d<I> g; nn::Strides<I, 4> xs; const T* x; T* out;
-  __device__ void operator()(I i) const { out[i] = x[nn::upsample_nearest2d_source<I>(g, xs, i)]; }
-};
-
 template <typename I>
 void upsample_nearest2d_run(KernelCall& c) {
   const TensorArg& x = c.in(0);
@@ -174,7 +139,7 @@ void upsample_nearest2d_run(KernelCall& c) {
   auto g = nn::upsample_window<I>(c, x, o);
   auto xs = nn::strides_of<I, 4>(x);
   KILN_DISPATCH_FLOATING(x.dtype, c.name, {
-    launch_indexed<I>(c, o.numel, UpsampleNearest2d<scalar_t, I>{g, xs, x.ptr<scalar_t>(), o.ptr<scalar_t>()});
+    launch_indexed<I>(c, o.numel, nn::UpsampleNearest2dElement<scalar_t, I>{g, xs, x.ptr<scalar_t>(), o.ptr<scalar_t>()});
   });
 }
 
@@ -185,12 +150,6 @@ void upsample_nearest2d_kernel(KernelCall& c) {
 }
 KILN_KERNEL("upsample_nearest2d", upsample_nearest2d_kernel);
 
-template <typename T, typename I>
-struct UpsampleNearest2dBackward {
-  nn::Upsample2d<I> g; nn::Strides<I, 4> gs; const T* gout; T* gin;
-  __device__ void operator()(I i) const { store(gin + i, nn::upsample_nearest2d_backward_value<T, I>(g, gout, gs, i)); }
-};
-
 template <typename I>
 void upsample_nearest2d_backward_run(KernelCall& c) {
   const TensorArg& go = c.in(0);
@@ -198,7 +157,7 @@ void upsample_nearest2d_backward_run(KernelCall& c) {
   auto g = nn::upsample_window<I>(c, gi, go);
   auto gs = nn::strides_of<I, 4>(go);
   KILN_DISPATCH_FLOATING(go.dtype, c.name, {
-    launch_indexed<I>(c, gi.numel, UpsampleNearest2dBackward<scalar_t, I>{g, gs, go.ptr<scalar_t>(), gi.ptr<scalar_t>()});
+    launch_indexed<I>(c, gi.numel, nn::UpsampleNearest2dBackwardElement<scalar_t, I>{g, gs, go.ptr<scalar_t>(), gi.ptr<scalar_t>()});
   });
 }
 

@@ -3,7 +3,9 @@
 // and call these functions. Every tensor here is NCHW; the functions take one flat element index of
 // the tensor being produced, so each output element is computed by exactly one loop iteration or
 // GPU thread (gather, no write conflicts, deterministic), except max_pool2d_backward, which
-// scatters to argmax positions (see cpu/nn.cc and cuda/nn.cu).
+// scatters to argmax positions (see cpu/nn.cc and cuda/nn.cu). The *Element functors at the end
+// of the device section compute one whole output element (read, compute, store): the CPU loop and
+// the CUDA kernel call them and nothing else.
 //
 // IndexT is int32_t when every element count and offset involved is below 2^31 (cheaper division
 // on the GPU) and int64_t otherwise (index_fits_int32 decides on the host).
@@ -73,6 +75,22 @@ Strides<I, ND> strides_of(const TensorArg& t) {
   return r;
 }
 
+// Position (n, c, h, w) of flat element `idx` of a contiguous [N, C, H, W] tensor (N is implied).
+// Three divisions by sizes fixed for the whole call, as the loops they replace did.
+template <typename I>
+struct Nchw {
+  I n, c, h, w;
+};
+template <typename I>
+KILN_HD Nchw<I> nchw_of(I idx, I C, I H, I W) {
+  Nchw<I> p;
+  p.w = idx % W; idx /= W;
+  p.h = idx % H; idx /= H;
+  p.c = idx % C;
+  p.n = idx / C;
+  return p;
+}
+
 // True when indices, sizes and element offsets of every operand fit in int32 (host side).
 inline bool index_fits_int32(const TensorArg* const* ops, int n, int64_t extra_bound = 0) {
   const int64_t limit = (int64_t(1) << 31) - 1;
@@ -117,11 +135,9 @@ KILN_HD I im2col_source(const Window2d<I>& g, const Strides<I, 4>& xs, I idx) {
 // Accumulates in the compute type (float for the half types).
 template <typename T, typename I>
 KILN_HD compute_t<T> col2im_value(const Window2d<I>& g, const T* cols, const Strides<I, 3>& cs, I idx) {
-  I w = idx % g.W; idx /= g.W;
-  I h = idx % g.H; idx /= g.H;
-  I c = idx % g.C;
-  I n = idx / g.C;
-  const T* base = cols + n * cs.s[0];
+  const Nchw<I> p = nchw_of<I>(idx, g.C, g.H, g.W);
+  const I c = p.c, h = p.h, w = p.w;
+  const T* base = cols + p.n * cs.s[0];
   compute_t<T> acc = compute_t<T>(0);
   for (I i = 0; i < g.kh; ++i) {
     I hn = h + g.ph - i * g.dh;
@@ -150,16 +166,13 @@ KILN_HD compute_t<T> col2im_value(const Window2d<I>& g, const T* cols, const Str
 template <typename T, typename I>
 KILN_HD void max_pool2d_value(const Window2d<I>& g, const T* x, const Strides<I, 4>& xs, I idx, compute_t<T>& best, int64_t& best_pos) {
   using C = compute_t<T>;
-  I ow = idx % g.OW; idx /= g.OW;
-  I oh = idx % g.OH; idx /= g.OH;
-  I c = idx % g.C;
-  I n = idx / g.C;
-  I h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+  const Nchw<I> o = nchw_of<I>(idx, g.C, g.OH, g.OW);
+  I h0 = o.h * g.sh - g.ph, w0 = o.w * g.sw - g.pw;
   // first in-bounds tap (padding never wins: PyTorch skips it rather than reading -inf)
   I hs = h0, ws = w0;
   while (hs < 0) hs += g.dh;
   while (ws < 0) ws += g.dw;
-  const T* plane = x + n * xs.s[0] + c * xs.s[1];
+  const T* plane = x + o.n * xs.s[0] + o.c * xs.s[1];
   best = C(-INFINITY);
   best_pos = (int64_t)hs * g.W + ws;
   for (I i = 0; i < g.kh; ++i) {
@@ -220,29 +233,80 @@ struct Upsample2d {
 // Element offset in x of contiguous output element `idx`.
 template <typename I>
 KILN_HD I upsample_nearest2d_source(const Upsample2d<I>& g, const Strides<I, 4>& xs, I idx) {
-  I ow = idx % g.OW; idx /= g.OW;
-  I oh = idx % g.OH; idx /= g.OH;
-  I c = idx % g.C;
-  I n = idx / g.C;
-  return n * xs.s[0] + c * xs.s[1] + nearest_source<I>(oh, g.H, g.OH, g.scale_h) * xs.s[2] + nearest_source<I>(ow, g.W, g.OW, g.scale_w) * xs.s[3];
+  const Nchw<I> o = nchw_of<I>(idx, g.C, g.OH, g.OW);
+  return o.n * xs.s[0] + o.c * xs.s[1] + nearest_source<I>(o.h, g.H, g.OH, g.scale_h) * xs.s[2] + nearest_source<I>(o.w, g.W, g.OW, g.scale_w) * xs.s[3];
 }
 
 // Gradient of contiguous input element `idx` ([N, C, H, W]): the sum of grad_out over the output
 // positions that read it.
 template <typename T, typename I>
 KILN_HD compute_t<T> upsample_nearest2d_backward_value(const Upsample2d<I>& g, const T* gout, const Strides<I, 4>& gs, I idx) {
-  I w = idx % g.W; idx /= g.W;
-  I h = idx % g.H; idx /= g.H;
-  I c = idx % g.C;
-  I n = idx / g.C;
-  I oh0 = nearest_first_reading<I>(h, g.H, g.OH, g.scale_h), oh1 = nearest_first_reading<I>(h + 1, g.H, g.OH, g.scale_h);
-  I ow0 = nearest_first_reading<I>(w, g.W, g.OW, g.scale_w), ow1 = nearest_first_reading<I>(w + 1, g.W, g.OW, g.scale_w);
-  const T* plane = gout + n * gs.s[0] + c * gs.s[1];
+  const Nchw<I> p = nchw_of<I>(idx, g.C, g.H, g.W);
+  I oh0 = nearest_first_reading<I>(p.h, g.H, g.OH, g.scale_h), oh1 = nearest_first_reading<I>(p.h + 1, g.H, g.OH, g.scale_h);
+  I ow0 = nearest_first_reading<I>(p.w, g.W, g.OW, g.scale_w), ow1 = nearest_first_reading<I>(p.w + 1, g.W, g.OW, g.scale_w);
+  const T* plane = gout + p.n * gs.s[0] + p.c * gs.s[1];
   compute_t<T> acc = compute_t<T>(0);
   for (I oh = oh0; oh < oh1; ++oh)
     for (I ow = ow0; ow < ow1; ++ow) acc += load(plane + oh * gs.s[2] + ow * gs.s[3]);
   return acc;
 }
+
+// ---- one output element per call ---------------------------------------------------------
+//
+// Each functor holds a kernel's geometry and pointers and, called with the flat index i of an
+// element of its (contiguous) output, computes and stores that element. The CPU splits [0, numel)
+// across threads and calls it in a loop; the CUDA kernel calls it from a grid-stride loop. kCost
+// is the rough work of one element relative to a copy: it sizes the CPU's chunks (kGrain / kCost
+// elements at least per thread); the GPU ignores it.
+
+// im2col: cols[i] from x (zero in the padding).
+template <typename T, typename I>
+struct Im2colElement {
+  static constexpr int kCost = 1;
+  Window2d<I> g; Strides<I, 4> xs; const T* x; T* cols;
+  KILN_HD void operator()(I i) const {
+    I s = im2col_source<I>(g, xs, i);
+    cols[i] = s >= 0 ? x[s] : Store<T>::from(0);
+  }
+};
+
+// col2im: image[i], the sum of the column entries taken from it.
+template <typename T, typename I>
+struct Col2imElement {
+  static constexpr int kCost = 8;   // a window's worth of reads
+  Window2d<I> g; Strides<I, 3> cs; const T* cols; T* image;
+  KILN_HD void operator()(I i) const { store(image + i, col2im_value<T, I>(g, cols, cs, i)); }
+};
+
+// max_pool2d: vals[i] and idxs[i], the maximum of window i and its position in the input plane.
+template <typename T, typename I>
+struct MaxPool2dElement {
+  static constexpr int kCost = 8;
+  Window2d<I> g; Strides<I, 4> xs; const T* x; T* vals; int64_t* idxs;
+  KILN_HD void operator()(I i) const {
+    compute_t<T> best;
+    int64_t pos;
+    max_pool2d_value<T, I>(g, x, xs, i, best, pos);
+    store(vals + i, best);
+    idxs[i] = pos;
+  }
+};
+
+// upsample_nearest2d: out[i] = x at its nearest source position.
+template <typename T, typename I>
+struct UpsampleNearest2dElement {
+  static constexpr int kCost = 1;
+  Upsample2d<I> g; Strides<I, 4> xs; const T* x; T* out;
+  KILN_HD void operator()(I i) const { out[i] = x[upsample_nearest2d_source<I>(g, xs, i)]; }
+};
+
+// upsample_nearest2d_backward: gin[i], the sum of grad_out over the positions that read input i.
+template <typename T, typename I>
+struct UpsampleNearest2dBackwardElement {
+  static constexpr int kCost = 8;
+  Upsample2d<I> g; Strides<I, 4> gs; const T* gout; T* gin;
+  KILN_HD void operator()(I i) const { store(gin + i, upsample_nearest2d_backward_value<T, I>(g, gout, gs, i)); }
+};
 
 // ---- host side: each kernel's geometry from its call, checked (shared by both devices) -------
 
