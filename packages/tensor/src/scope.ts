@@ -29,7 +29,7 @@ function collect(result: unknown, out: Set<Tensor>): void {
 
 /**
  * Runs fn and disposes the tensors it created, except those it returns (directly, in an array or in
- * a plain object) — those move to the enclosing scope. Gradients stored in `.grad` are not created
+ * a plain object) — those move to the enclosing scope. If fn throws, all of them are disposed. Gradients stored in `.grad` are not created
  * inside the scope's reach if the tensor they belong to was created outside it.
  *
  * @example
@@ -43,9 +43,13 @@ export function tidy<R>(fn: () => R): R {
   let result: R;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
+    // fn threw: nothing is returned, so everything it created is released (as tf.tidy does)
     scopes.pop();
+    for (const t of scope) if (!isReferencedAsGrad(t)) t.dispose();
+    throw e;
   }
+  scopes.pop();
   const kept = new Set<Tensor>();
   collect(result, kept);
   for (const t of scope) {

@@ -1,0 +1,89 @@
+// Dtypes: the table shared with the native code, int64 beyond 2^53 (exact through bigints, refused
+// where a JS number would round), int32 overflow in add (wraps, as PyTorch), bool and half storage.
+import { describe, expect, it } from 'vitest';
+import { AutogradError, DTYPES, type DType, DTypeError, ValueError, dtypeInfo, isFloating, tensor, zeros } from '@kiln/tensor';
+import { expectError, forEachDevice } from '@kiln/tensor/testing';
+
+describe('dtype table', () => {
+  it('matches native/include/kiln/dtype.h codes and the element sizes', () => {
+    // [dtype, native code, bytes, floating]
+    const want: [DType, number, number, boolean][] = [
+      ['float32', 0, 4, true], ['float64', 1, 8, true], ['int32', 2, 4, false], ['int64', 3, 8, false],
+      ['bool', 4, 1, false], ['float16', 5, 2, true], ['bfloat16', 6, 2, true],
+    ];
+    expect(DTYPES).toEqual(want.map((w) => w[0]));
+    for (const [d, code, size, fl] of want) {
+      expect([dtypeInfo[d].code, dtypeInfo[d].itemsize, isFloating(d), dtypeInfo[d].arrayType.BYTES_PER_ELEMENT], d).toEqual([code, size, fl, size]);
+    }
+  });
+
+  it('only floating tensors can require grad', () => {
+    for (const d of DTYPES) {
+      const t = zeros([1], { dtype: d });
+      if (isFloating(d)) expect(t.requiresGrad_().requiresGrad).toBe(true);
+      else expectError(() => t.requiresGrad_(), AutogradError, d);
+      t.dispose();
+    }
+  });
+
+  it('an unknown dtype is a DTypeError naming the op and dtype', () => {
+    expectError(() => zeros([1]).to({ dtype: 'uint8' as DType }), DTypeError, 'to', "'dtype'", 'uint8');
+  });
+});
+
+forEachDevice('int64 beyond 2^53', (dev) => {
+  const SAFE = 2 ** 53 - 1;
+
+  it('is exact through bigints: creation, toTypedArray, integer arithmetic', () => {
+    const vals = [2n ** 53n + 1n, -(2n ** 62n) - 3n, 2n ** 63n - 1n];
+    const t = tensor(vals, { device: dev });
+    expect(Array.from(t.toTypedArray() as BigInt64Array)).toEqual(vals);
+    const s = tensor([2n ** 62n], { device: dev }).add(tensor([1n], { device: dev }));
+    expect(Array.from(s.toTypedArray() as BigInt64Array)).toEqual([2n ** 62n + 1n]);
+    // a JS integer above 2^53 is exact as written (the number itself is exactly representable)
+    expect(Array.from(tensor([2 ** 60], { device: dev }).toTypedArray() as BigInt64Array)).toEqual([2n ** 60n]);
+  });
+
+  it('is refused, never rounded, where values become JS numbers (toArray, item)', () => {
+    const t = tensor([2n ** 53n, 1n], { device: dev });
+    expectError(() => t.toArray(), ValueError, 'toArray', '9007199254740992', 'toTypedArray');
+    expectError(() => tensor([-(2n ** 53n) - 1n], { device: dev }).item(), ValueError, 'item', '-9007199254740993');
+    expect(tensor([BigInt(SAFE), BigInt(-SAFE)], { device: dev }).toArray()).toEqual([SAFE, -SAFE]);
+    expect(tensor([BigInt(-SAFE)], { device: dev }).item()).toBe(-SAFE);
+  });
+});
+
+forEachDevice('int32 overflow', (dev) => {
+  it('add wraps around in two\'s complement, as PyTorch (tensor and scalar operands)', () => {
+    const max = 2147483647, min = -2147483648;
+    const a = tensor([max, min, max], { dtype: 'int32', device: dev });
+    const b = tensor([1, -1, max], { dtype: 'int32', device: dev });
+    const sum = a.add(b);
+    expect(sum.dtype).toBe('int32');
+    // JS `| 0` is the two's-complement wrap of the exact sum
+    expect(sum.toArray()).toEqual([max + 1, min - 1, max + max].map((v) => v | 0));
+    expect(a.add(1).toArray()).toEqual([min, min + 1, min]);
+    const inplace = tensor([max], { dtype: 'int32', device: dev });
+    inplace.add_(2);
+    expect(inplace.toArray()).toEqual([min + 1]);
+    if (dev === 'cuda') expect(sum.toArray()).toEqual(a.cpu().add(b.cpu()).toArray());
+  });
+});
+
+forEachDevice('bool and half storage', (dev) => {
+  it('bool is one byte per element holding 0 or 1', () => {
+    const t = tensor([0.5, 0, -2, NaN], { dtype: 'float32', device: dev }).to('bool');
+    expect([t.itemsize, t.storage.nbytes >= 4]).toEqual([1, true]);
+    const raw = t.toTypedArray();
+    expect([raw.constructor.name, Array.from(raw as Uint8Array)]).toEqual(['Uint8Array', [1, 0, 1, 1]]);
+    expect(t.toArray()).toEqual([true, false, true, true]);
+    expect(tensor([true, false], { device: dev }).to('int32').toArray()).toEqual([1, 0]);
+  });
+
+  it('float16 and bfloat16 take 2 bytes and read back as float32 values', () => {
+    for (const d of ['float16', 'bfloat16'] as const) {
+      const t = tensor([1, -0.5, 3], { dtype: d, device: dev });
+      expect([t.itemsize, t.toTypedArray().constructor.name, t.toArray()], d).toEqual([2, 'Float32Array', [1, -0.5, 3]]);
+    }
+  });
+});
