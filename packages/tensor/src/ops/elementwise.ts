@@ -112,6 +112,12 @@ function writeInplace(op: Elementwise, target: Tensor, resultDtype: DType, opera
   if (order[rk] > order[tk]) {
     throw new DTypeError(name, 'self', `a dtype the result (${resultDtype}) can be cast to`, target.dtype);
   }
+  // As PyTorch: no writing where several elements share one memory location (an expanded view),
+  // whose result would depend on the order of the writes.
+  const shared = target.shape.findIndex((n, d) => n > 1 && target.strides[d] === 0);
+  if (shared >= 0) {
+    throw new ValueError(name, 'self', 'a tensor whose elements have distinct memory locations (clone() an expanded view first)', `a view with stride 0 along dim ${shared} of size ${target.shape[shared]}`);
+  }
   if (target.requiresGrad && target.isLeaf && needsRecording([target])) {
     throw new ValueError(name, 'self', 'a tensor that is not a leaf requiring grad (use noGrad for parameter updates)', 'a leaf tensor that requires grad');
   }
