@@ -30,6 +30,15 @@ bool small_offsets(int64_t n, std::initializer_list<const TensorArg*> ts) {
   return true;
 }
 
+// True when v is in [0, size); otherwise reports it (as a value of input `arg`) through the device
+// error slot, raised as a ValueError at the next synchronisation.
+template <typename I>
+__device__ bool index_value_ok(I v, int64_t size, int arg, DeviceErrorSlot* slot, int kernel_id) {
+  if (index_in_range(v, size)) return true;
+  report_index_error(slot, kernel_id, arg, (long long)v, 0, size - 1);
+  return false;
+}
+
 // The entry points' host-side check of the index values: nothing here, the kernels below check
 // every value on the device (see the top of this file).
 template <typename I>
@@ -44,10 +53,7 @@ __global__ void gather_kernel_impl(OffsetCalc<3, IndexT> oc, T* out, const I* in
     IndexT off[3];
     oc.get(i, off);
     I v = index[off[1]];
-    if (!index_in_range(v, dim_size)) {
-      report_index_error(slot, kernel_id, 1, (long long)v, 0, dim_size - 1);
-      continue;
-    }
+    if (!index_value_ok(v, dim_size, 1, slot, kernel_id)) continue;
     out[off[0]] = self[indexed_offset(off[2], (int64_t)v, dim_stride)];
   }
 }
@@ -77,11 +83,7 @@ __global__ void check_index_kernel(OffsetCalc<1, IndexT> oc, const I* index, int
   for (IndexT i = blockIdx.x * (IndexT)blockDim.x + threadIdx.x; i < n; i += (IndexT)gridDim.x * blockDim.x) {
     IndexT off[1];
     oc.get(i, off);
-    I v = index[off[0]];
-    if (!index_in_range(v, size)) {
-      report_index_error(slot, kernel_id, 1, (long long)v, 0, size - 1);
-      g_bad_index = 1u;
-    }
+    if (!index_value_ok(index[off[0]], size, 1, slot, kernel_id)) g_bad_index = 1u;
   }
 }
 
@@ -146,7 +148,7 @@ __global__ void one_hot_kernel_impl(OffsetCalc<1, IndexT> oc, const I* index, in
     IndexT off[1];
     oc.get(row, off);
     I v = index[off[0]];
-    if (k == 0 && !index_in_range(v, (int64_t)classes)) report_index_error(slot, kernel_id, 0, (long long)v, 0, (long long)classes - 1);
+    if (k == 0) index_value_ok(v, (int64_t)classes, 0, slot, kernel_id);
     out[o] = (int64_t)v == (int64_t)k ? 1 : 0;
   }
 }
