@@ -1,9 +1,9 @@
 import { expect, it } from 'vitest';
 import {
   type DType, type Tensor, DeviceError, ShapeError, ValueError,
-  allOps, arange, cat, chunk, split, stack, tensor, unbind, zeros, setAutogradHook,
+  allOps, arange, cat, chunk, split, stack, tensor, unbind, zeros,
 } from '@kiln/tensor';
-import { cudaAvailable, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { cudaAvailable, forEachDevice, randomValues, recordOps, toNumbers } from '@kiln/tensor/testing';
 
 const read = (t: Tensor): number[] => toNumbers(t.toTypedArray());
 const numelOf = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
@@ -143,21 +143,10 @@ forEachDevice('split, chunk, unbind', (dev) => {
 });
 
 it('records cat for autograd with the tensors and their sizes', () => {
-  const recorded: { name: string; n: number; attrs: Record<string, unknown> }[] = [];
-  setAutogradHook({
-    isGradEnabled: () => true,
-    record: (op, inputs, _outputs, attrs) => void recorded.push({ name: op.name, n: inputs.length, attrs: { ...attrs } }),
-    recordInplace: () => {},
-    backward: () => {},
-  });
-  try {
-    const a = zeros([2, 2], { requiresGrad: true }), b = zeros([3, 2]);
-    cat([a, b, a], 0);
-    const rec = recorded.find((r) => r.name === 'cat');
-    expect(rec).toEqual({ name: 'cat', n: 3, attrs: { dim: 0, sizes: [2, 3, 2] } });
-  } finally {
-    setAutogradHook(null);
-  }
+  const a = zeros([2, 2], { requiresGrad: true }), b = zeros([3, 2]);
+  const recorded = recordOps(() => cat([a, b, a], 0));
+  const cats = recorded.filter((r) => r.op === 'cat').map((r) => ({ n: r.inputs.length, attrs: r.attrs }));
+  expect(cats).toEqual([{ n: 3, attrs: { dim: 0, sizes: [2, 3, 2] } }]);
 });
 
 it('names the tensor on another device', () => {

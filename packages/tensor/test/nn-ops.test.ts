@@ -3,11 +3,11 @@
 // finite differences of the forward and scatter references.
 import { describe, expect, it } from 'vitest';
 import {
-  type DType, type Tensor, DTypeError, ShapeError, ValueError, autogradHook, col2im, conv2d, conv2dBackwardBias, conv2dBackwardInput,
-  conv2dBackwardWeight, im2col, maxPool2d, maxPool2dBackward, maxPool2dWithIndices, nnTuning, setAutogradHook, tensor,
+  type DType, type Tensor, DTypeError, ShapeError, ValueError, col2im, conv2d, conv2dBackwardBias, conv2dBackwardInput,
+  conv2dBackwardWeight, im2col, maxPool2d, maxPool2dBackward, maxPool2dWithIndices, nnTuning, tensor,
   upsampleNearest2d, upsampleNearest2dBackward, memoryStats,
 } from '@kiln/tensor';
-import { cudaAvailable, expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { cudaAvailable, expectClose, forEachDevice, randomValues, recordOps, toNumbers } from '@kiln/tensor/testing';
 
 type Dev = 'cpu' | 'cuda';
 type P2 = [number, number];
@@ -27,24 +27,6 @@ function stridedImage(seed: number, shape: readonly number[], dev: Dev, dtype: D
   const t = nhwc.permute(0, 3, 1, 2).slice(3, 0, 2 * w, 2);
   expect(t.isContiguous).toBe(false);
   return { t, values: values(t) };
-}
-
-/** The ops recorded while `f` runs, through a stand-in autograd hook. */
-function recordingOps(f: () => unknown): { name: string; inputs: readonly unknown[]; outputs: readonly Tensor[]; attrs: Readonly<Record<string, unknown>> }[] {
-  const seen: { name: string; inputs: readonly unknown[]; outputs: readonly Tensor[]; attrs: Readonly<Record<string, unknown>> }[] = [];
-  const previous = autogradHook();
-  setAutogradHook({
-    isGradEnabled: () => true,
-    record: (op, inputs, outputs, attrs) => { seen.push({ name: op.name, inputs, outputs, attrs }); },
-    recordInplace: () => {},
-    backward: () => {},
-  });
-  try {
-    f();
-  } finally {
-    setAutogradHook(previous);
-  }
-  return seen;
 }
 
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
@@ -327,13 +309,13 @@ forEachDevice('conv2d', (dev) => {
 
   it('records only the conv2d op, with its attrs, and leaves its arguments usable', () => {
     const x = rand(1, [1, 2, 5, 5], dev), w = rand(2, [4, 1, 3, 3], dev).requiresGrad_(), b = rand(3, [4], dev).requiresGrad_();
-    const records = recordingOps(() => conv2d(x, w, b, { padding: 1, groups: 2 }));
-    expect(records.map((r) => r.name)).toEqual(['conv2d']);
+    const records = recordOps(() => conv2d(x, w, b, { padding: 1, groups: 2 }));
+    expect(records.map((r) => r.op)).toEqual(['conv2d']);
     expect(records[0]!.inputs).toEqual([x, w, b]);
     expect(records[0]!.attrs).toEqual({ stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 2 });
     expect(x.isDisposed || w.isDisposed || b.isDisposed).toBe(false);
     expect(conv2d(x, w, b, { groups: 2 }).shape).toEqual([1, 4, 3, 3]);
-    expect(recordingOps(() => conv2d(x, rand(2, [4, 1, 3, 3], dev), null, { groups: 2 })).length).toBe(0);
+    expect(recordOps(() => conv2d(x, rand(2, [4, 1, 3, 3], dev), null, { groups: 2 })).length).toBe(0);
   });
 
   it('errors name the argument, with expected and got', () => {
@@ -396,8 +378,8 @@ forEachDevice('max_pool2d', (dev) => {
   it('is recorded as one max_pool2d op with outputs [values, indices]', () => {
     const x = rand(1, [1, 2, 4, 4], dev).requiresGrad_();
     let result: ReturnType<typeof maxPool2dWithIndices> | undefined;
-    const records = recordingOps(() => { result = maxPool2dWithIndices(x, 2); });
-    expect(records.map((r) => r.name)).toEqual(['max_pool2d']);
+    const records = recordOps(() => { result = maxPool2dWithIndices(x, 2); });
+    expect(records.map((r) => r.op)).toEqual(['max_pool2d']);
     expect(records[0]!.outputs).toEqual([result!.values, result!.indices]);
     expect(records[0]!.attrs).toMatchObject({ kernelSize: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false });
   });

@@ -129,6 +129,18 @@ export interface RecordedOp {
   attrs: Record<string, unknown>;
 }
 
+/** A stand-in autograd hook that appends every op it is shown to `recorded`. */
+function recordingHook(recorded: RecordedOp[]): AutogradHook {
+  return {
+    isGradEnabled: () => true,
+    record: (op, inputs, outputs, attrs) => {
+      recorded.push({ op: op.name, inputs: [...inputs], outputs: [...outputs], attrs: { ...attrs } });
+    },
+    recordInplace: () => {},
+    backward: () => {},
+  };
+}
+
 /**
  * For the tests of the enclosing describe block: installs before each test a stand-in autograd
  * hook that records every op (the real hook is restored after it), and returns the list it fills,
@@ -140,15 +152,24 @@ export function recordOpsInEachTest(): RecordedOp[] {
   beforeEach(() => {
     previous = autogradHook();
     recorded.length = 0;
-    setAutogradHook({
-      isGradEnabled: () => true,
-      record: (op, inputs, outputs, attrs) => {
-        recorded.push({ op: op.name, inputs: [...inputs], outputs: [...outputs], attrs: { ...attrs } });
-      },
-      recordInplace: () => {},
-      backward: () => {},
-    });
+    setAutogradHook(recordingHook(recorded));
   });
   afterEach(() => setAutogradHook(previous));
+  return recorded;
+}
+
+/**
+ * The same for one stretch of a test: runs `f` with the recording hook installed (the previous
+ * hook is restored after it, also when `f` throws) and returns the ops recorded meanwhile.
+ */
+export function recordOps(f: () => unknown): RecordedOp[] {
+  const recorded: RecordedOp[] = [];
+  const previous = autogradHook();
+  setAutogradHook(recordingHook(recorded));
+  try {
+    f();
+  } finally {
+    setAutogradHook(previous);
+  }
   return recorded;
 }
