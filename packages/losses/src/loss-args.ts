@@ -1,6 +1,5 @@
 /**
- * Argument checks shared by the composed losses (every loss but the sigmoid focal loss, which has
- * its own kernels). Each throws a typed error naming the op, the argument, what was expected and
+ * Argument checks shared by the losses and their module forms. Each throws a typed error naming the op, the argument, what was expected and
  * what was given, as the tensor core's ops do.
  */
 import {
@@ -43,7 +42,6 @@ export function computeDType(dtype: DType): DType {
   return dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
 }
 
-/** t in `dtype` (a recorded, differentiable cast when it changes). */
 /** Validates per-class weights (one per class, [C], floating) and casts them to `dtype`. */
 export function classWeightOf(op: string, w: Tensor | undefined, C: number, dtype: DType): Tensor | undefined {
   if (w === undefined) return undefined;
@@ -95,4 +93,23 @@ export function renamingIndexErrors<T>(op: string, name: string, expected: strin
     if (e instanceof ValueError) throw new ValueError(op, name, expected, `a value outside that range (${e.message})`);
     throw e;
   }
+}
+
+/**
+ * Checks, at a module's construction, the tensor options that can be checked without the inputs:
+ * floating-point, and class weights 1-D (their length, C, is checked against the input at each call).
+ */
+export function checkTensorOptions(op: string, options: { weight?: Tensor; posWeight?: Tensor; classWeight?: Tensor }): void {
+  if (options.weight !== undefined) checkFloating(op, 'weight', options.weight);
+  if (options.posWeight !== undefined) checkFloating(op, 'posWeight', options.posWeight);
+  const cw = options.classWeight;
+  if (cw !== undefined) {
+    checkFloating(op, 'classWeight', cw);
+    if (cw.ndim !== 1) throw new ShapeError(op, 'classWeight', 'one weight per class: shape [C]', fmtShape(cw.shape));
+  }
+}
+
+/** A frozen copy of a module's options (mutating the caller's object later changes nothing). */
+export function frozenCopy<O extends object>(options: O): Readonly<O> {
+  return Object.freeze({ ...options });
 }

@@ -6,14 +6,13 @@
  * They follow `SigmoidFocalLoss`: a plain class (`@kiln/losses` does not depend on `@kiln/nn`)
  * that holds its options and whose `forward(input, target, options)` calls the functional form
  * with the constructor's options overridden by the call's (mmdetection's per-call `weight`,
- * `avg_factor` and `reduction_override`). Unlike SigmoidFocalLoss they check their options at
- * construction, with the functional form's own checks, so a bad option raises the same typed error
- * naming the class instead of the op. There is no `lossWeight` (SigmoidFocalLoss has none: scale the
+ * `avg_factor` and `reduction_override`). They check their options at construction, with the functional form's own checks, so a bad option raises the same typed error
+ * naming the class instead of the op, as SigmoidFocalLoss does. There is no `lossWeight` (scale the
  * loss), and tensor options (class weights, posWeight) are held as given: they must be on the
  * inputs' device, as the functional form requires.
  */
-import { type Tensor, ShapeError, fmtShape } from '@kiln/tensor';
-import { checkFloating } from './loss-args.js';
+import type { Tensor } from '@kiln/tensor';
+import { checkTensorOptions, frozenCopy } from './loss-args.js';
 import {
   type BinaryCrossEntropyWithLogitsOptions, binaryCrossEntropyWithLogits, checkBinaryCrossEntropyWithLogitsOptions,
 } from './binary-cross-entropy-with-logits.js';
@@ -27,25 +26,6 @@ import { type SoftmaxFocalLossOptions, checkSoftmaxFocalLossOptions, softmaxFoca
 import { type QualityFocalLossOptions, checkQualityFocalLossOptions, qualityFocalLoss } from './quality-focal-loss.js';
 import { type DistributionFocalLossOptions, checkDistributionFocalLossOptions, distributionFocalLoss } from './distribution-focal-loss.js';
 import { type VarifocalLossOptions, checkVarifocalLossOptions, varifocalLoss } from './varifocal-loss.js';
-
-/**
- * Checks the tensor options that can be checked without the inputs: floating-point, and class
- * weights 1-D (their length, C, is checked against the input at each call).
- */
-function checkTensorOptions(op: string, options: { weight?: Tensor; posWeight?: Tensor; classWeight?: Tensor }): void {
-  if (options.weight !== undefined) checkFloating(op, 'weight', options.weight);
-  if (options.posWeight !== undefined) checkFloating(op, 'posWeight', options.posWeight);
-  const cw = options.classWeight;
-  if (cw !== undefined) {
-    checkFloating(op, 'classWeight', cw);
-    if (cw.ndim !== 1) throw new ShapeError(op, 'classWeight', 'one weight per class: shape [C]', fmtShape(cw.shape));
-  }
-}
-
-/** A frozen copy of the constructor's options (mutating the caller's object later changes nothing). */
-function frozenCopy<O extends object>(options: O): Readonly<O> {
-  return Object.freeze({ ...options });
-}
 
 /**
  * Module form of {@link binaryCrossEntropyWithLogits} (PyTorch's `nn.BCEWithLogitsLoss`).

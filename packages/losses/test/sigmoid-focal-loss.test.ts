@@ -2,9 +2,9 @@
 // float64, the autograd contract (once-differentiable, saved-tensor versions, retainGraph), and
 // the fused gradient path against the backward kernel.
 import { describe, expect, it } from 'vitest';
-import { AutogradError, tensor, type Tensor } from '@kiln/tensor';
+import { AutogradError, DTypeError, ShapeError, ValueError, tensor, type Tensor } from '@kiln/tensor';
 import { gradcheck } from '@kiln/autograd';
-import { expectClose, forEachDevice, randomValues, testRng } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, randomValues, testRng } from '@kiln/tensor/testing';
 import { sigmoidFocalLoss, SigmoidFocalLoss, SigmoidFocalLossFunction, type SigmoidFocalLossOptions } from '@kiln/losses';
 import { loadFixtures, toTensor } from './fixture-cases.js';
 
@@ -88,6 +88,37 @@ forEachDevice('sigmoidFocalLoss against PyTorch fixtures', (dev) => {
     expect(none.requiresGrad).toBe(false);
     expect(new SigmoidFocalLoss({ reduction: 'sum' }).forward(x, t.detach()).item()).toBeCloseTo(
       Number(sigmoidFocalLoss(x, t.detach(), { reduction: 'sum' }).item()), 6);
+  });
+});
+
+describe('SigmoidFocalLoss (module form)', () => {
+  it('checks its options at construction, with the functional form\'s errors naming the class', () => {
+    const bad: [SigmoidFocalLossOptions, string][] = [
+      [{ gamma: -1 }, 'gamma'], [{ gamma: NaN }, 'gamma'], [{ alpha: 1.5 }, 'alpha'],
+      [{ reduction: 'avg' as never }, 'reduction'], [{ reduction: 'sum', avgFactor: 2 }, 'avgFactor'],
+      [{ avgFactor: 0 }, 'avgFactor'], [{ targetConvention: 'coco' as never }, 'targetConvention'],
+      [{ fusedGrad: 1 as never }, 'fusedGrad'],
+    ];
+    for (const [options, arg] of bad) {
+      expectError(() => new SigmoidFocalLoss(options), ValueError, 'SigmoidFocalLoss', arg);
+      // the functional form refuses the same option, naming the op
+      const x = tensor([[0.5, -0.5]], { dtype: 'float32' });
+      expectError(() => sigmoidFocalLoss(x, tensor([1], { dtype: 'int64' }), options), ValueError, 'sigmoid_focal_loss', arg);
+    }
+    expectError(() => new SigmoidFocalLoss({ classWeight: tensor([1, 2], { dtype: 'int64' }) }), DTypeError, 'SigmoidFocalLoss', 'classWeight');
+    expectError(() => new SigmoidFocalLoss({ classWeight: tensor([[1, 2]], { dtype: 'float32' }) }), ShapeError, 'SigmoidFocalLoss', 'classWeight');
+    expectError(() => new SigmoidFocalLoss({ weight: tensor([1, 2], { dtype: 'int32' }) }), DTypeError, 'SigmoidFocalLoss', 'weight');
+  });
+
+  it('keeps a frozen copy of its options: per-call options override them', () => {
+    const options: SigmoidFocalLossOptions = { reduction: 'sum', gamma: 1 };
+    const criterion = new SigmoidFocalLoss(options);
+    options.gamma = 3;
+    expect(Object.isFrozen(criterion.options)).toBe(true);
+    const x = tensor(randomValues(21, 6, -2, 2), { dtype: 'float64' }).reshape([3, 2]);
+    const t = tensor([0, 2, 1], { dtype: 'int64' });
+    expectClose(criterion.forward(x, t), sigmoidFocalLoss(x, t, { reduction: 'sum', gamma: 1 }), { rtol: 1e-15 });
+    expectClose(criterion.forward(x, t, { gamma: 0, reduction: 'mean' }), sigmoidFocalLoss(x, t, { reduction: 'mean', gamma: 0 }), { rtol: 1e-15 });
   });
 });
 

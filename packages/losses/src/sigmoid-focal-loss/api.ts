@@ -2,6 +2,8 @@
 import type { Tensor } from '@kiln/tensor';
 import { SigmoidFocalLossFunction } from './function.js';
 import type { SigmoidFocalLossOptions } from './options.js';
+import { checkSigmoidFocalLossOptions } from './kernels.js';
+import { checkTensorOptions, frozenCopy } from '../loss-args.js';
 
 /**
  * The sigmoid focal loss of RetinaNet (Lin et al., 2017) for logits `input` [N, C] (or [..., C]).
@@ -35,11 +37,17 @@ export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: Sigmoid
  * ```
  */
 export class SigmoidFocalLoss {
-  /** Fixes the options of every call (see {@link SigmoidFocalLossOptions}). */
-  constructor(
-    /** The options every call uses (a call's own options override them). */
-    readonly options: SigmoidFocalLossOptions = {},
-  ) {}
+  /** The options every call uses (a call's own options override them); a frozen copy. */
+  readonly options: Readonly<SigmoidFocalLossOptions>;
+  /**
+   * Fixes the options of every call (see {@link SigmoidFocalLossOptions}); bad options raise here,
+   * with the error the functional form would raise, naming `SigmoidFocalLoss`.
+   */
+  constructor(options: SigmoidFocalLossOptions = {}) {
+    checkSigmoidFocalLossOptions('SigmoidFocalLoss', options);
+    checkTensorOptions('SigmoidFocalLoss', options);
+    this.options = frozenCopy(options);
+  }
   /** The loss of `input` against `target` (per-call options override the constructor's). */
   forward(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
     return sigmoidFocalLoss(input, target, { ...this.options, ...options });

@@ -34,9 +34,25 @@ export interface FocalArgs {
   scale: number;
 }
 
-function checkNumber(name: string, v: unknown, ok: (x: number) => boolean, expected: string): number {
-  if (typeof v !== 'number' || !ok(v)) throw new ValueError(OP, name, expected, String(v));
+function checkNumber(op: string, name: string, v: unknown, ok: (x: number) => boolean, expected: string): number {
+  if (typeof v !== 'number' || !ok(v)) throw new ValueError(op, name, expected, String(v));
   return v;
+}
+
+/**
+ * Checks the options that do not depend on the inputs (gamma, alpha, reduction, avgFactor,
+ * targetConvention, fusedGrad), with defaults applied; `op` names the caller in errors (the op, or the
+ * module class at construction).
+ */
+export function checkSigmoidFocalLossOptions(op: string, options: SigmoidFocalLossOptions) {
+  const reduction = checkReduction(op, options.reduction ?? 'mean');
+  const gamma = checkNumber(op, 'gamma', options.gamma ?? 2, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
+  const alpha = checkNumber(op, 'alpha', options.alpha ?? 0.25, (x) => Number.isFinite(x) && x <= 1, 'a number <= 1 (negative disables the weighting)');
+  const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
+  const targetConvention = options.targetConvention ?? 'seed';
+  if (targetConvention !== 'seed' && targetConvention !== 'mmdet') throw new ValueError(op, 'targetConvention', "'seed' or 'mmdet'", String(targetConvention));
+  if (options.fusedGrad !== undefined && typeof options.fusedGrad !== 'boolean') throw new ValueError(op, 'fusedGrad', 'true or false', String(options.fusedGrad));
+  return { reduction, gamma, alpha, avgFactor, targetConvention };
 }
 
 function castTo(t: Tensor, dtype: DType): Tensor {
@@ -45,10 +61,7 @@ function castTo(t: Tensor, dtype: DType): Tensor {
 
 /** Checks and normalises the arguments (shapes, dtypes, devices, options) into 2-D form. */
 export function prepareFocal(input: Tensor, target: Tensor, gamma: number, alpha: number, reduction: Reduction, options: SigmoidFocalLossOptions = {}): FocalArgs {
-  const red = checkReduction(OP, reduction);
-  const g = checkNumber('gamma', gamma, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
-  const a = checkNumber('alpha', alpha, (x) => Number.isFinite(x) && x <= 1, 'a number <= 1 (negative disables the weighting)');
-  const avgFactor = checkAvgFactor(OP, options.avgFactor, red);
+  const { reduction: red, gamma: g, alpha: a, avgFactor, targetConvention: convention } = checkSigmoidFocalLossOptions(OP, { ...options, gamma, alpha, reduction });
   if (!isFloating(input.dtype)) throw new DTypeError(OP, 'input', 'a floating-point tensor (logits)', input.dtype);
   if (input.ndim < 1) throw new ShapeError(OP, 'input', 'a tensor of shape [N, C] (or [..., C])', fmtShape(input.shape));
   commonDevice(OP, ['input', 'target', 'weight', 'classWeight'], [input, target, options.weight, options.classWeight]);
@@ -60,8 +73,6 @@ export function prepareFocal(input: Tensor, target: Tensor, gamma: number, alpha
   let kind: number;
   let t: Tensor;
   if (target.dtype === 'int32' || target.dtype === 'int64') {
-    const convention = options.targetConvention ?? 'seed';
-    if (convention !== 'seed' && convention !== 'mmdet') throw new ValueError(OP, 'targetConvention', "'seed' or 'mmdet'", String(convention));
     kind = KIND[convention];
     if (target.shape.length !== lead.length || target.shape.some((s, i) => s !== lead[i])) {
       throw new ShapeError(OP, 'target', `class indices of shape ${fmtShape(lead)} (input is ${fmtShape(input.shape)})`, fmtShape(target.shape));
