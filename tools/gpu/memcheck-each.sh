@@ -28,7 +28,7 @@ export LOGS LEFT NO_COLOR=1
 unset FORCE_COLOR
 
 one_file() {
-  local file=$1 log
+  local file=$1 log t0=$SECONDS
   log="$LOGS/$(printf '%s' "$file" | tr '/' '_').log"
   # --report-api-errors no: CUDA calls that fail on purpose and are handled (the out-of-memory
   # test's cudaMalloc) are not memory errors; invalid accesses and leaks are still reported.
@@ -38,6 +38,7 @@ one_file() {
     node node_modules/vitest/vitest.mjs run --reporter=default --pool=forks --maxWorkers=1 \
     --no-isolate --testTimeout=600000 --hookTimeout=600000 "$file" >"$log" 2>&1
   echo "rc=$?" >>"$log"
+  echo "seconds=$((SECONDS - t0))" >>"$log"
 }
 export -f one_file
 
@@ -50,6 +51,7 @@ for file in $FILES; do
   log="$LOGS/$(printf '%s' "$file" | tr '/' '_').log"
   nfiles=$((nfiles + 1))
   rc=$(sed -n 's/^rc=//p' "$log" | tail -1)
+  secs=$(sed -n 's/^seconds=//p' "$log" | tail -1)
   errors=$(grep -Eo 'ERROR SUMMARY: [0-9]+' "$log" | awk '{ s += $3 } END { print s + 0 }')
   tests=$(grep -E '^[[:space:]]*Tests[[:space:]]' "$log" | tail -1 | sed 's/^ *//')
   n=$(printf '%s' "$tests" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0)
@@ -68,7 +70,7 @@ for file in $FILES; do
   echo "==================== $file: $state"
   if [ "$state" = clean ]; then grep -E 'ERROR SUMMARY|Test Files|^[[:space:]]*Tests[[:space:]]' "$log"
   else tail -150 "$log"; fi
-  report+=$(printf '%-58s %-24s %s' "$file" "$state" "${tests:-no Tests line}")$'\n'
+  report+=$(printf '%-58s %5ss %-24s %s' "$file" "${secs:-?}" "$state" "${tests:-no Tests line}")$'\n'
 done
 echo
 echo "==================== per file ($((SECONDS - START)) s)"
