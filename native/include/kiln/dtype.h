@@ -4,7 +4,14 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include "kiln/hd.h"
+#if !defined(__CUDA_ARCH__) && defined(__x86_64__)
+#include <emmintrin.h>   // _mm_cvttss_si64 / _mm_cvttsd_si64 (saturate_to_int)
+#define KILN_X86_64_HOST 1
+#else
+#define KILN_X86_64_HOST 0
+#endif
 #if defined(__CUDACC__)
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -99,13 +106,75 @@ template <typename T> KILN_HD compute_t<T> load(const T* p) { return *p; }
 template <> KILN_HD float load<Half>(const Half* p) { return half_to_float(*p); }
 template <> KILN_HD float load<BFloat16>(const BFloat16* p) { return bf16_to_float(*p); }
 
-// Converts any computed value to storage type T (bool: nonzero is true).
+// Floating -> integer conversion, defined and the same on both devices:
+//   truncate toward zero; a value above I's max gives the max, below I's min gives the min
+//   (infinities included); NaN gives 0.
+// C++ leaves NaN and out-of-range values undefined, and PyTorch keeps whatever the platform does
+// (c10's static_cast_with_inter_type, "unchecked_cast_to_int"), so its devices disagree: x86's
+// cvttss2si / cvttsd2si give INT_MIN for all of them, CUDA's cvt.rzi saturates with NaN -> 0. We
+// choose the saturating rule so that the devices agree, and that rule because the GPU implements it
+// in hardware (free there: the __*_rz intrinsics are single cvt.rzi instructions).
+// On the CPU, branch-free (selects the compiler turns into blends / cmovs):
+//  - to int64 on x86-64 (no SIMD conversion below AVX-512, so one element at a time): the hardware
+//    conversion (cvttss2si / cvttsd2si through their intrinsics, whose result is defined: INT64_MIN,
+//    the "integer indefinite", for NaN and out-of-range values) is already right below the range;
+//    two masks fix the values above it and NaN. Written as a C++ cast instead, the clamp that makes
+//    the cast defined compiles to branches around it (twice as slow).
+//  - otherwise (int32, which vectorises as cvttps2dq / cvttpd2dq, and other CPUs): the value is first
+//    clamped into [min, 2^(bits-1)) so the C++ cast itself is always defined, then the two cases the
+//    cast cannot express (too large, NaN) are selected.
+// lo and hi are powers of two, exact in float and double.
+template <typename I, typename F> KILN_HD I saturate_to_int(F x) {
+  static_assert(sizeof(I) == 4 || sizeof(I) == 8, "int32 or int64");
+  static_assert(sizeof(F) == 4 || sizeof(F) == 8, "float or double");
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(I) == 4) {
+    if constexpr (sizeof(F) == 4) return __float2int_rz(x); else return __double2int_rz(x);
+  } else {
+    if constexpr (sizeof(F) == 4) return __float2ll_rz(x); else return __double2ll_rz(x);
+  }
+#else
+  constexpr F hi = sizeof(I) == 4 ? F(2147483648.0) : F(9223372036854775808.0);   // 2^31, 2^63
+  constexpr F lo = -hi;
+  constexpr I imax = std::numeric_limits<I>::max();
+#if KILN_X86_64_HOST
+  if constexpr (sizeof(I) == 8) {
+    int64_t h;
+    if constexpr (sizeof(F) == 4) h = _mm_cvttss_si64(_mm_set_ss(x)); else h = _mm_cvttsd_si64(_mm_set_sd(x));
+    // masks, not selects (g++ turns those into branches): h is INT64_MIN where x >= 2^63, and
+    // ~INT64_MIN == INT64_MAX; NaN is cleared to 0
+    h ^= -static_cast<int64_t>(x >= hi);
+    return h & -static_cast<int64_t>(x == x);
+  }
+#endif
+  F c = x > lo ? x : lo;      // below min, -inf and NaN (comparisons with NaN are false) -> lo
+  c = c < hi ? c : lo;        // too large: any in-range stand-in, replaced below
+  I r = static_cast<I>(c);    // defined: lo <= c < hi
+  r = x >= hi ? imax : r;
+  return x != x ? I(0) : r;
+#endif
+}
+
+// Converts any computed value to storage type T (bool: nonzero is true; integers from a float:
+// saturate_to_int; integers from an integer: static_cast, i.e. two's-complement wrap).
 template <typename T> struct Store {
   template <typename V> KILN_HD static T from(V v) { return static_cast<T>(v); }
 };
+template <typename I> struct StoreInt {
+  template <typename V> KILN_HD static I from(V v) { return static_cast<I>(v); }   // integers, bool
+  KILN_HD static I from(float v) { return saturate_to_int<I>(v); }
+  KILN_HD static I from(double v) { return saturate_to_int<I>(v); }
+};
+template <> struct Store<int32_t> : StoreInt<int32_t> {};
+template <> struct Store<int64_t> : StoreInt<int64_t> {};
 template <> struct Store<bool> {
   template <typename V> KILN_HD static bool from(V v) { return v != V(0); }
 };
+// Half types from a double (float64 tensors, JS numbers) round via float32: twice, so a double just
+// above a half-type tie can round down. PyTorch does the same: c10::Half and c10::BFloat16 have no
+// constructor from double, only Half(float) / BFloat16(float), so its double -> half cast converts
+// to float first (c10/util/Half.h, BFloat16.h). We keep it: results match PyTorch's bit for bit,
+// and both devices take the same path (float_to_half / float_to_bf16 of the same float).
 template <> struct Store<Half> {
   template <typename V> KILN_HD static Half from(V v) { return float_to_half(static_cast<float>(v)); }
 };

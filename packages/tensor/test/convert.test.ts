@@ -4,7 +4,7 @@
 // written below; on CUDA each result is also compared with the CPU's.
 import { expect, it } from 'vitest';
 import { DTYPES, type DType, ShapeError, type Tensor, ValueError, arange, tensor, zeros } from '@kiln/tensor';
-import { expectError, forEachDevice } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, randomValues } from '@kiln/tensor/testing';
 
 /** x rounded to nearest, ties to even, in a binary float with `man` fraction bits (IEEE semantics). */
 function roundFloat(x: number, man: number, emin: number, emax: number): number {
@@ -207,5 +207,87 @@ forEachDevice('reading values', (dev) => {
     const x = tensor([1, 2], { dtype: 'float32', device: dev });
     (x.toTypedArray() as Float32Array)[0] = 99;                          // a copy: the tensor is unchanged
     expect(x.toArray()).toEqual([1, 2]);
+  });
+});
+
+// Floating -> integer conversion is defined the same on every device (native/include/kiln/dtype.h,
+// saturate_to_int): truncate toward zero, saturate at the integer type's min / max (infinities
+// included), NaN -> 0. PyTorch leaves these cases to the platform (x86 gives INT_MIN for all of them,
+// CUDA saturates); Kiln chooses the saturating rule so that both devices agree.
+const I32_MAX = 2147483647, I32_MIN = -2147483648;
+const I64_MAX = 2n ** 63n - 1n, I64_MIN = -(2n ** 63n);
+
+/** The saturating rule, written independently with BigInt: trunc, clamp to [min, max], NaN -> 0. */
+function saturate(v: number, bits: 32 | 64): bigint {
+  const max = 2n ** BigInt(bits - 1) - 1n, min = -(2n ** BigInt(bits - 1));
+  if (Number.isNaN(v)) return 0n;
+  if (v === Infinity) return max;
+  if (v === -Infinity) return min;
+  const t = BigInt(Math.trunc(v));
+  return t > max ? max : t < min ? min : t;
+}
+
+const int64s = (t: Tensor): bigint[] => Array.from(t.toTypedArray() as BigInt64Array);
+
+forEachDevice('float -> int: truncation and saturation', (dev) => {
+  it.each(['float32', 'float64', 'float16', 'bfloat16'] as const)('%s: NaN -> 0, +inf -> max, -inf -> min, truncation toward zero', (from) => {
+    const src = tensor([NaN, Infinity, -Infinity, 2.9, -2.9, -0.5, 0], { dtype: from, device: dev });
+    expect(src.to('int32').toArray()).toEqual([0, I32_MAX, I32_MIN, 2, -2, 0, 0]);
+    expect(int64s(src.to('int64'))).toEqual([0n, I64_MAX, I64_MIN, 2n, -2n, 0n, 0n]);
+  });
+
+  it('values beyond the range give the min / max; values that truncate into the range do not', () => {
+    const f64 = tensor([3e9, -3e9, 1e30, -1e30, 2147483647.9, -2147483648.9, 2147483648, -2147483649], { dtype: 'float64', device: dev });
+    expect(f64.to('int32').toArray()).toEqual([I32_MAX, I32_MIN, I32_MAX, I32_MIN, I32_MAX, I32_MIN, I32_MAX, I32_MIN]);
+    expect(int64s(f64.to('int64'))).toEqual([3000000000n, -3000000000n, I64_MAX, I64_MIN, 2147483647n, -2147483648n, 2147483648n, -2147483649n]);
+    // 2^63 (the double nearest to INT64_MAX) is above the range; -2^63 is INT64_MIN exactly;
+    // 2^63 - 1024 is the largest double below 2^63
+    const edge = tensor([2 ** 63, -(2 ** 63), 2 ** 63 - 1024, -1e300], { dtype: 'float64', device: dev });
+    expect(int64s(edge.to('int64'))).toEqual([I64_MAX, I64_MIN, 2n ** 63n - 1024n, I64_MIN]);
+    const f32 = tensor([3e9, -3e9, 2 ** 31, -(2 ** 31), 2 ** 63, 3e38], { dtype: 'float32', device: dev });
+    expect(f32.to('int32').toArray()).toEqual([I32_MAX, I32_MIN, I32_MAX, I32_MIN, I32_MAX, I32_MAX]);
+    expect(int64s(f32.to('int64'))).toEqual([3000000000n, -3000000000n, 2n ** 31n, -(2n ** 31n), I64_MAX, I64_MAX]);
+    expect(tensor([65504, -65504], { dtype: 'float16', device: dev }).to('int32').toArray()).toEqual([65504, -65504]);
+    expect(tensor([1e38, -1e38], { dtype: 'bfloat16', device: dev }).to('int32').toArray()).toEqual([I32_MAX, I32_MIN]);
+  });
+
+  it('copy_ of floats into an int view converts the same way', () => {
+    const dst = zeros([2, 3], { dtype: 'int32', device: dev });
+    dst.t().copy_(tensor([[NaN, -Infinity], [5e9, -7.9], [Infinity, 0.5]], { dtype: 'float64', device: dev }));
+    expect(dst.toArray()).toEqual([[0, I32_MAX, I32_MAX], [I32_MIN, -7, 0]]);
+  });
+
+  it('agrees with the rule on random values of every magnitude, NaN and infinities included', () => {
+    const rng = randomValues(7, 4000, 0, 1);
+    const vals = rng.map((u, i) => {
+      if (i % 50 === 0) return NaN;
+      if (i % 50 === 1) return Infinity;
+      if (i % 50 === 2) return -Infinity;
+      const mag = 10 ** (-2 + 24 * rng[(i * 7) % rng.length]);          // 1e-2 .. 1e22
+      return (u < 0.5 ? -1 : 1) * mag;
+    });
+    for (const dtype of ['float32', 'float64'] as const) {
+      const src = tensor(vals, { dtype, device: dev });
+      const exact = dtype === 'float32' ? vals.map(Math.fround) : vals;
+      const i32 = src.to('int32'), i64 = src.to('int64');
+      expect(i32.toArray(), `${dtype} -> int32`).toEqual(exact.map((v) => Number(saturate(v, 32))));
+      expect(int64s(i64), `${dtype} -> int64`).toEqual(exact.map((v) => saturate(v, 64)));
+      if (dev === 'cuda') {
+        const cpu = src.cpu();
+        expect(i32.toArray(), `${dtype} -> int32 cuda vs cpu`).toEqual(cpu.to('int32').toArray());
+        expect(int64s(i64), `${dtype} -> int64 cuda vs cpu`).toEqual(int64s(cpu.to('int64')));
+      }
+    }
+  });
+});
+
+forEachDevice('float64 -> float16 / bfloat16 rounds via float32', (dev) => {
+  // As PyTorch (c10::Half and c10::BFloat16 convert from float only): 1 + 2^-11 + 2^-40 becomes the
+  // float32 1 + 2^-11, a float16 tie, which rounds to even: 1.0 (0x3c00), where rounding the double
+  // directly would give 1 + 2^-10 (0x3c01). Likewise 1 + 2^-8 + 2^-40 -> bfloat16 1.0 (0x3f80, not 0x3f81).
+  it('rounds twice, as PyTorch does', () => {
+    const src = tensor([1 + 2 ** -11 + 2 ** -40, 1 + 2 ** -8 + 2 ** -40], { dtype: 'float64', device: dev });
+    expect(bits16(src.to('float16'))).toEqual([0x3c00, 0x3c04]);
+    expect(bits16(src.to('bfloat16'))).toEqual([0x3f80, 0x3f80]);
   });
 });

@@ -10,6 +10,7 @@
 //   KILN_UNARY_PRED(name, Fn)     any dtype in, bool out
 //   KILN_BINARY_FLOAT / KILN_BINARY_NUMERIC / KILN_BINARY_PRED   likewise with two operands
 #include "kiln/math/scalar.h"
+#include "kiln/math/wrapping.h"
 
 #ifndef KILN_UNARY_FLOAT
 #define KILN_UNARY_FLOAT(name, Fn)
@@ -51,9 +52,11 @@ KILN_FN1(Silu, x * m::sigmoid(x))
 KILN_FN1(Tanh, m::tanh(x))
 KILN_FN1(Sin, m::sin(x))
 KILN_FN1(Cos, m::cos(x))
-KILN_FN1(Neg, -x)
+// Integer add, sub, mul, neg and abs wrap around on overflow (m::add etc.): abs(INT_MIN) and
+// -INT_MIN are INT_MIN, as in PyTorch.
+KILN_FN1(Neg, m::neg(x))
 // abs(-0) is +0 (as PyTorch's std::abs): -0 < 0 is false, so zero is returned as T(0) explicitly.
-KILN_FN1(Abs, x < T(0) ? -x : (x == T(0) ? T(0) : x))
+KILN_FN1(Abs, x < T(0) ? m::neg(x) : (x == T(0) ? T(0) : x))
 KILN_FN1(Sign, T((T(0) < x) - (x < T(0))))
 // relu keeps NaN (PyTorch does): NaN > 0 is false but NaN must not become 0.
 KILN_FN1(Relu, (x > T(0) || m::isnan(x)) ? x : T(0))
@@ -61,9 +64,9 @@ KILN_PRED1(IsNan, m::isnan(x))
 KILN_PRED1(IsFinite, m::isfinite(x))
 KILN_PRED1(LogicalNot, !(x != T(0)))
 
-KILN_FN2(Add, a + b)
-KILN_FN2(Sub, a - b)
-KILN_FN2(Mul, a * b)
+KILN_FN2(Add, m::add(a, b))
+KILN_FN2(Sub, m::sub(a, b))
+KILN_FN2(Mul, m::mul(a, b))
 KILN_FN2(Div, a / b)
 KILN_FN2(Pow, m::pow(a, b))
 KILN_FN2(Maximum, m::max_nan(a, b))

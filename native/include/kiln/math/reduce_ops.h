@@ -24,6 +24,7 @@
 #include <cstdint>
 #include "kiln/dtype.h"
 #include "kiln/math/scalar.h"
+#include "kiln/math/wrapping.h"
 
 namespace kiln { namespace red {
 
@@ -69,12 +70,16 @@ template <typename T> KILN_HD T* out_ptr(void* const outs[], int k) { return sta
 
 // ---- sums and products ------------------------------------------------------------------------
 
+// Integer sums and products accumulate in int64 and wrap around on overflow (m::add / m::mul: two's
+// complement, as PyTorch in practice); wrap-around is associative and commutative, so the result
+// does not depend on the devices' order of adding either. Floating accumulators: plain + and *.
+
 template <typename S> struct Sum {
   using Acc = SumAcc<S>;
   using T = compute_t<S>;
   KILN_HD Acc identity() const { return Acc(0); }
-  KILN_HD Acc step(Acc a, T x, int64_t) const { return a + Acc(x); }
-  KILN_HD Acc combine(Acc a, Acc b) const { return a + b; }
+  KILN_HD Acc step(Acc a, T x, int64_t) const { return m::add(a, Acc(x)); }
+  KILN_HD Acc combine(Acc a, Acc b) const { return m::add(a, b); }
   KILN_HD void write(Acc a, int64_t, void* const outs[], int64_t i) const { store(out_ptr<SumOut<S>>(outs, 0) + i, a); }
   static Sum from_attrs(const double*) { return {}; }
 };
@@ -90,8 +95,8 @@ template <typename S> struct Prod {
   using Acc = SumAcc<S>;
   using T = compute_t<S>;
   KILN_HD Acc identity() const { return Acc(1); }
-  KILN_HD Acc step(Acc a, T x, int64_t) const { return a * Acc(x); }
-  KILN_HD Acc combine(Acc a, Acc b) const { return a * b; }
+  KILN_HD Acc step(Acc a, T x, int64_t) const { return m::mul(a, Acc(x)); }
+  KILN_HD Acc combine(Acc a, Acc b) const { return m::mul(a, b); }
   KILN_HD void write(Acc a, int64_t, void* const outs[], int64_t i) const { store(out_ptr<SumOut<S>>(outs, 0) + i, a); }
   static Prod from_attrs(const double*) { return {}; }
 };
