@@ -175,6 +175,28 @@ forEachDevice('copy_', (dev) => {
     expectError(() => zeros([2, 3], { device: dev }).copy_(zeros([4], { device: dev })), ShapeError, 'copy_', "'src'", '[4]');
     expectError(() => zeros([3], { device: dev }).copy_(zeros([2, 3], { device: dev })), ShapeError, 'copy_', "'src'", '[2, 3]');
   });
+
+  it('refuses a destination whose elements share memory (a stride-0 view), as PyTorch; the base is unchanged', () => {
+    const base = () => tensor([[1, 2, 3]], { dtype: 'float32', device: dev });
+    // [the destination made from a [1, 3] base, the dim named in the error]
+    const views: [string, (b: Tensor) => Tensor, number][] = [
+      ['expand(4, 3)', (b) => b.expand(4, 3), 0],
+      ['expand(2, 4, 3)', (b) => b.expand(2, 4, 3), 0],
+      ['select(0, 0).unsqueeze(1).expand(3, 2)', (b) => b.select(0, 0).unsqueeze(1).expand(3, 2), 1],
+    ];
+    for (const [name, make, dim] of views) {
+      const b = base();
+      const dst = make(b);
+      const src = zeros(dst.shape, { device: dev });
+      expectError(() => dst.copy_(src), ValueError, 'copy_', "'self'", `stride 0 along dim ${dim}`);
+      expect([b.toArray(), b.version], name).toEqual([[[1, 2, 3]], 0]);
+    }
+    // a stride-0 dimension of size 1, or a 0-d destination, has distinct elements: allowed
+    const b = base();
+    b.expand(1, 3).copy_(tensor([7, 8, 9], { dtype: 'float32', device: dev }));
+    expect(b.toArray()).toEqual([[7, 8, 9]]);
+    expect(b.select(0, 0).select(0, 1).copy_(tensor(5, { dtype: 'float32', device: dev })).toArray()).toBe(5);
+  });
 });
 
 forEachDevice('reading values', (dev) => {

@@ -114,10 +114,29 @@ export function clone(t: Tensor): Tensor {
   return recordOp(cloneOp, [t], [out]);
 }
 
-/** Copies src's values into t in place (broadcasting src, converting dtype and device). */
+/**
+ * @internal Refuses to write into `t` (the argument 'self' of `op`) when several of its elements share
+ * one memory location, as a stride-0 dimension of size > 1 (an expand()ed view) does: the result would
+ * depend on the order of the writes. PyTorch: "unsupported operation: more than one element of the
+ * written-to tensor refers to a single memory location". copy_, the in-place elementwise ops and
+ * scatter_ check here (fill_ does not: every write stores the same value, as PyTorch allows).
+ */
+export function checkNoInternalOverlap(op: string, t: Tensor): void {
+  const d = t.shape.findIndex((n, i) => n > 1 && t.strides[i] === 0);
+  if (d >= 0) {
+    throw new ValueError(op, 'self', 'a tensor whose elements do not share memory (more than one element would refer to a single memory location; clone() an expanded view first)',
+      `a view with stride 0 along dim ${d} of size ${t.shape[d]}`);
+  }
+}
+
+/**
+ * Copies src's values into t in place (broadcasting src, converting dtype and device). An expanded
+ * (stride-0) `t` is a ValueError, as in PyTorch.
+ */
 export function copy_(t: Tensor, src: Tensor): Tensor {
   t.assertAlive('copy_');
   src.assertAlive('copy_');
+  checkNoInternalOverlap('copy_', t);
   // src must broadcast to t's shape (not merely with it): trailing sizes equal or 1, no extra dims
   const lead = t.ndim - src.ndim;
   if (lead < 0 || src.shape.some((n, i) => n !== 1 && n !== t.shape[lead + i])) {
@@ -212,7 +231,7 @@ declare module '../tensor.js' {
     contiguous(): Tensor;
     /** A copy with its own storage (differentiable). */
     clone(): Tensor;
-    /** Copies `src` into this tensor in place (broadcasting, converting dtype and device). */
+    /** Copies `src` into this tensor in place (broadcasting, converting dtype and device); not into an expanded view. */
     copy_(src: Tensor): Tensor;
     /** A host copy of the values in the storage's typed array type (float32 for the half types). */
     toTypedArray(): StorageArray;
