@@ -243,6 +243,73 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
     expectValues(t, x, 'float32', 'maskedFill input untouched');
     expectValues(t.transpose(0, 1).maskedFill(make(mask, [4, 1], 'bool', dev), 0), [0, 1, 2, 3].flatMap((j) => [0, 1, 2].map((i) => (mask[j] ? 0 : x[i * 4 + j]!))), 'float32', 'maskedFill transposed');
   });
+
+  // ---- JS numbers an integer dtype cannot hold ------------------------------------------------
+
+  it('a JS number outside an integer dtype (or a fraction, NaN for a fill) is a ValueError naming the op and the argument, not a wrap', () => {
+    const i32 = () => tensor([1, -1], { dtype: 'int32', device: dev });
+    const i64 = () => tensor([1, -1], { dtype: 'int64', device: dev });
+    const flags = () => tensor([true, false], { device: dev });
+    const mask = () => tensor([true, false], { device: dev });
+    // [call, op, argument, the value as the message shows it]
+    const refusals: [() => unknown, string, string, string][] = [
+      [() => K.add(i32(), 3e9), 'add', 'other', '3000000000'],
+      [() => K.add(3e9, i32()), 'add', 'input', '3000000000'],
+      [() => K.sub(i32(), -(2 ** 31) - 1), 'sub', 'other', '-2147483649'],
+      [() => K.mul(i64(), 2 ** 64), 'mul', 'other', '18446744073709552000'],
+      [() => K.add(i64(), 2 ** 63), 'add', 'other', '9223372036854776000'],
+      [() => K.maximum(i64(), -(2 ** 64)), 'maximum', 'other', '-18446744073709552000'],
+      [() => K.lt(i32(), 2 ** 31), 'lt', 'other', '2147483648'],
+      [() => K.eq(flags(), 2 ** 63), 'eq', 'other', '9223372036854776000'],       // bool with an integer computes in int64
+      [() => i32().add_(3e9), 'add_', 'other', '3000000000'],
+      [() => i64().mul_(-(2 ** 63) - 4096), 'mul_', 'other', '-9223372036854780000'],
+      [() => K.clamp(i32(), 0, 3e9), 'clamp', 'max', '3000000000'],
+      [() => K.clamp(i32(), -3e9), 'clamp', 'min', '-3000000000'],
+      [() => K.clamp(i64(), undefined, 2 ** 63), 'clamp', 'max', '9223372036854776000'],
+      [() => K.where(mask(), i32(), 3e9), 'where', 'other', '3000000000'],
+      [() => K.where(mask(), -3e9, i32()), 'where', 'input', '-3000000000'],
+      [() => K.where(mask(), 2 ** 63, 1), 'where', 'input', '9223372036854776000'],  // two JS integers: int64
+      [() => K.maskedFill(i64(), mask(), 1.5), 'maskedFill', 'value', '1.5'],
+      [() => K.maskedFill(i32(), mask(), NaN), 'maskedFill', 'value', 'NaN'],
+      [() => K.maskedFill(i64(), mask(), Infinity), 'maskedFill', 'value', 'Infinity'],
+      [() => K.maskedFill(i32(), mask(), 2 ** 31), 'maskedFill', 'value', '2147483648'],
+      [() => K.maskedFill(flags(), mask(), 2), 'maskedFill', 'value', '2'],
+      [() => i64().maskedFill_(mask(), 0.5), 'maskedFill_', 'value', '0.5'],
+      [() => i32().fill_(3e9), 'fill_', 'value', '3000000000'],
+      [() => i32().fill_(0.5), 'fill_', 'value', '0.5'],
+      [() => K.full([2], 3e9, { dtype: 'int32', device: dev }), 'full', 'value', '3000000000'],
+      [() => K.full([2], 2 ** 63, { dtype: 'int64', device: dev }), 'full', 'value', '9223372036854776000'],
+      [() => K.full([2], NaN, { dtype: 'int64', device: dev }), 'full', 'value', 'NaN'],
+      [() => K.fullLike(i32(), 1.5), 'fullLike', 'value', '1.5'],
+      [() => K.scalarTensor(-(2 ** 31) - 1, { dtype: 'int32', device: dev }), 'scalarTensor', 'value', '-2147483649'],
+    ];
+    for (const [call, op, arg, shown] of refusals) expectError(call, ValueError, `${op}:`, `'${arg}'`, shown);
+    // the in-place forms leave their target unchanged
+    const x = i32();
+    expectError(() => x.add_(3e9), ValueError, 'add_', "'other'");
+    expectError(() => x.maskedFill_(mask(), 1.5), ValueError, 'maskedFill_', "'value'");
+    expectError(() => x.fill_(2 ** 31), ValueError, 'fill_', "'value'");
+    expect([x.toArray(), x.version]).toEqual([[1, -1], 0]);
+  });
+
+  it('JS numbers at the ends of an integer dtype\'s range are exact', () => {
+    const max = 2 ** 31 - 1, min = -(2 ** 31);
+    const x = tensor([0, -1, 1], { dtype: 'int32', device: dev });
+    expectValues(K.add(x, max), [max, max - 1, min], 'int32', 'int32 + (2^31 - 1) (the last element wraps, as int32 arithmetic does)');
+    expectValues(K.sub(x, -min - 1), [min + 1, min, min + 2], 'int32', 'int32 - (2^31 - 1)');
+    expectValues(K.clamp(x, min, max), [0, -1, 1], 'int32', 'clamp to the whole int32 range');
+    expectValues(K.where(tensor([true, false, true], { device: dev }), x, min), [0, min, 1], 'int32', 'where with -2^31');
+    expectValues(K.maskedFill(x, tensor([false, true, false], { device: dev }), max), [0, max, 1], 'int32', 'maskedFill with 2^31 - 1');
+    expectValues(K.full([2], min, { dtype: 'int32', device: dev }), [min, min], 'int32', 'full -2^31');
+    // int64: -2^63 is a double, and the largest double below 2^63 is 2^63 - 1024
+    const big = K.full([1], -(2 ** 63), { dtype: 'int64', device: dev });
+    expect(Array.from(big.toTypedArray() as BigInt64Array)).toEqual([-(2n ** 63n)]);
+    const top = K.full([1], 2 ** 63 - 1024, { dtype: 'int64', device: dev });
+    expect(Array.from(top.toTypedArray() as BigInt64Array)).toEqual([2n ** 63n - 1024n]);
+    expect(Array.from(tensor([0n], { device: dev }).add(2 ** 62).toTypedArray() as BigInt64Array)).toEqual([2n ** 62n]);
+    // a fraction or an out-of-range number with an integer tensor in an arithmetic op promotes to float: no error
+    expectValues(K.add(x, 3e9 + 0.5), [3e9 + 0.5, 3e9 - 0.5, 3e9 + 1.5].map(Math.fround), 'float32', 'int32 + 3e9 + 0.5');
+  });
 });
 
 // The same random inputs on both devices: strided and stride-0 broadcast operands, contiguous

@@ -8,12 +8,11 @@
  * 0-d tensor only promotes when it is of a higher category than the dimensioned operands, and then a
  * JS float gives the default dtype (float32), a JS int int64, a 0-d tensor its own dtype.
  *
- * Where Kiln differs without a documented reason the row is an `it.fails` titled "KNOWN DIVERGENCE":
- * it asserts PyTorch's answer and fails the day Kiln is fixed (then make it a plain `it`).
+ * The rules are written once, in resultType (dtype.ts); its three-tier table is checked here as well.
  */
 import { describe, expect, it } from 'vitest';
 import * as K from '@kiln/tensor';
-import { type DType, DTypeError, scalarTensor, tensor, zeros } from '@kiln/tensor';
+import { type DType, DTypeError, type PromotionOperand, ValueError, resultType, scalarTensor, tensor, zeros } from '@kiln/tensor';
 import { expectError } from '@kiln/tensor/testing';
 
 const D: readonly DType[] = ['bool', 'int32', 'int64', 'float16', 'bfloat16', 'float32', 'float64'];
@@ -122,18 +121,35 @@ describe('type promotion: a tensor with a JS number (a weak scalar)', () => {
 
 describe('type promotion: 0-d tensors with dimensioned tensors', () => {
   // [dimensioned dtype, 0-d dtype, torch.result_type]
-  const agree: [DType, DType, DType][] = [
-    ['int32', 'float64', 'float64'], // higher category: the 0-d tensor's own dtype
+  const rows: [DType, DType, DType][] = [
+    // the 0-d tensor is of a higher category: its own dtype (not the default float)
+    ['int32', 'float64', 'float64'],
+    ['int64', 'float16', 'float16'],
     ['bool', 'int32', 'int32'],
     ['bool', 'float16', 'float16'],
+    // the same category: the dimensioned tensor's dtype, whatever the sizes
+    ['float16', 'float32', 'float16'],
+    ['float16', 'float64', 'float16'],
+    ['bfloat16', 'float16', 'bfloat16'],
+    ['bfloat16', 'float64', 'bfloat16'],
+    ['float32', 'float64', 'float32'],
+    ['int32', 'int64', 'int32'],
     ['int64', 'int32', 'int64'],
     ['float64', 'float32', 'float64'],
     ['float32', 'float32', 'float32'],
+    // a lower category: ignored
+    ['float16', 'int64', 'float16'],
+    ['int32', 'bool', 'int32'],
   ];
-  for (const [d, z, want] of agree) {
-    it(`[2] ${d} with a 0-d ${z} gives ${want}`, () => {
-      expect(K.add(t(d), scalarTensor(1, { dtype: z })).dtype).toBe(want);
-      expect(K.add(scalarTensor(1, { dtype: z }), t(d)).dtype).toBe(want);
+  for (const [d, z, want] of rows) {
+    it(`[2] ${d} with a 0-d ${z} gives ${want} (either side; add, where, div, in place)`, () => {
+      const zero = () => scalarTensor(1, { dtype: z });
+      expect(K.add(t(d), zero()).dtype).toBe(want);
+      expect(K.add(zero(), t(d)).dtype).toBe(want);
+      expect(K.where(cond(), t(d), zero()).dtype).toBe(want);
+      expect(K.div(zero(), t(d)).dtype).toBe(['float16', 'bfloat16', 'float64'].includes(want) ? want : 'float32');
+      expect(K.lt(t(d), zero()).dtype).toBe('bool');
+      if (want === d && d !== 'bool') expect(t(d).add_(zero()).dtype).toBe(d); // same dtype: fits in place
     });
   }
 
@@ -144,31 +160,83 @@ describe('type promotion: 0-d tensors with dimensioned tensors', () => {
     }
   });
 
-  // Kiln's promoteTypes ignores dimensionality, though docs/getting-started.md says dtypes promote
-  // as in PyTorch: a 0-d tensor of the same category promotes a dimensioned one. Reported.
-  const diverge: [DType, DType, DType][] = [
-    ['float16', 'float32', 'float16'],
-    ['bfloat16', 'float16', 'bfloat16'],
-    ['float32', 'float64', 'float32'],
-    ['int32', 'int64', 'int32'],
+  it('a 0-d tensor with a JS number promotes as a dimensioned one (the JS number is the lower tier)', () => {
+    for (const d of D) {
+      const [wi, wf] = SCALAR_TABLE[d];
+      expect(K.where(cond(), scalarTensor(1, { dtype: d }), 2).dtype, `0-d ${d} with 2`).toBe(wi);
+      expect(K.where(cond(), scalarTensor(1, { dtype: d }), 2.5).dtype, `0-d ${d} with 2.5`).toBe(wf);
+      if (d !== 'bool') expect(K.mul(scalarTensor(1, { dtype: d }), 2.5).dtype, `mul(0-d ${d}, 2.5)`).toBe(wf);
+    }
+  });
+});
+
+describe('resultType: the three tiers (dimensioned tensors, 0-d tensors, JS numbers)', () => {
+  const dim = (d: DType): PromotionOperand => ({ dtype: d, ndim: 2 });
+  const zero = (d: DType): PromotionOperand => ({ dtype: d, ndim: 0 });
+  // [operands, result] by the documented rules: each tier promotes within itself, a lower tier only
+  // counts when its category is higher than the tiers above it, and then with its own dtype
+  const rows: [PromotionOperand[], DType][] = [
+    [[dim('int32'), zero('float64'), 2.5], 'float64'], // the 0-d float64 outranks int32; the JS float is of the 0-d tier's category
+    [[dim('int32'), zero('int64'), 2.5], 'float32'], // the JS float is the only float: the default dtype
+    [[dim('float16'), zero('float64'), 2.5], 'float16'],
+    [[dim('bool'), zero('int32'), 2], 'int32'],
+    [[dim('bool'), 2, true], 'int64'],
+    [[dim('int32'), dim('int64'), zero('float64')], 'float64'],
+    [[dim('int32'), zero('float16'), zero('bfloat16')], 'float32'], // the 0-d tier first: float16 with bfloat16
+    [[dim('float16'), zero('bfloat16'), zero('float32')], 'float16'],
+    [[dim('bfloat16'), dim('float16'), 2.5], 'float32'],
+    [[zero('float16'), 2.5], 'float16'],
+    [[zero('int32'), 2 ** 40], 'int32'],
+    [[zero('int32'), zero('int64')], 'int64'],
+    [[zero('bool'), true], 'bool'],
+    [[zero('bool'), 2], 'int64'],
+    [[2, 3], 'int64'],
+    [[2, 2.5], 'float32'],
+    [[2, NaN], 'float32'],
+    [[true, false], 'bool'],
+    [[true, 2], 'int64'],
+    [[dim('int32')], 'int32'],
   ];
-  for (const [d, z, want] of diverge) {
-    it.fails(`KNOWN DIVERGENCE (reported): [2] ${d} with a 0-d ${z} gives ${want} in PyTorch`, () => {
-      expect(K.add(t(d), scalarTensor(1, { dtype: z })).dtype).toBe(want);
-    });
-  }
+  it.each(rows.map(([ops, want]) => [ops.map((o) => (typeof o === 'object' ? `${o.ndim ? '[..]' : '0-d'} ${o.dtype}` : String(o))).join(' + '), want, ops] as const))(
+    '%s -> %s',
+    (_name, want, ops) => {
+      expect(resultType(...ops)).toBe(want);
+      // the order of the operands does not matter
+      expect(resultType(...[...ops].reverse())).toBe(want);
+    },
+  );
+  it('no operands is a DTypeError naming resultType', () => {
+    expectError(() => resultType(), DTypeError, 'resultType', "'operands'");
+  });
 });
 
 describe('maskedFill keeps the input dtype (torch.masked_fill)', () => {
-  it('float tensors keep their dtype', () => {
-    for (const d of ['float16', 'bfloat16', 'float32', 'float64'] as DType[]) expect(K.maskedFill(t(d), cond(), 1.5).dtype).toBe(d);
-    expect(K.maskedFill(t('int32'), cond(), 3).dtype).toBe('int32');
-  });
-  // maskedFill is where(mask, value, x), so the value promotes x: reported.
-  it.fails('KNOWN DIVERGENCE (reported): an int64 tensor filled with 1.5 stays int64 in PyTorch', () => {
-    expect(K.maskedFill(t('int64'), cond(), 1.5).dtype).toBe('int64');
-  });
-  it.fails('KNOWN DIVERGENCE (reported): a bool tensor filled with 1 stays bool in PyTorch', () => {
-    expect(K.maskedFill(t('bool'), cond(), 1).dtype).toBe('bool');
+  // [input dtype, value, the values of maskedFill(zeros([2]), [true, false], value)]
+  const rows: [DType, number | boolean, (number | boolean)[]][] = [
+    ['float16', 1.5, [1.5, 0]],
+    ['bfloat16', -2.5, [-2.5, 0]],
+    ['float32', 1.5, [1.5, 0]],
+    ['float64', 0.1, [0.1, 0]],
+    ['float32', NaN, [NaN, 0]],
+    ['int32', 3, [3, 0]],
+    ['int64', -7, [-7, 0]],
+    ['int64', true, [1, 0]],
+    ['bool', 1, [true, false]],
+    ['bool', true, [true, false]],
+    ['bool', 0, [false, false]],
+  ];
+  for (const [d, v, want] of rows) {
+    it(`a ${d} tensor filled with ${v} stays ${d}, out of place and in place`, () => {
+      const y = K.maskedFill(t(d), cond(), v as number);
+      expect([y.dtype, y.toArray()]).toEqual([d, want]);
+      const x = t(d);
+      expect(x.maskedFill_(cond(), v as number)).toBe(x);
+      expect([x.dtype, x.toArray()]).toEqual([d, want]);
+    });
+  }
+  it('a value the dtype cannot hold is a ValueError naming maskedFill and value (not a promotion)', () => {
+    for (const [d, v] of [['int64', 1.5], ['int32', NaN], ['bool', 2], ['int32', 2 ** 31]] as [DType, number][]) {
+      expectError(() => K.maskedFill(t(d), cond(), v), ValueError, 'maskedFill:', "'value'", String(v));
+    }
   });
 });

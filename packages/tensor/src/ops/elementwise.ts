@@ -3,12 +3,12 @@
  * formulas are native (native/include/kiln/math/elementwise_ops.h); this file declares each op,
  * works out the result's shape and dtype, and dispatches.
  */
-import { type DType, defaultFloat, dtypeInfo, isFloating, promoteTypes, promoteWithScalar } from '../dtype.js';
+import { type DType, defaultFloat, dtypeInfo, isFloating, resultType, scalarValue } from '../dtype.js';
 import { DTypeError, ValueError } from '../errors.js';
 import { type OpSchema, autogradHook, commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
 import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
-import { clone, copyInto, to } from './convert.js';
+import { checkNoInternalOverlap, clone, copyInto, to } from './convert.js';
 import { expand } from './views.js';
 
 /** How an op's result dtype follows from its operands' promoted dtype. */
@@ -61,12 +61,15 @@ function runBinary(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor):
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new ValueError(name, null, 'at least one tensor operand', `${typeof a} and ${typeof b}`);
   if (out) {
     const dt = binaryResultDType(op, a, b);
+    // checked here too, so that the error names the in-place op (add_)
+    const s = a === out ? b : a;
+    if (!(s instanceof Tensor)) scalarValue(`${name}_`, a === out ? 'other' : 'input', s, computeDType(name, resultType(a, b), op.kind, op.allowBool));
     return writeInplace(op, out, dt, [a, b], (self) => runBinary(op, a === out ? self : a, b === out ? self : b));
   }
   if (a instanceof Tensor && b instanceof Tensor) {
     const dev = commonDevice(name, ['input', 'other'], [a, b]);
     const shape = broadcastShapes(name, a.shape, b.shape);
-    const dtype = computeDType(name, promoteTypes(a.dtype, b.dtype), op.kind, op.allowBool);
+    const dtype = computeDType(name, resultType(a, b), op.kind, op.allowBool);
     const ca = castTo(a, dtype), cb = castTo(b, dtype);
     const result = empty(shape, op.kind === 'bool' ? 'bool' : dtype, dev);
     if (result.numel > 0) {
@@ -82,19 +85,19 @@ function runBinary(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor):
   const t = (a instanceof Tensor ? a : b) as Tensor;
   const s = (a instanceof Tensor ? b : a) as number | boolean;
   t.assertAlive(name);
-  const dtype = computeDType(name, promoteWithScalar(t.dtype, s), op.kind, op.allowBool);
+  const dtype = computeDType(name, resultType(t, s), op.kind, op.allowBool);
+  // the kernel converts the scalar to the computing dtype: it must fit (int32 + 3e9 is an error)
+  const value = scalarValue(name, a instanceof Tensor ? 'other' : 'input', s, dtype);
   const ct = castTo(t, dtype);
   const result = empty(t.shape, op.kind === 'bool' ? 'bool' : dtype, t.device);
-  if (result.numel > 0) launchKernel(name, [ct], [result], [Number(s), a instanceof Tensor ? 0 : 1]);
+  if (result.numel > 0) launchKernel(name, [ct], [result], [value, a instanceof Tensor ? 0 : 1]);
   if (ct !== t) ct.dispose();
   return recordOp(op.schema, [a, b], [result]);
 }
 
 function binaryResultDType(op: Elementwise, a: TensorLike, b: TensorLike): DType {
   if (op.kind === 'bool') return 'bool';
-  const promoted = a instanceof Tensor && b instanceof Tensor ? promoteTypes(a.dtype, b.dtype)
-    : promoteWithScalar(((a instanceof Tensor ? a : b) as Tensor).dtype, (a instanceof Tensor ? b : a) as number);
-  return computeDType(op.schema.name, promoted, op.kind, op.allowBool);
+  return computeDType(op.schema.name, resultType(a, b), op.kind, op.allowBool);
 }
 
 /**
@@ -112,12 +115,7 @@ function writeInplace(op: Elementwise, target: Tensor, resultDtype: DType, opera
   if (order[rk] > order[tk]) {
     throw new DTypeError(name, 'self', `a dtype the result (${resultDtype}) can be cast to`, target.dtype);
   }
-  // As PyTorch: no writing where several elements share one memory location (an expanded view),
-  // whose result would depend on the order of the writes.
-  const shared = target.shape.findIndex((n, d) => n > 1 && target.strides[d] === 0);
-  if (shared >= 0) {
-    throw new ValueError(name, 'self', 'a tensor whose elements have distinct memory locations (clone() an expanded view first)', `a view with stride 0 along dim ${shared} of size ${target.shape[shared]}`);
-  }
+  checkNoInternalOverlap(name, target);
   if (target.requiresGrad && target.isLeaf && needsRecording([target])) {
     throw new ValueError(name, 'self', 'a tensor that is not a leaf requiring grad (use noGrad for parameter updates)', 'a leaf tensor that requires grad');
   }
@@ -248,12 +246,15 @@ export function clamp(x: Tensor, min?: number, max?: number, out?: Tensor): Tens
   if (min === undefined && max === undefined) throw new ValueError('clamp', null, 'at least one of min and max', 'neither');
   if (min !== undefined && max !== undefined && min > max) throw new ValueError('clamp', 'min', `a value <= max (${max})`, String(min));
   if (x.dtype === 'bool') throw new DTypeError('clamp', 'input', 'a numeric tensor', 'bool');
-  const boundsFloat = [min, max].some((v) => v !== undefined && !Number.isInteger(v));
-  const dtype = boundsFloat && !isFloating(x.dtype) ? defaultFloat : x.dtype;
+  // the bounds are JS numbers: a fractional bound makes an integer tensor float32
+  const dtype = resultType(x, ...[min, max].filter((v): v is number => v !== undefined));
+  // NaN stands for an absent bound in the kernel's attributes
+  const lo = min === undefined ? NaN : scalarValue('clamp', 'min', min, dtype);
+  const hi = max === undefined ? NaN : scalarValue('clamp', 'max', max, dtype);
   const compute = (self: Tensor): Tensor => {
     const input = castTo(self, dtype);
     const result = empty(self.shape, dtype, self.device);
-    if (result.numel > 0) launchKernel('clamp', [input], [result], [min ?? NaN, max ?? NaN]);
+    if (result.numel > 0) launchKernel('clamp', [input], [result], [lo, hi]);
     if (input !== self) input.dispose();
     return recordOp(clampOp, [self], [result], { min, max });
   };
@@ -265,35 +266,47 @@ const whereOp = declareOp('where', ['condition', 'input', 'other']);
 
 /** condition ? input : other, elementwise with broadcasting (condition must be bool). */
 export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  condition.assertAlive('where');
-  if (condition.dtype !== 'bool') throw new DTypeError('where', 'condition', 'a bool tensor', condition.dtype);
+  return whereAs('where', ['condition', 'input', 'other'], condition, a, b);
+}
+
+/**
+ * where() whose errors name `op` and its arguments `names`; the result dtype is `dtype` when given
+ * (maskedFill keeps its input's), else the promoted dtype of a and b (condition does not count).
+ */
+function whereAs(op: string, names: readonly [string, string, string], condition: Tensor, a: TensorLike, b: TensorLike, dtype?: DType): Tensor {
+  condition.assertAlive(op);
+  if (condition.dtype !== 'bool') throw new DTypeError(op, names[0], 'a bool tensor', condition.dtype);
   const dev = condition.device;
   const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;
-  commonDevice('where', ['condition', 'input', 'other'], [condition, ta, tb]);
-  let dtype: DType;
-  if (ta && tb) dtype = promoteTypes(ta.dtype, tb.dtype);
-  else if (ta) dtype = promoteWithScalar(ta.dtype, b as number);
-  else if (tb) dtype = promoteWithScalar(tb.dtype, a as number);
-  else dtype = [a, b].every((v) => typeof v === 'boolean') ? 'bool' : [a, b].every((v) => Number.isInteger(v)) ? 'int64' : defaultFloat;
-  const shape = broadcastShapes('where', condition.shape, ta?.shape ?? [], tb?.shape ?? []);
-  const asTensor = (v: TensorLike): Tensor => (v instanceof Tensor ? castTo(v, dtype) : scalarOn(v, dtype, dev));
-  const ca = asTensor(a), cb = asTensor(b);
-  const result = empty(shape, dtype, dev);
+  commonDevice(op, names, [condition, ta, tb]);
+  const dt = dtype ?? resultType(a, b);
+  const shape = broadcastShapes(op, condition.shape, ta?.shape ?? [], tb?.shape ?? []);
+  // JS values are checked against the dtype before anything is allocated
+  const va = a instanceof Tensor ? a : scalarValue(op, names[1], a, dt), vb = b instanceof Tensor ? b : scalarValue(op, names[2], b, dt);
+  const asTensor = (v: Tensor | number): Tensor => (v instanceof Tensor ? castTo(v, dt) : scalarOn(v, dt, dev));
+  const ca = asTensor(va), cb = asTensor(vb);
+  const result = empty(shape, dt, dev);
   if (result.numel > 0) launchKernel('where', [expand(condition, shape), expand(ca, shape), expand(cb, shape)], [result]);
   if (ca !== a) ca.dispose();
   if (cb !== b) cb.dispose();
   return recordOp(whereOp, [condition, a, b], [result]);
 }
 
-function scalarOn(v: number | boolean, dtype: DType, dev: Tensor['device']): Tensor {
+/** A 0-d tensor of `dtype` holding `value` (already checked with scalarValue). */
+function scalarOn(value: number, dtype: DType, dev: Tensor['device']): Tensor {
   const t = empty([], dtype, dev);
-  launchKernel('fill', [], [t], [Number(v)]);
+  launchKernel('fill', [], [t], [value]);
   return t;
 }
 
-/** Fills positions where mask is true with value (out of place). */
-export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
-  return where(mask, value, x);
+/**
+ * Fills positions where mask is true with value (out of place), broadcasting x and mask. The result
+ * keeps x's dtype (torch.masked_fill); a value that dtype cannot hold (1.5 or NaN for an integer
+ * tensor, a value out of its range, 2 for a bool tensor) is a ValueError naming 'value'.
+ */
+export function maskedFill(x: Tensor, mask: Tensor, value: number | boolean): Tensor {
+  x.assertAlive('maskedFill');
+  return whereAs('maskedFill', ['mask', 'value', 'input'], mask, value, x, x.dtype);
 }
 
 declare module '../tensor.js' {
@@ -370,8 +383,8 @@ declare module '../tensor.js' {
     logicalOr(other: TensorLike): Tensor;
     /** Limits values to [min, max]; either bound may be omitted. See {@link clamp}. */
     clamp(min?: number, max?: number): Tensor;
-    /** Fills positions where `mask` is true with `value` (out of place). See {@link maskedFill}. */
-    maskedFill(mask: Tensor, value: number): Tensor;
+    /** Fills positions where `mask` is true with `value` (out of place), keeping this dtype. See {@link maskedFill}. */
+    maskedFill(mask: Tensor, value: number | boolean): Tensor;
     /** condition ? this : other, elementwise with broadcasting. See {@link where}. */
     where(condition: Tensor, other: TensorLike): Tensor;
     /** In-place exp. */
@@ -402,12 +415,12 @@ declare module '../tensor.js' {
     pow_(exponent: TensorLike): Tensor;
     /** In-place clamp. */
     clamp_(min?: number, max?: number): Tensor;
-    /** In-place maskedFill. */
-    maskedFill_(mask: Tensor, value: number): Tensor;
+    /** In-place maskedFill (an expanded, stride-0 tensor is refused, as every in-place write). */
+    maskedFill_(mask: Tensor, value: number | boolean): Tensor;
     /** Fills with 0 in place. */
     zero_(): Tensor;
-    /** Fills with `value` in place. */
-    fill_(value: number): Tensor;
+    /** Fills with `value` in place (a value the dtype cannot hold is a ValueError). */
+    fill_(value: number | boolean): Tensor;
   }
 }
 
@@ -423,7 +436,17 @@ for (const [name, op] of Object.entries(B)) {
 proto.clamp = function (min, max) { return clamp(this, min, max); };
 proto.clamp_ = function (min, max) { return clamp(this, min, max, this); };
 proto.maskedFill = function (mask, value) { return maskedFill(this, mask, value); };
-proto.maskedFill_ = function (mask, value) { return this.copy_(maskedFill(this, mask, value)); };
+proto.maskedFill_ = function (mask, value) {
+  this.assertAlive('maskedFill_');
+  checkNoInternalOverlap('maskedFill_', this); // before computing: the error names this op
+  scalarValue('maskedFill_', 'value', value, this.dtype);
+  const filled = maskedFill(this, mask, value);
+  try {
+    return this.copy_(filled);
+  } finally {
+    if (!filled.requiresGrad) filled.dispose();
+  }
+};
 proto.where = function (condition, other) { return where(condition, this, other); };
 proto.zero_ = function () { return this.fill_(0); };
 proto.fill_ = function (value) {
@@ -431,7 +454,9 @@ proto.fill_ = function (value) {
   if (needsRecording([this]) && this.isLeaf) {
     throw new ValueError('fill_', 'self', 'a tensor that is not a leaf requiring grad (use noGrad)', 'a leaf tensor that requires grad');
   }
-  if (this.numel > 0) launchKernel('fill', [], [this], [value]);
+  // fill_ may write through a stride-0 view (every write stores the same value), as PyTorch's
+  const v = scalarValue('fill_', 'value', value, this.dtype);
+  if (this.numel > 0) launchKernel('fill', [], [this], [v]);
   this.storage.version++;
   return this;
 };

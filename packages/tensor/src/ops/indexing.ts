@@ -8,12 +8,12 @@
  * raised as a ValueError at the next synchronisation (reading values, `synchronize()`), as CUDA's
  * own asynchronous errors are. Either way the scatter forms leave their target untouched.
  */
-import { type DType, dtypeInfo } from '../dtype.js';
+import { type DType, scalarValue } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { autogradHook, commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
 import { fmtShape, normalizeDim } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { copyInto, toTypedArray } from './convert.js';
+import { checkNoInternalOverlap, copyInto, toTypedArray } from './convert.js';
 
 const gatherOp = declareOp('gather', ['input', 'index']);
 const scatterOp = declareOp('scatter', ['input', 'index', 'src']);
@@ -70,10 +70,7 @@ function checkScatter(op: string, x: Tensor, dim: number, index: Tensor, src: Te
       }
     }
   } else {
-    const kind = dtypeInfo[x.dtype].kind;
-    const v = Number(src);
-    if (kind === 'int' && !Number.isInteger(v)) throw new ValueError(op, 'value', `an integer for a ${x.dtype} tensor`, String(src));
-    if (kind === 'bool' && v !== 0 && v !== 1) throw new ValueError(op, 'value', 'a boolean (or 0/1) for a bool tensor', String(src));
+    scalarValue(op, 'value', src, x.dtype);
   }
   return d;
 }
@@ -83,9 +80,7 @@ function checkInplaceTarget(op: string, x: Tensor): void {
   if (x.requiresGrad && x.isLeaf && needsRecording([x])) {
     throw new ValueError(op, 'self', 'a tensor that is not a leaf requiring grad (use noGrad for parameter updates)', 'a leaf tensor that requires grad');
   }
-  if (x.shape.some((s, i) => s > 1 && x.strides[i] === 0)) {
-    throw new ValueError(op, 'self', 'a tensor whose elements do not share memory (call .clone() on an expanded tensor first)', `strides ${fmtShape(x.strides)}`);
-  }
+  checkNoInternalOverlap(op, x);
 }
 
 /** A contiguous copy of x (not recorded: the caller records the op). */
