@@ -31,6 +31,11 @@ forEachDevice('tensor()', (dev) => {
       [7, 'int64', []],
       [0.5, 'float32', []],
       [[1n, 2n], 'int64', [2]],
+      // mixing bool with integers gives int64, with a fraction float32 (torch.tensor)
+      [[true, 2], 'int64', [2]],
+      [[[false], [3n]], 'int64', [2, 1]],
+      [[true, 2.5], 'float32', [2]],
+      [[false, NaN], 'float32', [2]],
     ];
     for (const [data, dtype, shape] of cases) {
       const t = tensor(data as number[], { device: dev });
@@ -38,6 +43,8 @@ forEachDevice('tensor()', (dev) => {
     }
     expect(tensor([[1, 2], [3, 4]], { device: dev }).toArray()).toEqual([[1, 2], [3, 4]]);
     expect(tensor([true, false], { device: dev }).toArray()).toEqual([true, false]);
+    expect(tensor([true, 2, false, -3], { device: dev }).toArray()).toEqual([1, 2, 0, -3]);
+    expect(tensor([true, 2.5], { device: dev }).toArray()).toEqual([1, 2.5]);
     expect(tensor(0.5, { device: dev }).item()).toBe(0.5);
   });
 
@@ -201,6 +208,17 @@ forEachDevice('arange', (dev) => {
     expectError(() => arange(0, 5, NaN, { device: dev }), ValueError, 'arange', "'step'");
     expectError(() => arange(0, Infinity, 1, { device: dev }), ValueError, 'arange', "'end'");
     expectError(() => arange(NaN, 5, 1, { device: dev }), ValueError, 'arange', "'start'");
+  });
+
+  it('a step whose sign disagrees with end - start is a ValueError (PyTorch: "upper bound and larger bound inconsistent with step sign"); start = end is empty', () => {
+    const refused: [number, number | undefined, number][] = [[5, 2, 1], [0, -1, 1], [-3, undefined, 1], [2, 5, -1], [0, 0.5, -0.25], [1, 0, 0.5]];
+    for (const [a, e, st] of refused) {
+      expectError(() => arange(a, e, st, { device: dev }), ValueError, 'arange', "'step'", 'inconsistent with step sign', String(st));
+    }
+    for (const [a, e, st] of [[2, 2, 1], [2, 2, -1], [-1.5, -1.5, 0.5]] as const) {
+      const t = arange(a, e, st, { device: dev });
+      expect([t.shape, t.dtype], `arange(${a}, ${e}, ${st})`).toEqual([[0], Number.isInteger(a) && Number.isInteger(st) ? 'int64' : 'float32']);
+    }
   });
 });
 

@@ -3,7 +3,7 @@
  * and the factories (zeros, ones, full, empty, arange, linspace, eye and the *Like forms).
  */
 import { type Device, type DeviceLike, cpu, device as toDevice } from '../device.js';
-import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo } from '../dtype.js';
+import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo, scalarValue } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { empty as emptyOn, launchKernel } from '../dispatch.js';
 import { wrapCpuBuffer } from '../native/cpu-backend.js';
@@ -75,9 +75,14 @@ function flattenNested(data: Nested): { shape: number[]; values: (number | boole
   return { shape, values };
 }
 
+/**
+ * torch.tensor's inference: all booleans give bool; integers (bigints, integer numbers), with or
+ * without booleans, int64; any other number (a fraction, NaN, ±Infinity) float32; no values float32.
+ */
 function inferDType(values: readonly (number | boolean | bigint)[]): DType {
-  if (values.length > 0 && values.every((v) => typeof v === 'boolean')) return 'bool';
-  if (values.every((v) => typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v)))) return values.length ? 'int64' : defaultFloat;
+  if (values.length === 0) return defaultFloat;
+  if (values.every((v) => typeof v === 'boolean')) return 'bool';
+  if (values.every((v) => typeof v !== 'number' || Number.isInteger(v))) return 'int64';
   return defaultFloat;
 }
 
@@ -91,11 +96,10 @@ function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DTyp
       const a = new BigInt64Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i]!;
-        if (typeof v === 'number' && !Number.isInteger(v)) throw new ValueError('tensor', 'data', 'integers for an int64 tensor', String(v));
-        const b = typeof v === 'bigint' ? v : BigInt(Number(v));
         // BigInt64Array would wrap silently; PyTorch raises on overflow too
-        if (b < INT64_MIN || b > INT64_MAX) throw new ValueError('tensor', 'data', 'int64 values in [-2^63, 2^63 - 1]', String(v));
-        a[i] = b;
+        if (typeof v !== 'bigint') a[i] = BigInt(scalarValue('tensor', 'data', v, 'int64'));
+        else if (v < INT64_MIN || v > INT64_MAX) throw new ValueError('tensor', 'data', 'int64 values in [-2^63, 2^63 - 1]', String(v));
+        else a[i] = v;
       }
       return a;
     }
@@ -107,9 +111,8 @@ function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DTyp
     case 'int32': {
       const a = new Int32Array(n);
       for (let i = 0; i < n; i++) {
-        const v = Number(values[i]);
-        if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new ValueError('tensor', 'data', 'int32 values', String(values[i]));
-        a[i] = v;
+        const v = values[i]!;
+        a[i] = scalarValue('tensor', 'data', typeof v === 'bigint' ? Number(v) : v, 'int32');
       }
       return a;
     }
@@ -127,7 +130,8 @@ function fromHost(arr: StorageArray, shape: Shape, dtype: DType): Tensor {
 
 /**
  * A tensor from nested arrays, a typed array (copied) or a scalar, as torch.tensor. The dtype is
- * inferred (bool, int64 for integers, float32 otherwise) unless given.
+ * inferred unless given: bool when every value is a boolean, int64 for integers (booleans among
+ * them count as 0 and 1), float32 when any value is a fraction (or NaN, ±Infinity).
  *
  * @example
  * ```ts
@@ -193,6 +197,7 @@ export function empty(shape: readonly number[], opts?: CreateOptions): Tensor {
 
 /**
  * A tensor filled with `value` (bool for a boolean value, float32 otherwise, unless `dtype` is given).
+ * A value the dtype cannot hold (1.5 or 3e9 for int32, 2 for bool) is a ValueError naming 'value'.
  *
  * @example
  * ```ts
@@ -206,9 +211,10 @@ export function full(shape: readonly number[], value: number | boolean, opts?: C
 /** full() whose errors name the factory the user called (zeros, onesLike, ...). */
 function fullAs(op: string, shape: readonly number[], value: number | boolean, opts?: CreateOptions): Tensor {
   const a = factoryArgs(op, shape, { dtype: typeof value === 'boolean' ? 'bool' : undefined, ...opts });
+  const v = scalarValue(op, 'value', value, a.dtype); // before allocating: 3e9 for int32 is an error
   const t = emptyOn(a.shape, a.dtype, a.dev);
-  if (t.numel > 0) launchKernel('fill', [], [t], [Number(value)]);
-  t.hostConstant = { value: Number(value), version: t.storage.version };
+  if (t.numel > 0) launchKernel('fill', [], [t], [v]);
+  t.hostConstant = { value: v, version: t.storage.version };
   return finish(t, opts);
 }
 
@@ -232,7 +238,8 @@ export const scalarTensor = (value: number | boolean, opts?: CreateOptions): Ten
 
 /**
  * Values start, start+step, ... below end. `arange(5)` is [0..4]. int64 when all arguments are
- * integers (as PyTorch), the default float dtype otherwise.
+ * integers (as PyTorch), the default float dtype otherwise. A step whose sign disagrees with
+ * end - start (arange(5, 2)) is a ValueError; start = end gives an empty tensor.
  */
 export function arange(start: number, end?: number, step = 1, opts?: CreateOptions): Tensor {
   if (end === undefined) [start, end] = [0, start];
@@ -240,6 +247,11 @@ export function arange(start: number, end?: number, step = 1, opts?: CreateOptio
     if (!Number.isFinite(v)) throw new ValueError('arange', k, 'a finite number', String(v));
   }
   if (step === 0) throw new ValueError('arange', 'step', 'a nonzero step', '0');
+  // as PyTorch: arange(5, 2) is an error, not empty ("upper bound and larger bound inconsistent
+  // with step sign"); arange(2, 2) is empty
+  if ((step > 0 && end < start) || (step < 0 && end > start)) {
+    throw new ValueError('arange', 'step', `a step whose sign agrees with end - start = ${end - start} (upper bound and larger bound inconsistent with step sign)`, String(step));
+  }
   const n = Math.max(0, Math.ceil((end - start) / step));
   const allInt = [start, end, step].every(Number.isInteger);
   const dtype = opts?.dtype ?? (allInt ? 'int64' : defaultFloat);
