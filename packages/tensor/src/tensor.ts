@@ -129,7 +129,12 @@ export class Tensor {
     this._requiresGrad = v;
   }
 
-  /** Releases this tensor's hold on its storage; memory returns to the allocator when no tensor uses it. */
+  /**
+   * Releases this tensor's hold on its storage; memory returns to the allocator when no tensor uses
+   * it. A second dispose() of the same tensor does nothing (it never releases a hold twice, so the
+   * storage stays alive for the views still using it); using the tensor after dispose() is a
+   * DisposedError.
+   */
   dispose(): void {
     if (this._disposed) return;
     this._disposed = true;
