@@ -1,6 +1,7 @@
 // CPU kernels of the sigmoid focal loss (the math: include/kiln/math/focal_loss.h; the argument
 // layout: include/kiln/focal_loss_args.h). The CUDA twins are in cuda/focal_loss.cu.
 #include <atomic>
+#include <cstdint>
 #include <type_traits>
 #include <string>
 #include <vector>
@@ -49,16 +50,21 @@ inline int64_t partial_grain(int64_t total, int64_t P) {
 }
 
 // The common case, vectorised: one row of contiguous logits with an index target and no weight
-// tensors. The loop body is the shared formula (focal::binary); built for AVX2 where the CPU has it
-// (libmvec's vector expf/log1pf, see CMakeLists.txt), with a baseline clone for older CPUs.
-// Row sums stay in T (at most C terms; the rows' sums are added in double).
+// tensors. The loop body is the shared formula (focal::binary), branch-free and call-free in float
+// (m::exp_nonpos is inlined; one division per element); built for AVX-512 and AVX2 where the CPU has
+// them, with a baseline clone for older CPUs (double calls libmvec's vector exp and log1p: see
+// CMakeLists.txt). The class index is compared as int (C < 2^31, checked by the caller): 64-bit lanes
+// would need twice the compares and a repacking of the mask. Row sums stay in T (at most C terms;
+// the rows' sums are added in double). flatten: the formula must be inlined for the loop to
+// vectorise, and GCC's size heuristics would otherwise keep focal::binary (called from the generic
+// loops too) out of line, leaving a scalar call per element.
 template <typename T, typename PowG, bool kGrad>
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-T binary_row(const T* __restrict__ x, T* __restrict__ grad, int64_t C, int64_t cls, T gamma, T alpha, T scale) {
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), flatten))
+T binary_row(const T* __restrict__ x, T* __restrict__ grad, int C, int cls, T gamma, T alpha, T scale) {
   T acc = 0;
   const AlphaWeights<T> alpha_t(alpha);
 #pragma omp simd reduction(+ : acc)
-  for (int64_t c = 0; c < C; ++c) {
+  for (int c = 0; c < C; ++c) {
     LossGrad<T> r = binary<T>(x[c], c == cls, gamma, alpha_t, PowG());
     acc += r.loss;
     if constexpr (kGrad) grad[c] = r.grad * scale;
@@ -67,7 +73,7 @@ T binary_row(const T* __restrict__ x, T* __restrict__ grad, int64_t C, int64_t c
 }
 
 template <typename T>
-T binary_row_dispatch(const T* x, T* grad, int64_t C, int64_t cls, T gamma, T alpha, T scale) {
+T binary_row_dispatch(const T* x, T* grad, int C, int cls, T gamma, T alpha, T scale) {
   if (gamma == T(2)) return grad ? binary_row<T, PowGamma2, true>(x, grad, C, cls, gamma, alpha, scale)
                                  : binary_row<T, PowGamma2, false>(x, grad, C, cls, gamma, alpha, scale);
   return grad ? binary_row<T, PowGammaAny, true>(x, grad, C, cls, gamma, alpha, scale)
@@ -79,7 +85,7 @@ bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const Te
   if constexpr (!std::is_same<T, float>::value && !std::is_same<T, double>::value) return false;
   else if constexpr (!std::is_integral<TT>::value) return false;
   else {
-    if (a.has_weight || a.has_class_weight || a.x.s1 != 1 || (g && g->strides[1] != 1)) return false;
+    if (a.has_weight || a.has_class_weight || a.x.s1 != 1 || (g && g->strides[1] != 1) || a.C > INT32_MAX) return false;
     // P partials over rows: partial p covers rows [N*p/P, N*(p+1)/P).
     parallel_for(P, partial_grain(a.N * a.C, P), [&](int64_t pb, int64_t pe) {
       TargetCheck chk;
@@ -94,7 +100,7 @@ bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const Te
             if (grow) for (int64_t c = 0; c < a.C; ++c) grow[c] = T(0);
             continue;
           }
-          acc += (double)binary_row_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0, grow, a.C, it.cls, (T)a.gamma, (T)a.alpha, (T)scale);
+          acc += (double)binary_row_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0, grow, (int)a.C, (int)it.cls, (T)a.gamma, (T)a.alpha, (T)scale);
         }
         partials[p] = acc;
       }

@@ -18,8 +18,10 @@
 //   t = 1: q = 1 - p, r = p, p - t = -q        t = 0: q = p, r = 1 - p, p - t = q
 // which gives the seed's formulas:  t = 1: -alpha (1-p)^g (1 - p - g p log p),
 //                                   t = 0: -(1-alpha) p^g (g (1-p) log(1-p) - p).
-// p and 1 - p are both computed from e = exp(-|x|) (never as 1 - p), and softplus(±x) from
-// log1p(e) (m::log1p_unit, e in (0, 1]): one exp and one log1p per element, finite for every finite x (no clamp as the seed's
+// p and 1 - p are both computed from e = exp(-|x|) in [0, 1] (never as 1 - p), and softplus(±x)
+// from log1p(e) (m::log1p_unit). Per element: one exp (m::exp_nonpos), one reciprocal
+// (m::sigmoid_parts: d = 1 / ((1 + e)(2 + e)) gives both 1 / (1 + e) and the s = e / (2 + e) of
+// log1p's atanh form) and a 4-term polynomial; finite for every finite x (no clamp as the seed's
 // log(max(p, FLT_MIN))). q^gamma uses pow(0, 0) = 1, so gamma = 0 is exactly BCE at p_t = 1.
 #pragma once
 #include "kiln/math/scalar.h"
@@ -35,10 +37,11 @@ struct LogitTerms {
 
 template <typename T>
 KILN_HD LogitTerms<T> logit_terms(T x) {
-  T e = m::exp(-m::fabs(x));       // in (0, 1]
-  T big = m::rcp(T(1) + e);         // sigmoid(|x|)
-  T small = e * big;                // sigmoid(-|x|)
-  T l = m::log1p_unit(e);           // softplus(-|x|)
+  T e = m::exp_nonpos(-m::fabs(x));   // in [0, 1]
+  m::SigmoidParts<T> sp = m::sigmoid_parts(e);
+  T big = sp.big;                   // sigmoid(|x|)
+  T small = sp.small;               // sigmoid(-|x|)
+  T l = m::log1p_unit(e, sp.s);     // softplus(-|x|)
   bool pos = x >= T(0);
   return {pos ? big : small, pos ? small : big, (pos ? x : T(0)) + l, (pos ? T(0) : -x) + l};
 }
@@ -76,19 +79,23 @@ struct AlphaWeights {
 // at z = -x (q, r and ce swap roles: q = sigmoid(z), r = sigmoid(-z), ce = softplus(z)), with the
 // gradient's sign flipped and alpha_t = alpha instead of 1 - alpha. So one branch-free formula:
 //   loss = alpha_t q^gamma ce,   dloss/dx = s * alpha_t q^gamma (q + gamma r ce),  s = -1 if positive.
+// alpha_t and s * alpha_t are selected from the launch constants before they multiply anything (a
+// vectorised loop would otherwise form both targets' products and blend them).
 template <typename T, typename PowG = PowGammaRuntime>
 KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, AlphaWeights<T> alpha, PowG powg = PowG()) {
   T z = positive ? -x : x;
-  T e = m::exp(-m::fabs(z));       // in (0, 1]
-  T big = m::rcp(T(1) + e);         // sigmoid(|z|)
-  T small = e * big;                // sigmoid(-|z|)
+  T e = m::exp_nonpos(-m::fabs(z));   // in [0, 1]
+  m::SigmoidParts<T> sp = m::sigmoid_parts(e);
+  T big = sp.big;                   // sigmoid(|z|)
+  T small = sp.small;               // sigmoid(-|z|)
   bool zpos = z >= T(0);
   T q = zpos ? big : small;         // sigmoid(z)
   T r = zpos ? small : big;         // sigmoid(-z) = p(1 - p) / q
-  T ce = (zpos ? z : T(0)) + m::log1p_unit(e);   // softplus(z)
-  T w = (positive ? alpha.pos : alpha.neg) * powg(q, gamma);
-  T g = w * (q + gamma * r * ce);
-  return {w * ce, positive ? -g : g};
+  T ce = (zpos ? z : T(0)) + m::log1p_unit(e, sp.s);   // softplus(z)
+  T qg = powg(q, gamma);
+  T at = positive ? alpha.pos : alpha.neg;      // alpha_t
+  T gs = positive ? -alpha.pos : alpha.neg;     // s * alpha_t
+  return {at * qg * ce, gs * qg * (q + gamma * r * ce)};
 }
 
 // Soft target t in [0, 1].

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include "kiln/hd.h"
 
 namespace kiln { namespace m {
@@ -37,25 +38,78 @@ KILN_HD float rcp(float x) {
 }
 KILN_HD double rcp(double x) { return 1.0 / x; }
 
-// log(1 + e) for e in [0, 1], as used by softplus. In float: 2 atanh(s) with s = e / (2 + e) in
-// [0, 1/3], i.e. 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is below
-// (1/9)^8 / 17 < 4e-10 relative, so the result is accurate to float rounding, also for tiny e (no
-// cancellation), with 8 FMAs and one reciprocal instead of a general log1p (a plain loop the CPU
-// vectorises, and about half the GPU instructions). In double: the library's log1p.
-KILN_HD float log1p_unit(float e) {
-  float s = e * rcp(2.0f + e);
-  float z = s * s;
-  float p = 1.0f / 15.0f;
-  p = p * z + 1.0f / 13.0f;
-  p = p * z + 1.0f / 11.0f;
-  p = p * z + 1.0f / 9.0f;
-  p = p * z + 1.0f / 7.0f;
-  p = p * z + 1.0f / 5.0f;
-  p = p * z + 1.0f / 3.0f;
-  p = p * z + 1.0f;
-  return 2.0f * s * p;
+// exp(y) for y <= 0 (or NaN), as used by the losses for e = exp(-|x|) in [0, 1]. On the GPU: expf.
+// On the CPU (float): inlined, so that a vectorised loop keeps it in registers instead of calling
+// libmvec (a call spills every live vector register). y = k ln2 + r with k = round(y / ln2),
+// |r| <= ln2 / 2 (ln2 in two parts; k ln2_hi is exact for |k| < 2^15), e^r by Cephes' degree-7
+// polynomial (about 1 ulp), then 2^k: t = y / ln2 + 1.5 * 2^23 + 191 holds k + 191 in its low
+// mantissa bits, so bits(t) << 23 is the float 2^(k + 64), a normal number for k >= -190, and the
+// last factor 2^-64 rounds a result in the subnormal range once, as expf rounds it. y is clamped at
+// -104 (exp(-104) < 2^-150 rounds to 0, as expf's result does), which keeps k >= -151; a NaN passes
+// the clamp and gives NaN through r.
+#if !defined(__CUDA_ARCH__)
+inline float bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline uint32_t float_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+#endif
+KILN_HD float exp_nonpos(float y) {
+#if defined(__CUDA_ARCH__)
+  return ::expf(y);
+#else
+  y = y < -104.0f ? -104.0f : y;
+  const float kShift = 12582912.0f + 64.0f;         // 1.5 * 2^23 (adding it rounds to an integer) + 64
+  float t = y * 1.44269504088896341f + kShift;
+  float k = t - kShift;                             // round(y / ln2), in [-151, 0]
+  float r = y - k * 0.693359375f;                   // ln2_hi: 9 significant bits, so k ln2_hi is exact
+  r = r - k * -2.12194440e-4f;                      // ln2_lo = ln2 - ln2_hi
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;                                 // e^r
+  // p * 2^(k + 64) by adding k + 64 (the low bits of t, two's complement) to p's exponent field
+  // (exact: the result is a normal float), then * 2^-64 (one rounding)
+  return bits_to_float(float_to_bits(p) + (float_to_bits(t) << 23)) * 5.42101086e-20f;
+#endif
 }
-KILN_HD double log1p_unit(double e) { return ::log1p(e); }
+KILN_HD double exp_nonpos(double y) { return ::exp(y); }
+
+// log(1 + e) for e in [0, 1], as used by softplus, given also s = e / (2 + e) (sigmoid_parts
+// computes it with 1 / (1 + e) from one reciprocal). In float: 2 atanh(s), s in [0, 1/3], as
+// 2 s (1 + z P(z)), z = s^2 in [0, 1/9], with P a degree-3 minimax fit of (atanh(s)/s - 1) / z
+// (relative error of 2 atanh(s) below 6e-9 with the coefficients as rounded to float, i.e. accurate
+// to float rounding, also for tiny e: no cancellation); 4 FMAs and 2 multiplies instead of a general
+// log1p (the Taylor series 1 + z/3 + z^2/5 + ... needs 8 terms for the same accuracy). In double:
+// the library's log1p of e (s unused).
+KILN_HD float log1p_unit(float e, float s) {
+  (void)e;
+  float z = s * s;
+  float p = 2.801198661e-01f;                       // 2 c4 .. 2 c1 (the factor 2 folded in, exactly)
+  p = p * z + 2.800180614e-01f;
+  p = p * z + 4.002152681e-01f;
+  p = p * z + 6.666641831e-01f;
+  p = p * z + 2.0f;
+  return s * p;
+}
+KILN_HD double log1p_unit(double e, double s) { (void)s; return ::log1p(e); }
+
+// For e = exp(-|x|) in [0, 1]: sigmoid(|x|) = 1 / (1 + e), sigmoid(-|x|) = e / (1 + e) and
+// s = e / (2 + e) (for log1p_unit) from one reciprocal d = 1 / ((1 + e)(2 + e)) (the product is in
+// [2, 6]): 1 / (1 + e) = (2 + e) d, e / (2 + e) = e (1 + e) d, each within a few ulp of the
+// correctly rounded quotient (the GPU's rcp is within 2 ulp itself).
+template <typename T>
+struct SigmoidParts {
+  T big, small, s;
+};
+template <typename T>
+KILN_HD SigmoidParts<T> sigmoid_parts(T e) {
+  T a1 = T(1) + e, a2 = T(2) + e;
+  T d = rcp(a1 * a2);
+  T big = a2 * d;
+  return {big, e * big, e * a1 * d};
+}
 
 template <typename T> KILN_HD bool isnan(T x) { return x != x; }
 KILN_HD bool isnan(int32_t) { return false; }
