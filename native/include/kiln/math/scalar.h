@@ -41,8 +41,8 @@ KILN_HD double rcp(double x) { return 1.0 / x; }
 // exp(y) for y <= 0 (or NaN), as used by the losses for e = exp(-|x|) in [0, 1]. On the GPU: expf.
 // On the CPU (float): inlined, so that a vectorised loop keeps it in registers instead of calling
 // libmvec (a call spills every live vector register). y = k ln2 + r with k = round(y / ln2),
-// |r| <= ln2 / 2 (ln2 in two parts; k ln2_hi is exact for |k| < 2^15), e^r by Cephes' degree-7
-// polynomial (about 1 ulp), then 2^k: t = y / ln2 + 1.5 * 2^23 + 191 holds k + 191 in its low
+// |r| <= ln2 / 2 (ln2 in two parts; k ln2_hi is exact for |k| < 2^15), e^r by a degree-6
+// polynomial (within 1 ulp), then 2^k: t = y / ln2 + 1.5 * 2^23 + 191 holds k + 191 in its low
 // mantissa bits, so bits(t) << 23 is the float 2^(k + 64), a normal number for k >= -190, and the
 // last factor 2^-64 rounds a result in the subnormal range once, as expf rounds it. y is clamped at
 // -104 (exp(-104) < 2^-150 rounds to 0, as expf's result does), which keeps k >= -151; a NaN passes
@@ -61,12 +61,11 @@ KILN_HD float exp_nonpos(float y) {
   float k = t - kShift;                             // round(y / ln2), in [-151, 0]
   float r = y - k * 0.693359375f;                   // ln2_hi: 9 significant bits, so k ln2_hi is exact
   r = r - k * -2.12194440e-4f;                      // ln2_lo = ln2 - ln2_hi
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  float p = 1.381461276e-03f;                       // e^r = 1 + r + r^2 P(r), P a degree-4 minimax fit
+  p = p * r + 8.368710056e-03f;                     // (relative error below 6e-9 with these float
+  p = p * r + 4.166838899e-02f;                     // coefficients, for |r| <= ln2 / 2)
+  p = p * r + 1.666652113e-01f;
+  p = p * r + 4.999999404e-01f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;                                 // e^r
   // p * 2^(k + 64) by adding k + 64 (the low bits of t, two's complement) to p's exponent field

@@ -1,0 +1,82 @@
+// The fused forward + gradient of the sigmoid focal loss (reduction 'sum'/'mean' with the gradient
+// requested: on the CPU the vectorised row loop, on the GPU the 4-wide kernel when C % 4 == 0) over
+// the whole logit range, against the float64 reference: logits out to ±1e4, around the points where
+// exp(-|x|) leaves the normal range (|x| ~ 87.3) and rounds to 0 (|x| ~ 103.9), and near 0; every
+// value both as the positive class and as a negative. C = 80 fills whole vectors (16 and 8 lanes);
+// C = 37 leaves a remainder. The per-element checks ('none') are in focal-kernels.test.ts.
+import { describe, expect, it } from 'vitest';
+import { tensor } from '@kiln/tensor';
+import { expectClose, forEachDevice, randomValues } from '@kiln/tensor/testing';
+import { focalBackward, focalForward, prepareFocal } from '../src/sigmoid-focal-loss/kernels.js';
+import { refBinary } from './focal-reference.js';
+
+const EDGES = [
+  -1e4, -1e3, -150, -104, -103.9, -100, -88, -87.3, -87, -50, -30, -17, -10, -3, -1, -1e-3, -1e-30, 0,
+  1e-30, 1e-3, 1, 3, 10, 17, 30, 50, 87, 87.3, 88, 100, 103.9, 104, 150, 1e3, 1e4,
+];
+
+/** 2C rows of C logits: the edge values, then random fill; row n's positive class is n % C (seed target n % C + 1). */
+function cases(C: number) {
+  const N = 2 * C;
+  const fill = randomValues(C, N * C, -20, 20);
+  // the edge values in the first columns of every row: row n's positive column n % C meets each of them
+  const xs = fill.map((v, i) => (i % C < EDGES.length ? EDGES[i % C]! : v));
+  const ts = Array.from({ length: N }, (_, n) => (n % C) + 1);
+  return { N, xs, ts };
+}
+
+forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) => {
+  for (const C of [80, 37]) {
+    const { N, xs, ts } = cases(C);
+    for (const gamma of [0, 0.25, 2, 5]) {
+      const ref = xs.map((v, i) => refBinary(v, ts[Math.floor(i / C)]! - 1 === i % C, { gamma, alpha: 0.25 }));
+      for (const dtype of ['float32', 'float64'] as const) {
+        it(`${dtype} C=${C} gamma=${gamma}: loss and gradient finite and within tolerance`, () => {
+          // float32: the spec's 1e-5 relative; in the subnormal range (below 1.2e-38,
+          // spaced 1.4e-45) 1e-44
+          // absolute, so a kernel that flushed exp(-|x|) to 0 or to FLT_MIN past |x| = 87.3 would fail;
+          // float64: the same formula in double, far tighter
+          const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-44 } : { rtol: 1e-10, atol: 1e-300 };
+          const x = tensor(xs, { dtype, device: dev }).reshape([N, C]);
+          const t = tensor(ts, { dtype: 'int64', device: dev });
+          const f = prepareFocal(x, t, gamma, 0.25, 'sum');
+          const r = focalForward(f, true);
+          const grad = r.grad!.toTypedArray() as Float32Array | Float64Array;
+          expect(grad.every((v) => Number.isFinite(v)), 'gradient finite').toBe(true);
+          expectClose(grad, ref.map((v) => v[1]), { ...tol, what: 'fused gradient' });
+          const loss = Number(r.loss.item());
+          expect(Number.isFinite(loss)).toBe(true);
+          expectClose([loss], [ref.reduce((s, v) => s + v[0], 0)], { rtol: tol.rtol, what: 'sum' });
+          expectClose(focalBackward(f, tensor(1, { dtype, device: dev }), undefined), ref.map((v) => v[1]), { ...tol, what: 'backward kernel' });
+        });
+      }
+    }
+  }
+
+  for (const dtype of ['float16', 'bfloat16'] as const) {
+    it(`${dtype}: the fused mean and gradient are finite for logits out to ±1e4`, () => {
+      const C = 80;
+      const { N, xs, ts } = cases(C);
+      const f = prepareFocal(tensor(xs, { device: dev }).to(dtype).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), 2, 0.25, 'mean');
+      const r = focalForward(f, true);
+      expect(r.grad!.dtype).toBe(dtype);
+      expect(Number.isFinite(Number(r.loss.item()))).toBe(true);
+      expect((r.grad!.to('float32').toTypedArray() as Float32Array).every((v) => Number.isFinite(v))).toBe(true);
+    });
+  }
+});
+
+describe('focal-fused-range cases', () => {
+  it('put every edge value in the positive column and in a negative one', () => {
+    for (const C of [80, 37]) {
+      const { N, xs, ts } = cases(C);
+      const pos = new Set<number>(), neg = new Set<number>();
+      xs.forEach((v, i) => (ts[Math.floor(i / C)]! - 1 === i % C ? pos : neg).add(v));
+      for (const e of EDGES) {
+        expect(pos.has(e), `C=${C} positive ${e}`).toBe(true);
+        expect(neg.has(e), `C=${C} negative ${e}`).toBe(true);
+      }
+      expect(N).toBe(2 * C);
+    }
+  });
+});
