@@ -53,6 +53,21 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
     }
   }
 
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`${dtype}: a NaN logit gives NaN at its element and in the sum, and nowhere else`, () => {
+      const C = 80, N = 3;
+      const xs = randomValues(7, N * C, -5, 5);
+      xs[5] = NaN;        // a negative of row 0
+      xs[C + 17] = NaN;   // the positive of row 1
+      const ts = [3, 18, 0];
+      const f = prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), 2, 0.25, 'sum');
+      const r = focalForward(f, true);
+      expect(Number.isNaN(Number(r.loss.item()))).toBe(true);
+      const g = Array.from(r.grad!.toTypedArray() as Float32Array | Float64Array);
+      expect(g.map((v, i) => (Number.isNaN(v) ? i : -1)).filter((i) => i >= 0)).toEqual([5, C + 17]);
+    });
+  }
+
   for (const dtype of ['float16', 'bfloat16'] as const) {
     it(`${dtype}: the fused mean and gradient are finite for logits out to ±1e4`, () => {
       const C = 80;

@@ -45,8 +45,9 @@ KILN_HD double rcp(double x) { return 1.0 / x; }
 // polynomial (within 1 ulp), then 2^k: t = y / ln2 + 1.5 * 2^23 + 191 holds k + 191 in its low
 // mantissa bits, so bits(t) << 23 is the float 2^(k + 64), a normal number for k >= -190, and the
 // last factor 2^-64 rounds a result in the subnormal range once, as expf rounds it. y is clamped at
-// -104 (exp(-104) < 2^-150 rounds to 0, as expf's result does), which keeps k >= -151; a NaN passes
-// the clamp and gives NaN through r.
+// -104 (exp(-104) < 2^-150 rounds to 0, as expf's result does), which keeps k >= -151. A NaN passes
+// the clamp and gives NaN through r and the products (adding k to the exponent bits of e^r instead
+// would be one multiply less but could turn a NaN with a payload into a number).
 #if !defined(__CUDA_ARCH__)
 inline float bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 inline uint32_t float_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
@@ -56,7 +57,7 @@ KILN_HD float exp_nonpos(float y) {
   return ::expf(y);
 #else
   y = y < -104.0f ? -104.0f : y;
-  const float kShift = 12582912.0f + 64.0f;         // 1.5 * 2^23 (adding it rounds to an integer) + 64
+  const float kShift = 12582912.0f + 191.0f;        // 1.5 * 2^23 (adding it rounds to an integer) + 127 + 64
   float t = y * 1.44269504088896341f + kShift;
   float k = t - kShift;                             // round(y / ln2), in [-151, 0]
   float r = y - k * 0.693359375f;                   // ln2_hi: 9 significant bits, so k ln2_hi is exact
@@ -68,9 +69,7 @@ KILN_HD float exp_nonpos(float y) {
   p = p * r + 4.999999404e-01f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;                                 // e^r
-  // p * 2^(k + 64) by adding k + 64 (the low bits of t, two's complement) to p's exponent field
-  // (exact: the result is a normal float), then * 2^-64 (one rounding)
-  return bits_to_float(float_to_bits(p) + (float_to_bits(t) << 23)) * 5.42101086e-20f;
+  return p * bits_to_float(float_to_bits(t) << 23) * 5.42101086e-20f;   // * 2^(k + 64) * 2^-64
 #endif
 }
 KILN_HD double exp_nonpos(double y) { return ::exp(y); }
