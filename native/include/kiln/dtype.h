@@ -128,11 +128,15 @@ template <typename I, typename F> KILN_HD I saturate_to_int(F x) {
   static_assert(sizeof(I) == 4 || sizeof(I) == 8, "int32 or int64");
   static_assert(sizeof(F) == 4 || sizeof(F) == 8, "float or double");
 #if defined(__CUDA_ARCH__)
+  // The _rz intrinsics truncate and saturate, but NaN does not give 0 in every combination (measured
+  // on an H200: float -> int64 and double -> int32 give the minimum), hence the explicit select.
+  I r;
   if constexpr (sizeof(I) == 4) {
-    if constexpr (sizeof(F) == 4) return __float2int_rz(x); else return __double2int_rz(x);
+    if constexpr (sizeof(F) == 4) r = __float2int_rz(x); else r = __double2int_rz(x);
   } else {
-    if constexpr (sizeof(F) == 4) return __float2ll_rz(x); else return __double2ll_rz(x);
+    if constexpr (sizeof(F) == 4) r = __float2ll_rz(x); else r = __double2ll_rz(x);
   }
+  return x != x ? I(0) : r;
 #else
   constexpr F hi = sizeof(I) == 4 ? F(2147483648.0) : F(9223372036854775808.0);   // 2^31, 2^63
   constexpr F lo = -hi;
