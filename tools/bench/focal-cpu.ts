@@ -11,14 +11,17 @@
  * (--expose-gc lets the script collect garbage before each timed step, untimed, so that no
  * implementation pays for another's garbage; without it the script runs but says so.)
  * Options: --sizes 20000,200000  --reps 9  --warmup 1  --budget 60 (seconds per implementation and size:
- *          past it, a slow one stops after 3 timed steps)  --impls kiln,kiln-1t,kiln-view,tfjs-cpu,tfjs-wasm,js-loop
+ *          past it, a slow one stops after 3 timed steps)
+ *          --impls kiln,kiln-1t,kiln-view,kiln-noread,tfjs-cpu,tfjs-wasm,js-loop
  *          --threads N (Kiln's OpenMP threads for 'kiln'; default: the addon's default, one per core)
  * 'kiln-1t' is Kiln on one thread: the fair match for the single-threaded rows, and steadier than
  * the multi-threaded row on a loaded machine. 'kiln-view' reads the gradient through toNdarray()
- * (a view of Kiln's memory, no copy), as TF.js's CPU backend hands out its own array.
+ * (a view of Kiln's memory, no copy), as TF.js's CPU backend hands out its own array. 'kiln-noread'
+ * does not read the gradient at all (only the loss): the op's own time, forward + gradient +
+ * backward, as a training step that hands x.grad to an optimizer would see it.
  *
  * Each step includes reading the loss and the gradient back into JS (Kiln: loss.item() and
- * x.grad.toTypedArray(), a copy into a new Float32Array; TF.js: dataSync(), which hands back the CPU
+ * x.grad.toTypedArray(), a copy into a new Float32Array, except 'kiln-view' and 'kiln-noread'; TF.js: dataSync(), which hands back the CPU
  * backend's own array and copies out of the WebAssembly heap; the JS loop writes a new
  * Float32Array). Every implementation is checked against a float64 JS reference before it is
  * timed (loss rel. err. <= 1e-4; gradient max |err| / max |ref| <= 1e-4);
@@ -69,7 +72,7 @@ function parseArgs(argv: string[]) {
     reps: Number(get('reps', '9')),
     warmup: Number(get('warmup', '1')),
     budget: Number(get('budget', '60')),
-    impls: get('impls', 'kiln,kiln-1t,kiln-view,tfjs-cpu,tfjs-wasm,js-loop').split(','),
+    impls: get('impls', 'kiln,kiln-1t,kiln-view,kiln-noread,tfjs-cpu,tfjs-wasm,js-loop').split(','),
     threads: Number(get('threads', '0')),
     out: get('out', ''),
   };
@@ -200,9 +203,10 @@ interface Impl {
 
 /**
  * Kiln on `threads` OpenMP threads (set before each step, untimed). The gradient is read back with
- * toTypedArray() (a copy into a new Float32Array), or viewed in place with toNdarray() (`read: 'view'`).
+ * toTypedArray() (a copy into a new Float32Array), viewed in place with toNdarray() (`read: 'view'`),
+ * or not read (`read: 'none'`: the checked step reads it on demand, after the step's clock).
  */
-function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'view'): Impl {
+function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'view' | 'none'): Impl {
   // Kiln-allocated copies of the inputs (not views of the JS arrays), as a training step would have
   const x = fromTypedArray(inp.x, [inp.n, C]).clone().requiresGrad_();
   const labels = fromTypedArray(inp.labels, [inp.n]).clone();
@@ -218,6 +222,10 @@ function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'vi
       loss.backward();
       const value = Number(loss.item());
       loss.dispose();
+      if (read === 'none') {
+        const g = x.grad!;   // valid until the next step disposes it; only check() reads it
+        return { loss: value, get grad() { return g.toTypedArray() as Float32Array; } };
+      }
       const grad = read === 'copy' ? (x.grad!.toTypedArray() as Float32Array) : (toNdarray(x.grad!).data as Float32Array);
       return { loss: value, grad };
     },
@@ -312,9 +320,10 @@ function collectGarbage(): void {
 
 function check(r: Result, ref: { loss: number; grad: Float64Array }): { text: string; ok: boolean } {
   const lossErr = Math.abs(r.loss - ref.loss) / Math.abs(ref.loss);
+  const grad = r.grad;   // once: 'kiln-noread' reads it through a getter
   let num = 0, den = 0;
   for (let i = 0; i < ref.grad.length; i++) {
-    const d = Math.abs(r.grad[i]! - ref.grad[i]!);
+    const d = Math.abs(grad[i]! - ref.grad[i]!);
     if (Number.isNaN(d)) num = Infinity;
     else if (d > num) num = d;
     den = Math.max(den, Math.abs(ref.grad[i]!));
@@ -344,10 +353,11 @@ function makeImpl(name: string, inp: Inputs): Impl {
     case 'kiln': return kilnImpl(inp, 'kiln', kilnThreads, 'copy');
     case 'kiln-1t': return kilnImpl(inp, 'kiln (1 thread)', 1, 'copy');
     case 'kiln-view': return kilnImpl(inp, 'kiln (grad viewed, not copied)', kilnThreads, 'view');
+    case 'kiln-noread': return kilnImpl(inp, 'kiln (grad not read back)', kilnThreads, 'none');
     case 'tfjs-cpu': return tfImpl(inp, 'cpu');
     case 'tfjs-wasm': return tfImpl(inp, 'wasm');
     case 'js-loop': return jsLoopImpl(inp);
-    default: throw new Error(`unknown --impls entry '${name}' (kiln, kiln-1t, kiln-view, tfjs-cpu, tfjs-wasm, js-loop)`);
+    default: throw new Error(`unknown --impls entry '${name}' (kiln, kiln-1t, kiln-view, kiln-noread, tfjs-cpu, tfjs-wasm, js-loop)`);
   }
 }
 
