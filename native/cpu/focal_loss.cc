@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 #include "kiln/focal_loss_args.h"
+#include "focal_row.h"
 #include "parallel.h"
 
 namespace kiln { namespace cpu {
@@ -49,35 +50,12 @@ inline int64_t partial_grain(int64_t total, int64_t P) {
   return std::max<int64_t>(1, kGrain / per);
 }
 
-// The common case, vectorised: one row of contiguous logits with an index target and no weight
-// tensors. The loop body is the shared formula (focal::binary), branch-free and call-free in float
-// (m::exp_nonpos is inlined; one division per element); built for AVX-512 and AVX2 where the CPU has
-// them, with a baseline clone for older CPUs (double calls libmvec's vector exp and log1p: see
-// CMakeLists.txt). The class index is compared as int (C < 2^31, checked by the caller): 64-bit lanes
-// would need twice the compares and a repacking of the mask. Row sums stay in T (at most C terms;
-// the rows' sums are added in double). flatten: the formula must be inlined for the loop to
-// vectorise, and GCC's size heuristics would otherwise keep focal::binary (called from the generic
-// loops too) out of line, leaving a scalar call per element.
-template <typename T, typename PowG, bool kGrad>
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), flatten))
-T binary_row(const T* __restrict__ x, T* __restrict__ grad, int C, int cls, T gamma, T alpha, T scale) {
-  T acc = 0;
-  const AlphaWeights<T> alpha_t(alpha);
-#pragma omp simd reduction(+ : acc)
-  for (int c = 0; c < C; ++c) {
-    LossGrad<T> r = binary<T>(x[c], c == cls, gamma, alpha_t, PowG());
-    acc += r.loss;
-    if constexpr (kGrad) grad[c] = r.grad * scale;
-  }
-  return acc;
-}
-
 template <typename T>
 T binary_row_dispatch(const T* x, T* grad, int C, int cls, T gamma, T alpha, T scale) {
-  if (gamma == T(2)) return grad ? binary_row<T, PowGamma2, true>(x, grad, C, cls, gamma, alpha, scale)
-                                 : binary_row<T, PowGamma2, false>(x, grad, C, cls, gamma, alpha, scale);
-  return grad ? binary_row<T, PowGammaAny, true>(x, grad, C, cls, gamma, alpha, scale)
-              : binary_row<T, PowGammaAny, false>(x, grad, C, cls, gamma, alpha, scale);
+  if (gamma == T(2)) return grad ? focal_binary_row<T, PowGamma2, true>(x, grad, C, cls, gamma, alpha, scale)
+                                 : focal_binary_row<T, PowGamma2, false>(x, grad, C, cls, gamma, alpha, scale);
+  return grad ? focal_binary_row<T, PowGammaAny, true>(x, grad, C, cls, gamma, alpha, scale)
+              : focal_binary_row<T, PowGammaAny, false>(x, grad, C, cls, gamma, alpha, scale);
 }
 
 template <typename T, typename TT>

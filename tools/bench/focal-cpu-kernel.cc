@@ -9,8 +9,9 @@
 //       -fopenmp-simd -Inative/include tools/bench/focal-cpu-kernel.cc -o /tmp/focal-cpu-kernel -lmvec -lm
 //   /tmp/focal-cpu-kernel
 //
-// (the flags of native/cpu/focal_loss.cc; add -DCLONES='"arch=x86-64-v3","default"' to time the
-// AVX2 clone on an AVX-512 machine, or -DNOCLONES for the baseline build.) It prints the minimum
+// (the flags of native/cpu/focal_loss.cc; add
+// -DKILN_FOCAL_ROW_CLONES='target_clones("arch=x86-64-v3","default"),' to time the AVX2 clone on an
+// AVX-512 machine, or -DKILN_FOCAL_ROW_CLONES= for the baseline build.) It prints the minimum
 // over 40 runs of one thread over N = 20,000 rows of C = 80 (loss + gradient, and loss only),
 // and per gamma the largest relative error |f32 - f64| / max(|f64|, 1e-30) of loss and gradient
 // (f64: the same formula in double) with the z (= x, or -x for the positive class) where it occurs,
@@ -24,35 +25,13 @@
 #include "kiln/math/focal_loss.h"
 using namespace kiln::focal;
 
-#ifndef CLONES
-#define CLONES "arch=x86-64-v4", "arch=x86-64-v3", "default"
-#endif
-
-// The loop of native/cpu/focal_loss.cc's binary_row (kept in step with it by hand: same body,
-// attributes and clones).
-template <typename T, typename PowG, bool kGrad>
-#ifndef NOCLONES
-__attribute__((target_clones(CLONES), flatten))
-#endif
-__attribute__((noinline))
-T binary_row(const T* __restrict__ x, T* __restrict__ grad, int C, int cls, T gamma, T alpha, T scale) {
-  T acc = 0;
-  const AlphaWeights<T> alpha_t(alpha);
-#pragma omp simd reduction(+ : acc)
-  for (int c = 0; c < C; ++c) {
-    LossGrad<T> r = binary<T>(x[c], c == cls, gamma, alpha_t, PowG());
-    acc += r.loss;
-    if constexpr (kGrad) grad[c] = r.grad * scale;
-  }
-  return acc;
-}
+// The addon's row loop itself (its clone list: KILN_FOCAL_ROW_CLONES, below).
+#include "../../native/cpu/focal_row.h"
+using kiln::cpu::focal_binary_row;
 
 // Per-element loss and gradient through the same kind of vectorised loop (the accuracy check).
 template <typename T, typename PowG>
-#ifndef NOCLONES
-__attribute__((target_clones(CLONES)))
-#endif
-__attribute__((noinline))
+__attribute__((KILN_FOCAL_ROW_CLONES noinline))
 void eval_row(const T* __restrict__ x, T* __restrict__ loss, T* __restrict__ grad, int C, int cls, T gamma, T alpha) {
   const AlphaWeights<T> alpha_t(alpha);
 #pragma omp simd
@@ -106,9 +85,9 @@ int main() {
   for (int rep = 0; rep < 40; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
     double acc = 0;
-    for (int n = 0; n < N; ++n) acc += binary_row<float, PowGamma2, true>(&x[(size_t)n * C], &grad[(size_t)n * C], C, cls[n], 2.f, 0.25f, 1.f / (N * C));
+    for (int n = 0; n < N; ++n) acc += focal_binary_row<float, PowGamma2, true>(&x[(size_t)n * C], &grad[(size_t)n * C], C, cls[n], 2.f, 0.25f, 1.f / (N * C));
     auto t1 = std::chrono::steady_clock::now();
-    for (int n = 0; n < N; ++n) acc += binary_row<float, PowGamma2, false>(&x[(size_t)n * C], nullptr, C, cls[n], 2.f, 0.25f, 1.f);
+    for (int n = 0; n < N; ++n) acc += focal_binary_row<float, PowGamma2, false>(&x[(size_t)n * C], nullptr, C, cls[n], 2.f, 0.25f, 1.f);
     auto t2 = std::chrono::steady_clock::now();
     s += acc;
     best = std::min(best, std::chrono::duration<double, std::milli>(t1 - t0).count());
