@@ -23,6 +23,7 @@ export { qualityFocalLoss, type QualityFocalLossOptions } from './quality-focal-
 export { distributionFocalLoss, type DistributionFocalLossOptions } from './distribution-focal-loss.js';
 export { varifocalLoss, type VarifocalLossOptions } from './varifocal-loss.js';
 export {
+  LossModule,
   BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, SmoothL1Loss, HuberLoss, GIoULoss, SoftmaxFocalLoss, QualityFocalLoss,
   DistributionFocalLoss, VarifocalLoss,
 } from './loss-modules.js';

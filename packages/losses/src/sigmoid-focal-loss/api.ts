@@ -3,7 +3,7 @@ import type { Tensor } from '@kiln/tensor';
 import { SigmoidFocalLossFunction } from './function.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 import { checkSigmoidFocalLossOptions } from './kernels.js';
-import { checkTensorOptions, frozenCopy } from '../loss-args.js';
+import { LossModule } from '../loss-modules.js';
 
 /**
  * The sigmoid focal loss of RetinaNet (Lin et al., 2017) for logits `input` [N, C] (or [..., C]).
@@ -36,20 +36,12 @@ export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: Sigmoid
  * const loss = criterion.forward(logits, labels, { avgFactor: numPositives });
  * ```
  */
-export class SigmoidFocalLoss {
-  /** The options every call uses (a call's own options override them); a frozen copy. */
-  readonly options: Readonly<SigmoidFocalLossOptions>;
+export class SigmoidFocalLoss extends LossModule<SigmoidFocalLossOptions> {
   /**
    * Fixes the options of every call (see {@link SigmoidFocalLossOptions}); bad options raise here,
    * with the error the functional form would raise, naming `SigmoidFocalLoss`.
    */
   constructor(options: SigmoidFocalLossOptions = {}) {
-    checkSigmoidFocalLossOptions('SigmoidFocalLoss', options);
-    checkTensorOptions('SigmoidFocalLoss', options);
-    this.options = frozenCopy(options);
-  }
-  /** The loss of `input` against `target` (per-call options override the constructor's). */
-  forward(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
-    return sigmoidFocalLoss(input, target, { ...this.options, ...options });
+    super('SigmoidFocalLoss', sigmoidFocalLoss, checkSigmoidFocalLossOptions, options);
   }
 }
