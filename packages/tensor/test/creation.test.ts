@@ -220,6 +220,16 @@ forEachDevice('arange', (dev) => {
       expect([t.shape, t.dtype], `arange(${a}, ${e}, ${st})`).toEqual([[0], Number.isInteger(a) && Number.isInteger(st) ? 'int64' : 'float32']);
     }
   });
+
+  it('an integer dtype must hold the first and last values (no silent saturation); the last one, not end, counts', () => {
+    expectError(() => arange(0, 4e9, 1e9, { dtype: 'int32', device: dev }), ValueError, 'arange', "'end'", '3000000000');
+    expect(arange(0, 3e9, 1e9, { dtype: 'int32', device: dev }).toArray()).toEqual([0, 1e9, 2e9]);
+    expectError(() => arange(-3e9, 0, 1e9, { dtype: 'int32', device: dev }), ValueError, 'arange', "'start'", '-3000000000');
+    // end is exclusive: 2^31 itself is never stored
+    expect(arange(2 ** 31 - 2, 2 ** 31, 1, { dtype: 'int32', device: dev }).toArray()).toEqual([2 ** 31 - 2, 2 ** 31 - 1]);
+    // fractional values are truncated when stored: [0.5, 1.5, 2.5] -> [0, 1, 2]
+    expect(arange(0.5, 3, 1, { dtype: 'int32', device: dev }).toArray()).toEqual([0, 1, 2]);
+  });
 });
 
 forEachDevice('linspace', (dev) => {
@@ -250,6 +260,12 @@ forEachDevice('linspace', (dev) => {
   it('rejects negative or fractional steps', () => {
     expectError(() => linspace(0, 1, -1, { device: dev }), ValueError, 'linspace', "'steps'");
     expectError(() => linspace(0, 1, 2.5, { device: dev }), ValueError, 'linspace', "'steps'");
+  });
+
+  it('an integer dtype must hold both ends', () => {
+    expectError(() => linspace(0, 3e9, 4, { dtype: 'int32', device: dev }), ValueError, 'linspace', "'end'");
+    expectError(() => linspace(-1e20, 0, 4, { dtype: 'int64', device: dev }), ValueError, 'linspace', "'start'");
+    expect(linspace(0, 9, 4, { dtype: 'int32', device: dev }).toArray()).toEqual([0, 3, 6, 9]);
   });
 });
 

@@ -256,9 +256,22 @@ export function arange(start: number, end?: number, step = 1, opts?: CreateOptio
   const allInt = [start, end, step].every(Number.isInteger);
   const dtype = opts?.dtype ?? (allInt ? 'int64' : defaultFloat);
   const dev = toDevice(opts?.device ?? 'cpu');
-  const t = emptyOn([n], checkDType('arange', 'dtype', dtype), dev);
+  checkDType('arange', 'dtype', dtype);
+  if (n > 0) checkIntegerEnds('arange', 'end', dtype, start, start + (n - 1) * step);
+  const t = emptyOn([n], dtype, dev);
   if (n > 0) launchKernel('arange', [], [t], [start, step]);
   return finish(t, opts);
+}
+
+/**
+ * For an integer dtype, the first and last values of a sequence (truncated, as they will be stored)
+ * must fit it: the conversion would otherwise saturate silently. `arg` names the argument blamed for
+ * the last value.
+ */
+function checkIntegerEnds(op: string, arg: string, dtype: DType, first: number, last: number): void {
+  if (dtype !== 'int32' && dtype !== 'int64') return;
+  scalarValue(op, 'start', Math.trunc(first), dtype);
+  scalarValue(op, arg, Math.trunc(last), dtype);
 }
 
 /**
@@ -269,6 +282,7 @@ export function linspace(start: number, end: number, steps: number, opts?: Creat
   if (!Number.isInteger(steps) || steps < 0) throw new ValueError('linspace', 'steps', 'a non-negative integer', String(steps));
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
   const dtype = checkDType('linspace', 'dtype', opts?.dtype ?? defaultFloat);
+  if (steps > 0) checkIntegerEnds('linspace', 'end', dtype, start, steps > 1 ? end : start);
   const t = emptyOn([steps], dtype, toDevice(opts?.device ?? 'cpu'));
   const half = steps === 1 ? 1 : Math.floor(steps / 2); // one step: [start], as PyTorch
   if (half > 0) {
