@@ -71,13 +71,16 @@ export const cpu = device('cpu');
 export interface MemoryStats {
   /** Bytes held by live tensors (rounded to the allocator's block sizes). */
   allocated: number;
-  /** allocated + bytes cached by the allocator for reuse. */
+  /**
+   * allocated + bytes cached by the allocator for reuse (on the CPU that includes small buffers
+   * parked in the JS free list in front of the native allocator, which `emptyCache` releases too).
+   */
   reserved: number;
   /** The highest `allocated` seen since the process started. */
   peakAllocated: number;
   /** Allocations served, from the cache or the system. */
   allocCount: number;
-  /** Allocations served from the allocator's cache. */
+  /** Allocations served from the allocator's cache (on the CPU, its JS free list's too). */
   cacheHits: number;
 }
 

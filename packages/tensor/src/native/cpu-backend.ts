@@ -1,10 +1,12 @@
 /**
  * The CPU device: storage from the native caching allocator (an external ArrayBuffer, so typed
- * arrays view it without copies) and kernels from kiln_cpu.node.
+ * arrays view it without copies), small storages recycled through a JS free list in front of it
+ * (small-buffer-cache.ts), and kernels from kiln_cpu.node.
  */
 import { type Backend, type Device, type MemoryStats, type Storage, cpu } from '../device.js';
 import { fromNativeError } from '../errors.js';
 import { type KernelAddon, kernelTable, loadAddon } from './load.js';
+import { SMALL_LIMIT, SmallBufferCache, roundSize } from './small-buffer-cache.js';
 
 interface CpuAddon extends KernelAddon {
   alloc(nbytes: number): ArrayBuffer;
@@ -26,30 +28,104 @@ function cpuAddon(): CpuAddon {
   return addon;
 }
 
+const smallCache = new SmallBufferCache();
+
+/**
+ * Bytes of the live storages the allocator handed out (their block sizes), kept here because the
+ * native figure also counts the buffers parked in smallCache. A storage that was never disposed
+ * and whose buffer the GC collected leaves it too high (the native finalizer returns the block
+ * without telling JS) until the next memoryStats() call sets it back from the native figures.
+ */
+let liveBytes = 0;
+/** The highest liveBytes seen (see cpuMemoryStats for how it is reported). */
+let peakBytes = 0;
+/** Zero-length buffer that a recycled storage's `buffer` reads as once it is freed. */
+const DETACHED = new ArrayBuffer(0);
+
 class CpuStorage implements Storage {
   readonly device = cpu;
   version = 0;
   refs = 0;
   freed = false;
-  readonly address: number;
+  /**
+   * Set when `buffer` was read from outside this file (toNdarray, a user's own typed array over
+   * it): such a buffer is released to the native allocator on free, which detaches it, rather than
+   * recycled, so a view kept past dispose() reads as empty, never as another tensor's data.
+   */
+  private exposed = false;
   constructor(
-    readonly buffer: ArrayBuffer,
+    private buf: ArrayBuffer,
     readonly nbytes: number,
-    /** false for a user's own buffer (fromTypedArray), which the allocator does not own */
-    private readonly pooled: boolean,
-  ) {
-    this.address = cpuAddon().address(buffer);
+    readonly address: number,
+    /** The allocator's block size; 0 for a user's own buffer (fromTypedArray), which it does not own */
+    private readonly block: number,
+  ) {}
+  get buffer(): ArrayBuffer {
+    this.exposed = true;
+    return this.buf;
+  }
+  /** The buffer for this file's own copies, which keep no view of it. */
+  get bytes(): ArrayBuffer {
+    return this.buf;
   }
   free(): void {
     if (this.freed) return;
     this.freed = true;
-    if (this.pooled) cpuAddon().release(this.buffer);
+    const block = this.block;
+    if (block === 0) return;
+    liveBytes -= block;
+    if (block <= SMALL_LIMIT && !this.exposed && smallCache.put(block, this.buf, this.address)) {
+      this.buf = DETACHED;
+    } else {
+      cpuAddon().release(this.buf);
+    }
   }
+}
+
+function allocateCpu(nbytes: number): Storage {
+  const block = roundSize(nbytes);
+  let buf: ArrayBuffer | null = null, address: number;
+  if (block <= SMALL_LIMIT) {
+    // the whole block, so that the buffer can serve any later request of this size class
+    buf = smallCache.take(block);
+    if (buf) address = smallCache.takenAddress;
+    else address = addressOf(buf = cpuAddon().alloc(block));
+  } else {
+    address = addressOf(buf = cpuAddon().alloc(nbytes));
+  }
+  liveBytes += block;
+  if (liveBytes > peakBytes) peakBytes = liveBytes;
+  return new CpuStorage(buf, nbytes, address, block);
+}
+
+function addressOf(buffer: ArrayBuffer): number {
+  return cpuAddon().address(buffer);
+}
+
+/**
+ * The native allocator's figures with the JS cache taken into account: its parked buffers are
+ * reserved, not allocated (as the native cache's own blocks), and its hits count as allocations
+ * served from a cache. The peak is the highest liveBytes seen, capped by the native peak (which
+ * counts parked buffers as allocated, so it is never below the true peak either): liveBytes can
+ * only run high, by never-disposed storages the GC returned since the last call.
+ */
+function cpuMemoryStats(): MemoryStats {
+  const n = cpuAddon().memoryStats();
+  const allocated = n.allocated - smallCache.parkedBytes;
+  liveBytes = allocated;
+  peakBytes = Math.max(allocated, Math.min(peakBytes, n.peakAllocated));
+  return {
+    allocated,
+    reserved: n.reserved,
+    peakAllocated: peakBytes,
+    allocCount: n.allocCount + smallCache.hits,
+    cacheHits: n.cacheHits + smallCache.hits,
+  };
 }
 
 /** Wraps a user's ArrayBuffer without copying (its address stays fixed while it is alive). */
 export function wrapCpuBuffer(buffer: ArrayBuffer): Storage {
-  return new CpuStorage(buffer, buffer.byteLength, false);
+  return new CpuStorage(buffer, buffer.byteLength, addressOf(buffer), 0);
 }
 
 function bytesOf(v: ArrayBufferView): Uint8Array {
@@ -59,14 +135,12 @@ function bytesOf(v: ArrayBufferView): Uint8Array {
 export const cpuBackend: Backend = {
   type: 'cpu',
   deviceCount: () => 1,
-  allocate(_d: Device, nbytes: number): Storage {
-    return new CpuStorage(cpuAddon().alloc(nbytes), nbytes, true);
-  },
+  allocate: (_d: Device, nbytes: number) => allocateCpu(nbytes),
   upload(dst, byteOffset, src) {
-    new Uint8Array(dst.buffer!, byteOffset, src.byteLength).set(bytesOf(src));
+    new Uint8Array((dst as CpuStorage).bytes, byteOffset, src.byteLength).set(bytesOf(src));
   },
   download(src, byteOffset, dst) {
-    bytesOf(dst).set(new Uint8Array(src.buffer!, byteOffset, dst.byteLength));
+    bytesOf(dst).set(new Uint8Array((src as CpuStorage).bytes, byteOffset, dst.byteLength));
   },
   async downloadAsync(src, byteOffset, dst) {
     this.download(src, byteOffset, dst);
@@ -83,8 +157,12 @@ export const cpuBackend: Backend = {
     }
   },
   synchronize() {},
-  memoryStats: () => cpuAddon().memoryStats(),
-  emptyCache: () => cpuAddon().emptyCache(),
+  memoryStats: () => cpuMemoryStats(),
+  emptyCache() {
+    const addon = cpuAddon();
+    smallCache.drain((b) => addon.release(b));   // first back to the native cache, then all to the system
+    addon.emptyCache();
+  },
 };
 
 /** Number of threads the CPU kernels use (OpenMP); pass n to set it. */

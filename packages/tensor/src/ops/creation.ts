@@ -2,7 +2,7 @@
  * Creating tensors: from JS data (`tensor`), from typed arrays without copying (`fromTypedArray`),
  * and the factories (zeros, ones, full, empty, arange, linspace, eye and the *Like forms).
  */
-import { type Device, type DeviceLike, cpu, device as toDevice } from '../device.js';
+import { type Device, type DeviceLike, backendFor, cpu, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo, scalarValue } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { empty as emptyOn, launchKernel } from '../dispatch.js';
@@ -124,7 +124,7 @@ function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DTyp
 /** A tensor on the CPU holding a copy of a host array. */
 function fromHost(arr: StorageArray, shape: Shape, dtype: DType): Tensor {
   const t = emptyOn(shape, dtype, cpu);
-  if (arr.byteLength > 0) new Uint8Array(t.storage.buffer!, 0, arr.byteLength).set(new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
+  if (arr.byteLength > 0) backendFor(cpu).upload(t.storage, 0, arr);   // not t.storage.buffer: that marks it as viewed by the user
   return t;
 }
 
