@@ -106,6 +106,13 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The allocator's block size for a request of n bytes (its size classes; the JS cache of small
+// buffers, packages/tensor/src/native/small-buffer-cache.ts, files buffers by them).
+Napi::Value BlockSize(const Napi::CallbackInfo& info) {
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  return Napi::Number::New(info.Env(), (double)round_size(n > 0 ? (size_t)n : 0));
+}
+
 Napi::Value NumThreads(const Napi::CallbackInfo& info) {
 #ifdef _OPENMP
   if (info.Length() > 0 && info[0].IsNumber()) omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
@@ -123,6 +130,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New(env, Stats));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  exports.Set("blockSize", Napi::Function::New(env, BlockSize));
   return exports;
 }
 

@@ -6,7 +6,7 @@
 import { type Backend, type Device, type MemoryStats, type Storage, cpu } from '../device.js';
 import { fromNativeError } from '../errors.js';
 import { type KernelAddon, kernelTable, loadAddon } from './load.js';
-import { SMALL_LIMIT, SmallBufferCache, roundSize } from './small-buffer-cache.js';
+import { SMALL_LIMIT, SmallBufferCache } from './small-buffer-cache.js';
 
 interface CpuAddon extends KernelAddon {
   alloc(nbytes: number): ArrayBuffer;
@@ -15,6 +15,7 @@ interface CpuAddon extends KernelAddon {
   memoryStats(): MemoryStats;
   emptyCache(): void;
   numThreads(n?: number): number;
+  blockSize(nbytes: number): number;
 }
 
 let addon: CpuAddon | null = null;
@@ -28,11 +29,15 @@ function cpuAddon(): CpuAddon {
   return addon;
 }
 
-const smallCache = new SmallBufferCache();
+let smallCacheInstance: SmallBufferCache | null = null;
+/** The JS cache of small buffers (made with the addon, whose size classes it uses). */
+function smallCache(): SmallBufferCache {
+  return (smallCacheInstance ??= new SmallBufferCache((n) => cpuAddon().blockSize(n)));
+}
 
 /**
  * Bytes of the live storages the allocator handed out (their block sizes), kept here because the
- * native figure also counts the buffers parked in smallCache. A storage that was never disposed
+ * native figure also counts the buffers parked in smallCache(). A storage that was never disposed
  * and whose buffer the GC collected leaves it too high (the native finalizer returns the block
  * without telling JS) until the next memoryStats() call sets it back from the native figures.
  */
@@ -74,7 +79,7 @@ class CpuStorage implements Storage {
     const block = this.block;
     if (block === 0) return;
     liveBytes -= block;
-    if (block <= SMALL_LIMIT && !this.exposed && smallCache.put(block, this.buf, this.address)) {
+    if (block <= SMALL_LIMIT && !this.exposed && smallCache().put(block, this.buf, this.address)) {
       this.buf = DETACHED;
     } else {
       cpuAddon().release(this.buf);
@@ -83,12 +88,13 @@ class CpuStorage implements Storage {
 }
 
 function allocateCpu(nbytes: number): Storage {
-  const block = roundSize(nbytes);
+  const cache = smallCache();
+  const block = cache.roundSize(nbytes);
   let buf: ArrayBuffer | null = null, address: number;
   if (block <= SMALL_LIMIT) {
     // the whole block, so that the buffer can serve any later request of this size class
-    buf = smallCache.take(block);
-    if (buf) address = smallCache.takenAddress;
+    buf = cache.take(block);
+    if (buf) address = cache.takenAddress;
     else address = addressOf(buf = cpuAddon().alloc(block));
   } else {
     address = addressOf(buf = cpuAddon().alloc(nbytes));
@@ -111,15 +117,15 @@ function addressOf(buffer: ArrayBuffer): number {
  */
 function cpuMemoryStats(): MemoryStats {
   const n = cpuAddon().memoryStats();
-  const allocated = n.allocated - smallCache.parkedBytes;
+  const allocated = n.allocated - smallCache().parkedBytes;
   liveBytes = allocated;
   peakBytes = Math.max(allocated, Math.min(peakBytes, n.peakAllocated));
   return {
     allocated,
     reserved: n.reserved,
     peakAllocated: peakBytes,
-    allocCount: n.allocCount + smallCache.hits,
-    cacheHits: n.cacheHits + smallCache.hits,
+    allocCount: n.allocCount + smallCache().hits,
+    cacheHits: n.cacheHits + smallCache().hits,
   };
 }
 
@@ -160,7 +166,7 @@ export const cpuBackend: Backend = {
   memoryStats: () => cpuMemoryStats(),
   emptyCache() {
     const addon = cpuAddon();
-    smallCache.drain((b) => addon.release(b));   // first back to the native cache, then all to the system
+    smallCache().drain((b) => addon.release(b));   // first back to the native cache, then all to the system
     addon.emptyCache();
   },
 };

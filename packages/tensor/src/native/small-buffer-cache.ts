@@ -5,8 +5,8 @@
  * about 0.3 µs and a storage took three (alloc, address, release): 0.9 µs, more than half of a
  * 4-element add (tools/bench/dispatch.ts).
  *
- * The size classes are the native allocator's own (roundSize below mirrors round_size in
- * native/cpu/allocator.cc), so a parked buffer is exactly the block the native side handed out and
+ * The size classes are the native allocator's own (its blockSize, read once into a table for the
+ * sizes the cache holds), so a parked buffer is exactly the block the native side handed out and
  * the bytes counted per tensor are the same with or without this cache.
  */
 
@@ -24,19 +24,6 @@ export const SMALL_LIMIT = 64 * 1024;
  */
 export const CACHE_BUDGET = 4 * 1024 * 1024;
 
-/**
- * The native allocator's block size for a request of n bytes: 64-byte steps up to 4 KiB, then a
- * quarter of the next power of two (native/cpu/allocator.cc, round_size).
- */
-export function roundSize(n: number): number {
-  if (n < 64) return 64;
-  if (n <= 4096) return Math.ceil(n / 64) * 64;
-  let p = 1;
-  while (p < n) p *= 2;
-  const q = p / 4;
-  return Math.ceil(n / q) * q;
-}
-
 /** Free lists indexed by block size / 64 (every class up to SMALL_LIMIT is a multiple of 64). */
 export class SmallBufferCache {
   private readonly buffers: ArrayBuffer[][] = [];
@@ -46,18 +33,33 @@ export class SmallBufferCache {
   /** Allocations this cache served. */
   hits = 0;
 
-  constructor(private readonly budget = CACHE_BUDGET) {
+  /** blockSize of every request up to SMALL_LIMIT, by ceil(n / 64). */
+  private readonly blockOf = new Uint32Array(SMALL_LIMIT / 64 + 1);
+
+  /**
+   * @param blockSize - the native allocator's block size for a request of n bytes (its size
+   *   classes: 64-byte steps up to 4 KiB, then quarters of powers of two; every class up to
+   *   SMALL_LIMIT is a multiple of 64, so requests with the same ceil(n / 64) share a block size)
+   * @param budget - the most bytes parked at once
+   */
+  constructor(private readonly blockSize: (n: number) => number, private readonly budget = CACHE_BUDGET) {
     for (let i = 0; i <= SMALL_LIMIT / 64; i++) {
       this.buffers.push([]);
       this.addresses.push([]);
+      this.blockOf[i] = blockSize(i * 64);
     }
+  }
+
+  /** The native block size for a request of n bytes (from the table up to SMALL_LIMIT). */
+  roundSize(n: number): number {
+    return n <= SMALL_LIMIT ? this.blockOf[Math.ceil(n / 64)]! : this.blockSize(n);
   }
 
   /** The address of the buffer the last successful take() returned. */
   takenAddress = 0;
 
   /**
-   * A parked buffer of block size `size` (a roundSize value ≤ SMALL_LIMIT), its address in
+   * A parked buffer of block size `size` (a roundSize() value ≤ SMALL_LIMIT), its address in
    * takenAddress; null when none is parked. The caller owns it from now on. (Two parallel lists
    * rather than a [buffer, address] pair each: taking and parking allocate nothing.)
    */
