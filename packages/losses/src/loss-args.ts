@@ -27,6 +27,16 @@ export function checkNumber(op: string, name: string, v: unknown, ok: (x: number
   return v;
 }
 
+/** A focusing exponent (the focal losses' gamma, quality focal loss's beta): finite and >= 0. */
+export function checkExponent(op: string, name: string, v: unknown): number {
+  return checkNumber(op, name, v, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
+}
+
+/** The focal losses' alpha: at most 1; a negative alpha disables the weighting. */
+export function checkFocalAlpha(op: string, v: unknown): number {
+  return checkNumber(op, 'alpha', v, (x) => Number.isFinite(x) && x <= 1, 'a number <= 1 (negative disables the weighting)');
+}
+
 /** A boolean option. */
 export function checkBoolean(op: string, name: string, v: unknown): boolean {
   if (typeof v !== 'boolean') throw new ValueError(op, name, 'true or false', String(v));
@@ -50,6 +60,7 @@ export function classWeightOf(op: string, w: Tensor | undefined, C: number, dtyp
   return castTo(w, dtype);
 }
 
+/** t in `dtype` (a recorded, differentiable cast when it changes). */
 export function castTo(t: Tensor, dtype: DType): Tensor {
   return t.dtype === dtype ? t : t.to(dtype);
 }

@@ -4,7 +4,7 @@
  */
 import { type Tensor, ShapeError, commonDevice, fmtShape, oneHot, sub, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
-import { broadcastWeight, castTo, checkFloating, checkIndexTensor, checkNumber, checkShape, computeDType, renamingIndexErrors } from './loss-args.js';
+import { broadcastWeight, castTo, checkExponent, checkFloating, checkIndexTensor, checkShape, computeDType, renamingIndexErrors } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'quality_focal_loss';
@@ -25,7 +25,7 @@ export interface QualityFocalLossOptions {
 export function checkQualityFocalLossOptions(op: string, options: QualityFocalLossOptions): { reduction: Reduction; avgFactor?: number; beta: number } {
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
-  const beta = checkNumber(op, 'beta', options.beta ?? 2, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0');
+  const beta = checkExponent(op, 'beta', options.beta ?? 2);
   return { reduction, avgFactor, beta };
 }
 

@@ -39,7 +39,7 @@
  */
 import { type Tensor, ShapeError, arange, commonDevice, fmtShape, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
-import { castTo, checkFloating, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors, classWeightOf } from './loss-args.js';
+import { castTo, checkFloating, checkExponent, checkFocalAlpha, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors, classWeightOf } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'softmax_focal_loss';
@@ -83,8 +83,8 @@ function targetMinusOthers(xt: Tensor, masked: Tensor): Tensor {
 export function checkSoftmaxFocalLossOptions(op: string, options: SoftmaxFocalLossOptions): { reduction: Reduction; avgFactor?: number; gamma: number; alpha: number; ignoreIndex: number } {
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
-  const gamma = checkNumber(op, 'gamma', options.gamma ?? 2, (g) => Number.isFinite(g) && g >= 0, 'a finite number >= 0');
-  const alpha = checkNumber(op, 'alpha', options.alpha ?? 0.25, (a) => Number.isFinite(a) && a <= 1, 'a number <= 1 (negative disables the weighting)');
+  const gamma = checkExponent(op, 'gamma', options.gamma ?? 2);
+  const alpha = checkFocalAlpha(op, options.alpha ?? 0.25);
   const ignoreIndex = checkNumber(op, 'ignoreIndex', options.ignoreIndex ?? -100, Number.isSafeInteger, 'an integer');
   return { reduction, avgFactor, gamma, alpha, ignoreIndex };
 }

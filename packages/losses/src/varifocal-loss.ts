@@ -4,7 +4,7 @@
  */
 import { type Tensor, ShapeError, commonDevice, fmtShape, sub, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
-import { castTo, checkBoolean, checkFloating, checkNumber, checkShape, computeDType, rowOrElementWeight } from './loss-args.js';
+import { castTo, checkBoolean, checkExponent, checkFloating, checkNumber, checkShape, computeDType, rowOrElementWeight } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'varifocal_loss';
@@ -41,7 +41,7 @@ export function checkVarifocalLossOptions(op: string, options: VarifocalLossOpti
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
   const alpha = checkNumber(op, 'alpha', options.alpha ?? 0.75, (a) => a >= 0 && a <= 1, 'a number in [0, 1]');
-  const gamma = checkNumber(op, 'gamma', options.gamma ?? 2, (g) => Number.isFinite(g) && g >= 0, 'a finite number >= 0');
+  const gamma = checkExponent(op, 'gamma', options.gamma ?? 2);
   const iouWeighted = checkBoolean(op, 'iouWeighted', options.iouWeighted ?? true);
   const detach = checkBoolean(op, 'detachFocalWeight', options.detachFocalWeight ?? true);
   return { reduction, avgFactor, alpha, gamma, iouWeighted, detach };

@@ -9,9 +9,10 @@
  * non-ignored rows × C, counted on the device (no device-to-host read per call).
  */
 import {
-  type Tensor, type DType, DTypeError, ShapeError, ValueError, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
+  type Tensor, DTypeError, ShapeError, ValueError, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
 } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from '../reduction.js';
+import { castTo, checkBoolean, checkExponent, checkFocalAlpha } from '../loss-args.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 
 const OP = 'sigmoid_focal_loss';
@@ -34,11 +35,6 @@ export interface FocalArgs {
   scale: number;
 }
 
-function checkNumber(op: string, name: string, v: unknown, ok: (x: number) => boolean, expected: string): number {
-  if (typeof v !== 'number' || !ok(v)) throw new ValueError(op, name, expected, String(v));
-  return v;
-}
-
 /**
  * Checks the options that do not depend on the inputs (gamma, alpha, reduction, avgFactor,
  * targetConvention, fusedGrad), with defaults applied; `op` names the caller in errors (the op, or the
@@ -46,17 +42,13 @@ function checkNumber(op: string, name: string, v: unknown, ok: (x: number) => bo
  */
 export function checkSigmoidFocalLossOptions(op: string, options: SigmoidFocalLossOptions) {
   const reduction = checkReduction(op, options.reduction ?? 'mean');
-  const gamma = checkNumber(op, 'gamma', options.gamma ?? 2, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
-  const alpha = checkNumber(op, 'alpha', options.alpha ?? 0.25, (x) => Number.isFinite(x) && x <= 1, 'a number <= 1 (negative disables the weighting)');
+  const gamma = checkExponent(op, 'gamma', options.gamma ?? 2);
+  const alpha = checkFocalAlpha(op, options.alpha ?? 0.25);
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
   const targetConvention = options.targetConvention ?? 'seed';
   if (targetConvention !== 'seed' && targetConvention !== 'mmdet') throw new ValueError(op, 'targetConvention', "'seed' or 'mmdet'", String(targetConvention));
-  if (options.fusedGrad !== undefined && typeof options.fusedGrad !== 'boolean') throw new ValueError(op, 'fusedGrad', 'true or false', String(options.fusedGrad));
+  if (options.fusedGrad !== undefined) checkBoolean(op, 'fusedGrad', options.fusedGrad);
   return { reduction, gamma, alpha, avgFactor, targetConvention };
-}
-
-function castTo(t: Tensor, dtype: DType): Tensor {
-  return t.dtype === dtype ? t : t.to(dtype);
 }
 
 /** Checks and normalises the arguments (shapes, dtypes, devices, options) into 2-D form. */
