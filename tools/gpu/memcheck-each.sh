@@ -24,19 +24,16 @@ LEFT=${KILN_MEMCHECK_LEFT_S:-540}
 FILES=$(find "$@" -name node_modules -prune -o -name '*.test.ts' -type f -print | xargs -r ls -S)
 [ -n "$FILES" ] || { echo "memcheck-each: no *.test.ts under $*"; exit 2; }
 LOGS=$(mktemp -d /tmp/kiln-memcheck.XXXX)
-export LOGS LEFT NO_COLOR=1
+GPU_TOOLS=$(cd "$(dirname "$0")" && pwd)
+export LOGS LEFT GPU_TOOLS NO_COLOR=1
 unset FORCE_COLOR
 
 one_file() {
   local file=$1 log t0=$SECONDS
   log="$LOGS/$(printf '%s' "$file" | tr '/' '_').log"
-  # --report-api-errors no: CUDA calls that fail on purpose and are handled (the out-of-memory
-  # test's cudaMalloc) are not memory errors; invalid accesses and leaks are still reported.
-  # vitest's worker is a child process, hence --target-processes all.
-  timeout -k 10 "$LEFT" compute-sanitizer --tool memcheck --leak-check full --report-api-errors no \
-    --target-processes all --error-exitcode 86 \
-    node node_modules/vitest/vitest.mjs run --reporter=default --pool=forks --maxWorkers=1 \
-    --no-isolate --testTimeout=600000 --hookTimeout=600000 "$file" >"$log" 2>&1
+  # the sanitizer's options and the one-worker vitest, as remote.sh's memcheck step
+  source "$GPU_TOOLS/memcheck-command.sh"
+  timeout -k 10 "$LEFT" "${MEMCHECK_VITEST[@]}" "$file" >"$log" 2>&1
   echo "rc=$?" >>"$log"
   echo "seconds=$((SECONDS - t0))" >>"$log"
 }

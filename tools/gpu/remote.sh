@@ -213,14 +213,9 @@ for step in "$@"; do
     memcheck)
       [ ${#words[@]} -gt 0 ] || words=(packages/losses)
       if command -v compute-sanitizer >/dev/null 2>&1; then
-        # vitest 4: poolOptions.forks.singleFork became --maxWorkers=1 --no-isolate. The worker is
-        # a child process, so the sanitizer follows children (--target-processes all).
-        # --report-api-errors no: CUDA calls that fail on purpose and are handled (the out-of-memory
-        # test's cudaMalloc) are not memory errors; invalid accesses and leaks are still reported.
-        run_step "$step" "$log" compute-sanitizer --tool memcheck --leak-check full --report-api-errors no \
-          --target-processes all --error-exitcode 86 \
-          "${VITEST[@]}" --pool=forks --maxWorkers=1 --no-isolate --no-file-parallelism \
-          --testTimeout=600000 --hookTimeout=600000 "${words[@]}"
+        # the sanitizer's options and the one-worker vitest: memcheck-command.sh
+        source tools/gpu/memcheck-command.sh
+        run_step "$step" "$log" "${MEMCHECK_VITEST[@]}" --no-file-parallelism "${words[@]}"
       else
         i=${#R_NAME[@]}
         echo "== $step: compute-sanitizer not found on this machine; step not run" | tee -a "$log"
