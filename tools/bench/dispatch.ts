@@ -33,14 +33,12 @@ import {
   launchKernel, loadAddon, needsRecording, promoteTypes, recordOp, sameShape,
 } from '@kiln/tensor';
 import '@kiln/autograd';
+import { optionValue } from './cli-options.js';
 
 const args = parseArgs(process.argv.slice(2));
 
 function parseArgs(argv: string[]) {
-  const get = (name: string, def: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const get = (name: string, def: string) => optionValue(argv, name, def);
   return {
     reps: Number(get('reps', '9')),
     batches: Number(get('batches', '31')),

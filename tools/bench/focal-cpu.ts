@@ -48,6 +48,7 @@ import { cpuThreads, fromTypedArray, toNdarray } from '@kiln/tensor';
 import { testRng } from '@kiln/tensor/testing';
 import '@kiln/autograd';
 import { sigmoidFocalLoss } from '@kiln/losses';
+import { optionValue } from './cli-options.js';
 
 // tfjs-core's Node bundle has no gradients: they are registered by register_all_gradients (what the
 // @tensorflow/tfjs union package does), an ES module with extensionless imports that Node's ESM loader
@@ -63,10 +64,7 @@ const TOL = 1e-4;
 const args = parseArgs(process.argv.slice(2));
 
 function parseArgs(argv: string[]) {
-  const get = (name: string, def: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const get = (name: string, def: string) => optionValue(argv, name, def);
   return {
     sizes: get('sizes', '20000,200000').split(',').map(Number),
     reps: Number(get('reps', '9')),

@@ -20,16 +20,14 @@ import { type DType, type Tensor, empty, fromTypedArray, rand, randint, randn, s
 import '@kiln/autograd';
 import { cuda } from '@kiln/cuda';
 import { sigmoidFocalLoss } from '@kiln/losses';
+import { optionValue } from './cli-options.js';
 
 const args = parseArgs(process.argv.slice(2));
 const C = 80;
 const L2_BYTES = 50 * 2 ** 20;
 
 function parseArgs(argv: string[]) {
-  const get = (name: string, def: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const get = (name: string, def: string) => optionValue(argv, name, def);
   return {
     sizes: get('sizes', '20000,200000,1600000').split(',').map(Number),
     dtypes: get('dtypes', 'float32,bfloat16').split(',') as DType[],

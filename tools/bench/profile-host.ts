@@ -9,9 +9,10 @@ import { randint, randn, synchronize } from '@kiln/tensor';
 import '@kiln/autograd';
 import '@kiln/cuda';
 import { sigmoidFocalLoss } from '@kiln/losses';
+import { optionValue } from './cli-options.js';
 
 const argv = process.argv.slice(2);
-const opt = (k: string, d: string) => (argv.includes(`--${k}`) ? argv[argv.indexOf(`--${k}`) + 1]! : d);
+const opt = (k: string, d: string) => optionValue(argv, k, d);
 const device = opt('device', 'cpu');
 const n = Number(opt('n', '20000'));
 const steps = Number(opt('steps', '2000'));
