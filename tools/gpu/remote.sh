@@ -182,6 +182,13 @@ run_step() {
   R_RC[i]=$rc R_TIME[i]=$((SECONDS - t0))
 }
 
+# Records a step that did not run (rc: missing, usage), with `message` in its log.
+not_run() {
+  local name=$1 log=$2 rc=$3 message=$4 i=${#R_NAME[@]}
+  echo "== $name: $message" | tee -a "$log"
+  R_NAME[i]=$name R_LOG[i]=$(basename "$log") R_RC[i]=$rc R_TIME[i]=0
+}
+
 # The last lines that say how a step went.
 summary_line() {
   local kind=$1 log=$2 line
@@ -217,9 +224,7 @@ for step in "$@"; do
         source tools/gpu/memcheck-command.sh
         run_step "$step" "$log" "${MEMCHECK_VITEST[@]}" --no-file-parallelism "${words[@]}"
       else
-        i=${#R_NAME[@]}
-        echo "== $step: compute-sanitizer not found on this machine; step not run" | tee -a "$log"
-        R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=missing R_TIME[i]=0
+        not_run "$step" "$log" missing "compute-sanitizer not found on this machine; step not run"
       fi
       ;;
     memcheck-each)
@@ -230,23 +235,19 @@ for step in "$@"; do
         run_step "$step" "$log" env KILN_MEMCHECK_LEFT_S=$mc_left \
           bash tools/gpu/memcheck-each.sh "${words[@]}"
       else
-        i=${#R_NAME[@]}
-        echo "== $step: compute-sanitizer not found on this machine; step not run" | tee -a "$log"
-        R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=missing R_TIME[i]=0
+        not_run "$step" "$log" missing "compute-sanitizer not found on this machine; step not run"
       fi
       ;;
     bench)
       if [ ${#words[@]} -eq 0 ]; then
-        echo "== $step: no script given (bench:path/to/script.ts)" | tee -a "$log"
-        i=${#R_NAME[@]}; R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=usage R_TIME[i]=0
+        not_run "$step" "$log" usage "no script given (bench:path/to/script.ts)"
       else
         run_step "$step" "$log" node --conditions=@kiln/source --import tsx "${words[@]}"
       fi
       ;;
     py)
       if [ ${#words[@]} -eq 0 ]; then
-        echo "== $step: no script given (py:path/to/script.py)" | tee -a "$log"
-        i=${#R_NAME[@]}; R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=usage R_TIME[i]=0
+        not_run "$step" "$log" usage "no script given (py:path/to/script.py)"
       else
         run_step "$step" "$log" env PYTHONUNBUFFERED=1 python3 "${words[@]}"
       fi
@@ -261,8 +262,7 @@ for step in "$@"; do
       run_step "$step" "$log" bash -c "PYTHONUNBUFFERED=1 python3 tools/bench/torch_focal.py --export-check /tmp/kiln-check --json /tmp/kiln-torch.json $arg && node --conditions=@kiln/source --import tsx tools/bench/focal-gpu.ts --torch /tmp/kiln-torch.json --check /tmp/kiln-check --out \"\$OUT/benchmarks-gpu.md\""
       ;;
     *)
-      echo "== $step: unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD)" | tee -a "$log"
-      i=${#R_NAME[@]}; R_NAME[i]=$step R_LOG[i]=$(basename "$log") R_RC[i]=usage R_TIME[i]=0
+      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS])"
       ;;
   esac
   i=$((${#R_NAME[@]} - 1))
