@@ -1,1 +1,2 @@
-export {};
+export { AnchorGenerator, type ImageList, type AnchorPlacement } from './anchor-generator.js';
+export { Matcher } from './matcher.js';

@@ -1,0 +1,134 @@
+/**
+ * `AnchorGenerator`: torchvision's anchors over a feature pyramid, computed on the feature maps'
+ * device and in their dtype.
+ */
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, arange, cat, stack, tensor, tidy } from '@kiln/tensor';
+import { Module } from '@kiln/nn';
+import { cellAnchors } from './cell-anchors.js';
+
+/** A batch of images as torchvision's `ImageList`: the padded tensor and each image's size before padding. */
+export interface ImageList {
+  /** [B, C, H, W], the images padded to one size. */
+  tensors: Tensor;
+  /** Each image's (height, width) before padding. */
+  imageSizes: [number, number][];
+}
+
+/** Where anchors are made: the feature maps' dtype and device. */
+export interface AnchorPlacement {
+  /** dtype of the anchors (default float32). */
+  dtype?: DType;
+  /** Device of the anchors (default the CPU). */
+  device?: DeviceLike;
+}
+
+const isNumberList = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
+
+function checkLevels(arg: string, v: readonly (readonly number[])[], positive: boolean): number[][] {
+  v.forEach((level, i) => {
+    if (!isNumberList(level) || level.length === 0 || !level.every((x) => Number.isFinite(x) && (!positive || x > 0))) {
+      throw new ValueError('AnchorGenerator', `${arg}[${i}]`, `a non-empty list of ${positive ? 'positive ' : ''}finite numbers`, JSON.stringify(level));
+    }
+  });
+  return v.map((l) => [...l]);
+}
+
+/**
+ * Anchors over the levels of a feature pyramid (torchvision's `AnchorGenerator`): for each level,
+ * boxes of every size and aspect ratio (height / width) of that level, centred on (0, 0) and
+ * rounded as torchvision rounds them, shifted to every cell of the level's grid with the stride
+ * `imageSize // gridSize`. A level's anchors are ordered (y, x, anchor); the levels follow one
+ * another. `forward` returns one [sum of H·W·A, 4] (x1, y1, x2, y2) tensor per image, on the
+ * feature maps' device and in their dtype.
+ *
+ * @example
+ * ```ts
+ * // RetinaNet's: 3 sizes × 3 ratios on each of 5 levels
+ * const sizes = [32, 64, 128, 256, 512].map((s) => [s, s * 2 ** (1 / 3), s * 2 ** (2 / 3)]);
+ * const gen = new AnchorGenerator(sizes, sizes.map(() => [0.5, 1, 2]));
+ * const anchors = gen.call(images, features);      // images [B, 3, H, W], features [B, C, Hi, Wi]
+ * anchors[0].shape;                                // [sum of Hi·Wi·9, 4]
+ * ```
+ */
+export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor[]], Tensor[]> {
+  /** The sizes of each level's anchors (sqrt of their area), one list per level. */
+  readonly sizes: number[][];
+  /** The aspect ratios (height / width) of each level, one list per level. */
+  readonly aspectRatios: number[][];
+  /** Each level's [A, 4] base anchors centred on (0, 0) (torchvision's `cell_anchors`). */
+  readonly cellAnchors: number[][][];
+
+  /**
+   * `sizes` and `aspectRatios` are lists per level; a flat `sizes` list gives one level per size
+   * and a flat `aspectRatios` list is used on every level, as torchvision reads them.
+   */
+  constructor(sizes: readonly number[] | readonly (readonly number[])[] = [[128, 256, 512]], aspectRatios: readonly number[] | readonly (readonly number[])[] = [[0.5, 1, 2]]) {
+    super();
+    const nestedSizes = isNumberList(sizes) ? sizes.map((s) => [s]) : (sizes as number[][]);
+    const nestedRatios = isNumberList(aspectRatios) ? nestedSizes.map(() => [...(aspectRatios as number[])]) : (aspectRatios as number[][]);
+    this.sizes = checkLevels('sizes', nestedSizes, true);
+    this.aspectRatios = checkLevels('aspectRatios', nestedRatios, true);
+    if (this.sizes.length !== this.aspectRatios.length) {
+      throw new ValueError('AnchorGenerator', 'aspectRatios', `one list per level of sizes (${this.sizes.length})`, `${this.aspectRatios.length} lists`);
+    }
+    this.cellAnchors = this.sizes.map((s, i) => cellAnchors(s, this.aspectRatios[i]!));
+  }
+
+  /** The number of anchors per grid cell of each level (sizes × ratios). */
+  numAnchorsPerLocation(): number[] {
+    return this.cellAnchors.map((a) => a.length);
+  }
+
+  /**
+   * Each level's anchors for grids of (height, width) cells and strides of (y, x) pixels: [H·W·A, 4],
+   * ordered (y, x, anchor).
+   *
+   * @example
+   * ```ts
+   * const [level] = new AnchorGenerator([[32]], [[1]]).gridAnchors([[2, 3]], [[8, 8]]);
+   * level.shape;   // [6, 4]: the 2 × 3 cells, one anchor each
+   * ```
+   */
+  gridAnchors(gridSizes: readonly (readonly [number, number])[], strides: readonly (readonly [number, number])[], placement: AnchorPlacement = {}): Tensor[] {
+    const op = 'AnchorGenerator.gridAnchors';
+    if (gridSizes.length !== this.cellAnchors.length || strides.length !== gridSizes.length) {
+      throw new ValueError(op, 'gridSizes', `one grid size and one stride per level (${this.cellAnchors.length} levels)`, `${gridSizes.length} grid sizes and ${strides.length} strides`);
+    }
+    const dtype = placement.dtype ?? 'float32', device = placement.device ?? 'cpu';
+    return gridSizes.map(([H, W], level) => tidy(() => {
+      const [strideY, strideX] = strides[level]!;
+      // shifts as exact integers, then in the anchors' dtype (torchvision: int64 shifts + base anchors)
+      const xs = arange(0, W, 1, { dtype: 'int64', device }).mul(strideX).to(dtype).reshape([1, W]).expand([H, W]);
+      const ys = arange(0, H, 1, { dtype: 'int64', device }).mul(strideY).to(dtype).reshape([H, 1]).expand([H, W]);
+      const shifts = stack([xs, ys, xs, ys], -1).reshape([H * W, 1, 4]);
+      const base = tensor(this.cellAnchors[level]!, { dtype, device }).reshape([1, -1, 4]);
+      return shifts.add(base).reshape([-1, 4]);
+    }));
+  }
+
+  /**
+   * One anchor tensor per image of the batch: every level's anchors, levels concatenated.
+   * The strides are `imageSize // featureSize` per dimension, from the padded batch's size.
+   */
+  forward(images: Tensor | ImageList, featureMaps: readonly Tensor[]): Tensor[] {
+    const op = 'AnchorGenerator.forward';
+    const batch = 'tensors' in images ? images.tensors : images;
+    if (batch.ndim !== 4) throw new ShapeError(op, 'images', 'a batch [B, C, H, W]', `[${batch.shape.join(', ')}]`);
+    if (featureMaps.length === 0) throw new ValueError(op, 'featureMaps', 'at least one feature map', '[]');
+    const [imageH, imageW] = batch.shape.slice(-2) as [number, number];
+    const grids = featureMaps.map((f, i): [number, number] => {
+      if (f.ndim < 2) throw new ShapeError(op, `featureMaps[${i}]`, 'a map [..., H, W]', `[${f.shape.join(', ')}]`);
+      const [h, w] = f.shape.slice(-2) as [number, number];
+      if (h === 0 || w === 0 || h > imageH || w > imageW) throw new ShapeError(op, `featureMaps[${i}]`, `a grid of 1 to ${imageH} × ${imageW} cells`, `${h} × ${w}`);
+      return [h, w];
+    });
+    const strides = grids.map(([h, w]): [number, number] => [Math.floor(imageH / h), Math.floor(imageW / w)]);
+    const count = 'tensors' in images ? images.imageSizes.length : batch.shape[0]!;
+    const levels = this.gridAnchors(grids, strides, { dtype: featureMaps[0]!.dtype, device: featureMaps[0]!.device });
+    try {
+      return Array.from({ length: count }, () => cat(levels, 0));
+    } finally {
+      for (const l of levels) l.dispose();
+    }
+  }
+}

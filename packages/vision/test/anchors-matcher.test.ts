@@ -1,0 +1,110 @@
+// AnchorGenerator and Matcher against torchvision 0.14 (fixtures by
+// tools/reference/make_anchor_fixtures.py), on every device, with their argument checks and no leaks.
+import { readFileSync } from 'node:fs';
+import { expect, it } from 'vitest';
+import { type DType, type Tensor, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, zeros } from '@kiln/tensor';
+import { expectError, forEachDevice } from '@kiln/tensor/testing';
+import { AnchorGenerator, Matcher } from '@kiln/vision';
+
+interface AnchorCase {
+  name: string; sizes: number[] | number[][] | null; aspectRatios: number[] | number[][] | null; imageShape: number[]; grids: [number, number][];
+  dtype: DType; cellAnchors: number[][][]; numAnchorsPerLocation: number[]; numImages: number; anchors: number[];
+}
+interface MatcherCase { name: string; high: number; low: number; allowLowQualityMatches: boolean; shape: [number, number]; iou: number[]; matches: number[] }
+const fixtures = JSON.parse(readFileSync(new URL('./fixtures/anchors-matcher.json', import.meta.url), 'utf8')) as { anchors: AnchorCase[]; matcher: MatcherCase[] };
+
+const values = (t: Tensor) => Array.from(t.toTypedArray() as ArrayLike<number | bigint>, Number);
+const generatorOf = (c: AnchorCase) => c.sizes === null ? new AnchorGenerator() : new AnchorGenerator(c.sizes, c.aspectRatios ?? undefined);
+
+forEachDevice('AnchorGenerator', (dev) => {
+  for (const c of fixtures.anchors) {
+    it(`${c.name}: torchvision's anchors, in the feature maps' dtype and device`, () => {
+      const gen = generatorOf(c);
+      expect(gen.cellAnchors).toEqual(c.cellAnchors);
+      expect(gen.numAnchorsPerLocation()).toEqual(c.numAnchorsPerLocation);
+      const images = zeros(c.imageShape, { dtype: c.dtype, device: dev });
+      const features = c.grids.map(([h, w]) => zeros([c.imageShape[0]!, 2, h, w], { dtype: c.dtype, device: dev }));
+      const anchors = gen.call(images, features);
+      expect(anchors.length).toBe(c.numImages);
+      for (const a of anchors) {
+        expect(a.device.type).toBe(dev);
+        expect(a.dtype).toBe(c.dtype);
+        expect(a.shape).toEqual([c.anchors.length / 4, 4]);
+        expect(values(a)).toEqual(c.anchors);                      // exact: integers plus integer shifts
+      }
+      for (const t of [images, ...features, ...anchors]) t.dispose();
+    });
+  }
+
+  it('takes an ImageList and makes one tensor per image size listed', () => {
+    const gen = new AnchorGenerator([[32]], [[1]]);
+    const tensors = zeros([1, 3, 16, 16], { device: dev }), f = zeros([1, 4, 2, 2], { device: dev });
+    const anchors = gen.call({ tensors, imageSizes: [[16, 16]] }, [f]);
+    expect(values(anchors[0]!)).toEqual([-16, -16, 16, 16, -8, -16, 24, 16, -16, -8, 16, 24, -8, -8, 24, 24]);
+    for (const t of [tensors, f, ...anchors]) t.dispose();
+  });
+
+  it('leaves nothing allocated but its outputs', () => {
+    const gen = new AnchorGenerator([[32, 64], [128]], [[0.5, 1, 2], [1]]);
+    const images = zeros([2, 3, 64, 64], { device: dev }), features = [zeros([2, 8, 8, 8], { device: dev }), zeros([2, 8, 4, 4], { device: dev })];
+    gen.call(images, features).forEach((a) => a.dispose());
+    synchronize(dev);
+    const before = memoryStats(dev).allocated;
+    for (let i = 0; i < 20; i++) gen.call(images, features).forEach((a) => a.dispose());
+    synchronize(dev);
+    expect(memoryStats(dev).allocated).toBe(before);
+    for (const t of [images, ...features]) t.dispose();
+  });
+
+  it('rejects mismatched levels and shapes with typed errors', () => {
+    expectError(() => new AnchorGenerator([[32], [64]], [[1]]), ValueError, 'AnchorGenerator', 'aspectRatios');
+    expectError(() => new AnchorGenerator([[32, -1]], [[1]]), ValueError, 'sizes[0]');
+    expectError(() => new AnchorGenerator([[32]], [[]]), ValueError, 'aspectRatios[0]');
+    const gen = new AnchorGenerator([[32], [64]], [[1], [1]]);
+    const images = zeros([1, 3, 16, 16], { device: dev }), f = zeros([1, 2, 4, 4], { device: dev });
+    expectError(() => gen.call(images, [f]), ValueError, 'gridAnchors', '2 levels');
+    expectError(() => gen.call(images.select(0, 0), [f, f]), ShapeError, 'images');
+    expectError(() => gen.call(images, [f, zeros([1, 2, 32, 4], { device: dev })]), ShapeError, 'featureMaps[1]');
+    expectError(() => gen.call(images, []), ValueError, 'featureMaps');
+    for (const t of [images, f]) t.dispose();
+  });
+});
+
+forEachDevice('Matcher', (dev) => {
+  for (const c of fixtures.matcher) {
+    it(`${c.name}: torchvision's matches`, () => {
+      const q = tensor(c.iou, { dtype: 'float32', device: dev }).reshape(c.shape);
+      const m = new Matcher(c.high, c.low, c.allowLowQualityMatches).call(q);
+      expect(m.dtype).toBe('int64');
+      expect(m.device.type).toBe(dev);
+      expect(values(m)).toEqual(c.matches);
+      // the same from a non-contiguous view (the transpose of a contiguous [N, M] matrix)
+      const qt = tensor(c.iou, { dtype: 'float32', device: dev }).reshape(c.shape).transpose(0, 1).contiguous().transpose(0, 1);
+      if (!c.shape.includes(1)) expect(qt.isContiguous).toBe(false);
+      expect(values(new Matcher(c.high, c.low, c.allowLowQualityMatches).call(qt))).toEqual(c.matches);
+      for (const t of [q, m, qt]) t.dispose();
+    });
+  }
+
+  it('leaves nothing allocated but the matches', () => {
+    const q = tensor(fixtures.matcher[1]!.iou, { device: dev }).reshape(fixtures.matcher[1]!.shape);
+    const matcher = new Matcher(0.5, 0.4, true);
+    matcher.call(q).dispose();
+    synchronize(dev);
+    const before = memoryStats(dev).allocated;
+    for (let i = 0; i < 20; i++) matcher.call(q).dispose();
+    synchronize(dev);
+    expect(memoryStats(dev).allocated).toBe(before);
+    q.dispose();
+  });
+
+  it('rejects empty matrices, bad thresholds and non-matrices with typed errors', () => {
+    expectError(() => new Matcher(0.4, 0.5), ValueError, 'Matcher', 'lowThreshold');
+    expectError(() => new Matcher(NaN, 0.5), ValueError, 'highThreshold');
+    const m = new Matcher(0.5, 0.4);
+    expectError(() => m.call(zeros([0, 5], { device: dev })), ValueError, 'ground-truth boxes');
+    expectError(() => m.call(zeros([3, 0], { device: dev })), ValueError, 'anchor boxes');
+    expectError(() => m.call(zeros([3], { device: dev })), ShapeError, 'matchQualityMatrix');
+    expectError(() => m.call(zeros([2, 3], { dtype: 'int64', device: dev })), DTypeError, 'matchQualityMatrix');
+  });
+});
