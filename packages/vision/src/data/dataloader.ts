@@ -1,0 +1,127 @@
+/**
+ * `DataLoader`: batches of a `Dataset` in PyTorch's habits, iterated with `for await`, with the
+ * next batches prepared while the current one is used.
+ */
+import { ValueError } from '@kiln/tensor';
+import type { Dataset } from './dataset.js';
+import { epochOrder } from './sampler.js';
+import { disposeTensors } from './dispose-tree.js';
+
+/** Options of a `DataLoader`. */
+export interface DataLoaderOptions<T, B> {
+  /** Items per batch (default 1). */
+  batchSize?: number;
+  /** Visit the items in a new random order each epoch (default false). */
+  shuffle?: boolean;
+  /** Seed of the shuffled orders (default 0): epoch e's order depends on (seed, e) only. */
+  seed?: number;
+  /** Drop the last batch if it is smaller than batchSize (default false). */
+  dropLast?: boolean;
+  /** Turns a list of items into a batch (default: the list itself). */
+  collate?: (items: T[]) => B | Promise<B>;
+  /**
+   * Batches prepared ahead of the one being used (default 2; 0 prepares each on request). Their
+   * items are fetched concurrently, so asynchronous work (reading and decoding files: sharp runs on
+   * libuv's threads) overlaps the use of the current batch, including work queued on a device.
+   */
+  prefetch?: number;
+}
+
+const checkCount = (arg: string, v: number, min: number): number => {
+  if (!Number.isInteger(v) || v < min) throw new ValueError('DataLoader', arg, `an integer >= ${min}`, String(v));
+  return v;
+};
+
+/**
+ * Batches of a map-style dataset (PyTorch's `DataLoader`): `for await (const batch of loader)` runs
+ * one epoch; each iteration is the next epoch (or the one set with `setEpoch`). Breaking out of the
+ * loop disposes the tensors of batches prepared ahead and not used.
+ *
+ * @example
+ * ```ts
+ * const loader = new DataLoader(dataset, { batchSize: 8, shuffle: true, seed: 1, collate: detectionCollate });
+ * for (let epoch = 0; epoch < 12; epoch++) {
+ *   for await (const { images, targets } of loader) {
+ *     // train on the batch; the next ones are being read meanwhile
+ *   }
+ * }
+ * ```
+ */
+export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
+  /** Items per batch. */
+  readonly batchSize: number;
+  /** Whether each epoch shuffles. */
+  readonly shuffle: boolean;
+  /** The shuffle's seed. */
+  readonly seed: number;
+  /** Whether a last, smaller batch is dropped. */
+  readonly dropLast: boolean;
+  /** Batches prepared ahead. */
+  readonly prefetch: number;
+  private readonly collate: (items: T[]) => B | Promise<B>;
+  private nextEpoch = 0;
+
+  /** Batches of `dataset`; see `DataLoaderOptions`. */
+  constructor(readonly dataset: Dataset<T>, options: DataLoaderOptions<T, B> = {}) {
+    this.batchSize = checkCount('batchSize', options.batchSize ?? 1, 1);
+    this.prefetch = checkCount('prefetch', options.prefetch ?? 2, 0);
+    this.shuffle = options.shuffle ?? false;
+    this.seed = options.seed ?? 0;
+    if (!Number.isInteger(this.seed)) throw new ValueError('DataLoader', 'seed', 'an integer', String(this.seed));
+    this.dropLast = options.dropLast ?? false;
+    this.collate = options.collate ?? ((items: T[]) => items as unknown as B);
+  }
+
+  /** Batches per epoch. */
+  get length(): number {
+    const n = this.dataset.length;
+    return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+  }
+
+  /** The epoch the next iteration runs (its shuffled order); each iteration then counts up from it. */
+  setEpoch(epoch: number): void {
+    this.nextEpoch = checkCount('epoch', epoch, 0);
+  }
+
+  /** The dataset indices of each batch of an epoch. */
+  batchIndices(epoch: number): number[][] {
+    const order = epochOrder(this.dataset.length, this.shuffle, this.seed, epoch);
+    return Array.from({ length: this.length }, (_, b) => order.slice(b * this.batchSize, (b + 1) * this.batchSize));
+  }
+
+  /** One epoch of batches. */
+  [Symbol.asyncIterator](): AsyncIterator<B> {
+    const batches = this.batchIndices(this.nextEpoch++);
+    const pending: Promise<B>[] = [];
+    let next = 0, done = false;
+    const load = async (indices: number[]): Promise<B> => this.collate(await Promise.all(indices.map((i) => this.dataset.get(i))));
+    // the batch asked for plus `prefetch` after it are in flight
+    const fill = () => {
+      while (!done && next < batches.length && pending.length < this.prefetch + 1) {
+        const p = load(batches[next++]!);
+        p.catch(() => {});                           // a failure surfaces when its batch is asked for
+        pending.push(p);
+      }
+    };
+    const finish = async (): Promise<IteratorResult<B>> => {
+      done = true;
+      const left = pending.splice(0);
+      for (const r of await Promise.allSettled(left)) if (r.status === 'fulfilled') disposeTensors(r.value);
+      return { done: true, value: undefined };
+    };
+    return {
+      next: async (): Promise<IteratorResult<B>> => {
+        fill();
+        const p = pending.shift();
+        if (p === undefined) return { done: true, value: undefined };
+        try {
+          return { done: false, value: await p };
+        } catch (e) {
+          await finish();
+          throw e;
+        }
+      },
+      return: finish,
+    };
+  }
+}

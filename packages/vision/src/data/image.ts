@@ -1,0 +1,76 @@
+/**
+ * Decoding image files through sharp (libvips), an optional dependency loaded on first use: the
+ * rest of @kiln/vision works without it, and a missing sharp is an error that says how to add it.
+ */
+import { KilnError, type Tensor, ValueError, tensor } from '@kiln/tensor';
+import type { Sharp, SharpOptions } from 'sharp';
+
+/** A decoded image: 8-bit RGB pixels, row-major, channels interleaved (HWC). */
+export interface RawImage {
+  /** height × width × 3 bytes. */
+  data: Uint8Array;
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+}
+
+/** An optional package that a function needs is not installed. */
+export class MissingDependencyError extends KilnError {}
+
+type SharpFactory = (input?: string | Buffer | Uint8Array, options?: SharpOptions) => Sharp;
+let sharpModule: Promise<SharpFactory> | null = null;
+
+/** sharp, imported once on first use. */
+export function loadSharp(op: string): Promise<SharpFactory> {
+  sharpModule ??= import('sharp').then((m) => (m.default ?? m) as unknown as SharpFactory).catch((e: unknown) => {
+    sharpModule = null;
+    throw new MissingDependencyError(
+      `${op}: decoding images needs the optional dependency 'sharp', which could not be loaded (${(e as Error).message}); install it with: npm install sharp`,
+    );
+  });
+  return sharpModule;
+}
+
+/** The pixels of a sharp pipeline as RGB bytes. */
+export async function toRawImage(pipeline: Sharp): Promise<RawImage> {
+  // greyscale becomes three equal channels; alpha is dropped (PIL's convert('RGB'))
+  const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new ValueError('readImage', 'file', 'an image that converts to 3 channels', `${info.channels} channels`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
+
+/**
+ * Decodes an image file (JPEG, PNG, WebP, TIFF, GIF, AVIF...) or its bytes into RGB pixels, with
+ * sharp. EXIF orientation is not applied (as PIL and torchvision's readers).
+ *
+ * @example
+ * ```ts
+ * const img = await readImage('images/000000000139.jpg');   // { data, width: 640, height: 426 }
+ * const x = imageToTensor(img);                            // float32 [3, 426, 640] in [0, 1]
+ * ```
+ */
+export async function readImage(source: string | Uint8Array): Promise<RawImage> {
+  const sharp = await loadSharp('readImage');
+  return toRawImage(sharp(source));
+}
+
+/**
+ * An RGB image as a float32 [3, H, W] tensor with values in [0, 1] (torchvision's `to_tensor`).
+ *
+ * @example
+ * ```ts
+ * const x = imageToTensor(await readImage('a.png'));
+ * ```
+ */
+export function imageToTensor(image: RawImage): Tensor {
+  const { data, width: W, height: H } = image;
+  if (data.length !== W * H * 3) throw new ValueError('imageToTensor', 'image', `${W} × ${H} × 3 bytes`, `${data.length} bytes`);
+  const out = new Float32Array(3 * H * W), plane = H * W;
+  for (let p = 0; p < plane; p++) {
+    out[p] = data[3 * p]! / 255;
+    out[plane + p] = data[3 * p + 1]! / 255;
+    out[2 * plane + p] = data[3 * p + 2]! / 255;
+  }
+  return tensor(out, { dtype: 'float32' }).reshape([3, H, W]);
+}

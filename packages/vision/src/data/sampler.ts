@@ -1,0 +1,30 @@
+/** The order a `DataLoader` visits its dataset in: sequential, or shuffled with a seed per epoch. */
+
+/** A 32-bit generator (mulberry32): small, fast, and the same sequence on every platform. */
+function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The indices 0..n-1 of one epoch: in order, or a permutation (Fisher–Yates) drawn from a
+ * generator seeded by (seed, epoch), so that each epoch has its own order and a run with the same
+ * seed repeats every epoch's order.
+ */
+export function epochOrder(n: number, shuffle: boolean, seed: number, epoch: number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  if (!shuffle) return order;
+  // mix the epoch into the seed (golden-ratio increment) so neighbouring epochs are unrelated
+  const random = mulberry32((Math.imul(epoch + 1, 0x9e3779b9) ^ seed) >>> 0);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
