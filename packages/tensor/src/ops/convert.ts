@@ -16,12 +16,12 @@ const cloneOp = declareOp('clone', ['input']);
 
 /** Copies `src` into `dst` (same shape after broadcasting src), converting dtype. Same device. */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  if (dst.device !== src.device) {
-    const staged = transfer(src, dst.device);
-    launchKernel('copy', [broadcastTo(staged, dst.shape)], [dst]);
-    return;
-  }
-  launchKernel('copy', [broadcastTo(src, dst.shape)], [dst]);
+  const staged = dst.device !== src.device ? transfer(src, dst.device) : src;
+  const view = broadcastTo(staged, dst.shape);
+  launchKernel('copy', [view], [dst]);
+  // the broadcast view and the staged copy hold references to storage: release them
+  if (view !== staged) view.dispose();
+  if (staged !== src) staged.dispose();
 }
 
 function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {

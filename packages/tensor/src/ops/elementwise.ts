@@ -76,6 +76,9 @@ function runBinary(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor):
       const ea = sameShape(ca.shape, shape) ? ca : expand(ca, shape);
       const eb = sameShape(cb.shape, shape) ? cb : expand(cb, shape);
       launchKernel(name, [ea, eb], [result]);
+      // an expanded view holds a reference to its operand's storage: release it
+      if (ea !== ca) ea.dispose();
+      if (eb !== cb) eb.dispose();
     }
     if (ca !== a) ca.dispose();
     if (cb !== b) cb.dispose();
@@ -286,7 +289,12 @@ function whereAs(op: string, names: readonly [string, string, string], condition
   const asTensor = (v: Tensor | number): Tensor => (v instanceof Tensor ? castTo(v, dt) : scalarOn(v, dt, dev));
   const ca = asTensor(va), cb = asTensor(vb);
   const result = empty(shape, dt, dev);
-  if (result.numel > 0) launchKernel('where', [expand(condition, shape), expand(ca, shape), expand(cb, shape)], [result]);
+  if (result.numel > 0) {
+    const operands = [condition, ca, cb], views = operands.map((t) => expand(t, shape));
+    launchKernel('where', views, [result]);
+    // a view holds a reference to its operand's storage (expand returns the operand itself when the shape is its own)
+    views.forEach((v, i) => { if (v !== operands[i]) v.dispose(); });
+  }
   if (ca !== a) ca.dispose();
   if (cb !== b) cb.dispose();
   return recordOp(whereOp, [condition, a, b], [result]);

@@ -1,6 +1,6 @@
 /** `CocoDetection`: a COCO annotation file and its image folder as a detection dataset. */
 import { join } from 'node:path';
-import { ValueError, tensor } from '@kiln/tensor';
+import { ValueError, tensor, zeros } from '@kiln/tensor';
 import { Coco } from '../coco/coco.js';
 import { Dataset } from './dataset.js';
 import { readImage } from './image.js';
@@ -68,7 +68,7 @@ export class CocoDetection extends Dataset<DetectionSample> {
       labels.push(toLabel(a.category_id));
     }
     const target = {
-      boxes: boxes.length ? tensor(boxes, { dtype: 'float32' }) : tensor([], { dtype: 'float32' }).reshape([0, 4]),
+      boxes: boxes.length ? tensor(boxes, { dtype: 'float32' }) : zeros([0, 4], { dtype: 'float32' }),
       labels: tensor(labels, { dtype: 'int64' }),
       imageId,
     };

@@ -2,7 +2,7 @@
  * Decoding image files through sharp (libvips), an optional dependency loaded on first use: the
  * rest of @kiln/vision works without it, and a missing sharp is an error that says how to add it.
  */
-import { KilnError, type Tensor, ValueError, tensor } from '@kiln/tensor';
+import { KilnError, type Tensor, ValueError, fromTypedArray } from '@kiln/tensor';
 import type { Sharp, SharpOptions } from 'sharp';
 
 /** A decoded image: 8-bit RGB pixels, row-major, channels interleaved (HWC). */
@@ -72,5 +72,5 @@ export function imageToTensor(image: RawImage): Tensor {
     out[plane + p] = data[3 * p + 1]! / 255;
     out[2 * plane + p] = data[3 * p + 2]! / 255;
   }
-  return tensor(out, { dtype: 'float32' }).reshape([3, H, W]);
+  return fromTypedArray(out, [3, H, W]);          // no copy: the tensor views `out`
 }

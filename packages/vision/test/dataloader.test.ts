@@ -1,0 +1,94 @@
+// Dataset / DataLoader: batching, seeded shuffles per epoch, dropLast, prefetch overlapping the
+// consumer, errors, and no tensors left behind when a loop stops early.
+import { describe, expect, it } from 'vitest';
+import { type Tensor, ValueError, memoryStats, tensor } from '@kiln/tensor';
+import { expectError } from '@kiln/tensor/testing';
+import { DataLoader, Dataset } from '@kiln/vision';
+
+class Range extends Dataset<number> {
+  constructor(readonly n: number, readonly log: string[] = [], readonly delayMs = 0, readonly broken = -1) { super(); }
+  get length() { return this.n; }
+  async get(i: number) {
+    this.log.push(`get ${i}`);
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (i === this.broken) throw new Error(`item ${i} is broken`);
+    return i;
+  }
+}
+
+const epoch = async <B>(loader: AsyncIterable<B>) => { const out: B[] = []; for await (const b of loader) out.push(b); return out; };
+
+describe('DataLoader', () => {
+  it('batches in order, with a smaller last batch unless dropLast', async () => {
+    expect(await epoch(new DataLoader(new Range(7), { batchSize: 3 }))).toEqual([[0, 1, 2], [3, 4, 5], [6]]);
+    expect(await epoch(new DataLoader(new Range(7), { batchSize: 3, dropLast: true }))).toEqual([[0, 1, 2], [3, 4, 5]]);
+    expect(new DataLoader(new Range(7), { batchSize: 3 }).length).toBe(3);
+    expect(new DataLoader(new Range(7), { batchSize: 3, dropLast: true }).length).toBe(2);
+    expect(await epoch(new DataLoader(new Range(0), { batchSize: 3 }))).toEqual([]);
+    expect(await epoch(new DataLoader(new Range(2), { batchSize: 5, dropLast: true }))).toEqual([]);
+  });
+
+  it('shuffles with a seed: a permutation per epoch, the same for the same seed and epoch', async () => {
+    const a = new DataLoader(new Range(50), { batchSize: 8, shuffle: true, seed: 3 });
+    const b = new DataLoader(new Range(50), { batchSize: 8, shuffle: true, seed: 3 });
+    const a0 = (await epoch(a)).flat(), a1 = (await epoch(a)).flat();
+    expect([...a0].sort((x, y) => x - y)).toEqual([...Array(50).keys()]);
+    expect(a0).not.toEqual([...Array(50).keys()]);
+    expect(a1).not.toEqual(a0);                                      // a new order each epoch
+    expect((await epoch(b)).flat()).toEqual(a0);                     // same seed, same epoch: same order
+    b.setEpoch(0);
+    expect((await epoch(b)).flat()).toEqual(a0);
+    expect((await epoch(b)).flat()).toEqual(a1);
+    const c = new DataLoader(new Range(50), { batchSize: 8, shuffle: true, seed: 4 });
+    expect((await epoch(c)).flat()).not.toEqual(a0);
+  });
+
+  it('collates with the given function, which may be async', async () => {
+    const loader = new DataLoader(new Range(5), { batchSize: 2, collate: async (xs: number[]) => xs.reduce((s, x) => s + x, 0) });
+    expect(await epoch(loader)).toEqual([1, 5, 4]);
+  });
+
+  it('prepares the next batches while the current one is used', async () => {
+    const log: string[] = [];
+    const loader = new DataLoader(new Range(8, log, 5), { batchSize: 2, prefetch: 2 });
+    for await (const batch of loader) {
+      log.push(`use ${batch.join(',')}`);
+      await new Promise((r) => setTimeout(r, 5));                  // the device's work on the batch
+    }
+    // while batch [0, 1] is used, items of the two batches after it are already being read
+    const using01 = log.indexOf('use 0,1');
+    expect(log.indexOf('get 5')).toBeLessThan(using01);
+    expect(log.indexOf('get 6')).toBeGreaterThan(using01);          // no more than 2 batches ahead
+    const none: string[] = [];
+    for await (const batch of new DataLoader(new Range(4, none), { batchSize: 2, prefetch: 0 })) none.push(`use ${batch.join(',')}`);
+    expect(none).toEqual(['get 0', 'get 1', 'use 0,1', 'get 2', 'get 3', 'use 2,3']);
+  });
+
+  it('rejects the batch holding a failing item and stops', async () => {
+    const loader = new DataLoader(new Range(20, [], 0, 13), { batchSize: 4 });
+    const seen: number[][] = [];
+    await expect((async () => { for await (const b of loader) seen.push(b); })()).rejects.toThrow('item 13 is broken');
+    expect(seen).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+  });
+
+  it('disposes the tensors of prefetched batches when the loop stops early', async () => {
+    class Tensors extends Dataset<Tensor> {
+      get length() { return 40; }
+      get(i: number) { return tensor([i, i, i], { dtype: 'float32' }); }
+    }
+    const before = memoryStats().allocated;
+    const loader = new DataLoader(new Tensors(), { batchSize: 4, prefetch: 3, collate: (xs: Tensor[]) => ({ items: xs }) });
+    for await (const { items } of loader) {
+      for (const t of items) t.dispose();
+      break;
+    }
+    expect(memoryStats().allocated).toBe(before);
+  });
+
+  it('rejects bad options', () => {
+    expectError(() => new DataLoader(new Range(3), { batchSize: 0 }), ValueError, 'DataLoader', 'batchSize');
+    expectError(() => new DataLoader(new Range(3), { prefetch: -1 }), ValueError, 'prefetch');
+    expectError(() => new DataLoader(new Range(3), { seed: 0.5 }), ValueError, 'seed');
+    expectError(() => new DataLoader(new Range(3)).setEpoch(-1), ValueError, 'epoch');
+  });
+});
