@@ -78,6 +78,8 @@ describe('transforms', () => {
     const nearest = await resize({ size: [8, 12], interpolation: 'nearest' })(sample(img, [[0, 0, 1, 1]]));
     expect(Array.from((nearest.image as RawImage).data)).toEqual(Array.from(img.data));   // same size: unchanged
     expectError(() => resize({ size: [0, 4] }), ValueError, 'resize', 'size');
+    expectError(() => resize({ size: [4, 4], minSize: 3 }), ValueError, 'resize', 'either size or minSize');
+    expectError(() => resize({}), ValueError, 'resize', 'either size or minSize');
     await expect(resize({ size: [4, 4] })(sample(imageToTensor(img), []))).rejects.toThrow(/resize before toTensor/);
   });
 

@@ -25,8 +25,18 @@ export class Matcher {
   /** The value of an anchor whose best IoU is between the thresholds. */
   static readonly BETWEEN_THRESHOLDS = -2;
 
-  /** IoU at or above which an anchor is matched; `lowThreshold <= highThreshold`. */
-  constructor(readonly highThreshold: number, readonly lowThreshold: number, readonly allowLowQualityMatches = false) {
+  /** IoU at or above which an anchor is matched. */
+  readonly highThreshold: number;
+  /** IoU below which an anchor is background (-1); between the two it is ignored (-2). */
+  readonly lowThreshold: number;
+  /** Keep each ground truth's best anchors matched whatever their IoU. */
+  readonly allowLowQualityMatches: boolean;
+
+  /** The thresholds, `lowThreshold <= highThreshold`. */
+  constructor(highThreshold: number, lowThreshold: number, allowLowQualityMatches = false) {
+    this.highThreshold = highThreshold;
+    this.lowThreshold = lowThreshold;
+    this.allowLowQualityMatches = allowLowQualityMatches;
     for (const [arg, v] of [['highThreshold', highThreshold], ['lowThreshold', lowThreshold]] as const) {
       if (typeof v !== 'number' || Number.isNaN(v)) throw new ValueError('Matcher', arg, 'a number', String(v));
     }

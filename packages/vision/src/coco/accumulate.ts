@@ -10,15 +10,15 @@ const EPS = 2 ** -52;
 
 /** The accumulated curves (pycocotools' `eval`), row-major arrays with -1 where undefined. */
 export interface CocoAccumulation {
-  /** [T, R, K, A, M]: precision at recall threshold r; -1 where the category has no ground truth in range. */
+  /** Shape [T, R, K, A, M]: precision at recall threshold r; -1 where the category has no ground truth in range. */
   precision: Float64Array;
-  /** [T, K, A, M]: the recall reached with all kept detections; -1 where undefined. */
+  /** Shape [T, K, A, M]: the recall reached with all kept detections; -1 where undefined. */
   recall: Float64Array;
-  /** [T, R, K, A, M]: the score of the detection where the precision was read. */
+  /** Shape [T, R, K, A, M]: the score of the detection where the precision was read. */
   scores: Float64Array;
-  /** [T, R, K, A, M]. */
+  /** The precision's shape: thresholds, recall points, categories, area ranges, maxDets. */
   precisionShape: [number, number, number, number, number];
-  /** [T, K, A, M]. */
+  /** The recall's shape. */
   recallShape: [number, number, number, number];
 }
 

@@ -62,10 +62,16 @@ export class CocoEval {
   eval: CocoAccumulation | null = null;
   /** The 12 numbers, after `summarize()`. */
   stats: number[] = [];
+  /** The ground truth. */
+  readonly gt: Coco;
+  /** The detections. */
+  readonly dt: Coco;
   private evaluated: CocoEvalParams | null = null;
 
   /** Evaluates `dt` (detections, from `gt.loadResults`) against `gt`; only 'bbox' is supported. */
-  constructor(readonly gt: Coco, readonly dt: Coco, iouType: 'bbox' = 'bbox') {
+  constructor(gt: Coco, dt: Coco, iouType: 'bbox' = 'bbox') {
+    this.gt = gt;
+    this.dt = dt;
     if (iouType !== 'bbox') throw new ValueError('CocoEval', 'iouType', "'bbox'", JSON.stringify(iouType));
     this.params = defaultParams(gt.getImageIds(), gt.getCategoryIds());
   }

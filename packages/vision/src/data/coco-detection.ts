@@ -36,9 +36,16 @@ export class CocoDetection extends Dataset<DetectionSample> {
   /** Image ids, sorted: item i is image `ids[i]`. */
   readonly ids: number[];
 
+  /** The image folder. */
+  readonly root: string;
+  /** The options given. */
+  readonly options: CocoDetectionOptions;
+
   /** `root` is the image folder; `annotations` a COCO annotation file or a loaded `Coco`. */
-  constructor(readonly root: string, annotations: string | Coco, readonly options: CocoDetectionOptions = {}) {
+  constructor(root: string, annotations: string | Coco, options: CocoDetectionOptions = {}) {
     super();
+    this.root = root;
+    this.options = options;
     this.coco = typeof annotations === 'string' ? Coco.fromFile(annotations) : annotations;
     this.ids = this.coco.getImageIds().sort((a, b) => a - b);
   }

@@ -4,7 +4,7 @@ import type { DetectionSample, DetectionTarget } from './sample.js';
 
 /** A batch of detection samples. */
 export interface DetectionBatch {
-  /** [B, C, H, W]: the images, stacked. */
+  /** The images stacked into one tensor of shape [B, C, H, W]. */
   images: Tensor;
   /** Each image's target, in batch order. */
   targets: DetectionTarget[];

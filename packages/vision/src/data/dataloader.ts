@@ -61,8 +61,12 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
   private readonly collate: (items: T[]) => B | Promise<B>;
   private nextEpoch = 0;
 
+  /** The dataset batched. */
+  readonly dataset: Dataset<T>;
+
   /** Batches of `dataset`; see `DataLoaderOptions`. */
-  constructor(readonly dataset: Dataset<T>, options: DataLoaderOptions<T, B> = {}) {
+  constructor(dataset: Dataset<T>, options: DataLoaderOptions<T, B> = {}) {
+    this.dataset = dataset;
     this.batchSize = checkCount('batchSize', options.batchSize ?? 1, 1);
     this.prefetch = checkCount('prefetch', options.prefetch ?? 2, 0);
     this.shuffle = options.shuffle ?? false;

@@ -36,14 +36,17 @@ export function compose(transforms: readonly DetectionTransform[]): DetectionTra
   };
 }
 
-/** Options of `resize`: a fixed size, or torchvision's detection rule (shorter side, capped longer side). */
-export type ResizeOptions = (
-  | { size: [number, number]; minSize?: undefined; maxSize?: undefined }
-  | { minSize: number; maxSize?: number; size?: undefined }
-) & {
+/** Options of `resize`: a fixed `size`, or torchvision's detection rule (`minSize`, `maxSize`). */
+export interface ResizeOptions {
+  /** The output (height, width). */
+  size?: [number, number];
+  /** The shorter side's length (unless the longer side would pass `maxSize`). */
+  minSize?: number;
+  /** The longest the longer side may be (with `minSize`). */
+  maxSize?: number;
   /** Resampling (default 'bilinear'): sharp's kernels linear, nearest, cubic, lanczos3. */
   interpolation?: 'bilinear' | 'nearest' | 'bicubic' | 'lanczos';
-};
+}
 
 const kernels = { bilinear: 'linear', nearest: 'nearest', bicubic: 'cubic', lanczos: 'lanczos3' } as const;
 
@@ -54,7 +57,7 @@ const kernels = { bilinear: 'linear', nearest: 'nearest', bicubic: 'cubic', lanc
  */
 export function resizedSize(h: number, w: number, options: ResizeOptions): [number, number] {
   if (options.size) return options.size;
-  const scale = Math.min(options.minSize / Math.min(h, w), (options.maxSize ?? Infinity) / Math.max(h, w));
+  const scale = Math.min(options.minSize! / Math.min(h, w), (options.maxSize ?? Infinity) / Math.max(h, w));
   return [Math.max(1, Math.floor(h * scale)), Math.max(1, Math.floor(w * scale))];
 }
 
@@ -70,9 +73,12 @@ export function resizedSize(h: number, w: number, options: ResizeOptions): [numb
  */
 export function resize(options: ResizeOptions): DetectionTransform {
   const op = 'resize';
+  if ((options.size === undefined) === (options.minSize === undefined)) {
+    throw new ValueError(op, 'options', 'either size or minSize (with maxSize)', JSON.stringify(options));
+  }
   if (options.size) {
-    if (!options.size.every((s) => Number.isInteger(s) && s > 0)) throw new ValueError(op, 'size', 'two positive integers [height, width]', JSON.stringify(options.size));
-  } else if (!(options.minSize > 0) || !((options.maxSize ?? Infinity) > 0)) {
+    if (options.size.length !== 2 || !options.size.every((s) => Number.isInteger(s) && s > 0)) throw new ValueError(op, 'size', 'two positive integers [height, width]', JSON.stringify(options.size));
+  } else if (!(options.minSize! > 0) || !((options.maxSize ?? Infinity) > 0)) {
     throw new ValueError(op, 'minSize', 'positive minSize (and maxSize)', `${options.minSize}, ${options.maxSize}`);
   }
   const kernel = kernels[options.interpolation ?? 'bilinear'];
