@@ -44,27 +44,36 @@ export function accumulate(evalImgs: readonly (ImageEvaluation | null)[], p: Coc
   const recall = new Float64Array(T * K * A * M).fill(-1);
   const scores = new Float64Array(T * R * K * A * M).fill(-1);
   const pAt = (t: number, r: number, k: number, a: number, m: number) => (((t * R + r) * K + k) * A + a) * M + m;
+  const maxDetLast = p.maxDets[M - 1] ?? 0;
   for (let k = 0; k < K; k++) {
+    // every image's detections merged and sorted by score once per category (stable: image order,
+    // then rank); the area ranges share them, and a maxDet takes the subsequence of ranks < maxDet,
+    // which is the stable sort of those detections
+    const firstE = (a: number) => {
+      const E: (ImageEvaluation | null)[] = [];
+      for (let i = 0; i < I; i++) E.push(evalImgs[(k * A + a) * I + i] ?? null);
+      return E;
+    };
+    const E0 = firstE(0);
+    const owner: number[] = [], rank: number[] = [], score: number[] = [];
+    E0.forEach((e, i) => {
+      if (!e) return;
+      for (let d = 0; d < e.dtScores.length && d < maxDetLast; d++) { owner.push(i); rank.push(d); score.push(e.dtScores[d]!); }
+    });
+    const sorted = [...owner.keys()].sort((x, y) => score[y]! - score[x]! || x - y);
     for (let a = 0; a < A; a++) {
-      const E: ImageEvaluation[] = [];
-      for (let i = 0; i < I; i++) {
-        const e = evalImgs[(k * A + a) * I + i];
-        if (e) E.push(e);
+      const E = a === 0 ? E0 : firstE(a);
+      let npig = 0, any = false;
+      for (const e of E) {
+        if (!e) continue;
+        any = true;
+        for (const ig of e.gtIgnore) if (ig === 0) npig++;
       }
-      if (E.length === 0) continue;
-      let npig = 0;
-      for (const e of E) for (const ig of e.gtIgnore) if (ig === 0) npig++;
-      if (npig === 0) continue;
+      if (!any || npig === 0) continue;
       for (let m = 0; m < M; m++) {
         const maxDet = p.maxDets[m]!;
-        // every image's first maxDet detections, then all sorted by score (stable: image order, then rank)
-        const owner: number[] = [], rank: number[] = [], score: number[] = [];
-        E.forEach((e, j) => {
-          const n = Math.min(maxDet, e.dtScores.length);
-          for (let d = 0; d < n; d++) { owner.push(j); rank.push(d); score.push(e.dtScores[d]!); }
-        });
-        const nd = score.length;
-        const order = Array.from({ length: nd }, (_, i) => i).sort((x, y) => score[y]! - score[x]! || x - y);
+        const order = maxDet >= maxDetLast ? sorted : sorted.filter((o) => rank[o]! < maxDet);
+        const nd = order.length;
         const rc = new Float64Array(nd), pr = new Float64Array(nd);
         for (let t = 0; t < T; t++) {
           let tp = 0, fp = 0;

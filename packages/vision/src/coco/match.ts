@@ -94,41 +94,47 @@ export function evaluateImage(
   const { gts: gtsInFileOrder, ious } = pair;
   const G = gtsInFileOrder.length;
   if (G === 0 && pair.dts.length === 0) return null;
-  const dts = pair.dts.slice(0, maxDet);
-  const D = dts.length, T = iouThresholds.length;
-  // in range first, ignored last, stable
-  const ignoredInFileOrder = gtsInFileOrder.map((g) => Boolean(g.iscrowd) || outside(g.area, areaRange));
-  const gtOrder = [...ignoredInFileOrder.keys()].sort((a, b) => Number(ignoredInFileOrder[a]) - Number(ignoredInFileOrder[b]) || a - b);
-  const gts = gtOrder.map((i) => gtsInFileOrder[i]!);
-  const gtIgnore = Uint8Array.from(gtOrder, (i) => Number(ignoredInFileOrder[i]));
-  const crowd = gts.map((g) => Boolean(g.iscrowd));
+  const D = Math.min(maxDet, pair.dts.length), T = iouThresholds.length;
+  // in range first, ignored last, stable (two passes instead of a sort)
+  const gtOrder = new Int32Array(G), gtIgnore = new Uint8Array(G);
+  let n = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < G; i++) {
+      const g = gtsInFileOrder[i]!;
+      const ignored = Boolean(g.iscrowd) || outside(g.area, areaRange);
+      if (ignored === (pass === 1)) { gtOrder[n] = i; gtIgnore[n++] = pass; }
+    }
+  }
   const dtMatches = new Float64Array(T * D), gtMatches = new Float64Array(T * G), dtIgnore = new Uint8Array(T * D);
   for (let t = 0; t < T; t++) {
+    const bar = Math.min(iouThresholds[t]!, 1 - 1e-10);
     for (let d = 0; d < D; d++) {
-      let best = Math.min(iouThresholds[t]!, 1 - 1e-10), m = -1;
+      let best = bar, m = -1;
       for (let g = 0; g < G; g++) {
-        if (gtMatches[t * G + g]! > 0 && !crowd[g]) continue;          // taken, and not a crowd
-        if (m > -1 && gtIgnore[m] === 0 && gtIgnore[g] === 1) break;  // the ignored ones come last
-        const iou = ious[d * G + gtOrder[g]!]!;
+        const gi = gtOrder[g]!;
+        if (gtMatches[t * G + g]! > 0 && !gtsInFileOrder[gi]!.iscrowd) continue;   // taken, and not a crowd
+        if (m > -1 && gtIgnore[m] === 0 && gtIgnore[g] === 1) break;             // the ignored ones come last
+        const iou = ious[d * G + gi]!;
         if (iou < best) continue;
         best = iou;
         m = g;
       }
       if (m === -1) continue;
       dtIgnore[t * D + d] = gtIgnore[m]!;
-      dtMatches[t * D + d] = gts[m]!.id;
-      gtMatches[t * G + m] = dts[d]!.id;
+      dtMatches[t * D + d] = gtsInFileOrder[gtOrder[m]!]!.id;
+      gtMatches[t * G + m] = pair.dts[d]!.id;
     }
   }
   // pycocotools tests "matched" as a non-zero ground-truth id, so a match to an annotation of id 0
   // counts as no match here and in accumulate; kept for identical numbers (COCO's ids start at 1)
+  const dtScores = new Float64Array(D), dtIds = new Array<number>(D);
   for (let d = 0; d < D; d++) {
-    if (!outside(dts[d]!.area, areaRange)) continue;
+    const dt = pair.dts[d]!;
+    dtScores[d] = dt.score as number;
+    dtIds[d] = dt.id;
+    if (!outside(dt.area, areaRange)) continue;
     for (let t = 0; t < T; t++) if (dtMatches[t * D + d] === 0) dtIgnore[t * D + d] = 1;
   }
-  return {
-    imageId, categoryId, areaRange, maxDet,
-    dtIds: dts.map((d) => d.id), gtIds: gts.map((g) => g.id),
-    dtMatches, gtMatches, dtScores: Float64Array.from(dts, (d) => d.score as number), gtIgnore, dtIgnore,
-  };
+  const gtIds = Array.from(gtOrder, (i) => gtsInFileOrder[i]!.id);
+  return { imageId, categoryId, areaRange, maxDet, dtIds, gtIds, dtMatches, gtMatches, dtScores, gtIgnore, dtIgnore };
 }
