@@ -39,4 +39,5 @@ export * from './ops/random.js';
 export * from './ops/nn.js';
 export * from './print.js';
 export * from './ndarray.js';
+export { mulberry32 } from './host-random.js';
 export { constantValue } from './tensor.js';

@@ -17,6 +17,7 @@ import { backendFor, hasBackend, device as toDevice } from '../device.js';
 import { type AutogradHook, autogradHook, setAutogradHook } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import type { StorageArray } from '../dtype.js';
+import { mulberry32 } from '../host-random.js';
 
 export interface DeviceUnderTest {
   name: 'cpu' | 'cuda';
@@ -92,16 +93,7 @@ export function expectClose(actual: Tensor | readonly number[] | StorageArray, e
 }
 
 /** A deterministic pseudo-random generator for test data (mulberry32), independent of Kiln's RNG. */
-export function testRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const testRng = (seed: number): (() => number) => mulberry32(seed);
 
 /** n uniform values in [lo, hi) from a seeded test generator. */
 export function randomValues(seed: number, n: number, lo = -1, hi = 1): number[] {

@@ -1,16 +1,5 @@
 /** The order a `DataLoader` visits its dataset in: sequential, or shuffled with a seed per epoch. */
-
-/** A 32-bit generator (mulberry32): small, fast, and the same sequence on every platform. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '@kiln/tensor';
 
 /**
  * The indices 0..n-1 of one epoch: in order, or a permutation (Fisher–Yates) drawn from a
