@@ -29,15 +29,15 @@ export interface ImageEvaluation {
   /** Ids of the ground truths, those in range first. */
   gtIds: number[];
   /** Per threshold t and detection d, at `t * D + d`: the id of the ground truth it matched, 0 for none. */
-  dtMatches: Float64Array;
+  dtMatches: number[];
   /** Per threshold t and ground truth g, at `t * G + g`: the id of the detection that matched it, 0 for none. */
-  gtMatches: Float64Array;
+  gtMatches: number[];
   /** The detections' scores. */
-  dtScores: Float64Array;
+  dtScores: number[];
   /** 1 for a ground truth that neither counts as found nor as missed (crowd, or area out of range). */
-  gtIgnore: Uint8Array;
+  gtIgnore: number[];
   /** Per threshold and detection, 1 for one that is neither a true nor a false positive. */
-  dtIgnore: Uint8Array;
+  dtIgnore: number[];
 }
 
 /** Detections sorted by score, highest first, stable (numpy's mergesort of -score). */
@@ -96,7 +96,7 @@ export function evaluateImage(
   if (G === 0 && pair.dts.length === 0) return null;
   const D = Math.min(maxDet, pair.dts.length), T = iouThresholds.length;
   // in range first, ignored last, stable (two passes instead of a sort)
-  const gtOrder = new Int32Array(G), gtIgnore = new Uint8Array(G);
+  const gtOrder: number[] = new Array(G).fill(0), gtIgnore: number[] = new Array(G).fill(0);
   let n = 0;
   for (let pass = 0; pass < 2; pass++) {
     for (let i = 0; i < G; i++) {
@@ -105,7 +105,7 @@ export function evaluateImage(
       if (ignored === (pass === 1)) { gtOrder[n] = i; gtIgnore[n++] = pass; }
     }
   }
-  const dtMatches = new Float64Array(T * D), gtMatches = new Float64Array(T * G), dtIgnore = new Uint8Array(T * D);
+  const dtMatches: number[] = new Array(T * D).fill(0), gtMatches: number[] = new Array(T * G).fill(0), dtIgnore: number[] = new Array(T * D).fill(0);
   for (let t = 0; t < T; t++) {
     const bar = Math.min(iouThresholds[t]!, 1 - 1e-10);
     for (let d = 0; d < D; d++) {
@@ -127,7 +127,7 @@ export function evaluateImage(
   }
   // pycocotools tests "matched" as a non-zero ground-truth id, so a match to an annotation of id 0
   // counts as no match here and in accumulate; kept for identical numbers (COCO's ids start at 1)
-  const dtScores = new Float64Array(D), dtIds = new Array<number>(D);
+  const dtScores: number[] = new Array(D).fill(0), dtIds = new Array<number>(D);
   for (let d = 0; d < D; d++) {
     const dt = pair.dts[d]!;
     dtScores[d] = dt.score as number;
@@ -135,6 +135,6 @@ export function evaluateImage(
     if (!outside(dt.area, areaRange)) continue;
     for (let t = 0; t < T; t++) if (dtMatches[t * D + d] === 0) dtIgnore[t * D + d] = 1;
   }
-  const gtIds = Array.from(gtOrder, (i) => gtsInFileOrder[i]!.id);
+  const gtIds = gtOrder.map((i) => gtsInFileOrder[i]!.id);
   return { imageId, categoryId, areaRange, maxDet, dtIds, gtIds, dtMatches, gtMatches, dtScores, gtIgnore, dtIgnore };
 }
