@@ -40,7 +40,7 @@ export const GAMMA_SWEEP: readonly LossVariant[] = [
 ];
 
 /** Smooth L1's beta on the deltas (Detectron's RetinaNet: 0.11). */
-const BOX_BETA = 0.11;
+export const BOX_BETA = 0.11;
 
 export interface BatchLoss {
   classification: Tensor;

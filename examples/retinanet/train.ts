@@ -54,7 +54,7 @@ export function buildModel(s: Settings): RetinaNet {
 }
 
 /** Frees the gradients (zeroGrad's setToNone would leave them to the garbage collector). */
-function dropGradients(model: RetinaNet): void {
+export function dropGradients(model: RetinaNet): void {
   for (const p of model.parameters()) {
     p.grad?.dispose();
     p.grad = null;

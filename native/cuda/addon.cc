@@ -62,9 +62,49 @@ void sync_device(int device) {
   raise_device_error();
 }
 
+// Kernel timing for the profiler (profileStart / profileStop): while on for a device, every launch
+// on it is bracketed by a pair of CUDA events on the device's stream, recorded here inside launch
+// (two more N-API calls per launch from JS would cost more than the event records themselves).
+// Events are pooled: a device's pairs are reused by its next profile.
+struct LaunchEvents { cudaEvent_t start = nullptr, end = nullptr; };
+struct DeviceTimer {
+  bool on = false;
+  cudaEvent_t base = nullptr;        // the clock's zero, recorded when timing starts
+  std::vector<LaunchEvents> pool;    // pairs [0, used) hold this profile's launches
+  size_t used = 0;
+  bool open = false;                 // pool[used] has its start recorded; its launch has not ended
+};
+std::vector<DeviceTimer> g_timers;
+bool g_timing = false;               // any device on: the one check launches make otherwise
+
+cudaEvent_t new_event() {
+  cudaEvent_t e;
+  KILN_CUDA_CHECK(cudaEventCreate(&e), "cudaEventCreate");
+  return e;
+}
+
+DeviceTimer* timer_of(int device) {
+  return g_timing && device < (int)g_timers.size() && g_timers[device].on ? &g_timers[device] : nullptr;
+}
+
 void before_launch(KernelCall& c) {
   c.stream = stream_for(c.device);
   c.error_slot = g_error_slot;
+  if (DeviceTimer* t = timer_of(c.device)) {
+    // a launch that threw left its pair open: this launch reuses it (JS recorded no event for it)
+    if (t->used == t->pool.size()) t->pool.push_back({new_event(), new_event()});
+    KILN_CUDA_CHECK(cudaEventRecord(t->pool[t->used].start, (cudaStream_t)c.stream), "profiler: cudaEventRecord");
+    t->open = true;
+  }
+}
+
+void after_launch(KernelCall& c) {
+  if (DeviceTimer* t = timer_of(c.device)) {
+    if (!t->open) return;
+    KILN_CUDA_CHECK(cudaEventRecord(t->pool[t->used].end, (cudaStream_t)c.stream), "profiler: cudaEventRecord");
+    t->open = false;
+    ++t->used;
+  }
 }
 
 template <typename F>
@@ -250,6 +290,48 @@ Napi::Value EventDestroy(const Napi::CallbackInfo& info) {
   });
 }
 
+// profileStart(device): waits for the device's queued work, records the clock's zero and times
+// every later launch on the device.
+Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    int d = arg_int(info, 0);
+    sync_device(d);
+    if ((int)g_timers.size() <= d) g_timers.resize(d + 1);
+    DeviceTimer& t = g_timers[d];
+    if (!t.base) t.base = new_event();
+    KILN_CUDA_CHECK(cudaEventRecord(t.base, stream_for(d)), "profiler: cudaEventRecord");
+    t.used = 0;
+    t.open = false;
+    t.on = true;
+    g_timing = true;
+    return info.Env().Undefined();
+  });
+}
+
+// profileStop(device) -> Float64Array [start_0, end_0, start_1, end_1, ...]: milliseconds since
+// profileStart of each launch timed on the device, in launch order (waits for the device).
+Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    int d = arg_int(info, 0);
+    if (d < 0 || d >= (int)g_timers.size() || !g_timers[d].on) fail(ErrorKind::Internal, "profileStop", "device timing is not on for cuda:" + std::to_string(d));
+    DeviceTimer& t = g_timers[d];
+    t.on = false;
+    g_timing = false;
+    for (const DeviceTimer& other : g_timers) g_timing = g_timing || other.on;
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream_for(d)), "profiler: synchronize");
+    auto out = Napi::Float64Array::New(info.Env(), 2 * t.used);
+    for (size_t i = 0; i < t.used; ++i) {
+      float a = 0, b = 0;
+      KILN_CUDA_CHECK(cudaEventElapsedTime(&a, t.base, t.pool[i].start), "profiler: cudaEventElapsedTime");
+      KILN_CUDA_CHECK(cudaEventElapsedTime(&b, t.base, t.pool[i].end), "profiler: cudaEventElapsedTime");
+      out[2 * i] = a;
+      out[2 * i + 1] = b;
+    }
+    t.used = 0;
+    return out;
+  });
+}
+
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   MemoryStats s = memory_stats(arg_int(info, 0));
   auto o = Napi::Object::New(info.Env());
@@ -275,6 +357,7 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DeviceHooks hooks;
   hooks.before_launch = before_launch;
+  hooks.after_launch = after_launch;
   export_kernel_api(env, exports, hooks);
   exports.Set("deviceCount", Napi::Function::New(env, DeviceCount));
   exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties));
@@ -291,6 +374,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventRecord", Napi::Function::New(env, EventRecord));
   exports.Set("eventElapsed", Napi::Function::New(env, EventElapsed));
   exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy));
+  exports.Set("profileStart", Napi::Function::New(env, ProfileStart));
+  exports.Set("profileStop", Napi::Function::New(env, ProfileStop));
   return exports;
 }
 

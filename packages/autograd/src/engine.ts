@@ -12,7 +12,7 @@
  * nothing is disposed: the gradients are part of a new graph and may be saved by its nodes.
  */
 import {
-  AutogradError, DeviceError, ShapeError, Tensor, add, clone, collectCreated, fmtShape, markAsGrad, onesLike, sameShape,
+  AutogradError, DeviceError, ShapeError, Tensor, add, clone, collectCreated, fmtShape, markAsGrad, onesLike, recordFunction, sameShape,
 } from '@kiln/tensor';
 import { setGradEnabled } from './grad-mode.js';
 import { AccumulateGrad, type BackwardTask, type Node, gradEdge } from './node.js';
@@ -339,12 +339,13 @@ function execute(
         continue;
       }
       if (node instanceof AccumulateGrad) {
-        if (buf[0] !== undefined) accumulate(node, buf[0], task);
+        if (buf[0] !== undefined) recordFunction(node.name, () => accumulate(node, buf[0]!, task));
         task.drop(buf[0]);
         continue;
       }
       const created = task.disposing ? new Set<Tensor>() : null;
-      const results = created ? collectCreated(() => callNode(node, buf, task), created) : callNode(node, buf, task);
+      // a profiler range per node (the core's hook: one check when no profile runs)
+      const results = recordFunction(node.name, () => (created ? collectCreated(() => callNode(node, buf, task), created) : callNode(node, buf, task)));
       const next = node.nextNodes;
       for (let i = 0; i < next.length; i++) {
         const r = results[i];

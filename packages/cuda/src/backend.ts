@@ -50,6 +50,8 @@ interface CudaAddon extends KernelAddon {
   eventRecord(event: number, device: number): void;
   eventElapsed(start: number, end: number): number;
   eventDestroy(event: number): void;
+  profileStart(device: number): void;
+  profileStop(device: number): Float64Array;
 }
 
 /** Why the CUDA device is unavailable, or null when it is available. */
@@ -140,6 +142,15 @@ export const cudaBackend: Backend = {
   synchronize: (d) => call(() => addon!.synchronize(d.index)),
   memoryStats: (d) => call(() => addon!.memoryStats(d.index)),
   emptyCache: (d) => call(() => addon!.emptyCache(d.index)),
+  // The profiler's device times: the addon records a pair of events around every launch on the
+  // device's stream while timing is on (native/cuda/addon.cc, profileStart / profileStop).
+  kernelTimer: {
+    start: (d) => {
+      call(() => addon!.profileStart(d.index));
+      return performance.now();
+    },
+    stop: (d) => call(() => addon!.profileStop(d.index)),
+  },
 };
 
 export function cudaAddon(): CudaAddon | null {

@@ -15,7 +15,10 @@
  * head.save('head.safetensors');
  * ```
  */
-import { type DType, type DeviceLike, type Tensor, DTypeError, ShapeError, ValueError, device as toDevice, fmtShape, isDType, isFloating } from '@kiln/tensor';
+import {
+  type DType, type DeviceLike, type Tensor, DTypeError, ShapeError, ValueError, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
+  recordFunction,
+} from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { BufferTensor, Parameter } from './parameter.js';
 import { decodeStateDict, encodeStateDict } from './state-file.js';
@@ -65,9 +68,10 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   /** The computation; call it as `module.call(x)` or `module.forward(x)`. */
   abstract forward(...args: In): Out;
 
-  /** Runs forward. */
+  /** Runs forward (while a profile records, as a range named `nn.Module: <class name>`). */
   call(...args: In): Out {
-    return this.forward(...args);
+    if (!isProfiling()) return this.forward(...args);
+    return recordFunction(`nn.Module: ${this.constructor.name}`, () => this.forward(...args));
   }
 
   /** Own properties, arrays expanded to `key.i`, with a setter for each slot. */

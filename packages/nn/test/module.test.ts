@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Tensor, DTypeError, ShapeError, ValueError, emptyOn, device as toDevice, tensor, zeros } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, emptyOn, profile, randn, device as toDevice, tensor, zeros } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import {
   BatchNorm2d, BufferTensor, Conv2d, Dropout, Linear, Module, Parameter, ReLU, Sequential, decodeStateDict, encodeStateDict,
@@ -40,6 +40,21 @@ class Net extends Module {
     return this.head.call(this.blocks[1]!.call(x).mean([2, 3]).mul(this.scale));
   }
 }
+
+describe('Module in the profiler', () => {
+  it("each module's forward is a range named after its class, holding its submodules' ranges and kernels", () => {
+    const block = new Block();
+    const x = randn([1, 2, 5, 5], { seed: 1 });
+    const prof = profile(() => block.call(x).dispose());
+    const { ranges, kernels } = prof.events();
+    expect(ranges.map((r) => r.name)).toEqual(['nn.Module: Block', 'nn.Module: Conv2d', 'nn.Module: BatchNorm2d', 'nn.Module: ReLU']);
+    expect(ranges.slice(1).every((r) => r.parent === 0)).toBe(true);
+    expect(kernels.filter((k) => k.parent === 3).map((k) => k.name)).toEqual(['relu']);
+    const blockRow = prof.keyAverages().find((r) => r.name === 'nn.Module: Block')!;
+    expect(blockRow.deviceTotal).toBeGreaterThan(0);
+    x.dispose();
+  });
+});
 
 describe('Module discovery', () => {
   it('finds parameters, buffers and children from properties, in assignment order, with dotted names', () => {

@@ -11,9 +11,17 @@
  *
  * (the last line is PyTorch's form of θ − lr·m̂ / (sqrt(v̂) + eps) with m̂ = m / (1 − β1^t),
  * v̂ = v / (1 − β2^t)).
+ *
+ * Two paths compute it: by default one native kernel per batch of parameters (`adam_update`,
+ * fused/adam-kernel.ts: every element's update in one pass), else a dozen composed ops per parameter
+ * (`update` below, and `fused: false`). They agree to rounding.
  */
-import { type Tensor, maximum, zerosLike } from '@kiln/tensor';
-import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, inUnitInterval, nonNegative } from './optimizer.js';
+import { type Tensor, ValueError, maximum, zerosLike } from '@kiln/tensor';
+import {
+  type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate, Optimizer, inUnitInterval, nonNegative,
+} from './optimizer.js';
+import { adamKernel } from './fused/adam-kernel.js';
+import { runFused, splitByKernel } from './fused/multi-tensor.js';
 
 /** Hyper-parameters of {@link Adam} and {@link AdamW}. */
 export interface AdamOptions {
@@ -29,6 +37,12 @@ export interface AdamOptions {
   amsgrad: boolean;
   /** Maximise the objective instead (default false). */
   maximize: boolean;
+  /**
+   * Update the parameters with one native kernel per batch of parameters of a device and dtype
+   * (default true where the device's addon has it); false runs the composed ops. Both give the
+   * same values to rounding.
+   */
+  fused: boolean;
 }
 
 type AdamInput = Iterable<Tensor> | readonly ParamGroupInput<AdamOptions>[];
@@ -44,6 +58,19 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     inUnitInterval(name, 'betas[1]', g.betas[1]);
     nonNegative(name, 'eps', g.eps);
     nonNegative(name, 'weightDecay', g.weightDecay);
+    if (typeof g.fused !== 'boolean') throw new ValueError(name, 'fused', 'true or false', String(g.fused));
+  }
+
+  protected override stepGroup(group: ParamGroup<AdamOptions>, updates: readonly ParamUpdate[]): void {
+    if (!group.fused) return super.stepGroup(group, updates);
+    const [fused, composed] = splitByKernel('adam_update', updates);
+    if (fused.length > 0) runFused(this.name, adamKernel(group, this.decoupled, (state, key, p) => this.stateTensor(state, key, p)), fused);
+    super.stepGroup(group, composed);
+  }
+
+  /** A state tensor of p (zeros like p, kept beyond the step's scope on first use). */
+  private stateTensor(state: ParamState, key: string, p: Tensor): Tensor {
+    return (state[key] as Tensor | undefined) ?? this.remember(state, key, zerosLike(p));
   }
 
   protected update(p: Tensor, grad: Tensor, group: ParamGroup<AdamOptions>, state: ParamState): void {
@@ -55,13 +82,13 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       if (this.decoupled) p.mul_(1 - group.lr * group.weightDecay);
       else g = g.add(p.mul(group.weightDecay));
     }
-    const m = (state.expAvg as Tensor | undefined) ?? this.remember(state, 'expAvg', zerosLike(p));
-    const v = (state.expAvgSq as Tensor | undefined) ?? this.remember(state, 'expAvgSq', zerosLike(p));
+    const m = this.stateTensor(state, 'expAvg', p);
+    const v = this.stateTensor(state, 'expAvgSq', p);
     m.mul_(b1).add_(g.mul(1 - b1));
     v.mul_(b2).add_(g.mul(g).mul(1 - b2));
     let second = v;
     if (group.amsgrad) {
-      const vmax = (state.maxExpAvgSq as Tensor | undefined) ?? this.remember(state, 'maxExpAvgSq', zerosLike(p));
+      const vmax = this.stateTensor(state, 'maxExpAvgSq', p);
       vmax.copy_(maximum(vmax, v));
       second = vmax;
     }
@@ -71,7 +98,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   }
 }
 
-const adamDefaults = { betas: [0.9, 0.999] as const, eps: 1e-8, amsgrad: false, maximize: false };
+const adamDefaults = { betas: [0.9, 0.999] as const, eps: 1e-8, amsgrad: false, maximize: false, fused: true };
 
 /**
  * Adam with an optional L2 penalty (weightDecay, default 0).

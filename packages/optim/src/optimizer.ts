@@ -3,7 +3,7 @@
  * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
  * has a gradient, in place and without recording (autograd's noGrad), disposing its temporaries.
  */
-import { type Tensor, ValueError, keep, tidy } from '@kiln/tensor';
+import { type Tensor, ValueError, keep, recordFunction, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 
 /** The parameters of one group and, optionally, hyper-parameters that override the defaults. */
@@ -22,6 +22,18 @@ export type ParamGroup<O> = O & {
 
 /** Per-parameter state: tensors (moments, momentum buffers) and numbers (step counts). */
 export type ParamState = Record<string, Tensor | number>;
+
+/** A parameter to update in a step: its gradient, its state, and its name in error messages. */
+export interface ParamUpdate {
+  /** The parameter. */
+  param: Tensor;
+  /** Its gradient (`param.grad`). */
+  grad: Tensor;
+  /** Its state (empty before its first step). */
+  state: ParamState;
+  /** 'params[i]', i its position in its group. */
+  arg: string;
+}
 
 /**
  * The base class of optimizers (PyTorch's torch.optim.Optimizer): parameter groups with their own
@@ -94,24 +106,39 @@ export abstract class Optimizer<O extends {
     }
   }
 
-  /** One update of every parameter that has a gradient. */
+  /** One update of every parameter that has a gradient (a profiler range named `<Name>.step`). */
   step(): void {
+    recordFunction(`${this.name}.step`, () => this.stepAll());
+  }
+
+  private stepAll(): void {
     noGrad(() => {
       for (const group of this.paramGroups) {
-        for (const p of group.params) {
-          const grad = p.grad;
-          if (!grad) continue;
-          let state = this.state.get(p);
-          if (!state) this.state.set(p, (state = {}));
-          tidy(() => this.update(p, grad, group, state!));
-        }
+        const updates: ParamUpdate[] = [];
+        group.params.forEach((param, i) => {
+          const grad = param.grad;
+          if (!grad) return;
+          let state = this.state.get(param);
+          if (!state) this.state.set(param, (state = {}));
+          updates.push({ param, grad, state, arg: `params[${i}]` });
+        });
+        if (updates.length > 0) this.stepGroup(group, updates);
       }
     });
   }
 
   /**
-   * Updates p in place from its gradient. Runs inside noGrad and tidy: temporaries are disposed;
-   * tensors stored in `state` must be kept with `remember`.
+   * Updates the parameters of one group that have a gradient (runs inside noGrad). This one calls
+   * `update` for each, in a tidy scope of its own; optimizers with a fused kernel override it to
+   * update several parameters per launch.
+   */
+  protected stepGroup(group: ParamGroup<O>, updates: readonly ParamUpdate[]): void {
+    for (const u of updates) tidy(() => this.update(u.param, u.grad, group, u.state));
+  }
+
+  /**
+   * Updates p in place from its gradient, with the optimizer's composed ops. Runs inside noGrad
+   * and tidy: temporaries are disposed; tensors stored in `state` must be kept with `remember`.
    */
   protected abstract update(p: Tensor, grad: Tensor, group: ParamGroup<O>, state: ParamState): void;
 

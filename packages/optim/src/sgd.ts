@@ -5,9 +5,14 @@
  *   b ← g at the first step, then momentum·b + (1 − dampening)·g   (when momentum ≠ 0)
  *   g ← g + momentum·b (nesterov) or b
  *   θ ← θ − lr·g                                            (θ + lr·g with maximize)
+ *
+ * By default one native kernel per batch of parameters computes it (`sgd_update`,
+ * fused/sgd-kernel.ts); `fused: false` runs the composed ops of `update` below.
  */
-import { type Tensor, ValueError, clone } from '@kiln/tensor';
-import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, nonNegative } from './optimizer.js';
+import { type Tensor, ValueError, clone, zerosLike } from '@kiln/tensor';
+import { type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate, Optimizer, nonNegative } from './optimizer.js';
+import { sgdKernel } from './fused/sgd-kernel.js';
+import { runFused, splitByKernel } from './fused/multi-tensor.js';
 
 /** Hyper-parameters of {@link SGD} (every one but lr has a default). */
 export interface SGDOptions {
@@ -23,6 +28,11 @@ export interface SGDOptions {
   nesterov: boolean;
   /** Maximise the objective instead (default false). */
   maximize: boolean;
+  /**
+   * Update the parameters with one native kernel per batch of parameters of a device and dtype
+   * (default true where the device's addon has it); false runs the composed ops.
+   */
+  fused: boolean;
 }
 
 /**
@@ -36,7 +46,7 @@ export interface SGDOptions {
 export class SGD extends Optimizer<SGDOptions> {
   /** Parameters (or groups) and hyper-parameters; lr is required. */
   constructor(params: Iterable<Tensor> | readonly ParamGroupInput<SGDOptions>[], options: Partial<SGDOptions> & { lr: number }) {
-    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options });
+    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, fused: true, ...options });
   }
 
   protected override validate(g: SGDOptions): void {
@@ -47,6 +57,14 @@ export class SGD extends Optimizer<SGDOptions> {
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
       throw new ValueError('SGD', 'nesterov', 'momentum > 0 and dampening 0 with Nesterov momentum', `momentum ${g.momentum}, dampening ${g.dampening}`);
     }
+    if (typeof g.fused !== 'boolean') throw new ValueError('SGD', 'fused', 'true or false', String(g.fused));
+  }
+
+  protected override stepGroup(group: ParamGroup<SGDOptions>, updates: readonly ParamUpdate[]): void {
+    if (!group.fused) return super.stepGroup(group, updates);
+    const [fused, composed] = splitByKernel('sgd_update', updates);
+    if (fused.length > 0) runFused('SGD', sgdKernel(group, (state, p) => this.remember(state, 'momentumBuffer', zerosLike(p))), fused);
+    super.stepGroup(group, composed);
   }
 
   protected update(p: Tensor, grad: Tensor, group: ParamGroup<SGDOptions>, state: ParamState): void {

@@ -101,10 +101,12 @@ const adamCases: AdamCase[] = [
 
 forEachDevice('SGD', (dev) => {
   for (const c of sgdCases) {
-    it(`follows the documented rule: ${JSON.stringify(c)}`, () => {
-      expectClose(run(dev, 'float64', (p) => new SGD([p], c)), refSGD(c), { rtol: 1e-12, atol: 1e-12 });
-      expectClose(run(dev, 'float32', (p) => new SGD([p], c)), refSGD(c), { rtol: 1e-5, atol: 1e-6 });
-    });
+    for (const fused of [true, false]) {
+      it(`follows the documented rule: ${JSON.stringify(c)}, fused: ${fused}`, () => {
+        expectClose(run(dev, 'float64', (p) => new SGD([p], { ...c, fused })), refSGD(c), { rtol: 1e-12, atol: 1e-12 });
+        expectClose(run(dev, 'float32', (p) => new SGD([p], { ...c, fused })), refSGD(c), { rtol: 1e-5, atol: 1e-6 });
+      });
+    }
   }
 
   it('parameter groups take their own hyper-parameters; parameters without grad are skipped', () => {
@@ -136,13 +138,16 @@ forEachDevice('SGD', (dev) => {
 
 forEachDevice('Adam and AdamW', (dev) => {
   for (const c of adamCases) {
-    it(`Adam follows the documented rule: ${JSON.stringify(c)}`, () => {
-      expectClose(run(dev, 'float64', (p) => new Adam([p], c)), refAdam(c, false), { rtol: 1e-12, atol: 1e-12 });
-      expectClose(run(dev, 'float32', (p) => new Adam([p], c)), refAdam(c, false), { rtol: 1e-5, atol: 1e-6 });
-    });
-    it(`AdamW follows the documented rule: ${JSON.stringify(c)}`, () => {
-      expectClose(run(dev, 'float64', (p) => new AdamW([p], c)), refAdam(c, true), { rtol: 1e-12, atol: 1e-12 });
-    });
+    for (const fused of [true, false]) {
+      it(`Adam follows the documented rule: ${JSON.stringify(c)}, fused: ${fused}`, () => {
+        expectClose(run(dev, 'float64', (p) => new Adam([p], { ...c, fused })), refAdam(c, false), { rtol: 1e-12, atol: 1e-12 });
+        expectClose(run(dev, 'float32', (p) => new Adam([p], { ...c, fused })), refAdam(c, false), { rtol: 1e-5, atol: 1e-6 });
+      });
+      it(`AdamW follows the documented rule: ${JSON.stringify(c)}, fused: ${fused}`, () => {
+        expectClose(run(dev, 'float64', (p) => new AdamW([p], { ...c, fused })), refAdam(c, true), { rtol: 1e-12, atol: 1e-12 });
+        expectClose(run(dev, 'float32', (p) => new AdamW([p], { ...c, fused })), refAdam(c, true), { rtol: 1e-5, atol: 1e-6 });
+      });
+    }
   }
 
   it('keeps its moments in the state and counts steps per parameter', () => {
@@ -162,6 +167,8 @@ forEachDevice('Adam and AdamW', (dev) => {
     const p = tensor([1], { dtype: 'float32', device: dev }).requiresGrad_();
     expect(() => new Adam([p], { betas: [1, 0.999] })).toThrow("Adam: argument 'betas[0]' expected a number in [0, 1), got 1");
     expect(() => new AdamW([p], { eps: -1 })).toThrow("AdamW: argument 'eps' expected a finite number >= 0, got -1");
+    expect(() => new Adam([p], { fused: 1 as unknown as boolean })).toThrow("Adam: argument 'fused' expected true or false, got 1");
+    expect(() => new SGD([p], { lr: 0.1, fused: 'yes' as unknown as boolean })).toThrow("SGD: argument 'fused' expected true or false, got yes");
   });
 });
 

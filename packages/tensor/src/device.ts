@@ -105,6 +105,24 @@ export interface Storage {
 }
 
 /**
+ * Times kernels on a device for the profiler (`Backend.kernelTimer`): while on, the backend brackets
+ * every launch on the device with device-side timestamps (CUDA: a pair of events on the device's
+ * stream, recorded by the addon inside launch).
+ */
+export interface KernelTimer {
+  /**
+   * Starts timing the launches on `device`: waits for its queued work, starts its clock and returns
+   * the host time (performance.now()) at which the device clock reads 0.
+   */
+  start(device: Device): number;
+  /**
+   * Stops timing; waits for the device and returns [start, end] in milliseconds on the device
+   * clock for each launch since start(), in launch order.
+   */
+  stop(device: Device): Float64Array;
+}
+
+/**
  * A device type's implementation: storage and kernel launches. The CPU backend is built in;
  * `@kiln/cuda` registers the CUDA one with {@link registerBackend}.
  */
@@ -131,6 +149,11 @@ export interface Backend {
   memoryStats(device: Device): MemoryStats;
   /** Returns the allocator's cached blocks to the system. */
   emptyCache(device: Device): void;
+  /**
+   * Device-side kernel timing for the profiler; a backend without one (the CPU, whose kernels run
+   * inside the launch call) has its kernels' device time taken as the launch call's.
+   */
+  readonly kernelTimer?: KernelTimer;
 }
 
 const backends = new Map<DeviceType, Backend>();
@@ -153,6 +176,11 @@ export function backendFor(d: Device, op = 'device'): Backend {
     );
   }
   return b;
+}
+
+/** The registered backends (the profiler starts each one's kernel timer). */
+export function registeredBackends(): Backend[] {
+  return [...backends.values()];
 }
 
 /** True when a backend for the device type is registered. */

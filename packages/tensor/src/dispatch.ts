@@ -9,6 +9,7 @@ import { type Backend, type Device, backendFor } from './device.js';
 import { type DType, dtypeInfo } from './dtype.js';
 import { DeviceError, InternalError } from './errors.js';
 import { encodeCall } from './native/args.js';
+import { activeSession } from './profiler/session.js';
 import { contiguousStrides, fmtShape, numelOf, type Shape } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -92,7 +93,9 @@ export function recordOp(
 /** Allocates an uninitialised contiguous tensor. */
 export function empty(shape: Shape, dtype: DType, dev: Device): Tensor {
   const backend = backendFor(dev);
-  const storage = backend.allocate(dev, numelOf(shape) * dtypeInfo[dtype].itemsize);
+  const nbytes = numelOf(shape) * dtypeInfo[dtype].itemsize;
+  if (activeSession !== null) activeSession.allocated(nbytes);
+  const storage = backend.allocate(dev, nbytes);
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
 }
 
@@ -132,6 +135,19 @@ function kernelIdOf(backend: Backend, name: string, dev: Device): number {
 }
 
 /**
+ * True when the device's addon provides a kernel named `name` (an optional fused path, such as the
+ * optimizers' `adam_update`, checks before choosing itself over composed ops).
+ *
+ * @example
+ * ```ts
+ * if (hasKernel(p.device, 'adam_update')) launchKernel('adam_update', grads, outputs, attrs);
+ * ```
+ */
+export function hasKernel(dev: Device, name: string): boolean {
+  return backendFor(dev, name).kernelId(name) >= 0;
+}
+
+/**
  * Runs the kernel `name` of the inputs' device. Outputs must be allocated; attributes are numbers
  * in the order the kernel reads them.
  */
@@ -141,7 +157,8 @@ export function launchKernel(name: string, inputs: readonly Tensor[], outputs: r
   const id = kernelIdOf(backend, name, dev);
   for (const t of outputs) t.assertAlive(name);
   encodeCall(dev.index, inputs, outputs, attrs);
-  backend.launch(id);
+  if (activeSession !== null) activeSession.launch(backend, id, name, dev);
+  else backend.launch(id);
 }
 
 /** A ShapeError-style description of a tensor argument for messages. */

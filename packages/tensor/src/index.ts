@@ -22,8 +22,9 @@ export { Tensor, type TensorLike, type GradNode } from './tensor.js';
 export { tidy, keep, markAsGrad, collectCreated } from './scope.js';
 export {
   type OpSchema, type OpInput, type AutogradHook, declareOp, allOps, setAutogradHook, autogradHook, needsRecording, recordOp,
-  launchKernel, commonDevice, describeTensor, empty as emptyOn,
+  launchKernel, hasKernel, commonDevice, describeTensor, empty as emptyOn,
 } from './dispatch.js';
+export { MAX_KERNEL_TENSORS } from './native/args.js';
 export { cpuThreads } from './native/cpu-backend.js';
 export { loadAddon, addonPath, kernelTable, type KernelAddon } from './native/load.js';
 export * from './ops/convert.js';
@@ -40,4 +41,5 @@ export * from './ops/nn.js';
 export * from './print.js';
 export * from './ndarray.js';
 export { mulberry32 } from './host-random.js';
+export * from './profiler/profiler.js';
 export { constantValue } from './tensor.js';

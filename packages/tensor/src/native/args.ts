@@ -13,6 +13,13 @@ import type { Tensor } from '../tensor.js';
 
 export const ARG_BUFFER = new Float64Array(4096);
 
+/**
+ * The most input tensors, and the most output tensors, one kernel call may take (the launch
+ * record's kMaxTensors, native/include/kiln/kernel.h; the binding rejects a call with more).
+ * Multi-tensor kernels such as the fused optimizers size their batches by it.
+ */
+export const MAX_KERNEL_TENSORS = 16;
+
 /** Writes one call into ARG_BUFFER. */
 export function encodeCall(deviceIndex: number, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: readonly number[]): void {
   const a = ARG_BUFFER;

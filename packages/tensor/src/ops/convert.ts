@@ -9,6 +9,7 @@ import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording 
 import { fmtShape, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { expand } from './views.js';
+import { recordFunction } from '../profiler/session.js';
 
 const toDtypeOp = declareOp('to_dtype', ['input']);
 const toDeviceOp = declareOp('to_device', ['input']);
@@ -28,6 +29,15 @@ function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
   return sameShape(t.shape, shape) ? t : expand(t, shape);
 }
 
+/**
+ * Runs a copy between the host and device `dev` as a profiler range named `name` (on CUDA, a copy to
+ * the host waits for the device's queued work: the range's host time shows it). CPU copies are not ranges.
+ */
+function hostCopy(name: 'copy_to_host' | 'copy_to_device', dev: Device, copy: () => void): void {
+  if (dev.type === 'cpu') copy();
+  else recordFunction(name, copy);
+}
+
 /** A new contiguous tensor with src's values in `dtype` (same device). */
 function castCopy(src: Tensor, dtype: DType): Tensor {
   const out = empty(src.shape, dtype, src.device);
@@ -43,9 +53,9 @@ function transfer(src: Tensor, dev: Device): Tensor {
   if (nbytes === 0) return out;
   const byteOffset = c.offset * c.itemsize;
   if (c.device.type === 'cpu') {
-    backendFor(dev).upload(out.storage, 0, new Uint8Array(c.storage.buffer!, byteOffset, nbytes));
+    hostCopy('copy_to_device', dev, () => backendFor(dev).upload(out.storage, 0, new Uint8Array(c.storage.buffer!, byteOffset, nbytes)));
   } else if (dev.type === 'cpu') {
-    backendFor(c.device).download(c.storage, byteOffset, new Uint8Array(out.storage.buffer!, 0, nbytes));
+    hostCopy('copy_to_host', c.device, () => backendFor(c.device).download(c.storage, byteOffset, new Uint8Array(out.storage.buffer!, 0, nbytes)));
   } else {
     // between two accelerators: through the host
     const host = transfer(c, toDevice('cpu'));
@@ -158,7 +168,7 @@ export function toTypedArray(t: Tensor): StorageArray {
   let src = half ? castCopy(t, 'float32') : t.isContiguous ? t : castCopy(t, t.dtype);
   const info = dtypeInfo[src.dtype];
   const out = new info.arrayType(new ArrayBuffer(src.numel * info.itemsize));
-  if (src.numel > 0) backendFor(src.device).download(src.storage, src.offset * info.itemsize, out);
+  if (src.numel > 0) hostCopy('copy_to_host', src.device, () => backendFor(src.device).download(src.storage, src.offset * info.itemsize, out));
   if (src !== t) src.dispose();
   return out;
 }

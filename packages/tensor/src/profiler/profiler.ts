@@ -1,0 +1,140 @@
+/**
+ * The profiler, as torch.profiler: record a region of a program and see, per kernel and per named
+ * range, how many calls, how much host time, how much device time and how many bytes it took.
+ *
+ * ```ts
+ * const prof = profile(() => trainStep());
+ * console.log(prof.table({ sortBy: 'deviceTotal', rowLimit: 15 }));
+ * prof.exportChromeTrace('step.json');   // open in https://ui.perfetto.dev or chrome://tracing
+ * ```
+ *
+ * What it records (session.ts): every kernel launch (its name is the op's kernel name), with its
+ * host time (the launch) and its device time (on CUDA from a pair of events the addon records on
+ * the device's stream around the launch, read back when the profile stops; on the CPU the launch
+ * call, in which the kernel runs); ranges: `recordFunction` blocks, autograd's backward nodes
+ * (`Conv2dBackward`, ...), the forward of `@kiln/nn` modules (`nn.Module: Conv2d`), optimizer steps and
+ * copies to the host (`copy_to_host`, whose host time includes waiting for the device); and the
+ * bytes each allocates.
+ */
+import { ValueError } from '../errors.js';
+import { type KernelEvent, type RangeEvent, type Session, beginSession, endSession } from './session.js';
+import { type ProfileRow, type ProfileTableOptions, formatTable, keyAverages } from './key-averages.js';
+import { type TraceEvent, chromeTrace } from './chrome-trace.js';
+import { writeFileSync } from 'node:fs';
+
+export { recordFunction, isProfiling } from './session.js';
+export type { KernelEvent, RangeEvent } from './session.js';
+export type { ProfileRow, ProfileSortKey, ProfileTableOptions } from './key-averages.js';
+export type { TraceEvent } from './chrome-trace.js';
+
+/** Options of {@link Profiler} and {@link profile}. */
+export interface ProfilerOptions {
+  /**
+   * Time kernels on devices that can (CUDA: events around each launch; default true). false records
+   * host times only, without touching the device: those kernels show 0 device time. The CPU's
+   * kernels are always timed by their launch, in which they run.
+   */
+  deviceTime?: boolean;
+}
+
+/**
+ * Records kernels, ranges and allocations between `start()` and `stop()` (one profile at a time), as
+ * torch.profiler.profile. Read the results after `stop()`.
+ *
+ * @example
+ * ```ts
+ * const prof = new Profiler().start();
+ * const y = model.call(x);
+ * y.sum().backward();
+ * prof.stop();
+ * console.log(prof.table({ rowLimit: 10 }));
+ * ```
+ */
+export class Profiler {
+  private session: Session | null = null;
+  private running = false;
+
+  constructor(
+    /** How the profile records (see {@link ProfilerOptions}). */
+    readonly options: ProfilerOptions = {},
+  ) {}
+
+  /** Starts recording (waits for the timed devices' queued work first). Returns this. */
+  start(): this {
+    if (this.running) throw new ValueError('Profiler.start', null, 'a profiler that is not running', 'one already started');
+    this.session = beginSession(this.options.deviceTime ?? true);
+    this.running = true;
+    return this;
+  }
+
+  /** Stops recording and reads the device times back (waits for the timed devices). Returns this. */
+  stop(): this {
+    if (!this.running) throw new ValueError('Profiler.stop', null, 'a running profiler', 'one that was not started');
+    this.running = false;
+    endSession(this.session!);
+    return this;
+  }
+
+  private done(op: string): Session {
+    if (this.session === null || this.running) throw new ValueError(op, null, 'a stopped profile', this.running ? 'one still running (call stop() first)' : 'a profiler never started');
+    return this.session;
+  }
+
+  /** The recorded events: ranges and kernel launches, in the order they started. */
+  events(): { ranges: readonly Readonly<RangeEvent>[]; kernels: readonly Readonly<KernelEvent>[] } {
+    const s = this.done('Profiler.events');
+    return { ranges: s.ranges, kernels: s.kernels };
+  }
+
+  /** The events summed per kernel name and per range name (torch's key_averages()). */
+  keyAverages(): ProfileRow[] {
+    return keyAverages(this.done('Profiler.keyAverages'));
+  }
+
+  /**
+   * keyAverages() as a text table, sorted by total device time unless `sortBy` says otherwise, with
+   * the host and device totals under it (torch's key_averages().table()).
+   */
+  table(options: ProfileTableOptions = {}): string {
+    const s = this.done('Profiler.table');
+    return formatTable(s, keyAverages(s), options);
+  }
+
+  /** The profile in Chrome's Trace Event Format (what exportChromeTrace writes). */
+  chromeTrace(): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms' } {
+    return chromeTrace(this.done('Profiler.chromeTrace'));
+  }
+
+  /** Writes the profile as Chrome trace JSON, for https://ui.perfetto.dev or chrome://tracing. */
+  exportChromeTrace(path: string): void {
+    writeFileSync(path, JSON.stringify(this.chromeTrace()));
+  }
+}
+
+/**
+ * Profiles one synchronous call: starts a {@link Profiler}, runs `fn`, stops (also when `fn` throws)
+ * and returns the stopped profiler. For asynchronous code, call `start()` and `stop()` yourself.
+ *
+ * @example
+ * ```ts
+ * const prof = profile(() => { loss = step(); });
+ * console.log(prof.table({ sortBy: 'hostTotal', rowLimit: 20 }));
+ * ```
+ */
+export function profile(fn: () => unknown): Profiler;
+export function profile(options: ProfilerOptions, fn: () => unknown): Profiler;
+export function profile(a: ProfilerOptions | (() => unknown), b?: () => unknown): Profiler {
+  const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b];
+  if (typeof fn !== 'function') throw new ValueError('profile', 'fn', 'a function to profile', String(fn));
+  const prof = new Profiler(options).start();
+  let result: unknown;
+  try {
+    result = fn();
+  } finally {
+    prof.stop();
+  }
+  if (result instanceof Promise) {
+    throw new ValueError('profile', 'fn', 'a synchronous function (for async code use new Profiler().start() and stop())', 'a function returning a Promise');
+  }
+  return prof;
+}

@@ -1,0 +1,187 @@
+/**
+ * The RetinaNet example's training step (examples/retinanet) timed in Kiln, side by side with its
+ * PyTorch twin (tools/bench/retinanet_twin.py: the same architecture, initial weights, batch,
+ * losses and Adam). One step is the example's: upload the batch, forward, sigmoid focal + smooth L1
+ * (normalised by the positive anchors), backward, Adam, read both losses back.
+ *
+ * Presets: the example's `cpu` and `cuda`, `real` (RetinaNet's real width: batch 8, 512×512, width
+ * 256, strides 8-128, 4-conv subnets, 49,104 anchors per image) and `fast`.
+ *
+ * On the GPU machine (`bash tools/gpu/remote.sh train-bench` runs these three in one call):
+ *   node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --export /tmp/kiln-train --presets cuda,real
+ *   python3 tools/bench/retinanet_twin.py --data /tmp/kiln-train --presets cuda,real --json /tmp/kiln-train/torch.json
+ *   node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --presets cuda,real \
+ *        --torch /tmp/kiln-train/torch.json --profile --out $OUT/benchmarks-train.md
+ * On the CPU, Kiln and PyTorch interleaved (one thread and the defaults, idle and with a competing process):
+ *   node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --presets cpu --interleave \
+ *        --threads 1,0 --loads idle,busy --python /usr/bin/python3 --out /tmp/train-cpu.md
+ *
+ * Options: --presets a,b  --device cpu|cuda  --warmup 3  --steps 10  --threads 1,0 (CPU; 0 = the default)
+ *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (mixed precision through the core's
+ *   autocast scope once it has one)  --profile (the profiler's table of one step)  --trace DIR (that
+ *   step as Chrome trace JSON)  --export DIR  --torch FILE  --out FILE  --interleave  --loads idle,busy
+ *   --rounds 15  --python python3
+ *
+ * Timing: `--warmup` steps, then `--steps` steps; per step the host wall time (the step ends with
+ * the losses read back, so the device is done) and on CUDA the device time between events recorded
+ * before and after it; medians. Every step reuses the one batch, uploaded each step as the example
+ * does. The learning rate stays at the example's peak (no schedule: its step is host arithmetic).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cpuThreads, profile } from '@kiln/tensor';
+import { cuda } from '@kiln/cuda';
+import { optionValue } from './cli-options.js';
+import { PRESET_NAMES, type PresetName, describePreset, presetSettings } from './train-step/presets.js';
+import { type StepSetup, autocastScope, disposeSetup, exportForTwin, makeSetup, timeSteps, trainStep } from './train-step/kiln-step.js';
+import { type KilnRow, type TwinResults, combinedTable } from './train-step/table.js';
+import { interleaved, interleavedTable } from './train-step/interleave.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, fallback: string) => optionValue(argv, name, fallback);
+const flag = (name: string) => argv.includes(`--${name}`);
+const list = (s: string) => s.split(',').filter((x) => x !== '');
+const log = (...a: unknown[]) => console.log(...a);
+
+const onGpu = cuda.isAvailable();
+const presets = list(opt('presets', onGpu ? 'cuda,real' : 'cpu')) as PresetName[];
+for (const p of presets) if (!PRESET_NAMES.includes(p)) throw new Error(`--presets: expected some of ${PRESET_NAMES.join(', ')}, got ${p}`);
+const deviceFor = (p: PresetName) => opt('device', p === 'cpu' || p === 'fast' ? 'cpu' : 'cuda');
+const warmup = Number(opt('warmup', '3'));
+const steps = Number(opt('steps', '10'));
+const optimizers = opt('optimizer', 'fused') === 'both' ? [true, false] : [opt('optimizer', 'fused') !== 'composed'];
+const amp = opt('amp', '');
+if (amp !== '' && amp !== 'bf16') throw new Error(`--amp: expected bf16, got ${amp}`);
+
+function machine(device: string): string {
+  if (device.startsWith('cuda')) {
+    const p = cuda.deviceProperties(device);
+    return `GPU ${p.name} (CUDA runtime ${p.runtimeVersion}, driver ${p.driverVersion})`;
+  }
+  return `CPU: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+}
+
+function newSetup(p: PresetName, fused: boolean, withAmp: boolean): StepSetup {
+  const s = presetSettings(p, deviceFor(p));
+  if (s.device.startsWith('cuda') && !onGpu) throw new Error(`preset ${p} runs on ${s.device}, but CUDA is not available: ${cuda.unavailableReason()}`);
+  return makeSetup(s, { fused, amp: withAmp ? autocastScope('bfloat16') : null });
+}
+
+/** --export DIR: the twin's files for every preset. */
+function exportAll(dir: string): void {
+  for (const p of presets) {
+    const u = newSetup(p, true, false);
+    exportForTwin(u, dir, p);
+    log(`exported ${describePreset(p, u.settings)} to ${join(dir, p)}`);
+    disposeSetup(u);
+  }
+}
+
+/** Times every preset (and thread count on the CPU); prints the profiler's table on request. */
+function timeAll(): KilnRow[] {
+  const rows: KilnRow[] = [];
+  const threadCounts = list(opt('threads', '')).map(Number);
+  for (const p of presets) {
+    for (const fused of optimizers) {
+      const label = optimizers.length > 1 && !fused ? `${p} (composed Adam)` : p;
+      const precisions = ['float32', ...(amp ? ['bf16'] : [])];
+      for (const precision of precisions) {
+        const u = newSetup(p, fused, precision === 'bf16');
+        const cpu = u.settings.device === 'cpu';
+        if (precision === 'bf16' && u.amp === null) {
+          log(`[${label}] bf16: Kiln has no autocast scope yet (the core's autocast is being added): no Kiln mixed-precision number`);
+          rows.push({ preset: label, precision, threads: cpu ? u.settings.threads ?? cpuThreads() : null, wallMs: null, deviceMs: null, note: 'no autocast yet' });
+          disposeSetup(u);
+          continue;
+        }
+        const counts = cpu ? (threadCounts.length ? threadCounts : [u.settings.threads ?? 0]) : [0];
+        const defaultThreads = cpuThreads();
+        for (const t of counts) {
+          if (cpu) cpuThreads(t || defaultThreads);
+          const r = timeSteps(u, warmup, steps);
+          const threads = cpu ? cpuThreads() : null;
+          rows.push({ preset: label, precision, threads, wallMs: r.wallMs, deviceMs: r.deviceMs });
+          log(`[${label}] Kiln ${precision}${cpu ? ` ${threads} thread(s)` : ''}: step ${r.wallMs.toFixed(2)} ms (min ${r.minWallMs.toFixed(2)})` +
+            (r.deviceMs !== null ? `, device ${r.deviceMs.toFixed(2)} ms` : '') + `; first-step losses ${r.firstLosses.map((x) => x.toPrecision(6)).join(' / ')}`);
+        }
+        cpuThreads(defaultThreads);
+        if (flag('profile') && precision === 'float32' && fused) {
+          const prof = profile(() => trainStep(u));
+          log(`\nThe profiler's table of one ${p} step (sorted by device time; [names] are ranges):\n${prof.table({ rowLimit: Number(opt('row-limit', '40')) })}\n`);
+          const traceDir = opt('trace', '');
+          if (traceDir) {
+            mkdirSync(traceDir, { recursive: true });
+            prof.exportChromeTrace(join(traceDir, `train-step-${p}.json`));
+            log(`wrote ${join(traceDir, `train-step-${p}.json`)}`);
+          }
+        }
+        disposeSetup(u);
+      }
+    }
+  }
+  return rows;
+}
+
+async function interleave(): Promise<void> {
+  const p = presets[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-train-'));
+  try {
+    const u = newSetup(p, optimizers[0]!, false);
+    if (u.settings.device !== 'cpu') throw new Error('--interleave compares on the CPU: use a CPU preset or --device cpu');
+    exportForTwin(u, dir, p);
+    const threads = list(opt('threads', '1,0')).map(Number);
+    const loads = list(opt('loads', 'idle')) as ('idle' | 'busy')[];
+    log(`${describePreset(p, u.settings)}\n${machine('cpu')}`);
+    const r = await interleaved(u, p, {
+      threads, loads, rounds: Number(opt('rounds', '15')), python: opt('python', 'python3'),
+      twinArgs: ['--data', dir, '--presets', p, '--device', 'cpu'],
+    });
+    if (r.twinError) log(`PyTorch side not run: ${r.twinError}`);
+    const md = interleavedTable(r.rows, [
+      `RetinaNet training step on the CPU, Kiln and PyTorch ${r.torch ?? '(missing)'} eager in interleaved rounds (one step each per round, ${opt('rounds', '15')} rounds after one warm-up round; medians of the host wall time)`,
+      `- ${describePreset(p, u.settings)}`,
+      `- ${machine('cpu')}; Adam ${optimizers[0] ? 'fused' : 'composed'} in Kiln, PyTorch's for-loop Adam`,
+      '- torch.compile: not timed on the CPU here (Debian\'s PyTorch 1.13 has none)',
+      ...(r.twinError ? [`- PyTorch side not run: ${r.twinError.split('\n')[0]}`] : []),
+    ]);
+    log(`\n${md}`);
+    const out = opt('out', '');
+    if (out) writeFileSync(out, `${md}\n`);
+    disposeSetup(u);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function main(): void {
+  const exportDir = opt('export', '');
+  if (exportDir) {
+    exportAll(exportDir);
+    return;
+  }
+  const dev = deviceFor(presets[0]!);
+  log(machine(dev));
+  for (const p of presets) log(`  ${describePreset(p, presetSettings(p, deviceFor(p)))}`);
+  const rows = timeAll();
+  const torchFile = opt('torch', '');
+  let twin: TwinResults | null = null, twinMissing: string | undefined;
+  if (torchFile) {
+    try {
+      twin = JSON.parse(readFileSync(torchFile, 'utf8')) as TwinResults;
+    } catch (e) {
+      twinMissing = `no results (${(e as Error).message.split('\n')[0]})`;
+    }
+  }
+  const md = combinedTable(rows, twin, {
+    title: `RetinaNet training step (examples/retinanet: forward, focal + smooth L1, backward, Adam, losses read back), ${machine(dev)}; medians of ${steps} steps after ${warmup} warm-up; ms per step (host wall) and device ms (CUDA events around the step)`,
+    presets: presets.map((p) => describePreset(p, presetSettings(p, deviceFor(p)))),
+    twinMissing,
+  });
+  log(`\n${md}`);
+  const out = opt('out', '');
+  if (out) writeFileSync(out, `${md}\n`);
+}
+
+if (flag('interleave')) await interleave();
+else main();

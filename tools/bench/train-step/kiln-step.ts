@@ -1,0 +1,151 @@
+/**
+ * Kiln's side of the training-step benchmark: the example's model, batch, losses and Adam
+ * (examples/retinanet), one step as the example's step runs it (upload the batch, forward, focal +
+ * smooth L1, backward, Adam, read both losses back), timed; and the files the PyTorch twin loads
+ * (initial weights, the batch, the settings and Kiln's losses at the initial weights).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as kiln from '@kiln/tensor';
+import { type Tensor, fromTypedArray, synchronize, tidy } from '@kiln/tensor';
+import { noGrad } from '@kiln/autograd';
+import { cuda } from '@kiln/cuda';
+import { saveStateDict } from '@kiln/nn';
+import { Adam } from '@kiln/optim';
+import type { Settings } from '../../../examples/retinanet/config.js';
+import { makeAnchors, assignTargets, type Targets } from '../../../examples/retinanet/anchors.js';
+import { makeScenes, packImages } from '../../../examples/retinanet/data.js';
+import { BOX_BETA, FOCAL, detectionLoss, targetTensors } from '../../../examples/retinanet/loss.js';
+import type { RetinaNet } from '../../../examples/retinanet/model.js';
+import { buildModel, dropGradients } from '../../../examples/retinanet/train.js';
+
+/** What one step of the benchmark trains on: the model, its optimizer and one batch on the host. */
+export interface StepSetup {
+  settings: Settings;
+  model: RetinaNet;
+  optimizer: Adam;
+  pixels: Float32Array;
+  targets: Targets;
+  /** mixed precision: runs forward and losses inside this scope (see autocastScope) */
+  amp: ((fn: () => void) => void) | null;
+}
+
+/**
+ * The core's autocast scope, once it has one: the hook for `--amp bf16`. Expected as torch's
+ * `autocast(options, fn)`; null (and the benchmark says so) while the core has none.
+ */
+export function autocastScope(dtype: 'bfloat16' | 'float16'): ((fn: () => void) => void) | null {
+  const autocast = (kiln as unknown as Record<string, unknown>).autocast;
+  if (typeof autocast !== 'function') return null;
+  return (fn) => (autocast as (o: { dtype: string }, f: () => void) => void)({ dtype }, fn);
+}
+
+/** The example's model with its seeded initial weights, Adam, and the first batch of its training stream. */
+export function makeSetup(s: Settings, opts: { fused: boolean; amp: ((fn: () => void) => void) | null }): StepSetup {
+  const model = buildModel(s).train();
+  const optimizer = new Adam(model.parameters(), { lr: s.lr, fused: opts.fused });
+  const anchors = makeAnchors(s.scenes.imageSize, s.anchors);
+  const scenes = makeScenes(s.trainDataSeed, 0, s.batchSize, s.scenes);
+  return {
+    settings: s, model, optimizer, amp: opts.amp,
+    pixels: packImages(scenes, s.scenes.imageSize),
+    targets: assignTargets(anchors, scenes.map((sc) => sc.objects), s.matching),
+  };
+}
+
+/** One training step, as the example's: returns the classification and box losses read back. */
+export function trainStep(u: StepSetup): [number, number] {
+  const s = u.settings, size = s.scenes.imageSize;
+  return tidy(() => {
+    const images = fromTypedArray(u.pixels, [s.batchSize, 1, size, size]).to(s.device);
+    let loss!: ReturnType<typeof detectionLoss>;
+    const forward = () => { loss = detectionLoss(u.model.call(images), targetTensors(u.targets, s.device), FOCAL); };
+    if (u.amp) u.amp(forward);
+    else forward();
+    loss.total.backward();
+    u.optimizer.step();
+    dropGradients(u.model);
+    return [loss.classification.item() as number, loss.box.item() as number];
+  });
+}
+
+/** Frees the model's parameters and the optimizer's state. */
+export function disposeSetup(u: StepSetup): void {
+  for (const state of u.optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
+  for (const p of u.model.parameters()) p.dispose();
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Host wall time of each step (it ends with the losses read back) and, on CUDA, its device time. */
+export interface StepTimes {
+  wallMs: number;
+  minWallMs: number;
+  deviceMs: number | null;
+  steps: number;
+  firstLosses: [number, number];
+}
+
+/** Times `steps` steps after `warmup` (the first step's losses are kept: they are at the initial weights' step). */
+export function timeSteps(u: StepSetup, warmup: number, steps: number): StepTimes {
+  const first = trainStep(u);
+  for (let i = 1; i < warmup; i++) trainStep(u);
+  const onCuda = kiln.device(u.settings.device).type === 'cuda';
+  const wall: number[] = [], dev: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const a = onCuda ? new cuda.Event(u.settings.device).record() : null;
+    const t0 = performance.now();
+    trainStep(u);
+    const t1 = performance.now();
+    if (a) {
+      const b = new cuda.Event(u.settings.device).record();
+      dev.push(a.elapsedTime(b));
+      a.dispose();
+      b.dispose();
+    }
+    wall.push(t1 - t0);
+  }
+  synchronize(u.settings.device);
+  return { wallMs: median(wall), minWallMs: Math.min(...wall), deviceMs: dev.length ? median(dev) : null, steps, firstLosses: first };
+}
+
+/** Losses at the current weights in float32, without a step (what the twin checks against). */
+export function forwardLosses(u: StepSetup): { classification: number; box: number } {
+  const s = u.settings, size = s.scenes.imageSize;
+  return noGrad(() => tidy(() => {
+    const images = fromTypedArray(u.pixels, [s.batchSize, 1, size, size]).to(s.device);
+    const loss = detectionLoss(u.model.call(images), targetTensors(u.targets, s.device), FOCAL);
+    return { classification: loss.classification.item() as number, box: loss.box.item() as number };
+  }));
+}
+
+/**
+ * Writes what the twin (tools/bench/retinanet_twin.py) loads into dir/name: model.safetensors (the
+ * initial weights, Kiln's state-dict keys), batch.safetensors (images, labels, deltas, positive
+ * mask) and meta.json (the model config, loss settings, lr and Kiln's float32 losses at the initial
+ * weights). Call it before any step.
+ */
+export function exportForTwin(u: StepSetup, dir: string, name: string): void {
+  const s = u.settings, out = join(dir, name);
+  mkdirSync(out, { recursive: true });
+  saveStateDict(u.model.stateDict(), join(out, 'model.safetensors'));
+  const rows = u.targets.labels.length, size = s.scenes.imageSize;
+  const batch: Record<string, Tensor> = {
+    images: fromTypedArray(u.pixels, [s.batchSize, 1, size, size]),
+    labels: fromTypedArray(u.targets.labels),
+    deltas: fromTypedArray(u.targets.deltas, [rows, 4]),
+    positiveMask: fromTypedArray(u.targets.positiveMask, [rows, 1]),
+  };
+  saveStateDict(batch, join(out, 'batch.safetensors'));
+  const meta = {
+    preset: name,
+    model: s.model,
+    batchSize: s.batchSize,
+    imageSize: size,
+    anchorsPerImage: rows / s.batchSize,
+    lr: s.lr,
+    loss: { gamma: FOCAL.gamma, alpha: FOCAL.alpha, beta: BOX_BETA, positives: u.targets.positives },
+    kilnLosses: forwardLosses(u),
+  };
+  writeFileSync(join(out, 'meta.json'), `${JSON.stringify(meta, null, 1)}\n`);
+}
