@@ -2,9 +2,10 @@
  * The CPU cost of Kiln's ops, three ways:
  *   1. bandwidth-bound elementwise ops on 16M float32 elements (add, sigmoid) against a plain JS loop;
  *   2. float32 matrix products (512², 1024²) against a plain JS triple loop in cache-friendly ikj order;
- *   3. the per-op overhead on tiny tensors: a 4-element add without autograd, a 4-element mul while
- *      recording gradients, and a tiny forward + backward, next to PyTorch eager's figures on this
- *      machine (4-element add about 1 µs, 4-element mul while recording about 1.8 µs);
+ *   3. the per-op overhead on tiny tensors: a 4-element add without autograd (also while the
+ *      profiler records), a 4-element mul while recording gradients, and a tiny forward + backward,
+ *      next to PyTorch eager's figures on this machine (4-element add about 1 µs, 4-element mul
+ *      while recording about 1.8 µs);
  * and then (4) where the time of one tiny op goes: each stage of the dispatch path timed alone.
  *
  * How to run (from the repository root; KILN_NATIVE_DIR only when the addon is not in native/build):
@@ -29,7 +30,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import {
-  type KernelAddon, type Tensor, allOps, backendFor, broadcastShapes, commonDevice, cpu, cpuThreads, emptyOn, fromTypedArray,
+  type KernelAddon, type Tensor, Profiler, allOps, backendFor, broadcastShapes, commonDevice, cpu, cpuThreads, emptyOn, fromTypedArray,
   launchKernel, loadAddon, needsRecording, promoteTypes, recordOp, sameShape,
 } from '@kiln/tensor';
 import '@kiln/autograd';
@@ -258,6 +259,25 @@ const tinyCases: TinyCase[] = [
           w.grad = null;
         },
         teardown: () => { x.dispose(); w.dispose(); },
+      };
+    },
+  },
+  {
+    // the profiler's cost when on (its cost when off is the one check the other rows pay); a new
+    // profile every 10,000 calls keeps its event lists short
+    name: 'add, 4 elements, no grad, while a profile records (result disposed)',
+    setup() {
+      const a = kilnOf(new Float32Array([1, 2, 3, 4]), [4]), b = kilnOf(new Float32Array([5, 6, 7, 8]), [4]);
+      let prof = new Profiler().start(), n = 0;
+      return {
+        run: () => {
+          a.add(b).dispose();
+          if (++n % 10_000 === 0) {
+            prof.stop();
+            prof = new Profiler().start();
+          }
+        },
+        teardown: () => { prof.stop(); a.dispose(); b.dispose(); },
       };
     },
   },

@@ -338,7 +338,7 @@ def main():
     global _DEFAULT_THREADS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="", help="the folder train-step.ts --export wrote")
-    ap.add_argument("--presets", default="cuda", help="comma-separated presets among those exported (cpu, cuda, real)")
+    ap.add_argument("--presets", default="", help="comma-separated presets among those exported (default: every one in --data)")
     ap.add_argument("--device", default="", help="cuda or cpu (default: cuda when available)")
     ap.add_argument("--modes", default="eager,compile", help="eager, compile")
     ap.add_argument("--precisions", default="float32", help="float32 (TF32 off), tf32 (PyTorch's defaults), bf16 (autocast)")
@@ -348,7 +348,11 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4, help="largest relative difference of the first-step losses")
     ap.add_argument("--json", default="", help="write the results here")
     ap.add_argument("--serve", action="store_true", help="answer timing requests on stdin (train-step.ts --interleave)")
-    args = ap.parse_args()
+    # train-step.ts takes the same command line (remote.sh's train-bench passes one to both): its own
+    # options are not this script's, and are ignored here
+    args, ignored = ap.parse_known_args()
+    if ignored:
+        print(f"retinanet_twin: ignoring options that are not the twin's: {' '.join(ignored)}", flush=True)
     if np is None:
         missing("numpy")
     if torch is None:
@@ -357,7 +361,12 @@ def main():
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("retinanet_twin: --device cuda but torch.cuda.is_available() is False")
-    presets = {name: Preset(name, args.data, device) for name in args.presets.split(",") if name}
+    names = [n for n in args.presets.split(",") if n]
+    if not names and args.data:
+        names = sorted(d for d in os.listdir(args.data) if os.path.exists(os.path.join(args.data, d, "meta.json")))
+    if not names:
+        raise SystemExit(f"retinanet_twin: no preset found in --data {args.data!r} (train-step.ts --export writes them)")
+    presets = {name: Preset(name, args.data, device) for name in names}
     if args.serve:
         serve(presets, device)
         return

@@ -15,6 +15,13 @@
 #   focal-bench[:ARGS]     the focal-loss benchmark of docs/benchmarks.md: PyTorch's implementations
 #                          (tools/bench/torch_focal.py ARGS) then Kiln's (tools/bench/focal-gpu.ts),
 #                          one combined table written to $OUT/benchmarks-gpu.md
+#   train-bench[:ARGS]     the training-step benchmark: Kiln exports its initial weights and one batch
+#                          per preset (tools/bench/train-step.ts --export), the PyTorch twin checks
+#                          its losses against Kiln's and times eager and torch.compile
+#                          (tools/bench/retinanet_twin.py), then Kiln times its step, prints the
+#                          profiler's table of one step and writes the combined table to
+#                          $OUT/benchmarks-train.md; ARGS go to all three (each ignores the
+#                          other's options), e.g. 'train-bench:--presets cuda --steps 20'
 #
 # A step with arguments is one shell word: bash tools/gpu/remote.sh test 'py:ref.py --n 16'.
 # Each step's output goes to the terminal and to $OUT/<step>.log; a summary comes last, also in
@@ -261,8 +268,12 @@ for step in "$@"; do
       # to $OUT/benchmarks-gpu.md. An argument is passed to torch_focal.py (e.g. --impls eager,seed).
       run_step "$step" "$log" bash -c "PYTHONUNBUFFERED=1 python3 tools/bench/torch_focal.py --export-check /tmp/kiln-check --json /tmp/kiln-torch.json $arg && node --conditions=@kiln/source --import tsx tools/bench/focal-gpu.ts --torch /tmp/kiln-torch.json --check /tmp/kiln-check --out \"\$OUT/benchmarks-gpu.md\""
       ;;
+    train-bench)
+      # The training-step benchmark of docs/benchmarks.md (see the header): export, twin, Kiln.
+      run_step "$step" "$log" bash -c "D=/tmp/kiln-train && rm -rf \$D && node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --export \$D $arg && PYTHONUNBUFFERED=1 python3 tools/bench/retinanet_twin.py --data \$D --json \$D/torch.json $arg && node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --torch \$D/torch.json --profile --out \"\$OUT/benchmarks-train.md\" $arg"
+      ;;
     *)
-      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS])"
+      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS])"
       ;;
   esac
   i=$((${#R_NAME[@]} - 1))

@@ -14,7 +14,7 @@
  * sched.step();
  * ```
  */
-export { Optimizer, type ParamGroup, type ParamGroupInput, type ParamState } from './optimizer.js';
+export { Optimizer, type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate } from './optimizer.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export { clipGradNorm_, type ClipGradNormOptions } from './clip.js';

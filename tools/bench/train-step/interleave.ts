@@ -102,6 +102,6 @@ export function interleavedTable(rows: readonly InterleavedRow[], header: string
     '',
     '| threads asked | Kiln threads | PyTorch threads | machine | Kiln ms | PyTorch eager ms | Kiln / PyTorch |',
     '|---:|---:|---:|---|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.threads || 'default'} | ${r.kilnThreads} | ${r.torchThreads ?? '–'} | ${r.load === 'busy' ? 'one competing process' : 'idle'} | ${f(r.kilnMs)} | ${f(r.torchMs)} | ${r.torchMs ? `${(r.kilnMs / r.torchMs).toFixed(2)}×` : '–'} |`),
+    ...rows.map((r) => `| ${r.threads || 'default'} | ${r.kilnThreads} | ${r.torchThreads ?? '–'} | ${r.load === 'busy' ? 'one competing process' : 'no extra process'} | ${f(r.kilnMs)} | ${f(r.torchMs)} | ${r.torchMs ? `${(r.kilnMs / r.torchMs).toFixed(2)}×` : '–'} |`),
   ].join('\n');
 }

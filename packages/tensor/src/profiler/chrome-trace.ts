@@ -10,16 +10,34 @@ import type { Session } from './session.js';
 
 /** One event of the Trace Event Format. */
 export interface TraceEvent {
+  /** The range's or kernel's name, or the metadata's ('process_name', 'thread_name'). */
   name: string;
+  /** 'X' a complete event (ts + dur), 'M' metadata, 's' / 'f' a flow's start and end. */
   ph: 'X' | 'M' | 's' | 'f';
+  /** Process: 0 the host, 1.. a device. */
   pid: number;
+  /** Thread: the host's main thread, or a device's stream. */
   tid: number;
+  /** Start, microseconds since the profile started. */
   ts?: number;
+  /** Duration in microseconds. */
   dur?: number;
+  /** 'range', 'launch', 'kernel' or 'flow'. */
   cat?: string;
+  /** A flow's id (the launch's index). */
   id?: number;
+  /** A flow end binds to the enclosing slice ('e'). */
   bp?: 'e';
+  /** Details: bytes allocated, the device. */
   args?: Record<string, unknown>;
+}
+
+/** A whole trace: what {@link Profiler.exportChromeTrace} writes. */
+export interface ChromeTrace {
+  /** The events. */
+  traceEvents: TraceEvent[];
+  /** How viewers show times. */
+  displayTimeUnit: 'ms';
 }
 
 const HOST_PID = 0;
@@ -27,7 +45,7 @@ const HOST_TID = 0;
 const STREAM_TID = 0;
 
 /** The session's events in the Trace Event Format: `{ traceEvents, displayTimeUnit }`. */
-export function chromeTrace(s: Session): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms' } {
+export function chromeTrace(s: Session): ChromeTrace {
   const us = (ms: number) => (ms - s.start) * 1000;
   const events: TraceEvent[] = [
     { name: 'process_name', ph: 'M', pid: HOST_PID, tid: HOST_TID, args: { name: 'host' } },

@@ -19,13 +19,21 @@
 import { ValueError } from '../errors.js';
 import { type KernelEvent, type RangeEvent, type Session, beginSession, endSession } from './session.js';
 import { type ProfileRow, type ProfileTableOptions, formatTable, keyAverages } from './key-averages.js';
-import { type TraceEvent, chromeTrace } from './chrome-trace.js';
+import { type ChromeTrace, chromeTrace } from './chrome-trace.js';
 import { writeFileSync } from 'node:fs';
 
 export { recordFunction, isProfiling } from './session.js';
 export type { KernelEvent, RangeEvent } from './session.js';
 export type { ProfileRow, ProfileSortKey, ProfileTableOptions } from './key-averages.js';
-export type { TraceEvent } from './chrome-trace.js';
+export type { ChromeTrace, TraceEvent } from './chrome-trace.js';
+
+/** What {@link Profiler.events} returns: every range and kernel launch, in the order they started. */
+export interface ProfileEvents {
+  /** The ranges; a range's `parent` and a kernel's `parent` index this list. */
+  ranges: readonly Readonly<RangeEvent>[];
+  /** The kernel launches. */
+  kernels: readonly Readonly<KernelEvent>[];
+}
 
 /** Options of {@link Profiler} and {@link profile}. */
 export interface ProfilerOptions {
@@ -81,7 +89,7 @@ export class Profiler {
   }
 
   /** The recorded events: ranges and kernel launches, in the order they started. */
-  events(): { ranges: readonly Readonly<RangeEvent>[]; kernels: readonly Readonly<KernelEvent>[] } {
+  events(): ProfileEvents {
     const s = this.done('Profiler.events');
     return { ranges: s.ranges, kernels: s.kernels };
   }
@@ -101,7 +109,7 @@ export class Profiler {
   }
 
   /** The profile in Chrome's Trace Event Format (what exportChromeTrace writes). */
-  chromeTrace(): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms' } {
+  chromeTrace(): ChromeTrace {
     return chromeTrace(this.done('Profiler.chromeTrace'));
   }
 

@@ -11,32 +11,39 @@
 import { type Backend, type Device, registeredBackends, device as toDevice } from '../device.js';
 import { ValueError } from '../errors.js';
 
-/** A named host range: a `recordFunction` call, an autograd node, a module's forward. */
+/** A named host range: a `recordFunction` call, an autograd node, a module's forward. Times in ms (performance.now()). */
 export interface RangeEvent {
+  /** The range's name. */
   readonly name: string;
+  /** When it opened. */
   readonly start: number;
+  /** When it closed. */
   end: number;
-  /** index of the enclosing range, or -1 */
+  /** Index of the enclosing range in the profile's ranges, or -1. */
   readonly parent: number;
-  /** bytes allocated while it was open (its children's included) */
+  /** Bytes allocated while it was open (its children's included). */
   bytes: number;
 }
 
-/** One kernel launch. */
+/** One kernel launch. Times in ms on the host's clock (performance.now()). */
 export interface KernelEvent {
+  /** The kernel's name (the op's snake_case name). */
   readonly name: string;
+  /** The device it ran on. */
   readonly device: Device;
-  /** the launch, on the host */
+  /** When the launch started, on the host. */
   readonly start: number;
+  /** When the launch returned, on the host. */
   readonly end: number;
-  /** index of the innermost open range, or -1 */
+  /** Index of the innermost open range in the profile's ranges, or -1. */
   readonly parent: number;
-  /** bytes allocated in that range since its previous launch (this kernel's outputs and temporaries) */
+  /** Bytes allocated in that range since its previous launch (this kernel's outputs and temporaries). */
   readonly bytes: number;
-  /** true when a KernelTimer timed it on the device; false when it ran inside its launch (the CPU) */
+  /** True when a KernelTimer timed it on the device; false when it ran inside its launch (the CPU). */
   readonly timed: boolean;
-  /** when the kernel ran on the device, on the host's clock (set when the profile stops) */
+  /** When the kernel started on the device, mapped onto the host's clock (set when the profile stops). */
   deviceStart: number;
+  /** When it ended on the device, likewise. */
   deviceEnd: number;
 }
 
