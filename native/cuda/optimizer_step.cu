@@ -3,9 +3,9 @@
 //
 // Multi-tensor: one launch updates every parameter of the launch record (PyTorch's multi_tensor_apply
 // in spirit). The parameters' elements are numbered one after another ([0, n_0), [n_0, n_0 + n_1),
-// ...); a grid-stride loop walks that concatenation, and since a thread's index only grows, the
-// parameter it is in is found by moving forward through the (at most kMaxTensors) end offsets.
-// The pointers and per-parameter scalars travel in the kernel's parameter block (under 1 KiB).
+// ...) and one grid walks that concatenation (for_each_element).
+// The pointers and per-parameter scalars travel in the kernel's parameter block (about 1 KiB of
+// the 4 KiB a launch may pass).
 #include "kiln/optimizer_args.h"
 #include "runtime.h"
 
@@ -35,20 +35,22 @@ template <typename T> Params<T> device_params(const ParamList& L) {
   return P;
 }
 
-// The parameter holding concatenated element `idx`, moving forward from `k`; returns the element's
-// index within it.
-template <typename T> __device__ int64_t locate(const Params<T>& P, int64_t idx, int& k) {
-  while (idx >= P.end[k]) ++k;
-  return idx - (k > 0 ? P.end[k - 1] : 0);
+// Calls f(k, j) for every element j of every parameter k of the launch: a grid-stride loop over the
+// concatenation; a thread's index only grows, so its parameter is found by moving forward.
+template <typename T, typename F>
+__device__ void for_each_element(const Params<T>& P, F f) {
+  const int64_t total = P.end[P.count - 1];
+  int k = 0;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    while (idx >= P.end[k]) ++k;
+    f(k, idx - (k > 0 ? P.end[k - 1] : 0));
+  }
 }
 
 template <typename T>
 __global__ void adam_kernel(Params<T> P, ops::AdamScalars<compute_t<T>> s) {
   using C = compute_t<T>;
-  const int64_t total = P.end[P.count - 1];
-  int k = 0;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t j = locate(P, idx, k);
+  for_each_element(P, [&](int k, int64_t j) {
     T* p = P.out[k][0] + j;
     T* mom = P.out[k][1] + j;
     T* v = P.out[k][2] + j;
@@ -59,16 +61,13 @@ __global__ void adam_kernel(Params<T> P, ops::AdamScalars<compute_t<T>> s) {
     store(mom, mj);
     store(v, vj);
     if (vmax) store(vmax, xj);
-  }
+  });
 }
 
 template <typename T>
 __global__ void sgd_kernel(Params<T> P, ops::SgdScalars<compute_t<T>> s) {
   using C = compute_t<T>;
-  const int64_t total = P.end[P.count - 1];
-  int k = 0;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t j = locate(P, idx, k);
+  for_each_element(P, [&](int k, int64_t j) {
     const bool first = P.scalar[k][0] != C(0);
     T* p = P.out[k][0] + j;
     T* buf = s.has_momentum ? P.out[k][1] + j : nullptr;
@@ -76,7 +75,7 @@ __global__ void sgd_kernel(Params<T> P, ops::SgdScalars<compute_t<T>> s) {
     ops::sgd_element(s, first, pj, load(P.grad[k] + j), bj);
     store(p, pj);
     if (buf) store(buf, bj);
-  }
+  });
 }
 
 // Launches `kernel` over the concatenation of the launch's parameters (nothing when it is empty).
@@ -87,36 +86,28 @@ void launch_params(KernelCall& c, const Params<T>& P, K kernel, const S& scalars
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
-template <typename T> void adam_params(KernelCall& c, const ParamList& L) {
-  using C = compute_t<T>;
-  Params<T> P = device_params<T>(L);
-  for (int i = 0; i < L.count; ++i) {
-    P.scalar[i][0] = (C)c.attr(kAdamParamAttrs + 2 * i);
-    P.scalar[i][1] = (C)c.attr(kAdamParamAttrs + 2 * i + 1);
+// This device's launches: the per-parameter scalars into the kernel's parameter block, then one grid.
+struct Cuda {
+  template <typename T> static void adam(KernelCall& c, const ParamList& L) {
+    using C = compute_t<T>;
+    Params<T> P = device_params<T>(L);
+    for (int i = 0; i < L.count; ++i) {
+      P.scalar[i][0] = (C)c.attr(kAdamParamAttrs + 2 * i);
+      P.scalar[i][1] = (C)c.attr(kAdamParamAttrs + 2 * i + 1);
+    }
+    launch_params(c, P, adam_kernel<T>, adam_scalars<C>(c));
   }
-  launch_params(c, P, adam_kernel<T>, adam_scalars<C>(c));
-}
-
-void adam_update(KernelCall& c) {
-  ParamList L = decode_params(c, adam_outputs_per_param(c));
-  KILN_DISPATCH_FLOATING(L.dtype, c.name, adam_params<scalar_t>(c, L));
-}
-
-template <typename T> void sgd_params(KernelCall& c, const ParamList& L) {
-  using C = compute_t<T>;
-  Params<T> P = device_params<T>(L);
-  for (int i = 0; i < L.count; ++i) P.scalar[i][0] = c.attr(kSgdParamAttrs + i) != 0 ? C(1) : C(0);
-  launch_params(c, P, sgd_kernel<T>, sgd_scalars<C>(c));
-}
-
-void sgd_update(KernelCall& c) {
-  ParamList L = decode_params(c, sgd_outputs_per_param(c));
-  KILN_DISPATCH_FLOATING(L.dtype, c.name, sgd_params<scalar_t>(c, L));
-}
+  template <typename T> static void sgd(KernelCall& c, const ParamList& L) {
+    using C = compute_t<T>;
+    Params<T> P = device_params<T>(L);
+    for (int i = 0; i < L.count; ++i) P.scalar[i][0] = c.attr(kSgdParamAttrs + i) != 0 ? C(1) : C(0);
+    launch_params(c, P, sgd_kernel<T>, sgd_scalars<C>(c));
+  }
+};
 
 }  // namespace
 
-KILN_KERNEL("adam_update", adam_update);
-KILN_KERNEL("sgd_update", sgd_update);
+KILN_KERNEL("adam_update", optim::adam_update<Cuda>);
+KILN_KERNEL("sgd_update", optim::sgd_update<Cuda>);
 
 }}  // namespace kiln::cuda

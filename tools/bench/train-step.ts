@@ -78,6 +78,9 @@ function exportAll(dir: string): void {
   }
 }
 
+/** The profiler's tables of one step per preset (with --profile), for the Markdown output too. */
+const profileTables: string[] = [];
+
 /** Times every preset (and thread count on the CPU); prints the profiler's table on request. */
 function timeAll(): KilnRow[] {
   const rows: KilnRow[] = [];
@@ -108,7 +111,10 @@ function timeAll(): KilnRow[] {
         cpuThreads(defaultThreads);
         if (flag('profile') && precision === 'float32' && fused) {
           const prof = profile(() => trainStep(u));
-          log(`\nThe profiler's table of one ${p} step (sorted by device time; [names] are ranges):\n${prof.table({ rowLimit: Number(opt('row-limit', '40')) })}\n`);
+          const title = `The profiler's table of one Kiln ${p} step (sorted by device time; [names] are ranges):`;
+          const table = prof.table({ rowLimit: Number(opt('row-limit', '40')) });
+          log(`\n${title}\n${table}\n`);
+          profileTables.push(`${title}\n\n\`\`\`\n${table}\n\`\`\``);
           const traceDir = opt('trace', '');
           if (traceDir) {
             mkdirSync(traceDir, { recursive: true });
@@ -180,7 +186,7 @@ function main(): void {
   });
   log(`\n${md}`);
   const out = opt('out', '');
-  if (out) writeFileSync(out, `${md}\n`);
+  if (out) writeFileSync(out, `${[md, ...profileTables].join('\n\n')}\n`);
 }
 
 if (flag('interleave')) await interleave();

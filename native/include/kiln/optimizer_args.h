@@ -96,4 +96,15 @@ template <typename C> ops::SgdScalars<C> sgd_scalars(const KernelCall& c) {
 }
 inline int sgd_outputs_per_param(const KernelCall& c) { return c.attr(4) != 0 ? 2 : 1; }
 
+// The kernels as both devices register them: decode the launch, dispatch on its dtype, and run the
+// device's loop, `Device::adam<T>(c, L)` / `Device::sgd<T>(c, L)`.
+template <typename Device> void adam_update(KernelCall& c) {
+  ParamList L = decode_params(c, adam_outputs_per_param(c));
+  KILN_DISPATCH_FLOATING(L.dtype, c.name, Device::template adam<scalar_t>(c, L));
+}
+template <typename Device> void sgd_update(KernelCall& c) {
+  ParamList L = decode_params(c, sgd_outputs_per_param(c));
+  KILN_DISPATCH_FLOATING(L.dtype, c.name, Device::template sgd<scalar_t>(c, L));
+}
+
 }}  // namespace kiln::optim
