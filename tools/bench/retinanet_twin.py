@@ -287,7 +287,7 @@ def rel(a, b):
     return abs(a - b) / max(abs(b), 1e-30)
 
 
-def check_preset(p, tol):
+def check_preset(p, tol, out=sys.stdout):
     """Compares the float32 losses at the initial weights with Kiln's (meta.json); exits 3 on a mismatch."""
     cls, box = first_losses(p)
     k = p.meta.get("kilnLosses")
@@ -299,19 +299,21 @@ def check_preset(p, tol):
     entry.update(kilnCls=k["classification"], kilnBox=k["box"], relErrCls=e_cls, relErrBox=e_box, ok=e_cls <= tol and e_box <= tol)
     print(f"[{p.name}] first-step losses at the same weights, float32: torch cls {cls:.7g} box {box:.7g}; "
           f"kiln cls {k['classification']:.7g} box {k['box']:.7g}; rel. diff {e_cls:.1e} / {e_box:.1e} "
-          f"{'ok' if entry['ok'] else 'MISMATCH'}", flush=True)
+          f"{'ok' if entry['ok'] else 'MISMATCH'}", file=out, flush=True)
     if not entry["ok"]:
         print(f"retinanet_twin: the two sides do not compute the same losses for preset {p.name} (tolerance {tol}); not timing", file=sys.stderr)
         sys.exit(3)
     return entry
 
 
-def serve(presets, device):
+def serve(presets, tol):
     """Line protocol for train-step.ts --interleave: each request is a JSON line
     {"preset", "mode", "precision", "threads", "steps"}; the reply is a JSON line {"hostMs": [...]}.
     A setup is built once and kept; "quit" ends."""
     runners = {}
-    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    # the same check as before a timing run: stderr says it, and a mismatch exits 3 before "ready"
+    checks = [check_preset(p, tol, out=sys.stderr) for p in presets.values()]
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "checks": checks}), flush=True)
     for line in sys.stdin:
         line = line.strip()
         if not line or line == "quit":
@@ -368,7 +370,7 @@ def main():
         raise SystemExit(f"retinanet_twin: no preset found in --data {args.data!r} (train-step.ts --export writes them)")
     presets = {name: Preset(name, args.data, device) for name in names}
     if args.serve:
-        serve(presets, device)
+        serve(presets, args.tol)
         return
 
     out = {

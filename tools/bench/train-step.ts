@@ -149,7 +149,8 @@ async function interleave(): Promise<void> {
       `- ${describePreset(p, u.settings)}`,
       `- ${machine('cpu')}; Adam ${optimizers[0] ? 'fused' : 'composed'} in Kiln, PyTorch's for-loop Adam`,
       '- torch.compile: not timed on the CPU here (Debian\'s PyTorch 1.13 has none)',
-      ...(r.twinError ? [`- PyTorch side not run: ${r.twinError.split('\n')[0]}`] : []),
+      ...(r.check ? [`- same model and batch (the twin loads Kiln's weights and batch): ${r.check}`] : []),
+      ...(r.twinError ? [`- PyTorch side not run: ${r.twinError.split('\n').filter((l) => l.trim()).pop()}`] : []),
     ]);
     log(`\n${md}`);
     const out = opt('out', '');

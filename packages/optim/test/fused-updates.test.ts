@@ -132,10 +132,14 @@ const TOL: Record<DType, { rtol: number; atol: number }> = {
   bfloat16: { rtol: 5e-2, atol: 1e-1 },
   int32: { rtol: 0, atol: 0 }, int64: { rtol: 0, atol: 0 }, bool: { rtol: 0, atol: 0 },
 };
-/** Fused against composed: both round the same operations in float32 and float64. */
+/**
+ * Fused against composed: the same operations in the same order, rounded alike in float32 and
+ * float64 (on the CPU bit for bit; on CUDA nvcc contracts products and sums into FMAs, which round
+ * once where the composed kernels round twice).
+ */
 const AGREE: Record<DType, { rtol: number; atol: number }> = {
   ...TOL,
-  float64: { rtol: 1e-13, atol: 1e-14 },
+  float64: { rtol: 1e-12, atol: 1e-13 },
   float32: { rtol: 1e-5, atol: 1e-6 },
 };
 

@@ -30,6 +30,7 @@ class TwinServer {
   constructor(python: string, args: string[]) {
     this.child = spawn(python, ['tools/bench/retinanet_twin.py', '--serve', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (d) => { this.stderr += String(d); });
+    this.child.stdin!.on('error', () => {});   // a server that could not start (no PyTorch) closed its end
     this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
   }
   async next(): Promise<Record<string, unknown> | null> {
@@ -41,7 +42,7 @@ class TwinServer {
     return this.next();
   }
   close(): void {
-    this.child.stdin!.end('quit\n');
+    if (this.child.exitCode === null) this.child.stdin!.end('quit\n');
   }
 }
 
@@ -55,7 +56,7 @@ function competitor(): ChildProcess {
  * PyTorch step (after a warm-up round). `twinArgs` tell the server where the exported data is; when
  * the twin cannot start (no PyTorch), the PyTorch column is null and `twinError` says why.
  */
-export async function interleaved(setup: StepSetup, preset: string, opts: { threads: number[]; loads: ('idle' | 'busy')[]; rounds: number; python: string; twinArgs: string[] }): Promise<{ rows: InterleavedRow[]; torch: string | null; twinError: string | null }> {
+export async function interleaved(setup: StepSetup, preset: string, opts: { threads: number[]; loads: ('idle' | 'busy')[]; rounds: number; python: string; twinArgs: string[] }): Promise<{ rows: InterleavedRow[]; torch: string | null; twinError: string | null; check: string | null }> {
   const server = new TwinServer(opts.python, opts.twinArgs);
   const hello = await server.next();
   const twinError = hello === null ? (server.stderr.trim() || 'the twin server ended before it was ready') : null;
@@ -91,7 +92,9 @@ export async function interleaved(setup: StepSetup, preset: string, opts: { thre
     cpuThreads(defaultKiln);
     server.close();
   }
-  return { rows, torch: hello ? String(hello.torch) : null, twinError };
+  const checks = ((hello?.checks ?? []) as { relErrCls?: number; relErrBox?: number }[]).filter((c) => c.relErrCls !== undefined);
+  const check = checks.length ? `losses at the initial weights agree: relative difference ${checks.map((c) => `${c.relErrCls!.toExponential(1)} / ${c.relErrBox!.toExponential(1)}`).join(', ')}` : null;
+  return { rows, torch: hello ? String(hello.torch) : null, twinError, check };
 }
 
 /** The interleaved rows as a Markdown table. */
