@@ -16,12 +16,10 @@
  * fused/adam-kernel.ts: every element's update in one pass), else a dozen composed ops per parameter
  * (`update` below, and `fused: false`). They agree to rounding.
  */
-import { type Tensor, ValueError, maximum, zerosLike } from '@kiln/tensor';
-import {
-  type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate, Optimizer, inUnitInterval, nonNegative,
-} from './optimizer.js';
+import { type Tensor, maximum, zerosLike } from '@kiln/tensor';
+import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, inUnitInterval, isBoolean, nonNegative } from './optimizer.js';
 import { adamKernel } from './fused/adam-kernel.js';
-import { runFused, splitByKernel } from './fused/multi-tensor.js';
+import type { FusedKernel } from './fused/multi-tensor.js';
 
 /** Hyper-parameters of {@link Adam} and {@link AdamW}. */
 export interface AdamOptions {
@@ -58,14 +56,11 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     inUnitInterval(name, 'betas[1]', g.betas[1]);
     nonNegative(name, 'eps', g.eps);
     nonNegative(name, 'weightDecay', g.weightDecay);
-    if (typeof g.fused !== 'boolean') throw new ValueError(name, 'fused', 'true or false', String(g.fused));
+    isBoolean(name, 'fused', g.fused);
   }
 
-  protected override stepGroup(group: ParamGroup<AdamOptions>, updates: readonly ParamUpdate[]): void {
-    if (!group.fused) return super.stepGroup(group, updates);
-    const [fused, composed] = splitByKernel('adam_update', updates);
-    if (fused.length > 0) runFused(this.name, adamKernel(group, this.decoupled, (state, key, p) => this.stateTensor(state, key, p)), fused);
-    super.stepGroup(group, composed);
+  protected override fusedKernel(group: ParamGroup<AdamOptions>): FusedKernel | null {
+    return group.fused ? adamKernel(group, this.decoupled, (state, key, p) => this.stateTensor(state, key, p)) : null;
   }
 
   /** A state tensor of p (zeros like p, kept beyond the step's scope on first use). */

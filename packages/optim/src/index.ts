@@ -15,6 +15,7 @@
  * ```
  */
 export { Optimizer, type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate } from './optimizer.js';
+export type { FusedKernel } from './fused/multi-tensor.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export { clipGradNorm_, type ClipGradNormOptions } from './clip.js';

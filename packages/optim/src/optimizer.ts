@@ -5,6 +5,7 @@
  */
 import { type Tensor, ValueError, keep, recordFunction, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
+import { type FusedKernel, runFused, splitByKernel } from './fused/multi-tensor.js';
 
 /** The parameters of one group and, optionally, hyper-parameters that override the defaults. */
 export type ParamGroupInput<O> = {
@@ -128,12 +129,24 @@ export abstract class Optimizer<O extends {
   }
 
   /**
-   * Updates the parameters of one group that have a gradient (runs inside noGrad). This one calls
-   * `update` for each, in a tidy scope of its own; optimizers with a fused kernel override it to
-   * update several parameters per launch.
+   * Updates the parameters of one group that have a gradient (runs inside noGrad): those on a device
+   * whose addon has the group's fused kernel (see `fusedKernel`) several per launch, the others with
+   * `update`, each in a tidy scope of its own.
    */
   protected stepGroup(group: ParamGroup<O>, updates: readonly ParamUpdate[]): void {
-    for (const u of updates) tidy(() => this.update(u.param, u.grad, group, u.state));
+    const kernel = this.fusedKernel(group);
+    let composed = updates;
+    if (kernel !== null) {
+      const [fused, rest] = splitByKernel(kernel.name, updates);
+      if (fused.length > 0) runFused(this.name, kernel, fused);
+      composed = rest;
+    }
+    for (const u of composed) tidy(() => this.update(u.param, u.grad, group, u.state));
+  }
+
+  /** The native kernel that updates a group's parameters, or null for the composed ops of `update`. */
+  protected fusedKernel(_group: ParamGroup<O>): FusedKernel | null {
+    return null;
   }
 
   /**
@@ -152,6 +165,11 @@ export abstract class Optimizer<O extends {
 /** Throws a ValueError naming `arg` unless v is a finite number >= 0. */
 export function nonNegative(op: string, arg: string, v: number): void {
   if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new ValueError(op, arg, 'a finite number >= 0', String(v));
+}
+
+/** Throws a ValueError naming `arg` unless v is true or false (the `fused` option). */
+export function isBoolean(op: string, arg: string, v: unknown): void {
+  if (typeof v !== 'boolean') throw new ValueError(op, arg, 'true or false', String(v));
 }
 
 /** Throws a ValueError naming `arg` unless v is in [0, 1). */

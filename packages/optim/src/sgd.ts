@@ -10,9 +10,9 @@
  * fused/sgd-kernel.ts); `fused: false` runs the composed ops of `update` below.
  */
 import { type Tensor, ValueError, clone, zerosLike } from '@kiln/tensor';
-import { type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate, Optimizer, nonNegative } from './optimizer.js';
+import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, isBoolean, nonNegative } from './optimizer.js';
 import { sgdKernel } from './fused/sgd-kernel.js';
-import { runFused, splitByKernel } from './fused/multi-tensor.js';
+import type { FusedKernel } from './fused/multi-tensor.js';
 
 /** Hyper-parameters of {@link SGD} (every one but lr has a default). */
 export interface SGDOptions {
@@ -57,14 +57,11 @@ export class SGD extends Optimizer<SGDOptions> {
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
       throw new ValueError('SGD', 'nesterov', 'momentum > 0 and dampening 0 with Nesterov momentum', `momentum ${g.momentum}, dampening ${g.dampening}`);
     }
-    if (typeof g.fused !== 'boolean') throw new ValueError('SGD', 'fused', 'true or false', String(g.fused));
+    isBoolean('SGD', 'fused', g.fused);
   }
 
-  protected override stepGroup(group: ParamGroup<SGDOptions>, updates: readonly ParamUpdate[]): void {
-    if (!group.fused) return super.stepGroup(group, updates);
-    const [fused, composed] = splitByKernel('sgd_update', updates);
-    if (fused.length > 0) runFused('SGD', sgdKernel(group, (state, p) => this.remember(state, 'momentumBuffer', zerosLike(p))), fused);
-    super.stepGroup(group, composed);
+  protected override fusedKernel(group: ParamGroup<SGDOptions>): FusedKernel | null {
+    return group.fused ? sgdKernel(group, (state, p) => this.remember(state, 'momentumBuffer', zerosLike(p))) : null;
   }
 
   protected update(p: Tensor, grad: Tensor, group: ParamGroup<SGDOptions>, state: ParamState): void {
