@@ -108,10 +108,10 @@ function timeAll(): KilnRow[] {
           log(`[${label}] Kiln ${precision}${cpu ? ` ${threads} thread(s)` : ''}: step ${r.wallMs.toFixed(2)} ms (min ${r.minWallMs.toFixed(2)})` +
             (r.deviceMs !== null ? `, device ${r.deviceMs.toFixed(2)} ms` : '') + `; first-step losses ${r.firstLosses.map((x) => x.toPrecision(6)).join(' / ')}`);
         }
-        cpuThreads(defaultThreads);
         if (flag('profile') && precision === 'float32' && fused) {
+          if (cpu) cpuThreads(counts[0]! || defaultThreads);   // the first timed setting's threads
           const prof = profile(() => trainStep(u));
-          const title = `The profiler's table of one Kiln ${p} step (sorted by device time; [names] are ranges):`;
+          const title = `The profiler's table of one Kiln ${p} step${cpu ? ` on ${cpuThreads()} thread(s)` : ''} (sorted by device time; [names] are ranges):`;
           const table = prof.table({ rowLimit: Number(opt('row-limit', '40')) });
           log(`\n${title}\n${table}\n`);
           profileTables.push(`${title}\n\n\`\`\`\n${table}\n\`\`\``);
@@ -122,6 +122,7 @@ function timeAll(): KilnRow[] {
             log(`wrote ${join(traceDir, `train-step-${p}.json`)}`);
           }
         }
+        cpuThreads(defaultThreads);
         disposeSetup(u);
       }
     }
