@@ -1,15 +1,20 @@
 #include "binding.h"
 #include <string>
+#include "call_record.h"
 
 namespace kiln {
 
 namespace {
 
-DeviceHooks g_hooks;
-Napi::Reference<Napi::Float64Array> g_arg_ref;   // keeps the shared argument buffer alive
-double* g_args = nullptr;
-size_t g_args_len = 0;
-KernelCall g_call;                                // reused: JS is single-threaded
+// The kernel API's state in one JS environment. Launch, setArgBuffer and kernelNames are bound to
+// it (their callback data), so a call finds its environment's state without a lookup.
+struct ApiState {
+  DeviceHooks hooks;
+  Napi::Reference<Napi::Float64Array> arg_ref;   // keeps this environment's argument buffer alive
+  double* args = nullptr;
+  size_t args_len = 0;
+  KernelCall call;                                // reused: one environment runs one call at a time
+};
 
 const char* kind_name(ErrorKind k) {
   switch (k) {
@@ -24,26 +29,18 @@ const char* kind_name(ErrorKind k) {
   return "internal";
 }
 
-// Reads one tensor record: dtype, ndim, data address, shape[ndim], strides[ndim].
-size_t decode_tensor(const char* op, size_t pos, TensorArg& t) {
-  t.dtype = (DType)(int)g_args[pos];
-  t.ndim = (int)g_args[pos + 1];
-  if (t.ndim < 0 || t.ndim > kMaxDims)
-    fail(ErrorKind::Shape, op, "tensors may have at most " + std::to_string(kMaxDims) + " dimensions, got " + std::to_string(t.ndim));
-  t.data = reinterpret_cast<char*>((uintptr_t)g_args[pos + 2]);
-  pos += 3;
-  t.numel = 1;
-  for (int d = 0; d < t.ndim; ++d) { t.shape[d] = (int64_t)g_args[pos + d]; t.numel *= t.shape[d]; }
-  pos += t.ndim;
-  for (int d = 0; d < t.ndim; ++d) t.strides[d] = (int64_t)g_args[pos + d];
-  return pos + t.ndim;
-}
+ApiState& state_of(const Napi::CallbackInfo& info) { return *static_cast<ApiState*>(info.Data()); }
 
 Napi::Value SetArgBuffer(const Napi::CallbackInfo& info) {
+  ApiState& s = state_of(info);
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    to_js_error(info.Env(), ErrorKind::Internal, "setArgBuffer: expected a Float64Array").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
   auto arr = info[0].As<Napi::Float64Array>();
-  g_arg_ref = Napi::Persistent(arr);
-  g_args = arr.Data();
-  g_args_len = arr.ElementLength();
+  s.arg_ref = Napi::Persistent(arr);
+  s.args = arr.Data();
+  s.args_len = arr.ElementLength();
   return info.Env().Undefined();
 }
 
@@ -53,33 +50,27 @@ Napi::Value KernelNames(const Napi::CallbackInfo& info) {
   return names;
 }
 
-// launch(kernelId): the call's tensors and attributes are in the shared argument buffer.
+// launch(kernelId): the call's tensors and attributes are in the environment's argument buffer.
 Napi::Value Launch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int id = info[0].As<Napi::Number>().Int32Value();
+  ApiState& s = state_of(info);
+  int id = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
   if (id < 0 || id >= kernel_count()) {
     to_js_error(env, ErrorKind::Internal, "launch: unknown kernel id " + std::to_string(id)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  KernelCall& c = g_call;
+  KernelCall& c = s.call;
   c.name = kernel_name(id);
   c.id = id;
   try {
-    c.device = (int)g_args[0];
-    c.n_inputs = (int)g_args[1];
-    c.n_outputs = (int)g_args[2];
-    c.n_attrs = (int)g_args[3];
-    if (c.n_inputs > kMaxTensors || c.n_outputs > kMaxTensors || c.n_attrs > kMaxAttrs)
-      fail(ErrorKind::Internal, c.name, "too many arguments");
-    size_t pos = 4;
-    for (int i = 0; i < c.n_inputs; ++i) pos = decode_tensor(c.name, pos, c.inputs[i]);
-    for (int i = 0; i < c.n_outputs; ++i) pos = decode_tensor(c.name, pos, c.outputs[i]);
-    for (int i = 0; i < c.n_attrs; ++i) c.attrs[i] = g_args[pos + i];
-    if (g_hooks.before_launch) g_hooks.before_launch(c);
+    decode_call(s.args, s.args_len, c);
+    if (s.hooks.before_launch) s.hooks.before_launch(c, s.hooks.state);
     kernel_fn(id)(c);
-    if (g_hooks.after_launch) g_hooks.after_launch(c);
+    if (s.hooks.after_launch) s.hooks.after_launch(c, s.hooks.state);
   } catch (const KilnError& e) {
     to_js_error(env, e).ThrowAsJavaScriptException();
+  } catch (const std::bad_alloc&) {
+    to_js_error(env, ErrorKind::Memory, std::string(c.name) + ": out of memory").ThrowAsJavaScriptException();
   } catch (const std::exception& e) {
     to_js_error(env, ErrorKind::Internal, std::string(c.name) + ": " + e.what()).ThrowAsJavaScriptException();
   }
@@ -96,10 +87,17 @@ Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& msg) {
 Napi::Error to_js_error(Napi::Env env, const KilnError& e) { return to_js_error(env, e.kind, e.what()); }
 
 void export_kernel_api(Napi::Env env, Napi::Object exports, DeviceHooks hooks) {
-  g_hooks = hooks;
-  exports.Set("setArgBuffer", Napi::Function::New(env, SetArgBuffer));
-  exports.Set("kernelNames", Napi::Function::New(env, KernelNames));
-  exports.Set("launch", Napi::Function::New(env, Launch));
+  auto* s = new ApiState();
+  s->hooks = hooks;
+  // Freed when the environment ends (a worker's exit, the process's). The environment deletes its
+  // references itself at teardown, so the buffer's is not deleted here.
+  env.AddCleanupHook([s]() {
+    s->arg_ref.SuppressDestruct();
+    delete s;
+  });
+  exports.Set("setArgBuffer", Napi::Function::New(env, SetArgBuffer, "setArgBuffer", s));
+  exports.Set("kernelNames", Napi::Function::New(env, KernelNames, "kernelNames", s));
+  exports.Set("launch", Napi::Function::New(env, Launch, "launch", s));
 }
 
 }  // namespace kiln

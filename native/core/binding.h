@@ -5,13 +5,18 @@
 
 namespace kiln {
 
-// Device hooks around every launch (the CUDA addon selects the device and checks for errors).
+// Device hooks around every launch (the CUDA addon selects the device and its stream, and points
+// the call at the environment's error slot). `state` is the device addon's state for the JS
+// environment (main thread or worker) that launches; the binding hands it back to each hook.
 struct DeviceHooks {
-  void (*before_launch)(KernelCall&) = nullptr;
-  void (*after_launch)(KernelCall&) = nullptr;
+  void (*before_launch)(KernelCall&, void* state) = nullptr;
+  void (*after_launch)(KernelCall&, void* state) = nullptr;
+  void* state = nullptr;
 };
 
-// Adds kernelNames(), setArgBuffer(f64), launch(id) to `exports`.
+// Adds kernelNames(), setArgBuffer(f64), launch(id) to `exports`. Each JS environment that loads
+// the addon (the main thread, every worker thread) calls it from its own Init, and gets its own
+// argument buffer and KernelCall: threads never share the state of a call.
 void export_kernel_api(Napi::Env env, Napi::Object exports, DeviceHooks hooks);
 
 // Throws `err` into JS as an Error whose `kind` property names its ErrorKind.

@@ -1,5 +1,6 @@
 #include "allocator.h"
 #include <map>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 #include "runtime.h"
@@ -12,6 +13,7 @@ struct DeviceCache {
   std::unordered_map<void*, size_t> live;             // ptr -> rounded size
   MemoryStats stats;
 };
+std::mutex g_mutex;   // guards g_caches: worker threads allocate and free too
 std::unordered_map<int, DeviceCache> g_caches;
 
 // 512-byte granularity below 1 MiB, 2 MiB above (PyTorch's rounding); 512 bytes keeps every
@@ -32,6 +34,9 @@ void release_cached(DeviceCache& dc) {
 }  // namespace
 
 void* device_alloc(int device, size_t nbytes) {
+  if (nbytes > kMaxAllocation)
+    fail(ErrorKind::Memory, "cuda alloc", "cannot allocate " + std::to_string(nbytes) + " bytes (at most 2^46 bytes per tensor)");
+  std::lock_guard<std::mutex> lock(g_mutex);
   DeviceCache& dc = g_caches[device];
   size_t size = round_size(nbytes);
   dc.stats.alloc_count++;
@@ -70,6 +75,7 @@ void* device_alloc(int device, size_t nbytes) {
 }
 
 void device_free(int device, void* ptr) {
+  std::lock_guard<std::mutex> lock(g_mutex);
   DeviceCache& dc = g_caches[device];
   auto it = dc.live.find(ptr);
   if (it == dc.live.end()) fail(ErrorKind::Internal, "cuda free", "unknown or already freed block");
@@ -79,12 +85,16 @@ void device_free(int device, void* ptr) {
 }
 
 void empty_cache(int device) {
+  std::lock_guard<std::mutex> lock(g_mutex);
   DeviceCache& dc = g_caches[device];
   KILN_CUDA_CHECK(cudaSetDevice(device), "emptyCache");
   KILN_CUDA_CHECK(cudaDeviceSynchronize(), "emptyCache");
   release_cached(dc);
 }
 
-MemoryStats memory_stats(int device) { return g_caches[device].stats; }
+MemoryStats memory_stats(int device) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_caches[device].stats;
+}
 
 }}  // namespace kiln::cuda

@@ -7,6 +7,7 @@
 // gradient were 1: backward then returns it untouched for `loss.backward()`). The mean/sum is
 // reduced in the same kernel: each block writes one float64 partial sum, and a one-block kernel
 // adds the partials in a fixed order (deterministic, no float atomics).
+#include <atomic>
 #include <algorithm>
 #include <type_traits>
 #include "kiln/focal_loss_args.h"
@@ -155,18 +156,19 @@ __global__ void __launch_bounds__(kBlock) forward_vec4(Args a, Outputs o, int64_
   if (chk.bad) report(chk, kernel_id, slot, a);
 }
 
-// Blocks of `kernel` that fit on the current GPU at once (cached per kernel).
+// Blocks of `kernel` that fit on the current GPU at once (cached per kernel; atomic, as worker
+// threads may launch it at the same time).
 template <typename K>
 unsigned resident_blocks(K kernel) {
-  static unsigned cached = 0;
-  if (cached == 0) {
+  static std::atomic<unsigned> cached{0};
+  if (cached.load(std::memory_order_relaxed) == 0) {
     int device = 0, sms = 0, per_sm = 0;
     KILN_CUDA_CHECK(cudaGetDevice(&device), "sigmoid_focal_loss");
     KILN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "sigmoid_focal_loss");
     KILN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kBlock, 0), "sigmoid_focal_loss");
-    cached = (unsigned)std::max(1, sms * per_sm);
+    cached.store((unsigned)std::max(1, sms * per_sm), std::memory_order_relaxed);
   }
-  return cached;
+  return cached.load(std::memory_order_relaxed);
 }
 
 template <typename K>

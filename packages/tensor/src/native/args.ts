@@ -1,12 +1,20 @@
 /**
  * The shared argument buffer of the native boundary. A kernel call is encoded here and the addon's
- * launch(id) reads it (native/core/binding.cc decodes the same layout):
+ * launch(id) reads it (native/core/call_record.h decodes and checks the same layout):
  *
  *   [device, nInputs, nOutputs, nAttrs,
- *    per tensor (inputs, then outputs): dtypeCode, ndim, dataAddress, ...shape, ...strides,
+ *    per tensor (inputs, then outputs): dtypeCode, ndim, storageAddress, storageBytes, offset,
+ *                                       ...shape, ...strides,
  *    ...attrs]
  *
+ * Each tensor travels with the extent of its storage (the block's address and size in bytes) and
+ * its element offset, so the native side checks every view against the memory it may touch on
+ * every call: a size, stride or offset that a TypeScript check missed is a typed error there, never
+ * a read or write outside the block (about 10 ns a call, tools/bench/dispatch.ts).
+ *
  * One Float64Array instead of JS objects keeps a call's boundary cost to a few hundred nanoseconds.
+ * Each JS environment (the main thread, each worker thread) has its own buffer: this module's
+ * state, handed to the addon that environment loads.
  */
 import { dtypeInfo } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
@@ -30,12 +38,14 @@ export function encodeCall(deviceIndex: number, inputs: readonly Tensor[], outpu
   let p = 4;
   for (const list of [inputs, outputs]) {
     for (const t of list) {
-      const info = dtypeInfo[t.dtype];
+      const s = t.storage;
       const nd = t.shape.length;
-      a[p] = info.code;
+      a[p] = dtypeInfo[t.dtype].code;
       a[p + 1] = nd;
-      a[p + 2] = t.storage.address + t.offset * info.itemsize;
-      p += 3;
+      a[p + 2] = s.address;
+      a[p + 3] = s.nbytes;
+      a[p + 4] = t.offset;
+      p += 5;
       for (let i = 0; i < nd; i++) a[p + i] = t.shape[i]!;
       p += nd;
       for (let i = 0; i < nd; i++) a[p + i] = t.strides[i]!;
