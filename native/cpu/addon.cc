@@ -1,10 +1,18 @@
 // The CPU device addon: kernel table + launch (core/binding.cc), and storage backed by the caching
 // allocator. Storage is handed to JS as an external ArrayBuffer, so TypedArrays and ndarrays view
 // it without copies; dispose() detaches the buffer (every JS view becomes empty, never dangling)
-// and returns the block to the cache at once; otherwise the GC's finalizer returns it.
+// and returns the block to the cache at once. A buffer dropped without dispose() goes back as soon
+// as a garbage collection has taken it (core/weak_owners.h), without waiting for its finalizer,
+// which Node runs only when the event loop turns.
+//
+// Worker threads load the addon too: each JS environment has its own kernel-call state (the
+// binding's), blocks are identified by their Block record (never by address alone, which the cache
+// reuses), and the allocator behind them is shared under its lock.
 #include <napi.h>
+#include <mutex>
 #include <unordered_map>
 #include "../core/binding.h"
+#include "../core/weak_owners.h"
 #include "allocator.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -13,19 +21,31 @@
 namespace kiln { namespace cpu {
 namespace {
 
+// One allocation handed to an ArrayBuffer. Returned to the allocator exactly once (dispose, the
+// sweep after a collection, the environment's end or the finalizer, whichever comes first); the
+// record itself is deleted by the buffer's finalizer.
 struct Block {
   void* ptr;
   size_t rounded;
   bool returned;
 };
-std::unordered_map<void*, Block*> g_live;   // blocks still owned by an ArrayBuffer
+std::mutex g_live_mutex;
+std::unordered_map<void*, Block*> g_live;   // address -> the block an ArrayBuffer owns now
 
-void return_block(Napi::Env, Block* b) {
-  if (b->returned) return;
-  b->returned = true;
-  g_live.erase(b->ptr);
+// Returns the block to the allocator unless it already was; false if it had been.
+bool return_block(Block* b) {
+  {
+    std::lock_guard<std::mutex> lock(g_live_mutex);
+    if (b->returned) return false;
+    b->returned = true;
+    auto it = g_live.find(b->ptr);
+    if (it != g_live.end() && it->second == b) g_live.erase(it);
+  }
   release(b->ptr, b->rounded);
+  return true;
 }
+
+void release_collected(void* block, intptr_t) { return_block(static_cast<Block*>(block)); }
 
 // V8 learns how much memory the allocator holds (so garbage collection runs under pressure), on
 // reserve changes only: cache hits and returns to the cache do not nudge it on every tensor.
@@ -33,42 +53,68 @@ void report_reserved_change(Napi::Env env, int64_t delta) {
   if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
 }
 
-void finalize_block(Napi::Env env, void* /*data*/, Block* b) {
-  return_block(env, b);
+void finalize_block(Napi::Env, void* /*data*/, Block* b) {
+  untrack_owner(b);
+  return_block(b);
   delete b;
+}
+
+// A request size from JS: a whole number of bytes the allocator can consider, else a typed error.
+bool request_size(Napi::Env env, const Napi::Value& v, const char* what, size_t* out) {
+  double n = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(n >= 0) || n != (double)(int64_t)n || n > (double)kMaxAllocation) {
+    to_js_error(env, n > (double)kMaxAllocation ? ErrorKind::Memory : ErrorKind::Value,
+                std::string(what) + ": cannot allocate " + std::to_string(n) + " bytes (at most 2^46 bytes per tensor)")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = (size_t)n;
+  return true;
 }
 
 // alloc(nbytes) -> ArrayBuffer of exactly nbytes over a cached block.
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  double n = info[0].As<Napi::Number>().DoubleValue();
-  if (!(n >= 0) || n > 9.0e15) {
-    to_js_error(env, ErrorKind::Value, "cpu alloc: invalid size " + std::to_string(n)).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  size_t n = 0;
+  if (!request_size(env, info[0], "cpu alloc", &n)) return env.Undefined();
+  // After a collection, blocks whose buffers it took go back first (and may serve this request).
+  if (collected_since_last_check(env)) sweep_collected(env);
   size_t rounded = 0;
   void* p = nullptr;
   int64_t reserved = stats().reserved;
   try {
-    p = allocate((size_t)n, &rounded);
+    p = allocate(n, &rounded);
   } catch (const std::bad_alloc&) {
-    to_js_error(env, ErrorKind::Memory, "cpu: out of memory allocating " + std::to_string((size_t)n) + " bytes").ThrowAsJavaScriptException();
+    to_js_error(env, ErrorKind::Memory, "cpu: out of memory allocating " + std::to_string(n) + " bytes").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Block* b = new Block{p, rounded, false};
-  g_live[p] = b;
+  {
+    std::lock_guard<std::mutex> lock(g_live_mutex);
+    g_live[p] = b;
+  }
   report_reserved_change(env, stats().reserved - reserved);
-  return Napi::ArrayBuffer::New(env, p, (size_t)n, finalize_block, b);
+  auto buffer = Napi::ArrayBuffer::New(env, p, n, finalize_block, b);
+  track_owner(env, buffer, b, 0, release_collected);
+  return buffer;
 }
 
 // release(buffer): returns an alloc()ed buffer's block now and detaches the buffer.
 Napi::Value Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) return env.Undefined();
   auto ab = info[0].As<Napi::ArrayBuffer>();
   if (ab.IsDetached()) return env.Undefined();
-  void* p = ab.Data();
-  auto it = g_live.find(p);
-  if (it != g_live.end()) return_block(env, it->second);
+  Block* b = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_live_mutex);
+    auto it = g_live.find(ab.Data());
+    if (it != g_live.end()) b = it->second;
+  }
+  if (b != nullptr) {
+    untrack_owner(b);
+    return_block(b);
+  }
   ab.Detach();   // the finalizer may run now or later; the block is already marked returned
   return env.Undefined();
 }
@@ -109,13 +155,21 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 // The allocator's block size for a request of n bytes (its size classes; the JS cache of small
 // buffers, packages/tensor/src/native/small-buffer-cache.ts, files buffers by them).
 Napi::Value BlockSize(const Napi::CallbackInfo& info) {
-  double n = info[0].As<Napi::Number>().DoubleValue();
-  return Napi::Number::New(info.Env(), (double)round_size(n > 0 ? (size_t)n : 0));
+  size_t n = 0;
+  if (!request_size(info.Env(), info[0], "cpu blockSize", &n)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), (double)round_size(n));
 }
 
 Napi::Value NumThreads(const Napi::CallbackInfo& info) {
 #ifdef _OPENMP
-  if (info.Length() > 0 && info[0].IsNumber()) omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    int n = info[0].As<Napi::Number>().Int32Value();
+    if (n < 1) {
+      to_js_error(info.Env(), ErrorKind::Value, "cpuThreads: expected a positive number of threads, got " + std::to_string(n)).ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    omp_set_num_threads(n);
+  }
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 #else
   return Napi::Number::New(info.Env(), 1);
@@ -124,6 +178,7 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   export_kernel_api(env, exports, DeviceHooks{});
+  export_sweep(env, exports);
   exports.Set("alloc", Napi::Function::New(env, Alloc));
   exports.Set("release", Napi::Function::New(env, Release));
   exports.Set("address", Napi::Function::New(env, Address));

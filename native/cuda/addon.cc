@@ -1,19 +1,51 @@
 // The CUDA device addon: kernel table + launch (core/binding.cc) with a per-device stream and the
 // device-error slot, the caching allocator, and host<->device copies. Device memory crosses to JS
 // as its address (a number; addresses are below 2^48) and is freed through free() by the JS
-// storage's dispose() or its FinalizationRegistry.
+// storage's dispose(), or, for a storage dropped without dispose(), as soon as a garbage collection
+// has taken it (core/weak_owners.h).
+//
+// Threads: every JS environment (the main thread, each worker thread) that loads the addon has its
+// own state (EnvState: its error slot), the CUDA runtime's current device is per OS thread, and the
+// per-device streams are created once for the process, under a lock. Work from several threads goes
+// to the same stream of a device, in the order it is queued, so a block freed by one thread and
+// reused by another is never overwritten while queued work still reads it.
 #include <napi.h>
+#include <mutex>
 #include <vector>
 #include "../core/binding.h"
+#include "../core/weak_owners.h"
 #include "allocator.h"
 #include "runtime.h"
 
 namespace kiln { namespace cuda {
 namespace {
 
+std::mutex g_streams_mutex;
 std::vector<cudaStream_t> g_streams;
-DeviceErrorSlot* g_error_slot = nullptr;   // host-mapped; the same address works on every device (UVA)
-int g_current_device = -1;
+thread_local int t_current_device = -1;   // the CUDA runtime's current device is per thread
+
+// Kernel timing for the profiler (profileStart / profileStop): while on for a device, every launch
+// on it is bracketed by a pair of CUDA events on the device's stream, recorded here inside launch
+// (two more N-API calls per launch from JS would cost more than the event records themselves).
+// Events are pooled: a device's pairs are reused by its next profile. Each JS environment profiles
+// its own launches (the timers live in its EnvState).
+struct LaunchEvents { cudaEvent_t start = nullptr, end = nullptr; };
+struct DeviceTimer {
+  bool on = false;
+  cudaEvent_t base = nullptr;        // the clock's zero, recorded when timing starts
+  std::vector<LaunchEvents> pool;    // pairs [0, used) hold this profile's launches
+  size_t used = 0;
+  bool open = false;                 // pool[used] has its start recorded; its launch has not ended
+};
+
+// What one JS environment owns: the slot its kernels report device-side errors to (host-mapped; the
+// same address works on every device through UVA), so an error is raised in the environment whose
+// kernel found it, and its profiler's timers.
+struct EnvState {
+  DeviceErrorSlot* error_slot = nullptr;
+  std::vector<DeviceTimer> timers;   // the profiler's, per device
+  bool timing = false;               // any device on: the one check launches make otherwise
+};
 
 int device_count_or_zero() {
   int n = 0;
@@ -23,30 +55,36 @@ int device_count_or_zero() {
 }
 
 void select_device(int device) {
-  if (device == g_current_device) return;
+  if (device == t_current_device) return;
   int n = device_count_or_zero();
   if (device < 0 || device >= n)
     fail(ErrorKind::Device, "cuda", "device cuda:" + std::to_string(device) + " does not exist (" + std::to_string(n) + " CUDA devices)");
   KILN_CUDA_CHECK(cudaSetDevice(device), "cudaSetDevice");
-  g_current_device = device;
+  t_current_device = device;
 }
 
 cudaStream_t stream_for(int device) {
   select_device(device);
+  std::lock_guard<std::mutex> lock(g_streams_mutex);
   if ((int)g_streams.size() <= device) g_streams.resize(device + 1, nullptr);
   if (!g_streams[device]) KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&g_streams[device], cudaStreamNonBlocking), "cudaStreamCreate");
-  if (!g_error_slot) {
-    KILN_CUDA_CHECK(cudaHostAlloc((void**)&g_error_slot, sizeof(DeviceErrorSlot), cudaHostAllocMapped | cudaHostAllocPortable), "cudaHostAlloc");
-    *g_error_slot = DeviceErrorSlot{};
-  }
   return g_streams[device];
 }
 
+DeviceErrorSlot* error_slot_for(EnvState& s) {
+  if (!s.error_slot) {
+    KILN_CUDA_CHECK(cudaHostAlloc((void**)&s.error_slot, sizeof(DeviceErrorSlot), cudaHostAllocMapped | cudaHostAllocPortable), "cudaHostAlloc");
+    *s.error_slot = DeviceErrorSlot{};
+  }
+  return s.error_slot;
+}
+
 // Raises (once) an error a kernel reported since the last synchronisation.
-void raise_device_error() {
-  if (!g_error_slot || g_error_slot->kernel == 0) return;
-  DeviceErrorSlot e = *g_error_slot;
-  *g_error_slot = DeviceErrorSlot{};
+void raise_device_error(EnvState& s) {
+  DeviceErrorSlot* slot = s.error_slot;
+  if (!slot || slot->kernel == 0) return;
+  DeviceErrorSlot e = *slot;
+  *slot = DeviceErrorSlot{};
   int id = (int)e.kernel - 1;
   std::string name = id < kernel_count() ? kernel_name(id) : "cuda kernel";
   auto num = [](double v) { std::string s = std::to_string(v); return s; };
@@ -57,25 +95,11 @@ void raise_device_error() {
            " (found on the device, reported at the next synchronisation)");
 }
 
-void sync_device(int device) {
+void sync_device(EnvState& s, int device) {
   KILN_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)), "synchronize");
-  raise_device_error();
+  raise_device_error(s);
 }
 
-// Kernel timing for the profiler (profileStart / profileStop): while on for a device, every launch
-// on it is bracketed by a pair of CUDA events on the device's stream, recorded here inside launch
-// (two more N-API calls per launch from JS would cost more than the event records themselves).
-// Events are pooled: a device's pairs are reused by its next profile.
-struct LaunchEvents { cudaEvent_t start = nullptr, end = nullptr; };
-struct DeviceTimer {
-  bool on = false;
-  cudaEvent_t base = nullptr;        // the clock's zero, recorded when timing starts
-  std::vector<LaunchEvents> pool;    // pairs [0, used) hold this profile's launches
-  size_t used = 0;
-  bool open = false;                 // pool[used] has its start recorded; its launch has not ended
-};
-std::vector<DeviceTimer> g_timers;
-bool g_timing = false;               // any device on: the one check launches make otherwise
 
 cudaEvent_t new_event() {
   cudaEvent_t e;
@@ -83,14 +107,14 @@ cudaEvent_t new_event() {
   return e;
 }
 
-DeviceTimer* timer_of(int device) {
-  return g_timing && device < (int)g_timers.size() && g_timers[device].on ? &g_timers[device] : nullptr;
+DeviceTimer* timer_of(EnvState& s, int device) {
+  return s.timing && device < (int)s.timers.size() && s.timers[device].on ? &s.timers[device] : nullptr;
 }
 
-void before_launch(KernelCall& c) {
+void before_launch(KernelCall& c, void* state) {
   c.stream = stream_for(c.device);
-  c.error_slot = g_error_slot;
-  if (DeviceTimer* t = timer_of(c.device)) {
+  c.error_slot = error_slot_for(*static_cast<EnvState*>(state));
+  if (DeviceTimer* t = timer_of(*static_cast<EnvState*>(state), c.device)) {
     // a launch that threw left its pair open: this launch reuses it (JS recorded no event for it)
     if (t->used == t->pool.size()) t->pool.push_back({new_event(), new_event()});
     KILN_CUDA_CHECK(cudaEventRecord(t->pool[t->used].start, (cudaStream_t)c.stream), "profiler: cudaEventRecord");
@@ -98,14 +122,16 @@ void before_launch(KernelCall& c) {
   }
 }
 
-void after_launch(KernelCall& c) {
-  if (DeviceTimer* t = timer_of(c.device)) {
+void after_launch(KernelCall& c, void* state) {
+  if (DeviceTimer* t = timer_of(*static_cast<EnvState*>(state), c.device)) {
     if (!t->open) return;
     KILN_CUDA_CHECK(cudaEventRecord(t->pool[t->used].end, (cudaStream_t)c.stream), "profiler: cudaEventRecord");
     t->open = false;
     ++t->used;
   }
 }
+
+EnvState& env_state(const Napi::CallbackInfo& info) { return *static_cast<EnvState*>(info.Data()); }
 
 template <typename F>
 Napi::Value guarded(const Napi::CallbackInfo& info, F f) {
@@ -158,21 +184,38 @@ Napi::Value DeviceProperties(const Napi::CallbackInfo& info) {
   });
 }
 
+void release_collected(void* ptr, intptr_t device) {
+  try {
+    device_free((int)device, ptr);
+  } catch (const KilnError&) {
+    // already freed: nothing to return
+  }
+}
+
+// malloc(nbytes, device, owner) -> address. `owner` (the JS storage) is held weakly: if it is
+// collected without free(), the block goes back at the next sweep.
 Napi::Value Malloc(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    double n = info[0].As<Napi::Number>().DoubleValue();
+    double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(n >= 0) || n != (double)(int64_t)n) fail(ErrorKind::Value, "cuda alloc", "invalid size " + std::to_string(n));
+    if (n > (double)kMaxAllocation)
+      fail(ErrorKind::Memory, "cuda alloc", "cannot allocate " + std::to_string(n) + " bytes (at most 2^46 bytes per tensor)");
     int d = arg_int(info, 1);
     stream_for(d);
+    if (collected_since_last_check(info.Env())) sweep_collected(info.Env());
     int64_t reserved = memory_stats(d).reserved;
     void* p = device_alloc(d, (size_t)n);
     report_reserved_change(info.Env(), memory_stats(d).reserved - reserved);
+    if (info.Length() > 2 && info[2].IsObject()) track_owner(info.Env(), info[2], p, d, release_collected);
     return Napi::Number::New(info.Env(), (double)(uintptr_t)p);
   });
 }
 
 Napi::Value Free(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    device_free(arg_int(info, 1), arg_ptr(info, 0));
+    void* p = arg_ptr(info, 0);
+    untrack_owner(p);
+    device_free(arg_int(info, 1), p);
     return info.Env().Undefined();
   });
 }
@@ -195,7 +238,7 @@ Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
     HostView v = arg_view(info, 2);
     cudaStream_t s = stream_for(d);
     KILN_CUDA_CHECK(cudaMemcpyAsync(v.data, arg_ptr(info, 0), v.bytes, cudaMemcpyDeviceToHost, s), "copy to host");
-    sync_device(d);
+    sync_device(env_state(info), d);
     return info.Env().Undefined();
   });
 }
@@ -203,8 +246,8 @@ Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
 // copyToHostAsync(ptr, device, view) -> Promise: the wait happens on a worker thread.
 class CopyWorker : public Napi::AsyncWorker {
  public:
-  CopyWorker(Napi::Env env, void* src, int device, HostView dst, Napi::Object keep)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), src_(src), device_(device), dst_(dst) {
+  CopyWorker(Napi::Env env, EnvState& state, void* src, int device, HostView dst, Napi::Object keep)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), state_(state), src_(src), device_(device), dst_(dst) {
     keep_ = Napi::Persistent(keep);
     stream_ = stream_for(device);
   }
@@ -217,7 +260,7 @@ class CopyWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     try {
-      raise_device_error();
+      raise_device_error(state_);
       deferred_.Resolve(Env().Undefined());
     } catch (const KilnError& e) {
       deferred_.Reject(to_js_error(Env(), e).Value());
@@ -227,6 +270,7 @@ class CopyWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
+  EnvState& state_;
   void* src_;
   int device_;
   HostView dst_;
@@ -236,7 +280,7 @@ class CopyWorker : public Napi::AsyncWorker {
 
 Napi::Value CopyToHostAsync(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto* w = new CopyWorker(info.Env(), arg_ptr(info, 0), arg_int(info, 1), arg_view(info, 2), info[2].As<Napi::Object>());
+    auto* w = new CopyWorker(info.Env(), env_state(info), arg_ptr(info, 0), arg_int(info, 1), arg_view(info, 2), info[2].As<Napi::Object>());
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
@@ -254,7 +298,7 @@ Napi::Value CopyOnDevice(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value { sync_device(arg_int(info, 0)); return info.Env().Undefined(); });
+  return guarded(info, [&]() -> Napi::Value { sync_device(env_state(info), arg_int(info, 0)); return info.Env().Undefined(); });
 }
 
 // Events for timing device work (as torch.cuda.Event): eventCreate() -> handle number,
@@ -295,15 +339,16 @@ Napi::Value EventDestroy(const Napi::CallbackInfo& info) {
 Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     int d = arg_int(info, 0);
-    sync_device(d);
-    if ((int)g_timers.size() <= d) g_timers.resize(d + 1);
-    DeviceTimer& t = g_timers[d];
+    EnvState& s = env_state(info);
+    sync_device(s, d);
+    if ((int)s.timers.size() <= d) s.timers.resize(d + 1);
+    DeviceTimer& t = s.timers[d];
     if (!t.base) t.base = new_event();
     KILN_CUDA_CHECK(cudaEventRecord(t.base, stream_for(d)), "profiler: cudaEventRecord");
     t.used = 0;
     t.open = false;
     t.on = true;
-    g_timing = true;
+    s.timing = true;
     return info.Env().Undefined();
   });
 }
@@ -313,11 +358,12 @@ Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
 Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     int d = arg_int(info, 0);
-    if (d < 0 || d >= (int)g_timers.size() || !g_timers[d].on) fail(ErrorKind::Internal, "profileStop", "device timing is not on for cuda:" + std::to_string(d));
-    DeviceTimer& t = g_timers[d];
+    EnvState& s = env_state(info);
+    if (d < 0 || d >= (int)s.timers.size() || !s.timers[d].on) fail(ErrorKind::Internal, "profileStop", "device timing is not on for cuda:" + std::to_string(d));
+    DeviceTimer& t = s.timers[d];
     t.on = false;
-    g_timing = false;
-    for (const DeviceTimer& other : g_timers) g_timing = g_timing || other.on;
+    s.timing = false;
+    for (const DeviceTimer& other : s.timers) s.timing = s.timing || other.on;
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream_for(d)), "profiler: synchronize");
     auto out = Napi::Float64Array::New(info.Env(), 2 * t.used);
     for (size_t i = 0; i < t.used; ++i) {
@@ -355,27 +401,46 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* state = new EnvState();
+  // The environment's end (a worker's exit): its queued work is waited for before its slot goes.
+  env.AddCleanupHook([state]() {
+    if (state->error_slot) {
+      std::vector<cudaStream_t> streams;
+      {
+        std::lock_guard<std::mutex> lock(g_streams_mutex);
+        streams = g_streams;
+      }
+      for (cudaStream_t s : streams) if (s) cudaStreamSynchronize(s);
+      cudaFreeHost(state->error_slot);
+    }
+    delete state;
+  });
   DeviceHooks hooks;
   hooks.before_launch = before_launch;
   hooks.after_launch = after_launch;
+  hooks.state = state;
   export_kernel_api(env, exports, hooks);
-  exports.Set("deviceCount", Napi::Function::New(env, DeviceCount));
-  exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties));
-  exports.Set("malloc", Napi::Function::New(env, Malloc));
-  exports.Set("free", Napi::Function::New(env, Free));
-  exports.Set("copyToDevice", Napi::Function::New(env, CopyToDevice));
-  exports.Set("copyToHost", Napi::Function::New(env, CopyToHost));
-  exports.Set("copyToHostAsync", Napi::Function::New(env, CopyToHostAsync));
-  exports.Set("copyOnDevice", Napi::Function::New(env, CopyOnDevice));
-  exports.Set("synchronize", Napi::Function::New(env, Synchronize));
-  exports.Set("memoryStats", Napi::Function::New(env, Stats));
-  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
-  exports.Set("eventCreate", Napi::Function::New(env, EventCreate));
-  exports.Set("eventRecord", Napi::Function::New(env, EventRecord));
-  exports.Set("eventElapsed", Napi::Function::New(env, EventElapsed));
-  exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy));
-  exports.Set("profileStart", Napi::Function::New(env, ProfileStart));
-  exports.Set("profileStop", Napi::Function::New(env, ProfileStop));
+  export_sweep(env, exports);
+  auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) {
+    exports.Set(name, Napi::Function::New(env, f, name, state));
+  };
+  fn("deviceCount", DeviceCount);
+  fn("deviceProperties", DeviceProperties);
+  fn("malloc", Malloc);
+  fn("free", Free);
+  fn("copyToDevice", CopyToDevice);
+  fn("copyToHost", CopyToHost);
+  fn("copyToHostAsync", CopyToHostAsync);
+  fn("copyOnDevice", CopyOnDevice);
+  fn("synchronize", Synchronize);
+  fn("memoryStats", Stats);
+  fn("emptyCache", EmptyCache);
+  fn("eventCreate", EventCreate);
+  fn("eventRecord", EventRecord);
+  fn("eventElapsed", EventElapsed);
+  fn("eventDestroy", EventDestroy);
+  fn("profileStart", ProfileStart);
+  fn("profileStop", ProfileStop);
   return exports;
 }
 

@@ -5,7 +5,7 @@
  */
 import {
   type Backend, type Device, type MemoryStats, type Storage, type KernelAddon,
-  fromNativeError, kernelTable, loadAddon, addonPath,
+  InternalError, allocateOrCollect, fromNativeError, kernelTable, loadAddon, addonPath,
 } from '@kiln/tensor';
 
 /** What `cuda.deviceProperties()` tells of a GPU (from cudaGetDeviceProperties). */
@@ -37,8 +37,11 @@ export interface CudaMemoryStats extends MemoryStats {
 interface CudaAddon extends KernelAddon {
   deviceCount(): number;
   deviceProperties(i: number): CudaDeviceProperties;
-  malloc(nbytes: number, device: number): number;
-  free(ptr: number, device: number, nbytes: number): void;
+  /** Device memory for `owner`, held weakly: the block goes back if owner is collected without free. */
+  malloc(nbytes: number, device: number, owner: object): number;
+  free(ptr: number, device: number): void;
+  /** Returns the blocks whose owners a garbage collection took; how many. */
+  sweep(): number;
   copyToDevice(ptr: number, device: number, src: ArrayBufferView): void;
   copyToHost(ptr: number, device: number, dst: ArrayBufferView): void;
   copyToHostAsync(ptr: number, device: number, dst: ArrayBufferView): Promise<void>;
@@ -89,21 +92,12 @@ export function loadCuda(): CudaAddon | null {
   return addon;
 }
 
-// Last resort for device memory whose tensors were dropped without dispose(): the holdings are the
-// block's address, never the storage itself (that would keep it alive).
-interface Block {
-  address: number;
-  device: number;
-  nbytes: number;
-}
-const blockRegistry = new FinalizationRegistry<Block>((b) => {
-  try {
-    addon?.free(b.address, b.device, b.nbytes);
-  } catch {
-    // a finalizer must not throw; the block stays with the allocator
-  }
-});
-
+/**
+ * Device memory. A storage dropped without dispose() is returned by the addon as soon as a garbage
+ * collection has taken this object (it holds it weakly, native/core/weak_owners.h), even while a
+ * loop runs synchronously; before an out-of-memory error a full collection is forced and the
+ * allocation tried again.
+ */
 class CudaStorage implements Storage {
   version = 0;
   refs = 0;
@@ -113,14 +107,20 @@ class CudaStorage implements Storage {
     readonly device: Device,
     readonly nbytes: number,
   ) {
-    this.address = call(() => addon!.malloc(nbytes, device.index));
-    blockRegistry.register(this, { address: this.address, device: device.index, nbytes }, this);
+    const a = addon!;
+    this.address = allocateOrCollect(() => a.malloc(nbytes, device.index, this), () => a.sweep());
   }
   free(): void {
     if (this.freed) return;
     this.freed = true;
-    blockRegistry.unregister(this);
-    call(() => addon!.free(this.address, this.device.index, this.nbytes));
+    call(() => addon!.free(this.address, this.device.index));
+  }
+}
+
+/** Throws unless [byteOffset, byteOffset + bytes) lies inside the storage (a host copy's range). */
+function checkRange(s: Storage, byteOffset: number, bytes: number): void {
+  if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + bytes <= s.nbytes)) {
+    throw new InternalError(`cuda copy: bytes [${byteOffset}, ${byteOffset + bytes}) outside a storage of ${s.nbytes} bytes`);
   }
 }
 
@@ -128,9 +128,16 @@ export const cudaBackend: Backend = {
   type: 'cuda',
   deviceCount: () => (addon ? addon.deviceCount() : 0),
   allocate: (d, nbytes) => new CudaStorage(d, nbytes),
-  upload: (dst, byteOffset, src) => call(() => addon!.copyToDevice(dst.address + byteOffset, dst.device.index, src)),
-  download: (src, byteOffset, dst) => call(() => addon!.copyToHost(src.address + byteOffset, src.device.index, dst)),
+  upload: (dst, byteOffset, src) => {
+    checkRange(dst, byteOffset, src.byteLength);
+    call(() => addon!.copyToDevice(dst.address + byteOffset, dst.device.index, src));
+  },
+  download: (src, byteOffset, dst) => {
+    checkRange(src, byteOffset, dst.byteLength);
+    call(() => addon!.copyToHost(src.address + byteOffset, src.device.index, dst));
+  },
   downloadAsync: async (src, byteOffset, dst) => {
+    checkRange(src, byteOffset, dst.byteLength);
     try {
       await addon!.copyToHostAsync(src.address + byteOffset, src.device.index, dst);
     } catch (e) {

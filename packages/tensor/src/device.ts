@@ -98,8 +98,13 @@ export interface Storage {
   version: number;
   /** Number of undisposed tensors using this storage; at 0 the memory goes back to the allocator. */
   refs: number;
-  /** True once the memory went back to the allocator. */
+  /**
+   * True once the memory went back to the allocator (or, for a user's own buffer wrapped by
+   * `fromTypedArray`, once that buffer was detached: see `detached`).
+   */
   readonly freed: boolean;
+  /** CPU only: true when the user's buffer a `fromTypedArray` tensor views was detached or shrunk. */
+  readonly detached?: boolean;
   /** Returns the memory to the allocator (called when `refs` reaches 0). */
   free(): void;
 }

@@ -148,7 +148,12 @@ export class Tensor {
 
   /** @internal throws if the tensor or its storage was disposed */
   assertAlive(op: string): void {
-    if (this._disposed || this.storage.freed) throw new DisposedError(`${op}: the tensor was disposed`);
+    if (this._disposed || this.storage.freed) {
+      if (!this._disposed && this.storage.detached) {
+        throw new DisposedError(`${op}: the tensor's memory is gone: it views a buffer (fromTypedArray) that was detached or resized since`);
+      }
+      throw new DisposedError(`${op}: the tensor was disposed`);
+    }
   }
 }
 

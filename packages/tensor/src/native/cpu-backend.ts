@@ -1,10 +1,13 @@
 /**
  * The CPU device: storage from the native caching allocator (an external ArrayBuffer, so typed
  * arrays view it without copies), small storages recycled through a JS free list in front of it
- * (small-buffer-cache.ts), and kernels from kiln_cpu.node.
+ * (small-buffer-cache.ts), and kernels from kiln_cpu.node. A storage dropped without dispose() goes
+ * back to the allocator once a garbage collection has taken its buffer; before an out-of-memory
+ * error, a full collection is forced and the allocation tried again.
  */
 import { type Backend, type Device, type MemoryStats, type Storage, cpu } from '../device.js';
-import { fromNativeError } from '../errors.js';
+import { DisposedError, fromNativeError } from '../errors.js';
+import { allocateOrCollect } from './collect.js';
 import { type KernelAddon, kernelTable, loadAddon } from './load.js';
 import { SMALL_LIMIT, SmallBufferCache } from './small-buffer-cache.js';
 
@@ -16,6 +19,8 @@ interface CpuAddon extends KernelAddon {
   emptyCache(): void;
   numThreads(n?: number): number;
   blockSize(nbytes: number): number;
+  /** Returns the blocks whose buffers a garbage collection took; how many. */
+  sweep(): number;
 }
 
 let addon: CpuAddon | null = null;
@@ -51,7 +56,7 @@ class CpuStorage implements Storage {
   readonly device = cpu;
   version = 0;
   refs = 0;
-  freed = false;
+  private released = false;
   /**
    * Set when `buffer` was read from outside this file (toNdarray, a user's own typed array over
    * it): such a buffer is released to the native allocator on free, which detaches it, rather than
@@ -61,30 +66,56 @@ class CpuStorage implements Storage {
   constructor(
     private buf: ArrayBuffer,
     readonly nbytes: number,
-    readonly address: number,
+    private readonly addr: number,
     /** The allocator's block size; 0 for a user's own buffer (fromTypedArray), which it does not own */
     private readonly block: number,
   ) {}
+  /**
+   * The address kernels use. A user's own buffer (fromTypedArray) can be detached behind the
+   * tensor's back (transferred to a worker, structuredClone with transfer): its memory may then be
+   * freed, so every launch checks that it is still attached (a DisposedError otherwise).
+   */
+  get address(): number {
+    if (this.block === 0 && this.detached) throw this.goneError('a kernel launch');
+    return this.addr;
+  }
+  /** True when a user's own buffer (fromTypedArray) was detached or shrunk since. */
+  get detached(): boolean {
+    return this.block === 0 && this.buf.byteLength < this.nbytes;
+  }
+  get freed(): boolean {
+    return this.released || this.detached;
+  }
   get buffer(): ArrayBuffer {
     this.exposed = true;
-    return this.buf;
+    return this.bytes;
   }
   /** The buffer for this file's own copies, which keep no view of it. */
   get bytes(): ArrayBuffer {
+    if (this.detached) throw this.goneError('reading or writing its values');
     return this.buf;
   }
+  private goneError(what: string): DisposedError {
+    return new DisposedError(`${what}: the tensor's memory is gone: it was made by fromTypedArray (or fromNdarray) over a buffer ` +
+      'that was since detached (transferred to a worker or by structuredClone) or resized; keep the buffer, or copy it with tensor()');
+  }
   free(): void {
-    if (this.freed) return;
-    this.freed = true;
+    if (this.released) return;
+    this.released = true;
     const block = this.block;
     if (block === 0) return;
     liveBytes -= block;
-    if (block <= SMALL_LIMIT && !this.exposed && smallCache().put(block, this.buf, this.address)) {
+    if (block <= SMALL_LIMIT && !this.exposed && smallCache().put(block, this.buf, this.addr)) {
       this.buf = DETACHED;
     } else {
       cpuAddon().release(this.buf);
     }
   }
+}
+
+function nativeAlloc(nbytes: number): ArrayBuffer {
+  const a = cpuAddon();
+  return allocateOrCollect(() => a.alloc(nbytes), () => a.sweep());
 }
 
 function allocateCpu(nbytes: number): Storage {
@@ -95,9 +126,9 @@ function allocateCpu(nbytes: number): Storage {
     // the whole block, so that the buffer can serve any later request of this size class
     buf = cache.take(block);
     if (buf) address = cache.takenAddress;
-    else address = addressOf(buf = cpuAddon().alloc(block));
+    else address = addressOf(buf = nativeAlloc(block));
   } else {
-    address = addressOf(buf = cpuAddon().alloc(nbytes));
+    address = addressOf(buf = nativeAlloc(nbytes));
   }
   liveBytes += block;
   if (liveBytes > peakBytes) peakBytes = liveBytes;
@@ -129,9 +160,13 @@ function cpuMemoryStats(): MemoryStats {
   };
 }
 
-/** Wraps a user's ArrayBuffer without copying (its address stays fixed while it is alive). */
-export function wrapCpuBuffer(buffer: ArrayBuffer): Storage {
-  return new CpuStorage(buffer, buffer.byteLength, addressOf(buffer), 0);
+/**
+ * Wraps a user's buffer without copying. Its address stays fixed while it is attached; the storage
+ * holds the buffer (so the collector cannot free it under a tensor) and checks at every launch that
+ * it was not detached since.
+ */
+export function wrapCpuBuffer(buffer: ArrayBuffer | SharedArrayBuffer): Storage {
+  return new CpuStorage(buffer as ArrayBuffer, buffer.byteLength, addressOf(buffer as ArrayBuffer), 0);
 }
 
 function bytesOf(v: ArrayBufferView): Uint8Array {
