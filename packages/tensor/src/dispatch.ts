@@ -7,7 +7,8 @@
  */
 import { type Backend, type Device, backendFor } from './device.js';
 import { type DType, dtypeInfo } from './dtype.js';
-import { DeviceError, InternalError } from './errors.js';
+import { MAX_DIMS, describeValue } from './check.js';
+import { DTypeError, DeviceError, InternalError, OutOfMemoryError, ShapeError } from './errors.js';
 import { encodeCall } from './native/args.js';
 import { activeSession } from './profiler/session.js';
 import { contiguousStrides, fmtShape, numelOf, type Shape } from './shape.js';
@@ -90,10 +91,22 @@ export function recordOp(
   return outputs[0]!;
 }
 
-/** Allocates an uninitialised contiguous tensor. */
+/** Bytes one tensor may hold: 2^46 (64 TiB), the native allocators' limit. */
+const MAX_TENSOR_BYTES = 2 ** 46;
+
+/**
+ * Allocates an uninitialised contiguous tensor. Every tensor an op makes comes through here, so
+ * this is where a size that cannot exist becomes an error before anything is allocated: more than
+ * MAX_DIMS dimensions is a ShapeError, more bytes than a device can hold an OutOfMemoryError (the
+ * shape's sizes are checked by whoever took them from the user).
+ */
 export function empty(shape: Shape, dtype: DType, dev: Device): Tensor {
   const backend = backendFor(dev);
+  if (shape.length > MAX_DIMS) throw new ShapeError('empty', 'shape', `at most ${MAX_DIMS} dimensions`, `${shape.length} dimensions`);
   const nbytes = numelOf(shape) * dtypeInfo[dtype].itemsize;
+  if (!(nbytes <= MAX_TENSOR_BYTES)) {
+    throw new OutOfMemoryError(`cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)} on ${dev}: ${nbytes} bytes (at most 2^46 bytes per tensor)`);
+  }
   if (activeSession !== null) activeSession.allocated(nbytes);
   const storage = backend.allocate(dev, nbytes);
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
@@ -104,7 +117,8 @@ export function commonDevice(op: string, names: readonly string[], tensors: read
   let dev: Device | null = null;
   let first = '';
   tensors.forEach((t, i) => {
-    if (!t) return;
+    if (t === undefined || t === null) return;
+    if (!(t instanceof Tensor)) throw new DTypeError(op, names[i] ?? `input ${i}`, 'a Tensor', describeValue(t));
     t.assertAlive(op);
     if (dev === null) {
       dev = t.device;

@@ -144,6 +144,23 @@ export function promoteWithScalar(t: DType, s: number | boolean): DType {
   return resultType({ dtype: t, ndim: 1 }, s);
 }
 
+/**
+ * Throws a DTypeError naming `op` and `arg` unless `value` is a JS number or boolean, the scalars
+ * ops take where they take a tensor.
+ */
+export function checkScalar(op: string, arg: string, value: unknown): asserts value is number | boolean {
+  if (typeof value !== 'number' && typeof value !== 'boolean') {
+    throw new DTypeError(op, arg, 'a Tensor, a number or a boolean', describeScalar(value));
+  }
+}
+
+function describeScalar(v: unknown): string {
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+  if (typeof v === 'bigint') return `the bigint ${v}n (use a number)`;
+  if (v === null || v === undefined) return String(v);
+  return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : typeof v;
+}
+
 /** What int32 and int64 hold: [min, end) as doubles (int64's max, 2^63 - 1, is no double; 2^63 is one). */
 const INT_RANGE = {
   int32: { min: -(2 ** 31), end: 2 ** 31, text: '[-2^31, 2^31 - 1]' },
@@ -161,10 +178,14 @@ const INT_RANGE = {
  *   ±Infinity are refused too;
  * - bool: true, false, 0 or 1;
  * - floating dtypes: any number (rounded to the dtype, as PyTorch).
+ *
+ * Anything but a number or a boolean (a string, a bigint, null, an object) is a DTypeError: `'3'` is
+ * not coerced, as PyTorch refuses `x.add('3')`.
  */
 export function scalarValue(op: string, arg: string, value: number | boolean, dtype: DType): number {
-  const v = Number(value);
-  if (typeof value === 'boolean') return v;
+  if (typeof value === 'boolean') return Number(value);
+  checkScalar(op, arg, value);
+  const v = value;
   if (dtype === 'bool') {
     if (v !== 0 && v !== 1) throw new ValueError(op, arg, 'a boolean (or 0/1) for a bool tensor', String(value));
   } else if (dtype === 'int32' || dtype === 'int64') {

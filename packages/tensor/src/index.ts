@@ -17,6 +17,7 @@ registerBackend(cpuBackend);
 export * from './dtype.js';
 export * from './errors.js';
 export * from './shape.js';
+export * from './check.js';
 export * from './device.js';
 export { Tensor, type TensorLike, type GradNode } from './tensor.js';
 export { tidy, keep, markAsGrad, collectCreated } from './scope.js';
@@ -26,6 +27,7 @@ export {
 } from './dispatch.js';
 export { MAX_KERNEL_TENSORS } from './native/args.js';
 export { cpuThreads } from './native/cpu-backend.js';
+export { collectGarbage, allocateOrCollect } from './native/collect.js';
 export { loadAddon, addonPath, kernelTable, type KernelAddon } from './native/load.js';
 export * from './ops/convert.js';
 export * from './ops/views.js';

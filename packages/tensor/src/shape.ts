@@ -1,4 +1,5 @@
 /** Shape arithmetic: sizes, contiguous strides, broadcasting, dimension normalisation. */
+import { MAX_DIMS, describeValue } from './check.js';
 import { ShapeError, ValueError } from './errors.js';
 
 /** A tensor's sizes, outermost dimension first; `[]` is a 0-d (scalar) tensor. */
@@ -42,12 +43,30 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return true;
 }
 
-/** Validates a user-given shape: whole, non-negative sizes. */
+/**
+ * Validates a user-given shape: an array of at most MAX_DIMS sizes, each a safe non-negative
+ * integer (2.5, NaN, -5 or 2^60 are refused, never truncated). Whether that many elements can be
+ * allocated is the allocator's question (an OutOfMemoryError).
+ */
 export function checkShape(op: string, arg: string, shape: readonly number[]): number[] {
+  if (!Array.isArray(shape)) throw new ValueError(op, arg, 'a shape (an array of sizes)', describeValue(shape));
   for (const s of shape) {
-    if (!Number.isInteger(s) || s < 0) throw new ValueError(op, arg, 'a shape of non-negative integers', fmtShape(shape));
+    if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
+      throw new ValueError(op, arg, 'a shape of non-negative integers', describeValue(shape));
+    }
   }
+  if (shape.length > MAX_DIMS) throw new ShapeError(op, arg, `at most ${MAX_DIMS} dimensions`, `${shape.length} dimensions`);
   return [...shape];
+}
+
+/**
+ * The element count of a shape whose sizes are valid, or a ShapeError when it exceeds 2^53 - 1
+ * (beyond which JS numbers cannot count elements exactly; no device holds that many anyway).
+ */
+export function checkedNumel(op: string, arg: string, shape: Shape): number {
+  const n = numelOf(shape);
+  if (n > Number.MAX_SAFE_INTEGER) throw new ShapeError(op, arg, 'a shape of at most 2^53 - 1 elements', `${fmtShape(shape)} (${n} elements)`);
+  return n;
 }
 
 /** The broadcast shape of several shapes (NumPy rules), or a ShapeError naming the op. */
@@ -69,8 +88,8 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
 /** Normalises a possibly negative dim against ndim (PyTorch's maybe_wrap_dim). */
 export function normalizeDim(op: string, dim: number, ndim: number, arg = 'dim'): number {
   const n = Math.max(ndim, 1);
-  if (!Number.isInteger(dim) || dim < -n || dim >= n) {
-    throw new ShapeError(op, arg, `a dimension in [${-n}, ${n - 1}]`, String(dim));
+  if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < -n || dim >= n) {
+    throw new ShapeError(op, arg, `a dimension in [${-n}, ${n - 1}]`, describeValue(dim));
   }
   return dim < 0 ? dim + n : dim;
 }
@@ -78,6 +97,7 @@ export function normalizeDim(op: string, dim: number, ndim: number, arg = 'dim')
 /** Normalises a dims argument (undefined: all dims), sorted, without duplicates. */
 export function normalizeDims(op: string, dims: number | readonly number[] | undefined, ndim: number): number[] {
   if (dims === undefined) return Array.from({ length: ndim }, (_, i) => i);
+  if (typeof dims !== 'number' && !Array.isArray(dims)) throw new ShapeError(op, 'dim', 'a dimension or an array of them', describeValue(dims));
   const list = typeof dims === 'number' ? [dims] : [...dims];
   const out = list.map((d) => normalizeDim(op, d, ndim));
   if (new Set(out).size !== out.length) throw new ShapeError(op, 'dim', 'distinct dimensions', `[${list.join(', ')}]`);

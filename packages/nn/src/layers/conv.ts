@@ -1,5 +1,5 @@
 /** Conv2d: 2-D convolution over [N, C, H, W] (PyTorch's nn.Conv2d, with its initialisation). */
-import { type DType, type DeviceLike, type Size2, type Tensor, ValueError, conv2d } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Size2, type Tensor, ValueError, checkInt, conv2d, sizePair } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { type Parameter } from '../parameter.js';
 import { calculateFanInAndFanOut, kaimingUniform_, uniform_ } from '../init.js';
@@ -22,8 +22,6 @@ export interface Conv2dOptions {
   /** The parameters' device (default 'cpu'). */
   device?: DeviceLike;
 }
-
-const pair = (v: Size2): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
 /**
  * 2-D convolution over [N, C, H, W] (PyTorch's nn.Conv2d, with its initialisation).
@@ -56,20 +54,20 @@ export class Conv2d extends Module {
 
   constructor(inChannels: number, outChannels: number, kernelSize: Size2, options: Conv2dOptions = {}) {
     super();
-    const groups = options.groups ?? 1;
-    if (!Number.isInteger(groups) || groups < 1) throw new ValueError('Conv2d', 'groups', 'a positive integer', String(groups));
+    // every option is checked here, as conv2d would check it at each call: a bad module is an error
+    // where it is made, not at its first forward
+    const groups = checkInt('Conv2d', 'groups', options.groups ?? 1, 1);
     for (const [name, v] of [['inChannels', inChannels], ['outChannels', outChannels]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new ValueError('Conv2d', name, 'a positive integer', String(v));
+      checkInt('Conv2d', name, v, 1);
       if (v % groups !== 0) throw new ValueError('Conv2d', name, `a multiple of groups (${groups})`, String(v));
     }
     this.inChannels = inChannels;
     this.outChannels = outChannels;
-    this.kernelSize = pair(kernelSize);
-    this.stride = pair(options.stride ?? 1);
-    this.padding = pair(options.padding ?? 0);
-    this.dilation = pair(options.dilation ?? 1);
+    this.kernelSize = sizePair('Conv2d', 'kernelSize', kernelSize, 1);
+    this.stride = sizePair('Conv2d', 'stride', options.stride ?? 1, 1);
+    this.padding = sizePair('Conv2d', 'padding', options.padding ?? 0, 0);
+    this.dilation = sizePair('Conv2d', 'dilation', options.dilation ?? 1, 1);
     this.groups = groups;
-    if (!this.kernelSize.every((k) => Number.isInteger(k) && k >= 1)) throw new ValueError('Conv2d', 'kernelSize', 'positive integers', `[${this.kernelSize.join(', ')}]`);
     this.weight = newParameter([outChannels, inChannels / groups, ...this.kernelSize], options.dtype, options.device);
     this.bias = options.bias === false ? null : newParameter([outChannels], options.dtype, options.device);
     this.resetParameters();

@@ -20,7 +20,7 @@ export class Dropout extends Module {
 
   constructor(p = 0.5, options: DropoutOptions = {}) {
     super();
-    if (!(p >= 0 && p <= 1)) throw new ValueError('Dropout', 'p', 'a probability in [0, 1]', String(p));
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ValueError('Dropout', 'p', 'a probability in [0, 1]', String(p));
     this.p = p;
     this.generator = options.generator;
   }

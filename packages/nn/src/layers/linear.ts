@@ -1,5 +1,5 @@
 /** Linear: y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation). */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, emptyOn, device as toDevice, add, matmul } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, checkInt, emptyOn, device as toDevice, add, matmul } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
 import { kaimingUniform_, uniform_ } from '../init.js';
@@ -40,9 +40,8 @@ export class Linear extends Module {
 
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
-    for (const [name, v] of [['inFeatures', inFeatures], ['outFeatures', outFeatures]] as const) {
-      if (!Number.isInteger(v) || v < 0) throw new ValueError('Linear', name, 'a non-negative integer', String(v));
-    }
+    checkInt('Linear', 'inFeatures', inFeatures, 0);
+    checkInt('Linear', 'outFeatures', outFeatures, 0);
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;
     this.weight = newParameter([outFeatures, inFeatures], options.dtype, options.device);

@@ -2,7 +2,7 @@
  * Normalisation layers, composed from core ops (mean, var, arithmetic) so autograd differentiates
  * them without a derivative of their own.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkInt, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Module } from '../module.js';
 import { BufferTensor, type Parameter } from '../parameter.js';
@@ -38,7 +38,7 @@ function normalize(x: Tensor, m: Tensor, v: Tensor, eps: number, weight: Paramet
 }
 
 function checkEps(op: string, eps: number): number {
-  if (!(eps >= 0)) throw new ValueError(op, 'eps', 'a non-negative number', String(eps));
+  if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) throw new ValueError(op, 'eps', 'a finite non-negative number', String(eps));
   return eps;
 }
 
@@ -61,8 +61,8 @@ export class GroupNorm extends Module {
 
   constructor(numGroups: number, numChannels: number, options: NormOptions = {}) {
     super();
-    if (!Number.isInteger(numGroups) || numGroups < 1) throw new ValueError('GroupNorm', 'numGroups', 'a positive integer', String(numGroups));
-    if (!Number.isInteger(numChannels) || numChannels % numGroups !== 0) {
+    checkInt('GroupNorm', 'numGroups', numGroups, 1);
+    if (checkInt('GroupNorm', 'numChannels', numChannels, 1) % numGroups !== 0) {
       throw new ValueError('GroupNorm', 'numChannels', `a multiple of numGroups (${numGroups})`, String(numChannels));
     }
     this.numGroups = numGroups;
@@ -126,7 +126,7 @@ export class BatchNorm2d extends Module {
 
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
     super();
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new ValueError('BatchNorm2d', 'numFeatures', 'a positive integer', String(numFeatures));
+    checkInt('BatchNorm2d', 'numFeatures', numFeatures, 1);
     const momentum = options.momentum === undefined ? 0.1 : options.momentum;
     if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new ValueError('BatchNorm2d', 'momentum', 'a number in [0, 1] or null', String(momentum));
     this.numFeatures = numFeatures;

@@ -1,5 +1,7 @@
 /** Pooling and resampling modules over [N, C, H, W]. */
-import { type Size2, type Tensor, type UpsampleOptions, ValueError, maxPool2d, upsampleNearest2d } from '@kiln/tensor';
+import {
+  type Size2, type Tensor, type UpsampleOptions, ValueError, checkBoolean, describeValue, maxPool2d, maxPoolWindow, upsampleArgs, upsampleNearest2d,
+} from '@kiln/tensor';
 import { Module } from '../module.js';
 
 /** Options of {@link MaxPool2d}: each size is one number or an [h, w] pair. */
@@ -23,6 +25,9 @@ export class MaxPool2d extends Module {
 
   constructor(kernelSize: Size2, options: MaxPool2dOptions = {}) {
     super();
+    // checked here as maxPool2d checks them at each call, so a bad module fails where it is made
+    maxPoolWindow('MaxPool2d', kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1);
+    if (options.ceilMode !== undefined) checkBoolean('MaxPool2d', 'ceilMode', options.ceilMode);
     this.kernelSize = kernelSize;
     this.options = { ...options };
   }
@@ -44,7 +49,8 @@ export class Upsample extends Module {
   constructor(options: UpsampleOptions & { mode?: 'nearest' }) {
     super();
     const mode = options.mode ?? 'nearest';
-    if (mode !== 'nearest') throw new ValueError('Upsample', 'mode', "'nearest' (the only mode implemented)", String(mode));
+    if (mode !== 'nearest') throw new ValueError('Upsample', 'mode', "'nearest' (the only mode implemented)", describeValue(mode));
+    upsampleArgs('Upsample', options);   // checked where the module is made, as at each call
     this.options = { ...options, mode };
   }
 

@@ -4,6 +4,7 @@
  */
 import { type Device, type DeviceLike, backendFor, cpu, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo, scalarValue } from '../dtype.js';
+import { checkFinite, checkInt, describeValue } from '../check.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { empty as emptyOn, launchKernel } from '../dispatch.js';
 import { wrapCpuBuffer } from '../native/cpu-backend.js';
@@ -171,13 +172,33 @@ export function tensor(data: Nested | ArrayBufferView, opts?: CreateOptions): Te
 /**
  * A CPU tensor viewing a typed array's memory (no copy), with an optional shape; changes through
  * either are seen by the other (torch.from_numpy).
+ *
+ * The tensor holds the array's buffer, so the garbage collector cannot free it under the tensor.
+ * A plain or shared buffer is viewed in place. If the buffer is later detached (transferred to a
+ * worker, `structuredClone(buf, { transfer })`) the tensor's memory is gone: using it is a
+ * DisposedError, never a read of freed memory. A resizable ArrayBuffer, whose memory can shrink
+ * under the tensor, is copied instead.
+ *
+ * @example
+ * ```ts
+ * const a = new Float32Array([1, 2, 3, 4]);
+ * const t = fromTypedArray(a, [2, 2]);
+ * a[0] = 10;                       // seen by t: t.toArray() is [[10, 2], [3, 4]]
+ * ```
  */
 export function fromTypedArray(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape?: readonly number[]): Tensor {
   const dtype = dtypeOfTypedArray(data);
-  if (dtype === null) throw new DTypeError('fromTypedArray', 'data', 'a Float32Array, Float64Array, Int32Array or BigInt64Array', String(data));
+  if (dtype === null) throw new DTypeError('fromTypedArray', 'data', 'a Float32Array, Float64Array, Int32Array or BigInt64Array', describeValue(data));
   const s = shape ? checkShape('fromTypedArray', 'shape', shape) : [data.length];
   if (numelOf(s) !== data.length) throw new ShapeError('fromTypedArray', 'shape', `a shape with ${data.length} elements`, fmtShape(s));
-  const storage = wrapCpuBuffer(data.buffer as ArrayBuffer);
+  const buffer = data.buffer as ArrayBuffer | SharedArrayBuffer;
+  if (buffer instanceof ArrayBuffer && (buffer as { resizable?: boolean }).resizable === true) {
+    const copy = fromHost(data, [data.length], dtype);
+    const t = copy.reshape(s);
+    if (t !== copy) copy.dispose();
+    return t;
+  }
+  const storage = wrapCpuBuffer(buffer);
   return new Tensor(storage, s, contiguousStrides(s), data.byteOffset / data.BYTES_PER_ELEMENT, dtype);
 }
 
@@ -243,9 +264,7 @@ export const scalarTensor = (value: number | boolean, opts?: CreateOptions): Ten
  */
 export function arange(start: number, end?: number, step = 1, opts?: CreateOptions): Tensor {
   if (end === undefined) [start, end] = [0, start];
-  for (const [k, v] of [['start', start], ['end', end], ['step', step]] as const) {
-    if (!Number.isFinite(v)) throw new ValueError('arange', k, 'a finite number', String(v));
-  }
+  for (const [k, v] of [['start', start], ['end', end], ['step', step]] as const) checkFinite('arange', k, v);
   if (step === 0) throw new ValueError('arange', 'step', 'a nonzero step', '0');
   // as PyTorch: arange(5, 2) is an error, not empty ("upper bound and larger bound inconsistent
   // with step sign"); arange(2, 2) is empty
@@ -253,6 +272,9 @@ export function arange(start: number, end?: number, step = 1, opts?: CreateOptio
     throw new ValueError('arange', 'step', `a step whose sign agrees with end - start = ${end - start} (upper bound and larger bound inconsistent with step sign)`, String(step));
   }
   const n = Math.max(0, Math.ceil((end - start) / step));
+  // a count beyond 2^53 is not even a number of elements (arange(0, 1e300)); whether a smaller one
+  // fits in memory is the allocator's to say
+  if (!Number.isSafeInteger(n)) throw new ValueError('arange', 'end', 'a range of at most 2^53 - 1 values ((end - start) / step)', String((end - start) / step));
   const allInt = [start, end, step].every(Number.isInteger);
   const dtype = opts?.dtype ?? (allInt ? 'int64' : defaultFloat);
   const dev = toDevice(opts?.device ?? 'cpu');
@@ -279,8 +301,11 @@ function checkIntegerEnds(op: string, arg: string, dtype: DType, first: number, 
  * start and the second half down from end (end - step * (steps - 1 - i)), so both endpoints are exact.
  */
 export function linspace(start: number, end: number, steps: number, opts?: CreateOptions): Tensor {
-  if (!Number.isInteger(steps) || steps < 0) throw new ValueError('linspace', 'steps', 'a non-negative integer', String(steps));
+  checkInt('linspace', 'steps', steps, 0);
+  checkFinite('linspace', 'start', start);
+  checkFinite('linspace', 'end', end);
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
+  if (!Number.isFinite(step)) throw new ValueError('linspace', 'end', 'end - start within the range of a double', `${end} - ${start}`);
   const dtype = checkDType('linspace', 'dtype', opts?.dtype ?? defaultFloat);
   if (steps > 0) checkIntegerEnds('linspace', 'end', dtype, start, steps > 1 ? end : start);
   const t = emptyOn([steps], dtype, toDevice(opts?.device ?? 'cpu'));

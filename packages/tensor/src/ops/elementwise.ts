@@ -3,9 +3,10 @@
  * formulas are native (native/include/kiln/math/elementwise_ops.h); this file declares each op,
  * works out the result's shape and dtype, and dispatches.
  */
-import { type DType, defaultFloat, dtypeInfo, isFloating, resultType, scalarValue } from '../dtype.js';
+import { type DType, checkScalar, defaultFloat, dtypeInfo, isFloating, resultType, scalarValue } from '../dtype.js';
 import { DTypeError, ValueError } from '../errors.js';
 import { type OpSchema, autogradHook, commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
+import { describeValue } from '../check.js';
 import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { checkNoInternalOverlap, clone, copyInto, to } from './convert.js';
@@ -58,6 +59,8 @@ function runUnary(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
 /** Runs a binary op on tensors and/or JS scalars (at least one tensor). */
 function runBinary(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor): Tensor {
   const name = op.schema.name;
+  if (!(a instanceof Tensor)) checkScalar(out ? `${name}_` : name, 'input', a);
+  if (!(b instanceof Tensor)) checkScalar(out ? `${name}_` : name, 'other', b);
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new ValueError(name, null, 'at least one tensor operand', `${typeof a} and ${typeof b}`);
   if (out) {
     const dt = binaryResultDType(op, a, b);
@@ -277,7 +280,10 @@ export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
  * (maskedFill keeps its input's), else the promoted dtype of a and b (condition does not count).
  */
 function whereAs(op: string, names: readonly [string, string, string], condition: Tensor, a: TensorLike, b: TensorLike, dtype?: DType): Tensor {
+  if (!(condition instanceof Tensor)) throw new DTypeError(op, names[0], 'a bool tensor', describeValue(condition));
   condition.assertAlive(op);
+  if (!(a instanceof Tensor)) checkScalar(op, names[1], a);
+  if (!(b instanceof Tensor)) checkScalar(op, names[2], b);
   if (condition.dtype !== 'bool') throw new DTypeError(op, names[0], 'a bool tensor', condition.dtype);
   const dev = condition.device;
   const ta = a instanceof Tensor ? a : null, tb = b instanceof Tensor ? b : null;

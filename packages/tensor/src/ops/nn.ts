@@ -7,6 +7,7 @@
  * Every op takes floating tensors (float16 / bfloat16 are computed in float32 inside the kernels)
  * and strided inputs; outputs are new contiguous tensors.
  */
+import { type Size2, describeValue, sizePair as pair } from '../check.js';
 import { type DType, isFloating } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
@@ -19,9 +20,6 @@ import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { makeView } from './views.js';
 
-/** A size given once for both spatial dims, or as [height, width]. */
-export type Size2 = number | readonly [number, number];
-
 const im2colOp = declareOp('im2col', ['input']);
 const col2imOp = declareOp('col2im', ['input']);
 const conv2dOp = declareOp('conv2d', ['input', 'weight', 'bias']);
@@ -31,16 +29,6 @@ const upsampleOp = declareOp('upsample_nearest2d', ['input']);
 const upsampleBackwardOp = declareOp('upsample_nearest2d_backward', ['grad_output']);
 
 // ---- argument checks ---------------------------------------------------------------------
-
-/** [h, w] from a Size2, each an integer >= min. */
-function pair(op: string, arg: string, v: Size2, min: number): [number, number] {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if ((typeof v !== 'number' && v.length !== 2) || !p.every((x) => Number.isInteger(x) && x >= min)) {
-    const shown = typeof v === 'number' ? String(v) : `[${v.join(', ')}]`;
-    throw new ValueError(op, arg, `an integer >= ${min} or a pair of them`, shown);
-  }
-  return p;
-}
 
 function checkFloating(op: string, arg: string, t: Tensor): void {
   t.assertAlive(op);
@@ -52,8 +40,8 @@ function checkImage(op: string, arg: string, t: Tensor, layout = '[N, C, H, W]')
   if (t.ndim !== 4) throw new ShapeError(op, arg, `4 dimensions ${layout}`, fmtShape(t.shape));
 }
 
-/** The geometry of a sliding window, as the kernels read it: [kh, kw, sh, sw, ph, pw, dh, dw]. */
-interface Window {
+/** @internal The geometry of a sliding window, as the kernels read it: [kh, kw, sh, sw, ph, pw, dh, dw]. */
+export interface Window {
   kernel: [number, number];
   stride: [number, number];
   padding: [number, number];
@@ -410,18 +398,27 @@ function poolOutSize(inSize: number, k: number, s: number, p: number, d: number,
 }
 
 /**
- * Max pooling over [N, C, H, W] windows, with the argmax positions. As PyTorch: stride defaults to
- * the kernel size, padding is at most half the kernel, padding never wins, NaN propagates.
+ * @internal Max pooling's window checked, errors naming `op` (nn.MaxPool2d checks it when it is
+ * made): stride defaults to the kernel size, padding is at most half the kernel (as PyTorch).
  */
-export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, stride?: Size2 | null, padding: Size2 = 0, dilation: Size2 = 1, ceilMode = false): MaxPool2dResult {
-  const op = 'max_pool2d';
-  checkImage(op, 'input', x);
+export function maxPoolWindow(op: string, kernelSize: Size2, stride: Size2 | null | undefined, padding: Size2, dilation: Size2): Window {
   const w = windowOf(op, kernelSize, stride ?? kernelSize, padding, dilation);
   for (const i of [0, 1]) {
     if (w.padding[i]! > w.kernel[i]! / 2) {
       throw new ValueError(op, 'padding', `at most half the kernel size ${fmtShape(w.kernel)}`, fmtShape(w.padding));
     }
   }
+  return w;
+}
+
+/**
+ * Max pooling over [N, C, H, W] windows, with the argmax positions. As PyTorch: stride defaults to
+ * the kernel size, padding is at most half the kernel, padding never wins, NaN propagates.
+ */
+export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, stride?: Size2 | null, padding: Size2 = 0, dilation: Size2 = 1, ceilMode = false): MaxPool2dResult {
+  const op = 'max_pool2d';
+  checkImage(op, 'input', x);
+  const w = maxPoolWindow(op, kernelSize, stride, padding, dilation);
   const hw = x.shape.slice(2);
   const out = [0, 1].map((i) => poolOutSize(hw[i]!, w.kernel[i]!, w.stride[i]!, w.padding[i]!, w.dilation[i]!, ceilMode));
   if (out[0]! < 1 || out[1]! < 1) throw outputTooSmall(op, 'input', hw, w, out);
@@ -489,11 +486,24 @@ export interface UpsampleOptions {
 }
 
 function scalePair(op: string, sf: number | readonly [number, number]): [number, number] {
-  const p: [number, number] = typeof sf === 'number' ? [sf, sf] : [sf[0], sf[1]];
-  if ((typeof sf !== 'number' && sf.length !== 2) || !p.every((v) => Number.isFinite(v) && v > 0)) {
-    throw new ValueError(op, 'scaleFactor', 'a positive number or a pair of them', typeof sf === 'number' ? String(sf) : `[${sf.join(', ')}]`);
+  const isPair = Array.isArray(sf) && sf.length === 2;
+  const p = isPair ? [sf[0], sf[1]] : [sf, sf];
+  if ((typeof sf !== 'number' && !isPair) || !p.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+    throw new ValueError(op, 'scaleFactor', 'a positive number or a pair of them', describeValue(sf));
   }
-  return p;
+  return p as [number, number];
+}
+
+/**
+ * @internal Upsampling's options checked (exactly one of scaleFactor and size, each valid), with
+ * errors naming `op` (nn.Upsample checks them when it is made).
+ */
+export function upsampleArgs(op: string, opts: UpsampleOptions): { scales: [number, number] | null; size: [number, number] | null } {
+  if ((opts.scaleFactor === undefined) === (opts.size === undefined)) {
+    throw new ValueError(op, null, 'exactly one of scaleFactor and size', opts.scaleFactor === undefined ? 'neither' : 'both');
+  }
+  if (opts.scaleFactor !== undefined) return { scales: scalePair(op, opts.scaleFactor), size: null };
+  return { scales: null, size: pair(op, 'size', opts.size!, 1) };
 }
 
 /**
@@ -504,18 +514,9 @@ function scalePair(op: string, sf: number | readonly [number, number]): [number,
 export function upsampleNearest2d(x: Tensor, opts: UpsampleOptions): Tensor {
   const op = 'upsample_nearest2d';
   checkImage(op, 'input', x);
-  if ((opts.scaleFactor === undefined) === (opts.size === undefined)) {
-    throw new ValueError(op, null, 'exactly one of scaleFactor and size', opts.scaleFactor === undefined ? 'neither' : 'both');
-  }
+  const { scales, size } = upsampleArgs(op, opts);
   const hw = x.shape.slice(2) as [number, number];
-  let outHW: [number, number];
-  let scales: [number, number] | null = null;
-  if (opts.scaleFactor !== undefined) {
-    scales = scalePair(op, opts.scaleFactor);
-    outHW = [Math.floor(hw[0] * scales[0]), Math.floor(hw[1] * scales[1])];
-  } else {
-    outHW = pair(op, 'size', opts.size!, 1);
-  }
+  const outHW: [number, number] = scales ? [Math.floor(hw[0] * scales[0]), Math.floor(hw[1] * scales[1])] : size!;
   if (hw[0] < 1 || hw[1] < 1 || outHW[0] < 1 || outHW[1] < 1) {
     throw new ShapeError(op, 'input', 'input and output spatial sizes of at least 1', `input ${fmtShape(hw)}, output ${fmtShape(outHW)}`);
   }

@@ -4,7 +4,8 @@
  */
 import { declareOp, recordOp } from '../dispatch.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { type Shape, contiguousStrides, fmtShape, normalizeDim, numelOf } from '../shape.js';
+import { describeValue } from '../check.js';
+import { type Shape, checkedNumel, contiguousStrides, fmtShape, normalizeDim, numelOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 const viewOp = declareOp('view', ['input']);
@@ -15,9 +16,13 @@ const selectOp = declareOp('select', ['input']);
 const squeezeOp = declareOp('squeeze', ['input']);
 const unsqueezeOp = declareOp('unsqueeze', ['input']);
 
-/** @internal a view of t's storage, tracking its base for autograd */
+/**
+ * @internal a view of t's storage, tracking its base for autograd. Its element count must be a safe
+ * integer (an expand to [2^31, 2^31] would give a view no loop over it ever finishes).
+ */
 export function makeView(t: Tensor, shape: Shape, strides: readonly number[], offset: number, op = 'view'): Tensor {
   t.assertAlive(op);
+  checkedNumel(op, 'shape', shape);
   const v = new Tensor(t.storage, [...shape], [...strides], offset, t.dtype);
   v.base = t.base ?? t;
   return v;
@@ -37,8 +42,8 @@ function inferShape(op: string, shape: readonly number[], numel: number): number
     if (s === -1) {
       if (infer >= 0) throw new ShapeError(op, 'shape', 'at most one -1', fmtShape(shape));
       infer = i;
-    } else if (!Number.isInteger(s) || s < 0) {
-      throw new ShapeError(op, 'shape', 'sizes that are non-negative integers or -1', fmtShape(shape));
+    } else if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
+      throw new ShapeError(op, 'shape', 'sizes that are non-negative integers or -1', describeValue(shape));
     } else known *= s;
   });
   if (infer >= 0) {
@@ -136,7 +141,11 @@ export function transpose(t: Tensor, dim0: number, dim1: number): Tensor {
 
 /** Broadcasts to a larger shape with stride 0 (-1 keeps a size). */
 export function expand(t: Tensor, ...shape: number[] | [readonly number[]]): Tensor {
+  t.assertAlive('expand');
   const target = flatArgs(shape);
+  if (target.some((s) => typeof s !== 'number' || !Number.isSafeInteger(s) || s < -1)) {
+    throw new ShapeError('expand', 'shape', 'sizes that are non-negative integers or -1', describeValue(target));
+  }
   if (target.length < t.ndim) throw new ShapeError('expand', 'shape', `at least ${t.ndim} dimensions`, fmtShape(target));
   const lead = target.length - t.ndim;
   const outShape: number[] = [], outStrides: number[] = [];
@@ -161,12 +170,19 @@ export function expand(t: Tensor, ...shape: number[] | [readonly number[]]): Ten
 
 /**
  * Elements start, start+step, ... (< end) along dim, with Python-style negative and clamped bounds:
- * slice(t, 0, -3) takes the last three rows.
+ * slice(t, 0, -3) takes the last three rows. start and end are integers (end may be ±Infinity, for
+ * "to the end"); a fraction or NaN is a ValueError, as Python's slices take only integers.
  */
 export function slice(t: Tensor, dim: number, start = 0, end = Infinity, step = 1): Tensor {
+  t.assertAlive('slice');
   checkHasDim('slice', t);
   const d = normalizeDim('slice', dim, t.ndim);
-  if (!Number.isInteger(step) || step <= 0) throw new ValueError('slice', 'step', 'a positive integer', String(step));
+  if (typeof step !== 'number' || !Number.isSafeInteger(step) || step <= 0) throw new ValueError('slice', 'step', 'a positive integer', describeValue(step));
+  for (const [name, v] of [['start', start], ['end', end]] as const) {
+    if (typeof v !== 'number' || !(Number.isSafeInteger(v) || v === Infinity || v === -Infinity)) {
+      throw new ValueError('slice', name, 'an integer (or ±Infinity)', describeValue(v));
+    }
+  }
   const n = t.shape[d]!;
   const wrap = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
   const s = wrap(start), e = Math.max(wrap(end), s);
@@ -184,9 +200,9 @@ export function narrow(t: Tensor, dim: number, start: number, length: number): T
   const d = normalizeDim('narrow', dim, t.ndim);
   const n = t.shape[d]!;
   const s = start < 0 ? start + n : start;
-  if (!Number.isInteger(s) || s < 0 || s > n) throw new ValueError('narrow', 'start', `an index in [${-n}, ${n}]`, String(start));
-  if (!Number.isInteger(length) || length < 0 || s + length > n) {
-    throw new ValueError('narrow', 'length', `a length in [0, ${n - s}]`, String(length));
+  if (!Number.isSafeInteger(s) || s < 0 || s > n) throw new ValueError('narrow', 'start', `an index in [${-n}, ${n}]`, describeValue(start));
+  if (!Number.isSafeInteger(length) || length < 0 || s + length > n) {
+    throw new ValueError('narrow', 'length', `a length in [0, ${n - s}]`, describeValue(length));
   }
   return slice(t, d, s, s + length);
 }
@@ -196,7 +212,7 @@ export function select(t: Tensor, dim: number, index: number): Tensor {
   checkHasDim('select', t);
   const d = normalizeDim('select', dim, t.ndim);
   const n = t.shape[d]!;
-  if (!Number.isInteger(index) || index < -n || index >= n) throw new ValueError('select', 'index', `an index in [${-n}, ${n - 1}]`, String(index));
+  if (!Number.isSafeInteger(index) || index < -n || index >= n) throw new ValueError('select', 'index', `an index in [${-n}, ${n - 1}]`, describeValue(index));
   const i = index < 0 ? index + n : index;
   const shape = t.shape.filter((_, k) => k !== d), strides = t.strides.filter((_, k) => k !== d);
   return recordOp(selectOp, [t], [makeView(t, shape, strides, t.offset + i * t.strides[d]!, 'select')], { dim: d, index: i, inputShape: t.shape });

@@ -1,0 +1,65 @@
+/**
+ * Checks of user-given numbers shared by the ops: sizes, indices and window geometry. Every size,
+ * dimension and index a user passes is a safe integer in its range before it reaches a shape, an
+ * offset or a kernel attribute; anything else (2.5, NaN, Infinity, -5, '3', 2^60) is a typed error
+ * naming the op and the argument.
+ */
+import { DTypeError, ValueError } from './errors.js';
+
+/** The most dimensions a tensor that reaches a kernel may have (native/include/kiln/kernel.h kMaxDims). */
+export const MAX_DIMS = 12;
+
+/**
+ * A short description of any value for an error message (never throws: a symbol, an object with a
+ * throwing toString, a long array).
+ */
+export function describeValue(v: unknown): string {
+  try {
+    if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+    if (typeof v === 'bigint') return `${v}n`;
+    if (typeof v === 'symbol' || typeof v === 'function') return typeof v;
+    if (Array.isArray(v)) return v.length > 8 ? `an array of ${v.length} values` : `[${v.map(describeValue).join(', ')}]`;
+    if (v !== null && typeof v === 'object') return `a ${(v as object).constructor?.name ?? 'object'}`;
+    return String(v);
+  } catch {
+    return typeof v;
+  }
+}
+
+/**
+ * `v` as an integer in [min, max] (both safe integers), else a ValueError naming `op` and `arg`: a
+ * fraction, NaN, ±Infinity, a number beyond 2^53 or a non-number is refused, never truncated.
+ */
+export function checkInt(op: string, arg: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+    throw new ValueError(op, arg, range, describeValue(v));
+  }
+  return v;
+}
+
+/** A finite number, else a ValueError (a non-number is a DTypeError). */
+export function checkFinite(op: string, arg: string, v: unknown): number {
+  if (typeof v !== 'number') throw new DTypeError(op, arg, 'a number', describeValue(v));
+  if (!Number.isFinite(v)) throw new ValueError(op, arg, 'a finite number', String(v));
+  return v;
+}
+
+/** A boolean, else a ValueError. */
+export function checkBoolean(op: string, arg: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new ValueError(op, arg, 'true or false', describeValue(v));
+  return v;
+}
+
+/** A size given once for both spatial dims, or as [height, width]. */
+export type Size2 = number | readonly [number, number];
+
+/** [h, w] from a Size2, each an integer >= min (kernel sizes, strides, paddings, dilations). */
+export function sizePair(op: string, arg: string, v: Size2, min: number): [number, number] {
+  const isPair = Array.isArray(v) && v.length === 2;
+  const p = isPair ? [v[0], v[1]] : [v, v];
+  if ((typeof v !== 'number' && !isPair) || !p.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= min)) {
+    throw new ValueError(op, arg, `an integer >= ${min} or a pair of them`, describeValue(v));
+  }
+  return p as [number, number];
+}
