@@ -4,7 +4,8 @@
  */
 import { type Device, type DeviceLike, backendFor, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
-import { ShapeError, ValueError } from '../errors.js';
+import { describeValue } from '../check.js';
+import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording } from '../dispatch.js';
 import { fmtShape, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -15,14 +16,60 @@ const toDtypeOp = declareOp('to_dtype', ['input']);
 const toDeviceOp = declareOp('to_device', ['input']);
 const cloneOp = declareOp('clone', ['input']);
 
-/** Copies `src` into `dst` (same shape after broadcasting src), converting dtype. Same device. */
+/**
+ * Copies `src` into `dst` (same shape after broadcasting src), converting dtype and device. When src
+ * shares memory with dst (m.copy_(m.t()), a shifted slice of the same storage), the copy kernel
+ * would read elements it has already overwritten: src is then copied to a temporary first, so the
+ * result is always the values src had before the call.
+ */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  const staged = dst.device !== src.device ? transfer(src, dst.device) : src;
-  const view = broadcastTo(staged, dst.shape);
+  if (dst.device !== src.device) {
+    const staged = transfer(src, dst.device);
+    copyBroadcast(dst, staged);
+    staged.dispose();
+  } else if (overlaps(dst, src)) {
+    const temp = castCopy(src, src.dtype);
+    copyBroadcast(dst, temp);
+    temp.dispose();
+  } else {
+    copyBroadcast(dst, src);
+  }
+}
+
+/** The copy kernel from src, broadcast to dst's shape (the broadcast view released after). */
+function copyBroadcast(dst: Tensor, src: Tensor): void {
+  const view = broadcastTo(src, dst.shape);
   launchKernel('copy', [view], [dst]);
-  // the broadcast view and the staged copy hold references to storage: release them
-  if (view !== staged) view.dispose();
-  if (staged !== src) staged.dispose();
+  if (view !== src) view.dispose();
+}
+
+/**
+ * @internal The bytes of its storage a view can touch, [first, end); [0, 0) for an empty view. From
+ * the lowest and highest element offsets its shape and strides reach (negative strides lower the
+ * low end), as the native boundary computes them.
+ */
+export function byteExtent(t: Tensor): [number, number] {
+  let lo = t.offset, hi = t.offset;
+  for (let d = 0; d < t.shape.length; d++) {
+    const n = t.shape[d]!;
+    if (n === 0) return [0, 0];
+    const reach = (n - 1) * t.strides[d]!;
+    if (reach < 0) lo += reach;
+    else hi += reach;
+  }
+  return [lo * t.itemsize, (hi + 1) * t.itemsize];
+}
+
+/** @internal True when two tensors can touch a common byte of one storage. */
+export function overlaps(a: Tensor, b: Tensor): boolean {
+  if (a.storage !== b.storage) return false;
+  const [a0, a1] = byteExtent(a), [b0, b1] = byteExtent(b);
+  return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
+}
+
+/** True when two tensors are the same view of the same memory (PyTorch's is_same_data check in copy_). */
+function sameView(a: Tensor, b: Tensor): boolean {
+  return a.storage === b.storage && a.offset === b.offset && a.dtype === b.dtype && sameShape(a.shape, b.shape) && sameShape(a.strides, b.strides);
 }
 
 function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
@@ -48,20 +95,31 @@ function castCopy(src: Tensor, dtype: DType): Tensor {
 /** Contiguous copy of `src` on another device. */
 function transfer(src: Tensor, dev: Device): Tensor {
   const c = src.isContiguous ? src : castCopy(src, src.dtype);
-  const out = empty(c.shape, c.dtype, dev);
+  try {
+    return transferContiguous(c, dev);
+  } finally {
+    if (c !== src) c.dispose();
+  }
+}
+
+function transferContiguous(c: Tensor, dev: Device): Tensor {
   const nbytes = c.numel * c.itemsize;
+  if (c.device.type !== 'cpu' && dev.type !== 'cpu') {
+    // between two accelerators: through the host
+    const host = transferContiguous(c, toDevice('cpu'));
+    try {
+      return transferContiguous(host, dev);
+    } finally {
+      host.dispose();
+    }
+  }
+  const out = empty(c.shape, c.dtype, dev);
   if (nbytes === 0) return out;
   const byteOffset = c.offset * c.itemsize;
   if (c.device.type === 'cpu') {
     hostCopy('copy_to_device', dev, () => backendFor(dev).upload(out.storage, 0, new Uint8Array(c.storage.buffer!, byteOffset, nbytes)));
-  } else if (dev.type === 'cpu') {
-    hostCopy('copy_to_host', c.device, () => backendFor(c.device).download(c.storage, byteOffset, new Uint8Array(out.storage.buffer!, 0, nbytes)));
   } else {
-    // between two accelerators: through the host
-    const host = transfer(c, toDevice('cpu'));
-    const r = transfer(host, dev);
-    host.dispose();
-    return r;
+    hostCopy('copy_to_host', c.device, () => backendFor(c.device).download(c.storage, byteOffset, new Uint8Array(out.storage.buffer!, 0, nbytes)));
   }
   return out;
 }
@@ -141,12 +199,17 @@ export function checkNoInternalOverlap(op: string, t: Tensor): void {
 
 /**
  * Copies src's values into t in place (broadcasting src, converting dtype and device). An expanded
- * (stride-0) `t` is a ValueError, as in PyTorch.
+ * (stride-0) `t` is a ValueError, as in PyTorch. Copying a view onto itself does nothing (as
+ * PyTorch); a src that otherwise shares memory with t (`x.copy_(x.flip(0))`, an overlapping slice)
+ * is read before anything is written, through a temporary, so t always receives src's values as
+ * they were before the call (PyTorch refuses a partial overlap instead).
  */
 export function copy_(t: Tensor, src: Tensor): Tensor {
   t.assertAlive('copy_');
+  if (!(src instanceof Tensor)) throw new DTypeError('copy_', 'src', 'a Tensor', describeValue(src));
   src.assertAlive('copy_');
   checkNoInternalOverlap('copy_', t);
+  if (sameView(t, src) && !needsRecording([t, src])) return t;
   // src must broadcast to t's shape (not merely with it): trailing sizes equal or 1, no extra dims
   const lead = t.ndim - src.ndim;
   if (lead < 0 || src.shape.some((n, i) => n !== 1 && n !== t.shape[lead + i])) {
