@@ -30,6 +30,7 @@ export {
   type Derivative, type SaveSource,
 } from './derivative-table.js';
 export { sumToShape } from './shape-utils.js';
+export { zeroGrad } from './zero-grad.js';
 export {
   gradcheck, gradgradcheck, checkGradients, type GradcheckOptions, type GradcheckReport, type GradcheckMismatch, type GradcheckFn,
 } from './gradcheck.js';

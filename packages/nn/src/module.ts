@@ -19,10 +19,9 @@ import {
   type DType, type DeviceLike, type Tensor, DTypeError, ShapeError, ValueError, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
   recordFunction,
 } from '@kiln/tensor';
-import { noGrad } from '@kiln/autograd';
+import { noGrad, zeroGrad } from '@kiln/autograd';
 import { BufferTensor, Parameter } from './parameter.js';
-import { decodeStateDict, encodeStateDict } from './state-file.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { loadStateDictFile, saveStateDict } from './state-file.js';
 
 /** A member a module walks: where it lives (to replace it in `to()`) and its value. */
 interface Member {
@@ -205,15 +204,12 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   }
 
   /**
-   * Clears the gradients of every parameter: drops them (default), or with setToNone = false
-   * fills them with zeros in place.
+   * Clears the gradients of every parameter: disposes them and sets them to null (default), or
+   * with setToNone = false fills them with zeros in place. Disposing frees their memory at once, so
+   * a loop calling zeroGrad every step stays flat; clone a gradient to keep it past this call.
    */
   zeroGrad(setToNone = true): void {
-    for (const p of this.parameters()) {
-      if (!p.grad) continue;
-      if (setToNone) p.grad = null;
-      else noGrad(() => p.grad!.zero_());
-    }
+    zeroGrad(this.parameters(), setToNone);
   }
 
   /**
@@ -270,14 +266,17 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return { missingKeys, unexpectedKeys };
   }
 
-  /** Writes the state dict to `path` as a safetensors file (see state-file.ts for the format). */
+  /**
+   * Writes the state dict to `path` as a safetensors file (see state-file.ts for the format),
+   * atomically: a crash mid-save leaves the previous file as it was.
+   */
   save(path: string): void {
-    writeFileSync(path, encodeStateDict(this.stateDict()));
+    saveStateDict(this.stateDict(), path);
   }
 
-  /** Loads a state dict saved by `save` (or any safetensors file with the module's keys). */
+  /** Loads a state dict saved by `save` (or any safetensors file with the module's keys; every field is checked). */
   load(path: string, options: LoadStateDictOptions = {}): LoadStateDictResult {
-    const { state } = decodeStateDict(readFileSync(path), path);
+    const state = loadStateDictFile(path);
     try {
       return this.loadStateDict(state, options);
     } finally {

@@ -4,7 +4,7 @@
  * has a gradient, in place and without recording (autograd's noGrad), disposing its temporaries.
  */
 import { type Tensor, ValueError, keep, recordFunction, tidy } from '@kiln/tensor';
-import { noGrad } from '@kiln/autograd';
+import { noGrad, zeroGrad } from '@kiln/autograd';
 import { type FusedKernel, runFused, splitByKernel } from './fused/multi-tensor.js';
 
 /** The parameters of one group and, optionally, hyper-parameters that override the defaults. */
@@ -96,15 +96,13 @@ export abstract class Optimizer<O extends {
     nonNegative(this.name, 'lr', group.lr);
   }
 
-  /** Clears the gradients of every parameter: drops them (default) or zeroes them in place. */
+  /**
+   * Clears the gradients of every parameter: disposes them and sets them to null (default), or
+   * zeroes them in place. Disposing frees their memory at once, so a loop that calls zeroGrad every
+   * step stays flat; clone a gradient to keep it past this call.
+   */
   zeroGrad(setToNone = true): void {
-    for (const g of this.paramGroups) {
-      for (const p of g.params) {
-        if (!p.grad) continue;
-        if (setToNone) p.grad = null;
-        else noGrad(() => p.grad!.zero_());
-      }
-    }
+    zeroGrad(this.paramGroups.flatMap((g) => g.params), setToNone);
   }
 
   /** One update of every parameter that has a gradient (a profiler range named `<Name>.step`). */

@@ -46,7 +46,7 @@ export function tidy<R>(fn: () => R): R {
   } catch (e) {
     // fn threw: nothing is returned, so everything it created is released (as tf.tidy does)
     scopes.pop();
-    for (const t of scope) if (!isReferencedAsGrad(t)) t.dispose();
+    for (const t of scope) if (!isReferencedAsGrad(t)) release(t, new Set());
     throw e;
   }
   scopes.pop();
@@ -54,9 +54,23 @@ export function tidy<R>(fn: () => R): R {
   collect(result, kept);
   for (const t of scope) {
     if (kept.has(t)) trackTensor(t);
-    else if (!isReferencedAsGrad(t)) t.dispose();
+    else if (!isReferencedAsGrad(t)) release(t, kept);
   }
   return result;
+}
+
+/**
+ * Disposes a tensor tidy made and does not keep, with the gradient it holds (a non-leaf's
+ * retainGrad): a gradient outlives the scope only with the tensor it belongs to, else every step
+ * of a loop would leave one behind.
+ */
+function release(t: Tensor, kept: ReadonlySet<Tensor>): void {
+  const g = t.grad;
+  if (g !== null && isReferencedAsGrad(g) && !kept.has(g)) {
+    t.grad = null;
+    g.dispose();
+  }
+  t.dispose();
 }
 
 /**
