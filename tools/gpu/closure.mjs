@@ -5,7 +5,7 @@
 //
 //   node tools/gpu/closure.mjs [--root DIR] [--list-packages] [--verbose] [PKG ...]
 //
-// Roots: the packages named on the command line (default: vitest vite tsx ndarray cli-progress),
+// Roots: the packages named on the command line (default: vitest vite tsx ndarray cli-progress fast-check),
 // plus the `dependencies`/`optionalDependencies` of every workspace package (those are the
 // runtime needs of Kiln's own packages), plus the workspace links node_modules/@kiln/* themselves.
 // Edges followed: dependencies, optionalDependencies (skipped quietly when not installed, as for
@@ -33,7 +33,7 @@ for (let i = 0; i < args.length; i++) {
     process.exit(2);
   } else roots.push(a);
 }
-if (roots.length === 0) roots.push("vitest", "vite", "tsx", "ndarray", "cli-progress");
+if (roots.length === 0) roots.push("vitest", "vite", "tsx", "ndarray", "cli-progress", "fast-check");
 
 const EXCLUDED = [/^nx$/, /^@nx\//, /^typescript$/, /^typedoc$/, /^@types\//];
 // Files no runtime needs; they only make the archive bigger.

@@ -13,7 +13,7 @@ const host = probs.to('cpu');                    // a copy on the CPU (reading v
 assert.deepEqual(host.shape, [256, 10]);
 
 // Memory: dispose() releases a tensor now; tidy() releases what its function created and did not
-// return; `using` releases at the end of the block; a FinalizationRegistry is the last resort.
+// return; `using` releases at the end of the block; the garbage collector is the last resort.
 const before = memoryStats(dev).allocated;
 const total = tidy(() => x.mul(2).add(1).sum()); // the two temporaries are released, total is kept
 {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { cuda } from '@kiln/cuda';
 import { randn, tidy, zeros } from '@kiln/tensor';
-import { noGrad } from '@kiln/autograd';
+import { noGrad, zeroGrad } from '@kiln/autograd';
 import { binaryCrossEntropyWithLogits } from '@kiln/losses';
 
 const dev = cuda.isAvailable() ? 'cuda' : 'cpu';
@@ -24,12 +24,9 @@ function step(): number {
     const loss = binaryCrossEntropyWithLogits(logits, y);   // mean over the 512 points
     loss.backward();
     noGrad(() => {
-      for (const p of [w, b]) {
-        p.sub_(p.grad!.mul(lr));                // plain SGD
-        p.grad!.dispose();
-        p.grad = null;
-      }
+      for (const p of [w, b]) p.sub_(p.grad!.mul(lr));   // plain SGD
     });
+    zeroGrad([w, b]);                           // frees the gradients (what opt.zeroGrad() does)
     return loss.item() as number;
   });
 }

@@ -152,6 +152,9 @@ export function decodeStateDict(bytes: Uint8Array, source = 'state dict'): {
   const ordered = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let next = 0;
   for (const e of ordered) {
+    if (e.end > dataLen) {
+      throw bad(`${e.end - e.begin} bytes of data inside the file for '${e.key}' (${e.dtype} ${fmtShape(e.shape)})`, `data_offsets [${e.begin}, ${e.end}] of ${dataLen} bytes`);
+    }
     if (e.begin !== next) {
       throw bad(e.begin < next ? 'tensor data that does not overlap another tensor\'s' : 'tensor data without gaps between tensors',
         `data_offsets [${e.begin}, ${e.end}] for '${e.key}' where byte ${next} comes next`);

@@ -200,7 +200,7 @@ export function checkNoInternalOverlap(op: string, t: Tensor): void {
 /**
  * Copies src's values into t in place (broadcasting src, converting dtype and device). An expanded
  * (stride-0) `t` is a ValueError, as in PyTorch. Copying a view onto itself does nothing (as
- * PyTorch); a src that otherwise shares memory with t (`x.copy_(x.flip(0))`, an overlapping slice)
+ * PyTorch); a src that otherwise shares memory with t (`m.copy_(m.t())`, an overlapping slice)
  * is read before anything is written, through a temporary, so t always receives src's values as
  * they were before the call (PyTorch refuses a partial overlap instead).
  */
