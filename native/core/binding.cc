@@ -54,7 +54,7 @@ Napi::Value KernelNames(const Napi::CallbackInfo& info) {
 Napi::Value Launch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ApiState& s = state_of(info);
-  int id = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  int id = info[0].As<Napi::Number>().Int32Value();   // a non-number throws (napi_number_expected)
   if (id < 0 || id >= kernel_count()) {
     to_js_error(env, ErrorKind::Internal, "launch: unknown kernel id " + std::to_string(id)).ThrowAsJavaScriptException();
     return env.Undefined();

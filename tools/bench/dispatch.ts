@@ -15,6 +15,7 @@
  * include their garbage collection, as they should.)
  * Options: --reps 9 (large ops)  --batches 31 --ops 20000 (tiny ops: median/min over batches of
  *          --ops calls)  --threads N (Kiln's OpenMP threads)  --no-matmul-1024  --no-stages
+ *          --no-large (only the tiny ops and the stages: the per-call overhead)
  * For a CPU profile of one tiny-op case, loop it alone under the V8 profiler:
  *   node --cpu-prof --cpu-prof-dir /tmp/prof --conditions=@kiln/source --import tsx \
  *        tools/bench/dispatch.ts --loop mul-grad --seconds 10
@@ -46,6 +47,7 @@ function parseArgs(argv: string[]) {
     ops: Number(get('ops', '20000')),
     threads: Number(get('threads', '0')),
     matmul1024: !argv.includes('--no-matmul-1024'),
+    large: !argv.includes('--no-large'),
     stages: !argv.includes('--no-stages'),
     loop: get('loop', ''),
     seconds: Number(get('seconds', '10')),
@@ -401,10 +403,10 @@ async function main(): Promise<void> {
   log(header);
   const load0 = loadavg();
   log(`load average at start: ${load0.map((l) => l.toFixed(2)).join(' ')}`);
-  log('large elementwise ops:');
-  const large = elementwiseRows();
-  log('matrix products:');
-  const mm = matmulRows();
+  if (args.large) log('large elementwise ops:');
+  const large = args.large ? elementwiseRows() : [];
+  if (args.large) log('matrix products:');
+  const mm = args.large ? matmulRows() : [];
   log('tiny ops:');
   const tiny = await tinyRows();
   let stages: StageRow[] = [];

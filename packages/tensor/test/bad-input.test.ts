@@ -143,3 +143,16 @@ forEachDevice('copy_ between overlapping views', (dev) => {
     emptyCache(dev);
   });
 });
+
+describe('nested data', () => {
+  it('an array that contains itself, or nesting deeper than 12, is a ShapeError (no hang, no stack overflow)', () => {
+    const self: unknown[] = [];
+    self.push(self);
+    expect(() => tensor(self as never)).toThrow(ShapeError);
+    let deep: unknown = 1;
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    expect(() => tensor(deep as never)).toThrow(ShapeError);
+    expect(() => tensor([[1, 2], [3]] as never)).toThrow(ShapeError);
+    expect(() => tensor([1, 'a'] as never)).toThrow(ValueError);
+  });
+});

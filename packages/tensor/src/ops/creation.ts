@@ -4,7 +4,7 @@
  */
 import { type Device, type DeviceLike, backendFor, cpu, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo, scalarValue } from '../dtype.js';
-import { checkFinite, checkInt, describeValue } from '../check.js';
+import { MAX_DIMS, checkFinite, checkInt, describeValue } from '../check.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { empty as emptyOn, launchKernel } from '../dispatch.js';
 import { wrapCpuBuffer } from '../native/cpu-backend.js';
@@ -50,6 +50,8 @@ function flattenNested(data: Nested): { shape: number[]; values: (number | boole
   const shape: number[] = [];
   let probe: Nested = data;
   while (Array.isArray(probe)) {
+    // a deeper nesting is no tensor a kernel takes (and an array that contains itself never ends)
+    if (shape.length === MAX_DIMS) throw new ShapeError('tensor', 'data', `nested arrays at most ${MAX_DIMS} deep`, 'deeper nesting');
     shape.push(probe.length);
     probe = probe.length > 0 ? probe[0]! : 0;
     if (Array.isArray(probe) && probe.length === 0) {
