@@ -72,11 +72,21 @@ bool request_size(Napi::Env env, const Napi::Value& v, const char* what, size_t*
   return true;
 }
 
+// The largest external ArrayBuffer Node 20 makes (buffer.constants.MAX_LENGTH, 2^32 bytes). Past
+// it napi_create_external_arraybuffer fails after calling the finalizer itself, and node-addon-api
+// then frees its finalizer record a second time (a double free): such a request is refused here.
+constexpr size_t kMaxBufferBytes = size_t(1) << 32;
+
 // alloc(nbytes) -> ArrayBuffer of exactly nbytes over a cached block.
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t n = 0;
   if (!request_size(env, info[0], "cpu alloc", &n)) return env.Undefined();
+  if (n > kMaxBufferBytes) {
+    to_js_error(env, ErrorKind::Memory, "cpu alloc: cannot allocate " + std::to_string(n) +
+                " bytes: a CPU tensor is at most 2^32 bytes (4 GiB), the largest buffer Node.js 20 makes").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   // After a collection, blocks whose buffers it took go back first (and may serve this request).
   if (collected_since_last_check(env)) sweep_collected(env);
   size_t rounded = 0;

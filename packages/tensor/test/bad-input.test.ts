@@ -15,6 +15,7 @@ describe('sizes that cannot exist', () => {
     expect(() => zeros([2 ** 31, 2 ** 31])).toThrow(OutOfMemoryError);      // 2^64 bytes: was a 64-byte block, then SIGSEGV
     expect(() => zeros([3 * 2 ** 60])).toThrow(ValueError);                  // not a safe integer: the rounding loop hung
     expect(() => zeros([2 ** 45, 8])).toThrow(OutOfMemoryError);             // 2^50 bytes: past what a device holds
+    expect(() => zeros([2 ** 31])).toThrow(OutOfMemoryError);                // 8 GiB: past Node 20's largest buffer (was a double free)
     expect(() => ones([2 ** 53])).toThrow(ValueError);
     expect(() => full([1e300], 1)).toThrow(ValueError);
     expect(() => zeros(Array(13).fill(1))).toThrow(ShapeError);              // more dimensions than kernels take

@@ -34,7 +34,7 @@ export const borrowed = family({
       if (op === 'copy_') return flat(t.clone().copy_(t));
       return (t.toArray() as number[]);
     });
-    const gone = fate === 'transfer' && n + offset > 0;
+    const gone = fate === 'transfer' && !resizable && n + offset > 0;   // a resizable buffer was copied
     if (!o.ok) {
       if (!(gone && o.error instanceof DisposedError)) throw new Error(`${op} after ${fate}: unexpected ${(o.error as Error).message}`);
       return;

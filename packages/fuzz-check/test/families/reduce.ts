@@ -17,7 +17,8 @@ export const reduce = family({
     const nd = shape.length, n = Math.max(nd, 1);
     const x = arange(numelOf(shape), undefined, 1, { dtype: 'float64' }).mul(0.5).reshape(shape);
     const o = attempt(op, () => (x as unknown as Record<string, (d: unknown, k: unknown) => Tensor>)[op]!.call(x, dims, keepdim));
-    const list = dims === undefined ? shape.map((_, i) => i) : typeof dims === 'number' ? [dims] : dims;
+    // PyTorch: no dims, or an empty list of dims, reduces over all of them
+    const list = dims === undefined || (Array.isArray(dims) && dims.length === 0) ? shape.map((_, i) => i) : typeof dims === 'number' ? [dims] : dims;
     const ok = list.every((d) => isIntIn(d, -n, n - 1));
     const norm = ok ? list.map((d) => ((d as number) < 0 ? (d as number) + n : (d as number))) : [];
     if (!ok || new Set(norm).size !== norm.length) return expectRefused(`${op}(${JSON.stringify(dims)})`, o);

@@ -7,7 +7,7 @@
  *
  * Case counts and the seed come from the environment: KILN_FUZZ_RUNS (cases per family, default
  * per family below), KILN_FUZZ_SEED (default 14, so CI runs the same cases; 'random' draws one),
- * KILN_FUZZ_PATH (replays one case of the seed).
+ * KILN_FUZZ_PATH (replays one case of the seed), KILN_FUZZ_PRINT=1 (prints each case's input).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +39,7 @@ export interface FamilyResult {
 export function runFamilyIsolated(family: string, settings: FuzzSettings, timeoutMs: number): Promise<FamilyResult> {
   const { seed, runs, path } = settings;
   const args = ['--conditions=@kiln/source', '--import', 'tsx', RUNNER, family, String(seed), String(runs), ...(path ? [path] : [])];
-  const replay = (c: string) => `KILN_FUZZ_SEED=${seed} KILN_FUZZ_PATH=${c} npx vitest run packages/fuzz-check -t '${family}'`;
+  const replay = (c: string) => `KILN_FUZZ_SEED=${seed} KILN_FUZZ_PATH=${c} KILN_FUZZ_PRINT=1 npx vitest run packages/fuzz-check -t '${family}'`;
   const start = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -22,12 +22,16 @@ if (!fam) {
 let n = 0;
 const property = fc.property(fam.arbitrary, (input) => {
   writeSync(1, `case ${n++}\n`);
+  // KILN_FUZZ_PRINT=1: each case's input too (to see what a crashing case was)
+  if (process.env.KILN_FUZZ_PRINT) writeSync(1, `input ${fc.stringify(input)}\n`);
   fam.check(input as never);
 });
 try {
   fc.assert(property, { seed: Number(seedText), numRuns: Number(runsText), ...(path ? { path } : {}) });
   writeSync(1, `done ${n}\n`);
 } catch (e) {
-  writeSync(1, `fail ${JSON.stringify((e as Error).message)}\n`);
+  const cause = (e as Error).cause;
+  const detail = cause instanceof Error ? `\n${cause.message}` : '';
+  writeSync(1, `fail ${JSON.stringify((e as Error).message + detail)}\n`);
   process.exitCode = 1;
 }

@@ -6,7 +6,8 @@
  * error, a full collection is forced and the allocation tried again.
  */
 import { type Backend, type Device, type MemoryStats, type Storage, cpu } from '../device.js';
-import { DisposedError, fromNativeError } from '../errors.js';
+import { constants as bufferConstants } from 'node:buffer';
+import { DisposedError, OutOfMemoryError, fromNativeError } from '../errors.js';
 import { allocateOrCollect } from './collect.js';
 import { type KernelAddon, kernelTable, loadAddon } from './load.js';
 import { SMALL_LIMIT, SmallBufferCache } from './small-buffer-cache.js';
@@ -119,6 +120,10 @@ function nativeAlloc(nbytes: number): ArrayBuffer {
 }
 
 function allocateCpu(nbytes: number): Storage {
+  // CPU storage is an ArrayBuffer, and Node.js makes none larger than this (4 GiB in Node 20)
+  if (nbytes > bufferConstants.MAX_LENGTH) {
+    throw new OutOfMemoryError(`cannot allocate ${nbytes} bytes on cpu: a CPU tensor is at most ${bufferConstants.MAX_LENGTH} bytes, the largest buffer Node.js ${process.version} makes`);
+  }
   const cache = smallCache();
   const block = cache.roundSize(nbytes);
   let buf: ArrayBuffer | null = null, address: number;

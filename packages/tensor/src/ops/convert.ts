@@ -190,6 +190,7 @@ export function clone(t: Tensor): Tensor {
  * scatter_ check here (fill_ does not: every write stores the same value, as PyTorch allows).
  */
 export function checkNoInternalOverlap(op: string, t: Tensor): void {
+  if (t.numel === 0) return;   // no element, no overlap (an empty tensor's strides may hold zeros: [2, 0] has [0, 1])
   const d = t.shape.findIndex((n, i) => n > 1 && t.strides[i] === 0);
   if (d >= 0) {
     throw new ValueError(op, 'self', 'a tensor whose elements do not share memory (more than one element would refer to a single memory location; clone() an expanded view first)',
