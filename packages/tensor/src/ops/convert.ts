@@ -5,7 +5,7 @@
 import { type Device, type DeviceLike, backendFor, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
 import { describeValue } from '../check.js';
-import { DTypeError, ShapeError, ValueError } from '../errors.js';
+import { DTypeError, OutOfMemoryError, ShapeError, ValueError } from '../errors.js';
 import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording } from '../dispatch.js';
 import { fmtShape, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -231,10 +231,24 @@ export function toTypedArray(t: Tensor): StorageArray {
   const half = t.dtype === 'float16' || t.dtype === 'bfloat16';
   let src = half ? castCopy(t, 'float32') : t.isContiguous ? t : castCopy(t, t.dtype);
   const info = dtypeInfo[src.dtype];
-  const out = new info.arrayType(new ArrayBuffer(src.numel * info.itemsize));
+  const out = hostArray('toTypedArray', src);
   if (src.numel > 0) hostCopy('copy_to_host', src.device, () => backendFor(src.device).download(src.storage, src.offset * info.itemsize, out));
   if (src !== t) src.dispose();
   return out;
+}
+
+/**
+ * A host array for t's values. JS throws a RangeError when it cannot allocate one: that is an
+ * OutOfMemoryError here, as everywhere else memory runs out.
+ */
+function hostArray(op: string, t: Tensor): StorageArray {
+  const info = dtypeInfo[t.dtype];
+  try {
+    return new info.arrayType(new ArrayBuffer(t.numel * info.itemsize));
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new OutOfMemoryError(`${op}: cannot allocate ${t.numel * info.itemsize} bytes on the host for the values of a ${t.dtype} tensor of shape ${fmtShape(t.shape)}`);
+  }
 }
 
 /** As toTypedArray without blocking the event loop while a device finishes its work. */
@@ -243,7 +257,7 @@ export async function data(t: Tensor): Promise<StorageArray> {
   const half = t.dtype === 'float16' || t.dtype === 'bfloat16';
   const src = half ? castCopy(t, 'float32') : t.isContiguous ? t : castCopy(t, t.dtype);
   const info = dtypeInfo[src.dtype];
-  const out = new info.arrayType(new ArrayBuffer(src.numel * info.itemsize));
+  const out = hostArray('data', src);
   if (src.numel > 0) await backendFor(src.device).downloadAsync(src.storage, src.offset * info.itemsize, out);
   if (src !== t) src.dispose();
   return out;
