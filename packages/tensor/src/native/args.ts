@@ -10,7 +10,7 @@
  * Each tensor travels with the extent of its storage (the block's address and size in bytes) and
  * its element offset, so the native side checks every view against the memory it may touch on
  * every call: a size, stride or offset that a TypeScript check missed is a typed error there, never
- * a read or write outside the block (about 10 ns a call, tools/bench/dispatch.ts).
+ * a read or write outside the block (about 50 ns for a call of three small tensors, docs/benchmarks.md).
  *
  * One Float64Array instead of JS objects keeps a call's boundary cost to a few hundred nanoseconds.
  * Each JS environment (the main thread, each worker thread) has its own buffer: this module's
