@@ -1,4 +1,4 @@
-// CPU kernel 'bmm' (contract and compute types: include/kiln/math/matmul.h): a cache-blocked GEMM
+// CPU kernels 'bmm' and 'linear' (contract and compute types: include/kiln/math/matmul.h): a cache-blocked GEMM
 // in the style of GotoBLAS / BLIS.
 //
 // C is cut into tiles of MC x NC ("units"); the units of every batch are spread over the threads.
@@ -12,8 +12,9 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include "kiln/math/matmul.h"
+#include "gemm.h"
 #include "parallel.h"
+#include "tensor_ops.h"
 
 namespace kiln { namespace cpu {
 namespace {
@@ -96,8 +97,11 @@ template <typename C> C* aligned_buffer(std::unique_ptr<char[]>& hold, int64_t n
   return reinterpret_cast<C*>((p + 63) & ~uintptr_t(63));
 }
 
+}  // namespace
+
 template <typename S>
-void gemm(const mm::Problem& P, const S* A, const S* B, S* Cout) {
+void gemm(const mm::Problem& P, const S* A, const S* B, S* Cout, bool accumulate) {
+  if (P.batch == 0 || P.M == 0 || P.N == 0) return;
   using C = mm::Acc<S>;
   using T = Tiling<C>;
   const int64_t mblocks = (P.M + T::MC - 1) / T::MC, nblocks = (P.N + T::NC - 1) / T::NC;
@@ -128,18 +132,43 @@ void gemm(const mm::Problem& P, const S* A, const S* B, S* Cout) {
       }
       S* c = Cout + off[2] + i0 * P.c_m + j0 * P.c_n;
       for (int64_t i = 0; i < mc; ++i)
-        for (int64_t j = 0; j < nc; ++j) store(c + i * P.c_m + j * P.c_n, tile[i * T::NC + j]);
+        for (int64_t j = 0; j < nc; ++j) {
+          S* out = c + i * P.c_m + j * P.c_n;
+          store(out, accumulate ? tile[i * T::NC + j] + C(load(out)) : tile[i * T::NC + j]);
+        }
     }
   });
 }
 
+#define KILN_INSTANTIATE_GEMM(S) template void gemm<S>(const mm::Problem&, const S*, const S*, S*, bool);
+KILN_INSTANTIATE_GEMM(float)
+KILN_INSTANTIATE_GEMM(double)
+KILN_INSTANTIATE_GEMM(Half)
+KILN_INSTANTIATE_GEMM(BFloat16)
+KILN_INSTANTIATE_GEMM(int32_t)
+KILN_INSTANTIATE_GEMM(int64_t)
+#undef KILN_INSTANTIATE_GEMM
+
+namespace {
+
 void bmm_kernel(KernelCall& c) {
   mm::Problem P = mm::make_problem(c);
-  if (P.batch == 0 || P.M == 0 || P.N == 0) return;
   // every numeric dtype; bool is a DTypeError
-  KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, gemm<scalar_t>(P, c.in(0).ptr<scalar_t>(), c.in(1).ptr<scalar_t>(), c.out(0).ptr<scalar_t>()));
+  KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, gemm<scalar_t>(P, c.in(0).ptr<scalar_t>(), c.in(1).ptr<scalar_t>(), c.out(0).ptr<scalar_t>(), false));
 }
 KILN_KERNEL("bmm", bmm_kernel);
+
+// linear: the bmm product plus a bias [N] added to every row of the (contiguous) output C.
+void linear_kernel(KernelCall& c) {
+  KILN_CHECK((c.n_inputs == 2 || c.n_inputs == 3) && c.n_outputs == 1, Internal, c.name, "expected inputs A, B[, bias] and output C");
+  TensorArg& C = c.out(0);
+  mm::Problem P = mm::make_problem(c.in(0), c.in(1), C, c.name);
+  KILN_CHECK(C.is_contiguous(), Internal, c.name, "the output must be contiguous");
+  if (c.n_inputs == 3) mm::check_bias(c, c.in(2), P.N, C.dtype);
+  KILN_DISPATCH_FLOATING(C.dtype, c.name, gemm<scalar_t>(P, c.in(0).ptr<scalar_t>(), c.in(1).ptr<scalar_t>(), C.ptr<scalar_t>(), false));
+  if (c.n_inputs == 3 && C.numel > 0) add_channel_bias(c, C, c.in(2), C.numel / P.N, P.N, 1);
+}
+KILN_KERNEL("linear", linear_kernel);
 
 }  // namespace
 }}  // namespace kiln::cpu

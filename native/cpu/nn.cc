@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 #include "kiln/math/nn.h"
+#include "for_each_element.h"
 #include "parallel.h"
 
 namespace kiln { namespace cpu {
@@ -15,16 +16,6 @@ namespace {
 // The CPU always indexes in 64 bits.
 template <typename F>
 void with_index_type(const TensorArg* const* /*ops*/, int /*n*/, const F& f) { f(int64_t()); }
-
-// Calls f(i) (one of nn.h's *Element functors) for every output element i in [0, n), split across
-// threads in chunks of at least kGrain / F::kCost elements.
-template <typename I, typename F>
-void for_each_element(const KernelCall&, int64_t n, const F& f) {
-  parallel_for(n, kGrain / F::kCost, [&](int64_t b, int64_t e) {
-    const F local = f;   // this thread's copy: the geometry stays in registers, not behind a pointer
-    for (I i = b; i < e; ++i) local(i);
-  });
-}
 
 // max_pool2d_backward's scatter: grad_in = 0, then each grad_out element added at its window's
 // argmax. A thread owns whole planes, so the scatter has no conflicts and sums in a fixed order. A

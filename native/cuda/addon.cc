@@ -15,6 +15,7 @@
 #include "../core/binding.h"
 #include "../core/weak_owners.h"
 #include "allocator.h"
+#include "libraries_binding.h"
 #include "runtime.h"
 
 namespace kiln { namespace cuda {
@@ -441,6 +442,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("eventDestroy", EventDestroy);
   fn("profileStart", ProfileStart);
   fn("profileStop", ProfileStop);
+  export_library_api(env, exports);
   return exports;
 }
 

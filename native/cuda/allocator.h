@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace kiln { namespace cuda {
 
@@ -20,5 +21,27 @@ void* device_alloc(int device, size_t nbytes);   // throws KilnError(Memory) whe
 void device_free(int device, void* ptr);
 void empty_cache(int device);
 MemoryStats memory_stats(int device);
+
+// Scratch device memory for one kernel call (a workspace, a contiguous copy of an operand), from
+// the caching allocator; back to the cache when it goes out of scope. There is one stream per
+// device, so the block may be reused by the next allocation as soon as the work using it is queued.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(int device, size_t nbytes) : device_(device) { if (nbytes) data = device_alloc(device, nbytes); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : data(o.data), device_(o.device_) { o.data = nullptr; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    std::swap(data, o.data);
+    std::swap(device_, o.device_);
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { if (data) device_free(device_, data); }
+  void* data = nullptr;
+
+ private:
+  int device_ = 0;
+};
 
 }}  // namespace kiln::cuda

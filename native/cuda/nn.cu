@@ -4,6 +4,7 @@
 // elements with the same functors the CPU loop calls. Indexing is 32-bit when every count and
 // offset fits (nn::index_fits_int32), 64-bit otherwise.
 #include "kiln/math/nn.h"
+#include "for_each_element.cuh"
 #include "runtime.h"
 
 namespace kiln { namespace cuda {
@@ -14,20 +15,6 @@ template <typename F>
 void with_index_type(const TensorArg* const* ops, int n, const F& f) {
   if (nn::index_fits_int32(ops, n)) f(int32_t());
   else f(int64_t());
-}
-
-// Grid-stride loop calling f(i) for i in [0, n). The counter is 64-bit so that it cannot overflow
-// past n; f receives it in the index type I.
-template <typename I, typename F>
-__global__ void for_each_index_kernel(int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) f((I)i);
-}
-
-template <typename I, typename F>
-void for_each_element(const KernelCall& c, int64_t n, const F& f) {
-  if (n == 0) return;
-  for_each_index_kernel<I><<<blocks_for(n), kThreads, 0, stream_of(c)>>>(n, f);
-  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
 // Backward: grad_in starts at zero and every grad_out element is added at its window's argmax

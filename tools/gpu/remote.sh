@@ -22,6 +22,10 @@
 #                          profiler's table of one step and writes the combined table to
 #                          $OUT/benchmarks-train.md; ARGS go to all three (each ignores the
 #                          other's options), e.g. 'train-bench:--presets cuda --steps 20'
+#   dense-bench[:ARGS]     matmul and conv2d, PyTorch (tools/bench/torch_dense.py ARGS) then Kiln
+#                          (tools/bench/dense-gpu.ts), one table written to $OUT/dense-gpu.md
+#   decl-check             Kiln's declarations of cuBLASLt and cuDNN against the real headers
+#                          (tools/gpu/check-nvidia-decls.sh)
 #
 # A step with arguments is one shell word: bash tools/gpu/remote.sh test 'py:ref.py --n 16'.
 # Each step's output goes to the terminal and to $OUT/<step>.log; a summary comes last, also in
@@ -135,7 +139,9 @@ fi
 
 # ---- steps --------------------------------------------------------------------------------------
 unset FORCE_COLOR
-export NO_COLOR=1 KILN_REQUIRE_CUDA=1
+# KILN_REQUIRE_CUDA_LIBRARIES: the dense-op suites fail, rather than skip, a path whose library
+# (cuBLASLt, cuDNN) is not found: this machine has both.
+export NO_COLOR=1 KILN_REQUIRE_CUDA=1 KILN_REQUIRE_CUDA_LIBRARIES=1
 # Multicast stays off on these machines (KINDS.md); keep it so in what we start.
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 VITEST=(node node_modules/vitest/vitest.mjs run --reporter=default)
@@ -274,8 +280,15 @@ for step in "$@"; do
       # step's status is the twin's when that failed (2: no PyTorch, 3: the losses disagree).
       run_step "$step" "$log" bash -c "D=/tmp/kiln-train && rm -rf \$D && node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --export \$D $arg || exit; PYTHONUNBUFFERED=1 python3 tools/bench/retinanet_twin.py --data \$D --json \$D/torch.json $arg; T=\$?; node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --torch \$D/torch.json --profile --out \"\$OUT/benchmarks-train.md\" $arg; K=\$?; [ \$T = 0 ] && exit \$K; exit \$T"
       ;;
+    dense-bench)
+      # matmul and conv2d against PyTorch: its timings first, then Kiln's, which prints the table
+      run_step "$step" "$log" bash -c "PYTHONUNBUFFERED=1 python3 tools/bench/torch_dense.py --json /tmp/kiln-torch-dense.json $arg && node --conditions=@kiln/source --import tsx tools/bench/dense-gpu.ts --torch /tmp/kiln-torch-dense.json --out \"\$OUT/dense-gpu.md\""
+      ;;
+    decl-check)
+      run_step "$step" "$log" bash tools/gpu/check-nvidia-decls.sh
+      ;;
     *)
-      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS])"
+      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS], dense-bench[:ARGS], decl-check)"
       ;;
   esac
   i=$((${#R_NAME[@]} - 1))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { cuda } from '@kiln/cuda';
-import { memoryStats, randn, tidy } from '@kiln/tensor';
+import { cuda, cudaLibraries, denseComputePath } from '@kiln/cuda';
+import { getFloat32MatmulPrecision, memoryStats, randn, setFloat32MatmulPrecision, tidy } from '@kiln/tensor';
 
 // Importing '@kiln/cuda' registers the 'cuda' device when its addon and a GPU are present.
 const dev = cuda.isAvailable() ? 'cuda' : 'cpu';
@@ -22,3 +22,11 @@ const total = tidy(() => x.mul(2).add(1).sum()); // the two temporaries are rele
 }                                                // e is released here
 total.dispose();
 assert.equal(memoryStats(dev).allocated, before);
+
+// On CUDA, matmul / linear and conv2d run on cuBLASLt and cuDNN where they are installed (found at
+// run time); elsewhere on Kiln's own kernels. TF32 for float32 products is opt-in, as in PyTorch.
+console.log(`matmul on ${denseComputePath('matmul')}, conv2d on ${denseComputePath('conv2d')}`);
+if (!cudaLibraries().cudnn.available) console.log(`no cuDNN: ${cudaLibraries().cudnn.reason}`);
+setFloat32MatmulPrecision('high');
+assert.equal(getFloat32MatmulPrecision(), 'high');
+setFloat32MatmulPrecision('highest');

@@ -137,6 +137,11 @@ export const casesByFamily: Record<Family, Case[]> = {
       fn: ((a: Tensor, b: Tensor, c: Tensor, v: Tensor) => [a.matmul(b), b.matmul(c), a.bmm(k.expand(c.transpose(1, 2), [2, 3, 2])), v.matmul(b)]) as never,
       inputs: [leaf(dev, [2, 2, 3]), leafT(dev, [3, 2]), leaf(dev, [1, 2, 3]), leaf(dev, [3])],
     }) },
+    // ---- linear (y = x Wᵀ + b)
+    { ops: ['linear'], title: 'linear: batched non-contiguous input, 1-D input, no bias', gradgrad: true, build: (dev) => ({
+      fn: ((x: Tensor, w: Tensor, b: Tensor, v: Tensor) => [k.linear(x, w, b), k.linear(x.transpose(0, 1), w), k.linear(v, w, b)]) as never,
+      inputs: [leafT(dev, [2, 3, 4]), leaf(dev, [5, 4]), leaf(dev, [5]), leafStrided(dev, [4])],
+    }) },
     // ---- indexing
     { ops: ['gather'], title: 'gather with repeated indices', gradgrad: true, build: (dev) => ({
       fn: ((a: Tensor) => a.gather(1, tensor([[0, 0, 2], [1, 3, 3], [2, 1, 0]], { device: dev }))) as never, inputs: [leafT(dev, [3, 4])],
@@ -163,9 +168,18 @@ export const casesByFamily: Record<Family, Case[]> = {
       fn: ((x: Tensor, w: Tensor, b: Tensor) => k.conv2d(x, w, b, { stride: [1, 2], padding: 1, dilation: [2, 1] })) as never,
       inputs: [leaf(dev, [2, 2, 4, 5]), leaf(dev, [3, 2, 2, 3]), leaf(dev, [3])],
     }) },
-    { ops: ['conv2d'], title: 'conv2d with groups, no bias', build: (dev) => ({
-      fn: ((x: Tensor, w: Tensor) => k.conv2d(x, w, null, { groups: 2 })) as never, inputs: [leaf(dev, [1, 4, 3, 3]), leaf(dev, [2, 2, 2, 2])],
+    { ops: ['conv2d'], title: 'conv2d with groups, no bias, strided input', gradgrad: true, build: (dev) => ({
+      fn: ((x: Tensor, w: Tensor) => k.conv2d(x, w, null, { groups: 2 })) as never, inputs: [leafT(dev, [1, 4, 3, 3]), leaf(dev, [2, 2, 2, 2])],
     }) },
+    { ops: ['conv2d_backward_input', 'conv2d_backward_weight'], title: 'the conv2d backward passes themselves (stride, padding, dilation, groups)', gradgrad: true,
+      build: (dev) => {
+        const opts = { stride: [2, 1] as [number, number], padding: 1, dilation: [1, 2] as [number, number], groups: 2 };
+        // x [1, 4, 4, 5], w [4, 2, 3, 2] -> y [1, 4, 2, 5]
+        return {
+          fn: ((g: Tensor, w: Tensor, x: Tensor) => [k.conv2dBackwardInput(g, w, [1, 4, 4, 5], opts), k.conv2dBackwardWeight(g, x, [4, 2, 3, 2], opts)]) as never,
+          inputs: [leafT(dev, [1, 4, 2, 5]), leaf(dev, [4, 2, 3, 2]), leaf(dev, [1, 4, 4, 5])],
+        };
+      } },
     { ops: ['im2col', 'col2im'], title: 'im2col and col2im', gradgrad: true, build: (dev) => ({
       fn: ((x: Tensor, c: Tensor) => [k.im2col(x, [2, 2], 1, 1), k.col2im(c, [3, 3], 2, 1, 0)]) as never, inputs: [leafT(dev, [1, 2, 3, 3]), leaf(dev, [1, 4, 4])],
     }) },

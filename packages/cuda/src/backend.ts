@@ -34,6 +34,42 @@ export interface CudaMemoryStats extends MemoryStats {
   numOoms: number;
 }
 
+/** What the addon reports of one of NVIDIA's libraries (see `cudaLibraries`). */
+export interface CudaLibraryStatus {
+  /** Loaded, its entry points found, and of a version Kiln's declarations describe. */
+  available: boolean;
+  /** Not switched off (KILN_DISABLE_CUBLASLT / KILN_DISABLE_CUDNN, `setLibraryEnabled`). */
+  enabled: boolean;
+  /** e.g. '13.0.2'; null when not loaded. */
+  version: string | null;
+  /** The file loaded; null when none. */
+  path: string | null;
+  /** Why it is not available: where Kiln looked, or what was wrong with what it found. */
+  reason?: string;
+}
+
+/** The libraries the CUDA device can use, by name. */
+export interface CudaLibraries {
+  /** cuBLASLt (matmul, bmm, linear, and the products of the convolutions' fallback). */
+  cublasLt: CudaLibraryStatus;
+  /** cuDNN 9 (conv2d and its backward passes). */
+  cudnn: CudaLibraryStatus;
+  /** NVRTC, loaded with cuDNN for its runtime-compiled engines (optional). */
+  nvrtc: CudaLibraryStatus;
+}
+
+/** How many products and convolutions each path has run in this process. */
+export interface DenseCallCounts {
+  /** Matrix products run by cuBLASLt. */
+  matmulCublasLt: number;
+  /** Matrix products run by Kiln's tiled kernel. */
+  matmulKiln: number;
+  /** Convolution kernels run by cuDNN. */
+  conv2dCudnn: number;
+  /** Convolution kernels run by Kiln's im2col path. */
+  conv2dKiln: number;
+}
+
 interface CudaAddon extends KernelAddon {
   deviceCount(): number;
   deviceProperties(i: number): CudaDeviceProperties;
@@ -55,11 +91,19 @@ interface CudaAddon extends KernelAddon {
   eventDestroy(event: number): void;
   profileStart(device: number): void;
   profileStop(device: number): Float64Array;
+  libraries(): CudaLibraries;
+  libraryStatus(name: 'cublasLt' | 'cudnn'): CudaLibraryStatus;
+  setLibraryEnabled(name: string, enabled: boolean): void;
+  setCudnnBenchmark(on: boolean): void;
+  cudnnBenchmark(): boolean;
+  denseCallCounts(): DenseCallCounts;
 }
 
 /** Why the CUDA device is unavailable, or null when it is available. */
 export let unavailableReason: string | null = null;
 let addon: CudaAddon | null = null;
+/** The addon as loaded, also where no GPU is present (its library search works without one). */
+let loaded: CudaAddon | null = null;
 let kernels = new Map<string, number>();
 
 function call<T>(f: () => T): T {
@@ -79,6 +123,7 @@ export function loadCuda(): CudaAddon | null {
   }
   try {
     const a = loadAddon<CudaAddon>('kiln_cuda.node', 'cuda');
+    loaded = a;
     const n = a.deviceCount();
     if (n === 0) {
       unavailableReason = 'no CUDA device: the CUDA addon is built, but this machine has no GPU or no driver';
@@ -144,7 +189,10 @@ export const cudaBackend: Backend = {
       throw fromNativeError(e);
     }
   },
-  kernelId: (name) => kernels.get(name) ?? -1,
+  kernelId: (name) => {
+    warnOfMissingLibraries(name);
+    return kernels.get(name) ?? -1;
+  },
   launch: (id) => call(() => addon!.launch(id)),
   synchronize: (d) => call(() => addon!.synchronize(d.index)),
   memoryStats: (d) => call(() => addon!.memoryStats(d.index)),
@@ -162,4 +210,44 @@ export const cudaBackend: Backend = {
 
 export function cudaAddon(): CudaAddon | null {
   return addon;
+}
+
+/** The addon as loaded, GPU or not (null when it is not built or failed to load). */
+export function loadedCudaAddon(): CudaAddon | null {
+  loadCuda();
+  return loaded;
+}
+
+// The kernels whose speed depends on NVIDIA's libraries, and which library each family wants.
+const denseKernels: Record<string, readonly ('cublasLt' | 'cudnn')[]> = {
+  bmm: ['cublasLt'],
+  linear: ['cublasLt'],
+  conv2d: ['cudnn'],
+  conv2d_backward_input: ['cudnn'],
+  conv2d_backward_weight: ['cudnn'],
+};
+const warned = new Set<string>();
+
+/**
+ * The warnings for libraries that were looked for and not found (or not usable): one message per
+ * library, naming it, where Kiln looked and the environment variable that points at it. A library
+ * switched off on purpose gets none.
+ */
+export function missingLibraryWarnings(libs: Partial<Record<'cublasLt' | 'cudnn', CudaLibraryStatus>>, which: readonly ('cublasLt' | 'cudnn')[]): string[] {
+  const uses = { cublasLt: 'matmul, bmm and linear', cudnn: 'conv2d and its backward passes' };
+  return which.flatMap((name) => {
+    const s = libs[name];
+    if (!s || s.available || !s.enabled) return [];
+    return [`Kiln: ${s.reason ?? `${name} is unavailable`}. ${uses[name]} on CUDA run on Kiln's own kernels (slower) until it is installed.`];
+  });
+}
+
+/** On the first use of a dense kernel, loads its library and warns, once per library, when it is missing. */
+function warnOfMissingLibraries(kernel: string): void {
+  const which = denseKernels[kernel]?.filter((l) => !warned.has(l));
+  if (!addon || !which || which.length === 0) return;
+  which.forEach((l) => warned.add(l));
+  const libs: Partial<Record<'cublasLt' | 'cudnn', CudaLibraryStatus>> = {};
+  for (const l of which) libs[l] = addon.libraryStatus(l);
+  for (const message of missingLibraryWarnings(libs, which)) process.emitWarning(message, { code: 'KILN_CUDA_LIBRARY_MISSING' });
 }

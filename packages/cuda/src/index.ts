@@ -11,6 +11,11 @@
  *   console.log(x.sigmoid().sum().item());
  * }
  * ```
+ *
+ * Dense ops run on NVIDIA's libraries where they are installed (cuBLASLt for matmul and linear,
+ * cuDNN 9 for conv2d), loaded at run time: `cudaLibraries()` says what was found,
+ * `denseComputePath(op)` which path an op family takes, `setLibraryEnabled` and
+ * `setCudnnBenchmark` switch them.
  */
 import { type DeviceLike, DeviceError, device as toDevice, registerBackend } from '@kiln/tensor';
 import { type CudaDeviceProperties, type CudaMemoryStats, cudaAddon, cudaBackend, loadCuda, unavailableReason } from './backend.js';
@@ -100,3 +105,7 @@ export const cuda = {
 };
 
 export type { CudaDeviceProperties, CudaMemoryStats };
+export {
+  type CudaLibrary, type CudaLibraries, type CudaLibraryStatus, type DenseCallCounts, type DenseComputePath, type DenseOpFamily,
+  cudaLibraries, denseCallCounts, denseComputePath, getCudnnBenchmark, setCudnnBenchmark, setLibraryEnabled,
+} from './libraries.js';

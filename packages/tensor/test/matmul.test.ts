@@ -1,8 +1,10 @@
-import { expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import {
-  type DType, type Tensor, DTypeError, ShapeError, bmm, dot, full, matmul, mm, tensor, zeros,
+  type DType, type Tensor, DTypeError, ShapeError, bmm, dot, full, matmul, memoryStats, mm, setFloat32MatmulPrecision, tensor, zeros,
 } from '@kiln/tensor';
-import { expectClose, forEachDevice, randomValues, toNumbers, recordOpsInEachTest, expectError } from '@kiln/tensor/testing';
+import {
+  expectClose, forEachDensePath, forEachDevice, randomValues, toNumbers, recordOpsInEachTest, expectError,
+} from '@kiln/tensor/testing';
 
 // ---- float64 reference ----------------------------------------------------------------------
 
@@ -45,10 +47,12 @@ function refMatmul(a: readonly number[], as: readonly number[], b: readonly numb
 
 const valuesOf = (t: Tensor): number[] => toNumbers(t.toTypedArray());
 
-forEachDevice('matmul', (dev) => {
+// On CUDA every test runs twice: through cuBLASLt, then through Kiln's own kernel.
+forEachDensePath('matmul', 'matmul', (dev, path) => {
   const make = (vals: number[], shape: number[], dtype: DType = 'float64') => tensor(vals, { dtype, device: dev }).reshape(shape);
   const rand = (seed: number, shape: number[], dtype: DType = 'float64') => make(randomValues(seed, numel(shape)), shape, dtype);
 
+  afterEach(() => setFloat32MatmulPrecision('highest'));
   const check = (a: Tensor, b: Tensor, what: string, tol = { rtol: 1e-12, atol: 1e-12 }) => {
     const r = matmul(a, b);
     const e = refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape);
@@ -168,6 +172,63 @@ forEachDevice('matmul', (dev) => {
     expectError(() => bmm(rand(8, [2, 3, 4]), rand(9, [2, 5, 5])), ShapeError, 'bmm', "'other'");
     expectError(() => dot(rand(10, [3]), rand(11, [4])), ShapeError, 'dot', "'other'", '3');
     expectError(() => dot(a, a), ShapeError, 'dot', "'input'", '1-D');
+  });
+
+  it('batch dims that do not coalesce (looped), broadcast batch operands, a batch folded into rows', () => {
+    // [3, 4] batch dims with strides (30, 120): no single stride covers both
+    const a = rand(40, [3, 4, 5, 6]).permute(1, 0, 2, 3);
+    check(a, rand(41, [4, 3, 6, 2]), 'non-coalescing batch dims');
+    check(a, rand(42, [6, 2]), 'non-coalescing batch times one matrix');
+    check(rand(43, [2, 1, 5, 6]).expand(2, 3, 5, 6), rand(44, [3, 6, 4]), 'broadcast A batch');
+    check(rand(45, [7, 9, 6]), rand(46, [6, 5]), 'contiguous batch times one matrix (folded into M)');
+    check(rand(47, [7, 6, 9]).transpose(1, 2), rand(48, [6, 5]), 'transposed batch times one matrix (not foldable)');
+  });
+
+  for (const dtype of ['float32', 'float64', 'float16', 'bfloat16'] as const) {
+    const tol = { float32: { rtol: 1e-5, atol: 1e-4 }, float64: { rtol: 1e-12, atol: 1e-12 }, float16: { rtol: 2e-3, atol: 2e-3 }, bfloat16: { rtol: 1.6e-2, atol: 1.6e-2 } }[dtype];
+    if (dev === 'cuda') {
+      it(`agrees with the CPU in ${dtype} on odd sizes, views and batches`, () => {
+        const cases: [Tensor, Tensor][] = [
+          [rand(50, [65, 257], dtype), rand(51, [257, 130], dtype)],
+          [rand(52, [3, 33, 17], dtype).transpose(1, 2), rand(53, [3, 33, 9], dtype)],
+          [rand(54, [1, 40, 70], dtype).expand(4, 40, 70), rand(55, [4, 9, 70], dtype).transpose(1, 2)],
+          [rand(56, [30], dtype), rand(57, [5, 30, 7], dtype)],
+        ];
+        for (const [a, b] of cases) expectClose(matmul(a, b), matmul(a.to('cpu'), b.to('cpu')), { ...tol, what: `${dtype} ${a.shape} @ ${b.shape}` });
+      });
+    }
+  }
+
+  it('float32 is exact to float32 rounding at precision highest; TF32 (high) within its tolerance where cuBLASLt runs it', () => {
+    const a = rand(60, [96, 512], 'float32'), b = rand(61, [512, 80], 'float32');
+    const a64 = a.to({ device: 'cpu', dtype: 'float64' }), b64 = b.to({ device: 'cpu', dtype: 'float64' });
+    const exact = valuesOf(matmul(a64, b64));
+    // TF32 rounds each input to a 10-bit mantissa (relative error 2^-11 each), then sums in float32:
+    // |error| <= 2^-10 Σ|a||b| (with room for the float32 sum)
+    const bound = valuesOf(matmul(a64.abs(), b64.abs())).map((v) => v * 2 ** -9);
+    const errors = (r: Tensor) => valuesOf(r).map((v, i) => Math.abs(v - exact[i]!));
+    const highest = errors(matmul(a, b));
+    expect(Math.max(...highest)).toBeLessThan(1e-4);
+    setFloat32MatmulPrecision('high');
+    try {
+      const high = errors(matmul(a, b));
+      high.forEach((e, i) => expect(e).toBeLessThanOrEqual(bound[i]!));
+      // TF32 ran only where cuBLASLt did; Kiln's kernels and the CPU stay in float32
+      if (path === 'cuBLASLt') expect(Math.max(...high)).toBeGreaterThan(1e-4);
+      else expect(Math.max(...high)).toBeLessThan(1e-4);
+    } finally {
+      setFloat32MatmulPrecision('highest');
+    }
+  });
+
+  it('leaves nothing allocated but its result (workspaces included)', () => {
+    const a = rand(70, [8, 64, 96], 'float32'), b = rand(71, [96, 48], 'float32').t().contiguous().t();
+    matmul(a, b).dispose();   // first call: descriptors, algorithm
+    const before = memoryStats(dev).allocated;
+    const r = matmul(a, b);
+    expect(memoryStats(dev).allocated).toBeGreaterThan(before);
+    r.dispose();
+    expect(memoryStats(dev).allocated).toBe(before);
   });
 });
 

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type DType, type Tensor, DTypeError, ShapeError, ValueError, col2im, conv2d, conv2dBackwardBias, conv2dBackwardInput,
   conv2dBackwardWeight, im2col, maxPool2d, maxPool2dBackward, maxPool2dWithIndices, nnTuning, tensor,
-  upsampleNearest2d, upsampleNearest2dBackward, memoryStats,
+  upsampleNearest2d, upsampleNearest2dBackward, memoryStats, setFloat32MatmulPrecision, zeros,
 } from '@kiln/tensor';
-import { cudaAvailable, expectClose, forEachDevice, randomValues, recordOps, toNumbers } from '@kiln/tensor/testing';
+import { cudaAvailable, expectClose, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers } from '@kiln/tensor/testing';
 
 type Dev = 'cpu' | 'cuda';
 type P2 = [number, number];
@@ -220,7 +220,9 @@ forEachDevice('im2col / col2im', (dev) => {
   });
 });
 
-forEachDevice('conv2d', (dev) => {
+// On CUDA every test runs three times: through cuDNN, through im2col with cuBLASLt's products, and
+// through Kiln's kernels alone.
+forEachDensePath('conv2d', 'conv2d', (dev, path) => {
   for (const cc of convCases) {
     const win = winOf(cc);
     const title = `x ${JSON.stringify(cc.x)} w ${JSON.stringify(cc.w)} s ${win.s} p ${win.p} d ${win.d} g ${cc.g ?? 1}${cc.bias ? ' +bias' : ''}`;
@@ -332,6 +334,69 @@ forEachDevice('conv2d', (dev) => {
     expect(() => conv2d(rand(1, [4, 5, 5], dev), w)).toThrow("conv2d: argument 'input' expected 4 dimensions [N, C, H, W], got [4, 5, 5]");
     expect(() => conv2dBackwardInput(rand(1, [1, 2, 4, 4], dev), w, [1, 4, 5, 5])).toThrow(/conv2d_backward_input: argument 'grad_output' expected shape \[1, 2, 3, 3\]/);
     expect(() => conv2dBackwardWeight(rand(1, [1, 2, 3, 3], dev), x, [2, 3, 3, 3])).toThrow(/conv2d_backward_weight: argument 'weightShape'/);
+    expect(() => conv2dBackwardInput(rand(1, [1, 2, 3, 3], dev), w, [1, 4, 5.5, 5])).toThrow(/argument 'inputShape' expected 4 non-negative integer sizes/);
+    expect(() => conv2dBackwardInput(rand(1, [1, 2, 3, 3], dev, 'float64'), w, [1, 4, 5, 5])).toThrow(/argument 'weight' expected the dtype of 'grad_output' \(float64\)/);
+  });
+
+  it('a larger float32 problem against the float64 reference (all three passes)', () => {
+    const xs = [3, 16, 17, 19], ws = [24, 16, 3, 3], opts = { padding: 1 };
+    const x = rand(80, xs, dev), w = rand(81, ws, dev), b = rand(82, [24], dev);
+    const ref = refConv2d(values(x), xs, values(w), ws, values(b), { k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] }, 1);
+    const y = conv2d(x, w, b, opts);
+    expectClose(y, ref.data, { rtol: 1e-4, atol: 1e-4 });
+    // the backward passes against the adjoint identities, in float64 sums of the float32 results
+    const g = rand(83, y.shape, dev);
+    const lhs = dot(ref.data, values(g)) - dot(values(b), values(conv2dBackwardBias(g)));
+    expect(dot(values(x), values(conv2dBackwardInput(g, w, xs, opts)))).toBeCloseTo(lhs, 1);
+    expect(dot(values(w), values(conv2dBackwardWeight(g, x, ws, opts)))).toBeCloseTo(lhs, 1);
+  });
+
+  for (const dtype of FLOATS) {
+    if (dev === 'cuda') {
+      it(`agrees with the CPU in ${dtype}: forward and both backward passes, strided input, groups, dilation`, () => {
+        const opts = { stride: [2, 1] as P2, padding: [1, 2] as P2, dilation: [1, 2] as P2, groups: 2 };
+        const { t: x } = stridedImage(90, [3, 8, 9, 11], dev, dtype);
+        const w = rand(91, [6, 4, 3, 3], dev, dtype), b = rand(92, [6], dev, dtype);
+        const y = conv2d(x, w, b, opts);
+        const cpu = (t: Tensor) => t.to('cpu');
+        const t = { ...tol[dtype]!, atol: tol[dtype]!.atol * 10 };
+        expectClose(y, conv2d(cpu(x), cpu(w), cpu(b), opts), { ...t, what: `${dtype} forward` });
+        const g = rand(93, y.shape, dev, dtype).transpose(2, 3).contiguous().transpose(2, 3);   // a strided gradient
+        expectClose(conv2dBackwardInput(g, w, x.shape, opts), conv2dBackwardInput(cpu(g), cpu(w), x.shape, opts), { ...t, what: `${dtype} backward input` });
+        expectClose(conv2dBackwardWeight(g, x, w.shape, opts), conv2dBackwardWeight(cpu(g), cpu(x), w.shape, opts), { ...t, atol: t.atol * 10, what: `${dtype} backward weight` });
+      });
+    }
+  }
+
+  it('edge sizes: an empty batch, no input channels, no output channels, 1x1 images', () => {
+    const f64 = { dtype: 'float64' as const, device: dev };
+    const w = rand(100, [4, 3, 3, 3], dev, 'float64'), b = rand(101, [4], dev, 'float64');
+    expect(conv2d(zeros([0, 3, 5, 5], f64), w, b, { padding: 1 }).shape).toEqual([0, 4, 5, 5]);
+    expect(conv2dBackwardInput(zeros([0, 4, 5, 5], f64), w, [0, 3, 5, 5], { padding: 1 }).shape).toEqual([0, 3, 5, 5]);
+    expectClose(conv2dBackwardWeight(zeros([0, 4, 5, 5], f64), zeros([0, 3, 5, 5], f64), w.shape, { padding: 1 }), new Array(4 * 27).fill(0), { rtol: 0, atol: 0 });
+    // C = 0: every output is the bias
+    const y = conv2d(zeros([2, 0, 4, 4], f64), zeros([4, 0, 3, 3], f64), b);
+    expectClose(y, Array.from({ length: 2 * 4 * 4 }, (_, i) => values(b)[Math.floor(i / 4) % 4]!), { rtol: 0, atol: 0 });
+    // O = 0: no output channels, a zero input gradient
+    expect(conv2d(rand(102, [2, 3, 4, 4], dev, 'float64'), zeros([0, 3, 3, 3], f64)).shape).toEqual([2, 0, 2, 2]);
+    expectClose(conv2dBackwardInput(zeros([2, 0, 2, 2], f64), zeros([0, 3, 3, 3], f64), [2, 3, 4, 4]), new Array(96).fill(0), { rtol: 0, atol: 0 });
+    // 1x1 image, 1x1 kernel, a single channel
+    const x1 = rand(103, [1, 1, 1, 1], dev, 'float64'), w1 = rand(104, [1, 1, 1, 1], dev, 'float64');
+    expectClose(conv2d(x1, w1), [values(x1)[0]! * values(w1)[0]!], tol.float64);
+  });
+
+  it('float32 at precision high (TF32 where the library allows it) stays within TF32 tolerance', () => {
+    const xs = [2, 32, 10, 10], ws = [16, 32, 3, 3];
+    const x = rand(110, xs, dev), w = rand(111, ws, dev);
+    const ref = refConv2d(values(x), xs, values(w), ws, null, { k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] }, 1);
+    setFloat32MatmulPrecision('high');
+    try {
+      // inputs rounded to a 10-bit mantissa: |error| <= 2^-10 Σ|x||w| <= 2^-10 · 32 · 9
+      expectClose(conv2d(x, w, null, { padding: 1 }), ref.data, { rtol: 0, atol: 2 ** -10 * 288, what: `TF32 on ${path}` });
+    } finally {
+      setFloat32MatmulPrecision('highest');
+    }
+    expectClose(conv2d(x, w, null, { padding: 1 }), ref.data, { rtol: 1e-4, atol: 1e-4, what: `float32 on ${path}` });
   });
 });
 

@@ -270,6 +270,22 @@ struct Im2colElement {
   }
 };
 
+// im2col with the batch inside: cols[C kh kw, N, OH OW] (element i of that contiguous layout holds
+// the entry im2col puts at [n, row, l]), so that the columns of a chunk of images form one matrix
+// per channel group with N OH OW columns (the weight gradient's product, math/conv.h).
+template <typename T, typename I>
+struct Im2colBatchInnerElement {
+  static constexpr int kCost = 1;
+  Window2d<I> g; Strides<I, 4> xs; const T* x; T* cols;
+  KILN_HD void operator()(I i) const {
+    const I L = g.OH * g.OW, rows = g.C * g.kh * g.kw;
+    const I l = i % L, t = i / L;
+    const I n = t % g.N, row = t / g.N;
+    I s = im2col_source<I>(g, xs, (n * rows + row) * L + l);
+    cols[i] = s >= 0 ? x[s] : Store<T>::from(0);
+  }
+};
+
 // col2im: image[i], the sum of the column entries taken from it.
 template <typename T, typename I>
 struct Col2imElement {

@@ -1,9 +1,10 @@
 /**
- * The derivative of matmul (packages/tensor/src/ops/matmul.ts; mm, bmm and dot record as matmul
- * too). For C = A B: dA = dC Bᵀ, dB = Aᵀ dC. A 1-D operand is taken as a matrix (a row for A, a
- * column for B) and the gradient brought back to 1-D; broadcast batch dims are summed by the engine.
+ * The derivatives of matmul (packages/tensor/src/ops/matmul.ts; mm, bmm and dot record as matmul
+ * too) and linear (ops/linear.ts). For C = A B: dA = dC Bᵀ, dB = Aᵀ dC. A 1-D operand is taken as
+ * a matrix (a row for A, a column for B) and the gradient brought back to 1-D; broadcast batch dims
+ * are summed by the engine.
  */
-import { type Tensor, matmul, squeeze, transpose, unsqueeze } from '@kiln/tensor';
+import { type Tensor, matmul, squeeze, sum, transpose, unsqueeze } from '@kiln/tensor';
 import { type DerivativeContext, defineDerivative } from '../derivative-table.js';
 
 /** A, B and dC as (batches of) matrices, with the flags to undo the promotion of 1-D operands. */
@@ -31,5 +32,21 @@ defineDerivative('matmul', {
       const gb = matmul(transpose(a, -1, -2), g); // [..., K, N]
       return bVector ? squeeze(gb.ndim > 2 ? gb.sum(Array.from({ length: gb.ndim - 2 }, (_, i) => i)) : gb, -1) : gb;
     },
+  },
+});
+
+// y = x Wᵀ + b over the last dim, x [..., K], W [N, K], g = dy [..., N]: with the leading dims
+// flattened into rows (x₂ [M, K], g₂ [M, N]), y₂ = x₂ Wᵀ + 1 bᵀ, so
+//   dx = g W,  dW = g₂ᵀ x₂ (summed over every leading position),  db = Σ_rows g₂
+defineDerivative('linear', {
+  save: ['input', 'weight'],
+  grads: {
+    input: (c) => matmul(c.grad, c.saved('weight')),
+    weight: (c) => {
+      const x = c.saved('input'), g = c.grad;
+      if (x.ndim === 1) return matmul(unsqueeze(g, 1), unsqueeze(x, 0));
+      return matmul(transpose(g.reshape([-1, g.shape[g.ndim - 1]!]), 0, 1), x.reshape([-1, x.shape[x.ndim - 1]!]));
+    },
+    bias: (c) => (c.grad.ndim === 1 ? c.grad : sum(c.grad, Array.from({ length: c.grad.ndim - 1 }, (_, i) => i))),
   },
 });

@@ -1,11 +1,12 @@
 /**
- * Derivatives of the neural-network ops (packages/tensor/src/ops/nn.ts). The backward helpers the
- * core provides are themselves recorded ops (or compositions of them), so each has an entry here
- * too and second derivatives work: im2col and col2im are adjoint to each other, so are max pooling's
- * backward and a gather at the pooling indices, and nearest upsampling and its backward.
+ * Derivatives of the neural-network ops (packages/tensor/src/ops/nn.ts, ops/conv.ts). The backward
+ * helpers the core provides are themselves recorded ops, so each has an entry here too and second
+ * derivatives work: the convolution's two backward passes are derived below, im2col and col2im are
+ * adjoint to each other, so are max pooling's backward and a gather at the pooling indices, and
+ * nearest upsampling and its backward.
  */
 import {
-  type Conv2dAttrs, type Size2, col2im, conv2dBackwardInput, conv2dBackwardWeight, gather, im2col, maxPool2dBackward, sum,
+  type Conv2dAttrs, type Size2, col2im, conv2d, conv2dBackwardInput, conv2dBackwardWeight, gather, im2col, maxPool2dBackward, sum,
   upsampleNearest2d, upsampleNearest2dBackward,
 } from '@kiln/tensor';
 import { type DerivativeContext, defineDerivative } from '../derivative-table.js';
@@ -18,12 +19,38 @@ interface WindowAttrs {
 }
 const windowOf = (c: DerivativeContext): WindowAttrs => c.attrs as WindowAttrs;
 
+// y = conv(x, W) + b is bilinear in (x, W). Its two backward passes are the adjoints of the maps
+// x -> conv(x, W) and W -> conv(x, W):
+//   Bx(gy, W) = J_xᵀ gy, so <Bx(gy, W), v> = <gy, conv(v, W)> for every v
+//   Bw(gy, x) = J_Wᵀ gy, so <Bw(gy, x), V> = <gy, conv(x, V)> for every V
+// hence gx = Bx(gy, W), gW = Bw(gy, x), gb = Σ gy over batch and positions.
 defineDerivative('conv2d', {
   save: ['input', 'weight'],
   grads: {
     input: (c) => conv2dBackwardInput(c.grad, c.saved('weight'), c.inputShape('input'), c.attrs as Conv2dAttrs),
     weight: (c) => conv2dBackwardWeight(c.grad, c.saved('input'), c.inputShape('weight'), c.attrs as Conv2dAttrs),
     bias: (c) => sum(c.grad, [0, 2, 3]),
+  },
+});
+
+// gx = Bx(gy, W) with upstream gradient ggx: the scalar <ggx, Bx(gy, W)> = <gy, conv(ggx, W)>
+// (the adjoint identity above with v = ggx), which is linear in gy and in W, so
+//   d/dgy = conv(ggx, W)          d/dW = Bw(gy, ggx)   (Bw's identity with x = ggx)
+defineDerivative('conv2d_backward_input', {
+  save: ['grad_output', 'weight'],
+  grads: {
+    grad_output: (c) => conv2d(c.grad, c.saved('weight'), null, c.attrs as Conv2dAttrs),
+    weight: (c) => conv2dBackwardWeight(c.saved('grad_output'), c.grad, c.inputShape('weight'), c.attrs as Conv2dAttrs),
+  },
+});
+
+// gW = Bw(gy, x) with upstream ggW: <ggW, Bw(gy, x)> = <gy, conv(x, ggW)>, so
+//   d/dgy = conv(x, ggW)          d/dx = Bx(gy, ggW)   (Bx's identity with W = ggW)
+defineDerivative('conv2d_backward_weight', {
+  save: ['grad_output', 'input'],
+  grads: {
+    grad_output: (c) => conv2d(c.saved('input'), c.grad, null, c.attrs as Conv2dAttrs),
+    input: (c) => conv2dBackwardInput(c.saved('grad_output'), c.grad, c.inputShape('input'), c.attrs as Conv2dAttrs),
   },
 });
 

@@ -1,5 +1,5 @@
 /** Linear: y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation). */
-import { type DType, type DeviceLike, type Tensor, ShapeError, checkInt, emptyOn, device as toDevice, add, matmul } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, checkInt, emptyOn, device as toDevice, linear } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
 import { kaimingUniform_, uniform_ } from '../init.js';
@@ -20,7 +20,8 @@ export function newParameter(shape: readonly number[], dtype: DType | undefined,
 }
 
 /**
- * y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation).
+ * y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation), one
+ * `linear` op (@kiln/tensor): on CUDA the bias is fused into the cuBLASLt product.
  *
  * @example
  * ```ts
@@ -65,10 +66,6 @@ export class Linear extends Module {
     if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
       throw new ShapeError('Linear', 'input', `a last dimension of ${this.inFeatures} (in_features)`, `shape [${x.shape.join(', ')}]`);
     }
-    const y = matmul(x, this.weight.t());
-    if (!this.bias) return y;
-    const out = add(y, this.bias);
-    y.dispose();
-    return out;
+    return linear(x, this.weight, this.bias);
   }
 }

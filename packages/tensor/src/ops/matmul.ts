@@ -6,15 +6,17 @@
  * Every form runs one native kernel, 'bmm' (native/cpu/matmul.cc, native/cuda/matmul.cu): strided
  * A [...batch, M, K] and B [...batch, K, N] (batch strides 0 where a batch dim is broadcast) into a
  * contiguous C [...batch, M, N]. Operands must have the same dtype. float32 / float64 compute in
- * their own type; float16 / bfloat16 are computed in float32 and rounded once at the end; int32 /
+ * their own type (float32 on TF32 tensor cores through cuBLASLt when setFloat32MatmulPrecision
+ * allows it); float16 / bfloat16 are computed in float32 and rounded once at the end; int32 /
  * int64 are supported too (accumulated in int64, wrapping on overflow as PyTorch's CPU does); bool
- * is an error. All forms are recorded for autograd as 'matmul' with inputs ['input', 'other'].
+ * is an error. On CUDA the float types run on cuBLASLt where it is installed. All forms are
+ * recorded for autograd as 'matmul' with inputs ['input', 'other'].
  */
 import { DTypeError, ShapeError } from '../errors.js';
-import { commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
-import { broadcastShapes, contiguousStrides, fmtShape } from '../shape.js';
+import { commonDevice, declareOp, empty, recordOp } from '../dispatch.js';
+import { broadcastShapes, fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { makeView } from './views.js';
+import { launchProduct } from './product-kernel.js';
 
 const matmulOp = declareOp('matmul', ['input', 'other']);
 
@@ -52,20 +54,9 @@ function batchedProduct(
   if (result.numel === 0) return result;
   // The kernel wants at least one batch dim; a batch of one with stride 0 costs nothing.
   const kb = batch.length === 0 ? [1] : batch;
-  const full = [...kb, M, N];
-  const aView = makeView(a, [...kb, M, K], [...(batch.length ? batchStrides(a, aMat.batch, batch) : [0]), aMat.sRow, aMat.sCol], a.offset);
-  const bView = makeView(b, [...kb, K, N], [...(batch.length ? batchStrides(b, bMat.batch, batch) : [0]), bMat.sRow, bMat.sCol], b.offset);
-  const cView = makeView(result, full, contiguousStrides(full), result.offset);
-  try {
-    launchKernel('bmm', [aView, bView], [cView]);
-  } catch (e) {
-    result.dispose();
-    throw e;
-  } finally {
-    aView.dispose();
-    bView.dispose();
-    cView.dispose();
-  }
+  launchProduct('bmm', kb, M, K, N,
+    { t: a, strides: [...(batch.length ? batchStrides(a, aMat.batch, batch) : [0]), aMat.sRow, aMat.sCol] },
+    { t: b, strides: [...(batch.length ? batchStrides(b, bMat.batch, batch) : [0]), bMat.sRow, bMat.sCol] }, result);
   return result;
 }
 

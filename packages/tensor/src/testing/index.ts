@@ -12,7 +12,7 @@
  * GPU exists the CUDA blocks are skipped with the reason in their title; with KILN_REQUIRE_CUDA=1
  * (set on the GPU machine) a missing GPU fails instead.
  */
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect } from 'vitest';
 import { backendFor, hasBackend, device as toDevice } from '../device.js';
 import { type AutogradHook, autogradHook, setAutogradHook } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
@@ -54,6 +54,75 @@ export function forEachDevice(title: string, body: (device: 'cpu' | 'cuda') => v
       describe.skip(`${title} [${d.name}] (skipped: ${d.reason})`, () => body(d.name));
     }
   }
+}
+
+/** An op family whose products run on a library on CUDA (cuBLASLt, cuDNN) or on Kiln's kernels. */
+export type DenseFamily = 'matmul' | 'conv2d';
+
+/** The counts of @kiln/cuda's denseCallCounts(). */
+type DenseCounts = Record<'matmulCublasLt' | 'matmulKiln' | 'conv2dCudnn' | 'conv2dKiln', number>;
+interface DenseLibraries {
+  status(lib: 'cublasLt' | 'cudnn'): { available: boolean; enabled: boolean; reason?: string };
+  setEnabled(lib: 'cublasLt' | 'cudnn', on: boolean): void;
+  counts(): DenseCounts;
+}
+
+/** One CUDA path of a family: the libraries left on, and the counters that must grow when it runs. */
+interface DensePath {
+  name: string;
+  enabled: readonly ('cublasLt' | 'cudnn')[];
+  counters: readonly (keyof DenseCounts)[];
+}
+const densePaths: Record<DenseFamily, DensePath[]> = {
+  matmul: [
+    { name: 'cuBLASLt', enabled: ['cublasLt'], counters: ['matmulCublasLt'] },
+    { name: 'kiln', enabled: [], counters: ['matmulKiln'] },
+  ],
+  conv2d: [
+    { name: 'cuDNN', enabled: ['cublasLt', 'cudnn'], counters: ['conv2dCudnn'] },
+    { name: 'im2col + cuBLASLt', enabled: ['cublasLt'], counters: ['conv2dKiln', 'matmulCublasLt'] },
+    { name: 'kiln', enabled: [], counters: ['conv2dKiln', 'matmulKiln'] },
+  ],
+};
+
+/**
+ * describe() per device, as {@link forEachDevice}, and on CUDA once per path of a dense family:
+ * matmul through cuBLASLt, then through Kiln's kernel; conv2d through cuDNN, then im2col with
+ * cuBLASLt's products, then Kiln's kernels alone. Each CUDA block switches the libraries
+ * (@kiln/cuda's setLibraryEnabled) before its tests and back after, and checks when it ends that
+ * its path ran (denseCallCounts grew). A block whose library is not installed is skipped with the
+ * reason; with KILN_REQUIRE_CUDA_LIBRARIES=1 (set on the GPU machine) that is a failure instead.
+ */
+export function forEachDensePath(title: string, family: DenseFamily, body: (device: 'cpu' | 'cuda', path: string) => void): void {
+  const libs = (globalThis as { __kilnDenseLibraries?: DenseLibraries }).__kilnDenseLibraries;
+  forEachDevice(title, (dev) => {
+    if (dev === 'cpu') {
+      body(dev, 'cpu');
+      return;
+    }
+    for (const path of densePaths[family]) {
+      const missing = path.enabled.map((l) => libs?.status(l)).find((s) => !s?.available);
+      if (missing !== undefined || !libs) {
+        const reason = missing?.reason ?? 'the library switches are not installed (tools/vitest-setup.ts)';
+        if (process.env.KILN_REQUIRE_CUDA_LIBRARIES === '1') throw new Error(`KILN_REQUIRE_CUDA_LIBRARIES=1 but ${path.name} is unavailable: ${reason}`);
+        describe.skip(`path ${path.name} (skipped: ${reason})`, () => body(dev, path.name));
+        continue;
+      }
+      describe(`path ${path.name}`, () => {
+        let before: DenseCounts;
+        beforeAll(() => {
+          for (const l of ['cublasLt', 'cudnn'] as const) libs.setEnabled(l, path.enabled.includes(l));
+          before = libs.counts();
+        });
+        afterAll(() => {
+          const after = libs.counts();
+          for (const l of ['cublasLt', 'cudnn'] as const) libs.setEnabled(l, true);
+          for (const counter of path.counters) expect(after[counter], `${title} [cuda, ${path.name}]: ${counter} ran`).toBeGreaterThan(before[counter]);
+        });
+        body(dev, path.name);
+      });
+    }
+  });
 }
 
 /** True when CUDA tests run in this process. */

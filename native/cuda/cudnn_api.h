@@ -1,0 +1,144 @@
+// The part of cuDNN 9's C API that Kiln calls (the convolution API: tensor, filter and convolution
+// descriptors, algorithm heuristics and search, forward and both backward passes), declared here
+// rather than included, for the reasons given in cublaslt_api.h: the addon builds without cuDNN's
+// headers and loads the library at run time. The lists are X-macros that
+// tools/gpu/check-nvidia-decls.cc checks against the real <cudnn.h> (values, sizes, signatures).
+// Values are those of cuDNN 9 (libcudnn.so.9 checks its major version at load).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cuda_runtime_api.h>   // cudaStream_t
+#include "nvidia_decls.h"
+
+#define KILN_CUDNN_ENUMS(X)                                                                            \
+  X(cudnnStatus_t) X(cudnnDataType_t) X(cudnnMathType_t) X(cudnnTensorFormat_t) X(cudnnConvolutionMode_t) \
+  X(cudnnConvolutionFwdAlgo_t) X(cudnnConvolutionBwdDataAlgo_t) X(cudnnConvolutionBwdFilterAlgo_t)      \
+  X(cudnnDeterminism_t)
+
+// X(enum type, name, value)
+#define KILN_CUDNN_VALUES(X)                                                                   \
+  X(cudnnStatus_t, CUDNN_STATUS_SUCCESS, 0)                                                    \
+  X(cudnnStatus_t, CUDNN_STATUS_BAD_PARAM, 2000)                                               \
+  X(cudnnStatus_t, CUDNN_STATUS_NOT_SUPPORTED, 3000)                                           \
+  X(cudnnStatus_t, CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, 4003)                   \
+  X(cudnnStatus_t, CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED, 4004)                 \
+  X(cudnnDataType_t, CUDNN_DATA_FLOAT, 0)                                                      \
+  X(cudnnDataType_t, CUDNN_DATA_DOUBLE, 1)                                                     \
+  X(cudnnDataType_t, CUDNN_DATA_HALF, 2)                                                       \
+  X(cudnnDataType_t, CUDNN_DATA_BFLOAT16, 9)                                                   \
+  X(cudnnMathType_t, CUDNN_DEFAULT_MATH, 0)                                                    \
+  X(cudnnMathType_t, CUDNN_TENSOR_OP_MATH, 1)                                                  \
+  X(cudnnMathType_t, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, 2)                                 \
+  X(cudnnMathType_t, CUDNN_FMA_MATH, 3)                                                        \
+  X(cudnnTensorFormat_t, CUDNN_TENSOR_NCHW, 0)                                                 \
+  X(cudnnConvolutionMode_t, CUDNN_CROSS_CORRELATION, 1)                                        \
+  X(cudnnConvolutionFwdAlgo_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, 8)                            \
+  X(cudnnConvolutionBwdDataAlgo_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, 6)                   \
+  X(cudnnConvolutionBwdFilterAlgo_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, 7)
+
+// X(name, return type, (parameter types))
+#define KILN_CUDNN_FUNCTIONS(X)                                                                          \
+  X(cudnnGetVersion, size_t, (void))                                                                     \
+  X(cudnnGetCudartVersion, size_t, (void))                                                               \
+  X(cudnnGetErrorString, const char*, (cudnnStatus_t))                                                   \
+  X(cudnnCreate, cudnnStatus_t, (cudnnHandle_t*))                                                        \
+  X(cudnnDestroy, cudnnStatus_t, (cudnnHandle_t))                                                        \
+  X(cudnnSetStream, cudnnStatus_t, (cudnnHandle_t, cudaStream_t))                                        \
+  X(cudnnCreateTensorDescriptor, cudnnStatus_t, (cudnnTensorDescriptor_t*))                              \
+  X(cudnnSetTensorNdDescriptor, cudnnStatus_t, (cudnnTensorDescriptor_t, cudnnDataType_t, int, const int*, const int*)) \
+  X(cudnnDestroyTensorDescriptor, cudnnStatus_t, (cudnnTensorDescriptor_t))                              \
+  X(cudnnCreateFilterDescriptor, cudnnStatus_t, (cudnnFilterDescriptor_t*))                              \
+  X(cudnnSetFilterNdDescriptor, cudnnStatus_t,                                                           \
+    (cudnnFilterDescriptor_t, cudnnDataType_t, cudnnTensorFormat_t, int, const int*))                    \
+  X(cudnnDestroyFilterDescriptor, cudnnStatus_t, (cudnnFilterDescriptor_t))                              \
+  X(cudnnCreateConvolutionDescriptor, cudnnStatus_t, (cudnnConvolutionDescriptor_t*))                    \
+  X(cudnnSetConvolution2dDescriptor, cudnnStatus_t,                                                      \
+    (cudnnConvolutionDescriptor_t, int, int, int, int, int, int, cudnnConvolutionMode_t, cudnnDataType_t)) \
+  X(cudnnSetConvolutionGroupCount, cudnnStatus_t, (cudnnConvolutionDescriptor_t, int))                   \
+  X(cudnnSetConvolutionMathType, cudnnStatus_t, (cudnnConvolutionDescriptor_t, cudnnMathType_t))         \
+  X(cudnnDestroyConvolutionDescriptor, cudnnStatus_t, (cudnnConvolutionDescriptor_t))                    \
+  X(cudnnGetConvolutionForwardAlgorithm_v7, cudnnStatus_t,                                               \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t, cudnnConvolutionDescriptor_t,      \
+     cudnnTensorDescriptor_t, int, int*, cudnnConvolutionFwdAlgoPerf_t*))                                \
+  X(cudnnFindConvolutionForwardAlgorithmEx, cudnnStatus_t,                                               \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, const void*, cudnnFilterDescriptor_t, const void*,          \
+     cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, void*, int, int*,                            \
+     cudnnConvolutionFwdAlgoPerf_t*, void*, size_t))                                                     \
+  X(cudnnGetConvolutionForwardWorkspaceSize, cudnnStatus_t,                                              \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t, cudnnConvolutionDescriptor_t,      \
+     cudnnTensorDescriptor_t, cudnnConvolutionFwdAlgo_t, size_t*))                                       \
+  X(cudnnConvolutionForward, cudnnStatus_t,                                                              \
+    (cudnnHandle_t, const void*, cudnnTensorDescriptor_t, const void*, cudnnFilterDescriptor_t,          \
+     const void*, cudnnConvolutionDescriptor_t, cudnnConvolutionFwdAlgo_t, void*, size_t, const void*,   \
+     cudnnTensorDescriptor_t, void*))                                                                    \
+  X(cudnnGetConvolutionBackwardDataAlgorithm_v7, cudnnStatus_t,                                          \
+    (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,      \
+     cudnnTensorDescriptor_t, int, int*, cudnnConvolutionBwdDataAlgoPerf_t*))                            \
+  X(cudnnFindConvolutionBackwardDataAlgorithmEx, cudnnStatus_t,                                          \
+    (cudnnHandle_t, cudnnFilterDescriptor_t, const void*, cudnnTensorDescriptor_t, const void*,          \
+     cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, void*, int, int*,                            \
+     cudnnConvolutionBwdDataAlgoPerf_t*, void*, size_t))                                                 \
+  X(cudnnGetConvolutionBackwardDataWorkspaceSize, cudnnStatus_t,                                         \
+    (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,      \
+     cudnnTensorDescriptor_t, cudnnConvolutionBwdDataAlgo_t, size_t*))                                   \
+  X(cudnnConvolutionBackwardData, cudnnStatus_t,                                                         \
+    (cudnnHandle_t, const void*, cudnnFilterDescriptor_t, const void*, cudnnTensorDescriptor_t,          \
+     const void*, cudnnConvolutionDescriptor_t, cudnnConvolutionBwdDataAlgo_t, void*, size_t,            \
+     const void*, cudnnTensorDescriptor_t, void*))                                                       \
+  X(cudnnGetConvolutionBackwardFilterAlgorithm_v7, cudnnStatus_t,                                        \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,      \
+     cudnnFilterDescriptor_t, int, int*, cudnnConvolutionBwdFilterAlgoPerf_t*))                          \
+  X(cudnnFindConvolutionBackwardFilterAlgorithmEx, cudnnStatus_t,                                        \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, const void*, cudnnTensorDescriptor_t, const void*,          \
+     cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, void*, int, int*,                            \
+     cudnnConvolutionBwdFilterAlgoPerf_t*, void*, size_t))                                               \
+  X(cudnnGetConvolutionBackwardFilterWorkspaceSize, cudnnStatus_t,                                       \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,      \
+     cudnnFilterDescriptor_t, cudnnConvolutionBwdFilterAlgo_t, size_t*))                                 \
+  X(cudnnConvolutionBackwardFilter, cudnnStatus_t,                                                       \
+    (cudnnHandle_t, const void*, cudnnTensorDescriptor_t, const void*, cudnnTensorDescriptor_t,          \
+     const void*, cudnnConvolutionDescriptor_t, cudnnConvolutionBwdFilterAlgo_t, void*, size_t,          \
+     const void*, cudnnFilterDescriptor_t, void*))
+
+// X(struct, field): the algorithm search results, read field by field.
+#define KILN_CUDNN_STRUCT_FIELDS(X)                                                            \
+  X(cudnnConvolutionFwdAlgoPerf_t, algo) X(cudnnConvolutionFwdAlgoPerf_t, status)               \
+  X(cudnnConvolutionFwdAlgoPerf_t, time) X(cudnnConvolutionFwdAlgoPerf_t, memory)               \
+  X(cudnnConvolutionFwdAlgoPerf_t, mathType)                                                   \
+  X(cudnnConvolutionBwdDataAlgoPerf_t, algo) X(cudnnConvolutionBwdDataAlgoPerf_t, status)       \
+  X(cudnnConvolutionBwdDataAlgoPerf_t, time) X(cudnnConvolutionBwdDataAlgoPerf_t, memory)       \
+  X(cudnnConvolutionBwdDataAlgoPerf_t, mathType)                                               \
+  X(cudnnConvolutionBwdFilterAlgoPerf_t, algo) X(cudnnConvolutionBwdFilterAlgoPerf_t, status)   \
+  X(cudnnConvolutionBwdFilterAlgoPerf_t, time) X(cudnnConvolutionBwdFilterAlgoPerf_t, memory)   \
+  X(cudnnConvolutionBwdFilterAlgoPerf_t, mathType)
+
+namespace kiln { namespace nvidia { namespace cudnn {
+
+KILN_CUDNN_ENUMS(KILN_DECLARE_ENUM)
+KILN_CUDNN_VALUES(KILN_DECLARE_VALUE)
+
+typedef struct cudnnContext* cudnnHandle_t;
+typedef struct cudnnTensorStruct* cudnnTensorDescriptor_t;
+typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
+typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
+
+// One layout for the three kinds of search result, each with its own algorithm enum.
+template <typename Algo>
+struct AlgoPerf {
+  Algo algo;
+  cudnnStatus_t status;
+  float time;        // milliseconds (Find); -1 from the heuristics
+  size_t memory;     // workspace bytes
+  cudnnDeterminism_t determinism;
+  cudnnMathType_t mathType;
+  int reserved[3];
+};
+using cudnnConvolutionFwdAlgoPerf_t = AlgoPerf<cudnnConvolutionFwdAlgo_t>;
+using cudnnConvolutionBwdDataAlgoPerf_t = AlgoPerf<cudnnConvolutionBwdDataAlgo_t>;
+using cudnnConvolutionBwdFilterAlgoPerf_t = AlgoPerf<cudnnConvolutionBwdFilterAlgo_t>;
+
+struct Api {
+  KILN_CUDNN_FUNCTIONS(KILN_DECLARE_FUNCTION)
+};
+
+}}}  // namespace kiln::nvidia::cudnn
