@@ -8,7 +8,7 @@
 // deterministic, and no floating-point atomics are used.
 #include "kiln/math/reduce_ops.h"
 #include "kiln/reduce_layout.h"
-#include "allocator.h"
+#include "workspace.h"
 #include "reduce.cuh"
 
 namespace kiln { namespace cuda {
@@ -57,22 +57,6 @@ __global__ void finish_kernel(Op op, const typename Op::Acc* partial, int64_t O,
     op.write(a, R, outs, o);
   }
 }
-
-// Device memory for the chunk states, returned to the caching allocator on scope exit (the
-// kernels using it are queued on the same stream before any later reuse).
-struct Workspace {
-  int device;
-  void* ptr = nullptr;
-  Workspace(int d, size_t nbytes) : device(d) { if (nbytes) ptr = device_alloc(d, nbytes); }
-  ~Workspace() {
-    try {
-      if (ptr) device_free(device, ptr);
-    } catch (...) {   // a destructor must not throw; the block came from device_alloc, so this cannot happen
-    }
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
 
 template <typename S, template <typename> class OpT>
 void reduce(KernelCall& c) {
