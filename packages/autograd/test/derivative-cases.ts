@@ -41,10 +41,16 @@ const anyReal = (dev: string) => leafT(dev, [3, 4], -2, 2);
 const apart = (dev: string) => leafAwayFromZero(dev, [3, 4]);
 
 
-export type Family = 'unary' | 'binary' | 'views' | 'reductions' | 'linalg' | 'nn';
+/** The family table as written, its keys kept as the type of a family's name. */
+function families<K extends string>(table: Record<K, Case[]>): Record<K, Case[]> {
+  return table;
+}
 
-/** The cases of each family. */
-export const casesByFamily: Record<Family, Case[]> = {
+/**
+ * The cases of each family. A new family is a new key here and a derivatives-<family>.test.ts that
+ * calls gradcheckFamily('<family>', dev): `Family` is this object's keys.
+ */
+export const casesByFamily = families({
   unary: [
     // ---- elementwise, unary
     unary('exp', (x) => x.exp(), anyReal),
@@ -60,9 +66,12 @@ export const casesByFamily: Record<Family, Case[]> = {
     unary('tanh', (x) => x.tanh(), anyReal),
     unary('sin', (x) => x.sin(), anyReal),
     unary('cos', (x) => x.cos(), anyReal),
+    unary('atan', (x) => x.atan(), anyReal),
+    unary('log2', (x) => x.log2(), positive),
     unary('neg', (x) => x.neg(), anyReal),
     unary('abs', (x) => x.abs(), apart),
     unary('sign', (x) => x.sign(), apart),
+    unary('floor', (x) => x.floor(), apart),
     unary('relu', (x) => x.relu(), apart),
   ],
   binary: [
@@ -199,7 +208,28 @@ export const casesByFamily: Record<Family, Case[]> = {
       inputs: [leaf(dev, [1, 1, 4, 6])],
     }) },
   ],
-};
+  selection: [
+    // ---- sort, topk, masked_select (distinct values: a tie would make the gradient jump)
+    { ops: ['sort'], title: 'sort along each dim, both orders (non-contiguous input)', gradgrad: true, build: (dev) => ({
+      fn: ((a: Tensor) => [a.sort(1).values, a.sort(0, { descending: true }).values.mul(tensor([1, 2, 3, 4], { dtype: 'float64', device: dev }))]) as never,
+      inputs: [leafT(dev, [3, 4])],
+    }) },
+    { ops: ['topk'], title: 'topk largest and smallest, k < n', gradgrad: true, build: (dev) => ({
+      fn: ((a: Tensor) => [a.topk(2, 1).values, a.topk(1, 0, { largest: false }).values.exp()]) as never, inputs: [leafT(dev, [3, 5])],
+    }) },
+    { ops: ['masked_select', 'masked_select_backward'], title: 'maskedSelect with a broadcast mask', gradgrad: true, build: (dev) => {
+      const mask = tensor([[true, false, true, true]], { device: dev });
+      return { fn: ((a: Tensor) => a.maskedSelect(mask).mul(tensor([1, 2, 3, 4, 5, 6, 7, 8, 9], { dtype: 'float64', device: dev }))) as never, inputs: [leafT(dev, [3, 4])] };
+    } },
+    { ops: ['masked_select_backward'], title: 'maskedSelectBackward itself', gradgrad: true, build: (dev) => {
+      const mask = tensor([true, false, true, true, false], { device: dev });
+      return { fn: ((g: Tensor) => k.maskedSelectBackward(g, mask, [2, 5])) as never, inputs: [leaf(dev, [6])] };
+    } },
+  ],
+});
+
+/** A family of cases: one derivatives-<family>.test.ts runs it. */
+export type Family = keyof typeof casesByFamily;
 
 // ---- a random sweep: random shapes, broadcasting of random dims, random reduced dims
 /** Two shapes that broadcast: b drops some leading dims of a and has size 1 in some others. */
@@ -234,7 +264,7 @@ for (const [op, f] of sweepReduce) {
 }
 
 /** Every case of every family. */
-export const allCases = (): Case[] => Object.values(casesByFamily).flat();
+export const allCases = (): Case[] => Object.values<Case[]>(casesByFamily).flat();
 
 /** The gradcheck and gradgradcheck tests of one family's cases, on one device. */
 export function gradcheckFamily(family: Family, dev: string): void {

@@ -50,8 +50,11 @@ const UNARY: readonly UnaryCase[] = [
   { name: 'tanh', ref: Math.tanh, kind: 'float', lo: -6, hi: 6, signedZero: true },
   { name: 'sin', ref: Math.sin, kind: 'float', lo: -10, hi: 10, signedZero: true },
   { name: 'cos', ref: Math.cos, kind: 'float', lo: -10, hi: 10 },
+  { name: 'log2', ref: Math.log2, kind: 'float', lo: 1e-3, hi: 50 },
+  { name: 'atan', ref: Math.atan, kind: 'float', lo: -50, hi: 50, signedZero: true },
   { name: 'neg', ref: (x) => -x, kind: 'same', lo: -100, hi: 100, signedZero: true },
   { name: 'abs', ref: Math.abs, kind: 'same', lo: -100, hi: 100, signedZero: true },
+  { name: 'floor', ref: Math.floor, kind: 'same', lo: -100, hi: 100, signedZero: true },
   // PyTorch's sign is (0 < x) - (x < 0): 0 for NaN
   { name: 'sign', ref: (x) => (Number.isNaN(x) ? 0 : Math.sign(x) + 0), kind: 'same', lo: -3, hi: 3 },
   // relu keeps NaN, as PyTorch

@@ -13,19 +13,60 @@ namespace kiln { namespace m {
   KILN_HD double name(double x) { return ::dfn(x); }
 KILN_MATH1(exp, expf, exp)
 KILN_MATH1(log, logf, log)
+KILN_MATH1(log2, log2f, log2)
 KILN_MATH1(log1p, log1pf, log1p)
 KILN_MATH1(expm1, expm1f, expm1)
 KILN_MATH1(sqrt, sqrtf, sqrt)
 KILN_MATH1(tanh, tanhf, tanh)
 KILN_MATH1(sin, sinf, sin)
 KILN_MATH1(cos, cosf, cos)
+KILN_MATH1(atan, atanf, atan)
 KILN_MATH1(fabs, fabsf, fabs)
 KILN_MATH1(floor, floorf, floor)
+KILN_MATH1(ceil, ceilf, ceil)
+KILN_MATH1(round, roundf, round)   // halves away from zero
 #undef KILN_MATH1
+// floor for any compute type: integers are whole already.
+template <typename T> KILN_HD T floor_of(T x) { return x; }
+KILN_HD float floor_of(float x) { return ::floorf(x); }
+KILN_HD double floor_of(double x) { return ::floor(x); }
 KILN_HD float pow(float x, float y) { return ::powf(x, y); }
 KILN_HD double pow(double x, double y) { return ::pow(x, y); }
 KILN_HD float rsqrt(float x) { return 1.0f / ::sqrtf(x); }
 KILN_HD double rsqrt(double x) { return 1.0 / ::sqrt(x); }
+
+// Products, sums and differences rounded on their own: on the GPU nvcc would otherwise fuse a
+// product into a following add (an FMA, one rounding less), so the devices would round
+// differently. For formulas whose results must match the CPU's bit for bit (decisions taken by
+// comparing them, as NMS's IoU test).
+KILN_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+KILN_HD double mul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+KILN_HD float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+KILN_HD double add_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
 
 // 1 / x: on the GPU the approximate reciprocal for float (2 ulp, one instruction and a multiply,
 // instead of an IEEE division); plain division elsewhere. Only used where x is in a normal range.

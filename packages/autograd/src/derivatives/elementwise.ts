@@ -47,11 +47,17 @@ defineDerivative('tanh', {
 });
 defineDerivative('sin', { save: ['input'], grads: { input: (c) => mul(c.grad, cos(c.saved('input'))) } });
 defineDerivative('cos', { save: ['input'], grads: { input: (c) => neg(mul(c.grad, sin(c.saved('input')))) } });
+// log2' = 1 / (x ln 2)
+defineDerivative('log2', { save: ['input'], grads: { input: (c) => div(c.grad, mul(c.saved('input'), Math.LN2)) } });
+// atan' = 1 / (1 + x²)
+defineDerivative('atan', { save: ['input'], grads: { input: (c) => { const x = c.saved('input'); return div(c.grad, add(1, mul(x, x))); } } });
 defineDerivative('neg', { grads: { input: (c) => neg(c.grad) } });
 // |x|' = sign(x) (0 at 0, as PyTorch)
 defineDerivative('abs', { save: ['input'], grads: { input: (c) => mul(c.grad, sign(c.saved('input'))) } });
 // sign is piecewise constant: zero gradient
 defineDerivative('sign', { grads: { input: (c) => zerosLike(c.grad) } });
+// floor is piecewise constant too
+defineDerivative('floor', { grads: { input: (c) => zerosLike(c.grad) } });
 // relu' = 1 where the output is positive (0 at 0, as PyTorch's threshold_backward)
 defineDerivative('relu', { save: ['output'], grads: { input: (c) => where(gt(c.saved('output'), 0), c.grad, 0) } });
 

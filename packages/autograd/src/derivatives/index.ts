@@ -11,3 +11,4 @@ import './matmul.js';
 import './indexing.js';
 import './join.js';
 import './nn.js';
+import './selection.js';

@@ -150,7 +150,8 @@ const U = {
   sigmoid: defineUnary('sigmoid', 'float'), logsigmoid: defineUnary('logsigmoid', 'float'), softplus: defineUnary('softplus', 'float'),
   silu: defineUnary('silu', 'float'),
   tanh: defineUnary('tanh', 'float'), sin: defineUnary('sin', 'float'), cos: defineUnary('cos', 'float'),
-  neg: defineUnary('neg', 'same'), abs: defineUnary('abs', 'same'), sign: defineUnary('sign', 'same'), relu: defineUnary('relu', 'same'),
+  atan: defineUnary('atan', 'float'), log2: defineUnary('log2', 'float'),
+  neg: defineUnary('neg', 'same'), abs: defineUnary('abs', 'same'), sign: defineUnary('sign', 'same'), floor: defineUnary('floor', 'same'), relu: defineUnary('relu', 'same'),
   isnan: defineUnary('isnan', 'bool', false), isfinite: defineUnary('isfinite', 'bool', false),
   logicalNot: defineUnary('logical_not', 'bool', false),
 };
@@ -189,6 +190,12 @@ export const tanh = (x: Tensor): Tensor => runUnary(U.tanh, x);
 export const sin = (x: Tensor): Tensor => runUnary(U.sin, x);
 /** Cosine (radians). */
 export const cos = (x: Tensor): Tensor => runUnary(U.cos, x);
+/** Arctangent, in radians in [-π/2, π/2]. */
+export const atan = (x: Tensor): Tensor => runUnary(U.atan, x);
+/** Base-2 logarithm (exact at powers of two). */
+export const log2 = (x: Tensor): Tensor => runUnary(U.log2, x);
+/** The largest whole number <= x (integers are returned as they are; bool is a DTypeError). */
+export const floor = (x: Tensor): Tensor => runUnary(U.floor, x);
 /** -x (numeric dtypes; bool is a DTypeError). */
 export const neg = (x: Tensor): Tensor => runUnary(U.neg, x);
 /** |x| (numeric dtypes). */
@@ -351,6 +358,12 @@ declare module '../tensor.js' {
     sin(): Tensor;
     /** Cosine (radians). See {@link cos}. */
     cos(): Tensor;
+    /** Arctangent (radians). See {@link atan}. */
+    atan(): Tensor;
+    /** Base-2 logarithm. See {@link log2}. */
+    log2(): Tensor;
+    /** Rounds down to a whole number. See {@link floor}. */
+    floor(): Tensor;
     /** -x (numeric dtypes; bool is a DTypeError). See {@link neg}. */
     neg(): Tensor;
     /** |x| (numeric dtypes). See {@link abs}. */

@@ -12,19 +12,12 @@ import { DTypeError, ShapeError } from '../errors.js';
 import { type OpSchema, commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
 import { fmtShape, normalizeDim, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { makeView } from './views.js';
+import { dimLast } from './views.js';
 
 const softmaxOp = declareOp('softmax', ['input']);
 const logSoftmaxOp = declareOp('log_softmax', ['input']);
 const softmaxBackwardOp = declareOp('softmax_backward', ['grad_output', 'output']);
 const logSoftmaxBackwardOp = declareOp('log_softmax_backward', ['grad_output', 'output']);
-
-/** t viewed with dim d moved last (a 0-d tensor as one row of one element). */
-function dimLast(t: Tensor, d: number): Tensor {
-  if (t.ndim === 0) return makeView(t, [1], [1], t.offset);
-  const order = [...t.shape.keys()].filter((i) => i !== d).concat([d]);
-  return makeView(t, order.map((i) => t.shape[i]!), order.map((i) => t.strides[i]!), t.offset);
-}
 
 function checkDim(op: string, t: Tensor, dim: number): number {
   if (typeof dim !== 'number') throw new ShapeError(op, 'dim', 'a dimension (a number)', String(dim));

@@ -28,6 +28,26 @@ export function makeView(t: Tensor, shape: Shape, strides: readonly number[], of
   return v;
 }
 
+/**
+ * @internal t viewed with dim d moved last (a 0-d tensor as one row of one element), not recorded:
+ * how ops hand a kernel the rows along one dim (softmax, sort).
+ */
+export function dimLast(t: Tensor, d: number): Tensor {
+  if (t.ndim === 0) return makeView(t, [1], [1], t.offset);
+  const order = [...t.shape.keys()].filter((i) => i !== d).concat([d]);
+  return makeView(t, order.map((i) => t.shape[i]!), order.map((i) => t.strides[i]!), t.offset);
+}
+
+/**
+ * @internal t broadcast to `shape` (which it must broadcast to) as an unrecorded view: always a new
+ * Tensor, which the caller disposes.
+ */
+export function broadcastView(t: Tensor, shape: readonly number[]): Tensor {
+  const lead = shape.length - t.ndim;
+  const strides = shape.map((s, i) => (i < lead || t.shape[i - lead] !== s ? 0 : t.strides[i - lead]!));
+  return makeView(t, shape, strides, t.offset);
+}
+
 /** select/slice/narrow need a dimension to index (PyTorch: "cannot be applied to a 0-dim tensor"). */
 function checkHasDim(op: string, t: Tensor): void {
   if (t.ndim === 0) throw new ShapeError(op, 'dim', 'a tensor with at least one dimension', 'a 0-d tensor');
