@@ -1,0 +1,139 @@
+// CPU kernels of RoI Align (formulas and operands: roi_align.h). Each roi's samples (neighbours and
+// weights) are computed once and shared by its channels. The forward pass splits the rois across
+// threads; the backward pass splits the gradient's (batch, channel) planes across threads, each
+// plane summing the contributions of the rois of its batch element in roi order: no two threads
+// write one element, so it needs no atomics and is deterministic.
+#include <string>
+#include <vector>
+#include "cpu/parallel.h"
+#include "roi_align.h"
+
+namespace kiln { namespace vision {
+namespace {
+
+// A roi's batch element and samples, in bin order (bin-major, then grid rows, then columns).
+template <typename C> struct RoiSamples {
+  int64_t batch;
+  RoiGrid<C> grid;
+  std::vector<Bilinear<C>> samples;
+};
+
+template <typename T>
+std::vector<RoiSamples<compute_t<T>>> sample_rois(const KernelCall& c, const TensorArg& rois, int64_t batch, const RoiAlignParams& p) {
+  using C = compute_t<T>;
+  const int64_t k_rois = rois.shape[0];
+  const C scale = C(c.attr(0));
+  std::vector<RoiSamples<C>> out(k_rois);
+  // batch indices first, on this thread: an error cannot leave an OpenMP region
+  for (int64_t k = 0; k < k_rois; ++k) {
+    const C value = C(load(rois.ptr<T>() + k * 5));
+    out[k].batch = roi_batch(value, batch);
+    KILN_CHECK(out[k].batch >= 0, Value, c.name,
+               "argument 'rois' holds the batch index " + std::to_string((double)value) + " in row " + std::to_string(k) + "; expected an integer in [0, " +
+                   std::to_string(batch - 1) + "]");
+  }
+  parallel_for(k_rois, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      C roi[5];
+      for (int i = 0; i < 5; ++i) roi[i] = C(load(rois.ptr<T>() + k * 5 + i));
+      RoiSamples<C>& r = out[k];
+      r.grid = roi_grid(roi, scale, p);
+      if (r.grid.grid_h < 0 || r.grid.grid_w < 0) continue;   // refused below
+      r.samples.clear();
+      r.samples.reserve((size_t)(p.pooled_h * p.pooled_w * r.grid.grid_h * r.grid.grid_w));
+      for (int64_t ph = 0; ph < p.pooled_h; ++ph)
+        for (int64_t pw = 0; pw < p.pooled_w; ++pw)
+          for (int iy = 0; iy < r.grid.grid_h; ++iy) {
+            const C y = sample_at(r.grid.start_h, r.grid.bin_h, ph, iy, r.grid.grid_h);
+            for (int ix = 0; ix < r.grid.grid_w; ++ix)
+              r.samples.push_back(bilinear(p.height, p.width, y, sample_at(r.grid.start_w, r.grid.bin_w, pw, ix, r.grid.grid_w)));
+          }
+    }
+  });
+  for (int64_t k = 0; k < k_rois; ++k)
+    KILN_CHECK(out[k].grid.grid_h >= 0 && out[k].grid.grid_w >= 0, Value, c.name,
+               "argument 'rois' row " + std::to_string(k) + " spans more than " + std::to_string(kMaxGrid) +
+                   " samples per bin along an axis (samplingRatio 0 samples each bin once per pixel); pass a samplingRatio");
+  return out;
+}
+
+template <typename T>
+void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, const RoiAlignParams& p) {
+  using C = compute_t<T>;
+  const std::vector<RoiSamples<C>> all = sample_rois<T>(c, rois, input.shape[0], p);
+  const int64_t plane = p.height * p.width, bins = p.pooled_h * p.pooled_w;
+  parallel_for((int64_t)all.size() * p.channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t kc = b; kc < e; ++kc) {
+      const int64_t k = kc / p.channels, ch = kc % p.channels;
+      const RoiSamples<C>& r = all[k];
+      const T* in = input.ptr<T>() + (r.batch * p.channels + ch) * plane;
+      T* o = out.ptr<T>() + kc * bins;
+      const int per_bin = r.grid.grid_h * r.grid.grid_w;
+      for (int64_t bin = 0; bin < bins; ++bin) {
+        C sum = C(0);
+        for (int s = 0; s < per_bin; ++s) sum += interpolate<C>(in, r.samples[bin * per_bin + s]);
+        store(o + bin, sum / r.grid.count);
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
+  const int64_t batch = grad_input.shape[0];
+  const std::vector<RoiSamples<T>> all = sample_rois<T>(c, rois, batch, p);
+  std::vector<std::vector<int64_t>> rois_of(batch);
+  for (int64_t k = 0; k < (int64_t)all.size(); ++k) rois_of[all[k].batch].push_back(k);
+  const int64_t plane = p.height * p.width, bins = p.pooled_h * p.pooled_w;
+  parallel_for(batch * p.channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t nc = b; nc < e; ++nc) {
+      const int64_t n = nc / p.channels, ch = nc % p.channels;
+      T* gi = grad_input.ptr<T>() + nc * plane;
+      for (int64_t i = 0; i < plane; ++i) gi[i] = T(0);
+      for (int64_t k : rois_of[n]) {
+        const RoiSamples<T>& r = all[k];
+        const T* g = grad.ptr<T>() + (k * p.channels + ch) * bins;
+        const int per_bin = r.grid.grid_h * r.grid.grid_w;
+        for (int64_t bin = 0; bin < bins; ++bin) {
+          const T gb = g[bin];
+          for (int s = 0; s < per_bin; ++s) {
+            const Bilinear<T>& w = r.samples[bin * per_bin + s];
+            if (!w.inside) continue;
+            gi[w.p1] += gb * w.w1 / r.grid.count;
+            gi[w.p2] += gb * w.w2 / r.grid.count;
+            gi[w.p3] += gb * w.w3 / r.grid.count;
+            gi[w.p4] += gb * w.w4 / r.grid.count;
+          }
+        }
+      }
+    }
+  });
+}
+
+void roi_align_kernel(KernelCall& c) {
+  const TensorArg &input = c.in(0), &rois = c.in(1);
+  TensorArg& out = c.out(0);
+  const RoiAlignParams p = check_roi_call(c, input, out, rois);
+  if (out.numel == 0) return;
+  KILN_DISPATCH_FLOATING(input.dtype, c.name, forward<scalar_t>(c, input, rois, out, p));
+}
+
+// float32 and float64: the TypeScript op computes the half types' gradient in float32.
+void roi_align_backward_kernel(KernelCall& c) {
+  const TensorArg &grad = c.in(0), &rois = c.in(1);
+  TensorArg& grad_input = c.out(0);
+  const RoiAlignParams p = check_roi_call(c, grad_input, grad, rois);
+  if (grad_input.numel == 0) return;
+  switch (grad.dtype) {
+    case DType::Float32: backward<float>(c, grad, rois, grad_input, p); break;
+    case DType::Float64: backward<double>(c, grad, rois, grad_input, p); break;
+    default: throw_dtype_error(c.name, grad.dtype, "float32 or float64");
+  }
+}
+
+}  // namespace
+
+KILN_KERNEL("roi_align", roi_align_kernel);
+KILN_KERNEL("roi_align_backward", roi_align_backward_kernel);
+
+}}  // namespace kiln::vision

@@ -1,0 +1,126 @@
+// CUDA kernels of RoI Align (formulas and operands: roi_align.h), one thread per output element
+// (roi, channel, bin) as torchvision's: the forward thread averages its bin's samples, the
+// backward thread adds grad · weight / count to each sample's four neighbours with atomicAdd
+// (float32, float64; the TypeScript op computes the half types' gradient in float32).
+//
+// A roi whose batch index is not an integer in [0, N), or that spans too many samples, is
+// reported through the device error slot (a ValueError at the next synchronisation) and its
+// outputs (gradients) are zero.
+#include "cuda/runtime.h"
+#include "roi_align.h"
+
+namespace kiln { namespace vision {
+namespace {
+
+#define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+// The roi of output element `index` (a row of 5 values), its batch element and grid; false (and a
+// reported error) when the roi is refused.
+template <typename T>
+__device__ bool roi_of(const T* rois, int64_t k, int64_t batch, compute_t<T> scale, const RoiAlignParams& p, int64_t& b, RoiGrid<compute_t<T>>& g,
+                       DeviceErrorSlot* slot, int kernel_id) {
+  using C = compute_t<T>;
+  C roi[5];
+  for (int i = 0; i < 5; ++i) roi[i] = C(load(rois + k * 5 + i));
+  b = roi_batch(roi[0], batch);
+  if (b < 0) {
+    report_value_error(slot, kernel_id, 1, (double)roi[0], 0.0, (double)(batch - 1));
+    return false;
+  }
+  g = roi_grid(roi, scale, p);
+  if (g.grid_h < 0 || g.grid_w < 0) {
+    // a bin wider than kMaxGrid pixels, sampled once per pixel (samplingRatio <= 0)
+    report_value_error(slot, kernel_id, 1, (double)(g.bin_h > g.bin_w ? g.bin_h : g.bin_w), 0.0, (double)kMaxGrid);
+    return false;
+  }
+  return true;
+}
+
+template <typename T>
+__global__ void roi_align_forward(const T* input, const T* rois, T* out, int64_t count, int64_t batch, compute_t<T> scale, RoiAlignParams p, DeviceErrorSlot* slot,
+                                  int kernel_id) {
+  using C = compute_t<T>;
+  KILN_GRID_LOOP(index, count) {
+    const int64_t pw = index % p.pooled_w, ph = (index / p.pooled_w) % p.pooled_h;
+    const int64_t kc = index / (p.pooled_w * p.pooled_h), ch = kc % p.channels, k = kc / p.channels;
+    int64_t b;
+    RoiGrid<C> g;
+    C sum = C(0);
+    if (roi_of(rois, k, batch, scale, p, b, g, slot, kernel_id)) {
+      const T* plane = input + (b * p.channels + ch) * p.height * p.width;
+      for (int iy = 0; iy < g.grid_h; ++iy) {
+        const C y = sample_at(g.start_h, g.bin_h, ph, iy, g.grid_h);
+        for (int ix = 0; ix < g.grid_w; ++ix) sum += interpolate<C>(plane, bilinear(p.height, p.width, y, sample_at(g.start_w, g.bin_w, pw, ix, g.grid_w)));
+      }
+      sum /= g.count;
+    }
+    store(out + index, sum);
+  }
+}
+
+template <typename T>
+__global__ void roi_align_backward(const T* grad, const T* rois, T* grad_input, int64_t count, int64_t batch, T scale, RoiAlignParams p, DeviceErrorSlot* slot,
+                                   int kernel_id) {
+  KILN_GRID_LOOP(index, count) {
+    const int64_t pw = index % p.pooled_w, ph = (index / p.pooled_w) % p.pooled_h;
+    const int64_t kc = index / (p.pooled_w * p.pooled_h), ch = kc % p.channels, k = kc / p.channels;
+    int64_t b;
+    RoiGrid<T> g;
+    if (!roi_of(rois, k, batch, scale, p, b, g, slot, kernel_id)) continue;
+    T* plane = grad_input + (b * p.channels + ch) * p.height * p.width;
+    const T gb = grad[index];
+    for (int iy = 0; iy < g.grid_h; ++iy) {
+      const T y = sample_at(g.start_h, g.bin_h, ph, iy, g.grid_h);
+      for (int ix = 0; ix < g.grid_w; ++ix) {
+        const Bilinear<T> w = bilinear(p.height, p.width, y, sample_at(g.start_w, g.bin_w, pw, ix, g.grid_w));
+        if (!w.inside) continue;
+        atomicAdd(plane + w.p1, gb * w.w1 / g.count);
+        atomicAdd(plane + w.p2, gb * w.w2 / g.count);
+        atomicAdd(plane + w.p3, gb * w.w3 / g.count);
+        atomicAdd(plane + w.p4, gb * w.w4 / g.count);
+      }
+    }
+  }
+}
+
+void roi_align_kernel(KernelCall& c) {
+  const TensorArg &input = c.in(0), &rois = c.in(1);
+  TensorArg& out = c.out(0);
+  const RoiAlignParams p = check_roi_call(c, input, out, rois);
+  if (out.numel == 0) return;
+  KILN_DISPATCH_FLOATING(input.dtype, c.name, {
+    roi_align_forward<scalar_t><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
+        input.ptr<scalar_t>(), rois.ptr<scalar_t>(), out.ptr<scalar_t>(), out.numel, input.shape[0], compute_t<scalar_t>(c.attr(0)), p,
+        kiln::cuda::error_slot_of(c), c.id);
+  });
+  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+}
+
+template <typename T>
+void launch_backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
+  cudaStream_t s = kiln::cuda::stream_of(c);
+  KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
+  if (grad.numel == 0) return;
+  roi_align_backward<T><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel,
+                                                                                          grad_input.shape[0], T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
+  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+}
+
+void roi_align_backward_kernel(KernelCall& c) {
+  const TensorArg &grad = c.in(0), &rois = c.in(1);
+  TensorArg& grad_input = c.out(0);
+  const RoiAlignParams p = check_roi_call(c, grad_input, grad, rois);
+  if (grad_input.numel == 0) return;
+  switch (grad.dtype) {
+    case DType::Float32: launch_backward<float>(c, grad, rois, grad_input, p); break;
+    case DType::Float64: launch_backward<double>(c, grad, rois, grad_input, p); break;
+    default: throw_dtype_error(c.name, grad.dtype, "float32 or float64");
+  }
+}
+
+}  // namespace
+
+KILN_KERNEL_ARGS("roi_align", roi_align_kernel, "input,rois");
+KILN_KERNEL_ARGS("roi_align_backward", roi_align_backward_kernel, "grad,rois");
+
+}}  // namespace kiln::vision

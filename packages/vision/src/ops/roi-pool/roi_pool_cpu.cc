@@ -1,0 +1,109 @@
+// CPU kernels of RoI max pooling (geometry and operands: roi_pool.h). The forward pass splits
+// (roi, channel) pairs across threads; the backward pass splits the gradient's (batch, channel)
+// planes, each adding the gradients of its batch element's rois at their argmax in roi order:
+// no atomics, deterministic.
+#include <string>
+#include <vector>
+#include "cpu/parallel.h"
+#include "roi_pool.h"
+
+namespace kiln { namespace vision {
+namespace {
+
+// The rois' batch elements, checked on this thread (an error cannot leave an OpenMP region).
+template <typename T>
+std::vector<int64_t> roi_batches(const KernelCall& c, const TensorArg& rois, int64_t batch, bool check_corners) {
+  using C = compute_t<T>;
+  std::vector<int64_t> out(rois.shape[0]);
+  for (int64_t k = 0; k < rois.shape[0]; ++k) {
+    C roi[5];
+    for (int i = 0; i < 5; ++i) roi[i] = C(load(rois.ptr<T>() + k * 5 + i));
+    out[k] = roi_batch(roi[0], batch);
+    KILN_CHECK(out[k] >= 0, Value, c.name,
+               "argument 'rois' holds the batch index " + std::to_string((double)roi[0]) + " in row " + std::to_string(k) + "; expected an integer in [0, " +
+                   std::to_string(batch - 1) + "]");
+    KILN_CHECK(!check_corners || corners_ok(roi, C(c.attr(0))), Value, c.name,
+               "argument 'rois' row " + std::to_string(k) + " has a corner that is not finite or beyond 1e15 pixels once scaled");
+  }
+  return out;
+}
+
+template <typename T>
+void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, TensorArg& argmax, const RoiPoolParams& p) {
+  using C = compute_t<T>;
+  const std::vector<int64_t> batch_of = roi_batches<T>(c, rois, input.shape[0], true);
+  const C scale = C(c.attr(0));
+  const int64_t bins = p.pooled_h * p.pooled_w, plane = p.height * p.width;
+  parallel_for((int64_t)batch_of.size() * p.channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t kc = b; kc < e; ++kc) {
+      const int64_t k = kc / p.channels, ch = kc % p.channels;
+      C roi[5];
+      for (int i = 0; i < 5; ++i) roi[i] = C(load(rois.ptr<T>() + k * 5 + i));
+      const T* in = input.ptr<T>() + (batch_of[k] * p.channels + ch) * plane;
+      for (int64_t ph = 0; ph < p.pooled_h; ++ph)
+        for (int64_t pw = 0; pw < p.pooled_w; ++pw) {
+          C best;
+          int64_t at;
+          window_max(in, p.width, pool_window(roi, scale, ph, pw, p), best, at);
+          const int64_t o = kc * bins + ph * p.pooled_w + pw;
+          store(out.ptr<T>() + o, best);
+          argmax.ptr<int64_t>()[o] = at;
+        }
+    }
+  });
+}
+
+template <typename T>
+void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
+  const int64_t batch = grad_input.shape[0];
+  const std::vector<int64_t> batch_of = roi_batches<T>(c, rois, batch, false);
+  std::vector<std::vector<int64_t>> rois_of(batch);
+  for (int64_t k = 0; k < (int64_t)batch_of.size(); ++k) rois_of[batch_of[k]].push_back(k);
+  const int64_t bins = p.pooled_h * p.pooled_w, plane = p.height * p.width;
+  const int64_t* am = argmax.ptr<int64_t>();
+  // argmax comes from roi_pool; a direct call may pass anything: check it here, on this thread
+  for (int64_t i = 0; i < argmax.numel; ++i)
+    KILN_CHECK(am[i] >= -1 && am[i] < plane, Value, c.name, "argument 'argmax' holds " + std::to_string(am[i]) + ", outside [-1, " + std::to_string(plane - 1) + "]");
+  parallel_for(batch * p.channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t nc = b; nc < e; ++nc) {
+      const int64_t n = nc / p.channels, ch = nc % p.channels;
+      T* gi = grad_input.ptr<T>() + nc * plane;
+      for (int64_t i = 0; i < plane; ++i) gi[i] = T(0);
+      for (int64_t k : rois_of[n]) {
+        const int64_t base = (k * p.channels + ch) * bins;
+        for (int64_t bin = 0; bin < bins; ++bin)
+          if (am[base + bin] >= 0) gi[am[base + bin]] += grad.ptr<T>()[base + bin];
+      }
+    }
+  });
+}
+
+void roi_pool_kernel(KernelCall& c) {
+  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name, "expected inputs [input, rois], outputs [out, argmax], attrs [spatialScale]");
+  const TensorArg &input = c.in(0), &rois = c.in(1);
+  TensorArg &out = c.out(0), &argmax = c.out(1);
+  const RoiPoolParams p = check_roi_pool_call(c, input, out, rois, argmax);
+  if (out.numel == 0) return;
+  KILN_DISPATCH_FLOATING(input.dtype, c.name, forward<scalar_t>(c, input, rois, out, argmax, p));
+}
+
+// float32 and float64: the TypeScript op computes the half types' gradient in float32.
+void roi_pool_backward_kernel(KernelCall& c) {
+  KILN_CHECK(c.n_inputs == 3 && c.n_outputs == 1, Internal, c.name, "expected inputs [grad, rois, argmax], outputs [gradInput]");
+  const TensorArg &grad = c.in(0), &rois = c.in(1), &argmax = c.in(2);
+  TensorArg& grad_input = c.out(0);
+  const RoiPoolParams p = check_roi_pool_call(c, grad_input, grad, rois, argmax);
+  if (grad_input.numel == 0) return;
+  switch (grad.dtype) {
+    case DType::Float32: backward<float>(c, grad, rois, argmax, grad_input, p); break;
+    case DType::Float64: backward<double>(c, grad, rois, argmax, grad_input, p); break;
+    default: throw_dtype_error(c.name, grad.dtype, "float32 or float64");
+  }
+}
+
+}  // namespace
+
+KILN_KERNEL("roi_pool", roi_pool_kernel);
+KILN_KERNEL("roi_pool_backward", roi_pool_backward_kernel);
+
+}}  // namespace kiln::vision
