@@ -97,7 +97,9 @@ def nms_cases() -> list[dict]:
     rng = np.random.default_rng(seed_of("batched_ties"))
     add("batched_ties", clustered_boxes(rng, 100, 3), rng.integers(0, 3, 100) / 2.0, 0.5, idxs=rng.integers(0, 3, 100), op="batched_nms")
     rng = np.random.default_rng(seed_of("batched_large"))
-    add("batched_1100_boxes_10_classes", clustered_boxes(rng, 1100, 30), rng.uniform(0, 1, 1100), 0.6, idxs=rng.integers(0, 10, 1100), op="batched_nms")
+    # distinct scores: torchvision's per-category path orders equal scores by category, its
+    # coordinate-trick path (and Kiln) by index
+    add("batched_1100_boxes_10_classes", clustered_boxes(rng, 1100, 30), (rng.permutation(1100) + 0.5) / 2048, 0.6, idxs=rng.integers(0, 10, 1100), op="batched_nms")
     rng = np.random.default_rng(seed_of("batched_negative_idxs"))
     add("batched_negative_and_large_idxs", clustered_boxes(rng, 80), rng.uniform(0, 1, 80), 0.5, idxs=rng.choice([-7, 0, 3, 1000], 80), op="batched_nms")
     add("batched_empty", np.zeros((0, 4)), np.zeros(0), 0.5, idxs=np.zeros(0), op="batched_nms")

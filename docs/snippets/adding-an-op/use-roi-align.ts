@@ -17,6 +17,6 @@ const box = tensor([[0, 0.3, 0.6, 3.2, 3.7]], { dtype: 'float64' });
 assert.equal(gradcheck((x: Tensor) => roiAlign(x, box, { outputSize: 2, samplingRatio: 2 }), [small]), true);
 
 // NMS keeps box 0 and drops box 1 (IoU 0.68 with box 0); box 2 does not overlap.
-const boxes = tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]);
+const boxes = tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], { dtype: 'float32' });
 assert.deepEqual(nms(boxes, tensor([0.9, 0.8, 0.7]), 0.5).toArray(), [0, 2]);
 console.log('roiAlign:', pooled.shape, 'nms kept', nms(boxes, tensor([0.9, 0.8, 0.7]), 0.5).toArray());

@@ -7,7 +7,8 @@
  * transforms, in torchvision's and pycocotools' semantics with camelCase names.
  *
  * ```ts
- * import { Coco, CocoEval } from '@kiln/vision';
+ * import { tensor } from '@kiln/tensor';
+ * import { Coco, CocoEval, nms } from '@kiln/vision';
  * const gt = Coco.fromFile('instances_val2017.json');
  * const ev = new CocoEval(gt, gt.loadResults('detections.json'), 'bbox');
  * ev.evaluate(); ev.accumulate(); ev.summarize();   // prints pycocotools' 12 lines

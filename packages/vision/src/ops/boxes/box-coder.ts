@@ -25,7 +25,7 @@ function geometry(b: Tensor) {
  * @example
  * ```ts
  * const coder = new BoxCoder([10, 10, 5, 5]);     // Faster R-CNN's RoI-head weights
- * const anchors = tensor([[0, 0, 10, 10]]), gt = tensor([[1, 2, 11, 14]]);
+ * const anchors = tensor([[0, 0, 10, 10]], { dtype: 'float32' }), gt = tensor([[1, 2, 11, 14]], { dtype: 'float32' });
  * const codes = coder.encodeSingle(gt, anchors);  // [[1, 2.5, 0, 0.9116]]
  * coder.decodeSingle(codes, anchors);             // [[1, 2, 11, 14]]
  * ```

@@ -39,7 +39,7 @@ template <typename T> KILN_HD Box<compute_t<T>> load_box(const T* boxes, int64_t
 }
 
 // The operand checks both devices make (the TypeScript op has made them with friendlier messages).
-inline int64_t check_nms_call(const KernelCall& c) {
+inline int64_t check_nms_call(KernelCall& c) {
   KILN_CHECK((c.n_inputs == 2 || c.n_inputs == 3) && c.n_outputs == 1 && c.n_attrs == 1, Internal, c.name,
              "expected inputs [boxes, order, classes?], outputs [keep], attrs [iouThreshold]");
   const TensorArg &boxes = c.in(0), &order = c.in(1), &keep = c.out(0);

@@ -42,7 +42,7 @@ function runNms(boxes: Tensor, scores: Tensor, idxs: Tensor | null, iouThreshold
  *
  * @example
  * ```ts
- * const boxes = tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]);
+ * const boxes = tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], { dtype: 'float32' });
  * nms(boxes, tensor([0.9, 0.8, 0.7]), 0.5).toArray();   // [0, 2]: box 1 overlaps box 0 by 0.68
  * ```
  */
@@ -68,7 +68,7 @@ export function nms(boxes: Tensor, scores: Tensor, iouThreshold: number): Tensor
  *
  * @example
  * ```ts
- * const boxes = tensor([[0, 0, 10, 10], [1, 1, 11, 11], [1, 1, 11, 11]]);
+ * const boxes = tensor([[0, 0, 10, 10], [1, 1, 11, 11], [1, 1, 11, 11]], { dtype: 'float32' });
  * const scores = tensor([0.9, 0.8, 0.7]);
  * batchedNms(boxes, scores, tensor([0, 0, 1]), 0.5).toArray();   // [0, 2]
  * ```

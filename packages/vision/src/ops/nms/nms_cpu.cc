@@ -18,7 +18,7 @@ void read_classes(const TensorArg& classes, const int64_t* order, int64_t os, in
 }
 
 template <typename T>
-void nms_boxes(const KernelCall& c, int64_t n) {
+void nms_boxes(KernelCall& c, int64_t n) {
   using C = compute_t<T>;
   const TensorArg &boxes = c.in(0), &ord = c.in(1);
   TensorArg& keep = c.out(0);

@@ -96,7 +96,7 @@ __global__ void select_kept(const uint64_t* mask, int64_t n, int64_t col_blocks,
 }
 
 template <typename T>
-void nms_boxes(const KernelCall& c, int64_t n) {
+void nms_boxes(KernelCall& c, int64_t n) {
   using C = compute_t<T>;
   const TensorArg &boxes = c.in(0), &order = c.in(1);
   const bool has_classes = c.n_inputs == 3;

@@ -62,7 +62,7 @@ const isHalf = (t: Tensor): boolean => t.dtype === 'float16' || t.dtype === 'bfl
  * @example
  * ```ts
  * const features = randn([2, 256, 50, 50]);                    // stride 16 of an 800 × 800 image
- * const rois = tensor([[0, 64, 64, 256, 320], [1, 0, 0, 799, 799]]);
+ * const rois = tensor([[0, 64, 64, 256, 320], [1, 0, 0, 799, 799]], { dtype: 'float32' });
  * const pooled = roiAlign(features, rois, { outputSize: 7, spatialScale: 1 / 16, samplingRatio: 2 });
  * pooled.shape;                                                // [2, 256, 7, 7]
  * ```

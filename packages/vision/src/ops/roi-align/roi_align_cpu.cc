@@ -11,6 +11,8 @@
 namespace kiln { namespace vision {
 namespace {
 
+using cpu::parallel_for;
+
 // A roi's batch element and samples, in bin order (bin-major, then grid rows, then columns).
 template <typename C> struct RoiSamples {
   int64_t batch;

@@ -10,6 +10,8 @@
 namespace kiln { namespace vision {
 namespace {
 
+using cpu::parallel_for;
+
 // The rois' batch elements, checked on this thread (an error cannot leave an OpenMP region).
 template <typename T>
 std::vector<int64_t> roi_batches(const KernelCall& c, const TensorArg& rois, int64_t batch, bool check_corners) {
