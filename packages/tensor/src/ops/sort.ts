@@ -134,6 +134,7 @@ export function topk(x: Tensor, k: number, dim = -1, options: TopkOptions = {}):
   checkFlag(op, 'sorted', options.sorted, true);
   const n = x.ndim === 0 ? 1 : x.shape[d]!;
   if (!Number.isInteger(k) || k < 0 || k > n) throw new ValueError(op, 'k', `an integer in [0, ${n}] (the size of dimension ${d})`, String(k));
+  if (x.ndim === 0 && k !== 1) throw new ValueError(op, 'k', '1 for a 0-d input (its one element)', String(k));
   const [values, indices] = runSort(op, x, d, k, largest);
   recordOp(topkOp, [x], [values, indices], { dim: d });
   return { values, indices };

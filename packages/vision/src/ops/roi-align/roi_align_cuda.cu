@@ -12,7 +12,23 @@
 namespace kiln { namespace vision {
 namespace {
 
+// One thread per output element (a grid-stride loop). The element's index is split into (roi,
+// channel, bin) in I: int32_t below 2^31 elements (32-bit divisions are much cheaper than 64-bit
+// ones), int64_t above.
 #define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+// (roi, channel, row, column) of output element `index` of [K, C, PH, PW].
+template <typename I> struct PooledAt {
+  I k, ch, ph, pw;
+  __device__ PooledAt(I index, const RoiAlignParams& p) {
+    pw = index % (I)p.pooled_w;
+    I rest = index / (I)p.pooled_w;
+    ph = rest % (I)p.pooled_h;
+    rest /= (I)p.pooled_h;
+    ch = rest % (I)p.channels;
+    k = rest / (I)p.channels;
+  }
+};
 
 // The roi of output element `index` (a row of 5 values), its batch element and grid; false (and a
 // reported error) when the roi is refused.
@@ -36,13 +52,13 @@ __device__ bool roi_of(const T* rois, int64_t k, int64_t batch, compute_t<T> sca
   return true;
 }
 
-template <typename T>
+template <typename T, typename I>
 __global__ void roi_align_forward(const T* input, const T* rois, T* out, int64_t count, int64_t batch, compute_t<T> scale, RoiAlignParams p, DeviceErrorSlot* slot,
                                   int kernel_id) {
   using C = compute_t<T>;
   KILN_GRID_LOOP(index, count) {
-    const int64_t pw = index % p.pooled_w, ph = (index / p.pooled_w) % p.pooled_h;
-    const int64_t kc = index / (p.pooled_w * p.pooled_h), ch = kc % p.channels, k = kc / p.channels;
+    const PooledAt<I> at((I)index, p);
+    const int64_t k = at.k, ch = at.ch, ph = at.ph, pw = at.pw;
     int64_t b;
     RoiGrid<C> g;
     C sum = C(0);
@@ -58,12 +74,12 @@ __global__ void roi_align_forward(const T* input, const T* rois, T* out, int64_t
   }
 }
 
-template <typename T>
+template <typename T, typename I>
 __global__ void roi_align_backward(const T* grad, const T* rois, T* grad_input, int64_t count, int64_t batch, T scale, RoiAlignParams p, DeviceErrorSlot* slot,
                                    int kernel_id) {
   KILN_GRID_LOOP(index, count) {
-    const int64_t pw = index % p.pooled_w, ph = (index / p.pooled_w) % p.pooled_h;
-    const int64_t kc = index / (p.pooled_w * p.pooled_h), ch = kc % p.channels, k = kc / p.channels;
+    const PooledAt<I> at((I)index, p);
+    const int64_t k = at.k, ch = at.ch, ph = at.ph, pw = at.pw;
     int64_t b;
     RoiGrid<T> g;
     if (!roi_of(rois, k, batch, scale, p, b, g, slot, kernel_id)) continue;
@@ -88,10 +104,15 @@ void roi_align_kernel(KernelCall& c) {
   TensorArg& out = c.out(0);
   const RoiAlignParams p = check_roi_call(c, input, out, rois);
   if (out.numel == 0) return;
+  const bool small = out.numel < (1LL << 31);
   KILN_DISPATCH_FLOATING(input.dtype, c.name, {
-    roi_align_forward<scalar_t><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
-        input.ptr<scalar_t>(), rois.ptr<scalar_t>(), out.ptr<scalar_t>(), out.numel, input.shape[0], compute_t<scalar_t>(c.attr(0)), p,
-        kiln::cuda::error_slot_of(c), c.id);
+    const auto launch = [&](auto index_type) {
+      roi_align_forward<scalar_t, decltype(index_type)><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
+          input.ptr<scalar_t>(), rois.ptr<scalar_t>(), out.ptr<scalar_t>(), out.numel, input.shape[0], compute_t<scalar_t>(c.attr(0)), p,
+          kiln::cuda::error_slot_of(c), c.id);
+    };
+    if (small) launch(int32_t{});
+    else launch(int64_t{});
   });
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
@@ -101,8 +122,13 @@ void launch_backward(const KernelCall& c, const TensorArg& grad, const TensorArg
   cudaStream_t s = kiln::cuda::stream_of(c);
   KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
   if (grad.numel == 0) return;
-  roi_align_backward<T><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel,
-                                                                                          grad_input.shape[0], T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
+  const unsigned blocks = kiln::cuda::blocks_for(grad.numel);
+  if (grad.numel < (1LL << 31))
+    roi_align_backward<T, int32_t><<<blocks, kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel,
+                                                                          grad_input.shape[0], T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
+  else
+    roi_align_backward<T, int64_t><<<blocks, kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel, grad_input.shape[0],
+                                                                          T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
