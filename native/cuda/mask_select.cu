@@ -42,7 +42,7 @@ void mask_positions_kernel(KernelCall& c) {
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   size_t bytes = 0;
   KILN_CUDA_CHECK(cub::DeviceScan::InclusiveSum(nullptr, bytes, positions, positions, n, s), c.name);
-  Workspace temp(c.device, bytes);
+  Workspace temp(c.device, bytes > 0 ? bytes : 1);   // a null pointer would make CUB only report the size
   KILN_CUDA_CHECK(cub::DeviceScan::InclusiveSum(temp.ptr, bytes, positions, positions, n, s), c.name);
 }
 

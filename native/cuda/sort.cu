@@ -65,7 +65,7 @@ __global__ void write_rows(OffsetCalc<1, IndexT> x_at, OffsetCalc<2, IndexT> out
 int64_t* radix_sort_pairs(const KernelCall& c, cub::DoubleBuffer<uint64_t>& keys, cub::DoubleBuffer<int64_t>& pos, int64_t numel, int end_bit) {
   size_t bytes = 0;
   KILN_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, bytes, keys, pos, numel, 0, end_bit, stream_of(c)), c.name);
-  Workspace temp(c.device, bytes);
+  Workspace temp(c.device, bytes > 0 ? bytes : 1);   // a null pointer would make CUB only report the size
   KILN_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.ptr, bytes, keys, pos, numel, 0, end_bit, stream_of(c)), c.name);
   return pos.Current();
 }

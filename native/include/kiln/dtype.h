@@ -221,6 +221,13 @@ template <typename T, typename V> KILN_HD void store(T* p, V v) { *p = Store<T>:
     KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
     default: ::kiln::throw_dtype_error(opname, dtype, "a known dtype");              \
   }
+// float32 and float64 only (kernels that accumulate, e.g. with atomics, in their own type).
+#define KILN_DISPATCH_FLOAT_DOUBLE(dtype, opname, ...)                               \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    default: ::kiln::throw_dtype_error(opname, dtype, "float32 or float64");          \
+  }
 #define KILN_DISPATCH_INDEX(dtype, opname, ...)                                      \
   switch (dtype) {                                                                   \
     KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \

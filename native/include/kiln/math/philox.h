@@ -76,21 +76,9 @@ KILN_HD double unit_double(uint32_t hi, uint32_t lo) { return (double)((((uint64
 // In (0, 1], 53 bits.
 KILN_HD double unit_double_open0(uint32_t hi, uint32_t lo) { return (double)(((((uint64_t)hi << 32) | lo) >> 11) + 1u) * 0x1p-53; }
 
-// a * b and a + b, each rounded once, on both devices (no FMA contraction).
-KILN_HD double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-KILN_HD double add_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
+// a * b and a + b, each rounded once, on both devices (no FMA contraction): kiln/math/scalar.h.
+using m::add_rn;
+using m::mul_rn;
 
 // Box–Muller: for u1 in (0, 1] and u2 in [0, 1), with r = sqrt(-2 ln u1) and t = 2 pi u2,
 // z0 = r cos t and z1 = r sin t are independent standard normal values.

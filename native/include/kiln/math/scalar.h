@@ -35,38 +35,22 @@ KILN_HD double pow(double x, double y) { return ::pow(x, y); }
 KILN_HD float rsqrt(float x) { return 1.0f / ::sqrtf(x); }
 KILN_HD double rsqrt(double x) { return 1.0 / ::sqrt(x); }
 
-// Products, sums and differences rounded on their own: on the GPU nvcc would otherwise fuse a
+// Products and sums rounded on their own: on the GPU nvcc would otherwise fuse a
 // product into a following add (an FMA, one rounding less), so the devices would round
 // differently. For formulas whose results must match the CPU's bit for bit (decisions taken by
 // comparing them, as NMS's IoU test).
-KILN_HD float mul_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
+#define KILN_RN2(name, op, fdev, ddev)                                       \
+  KILN_HD float name(float a, float b) { return fdev(a, b); }               \
+  KILN_HD double name(double a, double b) { return ddev(a, b); }
 #else
-  return a * b;
+#define KILN_RN2(name, op, fdev, ddev)                                       \
+  KILN_HD float name(float a, float b) { return a op b; }                   \
+  KILN_HD double name(double a, double b) { return a op b; }
 #endif
-}
-KILN_HD double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-KILN_HD float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-KILN_HD double add_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
+KILN_RN2(mul_rn, *, __fmul_rn, __dmul_rn)
+KILN_RN2(add_rn, +, __fadd_rn, __dadd_rn)
+#undef KILN_RN2
 
 // 1 / x: on the GPU the approximate reciprocal for float (2 ulp, one instruction and a multiply,
 // instead of an IEEE division); plain division elsewhere. Only used where x is in a normal range.

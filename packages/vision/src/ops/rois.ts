@@ -2,7 +2,7 @@
  * The argument handling shared by the RoI ops (roiAlign, roiPool): rois as one [K, 5] tensor or as
  * per-image box lists, the pooled size, and the checks on the feature map.
  */
-import { type Tensor, DTypeError, ShapeError, ValueError, cat, commonDevice, fmtShape, full, isFloating, tidy } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, cat, commonDevice, fmtShape, full, isFloating, launchKernel, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 
 /** Regions of interest: [K, 5] rows (batch index, x1, y1, x2, y2), or one [Ki, 4] box tensor per image. */
@@ -50,4 +50,20 @@ export function checkFeatures(op: string, input: Tensor, rois: Rois): void {
 export function checkFinite(op: string, arg: string, v: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValueError(op, arg, 'a finite number', String(v));
   return v;
+}
+
+/**
+ * Runs kernel `name` on contiguous copies of the inputs that are not contiguous (the RoI kernels
+ * index their operands directly), into `outputs`, which are released if the kernel throws.
+ */
+export function launchContiguous(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: readonly number[]): void {
+  const operands = inputs.map((t) => (t.isContiguous ? t : t.contiguous()));
+  try {
+    if (outputs[0]!.numel > 0) launchKernel(name, operands, outputs, attrs);
+  } catch (e) {
+    for (const o of outputs) o.dispose();
+    throw e;
+  } finally {
+    operands.forEach((t, i) => t !== inputs[i] && t.dispose());
+  }
 }

@@ -5,9 +5,9 @@
  * own (roi_align_backward: atomic-free on the CPU, atomics on CUDA), itself differentiable (its
  * gradient is roi_align of the upstream gradient: the two are adjoint linear maps).
  */
-import { type Tensor, ValueError, declareOp, emptyOn, launchKernel, needsRecording, recordOp } from '@kiln/tensor';
+import { type Tensor, ValueError, declareOp, emptyOn, needsRecording, recordOp } from '@kiln/tensor';
 import { defineDerivative } from '@kiln/autograd';
-import { type Rois, checkFeatures, checkFinite, pooledSize, roisTensor } from '../rois.js';
+import { type Rois, checkFeatures, checkFinite, launchContiguous, pooledSize, roisTensor } from '../rois.js';
 
 const roiAlignOp = declareOp('roi_align', ['input', 'rois']);
 const roiAlignBackwardOp = declareOp('roi_align_backward', ['grad', 'rois']);
@@ -74,17 +74,7 @@ export function roiAlign(input: Tensor, rois: Rois, options: RoiAlignOptions): T
   const r = roisTensor(op, rois, input.dtype);
   const [ph, pw] = attrs.pooled;
   const out = emptyOn([r.shape[0]!, input.shape[1]!, ph, pw], input.dtype, input.device);
-  const x = input.isContiguous ? input : input.contiguous();
-  const rc = r.isContiguous ? r : r.contiguous();
-  try {
-    if (out.numel > 0) launchKernel(op, [x, rc], [out], kernelAttrs(attrs));
-  } catch (e) {
-    out.dispose();
-    throw e;
-  } finally {
-    if (x !== input) x.dispose();
-    if (rc !== r) rc.dispose();
-  }
+  launchContiguous(op, [input, r], [out], kernelAttrs(attrs));
   // rows made from a list of boxes are the graph's to keep when it saves them
   if (r !== rois && !needsRecording([input])) r.dispose();
   return recordOp(roiAlignOp, [input, r], [out], { ...attrs, inputShape: [...input.shape] });
@@ -115,13 +105,10 @@ export function roiAlignBackward(grad: Tensor, rois: Tensor, inputShape: readonl
   }
   // the kernels accumulate in float32 or float64
   const work = isHalf(grad) ? 'float32' : grad.dtype;
-  const g = grad.to(work).contiguous(), rw = r.to(work).contiguous();
+  const g = grad.to(work), rw = r.to(work);
   const result = emptyOn(inputShape, work, grad.device);
   try {
-    if (result.numel > 0) launchKernel(op, [g, rw], [result], kernelAttrs(attrs));
-  } catch (e) {
-    result.dispose();
-    throw e;
+    launchContiguous(op, [g, rw], [result], kernelAttrs(attrs));
   } finally {
     if (g !== grad) g.dispose();
     if (rw !== r) rw.dispose();

@@ -7,6 +7,7 @@
 #include <vector>
 #include "cpu/parallel.h"
 #include "roi_align.h"
+#include "../rois_cpu.h"
 
 namespace kiln { namespace vision {
 namespace {
@@ -26,14 +27,8 @@ std::vector<RoiSamples<compute_t<T>>> sample_rois(const KernelCall& c, const Ten
   const int64_t k_rois = rois.shape[0];
   const C scale = C(c.attr(0));
   std::vector<RoiSamples<C>> out(k_rois);
-  // batch indices first, on this thread: an error cannot leave an OpenMP region
-  for (int64_t k = 0; k < k_rois; ++k) {
-    const C value = C(load(rois.ptr<T>() + k * 5));
-    out[k].batch = roi_batch(value, batch);
-    KILN_CHECK(out[k].batch >= 0, Value, c.name,
-               "argument 'rois' holds the batch index " + std::to_string((double)value) + " in row " + std::to_string(k) + "; expected an integer in [0, " +
-                   std::to_string(batch - 1) + "]");
-  }
+  const std::vector<int64_t> batch_of = roi_batches<T>(c, rois, batch);
+  for (int64_t k = 0; k < k_rois; ++k) out[k].batch = batch_of[k];
   parallel_for(k_rois, 1, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
       C roi[5];
@@ -84,8 +79,9 @@ template <typename T>
 void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
   const int64_t batch = grad_input.shape[0];
   const std::vector<RoiSamples<T>> all = sample_rois<T>(c, rois, batch, p);
-  std::vector<std::vector<int64_t>> rois_of(batch);
-  for (int64_t k = 0; k < (int64_t)all.size(); ++k) rois_of[all[k].batch].push_back(k);
+  std::vector<int64_t> batch_of(all.size());
+  for (size_t k = 0; k < all.size(); ++k) batch_of[k] = all[k].batch;
+  const std::vector<std::vector<int64_t>> rois_of = rows_by_batch(batch_of, batch);
   const int64_t plane = p.height * p.width, bins = p.pooled_h * p.pooled_w;
   parallel_for(batch * p.channels, 1, [&](int64_t b, int64_t e) {
     for (int64_t nc = b; nc < e; ++nc) {
@@ -126,11 +122,7 @@ void roi_align_backward_kernel(KernelCall& c) {
   TensorArg& grad_input = c.out(0);
   const RoiAlignParams p = check_roi_call(c, grad_input, grad, rois);
   if (grad_input.numel == 0) return;
-  switch (grad.dtype) {
-    case DType::Float32: backward<float>(c, grad, rois, grad_input, p); break;
-    case DType::Float64: backward<double>(c, grad, rois, grad_input, p); break;
-    default: throw_dtype_error(c.name, grad.dtype, "float32 or float64");
-  }
+  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, backward<scalar_t>(c, grad, rois, grad_input, p));
 }
 
 }  // namespace

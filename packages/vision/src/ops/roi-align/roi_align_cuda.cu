@@ -137,11 +137,7 @@ void roi_align_backward_kernel(KernelCall& c) {
   TensorArg& grad_input = c.out(0);
   const RoiAlignParams p = check_roi_call(c, grad_input, grad, rois);
   if (grad_input.numel == 0) return;
-  switch (grad.dtype) {
-    case DType::Float32: launch_backward<float>(c, grad, rois, grad_input, p); break;
-    case DType::Float64: launch_backward<double>(c, grad, rois, grad_input, p); break;
-    default: throw_dtype_error(c.name, grad.dtype, "float32 or float64");
-  }
+  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, launch_backward<scalar_t>(c, grad, rois, grad_input, p));
 }
 
 }  // namespace

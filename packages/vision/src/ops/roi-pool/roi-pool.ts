@@ -4,9 +4,9 @@
  * share); the gradient goes to each bin's argmax through roi_pool_backward (atomic-free on the
  * CPU), whose own gradient picks the upstream gradient at the same argmax.
  */
-import { type Tensor, ValueError, declareOp, emptyOn, launchKernel, needsRecording, recordOp, where, zeros } from '@kiln/tensor';
+import { type Tensor, ValueError, declareOp, emptyOn, needsRecording, recordOp, where, zeros } from '@kiln/tensor';
 import { defineDerivative } from '@kiln/autograd';
-import { type Rois, checkFeatures, checkFinite, pooledSize, roisTensor } from '../rois.js';
+import { type Rois, checkFeatures, checkFinite, launchContiguous, pooledSize, roisTensor } from '../rois.js';
 
 const roiPoolOp = declareOp('roi_pool', ['input', 'rois']);
 const roiPoolBackwardOp = declareOp('roi_pool_backward', ['grad', 'rois', 'argmax']);
@@ -30,18 +30,6 @@ function checkOptions(op: string, options: RoiPoolOptions): Omit<RoiPoolAttrs, '
   return { pooled: pooledSize(op, options.outputSize), spatialScale: checkFinite(op, 'spatialScale', options.spatialScale ?? 1) };
 }
 
-function runContiguous(name: string, inputs: Tensor[], outputs: Tensor[], attrs: number[]): void {
-  const views = inputs.map((t) => (t.isContiguous ? t : t.contiguous()));
-  try {
-    if (outputs[0]!.numel > 0) launchKernel(name, views, outputs, attrs);
-  } catch (e) {
-    for (const o of outputs) o.dispose();
-    throw e;
-  } finally {
-    views.forEach((v, i) => v !== inputs[i] && v.dispose());
-  }
-}
-
 /**
  * RoI max pooling (`torchvision.ops.roi_pool`): for each region of interest, the largest value of
  * each of PH × PW bins of `input` [N, C, H, W], as [K, C, PH, PW]. Roi corners are rounded to
@@ -61,7 +49,7 @@ export function roiPool(input: Tensor, rois: Rois, options: RoiPoolOptions): Ten
   const r = roisTensor(op, rois, input.dtype);
   const shape = [r.shape[0]!, input.shape[1]!, ...attrs.pooled];
   const out = emptyOn(shape, input.dtype, input.device), argmax = emptyOn(shape, 'int64', input.device);
-  runContiguous(op, [input, r], [out, argmax], [attrs.spatialScale]);
+  launchContiguous(op, [input, r], [out, argmax], [attrs.spatialScale]);
   if (!needsRecording([input])) {
     argmax.dispose();
     if (r !== rois) r.dispose();
@@ -95,7 +83,7 @@ export function roiPoolBackward(grad: Tensor, rois: Tensor, argmax: Tensor, inpu
   const g = grad.to(work), rw = r.to(work);
   const result = emptyOn(inputShape, work, grad.device);
   try {
-    runContiguous(op, [g, rw, argmax], [result], []);
+    launchContiguous(op, [g, rw, argmax], [result], []);
   } finally {
     if (g !== grad) g.dispose();
     if (rw !== r) rw.dispose();

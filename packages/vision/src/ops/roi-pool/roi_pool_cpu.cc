@@ -6,25 +6,22 @@
 #include <vector>
 #include "cpu/parallel.h"
 #include "roi_pool.h"
+#include "../rois_cpu.h"
 
 namespace kiln { namespace vision {
 namespace {
 
 using cpu::parallel_for;
 
-// The rois' batch elements, checked on this thread (an error cannot leave an OpenMP region).
+// The rois' batch elements (rois_cpu.h) and corners, checked on this thread.
 template <typename T>
-std::vector<int64_t> roi_batches(const KernelCall& c, const TensorArg& rois, int64_t batch, bool check_corners) {
+std::vector<int64_t> checked_rois(const KernelCall& c, const TensorArg& rois, int64_t batch) {
   using C = compute_t<T>;
-  std::vector<int64_t> out(rois.shape[0]);
+  std::vector<int64_t> out = roi_batches<T>(c, rois, batch);
   for (int64_t k = 0; k < rois.shape[0]; ++k) {
     C roi[5];
     for (int i = 0; i < 5; ++i) roi[i] = C(load(rois.ptr<T>() + k * 5 + i));
-    out[k] = roi_batch(roi[0], batch);
-    KILN_CHECK(out[k] >= 0, Value, c.name,
-               "argument 'rois' holds the batch index " + std::to_string((double)roi[0]) + " in row " + std::to_string(k) + "; expected an integer in [0, " +
-                   std::to_string(batch - 1) + "]");
-    KILN_CHECK(!check_corners || corners_ok(roi, C(c.attr(0))), Value, c.name,
+    KILN_CHECK(corners_ok(roi, C(c.attr(0))), Value, c.name,
                "argument 'rois' row " + std::to_string(k) + " has a corner that is not finite or beyond 1e15 pixels once scaled");
   }
   return out;
@@ -33,7 +30,7 @@ std::vector<int64_t> roi_batches(const KernelCall& c, const TensorArg& rois, int
 template <typename T>
 void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, TensorArg& argmax, const RoiPoolParams& p) {
   using C = compute_t<T>;
-  const std::vector<int64_t> batch_of = roi_batches<T>(c, rois, input.shape[0], true);
+  const std::vector<int64_t> batch_of = checked_rois<T>(c, rois, input.shape[0]);
   const C scale = C(c.attr(0));
   const int64_t bins = p.pooled_h * p.pooled_w, plane = p.height * p.width;
   parallel_for((int64_t)batch_of.size() * p.channels, 1, [&](int64_t b, int64_t e) {
@@ -58,9 +55,7 @@ void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois,
 template <typename T>
 void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
   const int64_t batch = grad_input.shape[0];
-  const std::vector<int64_t> batch_of = roi_batches<T>(c, rois, batch, false);
-  std::vector<std::vector<int64_t>> rois_of(batch);
-  for (int64_t k = 0; k < (int64_t)batch_of.size(); ++k) rois_of[batch_of[k]].push_back(k);
+  const std::vector<std::vector<int64_t>> rois_of = rows_by_batch(roi_batches<T>(c, rois, batch), batch);
   const int64_t bins = p.pooled_h * p.pooled_w, plane = p.height * p.width;
   const int64_t* am = argmax.ptr<int64_t>();
   // argmax comes from roi_pool; a direct call may pass anything: check it here, on this thread
@@ -96,11 +91,7 @@ void roi_pool_backward_kernel(KernelCall& c) {
   TensorArg& grad_input = c.out(0);
   const RoiPoolParams p = check_roi_pool_call(c, grad_input, grad, rois, argmax);
   if (grad_input.numel == 0) return;
-  switch (grad.dtype) {
-    case DType::Float32: backward<float>(c, grad, rois, argmax, grad_input, p); break;
-    case DType::Float64: backward<double>(c, grad, rois, argmax, grad_input, p); break;
-    default: throw_dtype_error(c.name, grad.dtype, "float32 or float64");
-  }
+  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, backward<scalar_t>(c, grad, rois, argmax, grad_input, p));
 }
 
 }  // namespace

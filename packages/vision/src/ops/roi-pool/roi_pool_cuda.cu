@@ -86,11 +86,7 @@ void roi_pool_backward_kernel(KernelCall& c) {
   TensorArg& grad_input = c.out(0);
   const RoiPoolParams p = check_roi_pool_call(c, grad_input, grad, rois, argmax);
   if (grad_input.numel == 0) return;
-  switch (grad.dtype) {
-    case DType::Float32: launch_backward<float>(c, grad, rois, argmax, grad_input, p); break;
-    case DType::Float64: launch_backward<double>(c, grad, rois, argmax, grad_input, p); break;
-    default: throw_dtype_error(c.name, grad.dtype, "float32 or float64");
-  }
+  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, launch_backward<scalar_t>(c, grad, rois, argmax, grad_input, p));
 }
 
 }  // namespace
