@@ -4,7 +4,8 @@
  * options and level mapping.
  */
 import { expect, it } from 'vitest';
-import { type DType, DTypeError, DeviceError, ShapeError, ValueError, randn, tensor } from '@kiln/tensor';
+import { type DType, DTypeError, DeviceError, ShapeError, ValueError, memoryStats, randn, synchronize, tensor, tidy } from '@kiln/tensor';
+import '@kiln/autograd';
 import { expectClose, expectError, forEachDevice, randomValues } from '@kiln/tensor/testing';
 import {
   BoxCoder, type BoxFormat, MultiScaleRoIAlign, boxArea, boxConvert, boxIou, clipBoxesToImage, completeBoxIou, distanceBoxIou, generalizedBoxIou,
@@ -64,6 +65,24 @@ forEachDevice('box utilities', (dev) => {
     expectClose(a!, codes.slice(0, 0, 1), { rtol: 0, atol: 0 });
     expectClose(b!, codes.slice(0, 1), { rtol: 0, atol: 0 });
     expect(coder.decode(codes, [anchors]).shape).toEqual([2, 1, 4]);
+  });
+
+  it('leaves nothing allocated (temporaries go with the enclosing tidy), also through backward', () => {
+    const a = t([[0, 0, 2, 2], [1, 0, 3, 4]]), b = t([[1, 1, 3, 3]]);
+    synchronize(dev);
+    const before = memoryStats(dev).allocated;
+    tidy(() => {
+      const x = a.detach().requiresGrad_();
+      for (const f of [boxIou, generalizedBoxIou, distanceBoxIou, completeBoxIou]) f(x, b).sum().backward();
+      boxConvert(x, 'xyxy', 'cxcywh');
+      clipBoxesToImage(x, [2, 2]);
+      removeSmallBoxes(x, 1);
+      const coder = new BoxCoder([1, 1, 1, 1]);
+      coder.decodeSingle(coder.encodeSingle(x, a), a);
+      x.grad?.dispose();
+    });
+    synchronize(dev);
+    expect(memoryStats(dev).allocated).toBe(before);
   });
 
   it('refuses bad arguments with typed errors', () => {
