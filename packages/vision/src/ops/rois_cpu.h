@@ -6,6 +6,7 @@
 #include <vector>
 #include "kiln/dtype.h"
 #include "kiln/kernel.h"
+#include "cpu/parallel.h"
 #include "rois.h"
 
 namespace kiln { namespace vision {
@@ -29,6 +30,21 @@ inline std::vector<std::vector<int64_t>> rows_by_batch(const std::vector<int64_t
   std::vector<std::vector<int64_t>> rows(batch);
   for (int64_t k = 0; k < (int64_t)batch_of.size(); ++k) rows[batch_of[k]].push_back(k);
   return rows;
+}
+
+// The atomic-free backward passes' loop: zeroes each (batch, channel) plane of gradInput
+// [N, C, H, W] (scalar type T) and calls add(plane, k, channel) for the rows k of the plane's
+// batch element in row order. The planes are split across threads, so no two threads write one
+// element and the sums come out the same on every run.
+template <typename T, typename Add>
+void for_each_plane(T* grad_input, int64_t channels, int64_t plane, const std::vector<std::vector<int64_t>>& rows_of, const Add& add) {
+  cpu::parallel_for((int64_t)rows_of.size() * channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t nc = b; nc < e; ++nc) {
+      T* gi = grad_input + nc * plane;
+      for (int64_t i = 0; i < plane; ++i) gi[i] = T(0);
+      for (int64_t k : rows_of[nc / channels]) add(gi, k, nc % channels);
+    }
+  });
 }
 
 }}  // namespace kiln::vision

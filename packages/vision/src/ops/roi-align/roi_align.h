@@ -124,4 +124,23 @@ inline RoiAlignParams check_roi_call(const KernelCall& c, const TensorArg& featu
   return {features.shape[1], features.shape[2], features.shape[3], pooled.shape[2], pooled.shape[3], (int)c.int_attr(1), c.attr(2) != 0};
 }
 
+// The kernels' entry points, the same on both devices: the checks, then the device's
+// Device::forward<T>(c, input, rois, out, p) (every float dtype) or
+// Device::backward<T>(c, grad, rois, gradInput, p) (float32 and float64: the TypeScript op
+// computes the half types' gradient in float32).
+template <typename Device> void roi_align_entry(KernelCall& c) {
+  const TensorArg &input = c.in(0), &rois = c.in(1);
+  TensorArg& out = c.out(0);
+  const RoiAlignParams p = check_roi_call(c, input, out, rois);
+  if (out.numel == 0) return;
+  KILN_DISPATCH_FLOATING(input.dtype, c.name, Device::template forward<scalar_t>(c, input, rois, out, p));
+}
+template <typename Device> void roi_align_backward_entry(KernelCall& c) {
+  const TensorArg &grad = c.in(0), &rois = c.in(1);
+  TensorArg& grad_input = c.out(0);
+  const RoiAlignParams p = check_roi_call(c, grad_input, grad, rois);
+  if (grad_input.numel == 0) return;
+  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, Device::template backward<scalar_t>(c, grad, rois, grad_input, p));
+}
+
 }}  // namespace kiln::vision

@@ -55,7 +55,7 @@ std::vector<RoiSamples<compute_t<T>>> sample_rois(const KernelCall& c, const Ten
 }
 
 template <typename T>
-void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, const RoiAlignParams& p) {
+void pool_bins(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, const RoiAlignParams& p) {
   using C = compute_t<T>;
   const std::vector<RoiSamples<C>> all = sample_rois<T>(c, rois, input.shape[0], p);
   const int64_t plane = p.height * p.width, bins = p.pooled_h * p.pooled_w;
@@ -76,58 +76,43 @@ void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois,
 }
 
 template <typename T>
-void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
+void fill_planes(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
   const int64_t batch = grad_input.shape[0];
   const std::vector<RoiSamples<T>> all = sample_rois<T>(c, rois, batch, p);
   std::vector<int64_t> batch_of(all.size());
   for (size_t k = 0; k < all.size(); ++k) batch_of[k] = all[k].batch;
   const std::vector<std::vector<int64_t>> rois_of = rows_by_batch(batch_of, batch);
   const int64_t plane = p.height * p.width, bins = p.pooled_h * p.pooled_w;
-  parallel_for(batch * p.channels, 1, [&](int64_t b, int64_t e) {
-    for (int64_t nc = b; nc < e; ++nc) {
-      const int64_t n = nc / p.channels, ch = nc % p.channels;
-      T* gi = grad_input.ptr<T>() + nc * plane;
-      for (int64_t i = 0; i < plane; ++i) gi[i] = T(0);
-      for (int64_t k : rois_of[n]) {
-        const RoiSamples<T>& r = all[k];
-        const T* g = grad.ptr<T>() + (k * p.channels + ch) * bins;
-        const int per_bin = r.grid.grid_h * r.grid.grid_w;
-        for (int64_t bin = 0; bin < bins; ++bin) {
-          const T gb = g[bin];
-          for (int s = 0; s < per_bin; ++s) {
-            const Bilinear<T>& w = r.samples[bin * per_bin + s];
-            if (!w.inside) continue;
-            gi[w.p1] += gb * w.w1 / r.grid.count;
-            gi[w.p2] += gb * w.w2 / r.grid.count;
-            gi[w.p3] += gb * w.w3 / r.grid.count;
-            gi[w.p4] += gb * w.w4 / r.grid.count;
-          }
-        }
+  for_each_plane(grad_input.ptr<T>(), p.channels, plane, rois_of, [&](T* gi, int64_t k, int64_t ch) {
+    const RoiSamples<T>& r = all[k];
+    const T* g = grad.ptr<T>() + (k * p.channels + ch) * bins;
+    const int per_bin = r.grid.grid_h * r.grid.grid_w;
+    for (int64_t bin = 0; bin < bins; ++bin) {
+      const T gb = g[bin];
+      for (int s = 0; s < per_bin; ++s) {
+        const Bilinear<T>& w = r.samples[bin * per_bin + s];
+        if (!w.inside) continue;
+        gi[w.p1] += gb * w.w1 / r.grid.count;
+        gi[w.p2] += gb * w.w2 / r.grid.count;
+        gi[w.p3] += gb * w.w3 / r.grid.count;
+        gi[w.p4] += gb * w.w4 / r.grid.count;
       }
     }
   });
 }
 
-void roi_align_kernel(KernelCall& c) {
-  const TensorArg &input = c.in(0), &rois = c.in(1);
-  TensorArg& out = c.out(0);
-  const RoiAlignParams p = check_roi_call(c, input, out, rois);
-  if (out.numel == 0) return;
-  KILN_DISPATCH_FLOATING(input.dtype, c.name, forward<scalar_t>(c, input, rois, out, p));
-}
-
-// float32 and float64: the TypeScript op computes the half types' gradient in float32.
-void roi_align_backward_kernel(KernelCall& c) {
-  const TensorArg &grad = c.in(0), &rois = c.in(1);
-  TensorArg& grad_input = c.out(0);
-  const RoiAlignParams p = check_roi_call(c, grad_input, grad, rois);
-  if (grad_input.numel == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, backward<scalar_t>(c, grad, rois, grad_input, p));
-}
+struct Cpu {
+  template <typename T> static void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, const RoiAlignParams& p) {
+    pool_bins<T>(c, input, rois, out, p);
+  }
+  template <typename T> static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
+    fill_planes<T>(c, grad, rois, grad_input, p);
+  }
+};
 
 }  // namespace
 
-KILN_KERNEL("roi_align", roi_align_kernel);
-KILN_KERNEL("roi_align_backward", roi_align_backward_kernel);
+KILN_KERNEL("roi_align", roi_align_entry<Cpu>);
+KILN_KERNEL("roi_align_backward", roi_align_backward_entry<Cpu>);
 
 }}  // namespace kiln::vision

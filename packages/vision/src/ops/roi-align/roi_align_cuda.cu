@@ -99,50 +99,34 @@ __global__ void roi_align_backward(const T* grad, const T* rois, T* grad_input, 
   }
 }
 
-void roi_align_kernel(KernelCall& c) {
-  const TensorArg &input = c.in(0), &rois = c.in(1);
-  TensorArg& out = c.out(0);
-  const RoiAlignParams p = check_roi_call(c, input, out, rois);
-  if (out.numel == 0) return;
-  const bool small = out.numel < (1LL << 31);
-  KILN_DISPATCH_FLOATING(input.dtype, c.name, {
+struct Cuda {
+  template <typename T> static void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, const RoiAlignParams& p) {
     const auto launch = [&](auto index_type) {
-      roi_align_forward<scalar_t, decltype(index_type)><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
-          input.ptr<scalar_t>(), rois.ptr<scalar_t>(), out.ptr<scalar_t>(), out.numel, input.shape[0], compute_t<scalar_t>(c.attr(0)), p,
-          kiln::cuda::error_slot_of(c), c.id);
+      roi_align_forward<T, decltype(index_type)><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
+          input.ptr<T>(), rois.ptr<T>(), out.ptr<T>(), out.numel, input.shape[0], compute_t<T>(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
     };
-    if (small) launch(int32_t{});
+    if (out.numel < (1LL << 31)) launch(int32_t{});
     else launch(int64_t{});
-  });
-  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-}
+    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+  }
 
-template <typename T>
-void launch_backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
-  cudaStream_t s = kiln::cuda::stream_of(c);
-  KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
-  if (grad.numel == 0) return;
-  const unsigned blocks = kiln::cuda::blocks_for(grad.numel);
-  if (grad.numel < (1LL << 31))
-    roi_align_backward<T, int32_t><<<blocks, kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel,
-                                                                          grad_input.shape[0], T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
-  else
-    roi_align_backward<T, int64_t><<<blocks, kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel, grad_input.shape[0],
-                                                                          T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
-  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-}
-
-void roi_align_backward_kernel(KernelCall& c) {
-  const TensorArg &grad = c.in(0), &rois = c.in(1);
-  TensorArg& grad_input = c.out(0);
-  const RoiAlignParams p = check_roi_call(c, grad_input, grad, rois);
-  if (grad_input.numel == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, launch_backward<scalar_t>(c, grad, rois, grad_input, p));
-}
+  template <typename T> static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
+    cudaStream_t s = kiln::cuda::stream_of(c);
+    KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
+    if (grad.numel == 0) return;
+    const auto launch = [&](auto index_type) {
+      roi_align_backward<T, decltype(index_type)><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(
+          grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel, grad_input.shape[0], T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
+    };
+    if (grad.numel < (1LL << 31)) launch(int32_t{});
+    else launch(int64_t{});
+    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+  }
+};
 
 }  // namespace
 
-KILN_KERNEL_ARGS("roi_align", roi_align_kernel, "input,rois");
-KILN_KERNEL_ARGS("roi_align_backward", roi_align_backward_kernel, "grad,rois");
+KILN_KERNEL_ARGS("roi_align", roi_align_entry<Cuda>, "input,rois");
+KILN_KERNEL_ARGS("roi_align_backward", roi_align_backward_entry<Cuda>, "grad,rois");
 
 }}  // namespace kiln::vision

@@ -81,4 +81,25 @@ inline RoiPoolParams check_roi_pool_call(const KernelCall& c, const TensorArg& f
   return {features.shape[1], features.shape[2], features.shape[3], pooled.shape[2], pooled.shape[3]};
 }
 
+// The kernels' entry points, the same on both devices: the checks, then the device's
+// Device::forward<T>(c, input, rois, out, argmax, p) (every float dtype) or
+// Device::backward<T>(c, grad, rois, argmax, gradInput, p) (float32 and float64: the TypeScript
+// op computes the half types' gradient in float32).
+template <typename Device> void roi_pool_entry(KernelCall& c) {
+  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name, "expected inputs [input, rois], outputs [out, argmax], attrs [spatialScale]");
+  const TensorArg &input = c.in(0), &rois = c.in(1);
+  TensorArg &out = c.out(0), &argmax = c.out(1);
+  const RoiPoolParams p = check_roi_pool_call(c, input, out, rois, argmax);
+  if (out.numel == 0) return;
+  KILN_DISPATCH_FLOATING(input.dtype, c.name, Device::template forward<scalar_t>(c, input, rois, out, argmax, p));
+}
+template <typename Device> void roi_pool_backward_entry(KernelCall& c) {
+  KILN_CHECK(c.n_inputs == 3 && c.n_outputs == 1, Internal, c.name, "expected inputs [grad, rois, argmax], outputs [gradInput]");
+  const TensorArg &grad = c.in(0), &rois = c.in(1), &argmax = c.in(2);
+  TensorArg& grad_input = c.out(0);
+  const RoiPoolParams p = check_roi_pool_call(c, grad_input, grad, rois, argmax);
+  if (grad_input.numel == 0) return;
+  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, Device::template backward<scalar_t>(c, grad, rois, argmax, grad_input, p));
+}
+
 }}  // namespace kiln::vision

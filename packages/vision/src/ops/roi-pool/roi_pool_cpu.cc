@@ -28,7 +28,7 @@ std::vector<int64_t> checked_rois(const KernelCall& c, const TensorArg& rois, in
 }
 
 template <typename T>
-void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, TensorArg& argmax, const RoiPoolParams& p) {
+void pool_bins(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, TensorArg& argmax, const RoiPoolParams& p) {
   using C = compute_t<T>;
   const std::vector<int64_t> batch_of = checked_rois<T>(c, rois, input.shape[0]);
   const C scale = C(c.attr(0));
@@ -53,7 +53,7 @@ void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois,
 }
 
 template <typename T>
-void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
+void fill_planes(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
   const int64_t batch = grad_input.shape[0];
   const std::vector<std::vector<int64_t>> rois_of = rows_by_batch(roi_batches<T>(c, rois, batch), batch);
   const int64_t bins = p.pooled_h * p.pooled_w, plane = p.height * p.width;
@@ -61,42 +61,27 @@ void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois,
   // argmax comes from roi_pool; a direct call may pass anything: check it here, on this thread
   for (int64_t i = 0; i < argmax.numel; ++i)
     KILN_CHECK(am[i] >= -1 && am[i] < plane, Value, c.name, "argument 'argmax' holds " + std::to_string(am[i]) + ", outside [-1, " + std::to_string(plane - 1) + "]");
-  parallel_for(batch * p.channels, 1, [&](int64_t b, int64_t e) {
-    for (int64_t nc = b; nc < e; ++nc) {
-      const int64_t n = nc / p.channels, ch = nc % p.channels;
-      T* gi = grad_input.ptr<T>() + nc * plane;
-      for (int64_t i = 0; i < plane; ++i) gi[i] = T(0);
-      for (int64_t k : rois_of[n]) {
-        const int64_t base = (k * p.channels + ch) * bins;
-        for (int64_t bin = 0; bin < bins; ++bin)
-          if (am[base + bin] >= 0) gi[am[base + bin]] += grad.ptr<T>()[base + bin];
-      }
-    }
+  for_each_plane(grad_input.ptr<T>(), p.channels, plane, rois_of, [&](T* gi, int64_t k, int64_t ch) {
+    const int64_t base = (k * p.channels + ch) * bins;
+    for (int64_t bin = 0; bin < bins; ++bin)
+      if (am[base + bin] >= 0) gi[am[base + bin]] += grad.ptr<T>()[base + bin];
   });
 }
 
-void roi_pool_kernel(KernelCall& c) {
-  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name, "expected inputs [input, rois], outputs [out, argmax], attrs [spatialScale]");
-  const TensorArg &input = c.in(0), &rois = c.in(1);
-  TensorArg &out = c.out(0), &argmax = c.out(1);
-  const RoiPoolParams p = check_roi_pool_call(c, input, out, rois, argmax);
-  if (out.numel == 0) return;
-  KILN_DISPATCH_FLOATING(input.dtype, c.name, forward<scalar_t>(c, input, rois, out, argmax, p));
-}
-
-// float32 and float64: the TypeScript op computes the half types' gradient in float32.
-void roi_pool_backward_kernel(KernelCall& c) {
-  KILN_CHECK(c.n_inputs == 3 && c.n_outputs == 1, Internal, c.name, "expected inputs [grad, rois, argmax], outputs [gradInput]");
-  const TensorArg &grad = c.in(0), &rois = c.in(1), &argmax = c.in(2);
-  TensorArg& grad_input = c.out(0);
-  const RoiPoolParams p = check_roi_pool_call(c, grad_input, grad, rois, argmax);
-  if (grad_input.numel == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, backward<scalar_t>(c, grad, rois, argmax, grad_input, p));
-}
+struct Cpu {
+  template <typename T>
+  static void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, TensorArg& argmax, const RoiPoolParams& p) {
+    pool_bins<T>(c, input, rois, out, argmax, p);
+  }
+  template <typename T>
+  static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
+    fill_planes<T>(c, grad, rois, argmax, grad_input, p);
+  }
+};
 
 }  // namespace
 
-KILN_KERNEL("roi_pool", roi_pool_kernel);
-KILN_KERNEL("roi_pool_backward", roi_pool_backward_kernel);
+KILN_KERNEL("roi_pool", roi_pool_entry<Cpu>);
+KILN_KERNEL("roi_pool_backward", roi_pool_backward_entry<Cpu>);
 
 }}  // namespace kiln::vision

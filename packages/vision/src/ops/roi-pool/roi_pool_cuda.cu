@@ -56,42 +56,28 @@ __global__ void roi_pool_backward(const T* grad, const T* rois, const int64_t* a
   }
 }
 
-void roi_pool_kernel(KernelCall& c) {
-  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name, "expected inputs [input, rois], outputs [out, argmax], attrs [spatialScale]");
-  const TensorArg &input = c.in(0), &rois = c.in(1);
-  TensorArg &out = c.out(0), &argmax = c.out(1);
-  const RoiPoolParams p = check_roi_pool_call(c, input, out, rois, argmax);
-  if (out.numel == 0) return;
-  KILN_DISPATCH_FLOATING(input.dtype, c.name, {
-    roi_pool_forward<scalar_t><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
-        input.ptr<scalar_t>(), rois.ptr<scalar_t>(), out.ptr<scalar_t>(), argmax.ptr<int64_t>(), out.numel, input.shape[0], compute_t<scalar_t>(c.attr(0)), p,
-        kiln::cuda::error_slot_of(c), c.id);
-  });
-  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-}
+struct Cuda {
+  template <typename T>
+  static void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, TensorArg& argmax, const RoiPoolParams& p) {
+    roi_pool_forward<T><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
+        input.ptr<T>(), rois.ptr<T>(), out.ptr<T>(), argmax.ptr<int64_t>(), out.numel, input.shape[0], compute_t<T>(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
+    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+  }
 
-template <typename T>
-void launch_backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
-  cudaStream_t s = kiln::cuda::stream_of(c);
-  KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
-  if (grad.numel == 0) return;
-  roi_pool_backward<T><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), argmax.ptr<int64_t>(), grad_input.ptr<T>(),
-                                                                                         grad.numel, grad_input.shape[0], p, kiln::cuda::error_slot_of(c), c.id);
-  KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-}
-
-void roi_pool_backward_kernel(KernelCall& c) {
-  KILN_CHECK(c.n_inputs == 3 && c.n_outputs == 1, Internal, c.name, "expected inputs [grad, rois, argmax], outputs [gradInput]");
-  const TensorArg &grad = c.in(0), &rois = c.in(1), &argmax = c.in(2);
-  TensorArg& grad_input = c.out(0);
-  const RoiPoolParams p = check_roi_pool_call(c, grad_input, grad, rois, argmax);
-  if (grad_input.numel == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(grad.dtype, c.name, launch_backward<scalar_t>(c, grad, rois, argmax, grad_input, p));
-}
+  template <typename T>
+  static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
+    cudaStream_t s = kiln::cuda::stream_of(c);
+    KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
+    if (grad.numel == 0) return;
+    roi_pool_backward<T><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), argmax.ptr<int64_t>(), grad_input.ptr<T>(),
+                                                                                           grad.numel, grad_input.shape[0], p, kiln::cuda::error_slot_of(c), c.id);
+    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+  }
+};
 
 }  // namespace
 
-KILN_KERNEL_ARGS("roi_pool", roi_pool_kernel, "input,rois");
-KILN_KERNEL_ARGS("roi_pool_backward", roi_pool_backward_kernel, "grad,rois,argmax");
+KILN_KERNEL_ARGS("roi_pool", roi_pool_entry<Cuda>, "input,rois");
+KILN_KERNEL_ARGS("roi_pool_backward", roi_pool_backward_entry<Cuda>, "grad,rois,argmax");
 
 }}  // namespace kiln::vision
