@@ -15,7 +15,7 @@ import {
 forEachDevice('box utilities', (dev) => {
   const t = (v: number[][], dtype: DType = 'float64') => tensor(v, { dtype, device: dev });
 
-  it('hand-checked IoUs', () => {
+  it('hand-checked IoUs', () => tidy(() => {
     const a = t([[0, 0, 2, 2]]), b = t([[1, 1, 3, 3], [4, 4, 5, 5], [0, 0, 2, 2]]);
     expectClose(boxIou(a, b), [1 / 7, 0, 1], { rtol: 1e-15, atol: 0 });
     // enclosing box of (0,0,2,2) and (4,4,5,5): 25, union 5 → 0 - 20/25
@@ -23,9 +23,9 @@ forEachDevice('box utilities', (dev) => {
     // centers (1,1) and (2,2): d² = 2, enclosing diagonal² = 18; (1,1) and (4.5,4.5): d² = 24.5, diagonal² = 50
     expectClose(distanceBoxIou(a, b), [1 / 7 - 2 / (18 + 1e-7), 0 - 24.5 / (50 + 1e-7), 1], { rtol: 1e-14, atol: 1e-15 });
     expectClose(completeBoxIou(a, b), distanceBoxIou(a, b), { rtol: 1e-14, atol: 1e-15 });   // equal aspect ratios: v = 0
-  });
+  }));
 
-  it('half-type boxes compute in float32; integer boxes give areas in their own dtype', () => {
+  it('half-type boxes compute in float32; integer boxes give areas in their own dtype', () => tidy(() => {
     const h = t([[0, 0, 300, 300], [10, 10, 20, 30]], 'float16');
     expect(boxIou(h, h).dtype).toBe('float32');
     expect(boxArea(h).dtype).toBe('float32');
@@ -33,9 +33,9 @@ forEachDevice('box utilities', (dev) => {
     const i = t([[0, 0, 3, 4]], 'int64');
     expect(boxArea(i).dtype).toBe('int64');
     expect(boxArea(i).toArray()).toEqual([12]);
-  });
+  }));
 
-  it('boxConvert round-trips between every pair of formats, on [..., 4] shapes', () => {
+  it('boxConvert round-trips between every pair of formats, on [..., 4] shapes', () => tidy(() => {
     const boxes = t(Array.from({ length: 6 }, (_, k) => { const v = randomValues(k, 4, 0, 10); return [v[0]!, v[1]!, v[0]! + v[2]!, v[1]! + v[3]!]; })).reshape([2, 3, 4]);
     const formats: BoxFormat[] = ['xyxy', 'xywh', 'cxcywh'];
     for (const a of formats) for (const b of formats) {
@@ -43,18 +43,18 @@ forEachDevice('box utilities', (dev) => {
       expectClose(boxConvert(there, b, 'xyxy'), boxes, { rtol: 1e-14, atol: 1e-14, what: `${a} -> ${b}` });
     }
     expect(boxConvert(boxes, 'xyxy', 'xyxy').storage).not.toBe(boxes.storage);
-  });
+  }));
 
-  it('empty inputs', () => {
+  it('empty inputs', () => tidy(() => {
     const none = t([]).reshape([0, 4]);
     expect(boxIou(none, t([[0, 0, 1, 1]])).shape).toEqual([0, 1]);
     expect(boxArea(none).shape).toEqual([0]);
     expect(removeSmallBoxes(none, 1).shape).toEqual([0]);
     expect(clipBoxesToImage(none, [5, 5]).shape).toEqual([0, 4]);
     expect(new BoxCoder([1, 1, 1, 1]).decode(t([]).reshape([0, 4]), [none]).shape).toEqual([0, 4]);
-  });
+  }));
 
-  it('BoxCoder: encode then decode returns the boxes; decode clamps dw, dh at log(1000 / 16)', () => {
+  it('BoxCoder: encode then decode returns the boxes; decode clamps dw, dh at log(1000 / 16)', () => tidy(() => {
     const coder = new BoxCoder([10, 10, 5, 5]);
     const anchors = t([[0, 0, 10, 10], [5, 5, 25, 15]]), gt = t([[1, 2, 11, 14], [4, 6, 30, 16]]);
     const codes = coder.encodeSingle(gt, anchors);
@@ -65,8 +65,10 @@ forEachDevice('box utilities', (dev) => {
     expectClose(a!, codes.slice(0, 0, 1), { rtol: 0, atol: 0 });
     expectClose(b!, codes.slice(0, 1), { rtol: 0, atol: 0 });
     expect(coder.decode(codes, [anchors]).shape).toEqual([2, 1, 4]);
-  });
+  }));
 
+  // The tests above run in tidy: a tensor they left to the garbage collector could be freed during
+  // this one and lower the count it compares.
   it('leaves nothing allocated (temporaries go with the enclosing tidy), also through backward', () => {
     const a = t([[0, 0, 2, 2], [1, 0, 3, 4]]), b = t([[1, 1, 3, 3]]);
     synchronize(dev);
@@ -83,6 +85,8 @@ forEachDevice('box utilities', (dev) => {
     });
     synchronize(dev);
     expect(memoryStats(dev).allocated).toBe(before);
+    a.dispose();
+    b.dispose();
   });
 
   it('refuses bad arguments with typed errors', () => {
