@@ -1,5 +1,6 @@
 #include "binding.h"
 #include <string>
+#include <utility>
 #include "call_record.h"
 
 namespace kiln {
@@ -84,7 +85,15 @@ Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& msg) {
   err.Set("kind", Napi::String::New(env, kind_name(kind)));
   return err;
 }
-Napi::Error to_js_error(Napi::Env env, const KilnError& e) { return to_js_error(env, e.kind, e.what()); }
+Napi::Error to_js_error(Napi::Env env, const KilnError& e) {
+  Napi::Error err = to_js_error(env, e.kind, e.what());
+  // the facts as fields (fromNativeError in packages/tensor/src/errors.ts reads them); unknown ones are left out
+  const std::pair<const char*, const std::string*> facts[] = {
+      {"op", &e.facts.op}, {"argument", &e.facts.argument}, {"expected", &e.facts.expected}, {"got", &e.facts.got}};
+  for (const auto& [key, value] : facts)
+    if (!value->empty()) err.Set(key, Napi::String::New(env, *value));
+  return err;
+}
 
 void export_kernel_api(Napi::Env env, Napi::Object exports, DeviceHooks hooks) {
   auto* s = new ApiState();

@@ -19,7 +19,8 @@ struct DeviceHooks {
 // argument buffer and KernelCall: threads never share the state of a call.
 void export_kernel_api(Napi::Env env, Napi::Object exports, DeviceHooks hooks);
 
-// Throws `err` into JS as an Error whose `kind` property names its ErrorKind.
+// `err` as a JS Error whose `kind` property names its ErrorKind and whose `op`, `argument`,
+// `expected` and `got` properties are the facts it knows.
 Napi::Error to_js_error(Napi::Env env, const KilnError& err);
 Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& msg);
 

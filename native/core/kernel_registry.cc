@@ -23,23 +23,25 @@ int kernel_count() { return (int)table().size(); }
 const char* kernel_name(int id) { return table()[id].name; }
 KernelFn kernel_fn(int id) { return table()[id].fn; }
 
-std::string kernel_input_name(int id, int arg) {
+std::string kernel_input_arg(int id, int arg) {
   const char* names = id >= 0 && id < kernel_count() ? table()[id].inputs : nullptr;
-  if (names) {
-    std::string all(names);
-    size_t start = 0;
-    for (int i = 0; i < arg && start != std::string::npos; ++i) {
-      start = all.find(',', start);
-      if (start != std::string::npos) ++start;
-    }
-    if (start != std::string::npos) {
-      size_t end = all.find(',', start);
-      std::string n = all.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      n.erase(0, n.find_first_not_of(' '));
-      if (!n.empty()) return "argument '" + n + "'";
-    }
+  if (!names) return "";
+  std::string all(names);
+  size_t start = 0;
+  for (int i = 0; i < arg && start != std::string::npos; ++i) {
+    start = all.find(',', start);
+    if (start != std::string::npos) ++start;
   }
-  return "input " + std::to_string(arg);
+  if (start == std::string::npos) return "";
+  size_t end = all.find(',', start);
+  std::string n = all.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  size_t first = n.find_first_not_of(' ');
+  return first == std::string::npos ? "" : n.substr(first);
+}
+
+std::string kernel_input_name(int id, int arg) {
+  std::string n = kernel_input_arg(id, arg);
+  return n.empty() ? "input " + std::to_string(arg) : "argument '" + n + "'";
 }
 
 const char* dtype_name(DType t) {
@@ -65,11 +67,16 @@ int dtype_size(DType t) {
   return 0;
 }
 
-void fail(ErrorKind kind, const std::string& op, const std::string& msg) { throw KilnError(kind, op + ": " + msg); }
+void fail(ErrorKind kind, const std::string& op, const std::string& msg) { throw KilnError(kind, op + ": " + msg, {op, "", "", ""}); }
 
-void throw_dtype_error(const char* op, DType got, const char* expected) {
-  fail(ErrorKind::DType, op, std::string("expected ") + expected + ", got " + dtype_name(got));
+void fail(ErrorKind kind, const ErrorFacts& facts, const std::string& msg) { throw KilnError(kind, facts.op + ": " + msg, facts); }
+
+void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument, const std::string& expected, const std::string& got) {
+  std::string what = argument.empty() ? "" : "argument '" + argument + "' ";
+  throw KilnError(kind, op + ": " + what + "expected " + expected + ", got " + got, {op, argument, expected, got});
 }
+
+void throw_dtype_error(const char* op, DType got, const char* expected) { fail_arg(ErrorKind::DType, op, "", expected, dtype_name(got)); }
 
 bool TensorArg::is_contiguous() const {
   int64_t expected = 1;

@@ -28,7 +28,7 @@ struct FirstBadTarget {
                         : a.kind == kIndexSeed ? "a negative value (ignored row), 0 (background) or 1.." + std::to_string(a.C) + " (class t - 1)"
                                                : "a negative value (ignored row), 0.." + std::to_string(a.C - 1) + " (a class) or " + std::to_string(a.C) + " (background)";
     std::string v = check.is_float ? std::to_string(check.value) : std::to_string((long long)check.value);
-    fail(ErrorKind::Value, call.name, "argument 'target' expected " + range + ", got " + v);
+    fail_arg(ErrorKind::Value, call.name, "target", range, v);
   }
 };
 

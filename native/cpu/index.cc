@@ -45,9 +45,10 @@ template <typename I>
   for (int d = 0; d < index.ndim; ++d) where += (d ? ", " : "") + std::to_string(idx[d]);
   where += "]";
   int64_t v = (int64_t)index.ptr<I>()[off];
-  fail(ErrorKind::Value, c.name,
-       std::string("argument '") + arg + "' holds " + std::to_string(v) + " at position " + where + ", outside the valid range [0, " +
-           std::to_string(size - 1) + "] " + range_of + (v < 0 ? " (negative indices are not allowed)" : ""));
+  std::string range = "[0, " + std::to_string(size - 1) + "]";
+  fail(ErrorKind::Value, {c.name, arg, "an index in " + range, std::to_string(v)},
+       std::string("argument '") + arg + "' holds " + std::to_string(v) + " at position " + where + ", outside the valid range " + range + " " +
+           range_of + (v < 0 ? " (negative indices are not allowed)" : ""));
 }
 
 std::string of_dim(int dim, int64_t size) {

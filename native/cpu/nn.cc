@@ -53,8 +53,7 @@ void max_pool2d_backward_scatter(KernelCall& c) {
         }
     }
   });
-  KILN_CHECK(!bad.load(), Value, c.name,
-             "argument 'indices' expected positions in [0, " + std::to_string(plane) + ") of the input plane, got " + std::to_string(bad_value));
+  KILN_CHECK_ARG(!bad.load(), Value, c.name, "indices", "positions in [0, " + std::to_string(plane) + ") of the input plane", std::to_string(bad_value));
 }
 
 #include "kiln/nn_entry_points.inc"

@@ -91,7 +91,7 @@ void raise_device_error(EnvState& s) {
   auto num = [](double v) { std::string s = std::to_string(v); return s; };
   std::string value = e.is_float ? num(e.fvalue) : std::to_string(e.value);
   std::string range = e.is_float ? "[" + num(e.flo) + ", " + num(e.fhi) + "]" : "[" + std::to_string(e.lo) + ", " + std::to_string(e.hi) + "]";
-  fail(ErrorKind::Value, name,
+  fail(ErrorKind::Value, {name, kernel_input_arg(id, (int)e.arg), "a value in " + range, value},
        kernel_input_name(id, (int)e.arg) + " holds the value " + value + ", outside the valid range " + range +
            " (found on the device, reported at the next synchronisation)");
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include "kiln/dtype.h"
 
 namespace kiln {
@@ -43,19 +44,33 @@ struct KernelCall {
 
 using KernelFn = void (*)(KernelCall&);
 
-// Typed failures, turned into JS errors of the same kind by the binding (core/binding.cc).
+// Typed failures, turned by the binding (core/binding.cc) into JS errors of the same kind whose
+// fields are these facts (packages/tensor/src/errors.ts): the op, the argument at fault, what was
+// expected and what was given. An empty fact is one the raiser does not know.
 enum class ErrorKind { Shape, DType, Device, Value, Cuda, Memory, Internal };
+struct ErrorFacts {
+  std::string op, argument, expected, got;
+};
 struct KilnError : std::runtime_error {
   ErrorKind kind;
-  KilnError(ErrorKind k, const std::string& msg) : std::runtime_error(msg), kind(k) {}
+  ErrorFacts facts;
+  KilnError(ErrorKind k, const std::string& msg, ErrorFacts f = {}) : std::runtime_error(msg), kind(k), facts(std::move(f)) {}
 };
+// Throws "op: msg"; only the op is a fact.
 [[noreturn]] void fail(ErrorKind kind, const std::string& op, const std::string& msg);
+// Throws "facts.op: msg" with every fact given (a message worded otherwise than expected/got).
+[[noreturn]] void fail(ErrorKind kind, const ErrorFacts& facts, const std::string& msg);
+// Throws "op: argument 'argument' expected <expected>, got <got>" (no argument: "op: expected ...,
+// got ..."), every part a fact: the message TypeScript's `new XError(op, argument, expected, got)` makes.
+[[noreturn]] void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument, const std::string& expected, const std::string& got);
 
 struct KernelRegistrar { KernelRegistrar(const char* name, KernelFn fn, const char* input_names = nullptr); };
 int kernel_count();
 const char* kernel_name(int id);
 KernelFn kernel_fn(int id);
-// Name of input `arg` of kernel `id` when the kernel registered its input names, else "input <arg>".
+// Name of input `arg` of kernel `id` as the kernel registered it (KILN_KERNEL_ARGS), else "".
+std::string kernel_input_arg(int id, int arg);
+// The same for a message: "argument 'name'" when registered, else "input <arg>".
 std::string kernel_input_name(int id, int arg);
 
 }  // namespace kiln
@@ -67,4 +82,8 @@ std::string kernel_input_name(int id, int arg);
 // The same, naming the inputs (comma-separated) so errors found on the device can name the argument.
 #define KILN_KERNEL_ARGS(name, fn, input_names) \
   static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
+// Raises `kind` with "op: msg" unless `cond` holds (msg is built only then).
 #define KILN_CHECK(cond, kind, op, msg) do { if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); } while (0)
+// The same with the facts apart: "op: argument 'argument' expected <expected>, got <got>".
+#define KILN_CHECK_ARG(cond, kind, op, argument, expected, got) \
+  do { if (!(cond)) ::kiln::fail_arg(::kiln::ErrorKind::kind, op, argument, expected, got); } while (0)

@@ -107,7 +107,7 @@ const table = new Map<string, Derivative>();
  * ```
  */
 export function defineDerivative(op: string, spec: DerivativeSpec): void {
-  if (table.has(op)) throw new InternalError(`defineDerivative: the derivative of '${op}' is defined twice`);
+  if (table.has(op)) throw new InternalError({ op: 'defineDerivative', argument: 'op', detail: `the derivative of '${op}' is defined twice` });
   table.set(op, { op, spec, resolved: null });
 }
 
@@ -131,7 +131,7 @@ export function resolveDerivative(d: Derivative, schema: OpSchema): NonNullable<
     const m = /^output(\d*)$/.exec(name);
     if (index === undefined && m) return { name, output: true, index: m[1] === '' ? 0 : Number(m[1]) };
     if (index === undefined) {
-      throw new InternalError(`derivative of '${d.op}': saves '${name}', which is not an input of the op (${schema.inputs.join(', ')}) nor 'output'/'outputN'`);
+      throw new InternalError({ op: 'defineDerivative', argument: 'save', expected: `an input of '${d.op}' (${schema.inputs.join(', ')}) or 'output'/'outputN'`, got: `'${name}'` });
     }
     return { name, output: false, index };
   });
@@ -139,7 +139,7 @@ export function resolveDerivative(d: Derivative, schema: OpSchema): NonNullable<
   if (typeof d.spec.grads !== 'function') {
     for (const [name, f] of Object.entries(d.spec.grads)) {
       const i = inputIndex.get(name);
-      if (i === undefined) throw new InternalError(`derivative of '${d.op}': a gradient for '${name}', which is not an input of the op (${schema.inputs.join(', ')})`);
+      if (i === undefined) throw new InternalError({ op: 'defineDerivative', argument: 'grads', expected: `gradients for inputs of '${d.op}' (${schema.inputs.join(', ')})`, got: `a gradient for '${name}'` });
       formulas[i] = f;
     }
   }

@@ -207,7 +207,7 @@ function nodesToRun(order: readonly Node[], captured: ReadonlyMap<Node, unknown>
 
 /** Brings a node's gradient for input i to the input's shape, dtype and device. */
 function fitGradient(node: Node, i: number, g: unknown): Tensor {
-  if (!(g instanceof Tensor)) throw new AutogradError(`${node.name} returned a gradient for input ${i} that is not a Tensor: ${String(g)}`);
+  if (!(g instanceof Tensor)) throw new AutogradError({ op: node.name, expected: `a Tensor as the gradient for input ${i}`, got: String(g) });
   let r = g;
   const shape = node.inputShapes[i]!;
   if (!sameShape(r.shape, shape)) r = matchShape(r, shape, () => `${node.name} (gradient ${i})`);
@@ -240,7 +240,10 @@ function runHooks(node: Node, buf: (Tensor | undefined)[], task: GraphTask): voi
         const r: unknown = task.disposing ? collectCreated(() => hook(g!), created) : hook(g);
         if (r === undefined || r === g) continue;
         if (!(r instanceof Tensor) || !sameShape(r.shape, g.shape)) {
-          throw new AutogradError(`a tensor hook must return undefined or a gradient of shape ${fmtShape(g.shape)}, got ${r instanceof Tensor ? fmtShape(r.shape) : String(r)}`);
+          throw new AutogradError({
+            op: 'registerHook', argument: 'hook', expected: `a function returning undefined or a gradient of shape ${fmtShape(g.shape)}`,
+            got: r instanceof Tensor ? `a gradient of shape ${fmtShape(r.shape)}` : String(r),
+          });
         }
         // tensors the hook made and did not return are left alone: the hook may have kept them
         if (created.has(r)) task.adopt(r);
@@ -370,14 +373,15 @@ function execute(
 function rootGradient(t: Tensor, g: Tensor | null | undefined, what: string): { grad: Tensor; made: boolean } {
   if (g === undefined || g === null) {
     if (t.numel !== 1) {
-      throw new AutogradError(
-        `${what}: grad can be implicitly created only for scalar outputs, but the tensor has shape ${fmtShape(t.shape)}; ` +
+      throw new AutogradError({
+        op: what, argument: 'grad',
+        detail: `grad can be implicitly created only for scalar outputs, but the tensor has shape ${fmtShape(t.shape)}; ` +
           'pass a gradient of that shape, e.g. y.backward(onesLike(y))',
-      );
+      });
     }
     return { grad: onesLike(t), made: true };
   }
-  if (!(g instanceof Tensor)) throw new AutogradError(`${what}: the gradient must be a Tensor, got ${String(g)}`);
+  if (!(g instanceof Tensor)) throw new AutogradError(what, 'grad', 'a Tensor', String(g));
   g.assertAlive(what);
   if (!sameShape(g.shape, t.shape)) throw new ShapeError(what, 'grad', `the shape of the tensor it is the gradient of, ${fmtShape(t.shape)}`, fmtShape(g.shape));
   if (g.device !== t.device) throw new DeviceError(what, 'grad', `a tensor on ${t.device}`, `a tensor on ${g.device}`);
@@ -388,8 +392,8 @@ function rootGradient(t: Tensor, g: Tensor | null | undefined, what: string): { 
 const asList = <T>(x: T | readonly T[]): readonly T[] => (Array.isArray(x) ? (x as readonly T[]) : [x as T]);
 
 function prepareRoots(outputs: readonly Tensor[], grads: readonly (Tensor | null | undefined)[], what: string) {
-  if (grads.length > outputs.length) throw new AutogradError(`${what}: ${grads.length} gradients for ${outputs.length} tensors`);
-  const edges = outputs.map((t, k) => gradEdge(t, `${what}: ${outputs.length > 1 ? `tensor ${k}` : 'the tensor'}`));
+  if (grads.length > outputs.length) throw new AutogradError(what, 'grad', `at most one gradient per tensor (${outputs.length})`, `${grads.length} gradients`);
+  const edges = outputs.map((t, k) => gradEdge(t, what, outputs.length > 1 ? `tensor ${k}` : 'the tensor'));
   const prepared = outputs.map((t, k) => rootGradient(t, grads[k], what));
   return { edges, grads: prepared.map((p) => p.grad), made: prepared.map((p) => p.made) };
 }
@@ -443,16 +447,17 @@ export function grad(
   const outs = asList(outputs), ins = asList(inputs);
   const r = prepareRoots(outs, gradOutputs === undefined || gradOutputs === null ? [] : asList(gradOutputs), 'grad');
   const captures = ins.map((t, k) => {
-    if (!(t instanceof Tensor) || !t.requiresGrad) throw new AutogradError(`grad: input ${k} does not require grad`);
-    return gradEdge(t, `grad: input ${k}`);
+    if (!(t instanceof Tensor) || !t.requiresGrad) throw new AutogradError({ op: 'grad', argument: `inputs[${k}]`, detail: `input ${k} does not require grad` });
+    return gradEdge(t, 'grad', `input ${k}`);
   });
   const got = execute(r.edges, r.grads, r.made, captures, options);
   return ins.map((t, k) => {
     const g = got[k];
     if (g !== undefined) return g;
     if (options.allowUnused) return null;
-    throw new AutogradError(
-      `grad: input ${k} (shape ${fmtShape(t.shape)}) was not used to compute the outputs; pass { allowUnused: true } to get null for it`,
-    );
+    throw new AutogradError({
+      op: 'grad', argument: `inputs[${k}]`,
+      detail: `input ${k} (shape ${fmtShape(t.shape)}) was not used to compute the outputs; pass { allowUnused: true } to get null for it`,
+    });
   });
 }

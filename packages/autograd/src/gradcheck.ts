@@ -107,11 +107,11 @@ function differentiableInputs(inputs: readonly unknown[]): number[] {
     if (!(x instanceof Tensor) || !x.requiresGrad) return;
     if (x.dtype !== 'float64') throw new DTypeError('gradcheck', `inputs[${i}]`, 'a float64 tensor (finite differences need double precision; use .double())', x.dtype);
     if (x.shape.some((n, d) => n > 1 && x.strides[d] === 0)) {
-      throw new AutogradError(`gradcheck: inputs[${i}] has overlapping elements (an expanded view, stride 0); pass a tensor with distinct elements`);
+      throw new AutogradError('gradcheck', `inputs[${i}]`, 'a tensor with distinct elements', 'overlapping elements (an expanded view, stride 0)');
     }
     idx.push(i);
   });
-  if (idx.length === 0) throw new AutogradError('gradcheck: no input requires grad');
+  if (idx.length === 0) throw new AutogradError({ op: 'gradcheck', argument: 'inputs', detail: 'no input requires grad' });
   return idx;
 }
 
@@ -207,7 +207,7 @@ export function checkGradients(fn: GradcheckFn, inputs: readonly unknown[], opti
  */
 export function gradcheck(fn: GradcheckFn, inputs: readonly unknown[], options: GradcheckOptions = {}): true {
   const r = checkGradients(fn, inputs, options);
-  if (!r.ok) throw new AutogradError(r.message);
+  if (!r.ok) throw new AutogradError({ op: 'gradcheck', message: r.message });
   return true;
 }
 
@@ -223,7 +223,7 @@ export function gradgradcheck(fn: GradcheckFn, inputs: readonly unknown[], gradO
   const normal = rng((options.seed ?? 0) + 1);
   const vs = gradOutputs ?? outs.map((o) =>
     tensor(Float64Array.from({ length: o.numel }, normal), { dtype: 'float64', device: o.device }).reshape(o.shape).requiresGrad_());
-  if (vs.length !== outs.length) throw new AutogradError(`gradgradcheck: ${vs.length} output gradients for ${outs.length} differentiable outputs`);
+  if (vs.length !== outs.length) throw new AutogradError('gradgradcheck', 'gradOutputs', `one per differentiable output (${outs.length})`, `${vs.length} output gradients`);
   const n = inputs.length;
   const firstOrder = (...args: unknown[]): Tensor[] => {
     const xs = args.slice(0, n);

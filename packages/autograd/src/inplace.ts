@@ -45,7 +45,10 @@ setViewRefresher(refreshView);
 /** Makes `target`, just overwritten in place, the output `outputNr` of `fn`. */
 export function rebaseHistory(target: Tensor, fn: Node, outputNr: number): void {
   if (target.requiresGrad && target.isLeaf) {
-    throw new AutogradError('a leaf tensor that requires grad was modified by an in-place operation; wrap parameter updates in noGrad()');
+    throw new AutogradError({
+      op: 'in-place operation',
+      message: 'a leaf tensor that requires grad was modified by an in-place operation; wrap parameter updates in noGrad()',
+    });
   }
   const base = target.base;
   if (base === null) {
@@ -56,9 +59,10 @@ export function rebaseHistory(target: Tensor, fn: Node, outputNr: number): void 
     return;
   }
   if (base.requiresGrad && base.isLeaf) {
-    throw new AutogradError(
-      'a view of a leaf tensor that requires grad was modified by an in-place operation; modify the leaf under noGrad(), or clone() it first',
-    );
+    throw new AutogradError({
+      op: 'in-place operation',
+      message: 'a view of a leaf tensor that requires grad was modified by an in-place operation; modify the leaf under noGrad(), or clone() it first',
+    });
   }
   const copySlices = new CopySlices(base, target, fn, outputNr);
   base.gradFn = copySlices;
@@ -123,7 +127,7 @@ class Layout {
 
 function noDoubleBackward(task: BackwardTask, name: string): void {
   if (task.createGraph) {
-    throw new AutogradError(`${name}: double backward (createGraph) through an in-place operation on a view is not supported; use the out-of-place op`);
+    throw new AutogradError({ op: name, detail: 'double backward (createGraph) through an in-place operation on a view is not supported; use the out-of-place op' });
   }
 }
 

@@ -5,7 +5,7 @@
  * needs no gradient). Sequence numbers give the order of creation; the engine runs the most recent
  * of the ready nodes first (as PyTorch's engine orders its ready queue).
  */
-import { AutogradError, type Device, type DType, type GradNode, type Tensor } from '@kiln/tensor';
+import { AutogradError, InternalError, type Device, type DType, type GradNode, type Tensor } from '@kiln/tensor';
 
 /** A tensor hook: sees the gradient of a tensor, may return a replacement. */
 export type GradHook = (grad: Tensor) => Tensor | void | undefined;
@@ -134,7 +134,7 @@ export class AccumulateGrad extends Node {
   }
   apply(): (Tensor | null | undefined)[] {
     // The engine accumulates itself (engine.ts `accumulate`), as it decides whether to hand over its tensor.
-    throw new AutogradError('AccumulateGrad.apply: internal: not called directly');
+    throw new InternalError({ op: 'AccumulateGrad.apply', detail: 'not called directly (the engine accumulates itself)' });
   }
 }
 
@@ -151,11 +151,11 @@ export function accumulatorOf(leaf: Tensor): AccumulateGrad {
 }
 
 /** The node and slot that receive a tensor's gradient; throws if it does not require grad. */
-export function gradEdge(t: Tensor, what: string): [Node, number] {
+export function gradEdge(t: Tensor, op: string, what = 'the tensor'): [Node, number] {
   if (t.base !== null) refreshView?.(t);
   if (t.gradFn !== null) return [t.gradFn as Node, t.outputNr];
   if (t.requiresGrad) return [accumulatorOf(t), 0];
-  throw new AutogradError(`${what} does not require grad and does not have a gradFn`);
+  throw new AutogradError({ op, detail: `${what} does not require grad and does not have a gradFn` });
 }
 
 const names = new Map<string, string>();

@@ -59,13 +59,13 @@ export class OpNode extends Node implements DerivativeContext {
     const g = this.current?.[i];
     if (g !== undefined) return g;
     const m = this.outputMeta?.[i];
-    if (!m) throw new InternalError(`${this.name}: no gradient for output ${i}`);
+    if (!m) throw new InternalError({ op: this.name, detail: `no gradient for output ${i}` });
     return zeros(m.shape, { dtype: m.dtype, device: m.device });
   }
 
   value(name: string): OpInput {
     const k = this.resolved?.savedIndex.get(name);
-    if (k === undefined) throw new InternalError(`${this.name}: the derivative reads '${name}', which its table entry does not save`);
+    if (k === undefined) throw new InternalError({ op: this.name, detail: `the derivative reads '${name}', which its table entry does not save` });
     if (this.released) throw freedError(this.name);
     const v = this.savedValues![k];
     if (v instanceof Tensor) checkSavedVersion(v, this.savedVersions![k]!, `'${name}'`, this.name);
@@ -74,14 +74,14 @@ export class OpNode extends Node implements DerivativeContext {
 
   saved(name: string): Tensor {
     const v = this.value(name);
-    if (!(v instanceof Tensor)) throw new InternalError(`${this.name}: saved '${name}' is ${String(v)}, not a tensor`);
+    if (!(v instanceof Tensor)) throw new InternalError({ op: this.name, detail: `saved '${name}' is ${String(v)}, not a tensor` });
     return v;
   }
 
   inputShape(name: string | number): readonly number[] {
     const i = typeof name === 'number' ? name : this.resolved!.inputIndex.get(name);
     const s = i === undefined ? null : this.inputShapes[i];
-    if (!s) throw new InternalError(`${this.name}: the shape of input '${name}' was not recorded (it needs no gradient)`);
+    if (!s) throw new InternalError({ op: this.name, detail: `the shape of input '${name}' was not recorded (it needs no gradient)` });
     return s;
   }
 
@@ -93,7 +93,9 @@ export class OpNode extends Node implements DerivativeContext {
   apply(grads: (Tensor | undefined)[], _task: BackwardTask): (Tensor | null | undefined)[] {
     const r = this.resolved;
     if (r === null) {
-      throw new AutogradError(`the derivative of '${this.op.name}' is not implemented (no entry in @kiln/autograd's derivative table)`);
+      throw new AutogradError({
+        op: this.name, message: `the derivative of '${this.op.name}' is not implemented (no entry in @kiln/autograd's derivative table)`,
+      });
     }
     if (this.released && r.saves.length > 0) throw freedError(this.name);
     this.current = grads;
@@ -105,7 +107,10 @@ export class OpNode extends Node implements DerivativeContext {
       for (let i = 0; i < n; i++) {
         if (this.nextNodes[i] === null) continue;
         const f = r.formulas[i];
-        if (!f) throw new AutogradError(`the derivative of '${this.op.name}' with respect to '${r.schema.inputs[i]}' is not implemented`);
+        if (!f) throw new AutogradError({
+          op: this.name, argument: r.schema.inputs[i],
+          message: `the derivative of '${this.op.name}' with respect to '${r.schema.inputs[i]}' is not implemented`,
+        });
         out[i] = f(this);
       }
       return out;

@@ -28,7 +28,11 @@ export function matchShape(g: Tensor, shape: readonly number[], where: () => str
   if (sameShape(g.shape, shape)) return g;
   if (broadcastsTo(shape, g.shape)) return sumToShape(g, shape);
   if (broadcastsTo(g.shape, shape)) return expand(g, shape);
-  throw new AutogradError(`${where()} returned an invalid gradient: got shape ${fmtShape(g.shape)} but expected a shape compatible with ${fmtShape(shape)}`);
+  const who = where();
+  throw new AutogradError({
+    op: who, expected: `a gradient of a shape compatible with ${fmtShape(shape)}`, got: `shape ${fmtShape(g.shape)}`,
+    message: `${who} returned an invalid gradient: got shape ${fmtShape(g.shape)} but expected a shape compatible with ${fmtShape(shape)}`,
+  });
 }
 
 /** True when a tensor of shape `from` broadcasts to `to` (NumPy rules). */

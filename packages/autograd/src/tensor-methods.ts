@@ -44,7 +44,7 @@ Tensor.prototype.detach = function () {
 
 Tensor.prototype.detach_ = function () {
   if (this.base !== null && this.gradFn !== null) {
-    throw new AutogradError('detach_: cannot detach a view in place; use detach() for a new tensor without history');
+    throw new AutogradError({ op: 'detach_', detail: 'cannot detach a view in place; use detach() for a new tensor without history' });
   }
   this.gradFn = null;
   this.outputNr = 0;
@@ -53,7 +53,7 @@ Tensor.prototype.detach_ = function () {
 };
 
 Tensor.prototype.retainGrad = function () {
-  if (!this.requiresGrad) throw new AutogradError("retainGrad: the tensor does not require grad, so it gets no gradient to retain");
+  if (!this.requiresGrad) throw new AutogradError({ op: 'retainGrad', detail: 'the tensor does not require grad, so it gets no gradient to retain' });
   if (this.isLeaf) return;
   const node = this.gradFn as Node;
   node.retained ??= new Map();
@@ -62,7 +62,7 @@ Tensor.prototype.retainGrad = function () {
 };
 
 Tensor.prototype.registerHook = function (hook) {
-  if (!this.requiresGrad) throw new AutogradError('registerHook: cannot register a hook on a tensor that does not require grad');
+  if (!this.requiresGrad) throw new AutogradError({ op: 'registerHook', detail: 'cannot register a hook on a tensor that does not require grad' });
   const [node, slot] = gradEdge(this, 'registerHook');
   const remove = node.addHook(slot, hook);
   return { remove };

@@ -175,10 +175,11 @@ export function registerBackend(b: Backend): void {
 export function backendFor(d: Device, op = 'device'): Backend {
   const b = backends.get(d.type);
   if (!b) {
-    throw new DeviceError(
-      `${op}: the '${d.type}' device is not available: import '@kiln/cuda' once in your application to register it` +
+    throw new DeviceError({
+      op, argument: 'device',
+      detail: `the '${d.type}' device is not available: import '@kiln/cuda' once in your application to register it` +
         (d.type === 'cuda' ? ' (and check cuda.isAvailable())' : ''),
-    );
+    });
   }
   return b;
 }

@@ -127,7 +127,7 @@ export function commonDevice(op: string, names: readonly string[], tensors: read
       throw new DeviceError(op, names[i] ?? `input ${i}`, `a tensor on ${dev} (the device of '${first}')`, `a tensor on ${t.device}`);
     }
   });
-  if (dev === null) throw new InternalError(`${op}: no tensor argument`);
+  if (dev === null) throw new InternalError({ op, detail: 'no tensor argument' });
   return dev;
 }
 

@@ -1,21 +1,88 @@
 /**
- * Kiln's typed errors. Messages name the op, the argument, and what was expected against what was
- * given, like PyTorch's TORCH_CHECK messages:
+ * Kiln's typed errors. Each carries its facts as fields, as candle's structured errors do: the op
+ * that raised it, the argument at fault, what was expected and what was given. The message says
+ * the same in words, like PyTorch's TORCH_CHECK messages:
  * `mul: argument 'other' expected a shape broadcastable to [4, 3], got [3, 2]`.
+ *
+ * ```ts
+ * try {
+ *   a.mul(b);
+ * } catch (e) {
+ *   if (e instanceof ShapeError && e.argument === 'other') console.log(`${e.op} wanted ${e.expected}`);
+ * }
+ * ```
  */
-export class KilnError extends Error {
+
+/** The facts of an error: who raised it, about which argument, what it expected and what it got. */
+export interface ErrorFacts {
+  /** The op, function or module that raised the error (`'mul'`, `'Conv2d'`, `'backward'`). */
+  readonly op?: string;
+  /** The argument at fault, by its name in the API (`'other'`, `'weight'`); absent when no one argument is. */
+  readonly argument?: string;
+  /** What the op expected of the argument (`'a shape broadcastable to [4, 3]'`). */
+  readonly expected?: string;
+  /** What it was given (`'[3, 2]'`). */
+  readonly got?: string;
+}
+
+/** The object form of a typed error's constructor: its facts and, where they are not a mismatch, a detail. */
+export interface ErrorInit extends ErrorFacts {
   /**
-   * `new XError(op, arg, expected, got)` builds the standard message; `new XError(message)` takes a
-   * finished one (errors raised by the native addons arrive that way).
+   * Words for what is wrong, when it is not "expected ..., got ..." (`'the tensor was disposed'`);
+   * the message is `op: detail`. Given with `expected`, it follows the mismatch as a hint.
    */
-  constructor(opOrMessage: string, arg?: string | null, expected?: string, got?: string) {
-    super(expected === undefined ? opOrMessage : describe(opOrMessage, arg ?? null, expected, got ?? ''));
+  readonly detail?: string;
+  /** A finished message (the native addons send theirs); the default is built from the facts. */
+  readonly message?: string;
+}
+
+/**
+ * Base class of Kiln's typed errors. Three ways to make one:
+ *
+ * - `new ShapeError(op, argument, expected, got)`: the standard mismatch, every fact a field;
+ * - `new AutogradError({ op, detail })` (any facts, with `detail` or `message` for the words);
+ * - `new KilnError(message)`: a finished message with no facts.
+ *
+ * @example
+ * ```ts
+ * const e = new ValueError('clamp', 'min', 'a number <= max (2)', '3');
+ * e.message;   // "clamp: argument 'min' expected a number <= max (2), got 3"
+ * e.argument;  // 'min'
+ * ```
+ */
+export class KilnError extends Error implements ErrorFacts {
+  // declared, not initialised: a fact the error does not know is no property at all
+  declare readonly op?: string;
+  declare readonly argument?: string;
+  declare readonly expected?: string;
+  declare readonly got?: string;
+
+  /** The standard mismatch: `op: argument 'arg' expected <expected>, got <got>` (no argument: null). */
+  constructor(op: string, argument: string | null | undefined, expected: string, got?: string);
+  /** Any facts, with words for what is wrong in `detail` or a finished `message`. */
+  constructor(init: ErrorInit);
+  /** A finished message, with no facts. */
+  constructor(message: string);
+  constructor(opOrInit: string | ErrorInit, argument?: string | null, expected?: string, got?: string) {
+    const init: ErrorInit =
+      typeof opOrInit !== 'string' ? opOrInit
+      : expected === undefined ? { message: opOrInit }
+      : { op: opOrInit, argument: argument ?? undefined, expected, got: got ?? '' };
+    super(init.message ?? describe(init));
     this.name = new.target.name;
+    if (init.op !== undefined) this.op = init.op;
+    if (init.argument !== undefined) this.argument = init.argument;
+    if (init.expected !== undefined) this.expected = init.expected;
+    if (init.got !== undefined) this.got = init.got;
   }
 }
 
-function describe(op: string, arg: string | null, expected: string, got: string): string {
-  return arg === null ? `${op}: expected ${expected}, got ${got}` : `${op}: argument '${arg}' expected ${expected}, got ${got}`;
+function describe(f: ErrorInit): string {
+  const who = f.op === undefined ? '' : `${f.op}: `;
+  if (f.expected === undefined) return who + (f.detail ?? (f.argument === undefined ? 'failed' : `argument '${f.argument}' is invalid`));
+  const what = f.argument === undefined ? '' : `argument '${f.argument}' `;
+  const mismatch = `${who}${what}expected ${f.expected}, got ${f.got ?? ''}`;
+  return f.detail === undefined ? mismatch : `${mismatch}. ${f.detail}`;
 }
 
 /** Shapes that do not fit (broadcasting, matmul inner dims, reshape sizes, dims out of range). */
@@ -37,14 +104,29 @@ export class DisposedError extends KilnError {}
 /** An internal invariant broke: a bug in Kiln. */
 export class InternalError extends KilnError {}
 
-const byKind: Record<string, new (msg: string) => KilnError> = {
+const byKind: Record<string, new (init: ErrorInit) => KilnError> = {
   shape: ShapeError, dtype: DTypeError, device: DeviceError, value: ValueError,
   cuda: CudaError, memory: OutOfMemoryError, internal: InternalError,
 };
 
-/** An error raised by a native addon carries `kind`: give it its typed class. */
+/** What a native addon's error carries besides its message (native/core/binding.cc sets them). */
+interface NativeErrorFields {
+  kind?: string;
+  op?: string;
+  argument?: string;
+  expected?: string;
+  got?: string;
+}
+
+const textField = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** An error raised by a native addon carries `kind` and its facts: give it its typed class. */
 export function fromNativeError(e: unknown): unknown {
   if (!(e instanceof Error) || e instanceof KilnError) return e;
-  const cls = byKind[(e as Error & { kind?: string }).kind ?? ''];
-  return cls ? new cls(e.message) : e;
+  const n = e as Error & NativeErrorFields;
+  const cls = byKind[n.kind ?? ''];
+  if (!cls) return e;
+  return new cls({
+    message: e.message, op: textField(n.op), argument: textField(n.argument), expected: textField(n.expected), got: textField(n.got),
+  });
 }

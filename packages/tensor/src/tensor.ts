@@ -112,10 +112,13 @@ export class Tensor {
   /** Sets the flag of a leaf tensor (an AutogradError for a non-leaf or a non-float tensor). */
   set requiresGrad(v: boolean) {
     if (v && !dtypeInfo[this.dtype].isFloating) {
-      throw new AutogradError(`requiresGrad: only floating-point tensors can require gradients, got dtype ${this.dtype}`);
+      throw new AutogradError({
+        op: 'requiresGrad', expected: 'a floating-point tensor', got: this.dtype,
+        message: `requiresGrad: only floating-point tensors can require gradients, got dtype ${this.dtype}`,
+      });
     }
     if (!v && this.gradFn !== null) {
-      throw new AutogradError('requiresGrad: you can only change requiresGrad of leaf tensors; use detach() to get a tensor without history');
+      throw new AutogradError({ op: 'requiresGrad', detail: 'you can only change requiresGrad of leaf tensors; use detach() to get a tensor without history' });
     }
     this._requiresGrad = v;
   }
@@ -150,9 +153,9 @@ export class Tensor {
   assertAlive(op: string): void {
     if (this._disposed || this.storage.freed) {
       if (!this._disposed && this.storage.detached) {
-        throw new DisposedError(`${op}: the tensor's memory is gone: it views a buffer (fromTypedArray) that was detached or resized since`);
+        throw new DisposedError({ op, detail: "the tensor's memory is gone: it views a buffer (fromTypedArray) that was detached or resized since" });
       }
-      throw new DisposedError(`${op}: the tensor was disposed`);
+      throw new DisposedError({ op, detail: 'the tensor was disposed' });
     }
   }
 }

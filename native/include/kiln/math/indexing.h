@@ -86,15 +86,16 @@ inline int64_t max_offset(const TensorArg& t) {
 // The operand checks both devices make at the native boundary (the TypeScript op has made them
 // already with friendlier messages; these keep a direct kernel call from reading out of bounds).
 inline void check_indexed_call(const char* op, const TensorArg& data, const TensorArg& index, const TensorArg& iter, int dim, bool iter_at_least_index) {
-  KILN_CHECK(index.ndim == data.ndim, Shape, op, "argument 'index' expected " + std::to_string(data.ndim) + " dimensions (as 'input'), got " + std::to_string(index.ndim));
-  KILN_CHECK(iter.ndim == index.ndim, Shape, op, "expected the output/src to have " + std::to_string(index.ndim) + " dimensions, got " + std::to_string(iter.ndim));
-  KILN_CHECK(dim >= 0 && dim < data.ndim, Shape, op, "argument 'dim' expected a dimension in [0, " + std::to_string(data.ndim - 1) + "], got " + std::to_string(dim));
+  KILN_CHECK_ARG(index.ndim == data.ndim, Shape, op, "index", std::to_string(data.ndim) + " dimensions (as 'input')", std::to_string(index.ndim));
+  KILN_CHECK_ARG(iter.ndim == index.ndim, Shape, op, "", "the output/src to have " + std::to_string(index.ndim) + " dimensions", std::to_string(iter.ndim));
+  KILN_CHECK_ARG(dim >= 0 && dim < data.ndim, Shape, op, "dim", "a dimension in [0, " + std::to_string(data.ndim - 1) + "]", std::to_string(dim));
   for (int d = 0; d < data.ndim; ++d) {
-    KILN_CHECK(d == dim || index.shape[d] <= data.shape[d], Shape, op,
-               "argument 'index' expected size <= " + std::to_string(data.shape[d]) + " in dimension " + std::to_string(d) + ", got " + std::to_string(index.shape[d]));
-    KILN_CHECK(iter_at_least_index ? iter.shape[d] >= index.shape[d] : iter.shape[d] == index.shape[d], Shape, op,
-               "expected the output/src size in dimension " + std::to_string(d) + " to " + (iter_at_least_index ? "be at least " : "equal ") +
-                   std::to_string(index.shape[d]) + " (the index's), got " + std::to_string(iter.shape[d]));
+    KILN_CHECK_ARG(d == dim || index.shape[d] <= data.shape[d], Shape, op, "index",
+                   "size <= " + std::to_string(data.shape[d]) + " in dimension " + std::to_string(d), std::to_string(index.shape[d]));
+    KILN_CHECK_ARG(iter_at_least_index ? iter.shape[d] >= index.shape[d] : iter.shape[d] == index.shape[d], Shape, op, "",
+                   "the output/src size in dimension " + std::to_string(d) + " to " + (iter_at_least_index ? "be at least " : "equal ") +
+                       std::to_string(index.shape[d]) + " (the index's)",
+                   std::to_string(iter.shape[d]));
   }
 }
 

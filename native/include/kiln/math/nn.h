@@ -333,7 +333,7 @@ inline std::string shape_str(const TensorArg& t) {
 }
 
 inline void check_ndim(const KernelCall& c, const TensorArg& t, int ndim, const char* what) {
-  KILN_CHECK(t.ndim == ndim, Shape, c.name, std::string("argument '") + what + "' expected " + std::to_string(ndim) + " dimensions, got " + shape_str(t));
+  KILN_CHECK_ARG(t.ndim == ndim, Shape, c.name, what, std::to_string(ndim) + " dimensions", shape_str(t));
 }
 
 // TypeScript allocates every output contiguous; the kernels index them by flat position.
@@ -379,12 +379,11 @@ inline void check_max_pool_backward(const KernelCall& c, const TensorArg& go, co
   check_ndim(c, ind, 4, "indices");
   check_ndim(c, gi, 4, "grad_input");
   check_contiguous_out(c, gi);
-  KILN_CHECK(ind.dtype == DType::Int64, DType, c.name, std::string("argument 'indices' expected int64, got ") + dtype_name(ind.dtype));
-  KILN_CHECK(go.dtype == DType::Float32 || go.dtype == DType::Float64, DType, c.name,
-             std::string("argument 'grad_output' expected float32 or float64, got ") + dtype_name(go.dtype));
+  KILN_CHECK_ARG(ind.dtype == DType::Int64, DType, c.name, "indices", "int64", dtype_name(ind.dtype));
+  KILN_CHECK_ARG(go.dtype == DType::Float32 || go.dtype == DType::Float64, DType, c.name, "grad_output", "float32 or float64", dtype_name(go.dtype));
   KILN_CHECK(gi.dtype == go.dtype, DType, c.name, "grad_input must have grad_output's dtype");
   for (int d = 0; d < 4; ++d)
-    KILN_CHECK(ind.shape[d] == go.shape[d], Shape, c.name, "argument 'indices' expected the shape of grad_output " + shape_str(go) + ", got " + shape_str(ind));
+    KILN_CHECK_ARG(ind.shape[d] == go.shape[d], Shape, c.name, "indices", "the shape of grad_output " + shape_str(go), shape_str(ind));
   KILN_CHECK(gi.shape[0] == go.shape[0] && gi.shape[1] == go.shape[1], Shape, c.name,
              "grad_input of shape " + shape_str(gi) + " does not match grad_output " + shape_str(go));
 }
