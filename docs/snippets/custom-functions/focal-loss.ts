@@ -7,8 +7,8 @@ import { SigmoidFocalLossFunction, sigmoidFocalLoss } from '@kiln/losses';
 const logits = randn([6, 4], { dtype: 'float64', seed: 1 }).requiresGrad_();
 const labels = randint(-1, 5, [6], { seed: 2 });
 
-// apply(input, target, gamma, alpha, reduction, options), or the functional form that calls it.
-const loss = SigmoidFocalLossFunction.apply(logits, labels, 2, 0.25, 'mean', {});
+// apply(input, target, options), or the functional form that calls it.
+const loss = SigmoidFocalLossFunction.apply(logits, labels, { gamma: 2, alpha: 0.25, reduction: 'mean' });
 assert.equal(loss.gradFn?.name, 'SigmoidFocalLossFunctionBackward');
 loss.backward();                                 // hands out the gradient forward computed (fused)
 const fused = logits.grad!.clone();

@@ -1,26 +1,31 @@
 import assert from 'node:assert/strict';
-import { type Tensor, constantValue, randn } from '@kiln/tensor';
-import { Function, type FunctionCtx, grad } from '@kiln/autograd';
+import { type Tensor, randn } from '@kiln/tensor';
+import { Function, type FunctionCtx, grad, isImplicitGradient } from '@kiln/autograd';
+
+/** Nothing saved; the gradient forward computed, until backward hands it out. */
+interface SumOfSquaresCtx extends FunctionCtx<[]> {
+  fusedGrad: Tensor | undefined;
+}
 
 /**
  * sum(x²) with the fused-gradient design of SigmoidFocalLossFunction in miniature: when x needs a
  * gradient, forward computes it in the same pass (here 2x) for an upstream gradient of 1, and
  * backward hands it out as is for `loss.backward()`, or scales it by any other upstream gradient.
  */
-class SumOfSquares extends Function {
+class SumOfSquares extends Function<SumOfSquaresCtx> {
   // backward returns a stored tensor, not a formula of tensor ops: it cannot be differentiated.
   static override readonly onceDifferentiable = true;
 
-  static override forward(ctx: FunctionCtx, x: Tensor): Tensor {
+  static override forward(ctx: SumOfSquaresCtx, x: Tensor): Tensor {
     ctx.fusedGrad = ctx.needsInputGrad[0] ? x.mul(2) : undefined;
     return x.mul(x).sum();
   }
 
-  static override backward(ctx: FunctionCtx, gradOutput: Tensor): [Tensor | null] {
-    const fused = ctx.fusedGrad as Tensor;
+  static override backward(ctx: SumOfSquaresCtx, gradOutput: Tensor): [Tensor | null] {
+    const fused = ctx.fusedGrad!;
     ctx.fusedGrad = undefined;                   // handed out once (a retained graph would recompute)
-    // constantValue reads a constant fill without a device read: backward() seeds its root with 1.
-    if (constantValue(gradOutput) === 1) return [fused];
+    // backward() with no gradient starts from ones it made itself: autograd knows them without a device read.
+    if (isImplicitGradient(gradOutput)) return [fused];
     const scaled = fused.mul(gradOutput);
     fused.dispose();
     return [scaled];

@@ -2,19 +2,24 @@ import assert from 'node:assert/strict';
 import { type Tensor, tensor } from '@kiln/tensor';
 import { Function, type FunctionCtx, gradcheck } from '@kiln/autograd';
 
+/** What forward keeps for backward: the saved tensors' types, and any other state as properties. */
+interface ScaledSquareCtx extends FunctionCtx<[x: Tensor]> {
+  scale: number;
+}
+
 /** scale · x², with its gradient 2 · scale · x written by hand. */
-class ScaledSquare extends Function {
-  static override forward(ctx: FunctionCtx, x: Tensor, scale: number): Tensor {
+class ScaledSquare extends Function<ScaledSquareCtx> {
+  static override forward(ctx: ScaledSquareCtx, x: Tensor, scale: number): Tensor {
     ctx.saveForBackward(x);                      // tensors backward needs (checked against in-place changes)
-    ctx.scale = scale;                           // any other state goes on ctx as a property
+    ctx.scale = scale;                           // other state: a property the ctx type declares
     return x.mul(x).mul(scale);
   }
 
-  static override backward(ctx: FunctionCtx, gradOutput: Tensor): [Tensor | null] {
+  static override backward(ctx: ScaledSquareCtx, gradOutput: Tensor): [Tensor | null] {
     // One gradient per argument of apply; `scale` is a number, so its slot may be left out.
     if (!ctx.needsInputGrad[0]) return [null];
-    const [x] = ctx.savedTensors;
-    return [gradOutput.mul(x!).mul(2 * ctx.scale)];
+    const [x] = ctx.savedTensors;                // typed: [Tensor]
+    return [gradOutput.mul(x).mul(2 * ctx.scale)];
   }
 }
 

@@ -16,6 +16,7 @@ import {
 } from '@kiln/tensor';
 import { setGradEnabled } from './grad-mode.js';
 import { AccumulateGrad, type BackwardTask, type Node, gradEdge } from './node.js';
+import { markImplicitGradient } from './implicit-gradient.js';
 import { matchShape } from './shape-utils.js';
 
 /** Options of {@link backward} and `tensor.backward()`. */
@@ -379,7 +380,7 @@ function rootGradient(t: Tensor, g: Tensor | null | undefined, what: string): { 
           'pass a gradient of that shape, e.g. y.backward(onesLike(y))',
       });
     }
-    return { grad: onesLike(t), made: true };
+    return { grad: markImplicitGradient(onesLike(t)), made: true };
   }
   if (!(g instanceof Tensor)) throw new AutogradError(what, 'grad', 'a Tensor', String(g));
   g.assertAlive(what);

@@ -1,17 +1,21 @@
 /**
- * The extension API, as PyTorch's torch.autograd.Function: a subclass gives a static `forward(ctx,
- * ...args)` and a static `backward(ctx, ...gradOutputs)` and is called through `apply`:
+ * The extension API, as PyTorch's torch.autograd.Function, with a typed ctx: a subclass of
+ * `Function<Ctx>` gives a static `forward(ctx: Ctx, ...args)` and a static
+ * `backward(ctx: Ctx, ...gradOutputs)` and is called through `apply`. `Ctx` says what forward
+ * keeps for backward: the tensors it saves (`FunctionCtx<[Tensor]>`) and any other state as
+ * declared properties, so backward reads them typed (PyTorch's ctx is untyped):
  *
  * ```ts
- * class Square extends Function {
- *   static override forward(ctx: FunctionCtx, x: Tensor, scale: number): Tensor {
+ * interface SquareCtx extends FunctionCtx<[Tensor]> { scale: number }
+ * class Square extends Function<SquareCtx> {
+ *   static override forward(ctx: SquareCtx, x: Tensor, scale: number): Tensor {
  *     ctx.saveForBackward(x);
- *     ctx.scale = scale;                              // any non-tensor state
+ *     ctx.scale = scale;
  *     return x.mul(x).mul(scale);
  *   }
- *   static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
- *     const [x] = ctx.savedTensors;
- *     return g.mul(x!).mul(2 * ctx.scale);             // the gradient of `scale` may be omitted
+ *   static override backward(ctx: SquareCtx, g: Tensor): Tensor {
+ *     const [x] = ctx.savedTensors;                   // Tensor
+ *     return g.mul(x).mul(2 * ctx.scale);              // the gradient of `scale` may be omitted
  *   }
  * }
  * const y = Square.apply(x, 3);
@@ -29,15 +33,21 @@ import { noteView, rebaseHistory } from './inplace.js';
 import { type BackwardTask, Node } from './node.js';
 import { type TensorMeta, metaOf } from './op-node.js';
 import { checkSavedVersion, freedError } from './saved.js';
+import { sameImplicitGradient } from './implicit-gradient.js';
 
-/** The `ctx` of a Function: saved tensors, flags, and any state forward wants backward to have. */
-export class FunctionCtx {
-  /** Arbitrary state set by forward (`ctx.gamma = 2`). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  [key: string]: any;
+/** What a Function may save for backward: a tensor, or null/undefined for an absent optional one. */
+export type SavedTensor = Tensor | null | undefined;
+
+/**
+ * The `ctx` of a Function: the tensors forward saves (typed by `Saved`, e.g. `[Tensor, Tensor |
+ * undefined]`), flags, and the methods forward calls to describe its outputs. State other than
+ * tensors goes in properties that a subclass's ctx type declares:
+ * `interface MyCtx extends FunctionCtx<[Tensor]> { scale: number }`.
+ */
+export class FunctionCtx<Saved extends readonly SavedTensor[] = readonly SavedTensor[]> {
   /** One flag per argument of apply: true when that argument is a tensor that needs a gradient. */
   readonly needsInputGrad: readonly boolean[];
-  /** @internal */ _saved: readonly (Tensor | null | undefined)[] = [];
+  /** @internal */ _saved: readonly SavedTensor[] = [];
   /** @internal versions of the saved tensors once forward returned (null during forward) */
   _savedVersions: number[] | null = null;
   /** @internal */ _freed = false;
@@ -53,7 +63,7 @@ export class FunctionCtx {
   }
 
   /** Keeps tensors (inputs or outputs) for backward; backward reads them as `ctx.savedTensors`. */
-  saveForBackward(...tensors: (Tensor | null | undefined)[]): void {
+  saveForBackward(...tensors: Saved): void {
     this._saved = tensors;
   }
 
@@ -61,7 +71,7 @@ export class FunctionCtx {
    * The tensors given to saveForBackward, in order. An error if one was modified in place since
    * forward, or if a backward pass without retainGraph already freed them.
    */
-  get savedTensors(): Tensor[] {
+  get savedTensors(): Saved {
     if (this._freed) throw freedError(this._name);
     const versions = this._savedVersions;
     if (versions !== null) {
@@ -69,7 +79,7 @@ export class FunctionCtx {
         if (t instanceof Tensor) checkSavedVersion(t, versions[k]!, String(k), this._name);
       });
     }
-    return this._saved as Tensor[];
+    return this._saved as Saved;
   }
 
   /** Outputs that get no gradient (indices, masks): they do not require grad. */
@@ -96,75 +106,118 @@ export type BackwardResult = Tensor | null | undefined | readonly (Tensor | null
 /** The arguments of a Function subclass's apply: those of its forward after ctx. */
 export type ArgsOf<F> = F extends {
   /** The subclass's static forward. */
-  forward(ctx: FunctionCtx, ...args: infer A): unknown;
+  forward(ctx: never, ...args: infer A): unknown;
 } ? A : never;
 /** What a Function subclass's apply returns: what its forward returns. */
 export type ResultOf<F> = F extends {
   /** The subclass's static forward. */
-  forward(ctx: FunctionCtx, ...args: never[]): infer R;
+  forward(ctx: never, ...args: never[]): infer R;
 } ? R : never;
 
+/** The static side every Function subclass has (what apply is called on). */
+export interface FunctionClass {
+  /** The subclass's forward. */
+  forward(ctx: never, ...args: never[]): Tensor | Tensor[];
+  /** The subclass's backward. */
+  backward(ctx: never, ...gradOutputs: never[]): BackwardResult;
+  /** Whether backward may be differentiated. */
+  readonly onceDifferentiable: boolean;
+  /** The class's name (its node is `<name>Backward`). */
+  readonly name: string;
+  /** Instances carry the declared ctx type. */
+  readonly prototype: Function;
+}
+
+type CtxParam<M> = M extends (ctx: infer C, ...rest: never[]) => unknown ? C : never;
+type DeclaredCtx<F> = F extends { prototype: Function<infer C> } ? C : never;
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 /**
- * Base class of custom differentiable functions, as PyTorch's torch.autograd.Function. A subclass
- * defines a static `forward(ctx, ...args)` (run with grad mode off) and a static
- * `backward(ctx, ...gradOutputs)` returning one gradient per argument of `apply` (null for none),
- * and is called through `apply`. See docs/custom-functions.md.
+ * `unknown` when forward and backward both take the ctx type the class declares with
+ * `Function<Ctx>`, else a type naming the mismatch, so that apply does not compile: what forward
+ * saves is then what backward reads.
+ */
+export type CtxCheck<F extends FunctionClass> =
+  Same<CtxParam<F['forward']>, DeclaredCtx<F>> extends true
+    ? Same<CtxParam<F['backward']>, DeclaredCtx<F>> extends true ? unknown
+      : { 'backward must take the ctx type declared by Function<Ctx>': DeclaredCtx<F> }
+    : { 'forward must take the ctx type declared by Function<Ctx>': DeclaredCtx<F> };
+
+/**
+ * Base class of custom differentiable functions, as PyTorch's torch.autograd.Function, with a typed
+ * ctx. A subclass of `Function<Ctx>` defines a static `forward(ctx: Ctx, ...args)` (run with grad
+ * mode off) and a static `backward(ctx: Ctx, ...gradOutputs)` returning one gradient per argument
+ * of `apply` (null for none), and is called through `apply`. `Ctx` is `FunctionCtx<Saved>`
+ * (the types of the saved tensors) extended with the state forward keeps for backward; apply
+ * does not compile when forward or backward takes another ctx type. See docs/custom-functions.md.
  *
  * @example
  * ```ts
- * class Square extends Function {
- *   static override forward(ctx: FunctionCtx, x: Tensor, scale: number): Tensor {
+ * interface SquareCtx extends FunctionCtx<[Tensor]> { scale: number }
+ * class Square extends Function<SquareCtx> {
+ *   static override forward(ctx: SquareCtx, x: Tensor, scale: number): Tensor {
  *     ctx.saveForBackward(x);
- *     ctx.scale = scale;                              // any non-tensor state
+ *     ctx.scale = scale;
  *     return x.mul(x).mul(scale);
  *   }
- *   static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
+ *   static override backward(ctx: SquareCtx, g: Tensor): Tensor {
  *     const [x] = ctx.savedTensors;
- *     return g.mul(x!).mul(2 * ctx.scale);            // the gradient of `scale` may be omitted
+ *     return g.mul(x).mul(2 * ctx.scale);             // the gradient of `scale` may be omitted
  *   }
  * }
  * const y = Square.apply(x, 3);
  * ```
  */
-export class Function {
+export class Function<Ctx extends FunctionCtx = FunctionCtx> {
+  /** @internal the ctx type forward and backward take; never set (types only) */
+  declare readonly ctxType?: Ctx;
+
   /** Computes the outputs; runs with grad mode off. Override it. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  static forward(_ctx: FunctionCtx, ..._args: any[]): Tensor | Tensor[] {
-    throw new AutogradError(`${this.name}: a Function subclass must define static forward(ctx, ...args)`);
+  static forward(_ctx: FunctionCtx, ..._args: never[]): Tensor | Tensor[] {
+    throw new AutogradError({ op: this.name, detail: 'a Function subclass must define static forward(ctx, ...args)' });
   }
 
   /** Gradients of the arguments of apply from the gradients of the outputs. Override it. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  static backward(_ctx: FunctionCtx, ..._gradOutputs: any[]): BackwardResult {
-    throw new AutogradError(`${this.name}: a Function subclass must define static backward(ctx, ...gradOutputs)`);
+  static backward(_ctx: FunctionCtx, ..._gradOutputs: never[]): BackwardResult {
+    throw new AutogradError({ op: this.name, detail: 'a Function subclass must define static backward(ctx, ...gradOutputs)' });
   }
 
   /** Set to true when backward is not differentiable itself (PyTorch's @once_differentiable). */
   static readonly onceDifferentiable: boolean = false;
 
   /** Runs forward and, when grad mode is on and a tensor argument requires grad, records the call. */
-  static apply<F extends typeof Function>(this: F, ...args: ArgsOf<F>): ResultOf<F> {
-    return applyFunction(this, args as unknown[]) as ResultOf<F>;
+  static apply<F extends FunctionClass>(this: F & CtxCheck<F>, ...args: ArgsOf<F>): ResultOf<F> {
+    return applyFunction(this as unknown as AnyFunctionClass, args as unknown[]) as ResultOf<F>;
   }
 }
 
-const backwardNameOf = (cls: typeof Function): string => `${cls.name || 'Function'}Backward`;
+/** A Function subclass as the engine calls it: forward and backward on any arguments. */
+interface AnyFunctionClass {
+  readonly name: string;
+  readonly onceDifferentiable: boolean;
+  forward(ctx: FunctionCtx, ...args: unknown[]): Tensor | Tensor[];
+  backward(ctx: FunctionCtx, ...gradOutputs: (Tensor | undefined)[]): BackwardResult;
+}
 
-function applyFunction(cls: typeof Function, args: readonly unknown[]): Tensor | Tensor[] {
+const backwardNameOf = (cls: AnyFunctionClass): string => `${cls.name || 'Function'}Backward`;
+
+function applyFunction(cls: AnyFunctionClass, args: readonly unknown[]): Tensor | Tensor[] {
   const recording = isGradEnabled() && args.some((a) => a instanceof Tensor && a.requiresGrad);
   const needs = args.map((a) => recording && a instanceof Tensor && a.requiresGrad);
   const ctx = new FunctionCtx(needs, backwardNameOf(cls));
   const raw = withGradMode(false, () => cls.forward(ctx, ...args));
   const outputs = Array.isArray(raw) ? [...raw] : [raw];
   outputs.forEach((o, k) => {
-    if (!(o instanceof Tensor)) throw new AutogradError(`${cls.name}.forward must return a Tensor or an array of Tensors; output ${k} is ${String(o)}`);
+    if (!(o instanceof Tensor)) throw new AutogradError({
+      op: `${cls.name}.forward`, expected: 'a Tensor or an array of Tensors as its result', got: `${String(o)} as output ${k}`,
+      message: `${cls.name}.forward must return a Tensor or an array of Tensors; output ${k} is ${String(o)}`,
+    });
   });
   if (!recording) return raw;
 
   const node = new FunctionNode(cls, ctx, args, outputs);
   outputs.forEach((orig, k) => {
     if (ctx._dirty?.has(orig)) {
-      if (!args.includes(orig)) throw new AutogradError(`${cls.name}: markDirty was given output ${k}, which is not an argument of apply`);
+      if (!args.includes(orig)) throw new AutogradError({ op: cls.name, argument: 'markDirty', detail: `markDirty was given output ${k}, which is not an argument of apply` });
       rebaseHistory(orig, node, k);
       return;
     }
@@ -183,18 +236,13 @@ function applyFunction(cls: typeof Function, args: readonly unknown[]): Tensor |
 
 /** True when one of ctx's own properties is `t` or an array holding it (state the caller keeps). */
 function heldBy(ctx: FunctionCtx, t: Tensor): boolean {
-  for (const key in ctx) {
-    const v: unknown = ctx[key];
-    if (v === t || (Array.isArray(v) && v.includes(t))) return true;
-  }
-  return false;
+  return Object.values(ctx).some((v: unknown) => v === t || (Array.isArray(v) && v.includes(t)));
 }
 
 /** A new tensor object over the same elements, with no history. */
 export function aliasOf(t: Tensor): Tensor {
   const a = new Tensor(t.storage, [...t.shape], [...t.strides], t.offset, t.dtype);
-  a.hostConstant = t.hostConstant;
-  return a;
+  return sameImplicitGradient(a, t);
 }
 
 /** The graph node of one Function call. */
@@ -204,7 +252,7 @@ class FunctionNode extends Node {
   private readonly outputMeta: TensorMeta[];
 
   constructor(
-    private readonly cls: typeof Function,
+    private readonly cls: AnyFunctionClass,
     private readonly ctx: FunctionCtx,
     args: readonly unknown[],
     outputs: readonly Tensor[],
@@ -231,18 +279,21 @@ class FunctionNode extends Node {
     const list: readonly unknown[] = Array.isArray(result) ? result : [result];
     const n = this.nextNodes.length;
     if (list.length > n) {
-      throw new AutogradError(`${this.name}: backward returned ${list.length} gradients, but apply was called with ${n} arguments`);
+      throw new AutogradError({ op: this.name, detail: `backward returned ${list.length} gradients, but apply was called with ${n} arguments` });
     }
     for (let i = 0; i < n; i++) {
       const g = list[i];
       if (g === null || g === undefined) {
         if (i >= list.length && this.needsInputGrad(i)) {
-          throw new AutogradError(`${this.name}: backward returned ${list.length} gradients, but argument ${i} of apply is a tensor that requires grad (return null for no gradient)`);
+          throw new AutogradError({
+            op: this.name,
+            detail: `backward returned ${list.length} gradients, but argument ${i} of apply is a tensor that requires grad (return null for no gradient)`,
+          });
         }
         continue;
       }
-      if (!(g instanceof Tensor)) throw new AutogradError(`${this.name}: backward returned a non-tensor gradient at position ${i}: ${String(g)}`);
-      if (!this.isTensorArg[i]) throw new AutogradError(`${this.name}: backward returned a gradient at position ${i}, but argument ${i} of apply is not a tensor`);
+      if (!(g instanceof Tensor)) throw new AutogradError({ op: this.name, detail: `backward returned a non-tensor gradient at position ${i}: ${String(g)}` });
+      if (!this.isTensorArg[i]) throw new AutogradError({ op: this.name, detail: `backward returned a gradient at position ${i}, but argument ${i} of apply is not a tensor` });
     }
     const out = list.slice(0, n) as (Tensor | null | undefined)[];
     if (!task.createGraph) this.handOver(out, gs, task);
@@ -267,7 +318,7 @@ class FunctionNode extends Node {
     const message =
       `${this.cls.name} is once-differentiable (static onceDifferentiable = true): its backward cannot be differentiated, ` +
       `but a gradient computed with createGraph through ${this.name} is being differentiated`;
-    const err = new DelayedError(message, this, gradOutputs);
+    const err = new DelayedError(this.cls.name, message, this, gradOutputs);
     return out.map((g, i) => {
       if (!(g instanceof Tensor) || !isFloating(g.dtype)) return g;
       const w = aliasOf(g);
@@ -288,6 +339,7 @@ class FunctionNode extends Node {
 class DelayedError extends Node {
   readonly name = 'DelayedError';
   constructor(
+    private readonly op: string,
     private readonly message: string,
     fn: Node,
     gradOutputs: readonly (Tensor | undefined)[],
@@ -300,6 +352,6 @@ class DelayedError extends Node {
     extra.forEach((g, k) => this.connect(fn.nextNodes.length + k, g));
   }
   apply(): never {
-    throw new AutogradError(this.message);
+    throw new AutogradError({ op: this.op, message: this.message });
   }
 }

@@ -24,7 +24,10 @@ export {
   isGradEnabled, setGradEnabled, noGrad, enableGrad, noGradScope, enableGradScope, gradModeScope, withGradMode,
 } from './grad-mode.js';
 export { backward, grad, type BackwardOptions, type GradOptions } from './engine.js';
-export { Function, FunctionCtx, type BackwardResult, type ArgsOf, type ResultOf } from './function.js';
+export {
+  Function, FunctionCtx, type SavedTensor, type BackwardResult, type ArgsOf, type ResultOf, type FunctionClass, type CtxCheck,
+} from './function.js';
+export { isImplicitGradient } from './implicit-gradient.js';
 export {
   defineDerivative, derivativeOf, derivativeNames, type DerivativeContext, type DerivativeSpec, type GradFormula, type PositionalGrads,
   type Derivative, type SaveSource,

@@ -4,7 +4,6 @@
  */
 import { type AutogradHook, type OpInput, type OpSchema, Tensor, isFloating } from '@kiln/tensor';
 import { derivativeOf } from './derivative-table.js';
-import { backward } from './engine.js';
 import { isGradEnabled } from './grad-mode.js';
 import { CopyBackwards, noteView, rebaseHistory } from './inplace.js';
 import type { Node } from './node.js';
@@ -34,7 +33,4 @@ export const autogradHook: AutogradHook = {
   isGradEnabled,
   record,
   recordInplace,
-  backward(root, grad, options) {
-    backward(root, grad, options);
-  },
 };

@@ -44,13 +44,3 @@ function broadcastsTo(from: readonly number[], to: readonly number[]): boolean {
   }
   return true;
 }
-
-/**
- * `view` (a view of `of`) keeps of's known constant value (constantValue), so that the implicit 1 of
- * `loss.backward()` is still recognisable after a sum's gradient spreads it: a view shares the
- * storage and so the version the constant is checked against.
- */
-export function sameConstant(view: Tensor, of: Tensor): Tensor {
-  if (of.hostConstant !== null && view.storage === of.storage) view.hostConstant = of.hostConstant;
-  return view;
-}

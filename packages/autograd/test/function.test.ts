@@ -1,38 +1,45 @@
 import { expect, it } from 'vitest';
-import { AutogradError, type Tensor, constantValue, keep, tensor, zeros, zerosLike } from '@kiln/tensor';
+import { AutogradError, type Tensor, keep, ones, tensor, zeros, zerosLike } from '@kiln/tensor';
 import { expectClose, forEachDevice } from '@kiln/tensor/testing';
-import { Function, type FunctionCtx, grad, gradcheck, gradgradcheck, isGradEnabled, noGrad } from '@kiln/autograd';
+import { Function, type FunctionCtx, grad, gradcheck, gradgradcheck, isGradEnabled, isImplicitGradient, noGrad } from '@kiln/autograd';
 import { leaf, leafOf } from './helpers.js';
 
+interface ScaledSquareCtx extends FunctionCtx<[x: Tensor]> {
+  scale: number;
+  gradModeInForward: boolean;
+}
+
 /** y = scale · x², with a non-tensor argument, PyTorch style. */
-class ScaledSquare extends Function {
-  static override forward(ctx: FunctionCtx, x: Tensor, scale: number): Tensor {
+class ScaledSquare extends Function<ScaledSquareCtx> {
+  static override forward(ctx: ScaledSquareCtx, x: Tensor, scale: number): Tensor {
     ctx.saveForBackward(x);
     ctx.scale = scale;
     ctx.gradModeInForward = isGradEnabled();
     return x.mul(x).mul(scale);
   }
-  static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
+  static override backward(ctx: ScaledSquareCtx, g: Tensor): Tensor {
     const [x] = ctx.savedTensors;
-    return g.mul(x!).mul(2 * (ctx.scale as number)); // the gradient of `scale` is left out
+    return g.mul(x).mul(2 * ctx.scale); // the gradient of `scale` is left out
   }
 }
 
+interface WeightedProductCtx extends FunctionCtx<[a: Tensor, b: Tensor]> {
+  weight: number;
+}
+
 /** a·b with options in an object and a string: gradients for the tensors only, null elsewhere. */
-class WeightedProduct extends Function {
-  static override forward(ctx: FunctionCtx, a: Tensor, opts: { weight: number }, b: Tensor, label: string): Tensor {
+class WeightedProduct extends Function<WeightedProductCtx> {
+  static override forward(ctx: WeightedProductCtx, a: Tensor, opts: { weight: number }, b: Tensor, _label: string): Tensor {
     ctx.saveForBackward(a, b);
     ctx.weight = opts.weight;
-    ctx.label = label;
-    ctx.flags = [...ctx.needsInputGrad];
     return a.mul(b).mul(opts.weight);
   }
-  static override backward(ctx: FunctionCtx, g: Tensor): (Tensor | null)[] {
+  static override backward(ctx: WeightedProductCtx, g: Tensor): (Tensor | null)[] {
     const [a, b] = ctx.savedTensors;
     return [
-      ctx.needsInputGrad[0] ? g.mul(b!).mul(ctx.weight as number) : null,
+      ctx.needsInputGrad[0] ? g.mul(b).mul(ctx.weight) : null,
       null,
-      ctx.needsInputGrad[2] ? g.mul(a!).mul(ctx.weight as number) : null,
+      ctx.needsInputGrad[2] ? g.mul(a).mul(ctx.weight) : null,
     ];
   }
 }
@@ -115,8 +122,11 @@ forEachDevice('Function', (dev) => {
 
   it('may return several outputs, some non-differentiable, and get undefined or zero gradients', () => {
     const got: (Tensor | undefined)[][] = [];
-    class SplitMax extends Function {
-      static override forward(ctx: FunctionCtx, x: Tensor): Tensor[] {
+    interface SplitMaxCtx extends FunctionCtx<[indices: Tensor]> {
+      shape: readonly number[];
+    }
+    class SplitMax extends Function<SplitMaxCtx> {
+      static override forward(ctx: SplitMaxCtx, x: Tensor): Tensor[] {
         const { values, indices } = x.max(0);
         const doubled = x.mul(2);
         ctx.markNonDifferentiable(indices);
@@ -124,12 +134,12 @@ forEachDevice('Function', (dev) => {
         ctx.shape = x.shape;
         return [values, indices, doubled];
       }
-      static override backward(ctx: FunctionCtx, gValues: Tensor | undefined, _gIdx: Tensor | undefined, gDoubled: Tensor | undefined): Tensor {
+      static override backward(ctx: SplitMaxCtx, gValues: Tensor | undefined, _gIdx: Tensor | undefined, gDoubled: Tensor | undefined): Tensor {
         // tensors backward makes (the zeros it received too) are disposed when it returns, as in
         // tidy, unless kept
         got.push([gValues, gDoubled && keep(gDoubled)]);
         const [indices] = ctx.savedTensors;
-        const onehot = zeros(ctx.shape as number[], { dtype: 'float64', device: indices!.device }).scatter(0, indices!.unsqueeze(0), 1);
+        const onehot = zeros(ctx.shape, { dtype: 'float64', device: indices.device }).scatter(0, indices.unsqueeze(0), 1);
         let r = zerosLike(onehot);
         if (gValues) r = r.add(onehot.mul(gValues.unsqueeze(0)));
         if (gDoubled) r = r.add(gDoubled.mul(2));
@@ -261,7 +271,8 @@ forEachDevice('Function', (dev) => {
     }
     expect(() => WrongShape.apply(leafOf(dev, [1, 2])).sum().backward()).toThrow(/WrongShapeBackward.*invalid gradient.*\[2, 3\].*\[2\]/);
     class NotTensor extends Function {
-      static override forward(): Tensor { return 5 as unknown as Tensor; }
+      static override forward(_ctx: FunctionCtx): Tensor { return 5 as unknown as Tensor; }
+      static override backward(_ctx: FunctionCtx): null { return null; }
     }
     expect(() => NotTensor.apply()).toThrow(/must return a Tensor/);
   });
@@ -277,31 +288,38 @@ forEachDevice('Function', (dev) => {
   });
 
   it('a gradient computed in forward and released from ctx goes to .grad without a copy', () => {
-    class Fused extends Function {
-      static override forward(ctx: FunctionCtx, x: Tensor): Tensor {
+    interface FusedCtx extends FunctionCtx<[]> {
+      fused: Tensor | undefined;
+      kept: Tensor;
+    }
+    class Fused extends Function<FusedCtx> {
+      static override forward(ctx: FusedCtx, x: Tensor): Tensor {
         ctx.fused = x.mul(2); // d(x²)/dx, computed with the loss
         ctx.kept = x.mul(3);
         return x.mul(x).sum();
       }
-      static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
-        const fused = ctx.fused as Tensor;
+      static override backward(ctx: FusedCtx, g: Tensor): Tensor {
+        const fused = ctx.fused!;
         ctx.fused = undefined;
-        return constantValue(g) === 1 ? fused : fused.mul(g);
+        return isImplicitGradient(g) ? fused : fused.mul(g);
       }
     }
     const x = leafOf(dev, [1, 2]);
     const y = Fused.apply(x);
-    const fused = (y.gradFn as unknown as { ctx: FunctionCtx }).ctx.fused as Tensor;
+    const fused = (y.gradFn as unknown as { ctx: FusedCtx }).ctx.fused!;
     y.backward();
     expect(x.grad).toBe(fused);
     expectClose(x.grad!, [2, 4]);
-    class ReturnsKept extends Function {
-      static override forward(ctx: FunctionCtx, x: Tensor): Tensor {
+    interface ReturnsKeptCtx extends FunctionCtx<[]> {
+      kept: Tensor[];
+    }
+    class ReturnsKept extends Function<ReturnsKeptCtx> {
+      static override forward(ctx: ReturnsKeptCtx, x: Tensor): Tensor {
         ctx.kept = [x.mul(3)];
         return x.mul(3);
       }
-      static override backward(ctx: FunctionCtx): Tensor {
-        return (ctx.kept as Tensor[])[0]!; // still held by ctx: the engine must not dispose it
+      static override backward(ctx: ReturnsKeptCtx): Tensor {
+        return ctx.kept[0]!; // still held by ctx: the engine must not dispose it
       }
     }
     const x2 = leafOf(dev, [1, 2]);
@@ -311,22 +329,34 @@ forEachDevice('Function', (dev) => {
     expectClose(x2.grad!, [6, 12]); // 2 × (3x), read from the same kept tensor twice
   });
 
-  it('receives the implicit gradient 1 of loss.backward() as a known constant through identities', () => {
-    let seen: number | undefined;
-    class Loss extends Function {
-      static override forward(ctx: FunctionCtx, x: Tensor): Tensor {
+  it('receives the implicit gradient 1 of loss.backward() as such through identities, and no other', () => {
+    const seen: boolean[] = [];
+    class Loss extends Function<FunctionCtx<[x: Tensor]>> {
+      static override forward(ctx: FunctionCtx<[x: Tensor]>, x: Tensor): Tensor {
         ctx.saveForBackward(x);
         return x.mul(x).sum();
       }
-      static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
-        seen = constantValue(g);
+      static override backward(ctx: FunctionCtx<[x: Tensor]>, g: Tensor): Tensor {
+        seen.push(isImplicitGradient(g));
         const [x] = ctx.savedTensors;
-        return seen === 1 ? x!.mul(2) : x!.mul(2).mul(g);
+        return seen.at(-1) ? x.mul(2) : x.mul(2).mul(g);
       }
     }
     const x = leafOf(dev, [1, 2]);
     Loss.apply(x).add(0).backward(); // add's gradient is the incoming tensor itself
-    expect(seen).toBe(1);
+    expect(seen).toEqual([true]);
     expectClose(x.grad!, [2, 4]);
+    // ones the caller passes are an ordinary gradient (only backward()'s own are known without a read)
+    x.grad = null;
+    Loss.apply(x).backward(ones([], { dtype: 'float64', device: dev }));
+    expect(seen).toEqual([true, false]);
+    expectClose(x.grad!, [2, 4]);
+    // changed in place (by a hook) since backward() made it: no longer known
+    x.grad = null;
+    const y = Loss.apply(x);
+    y.registerHook((g) => { g.mul_(3); });
+    y.backward();
+    expect(seen).toEqual([true, false, false]);
+    expectClose(x.grad!, [6, 12]);
   });
 });

@@ -106,7 +106,7 @@ suite(`cuda device${status.available ? '' : ` (skipped: ${status.reason})`}`, ()
     const { prepareFocal, focalForward } = await import('../../losses/src/sigmoid-focal-loss/kernels.js');
     const x = zeros([4, 3], { device: 'cuda' });
     const bad = tensor([0, 1, 9, 2], { dtype: 'int64', device: 'cuda' });
-    const r = focalForward(prepareFocal(x, bad, 2, 0.25, 'sum'), false);
+    const r = focalForward(prepareFocal(x, bad, { gamma: 2, alpha: 0.25, reduction: 'sum' }), false);
     expect(() => r.loss.item()).toThrow(ValueError);
     expect(() => synchronize('cuda')).not.toThrow();
     expect(zeros([2], { device: 'cuda' }).add(1).toArray()).toEqual([1, 1]);

@@ -39,7 +39,7 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
           const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-44 } : { rtol: 1e-10, atol: 1e-300 };
           const x = tensor(xs, { dtype, device: dev }).reshape([N, C]);
           const t = tensor(ts, { dtype: 'int64', device: dev });
-          const f = prepareFocal(x, t, gamma, 0.25, 'sum');
+          const f = prepareFocal(x, t, { gamma, alpha: 0.25, reduction: 'sum' });
           const r = focalForward(f, true);
           const grad = r.grad!.toTypedArray() as Float32Array | Float64Array;
           expect(grad.every((v) => Number.isFinite(v)), 'gradient finite').toBe(true);
@@ -60,7 +60,7 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
       xs[5] = NaN;        // a negative of row 0
       xs[C + 17] = NaN;   // the positive of row 1
       const ts = [3, 18, 0];
-      const f = prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), 2, 0.25, 'sum');
+      const f = prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' });
       const r = focalForward(f, true);
       expect(Number.isNaN(Number(r.loss.item()))).toBe(true);
       const g = Array.from(r.grad!.toTypedArray() as Float32Array | Float64Array);
@@ -72,7 +72,7 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
     it(`${dtype}: the fused mean and gradient are finite for logits out to ±1e4`, () => {
       const C = 80;
       const { N, xs, ts } = cases(C);
-      const f = prepareFocal(tensor(xs, { device: dev }).to(dtype).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), 2, 0.25, 'mean');
+      const f = prepareFocal(tensor(xs, { device: dev }).to(dtype).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'mean' });
       const r = focalForward(f, true);
       expect(r.grad!.dtype).toBe(dtype);
       expect(Number.isFinite(Number(r.loss.item()))).toBe(true);

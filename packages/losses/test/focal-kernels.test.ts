@@ -36,13 +36,13 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
           const x = tensor(xs, { dtype, device: dev }).reshape([N, C]);
           const t = tensor(ts, { dtype: 'int64', device: dev });
           const ref = refIndex(xs, N, C, ts, gamma, 0.25, 'seed');
-          const none = prepareFocal(x, t, gamma, 0.25, 'none');
+          const none = prepareFocal(x, t, { gamma, alpha: 0.25, reduction: 'none' });
           expectClose(focalForward(none, false).loss, ref.loss, { ...tol, what: 'loss' });
           const go = randomValues(5, N * C);
           const gNone = focalBackward(none, tensor(go, { dtype, device: dev }).reshape([N, C]), undefined);
           expectClose(gNone, ref.grad.map((g, i) => g * go[i]!), { ...tol, what: 'grad (none)' });
           for (const reduction of ['sum', 'mean'] as const) {
-            const f = prepareFocal(x, t, gamma, 0.25, reduction);
+            const f = prepareFocal(x, t, { gamma, alpha: 0.25, reduction });
             const div = reduction === 'sum' ? 1 : ref.valid * C;
             const scale = div > 0 ? 1 / div : 0;
             const r = focalForward(f, true);
@@ -63,12 +63,12 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
       const t = tensor(ts, { dtype, device: dev }).reshape([N, C]);
       for (const alpha of [0.25, -1]) {
         const ref = xs.map((v, i) => refSoft(v, ts[i]!, { gamma: 2, alpha }).map((r) => r * ws[i]! * cws[i % C]!));
-        const f = prepareFocal(x, t, 2, alpha, 'mean', { weight: tensor(ws, { dtype, device: dev }).reshape([N, C]), classWeight: tensor(cws, { dtype, device: dev }) });
+        const f = prepareFocal(x, t, { gamma: 2, alpha, reduction: 'mean', weight: tensor(ws, { dtype, device: dev }).reshape([N, C]), classWeight: tensor(cws, { dtype, device: dev }) });
         const r = focalForward(f, true);
         expectClose([Number(r.loss.item())], [sum(ref.map((v) => v[0]!)) / (N * C)], { ...tol, what: 'soft mean' });
         expectClose(r.grad!, ref.map((v) => v[1]! / (N * C)), { ...tol, what: 'soft grad' });
         const refRow = xs.map((v, i) => refSoft(v, ts[i]!, { gamma: 2, alpha }).map((q) => q * rowW[Math.floor(i / C)]!));
-        const fr = prepareFocal(x, t, 2, alpha, 'none', { weight: tensor(rowW, { dtype, device: dev }) });
+        const fr = prepareFocal(x, t, { gamma: 2, alpha, reduction: 'none', weight: tensor(rowW, { dtype, device: dev }) });
         expectClose(focalForward(fr, false).loss, refRow.map((v) => v[0]!), { ...tol, what: 'per-row weight' });
       }
     });
@@ -77,12 +77,12 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
   it('matches the spec reference values (mmdet convention, divided by N rows)', () => {
     const x = tensor([[1, 0], [0, 1]], { dtype: 'float32', device: dev });
     const t = tensor([0, 1], { dtype: 'int64', device: dev });
-    const f = prepareFocal(x, t, 2, 0.25, 'sum', { targetConvention: 'mmdet' });
+    const f = prepareFocal(x, t, { gamma: 2, alpha: 0.25, reduction: 'sum', targetConvention: 'mmdet' });
     const r = focalForward(f, true);
     expect(Number(r.loss.item())).toBeCloseTo(0.27125922, 7);
     expectClose(r.grad!, [-0.01314528, 0.2237151, 0.2237151, -0.01314528], { rtol: 1e-6, atol: 1e-8 });
     // mmcv's mean divides by N = 2 rows: avgFactor reproduces it
-    const m = focalForward(prepareFocal(x, t, 2, 0.25, 'mean', { targetConvention: 'mmdet', avgFactor: 2 }), true);
+    const m = focalForward(prepareFocal(x, t, { gamma: 2, alpha: 0.25, reduction: 'mean', targetConvention: 'mmdet', avgFactor: 2 }), true);
     expect(Number(m.loss.item())).toBeCloseTo(0.13562961, 7);
     expectClose(m.grad!, [-0.00657264, 0.11185755, 0.11185755, -0.00657264], { rtol: 1e-6, atol: 1e-8 });
   });
@@ -93,7 +93,7 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
       for (const gamma of [0, 0.25, 1, 2]) {
         const x = tensor(xs.map((v) => [v, v]), { dtype, device: dev });
         const t = tensor(xs.map((_, i) => (i % 3) - 0), { dtype: 'int64', device: dev });   // 0, 1, 2: background and both classes
-        const f = prepareFocal(x, t, gamma, 0.25, 'none');
+        const f = prepareFocal(x, t, { gamma, alpha: 0.25, reduction: 'none' });
         const loss = focalForward(f, false).loss.toTypedArray() as Float32Array;
         const grad = focalBackward(f, tensor(1, { dtype, device: dev }).reshape([1, 1]).expand([xs.length, 2]), undefined).toTypedArray();
         for (const v of [...loss, ...(grad as Float32Array)]) expect(Number.isFinite(v)).toBe(true);
@@ -110,46 +110,46 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
     const base = tensor(xs, { device: dev }).reshape([C, N]);
     const xT = base.t();   // [N, C], strides [1, N]
     const t = tensor(Array.from({ length: 2 * N }, (_, i) => i % (C + 1)), { dtype: 'int32', device: dev }).slice(0, 0, undefined, 2);
-    const a = focalForward(prepareFocal(xT, t, 2, 0.25, 'mean'), true);
-    const b = focalForward(prepareFocal(xT.contiguous(), t.contiguous(), 2, 0.25, 'mean'), true);
+    const a = focalForward(prepareFocal(xT, t, { gamma: 2, alpha: 0.25, reduction: 'mean' }), true);
+    const b = focalForward(prepareFocal(xT.contiguous(), t.contiguous(), { gamma: 2, alpha: 0.25, reduction: 'mean' }), true);
     expectClose(a.loss, b.loss, { rtol: 1e-6 });
     expectClose(a.grad!, b.grad!, { rtol: 1e-6 });
-    const n1 = focalForward(prepareFocal(xT, t, 2, 0.25, 'none'), false).loss;
-    const n2 = focalForward(prepareFocal(xT.contiguous(), t.contiguous(), 2, 0.25, 'none'), false).loss;
+    const n1 = focalForward(prepareFocal(xT, t, { gamma: 2, alpha: 0.25, reduction: 'none' }), false).loss;
+    const n2 = focalForward(prepareFocal(xT.contiguous(), t.contiguous(), { gamma: 2, alpha: 0.25, reduction: 'none' }), false).loss;
     expectClose(n1, n2, { rtol: 1e-6 });
   });
 
   it('handles N = 0, all-ignored rows (loss 0, zero gradient) and leading dims', () => {
-    const empty = focalForward(prepareFocal(zeros([0, 80], { device: dev }), zeros([0], { dtype: 'int64', device: dev }), 2, 0.25, 'mean'), true);
+    const empty = focalForward(prepareFocal(zeros([0, 80], { device: dev }), zeros([0], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'mean' }), true);
     expect(empty.loss.item()).toBe(0);
     expect(empty.grad!.shape).toEqual([0, 80]);
-    const ign = focalForward(prepareFocal(tensor([[1, 2], [3, 4]], { dtype: 'float32', device: dev }), tensor([-1, -5], { dtype: 'int64', device: dev }), 2, 0.25, 'mean'), true);
+    const ign = focalForward(prepareFocal(tensor([[1, 2], [3, 4]], { dtype: 'float32', device: dev }), tensor([-1, -5], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'mean' }), true);
     expect(ign.loss.item()).toBe(0);
     expect(ign.grad!.toArray()).toEqual([[0, 0], [0, 0]]);
     const x3 = tensor(randomValues(3, 2 * 3 * 4), { device: dev }).reshape([2, 3, 4]);
     const t3 = tensor([[0, 1, 2], [3, 4, -1]], { dtype: 'int64', device: dev });
-    const r3 = focalForward(prepareFocal(x3, t3, 2, 0.25, 'none'), false).loss;
+    const r3 = focalForward(prepareFocal(x3, t3, { gamma: 2, alpha: 0.25, reduction: 'none' }), false).loss;
     expect(r3.shape).toEqual([2, 3, 4]);
-    expectClose(r3.reshape([6, 4]), focalForward(prepareFocal(x3.reshape([6, 4]), t3.reshape([6]), 2, 0.25, 'none'), false).loss, { rtol: 1e-7 });
+    expectClose(r3.reshape([6, 4]), focalForward(prepareFocal(x3.reshape([6, 4]), t3.reshape([6]), { gamma: 2, alpha: 0.25, reduction: 'none' }), false).loss, { rtol: 1e-7 });
   });
 
   it('rejects out-of-range targets, bad shapes, dtypes and options with typed errors', async () => {
     const { ValueError, ShapeError, DTypeError } = await import('@kiln/tensor');
     const x = tensor([[1, 2, 3]], { dtype: 'float32', device: dev });
     const sync = (r: { loss: Tensor }) => r.loss.item();
-    expect(() => sync(focalForward(prepareFocal(x, tensor([4], { dtype: 'int64', device: dev }), 2, 0.25, 'sum'), false))).toThrow(ValueError);
-    expect(() => sync(focalForward(prepareFocal(x, tensor([4], { dtype: 'int64', device: dev }), 2, 0.25, 'sum'), false))).toThrow(/target/);
-    expect(() => sync(focalForward(prepareFocal(x, tensor([[0, 2, 1]], { dtype: 'float32', device: dev }), 2, 0.25, 'sum'), false))).toThrow(ValueError);
-    expect(() => prepareFocal(x, tensor([1, 2], { dtype: 'int64', device: dev }), 2, 0.25, 'sum')).toThrow(ShapeError);
-    expect(() => prepareFocal(x, tensor([1, 2], { dtype: 'int64', device: dev }), 2, 0.25, 'sum')).toThrow(/'target'.*\[1\].*\[2\]/);
-    expect(() => prepareFocal(x, tensor([[0, 1]], { dtype: 'float32', device: dev }), 2, 0.25, 'sum')).toThrow(/'target'/);
-    expect(() => prepareFocal(tensor([[1, 2]], { dtype: 'int64', device: dev }), tensor([1], { dtype: 'int64', device: dev }), 2, 0.25, 'sum')).toThrow(DTypeError);
-    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), -1, 0.25, 'sum')).toThrow(/'gamma'/);
-    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), 2, 1.5, 'sum')).toThrow(/'alpha'/);
-    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), 2, 0.25, 'avg' as 'sum')).toThrow(/'reduction'/);
-    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), 2, 0.25, 'mean', { avgFactor: 0 })).toThrow(/'avgFactor'/);
-    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), 2, 0.25, 'sum', { weight: tensor([1, 2], { dtype: 'float32', device: dev }) })).toThrow(/'weight'/);
-    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), 2, 0.25, 'sum', { classWeight: tensor([1, 2], { dtype: 'float32', device: dev }) })).toThrow(/'classWeight'.*\[3\]/);
+    expect(() => sync(focalForward(prepareFocal(x, tensor([4], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' }), false))).toThrow(ValueError);
+    expect(() => sync(focalForward(prepareFocal(x, tensor([4], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' }), false))).toThrow(/target/);
+    expect(() => sync(focalForward(prepareFocal(x, tensor([[0, 2, 1]], { dtype: 'float32', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' }), false))).toThrow(ValueError);
+    expect(() => prepareFocal(x, tensor([1, 2], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' })).toThrow(ShapeError);
+    expect(() => prepareFocal(x, tensor([1, 2], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' })).toThrow(/'target'.*\[1\].*\[2\]/);
+    expect(() => prepareFocal(x, tensor([[0, 1]], { dtype: 'float32', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' })).toThrow(/'target'/);
+    expect(() => prepareFocal(tensor([[1, 2]], { dtype: 'int64', device: dev }), tensor([1], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' })).toThrow(DTypeError);
+    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), { gamma: -1, alpha: 0.25, reduction: 'sum' })).toThrow(/'gamma'/);
+    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 1.5, reduction: 'sum' })).toThrow(/'alpha'/);
+    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'avg' as 'sum' })).toThrow(/'reduction'/);
+    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'mean', avgFactor: 0 })).toThrow(/'avgFactor'/);
+    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum', weight: tensor([1, 2], { dtype: 'float32', device: dev }) })).toThrow(/'weight'/);
+    expect(() => prepareFocal(x, tensor([1], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum', classWeight: tensor([1, 2], { dtype: 'float32', device: dev }) })).toThrow(/'classWeight'.*\[3\]/);
   });
 });
 
@@ -158,6 +158,6 @@ describe('sigmoid focal loss kernels: devices', () => {
     const { cudaAvailable } = await import('@kiln/tensor/testing');
     if (!cudaAvailable()) return;
     const { DeviceError } = await import('@kiln/tensor');
-    expect(() => prepareFocal(tensor([[1, 2]], { dtype: 'float32', device: 'cuda' }), tensor([1], { dtype: 'int64' }), 2, 0.25, 'sum')).toThrow(DeviceError);
+    expect(() => prepareFocal(tensor([[1, 2]], { dtype: 'float32', device: 'cuda' }), tensor([1], { dtype: 'int64' }), { gamma: 2, alpha: 0.25, reduction: 'sum' })).toThrow(DeviceError);
   });
 });

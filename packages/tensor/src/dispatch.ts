@@ -58,8 +58,6 @@ export interface AutogradHook {
   record(op: OpSchema, inputs: readonly OpInput[], outputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>): void;
   /** target was overwritten in place by an op whose out-of-place result is `result`. */
   recordInplace(target: Tensor, result: Tensor): void;
-  /** Runs the backward pass from `root` (what `tensor.backward()` calls). */
-  backward(root: Tensor, grad: Tensor | undefined, options: { retainGraph?: boolean; createGraph?: boolean }): void;
 }
 
 let hook: AutogradHook | null = null;

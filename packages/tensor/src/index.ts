@@ -51,4 +51,3 @@ export * from './print.js';
 export * from './ndarray.js';
 export { mulberry32 } from './host-random.js';
 export * from './profiler/profiler.js';
-export { constantValue } from './tensor.js';

@@ -53,8 +53,6 @@ export class Tensor {
   base: Tensor | null = null;
   /** @internal keep .grad on a non-leaf (retainGrad) */
   retainsGrad = false;
-  /** @internal value known on the host (set by full()); see constantValue() */
-  hostConstant: { value: number; version: number } | null = null;
   private _requiresGrad = false;
   private _disposed = false;
 
@@ -160,12 +158,3 @@ export class Tensor {
   }
 }
 
-/**
- * The value of a tensor filled with one known constant by `full`/`ones`/`zeros` (and not changed in
- * place since), without reading the device; undefined otherwise. Lets kernels skip work when an
- * upstream gradient is the implicit 1 of `loss.backward()`.
- */
-export function constantValue(t: Tensor): number | undefined {
-  const c = t.hostConstant;
-  return c !== null && c.version === t.storage.version ? c.value : undefined;
-}

@@ -61,7 +61,7 @@ defineDerivative('floor', { grads: { input: (c) => zerosLike(c.grad) } });
 // relu' = 1 where the output is positive (0 at 0, as PyTorch's threshold_backward)
 defineDerivative('relu', { save: ['output'], grads: { input: (c) => where(gt(c.saved('output'), 0), c.grad, 0) } });
 
-// identities return the upstream gradient itself (no copy): constantValue(grad) survives downstream
+// identities return the upstream gradient itself (no copy): the implicit 1 of backward() stays recognisable (isImplicitGradient)
 defineDerivative('add', { grads: { input: (c) => c.grad, other: (c) => c.grad } });
 defineDerivative('sub', { grads: { input: (c) => c.grad, other: (c) => neg(c.grad) } });
 defineDerivative('mul', {

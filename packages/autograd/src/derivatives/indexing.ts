@@ -14,8 +14,11 @@ const dimOf = (c: DerivativeContext): number => c.attrs.dim as number;
  * src may be larger than its index: src's gradient is the gathered part and zeros elsewhere.
  * A Function so it is differentiable again (its gradient is the corner of the upstream gradient).
  */
-class PadToShape extends Function {
-  static override forward(ctx: FunctionCtx, src: Tensor, shape: readonly number[]): Tensor {
+interface PadToShapeCtx extends FunctionCtx<[]> {
+  srcShape: readonly number[];
+}
+class PadToShape extends Function<PadToShapeCtx> {
+  static override forward(ctx: PadToShapeCtx, src: Tensor, shape: readonly number[]): Tensor {
     ctx.srcShape = src.shape;
     const out = zeros(shape, { dtype: src.dtype, device: src.device });
     const corner = cornerOf(out, src.shape);
@@ -23,8 +26,8 @@ class PadToShape extends Function {
     corner.dispose();
     return out;
   }
-  static override backward(ctx: FunctionCtx, g: Tensor): Tensor {
-    return cornerOf(g, ctx.srcShape as number[]);
+  static override backward(ctx: PadToShapeCtx, g: Tensor): Tensor {
+    return cornerOf(g, ctx.srcShape);
   }
 }
 

@@ -8,7 +8,7 @@ import {
 } from '@kiln/tensor';
 import { type DerivativeContext, defineDerivative } from '../derivative-table.js';
 import { isGradEnabled } from '../grad-mode.js';
-import { sameConstant } from '../shape-utils.js';
+import { sameImplicitGradient } from '../implicit-gradient.js';
 
 interface ReduceAttrs {
   dims: number[];
@@ -37,8 +37,8 @@ function reducedCount(c: DerivativeContext): number {
   return attrsOf(c).dims.reduce((n, d) => n * shape[d]!, 1);
 }
 
-// (a view of the upstream gradient: a constant 1 stays recognisable, see sameConstant)
-defineDerivative('sum', { grads: { input: (c) => sameConstant(spread(c, c.grad), c.grad) } });
+// (a view of the upstream gradient: the implicit 1 of backward() stays recognisable, see implicit-gradient.ts)
+defineDerivative('sum', { grads: { input: (c) => sameImplicitGradient(spread(c, c.grad), c.grad) } });
 defineDerivative('mean', { grads: { input: (c) => div(spread(c, c.grad), reducedCount(c)) } });
 
 /**

@@ -24,7 +24,7 @@ import { LossModule } from '../loss-modules.js';
  * ```
  */
 export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
-  return SigmoidFocalLossFunction.apply(input, target, options.gamma ?? 2, options.alpha ?? 0.25, options.reduction ?? 'mean', options);
+  return SigmoidFocalLossFunction.apply(input, target, options);
 }
 
 /**

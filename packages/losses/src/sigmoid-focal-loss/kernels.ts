@@ -52,8 +52,8 @@ export function checkSigmoidFocalLossOptions(op: string, options: SigmoidFocalLo
 }
 
 /** Checks and normalises the arguments (shapes, dtypes, devices, options) into 2-D form. */
-export function prepareFocal(input: Tensor, target: Tensor, gamma: number, alpha: number, reduction: Reduction, options: SigmoidFocalLossOptions = {}): FocalArgs {
-  const { reduction: red, gamma: g, alpha: a, avgFactor, targetConvention: convention } = checkSigmoidFocalLossOptions(OP, { ...options, gamma, alpha, reduction });
+export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): FocalArgs {
+  const { reduction: red, gamma: g, alpha: a, avgFactor, targetConvention: convention } = checkSigmoidFocalLossOptions(OP, options);
   if (!isFloating(input.dtype)) throw new DTypeError(OP, 'input', 'a floating-point tensor (logits)', input.dtype);
   if (input.ndim < 1) throw new ShapeError(OP, 'input', 'a tensor of shape [N, C] (or [..., C])', fmtShape(input.shape));
   commonDevice(OP, ['input', 'target', 'weight', 'classWeight'], [input, target, options.weight, options.classWeight]);

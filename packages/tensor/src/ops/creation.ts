@@ -237,7 +237,6 @@ function fullAs(op: string, shape: readonly number[], value: number | boolean, o
   const v = scalarValue(op, 'value', value, a.dtype); // before allocating: 3e9 for int32 is an error
   const t = emptyOn(a.shape, a.dtype, a.dev);
   if (t.numel > 0) launchKernel('fill', [], [t], [v]);
-  t.hostConstant = { value: v, version: t.storage.version };
   return finish(t, opts);
 }
 

@@ -198,7 +198,6 @@ function recordingHook(recorded: RecordedOp[]): AutogradHook {
       recorded.push({ op: op.name, inputs: [...inputs], outputs: [...outputs], attrs: { ...attrs } });
     },
     recordInplace: () => {},
-    backward: () => {},
   };
 }
 
