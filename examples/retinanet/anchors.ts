@@ -115,7 +115,7 @@ export const RETINANET_MATCHING: MatchOptions = { foregroundIou: 0.5, background
 
 /** Training targets of one batch, one row per anchor of each image (image-major). */
 export interface Targets {
-  /** the focal loss's 'seed' convention: 0 background, 1..K class k - 1, -1 ignored */
+  /** as the focal loss's backgroundClass 'first' reads them: 0 background, 1..K class k - 1, -1 ignored */
   labels: Int32Array;
   /** [rows, 4] encoded boxes of the matched objects (0 for non-positives) */
   deltas: Float32Array;

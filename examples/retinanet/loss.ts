@@ -70,7 +70,7 @@ export function detectionLoss(out: DetectorOutput, targets: TargetTensors, varia
   const [n, anchors, k] = out.logits.shape as [number, number, number];
   const avgFactor = Math.max(1, targets.positives);
   const classification = sigmoidFocalLoss(out.logits.reshape([n * anchors, k]), targets.labels, {
-    gamma: variant.gamma, alpha: variant.alpha, reduction: 'mean', avgFactor, targetConvention: 'seed',
+    gamma: variant.gamma, alpha: variant.alpha, reduction: 'mean', avgFactor, backgroundClass: 'first',
   });
   const box = smoothL1Loss(out.deltas.reshape([n * anchors, 4]), targets.deltas, {
     beta: BOX_BETA, weight: targets.positiveMask, reduction: 'mean', avgFactor,

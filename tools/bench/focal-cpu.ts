@@ -3,7 +3,7 @@
  * the same run and on the same inputs, with TF.js (pure-JS CPU backend and WebAssembly backend, the
  * loss written in tf ops and differentiated by tf.valueAndGrad) and a plain JS loop (forward and
  * analytic gradient in one pass over Float32Arrays). Reduction 'mean', gamma 2, alpha 0.25, C = 80,
- * float32 logits randn * 3, ~10% foreground rows (seed convention: 0 background, 1..C class t - 1).
+ * float32 logits randn * 3, ~10% foreground rows (the background first: 0 background, 1..C class t - 1).
  *
  * How to run (from the repository root; KILN_NATIVE_DIR only when the addon is not in native/build):
  *   KILN_NATIVE_DIR=$PWD/native/build/Release \
@@ -85,7 +85,7 @@ interface Inputs {
   n: number;
   /** [N, C] logits, randn * 3 */
   x: Float32Array;
-  /** [N] seed-convention labels: 0 background, 1..C class t - 1 */
+  /** [N] labels, the background first: 0 background, 1..C class t - 1 */
   labels: Int32Array;
 }
 
@@ -274,7 +274,7 @@ function tfImpl(inp: Inputs, backend: 'cpu' | 'wasm'): Impl {
       if (x === null) {
         // made while this backend is active, so the tensors live on it
         x = tf.tensor2d(inp.x, [inp.n, C], 'float32');
-        // one-hot by comparison with 1..C (seed convention; background rows match nothing)
+        // one-hot by comparison with 1..C (the background first; background rows match nothing)
         onehot = tf.tidy(() => tf.cast(tf.equal(tf.expandDims(tf.tensor1d(inp.labels, 'int32'), 1), tf.range(1, C + 1, 1, 'int32')), 'float32')) as tf.Tensor2D;
       }
     },

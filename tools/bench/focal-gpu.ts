@@ -68,7 +68,7 @@ interface InputSet {
   labels: Tensor;
 }
 
-/** Logits randn * 3; ~10% of rows foreground (classes 1..C, seed convention), the rest background. */
+/** Logits randn * 3; ~10% of rows foreground (classes 1..C, the background first), the rest background. */
 function makeSet(n: number, dtype: DType, seed: number): InputSet {
   const logits = randn([n, C], { device: DEV, seed }).mul(3).to(dtype).requiresGrad_();
   const fg = rand([n], { device: DEV, seed: seed + 1 }).lt(0.1);

@@ -3,7 +3,7 @@ import { type Tensor, randint, randn } from '@kiln/tensor';
 import { gradcheck } from '@kiln/autograd';
 import { SigmoidFocalLossFunction, sigmoidFocalLoss } from '@kiln/losses';
 
-// 6 anchors, 4 classes; 'seed' targets: 0 background, 1..4 class t - 1, negative = ignored row.
+// 6 anchors, 4 classes; targets with the background first: 0 background, 1..4 class t - 1, negative = ignored row.
 const logits = randn([6, 4], { dtype: 'float64', seed: 1 }).requiresGrad_();
 const labels = randint(-1, 5, [6], { seed: 2 });
 

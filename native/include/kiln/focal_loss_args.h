@@ -7,8 +7,8 @@
 //            2 weight [N, C]            (per element or a per-row [N] expanded: stride 0) if has_weight
 //            3 class weight [C]         if has_class_weight
 //            4 valid-row count (int64, 0-d) when the mean's divisor is counted on the device
-//   attrs    0 gamma, 1 alpha, 2 target kind (0 index, seed convention: 0 background, 1..C class t-1;
-//            1 index, mmdet convention: 0..C-1 class, C background; 2 float), 3 has_weight,
+//   attrs    0 gamma, 1 alpha, 2 target kind (0 index, background first: 0 background, 1..C class t-1;
+//            1 index, background last: 0..C-1 class, C background; 2 float), 3 has_weight,
 //            4 has_class_weight, 5 scale (1 / divisor, or NaN: 1 / (count * C) from input 4),
 //            then kernel-specific attributes.
 #pragma once
@@ -17,7 +17,7 @@
 
 namespace kiln { namespace focal {
 
-enum TargetKind { kIndexSeed = 0, kIndexMmdet = 1, kFloat = 2 };
+enum TargetKind { kIndexBackgroundFirst = 0, kIndexBackgroundLast = 1, kFloat = 2 };
 
 struct Strided2D {
   const char* data = nullptr;
@@ -31,7 +31,7 @@ struct Args {
   int64_t cw_stride = 0;
   const int64_t* count = nullptr;   // device/host pointer to the valid-row count, or null
   DType x_dtype = DType::Float32, target_dtype = DType::Int64;
-  int kind = kIndexSeed;
+  int kind = kIndexBackgroundFirst;
   bool has_weight = false, has_class_weight = false;
   double gamma = 2, alpha = 0.25, scale = 1;
 };
@@ -78,7 +78,7 @@ KILN_HD IndexTarget classify(int64_t t, int kind, int64_t C) {
   IndexTarget r;
   r.ignored = t < 0;
   r.invalid = t > C;
-  if (kind == kIndexSeed) r.cls = t - 1;            // 0 background -> -1
+  if (kind == kIndexBackgroundFirst) r.cls = t - 1;            // 0 background -> -1
   else r.cls = t == C ? -1 : t;                      // C background
   return r;
 }

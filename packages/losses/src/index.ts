@@ -12,7 +12,7 @@
  */
 export { SigmoidFocalLossFunction } from './sigmoid-focal-loss/function.js';
 export { sigmoidFocalLoss, SigmoidFocalLoss } from './sigmoid-focal-loss/api.js';
-export type { SigmoidFocalLossOptions, TargetConvention } from './sigmoid-focal-loss/options.js';
+export type { SigmoidFocalLossOptions, BackgroundClass } from './sigmoid-focal-loss/options.js';
 export { type Reduction } from './reduction.js';
 export { binaryCrossEntropyWithLogits, type BinaryCrossEntropyWithLogitsOptions } from './binary-cross-entropy-with-logits.js';
 export { crossEntropy, type CrossEntropyOptions } from './cross-entropy.js';

@@ -15,7 +15,7 @@ const EDGES = [
   1e-30, 1e-3, 1, 3, 10, 17, 30, 50, 87, 87.3, 88, 100, 103.9, 104, 150, 1e3, 1e4,
 ];
 
-/** 2C rows of C logits: the edge values, then random fill; row n's positive class is n % C (seed target n % C + 1). */
+/** 2C rows of C logits: the edge values, then random fill; row n's positive class is n % C (target n % C + 1, the background first). */
 function cases(C: number) {
   const N = 2 * C;
   const fill = randomValues(C, N * C, -20, 20);

@@ -6,13 +6,13 @@ import { expectClose, forEachDevice, randomValues, testRng } from '@kiln/tensor/
 import { focalBackward, focalForward, prepareFocal } from '../src/sigmoid-focal-loss/kernels.js';
 import { refBinary, refSoft } from './focal-reference.js';
 
-function refIndex(x: number[], N: number, C: number, t: number[], gamma: number, alpha: number, convention: 'seed' | 'mmdet') {
+function refIndex(x: number[], N: number, C: number, t: number[], gamma: number, alpha: number, background: 'first' | 'last') {
   const loss = new Array<number>(N * C).fill(0), grad = new Array<number>(N * C).fill(0);
   let valid = 0;
   for (let n = 0; n < N; n++) {
     if (t[n]! < 0) continue;
     valid++;
-    const cls = convention === 'seed' ? t[n]! - 1 : t[n] === C ? -1 : t[n]!;
+    const cls = background === 'first' ? t[n]! - 1 : t[n] === C ? -1 : t[n]!;
     for (let c = 0; c < C; c++) {
       const [l, g] = refBinary(x[n * C + c]!, cls === c, { gamma, alpha });
       loss[n * C + c] = l;
@@ -35,7 +35,7 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
           const ts = Array.from({ length: N }, () => Math.floor(rng() * (C + 2)) - 1);   // -1..C
           const x = tensor(xs, { dtype, device: dev }).reshape([N, C]);
           const t = tensor(ts, { dtype: 'int64', device: dev });
-          const ref = refIndex(xs, N, C, ts, gamma, 0.25, 'seed');
+          const ref = refIndex(xs, N, C, ts, gamma, 0.25, 'first');
           const none = prepareFocal(x, t, { gamma, alpha: 0.25, reduction: 'none' });
           expectClose(focalForward(none, false).loss, ref.loss, { ...tol, what: 'loss' });
           const go = randomValues(5, N * C);
@@ -74,15 +74,15 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
     });
   }
 
-  it('matches the spec reference values (mmdet convention, divided by N rows)', () => {
+  it('matches the spec reference values (background last, divided by N rows)', () => {
     const x = tensor([[1, 0], [0, 1]], { dtype: 'float32', device: dev });
     const t = tensor([0, 1], { dtype: 'int64', device: dev });
-    const f = prepareFocal(x, t, { gamma: 2, alpha: 0.25, reduction: 'sum', targetConvention: 'mmdet' });
+    const f = prepareFocal(x, t, { gamma: 2, alpha: 0.25, reduction: 'sum', backgroundClass: 'last' });
     const r = focalForward(f, true);
     expect(Number(r.loss.item())).toBeCloseTo(0.27125922, 7);
     expectClose(r.grad!, [-0.01314528, 0.2237151, 0.2237151, -0.01314528], { rtol: 1e-6, atol: 1e-8 });
     // mmcv's mean divides by N = 2 rows: avgFactor reproduces it
-    const m = focalForward(prepareFocal(x, t, { gamma: 2, alpha: 0.25, reduction: 'mean', targetConvention: 'mmdet', avgFactor: 2 }), true);
+    const m = focalForward(prepareFocal(x, t, { gamma: 2, alpha: 0.25, reduction: 'mean', backgroundClass: 'last', avgFactor: 2 }), true);
     expect(Number(m.loss.item())).toBeCloseTo(0.13562961, 7);
     expectClose(m.grad!, [-0.00657264, 0.11185755, 0.11185755, -0.00657264], { rtol: 1e-6, atol: 1e-8 });
   });

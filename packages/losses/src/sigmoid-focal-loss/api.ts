@@ -11,8 +11,9 @@ import { LossModule } from '../loss-modules.js';
  * For p = sigmoid(x): a positive element costs `-alpha (1 - p)^gamma log p`, a negative one
  * `-(1 - alpha) p^gamma log(1 - p)`; with float targets t in [0, 1] it is torchvision's
  * `BCEWithLogits(x, t) * (1 - p_t)^gamma * alpha_t`. Targets are class indices [N] (int32/int64:
- * `targetConvention` 'seed' = 0 background, 1..C class t - 1; 'mmdet' = 0..C-1 class, C background;
- * negative = ignored row) or float targets of the input's shape.
+ * with `backgroundClass` 'first' (default) 0 is the background and 1..C class t - 1; with 'last'
+ * 0..C-1 are the classes and C the background; negative = ignored row) or float targets of the
+ * input's shape.
  *
  * The mean divides by the number of non-ignored elements (non-ignored rows × C for index targets,
  * N × C for float targets), or by `avgFactor`; with no valid element the loss is 0.
@@ -32,7 +33,7 @@ export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: Sigmoid
  *
  * @example
  * ```ts
- * const criterion = new SigmoidFocalLoss({ gamma: 2, alpha: 0.25, targetConvention: 'mmdet' });
+ * const criterion = new SigmoidFocalLoss({ gamma: 2, alpha: 0.25, backgroundClass: 'last' });
  * const loss = criterion.forward(logits, labels, { avgFactor: numPositives });
  * ```
  */

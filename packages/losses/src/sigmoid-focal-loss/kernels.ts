@@ -16,7 +16,8 @@ import { castTo, checkBoolean, checkExponent, checkFocalAlpha } from '../loss-ar
 import type { SigmoidFocalLossOptions } from './options.js';
 
 const OP = 'sigmoid_focal_loss';
-const KIND = { seed: 0, mmdet: 1, float: 2 } as const;
+// the target kinds of native/include/kiln/focal_loss_args.h
+const KIND = { first: 0, last: 1, float: 2 } as const;
 
 /** Validated, normalised arguments: 2-D views and the kernel attributes. */
 export interface FocalArgs {
@@ -37,7 +38,7 @@ export interface FocalArgs {
 
 /**
  * Checks the options that do not depend on the inputs (gamma, alpha, reduction, avgFactor,
- * targetConvention, fusedGrad), with defaults applied; `op` names the caller in errors (the op, or the
+ * backgroundClass, fusedGrad), with defaults applied; `op` names the caller in errors (the op, or the
  * module class at construction).
  */
 export function checkSigmoidFocalLossOptions(op: string, options: SigmoidFocalLossOptions) {
@@ -45,15 +46,15 @@ export function checkSigmoidFocalLossOptions(op: string, options: SigmoidFocalLo
   const gamma = checkExponent(op, 'gamma', options.gamma ?? 2);
   const alpha = checkFocalAlpha(op, options.alpha ?? 0.25);
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
-  const targetConvention = options.targetConvention ?? 'seed';
-  if (targetConvention !== 'seed' && targetConvention !== 'mmdet') throw new ValueError(op, 'targetConvention', "'seed' or 'mmdet'", String(targetConvention));
+  const backgroundClass = options.backgroundClass ?? 'first';
+  if (backgroundClass !== 'first' && backgroundClass !== 'last') throw new ValueError(op, 'backgroundClass', "'first' or 'last'", String(backgroundClass));
   if (options.fusedGrad !== undefined) checkBoolean(op, 'fusedGrad', options.fusedGrad);
-  return { reduction, gamma, alpha, avgFactor, targetConvention };
+  return { reduction, gamma, alpha, avgFactor, backgroundClass };
 }
 
 /** Checks and normalises the arguments (shapes, dtypes, devices, options) into 2-D form. */
 export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): FocalArgs {
-  const { reduction: red, gamma: g, alpha: a, avgFactor, targetConvention: convention } = checkSigmoidFocalLossOptions(OP, options);
+  const { reduction: red, gamma: g, alpha: a, avgFactor, backgroundClass } = checkSigmoidFocalLossOptions(OP, options);
   if (!isFloating(input.dtype)) throw new DTypeError(OP, 'input', 'a floating-point tensor (logits)', input.dtype);
   if (input.ndim < 1) throw new ShapeError(OP, 'input', 'a tensor of shape [N, C] (or [..., C])', fmtShape(input.shape));
   commonDevice(OP, ['input', 'target', 'weight', 'classWeight'], [input, target, options.weight, options.classWeight]);
@@ -65,7 +66,7 @@ export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFoca
   let kind: number;
   let t: Tensor;
   if (target.dtype === 'int32' || target.dtype === 'int64') {
-    kind = KIND[convention];
+    kind = KIND[backgroundClass];
     if (target.shape.length !== lead.length || target.shape.some((s, i) => s !== lead[i])) {
       throw new ShapeError(OP, 'target', `class indices of shape ${fmtShape(lead)} (input is ${fmtShape(input.shape)})`, fmtShape(target.shape));
     }

@@ -2,12 +2,12 @@
 import type { Tensor } from '@kiln/tensor';
 import type { Reduction } from '../reduction.js';
 
-/** Index-target conventions: which value means background. */
-export type TargetConvention =
-  /** the seed's (early mmdetection): 0 background, 1..C foreground class t - 1 */
-  | 'seed'
-  /** later mmdetection's: 0..C-1 foreground class t, C background */
-  | 'mmdet';
+/** Where the background sits among the C + 1 values of an index target (for C classes). */
+export type BackgroundClass =
+  /** 0 is the background and 1..C the foreground classes (target t is class t - 1) */
+  | 'first'
+  /** 0..C-1 are the foreground classes and C the background (mmdetection's labels since 2.0) */
+  | 'last';
 
 /** Options of {@link sigmoidFocalLoss}, {@link SigmoidFocalLoss} and {@link SigmoidFocalLossFunction}. */
 export interface SigmoidFocalLossOptions {
@@ -23,8 +23,11 @@ export interface SigmoidFocalLossOptions {
   reduction?: Reduction;
   /** Replaces the mean's divisor (mmdetection's RetinaNet divides by the number of positive anchors). */
   avgFactor?: number;
-  /** How index targets name the background (default 'seed'). Negative index targets mark ignored rows in both. */
-  targetConvention?: TargetConvention;
+  /**
+   * Where the background sits in index targets: 'first' (default) for 0 background and 1..C the
+   * classes, 'last' for 0..C-1 the classes and C background. Negative index targets mark ignored rows in both.
+   */
+  backgroundClass?: BackgroundClass;
   /** Per-element [N, C] or per-row [N] weights, multiplied into the loss and the gradient. */
   weight?: Tensor;
   /** Per-class weights [C] (the background has no entry). */
