@@ -35,25 +35,21 @@ import {
   launchKernel, loadAddon, needsRecording, promoteTypes, recordOp, sameShape,
 } from '@kiln/tensor';
 import '@kiln/autograd';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const args = parseArgs(process.argv.slice(2));
-
-function parseArgs(argv: string[]) {
-  const get = (name: string, def: string) => optionValue(argv, name, def);
-  return {
-    reps: Number(get('reps', '9')),
-    batches: Number(get('batches', '31')),
-    ops: Number(get('ops', '20000')),
-    threads: Number(get('threads', '0')),
-    matmul1024: !argv.includes('--no-matmul-1024'),
-    large: !argv.includes('--no-large'),
-    stages: !argv.includes('--no-stages'),
-    loop: get('loop', ''),
-    seconds: Number(get('seconds', '10')),
-    out: get('out', ''),
-  };
-}
+const options = parseOptions(process.argv.slice(2), {
+  reps: { type: 'number', default: '9' },
+  batches: { type: 'number', default: '31' },
+  ops: { type: 'number', default: '20000' },
+  threads: { type: 'number', default: '0' },
+  'no-matmul-1024': { type: 'boolean' },
+  'no-large': { type: 'boolean' },
+  'no-stages': { type: 'boolean' },
+  loop: { type: 'string', default: '' },
+  seconds: { type: 'number', default: '10' },
+  out: { type: 'string', default: '' },
+});
+const args = { ...options, matmul1024: !options['no-matmul-1024'], large: !options['no-large'], stages: !options['no-stages'] };
 
 const log = (...a: unknown[]) => console.log(...a);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

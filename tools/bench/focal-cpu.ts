@@ -48,7 +48,7 @@ import { cpuThreads, fromTypedArray, toNdarray } from '@kiln/tensor';
 import { testRng } from '@kiln/tensor/testing';
 import '@kiln/autograd';
 import { sigmoidFocalLoss } from '@kiln/losses';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
 // tfjs-core's Node bundle has no gradients: they are registered by register_all_gradients (what the
 // @tensorflow/tfjs union package does), an ES module with extensionless imports that Node's ESM loader
@@ -61,20 +61,15 @@ const GAMMA = 2;
 const ALPHA = 0.25;
 const TOL = 1e-4;
 
-const args = parseArgs(process.argv.slice(2));
-
-function parseArgs(argv: string[]) {
-  const get = (name: string, def: string) => optionValue(argv, name, def);
-  return {
-    sizes: get('sizes', '20000,200000').split(',').map(Number),
-    reps: Number(get('reps', '9')),
-    warmup: Number(get('warmup', '1')),
-    budget: Number(get('budget', '60')),
-    impls: get('impls', 'kiln,kiln-1t,kiln-view,kiln-noread,tfjs-cpu,tfjs-wasm,js-loop').split(','),
-    threads: Number(get('threads', '0')),
-    out: get('out', ''),
-  };
-}
+const args = parseOptions(process.argv.slice(2), {
+  sizes: { type: 'numbers', default: '20000,200000' },
+  reps: { type: 'number', default: '9' },
+  warmup: { type: 'number', default: '1' },
+  budget: { type: 'number', default: '60' },
+  impls: { type: 'strings', default: 'kiln,kiln-1t,kiln-view,kiln-noread,tfjs-cpu,tfjs-wasm,js-loop' },
+  threads: { type: 'number', default: '0' },
+  out: { type: 'string', default: '' },
+});
 
 const log = (...a: unknown[]) => console.log(...a);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -16,31 +16,28 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DType, type Tensor, empty, fromTypedArray, rand, randint, randn, synchronize, where } from '@kiln/tensor';
+import { type DType, type Tensor, checkDType, empty, fromTypedArray, rand, randint, randn, synchronize, where } from '@kiln/tensor';
 import '@kiln/autograd';
 import { cuda } from '@kiln/cuda';
 import { sigmoidFocalLoss } from '@kiln/losses';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const args = parseArgs(process.argv.slice(2));
+const options = parseOptions(process.argv.slice(2), {
+  sizes: { type: 'numbers', default: '20000,200000,1600000' },
+  dtypes: { type: 'strings', default: 'float32,bfloat16' },
+  reps: { type: 'number', default: '50' },
+  warmup: { type: 'number', default: '10' },
+  'no-big': { type: 'boolean' },
+  torch: { type: 'string', default: '' },
+  check: { type: 'string', default: '' },
+  out: { type: 'string', default: '' },
+  /** 'cpu' smoke-tests the script where no GPU exists (host timers instead of CUDA events) */
+  device: { type: 'string', default: 'cuda' },
+});
+if (options.device !== 'cuda' && options.device !== 'cpu') throw new Error(`--device: expected cuda or cpu, got '${options.device}'`);
+const args = { ...options, dtypes: options.dtypes.map((d) => checkDType('focal-gpu', '--dtypes', d)), big: !options['no-big'], device: options.device as 'cuda' | 'cpu' };
 const C = 80;
 const L2_BYTES = 50 * 2 ** 20;
-
-function parseArgs(argv: string[]) {
-  const get = (name: string, def: string) => optionValue(argv, name, def);
-  return {
-    sizes: get('sizes', '20000,200000,1600000').split(',').map(Number),
-    dtypes: get('dtypes', 'float32,bfloat16').split(',') as DType[],
-    reps: Number(get('reps', '50')),
-    warmup: Number(get('warmup', '10')),
-    big: !argv.includes('--no-big'),
-    torch: get('torch', ''),
-    check: get('check', ''),
-    out: get('out', ''),
-    /** 'cpu' smoke-tests the script where no GPU exists (host timers instead of CUDA events) */
-    device: get('device', 'cuda') as 'cuda' | 'cpu',
-  };
-}
 
 const log = (...a: unknown[]) => console.log(...a);
 const DEV = args.device;

@@ -9,13 +9,13 @@ import { randint, randn, synchronize } from '@kiln/tensor';
 import '@kiln/autograd';
 import '@kiln/cuda';
 import { sigmoidFocalLoss } from '@kiln/losses';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const opt = (k: string, d: string) => optionValue(argv, k, d);
-const device = opt('device', 'cpu');
-const n = Number(opt('n', '20000'));
-const steps = Number(opt('steps', '2000'));
+const { device, n, steps } = parseOptions(process.argv.slice(2), {
+  device: { type: 'string', default: 'cpu' },
+  n: { type: 'number', default: '20000' },
+  steps: { type: 'number', default: '2000' },
+});
 
 const x = randn([n, 80], { device, seed: 1 }).requiresGrad_();
 const t = randint(0, 81, [n], { device, seed: 2 });
