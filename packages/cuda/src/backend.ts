@@ -3,6 +3,7 @@
  * number; kernels come from kiln_cuda.node. Work is queued on one stream per device; downloads
  * synchronise (downloadAsync waits on a worker thread, not on the event loop).
  */
+import { readFileSync } from 'node:fs';
 import {
   type Backend, type Device, type MemoryStats, type Storage, type KernelAddon,
   InternalError, allocateOrCollect, fromNativeError, kernelTable, loadAddon, addonPath,
@@ -114,11 +115,21 @@ function call<T>(f: () => T): T {
   }
 }
 
+/**
+ * Why the last native build left the CUDA addon out, as it wrote it beside kiln_cpu.node
+ * (native/CMakeLists.txt): KILN_CUDA=OFF, or no nvcc. A build older than that note says neither.
+ */
+function whyNotBuilt(): string {
+  const note = addonPath('kiln_cuda.skipped');
+  const reason = note === null ? 'the build did not say why (built before it noted the reason?)' : readFileSync(note, 'utf8').trim();
+  return `${reason}; rebuild with nvcc available and KILN_CUDA unset (\`npm run build -w @kiln/native\`), or set KILN_NATIVE_DIR to a build that has it`;
+}
+
 /** Loads the addon; records why CUDA is unavailable instead of throwing. */
 export function loadCuda(): CudaAddon | null {
   if (addon || unavailableReason) return addon;
   if (!addonPath('kiln_cuda.node')) {
-    unavailableReason = 'the CUDA addon kiln_cuda.node is not built (nvcc was not found when `npm run build -w @kiln/native` ran)';
+    unavailableReason = `the CUDA addon kiln_cuda.node is not built: ${whyNotBuilt()}`;
     return null;
   }
   try {

@@ -10,6 +10,7 @@ import { type DType, dtypeInfo } from './dtype.js';
 import { MAX_DIMS, describeValue } from './check.js';
 import { DTypeError, DeviceError, InternalError, OutOfMemoryError, ShapeError } from './errors.js';
 import { encodeCall } from './native/args.js';
+import { rebuildHint } from './native/load.js';
 import { activeSession } from './profiler/session.js';
 import { contiguousStrides, fmtShape, numelOf, type Shape } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -140,7 +141,7 @@ function kernelIdOf(backend: Backend, name: string, dev: Device): number {
   let id = ids.get(name);
   if (id === undefined) {
     id = backend.kernelId(name);
-    if (id < 0) throw new DeviceError(`${name}: no kernel for this op on ${dev} (the device's addon does not provide it)`);
+    if (id < 0) throw new DeviceError({ op: name, detail: `no kernel for this op on ${dev}: the device's addon does not provide it (built before the op was added?). ${rebuildHint()}` });
     ids.set(name, id);
   }
   return id;

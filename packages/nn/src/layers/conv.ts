@@ -1,5 +1,5 @@
 /** Conv2d: 2-D convolution over [N, C, H, W] (PyTorch's nn.Conv2d, with its initialisation). */
-import { type DType, type DeviceLike, type Size2, type Tensor, ValueError, checkInt, conv2d, sizePair } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Size2, type Tensor, ShapeError, ValueError, checkInt, conv2d, fmtShape, sizePair } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { type Parameter } from '../parameter.js';
 import { calculateFanInAndFanOut, kaimingUniform_, uniform_ } from '../init.js';
@@ -83,6 +83,12 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    // checked here, not left to conv2d, which would blame the weight: the user gave the input
+    if (x.ndim !== 4 || x.shape[1] !== this.inChannels) {
+      const layer = `Conv2d(${this.inChannels}, ${this.outChannels}, kernelSize ${fmtShape(this.kernelSize)})`;
+      throw new ShapeError('Conv2d', 'input', `[N, ${this.inChannels}, H, W]: the ${this.inChannels} input channels of ${layer}`,
+        x.ndim === 4 ? `${x.shape[1]} channels in shape ${fmtShape(x.shape)}` : `shape ${fmtShape(x.shape)}`);
+    }
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 }

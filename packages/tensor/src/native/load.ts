@@ -17,21 +17,31 @@ export interface KernelAddon {
   launch(id: number): void;
 }
 
+/** The folder the addons load from: KILN_NATIVE_DIR when set, else @kiln/native's build/Release. */
+export function nativeDir(): string {
+  return process.env.KILN_NATIVE_DIR ?? join(dirname(require.resolve('@kiln/native/package.json')), 'build', 'Release');
+}
+
 /** Absolute path of an addon file, e.g. 'kiln_cpu.node', or null when it has not been built. */
 export function addonPath(file: string): string | null {
-  const root = process.env.KILN_NATIVE_DIR ?? join(dirname(require.resolve('@kiln/native/package.json')), 'build', 'Release');
-  const p = join(root, file);
+  const p = join(nativeDir(), file);
   return existsSync(p) ? p : null;
+}
+
+/** What to do when the addons are missing or older than the TypeScript: the sentence ends every such error. */
+export function rebuildHint(): string {
+  const from = process.env.KILN_NATIVE_DIR === undefined
+    ? `they load from ${nativeDir()}`
+    : `KILN_NATIVE_DIR points at ${nativeDir()}`;
+  return 'Build the native addons with `npm run build -w @kiln/native` (or `npm run build` at the repository root), ' +
+    `or set KILN_NATIVE_DIR to the folder of a build that has them (${from}); building needs cmake, a C++ compiler and, for CUDA, nvcc.`;
 }
 
 /** Loads an addon and hands it the shared argument buffer. */
 export function loadAddon<T extends KernelAddon>(file: string, what: string): T {
   const p = addonPath(file);
   if (!p) {
-    throw new KilnError(
-      `${what}: the native addon ${file} is not built. Build it with \`npm run build -w @kiln/native\` ` +
-        '(or `npm run build` at the repository root); it needs cmake, a C++ compiler and, for CUDA, nvcc.',
-    );
+    throw new KilnError({ op: what, detail: `the native addon ${file} is not built. ${rebuildHint()}` });
   }
   const addon = require(p) as T;
   addon.setArgBuffer(ARG_BUFFER);
