@@ -93,7 +93,7 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
       optimizer.step();
       dropGradients(model);
       if (step + 1 < s.steps) next = prepare(step + 1);
-      return [loss.classification.item() as number, loss.box.item() as number];
+      return [loss.classification.item(), loss.box.item()];
     });
     schedule.step();
     const ms = performance.now() - t0;

@@ -213,7 +213,7 @@ function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'vi
       x.grad = null;
       const loss = sigmoidFocalLoss(x, labels, { gamma: GAMMA, alpha: ALPHA, reduction: 'mean' });
       loss.backward();
-      const value = Number(loss.item());
+      const value = loss.item();
       loss.dispose();
       if (read === 'none') {
         const g = x.grad!;   // valid until the next step disposes it; only check() reads it

@@ -84,8 +84,8 @@ function step(s: InputSet): Tensor {
 
 /** Max |a - b| / max |b| over two tensors of one shape (b the reference). */
 function relMaxErr(a: Tensor, b: Tensor): number {
-  const num = Number(a.to('float64').sub(b.to('float64')).abs().amax().item());
-  const den = Number(b.to('float64').abs().amax().item());
+  const num = a.to('float64').sub(b.to('float64')).abs().amax().item();
+  const den = b.to('float64').abs().amax().item();
   return num / Math.max(den, 1e-300);
 }
 
@@ -94,7 +94,7 @@ function float64Reference(s: InputSet): { loss: number; grad: Tensor } {
   const x = s.logits.detach().to('float64').requiresGrad_();
   const loss = sigmoidFocalLoss(x, s.labels, { gamma: 2, alpha: 0.25, reduction: 'mean', fusedGrad: false });
   loss.backward();
-  return { loss: Number(loss.item()), grad: x.grad! };
+  return { loss: loss.item(), grad: x.grad! };
 }
 
 function copyBandwidthGBps(): number {
@@ -128,7 +128,7 @@ function timeKiln(n: number, dtype: DType, copyGBps: number): Row {
   const count = Math.max(2, Math.ceil((2 * L2_BYTES) / perSet));
   const sets = Array.from({ length: count }, (_, i) => makeSet(n, dtype, 100 + 10 * i));
   // check before timing
-  const loss = Number(step(sets[0]!).item());
+  const loss = step(sets[0]!).item();
   const ref = float64Reference(sets[0]!);
   const lossErr = Math.abs(loss - ref.loss) / Math.abs(ref.loss);
   const gradErr = relMaxErr(sets[0]!.logits.grad!, ref.grad);
@@ -170,7 +170,7 @@ function bigCase(dtype: DType): Row {
   const n = Math.floor(2 ** 31 / C) + 1024;
   const s = makeSet(n, dtype, 7);
   const half = Math.floor(n / 2);
-  const sumOf = (x: Tensor, t: Tensor) => Number(sigmoidFocalLoss(x, t, { reduction: 'sum' }).to('float64').item());
+  const sumOf = (x: Tensor, t: Tensor) => sigmoidFocalLoss(x, t, { reduction: 'sum' }).to('float64').item();
   const x = s.logits.detach();
   const whole = sumOf(x, s.labels);
   const parts = sumOf(x.narrow(0, 0, half), s.labels.narrow(0, 0, half)) + sumOf(x.narrow(0, half, n - half), s.labels.narrow(0, half, n - half));
@@ -212,7 +212,7 @@ function crossCheck(dir: string): string[] {
     const x = logits.to({ device: DEV, dtype }).detach().requiresGrad_();
     const loss = sigmoidFocalLoss(x, labels.to(DEV));
     loss.backward();
-    const kLoss = Number(loss.to('float64').item());
+    const kLoss = loss.to('float64').item();
     const kGrad = x.grad!.to({ device: 'cpu', dtype: 'float64' });
     lines.push(`kiln ${dtype} vs float64 reference: loss ${(Math.abs(kLoss - meta.refLoss) / meta.refLoss).toExponential(1)}, grad ${relMaxErr(kGrad, refGrad).toExponential(1)}`);
     for (const [impl, l] of Object.entries(meta.losses)) {

@@ -6,7 +6,7 @@ import { gradcheck } from '@kiln/autograd';
 const x = tensor([-2, -0.5, 0, 0.5, 2], { dtype: 'float64' });
 const y = silu(x);
 const composed = x.mul(x.sigmoid());             // x · σ(x), from existing ops
-assert.ok((y.sub(composed).abs().max().item() as number) < 1e-15);
+assert.ok(y.sub(composed).abs().max().item() < 1e-15);
 assert.equal(tensor([1, 2]).silu().dtype, 'float32');
 
 // Its derivative, checked against central finite differences (inputs in float64).

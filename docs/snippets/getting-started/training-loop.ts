@@ -27,7 +27,7 @@ function step(): number {
       for (const p of [w, b]) p.sub_(p.grad!.mul(lr));   // plain SGD
     });
     zeroGrad([w, b]);                           // frees the gradients (what opt.zeroGrad() does)
-    return loss.item() as number;
+    return loss.item();
   });
 }
 

@@ -61,7 +61,7 @@ forEachDevice('training a two-layer network', (dev) => {
           t.grad!.zero_();
         }
       });
-      return l.item() as number;
+      return l.item();
     });
     const first = step();
     let last = first;

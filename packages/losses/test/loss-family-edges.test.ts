@@ -142,8 +142,8 @@ forEachDevice('loss family: typed errors', (dev) => {
     expectIndexError(() => distributionFocalLoss(x, fl([0.5, 3, 1], [3], dev)), 'label');   // bins 0..3: y must be < 3
     expectIndexError(() => distributionFocalLoss(x, fl([0.5, -0.25, 1], [3], dev)), 'label');
     // labels at the edges are valid: C for QFL's background, just under n for DFL
-    expect(Number.isFinite(Number(qualityFocalLoss(x, [ix([4, 4, 0], dev), score]).item()))).toBe(true);
-    expect(Number.isFinite(Number(distributionFocalLoss(x, fl([0, 2.999, 1], [3], dev)).item()))).toBe(true);
+    expect(Number.isFinite(qualityFocalLoss(x, [ix([4, 4, 0], dev), score]).item())).toBe(true);
+    expect(Number.isFinite(distributionFocalLoss(x, fl([0, 2.999, 1], [3], dev)).item())).toBe(true);
   });
 
   it('tensors on another device', () => {
@@ -283,7 +283,7 @@ forEachDevice('loss family: layouts and dtypes', (dev) => {
     const one = fl(xs.slice(0, C), [C], dev, 'float64');
     const u = crossEntropy(one, ix([3], dev).reshape([]), { reduction: 'none' });
     expect(u.shape).toEqual([]);
-    expectClose([Number(u.item())], values(crossEntropy(one.reshape([1, C]), ix([3], dev), { reduction: 'none' })), { rtol: 1e-14 });
+    expectClose([u.item()], values(crossEntropy(one.reshape([1, C]), ix([3], dev), { reduction: 'none' })), { rtol: 1e-14 });
   });
 
   it('int32 class indices work as int64 ones', () => {
@@ -300,7 +300,7 @@ describe('loss family: defaults', () => {
     const x = tensor(randomValues(13, 8, -2, 2), { dtype: 'float64' }).reshape([2, 4]);
     const t = tensor(randomValues(14, 8, 0, 1), { dtype: 'float64' }).reshape([2, 4]);
     expect(binaryCrossEntropyWithLogits(x, t).shape).toEqual([]);
-    expect(l1Loss(x, t).item()).toBeCloseTo(Number(l1Loss(x, t, { reduction: 'sum' }).item()) / 8, 12);
+    expect(l1Loss(x, t).item()).toBeCloseTo(l1Loss(x, t, { reduction: 'sum' }).item() / 8, 12);
     const b = tensor([[0, 0, 1, 1], [1, 1, 3, 2]], { dtype: 'float64' });
     expect(giouLoss(b, b.add(0.5)).shape).toEqual([2]);
   });

@@ -33,7 +33,7 @@ export function clipGradNorm_(params: Iterable<Tensor>, maxNorm: number, normTyp
   return noGrad(() => tidy(() => {
     const norms = grads.map((g) => norm(g, normType).to({ device: dev, dtype: 'float64' }));
     const total = norm(stack(norms), normType);
-    if (options.errorIfNonfinite && !Number.isFinite(total.item() as number)) {
+    if (options.errorIfNonfinite && !Number.isFinite(total.item())) {
       throw new ValueError('clipGradNorm_', 'params', `gradients with a finite total ${normType}-norm`, String(total.item()));
     }
     const scale = div(maxNorm, total.add(1e-6)).clamp(undefined, 1);

@@ -10,6 +10,12 @@ import { DTypeError, ValueError } from './errors.js';
  */
 export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'bool' | 'float16' | 'bfloat16';
 
+/** Every dtype but bool: the dtypes whose elements read as numbers. */
+export type NumericDType = Exclude<DType, 'bool'>;
+
+/** What one element of a tensor of dtype `D` reads as in JS: a boolean for bool, else a number. */
+export type ScalarOf<D extends DType> = D extends 'bool' ? boolean : number;
+
 /** Every dtype, in the order of their native codes. */
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bool', 'float16', 'bfloat16'];
 

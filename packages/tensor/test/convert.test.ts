@@ -207,8 +207,10 @@ forEachDevice('reading values', (dev) => {
   });
 
   it('item reads a one-element tensor of any shape; other sizes are a ValueError naming item', () => {
-    expect(tensor([[4]], { device: dev }).item()).toBe(4);
-    expect(tensor([true], { device: dev }).item()).toBe(true);
+    const four: number = tensor([[4]], { device: dev }).item();          // a number, no cast
+    expect(four).toBe(4);
+    const yes: boolean = tensor([true], { device: dev }).item<'bool'>();  // a bool tensor's, said so
+    expect(yes).toBe(true);
     expectError(() => tensor([1, 2], { device: dev }).item(), ValueError, 'item', '2 elements');
     expectError(() => zeros([0], { device: dev }).item(), ValueError, 'item', '0 elements');
   });

@@ -140,6 +140,16 @@ forEachDevice('split, chunk, unbind', (dev) => {
     expect(unbind(zeros([0, 2], { device: dev }))).toEqual([]);
     expect(() => unbind(tensor(1, { device: dev }))).toThrow(ShapeError);
   });
+
+  it('unbind with a size checks it and gives a tuple of that many tensors (no casts to destructure)', () => {
+    const boxes = tensor([[0, 1, 2, 3], [4, 5, 6, 7]], { device: dev });
+    const [x1, y1, x2, y2] = boxes.unbind(-1, 4);   // typed [Tensor, Tensor, Tensor, Tensor]
+    expect([x1.toArray(), y1.toArray(), x2.toArray(), y2.toArray()]).toEqual([[0, 4], [1, 5], [2, 6], [3, 7]]);
+    const pair: [Tensor, Tensor] = unbind(boxes, 0, 2);
+    expect(pair[1].toArray()).toEqual([4, 5, 6, 7]);
+    expect(() => boxes.unbind(-1, 3)).toThrow(ShapeError);
+    expect(() => unbind(boxes, 0, 4)).toThrow(ShapeError);
+  });
 });
 
 it('records cat for autograd with the tensors and their sizes', () => {

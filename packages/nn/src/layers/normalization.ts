@@ -174,7 +174,7 @@ export class BatchNorm2d extends Module {
   private updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
     noGrad(() => {
       this.numBatchesTracked!.add_(1);
-      const f = this.momentum ?? 1 / Number(this.numBatchesTracked!.item());
+      const f = this.momentum ?? 1 / this.numBatchesTracked!.item();
       const c = this.numFeatures;
       this.runningMean!.mul_(1 - f).add_(batchMean.reshape([c]).mul(f));
       this.runningVar!.mul_(1 - f).add_(batchVar.reshape([c]).mul((f * count) / (count - 1)));

@@ -3,7 +3,7 @@
  * back (toTypedArray, toArray, item, data).
  */
 import { type Device, type DeviceLike, backendFor, device as toDevice } from '../device.js';
-import { type DType, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
+import { type DType, type NumericDType, type ScalarOf, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
 import { describeValue } from '../check.js';
 import { DTypeError, OutOfMemoryError, ShapeError, ValueError } from '../errors.js';
 import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording } from '../dispatch.js';
@@ -304,11 +304,20 @@ export function toArray(t: Tensor): NestedArray<number | boolean> {
   return nest(hostValues(t, toTypedArray(t), 'toArray'), t.shape, 0, 0);
 }
 
-/** The value of a one-element tensor. */
-export function item(t: Tensor): number | boolean {
+/**
+ * The value of a one-element tensor: a number, or a boolean for a bool tensor. Typed as a number;
+ * for a bool tensor say so with the dtype as type argument (as tfjs's `dataSync<'bool'>()`).
+ *
+ * @example
+ * ```ts
+ * const loss = x.mul(x).sum().item();                  // number
+ * const anyNegative = item<'bool'>(x.lt(0).any());   // boolean
+ * ```
+ */
+export function item<D extends DType = NumericDType>(t: Tensor): ScalarOf<D> {
   t.assertAlive('item');
   if (t.numel !== 1) throw new ValueError('item', null, 'a tensor with one element', `${t.numel} elements (shape ${fmtShape(t.shape)})`);
-  return hostValues(t, toTypedArray(t), 'item')[0]!;
+  return hostValues(t, toTypedArray(t), 'item')[0] as ScalarOf<D>;
 }
 
 declare module '../tensor.js' {
@@ -327,8 +336,8 @@ declare module '../tensor.js' {
     data(): Promise<StorageArray>;
     /** The values as nested JS arrays (a plain value for a 0-d tensor). */
     toArray(): NestedArray<number | boolean>;
-    /** The value of a one-element tensor. */
-    item(): number | boolean;
+    /** The value of a one-element tensor: a number, or for a bool tensor `item<'bool'>()`, a boolean. See {@link item}. */
+    item<D extends DType = NumericDType>(): ScalarOf<D>;
     /** `to('cpu')`. */
     cpu(): Tensor;
     /** `to('cuda:index')` (needs `@kiln/cuda`). */

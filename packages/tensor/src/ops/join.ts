@@ -139,12 +139,32 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   return split(x, Math.ceil(n / chunks), d);
 }
 
-/** The slices along dim, each without that dim (views). */
-export function unbind(x: Tensor, dim = 0): Tensor[] {
+/** `n` tensors as a tuple type: `Tensors<4>` is `[Tensor, Tensor, Tensor, Tensor]` (a plain array when n is not a literal). */
+export type Tensors<N extends number, Acc extends Tensor[] = []> =
+  number extends N ? Tensor[] : Acc['length'] extends N ? Acc : Tensors<N, [...Acc, Tensor]>;
+
+/**
+ * The slices along dim, each without that dim (views). Given `size`, the size of `dim` is checked
+ * against it (a ShapeError otherwise) and the result is typed as a tuple of that many tensors, so
+ * destructuring needs no casts even under `noUncheckedIndexedAccess`.
+ *
+ * @example
+ * ```ts
+ * const [x1, y1, x2, y2] = boxes.unbind(-1, 4);   // boxes [N, 4]: four [N] tensors
+ * const rows = unbind(m);                         // Tensor[]
+ * ```
+ */
+export function unbind<N extends number>(x: Tensor, dim: number, size: N): Tensors<N>;
+export function unbind(x: Tensor, dim?: number): Tensor[];
+export function unbind(x: Tensor, dim = 0, size?: number): Tensor[] {
   x.assertAlive('unbind');
   if (x.ndim === 0) throw new ShapeError('unbind', 'input', 'a tensor with at least one dimension', 'a 0-d tensor');
   const d = normalizeDim('unbind', dim, x.ndim);
-  return Array.from({ length: x.shape[d]! }, (_, i) => select(x, d, i));
+  const n = x.shape[d]!;
+  if (size !== undefined && n !== size) {
+    throw new ShapeError('unbind', 'input', `size ${size} in dimension ${d} (the size asked for)`, `shape ${fmtShape(x.shape)}`);
+  }
+  return Array.from({ length: n }, (_, i) => select(x, d, i));
 }
 
 declare module '../tensor.js' {
@@ -153,6 +173,8 @@ declare module '../tensor.js' {
     split(sizeOrSections: number | readonly number[], dim?: number): Tensor[];
     /** Views of `chunks` nearly equal pieces along `dim`. See {@link chunk}. */
     chunk(chunks: number, dim?: number): Tensor[];
+    /** The slices along `dim`, without that dim; given `size`, checked and typed as a tuple of `size` tensors. See {@link unbind}. */
+    unbind<N extends number>(dim: number, size: N): Tensors<N>;
     /** The slices along `dim`, without that dim. See {@link unbind}. */
     unbind(dim?: number): Tensor[];
   }
@@ -160,4 +182,6 @@ declare module '../tensor.js' {
 
 Tensor.prototype.split = function (s, d) { return split(this, s, d); };
 Tensor.prototype.chunk = function (c, d) { return chunk(this, c, d); };
-Tensor.prototype.unbind = function (d) { return unbind(this, d); };
+Tensor.prototype.unbind = function (this: Tensor, d?: number, size?: number) {
+  return size === undefined ? unbind(this, d) : unbind(this, d ?? 0, size);
+} as Tensor['unbind'];
