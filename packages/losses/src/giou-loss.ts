@@ -2,9 +2,9 @@
  * The generalized IoU loss of two sets of boxes (Rezatofighi et al., 2019), as torchvision's
  * `ops.generalized_box_iou_loss`, composed of the tensor core's differentiable ops.
  */
-import { type Tensor, ShapeError, commonDevice, fmtShape, maximum, minimum, where } from '@kiln/tensor';
+import { type DType, type Tensor, ShapeError, commonDevice, fmtShape, maximum, minimum, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
-import { broadcastWeight, castTo, checkFloating, checkNumber, checkShape, computeDType } from './loss-args.js';
+import { broadcastWeight, broadcastsInto, castTo, checkFloating, checkNumber, checkShape, computeDType } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
 
 const OP = 'giou_loss';
@@ -15,7 +15,12 @@ export interface GiouLossOptions {
   reduction?: Reduction;
   /** Added to the union and to the enclosing box's area before dividing (default 1e-7). */
   eps?: number;
-  /** Weight of each box pair, broadcastable to the loss's shape [N] (mmdetection's `weight`). */
+  /**
+   * Weight of each box pair, broadcastable to the loss's shape [N]; or, with the boxes' number of
+   * dimensions, broadcastable to their shape [N, 4] and averaged over the four coordinates (as
+   * mmdetection's GIoULoss), so the [N, 1] or [N, 4] weights of {@link smoothL1Loss} and
+   * {@link l1Loss} on the same boxes fit here too.
+   */
   weight?: Tensor;
   /** Replaces the mean's divisor (mmdetection's avg_factor). */
   avgFactor?: number;
@@ -54,12 +59,11 @@ export function giouLoss(boxes1: Tensor, boxes2: Tensor, options: GiouLossOption
     throw new ShapeError(OP, 'boxes1', 'boxes of shape [N, 4] (or [..., 4]): x1, y1, x2, y2', fmtShape(boxes1.shape));
   }
   checkShape(OP, 'boxes2', boxes2, boxes1.shape, "boxes1's shape");
-  const lossShape = boxes1.shape.slice(0, -1);
   const dtype = computeDType(boxes1.dtype);
-  const weight = options.weight && broadcastWeight(OP, 'weight', options.weight, lossShape, dtype);
+  const weight = options.weight && pairWeight(options.weight, boxes1.shape, dtype);
 
-  const [x1, y1, x2, y2] = castTo(boxes1, dtype).unbind(-1) as [Tensor, Tensor, Tensor, Tensor];
-  const [u1, v1, u2, v2] = castTo(boxes2, dtype).unbind(-1) as [Tensor, Tensor, Tensor, Tensor];
+  const [x1, y1, x2, y2] = castTo(boxes1, dtype).unbind(-1, 4);
+  const [u1, v1, u2, v2] = castTo(boxes2, dtype).unbind(-1, 4);
   const area1 = x2.sub(x1).mul(y2.sub(y1));
   const area2 = u2.sub(u1).mul(v2.sub(v1));
   // intersection: the overlap of the two boxes, 0 where they do not overlap
@@ -73,4 +77,17 @@ export function giouLoss(boxes1: Tensor, boxes2: Tensor, options: GiouLossOption
   let loss = iou.neg().add(1).add(enclosing.sub(union).div(enclosing.add(eps)));
   if (weight) loss = loss.mul(weight);
   return castTo(reduceLoss(loss, reduction, loss.numel, avgFactor), boxes1.dtype);
+}
+
+/** One weight per box pair from a per-pair weight ([N]) or a per-coordinate one ([N, 1], [N, 4]). */
+function pairWeight(w: Tensor, boxesShape: readonly number[], dtype: DType): Tensor {
+  const lossShape = boxesShape.slice(0, -1);
+  if (w.ndim < boxesShape.length) return broadcastWeight(OP, 'weight', w, lossShape, dtype);
+  checkFloating(OP, 'weight', w);
+  if (!broadcastsInto(w.shape, boxesShape)) {
+    throw new ShapeError(OP, 'weight', `per-pair weights broadcastable to ${fmtShape(lossShape)} or per-coordinate weights broadcastable to the boxes' shape ${fmtShape(boxesShape)}`,
+      fmtShape(w.shape));
+  }
+  const perPair = w.shape[w.ndim - 1] === 1 ? w.squeeze(-1) : w.mean(-1);
+  return castTo(perPair, dtype);
 }

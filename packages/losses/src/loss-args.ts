@@ -72,10 +72,13 @@ export function castTo(t: Tensor, dtype: DType): Tensor {
  */
 export function broadcastWeight(op: string, name: string, w: Tensor, lossShape: readonly number[], dtype: DType): Tensor {
   checkFloating(op, name, w);
-  const fits = w.ndim <= lossShape.length
-    && w.shape.every((s, i) => s === 1 || s === lossShape[lossShape.length - w.ndim + i]);
-  if (!fits) throw new ShapeError(op, name, `a shape broadcastable to the loss's shape ${fmtShape(lossShape)}`, fmtShape(w.shape));
+  if (!broadcastsInto(w.shape, lossShape)) throw new ShapeError(op, name, `a shape broadcastable to the loss's shape ${fmtShape(lossShape)}`, fmtShape(w.shape));
   return castTo(w, dtype);
+}
+
+/** True when `shape` broadcasts to `target` without enlarging it. */
+export function broadcastsInto(shape: readonly number[], target: readonly number[]): boolean {
+  return shape.length <= target.length && shape.every((s, i) => s === 1 || s === target[target.length - shape.length + i]);
 }
 
 /**

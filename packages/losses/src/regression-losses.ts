@@ -15,7 +15,10 @@ import { reduceLoss } from './weighted-reduce.js';
 export interface RegressionLossOptions {
   /** 'mean' (default): sum / number of elements (0 for an empty input); 'sum'; 'none': the input's shape. */
   reduction?: Reduction;
-  /** Weight of each element, broadcastable to the input's shape (mmdetection's `weight`). */
+  /**
+   * Weight of each element, broadcastable to the input's shape (mmdetection's `weight`); for boxes
+   * [N, 4], [N, 1] weighs each box and [N, 4] each coordinate, as {@link giouLoss} accepts them.
+   */
   weight?: Tensor;
   /** Replaces the mean's divisor (mmdetection's avg_factor). */
   avgFactor?: number;

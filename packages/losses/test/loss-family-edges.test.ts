@@ -305,3 +305,29 @@ describe('loss family: defaults', () => {
     expect(giouLoss(b, b.add(0.5)).shape).toEqual([2]);
   });
 });
+
+forEachDevice('box losses: one shape of weight fits them all', (dev) => {
+  it('giouLoss takes per-box [N], [N, 1] and per-coordinate [N, 4] weights, as smoothL1Loss and l1Loss take [N, 1] and [N, 4]', () => {
+    const pred = fl([0, 0, 2, 2, 1, 1, 4, 3, 0, 1, 1, 3, 2, 0, 5, 5, 1, 2, 2, 4], [5, 4], dev, 'float64');
+    const gt = fl([0.5, 0, 2, 2.5, 1, 0, 4, 3, 0, 1, 2, 3, 2, 1, 5, 4, 0, 2, 2, 3], [5, 4], dev, 'float64');
+    const perBox = randomValues(31, 5, 0.5, 2), perCoord = randomValues(32, 20, 0.5, 2);
+    const box = fl(perBox, [5], dev, 'float64'), boxCol = box.reshape([5, 1]), coord = fl(perCoord, [5, 4], dev, 'float64');
+    const giou = values(giouLoss(pred, gt));
+    // per box: [N] and [N, 1] (and [N, 1] expanded to [N, 4]) weigh each pair alike
+    for (const weight of [box, boxCol, boxCol.expand([5, 4])]) {
+      expectClose(giouLoss(pred, gt, { weight }), giou.map((l, i) => l * perBox[i]!), { rtol: 1e-12, what: `giou weight ${weight.shape}` });
+    }
+    // per coordinate: averaged over the four, as mmdetection's GIoULoss
+    const meanOfRow = (i: number) => (perCoord[4 * i]! + perCoord[4 * i + 1]! + perCoord[4 * i + 2]! + perCoord[4 * i + 3]!) / 4;
+    expectClose(giouLoss(pred, gt, { weight: coord }), giou.map((l, i) => l * meanOfRow(i)), { rtol: 1e-12 });
+    // the same [N, 1] and [N, 4] weights in the coordinate-wise box losses
+    for (const loss of [l1Loss, smoothL1Loss]) {
+      const plain = values(loss(pred, gt, { reduction: 'none' }));
+      expectClose(loss(pred, gt, { reduction: 'none', weight: boxCol }), plain.map((l, k) => l * perBox[Math.floor(k / 4)]!), { rtol: 1e-12 });
+      expectClose(loss(pred, gt, { reduction: 'none', weight: coord }), plain.map((l, k) => l * perCoord[k]!), { rtol: 1e-12 });
+    }
+    // anything else is a ShapeError naming the weight
+    expect(() => giouLoss(pred, gt, { weight: fl([1, 2], [1, 2], dev) })).toThrow(ShapeError);
+    expect(() => giouLoss(pred, gt, { weight: fl([1, 2, 3], [3], dev) })).toThrow(ShapeError);
+  });
+});
