@@ -46,7 +46,7 @@ template <typename I>
   where += "]";
   int64_t v = (int64_t)index.ptr<I>()[off];
   std::string range = "[0, " + std::to_string(size - 1) + "]";
-  fail(ErrorKind::Value, {c.name, arg, "an index in " + range, std::to_string(v)},
+  fail(ErrorKind::Value, {c.name, arg, "a value in " + range, std::to_string(v)},
        std::string("argument '") + arg + "' holds " + std::to_string(v) + " at position " + where + ", outside the valid range " + range + " " +
            range_of + (v < 0 ? " (negative indices are not allowed)" : ""));
 }

@@ -99,7 +99,10 @@ forEachDevice('Conv2d', (dev) => {
   it('errors', () => {
     expect(() => new Conv2d(3, 4, 3, { groups: 2 })).toThrow("Conv2d: argument 'inChannels' expected a multiple of groups (2), got 3");
     expect(() => new Conv2d(2, 4, 0)).toThrow(ValueError);
-    expect(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32'))).toThrow(ShapeError);
+    // the wording matters: the layer, the channels it wants and what came in (not the weight's shape)
+    expect(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32'))).toThrow(
+      "Conv2d: argument 'input' expected [N, 2, H, W]: the 2 input channels of Conv2d(2, 4, kernelSize [3, 3]), got 3 channels in shape [1, 3, 5, 5]");
+    expect(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [2, 5, 5], dev, 'float32'))).toThrow(ShapeError);
   });
 
   it.skipIf(!derivativeOf('conv2d'))('passes gradcheck (input, weight, bias)', () => {

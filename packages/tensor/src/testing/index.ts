@@ -18,6 +18,7 @@ import { type AutogradHook, autogradHook, setAutogradHook } from '../dispatch.js
 import { Tensor } from '../tensor.js';
 import type { StorageArray } from '../dtype.js';
 import { mulberry32 } from '../host-random.js';
+import type { ErrorFacts } from '../errors.js';
 
 export interface DeviceUnderTest {
   name: 'cpu' | 'cuda';
@@ -170,16 +171,49 @@ export function randomValues(seed: number, n: number, lo = -1, hi = 1): number[]
   return Array.from({ length: n }, () => lo + (hi - lo) * r());
 }
 
-/** Asserts that `f` throws an instance of `cls` whose message contains every one of `words`. */
-export function expectError(f: () => unknown, cls: new (...a: never[]) => Error, ...words: string[]): void {
-  let err: unknown;
+/**
+ * What {@link expectError} checks of an error: each of its facts (the fields of a KilnError: `op`,
+ * `argument`, `expected`, `got`) or its `message`, as a string it must equal, a RegExp it must
+ * match, or null for a fact the error must not have.
+ */
+export type ExpectedFacts = { readonly [K in keyof ErrorFacts | 'message']?: string | RegExp | null };
+
+/**
+ * Asserts that `f` throws an instance of `cls` with the given facts, and returns the error:
+ *
+ * ```ts
+ * expectError(() => a.mul(b), ShapeError, { op: 'mul', argument: 'other', got: '[3, 2]' });
+ * ```
+ *
+ * The second form, words the message must contain, is for the tests where the wording itself is
+ * what matters (a hint the user acts on, PyTorch's wording that users search for).
+ */
+export function expectError<E extends Error>(f: () => unknown, cls: abstract new (...a: never[]) => E, facts: ExpectedFacts): E;
+export function expectError<E extends Error>(f: () => unknown, cls: abstract new (...a: never[]) => E, ...words: string[]): E;
+export function expectError<E extends Error>(f: () => unknown, cls: abstract new (...a: never[]) => E, ...rest: (ExpectedFacts | string)[]): E {
+  let err: unknown = undefined, threw = false;
   try {
     f();
   } catch (e) {
-    err = e;
+    [err, threw] = [e, true];
   }
-  expect(err, words.join(' ')).toBeInstanceOf(cls);
-  for (const w of words) expect((err as Error).message).toContain(w);
+  const words = rest.filter((r): r is string => typeof r === 'string');
+  expect(threw, `expected a ${cls.name} to be thrown${words.length ? ` (${words.join(' ')})` : ''}, but nothing was`).toBe(true);
+  expect(err, err instanceof Error ? err.message : String(err)).toBeInstanceOf(cls);
+  const e = err as E & Record<string, unknown>;
+  for (const w of words) expect(e.message).toContain(w);
+  const facts = rest.find((r): r is ExpectedFacts => typeof r === 'object');
+  for (const [key, want] of Object.entries(facts ?? {})) {
+    const got = e[key];
+    const what = `${key} of "${e.message}"`;
+    if (want === null) expect(got, what).toBeUndefined();
+    else if (want instanceof RegExp) {
+      expect(got, what).toBeTypeOf('string');
+      expect(got, what).toMatch(want);
+    }
+    else expect(got, what).toBe(want);
+  }
+  return e;
 }
 
 /** One op as a stand-in autograd hook saw it. */
