@@ -46,7 +46,7 @@ setViewRefresher(refreshView);
 export function rebaseHistory(target: Tensor, fn: Node, outputNr: number): void {
   if (target.requiresGrad && target.isLeaf) {
     throw new AutogradError({
-      op: 'in-place operation',
+      op: fn.name, argument: 'self',
       message: 'a leaf tensor that requires grad was modified by an in-place operation; wrap parameter updates in noGrad()',
     });
   }
@@ -60,7 +60,7 @@ export function rebaseHistory(target: Tensor, fn: Node, outputNr: number): void 
   }
   if (base.requiresGrad && base.isLeaf) {
     throw new AutogradError({
-      op: 'in-place operation',
+      op: fn.name, argument: 'self',
       message: 'a view of a leaf tensor that requires grad was modified by an in-place operation; modify the leaf under noGrad(), or clone() it first',
     });
   }

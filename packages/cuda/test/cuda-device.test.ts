@@ -2,7 +2,7 @@
 // reason) where no GPU exists; run on the GPU machine with KILN_REQUIRE_CUDA=1.
 import { describe, expect, it } from 'vitest';
 import { OutOfMemoryError, ValueError, DeviceError, empty, full, tensor, memoryStats, synchronize, zeros } from '@kiln/tensor';
-import { cudaAvailable, devicesUnderTest } from '@kiln/tensor/testing';
+import { cudaAvailable, devicesUnderTest, expectError } from '@kiln/tensor/testing';
 import { cuda } from '@kiln/cuda';
 
 const status = devicesUnderTest().find((d) => d.name === 'cuda')!;
@@ -14,7 +14,7 @@ describe('cuda availability', () => {
     if (!cuda.isAvailable()) {
       expect(cuda.unavailableReason()).toMatch(/CUDA|GPU|addon/);
       expect(cuda.deviceCount()).toBe(0);
-      expect(() => tensor([1, 2], { device: 'cuda' })).toThrow(DeviceError);
+      expectError(() => tensor([1, 2], { device: 'cuda' }), DeviceError, { op: 'device', argument: 'device' });
     }
   });
 });

@@ -303,9 +303,9 @@ forEachDevice('loss modules', (dev) => {
         const s = family.setup(dev);
         const bad: [Opts, new (...a: never[]) => Error, string][] = [...family.badOptions.map(([o, arg]) => [o, ValueError, arg] as [Opts, typeof ValueError, string]), ...s.badTensors];
         for (const [options, cls, arg] of bad) {
-          expectError(() => family.construct(options), cls, `${family.cls}:`, `argument '${arg}'`);
+          expectError(() => family.construct(options), cls, { op: family.cls, argument: arg });
           // the functional form rejects the same option with the same error class
-          expectError(() => s.viaFunction(s.input(), options), cls, `argument '${arg}'`);
+          expectError(() => s.viaFunction(s.input(), options), cls, { argument: arg });
         }
         expect(() => family.construct({})).not.toThrow();
         for (const [ctor, call] of s.cases) expect(() => family.construct({ ...ctor, ...call })).not.toThrow();

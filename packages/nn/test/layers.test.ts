@@ -6,7 +6,7 @@ import { derivativeOf, gradcheck, noGrad } from '@kiln/autograd';
 import {
   BatchNorm2d, Conv2d, Dropout, GroupNorm, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
 } from '@kiln/nn';
-import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, randomValues, toNumbers, expectError } from '@kiln/tensor/testing';
 
 type Dev = 'cpu' | 'cuda';
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
@@ -54,8 +54,8 @@ forEachDevice('Linear', (dev) => {
   });
 
   it('errors', () => {
-    expect(() => new Linear(4, 3, { device: dev }).call(rand(1, [2, 5], dev, 'float32'))).toThrow("Linear: argument 'input' expected a last dimension of 4 (in_features), got shape [2, 5]");
-    expect(() => new Linear(-1, 3)).toThrow(ValueError);
+    expectError(() => new Linear(4, 3, { device: dev }).call(rand(1, [2, 5], dev, 'float32')), ShapeError, { op: 'Linear', argument: 'input', expected: 'a last dimension of 4 (in_features)', got: 'shape [2, 5]' });
+    expectError(() => new Linear(-1, 3), ValueError, { op: 'Linear', argument: 'inFeatures', expected: 'a non-negative integer', got: '-1' });
   });
 
   it.skipIf(!derivativeOf('matmul') && !derivativeOf('mm'))('passes gradcheck', () => {
@@ -97,12 +97,12 @@ forEachDevice('Conv2d', (dev) => {
   });
 
   it('errors', () => {
-    expect(() => new Conv2d(3, 4, 3, { groups: 2 })).toThrow("Conv2d: argument 'inChannels' expected a multiple of groups (2), got 3");
-    expect(() => new Conv2d(2, 4, 0)).toThrow(ValueError);
+    expectError(() => new Conv2d(3, 4, 3, { groups: 2 }), ValueError, { op: 'Conv2d', argument: 'inChannels', expected: 'a multiple of groups (2)', got: '3' });
+    expectError(() => new Conv2d(2, 4, 0), ValueError, { op: 'Conv2d', argument: 'kernelSize', expected: 'positive integers', got: '[0, 0]' });
     // the wording matters: the layer, the channels it wants and what came in (not the weight's shape)
-    expect(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32'))).toThrow(
+    expectError(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32')), ShapeError,
       "Conv2d: argument 'input' expected [N, 2, H, W]: the 2 input channels of Conv2d(2, 4, kernelSize [3, 3]), got 3 channels in shape [1, 3, 5, 5]");
-    expect(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [2, 5, 5], dev, 'float32'))).toThrow(ShapeError);
+    expectError(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [2, 5, 5], dev, 'float32')), ShapeError, { op: 'Conv2d', argument: 'input', expected: '[N, 2, H, W]: the 2 input channels of Conv2d(2, 4, kernelSize [3, 3])', got: 'shape [2, 5, 5]' });
   });
 
   it.skipIf(!derivativeOf('conv2d'))('passes gradcheck (input, weight, bias)', () => {
@@ -133,8 +133,8 @@ forEachDevice('GroupNorm', (dev) => {
   });
 
   it('errors', () => {
-    expect(() => new GroupNorm(4, 6)).toThrow("GroupNorm: argument 'numChannels' expected a multiple of numGroups (4), got 6");
-    expect(() => new GroupNorm(2, 6, { device: dev }).call(rand(1, [2, 4, 3], dev, 'float32'))).toThrow(/GroupNorm: argument 'input' expected at least 2 dimensions \[N, C = 6, \.\.\.\], got shape \[2, 4, 3\]/);
+    expectError(() => new GroupNorm(4, 6), ValueError, { op: 'GroupNorm', argument: 'numChannels', expected: 'a multiple of numGroups (4)', got: '6' });
+    expectError(() => new GroupNorm(2, 6, { device: dev }).call(rand(1, [2, 4, 3], dev, 'float32')), ShapeError, { op: 'GroupNorm', argument: 'input', expected: 'at least 2 dimensions [N, C = 6, ...]', got: 'shape [2, 4, 3]' });
   });
 
   it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('passes gradcheck', () => {
@@ -194,9 +194,9 @@ forEachDevice('BatchNorm2d', (dev) => {
 
   it('errors', () => {
     const bn = new BatchNorm2d(3, { device: dev });
-    expect(() => bn.call(rand(1, [1, 3, 1, 1], dev, 'float32'))).toThrow("BatchNorm2d: argument 'input' expected more than 1 value per channel in training, got shape [1, 3, 1, 1]");
-    expect(() => bn.call(rand(1, [2, 4, 2, 2], dev, 'float32'))).toThrow(ShapeError);
-    expect(() => new BatchNorm2d(3, { momentum: 2 })).toThrow(ValueError);
+    expectError(() => bn.call(rand(1, [1, 3, 1, 1], dev, 'float32')), ShapeError, { op: 'BatchNorm2d', argument: 'input', expected: 'more than 1 value per channel in training', got: 'shape [1, 3, 1, 1]' });
+    expectError(() => bn.call(rand(1, [2, 4, 2, 2], dev, 'float32')), ShapeError, { op: 'BatchNorm2d', argument: 'input', expected: 'at least 4 dimensions [N, C = 3, ...]', got: 'shape [2, 4, 2, 2]' });
+    expectError(() => new BatchNorm2d(3, { momentum: 2 }), ValueError, { op: 'BatchNorm2d', argument: 'momentum', expected: 'a number in [0, 1] or null', got: '2' });
   });
 
   it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('passes gradcheck in training mode', () => {
@@ -214,7 +214,7 @@ forEachDevice('pooling, upsampling, activation and containers', (dev) => {
     expect(new MaxPool2d(3, { stride: 1, padding: 1 }).call(x).shape).toEqual([1, 1, 4, 4]);
     expect(new MaxPool2d(3, { stride: 2, ceilMode: true }).call(x).shape).toEqual([1, 1, 2, 2]);
     expect(new Upsample({ size: [3, 5] }).call(x).shape).toEqual([1, 1, 3, 5]);
-    expect(() => new Upsample({ scaleFactor: 2, mode: 'bilinear' as 'nearest' })).toThrow(ValueError);
+    expectError(() => new Upsample({ scaleFactor: 2, mode: 'bilinear' as 'nearest' }), ValueError, { op: 'Upsample', argument: 'mode', expected: "'nearest' (the only mode implemented)", got: 'bilinear' });
   });
 });
 
@@ -237,7 +237,7 @@ forEachDevice('Dropout', (dev) => {
     expect(a).toEqual(b);
     expect(new Dropout(0).call(x)).toBe(x);
     expect(values(new Dropout(1).call(x))).toEqual(new Array(100).fill(0));
-    expect(() => new Dropout(1.5)).toThrow("Dropout: argument 'p' expected a probability in [0, 1], got 1.5");
+    expectError(() => new Dropout(1.5), ValueError, { op: 'Dropout', argument: 'p', expected: 'a probability in [0, 1]', got: '1.5' });
   });
 });
 
@@ -278,9 +278,9 @@ forEachDevice('init', (dev) => {
     expect(values(init.ones_(t))).toEqual(new Array(6).fill(1));
     expect(priorProbBias(0.01)).toBeCloseTo(-Math.log(99), 12);
     expect(priorProbBias(0.5)).toBe(-0);
-    expect(() => priorProbBias(0)).toThrow(ValueError);
+    expectError(() => priorProbBias(0), ValueError, { op: 'priorProbBias', argument: 'pi', expected: 'a probability in (0, 1)', got: '0' });
     expect(init.calculateFanInAndFanOut(big([4, 3, 5, 5]))).toEqual([75, 100]);
-    expect(() => init.calculateFanInAndFanOut(big([4]))).toThrow(ShapeError);
+    expectError(() => init.calculateFanInAndFanOut(big([4])), ShapeError, { op: 'calculateFanInAndFanOut', argument: 'tensor', expected: 'at least 2 dimensions [out, in, ...]', got: '1 dimensions' });
     expect(init.calculateGain('leaky_relu', Math.sqrt(5))).toBeCloseTo(Math.sqrt(1 / 3), 12);
     expect(init.calculateGain('tanh')).toBeCloseTo(5 / 3, 12);
   });

@@ -4,13 +4,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Tensor, DTypeError, ShapeError, ValueError, emptyOn, profile, randn, device as toDevice, tensor, zeros } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, emptyOn, profile, randn, device as toDevice, tensor, zeros, AutogradError } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import {
   BatchNorm2d, BufferTensor, Conv2d, Dropout, Linear, Module, Parameter, ReLU, Sequential, decodeStateDict, encodeStateDict,
   fromTorchKeys, loadStateDictFile, saveStateDict,
 } from '@kiln/nn';
-import { expectClose, forEachDevice, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, toNumbers, expectError } from '@kiln/tensor/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-nn-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,7 +89,7 @@ describe('Module discovery', () => {
     expect(seq.modules().length).toBe(3);     // seq, shared, relu
     expect(seq.length).toBe(3);
     expect(seq.at(-1)).toBe(shared);
-    expect(() => seq.at(3)).toThrow(ValueError);
+    expectError(() => seq.at(3), ValueError, { op: 'Sequential.at', argument: 'index', expected: 'an index in [-3, 2]', got: '3' });
   });
 
   it('train() and eval() reach every submodule', () => {
@@ -106,7 +106,7 @@ describe('Module discovery', () => {
     expect(p.storage).toBe(t.storage);
     expect(p.requiresGrad).toBe(true);
     expect(new Parameter(t, false).requiresGrad).toBe(false);
-    expect(() => new Parameter(tensor([1, 2], { dtype: 'int64' }))).toThrow(/only floating-point tensors can require gradients/);
+    expectError(() => new Parameter(tensor([1, 2], { dtype: 'int64' })), AutogradError, { op: 'requiresGrad', expected: 'a floating-point tensor', got: 'int64' });
   });
 
   it('zeroGrad drops gradients, or zeroes them in place', () => {
@@ -131,7 +131,7 @@ describe('Module discovery', () => {
     expect(net.blocks[0]!.norm.numBatchesTracked!.dtype).toBe('int64');
     expect(net.counter.dtype).toBe('int64');
     expect(values(net.head.weight)).toEqual(before);
-    expect(() => net.to('int32')).toThrow(DTypeError);
+    expectError(() => net.to('int32'), DTypeError, { op: 'Module.to', argument: 'dtype', expected: 'a floating dtype', got: 'int32' });
     // tied weights stay tied
     const a = new Linear(2, 2), b = new Linear(2, 2);
     b.weight = a.weight;
@@ -181,11 +181,10 @@ describe('state dicts', () => {
     const w0 = values(b.at(0).stateDict().weight!);
     const state = { ...a.stateDict() };
     delete state['2.bias'];
-    expect(() => b.loadStateDict(state)).toThrow("loadStateDict: argument 'state' expected the module's keys exactly (pass { strict: false } to load a subset), got missing keys '2.bias'");
-    expect(() => b.loadStateDict({ ...a.stateDict(), extra: tensor([1]) })).toThrow(/unexpected keys 'extra'/);
+    expectError(() => b.loadStateDict(state), ValueError, { op: 'loadStateDict', argument: 'state', expected: "the module's keys exactly (pass { strict: false } to load a subset)", got: "missing keys '2.bias'" });
+    expectError(() => b.loadStateDict({ ...a.stateDict(), extra: tensor([1]) }), ValueError, { op: 'loadStateDict', argument: 'state', expected: "the module's keys exactly (pass { strict: false } to load a subset)", got: "unexpected keys 'extra'" });
     const wrong = { ...a.stateDict(), '2.weight': tensor([[1, 2, 3]]) };
-    expect(() => b.loadStateDict(wrong)).toThrow(ShapeError);
-    expect(() => b.loadStateDict(wrong)).toThrow("loadStateDict: argument 'state['2.weight']' expected shape [1, 2] (the module's), got [1, 3]");
+    expectError(() => b.loadStateDict(wrong), ShapeError, { op: 'loadStateDict', argument: "state['2.weight']", expected: "shape [1, 2] (the module's)", got: '[1, 3]' });
     expect(values(b.at(0).stateDict().weight!)).toEqual(w0);          // nothing was written
     const r = b.loadStateDict(state, { strict: false });
     expect(r).toEqual({ missingKeys: ['2.bias'], unexpectedKeys: [] });
@@ -237,13 +236,13 @@ describe('state dicts', () => {
     expect(back.x!.toArray()).toEqual([1, 2, 3]);
     expect(decodeStateDict(encodeStateDict({ y: tensor([1]) }, { note: 'hi' })).metadata).toEqual({ format: 'kiln', note: 'hi' });
     writeFileSync(join(dir, 'short.safetensors'), new Uint8Array([1, 2, 3]));
-    expect(() => loadStateDictFile(join(dir, 'short.safetensors'))).toThrow(/an 8-byte header length/);
+    expectError(() => loadStateDictFile(join(dir, 'short.safetensors')), ValueError, { op: 'loadStateDict', got: '3 bytes' });
     const bytes = encodeStateDict({ z: tensor([1, 2]) });
-    expect(() => decodeStateDict(bytes.subarray(0, bytes.length - 4))).toThrow(/16 bytes of data inside the file for 'z' \(int64 \[2\]\).*data_offsets \[0, 16\] of 12 bytes/);
+    expectError(() => decodeStateDict(bytes.subarray(0, bytes.length - 4)), ValueError, { op: 'loadStateDict', got: 'data_offsets [0, 16] of 12 bytes' });
     const bad = new Uint8Array(16);
     new DataView(bad.buffer).setBigUint64(0, 1000n, true);
-    expect(() => decodeStateDict(bad)).toThrow(/a header length <= 8/);
-    expect(() => encodeStateDict({ __metadata__: tensor([1]) })).toThrow(ValueError);
+    expectError(() => decodeStateDict(bad), ValueError, { op: 'loadStateDict', expected: 'a header length <= 8 in state dict (a safetensors file)', got: '1000' });
+    expectError(() => encodeStateDict({ __metadata__: tensor([1]) }), ValueError, { op: 'saveStateDict', argument: 'state', expected: 'keys other than the reserved "__metadata__"', got: '__metadata__' });
   });
 
   it('fromTorchKeys renames snake_case key parts', () => {

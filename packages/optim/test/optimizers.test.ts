@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type DType, type Tensor, ValueError, device as toDevice, matmul, sum, tensor } from '@kiln/tensor';
 import { gradcheck } from '@kiln/autograd';
 import { Adam, AdamW, SGD, clipGradNorm_ } from '@kiln/optim';
-import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, randomValues, toNumbers, expectError } from '@kiln/tensor/testing';
 
 type Dev = 'cpu' | 'cuda';
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
@@ -127,12 +127,12 @@ forEachDevice('SGD', (dev) => {
 
   it('rejects bad hyper-parameters and parameters', () => {
     const p = tensor([1], { dtype: 'float32', device: dev }).requiresGrad_();
-    expect(() => new SGD([p], { lr: -1 })).toThrow("SGD: argument 'lr' expected a finite number >= 0, got -1");
-    expect(() => new SGD([p], { lr: 0.1, momentum: -0.5 })).toThrow(ValueError);
-    expect(() => new SGD([p], { lr: 0.1, nesterov: true })).toThrow(/argument 'nesterov' expected momentum > 0 and dampening 0/);
-    expect(() => new SGD([tensor([1], { dtype: 'float32', device: dev })], { lr: 0.1 })).toThrow("SGD: argument 'params[0]' expected a leaf tensor that requires grad, got a tensor that does not require grad");
-    expect(() => new SGD([{ params: [p] }, { params: [p] }], { lr: 0.1 })).toThrow(/a parameter that appears twice/);
-    expect(() => new SGD([], { lr: 0.1 })).toThrow(/non-empty/);
+    expectError(() => new SGD([p], { lr: -1 }), ValueError, { op: 'SGD', argument: 'lr', expected: 'a finite number >= 0', got: '-1' });
+    expectError(() => new SGD([p], { lr: 0.1, momentum: -0.5 }), ValueError, { op: 'SGD', argument: 'momentum', expected: 'a finite number >= 0', got: '-0.5' });
+    expectError(() => new SGD([p], { lr: 0.1, nesterov: true }), ValueError, { op: 'SGD', argument: 'nesterov', expected: 'momentum > 0 and dampening 0 with Nesterov momentum', got: 'momentum 0, dampening 0' });
+    expectError(() => new SGD([tensor([1], { dtype: 'float32', device: dev })], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a leaf tensor that requires grad', got: 'a tensor that does not require grad' });
+    expectError(() => new SGD([{ params: [p] }, { params: [p] }], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a parameter in only one group', got: 'a parameter that appears twice' });
+    expectError(() => new SGD([], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params', expected: 'a non-empty list of parameters or parameter groups', got: 'an empty list' });
   });
 });
 
@@ -165,10 +165,10 @@ forEachDevice('Adam and AdamW', (dev) => {
 
   it('rejects bad hyper-parameters', () => {
     const p = tensor([1], { dtype: 'float32', device: dev }).requiresGrad_();
-    expect(() => new Adam([p], { betas: [1, 0.999] })).toThrow("Adam: argument 'betas[0]' expected a number in [0, 1), got 1");
-    expect(() => new AdamW([p], { eps: -1 })).toThrow("AdamW: argument 'eps' expected a finite number >= 0, got -1");
-    expect(() => new Adam([p], { fused: 1 as unknown as boolean })).toThrow("Adam: argument 'fused' expected true or false, got 1");
-    expect(() => new SGD([p], { lr: 0.1, fused: 'yes' as unknown as boolean })).toThrow("SGD: argument 'fused' expected true or false, got yes");
+    expectError(() => new Adam([p], { betas: [1, 0.999] }), ValueError, { op: 'Adam', argument: 'betas[0]', expected: 'a number in [0, 1)', got: '1' });
+    expectError(() => new AdamW([p], { eps: -1 }), ValueError, { op: 'AdamW', argument: 'eps', expected: 'a finite number >= 0', got: '-1' });
+    expectError(() => new Adam([p], { fused: 1 as unknown as boolean }), ValueError, { op: 'Adam', argument: 'fused', expected: 'true or false', got: '1' });
+    expectError(() => new SGD([p], { lr: 0.1, fused: 'yes' as unknown as boolean }), ValueError, { op: 'SGD', argument: 'fused', expected: 'true or false', got: 'yes' });
   });
 });
 
@@ -198,8 +198,8 @@ forEachDevice('clipGradNorm_', (dev) => {
     expect(clipGradNorm_(params, 100).item()).toBeCloseTo(13, 12);
     expect(values(params[0]!.grad!)).toEqual([3, -4]);
     params[0]!.grad = tensor([NaN, 1], { dtype: 'float64', device: dev });
-    expect(() => clipGradNorm_(params, 1, 2, { errorIfNonfinite: true })).toThrow(/gradients with a finite total 2-norm/);
-    expect(() => clipGradNorm_(params, -1)).toThrow(ValueError);
+    expectError(() => clipGradNorm_(params, 1, 2, { errorIfNonfinite: true }), ValueError, { op: 'clipGradNorm_', argument: 'params', expected: 'gradients with a finite total 2-norm', got: 'NaN' });
+    expectError(() => clipGradNorm_(params, -1), ValueError, { op: 'clipGradNorm_', argument: 'maxNorm', expected: 'a number >= 0', got: '-1' });
   });
 });
 

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValueError, tensor } from '@kiln/tensor';
 import { CosineAnnealingLR, LinearLR, MultiStepLR, SGD, SequentialLR, StepLR, warmupCosine } from '@kiln/optim';
+import { expectError } from '@kiln/tensor/testing';
 
 const makeOpt = (lr = 0.1) => new SGD([
   { params: [tensor([1], { dtype: 'float32' }).requiresGrad_()] },
@@ -61,11 +62,11 @@ describe('schedulers', () => {
 
   it('rejects bad arguments', () => {
     const opt = makeOpt();
-    expect(() => new StepLR(opt, { stepSize: 0 })).toThrow("StepLR: argument 'stepSize' expected a positive integer, got 0");
-    expect(() => new CosineAnnealingLR(opt, { tMax: 1.5 })).toThrow(ValueError);
-    expect(() => new LinearLR(opt, { startFactor: 0 })).toThrow(/startFactor/);
-    expect(() => new MultiStepLR(opt, { milestones: [3, 2] })).toThrow(/increasing/);
-    expect(() => new SequentialLR(opt, { schedulers: [new StepLR(opt, { stepSize: 1 })], milestones: [2] })).toThrow(/0 milestones/);
-    expect(() => warmupCosine(opt, { warmupIters: 10, totalIters: 5 })).toThrow(/totalIters/);
+    expectError(() => new StepLR(opt, { stepSize: 0 }), ValueError, { op: 'StepLR', argument: 'stepSize', expected: 'a positive integer', got: '0' });
+    expectError(() => new CosineAnnealingLR(opt, { tMax: 1.5 }), ValueError, { op: 'CosineAnnealingLR', argument: 'tMax', expected: 'a positive integer', got: '1.5' });
+    expectError(() => new LinearLR(opt, { startFactor: 0 }), ValueError, { op: 'LinearLR', argument: 'startFactor', expected: 'a number in (0, 1]', got: '0' });
+    expectError(() => new MultiStepLR(opt, { milestones: [3, 2] }), ValueError, { op: 'MultiStepLR', argument: 'milestones', expected: 'increasing non-negative integers', got: '[3, 2]' });
+    expectError(() => new SequentialLR(opt, { schedulers: [new StepLR(opt, { stepSize: 1 })], milestones: [2] }), ValueError, { op: 'SequentialLR', argument: 'milestones', expected: '0 milestones (one fewer than schedulers)', got: '1' });
+    expectError(() => warmupCosine(opt, { warmupIters: 10, totalIters: 5 }), ValueError, { op: 'warmupCosine', argument: 'totalIters', expected: 'an integer > warmupIters (10)', got: '5' });
   });
 });

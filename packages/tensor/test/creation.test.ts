@@ -54,9 +54,9 @@ forEachDevice('tensor()', (dev) => {
     expect(tensor(xs, { dtype: 'float64', device: dev }).toArray()).toEqual(xs);
     expect(tensor([-2147483648, 2147483647], { dtype: 'int32', device: dev }).toArray()).toEqual([-2147483648, 2147483647]);
     expect(tensor([0, 2, -0.5], { dtype: 'bool', device: dev }).toArray()).toEqual([false, true, true]);
-    expectError(() => tensor([2 ** 31], { dtype: 'int32', device: dev }), ValueError, 'tensor', "'data'", '2147483648');
-    expectError(() => tensor([1.5], { dtype: 'int64', device: dev }), ValueError, 'tensor', "'data'", '1.5');
-    expectError(() => tensor([1], { dtype: 'int8' as DType, device: dev }), DTypeError, 'tensor', "'dtype'", 'int8');
+    expectError(() => tensor([2 ** 31], { dtype: 'int32', device: dev }), ValueError, { op: 'tensor', argument: 'data', got: '2147483648' });
+    expectError(() => tensor([1.5], { dtype: 'int64', device: dev }), ValueError, { op: 'tensor', argument: 'data', expected: 'an integer for an int64 tensor', got: '1.5' });
+    expectError(() => tensor([1], { dtype: 'int8' as DType, device: dev }), DTypeError, { op: 'tensor', argument: 'dtype', expected: 'one of float32, float64, int32, int64, bool, float16, bfloat16', got: 'int8' });
   });
 
   it('takes bigints for int64 exactly beyond 2^53 and refuses values outside int64', () => {
@@ -64,17 +64,17 @@ forEachDevice('tensor()', (dev) => {
     const t = tensor(big, { device: dev });
     expect(Array.from(t.toTypedArray() as BigInt64Array)).toEqual(big);
     // a JS number above 2^63 (or a bigint) would wrap in a BigInt64Array: refused as torch.tensor does
-    expectError(() => tensor([2n ** 63n], { device: dev }), ValueError, 'tensor', "'data'", '9223372036854775808');
-    expectError(() => tensor([-(2n ** 63n) - 1n], { device: dev }), ValueError, 'tensor', "'data'");
-    expectError(() => tensor([1e19], { device: dev }), ValueError, 'tensor', "'data'");
+    expectError(() => tensor([2n ** 63n], { device: dev }), ValueError, { op: 'tensor', argument: 'data', expected: 'int64 values in [-2^63, 2^63 - 1]', got: '9223372036854775808' });
+    expectError(() => tensor([-(2n ** 63n) - 1n], { device: dev }), ValueError, { op: 'tensor', argument: 'data', expected: 'int64 values in [-2^63, 2^63 - 1]', got: '-9223372036854775809' });
+    expectError(() => tensor([1e19], { device: dev }), ValueError, { op: 'tensor', argument: 'data', got: '10000000000000000000' });
   });
 
   it('rejects ragged and non-numeric data with a typed error naming tensor and data', () => {
     for (const bad of [[[1, 2], [3]], [1, [2]], [[1], 2], [[], [1]], [[[1, 2]], [[3]]]]) {
-      expectError(() => tensor(bad as number[], { device: dev }), ShapeError, 'tensor', "'data'", 'ragged');
+      expectError(() => tensor(bad as number[], { device: dev }), ShapeError, { op: 'tensor', argument: 'data', got: 'a ragged array' });
     }
-    expectError(() => tensor(['a'] as unknown as number[], { device: dev }), ValueError, 'tensor', "'data'", 'string');
-    expectError(() => tensor([null] as unknown as number[], { device: dev }), ValueError, 'tensor', "'data'");
+    expectError(() => tensor(['a'] as unknown as number[], { device: dev }), ValueError, { op: 'tensor', argument: 'data', expected: 'numbers, booleans or bigints', got: 'string' });
+    expectError(() => tensor([null] as unknown as number[], { device: dev }), ValueError, { op: 'tensor', argument: 'data', expected: 'numbers, booleans or bigints', got: 'object' });
   });
 
   it('copies a typed array (a later write to the array does not show)', () => {
@@ -85,7 +85,7 @@ forEachDevice('tensor()', (dev) => {
     expect(tensor(new Int32Array([4, -5]), { device: dev }).dtype).toBe('int32');
     expect(tensor(new Float32Array([0.5]), { dtype: 'float64', device: dev }).toArray()).toEqual([0.5]);
     expect(tensor(new Uint8Array([0, 1]), { dtype: 'bool', device: dev }).toArray()).toEqual([false, true]);
-    expectError(() => tensor(new Uint8Array([1]), { device: dev }), DTypeError, 'tensor', "'data'", 'Uint8Array');
+    expectError(() => tensor(new Uint8Array([1]), { device: dev }), DTypeError, { op: 'tensor', argument: 'data', got: 'Uint8Array' });
   });
 
   it('requiresGrad makes a leaf for float dtypes; other dtypes raise and free what they allocated', () => {
@@ -93,8 +93,8 @@ forEachDevice('tensor()', (dev) => {
     expect([w.requiresGrad, w.isLeaf]).toEqual([true, true]);
     expect(zeros([2], { dtype: 'float64', requiresGrad: true, device: dev }).requiresGrad).toBe(true);
     const before = memoryStats(dev).allocated;
-    expectError(() => zeros([1000], { dtype: 'int64', requiresGrad: true, device: dev }), AutogradError, 'int64');
-    expectError(() => tensor([true], { requiresGrad: true, device: dev }), AutogradError, 'bool');
+    expectError(() => zeros([1000], { dtype: 'int64', requiresGrad: true, device: dev }), AutogradError, { op: 'requiresGrad', expected: 'a floating-point tensor', got: 'int64' });
+    expectError(() => tensor([true], { requiresGrad: true, device: dev }), AutogradError, { op: 'requiresGrad', expected: 'a floating-point tensor', got: 'bool' });
     expect(memoryStats(dev).allocated).toBe(before);
   });
 });
@@ -121,9 +121,9 @@ describe('fromTypedArray', () => {
   });
 
   it('rejects a wrong element count, bad shapes and other array types', () => {
-    expectError(() => fromTypedArray(new Float32Array(6), [4, 2]), ShapeError, 'fromTypedArray', "'shape'", '[4, 2]');
-    expectError(() => fromTypedArray(new Float32Array(6), [-2, -3]), ValueError, 'fromTypedArray', "'shape'");
-    expectError(() => fromTypedArray(new Uint8Array(2) as unknown as Float32Array), DTypeError, 'fromTypedArray', "'data'");
+    expectError(() => fromTypedArray(new Float32Array(6), [4, 2]), ShapeError, { op: 'fromTypedArray', argument: 'shape', expected: 'a shape with 6 elements', got: '[4, 2]' });
+    expectError(() => fromTypedArray(new Float32Array(6), [-2, -3]), ValueError, { op: 'fromTypedArray', argument: 'shape', expected: 'a shape of non-negative integers', got: '[-2, -3]' });
+    expectError(() => fromTypedArray(new Uint8Array(2) as unknown as Float32Array), DTypeError, { op: 'fromTypedArray', argument: 'data', expected: 'a Float32Array, Float64Array, Int32Array or BigInt64Array', got: 'Uint8Array' });
   });
 });
 
@@ -166,9 +166,9 @@ forEachDevice('factories', (dev) => {
       ['ones', (s) => ones(s, { device: dev })], ['full', (s) => full(s, 1, { device: dev })],
     ];
     for (const [op, f] of calls) {
-      for (const s of [[-1], [2, 1.5], [NaN], [Infinity]]) expectError(() => f(s), ValueError, op, "'shape'");
+      for (const s of [[-1], [2, 1.5], [NaN], [Infinity]]) expectError(() => f(s), ValueError, { op, argument: 'shape' });
     }
-    expectError(() => zeros([2], { dtype: 'float8' as DType, device: dev }), DTypeError, 'zeros', "'dtype'", 'float8');
+    expectError(() => zeros([2], { dtype: 'float8' as DType, device: dev }), DTypeError, { op: 'zeros', argument: 'dtype', expected: 'one of float32, float64, int32, int64, bool, float16, bfloat16', got: 'float8' });
   });
 });
 
@@ -204,16 +204,16 @@ forEachDevice('arange', (dev) => {
   });
 
   it('rejects a zero or non-finite step and non-finite bounds, naming the argument', () => {
-    expectError(() => arange(0, 5, 0, { device: dev }), ValueError, 'arange', "'step'");
-    expectError(() => arange(0, 5, NaN, { device: dev }), ValueError, 'arange', "'step'");
-    expectError(() => arange(0, Infinity, 1, { device: dev }), ValueError, 'arange', "'end'");
-    expectError(() => arange(NaN, 5, 1, { device: dev }), ValueError, 'arange', "'start'");
+    expectError(() => arange(0, 5, 0, { device: dev }), ValueError, { op: 'arange', argument: 'step', expected: 'a nonzero step', got: '0' });
+    expectError(() => arange(0, 5, NaN, { device: dev }), ValueError, { op: 'arange', argument: 'step', expected: 'a finite number', got: 'NaN' });
+    expectError(() => arange(0, Infinity, 1, { device: dev }), ValueError, { op: 'arange', argument: 'end', expected: 'a finite number', got: 'Infinity' });
+    expectError(() => arange(NaN, 5, 1, { device: dev }), ValueError, { op: 'arange', argument: 'start', expected: 'a finite number', got: 'NaN' });
   });
 
   it('a step whose sign disagrees with end - start is a ValueError (PyTorch: "upper bound and larger bound inconsistent with step sign"); start = end is empty', () => {
     const refused: [number, number | undefined, number][] = [[5, 2, 1], [0, -1, 1], [-3, undefined, 1], [2, 5, -1], [0, 0.5, -0.25], [1, 0, 0.5]];
     for (const [a, e, st] of refused) {
-      expectError(() => arange(a, e, st, { device: dev }), ValueError, 'arange', "'step'", 'inconsistent with step sign', String(st));
+      expectError(() => arange(a, e, st, { device: dev }), ValueError, { op: 'arange', argument: 'step', got: String(st), message: /inconsistent with step sign/ });
     }
     for (const [a, e, st] of [[2, 2, 1], [2, 2, -1], [-1.5, -1.5, 0.5]] as const) {
       const t = arange(a, e, st, { device: dev });
@@ -222,9 +222,9 @@ forEachDevice('arange', (dev) => {
   });
 
   it('an integer dtype must hold the first and last values (no silent saturation); the last one, not end, counts', () => {
-    expectError(() => arange(0, 4e9, 1e9, { dtype: 'int32', device: dev }), ValueError, 'arange', "'end'", '3000000000');
+    expectError(() => arange(0, 4e9, 1e9, { dtype: 'int32', device: dev }), ValueError, { op: 'arange', argument: 'end', got: '3000000000' });
     expect(arange(0, 3e9, 1e9, { dtype: 'int32', device: dev }).toArray()).toEqual([0, 1e9, 2e9]);
-    expectError(() => arange(-3e9, 0, 1e9, { dtype: 'int32', device: dev }), ValueError, 'arange', "'start'", '-3000000000');
+    expectError(() => arange(-3e9, 0, 1e9, { dtype: 'int32', device: dev }), ValueError, { op: 'arange', argument: 'start', got: '-3000000000' });
     // end is exclusive: 2^31 itself is never stored
     expect(arange(2 ** 31 - 2, 2 ** 31, 1, { dtype: 'int32', device: dev }).toArray()).toEqual([2 ** 31 - 2, 2 ** 31 - 1]);
     // fractional values are truncated when stored: [0.5, 1.5, 2.5] -> [0, 1, 2]
@@ -258,13 +258,13 @@ forEachDevice('linspace', (dev) => {
   });
 
   it('rejects negative or fractional steps', () => {
-    expectError(() => linspace(0, 1, -1, { device: dev }), ValueError, 'linspace', "'steps'");
-    expectError(() => linspace(0, 1, 2.5, { device: dev }), ValueError, 'linspace', "'steps'");
+    expectError(() => linspace(0, 1, -1, { device: dev }), ValueError, { op: 'linspace', argument: 'steps', expected: 'a non-negative integer', got: '-1' });
+    expectError(() => linspace(0, 1, 2.5, { device: dev }), ValueError, { op: 'linspace', argument: 'steps', expected: 'a non-negative integer', got: '2.5' });
   });
 
   it('an integer dtype must hold both ends', () => {
-    expectError(() => linspace(0, 3e9, 4, { dtype: 'int32', device: dev }), ValueError, 'linspace', "'end'");
-    expectError(() => linspace(-1e20, 0, 4, { dtype: 'int64', device: dev }), ValueError, 'linspace', "'start'");
+    expectError(() => linspace(0, 3e9, 4, { dtype: 'int32', device: dev }), ValueError, { op: 'linspace', argument: 'end', got: '3000000000' });
+    expectError(() => linspace(-1e20, 0, 4, { dtype: 'int64', device: dev }), ValueError, { op: 'linspace', argument: 'start', got: '-100000000000000000000' });
     expect(linspace(0, 9, 4, { dtype: 'int32', device: dev }).toArray()).toEqual([0, 3, 6, 9]);
   });
 });
@@ -278,7 +278,7 @@ forEachDevice('eye', (dev) => {
   it('takes a dtype and rejects bad sizes naming n or m', () => {
     expect(eye(2, undefined, { dtype: 'int32', device: dev }).toArray()).toEqual([[1, 0], [0, 1]]);
     expect(eye(2, 2, { dtype: 'bool', device: dev }).toArray()).toEqual([[true, false], [false, true]]);
-    expectError(() => eye(-1, 2, { device: dev }), ValueError, 'eye', "'n'");
-    expectError(() => eye(2, 1.5, { device: dev }), ValueError, 'eye', "'m'");
+    expectError(() => eye(-1, 2, { device: dev }), ValueError, { op: 'eye', argument: 'n', expected: 'a shape of non-negative integers', got: '[-1]' });
+    expectError(() => eye(2, 1.5, { device: dev }), ValueError, { op: 'eye', argument: 'm', expected: 'a shape of non-negative integers', got: '[1.5]' });
   });
 });

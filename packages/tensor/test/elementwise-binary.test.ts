@@ -149,7 +149,7 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
 
     it(`${c.name}: bool operands ${c.kind === 'same' ? 'are a DTypeError naming the op' : 'compute on 0 and 1'}`, () => {
       const x = tensor([true, true, false, false], { device: dev }), y = tensor([true, false, true, false], { device: dev });
-      if (c.kind === 'same') expectError(() => f(x, y), DTypeError, c.name, 'bool');
+      if (c.kind === 'same') expectError(() => f(x, y), DTypeError, { op: c.name, got: 'bool' });
       else expectValues(f(x, y), refOf(c, [1, 1, 0, 0], [1, 0, 1, 0]), c.kind === 'bool' ? 'bool' : 'float32', `${c.name} bool`);
     });
   }
@@ -182,13 +182,13 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
   it('errors: shapes that cannot broadcast (both shapes named), two JS numbers, another device', () => {
     const x = K.zeros([2, 3], { device: dev }), y = K.zeros([4], { device: dev });
     for (const c of BINARY) {
-      expectError(() => fnOf(c)(x, y), ShapeError, `${c.name === 'logicalAnd' ? 'logical_and' : c.name === 'logicalOr' ? 'logical_or' : c.name}:`, '[2, 3]', '[4]');
-      expectError(() => fnOf(c)(1, 2), ValueError, 'at least one tensor');
+      expectError(() => fnOf(c)(x, y), ShapeError, { expected: 'shapes that broadcast together', got: '[2, 3] and [4]' });
+      expectError(() => fnOf(c)(1, 2), ValueError, { expected: 'at least one tensor operand', got: 'number and number' });
     }
     if (cudaAvailable()) {
       const other = K.zeros([2, 3], { device: dev === 'cpu' ? 'cuda' : 'cpu' });
-      expectError(() => K.add(x, other), DeviceError, 'add', "'other'");
-      expectError(() => K.lt(other, x), DeviceError, 'lt', "'other'");
+      expectError(() => K.add(x, other), DeviceError, { op: 'add', argument: 'other' });
+      expectError(() => K.lt(other, x), DeviceError, { op: 'lt', argument: 'other' });
     }
   });
 
@@ -213,9 +213,9 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
 
   it('clamp: errors name the op and the argument', () => {
     const x = K.zeros([2], { device: dev });
-    expectError(() => K.clamp(x), ValueError, 'clamp', 'at least one of min and max');
-    expectError(() => K.clamp(x, 2, 1), ValueError, 'clamp', "'min'");
-    expectError(() => K.clamp(tensor([true], { device: dev }), 0, 1), DTypeError, 'clamp', "'input'", 'bool');
+    expectError(() => K.clamp(x), ValueError, { op: 'clamp', expected: 'at least one of min and max', got: 'neither' });
+    expectError(() => K.clamp(x, 2, 1), ValueError, { op: 'clamp', argument: 'min', expected: 'a value <= max (1)', got: '2' });
+    expectError(() => K.clamp(tensor([true], { device: dev }), 0, 1), DTypeError, { op: 'clamp', argument: 'input', expected: 'a numeric tensor', got: 'bool' });
   });
 
   it('where: broadcasts the condition and both operands, takes JS numbers, promotes dtypes, reads strided views', () => {
@@ -231,8 +231,8 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
       const y2 = K.where(v.make(make(bcond, BASE_SHAPE, 'bool', dev)), v.make(make(base, BASE_SHAPE, 'float64', dev)), -7);
       expectValues(y2, viewValues(v, bcond).map((c, i) => (c ? viewValues(v, base)[i]! : -7)), 'float64', `where ${v.name}`);
     }
-    expectError(() => K.where(tensor([1, 0], { device: dev }), 1, 2), DTypeError, 'where', "'condition'", 'int64');
-    expectError(() => K.where(K.zeros([2], { dtype: 'bool', device: dev }), K.zeros([3], { device: dev }), 0), ShapeError, 'where', '[2]', '[3]');
+    expectError(() => K.where(tensor([1, 0], { device: dev }), 1, 2), DTypeError, { op: 'where', argument: 'condition', expected: 'a bool tensor', got: 'int64' });
+    expectError(() => K.where(K.zeros([2], { dtype: 'bool', device: dev }), K.zeros([3], { device: dev }), 0), ShapeError, { op: 'where', expected: 'shapes that broadcast together', got: '[2] and [3] and []' });
   });
 
   it('maskedFill: fills where the mask is true, broadcasting the mask, leaving the input unchanged', () => {
@@ -283,12 +283,12 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
       [() => K.fullLike(i32(), 1.5), 'fullLike', 'value', '1.5'],
       [() => K.scalarTensor(-(2 ** 31) - 1, { dtype: 'int32', device: dev }), 'scalarTensor', 'value', '-2147483649'],
     ];
-    for (const [call, op, arg, shown] of refusals) expectError(call, ValueError, `${op}:`, `'${arg}'`, shown);
+    for (const [call, op, argument, got] of refusals) expectError(call, ValueError, { op, argument, got });
     // the in-place forms leave their target unchanged
     const x = i32();
-    expectError(() => x.add_(3e9), ValueError, 'add_', "'other'");
-    expectError(() => x.maskedFill_(mask(), 1.5), ValueError, 'maskedFill_', "'value'");
-    expectError(() => x.fill_(2 ** 31), ValueError, 'fill_', "'value'");
+    expectError(() => x.add_(3e9), ValueError, { op: 'add_', argument: 'other', got: '3000000000' });
+    expectError(() => x.maskedFill_(mask(), 1.5), ValueError, { op: 'maskedFill_', argument: 'value', expected: 'an integer for an int32 tensor', got: '1.5' });
+    expectError(() => x.fill_(2 ** 31), ValueError, { op: 'fill_', argument: 'value', got: '2147483648' });
     expect([x.toArray(), x.version]).toEqual([[1, -1], 0]);
   });
 

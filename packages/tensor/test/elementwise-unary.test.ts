@@ -137,7 +137,7 @@ forEachDevice('unary elementwise ops', (dev: Dev) => {
 
     if (c.kind === 'same') {
       it(`${c.name}: bool input is a DTypeError naming the op`, () => {
-        expectError(() => f(tensor([true, false], { device: dev })), DTypeError, c.name, 'bool');
+        expectError(() => f(tensor([true, false], { device: dev })), DTypeError, { op: c.name, got: 'bool' });
       });
     } else {
       it(`${c.name}: bool input computes on 0 and 1`, () => {
@@ -169,7 +169,7 @@ forEachDevice('unary elementwise ops', (dev: Dev) => {
   it('a disposed input is a typed error naming the op', () => {
     const x = tensor([1, 2], { dtype: 'float32', device: dev });
     x.dispose();
-    expectError(() => K.exp(x), K.DisposedError, 'exp');
+    expectError(() => K.exp(x), K.DisposedError, { op: 'exp' });
   });
 });
 

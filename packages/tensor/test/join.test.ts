@@ -3,7 +3,7 @@ import {
   type DType, type Tensor, DeviceError, ShapeError, ValueError,
   allOps, arange, cat, chunk, split, stack, tensor, unbind, zeros,
 } from '@kiln/tensor';
-import { cudaAvailable, forEachDevice, randomValues, recordOps, toNumbers } from '@kiln/tensor/testing';
+import { cudaAvailable, forEachDevice, randomValues, recordOps, toNumbers, expectError } from '@kiln/tensor/testing';
 
 const read = (t: Tensor): number[] => toNumbers(t.toTypedArray());
 const numelOf = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
@@ -71,12 +71,12 @@ forEachDevice('cat', (dev) => {
 
   it('rejects bad arguments, naming the offending tensor', () => {
     const x = zeros([2, 3], { device: dev });
-    expect(() => cat([])).toThrow(ValueError);
-    expect(() => cat([x, zeros([2, 4], { device: dev })], 0)).toThrow(ShapeError);
-    expect(() => cat([x, x, zeros([2, 4], { device: dev })], 0)).toThrow(/cat: argument 'tensors\[2\]' expected shape \[\*, 3\]/);
-    expect(() => cat([x, zeros([2, 3, 1], { device: dev })], 0)).toThrow(/tensors\[1\]/);
-    expect(() => cat([x, zeros([], { device: dev })], 0)).toThrow(/tensors\[1\]' expected a tensor with at least one dimension/);
-    expect(() => cat([x, x], 2)).toThrow(/cat: argument 'dim'/);
+    expectError(() => cat([]), ValueError, { op: 'cat', argument: 'tensors', expected: 'a non-empty array of tensors', got: '[]' });
+    expectError(() => cat([x, zeros([2, 4], { device: dev })], 0), ShapeError, { op: 'cat', argument: 'tensors[1]', expected: 'shape [*, 3] (as tensors[0]; sizes may differ only in dimension 0)', got: '[2, 4]' });
+    expectError(() => cat([x, x, zeros([2, 4], { device: dev })], 0), ShapeError, { op: 'cat', argument: 'tensors[2]', expected: 'shape [*, 3] (as tensors[0]; sizes may differ only in dimension 0)', got: '[2, 4]' });
+    expectError(() => cat([x, zeros([2, 3, 1], { device: dev })], 0), ShapeError, { op: 'cat', argument: 'tensors[1]', expected: 'shape [*, 3] (as tensors[0]; sizes may differ only in dimension 0)', got: '[2, 3, 1]' });
+    expectError(() => cat([x, zeros([], { device: dev })], 0), ShapeError, { op: 'cat', argument: 'tensors[1]', expected: 'a tensor with at least one dimension (use stack for 0-d tensors)', got: 'a 0-d tensor' });
+    expectError(() => cat([x, x], 2), ShapeError, { op: 'cat', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '2' });
   });
 });
 
@@ -92,9 +92,9 @@ forEachDevice('stack', (dev) => {
 
   it('rejects unequal shapes and bad dims', () => {
     const a = zeros([2, 3], { device: dev });
-    expect(() => stack([a, zeros([3, 2], { device: dev })])).toThrow(/stack: argument 'tensors\[1\]' expected shape \[2, 3\]/);
-    expect(() => stack([a, a], 3)).toThrow(ShapeError);
-    expect(() => stack([])).toThrow(ValueError);
+    expectError(() => stack([a, zeros([3, 2], { device: dev })]), ShapeError, { op: 'stack', argument: 'tensors[1]', expected: 'shape [2, 3] (as tensors[0]; stacked tensors must have equal shapes)', got: '[3, 2]' });
+    expectError(() => stack([a, a], 3), ShapeError, { op: 'stack', argument: 'dim', expected: 'a dimension in [-3, 2]', got: '3' });
+    expectError(() => stack([]), ValueError, { op: 'stack', argument: 'tensors', expected: 'a non-empty array of tensors', got: '[]' });
   });
 });
 
@@ -114,10 +114,10 @@ forEachDevice('split, chunk, unbind', (dev) => {
 
   it('split rejects bad sizes', () => {
     const x = zeros([5], { device: dev });
-    expect(() => split(x, 0)).toThrow(/split: argument 'sizeOrSections' expected a positive integer/);
-    expect(() => split(x, [2, 2])).toThrow(/section sizes adding up to 5/);
-    expect(() => split(x, 1.5)).toThrow(ValueError);
-    expect(() => split(zeros([], { device: dev }), 1)).toThrow(ShapeError);
+    expectError(() => split(x, 0), ValueError, { op: 'split', argument: 'sizeOrSections', expected: 'a positive integer size', got: '0' });
+    expectError(() => split(x, [2, 2]), ValueError, { op: 'split', argument: 'sizeOrSections', expected: 'section sizes adding up to 5 (the size of dimension 0)', got: '[2, 2] (sum 4)' });
+    expectError(() => split(x, 1.5), ValueError, { op: 'split', argument: 'sizeOrSections', expected: 'a positive integer size', got: '1.5' });
+    expectError(() => split(zeros([], { device: dev }), 1), ShapeError, { op: 'split', argument: 'input', expected: 'a tensor with at least one dimension', got: 'a 0-d tensor' });
   });
 
   it('chunk gives ceil-sized pieces, like torch.chunk', () => {
@@ -128,7 +128,7 @@ forEachDevice('split, chunk, unbind', (dev) => {
     expect(chunk(x, 20).length).toBe(10);
     expect(chunk(zeros([0], { device: dev }), 3).length).toBe(3);
     expect(chunk(x.reshape(2, 5), 2, 1).map((p) => p.shape)).toEqual([[2, 3], [2, 2]]);
-    expect(() => chunk(x, 0)).toThrow(/chunk: argument 'chunks'/);
+    expectError(() => chunk(x, 0), ValueError, { op: 'chunk', argument: 'chunks', expected: 'a positive integer', got: '0' });
   });
 
   it('unbind returns the slices as views', () => {
@@ -138,7 +138,7 @@ forEachDevice('split, chunk, unbind', (dev) => {
     expect(cols.map((t) => t.toArray())).toEqual([[1, 4], [2, 5], [3, 6]]);
     expect(cols[0]!.storage).toBe(x.storage);
     expect(unbind(zeros([0, 2], { device: dev }))).toEqual([]);
-    expect(() => unbind(tensor(1, { device: dev }))).toThrow(ShapeError);
+    expectError(() => unbind(tensor(1, { device: dev })), ShapeError, { op: 'unbind', argument: 'input', expected: 'a tensor with at least one dimension', got: 'a 0-d tensor' });
   });
 
   it('unbind with a size checks it and gives a tuple of that many tensors (no casts to destructure)', () => {
@@ -147,8 +147,8 @@ forEachDevice('split, chunk, unbind', (dev) => {
     expect([x1.toArray(), y1.toArray(), x2.toArray(), y2.toArray()]).toEqual([[0, 4], [1, 5], [2, 6], [3, 7]]);
     const pair: [Tensor, Tensor] = unbind(boxes, 0, 2);
     expect(pair[1].toArray()).toEqual([4, 5, 6, 7]);
-    expect(() => boxes.unbind(-1, 3)).toThrow(ShapeError);
-    expect(() => unbind(boxes, 0, 4)).toThrow(ShapeError);
+    expectError(() => boxes.unbind(-1, 3), ShapeError, { op: 'unbind', argument: 'input', expected: 'size 3 in dimension 1 (the size asked for)', got: 'shape [2, 4]' });
+    expectError(() => unbind(boxes, 0, 4), ShapeError, { op: 'unbind', argument: 'input', expected: 'size 4 in dimension 0 (the size asked for)', got: 'shape [2, 4]' });
   });
 });
 
@@ -162,7 +162,6 @@ it('records cat for autograd with the tensors and their sizes', () => {
 it('names the tensor on another device', () => {
   if (!cudaAvailable()) return;
   const a = zeros([2], { device: 'cuda' });
-  expect(() => cat([a, a, zeros([2])])).toThrow(DeviceError);
-  expect(() => cat([a, a, zeros([2])])).toThrow(/tensors\[2\]/);
-  expect(() => stack([zeros([2]), a])).toThrow(/tensors\[1\]/);
+  expectError(() => cat([a, a, zeros([2])]), DeviceError, { op: 'cat', argument: 'tensors[2]' });
+  expectError(() => stack([zeros([2]), a]), DeviceError, { op: 'stack', argument: 'tensors[1]' });
 });

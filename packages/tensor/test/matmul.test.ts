@@ -134,7 +134,7 @@ forEachDensePath('matmul', 'matmul', (dev, path) => {
     const ia = make(randomValues(5, 20 * 30, -50, 50).map(Math.round), [20, 30], 'int64');
     const ib = make(randomValues(6, 30 * 10, -50, 50).map(Math.round), [30, 10], 'int64');
     expect(valuesOf(matmul(ia, ib))).toEqual(refMatmul(valuesOf(ia), [20, 30], valuesOf(ib), [30, 10]).values);
-    expect(() => matmul(make([1, 0], [1, 2], 'bool'), make([1, 0], [2, 1], 'bool'))).toThrow(DTypeError);
+    expectError(() => matmul(make([1, 0], [1, 2], 'bool'), make([1, 0], [2, 1], 'bool')), DTypeError, { op: 'matmul', argument: 'input', expected: 'a numeric tensor (bool matrices are not supported)', got: 'bool' });
   });
 
   it('larger batched products (spread over threads / blocks)', () => {
@@ -159,19 +159,19 @@ forEachDensePath('matmul', 'matmul', (dev, path) => {
 
   it('errors name the op and the argument', () => {
     const a = rand(1, [3, 4]);
-    expectError(() => matmul(a, rand(2, [5, 2])), ShapeError, 'matmul', "'other'", '[3, 4]', '[5, 2]');
-    expectError(() => matmul(rand(3, [2, 3, 4]), rand(4, [3, 4, 2])), ShapeError, 'matmul');   // batch 2 vs 3
-    expectError(() => matmul(full([], 1, { device: dev, dtype: 'float64' }), a), ShapeError, 'matmul', "'input'", '0-d');
-    expectError(() => matmul(a, full([], 1, { device: dev, dtype: 'float64' })), ShapeError, "'other'");
-    expectError(() => matmul(a, rand(5, [4, 2], 'float32')), DTypeError, 'matmul', "'other'", 'float64', 'float32');
-    expectError(() => matmul(make([1, 0], [1, 2], 'bool'), make([1, 0], [2, 1], 'bool')), DTypeError, "'input'", 'bool');
-    expectError(() => mm(rand(6, [2, 3, 4]), a), ShapeError, 'mm', "'input'", '2-D');
-    expectError(() => mm(a, rand(7, [4])), ShapeError, 'mm', "'other'");
-    expectError(() => bmm(a, a), ShapeError, 'bmm', "'input'", '3-D');
-    expectError(() => bmm(rand(8, [2, 3, 4]), rand(9, [3, 4, 5])), ShapeError, 'bmm', "'other'", '2');
-    expectError(() => bmm(rand(8, [2, 3, 4]), rand(9, [2, 5, 5])), ShapeError, 'bmm', "'other'");
-    expectError(() => dot(rand(10, [3]), rand(11, [4])), ShapeError, 'dot', "'other'", '3');
-    expectError(() => dot(a, a), ShapeError, 'dot', "'input'", '1-D');
+    expectError(() => matmul(a, rand(2, [5, 2])), ShapeError, { op: 'matmul', argument: 'other', got: '5 rows' });
+    expectError(() => matmul(rand(3, [2, 3, 4]), rand(4, [3, 4, 2])), ShapeError, { op: 'matmul', expected: 'shapes that broadcast together', got: '[2] and [3]' });   // batch 2 vs 3
+    expectError(() => matmul(full([], 1, { device: dev, dtype: 'float64' }), a), ShapeError, { op: 'matmul', argument: 'input', expected: 'a tensor with at least 1 dimension', got: '0-d tensor' });
+    expectError(() => matmul(a, full([], 1, { device: dev, dtype: 'float64' })), ShapeError, { op: 'matmul', argument: 'other', expected: 'a tensor with at least 1 dimension', got: '0-d tensor' });
+    expectError(() => matmul(a, rand(5, [4, 2], 'float32')), DTypeError, { op: 'matmul', argument: 'other', expected: "a tensor of input's dtype (float64)", got: 'float32' });
+    expectError(() => matmul(make([1, 0], [1, 2], 'bool'), make([1, 0], [2, 1], 'bool')), DTypeError, { op: 'matmul', argument: 'input', expected: 'a numeric tensor (bool matrices are not supported)', got: 'bool' });
+    expectError(() => mm(rand(6, [2, 3, 4]), a), ShapeError, { op: 'mm', argument: 'input', expected: 'a 2-D tensor', got: '3-D tensor of shape [2, 3, 4]' });
+    expectError(() => mm(a, rand(7, [4])), ShapeError, { op: 'mm', argument: 'other', expected: 'a 2-D tensor', got: '1-D tensor of shape [4]' });
+    expectError(() => bmm(a, a), ShapeError, { op: 'bmm', argument: 'input', expected: 'a 3-D tensor', got: '2-D tensor of shape [3, 4]' });
+    expectError(() => bmm(rand(8, [2, 3, 4]), rand(9, [3, 4, 5])), ShapeError, { op: 'bmm', argument: 'other', expected: "a batch of 2 matrices (input's)", got: '3' });
+    expectError(() => bmm(rand(8, [2, 3, 4]), rand(9, [2, 5, 5])), ShapeError, { op: 'bmm', argument: 'other', got: '5 rows' });
+    expectError(() => dot(rand(10, [3]), rand(11, [4])), ShapeError, { op: 'dot', argument: 'other', expected: "3 elements (input's)", got: '4' });
+    expectError(() => dot(a, a), ShapeError, { op: 'dot', argument: 'input', expected: 'a 1-D tensor', got: '2-D tensor of shape [3, 4]' });
   });
 
   it('batch dims that do not coalesce (looped), broadcast batch operands, a batch folded into rows', () => {

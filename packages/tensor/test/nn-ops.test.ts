@@ -7,7 +7,7 @@ import {
   conv2dBackwardWeight, im2col, maxPool2d, maxPool2dBackward, maxPool2dWithIndices, nnTuning, tensor,
   upsampleNearest2d, upsampleNearest2dBackward, memoryStats, setFloat32MatmulPrecision, zeros,
 } from '@kiln/tensor';
-import { cudaAvailable, expectClose, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers } from '@kiln/tensor/testing';
+import { cudaAvailable, expectClose, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers, expectError } from '@kiln/tensor/testing';
 
 type Dev = 'cpu' | 'cuda';
 type P2 = [number, number];
@@ -206,17 +206,16 @@ forEachDevice('im2col / col2im', (dev) => {
 
   it('errors name the argument', () => {
     const x = rand(1, [1, 2, 4, 4], dev);
-    expect(() => im2col(rand(1, [2, 4, 4], dev), 2)).toThrow(ShapeError);
-    expect(() => im2col(rand(1, [2, 4, 4], dev), 2)).toThrow("im2col: argument 'input' expected 4 dimensions [N, C, H, W], got [2, 4, 4]");
-    expect(() => im2col(x, 5)).toThrow(/im2col: argument 'input' expected a spatial size .*output size would be \[0, 0\]/);
-    expect(() => im2col(x, 0)).toThrow(ValueError);
-    expect(() => im2col(x, 2, 0)).toThrow("im2col: argument 'stride' expected an integer >= 1 or a pair of them, got 0");
-    expect(() => im2col(x, 2, 1, -1)).toThrow(/argument 'padding'/);
-    expect(() => im2col(x, 2, 1, 0, 1.5)).toThrow(/argument 'dilation'/);
-    expect(() => im2col(tensor([[[[1]]]], { dtype: 'int32', device: dev }), 1)).toThrow(DTypeError);
-    expect(() => col2im(rand(1, [1, 8, 9], dev), 4, 3)).toThrow(/col2im: argument 'input' expected a size of dim 1 divisible by kh\*kw = 9/);
-    expect(() => col2im(rand(1, [1, 8, 10], dev), 4, 2)).toThrow(/col2im: argument 'input' expected 9 columns/);
-    expect(() => col2im(rand(1, [8, 9], dev), 4, 2)).toThrow(/col2im: argument 'input' expected 3 dimensions/);
+    expectError(() => im2col(rand(1, [2, 4, 4], dev), 2), ShapeError, { op: 'im2col', argument: 'input', expected: '4 dimensions [N, C, H, W]', got: '[2, 4, 4]' });
+    expectError(() => im2col(x, 5), ShapeError, { op: 'im2col', argument: 'input', got: 'spatial size [4, 4]' });
+    expectError(() => im2col(x, 0), ValueError, { op: 'im2col', argument: 'kernelSize', expected: 'an integer >= 1 or a pair of them', got: '0' });
+    expectError(() => im2col(x, 2, 0), ValueError, { op: 'im2col', argument: 'stride', expected: 'an integer >= 1 or a pair of them', got: '0' });
+    expectError(() => im2col(x, 2, 1, -1), ValueError, { op: 'im2col', argument: 'padding', expected: 'an integer >= 0 or a pair of them', got: '-1' });
+    expectError(() => im2col(x, 2, 1, 0, 1.5), ValueError, { op: 'im2col', argument: 'dilation', expected: 'an integer >= 1 or a pair of them', got: '1.5' });
+    expectError(() => im2col(tensor([[[[1]]]], { dtype: 'int32', device: dev }), 1), DTypeError, { op: 'im2col', argument: 'input', expected: 'a floating-point tensor', got: 'int32' });
+    expectError(() => col2im(rand(1, [1, 8, 9], dev), 4, 3), ShapeError, { op: 'col2im', argument: 'input', expected: 'a size of dim 1 divisible by kh*kw = 9', got: '[1, 8, 9]' });
+    expectError(() => col2im(rand(1, [1, 8, 10], dev), 4, 2), ShapeError, { op: 'col2im', argument: 'input', expected: '9 columns (dim 2) for outputSize [4, 4]: 3x3 window positions', got: '[1, 8, 10]' });
+    expectError(() => col2im(rand(1, [8, 9], dev), 4, 2), ShapeError, { op: 'col2im', argument: 'input', expected: '3 dimensions [N, C*kh*kw, L]', got: '[8, 9]' });
   });
 });
 
@@ -487,20 +486,20 @@ forEachDevice('max_pool2d', (dev) => {
 
   it('errors', () => {
     const x = rand(1, [1, 1, 4, 4], dev);
-    expect(() => maxPool2d(x, 2, 2, 2)).toThrow("max_pool2d: argument 'padding' expected at most half the kernel size [2, 2], got [2, 2]");
-    expect(() => maxPool2d(x, 5)).toThrow(/max_pool2d: argument 'input' expected a spatial size/);
-    expect(() => maxPool2d(rand(1, [4, 4], dev), 2)).toThrow(ShapeError);
-    expect(() => maxPool2d(x, 2, 0)).toThrow(/argument 'stride'/);
+    expectError(() => maxPool2d(x, 2, 2, 2), ValueError, { op: 'max_pool2d', argument: 'padding', expected: 'at most half the kernel size [2, 2]', got: '[2, 2]' });
+    expectError(() => maxPool2d(x, 5), ShapeError, { op: 'max_pool2d', argument: 'input', got: 'spatial size [4, 4]' });
+    expectError(() => maxPool2d(rand(1, [4, 4], dev), 2), ShapeError, { op: 'max_pool2d', argument: 'input', expected: '4 dimensions [N, C, H, W]', got: '[4, 4]' });
+    expectError(() => maxPool2d(x, 2, 0), ValueError, { op: 'max_pool2d', argument: 'stride', expected: 'an integer >= 1 or a pair of them', got: '0' });
     const { values: v, indices } = maxPool2dWithIndices(x, 2);
-    expect(() => maxPool2dBackward(v, indices.to('int32'), [1, 1, 4, 4])).toThrow("max_pool2d_backward: argument 'indices' expected an int64 tensor, got int32");
-    expect(() => maxPool2dBackward(v, indices, [1, 2, 4, 4])).toThrow(/argument 'inputShape'/);
-    expect(() => maxPool2dBackward(v, indices.reshape([1, 1, 4, 1]), [1, 1, 4, 4])).toThrow(/argument 'indices' expected grad_output's shape/);
+    expectError(() => maxPool2dBackward(v, indices.to('int32'), [1, 1, 4, 4]), DTypeError, { op: 'max_pool2d_backward', argument: 'indices', expected: 'an int64 tensor', got: 'int32' });
+    expectError(() => maxPool2dBackward(v, indices, [1, 2, 4, 4]), ShapeError, { op: 'max_pool2d_backward', argument: 'inputShape', expected: "4 sizes [N, C, H, W] with N, C = 1, 1 (grad_output's)", got: '[1, 2, 4, 4]' });
+    expectError(() => maxPool2dBackward(v, indices.reshape([1, 1, 4, 1]), [1, 1, 4, 4]), ShapeError, { op: 'max_pool2d_backward', argument: 'indices', expected: "grad_output's shape [1, 1, 2, 2]", got: '[1, 1, 4, 1]' });
   });
 
   it('an index outside the plane is an error, not a wild write', () => {
     const g = rand(1, [1, 1, 2, 2], dev);
     const bad = tensor([[[[0, 1, 2, 99]]]], { dtype: 'int64', device: dev }).reshape([1, 1, 2, 2]);
-    expect(() => maxPool2dBackward(g, bad, [1, 1, 4, 4]).toArray()).toThrow(/indices.*99|99.*indices|\[0, 15\]/);
+    expectError(() => maxPool2dBackward(g, bad, [1, 1, 4, 4]).toArray(), ValueError, { op: 'max_pool2d_backward', argument: 'indices', expected: 'positions in [0, 16) of the input plane', got: '99' });
   });
 });
 
@@ -553,12 +552,12 @@ forEachDevice('upsample_nearest2d', (dev) => {
 
   it('errors', () => {
     const x = rand(1, [1, 1, 2, 2], dev);
-    expect(() => upsampleNearest2d(x, {})).toThrow('upsample_nearest2d: expected exactly one of scaleFactor and size, got neither');
-    expect(() => upsampleNearest2d(x, { size: 2, scaleFactor: 2 })).toThrow(/got both/);
-    expect(() => upsampleNearest2d(x, { scaleFactor: 0 })).toThrow("upsample_nearest2d: argument 'scaleFactor' expected a positive number or a pair of them, got 0");
-    expect(() => upsampleNearest2d(x, { scaleFactor: 0.4 })).toThrow(/output \[0, 0\]/);
-    expect(() => upsampleNearest2d(rand(1, [2, 2], dev), { size: 4 })).toThrow(ShapeError);
-    expect(() => upsampleNearest2dBackward(rand(1, [1, 1, 4, 4], dev), [1, 2, 2, 2])).toThrow(/argument 'inputShape'/);
+    expectError(() => upsampleNearest2d(x, {}), ValueError, { op: 'upsample_nearest2d', expected: 'exactly one of scaleFactor and size', got: 'neither' });
+    expectError(() => upsampleNearest2d(x, { size: 2, scaleFactor: 2 }), ValueError, { op: 'upsample_nearest2d', expected: 'exactly one of scaleFactor and size', got: 'both' });
+    expectError(() => upsampleNearest2d(x, { scaleFactor: 0 }), ValueError, { op: 'upsample_nearest2d', argument: 'scaleFactor', expected: 'a positive number or a pair of them', got: '0' });
+    expectError(() => upsampleNearest2d(x, { scaleFactor: 0.4 }), ShapeError, { op: 'upsample_nearest2d', argument: 'input', expected: 'input and output spatial sizes of at least 1', got: 'input [2, 2], output [0, 0]' });
+    expectError(() => upsampleNearest2d(rand(1, [2, 2], dev), { size: 4 }), ShapeError, { op: 'upsample_nearest2d', argument: 'input', expected: '4 dimensions [N, C, H, W]', got: '[2, 2]' });
+    expectError(() => upsampleNearest2dBackward(rand(1, [1, 1, 4, 4], dev), [1, 2, 2, 2]), ShapeError, { op: 'upsample_nearest2d_backward', argument: 'inputShape', expected: "4 positive sizes [N, C, H, W] with N, C = 1, 1 (grad_output's)", got: '[1, 2, 2, 2]' });
   });
 });
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   ValueError, arange, formatExp, formatFixed, ones, setPrintOptions, getPrintOptions, tensor, zeros,
 } from '@kiln/tensor';
-import { forEachDevice, recordOps } from '@kiln/tensor/testing';
+import { forEachDevice, recordOps, expectError } from '@kiln/tensor/testing';
 
 // Python 3's '%.4f' % v, '%.0f' % v and '{:.4e}'.format(v) of these values (generated with Python, pasted)
 const pyFixed4: [number, string][] = [[0.5, '0.5000'], [1.5, '1.5000'], [2.5, '2.5000'], [-2.5, '-2.5000'], [0.125, '0.1250'], [0.0625, '0.0625'], [1e-07, '0.0000'], [123456.789, '123456.7890'], [0.33333333, '0.3333'], [2.675, '2.6750'], [1.0000499999, '1.0000'], [0.99995, '1.0000'], [-7.00005, '-7.0000'], [3.14159265, '3.1416'], [1000000000000000.0, '1000000000000000.0000'], [5e-324, '0.0000'], [0.045, '0.0450'], [0.00045, '0.0004'], [-73.12715148925781, '-73.1272'], [69.48674774169922, '69.4867'], [52.75492477416992, '52.7549'], [-48.9861946105957, '-48.9862'], [-0.9129825830459595, '-0.9130'], [-10.101786613464355, '-10.1018'], [30.318593978881836, '30.3186'], [57.74467086791992, '57.7447']];
@@ -148,7 +148,7 @@ describe('printing tensors as PyTorch', () => {
     expect(String(arange(6))).toBe('tensor([0,  ..., 5])');
     setPrintOptions();
     expect(getPrintOptions()).toEqual({ precision: 4, threshold: 1000, edgeitems: 3, linewidth: 80, sciMode: null });
-    expect(() => setPrintOptions({ edgeitems: 0 })).toThrow(ValueError);
+    expectError(() => setPrintOptions({ edgeitems: 0 }), ValueError, { op: 'setPrintOptions', argument: 'edgeitems', expected: 'an integer >= 1', got: '0' });
   });
 
   it('records nothing for autograd while summarising', () => {

@@ -3,7 +3,7 @@ import {
   type DType, type Tensor, DTypeError, Generator, ValueError,
   defaultGenerator, manualSeed, rand, randint, randLike, randn, randnLike, zeros,
 } from '@kiln/tensor';
-import { cudaAvailable, expectClose, forEachDevice, toNumbers } from '@kiln/tensor/testing';
+import { cudaAvailable, expectClose, forEachDevice, toNumbers, expectError } from '@kiln/tensor/testing';
 
 // ---- a plain-TS Philox4x32-10, the oracle for the kernels -------------------------------------
 
@@ -168,17 +168,17 @@ forEachDevice('random', (dev) => {
   });
 
   it('rejects bad arguments', () => {
-    expect(() => rand([2], { dtype: 'int32', device: dev })).toThrow(DTypeError);
-    expect(() => randn([2], { dtype: 'bool', device: dev })).toThrow(/randn: argument 'dtype' expected a floating dtype/);
-    expect(() => rand([-1], { device: dev })).toThrow(ValueError);
-    expect(() => rand([2], { seed: 1.5, device: dev })).toThrow(/rand: argument 'seed'/);
-    expect(() => rand([2], { seed: 1, generator: new Generator(), device: dev })).toThrow(/either seed or generator/);
-    expect(() => randint(3, 3, [2], { device: dev })).toThrow(/randint: argument 'high' expected a value > low/);
-    expect(() => randint(0.5, 3, [2], { device: dev })).toThrow(/randint: argument 'low'/);
-    expect(() => randint(0, 3000, [2], { dtype: 'float16', device: dev })).toThrow(/for dtype float16/);
-    expect(() => randint(0, 3, [2], { dtype: 'bool', device: dev })).toThrow(ValueError);
-    expect(() => randint(0, 2 ** 31 + 1, [2], { dtype: 'int32', device: dev })).toThrow(ValueError);
-    expect(() => new Generator(2 ** 64)).toThrow(ValueError);
+    expectError(() => rand([2], { dtype: 'int32', device: dev }), DTypeError, { op: 'rand', argument: 'dtype', expected: 'a floating dtype', got: 'int32' });
+    expectError(() => randn([2], { dtype: 'bool', device: dev }), DTypeError, { op: 'randn', argument: 'dtype', expected: 'a floating dtype', got: 'bool' });
+    expectError(() => rand([-1], { device: dev }), ValueError, { op: 'rand', argument: 'shape', expected: 'a shape of non-negative integers', got: '[-1]' });
+    expectError(() => rand([2], { seed: 1.5, device: dev }), ValueError, { op: 'rand', argument: 'seed', expected: 'an integer seed (a safe integer number, or a bigint)', got: '1.5' });
+    expectError(() => rand([2], { seed: 1, generator: new Generator(), device: dev }), ValueError, { op: 'rand', argument: 'options', expected: 'either seed or generator, not both', got: 'both' });
+    expectError(() => randint(3, 3, [2], { device: dev }), ValueError, { op: 'randint', argument: 'high', expected: 'a value > low (3)', got: '3' });
+    expectError(() => randint(0.5, 3, [2], { device: dev }), ValueError, { op: 'randint', argument: 'low', expected: 'an integer within ±(2^53 - 1)', got: '0.5' });
+    expectError(() => randint(0, 3000, [2], { dtype: 'float16', device: dev }), ValueError, { op: 'randint', argument: 'high', expected: 'bounds with [low, high - 1] inside [-2048, 2048] for dtype float16', got: '[0, 2999]' });
+    expectError(() => randint(0, 3, [2], { dtype: 'bool', device: dev }), ValueError, { op: 'randint', argument: 'high', expected: 'bounds with [low, high - 1] inside [0, 1] for dtype bool', got: '[0, 2]' });
+    expectError(() => randint(0, 2 ** 31 + 1, [2], { dtype: 'int32', device: dev }), ValueError, { op: 'randint', argument: 'high', got: '[0, 2147483648]' });
+    expectError(() => new Generator(2 ** 64), ValueError, { op: 'Generator', argument: 'seed', expected: 'an integer seed (a safe integer number, or a bigint)', got: '18446744073709552000' });
   });
 });
 

@@ -188,16 +188,16 @@ forEachDevice('softmax', (dev) => {
 
   it('errors name the op and the argument', () => {
     const x = make([1, 2, 3, 4], [2, 2]);
-    expectError(() => softmax(x, 2), ShapeError, 'softmax', "'dim'", '2');
-    expectError(() => logSoftmax(x, -3), ShapeError, 'log_softmax', "'dim'");
-    expectError(() => softmax(x, undefined as unknown as number), ShapeError, 'softmax', "'dim'");
-    expectError(() => softmax(make([1, 2], [2], 'int64'), 0), DTypeError, 'softmax', "'input'", 'int64');
-    expectError(() => logSoftmax(make([1, 0], [2], 'bool'), 0), DTypeError, 'log_softmax', 'bool');
+    expectError(() => softmax(x, 2), ShapeError, { op: 'softmax', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '2' });
+    expectError(() => logSoftmax(x, -3), ShapeError, { op: 'log_softmax', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '-3' });
+    expectError(() => softmax(x, undefined as unknown as number), ShapeError, { op: 'softmax', argument: 'dim', expected: 'a dimension (a number)', got: 'undefined' });
+    expectError(() => softmax(make([1, 2], [2], 'int64'), 0), DTypeError, { op: 'softmax', argument: 'input', expected: 'a floating-point tensor', got: 'int64' });
+    expectError(() => logSoftmax(make([1, 0], [2], 'bool'), 0), DTypeError, { op: 'log_softmax', argument: 'input', expected: 'a floating-point tensor', got: 'bool' });
     const y = softmax(x, 1);
-    expectError(() => softmaxBackward(make([1, 2], [2]), y, 1), ShapeError, 'softmax_backward', "'grad'", '[2, 2]');
-    expectError(() => softmaxBackward(make([1, 2, 3, 4], [2, 2], 'float32'), y, 1), DTypeError, 'softmax_backward', "'grad'", 'float32');
-    expectError(() => logSoftmaxBackward(y, y, 5), ShapeError, 'log_softmax_backward', "'dim'");
-    expectError(() => logSoftmaxBackward(make([1, 2], [2], 'int32'), make([1, 2], [2], 'int32'), 0), DTypeError, 'log_softmax_backward', "'output'");
+    expectError(() => softmaxBackward(make([1, 2], [2]), y, 1), ShapeError, { op: 'softmax_backward', argument: 'grad', expected: "output's shape [2, 2]", got: '[2]' });
+    expectError(() => softmaxBackward(make([1, 2, 3, 4], [2, 2], 'float32'), y, 1), DTypeError, { op: 'softmax_backward', argument: 'grad', expected: "output's dtype (float64)", got: 'float32' });
+    expectError(() => logSoftmaxBackward(y, y, 5), ShapeError, { op: 'log_softmax_backward', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '5' });
+    expectError(() => logSoftmaxBackward(make([1, 2], [2], 'int32'), make([1, 2], [2], 'int32'), 0), DTypeError, { op: 'log_softmax_backward', argument: 'output', expected: 'a floating-point tensor', got: 'int32' });
   });
 
   it('methods mirror the functions', () => {

@@ -56,7 +56,7 @@ describe('type promotion: two dimensioned tensors (torch.result_type)', () => {
         if (want === 'bool') {
           // documented in elementwise.ts: arithmetic on two bool tensors is refused (PyTorch's add
           // gives a logical or); cast first
-          expectError(() => K.add(t(a), t(b)), DTypeError, 'add', 'bool');
+          expectError(() => K.add(t(a), t(b)), DTypeError, { op: 'add', expected: 'numeric operands (bool tensors are not supported; cast first)', got: 'bool' });
           continue;
         }
         for (const op of ['add', 'sub', 'mul', 'maximum', 'minimum'] as const) expect(K[op](t(a), t(b)).dtype, `${op}(${a}, ${b})`).toBe(want);
@@ -93,7 +93,7 @@ describe('type promotion: a tensor with a JS number (a weak scalar)', () => {
       const [wi, wf, wb] = SCALAR_TABLE[d];
       for (const [s, want] of [[2, wi], [2.5, wf], [true, wb]] as [number | boolean, DType][]) {
         if (want === 'bool') {
-          expectError(() => K.add(t(d), s), DTypeError, 'add', 'bool');
+          expectError(() => K.add(t(d), s), DTypeError, { op: 'add', expected: 'numeric operands (bool tensors are not supported; cast first)', got: 'bool' });
         } else {
           expect(K.add(t(d), s).dtype, `add(${d}, ${s})`).toBe(want);
           expect(K.mul(s, t(d)).dtype, `mul(${s}, ${d})`).toBe(want);
@@ -206,7 +206,7 @@ describe('resultType: the three tiers (dimensioned tensors, 0-d tensors, JS numb
     },
   );
   it('no operands is a DTypeError naming resultType', () => {
-    expectError(() => resultType(), DTypeError, 'resultType', "'operands'");
+    expectError(() => resultType(), DTypeError, { op: 'resultType', argument: 'operands', expected: 'at least one operand', got: 'none' });
   });
 });
 
@@ -236,7 +236,7 @@ describe('maskedFill keeps the input dtype (torch.masked_fill)', () => {
   }
   it('a value the dtype cannot hold is a ValueError naming maskedFill and value (not a promotion)', () => {
     for (const [d, v] of [['int64', 1.5], ['int32', NaN], ['bool', 2], ['int32', 2 ** 31]] as [DType, number][]) {
-      expectError(() => K.maskedFill(t(d), cond(), v), ValueError, 'maskedFill:', "'value'", String(v));
+      expectError(() => K.maskedFill(t(d), cond(), v), ValueError, { op: 'maskedFill', argument: 'value', got: String(v) });
     }
   });
 });

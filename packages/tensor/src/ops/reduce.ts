@@ -171,7 +171,7 @@ export function amin(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
 function extremeDim(schema: OpSchema, x: Tensor, dim: number, keepdim: boolean | undefined): ValuesIndices {
   const op = schema.name;
   x.assertAlive(op);
-  if (typeof dim !== 'number') throw new ShapeError(op, 'dim', 'one dimension (a number)', String(dim));
+  if (typeof dim !== 'number') throw new ShapeError(op, 'dim', 'one dimension (a number)', Array.isArray(dim) ? fmtShape(dim) : String(dim));
   const d = normalizeDim(op, dim, x.ndim);
   const p = plan(op, x, d, keepdim);
   requireNonEmpty(op, x, p);
@@ -208,7 +208,7 @@ export function min(x: Tensor, dim?: number | Tensor, keepdim?: boolean): Tensor
 function argExtreme(schema: OpSchema, x: Tensor, dim: number | undefined, keepdim: boolean | undefined): Tensor {
   const op = schema.name;
   x.assertAlive(op);
-  if (dim !== undefined && typeof dim !== 'number') throw new ShapeError(op, 'dim', 'one dimension (a number) or undefined', String(dim));
+  if (dim !== undefined && typeof dim !== 'number') throw new ShapeError(op, 'dim', 'one dimension (a number) or undefined', Array.isArray(dim) ? fmtShape(dim) : String(dim));
   const p = plan(op, x, dim, keepdim);
   requireNonEmpty(op, x, p);
   const outs = runReduce(op, x, p, ['int64']);
