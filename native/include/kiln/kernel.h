@@ -1,5 +1,5 @@
 // The native boundary's data model. TypeScript encodes a kernel call into a shared Float64Array
-// (packages/tensor/src/native/args.ts writes it, core/args.cc reads it): per tensor its dtype,
+// (packages/tensor/src/native/args.ts writes it, core/binding.cc reads it): per tensor its dtype,
 // data address (offset already applied), shape and strides in elements; then numeric attributes.
 // Kernels register themselves by name with KILN_KERNEL in their own file: no central table.
 #pragma once

@@ -30,8 +30,10 @@ export interface DerivativeContext {
   saved(name: string): Tensor;
   /** A saved input that may be a JS number (the scalar operand of mul(x, 2)). */
   value(name: string): OpInput;
-  /** The attributes the op recorded. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  /**
+   * The attributes the op recorded. Typed `any` on purpose: each formula reads them as its op's own
+   * attributes type (`c.attrs as Conv2dAttrs`, `c.attrs.dim as number`).
+   */
   readonly attrs: Readonly<Record<string, any>>;
   /** Shape of an input (by name or position) that needs a gradient. */
   inputShape(name: string | number): readonly number[];

@@ -12,8 +12,8 @@ import { type FixtureCase, toTensor } from './fixture-cases.js';
 /** Calls the family's loss on `input` (the tensor whose gradient the fixture records). */
 export type FamilyCall = (input: Tensor, c: FixtureCase, tensorOf: (name: string) => Tensor | undefined) => Tensor;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const opts = (c: FixtureCase, extra: Record<string, Tensor | undefined> = {}): any => ({ ...c.options, ...extra });
+/** The fixture's options and tensors as the options of the loss it is passed to (typed by the call). */
+const opts = <T>(c: FixtureCase, extra: Record<string, Tensor | undefined> = {}): T => ({ ...c.options, ...extra }) as T;
 
 export const FAMILIES: Record<string, FamilyCall> = {
   binary_cross_entropy_with_logits: (x, c, t) => binaryCrossEntropyWithLogits(x, t('target')!, opts(c, { weight: t('weight'), posWeight: t('posWeight') })),

@@ -15,8 +15,7 @@ import {
 } from '@kiln/losses';
 
 type Dev = 'cpu' | 'cuda';
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Opts = Record<string, any>;
+type Opts = Record<string, unknown>;
 
 const fl = (values: number[], shape: number[], dev: Dev): Tensor => tensor(values, { dtype: 'float64', device: dev }).reshape(shape);
 const ix = (values: number[], dev: Dev): Tensor => tensor(values, { dtype: 'int64', device: dev });

@@ -1,6 +1,6 @@
 /**
  * silu(x) = x * sigmoid(x): the elementwise op added by docs/adding-an-op.md, against a float64
- * reference on every device (its gradient is gradchecked in packages/autograd/test/derivatives.test.ts).
+ * reference on every device (its gradient is gradchecked in packages/autograd/test/derivatives-unary.test.ts).
  */
 import { expect, it } from 'vitest';
 import { type DType, type Tensor, DTypeError, DisposedError, silu, tensor } from '@kiln/tensor';

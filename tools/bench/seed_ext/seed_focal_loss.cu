@@ -1,4 +1,4 @@
-// The seed's sigmoid focal loss CUDA kernels (shared/seeds/focal-loss-seed.txt), kept as they
+// The seed's sigmoid focal loss CUDA kernels (the PyTorch extension Kiln's focal loss replaces), kept as they
 // are -- flaws included (float math through expf/powf/logf whatever the dtype, intermediates
 // stored in scalar_t, log(max(p, FLT_MIN)), int indexing, a d_losses read per element) -- so that
 // the benchmark times what the seed really does. Changed only to build with current CUDA and

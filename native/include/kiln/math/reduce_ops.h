@@ -5,7 +5,7 @@
 //   Acc  step(Acc a, T x, int64_t j)    a with one more element x (j: its index in the reduced run)
 //   Acc  combine(Acc a, Acc b)          two partial states merged (any split, any order of merging
 //                                       gives the same value up to rounding: the devices reduce in a
-//                                       pairwise / tree order, see cpu/reduce.h and cuda/reduce.cuh)
+//                                       pairwise / tree order, see cpu/reduce.cc and cuda/reduce.cuh)
 //   void write(Acc a, int64_t n, void* const outs[], int64_t i)
 //                                       finishes the state of n elements into output element i of
 //                                       every output (outputs are contiguous)
