@@ -1,23 +1,37 @@
 // Builds the native addons with cmake-js. nvcc is looked for on PATH and in /usr/local/cuda/bin
 // (CMake's check_language(CUDA) does not look there by itself); KILN_CUDA=OFF skips the CUDA addon.
-// KILN_CUDA is passed to CMake on every build, ON unless it is OFF: a cached value would otherwise
-// survive, and a build folder configured once with KILN_CUDA=OFF would silently never build the
-// CUDA addon again.
+// KILN_CUDA is ON unless set to OFF, on every build: an earlier KILN_CUDA=OFF build does not stay in
+// CMake's cache, so the build depends on its inputs only (nx's cache relies on it).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
+import { CUDA_BIN, findNvcc } from './find-nvcc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const env = { ...process.env };
 env.CMAKE_BUILD_PARALLEL_LEVEL ??= String(cpus().length);
-if (existsSync('/usr/local/cuda/bin/nvcc') && !(env.PATH ?? '').split(':').includes('/usr/local/cuda/bin')) {
-  env.PATH = `${env.PATH}:/usr/local/cuda/bin`;
+if (findNvcc() === join(CUDA_BIN, 'nvcc') && !(env.PATH ?? '').split(':').includes(CUDA_BIN)) {
+  env.PATH = `${env.PATH}:${CUDA_BIN}`;
 }
 const cmakeJs = join(here, '..', 'node_modules', 'cmake-js', 'bin', 'cmake-js');
 // KILN_BUILD_DIR lets several builds (e.g. CPU-only work trees) live side by side.
-const args = [cmakeJs, 'compile', '--out', env.KILN_BUILD_DIR ?? 'build'];
-args.push(`--CDKILN_CUDA=${env.KILN_CUDA === 'OFF' ? 'OFF' : 'ON'}`);
-const r = spawnSync(process.execPath, args, { cwd: here, env, stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const out = env.KILN_BUILD_DIR ?? 'build';
+const cuda = env.KILN_CUDA === 'OFF' ? 'OFF' : 'ON';
+const cmake = (command, ...defines) =>
+  spawnSync(process.execPath, [cmakeJs, command, '--out', out, `--CDKILN_CUDA=${cuda}`, ...defines], { cwd: here, env, stdio: 'inherit' }).status ?? 1;
+
+// `cmake-js compile` configures only a new build folder: an existing one keeps in CMakeCache.txt the
+// KILN_CUDA of its first configuration, and the nvcc it found or did not find then. Configure again
+// when either no longer holds.
+const cachePath = join(here, out, 'CMakeCache.txt');
+const cache = existsSync(cachePath) ? readFileSync(cachePath, 'utf8') : null;
+const nvcc = findNvcc(env.PATH);
+// (check_language(CUDA) does not look again once it cached NOTFOUND: name the compiler it missed)
+const missed = cache !== null && cuda === 'ON' && nvcc !== null && /^CMAKE_CUDA_COMPILER:\w+=CMAKE_CUDA_COMPILER-NOTFOUND$/m.test(cache);
+if (missed || (cache !== null && /^KILN_CUDA:BOOL=(\w+)$/m.exec(cache)?.[1] !== cuda)) {
+  const status = missed ? cmake('configure', `--CDCMAKE_CUDA_COMPILER=${nvcc}`) : cmake('configure');
+  if (status !== 0) process.exit(status);
+}
+process.exit(cmake('compile'));
