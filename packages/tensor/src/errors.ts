@@ -52,9 +52,13 @@ export interface ErrorInit extends ErrorFacts {
  */
 export class KilnError extends Error implements ErrorFacts {
   // declared, not initialised: a fact the error does not know is no property at all
+  /** The op, function or module that raised the error. */
   declare readonly op?: string;
+  /** The argument at fault, by its name in the API. */
   declare readonly argument?: string;
+  /** What the op expected of the argument. */
   declare readonly expected?: string;
+  /** What it was given. */
   declare readonly got?: string;
 
   /** The standard mismatch: `op: argument 'arg' expected <expected>, got <got>` (no argument: null). */
