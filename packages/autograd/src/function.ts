@@ -128,19 +128,28 @@ export interface FunctionClass {
   readonly prototype: Function;
 }
 
-type CtxParam<M> = M extends (ctx: infer C, ...rest: never[]) => unknown ? C : never;
-type DeclaredCtx<F> = F extends { prototype: Function<infer C> } ? C : never;
-type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 /**
- * `unknown` when forward and backward both take the ctx type the class declares with
- * `Function<Ctx>`, else a type naming the mismatch, so that apply does not compile: what forward
- * saves is then what backward reads.
+ * `unknown` when forward and backward both take exactly the ctx type `C` the class declares with
+ * `Function<C>`, else a type naming the mismatch, so that apply does not compile: what forward
+ * saves is then what backward reads. (Exact type equality: the `<T>() => T extends X` form compares
+ * two types without the bivariance of method parameters.)
  */
-export type CtxCheck<F extends FunctionClass> =
-  Same<CtxParam<F['forward']>, DeclaredCtx<F>> extends true
-    ? Same<CtxParam<F['backward']>, DeclaredCtx<F>> extends true ? unknown
-      : { 'backward must take the ctx type declared by Function<Ctx>': DeclaredCtx<F> }
-    : { 'forward must take the ctx type declared by Function<Ctx>': DeclaredCtx<F> };
+export type CtxCheck<F extends FunctionClass> = F extends {
+  /** The class's instances: a `Function<C>`, C the ctx type it declares. */
+  prototype: Function<infer C>;
+}
+  ? (<T>() => T extends (F['forward'] extends (ctx: infer P, ...rest: never[]) => unknown ? P : never) ? 1 : 2) extends (<T>() => T extends C ? 1 : 2)
+    ? (<T>() => T extends (F['backward'] extends (ctx: infer P, ...rest: never[]) => unknown ? P : never) ? 1 : 2) extends (<T>() => T extends C ? 1 : 2)
+      ? unknown
+      : {
+        /** backward takes another ctx type than Function<Ctx> declares */
+        'backward must take the ctx type declared by Function<Ctx>': C;
+      }
+    : {
+      /** forward takes another ctx type than Function<Ctx> declares */
+      'forward must take the ctx type declared by Function<Ctx>': C;
+    }
+  : never;
 
 /**
  * Base class of custom differentiable functions, as PyTorch's torch.autograd.Function, with a typed

@@ -57,6 +57,27 @@ class OnceSquare extends Function {
   }
 }
 
+it('apply does not compile unless forward and backward take the ctx type that Function<Ctx> declares', () => {
+  // (checked by the type checker, npm run typecheck: each @ts-expect-error fails it if no error is there)
+  class BackwardUntyped extends Function<ScaledSquareCtx> {
+    static override forward(ctx: ScaledSquareCtx, x: Tensor, scale: number): Tensor { return ScaledSquare.forward(ctx, x, scale); }
+    static override backward(_ctx: FunctionCtx, g: Tensor): Tensor { return g; }
+  }
+  class Undeclared extends Function {
+    static override forward(ctx: ScaledSquareCtx, x: Tensor, scale: number): Tensor { return ScaledSquare.forward(ctx, x, scale); }
+    static override backward(ctx: ScaledSquareCtx, g: Tensor): Tensor { return ScaledSquare.backward(ctx, g); }
+  }
+  const x = tensor([1, 2], { dtype: 'float64' });
+  // @ts-expect-error backward takes FunctionCtx, not the ScaledSquareCtx the class declares
+  expect(BackwardUntyped.apply(x, 2).toArray()).toEqual([2, 8]);
+  // @ts-expect-error forward takes ScaledSquareCtx, but the class declares none (FunctionCtx)
+  expect(Undeclared.apply(x, 2).toArray()).toEqual([2, 8]);
+  // and apply takes forward's arguments (not called: the type checker is the test)
+  // @ts-expect-error scale is a number
+  const wrongArgument = (): Tensor => ScaledSquare.apply(x, 'two');
+  expect(typeof wrongArgument).toBe('function');
+});
+
 forEachDevice('Function', (dev) => {
   it('runs forward without grad and records one node for backward', () => {
     const x = leafOf(dev, [1, -2, 3]);

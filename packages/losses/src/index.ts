@@ -10,7 +10,8 @@
  * loss.backward();
  * ```
  */
-export { SigmoidFocalLossFunction } from './sigmoid-focal-loss/function.js';
+export { SigmoidFocalLossFunction, type SigmoidFocalLossCtx } from './sigmoid-focal-loss/function.js';
+export type { FocalArgs } from './sigmoid-focal-loss/kernels.js';
 export { sigmoidFocalLoss, SigmoidFocalLoss } from './sigmoid-focal-loss/api.js';
 export type { SigmoidFocalLossOptions, BackgroundClass } from './sigmoid-focal-loss/options.js';
 export { type Reduction } from './reduction.js';

@@ -15,8 +15,8 @@ import { Function, type FunctionCtx, isImplicitGradient } from '@kiln/autograd';
 import { type FocalArgs, focalBackward, focalForward, prepareFocal } from './kernels.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 
-/** What forward keeps for backward: the tensors it read (checked against in-place changes) and its kernels' state. */
-interface SigmoidFocalLossCtx extends FunctionCtx<[input: Tensor, target: Tensor, weight: Tensor | undefined, classWeight: Tensor | undefined]> {
+/** What SigmoidFocalLossFunction's forward keeps for backward: the tensors it read (checked against in-place changes) and its kernels' state. */
+export interface SigmoidFocalLossCtx extends FunctionCtx<[input: Tensor, target: Tensor, weight: Tensor | undefined, classWeight: Tensor | undefined]> {
   /** the checked arguments in the kernels' [N, C] form */
   args: FocalArgs;
   /** the non-ignored rows, counted on the device, when the mean divides by them */

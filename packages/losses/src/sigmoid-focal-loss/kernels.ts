@@ -19,18 +19,29 @@ const OP = 'sigmoid_focal_loss';
 // the target kinds of native/include/kiln/focal_loss_args.h
 const KIND = { first: 0, last: 1, float: 2 } as const;
 
-/** Validated, normalised arguments: 2-D views and the kernel attributes. */
+/** The sigmoid focal loss's arguments, checked and normalised for its kernels: 2-D views and the kernel attributes. */
 export interface FocalArgs {
-  input: Tensor;          // [N, C]
-  target: Tensor;         // [N] index, or [N, C] in input's dtype
-  weight?: Tensor;        // [N, C] (maybe an expanded [N]) in input's dtype
-  classWeight?: Tensor;   // [C] in input's dtype
+  /** The logits as [N, C]. */
+  input: Tensor;
+  /** [N] class indices, or [N, C] float targets in the input's dtype. */
+  target: Tensor;
+  /** [N, C] weights (maybe an expanded [N]) in the input's dtype. */
+  weight?: Tensor;
+  /** [C] class weights in the input's dtype. */
+  classWeight?: Tensor;
+  /** The input's own shape ([..., C]), which the loss and gradient take back. */
   inputShape: readonly number[];
+  /** Rows. */
   N: number;
+  /** Classes. */
   C: number;
+  /** The focusing exponent. */
   gamma: number;
+  /** The positives' weight (negative: no weighting). */
   alpha: number;
+  /** The target kind of native/include/kiln/focal_loss_args.h (index with the background first or last, or float). */
   kind: number;
+  /** The reduction. */
   reduction: Reduction;
   /** 1 / divisor for the mean (1 for sum and none), or NaN: counted on the device. */
   scale: number;
