@@ -4,11 +4,12 @@
 //   node --conditions=@kiln/source --import tsx tools/bench/coco-eval.ts [--images 5000] [--runs 3]
 import { Coco, CocoEval, type CocoAnnotation, type CocoDetectionResult } from '@kiln/vision';
 import { testRng } from '@kiln/tensor/testing';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const nImages = Number(optionValue(argv, 'images', '5000'));
-const runs = Number(optionValue(argv, 'runs', '3'));
+const { images: nImages, runs } = parseOptions(process.argv.slice(2), {
+  images: { type: 'number', default: '5000' },
+  runs: { type: 'number', default: '3' },
+});
 const rng = testRng(2024);
 const images = Array.from({ length: nImages }, (_, i) => ({ id: i + 1, width: 640, height: 480 }));
 const categories = Array.from({ length: 80 }, (_, i) => ({ id: i + 1, name: `c${i + 1}` }));

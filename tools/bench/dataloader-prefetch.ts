@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { CocoDetection, DataLoader, compose, detectionCollate, resize, toTensor } from '@kiln/vision';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const nImages = Number(optionValue(argv, 'images', '64'));
-const batchSize = Number(optionValue(argv, 'batch', '8'));
-const stepMs = Number(optionValue(argv, 'step-ms', '40'));
-const runs = Number(optionValue(argv, 'runs', '3'));
+const { images: nImages, batch: batchSize, 'step-ms': stepMs, runs } = parseOptions(process.argv.slice(2), {
+  images: { type: 'number', default: '64' },
+  batch: { type: 'number', default: '8' },
+  'step-ms': { type: 'number', default: '40' },
+  runs: { type: 'number', default: '3' },
+});
 
 const root = mkdtempSync(join(tmpdir(), 'kiln-bench-loader-'));
 const W = 640, H = 480;

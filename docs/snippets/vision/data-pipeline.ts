@@ -42,7 +42,7 @@ for await (const { images, targets } of loader) {
     const iou = boxIouOnHost(target.boxes.toArray() as number[][], anchors[i]!.toArray() as number[][]);
     const matched = matcher.call(iou);
     assert.equal(matched.shape[0], anchors[i]!.shape[0]);
-    assert.ok((matched.max().item() as number) >= 0);          // every box has at least its best anchor
+    assert.ok(matched.max().item() >= 0);          // every box has at least its best anchor
     matched.dispose(); iou.dispose(); target.boxes.dispose(); target.labels.dispose();
   }
   for (const t of [images, ...features, ...anchors]) t.dispose();
