@@ -57,16 +57,16 @@ forEachDevice('AnchorGenerator', (dev) => {
   });
 
   it('rejects mismatched levels and shapes with typed errors', () => {
-    expectError(() => new AnchorGenerator([[32], [64]], [[1]]), ValueError, 'AnchorGenerator', 'aspectRatios');
-    expectError(() => new AnchorGenerator([[32, -1]], [[1]]), ValueError, 'sizes[0]');
-    expectError(() => new AnchorGenerator([[32]], [[]]), ValueError, 'aspectRatios[0]');
+    expectError(() => new AnchorGenerator([[32], [64]], [[1]]), ValueError, { op: 'AnchorGenerator', argument: 'aspectRatios', expected: 'one list per level of sizes (2)', got: '1 lists' });
+    expectError(() => new AnchorGenerator([[32, -1]], [[1]]), ValueError, { op: 'AnchorGenerator', argument: 'sizes[0]', expected: 'a non-empty list of positive finite numbers', got: '[32,-1]' });
+    expectError(() => new AnchorGenerator([[32]], [[]]), ValueError, { op: 'AnchorGenerator', argument: 'aspectRatios[0]', expected: 'a non-empty list of positive finite numbers', got: '[]' });
     const gen = new AnchorGenerator([[32], [64]], [[1], [1]]);
     const images = zeros([1, 3, 16, 16], { device: dev }), f = zeros([1, 2, 4, 4], { device: dev });
-    expectError(() => gen.call(images, [f]), ValueError, 'gridAnchors', '2 levels');
-    expectError(() => gen.call(images.select(0, 0), [f, f]), ShapeError, 'images');
+    expectError(() => gen.call(images, [f]), ValueError, { op: 'AnchorGenerator.gridAnchors', argument: 'gridSizes', expected: 'one grid size and one stride per level (2 levels)', got: '1 grid sizes and 1 strides' });
+    expectError(() => gen.call(images.select(0, 0), [f, f]), ShapeError, { op: 'AnchorGenerator.forward', argument: 'images', expected: 'a batch [B, C, H, W]', got: '[3, 16, 16]' });
     const tall = zeros([1, 2, 32, 4], { device: dev });
-    expectError(() => gen.call(images, [f, tall]), ShapeError, 'featureMaps[1]');
-    expectError(() => gen.call(images, []), ValueError, 'featureMaps');
+    expectError(() => gen.call(images, [f, tall]), ShapeError, { op: 'AnchorGenerator.forward', argument: 'featureMaps[1]', expected: 'a grid of 1 to 16 × 16 cells', got: '32 × 4' });
+    expectError(() => gen.call(images, []), ValueError, { op: 'AnchorGenerator.forward', argument: 'featureMaps', expected: 'at least one feature map', got: '[]' });
     for (const t of [images, f, tall]) t.dispose();      // nothing left to the collector: other tests measure memory
   });
 });
@@ -100,14 +100,14 @@ forEachDevice('Matcher', (dev) => {
   });
 
   it('rejects empty matrices, bad thresholds and non-matrices with typed errors', () => {
-    expectError(() => new Matcher(0.4, 0.5), ValueError, 'Matcher', 'lowThreshold');
-    expectError(() => new Matcher(NaN, 0.5), ValueError, 'highThreshold');
+    expectError(() => new Matcher(0.4, 0.5), ValueError, { op: 'Matcher', argument: 'lowThreshold', expected: 'at most highThreshold (0.4)', got: '0.5' });
+    expectError(() => new Matcher(NaN, 0.5), ValueError, { op: 'Matcher', argument: 'highThreshold', expected: 'a number', got: 'NaN' });
     const m = new Matcher(0.5, 0.4);
     const bad = [zeros([0, 5], { device: dev }), zeros([3, 0], { device: dev }), zeros([3], { device: dev }), zeros([2, 3], { dtype: 'int64', device: dev })];
-    expectError(() => m.call(bad[0]!), ValueError, 'ground-truth boxes');
-    expectError(() => m.call(bad[1]!), ValueError, 'anchor boxes');
-    expectError(() => m.call(bad[2]!), ShapeError, 'matchQualityMatrix');
-    expectError(() => m.call(bad[3]!), DTypeError, 'matchQualityMatrix');
+    expectError(() => m.call(bad[0]!), ValueError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'ground-truth boxes (M > 0) for the image', got: '[0, 5]' });
+    expectError(() => m.call(bad[1]!), ValueError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'proposal or anchor boxes (N > 0) for the image', got: '[3, 0]' });
+    expectError(() => m.call(bad[2]!), ShapeError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'a matrix [M ground truths, N anchors]', got: '[3]' });
+    expectError(() => m.call(bad[3]!), DTypeError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'a floating dtype', got: 'int64' });
     for (const t of bad) t.dispose();
   });
 });

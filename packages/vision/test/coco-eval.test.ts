@@ -158,31 +158,31 @@ describe('CocoEval details', () => {
       { image_id: 7, category_id: 1, bbox: [1, 2, 3, 6], score: 0.5 },
       { image_id: 7, category_id: 4, bbox: [0, 0, 2, 2], score: 0.25 },
     ]);
-    expectError(() => detectionsToCocoResults([{ imageId: 1, boxes: tensor([[1, 2, 3]]), scores: tensor([1]), labels: tensor([1]) }]), ShapeError, 'detectionsToCocoResults', 'boxes');
-    expectError(() => detectionsToCocoResults([{ imageId: 1, boxes: tensor([[1, 2, 3, 4]]), scores: tensor([1, 2]), labels: tensor([1]) }]), ShapeError, 'scores');
+    expectError(() => detectionsToCocoResults([{ imageId: 1, boxes: tensor([[1, 2, 3]]), scores: tensor([1]), labels: tensor([1]) }]), ShapeError, { op: 'detectionsToCocoResults', argument: 'detections[0].boxes', expected: 'a shape [N, 4]', got: '[1, 3]' });
+    expectError(() => detectionsToCocoResults([{ imageId: 1, boxes: tensor([[1, 2, 3, 4]]), scores: tensor([1, 2]), labels: tensor([1]) }]), ShapeError, { op: 'detectionsToCocoResults', argument: 'detections[0].scores', expected: 'a shape [1]', got: '[2]' });
   });
 
   it('rejects bad input with errors naming the field', () => {
     const bad = (patch: object) => ({ ...gt, annotations: [{ ...gt.annotations[0]!, ...patch }] }) as CocoDatasetJson;
-    expectError(() => new Coco(bad({ bbox: [0, 0, 10] })), ValueError, 'Coco', 'annotations[0].bbox');
-    expectError(() => new Coco(bad({ area: undefined })), ValueError, 'annotations[0].area');
-    expectError(() => new Coco(bad({ bbox: [0, 0, NaN, 1] })), ValueError, 'annotations[0].bbox');
-    expectError(() => new Coco({ ...gt, images: undefined } as unknown as CocoDatasetJson), ValueError, 'images');
+    expectError(() => new Coco(bad({ bbox: [0, 0, 10] })), ValueError, { op: 'Coco', argument: 'annotations[0].bbox', expected: 'a box [x, y, w, h] of 4 finite numbers', got: '[0,0,10]' });
+    expectError(() => new Coco(bad({ area: undefined })), ValueError, { op: 'Coco', argument: 'annotations[0].area', expected: 'a finite number', got: 'undefined' });
+    expectError(() => new Coco(bad({ bbox: [0, 0, NaN, 1] })), ValueError, { op: 'Coco', argument: 'annotations[0].bbox', expected: 'a box [x, y, w, h] of 4 finite numbers', got: '[0,0,null,1]' });
+    expectError(() => new Coco({ ...gt, images: undefined } as unknown as CocoDatasetJson), ValueError, { op: 'Coco', argument: 'images', expected: 'an array', got: 'undefined' });
     const coco = new Coco(gt);
-    expectError(() => coco.loadResults([{ image_id: 3, category_id: 1, bbox: [0, 0, 1, 1], score: 1 }]), ValueError, 'loadResults', 'results[0].image_id');
-    expectError(() => coco.loadResults([{ image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], score: NaN }]), ValueError, 'results[0].score');
-    expectError(() => new CocoEval(coco, coco, 'segm' as 'bbox'), ValueError, 'iouType');
+    expectError(() => coco.loadResults([{ image_id: 3, category_id: 1, bbox: [0, 0, 1, 1], score: 1 }]), ValueError, { op: 'Coco.loadResults', argument: 'results[0].image_id', expected: "the id of one of the dataset's images", got: '3' });
+    expectError(() => coco.loadResults([{ image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], score: NaN }]), ValueError, { op: 'Coco.loadResults', argument: 'results[0].score', expected: 'a finite number', got: 'null' });
+    expectError(() => new CocoEval(coco, coco, 'segm' as 'bbox'), ValueError, { op: 'CocoEval', argument: 'iouType', expected: "'bbox'", got: '"segm"' });
     const ev = new CocoEval(coco, coco.loadResults([]));
-    expectError(() => ev.accumulate(), ValueError, 'CocoEval.accumulate', 'evaluate()');
+    expectError(() => ev.accumulate(), ValueError, { op: 'CocoEval.accumulate', expected: 'evaluate() to have run first', got: 'no evaluation' });
     ev.evaluate();
-    expectError(() => ev.summarize(), ValueError, 'accumulate()');
+    expectError(() => ev.summarize(), ValueError, { op: 'CocoEval.summarize', expected: 'accumulate() to have run after evaluate()', got: 'no accumulation' });
     ev.params.iouThresholds = [1.5];
-    expectError(() => ev.evaluate(), ValueError, 'params.iouThresholds');
+    expectError(() => ev.evaluate(), ValueError, { op: 'CocoEval.evaluate', argument: 'params.iouThresholds', expected: 'values in [0, 1]', got: '1.5' });
     ev.params = { ...ev.params, iouThresholds: [0.5], maxDets: [1, 100] };
     ev.evaluate();
     ev.accumulate();
-    expectError(() => ev.summarize(), ValueError, 'params.maxDets', 'at least 3');
+    expectError(() => ev.summarize(), ValueError, { op: 'CocoEval.summarize', argument: 'params.maxDets', expected: 'at least 3 values (AR@maxDets[0], [1], [2])', got: '[1,100]' });
     ev.params = { ...ev.params, areaRangeLabels: ['all'] };
-    expectError(() => ev.evaluate(), ValueError, 'params.areaRangeLabels');
+    expectError(() => ev.evaluate(), ValueError, { op: 'CocoEval.evaluate', argument: 'params.areaRangeLabels', expected: 'one label per area range (4)', got: '1' });
   });
 });

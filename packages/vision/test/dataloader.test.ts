@@ -86,9 +86,9 @@ describe('DataLoader', () => {
   });
 
   it('rejects bad options', () => {
-    expectError(() => new DataLoader(new Range(3), { batchSize: 0 }), ValueError, 'DataLoader', 'batchSize');
-    expectError(() => new DataLoader(new Range(3), { prefetch: -1 }), ValueError, 'prefetch');
-    expectError(() => new DataLoader(new Range(3), { seed: 0.5 }), ValueError, 'seed');
-    expectError(() => new DataLoader(new Range(3)).setEpoch(-1), ValueError, 'epoch');
+    expectError(() => new DataLoader(new Range(3), { batchSize: 0 }), ValueError, { op: 'DataLoader', argument: 'batchSize', expected: 'an integer >= 1', got: '0' });
+    expectError(() => new DataLoader(new Range(3), { prefetch: -1 }), ValueError, { op: 'DataLoader', argument: 'prefetch', expected: 'an integer >= 0', got: '-1' });
+    expectError(() => new DataLoader(new Range(3), { seed: 0.5 }), ValueError, { op: 'DataLoader', argument: 'seed', expected: 'an integer', got: '0.5' });
+    expectError(() => new DataLoader(new Range(3)).setEpoch(-1), ValueError, { op: 'DataLoader', argument: 'epoch', expected: 'an integer >= 0', got: '-1' });
   });
 });

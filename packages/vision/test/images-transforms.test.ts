@@ -62,7 +62,7 @@ describe('readImage and imageToTensor', () => {
     expect([t.dtype, t.shape]).toEqual(['float32', [3, 8, 12]]);
     const v = values(t);
     expect([v[0 * 96 + 2 * 12 + 5], v[1 * 96 + 2 * 12 + 5], v[2 * 96 + 2 * 12 + 5]]).toEqual([5 / 255, 2 / 255, 7 / 255].map(Math.fround));
-    expectError(() => imageToTensor({ data: new Uint8Array(5), width: 2, height: 2 }), ValueError, 'imageToTensor');
+    expectError(() => imageToTensor({ data: new Uint8Array(5), width: 2, height: 2 }), ValueError, { op: 'imageToTensor', argument: 'image', expected: '2 × 2 × 3 bytes', got: '5 bytes' });
     t.dispose();
   });
 });
@@ -77,9 +77,9 @@ describe('transforms', () => {
     expectClose(out.target.boxes, [1, 4, 3, 8], { rtol: 0, atol: 1e-6 });
     const nearest = await resize({ size: [8, 12], interpolation: 'nearest' })(sample(img, [[0, 0, 1, 1]]));
     expect(Array.from((nearest.image as RawImage).data)).toEqual(Array.from(img.data));   // same size: unchanged
-    expectError(() => resize({ size: [0, 4] }), ValueError, 'resize', 'size');
-    expectError(() => resize({ size: [4, 4], minSize: 3 }), ValueError, 'resize', 'either size or minSize');
-    expectError(() => resize({}), ValueError, 'resize', 'either size or minSize');
+    expectError(() => resize({ size: [0, 4] }), ValueError, { op: 'resize', argument: 'size', expected: 'two positive integers [height, width]', got: '[0,4]' });
+    expectError(() => resize({ size: [4, 4], minSize: 3 }), ValueError, { op: 'resize', argument: 'options', expected: 'either size or minSize (with maxSize)', got: '{"size":[4,4],"minSize":3}' });
+    expectError(() => resize({}), ValueError, { op: 'resize', argument: 'options', expected: 'either size or minSize (with maxSize)', got: '{}' });
     await expect(resize({ size: [4, 4] })(sample(imageToTensor(img), []))).rejects.toThrow(/resize before toTensor/);
   });
 
@@ -110,7 +110,7 @@ describe('transforms', () => {
     expect(forward.filter(Boolean).length).toBeGreaterThan(8);
     expect(forward.filter(Boolean).length).toBeLessThan(32);
     expect(await decide(ids, 2)).not.toEqual(forward);
-    expectError(() => randomHorizontalFlip(1.5), ValueError, 'randomHorizontalFlip', 'p');
+    expectError(() => randomHorizontalFlip(1.5), ValueError, { op: 'randomHorizontalFlip', argument: 'p', expected: 'a probability in [0, 1]', got: '1.5' });
   });
 
   it('normalize subtracts the mean and divides by the std per channel; compose chains', async () => {
@@ -120,7 +120,7 @@ describe('transforms', () => {
     const v = values(out.image as Tensor);
     expect(v[2 * 12 + 5]).toBeCloseTo((5 / 255 - 0.5) / 0.5, 6);
     expect(v[96 + 2 * 12 + 5]).toBeCloseTo((2 / 255 - 0.25) / 2, 6);
-    expectError(() => normalize([0.5], [0]), ValueError, 'normalize', 'std');
+    expectError(() => normalize([0.5], [0]), ValueError, { op: 'normalize', argument: 'std', expected: 'non-zero finite values', got: '[0]' });
     await expect(Promise.resolve().then(() => normalize([0.5, 0.5], [1, 1])(sample(imageToTensor(img), [])))).rejects.toThrow(ShapeError);
   });
 });
