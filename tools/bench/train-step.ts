@@ -32,26 +32,31 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuThreads, profile } from '@kiln/tensor';
 import { cuda } from '@kiln/cuda';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 import { PRESET_NAMES, type PresetName, describePreset, presetSettings } from './train-step/presets.js';
 import { type StepSetup, autocastScope, disposeSetup, exportForTwin, makeSetup, timeSteps, trainStep } from './train-step/kiln-step.js';
 import { type KilnRow, type TwinResults, combinedTable } from './train-step/table.js';
 import { interleaved, interleavedTable } from './train-step/interleave.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: string) => optionValue(argv, name, fallback);
-const flag = (name: string) => argv.includes(`--${name}`);
-const list = (s: string) => s.split(',').filter((x) => x !== '');
+// An empty default means 'decided below' (by the device or the mode).
+const args = parseOptions(process.argv.slice(2), {
+  presets: { type: 'strings', default: '' }, device: { type: 'string', default: '' },
+  warmup: { type: 'number', default: '3' }, steps: { type: 'number', default: '10' },
+  threads: { type: 'numbers', default: '' }, optimizer: { type: 'string', default: 'fused' }, amp: { type: 'string', default: '' },
+  profile: { type: 'boolean' }, 'row-limit': { type: 'number', default: '40' }, trace: { type: 'string', default: '' },
+  export: { type: 'string', default: '' }, torch: { type: 'string', default: '' }, out: { type: 'string', default: '' },
+  interleave: { type: 'boolean' }, loads: { type: 'strings', default: 'idle' }, rounds: { type: 'number', default: '15' },
+  python: { type: 'string', default: 'python3' },
+});
 const log = (...a: unknown[]) => console.log(...a);
 
 const onGpu = cuda.isAvailable();
-const presets = list(opt('presets', onGpu ? 'cuda,real' : 'cpu')) as PresetName[];
+const presets = (args.presets.length > 0 ? args.presets : onGpu ? ['cuda', 'real'] : ['cpu']) as PresetName[];
 for (const p of presets) if (!PRESET_NAMES.includes(p)) throw new Error(`--presets: expected some of ${PRESET_NAMES.join(', ')}, got ${p}`);
-const deviceFor = (p: PresetName) => opt('device', p === 'cpu' || p === 'fast' ? 'cpu' : 'cuda');
-const warmup = Number(opt('warmup', '3'));
-const steps = Number(opt('steps', '10'));
-const optimizers = opt('optimizer', 'fused') === 'both' ? [true, false] : [opt('optimizer', 'fused') !== 'composed'];
-const amp = opt('amp', '');
+const deviceFor = (p: PresetName) => args.device || (p === 'cpu' || p === 'fast' ? 'cpu' : 'cuda');
+const { warmup, steps, amp } = args;
+if (!['fused', 'composed', 'both'].includes(args.optimizer)) throw new Error(`--optimizer: expected fused, composed or both, got ${args.optimizer}`);
+const optimizers = args.optimizer === 'both' ? [true, false] : [args.optimizer === 'fused'];
 if (amp !== '' && amp !== 'bf16') throw new Error(`--amp: expected bf16, got ${amp}`);
 
 function machine(device: string): string {
@@ -84,7 +89,7 @@ const profileTables: string[] = [];
 /** Times every preset (and thread count on the CPU); prints the profiler's table on request. */
 function timeAll(): KilnRow[] {
   const rows: KilnRow[] = [];
-  const threadCounts = list(opt('threads', '')).map(Number);
+  const threadCounts = args.threads;
   for (const p of presets) {
     for (const fused of optimizers) {
       const label = optimizers.length > 1 && !fused ? `${p} (composed Adam)` : p;
@@ -108,14 +113,14 @@ function timeAll(): KilnRow[] {
           log(`[${label}] Kiln ${precision}${cpu ? ` ${threads} thread(s)` : ''}: step ${r.wallMs.toFixed(2)} ms (min ${r.minWallMs.toFixed(2)})` +
             (r.deviceMs !== null ? `, device ${r.deviceMs.toFixed(2)} ms` : '') + `; first-step losses ${r.firstLosses.map((x) => x.toPrecision(6)).join(' / ')}`);
         }
-        if (flag('profile') && precision === 'float32' && fused) {
+        if (args.profile && precision === 'float32' && fused) {
           if (cpu) cpuThreads(counts[0]! || defaultThreads);   // the first timed setting's threads
           const prof = profile(() => trainStep(u));
           const title = `The profiler's table of one Kiln ${p} step${cpu ? ` on ${cpuThreads()} thread(s)` : ''} (sorted by device time; [names] are ranges):`;
-          const table = prof.table({ rowLimit: Number(opt('row-limit', '40')) });
+          const table = prof.table({ rowLimit: args['row-limit'] });
           log(`\n${title}\n${table}\n`);
           profileTables.push(`${title}\n\n\`\`\`\n${table}\n\`\`\``);
-          const traceDir = opt('trace', '');
+          const traceDir = args.trace;
           if (traceDir) {
             mkdirSync(traceDir, { recursive: true });
             prof.exportChromeTrace(join(traceDir, `train-step-${p}.json`));
@@ -137,16 +142,16 @@ async function interleave(): Promise<void> {
     const u = newSetup(p, optimizers[0]!, false);
     if (u.settings.device !== 'cpu') throw new Error('--interleave compares on the CPU: use a CPU preset or --device cpu');
     exportForTwin(u, dir, p);
-    const threads = list(opt('threads', '1,0')).map(Number);
-    const loads = list(opt('loads', 'idle')) as ('idle' | 'busy')[];
+    const threads = (args.threads.length > 0 ? args.threads : [1, 0]);
+    const loads = args.loads as ('idle' | 'busy')[];
     log(`${describePreset(p, u.settings)}\n${machine('cpu')}`);
     const r = await interleaved(u, p, {
-      threads, loads, rounds: Number(opt('rounds', '15')), python: opt('python', 'python3'),
+      threads, loads, rounds: args.rounds, python: args.python,
       twinArgs: ['--data', dir, '--presets', p, '--device', 'cpu'],
     });
     if (r.twinError) log(`PyTorch side not run: ${r.twinError}`);
     const md = interleavedTable(r.rows, [
-      `RetinaNet training step on the CPU, Kiln and PyTorch ${r.torch ?? '(missing)'} eager in interleaved rounds (one step each per round, ${opt('rounds', '15')} rounds after one warm-up round; medians of the host wall time)`,
+      `RetinaNet training step on the CPU, Kiln and PyTorch ${r.torch ?? '(missing)'} eager in interleaved rounds (one step each per round, ${args.rounds} rounds after one warm-up round; medians of the host wall time)`,
       `- ${describePreset(p, u.settings)}`,
       `- ${machine('cpu')}; Adam ${optimizers[0] ? 'fused' : 'composed'} in Kiln, PyTorch's for-loop Adam`,
       '- torch.compile: not timed on the CPU here (Debian\'s PyTorch 1.13 has none)',
@@ -154,7 +159,7 @@ async function interleave(): Promise<void> {
       ...(r.twinError ? [`- PyTorch side not run: ${r.twinError.split('\n').filter((l) => l.trim()).pop()}`] : []),
     ]);
     log(`\n${md}`);
-    const out = opt('out', '');
+    const out = args.out;
     if (out) writeFileSync(out, `${md}\n`);
     disposeSetup(u);
   } finally {
@@ -163,7 +168,7 @@ async function interleave(): Promise<void> {
 }
 
 function main(): void {
-  const exportDir = opt('export', '');
+  const exportDir = args.export;
   if (exportDir) {
     exportAll(exportDir);
     return;
@@ -172,7 +177,7 @@ function main(): void {
   log(machine(dev));
   for (const p of presets) log(`  ${describePreset(p, presetSettings(p, deviceFor(p)))}`);
   const rows = timeAll();
-  const torchFile = opt('torch', '');
+  const torchFile = args.torch;
   let twin: TwinResults | null = null, twinMissing: string | undefined;
   if (torchFile) {
     try {
@@ -187,9 +192,9 @@ function main(): void {
     twinMissing,
   });
   log(`\n${md}`);
-  const out = opt('out', '');
+  const out = args.out;
   if (out) writeFileSync(out, `${[md, ...profileTables].join('\n\n')}\n`);
 }
 
-if (flag('interleave')) await interleave();
+if (args.interleave) await interleave();
 else main();

@@ -27,7 +27,7 @@ function step(): number {
     recordFunction('backward', () => loss.backward());
     opt.step();
     opt.zeroGrad();
-    return loss.item() as number;
+    return loss.item();
   });
 }
 step();                                          // warm up outside the profile

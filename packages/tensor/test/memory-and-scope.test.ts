@@ -55,7 +55,7 @@ forEachDevice('storage refcounts and dispose', (dev) => {
     const base = arange(4, undefined, 1, { device: dev });
     const v = base.view(2, 2);
     base.dispose();
-    expectError(() => base.toArray(), DisposedError, 'toArray');
+    expectError(() => base.toArray(), DisposedError, { op: 'toArray' });
     expect(v.toArray()).toEqual([[0, 1], [2, 3]]);
     v.dispose();
   });

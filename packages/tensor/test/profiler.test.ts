@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type Tensor, Profiler, ValueError, isProfiling, matmul, memoryStats, profile, randn, recordFunction, synchronize, tensor, zeros,
 } from '@kiln/tensor';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { expectError, forEachDevice } from '@kiln/tensor/testing';
 
 const row = (p: Profiler, name: string, kind: 'kernel' | 'range' = 'kernel') => p.keyAverages().find((r) => r.name === name && r.kind === kind);
 
@@ -194,18 +194,18 @@ describe('profiler API', () => {
 
   it('rejects misuse with typed errors and stops a profile whose function throws or is async', () => {
     const p = new Profiler();
-    expect(() => p.stop()).toThrow(ValueError);
-    expect(() => p.table()).toThrow("Profiler.table: expected a stopped profile, got a profiler never started");
+    expectError(() => p.stop(), ValueError, { op: 'Profiler.stop', expected: 'a running profiler', got: 'one that was not started' });
+    expectError(() => p.table(), ValueError, { op: 'Profiler.table', expected: 'a stopped profile', got: 'a profiler never started' });
     p.start();
     expect(isProfiling()).toBe(true);
-    expect(() => p.keyAverages()).toThrow(/one still running/);
-    expect(() => new Profiler().start()).toThrow(/profiles do not nest/);
+    expectError(() => p.keyAverages(), ValueError, { op: 'Profiler.keyAverages', expected: 'a stopped profile', got: 'one still running (call stop() first)' });
+    expectError(() => new Profiler().start(), ValueError, { op: 'Profiler.start', expected: 'no other profile running (profiles do not nest)', got: 'a profile already running' });
     expect(() => p.start()).toThrow(ValueError);
     p.stop();
     expect(isProfiling()).toBe(false);
     expect(() => profile(() => { throw new RangeError('boom'); })).toThrow('boom');
     expect(isProfiling()).toBe(false);
-    expect(() => profile(async () => 1)).toThrow(/a synchronous function/);
+    expectError(() => profile(async () => 1), ValueError, { op: 'profile', argument: 'fn', got: 'a function returning a Promise' });
     expect(isProfiling()).toBe(false);
     expect(() => profile({}, 3 as unknown as () => void)).toThrow(ValueError);
   });

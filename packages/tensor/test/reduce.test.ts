@@ -353,7 +353,7 @@ forEachDevice('reductions', (dev) => {
     expectError(() => argmax(x, [0] as unknown as number), ShapeError, { op: 'argmax', argument: 'dim', expected: 'one dimension (a number) or undefined', got: '[0]' });
     const d = make([1], [1]);
     d.dispose();
-    expectError(() => sum(d), DisposedError, 'sum');
+    expectError(() => sum(d), DisposedError, { op: 'sum' });
   });
 
   it('methods mirror the functions', () => {

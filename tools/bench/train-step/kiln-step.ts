@@ -65,7 +65,7 @@ export function trainStep(u: StepSetup): [number, number] {
     loss.total.backward();
     u.optimizer.step();
     dropGradients(u.model);
-    return [loss.classification.item() as number, loss.box.item() as number];
+    return [loss.classification.item(), loss.box.item()];
   });
 }
 
@@ -115,7 +115,7 @@ export function forwardLosses(u: StepSetup): { classification: number; box: numb
   return noGrad(() => tidy(() => {
     const images = fromTypedArray(u.pixels, [s.batchSize, 1, size, size]).to(s.device);
     const loss = detectionLoss(u.model.call(images), targetTensors(u.targets, s.device), FOCAL);
-    return { classification: loss.classification.item() as number, box: loss.box.item() as number };
+    return { classification: loss.classification.item(), box: loss.box.item() };
   }));
 }
 
