@@ -17,13 +17,14 @@ import { type Tensor, memoryStats, randn, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 import { Linear, ReLU, Sequential } from '@kiln/nn';
 import { SGD } from '@kiln/optim';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const steps = Number(optionValue(argv, 'steps', '25000'));
-const every = Number(optionValue(argv, 'every', '5000'));
-const mode = optionValue(argv, 'mode', 'both');
-const device = optionValue(argv, 'device', 'cpu');
+const { steps, every, mode, device } = parseOptions(process.argv.slice(2), {
+  steps: { type: 'number', default: '25000' },
+  every: { type: 'number', default: '5000' },
+  mode: { type: 'string', default: 'both' },
+  device: { type: 'string', default: 'cpu' },
+});
 if (device !== 'cpu') await import('@kiln/cuda');
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);

@@ -176,7 +176,7 @@ class CudaStorage implements Storage {
 /** Throws unless [byteOffset, byteOffset + bytes) lies inside the storage (a host copy's range). */
 function checkRange(s: Storage, byteOffset: number, bytes: number): void {
   if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + bytes <= s.nbytes)) {
-    throw new InternalError(`cuda copy: bytes [${byteOffset}, ${byteOffset + bytes}) outside a storage of ${s.nbytes} bytes`);
+    throw new InternalError({ op: 'cuda copy', expected: `bytes inside a storage of ${s.nbytes} bytes`, got: `[${byteOffset}, ${byteOffset + bytes})` });
   }
 }
 

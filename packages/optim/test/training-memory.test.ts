@@ -21,7 +21,7 @@ function mlp(dev: 'cpu' | 'cuda') {
     loss.backward();
     opt.step();
     opt.zeroGrad();
-    return loss.item() as number;
+    return loss.item();
   };
   const dispose = () => {
     for (const p of params) p.dispose();

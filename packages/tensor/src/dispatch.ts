@@ -104,7 +104,10 @@ export function empty(shape: Shape, dtype: DType, dev: Device): Tensor {
   if (shape.length > MAX_DIMS) throw new ShapeError('empty', 'shape', `at most ${MAX_DIMS} dimensions`, `${shape.length} dimensions`);
   const nbytes = numelOf(shape) * dtypeInfo[dtype].itemsize;
   if (!(nbytes <= MAX_TENSOR_BYTES)) {
-    throw new OutOfMemoryError(`cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)} on ${dev}: ${nbytes} bytes (at most 2^46 bytes per tensor)`);
+    throw new OutOfMemoryError({
+      op: 'empty', argument: 'shape', expected: 'at most 2^46 bytes per tensor', got: `${nbytes} bytes`,
+      message: `cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)} on ${dev}: ${nbytes} bytes (at most 2^46 bytes per tensor)`,
+    });
   }
   if (activeSession !== null) activeSession.allocated(nbytes);
   const storage = backend.allocate(dev, nbytes);

@@ -29,7 +29,7 @@ export const borrowed = family({
     else if (fate === 'resize-shrink' && resizable) (buffer as ArrayBuffer & { resize(n: number): void }).resize(0);
     else if (fate === 'resize-grow' && resizable) (buffer as ArrayBuffer & { resize(n: number): void }).resize(bytes * 2 + 8);
     const o = attempt(op, () => {
-      if (op === 'sum') return [t.sum().item() as number];
+      if (op === 'sum') return [t.sum().item()];
       if (op === 'add') return flat(t.add(1)).map((v) => v - 1);
       if (op === 'copy_') return flat(t.clone().copy_(t));
       return (t.toArray() as number[]);

@@ -97,8 +97,11 @@ class CpuStorage implements Storage {
     return this.buf;
   }
   private goneError(what: string): DisposedError {
-    return new DisposedError(`${what}: the tensor's memory is gone: it was made by fromTypedArray (or fromNdarray) over a buffer ` +
-      'that was since detached (transferred to a worker or by structuredClone) or resized; keep the buffer, or copy it with tensor()');
+    return new DisposedError({
+      op: what,
+      detail: "the tensor's memory is gone: it was made by fromTypedArray (or fromNdarray) over a buffer " +
+        'that was since detached (transferred to a worker or by structuredClone) or resized; keep the buffer, or copy it with tensor()',
+    });
   }
   free(): void {
     if (this.released) return;
@@ -122,7 +125,10 @@ function nativeAlloc(nbytes: number): ArrayBuffer {
 function allocateCpu(nbytes: number): Storage {
   // CPU storage is an ArrayBuffer, and Node.js makes none larger than this (4 GiB in Node 20)
   if (nbytes > bufferConstants.MAX_LENGTH) {
-    throw new OutOfMemoryError(`cannot allocate ${nbytes} bytes on cpu: a CPU tensor is at most ${bufferConstants.MAX_LENGTH} bytes, the largest buffer Node.js ${process.version} makes`);
+    throw new OutOfMemoryError({
+      op: 'cpu alloc', expected: `at most ${bufferConstants.MAX_LENGTH} bytes`, got: `${nbytes} bytes`,
+      message: `cannot allocate ${nbytes} bytes on cpu: a CPU tensor is at most ${bufferConstants.MAX_LENGTH} bytes, the largest buffer Node.js ${process.version} makes`,
+    });
   }
   const cache = smallCache();
   const block = cache.roundSize(nbytes);

@@ -247,7 +247,7 @@ function hostArray(op: string, t: Tensor): StorageArray {
     return new info.arrayType(new ArrayBuffer(t.numel * info.itemsize));
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    throw new OutOfMemoryError(`${op}: cannot allocate ${t.numel * info.itemsize} bytes on the host for the values of a ${t.dtype} tensor of shape ${fmtShape(t.shape)}`);
+    throw new OutOfMemoryError({ op, detail: `cannot allocate ${t.numel * info.itemsize} bytes on the host for the values of a ${t.dtype} tensor of shape ${fmtShape(t.shape)}` });
   }
 }
 

@@ -34,9 +34,9 @@ export function computeOnce(device: 'cpu' | 'cuda', seed: number): number {
     const a = tensor(av, { dtype: 'float64', device }).reshape([n, m]);
     const b = tensor(bv, { dtype: 'float64', device });
     const big = tensor(values(seed + 2, 70_000), { dtype: 'float64', device });   // past the JS cache's 64 KiB
-    const got = a.mul(b).add(1).sum().item() as number;
-    const mm = (matmul(a, a.t()) as Tensor).sum().item() as number;
-    const bigSum = big.sum().item() as number;
+    const got = a.mul(b).add(1).sum().item();
+    const mm = (matmul(a, a.t()) as Tensor).sum().item();
+    const bigSum = big.sum().item();
     const bigRef = values(seed + 2, 70_000).reduce((x, y) => x + y, 0);
     try {
       a.add(tensor([1, 2], { dtype: 'float64', device }));   // shapes that do not broadcast: a typed error
