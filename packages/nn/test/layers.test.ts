@@ -55,7 +55,7 @@ forEachDevice('Linear', (dev) => {
 
   it('errors', () => {
     expectError(() => new Linear(4, 3, { device: dev }).call(rand(1, [2, 5], dev, 'float32')), ShapeError, { op: 'Linear', argument: 'input', expected: 'a last dimension of 4 (in_features)', got: 'shape [2, 5]' });
-    expectError(() => new Linear(-1, 3), ValueError, { op: 'Linear', argument: 'inFeatures', expected: 'a non-negative integer', got: '-1' });
+    expectError(() => new Linear(-1, 3), ValueError, { op: 'Linear', argument: 'inFeatures', expected: 'an integer >= 0', got: '-1' });
   });
 
   it.skipIf(!derivativeOf('matmul') && !derivativeOf('mm'))('passes gradcheck', () => {
@@ -98,7 +98,7 @@ forEachDevice('Conv2d', (dev) => {
 
   it('errors', () => {
     expectError(() => new Conv2d(3, 4, 3, { groups: 2 }), ValueError, { op: 'Conv2d', argument: 'inChannels', expected: 'a multiple of groups (2)', got: '3' });
-    expectError(() => new Conv2d(2, 4, 0), ValueError, { op: 'Conv2d', argument: 'kernelSize', expected: 'positive integers', got: '[0, 0]' });
+    expectError(() => new Conv2d(2, 4, 0), ValueError, { op: 'Conv2d', argument: 'kernelSize', expected: 'an integer >= 1 or a pair of them', got: '0' });
     // the wording matters: the layer, the channels it wants and what came in (not the weight's shape)
     expectError(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32')), ShapeError,
       "Conv2d: argument 'input' expected [N, 2, H, W]: the 2 input channels of Conv2d(2, 4, kernelSize [3, 3]), got 3 channels in shape [1, 3, 5, 5]");
@@ -214,7 +214,7 @@ forEachDevice('pooling, upsampling, activation and containers', (dev) => {
     expect(new MaxPool2d(3, { stride: 1, padding: 1 }).call(x).shape).toEqual([1, 1, 4, 4]);
     expect(new MaxPool2d(3, { stride: 2, ceilMode: true }).call(x).shape).toEqual([1, 1, 2, 2]);
     expect(new Upsample({ size: [3, 5] }).call(x).shape).toEqual([1, 1, 3, 5]);
-    expectError(() => new Upsample({ scaleFactor: 2, mode: 'bilinear' as 'nearest' }), ValueError, { op: 'Upsample', argument: 'mode', expected: "'nearest' (the only mode implemented)", got: 'bilinear' });
+    expectError(() => new Upsample({ scaleFactor: 2, mode: 'bilinear' as 'nearest' }), ValueError, { op: 'Upsample', argument: 'mode', expected: "'nearest' (the only mode implemented)", got: '"bilinear"' });
   });
 });
 

@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DTypeError, KilnError, ShapeError, ValueError, arange, memoryStats, tensor } from '@kiln/tensor';
+import { DTypeError, KilnError, ShapeError, ValueError, arange, memoryStats, tensor, DisposedError } from '@kiln/tensor';
 import { decodeStateDict, encodeStateDict, loadStateDictFile, saveStateDict } from '@kiln/nn';
+import { expectError } from '@kiln/tensor/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,9 +81,9 @@ describe('loading checks every field', () => {
   it('saving refuses keys that would be lost or reach a prototype, and non-string metadata', () => {
     for (const key of ['__metadata__', '__proto__', 'constructor']) {
       const state = Object.defineProperty({}, key, { value: tensor([1]), enumerable: true });
-      expect(() => encodeStateDict(state)).toThrow(ValueError);
+      expectError(() => encodeStateDict(state), ValueError, { op: 'saveStateDict', argument: 'state' });
     }
-    expect(() => encodeStateDict({ a: tensor([1]) }, { n: 1 as unknown as string })).toThrow(ValueError);
+    expectError(() => encodeStateDict({ a: tensor([1]) }, { n: 1 as unknown as string }), ValueError, { op: 'saveStateDict', argument: "metadata['n']", expected: 'a string (safetensors metadata maps strings to strings)', got: '1' });
   });
 });
 
@@ -129,7 +130,7 @@ describe('saving is atomic', () => {
     const old = readFileSync(path);
     const gone = tensor([1]);
     gone.dispose();
-    expect(() => saveStateDict({ a: gone }, path)).toThrow();
+    expectError(() => saveStateDict({ a: gone }, path), DisposedError, { op: 'saveStateDict' });
     expect(readFileSync(path)).toEqual(old);
     writeFileSync(join(dir, 'plain.bin'), 'x');
     expect(readdirSync(dir).filter((f) => f.startsWith('.keep'))).toEqual([]);

@@ -7,26 +7,26 @@ import {
   DTypeError, DisposedError, OutOfMemoryError, ShapeError, ValueError, arange, emptyCache, fromTypedArray, full, linspace, memoryStats,
   ones, tensor, zeros,
 } from '@kiln/tensor';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { forEachDevice, expectError } from '@kiln/tensor/testing';
 
 describe('sizes that cannot exist', () => {
   it('are typed errors before anything is allocated (no SIGSEGV, no hang)', () => {
     const before = memoryStats('cpu').allocated;
-    expect(() => zeros([2 ** 31, 2 ** 31])).toThrow(OutOfMemoryError);      // 2^64 bytes: was a 64-byte block, then SIGSEGV
-    expect(() => zeros([3 * 2 ** 60])).toThrow(ValueError);                  // not a safe integer: the rounding loop hung
-    expect(() => zeros([2 ** 45, 8])).toThrow(OutOfMemoryError);             // 2^50 bytes: past what a device holds
-    expect(() => zeros([2 ** 31])).toThrow(OutOfMemoryError);                // 8 GiB: past Node 20's largest buffer (was a double free)
-    expect(() => ones([2 ** 53])).toThrow(ValueError);
-    expect(() => full([1e300], 1)).toThrow(ValueError);
-    expect(() => zeros(Array(13).fill(1))).toThrow(ShapeError);              // more dimensions than kernels take
+    expectError(() => zeros([2 ** 31, 2 ** 31]), OutOfMemoryError, { op: 'empty', argument: 'shape', expected: 'at most 2^46 bytes per tensor', got: '18446744073709552000 bytes' });      // 2^64 bytes: was a 64-byte block, then SIGSEGV
+    expectError(() => zeros([3 * 2 ** 60]), ValueError, { op: 'zeros', argument: 'shape', expected: 'a shape of non-negative integers', got: '[3458764513820541000]' });                  // not a safe integer: the rounding loop hung
+    expectError(() => zeros([2 ** 45, 8]), OutOfMemoryError, { op: 'empty', argument: 'shape', expected: 'at most 2^46 bytes per tensor', got: '1125899906842624 bytes' });             // 2^50 bytes: past what a device holds
+    expectError(() => zeros([2 ** 31]), OutOfMemoryError, { op: 'cpu alloc', expected: 'at most 4294967296 bytes', got: '8589934592 bytes' });                // 8 GiB: past Node 20's largest buffer (was a double free)
+    expectError(() => ones([2 ** 53]), ValueError, { op: 'ones', argument: 'shape', expected: 'a shape of non-negative integers', got: '[9007199254740992]' });
+    expectError(() => full([1e300], 1), ValueError, { op: 'full', argument: 'shape', expected: 'a shape of non-negative integers', got: '[1e+300]' });
+    expectError(() => zeros(Array(13).fill(1)), ShapeError, { op: 'zeros', argument: 'shape', expected: 'at most 12 dimensions', got: '13 dimensions' });              // more dimensions than kernels take
     expect(memoryStats('cpu').allocated).toBe(before);
   });
 
   it('a view whose element count exceeds 2^53 is refused, and a huge expanded view does not allocate', () => {
     const one = tensor([1], { dtype: 'float32' });
-    expect(() => one.expand([2 ** 31, 2 ** 31, 4])).toThrow(ShapeError);
+    expectError(() => one.expand([2 ** 31, 2 ** 31, 4]), ShapeError, { op: 'expand', argument: 'shape', expected: 'a shape of at most 2^53 - 1 elements', got: '[2147483648, 2147483648, 4] (18446744073709552000 elements)' });
     const big = one.expand([2 ** 26, 2 ** 26]);                              // fine as a view (stride 0)
-    expect(() => big.contiguous()).toThrow(OutOfMemoryError);                // 2^54 bytes to copy it
+    expectError(() => big.contiguous(), OutOfMemoryError, { op: 'empty', argument: 'shape', expected: 'at most 2^46 bytes per tensor', got: '18014398509481984 bytes' });                // 2^54 bytes to copy it
   });
 });
 
@@ -34,43 +34,43 @@ describe('sizes, dims and indices are safe integers in range', () => {
   const x = () => ones([4, 6]);
   it('creation', () => {
     for (const bad of [[-1], [2.5], [NaN], [Infinity], ['3' as unknown as number], [null as unknown as number]]) {
-      expect(() => zeros(bad), String(bad)).toThrow(ValueError);
+      expectError(() => zeros(bad), ValueError, { op: 'zeros', argument: 'shape', expected: 'a shape of non-negative integers' });
     }
-    expect(() => zeros(5 as unknown as number[])).toThrow(ValueError);
-    expect(() => zeros([2], { dtype: 'float128' as never })).toThrow(DTypeError);
+    expectError(() => zeros(5 as unknown as number[]), ValueError, { op: 'zeros', argument: 'shape', expected: 'a shape (an array of sizes)', got: '5' });
+    expectError(() => zeros([2], { dtype: 'float128' as never }), DTypeError, { op: 'zeros', argument: 'dtype', expected: 'one of float32, float64, int32, int64, bool, float16, bfloat16', got: 'float128' });
   });
 
   it('views: slice, narrow, select, expand, reshape, permute', () => {
-    expect(() => ones([4, 1 << 20]).slice(0, 0.5).sum()).toThrow(/slice: argument 'start' expected an integer/);
-    expect(() => x().slice(1, 0, 2.5)).toThrow(ValueError);
-    expect(() => x().slice(1, NaN)).toThrow(ValueError);
-    expect(() => x().slice(1, 0, 4, 0)).toThrow(ValueError);
+    expectError(() => ones([4, 1 << 20]).slice(0, 0.5).sum(), ValueError, { op: 'slice', argument: 'start', expected: 'an integer (or ±Infinity)', got: '0.5' });
+    expectError(() => x().slice(1, 0, 2.5), ValueError, { op: 'slice', argument: 'end', expected: 'an integer (or ±Infinity)', got: '2.5' });
+    expectError(() => x().slice(1, NaN), ValueError, { op: 'slice', argument: 'start', expected: 'an integer (or ±Infinity)', got: 'NaN' });
+    expectError(() => x().slice(1, 0, 4, 0), ValueError, { op: 'slice', argument: 'step', expected: 'a positive integer', got: '0' });
     expect(x().slice(1, -Infinity, Infinity).shape).toEqual([4, 6]);         // ±Infinity: "from the start / to the end"
-    expect(() => x().narrow(0, 1.5, 2)).toThrow(ValueError);
-    expect(() => x().narrow(0, 0, 5)).toThrow(ValueError);
-    expect(() => x().select(1, 6)).toThrow(ValueError);
-    expect(() => x().select(1, 0.5)).toThrow(ValueError);
-    expect(() => x().select(2.5, 0)).toThrow(ShapeError);
-    expect(() => tensor([1], { dtype: 'float32' }).expand([-5])).toThrow(ShapeError);   // was numel -5, sum 0
-    expect(() => tensor([1], { dtype: 'float32' }).expand([2.5])).toThrow(ShapeError);
-    expect(() => tensor([1], { dtype: 'float32' }).expand([NaN])).toThrow(ShapeError);
-    expect(() => x().reshape([2, 12.5])).toThrow(ShapeError);
-    expect(() => x().reshape([-2, -12])).toThrow(ShapeError);
-    expect(() => x().permute([0, 0])).toThrow(ShapeError);
-    expect(() => x().sum(1.5)).toThrow(ShapeError);
-    expect(() => x().sum([0, '1' as unknown as number])).toThrow(ShapeError);
+    expectError(() => x().narrow(0, 1.5, 2), ValueError, { op: 'narrow', argument: 'start', expected: 'an index in [-4, 4]', got: '1.5' });
+    expectError(() => x().narrow(0, 0, 5), ValueError, { op: 'narrow', argument: 'length', expected: 'a length in [0, 4]', got: '5' });
+    expectError(() => x().select(1, 6), ValueError, { op: 'select', argument: 'index', expected: 'an index in [-6, 5]', got: '6' });
+    expectError(() => x().select(1, 0.5), ValueError, { op: 'select', argument: 'index', expected: 'an index in [-6, 5]', got: '0.5' });
+    expectError(() => x().select(2.5, 0), ShapeError, { op: 'select', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '2.5' });
+    expectError(() => tensor([1], { dtype: 'float32' }).expand([-5]), ShapeError, { op: 'expand', argument: 'shape', expected: 'sizes that are non-negative integers or -1', got: '[-5]' });   // was numel -5, sum 0
+    expectError(() => tensor([1], { dtype: 'float32' }).expand([2.5]), ShapeError, { op: 'expand', argument: 'shape', expected: 'sizes that are non-negative integers or -1', got: '[2.5]' });
+    expectError(() => tensor([1], { dtype: 'float32' }).expand([NaN]), ShapeError, { op: 'expand', argument: 'shape', expected: 'sizes that are non-negative integers or -1', got: '[NaN]' });
+    expectError(() => x().reshape([2, 12.5]), ShapeError, { op: 'reshape', argument: 'shape', expected: 'sizes that are non-negative integers or -1', got: '[2, 12.5]' });
+    expectError(() => x().reshape([-2, -12]), ShapeError, { op: 'reshape', argument: 'shape', expected: 'sizes that are non-negative integers or -1', got: '[-2, -12]' });
+    expectError(() => x().permute([0, 0]), ShapeError, { op: 'permute', argument: 'dims', expected: 'a permutation of 2 dimensions', got: '[0, 0]' });
+    expectError(() => x().sum(1.5), ShapeError, { op: 'sum', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '1.5' });
+    expectError(() => x().sum([0, '1' as unknown as number]), ShapeError, { op: 'sum', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '"1"' });
   });
 
   it('arange and linspace with non-finite or absurd arguments', () => {
-    expect(() => arange(0, Infinity)).toThrow(ValueError);
-    expect(() => arange(NaN)).toThrow(ValueError);
-    expect(() => arange(0, 1e300)).toThrow(/arange: argument 'end' expected a range of at most 2\^53 - 1 values/);
-    expect(() => arange(0, 2 ** 50)).toThrow(OutOfMemoryError);
-    expect(() => arange('5' as unknown as number)).toThrow(DTypeError);
-    expect(() => linspace(0, Infinity, 5)).toThrow(ValueError);
-    expect(() => linspace(NaN, 1, 5)).toThrow(ValueError);
-    expect(() => linspace(0, 1, 2.5)).toThrow(ValueError);
-    expect(() => linspace(-1.7e308, 1.7e308, 3)).toThrow(ValueError);
+    expectError(() => arange(0, Infinity), ValueError, { op: 'arange', argument: 'end', expected: 'a finite number', got: 'Infinity' });
+    expectError(() => arange(NaN), ValueError, { op: 'arange', argument: 'end', expected: 'a finite number', got: 'NaN' });
+    expectError(() => arange(0, 1e300), ValueError, { op: 'arange', argument: 'end', expected: 'a range of at most 2^53 - 1 values ((end - start) / step)', got: '1e+300' });
+    expectError(() => arange(0, 2 ** 50), OutOfMemoryError, { op: 'empty', argument: 'shape', expected: 'at most 2^46 bytes per tensor', got: '9007199254740992 bytes' });
+    expectError(() => arange('5' as unknown as number), DTypeError, { op: 'arange', argument: 'end', expected: 'a number', got: '"5"' });
+    expectError(() => linspace(0, Infinity, 5), ValueError, { op: 'linspace', argument: 'end', expected: 'a finite number', got: 'Infinity' });
+    expectError(() => linspace(NaN, 1, 5), ValueError, { op: 'linspace', argument: 'start', expected: 'a finite number', got: 'NaN' });
+    expectError(() => linspace(0, 1, 2.5), ValueError, { op: 'linspace', argument: 'steps', expected: 'an integer >= 0', got: '2.5' });
+    expectError(() => linspace(-1.7e308, 1.7e308, 3), ValueError, { op: 'linspace', argument: 'end', expected: 'end - start within the range of a double', got: '1.7e+308 - -1.7e+308' });
     expect(linspace(0, 1, 3).toArray()).toEqual([0, 0.5, 1]);
   });
 });
@@ -79,13 +79,13 @@ describe('wrong-type scalars are DTypeErrors', () => {
   const t = () => tensor([1, 2], { dtype: 'float32' });
   it('in binary ops, their in-place forms, where, fill and full', () => {
     for (const bad of ['x', '2', null, undefined, 2n, {}, [1], Symbol('s')]) {
-      expect(() => t().add(bad as never), String(typeof bad)).toThrow(DTypeError);   // was an all-NaN tensor for 'x'
-      expect(() => t().mul_(bad as never), String(typeof bad)).toThrow(DTypeError);
-      expect(() => t().fill_(bad as never), String(typeof bad)).toThrow(DTypeError);
-      expect(() => full([2], bad as never), String(typeof bad)).toThrow(DTypeError);
-      expect(() => t().gt(0).where(t(), bad as never), String(typeof bad)).toThrow(DTypeError);
+      expectError(() => t().add(bad as never), DTypeError, { op: 'add', argument: 'other', expected: 'a Tensor, a number or a boolean' });   // was an all-NaN tensor for 'x'
+      expectError(() => t().mul_(bad as never), DTypeError, { op: 'mul_', argument: 'other', expected: 'a Tensor, a number or a boolean' });
+      expectError(() => t().fill_(bad as never), DTypeError, { op: 'fill_', argument: 'value', expected: 'a Tensor, a number or a boolean' });
+      expectError(() => full([2], bad as never), DTypeError, { op: 'full', argument: 'value', expected: 'a Tensor, a number or a boolean' });
+      expectError(() => t().gt(0).where(t(), bad as never), DTypeError, { op: 'where', argument: 'other', expected: 'a Tensor, a number or a boolean' });
     }
-    expect(() => t().add('x' as never)).toThrow(/add: argument 'other' expected a Tensor, a number or a boolean, got the string "x"/);
+    expectError(() => t().add('x' as never), DTypeError, { op: 'add', argument: 'other', expected: 'a Tensor, a number or a boolean', got: 'the string "x"' });
   });
 });
 
@@ -96,9 +96,9 @@ describe('borrowed JS memory (fromTypedArray)', () => {
     expect(t.sum().item()).toBe(4 << 20);
     const moved = structuredClone(a.buffer, { transfer: [a.buffer] });   // detaches a.buffer
     expect(moved.byteLength).toBe(16 << 20);
-    expect(() => t.sum()).toThrow(DisposedError);
-    expect(() => t.add(1)).toThrow(/memory is gone/);
-    expect(() => t.toArray()).toThrow(DisposedError);
+    expectError(() => t.sum(), DisposedError, { op: 'sum' });
+    expectError(() => t.add(1), DisposedError, { op: 'add', message: /memory is gone/ });
+    expectError(() => t.toArray(), DisposedError, { op: 'toArray' });
     expect(t.isDisposed).toBe(true);
     t.dispose();   // harmless
   });
@@ -149,11 +149,11 @@ describe('nested data', () => {
   it('an array that contains itself, or nesting deeper than 12, is a ShapeError (no hang, no stack overflow)', () => {
     const self: unknown[] = [];
     self.push(self);
-    expect(() => tensor(self as never)).toThrow(ShapeError);
+    expectError(() => tensor(self as never), ShapeError, { op: 'tensor', argument: 'data', expected: 'nested arrays at most 12 deep', got: 'deeper nesting' });
     let deep: unknown = 1;
     for (let i = 0; i < 10_000; i++) deep = [deep];
-    expect(() => tensor(deep as never)).toThrow(ShapeError);
-    expect(() => tensor([[1, 2], [3]] as never)).toThrow(ShapeError);
-    expect(() => tensor([1, 'a'] as never)).toThrow(ValueError);
+    expectError(() => tensor(deep as never), ShapeError, { op: 'tensor', argument: 'data', expected: 'nested arrays at most 12 deep', got: 'deeper nesting' });
+    expectError(() => tensor([[1, 2], [3]] as never), ShapeError, { op: 'tensor', argument: 'data', expected: 'a regular nested array of shape [2, 2]', got: 'a ragged array' });
+    expectError(() => tensor([1, 'a'] as never), ValueError, { op: 'tensor', argument: 'data', expected: 'numbers, booleans or bigints', got: 'string' });
   });
 });

@@ -47,7 +47,7 @@ forEachDevice('storage refcounts and dispose', (dev) => {
       ['toTypedArray', () => t.toTypedArray()], ['clone', () => t.clone()], ['to', () => t.to('float64')], ['fill_', () => t.fill_(1)],
       ['copy_', () => u.copy_(t)], ['sum', () => t.sum()], ['matmul', () => t.matmul(u)],
     ];
-    for (const [op, f] of uses) expectError(f, DisposedError, `${op}:`, 'disposed');
+    for (const [op, f] of uses) expectError(f, DisposedError, { op, message: `${op}: the tensor was disposed` });
     u.dispose();
   });
 

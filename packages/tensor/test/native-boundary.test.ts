@@ -8,7 +8,7 @@ import {
   DTypeError, DeviceError, InternalError, type KernelAddon, MAX_DIMS, type Storage, ShapeError, Tensor, ValueError, empty, emptyOn,
   fromNativeError, kernelTable, launchKernel, loadAddon, tensor, device as toDevice, zeros,
 } from '@kiln/tensor';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { forEachDevice, expectError } from '@kiln/tensor/testing';
 
 /** A view of `base`'s storage with any metadata (the internal constructor: no checks). */
 const forge = (base: Tensor, shape: number[], strides: number[], offset: number, dtype = base.dtype): Tensor =>
@@ -31,9 +31,8 @@ forEachDevice('native boundary', (dev) => {
       ['a larger dtype over the same bytes', forge(b, [16], [1], 0, 'float64')],
     ];
     for (const [what, v] of cases) {
-      expect(() => fill(v), what).toThrow(ShapeError);
-      expect(() => fill(v), what).toThrow(/fill: output 0 .*caught at the native boundary/);
-      expect(() => launchKernel('add', [v, b], [b], []), what).toThrow(/add: input 0/);
+      expectError(() => fill(v), ShapeError, { op: 'fill', message: /fill: output 0 .*caught at the native boundary/ });
+      expectError(() => launchKernel('add', [v, b], [b], []), ShapeError, { op: 'add', message: /add: input 0/ });
     }
     // the storage was never written
     expect(b.sum().item()).toBe(0);
@@ -41,12 +40,12 @@ forEachDevice('native boundary', (dev) => {
 
   it('refuses sizes and strides that are not whole numbers, and too many dimensions', () => {
     const b = base();
-    expect(() => fill(forge(b, [-5], [1], 0))).toThrow(/invalid size -5/);
-    expect(() => fill(forge(b, [2.5], [1], 0))).toThrow(/invalid size 2.5/);
-    expect(() => fill(forge(b, [NaN], [1], 0))).toThrow(ShapeError);
-    expect(() => fill(forge(b, [2], [0.5], 0))).toThrow(/invalid stride/);
-    expect(() => fill(forge(b, [2], [1], 0.5))).toThrow(/invalid storage offset/);
-    expect(() => fill(forge(b, [2], [1], -1))).toThrow(/invalid storage offset/);
+    expectError(() => fill(forge(b, [-5], [1], 0)), ShapeError, { op: 'fill', message: /invalid size -5/ });
+    expectError(() => fill(forge(b, [2.5], [1], 0)), ShapeError, { op: 'fill', message: /invalid size 2.5/ });
+    expectError(() => fill(forge(b, [NaN], [1], 0)), ShapeError, { op: 'fill' });
+    expectError(() => fill(forge(b, [2], [0.5], 0)), ShapeError, { op: 'fill', message: /invalid stride/ });
+    expectError(() => fill(forge(b, [2], [1], 0.5)), ShapeError, { op: 'fill', message: /invalid storage offset/ });
+    expectError(() => fill(forge(b, [2], [1], -1)), ShapeError, { op: 'fill', message: /invalid storage offset/ });
     const ones = Array<number>(MAX_DIMS + 1).fill(1);
     expect(() => fill(forge(b, ones, ones, 0))).toThrow(new RegExp(`at most ${MAX_DIMS}`));
     // MAX_DIMS itself is the native limit: a view of exactly that many dimensions runs
@@ -58,7 +57,7 @@ forEachDevice('native boundary', (dev) => {
   it('refuses a storage without memory', () => {
     const b = base();
     const nowhere: Storage = { ...b.storage, address: 0, nbytes: 64, device: b.storage.device, version: 0, refs: 1, freed: false, free() {} };
-    expect(() => fill(new Tensor(nowhere, [2], [1], 0, 'float32'))).toThrow(ValueError);
+    expectError(() => fill(new Tensor(nowhere, [2], [1], 0, 'float32')), ValueError, { op: 'fill' });
   });
 
   it('lets valid edge views through: empty views at the end, negative strides inside, broadcast inputs', () => {
@@ -101,14 +100,14 @@ describe('native boundary: the call record itself', () => {
   const tensorRecord = (code: number, ndim = 1, bytes = 16): number[] => [code, ndim, t.storage.address, bytes, 0, 4, 1];
 
   it('refuses unknown dtype codes, negative and fractional counts, records past the buffer', () => {
-    expect(() => run([0, 0, 1, 1, ...tensorRecord(9), 1])).toThrow(DTypeError);
-    expect(() => run([0, 0, 1, 1, ...tensorRecord(-1), 1])).toThrow(DTypeError);
-    expect(() => run([0, 0, 1, 1, ...tensorRecord(0.5), 1])).toThrow(DTypeError);
-    expect(() => run([0, -1, 1, 1, ...tensorRecord(0), 1])).toThrow(InternalError);
-    expect(() => run([0, 0, 1.5, 1, ...tensorRecord(0), 1])).toThrow(InternalError);
-    expect(() => run([0, 0, 1, 70, ...tensorRecord(0), 1])).toThrow(InternalError);            // more attributes than kMaxAttrs
-    expect(() => run([0, 0, 1, 1, 0, 60, t.storage.address, 16, 0])).toThrow(ShapeError);       // 60 dimensions
-    expect(() => run([NaN, 0, 1, 1, ...tensorRecord(0), 1])).toThrow(DeviceError);
+    expectError(() => run([0, 0, 1, 1, ...tensorRecord(9), 1]), DTypeError, { op: 'fill' });
+    expectError(() => run([0, 0, 1, 1, ...tensorRecord(-1), 1]), DTypeError, { op: 'fill' });
+    expectError(() => run([0, 0, 1, 1, ...tensorRecord(0.5), 1]), DTypeError, { op: 'fill' });
+    expectError(() => run([0, -1, 1, 1, ...tensorRecord(0), 1]), InternalError, { op: 'fill' });
+    expectError(() => run([0, 0, 1.5, 1, ...tensorRecord(0), 1]), InternalError, { op: 'fill' });
+    expectError(() => run([0, 0, 1, 70, ...tensorRecord(0), 1]), InternalError, { op: 'fill' });            // more attributes than kMaxAttrs
+    expectError(() => run([0, 0, 1, 1, 0, 60, t.storage.address, 16, 0]), ShapeError, { op: 'fill' });       // 60 dimensions
+    expectError(() => run([NaN, 0, 1, 1, ...tensorRecord(0), 1]), DeviceError, { op: 'fill' });
     run([0, 0, 1, 1, ...tensorRecord(0), 5]);                                                   // a valid record still works
     expect(t.toArray()).toEqual([5, 5, 5, 5]);
   });
@@ -116,6 +115,6 @@ describe('native boundary: the call record itself', () => {
   it('counts beyond the native limits are refused', () => {
     const b = zeros([2]);
     const many = Array.from({ length: 17 }, () => b);
-    expect(() => launchKernel('add', many, [b], [])).toThrow(/at most 16/);
+    expectError(() => launchKernel('add', many, [b], []), InternalError, { op: 'add', message: /at most 16/ });
   });
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, Profiler, ValueError, isProfiling, matmul, memoryStats, profile, randn, recordFunction, synchronize, tensor, zeros,
+  type Tensor, Profiler, ValueError, isProfiling, matmul, memoryStats, profile, randn, recordFunction, synchronize, tensor, zeros, ShapeError,
 } from '@kiln/tensor';
 import { expectError, forEachDevice } from '@kiln/tensor/testing';
 
@@ -77,7 +77,7 @@ forEachDevice('profiler', (dev) => {
         a.add(a).dispose();
         throw new RangeError('inside');
       })).toThrow('inside');
-      expect(() => a.matmul(a.reshape([2, 4]))).toThrow();   // rejected before any launch
+      expectError(() => a.matmul(a.reshape([2, 4])), ShapeError, { op: 'matmul', argument: 'other', got: '2 rows' });   // rejected before any launch
       recordFunction('after', () => a.neg().dispose());
     });
     const { ranges, kernels } = prof.events();
@@ -200,14 +200,14 @@ describe('profiler API', () => {
     expect(isProfiling()).toBe(true);
     expectError(() => p.keyAverages(), ValueError, { op: 'Profiler.keyAverages', expected: 'a stopped profile', got: 'one still running (call stop() first)' });
     expectError(() => new Profiler().start(), ValueError, { op: 'Profiler.start', expected: 'no other profile running (profiles do not nest)', got: 'a profile already running' });
-    expect(() => p.start()).toThrow(ValueError);
+    expectError(() => p.start(), ValueError, { op: 'Profiler.start', expected: 'a profiler that is not running', got: 'one already started' });
     p.stop();
     expect(isProfiling()).toBe(false);
     expect(() => profile(() => { throw new RangeError('boom'); })).toThrow('boom');
     expect(isProfiling()).toBe(false);
     expectError(() => profile(async () => 1), ValueError, { op: 'profile', argument: 'fn', got: 'a function returning a Promise' });
     expect(isProfiling()).toBe(false);
-    expect(() => profile({}, 3 as unknown as () => void)).toThrow(ValueError);
+    expectError(() => profile({}, 3 as unknown as () => void), ValueError, { op: 'profile', argument: 'fn', expected: 'a function to profile', got: '3' });
   });
 
   it('copies on the CPU are not ranges', () => {
