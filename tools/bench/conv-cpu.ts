@@ -9,13 +9,16 @@
  */
 import { conv2d, cpuThreads, randn } from '@kiln/tensor';
 import '@kiln/autograd';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const reps = Number(optionValue(argv, 'reps', '15'));
-const warmup = Number(optionValue(argv, 'warmup', '3'));
-const label = optionValue(argv, 'label', 'kiln');
-const cpuClock = optionValue(argv, 'clock', 'wall') === 'cpu';
+const { reps, warmup, label, clock } = parseOptions(process.argv.slice(2), {
+  reps: { type: 'number', default: '15' },
+  warmup: { type: 'number', default: '3' },
+  label: { type: 'string', default: 'kiln' },
+  clock: { type: 'string', default: 'wall' },
+});
+if (clock !== 'wall' && clock !== 'cpu') throw new Error(`--clock: expected 'wall' or 'cpu', got '${clock}'`);
+const cpuClock = clock === 'cpu';
 const now = (): number => {
   if (!cpuClock) return performance.now();
   const u = process.cpuUsage();

@@ -22,19 +22,20 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type DType, type Tensor, conv2d, conv2dBackwardInput, conv2dBackwardWeight, matmul, randn, setFloat32MatmulPrecision, synchronize } from '@kiln/tensor';
 import '@kiln/autograd';
 import { cuda, cudaLibraries, setCudnnBenchmark, setLibraryEnabled } from '@kiln/cuda';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const args = {
-  sizes: optionValue(argv, 'sizes', '1024,4096').split(',').map(Number),
-  warmup: Number(optionValue(argv, 'warmup', '5')),
-  reps: Number(optionValue(argv, 'reps', '20')),
-  torch: optionValue(argv, 'torch', ''),
-  out: optionValue(argv, 'out', ''),
-  device: optionValue(argv, 'device', 'cuda') as 'cuda' | 'cpu',
-  conv: optionValue(argv, 'conv', '16,256,64,64,256').split(',').map(Number),
-};
-const DEV = args.device;
+const args = parseOptions(process.argv.slice(2), {
+  sizes: { type: 'numbers', default: '1024,4096' },
+  warmup: { type: 'number', default: '5' },
+  reps: { type: 'number', default: '20' },
+  torch: { type: 'string', default: '' },
+  out: { type: 'string', default: '' },
+  device: { type: 'string', default: 'cuda' },
+  conv: { type: 'numbers', default: '16,256,64,64,256' },
+});
+if (args.device !== 'cuda' && args.device !== 'cpu') throw new Error(`--device: expected 'cuda' or 'cpu', got '${args.device}'`);
+if (args.conv.length !== 5) throw new Error(`--conv: expected 5 sizes N,C,H,W,O, got '${args.conv.join(',')}'`);
+const DEV: 'cuda' | 'cpu' = args.device;
 const [CN, CC, CH, CW, CO] = args.conv as [number, number, number, number, number];
 const X_SHAPE = [CN, CC, CH, CW], W_SHAPE = [CO, CC, 3, 3], Y_SHAPE = [CN, CO, CH, CW];
 const CONV_FLOPS = 2 * CN * CO * CC * 9 * CH * CW;
