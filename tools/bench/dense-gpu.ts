@@ -66,8 +66,8 @@ function timeMs(fn: () => void, warmup = args.warmup, reps = args.reps): number 
 
 /** max |a - b| / max |b| (b the float64 reference). */
 function relErr(a: Tensor, b: Tensor): number {
-  const d = a.to('float64').sub(b).abs().amax().item() as number;
-  return d / Math.max(b.abs().amax().item() as number, 1e-300);
+  const d = a.to('float64').sub(b).abs().amax().item();
+  return d / Math.max(b.abs().amax().item(), 1e-300);
 }
 
 interface Row {
