@@ -321,20 +321,19 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
 
   it('errors name the argument, with expected and got', () => {
     const x = rand(1, [1, 4, 5, 5], dev), w = rand(2, [2, 4, 3, 3], dev);
-    expect(() => conv2d(x, rand(1, [3, 3], dev))).toThrow("conv2d: argument 'weight' expected 4 dimensions [out, in/groups, kh, kw], got [3, 3]");
-    expect(() => conv2d(x, rand(1, [2, 3, 3, 3], dev))).toThrow(/conv2d: argument 'weight' expected in\/groups = 4\/1 = 4 input channels .* got \[2, 3, 3, 3\]/);
-    expect(() => conv2d(x, rand(1, [3, 2, 3, 3], dev), null, { groups: 2 })).toThrow(/argument 'weight' expected an output channel count \(dim 0\) divisible by groups = 2/);
-    expect(() => conv2d(rand(1, [1, 3, 5, 5], dev), rand(1, [2, 1, 3, 3], dev), null, { groups: 2 })).toThrow(/argument 'input' expected a channel count divisible by groups = 2, got 3 channels/);
-    expect(() => conv2d(x, w, rand(1, [3], dev))).toThrow("conv2d: argument 'bias' expected shape [2] (the weight's output channels), got [3]");
-    expect(() => conv2d(x, rand(1, [2, 4, 7, 7], dev))).toThrow(ShapeError);
-    expect(() => conv2d(x, rand(1, [2, 4, 7, 7], dev))).toThrow(/output size would be \[-1, -1\]|output size would be \[0, 0\]/);
-    expect(() => conv2d(x, w, null, { groups: 0 })).toThrow(ValueError);
-    expect(() => conv2d(x, w.to('float64'))).toThrow("conv2d: argument 'weight' expected the dtype of 'input' (float32), got float64");
-    expect(() => conv2d(rand(1, [4, 5, 5], dev), w)).toThrow("conv2d: argument 'input' expected 4 dimensions [N, C, H, W], got [4, 5, 5]");
-    expect(() => conv2dBackwardInput(rand(1, [1, 2, 4, 4], dev), w, [1, 4, 5, 5])).toThrow(/conv2d_backward_input: argument 'grad_output' expected shape \[1, 2, 3, 3\]/);
-    expect(() => conv2dBackwardWeight(rand(1, [1, 2, 3, 3], dev), x, [2, 3, 3, 3])).toThrow(/conv2d_backward_weight: argument 'weightShape'/);
-    expect(() => conv2dBackwardInput(rand(1, [1, 2, 3, 3], dev), w, [1, 4, 5.5, 5])).toThrow(/argument 'inputShape' expected 4 non-negative integer sizes/);
-    expect(() => conv2dBackwardInput(rand(1, [1, 2, 3, 3], dev, 'float64'), w, [1, 4, 5, 5])).toThrow(/argument 'weight' expected the dtype of 'grad_output' \(float64\)/);
+    expectError(() => conv2d(x, rand(1, [3, 3], dev)), ShapeError, { op: 'conv2d', argument: 'weight', expected: '4 dimensions [out, in/groups, kh, kw]', got: '[3, 3]' });
+    expectError(() => conv2d(x, rand(1, [2, 3, 3, 3], dev)), ShapeError, { op: 'conv2d', argument: 'weight', expected: /^in\/groups = 4\/1 = 4 input channels/, got: '[2, 3, 3, 3]' });
+    expectError(() => conv2d(x, rand(1, [3, 2, 3, 3], dev), null, { groups: 2 }), ShapeError, { op: 'conv2d', argument: 'weight', expected: 'an output channel count (dim 0) divisible by groups = 2', got: '[3, 2, 3, 3]' });
+    expectError(() => conv2d(rand(1, [1, 3, 5, 5], dev), rand(1, [2, 1, 3, 3], dev), null, { groups: 2 }), ShapeError, { op: 'conv2d', argument: 'input', expected: 'a channel count divisible by groups = 2', got: '3 channels' });
+    expectError(() => conv2d(x, w, rand(1, [3], dev)), ShapeError, { op: 'conv2d', argument: 'bias', expected: "shape [2] (the weight's output channels)", got: '[3]' });
+    expectError(() => conv2d(x, rand(1, [2, 4, 7, 7], dev)), ShapeError, { op: 'conv2d', argument: 'input', got: 'spatial size [5, 5]', message: /output size would be \[(-1, -1|0, 0)\]/ });
+    expectError(() => conv2d(x, w, null, { groups: 0 }), ValueError, { op: 'conv2d', argument: 'groups', expected: 'a positive integer', got: '0' });
+    expectError(() => conv2d(x, w.to('float64')), DTypeError, { op: 'conv2d', argument: 'weight', expected: "the dtype of 'input' (float32)", got: 'float64' });
+    expectError(() => conv2d(rand(1, [4, 5, 5], dev), w), ShapeError, { op: 'conv2d', argument: 'input', expected: '4 dimensions [N, C, H, W]', got: '[4, 5, 5]' });
+    expectError(() => conv2dBackwardInput(rand(1, [1, 2, 4, 4], dev), w, [1, 4, 5, 5]), ShapeError, { op: 'conv2d_backward_input', argument: 'grad_output', expected: "shape [1, 2, 3, 3] (conv2d's output)", got: '[1, 2, 4, 4]' });
+    expectError(() => conv2dBackwardWeight(rand(1, [1, 2, 3, 3], dev), x, [2, 3, 3, 3]), ShapeError, { op: 'conv2d_backward_weight', argument: 'weightShape', expected: '[out, in/groups = 4, kh, kw] with out divisible by groups = 1', got: '[2, 3, 3, 3]' });
+    expectError(() => conv2dBackwardInput(rand(1, [1, 2, 3, 3], dev), w, [1, 4, 5.5, 5]), ShapeError, { op: 'conv2d_backward_input', argument: 'inputShape', expected: '4 non-negative integer sizes [N, C, H, W]', got: '[1, 4, 5.5, 5]' });
+    expectError(() => conv2dBackwardInput(rand(1, [1, 2, 3, 3], dev, 'float64'), w, [1, 4, 5, 5]), DTypeError, { op: 'conv2d_backward_input', argument: 'weight', expected: "the dtype of 'grad_output' (float64)", got: 'float32' });
   });
 
   it('a larger float32 problem against the float64 reference (all three passes)', () => {
