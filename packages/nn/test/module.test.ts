@@ -242,7 +242,7 @@ describe('state dicts', () => {
     const bad = new Uint8Array(16);
     new DataView(bad.buffer).setBigUint64(0, 1000n, true);
     expectError(() => decodeStateDict(bad), ValueError, { op: 'loadStateDict', expected: 'a header length <= 8 in state dict (a safetensors file)', got: '1000' });
-    expectError(() => encodeStateDict({ __metadata__: tensor([1]) }), ValueError, { op: 'saveStateDict', argument: 'state', expected: 'keys other than the reserved "__metadata__"', got: '__metadata__' });
+    expectError(() => encodeStateDict({ __metadata__: tensor([1]) }), ValueError, { op: 'saveStateDict', argument: 'state', expected: 'keys other than the reserved "__metadata__", "__proto__", "constructor", "prototype"', got: '__metadata__' });
   });
 
   it('fromTorchKeys renames snake_case key parts', () => {
