@@ -14,13 +14,19 @@ import { type DType, type Tensor, fromTypedArray, synchronize, tidy } from '@kil
 import '@kiln/autograd';
 import { cuda } from '@kiln/cuda';
 import { batchedNms, nms, roiAlign } from '@kiln/vision';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const DEV = optionValue(argv, 'device', 'cuda') as 'cuda' | 'cpu';
-const DIR = optionValue(argv, 'dir', '/tmp/kiln-vision-bench');
-const REPS = Number(optionValue(argv, 'reps', '30'));
-const WARMUP = Number(optionValue(argv, 'warmup', '5'));
+const args = parseOptions(process.argv.slice(2), {
+  device: { type: 'string', default: 'cuda' },
+  dir: { type: 'string', default: '/tmp/kiln-vision-bench' },
+  reps: { type: 'number', default: '30' },
+  warmup: { type: 'number', default: '5' },
+});
+if (args.device !== 'cuda' && args.device !== 'cpu') throw new Error(`--device: expected 'cuda' or 'cpu', got '${args.device}'`);
+const DEV: 'cuda' | 'cpu' = args.device;
+const DIR = args.dir;
+const REPS = args.reps;
+const WARMUP = args.warmup;
 
 interface TorchRow {
   case: string;
@@ -64,9 +70,9 @@ function timed(fn: () => void): number {
   return [...times].sort((x, y) => x - y)[Math.floor(times.length / 2)]!;
 }
 
-const sameIndices = (a: Tensor, b: Tensor): boolean => a.numel === b.numel && (a.numel === 0 || a.eq(b).all().item() === true);
+const sameIndices = (a: Tensor, b: Tensor): boolean => a.numel === b.numel && (a.numel === 0 || a.eq(b).all().item<'bool'>());
 function maxRelErr(a: Tensor, b: Tensor): number {
-  return tidy(() => Number(a.sub(b).abs().amax().item()) / Math.max(Number(b.abs().amax().item()), 1e-30));
+  return tidy(() => a.sub(b).abs().amax().item() / Math.max(b.abs().amax().item(), 1e-30));
 }
 
 const rows: { case: string; kiln: number; check: string }[] = [];
