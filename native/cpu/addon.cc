@@ -135,8 +135,14 @@ Napi::Value Address(const Napi::CallbackInfo& info) {
   void* p = nullptr;
   if (info[0].IsArrayBuffer()) p = info[0].As<Napi::ArrayBuffer>().Data();
   else if (info[0].IsTypedArray()) {
-    auto ta = info[0].As<Napi::TypedArray>();
-    p = static_cast<char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    // the view's data pointer, not its ArrayBuffer(): Node-API has no ArrayBuffer for a view of a
+    // SharedArrayBuffer (fromTypedArray over shared memory passes such a view)
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, info[0], nullptr, nullptr, &data, nullptr, nullptr) != napi_ok) {
+      to_js_error(env, ErrorKind::Internal, "address: cannot read the typed array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    p = data;
   } else {
     to_js_error(env, ErrorKind::Internal, "address: expected an ArrayBuffer or TypedArray").ThrowAsJavaScriptException();
     return env.Undefined();

@@ -41,6 +41,8 @@ class GraphTask implements BackwardTask {
   private readonly owned = new Map<Tensor, number>();
   /** whether the engine disposes what it made (not with createGraph) */
   readonly disposing: boolean;
+  /** run once every node ran (queueCallback) */
+  readonly callbacks: (() => void)[] = [];
 
   constructor(readonly createGraph: boolean) {
     this.disposing = !createGraph;
@@ -106,6 +108,9 @@ class GraphTask implements BackwardTask {
     this.owned.clear();
   }
 }
+
+/** The passes running now, innermost last (a hook may start a backward of its own). */
+const running: GraphTask[] = [];
 
 /**
  * Every node reachable from the roots, in an order where a node comes after all nodes with an edge
@@ -310,6 +315,7 @@ function execute(
   const task = new GraphTask(createGraph);
   const previousMode = setGradEnabled(createGraph);
   let ok = false;
+  running.push(task);
   try {
     roots.forEach(([node, slot], k) => {
       if (madeByEngine[k]) task.adopt(rootGrads[k]!);
@@ -345,6 +351,7 @@ function execute(
       if (node instanceof AccumulateGrad) {
         if (buf[0] !== undefined) recordFunction(node.name, () => accumulate(node, buf[0]!, task));
         task.drop(buf[0]);
+        if (buf[0] !== undefined && node.postHooks !== null) for (const hook of [...node.postHooks]) hook(node.variable);
         continue;
       }
       const created = task.disposing ? new Set<Tensor>() : null;
@@ -362,12 +369,40 @@ function execute(
       for (const g of buf) task.drop(g);
       if (!retainGraph) node.release();
     }
+    runQueuedCallbacks(task);
     ok = true;
     return captured;
   } finally {
+    running.pop();
     setGradEnabled(previousMode);
     if (!ok) task.disposeAll();
   }
+}
+
+/** Runs the callbacks queued during the pass, in order, including those they queue themselves. */
+function runQueuedCallbacks(task: GraphTask): void {
+  for (let k = 0; k < task.callbacks.length; k++) task.callbacks[k]!();
+}
+
+/**
+ * Queues `callback` to run once the backward pass running now has run every node, before
+ * `backward()` returns (PyTorch's `Variable._execution_engine.queue_callback`). Hooks use it to act
+ * on the whole pass: DistributedDataParallel waits for its gradient all-reduces there. Only valid
+ * while a backward pass runs (from a hook or a Function's backward); an AutogradError otherwise.
+ *
+ * @example
+ * ```ts
+ * w.registerPostAccumulateGradHook(() => {
+ *   queueCallback(() => console.log('every gradient of this pass is in .grad'));
+ * });
+ * loss.backward();
+ * ```
+ */
+export function queueCallback(callback: () => void): void {
+  const task = running[running.length - 1];
+  if (task === undefined) throw new AutogradError('queueCallback: no backward pass is running; call it from a hook or a backward function');
+  if (typeof callback !== 'function') throw new AutogradError(`queueCallback: expected a function, got ${String(callback)}`);
+  task.callbacks.push(callback);
 }
 
 /** The gradient a root starts with: the given one (checked), or 1 for a one-element tensor. */

@@ -23,7 +23,7 @@ setAutogradHook(autogradHook);
 export {
   isGradEnabled, setGradEnabled, noGrad, enableGrad, noGradScope, enableGradScope, gradModeScope, withGradMode,
 } from './grad-mode.js';
-export { backward, grad, type BackwardOptions, type GradOptions } from './engine.js';
+export { backward, grad, queueCallback, type BackwardOptions, type GradOptions } from './engine.js';
 export {
   Function, FunctionCtx, type SavedTensor, type BackwardResult, type ArgsOf, type ResultOf, type FunctionClass, type CtxCheck,
 } from './function.js';
@@ -34,8 +34,9 @@ export {
 } from './derivative-table.js';
 export { sumToShape } from './shape-utils.js';
 export { zeroGrad } from './zero-grad.js';
+export { reachableLeaves } from './reachable-leaves.js';
 export {
   gradcheck, gradgradcheck, checkGradients, type GradcheckOptions, type GradcheckReport, type GradcheckMismatch, type GradcheckFn,
 } from './gradcheck.js';
-export type { GradHook, Node, BackwardTask } from './node.js';
+export type { GradHook, PostAccumulateGradHook, Node, BackwardTask } from './node.js';
 export type { RemovableHandle } from './tensor-methods.js';

@@ -10,6 +10,9 @@ import { AutogradError, InternalError, type Device, type DType, type GradNode, t
 /** A tensor hook: sees the gradient of a tensor, may return a replacement. */
 export type GradHook = (grad: Tensor) => Tensor | void | undefined;
 
+/** A hook run after a leaf's gradient was accumulated into its `.grad`; it receives the leaf. */
+export type PostAccumulateGradHook = (leaf: Tensor) => void;
+
 /** What a node may ask of the backward pass running it. */
 export interface BackwardTask {
   /** The graph of the backward pass is recorded (higher-order derivatives). */
@@ -124,6 +127,8 @@ export abstract class Node implements GradNode {
  */
 export class AccumulateGrad extends Node {
   readonly name = 'AccumulateGrad';
+  /** Called with the leaf after each accumulation into its .grad (registerPostAccumulateGradHook). */
+  postHooks: PostAccumulateGradHook[] | null = null;
   /**
    * Accumulators run as soon as they are ready (as in PyTorch), so a gradient added into an
    * existing .grad is freed at once.

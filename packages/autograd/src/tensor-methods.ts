@@ -5,7 +5,7 @@
 import { AutogradError, Tensor } from '@kiln/tensor';
 import { type BackwardOptions, backward } from './engine.js';
 import { aliasOf } from './function.js';
-import { type GradHook, type Node, gradEdge } from './node.js';
+import { type GradHook, type Node, type PostAccumulateGradHook, accumulatorOf, gradEdge } from './node.js';
 
 /** What registerHook returns. */
 export interface RemovableHandle {
@@ -30,6 +30,12 @@ declare module '@kiln/tensor/tensor' {
     retainGrad(): void;
     /** Calls hook with this tensor's gradient each backward pass; a returned tensor replaces the gradient. */
     registerHook(hook: GradHook): RemovableHandle;
+    /**
+     * Calls hook with this leaf tensor each backward pass, right after its gradient was accumulated
+     * into `.grad` (PyTorch's register_post_accumulate_grad_hook): the gradient is final for this
+     * pass, while the rest of the pass still runs. Only for leaves that require grad.
+     */
+    registerPostAccumulateGradHook(hook: PostAccumulateGradHook): RemovableHandle;
   }
 }
 
@@ -66,4 +72,19 @@ Tensor.prototype.registerHook = function (hook) {
   const [node, slot] = gradEdge(this, 'registerHook');
   const remove = node.addHook(slot, hook);
   return { remove };
+};
+
+Tensor.prototype.registerPostAccumulateGradHook = function (hook) {
+  if (!this.requiresGrad) throw new AutogradError('registerPostAccumulateGradHook: cannot register a hook on a tensor that does not require grad');
+  if (!this.isLeaf) throw new AutogradError('registerPostAccumulateGradHook: only leaf tensors accumulate into .grad; use registerHook on a non-leaf tensor');
+  if (typeof hook !== 'function') throw new AutogradError(`registerPostAccumulateGradHook: expected a function, got ${String(hook)}`);
+  const acc = accumulatorOf(this);
+  const hooks = (acc.postHooks ??= []);
+  hooks.push(hook);
+  return {
+    remove: () => {
+      const k = hooks.indexOf(hook);
+      if (k >= 0) hooks.splice(k, 1);
+    },
+  };
 };

@@ -120,6 +120,30 @@ describe('fromTypedArray', () => {
     expect(Array.from(fromTypedArray(new BigInt64Array([2n ** 60n])).toTypedArray() as BigInt64Array)).toEqual([2n ** 60n]);
   });
 
+  it('reads a Uint16Array as float16 or bfloat16 and a Uint8Array as bool when given the dtype', () => {
+    const bits = new Uint16Array([0x3c00, 0xc000, 0x3800]);                   // float16 1, -2, 0.5
+    const h = fromTypedArray(bits, [3], 'float16');
+    expect([h.dtype, h.toArray()]).toEqual(['float16', [1, -2, 0.5]]);
+    h.fill_(2);
+    expect(Array.from(bits)).toEqual([0x4000, 0x4000, 0x4000]);              // shared, not copied
+    expect(fromTypedArray(new Uint16Array([0x3f80, 0x4040]), [2], 'bfloat16').toArray()).toEqual([1, 3]);
+    expect(fromTypedArray(new Uint8Array([1, 0, 1]), undefined, 'bool').toArray()).toEqual([true, false, true]);
+    expect(fromTypedArray(new Float64Array([1.5]), [1], 'float64').toArray()).toEqual([1.5]);
+    expectError(() => fromTypedArray(new Float32Array(2), [2], 'float16'), DTypeError, 'fromTypedArray', "'data'", 'Uint16Array', 'Float32Array');
+    expectError(() => fromTypedArray(new Float32Array(2), [2], 'float64'), DTypeError, 'fromTypedArray', "'data'", 'Float64Array');
+    expectError(() => fromTypedArray(new Float32Array(2), [2], 'half' as DType), DTypeError, 'fromTypedArray', "'dtype'");
+  });
+
+  it('views a SharedArrayBuffer in place, at an offset (memory shared with worker threads)', () => {
+    const shared = new SharedArrayBuffer(24);
+    const t = fromTypedArray(new Float32Array(shared, 8, 3));
+    t.copy_(tensor([1.5, 2.5, -3], { dtype: 'float32' }));
+    expect(Array.from(new Float32Array(shared))).toEqual([0, 0, 1.5, 2.5, -3, 0]);
+    new Float32Array(shared)[3] = 7;
+    expect(t.toArray()).toEqual([1.5, 7, -3]);
+    expect(t.mul(2).toArray()).toEqual([3, 14, -6]);
+  });
+
   it('rejects a wrong element count, bad shapes and other array types', () => {
     expectError(() => fromTypedArray(new Float32Array(6), [4, 2]), ShapeError, { op: 'fromTypedArray', argument: 'shape', expected: 'a shape with 6 elements', got: '[4, 2]' });
     expectError(() => fromTypedArray(new Float32Array(6), [-2, -3]), ValueError, { op: 'fromTypedArray', argument: 'shape', expected: 'a shape of non-negative integers', got: '[-2, -3]' });

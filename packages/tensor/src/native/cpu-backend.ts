@@ -177,7 +177,9 @@ function cpuMemoryStats(): MemoryStats {
  * it was not detached since.
  */
 export function wrapCpuBuffer(buffer: ArrayBuffer | SharedArrayBuffer): Storage {
-  return new CpuStorage(buffer as ArrayBuffer, buffer.byteLength, addressOf(buffer as ArrayBuffer), 0);
+  // Node-API sees a SharedArrayBuffer only through a view of it (napi_get_typedarray_info)
+  const address = buffer instanceof SharedArrayBuffer ? cpuAddon().address(new Uint8Array(buffer)) : addressOf(buffer);
+  return new CpuStorage(buffer as ArrayBuffer, buffer.byteLength, address, 0);
 }
 
 function bytesOf(v: ArrayBufferView): Uint8Array {

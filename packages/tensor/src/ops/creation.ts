@@ -181,27 +181,44 @@ export function tensor(data: Nested | ArrayBufferView, opts?: CreateOptions): Te
  * DisposedError, never a read of freed memory. A resizable ArrayBuffer, whose memory can shrink
  * under the tensor, is copied instead.
  *
+ * `dtype` reads the memory as a dtype that has no typed array of its own: a Uint16Array as float16
+ * or bfloat16 (their bits), a Uint8Array as bool (bytes 0 and 1); for the others it must be the
+ * typed array's own dtype.
+ *
  * @example
  * ```ts
  * const a = new Float32Array([1, 2, 3, 4]);
  * const t = fromTypedArray(a, [2, 2]);
  * a[0] = 10;                       // seen by t: t.toArray() is [[10, 2], [3, 4]]
+ * const h = fromTypedArray(new Uint16Array([0x3c00, 0x4000]), [2], 'float16');   // [1, 2]
  * ```
  */
-export function fromTypedArray(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape?: readonly number[]): Tensor {
-  const dtype = dtypeOfTypedArray(data);
-  if (dtype === null) throw new DTypeError('fromTypedArray', 'data', 'a Float32Array, Float64Array, Int32Array or BigInt64Array', describeValue(data));
+export function fromTypedArray(
+  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint16Array | Uint8Array,
+  shape?: readonly number[],
+  dtype?: DType,
+): Tensor {
+  const own = dtypeOfTypedArray(data);
+  if (dtype !== undefined) {
+    checkDType('fromTypedArray', 'dtype', dtype);
+    if (!(data instanceof dtypeInfo[dtype].arrayType)) {
+      throw new DTypeError('fromTypedArray', 'data', `a ${dtypeInfo[dtype].arrayType.name} for dtype ${dtype}`, describeValue(data));
+    }
+  } else if (own === null) {
+    throw new DTypeError('fromTypedArray', 'data', 'a Float32Array, Float64Array, Int32Array or BigInt64Array (or a Uint16Array or Uint8Array with a dtype)', describeValue(data));
+  }
+  const dt = dtype ?? own!;
   const s = shape ? checkShape('fromTypedArray', 'shape', shape) : [data.length];
   if (numelOf(s) !== data.length) throw new ShapeError('fromTypedArray', 'shape', `a shape with ${data.length} elements`, fmtShape(s));
   const buffer = data.buffer as ArrayBuffer | SharedArrayBuffer;
   if (buffer instanceof ArrayBuffer && (buffer as { resizable?: boolean }).resizable === true) {
-    const copy = fromHost(data, [data.length], dtype);
+    const copy = fromHost(data, [data.length], dt);
     const t = copy.reshape(s);
     if (t !== copy) copy.dispose();
     return t;
   }
   const storage = wrapCpuBuffer(buffer);
-  return new Tensor(storage, s, contiguousStrides(s), data.byteOffset / data.BYTES_PER_ELEMENT, dtype);
+  return new Tensor(storage, s, contiguousStrides(s), data.byteOffset / data.BYTES_PER_ELEMENT, dt);
 }
 
 function factoryArgs(op: string, shape: readonly number[], opts?: CreateOptions): { shape: number[]; dtype: DType; dev: Device } {
