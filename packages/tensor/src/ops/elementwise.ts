@@ -440,6 +440,10 @@ declare module '../tensor.js' {
     div_(other: TensorLike): Tensor;
     /** In-place pow (a float tensor only). */
     pow_(exponent: TensorLike): Tensor;
+    /** In-place maximum: the result must fit this tensor's dtype and shape. */
+    maximum_(other: TensorLike): Tensor;
+    /** In-place minimum: the result must fit this tensor's dtype and shape. */
+    minimum_(other: TensorLike): Tensor;
     /** In-place clamp. */
     clamp_(min?: number, max?: number): Tensor;
     /** In-place maskedFill (an expanded, stride-0 tensor is refused, as every in-place write). */
