@@ -25,3 +25,6 @@ export {
 } from './init.js';
 export { allReduce, broadcast, allGather, reduceScatter, barrier, type CollectiveOptions, type ReduceOptions } from './collectives.js';
 export { TCPStore, type TCPStoreOptions } from './store/tcp-store.js';
+export { DistributedDataParallel, type DistributedDataParallelOptions } from './ddp/distributed-data-parallel.js';
+export { DistributedSampler, type DistributedSamplerOptions } from './data/distributed-sampler.js';
+export { launch, type LaunchOptions, type LaunchResult, MULTICAST_OFF } from './launcher/launch.js';

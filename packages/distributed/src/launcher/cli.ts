@@ -55,6 +55,6 @@ function parse(argv: string[]) {
 const o = parse(process.argv.slice(2));
 const r = await launch({
   nprocPerNode: o.nproc, script: o.script, args: o.args, masterAddr: o.masterAddr, masterPort: o.masterPort,
-  nodeArgs: o.nodeArgs, killTimeout: o.killTimeout,
+  nodeArgs: [...process.execArgv, ...o.nodeArgs], killTimeout: o.killTimeout,
 });
 process.exitCode = r.exitCode;

@@ -21,7 +21,7 @@ export interface LaunchOptions {
   masterAddr?: string;
   /** The store's port (default 0: a free port the system chooses). */
   masterPort?: number;
-  /** Node.js options for every rank, before the script (the launcher's own options are passed on too). */
+  /** Node.js options for every rank, before the script (kiln-run passes its own on too). */
   nodeArgs?: readonly string[];
   /** Environment variables added to every rank's. */
   env?: Readonly<Record<string, string>>;
@@ -49,9 +49,9 @@ export const MULTICAST_OFF: Readonly<Record<string, string>> = {
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15, SIGABRT: 6 };
 const isTypeScript = (f: string) => /\.(ts|mts|cts)$/.test(f);
 
-/** The Node.js options a rank runs with: the launcher's own, the given ones, and tsx for TypeScript. */
+/** The Node.js options a rank runs with: the given ones, and tsx for a TypeScript script. */
 export function rankNodeArgs(script: string, nodeArgs: readonly string[]): string[] {
-  const args = [...process.execArgv, ...nodeArgs];
+  const args = [...nodeArgs];
   const hasTsx = args.some((a, i) => a === 'tsx' && (args[i - 1] === '--import' || args[i - 1] === '--loader')) || args.some((a) => /^--(import|loader)=tsx$/.test(a));
   if (isTypeScript(script) && !hasTsx) args.push('--import', 'tsx');
   return args;

@@ -4,7 +4,7 @@
  */
 import { ValueError } from '@kiln/tensor';
 import type { Dataset } from './dataset.js';
-import { epochOrder } from './sampler.js';
+import { type Sampler, epochOrder } from './sampler.js';
 import { disposeTensors } from './dispose-tree.js';
 
 /** Options of a `DataLoader`. */
@@ -15,6 +15,11 @@ export interface DataLoaderOptions<T, B> {
   shuffle?: boolean;
   /** Seed of the shuffled orders (default 0): epoch e's order depends on (seed, e) only. */
   seed?: number;
+  /**
+   * The dataset indices each epoch visits, in order (e.g. @kiln/distributed's DistributedSampler,
+   * which gives each rank its share): replaces `shuffle`, which must then be left false.
+   */
+  sampler?: Sampler;
   /** Drop the last batch if it is smaller than batchSize (default false). */
   dropLast?: boolean;
   /** Turns a list of items into a batch (default: the list itself). */
@@ -58,6 +63,8 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
   readonly dropLast: boolean;
   /** Batches prepared ahead. */
   readonly prefetch: number;
+  /** The sampler that orders each epoch's indices, or null (every index, shuffled or not). */
+  readonly sampler: Sampler | null;
   private readonly collate: (items: T[]) => B | Promise<B>;
   private nextEpoch = 0;
 
@@ -73,12 +80,19 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
     this.seed = options.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new ValueError('DataLoader', 'seed', 'an integer', String(this.seed));
     this.dropLast = options.dropLast ?? false;
+    this.sampler = options.sampler ?? null;
+    if (this.sampler !== null) {
+      if (typeof this.sampler.indices !== 'function' || !Number.isInteger(this.sampler.length)) {
+        throw new ValueError('DataLoader', 'sampler', 'a Sampler (a length and indices(epoch))', String(this.sampler));
+      }
+      if (this.shuffle) throw new ValueError('DataLoader', 'shuffle', 'false when a sampler is given (the sampler orders the indices)', 'true');
+    }
     this.collate = options.collate ?? ((items: T[]) => items as unknown as B);
   }
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.length;
+    const n = this.sampler?.length ?? this.dataset.length;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
@@ -89,7 +103,7 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
 
   /** The dataset indices of each batch of an epoch. */
   batchIndices(epoch: number): number[][] {
-    const order = epochOrder(this.dataset.length, this.shuffle, this.seed, epoch);
+    const order = this.sampler !== null ? this.sampler.indices(epoch) : epochOrder(this.dataset.length, this.shuffle, this.seed, epoch);
     return Array.from({ length: this.length }, (_, b) => order.slice(b * this.batchSize, (b + 1) * this.batchSize));
   }
 

@@ -1,5 +1,6 @@
 export { Dataset } from './dataset.js';
 export { DataLoader, type DataLoaderOptions } from './dataloader.js';
+export { type Sampler, epochOrder } from './sampler.js';
 export { type DetectionSample, type DetectionTarget, type DetectionTransform } from './sample.js';
 export { detectionCollate, type DetectionBatch } from './collate.js';
 export { type RawImage, MissingDependencyError, readImage, imageToTensor } from './image.js';

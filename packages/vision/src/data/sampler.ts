@@ -2,6 +2,17 @@
 import { mulberry32 } from '@kiln/tensor';
 
 /**
+ * What a `DataLoader` asks a sampler for (PyTorch's Sampler): `length` indices per epoch, and the
+ * dataset indices of epoch `epoch`, in the order they are visited.
+ */
+export interface Sampler {
+  /** Indices per epoch. */
+  readonly length: number;
+  /** The dataset indices of epoch `epoch` (the loader's epoch: counting up, or set with setEpoch). */
+  indices(epoch: number): number[];
+}
+
+/**
  * The indices 0..n-1 of one epoch: in order, or a permutation (Fisher–Yates) drawn from a
  * generator seeded by (seed, epoch), so that each epoch has its own order and a run with the same
  * seed repeats every epoch's order.
