@@ -81,9 +81,10 @@ function tensorsIn(value: unknown, out: unknown[] = []): unknown[] {
  * }
  * ```
  */
-export class DistributedDataParallel<In extends unknown[] = [Tensor], Out = Tensor> extends Module<In, Out> {
+export class DistributedDataParallel<M extends Module<never[], unknown> = Module>
+  extends Module<Parameters<M['forward']>, ReturnType<M['forward']>> {
   /** The wrapped module (PyTorch's `ddp.module`). */
-  readonly module: Module<In, Out>;
+  readonly module: M;
   /** @internal */ private readonly group: ProcessGroup;
   /** @internal */ private readonly findUnused: boolean;
   /** @internal */ private readonly syncBuffers: boolean;
@@ -107,7 +108,7 @@ export class DistributedDataParallel<In extends unknown[] = [Tensor], Out = Tens
   /** @internal */ private destroyed = false;
 
   /** Wraps `module`; every rank constructs it (rank 0's parameters and buffers are broadcast). */
-  constructor(module: Module<In, Out>, options: DistributedDataParallelOptions = {}) {
+  constructor(module: M, options: DistributedDataParallelOptions = {}) {
     super();
     const op = 'DistributedDataParallel';
     if (!(module instanceof Module)) throw new ValueError(op, 'module', 'a Module', String(module));
@@ -139,10 +140,10 @@ export class DistributedDataParallel<In extends unknown[] = [Tensor], Out = Tens
   }
 
   /** Runs the wrapped module; when gradients are enabled (and not in noSync), its backward averages them. */
-  forward(...args: In): Out {
+  forward(...args: Parameters<M['forward']>): ReturnType<M['forward']> {
     this.checkAlive('forward');
     if (this.syncBuffers) broadcastCoalesced(this.group, this.module.buffers(), 0);
-    const out = this.module.call(...args);
+    const out = this.module.call(...(args as never[])) as ReturnType<M['forward']>;
     if (isGradEnabled() && this.syncDisabled === 0) this.prepareForBackward(out);
     else this.expectingGrads = false;
     return out;
@@ -191,7 +192,7 @@ export class DistributedDataParallel<In extends unknown[] = [Tensor], Out = Tens
 
   // ---- one pass ----
 
-  private prepareForBackward(out: Out): void {
+  private prepareForBackward(out: unknown): void {
     this.abandonPass();
     this.expectingGrads = true;
     if (!this.findUnused) return;

@@ -29,6 +29,8 @@ export interface LaunchOptions {
   killTimeout?: number;
   /** Where the launcher's own messages go (default: standard error). */
   log?: (message: string) => void;
+  /** Receives each rank's standard output and error (default: the ranks write to the launcher's own). */
+  onOutput?: (rank: number, text: string) => void;
 }
 
 /** How a launch ended. */
@@ -123,7 +125,12 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
           RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(n), LOCAL_WORLD_SIZE: String(n), GROUP_RANK: '0',
           MASTER_ADDR: masterAddr, MASTER_PORT: String(store.port), KILN_AGENT_STORE: '1',
         };
-        const child = spawn(process.execPath, [...nodeArgs, o.script, ...(o.args ?? [])], { env, stdio: 'inherit', detached: true });
+        const onOutput = o.onOutput;
+        const child = spawn(process.execPath, [...nodeArgs, o.script, ...(o.args ?? [])], { env, stdio: onOutput ? ['ignore', 'pipe', 'pipe'] : 'inherit', detached: true });
+        if (onOutput) {
+          child.stdout!.on('data', (d: Buffer) => onOutput(rank, d.toString('utf8')));
+          child.stderr!.on('data', (d: Buffer) => onOutput(rank, d.toString('utf8')));
+        }
         children.push(child);
         const done = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
           if (exited[rank]) return;
@@ -139,7 +146,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
           }
           if (--left === 0) resolve();
         };
-        child.on('exit', (code, signal) => done(code, signal));
+        child.on('close', (code: number | null, signal: NodeJS.Signals | null) => done(code, signal));   // after its output is read
         child.on('error', (e) => done(null, null, e));
       }
     });
