@@ -19,6 +19,8 @@ import { makeAnchors } from './anchors.js';
 import { runExperiment } from './experiment.js';
 import { progressBar } from './progress.js';
 import { describeImbalance, describeSettings, resultsTable } from './report.js';
+import { joinJob, outDirOf, relaunchAsRanks, withoutNproc } from './data-parallel.js';
+import { destroyProcessGroup } from '@kiln/distributed';
 
 const HELP = `Usage: main.ts [options]
   --device <cpu|cuda|cuda:N|auto>  where to train (default auto: cuda when @kiln/cuda finds a GPU)
@@ -30,15 +32,16 @@ const HELP = `Usage: main.ts [options]
   --threads <n>                    CPU threads of the native kernels (default 1 with the CPU presets)
   --seed <n>                       seed of the initial weights (default 0)
   --data-seed <n>                  seed of the training images (default 1; test images use n + 1)
+  --nproc <n>                      train data-parallel on n processes (kiln-run; one GPU each on CUDA)
   --help`;
 
-function parse(): { settings: Settings; sweep: boolean; out: string } {
+function parse(): { settings: Settings; sweep: boolean; out: string; nproc: number } {
   const { values: v } = parseArgs({
     options: {
       device: { type: 'string', default: 'auto' }, fast: { type: 'boolean', default: false }, preset: { type: 'string' },
       sweep: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
       steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' },
-      'test-images': { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, help: { type: 'boolean', default: false },
+      'test-images': { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -75,7 +78,8 @@ function parse(): { settings: Settings; sweep: boolean; out: string } {
     if (!(lr > 0)) throw new Error(`--lr: expected a positive number, got ${v.lr}`);
     settings.lr = lr;
   }
-  return { settings, sweep: v.sweep!, out: v.out! };
+  const nproc = int('nproc', v.nproc, 1) ?? 1;
+  return { settings, sweep: v.sweep!, out: v.out!, nproc };
 }
 
 /** The parsed command line, or a message and exit status 2 when it is wrong. */
@@ -88,8 +92,12 @@ function parseOrExit(): ReturnType<typeof parse> {
   }
 }
 
-function main(): void {
-  const { settings: s, sweep, out } = parseOrExit();
+async function main(): Promise<void> {
+  const { settings: s, sweep, out: outArg, nproc } = parseOrExit();
+  if (nproc > 1 && process.env.WORLD_SIZE === undefined) await relaunchAsRanks(nproc, withoutNproc(process.argv.slice(2)));
+  const job = joinJob(s.device, s.batchSize);
+  if (job !== null) s.device = job.device;
+  const out = outDirOf(outArg);
   if (s.threads !== null) cpuThreads(s.threads);
   const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
   const machine = s.device.startsWith('cuda')
@@ -100,7 +108,7 @@ function main(): void {
   const started = performance.now();
   let imbalanceShown = false;
   const result = runExperiment({
-    settings: s, sweep, outDir: out, progress: progressBar,
+    settings: s, sweep, outDir: out, progress: job === null || job.rank === 0 ? progressBar : undefined,
     onResult: (r) => {
       if (!imbalanceShown) {
         console.log(describeImbalance(r.log.anchors, makeAnchors(s.scenes.imageSize, s.anchors).count, NUM_CLASSES));
@@ -121,6 +129,7 @@ function main(): void {
   console.log(`\nfocal loss ${verdict} cross-entropy: mAP@0.5 ${focal!.ap.mean.toFixed(3)} vs ${ce!.ap.mean.toFixed(3)}${caveat}`);
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; load average now ${load()}`);
   console.log(`wrote:\n  ${result.files.join('\n  ')}`);
+  if (job !== null) destroyProcessGroup();
 }
 
-main();
+await main();

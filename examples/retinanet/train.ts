@@ -14,6 +14,7 @@ import type { Settings } from './config.js';
 import { makeScenes, packImages } from './data.js';
 import { type LossVariant, detectionLoss, targetTensors } from './loss.js';
 import { RetinaNet } from './model.js';
+import { parallel, releaseParallel, shardOf } from './data-parallel.js';
 
 export interface StepReport {
   step: number;
@@ -64,6 +65,7 @@ export function dropGradients(model: RetinaNet): void {
 export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: StepReport) => void): TrainedDetector {
   const anchors = makeAnchors(s.scenes.imageSize, s.anchors);
   const model = buildModel(s).train();
+  const trainee = parallel(model);     // DistributedDataParallel under --nproc (data-parallel.ts)
   const optimizer = new Adam(model.parameters(), { lr: s.lr });
   const schedule = warmupCosine(optimizer, { warmupIters: s.warmupSteps, totalIters: s.steps + 1 });
   const log: TrainLog = {
@@ -73,8 +75,10 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
   const size = s.scenes.imageSize;
   // The host prepares batch t + 1 (scenes and anchor targets, plain JS) while the device still runs
   // step t: on CUDA the kernels are queued asynchronously until the loss is read back.
+  const { count: perRank } = shardOf(0, s.batchSize);
   const prepare = (step: number) => {
-    const scenes = makeScenes(s.trainDataSeed, step * s.batchSize, s.batchSize, s.scenes);
+    const shard = shardOf(step, s.batchSize);
+    const scenes = makeScenes(s.trainDataSeed, shard.first, shard.count, s.scenes);
     return { images: packImages(scenes, size), targets: assignTargets(anchors, scenes.map((sc) => sc.objects), s.matching) };
   };
   const started = performance.now();
@@ -85,10 +89,10 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
     log.anchors.positives += targets.positives;
     log.anchors.negatives += targets.negatives;
     log.anchors.ignored += targets.ignored;
-    log.anchors.images += s.batchSize;
+    log.anchors.images += perRank;
     const [cls, box] = tidy(() => {
-      const images = fromTypedArray(pixels, [s.batchSize, 1, size, size]).to(s.device);
-      const loss = detectionLoss(model.call(images), targetTensors(targets, s.device), variant);
+      const images = fromTypedArray(pixels, [perRank, 1, size, size]).to(s.device);
+      const loss = detectionLoss(trainee.call(images), targetTensors(targets, s.device), variant);
       loss.total.backward();
       optimizer.step();
       dropGradients(model);
@@ -106,5 +110,6 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
   log.seconds = (performance.now() - started) / 1000;
   // the optimizer's moments are kept across steps (outside tidy): free them with the optimizer
   for (const state of optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
+  releaseParallel(trainee);
   return { model: model.eval(), anchors, log };
 }

@@ -73,7 +73,7 @@ describe('a process group of one rank', () => {
     expect(memoryStats().allocated).toBe(before);
     step(plain);
     expect(net.fc.weight.grad!.toArray()).toEqual(plain.fc.weight.grad!.toArray());
-    expect(net.fc.bias.grad!.toArray()).toEqual(plain.fc.bias.grad!.toArray());
+    expect(net.fc.bias!.grad!.toArray()).toEqual(plain.fc.bias!.grad!.toArray());
     ddp.destroy();
     expect(() => ddp.call(x)).toThrow(/destroyed/);
   });
