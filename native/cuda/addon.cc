@@ -16,6 +16,7 @@
 #include "../core/weak_owners.h"
 #include "allocator.h"
 #include "libraries_binding.h"
+#include "nccl_binding.h"
 #include "runtime.h"
 
 namespace kiln { namespace cuda {
@@ -443,10 +444,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("profileStart", ProfileStart);
   fn("profileStop", ProfileStop);
   export_library_api(env, exports);
+  export_nccl_api(env, exports);
   return exports;
 }
 
 }  // namespace
+
+cudaStream_t device_stream(int device) { return stream_for(device); }
+
 }}  // namespace kiln::cuda
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return kiln::cuda::Init(env, exports); }

@@ -8,6 +8,10 @@
 
 namespace kiln { namespace cuda {
 
+// The device's stream, all of its work queued in order (created on first use); makes `device` the
+// calling thread's current device (addon.cc keeps track of it).
+cudaStream_t device_stream(int device);
+
 // Throws a KilnError(Cuda) naming `what` when `err` is not cudaSuccess.
 void check(cudaError_t err, const char* what);
 #define KILN_CUDA_CHECK(expr, what) ::kiln::cuda::check((expr), (what))

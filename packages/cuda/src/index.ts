@@ -109,3 +109,4 @@ export {
   type CudaLibrary, type CudaLibraries, type CudaLibraryStatus, type DenseCallCounts, type DenseComputePath, type DenseOpFamily,
   cudaLibraries, denseCallCounts, denseComputePath, getCudnnBenchmark, setCudnnBenchmark, setLibraryEnabled,
 } from './libraries.js';
+export { type NcclBinding, ncclBinding, cudaDataAddress } from './nccl.js';

@@ -22,8 +22,6 @@ export interface ReduceOptions extends CollectiveOptions {
   op?: ReduceOp;
 }
 
-type Sync<O> = O & { asyncOp?: false };
-type Async<O> = O & { asyncOp: true };
 
 const finish = (work: Work, options: CollectiveOptions | undefined): Work | void => {
   if (options?.asyncOp === true) return work;
@@ -42,8 +40,8 @@ const finish = (work: Work, options: CollectiveOptions | undefined): Work | void
  * work.wait();
  * ```
  */
-export function allReduce(tensor: Tensor, options?: Sync<ReduceOptions>): void;
-export function allReduce(tensor: Tensor, options: Async<ReduceOptions>): Work;
+export function allReduce(tensor: Tensor, options?: ReduceOptions & { asyncOp?: false }): void;
+export function allReduce(tensor: Tensor, options: ReduceOptions & { asyncOp: true }): Work;
 export function allReduce(tensor: Tensor, options?: ReduceOptions): Work | void {
   const work = (options?.group ?? defaultProcessGroup('allReduce')).allReduce(tensor, { op: options?.op });
   return finish(work, options);
@@ -58,8 +56,8 @@ export function allReduce(tensor: Tensor, options?: ReduceOptions): Work | void 
  * broadcast(weights, 0);                // every rank now holds rank 0's weights
  * ```
  */
-export function broadcast(tensor: Tensor, src: number, options?: Sync<CollectiveOptions>): void;
-export function broadcast(tensor: Tensor, src: number, options: Async<CollectiveOptions>): Work;
+export function broadcast(tensor: Tensor, src: number, options?: CollectiveOptions & { asyncOp?: false }): void;
+export function broadcast(tensor: Tensor, src: number, options: CollectiveOptions & { asyncOp: true }): Work;
 export function broadcast(tensor: Tensor, src: number, options?: CollectiveOptions): Work | void {
   return finish((options?.group ?? defaultProcessGroup('broadcast')).broadcast(tensor, src), options);
 }
@@ -76,8 +74,8 @@ export function broadcast(tensor: Tensor, src: number, options?: CollectiveOptio
  * allGather(all, mine);                 // [0, 1, ..., worldSize - 1] on every rank
  * ```
  */
-export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options?: Sync<CollectiveOptions>): void;
-export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options: Async<CollectiveOptions>): Work;
+export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options?: CollectiveOptions & { asyncOp?: false }): void;
+export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options: CollectiveOptions & { asyncOp: true }): Work;
 export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options?: CollectiveOptions): Work | void {
   return finish((options?.group ?? defaultProcessGroup('allGather')).allGather(output, input), options);
 }
@@ -94,8 +92,8 @@ export function allGather(output: Tensor | readonly Tensor[], input: Tensor, opt
  * reduceScatter(mine, input);            // every rank: [worldSize, worldSize, worldSize, worldSize]
  * ```
  */
-export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options?: Sync<ReduceOptions>): void;
-export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options: Async<ReduceOptions>): Work;
+export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options?: ReduceOptions & { asyncOp?: false }): void;
+export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options: ReduceOptions & { asyncOp: true }): Work;
 export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options?: ReduceOptions): Work | void {
   return finish((options?.group ?? defaultProcessGroup('reduceScatter')).reduceScatter(output, input, { op: options?.op }), options);
 }
@@ -109,8 +107,8 @@ export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[],
  * barrier();                             // nobody reads the checkpoint before it is written
  * ```
  */
-export function barrier(options?: Sync<CollectiveOptions>): void;
-export function barrier(options: Async<CollectiveOptions>): Work;
+export function barrier(options?: CollectiveOptions & { asyncOp?: false }): void;
+export function barrier(options: CollectiveOptions & { asyncOp: true }): Work;
 export function barrier(options?: CollectiveOptions): Work | void {
   return finish((options?.group ?? defaultProcessGroup('barrier')).barrier(), options);
 }

@@ -29,6 +29,12 @@ export interface DistributedErrorInfo {
   waitingFor: string;
 }
 
+/** A {@link DistributedError} as plain data (to cross a thread or process boundary). */
+export interface DistributedErrorData extends DistributedErrorInfo {
+  /** The error's message. */
+  message: string;
+}
+
 /**
  * A distributed call that could not finish: a timeout, a peer that died, ranks that disagree. The
  * message names the call, the rank and what it waited for; the same facts are fields.
@@ -63,12 +69,12 @@ export class DistributedError extends KilnError {
   }
 
   /** The error as plain data, to cross a thread or process boundary. */
-  toJSON(): DistributedErrorInfo & { message: string } {
+  toJSON(): DistributedErrorData {
     return { message: this.message, reason: this.reason, op: this.op, rank: this.rank, waitingFor: this.waitingFor };
   }
 
   /** The error back from {@link DistributedError.toJSON}'s data. */
-  static fromJSON(data: DistributedErrorInfo & { message: string }): DistributedError {
+  static fromJSON(data: DistributedErrorData): DistributedError {
     return new DistributedError(data.message, data);
   }
 }

@@ -16,7 +16,7 @@
  * destroyProcessGroup();
  * ```
  */
-export { DistributedError, type DistributedErrorInfo, type DistributedFailure } from './errors.js';
+export { DistributedError, type DistributedErrorInfo, type DistributedErrorData, type DistributedFailure } from './errors.js';
 export { Work } from './work.js';
 export type { BackendName } from './backend.js';
 export { ProcessGroup, type ReduceOp } from './process-group.js';

@@ -58,7 +58,11 @@ export class DistributedSampler implements Sampler {
   private epoch: number | null = null;
 
   /** A sampler of `datasetLength` items; see {@link DistributedSamplerOptions}. */
-  constructor(readonly datasetLength: number, options: DistributedSamplerOptions = {}) {
+  constructor(
+    /** Items in the dataset. */
+    readonly datasetLength: number,
+    options: DistributedSamplerOptions = {},
+  ) {
     if (!Number.isInteger(datasetLength) || datasetLength < 0) throw new ValueError(op, 'datasetLength', 'an integer >= 0', String(datasetLength));
     const group = options.numReplicas === undefined || options.rank === undefined ? (isInitialized() ? defaultProcessGroup(op) : null) : null;
     const numReplicas = options.numReplicas ?? group?.size;
