@@ -9,9 +9,8 @@
 #include "nvidia_libraries.h"
 
 namespace kiln { namespace cuda {
-namespace {
 
-Napi::Object to_js(Napi::Env env, const LibraryStatus& s) {
+Napi::Object library_status_to_js(Napi::Env env, const LibraryStatus& s) {
   auto o = Napi::Object::New(env);
   o.Set("available", s.available);
   o.Set("enabled", s.enabled);
@@ -20,6 +19,10 @@ Napi::Object to_js(Napi::Env env, const LibraryStatus& s) {
   if (!s.reason.empty()) o.Set("reason", s.reason);
   return o;
 }
+
+namespace {
+
+Napi::Object to_js(Napi::Env env, const LibraryStatus& s) { return library_status_to_js(env, s); }
 
 Napi::Value Libraries(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

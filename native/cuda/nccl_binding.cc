@@ -11,6 +11,7 @@
 #include "nccl_binding.h"
 #include <cstring>
 #include <string>
+#include "libraries_binding.h"
 #include "nccl.h"
 
 namespace kiln { namespace cuda {
@@ -30,16 +31,7 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F f) {
 int64_t int_arg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
 
 Napi::Value Status(const Napi::CallbackInfo& info) {
-  return guarded(info, [](Napi::Env env) -> Napi::Value {
-    LibraryStatus s = nccl::status();
-    auto o = Napi::Object::New(env);
-    o.Set("available", s.available);
-    o.Set("enabled", s.enabled);
-    o.Set("version", s.version.empty() ? env.Null() : Napi::String::New(env, s.version));
-    o.Set("path", s.path.empty() ? env.Null() : Napi::String::New(env, s.path));
-    if (!s.reason.empty()) o.Set("reason", s.reason);
-    return o;
-  });
+  return guarded(info, [](Napi::Env env) -> Napi::Value { return library_status_to_js(env, nccl::status()); });
 }
 
 Napi::Value UniqueId(const Napi::CallbackInfo& info) {

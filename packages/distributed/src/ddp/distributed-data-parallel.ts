@@ -205,13 +205,18 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
   /** Forgets a pass whose backward never ran (a forward called again, or destroy). */
   private abandonPass(): void {
     for (const b of this.buckets) {
-      if (b.work !== null) {
-        try {
-          b.work.wait();
-        } catch {
-          // the group failed: the next collective reports it
-        }
+      try {
+        b.work?.wait();
+      } catch {
+        // the group failed: the next collective reports it
       }
+    }
+    this.resetPass();
+  }
+
+  /** Empties the buckets for the next pass. */
+  private resetPass(): void {
+    for (const b of this.buckets) {
       b.work = null;
       b.pending = b.params.length;
     }
@@ -277,13 +282,8 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
         if (p.grad !== null) p.grad.copy_(b.views[i]!);
         else p.grad = keep(b.views[i]!.clone());     // a locally unused parameter
       })));
-      b.work = null;
-      b.pending = b.params.length;
     }
-    this.marked.clear();
-    this.locallyUnused = new Set();
-    this.nextToLaunch = 0;
-    this.expectingGrads = false;
+    this.resetPass();
   }
 
   private checkAlive(op: string): void {
