@@ -15,6 +15,8 @@ export interface LaunchOptions {
   reduce: ReduceOp;
   /** Broadcast's source rank. */
   root: number;
+  /** This collective's timeout in milliseconds (default: the group's). */
+  timeoutMs?: number;
 }
 
 /** A backend of a process group (one per group). */

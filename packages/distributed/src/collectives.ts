@@ -14,6 +14,8 @@ export interface CollectiveOptions {
   group?: ProcessGroup;
   /** Return the {@link Work} at once instead of waiting (default false). */
   asyncOp?: boolean;
+  /** Milliseconds this collective may wait before it fails (default: the group's timeout). */
+  timeout?: number;
 }
 
 /** Options of the reducing collectives. */
@@ -43,7 +45,7 @@ const finish = (work: Work, options: CollectiveOptions | undefined): Work | void
 export function allReduce(tensor: Tensor, options?: ReduceOptions & { asyncOp?: false }): void;
 export function allReduce(tensor: Tensor, options: ReduceOptions & { asyncOp: true }): Work;
 export function allReduce(tensor: Tensor, options?: ReduceOptions): Work | void {
-  const work = (options?.group ?? defaultProcessGroup('allReduce')).allReduce(tensor, { op: options?.op });
+  const work = (options?.group ?? defaultProcessGroup('allReduce')).allReduce(tensor, { op: options?.op, timeout: options?.timeout });
   return finish(work, options);
 }
 
@@ -59,7 +61,7 @@ export function allReduce(tensor: Tensor, options?: ReduceOptions): Work | void 
 export function broadcast(tensor: Tensor, src: number, options?: CollectiveOptions & { asyncOp?: false }): void;
 export function broadcast(tensor: Tensor, src: number, options: CollectiveOptions & { asyncOp: true }): Work;
 export function broadcast(tensor: Tensor, src: number, options?: CollectiveOptions): Work | void {
-  return finish((options?.group ?? defaultProcessGroup('broadcast')).broadcast(tensor, src), options);
+  return finish((options?.group ?? defaultProcessGroup('broadcast')).broadcast(tensor, src, { timeout: options?.timeout }), options);
 }
 
 /**
@@ -77,7 +79,7 @@ export function broadcast(tensor: Tensor, src: number, options?: CollectiveOptio
 export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options?: CollectiveOptions & { asyncOp?: false }): void;
 export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options: CollectiveOptions & { asyncOp: true }): Work;
 export function allGather(output: Tensor | readonly Tensor[], input: Tensor, options?: CollectiveOptions): Work | void {
-  return finish((options?.group ?? defaultProcessGroup('allGather')).allGather(output, input), options);
+  return finish((options?.group ?? defaultProcessGroup('allGather')).allGather(output, input, { timeout: options?.timeout }), options);
 }
 
 /**
@@ -95,7 +97,7 @@ export function allGather(output: Tensor | readonly Tensor[], input: Tensor, opt
 export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options?: ReduceOptions & { asyncOp?: false }): void;
 export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options: ReduceOptions & { asyncOp: true }): Work;
 export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options?: ReduceOptions): Work | void {
-  return finish((options?.group ?? defaultProcessGroup('reduceScatter')).reduceScatter(output, input, { op: options?.op }), options);
+  return finish((options?.group ?? defaultProcessGroup('reduceScatter')).reduceScatter(output, input, { op: options?.op, timeout: options?.timeout }), options);
 }
 
 /**
@@ -110,5 +112,5 @@ export function reduceScatter(output: Tensor, input: Tensor | readonly Tensor[],
 export function barrier(options?: CollectiveOptions & { asyncOp?: false }): void;
 export function barrier(options: CollectiveOptions & { asyncOp: true }): Work;
 export function barrier(options?: CollectiveOptions): Work | void {
-  return finish((options?.group ?? defaultProcessGroup('barrier')).barrier(), options);
+  return finish((options?.group ?? defaultProcessGroup('barrier')).barrier({ timeout: options?.timeout }), options);
 }

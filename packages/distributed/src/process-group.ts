@@ -8,7 +8,7 @@ import {
   type DType, type Device, DTypeError, DeviceError, ShapeError, Tensor, ValueError, fmtShape, isFloating, tidy,
 } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
-import type { BackendName, GroupBackend } from './backend.js';
+import type { BackendName, GroupBackend, LaunchOptions } from './backend.js';
 import type { CollectiveKind, ReduceOp } from './cpu/jobs.js';
 import type { Work } from './work.js';
 
@@ -66,18 +66,18 @@ export class ProcessGroup {
    * Reduces `tensor` across the ranks, in place: every rank ends with the sum (or average, maximum,
    * minimum) of every rank's values.
    */
-  allReduce(tensor: Tensor, options: { op?: ReduceOp } = {}): Work {
+  allReduce(tensor: Tensor, options: { op?: ReduceOp; timeout?: number } = {}): Work {
     const op = 'allReduce';
     this.checkTensor(op, 'tensor', tensor);
     const reduce = this.checkReduce(op, tensor.dtype, options.op ?? 'sum');
-    return this.inPlace('allReduce', tensor, reduce, 0);
+    return this.inPlace('allReduce', tensor, { reduce, root: 0, timeoutMs: this.checkTimeout(op, options.timeout) });
   }
 
   /** Copies rank `src`'s `tensor` into every rank's `tensor`, in place. */
-  broadcast(tensor: Tensor, src: number): Work {
+  broadcast(tensor: Tensor, src: number, options: { timeout?: number } = {}): Work {
     this.checkTensor('broadcast', 'tensor', tensor);
     this.checkRank('broadcast', 'src', src);
-    return this.inPlace('broadcast', tensor, 'sum', src);
+    return this.inPlace('broadcast', tensor, { reduce: 'sum', root: src, timeoutMs: this.checkTimeout('broadcast', options.timeout) });
   }
 
   /**
@@ -85,21 +85,22 @@ export class ProcessGroup {
    * as `input` (output[i] gets rank i's), or one tensor of world size times input's elements (rank
    * i's values at block i, as all_gather_into_tensor).
    */
-  allGather(output: Tensor | readonly Tensor[], input: Tensor): Work {
+  allGather(output: Tensor | readonly Tensor[], input: Tensor, options: { timeout?: number } = {}): Work {
     const op = 'allGather';
     this.checkTensor(op, 'input', input);
     const outs = this.checkBlocks(op, 'output', output, input);
+    const launch: LaunchOptions = { reduce: 'sum', root: 0, timeoutMs: this.checkTimeout(op, options.timeout) };
     const n = input.numel, size = this.size, rank = this.rank;
     if (outs === null && this.impl.accepts(output as Tensor)) {
       const flat = (output as Tensor).reshape([size * n]);   // a view: the output is contiguous
       copying(() => flat.narrow(0, rank * n, n).copy_(input.reshape([n])));   // a no-op when input is that block
-      const work = this.impl.launch('allGather', flat, { reduce: 'sum', root: 0 });
+      const work = this.impl.launch('allGather', flat, launch);
       work.onReady(() => flat.dispose());
       return work;
     }
     const buf = this.impl.borrow(size * n, input.dtype);
     copying(() => buf.narrow(0, rank * n, n).copy_(input.reshape([n])));
-    const work = this.impl.launch('allGather', buf, { reduce: 'sum', root: 0 });
+    const work = this.impl.launch('allGather', buf, launch);
     work.onReady(() => copying(() => {
       if (outs !== null) outs.forEach((o, i) => o.copy_(buf.narrow(0, i * n, n).reshape(o.shape)));
       else (output as Tensor).copy_(buf.reshape((output as Tensor).shape));
@@ -113,28 +114,30 @@ export class ProcessGroup {
    * reduction. `input` is a list of world-size tensors shaped as `output`, or one tensor of world
    * size times output's elements.
    */
-  reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options: { op?: ReduceOp } = {}): Work {
+  reduceScatter(output: Tensor, input: Tensor | readonly Tensor[], options: { op?: ReduceOp; timeout?: number } = {}): Work {
     const op = 'reduceScatter';
     this.checkTensor(op, 'output', output);
     const ins = this.checkBlocks(op, 'input', input, output);
     const reduce = this.checkReduce(op, output.dtype, options.op ?? 'sum');
+    const timeoutMs = this.checkTimeout(op, options.timeout);
     const n = output.numel, size = this.size, rank = this.rank;
     const buf = this.impl.borrow(size * n, output.dtype);
     copying(() => {
       if (ins !== null) ins.forEach((t, i) => buf.narrow(0, i * n, n).copy_(t.reshape([n])));
       else buf.copy_((input as Tensor).reshape([size * n]));
     });
-    const work = this.impl.launch('reduceScatter', buf, { reduce, root: 0 });
+    const work = this.impl.launch('reduceScatter', buf, { reduce, root: 0, timeoutMs });
     work.onReady(() => copying(() => output.copy_(buf.narrow(0, rank * n, n).reshape(output.shape))));
     this.releaseWhenDone(work, buf);
     return work;
   }
 
   /** Returns (its work completes) once every rank has called barrier. */
-  barrier(): Work {
+  barrier(options: { timeout?: number } = {}): Work {
     this.checkAlive('barrier');
+    const timeoutMs = this.checkTimeout('barrier', options.timeout);
     this.barrierBuffer ??= this.impl.commBuffer(1, 'int32');
-    return this.impl.launch('barrier', this.barrierBuffer, { reduce: 'sum', root: 0 });
+    return this.impl.launch('barrier', this.barrierBuffer, { reduce: 'sum', root: 0, timeoutMs });
   }
 
   /** @internal A tensor in memory the backend uses in place (DistributedDataParallel's buckets). */
@@ -153,11 +156,11 @@ export class ProcessGroup {
 
   // ---- helpers ----
 
-  private inPlace(kind: CollectiveKind, tensor: Tensor, reduce: ReduceOp, root: number): Work {
-    if (this.impl.accepts(tensor)) return this.impl.launch(kind, tensor, { reduce, root });
+  private inPlace(kind: CollectiveKind, tensor: Tensor, launch: LaunchOptions): Work {
+    if (this.impl.accepts(tensor)) return this.impl.launch(kind, tensor, launch);
     const buf = this.impl.borrow(tensor.numel, tensor.dtype);
     copying(() => buf.reshape(tensor.shape).copy_(tensor));
-    const work = this.impl.launch(kind, buf, { reduce, root });
+    const work = this.impl.launch(kind, buf, launch);
     work.onReady(() => copying(() => tensor.copy_(buf.reshape(tensor.shape))));
     this.releaseWhenDone(work, buf);
     return work;
@@ -187,6 +190,13 @@ export class ProcessGroup {
     if (dtype === 'bool') throw new DTypeError(op, 'tensor', 'a numeric dtype to reduce (bool tensors are not supported; cast first)', dtype);
     if (reduce === 'avg' && !isFloating(dtype)) throw new DTypeError(op, 'op', "a floating dtype for 'avg' (use 'sum' on integers)", dtype);
     return reduce as ReduceOp;
+  }
+
+  /** A collective's own timeout (undefined: the group's). */
+  private checkTimeout(op: string, timeout: unknown): number | undefined {
+    if (timeout === undefined) return undefined;
+    if (typeof timeout !== 'number' || !(Number.isFinite(timeout) && timeout > 0)) throw new ValueError(op, 'timeout', 'a positive number of milliseconds', String(timeout));
+    return timeout;
   }
 
   private checkRank(op: string, arg: string, r: unknown): void {

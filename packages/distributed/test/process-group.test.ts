@@ -41,6 +41,7 @@ describe('a process group of one rank', () => {
   it('refuses bad arguments with typed errors naming the collective and argument', () => {
     const f = zeros([4]);
     expect(() => allReduce(f, { op: 'prod' as never })).toThrow(ValueError);
+    expect(() => allReduce(f, { timeout: -1 })).toThrow(/allReduce.*timeout/);
     expect(() => allReduce(zeros([2], { dtype: 'int32' }), { op: 'avg' })).toThrow(DTypeError);
     expect(() => allReduce(zeros([2], { dtype: 'bool' }))).toThrow(/allReduce.*tensor/);
     expect(() => allReduce('x' as never)).toThrow(DTypeError);

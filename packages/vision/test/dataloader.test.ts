@@ -91,4 +91,18 @@ describe('DataLoader', () => {
     expectError(() => new DataLoader(new Range(3), { seed: 0.5 }), ValueError, { op: 'DataLoader', argument: 'seed', expected: 'an integer', got: '0.5' });
     expectError(() => new DataLoader(new Range(3)).setEpoch(-1), ValueError, { op: 'DataLoader', argument: 'epoch', expected: 'an integer >= 0', got: '-1' });
   });
+
+  it('visits the indices a sampler gives for each epoch (the loader passes its epoch)', async () => {
+    const asked: number[] = [];
+    const sampler = { length: 3, indices: (e: number) => { asked.push(e); return [e, 4, 1]; } };
+    const loader = new DataLoader(new Range(5), { batchSize: 2, sampler });
+    expect(loader.length).toBe(2);
+    expect(await epoch(loader)).toEqual([[0, 4], [1]]);
+    expect(await epoch(loader)).toEqual([[1, 4], [1]]);
+    loader.setEpoch(3);
+    expect(await epoch(loader)).toEqual([[3, 4], [1]]);
+    expect(asked).toEqual([0, 1, 3]);
+    expectError(() => new DataLoader(new Range(5), { sampler, shuffle: true }), ValueError, 'shuffle');
+    expectError(() => new DataLoader(new Range(5), { sampler: {} as never }), ValueError, 'sampler');
+  });
 });

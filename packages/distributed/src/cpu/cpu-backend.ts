@@ -36,7 +36,7 @@ export class CpuBackend implements GroupBackend, WorkDriver {
   readonly name = 'cpu' as const;
   readonly device = cpu;
   private readonly link: WorkerLink;
-  private readonly works = new Map<number, { work: Work; buffer: Tensor; deadline: number }>();
+  private readonly works = new Map<number, { work: Work; buffer: Tensor; deadline: number; timeoutMs: number }>();
   private readonly ids = new WeakMap<Work, number>();
   private readonly replies = new Map<number, Reply>();
   /** The shared memory of each tensor storage this backend made. */
@@ -159,11 +159,12 @@ export class CpuBackend implements GroupBackend, WorkDriver {
       return work;
     }
     const id = this.nextId++;
+    const timeoutMs = o.timeoutMs ?? this.timeoutMs;
     const job: JobRequest = {
       id, collective: kind, seq: ++this.seq, dtype: buffer.dtype, reduce: o.reduce, buffer: this.shared.get(buffer.storage)!,
-      byteOffset: buffer.offset * dtypeInfo[buffer.dtype].itemsize, numel: buffer.numel, root: o.root, timeoutMs: this.timeoutMs,
+      byteOffset: buffer.offset * dtypeInfo[buffer.dtype].itemsize, numel: buffer.numel, root: o.root, timeoutMs,
     };
-    this.works.set(id, { work, buffer, deadline: performance.now() + this.timeoutMs + THREAD_GRACE_MS });
+    this.works.set(id, { work, buffer, deadline: performance.now() + timeoutMs + THREAD_GRACE_MS, timeoutMs });
     this.ids.set(work, id);
     this.link.post({ job });
     return work;
@@ -176,7 +177,7 @@ export class CpuBackend implements GroupBackend, WorkDriver {
     const entry = this.works.get(id);
     if (entry === undefined) return;   // already answered
     if (!this.link.waitUntil(() => !this.works.has(id), entry.deadline)) {
-      const e = this.error(work.op, 'timeout', `the communication thread did not answer within ${this.timeoutMs + THREAD_GRACE_MS} ms${this.link.gone ? ` (${this.link.gone})` : ''}`, 'the communication thread');
+      const e = this.error(work.op, 'timeout', `the communication thread did not answer within ${entry.timeoutMs + THREAD_GRACE_MS} ms${this.link.gone ? ` (${this.link.gone})` : ''}`, 'the communication thread');
       this.abort(e.message);
     }
   }

@@ -114,7 +114,7 @@ class NcclBackend implements GroupBackend, WorkDriver {
     }
     const dtype = NCCL_DTYPES[buffer.dtype];
     try {
-      const seq = this.nccl.ncclLaunch(this.handle, KINDS[kind], cudaDataAddress(buffer), buffer.numel, dtype, NCCL_OPS[o.reduce], o.root, this.o.timeoutMs);
+      const seq = this.nccl.ncclLaunch(this.handle, KINDS[kind], cudaDataAddress(buffer), buffer.numel, dtype, NCCL_OPS[o.reduce], o.root, o.timeoutMs ?? this.o.timeoutMs);
       this.seqOf.set(work, seq);
     } catch (e) {
       work.markFailed(this.error(kind, 'nccl', (e as Error).message, ''));

@@ -10,12 +10,13 @@ import { DistributedError, allReduce, initProcessGroup } from '@kiln/distributed
 
 const mode = process.argv[2];
 const victim = 1;
-const group = initProcessGroup({ backend: 'cpu', timeout: Number(process.env.TEST_TIMEOUT_MS ?? 2000) });
+const timeout = Number(process.env.TEST_TIMEOUT_MS ?? 2000);
+const group = initProcessGroup({ backend: 'cpu', timeout: 60_000 });   // ranks may start seconds apart on a busy machine
 allReduce(ones([8]));                                    // a first step that works
 const big = ones([2_000_000]);
 if (group.rank === victim) {
   if (mode === 'kill') {
-    allReduce(big, { asyncOp: true });
+    allReduce(big, { asyncOp: true, timeout });
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20);
   } else {
     setTimeout(() => process.exit(0), 60_000);           // the test kills it first
@@ -23,7 +24,7 @@ if (group.rank === victim) {
 } else {
   const start = performance.now();
   try {
-    allReduce(big);
+    allReduce(big, { timeout });                         // this collective's own timeout
     console.log('NO ERROR');
     process.exit(0);
   } catch (e) {
