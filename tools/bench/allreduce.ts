@@ -19,25 +19,32 @@ import { fileURLToPath } from 'node:url';
 import { cuda } from '@kiln/cuda';
 import { empty } from '@kiln/tensor';
 import { allReduce, barrier, destroyProcessGroup, initProcessGroup, launch } from '@kiln/distributed';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
 interface Row { mib: number; ms: number; algbw: number; busbw: number }
 
 const argv = process.argv.slice(2);
-const sizes = (optionValue(argv, 'sizes', '1,8,64,256')).split(',').map(Number);
-const warmup = Number(optionValue(argv, 'warmup', '5'));
-const iters = Number(optionValue(argv, 'iters', '20'));
+const options = parseOptions(argv, {
+  sizes: { type: 'numbers', default: '1,8,64,256' },
+  warmup: { type: 'number', default: '5' },
+  iters: { type: 'number', default: '20' },
+  nproc: { type: 'number', default: '2' },
+  torch: { type: 'string', default: '' },
+  out: { type: 'string', default: '' },
+  result: { type: 'string', default: '' },
+});
+const { sizes, warmup, iters } = options;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 if (process.env.WORLD_SIZE === undefined) {
   // the launcher's side: start the ranks, then print rank 0's results beside PyTorch's
-  const nproc = Number(optionValue(argv, 'nproc', '2'));
+  const nproc = options.nproc;
   const dir = mkdtempSync(join(tmpdir(), 'kiln-allreduce-'));
   try {
     const r = await launch({ nprocPerNode: nproc, script: fileURLToPath(import.meta.url), args: [...argv, '--result', join(dir, 'kiln.json')], nodeArgs: process.execArgv });
     if (r.exitCode !== 0) throw new Error(r.message);
     const kiln = JSON.parse(readFileSync(join(dir, 'kiln.json'), 'utf8')) as Row[];
-    const torchFile = optionValue(argv, 'torch', '');
+    const torchFile = options.torch;
     const torch = torchFile ? (JSON.parse(readFileSync(torchFile, 'utf8')) as Row[]) : [];
     const lines = [
       `All-reduce (float32 sum, in place) on ${nproc} GPUs: median of ${iters} after ${warmup} warm-up; bus bandwidth = algbw x 2(N-1)/N`,
@@ -50,7 +57,7 @@ if (process.env.WORLD_SIZE === undefined) {
       }),
     ];
     console.log(lines.join('\n'));
-    const out = optionValue(argv, 'out', '');
+    const out = options.out;
     if (out) writeFileSync(out, `${lines.join('\n')}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -79,6 +86,6 @@ if (process.env.WORLD_SIZE === undefined) {
     const algbw = bytes / (ms / 1000) / 1e9;
     rows.push({ mib, ms, algbw, busbw: (algbw * 2 * (W - 1)) / W });
   }
-  if (group.rank === 0) writeFileSync(optionValue(argv, 'result', ''), JSON.stringify(rows));
+  if (group.rank === 0) writeFileSync(options.result, JSON.stringify(rows));
   destroyProcessGroup();
 }

@@ -52,8 +52,8 @@ export interface DistributedErrorData extends DistributedErrorInfo {
 export class DistributedError extends KilnError {
   /** Why the call failed. */
   readonly reason: DistributedFailure;
-  /** The call that failed. */
-  readonly op: string;
+  /** The call that failed (the base class's `op` fact, always present here). */
+  declare readonly op: string;
   /** The rank that raised it (-1: none). */
   readonly rank: number;
   /** What it was waiting for ('' when not waiting). */
@@ -61,9 +61,8 @@ export class DistributedError extends KilnError {
 
   /** `message` is complete (it names the call and the rank); `info` gives the same facts as fields. */
   constructor(message: string, info: DistributedErrorInfo) {
-    super(message);
+    super({ message, op: info.op });
     this.reason = info.reason;
-    this.op = info.op;
     this.rank = info.rank;
     this.waitingFor = info.waitingFor;
   }
