@@ -3,7 +3,7 @@
  * rest of @kiln/vision works without it, and a missing sharp is an error that says how to add it.
  */
 import { KilnError, type Tensor, ValueError, fromTypedArray } from '@kiln/tensor';
-import type { Sharp, SharpOptions } from 'sharp';
+import { loadSharp, toRawImage } from './sharp.js';
 
 /** A decoded image: 8-bit RGB pixels, row-major, channels interleaved (HWC). */
 export interface RawImage {
@@ -17,28 +17,6 @@ export interface RawImage {
 
 /** An optional package that a function needs is not installed. */
 export class MissingDependencyError extends KilnError {}
-
-type SharpFactory = (input?: string | Buffer | Uint8Array, options?: SharpOptions) => Sharp;
-let sharpModule: Promise<SharpFactory> | null = null;
-
-/** sharp, imported once on first use. */
-export function loadSharp(op: string): Promise<SharpFactory> {
-  sharpModule ??= import('sharp').then((m) => (m.default ?? m) as unknown as SharpFactory).catch((e: unknown) => {
-    sharpModule = null;
-    throw new MissingDependencyError(
-      `${op}: decoding images needs the optional dependency 'sharp', which could not be loaded (${(e as Error).message}); install it with: npm install sharp`,
-    );
-  });
-  return sharpModule;
-}
-
-/** The pixels of a sharp pipeline as RGB bytes. */
-export async function toRawImage(pipeline: Sharp): Promise<RawImage> {
-  // greyscale becomes three equal channels; alpha is dropped (PIL's convert('RGB'))
-  const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new ValueError('readImage', 'file', 'an image that converts to 3 channels', `${info.channels} channels`);
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
-}
 
 /**
  * Decodes an image file (JPEG, PNG, WebP, TIFF, GIF, AVIF...) or its bytes into RGB pixels, with

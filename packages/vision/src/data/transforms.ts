@@ -3,7 +3,8 @@
  * flipping move the boxes with the pixels.
  */
 import { type Tensor, ShapeError, Tensor as TensorClass, ValueError, arange, indexSelect, tensor, tidy } from '@kiln/tensor';
-import { type RawImage, imageToTensor, loadSharp, toRawImage } from './image.js';
+import { type RawImage, imageToTensor } from './image.js';
+import { loadSharp, toRawImage } from './sharp.js';
 import type { DetectionSample, DetectionTarget, DetectionTransform } from './sample.js';
 
 const isTensor = (x: unknown): x is Tensor => x instanceof TensorClass;
