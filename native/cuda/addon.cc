@@ -164,6 +164,26 @@ HostView arg_view(const Napi::CallbackInfo& info, int i) {
 
 Napi::Value DeviceCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_count_or_zero()); }
 
+// What @kiln/cuda needs to say why there is no CUDA device: the count, cudaGetDeviceCount's error
+// (name and text, empty on success), the runtime version linked in and the driver's (0 when no
+// driver is installed: cudaDriverGetVersion succeeds then).
+Napi::Value DeviceStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int n = 0, runtime = 0, driver = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  cudaGetLastError();
+  if (err != cudaSuccess) n = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  auto o = Napi::Object::New(env);
+  o.Set("count", n);
+  o.Set("error", err == cudaSuccess ? "" : cudaGetErrorName(err));
+  o.Set("errorText", err == cudaSuccess ? "" : cudaGetErrorString(err));
+  o.Set("runtimeVersion", runtime);
+  o.Set("driverVersion", driver);
+  return o;
+}
+
 Napi::Value DeviceProperties(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     int d = arg_int(info, 0);
@@ -427,6 +447,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set(name, Napi::Function::New(env, f, name, state));
   };
   fn("deviceCount", DeviceCount);
+  fn("deviceStatus", DeviceStatus);
   fn("deviceProperties", DeviceProperties);
   fn("malloc", Malloc);
   fn("free", Free);

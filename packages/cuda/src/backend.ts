@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import {
   type Backend, type Device, type MemoryStats, type Storage, type KernelAddon,
-  InternalError, allocateOrCollect, fromNativeError, kernelTable, loadAddon, addonPath,
+  InternalError, addonPath, allocateOrCollect, fromNativeError, kernelTable, loadAddon, locateAddon, missingAddonMessage,
 } from '@kiln/tensor';
+import { type CudaDeviceStatus, cudaAddonSpec, noDeviceReason } from './availability.js';
 
 /** What `cuda.deviceProperties()` tells of a GPU (from cudaGetDeviceProperties). */
 export interface CudaDeviceProperties {
@@ -73,6 +74,7 @@ export interface DenseCallCounts {
 
 interface CudaAddon extends KernelAddon {
   deviceCount(): number;
+  deviceStatus(): CudaDeviceStatus;
   deviceProperties(i: number): CudaDeviceProperties;
   /** Device memory for `owner`, held weakly: the block goes back if owner is collected without free. */
   malloc(nbytes: number, device: number, owner: object): number;
@@ -119,8 +121,7 @@ function call<T>(f: () => T): T {
  * Why the last native build left the CUDA addon out, as it wrote it beside kiln_cpu.node
  * (native/CMakeLists.txt): KILN_CUDA=OFF, or no nvcc. A build older than that note says neither.
  */
-function whyNotBuilt(): string {
-  const note = addonPath('kiln_cuda.skipped');
+function whyNotBuilt(note: string | null): string {
   const reason = note === null ? 'the build did not say why (built before it noted the reason?)' : readFileSync(note, 'utf8').trim();
   return `${reason}; rebuild with nvcc available and KILN_CUDA unset (\`npm run build -w @kiln/native\`), or set KILN_NATIVE_DIR to a build that has it`;
 }
@@ -128,22 +129,27 @@ function whyNotBuilt(): string {
 /** Loads the addon; records why CUDA is unavailable instead of throwing. */
 export function loadCuda(): CudaAddon | null {
   if (addon || unavailableReason) return addon;
-  if (!addonPath('kiln_cuda.node')) {
-    unavailableReason = `the CUDA addon kiln_cuda.node is not built: ${whyNotBuilt()}`;
+  if (!locateAddon(cudaAddonSpec)) {
+    // a build (the repository's, or KILN_NATIVE_DIR's) notes why it left the CUDA addon out; an
+    // installation from npm says which package to install
+    const note = addonPath('kiln_cuda.skipped');
+    unavailableReason = note !== null || process.env.KILN_NATIVE_DIR !== undefined
+      ? `the CUDA addon kiln_cuda.node is not built: ${whyNotBuilt(note)}`
+      : missingAddonMessage(cudaAddonSpec);
     return null;
   }
   try {
-    const a = loadAddon<CudaAddon>('kiln_cuda.node', 'cuda');
+    const a = loadAddon<CudaAddon>(cudaAddonSpec.file, 'cuda', cudaAddonSpec);
     loaded = a;
-    const n = a.deviceCount();
-    if (n === 0) {
-      unavailableReason = 'no CUDA device: the CUDA addon is built, but this machine has no GPU or no driver';
+    const status = a.deviceStatus();
+    if (status.count === 0) {
+      unavailableReason = noDeviceReason(status);
       return null;
     }
     addon = a;
     kernels = kernelTable(a);
   } catch (e) {
-    unavailableReason = `the CUDA addon failed to load: ${(e as Error).message}`;
+    unavailableReason = (e as Error).message;
   }
   return addon;
 }

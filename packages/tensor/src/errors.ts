@@ -105,6 +105,8 @@ export class OutOfMemoryError extends KilnError {}
 export class AutogradError extends KilnError {}
 /** A tensor used after dispose(). */
 export class DisposedError extends KilnError {}
+/** A native addon that is not installed or built, or that this system cannot load. */
+export class AddonLoadError extends KilnError {}
 /** An internal invariant broke: a bug in Kiln. */
 export class InternalError extends KilnError {}
 

@@ -28,7 +28,8 @@ export {
 export { MAX_KERNEL_TENSORS } from './native/args.js';
 export { cpuThreads } from './native/cpu-backend.js';
 export { collectGarbage, allocateOrCollect } from './native/collect.js';
-export { loadAddon, addonPath, kernelTable, type KernelAddon } from './native/load.js';
+export { loadAddon, addonPath, kernelTable, cpuAddonSpec, type KernelAddon } from './native/load.js';
+export { type AddonSpec, type AddonOwner, type AddonLocation, addonOwner, locateAddon, missingAddonMessage } from './native/locate.js';
 export * from './ops/convert.js';
 export * from './ops/views.js';
 export * from './ops/creation.js';

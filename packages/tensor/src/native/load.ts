@@ -1,9 +1,9 @@
-/** Finds and loads a native addon built by `@kiln/native` (cmake-js), explaining how to build it. */
+/** Finds and loads a native addon (see locate.ts for where it looks), explaining what to do when it cannot. */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { dirname } from 'node:path';
+import { AddonLoadError } from '../errors.js';
 import { ARG_BUFFER } from './args.js';
+import { type AddonSpec, addonOwner, loadFailureHint, locateAddon, missingAddonMessage } from './locate.js';
 
 const require = createRequire(import.meta.url);
 
@@ -17,33 +17,51 @@ export interface KernelAddon {
   launch(id: number): void;
 }
 
-/** The folder the addons load from: KILN_NATIVE_DIR when set, else @kiln/native's build/Release. */
-export function nativeDir(): string {
-  return process.env.KILN_NATIVE_DIR ?? join(dirname(require.resolve('@kiln/native/package.json')), 'build', 'Release');
-}
-
-/** Absolute path of an addon file, e.g. 'kiln_cpu.node', or null when it has not been built. */
-export function addonPath(file: string): string | null {
-  const p = join(nativeDir(), file);
-  return existsSync(p) ? p : null;
-}
-
-/** What to do when the addons are missing or older than the TypeScript: the sentence ends every such error. */
+/**
+ * What to do when an addon lacks a kernel the TypeScript asks for (an addon older than the
+ * packages): the sentence ends such errors. It names where the CPU addon came from.
+ */
 export function rebuildHint(): string {
-  const from = process.env.KILN_NATIVE_DIR === undefined
-    ? `they load from ${nativeDir()}`
-    : `KILN_NATIVE_DIR points at ${nativeDir()}`;
+  const at = locateAddon(cpuAddonSpec);
+  const version = cpuAddonSpec.owner.manifest.version;
+  if (at !== null && at.source.startsWith(`${cpuAddonSpec.prebuiltPrefix}-`)) {
+    return `The addons come from ${at.source}, which must be of @kiln/tensor's version: \`npm install ${at.source}@${version}\`.`;
+  }
+  const from = at === null ? 'none is built or installed' : `they load from ${dirname(at.path)} (${at.source})`;
   return 'Build the native addons with `npm run build -w @kiln/native` (or `npm run build` at the repository root), ' +
     `or set KILN_NATIVE_DIR to the folder of a build that has them (${from}); building needs cmake, a C++ compiler and, for CUDA, nvcc.`;
 }
 
-/** Loads an addon and hands it the shared argument buffer. */
-export function loadAddon<T extends KernelAddon>(file: string, what: string): T {
-  const p = addonPath(file);
-  if (!p) {
-    throw new KilnError({ op: what, detail: `the native addon ${file} is not built. ${rebuildHint()}` });
+/** The CPU addon: @kiln/tensor loads it, and lists its prebuilt platform packages (@kiln/native-*). */
+export const cpuAddonSpec: AddonSpec = {
+  file: 'kiln_cpu.node',
+  device: 'cpu',
+  prebuiltPrefix: '@kiln/native',
+  // this module is src/native/load.ts or dist/native/load.js: the package root is two folders up
+  owner: addonOwner(import.meta.url, '../../package.json'),
+};
+
+/** Absolute path of an addon file, e.g. 'kiln_cpu.node', or null when none is built or installed. */
+export function addonPath(file: string, spec: AddonSpec = { ...cpuAddonSpec, file }): string | null {
+  return locateAddon(spec)?.path ?? null;
+}
+
+/**
+ * Loads an addon and hands it the shared argument buffer. `spec` says where its prebuilt copies
+ * come from (the CPU addon's by default); a missing or unloadable addon is an AddonLoadError that
+ * says what to install or build.
+ */
+export function loadAddon<T extends KernelAddon>(file: string, what: string, spec: AddonSpec = { ...cpuAddonSpec, file }): T {
+  const location = locateAddon(spec);
+  if (!location) throw new AddonLoadError(`${what}: ${missingAddonMessage(spec)}`);
+  let addon: T;
+  try {
+    addon = require(location.path) as T;
+  } catch (e) {
+    const reason = (e as Error).message;
+    throw new AddonLoadError(`${what}: ${file} (from ${location.source}, ${location.path}) could not be loaded: ${reason}. ` +
+      `${loadFailureHint(spec, location, reason)}.`);
   }
-  const addon = require(p) as T;
   addon.setArgBuffer(ARG_BUFFER);
   return addon;
 }
