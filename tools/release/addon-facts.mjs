@@ -21,9 +21,14 @@ import { fileURLToPath } from 'node:url';
 const FATBIN_MAGIC = 0xba55ed50;
 const KIND = { 1: 'ptx', 2: 'elf' };
 
-/** GPU code in an addon: sorted SM versions with machine code, and with PTX; the number of containers. */
+/**
+ * GPU code in an addon: sorted SM versions with machine code, and with PTX; the number of
+ * containers; the bytes each kind of code takes in the file (payloads as stored, compressed or
+ * not), by name ('sm_90', 'compute_75').
+ */
 export function cudaArchitectures(buf) {
   const elf = new Set(), ptx = new Set();
+  const bytes = {};
   let containers = 0;
   for (let at = 0; at + 16 <= buf.length; at += 8) {
     if (buf.readUInt32LE(at) !== FATBIN_MAGIC || buf.readUInt16LE(at + 4) !== 1 || buf.readUInt16LE(at + 6) !== 16) continue;
@@ -35,14 +40,16 @@ export function cudaArchitectures(buf) {
       if (headerSize < 64) break;
       const kind = KIND[buf.readUInt16LE(e)];
       const sm = buf.readUInt32LE(e + 28);
+      const payload = Number(buf.readBigUInt64LE(e + 8));
       if (kind === 'elf') elf.add(sm);
       else if (kind === 'ptx') ptx.add(sm);
-      e += headerSize + Number(buf.readBigUInt64LE(e + 8));
+      if (kind) bytes[`${kind === 'elf' ? 'sm' : 'compute'}_${sm}`] = (bytes[`${kind === 'elf' ? 'sm' : 'compute'}_${sm}`] ?? 0) + payload;
+      e += headerSize + payload;
     }
     at = Math.ceil(end / 8) * 8 - 8;  // the next container starts at the first 8-aligned offset past this one
   }
   const sorted = (s) => [...s].sort((a, b) => a - b);
-  return { elf: sorted(elf), ptx: sorted(ptx), containers };
+  return { elf: sorted(elf), ptx: sorted(ptx), containers, bytes };
 }
 
 /** Newest version of `prefix` (GLIBC, GLIBCXX) among `versions`, e.g. '2.35'. */
@@ -79,6 +86,9 @@ export function describeFacts(f) {
   if (f.cuda) {
     lines.push(`  GPU code: sm_${f.cuda.elf.join(', sm_') || '(none)'} machine code; compute_${f.cuda.ptx.join(', compute_') || '(none)'} PTX` +
       ` (${f.cuda.containers} fat binaries)`);
+    const mib = (n) => `${(n / 2 ** 20).toFixed(2)} MiB`;
+    const gpu = Object.values(f.cuda.bytes).reduce((a, b) => a + b, 0);
+    lines.push(`  sizes: ${Object.entries(f.cuda.bytes).map(([k, n]) => `${k} ${mib(n)}`).join(', ')}; the rest ${mib(f.bytes - gpu)}`);
   }
   return lines.join('\n');
 }
