@@ -15,6 +15,9 @@
 #   focal-bench[:ARGS]     the focal-loss benchmark of docs/benchmarks.md: PyTorch's implementations
 #                          (tools/bench/torch_focal.py ARGS) then Kiln's (tools/bench/focal-gpu.ts),
 #                          one combined table written to $OUT/benchmarks-gpu.md
+#   install-check          the tarballs of .gpu-pack/release (tools/release/gpu-install-pack.sh)
+#                          installed offline outside the tree, the focal loss on CUDA there
+#                          (tools/release/gpu-install-check.sh)
 #   train-bench[:ARGS]     the training-step benchmark: Kiln exports its initial weights and one batch
 #                          per preset (tools/bench/train-step.ts --export), the PyTorch twin checks
 #                          its losses against Kiln's and times eager and torch.compile
@@ -287,8 +290,13 @@ for step in "$@"; do
     decl-check)
       run_step "$step" "$log" bash tools/gpu/check-nvidia-decls.sh
       ;;
+    install-check)
+      # Kiln's tarballs installed offline into a project outside the tree, the focal loss on CUDA
+      # there (.gpu-pack/release from tools/release/gpu-install-pack.sh)
+      run_step "$step" "$log" bash tools/release/gpu-install-check.sh
+      ;;
     *)
-      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS], dense-bench[:ARGS], decl-check)"
+      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS], dense-bench[:ARGS], decl-check, install-check)"
       ;;
   esac
   i=$((${#R_NAME[@]} - 1))
