@@ -68,7 +68,7 @@ const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.E
 fs.writeFileSync(process.argv[2], out.outputText);' tools/release/consumer/focal-cuda.ts "$DEST/focal-cuda.js"
 
 {
-  echo "kiln: $VERSION ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- || echo ', with uncommitted changes')), staged ${DEV:+--dev}${DEV:-release}"
+  echo "kiln: $VERSION ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- || echo ', with uncommitted changes')), staged as $([ -n "$DEV" ] && echo "an everyday build (--dev)" || echo "a release build")"
   echo "npm: $NPM_VERSION"
   (cd "$DEST" && du -b tarballs/*.tgz npm.tgz npm-cache.tar.xz focal-cuda.js | awk '{ printf "%s %.1f KiB\n", $2, $1 / 1024 }')
 } >"$DEST/manifest.txt"

@@ -15,7 +15,7 @@ const logits = randn([N, C], { seed: 1 });
 const target = randint(0, C + 1, [N], { seed: 2, dtype: 'int64' });   // 0 background, 1..C class t-1
 
 function lossAndGrad(device: 'cpu' | 'cuda'): { loss: number; grad: Float32Array } {
-  const x = logits.to(device).requiresGrad_();
+  const x = logits.to(device).detach().requiresGrad_();   // a leaf of its own on each device
   const loss = sigmoidFocalLoss(x, target.to(device), { gamma: 2, alpha: 0.25, reduction: 'sum' });
   loss.backward();
   return { loss: loss.item() as number, grad: (x.grad as Tensor).to('cpu').toTypedArray() as Float32Array };
@@ -28,6 +28,8 @@ for (let i = 0; i < cpu.grad.length; i++) {
 }
 const lossRel = Math.abs(cpu.loss - gpu.loss) / Math.abs(cpu.loss);
 const p = cuda.deviceProperties(0);
-const agree = lossRel < 1e-5 && maxDiff <= 1e-5 * maxGrad;
+// The loss sums 1.6M float32 terms in a different order on each device (float32 rounding, about
+// sqrt(n) * 6e-8 ~ 1e-4 relative at worst in practice); the gradient is elementwise (a few ulp).
+const agree = lossRel < 1e-4 && maxDiff <= 1e-5 * maxGrad;
 console.log(JSON.stringify({ gpu: p.name, computeCapability: `${p.major}.${p.minor}`, loss: { cpu: cpu.loss, cuda: gpu.loss, relDiff: lossRel }, grad: { maxAbs: maxGrad, maxDiff }, agree }));
 if (!agree) process.exitCode = 1;
