@@ -51,13 +51,20 @@ if [ ! -s "$CACHE/npm-$NPM_VERSION.tgz" ]; then
 fi
 cp "$CACHE/npm-$NPM_VERSION.tgz" "$DEST/npm.tgz"
 
-# an npm cache that holds what the tarballs need from the registry: filled by installing them once
-# here into a scratch project with an empty cache of its own
+# an npm cache that holds what the tarballs need from the registry (and not the tarballs, which
+# travel anyway): the registry packages of a scratch install's lockfile, added to an empty cache
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 printf '{ "name": "kiln-gpu-install-pack", "private": true, "type": "module" }\n' >"$TMP/package.json"
-(cd "$TMP" && npm install --cache "$TMP/npm-cache" --no-audit --no-fund --loglevel=error "$ROOT/$DEST"/tarballs/*.tgz) ||
+(cd "$TMP" && npm install --no-audit --no-fund --loglevel=error "$ROOT/$DEST"/tarballs/*.tgz) ||
   die "npm install of the tarballs failed"
+mapfile -t SPECS < <(node -e '
+const lock = require(process.argv[1]);
+for (const [path, p] of Object.entries(lock.packages))
+  if (path && !p.link && !(p.resolved ?? "").startsWith("file:")) console.log(`${path.split("node_modules/").at(-1)}@${p.version}`);' "$TMP/package-lock.json")
+say "caching ${#SPECS[@]} registry packages: ${SPECS[*]}"
+[ ${#SPECS[@]} -eq 0 ] || npm cache add --cache "$TMP/npm-cache" --loglevel=error "${SPECS[@]}" || die "npm cache add failed"
+mkdir -p "$TMP/npm-cache"
 tar -C "$TMP" -cf - npm-cache | xz -6 >"$DEST/npm-cache.tar.xz"
 
 # the consumer script, as JavaScript (install-check.sh type-checks it against the published types)
