@@ -18,7 +18,14 @@ import { dirname, join, sep } from 'node:path';
 /** The package that loads an addon and lists its prebuilt platform packages as optional dependencies. */
 export interface AddonOwner {
   /** Its package.json: name, version and optionalDependencies. */
-  manifest: { name: string; version: string; optionalDependencies?: Record<string, string> };
+  manifest: {
+    /** The package's name, e.g. '@kiln/tensor'. */
+    name: string;
+    /** Its version: the platform packages it names carry the same. */
+    version: string;
+    /** Its optional dependencies, among them the prebuilt platform packages. */
+    optionalDependencies?: Record<string, string>;
+  };
   /** A require() rooted in the package, so that its own dependencies resolve (pnpm keeps them private). */
   require: NodeRequire;
 }
@@ -37,7 +44,9 @@ export interface AddonSpec {
 
 /** A found addon: its path and where it came from ('KILN_NATIVE_DIR', '@kiln/native build', a platform package). */
 export interface AddonLocation {
+  /** The addon file. */
   path: string;
+  /** Where it came from: 'KILN_NATIVE_DIR', '@kiln/native build' or the platform package's name. */
   source: string;
 }
 
