@@ -14,8 +14,10 @@
 // from the build (DIR: KILN_NATIVE_DIR or native/build/Release), after checks: the CUDA addon must
 // carry the release's GPU code (sm_75, 80, 86, 89, 90 and compute_90 PTX: a KILN_CUDA_ARCHS=release
 // build) unless --dev, which stages an everyday build for the install check; what each addon
-// loads and the glibc it needs are printed. It fails when an export points at a missing file or a
-// @kiln dependency's range misses the version staged with it.
+// loads and the glibc it needs are printed. @kiln/native also gets the packages' own kernel
+// sources (packages/*/src: *_cpu.cc, *_cuda.cu, headers), which its CMake build compiles into the
+// addons. It fails when an export points at a missing file or a @kiln dependency's range misses the
+// version staged with it.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -91,6 +93,31 @@ function checkAddon(name, file) {
   return path;
 }
 
+/**
+ * The kernels that packages own (packages/<name>/src/**: *_cpu.cc, *_cuda.cu and the headers beside
+ * them), copied into the staged @kiln/native's packages/ folder, where its CMakeLists.txt looks when
+ * there is no repository around it: a from-source build then has every op of the prebuilt addons.
+ */
+function copyPackageKernels(target) {
+  const kernel = /(_cpu\.cc|_cuda\.cu|\.h|\.cuh)$/;
+  let n = 0;
+  const walk = (from, to) => {
+    for (const e of readdirSync(from, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(from, e.name), join(to, e.name));
+      else if (kernel.test(e.name)) {
+        mkdirSync(to, { recursive: true });
+        copyFileSync(join(from, e.name), join(to, e.name));
+        n++;
+      }
+    }
+  };
+  for (const pkg of readdirSync(join(root, 'packages'))) {
+    const src = join(root, 'packages', pkg, 'src');
+    if (existsSync(src)) walk(src, join(target, 'packages', pkg, 'src'));
+  }
+  console.log(`stage: @kiln/native: ${n} kernel sources of the packages copied into packages/`);
+}
+
 const dirs = workspaceDirs().filter((d) => readJson(join(root, d, 'package.json')).private !== true);
 const manifests = new Map(dirs.map((d) => [d, readJson(join(root, d, 'package.json'))]));
 // what npm would pack from each folder (its `files` field and ignore rules), without running scripts
@@ -117,6 +144,7 @@ for (const dir of dirs) {
     copyFileSync(join(root, dir, f), join(target, f));
   }
   if (addon) copyFileSync(addon, join(target, manifest.main));
+  if (dir === 'native') copyPackageKernels(target);
   if (!existsSync(join(target, 'LICENSE'))) copyFileSync(join(root, 'LICENSE'), join(target, 'LICENSE'));
   const published = publishedManifest(manifest);
   writeFileSync(join(target, 'package.json'), `${JSON.stringify(published, null, 2)}\n`);
