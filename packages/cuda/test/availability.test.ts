@@ -56,6 +56,6 @@ describe('on this machine', () => {
     }
     const reason = cuda.unavailableReason()!;
     // one of the reasons above, or a missing addon saying what to build or install
-    expect(reason).toMatch(/^(no NVIDIA driver|the NVIDIA driver|cudaGetDeviceCount failed|the native addon kiln_cuda\.node is not built|the prebuilt addon|there is no prebuilt|cuda: kiln_cuda\.node)/);
+    expect(reason).toMatch(/^(no NVIDIA driver|the NVIDIA driver|cudaGetDeviceCount failed|the native addon kiln_cuda\.node is not built|the CUDA addon kiln_cuda\.node is not built: |the prebuilt addon|there is no prebuilt|cuda: kiln_cuda\.node)/);
   });
 });
