@@ -1,0 +1,25 @@
+// Lint for every TypeScript file the root tsconfig.json type-checks, with typescript-eslint's
+// type-aware rules (they read the types tsc infers: floating promises, unsafe `any` flows,
+// conditions that are always true, awaits of non-promises...). `npm run lint` runs it; CI runs it
+// before the tests.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: ['**/dist/**', '**/node_modules/**', 'native/build/**', 'out/**', '.gpu-pack/**', 'docs/api/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        // One program for the whole tree: the root tsconfig.json already includes every source,
+        // test, tool, example and guide snippet (with the @kiln/source condition).
+        project: './tsconfig.json',
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+  },
+);
