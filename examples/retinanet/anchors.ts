@@ -74,7 +74,7 @@ export function makeAnchors(imageSize: number, cfg: AnchorConfig): AnchorSet {
 
 export function anchorAt(anchors: AnchorSet, i: number): Box {
   const b = anchors.boxes;
-  return [b[4 * i]!, b[4 * i + 1]!, b[4 * i + 2]!, b[4 * i + 3]!];
+  return [b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]];
 }
 
 /**
@@ -99,8 +99,8 @@ const MAX_LOG_RATIO = Math.log(1000 / 16);
 /** The inverse of encodeBox. */
 export function decodeBox(anchor: Box, d: ArrayLike<number>): Box {
   const wa = anchor[2] - anchor[0], ha = anchor[3] - anchor[1];
-  const cx = (anchor[0] + anchor[2]) / 2 + d[0]! * wa, cy = (anchor[1] + anchor[3]) / 2 + d[1]! * ha;
-  const w = wa * Math.exp(Math.min(d[2]!, MAX_LOG_RATIO)), h = ha * Math.exp(Math.min(d[3]!, MAX_LOG_RATIO));
+  const cx = (anchor[0] + anchor[2]) / 2 + d[0] * wa, cy = (anchor[1] + anchor[3]) / 2 + d[1] * ha;
+  const w = wa * Math.exp(Math.min(d[2], MAX_LOG_RATIO)), h = ha * Math.exp(Math.min(d[3], MAX_LOG_RATIO));
   return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
 }
 
@@ -132,23 +132,23 @@ function matchImage(anchors: AnchorSet, objects: readonly GroundTruth[], m: Matc
   const iou = new Float32Array(T * G);           // iou[i G + j]: anchor i against object j
   const objectBest = new Float32Array(G);        // each object's best IoU over the anchors
   for (let j = 0; j < G; j++) {
-    const [x1, y1, x2, y2] = objects[j]!.box;
+    const [x1, y1, x2, y2] = objects[j].box;
     const area = (x2 - x1) * (y2 - y1);
     for (let i = 0; i < T; i++) {
       // boxIou inlined: this loop runs anchors x objects times per image
-      const ax1 = b[4 * i]!, ay1 = b[4 * i + 1]!, ax2 = b[4 * i + 2]!, ay2 = b[4 * i + 3]!;
+      const ax1 = b[4 * i], ay1 = b[4 * i + 1], ax2 = b[4 * i + 2], ay2 = b[4 * i + 3];
       const iw = Math.min(ax2, x2) - Math.max(ax1, x1), ih = Math.min(ay2, y2) - Math.max(ay1, y1);
       if (iw <= 0 || ih <= 0) continue;
       const inter = iw * ih;
       const v = inter / ((ax2 - ax1) * (ay2 - ay1) + area - inter);
       iou[i * G + j] = v;
-      if (iou[i * G + j]! > objectBest[j]!) objectBest[j] = iou[i * G + j]!;
+      if (iou[i * G + j] > objectBest[j]) objectBest[j] = iou[i * G + j]!;
     }
   }
   for (let i = 0; i < T; i++) {
     let best = 0, bestObject = -1, lowQuality = -1;
     for (let j = 0; j < G; j++) {
-      const v = iou[i * G + j]!;
+      const v = iou[i * G + j];
       if (v > best) { best = v; bestObject = j; }
       // a low-quality match: this anchor is one of object j's best anchors
       if (lowQuality < 0 && v > 0 && v === objectBest[j]) lowQuality = j;
@@ -156,8 +156,8 @@ function matchImage(anchors: AnchorSet, objects: readonly GroundTruth[], m: Matc
     const j = best >= m.foregroundIou ? bestObject : lowQuality;
     const row = offset + i;
     if (j >= 0) {
-      t.labels[row] = objects[j]!.label + 1;
-      t.deltas.set(encodeBox(anchorAt(anchors, i), objects[j]!.box), row * 4);
+      t.labels[row] = objects[j].label + 1;
+      t.deltas.set(encodeBox(anchorAt(anchors, i), objects[j].box), row * 4);
       t.positiveMask[row] = 1;
       t.positives++;
     } else if (best < m.backgroundIou) {

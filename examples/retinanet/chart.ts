@@ -120,7 +120,7 @@ export function drawChart(c: Canvas, x0: number, y0: number, width: number, heig
   for (const s of o.series) {
     const pts = s.points.filter(([, y]) => Number.isFinite(y) && (!o.logY || y > 0)).map(([x, y]) => f.toPx(x, y));
     for (let i = 1; i < pts.length; i++) {
-      const [ax, ay] = pts[i - 1]!, [bx, by] = pts[i]!;
+      const [ax, ay] = pts[i - 1], [bx, by] = pts[i];
       if (inside(ax, ay) && inside(bx, by)) c.line(ax, ay, bx, by, s.color, 2);
       else if (inside(ax, ay) || inside(bx, by)) clippedLine(c, f, ax, ay, bx, by, s.color);
     }

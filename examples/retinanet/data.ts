@@ -112,7 +112,7 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
     const d = rng.uniform(2, 4), x = rng.uniform(0, S - d), y = rng.uniform(0, S - d);
     paint(pixels, S, [x, y, x + d, y + d], 2, rng.uniform(0.4, 0.8));
   }
-  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(1, Math.max(0, pixels[i]!));
+  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(1, Math.max(0, pixels[i]));
   return { pixels, objects };
 }
 

@@ -34,7 +34,7 @@ function postprocess(scores: Float32Array, deltas: Float32Array, anchors: Anchor
   const candidates: { i: number; k: number; score: number }[] = [];
   for (let i = 0; i < anchors.count; i++) {
     for (let k = 0; k < K; k++) {
-      const score = scores[i * K + k]!;
+      const score = scores[i * K + k];
       if (score > s.scoreThreshold) candidates.push({ i, k, score });
     }
   }
@@ -43,7 +43,7 @@ function postprocess(scores: Float32Array, deltas: Float32Array, anchors: Anchor
   const perClass: Detection[][] = Array.from({ length: K }, () => []);
   for (const c of candidates.slice(0, s.preNmsTopK)) {
     const b = decodeBox(anchorAt(anchors, c.i), deltas.subarray(c.i * 4, c.i * 4 + 4));
-    perClass[c.k]!.push({ box: [clip(b[0], size), clip(b[1], size), clip(b[2], size), clip(b[3], size)], score: c.score, label: c.k });
+    perClass[c.k].push({ box: [clip(b[0], size), clip(b[1], size), clip(b[2], size), clip(b[3], size)], score: c.score, label: c.k });
   }
   return perClass.flatMap((d) => nms(d, s.nmsIou)).sort((a, b) => b.score - a.score).slice(0, s.maxDetections);
 }
@@ -80,10 +80,10 @@ export function areaUnderPr(isTruePositive: readonly boolean[], groundTruths: nu
     precision.push(tp / (i + 1));
     recall.push(tp / groundTruths);
   });
-  for (let i = precision.length - 2; i >= 0; i--) precision[i] = Math.max(precision[i]!, precision[i + 1]!);
+  for (let i = precision.length - 2; i >= 0; i--) precision[i] = Math.max(precision[i], precision[i + 1]);
   let ap = 0, prevRecall = 0;
   recall.forEach((r, i) => {
-    ap += (r - prevRecall) * precision[i]!;
+    ap += (r - prevRecall) * precision[i];
     prevRecall = r;
   });
   return ap;
@@ -110,12 +110,12 @@ export function averagePrecision(detections: readonly Detection[][], scenes: rea
     const matched = objects.map((os) => os.map(() => false));
     const hits = dets.map(({ d, img }) => {
       let best = -1, bestIou = iouThreshold;
-      objects[img]!.forEach((o, j) => {
+      objects[img].forEach((o, j) => {
         const iou = boxIou(o.box, d.box);
         if (iou >= bestIou) { best = j; bestIou = iou; }
       });
-      if (best < 0 || matched[img]![best]) return false;
-      matched[img]![best] = true;
+      if (best < 0 || matched[img][best]) return false;
+      matched[img][best] = true;
       return true;
     });
     perClass.push(areaUnderPr(hits, objects.reduce((n, os) => n + os.length, 0)));

@@ -67,6 +67,6 @@ export const ADVANCE = GLYPH_WIDTH + 1;
 
 /** The glyph of a character as rows of booleans; unknown characters draw as '?'. */
 export function glyph(ch: string): boolean[][] {
-  const g = GLYPHS[ch.toUpperCase()] ?? GLYPHS['?']!;
+  const g = GLYPHS[ch.toUpperCase()] ?? GLYPHS['?'];
   return g.split(' ').map((row) => [...row.slice(0, GLYPH_WIDTH)].map((c) => c === '#'));
 }

@@ -49,7 +49,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
     console.log(HELP);
     process.exit(0);
   }
-  let dev = v.device!;
+  let dev = v.device;
   if (dev === 'auto') dev = cuda.isAvailable() ? 'cuda' : 'cpu';
   if (parseDevice(dev).type === 'cuda' && !cuda.isAvailable()) {
     throw new Error(`--device ${dev}: CUDA is not available here: ${cuda.unavailableReason()}`);
@@ -79,7 +79,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
     settings.lr = lr;
   }
   const nproc = int('nproc', v.nproc, 1) ?? 1;
-  return { settings, sweep: v.sweep!, out: v.out!, nproc };
+  return { settings, sweep: v.sweep, out: v.out, nproc };
 }
 
 /** The parsed command line, or a message and exit status 2 when it is wrong. */
@@ -124,9 +124,9 @@ async function main(): Promise<void> {
     console.log(resultsTable(result.sweep));
   }
   const [focal, ce] = result.comparison;
-  const verdict = focal!.ap.mean > ce!.ap.mean ? 'beats' : 'does NOT beat';
+  const verdict = focal.ap.mean > ce.ap.mean ? 'beats' : 'does NOT beat';
   const caveat = s.preset === 'fast' ? ' (fast settings: far too short to mean anything)' : '';
-  console.log(`\nfocal loss ${verdict} cross-entropy: mAP@0.5 ${focal!.ap.mean.toFixed(3)} vs ${ce!.ap.mean.toFixed(3)}${caveat}`);
+  console.log(`\nfocal loss ${verdict} cross-entropy: mAP@0.5 ${focal.ap.mean.toFixed(3)} vs ${ce.ap.mean.toFixed(3)}${caveat}`);
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; load average now ${load()}`);
   console.log(`wrote:\n  ${result.files.join('\n  ')}`);
   if (job !== null) destroyProcessGroup();

@@ -47,9 +47,9 @@ class Backbone extends Module<[Tensor], Tensor[]> {
   downs: Conv2d[] = [];
   constructor(inChannels: number, width: number, readonly strides: readonly number[]) {
     super();
-    const last = strides[strides.length - 1]!;
+    const last = strides[strides.length - 1];
     strides.forEach((s, i) => {
-      if (!Number.isInteger(Math.log2(s)) || s < 2 || (i > 0 && s !== 2 * strides[i - 1]!)) {
+      if (!Number.isInteger(Math.log2(s)) || s < 2 || (i > 0 && s !== 2 * strides[i - 1])) {
         throw new RangeError(`Backbone: strides must be consecutive powers of two from 2 up, got [${strides.join(', ')}]`);
       }
     });
@@ -79,8 +79,8 @@ class Pyramid extends Module<[Tensor[]], Tensor[]> {
   forward(features: Tensor[]): Tensor[] {
     const out: Tensor[] = new Array(features.length);
     for (let i = features.length - 1; i >= 0; i--) {
-      const lateral = this.laterals[i]!.call(features[i]!);
-      out[i] = i === features.length - 1 ? lateral : lateral.add(upsampleNearest2d(out[i + 1]!, { scaleFactor: 2 }));
+      const lateral = this.laterals[i].call(features[i]);
+      out[i] = i === features.length - 1 ? lateral : lateral.add(upsampleNearest2d(out[i + 1], { scaleFactor: 2 }));
     }
     return out;
   }
@@ -132,8 +132,8 @@ export class RetinaNet extends Module<[Tensor], DetectorOutput> {
     const logits = levels.map((p) => this.classification.call(p));
     const deltas = levels.map((p) => this.box.call(p));
     return {
-      logits: logits.length === 1 ? logits[0]! : cat(logits, 1),
-      deltas: deltas.length === 1 ? deltas[0]! : cat(deltas, 1),
+      logits: logits.length === 1 ? logits[0] : cat(logits, 1),
+      deltas: deltas.length === 1 ? deltas[0] : cat(deltas, 1),
     };
   }
 }

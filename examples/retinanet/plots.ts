@@ -17,7 +17,7 @@ function smooth(values: readonly number[], w: number): [number, number][] {
   let sum = 0;
   values.forEach((v, i) => {
     sum += v;
-    if (i >= w) sum -= values[i - w]!;
+    if (i >= w) sum -= values[i - w];
     if (i >= w - 1) out.push([i + 1, sum / w]);
   });
   return out;
@@ -29,7 +29,7 @@ export function plotLossCurves(logs: readonly TrainLog[], path: string): void {
   const steps = logs[0]?.classification.length ?? 0;
   const w = Math.max(1, Math.round(steps / 25));
   const series = (pick: (l: TrainLog) => number[]): Series[] =>
-    logs.map((l, i) => ({ name: l.variant.name, color: PALETTE[i % PALETTE.length]!, points: smooth(pick(l), w) }));
+    logs.map((l, i) => ({ name: l.variant.name, color: PALETTE[i % PALETTE.length], points: smooth(pick(l), w) }));
   drawChart(c, 0, 0, 500, 400, {
     title: 'CLASSIFICATION LOSS', xLabel: `STEP (MEAN OF ${w})`, yLabel: 'LOSS / POSITIVE ANCHORS', logY: true,
     series: series((l) => l.classification),
@@ -47,7 +47,7 @@ export function plotApVsGamma(points: readonly { gamma: number; alpha: number; a
   drawChart(c, 0, 0, 560, 400, {
     title: 'AP50 AGAINST GAMMA', xLabel: 'GAMMA (ALPHA AS IN THE PAPER, TABLE 1B)', yLabel: 'MAP AT IOU 0.5',
     xRange: [-0.25, 5.25], yRange: [0, 1], legend: 'bottom-right',
-    series: [{ name: 'FOCAL LOSS', color: PALETTE[0]!, points: points.map((p) => [p.gamma, p.ap]), dots: true, labelDecimals: 3 }],
+    series: [{ name: 'FOCAL LOSS', color: PALETTE[0], points: points.map((p) => [p.gamma, p.ap]), dots: true, labelDecimals: 3 }],
   });
   c.save(path);
 }
@@ -73,7 +73,7 @@ export function plotFigure1(path: string): void {
     xRange: [0, 1], yRange: [0, 5], shade: { from: 0.6, to: 1, caption: 'WELL-CLASSIFIED' },
     series: [0, 0.5, 1, 2, 5].map((gamma, i) => {
       const loss = focalLossCurve(gamma, p);
-      return { name: `GAMMA = ${gamma}`, color: PALETTE[i]!, points: p.map((pt, j) => [pt, loss[j]!] as [number, number]) };
+      return { name: `GAMMA = ${gamma}`, color: PALETTE[i], points: p.map((pt, j) => [pt, loss[j]] as [number, number]) };
     }),
   });
   c.save(path);
@@ -99,9 +99,9 @@ export function plotDetections(rows: readonly { name: string; detections: Detect
         const [x1, y1, x2, y2] = o.box.map((v) => v * scale) as [number, number, number, number];
         c.strokeRect(x + x1, y + y1, x2 - x1, y2 - y1, GROUND_TRUTH_COLOR, 1);
       }
-      for (const d of row.detections[i]!.filter((d) => d.score >= minScore)) {
+      for (const d of row.detections[i].filter((d) => d.score >= minScore)) {
         const [x1, y1, x2, y2] = d.box.map((v) => v * scale) as [number, number, number, number];
-        const color = PALETTE[d.label % PALETTE.length]!;
+        const color = PALETTE[d.label % PALETTE.length];
         c.strokeRect(x + x1, y + y1, x2 - x1, y2 - y1, color, 2);
         c.text(x + x1 + 2, y + y1 + 2, (d.score * 100).toFixed(0), color);
       }
@@ -109,7 +109,7 @@ export function plotDetections(rows: readonly { name: string; detections: Detect
   });
   const ly = rows.length * (cell + gap) + gap + 4;
   let lx = labelW;
-  const legend: [string, RGB][] = [['GROUND TRUTH', GROUND_TRUTH_COLOR], ...CLASS_NAMES.map((n, k) => [n, PALETTE[k % PALETTE.length]!] as [string, RGB])];
+  const legend: [string, RGB][] = [['GROUND TRUTH', GROUND_TRUTH_COLOR], ...CLASS_NAMES.map((n, k) => [n, PALETTE[k % PALETTE.length]] as [string, RGB])];
   for (const [name, color] of legend) {
     c.fillRect(lx, ly, 14, 7, color);
     c.text(lx + 18, ly, name, BLACK);

@@ -83,7 +83,7 @@ export class Canvas {
   drawGray(values: ArrayLike<number>, w: number, h: number, x: number, y: number, scale: number): void {
     for (let r = 0; r < h; r++) {
       for (let col = 0; col < w; col++) {
-        const v = Math.round(255 * Math.min(1, Math.max(0, values[r * w + col]!)));
+        const v = Math.round(255 * Math.min(1, Math.max(0, values[r * w + col])));
         this.fillRect(x + col * scale, y + r * scale, scale, scale, [v, v, v]);
       }
     }

@@ -38,7 +38,7 @@ export function parseOptions<S extends Record<string, OptionSpec>>(argv: readonl
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: Object.fromEntries(Object.keys(specs).map((name) => [name, { type: specs[name]!.type === 'boolean' ? 'boolean' : 'string' }] as const)),
+      options: Object.fromEntries(Object.keys(specs).map((name) => [name, { type: specs[name].type === 'boolean' ? 'boolean' : 'string' }] as const)),
       strict: true,
       allowPositionals: false,
     }));

@@ -52,8 +52,8 @@ const options = parseOptions(process.argv.slice(2), {
 const args = { ...options, matmul1024: !options['no-matmul-1024'], large: !options['no-large'], stages: !options['no-stages'] };
 
 const log = (...a: unknown[]) => console.log(...a);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const loadNow = () => loadavg()[0]!.toFixed(2);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const loadNow = () => loadavg()[0].toFixed(2);
 
 /** Wall-clock median and minimum, and the median CPU time of the process (user + system, all threads). */
 interface Timing {
@@ -129,9 +129,9 @@ function randnArray(n: number, seed: number): Float32Array {
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0, den = 0;
   for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
+    const d = Math.abs(a[i] - b[i]);
     num = Number.isNaN(d) ? Infinity : Math.max(num, d);
-    den = Math.max(den, Math.abs(b[i]!));
+    den = Math.max(den, Math.abs(b[i]));
   }
   return num / den;
 }
@@ -181,8 +181,8 @@ function elementwiseRows(): LargeRow[] {
   // Kiln's output comes from its caching allocator.
   const outJs = new Float32Array(n);
   const rows = [
-    ...largeCase('add, 16M float32', () => a.add(b), () => { for (let i = 0; i < n; i++) outJs[i] = aJs[i]! + bJs[i]!; }, outJs, 1e-6, { bytes: 12 * n }),
-    ...largeCase('sigmoid, 16M float32', () => a.sigmoid(), () => { for (let i = 0; i < n; i++) outJs[i] = 1 / (1 + Math.exp(-aJs[i]!)); }, outJs, 1e-6, { bytes: 8 * n }),
+    ...largeCase('add, 16M float32', () => a.add(b), () => { for (let i = 0; i < n; i++) outJs[i] = aJs[i] + bJs[i]; }, outJs, 1e-6, { bytes: 12 * n }),
+    ...largeCase('sigmoid, 16M float32', () => a.sigmoid(), () => { for (let i = 0; i < n; i++) outJs[i] = 1 / (1 + Math.exp(-aJs[i])); }, outJs, 1e-6, { bytes: 8 * n }),
   ];
   a.dispose();
   b.dispose();
@@ -195,9 +195,9 @@ function jsMatmul(A: Float32Array, B: Float32Array, Cm: Float32Array, n: number)
   for (let i = 0; i < n; i++) {
     const ci = i * n;
     for (let k = 0; k < n; k++) {
-      const aik = A[ci + k]!;
+      const aik = A[ci + k];
       const bk = k * n;
-      for (let j = 0; j < n; j++) Cm[ci + j] += aik * B[bk + j]!;
+      for (let j = 0; j < n; j++) Cm[ci + j] += aik * B[bk + j];
     }
   }
 }
@@ -417,7 +417,7 @@ async function main(): Promise<void> {
   const kilnMin = new Map([...large, ...mm].filter((r) => r.impl.startsWith(`kiln (${kilnThreads}`)).map((r) => [r.op, r.t.min]));
   const md = [
     header,
-    `Load average (1 min) ${load0[0]!.toFixed(2)} at start, ${load1[0]!.toFixed(2)} at end. The machine is shared: wall-clock minima are the least`,
+    `Load average (1 min) ${load0[0].toFixed(2)} at start, ${load1[0].toFixed(2)} at end. The machine is shared: wall-clock minima are the least`,
     'disturbed runs; CPU time (user + system of the process, all its threads) does not count time spent waiting for a core, but it',
     "does count libgomp's idle worker spinning for a few ms after each parallel region (OMP_WAIT_POLICY=passive turns that off).",
     '',

@@ -72,7 +72,7 @@ const args = parseOptions(process.argv.slice(2), {
 });
 
 const log = (...a: unknown[]) => console.log(...a);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---- inputs --------------------------------------------------------------------------------
 
@@ -123,7 +123,7 @@ function referenceFloat64(inp: Inputs): { loss: number; grad: Float64Array } {
     for (let c = 0; c < C; c++) {
       const i = r * C + c;
       const t = labels[r] === c + 1 ? 1 : 0;
-      const v = x[i]!;
+      const v = x[i];
       rowSum += elementLoss(v, t);
       const h = 1e-4 * Math.max(1, Math.abs(v));
       grad[i] = ((elementLoss(v + h, t) - elementLoss(v - h, t)) / (2 * h)) * scale;
@@ -149,11 +149,11 @@ function focalLoop(inp: Inputs, grad: Float32Array): number {
   const scale = 1 / (n * C);
   let total = 0;
   for (let r = 0; r < n; r++) {
-    const cls = labels[r]! - 1;   // -1 for background rows: no positive class
+    const cls = labels[r] - 1;   // -1 for background rows: no positive class
     const base = r * C;
     let rowSum = 0;
     for (let c = 0; c < C; c++) {
-      const v = x[base + c]!;
+      const v = x[base + c];
       const e = Math.exp(-Math.abs(v));
       const l1p = Math.log1p(e);
       const p = v >= 0 ? 1 / (1 + e) : e / (1 + e);
@@ -275,7 +275,7 @@ function tfImpl(inp: Inputs, backend: 'cpu' | 'wasm'): Impl {
     },
     step() {
       const { value, grad } = tf.tidy(() => lossAndGrad(x!));
-      const loss = value.dataSync()[0]!;
+      const loss = value.dataSync()[0];
       const g = grad.dataSync() as Float32Array;
       value.dispose();
       grad.dispose();
@@ -316,10 +316,10 @@ function check(r: Result, ref: { loss: number; grad: Float64Array }): { text: st
   const grad = r.grad;   // once: 'kiln-noread' reads it through a getter
   let num = 0, den = 0;
   for (let i = 0; i < ref.grad.length; i++) {
-    const d = Math.abs(grad[i]! - ref.grad[i]!);
+    const d = Math.abs(grad[i] - ref.grad[i]);
     if (Number.isNaN(d)) num = Infinity;
     else if (d > num) num = d;
-    den = Math.max(den, Math.abs(ref.grad[i]!));
+    den = Math.max(den, Math.abs(ref.grad[i]));
   }
   const gradErr = num / den;
   const fails = [lossErr <= TOL ? '' : 'loss', gradErr <= TOL ? '' : 'grad'].filter(Boolean);
@@ -425,7 +425,7 @@ async function main(): Promise<void> {
     `Sigmoid focal loss forward + backward + read-back, reduction 'mean', gamma 2, alpha 0.25, C = ${C}, float32;`,
     `wall-clock median and min over up to ${args.reps} interleaved steps after ${args.warmup} warm-up (${args.budget} s budget per row); CPU ms: user + system time of the process`,
     `(all threads: Kiln's multi-threaded row counts both cores, and libgomp's idle worker spinning for a few ms after each parallel region);`,
-    `load average ${load0[0]!.toFixed(2)} at start, ${load1[0]!.toFixed(2)} at end (a shared machine: compare minima); ${gc ? 'garbage collected before each step (untimed)' : 'NO garbage collection between steps (run with --expose-gc)'}.`,
+    `load average ${load0[0].toFixed(2)} at start, ${load1[0].toFixed(2)} at end (a shared machine: compare minima); ${gc ? 'garbage collected before each step (untimed)' : 'NO garbage collection between steps (run with --expose-gc)'}.`,
     '',
     ...table,
   ].join('\n');

@@ -35,7 +35,7 @@ const options = parseOptions(process.argv.slice(2), {
   device: { type: 'string', default: 'cuda' },
 });
 if (options.device !== 'cuda' && options.device !== 'cpu') throw new Error(`--device: expected cuda or cpu, got '${options.device}'`);
-const args = { ...options, dtypes: options.dtypes.map((d) => checkDType('focal-gpu', '--dtypes', d)), big: !options['no-big'], device: options.device as 'cuda' | 'cpu' };
+const args = { ...options, dtypes: options.dtypes.map((d) => checkDType('focal-gpu', '--dtypes', d)), big: !options['no-big'], device: options.device };
 const C = 80;
 const L2_BYTES = 50 * 2 ** 20;
 
@@ -58,7 +58,7 @@ class Mark {
     this.ev?.dispose();
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface InputSet {
   logits: Tensor;
@@ -128,21 +128,21 @@ function timeKiln(n: number, dtype: DType, copyGBps: number): Row {
   const count = Math.max(2, Math.ceil((2 * L2_BYTES) / perSet));
   const sets = Array.from({ length: count }, (_, i) => makeSet(n, dtype, 100 + 10 * i));
   // check before timing
-  const loss = step(sets[0]!).item();
-  const ref = float64Reference(sets[0]!);
+  const loss = step(sets[0]).item();
+  const ref = float64Reference(sets[0]);
   const lossErr = Math.abs(loss - ref.loss) / Math.abs(ref.loss);
-  const gradErr = relMaxErr(sets[0]!.logits.grad!, ref.grad);
+  const gradErr = relMaxErr(sets[0].logits.grad!, ref.grad);
   const tol = dtype === 'float32' ? 1e-5 : 1e-2;
   const ok = lossErr <= tol && gradErr <= tol;
   ref.grad.dispose();
-  for (let i = 0; i < args.warmup; i++) step(sets[i % count]!).dispose();
+  for (let i = 0; i < args.warmup; i++) step(sets[i % count]).dispose();
   synchronize(DEV);
   // device time: events around each step, the median
   const events = Array.from({ length: args.reps }, () => [new Mark(), new Mark()] as const);
   for (let i = 0; i < args.reps; i++) {
-    events[i]![0].record();
-    const l = step(sets[i % count]!);
-    events[i]![1].record();
+    events[i][0].record();
+    const l = step(sets[i % count]);
+    events[i][1].record();
     l.dispose();
   }
   synchronize(DEV);
@@ -152,7 +152,7 @@ function timeKiln(n: number, dtype: DType, copyGBps: number): Row {
   const wall: number[] = [];
   for (let run = 0; run < 5; run++) {
     const t0 = performance.now();
-    for (let i = 0; i < args.reps; i++) step(sets[i % count]!).dispose();
+    for (let i = 0; i < args.reps; i++) step(sets[i % count]).dispose();
     synchronize(DEV);
     wall.push(((performance.now() - t0) / args.reps) * 1e3);
   }

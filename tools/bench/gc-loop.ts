@@ -40,7 +40,7 @@ function run(kind: 'dropped' | 'tidy'): void {
     opt.step();
     opt.zeroGrad();
   };
-  console.log(`\n${kind}: ${steps} steps of a 16-64-1 MLP, batch 32, SGD, on ${device} (load ${loadavg()[0]!.toFixed(2)})`);
+  console.log(`\n${kind}: ${steps} steps of a 16-64-1 MLP, batch 32, SGD, on ${device} (load ${loadavg()[0].toFixed(2)})`);
   console.log('| step | allocated MiB | reserved MiB | RSS MiB | JS heap MiB | steps/s |');
   console.log('|---:|---:|---:|---:|---:|---:|');
   let t0 = performance.now();

@@ -114,7 +114,7 @@ function timeAll(): KilnRow[] {
             (r.deviceMs !== null ? `, device ${r.deviceMs.toFixed(2)} ms` : '') + `; first-step losses ${r.firstLosses.map((x) => x.toPrecision(6)).join(' / ')}`);
         }
         if (args.profile && precision === 'float32' && fused) {
-          if (cpu) cpuThreads(counts[0]! || defaultThreads);   // the first timed setting's threads
+          if (cpu) cpuThreads(counts[0] || defaultThreads);   // the first timed setting's threads
           const prof = profile(() => trainStep(u));
           const title = `The profiler's table of one Kiln ${p} step${cpu ? ` on ${cpuThreads()} thread(s)` : ''} (sorted by device time; [names] are ranges):`;
           const table = prof.table({ rowLimit: args['row-limit'] });
@@ -136,10 +136,10 @@ function timeAll(): KilnRow[] {
 }
 
 async function interleave(): Promise<void> {
-  const p = presets[0]!;
+  const p = presets[0];
   const dir = mkdtempSync(join(tmpdir(), 'kiln-train-'));
   try {
-    const u = newSetup(p, optimizers[0]!, false);
+    const u = newSetup(p, optimizers[0], false);
     if (u.settings.device !== 'cpu') throw new Error('--interleave compares on the CPU: use a CPU preset or --device cpu');
     exportForTwin(u, dir, p);
     const threads = (args.threads.length > 0 ? args.threads : [1, 0]);
@@ -173,7 +173,7 @@ function main(): void {
     exportAll(exportDir);
     return;
   }
-  const dev = deviceFor(presets[0]!);
+  const dev = deviceFor(presets[0]);
   log(machine(dev));
   for (const p of presets) log(`  ${describePreset(p, presetSettings(p, deviceFor(p)))}`);
   const rows = timeAll();

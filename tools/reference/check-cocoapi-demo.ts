@@ -25,6 +25,6 @@ ev.accumulate();
 const { stats } = ev.summarize();
 const ms = performance.now() - start;
 console.log(`\n${'metric'.padEnd(9)} ${'kiln'.padEnd(20)} ${'pycocotools'.padEnd(20)} difference`);
-stats.forEach((s, i) => console.log(`${cocoMetricNames[i]!.padEnd(9)} ${String(s).padEnd(20)} ${String(published[i]).padEnd(20)} ${s - published[i]!}`));
+stats.forEach((s, i) => console.log(`${cocoMetricNames[i].padEnd(9)} ${String(s).padEnd(20)} ${String(published[i]).padEnd(20)} ${s - published[i]}`));
 console.log(`\nload results + evaluate + accumulate + summarize: ${ms.toFixed(0)} ms`);
 process.exit(stats.every((s, i) => s === published[i]) ? 0 : 1);

@@ -15,6 +15,6 @@ w.grad = null;                                   // gradients accumulate until c
 // grad(): gradients returned instead of accumulated; createGraph allows a second derivative.
 const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
 const [dx] = grad(x.pow(3).sum(), x, null, { createGraph: true });   // 3x²
-const [d2x] = grad(dx!.sum(), x);                                     // 6x
-assert.deepEqual(dx!.toArray(), [3, 12]);
-assert.deepEqual(d2x!.toArray(), [6, 12]);
+const [d2x] = grad(dx.sum(), x);                                     // 6x
+assert.deepEqual(dx.toArray(), [3, 12]);
+assert.deepEqual(d2x.toArray(), [6, 12]);

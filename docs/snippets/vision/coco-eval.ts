@@ -30,5 +30,5 @@ assert.equal(metrics.apLarge, -1);       // no large object: undefined, as pycoc
 
 // The same in one call, with each category's numbers.
 const { perCategory } = evaluateCoco(gt, results);
-assert.equal(perCategory[0]!.name, 'person');
-assert.equal(perCategory[0]!.metrics.ap, metrics.ap);
+assert.equal(perCategory[0].name, 'person');
+assert.equal(perCategory[0].metrics.ap, metrics.ap);

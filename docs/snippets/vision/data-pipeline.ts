@@ -36,12 +36,12 @@ for await (const { images, targets } of loader) {
   assert.deepEqual(images.shape, [2, 3, 96, 128]);
   const features = [images.slice(2, 0, 96, 8).slice(3, 0, 128, 8), images.slice(2, 0, 96, 16).slice(3, 0, 128, 16)];  // stand-ins: 12 × 16 and 6 × 8 grids
   const anchors = anchorGen.call(images, features);
-  assert.deepEqual(anchors[0]!.shape, [(12 * 16 + 6 * 8) * 6, 4]);
+  assert.deepEqual(anchors[0].shape, [(12 * 16 + 6 * 8) * 6, 4]);
   for (const [i, target] of targets.entries()) {
     // the IoU matrix [boxes, anchors] (here by hand; @kiln/vision's boxIou computes it on the device)
-    const iou = boxIouOnHost(target.boxes.toArray() as number[][], anchors[i]!.toArray() as number[][]);
+    const iou = boxIouOnHost(target.boxes.toArray() as number[][], anchors[i].toArray() as number[][]);
     const matched = matcher.call(iou);
-    assert.equal(matched.shape[0], anchors[i]!.shape[0]);
+    assert.equal(matched.shape[0], anchors[i].shape[0]);
     assert.ok(matched.max().item() >= 0);          // every box has at least its best anchor
     matched.dispose(); iou.dispose(); target.boxes.dispose(); target.labels.dispose();
   }
@@ -49,9 +49,9 @@ for await (const { images, targets } of loader) {
 }
 
 function boxIouOnHost(a: number[][], b: number[][]) {
-  const area = (x: number[]) => (x[2]! - x[0]!) * (x[3]! - x[1]!);
+  const area = (x: number[]) => (x[2] - x[0]) * (x[3] - x[1]);
   return tensor(a.map((p) => b.map((q) => {
-    const w = Math.max(0, Math.min(p[2]!, q[2]!) - Math.max(p[0]!, q[0]!)), h = Math.max(0, Math.min(p[3]!, q[3]!) - Math.max(p[1]!, q[1]!));
+    const w = Math.max(0, Math.min(p[2], q[2]) - Math.max(p[0], q[0])), h = Math.max(0, Math.min(p[3], q[3]) - Math.max(p[1], q[1]));
     return (w * h) / (area(p) + area(q) - w * h);
   })));
 }

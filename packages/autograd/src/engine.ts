@@ -166,14 +166,14 @@ class ReadyQueue {
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      if (!this.before(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
       i = p;
     }
   }
   pop(): Node {
     const h = this.heap;
-    const top = h[0]!;
+    const top = h[0];
     const last = h.pop()!;
     if (h.length > 0) {
       h[0] = last;
@@ -181,10 +181,10 @@ class ReadyQueue {
       for (;;) {
         const l = 2 * i + 1, r = l + 1;
         let m = i;
-        if (l < h.length && this.before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.before(h[r]!, h[m]!)) m = r;
+        if (l < h.length && this.before(h[l], h[m])) m = l;
+        if (r < h.length && this.before(h[r], h[m])) m = r;
         if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
+        [h[i], h[m]] = [h[m], h[i]];
         i = m;
       }
     }
@@ -197,7 +197,7 @@ function nodesToRun(order: readonly Node[], captured: ReadonlyMap<Node, unknown>
   const run = new Set<Node>();
   const useful = new Set<Node>();
   for (let k = order.length - 1; k >= 0; k--) {
-    const n = order[k]!;
+    const n = order[k];
     let leadsToCapture = false;
     for (const m of n.nextNodes) {
       if (m !== null && useful.has(m)) {
@@ -318,8 +318,8 @@ function execute(
   running.push(task);
   try {
     roots.forEach(([node, slot], k) => {
-      if (madeByEngine[k]) task.adopt(rootGrads[k]!);
-      task.addGrad(node, slot, rootGrads[k]!);
+      if (madeByEngine[k]) task.adopt(rootGrads[k]);
+      task.addGrad(node, slot, rootGrads[k]);
     });
     const order = graphOrder(roots.map((r) => r[0]));
     const captureAt = new Map<Node, [number, number][]>(); // node -> [slot, index in result]
@@ -362,7 +362,7 @@ function execute(
         const r = results[i];
         if (next[i] === null || r === null || r === undefined) continue;
         if (created?.has(r)) task.adopt(r);
-        task.addGrad(next[i]!, node.nextSlots[i]!, r);
+        task.addGrad(next[i]!, node.nextSlots[i], r);
       }
       if (created) for (const t of created) if (!task.owns(t)) t.dispose(); // the formula's temporaries
       for (const r of results) if (r) task.dropIfUnheld(r); // handed over but not used

@@ -76,7 +76,7 @@ export class FunctionCtx<Saved extends readonly SavedTensor[] = readonly SavedTe
     const versions = this._savedVersions;
     if (versions !== null) {
       this._saved.forEach((t, k) => {
-        if (t instanceof Tensor) checkSavedVersion(t, versions[k]!, String(k), this._name);
+        if (t instanceof Tensor) checkSavedVersion(t, versions[k], String(k), this._name);
       });
     }
     return this._saved as Saved;
@@ -195,7 +195,7 @@ export class Function<Ctx extends FunctionCtx = FunctionCtx> {
 
   /** Runs forward and, when grad mode is on and a tensor argument requires grad, records the call. */
   static apply<F extends FunctionClass>(this: F & CtxCheck<F>, ...args: ArgsOf<F>): ResultOf<F> {
-    return applyFunction(this as unknown as AnyFunctionClass, args as unknown[]) as ResultOf<F>;
+    return applyFunction(this, args) as ResultOf<F>;
   }
 }
 
@@ -240,7 +240,7 @@ function applyFunction(cls: AnyFunctionClass, args: readonly unknown[]): Tensor 
     if (o.base !== null) noteView(o);
   });
   ctx._savedVersions = ctx._saved.map((t) => (t instanceof Tensor ? t.storage.version : -1));
-  return Array.isArray(raw) ? outputs : outputs[0]!;
+  return Array.isArray(raw) ? outputs : outputs[0];
 }
 
 /** True when one of ctx's own properties is `t` or an array holding it (state the caller keeps). */
@@ -356,7 +356,7 @@ class DelayedError extends Node {
     const extra = gradOutputs.filter((g): g is Tensor => g !== undefined && g.requiresGrad);
     super(fn.nextNodes.length + extra.length);
     fn.nextNodes.forEach((m, i) => {
-      if (m !== null) this.connectEdge(i, m, fn.nextSlots[i]!, fn.inputShapes[i]!, fn.inputDtypes[i]!, fn.inputDevices[i]!);
+      if (m !== null) this.connectEdge(i, m, fn.nextSlots[i], fn.inputShapes[i]!, fn.inputDtypes[i]!, fn.inputDevices[i]!);
     });
     extra.forEach((g, k) => this.connect(fn.nextNodes.length + k, g));
   }

@@ -67,8 +67,8 @@ function hostValues(t: Tensor): Float64Array {
 function unravel(flat: number, shape: readonly number[]): number[] {
   const idx = new Array<number>(shape.length);
   for (let d = shape.length - 1; d >= 0; d--) {
-    idx[d] = flat % shape[d]!;
-    flat = Math.floor(flat / shape[d]!);
+    idx[d] = flat % shape[d];
+    flat = Math.floor(flat / shape[d]);
   }
   return idx;
 }
@@ -76,7 +76,7 @@ function unravel(flat: number, shape: readonly number[]): number[] {
 /** Storage offset of logical element `flat`. */
 function offsetOf(t: Tensor, flat: number): number {
   let off = t.offset;
-  unravel(flat, t.shape).forEach((i, d) => (off += i * t.strides[d]!));
+  unravel(flat, t.shape).forEach((i, d) => (off += i * t.strides[d]));
   return off;
 }
 
@@ -132,7 +132,7 @@ export function checkGradients(fn: GradcheckFn, inputs: readonly unknown[], opti
     outs.forEach((o, k) => {
       for (let e = 0; e < o.numel; e++) {
         const weights = outs.map((p) => new Float64Array(p.numel));
-        weights[k]![e] = 1;
+        weights[k][e] = 1;
         rows.push({ label: `output ${k} element ${fmtShape(unravel(e, o.shape))}`, weights });
       }
     });
@@ -146,9 +146,9 @@ export function checkGradients(fn: GradcheckFn, inputs: readonly unknown[], opti
   const diffOuts = outs.map((o, k) => [o, k] as const).filter(([o]) => o.requiresGrad);
   const analytical = rows.map((row) => {
     if (diffOuts.length === 0) return xs.map((x) => new Float64Array(x.numel));
-    const gradOutputs = diffOuts.map(([o, k]) => tensor(row.weights[k]!, { dtype: o.dtype, device: o.device }).reshape(o.shape));
+    const gradOutputs = diffOuts.map(([o, k]) => tensor(row.weights[k], { dtype: o.dtype, device: o.device }).reshape(o.shape));
     const gs = grad(diffOuts.map(([o]) => o), xs, gradOutputs, { retainGraph: true, allowUnused: true });
-    return gs.map((g, i) => (g === null ? new Float64Array(xs[i]!.numel) : hostValues(g)));
+    return gs.map((g, i) => (g === null ? new Float64Array(xs[i].numel) : hostValues(g)));
   });
 
   // numerical: central differences, element by element
@@ -158,18 +158,18 @@ export function checkGradients(fn: GradcheckFn, inputs: readonly unknown[], opti
   xs.forEach((x, i) => {
     const original = hostValues(x);
     for (let j = 0; j < x.numel; j++) {
-      setElement(x, j, original[j]! + eps);
+      setElement(x, j, original[j] + eps);
       const plus = evaluate();
-      setElement(x, j, original[j]! - eps);
+      setElement(x, j, original[j] - eps);
       const minus = evaluate();
-      setElement(x, j, original[j]!);
+      setElement(x, j, original[j]);
       rows.forEach((row, r) => {
         let s = 0;
         row.weights.forEach((w, k) => {
-          const p = plus[k]!, m = minus[k]!;
-          for (let e = 0; e < w.length; e++) if (w[e] !== 0) s += w[e]! * (p[e]! - m[e]!);
+          const p = plus[k], m = minus[k];
+          for (let e = 0; e < w.length; e++) if (w[e] !== 0) s += w[e] * (p[e] - m[e]);
         });
-        numerical[r]![i]![j] = s / (2 * eps);
+        numerical[r][i][j] = s / (2 * eps);
       });
     }
   });
@@ -177,11 +177,11 @@ export function checkGradients(fn: GradcheckFn, inputs: readonly unknown[], opti
   const mismatches: GradcheckMismatch[] = [];
   rows.forEach((row, r) => {
     xs.forEach((x, i) => {
-      const a = analytical[r]![i]!, n = numerical[r]![i]!;
+      const a = analytical[r][i], n = numerical[r][i];
       for (let j = 0; j < x.numel; j++) {
-        const ok = Math.abs(a[j]! - n[j]!) <= atol + rtol * Math.abs(n[j]!);
-        if (!ok || Number.isNaN(a[j]!) !== Number.isNaN(n[j]!)) {
-          mismatches.push({ input: diff[i]!, element: j, index: unravel(j, x.shape), row: row.label, analytical: a[j]!, numerical: n[j]! });
+        const ok = Math.abs(a[j] - n[j]) <= atol + rtol * Math.abs(n[j]);
+        if (!ok || Number.isNaN(a[j]) !== Number.isNaN(n[j])) {
+          mismatches.push({ input: diff[i], element: j, index: unravel(j, x.shape), row: row.label, analytical: a[j], numerical: n[j] });
         }
       }
     });
@@ -229,7 +229,7 @@ export function gradgradcheck(fn: GradcheckFn, inputs: readonly unknown[], gradO
     const xs = args.slice(0, n);
     const ys = call(xs);
     const wrt = diff.map((i) => xs[i] as Tensor);
-    return grad(ys, wrt, args.slice(n) as Tensor[], { createGraph: true, allowUnused: true }).map((g, k) => g ?? zerosLike(wrt[k]!));
+    return grad(ys, wrt, args.slice(n) as Tensor[], { createGraph: true, allowUnused: true }).map((g, k) => g ?? zerosLike(wrt[k]));
   };
-  return gradcheck(firstOrder as GradcheckFn, [...inputs, ...vs], options);
+  return gradcheck(firstOrder, [...inputs, ...vs], options);
 }

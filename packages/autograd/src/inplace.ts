@@ -110,7 +110,7 @@ class Layout {
   ) {
     let lo = base.offset, hi = base.offset;
     base.shape.forEach((n, d) => {
-      const reach = (n - 1) * base.strides[d]!;
+      const reach = (n - 1) * base.strides[d];
       if (reach < 0) lo += reach;
       else hi += reach;
     });

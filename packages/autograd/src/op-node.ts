@@ -39,7 +39,7 @@ export class OpNode extends Node implements DerivativeContext {
       const values = new Array<OpInput>(saves.length);
       const versions = new Array<number>(saves.length);
       for (let k = 0; k < saves.length; k++) {
-        const s = saves[k]!;
+        const s = saves[k];
         const v = s.output ? outputs[s.index] : inputs[s.index];
         values[k] = v;
         versions[k] = v instanceof Tensor ? v.storage.version : -1;
@@ -68,7 +68,7 @@ export class OpNode extends Node implements DerivativeContext {
     if (k === undefined) throw new InternalError({ op: this.name, detail: `the derivative reads '${name}', which its table entry does not save` });
     if (this.released) throw freedError(this.name);
     const v = this.savedValues![k];
-    if (v instanceof Tensor) checkSavedVersion(v, this.savedVersions![k]!, `'${name}'`, this.name);
+    if (v instanceof Tensor) checkSavedVersion(v, this.savedVersions![k], `'${name}'`, this.name);
     return v;
   }
 

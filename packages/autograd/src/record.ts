@@ -13,7 +13,7 @@ function record(op: OpSchema, inputs: readonly OpInput[], outputs: readonly Tens
   if (!op.differentiable) return;
   const node = new OpNode(op, derivativeOf(op.name), attrs, inputs, outputs);
   for (let k = 0; k < outputs.length; k++) {
-    const o = outputs[k]!;
+    const o = outputs[k];
     // integer outputs (indices) get no gradient; an op handing back an input keeps the input's history
     if (!isFloating(o.dtype) || inputs.includes(o)) continue;
     o.gradFn = node;

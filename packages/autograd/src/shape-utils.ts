@@ -39,7 +39,7 @@ export function matchShape(g: Tensor, shape: readonly number[], where: () => str
 function broadcastsTo(from: readonly number[], to: readonly number[]): boolean {
   if (from.length > to.length) return false;
   for (let i = 1; i <= from.length; i++) {
-    const a = from[from.length - i]!, b = to[to.length - i]!;
+    const a = from[from.length - i], b = to[to.length - i];
     if (a !== b && a !== 1) return false;
   }
   return true;

@@ -117,8 +117,8 @@ forEachDevice('grad()', (dev) => {
     const w = leafOf(dev, [4, 5, 6]);
     const y = x.mul(w).sum();
     const [gx, gw] = grad(y, [x, w]);
-    expectClose(gx!, [4, 5, 6]);
-    expectClose(gw!, [1, 2, 3]);
+    expectClose(gx, [4, 5, 6]);
+    expectClose(gw, [1, 2, 3]);
     expect(x.grad).toBeNull();
     expect(w.grad).toBeNull();
   });
@@ -128,7 +128,7 @@ forEachDevice('grad()', (dev) => {
     const h = x.mul(3);
     const y1 = h.mul(h).sum(), y2 = h.sum();
     const [gh] = grad([y1, y2], [h]);
-    expectClose(gh!, [2 * 3 + 1, 2 * 6 + 1]);
+    expectClose(gh, [2 * 3 + 1, 2 * 6 + 1]);
   });
 
   it('allowUnused gives null; without it an unused input is an error', () => {
@@ -151,16 +151,16 @@ forEachDevice('grad()', (dev) => {
     const x = leafOf(dev, [1, 2, -0.5]);
     const y = x.mul(x).mul(x).sum(); // x³
     const [g] = grad(y, x, null, { createGraph: true }); // 3x²
-    expect(g!.requiresGrad).toBe(true);
-    expectClose(g!, [3, 12, 0.75]);
-    const [gg] = grad(g!.sum(), x); // 6x
-    expectClose(gg!, [6, 12, -3]);
+    expect(g.requiresGrad).toBe(true);
+    expectClose(g, [3, 12, 0.75]);
+    const [gg] = grad(g.sum(), x); // 6x
+    expectClose(gg, [6, 12, -3]);
     // backward with createGraph: .grad has history
     const x2 = leafOf(dev, [2]);
     x2.pow(3).sum().backward(null, { createGraph: true });
     expect(x2.grad!.requiresGrad).toBe(true);
     const [h] = grad(x2.grad!.sum(), x2);
-    expectClose(h!, [12]);
+    expectClose(h, [12]);
   });
 });
 
@@ -263,7 +263,7 @@ forEachDevice('tensor hooks', (dev) => {
     const copies: Tensor[] = [];
     leafHooked.registerHook((g) => { copies.push(g.clone()); return g.mul(2); });
     leafHooked.mul(leafHooked).sum().backward();
-    expectClose(copies[0]!, [2, 4]); // a tensor the hook made and kept stays alive
+    expectClose(copies[0], [2, 4]); // a tensor the hook made and kept stays alive
     expectClose(leafHooked.grad!, [4, 8]);
   });
 
@@ -279,7 +279,7 @@ forEachDevice('tensor hooks', (dev) => {
     const x = leafOf(dev, [1, 2]);
     x.registerHook((g) => g.mul(-1));
     const [g] = grad(x.mul(2).sum(), x);
-    expectClose(g!, [-2, -2]);
+    expectClose(g, [-2, -2]);
   });
 });
 

@@ -169,13 +169,13 @@ forEachDevice('Function', (dev) => {
     }
     const x = leafOf(dev, [1, 5, 3, 2], [2, 2]);
     const [values, indices, doubled] = SplitMax.apply(x);
-    expect(indices!.requiresGrad).toBe(false);
-    expect(values!.requiresGrad && doubled!.requiresGrad).toBe(true);
-    values!.sum().backward();
-    expect(got[0]![1]).toBeDefined(); // materialised: zeros for `doubled`
-    expectClose(got[0]![1]!, [0, 0, 0, 0]);
+    expect(indices.requiresGrad).toBe(false);
+    expect(values.requiresGrad && doubled.requiresGrad).toBe(true);
+    values.sum().backward();
+    expect(got[0][1]).toBeDefined(); // materialised: zeros for `doubled`
+    expectClose(got[0][1]!, [0, 0, 0, 0]);
     expectClose(x.grad!, [0, 1, 1, 0]);
-    expect(gradcheck((a: Tensor) => { const r = SplitMax.apply(a); return [r[0]!, r[2]!]; }, [leafOf(dev, [1, 5, 3, 2], [2, 2])])).toBe(true);
+    expect(gradcheck((a: Tensor) => { const r = SplitMax.apply(a); return [r[0], r[2]]; }, [leafOf(dev, [1, 5, 3, 2], [2, 2])])).toBe(true);
   });
 
   it('setMaterializeGrads(false) passes undefined for outputs without a gradient', () => {
@@ -192,7 +192,7 @@ forEachDevice('Function', (dev) => {
     }
     const x = leafOf(dev, [1]);
     const [a] = Two.apply(x);
-    a!.sum().backward();
+    a.sum().backward();
     expect(received[0]).toBeDefined();
     expect(received[1]).toBeUndefined();
     expectClose(x.grad!, [2]);
@@ -226,8 +226,8 @@ forEachDevice('Function', (dev) => {
     expect(gradcheck((a: Tensor) => OnceSquare.apply(a), [leaf(dev, [3])])).toBe(true);
     const x2 = leafOf(dev, [1, 2]);
     const [g] = grad(OnceSquare.apply(x2).sum(), x2, null, { createGraph: true });
-    expectError(() => grad(g!.sum(), x2), AutogradError, { op: 'OnceSquare' });
-    expectError(() => grad(OnceSquare.apply(x2).sum(), x2, null, { createGraph: true })[0]!.sum().backward(), AutogradError, { op: 'OnceSquare', message: /OnceSquare is once-differentiable/ });
+    expectError(() => grad(g.sum(), x2), AutogradError, { op: 'OnceSquare' });
+    expectError(() => grad(OnceSquare.apply(x2).sum(), x2, null, { createGraph: true })[0].sum().backward(), AutogradError, { op: 'OnceSquare', message: /OnceSquare is once-differentiable/ });
     expectError(() => gradgradcheck((a: Tensor) => OnceSquare.apply(a), [leaf(dev, [2])]), AutogradError, { op: 'OnceSquare', message: /OnceSquare is once-differentiable/ });
   });
 
@@ -339,7 +339,7 @@ forEachDevice('Function', (dev) => {
         return x.mul(3);
       }
       static override backward(ctx: ReturnsKeptCtx): Tensor {
-        return ctx.kept[0]!; // still held by ctx: the engine must not dispose it
+        return ctx.kept[0]; // still held by ctx: the engine must not dispose it
       }
     }
     const x2 = leafOf(dev, [1, 2]);

@@ -29,7 +29,7 @@ forEachDevice('gradcheck', (dev) => {
     const r = checkGradients((c: Tensor, a: Tensor) => WrongAtTwo.apply(a).add(c.sum()), [leaf(dev, [2]), x]);
     expect(r.ok).toBe(false);
     expect(r.mismatches.map((m) => [m.input, m.element])).toEqual([[1, 2]]);
-    expect(r.mismatches[0]!.analytical - r.mismatches[0]!.numerical).toBeCloseTo(1, 4);
+    expect(r.mismatches[0].analytical - r.mismatches[0].numerical).toBeCloseTo(1, 4);
   });
 
   it('uses random projections for large outputs and still finds the element', () => {
@@ -39,7 +39,7 @@ forEachDevice('gradcheck', (dev) => {
     const r = checkGradients(big, [x]);
     expect(r.ok).toBe(false);
     expect(new Set(r.mismatches.map((m) => m.element))).toEqual(new Set([2]));
-    expect(r.mismatches[0]!.row).toMatch(/random projection/);
+    expect(r.mismatches[0].row).toMatch(/random projection/);
     expect(gradcheck((a: Tensor) => a.sin().unsqueeze(0).expand([100, 4]).mul(weights), [leaf(dev, [4])])).toBe(true);
   });
 

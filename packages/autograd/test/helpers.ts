@@ -14,14 +14,14 @@ export function leaf(dev: string, shape: readonly number[], lo = -1, hi = 1, see
 /** As leaf, but a transposed view (non-contiguous) of a [.., b, a] tensor: shape [.., a, b]. */
 export function leafT(dev: string, shape: readonly number[], lo = -1, hi = 1, seed = seedCounter++): Tensor {
   const n = shape.length;
-  const swapped = [...shape.slice(0, n - 2), shape[n - 1]!, shape[n - 2]!];
+  const swapped = [...shape.slice(0, n - 2), shape[n - 1], shape[n - 2]];
   const base = tensor(Float64Array.from(randomValues(seed, swapped.reduce((a, b) => a * b, 1), lo, hi)), { dtype: 'float64', device: dev });
   return base.reshape(swapped).transpose(-1, -2).requiresGrad_();
 }
 
 /** As leaf, but every other element of a larger tensor along the first dim (a strided slice). */
 export function leafStrided(dev: string, shape: readonly number[], lo = -1, hi = 1, seed = seedCounter++): Tensor {
-  const big = [shape[0]! * 2, ...shape.slice(1)];
+  const big = [shape[0] * 2, ...shape.slice(1)];
   const base = tensor(Float64Array.from(randomValues(seed, big.reduce((a, b) => a * b, 1), lo, hi)), { dtype: 'float64', device: dev });
   return base.reshape(big).slice(0, 0, undefined, 2).requiresGrad_();
 }
@@ -31,7 +31,7 @@ export function leafAwayFromZero(dev: string, shape: readonly number[], gap = 0.
   const n = shape.reduce((a, b) => a * b, 1);
   const mags = randomValues(seed, n, gap, 1);
   const signs = randomValues(seed + 1000, n, -1, 1);
-  return tensor(Float64Array.from(mags.map((m, i) => (signs[i]! < 0 ? -m : m))), { dtype: 'float64', device: dev }).reshape(shape).requiresGrad_();
+  return tensor(Float64Array.from(mags.map((m, i) => (signs[i] < 0 ? -m : m))), { dtype: 'float64', device: dev }).reshape(shape).requiresGrad_();
 }
 
 /** A float64 leaf with the given values (a tensor of its own, not a view). */

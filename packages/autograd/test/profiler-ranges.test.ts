@@ -14,7 +14,7 @@ forEachDevice('profiler ranges of backward nodes', (dev) => {
     const { ranges, kernels } = prof.events();
     expect(ranges.map((r) => r.name)).toEqual(['SumBackward', 'SigmoidBackward', 'MulBackward', 'AccumulateGrad']);
     expect(ranges.every((r) => r.parent === -1)).toBe(true);
-    const inside = (name: string) => kernels.filter((k) => k.parent >= 0 && ranges[k.parent]!.name === name).map((k) => k.name);
+    const inside = (name: string) => kernels.filter((k) => k.parent >= 0 && ranges[k.parent].name === name).map((k) => k.name);
     expect(inside('MulBackward')).toContain('mul');
     expect(inside('SigmoidBackward').length).toBeGreaterThan(0);
     const mulRow = prof.keyAverages().find((r) => r.name === 'MulBackward' && r.kind === 'range')!;

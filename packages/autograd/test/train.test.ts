@@ -13,8 +13,8 @@ function xorData(n: number, seed: number): { points: number[][]; labels: number[
   const u = randomValues(seed, 3 * n, 0, 1);
   const points: number[][] = [], labels: number[] = [];
   for (let i = 0; i < n; i++) {
-    const sx = u[3 * i]! < 0.5 ? -1 : 1, sy = u[3 * i + 1]! < 0.5 ? -1 : 1;
-    const jitter = (k: number) => 0.35 * (randomValues(seed + 7 + i * 2 + k, 1, -1, 1)[0]!);
+    const sx = u[3 * i] < 0.5 ? -1 : 1, sy = u[3 * i + 1] < 0.5 ? -1 : 1;
+    const jitter = (k: number) => 0.35 * (randomValues(seed + 7 + i * 2 + k, 1, -1, 1)[0]);
     points.push([sx + jitter(0), sy + jitter(1)]);
     labels.push(sx === sy ? 0 : 1);
   }

@@ -23,7 +23,7 @@ const why = loadedCudaAddon() === null ? 'the CUDA addon is not built' : 'no C c
 function entryPoints(header: string, prefix: string): string[] {
   const text = readFileSync(join(root, 'native', 'cuda', header), 'utf8');
   const list = text.slice(text.indexOf(`#define KILN_${prefix}_FUNCTIONS(X)`));
-  return [...list.slice(0, list.indexOf('\n\n')).matchAll(/X\((\w+),/g)].map((m) => m[1]!);
+  return [...list.slice(0, list.indexOf('\n\n')).matchAll(/X\((\w+),/g)].map((m) => m[1]);
 }
 
 /** Builds lib`name` into `dir` from C source (the functions return 0 unless given a body). */

@@ -30,7 +30,7 @@ describe('examples/retinanet in fast mode', () => {
     const result = runExperiment({ settings, outDir: out });
     expect(result.comparison.map((r) => r.variant.name)).toEqual(['focal', 'ce', 'ce-alpha']);
     for (const r of result.comparison) {
-      const total = r.log.classification.map((c, i) => c + r.log.box[i]!);
+      const total = r.log.classification.map((c, i) => c + r.log.box[i]);
       expect(total).toHaveLength(settings.steps);
       expect(total.every(Number.isFinite)).toBe(true);
       const window = Math.floor(settings.steps / 5);

@@ -61,8 +61,8 @@ export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntrop
   checkIndexTensor(OP, 'target', target, 'int32 or int64 class indices (class-probability targets are not supported)');
   if (input.ndim === 0) throw new ShapeError(OP, 'input', 'logits of shape [N, C], [N, C, d1, ...] or [C]', '[] (a 0-d tensor)');
   const unbatched = input.ndim === 1;
-  const C = input.shape[unbatched ? 0 : 1]!;
-  const targetShape = unbatched ? [] : [input.shape[0]!, ...input.shape.slice(2)];
+  const C = input.shape[unbatched ? 0 : 1];
+  const targetShape = unbatched ? [] : [input.shape[0], ...input.shape.slice(2)];
   if (target.shape.length !== targetShape.length || target.shape.some((s, i) => s !== targetShape[i])) {
     throw new ShapeError(OP, 'target', `class indices of shape ${fmtShape(targetShape)} (input is ${fmtShape(input.shape)})`, fmtShape(target.shape));
   }

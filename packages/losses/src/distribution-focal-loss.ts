@@ -47,7 +47,7 @@ export function distributionFocalLoss(pred: Tensor, label: Tensor, options: Dist
   const { reduction, avgFactor } = checkDistributionFocalLossOptions(OP, options);
   commonDevice(OP, ['pred', 'label', 'weight'], [pred, label, options.weight]);
   checkFloating(OP, 'pred', pred, 'a floating-point tensor (logits)');
-  if (pred.ndim !== 2 || pred.shape[1]! < 2) throw new ShapeError(OP, 'pred', 'logits of shape [N, n + 1] with n >= 1', fmtShape(pred.shape));
+  if (pred.ndim !== 2 || pred.shape[1] < 2) throw new ShapeError(OP, 'pred', 'logits of shape [N, n + 1] with n >= 1', fmtShape(pred.shape));
   const [N, bins] = pred.shape as [number, number];
   checkFloating(OP, 'label', label, 'a floating-point tensor of continuous targets in [0, n)');
   checkShape(OP, 'label', label, [N], "one target per row of 'pred':");
@@ -65,7 +65,7 @@ export function distributionFocalLoss(pred: Tensor, label: Tensor, options: Dist
     () => [logp.gather(1, left), logp.gather(1, right)]).map((t) => t.reshape([N]));
   const weightLeft = right.reshape([N]).to(dtype).sub(y);
   const weightRight = y.sub(truncated.to(dtype));
-  let loss = logpLeft!.mul(weightLeft).add(logpRight!.mul(weightRight)).neg();
+  let loss = logpLeft.mul(weightLeft).add(logpRight.mul(weightRight)).neg();
   if (weight) loss = loss.mul(weight);
   return castTo(reduceLoss(loss, reduction, N, avgFactor), pred.dtype);
 }

@@ -20,7 +20,7 @@ function cases(C: number) {
   const N = 2 * C;
   const fill = randomValues(C, N * C, -20, 20);
   // the edge values in the first columns of every row: row n's positive column n % C meets each of them
-  const xs = fill.map((v, i) => (i % C < EDGES.length ? EDGES[i % C]! : v));
+  const xs = fill.map((v, i) => (i % C < EDGES.length ? EDGES[i % C] : v));
   const ts = Array.from({ length: N }, (_, n) => (n % C) + 1);
   return { N, xs, ts };
 }
@@ -29,7 +29,7 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
   for (const C of [80, 37]) {
     const { N, xs, ts } = cases(C);
     for (const gamma of [0, 0.25, 2, 5]) {
-      const ref = xs.map((v, i) => refBinary(v, ts[Math.floor(i / C)]! - 1 === i % C, { gamma, alpha: 0.25 }));
+      const ref = xs.map((v, i) => refBinary(v, ts[Math.floor(i / C)] - 1 === i % C, { gamma, alpha: 0.25 }));
       for (const dtype of ['float32', 'float64'] as const) {
         it(`${dtype} C=${C} gamma=${gamma}: loss and gradient finite and within tolerance`, () => {
           // float32: the spec's 1e-5 relative; in the subnormal range (below 1.2e-38,
@@ -86,7 +86,7 @@ describe('focal-fused-range cases', () => {
     for (const C of [80, 37]) {
       const { N, xs, ts } = cases(C);
       const pos = new Set<number>(), neg = new Set<number>();
-      xs.forEach((v, i) => (ts[Math.floor(i / C)]! - 1 === i % C ? pos : neg).add(v));
+      xs.forEach((v, i) => (ts[Math.floor(i / C)] - 1 === i % C ? pos : neg).add(v));
       for (const e of EDGES) {
         expect(pos.has(e), `C=${C} positive ${e}`).toBe(true);
         expect(neg.has(e), `C=${C} negative ${e}`).toBe(true);

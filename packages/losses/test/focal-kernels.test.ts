@@ -10,11 +10,11 @@ function refIndex(x: number[], N: number, C: number, t: number[], gamma: number,
   const loss = new Array<number>(N * C).fill(0), grad = new Array<number>(N * C).fill(0);
   let valid = 0;
   for (let n = 0; n < N; n++) {
-    if (t[n]! < 0) continue;
+    if (t[n] < 0) continue;
     valid++;
-    const cls = background === 'first' ? t[n]! - 1 : t[n] === C ? -1 : t[n]!;
+    const cls = background === 'first' ? t[n] - 1 : t[n] === C ? -1 : t[n];
     for (let c = 0; c < C; c++) {
-      const [l, g] = refBinary(x[n * C + c]!, cls === c, { gamma, alpha });
+      const [l, g] = refBinary(x[n * C + c], cls === c, { gamma, alpha });
       loss[n * C + c] = l;
       grad[n * C + c] = g;
     }
@@ -40,7 +40,7 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
           expectClose(focalForward(none, false).loss, ref.loss, { ...tol, what: 'loss' });
           const go = randomValues(5, N * C);
           const gNone = focalBackward(none, tensor(go, { dtype, device: dev }).reshape([N, C]), undefined);
-          expectClose(gNone, ref.grad.map((g, i) => g * go[i]!), { ...tol, what: 'grad (none)' });
+          expectClose(gNone, ref.grad.map((g, i) => g * go[i]), { ...tol, what: 'grad (none)' });
           for (const reduction of ['sum', 'mean'] as const) {
             const f = prepareFocal(x, t, { gamma, alpha: 0.25, reduction });
             const div = reduction === 'sum' ? 1 : ref.valid * C;
@@ -62,14 +62,14 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
       const x = tensor(xs, { dtype, device: dev }).reshape([N, C]);
       const t = tensor(ts, { dtype, device: dev }).reshape([N, C]);
       for (const alpha of [0.25, -1]) {
-        const ref = xs.map((v, i) => refSoft(v, ts[i]!, { gamma: 2, alpha }).map((r) => r * ws[i]! * cws[i % C]!));
+        const ref = xs.map((v, i) => refSoft(v, ts[i], { gamma: 2, alpha }).map((r) => r * ws[i] * cws[i % C]));
         const f = prepareFocal(x, t, { gamma: 2, alpha, reduction: 'mean', weight: tensor(ws, { dtype, device: dev }).reshape([N, C]), classWeight: tensor(cws, { dtype, device: dev }) });
         const r = focalForward(f, true);
-        expectClose([r.loss.item()], [sum(ref.map((v) => v[0]!)) / (N * C)], { ...tol, what: 'soft mean' });
-        expectClose(r.grad!, ref.map((v) => v[1]! / (N * C)), { ...tol, what: 'soft grad' });
-        const refRow = xs.map((v, i) => refSoft(v, ts[i]!, { gamma: 2, alpha }).map((q) => q * rowW[Math.floor(i / C)]!));
+        expectClose([r.loss.item()], [sum(ref.map((v) => v[0])) / (N * C)], { ...tol, what: 'soft mean' });
+        expectClose(r.grad!, ref.map((v) => v[1] / (N * C)), { ...tol, what: 'soft grad' });
+        const refRow = xs.map((v, i) => refSoft(v, ts[i], { gamma: 2, alpha }).map((q) => q * rowW[Math.floor(i / C)]));
         const fr = prepareFocal(x, t, { gamma: 2, alpha, reduction: 'none', weight: tensor(rowW, { dtype, device: dev }) });
-        expectClose(focalForward(fr, false).loss, refRow.map((v) => v[0]!), { ...tol, what: 'per-row weight' });
+        expectClose(focalForward(fr, false).loss, refRow.map((v) => v[0]), { ...tol, what: 'per-row weight' });
       }
     });
   }

@@ -191,7 +191,7 @@ forEachDevice('loss family: empty batches and all-ignored rows', (dev) => {
 forEachDevice('loss family: logits of ±1e4', (dev) => {
   const extremes = [-1e4, -1e3, -100, -88.7, -30, -17, -1, 0, 1e-3, 1, 17, 30, 88.7, 100, 1e3, 1e4];
   const N = 16, C = 5;
-  const xs = Array.from({ length: N * C }, (_, i) => extremes[(i * 7 + Math.floor(i / C)) % extremes.length]!);
+  const xs = Array.from({ length: N * C }, (_, i) => extremes[(i * 7 + Math.floor(i / C)) % extremes.length]);
 
   for (const dtype of ['float32', 'float64'] as const) {
     it(`${dtype}: every logit loss is finite in loss and gradient, every reduction`, () => {
@@ -215,7 +215,7 @@ forEachDevice('loss family: logits of ±1e4', (dev) => {
         const x = fl(xs, [N, C], dev, dtype).requiresGrad_();
         const loss = softmaxFocalLoss(x, ix(targets, dev), { gamma, alpha: 0.25, reduction: 'none' });
         loss.sum().backward();
-        const ref = rowsOf(exact).map((row, n) => refSoftmaxFocalRow(row, targets[n]!, gamma, 0.25));
+        const ref = rowsOf(exact).map((row, n) => refSoftmaxFocalRow(row, targets[n], gamma, 0.25));
         expectClose(loss, ref.map((r) => r[0]), { ...tol(ref.map((r) => r[0])), what: `softmax focal loss gamma ${gamma}` });
         const g = ref.flatMap((r) => r[1]);
         expectClose(x.grad!, g, { ...tol(g), what: `softmax focal grad gamma ${gamma}` });
@@ -225,7 +225,7 @@ forEachDevice('loss family: logits of ±1e4', (dev) => {
       const x = fl(xs, [N, C], dev, dtype).requiresGrad_();
       const loss = distributionFocalLoss(x, fl(labels, [N], dev, dtype), { reduction: 'none' });
       loss.sum().backward();
-      const ref = rowsOf(exact).map((row, n) => refDistributionFocalRow(row, exactLabels[n]!));
+      const ref = rowsOf(exact).map((row, n) => refDistributionFocalRow(row, exactLabels[n]));
       expectClose(loss, ref.map((r) => r[0]), { ...tol(ref.map((r) => r[0])), what: 'dfl loss' });
       const g = ref.flatMap((r) => r[1]);
       expectClose(x.grad!, g, { ...tol(g), what: 'dfl grad' });
@@ -310,16 +310,16 @@ forEachDevice('box losses: one shape of weight fits them all', (dev) => {
     const giou = values(giouLoss(pred, gt));
     // per box: [N] and [N, 1] (and [N, 1] expanded to [N, 4]) weigh each pair alike
     for (const weight of [box, boxCol, boxCol.expand([5, 4])]) {
-      expectClose(giouLoss(pred, gt, { weight }), giou.map((l, i) => l * perBox[i]!), { rtol: 1e-12, what: `giou weight ${weight.shape}` });
+      expectClose(giouLoss(pred, gt, { weight }), giou.map((l, i) => l * perBox[i]), { rtol: 1e-12, what: `giou weight ${weight.shape}` });
     }
     // per coordinate: averaged over the four, as mmdetection's GIoULoss
-    const meanOfRow = (i: number) => (perCoord[4 * i]! + perCoord[4 * i + 1]! + perCoord[4 * i + 2]! + perCoord[4 * i + 3]!) / 4;
+    const meanOfRow = (i: number) => (perCoord[4 * i] + perCoord[4 * i + 1] + perCoord[4 * i + 2] + perCoord[4 * i + 3]) / 4;
     expectClose(giouLoss(pred, gt, { weight: coord }), giou.map((l, i) => l * meanOfRow(i)), { rtol: 1e-12 });
     // the same [N, 1] and [N, 4] weights in the coordinate-wise box losses
     for (const loss of [l1Loss, smoothL1Loss]) {
       const plain = values(loss(pred, gt, { reduction: 'none' }));
-      expectClose(loss(pred, gt, { reduction: 'none', weight: boxCol }), plain.map((l, k) => l * perBox[Math.floor(k / 4)]!), { rtol: 1e-12 });
-      expectClose(loss(pred, gt, { reduction: 'none', weight: coord }), plain.map((l, k) => l * perCoord[k]!), { rtol: 1e-12 });
+      expectClose(loss(pred, gt, { reduction: 'none', weight: boxCol }), plain.map((l, k) => l * perBox[Math.floor(k / 4)]), { rtol: 1e-12 });
+      expectClose(loss(pred, gt, { reduction: 'none', weight: coord }), plain.map((l, k) => l * perCoord[k]), { rtol: 1e-12 });
     }
     // anything else is a ShapeError naming the weight
     expectError(() => giouLoss(pred, gt, { weight: fl([1, 2], [1, 2], dev) }), ShapeError, { op: 'giou_loss', argument: 'weight', got: '[1, 2]' });

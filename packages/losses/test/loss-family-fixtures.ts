@@ -30,5 +30,5 @@ export const FAMILIES: Record<string, FamilyCall> = {
 
 /** A lookup of the case's tensors (other than `input`) on `device`, floats in `dtype`. */
 export function tensorsOf(c: FixtureCase, device: string, dtype: DType): (name: string) => Tensor | undefined {
-  return (name) => (c.inputs[name] ? toTensor(c.inputs[name]!, device, dtype) : undefined);
+  return (name) => (c.inputs[name] ? toTensor(c.inputs[name], device, dtype) : undefined);
 }

@@ -62,7 +62,7 @@ describe('gradcheck (float64, CPU): l1Loss, smoothL1Loss, huberLoss', () => {
 /** Boxes (x1, y1, x2, y2) with positive width and height; `shift` moves them to overlap or not. */
 function boxes(seed: number, n: number, shift: number): number[] {
   const v = randomValues(seed, 4 * n, 0, 4);
-  return Array.from({ length: n }, (_, i) => [v[4 * i]! + shift, v[4 * i + 1]!, v[4 * i]! + shift + 0.5 + v[4 * i + 2]!, v[4 * i + 1]! + 0.5 + v[4 * i + 3]!]).flat();
+  return Array.from({ length: n }, (_, i) => [v[4 * i] + shift, v[4 * i + 1], v[4 * i] + shift + 0.5 + v[4 * i + 2], v[4 * i + 1] + 0.5 + v[4 * i + 3]]).flat();
 }
 
 describe('gradcheck (float64, CPU): giouLoss', () => {
@@ -137,6 +137,6 @@ describe('gradcheck (float64, CPU): varifocalLoss (detachFocalWeight false: the 
     const x = f64(xs, [N, C]).requiresGrad_();
     varifocalLoss(x, target, { reduction: 'sum' }).backward();
     const sig = (v: number) => 1 / (1 + Math.exp(-v));
-    expectClose(x.grad!, xs.map((v, i) => (sig(v) - iou[i]!) * (iou[i]! > 0 ? iou[i]! : 0.75 * sig(v) ** 2)), { rtol: 1e-12, atol: 1e-15 });
+    expectClose(x.grad!, xs.map((v, i) => (sig(v) - iou[i]) * (iou[i] > 0 ? iou[i] : 0.75 * sig(v) ** 2)), { rtol: 1e-12, atol: 1e-15 });
   });
 });

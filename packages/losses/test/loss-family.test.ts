@@ -21,7 +21,7 @@ forEachDevice('loss family against PyTorch fixtures', (dev) => {
           const tol = (ref: readonly number[]) => (dtype === 'float64'
             ? { rtol: 1e-8, atol: 1e-12 * Math.max(1, maxAbs(ref)) }
             : { rtol: 1e-5, atol: 1e-6 * Math.max(1e-30, maxAbs(ref)) });
-          const x = toTensor(c.inputs.input!, dev, dtype).requiresGrad_();
+          const x = toTensor(c.inputs.input, dev, dtype).requiresGrad_();
           const loss = call(x, c, tensorsOf(c, dev, dtype));
           expect(loss.dtype, `${c.name} dtype`).toBe(dtype);
           expect(loss.shape, `${c.name} shape`).toEqual(c.expected.output.shape);

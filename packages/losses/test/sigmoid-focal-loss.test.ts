@@ -30,9 +30,9 @@ forEachDevice('sigmoidFocalLoss against PyTorch fixtures', (dev) => {
       it(`${dtype}${fused ? '' : ' (backward kernel)'}: ${cases.length} cases`, () => {
         const tol = dtype === 'float64' ? { rtol: 1e-9, atol: 1e-12 } : { rtol: 1e-5, atol: 1e-6 };
         for (const c of cases) {
-          const x = toTensor(c.inputs.input!, dev, dtype).requiresGrad_();
+          const x = toTensor(c.inputs.input, dev, dtype).requiresGrad_();
           const targetDtype = c.options.targetFormat === 'index' ? 'int64' : dtype;
-          const t = toTensor(c.inputs.target!, dev, targetDtype);
+          const t = toTensor(c.inputs.target, dev, targetDtype);
           const loss = sigmoidFocalLoss(x, t, { ...optionsOf(c, dev, dtype), fusedGrad: fused });
           expectClose(loss, c.expected.output.data, { ...tol, what: `${c.name} loss` });
           const go = c.gradOutput ? toTensor(c.gradOutput, dev, dtype) : undefined;

@@ -26,7 +26,7 @@ export type FanMode = 'fan_in' | 'fan_out';
 export function calculateFanInAndFanOut(t: Tensor): [number, number] {
   if (t.ndim < 2) throw new ShapeError('calculateFanInAndFanOut', 'tensor', 'at least 2 dimensions [out, in, ...]', `${t.ndim} dimensions`);
   const receptive = t.shape.slice(2).reduce((a, b) => a * b, 1);
-  return [t.shape[1]! * receptive, t.shape[0]! * receptive];
+  return [t.shape[1] * receptive, t.shape[0] * receptive];
 }
 
 /** The recommended gain of a nonlinearity (PyTorch's calculate_gain); `param` is leaky_relu's slope. */

@@ -167,7 +167,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   to(target: DeviceLike | DType | { device?: DeviceLike; dtype?: DType }): this {
     const opts = typeof target === 'string' && isDType(target) ? { dtype: target }
       : typeof target === 'object' && target !== null && !('type' in target) ? target
-      : { device: target as DeviceLike };
+      : { device: target };
     const dev = opts.device === undefined ? undefined : toDevice(opts.device);
     if (opts.dtype !== undefined && !isFloating(opts.dtype)) throw new DTypeError('Module.to', 'dtype', 'a floating dtype', opts.dtype);
     const convert = (t: Tensor): Tensor | null => {
@@ -261,7 +261,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
       }
     }
     noGrad(() => {
-      for (const [k, target] of Object.entries(own)) if (state[k]) target.copy_(state[k]!);
+      for (const [k, target] of Object.entries(own)) if (state[k]) target.copy_(state[k]);
     });
     return { missingKeys, unexpectedKeys };
   }

@@ -195,15 +195,15 @@ function checkEntry(op: string, key: string, entry: JsonValue, bad: (what: strin
   const safe = (v: JsonValue): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   if (!Array.isArray(shape) || !shape.every(safe)) throw bad(`a shape of non-negative integers for '${key}'`, describeValue(shape));
   if (shape.length > MAX_DIMS) throw new ShapeError(op, `state['${key}']`, `at most ${MAX_DIMS} dimensions`, `${shape.length} dimensions`);
-  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(safe) || offs[0]! > offs[1]!) {
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(safe) || offs[0] > offs[1]) {
     throw bad(`data_offsets [begin, end] (integers, begin <= end) for '${key}'`, describeValue(offs));
   }
   const [begin, end] = offs as [number, number];
-  const nbytes = (shape as number[]).reduce((a, b) => a * b, 1) * ITEMSIZE[dtype];
+  const nbytes = (shape).reduce((a, b) => a * b, 1) * ITEMSIZE[dtype];
   if (end - begin !== nbytes) {
-    throw bad(`${nbytes} bytes of data for '${key}' (${dtype} ${fmtShape(shape as number[])})`, `data_offsets [${begin}, ${end}]`);
+    throw bad(`${nbytes} bytes of data for '${key}' (${dtype} ${fmtShape(shape)})`, `data_offsets [${begin}, ${end}]`);
   }
-  return { key, dtype, shape: shape as number[], begin, end };
+  return { key, dtype, shape: shape, begin, end };
 }
 
 /**

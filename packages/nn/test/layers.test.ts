@@ -22,8 +22,8 @@ function channelStats(x: readonly number[], shape: readonly number[]): [number[]
   const [n, c] = shape as [number, number];
   const inner = numel(shape.slice(2));
   const mean = new Array<number>(c).fill(0), vr = new Array<number>(c).fill(0);
-  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < inner; i++) mean[ch] += x[(b * c + ch) * inner + i]! / (n * inner);
-  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < inner; i++) vr[ch] += (x[(b * c + ch) * inner + i]! - mean[ch]!) ** 2 / (n * inner);
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < inner; i++) mean[ch] += x[(b * c + ch) * inner + i] / (n * inner);
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < inner; i++) vr[ch] += (x[(b * c + ch) * inner + i] - mean[ch]) ** 2 / (n * inner);
   return [mean, vr];
 }
 
@@ -34,7 +34,7 @@ forEachDevice('Linear', (dev) => {
     const x = rand(2, [2, 5, 4], dev);
     const w = values(lin.weight), b = values(lin.bias!), xv = values(x);
     const expected: number[] = [];
-    for (let r = 0; r < 10; r++) for (let o = 0; o < 3; o++) expected.push(b[o]! + [0, 1, 2, 3].reduce((s, i) => s + xv[r * 4 + i]! * w[o * 4 + i]!, 0));
+    for (let r = 0; r < 10; r++) for (let o = 0; o < 3; o++) expected.push(b[o] + [0, 1, 2, 3].reduce((s, i) => s + xv[r * 4 + i] * w[o * 4 + i], 0));
     const y = lin.call(x);
     expect(y.shape).toEqual([2, 5, 3]);
     expectClose(y, expected, f64);
@@ -77,12 +77,12 @@ forEachDevice('Conv2d', (dev) => {
     expect(y.shape).toEqual([2, 6, oh, ow]);
     const expected: number[] = [];
     for (let n = 0; n < 2; n++) for (let o = 0; o < 6; o++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
-      let acc = bv[o]!;
+      let acc = bv[o];
       const g = Math.floor(o / 3);
       for (let ci = 0; ci < 2; ci++) for (let a = 0; a < 3; a++) for (let b = 0; b < 2; b++) {
         const h = i * 2 - 1 + a, w = j - 2 + b * 2;
         if (h < 0 || h >= 7 || w < 0 || w >= 6) continue;
-        acc += xv[((n * 4 + g * 2 + ci) * 7 + h) * 6 + w]! * wv[((o * 2 + ci) * 3 + a) * 2 + b]!;
+        acc += xv[((n * 4 + g * 2 + ci) * 7 + h) * 6 + w] * wv[((o * 2 + ci) * 3 + a) * 2 + b];
       }
       expected.push(acc);
     }
@@ -126,7 +126,7 @@ forEachDevice('GroupNorm', (dev) => {
       const v = seg.reduce((a, b) => a + (b - m) ** 2, 0) / 60;
       seg.forEach((val, i) => {
         const ch = ((s % 2) * 3) + Math.floor(i / 20);
-        expected[s * 60 + i] = ((val - m) / Math.sqrt(v + 1e-3)) * wv[ch]! + bv[ch]!;
+        expected[s * 60 + i] = ((val - m) / Math.sqrt(v + 1e-3)) * wv[ch] + bv[ch];
       });
     }
     expectClose(gn.call(x), expected, f64);
@@ -152,14 +152,14 @@ forEachDevice('BatchNorm2d', (dev) => {
     const y = bn.call(x1);
     const expected = values(x1).map((v, i) => {
       const ch = Math.floor(i / 10) % 3;
-      return (v - m1[ch]!) / Math.sqrt(v1[ch]! + 1e-5);
+      return (v - m1[ch]) / Math.sqrt(v1[ch] + 1e-5);
     });
     expectClose(y, expected, f64);
     bn.call(x2);
     const [m2, v2] = channelStats(values(x2), x2.shape);
     const n = 40;
-    const rm = m1.map((m, c) => 0.8 * (0.2 * m) + 0.2 * m2[c]!);
-    const rv = v1.map((v, c) => 0.8 * (0.8 + 0.2 * v * n / (n - 1)) + 0.2 * v2[c]! * n / (n - 1));
+    const rm = m1.map((m, c) => 0.8 * (0.2 * m) + 0.2 * m2[c]);
+    const rv = v1.map((v, c) => 0.8 * (0.8 + 0.2 * v * n / (n - 1)) + 0.2 * v2[c] * n / (n - 1));
     expectClose(bn.runningMean!, rm, f64);
     expectClose(bn.runningVar!, rv, f64);
     expect(values(bn.numBatchesTracked!)).toEqual([2]);
@@ -174,7 +174,7 @@ forEachDevice('BatchNorm2d', (dev) => {
     const y = bn.call(x);
     const expected = values(x).map((v, i) => {
       const ch = Math.floor(i / 9) % 2;
-      return (v - [0.5, -1][ch]!) / Math.sqrt([4, 0.25][ch]! + 1e-5);
+      return (v - [0.5, -1][ch]) / Math.sqrt([4, 0.25][ch] + 1e-5);
     });
     expectClose(y, expected, f64);
     expect(values(bn.numBatchesTracked!)).toEqual([0]);
@@ -184,12 +184,12 @@ forEachDevice('BatchNorm2d', (dev) => {
     const bn = new BatchNorm2d(1, { dtype: 'float64', device: dev, momentum: null });
     const xs = [rand(20, [2, 1, 2, 2], dev), rand(21, [2, 1, 2, 2], dev), rand(22, [2, 1, 2, 2], dev)];
     for (const x of xs) bn.call(x);
-    const means = xs.map((x) => channelStats(values(x), x.shape)[0][0]!);
+    const means = xs.map((x) => channelStats(values(x), x.shape)[0][0]);
     expectClose(bn.runningMean!, [means.reduce((a, b) => a + b, 0) / 3], f64);
     const free = new BatchNorm2d(1, { dtype: 'float64', device: dev, trackRunningStats: false }).eval();
     expect(free.runningMean).toBeNull();
-    const [m, v] = channelStats(values(xs[0]!), [2, 1, 2, 2]);
-    expectClose(free.call(xs[0]!), values(xs[0]!).map((a) => (a - m[0]!) / Math.sqrt(v[0]! + 1e-5)), f64);
+    const [m, v] = channelStats(values(xs[0]), [2, 1, 2, 2]);
+    expectClose(free.call(xs[0]), values(xs[0]).map((a) => (a - m[0]) / Math.sqrt(v[0] + 1e-5)), f64);
   });
 
   it('errors', () => {

@@ -37,7 +37,7 @@ class Net extends Module {
     this.head = new Linear(4, 3);
   }
   forward(x: Tensor): Tensor {
-    return this.head.call(this.blocks[1]!.call(x).mean([2, 3]).mul(this.scale));
+    return this.head.call(this.blocks[1].call(x).mean([2, 3]).mul(this.scale));
   }
 }
 
@@ -127,8 +127,8 @@ describe('Module discovery', () => {
     const before = values(net.head.weight);
     net.to('float64');
     expect(net.parameters().every((p) => p.dtype === 'float64' && p.requiresGrad)).toBe(true);
-    expect(net.blocks[0]!.norm.runningMean!.dtype).toBe('float64');
-    expect(net.blocks[0]!.norm.numBatchesTracked!.dtype).toBe('int64');
+    expect(net.blocks[0].norm.runningMean!.dtype).toBe('float64');
+    expect(net.blocks[0].norm.numBatchesTracked!.dtype).toBe('int64');
     expect(net.counter.dtype).toBe('int64');
     expect(values(net.head.weight)).toEqual(before);
     expectError(() => net.to('int32'), DTypeError, { op: 'Module.to', argument: 'dtype', expected: 'a floating dtype', got: 'int32' });
@@ -160,7 +160,7 @@ forEachDevice('Module.to(device)', (dev) => {
     expect(seq.at(0)).toBe(seq.at(2));
     expect(seq.parameters().length).toBe(2);
     expect(seq.parameters().every((p) => p.device === toDevice(dev) && !p.isDisposed)).toBe(true);
-    expect(net.head.weight.grad!.device).toBe(toDevice(dev));
+    expect(net.head.weight.grad.device).toBe(toDevice(dev));
     const y = net.call(tensor(new Array(2 * 2 * 5 * 5).fill(0.5), { device: dev }).reshape([2, 2, 5, 5]));
     expect(y.shape).toEqual([2, 3]);
     expect(y.device).toBe(toDevice(dev));
@@ -178,17 +178,17 @@ describe('state dicts', () => {
   it('loadStateDict checks keys and shapes before writing anything', () => {
     const a = new Sequential(new Linear(3, 2), new ReLU(), new Linear(2, 1));
     const b = new Sequential(new Linear(3, 2), new ReLU(), new Linear(2, 1));
-    const w0 = values(b.at(0).stateDict().weight!);
+    const w0 = values(b.at(0).stateDict().weight);
     const state = { ...a.stateDict() };
     delete state['2.bias'];
     expectError(() => b.loadStateDict(state), ValueError, { op: 'loadStateDict', argument: 'state', expected: "the module's keys exactly (pass { strict: false } to load a subset)", got: "missing keys '2.bias'" });
     expectError(() => b.loadStateDict({ ...a.stateDict(), extra: tensor([1]) }), ValueError, { op: 'loadStateDict', argument: 'state', expected: "the module's keys exactly (pass { strict: false } to load a subset)", got: "unexpected keys 'extra'" });
     const wrong = { ...a.stateDict(), '2.weight': tensor([[1, 2, 3]]) };
     expectError(() => b.loadStateDict(wrong), ShapeError, { op: 'loadStateDict', argument: "state['2.weight']", expected: "shape [1, 2] (the module's)", got: '[1, 3]' });
-    expect(values(b.at(0).stateDict().weight!)).toEqual(w0);          // nothing was written
+    expect(values(b.at(0).stateDict().weight)).toEqual(w0);          // nothing was written
     const r = b.loadStateDict(state, { strict: false });
     expect(r).toEqual({ missingKeys: ['2.bias'], unexpectedKeys: [] });
-    expect(values(b.at(0).stateDict().weight!)).toEqual(values(a.at(0).stateDict().weight!));
+    expect(values(b.at(0).stateDict().weight)).toEqual(values(a.at(0).stateDict().weight));
   });
 
   it('save and load round-trip every dtype through a safetensors file', () => {
@@ -210,7 +210,7 @@ describe('state dicts', () => {
     noGrad(() => { for (const t of Object.values(dst.stateDict())) t.zero_(); });
     dst.load(path);
     for (const [k, t] of Object.entries(src.stateDict())) {
-      const u = dst.stateDict()[k]!;
+      const u = dst.stateDict()[k];
       expect(u.dtype).toBe(t.dtype);
       expect(u.toArray(), k).toEqual(t.toArray());
     }
@@ -233,7 +233,7 @@ describe('state dicts', () => {
     const path = join(dir, 'plain.safetensors');
     saveStateDict({ x: tensor([1, 2, 3]) }, path, { note: 'hi' });
     const back = loadStateDictFile(path);
-    expect(back.x!.toArray()).toEqual([1, 2, 3]);
+    expect(back.x.toArray()).toEqual([1, 2, 3]);
     expect(decodeStateDict(encodeStateDict({ y: tensor([1]) }, { note: 'hi' })).metadata).toEqual({ format: 'kiln', note: 'hi' });
     writeFileSync(join(dir, 'short.safetensors'), new Uint8Array([1, 2, 3]));
     expectError(() => loadStateDictFile(join(dir, 'short.safetensors')), ValueError, { op: 'loadStateDict', got: '3 bytes' });

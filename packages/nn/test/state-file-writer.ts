@@ -3,6 +3,6 @@
 import { tensor, zeros } from '@kiln/tensor';
 import { saveStateDict } from '@kiln/nn';
 
-const path = process.argv[2]!;
+const path = process.argv[2];
 const big = zeros([4 << 20]);
 for (let i = 0; ; i++) saveStateDict({ version: tensor([1 + (i % 2)], { dtype: 'int32' }), big }, path);

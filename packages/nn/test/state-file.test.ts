@@ -72,9 +72,9 @@ describe('loading checks every field', () => {
     };
     const back = decodeStateDict(encodeStateDict(state, { note: 'x' }));
     expect(back.metadata).toEqual({ format: 'kiln', note: 'x' });
-    expect(back.state.a!.toArray()).toEqual([[0, 1, 2], [3, 4, 5]]);
-    expect(back.state.b!.toArray()).toEqual([true, false, true]);
-    expect(back.state.e!.shape).toEqual([0]);
+    expect(back.state.a.toArray()).toEqual([[0, 1, 2], [3, 4, 5]]);
+    expect(back.state.b.toArray()).toEqual([true, false, true]);
+    expect(back.state.e.shape).toEqual([0]);
     expect(Object.getPrototypeOf(back.state)).toBe(Object.prototype);
   });
 
@@ -115,9 +115,9 @@ describe('saving is atomic', () => {
       await new Promise((r) => child.once('exit', r));
       expect(tempSeen, `the writer never started a save: ${stderr}`).toBe(true);
       const state = loadStateDictFile(path);             // whole and valid: the old file or a new complete one
-      const v = state.version!.toArray() as number[];
+      const v = state.version.toArray() as number[];
       expect([0, 1, 2]).toContain(v[0]);
-      if (v[0] !== 0) expect(state.big!.shape).toEqual([4 << 20]);
+      if (v[0] !== 0) expect(state.big.shape).toEqual([4 << 20]);
       for (const t of Object.values(state)) t.dispose();
       for (const f of readdirSync(dir)) if (f.endsWith('.tmp')) rmSync(join(dir, f));   // what the kill left behind
     }

@@ -29,7 +29,7 @@ export function clipGradNorm_(params: Iterable<Tensor>, maxNorm: number, normTyp
   if (!(normType > 0)) throw new ValueError('clipGradNorm_', 'normType', 'a positive number or Infinity', String(normType));
   const grads = [...params].map((p) => p.grad).filter((g): g is Tensor => g !== null);
   if (grads.length === 0) return zeros([]);
-  const dev = grads[0]!.device;
+  const dev = grads[0].device;
   return noGrad(() => tidy(() => {
     const norms = grads.map((g) => norm(g, normType).to({ device: dev, dtype: 'float64' }));
     const total = norm(stack(norms), normType);

@@ -71,7 +71,7 @@ export abstract class Optimizer<O extends {
     if (list.length === 0) throw new ValueError(name, 'params', 'a non-empty list of parameters or parameter groups', 'an empty list');
     const isGroup = (x: unknown): x is ParamGroupInput<O> => typeof x === 'object' && x !== null && 'params' in x && !('storage' in x);
     const groups = list.every(isGroup) ? list : [{ params: list as Tensor[] } as unknown as ParamGroupInput<O>];
-    for (const g of groups) this.addParamGroup(g as ParamGroupInput<O>);
+    for (const g of groups) this.addParamGroup(g);
   }
 
   /** Adds a group of parameters (hyper-parameters not given take the optimizer's defaults). */

@@ -52,7 +52,7 @@ export abstract class LRScheduler {
   /** Advances one epoch and sets every group's lr. */
   step(): void {
     this.lastEpoch += 1;
-    this.optimizer.paramGroups.forEach((g, i) => { g.lr = this.lrAt(this.lastEpoch, this.baseLrs[i]!); });
+    this.optimizer.paramGroups.forEach((g, i) => { g.lr = this.lrAt(this.lastEpoch, this.baseLrs[i]); });
   }
 
   /** The lr of each group, as last set. */
@@ -93,7 +93,7 @@ export class MultiStepLR extends LRScheduler {
   constructor(optimizer: SchedulableOptimizer, options: { milestones: readonly number[]; gamma?: number }) {
     super(optimizer);
     const ms = [...options.milestones];
-    check('MultiStepLR', 'milestones', ms.every((m, i) => Number.isInteger(m) && m >= 0 && (i === 0 || m > ms[i - 1]!)), 'increasing non-negative integers', `[${ms.join(', ')}]`);
+    check('MultiStepLR', 'milestones', ms.every((m, i) => Number.isInteger(m) && m >= 0 && (i === 0 || m > ms[i - 1])), 'increasing non-negative integers', `[${ms.join(', ')}]`);
     this.milestones = ms;
     this.gamma = options.gamma ?? 0.1;
     this.step();
@@ -161,7 +161,7 @@ export class SequentialLR extends LRScheduler {
     super(optimizer);
     const { schedulers, milestones } = options;
     check('SequentialLR', 'milestones', milestones.length === schedulers.length - 1, `${schedulers.length - 1} milestones (one fewer than schedulers)`, milestones.length);
-    check('SequentialLR', 'milestones', milestones.every((m, i) => Number.isInteger(m) && m > 0 && (i === 0 || m > milestones[i - 1]!)), 'increasing positive integers', `[${milestones.join(', ')}]`);
+    check('SequentialLR', 'milestones', milestones.every((m, i) => Number.isInteger(m) && m > 0 && (i === 0 || m > milestones[i - 1])), 'increasing positive integers', `[${milestones.join(', ')}]`);
     check('SequentialLR', 'schedulers', schedulers.every((s) => s.optimizer === optimizer), 'schedulers of this optimizer', 'a scheduler of another optimizer');
     this.schedulers = [...schedulers];
     this.milestones = [...milestones];
@@ -169,7 +169,7 @@ export class SequentialLR extends LRScheduler {
   }
   lrAt(epoch: number, base: number): number {
     const i = this.milestones.filter((m) => m <= epoch).length;
-    return this.schedulers[i]!.lrAt(epoch - (i === 0 ? 0 : this.milestones[i - 1]!), base);
+    return this.schedulers[i].lrAt(epoch - (i === 0 ? 0 : this.milestones[i - 1]), base);
   }
 }
 

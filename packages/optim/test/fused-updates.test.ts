@@ -43,19 +43,19 @@ function params(p: Problem, shapes: number[][], dtype: DType, dev: Dev, strided 
   return shapes.map((s, i) => {
     if (strided && s.length === 2 && s[0] === 3 && s[1] === 5) {
       // a [3, 5] view of a [5, 3] tensor: values laid out so that the view reads init in order
-      const t = p.init[i]!;
-      const base = Array.from({ length: 15 }, (_, k) => t[(k % 3) * 5 + Math.floor(k / 3)]!);
+      const t = p.init[i];
+      const base = Array.from({ length: 15 }, (_, k) => t[(k % 3) * 5 + Math.floor(k / 3)]);
       return tensor(base, { dtype, device: dev }).reshape([5, 3]).transpose(0, 1).requiresGrad_();
     }
-    return tensor(p.init[i]!, { dtype, device: dev }).reshape(s).requiresGrad_();
+    return tensor(p.init[i], { dtype, device: dev }).reshape(s).requiresGrad_();
   });
 }
 
 /** The gradient of step k for parameter i; `strided` gives the [3, 5] one as every other column of a [3, 10]. */
 function grad(p: Problem, k: number, i: number, shape: number[], dtype: DType, dev: Dev, strided: boolean): Tensor {
-  const g = p.grads[k]![i]!;
+  const g = p.grads[k][i];
   if (strided && shape.length === 2 && shape[0] === 3 && shape[1] === 5) {
-    const wide = Array.from({ length: 30 }, (_, j) => (j % 2 === 0 ? g[Math.floor(j / 10) * 5 + (j % 10) / 2]! : 99));
+    const wide = Array.from({ length: 30 }, (_, j) => (j % 2 === 0 ? g[Math.floor(j / 10) * 5 + (j % 10) / 2] : 99));
     return tensor(wide, { dtype, device: dev }).reshape([3, 10]).slice(1, 0, undefined, 2);
   }
   return tensor(g, { dtype, device: dev }).reshape(shape);
@@ -68,7 +68,7 @@ function train(p: Problem, dtype: DType, dev: Dev, make: (ps: Tensor[]) => Optim
   p.grads.forEach((_, k) => {
     ps.forEach((t, i) => {
       t.grad?.dispose();
-      t.grad = grad(p, k, i, SHAPES[i]!, dtype, dev, opts.strided ?? false);
+      t.grad = grad(p, k, i, SHAPES[i], dtype, dev, opts.strided ?? false);
     });
     opts.beforeStep?.(k, opt);
     opt.step();
@@ -93,14 +93,14 @@ function refAdam(p: Problem, o: Partial<AdamOptions>, decoupled: boolean, lrAt: 
     p.grads.forEach((gs, k) => {
       const t = k + 1, lr = lrAt(k);
       theta.forEach((_, j) => {
-        let g = o.maximize ? -gs[i]![j]! : gs[i]![j]!;
-        if (decoupled) theta[j]! -= lr * wd * theta[j]!;
-        else g += wd * theta[j]!;
-        m[j] = b1 * m[j]! + (1 - b1) * g;
-        v[j] = b2 * v[j]! + (1 - b2) * g * g;
-        vmax[j] = Math.max(vmax[j]!, v[j]!);
-        const vhat = (o.amsgrad ? vmax[j]! : v[j]!) / (1 - b2 ** t);
-        theta[j]! -= (lr * (m[j]! / (1 - b1 ** t))) / (Math.sqrt(vhat) + eps);
+        let g = o.maximize ? -gs[i][j] : gs[i][j];
+        if (decoupled) theta[j] -= lr * wd * theta[j];
+        else g += wd * theta[j];
+        m[j] = b1 * m[j] + (1 - b1) * g;
+        v[j] = b2 * v[j] + (1 - b2) * g * g;
+        vmax[j] = Math.max(vmax[j], v[j]);
+        const vhat = (o.amsgrad ? vmax[j] : v[j]) / (1 - b2 ** t);
+        theta[j] -= (lr * (m[j] / (1 - b1 ** t))) / (Math.sqrt(vhat) + eps);
       });
     });
     return theta;
@@ -114,12 +114,12 @@ function refSGD(p: Problem, o: Partial<SGDOptions> & { lr: number }): number[][]
     const theta = [...init];
     let buf: number[] | null = null;
     for (const gs of p.grads) {
-      let g = gs[i]!.map((x, j) => (o.maximize ? -x : x) + wd * theta[j]!);
+      let g = gs[i].map((x, j) => (o.maximize ? -x : x) + wd * theta[j]);
       if (mu !== 0) {
-        buf = buf === null ? [...g] : buf.map((b, j) => mu * b + (1 - tau) * g[j]!);
-        g = o.nesterov ? g.map((x, j) => x + mu * buf![j]!) : [...buf];
+        buf = buf === null ? [...g] : buf.map((b, j) => mu * b + (1 - tau) * g[j]);
+        g = o.nesterov ? g.map((x, j) => x + mu * buf![j]) : [...buf];
       }
-      g.forEach((x, j) => { theta[j]! -= o.lr * x; });
+      g.forEach((x, j) => { theta[j] -= o.lr * x; });
     }
     return theta;
   });
@@ -170,14 +170,14 @@ forEachDevice('fused Adam and AdamW', (dev) => {
           const composed = train(p, dtype, dev, (ps) => new cls(ps, { ...c, fused: false }), { strided: true });
           const ref = refAdam(p, c, decoupled);
           fused.ps.forEach((t, i) => {
-            expectClose(t, composed.ps[i]!, { ...agree(dev, dtype), what: `param ${i} fused vs composed` });
-            expectClose(values(t), ref[i]!, { ...TOL[dtype], what: `param ${i} vs reference` });
+            expectClose(t, composed.ps[i], { ...agree(dev, dtype), what: `param ${i} fused vs composed` });
+            expectClose(values(t), ref[i], { ...TOL[dtype], what: `param ${i} vs reference` });
             for (const key of ['expAvg', 'expAvgSq', ...(c.amsgrad ? ['maxExpAvgSq'] : [])]) {
-              expectClose(fused.opt.state.get(t)![key] as Tensor, composed.opt.state.get(composed.ps[i]!)![key] as Tensor, { ...agree(dev, dtype), what: `${key} of param ${i}` });
+              expectClose(fused.opt.state.get(t)![key] as Tensor, composed.opt.state.get(composed.ps[i])![key] as Tensor, { ...agree(dev, dtype), what: `${key} of param ${i}` });
             }
             expect(fused.opt.state.get(t)!.step).toBe(STEPS);
           });
-          expect(fused.ps[3]!.isContiguous).toBe(false);
+          expect(fused.ps[3].isContiguous).toBe(false);
           disposeAll(fused.ps, fused.opt);
           disposeAll(composed.ps, composed.opt);
         });
@@ -200,8 +200,8 @@ forEachDevice('fused Adam and AdamW', (dev) => {
         fused.ps.forEach((t, i) => {
           expect(t.dtype).toBe(dtype);
           expect((fused.opt.state.get(t)!.expAvg as Tensor).dtype).toBe(dtype);
-          expectClose(values(t), ref[i]!, { ...TOL[dtype], what: `fused param ${i}` });
-          if (dtype === 'bfloat16') expectClose(values(composed.ps[i]!), ref[i]!, { ...TOL[dtype], what: `composed param ${i}` });
+          expectClose(values(t), ref[i], { ...TOL[dtype], what: `fused param ${i}` });
+          if (dtype === 'bfloat16') expectClose(values(composed.ps[i]), ref[i], { ...TOL[dtype], what: `composed param ${i}` });
         });
         disposeAll(fused.ps, fused.opt);
         disposeAll(composed.ps, composed.opt);
@@ -241,7 +241,7 @@ forEachDevice('fused Adam and AdamW', (dev) => {
       },
     });
     const ref = refAdam(p, { amsgrad: true }, false, lrAt);
-    ps.forEach((t, i) => expectClose(values(t), ref[i]!, { ...TOL.float64, what: `param ${i}` }));
+    ps.forEach((t, i) => expectClose(values(t), ref[i], { ...TOL.float64, what: `param ${i}` }));
     disposeAll(ps, opt);
   });
 
@@ -290,7 +290,7 @@ forEachDevice('fused Adam and AdamW', (dev) => {
     const start = memoryStats(dev).allocated;
     const p = problem([[300], [7], [0]], 6, 'float32', 9);
     const ps = p.init.map((v) => tensor(v, { dtype: 'float32', device: dev }).requiresGrad_());
-    const grads = p.grads[0]!.map((g) => tensor(g, { dtype: 'float32', device: dev }));
+    const grads = p.grads[0].map((g) => tensor(g, { dtype: 'float32', device: dev }));
     // a strided parameter needs stand-ins each step: they go too
     const base = tensor(randomValues(4, 14), { dtype: 'float32', device: dev });
     const wide = base.slice(0, 0, undefined, 2).requiresGrad_();
@@ -321,9 +321,9 @@ forEachDevice('fused SGD', (dev) => {
         const composed = train(p, dtype, dev, (ps) => new SGD(ps, { ...c, fused: false }), { strided: true });
         const ref = refSGD(p, c);
         fused.ps.forEach((t, i) => {
-          expectClose(t, composed.ps[i]!, { ...agree(dev, dtype), what: `param ${i} fused vs composed` });
-          expectClose(values(t), ref[i]!, { ...TOL[dtype], what: `param ${i} vs reference` });
-          if (c.momentum) expectClose(fused.opt.state.get(t)!.momentumBuffer as Tensor, composed.opt.state.get(composed.ps[i]!)!.momentumBuffer as Tensor, { ...agree(dev, dtype), what: `buffer of param ${i}` });
+          expectClose(t, composed.ps[i], { ...agree(dev, dtype), what: `param ${i} fused vs composed` });
+          expectClose(values(t), ref[i], { ...TOL[dtype], what: `param ${i} vs reference` });
+          if (c.momentum) expectClose(fused.opt.state.get(t)!.momentumBuffer as Tensor, composed.opt.state.get(composed.ps[i])!.momentumBuffer as Tensor, { ...agree(dev, dtype), what: `buffer of param ${i}` });
         });
         disposeAll(fused.ps, fused.opt);
         disposeAll(composed.ps, composed.opt);
@@ -336,7 +336,7 @@ forEachDevice('fused SGD', (dev) => {
     const c = { lr: 0.02, momentum: 0.9, nesterov: true };
     const { ps, opt } = train(p, 'float16', dev, (ps) => new SGD(ps, c));
     const ref = refSGD(p, c);
-    ps.forEach((t, i) => expectClose(values(t), ref[i]!, { ...TOL.float16, what: `param ${i}` }));
+    ps.forEach((t, i) => expectClose(values(t), ref[i], { ...TOL.float16, what: `param ${i}` }));
     disposeAll(ps, opt);
   });
 

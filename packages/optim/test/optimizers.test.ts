@@ -27,10 +27,10 @@ function refSGD(c: SGDCase): number[] {
   let buf: number[] | null = null;
   const mu = c.momentum ?? 0, tau = c.dampening ?? 0, wd = c.weightDecay ?? 0;
   for (const grad of GRADS) {
-    let g = grad.map((x, i) => (c.maximize ? -x : x) + wd * theta[i]!);
+    let g = grad.map((x, i) => (c.maximize ? -x : x) + wd * theta[i]);
     if (mu !== 0) {
-      buf = buf === null ? [...g] : buf.map((b, i) => mu * b + (1 - tau) * g[i]!);
-      g = c.nesterov ? g.map((x, i) => x + mu * buf![i]!) : [...buf];
+      buf = buf === null ? [...g] : buf.map((b, i) => mu * b + (1 - tau) * g[i]);
+      g = c.nesterov ? g.map((x, i) => x + mu * buf![i]) : [...buf];
     }
     g.forEach((x, i) => { theta[i] -= c.lr * x; });
   }
@@ -55,16 +55,16 @@ function refAdam(c: AdamCase, decoupled: boolean): number[] {
   GRADS.forEach((grad, k) => {
     const t = k + 1;
     for (let i = 0; i < theta.length; i++) {
-      let g = c.maximize ? -grad[i]! : grad[i]!;
-      if (decoupled) theta[i] -= c.lr * wd * theta[i]!;
-      else g += wd * theta[i]!;
-      m[i] = b1 * m[i]! + (1 - b1) * g;
-      v[i] = b2 * v[i]! + (1 - b2) * g * g;
-      const mhat = m[i]! / (1 - b1 ** t);
-      let vhat = v[i]! / (1 - b2 ** t);
+      let g = c.maximize ? -grad[i] : grad[i];
+      if (decoupled) theta[i] -= c.lr * wd * theta[i];
+      else g += wd * theta[i];
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      const mhat = m[i] / (1 - b1 ** t);
+      let vhat = v[i] / (1 - b2 ** t);
       if (c.amsgrad) {
-        vmax[i] = Math.max(vmax[i]!, v[i]!);
-        vhat = vmax[i]! / (1 - b2 ** t);
+        vmax[i] = Math.max(vmax[i], v[i]);
+        vhat = vmax[i] / (1 - b2 ** t);
       }
       theta[i] -= (c.lr * mhat) / (Math.sqrt(vhat) + eps);
     }
@@ -188,16 +188,16 @@ forEachDevice('clipGradNorm_', (dev) => {
       const norm = clipGradNorm_(params, 6.5, p);
       expect(norm.item()).toBeCloseTo(total, 12);
       const k = 6.5 / (total + 1e-6);
-      expectClose(params[0]!.grad!, [3 * k, -4 * k], { rtol: 1e-12, atol: 1e-12 });
-      expectClose(params[1]!.grad!, [0, 12 * k, 0, 0], { rtol: 1e-12, atol: 1e-12 });
+      expectClose(params[0].grad!, [3 * k, -4 * k], { rtol: 1e-12, atol: 1e-12 });
+      expectClose(params[1].grad!, [0, 12 * k, 0, 0], { rtol: 1e-12, atol: 1e-12 });
     }
   });
 
   it('leaves gradients under the limit unchanged; non-finite norms error on request', () => {
     const params = setup();
     expect(clipGradNorm_(params, 100).item()).toBeCloseTo(13, 12);
-    expect(values(params[0]!.grad!)).toEqual([3, -4]);
-    params[0]!.grad = tensor([NaN, 1], { dtype: 'float64', device: dev });
+    expect(values(params[0].grad!)).toEqual([3, -4]);
+    params[0].grad = tensor([NaN, 1], { dtype: 'float64', device: dev });
     expectError(() => clipGradNorm_(params, 1, 2, { errorIfNonfinite: true }), ValueError, { op: 'clipGradNorm_', argument: 'params', expected: 'gradients with a finite total 2-norm', got: 'NaN' });
     expectError(() => clipGradNorm_(params, -1), ValueError, { op: 'clipGradNorm_', argument: 'maxNorm', expected: 'a number >= 0', got: '-1' });
   });
@@ -208,7 +208,7 @@ forEachDevice('training with autograd gradients', (dev) => {
   const n = 16, d = 3;
   const aVals = randomValues(7, n * d);
   const wTrue = [0.5, -1, 2];
-  const yVals = Array.from({ length: n }, (_, i) => wTrue.reduce((s, w, j) => s + w * aVals[i * d + j]!, 0));
+  const yVals = Array.from({ length: n }, (_, i) => wTrue.reduce((s, w, j) => s + w * aVals[i * d + j], 0));
   const loss = (w: Tensor): Tensor => {
     const A = tensor(aVals, { dtype: 'float64', device: dev }).reshape([n, d]);
     const y = tensor(yVals, { dtype: 'float64', device: dev }).reshape([n, 1]);

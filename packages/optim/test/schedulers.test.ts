@@ -12,16 +12,16 @@ const makeOpt = (lr = 0.1) => new SGD([
 
 /** lrs of group 0 at epochs 0..n-1 (construction sets epoch 0; each step advances one). */
 function lrs(sched: { step(): void; getLastLr(): number[] }, n: number, group = 0): number[] {
-  const out = [sched.getLastLr()[group]!];
+  const out = [sched.getLastLr()[group]];
   for (let i = 1; i < n; i++) {
     sched.step();
-    out.push(sched.getLastLr()[group]!);
+    out.push(sched.getLastLr()[group]);
   }
   return out;
 }
 const close = (a: number[], b: number[]): void => {
   expect(a.length).toBe(b.length);
-  a.forEach((x, i) => expect(x, `epoch ${i}`).toBeCloseTo(b[i]!, 12));
+  a.forEach((x, i) => expect(x, `epoch ${i}`).toBeCloseTo(b[i], 12));
 };
 
 describe('schedulers', () => {
@@ -29,7 +29,7 @@ describe('schedulers', () => {
     const opt = makeOpt();
     const s = new StepLR(opt, { stepSize: 3, gamma: 0.5 });
     close(lrs(s, 8), [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]);
-    expect(opt.paramGroups[1]!.lr).toBeCloseTo(1 * 0.25, 12);
+    expect(opt.paramGroups[1].lr).toBeCloseTo(1 * 0.25, 12);
   });
 
   it('MultiStepLR: gamma per milestone passed', () => {
@@ -54,7 +54,7 @@ describe('schedulers', () => {
       ...[0, 1, 2, 3, 4, 5, 6, 7, 8].map((t) => 0.1 * (1 + Math.cos((Math.PI * t) / 8)) / 2),
     ];
     close(lrs(s, 13), expected);
-    expect(opt.paramGroups[1]!.lr).toBeCloseTo(0, 12);          // group 1 (base 1) also reached 0
+    expect(opt.paramGroups[1].lr).toBeCloseTo(0, 12);          // group 1 (base 1) also reached 0
     const opt2 = makeOpt();
     const manual = new SequentialLR(opt2, { schedulers: [new LinearLR(opt2, { startFactor: 0.1, totalIters: 4 }), new CosineAnnealingLR(opt2, { tMax: 8 })], milestones: [4] });
     close(lrs(manual, 13), expected);

@@ -87,7 +87,7 @@ export function recordOp(
   attrs: Readonly<Record<string, unknown>> = {},
 ): Tensor {
   if (needsRecording(inputs)) hook!.record(op, inputs, outputs, attrs);
-  return outputs[0]!;
+  return outputs[0];
 }
 
 /** Bytes one tensor may hold: 2^46 (64 TiB), the native allocators' limit. */
@@ -168,7 +168,7 @@ export function hasKernel(dev: Device, name: string): boolean {
  * in the order the kernel reads them.
  */
 export function launchKernel(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: readonly number[] = []): void {
-  const dev = (outputs[0] ?? inputs[0])!.device;
+  const dev = (outputs[0] ?? inputs[0]).device;
   const backend = backendFor(dev, name);
   const id = kernelIdOf(backend, name, dev);
   for (const t of outputs) t.assertAlive(name);

@@ -164,7 +164,7 @@ function describeScalar(v: unknown): string {
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
   if (typeof v === 'bigint') return `the bigint ${v}n (use a number)`;
   if (v === null || v === undefined) return String(v);
-  return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : typeof v;
+  return typeof v === 'object' ? `a ${(v).constructor?.name ?? 'object'}` : typeof v;
 }
 
 /** What int32 and int64 hold: [min, end) as doubles (int64's max, 2^63 - 1, is no double; 2^63 is one). */

@@ -84,7 +84,7 @@ export function fromNdarray(nd: NdarrayLike, opts?: { dtype?: DType }): Tensor {
   if (numel > 0) {
     let lo = offset, hi = offset;
     shape.forEach((s, d) => {
-      const reach = (s - 1) * stride[d]!;
+      const reach = (s - 1) * stride[d];
       if (reach < 0) lo += reach;
       else hi += reach;
     });
@@ -114,7 +114,7 @@ function copyOf(data: ArrayLike<unknown> & { get?: (i: number) => unknown }, sha
   const idx = new Array<number>(shape.length).fill(0);
   for (let n = 0; n < numel; n++) {
     let at = offset;
-    for (let d = 0; d < shape.length; d++) at += idx[d]! * stride[d]!;
+    for (let d = 0; d < shape.length; d++) at += idx[d] * stride[d];
     const v = read(at);
     if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'bigint') {
       throw new ValueError('fromNdarray', 'nd', 'numbers, booleans or bigints', `${typeof v} at element ${at}`);
@@ -122,7 +122,7 @@ function copyOf(data: ArrayLike<unknown> & { get?: (i: number) => unknown }, sha
     if (typeof v === 'bigint' && (v >= 1n << 63n || v < -(1n << 63n))) throw new ValueError('fromNdarray', 'nd', 'int64 values', v.toString());
     values[n] = v;
     for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d]! < shape[d]!) break;
+      if (++idx[d] < shape[d]) break;
       idx[d] = 0;
     }
   }

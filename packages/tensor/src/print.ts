@@ -196,14 +196,14 @@ class Formatter {
 function rawNarrow(t: Tensor, dim: number, start: number, length: number): Tensor {
   const shape = [...t.shape];
   shape[dim] = length;
-  return new Tensor(t.storage, shape, t.strides, t.offset + start * t.strides[dim]!, t.dtype);
+  return new Tensor(t.storage, shape, t.strides, t.offset + start * t.strides[dim], t.dtype);
 }
 
 /** PyTorch's get_summarized_data: each dim longer than 2 * edge cut to its first and last edge items. */
 function summarizedData(t: Tensor, edge: number): Tensor {
   let cur = t;
   for (let d = 0; d < t.ndim; d++) {
-    const n = cur.shape[d]!;
+    const n = cur.shape[d];
     if (n <= 2 * edge) continue;
     const head = rawNarrow(cur, d, 0, edge), tail = rawNarrow(cur, d, n - edge, edge);
     const next = cat([head, tail], d);
@@ -231,26 +231,26 @@ function formatNested(values: readonly Value[], shape: readonly number[], cut: r
   let acc = 1;
   for (let d = shape.length - 1; d >= 0; d--) {
     strides[d] = acc;
-    acc *= shape[d]!;
+    acc *= shape[d];
   }
   const positions = (d: number): (number | null)[] => {
-    const n = shape[d]!;
+    const n = shape[d];
     const all = Array.from({ length: n }, (_, i) => i);
     if (!cut[d]) return all;
     const e = n / 2;
     return [...all.slice(0, e), null, ...all.slice(e)];
   };
   const rec = (d: number, base: number, indent: number): string => {
-    if (d === shape.length) return f.format(values[base]!);
+    if (d === shape.length) return f.format(values[base]);
     const ps = positions(d);
     if (d === shape.length - 1) {
-      const items = ps.map((i) => (i === null ? ' ...' : f.format(values[base + i * strides[d]!]!)));
+      const items = ps.map((i) => (i === null ? ' ...' : f.format(values[base + i * strides[d]])));
       const perLine = Math.max(1, Math.floor((o.linewidth - indent) / (f.width + 2)));
       const lines: string[] = [];
       for (let i = 0; i < items.length; i += perLine) lines.push(items.slice(i, i + perLine).join(', '));
       return `[${lines.join(`,\n${' '.repeat(indent + 1)}`)}]`;
     }
-    const slices = ps.map((i) => (i === null ? '...' : rec(d + 1, base + i * strides[d]!, indent + 1)));
+    const slices = ps.map((i) => (i === null ? '...' : rec(d + 1, base + i * strides[d], indent + 1)));
     const remaining = shape.length - d;
     return `[${slices.join(`,${'\n'.repeat(remaining - 1)}${' '.repeat(indent + 1)}`)}]`;
   };

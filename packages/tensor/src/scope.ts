@@ -8,7 +8,7 @@ const scopes: Set<Tensor>[] = [];
 
 /** @internal called by the Tensor constructor */
 export function trackTensor(t: Tensor): void {
-  if (scopes.length > 0) scopes[scopes.length - 1]!.add(t);
+  if (scopes.length > 0) scopes[scopes.length - 1].add(t);
 }
 
 /** Marks a tensor to outlive the current tidy scope. */

@@ -21,7 +21,7 @@ export function contiguousStrides(shape: Shape): number[] {
   let acc = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     strides[i] = acc;
-    acc *= shape[i]!;
+    acc *= shape[i];
   }
   return strides;
 }
@@ -31,7 +31,7 @@ export function isContiguous(shape: Shape, strides: readonly number[]): boolean 
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     if (shape[i] !== 1 && strides[i] !== expected) return false;
-    expected *= shape[i]!;
+    expected *= shape[i];
   }
   return true;
 }
@@ -76,7 +76,7 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
   for (const s of shapes) {
     for (let i = 0; i < s.length; i++) {
       const d = ndim - s.length + i;
-      const a = out[d]!, b = s[i]!;
+      const a = out[d], b = s[i];
       if (a === b || b === 1) continue;
       if (a === 1) out[d] = b;
       else throw new ShapeError(op, null, 'shapes that broadcast together', shapes.map(fmtShape).join(' and '));

@@ -46,7 +46,7 @@ const kindOf = (d: DType) => (d === 'bool' ? 'bool' : d.startsWith('int') ? 'int
 
 forEachDevice('to(dtype)', (dev) => {
   it.each(DTYPES.map((d) => [d]))('from %s to every dtype', (from) => {
-    const src = tensor(RAW[kindOf(from)].map((v) => inDType(v, from)) as number[], { dtype: from, device: dev });
+    const src = tensor(RAW[kindOf(from)].map((v) => inDType(v, from)), { dtype: from, device: dev });
     const srcValues = (src.toArray() as (number | boolean)[]).map(Number);
     for (const to of DTYPES) {
       const r = src.to(to);

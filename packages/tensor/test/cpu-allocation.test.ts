@@ -24,10 +24,10 @@ it('allocating and freeing many small tensors of mixed sizes returns allocated t
   const start = memoryStats('cpu');
   const round = (r: number) => {
     // the same sizes every round, in a different order, some tensors alive across the frees
-    const ts = SIZES.map((_, i) => bytesTensor(SIZES[(i * 7 + r) % SIZES.length]!));
-    for (let i = 0; i < ts.length; i += 2) ts[i]!.dispose();
+    const ts = SIZES.map((_, i) => bytesTensor(SIZES[(i * 7 + r) % SIZES.length]));
+    for (let i = 0; i < ts.length; i += 2) ts[i].dispose();
     const more = SIZES.map((n) => bytesTensor(n));
-    for (let i = 1; i < ts.length; i += 2) ts[i]!.dispose();
+    for (let i = 1; i < ts.length; i += 2) ts[i].dispose();
     for (const t of more) t.dispose();
   };
   // which sizes are alive together repeats every SIZES.length rounds: after one such period every

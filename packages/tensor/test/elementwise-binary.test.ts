@@ -54,7 +54,7 @@ const BINARY: readonly BinaryCase[] = [
   { name: 'logicalOr', ref: (x, y) => b(x !== 0 || y !== 0), kind: 'bool', a: [-1, 1], b: [-1, 1], ties: true },
 ];
 
-const fnOf = (c: BinaryCase) => K[c.name] as (x: K.TensorLike, y: K.TensorLike) => Tensor;
+const fnOf = (c: BinaryCase) => K[c.name];
 const dtypesOf = (c: BinaryCase): readonly DType[] => (c.kind === 'same' ? NUMERIC : ALL);
 const resultDtype = (c: BinaryCase, d: DType): DType => (c.kind === 'bool' ? 'bool' : c.kind === 'float' && !isFloat(d) ? 'float32' : d);
 
@@ -64,7 +64,7 @@ function operand(c: BinaryCase, which: 'a' | 'b', seed: number, n: number, d: DT
   return randomOf(seed, n, d, lo, hi).map((v) => roundTo(d, c.ties ? Math.round(v) : v));
 }
 
-const refOf = (c: BinaryCase, a: readonly number[], bv: readonly number[]): number[] => a.map((x, i) => c.ref(x, bv[i]!));
+const refOf = (c: BinaryCase, a: readonly number[], bv: readonly number[]): number[] => a.map((x, i) => c.ref(x, bv[i]));
 
 const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1e30, -1e30, 1e-30, 88.5, -710, 1, -1, 0.5];
 const BROADCASTS: [number[], number[], number[]][] = [
@@ -144,7 +144,7 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
 
     it(`${c.name}: the method form is the function`, () => {
       const x = make(operand(c, 'a', 1, 6, 'float64'), [2, 3], 'float64', dev), y = make(operand(c, 'b', 2, 3, 'float64'), [3], 'float64', dev);
-      expect(values((x[c.name] as (o: K.TensorLike) => Tensor).call(x, y))).toEqual(values(f(x, y)));
+      expect(values((x[c.name]).call(x, y))).toEqual(values(f(x, y)));
     });
 
     it(`${c.name}: bool operands ${c.kind === 'same' ? 'are a DTypeError naming the op' : 'compute on 0 and 1'}`, () => {
@@ -222,14 +222,14 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
     const cond = randomOf(40, 12, 'bool'), a = randomOf(41, 4, 'float32', -9, 9).map(Math.fround), bv = randomOf(42, 3, 'int32', -9, 9);
     const y = K.where(make(cond, [3, 4], 'bool', dev), make(a, [1, 4], 'float32', dev), make(bv, [3, 1], 'int32', dev));
     expect(y.shape).toEqual([3, 4]);
-    expectValues(y, cond.map((c, i) => (c ? a[i % 4]! : bv[Math.floor(i / 4)]!)), 'float32', 'where broadcast');
-    expectValues(K.where(make(cond, [12], 'bool', dev), make(bv.concat(bv, bv, bv), [12], 'int32', dev), 2.5), cond.map((c, i) => (c ? bv[i % 3]! : 2.5)), 'float32', 'where int32 with 2.5');
+    expectValues(y, cond.map((c, i) => (c ? a[i % 4] : bv[Math.floor(i / 4)])), 'float32', 'where broadcast');
+    expectValues(K.where(make(cond, [12], 'bool', dev), make(bv.concat(bv, bv, bv), [12], 'int32', dev), 2.5), cond.map((c, i) => (c ? bv[i % 3] : 2.5)), 'float32', 'where int32 with 2.5');
     expectValues(K.where(make(cond, [12], 'bool', dev), 1, 2), cond.map((c) => (c ? 1 : 2)), 'int64', 'where(cond, 1, 2)');
     expectValues(K.where(tensor(true, { device: dev }), K.zeros([2, 2], { dtype: 'float64', device: dev }), 7), [0, 0, 0, 0], 'float64', 'where 0-d condition');
     const base = randomOf(43, 24, 'float64', -1, 1), bcond = randomOf(44, 24, 'bool');
     for (const v of VIEWS) {
       const y2 = K.where(v.make(make(bcond, BASE_SHAPE, 'bool', dev)), v.make(make(base, BASE_SHAPE, 'float64', dev)), -7);
-      expectValues(y2, viewValues(v, bcond).map((c, i) => (c ? viewValues(v, base)[i]! : -7)), 'float64', `where ${v.name}`);
+      expectValues(y2, viewValues(v, bcond).map((c, i) => (c ? viewValues(v, base)[i] : -7)), 'float64', `where ${v.name}`);
     }
     expectError(() => K.where(tensor([1, 0], { device: dev }), 1, 2), DTypeError, { op: 'where', argument: 'condition', expected: 'a bool tensor', got: 'int64' });
     expectError(() => K.where(K.zeros([2], { dtype: 'bool', device: dev }), K.zeros([3], { device: dev }), 0), ShapeError, { op: 'where', expected: 'shapes that broadcast together', got: '[2] and [3] and []' });
@@ -241,7 +241,7 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
     const y = K.maskedFill(t, make(mask, [4], 'bool', dev), -Infinity);
     expectValues(y, x.map((v, i) => (mask[i % 4] ? -Infinity : v)), 'float32', 'maskedFill');
     expectValues(t, x, 'float32', 'maskedFill input untouched');
-    expectValues(t.transpose(0, 1).maskedFill(make(mask, [4, 1], 'bool', dev), 0), [0, 1, 2, 3].flatMap((j) => [0, 1, 2].map((i) => (mask[j] ? 0 : x[i * 4 + j]!))), 'float32', 'maskedFill transposed');
+    expectValues(t.transpose(0, 1).maskedFill(make(mask, [4, 1], 'bool', dev), 0), [0, 1, 2, 3].flatMap((j) => [0, 1, 2].map((i) => (mask[j] ? 0 : x[i * 4 + j]))), 'float32', 'maskedFill transposed');
   });
 
   // ---- JS numbers an integer dtype cannot hold ------------------------------------------------
@@ -329,7 +329,7 @@ describeCudaVsCpu('binary elementwise ops', () => {
           return [fnOf(c)(strided, bcast), fnOf(c)(flat, make(flatB, [65537], d, dev)), fnOf(c)(strided, 2), fnOf(c)(3, flat)];
         };
         const cpu = onDev('cpu'), cuda = onDev('cuda');
-        cuda.forEach((t, i) => expectCudaMatchesCpu(t, cpu[i]!, `${c.name} ${d} case ${i}`, c.rtolScale));
+        cuda.forEach((t, i) => expectCudaMatchesCpu(t, cpu[i], `${c.name} ${d} case ${i}`, c.rtolScale));
       }
     });
   }
@@ -343,7 +343,7 @@ describeCudaVsCpu('binary elementwise ops', () => {
         return [K.clamp(t, -1, 2), K.clamp(t, undefined, 0), K.where(m, t, t.neg()), K.maskedFill(t, m, 5)];
       };
       const cpu = onDev('cpu'), cuda = onDev('cuda');
-      cuda.forEach((t, i) => expectCudaMatchesCpu(t, cpu[i]!, `clamp/where ${d} case ${i}`));
+      cuda.forEach((t, i) => expectCudaMatchesCpu(t, cpu[i], `clamp/where ${d} case ${i}`));
     }
   });
 });

@@ -46,7 +46,7 @@ function roundToFormat(x: number, mant: number, emin: number, emax: number): num
   if (!Number.isFinite(x) || x === 0) return x;
   const a = Math.abs(x);
   f64[0] = a;
-  const e = Math.max(Number((u64[0]! >> 52n) & 0x7ffn) - 1023, emin);
+  const e = Math.max(Number((u64[0] >> 52n) & 0x7ffn) - 1023, emin);
   const q = 2 ** (e - mant);                          // the spacing of the format at |x|
   let m = a / q;                                        // exact: scaling by a power of two
   const fl = Math.floor(m), rem = m - fl;
@@ -94,7 +94,7 @@ export function expectValues(actual: Tensor, ref: readonly number[], dtype: DTyp
   expect(got.length, `${what}: element count`).toBe(ref.length);
   const tol = TOL[dtype];
   for (let i = 0; i < got.length; i++) {
-    const g = got[i]!, r = roundTo(dtype, ref[i]!);
+    const g = got[i], r = roundTo(dtype, ref[i]);
     let ok: boolean;
     if (Number.isNaN(r) || Number.isNaN(g)) ok = Number.isNaN(r) && Number.isNaN(g);
     else if (!Number.isFinite(r) || !Number.isFinite(g) || !tol) ok = g === r;
@@ -139,13 +139,13 @@ export interface ViewCase {
 
 export const BASE_SHAPE = [4, 6];
 export const VIEWS: readonly ViewCase[] = [
-  { name: 'transpose', shape: [6, 4], make: (b) => b.transpose(0, 1), at: ([i, j]) => j! * 6 + i! },
-  { name: 'slice with step 2', shape: [4, 3], make: (b) => b.slice(1, 1, 6, 2), at: ([i, j]) => i! * 6 + 1 + 2 * j! },
-  { name: 'narrow', shape: [4, 3], make: (b) => b.narrow(1, 2, 3), at: ([i, j]) => i! * 6 + 2 + j! },
-  { name: 'select a column', shape: [4], make: (b) => b.select(1, 3), at: ([i]) => i! * 6 + 3 },
-  { name: 'permute (3-d)', shape: [4, 2, 3], make: (b) => b.reshape([2, 3, 4]).permute(2, 0, 1), at: ([i, j, k]) => j! * 12 + k! * 4 + i! },
-  { name: 'expand (stride 0)', shape: [3, 6], make: (b) => b.narrow(0, 1, 1).expand([3, 6]), at: ([, j]) => 6 + j! },
-  { name: 'expand a column (stride 0)', shape: [4, 5], make: (b) => b.narrow(1, 0, 1).expand([4, 5]), at: ([i]) => i! * 6 },
+  { name: 'transpose', shape: [6, 4], make: (b) => b.transpose(0, 1), at: ([i, j]) => j * 6 + i },
+  { name: 'slice with step 2', shape: [4, 3], make: (b) => b.slice(1, 1, 6, 2), at: ([i, j]) => i * 6 + 1 + 2 * j },
+  { name: 'narrow', shape: [4, 3], make: (b) => b.narrow(1, 2, 3), at: ([i, j]) => i * 6 + 2 + j },
+  { name: 'select a column', shape: [4], make: (b) => b.select(1, 3), at: ([i]) => i * 6 + 3 },
+  { name: 'permute (3-d)', shape: [4, 2, 3], make: (b) => b.reshape([2, 3, 4]).permute(2, 0, 1), at: ([i, j, k]) => j * 12 + k * 4 + i },
+  { name: 'expand (stride 0)', shape: [3, 6], make: (b) => b.narrow(0, 1, 1).expand([3, 6]), at: ([, j]) => 6 + j },
+  { name: 'expand a column (stride 0)', shape: [4, 5], make: (b) => b.narrow(1, 0, 1).expand([4, 5]), at: ([i]) => i * 6 },
 ];
 
 /** Multi-indices of a shape in row-major order. */
@@ -155,21 +155,21 @@ export function indices(shape: readonly number[]): number[][] {
   for (let f = 0; f < n; f++) {
     const idx = new Array<number>(shape.length);
     let rem = f;
-    for (let d = shape.length - 1; d >= 0; d--) { idx[d] = rem % shape[d]!; rem = Math.floor(rem / shape[d]!); }
+    for (let d = shape.length - 1; d >= 0; d--) { idx[d] = rem % shape[d]; rem = Math.floor(rem / shape[d]); }
     out.push(idx);
   }
   return out;
 }
 
 /** The values a view holds, from the base's JS values and the view's index map. */
-export const viewValues = (v: ViewCase, base: readonly number[]): number[] => indices(v.shape).map((idx) => base[v.at(idx)]!);
+export const viewValues = (v: ViewCase, base: readonly number[]): number[] => indices(v.shape).map((idx) => base[v.at(idx)]);
 
 /** f applied to a and b broadcast together (NumPy rules), in JS: the reference of a binary op. */
 export function broadcastRef(a: readonly number[], as: readonly number[], b: readonly number[], bs: readonly number[], f: (x: number, y: number) => number): { shape: number[]; data: number[] } {
   const nd = Math.max(as.length, bs.length);
   const pad = (s: readonly number[]) => [...new Array<number>(nd - s.length).fill(1), ...s];
   const pa = pad(as), pb = pad(bs);
-  const shape = pa.map((x, i) => (x === 1 ? pb[i]! : x));
-  const flat = (s: number[], idx: number[]) => idx.reduce((acc, k, d) => acc * s[d]! + (s[d] === 1 ? 0 : k), 0);
-  return { shape, data: indices(shape).map((idx) => f(a[flat(pa, idx)]!, b[flat(pb, idx)]!)) };
+  const shape = pa.map((x, i) => (x === 1 ? pb[i] : x));
+  const flat = (s: number[], idx: number[]) => idx.reduce((acc, k, d) => acc * s[d] + (s[d] === 1 ? 0 : k), 0);
+  return { shape, data: indices(shape).map((idx) => f(a[flat(pa, idx)], b[flat(pb, idx)])) };
 }

@@ -51,7 +51,7 @@ const CASES: readonly InplaceCase[] = [
 ];
 
 /** The op name an error must carry (the method's name without the "(JS number)" note). */
-const opName = (c: InplaceCase): string => c.name.split(' ')[0]!;
+const opName = (c: InplaceCase): string => c.name.split(' ')[0];
 
 forEachDevice('in-place elementwise methods', (dev: Dev) => {
   for (const c of CASES) {
@@ -67,7 +67,7 @@ forEachDevice('in-place elementwise methods', (dev: Dev) => {
         expect(r, `${c.name} ${d} returns x`).toBe(x);
         expect(x.version, `${c.name} ${d} version`).toBe(v0 + 1);
         expect(x.shape).toEqual([4, 6]);
-        expectValues(x, xv.map((a, i) => c.ref(a, ov[i]!)), d, `${c.name} ${d}`);
+        expectValues(x, xv.map((a, i) => c.ref(a, ov[i])), d, `${c.name} ${d}`);
         expectValues(o, ov, d, `${c.name} ${d}: the other operand is untouched`);
       }
     });
@@ -82,7 +82,7 @@ forEachDevice('in-place elementwise methods', (dev: Dev) => {
         expect(c.call(x, make(ov, v.shape, 'float64', dev))).toBe(x);
         expect(base.version, `${c.name} ${v.name}: the version is shared with the base`).toBe(v0 + 1);
         const expected = [...xv];
-        indices(v.shape).forEach((idx, i) => { expected[v.at(idx)] = c.ref(xv[v.at(idx)]!, ov[i]!); });
+        indices(v.shape).forEach((idx, i) => { expected[v.at(idx)] = c.ref(xv[v.at(idx)], ov[i]); });
         expectValues(base, expected, 'float64', `${c.name} through ${v.name}`);
         expectValues(x, viewValues(v, expected), 'float64', `${c.name} ${v.name} read back`);
       }
@@ -140,7 +140,7 @@ forEachDevice('in-place elementwise methods', (dev: Dev) => {
     const xv = randomOf(3, 9, 'float64', -2, 2);
     const x = make(xv, [3, 3], 'float64', dev);
     x.add_(x.transpose(0, 1));
-    expectValues(x, indices([3, 3]).map(([i, j]) => xv[i! * 3 + j!]! + xv[j! * 3 + i!]!), 'float64', 'x += x.T');
+    expectValues(x, indices([3, 3]).map(([i, j]) => xv[i * 3 + j] + xv[j * 3 + i]), 'float64', 'x += x.T');
     const y = make(xv, [9], 'float64', dev);
     y.mul_(y);
     expectValues(y, xv.map((v) => v * v), 'float64', 'y *= y');

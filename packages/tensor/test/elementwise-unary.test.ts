@@ -111,7 +111,7 @@ forEachDevice('unary elementwise ops', (dev: Dev) => {
         expectValues(y, ref, resultDtype(c, d), `${c.name} ${d} specials`);
         if (c.signedZero) {
           values(y).forEach((v, i) => {
-            if (v === 0) expect(Object.is(v, roundTo(d, ref[i]!)), `${c.name}(${Object.is(x[i], -0) ? '-0' : x[i]}) ${d}: sign of zero`).toBe(true);
+            if (v === 0) expect(Object.is(v, roundTo(d, ref[i])), `${c.name}(${Object.is(x[i], -0) ? '-0' : x[i]}) ${d}: sign of zero`).toBe(true);
           });
         }
       }
@@ -186,7 +186,7 @@ describeCudaVsCpu('unary elementwise ops', () => {
           fnOf(c)(make(flat, [65537], d, dev)),
         ];
         const [cpu, cuda] = [onDev('cpu'), onDev('cuda')];
-        cuda.forEach((t, i) => expectCudaMatchesCpu(t, cpu[i]!, `${c.name} ${d} ${i ? 'contiguous' : 'strided'}`));
+        cuda.forEach((t, i) => expectCudaMatchesCpu(t, cpu[i], `${c.name} ${d} ${i ? 'contiguous' : 'strided'}`));
       }
     });
   }

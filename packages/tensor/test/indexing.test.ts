@@ -11,18 +11,18 @@ const numelOf = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 function unravel(i: number, shape: readonly number[]): number[] {
   const idx = new Array<number>(shape.length);
   for (let d = shape.length - 1; d >= 0; d--) {
-    idx[d] = i % shape[d]!;
-    i = Math.floor(i / shape[d]!);
+    idx[d] = i % shape[d];
+    i = Math.floor(i / shape[d]);
   }
   return idx;
 }
-const ravel = (idx: readonly number[], shape: readonly number[]): number => idx.reduce((acc, v, d) => acc * shape[d]! + v, 0);
+const ravel = (idx: readonly number[], shape: readonly number[]): number => idx.reduce((acc, v, d) => acc * shape[d] + v, 0);
 
 function gatherRef(x: number[], xs: number[], dim: number, ix: number[], is: number[]): number[] {
   return ix.map((v, i) => {
     const p = unravel(i, is);
     p[dim] = v;
-    return x[ravel(p, xs)]!;
+    return x[ravel(p, xs)];
   });
 }
 
@@ -30,10 +30,10 @@ function scatterRef(x: number[], xs: number[], dim: number, ix: number[], is: nu
   const out = [...x];
   ix.forEach((v, i) => {
     const p = unravel(i, is);
-    const s = typeof src === 'number' ? src : src[ravel(p, ss)]!;
+    const s = typeof src === 'number' ? src : src[ravel(p, ss)];
     p[dim] = v;
     const at = ravel(p, xs);
-    out[at] = add ? out[at]! + s : s;
+    out[at] = add ? out[at] + s : s;
   });
   return out;
 }
@@ -43,8 +43,8 @@ function indexSelectRef(x: number[], xs: number[], dim: number, ix: number[]): n
   os[dim] = ix.length;
   return Array.from({ length: numelOf(os) }, (_, i) => {
     const p = unravel(i, os);
-    p[dim] = ix[p[dim]!]!;
-    return x[ravel(p, xs)]!;
+    p[dim] = ix[p[dim]]!;
+    return x[ravel(p, xs)];
   });
 }
 
@@ -73,7 +73,7 @@ function permutationIndices(seed: number, shape: number[], dim: number, size: nu
   for (let o = 0; o < numelOf(outer); o++) {
     for (let i = 0; i < numelOf(inner); i++) {
       const perm = Array.from({ length: size }, (_, k) => k).sort(() => r() - 0.5);
-      for (let j = 0; j < shape[dim]!; j++) out[ravel([...unravel(o, outer), j, ...unravel(i, inner)], shape)] = perm[j]!;
+      for (let j = 0; j < shape[dim]; j++) out[ravel([...unravel(o, outer), j, ...unravel(i, inner)], shape)] = perm[j]!;
     }
   }
   return out;
@@ -100,7 +100,7 @@ forEachDevice('gather', (dev) => {
           const x = values(dim + 1, numelOf(xs), dtype);
           const is = [3, 4, 2];
           is[dim] = 6; // longer than the input along dim: allowed
-          const ix = indices(dim + 7, is, xs[dim]!);
+          const ix = indices(dim + 7, is, xs[dim]);
           const out = gather(make(x, xs, dtype, dev), dim, make(ix, is, idxDtype, dev));
           expect(out.shape).toEqual(is);
           expect(out.dtype).toBe(dtype);
@@ -162,9 +162,9 @@ forEachDevice('scatter', (dev) => {
       for (let dim = 0; dim < 3; dim++) {
         const x = values(dim + 11, numelOf(xs), dtype);
         const is = [2, 3, 2];
-        is[dim] = Math.min(3, xs[dim]!);
+        is[dim] = Math.min(3, xs[dim]);
         const ss = is.map((s) => s + 1); // src may be larger than index
-        const ix = permutationIndices(dim + 5, is, dim, xs[dim]!);
+        const ix = permutationIndices(dim + 5, is, dim, xs[dim]);
         const src = values(dim + 21, numelOf(ss), dtype);
         const idx = make(ix, is, dim % 2 ? 'int32' : 'int64', dev);
         const out = scatter(make(x, xs, dtype, dev), dim, idx, make(src, ss, dtype, dev));
@@ -239,7 +239,7 @@ forEachDevice('scatterAdd', (dev) => {
       for (let dim = 0; dim < 2; dim++) {
         const x = values(31 + dim, 20, dtype);
         const is = dim === 0 ? [12, 3] : [4, 9];
-        const ix = indices(41 + dim, is, xs[dim]!);
+        const ix = indices(41 + dim, is, xs[dim]);
         const src = values(51 + dim, numelOf(is), dtype);
         const out = scatterAdd(make(x, xs, dtype, dev), dim, make(ix, is, 'int64', dev), make(src, is, dtype, dev));
         expect(out.dtype).toBe(dtype);
@@ -282,7 +282,7 @@ forEachDevice('indexSelect', (dev) => {
     for (const dtype of ALL) {
       for (let dim = 0; dim < 3; dim++) {
         const x = values(61 + dim, 60, dtype);
-        const ix = indices(71 + dim, [7], xs[dim]!);
+        const ix = indices(71 + dim, [7], xs[dim]);
         const out = indexSelect(make(x, xs, dtype, dev), dim, tensor(ix, { dtype: dim ? 'int32' : 'int64', device: dev }));
         const os = [...xs];
         os[dim] = 7;
@@ -351,14 +351,14 @@ forEachDevice('indexing, large tensors (threaded loops)', (dev) => {
     const xt = make(x, xs, 'float32', dev);
     for (let dim = 0; dim < 2; dim++) {
       const is = [300, 400];
-      const ix = indices(82 + dim, is, xs[dim]!);
+      const ix = indices(82 + dim, is, xs[dim]);
       const idx = make(ix, is, 'int64', dev);
       // expectClose with zero tolerance: exact, and a failure names one element instead of diffing 10^5
       expectClose(read(gather(xt, dim, idx)), gatherRef(x, xs, dim, ix, is), { rtol: 0, atol: 0, what: `gather dim ${dim}` });
       const src = values(84 + dim, numelOf(is), 'float32');
       // integer-valued halves below 2^24 in every partial sum: exact in any order
       expectClose(read(scatterAdd(xt, dim, idx, make(src, is, 'float32', dev))), scatterRef(x, xs, dim, ix, is, src, is, true), { rtol: 0, atol: 0, what: `scatterAdd dim ${dim}` });
-      const sel = indices(86 + dim, [1000], xs[dim]!);
+      const sel = indices(86 + dim, [1000], xs[dim]);
       expectClose(read(indexSelect(xt, dim, tensor(sel, { device: dev }))), indexSelectRef(x, xs, dim, sel), { rtol: 0, atol: 0, what: `indexSelect dim ${dim}` });
     }
   });

@@ -10,8 +10,8 @@ const numelOf = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 /** float64 reference of cat on row-major value arrays. */
 function catRef(parts: { v: number[]; s: number[] }[], dim: number): { v: number[]; s: number[] } {
-  const s = [...parts[0]!.s];
-  s[dim] = parts.reduce((a, p) => a + p.s[dim]!, 0);
+  const s = [...parts[0].s];
+  s[dim] = parts.reduce((a, p) => a + p.s[dim], 0);
   const outer = numelOf(s.slice(0, dim));
   const v: number[] = [];
   for (let o = 0; o < outer; o++) {
@@ -104,8 +104,8 @@ forEachDevice('split, chunk, unbind', (dev) => {
     const parts = split(x, 2);
     expect(parts.map((p) => p.shape)).toEqual([[2, 2], [2, 2], [1, 2]]);
     expect(parts.map((p) => p.toArray())).toEqual([[[0, 1], [2, 3]], [[4, 5], [6, 7]], [[8, 9]]]);
-    expect(parts[1]!.storage).toBe(x.storage);
-    parts[2]!.fill_(-1);
+    expect(parts[1].storage).toBe(x.storage);
+    parts[2].fill_(-1);
     expect(x.toArray()).toEqual([[0, 1], [2, 3], [4, 5], [6, 7], [-1, -1]]);
     expect(x.split([1, 0, 4]).map((p) => p.shape)).toEqual([[1, 2], [0, 2], [4, 2]]);
     expect(x.split(1, 1).map((p) => p.toArray())).toEqual([[[0], [2], [4], [6], [-1]], [[1], [3], [5], [7], [-1]]]);
@@ -136,7 +136,7 @@ forEachDevice('split, chunk, unbind', (dev) => {
     expect(unbind(x).map((t) => t.toArray())).toEqual([[1, 2, 3], [4, 5, 6]]);
     const cols = x.unbind(1);
     expect(cols.map((t) => t.toArray())).toEqual([[1, 4], [2, 5], [3, 6]]);
-    expect(cols[0]!.storage).toBe(x.storage);
+    expect(cols[0].storage).toBe(x.storage);
     expect(unbind(zeros([0, 2], { device: dev }))).toEqual([]);
     expectError(() => unbind(tensor(1, { device: dev })), ShapeError, { op: 'unbind', argument: 'input', expected: 'a tensor with at least one dimension', got: 'a 0-d tensor' });
   });

@@ -11,13 +11,13 @@ const valuesOf = (t: Tensor): number[] => toNumbers(t.toTypedArray());
 
 /** y[r, n] = Σ_k x[r, k] w[n, k] + b[n], rows r over x's leading dims (row-major values). */
 function refLinear(x: readonly number[], xShape: readonly number[], w: readonly number[], n: number, b: readonly number[] | null): { values: number[]; shape: number[] } {
-  const k = xShape[xShape.length - 1]!;
+  const k = xShape[xShape.length - 1];
   const rows = numel(xShape.slice(0, -1));
   const out: number[] = [];
   for (let r = 0; r < rows; r++)
     for (let j = 0; j < n; j++) {
-      let s = b ? b[j]! : 0;
-      for (let i = 0; i < k; i++) s += x[r * k + i]! * w[j * k + i]!;
+      let s = b ? b[j] : 0;
+      for (let i = 0; i < k; i++) s += x[r * k + i] * w[j * k + i];
       out.push(s);
     }
   return { values: out, shape: [...xShape.slice(0, -1), n] };
@@ -31,9 +31,9 @@ const tolerance: Record<string, { rtol: number; atol: number }> = {
 forEachDensePath('linear', 'matmul', (dev, path) => {
   afterEach(() => setFloat32MatmulPrecision('highest'));
   const rand = (seed: number, shape: number[], dtype: DType = 'float64') => tensor(randomValues(seed, numel(shape)), { dtype, device: dev }).reshape(shape);
-  const check = (x: Tensor, w: Tensor, b: Tensor | null, what: string, tol = tolerance.float64!) => {
+  const check = (x: Tensor, w: Tensor, b: Tensor | null, what: string, tol = tolerance.float64) => {
     const y = linear(x, w, b);
-    const e = refLinear(valuesOf(x), x.shape, valuesOf(w), w.shape[0]!, b ? valuesOf(b) : null);
+    const e = refLinear(valuesOf(x), x.shape, valuesOf(w), w.shape[0], b ? valuesOf(b) : null);
     expect(y.shape, what).toEqual(e.shape);
     expect(y.dtype).toBe(x.dtype);
     expectClose(y, e.values, { ...tol, what });
@@ -112,6 +112,6 @@ forEachDevice('linear: arguments and recording', (dev) => {
     const x = rand(11, [2, 4]), w = rand(12, [3, 4]).requiresGrad_(), b = rand(13, [3]).requiresGrad_();
     const records = recordOps(() => linear(x, w, b));
     expect(records.map((r) => r.op)).toEqual(['linear']);
-    expect(records[0]!.inputs).toEqual([x, w, b]);
+    expect(records[0].inputs).toEqual([x, w, b]);
   });
 });

@@ -12,32 +12,32 @@ const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 /** torch.matmul's rules on row-major values, in float64. */
 function refMatmul(a: readonly number[], as: readonly number[], b: readonly number[], bs: readonly number[]): { values: number[]; shape: number[] } {
-  const a2 = as.length === 1 ? [1, as[0]!] : [...as];
-  const b2 = bs.length === 1 ? [bs[0]!, 1] : [...bs];
+  const a2 = as.length === 1 ? [1, as[0]] : [...as];
+  const b2 = bs.length === 1 ? [bs[0], 1] : [...bs];
   const M = a2.at(-2)!, K = a2.at(-1)!, N = b2.at(-1)!;
   if (b2.at(-2) !== K) throw new Error('reference: shapes do not multiply');
   const ab = a2.slice(0, -2), bb = b2.slice(0, -2);
   const nb = Math.max(ab.length, bb.length);
   const pad = (s: number[]) => [...new Array(nb - s.length).fill(1), ...s];
   const pa = pad(ab), pb = pad(bb);
-  const batch = pa.map((x, i) => Math.max(x, pb[i]!));
+  const batch = pa.map((x, i) => Math.max(x, pb[i]));
   const out: number[] = [];
   const idx = new Array<number>(nb).fill(0);
   for (let t = 0; t < numel(batch); t++) {
     let ia = 0, ib = 0;
     for (let d = 0; d < nb; d++) {
-      ia = ia * pa[d]! + (pa[d] === 1 ? 0 : idx[d]!);
-      ib = ib * pb[d]! + (pb[d] === 1 ? 0 : idx[d]!);
+      ia = ia * pa[d]! + (pa[d] === 1 ? 0 : idx[d]);
+      ib = ib * pb[d]! + (pb[d] === 1 ? 0 : idx[d]);
     }
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let s = 0;
-        for (let k = 0; k < K; k++) s += a[ia * M * K + m * K + k]! * b[ib * K * N + k * N + n]!;
+        for (let k = 0; k < K; k++) s += a[ia * M * K + m * K + k] * b[ib * K * N + k * N + n];
         out.push(s);
       }
     }
     for (let d = nb - 1; d >= 0; d--) {
-      if (++idx[d]! < batch[d]!) break;
+      if (++idx[d] < batch[d]) break;
       idx[d] = 0;
     }
   }
@@ -82,7 +82,7 @@ forEachDensePath('matmul', 'matmul', (dev, path) => {
   it('is correct for sizes that are not multiples of the tiles, and across K blocks', () => {
     let seed = 100;
     for (const [M, K, N] of [[1, 1, 1], [5, 3, 2], [63, 17, 65], [64, 64, 64], [65, 257, 130], [130, 300, 7], [3, 600, 200]]) {
-      check(rand(seed++, [M!, K!]), rand(seed++, [K!, N!]), `${M}x${K} @ ${K}x${N}`);
+      check(rand(seed++, [M, K]), rand(seed++, [K, N]), `${M}x${K} @ ${K}x${N}`);
     }
   });
 
@@ -150,7 +150,7 @@ forEachDensePath('matmul', 'matmul', (dev, path) => {
     const u = rand(5, [6]), v = rand(6, [6]);
     const d = dot(u, v);
     expect(d.shape).toEqual([]);
-    expectClose(d, [valuesOf(u).reduce((s, x, i) => s + x * valuesOf(v)[i]!, 0)], { rtol: 1e-12 });
+    expectClose(d, [valuesOf(u).reduce((s, x, i) => s + x * valuesOf(v)[i], 0)], { rtol: 1e-12 });
     expectClose(a.mm(b), mm(a, b), { rtol: 0, atol: 0 });
     expectClose(ba.bmm(bb), bmm(ba, bb), { rtol: 0, atol: 0 });
     expectClose(u.dot(v), d, { rtol: 0, atol: 0 });
@@ -206,13 +206,13 @@ forEachDensePath('matmul', 'matmul', (dev, path) => {
     // TF32 rounds each input to a 10-bit mantissa (relative error 2^-11 each), then sums in float32:
     // |error| <= 2^-10 Σ|a||b| (with room for the float32 sum)
     const bound = valuesOf(matmul(a64.abs(), b64.abs())).map((v) => v * 2 ** -9);
-    const errors = (r: Tensor) => valuesOf(r).map((v, i) => Math.abs(v - exact[i]!));
+    const errors = (r: Tensor) => valuesOf(r).map((v, i) => Math.abs(v - exact[i]));
     const highest = errors(matmul(a, b));
     expect(Math.max(...highest)).toBeLessThan(1e-4);
     setFloat32MatmulPrecision('high');
     try {
       const high = errors(matmul(a, b));
-      high.forEach((e, i) => expect(e).toBeLessThanOrEqual(bound[i]!));
+      high.forEach((e, i) => expect(e).toBeLessThanOrEqual(bound[i]));
       // TF32 ran only where cuBLASLt did; Kiln's kernels and the CPU stay in float32
       if (path === 'cuBLASLt') expect(Math.max(...high)).toBeGreaterThan(1e-4);
       else expect(Math.max(...high)).toBeLessThan(1e-4);
@@ -242,9 +242,9 @@ forEachDevice('matmul records for autograd', (dev) => {
       recorded.length = 0;
       const r = f(x, y);
       expect(recorded.map((e) => e.op)).toEqual(['matmul']);
-      expect(recorded[0]!.inputs[0]).toBe(x);
-      expect(recorded[0]!.inputs[1]).toBe(y);
-      expect(recorded[0]!.outputs[0]).toBe(r);
+      expect(recorded[0].inputs[0]).toBe(x);
+      expect(recorded[0].inputs[1]).toBe(y);
+      expect(recorded[0].outputs[0]).toBe(r);
     }
   });
 });

@@ -30,7 +30,7 @@ function stridedImage(seed: number, shape: readonly number[], dev: Dev, dtype: D
 }
 
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
-const dot = (a: readonly number[], b: readonly number[]): number => a.reduce((s, x, i) => s + x * b[i]!, 0);
+const dot = (a: readonly number[], b: readonly number[]): number => a.reduce((s, x, i) => s + x * b[i], 0);
 
 // ---- float64 references ------------------------------------------------------------------
 
@@ -38,20 +38,20 @@ interface Win { k: P2; s: P2; p: P2; d: P2 }
 const outLen = (i: number, k: number, s: number, p: number, d: number): number => Math.floor((i + 2 * p - d * (k - 1) - 1) / s) + 1;
 
 function refIm2col(x: readonly number[], [n, c, h, w]: readonly number[], win: Win): { data: number[]; shape: number[] } {
-  const oh = outLen(h!, win.k[0], win.s[0], win.p[0], win.d[0]), ow = outLen(w!, win.k[1], win.s[1], win.p[1], win.d[1]);
-  const rows = c! * win.k[0] * win.k[1], l = oh * ow;
-  const data = new Array<number>(n! * rows * l).fill(0);
-  for (let b = 0; b < n!; b++)
-    for (let ch = 0; ch < c!; ch++)
+  const oh = outLen(h, win.k[0], win.s[0], win.p[0], win.d[0]), ow = outLen(w, win.k[1], win.s[1], win.p[1], win.d[1]);
+  const rows = c * win.k[0] * win.k[1], l = oh * ow;
+  const data = new Array<number>(n * rows * l).fill(0);
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
       for (let i = 0; i < win.k[0]; i++)
         for (let j = 0; j < win.k[1]; j++)
           for (let y = 0; y < oh; y++)
             for (let xx = 0; xx < ow; xx++) {
               const hh = y * win.s[0] - win.p[0] + i * win.d[0], ww = xx * win.s[1] - win.p[1] + j * win.d[1];
               const row = (ch * win.k[0] + i) * win.k[1] + j;
-              if (hh >= 0 && hh < h! && ww >= 0 && ww < w!) data[(b * rows + row) * l + y * ow + xx] = x[((b * c! + ch) * h! + hh) * w! + ww]!;
+              if (hh >= 0 && hh < h && ww >= 0 && ww < w) data[(b * rows + row) * l + y * ow + xx] = x[((b * c + ch) * h + hh) * w + ww]!;
             }
-  return { data, shape: [n!, rows, l] };
+  return { data, shape: [n, rows, l] };
 }
 
 /** Direct convolution: out[n, o, y, x] = b[o] + sum over the group's channels and taps. */
@@ -66,14 +66,14 @@ function refConv2d(x: readonly number[], xs: readonly number[], wt: readonly num
       const g = Math.floor(oc / og);
       for (let y = 0; y < oh; y++)
         for (let xx = 0; xx < ow; xx++) {
-          let acc = bias ? bias[oc]! : 0;
+          let acc = bias ? bias[oc] : 0;
           for (let ci = 0; ci < cg; ci++) {
             const ch = g * cg + ci;
             for (let i = 0; i < kh; i++)
               for (let j = 0; j < kw; j++) {
                 const hh = y * win.s[0] - win.p[0] + i * win.d[0], ww = xx * win.s[1] - win.p[1] + j * win.d[1];
                 if (hh < 0 || hh >= h || ww < 0 || ww >= w) continue;
-                acc += x[((b * c + ch) * h + hh) * w + ww]! * wt[((oc * cg + ci) * kh + i) * kw + j]!;
+                acc += x[((b * c + ch) * h + hh) * w + ww] * wt[((oc * cg + ci) * kh + i) * kw + j];
               }
           }
           data.push(acc);
@@ -91,24 +91,24 @@ function poolLen(i: number, k: number, s: number, p: number, d: number, ceil: bo
 
 /** PyTorch's max pooling: padding never wins, NaN wins, the first maximum's position is kept. */
 function refMaxPool(x: readonly number[], [n, c, h, w]: readonly number[], win: Win, ceil: boolean): { values: number[]; indices: number[]; shape: number[] } {
-  const oh = poolLen(h!, win.k[0], win.s[0], win.p[0], win.d[0], ceil), ow = poolLen(w!, win.k[1], win.s[1], win.p[1], win.d[1], ceil);
+  const oh = poolLen(h, win.k[0], win.s[0], win.p[0], win.d[0], ceil), ow = poolLen(w, win.k[1], win.s[1], win.p[1], win.d[1], ceil);
   const vals: number[] = [], idx: number[] = [];
-  for (let b = 0; b < n! * c!; b++)
+  for (let b = 0; b < n * c; b++)
     for (let y = 0; y < oh; y++)
       for (let xx = 0; xx < ow; xx++) {
         let best = -Infinity, pos = -1;
         for (let i = 0; i < win.k[0]; i++)
           for (let j = 0; j < win.k[1]; j++) {
             const hh = y * win.s[0] - win.p[0] + i * win.d[0], ww = xx * win.s[1] - win.p[1] + j * win.d[1];
-            if (hh < 0 || hh >= h! || ww < 0 || ww >= w!) continue;
-            const v = x[b * h! * w! + hh * w! + ww]!;
-            if (pos < 0) pos = hh * w! + ww;
-            if (v > best || Number.isNaN(v)) { best = v; pos = hh * w! + ww; }
+            if (hh < 0 || hh >= h || ww < 0 || ww >= w) continue;
+            const v = x[b * h * w + hh * w + ww];
+            if (pos < 0) pos = hh * w + ww;
+            if (v > best || Number.isNaN(v)) { best = v; pos = hh * w + ww; }
           }
         vals.push(best);
         idx.push(pos);
       }
-  return { values: vals, indices: idx, shape: [n!, c!, oh, ow] };
+  return { values: vals, indices: idx, shape: [n, c, oh, ow] };
 }
 
 /** PyTorch's 'nearest' source index, with its float32 arithmetic. */
@@ -121,10 +121,10 @@ function nearestSrc(d: number, inSize: number, outSize: number, scaleFactor: num
 
 function refUpsample(x: readonly number[], [n, c, h, w]: readonly number[], [oh, ow]: P2, sf: P2 | null): number[] {
   const out: number[] = [];
-  for (let b = 0; b < n! * c!; b++)
+  for (let b = 0; b < n * c; b++)
     for (let y = 0; y < oh; y++)
       for (let xx = 0; xx < ow; xx++) {
-        out.push(x[b * h! * w! + nearestSrc(y, h!, oh, sf?.[0] ?? null) * w! + nearestSrc(xx, w!, ow, sf?.[1] ?? null)]!);
+        out.push(x[b * h * w + nearestSrc(y, h, oh, sf?.[0] ?? null) * w + nearestSrc(xx, w, ow, sf?.[1] ?? null)]);
       }
   return out;
 }
@@ -165,7 +165,7 @@ forEachDevice('im2col / col2im', (dev) => {
       const x = rand(2, cc.x, dev, 'float64');
       const cols = im2col(x, win.k, win.s, win.p, win.d);
       const y = rand(3, cols.shape, dev, 'float64');
-      const back = col2im(y, [cc.x[2]!, cc.x[3]!], win.k, win.s, win.p, win.d);
+      const back = col2im(y, [cc.x[2], cc.x[3]], win.k, win.s, win.p, win.d);
       expect(back.shape).toEqual(cc.x);
       const lhs = dot(values(cols), values(y)), rhs = dot(values(x), values(back));
       expect(Math.abs(lhs - rhs)).toBeLessThan(1e-10 * (1 + Math.abs(lhs)));
@@ -186,14 +186,14 @@ forEachDevice('im2col / col2im', (dev) => {
       expect(cols.dtype).toBe(dtype);
       expectClose(cols, refIm2col(xv, [2, 3, 6, 5], win).data, { rtol: 0, atol: 0 });
       // col2im of a transposed (strided) column tensor: reference is the adjoint sum in float64
-      const yT = rand(5, [2, cols.shape[2]!, cols.shape[1]!], dev, dtype).transpose(1, 2);
+      const yT = rand(5, [2, cols.shape[2], cols.shape[1]], dev, dtype).transpose(1, 2);
       const back = col2im(yT, [6, 5], win.k, win.s, win.p, win.d);
       const yv = values(yT);
       const expected = new Array<number>(2 * 3 * 6 * 5).fill(0);
       const ref = refIm2col(expected.map((_, i) => i), [2, 3, 6, 5], win);   // position ids
       // im2col of the identity map tells where each column entry came from
       const fromPad = refIm2col(expected.map(() => 1), [2, 3, 6, 5], win).data;
-      ref.data.forEach((src, i) => { if (fromPad[i]) expected[src] += yv[i]!; });
+      ref.data.forEach((src, i) => { if (fromPad[i]) expected[src] += yv[i]; });
       expectClose(back, expected, tol[dtype]);
     });
   }
@@ -227,7 +227,7 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
     const title = `x ${JSON.stringify(cc.x)} w ${JSON.stringify(cc.w)} s ${win.s} p ${win.p} d ${win.d} g ${cc.g ?? 1}${cc.bias ? ' +bias' : ''}`;
     it(`matches direct convolution: ${title}`, () => {
       const x = rand(10, cc.x, dev, 'float64'), w = rand(11, cc.w, dev, 'float64');
-      const b = cc.bias ? rand(12, [cc.w[0]!], dev, 'float64') : null;
+      const b = cc.bias ? rand(12, [cc.w[0]], dev, 'float64') : null;
       const out = conv2d(x, w, b, { stride: win.s, padding: win.p, dilation: win.d, groups: cc.g ?? 1 });
       const ref = refConv2d(values(x), cc.x, values(w), cc.w, b ? values(b) : null, win, cc.g ?? 1);
       expect(out.shape).toEqual(ref.shape);
@@ -247,9 +247,9 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
       expect(dot(values(w), values(gw))).toBeCloseTo(lhs, 9);
       // the bias gradient is gradOut summed over batch and positions
       const gb = conv2dBackwardBias(g);
-      const perChannel = new Array<number>(cc.w[0]!).fill(0);
-      const plane = g.shape[2]! * g.shape[3]!;
-      values(g).forEach((v, i) => { perChannel[Math.floor(i / plane) % cc.w[0]!] += v; });
+      const perChannel = new Array<number>(cc.w[0]).fill(0);
+      const plane = g.shape[2] * g.shape[3];
+      values(g).forEach((v, i) => { perChannel[Math.floor(i / plane) % cc.w[0]] += v; });
       expectClose(gb, perChannel, tol.float64);
     });
   }
@@ -263,7 +263,7 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
       const out = conv2d(x, w, b, { padding: 1, groups: 2, stride: [1, 2] });
       expect(out.dtype).toBe(dtype);
       const ref = refConv2d(xv, [2, 4, 7, 6], values(w), [6, 2, 3, 3], values(b), { k: [3, 3], s: [1, 2], p: [1, 1], d: [1, 1] }, 2);
-      expectClose(out, ref.data, { ...tol[dtype]!, atol: tol[dtype]!.atol * 20 });
+      expectClose(out, ref.data, { ...tol[dtype], atol: tol[dtype].atol * 20 });
     });
   }
 
@@ -312,8 +312,8 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
     const x = rand(1, [1, 2, 5, 5], dev), w = rand(2, [4, 1, 3, 3], dev).requiresGrad_(), b = rand(3, [4], dev).requiresGrad_();
     const records = recordOps(() => conv2d(x, w, b, { padding: 1, groups: 2 }));
     expect(records.map((r) => r.op)).toEqual(['conv2d']);
-    expect(records[0]!.inputs).toEqual([x, w, b]);
-    expect(records[0]!.attrs).toEqual({ stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 2 });
+    expect(records[0].inputs).toEqual([x, w, b]);
+    expect(records[0].attrs).toEqual({ stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 2 });
     expect(x.isDisposed || w.isDisposed || b.isDisposed).toBe(false);
     expect(conv2d(x, w, b, { groups: 2 }).shape).toEqual([1, 4, 3, 3]);
     expect(recordOps(() => conv2d(x, rand(2, [4, 1, 3, 3], dev), null, { groups: 2 })).length).toBe(0);
@@ -357,7 +357,7 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
         const w = rand(91, [6, 4, 3, 3], dev, dtype), b = rand(92, [6], dev, dtype);
         const y = conv2d(x, w, b, opts);
         const cpu = (t: Tensor) => t.to('cpu');
-        const t = { ...tol[dtype]!, atol: tol[dtype]!.atol * 10 };
+        const t = { ...tol[dtype], atol: tol[dtype].atol * 10 };
         expectClose(y, conv2d(cpu(x), cpu(w), cpu(b), opts), { ...t, what: `${dtype} forward` });
         const g = rand(93, y.shape, dev, dtype).transpose(2, 3).contiguous().transpose(2, 3);   // a strided gradient
         expectClose(conv2dBackwardInput(g, w, x.shape, opts), conv2dBackwardInput(cpu(g), cpu(w), x.shape, opts), { ...t, what: `${dtype} backward input` });
@@ -374,13 +374,13 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
     expectClose(conv2dBackwardWeight(zeros([0, 4, 5, 5], f64), zeros([0, 3, 5, 5], f64), w.shape, { padding: 1 }), new Array(4 * 27).fill(0), { rtol: 0, atol: 0 });
     // C = 0: every output is the bias
     const y = conv2d(zeros([2, 0, 4, 4], f64), zeros([4, 0, 3, 3], f64), b);
-    expectClose(y, Array.from({ length: 2 * 4 * 4 }, (_, i) => values(b)[Math.floor(i / 4) % 4]!), { rtol: 0, atol: 0 });
+    expectClose(y, Array.from({ length: 2 * 4 * 4 }, (_, i) => values(b)[Math.floor(i / 4) % 4]), { rtol: 0, atol: 0 });
     // O = 0: no output channels, a zero input gradient
     expect(conv2d(rand(102, [2, 3, 4, 4], dev, 'float64'), zeros([0, 3, 3, 3], f64)).shape).toEqual([2, 0, 2, 2]);
     expectClose(conv2dBackwardInput(zeros([2, 0, 2, 2], f64), zeros([0, 3, 3, 3], f64), [2, 3, 4, 4]), new Array(96).fill(0), { rtol: 0, atol: 0 });
     // 1x1 image, 1x1 kernel, a single channel
     const x1 = rand(103, [1, 1, 1, 1], dev, 'float64'), w1 = rand(104, [1, 1, 1, 1], dev, 'float64');
-    expectClose(conv2d(x1, w1), [values(x1)[0]! * values(w1)[0]!], tol.float64);
+    expectClose(conv2d(x1, w1), [values(x1)[0] * values(w1)[0]], tol.float64);
   });
 
   it('float32 at precision high (TF32 where the library allows it) stays within TF32 tolerance', () => {
@@ -427,13 +427,13 @@ forEachDevice('max_pool2d', (dev) => {
       const g = rand(42, out.shape, dev, 'float64');
       const gx = maxPool2dBackward(g, indices, pc.x);
       const ref = refMaxPool(values(x), pc.x, win, pc.ceil ?? false);
-      const plane = pc.x[2]! * pc.x[3]!, perPlane = out.shape[2]! * out.shape[3]!;
+      const plane = pc.x[2] * pc.x[3], perPlane = out.shape[2] * out.shape[3];
       const expected = new Array<number>(numel(pc.x)).fill(0);
-      values(g).forEach((gv, i) => { expected[Math.floor(i / perPlane) * plane + ref.indices[i]!] += gv; });
+      values(g).forEach((gv, i) => { expected[Math.floor(i / perPlane) * plane + ref.indices[i]] += gv; });
       expectClose(gx, expected, tol.float64);
       // directional derivative: (<pool(x + eps v), g> - <pool(x - eps v), g>) / 2 eps == <gx, v>
       const v = randomValues(43, numel(pc.x)), eps = 1e-6, xv = values(x);
-      const at = (sign: number): number => dot(values(maxPool2d(tensor(xv.map((a, i) => a + sign * eps * v[i]!), { dtype: 'float64', device: dev }).reshape(pc.x), pc.k, pc.s, pc.p, pc.d, pc.ceil)), values(g));
+      const at = (sign: number): number => dot(values(maxPool2d(tensor(xv.map((a, i) => a + sign * eps * v[i]), { dtype: 'float64', device: dev }).reshape(pc.x), pc.k, pc.s, pc.p, pc.d, pc.ceil)), values(g));
       expect((at(1) - at(-1)) / (2 * eps)).toBeCloseTo(dot(values(gx), v), 6);
     });
   }
@@ -443,8 +443,8 @@ forEachDevice('max_pool2d', (dev) => {
     let result: ReturnType<typeof maxPool2dWithIndices> | undefined;
     const records = recordOps(() => { result = maxPool2dWithIndices(x, 2); });
     expect(records.map((r) => r.op)).toEqual(['max_pool2d']);
-    expect(records[0]!.outputs).toEqual([result!.values, result!.indices]);
-    expect(records[0]!.attrs).toMatchObject({ kernelSize: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false });
+    expect(records[0].outputs).toEqual([result!.values, result!.indices]);
+    expect(records[0].attrs).toMatchObject({ kernelSize: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false });
   });
 
   it('a hand-checked case: 2x2 windows, stride 2', () => {
@@ -519,7 +519,7 @@ forEachDevice('upsample_nearest2d', (dev) => {
       const opts = uc.sf !== undefined ? { scaleFactor: uc.sf } : { size: uc.size! };
       const out = upsampleNearest2d(x, opts);
       const sf = uc.sf !== undefined ? p2(uc.sf) : null;
-      const outHW: P2 = sf ? [Math.floor(uc.x[2]! * sf[0]), Math.floor(uc.x[3]! * sf[1])] : p2(uc.size!);
+      const outHW: P2 = sf ? [Math.floor(uc.x[2] * sf[0]), Math.floor(uc.x[3] * sf[1])] : p2(uc.size!);
       expect(out.shape).toEqual([uc.x[0], uc.x[1], ...outHW]);
       expectClose(out, refUpsample(values(x), uc.x, outHW, sf), { rtol: 0, atol: 0 });
       // the backward is the forward's adjoint: <up(x), y> == <x, up_backward(y)>

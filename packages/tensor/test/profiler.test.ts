@@ -59,11 +59,11 @@ forEachDevice('profiler', (dev) => {
     const outer = row(prof, 'outer', 'range')!, inner = row(prof, 'inner', 'range')!;
     const dev = (k: (typeof kernels)[number]) => k.deviceEnd - k.deviceStart;
     const host = (k: (typeof kernels)[number]) => k.end - k.start;
-    expect(inner.deviceTotal).toBeCloseTo(dev(kernels[0]!), 9);
-    expect(outer.deviceSelf).toBeCloseTo(dev(kernels[1]!), 9);
-    expect(outer.deviceTotal).toBeCloseTo(dev(kernels[0]!) + dev(kernels[1]!), 9);
-    expect(outer.hostSelf).toBeCloseTo(outer.hostTotal - inner.hostTotal - host(kernels[1]!), 9);
-    expect(inner.hostSelf).toBeCloseTo(inner.hostTotal - host(kernels[0]!), 9);
+    expect(inner.deviceTotal).toBeCloseTo(dev(kernels[0]), 9);
+    expect(outer.deviceSelf).toBeCloseTo(dev(kernels[1]), 9);
+    expect(outer.deviceTotal).toBeCloseTo(dev(kernels[0]) + dev(kernels[1]), 9);
+    expect(outer.hostSelf).toBeCloseTo(outer.hostTotal - inner.hostTotal - host(kernels[1]), 9);
+    expect(inner.hostSelf).toBeCloseTo(inner.hostTotal - host(kernels[0]), 9);
     expect(outer.bytes).toBe(2 * 4 * 4096);
     expect(inner.bytes).toBe(4 * 4096);
     expect(outer.selfBytes).toBe(0);   // mul's output is mul's bytes
@@ -82,7 +82,7 @@ forEachDevice('profiler', (dev) => {
     });
     const { ranges, kernels } = prof.events();
     expect(ranges.map((r) => [r.name, r.parent])).toEqual([['failing', -1], ['after', -1]]);
-    expect(Number.isFinite(ranges[0]!.end)).toBe(true);
+    expect(Number.isFinite(ranges[0].end)).toBe(true);
     expect(kernels.map((k) => k.name)).toEqual(['add', 'neg']);
     a.dispose();
   });
@@ -103,8 +103,8 @@ forEachDevice('profiler', (dev) => {
     const byDevice = [...rows].sort((p, q) => q.deviceTotal - p.deviceTotal).map((r) => r.name);
     expect(names).toEqual(byDevice.filter((n) => n === 'add' || n === 'bmm'));
     const byCalls = prof.table({ sortBy: 'calls', rowLimit: 1 }).split('\n');
-    expect(byCalls[3]!.split(/\s+/)[0]).toBe('add');
-    expect(byCalls[3]!.trim().endsWith(' 3')).toBe(true);
+    expect(byCalls[3].split(/\s+/)[0]).toBe('add');
+    expect(byCalls[3].trim().endsWith(' 3')).toBe(true);
     expect(byCalls[4]).toMatch(/^-+/);   // one row, then the rule
     x.dispose();
   });
@@ -127,7 +127,7 @@ forEachDevice('profiler', (dev) => {
       if (dev === 'cuda') {
         expect(onDevice.map((e) => e.name)).toEqual(['exp']);
         expect(flows).toHaveLength(2);
-        expect(trace.traceEvents.some((e) => e.ph === 'M' && e.pid === onDevice[0]!.pid && e.name === 'process_name')).toBe(true);
+        expect(trace.traceEvents.some((e) => e.ph === 'M' && e.pid === onDevice[0].pid && e.name === 'process_name')).toBe(true);
       } else {
         expect(onDevice).toHaveLength(0);   // the CPU's kernels run inside their launch
         expect(launch.cat).toBe('kernel');
@@ -166,7 +166,7 @@ forEachDevice('profiler', (dev) => {
       for (const [i, k] of kernels.entries()) {
         expect(k.deviceEnd).toBeGreaterThanOrEqual(k.deviceStart);
         expect(k.deviceStart).toBeGreaterThan(start - 1);            // mapped onto the host clock (ms)
-        if (i > 0) expect(k.deviceStart).toBeGreaterThanOrEqual(kernels[i - 1]!.deviceEnd - 1e-3);   // one stream
+        if (i > 0) expect(k.deviceStart).toBeGreaterThanOrEqual(kernels[i - 1].deviceEnd - 1e-3);   // one stream
       }
       expect(row(prof, 'bmm')!.deviceTotal / 3).toBeGreaterThan(row(prof, 'add')!.deviceTotal / 2);
       // reading back from the device waits for it: a range of its own
@@ -180,7 +180,7 @@ forEachDevice('profiler', (dev) => {
       const a = make(100);
       const prof = profile({ deviceTime: false }, () => a.exp().dispose());
       expect(row(prof, 'exp')!.deviceTotal).toBe(0);
-      expect(prof.events().kernels[0]!.timed).toBe(false);
+      expect(prof.events().kernels[0].timed).toBe(false);
       a.dispose();
     });
   }

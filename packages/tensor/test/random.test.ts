@@ -55,12 +55,12 @@ forEachDevice('random', (dev) => {
   it('rand: element i is the reference value of (seed, offset, i), for float32 and float64', () => {
     const seed = 0x1234_5678_9abcn;
     const f32 = read(rand([9], { seed, device: dev }));
-    expect(f32).toEqual(Array.from({ length: 9 }, (_, i) => (words(seed, 0, Math.floor(i / 4))[i % 4]! >>> 8) * 2 ** -24));
+    expect(f32).toEqual(Array.from({ length: 9 }, (_, i) => (words(seed, 0, Math.floor(i / 4))[i % 4] >>> 8) * 2 ** -24));
     const f64 = read(rand([5], { seed, dtype: 'float64', device: dev }));
     const u53 = (hi: number, lo: number): number => Number(((BigInt(hi) << 32n) | BigInt(lo)) >> 11n) * 2 ** -53;
     expect(f64).toEqual(Array.from({ length: 5 }, (_, i) => {
       const w = words(seed, 0, Math.floor(i / 2));
-      return u53(w[(i % 2) * 2]!, w[(i % 2) * 2 + 1]!);
+      return u53(w[(i % 2) * 2], w[(i % 2) * 2 + 1]);
     }));
     // the generator's offset is the counter's upper half: the second op of a generator uses offset 1
     const g = new Generator(seed);
@@ -72,8 +72,8 @@ forEachDevice('random', (dev) => {
 
   it('randint: the low word of each 64-bit pair, modulo the range', () => {
     const w = words(7n, 0, 0);
-    expect(read(randint(0, 2 ** 32, [2], { seed: 7, device: dev }))).toEqual([w[1]!, w[3]!]);
-    expect(read(randint(-5, 6, [2], { seed: 7, device: dev }))).toEqual([w[0]!, w[2]!].map((hi, k) => Number(((BigInt(hi) << 32n) | BigInt(w[k * 2 + 1]!)) % 11n) - 5));
+    expect(read(randint(0, 2 ** 32, [2], { seed: 7, device: dev }))).toEqual([w[1], w[3]]);
+    expect(read(randint(-5, 6, [2], { seed: 7, device: dev }))).toEqual([w[0], w[2]].map((hi, k) => Number(((BigInt(hi) << 32n) | BigInt(w[k * 2 + 1])) % 11n) - 5));
   });
 
   it('rand: uniform on [0, 1) for every float dtype (mean, std, histogram)', () => {
@@ -85,7 +85,7 @@ forEachDevice('random', (dev) => {
       for (const x of v) {
         lo = Math.min(lo, x);
         hi = Math.max(hi, x);
-        bins[Math.floor(x * 16)]!++;
+        bins[Math.floor(x * 16)]++;
       }
       expect(lo, dtype).toBeGreaterThanOrEqual(0);
       expect(hi, dtype).toBeLessThan(1);

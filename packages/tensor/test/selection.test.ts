@@ -32,8 +32,8 @@ function refNonzero(values: number[], shape: number[]): number[][] {
     if (v === 0) return;
     const c: number[] = [];
     for (let d = shape.length - 1, q = p; d >= 0; d--) {
-      c[d] = q % shape[d]!;
-      q = Math.floor(q / shape[d]!);
+      c[d] = q % shape[d];
+      q = Math.floor(q / shape[d]);
     }
     out.push(c);
   });
@@ -70,7 +70,7 @@ forEachDevice('nonzero', (dev) => {
     }
     for (const n of [1, 2, 255, 257, 100_001, 300_007]) {
       const x = tensor(sparse(n, n, 'int32', 0.1), { dtype: 'int32', device: dev });
-      expect(toNumbers(nonzero(x).reshape([-1]).toTypedArray()), `n = ${n}`).toEqual(refNonzero(valuesOf(x), [n]).map((c) => c[0]!));
+      expect(toNumbers(nonzero(x).reshape([-1]).toTypedArray()), `n = ${n}`).toEqual(refNonzero(valuesOf(x), [n]).map((c) => c[0]));
     }
   });
 
@@ -134,10 +134,10 @@ forEachDevice('unique', (dev) => {
       const expected = [...finite, ...nans];
       const got = valuesOf(values);
       expect(got.length, dtype).toBe(expected.length);
-      got.forEach((v, i) => expect(Number.isNaN(v) ? Number.isNaN(expected[i]!) : v === expected[i], `${dtype} value ${i}`).toBe(true));
+      got.forEach((v, i) => expect(Number.isNaN(v) ? Number.isNaN(expected[i]) : v === expected[i], `${dtype} value ${i}`).toBe(true));
       expect(inverse!.shape).toEqual([3, 7]);
       const inv = valuesOf(inverse!);
-      stored.forEach((v, i) => expect(Number.isNaN(v) ? Number.isNaN(got[inv[i]!]!) : got[inv[i]!] === v, `${dtype} inverse ${i}`).toBe(true));
+      stored.forEach((v, i) => expect(Number.isNaN(v) ? Number.isNaN(got[inv[i]]) : got[inv[i]] === v, `${dtype} inverse ${i}`).toBe(true));
       expect(valuesOf(counts!)).toEqual(expected.map((u) => (Number.isNaN(u) ? 1 : stored.filter((v) => v === u).length)));
     }
   });
@@ -161,15 +161,15 @@ forEachDevice('meshgrid', (dev) => {
   it("'ij' and 'xy' indexing, 0-d inputs, views of the inputs", () => {
     const a = arange(2, undefined, 1, { device: dev }), b = arange(3, undefined, 1, { device: dev }), c = tensor(9, { device: dev });
     const [i0, i1] = meshgrid([a, b]);
-    expect(i0!.toArray()).toEqual([[0, 0, 0], [1, 1, 1]]);
-    expect(i1!.toArray()).toEqual([[0, 1, 2], [0, 1, 2]]);
-    expect(i0!.storage).toBe(a.storage);
+    expect(i0.toArray()).toEqual([[0, 0, 0], [1, 1, 1]]);
+    expect(i1.toArray()).toEqual([[0, 1, 2], [0, 1, 2]]);
+    expect(i0.storage).toBe(a.storage);
     const [x0, x1, x2] = meshgrid([a, b, c], { indexing: 'xy' });
-    expect(x0!.shape).toEqual([3, 2, 1]);
-    expect(x0!.toArray()).toEqual([[[0], [1]], [[0], [1]], [[0], [1]]]);
-    expect(x1!.toArray()).toEqual([[[0], [0]], [[1], [1]], [[2], [2]]]);
-    expect(x2!.toArray()).toEqual([[[9], [9]], [[9], [9]], [[9], [9]]]);
-    expect(meshgrid([a])[0]!.toArray()).toEqual([0, 1]);
+    expect(x0.shape).toEqual([3, 2, 1]);
+    expect(x0.toArray()).toEqual([[[0], [1]], [[0], [1]], [[0], [1]]]);
+    expect(x1.toArray()).toEqual([[[0], [0]], [[1], [1]], [[2], [2]]]);
+    expect(x2.toArray()).toEqual([[[9], [9]], [[9], [9]], [[9], [9]]]);
+    expect(meshgrid([a])[0].toArray()).toEqual([0, 1]);
   });
 
   it('refuses bad arguments', () => {

@@ -13,11 +13,11 @@ function alongDim(vals: readonly number[], shape: readonly number[], dim: number
   const out = new Array<number>(vals.length);
   if (shape.length === 0) return f([...vals], ...others.map((o) => [...o]));
   const d = dim < 0 ? dim + shape.length : dim;
-  const inner = numel(shape.slice(d + 1)), n = shape[d]!, outer = numel(shape.slice(0, d));
+  const inner = numel(shape.slice(d + 1)), n = shape[d], outer = numel(shape.slice(0, d));
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const at = (j: number) => o * n * inner + j * inner + i;
-      const rows = [vals, ...others].map((v) => Array.from({ length: n }, (_, j) => v[at(j)]!));
+      const rows = [vals, ...others].map((v) => Array.from({ length: n }, (_, j) => v[at(j)]));
       const r = f(...rows);
       r.forEach((v, j) => { out[at(j)] = v; });
     }
@@ -40,12 +40,12 @@ function refLogSoftmax(r: number[]): number[] {
   return r.map((x) => x - lse);
 }
 const refSoftmaxBackward = (g: number[], y: number[]) => {
-  const dot = g.reduce((a, gi, i) => a + gi * y[i]!, 0);
-  return y.map((yi, i) => yi * (g[i]! - dot));
+  const dot = g.reduce((a, gi, i) => a + gi * y[i], 0);
+  return y.map((yi, i) => yi * (g[i] - dot));
 };
 const refLogSoftmaxBackward = (g: number[], y: number[]) => {
   const s = g.reduce((a, b) => a + b, 0);
-  return g.map((gi, i) => gi - Math.exp(y[i]!) * s);
+  return g.map((gi, i) => gi - Math.exp(y[i]) * s);
 };
 
 const valuesOf = (t: Tensor): number[] => toNumbers(t.toTypedArray());
@@ -90,7 +90,7 @@ forEachDevice('softmax', (dev) => {
           const x = make(randomValues(5, numel(shape), -3, 3), shape, dtype);
           const y = f(x, dim);
           expect(y.dtype).toBe(dtype);
-          expectClose(y, alongDim(valuesOf(x), shape, dim, ref), { ...tolerance[dtype]!, what: `${name} ${dtype} dim ${dim}` });
+          expectClose(y, alongDim(valuesOf(x), shape, dim, ref), { ...tolerance[dtype], what: `${name} ${dtype} dim ${dim}` });
         }
       }
     });
@@ -167,19 +167,19 @@ forEachDevice('softmax', (dev) => {
         const yh = fwd(xh, 1);
         const dxh = back(gh, yh, 1);
         expect(dxh.dtype).toBe(dtype);
-        expectClose(dxh, alongDim(valuesOf(gh), [5, 8], 1, ref, valuesOf(yh)), { rtol: tolerance[dtype]!.rtol * 4, atol: tolerance[dtype]!.atol * 4, what: `${name} ${dtype}` });
+        expectClose(dxh, alongDim(valuesOf(gh), [5, 8], 1, ref, valuesOf(yh)), { rtol: tolerance[dtype].rtol * 4, atol: tolerance[dtype].atol * 4, what: `${name} ${dtype}` });
       }
     });
 
     it(`${name} is the derivative of ${fwd.name} (finite differences)`, () => {
       const xs = randomValues(77, 5, -2, 2), gs = randomValues(78, 5);
-      const loss = (v: number[]) => valuesOf(fwd(make(v, [5]), 0)).reduce((a, yi, i) => a + gs[i]! * yi, 0);
+      const loss = (v: number[]) => valuesOf(fwd(make(v, [5]), 0)).reduce((a, yi, i) => a + gs[i] * yi, 0);
       const dx = valuesOf(back(make(gs, [5]), fwd(make(xs, [5]), 0), 0));
       const h = 1e-6;
       const numeric = xs.map((_, i) => {
         const p = [...xs], m = [...xs];
-        p[i]! += h;
-        m[i]! -= h;
+        p[i] += h;
+        m[i] -= h;
         return (loss(p) - loss(m)) / (2 * h);
       });
       expectClose(dx, numeric, { rtol: 1e-6, atol: 1e-8 });

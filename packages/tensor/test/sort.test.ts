@@ -34,22 +34,22 @@ function compare(a: number, b: number): number {
 /** Stable sort of one row: [values, indices] of its first k. */
 function refRow(row: number[], descending: boolean, k = row.length): [number[], number[]] {
   const idx = row.map((_, i) => i);
-  idx.sort((i, j) => (descending ? compare(row[j]!, row[i]!) : compare(row[i]!, row[j]!)) || i - j);
+  idx.sort((i, j) => (descending ? compare(row[j], row[i]) : compare(row[i], row[j])) || i - j);
   const top = idx.slice(0, k);
-  return [top.map((i) => row[i]!), top];
+  return [top.map((i) => row[i]), top];
 }
 
 /** Rows of a 2-d tensor's values, along dim (0: columns). */
 function rowsOf(values: number[], shape: [number, number], dim: number): number[][] {
   const [a, b] = shape;
-  return dim === 1 ? Array.from({ length: a }, (_, i) => values.slice(i * b, i * b + b)) : Array.from({ length: b }, (_, j) => Array.from({ length: a }, (_, i) => values[i * b + j]!));
+  return dim === 1 ? Array.from({ length: a }, (_, i) => values.slice(i * b, i * b + b)) : Array.from({ length: b }, (_, j) => Array.from({ length: a }, (_, i) => values[i * b + j]));
 }
 
 /** Compares exactly (NaN equal to NaN, -0 equal to 0 unless the dtype cannot hold it). */
 function expectSame(actual: number[], expected: number[], what: string): void {
   expect(actual.length, what).toBe(expected.length);
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i], e = expected[i];
     if (!(Number.isNaN(a) && Number.isNaN(e)) && a !== e) expect.fail(`${what}: element ${i} is ${a}, expected ${e}`);
   }
 }
@@ -65,8 +65,8 @@ function checkRows(x: Tensor, dim: number, descending: boolean, k: number | null
   expect(result.values.dtype).toBe(x.dtype);
   rowsOf(values, shape, dim).forEach((row, r) => {
     const [v, i] = refRow(row, descending, k ?? row.length);
-    expectSame(got[r]!, v, `${what} row ${r} values`);
-    expectSame(gotIdx[r]!, i, `${what} row ${r} indices`);
+    expectSame(got[r], v, `${what} row ${r} values`);
+    expectSame(gotIdx[r], i, `${what} row ${r} indices`);
   });
 }
 
@@ -102,9 +102,9 @@ forEachDevice('sort, argsort, topk', (dev) => {
     const { values, indices } = sort(x, 1, { descending: true });
     const v = x.toArray() as number[][][], sv = values.toArray() as number[][][], si = indices.toArray() as number[][][];
     for (let a = 0; a < 3; a++) for (let c = 0; c < 4; c++) {
-      const [rv, ri] = refRow(v[a]!.map((r) => r[c]!), true);
-      expectSame(sv[a]!.map((r) => r[c]!), rv, `[${a}, :, ${c}] values`);
-      expectSame(si[a]!.map((r) => r[c]!), ri, `[${a}, :, ${c}] indices`);
+      const [rv, ri] = refRow(v[a].map((r) => r[c]), true);
+      expectSame(sv[a].map((r) => r[c]), rv, `[${a}, :, ${c}] values`);
+      expectSame(si[a].map((r) => r[c]), ri, `[${a}, :, ${c}] indices`);
     }
   });
 

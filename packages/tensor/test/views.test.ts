@@ -25,32 +25,32 @@ interface ViewCase {
 
 // base [2, 3, 4], strides [12, 4, 1]; b[x, y, z] sits at 12x + 4y + z
 const cases: ViewCase[] = [
-  { name: 'view(6, 4)', make: (b) => b.view(6, 4), shape: [6, 4], strides: [4, 1], offset: 0, src: ([i, j]) => 4 * i! + j! },
-  { name: 'view(-1)', make: (b) => b.view(-1), shape: [24], strides: [1], offset: 0, src: ([i]) => i! },
-  { name: 'reshape([4, -1])', make: (b) => b.reshape([4, -1]), shape: [4, 6], strides: [6, 1], offset: 0, src: ([i, j]) => 6 * i! + j! },
-  { name: 'permute(2, 0, 1)', make: (b) => b.permute(2, 0, 1), shape: [4, 2, 3], strides: [1, 12, 4], offset: 0, src: ([z, x, y]) => 12 * x! + 4 * y! + z! },
-  { name: 'transpose(0, 2)', make: (b) => b.transpose(0, 2), shape: [4, 3, 2], strides: [1, 4, 12], offset: 0, src: ([z, y, x]) => 12 * x! + 4 * y! + z! },
-  { name: 'transpose(-1, -2)', make: (b) => b.transpose(-1, -2), shape: [2, 4, 3], strides: [12, 1, 4], offset: 0, src: ([x, z, y]) => 12 * x! + 4 * y! + z! },
-  { name: 'select(1, 2)', make: (b) => b.select(1, 2), shape: [2, 4], strides: [12, 1], offset: 8, src: ([x, z]) => 12 * x! + 8 + z! },
-  { name: 'select(-1, -1)', make: (b) => b.select(-1, -1), shape: [2, 3], strides: [12, 4], offset: 3, src: ([x, y]) => 12 * x! + 4 * y! + 3 },
-  { name: 'narrow(2, 1, 2)', make: (b) => b.narrow(2, 1, 2), shape: [2, 3, 2], strides: [12, 4, 1], offset: 1, src: ([x, y, z]) => 12 * x! + 4 * y! + z! + 1 },
-  { name: 'narrow(1, -2, 2)', make: (b) => b.narrow(1, -2, 2), shape: [2, 2, 4], strides: [12, 4, 1], offset: 4, src: ([x, y, z]) => 12 * x! + 4 * (y! + 1) + z! },
-  { name: 'slice(1, 0, 3, 2)', make: (b) => b.slice(1, 0, 3, 2), shape: [2, 2, 4], strides: [12, 8, 1], offset: 0, src: ([x, y, z]) => 12 * x! + 8 * y! + z! },
-  { name: 'slice(2, -3)', make: (b) => b.slice(2, -3), shape: [2, 3, 3], strides: [12, 4, 1], offset: 1, src: ([x, y, z]) => 12 * x! + 4 * y! + z! + 1 },
-  { name: 'slice(2, -100, 100, 3)', make: (b) => b.slice(2, -100, 100, 3), shape: [2, 3, 2], strides: [12, 4, 3], offset: 0, src: ([x, y, z]) => 12 * x! + 4 * y! + 3 * z! },
-  { name: 'unsqueeze(0)', make: (b) => b.unsqueeze(0), shape: [1, 2, 3, 4], strides: [24, 12, 4, 1], offset: 0, src: ([, x, y, z]) => 12 * x! + 4 * y! + z! },
-  { name: 'unsqueeze(1)', make: (b) => b.unsqueeze(1), shape: [2, 1, 3, 4], strides: [12, 12, 4, 1], offset: 0, src: ([x, , y, z]) => 12 * x! + 4 * y! + z! },
-  { name: 'unsqueeze(-1)', make: (b) => b.unsqueeze(-1), shape: [2, 3, 4, 1], strides: [12, 4, 1, 1], offset: 0, src: ([x, y, z]) => 12 * x! + 4 * y! + z! },
-  { name: 'select(2, 0).unsqueeze(-1).expand(2, 3, 5)', make: (b) => b.select(2, 0).unsqueeze(-1).expand(2, 3, 5), shape: [2, 3, 5], strides: [12, 4, 0], offset: 0, src: ([x, y]) => 12 * x! + 4 * y! },
-  { name: 'select(0, 1).expand(2, -1, 4)', make: (b) => b.select(0, 1).expand(2, -1, 4), shape: [2, 3, 4], strides: [0, 4, 1], offset: 12, src: ([, y, z]) => 12 + 4 * y! + z! },
-  { name: 'narrow(1, 1, 1).squeeze()', make: (b) => b.narrow(1, 1, 1).squeeze(), shape: [2, 4], strides: [12, 1], offset: 4, src: ([x, z]) => 12 * x! + 4 + z! },
-  { name: 'narrow(1, 1, 1).squeeze(-2)', make: (b) => b.narrow(1, 1, 1).squeeze(-2), shape: [2, 4], strides: [12, 1], offset: 4, src: ([x, z]) => 12 * x! + 4 + z! },
-  { name: 'flatten(1)', make: (b) => b.flatten(1), shape: [2, 12], strides: [12, 1], offset: 0, src: ([x, k]) => 12 * x! + k! },
-  { name: 'select(0, 0).t()', make: (b) => b.select(0, 0).t(), shape: [4, 3], strides: [1, 4], offset: 0, src: ([z, y]) => 4 * y! + z! },
+  { name: 'view(6, 4)', make: (b) => b.view(6, 4), shape: [6, 4], strides: [4, 1], offset: 0, src: ([i, j]) => 4 * i + j },
+  { name: 'view(-1)', make: (b) => b.view(-1), shape: [24], strides: [1], offset: 0, src: ([i]) => i },
+  { name: 'reshape([4, -1])', make: (b) => b.reshape([4, -1]), shape: [4, 6], strides: [6, 1], offset: 0, src: ([i, j]) => 6 * i + j },
+  { name: 'permute(2, 0, 1)', make: (b) => b.permute(2, 0, 1), shape: [4, 2, 3], strides: [1, 12, 4], offset: 0, src: ([z, x, y]) => 12 * x + 4 * y + z },
+  { name: 'transpose(0, 2)', make: (b) => b.transpose(0, 2), shape: [4, 3, 2], strides: [1, 4, 12], offset: 0, src: ([z, y, x]) => 12 * x + 4 * y + z },
+  { name: 'transpose(-1, -2)', make: (b) => b.transpose(-1, -2), shape: [2, 4, 3], strides: [12, 1, 4], offset: 0, src: ([x, z, y]) => 12 * x + 4 * y + z },
+  { name: 'select(1, 2)', make: (b) => b.select(1, 2), shape: [2, 4], strides: [12, 1], offset: 8, src: ([x, z]) => 12 * x + 8 + z },
+  { name: 'select(-1, -1)', make: (b) => b.select(-1, -1), shape: [2, 3], strides: [12, 4], offset: 3, src: ([x, y]) => 12 * x + 4 * y + 3 },
+  { name: 'narrow(2, 1, 2)', make: (b) => b.narrow(2, 1, 2), shape: [2, 3, 2], strides: [12, 4, 1], offset: 1, src: ([x, y, z]) => 12 * x + 4 * y + z + 1 },
+  { name: 'narrow(1, -2, 2)', make: (b) => b.narrow(1, -2, 2), shape: [2, 2, 4], strides: [12, 4, 1], offset: 4, src: ([x, y, z]) => 12 * x + 4 * (y + 1) + z },
+  { name: 'slice(1, 0, 3, 2)', make: (b) => b.slice(1, 0, 3, 2), shape: [2, 2, 4], strides: [12, 8, 1], offset: 0, src: ([x, y, z]) => 12 * x + 8 * y + z },
+  { name: 'slice(2, -3)', make: (b) => b.slice(2, -3), shape: [2, 3, 3], strides: [12, 4, 1], offset: 1, src: ([x, y, z]) => 12 * x + 4 * y + z + 1 },
+  { name: 'slice(2, -100, 100, 3)', make: (b) => b.slice(2, -100, 100, 3), shape: [2, 3, 2], strides: [12, 4, 3], offset: 0, src: ([x, y, z]) => 12 * x + 4 * y + 3 * z },
+  { name: 'unsqueeze(0)', make: (b) => b.unsqueeze(0), shape: [1, 2, 3, 4], strides: [24, 12, 4, 1], offset: 0, src: ([, x, y, z]) => 12 * x + 4 * y + z },
+  { name: 'unsqueeze(1)', make: (b) => b.unsqueeze(1), shape: [2, 1, 3, 4], strides: [12, 12, 4, 1], offset: 0, src: ([x, , y, z]) => 12 * x + 4 * y + z },
+  { name: 'unsqueeze(-1)', make: (b) => b.unsqueeze(-1), shape: [2, 3, 4, 1], strides: [12, 4, 1, 1], offset: 0, src: ([x, y, z]) => 12 * x + 4 * y + z },
+  { name: 'select(2, 0).unsqueeze(-1).expand(2, 3, 5)', make: (b) => b.select(2, 0).unsqueeze(-1).expand(2, 3, 5), shape: [2, 3, 5], strides: [12, 4, 0], offset: 0, src: ([x, y]) => 12 * x + 4 * y },
+  { name: 'select(0, 1).expand(2, -1, 4)', make: (b) => b.select(0, 1).expand(2, -1, 4), shape: [2, 3, 4], strides: [0, 4, 1], offset: 12, src: ([, y, z]) => 12 + 4 * y + z },
+  { name: 'narrow(1, 1, 1).squeeze()', make: (b) => b.narrow(1, 1, 1).squeeze(), shape: [2, 4], strides: [12, 1], offset: 4, src: ([x, z]) => 12 * x + 4 + z },
+  { name: 'narrow(1, 1, 1).squeeze(-2)', make: (b) => b.narrow(1, 1, 1).squeeze(-2), shape: [2, 4], strides: [12, 1], offset: 4, src: ([x, z]) => 12 * x + 4 + z },
+  { name: 'flatten(1)', make: (b) => b.flatten(1), shape: [2, 12], strides: [12, 1], offset: 0, src: ([x, k]) => 12 * x + k },
+  { name: 'select(0, 0).t()', make: (b) => b.select(0, 0).t(), shape: [4, 3], strides: [1, 4], offset: 0, src: ([z, y]) => 4 * y + z },
   // views of views: p[z, x, y] = b[x, y, z]; select x = 1; z = 1 + 2i
-  { name: 'permute(2, 0, 1).select(1, 1).slice(0, 1, 4, 2)', make: (b) => b.permute(2, 0, 1).select(1, 1).slice(0, 1, 4, 2), shape: [2, 3], strides: [2, 4], offset: 13, src: ([i, y]) => 12 + 4 * y! + 1 + 2 * i! },
+  { name: 'permute(2, 0, 1).select(1, 1).slice(0, 1, 4, 2)', make: (b) => b.permute(2, 0, 1).select(1, 1).slice(0, 1, 4, 2), shape: [2, 3], strides: [2, 4], offset: 13, src: ([i, y]) => 12 + 4 * y + 1 + 2 * i },
   // a transposed [6, 4] splits its last dim without a copy (PyTorch: strides [1, 12, 6])
-  { name: 'reshape(4, 6).t().view(6, 2, 2)', make: (b) => b.reshape(4, 6).t().view(6, 2, 2), shape: [6, 2, 2], strides: [1, 12, 6], offset: 0, src: ([a, p, q]) => 6 * (2 * p! + q!) + a! },
+  { name: 'reshape(4, 6).t().view(6, 2, 2)', make: (b) => b.reshape(4, 6).t().view(6, 2, 2), shape: [6, 2, 2], strides: [1, 12, 6], offset: 0, src: ([a, p, q]) => 6 * (2 * p + q) + a },
 ];
 
 const DTYPES: DType[] = ['float32', 'float64', 'int32', 'int64', 'float16'];
@@ -83,7 +83,7 @@ forEachDevice('views', (dev) => {
     expect(b.version).toBe(v0 + 1);
     expect([row.version, tr.version]).toEqual([b.version, b.version]);
     tr.select(0, 0).add_(100);          // tr[0] = b[:, :, 0]
-    const want = indices([2, 3, 4]).map(([x, y, z]) => (y === 2 ? -1 : 12 * x! + 4 * y! + z!) + (z === 0 ? 100 : 0));
+    const want = indices([2, 3, 4]).map(([x, y, z]) => (y === 2 ? -1 : 12 * x + 4 * y + z) + (z === 0 ? 100 : 0));
     expect(Array.from(b.toTypedArray() as Float32Array)).toEqual(want);
     expect(b.version).toBe(v0 + 2);
   });
@@ -96,9 +96,9 @@ forEachDevice('views', (dev) => {
     expect(tr.view(3, 8 / 4, 4).strides).toEqual([4, 12, 1]);  // the same shape stays a view
     const r = tr.reshape(6, 4);
     expect(r.storage).not.toBe(b.storage);
-    expect(Array.from(r.toTypedArray() as Float32Array)).toEqual(indices([3, 2, 4]).map(([y, x, z]) => 12 * x! + 4 * y! + z!));
+    expect(Array.from(r.toTypedArray() as Float32Array)).toEqual(indices([3, 2, 4]).map(([y, x, z]) => 12 * x + 4 * y + z));
     r.fill_(0);
-    expect((b.toArray() as number[][][])[1]![2]).toEqual([20, 21, 22, 23]);
+    expect((b.toArray() as number[][][])[1][2]).toEqual([20, 21, 22, 23]);
     // flatten is reshape: a copy for merged dims that are not contiguous together
     const f = tr.flatten(0, 1);
     expect([f.shape, f.storage === b.storage]).toEqual([[6, 4], false]);

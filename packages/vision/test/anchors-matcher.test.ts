@@ -23,7 +23,7 @@ forEachDevice('AnchorGenerator', (dev) => {
       expect(gen.cellAnchors).toEqual(c.cellAnchors);
       expect(gen.numAnchorsPerLocation()).toEqual(c.numAnchorsPerLocation);
       const images = zeros(c.imageShape, { dtype: c.dtype, device: dev });
-      const features = c.grids.map(([h, w]) => zeros([c.imageShape[0]!, 2, h, w], { dtype: c.dtype, device: dev }));
+      const features = c.grids.map(([h, w]) => zeros([c.imageShape[0], 2, h, w], { dtype: c.dtype, device: dev }));
       const anchors = gen.call(images, features);
       expect(anchors.length).toBe(c.numImages);
       for (const a of anchors) {
@@ -40,7 +40,7 @@ forEachDevice('AnchorGenerator', (dev) => {
     const gen = new AnchorGenerator([[32]], [[1]]);
     const tensors = zeros([1, 3, 16, 16], { device: dev }), f = zeros([1, 4, 2, 2], { device: dev });
     const anchors = gen.call({ tensors, imageSizes: [[16, 16]] }, [f]);
-    expect(values(anchors[0]!)).toEqual([-16, -16, 16, 16, -8, -16, 24, 16, -16, -8, 16, 24, -8, -8, 24, 24]);
+    expect(values(anchors[0])).toEqual([-16, -16, 16, 16, -8, -16, 24, 16, -16, -8, 16, 24, -8, -8, 24, 24]);
     for (const t of [tensors, f, ...anchors]) t.dispose();
   });
 
@@ -88,7 +88,7 @@ forEachDevice('Matcher', (dev) => {
   }
 
   it('leaves nothing allocated but the matches', () => {
-    const q = tensor(fixtures.matcher[1]!.iou, { device: dev }).reshape(fixtures.matcher[1]!.shape);
+    const q = tensor(fixtures.matcher[1].iou, { device: dev }).reshape(fixtures.matcher[1].shape);
     const matcher = new Matcher(0.5, 0.4, true);
     matcher.call(q).dispose();
     synchronize(dev);
@@ -104,10 +104,10 @@ forEachDevice('Matcher', (dev) => {
     expectError(() => new Matcher(NaN, 0.5), ValueError, { op: 'Matcher', argument: 'highThreshold', expected: 'a number', got: 'NaN' });
     const m = new Matcher(0.5, 0.4);
     const bad = [zeros([0, 5], { device: dev }), zeros([3, 0], { device: dev }), zeros([3], { device: dev }), zeros([2, 3], { dtype: 'int64', device: dev })];
-    expectError(() => m.call(bad[0]!), ValueError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'ground-truth boxes (M > 0) for the image', got: '[0, 5]' });
-    expectError(() => m.call(bad[1]!), ValueError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'proposal or anchor boxes (N > 0) for the image', got: '[3, 0]' });
-    expectError(() => m.call(bad[2]!), ShapeError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'a matrix [M ground truths, N anchors]', got: '[3]' });
-    expectError(() => m.call(bad[3]!), DTypeError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'a floating dtype', got: 'int64' });
+    expectError(() => m.call(bad[0]), ValueError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'ground-truth boxes (M > 0) for the image', got: '[0, 5]' });
+    expectError(() => m.call(bad[1]), ValueError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'proposal or anchor boxes (N > 0) for the image', got: '[3, 0]' });
+    expectError(() => m.call(bad[2]), ShapeError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'a matrix [M ground truths, N anchors]', got: '[3]' });
+    expectError(() => m.call(bad[3]), DTypeError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'a floating dtype', got: 'int64' });
     for (const t of bad) t.dispose();
   });
 });

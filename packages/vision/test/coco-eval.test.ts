@@ -20,7 +20,7 @@ const fixtures = JSON.parse(readFileSync(new URL('./fixtures/coco-eval-cases.jso
 // Values agree to the last bits (the reference sums as numpy does); 1e-12 leaves room for nothing but rounding.
 const close = (got: readonly number[], want: readonly number[], what: string) => {
   expect(got.length, what).toBe(want.length);
-  got.forEach((g, i) => expect(Math.abs(g - want[i]!), `${what}[${i}]: got ${g}, expected ${want[i]}`).toBeLessThanOrEqual(1e-12));
+  got.forEach((g, i) => expect(Math.abs(g - want[i]), `${what}[${i}]: got ${g}, expected ${want[i]}`).toBeLessThanOrEqual(1e-12));
 };
 
 function run(c: { gt: CocoDatasetJson; results: CocoDetectionResult[]; params?: Partial<CocoEvalParams> }): CocoEval {
@@ -38,7 +38,7 @@ describe('CocoEval against the numpy reference', () => {
     expect(names.length).toBeGreaterThan(40);
     for (const w of ['crowd', 'no ground truth', 'maxDets', 'ties', 'flood past 100', 'no categories']) expect(names.some((n) => n.includes(w)), w).toBe(true);
     const flood = fixtures.cases.find((c) => c.name.includes('flood'))!;
-    expect(flood.results.filter((r) => r.image_id === flood.gt.images[0]!.id).length).toBeGreaterThan(100);
+    expect(flood.results.filter((r) => r.image_id === flood.gt.images[0].id).length).toBeGreaterThan(100);
   });
 
   for (const c of fixtures.cases) {
@@ -52,14 +52,14 @@ describe('CocoEval against the numpy reference', () => {
       const mean: number[] = [];
       for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) for (let a = 0; a < A; a++) for (let m = 0; m < M; m++) {
         let s = 0;
-        for (let r = 0; r < R; r++) s += ev.eval!.precision[(((t * R + r) * K + k) * A + a) * M + m]!;
+        for (let r = 0; r < R; r++) s += ev.eval!.precision[(((t * R + r) * K + k) * A + a) * M + m];
         mean.push(s / R);
       }
       close(mean, c.expected.precisionMean, 'precision averaged over recall points');
       if (c.expected.perCategory.length) {
         const per = ev.summarizePerCategory();
         expect(per.map((p) => p.categoryId)).toEqual([...new Set(c.params.categoryIds ?? c.gt.categories.map((x) => x.id))].sort((a, b) => a - b));
-        per.forEach((p, k) => close(p.stats, c.expected.perCategory[k]!, `category ${p.categoryId}`));
+        per.forEach((p, k) => close(p.stats, c.expected.perCategory[k], `category ${p.categoryId}`));
       }
       if (c.expected.text) expect(summary.text.split('\n')).toEqual(c.expected.text);
     });
@@ -84,17 +84,17 @@ describe('pycocotools numbers published by torchmetrics', () => {
       [356.62, 95.47, 372.33, 147.55], [464.08, 105.09, 495.74, 146.99], [276.11, 103.84, 291.44, 150.72]], [0.546, 0.3, 0.407, 0.611, 0.335, 0.805, 0.953], [4, 1, 0, 0, 0, 0, 0]],
     [[[0.0, 2.87, 601.0, 421.52]], [0.699], [5]],
   ];
-  const xywh = ([x1, y1, x2, y2]: number[]): [number, number, number, number] => [x1!, y1!, x2! - x1!, y2! - y1!];
+  const xywh = ([x1, y1, x2, y2]: number[]): [number, number, number, number] => [x1, y1, x2 - x1, y2 - y1];
   const gt: CocoDatasetJson = {
     images: target.map((_, i) => ({ id: i })),
     categories: [0, 1, 2, 3, 4, 5].map((id) => ({ id, name: `class ${id}` })),
     annotations: target.flatMap(([boxes, labels], i) => boxes.map((b, j) => {
       const bbox = xywh(b);
-      return { id: 0, image_id: i, category_id: labels[j]!, bbox, area: bbox[2] * bbox[3], iscrowd: 0 };
+      return { id: 0, image_id: i, category_id: labels[j], bbox, area: bbox[2] * bbox[3], iscrowd: 0 };
     })).map((a, n) => ({ ...a, id: n + 1 })),
   };
   const results: CocoDetectionResult[] = preds.flatMap(([boxes, scores, labels], i) =>
-    boxes.map((b, j) => ({ image_id: i, category_id: labels[j]!, bbox: xywh(b), score: scores[j]! })));
+    boxes.map((b, j) => ({ image_id: i, category_id: labels[j], bbox: xywh(b), score: scores[j] })));
 
   it('gives the 12 numbers and the per-class AP and AR@100 to the 3 decimals published', () => {
     const { stats, perCategory } = evaluateCoco(new Coco(gt), results);
@@ -123,9 +123,9 @@ describe('CocoEval details', () => {
     } finally {
       console.log = log;
     }
-    expect(lines[0]!.split('\n')[0]).toBe(' Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000');
-    expect(lines[0]!.split('\n')[3]).toBe(' Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ] = 1.000');
-    expect(lines[0]!.split('\n')[4]).toBe(' Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ] = -1.000');
+    expect(lines[0].split('\n')[0]).toBe(' Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000');
+    expect(lines[0].split('\n')[3]).toBe(' Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ] = 1.000');
+    expect(lines[0].split('\n')[4]).toBe(' Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ] = -1.000');
     expect([0.0625, 0.1875, 0.3125, 0.9375, -0.0625, 0.0626, 0.5].map((x) => formatFixed(x, 3))).toEqual(['0.062', '0.188', '0.312', '0.938', '-0.062', '0.063', '0.500']);
     expect(formatFixed(0.125, 2)).toBe('0.12');
   });
@@ -163,7 +163,7 @@ describe('CocoEval details', () => {
   });
 
   it('rejects bad input with errors naming the field', () => {
-    const bad = (patch: object) => ({ ...gt, annotations: [{ ...gt.annotations[0]!, ...patch }] }) as CocoDatasetJson;
+    const bad = (patch: object) => ({ ...gt, annotations: [{ ...gt.annotations[0], ...patch }] }) as CocoDatasetJson;
     expectError(() => new Coco(bad({ bbox: [0, 0, 10] })), ValueError, { op: 'Coco', argument: 'annotations[0].bbox', expected: 'a box [x, y, w, h] of 4 finite numbers', got: '[0,0,10]' });
     expectError(() => new Coco(bad({ area: undefined })), ValueError, { op: 'Coco', argument: 'annotations[0].area', expected: 'a finite number', got: 'undefined' });
     expectError(() => new Coco(bad({ bbox: [0, 0, NaN, 1] })), ValueError, { op: 'Coco', argument: 'annotations[0].bbox', expected: 'a box [x, y, w, h] of 4 finite numbers', got: '[0,0,null,1]' });

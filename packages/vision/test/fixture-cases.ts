@@ -45,13 +45,13 @@ export function loadFixtures(file: string): FixtureFile | null {
 }
 
 export function fromJson(t: TensorJson, dev: string, requiresGrad = false): Tensor {
-  const x = tensor(t.data as number[], { dtype: t.dtype, device: dev }).reshape(t.shape);
+  const x = tensor(t.data, { dtype: t.dtype, device: dev }).reshape(t.shape);
   return requiresGrad ? x.requiresGrad_() : x;
 }
 
 /** Runs a case through Kiln on `dev`: the results under the names of `expected`. */
 export function runCase(c: FixtureCase, dev: string): Record<string, Tensor> {
-  const input = (name: string, grad = false): Tensor => fromJson(c.inputs[name]!, dev, grad);
+  const input = (name: string, grad = false): Tensor => fromJson(c.inputs[name], dev, grad);
   const o = c.options;
   switch (c.op) {
     case 'nms':
@@ -96,7 +96,7 @@ export function runCase(c: FixtureCase, dev: string): Record<string, Tensor> {
       const pooler = new MultiScaleRoIAlign({ featmapNames: names, outputSize: o.outputSize, samplingRatio: o.samplingRatio, canonicalScale: o.canonicalScale, canonicalLevel: o.canonicalLevel });
       const y = pooler.call(features, [input('boxes0'), input('boxes1')], o.imageShapes);
       y.sum().backward();
-      return { output: y, ...Object.fromEntries(names.map((n) => [`grad_${n}`, features[n]!.grad!])) };
+      return { output: y, ...Object.fromEntries(names.map((n) => [`grad_${n}`, features[n].grad!])) };
     }
     default:
       throw new Error(`unknown fixture op ${c.op}`);
@@ -105,7 +105,7 @@ export function runCase(c: FixtureCase, dev: string): Record<string, Tensor> {
 
 /** Tolerances against torchvision: exact for indices; float32 to a few ulps; float64 to rounding. */
 function toleranceOf(c: FixtureCase, key: string): { rtol: number; atol: number } {
-  const dtype = c.expected[key]!.dtype;
+  const dtype = c.expected[key].dtype;
   if (dtype === 'int64' || dtype === 'bool') return { rtol: 0, atol: 0 };
   return dtype === 'float32' ? { rtol: 2e-5, atol: 2e-5 } : { rtol: 1e-10, atol: 1e-11 };
 }
@@ -116,9 +116,9 @@ export function checkCase(c: FixtureCase, dev: string): void {
   for (const [key, want] of Object.entries(c.expected)) {
     const g = got[key];
     expect(g, `${c.name}: ${key}`).toBeDefined();
-    expect(g!.shape, `${c.name}: ${key} shape`).toEqual(want.shape);
+    expect(g.shape, `${c.name}: ${key} shape`).toEqual(want.shape);
     const tol = toleranceOf(c, key);
-    if (tol.rtol === 0) expect(toNumbers(g!.toTypedArray()), `${c.name}: ${key}`).toEqual(want.data.map(Number));
-    else expectClose(g!, want.data.map(Number), { ...tol, what: `${c.name}: ${key}` });
+    if (tol.rtol === 0) expect(toNumbers(g.toTypedArray()), `${c.name}: ${key}`).toEqual(want.data.map(Number));
+    else expectClose(g, want.data.map(Number), { ...tol, what: `${c.name}: ${key}` });
   }
 }

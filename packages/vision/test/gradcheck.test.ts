@@ -27,7 +27,7 @@ const f64 = (dev: string, v: number[][]): Tensor => tensor(v, { dtype: 'float64'
 /** Boxes with x1 < x2, y1 < y2, sizes in [0.5, 2.5], as a leaf. */
 function boxLeaf(dev: string, n: number, seed: number): Tensor {
   const xy = randomValues(seed, 2 * n, 0, 3), wh = randomValues(seed + 1, 2 * n, 0.5, 2.5);
-  return f64(dev, Array.from({ length: n }, (_, i) => [xy[2 * i]!, xy[2 * i + 1]!, xy[2 * i]! + wh[2 * i]!, xy[2 * i + 1]! + wh[2 * i + 1]!])).requiresGrad_();
+  return f64(dev, Array.from({ length: n }, (_, i) => [xy[2 * i], xy[2 * i + 1], xy[2 * i] + wh[2 * i], xy[2 * i + 1] + wh[2 * i + 1]])).requiresGrad_();
 }
 
 // sample points away from pixel borders so that finite differences do not cross a kink

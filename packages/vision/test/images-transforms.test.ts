@@ -21,7 +21,7 @@ const pattern = (W: number, H: number): Uint8Array => {
 };
 const png = (W: number, H: number, channels: 1 | 3 | 4 = 3) => {
   const rgb = pattern(W, H);
-  const data = channels === 3 ? rgb : Uint8Array.from({ length: W * H * channels }, (_, i) => (channels === 1 ? rgb[3 * i]! : i % 4 === 3 ? 128 : rgb[3 * Math.floor(i / 4) + (i % 4)]!));
+  const data = channels === 3 ? rgb : Uint8Array.from({ length: W * H * channels }, (_, i) => (channels === 1 ? rgb[3 * i] : i % 4 === 3 ? 128 : rgb[3 * Math.floor(i / 4) + (i % 4)]));
   return sharp(data, { raw: { width: W, height: H, channels } }).png().toBuffer();
 };
 const values = (t: Tensor) => Array.from(t.toTypedArray() as ArrayLike<number | bigint>, Number);
@@ -146,7 +146,7 @@ describe('CocoDetection, DataLoader and detectionCollate together', () => {
     for await (const { images, targets } of loader) {
       expect(images.shape).toEqual([2, 3, 16, 24]);
       expect(targets.map((t) => t.imageId)).toEqual([3, 20]);
-      expect(targets[0]!.boxes.shape).toEqual([2, 4]);
+      expect(targets[0].boxes.shape).toEqual([2, 4]);
     }
     const raw = new DataLoader(new CocoDetection(dir, join(dir, 'ann.json')), { batchSize: 2, collate: detectionCollate });
     await expect((async () => { for await (const b of raw) b.images.dispose(); })()).rejects.toThrow(/toTensor/);

@@ -20,7 +20,7 @@ function iou(a: Box, b: Box): number {
 /** Greedy NMS by decreasing score (ties by index; NaN scores first), within each category. */
 function refNms(boxes: Box[], scores: number[], threshold: number, cats?: number[]): number[] {
   const order = boxes.map((_, i) => i).sort((i, j) => {
-    const a = scores[i]!, b = scores[j]!;
+    const a = scores[i], b = scores[j];
     if (Number.isNaN(a) !== Number.isNaN(b)) return Number.isNaN(a) ? -1 : 1;
     return (a === b || (Number.isNaN(a) && Number.isNaN(b)) ? 0 : b - a) || i - j;
   });
@@ -29,7 +29,7 @@ function refNms(boxes: Box[], scores: number[], threshold: number, cats?: number
   for (const i of order) {
     if (gone.has(i)) continue;
     keep.push(i);
-    for (const j of order) if (j !== i && !gone.has(j) && !keep.includes(j) && (!cats || cats[i] === cats[j]) && iou(boxes[i]!, boxes[j]!) > threshold) gone.add(j);
+    for (const j of order) if (j !== i && !gone.has(j) && !keep.includes(j) && (!cats || cats[i] === cats[j]) && iou(boxes[i], boxes[j]) > threshold) gone.add(j);
   }
   return keep;
 }
@@ -39,9 +39,9 @@ function randomBoxes(seed: number, n: number, clusters = 0): Box[] {
   const centers = Array.from({ length: clusters }, () => [r() * 80, r() * 80, 5 + r() * 30, 5 + r() * 30]);
   return Array.from({ length: n }, () => {
     if (clusters > 0) {
-      const c = centers[Math.floor(r() * clusters)]!;
-      const x = c[0]! + (r() - 0.5) * 4, y = c[1]! + (r() - 0.5) * 4;
-      return [x, y, x + c[2]! + (r() - 0.5) * 4, y + c[3]! + (r() - 0.5) * 4];
+      const c = centers[Math.floor(r() * clusters)];
+      const x = c[0] + (r() - 0.5) * 4, y = c[1] + (r() - 0.5) * 4;
+      return [x, y, x + c[2] + (r() - 0.5) * 4, y + c[3] + (r() - 0.5) * 4];
     }
     const x = r() * 90, y = r() * 90;
     return [x, y, x + 1 + r() * 30, y + 1 + r() * 30];
@@ -101,7 +101,7 @@ forEachDevice('nms', (dev) => {
 
   it('batchedNms suppresses within categories only (int32 and int64 categories, any values)', () => {
     const boxes = randomBoxes(10, 300, 6), scores = Array.from({ length: 300 }, testRng(10));
-    const cats = Array.from({ length: 300 }, (_, i) => [-3, 0, 7, 1_000_000][(i * 13) % 4]!);
+    const cats = Array.from({ length: 300 }, (_, i) => [-3, 0, 7, 1_000_000][(i * 13) % 4]);
     for (const dtype of ['int32', 'int64'] as DType[]) {
       expect(ids(batchedNms(f64(boxes), f64(scores), tensor(cats, { dtype, device: dev }), 0.5)), dtype).toEqual(refNms(boxes, scores, 0.5, cats));
     }

@@ -35,14 +35,14 @@ function refRoiAlign(input: Map4, rois: number[][], ph: number, pw: number, scal
   const out: number[] = [], gradIn = new Array<number>(n * c * h * w).fill(0);
   rois.forEach((roi, k) => {
     const off = aligned ? 0.5 : 0;
-    const sw = roi[1]! * scale - off, sh = roi[2]! * scale - off;
-    let rw = roi[3]! * scale - off - sw, rh = roi[4]! * scale - off - sh;
+    const sw = roi[1] * scale - off, sh = roi[2] * scale - off;
+    let rw = roi[3] * scale - off - sw, rh = roi[4] * scale - off - sh;
     if (!aligned) { rw = Math.max(rw, 1); rh = Math.max(rh, 1); }
     const bh = rh / ph, bw = rw / pw;
     const gh = sampling > 0 ? sampling : Math.max(0, Math.ceil(rh / ph)), gw = sampling > 0 ? sampling : Math.max(0, Math.ceil(rw / pw));
     const count = Math.max(gh * gw, 1);
     for (let ch = 0; ch < c; ch++) {
-      const base = (roi[0]! * c + ch) * h * w;
+      const base = (roi[0] * c + ch) * h * w;
       for (let i = 0; i < ph; i++) for (let j = 0; j < pw; j++) {
         let sum = 0;
         const o = out.length;
@@ -51,8 +51,8 @@ function refRoiAlign(input: Map4, rois: number[][], ph: number, pw: number, scal
           for (let ix = 0; ix < gw; ix++) {
             const x = sw + j * bw + ((ix + 0.5) * bw) / gw;
             for (const [p, wt] of bilinear(input.data.slice(base, base + h * w), h, w, y, x)) {
-              sum += wt * input.data[base + p]!;
-              if (grad) gradIn[base + p]! += (grad[((k * c + ch) * ph + i) * pw + j]! * wt) / count;
+              sum += wt * input.data[base + p];
+              if (grad) gradIn[base + p] += (grad[((k * c + ch) * ph + i) * pw + j] * wt) / count;
             }
           }
         }
@@ -69,21 +69,21 @@ function refRoiPool(input: Map4, rois: number[][], ph: number, pw: number, scale
   const out: number[] = [], gradIn = new Array<number>(n * c * h * w).fill(0);
   const round = (v: number) => Math.sign(v) * Math.round(Math.abs(v));   // C's round: halves away from zero
   rois.forEach((roi, k) => {
-    const [x0, y0, x1, y1] = [1, 2, 3, 4].map((i) => round(roi[i]! * scale)) as [number, number, number, number];
+    const [x0, y0, x1, y1] = [1, 2, 3, 4].map((i) => round(roi[i] * scale)) as [number, number, number, number];
     const rw = Math.max(x1 - x0 + 1, 1), rh = Math.max(y1 - y0 + 1, 1);
     const bh = rh / ph, bw = rw / pw;
     for (let ch = 0; ch < c; ch++) {
-      const base = (roi[0]! * c + ch) * h * w;
+      const base = (roi[0] * c + ch) * h * w;
       for (let i = 0; i < ph; i++) for (let j = 0; j < pw; j++) {
         const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
         const hs = clip(Math.floor(i * bh) + y0, h), he = clip(Math.ceil((i + 1) * bh) + y0, h);
         const ws = clip(Math.floor(j * bw) + x0, w), we = clip(Math.ceil((j + 1) * bw) + x0, w);
         const empty = he <= hs || we <= ws;
         let best = empty ? 0 : -3.4028234663852886e38, at = -1;
-        for (let yy = hs; yy < he; yy++) for (let xx = ws; xx < we; xx++) if (input.data[base + yy * w + xx]! > best) { best = input.data[base + yy * w + xx]!; at = yy * w + xx; }
+        for (let yy = hs; yy < he; yy++) for (let xx = ws; xx < we; xx++) if (input.data[base + yy * w + xx] > best) { best = input.data[base + yy * w + xx]!; at = yy * w + xx; }
         const o = ((k * c + ch) * ph + i) * pw + j;
         out[o] = best;
-        if (grad && at >= 0) gradIn[base + at]! += grad[o]!;
+        if (grad && at >= 0) gradIn[base + at] += grad[o];
       }
     }
   });
@@ -136,7 +136,7 @@ forEachDevice('roiAlign', (dev) => {
       const stored = { data: toNumbers(x.toTypedArray()), shape: map.shape };
       const y = roiAlign(x, tensor(rows, { dtype, device: dev }), opts);
       expect(y.dtype).toBe(dtype);
-      const roisStored = (toNumbers(tensor(rows, { dtype }).toTypedArray()) as number[]);
+      const roisStored = (toNumbers(tensor(rows, { dtype }).toTypedArray()));
       const r = refRoiAlign(stored, rows.map((_, i) => roisStored.slice(i * 5, i * 5 + 5)), 2, 2, 0.5, 2, false);
       expectClose(y, r.out, { rtol: tol, atol: tol, what: dtype });
     }

@@ -20,7 +20,7 @@ export interface InterleavedRow {
   torchMs: number | null;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** A line-protocol client of the twin's --serve mode. */
 class TwinServer {
@@ -78,7 +78,7 @@ export async function interleaved(setup: StepSetup, preset: string, opts: { thre
             if (r === 0) continue;   // warm-up round
             kiln.push(k);
             if (reply) {
-              torch.push((reply.hostMs as number[])[0]!);
+              torch.push((reply.hostMs as number[])[0]);
               torchThreads = reply.threads as number;
             }
           }

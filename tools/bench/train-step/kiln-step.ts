@@ -75,7 +75,7 @@ export function disposeSetup(u: StepSetup): void {
   for (const p of u.model.parameters()) p.dispose();
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Host wall time of each step (it ends with the losses read back) and, on CUDA, its device time. */
 export interface StepTimes {

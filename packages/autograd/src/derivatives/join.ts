@@ -17,7 +17,7 @@ defineDerivative('cat', {
       const shape = c.inputShape(i);
       // a legacy empty input (shape [0]) took no part in a cat of higher rank
       if (shape.length !== c.grad.ndim) return zeros(shape, { dtype: c.grad.dtype, device: c.grad.device });
-      return narrow(c.grad, dim, from, n) as Tensor;
+      return narrow(c.grad, dim, from, n);
     });
   },
 });

@@ -45,7 +45,7 @@ defineDerivative('linear', {
     weight: (c) => {
       const x = c.saved('input'), g = c.grad;
       if (x.ndim === 1) return matmul(unsqueeze(g, 1), unsqueeze(x, 0));
-      return matmul(transpose(g.reshape([-1, g.shape[g.ndim - 1]!]), 0, 1), x.reshape([-1, x.shape[x.ndim - 1]!]));
+      return matmul(transpose(g.reshape([-1, g.shape[g.ndim - 1]]), 0, 1), x.reshape([-1, x.shape[x.ndim - 1]]));
     },
     bias: (c) => (c.grad.ndim === 1 ? c.grad : sum(c.grad, Array.from({ length: c.grad.ndim - 1 }, (_, i) => i))),
   },

@@ -59,7 +59,7 @@ defineDerivative('im2col', {
   grads: {
     input: (c) => {
       const w = windowOf(c), shape = c.inputShape('input');
-      return col2im(c.grad, [shape[2]!, shape[3]!], w.kernelSize, w.stride, w.padding, w.dilation);
+      return col2im(c.grad, [shape[2], shape[3]], w.kernelSize, w.stride, w.padding, w.dilation);
     },
   },
 });
@@ -103,7 +103,7 @@ defineDerivative('upsample_nearest2d_backward', {
   grads: {
     grad_output: (c) => {
       const a = c.attrs as UpsampleAttrs;
-      return upsampleNearest2d(c.grad, a.scaleFactor ? { scaleFactor: a.scaleFactor } : { size: a.outputSize as Size2 });
+      return upsampleNearest2d(c.grad, a.scaleFactor ? { scaleFactor: a.scaleFactor } : { size: a.outputSize });
     },
   },
 });

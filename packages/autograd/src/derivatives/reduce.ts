@@ -34,7 +34,7 @@ function spread(c: DerivativeContext, t: Tensor): Tensor {
 /** Number of elements each output element reduces. */
 function reducedCount(c: DerivativeContext): number {
   const shape = c.inputShape('input');
-  return attrsOf(c).dims.reduce((n, d) => n * shape[d]!, 1);
+  return attrsOf(c).dims.reduce((n, d) => n * shape[d], 1);
 }
 
 // (a view of the upstream gradient: the implicit 1 of backward() stays recognisable, see implicit-gradient.ts)
@@ -73,12 +73,12 @@ function productOfOthersExact(c: DerivativeContext, x: Tensor): Tensor {
   if (x.ndim === 0) return onesLike(x);
   const keptDims = x.shape.map((_, d) => d).filter((d) => !dims.includes(d));
   const order = [...keptDims, ...dims];
-  const keptSizes = keptDims.map((d) => x.shape[d]!);
-  const n = dims.reduce((m, d) => m * x.shape[d]!, 1);
+  const keptSizes = keptDims.map((d) => x.shape[d]);
+  const n = dims.reduce((m, d) => m * x.shape[d], 1);
   const groups = permute(x, order).reshape([...keptSizes, n]); // [..., n]
   const diagonal = eq(eye(n, n, { dtype: x.dtype, device: x.device }), 1); // [n, n]
   const copies = where(diagonal, 1, expand(unsqueeze(groups, -2), [...keptSizes, n, n])); // copy i has x_i = 1
-  const others = prod(copies, -1).reshape([...keptSizes, ...dims.map((d) => x.shape[d]!)]);
+  const others = prod(copies, -1).reshape([...keptSizes, ...dims.map((d) => x.shape[d])]);
   const inverse = new Array<number>(order.length);
   order.forEach((d, i) => (inverse[d] = i));
   return permute(others, inverse);
@@ -102,7 +102,7 @@ function toIndices(c: DerivativeContext): Tensor {
   if (shape.length === 0) return c.grad;
   const d = (c.attrs as { dim: number }).dim;
   const indices = keepDims(c, c.saved('output1'));
-  const positions = arange(shape[d]!, undefined, 1, { device: c.grad.device }).view(shape.map((s, k) => (k === d ? s : 1)));
+  const positions = arange(shape[d], undefined, 1, { device: c.grad.device }).view(shape.map((s, k) => (k === d ? s : 1)));
   return where(eq(positions, indices), keepDims(c, c.grad), 0);
 }
 defineDerivative('max_dim', { save: ['output1'], grads: { input: toIndices } });

@@ -34,7 +34,7 @@ interface SliceScatterCtx extends FunctionCtx<[]> {
 }
 class SliceScatter extends Function<SliceScatterCtx> {
   static override forward(ctx: SliceScatterCtx, src: Tensor, shape: readonly number[], dim: number, start: number, step: number): Tensor {
-    const end = start + (src.shape[dim]! - 1) * step + 1;
+    const end = start + (src.shape[dim] - 1) * step + 1;
     ctx.region = { dim, start, end, step };
     const out = zeros(shape, { dtype: src.dtype, device: src.device });
     const region = slice(out, dim, start, end, step);

@@ -47,7 +47,7 @@ export const creation = family({
       const v = op === 'zeros' ? 0 : op === 'ones' ? 1 : value;
       if (validShape(shape) && !bigEnough(shape)) return;
       const o = attempt(op, () => (op === 'full' ? full(shape as number[], v as number, opts) : op === 'zeros' ? zeros(shape as number[], opts) : op === 'ones' ? ones(shape as number[], opts) : empty(shape as number[], opts)));
-      const fullDt = (typeof v === 'boolean' && dtype === undefined ? 'bool' : dt) as DType;
+      const fullDt = (typeof v === 'boolean' && dtype === undefined ? 'bool' : dt);
       const valueOk = op === 'empty' || ((typeof v === 'number' || typeof v === 'boolean') && stored(v, fullDt) !== null);
       if (!validShape(shape) || !dtypeOk || !valueOk) return expectRefused(op, o);
       if (!o.ok) throw new Error(`${op}(${JSON.stringify(shape)}): refused a valid call: ${(o.error as Error).message}`);

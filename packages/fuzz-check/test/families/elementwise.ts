@@ -29,7 +29,7 @@ function broadcast(a: number[], b: number[]): number[] | null {
 /** Values of a row-major tensor of `shape` read at a broadcast index of `out`. */
 function reader(values: number[], shape: number[], out: number[]): (idx: number[]) => number {
   const st = rowMajor(shape), lead = out.length - shape.length;
-  return (idx) => values[shape.reduce((acc, s, i) => acc + (s === 1 ? 0 : idx[lead + i]!) * st[i]!, 0)]!;
+  return (idx) => values[shape.reduce((acc, s, i) => acc + (s === 1 ? 0 : idx[lead + i]) * st[i], 0)];
 }
 
 const input = (shape: number[], seed: number): Tensor =>
@@ -48,7 +48,7 @@ export const elementwise = family({
     const x = input(a, seed);
     const other: Tensor | unknown = 'shape' in b ? input(b.shape, seed + 1) : b.value;
     const name = inplace ? `${op}_` : op;
-    const o = attempt(name, () => (x as unknown as Record<string, (o: unknown) => Tensor>)[name]!.call(x, other));
+    const o = attempt(name, () => (x as unknown as Record<string, (o: unknown) => Tensor>)[name].call(x, other));
     if (!('shape' in b)) {
       const v = b.value;
       if (typeof v !== 'number' && typeof v !== 'boolean') {
@@ -65,7 +65,7 @@ export const elementwise = family({
     const bv = 'shape' in b ? flat(other as Tensor) : null;
     const scalar = 'value' in b ? Number(b.value) : NaN;
     const readB = bv ? reader(bv, bShape, out) : () => scalar;
-    const expected = [...indices(out)].map((idx) => OPS[op]!(read(idx), readB(idx)));
+    const expected = [...indices(out)].map((idx) => OPS[op](read(idx), readB(idx)));
     expectValues(`${name} of [${a}] and ${'shape' in b ? `[${bShape}]` : String(scalar)}`, flat(o.value), expected);
   },
 });

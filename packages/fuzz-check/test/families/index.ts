@@ -12,4 +12,4 @@ import { views } from './views.js';
 
 export const families: Record<string, Family<unknown>> = {
   creation, views, elementwise, reduce, copy, indexing, modules, borrowed, stateFile,
-} as Record<string, Family<unknown>>;
+};

@@ -22,13 +22,13 @@ export const indexing = family({
     if (op === 'indexSelect') {
       const index = tensor(idx, { dtype: dtype as 'int64' });
       const o = attempt(op, () => indexSelect(x, dim, index));
-      if (d === null || dtype === 'float32' || idx.some((i) => i < 0 || i >= shape[d]!)) return expectRefused(`indexSelect(${dim}, [${idx}])`, o);
+      if (d === null || dtype === 'float32' || idx.some((i) => i < 0 || i >= shape[d])) return expectRefused(`indexSelect(${dim}, [${idx}])`, o);
       if (!o.ok) throw new Error(`indexSelect(${dim}, [${idx}]) refused a valid call: ${(o.error as Error).message}`);
       const out = [...shape];
       out[d] = idx.length;
       expectShape(op, o.value.shape, out);
       const expected: number[] = [];
-      for (let r = 0; r < out[0]!; r++) for (let c = 0; c < out[1]!; c++) expected.push(d === 0 ? idx[r]! * cols + c : r * cols + idx[c]!);
+      for (let r = 0; r < out[0]; r++) for (let c = 0; c < out[1]; c++) expected.push(d === 0 ? idx[r] * cols + c : r * cols + idx[c]);
       return expectValues(`indexSelect(${dim}, [${idx}])`, flat(o.value), expected);
     }
     // gather along d with an index of shape [rows, k] (dim 1) or [k, cols] (dim 0)
@@ -37,11 +37,11 @@ export const indexing = family({
     const ivals = Array.from({ length: numelOf(ishape) }, (_, i) => idx[i % Math.max(k, 1)] ?? 0);
     const index = tensor(ivals, { dtype: dtype as 'int64' }).reshape(ishape);
     const o = attempt(op, () => gather(x, dim, index));
-    if (d === null || dtype === 'float32' || ivals.some((i) => i < 0 || i >= shape[d]!)) return expectRefused(`gather(${dim}, [${ivals}])`, o);
+    if (d === null || dtype === 'float32' || ivals.some((i) => i < 0 || i >= shape[d])) return expectRefused(`gather(${dim}, [${ivals}])`, o);
     if (!o.ok) throw new Error(`gather(${dim}, [${ivals}]) of [${shape}] refused a valid call: ${(o.error as Error).message}`);
     expectShape(op, o.value.shape, ishape);
     const expected = ivals.map((v, i) => {
-      const r = Math.floor(i / ishape[1]!), c = i % ishape[1]!;
+      const r = Math.floor(i / ishape[1]), c = i % ishape[1];
       return d === 0 ? v * cols + c : r * cols + v;
     });
     expectValues(`gather(${dim}, [${ivals}])`, flat(o.value), expected);

@@ -37,7 +37,7 @@ export const modules = family({
     if (!made.ok) return;
     const m = made.value;
     const x = kind === 'Linear' ? randn([input[0], a], { seed: 1 }) : randn([...input], { seed: 1 });
-    const o = attempt(`${kind}.forward`, () => m.call(x) as Tensor);
+    const o = attempt(`${kind}.forward`, () => m.call(x));
     if (!o.ok) return;
     const y = o.value;
     const [n, c, h, w] = input;
@@ -53,7 +53,7 @@ export const modules = family({
       const out = other > 0 && other < 4 ? [Math.floor(h * other), Math.floor(w * other)] : pair(k);
       expectShape('Upsample', y.shape, [n, c, ...out]);
     } else {
-      expectShape(kind, y.shape, x.shape as number[]);
+      expectShape(kind, y.shape, x.shape);
     }
   },
 });

@@ -16,11 +16,11 @@ export const reduce = family({
   check({ shape, op, dims, keepdim }) {
     const nd = shape.length, n = Math.max(nd, 1);
     const x = arange(numelOf(shape), undefined, 1, { dtype: 'float64' }).mul(0.5).reshape(shape);
-    const o = attempt(op, () => (x as unknown as Record<string, (d: unknown, k: unknown) => Tensor>)[op]!.call(x, dims, keepdim));
+    const o = attempt(op, () => (x as unknown as Record<string, (d: unknown, k: unknown) => Tensor>)[op].call(x, dims, keepdim));
     // PyTorch: no dims, or an empty list of dims, reduces over all of them
     const list = dims === undefined || (Array.isArray(dims) && dims.length === 0) ? shape.map((_, i) => i) : typeof dims === 'number' ? [dims] : dims;
     const ok = list.every((d) => isIntIn(d, -n, n - 1));
-    const norm = ok ? list.map((d) => ((d as number) < 0 ? (d as number) + n : (d as number))) : [];
+    const norm = ok ? list.map((d) => ((d) < 0 ? (d) + n : (d))) : [];
     if (!ok || new Set(norm).size !== norm.length) return expectRefused(`${op}(${JSON.stringify(dims)})`, o);
     if (!o.ok) throw new Error(`${op}(${JSON.stringify(dims)}) of [${shape}]: refused a valid call: ${(o.error as Error).message}`);
     const reduced = new Set(nd === 0 ? [] : norm);
@@ -31,7 +31,7 @@ export const reduce = family({
     for (const idx of indices(shape)) {
       const key = idx.filter((_, i) => !reduced.has(i)).join(',');
       const g = groups.get(key) ?? [];
-      g.push(vals[idx.reduce((a, v, i) => a + v * st[i]!, 0)]!);
+      g.push(vals[idx.reduce((a, v, i) => a + v * st[i], 0)]);
       groups.set(key, g);
     }
     const expected = [...groups.values()].map((g) => (op === 'sum' ? g.reduce((a, b) => a + b, 0) : op === 'mean' ? g.reduce((a, b) => a + b, 0) / g.length : Math.max(...g)));

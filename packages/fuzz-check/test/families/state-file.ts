@@ -71,7 +71,7 @@ export const stateFile = family({
     const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + hl)).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
     let total = 0;
     for (const [key, t] of Object.entries(o.value.state) as [string, Tensor][]) {
-      const h = header[key]!;
+      const h = header[key];
       expectShape(key, t.shape, h.shape);
       const [b, e] = h.data_offsets;
       const want = bytes.subarray(8 + hl + b, 8 + hl + e);

@@ -22,8 +22,8 @@ const wrapDim = (d: unknown, nd: number): number | null => {
 
 function reference(op: string, shape: number[], args: unknown[]): Ref | null {
   const nd = shape.length, base = rowMajor(shape);
-  const flatAt = (idx: number[]) => idx.reduce((acc, v, i) => acc + v * base[i]!, 0);
-  const same = (s: number[]): Ref | null => (numelOf(s) === numelOf(shape) ? { shape: s, at: (o) => { const k = o.reduce((acc, v, i) => acc + v * rowMajor(s)[i]!, 0); return k; } } : null);
+  const flatAt = (idx: number[]) => idx.reduce((acc, v, i) => acc + v * base[i], 0);
+  const same = (s: number[]): Ref | null => (numelOf(s) === numelOf(shape) ? { shape: s, at: (o) => { const k = o.reduce((acc, v, i) => acc + v * rowMajor(s)[i], 0); return k; } } : null);
   switch (op) {
     case 'slice': {
       const [dim, start, end, step] = args;
@@ -31,25 +31,25 @@ function reference(op: string, shape: number[], args: unknown[]): Ref | null {
       const d = wrapDim(dim, nd);
       const intOrInf = (v: unknown) => isIntIn(v, -(2 ** 53), 2 ** 53) || v === Infinity || v === -Infinity;
       if (d === null || !isIntIn(step, 1, 2 ** 53) || !intOrInf(start) || !intOrInf(end)) return null;
-      const n = shape[d]!;
+      const n = shape[d];
       const wrap = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
-      const s = wrap(start as number), e = Math.max(wrap(end as number), s);
-      const len = Math.ceil((e - s) / (step as number));
+      const s = wrap(start), e = Math.max(wrap(end), s);
+      const len = Math.ceil((e - s) / (step));
       const out = [...shape];
       out[d] = len;
-      return { shape: out, at: (o) => flatAt(o.map((v, i) => (i === d ? s + v * (step as number) : v))) };
+      return { shape: out, at: (o) => flatAt(o.map((v, i) => (i === d ? s + v * (step) : v))) };
     }
     case 'narrow': {
       const [dim, start, length] = args;
       if (nd === 0) return null;
       const d = wrapDim(dim, nd);
       if (d === null) return null;
-      const n = shape[d]!;
+      const n = shape[d];
       if (!isIntIn(start, -n, n)) return null;
-      const s = (start as number) < 0 ? (start as number) + n : (start as number);
+      const s = (start) < 0 ? (start) + n : (start);
       if (!isIntIn(length, 0, n - s)) return null;
       const out = [...shape];
-      out[d] = length as number;
+      out[d] = length;
       return { shape: out, at: (o) => flatAt(o.map((v, i) => (i === d ? s + v : v))) };
     }
     case 'select': {
@@ -57,9 +57,9 @@ function reference(op: string, shape: number[], args: unknown[]): Ref | null {
       if (nd === 0) return null;
       const d = wrapDim(dim, nd);
       if (d === null) return null;
-      const n = shape[d]!;
+      const n = shape[d];
       if (!isIntIn(index, -n, n - 1)) return null;
-      const i0 = (index as number) < 0 ? (index as number) + n : (index as number);
+      const i0 = (index) < 0 ? (index) + n : (index);
       return { shape: shape.filter((_, k) => k !== d), at: (o) => flatAt([...o.slice(0, d), i0, ...o.slice(d)]) };
     }
     case 'expand': {
@@ -68,7 +68,7 @@ function reference(op: string, shape: number[], args: unknown[]): Ref | null {
       const lead = target.length - nd;
       const out: number[] = [];
       for (let i = 0; i < target.length; i++) {
-        const src = i - lead, size = src >= 0 ? shape[src]! : 1, want = target[i] === -1 ? size : (target[i] as number);
+        const src = i - lead, size = src >= 0 ? shape[src] : 1, want = target[i] === -1 ? size : (target[i]);
         if (src < 0 && target[i] === -1) return null;
         if (size !== want && size !== 1) return null;
         out.push(want);
@@ -79,8 +79,8 @@ function reference(op: string, shape: number[], args: unknown[]): Ref | null {
     case 'reshape': {
       const s = args[0] as unknown[];
       if (!Array.isArray(s) || s.filter((v) => v === -1).length > 1 || !s.every((v) => v === -1 || isIntIn(v, 0, 2 ** 53))) return null;
-      const known = (s as number[]).filter((v) => v !== -1).reduce((a, b) => a * b, 1);
-      const out = (s as number[]).map((v) => (v === -1 ? (known === 0 ? NaN : numelOf(shape) / known) : v));
+      const known = (s).filter((v) => v !== -1).reduce((a, b) => a * b, 1);
+      const out = (s).map((v) => (v === -1 ? (known === 0 ? NaN : numelOf(shape) / known) : v));
       if (!out.every((v) => Number.isInteger(v))) return null;
       return same(out);
     }
@@ -89,7 +89,7 @@ function reference(op: string, shape: number[], args: unknown[]): Ref | null {
       if (!Array.isArray(dims) || dims.length !== nd) return null;
       const d = dims.map((v) => wrapDim(v, nd));
       if (d.some((v) => v === null) || new Set(d).size !== nd) return null;
-      return { shape: d.map((k) => shape[k!]!), at: (o) => { const idx = new Array<number>(nd); d.forEach((k, i) => { idx[k!] = o[i]!; }); return flatAt(idx); } };
+      return { shape: d.map((k) => shape[k!]), at: (o) => { const idx = new Array<number>(nd); d.forEach((k, i) => { idx[k!] = o[i]!; }); return flatAt(idx); } };
     }
     case 'transpose': {
       const [a, b] = args;
@@ -107,7 +107,7 @@ function reference(op: string, shape: number[], args: unknown[]): Ref | null {
       return same(shape[d] === 1 ? shape.filter((_, k) => k !== d) : [...shape]);
     }
     case 'unsqueeze': {
-      const d = isIntIn(args[0], -(nd + 1), nd) ? ((args[0] as number) < 0 ? (args[0] as number) + nd + 1 : (args[0] as number)) : null;
+      const d = isIntIn(args[0], -(nd + 1), nd) ? ((args[0]) < 0 ? (args[0]) + nd + 1 : (args[0])) : null;
       if (d === null) return null;
       const out = [...shape];
       out.splice(d, 0, 1);
@@ -149,7 +149,7 @@ export const views = family({
     const base = arange(numelOf(shape), undefined, 1, { dtype: 'float64' }).reshape(shape);
     // sometimes on a transposed base, so the op meets non-contiguous strides
     const src = chain && shape.length >= 2 ? base.transpose(0, 1) : base;
-    const srcShape = chain && shape.length >= 2 ? [shape[1]!, shape[0]!, ...shape.slice(2)] : shape;
+    const srcShape = chain && shape.length >= 2 ? [shape[1], shape[0], ...shape.slice(2)] : shape;
     const srcRef = chain && shape.length >= 2 ? reference('transpose', shape, [0, 1])! : null;
     const r = reference(op, srcShape, args);
     const o = attempt(op, () => apply(src, op, args));
@@ -162,15 +162,15 @@ export const views = family({
     expectShape(op, v.shape, r.shape);
     if (numelOf(r.shape) <= 4096) {
       const values = flat(v.contiguous());
-      const toBase = (idx: number[]) => (srcRef ? srcRef.at(idx) : idx.reduce((acc, x, i) => acc + x * rowMajor(srcShape)[i]!, 0));
+      const toBase = (idx: number[]) => (srcRef ? srcRef.at(idx) : idx.reduce((acc, x, i) => acc + x * rowMajor(srcShape)[i], 0));
       const expected: number[] = [];
       for (const out of indices(r.shape)) {
         // the op's map gives a flat index into src's row-major order: unflatten it, then map to base
         let k = r.at(out);
         const idx = srcShape.map(() => 0);
         for (let i = srcShape.length - 1; i >= 0; i--) {
-          idx[i] = k % srcShape[i]!;
-          k = Math.floor(k / srcShape[i]!);
+          idx[i] = k % srcShape[i];
+          k = Math.floor(k / srcShape[i]);
         }
         expected.push(toBase(idx));
       }

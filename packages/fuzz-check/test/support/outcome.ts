@@ -37,7 +37,7 @@ export function expectRefused(what: string, o: Outcome<unknown>): void {
 export function expectValues(what: string, actual: readonly number[], expected: readonly number[], tol = 0): void {
   if (actual.length !== expected.length) throw new Error(`${what}: ${actual.length} values, expected ${expected.length}`);
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!, b = expected[i]!;
+    const a = actual[i], b = expected[i];
     if (Number.isNaN(b) ? !Number.isNaN(a) : !(a === b || Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)))) {
       throw new Error(`${what}: element ${i} is ${a}, expected ${b}`);
     }

@@ -38,7 +38,7 @@ export const numelOf = (s: readonly number[]): number => s.reduce((a, b) => a * 
 /** Row-major strides of a shape. */
 export function rowMajor(shape: readonly number[]): number[] {
   const st = shape.map(() => 1);
-  for (let i = shape.length - 2; i >= 0; i--) st[i] = st[i + 1]! * shape[i + 1]!;
+  for (let i = shape.length - 2; i >= 0; i--) st[i] = st[i + 1] * shape[i + 1];
   return st;
 }
 /** Every index of a shape, in row-major order. */
@@ -48,7 +48,7 @@ export function* indices(shape: readonly number[]): Generator<number[]> {
   for (;;) {
     yield [...idx];
     let d = shape.length - 1;
-    while (d >= 0 && ++idx[d]! === shape[d]) idx[d--] = 0;
+    while (d >= 0 && ++idx[d] === shape[d]) idx[d--] = 0;
     if (d < 0) return;
   }
 }

@@ -69,7 +69,7 @@ export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFoca
   if (!isFloating(input.dtype)) throw new DTypeError(OP, 'input', 'a floating-point tensor (logits)', input.dtype);
   if (input.ndim < 1) throw new ShapeError(OP, 'input', 'a tensor of shape [N, C] (or [..., C])', fmtShape(input.shape));
   commonDevice(OP, ['input', 'target', 'weight', 'classWeight'], [input, target, options.weight, options.classWeight]);
-  const C = input.shape[input.ndim - 1]!;
+  const C = input.shape[input.ndim - 1];
   const lead = input.shape.slice(0, -1);
   const N = lead.reduce((p, s) => p * s, 1);
   const x = input.ndim === 2 ? input : input.reshape([N, C]);

@@ -69,13 +69,13 @@ export class GroupNorm extends Module {
     this.numChannels = numChannels;
     this.eps = checkEps('GroupNorm', options.eps ?? 1e-5);
     const affine = options.affine ?? true;
-    this.weight = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 1) as Parameter : null;
-    this.bias = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 0) as Parameter : null;
+    this.weight = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 1) : null;
+    this.bias = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 0) : null;
   }
 
   forward(x: Tensor): Tensor {
     const cshape = channelShape('GroupNorm', x, this.numChannels, 2);
-    const n = x.shape[0]!;
+    const n = x.shape[0];
     const perGroup = (this.numChannels / this.numGroups) * x.shape.slice(2).reduce((a, b) => a * b, 1);
     const grouped = x.reshape([n, this.numGroups, perGroup]);
     const m = mean(grouped, 2, true);
@@ -134,8 +134,8 @@ export class BatchNorm2d extends Module {
     this.momentum = momentum;
     this.trackRunningStats = options.trackRunningStats ?? true;
     const affine = options.affine ?? true;
-    this.weight = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 1) as Parameter : null;
-    this.bias = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 0) as Parameter : null;
+    this.weight = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 1) : null;
+    this.bias = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 0) : null;
     const dev = toDevice(options.device ?? 'cpu');
     const buffer = (dtype: DType, value: number): BufferTensor => {
       const b = BufferTensor.adopt(emptyOn([...(dtype === 'int64' ? [] : [numFeatures])], dtype, dev));

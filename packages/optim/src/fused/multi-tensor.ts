@@ -60,20 +60,20 @@ export function runFused(op: string, kernel: FusedKernel, updates: readonly Para
   let targets: Tensor[][];
   try {
     targets = updates.map((u) => kernel.targets(u));
-    targets.forEach((ts, k) => ts.forEach((t, s) => checkNoInternalOverlap(s === 0 ? `${op} (${updates[k]!.arg})` : `${op} (state of ${updates[k]!.arg})`, t)));
+    targets.forEach((ts, k) => ts.forEach((t, s) => checkNoInternalOverlap(s === 0 ? `${op} (${updates[k].arg})` : `${op} (state of ${updates[k].arg})`, t)));
   } catch (e) {
     // state made for this step goes again, so that the next step starts as this one did
     updates.forEach((u, k) => {
       for (const key of Object.keys(u.state)) {
-        if (keysBefore[k]!.has(key)) continue;
+        if (keysBefore[k].has(key)) continue;
         const v = u.state[key];
-        if (typeof v !== 'number') v!.dispose();
+        if (typeof v !== 'number') v.dispose();
         delete u.state[key];
       }
     });
     throw e;
   }
-  const perLaunch = Math.floor(MAX_KERNEL_TENSORS / targets[0]!.length);
+  const perLaunch = Math.floor(MAX_KERNEL_TENSORS / targets[0].length);
   const batches = new Map<string, number[]>();
   updates.forEach((u, k) => {
     const key = `${u.param.device}|${u.param.dtype}`;
@@ -83,14 +83,14 @@ export function runFused(op: string, kernel: FusedKernel, updates: readonly Para
   });
   for (const members of batches.values()) {
     for (let start = 0; start < members.length; start += perLaunch) {
-      launchBatch(kernel, members.slice(start, start + perLaunch).map((k) => [updates[k]!, targets[k]!] as const));
+      launchBatch(kernel, members.slice(start, start + perLaunch).map((k) => [updates[k], targets[k]] as const));
     }
   }
 }
 
 /** One launch: stand-ins for tensors the kernel cannot take as they are, copied back after it. */
 function launchBatch(kernel: FusedKernel, batch: readonly (readonly [ParamUpdate, Tensor[]])[]): void {
-  const dtype = batch[0]![0].param.dtype;
+  const dtype = batch[0][0].param.dtype;
   const attrs = [...kernel.sharedAttrs];
   for (const [u] of batch) attrs.push(...kernel.paramAttrs(u));
   tidy(() => {
@@ -99,7 +99,7 @@ function launchBatch(kernel: FusedKernel, batch: readonly (readonly [ParamUpdate
     const outs = originals.map((t) => standIn(t, dtype));
     launchKernel(kernel.name, grads, outs, attrs);
     originals.forEach((t, i) => {
-      if (outs[i] !== t) t.copy_(outs[i]!);   // copy_ bumps the version
+      if (outs[i] !== t) t.copy_(outs[i]);   // copy_ bumps the version
       else t.storage.version++;                // written in place, as an in-place op's target
     });
   });

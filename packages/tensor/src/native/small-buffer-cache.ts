@@ -52,7 +52,7 @@ export class SmallBufferCache {
 
   /** The native block size for a request of n bytes (from the table up to SMALL_LIMIT). */
   roundSize(n: number): number {
-    return n <= SMALL_LIMIT ? this.blockOf[Math.ceil(n / 64)]! : this.blockSize(n);
+    return n <= SMALL_LIMIT ? this.blockOf[Math.ceil(n / 64)] : this.blockSize(n);
   }
 
   /** The address of the buffer the last successful take() returned. */
@@ -64,19 +64,19 @@ export class SmallBufferCache {
    * rather than a [buffer, address] pair each: taking and parking allocate nothing.)
    */
   take(size: number): ArrayBuffer | null {
-    const list = this.buffers[size >>> 6]!;
+    const list = this.buffers[size >>> 6];
     if (list.length === 0) return null;
     this.parkedBytes -= size;
     this.hits++;
-    this.takenAddress = this.addresses[size >>> 6]!.pop()!;
+    this.takenAddress = this.addresses[size >>> 6].pop()!;
     return list.pop()!;
   }
 
   /** Parks a buffer of block size `size`; false (nothing parked) when the budget is full. */
   put(size: number, buffer: ArrayBuffer, address: number): boolean {
     if (this.parkedBytes + size > this.budget) return false;
-    this.buffers[size >>> 6]!.push(buffer);
-    this.addresses[size >>> 6]!.push(address);
+    this.buffers[size >>> 6].push(buffer);
+    this.addresses[size >>> 6].push(address);
     this.parkedBytes += size;
     return true;
   }
@@ -84,10 +84,10 @@ export class SmallBufferCache {
   /** Empties the cache, handing every parked buffer to `release`. */
   drain(release: (buffer: ArrayBuffer) => void): void {
     for (let i = 0; i < this.buffers.length; i++) {
-      const list = this.buffers[i]!;
+      const list = this.buffers[i];
       for (const b of list) release(b);
       list.length = 0;
-      this.addresses[i]!.length = 0;
+      this.addresses[i].length = 0;
     }
     this.parkedBytes = 0;
   }

@@ -55,7 +55,7 @@ export const nnTuning = { columnBudget: 2 ** 27 };
 function resolveConv(op: string, opts: Conv2dOptions | undefined, kernel: readonly number[]): { w: Window; groups: number } {
   const groups = opts?.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1) throw new ValueError(op, 'groups', 'a positive integer', String(groups));
-  const w = windowOf(op, [kernel[0]!, kernel[1]!], opts?.stride ?? 1, opts?.padding ?? 0, opts?.dilation ?? 1);
+  const w = windowOf(op, [kernel[0], kernel[1]], opts?.stride ?? 1, opts?.padding ?? 0, opts?.dilation ?? 1);
   return { w, groups };
 }
 
@@ -76,7 +76,7 @@ function checkWeight(op: string, weight: Tensor, channels: number, groups: numbe
 function checkSameDType(op: string, names: readonly string[], ts: readonly (Tensor | null | undefined)[]): DType {
   const first = ts[0]!;
   ts.forEach((t, i) => {
-    if (t && t.dtype !== first.dtype) throw new DTypeError(op, names[i]!, `the dtype of '${names[0]}' (${first.dtype})`, t.dtype);
+    if (t && t.dtype !== first.dtype) throw new DTypeError(op, names[i], `the dtype of '${names[0]}' (${first.dtype})`, t.dtype);
   });
   return first.dtype;
 }

@@ -51,9 +51,9 @@ function copyBroadcast(dst: Tensor, src: Tensor): void {
 export function byteExtent(t: Tensor): [number, number] {
   let lo = t.offset, hi = t.offset;
   for (let d = 0; d < t.shape.length; d++) {
-    const n = t.shape[d]!;
+    const n = t.shape[d];
     if (n === 0) return [0, 0];
-    const reach = (n - 1) * t.strides[d]!;
+    const reach = (n - 1) * t.strides[d];
     if (reach < 0) lo += reach;
     else hi += reach;
   }
@@ -149,8 +149,8 @@ export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
   t.assertAlive('to');
   let opts: ToOptions;
   if (typeof target === 'string') opts = target in dtypeInfo ? { dtype: target as DType } : { device: target };
-  else if (target instanceof Object && !('type' in target && 'index' in target)) opts = target as ToOptions;
-  else opts = { device: target as DeviceLike };
+  else if (target instanceof Object && !('type' in target && 'index' in target)) opts = target;
+  else opts = { device: target };
   const dtype = opts.dtype === undefined ? t.dtype : checkDType('to', 'dtype', opts.dtype);
   const dev = opts.device === undefined ? t.device : toDevice(opts.device);
   if (dtype === t.dtype && dev === t.device && !opts.copy) return t;
@@ -229,7 +229,7 @@ export function copy_(t: Tensor, src: Tensor): Tensor {
 export function toTypedArray(t: Tensor): StorageArray {
   t.assertAlive('toTypedArray');
   const half = t.dtype === 'float16' || t.dtype === 'bfloat16';
-  let src = half ? castCopy(t, 'float32') : t.isContiguous ? t : castCopy(t, t.dtype);
+  const src = half ? castCopy(t, 'float32') : t.isContiguous ? t : castCopy(t, t.dtype);
   const info = dtypeInfo[src.dtype];
   const out = hostArray('toTypedArray', src);
   if (src.numel > 0) hostCopy('copy_to_host', src.device, () => backendFor(src.device).download(src.storage, src.offset * info.itemsize, out));
@@ -274,7 +274,7 @@ export function hostValues(t: Tensor, arr: StorageArray, op: string): (number | 
   if (t.dtype === 'int64') {
     const a = arr as BigInt64Array;
     for (let i = 0; i < a.length; i++) {
-      const v = a[i]!;
+      const v = a[i];
       if (v > MAX_SAFE || v < -MAX_SAFE) {
         throw new ValueError(op, null, 'int64 values within ±2^53 to read as JS numbers (use toTypedArray() for a BigInt64Array)', v.toString());
       }
@@ -289,10 +289,10 @@ export function hostValues(t: Tensor, arr: StorageArray, op: string): (number | 
 }
 
 function nest(values: (number | boolean)[], shape: readonly number[], dim: number, start: number): NestedArray<number | boolean> {
-  if (dim === shape.length) return values[start]!;
-  const n = shape[dim]!;
+  if (dim === shape.length) return values[start];
+  const n = shape[dim];
   let step = 1;
-  for (let d = dim + 1; d < shape.length; d++) step *= shape[d]!;
+  for (let d = dim + 1; d < shape.length; d++) step *= shape[d];
   const out: NestedArray<number | boolean>[] = new Array(n);
   for (let i = 0; i < n; i++) out[i] = nest(values, shape, dim + 1, start + i * step);
   return out;

@@ -66,7 +66,7 @@ function flattenNested(data: Nested): { shape: number[]; values: (number | boole
       if (typeof x !== 'number' && typeof x !== 'boolean' && typeof x !== 'bigint') {
         throw new ValueError('tensor', 'data', 'numbers, booleans or bigints', typeof x);
       }
-      values.push(x as number | boolean | bigint);
+      values.push(x);
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[dim]) {
@@ -98,7 +98,7 @@ function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DTyp
     case 'int64': {
       const a = new BigInt64Array(n);
       for (let i = 0; i < n; i++) {
-        const v = values[i]!;
+        const v = values[i];
         // BigInt64Array would wrap silently; PyTorch raises on overflow too
         if (typeof v !== 'bigint') a[i] = BigInt(scalarValue('tensor', 'data', v, 'int64'));
         else if (v < INT64_MIN || v > INT64_MAX) throw new ValueError('tensor', 'data', 'int64 values in [-2^63, 2^63 - 1]', String(v));
@@ -114,7 +114,7 @@ function toHostArray(values: readonly (number | boolean | bigint)[], dtype: DTyp
     case 'int32': {
       const a = new Int32Array(n);
       for (let i = 0; i < n; i++) {
-        const v = values[i]!;
+        const v = values[i];
         a[i] = scalarValue('tensor', 'data', typeof v === 'bigint' ? Number(v) : v, 'int32');
       }
       return a;
@@ -158,10 +158,10 @@ export function tensor(data: Nested | ArrayBufferView, opts?: CreateOptions): Te
       host = fromHost(arr, [arr.length], target);
     } else {
       const values = Array.from(arr as ArrayLike<number | bigint>);
-      return tensor(values as Nested, { ...opts, dtype: target });
+      return tensor(values, { ...opts, dtype: target });
     }
   } else {
-    const { shape, values } = flattenNested(data as Nested);
+    const { shape, values } = flattenNested(data);
     const target = dtype ?? inferDType(values);
     const half = target === 'float16' || target === 'bfloat16';
     host = fromHost(toHostArray(values, half ? 'float32' : target), shape, half ? 'float32' : target);
@@ -210,7 +210,7 @@ export function fromTypedArray(
   const dt = dtype ?? own!;
   const s = shape ? checkShape('fromTypedArray', 'shape', shape) : [data.length];
   if (numelOf(s) !== data.length) throw new ShapeError('fromTypedArray', 'shape', `a shape with ${data.length} elements`, fmtShape(s));
-  const buffer = data.buffer as ArrayBuffer | SharedArrayBuffer;
+  const buffer = data.buffer;
   if (buffer instanceof ArrayBuffer && (buffer as { resizable?: boolean }).resizable === true) {
     const copy = fromHost(data, [data.length], dt);
     const t = copy.reshape(s);

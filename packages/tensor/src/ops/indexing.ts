@@ -27,7 +27,7 @@ function checkIndexDType(op: string, index: Tensor, arg = 'index'): void {
 
 /** 0-d counts as 1-d for the dimension checks, as in PyTorch (ensure_nonempty_dim). */
 const nonemptyDims = (t: Tensor): number => Math.max(t.ndim, 1);
-const sizeAt = (t: Tensor, d: number): number => (t.ndim === 0 ? 1 : t.shape[d]!);
+const sizeAt = (t: Tensor, d: number): number => (t.ndim === 0 ? 1 : t.shape[d]);
 
 /** PyTorch's gather_shape_check: same number of dims, index no larger than input except along dim. */
 function checkGatherShapes(op: string, x: Tensor, index: Tensor, dim: number): void {
@@ -244,7 +244,7 @@ function largestClass(index: Tensor): number {
   const values = toTypedArray(index) as Int32Array | BigInt64Array;
   let max = -Infinity;
   for (let i = 0; i < values.length; i++) {
-    const v = Number(values[i]!);
+    const v = Number(values[i]);
     if (v < 0) throw new ValueError('one_hot', 'input', 'class values >= 0', `${v} at flat position ${i}`);
     if (v > max) max = v;
   }

@@ -33,13 +33,13 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   const names = tensors.map((_, i) => `tensors[${i}]`);
   const dev = commonDevice('cat', names, tensors);
   tensors.forEach((t, i) => {
-    if (t.ndim === 0) throw new ShapeError('cat', names[i]!, 'a tensor with at least one dimension (use stack for 0-d tensors)', 'a 0-d tensor');
+    if (t.ndim === 0) throw new ShapeError('cat', names[i], 'a tensor with at least one dimension (use stack for 0-d tensors)', 'a 0-d tensor');
   });
   // The reference shape: the first tensor that is not a legacy empty one.
   const refIndex = Math.max(0, tensors.findIndex((t) => !isLegacyEmpty(t)));
-  const ref = tensors[refIndex]!;
+  const ref = tensors[refIndex];
   const d = normalizeDim('cat', dim, ref.ndim);
-  let dtype: DType = tensors[0]!.dtype;
+  let dtype: DType = tensors[0].dtype;
   for (const t of tensors) dtype = promoteTypes(dtype, t.dtype);
   const parts: Tensor[] = [];
   const sizes: number[] = [];
@@ -51,17 +51,17 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     const ok = t.ndim === ref.ndim && t.shape.every((s, k) => k === d || s === ref.shape[k]);
     if (!ok) {
       const want = ref.shape.map((s, k) => (k === d ? '*' : String(s))).join(', ');
-      throw new ShapeError('cat', names[i]!, `shape [${want}] (as ${names[refIndex]}; sizes may differ only in dimension ${d})`, fmtShape(t.shape));
+      throw new ShapeError('cat', names[i], `shape [${want}] (as ${names[refIndex]}; sizes may differ only in dimension ${d})`, fmtShape(t.shape));
     }
     parts.push(t);
-    sizes.push(t.shape[d]!);
+    sizes.push(t.shape[d]);
   });
   const shape = [...ref.shape];
   shape[d] = sizes.reduce((a, b) => a + b, 0);
   const out = empty(shape, dtype, dev);
   let start = 0;
   for (const t of parts) {
-    const n = t.shape[d]!;
+    const n = t.shape[d];
     if (n > 0 && t.numel > 0) {
       // The output's slice for t: a view of out, not recorded (out has no history yet).
       const slot = narrow(out, d, start, n);
@@ -76,7 +76,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
 /** Joins tensors of one shape along a new dim (in [-ndim-1, ndim]). */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   checkList('stack', tensors);
-  const first = tensors[0]!;
+  const first = tensors[0];
   tensors.forEach((t, i) => {
     if (t.ndim !== first.ndim || t.shape.some((s, k) => s !== first.shape[k])) {
       throw new ShapeError('stack', `tensors[${i}]`, `shape ${fmtShape(first.shape)} (as tensors[0]; stacked tensors must have equal shapes)`, fmtShape(t.shape));
@@ -99,7 +99,7 @@ export function split(x: Tensor, sizeOrSections: number | readonly number[], dim
   x.assertAlive('split');
   if (x.ndim === 0) throw new ShapeError('split', 'input', 'a tensor with at least one dimension', 'a 0-d tensor');
   const d = normalizeDim('split', dim, x.ndim);
-  const n = x.shape[d]!;
+  const n = x.shape[d];
   let sections: number[];
   if (typeof sizeOrSections === 'number') {
     const size = sizeOrSections;
@@ -133,7 +133,7 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   if (!Number.isInteger(chunks) || chunks < 1) throw new ValueError('chunk', 'chunks', 'a positive integer', String(chunks));
   if (x.ndim === 0) throw new ShapeError('chunk', 'input', 'a tensor with at least one dimension', 'a 0-d tensor');
   const d = normalizeDim('chunk', dim, x.ndim);
-  const n = x.shape[d]!;
+  const n = x.shape[d];
   // An empty dim gives `chunks` empty pieces (torch.chunk's special case), not one.
   if (n === 0) return split(x, new Array<number>(chunks).fill(0), d);
   return split(x, Math.ceil(n / chunks), d);
@@ -160,7 +160,7 @@ export function unbind(x: Tensor, dim = 0, size?: number): Tensor[] {
   x.assertAlive('unbind');
   if (x.ndim === 0) throw new ShapeError('unbind', 'input', 'a tensor with at least one dimension', 'a 0-d tensor');
   const d = normalizeDim('unbind', dim, x.ndim);
-  const n = x.shape[d]!;
+  const n = x.shape[d];
   if (size !== undefined && n !== size) {
     throw new ShapeError('unbind', 'input', `size ${size} in dimension ${d} (the size asked for)`, `shape ${fmtShape(x.shape)}`);
   }
@@ -184,4 +184,4 @@ Tensor.prototype.split = function (s, d) { return split(this, s, d); };
 Tensor.prototype.chunk = function (c, d) { return chunk(this, c, d); };
 Tensor.prototype.unbind = function (this: Tensor, d?: number, size?: number) {
   return size === undefined ? unbind(this, d) : unbind(this, d ?? 0, size);
-} as Tensor['unbind'];
+};

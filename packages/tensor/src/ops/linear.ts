@@ -32,11 +32,11 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     if (t && t.dtype !== x.dtype) throw new DTypeError(op, name, `a tensor of input's dtype (${x.dtype})`, t.dtype);
   }
   if (x.ndim < 1) throw new ShapeError(op, 'input', 'a tensor with at least 1 dimension [..., inFeatures]', '0-d tensor');
-  const K = x.shape[x.ndim - 1]!;
+  const K = x.shape[x.ndim - 1];
   if (weight.ndim !== 2 || weight.shape[1] !== K) {
     throw new ShapeError(op, 'weight', `shape [outFeatures, ${K}] (inFeatures = the input's last dimension)`, fmtShape(weight.shape));
   }
-  const N = weight.shape[0]!;
+  const N = weight.shape[0];
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== N)) throw new ShapeError(op, 'bias', `shape [${N}] (the weight's outFeatures)`, fmtShape(bias.shape));
   const lead = x.shape.slice(0, -1);
   const result = empty([...lead, N], x.dtype, x.device);
@@ -44,12 +44,12 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     // The kernel's operands, as 'bmm's: A = x as [...batch, M, K] (M its last leading dim; a 1-D x
     // is one row), B = Wᵀ [K, N] for every batch (stride 0), C = the result as [...batch, M, N].
     // The kernel folds batch dims into M where A's strides allow.
-    const M = lead.length > 0 ? lead[lead.length - 1]! : 1;
+    const M = lead.length > 0 ? lead[lead.length - 1] : 1;
     const batch = lead.length > 1 ? lead.slice(0, -1) : [1];
     const batchStrides = lead.length > 1 ? x.strides.slice(0, lead.length - 1) : [0];
     launchProduct('linear', batch, M, K, N,
-      { t: x, strides: [...batchStrides, lead.length > 0 ? x.strides[x.ndim - 2]! : 0, x.strides[x.ndim - 1]!] },
-      { t: weight, strides: [...batch.map(() => 0), weight.strides[1]!, weight.strides[0]!] }, result, bias ? [bias] : []);
+      { t: x, strides: [...batchStrides, lead.length > 0 ? x.strides[x.ndim - 2] : 0, x.strides[x.ndim - 1]] },
+      { t: weight, strides: [...batch.map(() => 0), weight.strides[1], weight.strides[0]] }, result, bias ? [bias] : []);
   }
   return recordOp(linearOp, [x, weight, bias ?? null], [result]);
 }

@@ -29,7 +29,7 @@ function checkOperands(op: string, a: Tensor, b: Tensor): void {
 /** Strides of t's batch dims broadcast to `batch` (0 where a dim is new or of size 1). */
 function batchStrides(t: Tensor, tBatch: readonly number[], batch: readonly number[]): number[] {
   const lead = batch.length - tBatch.length;
-  return batch.map((_, i) => (i < lead || tBatch[i - lead] === 1 ? 0 : t.strides[i - lead]!));
+  return batch.map((_, i) => (i < lead || tBatch[i - lead] === 1 ? 0 : t.strides[i - lead]));
 }
 
 /**
@@ -63,9 +63,9 @@ function batchedProduct(
 /** A tensor's last two dims as a matrix (or a vector as one row / one column). */
 function asMatrix(t: Tensor, vectorAs: 'row' | 'column' | null) {
   const n = t.ndim;
-  if (vectorAs === 'row') return { batch: [], rows: 1, cols: t.shape[0]!, sRow: 0, sCol: t.strides[0]! };
-  if (vectorAs === 'column') return { batch: [], rows: t.shape[0]!, cols: 1, sRow: t.strides[0]!, sCol: 0 };
-  return { batch: t.shape.slice(0, n - 2), rows: t.shape[n - 2]!, cols: t.shape[n - 1]!, sRow: t.strides[n - 2]!, sCol: t.strides[n - 1]! };
+  if (vectorAs === 'row') return { batch: [], rows: 1, cols: t.shape[0], sRow: 0, sCol: t.strides[0] };
+  if (vectorAs === 'column') return { batch: [], rows: t.shape[0], cols: 1, sRow: t.strides[0], sCol: 0 };
+  return { batch: t.shape.slice(0, n - 2), rows: t.shape[n - 2], cols: t.shape[n - 1], sRow: t.strides[n - 2], sCol: t.strides[n - 1] };
 }
 
 /**

@@ -38,7 +38,7 @@ export function meshgrid(tensors: readonly Tensor[], options: MeshgridOptions = 
   commonDevice(op, tensors.map((_, i) => `tensors[${i}]`), tensors);
   tensors.forEach((t, i) => {
     if (t.ndim > 1) throw new ShapeError(op, `tensors[${i}]`, 'a 0-d or 1-d tensor', `shape ${fmtShape(t.shape)}`);
-    if (t.dtype !== tensors[0]!.dtype) throw new ValueError(op, `tensors[${i}]`, `the dtype of tensors[0] (${tensors[0]!.dtype})`, t.dtype);
+    if (t.dtype !== tensors[0].dtype) throw new ValueError(op, `tensors[${i}]`, `the dtype of tensors[0] (${tensors[0].dtype})`, t.dtype);
   });
   // the output dim of each input: with 'xy' the first two trade places
   const dimOf = (i: number): number => (indexing === 'xy' && tensors.length > 1 && i < 2 ? 1 - i : i);

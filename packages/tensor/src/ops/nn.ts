@@ -99,7 +99,7 @@ function poolOutSize(inSize: number, k: number, s: number, p: number, d: number,
 export function maxPoolWindow(op: string, kernelSize: Size2, stride: Size2 | null | undefined, padding: Size2, dilation: Size2): Window {
   const w = windowOf(op, kernelSize, stride ?? kernelSize, padding, dilation);
   for (const i of [0, 1]) {
-    if (w.padding[i]! > w.kernel[i]! / 2) {
+    if (w.padding[i] > w.kernel[i] / 2) {
       throw new ValueError(op, 'padding', `at most half the kernel size ${fmtShape(w.kernel)}`, fmtShape(w.padding));
     }
   }
@@ -115,9 +115,9 @@ export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, stride?: Size
   checkImage(op, 'input', x);
   const w = maxPoolWindow(op, kernelSize, stride, padding, dilation);
   const hw = x.shape.slice(2);
-  const out = [0, 1].map((i) => poolOutSize(hw[i]!, w.kernel[i]!, w.stride[i]!, w.padding[i]!, w.dilation[i]!, ceilMode));
-  if (out[0]! < 1 || out[1]! < 1) throw outputTooSmall(op, 'input', hw, w, out);
-  const shape = [x.shape[0]!, x.shape[1]!, out[0]!, out[1]!];
+  const out = [0, 1].map((i) => poolOutSize(hw[i], w.kernel[i], w.stride[i], w.padding[i], w.dilation[i], ceilMode));
+  if (out[0] < 1 || out[1] < 1) throw outputTooSmall(op, 'input', hw, w, out);
+  const shape = [x.shape[0], x.shape[1], out[0], out[1]];
   const values = empty(shape, x.dtype, x.device);
   const indices = empty(shape, 'int64', x.device);
   if (values.numel > 0) launchKernel('max_pool2d', [x], [values, indices], [...windowAttrs(w), ceilMode ? 1 : 0]);
@@ -158,7 +158,7 @@ export function maxPool2dBackward(gradOut: Tensor, indices: Tensor, inputShape: 
   const g = widened(gradOut);
   const gradIn = empty(inputShape, g.dtype, gradOut.device);
   if (gradIn.numel > 0) {
-    if (gradOut.numel > 0 && inputShape[2]! * inputShape[3]! === 0) {
+    if (gradOut.numel > 0 && inputShape[2] * inputShape[3] === 0) {
       gradIn.dispose();
       throw new ShapeError(op, 'inputShape', 'a non-empty plane to scatter gradients into', fmtShape(inputShape));
     }
@@ -215,7 +215,7 @@ export function upsampleNearest2d(x: Tensor, opts: UpsampleOptions): Tensor {
   if (hw[0] < 1 || hw[1] < 1 || outHW[0] < 1 || outHW[1] < 1) {
     throw new ShapeError(op, 'input', 'input and output spatial sizes of at least 1', `input ${fmtShape(hw)}, output ${fmtShape(outHW)}`);
   }
-  const out = empty([x.shape[0]!, x.shape[1]!, outHW[0], outHW[1]], x.dtype, x.device);
+  const out = empty([x.shape[0], x.shape[1], outHW[0], outHW[1]], x.dtype, x.device);
   if (out.numel > 0) launchKernel(op, [x], [out], [scales?.[0] ?? 0, scales?.[1] ?? 0]);
   return recordOp(upsampleOp, [x], [out], { outputSize: outHW, scaleFactor: scales, inputShape: x.shape });
 }
@@ -232,7 +232,7 @@ export function upsampleNearest2dBackward(gradOut: Tensor, inputShape: Shape, op
     throw new ShapeError(op, 'inputShape', `4 positive sizes [N, C, H, W] with N, C = ${gradOut.shape[0]}, ${gradOut.shape[1]} (grad_output's)`, fmtShape(inputShape));
   }
   const scales = opts.scaleFactor == null ? null : scalePair(op, opts.scaleFactor);
-  if (gradOut.shape[2]! < 1 || gradOut.shape[3]! < 1) {
+  if (gradOut.shape[2] < 1 || gradOut.shape[3] < 1) {
     throw new ShapeError(op, 'grad_output', 'an output spatial size of at least 1', fmtShape(gradOut.shape));
   }
   const gradIn = empty(inputShape, gradOut.dtype, gradOut.device);

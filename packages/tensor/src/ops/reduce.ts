@@ -86,19 +86,19 @@ function plan(op: string, x: Tensor, dim: Dims | undefined, keepdim: boolean | u
     if (x.ndim === 0) dims = [];
   }
   const outShape = keep ? x.shape.map((s, d) => (dims.includes(d) ? 1 : s)) : x.shape.filter((_, d) => !dims.includes(d));
-  return { dims, keepdim: keep, reducedSizes: dims.map((d) => x.shape[d]!), outShape };
+  return { dims, keepdim: keep, reducedSizes: dims.map((d) => x.shape[d]), outShape };
 }
 
 /** x viewed with its kept dims first and its reduced dims last (the kernels' contract). */
 function kernelView(x: Tensor, dims: readonly number[]): Tensor {
   const order = [...x.shape.keys()].filter((d) => !dims.includes(d)).concat(dims);
-  return makeView(x, order.map((d) => x.shape[d]!), order.map((d) => x.strides[d]!), x.offset);
+  return makeView(x, order.map((d) => x.shape[d]), order.map((d) => x.strides[d]), x.offset);
 }
 
 /** Runs kernel `name` over the plan, allocating one output per dtype in `outDtypes`. */
 function runReduce(name: string, x: Tensor, p: Plan, outDtypes: readonly DType[], attrs: readonly number[] = []): Tensor[] {
   const outs = outDtypes.map((dt) => empty(p.outShape, dt, x.device));
-  if (outs[0]!.numel > 0) {
+  if (outs[0].numel > 0) {
     const v = kernelView(x, p.dims);
     try {
       launchKernel(name, [v], outs, [p.dims.length, ...attrs]);

@@ -30,7 +30,7 @@ function checkFloat(op: string, arg: string, t: Tensor): void {
 
 /** Runs a softmax kernel over the rows along d of the inputs, into a new tensor of their shape. */
 function runRows(name: string, inputs: readonly Tensor[], d: number): Tensor {
-  const x = inputs[0]!;
+  const x = inputs[0];
   const out = empty(x.shape, x.dtype, x.device);
   if (out.numel === 0) return out;
   const views = inputs.map((t) => dimLast(t, d));

@@ -75,7 +75,7 @@ function sortWith(schema: OpSchema | null, x: Tensor, dim: number, options: Sort
   const d = normalizeDim(op, dim, x.ndim);
   const descending = checkFlag(op, 'descending', options.descending, false);
   checkFlag(op, 'stable', options.stable, false);
-  const n = x.ndim === 0 ? 1 : x.shape[d]!;
+  const n = x.ndim === 0 ? 1 : x.shape[d];
   const [values, indices] = runSort('sort', x, d, n, descending);
   if (schema) recordOp(schema, [x], [values, indices], { dim: d });
   return { values, indices };
@@ -132,7 +132,7 @@ export function topk(x: Tensor, k: number, dim = -1, options: TopkOptions = {}):
   const d = normalizeDim(op, dim, x.ndim);
   const largest = checkFlag(op, 'largest', options.largest, true);
   checkFlag(op, 'sorted', options.sorted, true);
-  const n = x.ndim === 0 ? 1 : x.shape[d]!;
+  const n = x.ndim === 0 ? 1 : x.shape[d];
   if (!Number.isInteger(k) || k < 0 || k > n) throw new ValueError(op, 'k', `an integer in [0, ${n}] (the size of dimension ${d})`, String(k));
   if (x.ndim === 0 && k !== 1) throw new ValueError(op, 'k', '1 for a 0-d input (its one element)', String(k));
   const [values, indices] = runSort(op, x, d, k, largest);

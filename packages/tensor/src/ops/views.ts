@@ -35,7 +35,7 @@ export function makeView(t: Tensor, shape: Shape, strides: readonly number[], of
 export function dimLast(t: Tensor, d: number): Tensor {
   if (t.ndim === 0) return makeView(t, [1], [1], t.offset);
   const order = [...t.shape.keys()].filter((i) => i !== d).concat([d]);
-  return makeView(t, order.map((i) => t.shape[i]!), order.map((i) => t.strides[i]!), t.offset);
+  return makeView(t, order.map((i) => t.shape[i]), order.map((i) => t.strides[i]), t.offset);
 }
 
 /**
@@ -44,7 +44,7 @@ export function dimLast(t: Tensor, d: number): Tensor {
  */
 export function broadcastView(t: Tensor, shape: readonly number[]): Tensor {
   const lead = shape.length - t.ndim;
-  const strides = shape.map((s, i) => (i < lead || t.shape[i - lead] !== s ? 0 : t.strides[i - lead]!));
+  const strides = shape.map((s, i) => (i < lead || t.shape[i - lead] !== s ? 0 : t.strides[i - lead]));
   return makeView(t, shape, strides, t.offset);
 }
 
@@ -88,11 +88,11 @@ function viewStrides(t: Tensor, shape: readonly number[]): number[] | null {
   let chunkBase = oldStrides[oldStrides.length - 1] ?? 1;
   let tensorNumel = 1, viewNumel = 1;
   for (let d = oldShape.length - 1; d >= 0; d--) {
-    tensorNumel *= oldShape[d]!;
+    tensorNumel *= oldShape[d];
     if (d === 0 || (oldShape[d - 1] !== 1 && oldStrides[d - 1] !== tensorNumel * chunkBase)) {
       while (viewD >= 0 && (viewNumel < tensorNumel || shape[viewD] === 1)) {
         newStrides[viewD] = viewNumel * chunkBase;
-        viewNumel *= shape[viewD]!;
+        viewNumel *= shape[viewD];
         viewD--;
       }
       if (viewNumel !== tensorNumel) return null;
@@ -146,7 +146,7 @@ export function permute(t: Tensor, ...dims: number[] | [readonly number[]]): Ten
   if (d.length !== t.ndim || new Set(d).size !== d.length) {
     throw new ShapeError('permute', 'dims', `a permutation of ${t.ndim} dimensions`, fmtShape(flatArgs(dims)));
   }
-  return recordOp(permuteOp, [t], [makeView(t, d.map((i) => t.shape[i]!), d.map((i) => t.strides[i]!), t.offset, 'permute')], { dims: d });
+  return recordOp(permuteOp, [t], [makeView(t, d.map((i) => t.shape[i]), d.map((i) => t.strides[i]), t.offset, 'permute')], { dims: d });
 }
 
 /** Swaps two dimensions. */
@@ -171,12 +171,12 @@ export function expand(t: Tensor, ...shape: number[] | [readonly number[]]): Ten
   const outShape: number[] = [], outStrides: number[] = [];
   target.forEach((s, i) => {
     const src = i - lead;
-    const size = src >= 0 ? t.shape[src]! : 1;
+    const size = src >= 0 ? t.shape[src] : 1;
     const want = s === -1 ? size : s;
     if (src < 0 && s === -1) throw new ShapeError('expand', 'shape', 'no -1 for a new leading dimension', fmtShape(target));
     if (size === want) {
       outShape.push(want);
-      outStrides.push(src >= 0 ? t.strides[src]! : 0);
+      outStrides.push(src >= 0 ? t.strides[src] : 0);
     } else if (size === 1) {
       outShape.push(want);
       outStrides.push(0);
@@ -203,14 +203,14 @@ export function slice(t: Tensor, dim: number, start = 0, end = Infinity, step = 
       throw new ValueError('slice', name, 'an integer (or ±Infinity)', describeValue(v));
     }
   }
-  const n = t.shape[d]!;
+  const n = t.shape[d];
   const wrap = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
   const s = wrap(start), e = Math.max(wrap(end), s);
   const len = Math.ceil((e - s) / step);
   const shape = [...t.shape], strides = [...t.strides];
   shape[d] = len;
-  strides[d] = t.strides[d]! * step;
-  return recordOp(narrowOp, [t], [makeView(t, shape, strides, t.offset + s * t.strides[d]!, 'slice')], { dim: d, start: s, step, inputShape: t.shape });
+  strides[d] = t.strides[d] * step;
+  return recordOp(narrowOp, [t], [makeView(t, shape, strides, t.offset + s * t.strides[d], 'slice')], { dim: d, start: s, step, inputShape: t.shape });
 }
 
 /** length elements from start along dim (PyTorch's narrow; bounds must be in range). */
@@ -218,7 +218,7 @@ export function narrow(t: Tensor, dim: number, start: number, length: number): T
   t.assertAlive('narrow');
   checkHasDim('narrow', t);
   const d = normalizeDim('narrow', dim, t.ndim);
-  const n = t.shape[d]!;
+  const n = t.shape[d];
   const s = start < 0 ? start + n : start;
   if (!Number.isSafeInteger(s) || s < 0 || s > n) throw new ValueError('narrow', 'start', `an index in [${-n}, ${n}]`, describeValue(start));
   if (!Number.isSafeInteger(length) || length < 0 || s + length > n) {
@@ -231,11 +231,11 @@ export function narrow(t: Tensor, dim: number, start: number, length: number): T
 export function select(t: Tensor, dim: number, index: number): Tensor {
   checkHasDim('select', t);
   const d = normalizeDim('select', dim, t.ndim);
-  const n = t.shape[d]!;
+  const n = t.shape[d];
   if (!Number.isSafeInteger(index) || index < -n || index >= n) throw new ValueError('select', 'index', `an index in [${-n}, ${n - 1}]`, describeValue(index));
   const i = index < 0 ? index + n : index;
   const shape = t.shape.filter((_, k) => k !== d), strides = t.strides.filter((_, k) => k !== d);
-  return recordOp(selectOp, [t], [makeView(t, shape, strides, t.offset + i * t.strides[d]!, 'select')], { dim: d, index: i, inputShape: t.shape });
+  return recordOp(selectOp, [t], [makeView(t, shape, strides, t.offset + i * t.strides[d], 'select')], { dim: d, index: i, inputShape: t.shape });
 }
 
 /** Removes size-1 dims (all, or the given ones). */
@@ -252,7 +252,7 @@ export function unsqueeze(t: Tensor, dim: number): Tensor {
   const d = normalizeDim('unsqueeze', dim, t.ndim + 1);
   const shape = [...t.shape], strides = [...t.strides];
   shape.splice(d, 0, 1);
-  strides.splice(d, 0, d < t.ndim ? t.strides[d]! * t.shape[d]! : 1);
+  strides.splice(d, 0, d < t.ndim ? t.strides[d] * t.shape[d] : 1);
   return recordOp(unsqueezeOp, [t], [makeView(t, shape, strides, t.offset, 'unsqueeze')], { dim: d });
 }
 

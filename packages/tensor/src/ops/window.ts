@@ -52,15 +52,15 @@ function convOutSize(inSize: number, k: number, s: number, p: number, d: number)
 
 /** Output [OH, OW] of a window over an image, or a ShapeError when it would be empty. */
 export function convOutput(op: string, arg: string, hw: readonly number[], w: Window): [number, number] {
-  const oh = convOutSize(hw[0]!, w.kernel[0], w.stride[0], w.padding[0], w.dilation[0]);
-  const ow = convOutSize(hw[1]!, w.kernel[1], w.stride[1], w.padding[1], w.dilation[1]);
+  const oh = convOutSize(hw[0], w.kernel[0], w.stride[0], w.padding[0], w.dilation[0]);
+  const ow = convOutSize(hw[1], w.kernel[1], w.stride[1], w.padding[1], w.dilation[1]);
   if (oh < 1 || ow < 1) throw outputTooSmall(op, arg, hw, w, [oh, ow]);
   return [oh, ow];
 }
 
 export function outputTooSmall(op: string, arg: string, hw: readonly number[], w: Window, out: readonly number[]): ShapeError {
-  const eff = [0, 1].map((i) => w.dilation[i]! * (w.kernel[i]! - 1) + 1);
-  const padded = [0, 1].map((i) => hw[i]! + 2 * w.padding[i]!);
+  const eff = [0, 1].map((i) => w.dilation[i] * (w.kernel[i] - 1) + 1);
+  const padded = [0, 1].map((i) => hw[i] + 2 * w.padding[i]);
   return new ShapeError(op, arg,
     `a spatial size whose padded size ${fmtShape(padded)} holds the dilated kernel ${fmtShape(eff)} (output size would be ${fmtShape(out)}, must be at least 1)`,
     `spatial size ${fmtShape(hw)}`);

@@ -60,7 +60,7 @@ export function keyAverages(s: Session): ProfileRow[] {
     childBytes[k.parent] += k.bytes;
     const d = deviceMs(k);
     devSelf[k.parent] += d;
-    for (let p = k.parent; p >= 0; p = s.ranges[p]!.parent) devTotal[p] += d;
+    for (let p = k.parent; p >= 0; p = s.ranges[p].parent) devTotal[p] += d;
   }
   const rows = new Map<string, ProfileRow>();
   const add = (kind: ProfileRow['kind'], name: string, host: number, hostSelf: number, dev: number, dSelf: number, bytes: number, selfBytes: number) => {
@@ -77,7 +77,7 @@ export function keyAverages(s: Session): ProfileRow[] {
   };
   s.ranges.forEach((r, i) => {
     const host = r.end - r.start;
-    add('range', r.name, host, host - childHost[i]!, devTotal[i]!, devSelf[i]!, r.bytes, r.bytes - childBytes[i]!);
+    add('range', r.name, host, host - childHost[i], devTotal[i], devSelf[i], r.bytes, r.bytes - childBytes[i]);
   });
   for (const k of s.kernels) {
     const host = k.end - k.start, d = deviceMs(k);
@@ -125,8 +125,8 @@ export function formatTable(s: Session, rows: readonly ProfileRow[], options: Pr
     formatMs(r.deviceSelf), pct(r.deviceSelf, deviceAll), formatMs(r.deviceTotal), formatMs(r.deviceTotal / r.calls),
     formatBytes(r.bytes), formatBytes(r.selfBytes), String(r.calls),
   ]);
-  const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
-  const line = (cells: string[]) => cells.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ');
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c].length)));
+  const line = (cells: string[]) => cells.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ');
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [
     rule, line(header), rule, ...body.map(line), rule,

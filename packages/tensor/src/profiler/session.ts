@@ -80,7 +80,7 @@ export class Session {
   }
 
   private parent(): number {
-    return this.open.length > 0 ? this.open[this.open.length - 1]! : -1;
+    return this.open.length > 0 ? this.open[this.open.length - 1] : -1;
   }
 
   push(name: string): void {
@@ -92,13 +92,13 @@ export class Session {
 
   pop(): void {
     const i = this.open.pop();
-    if (i !== undefined) this.ranges[i]!.end = performance.now();
+    if (i !== undefined) this.ranges[i].end = performance.now();
     this.pending = 0;
   }
 
   allocated(nbytes: number): void {
     this.pending += nbytes;
-    for (const i of this.open) this.ranges[i]!.bytes += nbytes;
+    for (const i of this.open) this.ranges[i].bytes += nbytes;
   }
 
   /** Launches kernel `id` and records it (nothing when the launch throws). */
@@ -124,8 +124,8 @@ export class Session {
         throw new ValueError('Profiler.stop', null, `device times for the ${mine.length} launches on ${device}`, `${times.length / 2} (launches on that device that did not go through launchKernel?)`);
       }
       mine.forEach((k, j) => {
-        k.deviceStart = since + times[2 * j]!;
-        k.deviceEnd = since + times[2 * j + 1]!;
+        k.deviceStart = since + times[2 * j];
+        k.deviceEnd = since + times[2 * j + 1];
       });
     }
   }

@@ -145,7 +145,7 @@ export function expectClose(actual: Tensor | readonly number[] | StorageArray, e
   expect(a.length, `${opts.what ?? ''} element count`).toBe(e.length);
   let worst = -1, worstExcess = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]!, y = e[i]!;
+    const x = a[i], y = e[i];
     if (Number.isNaN(y) || Number.isNaN(x)) {
       if (Number.isNaN(x) !== Number.isNaN(y)) { worst = i; worstExcess = Infinity; break; }
       continue;

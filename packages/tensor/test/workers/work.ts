@@ -22,11 +22,11 @@ export function computeOnce(device: 'cpu' | 'cuda', seed: number): number {
   const n = 3 + (seed % 61), m = 5 + (seed % 37);
   const av = values(seed, n * m), bv = values(seed + 1, m);
   let expected = 0, expectedMm = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) expected += av[i * m + j]! * bv[j]! + 1;
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) expected += av[i * m + j] * bv[j] + 1;
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < n; k++) {
       let dot = 0;
-      for (let j = 0; j < m; j++) dot += av[i * m + j]! * av[k * m + j]!;
+      for (let j = 0; j < m; j++) dot += av[i * m + j] * av[k * m + j];
       expectedMm += dot;
     }
   }
@@ -35,7 +35,7 @@ export function computeOnce(device: 'cpu' | 'cuda', seed: number): number {
     const b = tensor(bv, { dtype: 'float64', device });
     const big = tensor(values(seed + 2, 70_000), { dtype: 'float64', device });   // past the JS cache's 64 KiB
     const got = a.mul(b).add(1).sum().item();
-    const mm = (matmul(a, a.t()) as Tensor).sum().item();
+    const mm = (matmul(a, a.t())).sum().item();
     const bigSum = big.sum().item();
     const bigRef = values(seed + 2, 70_000).reduce((x, y) => x + y, 0);
     try {

@@ -65,13 +65,13 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
   constructor(sizes: readonly number[] | readonly (readonly number[])[] = [[128, 256, 512]], aspectRatios: readonly number[] | readonly (readonly number[])[] = [[0.5, 1, 2]]) {
     super();
     const nestedSizes = isNumberList(sizes) ? sizes.map((s) => [s]) : (sizes as number[][]);
-    const nestedRatios = isNumberList(aspectRatios) ? nestedSizes.map(() => [...(aspectRatios as number[])]) : (aspectRatios as number[][]);
+    const nestedRatios = isNumberList(aspectRatios) ? nestedSizes.map(() => [...(aspectRatios)]) : (aspectRatios as number[][]);
     this.sizes = checkLevels('sizes', nestedSizes, true);
     this.aspectRatios = checkLevels('aspectRatios', nestedRatios, true);
     if (this.sizes.length !== this.aspectRatios.length) {
       throw new ValueError('AnchorGenerator', 'aspectRatios', `one list per level of sizes (${this.sizes.length})`, `${this.aspectRatios.length} lists`);
     }
-    this.cellAnchors = this.sizes.map((s, i) => cellAnchors(s, this.aspectRatios[i]!));
+    this.cellAnchors = this.sizes.map((s, i) => cellAnchors(s, this.aspectRatios[i]));
   }
 
   /** The number of anchors per grid cell of each level (sizes × ratios). */
@@ -96,12 +96,12 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
     }
     const dtype = placement.dtype ?? 'float32', device = placement.device ?? 'cpu';
     return gridSizes.map(([H, W], level) => tidy(() => {
-      const [strideY, strideX] = strides[level]!;
+      const [strideY, strideX] = strides[level];
       // shifts as exact integers, then in the anchors' dtype (torchvision: int64 shifts + base anchors)
       const xs = arange(0, W, 1, { dtype: 'int64', device }).mul(strideX).to(dtype).reshape([1, W]).expand([H, W]);
       const ys = arange(0, H, 1, { dtype: 'int64', device }).mul(strideY).to(dtype).reshape([H, 1]).expand([H, W]);
       const shifts = stack([xs, ys, xs, ys], -1).reshape([H * W, 1, 4]);
-      const base = tensor(this.cellAnchors[level]!, { dtype, device }).reshape([1, -1, 4]);
+      const base = tensor(this.cellAnchors[level], { dtype, device }).reshape([1, -1, 4]);
       return shifts.add(base).reshape([-1, 4]);
     }));
   }
@@ -123,8 +123,8 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
       return [h, w];
     });
     const strides = grids.map(([h, w]): [number, number] => [Math.floor(imageH / h), Math.floor(imageW / w)]);
-    const count = 'tensors' in images ? images.imageSizes.length : batch.shape[0]!;
-    const levels = this.gridAnchors(grids, strides, { dtype: featureMaps[0]!.dtype, device: featureMaps[0]!.device });
+    const count = 'tensors' in images ? images.imageSizes.length : batch.shape[0];
+    const levels = this.gridAnchors(grids, strides, { dtype: featureMaps[0].dtype, device: featureMaps[0].device });
     try {
       return Array.from({ length: count }, () => cat(levels, 0));
     } finally {

@@ -27,7 +27,7 @@ function searchLeft(sorted: Float64Array, n: number, x: number): number {
   let lo = 0, hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < x) lo = mid + 1;
+    if (sorted[mid] < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -58,9 +58,9 @@ export function accumulate(evalImgs: readonly (ImageEvaluation | null)[], p: Coc
     const owner: number[] = [], rank: number[] = [], score: number[] = [];
     E0.forEach((e, i) => {
       if (!e) return;
-      for (let d = 0; d < e.dtScores.length && d < maxDetLast; d++) { owner.push(i); rank.push(d); score.push(e.dtScores[d]!); }
+      for (let d = 0; d < e.dtScores.length && d < maxDetLast; d++) { owner.push(i); rank.push(d); score.push(e.dtScores[d]); }
     });
-    const sorted = [...owner.keys()].sort((x, y) => score[y]! - score[x]! || x - y);
+    const sorted = [...owner.keys()].sort((x, y) => score[y] - score[x] || x - y);
     for (let a = 0; a < A; a++) {
       const E = a === 0 ? E0 : firstE(a);
       let npig = 0, any = false;
@@ -71,14 +71,14 @@ export function accumulate(evalImgs: readonly (ImageEvaluation | null)[], p: Coc
       }
       if (!any || npig === 0) continue;
       for (let m = 0; m < M; m++) {
-        const maxDet = p.maxDets[m]!;
-        const order = maxDet >= maxDetLast ? sorted : sorted.filter((o) => rank[o]! < maxDet);
+        const maxDet = p.maxDets[m];
+        const order = maxDet >= maxDetLast ? sorted : sorted.filter((o) => rank[o] < maxDet);
         const nd = order.length;
         const rc = new Float64Array(nd), pr = new Float64Array(nd);
         for (let t = 0; t < T; t++) {
           let tp = 0, fp = 0;
           for (let s = 0; s < nd; s++) {
-            const o = order[s]!, e = E[owner[o]!]!, D = e.dtScores.length, at = t * D + rank[o]!;
+            const o = order[s], e = E[owner[o]]!, D = e.dtScores.length, at = t * D + rank[o];
             if (!e.dtIgnore[at]) {
               if (e.dtMatches[at] !== 0) tp++;
               else fp++;
@@ -86,11 +86,11 @@ export function accumulate(evalImgs: readonly (ImageEvaluation | null)[], p: Coc
             rc[s] = tp / npig;
             pr[s] = tp / (fp + tp + EPS);
           }
-          recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1]! : 0;
+          recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1] : 0;
           // the monotone envelope: precision at recall r is the best precision at any recall >= r
-          for (let s = nd - 1; s > 0; s--) if (pr[s]! > pr[s - 1]!) pr[s - 1] = pr[s]!;
+          for (let s = nd - 1; s > 0; s--) if (pr[s] > pr[s - 1]) pr[s - 1] = pr[s]!;
           for (let r = 0; r < R; r++) {
-            const s = searchLeft(rc, nd, p.recallThresholds[r]!);
+            const s = searchLeft(rc, nd, p.recallThresholds[r]);
             const at = pAt(t, r, k, a, m);
             if (s >= nd) {
               // recall never reaches this threshold: precision 0 from here on (pycocotools' except branch)
@@ -98,7 +98,7 @@ export function accumulate(evalImgs: readonly (ImageEvaluation | null)[], p: Coc
               break;
             }
             precision[at] = pr[s]!;
-            scores[at] = score[order[s]!]!;
+            scores[at] = score[order[s]]!;
           }
         }
       }

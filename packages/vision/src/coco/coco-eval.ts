@@ -83,7 +83,7 @@ export class CocoEval {
     const gts = groupByPair(this.gt.getAnnotations(filter), p.useCategories);
     const dts = groupByPair(this.dt.getAnnotations(filter), p.useCategories);
     const catIds = p.useCategories ? p.categoryIds : [-1];
-    const maxDet = p.maxDets[p.maxDets.length - 1]!;
+    const maxDet = p.maxDets[p.maxDets.length - 1];
     const empty = preparePair([], [], maxDet);
     const pairs = catIds.map((c) => p.imageIds.map((i): ImagePair => {
       const g = gts.get(i)?.get(c), d = dts.get(i)?.get(c);
@@ -92,7 +92,7 @@ export class CocoEval {
     this.evalImgs = [];
     catIds.forEach((c, k) => {
       for (const range of p.areaRanges) {
-        p.imageIds.forEach((i, n) => this.evalImgs.push(evaluateImage(pairs[k]![n]!, i, c, range, maxDet, p.iouThresholds)));
+        p.imageIds.forEach((i, n) => this.evalImgs.push(evaluateImage(pairs[k][n], i, c, range, maxDet, p.iouThresholds)));
       }
     });
     this.evaluated = p;

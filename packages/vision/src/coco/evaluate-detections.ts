@@ -51,9 +51,9 @@ export function detectionsToCocoResults(detections: readonly ImageDetections[], 
     const labels = Array.from(d.labels.toTypedArray() as ArrayLike<number | bigint>, Number);
     for (let j = 0; j < n; j++) {
       const [x1, y1, x2, y2] = boxes.slice(4 * j, 4 * j + 4) as [number, number, number, number];
-      const categoryId = toCategory(labels[j]!);
+      const categoryId = toCategory(labels[j]);
       if (!Number.isFinite(categoryId)) throw new ValueError(op, 'labelToCategoryId', 'a category id for every label', `${categoryId} for label ${labels[j]}`);
-      out.push({ image_id: d.imageId, category_id: categoryId, bbox: [x1, y1, x2 - x1, y2 - y1], score: scores[j]! });
+      out.push({ image_id: d.imageId, category_id: categoryId, bbox: [x1, y1, x2 - x1, y2 - y1], score: scores[j] });
     }
   });
   return out;

@@ -43,8 +43,8 @@ export interface ImageEvaluation {
 /** Detections sorted by score, highest first, stable (numpy's mergesort of -score). */
 export function sortByScore(dts: readonly CocoAnnotation[]): CocoAnnotation[] {
   const order = dts.map((_, i) => i);
-  order.sort((a, b) => (dts[b]!.score as number) - (dts[a]!.score as number) || a - b);
-  return order.map((i) => dts[i]!);
+  order.sort((a, b) => (dts[b].score as number) - (dts[a].score as number) || a - b);
+  return order.map((i) => dts[i]);
 }
 
 /**
@@ -56,10 +56,10 @@ export function cocoBoxIou(dts: readonly CocoAnnotation[], gts: readonly CocoAnn
   const D = dts.length, G = gts.length;
   const out = new Float64Array(D * G);
   for (let g = 0; g < G; g++) {
-    const [gx, gy, gw, gh] = gts[g]!.bbox;
-    const gArea = gw * gh, crowd = Boolean(gts[g]!.iscrowd);
+    const [gx, gy, gw, gh] = gts[g].bbox;
+    const gArea = gw * gh, crowd = Boolean(gts[g].iscrowd);
     for (let d = 0; d < D; d++) {
-      const [dx, dy, dw, dh] = dts[d]!.bbox;
+      const [dx, dy, dw, dh] = dts[d].bbox;
       const w = Math.min(dx + dw, gx + gw) - Math.max(dx, gx);
       if (w <= 0) continue;
       const h = Math.min(dy + dh, gy + gh) - Math.max(dy, gy);
@@ -100,41 +100,41 @@ export function evaluateImage(
   let n = 0;
   for (let pass = 0; pass < 2; pass++) {
     for (let i = 0; i < G; i++) {
-      const g = gtsInFileOrder[i]!;
+      const g = gtsInFileOrder[i];
       const ignored = Boolean(g.iscrowd) || outside(g.area, areaRange);
       if (ignored === (pass === 1)) { gtOrder[n] = i; gtIgnore[n++] = pass; }
     }
   }
   const dtMatches: number[] = new Array(T * D).fill(0), gtMatches: number[] = new Array(T * G).fill(0), dtIgnore: number[] = new Array(T * D).fill(0);
   for (let t = 0; t < T; t++) {
-    const bar = Math.min(iouThresholds[t]!, 1 - 1e-10);
+    const bar = Math.min(iouThresholds[t], 1 - 1e-10);
     for (let d = 0; d < D; d++) {
       let best = bar, m = -1;
       for (let g = 0; g < G; g++) {
-        const gi = gtOrder[g]!;
-        if (gtMatches[t * G + g]! > 0 && !gtsInFileOrder[gi]!.iscrowd) continue;   // taken, and not a crowd
+        const gi = gtOrder[g];
+        if (gtMatches[t * G + g] > 0 && !gtsInFileOrder[gi].iscrowd) continue;   // taken, and not a crowd
         if (m > -1 && gtIgnore[m] === 0 && gtIgnore[g] === 1) break;             // the ignored ones come last
-        const iou = ious[d * G + gi]!;
+        const iou = ious[d * G + gi];
         if (iou < best) continue;
         best = iou;
         m = g;
       }
       if (m === -1) continue;
       dtIgnore[t * D + d] = gtIgnore[m]!;
-      dtMatches[t * D + d] = gtsInFileOrder[gtOrder[m]!]!.id;
-      gtMatches[t * G + m] = pair.dts[d]!.id;
+      dtMatches[t * D + d] = gtsInFileOrder[gtOrder[m]].id;
+      gtMatches[t * G + m] = pair.dts[d].id;
     }
   }
   // pycocotools tests "matched" as a non-zero ground-truth id, so a match to an annotation of id 0
   // counts as no match here and in accumulate; kept for identical numbers (COCO's ids start at 1)
   const dtScores: number[] = new Array(D).fill(0), dtIds = new Array<number>(D);
   for (let d = 0; d < D; d++) {
-    const dt = pair.dts[d]!;
+    const dt = pair.dts[d];
     dtScores[d] = dt.score as number;
     dtIds[d] = dt.id;
     if (!outside(dt.area, areaRange)) continue;
     for (let t = 0; t < T; t++) if (dtMatches[t * D + d] === 0) dtIgnore[t * D + d] = 1;
   }
-  const gtIds = gtOrder.map((i) => gtsInFileOrder[i]!.id);
+  const gtIds = gtOrder.map((i) => gtsInFileOrder[i].id);
   return { imageId, categoryId, areaRange, maxDet, dtIds, gtIds, dtMatches, gtMatches, dtScores, gtIgnore, dtIgnore };
 }

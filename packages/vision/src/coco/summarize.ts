@@ -53,15 +53,15 @@ export interface CocoSummary {
 function pairwiseSum(v: readonly number[], from: number, n: number): number {
   if (n < 8) {
     let s = 0;
-    for (let i = from; i < from + n; i++) s += v[i]!;
+    for (let i = from; i < from + n; i++) s += v[i];
     return s;
   }
   if (n <= 128) {
     const r = v.slice(from, from + 8);
     let i = 8;
-    for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j]! += v[from + i + j]!;
-    let s = ((r[0]! + r[1]!) + (r[2]! + r[3]!)) + ((r[4]! + r[5]!) + (r[6]! + r[7]!));
-    for (; i < n; i++) s += v[from + i]!;
+    for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] += v[from + i + j];
+    let s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) s += v[from + i];
     return s;
   }
   let n2 = Math.floor(n / 2);
@@ -104,9 +104,9 @@ function summaryValue(acc: CocoAccumulation, p: CocoEvalParams, sel: Selection, 
   const values: number[] = [];
   for (const t of ts) {
     if (sel.ap) {
-      for (let r = 0; r < R; r++) for (const k of cats) for (const a of as) for (const m of ms) values.push(acc.precision[(((t * R + r) * K + k) * A + a) * M + m]!);
+      for (let r = 0; r < R; r++) for (const k of cats) for (const a of as) for (const m of ms) values.push(acc.precision[(((t * R + r) * K + k) * A + a) * M + m]);
     } else {
-      for (const k of cats) for (const a of as) for (const m of ms) values.push(acc.recall[((t * K + k) * A + a) * M + m]!);
+      for (const k of cats) for (const a of as) for (const m of ms) values.push(acc.recall[((t * K + k) * A + a) * M + m]);
     }
   }
   return meanOfDefined(values);
@@ -137,9 +137,9 @@ export function summarizeDetections(acc: CocoAccumulation, p: CocoEvalParams, ks
   const thr = p.iouThresholds;
   const lines = rows.map((sel, i) => {
     const title = sel.ap ? 'Average Precision' : 'Average Recall';
-    const iou = sel.iouThreshold === undefined ? `${formatFixed(thr[0]!, 2)}:${formatFixed(thr[thr.length - 1]!, 2)}` : formatFixed(sel.iouThreshold, 2);
-    return ` ${title.padEnd(18)} ${sel.ap ? '(AP)' : '(AR)'} @[ IoU=${iou.padEnd(9)} | area=${sel.areaLabel.padStart(6)} | maxDets=${String(sel.maxDets).padStart(3)} ] = ${formatFixed(stats[i]!, 3)}`;
+    const iou = sel.iouThreshold === undefined ? `${formatFixed(thr[0], 2)}:${formatFixed(thr[thr.length - 1], 2)}` : formatFixed(sel.iouThreshold, 2);
+    return ` ${title.padEnd(18)} ${sel.ap ? '(AP)' : '(AR)'} @[ IoU=${iou.padEnd(9)} | area=${sel.areaLabel.padStart(6)} | maxDets=${String(sel.maxDets).padStart(3)} ] = ${formatFixed(stats[i], 3)}`;
   });
-  const metrics = Object.fromEntries(cocoMetricNames.map((n, i) => [n, stats[i]!])) as unknown as CocoMetrics;
+  const metrics = Object.fromEntries(cocoMetricNames.map((n, i) => [n, stats[i]])) as unknown as CocoMetrics;
   return { stats, metrics, text: lines.join('\n') };
 }

@@ -60,7 +60,7 @@ export class CocoDetection extends Dataset<DetectionSample> {
     if (!Number.isInteger(index) || index < 0 || index >= this.ids.length) {
       throw new ValueError('CocoDetection.get', 'index', `an integer in [0, ${this.ids.length})`, String(index));
     }
-    const imageId = this.ids[index]!;
+    const imageId = this.ids[index];
     const info = this.coco.images.get(imageId)!;
     const image = await readImage(join(this.root, String(info.file_name ?? '')));
     const toLabel = this.options.categoryToLabel ?? ((c: number) => c);

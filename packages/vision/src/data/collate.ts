@@ -28,7 +28,7 @@ export function detectionCollate(samples: readonly DetectionSample[]): Detection
     if (!(s.image instanceof TensorClass)) throw new ShapeError(op, `samples[${i}].image`, 'a tensor [C, H, W] (add toTensor to the transforms)', 'decoded pixels');
     return s.image;
   });
-  const shape = images[0]!.shape;
+  const shape = images[0].shape;
   images.forEach((im, i) => {
     if (im.shape.length !== shape.length || im.shape.some((d, j) => d !== shape[j])) {
       throw new ShapeError(op, `samples[${i}].image`, `the shape of the first image [${shape.join(', ')}] (resize to one size)`, `[${im.shape.join(', ')}]`);

@@ -116,7 +116,7 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
     // the batch asked for plus `prefetch` after it are in flight
     const fill = () => {
       while (!done && next < batches.length && pending.length < this.prefetch + 1) {
-        const p = load(batches[next++]!);
+        const p = load(batches[next++]);
         p.catch(() => {});                           // a failure surfaces when its batch is asked for
         pending.push(p);
       }

@@ -46,9 +46,9 @@ export function imageToTensor(image: RawImage): Tensor {
   if (data.length !== W * H * 3) throw new ValueError('imageToTensor', 'image', `${W} × ${H} × 3 bytes`, `${data.length} bytes`);
   const out = new Float32Array(3 * H * W), plane = H * W;
   for (let p = 0; p < plane; p++) {
-    out[p] = data[3 * p]! / 255;
-    out[plane + p] = data[3 * p + 1]! / 255;
-    out[2 * plane + p] = data[3 * p + 2]! / 255;
+    out[p] = data[3 * p] / 255;
+    out[plane + p] = data[3 * p + 1] / 255;
+    out[2 * plane + p] = data[3 * p + 2] / 255;
   }
   return fromTypedArray(out, [3, H, W]);          // no copy: the tensor views `out`
 }

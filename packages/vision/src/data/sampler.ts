@@ -24,7 +24,7 @@ export function epochOrder(n: number, shuffle: boolean, seed: number, epoch: num
   const random = mulberry32((Math.imul(epoch + 1, 0x9e3779b9) ^ seed) >>> 0);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
+    [order[i], order[j]] = [order[j], order[i]];
   }
   return order;
 }

@@ -13,7 +13,7 @@ const isTensor = (x: unknown): x is Tensor => x instanceof TensorClass;
 export function imageSize(image: RawImage | Tensor): [number, number] {
   if (!isTensor(image)) return [image.height, image.width];
   if (image.ndim !== 3) throw new ShapeError('imageSize', 'image', 'a tensor [C, H, W]', `[${image.shape.join(', ')}]`);
-  return [image.shape[1]!, image.shape[2]!];
+  return [image.shape[1], image.shape[2]];
 }
 
 /** The target with new boxes (the old ones disposed). */
@@ -100,7 +100,7 @@ export function resize(options: ResizeOptions): DetectionTransform {
 /** Mirrors an image left-right: raw pixels or a [C, H, W] tensor. */
 function flipImage(image: RawImage | Tensor): RawImage | Tensor {
   if (isTensor(image)) {
-    const W = image.shape[2]!;
+    const W = image.shape[2];
     return tidy(() => indexSelect(image, 2, arange(W - 1, -1, -1, { dtype: 'int64', device: image.device })));
   }
   const { data, width: W, height: H } = image;
@@ -197,8 +197,8 @@ export function normalize(mean: readonly number[], std: readonly number[]): Dete
     if (!isTensor(image)) throw new ValueError('normalize', 'image', 'a tensor (normalize after toTensor)', 'decoded pixels');
     if (image.ndim !== 3 || image.shape[0] !== mean.length) throw new ShapeError('normalize', 'image', `a tensor [${mean.length}, H, W]`, `[${image.shape.join(', ')}]`);
     const out = tidy(() => {
-      const m = tensor(mean as number[], { dtype: image.dtype, device: image.device }).reshape([-1, 1, 1]);
-      const s = tensor(std as number[], { dtype: image.dtype, device: image.device }).reshape([-1, 1, 1]);
+      const m = tensor(mean, { dtype: image.dtype, device: image.device }).reshape([-1, 1, 1]);
+      const s = tensor(std, { dtype: image.dtype, device: image.device }).reshape([-1, 1, 1]);
       return image.sub(m).div(s);
     });
     image.dispose();

@@ -73,7 +73,7 @@ export class MultiScaleRoIAlign extends Module<[Readonly<Record<string, Tensor>>
     if (!(canonicalScale > 0) || !Number.isFinite(canonicalScale)) throw new ValueError(op, 'canonicalScale', 'a positive number', String(canonicalScale));
     if (!Number.isInteger(canonicalLevel)) throw new ValueError(op, 'canonicalLevel', 'an integer', String(canonicalLevel));
     this.featmapNames = [...options.featmapNames];
-    this.outputSize = [size[0]!, size[1]!];
+    this.outputSize = [size[0], size[1]];
     this.samplingRatio = options.samplingRatio;
     this.canonicalScale = canonicalScale;
     this.canonicalLevel = canonicalLevel;
@@ -94,8 +94,8 @@ export class MultiScaleRoIAlign extends Module<[Readonly<Record<string, Tensor>>
     const maxH = Math.max(...imageShapes.map((s) => s[0])), maxW = Math.max(...imageShapes.map((s) => s[1]));
     if (!(maxH > 0) || !(maxW > 0)) throw new ValueError(op, 'imageShapes', 'positive image sizes', JSON.stringify(imageShapes));
     // torchvision takes the scale from the height: 2 ** round(log2(feature height / image height))
-    this.scales = maps.map((m) => 2 ** roundHalfEven(Math.log2(m.shape[m.ndim - 2]! / maxH)));
-    this.levelRange = [Math.trunc(-Math.log2(this.scales[0]!)), Math.trunc(-Math.log2(this.scales[this.scales.length - 1]!))];
+    this.scales = maps.map((m) => 2 ** roundHalfEven(Math.log2(m.shape[m.ndim - 2] / maxH)));
+    this.levelRange = [Math.trunc(-Math.log2(this.scales[0])), Math.trunc(-Math.log2(this.scales[this.scales.length - 1]))];
   }
 
   /**
@@ -110,8 +110,8 @@ export class MultiScaleRoIAlign extends Module<[Readonly<Record<string, Tensor>>
     if (this.scales === null) this.setupScales(maps, imageShapes);
     const scales = this.scales!;
     const options = { outputSize: this.outputSize, samplingRatio: this.samplingRatio, aligned: false };
-    const rois = roisTensor(op, boxes, maps[0]!.dtype);
-    if (maps.length === 1) return roiAlign(maps[0]!, rois, { ...options, spatialScale: scales[0]! });
+    const rois = roisTensor(op, boxes, maps[0].dtype);
+    if (maps.length === 1) return roiAlign(maps[0], rois, { ...options, spatialScale: scales[0] });
     // FPN's eq. 1: level = floor(k0 + log2(sqrt(area) / 224)), in the boxes' dtype as torchvision
     const [kMin, kMax] = this.levelRange!;
     const area = boxArea(rois.slice(1, 1, 5));
@@ -120,7 +120,7 @@ export class MultiScaleRoIAlign extends Module<[Readonly<Record<string, Tensor>>
     maps.forEach((map, level) => {
       const inLevel = nonzero(target.eq(level)).reshape([-1]);
       order.push(inLevel);
-      pooled.push(roiAlign(map, rois.indexSelect(0, inLevel), { ...options, spatialScale: scales[level]! }));
+      pooled.push(roiAlign(map, rois.indexSelect(0, inLevel), { ...options, spatialScale: scales[level] }));
     });
     // the levels' results in box order: the inverse of the permutation that grouped the boxes
     return cat(pooled, 0).indexSelect(0, argsort(cat(order, 0)));

@@ -27,7 +27,7 @@ export function roisTensor(op: string, rois: Rois, dtype: Tensor['dtype']): Tens
     if (b.dtype !== dtype) throw new DTypeError(op, `rois[${i}]`, `the input's dtype (${dtype})`, b.dtype);
   });
   // the boxes as constants: the RoI ops give rois no gradient
-  return tidy(() => cat(list.map((b, i) => cat([full([b.shape[0]!, 1], i, { dtype, device: b.device }), b.detach()], 1)), 0));
+  return tidy(() => cat(list.map((b, i) => cat([full([b.shape[0], 1], i, { dtype, device: b.device }), b.detach()], 1)), 0));
 }
 
 /** The pooled size [height, width] from a number or a pair of positive integers. */
@@ -36,7 +36,7 @@ export function pooledSize(op: string, outputSize: number | readonly [number, nu
   if (!Array.isArray(size) || size.length !== 2 || !size.every((s) => Number.isInteger(s) && s > 0)) {
     throw new ValueError(op, 'outputSize', 'a positive integer or [height, width] of positive integers', JSON.stringify(outputSize));
   }
-  return [size[0]!, size[1]!];
+  return [size[0], size[1]];
 }
 
 /** The feature map: a floating [N, C, H, W] tensor on the rois' device. */
@@ -59,7 +59,7 @@ export function checkFinite(op: string, arg: string, v: number): number {
 export function launchContiguous(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: readonly number[]): void {
   const operands = inputs.map((t) => (t.isContiguous ? t : t.contiguous()));
   try {
-    if (outputs[0]!.numel > 0) launchKernel(name, operands, outputs, attrs);
+    if (outputs[0].numel > 0) launchKernel(name, operands, outputs, attrs);
   } catch (e) {
     for (const o of outputs) o.dispose();
     throw e;

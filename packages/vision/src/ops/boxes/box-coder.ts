@@ -74,7 +74,7 @@ export class BoxCoder {
     }
     if (referenceBoxes.length === 0) return [];
     const targets = this.encodeSingle(cat(referenceBoxes, 0), cat(proposals, 0));
-    return targets.split(referenceBoxes.map((b) => b.shape[0]!), 0);
+    return targets.split(referenceBoxes.map((b) => b.shape[0]), 0);
   }
 
   /**
@@ -85,7 +85,7 @@ export class BoxCoder {
     const op = 'BoxCoder.decodeSingle';
     commonDevice(op, ['relCodes', 'boxes'], [relCodes, boxes]);
     checkBoxList(op, 'boxes', boxes);
-    if (relCodes.ndim !== 2 || relCodes.shape[1]! % 4 !== 0 || relCodes.shape[0] !== boxes.shape[0]) {
+    if (relCodes.ndim !== 2 || relCodes.shape[1] % 4 !== 0 || relCodes.shape[0] !== boxes.shape[0]) {
       throw new ShapeError(op, 'relCodes', `codes of shape [${boxes.shape[0]}, K * 4] (one row per box)`, fmtShape(relCodes.shape));
     }
     const [wx, wy, ww, wh] = this.weights;
@@ -106,7 +106,7 @@ export class BoxCoder {
    */
   decode(relCodes: Tensor, boxes: readonly Tensor[]): Tensor {
     const total = boxes.reduce((n, b) => n + (b.shape[0] ?? 0), 0);
-    const concat = boxes.length === 1 ? boxes[0]! : cat(boxes, 0);
+    const concat = boxes.length === 1 ? boxes[0] : cat(boxes, 0);
     const codes = total > 0 ? relCodes.reshape([total, -1]) : relCodes;
     const pred = this.decodeSingle(codes, concat);
     return total > 0 ? pred.reshape([total, -1, 4]) : pred;

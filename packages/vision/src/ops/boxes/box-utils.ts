@@ -85,7 +85,7 @@ export function clipBoxesToImage(boxes: Tensor, size: readonly [number, number])
   }
   const [height, width] = size;
   const limit = [width, height, width, height];
-  return stack([0, 1, 2, 3].map((k) => coord(boxes, k).clamp(0, limit[k]!)), -1);
+  return stack([0, 1, 2, 3].map((k) => coord(boxes, k).clamp(0, limit[k])), -1);
 }
 
 /**

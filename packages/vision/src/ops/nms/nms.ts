@@ -19,7 +19,7 @@ function checkNmsArgs(op: string, boxes: Tensor, scores: Tensor, iouThreshold: n
 /** The kept indices, by decreasing score: the kernel's keep flags applied to the score order. */
 function runNms(boxes: Tensor, scores: Tensor, idxs: Tensor | null, iouThreshold: number): Tensor {
   const dev = boxes.device;
-  const n = boxes.shape[0]!;
+  const n = boxes.shape[0];
   if (n === 0) return emptyOn([0], 'int64', dev);
   const order = argsort(scores, 0, { descending: true, stable: true });
   const keep = emptyOn([n], 'bool', dev);

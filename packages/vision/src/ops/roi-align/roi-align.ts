@@ -73,7 +73,7 @@ export function roiAlign(input: Tensor, rois: Rois, options: RoiAlignOptions): T
   const attrs = checkOptions(op, options);
   const r = roisTensor(op, rois, input.dtype);
   const [ph, pw] = attrs.pooled;
-  const out = emptyOn([r.shape[0]!, input.shape[1]!, ph, pw], input.dtype, input.device);
+  const out = emptyOn([r.shape[0], input.shape[1], ph, pw], input.dtype, input.device);
   launchContiguous(op, [input, r], [out], kernelAttrs(attrs));
   // rows made from a list of boxes are the graph's to keep when it saves them
   if (r !== rois && !needsRecording([input])) r.dispose();
@@ -96,7 +96,7 @@ export function roiAlignBackward(grad: Tensor, rois: Tensor, inputShape: readonl
   const attrs = checkOptions(op, options);
   const r = roisTensor(op, rois, grad.dtype);
   const [ph, pw] = attrs.pooled;
-  const k = r.shape[0]!;
+  const k = r.shape[0];
   if (inputShape.length !== 4 || !inputShape.every((s) => Number.isInteger(s) && s >= 0) || inputShape[1] !== grad.shape[1]) {
     throw new ValueError(op, 'inputShape', `[N, ${grad.shape[1]}, H, W] (the input's shape)`, JSON.stringify(inputShape));
   }

@@ -47,7 +47,7 @@ export function roiPool(input: Tensor, rois: Rois, options: RoiPoolOptions): Ten
   checkFeatures(op, input, rois);
   const attrs = checkOptions(op, options);
   const r = roisTensor(op, rois, input.dtype);
-  const shape = [r.shape[0]!, input.shape[1]!, ...attrs.pooled];
+  const shape = [r.shape[0], input.shape[1], ...attrs.pooled];
   const out = emptyOn(shape, input.dtype, input.device), argmax = emptyOn(shape, 'int64', input.device);
   launchContiguous(op, [input, r], [out, argmax], [attrs.spatialScale]);
   if (!needsRecording([input])) {
