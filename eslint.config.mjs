@@ -21,5 +21,18 @@ export default tseslint.config(
       },
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      // A leading underscore marks a parameter or binding that is there for its position only
+      // (an interface's argument, a destructured slot), as in PyTorch's `_ctx` habit.
+      '@typescript-eslint/no-unused-vars': ['error', {
+        argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_',
+      }],
+      // Messages and test names print numbers, booleans, shapes (arrays: "2,3") and devices
+      // ('cuda:0', Device.toString) in templates; objects without a toString stay errors.
+      '@typescript-eslint/restrict-template-expressions': ['error', {
+        allowNumber: true, allowBoolean: true, allowArray: true, allowNullish: false,
+        allow: [{ from: 'file', name: ['Device', 'Tensor'] }],
+      }],
+    },
   },
 );
