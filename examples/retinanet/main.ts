@@ -52,7 +52,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
   let dev = v.device;
   if (dev === 'auto') dev = cuda.isAvailable() ? 'cuda' : 'cpu';
   if (parseDevice(dev).type === 'cuda' && !cuda.isAvailable()) {
-    throw new Error(`--device ${dev}: CUDA is not available here: ${cuda.unavailableReason()}`);
+    throw new Error(`--device ${dev}: CUDA is not available here: ${cuda.unavailableReason() ?? 'unknown reason'}`);
   }
   const presetName = v.fast ? 'fast' : (v.preset ?? (dev.startsWith('cuda') ? 'cuda' : 'cpu'));
   if (!(presetName in PRESETS)) throw new Error(`--preset: expected fast, cpu or cuda, got ${presetName}`);

@@ -77,7 +77,7 @@ class Pyramid extends Module<[Tensor[]], Tensor[]> {
   }
 
   forward(features: Tensor[]): Tensor[] {
-    const out: Tensor[] = new Array(features.length);
+    const out = new Array<Tensor>(features.length);
     for (let i = features.length - 1; i >= 0; i--) {
       const lateral = this.laterals[i].call(features[i]);
       out[i] = i === features.length - 1 ? lateral : lateral.add(upsampleNearest2d(out[i + 1], { scaleFactor: 2 }));

@@ -4,7 +4,7 @@ import { getFloat32MatmulPrecision, memoryStats, randn, setFloat32MatmulPrecisio
 
 // Importing '@kiln/cuda' registers the 'cuda' device when its addon and a GPU are present.
 const dev = cuda.isAvailable() ? 'cuda' : 'cpu';
-if (!cuda.isAvailable()) console.log(`CUDA is not available (${cuda.unavailableReason()}); using the CPU`);
+if (!cuda.isAvailable()) console.log(`CUDA is not available (${cuda.unavailableReason() ?? 'unknown reason'}); using the CPU`);
 
 const x = randn([256, 64], { device: dev, seed: 1 });
 const w = randn([64, 10], { device: dev, seed: 2 });
@@ -26,7 +26,7 @@ assert.equal(memoryStats(dev).allocated, before);
 // On CUDA, matmul / linear and conv2d run on cuBLASLt and cuDNN where they are installed (found at
 // run time); elsewhere on Kiln's own kernels. TF32 for float32 products is opt-in, as in PyTorch.
 console.log(`matmul on ${denseComputePath('matmul')}, conv2d on ${denseComputePath('conv2d')}`);
-if (!cudaLibraries().cudnn.available) console.log(`no cuDNN: ${cudaLibraries().cudnn.reason}`);
+if (!cudaLibraries().cudnn.available) console.log(`no cuDNN: ${cudaLibraries().cudnn.reason ?? 'unknown reason'}`);
 setFloat32MatmulPrecision('high');
 assert.equal(getFloat32MatmulPrecision(), 'high');
 setFloat32MatmulPrecision('highest');

@@ -5,7 +5,7 @@ import { noGrad, zeroGrad } from '@kiln/autograd';
 import { binaryCrossEntropyWithLogits } from '@kiln/losses';
 
 const dev = cuda.isAvailable() ? 'cuda' : 'cpu';
-if (!cuda.isAvailable()) console.log(`CUDA is not available (${cuda.unavailableReason()}); training on the CPU`);
+if (!cuda.isAvailable()) console.log(`CUDA is not available (${cuda.unavailableReason() ?? 'unknown reason'}); training on the CPU`);
 
 // Data: 512 points in 8 dimensions, labelled by the sign of a fixed linear function.
 const x = randn([512, 8], { device: dev, seed: 1 });

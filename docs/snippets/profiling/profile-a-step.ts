@@ -48,6 +48,6 @@ assert.equal(rows.find((r) => r.name === 'adam_update')?.calls, 1);             
 // A trace for https://ui.perfetto.dev or chrome://tracing.
 const dir = mkdtempSync(join(tmpdir(), 'kiln-profile-'));
 prof.exportChromeTrace(join(dir, 'step.json'));
-const trace = JSON.parse(readFileSync(join(dir, 'step.json'), 'utf8'));
-assert.ok(trace.traceEvents.some((e: { name: string }) => e.name === 'backward'));
+const trace = JSON.parse(readFileSync(join(dir, 'step.json'), 'utf8')) as { traceEvents: { name: string }[] };
+assert.ok(trace.traceEvents.some((e) => e.name === 'backward'));
 rmSync(dir, { recursive: true, force: true });

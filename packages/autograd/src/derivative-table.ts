@@ -34,6 +34,7 @@ export interface DerivativeContext {
    * The attributes the op recorded. Typed `any` on purpose: each formula reads them as its op's own
    * attributes type (`c.attrs as Conv2dAttrs`, `c.attrs.dim as number`).
    */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- deliberate, as documented above: each formula reads its op's own attrs type
   readonly attrs: Readonly<Record<string, any>>;
   /** Shape of an input (by name or position) that needs a gradient. */
   inputShape(name: string | number): readonly number[];

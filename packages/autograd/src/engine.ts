@@ -12,7 +12,7 @@
  * nothing is disposed: the gradients are part of a new graph and may be saved by its nodes.
  */
 import {
-  AutogradError, DeviceError, ShapeError, Tensor, add, clone, collectCreated, fmtShape, markAsGrad, onesLike, recordFunction, sameShape,
+  AutogradError, DeviceError, ShapeError, Tensor, add, clone, collectCreated, describeValue, fmtShape, markAsGrad, onesLike, recordFunction, sameShape,
 } from '@kiln/tensor';
 import { setGradEnabled } from './grad-mode.js';
 import { AccumulateGrad, type BackwardTask, type Node, gradEdge } from './node.js';
@@ -248,7 +248,7 @@ function runHooks(node: Node, buf: (Tensor | undefined)[], task: GraphTask): voi
         if (!(r instanceof Tensor) || !sameShape(r.shape, g.shape)) {
           throw new AutogradError({
             op: 'registerHook', argument: 'hook', expected: `a function returning undefined or a gradient of shape ${fmtShape(g.shape)}`,
-            got: r instanceof Tensor ? `a gradient of shape ${fmtShape(r.shape)}` : String(r),
+            got: r instanceof Tensor ? `a gradient of shape ${fmtShape(r.shape)}` : describeValue(r),
           });
         }
         // tensors the hook made and did not return are left alone: the hook may have kept them

@@ -27,7 +27,7 @@
  * again, unless the class sets `static override readonly onceDifferentiable = true`. As in tidy,
  * tensors backward makes and does not return are disposed when it returns (keep() one to hold it).
  */
-import { AutogradError, Tensor, isFloating, zeros } from '@kiln/tensor';
+import { AutogradError, Tensor, describeValue, isFloating, zeros } from '@kiln/tensor';
 import { isGradEnabled, withGradMode } from './grad-mode.js';
 import { noteView, rebaseHistory } from './inplace.js';
 import { type BackwardTask, Node } from './node.js';
@@ -301,7 +301,7 @@ class FunctionNode extends Node {
         }
         continue;
       }
-      if (!(g instanceof Tensor)) throw new AutogradError({ op: this.name, detail: `backward returned a non-tensor gradient at position ${i}: ${String(g)}` });
+      if (!(g instanceof Tensor)) throw new AutogradError({ op: this.name, detail: `backward returned a non-tensor gradient at position ${i}: ${describeValue(g)}` });
       if (!this.isTensorArg[i]) throw new AutogradError({ op: this.name, detail: `backward returned a gradient at position ${i}, but argument ${i} of apply is not a tensor` });
     }
     const out = list.slice(0, n) as (Tensor | null | undefined)[];

@@ -26,7 +26,7 @@ function cudaIndex(d: DeviceLike | number, op: string): number {
   const dev = typeof d === 'number' ? toDevice(`cuda:${d}`) : toDevice(d);
   if (dev.type !== 'cuda') throw new DeviceError(op, 'device', 'a CUDA device', String(dev));
   const a = cudaAddon();
-  if (!a) throw new DeviceError({ op, argument: 'device', detail: `CUDA is not available: ${unavailableReason}` });
+  if (!a) throw new DeviceError({ op, argument: 'device', detail: `CUDA is not available: ${unavailableReason ?? 'unknown reason'}` });
   return dev.index;
 }
 

@@ -1,5 +1,5 @@
 /** The reductions every loss accepts, as PyTorch's `reduction` argument. */
-import { ValueError } from '@kiln/tensor';
+import { ValueError, describeValue } from '@kiln/tensor';
 
 /**
  * How a loss reduces its elementwise values: 'none' keeps them, 'sum' adds them, 'mean' divides the
@@ -16,7 +16,7 @@ export function checkReduction(op: string, r: unknown): Reduction {
 export function checkAvgFactor(op: string, avgFactor: unknown, reduction: Reduction): number | undefined {
   if (avgFactor === undefined) return undefined;
   if (typeof avgFactor !== 'number' || !(avgFactor > 0) || !Number.isFinite(avgFactor)) {
-    throw new ValueError(op, 'avgFactor', 'a finite number > 0', String(avgFactor));
+    throw new ValueError(op, 'avgFactor', 'a finite number > 0', describeValue(avgFactor));
   }
   if (reduction !== 'mean') throw new ValueError(op, 'avgFactor', "reduction 'mean' (avgFactor replaces the mean's divisor)", `reduction '${reduction}'`);
   return avgFactor;

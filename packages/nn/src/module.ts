@@ -164,6 +164,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    * buffers keep theirs). Parameters are replaced by new Parameter objects (gradients move with
    * them): create optimizers after moving the model.
    */
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- DType is spelled out for readers: DeviceLike takes any string, and a dtype name ('float32') is told apart at run time
   to(target: DeviceLike | DType | { device?: DeviceLike; dtype?: DType }): this {
     const opts = typeof target === 'string' && isDType(target) ? { dtype: target }
       : typeof target === 'object' && target !== null && !('type' in target) ? target

@@ -110,7 +110,7 @@ function copyDType(data: unknown): DType | undefined {
 
 function copyOf(data: ArrayLike<unknown> & { get?: (i: number) => unknown }, shape: number[], stride: number[], offset: number, numel: number, dtype?: DType): Tensor {
   const read = typeof data.get === 'function' ? (i: number) => data.get!(i) : (i: number) => data[i];
-  const values: (number | boolean | bigint)[] = new Array(numel);
+  const values = new Array<number | boolean | bigint>(numel);
   const idx = new Array<number>(shape.length).fill(0);
   for (let n = 0; n < numel; n++) {
     let at = offset;

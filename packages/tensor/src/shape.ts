@@ -44,12 +44,18 @@ export function sameShape(a: Shape, b: Shape): boolean {
 }
 
 /**
+ * Array.isArray without its narrowing: a caller's value may be anything at run time, and the
+ * checks below keep their argument's declared type (Array.isArray would turn it into any[]).
+ */
+const isArray = (v: unknown): boolean => Array.isArray(v);
+
+/**
  * Validates a user-given shape: an array of at most MAX_DIMS sizes, each a safe non-negative
  * integer (2.5, NaN, -5 or 2^60 are refused, never truncated). Whether that many elements can be
  * allocated is the allocator's question (an OutOfMemoryError).
  */
 export function checkShape(op: string, arg: string, shape: readonly number[]): number[] {
-  if (!Array.isArray(shape)) throw new ValueError(op, arg, 'a shape (an array of sizes)', describeValue(shape));
+  if (!isArray(shape)) throw new ValueError(op, arg, 'a shape (an array of sizes)', describeValue(shape));
   for (const s of shape) {
     if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
       throw new ValueError(op, arg, 'a shape of non-negative integers', describeValue(shape));
@@ -97,7 +103,7 @@ export function normalizeDim(op: string, dim: number, ndim: number, arg = 'dim')
 /** Normalises a dims argument (undefined: all dims), sorted, without duplicates. */
 export function normalizeDims(op: string, dims: number | readonly number[] | undefined, ndim: number): number[] {
   if (dims === undefined) return Array.from({ length: ndim }, (_, i) => i);
-  if (typeof dims !== 'number' && !Array.isArray(dims)) throw new ShapeError(op, 'dim', 'a dimension or an array of them', describeValue(dims));
+  if (typeof dims !== 'number' && !isArray(dims)) throw new ShapeError(op, 'dim', 'a dimension or an array of them', describeValue(dims));
   const list = typeof dims === 'number' ? [dims] : [...dims];
   const out = list.map((d) => normalizeDim(op, d, ndim));
   if (new Set(out).size !== out.length) throw new ShapeError(op, 'dim', 'distinct dimensions', `[${list.join(', ')}]`);

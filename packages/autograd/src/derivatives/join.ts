@@ -3,7 +3,7 @@
  * the upstream gradient along dim (a view). cat takes a list, so its gradients are given by position.
  * stack, split, chunk and unbind are made of cat and views and need no entry of their own.
  */
-import { type Tensor, narrow, zeros } from '@kiln/tensor';
+import { narrow, zeros } from '@kiln/tensor';
 import { defineDerivative } from '../derivative-table.js';
 
 defineDerivative('cat', {

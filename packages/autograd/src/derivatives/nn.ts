@@ -6,7 +6,7 @@
  * nearest upsampling and its backward.
  */
 import {
-  type Conv2dAttrs, type Size2, col2im, conv2d, conv2dBackwardInput, conv2dBackwardWeight, gather, im2col, maxPool2dBackward, sum,
+  type Conv2dAttrs, col2im, conv2d, conv2dBackwardInput, conv2dBackwardWeight, gather, im2col, maxPool2dBackward, sum,
   upsampleNearest2d, upsampleNearest2dBackward,
 } from '@kiln/tensor';
 import { type DerivativeContext, defineDerivative } from '../derivative-table.js';

@@ -57,7 +57,8 @@ export class SigmoidFocalLossFunction extends Function<SigmoidFocalLossCtx> {
   }
 
   static override backward(ctx: SigmoidFocalLossCtx, gradOutput: Tensor): [Tensor | null] {
-    ctx.savedTensors;   // raises if input or target was modified in place since forward
+    // Read for its check only: the getter raises if input or target was modified in place since forward.
+    void ctx.savedTensors;
     if (!ctx.needsInputGrad[0]) return [null];
     const fused = ctx.fusedGrad;
     if (fused) {

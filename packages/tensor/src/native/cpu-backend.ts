@@ -196,8 +196,12 @@ export const cpuBackend: Backend = {
   download(src, byteOffset, dst) {
     bytesOf(dst).set(new Uint8Array((src as CpuStorage).bytes, byteOffset, dst.byteLength));
   },
-  async downloadAsync(src, byteOffset, dst) {
-    this.download(src, byteOffset, dst);
+  downloadAsync(src, byteOffset, dst) {
+    // synchronous on the CPU; an error still arrives as a rejection (the executor's throw)
+    return new Promise<void>((resolve) => {
+      this.download(src, byteOffset, dst);
+      resolve();
+    });
   },
   kernelId(name) {
     cpuAddon();

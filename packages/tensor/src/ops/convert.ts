@@ -145,6 +145,7 @@ export interface ToOptions {
  * const z = y.to({ device: 'cpu' });        // y itself: nothing changes
  * ```
  */
+// eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- DType is spelled out for readers: DeviceLike takes any string, and a dtype name ('float32') is told apart at run time
 export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
   t.assertAlive('to');
   let opts: ToOptions;
@@ -293,7 +294,7 @@ function nest(values: (number | boolean)[], shape: readonly number[], dim: numbe
   const n = shape[dim];
   let step = 1;
   for (let d = dim + 1; d < shape.length; d++) step *= shape[d];
-  const out: NestedArray<number | boolean>[] = new Array(n);
+  const out = new Array<NestedArray<number | boolean>>(n);
   for (let i = 0; i < n; i++) out[i] = nest(values, shape, dim + 1, start + i * step);
   return out;
 }
@@ -323,6 +324,7 @@ export function item<D extends DType = NumericDType>(t: Tensor): ScalarOf<D> {
 declare module '../tensor.js' {
   interface Tensor {
     /** Converts to a device and/or dtype; returns this tensor when nothing changes. See {@link to}. */
+    // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- DType is spelled out for readers: DeviceLike takes any string, and a dtype name ('float32') is told apart at run time
     to(target: DeviceLike | DType | ToOptions): Tensor;
     /** This tensor if contiguous, else a contiguous copy. */
     contiguous(): Tensor;

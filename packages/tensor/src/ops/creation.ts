@@ -45,15 +45,18 @@ function dtypeOfTypedArray(a: ArrayBufferView): DType | null {
   return null;
 }
 
+/** Array.isArray narrows a readonly array to any[]; this keeps the element type. */
+const isNestedArray = (x: Nested): x is readonly Nested[] => Array.isArray(x);
+
 /** Shape and flat values of nested arrays; a ShapeError for ragged input. */
 function flattenNested(data: Nested): { shape: number[]; values: (number | boolean | bigint)[] } {
   const shape: number[] = [];
   let probe: Nested = data;
-  while (Array.isArray(probe)) {
+  while (isNestedArray(probe)) {
     // a deeper nesting is no tensor a kernel takes (and an array that contains itself never ends)
     if (shape.length === MAX_DIMS) throw new ShapeError('tensor', 'data', `nested arrays at most ${MAX_DIMS} deep`, 'deeper nesting');
     shape.push(probe.length);
-    probe = probe.length > 0 ? probe[0]! : 0;
+    probe = probe.length > 0 ? probe[0] : 0;
     if (Array.isArray(probe) && probe.length === 0) {
       shape.push(0);
       break;
@@ -69,7 +72,7 @@ function flattenNested(data: Nested): { shape: number[]; values: (number | boole
       values.push(x);
       return;
     }
-    if (!Array.isArray(x) || x.length !== shape[dim]) {
+    if (!isNestedArray(x) || x.length !== shape[dim]) {
       throw new ShapeError('tensor', 'data', `a regular nested array of shape ${fmtShape(shape)}`, 'a ragged array');
     }
     for (const y of x) walk(y, dim + 1);

@@ -37,7 +37,7 @@ export function numberSelected(mask: Tensor, knownCount?: number): Numbered {
   if (knownCount !== undefined) return { positions, count: knownCount };
   const last = positions.select(0, mask.numel - 1);
   try {
-    return { positions, count: item(last) as number };
+    return { positions, count: item<'int64'>(last) };
   } catch (e) {
     positions.dispose();
     throw e;

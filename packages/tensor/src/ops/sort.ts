@@ -11,6 +11,7 @@
  * sort and topk record [values, indices] with attribute `dim`; the gradient flows to the input
  * through the indices. argsort records nothing (its result is an index).
  */
+import { describeValue } from '../check.js';
 import { ValueError } from '../errors.js';
 import { type OpSchema, commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
 import { normalizeDim } from '../shape.js';
@@ -42,7 +43,7 @@ export interface TopkOptions {
 
 function checkFlag(op: string, arg: string, v: unknown, fallback: boolean): boolean {
   if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new ValueError(op, arg, 'a boolean', String(v));
+  if (typeof v !== 'boolean') throw new ValueError(op, arg, 'a boolean', describeValue(v));
   return v;
 }
 

@@ -30,7 +30,7 @@ function groupByPair(anns: readonly CocoAnnotation[], useCategories: boolean): M
   const out = new Map<number, Map<number, CocoAnnotation[]>>();
   for (const a of anns) {
     let byCat = out.get(a.image_id);
-    if (!byCat) out.set(a.image_id, (byCat = new Map()));
+    if (!byCat) out.set(a.image_id, (byCat = new Map<number, CocoAnnotation[]>()));
     const cat = useCategories ? a.category_id : -1;
     const list = byCat.get(cat);
     if (list) list.push(a);

@@ -96,7 +96,7 @@ export function evaluateImage(
   if (G === 0 && pair.dts.length === 0) return null;
   const D = Math.min(maxDet, pair.dts.length), T = iouThresholds.length;
   // in range first, ignored last, stable (two passes instead of a sort)
-  const gtOrder: number[] = new Array(G).fill(0), gtIgnore: number[] = new Array(G).fill(0);
+  const gtOrder = new Array<number>(G).fill(0), gtIgnore = new Array<number>(G).fill(0);
   let n = 0;
   for (let pass = 0; pass < 2; pass++) {
     for (let i = 0; i < G; i++) {
@@ -105,7 +105,7 @@ export function evaluateImage(
       if (ignored === (pass === 1)) { gtOrder[n] = i; gtIgnore[n++] = pass; }
     }
   }
-  const dtMatches: number[] = new Array(T * D).fill(0), gtMatches: number[] = new Array(T * G).fill(0), dtIgnore: number[] = new Array(T * D).fill(0);
+  const dtMatches = new Array<number>(T * D).fill(0), gtMatches = new Array<number>(T * G).fill(0), dtIgnore = new Array<number>(T * D).fill(0);
   for (let t = 0; t < T; t++) {
     const bar = Math.min(iouThresholds[t], 1 - 1e-10);
     for (let d = 0; d < D; d++) {
@@ -127,7 +127,7 @@ export function evaluateImage(
   }
   // pycocotools tests "matched" as a non-zero ground-truth id, so a match to an annotation of id 0
   // counts as no match here and in accumulate; kept for identical numbers (COCO's ids start at 1)
-  const dtScores: number[] = new Array(D).fill(0), dtIds = new Array<number>(D);
+  const dtScores = new Array<number>(D).fill(0), dtIds = new Array<number>(D);
   for (let d = 0; d < D; d++) {
     const dt = pair.dts[d];
     dtScores[d] = dt.score as number;

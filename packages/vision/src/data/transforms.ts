@@ -5,7 +5,7 @@
 import { type Tensor, ShapeError, Tensor as TensorClass, ValueError, arange, indexSelect, tensor, tidy } from '@kiln/tensor';
 import { type RawImage, imageToTensor } from './image.js';
 import { loadSharp, toRawImage } from './sharp.js';
-import type { DetectionSample, DetectionTarget, DetectionTransform } from './sample.js';
+import type { DetectionTarget, DetectionTransform } from './sample.js';
 
 const isTensor = (x: unknown): x is Tensor => x instanceof TensorClass;
 
@@ -80,7 +80,7 @@ export function resize(options: ResizeOptions): DetectionTransform {
   if (options.size) {
     if (options.size.length !== 2 || !options.size.every((s) => Number.isInteger(s) && s > 0)) throw new ValueError(op, 'size', 'two positive integers [height, width]', JSON.stringify(options.size));
   } else if (!(options.minSize! > 0) || !((options.maxSize ?? Infinity) > 0)) {
-    throw new ValueError(op, 'minSize', 'positive minSize (and maxSize)', `${options.minSize}, ${options.maxSize}`);
+    throw new ValueError(op, 'minSize', 'positive minSize (and maxSize)', `${String(options.minSize)}, ${String(options.maxSize)}`);
   }
   const kernel = kernels[options.interpolation ?? 'bilinear'];
   if (!kernel) throw new ValueError(op, 'interpolation', Object.keys(kernels).join(', '), String(options.interpolation));

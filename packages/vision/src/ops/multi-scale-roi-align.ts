@@ -23,6 +23,9 @@ export interface MultiScaleRoIAlignOptions {
 }
 
 /** Rounds half to even, as torch.round. */
+/** Features given as a Map (instanceof alone narrows to Map<any, any>). */
+const isMap = (f: Readonly<Record<string, Tensor>> | ReadonlyMap<string, Tensor>): f is ReadonlyMap<string, Tensor> => f instanceof Map;
+
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
@@ -81,7 +84,7 @@ export class MultiScaleRoIAlign extends Module<[Readonly<Record<string, Tensor>>
 
   /** The named maps, in the order of `features` (as torchvision's _filter_input). */
   private levels(features: Readonly<Record<string, Tensor>> | ReadonlyMap<string, Tensor>): Tensor[] {
-    const entries = features instanceof Map ? [...features.entries()] : Object.entries(features);
+    const entries: [string, Tensor][] = isMap(features) ? [...features.entries()] : Object.entries(features);
     const maps = entries.filter(([k]) => this.featmapNames.includes(k)).map(([, v]) => v);
     if (maps.length === 0) throw new ValueError('MultiScaleRoIAlign', 'features', `maps named ${JSON.stringify(this.featmapNames)}`, JSON.stringify(entries.map(([k]) => k)));
     return maps;

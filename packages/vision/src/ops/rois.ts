@@ -8,6 +8,9 @@ import '@kiln/autograd';
 /** Regions of interest: [K, 5] rows (batch index, x1, y1, x2, y2), or one [Ki, 4] box tensor per image. */
 export type Rois = Tensor | readonly Tensor[];
 
+/** Per-image box lists (Array.isArray alone narrows a readonly array to any[]). */
+const isRoiList = (rois: Rois): rois is readonly Tensor[] => Array.isArray(rois);
+
 /**
  * torchvision's convert_boxes_to_roi_format: per-image [Ki, 4] boxes as [sum Ki, 5] rows whose
  * first column is the image's index (a new tensor). A tensor is checked to be [K, 5] and returned
@@ -41,7 +44,7 @@ export function pooledSize(op: string, outputSize: number | readonly [number, nu
 
 /** The feature map: a floating [N, C, H, W] tensor on the rois' device. */
 export function checkFeatures(op: string, input: Tensor, rois: Rois): void {
-  commonDevice(op, ['input', ...(Array.isArray(rois) ? rois.map((_, i) => `rois[${i}]`) : ['rois'])], [input, ...(Array.isArray(rois) ? rois : [rois as Tensor])]);
+  commonDevice(op, ['input', ...(isRoiList(rois) ? rois.map((_, i) => `rois[${i}]`) : ['rois'])], [input, ...(isRoiList(rois) ? rois : [rois])]);
   if (input.ndim !== 4) throw new ShapeError(op, 'input', 'a feature map of shape [N, C, H, W]', `shape ${fmtShape(input.shape)}`);
   if (!isFloating(input.dtype)) throw new DTypeError(op, 'input', 'a floating-point tensor', input.dtype);
 }
