@@ -174,18 +174,18 @@ interface TorchResult {
 
 function main(): void {
   if (DEV === 'cuda' && !cuda.isAvailable()) {
-    log(`CUDA is not available: ${cuda.unavailableReason()}`);
+    log(`CUDA is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
     process.exit(1);
   }
   const props = DEV === 'cuda' ? cuda.deviceProperties(0) : { name: 'CPU (rehearsal)' };
   const libs = cudaLibraries();
-  const where = (s: typeof libs.cublasLt) => (s.available ? `${s.version} (${s.path})` : 'not available');
+  const where = (s: typeof libs.cublasLt) => (s.available ? `${s.version ?? 'unknown version'} (${s.path ?? 'unknown path'})` : 'not available');
   const libLine = `cuBLASLt ${where(libs.cublasLt)}, cuDNN ${where(libs.cudnn)}`;
   log(`device ${props.name}; ${libLine}`);
   const rows = [...matmulRows(), ...convRows()];
   const torch = args.torch ? (JSON.parse(readFileSync(args.torch, 'utf8')) as { torch: string; cudnn: number; cuda: string; results: TorchResult[] }) : null;
   const torchOf = (r: Row) => torch?.results.find((t) => t.op === r.op && t.config === r.config &&
-    (r.op === 'matmul' ? `${t.size}²` === r.size : t.mode === r.mode && t.benchmark === r.benchmark));
+    (r.op === 'matmul' ? `${String(t.size)}²` === r.size : t.mode === r.mode && t.benchmark === r.benchmark));
   const table = [
     '| op | dtype | size | pass | cudnn.benchmark | Kiln ms | Kiln TFLOP/s | PyTorch ms | PyTorch TFLOP/s | Kiln / PyTorch time | Kiln own kernels ms | check (max rel. error vs float64) |',
     '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|',

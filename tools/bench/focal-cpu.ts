@@ -205,8 +205,9 @@ function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'vi
   const labels = fromTypedArray(inp.labels, [inp.n]).clone();
   return {
     name,
-    async select() {
+    select() {
       cpuThreads(threads);
+      return Promise.resolve();
     },
     step() {
       x.grad?.dispose();

@@ -224,9 +224,17 @@ function crossCheck(dir: string): string[] {
   return lines;
 }
 
+/** What the PyTorch twin (--torch) writes. */
+interface TorchFile {
+  torch: string;
+  torchvision: string;
+  copyBandwidthGBps?: number | null;
+  results: { impl: string; dtype: string; n: number; medianMs: number; gbps: number; lossRelErr: number; gradRelErr: number; checkOk: boolean }[];
+}
+
 function main(): void {
   if (DEV === 'cuda' && !cuda.isAvailable()) {
-    log(`CUDA is not available: ${cuda.unavailableReason()}`);
+    log(`CUDA is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
     process.exit(1);
   }
   const props = DEV === 'cuda' ? cuda.deviceProperties(0) : { name: 'CPU (smoke test)', multiProcessorCount: 0, runtimeVersion: 0, driverVersion: 0 };
@@ -240,8 +248,8 @@ function main(): void {
   }
   if (args.big) for (const dtype of args.dtypes) rows.push(bigCase(dtype));
 
-  const torch = args.torch ? JSON.parse(readFileSync(args.torch, 'utf8')) : null;
-  const torchCopy: number | undefined = torch?.copyBandwidthGBps;
+  const torch = args.torch ? (JSON.parse(readFileSync(args.torch, 'utf8')) as TorchFile) : null;
+  const torchCopy = torch?.copyBandwidthGBps;
   const refCopy = torchCopy ?? copyGBps;
   const table = ['| impl | dtype | N | median ms (device) | GB/s | of copy | × Kiln time | whole call µs (host) | check (loss / grad rel. err.) |', '|---|---|---:|---:|---:|---:|---:|---:|---|'];
   const kilnMs = new Map(rows.map((r) => [`${r.dtype}/${r.n}`, r.ms]));

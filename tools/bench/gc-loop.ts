@@ -13,7 +13,7 @@
  *        [--mode dropped|tidy|both] [--device cpu|cuda]
  */
 import { loadavg } from 'node:os';
-import { type Tensor, memoryStats, randn, tidy } from '@kiln/tensor';
+import { memoryStats, randn, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 import { Linear, ReLU, Sequential } from '@kiln/nn';
 import { SGD } from '@kiln/optim';

@@ -69,7 +69,7 @@ function machine(device: string): string {
 
 function newSetup(p: PresetName, fused: boolean, withAmp: boolean): StepSetup {
   const s = presetSettings(p, deviceFor(p));
-  if (s.device.startsWith('cuda') && !onGpu) throw new Error(`preset ${p} runs on ${s.device}, but CUDA is not available: ${cuda.unavailableReason()}`);
+  if (s.device.startsWith('cuda') && !onGpu) throw new Error(`preset ${p} runs on ${s.device}, but CUDA is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
   return makeSetup(s, { fused, amp: withAmp ? autocastScope('bfloat16') : null });
 }
 
@@ -110,7 +110,7 @@ function timeAll(): KilnRow[] {
           const r = timeSteps(u, warmup, steps);
           const threads = cpu ? cpuThreads() : null;
           rows.push({ preset: label, precision, threads, wallMs: r.wallMs, deviceMs: r.deviceMs });
-          log(`[${label}] Kiln ${precision}${cpu ? ` ${threads} thread(s)` : ''}: step ${r.wallMs.toFixed(2)} ms (min ${r.minWallMs.toFixed(2)})` +
+          log(`[${label}] Kiln ${precision}${cpu ? ` ${String(threads)} thread(s)` : ''}: step ${r.wallMs.toFixed(2)} ms (min ${r.minWallMs.toFixed(2)})` +
             (r.deviceMs !== null ? `, device ${r.deviceMs.toFixed(2)} ms` : '') + `; first-step losses ${r.firstLosses.map((x) => x.toPrecision(6)).join(' / ')}`);
         }
         if (args.profile && precision === 'float32' && fused) {
@@ -156,7 +156,7 @@ async function interleave(): Promise<void> {
       `- ${machine('cpu')}; Adam ${optimizers[0] ? 'fused' : 'composed'} in Kiln, PyTorch's for-loop Adam`,
       '- torch.compile: not timed on the CPU here (Debian\'s PyTorch 1.13 has none)',
       ...(r.check ? [`- same model and batch (the twin loads Kiln's weights and batch): ${r.check}`] : []),
-      ...(r.twinError ? [`- PyTorch side not run: ${r.twinError.split('\n').filter((l) => l.trim()).pop()}`] : []),
+      ...(r.twinError ? [`- PyTorch side not run: ${r.twinError.split('\n').filter((l) => l.trim()).pop() ?? ''}`] : []),
     ]);
     log(`\n${md}`);
     const out = args.out;

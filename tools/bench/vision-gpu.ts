@@ -106,7 +106,7 @@ for (const k of [128, 512, 2048]) {
 }
 
 const torchMs = new Map(torchInfo.rows.map((r) => [r.case, r.ms]));
-const where = DEV === 'cuda' ? `${torchInfo.gpu}` : `CPU, ${torchInfo.threads} threads`;
+const where = DEV === 'cuda' ? (torchInfo.gpu ?? 'an unnamed GPU') : `CPU, ${torchInfo.threads} threads`;
 const lines = [
   `Kiln vs torchvision ${torchInfo.torchvision} (torch ${torchInfo.torch}) on ${where}: median of ${REPS} calls after ${WARMUP} warm-up, ${DEV === 'cuda' ? 'CUDA events' : 'host timer'}; float32.`,
   '',

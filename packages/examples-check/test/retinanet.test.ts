@@ -47,7 +47,7 @@ describe('examples/retinanet in fast mode', () => {
     for (const f of result.files.filter((f) => f.endsWith('.png'))) {
       expect([...readFileSync(f).subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     }
-    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { comparison: unknown[] };
     expect(json.comparison).toHaveLength(3);
   }, 180_000);
 

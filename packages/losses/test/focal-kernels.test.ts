@@ -1,7 +1,7 @@
 // The focal-loss kernels on every device against the float64 reference, through the kernel
 // layer (kernels.ts); the autograd Function is tested in sigmoid-focal-loss.test.ts.
 import { describe, expect, it } from 'vitest';
-import { tensor, zeros, type Tensor, ShapeError, ValueError, DTypeError } from '@kiln/tensor';
+import { tensor, zeros, type Tensor } from '@kiln/tensor';
 import { expectClose, forEachDevice, randomValues, testRng, expectError } from '@kiln/tensor/testing';
 import { focalBackward, focalForward, prepareFocal } from '../src/sigmoid-focal-loss/kernels.js';
 import { refBinary, refSoft } from './focal-reference.js';

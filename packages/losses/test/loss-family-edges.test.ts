@@ -75,7 +75,7 @@ forEachDevice('loss family: typed errors', (dev) => {
     expectError(() => l1Loss(x, soft.reshape([12])), ShapeError, { op: 'l1_loss', argument: 'target', expected: "the input's shape [3, 4]", got: '[12]' });
     expectError(() => smoothL1Loss(x, soft, { beta: -1 }), ValueError, { op: 'smooth_l1_loss', argument: 'beta', expected: 'a finite number >= 0', got: '-1' });
     expectError(() => huberLoss(x, soft, { delta: 0 }), ValueError, { op: 'huber_loss', argument: 'delta', expected: 'a finite number > 0', got: '0' });
-    expectError(() => huberLoss(x, ix(Array(12).fill(0), dev).reshape([3, 4])), DTypeError, { op: 'huber_loss', argument: 'target', expected: 'a floating-point tensor', got: 'int64' });
+    expectError(() => huberLoss(x, ix(new Array<number>(12).fill(0), dev).reshape([3, 4])), DTypeError, { op: 'huber_loss', argument: 'target', expected: 'a floating-point tensor', got: 'int64' });
     expectError(() => l1Loss(x, soft, { weight: fl([1, 2, 3], [3], dev) }), ShapeError, { op: 'l1_loss', argument: 'weight', expected: "a shape broadcastable to the loss's shape [3, 4]", got: '[3]' });
   });
 

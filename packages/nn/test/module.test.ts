@@ -218,7 +218,7 @@ describe('state dicts', () => {
     const bytes = readFileSync(path);
     const n = Number(bytes.readBigUInt64LE(0));
     expect(n % 8).toBe(0);
-    const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+    const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__: Record<string, string> };
     expect(header.a).toEqual({ dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] });
     expect(header.c.dtype).toBe('F16');
     expect(header.d.dtype).toBe('BF16');

@@ -254,9 +254,9 @@ forEachDevice('fused Adam and AdamW', (dev) => {
       disposeAll(ps, opt);
       return prof.keyAverages().find((r) => r.name === 'adam_update')?.calls ?? 0;
     };
-    expect(launches({}, Array(12).fill('float32'))).toBe(3);
-    expect(launches({ amsgrad: true }, Array(12).fill('float32'))).toBe(3);
-    expect(launches({ amsgrad: true }, Array(13).fill('float32'))).toBe(4);
+    expect(launches({}, new Array<DType>(12).fill('float32'))).toBe(3);
+    expect(launches({ amsgrad: true }, new Array<DType>(12).fill('float32'))).toBe(3);
+    expect(launches({ amsgrad: true }, new Array<DType>(13).fill('float32'))).toBe(4);
     expect(launches({}, ['float32', 'float64', 'float32', 'float64', 'float16'])).toBe(3);
     expect(launches({ fused: false }, ['float32'])).toBe(0);
   });

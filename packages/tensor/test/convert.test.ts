@@ -184,7 +184,7 @@ forEachDevice('copy_', (dev) => {
       ['expand(2, 4, 3)', (b) => b.expand(2, 4, 3), 0],
       ['select(0, 0).unsqueeze(1).expand(3, 2)', (b) => b.select(0, 0).unsqueeze(1).expand(3, 2), 1],
     ];
-    for (const [name, make, dim] of views) {
+    for (const [name, make] of views) {
       const b = base();
       const dst = make(b);
       const src = zeros(dst.shape, { device: dev });

@@ -39,7 +39,7 @@ forEachDevice('tensor()', (dev) => {
     ];
     for (const [data, dtype, shape] of cases) {
       const t = tensor(data as number[], { device: dev });
-      expect([t.dtype, t.shape, t.device.type], JSON.stringify(data, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))).toEqual([dtype, shape, dev]);
+      expect([t.dtype, t.shape, t.device.type], JSON.stringify(data, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))).toEqual([dtype, shape, dev]);
     }
     expect(tensor([[1, 2], [3, 4]], { device: dev }).toArray()).toEqual([[1, 2], [3, 4]]);
     expect(tensor([true, false], { device: dev }).toArray()).toEqual([true, false]);

@@ -202,7 +202,7 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
       if (isFloat(d)) x.push(NaN, Infinity, -Infinity);
       const t = make(x, [x.length], d, dev);
       for (const [lo, hi] of [[-2, 3], [-1, undefined], [undefined, 2], [1, 1]] as [number | undefined, number | undefined][]) {
-        expectValues(K.clamp(t, lo, hi), x.map(clampRef(lo, hi)), d, `clamp ${d} [${lo}, ${hi}]`);
+        expectValues(K.clamp(t, lo, hi), x.map(clampRef(lo, hi)), d, `clamp ${d} [${String(lo)}, ${String(hi)}]`);
       }
     }
     const base = randomOf(9, 24, 'float32', -5, 5).map(Math.fround);

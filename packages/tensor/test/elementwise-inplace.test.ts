@@ -107,7 +107,7 @@ forEachDevice('in-place elementwise methods', (dev: Dev) => {
       ['div_', () => x.div_(2)], ['div_', () => x.div_(tensor([2, 2, 2], { dtype: 'int32', device: dev }))], ['pow_', () => x.pow_(2)],
       ['add_', () => x.add_(1.5)], ['add_', () => x.add_(f)], ['sub_', () => x.sub_(f)], ['mul_', () => x.mul_(0.5)], ['clamp_', () => x.clamp_(0, 2.5)],
     ];
-    for (const [op, call] of refusals) expectError(call, DTypeError, { argument: 'self', expected: 'a dtype the result (float32) can be cast to', got: 'int32' });
+    for (const [_op, call] of refusals) expectError(call, DTypeError, { argument: 'self', expected: 'a dtype the result (float32) can be cast to', got: 'int32' });
     expect(x.version).toBe(0);
     expect(values(x)).toEqual([1, 2, 3]);
     const flags = tensor([true, false], { device: dev });

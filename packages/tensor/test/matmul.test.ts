@@ -18,7 +18,7 @@ function refMatmul(a: readonly number[], as: readonly number[], b: readonly numb
   if (b2.at(-2) !== K) throw new Error('reference: shapes do not multiply');
   const ab = a2.slice(0, -2), bb = b2.slice(0, -2);
   const nb = Math.max(ab.length, bb.length);
-  const pad = (s: number[]) => [...new Array(nb - s.length).fill(1), ...s];
+  const pad = (s: number[]) => [...new Array<number>(nb - s.length).fill(1), ...s];
   const pa = pad(ab), pb = pad(bb);
   const batch = pa.map((x, i) => Math.max(x, pb[i]));
   const out: number[] = [];
@@ -26,8 +26,8 @@ function refMatmul(a: readonly number[], as: readonly number[], b: readonly numb
   for (let t = 0; t < numel(batch); t++) {
     let ia = 0, ib = 0;
     for (let d = 0; d < nb; d++) {
-      ia = ia * pa[d]! + (pa[d] === 1 ? 0 : idx[d]);
-      ib = ib * pb[d]! + (pb[d] === 1 ? 0 : idx[d]);
+      ia = ia * pa[d] + (pa[d] === 1 ? 0 : idx[d]);
+      ib = ib * pb[d] + (pb[d] === 1 ? 0 : idx[d]);
     }
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {

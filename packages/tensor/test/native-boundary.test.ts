@@ -30,7 +30,7 @@ forEachDevice('native boundary', (dev) => {
       ['a huge stride (overflows 64 bits)', forge(b, [3], [2 ** 52], 0)],
       ['a larger dtype over the same bytes', forge(b, [16], [1], 0, 'float64')],
     ];
-    for (const [what, v] of cases) {
+    for (const [_what, v] of cases) {
       expectError(() => fill(v), ShapeError, { op: 'fill', message: /fill: output 0 .*caught at the native boundary/ });
       expectError(() => launchKernel('add', [v, b], [b], []), ShapeError, { op: 'add', message: /add: input 0/ });
     }

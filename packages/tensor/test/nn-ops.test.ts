@@ -514,7 +514,7 @@ const upCases: UpCase[] = [
 
 forEachDevice('upsample_nearest2d', (dev) => {
   for (const uc of upCases) {
-    it(`forward and adjoint backward: x ${JSON.stringify(uc.x)} ${uc.sf !== undefined ? `scaleFactor ${uc.sf}` : `size ${uc.size}`}`, () => {
+    it(`forward and adjoint backward: x ${JSON.stringify(uc.x)} ${uc.sf !== undefined ? `scaleFactor ${uc.sf}` : `size ${JSON.stringify(uc.size)}`}`, () => {
       const x = rand(50, uc.x, dev, 'float64');
       const opts = uc.sf !== undefined ? { scaleFactor: uc.sf } : { size: uc.size! };
       const out = upsampleNearest2d(x, opts);

@@ -205,7 +205,7 @@ describe('profiler API', () => {
     expect(isProfiling()).toBe(false);
     expect(() => profile(() => { throw new RangeError('boom'); })).toThrow('boom');
     expect(isProfiling()).toBe(false);
-    expectError(() => profile(async () => 1), ValueError, { op: 'profile', argument: 'fn', got: 'a function returning a Promise' });
+    expectError(() => profile(() => Promise.resolve(1)), ValueError, { op: 'profile', argument: 'fn', got: 'a function returning a Promise' });
     expect(isProfiling()).toBe(false);
     expectError(() => profile({}, 3 as unknown as () => void), ValueError, { op: 'profile', argument: 'fn', expected: 'a function to profile', got: '3' });
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type DType, type Tensor, DTypeError, Generator, ValueError,
-  defaultGenerator, manualSeed, rand, randint, randLike, randn, randnLike, zeros,
+  defaultGenerator, manualSeed, rand, randint, randLike, randn, randnLike,
 } from '@kiln/tensor';
 import { cudaAvailable, expectClose, forEachDevice, toNumbers, expectError } from '@kiln/tensor/testing';
 

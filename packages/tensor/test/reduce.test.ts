@@ -151,7 +151,7 @@ forEachDevice('reductions', (dev) => {
           ['argmax', dim === undefined ? argmax(v) : argmax(v, dim), refArgmax],
         ] as const) {
           const e = refReduce(vals, v.shape, normDims(dim, v.ndim), false, ref);
-          expectClose(got, e.values, { ...tolerance.float64, what: `${name} ${what} dim ${dim}` });
+          expectClose(got, e.values, { ...tolerance.float64, what: `${name} ${what} dim ${String(dim)}` });
         }
       }
     }

@@ -19,12 +19,32 @@ interface TensorJson {
   data: (number | boolean)[];
 }
 
+/**
+ * The options of the fixtures' ops as make_vision_fixtures.py writes them; a case holds those its op
+ * takes (runCase reads only those).
+ */
+interface FixtureOptions {
+  iouThreshold: number;
+  outputSize: number | [number, number];
+  spatialScale: number;
+  samplingRatio: number;
+  aligned: boolean;
+  inFmt: BoxFormat;
+  outFmt: BoxFormat;
+  size: [number, number];
+  minSize: number;
+  weights: [number, number, number, number];
+  featmapNames: string[];
+  canonicalScale: number;
+  canonicalLevel: number;
+  imageShapes: [number, number][];
+}
+
 /** One case: an op of torchvision.ops, its options and inputs, and torchvision's results. */
 export interface FixtureCase {
   name: string;
   op: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  options: Record<string, any>;
+  options: FixtureOptions;
   inputs: Record<string, TensorJson>;
   expected: Record<string, TensorJson>;
 }
@@ -81,7 +101,7 @@ export function runCase(c: FixtureCase, dev: string): Record<string, Tensor> {
     case 'box_area':
       return { output: boxArea(input('boxes')) };
     case 'box_convert':
-      return { output: boxConvert(input('boxes'), o.inFmt as BoxFormat, o.outFmt as BoxFormat) };
+      return { output: boxConvert(input('boxes'), o.inFmt, o.outFmt) };
     case 'clip_boxes_to_image':
       return { output: clipBoxesToImage(input('boxes'), o.size) };
     case 'remove_small_boxes':
@@ -91,7 +111,7 @@ export function runCase(c: FixtureCase, dev: string): Record<string, Tensor> {
       return { encoded: coder.encodeSingle(input('referenceBoxes'), input('proposals')), decoded: coder.decodeSingle(input('relCodes'), input('proposals')) };
     }
     case 'multi_scale_roi_align': {
-      const names = o.featmapNames as string[];
+      const names = o.featmapNames;
       const features = Object.fromEntries(names.map((n) => [n, input(n, true)]));
       const pooler = new MultiScaleRoIAlign({ featmapNames: names, outputSize: o.outputSize, samplingRatio: o.samplingRatio, canonicalScale: o.canonicalScale, canonicalLevel: o.canonicalLevel });
       const y = pooler.call(features, [input('boxes0'), input('boxes1')], o.imageShapes);

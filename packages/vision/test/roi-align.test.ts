@@ -7,7 +7,7 @@
  * gradchecks: gradcheck.test.ts.)
  */
 import { expect, it } from 'vitest';
-import { type DType, type Tensor, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, tidy } from '@kiln/tensor';
+import { type DType, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 import { cudaAvailable, expectClose, expectError, forEachDevice, randomValues, testRng, toNumbers } from '@kiln/tensor/testing';
 import { roiAlign, roiAlignBackward, roiPool } from '@kiln/vision';

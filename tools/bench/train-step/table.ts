@@ -46,7 +46,7 @@ export function combinedTable(kilnRows: readonly KilnRow[], twin: TwinResults | 
   const keys = new Set<string>();
   const order: [string, string, number | null][] = [];
   const addKey = (preset: string, precision: string, threads: number | null) => {
-    const k = `${preset}|${precision}|${threads}`;
+    const k = `${preset}|${precision}|${String(threads)}`;
     if (!keys.has(k)) {
       keys.add(k);
       order.push([preset, precision, threads]);

@@ -46,7 +46,7 @@ export const elementwise = family({
   }),
   check({ op, a, b, inplace, seed }) {
     const x = input(a, seed);
-    const other: Tensor | unknown = 'shape' in b ? input(b.shape, seed + 1) : b.value;
+    const other: unknown = 'shape' in b ? input(b.shape, seed + 1) : b.value;
     const name = inplace ? `${op}_` : op;
     const o = attempt(name, () => (x as unknown as Record<string, (o: unknown) => Tensor>)[name].call(x, other));
     if (!('shape' in b)) {

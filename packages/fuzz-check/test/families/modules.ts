@@ -3,7 +3,7 @@
  * inputs: a typed error, or an output of the shape PyTorch's formulas give.
  */
 import fc from 'fast-check';
-import { type Tensor, randn } from '@kiln/tensor';
+import { randn } from '@kiln/tensor';
 import { BatchNorm2d, Conv2d, Dropout, GroupNorm, Linear, MaxPool2d, Upsample } from '@kiln/nn';
 import { family } from '../support/family.js';
 import { attempt, expectShape } from '../support/outcome.js';
@@ -11,7 +11,7 @@ import { someNumber } from '../support/values.js';
 
 const size = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 1, arbitrary: someNumber });
 const size2 = fc.oneof(size, fc.tuple(size, size), fc.constantFrom<unknown>([1, 2, 3], 'x', null));
-const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number]);
+const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0] as number, v[1] as number] : [v as number, v as number]);
 const convOut = (n: number, k: number, s: number, p: number, d: number) => Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
 
 export const modules = family({

@@ -70,7 +70,7 @@ export const stateFile = family({
     const hl = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
     const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + hl)).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
     let total = 0;
-    for (const [key, t] of Object.entries(o.value.state) as [string, Tensor][]) {
+    for (const [key, t] of Object.entries<Tensor>(o.value.state)) {
       const h = header[key];
       expectShape(key, t.shape, h.shape);
       const [b, e] = h.data_offsets;

@@ -58,7 +58,7 @@ export function runFamilyIsolated(family: string, settings: FuzzSettings, timeou
       if (code === 0 && done) return resolve({ cases: Number(done[1]), ms });
       if (fail) return reject(new Error(`${family}: a case failed its check (seed ${seed}):\n${JSON.parse(fail[1])}`));
       const lastCase = [...out.matchAll(/case (\d+)/g)].at(-1)?.[1] ?? 'none';
-      const how = timedOut ? `hung (no end within ${timeoutMs} ms)` : `died (exit code ${code}, signal ${signal})`;
+      const how = timedOut ? `hung (no end within ${timeoutMs} ms)` : `died (exit code ${code ?? 'none'}, signal ${signal ?? 'none'})`;
       reject(new Error(`${family}: the process ${how} in case ${lastCase} (seed ${seed}); replay: ${replay(lastCase)}\n${err.slice(-2000)}`));
     });
   });

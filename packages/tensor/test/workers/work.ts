@@ -3,7 +3,7 @@
 // broadcasting, a reduction, a matmul, a device error path, frees. Every result is checked against
 // a float64 reference computed in JS, so a call that read another thread's arguments or memory
 // shows as a wrong value, not only as a crash.
-import { ShapeError, type Tensor, matmul, tensor, tidy } from '@kiln/tensor';
+import { ShapeError, matmul, tensor, tidy } from '@kiln/tensor';
 
 /** Deterministic values in [-1, 1) from a seed (an LCG), independent of Kiln's RNG. */
 export function values(seed: number, n: number): number[] {
