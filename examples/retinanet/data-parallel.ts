@@ -25,7 +25,7 @@ export function withoutNproc(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--nproc') i++;
-    else if (!argv[i]!.startsWith('--nproc=')) out.push(argv[i]!);
+    else if (!argv[i].startsWith('--nproc=')) out.push(argv[i]);
   }
   return out;
 }

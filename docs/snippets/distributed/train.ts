@@ -50,7 +50,7 @@ for (let epoch = 0; epoch < 20; epoch++) {
 const w = ddp.module.fc.weight.detach().clone();
 const total = w.clone();
 allReduce(total);
-assert.ok(Math.abs((total.item() as number) - group.size * (w.item() as number)) < 1e-6);
-assert.ok(Math.abs((w.item() as number) - 3) < 0.05, `learned w = ${w.item()}`);
-if (group.rank === 0) console.log(`w = ${(w.item() as number).toFixed(3)} after training on ${group.size} rank(s)`);
+assert.ok(Math.abs(total.item() - group.size * w.item()) < 1e-6);
+assert.ok(Math.abs(w.item() - 3) < 0.05, `learned w = ${w.item()}`);
+if (group.rank === 0) console.log(`w = ${w.item().toFixed(3)} after training on ${group.size} rank(s)`);
 destroyProcessGroup();

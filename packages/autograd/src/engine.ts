@@ -381,7 +381,7 @@ function execute(
 
 /** Runs the callbacks queued during the pass, in order, including those they queue themselves. */
 function runQueuedCallbacks(task: GraphTask): void {
-  for (let k = 0; k < task.callbacks.length; k++) task.callbacks[k]!();
+  for (let k = 0; k < task.callbacks.length; k++) task.callbacks[k]();
 }
 
 /**

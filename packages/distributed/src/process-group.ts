@@ -5,7 +5,7 @@
  * such memory (any layout, any view, copied back once the result may be used).
  */
 import {
-  type DType, type Device, DTypeError, DeviceError, ShapeError, Tensor, ValueError, fmtShape, isFloating, tidy,
+  describeValue, type DType, type Device, DTypeError, DeviceError, ShapeError, Tensor, ValueError, fmtShape, isFloating, tidy,
 } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import type { BackendName, GroupBackend, LaunchOptions } from './backend.js';
@@ -195,7 +195,7 @@ export class ProcessGroup {
   /** A collective's own timeout (undefined: the group's). */
   private checkTimeout(op: string, timeout: unknown): number | undefined {
     if (timeout === undefined) return undefined;
-    if (typeof timeout !== 'number' || !(Number.isFinite(timeout) && timeout > 0)) throw new ValueError(op, 'timeout', 'a positive number of milliseconds', String(timeout));
+    if (typeof timeout !== 'number' || !(Number.isFinite(timeout) && timeout > 0)) throw new ValueError(op, 'timeout', 'a positive number of milliseconds', describeValue(timeout));
     return timeout;
   }
 
@@ -215,10 +215,10 @@ export class ProcessGroup {
         if (t.dtype !== like.dtype) throw new DTypeError(op, `${arg}[${i}]`, `dtype ${like.dtype}`, t.dtype);
         if (fmtShape(t.shape) !== fmtShape(like.shape)) throw new ShapeError(op, `${arg}[${i}]`, `shape ${fmtShape(like.shape)}`, fmtShape(t.shape));
       });
-      return value;
+      return value as readonly Tensor[];
     }
     this.checkTensor(op, arg, value);
-    const t = value as Tensor;
+    const t = value;
     if (t.dtype !== like.dtype) throw new DTypeError(op, arg, `dtype ${like.dtype}`, t.dtype);
     if (t.numel !== this.size * like.numel) {
       throw new ShapeError(op, arg, `${this.size} x ${like.numel} = ${this.size * like.numel} elements (world size times ${fmtShape(like.shape)}), or a list of ${this.size} tensors`, `${t.numel} elements (${fmtShape(t.shape)})`);

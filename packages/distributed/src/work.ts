@@ -3,6 +3,7 @@
  * set. Its result may be used once `wait()` returns; `promise` resolves when the collective has
  * completed, without blocking the event loop.
  */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- imported for the {@link DistributedError} in the TSDoc below
 import type { DistributedError } from './errors.js';
 
 /** How a backend waits for and observes its works (one per backend). */

@@ -24,8 +24,8 @@ async function runFailing(mode: 'kill' | 'hang', world: number, timeoutMs: numbe
       const c = spawn(process.execPath, [...SOURCE_NODE_ARGS, '--import', 'tsx', rankScript('failure.rank.ts'), mode], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       started.push(c);
       let output = '';
-      c.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-      c.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+      c.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+      c.stderr.on('data', (d: Buffer) => { output += d.toString(); });
       // the hanging rank never ends by itself: once the others have, it is stopped
       c.on('close', (code, signal) => resolve({ code, signal, output }));
       if (mode === 'hang' && rank === 1) {
@@ -46,16 +46,16 @@ async function runFailing(mode: 'kill' | 'hang', world: number, timeoutMs: numbe
 function errorOf(e: Ended): { reason: string; op: string; rank: number; waitingFor: string; message: string; ms: number } {
   const line = e.output.split('\n').find((l) => l.startsWith('ERROR '));
   if (line === undefined) throw new Error(`no DistributedError reported; output:\n${e.output}`);
-  return JSON.parse(line.slice(6));
+  return JSON.parse(line.slice(6)) as ReturnType<typeof errorOf>;
 }
 
 describe('a failing rank', () => {
   it('killed mid-collective: the others fail at once with peer-closed or peer-aborted', async () => {
     const ended = await runFailing('kill', 3, 20_000);
-    expect(ended[1]!.signal).toBe('SIGKILL');
+    expect(ended[1].signal).toBe('SIGKILL');
     for (const rank of [0, 2]) {
-      const e = errorOf(ended[rank]!);
-      expect(ended[rank]!.code).toBe(3);
+      const e = errorOf(ended[rank]);
+      expect(ended[rank].code).toBe(3);
       expect(['peer-closed', 'peer-aborted']).toContain(e.reason);
       expect(e.op).toBe('allReduce');
       expect(e.rank).toBe(rank);
@@ -68,7 +68,7 @@ describe('a failing rank', () => {
   it('hanging: the others fail with a timeout naming what they waited for', async () => {
     const ended = await runFailing('hang', 3, 1500);
     // whichever of ranks 0 and 2 times out first tells the other (peer-aborted), which may time out too
-    const errors = [0, 2].map((rank) => ({ rank, e: errorOf(ended[rank]!), code: ended[rank]!.code }));
+    const errors = [0, 2].map((rank) => ({ rank, e: errorOf(ended[rank]), code: ended[rank].code }));
     for (const { rank, e, code } of errors) {
       expect(code).toBe(3);
       expect(['timeout', 'peer-aborted']).toContain(e.reason);

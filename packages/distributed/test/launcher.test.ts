@@ -15,7 +15,7 @@ describe('launch', () => {
       const r = await runRanks('launcher.rank.ts', 2, [dir, 'ok']);
       expect(r).toMatchObject({ exitCode: 0, failedRank: null, message: '' });
       for (const rank of [0, 1]) {
-        const env = JSON.parse(readFileSync(join(dir, `rank-${rank}.json`), 'utf8'));
+        const env = JSON.parse(readFileSync(join(dir, `rank-${rank}.json`), 'utf8')) as Record<string, string>;
         expect(env).toMatchObject({
           RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: '2', LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1',
           NCCL_NVLS_ENABLE: '0', TORCH_SYMM_MEM_DISABLE_MULTICAST: '1', NVSHMEM_DISABLE_NVLS: '1',

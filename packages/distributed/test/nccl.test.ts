@@ -11,7 +11,7 @@ import {
 
 const nccl = cuda.isAvailable() ? ncclBinding() : null;
 const status = nccl?.ncclStatus();
-const why = !cuda.isAvailable() ? `no CUDA: ${cuda.unavailableReason()}` : nccl === null ? 'the CUDA addon has no NCCL entry points' : !status!.available ? `NCCL: ${status!.reason}` : '';
+const why = !cuda.isAvailable() ? `no CUDA: ${cuda.unavailableReason() ?? 'unknown reason'}` : nccl === null ? 'the CUDA addon has no NCCL entry points' : !status!.available ? `NCCL: ${status!.reason ?? 'unknown reason'}` : '';
 
 describe.skipIf(why !== '')(`the nccl backend on one GPU${why ? ` (skipped: ${why})` : ''}`, () => {
   beforeAll(() => {

@@ -13,7 +13,7 @@ function simulate(buffers: number[][], schedules: Schedule[], chunk: number): vo
   const W = buffers.length;
   const links: Frame[][] = buffers.map(() => []);             // links[r]: frames on their way to rank r
   const send = (r: number, step: number, c: number, region: { start: number; end: number }) =>
-    links[(r + 1) % W]!.push({ step, chunk: c, data: buffers[r]!.slice(region.start, region.end) });
+    links[(r + 1) % W].push({ step, chunk: c, data: buffers[r].slice(region.start, region.end) });
   const pos = schedules.map(() => ({ step: 0, chunk: 0 }));
   schedules.forEach((s, r) => {
     if (s.initial) for (let c = 0; c < chunkCount(s.initial, chunk); c++) send(r, 0, c, chunkOf(s.initial, c, chunk));
@@ -21,20 +21,20 @@ function simulate(buffers: number[][], schedules: Schedule[], chunk: number): vo
   for (let progress = true; progress;) {
     progress = false;
     for (let r = 0; r < W; r++) {
-      const s = schedules[r]!, p = pos[r]!;
-      while (p.step < s.steps.length && links[r]!.length > 0) {
-        const f = links[r]!.shift()!, st = s.steps[p.step]!;
+      const s = schedules[r], p = pos[r];
+      while (p.step < s.steps.length && links[r].length > 0) {
+        const f = links[r].shift()!, st = s.steps[p.step];
         expect([f.step, f.chunk]).toEqual([p.step, p.chunk]);
         const region = chunkOf(st.region, p.chunk, chunk);
         expect(f.data.length).toBe(region.end - region.start);
-        f.data.forEach((v, k) => { buffers[r]![region.start + k] = st.action === 'reduce' ? buffers[r]![region.start + k]! + v : v; });
+        f.data.forEach((v, k) => { buffers[r][region.start + k] = st.action === 'reduce' ? buffers[r][region.start + k] + v : v; });
         if (st.forward) send(r, st.forwardAs, p.chunk, region);
         if (++p.chunk === chunkCount(st.region, chunk)) { p.chunk = 0; p.step++; }
         progress = true;
       }
     }
   }
-  pos.forEach((p, r) => expect(p.step).toBe(schedules[r]!.steps.length));   // no rank left waiting
+  pos.forEach((p, r) => expect(p.step).toBe(schedules[r].steps.length));   // no rank left waiting
   links.forEach((l) => expect(l).toEqual([]));                              // nothing left unread
 }
 
@@ -48,7 +48,7 @@ describe('ring schedules', () => {
           // all-reduce: every rank ends with the sum
           const bufs = Array.from({ length: W }, (_, r) => input(r, n));
           simulate(bufs, bufs.map((_, r) => allReduceSchedule(n, r, W)), chunk);
-          const sum = Array.from({ length: n }, (_, i) => Array.from({ length: W }, (_, r) => input(r, n)[i]!).reduce((a, b) => a + b, 0));
+          const sum = Array.from({ length: n }, (_, i) => Array.from({ length: W }, (_, r) => input(r, n)[i]).reduce((a, b) => a + b, 0));
           bufs.forEach((b) => expect(b).toEqual(sum));
           // exactly one reduce step per element is final ('avg' divides there)
           for (let r = 0; r < W; r++) {
@@ -56,14 +56,14 @@ describe('ring schedules', () => {
             expect(finals.length).toBe(W > 1 ? 1 : 0);
           }
           // all-gather and reduce-scatter of blocks of n
-          const gathered = Array.from({ length: W }, (_, r) => Array.from({ length: W * n }, (_, i) => (Math.floor(i / Math.max(n, 1)) === r ? input(r, n)[i % n]! : -1)));
+          const gathered = Array.from({ length: W }, (_, r) => Array.from({ length: W * n }, (_, i) => (Math.floor(i / Math.max(n, 1)) === r ? input(r, n)[i % n] : -1)));
           simulate(gathered, gathered.map((_, r) => allGatherSchedule(n, r, W)), chunk);
           const all = Array.from({ length: W }, (_, r) => input(r, n)).flat();
           gathered.forEach((b) => expect(b).toEqual(all));
           const scattered = Array.from({ length: W }, (_, r) => input(r, W * n));
           simulate(scattered, scattered.map((_, r) => reduceScatterSchedule(n, r, W)), chunk);
           scattered.forEach((b, r) => {
-            const want = Array.from({ length: n }, (_, i) => Array.from({ length: W }, (_, q) => input(q, W * n)[r * n + i]!).reduce((a, c) => a + c, 0));
+            const want = Array.from({ length: n }, (_, i) => Array.from({ length: W }, (_, q) => input(q, W * n)[r * n + i]).reduce((a, c) => a + c, 0));
             expect(b.slice(r * n, (r + 1) * n)).toEqual(want);
           });
           // broadcast from every root
@@ -81,10 +81,10 @@ describe('ring schedules', () => {
     for (const n of [0, 1, 7, 100]) {
       for (const parts of [1, 3, 8]) {
         const ps = Array.from({ length: parts }, (_, k) => evenPart(n, parts, k));
-        expect(ps[0]!.start).toBe(0);
-        expect(ps[parts - 1]!.end).toBe(n);
+        expect(ps[0].start).toBe(0);
+        expect(ps[parts - 1].end).toBe(n);
         ps.forEach((p, k) => {
-          if (k > 0) expect(p.start).toBe(ps[k - 1]!.end);
+          if (k > 0) expect(p.start).toBe(ps[k - 1].end);
           expect(p.end - p.start).toBeGreaterThanOrEqual(Math.floor(n / parts));
           expect(p.end - p.start).toBeLessThanOrEqual(Math.ceil(n / parts));
         });

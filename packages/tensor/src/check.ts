@@ -19,7 +19,10 @@ export function describeValue(v: unknown): string {
     if (typeof v === 'bigint') return `${v}n`;
     if (typeof v === 'symbol' || typeof v === 'function') return typeof v;
     if (Array.isArray(v)) return v.length > 8 ? `an array of ${v.length} values` : `[${v.map(describeValue).join(', ')}]`;
-    if (v !== null && typeof v === 'object') return `a ${(v).constructor?.name ?? 'object'}`;
+    if (v !== null && typeof v === 'object') {
+      const name = (v).constructor?.name ?? 'object';
+      return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
+    }
     return String(v);
   } catch {
     return typeof v;

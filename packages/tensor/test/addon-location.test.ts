@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { AddonLoadError, type AddonSpec, addonOwner, cpuAddonSpec, loadAddon, locateAddon, missingAddonMessage } from '@kiln/tensor';
 import { loadFailureHint, platformNames } from '../src/native/locate.js';
 
-const here = platformNames()[0]!;   // e.g. linux-x64-gnu
+const here = platformNames()[0];   // e.g. linux-x64-gnu
 let root: string;
 let savedDir: string | undefined;
 

@@ -7,7 +7,7 @@ import '@kiln/autograd';
 import { sigmoidFocalLoss } from '@kiln/losses';
 
 if (!cuda.isAvailable()) {
-  console.error(`CUDA is unavailable: ${cuda.unavailableReason()}`);
+  console.error(`CUDA is unavailable: ${cuda.unavailableReason() ?? 'unknown reason'}`);
   process.exit(1);
 }
 const N = 20000, C = 80;   // anchors x classes of one RetinaNet image
@@ -18,13 +18,13 @@ function lossAndGrad(device: 'cpu' | 'cuda'): { loss: number; grad: Float32Array
   const x = logits.to(device).detach().requiresGrad_();   // a leaf of its own on each device
   const loss = sigmoidFocalLoss(x, target.to(device), { gamma: 2, alpha: 0.25, reduction: 'sum' });
   loss.backward();
-  return { loss: loss.item() as number, grad: (x.grad as Tensor).to('cpu').toTypedArray() as Float32Array };
+  return { loss: loss.item(), grad: (x.grad as Tensor).to('cpu').toTypedArray() as Float32Array };
 }
 const cpu = lossAndGrad('cpu'), gpu = lossAndGrad('cuda');
 let maxGrad = 0, maxDiff = 0;
 for (let i = 0; i < cpu.grad.length; i++) {
-  maxGrad = Math.max(maxGrad, Math.abs(cpu.grad[i]!));
-  maxDiff = Math.max(maxDiff, Math.abs(cpu.grad[i]! - gpu.grad[i]!));
+  maxGrad = Math.max(maxGrad, Math.abs(cpu.grad[i]));
+  maxDiff = Math.max(maxDiff, Math.abs(cpu.grad[i] - gpu.grad[i]));
 }
 const lossRel = Math.abs(cpu.loss - gpu.loss) / Math.abs(cpu.loss);
 const p = cuda.deviceProperties(0);

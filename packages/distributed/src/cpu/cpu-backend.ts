@@ -85,7 +85,7 @@ export class CpuBackend implements GroupBackend, WorkDriver {
     }
     const r = this.replies.get(id)!;
     this.replies.delete(id);
-    if (r.error) throw this.error('initProcessGroup', r.error.reason as DistributedFailure, r.error.message, String(r.error.waitingFor ?? what));
+    if (r.error) throw this.error('initProcessGroup', r.error.reason as DistributedFailure, r.error.message, r.error.waitingFor ?? what);
     return r.result;
   }
 
@@ -95,7 +95,7 @@ export class CpuBackend implements GroupBackend, WorkDriver {
 
   private onMessage(m: Reply & { event?: string }): void {
     if (m.event === 'failed') {
-      this.failed ??= this.error('process group', m.error!.reason as DistributedFailure, m.error!.message, String(m.error!.waitingFor ?? ''));
+      this.failed ??= this.error('process group', m.error!.reason as DistributedFailure, m.error!.message, m.error!.waitingFor ?? '');
       return;
     }
     const pending = this.works.get(m.id);
@@ -106,7 +106,7 @@ export class CpuBackend implements GroupBackend, WorkDriver {
     this.works.delete(m.id);
     if (m.error) {
       const e = m.error;
-      pending.work.markFailed(new DistributedError(e.message, { reason: e.reason as DistributedFailure, op: pending.work.op, rank: this.rank, waitingFor: String(e.waitingFor ?? '') }));
+      pending.work.markFailed(new DistributedError(e.message, { reason: e.reason as DistributedFailure, op: pending.work.op, rank: this.rank, waitingFor: e.waitingFor ?? '' }));
     } else {
       pending.buffer.storage.version++;   // written in place by the thread: autograd's check of saved tensors sees it
       pending.work.markComplete();
@@ -123,7 +123,7 @@ export class CpuBackend implements GroupBackend, WorkDriver {
 
   private view(buffer: SharedArrayBuffer, numel: number, dtype: DType): Tensor {
     const A = dtypeInfo[dtype].arrayType;
-    const t = fromTypedArray(new A(buffer, 0, numel) as Float32Array, [numel], dtype);
+    const t = fromTypedArray(new A(buffer, 0, numel), [numel], dtype);
     this.shared.set(t.storage, buffer);
     return t;
   }
@@ -137,10 +137,10 @@ export class CpuBackend implements GroupBackend, WorkDriver {
     // the smallest spare buffer that fits, aligned for every dtype (8 bytes)
     let best = -1;
     for (let i = 0; i < this.spare.length; i++) {
-      const b = this.spare[i]!;
-      if (b.byteLength >= bytes && (best < 0 || b.byteLength < this.spare[best]!.byteLength)) best = i;
+      const b = this.spare[i];
+      if (b.byteLength >= bytes && (best < 0 || b.byteLength < this.spare[best].byteLength)) best = i;
     }
-    const buffer = best >= 0 ? this.spare.splice(best, 1)[0]! : new SharedArrayBuffer(Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, bytes)))));
+    const buffer = best >= 0 ? this.spare.splice(best, 1)[0] : new SharedArrayBuffer(Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, bytes)))));
     return this.view(buffer, numel, dtype);
   }
 

@@ -128,7 +128,7 @@ export class FrameReader {
       out = Buffer.allocUnsafe(n);
       let filled = 0;
       while (filled < n) {
-        const p = this.parts[0]!;
+        const p = this.parts[0];
         const k = Math.min(n - filled, p.length);
         p.copy(out, filled, 0, k);
         filled += k;

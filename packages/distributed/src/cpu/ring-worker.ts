@@ -96,7 +96,7 @@ function fail(info: ErrorInfo): void {
 function waitingFor(a: Active): string {
   const steps = a.schedule.steps;
   if (a.step >= steps.length) return `rank ${next} to take the data sent to it`;
-  const count = chunkCount(steps[a.step]!.region, a.chunkElements);
+  const count = chunkCount(steps[a.step].region, a.chunkElements);
   return `data from rank ${prev} (step ${a.step + 1} of ${steps.length}, chunk ${a.chunk + 1} of ${count})`;
 }
 
@@ -115,7 +115,7 @@ function scheduleFor(j: JobRequest): Schedule {
 /** A tensor viewing `count` elements of a job's buffer from element `start`. */
 function bufferView(j: JobRequest, start: number, count: number): Tensor {
   const A = dtypeInfo[j.dtype].arrayType;
-  return fromTypedArray(new A(j.buffer, j.byteOffset + start * dtypeInfo[j.dtype].itemsize, count) as Float32Array, [count], j.dtype);
+  return fromTypedArray(new A(j.buffer, j.byteOffset + start * dtypeInfo[j.dtype].itemsize, count), [count], j.dtype);
 }
 
 function bytesOf(a: Active, r: Region): Uint8Array {
@@ -146,7 +146,7 @@ function reduceInto(a: Active, r: Region, payload: Buffer, final: boolean): void
   new Uint8Array(scratch, 0, payload.length).set(payload);
   const A = dtypeInfo[a.job.dtype].arrayType;
   const dst = bufferView(a.job, r.start, n);
-  const src = fromTypedArray(new A(scratch, 0, n) as Float32Array, [n], a.job.dtype);
+  const src = fromTypedArray(new A(scratch, 0, n), [n], a.job.dtype);
   if (a.job.reduce === 'max') dst.maximum_(src);
   else if (a.job.reduce === 'min') dst.minimum_(src);
   else dst.add_(src);
@@ -164,7 +164,7 @@ function begin(j: JobRequest): void {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / itemsize));
   const schedule = scheduleFor(j);
   let sendsLeft = schedule.initial ? chunkCount(schedule.initial, chunkElements) : 0;
-  for (let t = 0; t < schedule.steps.length; t++) if (schedule.steps[t]!.forward) sendsLeft += chunkCount(schedule.steps[t]!.region, chunkElements);
+  for (let t = 0; t < schedule.steps.length; t++) if (schedule.steps[t].forward) sendsLeft += chunkCount(schedule.steps[t].region, chunkElements);
   const a: Active = {
     job: j, schedule, chunkElements, itemsize, step: 0, chunk: 0, sendsLeft, unflushed: 0,
     timer: setTimeout(() => {
@@ -206,10 +206,10 @@ function matches(a: Active, f: Frame): boolean {
   if (h.dtype !== dtypeInfo[j.dtype].code) return differ(`sent ${dtypeByCode.get(h.dtype) ?? `dtype code ${h.dtype}`} data where this rank has ${j.dtype}`);
   if (h.numel !== j.numel) return differ(`has ${h.numel} elements in its ${NAMES[j.collective]} buffer where this rank has ${j.numel}`);
   if (h.reduce !== REDUCE_CODES[j.reduce] && (j.collective === 'allReduce' || j.collective === 'reduceScatter')) {
-    return differ(`reduces with '${REDUCE_BY_CODE.get(h.reduce)}' where this rank reduces with '${j.reduce}'`);
+    return differ(`reduces with '${REDUCE_BY_CODE.get(h.reduce) ?? `code ${h.reduce}`}' where this rank reduces with '${j.reduce}'`);
   }
   if (j.collective === 'broadcast' && h.root !== j.root) return differ(`broadcasts from rank ${h.root} where this rank broadcasts from rank ${j.root}`);
-  const step = a.schedule.steps[a.step]!;
+  const step = a.schedule.steps[a.step];
   const expected = chunkOf(step.region, a.chunk, a.chunkElements);
   if (h.step !== a.step || h.chunk !== a.chunk || h.payloadBytes !== (expected.end - expected.start) * a.itemsize) {
     return differ(`sent step ${h.step}, chunk ${h.chunk} (${h.payloadBytes} bytes) where this rank expected step ${a.step}, chunk ${a.chunk} (${(expected.end - expected.start) * a.itemsize} bytes)`);
@@ -232,7 +232,7 @@ function consume(): void {
       return;
     }
     if (!matches(a, f)) return;
-    const step = steps[a.step]!;
+    const step = steps[a.step];
     const r = chunkOf(step.region, a.chunk, a.chunkElements);
     if (step.action === 'copy') bytesOf(a, r).set(f.payload);
     else {

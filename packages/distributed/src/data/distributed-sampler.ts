@@ -94,9 +94,9 @@ export class DistributedSampler implements Sampler {
     const e = this.epoch ?? epoch;
     const order = epochOrder(this.datasetLength, this.shuffle, this.seed, e);
     // pad by repeating the order from its start (again and again when the dataset is smaller than the padding)
-    for (let k = 0; order.length < this.totalSize; k++) order.push(order[k]!);
+    for (let k = 0; order.length < this.totalSize; k++) order.push(order[k]);
     const mine: number[] = [];
-    for (let i = this.rank; i < this.totalSize; i += this.numReplicas) mine.push(order[i]!);
+    for (let i = this.rank; i < this.totalSize; i += this.numReplicas) mine.push(order[i]);
     return mine;
   }
 }

@@ -22,7 +22,7 @@ export function layoutBuckets(params: readonly Tensor[], capBytes: number): Buck
   const buckets: BucketLayout[] = [];
   const open = new Map<DType, BucketLayout>();   // the bucket being filled, per dtype
   for (let k = params.length - 1; k >= 0; k--) {
-    const p = params[k]!;
+    const p = params[k];
     const bytes = p.numel * dtypeInfo[p.dtype].itemsize;
     let b = open.get(p.dtype);
     if (b !== undefined && b.numel > 0 && (b.numel * dtypeInfo[p.dtype].itemsize + bytes) > capBytes) b = undefined;

@@ -132,7 +132,7 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
 
     this.buckets = layoutBuckets(named.map(([, p]) => p), bucketCapMb * 1024 * 1024).map((b) => {
       const flat = keep(this.group.commBuffer(b.numel, b.dtype));
-      const views = b.params.map((p, i) => keep(flat.narrow(0, b.offsets[i]!, p.numel).reshape(p.shape)));
+      const views = b.params.map((p, i) => keep(flat.narrow(0, b.offsets[i], p.numel).reshape(p.shape)));
       return { ...b, flat, views, pending: b.params.length, work: null };
     });
     this.buckets.forEach((b, bi) => b.params.forEach((p, i) => this.slots.set(p, [bi, i])));
@@ -230,7 +230,7 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
     if (!this.expectingGrads) return;
     if (this.marked.has(p)) {
       throw new DistributedError(
-        `DistributedDataParallel (rank ${this.group.rank} of ${this.group.size}): parameter '${this.names.get(p)}' got a second gradient in one iteration `
+        `DistributedDataParallel (rank ${this.group.rank} of ${this.group.size}): parameter '${this.names.get(p) ?? '(unnamed)'}' got a second gradient in one iteration `
         + '(a second backward pass through the same forward, or a parameter used by an unused-parameter search that missed it); run forward again before each backward',
         { reason: 'usage', op: 'DistributedDataParallel', rank: this.group.rank, waitingFor: '' },
       );
@@ -245,10 +245,10 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
   /** Puts p's gradient (zeros when it has none) in its bucket and starts the buckets that are full. */
   private mark(p: Tensor): void {
     const [bi, i] = this.slots.get(p)!;
-    const b = this.buckets[bi]!;
+    const b = this.buckets[bi];
     tidy(() => noGrad(() => {
-      if (p.grad !== null) b.views[i]!.copy_(p.grad);
-      else b.views[i]!.zero_();
+      if (p.grad !== null) b.views[i].copy_(p.grad);
+      else b.views[i].zero_();
     }));
     this.marked.add(p);
     if (--b.pending === 0) this.launchReady();
@@ -256,8 +256,8 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
 
   /** Starts the full buckets, in bucket order, so that every rank's all-reduces pair up. */
   private launchReady(): void {
-    while (this.nextToLaunch < this.buckets.length && this.buckets[this.nextToLaunch]!.pending === 0) {
-      const b = this.buckets[this.nextToLaunch++]!;
+    while (this.nextToLaunch < this.buckets.length && this.buckets[this.nextToLaunch].pending === 0) {
+      const b = this.buckets[this.nextToLaunch++];
       b.work = this.group.allReduce(b.flat, { op: 'avg' });
     }
   }
@@ -267,7 +267,7 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
     if (!this.expectingGrads) return;
     const missing = [...this.slots.keys()].filter((p) => !this.marked.has(p));
     if (missing.length > 0) {
-      const names = missing.slice(0, 8).map((p) => `'${this.names.get(p)}'`).join(', ') + (missing.length > 8 ? `, and ${missing.length - 8} more` : '');
+      const names = missing.slice(0, 8).map((p) => `'${this.names.get(p) ?? '(unnamed)'}'`).join(', ') + (missing.length > 8 ? `, and ${missing.length - 8} more` : '');
       this.abandonPass();
       throw new DistributedError(
         `DistributedDataParallel (rank ${this.group.rank} of ${this.group.size}): ${missing.length} parameter(s) got no gradient in this backward pass: ${names}. `
@@ -279,8 +279,8 @@ export class DistributedDataParallel<M extends Module<never[], unknown> = Module
     for (const b of this.buckets) {
       b.work!.wait();
       tidy(() => noGrad(() => b.params.forEach((p, i) => {
-        if (p.grad !== null) p.grad.copy_(b.views[i]!);
-        else p.grad = keep(b.views[i]!.clone());     // a locally unused parameter
+        if (p.grad !== null) p.grad.copy_(b.views[i]);
+        else p.grad = keep(b.views[i].clone());     // a locally unused parameter
       })));
     }
     this.resetPass();

@@ -30,7 +30,7 @@ function parse(argv: string[]) {
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (!a.startsWith('--')) {
       o.script = a;
       o.args = argv.slice(i + 1);
@@ -40,7 +40,7 @@ function parse(argv: string[]) {
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
     const value = () => (eq < 0 ? argv[++i] : a.slice(eq + 1));
     switch (name) {
-      case 'help': console.log(USAGE); process.exit(0);
+      case 'help': console.log(USAGE); return process.exit(0);
       case 'nproc-per-node': o.nproc = int(name, value(), 1); break;
       case 'master-addr': o.masterAddr = value() ?? fail('--master-addr needs a value'); break;
       case 'master-port': o.masterPort = int(name, value(), 0); break;

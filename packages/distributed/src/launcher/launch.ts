@@ -80,7 +80,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
   const nodeArgs = rankNodeArgs(o.script, o.nodeArgs ?? []);
 
   const children: (ChildProcess | null)[] = [];
-  const exited: boolean[] = new Array(n).fill(false);
+  const exited = new Array<boolean>(n).fill(false);
   let failedRank: number | null = null;
   let exitCode = 0;
   let message = '';
@@ -139,7 +139,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
           if (status !== 0 && failedRank === null && !tearingDown) {
             failedRank = rank;
             exitCode = status;
-            const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+            const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}`;
             message = `kiln-run: rank ${rank} (pid ${child.pid ?? '?'}) ${how}; stopping the other ranks`;
             log(message);
             tearDown('SIGTERM');

@@ -28,7 +28,10 @@ export function startStoreServer(host: string, port: number): Promise<StoreServe
 
   const answerWaiters = () => {
     const still: Waiter[] = [];
-    for (const w of waiters) (w.keys.every((k) => data.has(k)) ? w.reply() : still.push(w));
+    for (const w of waiters) {
+      if (w.keys.every((k) => data.has(k))) w.reply();
+      else still.push(w);
+    }
     waiters = still;
   };
 

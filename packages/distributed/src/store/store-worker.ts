@@ -91,7 +91,7 @@ async function start(): Promise<void> {
     if (closedWhy !== null) return fail(m.id, 'peer-closed', closedWhy);
     const timer = setTimeout(() => {
       pending.delete(m.id);
-      const what = m.op === 'get' ? `key '${m.key}' to be set` : m.op === 'wait' ? `keys ${m.keys!.map((k) => `'${k}'`).join(', ')} to be set` : 'the store to answer';
+      const what = m.op === 'get' ? `key '${m.key ?? ''}' to be set` : m.op === 'wait' ? `keys ${m.keys!.map((k) => `'${k}'`).join(', ')} to be set` : 'the store to answer';
       notifyMain(link, { id: m.id, error: { reason: 'timeout', message: `timed out after ${m.timeoutMs} ms waiting for ${what}`, waitingFor: what } });
     }, m.timeoutMs);
     pending.set(m.id, { timer });

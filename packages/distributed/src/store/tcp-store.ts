@@ -146,7 +146,7 @@ export class TCPStore {
     }
     const r = this.replies.get(id)!;
     this.replies.delete(id);
-    if (r.error) throw this.error(name, r.error.reason as DistributedFailure, r.error.message, String(r.error.waitingFor ?? ''), fields.key as string | undefined);
+    if (r.error) throw this.error(name, r.error.reason as DistributedFailure, r.error.message, r.error.waitingFor ?? '', fields.key as string | undefined);
     return r.result;
   }
 

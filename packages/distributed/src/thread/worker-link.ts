@@ -22,7 +22,7 @@ export interface LinkData {
 export interface Reply {
   id: number;
   result?: unknown;
-  error?: { message: string; [field: string]: unknown };
+  error?: { message: string; reason?: string; waitingFor?: string; [field: string]: unknown };
 }
 
 /** Longest single Atomics.wait: the loop re-checks the deadline at least this often. */

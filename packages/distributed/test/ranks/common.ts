@@ -21,6 +21,6 @@ export function values(t: Tensor): number[] {
 export function expectClose(what: string, got: readonly number[], want: readonly number[], tol = 0): void {
   if (got.length !== want.length) throw new Error(`${what}: ${got.length} values, expected ${want.length}`);
   for (let i = 0; i < got.length; i++) {
-    if (!(Math.abs(got[i]! - want[i]!) <= tol * (1 + Math.abs(want[i]!)))) throw new Error(`${what}: element ${i} is ${got[i]}, expected ${want[i]} (tolerance ${tol})`);
+    if (!(Math.abs(got[i] - want[i]) <= tol * (1 + Math.abs(want[i])))) throw new Error(`${what}: element ${i} is ${got[i]}, expected ${want[i]} (tolerance ${tol})`);
   }
 }

@@ -2,7 +2,7 @@
  * `DataLoader`: batches of a `Dataset` in PyTorch's habits, iterated with `for await`, with the
  * next batches prepared while the current one is used.
  */
-import { ValueError } from '@kiln/tensor';
+import { ValueError, describeValue } from '@kiln/tensor';
 import type { Dataset } from './dataset.js';
 import { type Sampler, epochOrder } from './sampler.js';
 import { disposeTensors } from './dispose-tree.js';
@@ -83,7 +83,7 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
     this.sampler = options.sampler ?? null;
     if (this.sampler !== null) {
       if (typeof this.sampler.indices !== 'function' || !Number.isInteger(this.sampler.length)) {
-        throw new ValueError('DataLoader', 'sampler', 'a Sampler (a length and indices(epoch))', String(this.sampler));
+        throw new ValueError('DataLoader', 'sampler', 'a Sampler (a length and indices(epoch))', describeValue(this.sampler));
       }
       if (this.shuffle) throw new ValueError('DataLoader', 'shuffle', 'false when a sampler is given (the sampler orders the indices)', 'true');
     }
