@@ -14,9 +14,8 @@
 #include "../core/binding.h"
 #include "../core/weak_owners.h"
 #include "allocator.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "gemm_kernels.h"
+#include "parallel.h"
 
 namespace kiln { namespace cpu {
 namespace {
@@ -176,20 +175,41 @@ Napi::Value BlockSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)round_size(n));
 }
 
+// numThreads(n?) -> the CPU kernels' thread count, after setting it to n (an integer >= 1; the
+// TypeScript caller checks it too, packages/tensor/src/native/cpu-backend.ts).
 Napi::Value NumThreads(const Napi::CallbackInfo& info) {
-#ifdef _OPENMP
   if (info.Length() > 0 && info[0].IsNumber()) {
     int n = info[0].As<Napi::Number>().Int32Value();
     if (n < 1) {
       to_js_error(info.Env(), ErrorKind::Value, "cpuThreads: expected a positive number of threads, got " + std::to_string(n)).ThrowAsJavaScriptException();
       return info.Env().Undefined();
     }
-    omp_set_num_threads(n);
+    set_num_threads(n);
   }
-  return Napi::Number::New(info.Env(), omp_get_max_threads());
-#else
-  return Napi::Number::New(info.Env(), 1);
-#endif
+  return Napi::Number::New(info.Env(), num_threads());
+}
+
+// cpuInfo() -> { threads, isa, gemm }: what the CPU kernels run on (the instruction set chosen at
+// run time and the GEMM micro-kernels it selects).
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("threads", num_threads());
+  o.Set("isa", isa_name(cpu_isa()));
+  o.Set("gemm", gemm_kernels().name);
+  return o;
+}
+
+// capIsa(name) caps the instruction set of the CPU kernels at name (baseline, avx2 or avx512) and
+// returns the one now in use: the tests run every GEMM micro-kernel set the processor supports.
+Napi::Value CapIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Isa isa;
+  if (info.Length() < 1 || !info[0].IsString() || !parse_isa(info[0].As<Napi::String>().Utf8Value().c_str(), &isa)) {
+    to_js_error(env, ErrorKind::Value, "capIsa: argument 'isa' expected baseline, avx2 or avx512").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  cap_isa(isa);
+  return Napi::String::New(env, isa_name(cpu_isa()));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -201,6 +221,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New(env, Stats));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("capIsa", Napi::Function::New(env, CapIsa));
   exports.Set("blockSize", Napi::Function::New(env, BlockSize));
   return exports;
 }

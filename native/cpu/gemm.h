@@ -1,6 +1,8 @@
-// The CPU's matrix product routine (cpu/matmul.cc), shared by the 'bmm' and 'linear' kernels and
-// the convolution (cpu/conv.cc): C = A · B, or C += A · B with `accumulate`, for a problem read by
-// mm::make_problem (any strides, batched). Products are summed in mm::Acc<S> and C is rounded once.
+// The CPU's matrix product routine, shared by the 'bmm' kernel (matmul.cc) and the kernels that are
+// matrix products inside (convolutions): C = A · B, or C += A · B with `accumulate`, for a problem
+// read by mm::make_problem (any strides, broadcast batch dims). Floating dtypes run the packed,
+// register-blocked GEMM of gemm_loops.h (products summed in float for float32 and the half types,
+// in double for float64; C rounded once); integers sum in 64-bit two's complement.
 #pragma once
 #include "kiln/math/matmul.h"
 

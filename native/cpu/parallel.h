@@ -1,34 +1,51 @@
-// Splits [0, n) across the CPU device's threads (OpenMP) when the work is large enough to pay for
-// waking them; small tensors run inline so tiny ops stay cheap.
+// The one place CPU kernels go for threads: parallel_for(n, grain, f) calls f(begin, end) over
+// ranges covering [0, n), on the CPU device's own thread pool (cpu/thread_pool.cc) when the work is
+// large enough to pay for waking a thread, inline otherwise.
+//
+// Work below `grain` elements (kGrain = 32768 for elementwise work, as PyTorch's
+// at::internal::GRAIN_SIZE) runs on the calling thread. Larger work is cut into chunks of at least
+// `grain` elements, a few per thread, which the calling thread and the pool's workers claim one at
+// a time: a worker that the OS has not scheduled yet simply gets fewer chunks (the caller does
+// them), so a busy machine slows a parallel op down to about one thread's time, not below it.
+// Idle workers sleep (after a very short spin) instead of burning a core.
+//
+// f must not depend on how [0, n) is cut (results independent of the thread count) and may throw:
+// the first exception is rethrown on the calling thread after every claimed chunk has finished.
+// A parallel_for inside f runs inline.
 #pragma once
-#include <cstdint>
 #include <algorithm>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <cstdint>
 
 namespace kiln { namespace cpu {
 
 constexpr int64_t kGrain = 32768;   // elements below which one thread does the work
 
+// Threads parallel_for may use (the caller included), >= 1. The default is one per core available
+// to the process (its CPU affinity), or KILN_NUM_THREADS / OMP_NUM_THREADS when set.
+int num_threads();
+// Sets the number of threads (n >= 1); the pool grows or shrinks to n - 1 workers.
+void set_num_threads(int n);
+// True on a thread that is running a chunk of a parallel_for (nested calls run inline).
+bool in_parallel_region();
+
+using ChunkFn = void (*)(const void* ctx, int64_t begin, int64_t end);
+// Runs fn(ctx, b, e) over [0, n) cut into `chunks` near-equal ranges, on the pool; returns when all
+// are done (rethrowing the first exception a chunk threw).
+void run_chunks(int64_t n, int64_t chunks, ChunkFn fn, const void* ctx);
+
+constexpr int64_t kChunksPerThread = 4;   // a few chunks per thread balance uneven progress
+
 template <typename F>
 void parallel_for(int64_t n, int64_t grain, const F& f) {
   if (n <= 0) return;
-#ifdef _OPENMP
-  int max_threads = omp_get_max_threads();
-  if (n > grain && max_threads > 1) {
-    int64_t chunks = std::min<int64_t>(max_threads, (n + grain - 1) / grain);
-#pragma omp parallel num_threads((int)chunks)
-    {
-      int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-      int64_t per = (n + nt - 1) / nt;
-      int64_t b = t * per, e = std::min(n, b + per);
-      if (b < e) f(b, e);
-    }
+  grain = std::max<int64_t>(grain, 1);
+  const int threads = n > grain ? num_threads() : 1;
+  if (threads <= 1 || in_parallel_region()) {
+    f(int64_t(0), n);
     return;
   }
-#endif
-  f(0, n);
+  const int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, kChunksPerThread * threads);
+  run_chunks(n, chunks, [](const void* ctx, int64_t b, int64_t e) { (*static_cast<const F*>(ctx))(b, e); }, &f);
 }
 
 }}  // namespace kiln::cpu

@@ -26,7 +26,7 @@ export {
   launchKernel, hasKernel, commonDevice, describeTensor, empty as emptyOn,
 } from './dispatch.js';
 export { MAX_KERNEL_TENSORS } from './native/args.js';
-export { cpuThreads } from './native/cpu-backend.js';
+export { cpuThreads, cpuInfo, type CpuInfo } from './native/cpu-backend.js';
 export { collectGarbage, allocateOrCollect } from './native/collect.js';
 export { loadAddon, addonPath, kernelTable, cpuAddonSpec, type KernelAddon } from './native/load.js';
 export { type AddonSpec, type AddonOwner, type AddonLocation, addonOwner, locateAddon, missingAddonMessage } from './native/locate.js';

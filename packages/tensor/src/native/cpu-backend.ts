@@ -7,7 +7,7 @@
  */
 import { type Backend, type Device, type MemoryStats, type Storage, cpu } from '../device.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { DisposedError, OutOfMemoryError, fromNativeError } from '../errors.js';
+import { DisposedError, OutOfMemoryError, ValueError, fromNativeError } from '../errors.js';
 import { allocateOrCollect } from './collect.js';
 import { type KernelAddon, kernelTable, loadAddon } from './load.js';
 import { SMALL_LIMIT, SmallBufferCache } from './small-buffer-cache.js';
@@ -19,6 +19,7 @@ interface CpuAddon extends KernelAddon {
   memoryStats(): MemoryStats;
   emptyCache(): void;
   numThreads(n?: number): number;
+  cpuInfo(): CpuInfo;
   blockSize(nbytes: number): number;
   /** Returns the blocks whose buffers a garbage collection took; how many. */
   sweep(): number;
@@ -223,7 +224,50 @@ export const cpuBackend: Backend = {
   },
 };
 
-/** Number of threads the CPU kernels use (OpenMP); pass n to set it. */
+/**
+ * The number of threads the CPU kernels use; pass `n` (an integer >= 1) to set it first. As
+ * PyTorch's `torch.get_num_threads()` / `torch.set_num_threads(n)`. The default is one thread per
+ * core the process may run on, or `KILN_NUM_THREADS` (else `OMP_NUM_THREADS`) when set. Ops below
+ * about 32K elements stay on the calling thread whatever the count, and idle threads sleep, so more
+ * threads than a machine has free cores costs little.
+ *
+ * @example
+ * ```ts
+ * import { cpuThreads } from '@kiln/tensor';
+ * const before = cpuThreads();   // e.g. 2 on a 2-core machine
+ * cpuThreads(1);                 // every CPU kernel on the calling thread
+ * cpuThreads(before);
+ * ```
+ */
 export function cpuThreads(n?: number): number {
+  if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 1024)) {
+    throw new ValueError('cpuThreads', 'n', 'an integer from 1 to 1024', String(n));
+  }
   return cpuAddon().numThreads(n);
+}
+
+/** What the CPU kernels run on: see {@link cpuInfo}. */
+export interface CpuInfo {
+  /** threads the kernels use (see {@link cpuThreads}) */
+  threads: number;
+  /** the instruction set chosen at run time: 'baseline' (x86-64-v2), 'avx2' (AVX2 + FMA) or 'avx512' */
+  isa: 'baseline' | 'avx2' | 'avx512';
+  /** the matrix-product micro-kernels in use, e.g. 'avx2+fma: 6x16 float32, 6x8 float64' */
+  gemm: string;
+}
+
+/**
+ * The CPU device's threads, the instruction set its kernels chose for this processor, and its
+ * matrix-product micro-kernels (as PyTorch's `torch.backends.cpu.get_cpu_capability()`). The
+ * environment variable `KILN_CPU_ISA` (baseline, avx2) caps the instruction set, e.g. to test the
+ * narrower kernels on a wider machine.
+ *
+ * @example
+ * ```ts
+ * import { cpuInfo } from '@kiln/tensor';
+ * console.log(cpuInfo());   // { threads: 2, isa: 'avx2', gemm: 'avx2+fma: 6x16 float32, 6x8 float64' }
+ * ```
+ */
+export function cpuInfo(): CpuInfo {
+  return cpuAddon().cpuInfo();
 }
