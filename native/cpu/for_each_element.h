@@ -16,3 +16,5 @@ void for_each_element(const KernelCall&, int64_t n, const F& f) {
 }
 
 }}  // namespace kiln::cpu
+
+#include "element_rows.h"   // row-wise overloads for some functors
