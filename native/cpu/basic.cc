@@ -34,9 +34,24 @@ void where_kernel(KernelCall& c) {
   const TensorArg* ops[4] = {&c.out(0), &c.in(0), &c.in(1), &c.in(2)};
   Layout<4> L = make_layout<4>(ops);
   KILN_DISPATCH_ALL(c.out(0).dtype, c.name, {
+    using T = scalar_t;
     parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) {
-      strided_range<4>(L, b, e, [&](char** p) {
-        *(scalar_t*)p[0] = *(const bool*)p[1] ? *(const scalar_t*)p[2] : *(const scalar_t*)p[3];
+      strided_runs<4>(L, b, e, [&](char** p, int64_t n, const int64_t* step) {
+        T* o = (T*)p[0];
+        const bool* cond = (const bool*)p[1];
+        const T *x = (const T*)p[2], *y = (const T*)p[3];
+        const int64_t so = step[0] / (int64_t)sizeof(T), sc = step[1], sx = step[2] / (int64_t)sizeof(T), sy = step[3] / (int64_t)sizeof(T);
+        if (so == 1 && sc == 1 && sx == 1 && sy == 1) {   // contiguous rows: a select the compiler vectorises
+          for (int64_t k = 0; k < n; ++k) o[k] = cond[k] ? x[k] : y[k];
+        } else if (so == 1 && sc == 1 && sx == 1 && sy == 0) {   // where(mask, a, 0) and the like
+          const T y0 = *y;
+          for (int64_t k = 0; k < n; ++k) o[k] = cond[k] ? x[k] : y0;
+        } else if (so == 1 && sc == 1 && sx == 0 && sy == 1) {
+          const T x0 = *x;
+          for (int64_t k = 0; k < n; ++k) o[k] = cond[k] ? x0 : y[k];
+        } else {
+          for (int64_t k = 0; k < n; ++k) o[k * so] = cond[k * sc] ? x[k * sx] : y[k * sy];
+        }
       });
     });
   });
