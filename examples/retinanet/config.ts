@@ -11,10 +11,9 @@ export interface Settings {
   /** 'cpu' or 'cuda' (or 'cuda:N') */
   device: string;
   /**
-   * Threads of the CPU kernels (null: Kiln's default, one per core). The CPU presets use 1: this
-   * model's tensors are small, so a second thread gains little (69 against 90 ms a step on an idle
-   * 2-core machine) while a busy machine makes OpenMP threads wait for each other (2 threads took
-   * about twice as long as 1 on our shared 2-core machine under load).
+   * Threads of the CPU kernels (null: Kiln's default, one per core; `cpuThreads` in @kiln/tensor).
+   * The default is never slower than one thread: small ops stay on one thread, and the CPU device's
+   * idle threads sleep rather than compete with other work on a busy machine.
    */
   threads: number | null;
   preset: 'fast' | 'cpu' | 'cuda';
@@ -50,7 +49,7 @@ function preset(name: Settings['preset'], o: {
   const anchors = anchorsFor(o.strides);
   return {
     device: o.device,
-    threads: o.device === 'cpu' ? 1 : null,
+    threads: null,
     preset: name,
     scenes: { imageSize: o.imageSize, minObjects: 1, maxObjects: o.maxObjects },
     anchors,

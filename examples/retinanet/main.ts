@@ -29,7 +29,7 @@ const HELP = `Usage: main.ts [options]
   --sweep                          also train gamma in {0, 0.5, 1, 2, 5}, alpha as in the paper's Table 1b
   --out <dir>                      where pictures and results.json go (default out/retinanet)
   --steps <n> --batch <n> --lr <x> --width <n> --test-images <n>   override the preset
-  --threads <n>                    CPU threads of the native kernels (default 1 with the CPU presets)
+  --threads <n>                    CPU threads of the native kernels (default: one per core)
   --seed <n>                       seed of the initial weights (default 0)
   --data-seed <n>                  seed of the training images (default 1; test images use n + 1)
   --nproc <n>                      train data-parallel on n processes (kiln-run; one GPU each on CUDA)

@@ -17,7 +17,7 @@ const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
 describe('examples/retinanet in fast mode', () => {
   const out = mkdtempSync(join(tmpdir(), 'kiln-retinanet-'));
-  // as main.ts does with the CPU presets: one thread (other test files run alongside this one)
+  // as main.ts does: the preset's threads (null: Kiln's default)
   let threads = 0;
   beforeAll(() => { threads = cpuThreads(); cpuThreads(PRESETS.fast().threads ?? threads); });
   afterAll(() => {
