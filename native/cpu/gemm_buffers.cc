@@ -14,7 +14,7 @@ struct Buffer {
   ~Buffer() { std::free(data); }
 };
 
-thread_local Buffer t_buffers[4];
+thread_local Buffer t_buffers[5];
 
 }  // namespace
 

@@ -39,7 +39,7 @@ constexpr double kFlopsPerThread = 2e6;
 constexpr int64_t kScratchRows = 512;
 
 // A thread's 64-byte-aligned scratch buffer `slot` (0: A block, 1: B panel, 2: edge tile, 3: C
-// block) of at least `bytes`, kept between calls: page faults are expensive, so the buffers are
+// block, 4: a caller's own, e.g. a convolution's column block) of at least `bytes`, kept between calls: page faults are expensive, so the buffers are
 // allocated once per thread and grown when needed.
 void* thread_buffer(int slot, size_t bytes);
 

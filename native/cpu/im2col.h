@@ -49,10 +49,10 @@ void im2col_rows(const nn::Window2d<I>& g, const nn::Strides<I, 4>& xs, const T*
 }
 
 // Planes [p0, p1) (p = n C + c) of image [N, C, H, W] (contiguous) = col2im(cols), cols
-// [N, C kh kw, OH OW] with strides cs. Sums in the compute type: in the image itself for float32 /
-// float64, in `acc` (H W floats) for the half types.
-template <typename T, typename I>
-void col2im_planes(const nn::Window2d<I>& g, const nn::Strides<I, 3>& cs, const T* cols, T* image, int64_t p0, int64_t p1) {
+// [N, C kh kw, OH OW] with strides cs, of type T or of T's compute type (Src). Sums in the compute
+// type: in the image itself for float32 / float64, in a float buffer for the half types.
+template <typename T, typename I, typename Src = T>
+void col2im_planes(const nn::Window2d<I>& g, const nn::Strides<I, 3>& cs, const Src* cols, T* image, int64_t p0, int64_t p1) {
   using C = compute_t<T>;
   const int64_t HW = int64_t(g.H) * g.W;
   std::vector<C> scratch(std::is_same_v<C, T> ? 0 : (size_t)HW);
@@ -64,13 +64,13 @@ void col2im_planes(const nn::Window2d<I>& g, const nn::Strides<I, 3>& cs, const 
       for (int64_t j = 0; j < g.kw; ++j) {
         int64_t lo, hi;
         valid_columns(g, j, &lo, &hi);
-        const T* col = cols + n * cs.s[0] + ((c * g.kh + i) * g.kw + j) * cs.s[1];
+        const Src* col = cols + n * cs.s[0] + ((c * g.kh + i) * g.kw + j) * cs.s[1];
         const int64_t w0 = j * g.dw - g.pw;
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           const int64_t h = oh * g.sh - g.ph + i * g.dh;
           if (h < 0 || h >= g.H) continue;
           C* row = acc + h * g.W + (lo * g.sw + w0);   // pixel of column lo
-          const T* src = col + (oh * g.OW + lo) * cs.s[2];
+          const Src* src = col + (oh * g.OW + lo) * cs.s[2];
           for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow * g.sw] += load(src + ow * cs.s[2]);
         }
       }
