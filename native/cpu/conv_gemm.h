@@ -13,7 +13,7 @@
 // Every output element is summed in one fixed order, whatever the thread count. Inputs may have any
 // strides; the weight's (c, i, j) dims must flatten into one stride (`flat_stride`, the caller
 // copies it otherwise), outputs are contiguous. Compute type: float for float32 and the half types,
-// double for float64.
+// double for float64. Call on the JS thread (scratch memory comes from the caching allocator).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -22,6 +22,7 @@
 #include "gemm_loops.h"
 #include "gemm_operands.h"
 #include "im2col.h"
+#include "scratch.h"
 
 namespace kiln { namespace cpu { namespace conv_gemm {
 
@@ -48,31 +49,45 @@ void forward(const G& s, const TensorArg& x, const TensorArg& w, int64_t ws, Ten
   const S* wp = w.ptr<S>();
   const S* xp = x.ptr<S>();
   S* yp = y.ptr<S>();
-  const int64_t G_ = s.groups, w0 = w.strides[0];
+  const int64_t G_ = s.groups, w0 = w.strides[0], O = s.O;
   const auto a = blocked::strided_matrix<S>([=](int64_t b) { return wp + (b % G_) * og * w0; }, w0, ws);
-  const auto out = blocked::strided_output<S, C>([=](int64_t b) { return yp + (b / G_ * s.O + b % G_ * og) * L; }, L, 1, L, false);
+  const auto out = blocked::strided_output<S, C>([=](int64_t b) { return yp + (b / G_ * O + b % G_ * og) * L; }, L, 1, L, false);
   const blocked::Dims dims{s.N * s.groups, og, L, K};
   int64_t ls;
-  if (pointwise(s) && flat_positions(x, &ls)) {
+  if (pointwise(s) && flat_positions(x, &ls)) {   // X̂ is the image: a strided matrix
     const int64_t x0 = x.strides[0], x1 = x.strides[1];
     const auto b = blocked::strided_matrix<S>([=](int64_t bi) { return xp + (bi / G_) * x0 + (bi % G_) * cg * x1; }, x1, ls);
     blocked::run<C>(dims, a, b, out);
-  } else {
-    const ImageColumns<S, G> b{s, xp, x.strides};
-    blocked::run<C>(dims, a, b, out);
+    return;
   }
+  const int64_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
+  Scratch<C> hold(PaddedImage<C>::size(s.N, s.C, Hp, Wp));
+  PaddedImage<C> padded{hold.get(), Hp, Wp, s.C, false};
+  padded.template fill<S>(s, x);
+  blocked::run<C>(dims, a, ImageColumns<C, G>{s, padded}, out);
 }
 
-// gw [O, C/g, kh, kw] (contiguous) = the weight gradient from gy [N, O, OH, OW] and x.
+// gw [O, C/g, kh, kw] (contiguous) = the weight gradient from gy [N, O, OH, OW] and x. The product
+// runs over the channels-last padded image, its columns in (i, j, c) order, and is reordered to
+// (c, i, j) as it is stored.
 template <typename S, typename G>
 void backward_weight(const G& s, const TensorArg& gy, const TensorArg& x, TensorArg& gw) {
   using C = compute_t<S>;
-  const int64_t og = s.O / s.groups, cg = s.C / s.groups, K = cg * s.kh * s.kw, L = s.OH * s.OW;
+  const int64_t og = s.O / s.groups, cg = s.C / s.groups, taps = s.kh * s.kw, K = cg * taps, L = s.OH * s.OW;
+  const int64_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
+  Scratch<C> hold(PaddedImage<C>::size(s.N, s.C, Hp, Wp));
+  PaddedImage<C> padded{hold.get(), Hp, Wp, s.C, true};
+  padded.template fill<S>(s, x);
+  Scratch<C> product(s.O * K);   // [O, (i, j, c)]
+  C* pp = product.get();
+  const auto out = blocked::strided_output<C, C>([=](int64_t g) { return pp + g * og * K; }, K, 1, K, false);
+  blocked::run<C>(blocked::Dims{s.groups, og, K, s.N * L}, GradRows<S, G>{s, gy.ptr<S>(), gy.strides}, ImageRows<C, G>{s, padded}, out);
   S* gp = gw.ptr<S>();
-  const auto out = blocked::strided_output<S, C>([=](int64_t g) { return gp + g * og * K; }, K, 1, K, false);
-  const GradRows<S, G> a{s, gy.ptr<S>(), gy.strides};
-  const ImageRows<S, G> b{s, x.ptr<S>(), x.strides};
-  blocked::run<C>(blocked::Dims{s.groups, og, K, s.N * L}, a, b, out);
+  parallel_for(s.O, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, K)), [&](int64_t ob, int64_t oe) {
+    for (int64_t o = ob; o < oe; ++o)
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t c = 0; c < cg; ++c) store(gp + o * K + c * taps + t, pp[o * K + t * cg + c]);
+  });
 }
 
 // gx [N, C, H, W] (contiguous) = the input gradient from gy [N, O, OH, OW] (its (h, w) flatten:

@@ -9,6 +9,7 @@
 #include <vector>
 #include "kiln/math/nn.h"
 #include "parallel.h"
+#include "vector_clones.h"
 
 namespace kiln { namespace cpu {
 
@@ -24,7 +25,7 @@ inline void valid_columns(const nn::Window2d<I>& g, int64_t j, int64_t* lo, int6
 
 // Rows [r0, r1) of cols [N, C kh kw, OH OW] (contiguous) from x [N, C, H, W] (strides xs).
 template <typename T, typename I>
-void im2col_rows(const nn::Window2d<I>& g, const nn::Strides<I, 4>& xs, const T* x, T* cols, int64_t r0, int64_t r1) {
+KILN_VECTOR_CLONES void im2col_rows(const nn::Window2d<I>& g, const nn::Strides<I, 4>& xs, const T* x, T* cols, int64_t r0, int64_t r1) {
   const int64_t L = int64_t(g.OH) * g.OW;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t j = r % g.kw, i = r / g.kw % g.kh, c = r / (int64_t(g.kw) * g.kh) % g.C, n = r / (int64_t(g.kw) * g.kh * g.C);
@@ -52,7 +53,7 @@ void im2col_rows(const nn::Window2d<I>& g, const nn::Strides<I, 4>& xs, const T*
 // [N, C kh kw, OH OW] with strides cs, of type T or of T's compute type (Src). Sums in the compute
 // type: in the image itself for float32 / float64, in a float buffer for the half types.
 template <typename T, typename I, typename Src = T>
-void col2im_planes(const nn::Window2d<I>& g, const nn::Strides<I, 3>& cs, const Src* cols, T* image, int64_t p0, int64_t p1) {
+KILN_VECTOR_CLONES void col2im_planes(const nn::Window2d<I>& g, const nn::Strides<I, 3>& cs, const Src* cols, T* image, int64_t p0, int64_t p1) {
   using C = compute_t<T>;
   const int64_t HW = int64_t(g.H) * g.W;
   std::vector<C> scratch(std::is_same_v<C, T> ? 0 : (size_t)HW);
@@ -69,9 +70,10 @@ void col2im_planes(const nn::Window2d<I>& g, const nn::Strides<I, 3>& cs, const 
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           const int64_t h = oh * g.sh - g.ph + i * g.dh;
           if (h < 0 || h >= g.H) continue;
-          C* row = acc + h * g.W + (lo * g.sw + w0);   // pixel of column lo
-          const Src* src = col + (oh * g.OW + lo) * cs.s[2];
-          for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow * g.sw] += load(src + ow * cs.s[2]);
+          C* __restrict row = acc + h * g.W + (lo * g.sw + w0);   // pixel of column lo
+          const Src* __restrict src = col + (oh * g.OW + lo) * cs.s[2];
+          if (g.sw == 1 && cs.s[2] == 1) for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow] += load(src + ow);   // vectorised
+          else for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow * g.sw] += load(src + ow * cs.s[2]);
         }
       }
     if constexpr (!std::is_same_v<C, T>) {
