@@ -58,16 +58,55 @@ T binary_row_dispatch(const T* x, T* grad, int C, int cls, T gamma, T alpha, T s
               : focal_binary_row<T, PowGammaAny, false>(x, grad, C, cls, gamma, alpha, scale);
 }
 
+template <typename T>
+T binary_flat_dispatch(const T* x, const int32_t* kind, T* grad, int n, T gamma, T alpha, T scale) {
+  if (gamma == T(2)) return grad ? focal_binary_flat<T, PowGamma2, true>(x, kind, grad, n, gamma, alpha, scale)
+                                 : focal_binary_flat<T, PowGamma2, false>(x, kind, grad, n, gamma, alpha, scale);
+  return grad ? focal_binary_flat<T, PowGammaAny, true>(x, kind, grad, n, gamma, alpha, scale)
+              : focal_binary_flat<T, PowGammaAny, false>(x, kind, grad, n, gamma, alpha, scale);
+}
+
+// Rows shorter than this go through the flat loop in blocks of rows (a row loop would spend more on
+// its call and prologue than on its few elements, and could not fill a vector).
+constexpr int64_t kShortRow = 32;
+constexpr int64_t kFlatBlock = 2048;   // elements per block of the flat loop (their sum is added in double)
+
+// Rows [n0, n1) of contiguous rows (x and grad with row stride C): the rows' partial loss sum.
+template <typename T, typename TT>
+double short_rows(const Args& a, int64_t n0, int64_t n1, T* grad, double scale, TargetCheck& chk) {
+  const int64_t C = a.C, rows_per_block = std::max<int64_t>(1, kFlatBlock / C);
+  int32_t kind[kFlatBlock + kShortRow];
+  double acc = 0;
+  for (int64_t nb = n0; nb < n1; nb += rows_per_block) {
+    const int64_t ne = std::min(n1, nb + rows_per_block);
+    for (int64_t n = nb; n < ne; ++n) {
+      int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[n * a.target.s0];
+      IndexTarget it = classify(tv, a.kind, C);
+      if (it.invalid) { chk.bad = true; chk.value = (double)tv; }
+      int32_t* k = kind + (n - nb) * C;
+      for (int64_t c = 0; c < C; ++c) k[c] = it.invalid || it.ignored ? 2 : c == it.cls;
+    }
+    acc += (double)binary_flat_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + nb * C, kind, grad ? grad + nb * C : nullptr, (int)((ne - nb) * C),
+                                           (T)a.gamma, (T)a.alpha, (T)scale);
+  }
+  return acc;
+}
+
 template <typename T, typename TT>
 bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const TensorArg* g, double scale, FirstBadTarget& bad) {
   if constexpr (!std::is_same<T, float>::value && !std::is_same<T, double>::value) return false;
   else if constexpr (!std::is_integral<TT>::value) return false;
   else {
     if (a.has_weight || a.has_class_weight || a.x.s1 != 1 || (g && g->strides[1] != 1) || a.C > INT32_MAX) return false;
+    const bool short_contiguous = a.C < kShortRow && a.x.s0 == a.C && (!g || g->strides[0] == a.C);
     // P partials over rows: partial p covers rows [N*p/P, N*(p+1)/P).
     parallel_for(P, partial_grain(a.N * a.C, P), [&](int64_t pb, int64_t pe) {
       TargetCheck chk;
       for (int64_t p = pb; p < pe; ++p) {
+        if (short_contiguous) {
+          partials[p] = short_rows<T, TT>(a, a.N * p / P, a.N * (p + 1) / P, grad, scale, chk);
+          continue;
+        }
         double acc = 0;
         for (int64_t n = a.N * p / P; n < a.N * (p + 1) / P; ++n) {
           int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[n * a.target.s0];

@@ -39,4 +39,23 @@ T focal_binary_row(const T* __restrict__ x, T* __restrict__ grad, int C, int cls
   return acc;
 }
 
+// The same over a flat run of n elements of several short rows (C too small for a row loop to
+// vectorise): kind[i] says what element i is: 1 its row's class, 0 another class, 2 in an ignored
+// row (loss and gradient 0, whatever x holds).
+template <typename T, typename PowG, bool kGrad>
+__attribute__((KILN_FOCAL_ROW_CLONES flatten, noinline))
+T focal_binary_flat(const T* __restrict__ x, const int32_t* __restrict__ kind, T* __restrict__ grad, int n, T gamma, T alpha, T scale) {
+  using namespace kiln::focal;
+  T acc = 0;
+  const AlphaWeights<T> alpha_t(alpha);
+#pragma omp simd reduction(+ : acc)
+  for (int i = 0; i < n; ++i) {
+    LossGrad<T> r = binary<T>(x[i], kind[i] == 1, gamma, alpha_t, PowG());
+    const bool keep = kind[i] != 2;
+    acc += keep ? r.loss : T(0);
+    if constexpr (kGrad) grad[i] = keep ? r.grad * scale : T(0);
+  }
+  return acc;
+}
+
 }}  // namespace kiln::cpu

@@ -3,7 +3,8 @@
 // the whole logit range, against the float64 reference: logits out to ±1e4, around the points where
 // exp(-|x|) leaves the normal range (|x| ~ 87.3) and rounds to 0 (|x| ~ 103.9), and near 0; every
 // value both as the positive class and as a negative. C = 80 fills whole vectors (16 and 8 lanes);
-// C = 37 leaves a remainder. The per-element checks ('none') are in focal-kernels.test.ts.
+// C = 37 leaves a remainder; C = 3 rows are short (the CPU runs them through its flat loop over
+// blocks of rows). The per-element checks ('none') are in focal-kernels.test.ts.
 import { describe, expect, it } from 'vitest';
 import { tensor } from '@kiln/tensor';
 import { expectClose, forEachDevice, randomValues } from '@kiln/tensor/testing';
@@ -15,8 +16,18 @@ const EDGES = [
   1e-30, 1e-3, 1, 3, 10, 17, 30, 50, 87, 87.3, 88, 100, 103.9, 104, 150, 1e3, 1e4,
 ];
 
-/** 2C rows of C logits: the edge values, then random fill; row n's positive class is n % C (target n % C + 1, the background first). */
+/**
+ * Rows of C logits holding every edge value in the positive column and in a negative one; row n's
+ * positive class is n % C (target n % C + 1, the background first). C at least the edges' count: 2C rows, the edge
+ * values in the first columns, then random fill. Shorter rows: C rows per edge value, all of it.
+ */
 function cases(C: number) {
+  if (C < EDGES.length) {
+    const N = EDGES.length * C;
+    const xs = Array.from({ length: N * C }, (_, i) => EDGES[Math.floor(i / (C * C))]!);
+    const ts = Array.from({ length: N }, (_, n) => (n % C) + 1);
+    return { N, xs, ts };
+  }
   const N = 2 * C;
   const fill = randomValues(C, N * C, -20, 20);
   // the edge values in the first columns of every row: row n's positive column n % C meets each of them
@@ -26,7 +37,7 @@ function cases(C: number) {
 }
 
 forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) => {
-  for (const C of [80, 37]) {
+  for (const C of [80, 37, 3]) {
     const { N, xs, ts } = cases(C);
     for (const gamma of [0, 0.25, 2, 5]) {
       const ref = xs.map((v, i) => refBinary(v, ts[Math.floor(i / C)] - 1 === i % C, { gamma, alpha: 0.25 }));
@@ -68,6 +79,28 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
     });
   }
 
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`${dtype}: short rows (C = 3) across blocks: ignored rows give 0 whatever their logits, a bad target is an error`, () => {
+      const C = 3, N = 1500;   // several of the CPU's blocks of rows
+      const xs = randomValues(11, N * C, -8, 8);
+      const ts = Array.from({ length: N }, (_, n) => (n % 7 === 3 ? -1 : n % (C + 1)));   // -1 ignored, 0 background
+      xs[3 * C] = NaN; xs[3 * C + 1] = Infinity; xs[10 * C + 2] = -Infinity;   // rows 3 and 10 are ignored
+      const ref = xs.map((v, i) => {
+        const t = ts[Math.floor(i / C)]!;
+        return t < 0 ? [0, 0] : refBinary(v, t - 1 === i % C, { gamma: 2, alpha: 0.25 });
+      });
+      const f = prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), 2, 0.25, 'sum');
+      const r = focalForward(f, true);
+      const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-7 } : { rtol: 1e-10, atol: 1e-12 };
+      expectClose(r.grad!, ref.map((v) => v[1]!), { ...tol, what: 'fused gradient' });
+      expectClose([Number(r.loss.item())], [ref.reduce((s, v) => s + v[0]!, 0)], { rtol: tol.rtol, what: 'sum' });
+      const bad = [...ts];
+      bad[1234] = C + 1;
+      expect(() => focalForward(prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(bad, { dtype: 'int64', device: dev }), 2, 0.25, 'sum'), true).loss.item())
+        .toThrow(/target/);
+    });
+  }
+
   for (const dtype of ['float16', 'bfloat16'] as const) {
     it(`${dtype}: the fused mean and gradient are finite for logits out to ±1e4`, () => {
       const C = 80;
@@ -83,7 +116,7 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
 
 describe('focal-fused-range cases', () => {
   it('put every edge value in the positive column and in a negative one', () => {
-    for (const C of [80, 37]) {
+    for (const C of [80, 37, 3]) {
       const { N, xs, ts } = cases(C);
       const pos = new Set<number>(), neg = new Set<number>();
       xs.forEach((v, i) => (ts[Math.floor(i / C)] - 1 === i % C ? pos : neg).add(v));
@@ -91,7 +124,7 @@ describe('focal-fused-range cases', () => {
         expect(pos.has(e), `C=${C} positive ${e}`).toBe(true);
         expect(neg.has(e), `C=${C} negative ${e}`).toBe(true);
       }
-      expect(N).toBe(2 * C);
+      expect(N).toBe(C < EDGES.length ? EDGES.length * C : 2 * C);
     }
   });
 });
