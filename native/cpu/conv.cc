@@ -1,62 +1,64 @@
-// CPU kernels of conv2d and its two backward passes (contract: include/kiln/math/conv.h): im2col /
-// col2im and the CPU's matrix product, chunked over the batch (include/kiln/conv_im2col.h, the
-// same algorithm as the CUDA fallback). These entry points and the Dev primitives below are all
-// that ties the kernels to that algorithm: a faster CPU convolution can replace the inside.
-#include <utility>
-#include "allocator.h"
-#include "gemm.h"
-#include "kiln/conv_im2col.h"
+// CPU kernels of conv2d and its two backward passes (contract: include/kiln/math/conv.h): products
+// over operands packed straight from the image through the CPU GEMM's micro-kernels (conv_gemm.h,
+// no column matrix is formed), and direct kernels where each group has one input channel and few
+// outputs (depthwise: conv_direct.h). The entry points and their checks are shared with CUDA
+// (include/kiln/conv_entry_points.inc).
+#include <memory>
+#include "conv_direct.h"
+#include "conv_gemm.h"
+#include "kiln/conv_im2col.h"   // conv::view, conv::flat_stride
+#include "scratch.h"
 #include "tensor_ops.h"
 
 namespace kiln { namespace cpu {
 namespace {
 
-// The primitives conv_im2col.h asks for, on the CPU (scratch memory from the caching allocator).
+// t itself when its dims [first, ndim) flatten into one stride, else a contiguous copy of it in
+// `hold` (scratch memory from the caching allocator).
+TensorArg flattened(const TensorArg& t, int first, std::unique_ptr<Scratch<char>>& hold) {
+  if (conv::flat_stride(t, first) >= 0) return t;
+  hold = std::make_unique<Scratch<char>>((size_t)t.numel * dtype_size(t.dtype));
+  const TensorArg c = conv::view(hold->get(), t.dtype, {t.shape[0], t.shape[1], t.shape[2], t.shape[3]},
+                                 {t.shape[1] * t.shape[2] * t.shape[3], t.shape[2] * t.shape[3], t.shape[3], 1});
+  copy_strided(t, c);
+  return c;
+}
+
 template <typename S>
-struct ConvDevice {
-  const KernelCall& c;
-  int precision;   // unused: the CPU computes float32 in float32
-
-  struct Buffer {
-    void* data = nullptr;
-    size_t rounded = 0;
-    Buffer() = default;
-    explicit Buffer(size_t bytes) { data = allocate(bytes, &rounded); }
-    Buffer(Buffer&& o) noexcept : data(std::exchange(o.data, nullptr)), rounded(o.rounded) {}
-    Buffer& operator=(Buffer&& o) noexcept {
-      std::swap(data, o.data);
-      std::swap(rounded, o.rounded);
-      return *this;
+void run_pass(conv::ConvPass pass, KernelCall& c, const conv::Conv2dShape& s) {
+  std::unique_ptr<Scratch<char>> hold_w, hold_g;
+  switch (pass) {
+    case conv::ConvPass::Forward: {
+      TensorArg& y = c.out(0);
+      if (conv_direct::applies(s)) {
+        conv_direct::forward<S>(s, c.in(0), c.in(1), y);
+      } else {
+        const TensorArg w = flattened(c.in(1), 1, hold_w);
+        conv_gemm::forward<S>(s, c.in(0), w, conv::flat_stride(w, 1), y);
+      }
+      if (c.n_inputs == 3) add_channel_bias(c, y, c.in(2), s.N, s.O, s.L());
+      return;
     }
-    ~Buffer() { if (data) release(data, rounded); }
-  };
-  Buffer temp(size_t bytes) { return Buffer(bytes); }
+    case conv::ConvPass::BackwardInput: {
+      if (conv_direct::applies(s)) {
+        conv_direct::backward_input<S>(s, c.in(0), c.in(1), c.out(0));
+        return;
+      }
+      const TensorArg w = flattened(c.in(1), 1, hold_w);
+      const TensorArg gy = flattened(c.in(0), 2, hold_g);
+      conv_gemm::backward_input<S>(s, gy, conv::flat_stride(gy, 2), w, conv::flat_stride(w, 1), c.out(0));
+      return;
+    }
+    case conv::ConvPass::BackwardWeight:
+      if (conv_direct::applies(s)) conv_direct::backward_weight<S>(s, c.in(0), c.in(1), c.out(0));
+      else conv_gemm::backward_weight<S>(s, c.in(0), c.in(1), c.out(0));
+      return;
+  }
+}
 
-  void im2col(const conv::Conv2dShape& s, const TensorArg& x, void* cols, bool batch_inner) {
-    const auto g = conv::window_of<int64_t>(s, x.shape[0]);
-    const auto xs = nn::strides_of<int64_t, 4>(x);
-    const int64_t n = x.shape[0] * s.cols_per_image();
-    if (batch_inner) for_each_element<int64_t>(c, n, nn::Im2colBatchInnerElement<S, int64_t>{g, xs, x.ptr<S>(), (S*)cols});
-    else for_each_element<int64_t>(c, n, nn::Im2colElement<S, int64_t>{g, xs, x.ptr<S>(), (S*)cols});
-  }
-  void col2im(const conv::Conv2dShape& s, const void* cols, TensorArg& image) {
-    const auto g = conv::window_of<int64_t>(s, image.shape[0]);
-    const int64_t rows = s.C * s.kh * s.kw, L = s.L();
-    const nn::Strides<int64_t, 3> cs{{rows * L, L, 1}};
-    for_each_element<int64_t>(c, image.numel, nn::Col2imElement<S, int64_t>{g, cs, (const S*)cols, image.ptr<S>()});
-  }
-  void gemm(const mm::Problem& p, const void* a, const void* b, void* out, bool accumulate) {
-    cpu::gemm<S>(p, (const S*)a, (const S*)b, (S*)out, accumulate);
-  }
-  void copy(const TensorArg& src, const TensorArg& dst) { copy_strided(src, dst); }
-  void zero(const TensorArg& t) { fill_zero(t); }
-  void add_bias(const TensorArg& out, const TensorArg& bias, int64_t outer, int64_t channels, int64_t inner) {
-    add_channel_bias(c, out, bias, outer, channels, inner);
-  }
-};
-
-// The CPU has no convolution library: every pass runs the im2col path.
-bool conv_library(conv::ConvPass, KernelCall&, const conv::Conv2dShape&) { return false; }
+void run_conv(conv::ConvPass pass, KernelCall& c, const conv::Conv2dShape& s) {
+  KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, run_pass<scalar_t>(pass, c, s));
+}
 
 #include "kiln/conv_entry_points.inc"
 

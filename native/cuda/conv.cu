@@ -1,7 +1,7 @@
 // CUDA kernels of conv2d and its two backward passes (contract: include/kiln/math/conv.h): through
 // cuDNN where it is loaded and enabled (conv_cudnn.cc), else, or for a problem cuDNN declines,
 // through im2col / col2im and the CUDA matrix product (gemm.h: cuBLASLt where present, else Kiln's
-// kernel), chunked over the batch: include/kiln/conv_im2col.h, the algorithm the CPU runs too.
+// kernel), chunked over the batch: include/kiln/conv_im2col.h.
 #include "allocator.h"
 #include "conv_cudnn.h"
 #include "for_each_element.cuh"
@@ -76,6 +76,15 @@ bool conv_library(conv::ConvPass pass, KernelCall& c, const conv::Conv2dShape& s
   }
   if (!done) dense_counts().conv_im2col++;
   return done;
+}
+
+// The pass through cuDNN, else through conv_im2col.h.
+void run_conv(conv::ConvPass pass, KernelCall& c, const conv::Conv2dShape& s) {
+  if (conv_library(pass, c, s)) return;
+  KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, {
+    ConvDevice<scalar_t> dev{c, s.precision};
+    conv::run_im2col(dev, pass, c, s);
+  });
 }
 
 #include "kiln/conv_entry_points.inc"

@@ -1,7 +1,8 @@
 // conv2d and its two backward passes as im2col / col2im and batched matrix products, processing
-// the batch in chunks whose columns fit the call's column budget. Written once for both devices:
-// the CPU's kernels (cpu/conv.cc) and the CUDA fallback used where cuDNN is missing (cuda/conv.cu)
-// instantiate it with their own primitives, a `Dev` providing:
+// the batch in chunks whose columns fit the call's column budget: the CUDA fallback used where
+// cuDNN is missing or declines a problem (cuda/conv.cu), written over the device's primitives so
+// that another device without a convolution library can run it too. (The CPU has kernels of its
+// own that never form the column matrix: cpu/conv_gemm.h, cpu/conv_direct.h.) A `Dev` provides:
 //
 //   Dev::Buffer temp(size_t bytes)           scratch memory (.data), released when it goes away
 //   im2col(shape, x_chunk, cols, batch_inner) cols of a chunk: [n, C kh kw, L], or [C kh kw, n, L]
@@ -141,6 +142,18 @@ void conv2d_backward_weight_im2col(Dev& dev, const char* op, const Conv2dShape& 
     const TensorArg b = view(cols.data, dt, {s.groups, nl, K}, {K * nl, 1, nl});
     const TensorArg c = view(gw.data, dt, {s.groups, og, K}, {og * K, K, 1});
     dev.gemm(mm::make_problem(a, b, c, op), a.data, b.data, c.data, n0 > 0);
+  }
+}
+
+// The pass `pass` of a checked call with a non-empty output (inputs and outputs as in math/conv.h).
+template <typename Dev>
+void run_im2col(Dev& dev, ConvPass pass, KernelCall& c, const Conv2dShape& s) {
+  switch (pass) {
+    case ConvPass::Forward:
+      conv2d_im2col(dev, c.name, s, c.in(0), c.in(1), c.n_inputs == 3 ? &c.in(2) : nullptr, c.out(0));
+      return;
+    case ConvPass::BackwardInput: conv2d_backward_input_im2col(dev, c.name, s, c.in(0), c.in(1), c.out(0)); return;
+    case ConvPass::BackwardWeight: conv2d_backward_weight_im2col(dev, c.name, s, c.in(0), c.in(1), c.out(0)); return;
   }
 }
 

@@ -8,6 +8,7 @@ import {
   upsampleNearest2d, upsampleNearest2dBackward, memoryStats, setFloat32MatmulPrecision, zeros,
 } from '@kiln/tensor';
 import { cudaAvailable, expectClose, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers, expectError } from '@kiln/tensor/testing';
+import { type Win, outLen, refConv2d } from './conv-reference.js';
 
 type Dev = 'cpu' | 'cuda';
 type P2 = [number, number];
@@ -34,8 +35,6 @@ const dot = (a: readonly number[], b: readonly number[]): number => a.reduce((s,
 
 // ---- float64 references ------------------------------------------------------------------
 
-interface Win { k: P2; s: P2; p: P2; d: P2 }
-const outLen = (i: number, k: number, s: number, p: number, d: number): number => Math.floor((i + 2 * p - d * (k - 1) - 1) / s) + 1;
 
 function refIm2col(x: readonly number[], [n, c, h, w]: readonly number[], win: Win): { data: number[]; shape: number[] } {
   const oh = outLen(h, win.k[0], win.s[0], win.p[0], win.d[0]), ow = outLen(w, win.k[1], win.s[1], win.p[1], win.d[1]);
@@ -54,33 +53,6 @@ function refIm2col(x: readonly number[], [n, c, h, w]: readonly number[], win: W
   return { data, shape: [n, rows, l] };
 }
 
-/** Direct convolution: out[n, o, y, x] = b[o] + sum over the group's channels and taps. */
-function refConv2d(x: readonly number[], xs: readonly number[], wt: readonly number[], ws: readonly number[], bias: readonly number[] | null, win: Win, groups: number): { data: number[]; shape: number[] } {
-  const [n, c, h, w] = xs as [number, number, number, number];
-  const [o, cg, kh, kw] = ws as [number, number, number, number];
-  const oh = outLen(h, kh, win.s[0], win.p[0], win.d[0]), ow = outLen(w, kw, win.s[1], win.p[1], win.d[1]);
-  const og = o / groups;
-  const data: number[] = [];
-  for (let b = 0; b < n; b++)
-    for (let oc = 0; oc < o; oc++) {
-      const g = Math.floor(oc / og);
-      for (let y = 0; y < oh; y++)
-        for (let xx = 0; xx < ow; xx++) {
-          let acc = bias ? bias[oc] : 0;
-          for (let ci = 0; ci < cg; ci++) {
-            const ch = g * cg + ci;
-            for (let i = 0; i < kh; i++)
-              for (let j = 0; j < kw; j++) {
-                const hh = y * win.s[0] - win.p[0] + i * win.d[0], ww = xx * win.s[1] - win.p[1] + j * win.d[1];
-                if (hh < 0 || hh >= h || ww < 0 || ww >= w) continue;
-                acc += x[((b * c + ch) * h + hh) * w + ww] * wt[((oc * cg + ci) * kh + i) * kw + j];
-              }
-          }
-          data.push(acc);
-        }
-    }
-  return { data, shape: [n, o, oh, ow] };
-}
 
 function poolLen(i: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
   const num = i + 2 * p - d * (k - 1) - 1;

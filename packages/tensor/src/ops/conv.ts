@@ -46,9 +46,10 @@ export interface Conv2dAttrs {
 }
 
 /**
- * @internal Where cuDNN is not used, the convolution kernels run im2col, whose columns hold
+ * @internal Where cuDNN is not used, the CUDA convolution kernels run im2col, whose columns hold
  * C kh kw OH OW values per image: a large batch is processed in chunks whose columns stay under
- * `columnBudget` elements (512 MiB in float32). Tests lower it to exercise the chunked path.
+ * `columnBudget` elements (512 MiB in float32). Tests lower it to exercise the chunked path. (The
+ * CPU's kernels never form the columns and ignore it.)
  */
 export const nnTuning = { columnBudget: 2 ** 27 };
 
