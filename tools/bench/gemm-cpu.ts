@@ -18,15 +18,21 @@
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { type DType, type Tensor, cpuInfo, cpuThreads, matmul, randn } from '@kiln/tensor';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 import { CpuOpsServer } from './cpu-ops-server.js';
 
-const argv = process.argv.slice(2);
-const threadCounts = optionValue(argv, 'threads', '1,2').split(',').map(Number);
-const rounds = Number(optionValue(argv, 'rounds', '7'));
-const caseGroups = optionValue(argv, 'cases', 'square,conv,batched').split(',');
-const dtypes = optionValue(argv, 'dtypes', 'float32,float64').split(',') as DType[];
-const outFile = optionValue(argv, 'out', '');
+const options = parseOptions(process.argv.slice(2), {
+  threads: { type: 'numbers', default: '1,2' },
+  rounds: { type: 'number', default: '7' },
+  cases: { type: 'strings', default: 'square,conv,batched' },
+  dtypes: { type: 'strings', default: 'float32,float64' },
+  out: { type: 'string', default: '' },
+});
+const threadCounts = options.threads;
+const rounds = options.rounds;
+const caseGroups = options.cases;
+const dtypes = options.dtypes as DType[];
+const outFile = options.out;
 
 interface Case {
   name: string;

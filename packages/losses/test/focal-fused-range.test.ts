@@ -89,14 +89,14 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
         const t = ts[Math.floor(i / C)]!;
         return t < 0 ? [0, 0] : refBinary(v, t - 1 === i % C, { gamma: 2, alpha: 0.25 });
       });
-      const f = prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), 2, 0.25, 'sum');
+      const f = prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' });
       const r = focalForward(f, true);
       const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-7 } : { rtol: 1e-10, atol: 1e-12 };
       expectClose(r.grad!, ref.map((v) => v[1]!), { ...tol, what: 'fused gradient' });
       expectClose([Number(r.loss.item())], [ref.reduce((s, v) => s + v[0]!, 0)], { rtol: tol.rtol, what: 'sum' });
       const bad = [...ts];
       bad[1234] = C + 1;
-      expect(() => focalForward(prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(bad, { dtype: 'int64', device: dev }), 2, 0.25, 'sum'), true).loss.item())
+      expect(() => focalForward(prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(bad, { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' }), true).loss.item())
         .toThrow(/target/);
     });
   }
