@@ -12,6 +12,7 @@
  */
 export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './module.js';
 export { Parameter, BufferTensor } from './parameter.js';
+export { deepCopy } from './copy.js';
 export { encodeStateDict, decodeStateDict, saveStateDict, loadStateDictFile, fromTorchKeys } from './state-file.js';
 export * as init from './init.js';
 export { priorProbBias } from './init.js';
@@ -20,5 +21,6 @@ export { Linear, type LinearOptions } from './layers/linear.js';
 export { Conv2d, type Conv2dOptions } from './layers/conv.js';
 export { ReLU } from './layers/activation.js';
 export { GroupNorm, BatchNorm2d, type NormOptions, type BatchNormOptions } from './layers/normalization.js';
-export { MaxPool2d, Upsample, type MaxPool2dOptions } from './layers/pooling.js';
+export { FrozenBatchNorm2d, type FrozenBatchNormOptions } from './layers/frozen-batch-norm.js';
+export { MaxPool2d, Upsample, AdaptiveAvgPool2d, type MaxPool2dOptions, type AdaptiveSize } from './layers/pooling.js';
 export { Dropout, type DropoutOptions } from './layers/dropout.js';

@@ -239,9 +239,10 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    * Every key and shape is checked before anything is written: a mismatch is an error naming the
    * key, and the module is left as it was.
    */
-  loadStateDict(state: Readonly<Record<string, Tensor>>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+  loadStateDict(input: Readonly<Record<string, Tensor>>, options: LoadStateDictOptions = {}): LoadStateDictResult {
     const strict = options.strict ?? true;
     const own = this.stateDict();
+    const state = this.upgradedState(input);
     const missingKeys = Object.keys(own).filter((k) => !(k in state));
     const unexpectedKeys = Object.keys(state).filter((k) => !(k in own));
     if (strict && (missingKeys.length > 0 || unexpectedKeys.length > 0)) {
@@ -265,6 +266,23 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
       for (const [k, target] of Object.entries(own)) if (state[k]) target.copy_(state[k]);
     });
     return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Called by `loadStateDict` on this module and every submodule before the keys are compared, with
+   * a copy of the state dict being loaded and the module's key prefix (`'layer1.0.'`, or `''` for
+   * the module loaded): a module whose layout changed renames its old keys here, and one that has
+   * no place for an entry deletes it (PyTorch's `_load_from_state_dict`, which torchvision's
+   * FrozenBatchNorm2d and FeaturePyramidNetwork override). The tensors stay the caller's: rename
+   * or delete entries, never dispose them.
+   */
+  protected upgradeStateDict(_state: Record<string, Tensor>, _prefix: string): void {}
+
+  /** A shallow copy of `state` that every module's upgradeStateDict went through, parents first. */
+  private upgradedState(state: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+    const copy: Record<string, Tensor> = Object.assign(Object.create(null) as Record<string, Tensor>, state);
+    for (const [prefix, mod] of this.namedModules()) mod.upgradeStateDict(copy, prefix ? `${prefix}.` : '');
+    return copy;
   }
 
   /**

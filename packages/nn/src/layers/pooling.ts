@@ -1,6 +1,7 @@
 /** Pooling and resampling modules over [N, C, H, W]. */
 import {
-  type Size2, type Tensor, type UpsampleOptions, ValueError, checkBoolean, describeValue, maxPool2d, maxPoolWindow, upsampleArgs, upsampleNearest2d,
+  type Size2, type Tensor, type UpsampleOptions, ShapeError, ValueError, cat, checkBoolean, describeValue, maxPool2d, maxPoolWindow, upsampleArgs,
+  upsampleNearest2d,
 } from '@kiln/tensor';
 import { Module } from '../module.js';
 
@@ -58,4 +59,58 @@ export class Upsample extends Module {
     const { scaleFactor, size } = this.options;
     return upsampleNearest2d(x, scaleFactor !== undefined ? { scaleFactor } : { size });
   }
+}
+
+/** An output size of {@link AdaptiveAvgPool2d}: [h, w], one number for both, null keeping the input's size. */
+export type AdaptiveSize = number | null | readonly [number | null, number | null];
+
+/**
+ * The mean of each of outputSize's bins of the input (PyTorch's nn.AdaptiveAvgPool2d): bin i of
+ * an axis of length L divided into n covers [floor(i L / n), ceil((i + 1) L / n)), so the bins tile
+ * the axis and overlap by at most one position when n does not divide L. ResNet's global pooling
+ * is `new AdaptiveAvgPool2d(1)`.
+ *
+ * @example
+ * ```ts
+ * const pool = new AdaptiveAvgPool2d([1, 1]);
+ * pool.call(randn([2, 512, 7, 7])).shape;    // [2, 512, 1, 1]
+ * ```
+ */
+export class AdaptiveAvgPool2d extends Module {
+  /** The output's [h, w] (null: the input's size on that axis). */
+  readonly outputSize: readonly [number | null, number | null];
+
+  constructor(outputSize: AdaptiveSize) {
+    super();
+    const size = Array.isArray(outputSize) ? outputSize : [outputSize, outputSize];
+    if (size.length !== 2 || !size.every((s) => s === null || (Number.isInteger(s) && (s as number) >= 1))) {
+      throw new ValueError('AdaptiveAvgPool2d', 'outputSize', 'a positive integer, null, or a pair of them', JSON.stringify(outputSize));
+    }
+    this.outputSize = [size[0] as number | null, size[1] as number | null];
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.ndim !== 4) throw new ShapeError('AdaptiveAvgPool2d', 'input', '4 dimensions [N, C, H, W]', `shape [${x.shape.join(', ')}]`);
+    const [h, w] = [x.shape[2]!, x.shape[3]!];
+    const oh = this.outputSize[0] ?? h, ow = this.outputSize[1] ?? w;
+    if (h === 0 || w === 0) throw new ShapeError('AdaptiveAvgPool2d', 'input', 'a non-empty spatial size', `shape [${x.shape.join(', ')}]`);
+    if (h % oh === 0 && w % ow === 0) {
+      // equal bins: one reshape and one mean
+      return x.reshape([x.shape[0]!, x.shape[1]!, oh, h / oh, ow, w / ow]).mean([3, 5]);
+    }
+    // a bin is a rectangle of uniform weights, so its mean is the mean over its rows of the row means
+    return binMeans(binMeans(x, 2, oh), 3, ow);
+  }
+}
+
+/** The means of the n adaptive bins of axis `dim`, concatenated along it. */
+function binMeans(x: Tensor, dim: number, n: number): Tensor {
+  const len = x.shape[dim]!;
+  if (n === len) return x;
+  const bins: Tensor[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = Math.floor((i * len) / n), end = Math.ceil(((i + 1) * len) / n);
+    bins.push(x.narrow(dim, start, end - start).mean(dim, true));
+  }
+  return cat(bins, dim);
 }
