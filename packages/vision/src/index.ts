@@ -4,7 +4,8 @@
  * of torchvision.ops (box utilities and IoUs, box coding, NMS, RoI align and pooling, with native
  * CPU and CUDA kernels beside their TypeScript, one folder per op under src/ops/), COCO evaluation
  * (pycocotools' 12 metrics), anchors and the IoU matcher, datasets, a data loader and box-aware
- * transforms, in torchvision's and pycocotools' semantics with camelCase names.
+ * transforms, and the detection models (ResNet, feature pyramid, RetinaNet; torchvision's weights
+ * load into them), in torchvision's and pycocotools' semantics with camelCase names.
  *
  * ```ts
  * import { tensor } from '@kiln/tensor';
@@ -21,3 +22,4 @@ export * from './coco/index.js';
 export * from './anchors/index.js';
 export * from './data/index.js';
 export * from './ops/index.js';
+export * from './models/index.js';
