@@ -14,6 +14,7 @@ export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './m
 export { Parameter, BufferTensor } from './parameter.js';
 export { deepCopy } from './copy.js';
 export { encodeStateDict, decodeStateDict, saveStateDict, loadStateDictFile, fromTorchKeys } from './state-file.js';
+export { saveCheckpoint, loadCheckpoint, disposeCheckpoint, type CheckpointValue } from './checkpoint-file.js';
 export * as init from './init.js';
 export { priorProbBias } from './init.js';
 export { Sequential } from './layers/container.js';

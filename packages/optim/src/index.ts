@@ -14,12 +14,15 @@
  * sched.step();
  * ```
  */
-export { Optimizer, type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate } from './optimizer.js';
+export { Optimizer, type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate, type OptimizerStateDict } from './optimizer.js';
 export type { FusedKernel } from './fused/multi-tensor.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export { clipGradNorm_, type ClipGradNormOptions } from './clip.js';
 export {
   LRScheduler, StepLR, MultiStepLR, CosineAnnealingLR, LinearLR, LinearLR as LinearWarmup, SequentialLR, warmupCosine,
-  type SchedulableOptimizer,
+  type SchedulableOptimizer, type SchedulerStateDict,
 } from './scheduler.js';
+export { ModelEma, type ModelEmaOptions, type ModelEmaStateDict } from './ema.js';
+export { GradientAccumulator, type GradientAccumulatorOptions, type LossScaler } from './accumulation.js';
+export { saveTrainingCheckpoint, loadTrainingCheckpoint, type TrainingParts, type TrainingProgress } from './training-checkpoint.js';

@@ -3,7 +3,7 @@
  * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
  * has a gradient, in place and without recording (autograd's noGrad), disposing its temporaries.
  */
-import { type Tensor, ValueError, keep, recordFunction, tidy } from '@kiln/tensor';
+import { type Tensor, ShapeError, ValueError, fmtShape, isFloating, keep, recordFunction, tidy } from '@kiln/tensor';
 import { noGrad, zeroGrad } from '@kiln/autograd';
 import { type FusedKernel, runFused, splitByKernel } from './fused/multi-tensor.js';
 
@@ -34,6 +34,22 @@ export interface ParamUpdate {
   state: ParamState;
   /** 'params[i]', i its position in its group. */
   arg: string;
+}
+
+/**
+ * An optimizer's state in PyTorch's shape (`optimizer.state_dict()`): the per-parameter state by
+ * the parameter's index (counting through the groups in order), and each group's hyper-parameters
+ * with the indices of its parameters. Kiln's names: `expAvg`, `expAvgSq`, `maxExpAvgSq`,
+ * `momentumBuffer`, `step` (a number).
+ */
+export interface OptimizerStateDict {
+  /** Index of a parameter -> its state (parameters without state have no entry). */
+  state: Record<number, ParamState>;
+  /** Each group's hyper-parameters (and `initialLr`) with its parameters' indices. */
+  paramGroups: (Record<string, unknown> & {
+    /** The indices of the group's parameters. */
+    params: number[];
+  })[];
 }
 
 /**
@@ -89,6 +105,91 @@ export abstract class Optimizer<O extends {
       seen.add(p);
     });
     this.paramGroups.push({ ...group, params: list, initialLr: group.lr });
+  }
+
+  /**
+   * The optimizer's state (PyTorch's `state_dict()`): per-parameter state by index and the groups'
+   * hyper-parameters. Its tensors are the optimizer's own, not copies: save them (`saveCheckpoint`),
+   * do not change or dispose them.
+   *
+   * @example
+   * ```ts
+   * saveCheckpoint('ckpt.safetensors', { model: model.stateDict(), optimizer: optimizer.stateDict() });
+   * ```
+   */
+  stateDict(): OptimizerStateDict {
+    const index = new Map<Tensor, number>();
+    const paramGroups = this.paramGroups.map((g) => {
+      const { params, ...hyper } = g;
+      const copy = Object.fromEntries(Object.entries(hyper).map(([k, v]) => [k, Array.isArray(v) ? [...v] : v]));
+      return { ...copy, params: params.map((p) => { index.set(p, index.size); return index.size - 1; }) };
+    });
+    const state: Record<number, ParamState> = {};
+    for (const [p, st] of this.state) {
+      const i = index.get(p);
+      if (i !== undefined && Object.keys(st).length > 0) state[i] = { ...st };
+    }
+    return { state, paramGroups };
+  }
+
+  /**
+   * Restores a state from `stateDict()` (of an optimizer of the same class over parameters of
+   * the same shapes, in the same groups): the groups' hyper-parameters (lr included) and each
+   * parameter's state, copied onto the parameter's device (floating state in its dtype, as
+   * PyTorch does). Everything is checked before anything changes: a mismatch is an error and the
+   * optimizer is left as it was.
+   *
+   * @example
+   * ```ts
+   * const ckpt = loadCheckpoint('ckpt.safetensors') as { optimizer: OptimizerStateDict };
+   * optimizer.loadStateDict(ckpt.optimizer);
+   * ```
+   */
+  loadStateDict(sd: OptimizerStateDict): void {
+    const op = `${this.name}.loadStateDict`;
+    if (!sd || !Array.isArray(sd.paramGroups) || typeof sd.state !== 'object' || sd.state === null) {
+      throw new ValueError(op, 'stateDict', 'an object { state, paramGroups } from stateDict()', String(sd));
+    }
+    if (sd.paramGroups.length !== this.paramGroups.length) {
+      throw new ValueError(op, 'stateDict', `${this.paramGroups.length} parameter groups (the optimizer's)`, `${sd.paramGroups.length}`);
+    }
+    const params: Tensor[] = [];
+    const groups = sd.paramGroups.map((saved, gi) => {
+      const group = this.paramGroups[gi]!;
+      if (!Array.isArray(saved.params) || saved.params.length !== group.params.length) {
+        throw new ValueError(op, `stateDict.paramGroups[${gi}]`, `${group.params.length} parameters (the group's)`, `${Array.isArray(saved.params) ? saved.params.length : String(saved.params)}`);
+      }
+      saved.params.forEach((id, k) => { params[id] = group.params[k]!; });
+      const merged = { ...group } as Record<string, unknown>;
+      for (const key of Object.keys(group)) if (key !== 'params' && key in saved) merged[key] = saved[key];
+      this.validate(merged as unknown as O);
+      return merged;
+    });
+    const incoming = new Map<Tensor, [string, Tensor | number][]>();
+    for (const [id, st] of Object.entries(sd.state)) {
+      const p = params[Number(id)];
+      if (!p) throw new ValueError(op, `stateDict.state[${id}]`, `the state of one of the ${params.length} parameters`, `index ${id}`);
+      const entries = Object.entries(st).map(([key, v]): [string, Tensor | number] => {
+        if (typeof v === 'number') return [key, v];
+        if (v.shape.length !== p.shape.length || v.shape.some((n, d) => n !== p.shape[d])) {
+          throw new ShapeError(op, `stateDict.state[${id}].${key}`, `the parameter's shape ${fmtShape(p.shape)}`, fmtShape(v.shape));
+        }
+        v.assertAlive(op);
+        return [key, v];
+      });
+      incoming.set(p, entries);
+    }
+    // every check passed: replace the state and the hyper-parameters
+    for (const st of this.state.values()) for (const v of Object.values(st)) if (typeof v !== 'number') v.dispose();
+    this.state.clear();
+    for (const [p, entries] of incoming) {
+      const st: ParamState = {};
+      for (const [key, v] of entries) {
+        st[key] = typeof v === 'number' ? v : keep(tidy(() => v.to({ device: p.device, dtype: isFloating(v.dtype) ? p.dtype : v.dtype }).clone()));
+      }
+      this.state.set(p, st);
+    }
+    groups.forEach((g, gi) => Object.assign(this.paramGroups[gi]!, g, { params: this.paramGroups[gi]!.params }));
   }
 
   /** Checks the hyper-parameters of a group (ValueError naming the one out of range). */

@@ -59,6 +59,41 @@ export abstract class LRScheduler {
   getLastLr(): number[] {
     return this.optimizer.paramGroups.map((g) => g.lr);
   }
+
+  /**
+   * The scheduler's state (PyTorch's `state_dict()`): the epoch reached and each group's initial
+   * lr. The lr of an epoch is computed from them in closed form, so nothing else is kept.
+   *
+   * @example
+   * ```ts
+   * saveCheckpoint('ckpt.safetensors', { optimizer: optimizer.stateDict(), scheduler: scheduler.stateDict() });
+   * ```
+   */
+  stateDict(): SchedulerStateDict {
+    return { lastEpoch: this.lastEpoch, baseLrs: [...this.baseLrs] };
+  }
+
+  /**
+   * Restores a state from `stateDict()`. As in PyTorch, the optimizer's lr is not set here: it is
+   * part of the optimizer's state (load that first), and the next `step()` computes the next epoch's.
+   */
+  loadStateDict(sd: SchedulerStateDict): void {
+    const op = `${this.constructor.name}.loadStateDict`;
+    if (!sd || !Number.isInteger(sd.lastEpoch) || sd.lastEpoch < -1) throw new ValueError(op, 'stateDict.lastEpoch', 'an integer >= -1', String(sd?.lastEpoch));
+    if (!Array.isArray(sd.baseLrs) || sd.baseLrs.length !== this.baseLrs.length || !sd.baseLrs.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+      throw new ValueError(op, 'stateDict.baseLrs', `${this.baseLrs.length} finite learning rates >= 0 (one per group)`, JSON.stringify(sd.baseLrs));
+    }
+    this.lastEpoch = sd.lastEpoch;
+    sd.baseLrs.forEach((v, i) => { this.baseLrs[i] = v; });
+  }
+}
+
+/** A scheduler's state (see {@link LRScheduler.stateDict}). */
+export interface SchedulerStateDict {
+  /** The epoch of the lr last set. */
+  lastEpoch: number;
+  /** Each group's initial lr. */
+  baseLrs: number[];
 }
 
 function check(op: string, arg: string, ok: boolean, expected: string, got: unknown): void {

@@ -7,5 +7,6 @@ export { FeaturePyramidNetwork, ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7, 
 export {
   BackboneWithFPN, resnetFpnExtractor, resnetFpnBackbone, type BackboneWithFPNOptions, type ResnetFpnExtractorOptions, type ResnetFpnBackboneOptions,
 } from './backbone-with-fpn.js';
-export { DetectionTransform, type DetectionTransformOptions } from './detection-transform.js';
+export { DetectionPreprocess, type DetectionPreprocessOptions } from './detection-preprocess.js';
 export * from './retinanet/index.js';
+export { loadTorchvisionWeights } from './torchvision-weights.js';

@@ -1,4 +1,4 @@
-export * from './types.js';
+export type { RetinaNetHeadOutputs, RetinaNetLosses, Detection } from './types.js';
 export { RetinaNetHead, RetinaNetClassificationHead, RetinaNetRegressionHead, type RetinaNetHeadOptions } from './head.js';
 export { type BoxLossType, type RetinaNetLossOptions, matchAnchors, classificationLoss, boxRegressionLoss } from './losses.js';
 export { type PostprocessOptions, postprocessDetections } from './postprocess.js';

@@ -9,7 +9,7 @@ import { BatchNorm2d, Module } from '@kiln/nn';
 import { AnchorGenerator } from '../../anchors/anchor-generator.js';
 import { Matcher } from '../../anchors/matcher.js';
 import { BoxCoder } from '../../ops/index.js';
-import { DetectionTransform, type DetectionTransformOptions } from '../detection-transform.js';
+import { DetectionPreprocess, type DetectionPreprocessOptions } from '../detection-preprocess.js';
 import { LastLevelP6P7 } from '../feature-pyramid-network.js';
 import { resnetFpnExtractor } from '../backbone-with-fpn.js';
 import type { NormLayer } from '../conv-norm-activation.js';
@@ -26,7 +26,7 @@ export type DetectionBackbone = Module<[Tensor], Map<string, Tensor> | Tensor> &
 };
 
 /** Options of {@link RetinaNet} (torchvision's arguments, camelCased; its defaults). */
-export interface RetinaNetOptions extends DetectionTransformOptions {
+export interface RetinaNetOptions extends DetectionPreprocessOptions {
   /** Anchors per level (default RetinaNet's: sizes 32..512 × 2^(0, 1/3, 2/3), ratios 0.5, 1, 2, on 5 levels). */
   anchorGenerator?: AnchorGenerator;
   /** The head (default a RetinaNetHead for the backbone's channels and the anchors per location). */
@@ -68,7 +68,7 @@ export type DetectionImages = Tensor | readonly Tensor[];
  * RetinaNet: `call(images, targets)` in training mode returns `{ classification, bboxRegression }`
  * (0-d tensors to add and backpropagate); in evaluation mode `call(images)` returns one
  * `{ boxes, scores, labels }` per image. `computeLosses` and `detect` do either in any mode.
- * Images are pixels in [0, 1]; the model normalises and batches them (see DetectionTransform)
+ * Images are pixels in [0, 1]; the model normalises and batches them (see DetectionPreprocess)
  * but does not resize them. Labels index the classifier's columns: class c is column c, as
  * torchvision's (whose COCO models keep column 0 for the background and never train it).
  *
@@ -88,7 +88,7 @@ export class RetinaNet extends Module<[DetectionImages, (readonly DetectionTarge
   /** Classification and box subnets. */
   head: RetinaNetHead;
   /** Normalisation and batching. */
-  transform: DetectionTransform;
+  transform: DetectionPreprocess;
   /** Anchor-to-box assignment for the losses. */
   readonly proposalMatcher: Matcher;
   /** Box encoding relative to anchors (weights 1, 1, 1, 1). */
@@ -106,7 +106,7 @@ export class RetinaNet extends Module<[DetectionImages, (readonly DetectionTarge
     this.backbone = backbone;
     this.anchorGenerator = options.anchorGenerator ?? retinanetAnchorGenerator();
     this.head = options.head ?? new RetinaNetHead(backbone.outChannels, this.anchorGenerator.numAnchorsPerLocation()[0]!, numClasses);
-    this.transform = new DetectionTransform(options);
+    this.transform = new DetectionPreprocess(options);
     this.proposalMatcher = options.proposalMatcher ?? new Matcher(options.fgIouThresh ?? 0.5, options.bgIouThresh ?? 0.4, true);
     this.postprocess = {
       scoreThresh: options.scoreThresh ?? 0.05, nmsThresh: options.nmsThresh ?? 0.5,

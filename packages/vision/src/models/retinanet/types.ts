@@ -1,13 +1,6 @@
-/** The shapes RetinaNet's parts exchange: targets, head outputs, losses and detections. */
+/** The shapes RetinaNet's parts exchange: head outputs, losses and detections (targets are the data pipeline's DetectionTarget). */
 import type { Tensor } from '@kiln/tensor';
-
-/** The ground truth of one training image (torchvision's target dict). */
-export interface DetectionTarget {
-  /** [M, 4] boxes (x1, y1, x2, y2) in the image's pixels, x1 < x2 and y1 < y2; M may be 0. */
-  boxes: Tensor;
-  /** [M] int64 class of each box, in [0, numClasses). */
-  labels: Tensor;
-}
+export type { DetectionTarget } from '../../data/sample.js';
 
 /** The head's raw outputs for a batch, rows in the anchors' order. */
 export interface RetinaNetHeadOutputs {

@@ -1,13 +1,13 @@
 /**
- * DetectionTransform: the input side of torchvision's `GeneralizedRCNNTransform` without its
+ * DetectionPreprocess: the input side of torchvision's `GeneralizedRCNNTransform` without its
  * resizing: normalisation and batching into one padded tensor.
  */
 import { type Tensor, DTypeError, ShapeError, ValueError, cat, isFloating, stack, tensor, zeros } from '@kiln/tensor';
 import { Module } from '@kiln/nn';
 import type { ImageList } from '../anchors/anchor-generator.js';
 
-/** Options of {@link DetectionTransform}. */
-export interface DetectionTransformOptions {
+/** Options of {@link DetectionPreprocess}. */
+export interface DetectionPreprocessOptions {
   /** Per-channel mean subtracted (default ImageNet's [0.485, 0.456, 0.406]). */
   imageMean?: readonly number[];
   /** Per-channel standard deviation divided by (default ImageNet's [0.229, 0.224, 0.225]). */
@@ -33,13 +33,13 @@ function padTo(x: Tensor, d: number, size: number): Tensor {
  *
  * @example
  * ```ts
- * const transform = new DetectionTransform();
+ * const transform = new DetectionPreprocess();
  * const { tensors, imageSizes } = transform.call([randn([3, 60, 80]), randn([3, 50, 40])]);
  * tensors.shape;   // [2, 3, 64, 96]
  * imageSizes;      // [[60, 80], [50, 40]]
  * ```
  */
-export class DetectionTransform extends Module<[Tensor | readonly Tensor[]], ImageList> {
+export class DetectionPreprocess extends Module<[Tensor | readonly Tensor[]], ImageList> {
   /** Per-channel mean. */
   readonly imageMean: readonly number[];
   /** Per-channel standard deviation. */
@@ -47,15 +47,15 @@ export class DetectionTransform extends Module<[Tensor | readonly Tensor[]], Ima
   /** The batch's size is a multiple of it. */
   readonly sizeDivisible: number;
 
-  constructor(options: DetectionTransformOptions = {}) {
+  constructor(options: DetectionPreprocessOptions = {}) {
     super();
     this.imageMean = [...(options.imageMean ?? [0.485, 0.456, 0.406])];
     this.imageStd = [...(options.imageStd ?? [0.229, 0.224, 0.225])];
     this.sizeDivisible = options.sizeDivisible ?? 32;
     if (this.imageMean.length !== this.imageStd.length || this.imageMean.length === 0 || !this.imageStd.every((s) => s > 0)) {
-      throw new ValueError('DetectionTransform', 'imageStd', `${this.imageMean.length} positive values (one per channel of imageMean)`, JSON.stringify(this.imageStd));
+      throw new ValueError('DetectionPreprocess', 'imageStd', `${this.imageMean.length} positive values (one per channel of imageMean)`, JSON.stringify(this.imageStd));
     }
-    if (!Number.isInteger(this.sizeDivisible) || this.sizeDivisible < 1) throw new ValueError('DetectionTransform', 'sizeDivisible', 'a positive integer', String(this.sizeDivisible));
+    if (!Number.isInteger(this.sizeDivisible) || this.sizeDivisible < 1) throw new ValueError('DetectionPreprocess', 'sizeDivisible', 'a positive integer', String(this.sizeDivisible));
   }
 
   /** Images [C, H, W] each, or a batch [N, C, H, W] of one size. */
@@ -64,12 +64,12 @@ export class DetectionTransform extends Module<[Tensor | readonly Tensor[]], Ima
     const channels = this.imageMean.length;
     const check = (t: Tensor, arg: string, ndim: number): void => {
       if (t.ndim !== ndim || t.shape[ndim - 3] !== channels) {
-        throw new ShapeError('DetectionTransform', arg, `${ndim === 3 ? 'an image [C' : 'a batch [N, C'} = ${channels}, H, W]`, `shape [${t.shape.join(', ')}]`);
+        throw new ShapeError('DetectionPreprocess', arg, `${ndim === 3 ? 'an image [C' : 'a batch [N, C'} = ${channels}, H, W]`, `shape [${t.shape.join(', ')}]`);
       }
-      if (!isFloating(t.dtype)) throw new DTypeError('DetectionTransform', arg, 'a floating dtype (pixels in [0, 1])', t.dtype);
+      if (!isFloating(t.dtype)) throw new DTypeError('DetectionPreprocess', arg, 'a floating dtype (pixels in [0, 1])', t.dtype);
     };
     if (list) {
-      if (list.length === 0) throw new ValueError('DetectionTransform', 'images', 'at least one image', '[]');
+      if (list.length === 0) throw new ValueError('DetectionPreprocess', 'images', 'at least one image', '[]');
       list.forEach((t, i) => check(t, `images[${i}]`, 3));
     } else {
       check(images as Tensor, 'images', 4);
