@@ -4,10 +4,10 @@
  * loss over every anchor that is not ignored, the box loss over foreground anchors, each image's
  * sums divided by its number of foreground anchors (at least 1), then averaged over the images.
  */
-import { type Tensor, ValueError, cat, clamp, full, where } from '@kiln/tensor';
+import { type Tensor, ValueError, cat, clamp, full, nonzero, where } from '@kiln/tensor';
 import { giouLoss, l1Loss, sigmoidFocalLoss, smoothL1Loss } from '@kiln/losses';
 import type { Matcher } from '../../anchors/matcher.js';
-import { type BoxCoder, boxIou, nonzero } from '../../ops/index.js';
+import { type BoxCoder, boxIou } from '../../ops/index.js';
 import type { DetectionTarget, RetinaNetHeadOutputs } from './types.js';
 
 /** The box loss: torchvision's `_box_loss` types ('smoothL1' is its 'smooth_l1'). */

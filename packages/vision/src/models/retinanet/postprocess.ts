@@ -4,8 +4,8 @@
  * `topkCandidates` of them, their boxes decoded from the anchors and clipped to the image; then
  * class-wise NMS over the image's levels together and the best `detectionsPerImg`.
  */
-import { type Tensor, cat, topk } from '@kiln/tensor';
-import { type BoxCoder, batchedNms, clipBoxesToImage, nonzero } from '../../ops/index.js';
+import { type Tensor, cat, nonzero, topk } from '@kiln/tensor';
+import { type BoxCoder, batchedNms, clipBoxesToImage } from '../../ops/index.js';
 import type { Detection } from './types.js';
 
 /** The thresholds and counts of post-processing (torchvision's defaults in brackets). */
