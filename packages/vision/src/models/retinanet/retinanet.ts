@@ -11,7 +11,7 @@ import { Matcher } from '../../anchors/matcher.js';
 import { BoxCoder } from '../../ops/index.js';
 import { DetectionPreprocess, type DetectionPreprocessOptions } from '../detection-preprocess.js';
 import { LastLevelP6P7 } from '../feature-pyramid-network.js';
-import { resnetFpnExtractor } from '../backbone-with-fpn.js';
+import { type BackboneWithFPN, resnetFpnExtractor } from '../backbone-with-fpn.js';
 import type { NormLayer } from '../conv-norm-activation.js';
 import { resnet50 } from '../resnet.js';
 import { RetinaNetHead } from './head.js';
@@ -80,9 +80,9 @@ export type DetectionImages = Tensor | readonly Tensor[];
  * const [det] = model.eval().detect(images);       // det.boxes [D, 4], det.scores [D], det.labels [D]
  * ```
  */
-export class RetinaNet extends Module<[DetectionImages, (readonly DetectionTarget[])?], RetinaNetLosses | Detection[]> {
+export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends Module<[DetectionImages, (readonly DetectionTarget[])?], RetinaNetLosses | Detection[]> {
   /** Feature maps of the images. */
-  backbone: DetectionBackbone;
+  backbone: B;
   /** Anchors on every feature map. */
   anchorGenerator: AnchorGenerator;
   /** Classification and box subnets. */
@@ -95,10 +95,10 @@ export class RetinaNet extends Module<[DetectionImages, (readonly DetectionTarge
   readonly boxCoder = new BoxCoder([1, 1, 1, 1]);
   /** Post-processing thresholds and counts. */
   readonly postprocess: Readonly<PostprocessOptions>;
-  /** Loss settings. */
-  readonly lossOptions: Readonly<RetinaNetLossOptions>;
+  /** Loss settings (assign another object to change them, as torchvision's `_loss_type`). */
+  lossOptions: Readonly<RetinaNetLossOptions>;
 
-  constructor(backbone: DetectionBackbone, numClasses: number, options: RetinaNetOptions = {}) {
+  constructor(backbone: B, numClasses: number, options: RetinaNetOptions = {}) {
     super();
     if (!Number.isInteger(backbone.outChannels) || backbone.outChannels < 1) {
       throw new ValueError('RetinaNet', 'backbone', 'a backbone with outChannels (the channels of every feature map)', String(backbone.outChannels));
@@ -148,6 +148,7 @@ export class RetinaNet extends Module<[DetectionImages, (readonly DetectionTarge
     const count = Array.isArray(images) ? images.length : (images as Tensor).shape[0];
     if (targets.length !== count) throw new ValueError('RetinaNet', 'targets', `one target per image (${count})`, String(targets.length));
     targets.forEach((t, i) => this.checkTarget(t, i));
+    checkBoxLoss('RetinaNet', this.lossOptions.boxLoss);
     const { outputs, anchors } = this.features(images);
     const matched = matchAnchors(targets, anchors, this.proposalMatcher);
     return {
@@ -210,7 +211,7 @@ export interface RetinanetResnet50FpnOptions extends RetinaNetOptions {
  * const detections = model.detect([image]);
  * ```
  */
-export function retinanetResnet50Fpn(options: RetinanetResnet50FpnOptions = {}): RetinaNet {
+export function retinanetResnet50Fpn(options: RetinanetResnet50FpnOptions = {}): RetinaNet<BackboneWithFPN> {
   const backbone = resnet50({ normLayer: options.normLayer ?? ((c) => new BatchNorm2d(c)) });
   const body = resnetFpnExtractor(backbone, options.trainableBackboneLayers ?? 5, { returnedLayers: [2, 3, 4], extraBlocks: new LastLevelP6P7(256, 256) });
   return new RetinaNet(body, options.numClasses ?? 91, options);
