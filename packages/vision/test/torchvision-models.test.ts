@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { type Tensor, fromTypedArray, tidy } from '@kiln/tensor';
 import { FrozenBatchNorm2d, type Module, fromTorchKeys, saveStateDict } from '@kiln/nn';
-import { IntermediateLayerGetter, type RetinaNetLosses, loadTorchvisionWeights, resnet50, retinanetResnet50Fpn } from '@kiln/vision';
+import { IntermediateLayerGetter, loadTorchvisionWeights, resnet50, retinanetResnet50Fpn } from '@kiln/vision';
 import { forEachDevice, toNumbers } from '@kiln/tensor/testing';
 import { crcOf, seededValues, uniform } from './support/seeded-weights.js';
 
@@ -56,13 +56,13 @@ function weightsFile(name: 'resnet50' | 'retinanet_resnet50_fpn', entries: Recor
 }
 
 /** Compares a float32 result with the float64 record: samples and the sum of magnitudes, relative to the tensor's scale. */
-function expectMatches(t: Tensor, rec: TensorRecord, what: string): void {
+function expectMatches(t: Tensor, rec: TensorRecord, what: string, rtol = RTOL): void {
   expect(t.shape, `${what} shape`).toEqual(rec.shape);
   const all = toNumbers(t.toTypedArray());
   const worst = rec.indices.reduce((m, idx, k) => Math.max(m, Math.abs(all[idx]! - rec.values[k]!)), 0);
-  expect(worst / rec.maxAbs, `${what}: largest sample error over max |x| ${rec.maxAbs}`).toBeLessThanOrEqual(RTOL);
+  expect(worst / rec.maxAbs, `${what}: largest sample error over max |x| ${rec.maxAbs}`).toBeLessThanOrEqual(rtol);
   const sumAbs = all.reduce((a, x) => a + Math.abs(x), 0);
-  expect(Math.abs(sumAbs - rec.sumAbs) / rec.sumAbs, `${what}: sum |x|`).toBeLessThanOrEqual(RTOL);
+  expect(Math.abs(sumAbs - rec.sumAbs) / rec.sumAbs, `${what}: sum |x|`).toBeLessThanOrEqual(rtol);
 }
 
 const floats = (seed: number, key: string, shape: number[], dev: 'cpu' | 'cuda'): Tensor =>
@@ -128,32 +128,41 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
     disposeModel(model);
   });
 
-  it('retinanet_resnet50_fpn in training: the L1, smooth L1 and GIoU losses, and the gradients, match', () => {
+  it('retinanet_resnet50_fpn in training: the L1, smooth L1 and GIoU losses (float32) and the gradients (float64) match', () => {
     const model = retinanet().train();
-    const targets = fx.retinanet.targets.map((t) => ({
-      boxes: fromTypedArray(Float32Array.from(t.boxes), [t.labels.length, 4]).to(dev),
+    const targetsIn = (dtype: 'float32' | 'float64') => fx.retinanet.targets.map((t) => ({
+      boxes: fromTypedArray(Float32Array.from(t.boxes), [t.labels.length, 4]).to({ device: dev, dtype }),
       labels: fromTypedArray(BigInt64Array.from(t.labels.map(BigInt)), [t.labels.length]).to(dev),
     }));
-    const ims = images();
-    for (const boxLoss of ['l1', 'smoothL1', 'giou'] as const) {
-      model.lossOptions = { ...model.lossOptions, boxLoss };
-      const ref = fx.retinanet.losses[boxLoss];
-      tidy(() => {
-        const losses = model.computeLosses(ims, targets) as RetinaNetLosses;
+    tidy(() => {
+      const ims = images(), targets = targetsIn('float32');
+      for (const boxLoss of ['l1', 'smoothL1', 'giou'] as const) {
+        model.lossOptions = { ...model.lossOptions, boxLoss };
+        const ref = fx.retinanet.losses[boxLoss];
+        const losses = model.computeLosses(ims, targets);
         const [cls, box] = [losses.classification.item() as number, losses.bboxRegression.item() as number];
         expect(Math.abs(cls - ref.classification) / ref.classification, `${boxLoss}: classification ${cls} vs ${ref.classification}`).toBeLessThanOrEqual(RTOL);
         expect(Math.abs(box - ref.bboxRegression) / ref.bboxRegression, `${boxLoss}: bboxRegression ${box} vs ${ref.bboxRegression}`).toBeLessThanOrEqual(RTOL);
-        if (!ref.grads) return;
-        losses.classification.add(losses.bboxRegression).backward();
-        const own = model.stateDict();
-        for (const [key, rec] of Object.entries(ref.grads)) {
-          const kilnKey = Object.keys(fromTorchKeys({ [key]: 0 }))[0]!;
-          expectMatches(own[kilnKey]!.grad!, rec, `grad of ${key}`);
-        }
-        model.zeroGrad();
-      });
-    }
-    for (const t of [...ims, ...targets.flatMap((t) => [t.boxes, t.labels])]) t.dispose();
+      }
+    });
+    // Gradients in float64: in float32, batch statistics over 2 small images make the backbone's
+    // gradients ill-conditioned (PyTorch's own float32 gradient of layer1.0.conv1 is 1.7e-2 off its
+    // float64 one), so they are checked where rounding does not hide a wrong formula.
+    model.to('float64');
+    model.lossOptions = { ...model.lossOptions, boxLoss: 'l1' };
+    tidy(() => {
+      const ims = images().map((t) => t.to('float64'));
+      const losses = model.computeLosses(ims, targetsIn('float64'));
+      const ref = fx.retinanet.losses.l1;
+      expect(Math.abs((losses.classification.item() as number) - ref.classification) / ref.classification).toBeLessThanOrEqual(1e-9);
+      losses.classification.add(losses.bboxRegression).backward();
+      const own = model.stateDict();
+      for (const [key, rec] of Object.entries(ref.grads!)) {
+        const kilnKey = Object.keys(fromTorchKeys({ [key]: 0 }))[0]!;
+        expectMatches(own[kilnKey]!.grad!, rec, `grad of ${key}`, 1e-8);
+      }
+      model.zeroGrad();
+    });
     disposeModel(model);
   });
 });
