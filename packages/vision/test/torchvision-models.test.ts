@@ -34,6 +34,8 @@ const fx = JSON.parse(readFileSync(fixturePath, 'utf8')) as Fixture;
 const dir = mkdtempSync(join(tmpdir(), 'kiln-torchvision-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const RTOL = 1e-4;
+// ResNet-50-sized work, and tens of seconds on a busy 2-core machine: a cap, not a speed check
+const SLOW = { timeout: 300_000 };
 
 /** A safetensors file of the model's seeded weights under torchvision's keys: regenerated (CRCs checked) or KILN_TORCHVISION_WEIGHTS's. */
 const weightFiles = new Map<string, string>();
@@ -73,7 +75,7 @@ function disposeModel(m: Module<never[], unknown>): void {
 }
 
 forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
-  it('resnet50: torchvision weights load strictly; the four stages and the logits match', () => {
+  it('resnet50: torchvision weights load strictly; the four stages and the logits match', SLOW, () => {
     const model = resnet50();
     expect(loadTorchvisionWeights(model, weightsFile('resnet50', fx.resnet50.weights))).toEqual({ missingKeys: [], unexpectedKeys: [] });
     model.to(dev).eval();
@@ -86,7 +88,7 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
     disposeModel(model);
   });
 
-  it('resnet50 with FrozenBatchNorm2d: the same weights load (numBatchesTracked dropped), the same outputs', () => {
+  it('resnet50 with FrozenBatchNorm2d: the same weights load (numBatchesTracked dropped), the same outputs', SLOW, () => {
     const model = resnet50({ normLayer: (c) => new FrozenBatchNorm2d(c) });
     loadTorchvisionWeights(model, weightsFile('resnet50', fx.resnet50.weights));
     model.to(dev).train();                      // frozen: training mode changes nothing
@@ -102,7 +104,7 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
   };
   const images = (): Tensor[] => fx.retinanet.imageSizes.map(([h, w], i) => floats(fx.seed, `image${i}`, [3, h, w], dev));
 
-  it('retinanet_resnet50_fpn in evaluation: backbone stages, pyramid levels, head outputs and detections match', () => {
+  it('retinanet_resnet50_fpn in evaluation: backbone stages, pyramid levels, head outputs and detections match', SLOW, () => {
     const model = retinanet().eval();
     tidy(() => {
       const ims = images();
@@ -128,7 +130,7 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
     disposeModel(model);
   });
 
-  it('retinanet_resnet50_fpn in training: the L1, smooth L1 and GIoU losses (float32) and the gradients (float64) match', () => {
+  it('retinanet_resnet50_fpn in training: the L1, smooth L1 and GIoU losses (float32) and the gradients (float64) match', SLOW, () => {
     const model = retinanet().train();
     const targetsIn = (dtype: 'float32' | 'float64') => fx.retinanet.targets.map((t) => ({
       boxes: fromTypedArray(Float32Array.from(t.boxes), [t.labels.length, 4]).to({ device: dev, dtype }),
