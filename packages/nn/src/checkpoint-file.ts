@@ -7,7 +7,7 @@
  *   `optimizer/state/3/expAvg`);
  * - the tree itself, with each tensor replaced by `{ "$tensor": "<entry name>" }`, is JSON in the
  *   metadata entry `kiln.checkpoint`. Values JSON cannot hold are tagged: `{ "$bigint": "123" }`,
- *   `{ "$number": "NaN" | "Infinity" | "-Infinity" }`; an object with a key starting with `$` is
+ *   `{ "$number": "NaN" | "Infinity" | "-Infinity" | "-0" }`; an object with a key starting with `$` is
  *   refused, so tags never collide with data.
  */
 import { type Tensor, Tensor as TensorClass, ValueError } from '@kiln/tensor';
@@ -34,7 +34,7 @@ function encodeTree(v: unknown, path: string, tensors: Record<string, Tensor>): 
     return { $tensor: path };
   }
   if (typeof v === 'bigint') return { $bigint: v.toString() };
-  if (typeof v === 'number') return Number.isFinite(v) ? v : { $number: String(v) };
+  if (typeof v === 'number') return Number.isFinite(v) && !Object.is(v, -0) ? v : { $number: Object.is(v, -0) ? '-0' : String(v) };
   if (typeof v === 'string' || typeof v === 'boolean' || v === null) return v;
   const child = (key: string | number): string => (path === '' ? String(key) : `${path}/${key}`);
   if (Array.isArray(v)) return v.map((e, i) => encodeTree(e, child(i), tensors));
