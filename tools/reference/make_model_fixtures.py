@@ -4,15 +4,15 @@
     /usr/bin/python3 tools/reference/make_model_fixtures.py                 # the fixture
     /usr/bin/python3 tools/reference/make_model_fixtures.py --weights DIR   # also the seeded weights as safetensors
 
-Builds torchvision's resnet50 and retinanet_resnet50_fpn with seeded weights (no downloads; see
+Builds torchvision's resnet18, resnet50 and retinanet_resnet50_fpn with seeded weights (no downloads; see
 torchvision_models.py for the definition Kiln's test regenerates them from) and records, in
-float64: resnet50's four stages and logits; RetinaNet's backbone stages, pyramid levels, head
+float64: each ResNet's four stages and logits; RetinaNet's backbone stages, pyramid levels, head
 outputs, post-processed detections (checked to be the same in float32 and under small
 perturbations), training losses for the L1, smooth-L1 and GIoU box losses, and the L1 run's
 gradients of four weights. Writes packages/vision/test/fixtures/torchvision-models.json (--out DIR
-to write elsewhere) and, with --weights DIR, resnet50.safetensors and
-retinanet_resnet50_fpn.safetensors (about 100 and 140 MB: not committed; Kiln's test loads them
-when KILN_TORCHVISION_WEIGHTS=DIR).
+to write elsewhere) and, with --weights DIR, resnet18.safetensors, resnet50.safetensors and
+retinanet_resnet50_fpn.safetensors (about 47, 100 and 140 MB: not committed; Kiln's test loads
+them when KILN_TORCHVISION_WEIGHTS=DIR instead of regenerating them).
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def main() -> None:
     print(f"{path}: {path.stat().st_size} bytes, {time.time() - start:.1f} s")
     if args.weights:
         args.weights.mkdir(parents=True, exist_ok=True)
-        for name, model in (("resnet50", tm.make_resnet50()), ("retinanet_resnet50_fpn", tm.make_retinanet(100, 50))):
+        opts = fixture["retinanet"]["options"]
+        for name, model in (("resnet18", tm.make_resnet("resnet18")), ("resnet50", tm.make_resnet("resnet50")),
+                            ("retinanet_resnet50_fpn", tm.make_retinanet(opts["topkCandidates"], opts["detectionsPerImg"]))):
             tm.seed_state(model)
             file = args.weights / f"{name}.safetensors"
             tm.write_safetensors(model.state_dict(), file)

@@ -102,7 +102,7 @@ def images(seed: int = SEED) -> list[torch.Tensor]:
 
 
 def resnet_input(seed: int = SEED) -> torch.Tensor:
-    """resnet50's input [2, 3, 64, 64] (key 'resnet_input')."""
+    """The ResNets' input [2, 3, 64, 64] (key 'resnet_input')."""
     return torch.from_numpy(uniform(seed, "resnet_input", RESNET_BATCH * 3 * 64 * 64).astype(np.float32).reshape(RESNET_BATCH, 3, 64, 64))
 
 
@@ -114,8 +114,8 @@ def targets() -> list[dict[str, torch.Tensor]]:
     ]
 
 
-def make_resnet50() -> torch.nn.Module:
-    return torchvision.models.resnet50(weights=None)
+def make_resnet(name: str) -> torch.nn.Module:
+    return getattr(torchvision.models, name)(weights=None)
 
 
 def make_retinanet(topk_candidates: int, detections_per_img: int) -> torch.nn.Module:
@@ -164,9 +164,9 @@ def capture(module: torch.nn.Module, names: list[str]) -> tuple[dict[str, torch.
     return out, handles
 
 
-def resnet_case(device: str, dtype: torch.dtype) -> tuple[dict, dict]:
-    """resnet50 in evaluation mode: its four stages and its logits for resnet_input(); and the CRCs."""
-    model = make_resnet50()
+def resnet_case(name: str, device: str, dtype: torch.dtype) -> tuple[dict, dict]:
+    """A ResNet in evaluation mode: its four stages and its logits for resnet_input(); and the CRCs."""
+    model = make_resnet(name)
     crcs = seed_state(model)
     model = model.to(device, dtype).eval()
     outs, handles = capture(model, ["layer1", "layer2", "layer3", "layer4"])
@@ -223,12 +223,15 @@ def retinanet_losses(model: torch.nn.Module, device: str, dtype: torch.dtype) ->
     return out
 
 
-def find_stable_setting(device: str, log=print) -> tuple[torch.nn.Module, dict, int, int]:
+SETTINGS = ((100, 50), (120, 60), (80, 40), (150, 70))
+
+
+def find_stable_setting(device: str, log=print, settings=SETTINGS) -> tuple[torch.nn.Module, dict, int, int]:
     """A RetinaNet whose detections are the same in float32, float64 and with the head's outputs
     perturbed by up to 1e-5 relative (about 20 times float32's rounding of them here), so that a
     correct float32 implementation cannot land on the other side of a score threshold, a top-k cut
     or an NMS decision; tries candidate settings in order."""
-    for topk, per_img in ((100, 50), (120, 60), (80, 40), (150, 70)):
+    for topk, per_img in settings:
         model = make_retinanet(topk, per_img)
         crcs = seed_state(model)
         _, ref = retinanet_eval(model, device, torch.float64)
@@ -244,9 +247,9 @@ def find_stable_setting(device: str, log=print) -> tuple[torch.nn.Module, dict, 
     raise SystemExit("no stable RetinaNet setting found: change SEED or CLS_BIAS")
 
 
-def retinanet_case(device: str, log=print) -> tuple[dict, dict]:
+def retinanet_case(device: str, log=print, settings=SETTINGS) -> tuple[dict, dict]:
     """Everything recorded of retinanet_resnet50_fpn (float64 reference; detections checked stable)."""
-    model, crcs, topk, per_img = find_stable_setting(device, log)
+    model, crcs, topk, per_img = find_stable_setting(device, log, settings)
     tensors, dets = retinanet_eval(model, device, torch.float64)
     case = {"options": {"numClasses": 91, "topkCandidates": topk, "detectionsPerImg": per_img, "scoreThresh": 0.05, "nmsThresh": 0.5},
             "imageSizes": [list(s) for s in IMAGE_SIZES],
@@ -257,15 +260,18 @@ def retinanet_case(device: str, log=print) -> tuple[dict, dict]:
     return case, crcs
 
 
-def build_fixture(device: str, generator: str, log=print) -> dict:
+def build_fixture(device: str, generator: str, log=print, settings=SETTINGS) -> dict:
     log(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}")
-    resnet, resnet_crcs = resnet_case(device, torch.float64)
-    log("resnet50: recorded")
-    retina, retina_crcs = retinanet_case(device, log)
+    resnets = {}
+    for name in ("resnet18", "resnet50"):
+        outputs, crcs = resnet_case(name, device, torch.float64)
+        resnets[name] = {"inputShape": [RESNET_BATCH, 3, 64, 64], "weights": crcs, "outputs": outputs}
+        log(f"{name}: recorded")
+    retina, retina_crcs = retinanet_case(device, log, settings)
     log("retinanet_resnet50_fpn: recorded")
     return {"generator": generator, "torch": torch.__version__, "torchvision": torchvision.__version__, "device": device,
             "seed": SEED, "clsBias": CLS_BIAS, "samples": SAMPLES,
-            "resnet50": {"inputShape": [RESNET_BATCH, 3, 64, 64], "weights": resnet_crcs, "outputs": resnet},
+            **resnets,
             "retinanet": {"weights": retina_crcs, **retina}}
 
 

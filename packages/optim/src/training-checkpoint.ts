@@ -81,7 +81,7 @@ export function loadTrainingCheckpoint(path: string, parts: TrainingParts): Trai
       throw new ValueError(op, 'path', `a training checkpoint (format '${FORMAT}', saved by saveTrainingCheckpoint) in ${path}`, `format ${JSON.stringify((ckpt as { format?: unknown } | null)?.format ?? null)}`);
     }
     for (const part of ['optimizer', 'scheduler', 'ema'] as const) {
-      if (parts[part] && ckpt[part] === null) throw new ValueError(op, part, `a ${part} state in ${path}`, 'a checkpoint saved without one');
+      if (parts[part] && ckpt[part] === null) throw new ValueError(op, part, `the ${part}'s state in ${path}`, 'a checkpoint saved without it');
     }
     parts.model.loadStateDict(ckpt.model as Record<string, Tensor>);
     parts.optimizer?.loadStateDict(ckpt.optimizer as unknown as OptimizerStateDict);

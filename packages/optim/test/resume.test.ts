@@ -89,7 +89,7 @@ it('refuses a checkpoint without a part it is asked to restore, and files of ano
   const run = build(3);
   const path = join(dir, 'model-only.safetensors');
   saveTrainingCheckpoint(path, { model: run.model }, 0);
-  expect(() => loadTrainingCheckpoint(path, run)).toThrow(/an optimizer state/);
+  expect(() => loadTrainingCheckpoint(path, run)).toThrow(/the optimizer's state in/);
   expect(() => saveTrainingCheckpoint(path, run, -1)).toThrow(ValueError);
   run.model.save(join(dir, 'weights.safetensors'));
   expect(() => loadTrainingCheckpoint(join(dir, 'weights.safetensors'), run)).toThrow(ValueError);

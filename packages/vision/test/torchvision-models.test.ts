@@ -1,4 +1,4 @@
-// torchvision compatibility: torchvision's resnet50 and retinanet_resnet50_fpn with seeded weights
+// torchvision compatibility: torchvision's resnet18, resnet50 and retinanet_resnet50_fpn with seeded weights
 // (tools/reference/make_model_fixtures.py; regenerated here from the seed, checked by CRC-32, or
 // read from KILN_TORCHVISION_WEIGHTS) load into Kiln's models through safetensors files and give
 // torchvision's outputs: float32 against the float64 reference, relative error <= 1e-4 of each
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { type Tensor, fromTypedArray, tidy } from '@kiln/tensor';
 import { FrozenBatchNorm2d, type Module, fromTorchKeys, saveStateDict } from '@kiln/nn';
-import { IntermediateLayerGetter, loadTorchvisionWeights, resnet50, retinanetResnet50Fpn } from '@kiln/vision';
+import { IntermediateLayerGetter, loadTorchvisionWeights, resnet18, resnet50, retinanetResnet50Fpn } from '@kiln/vision';
 import { forEachDevice, toNumbers } from '@kiln/tensor/testing';
 import { crcOf, seededValues, uniform } from './support/seeded-weights.js';
 
@@ -18,9 +18,11 @@ interface TensorRecord { shape: number[]; indices: number[]; values: number[]; m
 interface WeightEntry { shape: number[]; crc32: string }
 interface DetectionRecord { boxes: number[]; scores: number[]; labels: number[] }
 interface LossRecord { classification: number; bboxRegression: number; grads?: Record<string, TensorRecord> }
+interface ResNetRecord { inputShape: number[]; weights: Record<string, WeightEntry>; outputs: Record<string, TensorRecord> }
 interface Fixture {
   torchvision: string; seed: number; clsBias: number;
-  resnet50: { inputShape: number[]; weights: Record<string, WeightEntry>; outputs: Record<string, TensorRecord> };
+  resnet18: ResNetRecord;
+  resnet50: ResNetRecord;
   retinanet: {
     weights: Record<string, WeightEntry>; imageSizes: [number, number][];
     options: { numClasses: number; topkCandidates: number; detectionsPerImg: number; scoreThresh: number; nmsThresh: number };
@@ -39,7 +41,7 @@ const SLOW = { timeout: 300_000 };
 
 /** A safetensors file of the model's seeded weights under torchvision's keys: regenerated (CRCs checked) or KILN_TORCHVISION_WEIGHTS's. */
 const weightFiles = new Map<string, string>();
-function weightsFile(name: 'resnet50' | 'retinanet_resnet50_fpn', entries: Record<string, WeightEntry>): string {
+function weightsFile(name: 'resnet18' | 'resnet50' | 'retinanet_resnet50_fpn', entries: Record<string, WeightEntry>): string {
   const external = process.env.KILN_TORCHVISION_WEIGHTS;
   if (external) return join(external, `${name}.safetensors`);
   let path = weightFiles.get(name);
@@ -75,18 +77,21 @@ function disposeModel(m: Module<never[], unknown>): void {
 }
 
 forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
-  it('resnet50: torchvision weights load strictly; the four stages and the logits match', SLOW, () => {
-    const model = resnet50();
-    expect(loadTorchvisionWeights(model, weightsFile('resnet50', fx.resnet50.weights))).toEqual({ missingKeys: [], unexpectedKeys: [] });
-    model.to(dev).eval();
-    const stages = new IntermediateLayerGetter(model, { layer1: 'layer1', layer2: 'layer2', layer3: 'layer3', layer4: 'layer4' });
-    tidy(() => {
-      const x = floats(fx.seed, 'resnet_input', fx.resnet50.inputShape, dev);
-      for (const [name, t] of stages.call(x)) expectMatches(t, fx.resnet50.outputs[name]!, `resnet50 ${name}`);
-      expectMatches(model.call(x), fx.resnet50.outputs.logits!, 'resnet50 logits');
+  for (const [name, make] of [['resnet18', resnet18], ['resnet50', resnet50]] as const) {
+    it(`${name}: torchvision's weights load strictly; the four stages and the logits match`, SLOW, () => {
+      const rec = fx[name], model = make();
+      expect(Object.keys(model.stateDict()), 'the state dict in torchvision order').toEqual(Object.keys(fromTorchKeys(rec.weights)));
+      expect(loadTorchvisionWeights(model, weightsFile(name, rec.weights))).toEqual({ missingKeys: [], unexpectedKeys: [] });
+      model.to(dev).eval();
+      const stages = new IntermediateLayerGetter(model, { layer1: 'layer1', layer2: 'layer2', layer3: 'layer3', layer4: 'layer4' });
+      tidy(() => {
+        const x = floats(fx.seed, 'resnet_input', rec.inputShape, dev);
+        for (const [stage, t] of stages.call(x)) expectMatches(t, rec.outputs[stage]!, `${name} ${stage}`);
+        expectMatches(model.call(x), rec.outputs.logits!, `${name} logits`);
+      });
+      disposeModel(model);
     });
-    disposeModel(model);
-  });
+  }
 
   it('resnet50 with FrozenBatchNorm2d: the same weights load (numBatchesTracked dropped), the same outputs', SLOW, () => {
     const model = resnet50({ normLayer: (c) => new FrozenBatchNorm2d(c) });
