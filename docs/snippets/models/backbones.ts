@@ -16,7 +16,7 @@ tidy(() => {
   const body = new IntermediateLayerGetter(resnet, { layer2: 'c3', layer3: 'c4', layer4: 'c5' });
   assert.deepEqual([...body.call(x).values()].map((f) => f.shape), [[1, 128, 8, 8], [1, 256, 4, 4], [1, 512, 2, 2]]);
 
-  const fpn = new BackboneWithFPN(resnet18(), { layer2: '0', layer3: '1', layer4: '2' }, [128, 256, 512], 256, {
+  const fpn = new BackboneWithFPN(resnet, { layer2: '0', layer3: '1', layer4: '2' }, [128, 256, 512], 256, {
     extraBlocks: new LastLevelP6P7(256, 256),
   });
   const levels = fpn.call(x);                      // finest first, every level 256 channels

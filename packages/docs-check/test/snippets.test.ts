@@ -52,9 +52,12 @@ describe('the guides quote their files exactly', () => {
   });
 });
 
+// a few snippets train a ResNet for a step or two: seconds alone, minutes on a busy 2-core machine (a cap, not a speed check)
+const SNIPPET_CAP = { timeout: 300_000 };
+
 describe('every snippet runs', () => {
   for (const file of snippetFiles()) {
-    it(`docs/snippets/${file}`, async () => {
+    it(`docs/snippets/${file}`, SNIPPET_CAP, async () => {
       // a snippet is a module: importing it runs it; its asserts throw if it goes wrong
       await import(join(snippetsDir, file));
     });
