@@ -22,8 +22,8 @@ it("has torchvision's parameter counts (1000 classes)", () => {
 
 it("initialises as torchvision: convolutions He-normal (fan_out), norms at 1 and 0; zeroInitResidual zeroes each branch's last norm", () => {
   const net = resnet18();
-  const w = net.layer1.at(0).conv2 as unknown as { weight: Tensor };
-  expect(std(w.weight) / Math.sqrt(2 / (64 * 9))).toBeCloseTo(1, 1);
+  const w = (net.layer1.at(0) as BasicBlock).conv2.weight;
+  expect(std(w) / Math.sqrt(2 / (64 * 9))).toBeCloseTo(1, 1);
   const bn = net.bn1 as BatchNorm2d;
   expect(toNumbers(bn.weight!.toTypedArray()).every((x) => x === 1)).toBe(true);
   const zeroed = resnet18({ zeroInitResidual: true });
