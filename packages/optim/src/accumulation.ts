@@ -7,7 +7,7 @@
 import { type Tensor, ValueError } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { clipGradNorm_ } from './clip.js';
-import type { Optimizer } from './optimizer.js';
+import type { LearningRate, Optimizer } from './optimizer.js';
 
 /**
  * What a loss scaler does in a step (PyTorch's `torch.amp.GradScaler`): multiplies the loss
@@ -18,9 +18,9 @@ export interface LossScaler {
   /** The loss times the scale. */
   scale(loss: Tensor): Tensor;
   /** Divides the optimizer's gradients by the scale, in place (once per step, before clipping). */
-  unscale_(optimizer: Optimizer<{ lr: number }>): void;
+  unscale_(optimizer: Optimizer<LearningRate>): void;
   /** Steps the optimizer unless a gradient is infinite or NaN. */
-  step(optimizer: Optimizer<{ lr: number }>): void;
+  step(optimizer: Optimizer<LearningRate>): void;
   /** Adjusts the scale for the next step. */
   update(): void;
 }
@@ -55,7 +55,7 @@ export interface GradientAccumulatorOptions {
  */
 export class GradientAccumulator {
   /** The optimizer stepped. */
-  readonly optimizer: Optimizer<{ lr: number }>;
+  readonly optimizer: Optimizer<LearningRate>;
   /** Micro-batches per step. */
   readonly steps: number;
   /** The loss scaler, if any. */
@@ -64,7 +64,7 @@ export class GradientAccumulator {
   readonly clipGradNorm: number | null;
   private count = 0;
 
-  constructor(optimizer: Optimizer<{ lr: number }>, options: GradientAccumulatorOptions) {
+  constructor(optimizer: Optimizer<LearningRate>, options: GradientAccumulatorOptions) {
     if (!Number.isInteger(options.steps) || options.steps < 1) throw new ValueError('GradientAccumulator', 'steps', 'a positive integer', String(options.steps));
     if (options.clipGradNorm !== undefined && !(options.clipGradNorm >= 0)) throw new ValueError('GradientAccumulator', 'clipGradNorm', 'a number >= 0', String(options.clipGradNorm));
     this.optimizer = optimizer;

@@ -14,7 +14,7 @@
  * sched.step();
  * ```
  */
-export { Optimizer, type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate, type OptimizerStateDict } from './optimizer.js';
+export { Optimizer, type LearningRate, type ParamGroup, type ParamGroupInput, type ParamState, type ParamUpdate, type OptimizerStateDict } from './optimizer.js';
 export type { FusedKernel } from './fused/multi-tensor.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';

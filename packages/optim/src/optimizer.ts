@@ -52,6 +52,12 @@ export interface OptimizerStateDict {
   })[];
 }
 
+/** The hyper-parameter every optimizer has (a type, not an interface: groups are read as records). */
+export type LearningRate = {
+  /** The learning rate. */
+  lr: number;
+};
+
 /**
  * The base class of optimizers (PyTorch's torch.optim.Optimizer): parameter groups with their own
  * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
@@ -66,10 +72,7 @@ export interface OptimizerStateDict {
  * opt.zeroGrad();
  * ```
  */
-export abstract class Optimizer<O extends {
-  /** The learning rate. */
-  lr: number;
-}> {
+export abstract class Optimizer<O extends LearningRate> {
   /** The parameter groups, each with its hyper-parameters (schedulers change their lr). */
   readonly paramGroups: ParamGroup<O>[] = [];
   /** Per-parameter state (moments, momentum buffers, step counts). */

@@ -6,7 +6,7 @@
  */
 import { type Tensor, type GeneratorState, ValueError, defaultGenerator } from '@kiln/tensor';
 import { type CheckpointValue, type Module, disposeCheckpoint, loadCheckpoint, saveCheckpoint } from '@kiln/nn';
-import type { Optimizer, OptimizerStateDict } from './optimizer.js';
+import type { LearningRate, Optimizer, OptimizerStateDict } from './optimizer.js';
 import type { LRScheduler, SchedulerStateDict } from './scheduler.js';
 import type { ModelEma, ModelEmaStateDict } from './ema.js';
 
@@ -15,7 +15,7 @@ export interface TrainingParts {
   /** The model. */
   model: Module<never[], unknown>;
   /** Its optimizer. */
-  optimizer?: Optimizer<{ lr: number }>;
+  optimizer?: Optimizer<LearningRate>;
   /** Its learning-rate scheduler. */
   scheduler?: LRScheduler;
   /** An average of its weights. */
