@@ -11,14 +11,15 @@ import { type Tensor, manualSeed, profile, randn, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 import { BatchNorm2d, FrozenBatchNorm2d, Module } from '@kiln/nn';
 import { type NormLayer, resnet18, resnet50 } from '@kiln/vision';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const modelName = optionValue(argv, 'model', 'resnet50');
-const batch = Number(optionValue(argv, 'batch', '8'));
-const size = Number(optionValue(argv, 'size', '128'));
-const steps = Number(optionValue(argv, 'steps', '5'));
-const device = optionValue(argv, 'device', 'cpu');
+const { model: modelName, batch, size, steps, device } = parseOptions(process.argv.slice(2), {
+  model: { type: 'string', default: 'resnet50' },
+  batch: { type: 'number', default: '8' },
+  size: { type: 'number', default: '128' },
+  steps: { type: 'number', default: '5' },
+  device: { type: 'string', default: 'cpu' },
+});
 if (device === 'cuda') await import('@kiln/cuda');
 
 /** No normalisation: the input as it is (the baseline). */

@@ -61,7 +61,7 @@ for (let i = step; i < 12; i++) microBatch(resumed, i);
 
 // Bit for bit the same weights, averages and learning rate.
 const same = (a: Module, b: Module): boolean =>
-  Object.entries(a.stateDict()).every(([k, t]) => tidy(() => t.eq(b.stateDict()[k]!).all().item() as boolean));
+  Object.entries(a.stateDict()).every(([k, t]) => tidy(() => t.eq(b.stateDict()[k]!).all().item<'bool'>()));
 assert.ok(same(resumed.model, straight.model));
 assert.ok(same(resumed.ema.module, straight.ema.module));
 assert.deepEqual(resumed.scheduler.getLastLr(), straight.scheduler.getLastLr());

@@ -29,7 +29,7 @@ for (let step = 0; step < 2; step++) {
     classification.add(bboxRegression).backward();
     optimizer.step();
     optimizer.zeroGrad();
-    losses.push(classification.item() as number);
+    losses.push(classification.item());
   });
 }
 assert.ok(losses[1]! < losses[0]!);
@@ -43,6 +43,6 @@ noGrad(() => tidy(() => {
     assert.deepEqual([d.scores.shape, d.labels.shape], [[n], [n]]);
     assert.ok(n > 0 && n <= 100);
     const [h, w] = images[i]!.shape.slice(1) as [number, number];
-    assert.ok((d.boxes.max().item() as number) <= Math.max(h, w));   // clipped to the image
+    assert.ok(d.boxes.max().item() <= Math.max(h, w));   // clipped to the image
   }
 }));

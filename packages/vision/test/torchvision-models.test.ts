@@ -147,7 +147,7 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
         model.lossOptions = { ...model.lossOptions, boxLoss };
         const ref = fx.retinanet.losses[boxLoss];
         const losses = model.computeLosses(ims, targets);
-        const [cls, box] = [losses.classification.item() as number, losses.bboxRegression.item() as number];
+        const [cls, box] = [losses.classification.item(), losses.bboxRegression.item()];
         expect(Math.abs(cls - ref.classification) / ref.classification, `${boxLoss}: classification ${cls} vs ${ref.classification}`).toBeLessThanOrEqual(RTOL);
         expect(Math.abs(box - ref.bboxRegression) / ref.bboxRegression, `${boxLoss}: bboxRegression ${box} vs ${ref.bboxRegression}`).toBeLessThanOrEqual(RTOL);
       }
@@ -161,7 +161,7 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
       const ims = images().map((t) => t.to('float64'));
       const losses = model.computeLosses(ims, targetsIn('float64'));
       const ref = fx.retinanet.losses.l1;
-      expect(Math.abs((losses.classification.item() as number) - ref.classification) / ref.classification).toBeLessThanOrEqual(1e-9);
+      expect(Math.abs((losses.classification.item()) - ref.classification) / ref.classification).toBeLessThanOrEqual(1e-9);
       losses.classification.add(losses.bboxRegression).backward();
       const own = model.stateDict();
       for (const [key, rec] of Object.entries(ref.grads!)) {
