@@ -37,7 +37,7 @@ const norms: [string, NormLayer][] = [
 const make = modelName === 'resnet18' ? resnet18 : resnet50;
 const x = randn([batch, 3, size, size], { seed: 1, device });
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const rows: string[] = [];
 let baseline = 0;
 for (const [name, normLayer] of norms) {

@@ -57,7 +57,7 @@ function cases(): Case[] {
   return out;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (s: string) => console.log(s);
 
 /** Max |kiln - float64 reference| / max |reference|, with the reference from Kiln's float64 path. */
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
         }
       }
       rows.push({ c, threads: t, ms });
-      log(`  ${c.name} ${c.dtype}, ${t} thread(s): ${libs.map((l) => `${l} ${cell(ms.get(l)!, flops)}`).join(' | ')}  (load ${loadavg()[0]!.toFixed(2)})`);
+      log(`  ${c.name} ${c.dtype}, ${t} thread(s): ${libs.map((l) => `${l} ${cell(ms.get(l)!, flops)}`).join(' | ')}  (load ${loadavg()[0].toFixed(2)})`);
     }
     a.dispose();
     b.dispose();

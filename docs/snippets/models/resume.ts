@@ -61,13 +61,13 @@ for (let i = step; i < 12; i++) microBatch(resumed, i);
 
 // Bit for bit the same weights, averages and learning rate.
 const same = (a: Module, b: Module): boolean =>
-  Object.entries(a.stateDict()).every(([k, t]) => tidy(() => t.eq(b.stateDict()[k]!).all().item<'bool'>()));
+  Object.entries(a.stateDict()).every(([k, t]) => tidy(() => t.eq(b.stateDict()[k]).all().item<'bool'>()));
 assert.ok(same(resumed.model, straight.model));
 assert.ok(same(resumed.ema.module, straight.ema.module));
 assert.deepEqual(resumed.scheduler.getLastLr(), straight.scheduler.getLastLr());
 
 // The optimizer's state has PyTorch's shape: per-parameter state by index, and the param groups.
 const state = straight.optimizer.stateDict();
-assert.deepEqual(Object.keys(state.state[0]!).sort(), ['expAvg', 'expAvgSq', 'step']);
-assert.deepEqual(state.paramGroups[0]!.params, [0, 1, 2, 3, 4, 5]);
+assert.deepEqual(Object.keys(state.state[0]).sort(), ['expAvg', 'expAvgSq', 'step']);
+assert.deepEqual(state.paramGroups[0].params, [0, 1, 2, 3, 4, 5]);
 rmSync(dir, { recursive: true, force: true });

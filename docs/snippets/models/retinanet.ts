@@ -32,17 +32,17 @@ for (let step = 0; step < 2; step++) {
     losses.push(classification.item());
   });
 }
-assert.ok(losses[1]! < losses[0]!);
+assert.ok(losses[1] < losses[0]);
 
 // Evaluation mode: per image, per-level top-k above the score threshold, boxes decoded from the
 // anchors and clipped, class-wise NMS, the best detectionsPerImg.
 noGrad(() => tidy(() => {
   const detections = model.eval().detect(images);
   for (const [i, d] of detections.entries()) {
-    const n = d.boxes.shape[0]!;
+    const n = d.boxes.shape[0];
     assert.deepEqual([d.scores.shape, d.labels.shape], [[n], [n]]);
     assert.ok(n > 0 && n <= 100);
-    const [h, w] = images[i]!.shape.slice(1) as [number, number];
+    const [h, w] = images[i].shape.slice(1) as [number, number];
     assert.ok(d.boxes.max().item() <= Math.max(h, w));   // clipped to the image
   }
 }));

@@ -24,7 +24,7 @@ const EDGES = [
 function cases(C: number) {
   if (C < EDGES.length) {
     const N = EDGES.length * C;
-    const xs = Array.from({ length: N * C }, (_, i) => EDGES[Math.floor(i / (C * C))]!);
+    const xs = Array.from({ length: N * C }, (_, i) => EDGES[Math.floor(i / (C * C))]);
     const ts = Array.from({ length: N }, (_, n) => (n % C) + 1);
     return { N, xs, ts };
   }
@@ -86,14 +86,14 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
       const ts = Array.from({ length: N }, (_, n) => (n % 7 === 3 ? -1 : n % (C + 1)));   // -1 ignored, 0 background
       xs[3 * C] = NaN; xs[3 * C + 1] = Infinity; xs[10 * C + 2] = -Infinity;   // rows 3 and 10 are ignored
       const ref = xs.map((v, i) => {
-        const t = ts[Math.floor(i / C)]!;
+        const t = ts[Math.floor(i / C)];
         return t < 0 ? [0, 0] : refBinary(v, t - 1 === i % C, { gamma: 2, alpha: 0.25 });
       });
       const f = prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(ts, { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' });
       const r = focalForward(f, true);
       const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-7 } : { rtol: 1e-10, atol: 1e-12 };
-      expectClose(r.grad!, ref.map((v) => v[1]!), { ...tol, what: 'fused gradient' });
-      expectClose([Number(r.loss.item())], [ref.reduce((s, v) => s + v[0]!, 0)], { rtol: tol.rtol, what: 'sum' });
+      expectClose(r.grad!, ref.map((v) => v[1]), { ...tol, what: 'fused gradient' });
+      expectClose([Number(r.loss.item())], [ref.reduce((s, v) => s + v[0], 0)], { rtol: tol.rtol, what: 'sum' });
       const bad = [...ts];
       bad[1234] = C + 1;
       expect(() => focalForward(prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(bad, { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' }), true).loss.item())

@@ -47,7 +47,7 @@ function encodeTree(v: unknown, path: string, tensors: Record<string, Tensor>): 
     }
     return out;
   }
-  throw new ValueError('saveCheckpoint', 'value', 'tensors, numbers, bigints, strings, booleans, null, arrays and plain objects', `${typeof v === 'object' ? (v as object).constructor?.name ?? 'an object' : typeof v} at ${where}`);
+  throw new ValueError('saveCheckpoint', 'value', 'tensors, numbers, bigints, strings, booleans, null, arrays and plain objects', `${typeof v === 'object' ? (v).constructor?.name ?? 'an object' : typeof v} at ${where}`);
 }
 
 /** The tree with its tags replaced by tensors and values. */

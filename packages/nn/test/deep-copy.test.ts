@@ -24,7 +24,7 @@ class Net extends Module {
   }
   forward(x: Tensor): Tensor {
     const f = this.norm.call(this.conv.call(x)).mean([2, 3]);
-    return this.heads[0]!.call(f).add(this.heads[1]!.call(f)).add(this.frozen);
+    return this.heads[0].call(f).add(this.heads[1].call(f)).add(this.frozen);
   }
 }
 
@@ -37,7 +37,7 @@ forEachDevice('deepCopy', (dev) => {
     expect(copy.conv).toBeInstanceOf(Conv2d);
     expect(Object.keys(copy.stateDict())).toEqual(Object.keys(net.stateDict()));
     for (const [k, t] of Object.entries(copy.stateDict())) {
-      const o = net.stateDict()[k]!;
+      const o = net.stateDict()[k];
       expect(t, k).not.toBe(o);
       expect(t.storage, k).not.toBe(o.storage);
       expect(values(t), k).toEqual(values(o));

@@ -94,9 +94,9 @@ export class ModelEma<M extends Module<never[], unknown> = Module<never[], unkno
     }
     noGrad(() => {
       for (const k of keys) {
-        const e = own[k]!;
+        const e = own[k];
         tidy(() => {
-          const m = theirs[k]!.to({ device: e.device, dtype: e.dtype });
+          const m = theirs[k].to({ device: e.device, dtype: e.dtype });
           if (averaged.has(e) && isFloating(e.dtype)) e.mul_(d).add_(m.mul(1 - d));
           else e.copy_(m);
         });

@@ -3,7 +3,7 @@
  * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
  * has a gradient, in place and without recording (autograd's noGrad), disposing its temporaries.
  */
-import { type Tensor, ShapeError, ValueError, fmtShape, isFloating, keep, recordFunction, tidy } from '@kiln/tensor';
+import { type Tensor, ShapeError, ValueError, describeValue, fmtShape, isFloating, keep, recordFunction, tidy } from '@kiln/tensor';
 import { noGrad, zeroGrad } from '@kiln/autograd';
 import { type FusedKernel, runFused, splitByKernel } from './fused/multi-tensor.js';
 
@@ -124,7 +124,7 @@ export abstract class Optimizer<O extends LearningRate> {
     const index = new Map<Tensor, number>();
     const paramGroups = this.paramGroups.map((g) => {
       const { params, ...hyper } = g;
-      const copy = Object.fromEntries(Object.entries(hyper).map(([k, v]) => [k, Array.isArray(v) ? [...v] : v]));
+      const copy = Object.fromEntries(Object.entries(hyper).map(([k, v]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v]));
       return { ...copy, params: params.map((p) => { index.set(p, index.size); return index.size - 1; }) };
     });
     const state: Record<number, ParamState> = {};
@@ -151,14 +151,14 @@ export abstract class Optimizer<O extends LearningRate> {
   loadStateDict(sd: OptimizerStateDict): void {
     const op = `${this.name}.loadStateDict`;
     if (!sd || !Array.isArray(sd.paramGroups) || typeof sd.state !== 'object' || sd.state === null) {
-      throw new ValueError(op, 'stateDict', 'an object { state, paramGroups } from stateDict()', String(sd));
+      throw new ValueError(op, 'stateDict', 'an object { state, paramGroups } from stateDict()', describeValue(sd));
     }
     if (sd.paramGroups.length !== this.paramGroups.length) {
       throw new ValueError(op, 'stateDict', `${this.paramGroups.length} parameter groups (the optimizer's)`, `${sd.paramGroups.length}`);
     }
     const params: Tensor[] = [];
     const groups = sd.paramGroups.map((saved, gi) => {
-      const group = this.paramGroups[gi]!;
+      const group = this.paramGroups[gi];
       if (!Array.isArray(saved.params) || saved.params.length !== group.params.length) {
         throw new ValueError(op, `stateDict.paramGroups[${gi}]`, `${group.params.length} parameters (the group's)`, `${Array.isArray(saved.params) ? saved.params.length : String(saved.params)}`);
       }
@@ -192,7 +192,7 @@ export abstract class Optimizer<O extends LearningRate> {
       }
       this.state.set(p, st);
     }
-    groups.forEach((g, gi) => Object.assign(this.paramGroups[gi]!, g, { params: this.paramGroups[gi]!.params }));
+    groups.forEach((g, gi) => Object.assign(this.paramGroups[gi], g, { params: this.paramGroups[gi].params }));
   }
 
   /** Checks the hyper-parameters of a group (ValueError naming the one out of range). */

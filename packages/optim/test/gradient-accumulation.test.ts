@@ -51,7 +51,7 @@ forEachDevice('GradientAccumulator', (dev) => {
     const S = 1024;
     const scaler: LossScaler = {
       scale: (l) => { calls.push('scale'); return l.mul(S); },
-      unscale_: (opt: Optimizer<{ lr: number }>) => { calls.push('unscale'); noGrad(() => { for (const p of opt.paramGroups[0]!.params) p.grad!.div_(S); }); },
+      unscale_: (opt: Optimizer<{ lr: number }>) => { calls.push('unscale'); noGrad(() => { for (const p of opt.paramGroups[0].params) p.grad!.div_(S); }); },
       step: (opt) => { calls.push('step'); opt.step(); },
       update: () => { calls.push('update'); },
     };
@@ -73,7 +73,7 @@ forEachDevice('GradientAccumulator', (dev) => {
     const acc = new GradientAccumulator(opt, { steps: 2, clipGradNorm: 1e-3 });
     acc.backward(a.loss(0, 4));
     acc.backward(a.loss(4, 8));
-    const moved = Math.hypot(...values(a.w).map((v, i) => v - before[i]!));
+    const moved = Math.hypot(...values(a.w).map((v, i) => v - before[i]));
     expect(moved).toBeCloseTo(1e-3, 8);
   });
 

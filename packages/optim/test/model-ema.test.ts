@@ -45,10 +45,10 @@ forEachDevice('ModelEma', (dev) => {
         for (const [k, t] of Object.entries(net.stateDict())) {
           const isParam = k.endsWith('weight') || k.endsWith('bias');
           const averaged = t.dtype !== 'int64' && (isParam || buffers === 'average');
-          expected[k] = averaged ? expected[k]!.map((e, i) => 0.9 * e + 0.1 * values(t)[i]!) : values(t);
+          expected[k] = averaged ? expected[k].map((e, i) => 0.9 * e + 0.1 * values(t)[i]) : values(t);
         }
       }
-      for (const [k, t] of Object.entries(ema.module.stateDict())) expectClose(t, expected[k]!, { rtol: 1e-12, atol: 1e-12, what: k });
+      for (const [k, t] of Object.entries(ema.module.stateDict())) expectClose(t, expected[k], { rtol: 1e-12, atol: 1e-12, what: k });
       expect(ema.updates).toBe(4);
     });
   }
@@ -79,7 +79,7 @@ forEachDevice('ModelEma', (dev) => {
     expect(ema.module.conv.weight.device.type).toBe('cpu');
     const net = new Net(dev);
     ema.update(net);
-    const expected = values(first.conv.weight).map((e, i) => 0.5 * e + 0.5 * values(net.conv.weight)[i]!);
+    const expected = values(first.conv.weight).map((e, i) => 0.5 * e + 0.5 * values(net.conv.weight)[i]);
     expectClose(ema.module.conv.weight, expected, { rtol: 1e-12, atol: 1e-12 });
   });
 
@@ -91,7 +91,7 @@ forEachDevice('ModelEma', (dev) => {
     const b = new ModelEma(new Net(dev), { decay: 0.8 });
     b.loadStateDict(a.stateDict());
     expect(b.updates).toBe(1);
-    for (const [k, t] of Object.entries(a.module.stateDict())) expect(values(b.module.stateDict()[k]!), k).toEqual(values(t));
+    for (const [k, t] of Object.entries(a.module.stateDict())) expect(values(b.module.stateDict()[k]), k).toEqual(values(t));
     expect(() => new ModelEma(net, { decay: 1.5 })).toThrow(ValueError);
     expect(() => new ModelEma(net, { buffers: 'mean' as 'copy' })).toThrow(ValueError);
     expect(() => a.update(new Conv2d(2, 3, 1) as unknown as Net)).toThrow(/the same state-dict keys/);

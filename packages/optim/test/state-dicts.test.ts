@@ -36,37 +36,37 @@ forEachDevice('Optimizer.stateDict / loadStateDict', (dev) => {
       const sd = optA.stateDict();
       // a fresh optimizer over other parameters of the same shapes, groups and initial values
       const b = makeParams(dev, 50), optB = make(b);
-      noGrad(() => b.forEach((p, i) => p.copy_(a[i]!)));
+      noGrad(() => b.forEach((p, i) => p.copy_(a[i])));
       optB.loadStateDict(sd);
       expect(optB.paramGroups.map((g) => g.lr)).toEqual(optA.paramGroups.map((g) => g.lr));
       for (let k = 3; k < 6; k++) {
         setGrads(a, k); optA.step(); optA.zeroGrad();
         setGrads(b, k); optB.step(); optB.zeroGrad();
       }
-      a.forEach((p, i) => expect(values(b[i]!), `params[${i}]`).toEqual(values(p)));
+      a.forEach((p, i) => expect(values(b[i]), `params[${i}]`).toEqual(values(p)));
     });
   }
 
   it("has PyTorch's shape: state by parameter index, groups with hyper-parameters and indices", () => {
     const ps = makeParams(dev, 1);
     const opt = new Adam([{ params: ps.slice(0, 1) }, { params: ps.slice(1), lr: 3e-3 }], { lr: 1e-2 });
-    setGrads([ps[0]!, ps[2]!], 0);
+    setGrads([ps[0], ps[2]], 0);
     opt.step();
     const sd = opt.stateDict();
     expect(sd.paramGroups.map((g) => g.params)).toEqual([[0], [1, 2]]);
     expect(sd.paramGroups[1]).toMatchObject({ lr: 3e-3, initialLr: 3e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, fused: true });
     expect(Object.keys(sd.state)).toEqual(['0', '2']);             // params[1] had no gradient: no state
-    expect(sd.state[0]!.step).toBe(1);
-    expect(sd.state[2]!.expAvg).toBe(opt.state.get(ps[2]!)!.expAvg);  // the optimizer's own tensor, not a copy
-    (sd.paramGroups[0]!.betas as number[])[0] = 0.5;                   // the hyper-parameters are copies
-    expect(opt.paramGroups[0]!.betas[0]).toBe(0.9);
+    expect(sd.state[0].step).toBe(1);
+    expect(sd.state[2].expAvg).toBe(opt.state.get(ps[2])!.expAvg);  // the optimizer's own tensor, not a copy
+    (sd.paramGroups[0].betas as number[])[0] = 0.5;                   // the hyper-parameters are copies
+    expect(opt.paramGroups[0].betas[0]).toBe(0.9);
   });
 
   it('moves loaded state onto the parameters device and dtype (state from the CPU, as a checkpoint gives it)', () => {
     const ps = makeParams(dev, 1), opt = new SGD(ps, { lr: 0.1, momentum: 0.9 });
     const sd = { state: { 1: { momentumBuffer: tensor([1, 2, 3, 4], { dtype: 'float64' }) } }, paramGroups: opt.stateDict().paramGroups };
     opt.loadStateDict(sd);
-    const buf = opt.state.get(ps[1]!)!.momentumBuffer as Tensor;
+    const buf = opt.state.get(ps[1])!.momentumBuffer as Tensor;
     expect([buf.device.type, buf.dtype]).toEqual([dev, 'float32']);
     expect(values(buf)).toEqual([1, 2, 3, 4]);
     expect(buf).not.toBe(sd.state[1].momentumBuffer);
@@ -77,14 +77,14 @@ forEachDevice('Optimizer.stateDict / loadStateDict', (dev) => {
     setGrads(ps, 0);
     opt.step();
     const good = opt.stateDict();
-    const before = values(opt.state.get(ps[0]!)!.expAvg as Tensor);
+    const before = values(opt.state.get(ps[0])!.expAvg as Tensor);
     expect(() => opt.loadStateDict({ ...good, paramGroups: good.paramGroups.slice(0, 1) })).toThrow(ValueError);
-    expect(() => opt.loadStateDict({ ...good, paramGroups: [good.paramGroups[0]!, { ...good.paramGroups[1]!, params: [1] }] })).toThrow(/2 parameters \(the group's\)/);
-    expect(() => opt.loadStateDict({ ...good, state: { ...good.state, 0: { ...good.state[0]!, expAvg: zeros([2, 3], { device: dev }) } } })).toThrow(ShapeError);
+    expect(() => opt.loadStateDict({ ...good, paramGroups: [good.paramGroups[0], { ...good.paramGroups[1], params: [1] }] })).toThrow(/2 parameters \(the group's\)/);
+    expect(() => opt.loadStateDict({ ...good, state: { ...good.state, 0: { ...good.state[0], expAvg: zeros([2, 3], { device: dev }) } } })).toThrow(ShapeError);
     expect(() => opt.loadStateDict({ ...good, state: { 7: { step: 1 } } })).toThrow(/state\[7\]/);
-    expect(() => opt.loadStateDict({ ...good, paramGroups: [{ ...good.paramGroups[0]!, lr: -1 }, good.paramGroups[1]!] })).toThrow(ValueError);
-    expect(values(opt.state.get(ps[0]!)!.expAvg as Tensor)).toEqual(before);
-    expect(opt.paramGroups[0]!.lr).toBe(1e-2);
+    expect(() => opt.loadStateDict({ ...good, paramGroups: [{ ...good.paramGroups[0], lr: -1 }, good.paramGroups[1]] })).toThrow(ValueError);
+    expect(values(opt.state.get(ps[0])!.expAvg as Tensor)).toEqual(before);
+    expect(opt.paramGroups[0].lr).toBe(1e-2);
   });
 });
 

@@ -20,14 +20,14 @@ export function refConv2d(x: readonly number[], xs: readonly number[], wt: reado
       const g = Math.floor(oc / og);
       for (let y = 0; y < oh; y++)
         for (let xx = 0; xx < ow; xx++) {
-          let acc = bias ? bias[oc]! : 0;
+          let acc = bias ? bias[oc] : 0;
           for (let ci = 0; ci < cg; ci++) {
             const ch = g * cg + ci;
             for (let i = 0; i < kh; i++)
               for (let j = 0; j < kw; j++) {
                 const hh = y * win.s[0] - win.p[0] + i * win.d[0], ww = xx * win.s[1] - win.p[1] + j * win.d[1];
                 if (hh < 0 || hh >= h || ww < 0 || ww >= w) continue;
-                acc += x[((b * c + ch) * h + hh) * w + ww]! * wt[((oc * cg + ci) * kh + i) * kw + j]!;
+                acc += x[((b * c + ch) * h + hh) * w + ww] * wt[((oc * cg + ci) * kh + i) * kw + j];
               }
           }
           data.push(acc);
@@ -51,7 +51,7 @@ export function refConv2dBackward(x: readonly number[], xs: readonly number[], w
     for (let oc = 0; oc < o; oc++)
       for (let y = 0; y < oh; y++)
         for (let xx = 0; xx < ow; xx++) {
-          const gv = g[((b * o + oc) * oh + y) * ow + xx]!;
+          const gv = g[((b * o + oc) * oh + y) * ow + xx];
           for (let ci = 0; ci < cg; ci++) {
             const ch = Math.floor(oc / og) * cg + ci;
             for (let i = 0; i < kh; i++)
@@ -59,8 +59,8 @@ export function refConv2dBackward(x: readonly number[], xs: readonly number[], w
                 const hh = y * win.s[0] - win.p[0] + i * win.d[0], ww = xx * win.s[1] - win.p[1] + j * win.d[1];
                 if (hh < 0 || hh >= h || ww < 0 || ww >= w) continue;
                 const xi = ((b * c + ch) * h + hh) * w + ww, wi = ((oc * cg + ci) * kh + i) * kw + j;
-                gx[xi] = gx[xi]! + gv * wt[wi]!;
-                gw[wi] = gw[wi]! + gv * x[xi]!;
+                gx[xi] = gx[xi] + gv * wt[wi];
+                gw[wi] = gw[wi] + gv * x[xi];
               }
           }
         }

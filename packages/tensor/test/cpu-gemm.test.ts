@@ -65,7 +65,7 @@ describe('CPU GEMM', () => {
           for (const [M, K, N] of SHAPES) {
             for (const [layout, a, b] of layouts(M, K, N, dtype, (seed += 10))) {
               const e = refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape);
-              expectClose(matmul(a, b), e.values, { ...TOL[dtype]!, what: `${isa} ${dtype} ${M}x${K}x${N} ${layout}` });
+              expectClose(matmul(a, b), e.values, { ...TOL[dtype], what: `${isa} ${dtype} ${M}x${K}x${N} ${layout}` });
             }
           }
         }
@@ -76,7 +76,7 @@ describe('CPU GEMM', () => {
         for (const dtype of ['float16', 'bfloat16'] as const) {
           for (const [M, K, N] of [[7, 300, 33], [150, 20, 17]] as const) {
             const a = rand(M + K, [M, K], dtype), b = rand(N + K, [K, N], dtype);
-            expectClose(matmul(a, b), refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape).values, { ...TOL[dtype]!, what: `${isa} ${dtype} ${M}x${K}x${N}` });
+            expectClose(matmul(a, b), refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape).values, { ...TOL[dtype], what: `${isa} ${dtype} ${M}x${K}x${N}` });
           }
         }
       });
@@ -88,7 +88,7 @@ describe('CPU GEMM', () => {
             const a = rand(3, [M, K], dtype), b = rand(4, [K, N], dtype);
             const c = empty([N, M], { dtype }).fill_(7).t();   // C's rows have stride 1, columns stride M
             launchKernel('bmm', [a.unsqueeze(0), b.unsqueeze(0)], [c.unsqueeze(0)]);
-            expectClose(c, refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape).values, { ...TOL[dtype]!, what: `${isa} ${dtype} strided C ${M}x${K}x${N}` });
+            expectClose(c, refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape).values, { ...TOL[dtype], what: `${isa} ${dtype} strided C ${M}x${K}x${N}` });
           }
         }
       });
@@ -107,7 +107,7 @@ describe('CPU GEMM', () => {
             cpuThreads(t);
             return valuesOf(matmul(a, b));
           });
-          expectClose(results[0]!, e, { ...TOL[a.dtype]!, what: `${isa} ${what}` });
+          expectClose(results[0], e, { ...TOL[a.dtype], what: `${isa} ${what}` });
           expect(results[1], `${isa} ${what}: 2 threads`).toEqual(results[0]);
           expect(results[2], `${isa} ${what}: 3 threads`).toEqual(results[0]);
         }

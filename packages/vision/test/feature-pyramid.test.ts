@@ -21,10 +21,10 @@ forEachDevice('FeaturePyramidNetwork', (dev) => {
       const out = fpn.call(x);
       expect([...out.keys()]).toEqual(['a', 'b', 'c', 'pool']);
       const [ca, cb, cc] = [...x.values()];
-      const inner = (i: number, t: Tensor) => fpn.innerBlocks[i]!.call(t), layer = (i: number, t: Tensor) => fpn.layerBlocks[i]!.call(t);
-      const sc = inner(2, cc!);
-      const sb = inner(1, cb!).add(upsampleNearest2d(sc, { size: [7, 6] }));
-      const sa = inner(0, ca!).add(upsampleNearest2d(sb, { size: [13, 11] }));
+      const inner = (i: number, t: Tensor) => fpn.innerBlocks[i].call(t), layer = (i: number, t: Tensor) => fpn.layerBlocks[i].call(t);
+      const sc = inner(2, cc);
+      const sb = inner(1, cb).add(upsampleNearest2d(sc, { size: [7, 6] }));
+      const sa = inner(0, ca).add(upsampleNearest2d(sb, { size: [13, 11] }));
       expectClose(out.get('a')!, layer(0, sa), close);
       expectClose(out.get('b')!, layer(1, sb), close);
       expectClose(out.get('c')!, layer(2, sc), close);
@@ -71,7 +71,7 @@ it("loads torchvision's version-1 keys (innerBlocks.0.weight) as today's (innerB
   const old = Object.fromEntries(Object.entries(src.stateDict()).map(([k, t]) => [k.replace(/^(inner|layer)Blocks\.(\d)\.0\./, '$1Blocks.$2.'), t]));
   expect(Object.keys(old)).toContain('innerBlocks.1.weight');
   dst.loadStateDict(old);
-  expect(toNumbers(dst.layerBlocks[1]!.at(0).stateDict().weight!.toTypedArray())).toEqual(toNumbers(src.layerBlocks[1]!.at(0).stateDict().weight!.toTypedArray()));
+  expect(toNumbers(dst.layerBlocks[1].at(0).stateDict().weight.toTypedArray())).toEqual(toNumbers(src.layerBlocks[1].at(0).stateDict().weight.toTypedArray()));
 });
 
 it('refuses an empty pyramid and the wrong number of maps', () => {
@@ -92,7 +92,7 @@ it('IntermediateLayerGetter keeps the children up to the last one returned, unde
 it("resnetFpnExtractor freezes all but the last trainableLayers stages (5: bn1 too), as torchvision's", () => {
   const trainable = (k: number) => {
     const b = resnetFpnExtractor(resnet18(), k, { returnedLayers: [2, 3, 4] });
-    const names = b.body.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n.split('.')[0]!);
+    const names = b.body.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n.split('.')[0]);
     return [...new Set(names)];
   };
   expect(trainable(0)).toEqual([]);

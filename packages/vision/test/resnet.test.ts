@@ -56,7 +56,7 @@ forEachDevice('ResNet', (dev) => {
       expect(y.shape).toEqual([1, 2048, 8, 8]);
       // torchvision: a dilated stage's first block keeps the dilation before it (2, from layer3), the others take the stage's (4)
       const [first, second] = [0, 1].map((i) => (net.layer4.at(i) as Bottleneck).conv2);
-      expect([first!.stride, first!.dilation, second!.dilation]).toEqual([[1, 1], [2, 2], [4, 4]]);
+      expect([first.stride, first.dilation, second.dilation]).toEqual([[1, 1], [2, 2], [4, 4]]);
     });
   });
 

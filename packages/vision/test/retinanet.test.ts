@@ -24,14 +24,14 @@ it('head: [N, sum H·W·A, K] and [N, sum H·W·A, 4] in (level, y, x, anchor) o
     expect(out.clsLogits.shape).toEqual([2, (15 + 4) * 2, 3]);
     expect(out.bboxRegression.shape).toEqual([2, (15 + 4) * 2, 4]);
     // row (y = 1, x = 2, anchor 1) of level 0, class 2 is channel 1·3 + 2 of the map at (1, 2)
-    const map = head.classificationHead.clsLogits.call(head.classificationHead.conv.call(levels[0]!));
+    const map = head.classificationHead.clsLogits.call(head.classificationHead.conv.call(levels[0]));
     expect(nums(out.clsLogits.select(0, 1).select(0, (1 * 5 + 2) * 2 + 1).select(0, 2))).toEqual(nums(map.select(0, 1).select(0, 5).select(0, 1).select(0, 2)));
   });
   const src = new RetinaNetHead(4, 2, 3), dst = new RetinaNetHead(4, 2, 3);
   const v1 = Object.fromEntries(Object.entries(src.stateDict()).map(([k, t]) => [k.replace(/conv\.(\d)\.0\./, (_, i: string) => `conv.${2 * Number(i)}.`), t]));
   expect(Object.keys(v1)).toContain('classificationHead.conv.6.weight');
   dst.loadStateDict(v1);
-  expect(nums(dst.regressionHead.conv.at(3).stateDict()['0.bias']!)).toEqual(nums(src.regressionHead.conv.at(3).stateDict()['0.bias']!));
+  expect(nums(dst.regressionHead.conv.at(3).stateDict()['0.bias'])).toEqual(nums(src.regressionHead.conv.at(3).stateDict()['0.bias']));
 });
 
 forEachDevice('DetectionPreprocess', (dev) => {
@@ -44,8 +44,8 @@ forEachDevice('DetectionPreprocess', (dev) => {
     expect(imageSizes).toEqual([[5, 9], [7, 3]]);
     const got = nums(tensors), av = nums(a);
     for (let c = 0; c < 2; c++) for (let y = 0; y < 8; y++) for (let x = 0; x < 16; x++) {
-      const v = got[(c * 8 + y) * 16 + x]!;
-      const want = y < 5 && x < 9 ? (av[(c * 5 + y) * 9 + x]! - [0.5, 0.25][c]!) / [2, 4][c]! : 0;
+      const v = got[(c * 8 + y) * 16 + x];
+      const want = y < 5 && x < 9 ? (av[(c * 5 + y) * 9 + x] - [0.5, 0.25][c]) / [2, 4][c] : 0;
       expect(v).toBeCloseTo(want, 12);
     }
     const batch = pre.call(a.unsqueeze(0));
@@ -72,17 +72,17 @@ forEachDevice('RetinaNet (tiny)', (dev) => {
     tidy(() => {
       const [ims, tg] = [images(), targets()];
       const both = model.computeLosses(ims, tg);
-      const one = model.computeLosses([ims[0]!], [tg[0]!]);
+      const one = model.computeLosses([ims[0]], [tg[0]]);
       // alone, the second image is padded to its own size: its anchors and outputs differ, so compare it in the batch's padding
-      const padded = [ims[1]!, zeros([3, 40, 48], { dtype: 'float64', device: dev })];
-      const bg = model.computeLosses(padded.slice(0, 1).map((t) => t.clone()), [tg[1]!]);
+      const padded = [ims[1], zeros([3, 40, 48], { dtype: 'float64', device: dev })];
+      const bg = model.computeLosses(padded.slice(0, 1).map((t) => t.clone()), [tg[1]]);
       expect(nums(both.classification)[0]).toBeGreaterThan(0);
       expect(nums(bg.bboxRegression)).toEqual([0]);
       // the background-only image: the focal loss of every anchor against class "none", over 1
-      const batch = model.transform.call([ims[1]!]);
+      const batch = model.transform.call([ims[1]]);
       const levels = [...model.backbone.call(batch.tensors).values()];
       const logits = model.head.call(levels).clsLogits.select(0, 0);
-      const expected = sigmoidFocalLoss(logits, zeros([logits.shape[0]!], { dtype: 'int64', device: dev }), { reduction: 'sum' });
+      const expected = sigmoidFocalLoss(logits, zeros([logits.shape[0]], { dtype: 'int64', device: dev }), { reduction: 'sum' });
       expectClose(bg.classification, nums(expected), { rtol: 1e-12, atol: 0 });
       expect(one.bboxRegression.item()).toBeGreaterThan(0);
     });
@@ -113,11 +113,11 @@ forEachDevice('RetinaNet (tiny)', (dev) => {
     const model = tinyRetinaNet(dev);
     tidy(() => {
       const ims = images();
-      expect(() => model.computeLosses(ims, [targets()[0]!])).toThrow(/one target per image \(2\)/);
-      expect(() => model.computeLosses(ims, [target(dev, [[5, 5, 5, 9]], [1]), targets()[1]!])).toThrow(/box 0: \[5, 5, 5, 9\]/);
-      expect(() => model.computeLosses(ims, [target(dev, [[1, 1, 5, 9]], [3]), targets()[1]!])).toThrow(/labels in \[0, 3\)/);
-      expect(() => model.computeLosses(ims, [{ boxes: tensor([[1, 1, 5, 9]], { device: dev }), labels: tensor([1], { dtype: 'int32', device: dev }) }, targets()[1]!])).toThrow(DTypeError);
-      expect(() => model.computeLosses(ims, [{ boxes: tensor([1, 1, 5, 9], { device: dev }), labels: tensor([1], { dtype: 'int64', device: dev }) }, targets()[1]!])).toThrow(/boxes \[M, 4\]/);
+      expect(() => model.computeLosses(ims, [targets()[0]])).toThrow(/one target per image \(2\)/);
+      expect(() => model.computeLosses(ims, [target(dev, [[5, 5, 5, 9]], [1]), targets()[1]])).toThrow(/box 0: \[5, 5, 5, 9\]/);
+      expect(() => model.computeLosses(ims, [target(dev, [[1, 1, 5, 9]], [3]), targets()[1]])).toThrow(/labels in \[0, 3\)/);
+      expect(() => model.computeLosses(ims, [{ boxes: tensor([[1, 1, 5, 9]], { device: dev }), labels: tensor([1], { dtype: 'int32', device: dev }) }, targets()[1]])).toThrow(DTypeError);
+      expect(() => model.computeLosses(ims, [{ boxes: tensor([1, 1, 5, 9], { device: dev }), labels: tensor([1], { dtype: 'int64', device: dev }) }, targets()[1]])).toThrow(/boxes \[M, 4\]/);
       model.lossOptions = { ...model.lossOptions, boxLoss: 'l2' as 'l1' };
       expect(() => model.computeLosses(ims, targets())).toThrow(/'l1', 'smoothL1' or 'giou'/);
     });
@@ -148,7 +148,7 @@ function referenceDetections(levels: { logits: number[][]; deltas: number[][]; a
   const coder = Math.log(1000 / 16);
   const cands: { score: number; label: number; box: number[] }[] = [];
   for (const { logits, deltas, anchors } of levels) {
-    const K = logits[0]!.length;
+    const K = logits[0].length;
     const scored: { score: number; flat: number }[] = [];
     logits.forEach((row, a) => row.forEach((x, c) => {
       const s = 1 / (1 + Math.exp(-x));
@@ -156,28 +156,28 @@ function referenceDetections(levels: { logits: number[][]; deltas: number[][]; a
     }));
     scored.sort((p, q) => q.score - p.score || p.flat - q.flat);
     for (const { score, flat } of scored.slice(0, o.topk)) {
-      const a = Math.floor(flat / K), [x1, y1, x2, y2] = anchors[a]!, [dx, dy, dw, dh] = deltas[a]!;
-      const aw = x2! - x1!, ah = y2! - y1!, cx = x1! + 0.5 * aw, cy = y1! + 0.5 * ah;
-      const px = dx! * aw + cx, py = dy! * ah + cy, pw = Math.exp(Math.min(dw!, coder)) * aw, ph = Math.exp(Math.min(dh!, coder)) * ah;
+      const a = Math.floor(flat / K), [x1, y1, x2, y2] = anchors[a], [dx, dy, dw, dh] = deltas[a];
+      const aw = x2 - x1, ah = y2 - y1, cx = x1 + 0.5 * aw, cy = y1 + 0.5 * ah;
+      const px = dx * aw + cx, py = dy * ah + cy, pw = Math.exp(Math.min(dw, coder)) * aw, ph = Math.exp(Math.min(dh, coder)) * ah;
       const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
       cands.push({ score, label: flat % K, box: [clip(px - 0.5 * pw, w), clip(py - 0.5 * ph, h), clip(px + 0.5 * pw, w), clip(py + 0.5 * ph, h)] });
     }
   }
-  const order = cands.map((_, i) => i).sort((i, j) => cands[j]!.score - cands[i]!.score || i - j);
-  const area = (b: number[]) => (b[2]! - b[0]!) * (b[3]! - b[1]!);
+  const order = cands.map((_, i) => i).sort((i, j) => cands[j].score - cands[i].score || i - j);
+  const area = (b: number[]) => (b[2] - b[0]) * (b[3] - b[1]);
   const kept: number[] = [];
   for (const i of order) {
-    const b = cands[i]!;
+    const b = cands[i];
     const suppressed = kept.some((k) => {
-      const c = cands[k]!;
+      const c = cands[k];
       if (c.label !== b.label) return false;
-      const iw = Math.max(0, Math.min(b.box[2]!, c.box[2]!) - Math.max(b.box[0]!, c.box[0]!)), ih = Math.max(0, Math.min(b.box[3]!, c.box[3]!) - Math.max(b.box[1]!, c.box[1]!));
+      const iw = Math.max(0, Math.min(b.box[2], c.box[2]) - Math.max(b.box[0], c.box[0])), ih = Math.max(0, Math.min(b.box[3], c.box[3]) - Math.max(b.box[1], c.box[1]));
       const inter = iw * ih;
       return inter / (area(b.box) + area(c.box) - inter) > o.nms;
     });
     if (!suppressed) kept.push(i);
   }
-  return kept.slice(0, o.perImg).map((i) => cands[i]!);
+  return kept.slice(0, o.perImg).map((i) => cands[i]);
 }
 
 forEachDevice('postprocessDetections', (dev) => {
@@ -193,22 +193,22 @@ forEachDevice('postprocessDetections', (dev) => {
     }));
     const t = (v: number[], shape: number[]) => tensor(v, { dtype: 'float64', device: dev }).reshape(shape);
     const [det] = postprocessDetections(
-      sizes.map((n, l) => t(logits[l]!, [1, n, K])), sizes.map((n, l) => t(deltas[l]!, [1, n, 4])), [sizes.map((n, l) => t(anchors[l]!.flat(), [n, 4]))],
+      sizes.map((n, l) => t(logits[l], [1, n, K])), sizes.map((n, l) => t(deltas[l], [1, n, 4])), [sizes.map((n, l) => t(anchors[l].flat(), [n, 4]))],
       [image], new BoxCoder([1, 1, 1, 1]), { scoreThresh: o.scoreThresh, nmsThresh: o.nms, detectionsPerImg: o.perImg, topkCandidates: o.topk },
     );
     const chunk = (v: number[], k: number) => Array.from({ length: v.length / k }, (_, i) => v.slice(i * k, i * k + k));
-    const ref = referenceDetections(sizes.map((_, l) => ({ logits: chunk(logits[l]!, K), deltas: chunk(deltas[l]!, 4), anchors: anchors[l]! })), image, o);
+    const ref = referenceDetections(sizes.map((_, l) => ({ logits: chunk(logits[l], K), deltas: chunk(deltas[l], 4), anchors: anchors[l] })), image, o);
     expect(ref.length).toBeGreaterThan(3);
     expect(ref.length).toBeLessThanOrEqual(o.perImg);
-    expect(nums(det!.labels)).toEqual(ref.map((r) => r.label));
-    expectClose(det!.scores, ref.map((r) => r.score), { rtol: 1e-12, atol: 1e-12 });
-    expectClose(det!.boxes, ref.flatMap((r) => r.box), { rtol: 1e-12, atol: 1e-12 });
+    expect(nums(det.labels)).toEqual(ref.map((r) => r.label));
+    expectClose(det.scores, ref.map((r) => r.score), { rtol: 1e-12, atol: 1e-12 });
+    expectClose(det.boxes, ref.flatMap((r) => r.box), { rtol: 1e-12, atol: 1e-12 });
   });
 
   it('gives empty detections for an image without candidates', () => {
     const t = (shape: number[], v: number) => tensor(new Array(shape.reduce((a, b) => a * b, 1)).fill(v), { dtype: 'float32', device: dev }).reshape(shape);
     const [det] = postprocessDetections([t([1, 6, 2], -20)], [t([1, 6, 4], 0)], [[t([6, 4], 1).add(tensor([0, 0, 4, 4], { dtype: 'float32', device: dev }))]], [[10, 10]],
       new BoxCoder([1, 1, 1, 1]), { scoreThresh: 0.05, nmsThresh: 0.5, detectionsPerImg: 10, topkCandidates: 5 });
-    expect([det!.boxes.shape, det!.scores.shape, det!.labels.shape]).toEqual([[0, 4], [0], [0]]);
+    expect([det.boxes.shape, det.scores.shape, det.labels.shape]).toEqual([[0, 4], [0], [0]]);
   });
 });

@@ -63,7 +63,7 @@ function weightsFile(name: 'resnet18' | 'resnet50' | 'retinanet_resnet50_fpn', e
 function expectMatches(t: Tensor, rec: TensorRecord, what: string, rtol = RTOL): void {
   expect(t.shape, `${what} shape`).toEqual(rec.shape);
   const all = toNumbers(t.toTypedArray());
-  const worst = rec.indices.reduce((m, idx, k) => Math.max(m, Math.abs(all[idx]! - rec.values[k]!)), 0);
+  const worst = rec.indices.reduce((m, idx, k) => Math.max(m, Math.abs(all[idx] - rec.values[k])), 0);
   expect(worst / rec.maxAbs, `${what}: largest sample error over max |x| ${rec.maxAbs}`).toBeLessThanOrEqual(rtol);
   const sumAbs = all.reduce((a, x) => a + Math.abs(x), 0);
   expect(Math.abs(sumAbs - rec.sumAbs) / rec.sumAbs, `${what}: sum |x|`).toBeLessThanOrEqual(rtol);
@@ -86,8 +86,8 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
       const stages = new IntermediateLayerGetter(model, { layer1: 'layer1', layer2: 'layer2', layer3: 'layer3', layer4: 'layer4' });
       tidy(() => {
         const x = floats(fx.seed, 'resnet_input', rec.inputShape, dev);
-        for (const [stage, t] of stages.call(x)) expectMatches(t, rec.outputs[stage]!, `${name} ${stage}`);
-        expectMatches(model.call(x), rec.outputs.logits!, `${name} logits`);
+        for (const [stage, t] of stages.call(x)) expectMatches(t, rec.outputs[stage], `${name} ${stage}`);
+        expectMatches(model.call(x), rec.outputs.logits, `${name} logits`);
       });
       disposeModel(model);
     });
@@ -97,7 +97,7 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
     const model = resnet50({ normLayer: (c) => new FrozenBatchNorm2d(c) });
     loadTorchvisionWeights(model, weightsFile('resnet50', fx.resnet50.weights));
     model.to(dev).train();                      // frozen: training mode changes nothing
-    tidy(() => expectMatches(model.call(floats(fx.seed, 'resnet_input', fx.resnet50.inputShape, dev)), fx.resnet50.outputs.logits!, 'frozen resnet50 logits'));
+    tidy(() => expectMatches(model.call(floats(fx.seed, 'resnet_input', fx.resnet50.inputShape, dev)), fx.resnet50.outputs.logits, 'frozen resnet50 logits'));
     disposeModel(model);
   });
 
@@ -115,20 +115,20 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
       const ims = images();
       const batch = model.transform.call(ims);
       const stages = model.backbone.body.call(batch.tensors);
-      for (const [name, t] of stages) expectMatches(t, fx.retinanet.tensors[`body.${name}`]!, `body.${name}`);
+      for (const [name, t] of stages) expectMatches(t, fx.retinanet.tensors[`body.${name}`], `body.${name}`);
       const levels = model.backbone.fpn.call(stages);
-      for (const [name, t] of levels) expectMatches(t, fx.retinanet.tensors[`fpn.${name}`]!, `fpn.${name}`);
+      for (const [name, t] of levels) expectMatches(t, fx.retinanet.tensors[`fpn.${name}`], `fpn.${name}`);
       const head = model.head.call([...levels.values()]);
-      expectMatches(head.clsLogits, fx.retinanet.tensors.clsLogits!, 'clsLogits');
-      expectMatches(head.bboxRegression, fx.retinanet.tensors.bboxRegression!, 'bboxRegression');
+      expectMatches(head.clsLogits, fx.retinanet.tensors.clsLogits, 'clsLogits');
+      expectMatches(head.bboxRegression, fx.retinanet.tensors.bboxRegression, 'bboxRegression');
       const detections = model.detect(ims);
       detections.forEach((d, i) => {
-        const ref = fx.retinanet.detections[i]!;
+        const ref = fx.retinanet.detections[i];
         expect(toNumbers(d.labels.toTypedArray()), `image ${i} labels`).toEqual(ref.labels);
         const scores = toNumbers(d.scores.toTypedArray()), boxes = toNumbers(d.boxes.toTypedArray());
-        expect(Math.max(0, ...scores.map((s, k) => Math.abs(s - ref.scores[k]!) / ref.scores[k]!)), `image ${i} scores`).toBeLessThanOrEqual(RTOL);
-        const scale = Math.max(...fx.retinanet.imageSizes[i]!);
-        expect(Math.max(0, ...boxes.map((b, k) => Math.abs(b - ref.boxes[k]!))) / scale, `image ${i} boxes`).toBeLessThanOrEqual(RTOL);
+        expect(Math.max(0, ...scores.map((s, k) => Math.abs(s - ref.scores[k]) / ref.scores[k])), `image ${i} scores`).toBeLessThanOrEqual(RTOL);
+        const scale = Math.max(...fx.retinanet.imageSizes[i]);
+        expect(Math.max(0, ...boxes.map((b, k) => Math.abs(b - ref.boxes[k]))) / scale, `image ${i} boxes`).toBeLessThanOrEqual(RTOL);
       });
       expect(detections.map((d) => d.labels.shape[0])).toEqual(fx.retinanet.detections.map((d) => d.labels.length));
     });
@@ -165,8 +165,8 @@ forEachDevice(`torchvision ${fx.torchvision} models`, (dev) => {
       losses.classification.add(losses.bboxRegression).backward();
       const own = model.stateDict();
       for (const [key, rec] of Object.entries(ref.grads!)) {
-        const kilnKey = Object.keys(fromTorchKeys({ [key]: 0 }))[0]!;
-        expectMatches(own[kilnKey]!.grad!, rec, `grad of ${key}`, 1e-8);
+        const kilnKey = Object.keys(fromTorchKeys({ [key]: 0 }))[0];
+        expectMatches(own[kilnKey].grad!, rec, `grad of ${key}`, 1e-8);
       }
       model.zeroGrad();
     });

@@ -91,12 +91,12 @@ export class AdaptiveAvgPool2d extends Module {
 
   forward(x: Tensor): Tensor {
     if (x.ndim !== 4) throw new ShapeError('AdaptiveAvgPool2d', 'input', '4 dimensions [N, C, H, W]', `shape [${x.shape.join(', ')}]`);
-    const [h, w] = [x.shape[2]!, x.shape[3]!];
+    const [h, w] = [x.shape[2], x.shape[3]];
     const oh = this.outputSize[0] ?? h, ow = this.outputSize[1] ?? w;
     if (h === 0 || w === 0) throw new ShapeError('AdaptiveAvgPool2d', 'input', 'a non-empty spatial size', `shape [${x.shape.join(', ')}]`);
     if (h % oh === 0 && w % ow === 0) {
       // equal bins: one reshape and one mean
-      return x.reshape([x.shape[0]!, x.shape[1]!, oh, h / oh, ow, w / ow]).mean([3, 5]);
+      return x.reshape([x.shape[0], x.shape[1], oh, h / oh, ow, w / ow]).mean([3, 5]);
     }
     // a bin is a rectangle of uniform weights, so its mean is the mean over its rows of the row means
     return binMeans(binMeans(x, 2, oh), 3, ow);
@@ -105,7 +105,7 @@ export class AdaptiveAvgPool2d extends Module {
 
 /** The means of the n adaptive bins of axis `dim`, concatenated along it. */
 function binMeans(x: Tensor, dim: number, n: number): Tensor {
-  const len = x.shape[dim]!;
+  const len = x.shape[dim];
   if (n === len) return x;
   const bins: Tensor[] = [];
   for (let i = 0; i < n; i++) {

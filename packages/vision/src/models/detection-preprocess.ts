@@ -18,7 +18,7 @@ export interface DetectionPreprocessOptions {
 
 /** `x` padded with zeros at the end of dim `d` to `size`. */
 function padTo(x: Tensor, d: number, size: number): Tensor {
-  const have = x.shape[d]!;
+  const have = x.shape[d];
   if (have === size) return x;
   const shape = [...x.shape];
   shape[d] = size - have;
@@ -74,18 +74,18 @@ export class DetectionPreprocess extends Module<[Tensor | readonly Tensor[]], Im
     } else {
       check(images as Tensor, 'images', 4);
     }
-    const first = list ? list[0]! : (images as Tensor);
+    const first = list ? list[0] : (images as Tensor);
     const mean = tensor(this.imageMean, { dtype: first.dtype, device: first.device }).view([channels, 1, 1]);
     const std = tensor(this.imageStd, { dtype: first.dtype, device: first.device }).view([channels, 1, 1]);
     const stride = this.sizeDivisible;
     const roundUp = (n: number): number => Math.ceil(n / stride) * stride;
     if (!list) {
       const batch = images as Tensor;
-      const [h, w] = [batch.shape[2]!, batch.shape[3]!];
+      const [h, w] = [batch.shape[2], batch.shape[3]];
       const normalized = batch.sub(mean).div(std);
-      return { tensors: padTo(padTo(normalized, 2, roundUp(h)), 3, roundUp(w)), imageSizes: Array.from({ length: batch.shape[0]! }, () => [h, w]) };
+      return { tensors: padTo(padTo(normalized, 2, roundUp(h)), 3, roundUp(w)), imageSizes: Array.from({ length: batch.shape[0] }, () => [h, w]) };
     }
-    const imageSizes = list.map((t): [number, number] => [t.shape[1]!, t.shape[2]!]);
+    const imageSizes = list.map((t): [number, number] => [t.shape[1], t.shape[2]]);
     const H = roundUp(Math.max(...imageSizes.map((s) => s[0]))), W = roundUp(Math.max(...imageSizes.map((s) => s[1])));
     const padded = list.map((t) => padTo(padTo(t.sub(mean).div(std), 1, H), 2, W));
     return { tensors: stack(padded, 0), imageSizes };

@@ -24,7 +24,7 @@ export abstract class ExtraFPNBlock extends Module<[Tensor[], Tensor[], string[]
  */
 export class LastLevelMaxPool extends ExtraFPNBlock {
   forward(results: Tensor[], _features: Tensor[], names: string[]): [Tensor[], string[]] {
-    return [[...results, maxPool2d(results[results.length - 1]!, 1, 2, 0)], [...names, 'pool']];
+    return [[...results, maxPool2d(results[results.length - 1], 1, 2, 0)], [...names, 'pool']];
   }
 }
 
@@ -59,7 +59,7 @@ export class LastLevelP6P7 extends ExtraFPNBlock {
   }
 
   forward(results: Tensor[], features: Tensor[], names: string[]): [Tensor[], string[]] {
-    const x = this.useP5 ? results[results.length - 1]! : features[features.length - 1]!;
+    const x = this.useP5 ? results[results.length - 1] : features[features.length - 1];
     const p6 = this.p6.call(x);
     const p7 = this.p7.call(relu(p6));
     return [[...results, p6, p7], [...names, 'p6', 'p7']];
@@ -120,17 +120,17 @@ export class FeaturePyramidNetwork extends Module<[Map<string, Tensor>], Map<str
       throw new ValueError('FeaturePyramidNetwork', 'x', `${this.innerBlocks.length} feature maps (one per inChannelsList entry)`, `${features.length}`);
     }
     const last = features.length - 1;
-    let lastInner = this.innerBlocks[last]!.call(features[last]!);
+    let lastInner = this.innerBlocks[last].call(features[last]);
     const results = new Array<Tensor>(features.length);
-    results[last] = this.layerBlocks[last]!.call(lastInner);
+    results[last] = this.layerBlocks[last].call(lastInner);
     for (let i = last - 1; i >= 0; i--) {
-      const lateral = this.innerBlocks[i]!.call(features[i]!);
-      const topDown = upsampleNearest2d(lastInner, { size: [lateral.shape[2]!, lateral.shape[3]!] });
+      const lateral = this.innerBlocks[i].call(features[i]);
+      const topDown = upsampleNearest2d(lastInner, { size: [lateral.shape[2], lateral.shape[3]] });
       lastInner = lateral.add(topDown);
-      results[i] = this.layerBlocks[i]!.call(lastInner);
+      results[i] = this.layerBlocks[i].call(lastInner);
     }
     const [levels, levelNames] = this.extraBlocks ? this.extraBlocks.call(results, features, names) : [results, names];
-    return new Map(levelNames.map((n, i) => [n, levels[i]!]));
+    return new Map(levelNames.map((n, i) => [n, levels[i]]));
   }
 
   /** torchvision's version-1 keys (`innerBlocks.0.weight`) become today's (`innerBlocks.0.0.weight`). */

@@ -39,10 +39,10 @@ export function seededValues(seed: number, key: string, shape: readonly number[]
   else if (shape.length === 1 && key.endsWith('.weight')) f = (x) => 0.25 + 0.25 * x;
   else if (key.endsWith('.bias')) f = (x) => (x - 0.5) * 0.2;
   else {
-    const bound = Math.sqrt(6 / (shape[1]! * shape.slice(2).reduce((a, b) => a * b, 1)));
+    const bound = Math.sqrt(6 / (shape[1] * shape.slice(2).reduce((a, b) => a * b, 1)));
     f = (x) => (2 * x - 1) * bound;
   }
-  for (let i = 0; i < n; i++) out[i] = f(u[i]!);
+  for (let i = 0; i < n; i++) out[i] = f(u[i]);
   return out;
 }
 

@@ -32,7 +32,7 @@ function flattenLevels(outputs: readonly Tensor[], k: number): Tensor {
     const [n, , h, w] = o.shape as [number, number, number, number];
     return o.view([n, -1, k, h, w]).permute([0, 3, 4, 1, 2]).reshape([n, -1, k]);
   });
-  return flat.length === 1 ? flat[0]! : cat(flat, 1);
+  return flat.length === 1 ? flat[0] : cat(flat, 1);
 }
 
 /** torchvision's version-1 subnet keys (`conv.2.weight`, ReLUs in between) become `conv.1.0.weight`. */

@@ -32,8 +32,8 @@ export interface RetinaNetLossOptions {
  */
 export function matchAnchors(targets: readonly DetectionTarget[], anchors: readonly Tensor[], matcher: Matcher): Tensor[] {
   return anchors.map((a, i) => {
-    const boxes = targets[i]!.boxes;
-    if (boxes.shape[0] === 0) return full([a.shape[0]!], -1, { dtype: 'int64', device: a.device });
+    const boxes = targets[i].boxes;
+    if (boxes.shape[0] === 0) return full([a.shape[0]], -1, { dtype: 'int64', device: a.device });
     return matcher.call(boxIou(boxes, a));
   });
 }
@@ -49,7 +49,7 @@ const foregroundCount = (matched: Tensor, like: Tensor): Tensor => clamp(matched
 export function classificationLoss(targets: readonly DetectionTarget[], outputs: RetinaNetHeadOutputs, matched: readonly Tensor[], o: RetinaNetLossOptions): Tensor {
   const losses = matched.map((m, i) => {
     const logits = outputs.clsLogits.select(0, i);
-    const labels = targets[i]!.labels;
+    const labels = targets[i].labels;
     // the focal loss's index targets: 0 background, c + 1 class c, negative an ignored row
     const background = where(m.eq(-2), -1, 0).to('int64');
     const classTarget = labels.shape[0] === 0 ? background : where(m.ge(0), labels.indexSelect(0, clamp(m, 0)).add(1), background);
@@ -68,10 +68,10 @@ export function boxRegressionLoss(targets: readonly DetectionTarget[], outputs: 
   const losses = matched.map((m, i) => {
     const deltas = outputs.bboxRegression.select(0, i);
     const [fg] = nonzero(m.ge(0), { asTuple: true }) as [Tensor];
-    const count = fg.shape[0]!;
+    const count = fg.shape[0];
     if (count === 0) return deltas.narrow(0, 0, 0).sum();      // 0, still part of the graph
-    const pred = deltas.indexSelect(0, fg), anchorsFg = anchors[i]!.indexSelect(0, fg);
-    const gt = targets[i]!.boxes.indexSelect(0, m.indexSelect(0, fg)).to(pred.dtype);
+    const pred = deltas.indexSelect(0, fg), anchorsFg = anchors[i].indexSelect(0, fg);
+    const gt = targets[i].boxes.indexSelect(0, m.indexSelect(0, fg)).to(pred.dtype);
     let sum: Tensor;
     if (o.boxLoss === 'giou') sum = giouLoss(boxCoder.decodeSingle(pred, anchorsFg), gt, { reduction: 'sum', eps: 1e-7 });
     else {

@@ -22,10 +22,10 @@ export interface PostprocessOptions {
 
 /** One image's candidates of one level: scores, classes, boxes. */
 function levelCandidates(logits: Tensor, deltas: Tensor, anchors: Tensor, imageSize: readonly [number, number], boxCoder: BoxCoder, o: PostprocessOptions): [Tensor, Tensor, Tensor] {
-  const numClasses = logits.shape[1]!;
+  const numClasses = logits.shape[1];
   const scores = logits.sigmoid().flatten();
   const [candidates] = nonzero(scores.gt(o.scoreThresh), { asTuple: true }) as [Tensor];
-  const k = Math.min(o.topkCandidates, candidates.shape[0]!);
+  const k = Math.min(o.topkCandidates, candidates.shape[0]);
   const best = topk(scores.indexSelect(0, candidates), k);
   const flat = candidates.indexSelect(0, best.indices);          // anchor · K + class
   // floor division of indices below 2^53: exact in float64
@@ -45,10 +45,10 @@ export function postprocessDetections(
   imageSizes: readonly (readonly [number, number])[], boxCoder: BoxCoder, o: PostprocessOptions,
 ): Detection[] {
   return imageSizes.map((size, i) => {
-    const perLevel = clsLogits.map((logits, l) => levelCandidates(logits.select(0, i), bboxRegression[l]!.select(0, i), anchors[i]![l]!, size, boxCoder, o));
+    const perLevel = clsLogits.map((logits, l) => levelCandidates(logits.select(0, i), bboxRegression[l].select(0, i), anchors[i][l], size, boxCoder, o));
     const scores = cat(perLevel.map((c) => c[0]), 0), labels = cat(perLevel.map((c) => c[1]), 0), boxes = cat(perLevel.map((c) => c[2]), 0);
     const kept = batchedNms(boxes, scores, labels, o.nmsThresh);
-    const keep = kept.narrow(0, 0, Math.min(o.detectionsPerImg, kept.shape[0]!));
+    const keep = kept.narrow(0, 0, Math.min(o.detectionsPerImg, kept.shape[0]));
     return { boxes: boxes.indexSelect(0, keep), scores: scores.indexSelect(0, keep), labels: labels.indexSelect(0, keep) };
   });
 }

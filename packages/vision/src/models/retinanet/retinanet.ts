@@ -105,7 +105,7 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
     }
     this.backbone = backbone;
     this.anchorGenerator = options.anchorGenerator ?? retinanetAnchorGenerator();
-    this.head = options.head ?? new RetinaNetHead(backbone.outChannels, this.anchorGenerator.numAnchorsPerLocation()[0]!, numClasses);
+    this.head = options.head ?? new RetinaNetHead(backbone.outChannels, this.anchorGenerator.numAnchorsPerLocation()[0], numClasses);
     this.transform = new DetectionPreprocess(options);
     this.proposalMatcher = options.proposalMatcher ?? new Matcher(options.fgIouThresh ?? 0.5, options.bgIouThresh ?? 0.4, true);
     this.postprocess = {
@@ -160,8 +160,8 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
   /** The detections of each image, in the current mode (call `eval()` first, as for torchvision). */
   detect(images: DetectionImages): Detection[] {
     const { levels, outputs, anchors, imageSizes } = this.features(images);
-    const A = this.anchorGenerator.numAnchorsPerLocation()[0]!;
-    const split = levels.map((l) => l.shape[2]! * l.shape[3]! * A);
+    const A = this.anchorGenerator.numAnchorsPerLocation()[0];
+    const split = levels.map((l) => l.shape[2] * l.shape[3] * A);
     return postprocessDetections(
       outputs.clsLogits.split(split, 1), outputs.bboxRegression.split(split, 1), anchors.map((a) => a.split(split, 0)),
       imageSizes, this.boxCoder, this.postprocess,
