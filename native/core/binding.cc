@@ -68,13 +68,9 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
     if (s.hooks.before_launch) s.hooks.before_launch(c, s.hooks.state);
     kernel_fn(id)(c);
     if (s.hooks.after_launch) s.hooks.after_launch(c, s.hooks.state);
-  } catch (const KilnError& e) {
-    to_js_error(env, e).ThrowAsJavaScriptException();
-  } catch (const std::bad_alloc&) {
+  } catch (const KilnError& e) { to_js_error(env, e).ThrowAsJavaScriptException(); } catch (const std::bad_alloc&) {
     to_js_error(env, ErrorKind::Memory, std::string(c.name) + ": out of memory").ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    to_js_error(env, ErrorKind::Internal, std::string(c.name) + ": " + e.what()).ThrowAsJavaScriptException();
-  }
+  } catch (const std::exception& e) { to_js_error(env, ErrorKind::Internal, std::string(c.name) + ": " + e.what()).ThrowAsJavaScriptException(); }
   return env.Undefined();
 }
 

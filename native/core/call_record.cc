@@ -75,13 +75,11 @@ std::string which(bool output, int i) { return (output ? "output " : "input ") +
   if (numel > 0) {
     if (base == 0) bad(ErrorKind::Value, op, output, i, "has no storage (a null address) for " + std::to_string(numel) + " elements");
     int64_t first = 0, last = 0, end_byte = 0;
-    bool out = __builtin_add_overflow(off, lo, &first) || __builtin_add_overflow(off, hi, &last) ||
-               __builtin_mul_overflow(last + 1, itemsize, &end_byte);
+    bool out = __builtin_add_overflow(off, lo, &first) || __builtin_add_overflow(off, hi, &last) || __builtin_mul_overflow(last + 1, itemsize, &end_byte);
     if (out || first < 0 || end_byte > nbytes) {
       bad(ErrorKind::Shape, op, output, i,
-          "reaches elements " + std::to_string(first) + ".." + std::to_string(last) + " of its storage, which holds " +
-              std::to_string(nbytes / itemsize) + " " + dtype_name(t.dtype) + " elements (" + std::to_string(nbytes) +
-              " bytes): the view does not fit its storage");
+          "reaches elements " + std::to_string(first) + ".." + std::to_string(last) + " of its storage, which holds " + std::to_string(nbytes / itemsize) +
+              " " + dtype_name(t.dtype) + " elements (" + std::to_string(nbytes) + " bytes): the view does not fit its storage");
     }
   }
   // (an empty view reads and writes nothing: its offset may sit at or past the end of its storage,
@@ -89,7 +87,6 @@ std::string which(bool output, int i) { return (output ? "output " : "input ") +
   t.data = reinterpret_cast<char*>((uintptr_t)base) + off * itemsize;
   return pos + 2 * (size_t)t.ndim;
 }
-
 
 // True when every v[0..n) is a whole number within ±2^53 (no NaN, no infinity, no fraction). No
 // branch in the loop, and trunc is one instruction with SSE4.1, so a record is checked in a few ns.
@@ -186,7 +183,8 @@ inline int count_field(const double* args, int at, int max, const char* what, co
 void decode_call(const double* args, size_t len, KernelCall& c) {
   if (args == nullptr || len < (size_t)kCallHeader) fail(ErrorKind::Internal, c.name, "no argument buffer (setArgBuffer was not called)");
   const double dev = args[0];
-  if (!(dev >= 0 && dev <= 1 << 20 && dev == (double)(int)dev)) fail(ErrorKind::Device, c.name, "invalid device index " + num(dev) + " (caught at the native boundary)");
+  if (!(dev >= 0 && dev <= 1 << 20 && dev == (double)(int)dev))
+    fail(ErrorKind::Device, c.name, "invalid device index " + num(dev) + " (caught at the native boundary)");
   c.device = (int)dev;
   c.n_inputs = count_field(args, 1, kMaxTensors, "inputs", c.name);
   c.n_outputs = count_field(args, 2, kMaxTensors, "outputs", c.name);

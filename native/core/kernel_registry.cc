@@ -59,10 +59,13 @@ const char* dtype_name(DType t) {
 
 int dtype_size(DType t) {
   switch (t) {
-    case DType::Float32: case DType::Int32: return 4;
-    case DType::Float64: case DType::Int64: return 8;
+    case DType::Float32:
+    case DType::Int32: return 4;
+    case DType::Float64:
+    case DType::Int64: return 8;
     case DType::Bool: return 1;
-    case DType::Float16: case DType::BFloat16: return 2;
+    case DType::Float16:
+    case DType::BFloat16: return 2;
   }
   return 0;
 }

@@ -102,7 +102,8 @@ size_t sweep_collected(napi_env env) {
   std::vector<std::pair<void*, Entry>> candidates;
   {
     std::lock_guard<std::mutex> lock(g_mutex);
-    for (auto& kv : g_entries) if (kv.second.env == env) candidates.push_back(kv);
+    for (auto& kv : g_entries)
+      if (kv.second.env == env) candidates.push_back(kv);
   }
   size_t released = 0;
   for (auto& [block, e] : candidates) {
@@ -121,9 +122,8 @@ size_t sweep_collected(napi_env env) {
 
 void export_sweep(Napi::Env env, Napi::Object exports) {
   hook_teardown(env);
-  exports.Set("sweep", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), (double)sweep_collected(info.Env()));
-  }));
+  exports.Set("sweep",
+              Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)sweep_collected(info.Env())); }));
 }
 
 }  // namespace kiln

@@ -17,8 +17,7 @@
 #include "gemm_kernels.h"
 #include "parallel.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 // One allocation handed to an ArrayBuffer. Returned to the allocator exactly once (dispose, the
 // sweep after a collection, the environment's end or the finalizer, whichever comes first); the
@@ -82,8 +81,9 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   size_t n = 0;
   if (!request_size(env, info[0], "cpu alloc", &n)) return env.Undefined();
   if (n > kMaxBufferBytes) {
-    to_js_error(env, ErrorKind::Memory, "cpu alloc: cannot allocate " + std::to_string(n) +
-                " bytes: a CPU tensor is at most 2^32 bytes (4 GiB), the largest buffer Node.js 20 makes").ThrowAsJavaScriptException();
+    to_js_error(env, ErrorKind::Memory,
+                "cpu alloc: cannot allocate " + std::to_string(n) + " bytes: a CPU tensor is at most 2^32 bytes (4 GiB), the largest buffer Node.js 20 makes")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   // After a collection, blocks whose buffers it took go back first (and may serve this request).

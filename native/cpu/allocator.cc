@@ -15,7 +15,10 @@ MemoryStats g_stats;
 
 void empty_cache_locked() {
   for (auto& kv : g_free) {
-    for (void* p : kv.second) { std::free(p); g_stats.reserved -= kv.first; }
+    for (void* p : kv.second) {
+      std::free(p);
+      g_stats.reserved -= kv.first;
+    }
     kv.second.clear();
   }
 }

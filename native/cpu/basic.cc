@@ -2,8 +2,7 @@
 #include "elementwise.h"
 #include "kiln/math/scalar.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 // copy: out <- in, converting dtypes (strided on both sides; used by contiguous(), to(dtype), cat).
 void copy_kernel(KernelCall& c) {
@@ -22,9 +21,7 @@ void fill_kernel(KernelCall& c) {
   double v = c.attr(0);
   KILN_DISPATCH_ALL(o.dtype, c.name, {
     scalar_t s = Store<scalar_t>::from(v);
-    parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) {
-      strided_range<1>(L, b, e, [&](char** p) { *(scalar_t*)p[0] = s; });
-    });
+    parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) { strided_range<1>(L, b, e, [&](char** p) { *(scalar_t*)p[0] = s; }); });
   });
 }
 KILN_KERNEL("fill", fill_kernel);

@@ -10,8 +10,7 @@
 #include "scratch.h"
 #include "tensor_ops.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 // t itself when its dims [first, ndim) flatten into one stride, else a contiguous copy of it in
 // `hold` (scratch memory from the caching allocator).
@@ -56,9 +55,7 @@ void run_pass(conv::ConvPass pass, KernelCall& c, const conv::Conv2dShape& s) {
   }
 }
 
-void run_conv(conv::ConvPass pass, KernelCall& c, const conv::Conv2dShape& s) {
-  KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, run_pass<scalar_t>(pass, c, s));
-}
+void run_conv(conv::ConvPass pass, KernelCall& c, const conv::Conv2dShape& s) { KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, run_pass<scalar_t>(pass, c, s)); }
 
 #include "kiln/conv_entry_points.inc"
 

@@ -29,8 +29,10 @@ inline bool applies(const G& s) {
 // a[0 .. n) += w b[k sb]  (sb = 1: a contiguous run the compiler vectorises)
 template <typename C, typename S>
 inline void axpy(C* __restrict a, C w, const S* __restrict b, int64_t sb, int64_t n) {
-  if (sb == 1) for (int64_t k = 0; k < n; ++k) a[k] += w * C(load(b + k));
-  else for (int64_t k = 0; k < n; ++k) a[k] += w * C(load(b + k * sb));
+  if (sb == 1)
+    for (int64_t k = 0; k < n; ++k) a[k] += w * C(load(b + k));
+  else
+    for (int64_t k = 0; k < n; ++k) a[k] += w * C(load(b + k * sb));
 }
 
 // The sum of a[k sa] b[k sb] for k < n in 8 interleaved partial sums (vectorised when both are
@@ -54,7 +56,8 @@ inline compute_t<S> dot(const S* a, int64_t sa, const S* b, int64_t sb, int64_t 
 // output channel's taps `wo` (strides ws[2], ws[3]); cols[2 j], cols[2 j + 1]: tap_columns of tap
 // column j; acc: OW compute-type values of scratch.
 template <typename S, typename G>
-KILN_VECTOR_CLONES void forward_plane(const G& s, const S* plane, const int64_t* xs, const S* wo, const int64_t* ws, const int64_t* cols, S* out, compute_t<S>* acc) {
+KILN_VECTOR_CLONES void forward_plane(const G& s, const S* plane, const int64_t* xs, const S* wo, const int64_t* ws, const int64_t* cols, S* out,
+                                      compute_t<S>* acc) {
   using C = compute_t<S>;
   for (int64_t oh = 0; oh < s.OH; ++oh) {
     std::fill(acc, acc + s.OW, C(0));
@@ -89,7 +92,8 @@ KILN_VECTOR_CLONES void backward_input_plane(const G& s, const S* g, const int64
         C* row = acc + h * s.W + (lo * s.sw + j * s.dw - s.pw);   // pixel of column lo
         const S* grow = g + oh * gs[2] + lo * gs[3];
         if (s.sw == 1) axpy(row, wv, grow, gs[3], hi - lo);
-        else for (int64_t k = 0; k < hi - lo; ++k) row[k * s.sw] += wv * C(load(grow + k * gs[3]));
+        else
+          for (int64_t k = 0; k < hi - lo; ++k) row[k * s.sw] += wv * C(load(grow + k * gs[3]));
       }
     }
 }
@@ -125,8 +129,8 @@ void forward(const G& s, const TensorArg& x, const TensorArg& w, TensorArg& y) {
     std::vector<C> acc((size_t)s.OW);
     for (int64_t p = pb; p < pe; ++p) {
       const int64_t n = p / s.O, o = p % s.O;
-      forward_plane<S>(s, x.ptr<S>() + n * x.strides[0] + o / og * x.strides[1], x.strides, w.ptr<S>() + o * w.strides[0], w.strides,
-                       cols.data(), y.ptr<S>() + p * L, acc.data());
+      forward_plane<S>(s, x.ptr<S>() + n * x.strides[0] + o / og * x.strides[1], x.strides, w.ptr<S>() + o * w.strides[0], w.strides, cols.data(),
+                       y.ptr<S>() + p * L, acc.data());
     }
   });
 }

@@ -63,7 +63,8 @@ KILN_VECTOR_CLONES void pad_rows(const G& s, const S* xp, const int64_t* xs, con
     C* row = p.data + n * p.sn() + hp * p.sh();
     if (h < 0 || h >= s.H) {   // a padding row, all channels
       if (p.channels_last) std::fill(row, row + Wp * Cn, C(0));
-      else for (int64_t c = 0; c < Cn; ++c) std::fill(row + c * p.sc(), row + c * p.sc() + Wp, C(0));
+      else
+        for (int64_t c = 0; c < Cn; ++c) std::fill(row + c * p.sc(), row + c * p.sc() + Wp, C(0));
       continue;
     }
     const S* src = xp + n * xs[0] + h * xs[2];
@@ -72,8 +73,10 @@ KILN_VECTOR_CLONES void pad_rows(const G& s, const S* xp, const int64_t* xs, con
         C* __restrict d = row + c * p.sc();
         const S* __restrict sc_ = src + c * xs[1];
         std::fill(d, d + s.pw, C(0));
-        if (xs[3] == 1) for (int64_t w = 0; w < s.W; ++w) d[s.pw + w] = C(load(sc_ + w));   // vectorised
-        else for (int64_t w = 0; w < s.W; ++w) d[s.pw + w] = C(load(sc_ + w * xs[3]));
+        if (xs[3] == 1)
+          for (int64_t w = 0; w < s.W; ++w) d[s.pw + w] = C(load(sc_ + w));   // vectorised
+        else
+          for (int64_t w = 0; w < s.W; ++w) d[s.pw + w] = C(load(sc_ + w * xs[3]));
         std::fill(d + s.pw + s.W, d + Wp, C(0));
       }
     } else {   // pixel by pixel, its channels contiguous
@@ -91,9 +94,8 @@ KILN_VECTOR_CLONES void pad_rows(const G& s, const S* xp, const int64_t* xs, con
 template <typename C>
 template <typename S, typename G>
 void PaddedImage<C>::fill(const G& s, const TensorArg& x) {
-  parallel_for(s.N * Hp, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, Wp * Cn)), [&](int64_t rb, int64_t re) {
-    pad_rows<S, C, G>(s, x.ptr<S>(), x.strides, *this, rb, re);
-  });
+  parallel_for(s.N * Hp, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, Wp * Cn)),
+               [&](int64_t rb, int64_t re) { pad_rows<S, C, G>(s, x.ptr<S>(), x.strides, *this, rb, re); });
 }
 
 template <int N, typename C>
@@ -129,7 +131,10 @@ struct ImageColumns {
       const C* tap = x.data + n * x.sn() + (g * cg + c) * x.sc() + i * s.dh * x.sh() + j * s.dw;   // position (0, 0)
       if (++j == s.kw) {
         j = 0;
-        if (++i == s.kh) { i = 0; ++c; }
+        if (++i == s.kh) {
+          i = 0;
+          ++c;
+        }
       }
       int64_t oh = l0 / s.OW, ow = l0 % s.OW;
       C* d = dst + kk * NR;
@@ -140,8 +145,14 @@ struct ImageColumns {
         done += len;
         jj += (int)len;
         ow += len;
-        if (jj == NR) { jj = 0; d += kc * NR; }
-        if (ow == s.OW) { ow = 0; ++oh; }
+        if (jj == NR) {
+          jj = 0;
+          d += kc * NR;
+        }
+        if (ow == s.OW) {
+          ow = 0;
+          ++oh;
+        }
       }
       for (; jj > 0 && jj < NR; ++jj) d[jj] = C(0);   // the last strip's columns past nc
     }
@@ -186,7 +197,10 @@ struct ImageRows {
         for (int jj = cols; jj < NR; ++jj) d[jj] = C(0);
         if (++ow == s.OW) {
           ow = 0;
-          if (++oh == s.OH) { oh = 0; ++n; }
+          if (++oh == s.OH) {
+            oh = 0;
+            ++n;
+          }
         }
       }
     }
@@ -229,7 +243,10 @@ struct GradRows {
             int64_t oh = l / s.OW, ow = l % s.OW;
             for (int64_t k = 0; k < len; ++k) {
               d[(rr + k) * MR] = C(load(img + oh * gs[2] + ow * gs[3]));
-              if (++ow == s.OW) { ow = 0; ++oh; }
+              if (++ow == s.OW) {
+                ow = 0;
+                ++oh;
+              }
             }
           }
           rr += len;

@@ -27,15 +27,18 @@ KILN_VECTOR_CLONES void add_bias_rows(T* out, const T* bias, int64_t bias_stride
 template <typename I, typename T>
 void for_each_element(const KernelCall&, int64_t n, const nn::AddChannelBiasElement<T, I>& f) {
   const int64_t inner = std::max<int64_t>(1, f.inner), rows = n / inner;
-  parallel_for(rows, std::max<int64_t>(1, kGrain / inner), [&](int64_t b, int64_t e) {
-    add_bias_rows<T>(f.out, f.bias, f.bias_stride, f.channels, inner, b, e);
-  });
+  parallel_for(rows, std::max<int64_t>(1, kGrain / inner),
+               [&](int64_t b, int64_t e) { add_bias_rows<T>(f.out, f.bias, f.bias_stride, f.channels, inner, b, e); });
 }
 
 template <typename I, typename T>
-void for_each_element(const KernelCall&, int64_t, const nn::Im2colElement<T, I>& f) { im2col(f.g, f.xs, f.x, f.cols); }
+void for_each_element(const KernelCall&, int64_t, const nn::Im2colElement<T, I>& f) {
+  im2col(f.g, f.xs, f.x, f.cols);
+}
 
 template <typename I, typename T>
-void for_each_element(const KernelCall&, int64_t, const nn::Col2imElement<T, I>& f) { col2im(f.g, f.cs, f.cols, f.image); }
+void for_each_element(const KernelCall&, int64_t, const nn::Col2imElement<T, I>& f) {
+  col2im(f.g, f.cs, f.cols, f.image);
+}
 
 }}  // namespace kiln::cpu

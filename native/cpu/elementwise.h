@@ -16,13 +16,19 @@ void strided_runs(const Layout<NT>& L, int64_t begin, int64_t end, const R& run)
   char* p[NT];
   int64_t step[NT];
   if (L.ndim == 0) {
-    for (int t = 0; t < NT; ++t) { p[t] = L.data[t]; step[t] = 0; }
+    for (int t = 0; t < NT; ++t) {
+      p[t] = L.data[t];
+      step[t] = 0;
+    }
     run(p, int64_t(1), step);
     return;
   }
   int64_t idx[kMaxDims];
   int64_t rem = begin;
-  for (int d = L.ndim - 1; d >= 0; --d) { idx[d] = rem % L.shape[d]; rem /= L.shape[d]; }
+  for (int d = L.ndim - 1; d >= 0; --d) {
+    idx[d] = rem % L.shape[d];
+    rem /= L.shape[d];
+  }
   for (int t = 0; t < NT; ++t) {
     int64_t off = 0;
     for (int d = 0; d < L.ndim; ++d) off += idx[d] * L.strides[t][d];
@@ -78,14 +84,16 @@ void unary_loop(KernelCall& c, const F& f) {
       Out* o = reinterpret_cast<Out*>(p[0]);
       const In* a = reinterpret_cast<const In*>(p[1]);
       const int64_t so = step[0] / (int64_t)sizeof(Out), sa = step[1] / (int64_t)sizeof(In);
-      if (so == 1 && sa == 1) for (int64_t k = 0; k < n; ++k) store(o + k, f(load(a + k)));     // a contiguous row
+      if (so == 1 && sa == 1)
+        for (int64_t k = 0; k < n; ++k) store(o + k, f(load(a + k)));     // a contiguous row
       else if (so == 1 && sa == 0) {                                                               // a broadcast row
         Out v;
         store(&v, f(load(a)));
         std::fill(o, o + n, v);
-      }
-      else if (so == 1) for (int64_t k = 0; k < n; ++k) store(o + k, f(load(a + k * sa)));       // a gather (permute copies)
-      else for (int64_t k = 0; k < n; ++k) store(o + k * so, f(load(a + k * sa)));
+      } else if (so == 1)
+        for (int64_t k = 0; k < n; ++k) store(o + k, f(load(a + k * sa)));       // a gather (permute copies)
+      else
+        for (int64_t k = 0; k < n; ++k) store(o + k * so, f(load(a + k * sa)));
     });
   });
 }

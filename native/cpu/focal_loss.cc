@@ -9,8 +9,7 @@
 #include "focal_row.h"
 #include "parallel.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 using namespace kiln::focal;
 
 // Remembers the first invalid target seen by any thread, thrown after the parallel loop
@@ -25,8 +24,9 @@ struct FirstBadTarget {
   void raise(const KernelCall& call, const Args& a) const {
     if (!seen.load()) return;
     std::string range = a.kind == kFloat ? "[0, 1]"
-                        : a.kind == kIndexBackgroundFirst ? "a negative value (ignored row), 0 (background) or 1.." + std::to_string(a.C) + " (class t - 1)"
-                                               : "a negative value (ignored row), 0.." + std::to_string(a.C - 1) + " (a class) or " + std::to_string(a.C) + " (background)";
+                        : a.kind == kIndexBackgroundFirst
+                            ? "a negative value (ignored row), 0 (background) or 1.." + std::to_string(a.C) + " (class t - 1)"
+                            : "a negative value (ignored row), 0.." + std::to_string(a.C - 1) + " (a class) or " + std::to_string(a.C) + " (background)";
     std::string v = check.is_float ? std::to_string(check.value) : std::to_string((long long)check.value);
     fail_arg(ErrorKind::Value, call.name, "target", range, v);
   }
@@ -39,7 +39,10 @@ inline void for_range(int64_t C, int64_t b, int64_t e, const F& f) {
   int64_t n = b / C, c = b % C;
   for (int64_t i = b; i < e; ++i) {
     f(n, c);
-    if (++c == C) { c = 0; ++n; }
+    if (++c == C) {
+      c = 0;
+      ++n;
+    }
   }
 }
 
@@ -52,16 +55,18 @@ inline int64_t partial_grain(int64_t total, int64_t P) {
 
 template <typename T>
 T binary_row_dispatch(const T* x, T* grad, int C, int cls, T gamma, T alpha, T scale) {
-  if (gamma == T(2)) return grad ? focal_binary_row<T, PowGamma2, true>(x, grad, C, cls, gamma, alpha, scale)
-                                 : focal_binary_row<T, PowGamma2, false>(x, grad, C, cls, gamma, alpha, scale);
+  if (gamma == T(2))
+    return grad ? focal_binary_row<T, PowGamma2, true>(x, grad, C, cls, gamma, alpha, scale)
+                : focal_binary_row<T, PowGamma2, false>(x, grad, C, cls, gamma, alpha, scale);
   return grad ? focal_binary_row<T, PowGammaAny, true>(x, grad, C, cls, gamma, alpha, scale)
               : focal_binary_row<T, PowGammaAny, false>(x, grad, C, cls, gamma, alpha, scale);
 }
 
 template <typename T>
 T binary_flat_dispatch(const T* x, const int32_t* kind, T* grad, int n, T gamma, T alpha, T scale) {
-  if (gamma == T(2)) return grad ? focal_binary_flat<T, PowGamma2, true>(x, kind, grad, n, gamma, alpha, scale)
-                                 : focal_binary_flat<T, PowGamma2, false>(x, kind, grad, n, gamma, alpha, scale);
+  if (gamma == T(2))
+    return grad ? focal_binary_flat<T, PowGamma2, true>(x, kind, grad, n, gamma, alpha, scale)
+                : focal_binary_flat<T, PowGamma2, false>(x, kind, grad, n, gamma, alpha, scale);
   return grad ? focal_binary_flat<T, PowGammaAny, true>(x, kind, grad, n, gamma, alpha, scale)
               : focal_binary_flat<T, PowGammaAny, false>(x, kind, grad, n, gamma, alpha, scale);
 }
@@ -82,7 +87,10 @@ double short_rows(const Args& a, int64_t n0, int64_t n1, T* grad, double scale, 
     for (int64_t n = nb; n < ne; ++n) {
       int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[n * a.target.s0];
       IndexTarget it = classify(tv, a.kind, C);
-      if (it.invalid) { chk.bad = true; chk.value = (double)tv; }
+      if (it.invalid) {
+        chk.bad = true;
+        chk.value = (double)tv;
+      }
       int32_t* k = kind + (n - nb) * C;
       for (int64_t c = 0; c < C; ++c) k[c] = it.invalid || it.ignored ? 2 : c == it.cls;
     }
@@ -113,11 +121,16 @@ bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const Te
           IndexTarget it = classify(tv, a.kind, a.C);
           T* grow = grad ? grad + n * g->strides[0] : nullptr;
           if (it.invalid || it.ignored) {
-            if (it.invalid) { chk.bad = true; chk.value = (double)tv; }
-            if (grow) for (int64_t c = 0; c < a.C; ++c) grow[c] = T(0);
+            if (it.invalid) {
+              chk.bad = true;
+              chk.value = (double)tv;
+            }
+            if (grow)
+              for (int64_t c = 0; c < a.C; ++c) grow[c] = T(0);
             continue;
           }
-          acc += (double)binary_row_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0, grow, (int)a.C, (int)it.cls, (T)a.gamma, (T)a.alpha, (T)scale);
+          acc +=
+              (double)binary_row_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0, grow, (int)a.C, (int)it.cls, (T)a.gamma, (T)a.alpha, (T)scale);
         }
         partials[p] = acc;
       }

@@ -25,8 +25,8 @@
 namespace kiln { namespace cpu {
 
 template <typename T, typename PowG, bool kGrad>
-__attribute__((KILN_FOCAL_ROW_CLONES flatten, noinline))
-T focal_binary_row(const T* __restrict__ x, T* __restrict__ grad, int C, int cls, T gamma, T alpha, T scale) {
+__attribute__((KILN_FOCAL_ROW_CLONES flatten, noinline)) T focal_binary_row(const T* __restrict__ x, T* __restrict__ grad, int C, int cls, T gamma, T alpha,
+                                                                            T scale) {
   using namespace kiln::focal;
   T acc = 0;
   const AlphaWeights<T> alpha_t(alpha);
@@ -43,8 +43,8 @@ T focal_binary_row(const T* __restrict__ x, T* __restrict__ grad, int C, int cls
 // vectorise): kind[i] says what element i is: 1 its row's class, 0 another class, 2 in an ignored
 // row (loss and gradient 0, whatever x holds).
 template <typename T, typename PowG, bool kGrad>
-__attribute__((KILN_FOCAL_ROW_CLONES flatten, noinline))
-T focal_binary_flat(const T* __restrict__ x, const int32_t* __restrict__ kind, T* __restrict__ grad, int n, T gamma, T alpha, T scale) {
+__attribute__((KILN_FOCAL_ROW_CLONES flatten, noinline)) T focal_binary_flat(const T* __restrict__ x, const int32_t* __restrict__ kind, T* __restrict__ grad,
+                                                                             int n, T gamma, T alpha, T scale) {
   using namespace kiln::focal;
   T acc = 0;
   const AlphaWeights<T> alpha_t(alpha);

@@ -15,7 +15,8 @@ void dgemm_6x8(int64_t kc, const double* a, const double* b, double* c, int64_t 
 
 namespace kiln { namespace cpu { namespace {
 const GemmKernels kKernels{
-    Isa::Avx2, "avx2+fma: 6x16 float32, 6x8 float64",
+    Isa::Avx2,
+    "avx2+fma: 6x16 float32, 6x8 float64",
     {sgemm_6x16, 6, 16, 256, 144, 2048},
     {dgemm_6x8, 6, 8, 256, 72, 1024},
 };

@@ -16,7 +16,8 @@ void dgemm_12x16(int64_t kc, const double* a, const double* b, double* c, int64_
 
 namespace kiln { namespace cpu { namespace {
 const GemmKernels kKernels{
-    Isa::Avx512, "avx512f: 12x32 float32, 12x16 float64",
+    Isa::Avx512,
+    "avx512f: 12x32 float32, 12x16 float64",
     {sgemm_12x32, 12, 32, 256, 144, 2048},
     {dgemm_12x16, 12, 16, 256, 72, 1024},
 };

@@ -10,7 +10,8 @@ void sgemm_6x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc
 void dgemm_6x4(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool acc) { micro_kernel<double, 6, 2>(kc, a, b, c, ldc, acc); }
 
 const GemmKernels kKernels{
-    Isa::Baseline, "baseline (sse4.2): 6x8 float32, 6x4 float64",
+    Isa::Baseline,
+    "baseline (sse4.2): 6x8 float32, 6x4 float64",
     {sgemm_6x8, 6, 8, 256, 72, 1024},
     {dgemm_6x4, 6, 4, 256, 72, 512},
 };

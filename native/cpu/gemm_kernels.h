@@ -34,6 +34,8 @@ struct GemmKernels {
 const GemmKernels& gemm_kernels();
 template <typename T> const MicroKernel<T>& micro_kernel();
 
-struct GemmKernelsRegistrar { explicit GemmKernelsRegistrar(const GemmKernels& k); };
+struct GemmKernelsRegistrar {
+  explicit GemmKernelsRegistrar(const GemmKernels& k);
+};
 
 }}  // namespace kiln::cpu

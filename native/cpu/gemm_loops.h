@@ -58,8 +58,7 @@ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 //                                         or += block when out.accumulate
 //   out.accumulate                        C += A · B instead of C = A · B
 template <typename C, typename A, typename B, typename Out>
-void run_unit(const MicroKernel<C>& mk, int64_t K, const A& a, const B& bm, const Out& out,
-              int64_t b, int64_t i0, int64_t mt, int64_t j0, int64_t nt) {
+void run_unit(const MicroKernel<C>& mk, int64_t K, const A& a, const B& bm, const Out& out, int64_t b, int64_t i0, int64_t mt, int64_t j0, int64_t nt) {
   const int MR = mk.mr, NR = mk.nr;
   int64_t ldc = 0;
   C* const c = out.direct(b, &ldc);

@@ -43,7 +43,8 @@ KILN_VECTOR_CLONES void im2col_rows(const nn::Window2d<I>& g, const nn::Strides<
       const T* src = plane + h * xs.s[2] + (lo * g.sw + w0) * xs.s[3];   // input of column lo
       std::fill(d, d + lo, T(Store<T>::from(0)));
       if (step == 1) std::copy(src, src + (hi - lo), d + lo);
-      else for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[(ow - lo) * step];
+      else
+        for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[(ow - lo) * step];
       std::fill(d + hi, d + g.OW, T(Store<T>::from(0)));
     }
   }
@@ -72,8 +73,10 @@ KILN_VECTOR_CLONES void col2im_planes(const nn::Window2d<I>& g, const nn::Stride
           if (h < 0 || h >= g.H) continue;
           C* __restrict row = acc + h * g.W + (lo * g.sw + w0);   // pixel of column lo
           const Src* __restrict src = col + (oh * g.OW + lo) * cs.s[2];
-          if (g.sw == 1 && cs.s[2] == 1) for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow] += load(src + ow);   // vectorised
-          else for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow * g.sw] += load(src + ow * cs.s[2]);
+          if (g.sw == 1 && cs.s[2] == 1)
+            for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow] += load(src + ow);   // vectorised
+          else
+            for (int64_t ow = 0; ow < hi - lo; ++ow) row[ow * g.sw] += load(src + ow * cs.s[2]);
         }
       }
     if constexpr (!std::is_same_v<C, T>) {

@@ -11,8 +11,7 @@
 #include "elementwise.h"
 #include "kiln/math/indexing.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 // Flat position (in the index's row-major order) of its first value outside [0, size), or -1.
 template <typename I>
@@ -41,19 +40,21 @@ template <typename I>
   std::string where = "[";
   int64_t rem = pos, off = 0;
   int64_t idx[kMaxDims];
-  for (int d = index.ndim - 1; d >= 0; --d) { idx[d] = rem % index.shape[d]; rem /= index.shape[d]; off += idx[d] * index.strides[d]; }
+  for (int d = index.ndim - 1; d >= 0; --d) {
+    idx[d] = rem % index.shape[d];
+    rem /= index.shape[d];
+    off += idx[d] * index.strides[d];
+  }
   for (int d = 0; d < index.ndim; ++d) where += (d ? ", " : "") + std::to_string(idx[d]);
   where += "]";
   int64_t v = (int64_t)index.ptr<I>()[off];
   std::string range = "[0, " + std::to_string(size - 1) + "]";
   fail(ErrorKind::Value, {c.name, arg, "a value in " + range, std::to_string(v)},
-       std::string("argument '") + arg + "' holds " + std::to_string(v) + " at position " + where + ", outside the valid range " + range + " " +
-           range_of + (v < 0 ? " (negative indices are not allowed)" : ""));
+       std::string("argument '") + arg + "' holds " + std::to_string(v) + " at position " + where + ", outside the valid range " + range + " " + range_of +
+           (v < 0 ? " (negative indices are not allowed)" : ""));
 }
 
-std::string of_dim(int dim, int64_t size) {
-  return "(dimension " + std::to_string(dim) + " of 'input' has size " + std::to_string(size) + ")";
-}
+std::string of_dim(int dim, int64_t size) { return "(dimension " + std::to_string(dim) + " of 'input' has size " + std::to_string(size) + ")"; }
 
 // The entry points' host-side check of the gather/scatter index values (see index_entry_points.inc).
 template <typename I>
@@ -72,9 +73,7 @@ void gather_loop(const KernelCall&, const TensorArg& out, const TensorArg& index
   Layout<3> L = make_layout<3>(ops);
   const int64_t dim_stride = self.strides[dim];
   parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) {
-    strided_range<3>(L, b, e, [&](char** p) {
-      *(T*)p[0] = ((const T*)p[2])[indexed_offset(0, (int64_t)*(const I*)p[1], dim_stride)];
-    });
+    strided_range<3>(L, b, e, [&](char** p) { *(T*)p[0] = ((const T*)p[2])[indexed_offset(0, (int64_t)*(const I*)p[1], dim_stride)]; });
   });
 }
 
@@ -88,7 +87,10 @@ template <typename T, typename I, typename Write>
 void scatter_loop(const KernelCall&, const TensorArg& src, const TensorArg& index, const TensorArg& target, int dim, Write write) {
   // Operands without dim: the slices' common part.
   auto drop_dim = [dim](TensorArg t) {
-    for (int d = dim; d + 1 < t.ndim; ++d) { t.shape[d] = t.shape[d + 1]; t.strides[d] = t.strides[d + 1]; }
+    for (int d = dim; d + 1 < t.ndim; ++d) {
+      t.shape[d] = t.shape[d + 1];
+      t.strides[d] = t.strides[d + 1];
+    }
     t.ndim -= 1;
     t.numel = 1;
     for (int d = 0; d < t.ndim; ++d) t.numel *= t.shape[d];
@@ -100,7 +102,8 @@ void scatter_loop(const KernelCall&, const TensorArg& src, const TensorArg& inde
   const int64_t n = index.shape[dim];
   const int64_t src_step = src.strides[dim], index_step = index.strides[dim], target_stride = target.strides[dim];
   // Walk dim innermost when it is the iterated operands' fastest-moving dim (or the only one).
-  const bool dim_inner = L.ndim == 0 || (index_step < 0 ? -index_step : index_step) <= (L.strides[1][L.ndim - 1] < 0 ? -L.strides[1][L.ndim - 1] : L.strides[1][L.ndim - 1]);
+  const bool dim_inner =
+      L.ndim == 0 || (index_step < 0 ? -index_step : index_step) <= (L.strides[1][L.ndim - 1] < 0 ? -L.strides[1][L.ndim - 1] : L.strides[1][L.ndim - 1]);
   auto visit = [&](char** p, int64_t j) {
     const T* sp = (const T*)p[0] + j * src_step;
     int64_t v = (int64_t)((const I*)p[1])[j * index_step];
@@ -109,7 +112,9 @@ void scatter_loop(const KernelCall&, const TensorArg& src, const TensorArg& inde
   const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, n));
   parallel_for(L.numel, grain, [&](int64_t b, int64_t e) {
     if (dim_inner) {
-      strided_range<3>(L, b, e, [&](char** p) { for (int64_t j = 0; j < n; ++j) visit(p, j); });
+      strided_range<3>(L, b, e, [&](char** p) {
+        for (int64_t j = 0; j < n; ++j) visit(p, j);
+      });
     } else {
       for (int64_t j = 0; j < n; ++j) strided_range<3>(L, b, e, [&](char** p) { visit(p, j); });
     }
@@ -122,7 +127,8 @@ using ScatterAddInto = AddInto;   // one thread owns each target element (see sc
 template <typename I>
 void one_hot_fill(const KernelCall& c, const TensorArg& index, int64_t* out, int64_t classes) {
   int64_t bad = first_bad_index<I>(index, classes);
-  if (bad >= 0) throw_bad_index<I>(c, index, bad, classes, "input", "(class values must be in [0, numClasses - 1], numClasses = " + std::to_string(classes) + ")");
+  if (bad >= 0)
+    throw_bad_index<I>(c, index, bad, classes, "input", "(class values must be in [0, numClasses - 1], numClasses = " + std::to_string(classes) + ")");
   const TensorArg* ops[1] = {&index};
   Layout<1> L = make_layout<1>(ops);
   parallel_for(L.numel, std::max<int64_t>(1, kGrain / classes), [&](int64_t b, int64_t e) {

@@ -70,8 +70,8 @@ void nonzero_kernel(KernelCall& c) {
   const int64_t rs = out.strides[0], cs = out.strides[1];
   const TensorArg* ops[1] = {&x};
   KILN_DISPATCH_ALL(x.dtype, c.name, for_each_element<1>(ops, [&](int64_t p, char** ptr) {
-    if (is_nonzero((const scalar_t*)ptr[0])) write_coords(p, x.ndim, x.shape, o + (pos[p] - 1) * rs, cs);
-  }));
+                      if (is_nonzero((const scalar_t*)ptr[0])) write_coords(p, x.ndim, x.shape, o + (pos[p] - 1) * rs, cs);
+                    }));
 }
 
 void masked_select_kernel(KernelCall& c) {
@@ -81,7 +81,8 @@ void masked_select_kernel(KernelCall& c) {
   check_same_shape(c.name, x, mask, "input and mask");
   check_positions(c.name, c.in(2), x.numel);
   const int64_t count = x.numel ? pos[x.numel - 1] : 0;
-  KILN_CHECK(out.dtype == x.dtype && out.ndim == 1 && out.shape[0] == count, Shape, c.name, "expected a 1-d output of " + std::to_string(count) + " elements in the input's dtype");
+  KILN_CHECK(out.dtype == x.dtype && out.ndim == 1 && out.shape[0] == count, Shape, c.name,
+             "expected a 1-d output of " + std::to_string(count) + " elements in the input's dtype");
   if (count == 0) return;
   const TensorArg* ops[2] = {&x, &mask};
   const int64_t os = out.strides[0];
@@ -89,8 +90,8 @@ void masked_select_kernel(KernelCall& c) {
     using T = scalar_t;
     T* o = out.ptr<T>();
     KILN_DISPATCH_ALL(mask.dtype, c.name, for_each_element<2>(ops, [&](int64_t p, char** ptr) {
-      if (is_nonzero((const scalar_t*)ptr[1])) o[(pos[p] - 1) * os] = *(const T*)ptr[0];
-    }));
+                        if (is_nonzero((const scalar_t*)ptr[1])) o[(pos[p] - 1) * os] = *(const T*)ptr[0];
+                      }));
   });
 }
 
@@ -101,7 +102,8 @@ void masked_select_backward_kernel(KernelCall& c) {
   check_same_shape(c.name, out, mask, "the output and mask");
   check_positions(c.name, c.in(2), mask.numel);
   const int64_t count = mask.numel ? pos[mask.numel - 1] : 0;
-  KILN_CHECK(grad.dtype == out.dtype && grad.ndim == 1 && grad.shape[0] == count, Shape, c.name, "expected a 1-d grad of " + std::to_string(count) + " elements in the output's dtype");
+  KILN_CHECK(grad.dtype == out.dtype && grad.ndim == 1 && grad.shape[0] == count, Shape, c.name,
+             "expected a 1-d grad of " + std::to_string(count) + " elements in the output's dtype");
   if (out.numel == 0) return;
   const TensorArg* ops[2] = {&out, &mask};
   const int64_t gs = grad.strides[0];
@@ -109,8 +111,8 @@ void masked_select_backward_kernel(KernelCall& c) {
     using T = scalar_t;
     const T* g = grad.ptr<T>();
     KILN_DISPATCH_ALL(mask.dtype, c.name, for_each_element<2>(ops, [&](int64_t p, char** ptr) {
-      *(T*)ptr[0] = is_nonzero((const scalar_t*)ptr[1]) ? g[(pos[p] - 1) * gs] : Store<T>::from(0.0f);
-    }));
+                        *(T*)ptr[0] = is_nonzero((const scalar_t*)ptr[1]) ? g[(pos[p] - 1) * gs] : Store<T>::from(0.0f);
+                      }));
   });
 }
 

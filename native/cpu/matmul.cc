@@ -3,8 +3,7 @@
 #include "gemm.h"
 #include "tensor_ops.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 void bmm_kernel(KernelCall& c) {
   mm::Problem P = mm::make_problem(c);

@@ -10,12 +10,13 @@
 #include "for_each_element.h"
 #include "parallel.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 // The CPU always indexes in 64 bits.
 template <typename F>
-void with_index_type(const TensorArg* const* /*ops*/, int /*n*/, const F& f) { f(int64_t()); }
+void with_index_type(const TensorArg* const* /*ops*/, int /*n*/, const F& f) {
+  f(int64_t());
+}
 
 // max_pool2d_backward's scatter: grad_in = 0, then each grad_out element added at its window's
 // argmax. A thread owns whole planes, so the scatter has no conflicts and sums in a fixed order. A

@@ -7,8 +7,7 @@
 #include "parallel.h"
 #include "kiln/math/philox.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 using namespace kiln::rng;
 

@@ -17,8 +17,7 @@
 #include "kiln/reduce_layout.h"
 #include "parallel.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 constexpr int64_t kLeaf = 256;       // elements folded sequentially at a leaf of the pairwise tree
 constexpr int kCols = 16;            // outputs a column unit reduces together
@@ -60,7 +59,10 @@ struct Reducer {
 
   // acc[c] <- the state of positions [b, b + n) of output c, in the pairwise order.
   void range(const S* base, int ncols, int64_t b, int64_t n, Acc* acc) const {
-    if (n <= kLeaf) { leaf(base, ncols, b, n, acc); return; }
+    if (n <= kLeaf) {
+      leaf(base, ncols, b, n, acc);
+      return;
+    }
     int64_t h = split_point(n);
     Acc right[W];
     range(base, ncols, b, h, acc);
@@ -69,7 +71,10 @@ struct Reducer {
   }
 
   void leaf(const S* base, int ncols, int64_t b, int64_t n, Acc* acc) const {
-    if (W == 1) { acc[0] = leaf_row(base, b, n); return; }
+    if (W == 1) {
+      acc[0] = leaf_row(base, b, n);
+      return;
+    }
     for (int c = 0; c < ncols; ++c) acc[c] = op.identity();
     if (L.red_ndim == 1) {
       const int64_t s = L.red_strides[0];
@@ -127,7 +132,10 @@ struct Reducer {
 
 // The nodes of the pairwise tree over [b, b + n) at `depth` below the root (or leaves above it).
 void tree_nodes(int64_t b, int64_t n, int depth, std::vector<std::pair<int64_t, int64_t>>& out) {
-  if (depth == 0 || n <= kLeaf) { out.emplace_back(b, n); return; }
+  if (depth == 0 || n <= kLeaf) {
+    out.emplace_back(b, n);
+    return;
+  }
   int64_t h = split_point(n);
   tree_nodes(b, h, depth - 1, out);
   tree_nodes(b + h, n - h, depth - 1, out);
@@ -153,7 +161,11 @@ void run(const Op& op, const ReduceLayout& L, const S* in, void* const outs[]) {
   const int64_t per_row = (inner + W - 1) / W;
   const int64_t units = W > 1 ? (L.O / inner) * per_row : L.O;
   auto unit_of = [&](int64_t u, int64_t& o, int& ncols) {
-    if (W == 1) { o = u; ncols = 1; return; }
+    if (W == 1) {
+      o = u;
+      ncols = 1;
+      return;
+    }
     int64_t k = u % per_row;
     o = (u / per_row) * inner + k * W;
     ncols = (int)std::min<int64_t>(W, inner - k * W);
@@ -170,7 +182,8 @@ void run(const Op& op, const ReduceLayout& L, const S* in, void* const outs[]) {
     parallel_for(units, std::max<int64_t>(1, kGrain / work), [&](int64_t b, int64_t e) {
       Acc acc[W];
       for (int64_t u = b; u < e; ++u) {
-        int64_t o; int ncols;
+        int64_t o;
+        int ncols;
         unit_of(u, o, ncols);
         red.range(in + kept.offset(o), ncols, 0, R, acc);
         for (int c = 0; c < ncols; ++c) op.write(acc[c], R, outs, o + c);
@@ -185,14 +198,16 @@ void run(const Op& op, const ReduceLayout& L, const S* in, void* const outs[]) {
   std::unique_ptr<Acc[]> part(new Acc[(size_t)(units * nn * W)]);   // not vector: vector<bool> packs bits
   parallel_for(units * nn, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      int64_t o; int ncols;
+      int64_t o;
+      int ncols;
       unit_of(i / nn, o, ncols);
       const auto& node = nodes[(size_t)(i % nn)];
       red.range(in + kept.offset(o), ncols, node.first, node.second, &part[(size_t)(i * W)]);
     }
   });
   for (int64_t u = 0; u < units; ++u) {
-    int64_t o; int ncols;
+    int64_t o;
+    int ncols;
     unit_of(u, o, ncols);
     for (int c = 0; c < ncols; ++c) {
       size_t k = 0;

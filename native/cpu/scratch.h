@@ -14,7 +14,9 @@ class Scratch {
   explicit Scratch(size_t n) : data_(n ? static_cast<T*>(allocate(n * sizeof(T), &rounded_)) : nullptr) {}
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() { if (data_) release(data_, rounded_); }
+  ~Scratch() {
+    if (data_) release(data_, rounded_);
+  }
   T* get() const { return data_; }
 
  private:

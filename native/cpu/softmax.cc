@@ -9,8 +9,7 @@
 #include "kiln/reduce_layout.h"
 #include "parallel.h"
 
-namespace kiln { namespace cpu {
-namespace {
+namespace kiln { namespace cpu { namespace {
 
 constexpr int kCols = 16;
 
@@ -69,14 +68,14 @@ void backward_rows(const RowLayout<3>& R, S* dx0, const S* g0, const S* y0) {
     for (int64_t j = 0; j < D; ++j)
       for (int c = 0; c < ncols; ++c) total[c] += A(Fn::term(T(load(g + j * sg + c)), T(load(y + j * sy + c))));
     for (int64_t j = 0; j < D; ++j)
-      for (int c = 0; c < ncols; ++c)
-        store(dx + j * sd + c, Fn::grad(T(load(g + j * sg + c)), T(load(y + j * sy + c)), T(total[c])));
+      for (int c = 0; c < ncols; ++c) store(dx + j * sd + c, Fn::grad(T(load(g + j * sg + c)), T(load(y + j * sy + c)), T(total[c])));
   });
 }
 
 void check_dtypes(KernelCall& c) {
   for (int i = 0; i < c.n_inputs; ++i)
-    KILN_CHECK(c.in(i).dtype == c.out(0).dtype, DType, c.name, std::string("operands must have one dtype, got ") + dtype_name(c.in(i).dtype) + " and " + dtype_name(c.out(0).dtype));
+    KILN_CHECK(c.in(i).dtype == c.out(0).dtype, DType, c.name,
+               std::string("operands must have one dtype, got ") + dtype_name(c.in(i).dtype) + " and " + dtype_name(c.out(0).dtype));
 }
 
 template <typename Fn> void forward(KernelCall& c) {

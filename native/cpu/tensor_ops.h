@@ -14,9 +14,7 @@ inline void copy_strided(const TensorArg& src, const TensorArg& dst) {
   Layout<2> L = make_layout<2>(ops);
   auto run = [&](auto element) {
     using E = decltype(element);
-    parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) {
-      strided_range<2>(L, b, e, [&](char** p) { *(E*)p[0] = *(const E*)p[1]; });
-    });
+    parallel_for(L.numel, kGrain, [&](int64_t b, int64_t e) { strided_range<2>(L, b, e, [&](char** p) { *(E*)p[0] = *(const E*)p[1]; }); });
   };
   switch (dtype_size(dst.dtype)) {
     case 1: run(uint8_t()); break;

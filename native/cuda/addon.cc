@@ -31,7 +31,9 @@ thread_local int t_current_device = -1;   // the CUDA runtime's current device i
 // (two more N-API calls per launch from JS would cost more than the event records themselves).
 // Events are pooled: a device's pairs are reused by its next profile. Each JS environment profiles
 // its own launches (the timers live in its EnvState).
-struct LaunchEvents { cudaEvent_t start = nullptr, end = nullptr; };
+struct LaunchEvents {
+  cudaEvent_t start = nullptr, end = nullptr;
+};
 struct DeviceTimer {
   bool on = false;
   cudaEvent_t base = nullptr;        // the clock's zero, recorded when timing starts
@@ -52,7 +54,10 @@ struct EnvState {
 int device_count_or_zero() {
   int n = 0;
   // Without a driver this returns an error (35: insufficient driver, 100: no device): "no CUDA".
-  if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return 0; }
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
   return n;
 }
 
@@ -89,7 +94,10 @@ void raise_device_error(EnvState& s) {
   *slot = DeviceErrorSlot{};
   int id = (int)e.kernel - 1;
   std::string name = id < kernel_count() ? kernel_name(id) : "cuda kernel";
-  auto num = [](double v) { std::string s = std::to_string(v); return s; };
+  auto num = [](double v) {
+    std::string s = std::to_string(v);
+    return s;
+  };
   std::string value = e.is_float ? num(e.fvalue) : std::to_string(e.value);
   std::string range = e.is_float ? "[" + num(e.flo) + ", " + num(e.fhi) + "]" : "[" + std::to_string(e.lo) + ", " + std::to_string(e.hi) + "]";
   fail(ErrorKind::Value, {name, kernel_input_arg(id, (int)e.arg), "a value in " + range, value},
@@ -102,16 +110,13 @@ void sync_device(EnvState& s, int device) {
   raise_device_error(s);
 }
 
-
 cudaEvent_t new_event() {
   cudaEvent_t e;
   KILN_CUDA_CHECK(cudaEventCreate(&e), "cudaEventCreate");
   return e;
 }
 
-DeviceTimer* timer_of(EnvState& s, int device) {
-  return s.timing && device < (int)s.timers.size() && s.timers[device].on ? &s.timers[device] : nullptr;
-}
+DeviceTimer* timer_of(EnvState& s, int device) { return s.timing && device < (int)s.timers.size() && s.timers[device].on ? &s.timers[device] : nullptr; }
 
 void before_launch(KernelCall& c, void* state) {
   c.stream = stream_for(c.device);
@@ -139,9 +144,7 @@ template <typename F>
 Napi::Value guarded(const Napi::CallbackInfo& info, F f) {
   try {
     return f();
-  } catch (const KilnError& e) {
-    to_js_error(info.Env(), e).ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
+  } catch (const KilnError& e) { to_js_error(info.Env(), e).ThrowAsJavaScriptException(); } catch (const std::exception& e) {
     to_js_error(info.Env(), ErrorKind::Internal, e.what()).ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();
@@ -156,7 +159,10 @@ void report_reserved_change(Napi::Env env, int64_t delta) {
 
 int arg_int(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().Int32Value(); }
 void* arg_ptr(const Napi::CallbackInfo& info, int i) { return reinterpret_cast<void*>((uintptr_t)info[i].As<Napi::Number>().DoubleValue()); }
-struct HostView { char* data; size_t bytes; };
+struct HostView {
+  char* data;
+  size_t bytes;
+};
 HostView arg_view(const Napi::CallbackInfo& info, int i) {
   auto ta = info[i].As<Napi::TypedArray>();
   return {static_cast<char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength()};
@@ -220,8 +226,7 @@ Napi::Value Malloc(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
     if (!(n >= 0) || n != (double)(int64_t)n) fail(ErrorKind::Value, "cuda alloc", "invalid size " + std::to_string(n));
-    if (n > (double)kMaxAllocation)
-      fail(ErrorKind::Memory, "cuda alloc", "cannot allocate " + std::to_string(n) + " bytes (at most 2^46 bytes per tensor)");
+    if (n > (double)kMaxAllocation) fail(ErrorKind::Memory, "cuda alloc", "cannot allocate " + std::to_string(n) + " bytes (at most 2^46 bytes per tensor)");
     int d = arg_int(info, 1);
     stream_for(d);
     if (collected_since_last_check(info.Env())) sweep_collected(info.Env());
@@ -284,9 +289,7 @@ class CopyWorker : public Napi::AsyncWorker {
     try {
       raise_device_error(state_);
       deferred_.Resolve(Env().Undefined());
-    } catch (const KilnError& e) {
-      deferred_.Reject(to_js_error(Env(), e).Value());
-    }
+    } catch (const KilnError& e) { deferred_.Reject(to_js_error(Env(), e).Value()); }
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(to_js_error(Env(), ErrorKind::Cuda, e.Message()).Value()); }
 
@@ -320,7 +323,10 @@ Napi::Value CopyOnDevice(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value { sync_device(env_state(info), arg_int(info, 0)); return info.Env().Undefined(); });
+  return guarded(info, [&]() -> Napi::Value {
+    sync_device(env_state(info), arg_int(info, 0));
+    return info.Env().Undefined();
+  });
 }
 
 // Events for timing device work (as torch.cuda.Event): eventCreate() -> handle number,
@@ -381,7 +387,8 @@ Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     int d = arg_int(info, 0);
     EnvState& s = env_state(info);
-    if (d < 0 || d >= (int)s.timers.size() || !s.timers[d].on) fail(ErrorKind::Internal, "profileStop", "device timing is not on for cuda:" + std::to_string(d));
+    if (d < 0 || d >= (int)s.timers.size() || !s.timers[d].on)
+      fail(ErrorKind::Internal, "profileStop", "device timing is not on for cuda:" + std::to_string(d));
     DeviceTimer& t = s.timers[d];
     t.on = false;
     s.timing = false;
@@ -432,7 +439,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
         std::lock_guard<std::mutex> lock(g_streams_mutex);
         streams = g_streams;
       }
-      for (cudaStream_t s : streams) if (s) cudaStreamSynchronize(s);
+      for (cudaStream_t s : streams)
+        if (s) cudaStreamSynchronize(s);
       cudaFreeHost(state->error_slot);
     }
     delete state;
@@ -443,9 +451,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hooks.state = state;
   export_kernel_api(env, exports, hooks);
   export_sweep(env, exports);
-  auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) {
-    exports.Set(name, Napi::Function::New(env, f, name, state));
-  };
+  auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) { exports.Set(name, Napi::Function::New(env, f, name, state)); };
   fn("deviceCount", DeviceCount);
   fn("deviceStatus", DeviceStatus);
   fn("deviceProperties", DeviceProperties);

@@ -26,7 +26,10 @@ size_t round_size(size_t n) {
 
 void release_cached(DeviceCache& dc) {
   for (auto& kv : dc.free_blocks) {
-    for (void* p : kv.second) { cudaFree(p); dc.stats.reserved -= kv.first; }
+    for (void* p : kv.second) {
+      cudaFree(p);
+      dc.stats.reserved -= kv.first;
+    }
     kv.second.clear();
   }
 }
@@ -34,8 +37,7 @@ void release_cached(DeviceCache& dc) {
 }  // namespace
 
 void* device_alloc(int device, size_t nbytes) {
-  if (nbytes > kMaxAllocation)
-    fail(ErrorKind::Memory, "cuda alloc", "cannot allocate " + std::to_string(nbytes) + " bytes (at most 2^46 bytes per tensor)");
+  if (nbytes > kMaxAllocation) fail(ErrorKind::Memory, "cuda alloc", "cannot allocate " + std::to_string(nbytes) + " bytes (at most 2^46 bytes per tensor)");
   std::lock_guard<std::mutex> lock(g_mutex);
   DeviceCache& dc = g_caches[device];
   size_t size = round_size(nbytes);
@@ -61,9 +63,8 @@ void* device_alloc(int device, size_t nbytes) {
       size_t free_b = 0, total_b = 0;
       cudaMemGetInfo(&free_b, &total_b);
       fail(ErrorKind::Memory, "cuda alloc",
-           "out of memory on cuda:" + std::to_string(device) + " allocating " + std::to_string(nbytes) +
-               " bytes (" + std::to_string(free_b) + " of " + std::to_string(total_b) + " bytes free, " +
-               std::to_string(dc.stats.allocated) + " allocated by Kiln)");
+           "out of memory on cuda:" + std::to_string(device) + " allocating " + std::to_string(nbytes) + " bytes (" + std::to_string(free_b) + " of " +
+               std::to_string(total_b) + " bytes free, " + std::to_string(dc.stats.allocated) + " allocated by Kiln)");
     }
     KILN_CUDA_CHECK(err, "cuda alloc");
     dc.stats.reserved += size;

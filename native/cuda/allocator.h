@@ -28,7 +28,9 @@ MemoryStats memory_stats(int device);
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  DeviceBuffer(int device, size_t nbytes) : device_(device) { if (nbytes) data = device_alloc(device, nbytes); }
+  DeviceBuffer(int device, size_t nbytes) : device_(device) {
+    if (nbytes) data = device_alloc(device, nbytes);
+  }
   DeviceBuffer(DeviceBuffer&& o) noexcept : data(o.data), device_(o.device_) { o.data = nullptr; }
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     std::swap(data, o.data);
@@ -37,7 +39,9 @@ class DeviceBuffer {
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { if (data) device_free(device_, data); }
+  ~DeviceBuffer() {
+    if (data) device_free(device_, data);
+  }
   void* data = nullptr;
 
  private:

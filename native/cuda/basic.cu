@@ -2,10 +2,11 @@
 // The same semantics as cpu/basic.cc.
 #include "elementwise.cuh"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
-struct Identity { template <typename T> __device__ T operator()(T x) const { return x; } };
+struct Identity {
+  template <typename T> __device__ T operator()(T x) const { return x; }
+};
 
 void copy_kernel(KernelCall& c) {
   KILN_DISPATCH_ALL(c.out(0).dtype, c.name, {
@@ -34,8 +35,7 @@ void fill_kernel(KernelCall& c) {
     unsigned g = blocks_for(L.numel, 4);
     if (L.numel < (1LL << 31))
       fill_strided<scalar_t, int32_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int32_t>(L), (scalar_t*)L.data[0], (int32_t)L.numel, s);
-    else
-      fill_strided<scalar_t, int64_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int64_t>(L), (scalar_t*)L.data[0], L.numel, s);
+    else fill_strided<scalar_t, int64_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int64_t>(L), (scalar_t*)L.data[0], L.numel, s);
   });
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
@@ -57,9 +57,11 @@ void where_kernel(KernelCall& c) {
   unsigned g = blocks_for(L.numel, 4);
   KILN_DISPATCH_ALL(c.out(0).dtype, c.name, {
     if (L.numel < (1LL << 31))
-      where_strided<scalar_t, int32_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<4, int32_t>(L), (scalar_t*)L.data[0], (const bool*)L.data[1], (const scalar_t*)L.data[2], (const scalar_t*)L.data[3], (int32_t)L.numel);
+      where_strided<scalar_t, int32_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<4, int32_t>(L), (scalar_t*)L.data[0], (const bool*)L.data[1],
+                                                                         (const scalar_t*)L.data[2], (const scalar_t*)L.data[3], (int32_t)L.numel);
     else
-      where_strided<scalar_t, int64_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<4, int64_t>(L), (scalar_t*)L.data[0], (const bool*)L.data[1], (const scalar_t*)L.data[2], (const scalar_t*)L.data[3], L.numel);
+      where_strided<scalar_t, int64_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<4, int64_t>(L), (scalar_t*)L.data[0], (const bool*)L.data[1],
+                                                                         (const scalar_t*)L.data[2], (const scalar_t*)L.data[3], L.numel);
   });
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
@@ -67,7 +69,8 @@ KILN_KERNEL("where", where_kernel);
 
 template <typename C>
 struct Clamp {
-  bool has_lo, has_hi; C lo, hi;
+  bool has_lo, has_hi;
+  C lo, hi;
   __device__ C operator()(C x) const {
     if (x != x) return x;
     if (has_lo && x < lo) x = lo;
@@ -88,8 +91,7 @@ KILN_KERNEL("clamp", clamp_kernel);
 
 template <typename T>
 __global__ void arange_kernel_impl(T* o, int64_t stride, int64_t n, double start, double step) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    store(o + i * stride, start + (double)i * step);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) store(o + i * stride, start + (double)i * step);
 }
 
 // arange: out[i] = start + i * step (attrs [start, step]); also linspace's kernel.

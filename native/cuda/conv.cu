@@ -10,8 +10,7 @@
 #include "runtime.h"
 #include "tensor_ops.h"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
 // The primitives conv_im2col.h asks for, on the GPU (scratch memory from the caching allocator).
 template <typename S>

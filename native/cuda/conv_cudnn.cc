@@ -144,7 +144,10 @@ Plans::Key key_of(int device, const Problem& p, bool benchmark) {
   k[i++] = p.tf32;
   k[i++] = benchmark;
   for (const Dims* d : {&p.x, &p.w, &p.y})
-    for (int j = 0; j < 4; ++j) { k[i++] = d->n[j]; k[i++] = d->s[j]; }
+    for (int j = 0; j < 4; ++j) {
+      k[i++] = d->n[j];
+      k[i++] = d->s[j];
+    }
   const conv::Conv2dShape& s = *p.s;
   for (int64_t v : {s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups}) k[i++] = v;
   return k;
@@ -162,15 +165,12 @@ bool usable(const Perf& r, const Problem& p) {
 
 // The math type a chosen algorithm runs with: its own, except that float32 without TF32 stays on
 // FMA math (DEFAULT math would allow TF32 on Ampere and later).
-cudnnMathType_t run_math(cudnnMathType_t chosen, const Problem& p) {
-  return p.dtype == DType::Float32 && !p.tf32 ? CUDNN_FMA_MATH : chosen;
-}
+cudnnMathType_t run_math(cudnnMathType_t chosen, const Problem& p) { return p.dtype == DType::Float32 && !p.tf32 ? CUDNN_FMA_MATH : chosen; }
 
 // Chooses the algorithm of `plan` (descriptors set) by heuristics or by timing. False: none.
 template <typename Perf>
 bool choose(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, Plan& plan, bool benchmark,
-            const std::function<cudnnStatus_t(int, int*, Perf*)>& heuristic,
-            const std::function<cudnnStatus_t(int, int*, Perf*, void*, size_t)>& find,
+            const std::function<cudnnStatus_t(int, int*, Perf*)>& heuristic, const std::function<cudnnStatus_t(int, int*, Perf*, void*, size_t)>& find,
             const std::function<cudnnStatus_t(int, size_t*)>& workspace_size) {
   Perf perf[kMaxAlgos];
   int n = 0;
@@ -253,8 +253,7 @@ Plan make_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, const Probl
             return api->cudnnFindConvolutionBackwardDataAlgorithmEx(h, plan.w, wp, plan.y, yp, plan.conv, plan.x, xp, r, n, out, ws, bytes);
           },
           [&](int algo, size_t* bytes) {
-            return api->cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x, (cudnnConvolutionBwdDataAlgo_t)algo,
-                                                                     bytes);
+            return api->cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x, (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
           });
       break;
     case Kind::BackwardFilter:
@@ -267,8 +266,7 @@ Plan make_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, const Probl
             return api->cudnnFindConvolutionBackwardFilterAlgorithmEx(h, plan.x, xp, plan.y, yp, plan.conv, plan.w, wp, r, n, out, ws, bytes);
           },
           [&](int algo, size_t* bytes) {
-            return api->cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.x, plan.y, plan.conv, plan.w,
-                                                                       (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
+            return api->cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.x, plan.y, plan.conv, plan.w, (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
           });
       break;
   }
@@ -292,14 +290,14 @@ cudnnStatus_t run(const Api* api, cudnnHandle_t h, const KernelCall& c, const Pr
   const void* beta = accumulate ? alpha : f64 ? (const void*)&zero64 : (const void*)&zero32;
   switch (p.kind) {
     case Kind::Forward:
-      return api->cudnnConvolutionForward(h, alpha, plan.x, p.xp, plan.w, p.wp, plan.conv, (cudnnConvolutionFwdAlgo_t)plan.algo, ws.data,
-                                          plan.workspace, beta, plan.y, const_cast<void*>(p.yp));
+      return api->cudnnConvolutionForward(h, alpha, plan.x, p.xp, plan.w, p.wp, plan.conv, (cudnnConvolutionFwdAlgo_t)plan.algo, ws.data, plan.workspace, beta,
+                                          plan.y, const_cast<void*>(p.yp));
     case Kind::BackwardData:
-      return api->cudnnConvolutionBackwardData(h, alpha, plan.w, p.wp, plan.y, p.yp, plan.conv, (cudnnConvolutionBwdDataAlgo_t)plan.algo,
-                                               ws.data, plan.workspace, beta, plan.x, const_cast<void*>(p.xp));
+      return api->cudnnConvolutionBackwardData(h, alpha, plan.w, p.wp, plan.y, p.yp, plan.conv, (cudnnConvolutionBwdDataAlgo_t)plan.algo, ws.data,
+                                               plan.workspace, beta, plan.x, const_cast<void*>(p.xp));
     case Kind::BackwardFilter:
-      return api->cudnnConvolutionBackwardFilter(h, alpha, plan.x, p.xp, plan.y, p.yp, plan.conv, (cudnnConvolutionBwdFilterAlgo_t)plan.algo,
-                                                 ws.data, plan.workspace, beta, plan.w, const_cast<void*>(p.wp));
+      return api->cudnnConvolutionBackwardFilter(h, alpha, plan.x, p.xp, plan.y, p.yp, plan.conv, (cudnnConvolutionBwdFilterAlgo_t)plan.algo, ws.data,
+                                                 plan.workspace, beta, plan.w, const_cast<void*>(p.wp));
   }
   return CUDNN_STATUS_SUCCESS;
 }
@@ -334,7 +332,10 @@ bool prepare(const KernelCall& c, const TensorArg& t, bool contiguous, Operand& 
     TensorArg dst = t;
     dst.data = static_cast<char*>(o.hold.data);
     int64_t s = 1;
-    for (int i = 3; i >= 0; --i) { dst.strides[i] = s; s *= t.shape[i]; }
+    for (int i = 3; i >= 0; --i) {
+      dst.strides[i] = s;
+      s *= t.shape[i];
+    }
     copy_strided(c, t, dst);
     o.t = dst;
   }

@@ -12,14 +12,17 @@
 #include <library_types.h>      // cudaDataType_t (part of the CUDA runtime's headers)
 
 // The enum types (all int-sized in C).
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUBLASLT_ENUMS(X)                                                                   \
   X(cublasStatus_t) X(cublasComputeType_t) X(cublasOperation_t) X(cublasLtMatmulDescAttributes_t) \
   X(cublasLtMatrixLayoutAttribute_t) X(cublasLtMatmulPreferenceAttributes_t) X(cublasLtEpilogue_t) \
   X(cublasLtReductionScheme_t)
+// clang-format on
 
 // X(enum type, name, value). Attribute payloads: TRANSA/TRANSB int32_t, EPILOGUE uint32_t,
 // BIAS_POINTER const void*, BATCH_COUNT int32_t, STRIDED_BATCH_OFFSET int64_t (elements),
 // MAX_WORKSPACE_BYTES uint64_t, REDUCTION_SCHEME_MASK and MIN_ALIGNMENT_* uint32_t.
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUBLASLT_VALUES(X)                                                        \
   X(cublasStatus_t, CUBLAS_STATUS_SUCCESS, 0)                                          \
   X(cublasStatus_t, CUBLAS_STATUS_NOT_INITIALIZED, 1)                                  \
@@ -49,8 +52,10 @@
   X(cublasLtEpilogue_t, CUBLASLT_EPILOGUE_DEFAULT, 1)                                  \
   X(cublasLtEpilogue_t, CUBLASLT_EPILOGUE_BIAS, 4)                                     \
   X(cublasLtReductionScheme_t, CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE, 2)
+// clang-format on
 
 // X(name, return type, (parameter types)): the entry points, looked up with dlsym by name.
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUBLASLT_FUNCTIONS(X)                                                                       \
   X(cublasLtGetVersion, size_t, (void))                                                                  \
   X(cublasLtGetStatusString, const char*, (cublasStatus_t))                                              \
@@ -76,14 +81,17 @@
     (cublasLtHandle_t, cublasLtMatmulDesc_t, const void*, const void*, cublasLtMatrixLayout_t,           \
      const void*, cublasLtMatrixLayout_t, const void*, const void*, cublasLtMatrixLayout_t, void*,       \
      cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t*, void*, size_t, cudaStream_t))
+// clang-format on
 
 // The structs whose layout Kiln relies on, and their fields read or written: X(struct, field).
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUBLASLT_STRUCT_FIELDS(X)                   \
   X(cublasLtMatmulAlgo_t, data)                          \
   X(cublasLtMatmulHeuristicResult_t, algo)               \
   X(cublasLtMatmulHeuristicResult_t, workspaceSize)      \
   X(cublasLtMatmulHeuristicResult_t, state)              \
   X(cublasLtMatmulHeuristicResult_t, wavesCount)
+// clang-format on
 
 namespace kiln { namespace nvidia { namespace cublaslt {
 

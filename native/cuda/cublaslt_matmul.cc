@@ -81,8 +81,7 @@ Plan make_plan(const Api* api, cublasLtHandle_t handle, const Setup& s, const ui
     cublaslt::check(api->cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)), op,
                     "cublasLtMatmulDescSetAttribute");
     // the heuristic reads the bias pointer's alignment
-    cublaslt::check(api->cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), op,
-                    "cublasLtMatmulDescSetAttribute");
+    cublaslt::check(api->cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), op, "cublasLtMatmulDescSetAttribute");
   }
   const LtLayout& L = s.lt;
   cublaslt::check(api->cublasLtMatrixLayoutCreate(&p.a, s.type, L.a.rows, L.a.cols, L.a.ld), op, "cublasLtMatrixLayoutCreate");
@@ -102,8 +101,7 @@ Plan make_plan(const Api* api, cublasLtHandle_t handle, const Setup& s, const ui
     cublasStatus_t st = api->cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
     const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                                                                 CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-    for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; ++i)
-      st = api->cublasLtMatmulPreferenceSetAttribute(pref, align_attr[i], &align[i], sizeof(align[i]));
+    for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; ++i) st = api->cublasLtMatmulPreferenceSetAttribute(pref, align_attr[i], &align[i], sizeof(align[i]));
     if (attempt == 0 && st == CUBLAS_STATUS_SUCCESS) {
       uint32_t mask = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
       st = api->cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &mask, sizeof(mask));
@@ -134,23 +132,24 @@ bool cublaslt_gemm(const GemmCall& g) {
   if (!cuda_type(g.dtype, s.type) || P.K == 0) return false;
   s.half = g.dtype == DType::Float16 || g.dtype == DType::BFloat16;
   s.scale = g.dtype == DType::Float64 ? CUDA_R_64F : CUDA_R_32F;
-  s.compute = g.dtype == DType::Float64 ? CUBLAS_COMPUTE_64F
-              : (g.dtype == DType::Float32 && g.precision > 0) ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  s.compute = g.dtype == DType::Float64                        ? CUBLAS_COMPUTE_64F
+              : (g.dtype == DType::Float32 && g.precision > 0) ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                               : CUBLAS_COMPUTE_32F;
   if (!lt_layout(P, s.lt)) return false;
   const LtLayout& L = s.lt;
   if (g.bias && g.bias->strides[0] != 1 && P.N > 1) return false;   // the epilogue reads a contiguous bias
 
   const int es = dtype_size(g.dtype);
   // the looped outer batch dims step every start address too: their strides count for alignment
-  const uint32_t align[4] = {alignment(g.b, {L.a.ld, L.stride_a, lt_outer_stride_bits(P, 1)}, es),
-                             alignment(g.a, {L.b.ld, L.stride_b, lt_outer_stride_bits(P, 0)}, es),
-                             alignment(g.c, {L.d.ld, L.stride_d, lt_outer_stride_bits(P, 2)}, es),
-                             alignment(g.c, {L.d.ld, L.stride_d, lt_outer_stride_bits(P, 2)}, es)};
+  const uint32_t align[4] = {
+      alignment(g.b, {L.a.ld, L.stride_a, lt_outer_stride_bits(P, 1)}, es), alignment(g.a, {L.b.ld, L.stride_b, lt_outer_stride_bits(P, 0)}, es),
+      alignment(g.c, {L.d.ld, L.stride_d, lt_outer_stride_bits(P, 2)}, es), alignment(g.c, {L.d.ld, L.stride_d, lt_outer_stride_bits(P, 2)}, es)};
   const int64_t bias_align = g.bias ? alignment(g.bias->data, {}, es) : 0;
 
   const int device = g.call->device;
-  const PlanCache<22, Plan>::Key key = {device, (int64_t)g.dtype, s.compute, L.a.transpose, L.b.transpose, P.M, P.N, P.K, L.a.ld, L.b.ld, L.d.ld,
-                                        L.batch, L.stride_a, L.stride_b, L.stride_d, align[0], align[1], align[2], bias_align, g.bias ? 1 : 0, 0, 0};
+  const PlanCache<22, Plan>::Key key = {
+      device,  (int64_t)g.dtype, s.compute,  L.a.transpose, L.b.transpose, P.M,      P.N,      P.K,        L.a.ld,         L.b.ld, L.d.ld,
+      L.batch, L.stride_a,       L.stride_b, L.stride_d,    align[0],      align[1], align[2], bias_align, g.bias ? 1 : 0, 0,      0};
   cublasLtHandle_t handle = cublaslt::handle(device);
   Plan& plan = t_plans.get(key, [&] { return make_plan(api, handle, s, align, g.bias ? g.bias->data : nullptr, g.call->name); });
   if (!plan.ok) return false;
@@ -172,9 +171,9 @@ bool cublaslt_gemm(const GemmCall& g) {
     const char* a = static_cast<const char*>(g.a) + off[0] * es;
     const char* b = static_cast<const char*>(g.b) + off[1] * es;
     char* c = static_cast<char*>(g.c) + off[2] * es;
-    cublaslt::check(api->cublasLtMatmul(handle, plan.desc, alpha, b, plan.a, a, plan.b, beta, c, plan.d, c, plan.d, &plan.algo, ws.data,
-                                        plan.workspace, stream),
-                    g.call->name, "cublasLtMatmul");
+    cublaslt::check(
+        api->cublasLtMatmul(handle, plan.desc, alpha, b, plan.a, a, plan.b, beta, c, plan.d, c, plan.d, &plan.algo, ws.data, plan.workspace, stream),
+        g.call->name, "cublasLtMatmul");
   }
   return true;
 }

@@ -76,8 +76,7 @@ void load() {
     g_status.reason = "cuDNN's " + std::string(name) + " could not be loaded from " + dir + ": " + r.error;
     return false;
   };
-  for (const char* name : {"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",
-                           "libcudnn_cnn.so.9"})
+  for (const char* name : {"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9"})
     if (!open_sub(name, true)) return;
   std::string missing;
 #define KILN_RESOLVE(name, ret, params) resolve(g_api.name, lib.handle, #name, missing);

@@ -10,12 +10,15 @@
 #include <cuda_runtime_api.h>   // cudaStream_t
 #include "nvidia_decls.h"
 
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUDNN_ENUMS(X)                                                                            \
   X(cudnnStatus_t) X(cudnnDataType_t) X(cudnnMathType_t) X(cudnnTensorFormat_t) X(cudnnConvolutionMode_t) \
   X(cudnnConvolutionFwdAlgo_t) X(cudnnConvolutionBwdDataAlgo_t) X(cudnnConvolutionBwdFilterAlgo_t)      \
   X(cudnnDeterminism_t)
+// clang-format on
 
 // X(enum type, name, value)
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUDNN_VALUES(X)                                                                   \
   X(cudnnStatus_t, CUDNN_STATUS_SUCCESS, 0)                                                    \
   X(cudnnStatus_t, CUDNN_STATUS_BAD_PARAM, 2000)                                               \
@@ -35,8 +38,10 @@
   X(cudnnConvolutionFwdAlgo_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, 8)                            \
   X(cudnnConvolutionBwdDataAlgo_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, 6)                   \
   X(cudnnConvolutionBwdFilterAlgo_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, 7)
+// clang-format on
 
 // X(name, return type, (parameter types))
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUDNN_FUNCTIONS(X)                                                                          \
   X(cudnnGetVersion, size_t, (void))                                                                     \
   X(cudnnGetCudartVersion, size_t, (void))                                                               \
@@ -99,8 +104,10 @@
     (cudnnHandle_t, const void*, cudnnTensorDescriptor_t, const void*, cudnnTensorDescriptor_t,          \
      const void*, cudnnConvolutionDescriptor_t, cudnnConvolutionBwdFilterAlgo_t, void*, size_t,          \
      const void*, cudnnFilterDescriptor_t, void*))
+// clang-format on
 
 // X(struct, field): the algorithm search results, read field by field.
+// clang-format off: an X-macro table, laid out by hand
 #define KILN_CUDNN_STRUCT_FIELDS(X)                                                            \
   X(cudnnConvolutionFwdAlgoPerf_t, algo) X(cudnnConvolutionFwdAlgoPerf_t, status)               \
   X(cudnnConvolutionFwdAlgoPerf_t, time) X(cudnnConvolutionFwdAlgoPerf_t, memory)               \
@@ -111,6 +118,7 @@
   X(cudnnConvolutionBwdFilterAlgoPerf_t, algo) X(cudnnConvolutionBwdFilterAlgoPerf_t, status)   \
   X(cudnnConvolutionBwdFilterAlgoPerf_t, time) X(cudnnConvolutionBwdFilterAlgoPerf_t, memory)   \
   X(cudnnConvolutionBwdFilterAlgoPerf_t, mathType)
+// clang-format on
 
 namespace kiln { namespace nvidia { namespace cudnn {
 
@@ -123,8 +131,7 @@ typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
 typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
 
 // One layout for the three kinds of search result, each with its own algorithm enum.
-template <typename Algo>
-struct AlgoPerf {
+template <typename Algo> struct AlgoPerf {
   Algo algo;
   cudnnStatus_t status;
   float time;        // milliseconds (Find); -1 from the heuristics

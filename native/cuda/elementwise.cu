@@ -5,24 +5,12 @@
 
 namespace kiln { namespace cuda {
 
-template <typename Fn> void unary_float(KernelCall& c) {
-  KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, unary_launch<scalar_t, scalar_t>(c, Fn()));
-}
-template <typename Fn> void unary_numeric(KernelCall& c) {
-  KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, unary_launch<scalar_t, scalar_t>(c, Fn()));
-}
-template <typename Fn> void unary_pred(KernelCall& c) {
-  KILN_DISPATCH_ALL(c.in(0).dtype, c.name, unary_launch<bool, scalar_t>(c, Fn()));
-}
-template <typename Fn> void binary_float(KernelCall& c) {
-  KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, binary_launch<scalar_t, scalar_t>(c, Fn()));
-}
-template <typename Fn> void binary_numeric(KernelCall& c) {
-  KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, binary_launch<scalar_t, scalar_t>(c, Fn()));
-}
-template <typename Fn> void binary_pred(KernelCall& c) {
-  KILN_DISPATCH_ALL(c.in(0).dtype, c.name, binary_launch<bool, scalar_t>(c, Fn()));
-}
+template <typename Fn> void unary_float(KernelCall& c) { KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, unary_launch<scalar_t, scalar_t>(c, Fn())); }
+template <typename Fn> void unary_numeric(KernelCall& c) { KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, unary_launch<scalar_t, scalar_t>(c, Fn())); }
+template <typename Fn> void unary_pred(KernelCall& c) { KILN_DISPATCH_ALL(c.in(0).dtype, c.name, unary_launch<bool, scalar_t>(c, Fn())); }
+template <typename Fn> void binary_float(KernelCall& c) { KILN_DISPATCH_FLOATING(c.in(0).dtype, c.name, binary_launch<scalar_t, scalar_t>(c, Fn())); }
+template <typename Fn> void binary_numeric(KernelCall& c) { KILN_DISPATCH_NUMERIC(c.in(0).dtype, c.name, binary_launch<scalar_t, scalar_t>(c, Fn())); }
+template <typename Fn> void binary_pred(KernelCall& c) { KILN_DISPATCH_ALL(c.in(0).dtype, c.name, binary_launch<bool, scalar_t>(c, Fn())); }
 
 }}  // namespace kiln::cuda
 

@@ -9,8 +9,7 @@ namespace kiln { namespace cuda {
 
 template <typename Out, typename In, typename F>
 __global__ void unary_contig_kernel(Out* o, const In* a, int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    store(o + i, f(load(a + i)));
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) store(o + i, f(load(a + i)));
 }
 
 template <typename Out, typename In, typename F, typename IndexT>
@@ -24,8 +23,7 @@ __global__ void unary_strided_kernel(OffsetCalc<2, IndexT> oc, char* o, const ch
 
 template <typename Out, typename In, typename F>
 __global__ void binary_contig_kernel(Out* o, const In* a, const In* b, int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    store(o + i, f(load(a + i), load(b + i)));
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) store(o + i, f(load(a + i), load(b + i)));
 }
 
 template <typename Out, typename In, typename F, typename IndexT>
@@ -56,9 +54,17 @@ void unary_launch(KernelCall& c, F f) {
 
 // A scalar second operand (one input) arrives as attribute 0, on the left when attribute 1 is set.
 template <typename F, typename C>
-struct ScalarRight { F f; C s; __device__ auto operator()(C x) const { return f(x, s); } };
+struct ScalarRight {
+  F f;
+  C s;
+  __device__ auto operator()(C x) const { return f(x, s); }
+};
 template <typename F, typename C>
-struct ScalarLeft { F f; C s; __device__ auto operator()(C x) const { return f(s, x); } };
+struct ScalarLeft {
+  F f;
+  C s;
+  __device__ auto operator()(C x) const { return f(s, x); }
+};
 
 template <typename Out, typename In, typename F>
 void binary_launch(KernelCall& c, F f) {

@@ -14,8 +14,7 @@
 #include "kiln/int_divider.h"
 #include "runtime.h"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 using namespace kiln::focal;
 
 constexpr int kBlock = 256;
@@ -64,8 +63,13 @@ __global__ void __launch_bounds__(kBlock) forward_generic(Args a, Outputs o, int
     double acc = 0;
     for (IndexT i = begin + threadIdx.x; i < end; i += kBlock) {
       IndexT n, c;
-      if constexpr (sizeof(IndexT) == 4) { n = (IndexT)div.div((uint32_t)i); c = i - n * (IndexT)a.C; }
-      else { n = i / a.C; c = i - n * a.C; }
+      if constexpr (sizeof(IndexT) == 4) {
+        n = (IndexT)div.div((uint32_t)i);
+        c = i - n * (IndexT)a.C;
+      } else {
+        n = i / a.C;
+        c = i - n * a.C;
+      }
       LossGrad<C> r = evaluate<T, TT>(a, k, n, c, chk);
       if (o.partials) acc += (double)r.loss;
       else store(reinterpret_cast<T*>(o.loss) + n * o.loss_s0 + c * o.loss_s1, r.loss);
@@ -84,7 +88,9 @@ __global__ void __launch_bounds__(kBlock) forward_generic(Args a, Outputs o, int
 // bytes for the half types), two chunks per iteration with both loads issued before any math,
 // through the read-only cache path (more bytes in flight per thread). The row's target is read
 // once per chunk. Chunk indices are 32-bit: up to 2^33 elements.
-template <typename T> struct alignas(4 * sizeof(T)) AlignedVec4 { T v[4]; };
+template <typename T> struct alignas(4 * sizeof(T)) AlignedVec4 {
+  T v[4];
+};
 
 template <typename T>
 __device__ __forceinline__ AlignedVec4<T> load_vec4(const AlignedVec4<T>* p) {
@@ -100,8 +106,8 @@ __device__ __forceinline__ AlignedVec4<T> load_vec4(const AlignedVec4<T>* p) {
 // kPlain (index targets, no weight tensors: the common case) calls the formula directly with the
 // row's target checked once per chunk; otherwise each element goes through evaluate_in_row.
 template <typename T, typename TT, typename PowG, bool kPlain>
-__device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients<compute_t<T>>& k, uint32_t j, const AlignedVec4<T>& xv,
-                                               AlignedVec4<T>* g4, compute_t<T> scale, const IntDivider& div_c4, TargetCheck& chk) {
+__device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients<compute_t<T>>& k, uint32_t j, const AlignedVec4<T>& xv, AlignedVec4<T>* g4,
+                                               compute_t<T> scale, const IntDivider& div_c4, TargetCheck& chk) {
   using C = compute_t<T>;
   uint32_t n = div_c4.div(j);
   int c0 = (int)(4u * (j - n * div_c4.divisor));
@@ -109,7 +115,10 @@ __device__ __forceinline__ compute_t<T> chunk4(const Args& a, const Coefficients
   AlignedVec4<T> gv;
   C sum4 = 0;
   if constexpr (kPlain) {
-    if (row.invalid) { chk.bad = true; chk.value = (double)row.raw; }
+    if (row.invalid) {
+      chk.bad = true;
+      chk.value = (double)row.raw;
+    }
     // an ignored (or invalid) row contributes nothing: weight 0 keeps the loop branch-free
     const C keep = (row.ignored || row.invalid) ? C(0) : C(1);
 #pragma unroll
@@ -208,15 +217,23 @@ void forward(KernelCall& call) {
   Outputs o;
   TensorArg& out = call.out(0);
   if (reduce) o.partials = out.ptr<double>();
-  else { o.loss = out.data; o.loss_s0 = out.strides[0]; o.loss_s1 = out.strides[1]; }
-  if (want_grad) { TensorArg& g = call.out(1); o.grad = g.data; o.grad_s0 = g.strides[0]; o.grad_s1 = g.strides[1]; }
+  else {
+    o.loss = out.data;
+    o.loss_s0 = out.strides[0];
+    o.loss_s1 = out.strides[1];
+  }
+  if (want_grad) {
+    TensorArg& g = call.out(1);
+    o.grad = g.data;
+    o.grad_s0 = g.strides[0];
+    o.grad_s1 = g.strides[1];
+  }
   bool fits32 = total < (1LL << 31);
   cudaStream_t s = stream_of(call);
   DeviceErrorSlot* slot = error_slot_of(call);
   KILN_DISPATCH_FOCAL(a, call.name, {
     constexpr size_t vec_bytes = 4 * sizeof(scalar_t);
-    bool vec = reduce && total / 4 < (1LL << 31) && a.C % 4 == 0 && a.x.s1 == 1 && a.x.s0 == a.C &&
-               (uintptr_t)a.x.data % vec_bytes == 0 &&
+    bool vec = reduce && total / 4 < (1LL << 31) && a.C % 4 == 0 && a.x.s1 == 1 && a.x.s0 == a.C && (uintptr_t)a.x.data % vec_bytes == 0 &&
                (!o.grad || (o.grad_s1 == 1 && o.grad_s0 == a.C && (uintptr_t)o.grad % vec_bytes == 0));
     if (launch_vec4<scalar_t, target_t>(vec, P, s, a, o, call.id, slot)) {
       KILN_CUDA_CHECK(cudaGetLastError(), call.name);
@@ -244,8 +261,13 @@ __global__ void backward_kernel(Args a, Strided2D go, char* grad, int64_t g_s0, 
   TargetCheck chk;
   for (IndexT i = blockIdx.x * (IndexT)kBlock + threadIdx.x; i < total; i += (IndexT)gridDim.x * kBlock) {
     IndexT n, c;
-    if constexpr (sizeof(IndexT) == 4) { n = (IndexT)div.div((uint32_t)i); c = i - n * (IndexT)a.C; }
-    else { n = i / a.C; c = i - n * a.C; }
+    if constexpr (sizeof(IndexT) == 4) {
+      n = (IndexT)div.div((uint32_t)i);
+      c = i - n * (IndexT)a.C;
+    } else {
+      n = i / a.C;
+      c = i - n * a.C;
+    }
     LossGrad<C> r = evaluate<T, TT>(a, k, n, c, chk);
     C g = load(reinterpret_cast<const T*>(go.data) + n * go.s0 + c * go.s1);
     store(reinterpret_cast<T*>(grad) + n * g_s0 + c * g_s1, r.grad * scale * g);
@@ -264,7 +286,8 @@ void backward(KernelCall& call) {
   unsigned blocks = blocks_for(total, 4);
   cudaStream_t s = stream_of(call);
   KILN_DISPATCH_FOCAL(a, call.name, {
-    if (fits32) backward_kernel<scalar_t, target_t, int32_t><<<blocks, kBlock, 0, s>>>(a, go, g.data, g.strides[0], g.strides[1], div, call.id, error_slot_of(call));
+    if (fits32)
+      backward_kernel<scalar_t, target_t, int32_t><<<blocks, kBlock, 0, s>>>(a, go, g.data, g.strides[0], g.strides[1], div, call.id, error_slot_of(call));
     else backward_kernel<scalar_t, target_t, int64_t><<<blocks, kBlock, 0, s>>>(a, go, g.data, g.strides[0], g.strides[1], div, call.id, error_slot_of(call));
   });
   KILN_CUDA_CHECK(cudaGetLastError(), call.name);
@@ -274,8 +297,7 @@ KILN_KERNEL_ARGS("sigmoid_focal_loss_backward", backward, "input, target, weight
 template <typename TT>
 __global__ void count_kernel(const TT* t, int64_t stride, int64_t n, unsigned long long* out) {
   unsigned long long local = 0;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    local += t[i * stride] >= 0;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) local += t[i * stride] >= 0;
   for (int o = 16; o > 0; o >>= 1) local += __shfl_down_sync(0xffffffffu, local, o);
   if ((threadIdx.x & 31) == 0 && local) atomicAdd(out, local);   // integer atomics: exact in any order
 }

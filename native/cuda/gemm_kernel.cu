@@ -21,8 +21,8 @@ constexpr int kTileThreads = (BM / TM) * (BN / TN);   // 256
 static_assert(BM == 16 * TM && BN == 16 * TN, "a 16 x 16 thread grid covers the tile");
 
 template <typename S, typename C>
-__global__ void __launch_bounds__(kTileThreads) bmm_kernel(mm::Problem P, const S* A, const S* B, S* Cout,
-                                                            int64_t mtiles, int64_t ntiles, bool a_k_unit, bool b_n_unit, bool accumulate) {
+__global__ void __launch_bounds__(kTileThreads)
+    bmm_kernel(mm::Problem P, const S* A, const S* B, S* Cout, int64_t mtiles, int64_t ntiles, bool a_k_unit, bool b_n_unit, bool accumulate) {
   __shared__ C As[BK][BM + 1];   // +1: column writes (A read along k) do not hit one bank
   __shared__ C Bs[BK][BN + 1];
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
@@ -83,10 +83,9 @@ template <typename S>
 void launch(const GemmCall& g) {
   const mm::Problem& P = g.p;
   const int64_t mtiles = (P.M + BM - 1) / BM, ntiles = (P.N + BN - 1) / BN;
-  const dim3 grid((unsigned)std::min<int64_t>(ntiles, 1LL << 30), (unsigned)std::min<int64_t>(mtiles, 65535),
-                  (unsigned)std::min<int64_t>(P.batch, 65535));
-  bmm_kernel<S, mm::Acc<S>><<<grid, kTileThreads, 0, stream_of(*g.call)>>>(P, (const S*)g.a, (const S*)g.b, (S*)g.c, mtiles, ntiles,
-                                                                           P.a_k == 1, P.b_n == 1, g.accumulate);
+  const dim3 grid((unsigned)std::min<int64_t>(ntiles, 1LL << 30), (unsigned)std::min<int64_t>(mtiles, 65535), (unsigned)std::min<int64_t>(P.batch, 65535));
+  bmm_kernel<S, mm::Acc<S>>
+      <<<grid, kTileThreads, 0, stream_of(*g.call)>>>(P, (const S*)g.a, (const S*)g.b, (S*)g.c, mtiles, ntiles, P.a_k == 1, P.b_n == 1, g.accumulate);
   KILN_CUDA_CHECK(cudaGetLastError(), g.call->name);
 }
 

@@ -17,8 +17,7 @@
 #include "elementwise.cuh"
 #include "kiln/math/indexing.h"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
 // Set by check_index_kernel when a value is out of range; read by the scatter kernels.
 __device__ unsigned int g_bad_index;
@@ -26,7 +25,8 @@ __device__ unsigned int g_bad_index;
 // Offsets fit 32-bit arithmetic when the element count and every operand's reach do.
 bool small_offsets(int64_t n, std::initializer_list<const TensorArg*> ts) {
   if (n >= (1LL << 31)) return false;
-  for (const TensorArg* t : ts) if (max_offset(*t) >= (1LL << 31)) return false;
+  for (const TensorArg* t : ts)
+    if (max_offset(*t) >= (1LL << 31)) return false;
   return true;
 }
 
@@ -47,8 +47,8 @@ void check_index_values(const KernelCall&, const TensorArg&, int, int64_t) {}
 // ---- gather / index_select ------------------------------------------------------------------
 
 template <typename T, typename I, typename IndexT>
-__global__ void gather_kernel_impl(OffsetCalc<3, IndexT> oc, T* out, const I* index, const T* self, int64_t dim_stride, int64_t dim_size,
-                                   IndexT n, DeviceErrorSlot* slot, int kernel_id) {
+__global__ void gather_kernel_impl(OffsetCalc<3, IndexT> oc, T* out, const I* index, const T* self, int64_t dim_stride, int64_t dim_size, IndexT n,
+                                   DeviceErrorSlot* slot, int kernel_id) {
   for (IndexT i = blockIdx.x * (IndexT)blockDim.x + threadIdx.x; i < n; i += (IndexT)gridDim.x * blockDim.x) {
     IndexT off[3];
     oc.get(i, off);
@@ -68,11 +68,11 @@ void gather_loop(const KernelCall& c, const TensorArg& out, const TensorArg& ind
   cudaStream_t s = stream_of(c);
   int64_t dim_size = self.shape[dim], dim_stride = self.strides[dim];
   if (small_offsets(L.numel, {&out, &index, &self}))
-    gather_kernel_impl<T, I, int32_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int32_t>(L), (T*)L.data[0], (const I*)L.data[1], (const T*)L.data[2], dim_stride, dim_size,
-                                                             (int32_t)L.numel, error_slot_of(c), c.id);
+    gather_kernel_impl<T, I, int32_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int32_t>(L), (T*)L.data[0], (const I*)L.data[1], (const T*)L.data[2], dim_stride,
+                                                             dim_size, (int32_t)L.numel, error_slot_of(c), c.id);
   else
-    gather_kernel_impl<T, I, int64_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int64_t>(L), (T*)L.data[0], (const I*)L.data[1], (const T*)L.data[2], dim_stride, dim_size,
-                                                             L.numel, error_slot_of(c), c.id);
+    gather_kernel_impl<T, I, int64_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int64_t>(L), (T*)L.data[0], (const I*)L.data[1], (const T*)L.data[2], dim_stride,
+                                                             dim_size, L.numel, error_slot_of(c), c.id);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
@@ -117,9 +117,11 @@ void scatter_loop(const KernelCall& c, const TensorArg& src, const TensorArg& in
   Layout<1> IL = make_layout<1>(iops);
   unsigned gi = blocks_for(IL.numel, 4);
   if (small_offsets(IL.numel, {&index}))
-    check_index_kernel<I, int32_t><<<gi, kThreads, 0, s>>>(OffsetCalc<1, int32_t>(IL), (const I*)IL.data[0], target.shape[dim], (int32_t)IL.numel, error_slot_of(c), c.id);
+    check_index_kernel<I, int32_t>
+        <<<gi, kThreads, 0, s>>>(OffsetCalc<1, int32_t>(IL), (const I*)IL.data[0], target.shape[dim], (int32_t)IL.numel, error_slot_of(c), c.id);
   else
-    check_index_kernel<I, int64_t><<<gi, kThreads, 0, s>>>(OffsetCalc<1, int64_t>(IL), (const I*)IL.data[0], target.shape[dim], IL.numel, error_slot_of(c), c.id);
+    check_index_kernel<I, int64_t>
+        <<<gi, kThreads, 0, s>>>(OffsetCalc<1, int64_t>(IL), (const I*)IL.data[0], target.shape[dim], IL.numel, error_slot_of(c), c.id);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   // 2. write, unless step 1 found a bad value
   TensorArg src_r = shaped_like(src, index), target_r = restride_indexed(target, index, dim);
@@ -127,11 +129,11 @@ void scatter_loop(const KernelCall& c, const TensorArg& src, const TensorArg& in
   Layout<3> L = make_layout<3>(ops);
   unsigned g = blocks_for(L.numel, 4);
   if (small_offsets(L.numel, {&src, &index, &target}))
-    scatter_kernel_impl<T, I, int32_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int32_t>(L), (const T*)L.data[0], (const I*)L.data[1], (T*)L.data[2], target.strides[dim],
-                                                              (int32_t)L.numel, write);
+    scatter_kernel_impl<T, I, int32_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int32_t>(L), (const T*)L.data[0], (const I*)L.data[1], (T*)L.data[2],
+                                                              target.strides[dim], (int32_t)L.numel, write);
   else
-    scatter_kernel_impl<T, I, int64_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int64_t>(L), (const T*)L.data[0], (const I*)L.data[1], (T*)L.data[2], target.strides[dim],
-                                                              L.numel, write);
+    scatter_kernel_impl<T, I, int64_t>
+        <<<g, kThreads, 0, s>>>(OffsetCalc<3, int64_t>(L), (const T*)L.data[0], (const I*)L.data[1], (T*)L.data[2], target.strides[dim], L.numel, write);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
@@ -161,8 +163,8 @@ void one_hot_fill(const KernelCall& c, const TensorArg& index, int64_t* out, int
   Layout<1> L = make_layout<1>(ops);
   unsigned g = blocks_for(n, 4);
   if (small_offsets(n, {&index}))
-    one_hot_kernel_impl<I, int32_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int32_t>(L), (const I*)L.data[0], out, (int32_t)classes, (int32_t)n,
-                                                                      error_slot_of(c), c.id);
+    one_hot_kernel_impl<I, int32_t>
+        <<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int32_t>(L), (const I*)L.data[0], out, (int32_t)classes, (int32_t)n, error_slot_of(c), c.id);
   else
     one_hot_kernel_impl<I, int64_t><<<g, kThreads, 0, stream_of(c)>>>(OffsetCalc<1, int64_t>(L), (const I*)L.data[0], out, classes, n, error_slot_of(c), c.id);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);

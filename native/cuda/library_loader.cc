@@ -65,9 +65,8 @@ std::vector<std::string> wheel_folders() {
   }
   std::string home = env("HOME");
   if (!home.empty()) patterns.push_back(home + "/.local/lib/python3*/site-packages");
-  for (const char* p : {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
-                        "/usr/lib/python3*/dist-packages", "/usr/lib/python3/dist-packages",
-                        "/opt/*/.venv/lib/python3*/site-packages", "/opt/*/lib/python3*/site-packages"}) {
+  for (const char* p : {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages", "/usr/lib/python3*/dist-packages",
+                        "/usr/lib/python3/dist-packages", "/opt/*/.venv/lib/python3*/site-packages", "/opt/*/lib/python3*/site-packages"}) {
     patterns.push_back(p);
   }
   std::vector<std::string> out;
@@ -167,7 +166,10 @@ OpenedLibrary open_library(const std::vector<std::string>& sonames) {
         std::string p = dir + "/" + so;
         if (!is_file(p)) continue;
         OpenedLibrary r = open_spec(p, 0);
-        if (r.handle) { last = r; return true; }
+        if (r.handle) {
+          last = r;
+          return true;
+        }
         last.error = r.error;   // found but not loadable: keep the reason
       }
     return false;

@@ -52,8 +52,8 @@ struct Dims {
 };
 
 template <typename T>
-__global__ void nonzero_fill(OffsetCalc<1, int64_t> at, const T* x, const int64_t* pos, int64_t n, Dims shape, int64_t* out, int64_t count,
-                             int64_t rs, int64_t cs) {
+__global__ void nonzero_fill(OffsetCalc<1, int64_t> at, const T* x, const int64_t* pos, int64_t n, Dims shape, int64_t* out, int64_t count, int64_t rs,
+                             int64_t cs) {
   KILN_GRID_LOOP(p, n) {
     int64_t off[1];
     at.get(p, off);
@@ -66,15 +66,17 @@ void nonzero_kernel(KernelCall& c) {
   const TensorArg& x = c.in(0);
   TensorArg& out = c.out(0);
   check_positions(c.name, c.in(1), x.numel);
-  KILN_CHECK(out.dtype == DType::Int64 && out.ndim == 2 && out.shape[1] == x.ndim, Shape, c.name, "expected an int64 output of shape [count, " + std::to_string(x.ndim) + "]");
+  KILN_CHECK(out.dtype == DType::Int64 && out.ndim == 2 && out.shape[1] == x.ndim, Shape, c.name,
+             "expected an int64 output of shape [count, " + std::to_string(x.ndim) + "]");
   const int64_t count = out.shape[0];
   if (count == 0 || x.ndim == 0) return;
   Dims shape{x.ndim, {}};
   for (int d = 0; d < x.ndim; ++d) shape.size[d] = x.shape[d];
   const TensorArg* ops[1] = {&x};
   KILN_DISPATCH_ALL(x.dtype, c.name,
-                    nonzero_fill<scalar_t><<<blocks_for(x.numel), kThreads, 0, stream_of(c)>>>(offsets_of<1>(ops), x.ptr<scalar_t>(), c.in(1).ptr<int64_t>(), x.numel, shape,
-                                                                                               out.ptr<int64_t>(), count, out.strides[0], out.strides[1]));
+                    nonzero_fill<scalar_t>
+                    <<<blocks_for(x.numel), kThreads, 0, stream_of(c)>>>(offsets_of<1>(ops), x.ptr<scalar_t>(), c.in(1).ptr<int64_t>(), x.numel, shape,
+                                                                         out.ptr<int64_t>(), count, out.strides[0], out.strides[1]));
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
@@ -102,8 +104,8 @@ void masked_select_kernel(KernelCall& c) {
   KILN_DISPATCH_ALL(x.dtype, c.name, {
     using T = scalar_t;
     KILN_DISPATCH_ALL(mask.dtype, c.name,
-                      masked_select_fill<T, scalar_t><<<blocks_for(x.numel), kThreads, 0, stream_of(c)>>>(at, x.ptr<T>(), mask.ptr<scalar_t>(), pos, x.numel, out.ptr<T>(),
-                                                                                                       count, out.strides[0]));
+                      masked_select_fill<T, scalar_t><<<blocks_for(x.numel), kThreads, 0, stream_of(c)>>>(at, x.ptr<T>(), mask.ptr<scalar_t>(), pos, x.numel,
+                                                                                                          out.ptr<T>(), count, out.strides[0]));
   });
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
@@ -132,8 +134,8 @@ void masked_select_backward_kernel(KernelCall& c) {
   KILN_DISPATCH_ALL(out.dtype, c.name, {
     using T = scalar_t;
     KILN_DISPATCH_ALL(mask.dtype, c.name,
-                      masked_select_backward_fill<T, scalar_t><<<blocks_for(out.numel), kThreads, 0, stream_of(c)>>>(at, out.ptr<T>(), mask.ptr<scalar_t>(), pos, out.numel,
-                                                                                                                grad.ptr<T>(), grad.shape[0], grad.strides[0]));
+                      masked_select_backward_fill<T, scalar_t><<<blocks_for(out.numel), kThreads, 0, stream_of(c)>>>(
+                          at, out.ptr<T>(), mask.ptr<scalar_t>(), pos, out.numel, grad.ptr<T>(), grad.shape[0], grad.strides[0]));
   });
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }

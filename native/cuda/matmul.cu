@@ -5,8 +5,7 @@
 #include "gemm.h"
 #include "runtime.h"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
 void bmm_kernel(KernelCall& c) {
   GemmCall g;
@@ -29,8 +28,8 @@ void linear_kernel(KernelCall& c) {
   g.call = &c;
   g.p = mm::make_problem(c.in(0), c.in(1), C, c.name);
   KILN_CHECK(C.is_contiguous(), Internal, c.name, "the output must be contiguous");
-  KILN_CHECK(C.dtype == DType::Float32 || C.dtype == DType::Float64 || C.dtype == DType::Float16 || C.dtype == DType::BFloat16, DType,
-             c.name, std::string("expected a floating dtype, got ") + dtype_name(C.dtype));
+  KILN_CHECK(C.dtype == DType::Float32 || C.dtype == DType::Float64 || C.dtype == DType::Float16 || C.dtype == DType::BFloat16, DType, c.name,
+             std::string("expected a floating dtype, got ") + dtype_name(C.dtype));
   if (c.n_inputs == 3) {
     mm::check_bias(c, c.in(2), g.p.N, C.dtype);
     g.bias = &c.in(2);

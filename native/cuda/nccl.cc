@@ -68,10 +68,16 @@ std::string error_text(const Api& a, ncclResult_t r) {
 
 size_t element_size(int nccl_dtype) {
   switch (nccl_dtype) {
-    case 0: case 1: return 1;            // int8, uint8
-    case 6: case 9: return 2;            // float16, bfloat16
-    case 2: case 3: case 7: return 4;    // int32, uint32, float32
-    case 4: case 5: case 8: return 8;    // int64, uint64, float64
+    case 0:
+    case 1: return 1;            // int8, uint8
+    case 6:
+    case 9: return 2;            // float16, bfloat16
+    case 2:
+    case 3:
+    case 7: return 4;    // int32, uint32, float32
+    case 4:
+    case 5:
+    case 8: return 8;    // int64, uint64, float64
     default: return 0;
   }
 }
@@ -204,7 +210,10 @@ Handle init(int world, const std::string& id, int rank, int device, int64_t time
 }
 
 int64_t launch(Handle h, Collective kind, uintptr_t address, size_t count, int nccl_dtype, int op_code, int root, int64_t timeout_ms) {
-  const char* op = kind == Collective::AllReduce ? "allReduce" : kind == Collective::Broadcast ? "broadcast" : kind == Collective::AllGather ? "allGather" : "reduceScatter";
+  const char* op = kind == Collective::AllReduce   ? "allReduce"
+                   : kind == Collective::Broadcast ? "broadcast"
+                   : kind == Collective::AllGather ? "allGather"
+                                                   : "reduceScatter";
   const Api& a = api(op);
   std::shared_ptr<Comm> c = get(h, op);
   size_t es = element_size(nccl_dtype);
@@ -230,7 +239,8 @@ int64_t launch(Handle h, Collective kind, uintptr_t address, size_t count, int n
   Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   r = settle(a, c->comm, r, deadline);
   if (r != ncclSuccess) {
-    c->failure = r == ncclInProgress ? std::string("NCCL did not accept the collective within its timeout") : "NCCL refused the collective: " + error_text(a, r);
+    c->failure =
+        r == ncclInProgress ? std::string("NCCL did not accept the collective within its timeout") : "NCCL refused the collective: " + error_text(a, r);
     abort_locked(*c, a);
     fail(ErrorKind::Device, op, c->failure);
   }

@@ -21,9 +21,7 @@ template <typename F>
 Napi::Value guarded(const Napi::CallbackInfo& info, F f) {
   try {
     return f(info.Env());
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
+  } catch (const Napi::Error&) { throw; } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
 }

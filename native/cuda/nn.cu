@@ -7,8 +7,7 @@
 #include "for_each_element.cuh"
 #include "runtime.h"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
 // Calls f(int32_t()) when the operands allow 32-bit indexing, f(int64_t()) otherwise.
 template <typename F>
@@ -25,8 +24,11 @@ template <typename T, typename I>
 struct MaxPool2dBackward {
   I C, OH, OW, plane;
   nn::Strides<I, 4> gs, is;
-  const T* gout; const int64_t* idx; T* gin;
-  DeviceErrorSlot* slot; int kernel_id;
+  const T* gout;
+  const int64_t* idx;
+  T* gin;
+  DeviceErrorSlot* slot;
+  int kernel_id;
   __device__ void operator()(I i) const {
     const nn::Nchw<I> o = nn::nchw_of<I>(i, C, OH, OW);
     int64_t pos = idx[o.n * is.s[0] + o.c * is.s[1] + o.h * is.s[2] + o.w * is.s[3]];
@@ -44,9 +46,17 @@ void max_pool2d_backward_scatter(KernelCall& c) {
   const TensorArg& ind = c.in(1);
   TensorArg& gi = c.out(0);
   KILN_CUDA_CHECK(cudaMemsetAsync(gi.data, 0, (size_t)gi.numel * sizeof(T), stream_of(c)), c.name);
-  MaxPool2dBackward<T, I> f{(I)go.shape[1], (I)go.shape[2], (I)go.shape[3], (I)(gi.shape[2] * gi.shape[3]),
-                            nn::strides_of<I, 4>(go), nn::strides_of<I, 4>(ind), go.ptr<T>(), ind.ptr<int64_t>(), gi.ptr<T>(),
-                            error_slot_of(c), c.id};
+  MaxPool2dBackward<T, I> f{(I)go.shape[1],
+                            (I)go.shape[2],
+                            (I)go.shape[3],
+                            (I)(gi.shape[2] * gi.shape[3]),
+                            nn::strides_of<I, 4>(go),
+                            nn::strides_of<I, 4>(ind),
+                            go.ptr<T>(),
+                            ind.ptr<int64_t>(),
+                            gi.ptr<T>(),
+                            error_slot_of(c),
+                            c.id};
   for_each_element<I>(c, go.numel, f);
 }
 

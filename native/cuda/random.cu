@@ -4,8 +4,7 @@
 #include "runtime.h"
 #include "kiln/math/philox.h"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
 using namespace kiln::rng;
 

@@ -11,8 +11,7 @@
 #include "workspace.h"
 #include "reduce.cuh"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
 constexpr int64_t kTargetBlocks = 512;   // enough blocks to fill an H200's 132 SMs a few times over
 constexpr int64_t kMinPerLane = 16;      // elements a lane should get before splitting a row further
@@ -24,8 +23,8 @@ template <typename Op> struct CombineOf {
 };
 
 template <typename S, typename Op, typename IndexT>
-__global__ void reduce_kernel(Op op, DimCalc<IndexT> kept, DimCalc<IndexT> red, const S* in, void* out0, void* out1,
-                              int64_t O, int64_t R, int64_t chunk, Groups g, typename Op::Acc* partial) {
+__global__ void reduce_kernel(Op op, DimCalc<IndexT> kept, DimCalc<IndexT> red, const S* in, void* out0, void* out1, int64_t O, int64_t R, int64_t chunk,
+                              Groups g, typename Op::Acc* partial) {
   using Acc = typename Op::Acc;
   Acc* sm = shared_states<Acc>();
   void* outs[2] = {out0, out1};
@@ -76,8 +75,7 @@ void reduce(KernelCall& c) {
   const Groups g = choose_groups(L.O, L.R, L.columns());
   const unsigned gx = slot_blocks(L.O, g.S);
   int64_t nsplit = 1;
-  if ((int64_t)gx < kTargetBlocks && L.R > g.G * kMinPerLane)
-    nsplit = std::min({(kTargetBlocks + gx - 1) / (int64_t)gx, L.R / (g.G * kMinPerLane), kMaxSplit});
+  if ((int64_t)gx < kTargetBlocks && L.R > g.G * kMinPerLane) nsplit = std::min({(kTargetBlocks + gx - 1) / (int64_t)gx, L.R / (g.G * kMinPerLane), kMaxSplit});
   const int64_t chunk = (L.R + nsplit - 1) / nsplit;
   Workspace ws(c.device, nsplit > 1 ? (size_t)(L.O * nsplit) * sizeof(Acc) : 0);
   Acc* partial = static_cast<Acc*>(ws.ptr);
@@ -86,9 +84,11 @@ void reduce(KernelCall& c) {
   const size_t smem = kThreads * sizeof(Acc);
   cudaStream_t s = stream_of(c);
   if (L.fits_int32())
-    reduce_kernel<S, Op, int32_t><<<grid, kThreads, smem, s>>>(op, L.kept_calc<int32_t>(), L.red_calc<int32_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
+    reduce_kernel<S, Op, int32_t>
+        <<<grid, kThreads, smem, s>>>(op, L.kept_calc<int32_t>(), L.red_calc<int32_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
   else
-    reduce_kernel<S, Op, int64_t><<<grid, kThreads, smem, s>>>(op, L.kept_calc<int64_t>(), L.red_calc<int64_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
+    reduce_kernel<S, Op, int64_t>
+        <<<grid, kThreads, smem, s>>>(op, L.kept_calc<int64_t>(), L.red_calc<int64_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   if (nsplit > 1) {
     finish_kernel<Op><<<blocks_for(L.O), kThreads, 0, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);

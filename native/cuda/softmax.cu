@@ -9,8 +9,7 @@
 #include "kiln/reduce_layout.h"
 #include "reduce.cuh"
 
-namespace kiln { namespace cuda {
-namespace {
+namespace kiln { namespace cuda { namespace {
 
 template <typename S> struct LseCombine {
   __device__ sm::RowState<S> operator()(const sm::RowState<S>& a, const sm::RowState<S>& b) const { return red::lse_combine(a, b); }
@@ -42,8 +41,7 @@ __global__ void forward_kernel(OffsetCalc<2, IndexT> oc, S* y, const S* x, int64
 }
 
 template <typename S, typename Fn, typename IndexT>
-__global__ void backward_kernel(OffsetCalc<3, IndexT> oc, S* dx, const S* gr, const S* y, int64_t rows, int64_t D,
-                                IndexT sd, IndexT sg, IndexT sy, Groups g) {
+__global__ void backward_kernel(OffsetCalc<3, IndexT> oc, S* dx, const S* gr, const S* y, int64_t rows, int64_t D, IndexT sd, IndexT sg, IndexT sy, Groups g) {
   using T = sm::M<S>;
   using A = sm::A<S>;
   A* smem = shared_states<A>();
@@ -83,11 +81,11 @@ template <typename Fn> void forward(KernelCall& c) {
     scalar_t* y = c.out(0).ptr<scalar_t>();
     const scalar_t* x = c.in(0).ptr<scalar_t>();
     if (R.fits_int32())
-      forward_kernel<scalar_t, Fn, int32_t><<<blocks, kThreads, smem, s>>>(OffsetCalc<2, int32_t>(R.outer), y, x, R.rows(), R.D,
-                                                                          (int32_t)R.d_stride[0], (int32_t)R.d_stride[1], g);
+      forward_kernel<scalar_t, Fn, int32_t>
+          <<<blocks, kThreads, smem, s>>>(OffsetCalc<2, int32_t>(R.outer), y, x, R.rows(), R.D, (int32_t)R.d_stride[0], (int32_t)R.d_stride[1], g);
     else
-      forward_kernel<scalar_t, Fn, int64_t><<<blocks, kThreads, smem, s>>>(OffsetCalc<2, int64_t>(R.outer), y, x, R.rows(), R.D,
-                                                                          R.d_stride[0], R.d_stride[1], g);
+      forward_kernel<scalar_t, Fn, int64_t>
+          <<<blocks, kThreads, smem, s>>>(OffsetCalc<2, int64_t>(R.outer), y, x, R.rows(), R.D, R.d_stride[0], R.d_stride[1], g);
   });
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
@@ -106,11 +104,11 @@ template <typename Fn> void backward(KernelCall& c) {
     const scalar_t* gr = c.in(0).ptr<scalar_t>();
     const scalar_t* y = c.in(1).ptr<scalar_t>();
     if (R.fits_int32())
-      backward_kernel<scalar_t, Fn, int32_t><<<blocks, kThreads, smem, s>>>(OffsetCalc<3, int32_t>(R.outer), dx, gr, y, R.rows(), R.D,
-          (int32_t)R.d_stride[0], (int32_t)R.d_stride[1], (int32_t)R.d_stride[2], g);
+      backward_kernel<scalar_t, Fn, int32_t><<<blocks, kThreads, smem, s>>>(OffsetCalc<3, int32_t>(R.outer), dx, gr, y, R.rows(), R.D, (int32_t)R.d_stride[0],
+                                                                            (int32_t)R.d_stride[1], (int32_t)R.d_stride[2], g);
     else
-      backward_kernel<scalar_t, Fn, int64_t><<<blocks, kThreads, smem, s>>>(OffsetCalc<3, int64_t>(R.outer), dx, gr, y, R.rows(), R.D,
-          R.d_stride[0], R.d_stride[1], R.d_stride[2], g);
+      backward_kernel<scalar_t, Fn, int64_t>
+          <<<blocks, kThreads, smem, s>>>(OffsetCalc<3, int64_t>(R.outer), dx, gr, y, R.rows(), R.D, R.d_stride[0], R.d_stride[1], R.d_stride[2], g);
   });
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }

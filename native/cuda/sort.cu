@@ -23,14 +23,16 @@ namespace {
 // Bits needed to write v (0 for v = 0).
 int bits_for(uint64_t v) {
   int b = 0;
-  while (v) { ++b; v >>= 1; }
+  while (v) {
+    ++b;
+    v >>= 1;
+  }
   return b;
 }
 
 // keys[p] = row bits | value key of element p (row-major over x's shape), pos[p] = p.
 template <typename T, typename IndexT>
-__global__ void make_keys(OffsetCalc<1, IndexT> x_at, const T* x, int64_t numel, int64_t n, int row_shift, bool descending,
-                          uint64_t* keys, int64_t* pos) {
+__global__ void make_keys(OffsetCalc<1, IndexT> x_at, const T* x, int64_t numel, int64_t n, int row_shift, bool descending, uint64_t* keys, int64_t* pos) {
   for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < numel; p += (int64_t)gridDim.x * blockDim.x) {
     IndexT off[1];
     x_at.get((IndexT)p, off);
@@ -48,8 +50,8 @@ __global__ void row_keys(const int64_t* pos, int64_t numel, int64_t n, uint64_t*
 
 // Output element q = (row r, rank j < k): the element at sorted position r * n + j.
 template <typename T, typename IndexT>
-__global__ void write_rows(OffsetCalc<1, IndexT> x_at, OffsetCalc<2, IndexT> out_at, const T* x, const int64_t* sorted, int64_t count, int64_t n,
-                           int64_t k, T* values, int64_t* indices) {
+__global__ void write_rows(OffsetCalc<1, IndexT> x_at, OffsetCalc<2, IndexT> out_at, const T* x, const int64_t* sorted, int64_t count, int64_t n, int64_t k,
+                           T* values, int64_t* indices) {
   for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < count; q += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = q / k, j = q - r * k;
     const int64_t p = sorted[r * n + j];
@@ -86,8 +88,8 @@ void sort_rows_with(const KernelCall& c, const SortCall& s) {
   const TensorArg* xo[1] = {&s.x};
   const OffsetCalc<1, IndexT> x_at(make_layout<1>(xo));
   const bool packed = B + row_bits <= 64 && B < 64;
-  make_keys<T, IndexT><<<blocks_for(numel), kThreads, 0, stream>>>(x_at, s.x.ptr<T>(), numel, n, packed && row_bits > 0 ? B : -1, s.descending,
-                                                                    keys.Current(), pos.Current());
+  make_keys<T, IndexT>
+      <<<blocks_for(numel), kThreads, 0, stream>>>(x_at, s.x.ptr<T>(), numel, n, packed && row_bits > 0 ? B : -1, s.descending, keys.Current(), pos.Current());
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   const int64_t* sorted = radix_sort_pairs(c, keys, pos, numel, packed ? B + row_bits : B);
   if (!packed && row_bits > 0) {   // 64-bit keys: now stably by row
@@ -99,8 +101,8 @@ void sort_rows_with(const KernelCall& c, const SortCall& s) {
   const TensorArg* oo[2] = {&s.values, &s.indices};
   const OffsetCalc<2, IndexT> out_at(make_layout<2>(oo));
   const int64_t count = s.values.numel;
-  write_rows<T, IndexT><<<blocks_for(count), kThreads, 0, stream>>>(x_at, out_at, s.x.ptr<T>(), sorted, count, n, s.k, s.values.ptr<T>(),
-                                                                    s.indices.ptr<int64_t>());
+  write_rows<T, IndexT>
+      <<<blocks_for(count), kThreads, 0, stream>>>(x_at, out_at, s.x.ptr<T>(), sorted, count, n, s.k, s.values.ptr<T>(), s.indices.ptr<int64_t>());
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 

@@ -7,13 +7,21 @@
 namespace kiln { namespace cuda {
 namespace {
 
-struct Identity { template <typename T> __device__ T operator()(T x) const { return x; } };
+struct Identity {
+  template <typename T> __device__ T operator()(T x) const { return x; }
+};
 
 // The raw element of each size: a copy between views of one dtype needs no conversion.
 template <int Bytes> struct Raw;
-template <> struct Raw<2> { using type = uint16_t; };
-template <> struct Raw<4> { using type = int32_t; };
-template <> struct Raw<8> { using type = int64_t; };
+template <> struct Raw<2> {
+  using type = uint16_t;
+};
+template <> struct Raw<4> {
+  using type = int32_t;
+};
+template <> struct Raw<8> {
+  using type = int64_t;
+};
 
 }  // namespace
 

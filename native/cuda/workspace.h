@@ -10,7 +10,9 @@ namespace kiln { namespace cuda {
 struct Workspace {
   int device;
   void* ptr = nullptr;
-  Workspace(int d, size_t nbytes) : device(d) { if (nbytes) ptr = device_alloc(d, nbytes); }
+  Workspace(int d, size_t nbytes) : device(d) {
+    if (nbytes) ptr = device_alloc(d, nbytes);
+  }
   ~Workspace() {
     try {
       if (ptr) device_free(device, ptr);

@@ -38,8 +38,12 @@ __attribute__((noinline)) void unary(Out* __restrict__ o, const In* __restrict__
   for (int64_t i = 0; i < N; ++i) store(o + i, f(load(a + i)));
 }
 
-struct Floor { template <typename T> T operator()(T x) const { return m::floor(x); } };
-struct Identity { template <typename T> T operator()(T x) const { return x; } };
+struct Floor {
+  template <typename T> T operator()(T x) const { return m::floor(x); }
+};
+struct Identity {
+  template <typename T> T operator()(T x) const { return x; }
+};
 
 int main() {
   std::vector<float> f1(N), f2(N), fo(N);
@@ -58,18 +62,21 @@ int main() {
     store(&h2[i], f2[i]);
   }
   bool* bout = reinterpret_cast<bool*>(bo.data());
-  struct Row { const char* name; double ns; };
+  struct Row {
+    const char* name;
+    double ns;
+  };
   std::vector<Row> rows = {
-    {"add float32", time_ns_per_element([&] { binary(fo.data(), f1.data(), f2.data(), ops::Add()); })},
-    {"maximum float32 (NaN-propagating)", time_ns_per_element([&] { binary(fo.data(), f1.data(), f2.data(), ops::Maximum()); })},
-    {"floor float32", time_ns_per_element([&] { unary(fo.data(), f1.data(), Floor()); })},
-    {"relu float32", time_ns_per_element([&] { unary(fo.data(), f1.data(), ops::Relu()); })},
-    {"mul int32 (wrapping)", time_ns_per_element([&] { binary(io.data(), i1.data(), i2.data(), ops::Mul()); })},
-    {"lt int64 -> bool", time_ns_per_element([&] { binary(bout, l1.data(), l2.data(), ops::Lt()); })},
-    {"abs int32", time_ns_per_element([&] { unary(io.data(), i1.data(), ops::Abs()); })},
-    {"add float16 (via float)", time_ns_per_element([&] { binary(ho.data(), h1.data(), h2.data(), ops::Add()); })},
-    {"int64 -> float32", time_ns_per_element([&] { unary(fo.data(), l1.data(), Identity()); })},
-    {"sigmoid float32", time_ns_per_element([&] { unary(fo.data(), f1.data(), ops::Sigmoid()); })},
+      {"add float32", time_ns_per_element([&] { binary(fo.data(), f1.data(), f2.data(), ops::Add()); })},
+      {"maximum float32 (NaN-propagating)", time_ns_per_element([&] { binary(fo.data(), f1.data(), f2.data(), ops::Maximum()); })},
+      {"floor float32", time_ns_per_element([&] { unary(fo.data(), f1.data(), Floor()); })},
+      {"relu float32", time_ns_per_element([&] { unary(fo.data(), f1.data(), ops::Relu()); })},
+      {"mul int32 (wrapping)", time_ns_per_element([&] { binary(io.data(), i1.data(), i2.data(), ops::Mul()); })},
+      {"lt int64 -> bool", time_ns_per_element([&] { binary(bout, l1.data(), l2.data(), ops::Lt()); })},
+      {"abs int32", time_ns_per_element([&] { unary(io.data(), i1.data(), ops::Abs()); })},
+      {"add float16 (via float)", time_ns_per_element([&] { binary(ho.data(), h1.data(), h2.data(), ops::Add()); })},
+      {"int64 -> float32", time_ns_per_element([&] { unary(fo.data(), l1.data(), Identity()); })},
+      {"sigmoid float32", time_ns_per_element([&] { unary(fo.data(), f1.data(), ops::Sigmoid()); })},
   };
   for (const Row& r : rows) std::printf("%s\t%.3f\n", r.name, r.ns);
   // keep the outputs alive

@@ -38,13 +38,14 @@ using kiln::cpu::focal_binary_row;
 
 // Per-element loss and gradient through the same kind of vectorised loop (the accuracy check).
 template <typename T, typename PowG>
-__attribute__((KILN_FOCAL_ROW_CLONES noinline))
-void eval_row(const T* __restrict__ x, T* __restrict__ loss, T* __restrict__ grad, int C, int cls, T gamma, T alpha) {
+__attribute__((KILN_FOCAL_ROW_CLONES noinline)) void eval_row(const T* __restrict__ x, T* __restrict__ loss, T* __restrict__ grad, int C, int cls, T gamma,
+                                                              T alpha) {
   const AlphaWeights<T> alpha_t(alpha);
 #pragma omp simd
   for (int c = 0; c < C; ++c) {
     LossGrad<T> r = binary<T>(x[c], c == cls, gamma, alpha_t, PowG());
-    loss[c] = r.loss; grad[c] = r.grad;
+    loss[c] = r.loss;
+    grad[c] = r.grad;
   }
 }
 
@@ -52,10 +53,14 @@ template <typename PowG>
 void acc_check(float gamma, const char* name) {
   std::vector<float> xs;
   for (float v = -120.f; v <= 120.f; v += 0.0009765625f * 3.3f) xs.push_back(v);
-  for (float v : {-1e4f, -1e3f, -200.f, -104.f, -103.f, -100.f, -88.f, -87.5f, -30.f, -10.f, -1e-3f, -1e-8f, 0.f, 1e-8f, 1e-3f, 10.f, 30.f, 88.f, 100.f, 1e3f, 1e4f}) xs.push_back(v);
-  std::mt19937 g(1); std::normal_distribution<float> nd(0, 3);
+  for (float v :
+       {-1e4f, -1e3f, -200.f, -104.f, -103.f, -100.f, -88.f, -87.5f, -30.f, -10.f, -1e-3f, -1e-8f, 0.f, 1e-8f, 1e-3f, 10.f, 30.f, 88.f, 100.f, 1e3f, 1e4f})
+    xs.push_back(v);
+  std::mt19937 g(1);
+  std::normal_distribution<float> nd(0, 3);
   for (int i = 0; i < 200000; ++i) xs.push_back(nd(g));
-  double ml = 0, mg = 0, xl = 0, xg = 0; bool fin = true;
+  double ml = 0, mg = 0, xl = 0, xg = 0;
+  bool fin = true;
   const int C = (int)xs.size();
   std::vector<float> L(C), G(C);
   for (int pos = 0; pos < 2; ++pos) {
@@ -63,8 +68,14 @@ void acc_check(float gamma, const char* name) {
     // negatives: one long row with no positive class; positives: 16-element rows evaluated once
     // per lane as the positive (the last C % 16 values are left out)
     if (!pos) eval_row<float, PowG>(xs.data(), L.data(), G.data(), C, -1, gamma, 0.25f);
-    else for (int b = 0; b + 16 <= C; b += 16) for (int l = 0; l < 16; ++l) {
-      float lt[16], gt[16]; eval_row<float, PowG>(xs.data() + b, lt, gt, 16, l, gamma, 0.25f); L[b + l] = lt[l]; G[b + l] = gt[l]; }
+    else
+      for (int b = 0; b + 16 <= C; b += 16)
+        for (int l = 0; l < 16; ++l) {
+          float lt[16], gt[16];
+          eval_row<float, PowG>(xs.data() + b, lt, gt, 16, l, gamma, 0.25f);
+          L[b + l] = lt[l];
+          G[b + l] = gt[l];
+        }
     for (int i = 0; i < C; ++i) {
       float v = xs[i];
       if (pos && i >= C / 16 * 16) continue;
@@ -74,8 +85,14 @@ void acc_check(float gamma, const char* name) {
       // against the same formula in double (the tests compare with an independent JS reference)
       double el = std::fabs(f.loss - d.loss) / std::max(std::fabs(d.loss), 1e-30);
       double eg = std::fabs(f.grad - d.grad) / std::max(std::fabs(d.grad), 1e-30);
-      if (el > ml) { ml = el; xl = v * (pos ? -1 : 1); }
-      if (eg > mg) { mg = eg; xg = v * (pos ? -1 : 1); }
+      if (el > ml) {
+        ml = el;
+        xl = v * (pos ? -1 : 1);
+      }
+      if (eg > mg) {
+        mg = eg;
+        xg = v * (pos ? -1 : 1);
+      }
     }
   }
   printf("  gamma %-4g %-9s max rel err loss %.2e (z=%g) grad %.2e (z=%g) %s\n", gamma, name, ml, xl, mg, xg, fin ? "finite" : "NONFINITE");
@@ -85,10 +102,13 @@ int main() {
   const int N = 20000, C = 80;
   std::vector<float> x((size_t)N * C), grad((size_t)N * C);
   std::vector<int> cls(N);
-  std::mt19937 g(7); std::normal_distribution<float> nd(0, 3); std::uniform_real_distribution<float> u(0, 1);
+  std::mt19937 g(7);
+  std::normal_distribution<float> nd(0, 3);
+  std::uniform_real_distribution<float> u(0, 1);
   for (auto& v : x) v = nd(g);
   for (auto& c : cls) c = u(g) < 0.1f ? (int)(u(g) * C) : -1;
-  double best = 1e9, bestng = 1e9; double s = 0;
+  double best = 1e9, bestng = 1e9;
+  double s = 0;
   for (int rep = 0; rep < 40; ++rep) {
     const double t0 = thread_ms();
     double acc = 0;

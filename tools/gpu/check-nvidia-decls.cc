@@ -16,13 +16,13 @@ namespace lt = kiln::nvidia::cublaslt;
 namespace dnn = kiln::nvidia::cudnn;
 
 #define KILN_CHECK_ENUM(ns, T) static_assert(sizeof(ns::T) == sizeof(::T), #T ": Kiln's declaration has another size than the header's");
-#define KILN_CHECK_VALUE(ns, T, name, v)                                                                   \
+#define KILN_CHECK_VALUE(ns, T, name, v)                                                                       \
   static_assert((long long)ns::name == (long long)(::name), #name ": Kiln's value differs from the header's"); \
   static_assert(std::is_same<typename std::remove_cv<decltype(::name)>::type, ::T>::value, #name ": not a " #T " in the header");
 #define KILN_CHECK_FUNCTION(name, ret, params) \
   static_assert(std::is_same<decltype(&::name), ret(*) params>::value, #name ": Kiln's signature differs from the header's");
-#define KILN_CHECK_FIELD(ns, S, field)                                                                 \
-  static_assert(sizeof(ns::S) == sizeof(::S), #S ": Kiln's declaration has another size than the header's"); \
+#define KILN_CHECK_FIELD(ns, S, field)                                                                                   \
+  static_assert(sizeof(ns::S) == sizeof(::S), #S ": Kiln's declaration has another size than the header's");             \
   static_assert(offsetof(ns::S, field) == offsetof(::S, field), #S "." #field ": at another offset than in the header"); \
   static_assert(sizeof(((ns::S*)nullptr)->field) == sizeof(((::S*)nullptr)->field), #S "." #field ": another size than in the header");
 

@@ -35,7 +35,10 @@ inline TensorArg view(const void* data, DType dtype, std::initializer_list<int64
   t.ndim = (int)shape.size();
   t.numel = 1;
   int d = 0;
-  for (int64_t s : shape) { t.shape[d++] = s; t.numel *= s; }
+  for (int64_t s : shape) {
+    t.shape[d++] = s;
+    t.numel *= s;
+  }
   d = 0;
   for (int64_t s : strides) t.strides[d++] = s;
   return t;
@@ -103,7 +106,10 @@ void conv2d_im2col(Dev& dev, const char* op, const Conv2dShape& s, const TensorA
 template <typename Dev>
 void conv2d_backward_input_im2col(Dev& dev, const char* op, const Conv2dShape& s, const TensorArg& gy0, const TensorArg& w0, TensorArg& gx) {
   if (gx.numel == 0) return;
-  if (s.og() == 0) { dev.zero(gx); return; }
+  if (s.og() == 0) {
+    dev.zero(gx);
+    return;
+  }
   typename Dev::Buffer hold_w, hold_gy, gcols;
   const TensorArg w = flattenable(dev, w0, 1, hold_w);
   const TensorArg gy = flattenable(dev, gy0, 2, hold_gy);
@@ -127,7 +133,10 @@ void conv2d_backward_input_im2col(Dev& dev, const char* op, const Conv2dShape& s
 template <typename Dev>
 void conv2d_backward_weight_im2col(Dev& dev, const char* op, const Conv2dShape& s, const TensorArg& gy, const TensorArg& x, TensorArg& gw) {
   if (gw.numel == 0) return;
-  if (s.N == 0) { dev.zero(gw); return; }
+  if (s.N == 0) {
+    dev.zero(gw);
+    return;
+  }
   typename Dev::Buffer cols, gyt;
   const DType dt = gw.dtype;
   const int64_t og = s.og(), K = s.K(), L = s.L(), rows = s.C * s.kh * s.kw, nb = s.chunk() < s.N ? s.chunk() : s.N;
@@ -149,9 +158,7 @@ void conv2d_backward_weight_im2col(Dev& dev, const char* op, const Conv2dShape& 
 template <typename Dev>
 void run_im2col(Dev& dev, ConvPass pass, KernelCall& c, const Conv2dShape& s) {
   switch (pass) {
-    case ConvPass::Forward:
-      conv2d_im2col(dev, c.name, s, c.in(0), c.in(1), c.n_inputs == 3 ? &c.in(2) : nullptr, c.out(0));
-      return;
+    case ConvPass::Forward: conv2d_im2col(dev, c.name, s, c.in(0), c.in(1), c.n_inputs == 3 ? &c.in(2) : nullptr, c.out(0)); return;
     case ConvPass::BackwardInput: conv2d_backward_input_im2col(dev, c.name, s, c.in(0), c.in(1), c.out(0)); return;
     case ConvPass::BackwardWeight: conv2d_backward_weight_im2col(dev, c.name, s, c.in(0), c.in(1), c.out(0)); return;
   }

@@ -19,13 +19,21 @@ struct DeviceErrorSlot {
 #if defined(__CUDACC__)
 __device__ inline void report_index_error(DeviceErrorSlot* slot, int kernel_id, int arg, long long value, long long lo, long long hi) {
   if (atomicCAS(&slot->kernel, 0ull, (unsigned long long)kernel_id + 1ull) == 0ull) {
-    slot->value = value; slot->lo = lo; slot->hi = hi; slot->arg = arg; slot->is_float = 0;
+    slot->value = value;
+    slot->lo = lo;
+    slot->hi = hi;
+    slot->arg = arg;
+    slot->is_float = 0;
     __threadfence_system();
   }
 }
 __device__ inline void report_value_error(DeviceErrorSlot* slot, int kernel_id, int arg, double value, double lo, double hi) {
   if (atomicCAS(&slot->kernel, 0ull, (unsigned long long)kernel_id + 1ull) == 0ull) {
-    slot->fvalue = value; slot->flo = lo; slot->fhi = hi; slot->arg = arg; slot->is_float = 1;
+    slot->fvalue = value;
+    slot->flo = lo;
+    slot->fhi = hi;
+    slot->arg = arg;
+    slot->is_float = 1;
     __threadfence_system();
   }
 }

@@ -62,7 +62,11 @@ inline Args decode(const KernelCall& c) {
   a.scale = c.attr(5);
   int next = 2;
   if (a.has_weight) a.weight = strided2d(c.in(next++));
-  if (a.has_class_weight) { a.class_weight = c.in(next).data; a.cw_stride = c.in(next).strides[0]; next++; }
+  if (a.has_class_weight) {
+    a.class_weight = c.in(next).data;
+    a.cw_stride = c.in(next).strides[0];
+    next++;
+  }
   if (a.scale != a.scale) a.count = c.in(next).ptr<const int64_t>();
   return a;
 }
@@ -133,18 +137,22 @@ struct Coefficients {
 // TT is the input's own type for float targets and an integer type for index targets.
 // PowG fixes q^gamma at compile time where a kernel is specialised for gamma (see focal_loss.h).
 template <typename T, typename TT, typename C = compute_t<T>, typename PowG = PowGammaRuntime>
-KILN_HD LossGrad<C> evaluate_in_row(const Args& a, const Coefficients<C>& k, const RowTarget& row, int64_t n, int64_t c, C x, TargetCheck& chk, PowG powg = PowG()) {
+KILN_HD LossGrad<C> evaluate_in_row(const Args& a, const Coefficients<C>& k, const RowTarget& row, int64_t n, int64_t c, C x, TargetCheck& chk,
+                                    PowG powg = PowG()) {
   LossGrad<C> r;
   if constexpr (!std::is_integral<TT>::value) {
     C t = load(reinterpret_cast<const T*>(a.target.data) + n * a.target.s0 + c * a.target.s1);
     if (!(t >= C(0) && t <= C(1))) {
-      chk.bad = true; chk.is_float = true; chk.value = (double)t;
+      chk.bad = true;
+      chk.is_float = true;
+      chk.value = (double)t;
       return {C(0), C(0)};
     }
     r = soft<C>(x, t, k.gamma, k.alpha);
   } else {
     if (row.invalid) {
-      chk.bad = true; chk.value = (double)row.raw;
+      chk.bad = true;
+      chk.value = (double)row.raw;
       return {C(0), C(0)};
     }
     if (row.ignored) return {C(0), C(0)};
@@ -152,11 +160,13 @@ KILN_HD LossGrad<C> evaluate_in_row(const Args& a, const Coefficients<C>& k, con
   }
   if (a.has_weight) {
     C w = load(reinterpret_cast<const T*>(a.weight.data) + n * a.weight.s0 + c * a.weight.s1);
-    r.loss *= w; r.grad *= w;
+    r.loss *= w;
+    r.grad *= w;
   }
   if (a.has_class_weight) {
     C w = load(reinterpret_cast<const T*>(a.class_weight) + c * a.cw_stride);
-    r.loss *= w; r.grad *= w;
+    r.loss *= w;
+    r.grad *= w;
   }
   return r;
 }
@@ -179,9 +189,16 @@ KILN_HD double grad_scale(const Args& a) {
 }}  // namespace kiln::focal
 
 // Binds scalar_t (input) and target_t (index target type; the input type for float targets).
-#define KILN_DISPATCH_FOCAL(args, opname, ...)                                                     \
-  KILN_DISPATCH_FLOATING((args).x_dtype, opname, {                                                 \
-    if ((args).kind == ::kiln::focal::kFloat) { using target_t = scalar_t; __VA_ARGS__; }          \
-    else if ((args).target_dtype == ::kiln::DType::Int32) { using target_t = int32_t; __VA_ARGS__; } \
-    else { using target_t = int64_t; __VA_ARGS__; }                                                \
+#define KILN_DISPATCH_FOCAL(args, opname, ...)                \
+  KILN_DISPATCH_FLOATING((args).x_dtype, opname, {            \
+    if ((args).kind == ::kiln::focal::kFloat) {               \
+      using target_t = scalar_t;                              \
+      __VA_ARGS__;                                            \
+    } else if ((args).target_dtype == ::kiln::DType::Int32) { \
+      using target_t = int32_t;                               \
+      __VA_ARGS__;                                            \
+    } else {                                                  \
+      using target_t = int64_t;                               \
+      __VA_ARGS__;                                            \
+    }                                                         \
   })

@@ -64,7 +64,9 @@ struct KilnError : std::runtime_error {
 // got ..."), every part a fact: the message TypeScript's `new XError(op, argument, expected, got)` makes.
 [[noreturn]] void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument, const std::string& expected, const std::string& got);
 
-struct KernelRegistrar { KernelRegistrar(const char* name, KernelFn fn, const char* input_names = nullptr); };
+struct KernelRegistrar {
+  KernelRegistrar(const char* name, KernelFn fn, const char* input_names = nullptr);
+};
 int kernel_count();
 const char* kernel_name(int id);
 KernelFn kernel_fn(int id);
@@ -80,10 +82,14 @@ std::string kernel_input_name(int id, int arg);
 // Registers `fn` as this device's kernel for op `name` (snake_case, the op's TS name).
 #define KILN_KERNEL(name, fn) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn)
 // The same, naming the inputs (comma-separated) so errors found on the device can name the argument.
-#define KILN_KERNEL_ARGS(name, fn, input_names) \
-  static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
+#define KILN_KERNEL_ARGS(name, fn, input_names) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
 // Raises `kind` with "op: msg" unless `cond` holds (msg is built only then).
-#define KILN_CHECK(cond, kind, op, msg) do { if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); } while (0)
+#define KILN_CHECK(cond, kind, op, msg)                          \
+  do {                                                           \
+    if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); \
+  } while (0)
 // The same with the facts apart: "op: argument 'argument' expected <expected>, got <got>".
-#define KILN_CHECK_ARG(cond, kind, op, argument, expected, got) \
-  do { if (!(cond)) ::kiln::fail_arg(::kiln::ErrorKind::kind, op, argument, expected, got); } while (0)
+#define KILN_CHECK_ARG(cond, kind, op, argument, expected, got)                          \
+  do {                                                                                   \
+    if (!(cond)) ::kiln::fail_arg(::kiln::ErrorKind::kind, op, argument, expected, got); \
+  } while (0)

@@ -41,15 +41,14 @@ inline ParamList decode_params(KernelCall& c, int per_param) {
   L.count = c.n_inputs;
   L.per_param = per_param;
   KILN_CHECK(per_param >= 1 && per_param <= kMaxState && c.n_outputs == c.n_inputs * per_param, Internal, c.name,
-             std::to_string(c.n_inputs) + " gradients need " + std::to_string(c.n_inputs * per_param) + " outputs, got " +
-                 std::to_string(c.n_outputs));
+             std::to_string(c.n_inputs) + " gradients need " + std::to_string(c.n_inputs * per_param) + " outputs, got " + std::to_string(c.n_outputs));
   if (L.count > 0) L.dtype = c.in(0).dtype;
   for (int i = 0; i < L.count; ++i) {
     const TensorArg& g = c.in(i);
     KILN_CHECK(g.is_contiguous(), Internal, c.name, "gradient " + std::to_string(i) + " is not contiguous");
     KILN_CHECK(g.dtype == L.dtype, DType, c.name,
-               std::string("every tensor of one launch has one dtype: gradient ") + std::to_string(i) + " is " + dtype_name(g.dtype) +
-                   ", gradient 0 is " + dtype_name(L.dtype));
+               std::string("every tensor of one launch has one dtype: gradient ") + std::to_string(i) + " is " + dtype_name(g.dtype) + ", gradient 0 is " +
+                   dtype_name(L.dtype));
     L.grad[i] = g.data;
     L.numel[i] = g.numel;
     for (int s = 0; s < per_param; ++s) {

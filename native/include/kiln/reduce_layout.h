@@ -38,7 +38,11 @@ inline int coalesce_dims(int n, const int64_t* shape, const int64_t* strides, in
   int64_t sh[kMaxDims], st[kMaxDims];
   int k = 0;   // kept so far, innermost first
   for (int d = n - 1; d >= 0; --d) {
-    if (shape[d] == 0) { out_shape[0] = 0; out_strides[0] = 0; return 1; }
+    if (shape[d] == 0) {
+      out_shape[0] = 0;
+      out_strides[0] = 0;
+      return 1;
+    }
     if (shape[d] == 1) continue;
     if (k > 0 && strides[d] == st[k - 1] * sh[k - 1]) {
       sh[k - 1] *= shape[d];   // d continues its inner neighbour: one longer dim, same stride
@@ -48,7 +52,10 @@ inline int coalesce_dims(int n, const int64_t* shape, const int64_t* strides, in
       ++k;
     }
   }
-  for (int i = 0; i < k; ++i) { out_shape[i] = sh[k - 1 - i]; out_strides[i] = st[k - 1 - i]; }
+  for (int i = 0; i < k; ++i) {
+    out_shape[i] = sh[k - 1 - i];
+    out_strides[i] = st[k - 1 - i];
+  }
   return k;
 }
 
@@ -77,7 +84,10 @@ struct ReduceLayout {
   template <typename IndexT> static DimCalc<IndexT> calc(int n, const int64_t* shape, const int64_t* strides) {
     DimCalc<IndexT> c;
     c.ndim = n;
-    for (int i = 0; i < n; ++i) { c.shape[i] = (IndexT)shape[i]; c.strides[i] = (IndexT)strides[i]; }
+    for (int i = 0; i < n; ++i) {
+      c.shape[i] = (IndexT)shape[i];
+      c.strides[i] = (IndexT)strides[i];
+    }
     return c;
   }
 };
@@ -91,7 +101,8 @@ inline ReduceLayout make_reduce_layout(const TensorArg& in, int nred) {
   L.red_ndim = coalesce_dims(nred, in.shape + nkept, in.strides + nkept, L.red_shape, L.red_strides);
   for (int i = 0; i < L.kept_ndim; ++i) L.O *= L.kept_shape[i];
   for (int i = 0; i < L.red_ndim; ++i) L.R *= L.red_shape[i];
-  for (int d = 0; d < in.ndim; ++d) if (in.shape[d] > 0) L.max_offset += (in.shape[d] - 1) * in.strides[d];
+  for (int d = 0; d < in.ndim; ++d)
+    if (in.shape[d] > 0) L.max_offset += (in.shape[d] - 1) * in.strides[d];
   return L;
 }
 
@@ -109,7 +120,8 @@ struct RowLayout {
   // (softmax over dim 1 of [N, C, H, W]): process several rows together.
   bool columns() const {
     if (outer.ndim == 0 || d_stride[NT - 1] == 1) return false;
-    for (int t = 0; t < NT; ++t) if (outer.strides[t][outer.ndim - 1] != 1) return false;
+    for (int t = 0; t < NT; ++t)
+      if (outer.strides[t][outer.ndim - 1] != 1) return false;
     return true;
   }
   bool fits_int32() const {

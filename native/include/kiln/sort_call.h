@@ -33,13 +33,17 @@ inline SortCall check_sort_call(KernelCall& c) {
   KILN_CHECK(c.n_inputs == 1 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name, "expected inputs [x], outputs [values, indices], attrs [descending]");
   SortCall s{c.in(0), c.out(0), c.out(1), 0, 0, 0, c.attr(0) != 0};
   const int nd = s.x.ndim;
-  KILN_CHECK(nd >= 1 && s.values.ndim == nd && s.indices.ndim == nd, Shape, c.name, "expected x, values and indices with the same number of dimensions (at least 1)");
+  KILN_CHECK(nd >= 1 && s.values.ndim == nd && s.indices.ndim == nd, Shape, c.name,
+             "expected x, values and indices with the same number of dimensions (at least 1)");
   for (int d = 0; d + 1 < nd; ++d)
-    KILN_CHECK(s.values.shape[d] == s.x.shape[d] && s.indices.shape[d] == s.x.shape[d], Shape, c.name, "values and indices must have x's shape but in the last dimension");
+    KILN_CHECK(s.values.shape[d] == s.x.shape[d] && s.indices.shape[d] == s.x.shape[d], Shape, c.name,
+               "values and indices must have x's shape but in the last dimension");
   s.n = s.x.shape[nd - 1];
   s.k = s.values.shape[nd - 1];
-  KILN_CHECK(s.indices.shape[nd - 1] == s.k && s.k <= s.n, Shape, c.name, "expected k <= " + std::to_string(s.n) + " elements per row, got " + std::to_string(s.k));
-  KILN_CHECK(s.values.dtype == s.x.dtype, DType, c.name, std::string("expected values of dtype ") + dtype_name(s.x.dtype) + ", got " + dtype_name(s.values.dtype));
+  KILN_CHECK(s.indices.shape[nd - 1] == s.k && s.k <= s.n, Shape, c.name,
+             "expected k <= " + std::to_string(s.n) + " elements per row, got " + std::to_string(s.k));
+  KILN_CHECK(s.values.dtype == s.x.dtype, DType, c.name,
+             std::string("expected values of dtype ") + dtype_name(s.x.dtype) + ", got " + dtype_name(s.values.dtype));
   KILN_CHECK(s.indices.dtype == DType::Int64, DType, c.name, std::string("expected int64 indices, got ") + dtype_name(s.indices.dtype));
   s.rows = rows_of(s.x).numel;
   return s;

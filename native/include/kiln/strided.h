@@ -22,7 +22,8 @@ struct Layout {
   bool contiguous() const {   // one flat dimension, unit stride for every operand
     if (ndim == 0) return true;
     if (ndim != 1) return false;
-    for (int t = 0; t < NT; ++t) if (strides[t][0] != 1) return false;
+    for (int t = 0; t < NT; ++t)
+      if (strides[t][0] != 1) return false;
     return true;
   }
 };
@@ -32,10 +33,15 @@ template <int NT>
 Layout<NT> make_layout(const TensorArg* const ops[NT]) {
   Layout<NT> L;
   const TensorArg& ref = *ops[0];
-  for (int t = 0; t < NT; ++t) { L.data[t] = ops[t]->data; L.elem_size[t] = dtype_size(ops[t]->dtype); }
+  for (int t = 0; t < NT; ++t) {
+    L.data[t] = ops[t]->data;
+    L.elem_size[t] = dtype_size(ops[t]->dtype);
+  }
   // Walk dims from innermost outwards, dropping size-1 dims and merging d into the previous kept
   // (inner) dim when every operand's stride[d] == stride[inner] * shape[inner].
-  int64_t shape[kMaxDims]; int64_t strides[NT][kMaxDims]; int n = 0;
+  int64_t shape[kMaxDims];
+  int64_t strides[NT][kMaxDims];
+  int n = 0;
   for (int d = ref.ndim - 1; d >= 0; --d) {
     int64_t s = ref.shape[d];
     if (s == 1) continue;

@@ -11,7 +11,9 @@ namespace kiln { namespace nn {
 template <typename T, typename I>
 struct AddChannelBiasElement {
   static constexpr int kCost = 1;
-  T* out; const T* bias; I inner, channels, bias_stride;
+  T* out;
+  const T* bias;
+  I inner, channels, bias_stride;
   KILN_HD void operator()(I i) const { store(out + i, load(out + i) + load(bias + ((i / inner) % channels) * bias_stride)); }
 };
 

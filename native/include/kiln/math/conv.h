@@ -54,14 +54,24 @@ inline Conv2dShape conv2d_shape(const KernelCall& c, const TensorArg& x, const T
   KILN_CHECK(w.dtype == x.dtype && y.dtype == x.dtype, DType, c.name,
              std::string("input, weight and output must have one dtype, got ") + dtype_name(x.dtype) + ", " + dtype_name(w.dtype) + ", " + dtype_name(y.dtype));
   Conv2dShape s;
-  s.N = x.shape[0]; s.C = x.shape[1]; s.H = x.shape[2]; s.W = x.shape[3];
-  s.O = w.shape[0]; s.kh = w.shape[2]; s.kw = w.shape[3];
-  s.sh = c.int_attr(0); s.sw = c.int_attr(1); s.ph = c.int_attr(2); s.pw = c.int_attr(3);
-  s.dh = c.int_attr(4); s.dw = c.int_attr(5); s.groups = c.int_attr(6);
+  s.N = x.shape[0];
+  s.C = x.shape[1];
+  s.H = x.shape[2];
+  s.W = x.shape[3];
+  s.O = w.shape[0];
+  s.kh = w.shape[2];
+  s.kw = w.shape[3];
+  s.sh = c.int_attr(0);
+  s.sw = c.int_attr(1);
+  s.ph = c.int_attr(2);
+  s.pw = c.int_attr(3);
+  s.dh = c.int_attr(4);
+  s.dw = c.int_attr(5);
+  s.groups = c.int_attr(6);
   s.precision = (int)c.int_attr(7);
   s.column_budget = c.int_attr(8);
-  KILN_CHECK(s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 && s.ph >= 0 && s.pw >= 0 && s.groups >= 1 && s.column_budget >= 1,
-             Value, c.name, "strides, dilations and groups must be >= 1 and padding >= 0");
+  KILN_CHECK(s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 && s.ph >= 0 && s.pw >= 0 && s.groups >= 1 && s.column_budget >= 1, Value, c.name,
+             "strides, dilations and groups must be >= 1 and padding >= 0");
   KILN_CHECK(s.kh >= 1 && s.kw >= 1, Shape, c.name, "the kernel must be at least 1x1, got weight " + dims_str(w));
   KILN_CHECK(s.C % s.groups == 0 && s.O % s.groups == 0 && w.shape[1] * s.groups == s.C, Shape, c.name,
              "weight " + dims_str(w) + " does not fit an input of " + std::to_string(s.C) + " channels in " + std::to_string(s.groups) + " groups");
@@ -76,10 +86,20 @@ inline Conv2dShape conv2d_shape(const KernelCall& c, const TensorArg& x, const T
 template <typename I>
 nn::Window2d<I> window_of(const Conv2dShape& s, int64_t n) {
   nn::Window2d<I> g;
-  g.N = (I)n; g.C = (I)s.C; g.H = (I)s.H; g.W = (I)s.W;
-  g.kh = (I)s.kh; g.kw = (I)s.kw; g.sh = (I)s.sh; g.sw = (I)s.sw;
-  g.ph = (I)s.ph; g.pw = (I)s.pw; g.dh = (I)s.dh; g.dw = (I)s.dw;
-  g.OH = (I)s.OH; g.OW = (I)s.OW;
+  g.N = (I)n;
+  g.C = (I)s.C;
+  g.H = (I)s.H;
+  g.W = (I)s.W;
+  g.kh = (I)s.kh;
+  g.kw = (I)s.kw;
+  g.sh = (I)s.sh;
+  g.sw = (I)s.sw;
+  g.ph = (I)s.ph;
+  g.pw = (I)s.pw;
+  g.dh = (I)s.dh;
+  g.dw = (I)s.dw;
+  g.OH = (I)s.OH;
+  g.OW = (I)s.OW;
   return g;
 }
 

@@ -33,10 +33,22 @@
 
 namespace kiln { namespace ops {
 
-#define KILN_FN1(Name, expr) struct Name { template <typename T> KILN_HD T operator()(T x) const { return expr; } };
-#define KILN_FN2(Name, expr) struct Name { template <typename T> KILN_HD T operator()(T a, T b) const { return expr; } };
-#define KILN_PRED1(Name, expr) struct Name { template <typename T> KILN_HD bool operator()(T x) const { return expr; } };
-#define KILN_PRED2(Name, expr) struct Name { template <typename T> KILN_HD bool operator()(T a, T b) const { return expr; } };
+#define KILN_FN1(Name, expr)                                               \
+  struct Name {                                                            \
+    template <typename T> KILN_HD T operator()(T x) const { return expr; } \
+  };
+#define KILN_FN2(Name, expr)                                                    \
+  struct Name {                                                                 \
+    template <typename T> KILN_HD T operator()(T a, T b) const { return expr; } \
+  };
+#define KILN_PRED1(Name, expr)                                                \
+  struct Name {                                                               \
+    template <typename T> KILN_HD bool operator()(T x) const { return expr; } \
+  };
+#define KILN_PRED2(Name, expr)                                                     \
+  struct Name {                                                                    \
+    template <typename T> KILN_HD bool operator()(T a, T b) const { return expr; } \
+  };
 
 KILN_FN1(Exp, m::exp(x))
 KILN_FN1(Log, m::log(x))
@@ -48,7 +60,7 @@ KILN_FN1(Sigmoid, m::sigmoid(x))
 KILN_FN1(LogSigmoid, m::log_sigmoid(x))
 KILN_FN1(Softplus, m::softplus(x))
 // silu(x) = x * sigmoid(x) (also called swish); m::sigmoid does not overflow for either sign.
-KILN_FN1(Silu, x * m::sigmoid(x))
+KILN_FN1(Silu, x* m::sigmoid(x))
 KILN_FN1(Tanh, m::tanh(x))
 KILN_FN1(Sin, m::sin(x))
 KILN_FN1(Atan, m::atan(x))

@@ -58,9 +58,15 @@ KILN_HD T pow_gamma(T q, T gamma) {
 
 // The same, fixed at compile time for loops that must be branch-free to vectorise (CPU):
 // PowGamma2 for the paper's gamma = 2, PowGammaAny otherwise (pow(0, 0) = 1).
-struct PowGammaRuntime { template <typename T> KILN_HD T operator()(T q, T gamma) const { return pow_gamma(q, gamma); } };
-struct PowGamma2 { template <typename T> KILN_HD T operator()(T q, T) const { return q * q; } };
-struct PowGammaAny { template <typename T> KILN_HD T operator()(T q, T gamma) const { return m::pow(q, gamma); } };
+struct PowGammaRuntime {
+  template <typename T> KILN_HD T operator()(T q, T gamma) const { return pow_gamma(q, gamma); }
+};
+struct PowGamma2 {
+  template <typename T> KILN_HD T operator()(T q, T) const { return q * q; }
+};
+struct PowGammaAny {
+  template <typename T> KILN_HD T operator()(T q, T gamma) const { return m::pow(q, gamma); }
+};
 
 template <typename T>
 struct LossGrad {

@@ -46,7 +46,12 @@ struct AddInto {
 
 // A 0-d tensor as a 1-d tensor of one element, so that dim 0 exists.
 inline TensorArg at_least_1d(TensorArg t) {
-  if (t.ndim == 0) { t.ndim = 1; t.shape[0] = 1; t.strides[0] = 0; t.numel = 1; }
+  if (t.ndim == 0) {
+    t.ndim = 1;
+    t.shape[0] = 1;
+    t.strides[0] = 0;
+    t.numel = 1;
+  }
   return t;
 }
 
@@ -70,7 +75,10 @@ inline TensorArg broadcast_index(const TensorArg& index, const TensorArg& out, i
   TensorArg r = index;
   r.ndim = out.ndim;
   r.numel = out.numel;
-  for (int d = 0; d < out.ndim; ++d) { r.shape[d] = out.shape[d]; r.strides[d] = 0; }
+  for (int d = 0; d < out.ndim; ++d) {
+    r.shape[d] = out.shape[d];
+    r.strides[d] = 0;
+  }
   r.strides[dim] = index.ndim == 0 ? 0 : index.strides[0];
   return r;
 }

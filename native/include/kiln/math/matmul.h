@@ -15,8 +15,12 @@ namespace kiln { namespace mm {
 
 // Products are summed in: float for float32 and the half types (rounded once, when C is stored),
 // double for float64, int64 for the integers (int32 results wrap on store, as PyTorch's CPU does).
-template <typename S> struct AccOf { using type = compute_t<S>; };
-template <> struct AccOf<int32_t> { using type = int64_t; };
+template <typename S> struct AccOf {
+  using type = compute_t<S>;
+};
+template <> struct AccOf<int32_t> {
+  using type = int64_t;
+};
 template <typename S> using Acc = typename AccOf<S>::type;
 
 struct Problem {
@@ -54,12 +58,17 @@ inline Problem make_problem(const TensorArg& A, const TensorArg& B, const Tensor
   KILN_CHECK(B.dtype == A.dtype && C.dtype == A.dtype, DType, op,
              std::string("operands must have one dtype, got ") + dtype_name(A.dtype) + ", " + dtype_name(B.dtype) + " -> " + dtype_name(C.dtype));
   Problem p;
-  p.M = A.shape[n - 2]; p.K = A.shape[n - 1]; p.N = B.shape[n - 1];
+  p.M = A.shape[n - 2];
+  p.K = A.shape[n - 1];
+  p.N = B.shape[n - 1];
   KILN_CHECK(B.shape[n - 2] == p.K && C.shape[n - 2] == p.M && C.shape[n - 1] == p.N, Shape, op,
              "shapes do not multiply: " + dims_of(A) + " · " + dims_of(B) + " -> " + dims_of(C));
-  p.a_m = A.strides[n - 2]; p.a_k = A.strides[n - 1];
-  p.b_k = B.strides[n - 2]; p.b_n = B.strides[n - 1];
-  p.c_m = C.strides[n - 2]; p.c_n = C.strides[n - 1];
+  p.a_m = A.strides[n - 2];
+  p.a_k = A.strides[n - 1];
+  p.b_k = B.strides[n - 2];
+  p.b_n = B.strides[n - 1];
+  p.c_m = C.strides[n - 2];
+  p.c_n = C.strides[n - 1];
   // Coalesce batch dims (innermost first): drop size 1, merge d into its inner neighbour when
   // every operand's stride allows it.
   int64_t sh[kMaxDims], st[3][kMaxDims];
@@ -85,7 +94,10 @@ inline Problem make_problem(const TensorArg& A, const TensorArg& B, const Tensor
   // has no row stride of its own: it takes the batch stride.
   int first = 0;
   while (first < k && st[1][first] == 0 && p.M > 0) {
-    if (p.M == 1) { p.a_m = st[0][first]; p.c_m = st[2][first]; }
+    if (p.M == 1) {
+      p.a_m = st[0][first];
+      p.c_m = st[2][first];
+    }
     if (st[0][first] != p.M * p.a_m || st[2][first] != p.M * p.c_m) break;
     p.M *= sh[first];
     p.batch /= sh[first];

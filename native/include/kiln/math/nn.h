@@ -54,12 +54,20 @@ struct Window2d {
 template <typename I>
 Window2d<I> make_window(const KernelCall& c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW) {
   Window2d<I> g;
-  g.N = (I)N; g.C = (I)C; g.H = (I)H; g.W = (I)W;
-  g.kh = (I)c.int_attr(0); g.kw = (I)c.int_attr(1);
-  g.sh = (I)c.int_attr(2); g.sw = (I)c.int_attr(3);
-  g.ph = (I)c.int_attr(4); g.pw = (I)c.int_attr(5);
-  g.dh = (I)c.int_attr(6); g.dw = (I)c.int_attr(7);
-  g.OH = (I)OH; g.OW = (I)OW;
+  g.N = (I)N;
+  g.C = (I)C;
+  g.H = (I)H;
+  g.W = (I)W;
+  g.kh = (I)c.int_attr(0);
+  g.kw = (I)c.int_attr(1);
+  g.sh = (I)c.int_attr(2);
+  g.sw = (I)c.int_attr(3);
+  g.ph = (I)c.int_attr(4);
+  g.pw = (I)c.int_attr(5);
+  g.dh = (I)c.int_attr(6);
+  g.dw = (I)c.int_attr(7);
+  g.OH = (I)OH;
+  g.OW = (I)OW;
   return g;
 }
 
@@ -84,8 +92,10 @@ struct Nchw {
 template <typename I>
 KILN_HD Nchw<I> nchw_of(I idx, I C, I H, I W) {
   Nchw<I> p;
-  p.w = idx % W; idx /= W;
-  p.h = idx % H; idx /= H;
+  p.w = idx % W;
+  idx /= W;
+  p.h = idx % H;
+  idx /= H;
   p.c = idx % C;
   p.n = idx / C;
   return p;
@@ -117,10 +127,14 @@ inline bool index_fits_int32(const TensorArg* const* ops, int n, int64_t extra_b
 // Element offset in x of contiguous cols element `idx`, or -1 when it falls in the padding.
 template <typename I>
 KILN_HD I im2col_source(const Window2d<I>& g, const Strides<I, 4>& xs, I idx) {
-  I ow = idx % g.OW; idx /= g.OW;
-  I oh = idx % g.OH; idx /= g.OH;
-  I j = idx % g.kw; idx /= g.kw;
-  I i = idx % g.kh; idx /= g.kh;
+  I ow = idx % g.OW;
+  idx /= g.OW;
+  I oh = idx % g.OH;
+  idx /= g.OH;
+  I j = idx % g.kw;
+  idx /= g.kw;
+  I i = idx % g.kh;
+  idx /= g.kh;
   I c = idx % g.C;
   I n = idx / g.C;
   I h = oh * g.sh - g.ph + i * g.dh;
@@ -197,9 +211,7 @@ KILN_HD void max_pool2d_value(const Window2d<I>& g, const T* x, const Strides<I,
 //   in / out otherwise, computed in float32 as PyTorch does (so the same positions are chosen),
 // with PyTorch's exact shortcuts for out == in and out == 2 in.
 
-KILN_HD float nearest_scale(int64_t in, int64_t out, double scale_factor) {
-  return scale_factor > 0 ? (float)(1.0 / scale_factor) : (float)in / (float)out;
-}
+KILN_HD float nearest_scale(int64_t in, int64_t out, double scale_factor) { return scale_factor > 0 ? (float)(1.0 / scale_factor) : (float)in / (float)out; }
 
 template <typename I>
 KILN_HD I nearest_source(I d, I in, I out, float scale) {
@@ -263,7 +275,10 @@ KILN_HD compute_t<T> upsample_nearest2d_backward_value(const Upsample2d<I>& g, c
 template <typename T, typename I>
 struct Im2colElement {
   static constexpr int kCost = 1;
-  Window2d<I> g; Strides<I, 4> xs; const T* x; T* cols;
+  Window2d<I> g;
+  Strides<I, 4> xs;
+  const T* x;
+  T* cols;
   KILN_HD void operator()(I i) const {
     I s = im2col_source<I>(g, xs, i);
     cols[i] = s >= 0 ? x[s] : Store<T>::from(0);
@@ -276,7 +291,10 @@ struct Im2colElement {
 template <typename T, typename I>
 struct Im2colBatchInnerElement {
   static constexpr int kCost = 1;
-  Window2d<I> g; Strides<I, 4> xs; const T* x; T* cols;
+  Window2d<I> g;
+  Strides<I, 4> xs;
+  const T* x;
+  T* cols;
   KILN_HD void operator()(I i) const {
     const I L = g.OH * g.OW, rows = g.C * g.kh * g.kw;
     const I l = i % L, t = i / L;
@@ -290,7 +308,10 @@ struct Im2colBatchInnerElement {
 template <typename T, typename I>
 struct Col2imElement {
   static constexpr int kCost = 8;   // a window's worth of reads
-  Window2d<I> g; Strides<I, 3> cs; const T* cols; T* image;
+  Window2d<I> g;
+  Strides<I, 3> cs;
+  const T* cols;
+  T* image;
   KILN_HD void operator()(I i) const { store(image + i, col2im_value<T, I>(g, cols, cs, i)); }
 };
 
@@ -298,7 +319,11 @@ struct Col2imElement {
 template <typename T, typename I>
 struct MaxPool2dElement {
   static constexpr int kCost = 8;
-  Window2d<I> g; Strides<I, 4> xs; const T* x; T* vals; int64_t* idxs;
+  Window2d<I> g;
+  Strides<I, 4> xs;
+  const T* x;
+  T* vals;
+  int64_t* idxs;
   KILN_HD void operator()(I i) const {
     compute_t<T> best;
     int64_t pos;
@@ -312,7 +337,10 @@ struct MaxPool2dElement {
 template <typename T, typename I>
 struct UpsampleNearest2dElement {
   static constexpr int kCost = 1;
-  Upsample2d<I> g; Strides<I, 4> xs; const T* x; T* out;
+  Upsample2d<I> g;
+  Strides<I, 4> xs;
+  const T* x;
+  T* out;
   KILN_HD void operator()(I i) const { out[i] = x[upsample_nearest2d_source<I>(g, xs, i)]; }
 };
 
@@ -320,7 +348,10 @@ struct UpsampleNearest2dElement {
 template <typename T, typename I>
 struct UpsampleNearest2dBackwardElement {
   static constexpr int kCost = 8;
-  Upsample2d<I> g; Strides<I, 4> gs; const T* gout; T* gin;
+  Upsample2d<I> g;
+  Strides<I, 4> gs;
+  const T* gout;
+  T* gin;
   KILN_HD void operator()(I i) const { store(gin + i, upsample_nearest2d_backward_value<T, I>(g, gout, gs, i)); }
 };
 
@@ -337,9 +368,7 @@ inline void check_ndim(const KernelCall& c, const TensorArg& t, int ndim, const 
 }
 
 // TypeScript allocates every output contiguous; the kernels index them by flat position.
-inline void check_contiguous_out(const KernelCall& c, const TensorArg& t) {
-  KILN_CHECK(t.is_contiguous(), Internal, c.name, "the output must be contiguous");
-}
+inline void check_contiguous_out(const KernelCall& c, const TensorArg& t) { KILN_CHECK(t.is_contiguous(), Internal, c.name, "the output must be contiguous"); }
 
 // im2col / col2im: the image [N, C, H, W], the columns [N, C kh kw, OH OW] and the attributes
 // [kh, kw, sh, sw, ph, pw, dh, dw] must agree.
@@ -397,8 +426,12 @@ Upsample2d<I> upsample_window(const KernelCall& c, const TensorArg& in, const Te
   KILN_CHECK(in.shape[0] == out.shape[0] && in.shape[1] == out.shape[1], Shape, c.name,
              "input " + shape_str(in) + " and output " + shape_str(out) + " differ in batch or channels");
   Upsample2d<I> g;
-  g.N = (I)in.shape[0]; g.C = (I)in.shape[1]; g.H = (I)in.shape[2]; g.W = (I)in.shape[3];
-  g.OH = (I)out.shape[2]; g.OW = (I)out.shape[3];
+  g.N = (I)in.shape[0];
+  g.C = (I)in.shape[1];
+  g.H = (I)in.shape[2];
+  g.W = (I)in.shape[3];
+  g.OH = (I)out.shape[2];
+  g.OW = (I)out.shape[3];
   g.scale_h = nearest_scale(in.shape[2], out.shape[2], c.attr(0));
   g.scale_w = nearest_scale(in.shape[3], out.shape[3], c.attr(1));
   return g;

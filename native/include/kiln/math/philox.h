@@ -28,7 +28,9 @@ namespace kiln { namespace rng {
 
 // ---- Philox4x32-10 ------------------------------------------------------------------------------
 
-struct PhiloxWords { uint32_t w[4]; };
+struct PhiloxWords {
+  uint32_t w[4];
+};
 
 constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;   // round multipliers
 constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;   // key schedule (Weyl) increments
@@ -45,11 +47,17 @@ KILN_HD uint32_t mulhi32(uint32_t a, uint32_t b) {
 //   (hi(M1 c2) ^ c1 ^ k0,  lo(M1 c2),  hi(M0 c0) ^ c3 ^ k1,  lo(M0 c0)).
 KILN_HD PhiloxWords philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
   for (int round = 0; round < 10; ++round) {
-    if (round > 0) { k0 += kPhiloxW0; k1 += kPhiloxW1; }
+    if (round > 0) {
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
     const uint32_t hi0 = mulhi32(kPhiloxM0, c0), lo0 = kPhiloxM0 * c0;
     const uint32_t hi1 = mulhi32(kPhiloxM1, c2), lo1 = kPhiloxM1 * c2;
     const uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
-    c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
   }
   return PhiloxWords{{c0, c1, c2, c3}};
 }
@@ -61,8 +69,7 @@ struct RandomKey {
 
 // The four words of Philox call `call` of the op keyed by k (see the top of this file).
 KILN_HD PhiloxWords philox_draw(const RandomKey& k, uint64_t call) {
-  return philox4x32_10((uint32_t)call, (uint32_t)(call >> 32), (uint32_t)k.offset, (uint32_t)(k.offset >> 32), (uint32_t)k.seed,
-                       (uint32_t)(k.seed >> 32));
+  return philox4x32_10((uint32_t)call, (uint32_t)(call >> 32), (uint32_t)k.offset, (uint32_t)(k.offset >> 32), (uint32_t)k.seed, (uint32_t)(k.seed >> 32));
 }
 
 // ---- uniform values from 32-bit words ----------------------------------------------------------
@@ -93,13 +100,23 @@ KILN_HD void box_muller(double u1, double u2, double& z0, double& z1) {
 // A sampler turns one call's four words into per_call values of storage type T.
 
 // Random bits of a uniform value of type T: its significand's precision, so u is exact in T.
-template <typename T> struct UnitBits { static constexpr int value = 24; };   // float
-template <> struct UnitBits<double> { static constexpr int value = 53; };
-template <> struct UnitBits<Half> { static constexpr int value = 11; };
-template <> struct UnitBits<BFloat16> { static constexpr int value = 8; };
+template <typename T> struct UnitBits {
+  static constexpr int value = 24;
+};   // float
+template <> struct UnitBits<double> {
+  static constexpr int value = 53;
+};
+template <> struct UnitBits<Half> {
+  static constexpr int value = 11;
+};
+template <> struct UnitBits<BFloat16> {
+  static constexpr int value = 8;
+};
 
 // Values per call: 4 (32 bits each), or 2 for double (64 bits each).
-template <typename T> struct LanesPerCall { static constexpr int value = UnitBits<T>::value > 32 ? 2 : 4; };
+template <typename T> struct LanesPerCall {
+  static constexpr int value = UnitBits<T>::value > 32 ? 2 : 4;
+};
 
 // Uniform in [low, high): low + (high - low) u. A value that rounds up to `high` in T (possible
 // for narrow types or wide ranges) becomes `low`, as PyTorch does, so that high is never returned.

@@ -30,17 +30,33 @@ namespace kiln { namespace red {
 
 // ---- types -----------------------------------------------------------------------------------
 
-template <typename S> struct SumAccOf { using type = compute_t<S>; };
-template <> struct SumAccOf<float> { using type = double; };
-template <> struct SumAccOf<int32_t> { using type = int64_t; };
-template <> struct SumAccOf<int64_t> { using type = int64_t; };
-template <> struct SumAccOf<bool> { using type = int64_t; };
+template <typename S> struct SumAccOf {
+  using type = compute_t<S>;
+};
+template <> struct SumAccOf<float> {
+  using type = double;
+};
+template <> struct SumAccOf<int32_t> {
+  using type = int64_t;
+};
+template <> struct SumAccOf<int64_t> {
+  using type = int64_t;
+};
+template <> struct SumAccOf<bool> {
+  using type = int64_t;
+};
 template <typename S> using SumAcc = typename SumAccOf<S>::type;
 
 // sum and prod of integers and bool give int64 (as PyTorch); floats keep their dtype.
-template <typename S> struct SumOutOf { using type = S; };
-template <> struct SumOutOf<int32_t> { using type = int64_t; };
-template <> struct SumOutOf<bool> { using type = int64_t; };
+template <typename S> struct SumOutOf {
+  using type = S;
+};
+template <> struct SumOutOf<int32_t> {
+  using type = int64_t;
+};
+template <> struct SumOutOf<bool> {
+  using type = int64_t;
+};
 template <typename S> using SumOut = typename SumOutOf<S>::type;
 
 // The extremes of each compute type (max's identity is lowest(), min's is highest()).
@@ -287,18 +303,18 @@ template <typename S> struct LogSumExp {
 //   outputs: contiguous, numel = the product of the kept dims (values; for max_dim / min_dim also
 //            int64 indices); attrs after attr(0) are the op's (var / std: correction)
 // An index reported by an arg-reduction is the row-major position within the reduced dims.
-#define KILN_REDUCTIONS(X)                       \
-  X("sum", ::kiln::red::Sum, ALL)                \
-  X("mean", ::kiln::red::Mean, FLOATING)         \
-  X("prod", ::kiln::red::Prod, ALL)              \
-  X("amax", ::kiln::red::AMax, ALL)              \
-  X("amin", ::kiln::red::AMin, ALL)              \
-  X("max_dim", ::kiln::red::MaxDim, ALL)         \
-  X("min_dim", ::kiln::red::MinDim, ALL)         \
-  X("argmax", ::kiln::red::ArgMax, ALL)          \
-  X("argmin", ::kiln::red::ArgMin, ALL)          \
-  X("any", ::kiln::red::Any, ALL)                \
-  X("all", ::kiln::red::All, ALL)                \
-  X("var", ::kiln::red::Var, FLOATING)           \
-  X("std", ::kiln::red::Std, FLOATING)           \
+#define KILN_REDUCTIONS(X)               \
+  X("sum", ::kiln::red::Sum, ALL)        \
+  X("mean", ::kiln::red::Mean, FLOATING) \
+  X("prod", ::kiln::red::Prod, ALL)      \
+  X("amax", ::kiln::red::AMax, ALL)      \
+  X("amin", ::kiln::red::AMin, ALL)      \
+  X("max_dim", ::kiln::red::MaxDim, ALL) \
+  X("min_dim", ::kiln::red::MinDim, ALL) \
+  X("argmax", ::kiln::red::ArgMax, ALL)  \
+  X("argmin", ::kiln::red::ArgMin, ALL)  \
+  X("any", ::kiln::red::Any, ALL)        \
+  X("all", ::kiln::red::All, ALL)        \
+  X("var", ::kiln::red::Var, FLOATING)   \
+  X("std", ::kiln::red::Std, FLOATING)   \
   X("logsumexp", ::kiln::red::LogSumExp, FLOATING)

@@ -8,8 +8,8 @@
 
 namespace kiln { namespace m {
 
-#define KILN_MATH1(name, ffn, dfn)                            \
-  KILN_HD float name(float x) { return ::ffn(x); }            \
+#define KILN_MATH1(name, ffn, dfn)                 \
+  KILN_HD float name(float x) { return ::ffn(x); } \
   KILN_HD double name(double x) { return ::dfn(x); }
 KILN_MATH1(exp, expf, exp)
 KILN_MATH1(log, logf, log)
@@ -40,12 +40,12 @@ KILN_HD double rsqrt(double x) { return 1.0 / ::sqrt(x); }
 // differently. For formulas whose results must match the CPU's bit for bit (decisions taken by
 // comparing them, as NMS's IoU test).
 #if defined(__CUDA_ARCH__)
-#define KILN_RN2(name, op, fdev, ddev)                                       \
-  KILN_HD float name(float a, float b) { return fdev(a, b); }               \
+#define KILN_RN2(name, op, fdev, ddev)                        \
+  KILN_HD float name(float a, float b) { return fdev(a, b); } \
   KILN_HD double name(double a, double b) { return ddev(a, b); }
 #else
-#define KILN_RN2(name, op, fdev, ddev)                                       \
-  KILN_HD float name(float a, float b) { return a op b; }                   \
+#define KILN_RN2(name, op, fdev, ddev)                    \
+  KILN_HD float name(float a, float b) { return a op b; } \
   KILN_HD double name(double a, double b) { return a op b; }
 #endif
 KILN_RN2(mul_rn, *, __fmul_rn, __dmul_rn)
@@ -74,8 +74,16 @@ KILN_HD double rcp(double x) { return 1.0 / x; }
 // the clamp and gives NaN through r and the products (adding k to the exponent bits of e^r instead
 // would be one multiply less but could turn a NaN with a payload into a number).
 #if !defined(__CUDA_ARCH__)
-inline float bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
-inline uint32_t float_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint32_t float_to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
 #endif
 KILN_HD float exp_nonpos(float y) {
 #if defined(__CUDA_ARCH__)
@@ -116,7 +124,10 @@ KILN_HD float log1p_unit(float e, float s) {
   p = p * z + 2.0f;
   return s * p;
 }
-KILN_HD double log1p_unit(double e, double s) { (void)s; return ::log1p(e); }
+KILN_HD double log1p_unit(double e, double s) {
+  (void)s;
+  return ::log1p(e);
+}
 
 // For e = exp(-|x|) in [0, 1]: sigmoid(|x|) = 1 / (1 + e), sigmoid(-|x|) = e / (1 + e) and
 // s = e / (2 + e) (for log1p_unit) from one reciprocal d = 1 / ((1 + e)(2 + e)) (the product is in

@@ -56,8 +56,8 @@ struct LogSoftmaxBackward {
 
 // X(name, Fn, kind): kind `forward` (Fn::value) or `backward` (Fn::term / Fn::grad); every
 // floating dtype.
-#define KILN_SOFTMAX_KERNELS(X)                                  \
-  X("softmax", ::kiln::sm::Softmax, forward)                     \
-  X("log_softmax", ::kiln::sm::LogSoftmax, forward)              \
-  X("softmax_backward", ::kiln::sm::SoftmaxBackward, backward)   \
+#define KILN_SOFTMAX_KERNELS(X)                                \
+  X("softmax", ::kiln::sm::Softmax, forward)                   \
+  X("log_softmax", ::kiln::sm::LogSoftmax, forward)            \
+  X("softmax_backward", ::kiln::sm::SoftmaxBackward, backward) \
   X("log_softmax_backward", ::kiln::sm::LogSoftmaxBackward, backward)

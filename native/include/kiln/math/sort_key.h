@@ -18,10 +18,18 @@
 namespace kiln {
 
 // The number of low bits a key of scalar type T uses (a radix sort passes over those only).
-template <typename T> struct SortKeyBits { static constexpr int value = 32; };   // float, int32, half types
-template <> struct SortKeyBits<double> { static constexpr int value = 64; };
-template <> struct SortKeyBits<int64_t> { static constexpr int value = 64; };
-template <> struct SortKeyBits<bool> { static constexpr int value = 1; };
+template <typename T> struct SortKeyBits {
+  static constexpr int value = 32;
+};   // float, int32, half types
+template <> struct SortKeyBits<double> {
+  static constexpr int value = 64;
+};
+template <> struct SortKeyBits<int64_t> {
+  static constexpr int value = 64;
+};
+template <> struct SortKeyBits<bool> {
+  static constexpr int value = 1;
+};
 
 KILN_HD uint64_t order_key(float x) {
   if (x != x) return 0xffffffffull;                         // NaN: above +inf's key 0xff800000
@@ -34,7 +42,8 @@ KILN_HD uint64_t order_key(double x) {
 #if defined(__CUDA_ARCH__)
   uint64_t u = (uint64_t)__double_as_longlong(y);
 #else
-  uint64_t u; std::memcpy(&u, &y, 8);
+  uint64_t u;
+  std::memcpy(&u, &y, 8);
 #endif
   return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
 }

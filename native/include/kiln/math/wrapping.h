@@ -19,7 +19,7 @@ template <typename T> KILN_HD T sub(T a, T b) { return a - b; }
 template <typename T> KILN_HD T mul(T a, T b) { return a * b; }
 template <typename T> KILN_HD T neg(T x) { return -x; }
 
-#define KILN_WRAPPING(S, U)                                                                \
+#define KILN_WRAPPING(S, U)                                                                 \
   KILN_HD S add(S a, S b) { return static_cast<S>(static_cast<U>(a) + static_cast<U>(b)); } \
   KILN_HD S sub(S a, S b) { return static_cast<S>(static_cast<U>(a) - static_cast<U>(b)); } \
   KILN_HD S mul(S a, S b) { return static_cast<S>(static_cast<U>(a) * static_cast<U>(b)); } \

@@ -47,8 +47,7 @@ inline int64_t check_nms_call(KernelCall& c) {
   KILN_CHECK(boxes.ndim == 2 && boxes.shape[1] == 4, Shape, c.name, "argument 'boxes' expected shape [N, 4]");
   KILN_CHECK(order.ndim == 1 && order.shape[0] == n && order.dtype == DType::Int64, Shape, c.name, "expected an int64 order of N boxes");
   KILN_CHECK(keep.ndim == 1 && keep.shape[0] == n && keep.dtype == DType::Bool, Shape, c.name, "expected a bool keep of N boxes");
-  if (c.n_inputs == 3)
-    KILN_CHECK(c.in(2).ndim == 1 && c.in(2).shape[0] == n, Shape, c.name, "argument 'idxs' expected one class per box");
+  if (c.n_inputs == 3) KILN_CHECK(c.in(2).ndim == 1 && c.in(2).shape[0] == n, Shape, c.name, "argument 'idxs' expected one class per box");
   return n;
 }
 

@@ -25,8 +25,8 @@ constexpr int kBlockBoxes = 64;   // boxes per mask word
 constexpr int kSelectThreads = 256;
 
 template <typename T, typename I>
-__global__ void gather_sorted(const T* boxes, int64_t rs, int64_t cs, const int64_t* order, int64_t os, const I* classes, int64_t cls_stride,
-                              int64_t n, Box<compute_t<T>>* sorted, int64_t* sorted_classes, DeviceErrorSlot* slot, int kernel_id) {
+__global__ void gather_sorted(const T* boxes, int64_t rs, int64_t cs, const int64_t* order, int64_t os, const I* classes, int64_t cls_stride, int64_t n,
+                              Box<compute_t<T>>* sorted, int64_t* sorted_classes, DeviceErrorSlot* slot, int kernel_id) {
   for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n; k += (int64_t)gridDim.x * blockDim.x) {
     int64_t o = order[k * os];
     if (o < 0 || o >= n) {   // the order comes from argsort; a direct call may pass anything
@@ -112,16 +112,16 @@ void nms_boxes(KernelCall& c, int64_t n) {
   if (has_classes) {
     const TensorArg& cls = c.in(2);
     KILN_DISPATCH_INDEX(cls.dtype, c.name,
-                        gather_sorted<T, scalar_t><<<g, kiln::cuda::kThreads, 0, s>>>(boxes.ptr<T>(), boxes.strides[0], boxes.strides[1], order.ptr<int64_t>(),
-                                                                                     order.strides[0], cls.ptr<scalar_t>(), cls.strides[0], n, sorted.as<Box<C>>(),
-                                                                                     classes.as<int64_t>(), kiln::cuda::error_slot_of(c), c.id));
+                        gather_sorted<T, scalar_t><<<g, kiln::cuda::kThreads, 0, s>>>(
+                            boxes.ptr<T>(), boxes.strides[0], boxes.strides[1], order.ptr<int64_t>(), order.strides[0], cls.ptr<scalar_t>(), cls.strides[0], n,
+                            sorted.as<Box<C>>(), classes.as<int64_t>(), kiln::cuda::error_slot_of(c), c.id));
   } else {
-    gather_sorted<T, int64_t><<<g, kiln::cuda::kThreads, 0, s>>>(boxes.ptr<T>(), boxes.strides[0], boxes.strides[1], order.ptr<int64_t>(), order.strides[0], nullptr, 0, n,
-                                                                 sorted.as<Box<C>>(), nullptr, kiln::cuda::error_slot_of(c), c.id);
+    gather_sorted<T, int64_t><<<g, kiln::cuda::kThreads, 0, s>>>(boxes.ptr<T>(), boxes.strides[0], boxes.strides[1], order.ptr<int64_t>(), order.strides[0],
+                                                                 nullptr, 0, n, sorted.as<Box<C>>(), nullptr, kiln::cuda::error_slot_of(c), c.id);
   }
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   overlap_mask<C><<<dim3((unsigned)col_blocks, (unsigned)col_blocks), kBlockBoxes, 0, s>>>(sorted.as<Box<C>>(), classes.as<int64_t>(), n, col_blocks, c.attr(0),
-                                                                                        mask.as<uint64_t>());
+                                                                                           mask.as<uint64_t>());
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   select_kept<<<1, kSelectThreads, removed_bytes, s>>>(mask.as<uint64_t>(), n, col_blocks, c.out(0).ptr<bool>(), c.out(0).strides[0]);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);

@@ -72,9 +72,7 @@ template <typename C> KILN_HD RoiGrid<C> roi_grid(const C* roi, C scale, const R
 }
 
 // The sample coordinate of bin `b`, grid step `i` of `n`, along one axis.
-template <typename C> KILN_HD C sample_at(C start, C bin, int64_t b, int i, int n) {
-  return start + C(b) * bin + C(i + 0.5f) * bin / C(n);
-}
+template <typename C> KILN_HD C sample_at(C start, C bin, int64_t b, int i, int n) { return start + C(b) * bin + C(i + 0.5f) * bin / C(n); }
 
 // The four neighbours (offsets in an H × W plane) of a sample and their weights; all weights 0
 // when the sample lies outside [-1, H] × [-1, W].
@@ -115,10 +113,12 @@ template <typename C, typename T> KILN_HD C interpolate(const T* plane, const Bi
 // The operands of both kernels, checked the same way on both devices: `features` is the input
 // (forward) or the input gradient (backward), `pooled` the output or the output gradient.
 inline RoiAlignParams check_roi_call(const KernelCall& c, const TensorArg& features, const TensorArg& pooled, const TensorArg& rois) {
-  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 1 && c.n_attrs >= 3, Internal, c.name, "expected 2 inputs, 1 output and attributes [spatialScale, samplingRatio, aligned]");
+  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 1 && c.n_attrs >= 3, Internal, c.name,
+             "expected 2 inputs, 1 output and attributes [spatialScale, samplingRatio, aligned]");
   KILN_CHECK(features.ndim == 4 && pooled.ndim == 4 && rois.ndim == 2 && rois.shape[1] == 5, Shape, c.name,
              "expected features [N, C, H, W], pooled [K, C, PH, PW] and rois [K, 5]");
-  KILN_CHECK(pooled.shape[0] == rois.shape[0] && pooled.shape[1] == features.shape[1], Shape, c.name, "pooled must be [K, C, PH, PW] for K rois and C channels");
+  KILN_CHECK(pooled.shape[0] == rois.shape[0] && pooled.shape[1] == features.shape[1], Shape, c.name,
+             "pooled must be [K, C, PH, PW] for K rois and C channels");
   KILN_CHECK(features.is_contiguous() && pooled.is_contiguous() && rois.is_contiguous(), Internal, c.name, "expected contiguous operands");
   KILN_CHECK(features.dtype == pooled.dtype && rois.dtype == features.dtype, DType, c.name, "features, pooled values and rois must share one dtype");
   return {features.shape[1], features.shape[2], features.shape[3], pooled.shape[2], pooled.shape[3], (int)c.int_attr(1), c.attr(2) != 0};

@@ -105,7 +105,8 @@ struct Cpu {
   template <typename T> static void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, const RoiAlignParams& p) {
     pool_bins<T>(c, input, rois, out, p);
   }
-  template <typename T> static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
+  template <typename T> static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input,
+                                             const RoiAlignParams& p) {
     fill_planes<T>(c, grad, rois, grad_input, p);
   }
 };

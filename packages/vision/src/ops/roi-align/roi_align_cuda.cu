@@ -53,8 +53,8 @@ __device__ bool roi_of(const T* rois, int64_t k, int64_t batch, compute_t<T> sca
 }
 
 template <typename T, typename I>
-__global__ void roi_align_forward(const T* input, const T* rois, T* out, int64_t count, int64_t batch, compute_t<T> scale, RoiAlignParams p, DeviceErrorSlot* slot,
-                                  int kernel_id) {
+__global__ void roi_align_forward(const T* input, const T* rois, T* out, int64_t count, int64_t batch, compute_t<T> scale, RoiAlignParams p,
+                                  DeviceErrorSlot* slot, int kernel_id) {
   using C = compute_t<T>;
   KILN_GRID_LOOP(index, count) {
     const PooledAt<I> at((I)index, p);
@@ -110,7 +110,8 @@ struct Cuda {
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 
-  template <typename T> static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input, const RoiAlignParams& p) {
+  template <typename T> static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, TensorArg& grad_input,
+                                             const RoiAlignParams& p) {
     cudaStream_t s = kiln::cuda::stream_of(c);
     KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
     if (grad.numel == 0) return;

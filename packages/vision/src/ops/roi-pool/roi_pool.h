@@ -71,12 +71,15 @@ template <typename C> KILN_HD bool corners_ok(const C* roi, C scale) {
   return true;
 }
 
-inline RoiPoolParams check_roi_pool_call(const KernelCall& c, const TensorArg& features, const TensorArg& pooled, const TensorArg& rois, const TensorArg& argmax) {
+inline RoiPoolParams check_roi_pool_call(const KernelCall& c, const TensorArg& features, const TensorArg& pooled, const TensorArg& rois,
+                                         const TensorArg& argmax) {
   KILN_CHECK(features.ndim == 4 && pooled.ndim == 4 && rois.ndim == 2 && rois.shape[1] == 5, Shape, c.name,
              "expected features [N, C, H, W], pooled [K, C, PH, PW] and rois [K, 5]");
-  KILN_CHECK(pooled.shape[0] == rois.shape[0] && pooled.shape[1] == features.shape[1], Shape, c.name, "pooled must be [K, C, PH, PW] for K rois and C channels");
+  KILN_CHECK(pooled.shape[0] == rois.shape[0] && pooled.shape[1] == features.shape[1], Shape, c.name,
+             "pooled must be [K, C, PH, PW] for K rois and C channels");
   KILN_CHECK(argmax.dtype == DType::Int64 && argmax.ndim == 4 && argmax.numel == pooled.numel, Shape, c.name, "argmax must be int64 of the pooled shape");
-  KILN_CHECK(features.is_contiguous() && pooled.is_contiguous() && rois.is_contiguous() && argmax.is_contiguous(), Internal, c.name, "expected contiguous operands");
+  KILN_CHECK(features.is_contiguous() && pooled.is_contiguous() && rois.is_contiguous() && argmax.is_contiguous(), Internal, c.name,
+             "expected contiguous operands");
   KILN_CHECK(features.dtype == pooled.dtype && rois.dtype == features.dtype, DType, c.name, "features, pooled values and rois must share one dtype");
   return {features.shape[1], features.shape[2], features.shape[3], pooled.shape[2], pooled.shape[3]};
 }
@@ -86,7 +89,8 @@ inline RoiPoolParams check_roi_pool_call(const KernelCall& c, const TensorArg& f
 // Device::backward<T>(c, grad, rois, argmax, gradInput, p) (float32 and float64: the TypeScript
 // op computes the half types' gradient in float32).
 template <typename Device> void roi_pool_entry(KernelCall& c) {
-  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name, "expected inputs [input, rois], outputs [out, argmax], attrs [spatialScale]");
+  KILN_CHECK(c.n_inputs == 2 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name,
+             "expected inputs [input, rois], outputs [out, argmax], attrs [spatialScale]");
   const TensorArg &input = c.in(0), &rois = c.in(1);
   TensorArg &out = c.out(0), &argmax = c.out(1);
   const RoiPoolParams p = check_roi_pool_call(c, input, out, rois, argmax);

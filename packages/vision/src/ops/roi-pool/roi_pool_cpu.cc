@@ -60,7 +60,8 @@ void fill_planes(const KernelCall& c, const TensorArg& grad, const TensorArg& ro
   const int64_t* am = argmax.ptr<int64_t>();
   // argmax comes from roi_pool; a direct call may pass anything: check it here, on this thread
   for (int64_t i = 0; i < argmax.numel; ++i)
-    KILN_CHECK(am[i] >= -1 && am[i] < plane, Value, c.name, "argument 'argmax' holds " + std::to_string(am[i]) + ", outside [-1, " + std::to_string(plane - 1) + "]");
+    KILN_CHECK(am[i] >= -1 && am[i] < plane, Value, c.name,
+               "argument 'argmax' holds " + std::to_string(am[i]) + ", outside [-1, " + std::to_string(plane - 1) + "]");
   for_each_plane(grad_input.ptr<T>(), p.channels, plane, rois_of, [&](T* gi, int64_t k, int64_t ch) {
     const int64_t base = (k * p.channels + ch) * bins;
     for (int64_t bin = 0; bin < bins; ++bin)
@@ -74,7 +75,8 @@ struct Cpu {
     pool_bins<T>(c, input, rois, out, argmax, p);
   }
   template <typename T>
-  static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
+  static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input,
+                       const RoiPoolParams& p) {
     fill_planes<T>(c, grad, rois, argmax, grad_input, p);
   }
 };

@@ -60,17 +60,19 @@ struct Cuda {
   template <typename T>
   static void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, TensorArg& argmax, const RoiPoolParams& p) {
     roi_pool_forward<T><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
-        input.ptr<T>(), rois.ptr<T>(), out.ptr<T>(), argmax.ptr<int64_t>(), out.numel, input.shape[0], compute_t<T>(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
+        input.ptr<T>(), rois.ptr<T>(), out.ptr<T>(), argmax.ptr<int64_t>(), out.numel, input.shape[0], compute_t<T>(c.attr(0)), p, kiln::cuda::error_slot_of(c),
+        c.id);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 
   template <typename T>
-  static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input, const RoiPoolParams& p) {
+  static void backward(const KernelCall& c, const TensorArg& grad, const TensorArg& rois, const TensorArg& argmax, TensorArg& grad_input,
+                       const RoiPoolParams& p) {
     cudaStream_t s = kiln::cuda::stream_of(c);
     KILN_CUDA_CHECK(cudaMemsetAsync(grad_input.data, 0, (size_t)grad_input.numel * sizeof(T), s), c.name);
     if (grad.numel == 0) return;
-    roi_pool_backward<T><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(grad.ptr<T>(), rois.ptr<T>(), argmax.ptr<int64_t>(), grad_input.ptr<T>(),
-                                                                                           grad.numel, grad_input.shape[0], p, kiln::cuda::error_slot_of(c), c.id);
+    roi_pool_backward<T><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(
+        grad.ptr<T>(), rois.ptr<T>(), argmax.ptr<int64_t>(), grad_input.ptr<T>(), grad.numel, grad_input.shape[0], p, kiln::cuda::error_slot_of(c), c.id);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 };
