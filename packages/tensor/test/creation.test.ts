@@ -147,7 +147,7 @@ describe('fromTypedArray', () => {
   it('rejects a wrong element count, bad shapes and other array types', () => {
     expectError(() => fromTypedArray(new Float32Array(6), [4, 2]), ShapeError, { op: 'fromTypedArray', argument: 'shape', expected: 'a shape with 6 elements', got: '[4, 2]' });
     expectError(() => fromTypedArray(new Float32Array(6), [-2, -3]), ValueError, { op: 'fromTypedArray', argument: 'shape', expected: 'a shape of non-negative integers', got: '[-2, -3]' });
-    expectError(() => fromTypedArray(new Uint8Array(2) as unknown as Float32Array), DTypeError, { op: 'fromTypedArray', argument: 'data', expected: 'a Float32Array, Float64Array, Int32Array or BigInt64Array', got: 'a Uint8Array' });
+    expectError(() => fromTypedArray(new Uint8Array(2) as unknown as Float32Array), DTypeError, { op: 'fromTypedArray', argument: 'data', expected: 'a Float32Array, Float64Array, Int32Array or BigInt64Array (or a Uint16Array or Uint8Array with a dtype)', got: 'a Uint8Array' });
   });
 });
 
