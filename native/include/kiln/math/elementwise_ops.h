@@ -59,8 +59,10 @@ KILN_FN1(Rsqrt, m::rsqrt(x))
 KILN_FN1(Sigmoid, m::sigmoid(x))
 KILN_FN1(LogSigmoid, m::log_sigmoid(x))
 KILN_FN1(Softplus, m::softplus(x))
+// clang-format off: it reads `x * m::` as a declaration
 // silu(x) = x * sigmoid(x) (also called swish); m::sigmoid does not overflow for either sign.
-KILN_FN1(Silu, x* m::sigmoid(x))
+KILN_FN1(Silu, x * m::sigmoid(x))
+// clang-format on
 KILN_FN1(Tanh, m::tanh(x))
 KILN_FN1(Sin, m::sin(x))
 KILN_FN1(Atan, m::atan(x))
