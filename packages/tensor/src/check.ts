@@ -21,7 +21,8 @@ export function describeValue(v: unknown): string {
     if (Array.isArray(v)) return v.length > 8 ? `an array of ${v.length} values` : `[${v.map(describeValue).join(', ')}]`;
     if (v !== null && typeof v === 'object') {
       const name = (v).constructor?.name ?? 'object';
-      return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
+      // 'an Object', 'an Int32Array'; 'a Uint8Array' (a 'you' sound), 'a Map'
+      return `${/^[aeio]/i.test(name) ? 'an' : 'a'} ${name}`;
     }
     return String(v);
   } catch {
