@@ -31,6 +31,20 @@ export function describeValue(v: unknown): string {
 }
 
 /**
+ * Array.isArray for a union with an array member: narrows to that member with its element type
+ * (Array.isArray alone turns a readonly array into any[]).
+ *
+ * @example
+ * ```ts
+ * const boxes: Tensor | readonly Tensor[] = perImage;
+ * if (isArrayMember(boxes)) boxes.map((b) => b.shape[0]);   // boxes: readonly Tensor[]
+ * ```
+ */
+export function isArrayMember<T>(x: T): x is Extract<T, readonly unknown[]> {
+  return Array.isArray(x);
+}
+
+/**
  * `v` as an integer in [min, max] (both safe integers), else a ValueError naming `op` and `arg`: a
  * fraction, NaN, ±Infinity, a number beyond 2^53 or a non-number is refused, never truncated.
  */

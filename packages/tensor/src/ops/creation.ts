@@ -4,7 +4,7 @@
  */
 import { type Device, type DeviceLike, backendFor, cpu, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo, scalarValue } from '../dtype.js';
-import { MAX_DIMS, checkFinite, checkInt, describeValue } from '../check.js';
+import { MAX_DIMS, checkFinite, checkInt, describeValue, isArrayMember } from '../check.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { empty as emptyOn, launchKernel } from '../dispatch.js';
 import { wrapCpuBuffer } from '../native/cpu-backend.js';
@@ -45,14 +45,11 @@ function dtypeOfTypedArray(a: ArrayBufferView): DType | null {
   return null;
 }
 
-/** Array.isArray narrows a readonly array to any[]; this keeps the element type. */
-const isNestedArray = (x: Nested): x is readonly Nested[] => Array.isArray(x);
-
 /** Shape and flat values of nested arrays; a ShapeError for ragged input. */
 function flattenNested(data: Nested): { shape: number[]; values: (number | boolean | bigint)[] } {
   const shape: number[] = [];
   let probe: Nested = data;
-  while (isNestedArray(probe)) {
+  while (isArrayMember(probe)) {
     // a deeper nesting is no tensor a kernel takes (and an array that contains itself never ends)
     if (shape.length === MAX_DIMS) throw new ShapeError('tensor', 'data', `nested arrays at most ${MAX_DIMS} deep`, 'deeper nesting');
     shape.push(probe.length);
@@ -72,7 +69,7 @@ function flattenNested(data: Nested): { shape: number[]; values: (number | boole
       values.push(x);
       return;
     }
-    if (!isNestedArray(x) || x.length !== shape[dim]) {
+    if (!isArrayMember(x) || x.length !== shape[dim]) {
       throw new ShapeError('tensor', 'data', `a regular nested array of shape ${fmtShape(shape)}`, 'a ragged array');
     }
     for (const y of x) walk(y, dim + 1);

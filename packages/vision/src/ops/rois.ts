@@ -2,14 +2,11 @@
  * The argument handling shared by the RoI ops (roiAlign, roiPool): rois as one [K, 5] tensor or as
  * per-image box lists, the pooled size, and the checks on the feature map.
  */
-import { type Tensor, DTypeError, ShapeError, ValueError, cat, commonDevice, fmtShape, full, isFloating, launchKernel, tidy } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, cat, commonDevice, fmtShape, full, isArrayMember, isFloating, launchKernel, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 
 /** Regions of interest: [K, 5] rows (batch index, x1, y1, x2, y2), or one [Ki, 4] box tensor per image. */
 export type Rois = Tensor | readonly Tensor[];
-
-/** Per-image box lists (Array.isArray alone narrows a readonly array to any[]). */
-const isRoiList = (rois: Rois): rois is readonly Tensor[] => Array.isArray(rois);
 
 /**
  * torchvision's convert_boxes_to_roi_format: per-image [Ki, 4] boxes as [sum Ki, 5] rows whose
@@ -44,7 +41,7 @@ export function pooledSize(op: string, outputSize: number | readonly [number, nu
 
 /** The feature map: a floating [N, C, H, W] tensor on the rois' device. */
 export function checkFeatures(op: string, input: Tensor, rois: Rois): void {
-  commonDevice(op, ['input', ...(isRoiList(rois) ? rois.map((_, i) => `rois[${i}]`) : ['rois'])], [input, ...(isRoiList(rois) ? rois : [rois])]);
+  commonDevice(op, ['input', ...(isArrayMember(rois) ? rois.map((_, i) => `rois[${i}]`) : ['rois'])], [input, ...(isArrayMember(rois) ? rois : [rois])]);
   if (input.ndim !== 4) throw new ShapeError(op, 'input', 'a feature map of shape [N, C, H, W]', `shape ${fmtShape(input.shape)}`);
   if (!isFloating(input.dtype)) throw new DTypeError(op, 'input', 'a floating-point tensor', input.dtype);
 }
