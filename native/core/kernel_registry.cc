@@ -1,6 +1,7 @@
 #include <string>
 #include <tuple>
 #include <vector>
+#include "kiln/device_error.h"
 #include "kiln/kernel.h"
 
 namespace kiln {
@@ -11,6 +12,7 @@ struct Entry {
   const char* name;
   KernelFn fn;
   const char* inputs;
+  DeviceErrorWording wording;
 };
 std::vector<Entry>& table() {
   static std::vector<Entry> t;
@@ -18,7 +20,9 @@ std::vector<Entry>& table() {
 }
 }  // namespace
 
-KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn, const char* inputs) { table().push_back({name, fn, inputs}); }
+KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn, const char* inputs, DeviceErrorWording wording) {
+  table().push_back({name, fn, inputs, wording});
+}
 int kernel_count() { return (int)table().size(); }
 const char* kernel_name(int id) { return table()[id].name; }
 KernelFn kernel_fn(int id) { return table()[id].fn; }
@@ -42,6 +46,12 @@ std::string kernel_input_arg(int id, int arg) {
 std::string kernel_input_name(int id, int arg) {
   std::string n = kernel_input_arg(id, arg);
   return n.empty() ? "input " + std::to_string(arg) : "argument '" + n + "'";
+}
+
+std::string kernel_error_expected(int id, const DeviceErrorSlot& e) {
+  if (id >= 0 && id < kernel_count() && table()[id].wording) return table()[id].wording(e);
+  if (e.is_float) return "a value in [" + std::to_string(e.flo) + ", " + std::to_string(e.fhi) + "]";
+  return "a value in [" + std::to_string(e.lo) + ", " + std::to_string(e.hi) + "]";
 }
 
 const char* dtype_name(DType t) {

@@ -23,12 +23,8 @@ struct FirstBadTarget {
   }
   void raise(const KernelCall& call, const Args& a) const {
     if (!seen.load()) return;
-    std::string range = a.kind == kFloat ? "[0, 1]"
-                        : a.kind == kIndexBackgroundFirst
-                            ? "a negative value (ignored row), 0 (background) or 1.." + std::to_string(a.C) + " (class t - 1)"
-                            : "a negative value (ignored row), 0.." + std::to_string(a.C - 1) + " (a class) or " + std::to_string(a.C) + " (background)";
     std::string v = check.is_float ? std::to_string(check.value) : std::to_string((long long)check.value);
-    fail_arg(ErrorKind::Value, call.name, "target", range, v);
+    fail_arg(ErrorKind::Value, call.name, "target", target_expectation(a.kind, a.C), v);
   }
 };
 

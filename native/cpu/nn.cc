@@ -54,7 +54,7 @@ void max_pool2d_backward_scatter(KernelCall& c) {
         }
     }
   });
-  KILN_CHECK_ARG(!bad.load(), Value, c.name, "indices", "positions in [0, " + std::to_string(plane) + ") of the input plane", std::to_string(bad_value));
+  KILN_CHECK_ARG(!bad.load(), Value, c.name, "indices", nn::plane_positions_expected(plane), std::to_string(bad_value));
 }
 
 #include "kiln/nn_entry_points.inc"

@@ -94,14 +94,10 @@ void raise_device_error(EnvState& s) {
   *slot = DeviceErrorSlot{};
   int id = (int)e.kernel - 1;
   std::string name = id < kernel_count() ? kernel_name(id) : "cuda kernel";
-  auto num = [](double v) {
-    std::string s = std::to_string(v);
-    return s;
-  };
-  std::string value = e.is_float ? num(e.fvalue) : std::to_string(e.value);
-  std::string range = e.is_float ? "[" + num(e.flo) + ", " + num(e.fhi) + "]" : "[" + std::to_string(e.lo) + ", " + std::to_string(e.hi) + "]";
-  fail(ErrorKind::Value, {name, kernel_input_arg(id, (int)e.arg), "a value in " + range, value},
-       kernel_input_name(id, (int)e.arg) + " holds the value " + value + ", outside the valid range " + range +
+  std::string value = e.is_float ? std::to_string(e.fvalue) : std::to_string(e.value);
+  std::string expected = kernel_error_expected(id, e);
+  fail(ErrorKind::Value, {name, kernel_input_arg(id, (int)e.arg), expected, value},
+       kernel_input_name(id, (int)e.arg) + " holds the value " + value + "; expected " + expected +
            " (found on the device, reported at the next synchronisation)");
 }
 

@@ -50,6 +50,7 @@ void load_nvrtc(size_t major) {
   }
   g_nvrtc.path = lib.path;
   g_nvrtc.version = std::to_string(major);
+  g_nvrtc.reason.clear();   // load() set "not loaded: cuDNN was not found" before it found cuDNN
   for (const std::string& f : files_matching(folder_of(lib.path) + "/libnvrtc-builtins.so." + std::to_string(major) + "*")) open_file(f);
   g_nvrtc.available = true;
 }

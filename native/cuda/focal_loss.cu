@@ -20,8 +20,9 @@ using namespace kiln::focal;
 constexpr int kBlock = 256;
 
 __device__ void report(const TargetCheck& chk, int kernel_id, DeviceErrorSlot* slot, const Args& a) {
-  if (a.kind == kFloat) report_value_error(slot, kernel_id, 1, chk.value, 0.0, 1.0);
-  else report_index_error(slot, kernel_id, 1, (long long)chk.value, -1, a.C);
+  // the range is for target_error_wording, which words it as the CPU kernels do
+  if (a.kind == kFloat) report_value_error(slot, kernel_id, 1, chk.value, 0.0, 1.0, kFloat);
+  else report_index_error(slot, kernel_id, 1, (long long)chk.value, -1, a.C, a.kind);
 }
 
 // Sum of `v` over the block, valid in thread 0.
@@ -250,7 +251,7 @@ void forward(KernelCall& call) {
   });
   KILN_CUDA_CHECK(cudaGetLastError(), call.name);
 }
-KILN_KERNEL_ARGS("sigmoid_focal_loss", forward, "input, target, weight, classWeight");
+KILN_KERNEL_WORDED("sigmoid_focal_loss", forward, "input, target, weight, classWeight", target_error_wording);
 
 template <typename T, typename TT, typename IndexT>
 __global__ void backward_kernel(Args a, Strided2D go, char* grad, int64_t g_s0, int64_t g_s1, IntDivider div, int kernel_id, DeviceErrorSlot* slot) {
@@ -292,7 +293,7 @@ void backward(KernelCall& call) {
   });
   KILN_CUDA_CHECK(cudaGetLastError(), call.name);
 }
-KILN_KERNEL_ARGS("sigmoid_focal_loss_backward", backward, "input, target, weight, classWeight");
+KILN_KERNEL_WORDED("sigmoid_focal_loss_backward", backward, "input, target, weight, classWeight", target_error_wording);
 
 template <typename TT>
 __global__ void count_kernel(const TT* t, int64_t stride, int64_t n, unsigned long long* out) {

@@ -55,25 +55,38 @@ std::vector<std::string> toolkit_folders() {
   return out;
 }
 
-// The site-packages folders users have, then their nvidia/*/lib folders (pip's NVIDIA wheels:
-// nvidia/cublas/lib, nvidia/cudnn/lib, nvidia/cuda_nvrtc/lib, or nvidia/cu13/lib for CUDA 13).
-std::vector<std::string> wheel_folders() {
+// The nvidia/*/lib folders (pip's NVIDIA wheels: nvidia/cublas/lib, nvidia/cudnn/lib,
+// nvidia/cuda_nvrtc/lib, or nvidia/cu13/lib for CUDA 13) of the site-packages matching `patterns`.
+std::vector<std::string> wheel_lib_folders(const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  for (const std::string& p : patterns)
+    for (const std::string& site : glob_dirs(p))
+      for (const std::string& lib : glob_dirs(site + "/nvidia/*/lib")) out.push_back(lib);
+  return out;
+}
+
+// The wheels of the active Python environment ($VIRTUAL_ENV, $CONDA_PREFIX): searched before the
+// system's libraries, since activating an environment is the user choosing its libraries (PyTorch's
+// wheels load their own the same way).
+std::vector<std::string> active_env_folders() {
   std::vector<std::string> patterns;
   for (const char* var : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
     std::string root = env(var);
     if (!root.empty()) patterns.push_back(root + "/lib/python3*/site-packages");
   }
+  return wheel_lib_folders(patterns);
+}
+
+// The wheels of the other site-packages folders users have: searched last.
+std::vector<std::string> wheel_folders() {
+  std::vector<std::string> patterns;
   std::string home = env("HOME");
   if (!home.empty()) patterns.push_back(home + "/.local/lib/python3*/site-packages");
   for (const char* p : {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages", "/usr/lib/python3*/dist-packages",
                         "/usr/lib/python3/dist-packages", "/opt/*/.venv/lib/python3*/site-packages", "/opt/*/lib/python3*/site-packages"}) {
     patterns.push_back(p);
   }
-  std::vector<std::string> out;
-  for (const std::string& p : patterns)
-    for (const std::string& site : glob_dirs(p))
-      for (const std::string& lib : glob_dirs(site + "/nvidia/*/lib")) out.push_back(lib);
-  return out;
+  return wheel_lib_folders(patterns);
 }
 
 // The file the loader mapped for `handle`.
@@ -137,6 +150,7 @@ std::vector<std::string> search_folders() {
     if (is_dir(dir) && seen.insert(key).second) out.push_back(dir);
   };
   for (const std::string& d : env_folders()) add(d);
+  for (const std::string& d : active_env_folders()) add(d);
   for (const std::string& d : toolkit_folders()) add(d);
   for (const std::string& d : wheel_folders()) add(d);
   return out;
@@ -145,7 +159,9 @@ std::vector<std::string> search_folders() {
 std::string search_description() {
   std::string env_value = env("KILN_CUDA_LIBRARY_PATH");
   std::string s = "KILN_CUDA_LIBRARY_PATH (" + (env_value.empty() ? std::string("not set") : "'" + env_value + "'") +
-                  "), the dynamic loader's path (LD_LIBRARY_PATH, ld.so.cache)";
+                  ")";
+  for (const std::string& d : active_env_folders()) s += ", " + d;
+  s += ", the dynamic loader's path (LD_LIBRARY_PATH, ld.so.cache)";
   std::vector<std::string> folders;
   for (const std::string& d : toolkit_folders()) folders.push_back(d);
   for (const std::string& d : wheel_folders()) folders.push_back(d);
@@ -175,6 +191,7 @@ OpenedLibrary open_library(const std::vector<std::string>& sonames) {
     return false;
   };
   if (try_folders(env_folders())) return last;
+  if (try_folders(active_env_folders())) return last;
   for (const std::string& so : sonames) {
     OpenedLibrary r = open_spec(so, 0);
     if (r.handle) return r;

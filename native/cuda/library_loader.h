@@ -3,10 +3,12 @@
 //
 // Search order, for each library (its sonames tried newest first in each place):
 //   1. the folders of KILN_CUDA_LIBRARY_PATH (colon-separated), in order
-//   2. the dynamic loader's own path (dlopen by soname: LD_LIBRARY_PATH, ld.so.cache, RUNPATH)
-//   3. the CUDA toolkit: $CUDA_HOME/lib64, $CUDA_PATH/lib64, /usr/local/cuda/lib64
-//   4. the nvidia/*/lib folders of pip's NVIDIA wheels in the site-packages folders users have:
-//      $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, /usr/local/lib, /usr/lib, /opt/*/.venv, /opt/*
+//   2. the nvidia/*/lib folders of pip's NVIDIA wheels in the active Python environment's
+//      site-packages: $VIRTUAL_ENV, $CONDA_PREFIX (activating one chooses its libraries)
+//   3. the dynamic loader's own path (dlopen by soname: LD_LIBRARY_PATH, ld.so.cache, RUNPATH)
+//   4. the CUDA toolkit: $CUDA_HOME/lib64, $CUDA_PATH/lib64, /usr/local/cuda/lib64
+//   5. the nvidia/*/lib folders of pip's NVIDIA wheels in the other site-packages folders users
+//      have: ~/.local, /usr/local/lib, /usr/lib, /opt/*/.venv, /opt/*
 // docs/architecture.md ("NVIDIA's libraries") describes the policy around it.
 #pragma once
 #include <string>
@@ -28,7 +30,7 @@ OpenedLibrary open_library(const std::vector<std::string>& sonames);
 // Opens one file by path (RTLD_NOW | RTLD_GLOBAL), with the same handling of missing dependencies.
 OpenedLibrary open_file(const std::string& path);
 
-// The folders of steps 1, 3 and 4 that exist on this machine, in search order.
+// The folders of steps 1, 2, 4 and 5 that exist on this machine, in search order.
 std::vector<std::string> search_folders();
 
 // Where open_library looks, in words, for messages ("KILN_CUDA_LIBRARY_PATH (not set), the

@@ -67,7 +67,7 @@ function convert(name: string, kind: OptionKind, text: string, usage: () => stri
   };
   switch (kind) {
     case 'number': return number(text);
-    case 'numbers': return text.split(',').map(number);
+    case 'numbers': return text === '' ? [] : text.split(',').map(number);
     case 'strings': return text === '' ? [] : text.split(',');
     default: return text;
   }

@@ -14,26 +14,30 @@ struct DeviceErrorSlot {
   long long arg;               // which input (index into the kernel's inputs)
   int is_float;                // the value and range are in fvalue/flo/fhi instead
   double fvalue, flo, fhi;
+  long long detail;            // a fact of the kernel's own for its wording (KILN_KERNEL_WORDED), else 0
 };
 
 #if defined(__CUDACC__)
-__device__ inline void report_index_error(DeviceErrorSlot* slot, int kernel_id, int arg, long long value, long long lo, long long hi) {
+__device__ inline void report_index_error(DeviceErrorSlot* slot, int kernel_id, int arg, long long value, long long lo, long long hi,
+                                          long long detail = 0) {
   if (atomicCAS(&slot->kernel, 0ull, (unsigned long long)kernel_id + 1ull) == 0ull) {
     slot->value = value;
     slot->lo = lo;
     slot->hi = hi;
     slot->arg = arg;
     slot->is_float = 0;
+    slot->detail = detail;
     __threadfence_system();
   }
 }
-__device__ inline void report_value_error(DeviceErrorSlot* slot, int kernel_id, int arg, double value, double lo, double hi) {
+__device__ inline void report_value_error(DeviceErrorSlot* slot, int kernel_id, int arg, double value, double lo, double hi, long long detail = 0) {
   if (atomicCAS(&slot->kernel, 0ull, (unsigned long long)kernel_id + 1ull) == 0ull) {
     slot->fvalue = value;
     slot->flo = lo;
     slot->fhi = hi;
     slot->arg = arg;
     slot->is_float = 1;
+    slot->detail = detail;
     __threadfence_system();
   }
 }

@@ -12,12 +12,25 @@
 //            4 has_class_weight, 5 scale (1 / divisor, or NaN: 1 / (count * C) from input 4),
 //            then kernel-specific attributes.
 #pragma once
+#include <string>
 #include <type_traits>
+#include "kiln/device_error.h"
 #include "kiln/kernel.h"
 
 namespace kiln { namespace focal {
 
 enum TargetKind { kIndexBackgroundFirst = 0, kIndexBackgroundLast = 1, kFloat = 2 };
+
+// What a target of kind `kind` may hold with C classes, in the words of an error's "expected".
+inline std::string target_expectation(int kind, int64_t C) {
+  if (kind == kFloat) return "[0, 1]";
+  if (kind == kIndexBackgroundFirst) return "a negative value (ignored row), 0 (background) or 1.." + std::to_string(C) + " (class t - 1)";
+  return "a negative value (ignored row), 0.." + std::to_string(C - 1) + " (a class) or " + std::to_string(C) + " (background)";
+}
+
+// The same for a bad target found on the device, which reports the kind as its detail and C as its
+// range's upper end (cuda/focal_loss.cu).
+inline std::string target_error_wording(const DeviceErrorSlot& e) { return target_expectation(e.is_float ? kFloat : (int)e.detail, e.hi); }
 
 struct Strided2D {
   const char* data = nullptr;

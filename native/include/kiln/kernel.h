@@ -64,8 +64,14 @@ struct KilnError : std::runtime_error {
 // got ..."), every part a fact: the message TypeScript's `new XError(op, argument, expected, got)` makes.
 [[noreturn]] void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument, const std::string& expected, const std::string& got);
 
+struct DeviceErrorSlot;
+// Says in words what a kernel's input should have held, for an error found on the device (the
+// "expected" fact): for kernels whose valid values are not one range [lo, hi], or whose CPU twin
+// words them otherwise. Host code; the same wording function serves the CPU kernel's own check.
+using DeviceErrorWording = std::string (*)(const DeviceErrorSlot& error);
+
 struct KernelRegistrar {
-  KernelRegistrar(const char* name, KernelFn fn, const char* input_names = nullptr);
+  KernelRegistrar(const char* name, KernelFn fn, const char* input_names = nullptr, DeviceErrorWording wording = nullptr);
 };
 int kernel_count();
 const char* kernel_name(int id);
@@ -74,6 +80,9 @@ KernelFn kernel_fn(int id);
 std::string kernel_input_arg(int id, int arg);
 // The same for a message: "argument 'name'" when registered, else "input <arg>".
 std::string kernel_input_name(int id, int arg);
+// What kernel `id`'s input should have held, for the error in `error`: its registered wording, else
+// "a value in [lo, hi]".
+std::string kernel_error_expected(int id, const DeviceErrorSlot& error);
 
 }  // namespace kiln
 
@@ -83,6 +92,9 @@ std::string kernel_input_name(int id, int arg);
 #define KILN_KERNEL(name, fn) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn)
 // The same, naming the inputs (comma-separated) so errors found on the device can name the argument.
 #define KILN_KERNEL_ARGS(name, fn, input_names) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
+// The same with a DeviceErrorWording for what the inputs should hold.
+#define KILN_KERNEL_WORDED(name, fn, input_names, wording) \
+  static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names, wording)
 // Raises `kind` with "op: msg" unless `cond` holds (msg is built only then).
 #define KILN_CHECK(cond, kind, op, msg)                          \
   do {                                                           \

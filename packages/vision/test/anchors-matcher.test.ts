@@ -2,7 +2,7 @@
 // tools/reference/make_anchor_fixtures.py), on every device, with their argument checks and no leaks.
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { type DType, type Tensor, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, tidy, zeros } from '@kiln/tensor';
 import { expectError, forEachDevice } from '@kiln/tensor/testing';
 import { AnchorGenerator, Matcher } from '@kiln/vision';
 
@@ -73,7 +73,9 @@ forEachDevice('AnchorGenerator', (dev) => {
 
 forEachDevice('Matcher', (dev) => {
   for (const c of fixtures.matcher) {
-    it(`${c.name}: torchvision's matches`, () => {
+    // (in tidy: every intermediate is freed here, not left to the collector, since the memory test
+    // below counts bytes and a collection during it would free them there)
+    it(`${c.name}: torchvision's matches`, () => tidy(() => {
       const q = tensor(c.iou, { dtype: 'float32', device: dev }).reshape(c.shape);
       const m = new Matcher(c.high, c.low, c.allowLowQualityMatches).call(q);
       expect(m.dtype).toBe('int64');
@@ -83,8 +85,7 @@ forEachDevice('Matcher', (dev) => {
       const qt = tensor(c.iou, { dtype: 'float32', device: dev }).reshape(c.shape).transpose(0, 1).contiguous().transpose(0, 1);
       if (!c.shape.includes(1)) expect(qt.isContiguous).toBe(false);
       expect(values(new Matcher(c.high, c.low, c.allowLowQualityMatches).call(qt))).toEqual(c.matches);
-      for (const t of [q, m, qt]) t.dispose();
-    });
+    }));
   }
 
   it('leaves nothing allocated but the matches', () => {

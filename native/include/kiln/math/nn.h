@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include "kiln/hd.h"
+#include "kiln/device_error.h"
 #include "kiln/dtype.h"
 #include "kiln/kernel.h"
 #include "kiln/math/scalar.h"
@@ -400,6 +401,11 @@ Window2d<I> pool_window(const KernelCall& c, const TensorArg& x, const TensorArg
   KILN_CHECK(ok, Shape, c.name, "outputs of shape " + shape_str(vals) + " do not match the pooling of " + shape_str(x));
   return make_window<I>(c, x.shape[0], x.shape[1], x.shape[2], x.shape[3], OH, OW);
 }
+
+// What max_pool2d_backward's indices may hold, for an input plane of `plane` elements; and the same
+// for an index found outside it on the device, which reports [0, plane - 1] as the range.
+inline std::string plane_positions_expected(int64_t plane) { return "positions in [0, " + std::to_string(plane) + ") of the input plane"; }
+inline std::string plane_position_error_wording(const DeviceErrorSlot& e) { return plane_positions_expected(e.hi + 1); }
 
 // max_pool2d_backward: grad_out and int64 indices [N, C, OH, OW], grad_in [N, C, H, W] of
 // grad_out's dtype (float32 or float64: TypeScript computes the half types in float32).
