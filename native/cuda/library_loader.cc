@@ -158,8 +158,7 @@ std::vector<std::string> search_folders() {
 
 std::string search_description() {
   std::string env_value = env("KILN_CUDA_LIBRARY_PATH");
-  std::string s = "KILN_CUDA_LIBRARY_PATH (" + (env_value.empty() ? std::string("not set") : "'" + env_value + "'") +
-                  ")";
+  std::string s = "KILN_CUDA_LIBRARY_PATH (" + (env_value.empty() ? std::string("not set") : "'" + env_value + "'") + ")";
   for (const std::string& d : active_env_folders()) s += ", " + d;
   s += ", the dynamic loader's path (LD_LIBRARY_PATH, ld.so.cache)";
   std::vector<std::string> folders;

@@ -18,8 +18,7 @@ struct DeviceErrorSlot {
 };
 
 #if defined(__CUDACC__)
-__device__ inline void report_index_error(DeviceErrorSlot* slot, int kernel_id, int arg, long long value, long long lo, long long hi,
-                                          long long detail = 0) {
+__device__ inline void report_index_error(DeviceErrorSlot* slot, int kernel_id, int arg, long long value, long long lo, long long hi, long long detail = 0) {
   if (atomicCAS(&slot->kernel, 0ull, (unsigned long long)kernel_id + 1ull) == 0ull) {
     slot->value = value;
     slot->lo = lo;

@@ -93,8 +93,7 @@ std::string kernel_error_expected(int id, const DeviceErrorSlot& error);
 // The same, naming the inputs (comma-separated) so errors found on the device can name the argument.
 #define KILN_KERNEL_ARGS(name, fn, input_names) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
 // The same with a DeviceErrorWording for what the inputs should hold.
-#define KILN_KERNEL_WORDED(name, fn, input_names, wording) \
-  static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names, wording)
+#define KILN_KERNEL_WORDED(name, fn, input_names, wording) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names, wording)
 // Raises `kind` with "op: msg" unless `cond` holds (msg is built only then).
 #define KILN_CHECK(cond, kind, op, msg)                          \
   do {                                                           \
