@@ -1,11 +1,63 @@
 // GPU loops for elementwise kernels: a unit-stride path and a strided path that maps each linear
 // index to operand offsets with OffsetCalc (32-bit arithmetic when the tensor has < 2^31 elements,
 // 64-bit beyond). Every launch is checked.
+//
+// The unit-stride path moves its operands in packs: each thread loads N consecutive elements of
+// every input with one aligned vector load (16 bytes of the wider dtype: 4 floats, 8 bfloat16s),
+// computes N results and stores them with one vector store, as PyTorch's vectorized elementwise
+// loop does. One load instruction per 16 bytes instead of per element is what lets a memory-bound
+// kernel reach the memory's bandwidth. The n % N elements past the last whole pack are done one
+// each by the first threads; operands whose addresses are not pack-aligned (views at an odd
+// offset) take the one-element loop.
 #pragma once
+#include <cstdint>
 #include "kiln/strided.h"
 #include "runtime.h"
 
 namespace kiln { namespace cuda {
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
+// Elements per pack for an op reading In and writing Out: 16 bytes of the wider of the two.
+template <typename Out, typename In>
+constexpr int pack_width() {
+  return (int)(16 / (sizeof(Out) > sizeof(In) ? sizeof(Out) : sizeof(In)));
+}
+
+template <int N, typename T>
+inline bool pack_aligned(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % (sizeof(T) * N) == 0;
+}
+
+template <int N, typename Out, typename In, typename F>
+__global__ void unary_pack_kernel(Out* o, const In* a, int64_t packs, int64_t tail, F f) {
+  const int64_t first = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  for (int64_t p = first; p < packs; p += (int64_t)gridDim.x * blockDim.x) {
+    const Pack<In, N> x = reinterpret_cast<const Pack<In, N>*>(a)[p];
+    Pack<Out, N> y;
+#pragma unroll
+    for (int k = 0; k < N; ++k) store(&y.v[k], f(load(&x.v[k])));
+    reinterpret_cast<Pack<Out, N>*>(o)[p] = y;
+  }
+  if (first < tail) store(o + packs * N + first, f(load(a + packs * N + first)));
+}
+
+template <int N, typename Out, typename In, typename F>
+__global__ void binary_pack_kernel(Out* o, const In* a, const In* b, int64_t packs, int64_t tail, F f) {
+  const int64_t first = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  for (int64_t p = first; p < packs; p += (int64_t)gridDim.x * blockDim.x) {
+    const Pack<In, N> x = reinterpret_cast<const Pack<In, N>*>(a)[p];
+    const Pack<In, N> z = reinterpret_cast<const Pack<In, N>*>(b)[p];
+    Pack<Out, N> y;
+#pragma unroll
+    for (int k = 0; k < N; ++k) store(&y.v[k], f(load(&x.v[k]), load(&z.v[k])));
+    reinterpret_cast<Pack<Out, N>*>(o)[p] = y;
+  }
+  if (first < tail) store(o + packs * N + first, f(load(a + packs * N + first), load(b + packs * N + first)));
+}
 
 template <typename Out, typename In, typename F>
 __global__ void unary_contig_kernel(Out* o, const In* a, int64_t n, F f) {
@@ -42,7 +94,11 @@ void unary_launch(KernelCall& c, F f) {
   if (L.numel == 0) return;
   cudaStream_t s = stream_of(c);
   unsigned g = blocks_for(L.numel, 4);
-  if (L.contiguous()) {
+  constexpr int N = pack_width<Out, In>();
+  if (L.contiguous() && pack_aligned<N, Out>(L.data[0]) && pack_aligned<N, In>(L.data[1])) {
+    const int64_t packs = L.numel / N;
+    unary_pack_kernel<N, Out, In><<<blocks_for(packs > 0 ? packs : 1), kThreads, 0, s>>>((Out*)L.data[0], (const In*)L.data[1], packs, L.numel - packs * N, f);
+  } else if (L.contiguous()) {
     unary_contig_kernel<Out, In><<<g, kThreads, 0, s>>>((Out*)L.data[0], (const In*)L.data[1], L.numel, f);
   } else if (L.numel < (1LL << 31)) {
     unary_strided_kernel<Out, In, F, int32_t><<<g, kThreads, 0, s>>>(OffsetCalc<2, int32_t>(L), L.data[0], L.data[1], (int32_t)L.numel, f);
@@ -81,7 +137,12 @@ void binary_launch(KernelCall& c, F f) {
   if (L.numel == 0) return;
   cudaStream_t s = stream_of(c);
   unsigned g = blocks_for(L.numel, 4);
-  if (L.contiguous()) {
+  constexpr int N = pack_width<Out, In>();
+  if (L.contiguous() && pack_aligned<N, Out>(L.data[0]) && pack_aligned<N, In>(L.data[1]) && pack_aligned<N, In>(L.data[2])) {
+    const int64_t packs = L.numel / N;
+    binary_pack_kernel<N, Out, In>
+        <<<blocks_for(packs > 0 ? packs : 1), kThreads, 0, s>>>((Out*)L.data[0], (const In*)L.data[1], (const In*)L.data[2], packs, L.numel - packs * N, f);
+  } else if (L.contiguous()) {
     binary_contig_kernel<Out, In><<<g, kThreads, 0, s>>>((Out*)L.data[0], (const In*)L.data[1], (const In*)L.data[2], L.numel, f);
   } else if (L.numel < (1LL << 31)) {
     binary_strided_kernel<Out, In, F, int32_t><<<g, kThreads, 0, s>>>(OffsetCalc<3, int32_t>(L), L.data[0], L.data[1], L.data[2], (int32_t)L.numel, f);

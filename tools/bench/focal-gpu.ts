@@ -97,20 +97,23 @@ function float64Reference(s: InputSet): { loss: number; grad: Tensor } {
   return { loss: loss.item(), grad: x.grad! };
 }
 
-function copyBandwidthGBps(): number {
-  const n = DEV === 'cuda' ? 2 ** 28 : 2 ** 22;   // 1 GiB of float32 on the GPU
-  const src = empty([n], { device: DEV }).fill_(1);
+/** (bytes read + written) / median time of `op` over float32 operands of 1 GiB (GPU) each. */
+function bandwidthGBps(op: (x: Tensor, y: Tensor) => Tensor, operandsTouched: number): number {
+  const n = DEV === 'cuda' ? 2 ** 28 : 2 ** 22;
+  const x = empty([n], { device: DEV }).fill_(1), y = empty([n], { device: DEV }).fill_(1);
   const times: number[] = [];
   for (let i = 0; i < 12; i++) {
     const a = new Mark().record();
-    const dst = src.clone();
+    const out = op(x, y);
     const b = new Mark().record();
     times.push(a.elapsedTime(b));
-    dst.dispose();
+    out.dispose();
   }
-  src.dispose();
-  return (2 * 4 * n) / (median(times.slice(2)) * 1e-3) / 1e9;
+  x.dispose();
+  y.dispose();
+  return (operandsTouched * 4 * n) / (median(times.slice(2)) * 1e-3) / 1e9;
 }
+const copyBandwidthGBps = () => bandwidthGBps((x) => x.clone(), 2);
 
 interface Row {
   impl: string;
@@ -229,6 +232,7 @@ interface TorchFile {
   torch: string;
   torchvision: string;
   copyBandwidthGBps?: number | null;
+  elementwiseGBps?: { mul: number; add: number };
   results: { impl: string; dtype: string; n: number; medianMs: number; gbps: number; lossRelErr: number; gradRelErr: number; checkOk: boolean }[];
 }
 
@@ -241,6 +245,8 @@ function main(): void {
   log(`device ${props.name}, ${props.multiProcessorCount} SMs, CUDA runtime ${props.runtimeVersion}, driver ${props.driverVersion}`);
   const copyGBps = copyBandwidthGBps();
   log(`device-to-device copy through Kiln's copy kernel: ${copyGBps.toFixed(0)} GB/s (read + write)`);
+  const elementwise = { mul: bandwidthGBps((x) => x.mul(2), 2), add: bandwidthGBps((x, y) => x.add(y), 3) };
+  log(`elementwise float32: x * 2 ${elementwise.mul.toFixed(0)} GB/s, x + y ${elementwise.add.toFixed(0)} GB/s (read + write)`);
   const checks = args.check ? crossCheck(args.check) : [];
   const rows: Row[] = [];
   for (const dtype of args.dtypes) {
@@ -266,6 +272,10 @@ function main(): void {
     `GPU: ${props.name}; Kiln (CUDA runtime ${props.runtimeVersion}, driver ${props.driverVersion})` + (torch ? `; PyTorch ${torch.torch}, torchvision ${torch.torchvision}` : ''),
     `Sigmoid focal loss forward + backward, reduction 'mean', gamma 2, alpha 0.25, C = ${C}; bytes = logits read + gradient written;`,
     `copy bandwidth ${refCopy.toFixed(0)} GB/s (${torchCopy ? 'PyTorch copy_' : "Kiln's copy kernel"}); Kiln's copy kernel: ${copyGBps.toFixed(0)} GB/s.`,
+    `Elementwise float32 over 1 GiB operands (read + write GB/s): x * 2 Kiln ${elementwise.mul.toFixed(0)}` +
+      (torch?.elementwiseGBps ? `, PyTorch ${torch.elementwiseGBps.mul.toFixed(0)} (${((100 * elementwise.mul) / torch.elementwiseGBps.mul).toFixed(0)} %)` : '') +
+      `; x + y Kiln ${elementwise.add.toFixed(0)}` +
+      (torch?.elementwiseGBps ? `, PyTorch ${torch.elementwiseGBps.add.toFixed(0)} (${((100 * elementwise.add) / torch.elementwiseGBps.add).toFixed(0)} %)` : '') + '.',
     '',
     ...table,
     '',

@@ -246,6 +246,21 @@ def copy_bandwidth_gbps(device: str, nbytes: int, reps: int = 20) -> float:
     return 2 * nbytes / (statistics.median(times) * 1e-3) / 1e9
 
 
+def elementwise_bandwidth_gbps(device: str, nbytes: int, reps: int = 20) -> dict:
+    """Float32 elementwise kernels over nbytes per operand, (bytes read + written) / median time:
+    x * 2 (one read, one write) and x + y (two reads, one write), into preallocated outputs."""
+    n = nbytes // 4
+    x = torch.ones(n, dtype=torch.float32, device=device)
+    y = torch.ones_like(x)
+    out = torch.empty_like(x)
+    timer = cuda_time_ms if device == "cuda" else cpu_time_ms
+    mul = timer(lambda _: torch.mul(x, 2, out=out), reps, 3, lambda i: None)
+    add = timer(lambda _: torch.add(x, y, out=out), reps, 3, lambda i: None)
+    del x, y, out
+    return {"mul": 2 * nbytes / (statistics.median(mul) * 1e-3) / 1e9,
+            "add": 3 * nbytes / (statistics.median(add) * 1e-3) / 1e9}
+
+
 # ---------------------------------------------------------------- driver
 
 def run_one(impl, step, sets, ref, dtype, n, c, args, timer) -> dict:
@@ -382,6 +397,9 @@ def main(argv=None) -> int:
 
     args.copy_gbps = copy_bandwidth_gbps(args.device, int(args.copy_gib * 2**30))
     log(f"device-to-device copy: {args.copy_gbps:.1f} GB/s (read + write)")
+    args.elementwise_gbps = elementwise_bandwidth_gbps(args.device, int(args.copy_gib * 2**30))
+    log(f"elementwise float32: x * 2 {args.elementwise_gbps['mul']:.1f} GB/s, "
+        f"x + y {args.elementwise_gbps['add']:.1f} GB/s (read + write)")
 
     skipped: list[dict] = []
     impls, seed_ext = available_impls(args, skipped)
@@ -423,6 +441,7 @@ def main(argv=None) -> int:
                    "cuda": torch.version.cuda, "gamma": GAMMA, "alpha": ALPHA,
                    "reduction": "mean", "bytesModel": "2 * N * C * itemsize",
                    "copyBandwidthGBps": args.copy_gbps, "l2MiB": args.l2_mib,
+                   "elementwiseGBps": args.elementwise_gbps,
                    "results": results, "skipped": skipped}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=1) + "\n")

@@ -20,7 +20,8 @@
  *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (mixed precision through the core's
  *   autocast scope once it has one)  --profile (the profiler's table of one step)  --trace DIR (that
  *   step as Chrome trace JSON)  --export DIR  --torch FILE  --out FILE  --interleave  --loads idle,busy
- *   --rounds 15  --python python3
+ *   --rounds 15  --python python3  (and the twin's --modes eager,compile --precisions float32,bf16,
+ *   accepted and left to it, since remote.sh's train-bench gives both scripts one command line)
  *
  * Timing: `--warmup` steps, then `--steps` steps; per step the host wall time (the step ends with
  * the losses read back, so the device is done) and on CUDA the device time between events recorded
@@ -47,6 +48,8 @@ const args = parseOptions(process.argv.slice(2), {
   export: { type: 'string', default: '' }, torch: { type: 'string', default: '' }, out: { type: 'string', default: '' },
   interleave: { type: 'boolean' }, loads: { type: 'strings', default: 'idle' }, rounds: { type: 'number', default: '15' },
   python: { type: 'string', default: 'python3' },
+  // the twin's own options (remote.sh's train-bench passes one command line to both): not used here
+  modes: { type: 'string', default: '' }, precisions: { type: 'string', default: '' },
 });
 const log = (...a: unknown[]) => console.log(...a);
 

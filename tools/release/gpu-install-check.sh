@@ -33,10 +33,19 @@ done
 # only node on PATH, and nothing that points npm or the loader elsewhere
 run() { env -u NODE_PATH -u NODE_OPTIONS -u KILN_NATIVE_DIR -u npm_config_prefix PATH="$TOOLS/bin" "$@"; }
 
-say "node $(node --version): npm install --offline of $(ls "$PACK"/tarballs/*.tgz | wc -l) tarballs into $PROJECT"
+# the tarballs travelled as xz (gpu-install-pack.sh): npm installs them as the .tgz files they were
+TARBALLS=$TOOLS/tarballs
+mkdir -p "$TARBALLS"
+for t in "$PACK"/tarballs/*.tar.xz; do
+  out=$TARBALLS/$(basename "$t" .tar.xz).tgz
+  if command -v xz >/dev/null; then xz -dc "$t" | gzip -1 >"$out"
+  else python3 -c 'import gzip, lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), gzip.open(sys.argv[2], "wb", 1))' "$t" "$out"; fi
+done
+
+say "node $(node --version): npm install --offline of $(ls "$TARBALLS"/*.tgz | wc -l) tarballs into $PROJECT"
 printf '{ "name": "kiln-gpu-install-check", "private": true, "type": "module" }\n' >"$PROJECT/package.json"
 (cd "$PROJECT" && run node "$TOOLS/package/bin/npm-cli.js" install --offline --cache "$TOOLS/npm-cache" \
-  --engine-strict --no-audit --no-fund --loglevel=error "$PACK"/tarballs/*.tgz) || die "npm install failed"
+  --engine-strict --no-audit --no-fund --loglevel=error "$TARBALLS"/*.tgz) || die "npm install failed"
 [ ! -e "$PROJECT/node_modules/@kiln/native" ] || die "@kiln/native was installed (an optional peer: it must not be)"
 [ -f "$PROJECT/node_modules/@kiln/cuda-linux-x64-gnu/package.json" ] || die "@kiln/cuda-linux-x64-gnu was not installed"
 [ -z "$(find "$PROJECT/node_modules/@kiln" -name build -type d)" ] || die "a build folder appeared under node_modules/@kiln"

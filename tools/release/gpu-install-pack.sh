@@ -12,8 +12,10 @@
 #   --release   stage a KILN_CUDA_ARCHS=release build (stage.mjs checks its GPU code); by default an
 #               everyday build is staged (stage.mjs --dev), whose sm_90 code runs on the H200
 #
-# Writes .gpu-pack/release/: tarballs/*.tgz (all but @kiln/native), npm.tgz, npm-cache.tar.xz,
-# focal-cuda.js and manifest.txt. Downloads are cached in node_modules/.cache/kiln-gpu-pack.
+# Writes .gpu-pack/release/: tarballs/*.tar.xz (all but @kiln/native; the npm tarballs with their
+# gzip layer recompressed as xz, about half the size for the addons, so that the release and the
+# test pack fit one device call's 64 MiB together; gpu-install-check.sh turns them back into .tgz
+# files with the same contents), npm.tgz, npm-cache.tar.xz, focal-cuda.js and manifest.txt. Downloads are cached in node_modules/.cache/kiln-gpu-pack.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -67,6 +69,11 @@ say "caching ${#SPECS[@]} registry packages: ${SPECS[*]}"
 mkdir -p "$TMP/npm-cache"
 tar -C "$TMP" -cf - npm-cache | xz -6 >"$DEST/npm-cache.tar.xz"
 
+# the tarballs travel as xz (see the top); the bytes inside are the published ones
+for t in "$DEST"/tarballs/*.tgz; do
+  gzip -dc "$t" | xz -9 -T0 >"${t%.tgz}.tar.xz" && rm "$t"
+done
+
 # the consumer script, as JavaScript (install-check.sh type-checks it against the published types)
 node -e '
 const ts = require("typescript"), fs = require("fs");
@@ -77,7 +84,7 @@ fs.writeFileSync(process.argv[2], out.outputText);' tools/release/consumer/focal
 {
   echo "kiln: $VERSION ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- || echo ', with uncommitted changes')), staged as $([ -n "$DEV" ] && echo "an everyday build (--dev)" || echo "a release build")"
   echo "npm: $NPM_VERSION"
-  (cd "$DEST" && du -b tarballs/*.tgz npm.tgz npm-cache.tar.xz focal-cuda.js | awk '{ printf "%s %.1f KiB\n", $2, $1 / 1024 }')
+  (cd "$DEST" && du -b tarballs/*.tar.xz npm.tgz npm-cache.tar.xz focal-cuda.js | awk '{ printf "%s %.1f KiB\n", $2, $1 / 1024 }')
 } >"$DEST/manifest.txt"
 cat "$DEST/manifest.txt" | sed 's/^/[gpu-install-pack] /'
 say "$(du -sh "$DEST" | cut -f1) in $DEST; .gpu-pack holds $(du -sh .gpu-pack | cut -f1) in all"

@@ -2,8 +2,8 @@
 // tools/reference/make_anchor_fixtures.py), on every device, with their argument checks and no leaks.
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { type DType, type Tensor, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, tidy, zeros } from '@kiln/tensor';
-import { expectError, forEachDevice } from '@kiln/tensor/testing';
+import { type DType, type Tensor, DTypeError, ShapeError, ValueError, tensor, tidy, zeros } from '@kiln/tensor';
+import { expectError, forEachDevice, settledAllocated } from '@kiln/tensor/testing';
 import { AnchorGenerator, Matcher } from '@kiln/vision';
 
 interface AnchorCase {
@@ -44,15 +44,13 @@ forEachDevice('AnchorGenerator', (dev) => {
     for (const t of [tensors, f, ...anchors]) t.dispose();
   });
 
-  it('leaves nothing allocated but its outputs', () => {
+  it('leaves nothing allocated but its outputs', async () => {
     const gen = new AnchorGenerator([[32, 64], [128]], [[0.5, 1, 2], [1]]);
     const images = zeros([2, 3, 64, 64], { device: dev }), features = [zeros([2, 8, 8, 8], { device: dev }), zeros([2, 8, 4, 4], { device: dev })];
     gen.call(images, features).forEach((a) => a.dispose());
-    synchronize(dev);
-    const before = memoryStats(dev).allocated;
+    const before = await settledAllocated(dev);
     for (let i = 0; i < 20; i++) gen.call(images, features).forEach((a) => a.dispose());
-    synchronize(dev);
-    expect(memoryStats(dev).allocated).toBe(before);
+    expect(await settledAllocated(dev)).toBe(before);
     for (const t of [images, ...features]) t.dispose();
   });
 
@@ -88,15 +86,13 @@ forEachDevice('Matcher', (dev) => {
     }));
   }
 
-  it('leaves nothing allocated but the matches', () => {
+  it('leaves nothing allocated but the matches', async () => {
     const q = tensor(fixtures.matcher[1].iou, { device: dev }).reshape(fixtures.matcher[1].shape);
     const matcher = new Matcher(0.5, 0.4, true);
     matcher.call(q).dispose();
-    synchronize(dev);
-    const before = memoryStats(dev).allocated;
+    const before = await settledAllocated(dev);
     for (let i = 0; i < 20; i++) matcher.call(q).dispose();
-    synchronize(dev);
-    expect(memoryStats(dev).allocated).toBe(before);
+    expect(await settledAllocated(dev)).toBe(before);
     q.dispose();
   });
 

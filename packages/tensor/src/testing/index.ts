@@ -20,6 +20,8 @@ import type { StorageArray } from '../dtype.js';
 import { mulberry32 } from '../host-random.js';
 import type { ErrorFacts } from '../errors.js';
 
+export { settledAllocated } from './settled-memory.js';
+
 export interface DeviceUnderTest {
   name: 'cpu' | 'cuda';
   available: boolean;
