@@ -53,6 +53,10 @@ describe('a failing rank', () => {
   it('killed mid-collective: the others fail at once with peer-closed or peer-aborted', async () => {
     const ended = await runFailing('kill', 3, 20_000);
     expect(ended[1].signal).toBe('SIGKILL');
+    // Each survivor names the rank whose link it lost: rank 1, or the other survivor when that one
+    // saw rank 1 go first and exited (its closed connection is then how this rank hears of the
+    // failure; which comes first depends on scheduling). At least one of them names rank 1.
+    const messages: string[] = [];
     for (const rank of [0, 2]) {
       const e = errorOf(ended[rank]);
       expect(ended[rank].code).toBe(3);
@@ -60,9 +64,11 @@ describe('a failing rank', () => {
       expect(e.op).toBe('allReduce');
       expect(e.rank).toBe(rank);
       expect(e.message).toContain(`rank ${rank} of 3`);
-      expect(e.message).toMatch(/rank 1/);        // names the rank that went away
+      expect(e.message).toMatch(new RegExp(`rank (1|${2 - rank})\\b`));
       expect(e.ms).toBeLessThan(10_000);          // well within the 20 s timeout: detected, not timed out
+      messages.push(e.message);
     }
+    expect(messages.some((m) => /rank 1\b/.test(m)), messages.join('\n')).toBe(true);
   }, 90_000);
 
   it('hanging: the others fail with a timeout naming what they waited for', async () => {
