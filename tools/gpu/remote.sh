@@ -24,7 +24,10 @@
 #                          (tools/bench/retinanet_twin.py), then Kiln times its step, prints the
 #                          profiler's table of one step and writes the combined table to
 #                          $OUT/benchmarks-train.md; ARGS go to all three (each ignores the
-#                          other's options), e.g. 'train-bench:--presets cuda --steps 20'
+#                          other's options), e.g. 'train-bench:--presets cuda --steps 20'.
+#                          torch.compile of the `real` preset spent 474 s compiling its first
+#                          step on the H200 (2026-12-05): give 'train-bench:--modes eager' unless
+#                          the call has that time (compile rows: --presets cuda, about 30 s)
 #   dense-bench[:ARGS]     matmul and conv2d, PyTorch (tools/bench/torch_dense.py ARGS) then Kiln
 #                          (tools/bench/dense-gpu.ts), one table written to $OUT/dense-gpu.md
 #   decl-check             Kiln's declarations of cuBLASLt and cuDNN against the real headers
