@@ -27,7 +27,7 @@
  * again, unless the class sets `static override readonly onceDifferentiable = true`. As in tidy,
  * tensors backward makes and does not return are disposed when it returns (keep() one to hold it).
  */
-import { AutogradError, Tensor, describeValue, isFloating, zeros } from '@kiln/tensor';
+import { AutogradError, type AutocastPolicy, type OpSchema, Tensor, autocastCall, describeValue, isFloating, zeros } from '@kiln/tensor';
 import { isGradEnabled, withGradMode } from './grad-mode.js';
 import { noteView, rebaseHistory } from './inplace.js';
 import { type BackwardTask, Node } from './node.js';
@@ -193,9 +193,18 @@ export class Function<Ctx extends FunctionCtx = FunctionCtx> {
   /** Set to true when backward is not differentiable itself (PyTorch's @once_differentiable). */
   static readonly onceDifferentiable: boolean = false;
 
+  /**
+   * What an autocast scope does to apply's tensor arguments, as an op's declared policy (PyTorch's
+   * `custom_fwd(cast_inputs=torch.float32)` is 'float32'); undefined leaves them as they are.
+   */
+  static readonly autocast: AutocastPolicy | undefined = undefined;
+
   /** Runs forward and, when grad mode is on and a tensor argument requires grad, records the call. */
   static apply<F extends FunctionClass>(this: F & CtxCheck<F>, ...args: ArgsOf<F>): ResultOf<F> {
-    return applyFunction(this, args) as ResultOf<F>;
+    const cls = this as unknown as AnyFunctionClass;
+    if (cls.autocast === undefined) return applyFunction(cls, args) as ResultOf<F>;
+    const schema: OpSchema = { name: cls.name, inputs: [], differentiable: true, autocast: cls.autocast };
+    return autocastCall(schema, args as readonly unknown[], (...cast) => applyFunction(cls, cast)) as ResultOf<F>;
   }
 }
 
@@ -203,6 +212,7 @@ export class Function<Ctx extends FunctionCtx = FunctionCtx> {
 interface AnyFunctionClass {
   readonly name: string;
   readonly onceDifferentiable: boolean;
+  readonly autocast: AutocastPolicy | undefined;
   forward(ctx: FunctionCtx, ...args: unknown[]): Tensor | Tensor[];
   backward(ctx: FunctionCtx, ...gradOutputs: (Tensor | undefined)[]): BackwardResult;
 }

@@ -24,5 +24,7 @@ export {
   type SchedulableOptimizer, type SchedulerStateDict,
 } from './scheduler.js';
 export { ModelEma, type ModelEmaOptions, type ModelEmaStateDict } from './ema.js';
+export { GradScaler, type GradScalerOptions, type GradScalerStateDict } from './amp/grad-scaler.js';
+export { ampNonFiniteCheckAndUnscale_ } from './amp/unscale-kernel.js';
 export { GradientAccumulator, type GradientAccumulatorOptions, type LossScaler } from './accumulation.js';
 export { saveTrainingCheckpoint, loadTrainingCheckpoint, type TrainingParts, type TrainingProgress } from './training-checkpoint.js';

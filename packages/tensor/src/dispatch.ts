@@ -15,7 +15,24 @@ import { activeSession } from './profiler/session.js';
 import { contiguousStrides, fmtShape, numelOf, type Shape } from './shape.js';
 import { Tensor } from './tensor.js';
 
-/** An op's declaration: its name, its inputs' names and whether it has a gradient. */
+/**
+ * How an op runs inside an {@link autocast} scope (PyTorch's autocast op lists): 'lower' casts its
+ * floating inputs (not float64) to the scope's dtype (matrix products, convolutions); 'float32'
+ * casts float16 / bfloat16 inputs to float32 (losses, softmax, exp / log / pow, reductions);
+ * 'promote' runs on the widest floating dtype of its inputs, which the op's own type promotion
+ * gives. An op with no policy runs on its inputs as they are.
+ */
+export type AutocastPolicy = 'lower' | 'float32' | 'promote';
+
+/** Options of {@link declareOp}. */
+export interface OpOptions {
+  /** false for ops with no gradient (comparisons, argmax, integer ops); default true */
+  differentiable?: boolean;
+  /** the op's autocast policy (see {@link AutocastPolicy}); default none */
+  autocast?: AutocastPolicy;
+}
+
+/** An op's declaration: its name, its inputs' names, whether it has a gradient, its autocast policy. */
 export interface OpSchema {
   /** snake_case, the kernel's name in every device's table */
   readonly name: string;
@@ -23,6 +40,8 @@ export interface OpSchema {
   readonly inputs: readonly string[];
   /** false for ops with no gradient (comparisons, argmax, integer ops) */
   readonly differentiable: boolean;
+  /** what an autocast scope does to its inputs (none when undefined) */
+  readonly autocast?: AutocastPolicy;
 }
 
 const schemas = new Map<string, OpSchema>();
@@ -30,15 +49,18 @@ const schemas = new Map<string, OpSchema>();
 /**
  * Declares an op once, by the snake_case name its kernels are registered under and the names of
  * its tensor inputs (which autograd's derivative table refers to). Non-differentiable ops (comparisons,
- * argmax) pass `differentiable = false`.
+ * argmax) pass `false` (or `{ differentiable: false }`); an op's autocast policy is declared here
+ * too (`{ autocast: 'lower' }`), and the op's function applies it with {@link withAutocast}.
  *
  * @example
  * ```ts
  * const siluOp = declareOp('silu', ['input']);
+ * const mmOp = declareOp('matmul', ['input', 'other'], { autocast: 'lower' });
  * ```
  */
-export function declareOp(name: string, inputs: readonly string[], differentiable = true): OpSchema {
-  const s: OpSchema = { name, inputs, differentiable };
+export function declareOp(name: string, inputs: readonly string[], options: boolean | OpOptions = true): OpSchema {
+  const o: OpOptions = typeof options === 'boolean' ? { differentiable: options } : options;
+  const s: OpSchema = { name, inputs, differentiable: o.differentiable ?? true, ...(o.autocast ? { autocast: o.autocast } : {}) };
   schemas.set(name, s);
   return s;
 }

@@ -22,9 +22,13 @@ export * from './device.js';
 export { Tensor, type TensorLike, type GradNode } from './tensor.js';
 export { tidy, keep, markAsGrad, collectCreated } from './scope.js';
 export {
-  type OpSchema, type OpInput, type AutogradHook, declareOp, allOps, setAutogradHook, autogradHook, needsRecording, recordOp,
+  type OpSchema, type OpOptions, type AutocastPolicy, type OpInput, type AutogradHook, declareOp, allOps, setAutogradHook, autogradHook, needsRecording, recordOp,
   launchKernel, hasKernel, commonDevice, describeTensor, empty as emptyOn,
 } from './dispatch.js';
+export {
+  type AutocastDType, type AutocastOptions, AutocastScope, autocast, isAutocastEnabled, getAutocastDtype, clearAutocastCache,
+  autocastCacheStats, autocastCall, withAutocast,
+} from './autocast.js';
 export { MAX_KERNEL_TENSORS } from './native/args.js';
 export { cpuThreads, cpuInfo, type CpuInfo } from './native/cpu-backend.js';
 export { collectGarbage, allocateOrCollect } from './native/collect.js';

@@ -44,6 +44,14 @@ export interface SigmoidFocalLossCtx extends FunctionCtx<[input: Tensor, target:
  */
 export class SigmoidFocalLossFunction extends Function<SigmoidFocalLossCtx> {
   static override readonly onceDifferentiable = true;
+  /**
+   * float32 in an autocast scope, as PyTorch's binary_cross_entropy_with_logits. The kernels compute
+   * in float32 from half inputs already, so the cast changes no arithmetic, only what is stored: a
+   * float32 loss (a reduced loss rounded to bfloat16 keeps 8 bits; a float16 one times GradScaler's
+   * 2^16 overflows past 65504) and a float32 gradient, which the recorded cast rounds once, back
+   * to the logits' dtype. The price is one cast of the [N, C] logits.
+   */
+  static override readonly autocast = 'float32';
 
   static override forward(ctx: SigmoidFocalLossCtx, input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
     const args = prepareFocal(input, target, options);

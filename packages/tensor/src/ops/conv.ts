@@ -13,13 +13,16 @@ import { commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispa
 import { type Shape, fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { matmulPrecisionCode } from './precision.js';
+import { withAutocast } from '../autocast.js';
 import { sum } from './reduce.js';
 import type { Size2 } from '../check.js';
 import { type Window, checkFloating, checkImage, convOutput, windowOf } from './window.js';
 
-const conv2dOp = declareOp('conv2d', ['input', 'weight', 'bias']);
-const conv2dBackwardInputOp = declareOp('conv2d_backward_input', ['grad_output', 'weight']);
-const conv2dBackwardWeightOp = declareOp('conv2d_backward_weight', ['grad_output', 'input']);
+// Autograd calls the backward passes with the forward's dtypes: in an autocast scope, bfloat16 in
+// and out, as cuDNN's half-precision kernels; the recorded casts bring the gradients to float32.
+const conv2dOp = declareOp('conv2d', ['input', 'weight', 'bias'], { autocast: 'lower' });
+const conv2dBackwardInputOp = declareOp('conv2d_backward_input', ['grad_output', 'weight'], { autocast: 'lower' });
+const conv2dBackwardWeightOp = declareOp('conv2d_backward_weight', ['grad_output', 'input'], { autocast: 'lower' });
 
 /** Options of {@link conv2d}: each size is one number or an [h, w] pair. */
 export interface Conv2dOptions {
@@ -119,7 +122,7 @@ function recordedAttrs(w: Window, groups: number): Conv2dAttrs {
  * const z = conv2d(y, randn([16, 4, 3, 3]), randn([16]), { stride: 2, groups: 4 });   // [8, 16, 15, 15]
  * ```
  */
-export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: Conv2dOptions): Tensor {
+export const conv2d = withAutocast(conv2dOp, function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: Conv2dOptions): Tensor {
   const op = 'conv2d';
   checkImage(op, 'input', x);
   commonDevice(op, ['input', 'weight', 'bias'], [x, weight, bias]);
@@ -135,7 +138,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: C
   const out = empty([n, o, oh, ow], x.dtype, x.device);
   if (out.numel > 0) launchKernel(op, bias ? [x, weight, bias] : [x, weight], [out], kernelAttrs(w, groups));
   return recordOp(conv2dOp, [x, weight, bias ?? null], [out], { ...recordedAttrs(w, groups) });
-}
+});
 
 function convOptsFor(op: string, opts: Conv2dOptions | undefined, weightShape: readonly number[]): { w: Window; groups: number } {
   if (weightShape.length !== 4) throw new ShapeError(op, 'weight', '4 dimensions [out, in/groups, kh, kw]', fmtShape(weightShape));
@@ -154,7 +157,7 @@ function convOptsFor(op: string, opts: Conv2dOptions | undefined, weightShape: r
  * const gx = conv2dBackwardInput(g, w, x.shape, { padding: 1 });   // [2, 3, 8, 8]
  * ```
  */
-export function conv2dBackwardInput(gradOut: Tensor, weight: Tensor, inputShape: Shape, opts?: Conv2dOptions): Tensor {
+export const conv2dBackwardInput = withAutocast(conv2dBackwardInputOp, function conv2dBackwardInput(gradOut: Tensor, weight: Tensor, inputShape: Shape, opts?: Conv2dOptions): Tensor {
   const op = 'conv2d_backward_input';
   checkImage(op, 'grad_output', gradOut);
   commonDevice(op, ['grad_output', 'weight'], [gradOut, weight]);
@@ -168,7 +171,7 @@ export function conv2dBackwardInput(gradOut: Tensor, weight: Tensor, inputShape:
   const gradIn = empty(inputShape, gradOut.dtype, gradOut.device);
   if (gradIn.numel > 0) launchKernel(op, [gradOut, weight], [gradIn], kernelAttrs(w, groups));
   return recordOp(conv2dBackwardInputOp, [gradOut, weight], [gradIn], { ...recordedAttrs(w, groups), inputShape: [...inputShape] });
-}
+});
 
 /**
  * Gradient of conv2d with respect to its weight (`weightShape` [O, C/groups, kh, kw]), from the
@@ -182,7 +185,7 @@ export function conv2dBackwardInput(gradOut: Tensor, weight: Tensor, inputShape:
  * const gw = conv2dBackwardWeight(g, x, w.shape);   // [4, 3, 3, 3]
  * ```
  */
-export function conv2dBackwardWeight(gradOut: Tensor, input: Tensor, weightShape: Shape, opts?: Conv2dOptions): Tensor {
+export const conv2dBackwardWeight = withAutocast(conv2dBackwardWeightOp, function conv2dBackwardWeight(gradOut: Tensor, input: Tensor, weightShape: Shape, opts?: Conv2dOptions): Tensor {
   const op = 'conv2d_backward_weight';
   checkImage(op, 'grad_output', gradOut);
   checkImage(op, 'input', input);
@@ -200,7 +203,7 @@ export function conv2dBackwardWeight(gradOut: Tensor, input: Tensor, weightShape
   const gradWeight = empty(weightShape, gradOut.dtype, gradOut.device);
   if (gradWeight.numel > 0) launchKernel(op, [gradOut, input], [gradWeight], kernelAttrs(w, groups));
   return recordOp(conv2dBackwardWeightOp, [gradOut, input], [gradWeight], { ...recordedAttrs(w, groups), weightShape: [...weightShape] });
-}
+});
 
 /**
  * Gradient of conv2d with respect to its bias: gradOut summed over batch and positions.

@@ -5,12 +5,13 @@
  */
 import { type DType, checkScalar, defaultFloat, dtypeInfo, isFloating, resultType, scalarValue } from '../dtype.js';
 import { DTypeError, ValueError } from '../errors.js';
-import { type OpSchema, autogradHook, commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
+import { type OpOptions, type OpSchema, autogradHook, commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
 import { describeValue } from '../check.js';
 import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { checkNoInternalOverlap, clone, copyInto, to } from './convert.js';
 import { expand } from './views.js';
+import { autocastActive, autocastCall } from '../autocast.js';
 
 /** How an op's result dtype follows from its operands' promoted dtype. */
 type ResultKind =
@@ -36,15 +37,24 @@ interface Elementwise {
   allowBool: boolean;
 }
 
-function defineUnary(name: string, kind: ResultKind, differentiable = true): Elementwise {
-  return { schema: declareOp(name, ['input'], differentiable), kind, allowBool: kind === 'bool' };
+function defineUnary(name: string, kind: ResultKind, options: OpOptions = {}): Elementwise {
+  return { schema: declareOp(name, ['input'], options), kind, allowBool: kind === 'bool' };
 }
-function defineBinary(name: string, kind: ResultKind, differentiable = true): Elementwise {
-  return { schema: declareOp(name, ['input', 'other'], differentiable), kind, allowBool: kind === 'bool' };
+function defineBinary(name: string, kind: ResultKind, options: OpOptions = {}): Elementwise {
+  return { schema: declareOp(name, ['input', 'other'], options), kind, allowBool: kind === 'bool' };
+}
+const notDifferentiable: OpOptions = { differentiable: false };
+// PyTorch's autocast lists: these compute in float32 from half inputs; binary arithmetic promotes
+const f32: OpOptions = { autocast: 'float32' };
+const promote: OpOptions = { autocast: 'promote' };
+
+/** Runs a unary op, writing into `out` when given (in-place forms, which autocast leaves alone). */
+function runUnary(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
+  if (out === undefined && autocastActive()) return autocastCall(op.schema, [x], (cx) => runUnaryAsIs(op, cx));
+  return runUnaryAsIs(op, x, out);
 }
 
-/** Runs a unary op, writing into `out` when given (in-place forms). */
-function runUnary(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
+function runUnaryAsIs(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
   x.assertAlive(op.schema.name);
   const dtype = computeDType(op.schema.name, x.dtype, op.kind, op.allowBool);
   const resultDtype = op.kind === 'bool' ? 'bool' : dtype;
@@ -58,6 +68,11 @@ function runUnary(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
 
 /** Runs a binary op on tensors and/or JS scalars (at least one tensor). */
 function runBinary(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor): Tensor {
+  if (out === undefined && autocastActive()) return autocastCall(op.schema, [a, b], (ca, cb) => runBinaryAsIs(op, ca, cb));
+  return runBinaryAsIs(op, a, b, out);
+}
+
+function runBinaryAsIs(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor): Tensor {
   const name = op.schema.name;
   if (!(a instanceof Tensor)) checkScalar(out ? `${name}_` : name, 'input', a);
   if (!(b instanceof Tensor)) checkScalar(out ? `${name}_` : name, 'other', b);
@@ -145,23 +160,23 @@ function writeInplace(op: Elementwise, target: Tensor, resultDtype: DType, opera
 // ---- declarations --------------------------------------------------------------------------
 
 const U = {
-  exp: defineUnary('exp', 'float'), log: defineUnary('log', 'float'), log1p: defineUnary('log1p', 'float'),
-  expm1: defineUnary('expm1', 'float'), sqrt: defineUnary('sqrt', 'float'), rsqrt: defineUnary('rsqrt', 'float'),
-  sigmoid: defineUnary('sigmoid', 'float'), logsigmoid: defineUnary('logsigmoid', 'float'), softplus: defineUnary('softplus', 'float'),
+  exp: defineUnary('exp', 'float', f32), log: defineUnary('log', 'float', f32), log1p: defineUnary('log1p', 'float', f32),
+  expm1: defineUnary('expm1', 'float', f32), sqrt: defineUnary('sqrt', 'float'), rsqrt: defineUnary('rsqrt', 'float', f32),
+  sigmoid: defineUnary('sigmoid', 'float'), logsigmoid: defineUnary('logsigmoid', 'float'), softplus: defineUnary('softplus', 'float', f32),
   silu: defineUnary('silu', 'float'),
   tanh: defineUnary('tanh', 'float'), sin: defineUnary('sin', 'float'), cos: defineUnary('cos', 'float'),
-  atan: defineUnary('atan', 'float'), log2: defineUnary('log2', 'float'),
+  atan: defineUnary('atan', 'float'), log2: defineUnary('log2', 'float', f32),
   neg: defineUnary('neg', 'same'), abs: defineUnary('abs', 'same'), sign: defineUnary('sign', 'same'), floor: defineUnary('floor', 'same'), relu: defineUnary('relu', 'same'),
-  isnan: defineUnary('isnan', 'bool', false), isfinite: defineUnary('isfinite', 'bool', false),
-  logicalNot: defineUnary('logical_not', 'bool', false),
+  isnan: defineUnary('isnan', 'bool', notDifferentiable), isfinite: defineUnary('isfinite', 'bool', notDifferentiable),
+  logicalNot: defineUnary('logical_not', 'bool', notDifferentiable),
 };
 const B = {
-  add: defineBinary('add', 'same'), sub: defineBinary('sub', 'same'), mul: defineBinary('mul', 'same'),
-  div: defineBinary('div', 'float'), pow: defineBinary('pow', 'float'),
-  maximum: defineBinary('maximum', 'same'), minimum: defineBinary('minimum', 'same'),
-  eq: defineBinary('eq', 'bool', false), ne: defineBinary('ne', 'bool', false), lt: defineBinary('lt', 'bool', false),
-  le: defineBinary('le', 'bool', false), gt: defineBinary('gt', 'bool', false), ge: defineBinary('ge', 'bool', false),
-  logicalAnd: defineBinary('logical_and', 'bool', false), logicalOr: defineBinary('logical_or', 'bool', false),
+  add: defineBinary('add', 'same', promote), sub: defineBinary('sub', 'same', promote), mul: defineBinary('mul', 'same', promote),
+  div: defineBinary('div', 'float', promote), pow: defineBinary('pow', 'float', f32),
+  maximum: defineBinary('maximum', 'same', promote), minimum: defineBinary('minimum', 'same', promote),
+  eq: defineBinary('eq', 'bool', notDifferentiable), ne: defineBinary('ne', 'bool', notDifferentiable), lt: defineBinary('lt', 'bool', notDifferentiable),
+  le: defineBinary('le', 'bool', notDifferentiable), gt: defineBinary('gt', 'bool', notDifferentiable), ge: defineBinary('ge', 'bool', notDifferentiable),
+  logicalAnd: defineBinary('logical_and', 'bool', notDifferentiable), logicalOr: defineBinary('logical_or', 'bool', notDifferentiable),
 };
 
 /** e^x. Integer inputs give the default float dtype (as every float op here). */
@@ -275,7 +290,7 @@ export function clamp(x: Tensor, min?: number, max?: number, out?: Tensor): Tens
   return compute(x);
 }
 
-const whereOp = declareOp('where', ['condition', 'input', 'other']);
+const whereOp = declareOp('where', ['condition', 'input', 'other'], promote);
 
 /** condition ? input : other, elementwise with broadcasting (condition must be bool). */
 export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {

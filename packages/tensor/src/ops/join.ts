@@ -12,7 +12,7 @@ import { fmtShape, normalizeDim } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { narrow, select, unsqueeze } from './views.js';
 
-const catOp = declareOp('cat', ['tensors']);
+const catOp = declareOp('cat', ['tensors'], { autocast: 'promote' });   // stack is unsqueeze + cat
 
 /** PyTorch's legacy rule: a 1-d empty tensor (shape [0]) may be concatenated with anything. */
 const isLegacyEmpty = (t: Tensor): boolean => t.ndim === 1 && t.shape[0] === 0;

@@ -9,8 +9,9 @@ import { commonDevice, declareOp, empty, recordOp } from '../dispatch.js';
 import { fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { launchProduct } from './product-kernel.js';
+import { withAutocast } from '../autocast.js';
 
-const linearOp = declareOp('linear', ['input', 'weight', 'bias']);
+const linearOp = declareOp('linear', ['input', 'weight', 'bias'], { autocast: 'lower' });
 
 /**
  * y = x Wᵀ + b over the last dimension (PyTorch's `F.linear`): input [..., inFeatures] (any
@@ -24,7 +25,7 @@ const linearOp = declareOp('linear', ['input', 'weight', 'bias']);
  * const y = linear(x, w, b);          // [32, 10], = x.matmul(w.t()).add(b)
  * ```
  */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+export const linear = withAutocast(linearOp, function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const op = 'linear';
   commonDevice(op, ['input', 'weight', 'bias'], [x, weight, bias]);
   if (!isFloating(x.dtype)) throw new DTypeError(op, 'input', 'a floating-point tensor', x.dtype);
@@ -52,4 +53,4 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
       { t: weight, strides: [...batch.map(() => 0), weight.strides[1], weight.strides[0]] }, result, bias ? [bias] : []);
   }
   return recordOp(linearOp, [x, weight, bias ?? null], [result]);
-}
+});

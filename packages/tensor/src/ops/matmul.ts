@@ -17,8 +17,9 @@ import { commonDevice, declareOp, empty, recordOp } from '../dispatch.js';
 import { broadcastShapes, fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { launchProduct } from './product-kernel.js';
+import { withAutocast } from '../autocast.js';
 
-const matmulOp = declareOp('matmul', ['input', 'other']);
+const matmulOp = declareOp('matmul', ['input', 'other'], { autocast: 'lower' });
 
 function checkOperands(op: string, a: Tensor, b: Tensor): void {
   commonDevice(op, ['input', 'other'], [a, b]);
@@ -74,40 +75,40 @@ function asMatrix(t: Tensor, vectorAs: 'row' | 'column' | null) {
  * removed from the result; operands with more dims are batches of matrices whose batch dims
  * broadcast.
  */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export const matmul = withAutocast(matmulOp, function matmul(a: Tensor, b: Tensor): Tensor {
   const op = 'matmul';
   checkOperands(op, a, b);
   if (a.ndim === 0) throw new ShapeError(op, 'input', 'a tensor with at least 1 dimension', '0-d tensor');
   if (b.ndim === 0) throw new ShapeError(op, 'other', 'a tensor with at least 1 dimension', '0-d tensor');
   const result = batchedProduct(op, a, b, asMatrix(a, a.ndim === 1 ? 'row' : null), asMatrix(b, b.ndim === 1 ? 'column' : null), a.ndim === 1, b.ndim === 1);
   return recordOp(matmulOp, [a, b], [result]);
-}
+});
 
 /** Product of two matrices (2-D only, no broadcasting). */
-export function mm(a: Tensor, b: Tensor): Tensor {
+export const mm = withAutocast(matmulOp, function mm(a: Tensor, b: Tensor): Tensor {
   checkOperands('mm', a, b);
   if (a.ndim !== 2) throw new ShapeError('mm', 'input', 'a 2-D tensor', `${a.ndim}-D tensor of shape ${fmtShape(a.shape)}`);
   if (b.ndim !== 2) throw new ShapeError('mm', 'other', 'a 2-D tensor', `${b.ndim}-D tensor of shape ${fmtShape(b.shape)}`);
   return recordOp(matmulOp, [a, b], [batchedProduct('mm', a, b, asMatrix(a, null), asMatrix(b, null), false, false)]);
-}
+});
 
 /** Batched matrix product of [B, M, K] and [B, K, N] (3-D, equal batch sizes, no broadcasting). */
-export function bmm(a: Tensor, b: Tensor): Tensor {
+export const bmm = withAutocast(matmulOp, function bmm(a: Tensor, b: Tensor): Tensor {
   checkOperands('bmm', a, b);
   if (a.ndim !== 3) throw new ShapeError('bmm', 'input', 'a 3-D tensor', `${a.ndim}-D tensor of shape ${fmtShape(a.shape)}`);
   if (b.ndim !== 3) throw new ShapeError('bmm', 'other', 'a 3-D tensor', `${b.ndim}-D tensor of shape ${fmtShape(b.shape)}`);
   if (a.shape[0] !== b.shape[0]) throw new ShapeError('bmm', 'other', `a batch of ${a.shape[0]} matrices (input's)`, `${b.shape[0]}`);
   return recordOp(matmulOp, [a, b], [batchedProduct('bmm', a, b, asMatrix(a, null), asMatrix(b, null), false, false)]);
-}
+});
 
 /** Dot product of two 1-D tensors of the same size (0-d result). */
-export function dot(a: Tensor, b: Tensor): Tensor {
+export const dot = withAutocast(matmulOp, function dot(a: Tensor, b: Tensor): Tensor {
   checkOperands('dot', a, b);
   if (a.ndim !== 1) throw new ShapeError('dot', 'input', 'a 1-D tensor', `${a.ndim}-D tensor of shape ${fmtShape(a.shape)}`);
   if (b.ndim !== 1) throw new ShapeError('dot', 'other', 'a 1-D tensor', `${b.ndim}-D tensor of shape ${fmtShape(b.shape)}`);
   if (a.shape[0] !== b.shape[0]) throw new ShapeError('dot', 'other', `${a.shape[0]} elements (input's)`, `${b.shape[0]}`);
   return recordOp(matmulOp, [a, b], [batchedProduct('dot', a, b, asMatrix(a, 'row'), asMatrix(b, 'column'), true, true)]);
-}
+});
 
 declare module '../tensor.js' {
   interface Tensor {

@@ -18,6 +18,7 @@
 import { type DType, defaultFloat, isFloating } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { type OpSchema, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
+import { withAutocast } from '../autocast.js';
 import { fmtShape, normalizeDim, normalizeDims } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { to } from './convert.js';
@@ -44,9 +45,10 @@ export interface VarOptions {
 }
 
 const ops = {
-  sum: declareOp('sum', ['input']),
-  mean: declareOp('mean', ['input']),
-  prod: declareOp('prod', ['input']),
+  // reductions accumulate and return float32 in an autocast scope, as PyTorch's fp32 list
+  sum: declareOp('sum', ['input'], { autocast: 'float32' }),
+  mean: declareOp('mean', ['input'], { autocast: 'float32' }),
+  prod: declareOp('prod', ['input'], { autocast: 'float32' }),
   amax: declareOp('amax', ['input']),
   amin: declareOp('amin', ['input']),
   maxDim: declareOp('max_dim', ['input']),
@@ -55,9 +57,9 @@ const ops = {
   argmin: declareOp('argmin', ['input'], false),
   any: declareOp('any', ['input'], false),
   all: declareOp('all', ['input'], false),
-  var: declareOp('var', ['input']),
-  std: declareOp('std', ['input']),
-  logsumexp: declareOp('logsumexp', ['input']),
+  var: declareOp('var', ['input'], { autocast: 'float32' }),
+  std: declareOp('std', ['input'], { autocast: 'float32' }),
+  logsumexp: declareOp('logsumexp', ['input'], { autocast: 'float32' }),
 };
 
 /** What a reduction over some dims of x needs: the dims and the result's shape. */
@@ -135,21 +137,21 @@ function simple(schema: OpSchema, x: Tensor, dim: Dims | undefined, keepdim: boo
 }
 
 /** Sum of elements over dims (all by default). Integers and bool sum to int64. */
-export function sum(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
+export const sum = withAutocast(ops.sum, function sum(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
   return simple(ops.sum, x, dim, keepdim, sumDType);
-}
+});
 
 /** Mean over dims; floating-point tensors only (as PyTorch). The mean of nothing is NaN. */
-export function mean(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
+export const mean = withAutocast(ops.mean, function mean(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
   x.assertAlive('mean');
   requireFloat('mean', x, 'the mean of an integer tensor has no integer dtype');
   return simple(ops.mean, x, dim, keepdim, (d) => d);
-}
+});
 
 /** Product over dims (all by default). Integers and bool multiply to int64; the product of nothing is 1. */
-export function prod(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
+export const prod = withAutocast(ops.prod, function prod(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
   return simple(ops.prod, x, dim, keepdim, sumDType);
-}
+});
 
 function extreme(schema: OpSchema, x: Tensor, dim: Dims | undefined, keepdim: boolean | undefined): Tensor {
   const p = plan(schema.name, x, dim, keepdim);
@@ -254,14 +256,14 @@ function variance_(schema: OpSchema, x: Tensor, dim: Dims | undefined, options: 
  * torch.var). Floating-point tensors only; n <= correction gives NaN (or inf), as PyTorch.
  * Also exported as `var` (a reserved word in JS: reachable as `k.var(x)` on the module or as the method `x.var()`).
  */
-export function variance(x: Tensor, dim?: Dims, options?: VarOptions): Tensor {
+export const variance = withAutocast(ops.var, function variance(x: Tensor, dim?: Dims, options?: VarOptions): Tensor {
   return variance_(ops.var, x, dim, options);
-}
+});
 
 /** Standard deviation over dims: sqrt(var(x, dim, options)). */
-export function std(x: Tensor, dim?: Dims, options?: VarOptions): Tensor {
+export const std = withAutocast(ops.std, function std(x: Tensor, dim?: Dims, options?: VarOptions): Tensor {
   return variance_(ops.std, x, dim, options);
-}
+});
 
 export { variance as var };
 
@@ -270,7 +272,7 @@ export { variance as var };
  * bool inputs are converted to the default float dtype first (as PyTorch). Reducing nothing gives
  * -inf.
  */
-export function logsumexp(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
+export const logsumexp = withAutocast(ops.logsumexp, function logsumexp(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
   const op = 'logsumexp';
   x.assertAlive(op);
   const p = plan(op, x, dim, keepdim);
@@ -281,7 +283,7 @@ export function logsumexp(x: Tensor, dim?: Dims, keepdim?: boolean): Tensor {
   } finally {
     if (input !== x) input.dispose();
   }
-}
+});
 
 declare module '../tensor.js' {
   interface Tensor {

@@ -10,12 +10,13 @@
 import { isFloating } from '../dtype.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { type OpSchema, commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
+import { withAutocast } from '../autocast.js';
 import { fmtShape, normalizeDim, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { dimLast } from './views.js';
 
-const softmaxOp = declareOp('softmax', ['input']);
-const logSoftmaxOp = declareOp('log_softmax', ['input']);
+const softmaxOp = declareOp('softmax', ['input'], { autocast: 'float32' });
+const logSoftmaxOp = declareOp('log_softmax', ['input'], { autocast: 'float32' });
 const softmaxBackwardOp = declareOp('softmax_backward', ['grad_output', 'output']);
 const logSoftmaxBackwardOp = declareOp('log_softmax_backward', ['grad_output', 'output']);
 
@@ -56,14 +57,14 @@ function forward(schema: OpSchema, x: Tensor, dim: number): Tensor {
 }
 
 /** exp(x - max) / sum(exp(x - max)) along dim: each slice along dim sums to 1. */
-export function softmax(x: Tensor, dim: number): Tensor {
+export const softmax = withAutocast(softmaxOp, function softmax(x: Tensor, dim: number): Tensor {
   return forward(softmaxOp, x, dim);
-}
+});
 
 /** log(softmax(x, dim)), computed as x - max - log(sum(exp(x - max))) (no log of a rounded 0). */
-export function logSoftmax(x: Tensor, dim: number): Tensor {
+export const logSoftmax = withAutocast(logSoftmaxOp, function logSoftmax(x: Tensor, dim: number): Tensor {
   return forward(logSoftmaxOp, x, dim);
-}
+});
 
 function backward(schema: OpSchema, grad: Tensor, output: Tensor, dim: number): Tensor {
   const op = schema.name;
