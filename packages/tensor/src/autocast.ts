@@ -245,6 +245,10 @@ export function autocastCall<A extends readonly unknown[], R>(schema: OpSchema, 
     return c;
   };
   const cast = args.map((a) => (Array.isArray(a) ? a.map(castOne) : castOne(a))) as unknown as A;
+  // A recorded op's node may save any of its inputs (conv2d saves its input for the weight's
+  // gradient even when the input needs none), and saved tensors are not counted references: the
+  // casts of a recorded call are left to tidy or the collector, as the op's other intermediates.
+  const recorded = needsRecording(tensorsOf(cast));
   let result: R;
   try {
     result = fn(...cast);
@@ -252,8 +256,9 @@ export function autocastCall<A extends readonly unknown[], R>(schema: OpSchema, 
     for (const t of temps) if (!t.requiresGrad) t.dispose();
     throw e;
   }
+  if (recorded) return result;
   const kept = new Set(tensorsOf([result]));
-  for (const t of temps) if (!t.requiresGrad && !kept.has(t)) t.dispose();
+  for (const t of temps) if (!kept.has(t)) t.dispose();
   return result;
 }
 
