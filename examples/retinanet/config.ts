@@ -16,6 +16,11 @@ export interface Settings {
    * idle threads sleep rather than compete with other work on a busy machine.
    */
   threads: number | null;
+  /**
+   * Mixed precision (absent: float32): 'bf16' runs forward and losses in an autocast scope with
+   * bfloat16 convolutions; 'fp16' with float16 ones and a GradScaler scaling the loss.
+   */
+  amp?: 'bf16' | 'fp16';
   preset: 'fast' | 'cpu' | 'cuda';
   scenes: SceneOptions;
   anchors: AnchorConfig;

@@ -30,6 +30,7 @@ const HELP = `Usage: main.ts [options]
   --out <dir>                      where pictures and results.json go (default out/retinanet)
   --steps <n> --batch <n> --lr <x> --width <n> --test-images <n>   override the preset
   --threads <n>                    CPU threads of the native kernels (default: one per core)
+  --amp <bf16|fp16>                mixed precision: autocast (bfloat16, or float16 with a GradScaler)
   --seed <n>                       seed of the initial weights (default 0)
   --data-seed <n>                  seed of the training images (default 1; test images use n + 1)
   --nproc <n>                      train data-parallel on n processes (kiln-run; one GPU each on CUDA)
@@ -41,7 +42,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
       device: { type: 'string', default: 'auto' }, fast: { type: 'boolean', default: false }, preset: { type: 'string' },
       sweep: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
       steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' },
-      'test-images': { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
+      'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -77,6 +78,10 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
     const lr = Number(v.lr);
     if (!(lr > 0)) throw new Error(`--lr: expected a positive number, got ${v.lr}`);
     settings.lr = lr;
+  }
+  if (v.amp !== undefined) {
+    if (v.amp !== 'bf16' && v.amp !== 'fp16') throw new Error(`--amp: expected bf16 or fp16, got ${v.amp}`);
+    settings.amp = v.amp;
   }
   const nproc = int('nproc', v.nproc, 1) ?? 1;
   return { settings, sweep: v.sweep, out: v.out, nproc };

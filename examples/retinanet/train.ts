@@ -7,8 +7,8 @@
  * The step time reported includes everything: the next batch's preparation, forward, backward,
  * update and reading the loss back.
  */
-import { memoryStats, fromTypedArray, manualSeed, tidy } from '@kiln/tensor';
-import { Adam, warmupCosine } from '@kiln/optim';
+import { autocast, device, memoryStats, fromTypedArray, manualSeed, tidy } from '@kiln/tensor';
+import { Adam, GradScaler, warmupCosine } from '@kiln/optim';
 import { type AnchorSet, assignTargets, makeAnchors } from './anchors.js';
 import type { Settings } from './config.js';
 import { makeScenes, packImages } from './data.js';
@@ -68,6 +68,7 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
   const trainee = parallel(model);     // DistributedDataParallel under --nproc (data-parallel.ts)
   const optimizer = new Adam(model.parameters(), { lr: s.lr });
   const schedule = warmupCosine(optimizer, { warmupIters: s.warmupSteps, totalIters: s.steps + 1 });
+  const scaler = s.amp === 'fp16' ? new GradScaler() : null;
   const log: TrainLog = {
     variant, classification: [], box: [], stepMs: [], allocated: [],
     anchors: { positives: 0, negatives: 0, ignored: 0, images: 0 }, seconds: 0,
@@ -92,9 +93,16 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
     log.anchors.images += perRank;
     const [cls, box] = tidy(() => {
       const images = fromTypedArray(pixels, [perRank, 1, size, size]).to(s.device);
-      const loss = detectionLoss(trainee.call(images), targetTensors(targets, s.device), variant);
-      loss.total.backward();
-      optimizer.step();
+      const forward = () => detectionLoss(trainee.call(images), targetTensors(targets, s.device), variant);
+      const loss = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
+      if (scaler) {
+        scaler.scale(loss.total).backward();
+        scaler.step(optimizer);     // skipped when a gradient overflowed float16
+        scaler.update();
+      } else {
+        loss.total.backward();
+        optimizer.step();
+      }
       dropGradients(model);
       if (step + 1 < s.steps) next = prepare(step + 1);
       return [loss.classification.item(), loss.box.item()];

@@ -17,8 +17,8 @@
  *        --threads 1,0 --loads idle,busy --python /usr/bin/python3 --out /tmp/train-cpu.md
  *
  * Options: --presets a,b  --device cpu|cuda  --warmup 3  --steps 10  --threads 1,0 (CPU; 0 = the default)
- *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (mixed precision through the core's
- *   autocast scope once it has one)  --profile (the profiler's table of one step)  --trace DIR (that
+ *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (adds mixed-precision rows: the core's
+ *   autocast scope, bfloat16; the twin's with --precisions float32,bf16)  --profile (the profiler's table of one step)  --trace DIR (that
  *   step as Chrome trace JSON)  --export DIR  --torch FILE  --out FILE  --interleave  --loads idle,busy
  *   --rounds 15  --python python3  (and the twin's --modes eager,compile --precisions float32,bf16,
  *   accepted and left to it, since remote.sh's train-bench gives both scripts one command line)
@@ -73,7 +73,7 @@ function machine(device: string): string {
 function newSetup(p: PresetName, fused: boolean, withAmp: boolean): StepSetup {
   const s = presetSettings(p, deviceFor(p));
   if (s.device.startsWith('cuda') && !onGpu) throw new Error(`preset ${p} runs on ${s.device}, but CUDA is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
-  return makeSetup(s, { fused, amp: withAmp ? autocastScope('bfloat16') : null });
+  return makeSetup(s, { fused, amp: withAmp ? autocastScope('bfloat16', s.device) : null });
 }
 
 /** --export DIR: the twin's files for every preset. */
@@ -100,12 +100,6 @@ function timeAll(): KilnRow[] {
       for (const precision of precisions) {
         const u = newSetup(p, fused, precision === 'bf16');
         const cpu = u.settings.device === 'cpu';
-        if (precision === 'bf16' && u.amp === null) {
-          log(`[${label}] bf16: Kiln has no autocast scope yet (the core's autocast is being added): no Kiln mixed-precision number`);
-          rows.push({ preset: label, precision, threads: cpu ? u.settings.threads ?? cpuThreads() : null, wallMs: null, deviceMs: null, note: 'no autocast yet' });
-          disposeSetup(u);
-          continue;
-        }
         const counts = cpu ? (threadCounts.length ? threadCounts : [u.settings.threads ?? 0]) : [0];
         const defaultThreads = cpuThreads();
         for (const t of counts) {
@@ -116,18 +110,18 @@ function timeAll(): KilnRow[] {
           log(`[${label}] Kiln ${precision}${cpu ? ` ${String(threads)} thread(s)` : ''}: step ${r.wallMs.toFixed(2)} ms (min ${r.minWallMs.toFixed(2)})` +
             (r.deviceMs !== null ? `, device ${r.deviceMs.toFixed(2)} ms` : '') + `; first-step losses ${r.firstLosses.map((x) => x.toPrecision(6)).join(' / ')}`);
         }
-        if (args.profile && precision === 'float32' && fused) {
+        if (args.profile && fused) {
           if (cpu) cpuThreads(counts[0] || defaultThreads);   // the first timed setting's threads
           const prof = profile(() => trainStep(u));
-          const title = `The profiler's table of one Kiln ${p} step${cpu ? ` on ${cpuThreads()} thread(s)` : ''} (sorted by device time; [names] are ranges):`;
+          const title = `The profiler's table of one Kiln ${p} ${precision} step${cpu ? ` on ${cpuThreads()} thread(s)` : ''} (sorted by device time; [names] are ranges):`;
           const table = prof.table({ rowLimit: args['row-limit'] });
           log(`\n${title}\n${table}\n`);
           profileTables.push(`${title}\n\n\`\`\`\n${table}\n\`\`\``);
           const traceDir = args.trace;
           if (traceDir) {
             mkdirSync(traceDir, { recursive: true });
-            prof.exportChromeTrace(join(traceDir, `train-step-${p}.json`));
-            log(`wrote ${join(traceDir, `train-step-${p}.json`)}`);
+            prof.exportChromeTrace(join(traceDir, `train-step-${p}-${precision}.json`));
+            log(`wrote ${join(traceDir, `train-step-${p}-${precision}.json`)}`);
           }
         }
         cpuThreads(defaultThreads);

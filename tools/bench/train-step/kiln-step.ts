@@ -30,14 +30,10 @@ export interface StepSetup {
   amp: ((fn: () => void) => void) | null;
 }
 
-/**
- * The core's autocast scope, once it has one: the hook for `--amp bf16`. Expected as torch's
- * `autocast(options, fn)`; null (and the benchmark says so) while the core has none.
- */
-export function autocastScope(dtype: 'bfloat16' | 'float16'): ((fn: () => void) => void) | null {
-  const autocast = (kiln as unknown as Record<string, unknown>).autocast;
-  if (typeof autocast !== 'function') return null;
-  return (fn) => (autocast as (o: { dtype: string }, f: () => void) => void)({ dtype }, fn);
+/** `--amp bf16`: forward and losses in the core's autocast scope for the step's device type, as the twin's torch.autocast. */
+export function autocastScope(dtype: 'bfloat16' | 'float16', dev: string): (fn: () => void) => void {
+  const deviceType = kiln.device(dev).type;
+  return (fn) => kiln.autocast({ deviceType, dtype }, fn);
 }
 
 /** The example's model with its seeded initial weights, Adam, and the first batch of its training stream. */

@@ -12,8 +12,6 @@ export interface KilnRow {
   threads: number | null;
   wallMs: number | null;
   deviceMs: number | null;
-  /** why there is no number (e.g. no autocast in the core yet) */
-  note?: string;
 }
 
 /** What retinanet_twin.py writes with --json. */
@@ -58,7 +56,7 @@ export function combinedTable(kilnRows: readonly KilnRow[], twin: TwinResults | 
     const k = kilnRows.find((r) => r.preset === preset && r.precision === precision && r.threads === threads);
     const eager = torchRow(preset, 'eager', precision, threads), comp = torchRow(preset, 'compile', precision, threads);
     const kilnMs = k?.wallMs ?? null;
-    lines.push(`| ${preset} | ${precision} | ${threads ?? '–'} | ${k?.note ?? ms(kilnMs)} | ${ms(k?.deviceMs)} | ${ms(eager?.stepMs)} | ${ms(eager?.deviceMs)} | ` +
+    lines.push(`| ${preset} | ${precision} | ${threads ?? '–'} | ${ms(kilnMs)} | ${ms(k?.deviceMs)} | ${ms(eager?.stepMs)} | ${ms(eager?.deviceMs)} | ` +
       `${ms(comp?.stepMs)} | ${ms(comp?.deviceMs)} | ${ratio(kilnMs, eager?.stepMs)} | ${ratio(kilnMs, comp?.stepMs)} |`);
   }
   if (twin?.checks.length) {
