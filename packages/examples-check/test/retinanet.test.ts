@@ -57,4 +57,16 @@ describe('examples/retinanet in fast mode', () => {
     expect(new Set(log.allocated.slice(2)).size).toBe(1);
     for (const p of model.parameters()) p.dispose();
   }, 60_000);
+
+  for (const amp of ['bf16', 'fp16'] as const) {
+    it(`trains with --amp ${amp} (autocast${amp === 'fp16' ? ' and a GradScaler' : ''}): float32 weights, the loss falls, memory stays flat`, () => {
+      const { log, model } = trainDetector(FOCAL, { ...PRESETS.fast(), steps: 16, amp });
+      const total = log.classification.map((c, i) => c + log.box[i]);
+      expect(total.every(Number.isFinite)).toBe(true);
+      expect(mean(total.slice(-4))).toBeLessThan(mean(total.slice(0, 4)));
+      expect(new Set(log.allocated.slice(4)).size).toBe(1);
+      for (const p of model.parameters()) expect(p.dtype).toBe('float32');
+      for (const p of model.parameters()) p.dispose();
+    }, 120_000);
+  }
 });

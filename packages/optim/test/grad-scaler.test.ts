@@ -10,7 +10,7 @@ import {
   type DType, type Tensor, DTypeError, DeviceError, ValueError, autocast, conv2d, linear, memoryStats, tensor, tidy, zeros,
 } from '@kiln/tensor';
 import { zeroGrad } from '@kiln/autograd';
-import { Adam, type Optimizer, SGD, GradScaler, ampNonFiniteCheckAndUnscale_, clipGradNorm_, type LearningRate } from '@kiln/optim';
+import { Adam, type GradScalerStateDict, type Optimizer, SGD, GradScaler, ampNonFiniteCheckAndUnscale_, clipGradNorm_, type LearningRate } from '@kiln/optim';
 import { expectClose, expectError, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
 
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
@@ -156,7 +156,7 @@ forEachDevice('GradScaler', (dev) => {
     }
     const sd = a.stateDict();
     const b = new GradScaler();
-    b.loadStateDict(JSON.parse(JSON.stringify(sd)));
+    b.loadStateDict(JSON.parse(JSON.stringify(sd)) as GradScalerStateDict);
     expect(b.stateDict()).toEqual(sd);
     expect(b.getScale()).toBe(64);
     expectError(() => b.loadStateDict({ ...(sd as object), growthTracker: 7 } as never), ValueError, { argument: 'stateDict.growthTracker' });

@@ -200,7 +200,7 @@ function cachedCast(t: Tensor, dtype: DType): Tensor {
     return hit.cast;
   }
   const cast = to(t, dtype);
-  if (!byDtype) cache.set(t, (byDtype = new Map()));
+  if (!byDtype) cache.set(t, (byDtype = new Map<DType, CachedCast>()));
   byDtype.set(dtype, { cast, version: t.storage.version });
   return cast;
 }

@@ -32,7 +32,7 @@ forEachDevice('autocast', (dev) => {
   /** 'lower' ops: each case runs the op on float32 inputs and returns its result and a float64 reference. */
   const win: Win = { k: [3, 3], s: [2, 1], p: [1, 0], d: [1, 1] };
   const x4 = (): Tensor => rand(11, [2, 6, 7, 5]), w4 = (): Tensor => rand(12, [4, 3, 3, 3]), b1 = (): Tensor => rand(13, [4]);
-  const lowerCases: Record<string, (() => { y: Tensor; ref: number[]; shape: number[] })[]> = {
+  const lowerCases: Record<string, (() => { y: Tensor; ref: number[]; shape: readonly number[] })[]> = {
     matmul: [
       () => { const a = rand(1, [2, 5, 24]), b = rand(2, [24, 7]); const r = refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape); return { y: matmul(a, b), ref: r.values, shape: r.shape }; },
       () => { const a = rand(3, [5, 24]), b = rand(4, [24, 3]); const r = refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape); return { y: mm(a, b), ref: r.values, shape: r.shape }; },
