@@ -191,7 +191,7 @@ function targetOf(policy: 'lower' | 'float32', t: Tensor, low: AutocastDType): D
   return t.dtype === 'float16' || t.dtype === 'bfloat16' ? 'float32' : null;
 }
 
-/** A parameter's cast, from the cache when it is there and still current; `made` when new. */
+/** A parameter's cast, from the cache when it is there and still current, else made and cached. */
 function cachedCast(t: Tensor, dtype: DType): Tensor {
   let byDtype = cache.get(t);
   const hit = byDtype?.get(dtype);
@@ -253,7 +253,8 @@ export function autocastCall<A extends readonly unknown[], R>(schema: OpSchema, 
   try {
     result = fn(...cast);
   } catch (e) {
-    for (const t of temps) if (!t.requiresGrad) t.dispose();
+    // the op failed: nothing uses this call's casts
+    for (const t of temps) t.dispose();
     throw e;
   }
   if (recorded) return result;
