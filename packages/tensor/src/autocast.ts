@@ -79,8 +79,12 @@ export class AutocastScope implements Disposable {
   private readonly previous: DeviceState;
   private exited = false;
 
+  /** The device type whose state this scope set. */
+  readonly deviceType: DeviceType;
+
   /** @internal made by {@link autocast} */
-  constructor(readonly deviceType: DeviceType, next: DeviceState) {
+  constructor(deviceType: DeviceType, next: DeviceState) {
+    this.deviceType = deviceType;
     this.previous = state[deviceType];
     state[deviceType] = next;
     open.push(this);

@@ -31,14 +31,17 @@ export interface GradScalerOptions {
 
 /** What {@link GradScaler.stateDict} returns (PyTorch's keys in camelCase). */
 export interface GradScalerStateDict {
+  /** The current scale. */
   scale: number;
+  /** See {@link GradScalerOptions.growthFactor}. */
   growthFactor: number;
+  /** See {@link GradScalerOptions.backoffFactor}. */
   backoffFactor: number;
+  /** See {@link GradScalerOptions.growthInterval}. */
   growthInterval: number;
+  /** Steps without inf/NaN since the last growth or backoff. */
   growthTracker: number;
 }
-
-type AnyOptimizer = Optimizer<LearningRate>;
 
 /** Where an optimizer is in the current step, and its found-inf flags (one per device). */
 interface OptimizerStep {
@@ -77,7 +80,7 @@ export class GradScaler implements LossScaler {
   private growthInterval: number;
   private growthTracker = 0;
   private readonly enabled: boolean;
-  private readonly steps = new Map<AnyOptimizer, OptimizerStep>();
+  private readonly steps = new Map<Optimizer<LearningRate>, OptimizerStep>();
 
   constructor(options: GradScalerOptions = {}) {
     const op = 'GradScaler';
@@ -115,7 +118,7 @@ export class GradScaler implements LossScaler {
    * device whether one was infinite or NaN. Once per optimizer between `update` calls, before
    * `step`.
    */
-  unscale_(optimizer: AnyOptimizer): void {
+  unscale_(optimizer: Optimizer<LearningRate>): void {
     if (!this.enabled) return;
     const op = 'GradScaler.unscale_';
     const s = this.steps.get(optimizer);
@@ -150,7 +153,7 @@ export class GradScaler implements LossScaler {
    * `unscale_` was not called). Returns whether it stepped. Reads the found-inf flags: the one host
    * synchronisation of the step.
    */
-  step(optimizer: AnyOptimizer): boolean {
+  step(optimizer: Optimizer<LearningRate>): boolean {
     if (!this.enabled) {
       optimizer.step();
       return true;
