@@ -10,7 +10,7 @@ import {
   type DType, type Tensor, DTypeError, DeviceError, ValueError, autocast, conv2d, linear, memoryStats, tensor, tidy, zeros,
 } from '@kiln/tensor';
 import { zeroGrad } from '@kiln/autograd';
-import { Adam, type GradScalerStateDict, type Optimizer, SGD, GradScaler, ampNonFiniteCheckAndUnscale_, clipGradNorm_, type LearningRate } from '@kiln/optim';
+import { Adam, GradientAccumulator, type GradScalerStateDict, type Optimizer, SGD, GradScaler, ampNonFiniteCheckAndUnscale_, clipGradNorm_, type LearningRate } from '@kiln/optim';
 import { expectClose, expectError, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
 
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
@@ -85,11 +85,12 @@ forEachDevice('GradScaler', (dev) => {
   function problem(seed: number) {
     const w = rand(seed, [6, 4]).mul(0.25).requiresGrad_(), b = rand(seed + 1, [6]).mul(0.25).requiresGrad_();
     const x = rand(seed + 2, [8, 4]), y = rand(seed + 3, [8, 6]);
-    const backward = (scale: (l: Tensor) => Tensor) => tidy(() => {
+    const loss = (): Tensor => {
       const d = linear(x, w, b).sub(y);
-      scale(d.mul(d).mean()).backward();
-    });
-    return { params: [w, b], backward };
+      return d.mul(d).mean();
+    };
+    const backward = (scale: (l: Tensor) => Tensor) => tidy(() => { scale(loss()).backward(); });
+    return { params: [w, b], loss, backward };
   }
 
   const optimizers: [string, (ps: Tensor[]) => Optimizer<LearningRate>][] = [
@@ -144,6 +145,21 @@ forEachDevice('GradScaler', (dev) => {
     expect(scaler.stateDict()).toEqual({ scale: 2, growthFactor: 4, backoffFactor: 0.25, growthInterval: 3, growthTracker: 2 });
   });
 
+  it('joins GradientAccumulator: the same weights as accumulating without a scaler', () => {
+    const a = problem(60), b = problem(60);
+    const accA = new GradientAccumulator(new SGD(a.params, { lr: 0.1, momentum: 0.9 }), { steps: 2, clipGradNorm: 0.5 });
+    const scaler = new GradScaler({ initScale: 2 ** 8 });
+    const accB = new GradientAccumulator(new SGD(b.params, { lr: 0.1, momentum: 0.9 }), { steps: 2, clipGradNorm: 0.5, scaler });
+    const init = b.params.map(values);
+    for (let i = 0; i < 6; i++) {
+      tidy(() => accA.backward(a.loss()));
+      tidy(() => accB.backward(b.loss()));
+    }
+    a.params.forEach((p, i) => expect(values(b.params[i])).toEqual(values(p)));
+    b.params.forEach((p, i) => expect(values(p), 'three steps were taken').not.toEqual(init[i]));
+    expect(scaler.getScale()).toBe(2 ** 8);
+  });
+
   it('round-trips its state dict; a disabled scaler passes through', () => {
     const a = new GradScaler({ initScale: 64, growthInterval: 5 });
     const { params, backward } = problem(30);
@@ -180,6 +196,8 @@ forEachDevice('GradScaler', (dev) => {
     expectError(() => s.step(opt), ValueError, { op: 'GradScaler.step', argument: 'optimizer' });
     s.update();
     zeroGrad(params);
+    expectError(() => s.step(opt), ValueError, { op: 'GradScaler.step', argument: 'optimizer', got: 'no parameter with a gradient' });
+    s.update();
     expectError(() => new GradScaler({ initScale: 0 }), ValueError, { argument: 'initScale' });
     expectError(() => new GradScaler({ growthFactor: 1 }), ValueError, { argument: 'growthFactor' });
     expectError(() => new GradScaler({ backoffFactor: 1 }), ValueError, { argument: 'backoffFactor' });

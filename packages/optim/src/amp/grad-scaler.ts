@@ -163,6 +163,9 @@ export class GradScaler implements LossScaler {
     }
     if (!this.steps.has(optimizer)) this.unscale_(optimizer);
     const s = this.steps.get(optimizer)!;
+    if (s.flags.length === 0) {
+      throw new ValueError('GradScaler.step', 'optimizer', 'an optimizer with gradients (no inf checks were recorded for it)', 'no parameter with a gradient');
+    }
     const found = foundOf(s);
     if (found === 0) optimizer.step();
     s.stage = 'stepped';
