@@ -9,7 +9,7 @@ import {
   exp, expm1, getAutocastDtype, isAutocastEnabled, linear, log, log1p, log2, logSoftmax, logsumexp, matmul, mean, memoryStats, mm, prod, rsqrt,
   softmax, softplus, stack, std, sum, tensor, variance, where,
 } from '@kiln/tensor';
-import { expectClose, expectError, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDensePath, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
 import { refMatmul } from './matmul-reference.js';
 import { type Win, refConv2d, refConv2dBackward } from './conv-reference.js';
 
@@ -22,17 +22,13 @@ const lowTol: Record<AutocastDType, { rtol: number; atol: number }> = {
 };
 const f32Tol = { rtol: 2e-5, atol: 1e-6 };
 
-forEachDevice('autocast', (dev) => {
-  const rand = (seed: number, shape: number[], dtype: DType = 'float32', lo = -1, hi = 1): Tensor =>
-    tensor(randomValues(seed, numel(shape), lo, hi), { dtype, device: dev }).reshape(shape);
-  afterEach(() => {
-    expect(isAutocastEnabled('cpu') || isAutocastEnabled('cuda'), 'a scope left open').toBe(false);
-  });
-
-  /** 'lower' ops: each case runs the op on float32 inputs and returns its result and a float64 reference. */
-  const win: Win = { k: [3, 3], s: [2, 1], p: [1, 0], d: [1, 1] };
+const win: Win = { k: [3, 3], s: [2, 1], p: [1, 0], d: [1, 1] };
+/** 'lower' ops on `dev`: each case runs the op on float32 inputs and returns its result and a float64 reference. */
+function lowerCasesOn(dev: 'cpu' | 'cuda'): Record<string, (() => { y: Tensor; ref: number[]; shape: readonly number[] })[]> {
+  const rand = (seed: number, shape: number[], dtype: DType = 'float32'): Tensor =>
+    tensor(randomValues(seed, numel(shape)), { dtype, device: dev }).reshape(shape);
   const x4 = (): Tensor => rand(11, [2, 6, 7, 5]), w4 = (): Tensor => rand(12, [4, 3, 3, 3]), b1 = (): Tensor => rand(13, [4]);
-  const lowerCases: Record<string, (() => { y: Tensor; ref: number[]; shape: readonly number[] })[]> = {
+  return {
     matmul: [
       () => { const a = rand(1, [2, 5, 24]), b = rand(2, [24, 7]); const r = refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape); return { y: matmul(a, b), ref: r.values, shape: r.shape }; },
       () => { const a = rand(3, [5, 24]), b = rand(4, [24, 3]); const r = refMatmul(valuesOf(a), a.shape, valuesOf(b), b.shape); return { y: mm(a, b), ref: r.values, shape: r.shape }; },
@@ -61,6 +57,14 @@ forEachDevice('autocast', (dev) => {
       return { y: conv2dBackwardWeight(g, x, w.shape, { stride: [2, 1], padding: [1, 0], groups: 2 }), ref: refConv2dBackward(valuesOf(x), x.shape, valuesOf(w), w.shape, valuesOf(g), win, 2).gw, shape: w.shape };
     }],
   };
+}
+
+forEachDevice('autocast', (dev) => {
+  const rand = (seed: number, shape: number[], dtype: DType = 'float32', lo = -1, hi = 1): Tensor =>
+    tensor(randomValues(seed, numel(shape), lo, hi), { dtype, device: dev }).reshape(shape);
+  afterEach(() => {
+    expect(isAutocastEnabled('cpu') || isAutocastEnabled('cuda'), 'a scope left open').toBe(false);
+  });
 
   /** 'float32' ops on one [3, 5] input: the op and its float64 reference over the input's values (dim 1 where it takes one). */
   const rows = (v: number[], f: (r: number[]) => number[]): number[] => [0, 1, 2].flatMap((i) => f(v.slice(5 * i, 5 * i + 5)));
@@ -101,23 +105,12 @@ forEachDevice('autocast', (dev) => {
   it('every op that declares an autocast policy has its cases here (the lists come from the declarations)', () => {
     const declared = allOps().filter((o) => o.autocast !== undefined);
     const byPolicy = (p: string) => declared.filter((o) => o.autocast === p).map((o) => o.name).sort();
-    expect(byPolicy('lower')).toEqual(Object.keys(lowerCases).sort());
+    expect(byPolicy('lower')).toEqual(Object.keys(lowerCasesOn(dev)).sort());
     expect(byPolicy('float32')).toEqual(Object.keys(f32Cases).sort());
     expect(byPolicy('promote')).toEqual(Object.keys(promoteCases).sort());
   });
 
   for (const dtype of low) {
-    it(`'lower' ops compute in ${dtype} from float32 inputs and match float64 within ${dtype}'s tolerance`, () => {
-      for (const [name, cases] of Object.entries(lowerCases)) {
-        cases.forEach((make, i) => {
-          const { y, ref, shape } = autocast({ deviceType: dev, dtype }, make);
-          expect(y.dtype, `${name} case ${i}`).toBe(dtype);
-          expect(y.shape, `${name} case ${i}`).toEqual(shape);
-          expectClose(y, ref, { ...lowTol[dtype], what: `${name} case ${i} (${dtype})` });
-        });
-      }
-    });
-
     it(`'float32' ops compute in float32 from ${dtype} inputs`, () => {
       for (const [name, c] of Object.entries(f32Cases)) {
         const x = rand(21, [3, 5], dtype, c.positive ? 0.5 : -1, c.positive ? 2 : 1);
@@ -224,4 +217,21 @@ forEachDevice('autocast', (dev) => {
     });
     expect(memoryStats(dev).allocated).toBe(before);
   });
+});
+
+// On CUDA through every path of the dense families (cuBLASLt / cuDNN, and Kiln's own kernels).
+forEachDensePath('autocast: lower ops', 'conv2d', (dev) => {
+  const lowerCases = lowerCasesOn(dev);
+  for (const dtype of low) {
+    it(`'lower' ops compute in ${dtype} from float32 inputs and match float64 within ${dtype}'s tolerance`, () => {
+      for (const [name, cases] of Object.entries(lowerCases)) {
+        cases.forEach((make, i) => {
+          const { y, ref, shape } = autocast({ deviceType: dev, dtype }, make);
+          expect(y.dtype, `${name} case ${i}`).toBe(dtype);
+          expect(y.shape, `${name} case ${i}`).toEqual(shape);
+          expectClose(y, ref, { ...lowTol[dtype], what: `${name} case ${i} (${dtype})` });
+        });
+      }
+    });
+  }
 });
