@@ -17,11 +17,12 @@
  *        --threads 1,0 --loads idle,busy --python /usr/bin/python3 --out /tmp/train-cpu.md
  *
  * Options: --presets a,b  --device cpu|cuda  --warmup 3  --steps 10  --threads 1,0 (CPU; 0 = the default)
- *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (adds mixed-precision rows: the core's
- *   autocast scope, bfloat16; the twin's with --precisions float32,bf16)  --profile (the profiler's table of one step)  --trace DIR (that
- *   step as Chrome trace JSON)  --export DIR  --torch FILE  --out FILE  --interleave  --loads idle,busy
- *   --rounds 15  --python python3  (and the twin's --modes eager,compile --precisions float32,bf16,
- *   accepted and left to it, since remote.sh's train-bench gives both scripts one command line)
+ *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (adds mixed-precision rows: the
+ *   core's autocast scope in bfloat16; the twin's rows come with --precisions float32,bf16)
+ *   --profile (the profiler's table of one step)  --trace DIR (that step as Chrome trace JSON)
+ *   --export DIR  --torch FILE  --out FILE  --interleave  --loads idle,busy  --rounds 15  --python python3
+ *   (and the twin's --modes eager,compile --precisions float32,bf16, accepted and left to it, since
+ *   remote.sh's train-bench gives both scripts one command line)
  *
  * Timing: `--warmup` steps, then `--steps` steps; per step the host wall time (the step ends with
  * the losses read back, so the device is done) and on CUDA the device time between events recorded
