@@ -11,7 +11,7 @@ import {
 } from '@kiln/tensor';
 import { zeroGrad } from '@kiln/autograd';
 import { Adam, GradientAccumulator, type GradScalerStateDict, type Optimizer, SGD, GradScaler, ampNonFiniteCheckAndUnscale_, clipGradNorm_, type LearningRate } from '@kiln/optim';
-import { expectClose, expectError, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, randomValues, settledAllocated, toNumbers } from '@kiln/tensor/testing';
 
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
@@ -212,7 +212,7 @@ forEachDevice('GradScaler', (dev) => {
     expect(scaled.item()).toBe(2000 * 2 ** 16);
   });
 
-  it('trains a small conv + linear model under autocast (float16) with loss scaling, leaving no memory behind', () => {
+  it('trains a small conv + linear model under autocast (float16) with loss scaling, leaving no memory behind', async () => {
     const p = (seed: number, shape: number[], k: number) => rand(seed, shape).mul(k).requiresGrad_();
     const cw = p(51, [8, 3, 3, 3], 0.1), cb = p(52, [8], 0.1), lw = p(53, [2, 8 * 4 * 4], 0.02), lb = p(54, [2], 0.1);
     const params = [cw, cb, lw, lb];
@@ -241,7 +241,7 @@ forEachDevice('GradScaler', (dev) => {
     const first = step();
     // Adam's state appears at the first step taken (2^16 may overflow the first float16 gradients)
     while (!stepped.includes(true)) step();
-    const start = memoryStats(dev).allocated;
+    const start = await settledAllocated(dev);
     let last = first;
     for (let i = 0; i < 60; i++) last = step();
     expect(memoryStats(dev).allocated).toBe(start);

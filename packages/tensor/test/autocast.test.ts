@@ -9,7 +9,7 @@ import {
   exp, expm1, getAutocastDtype, isAutocastEnabled, linear, log, log1p, log2, logSoftmax, logsumexp, matmul, mean, memoryStats, mm, prod, rsqrt,
   softmax, softplus, stack, std, sum, tensor, variance, where,
 } from '@kiln/tensor';
-import { expectClose, expectError, forEachDensePath, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDensePath, forEachDevice, randomValues, settledAllocated, toNumbers } from '@kiln/tensor/testing';
 import { refMatmul } from './matmul-reference.js';
 import { type Win, refConv2d, refConv2dBackward } from './conv-reference.js';
 
@@ -207,10 +207,11 @@ forEachDevice('autocast', (dev) => {
     expect(isAutocastEnabled(dev)).toBe(false);
   });
 
-  it('frees the casts it made for an op once the op ran (nothing records them without autograd)', () => {
+  it('frees the casts it made for an op once the op ran (nothing records them without autograd)', async () => {
     const a = rand(81, [64, 32]), b = rand(82, [32, 16]), x = rand(83, [2, 3, 9, 9]), w = rand(84, [4, 3, 3, 3]);
     const h = rand(85, [4, 8], 'bfloat16');
-    const before = memoryStats(dev).allocated;
+    // settled first: tensors earlier tests dropped must not come back in the middle of the check
+    const before = await settledAllocated(dev);
     autocast({ deviceType: dev, dtype: 'bfloat16' }, () => {
       const outs = [matmul(a, b), conv2d(x, w), softmax(h, 1), sum(h), cat([h, a.narrow(0, 0, 4).narrow(1, 0, 8)])];
       for (const o of outs) o.dispose();
