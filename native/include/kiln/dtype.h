@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include "kiln/error.h"
 #include "kiln/hd.h"
 #if !defined(__CUDA_ARCH__) && defined(__x86_64__)
 #include <emmintrin.h>   // _mm_cvttss_si64 / _mm_cvttsd_si64 (saturate_to_int)
@@ -21,32 +22,49 @@ namespace kiln {
 
 enum class DType : int32_t { Float32 = 0, Float64 = 1, Int32 = 2, Int64 = 3, Bool = 4, Float16 = 5, BFloat16 = 6 };
 
-const char* dtype_name(DType t);
-int dtype_size(DType t);
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+    case DType::Bool: return "bool";
+    case DType::Float16: return "float16";
+    case DType::BFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
 
-struct Half {
-  uint16_t bits;
-};
-struct BFloat16 {
-  uint16_t bits;
-};
+KILN_HD int dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32: case DType::Int32: return 4;
+    case DType::Float64: case DType::Int64: return 8;
+    case DType::Bool: return 1;
+    case DType::Float16: case DType::BFloat16: return 2;
+  }
+  return 0;
+}
+
+// The dispatch macros' failure: a DTypeError naming the op, with the expected and given dtypes as facts.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_dtype_error(const char* op, DType got, const char* expected) {
+  fail_arg(ErrorKind::DType, op, "", expected, dtype_name(got));
+}
+
+struct Half { uint16_t bits; };
+struct BFloat16 { uint16_t bits; };
 
 KILN_HD uint32_t float_bits(float f) {
 #if defined(__CUDA_ARCH__)
   return __float_as_uint(f);
 #else
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
+  uint32_t u; std::memcpy(&u, &f, 4); return u;
 #endif
 }
 KILN_HD float bits_float(uint32_t u) {
 #if defined(__CUDA_ARCH__)
   return __uint_as_float(u);
 #else
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+  float f; std::memcpy(&f, &u, 4); return f;
 #endif
 }
 
@@ -105,15 +123,9 @@ KILN_HD BFloat16 float_to_bf16(float f) {
 }
 
 // Compute type of each storage type: half types and bool compute in float / themselves.
-template <typename T> struct Compute {
-  using type = T;
-};
-template <> struct Compute<Half> {
-  using type = float;
-};
-template <> struct Compute<BFloat16> {
-  using type = float;
-};
+template <typename T> struct Compute { using type = T; };
+template <> struct Compute<Half> { using type = float; };
+template <> struct Compute<BFloat16> { using type = float; };
 template <typename T> using compute_t = typename Compute<T>::type;
 
 template <typename T> KILN_HD compute_t<T> load(const T* p) { return *p; }
@@ -146,11 +158,9 @@ template <typename I, typename F> KILN_HD I saturate_to_int(F x) {
   // on an H200: float -> int64 and double -> int32 give the minimum), hence the explicit select.
   I r;
   if constexpr (sizeof(I) == 4) {
-    if constexpr (sizeof(F) == 4) r = __float2int_rz(x);
-    else r = __double2int_rz(x);
+    if constexpr (sizeof(F) == 4) r = __float2int_rz(x); else r = __double2int_rz(x);
   } else {
-    if constexpr (sizeof(F) == 4) r = __float2ll_rz(x);
-    else r = __double2ll_rz(x);
+    if constexpr (sizeof(F) == 4) r = __float2ll_rz(x); else r = __double2ll_rz(x);
   }
   return x != x ? I(0) : r;
 #else
@@ -160,8 +170,7 @@ template <typename I, typename F> KILN_HD I saturate_to_int(F x) {
 #if KILN_X86_64_HOST
   if constexpr (sizeof(I) == 8) {
     int64_t h;
-    if constexpr (sizeof(F) == 4) h = _mm_cvttss_si64(_mm_set_ss(x));
-    else h = _mm_cvttsd_si64(_mm_set_sd(x));
+    if constexpr (sizeof(F) == 4) h = _mm_cvttss_si64(_mm_set_ss(x)); else h = _mm_cvttsd_si64(_mm_set_sd(x));
     // masks, not selects (g++ turns those into branches): h is INT64_MIN where x >= 2^63, and
     // ~INT64_MIN == INT64_MAX; NaN is cleared to 0
     h ^= -static_cast<int64_t>(x >= hi);
@@ -208,54 +217,46 @@ template <typename T, typename V> KILN_HD void store(T* p, V v) { *p = Store<T>:
 
 // Calls BODY with scalar_t bound to the C++ type of `dtype`. The ALL variant covers every dtype;
 // FLOATING covers the float types (half types included), NUMERIC everything but bool.
-#define KILN_DTYPE_CASE(ENUM, TYPE, ...) \
-  case ::kiln::DType::ENUM: {            \
-    using scalar_t = TYPE;               \
-    __VA_ARGS__;                         \
-  } break;
-#define KILN_DISPATCH_FLOATING(dtype, opname, ...)                         \
-  switch (dtype) {                                                         \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                           \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                          \
-    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                    \
-    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)               \
-    default: ::kiln::throw_dtype_error(opname, dtype, "a floating dtype"); \
+#define KILN_DTYPE_CASE(ENUM, TYPE, ...) case ::kiln::DType::ENUM: { using scalar_t = TYPE; __VA_ARGS__; } break;
+#define KILN_DISPATCH_FLOATING(dtype, opname, ...)                                   \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a floating dtype");           \
   }
-#define KILN_DISPATCH_NUMERIC(dtype, opname, ...)                         \
-  switch (dtype) {                                                        \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                          \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                         \
-    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                          \
-    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                          \
-    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                   \
-    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)              \
-    default: ::kiln::throw_dtype_error(opname, dtype, "a numeric dtype"); \
+#define KILN_DISPATCH_NUMERIC(dtype, opname, ...)                                    \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a numeric dtype");            \
   }
-#define KILN_DISPATCH_ALL(dtype, opname, ...)                           \
-  switch (dtype) {                                                      \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                        \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                       \
-    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                        \
-    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                        \
-    KILN_DTYPE_CASE(Bool, bool, __VA_ARGS__)                            \
-    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                 \
-    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)            \
-    default: ::kiln::throw_dtype_error(opname, dtype, "a known dtype"); \
+#define KILN_DISPATCH_ALL(dtype, opname, ...)                                        \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Bool, bool, __VA_ARGS__)                                         \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a known dtype");              \
   }
 // float32 and float64 only (kernels that accumulate, e.g. with atomics, in their own type).
-#define KILN_DISPATCH_FLOAT_DOUBLE(dtype, opname, ...)                       \
-  switch (dtype) {                                                           \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                             \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                            \
-    default: ::kiln::throw_dtype_error(opname, dtype, "float32 or float64"); \
+#define KILN_DISPATCH_FLOAT_DOUBLE(dtype, opname, ...)                               \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
+    default: ::kiln::throw_dtype_error(opname, dtype, "float32 or float64");          \
   }
-#define KILN_DISPATCH_INDEX(dtype, opname, ...)                          \
-  switch (dtype) {                                                       \
-    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                         \
-    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                         \
-    default: ::kiln::throw_dtype_error(opname, dtype, "int32 or int64"); \
+#define KILN_DISPATCH_INDEX(dtype, opname, ...)                                      \
+  switch (dtype) {                                                                   \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
+    default: ::kiln::throw_dtype_error(opname, dtype, "int32 or int64");             \
   }
-
-namespace kiln {
-[[noreturn]] void throw_dtype_error(const char* op, DType got, const char* expected);
-}
