@@ -138,6 +138,18 @@ class KernelCall {
   }
 };
 
+#if defined(__CUDACC__)
+// Raises a CudaError (an OutOfMemoryError for cudaErrorMemoryAllocation) naming `what` (the op)
+// unless `err` is cudaSuccess, as Kiln's own kernels do.
+inline void check_cuda(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return;
+  cudaGetLastError();   // clear a non-sticky error so the process can go on
+  fail(err == cudaErrorMemoryAllocation ? ErrorKind::Memory : ErrorKind::Cuda, what, std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err));
+}
+// Checks a CUDA runtime call: KILN_CUDA_CHECK(cudaMemsetAsync(p, 0, n, c.stream()), c.name).
+#define KILN_CUDA_CHECK(expr, what) ::kiln::ext::check_cuda((expr), (what))
+#endif
+
 template <typename T> class Workspace {
  public:
   Workspace(const KernelCall& c, int64_t n) : c_(c.raw), bytes_((size_t)(n > 0 ? n : 0) * sizeof(T)) {
@@ -214,14 +226,10 @@ template <Kernel F> int run_cpu(const kiln_call* c) noexcept { return run_guarde
 // A CUDA kernel's entry: the extension has its own copy of the CUDA runtime, so it selects the
 // call's device itself, and checks its own launches afterwards (cudaGetLastError reports errors of
 // this library's launches only).
-inline void check_cuda(const kiln_call* c, cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    fail(ErrorKind::Cuda, c->name, std::string(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
-}
 template <Kernel F> void cuda_launch(KernelCall& call) {
-  check_cuda(call.raw, cudaSetDevice(call.device()), "cudaSetDevice");
+  KILN_CUDA_CHECK(cudaSetDevice(call.device()), call.name);
   F(call);
-  check_cuda(call.raw, cudaGetLastError(), "kernel launch");
+  KILN_CUDA_CHECK(cudaGetLastError(), call.name);
 }
 template <Kernel F> int run_cuda(const kiln_call* c) noexcept { return run_guarded<cuda_launch<F>>(c); }
 #endif
