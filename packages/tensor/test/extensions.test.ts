@@ -1,0 +1,201 @@
+// Extensions: kernels from libraries built outside Kiln, loaded at run time through the C ABI
+// (native/include/kiln/extension/abi.h). The libraries are native/test-extensions/, built with the
+// native addons: a probe written with the C++ layer (kiln/extension.h) and built by
+// kiln_add_extension as an extension outside the repository is, and raw C ones, several broken on
+// purpose (a forged ABI version, a taken name, ...). Each test file runs in its own process, so what
+// is loaded here does not leak into other files.
+import { describe, expect, it } from 'vitest';
+import {
+  DTypeError, DeviceError, ExtensionError, InternalError, OutOfMemoryError, ShapeError, type Storage, Tensor, ValueError, addonPath,
+  emptyOn, launchKernel, loadExtension, loadedExtensions, memoryStats, tensor, toTypedArray, zeros,
+} from '@kiln/tensor';
+import { forEachDevice } from '@kiln/tensor/testing';
+
+/** The path of a test extension library (built into the native addons' build folder). */
+function library(file: string): string {
+  const p = addonPath(`test-extensions/${file}`);
+  if (p === null) throw new Error(`test-extensions/${file} is not built: run \`npm run build -w @kiln/native\``);
+  return p;
+}
+
+const probe = loadExtension(library('kiln_test_probe.so'));
+const cAbi = loadExtension(library('c_abi_fill.so'));
+
+/** y = x * s through the probe's kernel (strided input, contiguous output). */
+function probeScale(x: Tensor, s: number): Tensor {
+  const y = emptyOn(x.shape, x.dtype, x.device);
+  launchKernel('ext_probe_scale', [x], [y], [s]);
+  return y;
+}
+
+describe('loadExtension', () => {
+  it('registers the probe\'s CPU kernels, and says which devices it skipped and why', () => {
+    expect([...probe.kernels.cpu!].sort()).toEqual(['ext_probe_fail', 'ext_probe_parallel', 'ext_probe_scale', 'ext_probe_throw', 'ext_probe_workspace']);
+    expect(probe.path).toBe(library('kiln_test_probe.so'));
+    const cuda = probe.skipped.find((s) => s.device === 'cuda');
+    if (probe.kernels.cuda !== undefined) {
+      // a GPU is present: the CUDA kernels loaded (when the probe was built with nvcc)
+      expect([...probe.kernels.cuda].sort()).toEqual(['ext_probe_device_error', 'ext_probe_scale']);
+      expect(cuda).toBeUndefined();
+    } else if (cuda !== undefined) {
+      // built with nvcc, no GPU here: the CUDA kernels are listed as skipped, with the reason
+      expect([...cuda.kernels].sort()).toEqual(['ext_probe_device_error', 'ext_probe_scale']);
+      expect(cuda.reason).toMatch(/no cuda device is present|no 'cuda' device is registered/);
+    }
+  });
+
+  it('returns the same record when a library is loaded again', () => {
+    expect(loadExtension(library('kiln_test_probe.so'))).toBe(probe);
+    expect(loadedExtensions()).toContain(probe);
+    expect(loadedExtensions()).toContain(cAbi);
+  });
+
+  it('refuses an extension built against an older ABI version, saying what to rebuild', () => {
+    const lib = library('old_abi.so');
+    expect(() => loadExtension(lib)).toThrow(ExtensionError);
+    expect(() => loadExtension(lib)).toThrow(/built against an older Kiln \(extension ABI version 0; this Kiln \(.*\) has version 1\): rebuild it against the installed Kiln \(`npx kiln-build-extension`/);
+    expect(loadedExtensions().map((e) => e.path)).not.toContain(lib);
+  });
+
+  it('refuses an extension built against a later ABI version or a larger API table', () => {
+    expect(() => loadExtension(library('future_abi.so'))).toThrow(/built against a later Kiln \(extension ABI version 2; .*upgrade Kiln/);
+    expect(() => loadExtension(library('larger_table.so'))).toThrow(ExtensionError);
+    expect(() => loadExtension(library('larger_table.so'))).toThrow(/later Kiln release \(its extension API table is larger/);
+  });
+
+  it('refuses libraries that are missing, not extensions, or whose registration fails', () => {
+    expect(() => loadExtension('/nonexistent/kiln_nothing.so')).toThrow(ExtensionError);
+    expect(() => loadExtension('/nonexistent/kiln_nothing.so')).toThrow(/does not exist: build it first/);
+    expect(() => loadExtension(library('not_an_extension.so'))).toThrow(/is not a Kiln extension: it does not export kiln_extension_abi_version/);
+    expect(() => loadExtension(library('register_fails.so'))).toThrow(/its kiln_extension_register failed \(returned 7\)/);
+    const notALibrary = new URL('./extensions.test.ts', import.meta.url);
+    expect(() => loadExtension(notALibrary)).toThrow(/cannot load the extension library/);
+  });
+
+  it('refuses bad and taken kernel names, registering none of the library\'s kernels', () => {
+    expect(() => loadExtension(library('bad_name.so'))).toThrow(/offers a kernel named 'Bad-Name': op names are snake_case/);
+    expect(() => loadExtension(library('name_taken.so'))).toThrow(/offers a cpu kernel named 'add', which is one of Kiln's own kernels: rename the extension's op/);
+    // all or nothing: the library's other kernel was not registered either
+    expect(() => launchKernel('ext_name_taken_first', [], [])).toThrow(DeviceError);
+    // an extension's name is taken too: a second library offering ext_c_fill would be refused
+    expect(cAbi.kernels.cpu).toContain('ext_c_fill');
+  });
+
+  it('still launches Kiln\'s own kernels and the loaded ones after refusals', () => {
+    const out = zeros([3], { dtype: 'float64' });
+    launchKernel('ext_c_fill', [], [out], [2.5]);
+    expect([...toTypedArray(out)]).toEqual([2.5, 2.5, 2.5]);
+    expect([...toTypedArray(out.add(1))]).toEqual([3.5, 3.5, 3.5]);
+  });
+});
+
+describe('an extension kernel written in plain C against the ABI', () => {
+  it('writes through strided output views', () => {
+    const base = zeros([4, 3], { dtype: 'float32' });
+    launchKernel('ext_c_fill', [], [base.transpose(0, 1).narrow(0, 1, 1)], [7]);
+    expect([...toTypedArray(base)]).toEqual([0, 7, 0, 0, 7, 0, 0, 7, 0, 0, 7, 0]);
+  });
+
+  it('reports typed errors from facts, and a silent failure as an InternalError naming its library', () => {
+    expect(() => launchKernel('ext_c_facts', [zeros([2])], [])).toThrow(ShapeError);
+    expect(() => launchKernel('ext_c_facts', [zeros([2])], [])).toThrow("ext_c_facts: argument 'input' expected a 2-D tensor, got a 1-D tensor");
+    expect(() => launchKernel('ext_c_fill', [], [zeros([2], { dtype: 'int32' })], [1])).toThrow(DTypeError);
+    expect(() => launchKernel('ext_c_silent_failure', [], [])).toThrow(InternalError);
+    expect(() => launchKernel('ext_c_silent_failure', [], [])).toThrow(/returned 3\) without reporting an error; its library: .*c_abi_fill\.so/);
+  });
+});
+
+describe('an extension kernel written with kiln/extension.h', () => {
+  it('turns each error kind into its typed error, naming the op', () => {
+    const kinds = [ShapeError, DTypeError, DeviceError, ValueError, Error, OutOfMemoryError, InternalError];
+    kinds.forEach((cls, kind) => {
+      expect(() => launchKernel('ext_probe_fail', [zeros([1])], [], [kind])).toThrow(cls);
+      expect(() => launchKernel('ext_probe_fail', [zeros([1])], [], [kind])).toThrow(`ext_probe_fail: argument 'input' failed the probe's check (kind ${kind})`);
+    });
+  });
+
+  it('stops every C++ exception at the ABI: runtime errors, bad_alloc, anything thrown', () => {
+    expect(() => launchKernel('ext_probe_throw', [], [], [0])).toThrow(InternalError);
+    expect(() => launchKernel('ext_probe_throw', [], [], [0])).toThrow('ext_probe_throw: the probe threw');
+    expect(() => launchKernel('ext_probe_throw', [], [], [1])).toThrow(OutOfMemoryError);
+    expect(() => launchKernel('ext_probe_throw', [], [], [2])).toThrow(/ext_probe_throw: the kernel threw an unknown exception/);
+    // the process goes on: a kernel after the failures works
+    expect([...toTypedArray(probeScale(tensor([1, 2], { dtype: 'float64' }), 3))]).toEqual([3, 6]);
+  });
+
+  it('gets workspace memory from Kiln\'s allocator and gives it back', () => {
+    const out = zeros([1], { dtype: 'float64' });
+    const before = memoryStats('cpu').allocated;
+    for (const n of [0, 1, 1000, 1 << 20]) {
+      launchKernel('ext_probe_workspace', [], [out], [n]);
+      expect(toTypedArray(out)[0]).toBe(n);
+    }
+    expect(memoryStats('cpu').allocated).toBe(before);
+    expect(() => launchKernel('ext_probe_workspace', [], [out], [-1])).toThrow(ValueError);
+    expect(() => launchKernel('ext_probe_workspace', [], [out], [2 ** 52])).toThrow(/ext_probe_workspace: out of memory|invalid workspace size/);
+    expect(memoryStats('cpu').allocated).toBe(before);
+  });
+
+  it('runs pieces on Kiln\'s threads, and rethrows a piece\'s error after all pieces finish', () => {
+    for (const n of [0, 1, 1023, 100_001]) {
+      const out = zeros([n], { dtype: 'float64' });
+      launchKernel('ext_probe_parallel', [], [out], [-1]);
+      const v = toTypedArray(out);
+      expect(v.every((x, i) => x === i)).toBe(true);
+    }
+    const out = zeros([100_001], { dtype: 'float64' });
+    expect(() => launchKernel('ext_probe_parallel', [], [out], [77_777])).toThrow(ValueError);
+    expect(() => launchKernel('ext_probe_parallel', [], [out], [77_777])).toThrow('ext_probe_parallel: index 77777 failed in a piece on Kiln\'s threads');
+  });
+});
+
+forEachDevice('ext_probe_scale (an extension kernel on each device)', (dev) => {
+  it('matches a float64 reference on random inputs of edge sizes, contiguous or not, in every float dtype', () => {
+    for (const n of [0, 1, 7, 4099, 100_003]) {
+      const values = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 43.7);
+      for (const dtype of ['float64', 'float32', 'float16', 'bfloat16'] as const) {
+        const x = tensor(values, { dtype, device: dev });
+        const exact = toTypedArray(x);   // the values as rounded to the dtype (half types read as float32)
+        const got = toTypedArray(probeScale(x, -1.5));
+        const tol = dtype === 'float64' ? 0 : dtype === 'float32' ? 1e-6 : dtype === 'float16' ? 1e-3 : 8e-3;
+        for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - exact[i]! * -1.5)).toBeLessThanOrEqual(tol * Math.abs(exact[i]! * 1.5) + 1e-30);
+      }
+    }
+    // a transposed view and a broadcast (stride 0) view
+    const m = tensor(Float64Array.from({ length: 35 }, (_, i) => i * 0.25 - 3), { dtype: 'float64', device: dev }).reshape([5, 7]);
+    const t = m.transpose(0, 1);
+    expect([...toTypedArray(probeScale(t, 2))]).toEqual([...toTypedArray(t.contiguous())].map((v) => v * 2));
+    const b = tensor([1.5, -2], { dtype: 'float64', device: dev }).reshape([2, 1]).expand([2, 3]);
+    expect([...toTypedArray(probeScale(b, 2))]).toEqual([3, 3, 3, -4, -4, -4]);
+  });
+
+  it('gets Kiln\'s boundary checks: a view reaching outside its storage is refused before the kernel runs', () => {
+    const base = zeros([4, 4], { dtype: 'float32', device: dev });
+    const forged = new Tensor(base.storage as Storage, [5, 4], [4, 1], 0, 'float32');
+    expect(() => launchKernel('ext_probe_scale', [forged], [emptyOn([5, 4], 'float32', base.device)], [1])).toThrow(/ext_probe_scale: argument 'input'/);
+  });
+
+  it('checks its arguments with typed errors naming the op', () => {
+    const x = zeros([3], { dtype: 'float32', device: dev });
+    expect(() => launchKernel('ext_probe_scale', [x], [emptyOn([4], 'float32', x.device)], [1])).toThrow(ShapeError);
+    expect(() => launchKernel('ext_probe_scale', [x], [emptyOn([3], 'float64', x.device)], [1])).toThrow(DTypeError);
+    const i = zeros([3], { dtype: 'int32', device: dev });
+    expect(() => launchKernel('ext_probe_scale', [i], [emptyOn([3], 'int32', i.device)], [1])).toThrow(/^ext_probe_scale: /);
+  });
+
+  it.runIf(dev === 'cuda')('reports a bad value found on the device at the next synchronisation, naming the argument', () => {
+    launchKernel('ext_probe_device_error', [tensor([1, 2, 30, 4], { dtype: 'float32', device: dev })], [], [10]);
+    expect(() => toTypedArray(zeros([1], { device: dev }))).toThrow(/^ext_probe_device_error: .*values.* holds the value 30\.0+, outside the valid range/);
+    launchKernel('ext_probe_device_error', [tensor([11], { dtype: 'float32', device: dev })], [], [10]);
+    expect(() => toTypedArray(zeros([1], { device: dev }))).toThrow(ValueError);
+    expect(() => toTypedArray(zeros([1], { device: dev }))).not.toThrow();
+  });
+
+  it('leaves no memory behind', () => {
+    const before = memoryStats(dev).allocated;
+    const x = tensor([1, 2, 3], { dtype: 'float32', device: dev });
+    probeScale(x, 2).dispose();
+    x.dispose();
+    expect(memoryStats(dev).allocated).toBe(before);
+  });
+});
