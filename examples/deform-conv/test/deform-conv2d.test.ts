@@ -3,9 +3,9 @@
 // edge sizes; its gradients by float64 gradcheck; errors; memory.
 import { describe, expect, it } from 'vitest';
 import {
-  DTypeError, DeviceError, ShapeError, type Tensor, ValueError, conv2d, emptyOn, im2col, launchKernel, memoryStats, ones, tensor, tidy, zeros,
+  AutogradError, DTypeError, DeviceError, ShapeError, type Tensor, ValueError, conv2d, emptyOn, im2col, launchKernel, memoryStats, ones, tensor, tidy, zeros,
 } from '@kiln/tensor';
-import { AutogradError, grad, gradcheck } from '@kiln/autograd';
+import { grad, gradcheck } from '@kiln/autograd';
 import { deformConv2d, deformIm2col } from '../src/index.js';
 import { cudaUnavailable, forEachDevice } from './devices.js';
 import { dense, random, toTensor, worstError } from './helpers.js';
