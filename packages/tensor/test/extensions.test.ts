@@ -196,6 +196,12 @@ forEachDevice('ext_probe_scale (an extension kernel on each device)', (dev) => {
     expect(() => toTypedArray(zeros([1], { device: dev }))).not.toThrow();
   });
 
+  it.runIf(dev === 'cuda')('says to rebuild with nvcc when an op of a CPU-only extension is launched on CUDA', () => {
+    const out = zeros([2], { dtype: 'float64', device: dev });
+    expect(() => launchKernel('ext_c_fill', [], [out], [1])).toThrow(DeviceError);
+    expect(() => launchKernel('ext_c_fill', [], [out], [1])).toThrow(/has kernels for it on cpu only: it was built without CUDA kernels .*rebuild it where nvcc is found/);
+  });
+
   it('leaves no memory behind', () => {
     const before = memoryStats(dev).allocated;
     const x = tensor([1, 2, 3], { dtype: 'float32', device: dev });
