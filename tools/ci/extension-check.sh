@@ -45,8 +45,11 @@ pack_kiln() {
 say "packing Kiln's packages"
 pack_kiln
 ls "$TARBALLS"
-tar -tzf "$TARBALLS"/kiln-native-*.tgz | grep -q '^package/include/kiln/extension/abi.h$' || die "the packed @kiln/native lacks include/kiln/extension/abi.h"
-tar -tzf "$TARBALLS"/kiln-native-*.tgz | grep -q '^package/cmake/KilnConfig.cmake$' || die "the packed @kiln/native lacks cmake/KilnConfig.cmake"
+tar -tzf "$TARBALLS"/kiln-native-*.tgz >"$WORK/native-files.txt"
+for f in include/kiln/extension/abi.h include/kiln/extension.h include/kiln/extension/entry.cc cmake/KilnConfig.cmake build-extension.mjs; do
+  grep -qx "package/$f" "$WORK/native-files.txt" || die "the packed @kiln/native lacks $f"
+done
+! grep -q '^package/build/' "$WORK/native-files.txt" || die "the packed @kiln/native holds a build folder"
 
 # 2. the extension's package, as its author has it (its tracked files), depending on the tarballs
 say "copying $EXAMPLE (its files, no build outputs) to $PROJECT"
