@@ -265,6 +265,21 @@ Napi::Error extension_error(Napi::Env env, const std::string& msg) {
   return err;
 }
 
+Napi::Value to_js(Napi::Env env, const std::string& s) { return Napi::String::New(env, s); }
+Napi::Value to_js(Napi::Env env, int v) { return Napi::Number::New(env, v); }
+
+// [[first, second], ...] as a JS array of two-element arrays.
+template <typename A, typename B> Napi::Array pairs_to_js(Napi::Env env, const std::vector<std::pair<A, B>>& pairs) {
+  auto out = Napi::Array::New(env, pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    auto pair = Napi::Array::New(env, 2);
+    pair.Set(0u, to_js(env, pairs[i].first));
+    pair.Set(1u, to_js(env, pairs[i].second));
+    out.Set((uint32_t)i, pair);
+  }
+  return out;
+}
+
 // loadExtension(path) -> { kernels: [name, id][], offered: [deviceType, name][] }
 Napi::Value LoadExtension(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -275,20 +290,8 @@ Napi::Value LoadExtension(const Napi::CallbackInfo& info) {
   try {
     std::lock_guard<std::mutex> lock(g_load_mutex);
     const Loaded& l = load(info[0].As<Napi::String>().Utf8Value());
-    auto kernels = Napi::Array::New(env, l.kernels.size());
-    for (size_t i = 0; i < l.kernels.size(); ++i) {
-      auto pair = Napi::Array::New(env, 2);
-      pair.Set(0u, Napi::String::New(env, l.kernels[i].first));
-      pair.Set(1u, Napi::Number::New(env, l.kernels[i].second));
-      kernels.Set((uint32_t)i, pair);
-    }
-    auto offered = Napi::Array::New(env, l.offered.size());
-    for (size_t i = 0; i < l.offered.size(); ++i) {
-      auto pair = Napi::Array::New(env, 2);
-      pair.Set(0u, Napi::Number::New(env, l.offered[i].first));
-      pair.Set(1u, Napi::String::New(env, l.offered[i].second));
-      offered.Set((uint32_t)i, pair);
-    }
+    auto kernels = pairs_to_js(env, l.kernels);
+    auto offered = pairs_to_js(env, l.offered);
     auto result = Napi::Object::New(env);
     result.Set("kernels", kernels);
     result.Set("offered", offered);

@@ -1,22 +1,10 @@
 /** Random inputs and conversions between tensors and the reference's dense arrays. */
-import { type DType, type Tensor, tensor, toTypedArray } from '@kiln/tensor';
+import { type DType, type Tensor, mulberry32, tensor, toTypedArray } from '@kiln/tensor';
 import type { Dense } from './reference.js';
-
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Uniform values in [lo, hi) of a shape. */
 export function random(shape: readonly number[], seed: number, lo = -1, hi = 1): Dense {
-  const next = rng(seed);
+  const next = mulberry32(seed);   // Kiln's seeded generator of uniform numbers in [0, 1)
   const n = shape.reduce((a, b) => a * b, 1);
   return { shape, data: Float64Array.from({ length: n }, () => lo + (hi - lo) * next()) };
 }
