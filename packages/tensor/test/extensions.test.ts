@@ -6,7 +6,7 @@
 // is loaded here does not leak into other files.
 import { describe, expect, it } from 'vitest';
 import {
-  DTypeError, DeviceError, ExtensionError, InternalError, OutOfMemoryError, ShapeError, type Storage, Tensor, ValueError, addonPath,
+  DTypeError, DeviceError, ExtensionError, InternalError, OutOfMemoryError, ShapeError, type Storage, Tensor, ValueError, addonPath, collectGarbage,
   emptyOn, launchKernel, loadExtension, loadedExtensions, memoryStats, tensor, toTypedArray, zeros,
 } from '@kiln/tensor';
 import { forEachDevice } from '@kiln/tensor/testing';
@@ -125,6 +125,7 @@ describe('an extension kernel written with kiln/extension.h', () => {
 
   it('gets workspace memory from Kiln\'s allocator and gives it back', () => {
     const out = zeros([1], { dtype: 'float64' });
+    collectGarbage();   // what earlier tests dropped goes now, not in the middle of the comparison
     const before = memoryStats('cpu').allocated;
     for (const n of [0, 1, 1000, 1 << 20]) {
       launchKernel('ext_probe_workspace', [], [out], [n]);
@@ -203,6 +204,7 @@ forEachDevice('ext_probe_scale (an extension kernel on each device)', (dev) => {
   });
 
   it('leaves no memory behind', () => {
+    collectGarbage();
     const before = memoryStats(dev).allocated;
     const x = tensor([1, 2, 3], { dtype: 'float32', device: dev });
     probeScale(x, 2).dispose();
