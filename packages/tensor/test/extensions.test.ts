@@ -186,7 +186,7 @@ forEachDevice('ext_probe_scale (an extension kernel on each device)', (dev) => {
     // a transposed view and a broadcast (stride 0) view
     const m = tensor(Float64Array.from({ length: 35 }, (_, i) => i * 0.25 - 3), { dtype: 'float64', device: dev }).reshape([5, 7]);
     const t = m.transpose(0, 1);
-    expect([...toTypedArray(probeScale(t, 2))]).toEqual(Array.from(toTypedArray(t.contiguous()), (v) => Number(v) * 2));
+    expect([...toTypedArray(probeScale(t, 2))]).toEqual([...toTypedArray(t.contiguous())].map((v) => Number(v) * 2));
     const b = tensor([1.5, -2], { dtype: 'float64', device: dev }).reshape([2, 1]).expand([2, 3]);
     expect([...toTypedArray(probeScale(b, 2))]).toEqual([3, 3, 3, -4, -4, -4]);
   });
