@@ -262,6 +262,7 @@ const Loaded& load(const std::string& requested) {
 Napi::Error extension_error(Napi::Env env, const std::string& msg) {
   Napi::Error err = Napi::Error::New(env, msg);
   err.Set("kind", Napi::String::New(env, "extension"));
+  err.Set("op", Napi::String::New(env, "loadExtension"));   // the error's one fact (ExtensionError's op)
   return err;
 }
 

@@ -1,7 +1,7 @@
 // The probe extension's CPU kernels: one of each thing an extension kernel can do, for the tests of
 // the extension API (packages/tensor/test/extensions.test.ts).
 //   ext_probe_scale(input; out; s)        out = input * s, any float dtype, strided input
-//   ext_probe_fail(input; kind)           KILN_CHECK fails with the error kind numbered `kind`
+//   ext_probe_fail(input; kind)           fails with the error kind numbered `kind`, input as the argument
 //   ext_probe_throw(; what)               throws: 0 a std::runtime_error, 1 std::bad_alloc, 2 an int
 //   ext_probe_workspace(; out; n)         sums a workspace of n doubles it filled with 1 into out[0]
 //   ext_probe_parallel(; out; bad)        out[i] = i from Kiln's thread pool; throws in the piece
@@ -44,7 +44,9 @@ KILN_CPU_KERNEL_ARGS("ext_probe_scale", scale, "input");
 void fail_kind(KernelCall& c) {
   const int kind = (int)c.int_attr(0);
   if (kind < 0 || kind > (int)kiln::ErrorKind::Internal) KILN_CHECK(false, Value, c.name, "kind out of range");
-  kiln::fail(static_cast<kiln::ErrorKind>(kind), c.name, "argument 'input' failed the probe's check (kind " + std::to_string(kind) + ")");
+  // the argument is a fact (the error's `argument` in JS), the words are the probe's own
+  kiln::fail(static_cast<kiln::ErrorKind>(kind), kiln::ErrorFacts{c.name, "input", "", ""},
+             "argument 'input' failed the probe's check (kind " + std::to_string(kind) + ")");
 }
 KILN_CPU_KERNEL("ext_probe_fail", fail_kind);
 

@@ -15,11 +15,12 @@
  */
 import { loadavg } from 'node:os';
 import { addonPath, launchKernel, loadExtension, toTypedArray, zeros } from '@kiln/tensor';
-import { optionValue } from './cli-options.js';
+import { parseOptions } from './cli-options.js';
 
-const argv = process.argv.slice(2);
-const batches = Number(optionValue(argv, 'batches', '31'));
-const ops = Number(optionValue(argv, 'ops', '20000'));
+const { batches, ops } = parseOptions(process.argv.slice(2), {
+  batches: { type: 'number', default: '31' },
+  ops: { type: 'number', default: '20000' },
+});
 
 const lib = addonPath('test-extensions/c_abi_fill.so');
 if (lib === null) throw new Error('test-extensions/c_abi_fill.so is not built: npm run build -w @kiln/native');

@@ -27,13 +27,13 @@ inline void check_shape(const KernelCall& c, const char* arg, const TensorArg& t
   if (!ok) {
     std::string want = "[" + std::to_string(expected[0]) + ", " + std::to_string(expected[1]) + ", " + std::to_string(expected[2]) + ", " +
                        std::to_string(expected[3]) + "]";
-    kiln::fail(kiln::ErrorKind::Shape, c.name, std::string("argument '") + arg + "' expected shape " + want + ", got " + shape_of(t));
+    kiln::fail_arg(kiln::ErrorKind::Shape, c.name, arg, "shape " + want, shape_of(t));
   }
 }
 
 inline void check_dtype(const KernelCall& c, const char* arg, const TensorArg& t, kiln::DType dtype) {
   if (t.dtype() != dtype)
-    kiln::fail(kiln::ErrorKind::DType, c.name, std::string("argument '") + arg + "' expected " + kiln::dtype_name(dtype) + ", got " + kiln::dtype_name(t.dtype()));
+    kiln::fail_arg(kiln::ErrorKind::DType, c.name, arg, kiln::dtype_name(dtype), kiln::dtype_name(t.dtype()));
 }
 
 // The geometry from the attributes, the input's shape and the offset's spatial size, all checked.
@@ -49,12 +49,12 @@ inline Geometry geometry_of(const KernelCall& c, const int64_t (&input_shape)[4]
              "kernel size, stride and dilation must be at least 1 and padding at least 0");
   KILN_CHECK(g.groups >= 1 && g.channels % g.groups == 0, Shape, c.name,
              "the offset groups (" + std::to_string(g.groups) + ") must divide the input's channels (" + std::to_string(g.channels) + ")");
-  KILN_CHECK(offset.ndim() == 4, Shape, c.name, "argument 'offset' expected 4 dimensions, got " + shape_of(offset));
+  KILN_CHECK_ARG(offset.ndim() == 4, Shape, c.name, "offset", "4 dimensions", shape_of(offset));
   g.out_h = offset.size(2);
   g.out_w = offset.size(3);
   const int64_t oh = (g.height + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1, ow = (g.width + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
-  KILN_CHECK(g.out_h == oh && g.out_w == ow, Shape, c.name,
-             "argument 'offset' expected the output size " + std::to_string(oh) + "x" + std::to_string(ow) + " of the window, got " + shape_of(offset));
+  KILN_CHECK_ARG(g.out_h == oh && g.out_w == ow, Shape, c.name, "offset",
+                 "the output size " + std::to_string(oh) + "x" + std::to_string(ow) + " of the window", shape_of(offset));
   const int64_t offset_shape[4] = {g.batch, 2 * g.groups * g.taps(), g.out_h, g.out_w};
   check_shape(c, "offset", offset, offset_shape);
   return g;
@@ -74,14 +74,13 @@ struct Im2colArgs {
 
 inline Im2colArgs im2col_args(const KernelCall& c) {
   Im2colArgs a{{}, c.in(0), c.in(1), c.in(2), c.out(0)};
-  KILN_CHECK(a.input.ndim() == 4, Shape, c.name, "argument 'input' expected 4 dimensions [N, C, H, W], got " + shape_of(a.input));
+  KILN_CHECK_ARG(a.input.ndim() == 4, Shape, c.name, "input", "4 dimensions [N, C, H, W]", shape_of(a.input));
   const int64_t shape[4] = {a.input.size(0), a.input.size(1), a.input.size(2), a.input.size(3)};
   a.g = geometry_of(c, shape, a.offset);
   const int64_t mask_shape[4] = {a.g.batch, a.g.groups * a.g.taps(), a.g.out_h, a.g.out_w};
   check_shape(c, "mask", a.mask, mask_shape);
   const kiln::DType t = a.input.dtype();
-  KILN_CHECK(t == kiln::DType::Float32 || t == kiln::DType::Float64, DType, c.name,
-             std::string("argument 'input' expected float32 or float64, got ") + kiln::dtype_name(t));
+  KILN_CHECK_ARG(t == kiln::DType::Float32 || t == kiln::DType::Float64, DType, c.name, "input", "float32 or float64", kiln::dtype_name(t));
   check_dtype(c, "offset", a.offset, t);
   check_dtype(c, "mask", a.mask, t);
   check_dtype(c, "columns", a.columns, t);
@@ -96,9 +95,8 @@ struct BackwardInputArgs {
 };
 
 inline void check_grad_columns(const KernelCall& c, const Geometry& g, const TensorArg& grad_columns) {
-  KILN_CHECK(grad_columns.ndim() == 3 && grad_columns.size(0) == g.batch && grad_columns.size(1) == g.channels * g.taps() &&
-                 grad_columns.size(2) == g.positions(), Shape, c.name,
-             "argument 'grad_columns' expected [N, C kh kw, OH OW], got " + shape_of(grad_columns));
+  KILN_CHECK_ARG(grad_columns.ndim() == 3 && grad_columns.size(0) == g.batch && grad_columns.size(1) == g.channels * g.taps() &&
+                     grad_columns.size(2) == g.positions(), Shape, c.name, "grad_columns", "[N, C kh kw, OH OW]", shape_of(grad_columns));
 }
 
 inline BackwardInputArgs backward_input_args(const KernelCall& c) {
@@ -126,7 +124,7 @@ struct BackwardOffsetMaskArgs {
 
 inline BackwardOffsetMaskArgs backward_offset_mask_args(const KernelCall& c) {
   BackwardOffsetMaskArgs a{{}, c.in(0), c.in(1), c.in(2), c.in(3), c.out(0), c.out(1)};
-  KILN_CHECK(a.input.ndim() == 4, Shape, c.name, "argument 'input' expected 4 dimensions [N, C, H, W], got " + shape_of(a.input));
+  KILN_CHECK_ARG(a.input.ndim() == 4, Shape, c.name, "input", "4 dimensions [N, C, H, W]", shape_of(a.input));
   const int64_t shape[4] = {a.input.size(0), a.input.size(1), a.input.size(2), a.input.size(3)};
   a.g = geometry_of(c, shape, a.offset);
   const int64_t mask_shape[4] = {a.g.batch, a.g.groups * a.g.taps(), a.g.out_h, a.g.out_w};
@@ -136,8 +134,7 @@ inline BackwardOffsetMaskArgs backward_offset_mask_args(const KernelCall& c) {
   check_shape(c, "grad_offset", a.grad_offset, offset_shape);
   check_grad_columns(c, a.g, a.grad_columns);
   const kiln::DType t = a.input.dtype();
-  KILN_CHECK(t == kiln::DType::Float32 || t == kiln::DType::Float64, DType, c.name,
-             std::string("argument 'input' expected float32 or float64, got ") + kiln::dtype_name(t));
+  KILN_CHECK_ARG(t == kiln::DType::Float32 || t == kiln::DType::Float64, DType, c.name, "input", "float32 or float64", kiln::dtype_name(t));
   for (const auto& [name, arg] : {std::pair<const char*, const TensorArg*>{"grad_columns", &a.grad_columns}, {"offset", &a.offset},
                                   {"mask", &a.mask}, {"grad_offset", &a.grad_offset}, {"grad_mask", &a.grad_mask}})
     check_dtype(c, name, *arg, t);

@@ -101,10 +101,15 @@ const attrsOf = (w: DeformWindow, groups: number): number[] => [...w.kernelSize,
  * once-differentiable (as torchvision's and mmcv's deformable convolutions are): differentiating
  * its gradient raises.
  */
-export class DeformIm2colFunction extends Function {
+/** What forward keeps for backward: the input, offsets and masks, and the kernels' attributes. */
+interface DeformIm2colCtx extends FunctionCtx<[Tensor, Tensor, Tensor]> {
+  attrs: number[];
+}
+
+export class DeformIm2colFunction extends Function<DeformIm2colCtx> {
   static override readonly onceDifferentiable = true;
 
-  static override forward(ctx: FunctionCtx, input: Tensor, offset: Tensor, mask: Tensor, window: DeformWindow): Tensor {
+  static override forward(ctx: DeformIm2colCtx, input: Tensor, offset: Tensor, mask: Tensor, window: DeformWindow): Tensor {
     const { outH, outW, groups } = checkDeformArgs('deform_im2col', input, offset, mask, window);
     const [n, c] = input.shape as [number, number];
     const [kh, kw] = window.kernelSize;
@@ -115,9 +120,9 @@ export class DeformIm2colFunction extends Function {
     return columns;
   }
 
-  static override backward(ctx: FunctionCtx, gradColumns: Tensor): [Tensor | null, Tensor | null, Tensor | null, null] {
-    const [input, offset, mask] = ctx.savedTensors as [Tensor, Tensor, Tensor];
-    const attrs = ctx.attrs as number[];
+  static override backward(ctx: DeformIm2colCtx, gradColumns: Tensor): [Tensor | null, Tensor | null, Tensor | null, null] {
+    const [input, offset, mask] = ctx.savedTensors;
+    const attrs = ctx.attrs;
     let gradInput: Tensor | null = null, gradOffset: Tensor | null = null, gradMask: Tensor | null = null;
     if (ctx.needsInputGrad[0]) {
       gradInput = emptyOn(input.shape, input.dtype, input.device);
