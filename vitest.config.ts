@@ -14,7 +14,7 @@ export default defineConfig({
   test: {
     projects: projects.map((dir) => ({
       extends: true as const,
-      test: { name: dir.split('/')[1]!, include: [`${dir}/test/**/*.test.ts`] },
+      test: { name: dir.split('/')[1], include: [`${dir}/test/**/*.test.ts`] },
     })),
     setupFiles: ['tools/vitest-setup.ts'],
     pool: 'forks',

@@ -32,9 +32,9 @@ const cases: [string, () => void][] = [
   ['extension ext_c_fill', () => launchKernel('ext_c_fill', [], [out], [2])],
 ];
 // both write what they should before they are timed
-cases[0]![1]();
+cases[0][1]();
 if ([...toTypedArray(out)].some((v) => v !== 1)) throw new Error('fill wrote the wrong values');
-cases[1]![1]();
+cases[1][1]();
 if ([...toTypedArray(out)].some((v) => v !== 2)) throw new Error('ext_c_fill wrote the wrong values');
 
 const wall = cases.map(() => [] as number[]), cpu = cases.map(() => [] as number[]);
@@ -44,15 +44,15 @@ for (let b = -1; b < batches; b++) {
     for (let k = 0; k < ops; k++) fn();
     const w = performance.now() - t0, c = process.cpuUsage(c0);
     if (b < 0) return;   // warm-up
-    wall[i]!.push((w * 1e3) / ops);
-    cpu[i]!.push((c.user + c.system) / ops);
+    wall[i].push((w * 1e3) / ops);
+    cpu[i].push((c.user + c.system) / ops);
   });
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`launchKernel of a 4-element float32 fill, ${batches} batches of ${ops} launches, load average ${loadavg()[0]!.toFixed(2)}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(`launchKernel of a 4-element float32 fill, ${batches} batches of ${ops} launches, load average ${loadavg()[0].toFixed(2)}\n`);
 console.log('| kernel | wall median µs | wall min µs | CPU median µs |');
 console.log('|---|---:|---:|---:|');
 cases.forEach(([name], i) => {
-  const w = wall[i]!, c = cpu[i]!;
+  const w = wall[i], c = cpu[i];
   console.log(`| ${name} | ${median(w).toFixed(3)} | ${Math.min(...w).toFixed(3)} | ${median(c).toFixed(3)} |`);
 });

@@ -16,7 +16,7 @@ assert.deepEqual(y.shape, [2, 6, 8, 8]);
 
 // With zero offsets and unit masks it is an ordinary convolution.
 const plain = deformConv2d(x, zeros([2, 18, 8, 8]), weight, { mask: ones([2, 9, 8, 8]), padding: 1 });
-assert.ok((plain.sub(conv2d(x, weight, null, { padding: 1 })).abs().max().item() as number) < 1e-5);
+assert.ok(plain.sub(conv2d(x, weight, null, { padding: 1 })).abs().max().item<'float32'>() < 1e-5);
 
 // Its gradients in every argument, against finite differences (float64).
 const f64 = (t: Tensor) => t.to('float64').requiresGrad_();

@@ -73,7 +73,7 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
   const outH = outSize(h, kh, window.stride[0], window.padding[0], window.dilation[0]);
   const outW = outSize(w, kw, window.stride[1], window.padding[1], window.dilation[1]);
   // without a mask every sample counts fully: a broadcast view of one 1, no memory per position
-  const offsetGroups = offset.ndim === 4 && kh * kw > 0 ? offset.shape[1]! / (2 * kh * kw) : 1;
+  const offsetGroups = offset.ndim === 4 && kh * kw > 0 ? offset.shape[1] / (2 * kh * kw) : 1;
   const temps: Tensor[] = [];
   const temp = <T extends Tensor>(t: T): T => (temps.push(t), t);
   const mask = options.mask ?? temp(temp(ones([1, 1, 1, 1], { dtype: input.dtype, device: dev })).expand([n, Math.max(1, offsetGroups) * kh * kw, outH, outW]));
@@ -99,7 +99,7 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
     const prod = temp(wg.matmul(temp(columns.reshape([len, groups, k, l]))));
     parts.push(prod.reshape([len, cout, outH, outW]));
   }
-  let out = parts.length === 1 ? parts[0]! : cat(parts, 0);
+  let out = parts.length === 1 ? parts[0] : cat(parts, 0);
   if (parts.length > 1) temps.push(...parts);
   if (bias !== null) out = (temps.push(out), out.add(temp(bias.reshape([1, cout, 1, 1]))));
   // what was recorded stays for backward (autograd holds it); otherwise the intermediates go now

@@ -81,7 +81,7 @@ export function checkDeformArgs(op: string, input: Tensor, offset: Tensor, mask:
   if (outH < 1 || outW < 1) {
     throw new ShapeError(op, 'input', `a padded size that holds the dilated ${kh}x${kw} kernel (output ${outH}x${outW})`, `spatial size ${h}x${wd}`);
   }
-  const taps = kh * kw, oc = offset.shape[1]!;
+  const taps = kh * kw, oc = offset.shape[1];
   const groups = oc / (2 * taps);
   if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
     throw new ShapeError(op, 'offset', `2 G kh kw = ${2 * taps} G channels, G (the offset groups) dividing the input's ${c} channels`, fmtShape(offset.shape));
@@ -132,8 +132,14 @@ export class DeformIm2colFunction extends Function<DeformIm2colCtx> {
       gradOffset = emptyOn(offset.shape, offset.dtype, offset.device);
       gradMask = emptyOn(mask.shape, mask.dtype, mask.device);
       if (gradOffset.numel > 0) launchKernel('deform_im2col_backward_offset_mask', [gradColumns, input, offset, mask], [gradOffset, gradMask], attrs);
-      if (!ctx.needsInputGrad[1]) (gradOffset.dispose(), (gradOffset = null));
-      if (!ctx.needsInputGrad[2]) (gradMask.dispose(), (gradMask = null));
+      if (!ctx.needsInputGrad[1]) {
+        gradOffset.dispose();
+        gradOffset = null;
+      }
+      if (!ctx.needsInputGrad[2]) {
+        gradMask.dispose();
+        gradMask = null;
+      }
     }
     return [gradInput, gradOffset, gradMask, null];
   }

@@ -68,18 +68,18 @@ forEachDevice('deformConv2d', (dev) => {
   }
 
   it('reads non-contiguous views: transposed input, strided offset, expanded mask, permuted weight', () => {
-    const c = CASES[0]!;
+    const c = CASES[0];
     const d = inputsOf(c, 5);
     const [n, ch, h, w] = c.input;
     // the input stored as [N, C, W, H] and transposed; the offset as every other channel of a wider tensor
     const xT = toTensor(d.x, 'float64', dev).transpose(2, 3).contiguous().transpose(2, 3);
     expect(xT.isContiguous).toBe(false);
-    const wide = zeros([d.offset.shape[0]!, 2 * d.offset.shape[1]!, d.offset.shape[2]!, d.offset.shape[3]!], { dtype: 'float64', device: dev });
+    const wide = zeros([d.offset.shape[0], 2 * d.offset.shape[1], d.offset.shape[2], d.offset.shape[3]], { dtype: 'float64', device: dev });
     const offsetView = wide.slice(1, 0, undefined, 2);
     offsetView.copy_(toTensor(d.offset, 'float64', dev));
     expect(offsetView.isContiguous).toBe(false);
     // one mask per tap, the same for every image and position: an expanded view of [1, 9, 1, 1]
-    const perTap = random([1, d.mask.shape[1]!, 1, 1], 9, 0, 1);
+    const perTap = random([1, d.mask.shape[1], 1, 1], 9, 0, 1);
     const maskView = toTensor(perTap, 'float64', dev).expand([...d.mask.shape]);
     const maskDense: Dense = dense(maskView.contiguous());
     const wT = toTensor(d.weight, 'float64', dev).permute([1, 0, 2, 3]).contiguous().permute([1, 0, 2, 3]);
@@ -91,7 +91,7 @@ forEachDevice('deformConv2d', (dev) => {
   });
 
   it('with zero offsets and unit masks is conv2d', () => {
-    const c = CASES[2]!;
+    const c = CASES[2];
     const d = inputsOf(c, 21);
     const x = toTensor(d.x, 'float64', dev), weight = toTensor(d.weight, 'float64', dev);
     const offset = zeros([...d.offset.shape], { dtype: 'float64', device: dev });
@@ -102,7 +102,7 @@ forEachDevice('deformConv2d', (dev) => {
   });
 
   it('computes a large batch in chunks (im2colStep) with the same values and gradients', () => {
-    const c = CASES[0]!;
+    const c = CASES[0];
     const d = inputsOf(c, 31);
     const make = () => ({
       x: toTensor(d.x, 'float64', dev).requiresGrad_(), offset: toTensor(d.offset, 'float64', dev).requiresGrad_(),
@@ -130,7 +130,7 @@ forEachDevice('deformConv2d', (dev) => {
   });
 
   it('has the gradients of finite differences (float64 gradcheck), in every argument', () => {
-    for (const c of [CASES[0]!, CASES[2]!]) {
+    for (const c of [CASES[0], CASES[2]]) {
       const small: Case = { ...c, input: [1, c.input[1], 4, 4] };
       const d = inputsOf(small, 41);
       const args = [
@@ -149,7 +149,7 @@ forEachDevice('deformConv2d', (dev) => {
     const offset = toTensor(random([1, 2, 3, 3], 4), 'float64', dev).requiresGrad_();
     const w = ones([1, 1, 1, 1], { dtype: 'float64', device: dev });
     const [gx] = grad(deformConv2d(x, offset, w).sum(), [x], null, { createGraph: true });
-    expect(() => gx!.sum().backward()).toThrow(AutogradError);
+    expect(() => gx.sum().backward()).toThrow(AutogradError);
   });
 
   it('gives typed errors naming the argument', () => {
@@ -193,7 +193,7 @@ forEachDevice('deformConv2d', (dev) => {
   });
 
   it('leaves no memory behind: forward, backward and dropped intermediates', async () => {
-    const c = CASES[2]!;
+    const c = CASES[2];
     const d = inputsOf(c, 51);
     // tensors earlier tests dropped are returned once the GC took them and an allocation swept
     // their blocks: collect, allocate and yield until the figure stops moving, so that it moves
@@ -244,17 +244,17 @@ forEachDevice('deformConv2d', (dev) => {
 describe.skipIf(cudaUnavailable !== null)('deformConv2d on CUDA agrees with the CPU', () => {
   it('forward and gradients, float32 and float64', () => {
     for (const dtype of ['float64', 'float32'] as const) {
-      const c = CASES[2]!;
+      const c = CASES[2];
       const d = inputsOf(c, 71);
       const run = (dev: string) => {
         const ts = [d.x, d.offset, d.mask, d.weight].map((x) => toTensor(x, dtype, dev).requiresGrad_());
-        const y = deformConv2d(ts[0]!, ts[1]!, ts[3]!, { ...options(c), mask: ts[2]! });
+        const y = deformConv2d(ts[0], ts[1], ts[3], { ...options(c), mask: ts[2] });
         y.mul(y).sum().backward();
         return [y, ...ts.map((t) => t.grad!)].map((t) => dense(t).data);
       };
       const cpu = run('cpu'), gpu = run('cuda');
       const tol = dtype === 'float64' ? 1e-11 : 1e-4;
-      cpu.forEach((v, i) => expect(worstError(gpu[i]!, v, tol, tol), `${dtype} ${i}`).toBeLessThanOrEqual(1));
+      cpu.forEach((v, i) => expect(worstError(gpu[i], v, tol, tol), `${dtype} ${i}`).toBeLessThanOrEqual(1));
     }
   });
 

@@ -21,6 +21,6 @@ export function dense(t: Tensor): Dense {
 export function worstError(a: Float64Array | readonly number[], b: Float64Array | readonly number[], atol: number, rtol: number): number {
   if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} and ${b.length}`);
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (atol + rtol * Math.abs(b[i]!)));
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i])));
   return worst;
 }
