@@ -4,7 +4,8 @@
 // configures it with Kiln_DIR set to this package's cmake/ folder (Kiln's CMake package: the
 // installed headers, the CUDA architectures of Kiln's addon) and builds it into <folder>/build.
 // nvcc is looked for on PATH and in /usr/local/cuda/bin (CMake does not look there by itself);
-// KILN_CUDA=OFF leaves the CUDA kernels out; KILN_EXTENSION_BUILD_DIR names another build folder.
+// KILN_CUDA=OFF leaves the CUDA kernels out, KILN_CUDA_ARCHS picks their GPUs (as for Kiln's addons);
+// KILN_EXTENSION_BUILD_DIR names another build folder.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -33,6 +34,8 @@ function run(args) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
+// KILN_CUDA_ARCHS (cmake/KilnCuda.cmake: release, dev or a list; default dev, as Kiln's own build) is
+// passed on every build, so that a build folder configured once for a release does not keep it.
 run(['-S', source, '-B', build, `-DKiln_DIR=${join(here, 'cmake')}`, '-DCMAKE_BUILD_TYPE=Release',
-  `-DKILN_CUDA=${env.KILN_CUDA === 'OFF' ? 'OFF' : 'ON'}`]);
+  `-DKILN_CUDA=${env.KILN_CUDA === 'OFF' ? 'OFF' : 'ON'}`, `-DKILN_CUDA_ARCHS=${env.KILN_CUDA_ARCHS || 'dev'}`]);
 run(['--build', build]);
