@@ -32,12 +32,13 @@ static_assert(offsetof(TensorArg, shape) == offsetof(kiln_tensor, shape), "Tenso
 static_assert(offsetof(TensorArg, strides) == offsetof(kiln_tensor, strides), "TensorArg.strides");
 static_assert(kMaxDims == KILN_MAX_DIMS, "KILN_MAX_DIMS");
 static_assert((int)DType::Float32 == KILN_FLOAT32 && (int)DType::Float64 == KILN_FLOAT64 && (int)DType::Int32 == KILN_INT32 &&
-              (int)DType::Int64 == KILN_INT64 && (int)DType::Bool == KILN_BOOL && (int)DType::Float16 == KILN_FLOAT16 &&
-              (int)DType::BFloat16 == KILN_BFLOAT16, "dtype codes");
-static_assert((int)ErrorKind::Shape == KILN_ERROR_SHAPE && (int)ErrorKind::DType == KILN_ERROR_DTYPE &&
-              (int)ErrorKind::Device == KILN_ERROR_DEVICE && (int)ErrorKind::Value == KILN_ERROR_VALUE &&
-              (int)ErrorKind::Cuda == KILN_ERROR_CUDA && (int)ErrorKind::Memory == KILN_ERROR_MEMORY &&
-              (int)ErrorKind::Internal == KILN_ERROR_INTERNAL, "error kinds");
+                  (int)DType::Int64 == KILN_INT64 && (int)DType::Bool == KILN_BOOL && (int)DType::Float16 == KILN_FLOAT16 &&
+                  (int)DType::BFloat16 == KILN_BFLOAT16,
+              "dtype codes");
+static_assert((int)ErrorKind::Shape == KILN_ERROR_SHAPE && (int)ErrorKind::DType == KILN_ERROR_DTYPE && (int)ErrorKind::Device == KILN_ERROR_DEVICE &&
+                  (int)ErrorKind::Value == KILN_ERROR_VALUE && (int)ErrorKind::Cuda == KILN_ERROR_CUDA && (int)ErrorKind::Memory == KILN_ERROR_MEMORY &&
+                  (int)ErrorKind::Internal == KILN_ERROR_INTERNAL,
+              "error kinds");
 
 }  // namespace kiln
 
@@ -63,9 +64,7 @@ namespace {
 ExtensionDevice g_device;
 kiln_api g_api;
 
-const char* device_type_name(int32_t t) {
-  return t == KILN_DEVICE_CPU ? "cpu" : t == KILN_DEVICE_CUDA ? "cuda" : "an unknown device";
-}
+const char* device_type_name(int32_t t) { return t == KILN_DEVICE_CPU ? "cpu" : t == KILN_DEVICE_CUDA ? "cuda" : "an unknown device"; }
 
 // ---- the api table's functions (called by extension code: none may throw) -------------------
 
@@ -74,9 +73,7 @@ int api_register_kernel(kiln_registration* r, int32_t device_type, const char* n
   try {
     r->offers.push_back({device_type, name, inputs ? inputs : "", fn});
     return 0;
-  } catch (...) {
-    return 1;
-  }
+  } catch (...) { return 1; }
 }
 
 void api_set_error(const kiln_call* call, const kiln_error* e) {
@@ -96,9 +93,7 @@ void api_set_error(const kiln_call* call, const kiln_error* e) {
   }
 }
 
-void* api_workspace_alloc(const kiln_call* call, size_t bytes) {
-  return call ? g_device.workspace_alloc(call->device_index, bytes) : nullptr;
-}
+void* api_workspace_alloc(const kiln_call* call, size_t bytes) { return call ? g_device.workspace_alloc(call->device_index, bytes) : nullptr; }
 
 void api_workspace_free(const kiln_call* call, void* ptr, size_t bytes) {
   if (call && ptr) g_device.workspace_free(call->device_index, ptr, bytes);
@@ -142,8 +137,8 @@ void run_extension_kernel(KernelCall& c) {
   // the facts the extension reported (kiln_error's argument / expected / got), the op its name
   if (state.failed) throw KilnError(state.kind, error_message(c, state), {c.name, state.argument, state.expected, state.got});
   if (rc != 0) {
-    fail(ErrorKind::Internal, c.name, "the extension kernel failed (it returned " + std::to_string(rc) +
-         ") without reporting an error; its library: " + kernel_owner(c.id));
+    fail(ErrorKind::Internal, c.name,
+         "the extension kernel failed (it returned " + std::to_string(rc) + ") without reporting an error; its library: " + kernel_owner(c.id));
   }
 }
 
@@ -204,8 +199,7 @@ Loaded commit_offers(const std::string& path, const kiln_registration& reg) {
     }
     mine.push_back(&o);
   }
-  if (kernel_count() + (int)mine.size() > kMaxKernels)
-    throw LoadError{path + ": the kernel table is full (" + std::to_string(kMaxKernels) + " kernels)"};
+  if (kernel_count() + (int)mine.size() > kMaxKernels) throw LoadError{path + ": the kernel table is full (" + std::to_string(kMaxKernels) + " kernels)"};
   const char* owner = keep_string(path);
   for (const auto* o : mine) {
     int id = add_kernel(keep_string(o->name), run_extension_kernel, o->inputs.empty() ? nullptr : keep_string(o->inputs), o->fn, owner);
@@ -233,22 +227,23 @@ const Loaded& load(const std::string& requested) {
     auto version_fn = reinterpret_cast<VersionFn>(dlsym(handle, "kiln_extension_abi_version"));
     auto register_fn = reinterpret_cast<RegisterFn>(dlsym(handle, "kiln_extension_register"));
     if (version_fn == nullptr || register_fn == nullptr) {
-      throw LoadError{path + " is not a Kiln extension: it does not export kiln_extension_abi_version and kiln_extension_register "
+      throw LoadError{path +
+                      " is not a Kiln extension: it does not export kiln_extension_abi_version and kiln_extension_register "
                       "(build it with kiln_add_extension from Kiln's CMake package, or add kiln/extension/entry.cc to it)"};
     }
     uint32_t v = version_fn();
     if (v != KILN_EXTENSION_ABI_VERSION) {
       std::string built = "extension ABI version " + std::to_string(v);
       std::string ours = "this Kiln (" + std::string(KILN_VERSION) + ") has version " + std::to_string(KILN_EXTENSION_ABI_VERSION);
-      throw LoadError{v < KILN_EXTENSION_ABI_VERSION
-          ? path + " was built against an older Kiln (" + built + "; " + ours + "): " + kRebuild
-          : path + " was built against a later Kiln (" + built + "; " + ours + "): upgrade Kiln to the release it was built against, or " + kRebuild};
+      throw LoadError{v < KILN_EXTENSION_ABI_VERSION ? path + " was built against an older Kiln (" + built + "; " + ours + "): " + kRebuild
+                                                     : path + " was built against a later Kiln (" + built + "; " + ours +
+                                                           "): upgrade Kiln to the release it was built against, or " + kRebuild};
     }
     kiln_registration reg;
     int rc = register_fn(&g_api, &reg);
     if (rc == KILN_REGISTER_NEEDS_NEWER_KILN) {
-      throw LoadError{path + " was built against a later Kiln release (its extension API table is larger than the one this Kiln (" +
-                      std::string(KILN_VERSION) + ") provides): upgrade Kiln, or " + kRebuild};
+      throw LoadError{path + " was built against a later Kiln release (its extension API table is larger than the one this Kiln (" + std::string(KILN_VERSION) +
+                      ") provides): upgrade Kiln, or " + kRebuild};
     }
     if (rc != 0) throw LoadError{path + ": its kiln_extension_register failed (returned " + std::to_string(rc) + ")"};
     Loaded result = commit_offers(path, reg);
@@ -297,9 +292,7 @@ Napi::Value LoadExtension(const Napi::CallbackInfo& info) {
     result.Set("kernels", kernels);
     result.Set("offered", offered);
     return result;
-  } catch (const LoadError& e) {
-    extension_error(env, e.message).ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
+  } catch (const LoadError& e) { extension_error(env, e.message).ThrowAsJavaScriptException(); } catch (const std::exception& e) {
     to_js_error(env, ErrorKind::Internal, std::string("loadExtension: ") + e.what()).ThrowAsJavaScriptException();
   }
   return env.Undefined();

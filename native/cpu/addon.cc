@@ -218,9 +218,7 @@ void* extension_alloc(int, size_t bytes) {
   try {
     size_t rounded = 0;
     return allocate(bytes, &rounded);
-  } catch (...) {
-    return nullptr;
-  }
+  } catch (...) { return nullptr; }
 }
 void extension_free(int, void* ptr, size_t bytes) { release(ptr, round_size(bytes)); }
 void extension_parallel_for(int64_t n, int64_t grain, kiln_range_fn body, void* context) {

@@ -432,9 +432,7 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 void* extension_alloc(int device, size_t bytes) {
   try {
     return device_alloc(device, bytes);
-  } catch (...) {
-    return nullptr;
-  }
+  } catch (...) { return nullptr; }
 }
 void extension_free(int device, void* ptr, size_t) {
   try {

@@ -27,14 +27,16 @@ __device__ int64_t offset_of(const Strides& s, int64_t i) {
 
 Strides strides_of(const TensorArg& t) {
   Strides s{t.ndim(), {}, {}};
-  for (int d = 0; d < t.ndim(); ++d) { s.shape[d] = t.size(d); s.strides[d] = t.stride(d); }
+  for (int d = 0; d < t.ndim(); ++d) {
+    s.shape[d] = t.size(d);
+    s.strides[d] = t.stride(d);
+  }
   return s;
 }
 
 template <typename T>
 __global__ void scale_kernel(const T* x, Strides xs, T* y, int64_t n, double s) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    probe::scale(x + offset_of(xs, i), y + i, s);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) probe::scale(x + offset_of(xs, i), y + i, s);
 }
 
 unsigned blocks_for(int64_t n) { return (unsigned)(n / 256 + 1 < 4096 ? n / 256 + 1 : 4096); }

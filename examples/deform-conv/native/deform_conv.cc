@@ -3,8 +3,7 @@
 #include <cstring>
 #include "deform_conv_args.h"
 
-namespace dcn {
-namespace {
+namespace dcn { namespace {
 
 // Work items per thread below which a loop runs on one thread (each item costs K bilinear samples).
 constexpr int64_t kGrain = 256;
@@ -42,8 +41,7 @@ void backward_input_cpu(KernelCall& c) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t n = p / g.channels, ch = p % g.channels;
         std::memset(&grad_input.at(n, ch, 0, 0), 0, sizeof(T) * plane);
-        for (int64_t l = 0; l < g.positions(); ++l)
-          backward_input_item(g, grad_columns, offset, mask, grad_input, n, ch, l, [](T* at, T v) { *at += v; });
+        for (int64_t l = 0; l < g.positions(); ++l) backward_input_item(g, grad_columns, offset, mask, grad_input, n, ch, l, [](T* at, T v) { *at += v; });
       }
     });
   });

@@ -3,8 +3,7 @@
 // with the output position fastest, so neighbouring threads read and write neighbouring elements.
 #include "deform_conv_args.h"
 
-namespace dcn {
-namespace {
+namespace dcn { namespace {
 
 constexpr int kThreads = 256;
 
@@ -28,8 +27,8 @@ void im2col_cuda(KernelCall& c) {
   if (items == 0) return;
   dispatch_float(a.input.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    im2col_kernel<T><<<blocks_for(items), kThreads, 0, c.stream()>>>(
-        a.g, view4<const T>(a.input), view4<const T>(a.offset), view4<const T>(a.mask), view3<T>(a.columns), items);
+    im2col_kernel<T><<<blocks_for(items), kThreads, 0, c.stream()>>>(a.g, view4<const T>(a.input), view4<const T>(a.offset), view4<const T>(a.mask),
+                                                                     view3<T>(a.columns), items);
   });
 }
 KILN_CUDA_KERNEL_ARGS("deform_im2col", im2col_cuda, "input, offset, mask");
@@ -37,13 +36,11 @@ KILN_CUDA_KERNEL_ARGS("deform_im2col", im2col_cuda, "input, offset, mask");
 // Work items of different channels and positions add into the same pixels: atomic adds (float and
 // double atomicAdd are native from sm_60 on).
 template <typename T>
-__global__ void backward_input_kernel(Geometry g, View3<const T> grad_columns, View4<const T> offset, View4<const T> mask, View4<T> grad_input,
-                                      int64_t items) {
+__global__ void backward_input_kernel(Geometry g, View3<const T> grad_columns, View4<const T> offset, View4<const T> mask, View4<T> grad_input, int64_t items) {
   const int64_t per_image = g.channels * g.positions();
   for (int64_t w = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; w < items; w += (int64_t)gridDim.x * blockDim.x) {
     const int64_t n = w / per_image, rest = w % per_image;
-    backward_input_item(g, grad_columns, offset, mask, grad_input, n, rest / g.positions(), rest % g.positions(),
-                        [](T* at, T v) { atomicAdd(at, v); });
+    backward_input_item(g, grad_columns, offset, mask, grad_input, n, rest / g.positions(), rest % g.positions(), [](T* at, T v) { atomicAdd(at, v); });
   }
 }
 
@@ -55,15 +52,15 @@ void backward_input_cuda(KernelCall& c) {
     const size_t bytes = sizeof(T) * (size_t)a.grad_input.numel();
     if (bytes > 0) KILN_CUDA_CHECK(cudaMemsetAsync(a.grad_input.ptr<T>(), 0, bytes, c.stream()), c.name);
     if (items == 0) return;
-    backward_input_kernel<T><<<blocks_for(items), kThreads, 0, c.stream()>>>(
-        a.g, view3<const T>(a.grad_columns), view4<const T>(a.offset), view4<const T>(a.mask), view4<T>(a.grad_input), items);
+    backward_input_kernel<T><<<blocks_for(items), kThreads, 0, c.stream()>>>(a.g, view3<const T>(a.grad_columns), view4<const T>(a.offset),
+                                                                             view4<const T>(a.mask), view4<T>(a.grad_input), items);
   });
 }
 KILN_CUDA_KERNEL_ARGS("deform_im2col_backward_input", backward_input_cuda, "grad_columns, offset, mask");
 
 template <typename T>
-__global__ void backward_offset_mask_kernel(Geometry g, View3<const T> grad_columns, View4<const T> input, View4<const T> offset,
-                                            View4<const T> mask, View4<T> grad_offset, View4<T> grad_mask, int64_t items) {
+__global__ void backward_offset_mask_kernel(Geometry g, View3<const T> grad_columns, View4<const T> input, View4<const T> offset, View4<const T> mask,
+                                            View4<T> grad_offset, View4<T> grad_mask, int64_t items) {
   const int64_t per_image = g.groups * g.taps() * g.positions();
   for (int64_t w = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; w < items; w += (int64_t)gridDim.x * blockDim.x) {
     const int64_t n = w / per_image, rest = w % per_image, t = rest / g.positions();
@@ -77,9 +74,9 @@ void backward_offset_mask_cuda(KernelCall& c) {
   if (items == 0) return;
   dispatch_float(a.input.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    backward_offset_mask_kernel<T><<<blocks_for(items), kThreads, 0, c.stream()>>>(
-        a.g, view3<const T>(a.grad_columns), view4<const T>(a.input), view4<const T>(a.offset), view4<const T>(a.mask),
-        view4<T>(a.grad_offset), view4<T>(a.grad_mask), items);
+    backward_offset_mask_kernel<T><<<blocks_for(items), kThreads, 0, c.stream()>>>(a.g, view3<const T>(a.grad_columns), view4<const T>(a.input),
+                                                                                   view4<const T>(a.offset), view4<const T>(a.mask), view4<T>(a.grad_offset),
+                                                                                   view4<T>(a.grad_mask), items);
   });
 }
 KILN_CUDA_KERNEL_ARGS("deform_im2col_backward_offset_mask", backward_offset_mask_cuda, "grad_columns, input, offset, mask");

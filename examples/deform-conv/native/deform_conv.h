@@ -75,8 +75,8 @@ template <typename T> struct Sample {
 };
 
 template <typename T>
-KILN_HD Sample<T> sample_at(const Geometry& g, const View4<const T>& offset, const View4<const T>& mask,
-                            int64_t n, int64_t group, int64_t k, int64_t oh, int64_t ow) {
+KILN_HD Sample<T> sample_at(const Geometry& g, const View4<const T>& offset, const View4<const T>& mask, int64_t n, int64_t group, int64_t k, int64_t oh,
+                            int64_t ow) {
   const int64_t t = group * g.taps() + k, i = k / g.kw, j = k % g.kw;
   Sample<T> s;
   s.y = (T)(oh * g.sh - g.ph + i * g.dh) + offset.at(n, 2 * t, oh, ow);
@@ -130,8 +130,8 @@ template <typename T> KILN_HD T interpolate(const Stencil<T>& st, const Corners<
 
 // deform_im2col: the K column entries of channel c at output position l of image n.
 template <typename T>
-KILN_HD void im2col_item(const Geometry& g, const View4<const T>& input, const View4<const T>& offset, const View4<const T>& mask,
-                         const View3<T>& columns, int64_t n, int64_t c, int64_t l) {
+KILN_HD void im2col_item(const Geometry& g, const View4<const T>& input, const View4<const T>& offset, const View4<const T>& mask, const View3<T>& columns,
+                         int64_t n, int64_t c, int64_t l) {
   const int64_t oh = l / g.out_w, ow = l % g.out_w, group = c / g.channels_per_group();
   for (int64_t k = 0; k < g.taps(); ++k) {
     const Sample<T> s = sample_at(g, offset, mask, n, group, k, oh, ow);
@@ -144,8 +144,8 @@ KILN_HD void im2col_item(const Geometry& g, const View4<const T>& input, const V
 // input's gradient through `add(pointer, value)` (a plain += where one thread owns the plane, an
 // atomic add on the GPU).
 template <typename T, typename Add>
-KILN_HD void backward_input_item(const Geometry& g, const View3<const T>& grad_columns, const View4<const T>& offset,
-                                 const View4<const T>& mask, const View4<T>& grad_input, int64_t n, int64_t c, int64_t l, Add add) {
+KILN_HD void backward_input_item(const Geometry& g, const View3<const T>& grad_columns, const View4<const T>& offset, const View4<const T>& mask,
+                                 const View4<T>& grad_input, int64_t n, int64_t c, int64_t l, Add add) {
   const int64_t oh = l / g.out_w, ow = l % g.out_w, group = c / g.channels_per_group();
   for (int64_t k = 0; k < g.taps(); ++k) {
     const Sample<T> s = sample_at(g, offset, mask, n, group, k, oh, ow);
@@ -163,9 +163,9 @@ KILN_HD void backward_input_item(const Geometry& g, const View3<const T>& grad_c
 // deform_im2col_backward_offset_mask: the gradients of tap k's offsets (y, x) and mask at output
 // position l of image n, offset group `group`: sums over the group's channels.
 template <typename T>
-KILN_HD void backward_offset_mask_item(const Geometry& g, const View3<const T>& grad_columns, const View4<const T>& input,
-                                       const View4<const T>& offset, const View4<const T>& mask, const View4<T>& grad_offset,
-                                       const View4<T>& grad_mask, int64_t n, int64_t group, int64_t k, int64_t l) {
+KILN_HD void backward_offset_mask_item(const Geometry& g, const View3<const T>& grad_columns, const View4<const T>& input, const View4<const T>& offset,
+                                       const View4<const T>& mask, const View4<T>& grad_offset, const View4<T>& grad_mask, int64_t n, int64_t group, int64_t k,
+                                       int64_t l) {
   const int64_t oh = l / g.out_w, ow = l % g.out_w, t = group * g.taps() + k;
   const Sample<T> s = sample_at(g, offset, mask, n, group, k, oh, ow);
   const Stencil<T> st = stencil_at(s.y, s.x, g.height, g.width);

@@ -25,15 +25,14 @@ inline void check_shape(const KernelCall& c, const char* arg, const TensorArg& t
   bool ok = t.ndim() == 4;
   for (int d = 0; ok && d < 4; ++d) ok = t.size(d) == expected[d];
   if (!ok) {
-    std::string want = "[" + std::to_string(expected[0]) + ", " + std::to_string(expected[1]) + ", " + std::to_string(expected[2]) + ", " +
-                       std::to_string(expected[3]) + "]";
+    std::string want =
+        "[" + std::to_string(expected[0]) + ", " + std::to_string(expected[1]) + ", " + std::to_string(expected[2]) + ", " + std::to_string(expected[3]) + "]";
     kiln::fail_arg(kiln::ErrorKind::Shape, c.name, arg, "shape " + want, shape_of(t));
   }
 }
 
 inline void check_dtype(const KernelCall& c, const char* arg, const TensorArg& t, kiln::DType dtype) {
-  if (t.dtype() != dtype)
-    kiln::fail_arg(kiln::ErrorKind::DType, c.name, arg, kiln::dtype_name(dtype), kiln::dtype_name(t.dtype()));
+  if (t.dtype() != dtype) kiln::fail_arg(kiln::ErrorKind::DType, c.name, arg, kiln::dtype_name(dtype), kiln::dtype_name(t.dtype()));
 }
 
 // The geometry from the attributes, the input's shape and the offset's spatial size, all checked.
@@ -53,16 +52,14 @@ inline Geometry geometry_of(const KernelCall& c, const int64_t (&input_shape)[4]
   g.out_h = offset.size(2);
   g.out_w = offset.size(3);
   const int64_t oh = (g.height + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1, ow = (g.width + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
-  KILN_CHECK_ARG(g.out_h == oh && g.out_w == ow, Shape, c.name, "offset",
-                 "the output size " + std::to_string(oh) + "x" + std::to_string(ow) + " of the window", shape_of(offset));
+  KILN_CHECK_ARG(g.out_h == oh && g.out_w == ow, Shape, c.name, "offset", "the output size " + std::to_string(oh) + "x" + std::to_string(ow) + " of the window",
+                 shape_of(offset));
   const int64_t offset_shape[4] = {g.batch, 2 * g.groups * g.taps(), g.out_h, g.out_w};
   check_shape(c, "offset", offset, offset_shape);
   return g;
 }
 
-template <typename T> View4<T> view4(const TensorArg& t) {
-  return {t.ptr<T>(), t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
-}
+template <typename T> View4<T> view4(const TensorArg& t) { return {t.ptr<T>(), t.stride(0), t.stride(1), t.stride(2), t.stride(3)}; }
 template <typename T> View3<T> view3(const TensorArg& t) { return {t.ptr<T>(), t.stride(0), t.stride(1), t.stride(2)}; }
 
 // The inputs and outputs of each kernel, checked: dtypes equal (float32 or float64) and shapes
@@ -84,8 +81,8 @@ inline Im2colArgs im2col_args(const KernelCall& c) {
   check_dtype(c, "offset", a.offset, t);
   check_dtype(c, "mask", a.mask, t);
   check_dtype(c, "columns", a.columns, t);
-  KILN_CHECK(a.columns.ndim() == 3 && a.columns.size(0) == a.g.batch && a.columns.size(1) == a.g.channels * a.g.taps() &&
-                 a.columns.size(2) == a.g.positions(), Shape, c.name, "output 'columns' expected [N, C kh kw, OH OW], got " + shape_of(a.columns));
+  KILN_CHECK(a.columns.ndim() == 3 && a.columns.size(0) == a.g.batch && a.columns.size(1) == a.g.channels * a.g.taps() && a.columns.size(2) == a.g.positions(),
+             Shape, c.name, "output 'columns' expected [N, C kh kw, OH OW], got " + shape_of(a.columns));
   return a;
 }
 
@@ -95,8 +92,9 @@ struct BackwardInputArgs {
 };
 
 inline void check_grad_columns(const KernelCall& c, const Geometry& g, const TensorArg& grad_columns) {
-  KILN_CHECK_ARG(grad_columns.ndim() == 3 && grad_columns.size(0) == g.batch && grad_columns.size(1) == g.channels * g.taps() &&
-                     grad_columns.size(2) == g.positions(), Shape, c.name, "grad_columns", "[N, C kh kw, OH OW]", shape_of(grad_columns));
+  KILN_CHECK_ARG(
+      grad_columns.ndim() == 3 && grad_columns.size(0) == g.batch && grad_columns.size(1) == g.channels * g.taps() && grad_columns.size(2) == g.positions(),
+      Shape, c.name, "grad_columns", "[N, C kh kw, OH OW]", shape_of(grad_columns));
 }
 
 inline BackwardInputArgs backward_input_args(const KernelCall& c) {
@@ -135,8 +133,11 @@ inline BackwardOffsetMaskArgs backward_offset_mask_args(const KernelCall& c) {
   check_grad_columns(c, a.g, a.grad_columns);
   const kiln::DType t = a.input.dtype();
   KILN_CHECK_ARG(t == kiln::DType::Float32 || t == kiln::DType::Float64, DType, c.name, "input", "float32 or float64", kiln::dtype_name(t));
-  for (const auto& [name, arg] : {std::pair<const char*, const TensorArg*>{"grad_columns", &a.grad_columns}, {"offset", &a.offset},
-                                  {"mask", &a.mask}, {"grad_offset", &a.grad_offset}, {"grad_mask", &a.grad_mask}})
+  for (const auto& [name, arg] : {std::pair<const char*, const TensorArg*>{"grad_columns", &a.grad_columns},
+                                  {"offset", &a.offset},
+                                  {"mask", &a.mask},
+                                  {"grad_offset", &a.grad_offset},
+                                  {"grad_mask", &a.grad_mask}})
     check_dtype(c, name, *arg, t);
   return a;
 }

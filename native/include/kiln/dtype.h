@@ -37,10 +37,13 @@ inline const char* dtype_name(DType t) {
 
 KILN_HD int dtype_size(DType t) {
   switch (t) {
-    case DType::Float32: case DType::Int32: return 4;
-    case DType::Float64: case DType::Int64: return 8;
+    case DType::Float32:
+    case DType::Int32: return 4;
+    case DType::Float64:
+    case DType::Int64: return 8;
     case DType::Bool: return 1;
-    case DType::Float16: case DType::BFloat16: return 2;
+    case DType::Float16:
+    case DType::BFloat16: return 2;
   }
   return 0;
 }
@@ -50,21 +53,29 @@ KILN_HD int dtype_size(DType t) {
   fail_arg(ErrorKind::DType, op, "", expected, dtype_name(got));
 }
 
-struct Half { uint16_t bits; };
-struct BFloat16 { uint16_t bits; };
+struct Half {
+  uint16_t bits;
+};
+struct BFloat16 {
+  uint16_t bits;
+};
 
 KILN_HD uint32_t float_bits(float f) {
 #if defined(__CUDA_ARCH__)
   return __float_as_uint(f);
 #else
-  uint32_t u; std::memcpy(&u, &f, 4); return u;
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
 #endif
 }
 KILN_HD float bits_float(uint32_t u) {
 #if defined(__CUDA_ARCH__)
   return __uint_as_float(u);
 #else
-  float f; std::memcpy(&f, &u, 4); return f;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
 #endif
 }
 
@@ -123,9 +134,15 @@ KILN_HD BFloat16 float_to_bf16(float f) {
 }
 
 // Compute type of each storage type: half types and bool compute in float / themselves.
-template <typename T> struct Compute { using type = T; };
-template <> struct Compute<Half> { using type = float; };
-template <> struct Compute<BFloat16> { using type = float; };
+template <typename T> struct Compute {
+  using type = T;
+};
+template <> struct Compute<Half> {
+  using type = float;
+};
+template <> struct Compute<BFloat16> {
+  using type = float;
+};
 template <typename T> using compute_t = typename Compute<T>::type;
 
 template <typename T> KILN_HD compute_t<T> load(const T* p) { return *p; }
@@ -158,9 +175,11 @@ template <typename I, typename F> KILN_HD I saturate_to_int(F x) {
   // on an H200: float -> int64 and double -> int32 give the minimum), hence the explicit select.
   I r;
   if constexpr (sizeof(I) == 4) {
-    if constexpr (sizeof(F) == 4) r = __float2int_rz(x); else r = __double2int_rz(x);
+    if constexpr (sizeof(F) == 4) r = __float2int_rz(x);
+    else r = __double2int_rz(x);
   } else {
-    if constexpr (sizeof(F) == 4) r = __float2ll_rz(x); else r = __double2ll_rz(x);
+    if constexpr (sizeof(F) == 4) r = __float2ll_rz(x);
+    else r = __double2ll_rz(x);
   }
   return x != x ? I(0) : r;
 #else
@@ -170,7 +189,8 @@ template <typename I, typename F> KILN_HD I saturate_to_int(F x) {
 #if KILN_X86_64_HOST
   if constexpr (sizeof(I) == 8) {
     int64_t h;
-    if constexpr (sizeof(F) == 4) h = _mm_cvttss_si64(_mm_set_ss(x)); else h = _mm_cvttsd_si64(_mm_set_sd(x));
+    if constexpr (sizeof(F) == 4) h = _mm_cvttss_si64(_mm_set_ss(x));
+    else h = _mm_cvttsd_si64(_mm_set_sd(x));
     // masks, not selects (g++ turns those into branches): h is INT64_MIN where x >= 2^63, and
     // ~INT64_MIN == INT64_MAX; NaN is cleared to 0
     h ^= -static_cast<int64_t>(x >= hi);
@@ -217,46 +237,50 @@ template <typename T, typename V> KILN_HD void store(T* p, V v) { *p = Store<T>:
 
 // Calls BODY with scalar_t bound to the C++ type of `dtype`. The ALL variant covers every dtype;
 // FLOATING covers the float types (half types included), NUMERIC everything but bool.
-#define KILN_DTYPE_CASE(ENUM, TYPE, ...) case ::kiln::DType::ENUM: { using scalar_t = TYPE; __VA_ARGS__; } break;
-#define KILN_DISPATCH_FLOATING(dtype, opname, ...)                                   \
-  switch (dtype) {                                                                   \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
-    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
-    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
-    default: ::kiln::throw_dtype_error(opname, dtype, "a floating dtype");           \
+#define KILN_DTYPE_CASE(ENUM, TYPE, ...) \
+  case ::kiln::DType::ENUM: {            \
+    using scalar_t = TYPE;               \
+    __VA_ARGS__;                         \
+  } break;
+#define KILN_DISPATCH_FLOATING(dtype, opname, ...)                         \
+  switch (dtype) {                                                         \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                           \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                          \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                    \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)               \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a floating dtype"); \
   }
-#define KILN_DISPATCH_NUMERIC(dtype, opname, ...)                                    \
-  switch (dtype) {                                                                   \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
-    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
-    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
-    default: ::kiln::throw_dtype_error(opname, dtype, "a numeric dtype");            \
+#define KILN_DISPATCH_NUMERIC(dtype, opname, ...)                         \
+  switch (dtype) {                                                        \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                          \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                         \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                          \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                          \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                   \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)              \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a numeric dtype"); \
   }
-#define KILN_DISPATCH_ALL(dtype, opname, ...)                                        \
-  switch (dtype) {                                                                   \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
-    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Bool, bool, __VA_ARGS__)                                         \
-    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                              \
-    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)                         \
-    default: ::kiln::throw_dtype_error(opname, dtype, "a known dtype");              \
+#define KILN_DISPATCH_ALL(dtype, opname, ...)                           \
+  switch (dtype) {                                                      \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                        \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                       \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                        \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                        \
+    KILN_DTYPE_CASE(Bool, bool, __VA_ARGS__)                            \
+    KILN_DTYPE_CASE(Float16, ::kiln::Half, __VA_ARGS__)                 \
+    KILN_DTYPE_CASE(BFloat16, ::kiln::BFloat16, __VA_ARGS__)            \
+    default: ::kiln::throw_dtype_error(opname, dtype, "a known dtype"); \
   }
 // float32 and float64 only (kernels that accumulate, e.g. with atomics, in their own type).
-#define KILN_DISPATCH_FLOAT_DOUBLE(dtype, opname, ...)                               \
-  switch (dtype) {                                                                   \
-    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
-    default: ::kiln::throw_dtype_error(opname, dtype, "float32 or float64");          \
+#define KILN_DISPATCH_FLOAT_DOUBLE(dtype, opname, ...)                       \
+  switch (dtype) {                                                           \
+    KILN_DTYPE_CASE(Float32, float, __VA_ARGS__)                             \
+    KILN_DTYPE_CASE(Float64, double, __VA_ARGS__)                            \
+    default: ::kiln::throw_dtype_error(opname, dtype, "float32 or float64"); \
   }
-#define KILN_DISPATCH_INDEX(dtype, opname, ...)                                      \
-  switch (dtype) {                                                                   \
-    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                     \
-    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                     \
-    default: ::kiln::throw_dtype_error(opname, dtype, "int32 or int64");             \
+#define KILN_DISPATCH_INDEX(dtype, opname, ...)                          \
+  switch (dtype) {                                                       \
+    KILN_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                         \
+    KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                         \
+    default: ::kiln::throw_dtype_error(opname, dtype, "int32 or int64"); \
   }

@@ -35,8 +35,8 @@ struct KilnError : std::runtime_error {
 }
 // Throws "op: argument 'argument' expected <expected>, got <got>" (no argument: "op: expected ...,
 // got ..."), every part a fact: the message TypeScript's `new XError(op, argument, expected, got)` makes.
-[[noreturn, gnu::cold, gnu::noinline]] inline void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument,
-                                                            const std::string& expected, const std::string& got) {
+[[noreturn, gnu::cold, gnu::noinline]] inline void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument, const std::string& expected,
+                                                            const std::string& got) {
   std::string what = argument.empty() ? "" : "argument '" + argument + "' ";
   throw KilnError(kind, op + ": " + what + "expected " + expected + ", got " + got, {op, argument, expected, got});
 }
@@ -44,7 +44,12 @@ struct KilnError : std::runtime_error {
 }  // namespace kiln
 
 // Raises `kind` with "op: msg" unless `cond` holds (msg is built only then).
-#define KILN_CHECK(cond, kind, op, msg) do { if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); } while (0)
+#define KILN_CHECK(cond, kind, op, msg)                          \
+  do {                                                           \
+    if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); \
+  } while (0)
 // The same with the facts apart: "op: argument 'argument' expected <expected>, got <got>".
-#define KILN_CHECK_ARG(cond, kind, op, argument, expected, got) \
-  do { if (!(cond)) ::kiln::fail_arg(::kiln::ErrorKind::kind, op, argument, expected, got); } while (0)
+#define KILN_CHECK_ARG(cond, kind, op, argument, expected, got)                          \
+  do {                                                                                   \
+    if (!(cond)) ::kiln::fail_arg(::kiln::ErrorKind::kind, op, argument, expected, got); \
+  } while (0)

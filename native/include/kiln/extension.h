@@ -125,15 +125,18 @@ class KernelCall {
       std::atomic<bool> failed{false};
       std::exception_ptr error;
     } ctx{&f};
-    raw->api->parallel_for(n, grain, [](void* p, int64_t b, int64_t e) {
-      auto* c = static_cast<Context*>(p);
-      if (c->failed.load(std::memory_order_relaxed)) return;
-      try {
-        (*c->f)(b, e);
-      } catch (...) {
-        if (!c->failed.exchange(true)) c->error = std::current_exception();
-      }
-    }, &ctx);
+    raw->api->parallel_for(
+        n, grain,
+        [](void* p, int64_t b, int64_t e) {
+          auto* c = static_cast<Context*>(p);
+          if (c->failed.load(std::memory_order_relaxed)) return;
+          try {
+            (*c->f)(b, e);
+          } catch (...) {
+            if (!c->failed.exchange(true)) c->error = std::current_exception();
+          }
+        },
+        &ctx);
     if (ctx.error) std::rethrow_exception(ctx.error);
   }
 };
@@ -208,13 +211,9 @@ template <Kernel F> int run_guarded(const kiln_call* c) noexcept {
     KernelCall call(c);
     F(call);
     return 0;
-  } catch (const KilnError& e) {
-    report(c, e);
-  } catch (const std::bad_alloc&) {
+  } catch (const KilnError& e) { report(c, e); } catch (const std::bad_alloc&) {
     report(c, KILN_ERROR_MEMORY, (std::string(c->name) + ": out of memory").c_str());
-  } catch (const std::exception& e) {
-    report(c, KILN_ERROR_INTERNAL, (std::string(c->name) + ": " + e.what()).c_str());
-  } catch (...) {
+  } catch (const std::exception& e) { report(c, KILN_ERROR_INTERNAL, (std::string(c->name) + ": " + e.what()).c_str()); } catch (...) {
     report(c, KILN_ERROR_INTERNAL, (std::string(c->name) + ": the kernel threw an unknown exception").c_str());
   }
   return 1;
@@ -241,15 +240,13 @@ template <Kernel F> int run_cuda(const kiln_call* c) noexcept { return run_guard
 #define KILN_CPU_KERNEL(name, fn) \
   static ::kiln::ext::detail::Registrar KILN_CONCAT(kiln_ext_kernel_, __COUNTER__)(KILN_DEVICE_CPU, name, &::kiln::ext::detail::run_cpu<fn>)
 // The same, naming the inputs (comma-separated) for errors found on the device.
-#define KILN_CPU_KERNEL_ARGS(name, fn, input_names)                                                  \
-  static ::kiln::ext::detail::Registrar KILN_CONCAT(kiln_ext_kernel_, __COUNTER__)(KILN_DEVICE_CPU, name, \
-      &::kiln::ext::detail::run_cpu<fn>, input_names)
+#define KILN_CPU_KERNEL_ARGS(name, fn, input_names) \
+  static ::kiln::ext::detail::Registrar KILN_CONCAT(kiln_ext_kernel_, __COUNTER__)(KILN_DEVICE_CPU, name, &::kiln::ext::detail::run_cpu<fn>, input_names)
 #if defined(__CUDACC__)
 // Registers `fn` as the CUDA kernel of op `name`: fn launches its work on c.stream(); launch errors
 // are checked after it returns. Only in .cu files.
 #define KILN_CUDA_KERNEL(name, fn) \
   static ::kiln::ext::detail::Registrar KILN_CONCAT(kiln_ext_kernel_, __COUNTER__)(KILN_DEVICE_CUDA, name, &::kiln::ext::detail::run_cuda<fn>)
-#define KILN_CUDA_KERNEL_ARGS(name, fn, input_names)                                                  \
-  static ::kiln::ext::detail::Registrar KILN_CONCAT(kiln_ext_kernel_, __COUNTER__)(KILN_DEVICE_CUDA, name, \
-      &::kiln::ext::detail::run_cuda<fn>, input_names)
+#define KILN_CUDA_KERNEL_ARGS(name, fn, input_names) \
+  static ::kiln::ext::detail::Registrar KILN_CONCAT(kiln_ext_kernel_, __COUNTER__)(KILN_DEVICE_CUDA, name, &::kiln::ext::detail::run_cuda<fn>, input_names)
 #endif

@@ -132,8 +132,7 @@ struct kiln_api {
    * (snake_case: [a-z0-9_], starting with a letter) on `device_type`; `input_names` (may be
    * NULL) names the inputs, comma-separated, for errors found on the device. Kiln copies the
    * strings. Returns 0, or nonzero for an argument it cannot read (a NULL name or fn). */
-  int (*register_kernel)(kiln_registration* registration, int32_t device_type, const char* name,
-                         kiln_kernel_fn fn, const char* input_names);
+  int (*register_kernel)(kiln_registration* registration, int32_t device_type, const char* name, kiln_kernel_fn fn, const char* input_names);
 
   /* Records the call's error (the kernel then returns nonzero). Never fails. */
   void (*set_error)(const kiln_call* call, const kiln_error* error);
