@@ -37,8 +37,7 @@ std::mutex& append_mutex() {
 }
 }  // namespace
 
-int add_kernel(const char* name, KernelFn fn, const char* inputs, kiln_kernel_fn extension_fn, const char* owner,
-               DeviceErrorWording wording) {
+int add_kernel(const char* name, KernelFn fn, const char* inputs, kiln_kernel_fn extension_fn, const char* owner, DeviceErrorWording wording) {
   std::lock_guard<std::mutex> lock(append_mutex());
   int id = count().load(std::memory_order_relaxed);
   if (id >= kMaxKernels) return -1;

@@ -60,8 +60,7 @@ const char* kernel_name(int id);
 KernelFn kernel_fn(int id);
 // Appends a kernel to the table while the process runs (an extension's, core/extensions.cc): its
 // id, or -1 when the table is full. The strings must live as long as the process.
-int add_kernel(const char* name, KernelFn fn, const char* input_names, kiln_kernel_fn extension_fn, const char* owner,
-               DeviceErrorWording wording = nullptr);
+int add_kernel(const char* name, KernelFn fn, const char* input_names, kiln_kernel_fn extension_fn, const char* owner, DeviceErrorWording wording = nullptr);
 // An extension kernel's C function (null for Kiln's own) and the library that registered it.
 kiln_kernel_fn kernel_extension_fn(int id);
 const char* kernel_owner(int id);
@@ -80,8 +79,6 @@ std::string kernel_error_expected(int id, const kiln_device_error& error);
 // Registers `fn` as this device's kernel for op `name` (snake_case, the op's TS name).
 #define KILN_KERNEL(name, fn) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn)
 // The same, naming the inputs (comma-separated) so errors found on the device can name the argument.
-#define KILN_KERNEL_ARGS(name, fn, input_names) \
-  static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
+#define KILN_KERNEL_ARGS(name, fn, input_names) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
 // The same with a DeviceErrorWording for what the inputs should hold.
-#define KILN_KERNEL_WORDED(name, fn, input_names, wording) \
-  static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names, wording)
+#define KILN_KERNEL_WORDED(name, fn, input_names, wording) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names, wording)
