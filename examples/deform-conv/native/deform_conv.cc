@@ -8,6 +8,7 @@ namespace dcn { namespace {
 // Work items per thread below which a loop runs on one thread (each item costs K bilinear samples).
 constexpr int64_t kGrain = 256;
 
+// ANCHOR: im2col (quoted in docs/writing-an-extension.md)
 void im2col_cpu(KernelCall& c) {
   const Im2colArgs a = im2col_args(c);
   const Geometry g = a.g;
@@ -25,6 +26,7 @@ void im2col_cpu(KernelCall& c) {
   });
 }
 KILN_CPU_KERNEL_ARGS("deform_im2col", im2col_cpu, "input, offset, mask");
+// ANCHOR_END: im2col
 
 // The scatter into the input's gradient runs one (image, channel) plane per work item, so no two
 // threads add into the same pixel.

@@ -21,6 +21,7 @@ __global__ void im2col_kernel(Geometry g, View4<const T> input, View4<const T> o
   }
 }
 
+// ANCHOR: im2col (quoted in docs/writing-an-extension.md)
 void im2col_cuda(KernelCall& c) {
   const Im2colArgs a = im2col_args(c);
   const int64_t items = a.g.batch * a.g.channels * a.g.positions();
@@ -32,6 +33,7 @@ void im2col_cuda(KernelCall& c) {
   });
 }
 KILN_CUDA_KERNEL_ARGS("deform_im2col", im2col_cuda, "input, offset, mask");
+// ANCHOR_END: im2col
 
 // Work items of different channels and positions add into the same pixels: atomic adds (float and
 // double atomicAdd are native from sm_60 on).

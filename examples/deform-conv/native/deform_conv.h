@@ -122,9 +122,11 @@ KILN_HD Corners<T> corners_of(const View4<const T>& input, int64_t n, int64_t c,
   return v;
 }
 
+// ANCHOR: interpolate (quoted in docs/writing-an-extension.md)
 template <typename T> KILN_HD T interpolate(const Stencil<T>& st, const Corners<T>& v) {
   return st.hy * st.hx * v.v00 + st.hy * st.lx * v.v01 + st.ly * st.hx * v.v10 + st.ly * st.lx * v.v11;
 }
+// ANCHOR_END: interpolate
 
 // ---- the three kernels' work items -----------------------------------------------------------
 

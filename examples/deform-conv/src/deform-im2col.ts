@@ -109,6 +109,7 @@ interface DeformIm2colCtx extends FunctionCtx<[Tensor, Tensor, Tensor]> {
 export class DeformIm2colFunction extends Function<DeformIm2colCtx> {
   static override readonly onceDifferentiable = true;
 
+  // ANCHOR: forward (quoted in docs/writing-an-extension.md)
   static override forward(ctx: DeformIm2colCtx, input: Tensor, offset: Tensor, mask: Tensor, window: DeformWindow): Tensor {
     const { outH, outW, groups } = checkDeformArgs('deform_im2col', input, offset, mask, window);
     const [n, c] = input.shape as [number, number];
@@ -119,6 +120,7 @@ export class DeformIm2colFunction extends Function<DeformIm2colCtx> {
     ctx.attrs = attrsOf(window, groups);
     return columns;
   }
+  // ANCHOR_END: forward
 
   static override backward(ctx: DeformIm2colCtx, gradColumns: Tensor): [Tensor | null, Tensor | null, Tensor | null, null] {
     const [input, offset, mask] = ctx.savedTensors;

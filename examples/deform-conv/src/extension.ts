@@ -6,4 +6,6 @@
 import { type ExtensionInfo, loadExtension } from '@kiln/tensor';
 
 /** What was loaded: the kernels by device, and the devices skipped with the reason. */
+// ANCHOR: load (quoted in docs/writing-an-extension.md)
 export const extension: ExtensionInfo = loadExtension(new URL('../build/kiln_deform_conv.so', import.meta.url));
+// ANCHOR_END: load
