@@ -5,11 +5,10 @@ import { describe, expect, it } from 'vitest';
 import {
   AutogradError, DTypeError, DeviceError, ShapeError, type Tensor, ValueError, collectGarbage, conv2d, emptyOn, im2col, launchKernel, memoryStats, ones, tensor, tidy, zeros,
 } from '@kiln/tensor';
-import { expectError } from '@kiln/tensor/testing';
 import { grad, gradcheck } from '@kiln/autograd';
 import { deformConv2d, deformIm2col } from '../src/index.js';
 import { cudaUnavailable, forEachDevice } from './devices.js';
-import { dense, random, toTensor, worstError } from './helpers.js';
+import { dense, expectError, random, toTensor, worstError } from './helpers.js';
 import { type Conv, type Dense, deformConv2dReference } from './reference.js';
 
 interface Case {
