@@ -35,4 +35,12 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // Examples are packages built outside the repository against the published packages: the
+    // '@kiln/source'-only subpaths (the repository's test helpers, @kiln/*/testing) do not exist there.
+    files: ['examples/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^@kiln/[^/]+/testing', message: 'not published: use the public API (see docs/writing-an-extension.md, Tests)' }] }],
+    },
+  },
 );
