@@ -69,7 +69,7 @@ node -e '
   const fs = require("node:fs");
   const [file, tarballs, version] = process.argv.slice(1);
   const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
-  delete pkg.nx;   // how Kiln's repository runs the tests (through its tools), meaningless outside it
+  delete pkg.nx;   // how the Kiln repository runs the tests (through its tools): meaningless outside it
   const tgz = (name) => `${tarballs}/${name.slice(1).replace("/", "-")}-${version}.tgz`;
   for (const field of ["dependencies", "devDependencies"])
     for (const name of Object.keys(pkg[field] ?? {})) {
