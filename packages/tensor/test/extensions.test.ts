@@ -6,10 +6,10 @@
 // is loaded here does not leak into other files.
 import { describe, expect, it } from 'vitest';
 import {
-  DTypeError, DeviceError, ExtensionError, InternalError, OutOfMemoryError, ShapeError, Tensor, ValueError, addonPath, collectGarbage,
+  DTypeError, DeviceError, ExtensionError, InternalError, OutOfMemoryError, ShapeError, Tensor, ValueError, addonPath,
   emptyOn, launchKernel, loadExtension, loadedExtensions, memoryStats, tensor, toTypedArray, zeros,
 } from '@kiln/tensor';
-import { expectError, forEachDevice } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, settledAllocated } from '@kiln/tensor/testing';
 
 /** The path of a test extension library (built into the native addons' build folder). */
 function library(file: string): string {
@@ -26,23 +26,6 @@ function probeScale(x: Tensor, s: number): Tensor {
   const y = emptyOn(x.shape, x.dtype, x.device);
   launchKernel('ext_probe_scale', [x], [y], [s]);
   return y;
-}
-
-/**
- * The allocator's figure once the tensors earlier tests dropped are returned (a garbage collection
- * takes them, the next native allocation sweeps their blocks): repeat until it stops moving.
- */
-async function settledAllocation(dev: string): Promise<number> {
-  let last = -1;
-  for (let i = 0; i < 10 && memoryStats(dev).allocated !== last; i++) {
-    last = memoryStats(dev).allocated;
-    collectGarbage();
-    // the next native allocation returns the blocks of the tensors the collection took (1 MiB:
-    // past the small buffers TypeScript keeps for reuse)
-    zeros([1 << 18], { dtype: 'float32', device: dev }).dispose();
-    await new Promise((r) => setImmediate(r));
-  }
-  return memoryStats(dev).allocated;
 }
 
 describe('loadExtension', () => {
@@ -150,7 +133,7 @@ describe('an extension kernel written with kiln/extension.h', () => {
 
   it('gets workspace memory from Kiln\'s allocator and gives it back', async () => {
     const out = zeros([1], { dtype: 'float64' });
-    const before = await settledAllocation('cpu');
+    const before = await settledAllocated('cpu');
     for (const n of [0, 1, 1000, 1 << 20]) {
       launchKernel('ext_probe_workspace', [], [out], [n]);
       expect(toTypedArray(out)[0]).toBe(n);
@@ -232,7 +215,7 @@ forEachDevice('ext_probe_scale (an extension kernel on each device)', (dev) => {
   });
 
   it('leaves no memory behind', async () => {
-    const before = await settledAllocation(dev);
+    const before = await settledAllocated(dev);
     const x = tensor([1, 2, 3], { dtype: 'float32', device: dev });
     probeScale(x, 2).dispose();
     x.dispose();
