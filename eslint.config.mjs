@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', 'native/build/**', 'out/**', '.gpu-pack/**', 'docs/api/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: ['**/dist/**', '**/node_modules/**', 'native/build/**', 'examples/*/build/**', 'out/**', '.gpu-pack/**', 'docs/api/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -33,6 +33,14 @@ export default tseslint.config(
         allowNumber: true, allowBoolean: true, allowArray: true, allowNullish: false,
         allow: [{ from: 'file', name: ['Device', 'Tensor'] }],
       }],
+    },
+  },
+  {
+    // Examples are packages built outside the repository against the published packages: the
+    // '@kiln/source'-only subpaths (the repository's test helpers, @kiln/*/testing) do not exist there.
+    files: ['examples/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^@kiln/[^/]+/testing', message: 'not published: use the public API (see docs/writing-an-extension.md, Tests)' }] }],
     },
   },
 );

@@ -5,8 +5,9 @@
 //   node tools/run-tests.mjs                  the whole suite, through nx: each package's `test` target
 //                                             (cached, and rerun only when its inputs change; see
 //                                             nx.json), then one summary line over every package
-//   node tools/run-tests.mjs --project NAME   one package's tests (what its `test` target runs); the
-//                                             vitest report goes to out/test-reports/packages/NAME.json,
+//   node tools/run-tests.mjs --project NAME   one package's (or example's) tests (what its `test` target
+//                                             runs); the vitest report goes to
+//                                             out/test-reports/{packages,examples}/NAME.json,
 //                                             the target's cached output, so the summary counts a
 //                                             cached package too
 //   node tools/run-tests.mjs PATH... [-t RE]  vitest on those files (while iterating), no nx
@@ -31,12 +32,15 @@ function counts(file) {
 }
 const line = (c) => `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`;
 
+/** The folders of the packages and examples (packages/*, examples/*), the vitest projects' homes. */
+const projectFolders = () => ['packages', 'examples'].flatMap((base) => readdirSync(join(root, base))
+  .filter((d) => existsSync(join(root, base, d, 'package.json'))).map((d) => `${base}/${d}`));
+
 /** The packages with tests, as nx sees them: [name, folder]. */
 function testProjects() {
   const r = spawnSync(process.execPath, [nx, 'show', 'projects', '--with-target', 'test', '--json'], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`nx show projects failed: ${r.stderr}`);
-  const folders = new Map(readdirSync(join(root, 'packages')).filter((d) => existsSync(join(root, 'packages', d, 'package.json')))
-    .map((d) => [JSON.parse(readFileSync(join(root, 'packages', d, 'package.json'), 'utf8')).name, `packages/${d}`]));
+  const folders = new Map(projectFolders().map((d) => [JSON.parse(readFileSync(join(root, d, 'package.json'), 'utf8')).name, d]));
   return JSON.parse(r.stdout).map((name) => [name, folders.get(name) ?? name]);
 }
 
@@ -44,7 +48,9 @@ let status;
 const p = args.indexOf('--project');
 if (p >= 0) {
   const name = args[p + 1];
-  const report = join(reports, 'packages', `${name}.json`);
+  // the vitest project is named after its folder (vitest.config.ts): packages/NAME or examples/NAME
+  const folder = projectFolders().find((d) => d.split('/')[1] === name) ?? `packages/${name}`;
+  const report = join(reports, `${folder}.json`);
   mkdirSync(dirname(report), { recursive: true });
   rmSync(report, { force: true });
   status = vitest([...args, `--outputFile.json=${report}`]);

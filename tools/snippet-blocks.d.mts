@@ -14,3 +14,4 @@ export function findBlocks(markdown: string): Block[];
 export function renderBlock(kind: Block['kind'], path: string, lang: string, body: string): string;
 export function guides(): string[];
 export function snippetFiles(): string[];
+export function anchoredRegion(excerptPath: string): string | Error | null;

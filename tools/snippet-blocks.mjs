@@ -12,7 +12,14 @@
 //   ...                                                             quoted in a guide; the tests check
 //   ```                                                             they are still in that file
 //   <!-- /excerpt -->
-import { readdirSync } from 'node:fs';
+//
+//   <!-- excerpt: examples/deform-conv/native/deform_conv.cu#im2col -->   the region of a file between
+//   ```cpp                                                               its lines holding `ANCHOR: im2col`
+//   ...                                                                  and `ANCHOR_END: im2col` (in a
+//   ```                                                                  comment, as mdBook's anchors):
+//   <!-- /excerpt -->                                                    rewritten from the file like a
+//                                                                        snippet, so it cannot drift
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -58,4 +65,26 @@ export function snippetFiles() {
     .filter((f) => f.endsWith('.ts'))
     .map((f) => f.split('\\').join('/'))
     .sort();
+}
+
+const ANCHOR_LINE = /\bANCHOR(_END)?: \S+/;
+
+/**
+ * What an anchored excerpt (`path#name`) quotes: the lines of the file strictly between the one
+ * holding `ANCHOR: name` and the one holding `ANCHOR_END: name`, without the anchor lines of other
+ * regions inside it, ending with a newline. null for an excerpt without an anchor; an Error (not
+ * thrown) when the file or its anchors are missing.
+ */
+export function anchoredRegion(excerptPath) {
+  const hash = excerptPath.indexOf('#');
+  if (hash < 0) return null;
+  const [path, name] = [excerptPath.slice(0, hash), excerptPath.slice(hash + 1)];
+  const file = join(repoRoot, path);
+  if (!existsSync(file)) return new Error(`${path} does not exist`);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const at = (tag) => lines.findIndex((l) => new RegExp(`\\b${tag}: ${name}(\\s|$)`).test(l));
+  const [start, end] = [at('ANCHOR'), at('ANCHOR_END')];
+  if (start < 0 || end < start) return new Error(`${path} has no region between 'ANCHOR: ${name}' and 'ANCHOR_END: ${name}'`);
+  const region = lines.slice(start + 1, end).filter((l) => !ANCHOR_LINE.test(l));
+  return region.length === 0 ? new Error(`${path}'s region ${name} is empty`) : `${region.join('\n')}\n`;
 }

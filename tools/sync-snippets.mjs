@@ -5,11 +5,12 @@
 //   node tools/sync-snippets.mjs           rewrite the guides
 //   node tools/sync-snippets.mjs --check   change nothing; exit 1 if a guide is out of date
 //
-// Excerpt blocks (lines quoted from a repository file) cannot be rewritten: a stale one is
-// reported, to be fixed by hand.
+// Anchored excerpt blocks (`path#name`: a region of a repository file between its ANCHOR lines) are
+// rewritten from the file too. Plain excerpt blocks (lines quoted from a file that cannot hold the
+// anchors' comments, like package.json) cannot be: a stale one is reported, to be fixed by hand.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { findBlocks, guides, renderBlock, repoRoot, snippetsDir } from './snippet-blocks.mjs';
+import { anchoredRegion, findBlocks, guides, renderBlock, repoRoot, snippetsDir } from './snippet-blocks.mjs';
 
 const check = process.argv.includes('--check');
 let problems = 0;
@@ -22,6 +23,21 @@ for (const guide of guides()) {
   for (const b of findBlocks(text)) {
     out += text.slice(at, b.start);
     at = b.end;
+    const region = b.kind === 'excerpt' ? anchoredRegion(b.path) : null;
+    if (region instanceof Error) {
+      console.error(`${name}: excerpt ${b.path}: ${region.message}`);
+      problems++;
+      out += text.slice(b.start, b.end);
+      continue;
+    }
+    if (typeof region === 'string') {
+      if (region !== b.body) {
+        console.log(`${name}: ${check ? 'out of date' : 'updated'}: ${b.path}`);
+        if (check) problems++;
+      }
+      out += renderBlock('excerpt', b.path, b.lang, region);
+      continue;
+    }
     if (b.kind === 'excerpt') {
       const file = join(repoRoot, b.path);
       if (!existsSync(file) || !readFileSync(file, 'utf8').includes(b.body)) {

@@ -1,34 +1,73 @@
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
-#include <tuple>
-#include <vector>
 #include "kiln/device_error.h"
 #include "kiln/kernel.h"
 
 namespace kiln {
 
 namespace {
-// Function-local static: registrars in other translation units may run before this file's statics.
+// The device's kernel table. It grows while the process runs (an extension's kernels are appended
+// when it loads) and launches read it on every thread without a lock: entries live in a fixed
+// array that never moves, an entry is complete before `count` is raised (release), and readers use
+// only entries below the count they read (acquire). Appends are serialised by a mutex. Statics are
+// function-local: registrars in other translation units may run before this file's statics.
 struct Entry {
   const char* name;
   KernelFn fn;
   const char* inputs;
-  DeviceErrorWording wording;
+  DeviceErrorWording wording;    // words what the inputs should hold (KILN_KERNEL_WORDED), else null
+  kiln_kernel_fn extension_fn;   // an extension's kernel (fn is then its trampoline), else null
+  const char* owner;             // the extension library that registered it, else null (built in)
 };
-std::vector<Entry>& table() {
-  static std::vector<Entry> t;
-  return t;
+Entry* entries() {
+  static Entry e[kMaxKernels];
+  return e;
+}
+std::atomic<int>& count() {
+  static std::atomic<int> n{0};
+  return n;
+}
+std::mutex& append_mutex() {
+  static std::mutex m;
+  return m;
 }
 }  // namespace
 
-KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn, const char* inputs, DeviceErrorWording wording) {
-  table().push_back({name, fn, inputs, wording});
+int add_kernel(const char* name, KernelFn fn, const char* inputs, kiln_kernel_fn extension_fn, const char* owner, DeviceErrorWording wording) {
+  std::lock_guard<std::mutex> lock(append_mutex());
+  int id = count().load(std::memory_order_relaxed);
+  if (id >= kMaxKernels) return -1;
+  entries()[id] = Entry{name, fn, inputs, wording, extension_fn, owner};
+  count().store(id + 1, std::memory_order_release);
+  return id;
 }
-int kernel_count() { return (int)table().size(); }
-const char* kernel_name(int id) { return table()[id].name; }
-KernelFn kernel_fn(int id) { return table()[id].fn; }
+
+KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn, const char* inputs, DeviceErrorWording wording) {
+  if (add_kernel(name, fn, inputs, nullptr, nullptr, wording) < 0) {
+    // only reachable by raising the number of built-in kernels past kMaxKernels
+    std::fprintf(stderr, "kiln: the kernel table is full (%d kernels): raise kMaxKernels\n", kMaxKernels);
+    std::abort();
+  }
+}
+int kernel_count() { return count().load(std::memory_order_acquire); }
+const char* kernel_name(int id) { return entries()[id].name; }
+KernelFn kernel_fn(int id) { return entries()[id].fn; }
+kiln_kernel_fn kernel_extension_fn(int id) { return entries()[id].extension_fn; }
+const char* kernel_owner(int id) { return entries()[id].owner; }
+
+int find_kernel(const char* name) {
+  int n = kernel_count();
+  for (int id = 0; id < n; ++id)
+    if (std::strcmp(entries()[id].name, name) == 0) return id;
+  return -1;
+}
 
 std::string kernel_input_arg(int id, int arg) {
-  const char* names = id >= 0 && id < kernel_count() ? table()[id].inputs : nullptr;
+  const char* names = id >= 0 && id < kernel_count() ? entries()[id].inputs : nullptr;
   if (!names) return "";
   std::string all(names);
   size_t start = 0;
@@ -49,47 +88,10 @@ std::string kernel_input_name(int id, int arg) {
 }
 
 std::string kernel_error_expected(int id, const DeviceErrorSlot& e) {
-  if (id >= 0 && id < kernel_count() && table()[id].wording) return table()[id].wording(e);
+  if (id >= 0 && id < kernel_count() && entries()[id].wording) return entries()[id].wording(e);
   if (e.is_float) return "a value in [" + std::to_string(e.flo) + ", " + std::to_string(e.fhi) + "]";
   return "a value in [" + std::to_string(e.lo) + ", " + std::to_string(e.hi) + "]";
 }
-
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::Float32: return "float32";
-    case DType::Float64: return "float64";
-    case DType::Int32: return "int32";
-    case DType::Int64: return "int64";
-    case DType::Bool: return "bool";
-    case DType::Float16: return "float16";
-    case DType::BFloat16: return "bfloat16";
-  }
-  return "unknown";
-}
-
-int dtype_size(DType t) {
-  switch (t) {
-    case DType::Float32:
-    case DType::Int32: return 4;
-    case DType::Float64:
-    case DType::Int64: return 8;
-    case DType::Bool: return 1;
-    case DType::Float16:
-    case DType::BFloat16: return 2;
-  }
-  return 0;
-}
-
-void fail(ErrorKind kind, const std::string& op, const std::string& msg) { throw KilnError(kind, op + ": " + msg, {op, "", "", ""}); }
-
-void fail(ErrorKind kind, const ErrorFacts& facts, const std::string& msg) { throw KilnError(kind, facts.op + ": " + msg, facts); }
-
-void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument, const std::string& expected, const std::string& got) {
-  std::string what = argument.empty() ? "" : "argument '" + argument + "' ";
-  throw KilnError(kind, op + ": " + what + "expected " + expected + ", got " + got, {op, argument, expected, got});
-}
-
-void throw_dtype_error(const char* op, DType got, const char* expected) { fail_arg(ErrorKind::DType, op, "", expected, dtype_name(got)); }
 
 bool TensorArg::is_contiguous() const {
   int64_t expected = 1;

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <unordered_map>
 #include "../core/binding.h"
+#include "../core/extensions.h"
 #include "../core/weak_owners.h"
 #include "allocator.h"
 #include "gemm_kernels.h"
@@ -212,8 +213,21 @@ Napi::Value CapIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, isa_name(cpu_isa()));
 }
 
+// What extensions get from the CPU device: workspace from the caching allocator, the thread pool.
+void* extension_alloc(int, size_t bytes) {
+  try {
+    size_t rounded = 0;
+    return allocate(bytes, &rounded);
+  } catch (...) { return nullptr; }
+}
+void extension_free(int, void* ptr, size_t bytes) { release(ptr, round_size(bytes)); }
+void extension_parallel_for(int64_t n, int64_t grain, kiln_range_fn body, void* context) {
+  parallel_for(n, grain, [body, context](int64_t b, int64_t e) { body(context, b, e); });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   export_kernel_api(env, exports, DeviceHooks{});
+  export_extension_loader(env, exports, ExtensionDevice{KILN_DEVICE_CPU, extension_alloc, extension_free, extension_parallel_for});
   export_sweep(env, exports);
   exports.Set("alloc", Napi::Function::New(env, Alloc));
   exports.Set("release", Napi::Function::New(env, Release));

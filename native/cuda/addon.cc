@@ -13,6 +13,7 @@
 #include <mutex>
 #include <vector>
 #include "../core/binding.h"
+#include "../core/extensions.h"
 #include "../core/weak_owners.h"
 #include "allocator.h"
 #include "libraries_binding.h"
@@ -425,6 +426,23 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   });
 }
 
+// What extensions get from the CUDA device: workspace from the caching allocator (a block is
+// reused by later work on the same stream, so it may be freed as soon as its work is queued), and
+// a host loop that runs inline.
+void* extension_alloc(int device, size_t bytes) {
+  try {
+    return device_alloc(device, bytes);
+  } catch (...) { return nullptr; }
+}
+void extension_free(int device, void* ptr, size_t) {
+  try {
+    device_free(device, ptr);
+  } catch (...) {
+    // not a block of this allocator: nothing to give back
+  }
+}
+void extension_parallel_for(int64_t n, int64_t, kiln_range_fn body, void* context) { body(context, 0, n); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* state = new EnvState();
   // The environment's end (a worker's exit): its queued work is waited for before its slot goes.
@@ -446,6 +464,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hooks.after_launch = after_launch;
   hooks.state = state;
   export_kernel_api(env, exports, hooks);
+  export_extension_loader(env, exports, ExtensionDevice{KILN_DEVICE_CUDA, extension_alloc, extension_free, extension_parallel_for});
   export_sweep(env, exports);
   auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) { exports.Set(name, Napi::Function::New(env, f, name, state)); };
   fn("deviceCount", DeviceCount);

@@ -12,6 +12,8 @@
 #                        workspace packages' dependencies (tools/gpu/closure.mjs), plus the
 #                        node_modules/@kiln/* workspace links (as links)
 #   native/*.node        native/build/Release/*.node (kiln_cuda.node, kiln_cpu.node, ...)
+#   extensions.tar.xz    the extension libraries: native/build/Release/test-extensions/*.so and
+#                        examples/*/build/*.so (loaded by the extension tests)
 #   dist.tar.xz          packages/*/dist and native/dist, where built (package exports point there)
 #   manifest.txt         what was packed, from which versions
 # Downloads and the slow xz -9 of the Node binary are cached outside .gpu-pack (so they don't
@@ -117,6 +119,19 @@ else
 fi
 # the addons shrink about six-fold under xz (remote.sh unpacks them)
 for f in "$PACK"/native/*.node; do xz -T0 -6 -f "$f"; done
+
+# 3b. extension libraries ------------------------------------------------------------------------
+# The test extensions (native/build/Release/test-extensions/*.so) and the examples' extension
+# libraries (examples/*/build/*.so), built with nvcc here: the extension tests load them there.
+shopt -s nullglob
+EXTENSIONS=(${KILN_NATIVE_BUILD:-native/build/Release}/test-extensions/*.so examples/*/build/*.so)
+shopt -u nullglob
+rm -f "$PACK/extensions.tar.xz"
+if [ ${#EXTENSIONS[@]} -gt 0 ]; then
+  tar -cf - "${EXTENSIONS[@]}" | xz -6 -T0 >"$PACK/extensions.tar.xz"
+else
+  say "note: no extension libraries built (native/build/Release/test-extensions, examples/*/build): the extension tests cannot run there"
+fi
 
 # 4. built dist/ folders ------------------------------------------------------------------------
 shopt -s nullglob

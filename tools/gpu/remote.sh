@@ -32,6 +32,8 @@
 #                          (tools/bench/dense-gpu.ts), one table written to $OUT/dense-gpu.md
 #   decl-check             Kiln's declarations of cuBLASLt and cuDNN against the real headers
 #                          (tools/gpu/check-nvidia-decls.sh)
+#   extensions[:ARGS]      the tests of extensions loaded at run time (the test extensions and
+#                          examples/*, built here with nvcc and packed as extensions.tar.xz)
 #
 # A step with arguments is one shell word: bash tools/gpu/remote.sh test 'py:ref.py --n 16'.
 # Each step's output goes to the terminal and to $OUT/<step>.log; a summary comes last, also in
@@ -131,6 +133,11 @@ fi
 [ -f native/build/Release/kiln_cuda.node ] ||
   note "WARNING: native/build/Release/kiln_cuda.node is missing: CUDA tests will fail (build here, pack again)"
 
+if [ -f "$PACK/extensions.tar.xz" ]; then
+  if unpack "$PACK/extensions.tar.xz" "$ROOT"; then note "extension libraries unpacked (test-extensions, examples/*/build)"
+  else note "WARNING: could not unpack extensions.tar.xz: the extensions step will fail"; fi
+fi
+
 if command -v nvidia-smi >/dev/null 2>&1; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | sed 's/^/[remote] gpu: /' | tee -a "$SUMMARY"
 else
@@ -212,7 +219,7 @@ not_run() {
 summary_line() {
   local kind=$1 log=$2 line
   case $kind in
-    test) line=$(grep -E '^[[:space:]]*(Test Files|Tests)[[:space:]]|No test files found' "$log" | tail -2 | sed 's/^ *//' | paste -sd'|' -) ;;
+    test | extensions) line=$(grep -E '^[[:space:]]*(Test Files|Tests)[[:space:]]|No test files found' "$log" | tail -2 | sed 's/^ *//' | paste -sd'|' -) ;;
     memcheck)
       # one ERROR SUMMARY per process the sanitizer followed (vitest's main process and its fork)
       line=$(grep -E 'ERROR SUMMARY|^[[:space:]]*Tests[[:space:]]|No test files found' "$log" | sed 's/^ *//; s/^========= *//' |
@@ -290,6 +297,12 @@ for step in "$@"; do
       # matmul and conv2d against PyTorch: its timings first, then Kiln's, which prints the table
       run_step "$step" "$log" bash -c "PYTHONUNBUFFERED=1 python3 tools/bench/torch_dense.py --json /tmp/kiln-torch-dense.json $arg && node --conditions=@kiln/source --import tsx tools/bench/dense-gpu.ts --torch /tmp/kiln-torch-dense.json --out \"\$OUT/dense-gpu.md\""
       ;;
+    extensions)
+      # extensions loaded at run time, on the GPU: the loader's tests (the probe's CUDA kernels, a
+      # device error), an extension op's gradcheck, and the example extension's suite (CUDA kernels
+      # against the CPU and the float64 reference)
+      run_step "$step" "$log" "${VITEST[@]}" packages/tensor/test/extensions.test.ts packages/autograd/test/extension-op.test.ts examples/deform-conv "${words[@]}"
+      ;;
     decl-check)
       run_step "$step" "$log" bash tools/gpu/check-nvidia-decls.sh
       ;;
@@ -299,7 +312,7 @@ for step in "$@"; do
       run_step "$step" "$log" bash tools/release/gpu-install-check.sh
       ;;
     *)
-      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS], dense-bench[:ARGS], decl-check, install-check)"
+      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS], dense-bench[:ARGS], decl-check, install-check, extensions[:ARGS])"
       ;;
   esac
   i=$((${#R_NAME[@]} - 1))

@@ -1,21 +1,16 @@
 // Errors found by kernels on the device (an index out of range) cannot throw. They are written to a
 // small slot in host-mapped memory and turned into a JS error at the next synchronisation, as
 // CUDA's own asynchronous errors are: no device-to-host round trip per call. CPU kernels throw.
+// The slot is a plain C struct of the extension ABI (kiln/extension/abi.h), so extension kernels
+// report through these same functions.
 #pragma once
 #include <cstdint>
+#include "kiln/extension/abi.h"
 #include "kiln/hd.h"
 
 namespace kiln {
 
-struct DeviceErrorSlot {
-  unsigned long long kernel;   // 0: no error; else the reporting kernel's id + 1
-  long long value;             // the offending value
-  long long lo, hi;            // the valid range [lo, hi]
-  long long arg;               // which input (index into the kernel's inputs)
-  int is_float;                // the value and range are in fvalue/flo/fhi instead
-  double fvalue, flo, fhi;
-  long long detail;            // a fact of the kernel's own for its wording (KILN_KERNEL_WORDED), else 0
-};
+using DeviceErrorSlot = kiln_device_error;
 
 #if defined(__CUDACC__)
 __device__ inline void report_index_error(DeviceErrorSlot* slot, int kernel_id, int arg, long long value, long long lo, long long hi, long long detail = 0) {

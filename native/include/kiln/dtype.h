@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include "kiln/error.h"
 #include "kiln/hd.h"
 #if !defined(__CUDA_ARCH__) && defined(__x86_64__)
 #include <emmintrin.h>   // _mm_cvttss_si64 / _mm_cvttsd_si64 (saturate_to_int)
@@ -21,8 +22,36 @@ namespace kiln {
 
 enum class DType : int32_t { Float32 = 0, Float64 = 1, Int32 = 2, Int64 = 3, Bool = 4, Float16 = 5, BFloat16 = 6 };
 
-const char* dtype_name(DType t);
-int dtype_size(DType t);
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+    case DType::Bool: return "bool";
+    case DType::Float16: return "float16";
+    case DType::BFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
+
+KILN_HD int dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32:
+    case DType::Int32: return 4;
+    case DType::Float64:
+    case DType::Int64: return 8;
+    case DType::Bool: return 1;
+    case DType::Float16:
+    case DType::BFloat16: return 2;
+  }
+  return 0;
+}
+
+// The dispatch macros' failure: a DTypeError naming the op, with the expected and given dtypes as facts.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_dtype_error(const char* op, DType got, const char* expected) {
+  fail_arg(ErrorKind::DType, op, "", expected, dtype_name(got));
+}
 
 struct Half {
   uint16_t bits;
@@ -255,7 +284,3 @@ template <typename T, typename V> KILN_HD void store(T* p, V v) { *p = Store<T>:
     KILN_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                         \
     default: ::kiln::throw_dtype_error(opname, dtype, "int32 or int64"); \
   }
-
-namespace kiln {
-[[noreturn]] void throw_dtype_error(const char* op, DType got, const char* expected);
-}

@@ -9,3 +9,7 @@
 #define KILN_HD inline
 #define KILN_DEVICE_CODE 0
 #endif
+
+// Token pasting for the registration macros (unique static names per line).
+#define KILN_CONCAT_(a, b) a##b
+#define KILN_CONCAT(a, b) KILN_CONCAT_(a, b)

@@ -4,16 +4,18 @@
 // Kernels register themselves by name with KILN_KERNEL in their own file: no central table.
 #pragma once
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include "kiln/dtype.h"
+#include "kiln/error.h"
+#include "kiln/extension/abi.h"
 
 namespace kiln {
 
 constexpr int kMaxDims = 12;
 constexpr int kMaxTensors = 16;
 constexpr int kMaxAttrs = 64;
+constexpr int kMaxKernels = 4096;   // a device's table: Kiln's kernels and every extension's
 
 struct TensorArg {
   char* data;          // address of element [0, 0, ...] (the view's offset applied)
@@ -44,31 +46,11 @@ struct KernelCall {
 
 using KernelFn = void (*)(KernelCall&);
 
-// Typed failures, turned by the binding (core/binding.cc) into JS errors of the same kind whose
-// fields are these facts (packages/tensor/src/errors.ts): the op, the argument at fault, what was
-// expected and what was given. An empty fact is one the raiser does not know.
-enum class ErrorKind { Shape, DType, Device, Value, Cuda, Memory, Internal };
-struct ErrorFacts {
-  std::string op, argument, expected, got;
-};
-struct KilnError : std::runtime_error {
-  ErrorKind kind;
-  ErrorFacts facts;
-  KilnError(ErrorKind k, const std::string& msg, ErrorFacts f = {}) : std::runtime_error(msg), kind(k), facts(std::move(f)) {}
-};
-// Throws "op: msg"; only the op is a fact.
-[[noreturn]] void fail(ErrorKind kind, const std::string& op, const std::string& msg);
-// Throws "facts.op: msg" with every fact given (a message worded otherwise than expected/got).
-[[noreturn]] void fail(ErrorKind kind, const ErrorFacts& facts, const std::string& msg);
-// Throws "op: argument 'argument' expected <expected>, got <got>" (no argument: "op: expected ...,
-// got ..."), every part a fact: the message TypeScript's `new XError(op, argument, expected, got)` makes.
-[[noreturn]] void fail_arg(ErrorKind kind, const std::string& op, const std::string& argument, const std::string& expected, const std::string& got);
-
-struct DeviceErrorSlot;
 // Says in words what a kernel's input should have held, for an error found on the device (the
 // "expected" fact): for kernels whose valid values are not one range [lo, hi], or whose CPU twin
 // words them otherwise. Host code; the same wording function serves the CPU kernel's own check.
-using DeviceErrorWording = std::string (*)(const DeviceErrorSlot& error);
+// (kiln_device_error is the C ABI's slot, which kiln/device_error.h names DeviceErrorSlot.)
+using DeviceErrorWording = std::string (*)(const kiln_device_error& error);
 
 struct KernelRegistrar {
   KernelRegistrar(const char* name, KernelFn fn, const char* input_names = nullptr, DeviceErrorWording wording = nullptr);
@@ -76,31 +58,27 @@ struct KernelRegistrar {
 int kernel_count();
 const char* kernel_name(int id);
 KernelFn kernel_fn(int id);
+// Appends a kernel to the table while the process runs (an extension's, core/extensions.cc): its
+// id, or -1 when the table is full. The strings must live as long as the process.
+int add_kernel(const char* name, KernelFn fn, const char* input_names, kiln_kernel_fn extension_fn, const char* owner, DeviceErrorWording wording = nullptr);
+// An extension kernel's C function (null for Kiln's own) and the library that registered it.
+kiln_kernel_fn kernel_extension_fn(int id);
+const char* kernel_owner(int id);
+// The id of the kernel named `name`, or -1.
+int find_kernel(const char* name);
 // Name of input `arg` of kernel `id` as the kernel registered it (KILN_KERNEL_ARGS), else "".
 std::string kernel_input_arg(int id, int arg);
 // The same for a message: "argument 'name'" when registered, else "input <arg>".
 std::string kernel_input_name(int id, int arg);
 // What kernel `id`'s input should have held, for the error in `error`: its registered wording, else
 // "a value in [lo, hi]".
-std::string kernel_error_expected(int id, const DeviceErrorSlot& error);
+std::string kernel_error_expected(int id, const kiln_device_error& error);
 
 }  // namespace kiln
 
-#define KILN_CONCAT_(a, b) a##b
-#define KILN_CONCAT(a, b) KILN_CONCAT_(a, b)
 // Registers `fn` as this device's kernel for op `name` (snake_case, the op's TS name).
 #define KILN_KERNEL(name, fn) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn)
 // The same, naming the inputs (comma-separated) so errors found on the device can name the argument.
 #define KILN_KERNEL_ARGS(name, fn, input_names) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names)
 // The same with a DeviceErrorWording for what the inputs should hold.
 #define KILN_KERNEL_WORDED(name, fn, input_names, wording) static ::kiln::KernelRegistrar KILN_CONCAT(kiln_kernel_, __COUNTER__)(name, fn, input_names, wording)
-// Raises `kind` with "op: msg" unless `cond` holds (msg is built only then).
-#define KILN_CHECK(cond, kind, op, msg)                          \
-  do {                                                           \
-    if (!(cond)) ::kiln::fail(::kiln::ErrorKind::kind, op, msg); \
-  } while (0)
-// The same with the facts apart: "op: argument 'argument' expected <expected>, got <got>".
-#define KILN_CHECK_ARG(cond, kind, op, argument, expected, got)                          \
-  do {                                                                                   \
-    if (!(cond)) ::kiln::fail_arg(::kiln::ErrorKind::kind, op, argument, expected, got); \
-  } while (0)

@@ -211,6 +211,11 @@ export const cudaBackend: Backend = {
     return kernels.get(name) ?? -1;
   },
   launch: (id) => call(() => addon!.launch(id)),
+  loadExtension: (path) => {
+    const result = call(() => addon!.loadExtension(path));
+    for (const [name, id] of result.kernels) kernels.set(name, id);
+    return result;
+  },
   synchronize: (d) => call(() => addon!.synchronize(d.index)),
   memoryStats: (d) => call(() => addon!.memoryStats(d.index)),
   emptyCache: (d) => call(() => addon!.emptyCache(d.index)),

@@ -1,13 +1,15 @@
 /**
  * The guides' code cannot go stale: each snippet block of docs/*.md must equal its file in
- * docs/snippets/ (tools/sync-snippets.mjs rewrites the blocks from the files), each excerpt block
- * must still be in the source file it quotes, and every snippet file runs here (on the CPU; those
- * that use CUDA check cuda.isAvailable() and say when it is not).
+ * docs/snippets/ (tools/sync-snippets.mjs rewrites the blocks from the files), each anchored excerpt
+ * block (`path#name`) must equal the region of its file between the ANCHOR lines (rewritten by the
+ * same tool), each plain excerpt block must still be in the source file it quotes, and every
+ * snippet file runs here (on the CPU; those that use CUDA check cuda.isAvailable() and say when it
+ * is not).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findBlocks, guides, repoRoot, snippetFiles, snippetsDir } from '../../../tools/snippet-blocks.mjs';
+import { anchoredRegion, findBlocks, guides, repoRoot, snippetFiles, snippetsDir } from '../../../tools/snippet-blocks.mjs';
 
 const allGuides = guides();
 const quoted = new Set<string>();
@@ -15,7 +17,7 @@ const quoted = new Set<string>();
 describe('the guides quote their files exactly', () => {
   it('finds the guides and their blocks', () => {
     expect(allGuides.map((g) => basename(g))).toEqual(expect.arrayContaining([
-      'getting-started.md', 'architecture.md', 'custom-functions.md', 'adding-an-op.md', 'gpu-machine.md', 'benchmarks.md',
+      'getting-started.md', 'architecture.md', 'custom-functions.md', 'adding-an-op.md', 'writing-an-extension.md', 'gpu-machine.md', 'benchmarks.md',
     ]));
   });
 
@@ -36,6 +38,12 @@ describe('the guides quote their files exactly', () => {
           const content = readFileSync(file, 'utf8');
           expect(content.endsWith('\n'), 'the file ends with a newline').toBe(true);
           expect(b.body, `${basename(guide)} is out of date: run node tools/sync-snippets.mjs`).toBe(content);
+        });
+      } else if (b.path.includes('#')) {
+        it(`${basename(guide)}: excerpt ${b.path} equals that region of the file`, () => {
+          const region = anchoredRegion(b.path);
+          expect(region instanceof Error ? region.message : '', 'the file and its anchors exist').toBe('');
+          expect(b.body, `${basename(guide)} is out of date: run node tools/sync-snippets.mjs`).toBe(region);
         });
       } else {
         it(`${basename(guide)}: excerpt of ${b.path} is still in that file`, () => {

@@ -159,13 +159,36 @@ export interface Backend {
    * inside the launch call) has its kernels' device time taken as the launch call's.
    */
   readonly kernelTimer?: KernelTimer;
+  /**
+   * Opens an extension library and adds the kernels it offers for this device type to the
+   * backend's kernel table (see {@link loadExtension}, which calls it).
+   */
+  loadExtension?(path: string): ExtensionLoadResult;
+}
+
+/** What a device addon reports after loading an extension library (native/core/extensions.h). */
+export interface ExtensionLoadResult {
+  /** The kernels registered on this device type: [op name, kernel id]. */
+  readonly kernels: readonly (readonly [string, number])[];
+  /** Every kernel the library offers: [device type code (0 cpu, 1 cuda), op name]. */
+  readonly offered: readonly (readonly [number, string])[];
 }
 
 const backends = new Map<DeviceType, Backend>();
+const registrationListeners: ((b: Backend) => void)[] = [];
 
-/** Makes a device type available (replacing an earlier backend of the same type). */
+/**
+ * Makes a device type available (replacing an earlier backend of the same type). Extensions loaded
+ * before it are loaded for it then (their kernels of this device type are registered).
+ */
 export function registerBackend(b: Backend): void {
   backends.set(b.type, b);
+  for (const listener of registrationListeners) listener(b);
+}
+
+/** @internal Calls `listener` with every backend registered from now on (extensions.ts). */
+export function onBackendRegistered(listener: (b: Backend) => void): void {
+  registrationListeners.push(listener);
 }
 
 /**

@@ -9,6 +9,7 @@ import { type Backend, type Device, backendFor } from './device.js';
 import { type DType, dtypeInfo } from './dtype.js';
 import { MAX_DIMS, describeValue } from './check.js';
 import { DTypeError, DeviceError, InternalError, OutOfMemoryError, ShapeError } from './errors.js';
+import { missingKernelHint } from './extensions.js';
 import { encodeCall } from './native/args.js';
 import { rebuildHint } from './native/load.js';
 import { activeSession } from './profiler/session.js';
@@ -166,7 +167,14 @@ function kernelIdOf(backend: Backend, name: string, dev: Device): number {
   let id = ids.get(name);
   if (id === undefined) {
     id = backend.kernelId(name);
-    if (id < 0) throw new DeviceError({ op: name, detail: `no kernel for this op on ${dev}: the device's addon does not provide it (built before the op was added?). ${rebuildHint()}` });
+    if (id < 0) {
+      // an extension that has the kernel elsewhere (or skipped it) says why; else the addon is older than the op
+      const hint = missingKernelHint(name, dev.type);
+      const why = hint === null
+        ? `the device's addon does not provide it (built before the op was added?). ${rebuildHint()}`
+        : `${hint}.`;
+      throw new DeviceError({ op: name, detail: `no kernel for this op on ${dev}: ${why}` });
+    }
     ids.set(name, id);
   }
   return id;

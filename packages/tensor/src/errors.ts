@@ -109,10 +109,16 @@ export class DisposedError extends KilnError {}
 export class AddonLoadError extends KilnError {}
 /** An internal invariant broke: a bug in Kiln. */
 export class InternalError extends KilnError {}
+/**
+ * An extension library that cannot be loaded: the file is missing, it is not a Kiln extension, it
+ * was built against another Kiln's extension ABI (the message says what to rebuild), or it offers a
+ * kernel under a name that is taken.
+ */
+export class ExtensionError extends KilnError {}
 
 const byKind: Record<string, new (init: ErrorInit) => KilnError> = {
   shape: ShapeError, dtype: DTypeError, device: DeviceError, value: ValueError,
-  cuda: CudaError, memory: OutOfMemoryError, internal: InternalError,
+  cuda: CudaError, memory: OutOfMemoryError, internal: InternalError, extension: ExtensionError,
 };
 
 /** What a native addon's error carries besides its message (native/core/binding.cc sets them). */

@@ -34,6 +34,7 @@ export { cpuThreads, cpuInfo, type CpuInfo } from './native/cpu-backend.js';
 export { collectGarbage, allocateOrCollect } from './native/collect.js';
 export { loadAddon, addonPath, kernelTable, cpuAddonSpec, type KernelAddon } from './native/load.js';
 export { type AddonSpec, type AddonOwner, type AddonLocation, addonOwner, locateAddon, missingAddonMessage } from './native/locate.js';
+export { loadExtension, loadedExtensions, type ExtensionInfo, type SkippedDevice } from './extensions.js';
 export * from './ops/convert.js';
 export * from './ops/views.js';
 export * from './ops/creation.js';

@@ -215,6 +215,17 @@ export const cpuBackend: Backend = {
       throw fromNativeError(e);
     }
   },
+  loadExtension(path) {
+    const a = cpuAddon();
+    let result;
+    try {
+      result = a.loadExtension(path);
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+    for (const [name, id] of result.kernels) kernels!.set(name, id);
+    return result;
+  },
   synchronize() {},
   memoryStats: () => cpuMemoryStats(),
   emptyCache() {

@@ -1,6 +1,7 @@
 /** Finds and loads a native addon (see locate.ts for where it looks), explaining what to do when it cannot. */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import type { ExtensionLoadResult } from '../device.js';
 import { AddonLoadError } from '../errors.js';
 import { ARG_BUFFER } from './args.js';
 import { type AddonSpec, addonOwner, loadFailureHint, locateAddon, missingAddonMessage } from './locate.js';
@@ -15,6 +16,10 @@ export interface KernelAddon {
   kernelNames(): string[];
   /** Runs kernel `id` on the call encoded in the argument buffer. */
   launch(id: number): void;
+  /** Opens an extension library and registers its kernels for this device (native/core/extensions.h). */
+  loadExtension(path: string): ExtensionLoadResult;
+  /** The version of the extension ABI this addon provides (KILN_EXTENSION_ABI_VERSION). */
+  readonly extensionAbiVersion: number;
 }
 
 /**
