@@ -21,6 +21,11 @@ export interface Settings {
    * bfloat16 convolutions; 'fp16' with float16 ones and a GradScaler scaling the loss.
    */
   amp?: 'bf16' | 'fp16';
+  /**
+   * Threads that make the training batches ahead of use (batch-pool.ts; 0: the main thread makes
+   * each). null: `defaultWorkers(device)`, none on the CPU device, up to 4 on CUDA.
+   */
+  workers: number | null;
   preset: 'fast' | 'cpu' | 'cuda';
   scenes: SceneOptions;
   anchors: AnchorConfig;
@@ -55,6 +60,7 @@ function preset(name: Settings['preset'], o: {
   return {
     device: o.device,
     threads: null,
+    workers: null,
     preset: name,
     scenes: { imageSize: o.imageSize, minObjects: 1, maxObjects: o.maxObjects },
     anchors,

@@ -57,11 +57,9 @@ export function parallel<M extends Module<never[], unknown>>(model: M): M | Dist
   return isInitialized() ? new DistributedDataParallel(model) : model;
 }
 
-/** This rank's share of the training stream's batch `step` of `batchSize` images: its first image index and count. */
-export function shardOf(step: number, batchSize: number): { first: number; count: number } {
-  const world = isInitialized() ? getWorldSize() : 1, rank = isInitialized() ? getRank() : 0;
-  const count = batchSize / world;
-  return { first: step * batchSize + rank * count, count };
+/** This process's rank and the number of ranks (0 and 1 outside a job); batches.ts's shardFor splits each batch by them. */
+export function rankAndWorld(): { rank: number; world: number } {
+  return isInitialized() ? { rank: getRank(), world: getWorldSize() } : { rank: 0, world: 1 };
 }
 
 /** Removes DistributedDataParallel's hooks and buckets once training ends (the model stays). */

@@ -31,6 +31,7 @@ const HELP = `Usage: main.ts [options]
   --steps <n> --batch <n> --lr <x> --width <n> --test-images <n>   override the preset
   --threads <n>                    CPU threads of the native kernels (default: one per core)
   --amp <bf16|fp16>                mixed precision: autocast (bfloat16, or float16 with a GradScaler)
+  --workers <n>                    threads making training batches ahead (default: 0 on cpu, min(4, cores - 1) on cuda)
   --seed <n>                       seed of the initial weights (default 0)
   --data-seed <n>                  seed of the training images (default 1; test images use n + 1)
   --nproc <n>                      train data-parallel on n processes (kiln-run; one GPU each on CUDA)
@@ -42,7 +43,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
       device: { type: 'string', default: 'auto' }, fast: { type: 'boolean', default: false }, preset: { type: 'string' },
       sweep: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
       steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' },
-      'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
+      'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -72,6 +73,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
   settings.testImages = int('test-images', v['test-images'], 1) ?? settings.testImages;
   settings.seed = int('seed', v.seed, 0) ?? settings.seed;
   settings.threads = int('threads', v.threads, 1) ?? settings.threads;
+  settings.workers = int('workers', v.workers, 0) ?? settings.workers;
   const dataSeed = int('data-seed', v['data-seed'], 0);
   if (dataSeed !== undefined) [settings.trainDataSeed, settings.testDataSeed] = [dataSeed, dataSeed + 1];
   if (v.lr !== undefined) {

@@ -1,5 +1,6 @@
 /** Console output: the settings, the measured imbalance and the results table. */
 import type { Settings } from './config.js';
+import { defaultWorkers } from './batch-pool.js';
 import { CLASS_NAMES } from './data.js';
 import type { VariantResult } from './experiment.js';
 import type { AnchorCounts } from './train.js';
@@ -16,11 +17,17 @@ const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1
 /** Mean of the last tenth of a training curve. */
 const finalMean = (v: readonly number[]) => mean(v.slice(-Math.max(1, Math.floor(v.length / 10))));
 
+const workersOf = (s: Settings): string => {
+  const n = s.workers ?? defaultWorkers(s.device);
+  return n === 0 ? 'the main thread' : `${n} worker thread(s), ahead of use`;
+};
+
 export function describeSettings(s: Settings): string {
   const m = s.model;
   return [
     `preset ${s.preset} on ${s.device}: ${s.steps} steps x ${s.batchSize} images of ${s.scenes.imageSize}x${s.scenes.imageSize} (${s.scenes.minObjects}-${s.scenes.maxObjects} objects each), Adam lr ${s.lr} (warmup ${s.warmupSteps}, cosine)`,
     `model: width ${m.width}, ${m.headDepth} hidden conv(s) per subnet, pyramid strides [${m.strides.join(', ')}], ${m.anchorsPerLocation} anchors per position, prior pi ${m.priorProbability}`,
+    `training batches made by ${workersOf(s)}`,
     `seeds: weights ${s.seed}, training images ${s.trainDataSeed}, test images ${s.testDataSeed} (${s.testImages} images)`,
   ].join('\n');
 }

@@ -4,17 +4,20 @@
  * objects, runs forward and backward and an Adam step, all inside `tidy` so that every tensor of
  * the step is freed when it ends: memory stays flat (the log records it).
  *
- * The step time reported includes everything: the next batch's preparation, forward, backward,
- * update and reading the loss back.
+ * The batches come from a BatchPool (batch-pool.ts): worker threads make them several steps ahead
+ * (`settings.workers`; 0 makes each on the main thread, while the device still runs the step before).
+ * The step time reported includes everything: waiting for the batch, forward, backward, update and
+ * reading the loss back.
  */
 import { autocast, device, memoryStats, fromTypedArray, manualSeed, tidy } from '@kiln/tensor';
 import { Adam, GradScaler, warmupCosine } from '@kiln/optim';
-import { type AnchorSet, assignTargets, makeAnchors } from './anchors.js';
+import { type AnchorSet, makeAnchors } from './anchors.js';
 import type { Settings } from './config.js';
-import { makeScenes, packImages } from './data.js';
+import { BatchPool, defaultWorkers } from './batch-pool.js';
+import type { BatchSpec } from './batches.js';
 import { type LossVariant, detectionLoss, targetTensors } from './loss.js';
 import { RetinaNet } from './model.js';
-import { parallel, releaseParallel, shardOf } from './data-parallel.js';
+import { parallel, rankAndWorld, releaseParallel } from './data-parallel.js';
 
 export interface StepReport {
   step: number;
@@ -62,6 +65,12 @@ export function dropGradients(model: RetinaNet): void {
   }
 }
 
+/** What the batches of the training stream depend on (this rank's share under --nproc). */
+export function batchSpecOf(s: Settings): BatchSpec {
+  const { rank, world } = rankAndWorld();
+  return { trainDataSeed: s.trainDataSeed, batchSize: s.batchSize, scenes: s.scenes, anchors: s.anchors, matching: s.matching, rank, world };
+}
+
 export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: StepReport) => void): TrainedDetector {
   const anchors = makeAnchors(s.scenes.imageSize, s.anchors);
   const model = buildModel(s).train();
@@ -74,46 +83,46 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
     anchors: { positives: 0, negatives: 0, ignored: 0, images: 0 }, seconds: 0,
   };
   const size = s.scenes.imageSize;
-  // The host prepares batch t + 1 (scenes and anchor targets, plain JS) while the device still runs
-  // step t: on CUDA the kernels are queued asynchronously until the loss is read back.
-  const { count: perRank } = shardOf(0, s.batchSize);
-  const prepare = (step: number) => {
-    const shard = shardOf(step, s.batchSize);
-    const scenes = makeScenes(s.trainDataSeed, shard.first, shard.count, s.scenes);
-    return { images: packImages(scenes, size), targets: assignTargets(anchors, scenes.map((sc) => sc.objects), s.matching) };
-  };
+  const spec = batchSpecOf(s);
+  const perRank = s.batchSize / spec.world;
+  const batches = new BatchPool(spec, { workers: s.workers ?? defaultWorkers(s.device) });
   const started = performance.now();
-  let next = prepare(0);
-  for (let step = 0; step < s.steps; step++) {
-    const t0 = performance.now();
-    const { images: pixels, targets } = next;
-    log.anchors.positives += targets.positives;
-    log.anchors.negatives += targets.negatives;
-    log.anchors.ignored += targets.ignored;
-    log.anchors.images += perRank;
-    const [cls, box] = tidy(() => {
-      const images = fromTypedArray(pixels, [perRank, 1, size, size]).to(s.device);
-      const forward = () => detectionLoss(trainee.call(images), targetTensors(targets, s.device), variant);
-      const loss = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
-      if (scaler) {
-        scaler.scale(loss.total).backward();
-        scaler.step(optimizer);     // skipped when a gradient overflowed float16
-        scaler.update();
-      } else {
-        loss.total.backward();
-        optimizer.step();
-      }
-      dropGradients(model);
-      if (step + 1 < s.steps) next = prepare(step + 1);
-      return [loss.classification.item(), loss.box.item()];
-    });
-    schedule.step();
-    const ms = performance.now() - t0;
-    log.classification.push(cls);
-    log.box.push(box);
-    log.stepMs.push(ms);
-    log.allocated.push(memoryStats(s.device).allocated);
-    onStep?.({ step, classification: cls, box, ms });
+  try {
+    let next = batches.take(0);
+    for (let step = 0; step < s.steps; step++) {
+      const t0 = performance.now();
+      const { images: pixels, targets } = next;
+      log.anchors.positives += targets.positives;
+      log.anchors.negatives += targets.negatives;
+      log.anchors.ignored += targets.ignored;
+      log.anchors.images += perRank;
+      const [cls, box] = tidy(() => {
+        const images = fromTypedArray(pixels, [perRank, 1, size, size]).to(s.device);
+        const forward = () => detectionLoss(trainee.call(images), targetTensors(targets, s.device), variant);
+        const loss = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
+        if (scaler) {
+          scaler.scale(loss.total).backward();
+          scaler.step(optimizer);     // skipped when a gradient overflowed float16
+          scaler.update();
+        } else {
+          loss.total.backward();
+          optimizer.step();
+        }
+        dropGradients(model);
+        // taken while the device still runs this step (CUDA queues kernels until the loss is read back)
+        if (step + 1 < s.steps) next = batches.take(step + 1);
+        return [loss.classification.item(), loss.box.item()];
+      });
+      schedule.step();
+      const ms = performance.now() - t0;
+      log.classification.push(cls);
+      log.box.push(box);
+      log.stepMs.push(ms);
+      log.allocated.push(memoryStats(s.device).allocated);
+      onStep?.({ step, classification: cls, box, ms });
+    }
+  } finally {
+    void batches.close();     // the threads stop on their own; nothing needs to wait for them
   }
   log.seconds = (performance.now() - started) / 1000;
   // the optimizer's moments are kept across steps (outside tidy): free them with the optimizer

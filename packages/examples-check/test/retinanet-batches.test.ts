@@ -1,0 +1,99 @@
+/**
+ * The example's batch pool (examples/retinanet/batch-pool.ts): the batches its worker threads make
+ * are exactly those the main thread makes, for every step and every data-parallel rank, whatever
+ * the number of workers; a --fast training run gives bit-identical losses with and without
+ * workers; errors in a worker reach `take` as errors; and the threads are gone after `close`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpuThreads } from '@kiln/tensor';
+import { PRESETS } from '../../../examples/retinanet/config.js';
+import { type Batch, type BatchSpec, anchorsOf, prepareBatch } from '../../../examples/retinanet/batches.js';
+import { BatchPool } from '../../../examples/retinanet/batch-pool.js';
+import { batchSpecOf, trainDetector } from '../../../examples/retinanet/train.js';
+import { FOCAL } from '../../../examples/retinanet/loss.js';
+
+/** Every array and count of a batch, as plain numbers (toEqual on typed arrays compares them too, this names the part). */
+function expectSameBatch(got: Batch, want: Batch, what: string): void {
+  expect(got.images, `${what}: images`).toEqual(want.images);
+  expect(got.targets.labels, `${what}: labels`).toEqual(want.targets.labels);
+  expect(got.targets.deltas, `${what}: deltas`).toEqual(want.targets.deltas);
+  expect(got.targets.positiveMask, `${what}: positiveMask`).toEqual(want.targets.positiveMask);
+  expect([got.targets.positives, got.targets.negatives, got.targets.ignored], `${what}: counts`)
+    .toEqual([want.targets.positives, want.targets.negatives, want.targets.ignored]);
+}
+
+describe('examples/retinanet batch pool', () => {
+  // the cuda preset's scenes and anchors (128 x 128, 8 objects, 3 levels) in small batches
+  const cuda = PRESETS.cuda();
+  const spec = (rank: number, world: number): BatchSpec => ({ ...batchSpecOf({ ...cuda, batchSize: 4 }), rank, world });
+
+  it('delivers the batches the main thread makes, for 1, 2 and 3 workers and each rank of 2', async () => {
+    for (const [rank, world] of [[0, 1], [0, 2], [1, 2]]) {
+      const s = spec(rank, world), anchors = anchorsOf(s);
+      const want = Array.from({ length: 7 }, (_, t) => prepareBatch(s, anchors, t));
+      // ranks' shares differ, and together make the whole batch's images
+      if (world === 2) expect(want[0].images.length).toBe(2 * 128 * 128);
+      for (const workers of world === 1 ? [1, 2, 3] : [2]) {
+        const pool = new BatchPool(s, { workers, ahead: 2 });
+        try {
+          for (let t = 0; t < want.length; t++) expectSameBatch(pool.take(t), want[t], `rank ${rank}/${world}, ${workers} worker(s), step ${t}`);
+        } finally {
+          await pool.close();
+        }
+        expect(pool.liveThreads).toBe(0);
+      }
+    }
+    // the two ranks' shares of one step are the first and second halves of the one-process batch
+    const whole = prepareBatch(spec(0, 1), anchorsOf(spec(0, 1)), 3);
+    const halves = [0, 1].map((r) => prepareBatch(spec(r, 2), anchorsOf(spec(r, 2)), 3));
+    expect(Float32Array.from([...halves[0].images, ...halves[1].images])).toEqual(whole.images);
+    expect(Int32Array.from([...halves[0].targets.labels, ...halves[1].targets.labels])).toEqual(whole.targets.labels);
+  }, 120_000);
+
+  it('skips no step and serves steps taken further apart than the prefetch window', async () => {
+    const s = spec(0, 1), anchors = anchorsOf(s);
+    const pool = new BatchPool(s, { workers: 2, ahead: 1 });
+    try {
+      for (const t of [0, 1, 9, 10, 30]) expectSameBatch(pool.take(t), prepareBatch(s, anchors, t), `step ${t}`);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it('turns a failure in a worker into an error of take, and still closes', async () => {
+    // imageSize 8 is below makeScene's minimum: every batch fails in its worker
+    const bad: BatchSpec = { ...spec(0, 1), scenes: { ...cuda.scenes, imageSize: 8 } };
+    const pool = new BatchPool(bad, { workers: 2 });
+    try {
+      expect(() => pool.take(0)).toThrow(/batch 0 failed in its worker: makeScene: imageSize must be at least/);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.liveThreads).toBe(0);
+    expect(() => pool.take(1)).toThrow(/closed/);
+  }, 60_000);
+
+  it('rejects a bad worker count', () => {
+    expect(() => new BatchPool(spec(0, 1), { workers: -1 })).toThrow(/workers must be an integer >= 0, got -1/);
+    expect(() => new BatchPool(spec(0, 1), { workers: 1.5 })).toThrow(/workers must be an integer >= 0, got 1.5/);
+    expect(() => new BatchPool(spec(0, 1), { workers: 1, ahead: 0 })).toThrow(/ahead must be an integer >= 1, got 0/);
+  });
+
+  describe('a --fast training run', () => {
+    let threads = 0;
+    beforeAll(() => { threads = cpuThreads(); cpuThreads(PRESETS.fast().threads ?? threads); });
+    afterAll(() => { cpuThreads(threads); });
+
+    it('gives bit-identical losses with batches from the main thread and from 2 workers', () => {
+      const run = (workers: number) => {
+        const { log, model } = trainDetector(FOCAL, { ...PRESETS.fast(), steps: 10, workers });
+        for (const p of model.parameters()) p.dispose();
+        return log;
+      };
+      const main = run(0), pooled = run(2);
+      expect(pooled.classification).toEqual(main.classification);
+      expect(pooled.box).toEqual(main.box);
+      expect(pooled.anchors).toEqual(main.anchors);
+    }, 60_000);
+  });
+});
