@@ -4,6 +4,8 @@
  * the number of workers; a --fast training run gives bit-identical losses with and without
  * workers; errors in a worker reach `take` as errors; and the threads are gone after `close`.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuThreads } from '@kiln/tensor';
 import { PRESETS } from '../../../examples/retinanet/config.js';
@@ -72,6 +74,18 @@ describe('examples/retinanet batch pool', () => {
     expect(pool.liveThreads).toBe(0);
     expect(() => pool.take(1)).toThrow(/closed/);
   }, 60_000);
+
+  it('lets the process exit at once when the pool is left open, or when an error escapes', () => {
+    const script = fileURLToPath(new URL('./fixtures/batch-pool-exit.ts', import.meta.url));
+    for (const ending of ['open', 'throw']) {
+      // a worker waits for requests forever: were the threads to keep the process alive, this would time out
+      const r = spawnSync(process.execPath, ['--conditions=@kiln/source', '--import', 'tsx', script, ending], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.signal, `${ending}: killed by the timeout (a hang), stderr: ${r.stderr}`).toBeNull();
+      expect(r.stdout).toContain('took batch 0: 131072 pixels');
+      if (ending === 'open') expect(r.status, r.stderr).toBe(0);
+      else expect([r.status, r.stderr]).toEqual([1, expect.stringContaining('the training loop failed')]);
+    }
+  }, 120_000);
 
   it('rejects a bad worker count', () => {
     expect(() => new BatchPool(spec(0, 1), { workers: -1 })).toThrow(/workers must be an integer >= 0, got -1/);
