@@ -27,14 +27,14 @@ function expectSameBatch(got: Batch, want: Batch, what: string): void {
 describe('examples/retinanet batch pool', () => {
   // the cuda preset's scenes and anchors (128 x 128, 8 objects, 3 levels) in small batches
   const cuda = PRESETS.cuda();
-  const spec = (rank: number, world: number): BatchSpec => ({ ...batchSpecOf({ ...cuda, batchSize: 4 }), rank, world });
+  const spec = (rank: number, world: number): BatchSpec => ({ ...batchSpecOf({ ...cuda, batchSize: 2 }), rank, world });
 
   it('delivers the batches the main thread makes, for 1, 2 and 3 workers and each rank of 2', async () => {
     for (const [rank, world] of [[0, 1], [0, 2], [1, 2]]) {
       const s = spec(rank, world), anchors = anchorsOf(s);
-      const want = Array.from({ length: 7 }, (_, t) => prepareBatch(s, anchors, t));
+      const want = Array.from({ length: 5 }, (_, t) => prepareBatch(s, anchors, t));
       // ranks' shares differ, and together make the whole batch's images
-      if (world === 2) expect(want[0].images.length).toBe(2 * 128 * 128);
+      if (world === 2) expect(want[0].images.length).toBe(128 * 128);
       for (const workers of world === 1 ? [1, 2, 3] : [2]) {
         const pool = new BatchPool(s, { workers, ahead: 2 });
         try {
@@ -63,16 +63,21 @@ describe('examples/retinanet batch pool', () => {
   }, 60_000);
 
   it('turns a failure in a worker into an error of take, and still closes', async () => {
-    // imageSize 8 is below makeScene's minimum: every batch fails in its worker
-    const bad: BatchSpec = { ...spec(0, 1), scenes: { ...cuda.scenes, imageSize: 8 } };
-    const pool = new BatchPool(bad, { workers: 2 });
-    try {
-      expect(() => pool.take(0)).toThrow(/batch 0 failed in its worker: makeScene: imageSize must be at least/);
-    } finally {
-      await pool.close();
+    // imageSize 16 fits the anchors (strides 4, 8, 16) but is below makeScene's minimum: every batch
+    // fails in its worker; imageSize 8 fails already at the worker's start (makeAnchors)
+    for (const [imageSize, message] of [
+      [16, /BatchPool: batch 0 failed in its worker: makeScene: imageSize must be at least 18, got 16/],
+      [8, /BatchPool: a batch worker failed to start: makeAnchors: imageSize 8 is not a multiple of stride 16/],
+    ] as const) {
+      const pool = new BatchPool({ ...spec(0, 1), scenes: { ...cuda.scenes, imageSize } }, { workers: 2 });
+      try {
+        expect(() => pool.take(0)).toThrow(message);
+      } finally {
+        await pool.close();
+      }
+      expect(pool.liveThreads).toBe(0);
+      expect(() => pool.take(1)).toThrow(/BatchPool.take: the pool is closed/);
     }
-    expect(pool.liveThreads).toBe(0);
-    expect(() => pool.take(1)).toThrow(/closed/);
   }, 60_000);
 
   it('lets the process exit at once when the pool is left open, or when an error escapes', () => {
