@@ -25,19 +25,6 @@ __device__ void report(const TargetCheck& chk, int kernel_id, DeviceErrorSlot* s
   else report_index_error(slot, kernel_id, 1, (long long)chk.value, -1, a.C, a.kind);
 }
 
-// Element i of the row-major N x C index space as (row n, column c): 32-bit indices divide by C
-// with the precomputed multiply-shift divider (no hardware division), 64-bit ones plainly.
-template <typename IndexT>
-__device__ __forceinline__ void row_and_column(IndexT i, int64_t C, const IntDivider& div, IndexT& n, IndexT& c) {
-  if constexpr (sizeof(IndexT) == 4) {
-    n = (IndexT)div.div((uint32_t)i);
-    c = i - n * (IndexT)C;
-  } else {
-    n = i / C;
-    c = i - n * C;
-  }
-}
-
 // Sum of `v` over the block, valid in thread 0.
 __device__ double block_sum(double v) {
   __shared__ double warp_sums[kBlock / 32];
@@ -77,7 +64,13 @@ __global__ void __launch_bounds__(kBlock) forward_generic(Args a, Outputs o, int
     double acc = 0;
     for (IndexT i = begin + threadIdx.x; i < end; i += kBlock) {
       IndexT n, c;
-      row_and_column(i, a.C, div, n, c);
+      if constexpr (sizeof(IndexT) == 4) {
+        n = (IndexT)div.div((uint32_t)i);
+        c = i - n * (IndexT)a.C;
+      } else {
+        n = i / a.C;
+        c = i - n * a.C;
+      }
       LossGrad<C> r = evaluate<T, TT>(a, k, n, c, chk);
       if (o.partials) acc += (double)r.loss;
       else store(reinterpret_cast<T*>(o.loss) + n * o.loss_s0 + c * o.loss_s1, r.loss);
@@ -269,7 +262,13 @@ __global__ void backward_kernel(Args a, Strided2D go, char* grad, int64_t g_s0, 
   TargetCheck chk;
   for (IndexT i = blockIdx.x * (IndexT)kBlock + threadIdx.x; i < total; i += (IndexT)gridDim.x * kBlock) {
     IndexT n, c;
-    row_and_column(i, a.C, div, n, c);
+    if constexpr (sizeof(IndexT) == 4) {
+      n = (IndexT)div.div((uint32_t)i);
+      c = i - n * (IndexT)a.C;
+    } else {
+      n = i / a.C;
+      c = i - n * a.C;
+    }
     LossGrad<C> r = evaluate<T, TT>(a, k, n, c, chk);
     C g = load(reinterpret_cast<const T*>(go.data) + n * go.s0 + c * go.s1);
     store(reinterpret_cast<T*>(grad) + n * g_s0 + c * g_s1, r.grad * scale * g);
