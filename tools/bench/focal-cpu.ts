@@ -13,7 +13,7 @@
  * Options: --sizes 20000,200000  --reps 9  --warmup 1  --budget 60 (seconds per implementation and size:
  *          past it, a slow one stops after 3 timed steps)
  *          --impls kiln,kiln-1t,kiln-view,kiln-noread,tfjs-cpu,tfjs-wasm,js-loop
- *          --threads N (Kiln's OpenMP threads for 'kiln'; default: the addon's default, one per core)
+ *          --threads N (Kiln's CPU threads for 'kiln'; default: the addon's default, one per core)
  * 'kiln-1t' is Kiln on one thread: the fair match for the single-threaded rows, and steadier than
  * the multi-threaded row on a loaded machine. 'kiln-view' reads the gradient through toNdarray()
  * (a view of Kiln's memory, no copy), as TF.js's CPU backend hands out its own array. 'kiln-noread'
@@ -195,7 +195,7 @@ interface Impl {
 }
 
 /**
- * Kiln on `threads` OpenMP threads (set before each step, untimed). The gradient is read back with
+ * Kiln on `threads` CPU threads (set before each step, untimed). The gradient is read back with
  * toTypedArray() (a copy into a new Float32Array), viewed in place with toNdarray() (`read: 'view'`),
  * or not read (`read: 'none'`: the checked step reads it on demand, after the step's clock).
  */
@@ -425,7 +425,7 @@ async function main(): Promise<void> {
     `CPU: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores (Kiln: ${kilnThreads} threads); Node ${process.version}; TF.js ${tf.version_core} (wasm: SIMD, 1 thread in Node).`,
     `Sigmoid focal loss forward + backward + read-back, reduction 'mean', gamma 2, alpha 0.25, C = ${C}, float32;`,
     `wall-clock median and min over up to ${args.reps} interleaved steps after ${args.warmup} warm-up (${args.budget} s budget per row); CPU ms: user + system time of the process`,
-    `(all threads: Kiln's multi-threaded row counts both cores, and libgomp's idle worker spinning for a few ms after each parallel region);`,
+    `(all threads: Kiln's multi-threaded row counts both cores);`,
     `load average ${load0[0].toFixed(2)} at start, ${load1[0].toFixed(2)} at end (a shared machine: compare minima); ${gc ? 'garbage collected before each step (untimed)' : 'NO garbage collection between steps (run with --expose-gc)'}.`,
     '',
     ...table,
