@@ -236,14 +236,18 @@ def cpu_time_ms(fn, reps: int, warmup: int, arg_for) -> list[float]:
     return times
 
 
+def bandwidth_gbps(device: str, fn, bytes_moved: int, reps: int = 20) -> float:
+    """bytes_moved (read + written by one call of fn) over fn's median time, in GB/s."""
+    timer = cuda_time_ms if device == "cuda" else cpu_time_ms
+    times = timer(lambda _: fn(), reps, 3, lambda i: None)
+    return bytes_moved / (statistics.median(times) * 1e-3) / 1e9
+
+
 def copy_bandwidth_gbps(device: str, nbytes: int, reps: int = 20) -> float:
     """Device-to-device copy_ of an nbytes buffer: (bytes read + written) / median time."""
     src = torch.ones(nbytes, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
-    timer = cuda_time_ms if device == "cuda" else cpu_time_ms
-    times = timer(lambda _: dst.copy_(src), reps, 3, lambda i: None)
-    del src, dst
-    return 2 * nbytes / (statistics.median(times) * 1e-3) / 1e9
+    return bandwidth_gbps(device, lambda: dst.copy_(src), 2 * nbytes, reps)
 
 
 def elementwise_bandwidth_gbps(device: str, nbytes: int, reps: int = 20) -> dict:
@@ -253,12 +257,8 @@ def elementwise_bandwidth_gbps(device: str, nbytes: int, reps: int = 20) -> dict
     x = torch.ones(n, dtype=torch.float32, device=device)
     y = torch.ones_like(x)
     out = torch.empty_like(x)
-    timer = cuda_time_ms if device == "cuda" else cpu_time_ms
-    mul = timer(lambda _: torch.mul(x, 2, out=out), reps, 3, lambda i: None)
-    add = timer(lambda _: torch.add(x, y, out=out), reps, 3, lambda i: None)
-    del x, y, out
-    return {"mul": 2 * nbytes / (statistics.median(mul) * 1e-3) / 1e9,
-            "add": 3 * nbytes / (statistics.median(add) * 1e-3) / 1e9}
+    return {"mul": bandwidth_gbps(device, lambda: torch.mul(x, 2, out=out), 2 * nbytes, reps),
+            "add": bandwidth_gbps(device, lambda: torch.add(x, y, out=out), 3 * nbytes, reps)}
 
 
 # ---------------------------------------------------------------- driver
