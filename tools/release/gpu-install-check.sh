@@ -24,9 +24,13 @@ trap 'rm -rf "$PROJECT"' EXIT
 TOOLS=$PROJECT/.tools
 mkdir -p "$TOOLS/bin"
 ln -s "$(readlink -f "$(command -v node)")" "$TOOLS/bin/node"
+# An .xz file's contents on stdout: with xz where the machine has it, else with python3's lzma.
+xz_cat() {
+  if command -v xz >/dev/null; then xz -dc "$1"
+  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
+}
 tar -xzf "$PACK/npm.tgz" -C "$TOOLS"                        # $TOOLS/package/bin/npm-cli.js
-if command -v xz >/dev/null; then xz -dc "$PACK/npm-cache.tar.xz" | tar -xf - -C "$TOOLS"   # $TOOLS/npm-cache
-else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$PACK/npm-cache.tar.xz" "$TOOLS"; fi
+xz_cat "$PACK/npm-cache.tar.xz" | tar -xf - -C "$TOOLS"     # $TOOLS/npm-cache
 for tool in cc gcc g++ c++ clang cmake make nvcc; do
   ! PATH=$TOOLS/bin command -v "$tool" >/dev/null || die "$tool is on the sanitised PATH"
 done
@@ -37,9 +41,7 @@ run() { env -u NODE_PATH -u NODE_OPTIONS -u KILN_NATIVE_DIR -u npm_config_prefix
 TARBALLS=$TOOLS/tarballs
 mkdir -p "$TARBALLS"
 for t in "$PACK"/tarballs/*.tar.xz; do
-  out=$TARBALLS/$(basename "$t" .tar.xz).tgz
-  if command -v xz >/dev/null; then xz -dc "$t" | gzip -1 >"$out"
-  else python3 -c 'import gzip, lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), gzip.open(sys.argv[2], "wb", 1))' "$t" "$out"; fi
+  xz_cat "$t" | gzip -1 >"$TARBALLS/$(basename "$t" .tar.xz).tgz"
 done
 
 say "node $(node --version): npm install --offline of $(ls "$TARBALLS"/*.tgz | wc -l) tarballs into $PROJECT"
