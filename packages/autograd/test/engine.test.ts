@@ -1,10 +1,12 @@
 import { expect, it } from 'vitest';
 import { AutogradError, DeviceError, ShapeError, type Tensor, memoryStats, onesLike, tensor, tidy, zeros, ValueError } from '@kiln/tensor';
-import { expectClose, forEachDevice, expectError } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import {
   backward, enableGrad, enableGradScope, grad, isGradEnabled, isImplicitGradient, noGrad, noGradScope,
 } from '@kiln/autograd';
 import { leaf, leafOf } from './helpers.js';
+
+settleMemoryBeforeEach();
 
 forEachDevice('backward and .grad', (dev) => {
   it('computes the gradient of a scalar loss into the leaves', () => {

@@ -3,9 +3,11 @@
 // queued to run once the pass ran every node (queue_callback), and the leaves a graph reaches.
 import { describe, expect, it } from 'vitest';
 import { AutogradError, type Tensor, memoryStats, tensor, tidy } from '@kiln/tensor';
-import { expectClose, forEachDevice } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { queueCallback, reachableLeaves } from '@kiln/autograd';
 import { leaf, leafOf } from './helpers.js';
+
+settleMemoryBeforeEach();
 
 forEachDevice('post-accumulate-grad hooks', (dev) => {
   it('run once per pass after .grad holds the accumulated gradient, in the order gradients become final', () => {

@@ -5,8 +5,10 @@
  */
 import { expect, it } from 'vitest';
 import { type Tensor, memoryStats, tensor, tidy } from '@kiln/tensor';
-import { forEachDevice, randomValues } from '@kiln/tensor/testing';
+import { forEachDevice, randomValues, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { gradcheck, noGrad } from '@kiln/autograd';
+
+settleMemoryBeforeEach();
 
 /** n points around the four corners (±1, ±1), class 1 where the signs differ. */
 function xorData(n: number, seed: number): { points: number[][]; labels: number[] } {

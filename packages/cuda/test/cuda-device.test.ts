@@ -2,8 +2,10 @@
 // reason) where no GPU exists; run on the GPU machine with KILN_REQUIRE_CUDA=1.
 import { describe, expect, it } from 'vitest';
 import { OutOfMemoryError, ValueError, DeviceError, empty, full, tensor, memoryStats, synchronize, zeros } from '@kiln/tensor';
-import { cudaAvailable, devicesUnderTest, expectError } from '@kiln/tensor/testing';
+import { cudaAvailable, devicesUnderTest, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { cuda } from '@kiln/cuda';
+
+settleMemoryBeforeEach();
 
 const status = devicesUnderTest().find((d) => d.name === 'cuda')!;
 const suite = status.available ? describe : describe.skip;

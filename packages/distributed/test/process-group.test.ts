@@ -9,6 +9,9 @@ import {
   DistributedDataParallel, DistributedError, type ProcessGroup, allGather, allReduce, barrier, broadcast, destroyProcessGroup, getRank,
   getWorldSize, initProcessGroup, isInitialized, reduceScatter,
 } from '../src/index.js';
+import { settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 let group: ProcessGroup;
 beforeAll(() => {

@@ -3,8 +3,10 @@
 import { expect, it } from 'vitest';
 import { memoryStats, randint, randn, synchronize, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { sigmoidFocalLoss } from '@kiln/losses';
+
+settleMemoryBeforeEach();
 
 forEachDevice('memory', (dev) => {
   const steps = dev === 'cuda' ? 10_000 : 500;

@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { type Tensor, ValueError, memoryStats, tensor } from '@kiln/tensor';
 import { disposeCheckpoint, loadCheckpoint, loadStateDictFile, saveCheckpoint, saveStateDict } from '@kiln/nn';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { values } from './test-helpers.js';
+
+settleMemoryBeforeEach();
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-ckpt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DTypeError, KilnError, ShapeError, ValueError, arange, memoryStats, tensor, DisposedError } from '@kiln/tensor';
 import { decodeStateDict, encodeStateDict, loadStateDictFile, saveStateDict } from '@kiln/nn';
-import { expectError } from '@kiln/tensor/testing';
+import { expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,7 +8,9 @@ import {
   type DType, type Tensor, DTypeError, DeviceError, ShapeError, ValueError, fromTypedArray, memoryStats, profile, synchronize, tensor,
 } from '@kiln/tensor';
 import { Adam, AdamW, type AdamOptions, type Optimizer, SGD, type SGDOptions, StepLR } from '@kiln/optim';
-import { expectClose, expectError, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, randomValues, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 type Dev = 'cpu' | 'cuda';
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());

@@ -11,7 +11,9 @@ import {
 } from '@kiln/tensor';
 import { zeroGrad } from '@kiln/autograd';
 import { Adam, GradientAccumulator, type GradScalerStateDict, type Optimizer, SGD, GradScaler, ampNonFiniteCheckAndUnscale_, clipGradNorm_, type LearningRate } from '@kiln/optim';
-import { expectClose, expectError, forEachDevice, randomValues, settledAllocated, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, randomValues, settledAllocated, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());

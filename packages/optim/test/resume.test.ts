@@ -8,7 +8,9 @@ import { afterAll, expect, it } from 'vitest';
 import { type Tensor, ValueError, defaultGenerator, manualSeed, memoryStats, rand, randn, tidy } from '@kiln/tensor';
 import { BatchNorm2d, Conv2d, Dropout, Linear, Module, ReLU } from '@kiln/nn';
 import { AdamW, GradientAccumulator, ModelEma, loadTrainingCheckpoint, saveTrainingCheckpoint, warmupCosine } from '@kiln/optim';
-import { toNumbers } from '@kiln/tensor/testing';
+import { toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-resume-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,9 +4,11 @@
 // tensors at once instead of waiting for finalizers that run only when the event loop turns.
 import { expect, it } from 'vitest';
 import { type Tensor, matmul, memoryStats, randn, tensor, tidy } from '@kiln/tensor';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import '@kiln/autograd';
 import { SGD } from '@kiln/optim';
+
+settleMemoryBeforeEach();
 
 /** A 16-64-1 MLP (the small MLP), batch 32, SGD with momentum. */
 function mlp(dev: 'cpu' | 'cuda') {

@@ -7,7 +7,9 @@ import {
   DTypeError, DisposedError, OutOfMemoryError, ShapeError, ValueError, arange, emptyCache, fromTypedArray, full, linspace, memoryStats,
   ones, tensor, zeros,
 } from '@kiln/tensor';
-import { forEachDevice, expectError } from '@kiln/tensor/testing';
+import { forEachDevice, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 describe('sizes that cannot exist', () => {
   it('are typed errors before anything is allocated (no SIGSEGV, no hang)', () => {

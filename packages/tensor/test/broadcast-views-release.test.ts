@@ -3,7 +3,9 @@
 // a call before), on every device.
 import { expect, it } from 'vitest';
 import { memoryStats, synchronize, tensor, where, zeros } from '@kiln/tensor';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 forEachDevice('broadcast views are released', (dev) => {
   const cases: [string, () => void][] = [

@@ -9,6 +9,9 @@ import { expect, it } from 'vitest';
 import {
   type KernelAddon, type MemoryStats, emptyCache, empty, fromTypedArray, full, loadAddon, memoryStats, toNdarray, zeros,
 } from '@kiln/tensor';
+import { settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const addon = loadAddon<KernelAddon & { memoryStats(): MemoryStats }>('kiln_cpu.node', 'cpu');
 /** Bytes the JS cache holds now: native allocated counts them, memoryStats does not. */

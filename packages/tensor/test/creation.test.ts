@@ -6,7 +6,9 @@ import {
   AutogradError, type DType, DTypeError, ShapeError, type Tensor, ValueError, arange, empty, emptyLike, eye, fromTypedArray,
   full, fullLike, linspace, memoryStats, ones, onesLike, scalarTensor, tensor, zeros, zerosLike,
 } from '@kiln/tensor';
-import { expectClose, expectError, forEachDevice } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 type Dev = 'cpu' | 'cuda';
 

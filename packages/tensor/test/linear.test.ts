@@ -4,7 +4,9 @@ import { afterEach, expect, it } from 'vitest';
 import {
   type DType, type Tensor, DTypeError, ShapeError, linear, memoryStats, setFloat32MatmulPrecision, tensor, zeros,
 } from '@kiln/tensor';
-import { expectClose, expectError, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 const valuesOf = (t: Tensor): number[] => toNumbers(t.toTypedArray());

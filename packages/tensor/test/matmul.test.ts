@@ -3,9 +3,11 @@ import {
   type DType, type Tensor, DTypeError, ShapeError, bmm, dot, full, matmul, memoryStats, mm, setFloat32MatmulPrecision, tensor, zeros,
 } from '@kiln/tensor';
 import {
-  expectClose, forEachDensePath, forEachDevice, randomValues, toNumbers, recordOpsInEachTest, expectError,
+  expectClose, forEachDensePath, forEachDevice, randomValues, toNumbers, recordOpsInEachTest, expectError, settleMemoryBeforeEach,
 } from '@kiln/tensor/testing';
 import { numel, refMatmul } from './matmul-reference.js';
+
+settleMemoryBeforeEach();
 
 const valuesOf = (t: Tensor): number[] => toNumbers(t.toTypedArray());
 

@@ -7,7 +7,9 @@ import { expect, it } from 'vitest';
 import {
   DeviceError, DisposedError, ShapeError, ValueError, arange, cat, device, keep, matmul, memoryStats, tensor, tidy, zeros,
 } from '@kiln/tensor';
-import { cudaAvailable, expectError, forEachDevice } from '@kiln/tensor/testing';
+import { cudaAvailable, expectError, forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 forEachDevice('storage refcounts and dispose', (dev) => {
   const allocated = () => memoryStats(dev).allocated;

@@ -7,8 +7,10 @@ import {
   conv2dBackwardWeight, im2col, maxPool2d, maxPool2dBackward, maxPool2dWithIndices, nnTuning, tensor,
   upsampleNearest2d, upsampleNearest2dBackward, memoryStats, setFloat32MatmulPrecision, zeros,
 } from '@kiln/tensor';
-import { cudaAvailable, expectClose, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers, expectError } from '@kiln/tensor/testing';
+import { cudaAvailable, expectClose, forEachDensePath, forEachDevice, randomValues, recordOps, toNumbers, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { type Win, outLen, refConv2d } from './conv-reference.js';
+
+settleMemoryBeforeEach();
 
 type Dev = 'cpu' | 'cuda';
 type P2 = [number, number];

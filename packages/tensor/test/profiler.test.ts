@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type Tensor, Profiler, ValueError, isProfiling, matmul, memoryStats, profile, randn, recordFunction, synchronize, tensor, zeros, ShapeError,
 } from '@kiln/tensor';
-import { expectError, forEachDevice } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const row = (p: Profiler, name: string, kind: 'kernel' | 'range' = 'kernel') => p.keyAverages().find((r) => r.name === name && r.kind === kind);
 

@@ -9,7 +9,9 @@ import {
   type DType, type Tensor, DTypeError, DeviceError, ShapeError, ValueError, arange, maskedSelect, maskedSelectBackward, memoryStats, meshgrid, nonzero,
   synchronize, tensor, tidy, unique,
 } from '@kiln/tensor';
-import { expectError, forEachDevice, testRng, toNumbers } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, testRng, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const ALL: DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64', 'bool'];
 

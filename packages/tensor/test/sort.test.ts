@@ -6,7 +6,9 @@
  */
 import { expect, it } from 'vitest';
 import { type DType, type Tensor, ShapeError, ValueError, argsort, memoryStats, sort, synchronize, tensor, tidy, topk } from '@kiln/tensor';
-import { expectError, forEachDevice, testRng, toNumbers } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, testRng, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 const ALL: DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64', 'bool'];
 

@@ -5,8 +5,10 @@
 import { expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { memoryStats } from '@kiln/tensor';
-import { forEachDevice } from '@kiln/tensor/testing';
+import { forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { computeOnce } from './workers/work.js';
+
+settleMemoryBeforeEach();
 
 const ENTRY = new URL('../../../tools/test-support/ts-entry.mjs', import.meta.url);
 const JOB = new URL('./workers/compute.ts', import.meta.url).href;

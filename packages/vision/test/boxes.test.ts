@@ -6,11 +6,13 @@
 import { expect, it } from 'vitest';
 import { type DType, DTypeError, DeviceError, ShapeError, ValueError, memoryStats, randn, synchronize, tensor, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
-import { expectClose, expectError, forEachDevice, randomValues } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, randomValues, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import {
   BoxCoder, type BoxFormat, MultiScaleRoIAlign, boxArea, boxConvert, boxIou, clipBoxesToImage, completeBoxIou, distanceBoxIou, generalizedBoxIou,
   removeSmallBoxes, roiAlign,
 } from '@kiln/vision';
+
+settleMemoryBeforeEach();
 
 forEachDevice('box utilities', (dev) => {
   const t = (v: number[][], dtype: DType = 'float64') => tensor(v, { dtype, device: dev });

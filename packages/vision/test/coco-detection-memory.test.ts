@@ -8,6 +8,9 @@ import sharp from 'sharp';
 import { expect, it } from 'vitest';
 import { memoryStats } from '@kiln/tensor';
 import { CocoDetection, DataLoader, compose, detectionCollate, randomHorizontalFlip, resize, toTensor } from '@kiln/vision';
+import { settleMemoryBeforeEach } from '@kiln/tensor/testing';
+
+settleMemoryBeforeEach();
 
 it('epochs of CocoDetection through a DataLoader leave allocated memory unchanged', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-vision-mem-'));

@@ -2,8 +2,10 @@
 // consumer, errors, and no tensors left behind when a loop stops early.
 import { describe, expect, it } from 'vitest';
 import { type Tensor, ValueError, memoryStats, tensor } from '@kiln/tensor';
-import { expectError } from '@kiln/tensor/testing';
+import { expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { DataLoader, Dataset } from '@kiln/vision';
+
+settleMemoryBeforeEach();
 
 class Range extends Dataset<number> {
   constructor(readonly n: number, readonly log: string[] = [], readonly delayMs = 0, readonly broken = -1) { super(); }

@@ -6,8 +6,10 @@
  */
 import { expect, it } from 'vitest';
 import { type DType, type Tensor, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, tidy } from '@kiln/tensor';
-import { expectError, forEachDevice, testRng, toNumbers } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, testRng, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { batchedNms, nms } from '@kiln/vision';
+
+settleMemoryBeforeEach();
 
 type Box = [number, number, number, number];
 

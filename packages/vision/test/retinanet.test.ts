@@ -7,8 +7,10 @@ import { type Tensor, DTypeError, ValueError, memoryStats, randn, tensor, tidy, 
 import { SGD } from '@kiln/optim';
 import { sigmoidFocalLoss } from '@kiln/losses';
 import { BoxCoder, DetectionPreprocess, type DetectionTarget, RetinaNetHead, postprocessDetections } from '@kiln/vision';
-import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, forEachDevice, randomValues, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { tinyRetinaNet } from './support/tiny-detector.js';
+
+settleMemoryBeforeEach();
 
 const nums = (t: Tensor): number[] => toNumbers(t.toTypedArray());
 

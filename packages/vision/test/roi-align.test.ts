@@ -9,8 +9,10 @@
 import { expect, it } from 'vitest';
 import { type DType, DTypeError, ShapeError, ValueError, memoryStats, synchronize, tensor, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
-import { cudaAvailable, expectClose, expectError, forEachDevice, randomValues, testRng, toNumbers } from '@kiln/tensor/testing';
+import { cudaAvailable, expectClose, expectError, forEachDevice, randomValues, testRng, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { roiAlign, roiAlignBackward, roiPool } from '@kiln/vision';
+
+settleMemoryBeforeEach();
 
 interface Map4 {
   data: number[];

@@ -20,7 +20,20 @@ import type { StorageArray } from '../dtype.js';
 import { mulberry32 } from '../host-random.js';
 import type { ErrorFacts } from '../errors.js';
 
-export { settledAllocated } from './settled-memory.js';
+import { settledAllocated } from './settled-memory.js';
+export { settledAllocated };
+
+/**
+ * Before each test of the file, settles the allocator on every device present (see
+ * settledAllocated): tensors that earlier tests left to the garbage collector are given back before
+ * the test reads its first memory figure, not in the middle of its leak check. Call it once at the
+ * top of a file whose tests compare memoryStats() figures.
+ */
+export function settleMemoryBeforeEach(): void {
+  beforeEach(async () => {
+    for (const d of devicesUnderTest()) if (d.available) await settledAllocated(d.name);
+  });
+}
 
 export interface DeviceUnderTest {
   name: 'cpu' | 'cuda';
