@@ -10,9 +10,6 @@ import { deformConv2d, deformIm2col } from '../src/index.js';
 import { cudaUnavailable, forEachDevice } from './devices.js';
 import { dense, expectError, random, toTensor, worstError } from './helpers.js';
 import { type Conv, type Dense, deformConv2dReference } from './reference.js';
-import { settleMemoryBeforeEach } from '@kiln/tensor/testing';
-
-settleMemoryBeforeEach();
 
 interface Case {
   name: string;
