@@ -50,12 +50,12 @@ inline int64_t partial_grain(int64_t total, int64_t P) {
 }
 
 template <typename T>
-T binary_row_dispatch(const T* x, T* grad, int C, int cls, T gamma, T alpha, T scale) {
+double binary_rows_dispatch(const T* x, int64_t ldx, T* grad, int64_t ldg, const int32_t* cls, int rows, int C, T gamma, T alpha, T scale) {
   if (gamma == T(2))
-    return grad ? focal_binary_row<T, PowGamma2, true>(x, grad, C, cls, gamma, alpha, scale)
-                : focal_binary_row<T, PowGamma2, false>(x, grad, C, cls, gamma, alpha, scale);
-  return grad ? focal_binary_row<T, PowGammaAny, true>(x, grad, C, cls, gamma, alpha, scale)
-              : focal_binary_row<T, PowGammaAny, false>(x, grad, C, cls, gamma, alpha, scale);
+    return grad ? focal_binary_rows<T, PowGamma2, true>(x, ldx, grad, ldg, cls, rows, C, gamma, alpha, scale)
+                : focal_binary_rows<T, PowGamma2, false>(x, ldx, grad, ldg, cls, rows, C, gamma, alpha, scale);
+  return grad ? focal_binary_rows<T, PowGammaAny, true>(x, ldx, grad, ldg, cls, rows, C, gamma, alpha, scale)
+              : focal_binary_rows<T, PowGammaAny, false>(x, ldx, grad, ldg, cls, rows, C, gamma, alpha, scale);
 }
 
 template <typename T>
@@ -111,22 +111,24 @@ bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const Te
           partials[p] = short_rows<T, TT>(a, a.N * p / P, a.N * (p + 1) / P, grad, scale, chk);
           continue;
         }
+        // runs of up to kRowRun rows: their classes gathered (kSkippedRow for an ignored or invalid
+        // target), then one call of the row loop
+        constexpr int64_t kRowRun = 64;
+        int32_t cls[kRowRun];
         double acc = 0;
-        for (int64_t n = a.N * p / P; n < a.N * (p + 1) / P; ++n) {
-          int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[n * a.target.s0];
-          IndexTarget it = classify(tv, a.kind, a.C);
-          T* grow = grad ? grad + n * g->strides[0] : nullptr;
-          if (it.invalid || it.ignored) {
+        for (int64_t n0 = a.N * p / P, n_end = a.N * (p + 1) / P; n0 < n_end; n0 += kRowRun) {
+          const int64_t rows = std::min(kRowRun, n_end - n0);
+          for (int64_t r = 0; r < rows; ++r) {
+            int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[(n0 + r) * a.target.s0];
+            IndexTarget it = classify(tv, a.kind, a.C);
             if (it.invalid) {
               chk.bad = true;
               chk.value = (double)tv;
             }
-            if (grow)
-              for (int64_t c = 0; c < a.C; ++c) grow[c] = T(0);
-            continue;
+            cls[r] = it.invalid || it.ignored ? kSkippedRow : (int32_t)it.cls;
           }
-          acc +=
-              (double)binary_row_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n * a.x.s0, grow, (int)a.C, (int)it.cls, (T)a.gamma, (T)a.alpha, (T)scale);
+          acc += binary_rows_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n0 * a.x.s0, a.x.s0, grad ? grad + n0 * g->strides[0] : nullptr,
+                                         g ? g->strides[0] : 0, cls, (int)rows, (int)a.C, (T)a.gamma, (T)a.alpha, (T)scale);
         }
         partials[p] = acc;
       }

@@ -87,10 +87,24 @@ struct AlphaWeights {
 //   loss = alpha_t q^gamma ce,   dloss/dx = s * alpha_t q^gamma (q + gamma r ce),  s = -1 if positive.
 // alpha_t and s * alpha_t are selected from the launch constants before they multiply anything (a
 // vectorised loop would otherwise form both targets' products and blend them).
-template <typename T, typename PowG = PowGammaRuntime>
-KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, AlphaWeights<T> alpha, PowG powg = PowG()) {
+//
+// The formula in two stages: binary_exp gives z and the one exponential e = exp(-|z|), binary_rest
+// everything else from them. binary() composes the two; the CPU's row loop runs them as two
+// passes over a block of a row (native/cpu/focal_row.h), each a shorter chain of dependent
+// instructions, so that the processor overlaps more elements (the single pass was bound by how
+// many of its long iterations fit in the reorder window, not by its arithmetic).
+template <typename T>
+struct SignedExp {
+  T z, e;   // z = -x if positive else x;  e = exp(-|z|) in [0, 1]
+};
+template <typename T>
+KILN_HD SignedExp<T> binary_exp(T x, bool positive) {
   T z = positive ? -x : x;
-  T e = m::exp_nonpos(-m::fabs(z));   // in [0, 1]
+  return {z, m::exp_nonpos(-m::fabs(z))};
+}
+template <typename T, typename PowG = PowGammaRuntime>
+KILN_HD LossGrad<T> binary_rest(SignedExp<T> ze, bool positive, T gamma, AlphaWeights<T> alpha, PowG powg = PowG()) {
+  const T z = ze.z, e = ze.e;
   m::SigmoidParts<T> sp = m::sigmoid_parts(e);
   T big = sp.big;                   // sigmoid(|z|)
   T small = sp.small;               // sigmoid(-|z|)
@@ -102,6 +116,10 @@ KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, AlphaWeights<T> alpha, P
   T at = positive ? alpha.pos : alpha.neg;      // alpha_t
   T gs = positive ? -alpha.pos : alpha.neg;     // s * alpha_t
   return {at * qg * ce, gs * qg * (q + gamma * r * ce)};
+}
+template <typename T, typename PowG = PowGammaRuntime>
+KILN_HD LossGrad<T> binary(T x, bool positive, T gamma, AlphaWeights<T> alpha, PowG powg = PowG()) {
+  return binary_rest<T, PowG>(binary_exp(x, positive), positive, gamma, alpha, powg);
 }
 
 // Soft target t in [0, 1].
