@@ -6,10 +6,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Settings } from './config.js';
-import { makeScenes } from './data.js';
+import { CLASS_NAMES, type Scene, makeScenes } from './data.js';
 import { type ApResult, type Detection, averagePrecision, detect } from './evaluate.js';
 import { BALANCED_CE, CROSS_ENTROPY, FOCAL, GAMMA_SWEEP, type LossVariant } from './loss.js';
-import { plotApVsGamma, plotDetections, plotFigure1, plotLossCurves } from './plots.js';
+import { type DrawnImage, plotApVsGamma, plotDetections, plotFigure1, plotLossCurves } from './plots.js';
 import type { Progress } from './progress.js';
 import { type StepReport, type TrainLog, trainDetector } from './train.js';
 
@@ -42,7 +42,10 @@ export interface ExperimentResult {
 
 const same = (a: LossVariant, b: LossVariant) => a.gamma === b.gamma && a.alpha === b.alpha;
 
-export function runExperiment(o: ExperimentOptions): ExperimentResult {
+/** A scene as the pictures take images: one gray channel, its objects as ground truth. */
+const drawnImage = (scene: Scene, size: number): DrawnImage => ({ pixels: scene.pixels, channels: 1, height: size, width: size, truth: scene.objects });
+
+export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResult> {
   const s = o.settings;
   mkdirSync(o.outDir, { recursive: true });
   const testScenes = makeScenes(s.testDataSeed, 0, s.testImages, s.scenes);
@@ -76,12 +79,13 @@ export function runExperiment(o: ExperimentOptions): ExperimentResult {
     files.push(p);
     return p;
   };
-  plotLossCurves(comparison.map((r) => r.log), out('loss-curves.png'));
-  plotFigure1(out('focal-loss-figure1.png'));
-  plotDetections(comparison.map((r) => ({ name: r.variant.name.toUpperCase(), detections: r.detections.slice(0, 6) })), testScenes.slice(0, 6), s.scenes.imageSize, out('detections.png'));
+  await plotLossCurves(comparison.map((r) => r.log), out('loss-curves.png'));
+  await plotFigure1(out('focal-loss-figure1.png'));
+  const shown = testScenes.slice(0, 6).map((scene) => drawnImage(scene, s.scenes.imageSize));
+  await plotDetections(comparison.map((r) => ({ name: r.variant.name, detections: r.detections.slice(0, shown.length) })), shown, CLASS_NAMES, out('detections.png'));
   if (sweep.length > 0) {
-    plotApVsGamma(sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: r.ap.mean })), out('ap-vs-gamma.png'));
-    plotLossCurves(sweep.map((r) => r.log), out('sweep-loss-curves.png'));
+    await plotApVsGamma(sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: r.ap.mean })), out('ap-vs-gamma.png'));
+    await plotLossCurves(sweep.map((r) => r.log), out('sweep-loss-curves.png'));
   }
   const summary = (r: VariantResult) => ({
     variant: r.variant, mAP50: r.ap.mean, ap50PerClass: r.ap.perClass,

@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   console.log(describeSettings(s));
   const started = performance.now();
   let imbalanceShown = false;
-  const result = runExperiment({
+  const result = await runExperiment({
     settings: s, sweep, outDir: out, progress: job === null || job.rank === 0 ? progressBar : undefined,
     onResult: (r) => {
       if (!imbalanceShown) {

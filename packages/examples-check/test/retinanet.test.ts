@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuThreads } from '@kiln/tensor';
 import { PRESETS } from '../../../examples/retinanet/config.js';
@@ -25,9 +26,9 @@ describe('examples/retinanet in fast mode', () => {
     rmSync(out, { recursive: true, force: true });
   });
 
-  it('trains each loss (the loss falls), scores it and writes the outputs', () => {
+  it('trains each loss (the loss falls), scores it and writes the outputs', async () => {
     const settings = PRESETS.fast();
-    const result = runExperiment({ settings, outDir: out });
+    const result = await runExperiment({ settings, outDir: out });
     expect(result.comparison.map((r) => r.variant.name)).toEqual(['focal', 'ce', 'ce-alpha']);
     for (const r of result.comparison) {
       const total = r.log.classification.map((c, i) => c + r.log.box[i]);
@@ -45,7 +46,10 @@ describe('examples/retinanet in fast mode', () => {
       expect(existsSync(join(out, name))).toBe(true);
     }
     for (const f of result.files.filter((f) => f.endsWith('.png'))) {
-      expect([...readFileSync(f).subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      const meta = await sharp(f).metadata();
+      expect(meta.format).toBe('png');
+      expect(meta.width).toBeGreaterThan(100);
+      expect(meta.height).toBeGreaterThan(100);
     }
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { comparison: unknown[] };
     expect(json.comparison).toHaveLength(3);

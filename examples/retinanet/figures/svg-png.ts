@@ -1,0 +1,13 @@
+/**
+ * SVG to PNG through sharp (libvips with librsvg): text is laid out with the system's fonts
+ * through fontconfig, which falls back to any font it has when the ones asked for are missing.
+ */
+import sharp from 'sharp';
+
+/**
+ * The PNG of an SVG document, at the pixel size its width and height attributes give, on white
+ * (no alpha channel: the pictures are opaque, and RGB files are smaller).
+ */
+export async function svgToPng(svg: string): Promise<Buffer> {
+  return sharp(Buffer.from(svg, 'utf8')).flatten({ background: '#ffffff' }).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer();
+}

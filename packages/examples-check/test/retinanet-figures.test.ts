@@ -1,0 +1,124 @@
+/**
+ * The RetinaNet example's pictures (examples/retinanet/plots.ts and figures/): charts carry their
+ * titles as real text, detections are drawn where they are at the image's size, bad input is a
+ * typed error, the Figure 1 data leaves no tensor behind, and a machine without the preferred
+ * fonts still writes the pictures.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ShapeError, ValueError, memoryStats } from '@kiln/tensor';
+import { settleMemoryBeforeEach } from '@kiln/tensor/testing';
+import { type DrawnImage, drawDetectionsOnImage, plotDetections, plotFigure1 } from '../../../examples/retinanet/plots.js';
+import { apVsGammaSpec } from '../../../examples/retinanet/figures/ap-vs-gamma.js';
+import { figure1Spec } from '../../../examples/retinanet/figures/figure1.js';
+import { lossCurvesSpec } from '../../../examples/retinanet/figures/loss-curves.js';
+import { PALETTE } from '../../../examples/retinanet/figures/style.js';
+import { vegaLiteToSvg } from '../../../examples/retinanet/figures/vega-svg.js';
+import type { TrainLog } from '../../../examples/retinanet/train.js';
+
+settleMemoryBeforeEach();
+
+const out = mkdtempSync(join(tmpdir(), 'kiln-retinanet-figures-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+/** The lines of text of an SVG's <text> elements (a multi-line label is one <tspan> per line), entities decoded. */
+const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>(.*?)<\/text>/gs)]
+  .flatMap((m) => (m[1].includes('<tspan') ? [...m[1].matchAll(/<tspan[^>]*>([^<]*)<\/tspan>/g)].map((t) => t[1]) : [m[1]]))
+  .map((t) => t.replace(/&#(\d+);/g, (_, c: string) => String.fromCharCode(Number(c))).replace(/&amp;/g, '&'));
+
+const log = (name: string, scale: number): TrainLog => ({
+  variant: { name, gamma: 2, alpha: 0.25 },
+  classification: Array.from({ length: 50 }, (_, i) => scale * Math.exp(-i / 20)),
+  box: Array.from({ length: 50 }, (_, i) => 0.5 * Math.exp(-i / 30)),
+} as unknown as TrainLog);
+
+const classNames = ['rect', 'cross', 'ellipse'] as const;
+const hex = (c: string) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+
+/** A flat gray image, planar, `channels` × height × width. */
+const grayImage = (channels: 1 | 3, height: number, width: number, truth: DrawnImage['truth'] = []): DrawnImage =>
+  ({ pixels: new Float32Array(channels * height * width).fill(0.5), channels, height, width, truth });
+
+describe('the example\'s charts (Vega-Lite rendered by Vega)', () => {
+  it('have their titles, axis titles and legend as text elements', async () => {
+    const loss = texts(await vegaLiteToSvg(lossCurvesSpec([log('focal', 1), log('ce', 10)])));
+    for (const t of ['Classification loss', 'Box loss (smooth L1)', 'loss per positive anchor', 'training step (mean of 2)', 'focal', 'ce']) expect(loss).toContain(t);
+    const fig1 = texts(await vegaLiteToSvg(figure1Spec()));
+    for (const t of ['probability of the ground-truth class', 'loss', 'well-classified examples', 'γ = 0', 'γ = 5']) expect(fig1).toContain(t);
+    const ap = texts(await vegaLiteToSvg(apVsGammaSpec([{ gamma: 0, alpha: 0.75, ap: 0.517 }, { gamma: 2, alpha: 0.25, ap: 0.5 }])));
+    for (const t of ['mAP at IoU 0.5', '0.517', '0.500', 'α 0.75']) expect(ap).toContain(t);
+  }, 60_000);
+
+  it('plotFigure1 writes a PNG and leaves no tensor allocated', async () => {
+    const before = memoryStats('cpu').allocated;
+    const path = join(out, 'figure1.png');
+    await plotFigure1(path);
+    expect(memoryStats('cpu').allocated).toBe(before);
+    const meta = await sharp(path).metadata();
+    expect(meta.format).toBe('png');
+    expect(meta.width).toBeGreaterThan(500);
+  }, 60_000);
+
+  it('are still written on a machine without the preferred fonts (fontconfig with no font at all)', () => {
+    const root = resolve(import.meta.dirname, '../../..');
+    const conf = join(out, 'fonts.conf'), png = join(out, 'no-fonts.png');
+    writeFileSync(conf, `<?xml version="1.0"?>\n<fontconfig><cachedir>${join(out, 'fc-cache')}</cachedir></fontconfig>\n`);
+    const script = `const { plotApVsGamma } = await import(${JSON.stringify(join(root, 'examples/retinanet/plots.ts'))});
+await plotApVsGamma([{ gamma: 0, alpha: 0.75, ap: 0.5 }, { gamma: 2, alpha: 0.25, ap: 0.6 }], ${JSON.stringify(png)});`;
+    execFileSync(process.execPath, ['--conditions=@kiln/source', '--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: root, env: { ...process.env, FONTCONFIG_FILE: conf }, stdio: 'pipe',
+    });
+    expect([...readFileSync(png).subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  }, 60_000);
+});
+
+describe('detections drawn on images', () => {
+  it('drawDetectionsOnImage returns a PNG of the image\'s size with the boxes where they are', async () => {
+    // box edges on pixel centres (x.5): a 1-pixel stroke then covers whole pixels; labels sit above the boxes
+    const image = grayImage(3, 60, 80, [{ box: [40.5, 45.5, 50.5, 55.5], label: 2 }]);
+    const low = { box: [55.5, 30.5, 70.5, 50.5] as const, label: 1, score: 0.1 };
+    const png = await drawDetectionsOnImage(image, [{ box: [5.5, 15.5, 30.5, 40.5], label: 0, score: 0.9 }, low], classNames);
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([80, 60]);
+    const pixel = (raw: Buffer, x: number, y: number) => [...raw.subarray((y * 80 + x) * info.channels, (y * 80 + x) * info.channels + 3)];
+    const near = (got: number[], want: number[]) => got.every((v, k) => Math.abs(v - want[k]) <= 12);
+    const gray = [128, 128, 128];
+    expect(near(pixel(data, 5, 30), hex(PALETTE[0]))).toBe(true); // the left edge of the detection, in class 0's colour
+    expect(near(pixel(data, 15, 30), gray)).toBe(true); // the image shows inside the box
+    expect(near(pixel(data, 70, 40), gray)).toBe(true); // a detection below minScore 0.3 is not drawn
+    // with minScore 0.05 it is
+    const all = await sharp(await drawDetectionsOnImage(image, [low], classNames, 0.05)).raw().toBuffer();
+    expect(near(pixel(all, 70, 40), hex(PALETTE[1]))).toBe(true);
+  });
+
+  it('draws gray images (1 channel) at their size, with no detections too', async () => {
+    const meta = await sharp(await drawDetectionsOnImage(grayImage(1, 32, 32), [], classNames)).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 32, 32]);
+  });
+
+  it('rejects an image whose pixels do not match its size, and labels outside the class names', async () => {
+    const bad = { ...grayImage(3, 4, 4), pixels: new Float32Array(40) };
+    await expect(drawDetectionsOnImage(bad, [], classNames)).rejects.toThrow(ShapeError);
+    await expect(drawDetectionsOnImage(bad, [], classNames)).rejects.toMatchObject({ op: 'drawDetectionsOnImage', argument: 'image.pixels' });
+    await expect(drawDetectionsOnImage(grayImage(1, 4, 4), [{ box: [0, 0, 2, 2], label: 3, score: 1 }], classNames))
+      .rejects.toMatchObject({ name: 'ValueError', argument: 'detections[0].label' });
+    await expect(drawDetectionsOnImage(grayImage(1, 4, 4, [{ box: [0, 0, 2, 2], label: -1 }]), [], classNames)).rejects.toThrow(ValueError);
+  });
+
+  it('plotDetections writes the grid (a row per model, a column per image) and checks that rows match the images', async () => {
+    const images = [grayImage(1, 32, 32, [{ box: [4, 4, 12, 12], label: 0 }]), grayImage(1, 32, 32)];
+    const det = [[{ box: [4, 4, 12, 12] as const, label: 0, score: 0.8 }], []];
+    const path = join(out, 'detections.png');
+    await plotDetections([{ name: 'focal', detections: det }, { name: 'ce', detections: det }], images, classNames, path);
+    const meta = await sharp(path).metadata();
+    expect(meta.format).toBe('png');
+    expect(meta.width).toBeGreaterThan(2 * 2 * 160); // two cells of 160 units at 2 pixels per unit
+    expect(meta.height).toBeGreaterThan(2 * 2 * 160);
+    await expect(plotDetections([{ name: 'focal', detections: [[]] }], images, classNames, path))
+      .rejects.toMatchObject({ name: 'ValueError', op: 'plotDetections', argument: 'rows[0].detections' });
+  });
+});
