@@ -58,7 +58,7 @@ export async function plotFigure1(path: string): Promise<void> {
  * ```
  */
 export async function plotDetections(rows: readonly DetectionRow[], images: readonly DrawnImage[], classNames: readonly string[], path: string, minScore = MIN_SCORE): Promise<void> {
-  await writeFile(path, await svgToPng(await detectionsGridSvg('plotDetections', rows, images, classNames, minScore)));
+  await writeFile(path, await svgToPng(await detectionsGridSvg('plotDetections', rows, images, classNames, minScore), { palette: true }));
 }
 
 /**

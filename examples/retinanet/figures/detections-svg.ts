@@ -16,6 +16,24 @@ export const textWidth = (text: string, fontSize: number) => 0.55 * fontSize * t
 /** Text made safe inside SVG elements and attribute values. */
 export const escapeXml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+type Box = readonly [number, number, number, number];
+interface Rect { x: number; y: number; w: number; h: number }
+
+const overlaps = (a: Rect, b: Rect) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+
+/**
+ * Where a box's label tab goes (w × h, inside the image of size imageW × imageH): the first of
+ * above the box, inside its top, below it and inside its bottom that overlaps no tab placed
+ * before, else above (or inside, at the image's edge). Detectors put several boxes on one object,
+ * so the first place is often taken.
+ */
+function placeTab(box: Box, w: number, h: number, imageW: number, imageH: number, placed: readonly Rect[]): Rect {
+  const x = Math.max(0, Math.min(box[0], imageW - w));
+  const inImage = (y: number): Rect => ({ x, y: Math.max(0, Math.min(y, imageH - h)), w, h });
+  const candidates = [box[1] - h, box[1], box[3], box[3] - h].map(inImage);
+  return candidates.find((c) => !placed.some((p) => overlaps(c, p))) ?? candidates[0];
+}
+
 /** The colour of class `label`. */
 export const classColor = (label: number) => PALETTE[label % PALETTE.length];
 
@@ -45,20 +63,23 @@ export function overlaySvg(op: string, image: DrawnImage, detections: readonly D
     parts.push(`<rect ${rect(t.box)} fill="none" stroke="${GROUND_TRUTH_COLOR}" stroke-width="${o.strokeWidth}" stroke-dasharray="${2 * o.strokeWidth + 2} ${o.strokeWidth + 2}"/>`);
   }
   detections.forEach((d, i) => checkLabel(op, `detections[${i}].label`, d.label, classNames.length));
-  const shown = detections.filter((d) => d.score >= o.minScore).sort((a, b) => a.score - b.score);
+  // most confident first: it gets the best place for its label, and its box is drawn last (on top)
+  const shown = detections.filter((d) => d.score >= o.minScore).sort((a, b) => b.score - a.score);
   const padding = Math.max(1, Math.round(o.fontSize / 6)), tabH = o.fontSize + 2 * padding;
+  const tabs: Rect[] = [], labels: string[] = [];
   for (const d of shown) {
     const color = classColor(d.label);
     const text = `${classNames[d.label]} ${d.score.toFixed(2)}`;
-    const tabW = textWidth(text, o.fontSize) + 2 * padding;
-    const [x1, y1] = [d.box[0] * o.scale, d.box[1] * o.scale];
-    // the tab sits above the box, or just inside its top when the box touches the image's top edge
-    const tabX = Math.max(0, Math.min(x1, w - tabW)), tabY = Math.min(Math.max(0, y1 - tabH), h - tabH);
-    parts.push(
-      `<rect ${rect(d.box)} fill="none" stroke="${color}" stroke-width="${o.strokeWidth}"/>`,
-      `<rect x="${tabX.toFixed(1)}" y="${tabY.toFixed(1)}" width="${tabW.toFixed(1)}" height="${tabH}" fill="${color}" fill-opacity="0.85"/>`,
-      `<text x="${(tabX + padding).toFixed(1)}" y="${(tabY + padding + 0.8 * o.fontSize).toFixed(1)}" font-size="${o.fontSize}" fill="white">${escapeXml(text)}</text>`,
+    const scaled: Box = [d.box[0] * o.scale, d.box[1] * o.scale, d.box[2] * o.scale, d.box[3] * o.scale];
+    const tab = placeTab(scaled, textWidth(text, o.fontSize) + 2 * padding, tabH, w, h, tabs);
+    tabs.push(tab);
+    labels.push(
+      `<rect x="${tab.x.toFixed(1)}" y="${tab.y.toFixed(1)}" width="${tab.w.toFixed(1)}" height="${tabH}" fill="${color}" fill-opacity="0.85"/>`,
+      `<text x="${(tab.x + padding).toFixed(1)}" y="${(tab.y + padding + 0.8 * o.fontSize).toFixed(1)}" font-size="${o.fontSize}" fill="white">${escapeXml(text)}</text>`,
     );
   }
+  for (const d of [...shown].reverse()) parts.push(`<rect ${rect(d.box)} fill="none" stroke="${classColor(d.label)}" stroke-width="${o.strokeWidth}"/>`);
+  // labels over every box, so that no box line crosses a label's text
+  parts.push(...labels);
   return parts.join('');
 }

@@ -6,8 +6,11 @@ import sharp from 'sharp';
 
 /**
  * The PNG of an SVG document, at the pixel size its width and height attributes give, on white
- * (no alpha channel: the pictures are opaque, and RGB files are smaller).
+ * (no alpha channel: the pictures are opaque, and RGB files are smaller). `palette` stores it
+ * with at most 256 colours (libimagequant, dithered): about half the bytes for pictures of
+ * photographs or noise, where full colour compresses badly.
  */
-export async function svgToPng(svg: string): Promise<Buffer> {
-  return sharp(Buffer.from(svg, 'utf8')).flatten({ background: '#ffffff' }).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer();
+export async function svgToPng(svg: string, options: { palette?: boolean } = {}): Promise<Buffer> {
+  return sharp(Buffer.from(svg, 'utf8')).flatten({ background: '#ffffff' })
+    .png({ compressionLevel: 9, adaptiveFiltering: true, palette: options.palette ?? false }).toBuffer();
 }
