@@ -23,7 +23,6 @@ export function apVsGammaSpec(points: readonly GammaPoint[]): TopLevelSpec {
   };
   const y = { field: 'ap', type: 'quantitative' as const, title: 'mAP at IoU 0.5', scale: { domain: [0, 1] } };
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'AP against γ (focal loss)',
     width: 560,
     height: 300,

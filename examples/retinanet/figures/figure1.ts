@@ -31,7 +31,6 @@ export function figure1Spec(): TopLevelSpec {
   });
   const x = { field: 'p', type: 'quantitative' as const, title: 'probability of the ground-truth class', scale: { domain: [0, 1] } };
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Focal loss (the paper\'s Figure 1)',
     width: 460,
     height: 320,

@@ -38,7 +38,6 @@ export function lossCurvesSpec(logs: readonly TrainLog[]): TopLevelSpec {
     },
   });
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     hconcat: [panel('Classification loss', (l) => l.classification), panel('Box loss (smooth L1)', (l) => l.box)],
   };
 }
