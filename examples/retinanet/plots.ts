@@ -16,7 +16,6 @@ import { vegaLiteToSvg } from './figures/vega-svg.js';
 import type { TrainLog } from './train.js';
 
 export type { DrawnBox, DrawnDetection, DrawnImage } from './figures/drawn-image.js';
-export { focalLossCurve } from './figures/figure1.js';
 
 /** Detections scoring below this are left out of the pictures unless the caller says otherwise. */
 const MIN_SCORE = 0.3;

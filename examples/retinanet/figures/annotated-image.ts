@@ -14,7 +14,7 @@ export async function annotatedImageSvg(op: string, image: DrawnImage, detection
   const fontSize = Math.max(7, Math.min(18, Math.round(side / 40)));
   const strokeWidth = Math.max(1, Math.round(side / 300));
   const href = `data:image/png;base64,${(await imageToPng(image)).toString('base64')}`;
-  const overlay = overlaySvg(op, image, detections, classNames, { scale: 1, fontSize, strokeWidth, minScore });
+  const overlay = overlaySvg(op, 'detections', image, detections, classNames, { scale: 1, fontSize, strokeWidth, minScore });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT_FAMILY}">`
     + `<image width="${width}" height="${height}" href="${href}"/>${overlay}</svg>`;
 }

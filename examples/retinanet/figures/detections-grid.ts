@@ -41,7 +41,7 @@ export async function detectionsGridSvg(op: string, rows: readonly DetectionRow[
     const [w, h] = [image.width * scale, image.height * scale];
     rows.forEach((row, r) => {
       const x = nameW + i * (CELL + GAP), y = GAP + r * (CELL + GAP);
-      const overlay = overlaySvg(op, image, row.detections[i], classNames, { scale, fontSize: LABEL_SIZE, strokeWidth: 2, minScore });
+      const overlay = overlaySvg(op, `rows[${r}].detections[${i}]`, image, row.detections[i], classNames, { scale, fontSize: LABEL_SIZE, strokeWidth: 2, minScore });
       cells.push(
         `<g transform="translate(${x} ${y})"><image width="${w}" height="${h}" preserveAspectRatio="none" href="${href}"/>${overlay}</g>`,
       );

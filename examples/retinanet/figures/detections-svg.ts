@@ -3,7 +3,7 @@
  * class's colour with a label (class name and score) in real text on a filled tab, as
  * torchvision's `draw_bounding_boxes` and Detectron's visualiser draw them.
  */
-import { type DrawnDetection, type DrawnImage, checkLabel } from './drawn-image.js';
+import { type DrawnDetection, type DrawnImage, checkBox, checkLabel } from './drawn-image.js';
 import { GROUND_TRUTH_COLOR, PALETTE } from './style.js';
 
 /**
@@ -50,9 +50,10 @@ export interface OverlayOptions {
 
 /**
  * The SVG elements that draw `image`'s ground truth and `detections` (above `minScore`, highest
- * score on top) in a `scale`-times enlarged copy of the image placed at the origin.
+ * score on top) in a `scale`-times enlarged copy of the image placed at the origin. Bad boxes or
+ * labels are errors of `op` naming `argument` (the detections' name in op's call).
  */
-export function overlaySvg(op: string, image: DrawnImage, detections: readonly DrawnDetection[], classNames: readonly string[], o: OverlayOptions): string {
+export function overlaySvg(op: string, argument: string, image: DrawnImage, detections: readonly DrawnDetection[], classNames: readonly string[], o: OverlayOptions): string {
   const w = image.width * o.scale, h = image.height * o.scale;
   const rect = (box: readonly number[]) => {
     const [x1, y1, x2, y2] = box.map((v) => v * o.scale);
@@ -62,7 +63,10 @@ export function overlaySvg(op: string, image: DrawnImage, detections: readonly D
   for (const t of image.truth ?? []) {
     parts.push(`<rect ${rect(t.box)} fill="none" stroke="${GROUND_TRUTH_COLOR}" stroke-width="${o.strokeWidth}" stroke-dasharray="${2 * o.strokeWidth + 2} ${o.strokeWidth + 2}"/>`);
   }
-  detections.forEach((d, i) => checkLabel(op, `detections[${i}].label`, d.label, classNames.length));
+  detections.forEach((d, i) => {
+    checkBox(op, `${argument}[${i}].box`, d.box);
+    checkLabel(op, `${argument}[${i}].label`, d.label, classNames.length);
+  });
   // most confident first: it gets the best place for its label, and its box is drawn last (on top)
   const shown = detections.filter((d) => d.score >= o.minScore).sort((a, b) => b.score - a.score);
   const padding = Math.max(1, Math.round(o.fontSize / 6)), tabH = o.fontSize + 2 * padding;

@@ -36,7 +36,15 @@ export function checkImage(op: string, argument: string, image: DrawnImage, clas
   if (image.pixels.length !== channels * height * width) {
     throw new ShapeError(op, `${argument}.pixels`, `channels × height × width = ${channels * height * width} values`, String(image.pixels.length));
   }
-  image.truth?.forEach((t, i) => checkLabel(op, `${argument}.truth[${i}].label`, t.label, classCount));
+  image.truth?.forEach((t, i) => {
+    checkBox(op, `${argument}.truth[${i}].box`, t.box);
+    checkLabel(op, `${argument}.truth[${i}].label`, t.label, classCount);
+  });
+}
+
+/** Checks that a box is four finite numbers (a NaN would reach the SVG as an attribute librsvg rejects). */
+export function checkBox(op: string, argument: string, box: DrawnBox): void {
+  if (box.length !== 4 || !box.every(Number.isFinite)) throw new ValueError(op, argument, 'four finite numbers [x1, y1, x2, y2]', `[${box.join(', ')}]`);
 }
 
 /** Checks that a label indexes the class names. */

@@ -107,6 +107,8 @@ describe('detections drawn on images', () => {
     await expect(drawDetectionsOnImage(grayImage(1, 4, 4), [{ box: [0, 0, 2, 2], label: 3, score: 1 }], classNames))
       .rejects.toMatchObject({ name: 'ValueError', argument: 'detections[0].label' });
     await expect(drawDetectionsOnImage(grayImage(1, 4, 4, [{ box: [0, 0, 2, 2], label: -1 }]), [], classNames)).rejects.toThrow(ValueError);
+    await expect(drawDetectionsOnImage(grayImage(1, 4, 4), [{ box: [0, Number.NaN, 2, 2], label: 0, score: 1 }], classNames))
+      .rejects.toMatchObject({ name: 'ValueError', argument: 'detections[0].box' });
   });
 
   it('plotDetections writes the grid (a row per model, a column per image) and checks that rows match the images', async () => {
@@ -120,5 +122,7 @@ describe('detections drawn on images', () => {
     expect(meta.height).toBeGreaterThan(2 * 2 * 160);
     await expect(plotDetections([{ name: 'focal', detections: [[]] }], images, classNames, path))
       .rejects.toMatchObject({ name: 'ValueError', op: 'plotDetections', argument: 'rows[0].detections' });
+    await expect(plotDetections([{ name: 'focal', detections: [[], [{ box: [0, 0, 2, 2], label: 7, score: 1 }]] }], images, classNames, path))
+      .rejects.toMatchObject({ name: 'ValueError', op: 'plotDetections', argument: 'rows[0].detections[1][0].label' });
   });
 });
