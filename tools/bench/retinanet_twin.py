@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch twin of the RetinaNet example's training step (examples/retinanet), for
+"""PyTorch twin of the training-step benchmark's RetinaNet (tools/bench/train-step/, the RetinaNet
+example's model before it moved to @kiln/vision), for
 tools/bench/train-step.ts.
 
-The same architecture as examples/retinanet/model.ts (backbone of stride-2 3x3 convs, a top-down
+The same architecture as tools/bench/train-step/model.ts (backbone of stride-2 3x3 convs, a top-down
 pyramid of 1x1 laterals plus nearest 2x upsampling, classification and box subnets of `headDepth`
-3x3 convs + ReLU shared by every level), the same losses as examples/retinanet/loss.ts (sigmoid
+3x3 convs + ReLU shared by every level), the same losses as tools/bench/train-step/loss.ts (sigmoid
 focal loss over every (anchor, class) pair, ignored anchors left out, plus smooth L1 (beta 0.11) on
 the deltas of positive anchors, both summed and divided by the number of positive anchors) and
 Adam. One step is what the example's step does: upload the batch, forward, losses, backward, an
@@ -56,7 +57,7 @@ def missing(what):
     sys.exit(2)
 
 
-# ---- the model: examples/retinanet/model.ts ---------------------------------------------------
+# ---- the model: tools/bench/train-step/model.ts ---------------------------------------------------
 
 if torch is not None:
     def conv3(cin, cout, stride=1):
@@ -131,7 +132,7 @@ if torch is not None:
 
     def focal_loss_sum(logits, labels, gamma, alpha):
         """Sum of the sigmoid focal loss over non-ignored rows; labels: 0 background, 1..K class k-1,
-        negative ignored (the 'seed' convention of examples/retinanet/loss.ts). torchvision's formula."""
+        negative ignored (the 'seed' convention of tools/bench/train-step/loss.ts). torchvision's formula."""
         k = logits.shape[1]
         valid = (labels >= 0).unsqueeze(1).to(logits.dtype)
         target = (labels.unsqueeze(1) == torch.arange(1, k + 1, device=logits.device)).to(logits.dtype)

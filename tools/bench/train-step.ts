@@ -1,10 +1,12 @@
 /**
- * The RetinaNet example's training step (examples/retinanet) timed in Kiln, side by side with its
- * PyTorch twin (tools/bench/retinanet_twin.py: the same architecture, initial weights, batch,
+ * The training step of a small RetinaNet (tools/bench/train-step/: the RetinaNet example's model,
+ * anchors, targets and losses before the example moved to @kiln/vision's RetinaNet, kept here as
+ * the benchmark's own fixed model so that its tables stay comparable) timed in Kiln, side by side
+ * with its PyTorch twin (tools/bench/retinanet_twin.py: the same architecture, initial weights, batch,
  * losses and Adam). One step is the example's: upload the batch, forward, sigmoid focal + smooth L1
  * (normalised by the positive anchors), backward, Adam, read both losses back.
  *
- * Presets: the example's `cpu` and `cuda`, `real` (RetinaNet's real width: batch 8, 512×512, width
+ * Presets: the example's former `cpu` and `cuda` (train-step/settings.ts), `real` (RetinaNet's real width: batch 8, 512×512, width
  * 256, strides 8-128, 4-conv subnets, 49,104 anchors per image) and `fast`.
  *
  * On the GPU machine (`bash tools/gpu/remote.sh train-bench` runs these three in one call):
@@ -185,7 +187,7 @@ function main(): void {
     }
   }
   const md = combinedTable(rows, twin, {
-    title: `RetinaNet training step (examples/retinanet: forward, focal + smooth L1, backward, Adam, losses read back), ${machine(dev)}; medians of ${steps} steps after ${warmup} warm-up; ms per step (host wall) and device ms (CUDA events around the step)`,
+    title: `RetinaNet training step (tools/bench/train-step, the example's former model: forward, focal + smooth L1, backward, Adam, losses read back), ${machine(dev)}; medians of ${steps} steps after ${warmup} warm-up; ms per step (host wall) and device ms (CUDA events around the step)`,
     presets: presets.map((p) => describePreset(p, presetSettings(p, deviceFor(p)))),
     twinMissing,
   });

@@ -1,6 +1,7 @@
 /**
- * Kiln's side of the training-step benchmark: the example's model, batch, losses and Adam
- * (examples/retinanet), one step as the example's step runs it (upload the batch, forward, focal +
+ * Kiln's side of the training-step benchmark: its fixed model, batch, losses and Adam (this
+ * folder's model.ts, anchors.ts, scenes.ts, loss.ts: the RetinaNet example's before it moved to
+ * @kiln/vision), one step as the example's step ran it (upload the batch, forward, focal +
  * smooth L1, backward, Adam, read both losses back), timed; and the files the PyTorch twin loads
  * (initial weights, the batch, the settings and Kiln's losses at the initial weights).
  */
@@ -12,12 +13,11 @@ import { noGrad } from '@kiln/autograd';
 import { cuda } from '@kiln/cuda';
 import { saveStateDict } from '@kiln/nn';
 import { Adam } from '@kiln/optim';
-import type { Settings } from '../../../examples/retinanet/config.js';
-import { makeAnchors, assignTargets, type Targets } from '../../../examples/retinanet/anchors.js';
-import { makeScenes, packImages } from '../../../examples/retinanet/data.js';
-import { BOX_BETA, FOCAL, detectionLoss, targetTensors } from '../../../examples/retinanet/loss.js';
-import type { RetinaNet } from '../../../examples/retinanet/model.js';
-import { buildModel, dropGradients } from '../../../examples/retinanet/train.js';
+import { type Settings, buildModel, dropGradients } from './settings.js';
+import { makeAnchors, assignTargets, type Targets } from './anchors.js';
+import { makeScenes, packImages } from './scenes.js';
+import { BOX_BETA, FOCAL, detectionLoss, targetTensors } from './loss.js';
+import type { RetinaNet } from './model.js';
 
 /** What one step of the benchmark trains on: the model, its optimizer and one batch on the host. */
 export interface StepSetup {

@@ -1,10 +1,10 @@
 /**
- * The training setups the benchmark times: the example's presets (examples/retinanet/config.ts) and
+ * The training setups the benchmark times: the example's former presets (settings.ts) and
  * RetinaNet's real width (batch 8, 512 x 512, width 256, strides 8-128, 4-conv subnets, 9 anchors
  * per position: 49,104 anchors per image).
  */
-import { PRESETS, type Settings } from '../../../examples/retinanet/config.js';
-import { makeAnchors } from '../../../examples/retinanet/anchors.js';
+import { PRESETS, type Settings } from './settings.js';
+import { makeAnchors } from './anchors.js';
 
 export const PRESET_NAMES = ['fast', 'cpu', 'cuda', 'real'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];

@@ -1,5 +1,6 @@
 /**
- * Anchors and their training targets, as in RetinaNet: at every position of each feature map
+ * The training-step benchmark's anchors and targets (the example's before it used @kiln/vision's
+ * AnchorGenerator and Matcher), as in RetinaNet: at every position of each feature map
  * (stride s) sit A = scales x ratios anchor boxes centred on the position; an anchor is a
  * positive of a ground-truth object when their IoU is >= 0.5, a negative (background) below 0.4,
  * and ignored in between. Each object's best anchors are positives too, so no object goes
@@ -8,7 +9,7 @@
  * Anchors are ordered level by level, then row y, column x, anchor a — the order in which the
  * model lays out its head outputs (model.ts), so anchor i and output row i always correspond.
  */
-import type { Box, GroundTruth } from './data.js';
+import type { Box, GroundTruth } from './scenes.js';
 
 export interface AnchorConfig {
   /** strides of the feature maps that carry anchors (pixels per feature cell) */

@@ -1,5 +1,7 @@
 /**
- * A small RetinaNet (Lin et al., 2017): a convolutional backbone, a feature pyramid (lateral 1x1
+ * The training-step benchmark's fixed model (it was the RetinaNet example's until the example moved
+ * to @kiln/vision's RetinaNet; retinanet_twin.py is its PyTorch twin, and every number of
+ * docs/benchmarks.md's training-step tables was measured on it): a small RetinaNet (Lin et al., 2017): a convolutional backbone, a feature pyramid (lateral 1x1
  * convolutions plus the upsampled coarser level), and two subnets shared by every pyramid level —
  * classification (A x K sigmoid logits per position) and box regression (A x 4 deltas per
  * position).
