@@ -1,6 +1,6 @@
 /**
  * Training batches made ahead of use, as PyTorch's DataLoader(num_workers, prefetch_factor) makes
- * them: `workers` threads each make whole batches (scenes, packed pixels, anchor targets) and post
+ * them: `workers` threads each make whole batches (scenes, packed pixels, boxes and labels) and post
  * them back with their buffers transferred, up to `ahead` batches per worker ahead of the one
  * being trained on. Batch t goes to worker t mod workers, but its content depends only on
  * (settings, t, rank), never on the worker (batches.ts).
@@ -15,8 +15,7 @@
  */
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { AnchorSet } from './anchors.js';
-import { type Batch, type BatchSpec, anchorsOf, prepareBatch } from './batches.js';
+import { type Batch, type BatchSpec, prepareBatch } from './batches.js';
 import type { BatchRequest, BatchWorkerData } from './batch-worker.js';
 
 export interface BatchPoolOptions {
@@ -59,14 +58,14 @@ export class BatchPool {
   private readonly counter = new Int32Array(new SharedArrayBuffer(4));
   private readonly ready = new Map<number, Reply>();
   private readonly exited: Promise<unknown>[] = [];
-  private anchors: AnchorSet | null = null;
   /** the next step to request from a worker */
   private requested = 0;
   private live = 0;
   private closed = false;
 
   /**
-   * Starts the workers (they start making batches 0, 1, ... at once).
+   * Starts the workers (they start making batches firstStep, firstStep + 1, ... at once; a resumed
+   * run starts at its checkpoint's step).
    *
    * @example
    * ```ts
@@ -78,7 +77,7 @@ export class BatchPool {
    * }
    * ```
    */
-  constructor(spec: BatchSpec, o: BatchPoolOptions) {
+  constructor(spec: BatchSpec, o: BatchPoolOptions, firstStep = 0) {
     if (!Number.isInteger(o.workers) || o.workers < 0) throw new RangeError(`BatchPool: workers must be an integer >= 0, got ${o.workers}`);
     const ahead = o.ahead ?? 2;
     if (!Number.isInteger(ahead) || ahead < 1) throw new RangeError(`BatchPool: ahead must be an integer >= 1, got ${ahead}`);
@@ -95,7 +94,7 @@ export class BatchPool {
       this.threads.push(worker);
       this.ports.push(port1);
     }
-    this.requestAhead(0);
+    this.requestAhead(firstStep);
   }
 
   /** Threads of this pool that have not exited yet (0 once `close()` has resolved). */
@@ -106,10 +105,7 @@ export class BatchPool {
   /** Batch `step`; steps are taken in increasing order (each at most once). */
   take(step: number): Batch {
     if (this.closed) throw new Error('BatchPool.take: the pool is closed');
-    if (this.workers === 0) {
-      this.anchors ??= anchorsOf(this.spec);
-      return prepareBatch(this.spec, this.anchors, step);
-    }
+    if (this.workers === 0) return prepareBatch(this.spec, step);
     this.requestAhead(step);
     const deadline = performance.now() + this.timeoutMs;
     for (;;) {

@@ -4,7 +4,7 @@
  * thread blocked in Atomics.wait wakes. An error is posted back as a message, never thrown away.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
-import { type BatchSpec, anchorsOf, batchBuffers, prepareBatch } from './batches.js';
+import { type BatchSpec, batchBuffers, prepareBatch } from './batches.js';
 
 export interface BatchWorkerData {
   spec: BatchSpec;
@@ -28,10 +28,9 @@ function post(message: unknown, transfer: ArrayBuffer[] = []): void {
 }
 
 try {
-  const anchors = anchorsOf(spec);
   parentPort!.on('message', ({ step }: BatchRequest) => {
     try {
-      const batch = prepareBatch(spec, anchors, step);
+      const batch = prepareBatch(spec, step);
       post({ step, batch }, batchBuffers(batch));
     } catch (e) {
       post({ step, error: (e as Error).message });

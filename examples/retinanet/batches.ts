@@ -1,9 +1,11 @@
 /**
  * The training stream's batches: batch `step` of rank `rank` (of `world`) is a function of the
  * settings and those three numbers only, whichever thread makes it and whenever (batch-pool.ts
- * makes them on worker threads, several steps ahead).
+ * makes them on worker threads, several steps ahead). A batch carries the images and each
+ * image's boxes and labels; the model matches anchors to them on the device.
  */
-import { type AnchorSet, type MatchOptions, type Targets, assignTargets, makeAnchors, type AnchorConfig } from './anchors.js';
+import type { Tensor } from '@kiln/tensor';
+import { fromTypedArray } from '@kiln/tensor';
 import { type SceneOptions, makeScenes, packImages } from './data.js';
 
 /** What a batch depends on: plain data, so it can be sent to a worker thread. */
@@ -11,17 +13,21 @@ export interface BatchSpec {
   trainDataSeed: number;
   batchSize: number;
   scenes: SceneOptions;
-  anchors: AnchorConfig;
-  matching: MatchOptions;
   /** this process's rank and the number of ranks (0 and 1 outside a data-parallel job) */
   rank: number;
   world: number;
 }
 
-/** One rank's share of a training batch: packed [count, 1, S, S] pixels and the anchors' targets. */
+/**
+ * One rank's share of a training batch: packed [count, 3, S, S] pixels and the images' objects,
+ * concatenated: image i owns boxes [offsets[i], offsets[i + 1]) (x1, y1, x2, y2 rows) and their labels.
+ */
 export interface Batch {
   images: Float32Array;
-  targets: Targets;
+  boxes: Float32Array;
+  labels: BigInt64Array;
+  /** count + 1 offsets into the objects */
+  offsets: Int32Array;
 }
 
 /** Rank `rank`'s share of batch `step` of `batchSize` images split between `world` ranks: its first image index and count. */
@@ -30,20 +36,36 @@ export function shardFor(step: number, batchSize: number, rank: number, world: n
   return { first: step * batchSize + rank * count, count };
 }
 
-/** Makes batch `step` of the stream `spec` (`anchors`: makeAnchors of the spec, passed in to be made once). */
-export function prepareBatch(spec: BatchSpec, anchors: AnchorSet, step: number): Batch {
+/** Makes batch `step` of the stream `spec`. */
+export function prepareBatch(spec: BatchSpec, step: number): Batch {
   const shard = shardFor(step, spec.batchSize, spec.rank, spec.world);
   const scenes = makeScenes(spec.trainDataSeed, shard.first, shard.count, spec.scenes);
-  return {
-    images: packImages(scenes, spec.scenes.imageSize),
-    targets: assignTargets(anchors, scenes.map((sc) => sc.objects), spec.matching),
-  };
+  const offsets = new Int32Array(scenes.length + 1);
+  scenes.forEach((s, i) => { offsets[i + 1] = offsets[i] + s.objects.length; });
+  const boxes = new Float32Array(4 * offsets[scenes.length]);
+  const labels = new BigInt64Array(offsets[scenes.length]);
+  scenes.forEach((s, i) => s.objects.forEach((o, j) => {
+    boxes.set(o.box, 4 * (offsets[i] + j));
+    labels[offsets[i] + j] = BigInt(o.label);
+  }));
+  return { images: packImages(scenes, spec.scenes.imageSize), boxes, labels, offsets };
 }
-
-/** The anchors of a spec's images. */
-export const anchorsOf = (spec: BatchSpec): AnchorSet => makeAnchors(spec.scenes.imageSize, spec.anchors);
 
 /** The buffers of a batch, moved rather than copied when it is posted to another thread. */
 export function batchBuffers(b: Batch): ArrayBuffer[] {
-  return [b.images.buffer, b.targets.labels.buffer, b.targets.deltas.buffer, b.targets.positiveMask.buffer] as ArrayBuffer[];
+  return [b.images.buffer, b.boxes.buffer, b.labels.buffer, b.offsets.buffer] as ArrayBuffer[];
+}
+
+/** A batch's images [count, 3, S, S] and per-image targets ({ boxes [M, 4] float32, labels [M] int64 }) on `device`. */
+export function batchTensors(b: Batch, imageSize: number, device: string): { images: Tensor; targets: { boxes: Tensor; labels: Tensor }[] } {
+  const count = b.offsets.length - 1;
+  const images = fromTypedArray(b.images, [count, 3, imageSize, imageSize]).to(device);
+  const targets = Array.from({ length: count }, (_, i) => {
+    const [from, to] = [b.offsets[i], b.offsets[i + 1]];
+    return {
+      boxes: fromTypedArray(b.boxes.slice(4 * from, 4 * to), [to - from, 4]).to(device),
+      labels: fromTypedArray(b.labels.slice(from, to), [to - from]).to(device),
+    };
+  });
+  return { images, targets };
 }

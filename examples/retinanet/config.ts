@@ -1,10 +1,9 @@
 /**
  * The experiment's settings and its three presets: `fast` (a smoke test: seconds), `cpu` (the
- * default on the embedded CPU device: a few minutes on 2 cores) and `cuda` (larger images, model
- * and run, for a GPU). Every number the example uses lives here.
+ * default on the CPU device: about a minute on 2 cores for the three losses) and `cuda` (larger
+ * images, model and run, for a GPU). Every number the example uses lives here.
  */
-import { type AnchorConfig, type MatchOptions, RETINANET_ANCHORS, RETINANET_MATCHING } from './anchors.js';
-import { NUM_CLASSES, type SceneOptions } from './data.js';
+import type { SceneOptions } from './data.js';
 import type { ModelConfig } from './model.js';
 
 export interface Settings {
@@ -28,8 +27,6 @@ export interface Settings {
   workers: number | null;
   preset: 'fast' | 'cpu' | 'cuda';
   scenes: SceneOptions;
-  anchors: AnchorConfig;
-  matching: MatchOptions;
   model: ModelConfig;
   /** training iterations and images per iteration */
   steps: number;
@@ -37,58 +34,63 @@ export interface Settings {
   /** Adam's peak learning rate, reached after warmupSteps of linear warmup, then cosine decay to 0 */
   lr: number;
   warmupSteps: number;
-  /** seed of the models' initial weights (the same for every loss compared) */
-  seed: number;
+  /** seeds of the models' initial weights: each variant is trained once per seed, from the same weights */
+  seeds: number[];
   /** seeds of the training image stream and of the held-out test images (disjoint streams) */
   trainDataSeed: number;
   testDataSeed: number;
   testImages: number;
-  /** inference: score threshold, candidates per image before NMS, NMS IoU, detections kept per image */
-  scoreThreshold: number;
-  preNmsTopK: number;
-  nmsIou: number;
-  maxDetections: number;
+  /** images per forward pass when detecting on the test images */
+  evalBatch: number;
 }
 
-const anchorsFor = (strides: number[]): AnchorConfig => ({ ...RETINANET_ANCHORS, strides, sizeFactor: 2 });
+interface PresetShape {
+  imageSize: number; maxObjects: number; minSide: number; maxSide: number;
+  model: Pick<ModelConfig, 'blocks' | 'baseChannels' | 'returnedLayers' | 'fpnChannels' | 'extraLevels' | 'anchorSize'>;
+  steps: number; batchSize: number; lr: number; testImages: number; device: string;
+}
 
-function preset(name: Settings['preset'], o: {
-  imageSize: number; maxObjects: number; strides: number[]; width: number; headDepth: number;
-  steps: number; batchSize: number; testImages: number; device: string;
-}): Settings {
-  const anchors = anchorsFor(o.strides);
+function preset(name: Settings['preset'], o: PresetShape): Settings {
   return {
     device: o.device,
     threads: null,
     workers: null,
     preset: name,
-    scenes: { imageSize: o.imageSize, minObjects: 1, maxObjects: o.maxObjects },
-    anchors,
-    matching: RETINANET_MATCHING,
-    model: {
-      inChannels: 1, width: o.width, headDepth: o.headDepth, numClasses: NUM_CLASSES,
-      anchorsPerLocation: anchors.scales.length * anchors.ratios.length, strides: o.strides, priorProbability: 0.01,
-    },
+    scenes: { imageSize: o.imageSize, minObjects: 1, maxObjects: o.maxObjects, minSide: o.minSide, maxSide: o.maxSide },
+    model: { ...o.model, priorProbability: 0.01, scoreThreshold: 0.05, topkCandidates: 1000, nmsIou: 0.5, maxDetections: 100 },
     steps: o.steps,
     batchSize: o.batchSize,
-    lr: 2e-3,
+    lr: o.lr,
     warmupSteps: Math.max(1, Math.min(100, Math.floor(o.steps / 10))),
-    seed: 0,
+    seeds: [0],
     trainDataSeed: 1,
     testDataSeed: 2,
     testImages: o.testImages,
-    scoreThreshold: 0.05,
-    preNmsTopK: 1000,
-    nmsIou: 0.5,
-    maxDetections: 100,
+    evalBatch: 50,
   };
 }
 
+/**
+ * 64 x 64 images: stages 2 and 3 of a quarter-width ResNet (strides 8, 16) and a pooled level
+ * (stride 32), so that every level keeps at least 2 x 2 cells; objects of 10 to 44 pixels against
+ * anchors of 12 to 76.
+ */
+const SMALL = { imageSize: 64, minSide: 10, maxSide: 44 } as const;
+const SMALL_MODEL: PresetShape['model'] = { blocks: [1, 1, 1, 1], baseChannels: 16, returnedLayers: [2, 3], fpnChannels: 32, extraLevels: 'pool', anchorSize: 12 };
+
 export const PRESETS = {
   /** seconds: CI's smoke test */
-  fast: () => preset('fast', { imageSize: 32, maxObjects: 3, strides: [2, 4], width: 16, headDepth: 1, steps: 30, batchSize: 4, testImages: 12, device: 'cpu' }),
-  /** a few minutes on a 2-core CPU */
-  cpu: () => preset('cpu', { imageSize: 32, maxObjects: 3, strides: [2, 4], width: 16, headDepth: 2, steps: 600, batchSize: 8, testImages: 300, device: 'cpu' }),
-  /** a GPU: 128 x 128 images (more background per object: ~1:400 anchors), RetinaNet's head depth, longer training */
-  cuda: () => preset('cuda', { imageSize: 128, maxObjects: 8, strides: [4, 8, 16], width: 64, headDepth: 4, steps: 1500, batchSize: 32, testImages: 1000, device: 'cuda' }),
+  fast: () => preset('fast', { ...SMALL, maxObjects: 3, model: SMALL_MODEL, steps: 12, batchSize: 4, lr: 2e-3, testImages: 8, device: 'cpu' }),
+  /** about a minute for the three losses on a 2-core CPU (training and evaluation) */
+  cpu: () => preset('cpu', { ...SMALL, maxObjects: 4, model: SMALL_MODEL, steps: 150, batchSize: 8, lr: 2e-3, testImages: 100, device: 'cpu' }),
+  /**
+   * A GPU (not run yet): 256 x 256 images with up to 12 objects of 12 to 180 pixels, ResNet-18's
+   * layout at full width, layers 2 to 4 and RetinaNet's P6, P7 (strides 8 to 128, 32 x 32 to 2 x 2
+   * cells), a 128-channel pyramid, 3000 steps of 32 images, 1000 test images.
+   */
+  cuda: () => preset('cuda', {
+    imageSize: 256, minSide: 12, maxSide: 180, maxObjects: 12,
+    model: { blocks: [2, 2, 2, 2], baseChannels: 64, returnedLayers: [2, 3, 4], fpnChannels: 128, extraLevels: 'p6p7', anchorSize: 16 },
+    steps: 3000, batchSize: 32, lr: 1e-3, testImages: 1000, device: 'cuda',
+  }),
 } as const;

@@ -1,19 +1,20 @@
 /**
- * The synthetic detection task: grayscale square images (1 x S x S, values in [0, 1]) on a noisy
- * background, each with a few small shapes of three classes — rectangles, crosses and ellipses,
- * each 6 to 16 pixels across with an aspect ratio between 2/3 and 3/2 — plus a few small blobs
- * that are not objects (clutter the detector must learn to ignore). Every image is a function of
- * (seed, index): see rng.ts.
+ * The synthetic detection task: RGB square images (3 x S x S, planar, values in [0, 1]) of a
+ * cluttered, textured background with objects of six shapes — rectangle, ellipse, triangle,
+ * cross, ring and diamond, told apart by shape, not colour (every object takes a random colour) —
+ * from small to large for the image and from 1 to `maxObjects` per image, plus distractors that
+ * are no object (strokes, specks and soft blobs), which the detector must learn to ignore. Every
+ * image is a function of (seed, index) alone: see rng.ts.
  *
- * Most of each image is background, so almost every anchor is a negative: that is the
- * foreground/background imbalance that focal loss is about (anchors.ts measures it).
+ * Most of each image is background, so almost every anchor is a negative: the
+ * foreground/background imbalance that focal loss is about (the run prints it).
  */
 import { Rng } from './rng.js';
 
-export const CLASS_NAMES = ['rect', 'cross', 'ellipse'] as const;
+export const CLASS_NAMES = ['rectangle', 'ellipse', 'triangle', 'cross', 'ring', 'diamond'] as const;
 export const NUM_CLASSES = CLASS_NAMES.length;
 
-/** A box as corners in pixels: x1 <= x2, y1 <= y2 (x right, y down). */
+/** A box as corners in pixels: x1 < x2, y1 < y2 (x right, y down). */
 export type Box = readonly [x1: number, y1: number, x2: number, y2: number];
 
 export interface GroundTruth {
@@ -23,7 +24,7 @@ export interface GroundTruth {
 }
 
 export interface Scene {
-  /** S * S intensities, row-major */
+  /** 3 * S * S intensities, planar (all of R, then G, then B), each plane row-major */
   pixels: Float32Array;
   objects: GroundTruth[];
 }
@@ -34,12 +35,13 @@ export interface SceneOptions {
   /** number of objects per image, drawn uniformly in [min, max] */
   minObjects: number;
   maxObjects: number;
+  /** object sides in pixels: drawn log-uniformly in [minSide, maxSide] (small to large for the image) */
+  minSide: number;
+  maxSide: number;
 }
 
-/** Shape extents in pixels, independent of the image size (a larger image has more background). */
-const MIN_SIDE = 6, MAX_SIDE = 16;
-/** Standard deviation of the background noise, and the number of clutter blobs per image. */
-const NOISE = 0.08, MAX_CLUTTER = 3;
+/** Standard deviation of the per-pixel noise, and the most distractors per image. */
+const NOISE = 0.04, MAX_DISTRACTORS = 6;
 /** Objects may overlap a little, never more than this IoU with an earlier one. */
 const MAX_OVERLAP_IOU = 0.2;
 /** Each pixel's coverage is sampled on a SUPERSAMPLE x SUPERSAMPLE grid (anti-aliased edges). */
@@ -55,31 +57,114 @@ export function boxIou(a: Box, b: Box): number {
 
 /**
  * Whether point (u, v), in coordinates where the shape's box is [-1, 1] x [-1, 1], is inside the
- * shape of class `label`.
+ * shape of class `label`. Every shape touches all four sides of its box, so the box is tight.
  */
 function inside(label: number, u: number, v: number): boolean {
+  const au = Math.abs(u), av = Math.abs(v);
+  if (au > 1 || av > 1) return false;
   switch (label) {
-    case 0: return Math.abs(u) <= 1 && Math.abs(v) <= 1;                          // rect
-    case 1: return (Math.abs(u) <= 1 && Math.abs(v) <= 0.3) || (Math.abs(v) <= 1 && Math.abs(u) <= 0.3); // cross (+)
-    case 2: return u * u + v * v <= 1;                                             // ellipse
+    case 0: return true;                                            // rectangle
+    case 1: return u * u + v * v <= 1;                              // ellipse
+    case 2: return au <= (v + 1) / 2;                               // triangle, apex up
+    case 3: return au <= 0.3 || av <= 0.3;                          // cross (+)
+    case 4: { const r = u * u + v * v; return r <= 1 && r >= 0.36; } // ring (inner radius 0.6)
+    case 5: return au + av <= 1;                                    // diamond
     default: throw new RangeError(`inside: unknown class ${label}`);
   }
 }
 
-/** Adds `intensity` x coverage of the shape to the pixels inside its box. */
-function paint(pixels: Float32Array, size: number, box: Box, label: number, intensity: number): void {
+type Rgb = [number, number, number];
+
+/** Blends `colour` over the pixels inside the shape, by each pixel's coverage times `opacity`. */
+function paint(pixels: Float32Array, size: number, box: Box, covers: (u: number, v: number) => boolean, colour: Rgb, opacity: number): void {
   const [x1, y1, x2, y2] = box;
   const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2, hw = (x2 - x1) / 2, hh = (y2 - y1) / 2;
+  const plane = size * size;
   for (let py = Math.max(0, Math.floor(y1)); py < Math.min(size, Math.ceil(y2)); py++) {
     for (let px = Math.max(0, Math.floor(x1)); px < Math.min(size, Math.ceil(x2)); px++) {
       let hits = 0;
       for (let sy = 0; sy < SUPERSAMPLE; sy++) {
         for (let sx = 0; sx < SUPERSAMPLE; sx++) {
           const x = px + (sx + 0.5) / SUPERSAMPLE, y = py + (sy + 0.5) / SUPERSAMPLE;
-          if (inside(label, (x - cx) / hw, (y - cy) / hh)) hits++;
+          if (covers((x - cx) / hw, (y - cy) / hh)) hits++;
         }
       }
-      pixels[py * size + px] += (intensity * hits) / (SUPERSAMPLE * SUPERSAMPLE);
+      const a = (opacity * hits) / (SUPERSAMPLE * SUPERSAMPLE);
+      for (let c = 0; c < 3; c++) {
+        const i = c * plane + py * size + px;
+        pixels[i] += a * (colour[c] - pixels[i]);
+      }
+    }
+  }
+}
+
+const randomColour = (rng: Rng): Rgb => [rng.next(), rng.next(), rng.next()];
+
+/** A colour at least `min` away (Euclidean, in RGB) from `from`: objects stand out of their background, by more or less. */
+function contrastingColour(rng: Rng, from: Rgb, min: number): Rgb {
+  for (let tries = 0; tries < 20; tries++) {
+    const c = randomColour(rng);
+    if (Math.hypot(c[0] - from[0], c[1] - from[1], c[2] - from[2]) >= min) return c;
+  }
+  return from.map((v) => (v < 0.5 ? 1 : 0)) as Rgb;
+}
+
+/**
+ * The background: a base colour with a linear gradient and two random plane waves (a texture of
+ * stripes at random angles and periods), in every channel with its own amplitude.
+ */
+function paintBackground(pixels: Float32Array, S: number, rng: Rng): Rgb {
+  const base = randomColour(rng).map((v) => 0.15 + 0.7 * v) as Rgb;
+  const gradient = [rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)];
+  const waves = Array.from({ length: 2 }, () => {
+    const angle = rng.uniform(0, Math.PI), period = rng.uniform(3, S / 2);
+    return { kx: (Math.cos(angle) * 2 * Math.PI) / period, ky: (Math.sin(angle) * 2 * Math.PI) / period, phase: rng.uniform(0, 2 * Math.PI), amp: [0, 1, 2].map(() => rng.uniform(0, 0.12)) };
+  });
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const g = (gradient[0] * (x - S / 2) + gradient[1] * (y - S / 2)) / S;
+      for (let c = 0; c < 3; c++) {
+        let v = base[c] + g;
+        for (const w of waves) v += w.amp[c] * Math.sin(w.kx * x + w.ky * y + w.phase);
+        pixels[c * S * S + y * S + x] = v;
+      }
+    }
+  }
+  return base;
+}
+
+/** A stroke of width `width` from (ax, ay) to (bx, by), through paint's unit-box coordinates. */
+function stroke(ax: number, ay: number, bx: number, by: number, width: number): { box: Box; covers: (u: number, v: number) => boolean } {
+  const pad = width;
+  const box: Box = [Math.min(ax, bx) - pad, Math.min(ay, by) - pad, Math.max(ax, bx) + pad, Math.max(ay, by) + pad];
+  const cx = (box[0] + box[2]) / 2, cy = (box[1] + box[3]) / 2, hw = (box[2] - box[0]) / 2, hh = (box[3] - box[1]) / 2;
+  const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy || 1;
+  return {
+    box,
+    covers: (u, v) => {
+      const x = cx + u * hw, y = cy + v * hh;
+      const t = Math.min(1, Math.max(0, ((x - ax) * dx + (y - ay) * dy) / len2));
+      return Math.hypot(x - ax - t * dx, y - ay - t * dy) <= width / 2;
+    },
+  };
+}
+
+/** Distractors: thin strokes, small specks and large soft blobs, none of them one of the classes. */
+function paintDistractors(pixels: Float32Array, S: number, rng: Rng, background: Rgb): void {
+  const count = rng.int(0, MAX_DISTRACTORS);
+  for (let i = 0; i < count; i++) {
+    const colour = contrastingColour(rng, background, 0.3);
+    const kind = rng.int(0, 2);
+    if (kind === 0) {
+      const ax = rng.uniform(0, S), ay = rng.uniform(0, S), len = rng.uniform(S / 6, S / 2), angle = rng.uniform(0, 2 * Math.PI);
+      const s = stroke(ax, ay, ax + len * Math.cos(angle), ay + len * Math.sin(angle), rng.uniform(1, 2));
+      paint(pixels, S, s.box, s.covers, colour, rng.uniform(0.5, 0.9));
+    } else if (kind === 1) {
+      const d = rng.uniform(1.5, 3.5), x = rng.uniform(0, S - d), y = rng.uniform(0, S - d);
+      paint(pixels, S, [x, y, x + d, y + d], (u, v) => u * u + v * v <= 1, colour, rng.uniform(0.5, 0.9));
+    } else {
+      const d = rng.uniform(S / 5, S / 2), x = rng.uniform(-d / 2, S - d / 2), y = rng.uniform(-d / 2, S - d / 2);
+      paint(pixels, S, [x, y, x + d, y + d], (u, v) => u * u + v * v <= 1, colour, rng.uniform(0.15, 0.3));
     }
   }
 }
@@ -87,32 +172,28 @@ function paint(pixels: Float32Array, size: number, box: Box, label: number, inte
 /** Image `index` of the data set `seed`. */
 export function makeScene(seed: number, index: number, opts: SceneOptions): Scene {
   const S = opts.imageSize;
-  if (S < MAX_SIDE + 2) throw new RangeError(`makeScene: imageSize must be at least ${MAX_SIDE + 2}, got ${S}`);
+  if (!(opts.minSide >= 4 && opts.maxSide >= opts.minSide && opts.maxSide <= S)) {
+    throw new RangeError(`makeScene: expected 4 <= minSide <= maxSide <= imageSize (${S}), got minSide ${opts.minSide}, maxSide ${opts.maxSide}`);
+  }
   const rng = Rng.forItem(seed, index);
-  const pixels = new Float32Array(S * S);
-  const background = rng.uniform(0, 0.25);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = background + NOISE * rng.normal();
+  const pixels = new Float32Array(3 * S * S);
+  const background = paintBackground(pixels, S, rng);
+  paintDistractors(pixels, S, rng, background);
 
   const objects: GroundTruth[] = [];
   const count = rng.int(opts.minObjects, opts.maxObjects);
   for (let tries = 0; objects.length < count && tries < 50; tries++) {
-    const side = rng.uniform(MIN_SIDE, MAX_SIDE);
+    const side = Math.exp(rng.uniform(Math.log(opts.minSide), Math.log(opts.maxSide)));
     const aspect = Math.exp(rng.uniform(Math.log(2 / 3), Math.log(3 / 2))); // width / height
-    const w = side * Math.sqrt(aspect), h = side / Math.sqrt(aspect);
+    const w = Math.min(S, side * Math.sqrt(aspect)), h = Math.min(S, side / Math.sqrt(aspect));
     const x1 = rng.uniform(0, S - w), y1 = rng.uniform(0, S - h);
     const box: Box = [x1, y1, x1 + w, y1 + h];
     if (objects.some((o) => boxIou(o.box, box) > MAX_OVERLAP_IOU)) continue;
-    objects.push({ box, label: rng.int(0, NUM_CLASSES - 1) });
+    const label = rng.int(0, NUM_CLASSES - 1);
+    objects.push({ box, label });
+    paint(pixels, S, box, (u, v) => inside(label, u, v), contrastingColour(rng, background, 0.45), rng.uniform(0.85, 1));
   }
-  for (const o of objects) paint(pixels, S, o.box, o.label, rng.uniform(0.5, 0.9));
-
-  // clutter: small ellipses of 2 to 4 pixels, too small to be any class
-  const clutter = rng.int(0, MAX_CLUTTER);
-  for (let i = 0; i < clutter; i++) {
-    const d = rng.uniform(2, 4), x = rng.uniform(0, S - d), y = rng.uniform(0, S - d);
-    paint(pixels, S, [x, y, x + d, y + d], 2, rng.uniform(0.4, 0.8));
-  }
-  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(1, Math.max(0, pixels[i]));
+  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(1, Math.max(0, pixels[i] + NOISE * rng.normal()));
   return { pixels, objects };
 }
 
@@ -121,9 +202,9 @@ export function makeScenes(seed: number, start: number, count: number, opts: Sce
   return Array.from({ length: count }, (_, i) => makeScene(seed, start + i, opts));
 }
 
-/** The pixels of `scenes` packed as one [N, 1, S, S] batch, row-major. */
+/** The pixels of `scenes` packed as one [N, 3, S, S] batch. */
 export function packImages(scenes: readonly Scene[], imageSize: number): Float32Array {
-  const n = imageSize * imageSize;
+  const n = 3 * imageSize * imageSize;
   const out = new Float32Array(scenes.length * n);
   scenes.forEach((s, i) => out.set(s.pixels, i * n));
   return out;

@@ -1,125 +1,78 @@
 /**
- * Inference and average precision. Detection: sigmoid scores of every (anchor, class), those
- * above a threshold (the top-k per image), boxes decoded from the deltas, per-class non-maximum
- * suppression — RetinaNet's post-processing. Scoring: AP at IoU 0.5 per class (the area under
- * the interpolated precision-recall curve, PASCAL VOC 2010+ style), and mAP, their mean.
+ * Scoring on the held-out images: the trained RetinaNet detects on them (its own post-processing:
+ * per-level top-k, score threshold, decoding, batched NMS), and @kiln/vision's COCO evaluation
+ * scores the detections against the images' ground truth, both built in memory: pycocotools' 12
+ * metrics (AP at IoU 0.50:0.95, AP50, AP75, AP for small / medium / large objects, AR at 1, 10
+ * and 100 detections, AR small / medium / large) overall and per class.
  */
-import { fromTypedArray, sigmoid, tidy, toTypedArray } from '@kiln/tensor';
+import { fromTypedArray, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
-import { type AnchorSet, anchorAt, decodeBox } from './anchors.js';
+import { Coco, type CocoMetrics, detectionsToCocoResults, evaluateCoco } from '@kiln/vision';
 import type { Settings } from './config.js';
-import { type Box, NUM_CLASSES, type Scene, boxIou, packImages } from './data.js';
-import type { RetinaNet } from './model.js';
+import { type Box, CLASS_NAMES, type Scene, packImages } from './data.js';
+import type { Detector } from './train.js';
 
+/** One detection on the host: box (x1, y1, x2, y2) in pixels, class 0 .. NUM_CLASSES - 1, score. */
 export interface Detection {
   box: Box;
   score: number;
-  /** 0 .. NUM_CLASSES - 1 */
   label: number;
 }
 
-const clip = (v: number, hi: number) => Math.min(hi, Math.max(0, v));
-
-/** Greedy NMS: highest score first, dropping boxes that overlap a kept one by more than `iou`. */
-export function nms(dets: readonly Detection[], iou: number): Detection[] {
-  const sorted = [...dets].sort((a, b) => b.score - a.score);
-  const kept: Detection[] = [];
-  for (const d of sorted) if (kept.every((k) => boxIou(k.box, d.box) <= iou)) kept.push(d);
-  return kept;
+/** The COCO metrics of one trained model on the test images. */
+export interface CocoScores {
+  /** the 12 metrics; -1 where undefined (no ground truth in the range: no object is large in a 64 x 64 image) */
+  metrics: CocoMetrics;
+  /** AP at IoU 0.50:0.95 of each class */
+  apPerClass: number[];
+  /** pycocotools' 12 lines */
+  text: string;
 }
 
-/** Post-processing of one image: scores [T, K] and deltas [T, 4] (host arrays) into detections. */
-function postprocess(scores: Float32Array, deltas: Float32Array, anchors: AnchorSet, s: Settings): Detection[] {
-  const K = NUM_CLASSES;
-  const candidates: { i: number; k: number; score: number }[] = [];
-  for (let i = 0; i < anchors.count; i++) {
-    for (let k = 0; k < K; k++) {
-      const score = scores[i * K + k];
-      if (score > s.scoreThreshold) candidates.push({ i, k, score });
-    }
-  }
-  candidates.sort((a, b) => b.score - a.score);
-  const size = s.scenes.imageSize;
-  const perClass: Detection[][] = Array.from({ length: K }, () => []);
-  for (const c of candidates.slice(0, s.preNmsTopK)) {
-    const b = decodeBox(anchorAt(anchors, c.i), deltas.subarray(c.i * 4, c.i * 4 + 4));
-    perClass[c.k].push({ box: [clip(b[0], size), clip(b[1], size), clip(b[2], size), clip(b[3], size)], score: c.score, label: c.k });
-  }
-  return perClass.flatMap((d) => nms(d, s.nmsIou)).sort((a, b) => b.score - a.score).slice(0, s.maxDetections);
+/** COCO's category id of class c (ids start at 1). */
+const categoryId = (label: number): number => label + 1;
+
+/** The test images' ground truth as a COCO data set (area: the box's, which decides small / medium / large). */
+export function cocoGroundTruth(scenes: readonly Scene[], imageSize: number): Coco {
+  let id = 0;
+  return new Coco({
+    images: scenes.map((_, i) => ({ id: i, width: imageSize, height: imageSize })),
+    annotations: scenes.flatMap((s, i) => s.objects.map((o) => {
+      const [x1, y1, x2, y2] = o.box;
+      return { id: ++id, image_id: i, category_id: categoryId(o.label), bbox: [x1, y1, x2 - x1, y2 - y1] as [number, number, number, number], area: (x2 - x1) * (y2 - y1), iscrowd: 0 };
+    })),
+    categories: CLASS_NAMES.map((name, c) => ({ id: categoryId(c), name })),
+  });
 }
 
-/** Detections of `model` on `scenes`, in batches, without recording gradients. */
-export function detect(model: RetinaNet, scenes: readonly Scene[], anchors: AnchorSet, s: Settings, batch = 50): Detection[][] {
-  const size = s.scenes.imageSize, T = anchors.count;
-  const out: Detection[][] = [];
-  for (let start = 0; start < scenes.length; start += batch) {
-    const part = scenes.slice(start, start + batch);
-    const [scores, deltas] = noGrad(() => tidy(() => {
-      const images = fromTypedArray(packImages(part, size), [part.length, 1, size, size]).to(s.device);
-      const o = model.call(images);
-      return [toTypedArray(sigmoid(o.logits)) as Float32Array, toTypedArray(o.deltas) as Float32Array];
+/** The model's detections on `scenes` (evaluation mode, no gradients), `evalBatch` images per forward. */
+export function detect(model: Detector, scenes: readonly Scene[], s: Settings): Detection[][] {
+  const S = s.scenes.imageSize, out: Detection[][] = [];
+  model.eval();
+  for (let first = 0; first < scenes.length; first += s.evalBatch) {
+    const chunk = scenes.slice(first, first + s.evalBatch);
+    noGrad(() => tidy(() => {
+      const images = fromTypedArray(packImages(chunk, S), [chunk.length, 3, S, S]).to(s.device);
+      for (const d of model.detect(images)) out.push(toHost(d.boxes.toTypedArray() as Float32Array, d.scores.toTypedArray() as Float32Array, d.labels.toTypedArray() as BigInt64Array));
     }));
-    part.forEach((_, n) => {
-      out.push(postprocess(scores.subarray(n * T * NUM_CLASSES, (n + 1) * T * NUM_CLASSES), deltas.subarray(n * T * 4, (n + 1) * T * 4), anchors, s));
-    });
   }
   return out;
 }
 
-/**
- * Area under the precision-recall curve of detections sorted by score, each a true positive or
- * not, with `groundTruths` objects in all: precision made monotone (each point takes the best
- * precision at any higher recall), then summed over the recall steps.
- */
-export function areaUnderPr(isTruePositive: readonly boolean[], groundTruths: number): number {
-  if (groundTruths === 0) return NaN;
-  const precision: number[] = [], recall: number[] = [];
-  let tp = 0;
-  isTruePositive.forEach((hit, i) => {
-    if (hit) tp++;
-    precision.push(tp / (i + 1));
-    recall.push(tp / groundTruths);
-  });
-  for (let i = precision.length - 2; i >= 0; i--) precision[i] = Math.max(precision[i], precision[i + 1]);
-  let ap = 0, prevRecall = 0;
-  recall.forEach((r, i) => {
-    ap += (r - prevRecall) * precision[i];
-    prevRecall = r;
-  });
-  return ap;
+/** One image's detections from the model's tensors, read back. */
+export function toHost(boxes: Float32Array, scores: Float32Array, labels: BigInt64Array): Detection[] {
+  return Array.from(scores, (score, j) => ({ box: [boxes[4 * j], boxes[4 * j + 1], boxes[4 * j + 2], boxes[4 * j + 3]] as const, score, label: Number(labels[j]) }));
 }
 
-export interface ApResult {
-  /** AP of each class (NaN for a class with no object in the test set) */
-  perClass: number[];
-  /** mean over the classes that have objects */
-  mean: number;
-}
-
-/**
- * AP at IoU `iouThreshold` of each class: detections of the class over all images, best score
- * first; one is a true positive when it overlaps a not yet matched object of its class by IoU
- * >= the threshold (the object it overlaps most), otherwise a false positive (a duplicate too).
- */
-export function averagePrecision(detections: readonly Detection[][], scenes: readonly Scene[], iouThreshold = 0.5): ApResult {
-  const perClass: number[] = [];
-  for (let k = 0; k < NUM_CLASSES; k++) {
-    const dets = detections.flatMap((ds, img) => ds.filter((d) => d.label === k).map((d) => ({ d, img })));
-    dets.sort((a, b) => b.d.score - a.d.score);
-    const objects = scenes.map((sc) => sc.objects.filter((o) => o.label === k));
-    const matched = objects.map((os) => os.map(() => false));
-    const hits = dets.map(({ d, img }) => {
-      let best = -1, bestIou = iouThreshold;
-      objects[img].forEach((o, j) => {
-        const iou = boxIou(o.box, d.box);
-        if (iou >= bestIou) { best = j; bestIou = iou; }
-      });
-      if (best < 0 || matched[img][best]) return false;
-      matched[img][best] = true;
-      return true;
-    });
-    perClass.push(areaUnderPr(hits, objects.reduce((n, os) => n + os.length, 0)));
-  }
-  const valid = perClass.filter((v) => !Number.isNaN(v));
-  return { perClass, mean: valid.length ? valid.reduce((a, b) => a + b, 0) / valid.length : NaN };
+/** COCO's 12 metrics of `detections` against `gt` (cocoGroundTruth of the same images, in the same order). */
+export function scoreDetections(detections: readonly Detection[][], gt: Coco): CocoScores {
+  const results = tidy(() => detectionsToCocoResults(detections.map((dets, i) => ({
+    imageId: i,
+    boxes: fromTypedArray(Float32Array.from(dets.flatMap((d) => [...d.box])), [dets.length, 4]),
+    scores: fromTypedArray(Float32Array.from(dets, (d) => d.score)),
+    labels: fromTypedArray(BigInt64Array.from(dets, (d) => BigInt(d.label))),
+  })), { labelToCategoryId: categoryId }));
+  const r = evaluateCoco(gt, results);
+  const apPerClass = CLASS_NAMES.map((_, c) => r.perCategory.find((p) => p.categoryId === categoryId(c))?.metrics.ap ?? -1);
+  return { metrics: r.metrics, apPerClass, text: r.text };
 }

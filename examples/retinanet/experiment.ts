@@ -1,17 +1,19 @@
 /**
- * The whole comparison: train one RetinaNet per classification loss on the same images from the
- * same initial weights, detect on held-out images, score AP, and write the pictures and a JSON
- * record of the results into the output folder.
+ * The whole comparison: for each seed, train one RetinaNet per classification loss on the same
+ * images from the same initial weights, detect on held-out images, score them with COCO's
+ * metrics, and write the pictures, the checkpoints and a JSON record of the results into the
+ * output folder.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CocoMetrics } from '@kiln/vision';
 import type { Settings } from './config.js';
 import { CLASS_NAMES, type Scene, makeScenes } from './data.js';
-import { type ApResult, type Detection, averagePrecision, detect } from './evaluate.js';
+import { type CocoScores, type Detection, cocoGroundTruth, detect, scoreDetections } from './evaluate.js';
 import { BALANCED_CE, CROSS_ENTROPY, FOCAL, GAMMA_SWEEP, type LossVariant } from './loss.js';
-import { type DrawnImage, plotApVsGamma, plotDetections, plotFigure1, plotLossCurves } from './plots.js';
+import { type DrawnImage, plotApVsGamma, plotDetections, plotFigure1, plotLossCurves } from './pictures.js';
 import type { Progress } from './progress.js';
-import { type StepReport, type TrainLog, trainDetector } from './train.js';
+import { type StepReport, type TrainLog, disposeDetector, trainDetector } from './train.js';
 
 export interface ExperimentOptions {
   settings: Settings;
@@ -19,17 +21,32 @@ export interface ExperimentOptions {
   sweep?: boolean;
   /** folder for the PNGs and results.json (created if missing) */
   outDir: string;
+  /** folder of the training checkpoints (default outDir; every rank reads rank 0's under --nproc) */
+  checkpointDir?: string;
+  /** continue each run from its checkpoint where one exists */
+  resume?: boolean;
+  /** whether this process writes checkpoints (rank 0 only under --nproc; default true) */
+  writeCheckpoints?: boolean;
   /** a progress display per trained model (none by default) */
   progress?: (name: string, total: number) => Progress;
   /** called after each model is trained and scored */
-  onResult?: (r: VariantResult) => void;
+  onResult?: (r: SeedRun) => void;
 }
 
+/** One variant trained from one seed and scored. */
+export interface SeedRun {
+  variant: LossVariant;
+  seed: number;
+  log: TrainLog;
+  scores: CocoScores;
+  detections: Detection[][];
+  checkpoint: string;
+}
+
+/** One variant over every seed. */
 export interface VariantResult {
   variant: LossVariant;
-  log: TrainLog;
-  ap: ApResult;
-  detections: Detection[][];
+  runs: SeedRun[];
 }
 
 export interface ExperimentResult {
@@ -42,36 +59,57 @@ export interface ExperimentResult {
 
 const same = (a: LossVariant, b: LossVariant) => a.gamma === b.gamma && a.alpha === b.alpha;
 
-/** A scene as the pictures take images: one gray channel, its objects as ground truth. */
-const drawnImage = (scene: Scene, size: number): DrawnImage => ({ pixels: scene.pixels, channels: 1, height: size, width: size, truth: scene.objects });
+/** The training checkpoint of a variant and seed. */
+export const checkpointPath = (dir: string, variant: LossVariant, seed: number): string => join(dir, `checkpoint-${variant.name}-seed${seed}.safetensors`);
+
+/** A scene as the pictures take it. */
+export const drawnImage = (scene: Scene, imageSize: number): DrawnImage => ({
+  pixels: scene.pixels, channels: 3, height: imageSize, width: imageSize,
+  truth: scene.objects.map((o) => ({ box: [...o.box], label: o.label })),
+});
+
+/** Mean and sample standard deviation (0 for one value) of a metric over a variant's seeds. */
+export function spread(r: VariantResult, metric: keyof CocoMetrics): { mean: number; sd: number } {
+  const v = r.runs.map((run) => run.scores.metrics[metric]);
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean, sd };
+}
 
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResult> {
   const s = o.settings;
   mkdirSync(o.outDir, { recursive: true });
+  const ckptDir = o.checkpointDir ?? o.outDir;
   const testScenes = makeScenes(s.testDataSeed, 0, s.testImages, s.scenes);
-  const trained: VariantResult[] = [];
+  const gt = cocoGroundTruth(testScenes, s.scenes.imageSize);
+  const trained: SeedRun[] = [];
 
-  const run = (variant: LossVariant): VariantResult => {
-    // a variant identical to one already trained (same gamma and alpha, seeds and data) is reused
-    const earlier = trained.find((r) => same(r.variant, variant));
+  const runOne = (variant: LossVariant, seed: number): SeedRun => {
+    // a variant identical to one already trained (same gamma and alpha, seed and data) is reused
+    const earlier = trained.find((r) => same(r.variant, variant) && r.seed === seed);
     if (earlier) return { ...earlier, variant, log: { ...earlier.log, variant } };
-    const bar = o.progress?.(variant.name, s.steps);
-    let trainedModel;
+    const bar = o.progress?.(s.seeds.length > 1 ? `${variant.name} s${seed}` : variant.name, s.steps);
+    const checkpoint = checkpointPath(ckptDir, variant, seed);
+    let result;
     try {
-      trainedModel = trainDetector(variant, s, (r: StepReport) => bar?.update(r));
+      result = trainDetector(variant, seed, s, {
+        onStep: (r: StepReport) => bar?.update(r), checkpoint: o.writeCheckpoints === false ? undefined : checkpoint,
+        resume: o.resume, resumeFrom: checkpoint,
+      });
     } finally {
       bar?.stop();
     }
-    const detections = detect(trainedModel.model, testScenes, trainedModel.anchors, s);
-    for (const p of trainedModel.model.parameters()) p.dispose();
-    const result = { variant, log: trainedModel.log, ap: averagePrecision(detections, testScenes, 0.5), detections };
-    trained.push(result);
-    o.onResult?.(result);
-    return result;
+    const detections = detect(result.model, testScenes, s);
+    disposeDetector(result.model);
+    const run = { variant, seed, log: result.log, scores: scoreDetections(detections, gt), detections, checkpoint };
+    trained.push(run);
+    o.onResult?.(run);
+    return run;
   };
+  const runVariant = (variant: LossVariant): VariantResult => ({ variant, runs: s.seeds.map((seed) => runOne(variant, seed)) });
 
-  const comparison = [FOCAL, CROSS_ENTROPY, BALANCED_CE].map(run);
-  const sweep = o.sweep ? GAMMA_SWEEP.map(run) : [];
+  const comparison = [FOCAL, CROSS_ENTROPY, BALANCED_CE].map(runVariant);
+  const sweep = o.sweep ? GAMMA_SWEEP.map(runVariant) : [];
 
   const files: string[] = [];
   const out = (name: string) => {
@@ -79,18 +117,26 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     files.push(p);
     return p;
   };
-  await plotLossCurves(comparison.map((r) => r.log), out('loss-curves.png'));
+  const firstSeed = (r: VariantResult) => r.runs[0];
+  await plotLossCurves(comparison.map((r) => firstSeed(r).log), out('loss-curves.png'));
   await plotFigure1(out('focal-loss-figure1.png'));
-  const shown = testScenes.slice(0, 6).map((scene) => drawnImage(scene, s.scenes.imageSize));
-  await plotDetections(comparison.map((r) => ({ name: r.variant.name, detections: r.detections.slice(0, shown.length) })), shown, CLASS_NAMES, out('detections.png'));
+  const shown = testScenes.slice(0, 6);
+  await plotDetections(
+    comparison.map((r) => ({ name: r.variant.name, detections: firstSeed(r).detections.slice(0, shown.length).map((dets) => dets.map((d) => ({ ...d, box: [...d.box] }))) })),
+    shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), CLASS_NAMES, out('detections.png'), 0.3,
+  );
   if (sweep.length > 0) {
-    await plotApVsGamma(sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: r.ap.mean })), out('ap-vs-gamma.png'));
-    await plotLossCurves(sweep.map((r) => r.log), out('sweep-loss-curves.png'));
+    await plotApVsGamma(sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: spread(r, 'ap').mean })), out('ap-vs-gamma.png'));
+    await plotLossCurves(sweep.map((r) => firstSeed(r).log), out('sweep-loss-curves.png'));
   }
   const summary = (r: VariantResult) => ({
-    variant: r.variant, mAP50: r.ap.mean, ap50PerClass: r.ap.perClass,
-    trainSeconds: r.log.seconds, meanStepMs: r.log.stepMs.reduce((a, b) => a + b, 0) / r.log.stepMs.length,
-    classificationLoss: r.log.classification, boxLoss: r.log.box, anchors: r.log.anchors,
+    variant: r.variant,
+    ap: spread(r, 'ap'), ap50: spread(r, 'ap50'),
+    runs: r.runs.map((run) => ({
+      seed: run.seed, metrics: run.scores.metrics, apPerClass: Object.fromEntries(CLASS_NAMES.map((c, k) => [c, run.scores.apPerClass[k]])),
+      trainSeconds: run.log.seconds, meanStepMs: run.log.stepMs.reduce((a, b) => a + b, 0) / Math.max(1, run.log.stepMs.length),
+      resumedFrom: run.log.resumedFrom, classificationLoss: run.log.classification, boxLoss: run.log.box, checkpoint: run.checkpoint,
+    })),
   });
   writeFileSync(out('results.json'), JSON.stringify({ settings: s, comparison: comparison.map(summary), sweep: sweep.map(summary) }, null, 1));
   return { comparison, sweep, files };

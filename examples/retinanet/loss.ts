@@ -1,19 +1,15 @@
 /**
- * RetinaNet's training loss for one batch: the sigmoid focal loss over every (anchor, class)
- * pair plus smooth L1 on the box deltas of the positive anchors, both summed and divided by the
- * number of positive anchors (the paper's normalisation, `avgFactor`): with focal loss the
- * ~1000x more numerous easy negatives add little, so the positives are the right count to
- * normalise by.
- *
- * The three classification losses compared are one function with different (gamma, alpha):
+ * The classification losses compared. RetinaNet's loss (@kiln/vision's RetinaNet computes it) is
+ * the sigmoid focal loss over every (anchor, class) pair that is not ignored plus smooth L1 on the
+ * box deltas of the foreground anchors, each image's sums divided by its number of foreground
+ * anchors (the paper's normalisation: with focal loss the ~1000x more numerous easy negatives add
+ * little, so the positives are the right count to normalise by). The three classification losses
+ * are one function with different (gamma, alpha), RetinaNet's focalGamma and focalAlpha:
  *   focal loss              gamma = 2, alpha = 0.25
- *   cross-entropy (BCE)     gamma = 0, alpha = -1 (no weighting): -log p_t
+ *   cross-entropy (BCE)     gamma = 0, alpha = -1: -log p_t (a negative alpha disables the
+ *                           weighting, as torchvision's sigmoid_focal_loss with alpha < 0)
  *   alpha-balanced CE       gamma = 0, alpha = 0.25: -alpha_t log p_t
  */
-import { type Tensor, fromTypedArray } from '@kiln/tensor';
-import { sigmoidFocalLoss, smoothL1Loss } from '@kiln/losses';
-import type { Targets } from './anchors.js';
-import type { DetectorOutput } from './model.js';
 
 export interface LossVariant {
   /** short name used in tables, legends and file names */
@@ -38,42 +34,3 @@ export const GAMMA_SWEEP: readonly LossVariant[] = [
   { name: 'fl-g2', gamma: 2, alpha: 0.25 },
   { name: 'fl-g5', gamma: 5, alpha: 0.25 },
 ];
-
-/** Smooth L1's beta on the deltas (Detectron's RetinaNet: 0.11). */
-export const BOX_BETA = 0.11;
-
-export interface BatchLoss {
-  classification: Tensor;
-  box: Tensor;
-  total: Tensor;
-}
-
-/** The batch's targets as tensors on `device`. */
-export interface TargetTensors {
-  labels: Tensor;       // [rows] int32
-  deltas: Tensor;       // [rows, 4]
-  positiveMask: Tensor; // [rows, 1]
-  positives: number;
-}
-
-export function targetTensors(t: Targets, device: string): TargetTensors {
-  const rows = t.labels.length;
-  return {
-    labels: fromTypedArray(t.labels).to(device),
-    deltas: fromTypedArray(t.deltas, [rows, 4]).to(device),
-    positiveMask: fromTypedArray(t.positiveMask, [rows, 1]).to(device),
-    positives: t.positives,
-  };
-}
-
-export function detectionLoss(out: DetectorOutput, targets: TargetTensors, variant: LossVariant): BatchLoss {
-  const [n, anchors, k] = out.logits.shape as [number, number, number];
-  const avgFactor = Math.max(1, targets.positives);
-  const classification = sigmoidFocalLoss(out.logits.reshape([n * anchors, k]), targets.labels, {
-    gamma: variant.gamma, alpha: variant.alpha, reduction: 'mean', avgFactor, backgroundClass: 'first',
-  });
-  const box = smoothL1Loss(out.deltas.reshape([n * anchors, 4]), targets.deltas, {
-    beta: BOX_BETA, weight: targets.positiveMask, reduction: 'mean', avgFactor,
-  });
-  return { classification, box, total: classification.add(box) };
-}

@@ -1,22 +1,30 @@
 /**
- * Trains one RetinaNet with one classification loss. Each step draws a fresh batch of synthetic
- * images (image i of the training stream is the same for every loss compared), matches anchors to
- * objects, runs forward and backward and an Adam step, all inside `tidy` so that every tensor of
- * the step is freed when it ends: memory stays flat (the log records it).
+ * Trains one RetinaNet with one classification loss from one seed. Each step takes batch t of the
+ * training stream (image i is the same for every loss compared), runs the model's training
+ * forward (RetinaNet matches its anchors to the boxes and computes its losses on the device),
+ * backward and an Adam step, all inside `tidy` so that every tensor of the step is freed when it
+ * ends: memory stays flat (the log records it).
+ *
+ * Checkpoints: every `checkpointEvery` steps and at the end, the model, Adam, the schedule, the
+ * step, the GradScaler (fp16) and the log so far go into one training checkpoint
+ * (@kiln/optim's saveTrainingCheckpoint). Batch t depends only on the seeds and t, so a run
+ * resumed from a checkpoint ends with exactly the weights of a run that never stopped.
  *
  * The batches come from a BatchPool (batch-pool.ts): worker threads make them several steps ahead
  * (`settings.workers`; 0 makes each on the main thread, while the device still runs the step before).
  * The step time reported includes everything: waiting for the batch, forward, backward, update and
- * reading the loss back.
+ * reading the losses back.
  */
-import { autocast, device, memoryStats, fromTypedArray, manualSeed, tidy } from '@kiln/tensor';
-import { Adam, GradScaler, warmupCosine } from '@kiln/optim';
-import { type AnchorSet, makeAnchors } from './anchors.js';
+import { existsSync } from 'node:fs';
+import { autocast, device, memoryStats, tidy } from '@kiln/tensor';
+import { Adam, GradScaler, type GradScalerStateDict, loadTrainingCheckpoint, saveTrainingCheckpoint, warmupCosine } from '@kiln/optim';
+import type { BackboneWithFPN, RetinaNet } from '@kiln/vision';
 import type { Settings } from './config.js';
+import { NUM_CLASSES } from './data.js';
 import { BatchPool, defaultWorkers } from './batch-pool.js';
-import type { BatchSpec } from './batches.js';
-import { type LossVariant, detectionLoss, targetTensors } from './loss.js';
-import { RetinaNet } from './model.js';
+import { type BatchSpec, batchTensors } from './batches.js';
+import type { LossVariant } from './loss.js';
+import { buildDetector } from './model.js';
 import { parallel, rankAndWorld, releaseParallel } from './data-parallel.js';
 
 export interface StepReport {
@@ -27,38 +35,48 @@ export interface StepReport {
   ms: number;
 }
 
-export interface AnchorCounts {
-  positives: number;
-  negatives: number;
-  ignored: number;
-  images: number;
-}
-
 export interface TrainLog {
   variant: LossVariant;
+  seed: number;
   classification: number[];
   box: number[];
   stepMs: number[];
   /** device bytes allocated after each step (flat when nothing leaks) */
   allocated: number[];
-  anchors: AnchorCounts;
+  /** training seconds (of this process: a resumed run counts from where it resumed) */
   seconds: number;
+  /** the step training resumed from (0: it started from the initial weights) */
+  resumedFrom: number;
 }
 
+export type Detector = RetinaNet<BackboneWithFPN>;
+
 export interface TrainedDetector {
-  model: RetinaNet;
-  anchors: AnchorSet;
+  model: Detector;
   log: TrainLog;
 }
 
-/** A new model with the settings' seeded initial weights (the same for every variant). */
-export function buildModel(s: Settings): RetinaNet {
-  manualSeed(s.seed);
-  return new RetinaNet(s.model).to(s.device);
+export interface TrainOptions {
+  onStep?: (r: StepReport) => void;
+  /** the training checkpoint written every `checkpointEvery` steps and at the end (none: no checkpoint) */
+  checkpoint?: string;
+  /** steps between checkpoints (default 100) */
+  checkpointEvery?: number;
+  /** continue from `resumeFrom` (default `checkpoint`) when it exists */
+  resume?: boolean;
+  /** the checkpoint to resume from (under --nproc every rank reads rank 0's, and only rank 0 writes) */
+  resumeFrom?: string;
+  /** stop after this many steps (of s.steps: the schedule is the full run's), as a run that was interrupted */
+  stopAfter?: number;
+}
+
+/** A new detector for a variant with the seed's initial weights (the same for every variant). */
+export function buildModel(s: Settings, variant: LossVariant, seed: number): Detector {
+  return buildDetector(s.model, NUM_CLASSES, variant, seed, s.device);
 }
 
 /** Frees the gradients (zeroGrad's setToNone would leave them to the garbage collector). */
-export function dropGradients(model: RetinaNet): void {
+export function dropGradients(model: Detector): void {
   for (const p of model.parameters()) {
     p.grad?.dispose();
     p.grad = null;
@@ -68,58 +86,72 @@ export function dropGradients(model: RetinaNet): void {
 /** What the batches of the training stream depend on (this rank's share under --nproc). */
 export function batchSpecOf(s: Settings): BatchSpec {
   const { rank, world } = rankAndWorld();
-  return { trainDataSeed: s.trainDataSeed, batchSize: s.batchSize, scenes: s.scenes, anchors: s.anchors, matching: s.matching, rank, world };
+  return { trainDataSeed: s.trainDataSeed, batchSize: s.batchSize, scenes: s.scenes, rank, world };
 }
 
-export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: StepReport) => void): TrainedDetector {
-  const anchors = makeAnchors(s.scenes.imageSize, s.anchors);
-  const model = buildModel(s).train();
+/** The part of the log a checkpoint carries (as JSON: plain numbers). */
+interface SavedLog { classification: number[]; box: number[]; stepMs: number[]; allocated: number[] }
+
+export function trainDetector(variant: LossVariant, seed: number, s: Settings, o: TrainOptions = {}): TrainedDetector {
+  const model = buildModel(s, variant, seed).train();
   const trainee = parallel(model);     // DistributedDataParallel under --nproc (data-parallel.ts)
   const optimizer = new Adam(model.parameters(), { lr: s.lr });
-  const schedule = warmupCosine(optimizer, { warmupIters: s.warmupSteps, totalIters: s.steps + 1 });
+  const scheduler = warmupCosine(optimizer, { warmupIters: s.warmupSteps, totalIters: s.steps + 1 });
   const scaler = s.amp === 'fp16' ? new GradScaler() : null;
-  const log: TrainLog = {
-    variant, classification: [], box: [], stepMs: [], allocated: [],
-    anchors: { positives: 0, negatives: 0, ignored: 0, images: 0 }, seconds: 0,
+  const log: TrainLog = { variant, seed, classification: [], box: [], stepMs: [], allocated: [], seconds: 0, resumedFrom: 0 };
+  let first = 0;
+  const resumeFrom = o.resumeFrom ?? o.checkpoint;
+  if (o.resume && resumeFrom && existsSync(resumeFrom)) {
+    const { step, extra } = loadTrainingCheckpoint(resumeFrom, { model, optimizer, scheduler });
+    const saved = JSON.parse((extra as { log: string }).log) as SavedLog;
+    Object.assign(log, saved);
+    const scalerState = (extra as { scaler?: string }).scaler;
+    if (scaler && scalerState) scaler.loadStateDict(JSON.parse(scalerState) as GradScalerStateDict);
+    first = log.resumedFrom = step;
+  }
+  const save = (step: number): void => {
+    if (!o.checkpoint) return;
+    const saved: SavedLog = { classification: log.classification, box: log.box, stepMs: log.stepMs, allocated: log.allocated };
+    saveTrainingCheckpoint(o.checkpoint, { model, optimizer, scheduler }, step, {
+      log: JSON.stringify(saved), model: JSON.stringify(s.model), variant: JSON.stringify(variant), ...(scaler ? { scaler: JSON.stringify(scaler.stateDict()) } : {}),
+    });
   };
+  const last = Math.min(s.steps, o.stopAfter ?? s.steps);
+  const every = o.checkpointEvery ?? 100;
   const size = s.scenes.imageSize;
-  const spec = batchSpecOf(s);
-  const perRank = s.batchSize / spec.world;
-  const batches = new BatchPool(spec, { workers: s.workers ?? defaultWorkers(s.device) });
+  const batches = new BatchPool(batchSpecOf(s), { workers: s.workers ?? defaultWorkers(s.device) }, first);
   const started = performance.now();
   try {
-    let next = batches.take(0);
-    for (let step = 0; step < s.steps; step++) {
+    let next = first < last ? batches.take(first) : null;
+    for (let step = first; step < last; step++) {
       const t0 = performance.now();
-      const { images: pixels, targets } = next;
-      log.anchors.positives += targets.positives;
-      log.anchors.negatives += targets.negatives;
-      log.anchors.ignored += targets.ignored;
-      log.anchors.images += perRank;
+      const batch = next!;
       const [cls, box] = tidy(() => {
-        const images = fromTypedArray(pixels, [perRank, 1, size, size]).to(s.device);
-        const forward = () => detectionLoss(trainee.call(images), targetTensors(targets, s.device), variant);
-        const loss = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
+        const { images, targets } = batchTensors(batch, size, s.device);
+        const forward = () => trainee.call(images, targets) as { classification: ReturnType<Detector['computeLosses']>['classification']; bboxRegression: ReturnType<Detector['computeLosses']>['bboxRegression'] };
+        const losses = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
+        const total = losses.classification.add(losses.bboxRegression);
         if (scaler) {
-          scaler.scale(loss.total).backward();
+          scaler.scale(total).backward();
           scaler.step(optimizer);     // skipped when a gradient overflowed float16
           scaler.update();
         } else {
-          loss.total.backward();
+          total.backward();
           optimizer.step();
         }
         dropGradients(model);
         // taken while the device still runs this step (CUDA queues kernels until the loss is read back)
-        if (step + 1 < s.steps) next = batches.take(step + 1);
-        return [loss.classification.item(), loss.box.item()];
+        if (step + 1 < last) next = batches.take(step + 1);
+        return [losses.classification.item(), losses.bboxRegression.item()];
       });
-      schedule.step();
+      scheduler.step();
       const ms = performance.now() - t0;
       log.classification.push(cls);
       log.box.push(box);
       log.stepMs.push(ms);
       log.allocated.push(memoryStats(s.device).allocated);
-      onStep?.({ step, classification: cls, box, ms });
+      o.onStep?.({ step, classification: cls, box, ms });
+      if ((step + 1) % every === 0 || step + 1 === last) save(step + 1);
     }
   } finally {
     void batches.close();     // the threads stop on their own; nothing needs to wait for them
@@ -128,5 +160,10 @@ export function trainDetector(variant: LossVariant, s: Settings, onStep?: (r: St
   // the optimizer's moments are kept across steps (outside tidy): free them with the optimizer
   for (const state of optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
   releaseParallel(trainee);
-  return { model: model.eval(), anchors, log };
+  return { model: model.eval(), log };
+}
+
+/** Frees a trained detector's weights and buffers. */
+export function disposeDetector(model: Detector): void {
+  for (const t of [...model.parameters(), ...model.buffers()]) t.dispose();
 }

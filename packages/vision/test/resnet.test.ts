@@ -20,6 +20,23 @@ it("has torchvision's parameter counts (1000 classes)", () => {
   expect(count(resnet50())).toBe(25_557_032);
 });
 
+it('baseChannels scales every stage: 16 gives 16, 32, 64, 128 channels; 64 is torchvision\'s ResNet', () => {
+  expect(count(resnet18({ baseChannels: 64 }))).toBe(11_689_512);
+  // stem 3·16·49 + its norm, per stage two BasicBlocks of 3x3 convolutions and norms, the 1x1
+  // projections of stages 2 to 4, the 128 -> 10 classifier: summed by hand from torchvision's layout
+  const small = resnet18({ baseChannels: 16, numClasses: 10 });
+  expect(count(small)).toBe(703_386);
+  expect(small.outChannels).toBe(128);
+  const y = tidy(() => {
+    const c1 = small.maxpool.call(small.relu.call(small.bn1.call(small.conv1.call(randn([1, 3, 32, 32], { seed: 4 })))));
+    const c2 = small.layer1.call(c1), c3 = small.layer2.call(c2), c4 = small.layer3.call(c3), c5 = small.layer4.call(c4);
+    return [c2, c3, c4, c5].map((t) => t.shape);
+  });
+  expect(y).toEqual([[1, 16, 8, 8], [1, 32, 4, 4], [1, 64, 2, 2], [1, 128, 1, 1]]);
+  expect(() => resnet18({ baseChannels: 0 })).toThrow(/ResNet: argument 'baseChannels'/);
+  expect(() => resnet50({ baseChannels: 2.5 })).toThrow(ValueError);
+});
+
 it("initialises as torchvision: convolutions He-normal (fan_out), norms at 1 and 0; zeroInitResidual zeroes each branch's last norm", () => {
   const net = resnet18();
   const w = (net.layer1.at(0) as BasicBlock).conv2.weight;

@@ -152,6 +152,12 @@ export interface ResNetOptions {
   groups?: number;
   /** Channels per group (Wide ResNet / ResNeXt; default 64). */
   widthPerGroup?: number;
+  /**
+   * Channels of the stem and planes of layer1 (default 64, torchvision's fixed `inplanes`); layer k
+   * has `baseChannels · 2^(k-1)` planes, so 16 makes a ResNet a quarter as wide, for small images
+   * and models trained from scratch. Only the default loads torchvision's weights.
+   */
+  baseChannels?: number;
   /** For layer2..layer4: replace the stride 2 by dilation (default none). */
   replaceStrideWithDilation?: readonly [boolean, boolean, boolean];
   /** The norm layer (default BatchNorm2d; detection backbones pass FrozenBatchNorm2d). */
@@ -167,6 +173,8 @@ export interface ResNetOptions {
  * ```ts
  * const net = new ResNet(Bottleneck, [3, 4, 6, 3], { numClasses: 10 });   // resnet50's stages
  * net.call(randn([2, 3, 64, 64])).shape;                                  // [2, 10]
+ * const small = resnet18({ baseChannels: 16 });                           // 16, 32, 64, 128 channels
+ * small.outChannels;                                                      // 128
  * ```
  */
 export class ResNet extends Module {
@@ -202,9 +210,11 @@ export class ResNet extends Module {
       throw new ValueError('ResNet', 'layers', 'four positive block counts', JSON.stringify(layers));
     }
     const groups = options.groups ?? 1, baseWidth = options.widthPerGroup ?? 64;
-    this.conv1 = new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false });
-    this.bn1 = norm(64);
-    let inplanes = 64, dilation = 1;
+    const base = options.baseChannels ?? 64;
+    if (!Number.isInteger(base) || base < 1) throw new ValueError('ResNet', 'baseChannels', 'a positive integer', String(base));
+    this.conv1 = new Conv2d(3, base, 7, { stride: 2, padding: 3, bias: false });
+    this.bn1 = norm(base);
+    let inplanes = base, dilation = 1;
     const stage = (planes: number, blocks: number, stride: number, dilateStage: boolean): Sequential => {
       const previousDilation = dilation;
       if (dilateStage) {
@@ -218,11 +228,11 @@ export class ResNet extends Module {
       for (let i = 1; i < blocks; i++) list.push(new block(inplanes, planes, { groups, baseWidth, dilation, normLayer: norm }));
       return new Sequential(...list);
     };
-    this.layer1 = stage(64, layers[0], 1, false);
-    this.layer2 = stage(128, layers[1], 2, dilate[0]);
-    this.layer3 = stage(256, layers[2], 2, dilate[1]);
-    this.layer4 = stage(512, layers[3], 2, dilate[2]);
-    this.outChannels = 512 * block.expansion;
+    this.layer1 = stage(base, layers[0], 1, false);
+    this.layer2 = stage(2 * base, layers[1], 2, dilate[0]);
+    this.layer3 = stage(4 * base, layers[2], 2, dilate[1]);
+    this.layer4 = stage(8 * base, layers[3], 2, dilate[2]);
+    this.outChannels = 8 * base * block.expansion;
     this.fc = new Linear(this.outChannels, options.numClasses ?? 1000);
     for (const m of this.modules()) {
       if (m instanceof Conv2d) init.kaimingNormal_(m.weight, { mode: 'fan_out', nonlinearity: 'relu' });
