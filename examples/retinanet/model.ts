@@ -15,10 +15,10 @@
  * low-quality matches), box coding (BoxCoder), the losses (sigmoid focal loss with the variant's
  * gamma and alpha, smooth L1 with Detectron's beta 1/9) and post-processing (per-level top-k, score
  * threshold, decoding, batched NMS) are the RetinaNet's own. The head is RetinaNet's (four 3x3
- * convolutions per subnet, N(0, 0.01²) weights) with the prior initialisation of the
- * classification bias, -log((1 - π) / π), π = 0.01.
+ * convolutions per subnet; He-initialised here, see buildDetector) with the prior initialisation
+ * of the classification bias, -log((1 - π) / π), π = 0.01.
  */
-import { BatchNorm2d } from '@kiln/nn';
+import { BatchNorm2d, Conv2d, init } from '@kiln/nn';
 import { manualSeed } from '@kiln/tensor';
 import {
   AnchorGenerator, BackboneWithFPN, BasicBlock, type ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7, ResNet, RetinaNet, RetinaNetHead,
@@ -75,6 +75,13 @@ export function buildDetector(m: ModelConfig, numClasses: number, variant: LossV
   const body = backbone(m);
   const anchors = anchorGenerator(m);
   const head = new RetinaNetHead(body.outChannels, anchors.numAnchorsPerLocation()[0], numClasses, { priorProbability: m.priorProbability });
+  // The paper's N(0, 0.01²) hidden head convolutions sit on a pre-trained backbone; trained from
+  // scratch, four of them shrink the signal by ~0.01 · sqrt(9 · C) each and the head barely
+  // learns, so they start He-normal (fan_in, ReLU), as the rest of the network. The output
+  // convolutions keep the paper's N(0, 0.01²) and the prior bias.
+  for (const tower of [head.classificationHead.conv, head.regressionHead.conv]) {
+    for (const mod of tower.modules()) if (mod instanceof Conv2d) init.kaimingNormal_(mod.weight, { nonlinearity: 'relu' });
+  }
   return new RetinaNet(body, numClasses, {
     anchorGenerator: anchors, head,
     // the synthetic images are centred near 0.5 with a spread of about 0.25 in every channel
