@@ -7,7 +7,7 @@
 //        [--reps 20] [--batches 40] [--runs 3]
 import { availableParallelism, loadavg } from 'node:os';
 import { PRESETS } from '../../examples/retinanet/config.js';
-import { anchorsOf, prepareBatch } from '../../examples/retinanet/batches.js';
+import { prepareBatch } from '../../examples/retinanet/batches.js';
 import { BatchPool } from '../../examples/retinanet/batch-pool.js';
 import { batchSpecOf } from '../../examples/retinanet/train.js';
 import { parseOptions } from './cli-options.js';
@@ -24,12 +24,11 @@ const settings = PRESETS[args.preset as keyof typeof PRESETS]();
 const spec = batchSpecOf(settings);
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
-const anchors = anchorsOf(spec);
-prepareBatch(spec, anchors, 0);                       // warm-up: the JIT compiles the loops
+prepareBatch(spec, 0);                       // warm-up: the JIT compiles the loops
 const prepareMs: number[] = [];
 for (let r = 0; r < args.reps; r++) {
   const t0 = performance.now();
-  prepareBatch(spec, anchors, r + 1);
+  prepareBatch(spec, r + 1);
   prepareMs.push(performance.now() - t0);
 }
 const mainMs = median(prepareMs);
@@ -52,7 +51,7 @@ for (const workers of args.workers) {
   rows.push([`${workers} worker(s)`, (1000 / rate).toFixed(1), rate.toFixed(1), (rate * mainMs / 1000).toFixed(2)]);
 }
 
-console.log(`preset ${settings.preset}: batch ${settings.batchSize} x ${settings.scenes.imageSize}x${settings.scenes.imageSize}, ${anchors.count} anchors/image; `
+console.log(`preset ${settings.preset}: batch ${settings.batchSize} x ${settings.scenes.imageSize}x${settings.scenes.imageSize} RGB with boxes and labels; `
   + `${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
 console.log(`one batch on the main thread: median of ${args.reps}; pools: median of ${args.runs} runs of ${args.batches} batches\n`);
 const widths = [16, 12, 10, 10];

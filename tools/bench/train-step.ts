@@ -103,7 +103,7 @@ function timeAll(): KilnRow[] {
       for (const precision of precisions) {
         const u = newSetup(p, fused, precision === 'bf16');
         const cpu = u.settings.device === 'cpu';
-        const counts = cpu ? (threadCounts.length ? threadCounts : [u.settings.threads ?? 0]) : [0];
+        const counts = cpu ? (threadCounts.length ? threadCounts : [0]) : [0];
         const defaultThreads = cpuThreads();
         for (const t of counts) {
           if (cpu) cpuThreads(t || defaultThreads);
