@@ -80,7 +80,7 @@ const SMALL_MODEL: PresetShape['model'] = { blocks: [1, 1, 1, 1], baseChannels: 
 
 export const PRESETS = {
   /** seconds: CI's smoke test */
-  fast: () => preset('fast', { ...SMALL, maxObjects: 3, model: SMALL_MODEL, steps: 12, batchSize: 4, lr: 2e-3, testImages: 8, device: 'cpu' }),
+  fast: () => preset('fast', { ...SMALL, maxObjects: 3, model: SMALL_MODEL, steps: 30, batchSize: 4, lr: 2e-3, testImages: 8, device: 'cpu' }),
   /** about a minute for the three losses on a 2-core CPU (training and evaluation) */
   cpu: () => preset('cpu', { ...SMALL, maxObjects: 4, model: SMALL_MODEL, steps: 150, batchSize: 8, lr: 2e-3, testImages: 100, device: 'cpu' }),
   /**
