@@ -10,6 +10,11 @@ tidy(() => {
   const classifier = resnet18({ numClasses: 10 }).eval();
   assert.deepEqual(classifier.call(x).shape, [1, 10]);
 
+  // Narrower, for small images and training from scratch: baseChannels (torchvision's fixed 64)
+  // sets the stem's and layer1's channels, each later stage doubles them.
+  const small = resnet18({ baseChannels: 16, numClasses: 10 });
+  assert.equal(small.outChannels, 128);
+
   // A detection backbone: batch norms frozen (their statistics and affine fixed, as when fine-tuning
   // from ImageNet weights), the outputs of three stages, then a feature pyramid with P6 and P7.
   const resnet = resnet18({ normLayer: (c) => new FrozenBatchNorm2d(c) });
