@@ -9,11 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuThreads, memoryStats } from '@kiln/tensor';
+import { settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { cocoMetricNames } from '@kiln/vision';
 import { PRESETS } from '../../../examples/retinanet/config.js';
 import { runExperiment } from '../../../examples/retinanet/experiment.js';
 import { disposeDetector, trainDetector } from '../../../examples/retinanet/train.js';
 import { FOCAL } from '../../../examples/retinanet/loss.js';
+
+settleMemoryBeforeEach();
 
 const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
