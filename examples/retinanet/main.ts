@@ -117,9 +117,10 @@ async function inferCommand(argv: string[]): Promise<void> {
     console.error(`infer: expected --checkpoint, --image, --out and a --score in [0, 1]${missing.length ? `; missing ${missing.map((k) => `--${k}`).join(', ')}` : `; got --score ${v.score}`}\n(--help lists the options)`);
     process.exit(2);
   }
-  const detections = await infer({ checkpoint: v.checkpoint!, image: v.image!, out: v.out!, minScore: score, device: v.device });
+  const out = v.out!;
+  const detections = await infer({ checkpoint: v.checkpoint!, image: v.image!, out, minScore: score, device: v.device });
   const shown = detections.filter((d) => d.score >= score);
-  console.log(`${shown.length} detection(s) with score >= ${score} (of ${detections.length}); wrote ${v.out}`);
+  console.log(`${shown.length} detection(s) with score >= ${score} (of ${detections.length}); wrote ${out}`);
   for (const d of shown) console.log(`  ${CLASS_NAMES[d.label]} ${d.score.toFixed(3)} at [${d.box.map((x) => x.toFixed(1)).join(', ')}]`);
 }
 
