@@ -18,7 +18,7 @@
 import { existsSync } from 'node:fs';
 import { autocast, device, memoryStats, tidy } from '@kiln/tensor';
 import { Adam, GradScaler, type GradScalerStateDict, loadTrainingCheckpoint, saveTrainingCheckpoint, warmupCosine } from '@kiln/optim';
-import type { BackboneWithFPN, RetinaNet } from '@kiln/vision';
+import type { BackboneWithFPN, RetinaNet, RetinaNetLosses } from '@kiln/vision';
 import type { Settings } from './config.js';
 import { NUM_CLASSES } from './data.js';
 import { BatchPool, defaultWorkers } from './batch-pool.js';
@@ -128,7 +128,8 @@ export function trainDetector(variant: LossVariant, seed: number, s: Settings, o
       const batch = next!;
       const [cls, box] = tidy(() => {
         const { images, targets } = batchTensors(batch, size, s.device);
-        const forward = () => trainee.call(images, targets) as { classification: ReturnType<Detector['computeLosses']>['classification']; bboxRegression: ReturnType<Detector['computeLosses']>['bboxRegression'] };
+        // in training mode RetinaNet's forward returns its losses
+        const forward = () => trainee.call(images, targets) as RetinaNetLosses;
         const losses = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
         const total = losses.classification.add(losses.bboxRegression);
         if (scaler) {
