@@ -1,6 +1,6 @@
 /**
  * The synthetic detection task: RGB square images (3 x S x S, planar, values in [0, 1]) of a
- * cluttered, textured background with objects of six shapes — rectangle, ellipse, triangle,
+ * cluttered, textured, noisy background with objects of six shapes — rectangle, ellipse, triangle,
  * cross, ring and diamond, told apart by shape, not colour (every object takes a random colour) —
  * from small to large for the image and from 1 to `maxObjects` per image, plus distractors that
  * are no object (strokes, specks and soft blobs), which the detector must learn to ignore. Every
@@ -40,7 +40,7 @@ export interface SceneOptions {
   maxSide: number;
 }
 
-/** Standard deviation of the per-pixel noise, and the most distractors per image. */
+/** Standard deviation of the per-pixel (uniform) noise, and the most distractors per image. */
 const NOISE = 0.04, MAX_DISTRACTORS = 6;
 /** Objects may overlap a little, never more than this IoU with an earlier one. */
 const MAX_OVERLAP_IOU = 0.2;
@@ -75,24 +75,44 @@ function inside(label: number, u: number, v: number): boolean {
 
 type Rgb = [number, number, number];
 
-/** Blends `colour` over the pixels inside the shape, by each pixel's coverage times `opacity`. */
-function paint(pixels: Float32Array, size: number, box: Box, covers: (u: number, v: number) => boolean, colour: Rgb, opacity: number): void {
+/**
+ * Blends `colour` over the pixels inside the shape, by each pixel's coverage times `opacity`. A
+ * pixel's coverage is sampled on a SUPERSAMPLE x SUPERSAMPLE grid; for a `solid` shape (no part
+ * thinner than a pixel) a pixel whose four corners are all inside (or all outside) is taken as
+ * wholly inside (outside) and only the pixels on its outline are sampled, which makes large
+ * shapes several times cheaper to draw.
+ */
+function paint(pixels: Float32Array, size: number, box: Box, covers: (u: number, v: number) => boolean, colour: Rgb, opacity: number, solid = true): void {
   const [x1, y1, x2, y2] = box;
   const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2, hw = (x2 - x1) / 2, hh = (y2 - y1) / 2;
+  const px0 = Math.max(0, Math.floor(x1)), px1 = Math.min(size, Math.ceil(x2));
+  const py0 = Math.max(0, Math.floor(y1)), py1 = Math.min(size, Math.ceil(y2));
+  const W = px1 - px0, H = py1 - py0;
+  if (W <= 0 || H <= 0) return;
+  const at = (x: number, y: number) => covers((x - cx) / hw, (y - cy) / hh);
+  // the pixels' corners, (W + 1) x (H + 1), each evaluated once
+  const corners = solid ? new Uint8Array((W + 1) * (H + 1)) : null;
+  if (corners) for (let j = 0; j <= H; j++) for (let i = 0; i <= W; i++) corners[j * (W + 1) + i] = at(px0 + i, py0 + j) ? 1 : 0;
   const plane = size * size;
-  for (let py = Math.max(0, Math.floor(y1)); py < Math.min(size, Math.ceil(y2)); py++) {
-    for (let px = Math.max(0, Math.floor(x1)); px < Math.min(size, Math.ceil(x2)); px++) {
-      let hits = 0;
-      for (let sy = 0; sy < SUPERSAMPLE; sy++) {
-        for (let sx = 0; sx < SUPERSAMPLE; sx++) {
-          const x = px + (sx + 0.5) / SUPERSAMPLE, y = py + (sy + 0.5) / SUPERSAMPLE;
-          if (covers((x - cx) / hw, (y - cy) / hh)) hits++;
+  for (let j = 0; j < H; j++) {
+    for (let i = 0; i < W; i++) {
+      const px = px0 + i, py = py0 + j;
+      let coverage: number;
+      const k = j * (W + 1) + i;
+      const inCorners = corners ? corners[k] + corners[k + 1] + corners[k + W + 1] + corners[k + W + 2] : -1;
+      if (inCorners === 0) continue;
+      if (inCorners === 4) coverage = 1;
+      else {
+        let hits = 0;
+        for (let sy = 0; sy < SUPERSAMPLE; sy++) {
+          for (let sx = 0; sx < SUPERSAMPLE; sx++) if (at(px + (sx + 0.5) / SUPERSAMPLE, py + (sy + 0.5) / SUPERSAMPLE)) hits++;
         }
+        coverage = hits / (SUPERSAMPLE * SUPERSAMPLE);
       }
-      const a = (opacity * hits) / (SUPERSAMPLE * SUPERSAMPLE);
+      const a = opacity * coverage;
       for (let c = 0; c < 3; c++) {
-        const i = c * plane + py * size + px;
-        pixels[i] += a * (colour[c] - pixels[i]);
+        const idx = c * plane + py * size + px;
+        pixels[idx] += a * (colour[c] - pixels[idx]);
       }
     }
   }
@@ -120,13 +140,19 @@ function paintBackground(pixels: Float32Array, S: number, rng: Rng): Rgb {
     const angle = rng.uniform(0, Math.PI), period = rng.uniform(3, S / 2);
     return { kx: (Math.cos(angle) * 2 * Math.PI) / period, ky: (Math.sin(angle) * 2 * Math.PI) / period, phase: rng.uniform(0, 2 * Math.PI), amp: [0, 1, 2].map(() => rng.uniform(0, 0.12)) };
   });
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      const g = (gradient[0] * (x - S / 2) + gradient[1] * (y - S / 2)) / S;
-      for (let c = 0; c < 3; c++) {
-        let v = base[c] + g;
-        for (const w of waves) v += w.amp[c] * Math.sin(w.kx * x + w.ky * y + w.phase);
-        pixels[c * S * S + y * S + x] = v;
+  // sin(kx·x + ky·y + phase) = sin(kx·x)·cos(ky·y + phase) + cos(kx·x)·sin(ky·y + phase): per row and column
+  const tables = waves.map((w) => ({
+    amp: w.amp,
+    sinX: Float64Array.from({ length: S }, (_, x) => Math.sin(w.kx * x)), cosX: Float64Array.from({ length: S }, (_, x) => Math.cos(w.kx * x)),
+    sinY: Float64Array.from({ length: S }, (_, y) => Math.sin(w.ky * y + w.phase)), cosY: Float64Array.from({ length: S }, (_, y) => Math.cos(w.ky * y + w.phase)),
+  }));
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < S; y++) {
+      const row = c * S * S + y * S;
+      for (let x = 0; x < S; x++) {
+        let v = base[c] + (gradient[0] * (x - S / 2) + gradient[1] * (y - S / 2)) / S;
+        for (const t of tables) v += t.amp[c] * (t.sinX[x] * t.cosY[y] + t.cosX[x] * t.sinY[y]);
+        pixels[row + x] = v;
       }
     }
   }
@@ -149,7 +175,7 @@ function stroke(ax: number, ay: number, bx: number, by: number, width: number): 
   };
 }
 
-/** Distractors: thin strokes, small specks and large soft blobs, none of them one of the classes. */
+/** Distractors: thin strokes (1.5 to 2.5 pixels), small specks and large soft blobs, none of them one of the classes. */
 function paintDistractors(pixels: Float32Array, S: number, rng: Rng, background: Rgb): void {
   const count = rng.int(0, MAX_DISTRACTORS);
   for (let i = 0; i < count; i++) {
@@ -157,11 +183,11 @@ function paintDistractors(pixels: Float32Array, S: number, rng: Rng, background:
     const kind = rng.int(0, 2);
     if (kind === 0) {
       const ax = rng.uniform(0, S), ay = rng.uniform(0, S), len = rng.uniform(S / 6, S / 2), angle = rng.uniform(0, 2 * Math.PI);
-      const s = stroke(ax, ay, ax + len * Math.cos(angle), ay + len * Math.sin(angle), rng.uniform(1, 2));
+      const s = stroke(ax, ay, ax + len * Math.cos(angle), ay + len * Math.sin(angle), rng.uniform(1.5, 2.5));
       paint(pixels, S, s.box, s.covers, colour, rng.uniform(0.5, 0.9));
     } else if (kind === 1) {
       const d = rng.uniform(1.5, 3.5), x = rng.uniform(0, S - d), y = rng.uniform(0, S - d);
-      paint(pixels, S, [x, y, x + d, y + d], (u, v) => u * u + v * v <= 1, colour, rng.uniform(0.5, 0.9));
+      paint(pixels, S, [x, y, x + d, y + d], (u, v) => u * u + v * v <= 1, colour, rng.uniform(0.5, 0.9), false);
     } else {
       const d = rng.uniform(S / 5, S / 2), x = rng.uniform(-d / 2, S - d / 2), y = rng.uniform(-d / 2, S - d / 2);
       paint(pixels, S, [x, y, x + d, y + d], (u, v) => u * u + v * v <= 1, colour, rng.uniform(0.15, 0.3));
@@ -193,7 +219,9 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
     objects.push({ box, label });
     paint(pixels, S, box, (u, v) => inside(label, u, v), contrastingColour(rng, background, 0.45), rng.uniform(0.85, 1));
   }
-  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(1, Math.max(0, pixels[i] + NOISE * rng.normal()));
+  // uniform noise of standard deviation NOISE (half-width NOISE·√3): one draw per value, cheaper than a normal's
+  const halfWidth = NOISE * Math.sqrt(3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(1, Math.max(0, pixels[i] + halfWidth * (2 * rng.next() - 1)));
   return { pixels, objects };
 }
 
