@@ -48,7 +48,7 @@ export function prepareBatch(spec: BatchSpec, step: number): Batch {
     boxes.set(o.box, 4 * (offsets[i] + j));
     labels[offsets[i] + j] = BigInt(o.label);
   }));
-  return { images: packImages(scenes, spec.scenes.imageSize), boxes, labels, offsets };
+  return { images: packImages(scenes), boxes, labels, offsets };
 }
 
 /** The buffers of a batch, moved rather than copied when it is posted to another thread. */

@@ -24,7 +24,7 @@ export interface GroundTruth {
 }
 
 export interface Scene {
-  /** 3 * S * S intensities, planar (all of R, then G, then B), each plane row-major */
+  /** C * S * S intensities, planar (this task's: C = 3, all of R, then G, then B), each plane row-major */
   pixels: Float32Array;
   objects: GroundTruth[];
 }
@@ -230,10 +230,13 @@ export function makeScenes(seed: number, start: number, count: number, opts: Sce
   return Array.from({ length: count }, (_, i) => makeScene(seed, start + i, opts));
 }
 
-/** The pixels of `scenes` packed as one [N, 3, S, S] batch. */
-export function packImages(scenes: readonly Scene[], imageSize: number): Float32Array {
-  const n = 3 * imageSize * imageSize;
-  const out = new Float32Array(scenes.length * n);
-  scenes.forEach((s, i) => out.set(s.pixels, i * n));
+/** The pixels of `scenes` packed one after the other: one [N, C, S, S] batch of images of C planes each. */
+export function packImages(scenes: readonly Scene[]): Float32Array {
+  const out = new Float32Array(scenes.reduce((n, s) => n + s.pixels.length, 0));
+  let at = 0;
+  for (const s of scenes) {
+    out.set(s.pixels, at);
+    at += s.pixels.length;
+  }
   return out;
 }

@@ -52,7 +52,7 @@ export function detect(model: Detector, scenes: readonly Scene[], s: Settings): 
   for (let first = 0; first < scenes.length; first += s.evalBatch) {
     const chunk = scenes.slice(first, first + s.evalBatch);
     noGrad(() => tidy(() => {
-      const images = fromTypedArray(packImages(chunk, S), [chunk.length, 3, S, S]).to(s.device);
+      const images = fromTypedArray(packImages(chunk), [chunk.length, 3, S, S]).to(s.device);
       for (const d of model.detect(images)) out.push(toHost(d.boxes.toTypedArray() as Float32Array, d.scores.toTypedArray() as Float32Array, d.labels.toTypedArray() as BigInt64Array));
     }));
   }

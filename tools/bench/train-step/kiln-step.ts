@@ -44,7 +44,7 @@ export function makeSetup(s: Settings, opts: { fused: boolean; amp: ((fn: () => 
   const scenes = makeScenes(s.trainDataSeed, 0, s.batchSize, s.scenes);
   return {
     settings: s, model, optimizer, amp: opts.amp,
-    pixels: packImages(scenes, s.scenes.imageSize),
+    pixels: packImages(scenes),
     targets: assignTargets(anchors, scenes.map((sc) => sc.objects), s.matching),
   };
 }

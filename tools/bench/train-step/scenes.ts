@@ -10,24 +10,13 @@
  * foreground/background imbalance that focal loss is about (anchors.ts measures it).
  */
 import { Rng } from '../../../examples/retinanet/rng.js';
+import { type Box, type GroundTruth, type Scene, boxIou } from '../../../examples/retinanet/data.js';
+
+// the example's box, ground-truth and scene types, box IoU and packing serve these scenes too (one plane each)
+export { type Box, type GroundTruth, type Scene, boxIou, packImages } from '../../../examples/retinanet/data.js';
 
 export const CLASS_NAMES = ['rect', 'cross', 'ellipse'] as const;
 export const NUM_CLASSES = CLASS_NAMES.length;
-
-/** A box as corners in pixels: x1 <= x2, y1 <= y2 (x right, y down). */
-export type Box = readonly [x1: number, y1: number, x2: number, y2: number];
-
-export interface GroundTruth {
-  box: Box;
-  /** 0 .. NUM_CLASSES - 1 */
-  label: number;
-}
-
-export interface Scene {
-  /** S * S intensities, row-major */
-  pixels: Float32Array;
-  objects: GroundTruth[];
-}
 
 export interface SceneOptions {
   /** side S of the square image in pixels */
@@ -45,14 +34,6 @@ const NOISE = 0.08, MAX_CLUTTER = 3;
 const MAX_OVERLAP_IOU = 0.2;
 /** Each pixel's coverage is sampled on a SUPERSAMPLE x SUPERSAMPLE grid (anti-aliased edges). */
 const SUPERSAMPLE = 3;
-
-export function boxIou(a: Box, b: Box): number {
-  const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (iw <= 0 || ih <= 0) return 0;
-  const inter = iw * ih;
-  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
-}
 
 /**
  * Whether point (u, v), in coordinates where the shape's box is [-1, 1] x [-1, 1], is inside the
@@ -120,12 +101,4 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
 /** Images start .. start + count - 1 of the data set `seed`. */
 export function makeScenes(seed: number, start: number, count: number, opts: SceneOptions): Scene[] {
   return Array.from({ length: count }, (_, i) => makeScene(seed, start + i, opts));
-}
-
-/** The pixels of `scenes` packed as one [N, 1, S, S] batch, row-major. */
-export function packImages(scenes: readonly Scene[], imageSize: number): Float32Array {
-  const n = imageSize * imageSize;
-  const out = new Float32Array(scenes.length * n);
-  scenes.forEach((s, i) => out.set(s.pixels, i * n));
-  return out;
 }
