@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuThreads, memoryStats } from '@kiln/tensor';
-import { settleMemoryBeforeEach } from '@kiln/tensor/testing';
+import { settleMemoryBeforeEach, toNumbers } from '@kiln/tensor/testing';
+import { Conv2d } from '@kiln/nn';
 import { cocoMetricNames } from '@kiln/vision';
 import { PRESETS } from '../../../examples/retinanet/config.js';
 import { runExperiment } from '../../../examples/retinanet/experiment.js';
-import { disposeDetector, trainDetector } from '../../../examples/retinanet/train.js';
+import { buildModel, disposeDetector, trainDetector } from '../../../examples/retinanet/train.js';
 import { FOCAL } from '../../../examples/retinanet/loss.js';
 
 settleMemoryBeforeEach();
@@ -63,6 +64,20 @@ describe('examples/retinanet in fast mode', () => {
     for (const v of json.comparison) expect(Object.keys(v.runs[0].metrics).sort()).toEqual([...cocoMetricNames].sort());
     expect(json.comparison[0].ap.mean).toBe(result.comparison[0].runs[0].scores.metrics.ap);
   }, 180_000);
+
+  it("starts from the paper's prior (classification bias -log((1 - pi) / pi)) and He-initialised hidden head convolutions", () => {
+    const s = PRESETS.fast();
+    const model = buildModel(s, FOCAL, 0);
+    const bias = toNumbers(model.head.classificationHead.clsLogits.bias!.toTypedArray());
+    const prior = -Math.log((1 - s.model.priorProbability) / s.model.priorProbability);
+    expect(bias.every((b) => Math.abs(b - prior) < 1e-5)).toBe(true);
+    // He-normal (fan_in, ReLU): std sqrt(2 / (9 · C)), where N(0, 0.01²) would give 0.01
+    const first = model.head.classificationHead.conv.modules().find((m) => m instanceof Conv2d) as Conv2d;
+    const w = toNumbers(first.weight.toTypedArray());
+    const std = Math.sqrt(w.reduce((a, x) => a + x * x, 0) / w.length);
+    expect(std / Math.sqrt(2 / (9 * s.model.fpnChannels))).toBeCloseTo(1, 1);
+    disposeDetector(model);
+  });
 
   it('keeps memory flat across training steps (every step tidied) and frees everything after', () => {
     const before = memoryStats('cpu').allocated;
