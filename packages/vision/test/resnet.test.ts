@@ -28,11 +28,11 @@ it('baseChannels scales every stage: 16 gives 16, 32, 64, 128 channels; 64 is to
   expect(count(small)).toBe(703_386);
   expect(small.outChannels).toBe(128);
   const y = tidy(() => {
-    const c1 = small.maxpool.call(small.relu.call(small.bn1.call(small.conv1.call(randn([1, 3, 32, 32], { seed: 4 })))));
+    const c1 = small.maxpool.call(small.relu.call(small.bn1.call(small.conv1.call(randn([2, 3, 32, 32], { seed: 4 })))));
     const c2 = small.layer1.call(c1), c3 = small.layer2.call(c2), c4 = small.layer3.call(c3), c5 = small.layer4.call(c4);
     return [c2, c3, c4, c5].map((t) => t.shape);
   });
-  expect(y).toEqual([[1, 16, 8, 8], [1, 32, 4, 4], [1, 64, 2, 2], [1, 128, 1, 1]]);
+  expect(y).toEqual([[2, 16, 8, 8], [2, 32, 4, 4], [2, 64, 2, 2], [2, 128, 1, 1]]);
   expect(() => resnet18({ baseChannels: 0 })).toThrow(/ResNet: argument 'baseChannels'/);
   expect(() => resnet50({ baseChannels: 2.5 })).toThrow(ValueError);
 });
