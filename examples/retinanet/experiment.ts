@@ -11,7 +11,7 @@ import type { Settings } from './config.js';
 import { CLASS_NAMES, type Scene, makeScenes } from './data.js';
 import { type CocoScores, type Detection, cocoGroundTruth, detect, scoreDetections } from './evaluate.js';
 import { BALANCED_CE, CROSS_ENTROPY, FOCAL, GAMMA_SWEEP, type LossVariant } from './loss.js';
-import { type DrawnImage, plotApVsGamma, plotDetections, plotFigure1, plotLossCurves } from './pictures.js';
+import { type DrawnImage, plotApVsGamma, plotDetections, plotFigure1, plotLossCurves } from './plots.js';
 import type { Progress } from './progress.js';
 import { type StepReport, type TrainLog, disposeDetector, trainDetector } from './train.js';
 
@@ -65,7 +65,7 @@ export const checkpointPath = (dir: string, variant: LossVariant, seed: number):
 /** A scene as the pictures take it. */
 export const drawnImage = (scene: Scene, imageSize: number): DrawnImage => ({
   pixels: scene.pixels, channels: 3, height: imageSize, width: imageSize,
-  truth: scene.objects.map((o) => ({ box: [...o.box], label: o.label })),
+  truth: scene.objects,
 });
 
 /** Mean and sample standard deviation (0 for one value) of a metric over a variant's seeds. */
@@ -122,7 +122,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   await plotFigure1(out('focal-loss-figure1.png'));
   const shown = testScenes.slice(0, 6);
   await plotDetections(
-    comparison.map((r) => ({ name: r.variant.name, detections: firstSeed(r).detections.slice(0, shown.length).map((dets) => dets.map((d) => ({ ...d, box: [...d.box] }))) })),
+    comparison.map((r) => ({ name: r.variant.name, detections: firstSeed(r).detections.slice(0, shown.length) })),
     shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), CLASS_NAMES, out('detections.png'), 0.3,
   );
   if (sweep.length > 0) {

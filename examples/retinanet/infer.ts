@@ -14,7 +14,7 @@ import { CLASS_NAMES, NUM_CLASSES } from './data.js';
 import { type Detection, toHost } from './evaluate.js';
 import type { LossVariant } from './loss.js';
 import { type ModelConfig, buildDetector } from './model.js';
-import { drawDetectionsOnImage } from './pictures.js';
+import { drawDetectionsOnImage } from './plots.js';
 
 export interface InferOptions {
   checkpoint: string;
@@ -52,7 +52,7 @@ export async function infer(o: InferOptions): Promise<Detection[]> {
     }));
     const png = await drawDetectionsOnImage(
       { pixels, channels: 3, height: raw.height, width: raw.width },
-      detections.map((d) => ({ box: [...d.box], label: d.label, score: d.score })), CLASS_NAMES, o.minScore,
+      detections, CLASS_NAMES, o.minScore,
     );
     writeFileSync(o.out, png);
     return detections;

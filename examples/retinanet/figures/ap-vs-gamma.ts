@@ -1,11 +1,11 @@
-/** The gamma sweep's result (the paper's Table 1b as a chart): mAP at IoU 0.5 against gamma. */
+/** The gamma sweep's result (the paper's Table 1b as a chart): COCO AP (IoU 0.50:0.95) against gamma. */
 import type { TopLevelSpec } from 'vega-lite';
 import { PALETTE } from './style.js';
 
 export interface GammaPoint {
   gamma: number;
   alpha: number;
-  /** mAP at IoU 0.5, in [0, 1] */
+  /** COCO's AP at IoU 0.50:0.95, in [0, 1] */
   ap: number;
 }
 
@@ -21,7 +21,7 @@ export function apVsGammaSpec(points: readonly GammaPoint[]): TopLevelSpec {
     field: 'gamma', type: 'quantitative' as const, title: 'γ, and the α trained with it (the paper\'s Table 1b)',
     scale: { domain: [-0.25, 5.25] }, axis: { values: points.map((p) => p.gamma), labelExpr, labelOverlap: false, grid: false },
   };
-  const y = { field: 'ap', type: 'quantitative' as const, title: 'mAP at IoU 0.5', scale: { domain: [0, 1] } };
+  const y = { field: 'ap', type: 'quantitative' as const, title: 'AP (COCO, IoU 0.50:0.95)', scale: { domain: [0, 1] } };
   return {
     title: 'AP against γ (focal loss)',
     width: 560,
