@@ -50,7 +50,7 @@ describe('the example\'s charts (Vega-Lite rendered by Vega)', () => {
     const fig1 = texts(await vegaLiteToSvg(figure1Spec()));
     for (const t of ['probability of the ground-truth class', 'loss', 'well-classified examples', 'γ = 0', 'γ = 5']) expect(fig1).toContain(t);
     const ap = texts(await vegaLiteToSvg(apVsGammaSpec([{ gamma: 0, alpha: 0.75, ap: 0.517 }, { gamma: 2, alpha: 0.25, ap: 0.5 }])));
-    for (const t of ['mAP at IoU 0.5', '0.517', '0.500', 'α 0.75']) expect(ap).toContain(t);
+    for (const t of ['AP (COCO, IoU 0.50:0.95)', '0.517', '0.500', 'α 0.75']) expect(ap).toContain(t);
   }, 60_000);
 
   it('plotFigure1 writes a PNG and leaves no tensor allocated', async () => {
