@@ -12,13 +12,14 @@
  * implementation pays for another's garbage; without it the script runs but says so.)
  * Options: --sizes 20000,200000  --reps 9  --warmup 1  --budget 60 (seconds per implementation and size:
  *          past it, a slow one stops after 3 timed steps)
- *          --impls kiln,kiln-1t,kiln-view,kiln-noread,tfjs-cpu,tfjs-wasm,js-loop
+ *          --impls kiln,kiln-1t,kiln-view,kiln-noread,kiln-loop,tfjs-cpu,tfjs-wasm,js-loop
  *          --threads N (Kiln's CPU threads for 'kiln'; default: the addon's default, one per core)
  * 'kiln-1t' is Kiln on one thread: the fair match for the single-threaded rows, and steadier than
  * the multi-threaded row on a loaded machine. 'kiln-view' reads the gradient through toNdarray()
  * (a view of Kiln's memory, no copy), as TF.js's CPU backend hands out its own array. 'kiln-noread'
  * does not read the gradient at all (only the loss): the op's own time, forward + gradient +
- * backward, as a training step that hands x.grad to an optimizer would see it.
+ * backward, as a training step that hands x.grad to an optimizer would see it. 'kiln-loop' times
+ * 10 such steps back to back and gives the time per step: the op warm, as in a training loop.
  *
  * Each step includes reading the loss and the gradient back into JS (Kiln: loss.item() and
  * x.grad.toTypedArray(), a copy into a new Float32Array, except 'kiln-view' and 'kiln-noread'; TF.js: dataSync(), which hands back the CPU
@@ -66,7 +67,7 @@ const args = parseOptions(process.argv.slice(2), {
   reps: { type: 'number', default: '9' },
   warmup: { type: 'number', default: '1' },
   budget: { type: 'number', default: '60' },
-  impls: { type: 'strings', default: 'kiln,kiln-1t,kiln-view,kiln-noread,tfjs-cpu,tfjs-wasm,js-loop' },
+  impls: { type: 'strings', default: 'kiln,kiln-1t,kiln-view,kiln-noread,kiln-loop,tfjs-cpu,tfjs-wasm,js-loop' },
   threads: { type: 'number', default: '0' },
   out: { type: 'string', default: '' },
 });
@@ -191,6 +192,8 @@ interface Impl {
   select?: () => Promise<void>;
   /** One forward + backward step, reading loss and gradient back into JS. */
   step: () => Result;
+  /** Steps that one call of step() runs (the table divides its times by it; default 1). */
+  stepsPerCall?: number;
   dispose: () => void;
 }
 
@@ -199,7 +202,7 @@ interface Impl {
  * toTypedArray() (a copy into a new Float32Array), viewed in place with toNdarray() (`read: 'view'`),
  * or not read (`read: 'none'`: the checked step reads it on demand, after the step's clock).
  */
-function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'view' | 'none'): Impl {
+function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'view' | 'none', stepsPerCall = 1): Impl {
   // Kiln-allocated copies of the inputs (not views of the JS arrays), as a training step would have
   const x = fromTypedArray(inp.x, [inp.n, C]).clone().requiresGrad_();
   const labels = fromTypedArray(inp.labels, [inp.n]).clone();
@@ -209,13 +212,17 @@ function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'vi
       cpuThreads(threads);
       return Promise.resolve();
     },
+    stepsPerCall,
     step() {
-      x.grad?.dispose();
-      x.grad = null;
-      const loss = sigmoidFocalLoss(x, labels, { gamma: GAMMA, alpha: ALPHA, reduction: 'mean' });
-      loss.backward();
-      const value = loss.item();
-      loss.dispose();
+      let value = 0;
+      for (let i = 0; i < stepsPerCall; i++) {
+        x.grad?.dispose();
+        x.grad = null;
+        const loss = sigmoidFocalLoss(x, labels, { gamma: GAMMA, alpha: ALPHA, reduction: 'mean' });
+        loss.backward();
+        value = loss.item();
+        loss.dispose();
+      }
       if (read === 'none') {
         const g = x.grad!;   // valid until the next step disposes it; only check() reads it
         return { loss: value, get grad() { return g.toTypedArray() as Float32Array; } };
@@ -339,6 +346,13 @@ interface Row {
   check: string;
 }
 
+/**
+ * Steps per timed call of 'kiln-loop': the op as a training loop runs it, one step right after the
+ * other (the other rows start each step cold: a full collection, another implementation's step, the
+ * pool's workers asleep, x out of the caches).
+ */
+const LOOP_STEPS = 10;
+
 /** Kiln's thread count for the 'kiln' rows: --threads, or the addon's default. */
 let kilnThreads = 0;
 
@@ -348,10 +362,11 @@ function makeImpl(name: string, inp: Inputs): Impl {
     case 'kiln-1t': return kilnImpl(inp, 'kiln (1 thread)', 1, 'copy');
     case 'kiln-view': return kilnImpl(inp, 'kiln (grad viewed, not copied)', kilnThreads, 'view');
     case 'kiln-noread': return kilnImpl(inp, 'kiln (grad not read back)', kilnThreads, 'none');
+    case 'kiln-loop': return kilnImpl(inp, `kiln (${LOOP_STEPS} steps back to back, per step, grad not read back)`, kilnThreads, 'none', LOOP_STEPS);
     case 'tfjs-cpu': return tfImpl(inp, 'cpu');
     case 'tfjs-wasm': return tfImpl(inp, 'wasm');
     case 'js-loop': return jsLoopImpl(inp);
-    default: throw new Error(`unknown --impls entry '${name}' (kiln, kiln-1t, kiln-view, kiln-noread, tfjs-cpu, tfjs-wasm, js-loop)`);
+    default: throw new Error(`unknown --impls entry '${name}' (kiln, kiln-1t, kiln-view, kiln-noread, kiln-loop, tfjs-cpu, tfjs-wasm, js-loop)`);
   }
 }
 
@@ -383,8 +398,9 @@ async function benchSize(n: number): Promise<Row[]> {
       const c = process.cpuUsage(c0);
       spent.set(impl.name, spent.get(impl.name)! + ms);
       if (round >= args.warmup) {
-        times.get(impl.name)!.push(ms);
-        cpuTimes.get(impl.name)!.push((c.user + c.system) / 1e3);
+        const k = impl.stepsPerCall ?? 1;
+        times.get(impl.name)!.push(ms / k);
+        cpuTimes.get(impl.name)!.push((c.user + c.system) / 1e3 / k);
       }
     }
   }
