@@ -38,6 +38,12 @@ export interface SceneOptions {
   /** object sides in pixels: drawn log-uniformly in [minSide, maxSide] (small to large for the image) */
   minSide: number;
   maxSide: number;
+  /** the classes drawn: the first `classes` of CLASS_NAMES (default all six) */
+  classes?: number;
+  /** the most distractors per image (strokes, specks, faint blobs; default 6) */
+  maxDistractors?: number;
+  /** scale of the background's gradient and plane-wave texture (default 1; 0: a flat base colour) */
+  texture?: number;
 }
 
 /** Standard deviation of the per-pixel (uniform) noise, and the most distractors per image. */
@@ -133,12 +139,12 @@ function contrastingColour(rng: Rng, from: Rgb, min: number): Rgb {
  * The background: a base colour with a linear gradient and two random plane waves (a texture of
  * stripes at random angles and periods), in every channel with its own amplitude.
  */
-function paintBackground(pixels: Float32Array, S: number, rng: Rng): Rgb {
+function paintBackground(pixels: Float32Array, S: number, rng: Rng, texture: number): Rgb {
   const base = randomColour(rng).map((v) => 0.15 + 0.7 * v) as Rgb;
-  const gradient = [rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)];
+  const gradient = [texture * rng.uniform(-0.3, 0.3), texture * rng.uniform(-0.3, 0.3)];
   const waves = Array.from({ length: 2 }, () => {
     const angle = rng.uniform(0, Math.PI), period = rng.uniform(3, S / 2);
-    return { kx: (Math.cos(angle) * 2 * Math.PI) / period, ky: (Math.sin(angle) * 2 * Math.PI) / period, phase: rng.uniform(0, 2 * Math.PI), amp: [0, 1, 2].map(() => rng.uniform(0, 0.12)) };
+    return { kx: (Math.cos(angle) * 2 * Math.PI) / period, ky: (Math.sin(angle) * 2 * Math.PI) / period, phase: rng.uniform(0, 2 * Math.PI), amp: [0, 1, 2].map(() => texture * rng.uniform(0, 0.12)) };
   });
   // sin(kx·x + ky·y + phase) = sin(kx·x)·cos(ky·y + phase) + cos(kx·x)·sin(ky·y + phase): per row and column
   const tables = waves.map((w) => ({
@@ -176,8 +182,8 @@ function stroke(ax: number, ay: number, bx: number, by: number, width: number): 
 }
 
 /** Distractors: thin strokes (1.5 to 2.5 pixels), small specks and large soft blobs, none of them one of the classes. */
-function paintDistractors(pixels: Float32Array, S: number, rng: Rng, background: Rgb): void {
-  const count = rng.int(0, MAX_DISTRACTORS);
+function paintDistractors(pixels: Float32Array, S: number, rng: Rng, background: Rgb, most: number): void {
+  const count = rng.int(0, most);
   for (let i = 0; i < count; i++) {
     const colour = contrastingColour(rng, background, 0.3);
     const kind = rng.int(0, 2);
@@ -203,8 +209,8 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
   }
   const rng = Rng.forItem(seed, index);
   const pixels = new Float32Array(3 * S * S);
-  const background = paintBackground(pixels, S, rng);
-  paintDistractors(pixels, S, rng, background);
+  const background = paintBackground(pixels, S, rng, opts.texture ?? 1);
+  paintDistractors(pixels, S, rng, background, opts.maxDistractors ?? MAX_DISTRACTORS);
 
   const objects: GroundTruth[] = [];
   const count = rng.int(opts.minObjects, opts.maxObjects);
@@ -215,7 +221,7 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
     const x1 = rng.uniform(0, S - w), y1 = rng.uniform(0, S - h);
     const box: Box = [x1, y1, x1 + w, y1 + h];
     if (objects.some((o) => boxIou(o.box, box) > MAX_OVERLAP_IOU)) continue;
-    const label = rng.int(0, NUM_CLASSES - 1);
+    const label = rng.int(0, (opts.classes ?? NUM_CLASSES) - 1);
     objects.push({ box, label });
     paint(pixels, S, box, (u, v) => inside(label, u, v), contrastingColour(rng, background, 0.45), rng.uniform(0.85, 1));
   }

@@ -18,7 +18,7 @@
  * convolutions per subnet; He-initialised here, see buildDetector) with the prior initialisation
  * of the classification bias, -log((1 - π) / π), π = 0.01.
  */
-import { BatchNorm2d, Conv2d, init } from '@kiln/nn';
+import { BatchNorm2d, Conv2d, GroupNorm, init } from '@kiln/nn';
 import { manualSeed } from '@kiln/tensor';
 import {
   AnchorGenerator, BackboneWithFPN, BasicBlock, type ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7, ResNet, RetinaNet, RetinaNetHead,
@@ -38,6 +38,11 @@ export interface ModelConfig {
   extraLevels: 'p6p7' | 'pool';
   /** the first level's smallest anchor in pixels; each level doubles it, three sizes per level */
   anchorSize: number;
+  /** the head's hidden convolutions: GroupNorm of this many groups after each (torchvision's RetinaNet v2), or none (the paper's) */
+  headGroupNorm?: number;
+  /** the box loss: smooth L1 of beta `smoothL1Beta` on the deltas (the paper's, beta 1/9) or GIoU on the decoded boxes */
+  boxLoss?: 'smoothL1' | 'giou';
+  smoothL1Beta?: number;
   /** the classifier's initial foreground probability (the paper's prior) */
   priorProbability: number;
   /** post-processing: score threshold, candidates per level, NMS IoU, detections kept per image */
@@ -74,7 +79,7 @@ export function buildDetector(m: ModelConfig, numClasses: number, variant: LossV
   manualSeed(seed);
   const body = backbone(m);
   const anchors = anchorGenerator(m);
-  const head = new RetinaNetHead(body.outChannels, anchors.numAnchorsPerLocation()[0], numClasses, { priorProbability: m.priorProbability });
+  const head = new RetinaNetHead(body.outChannels, anchors.numAnchorsPerLocation()[0], numClasses, { priorProbability: m.priorProbability, normLayer: m.headGroupNorm ? (c) => new GroupNorm(m.headGroupNorm!, c) : null });
   // The paper's N(0, 0.01²) hidden head convolutions sit on a pre-trained backbone; trained from
   // scratch, four of them shrink the signal by ~0.01 · sqrt(9 · C) each and the head barely
   // learns, so they start He-normal (fan_in, ReLU), as the rest of the network. The output
@@ -87,7 +92,7 @@ export function buildDetector(m: ModelConfig, numClasses: number, variant: LossV
     // the synthetic images are centred near 0.5 with a spread of about 0.25 in every channel
     imageMean: [0.5, 0.5, 0.5], imageStd: [0.25, 0.25, 0.25],
     sizeDivisible: 2 ** (Math.max(...m.returnedLayers) + 1),
-    boxLoss: 'smoothL1', smoothL1Beta: 1 / 9,
+    boxLoss: m.boxLoss ?? 'smoothL1', smoothL1Beta: m.smoothL1Beta ?? 1 / 9,
     focalGamma: variant.gamma, focalAlpha: variant.alpha,
     scoreThresh: m.scoreThreshold, topkCandidates: m.topkCandidates, nmsThresh: m.nmsIou, detectionsPerImg: m.maxDetections,
   }).to(device);
