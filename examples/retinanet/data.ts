@@ -46,8 +46,10 @@ export interface SceneOptions {
   texture?: number;
 }
 
-/** Standard deviation of the per-pixel (uniform) noise, and the most distractors per image. */
-const NOISE = 0.04, MAX_DISTRACTORS = 6;
+/** Standard deviation of the per-pixel (uniform) noise. */
+const NOISE = 0.04;
+/** The most distractors per image of the full task (`SceneOptions.maxDistractors` lowers it). */
+export const MAX_DISTRACTORS = 6;
 /** Objects may overlap a little, never more than this IoU with an earlier one. */
 const MAX_OVERLAP_IOU = 0.2;
 /** Each pixel's coverage is sampled on a SUPERSAMPLE x SUPERSAMPLE grid (anti-aliased edges). */

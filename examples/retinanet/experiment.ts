@@ -123,7 +123,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const shown = testScenes.slice(0, 6);
   await plotDetections(
     comparison.map((r) => ({ name: r.variant.name, detections: firstSeed(r).detections.slice(0, shown.length) })),
-    shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), CLASS_NAMES, out('detections.png'), 0.3,
+    // one pixel per unit of the drawing: the noisy images compress poorly, and at 2 the file was ~1 MB
+    shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), CLASS_NAMES, out('detections.png'), 0.3, 1,
   );
   if (sweep.length > 0) {
     await plotApVsGamma(sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: spread(r, 'ap').mean })), out('ap-vs-gamma.png'));

@@ -1,7 +1,7 @@
 /** Console output: the settings, the measured imbalance and the results tables. */
 import type { Settings } from './config.js';
 import { defaultWorkers } from './batch-pool.js';
-import { CLASS_NAMES } from './data.js';
+import { CLASS_NAMES, MAX_DISTRACTORS } from './data.js';
 import { type VariantResult, spread } from './experiment.js';
 import { levelCount } from './model.js';
 import type { AnchorCounts } from './imbalance.js';
@@ -28,8 +28,8 @@ const workersOf = (s: Settings): string => {
 export function describeSettings(s: Settings): string {
   const m = s.model, sc = s.scenes;
   return [
-    `preset ${s.preset} on ${s.device}: ${s.steps} steps x ${s.batchSize} RGB images of ${sc.imageSize}x${sc.imageSize} (${sc.minObjects}-${sc.maxObjects} objects of ${sc.minSide}-${sc.maxSide} px, ${CLASS_NAMES.length} classes), Adam lr ${s.lr} (warmup ${s.warmupSteps}, cosine)`,
-    `model: RetinaNet on ResNet (BasicBlocks [${m.blocks.join(', ')}], ${m.baseChannels} base channels, BatchNorm) + FPN (layers ${m.returnedLayers.join(', ')}, ${m.fpnChannels} channels, ${m.extraLevels === 'p6p7' ? 'P6, P7' : 'a pooled level'}: ${levelCount(m)} levels), 9 anchors per position from ${m.anchorSize} px, prior pi ${m.priorProbability}`,
+    `preset ${s.preset} on ${s.device}: ${s.steps} steps x ${s.batchSize} RGB images of ${sc.imageSize}x${sc.imageSize} (${sc.minObjects}-${sc.maxObjects} objects of ${sc.minSide}-${sc.maxSide} px, ${sc.classes ?? CLASS_NAMES.length} of ${CLASS_NAMES.length} classes, up to ${sc.maxDistractors ?? MAX_DISTRACTORS} distractors, texture x${sc.texture ?? 1}), Adam lr ${s.lr} (warmup ${s.warmupSteps}, cosine)`,
+    `model: RetinaNet on ResNet (BasicBlocks [${m.blocks.join(', ')}], ${m.baseChannels} base channels, BatchNorm) + FPN (layers ${m.returnedLayers.join(', ')}, ${m.fpnChannels} channels, ${m.extraLevels === 'p6p7' ? 'P6, P7' : 'a pooled level'}: ${levelCount(m)} levels), head ${m.headGroupNorm ? `with GroupNorm (${m.headGroupNorm} groups)` : 'without norm'}, 9 anchors per position from ${m.anchorSize} px, prior pi ${m.priorProbability}`,
     `training batches made by ${workersOf(s)}`,
     `seeds: weights ${s.seeds.join(', ')}, training images ${s.trainDataSeed}, test images ${s.testDataSeed} (${s.testImages} images)`,
   ].join('\n');

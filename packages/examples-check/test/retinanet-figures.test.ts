@@ -120,6 +120,10 @@ describe('detections drawn on images', () => {
     expect(meta.format).toBe('png');
     expect(meta.width).toBeGreaterThan(2 * 2 * 160); // two cells of 160 units at 2 pixels per unit
     expect(meta.height).toBeGreaterThan(2 * 2 * 160);
+    // at one pixel per unit, half as wide and high
+    await plotDetections([{ name: 'focal', detections: det }, { name: 'ce', detections: det }], images, classNames, path, 0.3, 1);
+    const small = await sharp(path).metadata();
+    expect([small.width, small.height]).toEqual([Math.ceil(meta.width! / 2), Math.ceil(meta.height! / 2)]);
     await expect(plotDetections([{ name: 'focal', detections: [[]] }], images, classNames, path))
       .rejects.toMatchObject({ name: 'ValueError', op: 'plotDetections', argument: 'rows[0].detections' });
     await expect(plotDetections([{ name: 'focal', detections: [[], [{ box: [0, 0, 2, 2], label: 7, score: 1 }]] }], images, classNames, path))

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuThreads, memoryStats } from '@kiln/tensor';
 import { settleMemoryBeforeEach, toNumbers } from '@kiln/tensor/testing';
-import { Conv2d } from '@kiln/nn';
+import { Conv2d, GroupNorm } from '@kiln/nn';
 import { cocoMetricNames } from '@kiln/vision';
 import { PRESETS } from '../../../examples/retinanet/config.js';
 import { runExperiment } from '../../../examples/retinanet/experiment.js';
@@ -77,6 +77,19 @@ describe('examples/retinanet in fast mode', () => {
     const std = Math.sqrt(w.reduce((a, x) => a + x * x, 0) / w.length);
     expect(std / Math.sqrt(2 / (9 * s.model.fpnChannels))).toBeCloseTo(1, 1);
     disposeDetector(model);
+  });
+
+  it('puts GroupNorm after each hidden head convolution when headGroupNorm is set (the cpu presets), none otherwise', () => {
+    const norms = (headGroupNorm: number | undefined) => {
+      const s = PRESETS.fast();
+      const model = buildModel({ ...s, model: { ...s.model, headGroupNorm } }, FOCAL, 0);
+      const found = [model.head.classificationHead.conv, model.head.regressionHead.conv].map((t) => t.modules().filter((m) => m instanceof GroupNorm) as GroupNorm[]);
+      disposeDetector(model);
+      return found.map((f) => f.map((g) => g.numGroups));
+    };
+    expect(PRESETS.cpu().model.headGroupNorm).toBe(8);
+    expect(norms(8)).toEqual([[8, 8, 8, 8], [8, 8, 8, 8]]);
+    expect(norms(undefined)).toEqual([[], []]);
   });
 
   it('keeps memory flat across training steps (every step tidied) and frees everything after', () => {
