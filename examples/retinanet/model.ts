@@ -5,7 +5,7 @@
  * layout at a fraction of its width) with BatchNorm, whose stages `returnedLayers` feed a feature
  * pyramid of `fpnChannels`, plus extra levels: RetinaNet's P6, P7 (`LastLevelP6P7`) where the image
  * is large enough for them to keep at least 2 x 2 cells, else a stride-2 pooled level
- * (`LastLevelMaxPool`). BatchNorm rather than GroupNorm: the batches (8 images and more, each
+ * (`LastLevelMaxPool`). BatchNorm rather than GroupNorm: the batches (4 images and more, each
  * level's statistics over every position) give stable statistics, it is torchvision's ResNet
  * norm, and it costs less than GroupNorm on the CPU; under `--nproc` each rank normalises over its
  * own share, as torchvision's detection references do without SyncBatchNorm.
