@@ -209,10 +209,14 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
   if (!(opts.minSide >= 4 && opts.maxSide >= opts.minSide && opts.maxSide <= S)) {
     throw new RangeError(`makeScene: expected 4 <= minSide <= maxSide <= imageSize (${S}), got minSide ${opts.minSide}, maxSide ${opts.maxSide}`);
   }
+  const { classes = NUM_CLASSES, maxDistractors = MAX_DISTRACTORS, texture = 1 } = opts;
+  if (!(Number.isInteger(classes) && classes >= 1 && classes <= NUM_CLASSES)) throw new RangeError(`makeScene: expected classes an integer in [1, ${NUM_CLASSES}], got ${classes}`);
+  if (!(Number.isInteger(maxDistractors) && maxDistractors >= 0)) throw new RangeError(`makeScene: expected maxDistractors an integer >= 0, got ${maxDistractors}`);
+  if (!(texture >= 0 && Number.isFinite(texture))) throw new RangeError(`makeScene: expected texture a finite number >= 0, got ${texture}`);
   const rng = Rng.forItem(seed, index);
   const pixels = new Float32Array(3 * S * S);
-  const background = paintBackground(pixels, S, rng, opts.texture ?? 1);
-  paintDistractors(pixels, S, rng, background, opts.maxDistractors ?? MAX_DISTRACTORS);
+  const background = paintBackground(pixels, S, rng, texture);
+  paintDistractors(pixels, S, rng, background, maxDistractors);
 
   const objects: GroundTruth[] = [];
   const count = rng.int(opts.minObjects, opts.maxObjects);
@@ -223,7 +227,7 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
     const x1 = rng.uniform(0, S - w), y1 = rng.uniform(0, S - h);
     const box: Box = [x1, y1, x1 + w, y1 + h];
     if (objects.some((o) => boxIou(o.box, box) > MAX_OVERLAP_IOU)) continue;
-    const label = rng.int(0, (opts.classes ?? NUM_CLASSES) - 1);
+    const label = rng.int(0, classes - 1);
     objects.push({ box, label });
     paint(pixels, S, box, (u, v) => inside(label, u, v), contrastingColour(rng, background, 0.45), rng.uniform(0.85, 1));
   }

@@ -40,6 +40,15 @@ describe('examples/retinanet scenes', () => {
     expect(sd(textured)).toBeGreaterThan(0.06);
   });
 
+  it('rejects options out of range with a RangeError naming the option', () => {
+    expect(() => makeScene(0, 0, { ...BASE, classes: 0 })).toThrow(/makeScene: expected classes an integer in \[1, 6\], got 0/);
+    expect(() => makeScene(0, 0, { ...BASE, classes: 7 })).toThrow(RangeError);
+    expect(() => makeScene(0, 0, { ...BASE, classes: 2.5 })).toThrow(RangeError);
+    expect(() => makeScene(0, 0, { ...BASE, maxDistractors: -1 })).toThrow(/maxDistractors/);
+    expect(() => makeScene(0, 0, { ...BASE, texture: -0.5 })).toThrow(/texture/);
+    expect(() => makeScene(0, 0, { ...BASE, texture: Number.NaN })).toThrow(/texture/);
+  });
+
   it('the cpu presets draw the easier scenes and the cuda preset the full task', () => {
     for (const p of [PRESETS.fast(), PRESETS.cpu()]) expect(p.scenes).toMatchObject({ classes: 3, maxDistractors: 2, texture: 0.5 });
     const full = PRESETS.cuda().scenes;
