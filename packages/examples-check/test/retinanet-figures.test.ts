@@ -123,7 +123,7 @@ describe('detections drawn on images', () => {
     // at one pixel per unit, half as wide and high
     await plotDetections([{ name: 'focal', detections: det }, { name: 'ce', detections: det }], images, classNames, path, 0.3, 1);
     const small = await sharp(path).metadata();
-    expect([small.width, small.height]).toEqual([Math.ceil(meta.width! / 2), Math.ceil(meta.height! / 2)]);
+    expect([small.width, small.height]).toEqual([Math.ceil(meta.width / 2), Math.ceil(meta.height / 2)]);
     await expect(plotDetections([{ name: 'focal', detections: [[]] }], images, classNames, path))
       .rejects.toMatchObject({ name: 'ValueError', op: 'plotDetections', argument: 'rows[0].detections' });
     await expect(plotDetections([{ name: 'focal', detections: [[], [{ box: [0, 0, 2, 2], label: 7, score: 1 }]] }], images, classNames, path))

@@ -83,7 +83,7 @@ describe('examples/retinanet in fast mode', () => {
     const norms = (headGroupNorm: number | undefined) => {
       const s = PRESETS.fast();
       const model = buildModel({ ...s, model: { ...s.model, headGroupNorm } }, FOCAL, 0);
-      const found = [model.head.classificationHead.conv, model.head.regressionHead.conv].map((t) => t.modules().filter((m) => m instanceof GroupNorm) as GroupNorm[]);
+      const found = [model.head.classificationHead.conv, model.head.regressionHead.conv].map((t) => t.modules().filter((m): m is GroupNorm => m instanceof GroupNorm));
       disposeDetector(model);
       return found.map((f) => f.map((g) => g.numGroups));
     };
