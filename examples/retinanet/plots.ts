@@ -36,7 +36,7 @@ export async function plotLossCurves(logs: readonly TrainLog[], path: string): P
   await writeChart(lossCurvesSpec(logs), path);
 }
 
-/** mAP at IoU 0.5 against gamma (the sweep, the paper's Table 1b). */
+/** COCO AP (IoU 0.50:0.95) against gamma (the sweep, the paper's Table 1b). */
 export async function plotApVsGamma(points: readonly GammaPoint[], path: string): Promise<void> {
   await writeChart(apVsGammaSpec(points), path);
 }
