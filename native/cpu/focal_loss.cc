@@ -73,6 +73,17 @@ constexpr int64_t kShortRow = 32;
 constexpr int64_t kFlatBlock = 2048;   // elements per block of the flat loop (their sum is added in double)
 
 // Rows [n0, n1) of contiguous rows (x and grad with row stride C): the rows' partial loss sum.
+// Row n's index target (focal::row_target), an invalid one noted in chk.
+template <typename TT>
+RowTarget checked_row_target(const Args& a, int64_t n, TargetCheck& chk) {
+  RowTarget r = row_target<TT>(a, n);
+  if (r.invalid) {
+    chk.bad = true;
+    chk.value = (double)r.raw;
+  }
+  return r;
+}
+
 template <typename T, typename TT>
 double short_rows(const Args& a, int64_t n0, int64_t n1, T* grad, double scale, TargetCheck& chk) {
   const int64_t C = a.C, rows_per_block = std::max<int64_t>(1, kFlatBlock / C);
@@ -81,14 +92,9 @@ double short_rows(const Args& a, int64_t n0, int64_t n1, T* grad, double scale, 
   for (int64_t nb = n0; nb < n1; nb += rows_per_block) {
     const int64_t ne = std::min(n1, nb + rows_per_block);
     for (int64_t n = nb; n < ne; ++n) {
-      int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[n * a.target.s0];
-      IndexTarget it = classify(tv, a.kind, C);
-      if (it.invalid) {
-        chk.bad = true;
-        chk.value = (double)tv;
-      }
+      const RowTarget row = checked_row_target<TT>(a, n, chk);
       int32_t* k = kind + (n - nb) * C;
-      for (int64_t c = 0; c < C; ++c) k[c] = it.invalid || it.ignored ? 2 : c == it.cls;
+      for (int64_t c = 0; c < C; ++c) k[c] = row.invalid || row.ignored ? 2 : c == row.cls;
     }
     acc += (double)binary_flat_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + nb * C, kind, grad ? grad + nb * C : nullptr, (int)((ne - nb) * C),
                                            (T)a.gamma, (T)a.alpha, (T)scale);
@@ -119,13 +125,8 @@ bool try_fast_rows(const Args& a, double* partials, int64_t P, T* grad, const Te
         for (int64_t n0 = a.N * p / P, n_end = a.N * (p + 1) / P; n0 < n_end; n0 += kRowRun) {
           const int64_t rows = std::min(kRowRun, n_end - n0);
           for (int64_t r = 0; r < rows; ++r) {
-            int64_t tv = (int64_t)reinterpret_cast<const TT*>(a.target.data)[(n0 + r) * a.target.s0];
-            IndexTarget it = classify(tv, a.kind, a.C);
-            if (it.invalid) {
-              chk.bad = true;
-              chk.value = (double)tv;
-            }
-            cls[r] = it.invalid || it.ignored ? kSkippedRow : (int32_t)it.cls;
+            const RowTarget row = checked_row_target<TT>(a, n0 + r, chk);
+            cls[r] = row.invalid || row.ignored ? kSkippedRow : row.cls;
           }
           acc += binary_rows_dispatch<T>(reinterpret_cast<const T*>(a.x.data) + n0 * a.x.s0, a.x.s0, grad ? grad + n0 * g->strides[0] : nullptr,
                                          g ? g->strides[0] : 0, cls, (int)rows, (int)a.C, (T)a.gamma, (T)a.alpha, (T)scale);
