@@ -19,7 +19,8 @@
  * (a view of Kiln's memory, no copy), as TF.js's CPU backend hands out its own array. 'kiln-noread'
  * does not read the gradient at all (only the loss): the op's own time, forward + gradient +
  * backward, as a training step that hands x.grad to an optimizer would see it. 'kiln-loop' times
- * 10 such steps back to back and gives the time per step: the op warm, as in a training loop.
+ * 10 such steps back to back after 5 untimed ones and gives the time per step: the op warm, as in a
+ * training loop.
  *
  * Each step includes reading the loss and the gradient back into JS (Kiln: loss.item() and
  * x.grad.toTypedArray(), a copy into a new Float32Array, except 'kiln-view' and 'kiln-noread'; TF.js: dataSync(), which hands back the CPU
@@ -194,6 +195,8 @@ interface Impl {
   step: () => Result;
   /** Steps that one call of step() runs (the table divides its times by it; default 1). */
   stepsPerCall?: number;
+  /** Runs untimed right before each timed step(), after the garbage collection ('kiln-loop': warm-up steps). */
+  prepare?: () => void;
   dispose: () => void;
 }
 
@@ -202,10 +205,22 @@ interface Impl {
  * toTypedArray() (a copy into a new Float32Array), viewed in place with toNdarray() (`read: 'view'`),
  * or not read (`read: 'none'`: the checked step reads it on demand, after the step's clock).
  */
-function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'view' | 'none', stepsPerCall = 1): Impl {
+function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'view' | 'none', stepsPerCall = 1, warmSteps = 0): Impl {
   // Kiln-allocated copies of the inputs (not views of the JS arrays), as a training step would have
   const x = fromTypedArray(inp.x, [inp.n, C]).clone().requiresGrad_();
   const labels = fromTypedArray(inp.labels, [inp.n]).clone();
+  const steps = (k: number) => {
+    let value = 0;
+    for (let i = 0; i < k; i++) {
+      x.grad?.dispose();
+      x.grad = null;
+      const loss = sigmoidFocalLoss(x, labels, { gamma: GAMMA, alpha: ALPHA, reduction: 'mean' });
+      loss.backward();
+      value = loss.item();
+      loss.dispose();
+    }
+    return value;
+  };
   return {
     name,
     select() {
@@ -213,16 +228,9 @@ function kilnImpl(inp: Inputs, name: string, threads: number, read: 'copy' | 'vi
       return Promise.resolve();
     },
     stepsPerCall,
+    prepare: warmSteps > 0 ? () => void steps(warmSteps) : undefined,
     step() {
-      let value = 0;
-      for (let i = 0; i < stepsPerCall; i++) {
-        x.grad?.dispose();
-        x.grad = null;
-        const loss = sigmoidFocalLoss(x, labels, { gamma: GAMMA, alpha: ALPHA, reduction: 'mean' });
-        loss.backward();
-        value = loss.item();
-        loss.dispose();
-      }
+      const value = steps(stepsPerCall);
       if (read === 'none') {
         const g = x.grad!;   // valid until the next step disposes it; only check() reads it
         return { loss: value, get grad() { return g.toTypedArray() as Float32Array; } };
@@ -347,11 +355,13 @@ interface Row {
 }
 
 /**
- * Steps per timed call of 'kiln-loop': the op as a training loop runs it, one step right after the
- * other (the other rows start each step cold: a full collection, another implementation's step, the
- * pool's workers asleep, x out of the caches).
+ * Steps per timed call of 'kiln-loop', after LOOP_WARM untimed ones: the op as a training loop runs
+ * it, one step right after the other. The other rows start each step cold: a full collection (whose
+ * sweeping V8 finishes on a helper thread, on the second core, while the step runs), another
+ * implementation's step, the pool's workers asleep, x out of the caches.
  */
 const LOOP_STEPS = 10;
+const LOOP_WARM = 5;
 
 /** Kiln's thread count for the 'kiln' rows: --threads, or the addon's default. */
 let kilnThreads = 0;
@@ -362,7 +372,7 @@ function makeImpl(name: string, inp: Inputs): Impl {
     case 'kiln-1t': return kilnImpl(inp, 'kiln (1 thread)', 1, 'copy');
     case 'kiln-view': return kilnImpl(inp, 'kiln (grad viewed, not copied)', kilnThreads, 'view');
     case 'kiln-noread': return kilnImpl(inp, 'kiln (grad not read back)', kilnThreads, 'none');
-    case 'kiln-loop': return kilnImpl(inp, `kiln (${LOOP_STEPS} steps back to back, per step, grad not read back)`, kilnThreads, 'none', LOOP_STEPS);
+    case 'kiln-loop': return kilnImpl(inp, `kiln (${LOOP_STEPS} steps back to back after ${LOOP_WARM} untimed, per step, grad not read back)`, kilnThreads, 'none', LOOP_STEPS, LOOP_WARM);
     case 'tfjs-cpu': return tfImpl(inp, 'cpu');
     case 'tfjs-wasm': return tfImpl(inp, 'wasm');
     case 'js-loop': return jsLoopImpl(inp);
@@ -391,6 +401,7 @@ async function benchSize(n: number): Promise<Row[]> {
       if (done >= 3 && spent.get(impl.name)! > args.budget * 1e3) continue;
       await impl.select?.();
       collectGarbage();
+      impl.prepare?.();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       impl.step();

@@ -3,8 +3,8 @@
 // the whole logit range, against the float64 reference: logits out to ±1e4, around the points where
 // exp(-|x|) leaves the normal range (|x| ~ 87.3) and rounds to 0 (|x| ~ 103.9), and near 0; every
 // value both as the positive class and as a negative. C = 80 fills whole vectors (16 and 8 lanes);
-// C = 37 leaves a remainder; C = 3 rows are short (the CPU runs them through its flat loop over
-// blocks of rows). The per-element checks ('none') are in focal-kernels.test.ts.
+// C = 37 leaves a remainder; C = 3 rows are short (the CPU's loop runs contiguous rows as one flat
+// run, cut into blocks without regard to where rows end). The per-element checks ('none') are in focal-kernels.test.ts.
 import { describe, expect, it } from 'vitest';
 import { tensor } from '@kiln/tensor';
 import { expectClose, forEachDevice, randomValues } from '@kiln/tensor/testing';
@@ -98,6 +98,31 @@ forEachDevice('sigmoid focal loss fused gradient over the logit range', (dev) =>
       bad[1234] = C + 1;
       expect(() => focalForward(prepareFocal(tensor(xs, { dtype, device: dev }).reshape([N, C]), tensor(bad, { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'sum' }), true).loss.item())
         .toThrow(/target/);
+    });
+  }
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`${dtype}: long rows across the CPU's blocks, rows that are views of wider ones, ignored rows, the loss without its gradient`, () => {
+      // [N, C, row stride]: C = 300 and 700 span blocks of 256 logits, a row's positive in any of them
+      // (also its last column); a stride above C makes the rows a view (each row on its own)
+      for (const [N, C, stride] of [[9, 300, 300], [5, 700, 700], [40, 80, 96], [7, 300, 333]] as const) {
+        const xs = randomValues(N + C, N * stride, -8, 8);
+        const ts = Array.from({ length: N }, (_, n) => (n % 4 === 2 ? -1 : n === 1 ? C : (n * 37) % (C + 1)));   // -1 ignored, 0 background
+        const ref = Array.from({ length: N * C }, (_, i) => {
+          const n = Math.floor(i / C), c = i % C;
+          return ts[n] < 0 ? [0, 0] : refBinary(xs[n * stride + c], ts[n] - 1 === c, { gamma: 2, alpha: 0.25 });
+        });
+        const x = tensor(xs, { dtype, device: dev }).reshape([N, stride]).slice(1, 0, C);
+        const t = tensor(ts, { dtype: 'int64', device: dev });
+        const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-7 } : { rtol: 1e-10, atol: 1e-12 };
+        const what = `N=${N} C=${C} stride=${stride}`;
+        const f = prepareFocal(x, t, { gamma: 2, alpha: 0.25, reduction: 'sum' });
+        const r = focalForward(f, true);
+        expectClose(r.grad!, ref.map((v) => v[1]), { ...tol, what: `${what}: fused gradient` });
+        const refSum = ref.reduce((s, v) => s + v[0], 0);
+        expectClose([r.loss.item()], [refSum], { rtol: tol.rtol, what: `${what}: sum` });
+        expectClose([focalForward(f, false).loss.item()], [refSum], { rtol: tol.rtol, what: `${what}: sum without the gradient` });
+      }
     });
   }
 

@@ -9,7 +9,7 @@
  * non-ignored rows × C, counted on the device (no device-to-host read per call).
  */
 import {
-  type Tensor, DTypeError, ShapeError, ValueError, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
+  type Device, type Tensor, DTypeError, ShapeError, ValueError, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
 } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from '../reduction.js';
 import { castTo, checkBoolean, checkExponent, checkFocalAlpha } from '../loss-args.js';
@@ -142,9 +142,15 @@ function kernelAttrs(f: FocalArgs): number[] {
   return [f.gamma, f.alpha, f.kind, f.weight ? 1 : 0, f.classWeight ? 1 : 0, f.scale];
 }
 
-/** Number of partial sums (= CUDA blocks): one per ~2048 elements, at most 1024 (a wave on an H200). */
-function partialCount(total: number): number {
-  return Math.max(1, Math.min(1024, Math.ceil(total / 2048)));
+/**
+ * Number of partial sums: one per ~2048 elements on CUDA (one per block), one per ~8192 on the CPU
+ * (a few per chunk of its thread pool, and a call of its row loop each), at most 1024 (a wave on
+ * an H200). It depends on the size only, never on the thread count, so the sum is the same on any
+ * number of threads.
+ */
+function partialCount(total: number, device: Device): number {
+  const per = device.type === 'cpu' ? 8192 : 2048;
+  return Math.max(1, Math.min(1024, Math.ceil(total / per)));
 }
 
 export interface FocalForwardResult {
@@ -170,7 +176,7 @@ export function focalForward(f: FocalArgs, wantGrad: boolean): FocalForwardResul
     if (total > 0) launchKernel(OP, inputs, [loss], [...kernelAttrs(f), 0, 0, 1]);
     return { loss: asShape(loss, f.inputShape), count };
   }
-  const P = partialCount(total);
+  const P = partialCount(total, dev);
   const partials = emptyOn([P], 'float64', dev);
   const outputs = [partials];
   let grad: Tensor | undefined;
