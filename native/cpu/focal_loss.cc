@@ -118,6 +118,11 @@ void forward(KernelCall& call) {
   TensorArg* grad = want_grad ? &call.out(1) : nullptr;
   double scale = grad_scale(a);
   int64_t total = a.N * a.C;
+  if (total == 0) {   // N = 0 or C = 0: nothing to sum (as the CUDA kernel; the row loop divides by C)
+    if (reduce)
+      for (int64_t p = 0; p < P; ++p) out.ptr<double>()[p] = 0;
+    return;
+  }
   FirstBadTarget bad;
   KILN_DISPATCH_FOCAL(a, call.name, {
     using C = compute_t<scalar_t>;

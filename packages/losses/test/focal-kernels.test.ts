@@ -119,10 +119,18 @@ forEachDevice('sigmoid focal loss kernels', (dev) => {
     expectClose(n1, n2, { rtol: 1e-6 });
   });
 
-  it('handles N = 0, all-ignored rows (loss 0, zero gradient) and leading dims', () => {
+  it('handles N = 0, C = 0, all-ignored rows (loss 0, zero gradient) and leading dims', () => {
     const empty = focalForward(prepareFocal(zeros([0, 80], { device: dev }), zeros([0], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'mean' }), true);
     expect(empty.loss.item()).toBe(0);
     expect(empty.grad!.shape).toEqual([0, 80]);
+    // no classes: every row is background only, nothing to sum (the CPU's row loop once divided by C)
+    for (const reduction of ['mean', 'sum'] as const) {
+      for (const fuse of [true, false]) {
+        const noClasses = focalForward(prepareFocal(zeros([4, 0], { device: dev }), tensor([0, 0, 0, 0], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction }), fuse);
+        expect(noClasses.loss.item(), `${reduction}, fused gradient ${fuse}`).toBe(0);
+        if (fuse) expect(noClasses.grad!.shape).toEqual([4, 0]);
+      }
+    }
     const ign = focalForward(prepareFocal(tensor([[1, 2], [3, 4]], { dtype: 'float32', device: dev }), tensor([-1, -5], { dtype: 'int64', device: dev }), { gamma: 2, alpha: 0.25, reduction: 'mean' }), true);
     expect(ign.loss.item()).toBe(0);
     expect(ign.grad!.toArray()).toEqual([[0, 0], [0, 0]]);

@@ -116,7 +116,7 @@ export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFoca
   let scale = 1;
   if (red === 'mean') {
     if (avgFactor !== undefined) scale = 1 / avgFactor;
-    else if (kind === KIND.float) scale = N * C > 0 ? 1 / (N * C) : 0;
+    else if (kind === KIND.float || C === 0) scale = N * C > 0 ? 1 / (N * C) : 0;   // nothing to average: 0, as for N = 0
     else scale = NaN;
   }
   return { input: x, target: t, weight, classWeight, inputShape: input.shape, N, C, gamma: g, alpha: a, kind, reduction: red, scale };
