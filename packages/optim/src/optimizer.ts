@@ -3,7 +3,7 @@
  * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
  * has a gradient, in place and without recording (autograd's noGrad), disposing its temporaries.
  */
-import { type Tensor, ShapeError, ValueError, describeValue, fmtShape, isFloating, keep, recordFunction, tidy } from '@kiln/tensor';
+import { type Tensor, DisposedError, ShapeError, ValueError, describeValue, fmtShape, isFloating, keep, recordFunction, tidy } from '@kiln/tensor';
 import { noGrad, zeroGrad } from '@kiln/autograd';
 import { type FusedKernel, runFused, splitByKernel } from './fused/multi-tensor.js';
 
@@ -219,6 +219,13 @@ export abstract class Optimizer<O extends LearningRate> {
       for (const group of this.paramGroups) {
         const updates: ParamUpdate[] = [];
         group.params.forEach((param, i) => {
+          // a disposed parameter has no gradient either: skipping it would make the step a silent no-op
+          if (param.isDisposed) {
+            throw new DisposedError({
+              op: `${this.name}.step`, argument: `params[${i}]`,
+              detail: `params[${i}] was disposed (Module.to() replaces a module's parameters with new ones: create the optimizer after moving the model)`,
+            });
+          }
           const grad = param.grad;
           if (!grad) return;
           let state = this.state.get(param);

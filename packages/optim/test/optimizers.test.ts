@@ -2,7 +2,7 @@
 // formulas (https://pytorch.org/docs/stable/generated/torch.optim.SGD.html, .Adam.html,
 // .AdamW.html), on every device; gradient clipping; training a small model with autograd.
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, ValueError, device as toDevice, matmul, sum, tensor } from '@kiln/tensor';
+import { type DType, type Tensor, DisposedError, ValueError, device as toDevice, matmul, sum, tensor } from '@kiln/tensor';
 import { gradcheck } from '@kiln/autograd';
 import { Adam, AdamW, SGD, clipGradNorm_ } from '@kiln/optim';
 import { expectClose, forEachDevice, randomValues, toNumbers, expectError } from '@kiln/tensor/testing';
@@ -133,6 +133,16 @@ forEachDevice('SGD', (dev) => {
     expectError(() => new SGD([tensor([1], { dtype: 'float32', device: dev })], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a leaf tensor that requires grad', got: 'a tensor that does not require grad' });
     expectError(() => new SGD([{ params: [p] }, { params: [p] }], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a parameter in only one group', got: 'a parameter that appears twice' });
     expectError(() => new SGD([], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params', expected: 'a non-empty list of parameters or parameter groups', got: 'an empty list' });
+  });
+
+  it('refuses to step over a disposed parameter (Module.to() replaces them) instead of skipping it', () => {
+    const kept = tensor([1], { dtype: 'float32', device: dev }).requiresGrad_();
+    const gone = tensor([2], { dtype: 'float32', device: dev }).requiresGrad_();
+    const opt = new SGD([kept, gone], { lr: 0.1 });
+    kept.grad = tensor([1], { dtype: 'float32', device: dev });
+    gone.dispose();
+    expectError(() => opt.step(), DisposedError, { op: 'SGD.step' });
+    expect(() => opt.step()).toThrow(/params\[1\] was disposed.*create the optimizer after moving the model/);
   });
 });
 
