@@ -14,6 +14,14 @@ import { Rng } from './rng.js';
 export const CLASS_NAMES = ['rectangle', 'ellipse', 'triangle', 'cross', 'ring', 'diamond'] as const;
 export const NUM_CLASSES = CLASS_NAMES.length;
 
+/**
+ * The classes a task draws (the first `classes` of CLASS_NAMES): the model has one output per
+ * class drawn, and COCO evaluation lists these categories.
+ */
+export function classNamesOf(scenes: { classes?: number }): readonly string[] {
+  return CLASS_NAMES.slice(0, scenes.classes ?? NUM_CLASSES);
+}
+
 /** A box as corners in pixels: x1 < x2, y1 < y2 (x right, y down). */
 export type Box = readonly [x1: number, y1: number, x2: number, y2: number];
 

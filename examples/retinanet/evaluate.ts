@@ -9,10 +9,10 @@ import { fromTypedArray, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Coco, type CocoMetrics, detectionsToCocoResults, evaluateCoco } from '@kiln/vision';
 import type { Settings } from './config.js';
-import { type Box, CLASS_NAMES, type Scene, packImages } from './data.js';
+import { type Box, type Scene, packImages } from './data.js';
 import type { Detector } from './train.js';
 
-/** One detection on the host: box (x1, y1, x2, y2) in pixels, class 0 .. NUM_CLASSES - 1, score. */
+/** One detection on the host: box (x1, y1, x2, y2) in pixels, class 0 .. (classes drawn) - 1, score. */
 export interface Detection {
   box: Box;
   score: number;
@@ -32,8 +32,11 @@ export interface CocoScores {
 /** COCO's category id of class c (ids start at 1). */
 const categoryId = (label: number): number => label + 1;
 
-/** The test images' ground truth as a COCO data set (area: the box's, which decides small / medium / large). */
-export function cocoGroundTruth(scenes: readonly Scene[], imageSize: number): Coco {
+/**
+ * The test images' ground truth as a COCO data set (area: the box's, which decides small / medium /
+ * large), with one category per class the task draws (`classNames`, data.ts's classNamesOf).
+ */
+export function cocoGroundTruth(scenes: readonly Scene[], imageSize: number, classNames: readonly string[]): Coco {
   let id = 0;
   return new Coco({
     images: scenes.map((_, i) => ({ id: i, width: imageSize, height: imageSize })),
@@ -41,7 +44,7 @@ export function cocoGroundTruth(scenes: readonly Scene[], imageSize: number): Co
       const [x1, y1, x2, y2] = o.box;
       return { id: ++id, image_id: i, category_id: categoryId(o.label), bbox: [x1, y1, x2 - x1, y2 - y1] as [number, number, number, number], area: (x2 - x1) * (y2 - y1), iscrowd: 0 };
     })),
-    categories: CLASS_NAMES.map((name, c) => ({ id: categoryId(c), name })),
+    categories: classNames.map((name, c) => ({ id: categoryId(c), name })),
   });
 }
 
@@ -73,6 +76,6 @@ export function scoreDetections(detections: readonly Detection[][], gt: Coco): C
     labels: fromTypedArray(BigInt64Array.from(dets, (d) => BigInt(d.label))),
   })), { labelToCategoryId: categoryId }));
   const r = evaluateCoco(gt, results);
-  const apPerClass = CLASS_NAMES.map((_, c) => r.perCategory.find((p) => p.categoryId === categoryId(c))?.metrics.ap ?? -1);
+  const apPerClass = [...gt.categories.keys()].map((id) => r.perCategory.find((p) => p.categoryId === id)?.metrics.ap ?? -1);
   return { metrics: r.metrics, apPerClass, text: r.text };
 }

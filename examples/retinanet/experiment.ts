@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CocoMetrics } from '@kiln/vision';
 import type { Settings } from './config.js';
-import { CLASS_NAMES, type Scene, makeScenes } from './data.js';
+import { type Scene, classNamesOf, makeScenes } from './data.js';
 import { type CocoScores, type Detection, cocoGroundTruth, detect, scoreDetections } from './evaluate.js';
 import { BALANCED_CE, CROSS_ENTROPY, FOCAL, GAMMA_SWEEP, type LossVariant } from './loss.js';
 import { type DrawnImage, plotApVsGamma, plotDetections, plotFigure1, plotLossCurves } from './plots.js';
@@ -81,7 +81,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   mkdirSync(o.outDir, { recursive: true });
   const ckptDir = o.checkpointDir ?? o.outDir;
   const testScenes = makeScenes(s.testDataSeed, 0, s.testImages, s.scenes);
-  const gt = cocoGroundTruth(testScenes, s.scenes.imageSize);
+  const gt = cocoGroundTruth(testScenes, s.scenes.imageSize, classNamesOf(s.scenes));
   const trained: SeedRun[] = [];
 
   const runOne = (variant: LossVariant, seed: number): SeedRun => {
@@ -124,7 +124,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   await plotDetections(
     comparison.map((r) => ({ name: r.variant.name, detections: firstSeed(r).detections.slice(0, shown.length) })),
     // one pixel per unit of the drawing: the noisy images compress poorly, and at 2 the file was ~1 MB
-    shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), CLASS_NAMES, out('detections.png'), 0.3, 1,
+    shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), classNamesOf(s.scenes), out('detections.png'), 0.3, 1,
   );
   if (sweep.length > 0) {
     await plotApVsGamma(sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: spread(r, 'ap').mean })), out('ap-vs-gamma.png'));
@@ -134,7 +134,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     variant: r.variant,
     ap: spread(r, 'ap'), ap50: spread(r, 'ap50'),
     runs: r.runs.map((run) => ({
-      seed: run.seed, metrics: run.scores.metrics, apPerClass: Object.fromEntries(CLASS_NAMES.map((c, k) => [c, run.scores.apPerClass[k]])),
+      seed: run.seed, metrics: run.scores.metrics, apPerClass: Object.fromEntries(classNamesOf(s.scenes).map((c, k) => [c, run.scores.apPerClass[k]])),
       trainSeconds: run.log.seconds, meanStepMs: run.log.stepMs.reduce((a, b) => a + b, 0) / Math.max(1, run.log.stepMs.length),
       resumedFrom: run.log.resumedFrom, classificationLoss: run.log.classification, boxLoss: run.log.box, checkpoint: run.checkpoint,
     })),

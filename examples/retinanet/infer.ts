@@ -10,7 +10,7 @@ import { noGrad } from '@kiln/autograd';
 import { loadCheckpoint, disposeCheckpoint, type CheckpointValue } from '@kiln/nn';
 import { loadTrainingCheckpoint } from '@kiln/optim';
 import { imageToTensor, readImage } from '@kiln/vision';
-import { CLASS_NAMES, NUM_CLASSES } from './data.js';
+import { CLASS_NAMES } from './data.js';
 import { type Detection, toHost } from './evaluate.js';
 import type { LossVariant } from './loss.js';
 import { type ModelConfig, buildDetector } from './model.js';
@@ -25,22 +25,27 @@ export interface InferOptions {
   device: string;
 }
 
-/** The model settings a checkpoint was trained with (train.ts saves them beside the weights). */
-export function checkpointModel(path: string): { model: ModelConfig; variant: LossVariant } {
-  const ckpt = loadCheckpoint(path) as { extra?: { model?: string; variant?: string } } & CheckpointValue;
+/**
+ * The model settings a checkpoint was trained with and the classes it detects (train.ts saves
+ * them beside the weights; a checkpoint from before the class list was saved has all six).
+ */
+export function checkpointModel(path: string): { model: ModelConfig; variant: LossVariant; classNames: readonly string[] } {
+  type Extra = { model?: string; variant?: string; classes?: string };
+  const ckpt = loadCheckpoint(path) as { extra?: Extra } & CheckpointValue;
   try {
-    const extra = (ckpt as { extra?: { model?: string; variant?: string } }).extra;
+    const extra = (ckpt as { extra?: Extra }).extra;
     if (typeof extra?.model !== 'string' || typeof extra.variant !== 'string') throw new Error(`infer: ${path} is not a checkpoint of this example (no model settings in it)`);
-    return { model: JSON.parse(extra.model) as ModelConfig, variant: JSON.parse(extra.variant) as LossVariant };
+    const classNames = typeof extra.classes === 'string' ? JSON.parse(extra.classes) as string[] : [...CLASS_NAMES];
+    return { model: JSON.parse(extra.model) as ModelConfig, variant: JSON.parse(extra.variant) as LossVariant, classNames };
   } finally {
     disposeCheckpoint(ckpt);
   }
 }
 
-/** Detects on the image file and writes it with the detections drawn; returns the detections. */
-export async function infer(o: InferOptions): Promise<Detection[]> {
-  const { model: config, variant } = checkpointModel(o.checkpoint);
-  const model = buildDetector(config, NUM_CLASSES, variant, 0, o.device);
+/** Detects on the image file and writes it with the detections drawn; returns the detections and the class names of their labels. */
+export async function infer(o: InferOptions): Promise<{ detections: Detection[]; classNames: readonly string[] }> {
+  const { model: config, variant, classNames } = checkpointModel(o.checkpoint);
+  const model = buildDetector(config, classNames.length, variant, 0, o.device);
   try {
     loadTrainingCheckpoint(o.checkpoint, { model });
     model.eval();
@@ -52,10 +57,10 @@ export async function infer(o: InferOptions): Promise<Detection[]> {
     }));
     const png = await drawDetectionsOnImage(
       { pixels, channels: 3, height: raw.height, width: raw.width },
-      detections, CLASS_NAMES, o.minScore,
+      detections, classNames, o.minScore,
     );
     writeFileSync(o.out, png);
-    return detections;
+    return { detections, classNames };
   } finally {
     for (const t of [...model.parameters(), ...model.buffers()]) t.dispose();
   }

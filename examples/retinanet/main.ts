@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { cpuThreads, device as parseDevice } from '@kiln/tensor';
 import { cuda } from '@kiln/cuda';
 import { PRESETS, type Settings } from './config.js';
-import { CLASS_NAMES, NUM_CLASSES, makeScenes } from './data.js';
+import { classNamesOf, makeScenes } from './data.js';
 import { runExperiment, spread } from './experiment.js';
 import { countAnchors } from './imbalance.js';
 import { infer } from './infer.js';
@@ -118,10 +118,10 @@ async function inferCommand(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const out = v.out!;
-  const detections = await infer({ checkpoint: v.checkpoint!, image: v.image!, out, minScore: score, device: v.device });
+  const { detections, classNames } = await infer({ checkpoint: v.checkpoint!, image: v.image!, out, minScore: score, device: v.device });
   const shown = detections.filter((d) => d.score >= score);
   console.log(`${shown.length} detection(s) with score >= ${score} (of ${detections.length}); wrote ${out}`);
-  for (const d of shown) console.log(`  ${CLASS_NAMES[d.label]} ${d.score.toFixed(3)} at [${d.box.map((x) => x.toFixed(1)).join(', ')}]`);
+  for (const d of shown) console.log(`  ${classNames[d.label]} ${d.score.toFixed(3)} at [${d.box.map((x) => x.toFixed(1)).join(', ')}]`);
 }
 
 async function main(): Promise<void> {
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     : `CPU: ${cpuThreads()} thread(s) on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'})`;
   console.log(`RetinaNet on synthetic shapes: focal loss against cross-entropy\n${machine}; load average ${load()} (1, 5, 15 min)`);
   console.log(describeSettings(s));
-  console.log(describeImbalance(countAnchors(s, makeScenes(s.testDataSeed, 0, Math.min(100, s.testImages), s.scenes)), NUM_CLASSES));
+  console.log(describeImbalance(countAnchors(s, makeScenes(s.testDataSeed, 0, Math.min(100, s.testImages), s.scenes)), classNamesOf(s.scenes).length));
   const started = performance.now();
   const result = await runExperiment({
     settings: s, sweep, outDir: out, checkpointDir: outArg, resume, writeCheckpoints: job === null || job.rank === 0,
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   console.log(`\nCOCO metrics on ${s.testImages} held-out images (AP: AP@[.5:.95]${s.seeds.length > 1 ? `, mean ± sd over seeds ${s.seeds.join(', ')}` : ''}; losses: mean of the last 10% of steps, per foreground anchor)`);
   console.log(resultsTable(result.comparison));
   console.log('\nAP@[.5:.95] per class');
-  console.log(perClassTable(result.comparison));
+  console.log(perClassTable(result.comparison, classNamesOf(s.scenes)));
   if (result.sweep.length > 0) {
     console.log('\nGamma sweep (alpha as in the paper\'s Table 1b)');
     console.log(resultsTable(result.sweep));

@@ -62,8 +62,8 @@ export function resultsTable(results: readonly VariantResult[]): string {
   return table(header, rows);
 }
 
-/** AP@[.5:.95] per class (mean over the seeds). */
-export function perClassTable(results: readonly VariantResult[]): string {
-  const rows = results.map((r) => [r.variant.name, ...CLASS_NAMES.map((_, c) => metric(mean(r.runs.map((run) => run.scores.apPerClass[c]))))]);
-  return table(['loss', ...CLASS_NAMES], rows);
+/** AP@[.5:.95] per class the task draws (`classNames`; mean over the seeds). */
+export function perClassTable(results: readonly VariantResult[], classNames: readonly string[]): string {
+  const rows = results.map((r) => [r.variant.name, ...classNames.map((_, c) => metric(mean(r.runs.map((run) => run.scores.apPerClass[c]))))]);
+  return table(['loss', ...classNames], rows);
 }

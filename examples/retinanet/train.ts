@@ -20,7 +20,7 @@ import { autocast, device, memoryStats, tidy } from '@kiln/tensor';
 import { Adam, GradScaler, type GradScalerStateDict, loadTrainingCheckpoint, saveTrainingCheckpoint, warmupCosine } from '@kiln/optim';
 import type { BackboneWithFPN, RetinaNet, RetinaNetLosses } from '@kiln/vision';
 import type { Settings } from './config.js';
-import { NUM_CLASSES } from './data.js';
+import { classNamesOf } from './data.js';
 import { BatchPool, defaultWorkers } from './batch-pool.js';
 import { type BatchSpec, batchTensors } from './batches.js';
 import type { LossVariant } from './loss.js';
@@ -72,7 +72,7 @@ export interface TrainOptions {
 
 /** A new detector for a variant with the seed's initial weights (the same for every variant). */
 export function buildModel(s: Settings, variant: LossVariant, seed: number): Detector {
-  return buildDetector(s.model, NUM_CLASSES, variant, seed, s.device);
+  return buildDetector(s.model, classNamesOf(s.scenes).length, variant, seed, s.device);
 }
 
 /** Frees the gradients (zeroGrad's setToNone would leave them to the garbage collector). */
@@ -113,7 +113,7 @@ export function trainDetector(variant: LossVariant, seed: number, s: Settings, o
     if (!o.checkpoint) return;
     const saved: SavedLog = { classification: log.classification, box: log.box, stepMs: log.stepMs, allocated: log.allocated };
     saveTrainingCheckpoint(o.checkpoint, { model, optimizer, scheduler }, step, {
-      log: JSON.stringify(saved), model: JSON.stringify(s.model), variant: JSON.stringify(variant), ...(scaler ? { scaler: JSON.stringify(scaler.stateDict()) } : {}),
+      log: JSON.stringify(saved), model: JSON.stringify(s.model), variant: JSON.stringify(variant), classes: JSON.stringify(classNamesOf(s.scenes)), ...(scaler ? { scaler: JSON.stringify(scaler.stateDict()) } : {}),
     });
   };
   const last = Math.min(s.steps, o.stopAfter ?? s.steps);

@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, cpuThreads } from '@kiln/tensor';
 import { PRESETS, type Settings } from '../../../examples/retinanet/config.js';
-import { CLASS_NAMES, makeScene } from '../../../examples/retinanet/data.js';
+import { classNamesOf, makeScene } from '../../../examples/retinanet/data.js';
 import { infer } from '../../../examples/retinanet/infer.js';
 import { CROSS_ENTROPY, FOCAL } from '../../../examples/retinanet/loss.js';
 import { disposeDetector, trainDetector } from '../../../examples/retinanet/train.js';
@@ -79,11 +79,13 @@ describe('examples/retinanet checkpoints, --resume and infer', () => {
     }
     const image = join(dir, 'in.png'), out = join(dir, 'out.png');
     await testPng(image);
-    const detections = await infer({ checkpoint: ckpt, image, out, minScore: 0, device: 'cpu' });
+    const { detections, classNames } = await infer({ checkpoint: ckpt, image, out, minScore: 0, device: 'cpu' });
+    // the checkpoint's classes: those its preset draws, one model output each
+    expect(classNames).toEqual(classNamesOf(PRESETS.fast().scenes));
     expect(detections.length).toBeGreaterThan(0);
     expect(detections.length).toBeLessThanOrEqual(PRESETS.fast().model.maxDetections);
     for (const d of detections) {
-      expect(d.label >= 0 && d.label < CLASS_NAMES.length && d.score > PRESETS.fast().model.scoreThreshold && d.score <= 1).toBe(true);
+      expect(d.label >= 0 && d.label < classNames.length && d.score > PRESETS.fast().model.scoreThreshold && d.score <= 1).toBe(true);
       expect(d.box[0] >= 0 && d.box[1] >= 0 && d.box[2] <= 64 && d.box[3] <= 64 && d.box[0] <= d.box[2] && d.box[1] <= d.box[3]).toBe(true);
     }
     expect([...readFileSync(out).subarray(0, 8)]).toEqual(PNG_SIGNATURE);
