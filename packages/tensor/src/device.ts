@@ -39,21 +39,22 @@ const interned = new Map<string, Device>();
 
 /**
  * Parses 'cpu', 'cuda', 'cuda:1' (or passes a Device through). Devices are interned: compare with ===.
+ * A name that is no device is a DeviceError naming `op` and `argument` (the caller's, when given).
  *
  * @example
  * ```ts
  * device('cuda') === device('cuda:0');   // true
  * ```
  */
-export function device(d: DeviceLike): Device {
+export function device(d: DeviceLike, op = 'device', argument = 'device'): Device {
   if (d instanceof Device) return d;
   const hit = interned.get(d);
   if (hit) return hit;
   const m = /^(cpu|cuda)(?::(\d+))?$/.exec(d);
-  if (!m) throw new DeviceError('device', 'device', "'cpu', 'cuda' or 'cuda:N'", JSON.stringify(d));
+  if (!m) throw new DeviceError(op, argument, "'cpu', 'cuda' or 'cuda:N'", JSON.stringify(d));
   const type = m[1] as DeviceType;
   const index = m[2] === undefined ? 0 : Number(m[2]);
-  if (type === 'cpu' && index !== 0) throw new DeviceError('device', 'device', "'cpu' (one CPU device)", d);
+  if (type === 'cpu' && index !== 0) throw new DeviceError(op, argument, "'cpu' (one CPU device)", d);
   const key = type === 'cpu' ? 'cpu' : `${type}:${index}`;
   let dev = interned.get(key);
   if (!dev) {

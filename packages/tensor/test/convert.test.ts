@@ -3,7 +3,7 @@
 // toTypedArray, data). References: JS float64 arithmetic and an independent round-to-nearest-even
 // written below; on CUDA each result is also compared with the CPU's.
 import { expect, it } from 'vitest';
-import { DTYPES, type DType, ShapeError, type Tensor, ValueError, arange, tensor, zeros } from '@kiln/tensor';
+import { DTYPES, DTypeError, type DType, DeviceError, ShapeError, type Tensor, ValueError, arange, tensor, zeros } from '@kiln/tensor';
 import { expectError, forEachDevice, randomValues } from '@kiln/tensor/testing';
 
 /** x rounded to nearest, ties to even, in a binary float with `man` fraction bits (IEEE semantics). */
@@ -128,6 +128,14 @@ forEachDevice('to(device), clone, contiguous', (dev) => {
     expect([c === x, c.storage === x.storage]).toEqual([false, false]);
     const both = tensor([1.5, -2.5], { dtype: 'float64' }).to({ device: dev, dtype: 'int32' });
     expect([both.device.type, both.dtype, both.toArray()]).toEqual([dev, 'int32', [1, -2]]);
+  });
+
+  it('a target that is neither a dtype nor a device is an error naming to', () => {
+    const x = zeros([2], { device: dev });
+    expectError(() => x.to('float' as DType), DTypeError, { op: 'to', argument: 'target', got: '"float"' });
+    expectError(() => x.to('uint8' as DType), DTypeError, { op: 'to', argument: 'target', expected: "a dtype (float32, float64, int32, int64, bool, float16, bfloat16) or a device ('cpu', 'cuda', 'cuda:N')" });
+    expectError(() => x.to('cuda:x'), DeviceError, { op: 'to', argument: 'device', expected: "'cpu', 'cuda' or 'cuda:N'", got: '"cuda:x"' });
+    expectError(() => x.to({ device: 'gpu' }), DeviceError, { op: 'to', argument: 'device', got: '"gpu"' });
   });
 
   it('clone() has its own storage; contiguous() copies only when needed', () => {

@@ -215,6 +215,8 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
     const x = K.zeros([2], { device: dev });
     expectError(() => K.clamp(x), ValueError, { op: 'clamp', expected: 'at least one of min and max', got: 'neither' });
     expectError(() => K.clamp(x, 2, 1), ValueError, { op: 'clamp', argument: 'min', expected: 'a value <= max (1)', got: '2' });
+    expectError(() => K.clamp(x, NaN), ValueError, { op: 'clamp', argument: 'min', expected: 'a number, or undefined for no bound', got: 'NaN' });
+    expectError(() => x.clamp_(0, NaN), ValueError, { op: 'clamp', argument: 'max', got: 'NaN' });
     expectError(() => K.clamp(tensor([true], { device: dev }), 0, 1), DTypeError, { op: 'clamp', argument: 'input', expected: 'a numeric tensor', got: 'bool' });
   });
 

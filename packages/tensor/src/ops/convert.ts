@@ -149,11 +149,15 @@ export interface ToOptions {
 export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
   t.assertAlive('to');
   let opts: ToOptions;
+  if (typeof target === 'string' && !(target in dtypeInfo) && !/^(cpu|cuda)(:|$)/.test(target)) {
+    // neither a dtype nor a device: most often a dtype misspelt ('float', 'uint8')
+    throw new DTypeError('to', 'target', `a dtype (${Object.keys(dtypeInfo).join(', ')}) or a device ('cpu', 'cuda', 'cuda:N')`, JSON.stringify(target));
+  }
   if (typeof target === 'string') opts = target in dtypeInfo ? { dtype: target as DType } : { device: target };
   else if (target instanceof Object && !('type' in target && 'index' in target)) opts = target;
   else opts = { device: target };
   const dtype = opts.dtype === undefined ? t.dtype : checkDType('to', 'dtype', opts.dtype);
-  const dev = opts.device === undefined ? t.device : toDevice(opts.device);
+  const dev = opts.device === undefined ? t.device : toDevice(opts.device, 'to');
   if (dtype === t.dtype && dev === t.device && !opts.copy) return t;
   let r = t;
   if (dev !== t.device) {

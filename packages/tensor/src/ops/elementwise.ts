@@ -272,6 +272,10 @@ const clampOp = declareOp('clamp', ['input']);
 export function clamp(x: Tensor, min?: number, max?: number, out?: Tensor): Tensor {
   x.assertAlive('clamp');
   if (min === undefined && max === undefined) throw new ValueError('clamp', null, 'at least one of min and max', 'neither');
+  // the kernel reads a NaN bound as no bound: refused, where PyTorch would give NaN everywhere
+  for (const [name, v] of [['min', min], ['max', max]] as const) {
+    if (Number.isNaN(v)) throw new ValueError('clamp', name, 'a number, or undefined for no bound', 'NaN');
+  }
   if (min !== undefined && max !== undefined && min > max) throw new ValueError('clamp', 'min', `a value <= max (${max})`, String(min));
   if (x.dtype === 'bool') throw new DTypeError('clamp', 'input', 'a numeric tensor', 'bool');
   // the bounds are JS numbers: a fractional bound makes an integer tensor float32
