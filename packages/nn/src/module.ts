@@ -16,7 +16,7 @@
  * ```
  */
 import {
-  type DType, type DeviceLike, type Tensor, DTypeError, ShapeError, ValueError, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
+  type DType, type DeviceLike, DTypeError, ShapeError, Tensor, ValueError, describeValue, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
   recordFunction,
 } from '@kiln/tensor';
 import { noGrad, zeroGrad } from '@kiln/autograd';
@@ -252,8 +252,9 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
       throw new ValueError('loadStateDict', 'state', "the module's keys exactly (pass { strict: false } to load a subset)", parts.join('; '));
     }
     for (const [k, target] of Object.entries(own)) {
-      const src = state[k];
-      if (!src) continue;
+      const src: unknown = state[k];
+      if (src === undefined) continue;
+      if (!(src instanceof Tensor)) throw new ValueError('loadStateDict', `state['${k}']`, 'a Tensor', describeValue(src));
       src.assertAlive('loadStateDict');
       if (src.shape.length !== target.shape.length || src.shape.some((s, i) => s !== target.shape[i])) {
         throw new ShapeError('loadStateDict', `state['${k}']`, `shape ${fmtShape(target.shape)} (the module's)`, fmtShape(src.shape));

@@ -99,6 +99,9 @@ forEachDevice('Conv2d', (dev) => {
   it('errors', () => {
     expectError(() => new Conv2d(3, 4, 3, { groups: 2 }), ValueError, { op: 'Conv2d', argument: 'inChannels', expected: 'a multiple of groups (2)', got: '3' });
     expectError(() => new Conv2d(2, 4, 0), ValueError, { op: 'Conv2d', argument: 'kernelSize', expected: 'an integer >= 1 or a pair of them', got: '0' });
+    // a truthy non-boolean is not "yes": bias: 'no' would have made a bias
+    expectError(() => new Conv2d(2, 4, 3, { bias: 'no' as unknown as boolean }), ValueError, { op: 'Conv2d', argument: 'bias', expected: 'true or false', got: '"no"' });
+    expectError(() => new Linear(2, 4, { bias: 0 as unknown as boolean }), ValueError, { op: 'Linear', argument: 'bias', expected: 'true or false', got: '0' });
     // the wording matters: the layer, the channels it wants and what came in (not the weight's shape)
     expectError(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32')), ShapeError,
       "Conv2d: argument 'input' expected [N, 2, H, W]: the 2 input channels of Conv2d(2, 4, kernelSize [3, 3]), got 3 channels in shape [1, 3, 5, 5]");
@@ -197,6 +200,9 @@ forEachDevice('BatchNorm2d', (dev) => {
     expectError(() => bn.call(rand(1, [1, 3, 1, 1], dev, 'float32')), ShapeError, { op: 'BatchNorm2d', argument: 'input', expected: 'more than 1 value per channel in training', got: 'shape [1, 3, 1, 1]' });
     expectError(() => bn.call(rand(1, [2, 4, 2, 2], dev, 'float32')), ShapeError, { op: 'BatchNorm2d', argument: 'input', expected: 'at least 4 dimensions [N, C = 3, ...]', got: 'shape [2, 4, 2, 2]' });
     expectError(() => new BatchNorm2d(3, { momentum: 2 }), ValueError, { op: 'BatchNorm2d', argument: 'momentum', expected: 'a number in [0, 1] or null', got: '2' });
+    expectError(() => new BatchNorm2d(3, { affine: 'false' as unknown as boolean }), ValueError, { op: 'BatchNorm2d', argument: 'affine', expected: 'true or false' });
+    expectError(() => new BatchNorm2d(3, { trackRunningStats: 0 as unknown as boolean }), ValueError, { op: 'BatchNorm2d', argument: 'trackRunningStats', expected: 'true or false' });
+    expectError(() => new GroupNorm(2, 6, { affine: 1 as unknown as boolean }), ValueError, { op: 'GroupNorm', argument: 'affine', expected: 'true or false', got: '1' });
   });
 
   it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('passes gradcheck in training mode', () => {

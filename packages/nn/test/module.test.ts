@@ -90,6 +90,7 @@ describe('Module discovery', () => {
     expect(seq.length).toBe(3);
     expect(seq.at(-1)).toBe(shared);
     expectError(() => seq.at(3), ValueError, { op: 'Sequential.at', argument: 'index', expected: 'an index in [-3, 2]', got: '3' });
+    expectError(() => new Sequential(new ReLU(), (x: Tensor) => x as never), ValueError, { op: 'Sequential', argument: 'modules[1]', expected: 'a Module', got: 'function' });
   });
 
   it('train() and eval() reach every submodule', () => {
@@ -186,6 +187,11 @@ describe('state dicts', () => {
     const wrong = { ...a.stateDict(), '2.weight': tensor([[1, 2, 3]]) };
     expectError(() => b.loadStateDict(wrong), ShapeError, { op: 'loadStateDict', argument: "state['2.weight']", expected: "shape [1, 2] (the module's)", got: '[1, 3]' });
     expect(values(b.at(0).stateDict().weight)).toEqual(w0);          // nothing was written
+    // a value that is not a tensor (an array, null) is an error naming its key, not a TypeError
+    const arrays = { ...a.stateDict(), '0.weight': [[1, 2, 3], [4, 5, 6]] as unknown as Tensor };
+    expectError(() => b.loadStateDict(arrays), ValueError, { op: 'loadStateDict', argument: "state['0.weight']", expected: 'a Tensor', got: '[[1, 2, 3], [4, 5, 6]]' });
+    expectError(() => b.loadStateDict({ ...a.stateDict(), '2.bias': null as unknown as Tensor }), ValueError, { op: 'loadStateDict', argument: "state['2.bias']", expected: 'a Tensor', got: 'null' });
+    expect(values(b.at(0).stateDict().weight)).toEqual(w0);
     const r = b.loadStateDict(state, { strict: false });
     expect(r).toEqual({ missingKeys: ['2.bias'], unexpectedKeys: [] });
     expect(values(b.at(0).stateDict().weight)).toEqual(values(a.at(0).stateDict().weight));

@@ -1,5 +1,5 @@
 /** Containers of modules. */
-import { type Tensor, ValueError } from '@kiln/tensor';
+import { type Tensor, ValueError, describeValue } from '@kiln/tensor';
 import { Module } from '../module.js';
 
 /**
@@ -10,7 +10,10 @@ export class Sequential extends Module {
   constructor(...modules: Module[]) {
     super();
     const self = this as unknown as Record<string, Module>;
-    modules.forEach((m, i) => { self[String(i)] = m; });
+    modules.forEach((m, i) => {
+      if (!(m instanceof Module)) throw new ValueError('Sequential', `modules[${i}]`, 'a Module', describeValue(m));
+      self[String(i)] = m;
+    });
   }
 
   /** The modules, in order. */

@@ -1,5 +1,5 @@
 /** Conv2d: 2-D convolution over [N, C, H, W] (PyTorch's nn.Conv2d, with its initialisation). */
-import { type DType, type DeviceLike, type Size2, type Tensor, ShapeError, ValueError, checkInt, conv2d, fmtShape, sizePair } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Size2, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, conv2d, fmtShape, sizePair } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { type Parameter } from '../parameter.js';
 import { calculateFanInAndFanOut, kaimingUniform_, uniform_ } from '../init.js';
@@ -69,7 +69,7 @@ export class Conv2d extends Module {
     this.dilation = sizePair('Conv2d', 'dilation', options.dilation ?? 1, 1);
     this.groups = groups;
     this.weight = newParameter([outChannels, inChannels / groups, ...this.kernelSize], options.dtype, options.device);
-    this.bias = options.bias === false ? null : newParameter([outChannels], options.dtype, options.device);
+    this.bias = checkBoolean('Conv2d', 'bias', options.bias ?? true) ? newParameter([outChannels], options.dtype, options.device) : null;
     this.resetParameters();
   }
 

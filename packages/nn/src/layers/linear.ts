@@ -1,5 +1,5 @@
 /** Linear: y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation). */
-import { type DType, type DeviceLike, type Tensor, ShapeError, checkInt, emptyOn, device as toDevice, linear } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, checkBoolean, checkInt, emptyOn, device as toDevice, linear } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
 import { kaimingUniform_, uniform_ } from '../init.js';
@@ -46,7 +46,7 @@ export class Linear extends Module {
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;
     this.weight = newParameter([outFeatures, inFeatures], options.dtype, options.device);
-    this.bias = options.bias === false ? null : newParameter([outFeatures], options.dtype, options.device);
+    this.bias = checkBoolean('Linear', 'bias', options.bias ?? true) ? newParameter([outFeatures], options.dtype, options.device) : null;
     this.resetParameters();
   }
 

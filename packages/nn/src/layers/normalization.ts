@@ -2,7 +2,7 @@
  * Normalisation layers, composed from core ops (mean, var, arithmetic) so autograd differentiates
  * them without a derivative of their own.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkInt, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Module } from '../module.js';
 import { BufferTensor, type Parameter } from '../parameter.js';
@@ -68,7 +68,7 @@ export class GroupNorm extends Module {
     this.numGroups = numGroups;
     this.numChannels = numChannels;
     this.eps = checkEps('GroupNorm', options.eps ?? 1e-5);
-    const affine = options.affine ?? true;
+    const affine = checkBoolean('GroupNorm', 'affine', options.affine ?? true);
     this.weight = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 1) : null;
     this.bias = affine ? constant_(newParameter([numChannels], options.dtype, options.device), 0) : null;
   }
@@ -132,8 +132,8 @@ export class BatchNorm2d extends Module {
     this.numFeatures = numFeatures;
     this.eps = checkEps('BatchNorm2d', options.eps ?? 1e-5);
     this.momentum = momentum;
-    this.trackRunningStats = options.trackRunningStats ?? true;
-    const affine = options.affine ?? true;
+    this.trackRunningStats = checkBoolean('BatchNorm2d', 'trackRunningStats', options.trackRunningStats ?? true);
+    const affine = checkBoolean('BatchNorm2d', 'affine', options.affine ?? true);
     this.weight = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 1) : null;
     this.bias = affine ? constant_(newParameter([numFeatures], options.dtype, options.device), 0) : null;
     const dev = toDevice(options.device ?? 'cpu');
