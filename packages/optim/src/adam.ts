@@ -56,6 +56,8 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     inUnitInterval(name, 'betas[1]', g.betas[1]);
     nonNegative(name, 'eps', g.eps);
     nonNegative(name, 'weightDecay', g.weightDecay);
+    isBoolean(name, 'amsgrad', g.amsgrad);
+    isBoolean(name, 'maximize', g.maximize);
     isBoolean(name, 'fused', g.fused);
   }
 

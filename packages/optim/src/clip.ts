@@ -5,6 +5,7 @@
  */
 import { type Tensor, ValueError, amax, div, keep, pow, stack, sum, tidy, zeros } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
+import { checkIterable } from './optimizer.js';
 
 /** Options of {@link clipGradNorm_}. */
 export interface ClipGradNormOptions {
@@ -27,6 +28,7 @@ function norm(t: Tensor, p: number): Tensor {
 export function clipGradNorm_(params: Iterable<Tensor>, maxNorm: number, normType = 2, options: ClipGradNormOptions = {}): Tensor {
   if (!(maxNorm >= 0)) throw new ValueError('clipGradNorm_', 'maxNorm', 'a number >= 0', String(maxNorm));
   if (!(normType > 0)) throw new ValueError('clipGradNorm_', 'normType', 'a positive number or Infinity', String(normType));
+  checkIterable('clipGradNorm_', 'params', params);
   const grads = [...params].map((p) => p.grad).filter((g): g is Tensor => g !== null);
   if (grads.length === 0) return zeros([]);
   const dev = grads[0].device;

@@ -3,7 +3,7 @@
  * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
  * has a gradient, in place and without recording (autograd's noGrad), disposing its temporaries.
  */
-import { type Tensor, DisposedError, ShapeError, ValueError, describeValue, fmtShape, isFloating, keep, recordFunction, tidy } from '@kiln/tensor';
+import { DisposedError, ShapeError, Tensor, ValueError, describeValue, fmtShape, isFloating, keep, recordFunction, tidy } from '@kiln/tensor';
 import { noGrad, zeroGrad } from '@kiln/autograd';
 import { type FusedKernel, runFused, splitByKernel } from './fused/multi-tensor.js';
 
@@ -86,6 +86,7 @@ export abstract class Optimizer<O extends LearningRate> {
   constructor(name: string, params: Iterable<Tensor> | readonly ParamGroupInput<O>[], defaults: O) {
     this.name = name;
     this.defaults = defaults;
+    checkIterable(name, 'params', params);
     const list = [...(params as Iterable<Tensor | ParamGroupInput<O>>)];
     if (list.length === 0) throw new ValueError(name, 'params', 'a non-empty list of parameters or parameter groups', 'an empty list');
     const isGroup = (x: unknown): x is ParamGroupInput<O> => typeof x === 'object' && x !== null && 'params' in x && !('storage' in x);
@@ -98,6 +99,7 @@ export abstract class Optimizer<O extends LearningRate> {
     const { params, ...overrides } = input;
     const group = { ...this.defaults, ...overrides } as O;
     this.validate(group);
+    checkIterable(this.name, 'params', params);
     const list = [...params];
     const seen = new Set(this.paramGroups.flatMap((g) => g.params));
     list.forEach((p, i) => {
@@ -172,8 +174,9 @@ export abstract class Optimizer<O extends LearningRate> {
     for (const [id, st] of Object.entries(sd.state)) {
       const p = params[Number(id)];
       if (!p) throw new ValueError(op, `stateDict.state[${id}]`, `the state of one of the ${params.length} parameters`, `index ${id}`);
-      const entries = Object.entries(st).map(([key, v]): [string, Tensor | number] => {
+      const entries = Object.entries(st).map(([key, v]: [string, unknown]): [string, Tensor | number] => {
         if (typeof v === 'number') return [key, v];
+        if (!(v instanceof Tensor)) throw new ValueError(op, `stateDict.state[${id}].${key}`, 'a Tensor or a number', describeValue(v));
         if (v.shape.length !== p.shape.length || v.shape.some((n, d) => n !== p.shape[d])) {
           throw new ShapeError(op, `stateDict.state[${id}].${key}`, `the parameter's shape ${fmtShape(p.shape)}`, fmtShape(v.shape));
         }
@@ -279,6 +282,13 @@ export function nonNegative(op: string, arg: string, v: number): void {
 /** Throws a ValueError naming `arg` unless v is true or false (the `fused` option). */
 export function isBoolean(op: string, arg: string, v: unknown): void {
   if (typeof v !== 'boolean') throw new ValueError(op, arg, 'true or false', String(v));
+}
+
+/** Throws a ValueError naming `arg` unless v can be spread (`[...params]` of a non-iterable is a TypeError). */
+export function checkIterable(op: string, arg: string, v: unknown): void {
+  if (typeof (v as Iterable<unknown> | null | undefined)?.[Symbol.iterator] !== 'function' || typeof v === 'string') {
+    throw new ValueError(op, arg, 'an iterable of tensors (an array, a generator, module.parameters())', describeValue(v));
+  }
 }
 
 /** Throws a ValueError naming `arg` unless v is in [0, 1). */

@@ -9,7 +9,7 @@
  * for (...) { ...; opt.step(); sched.step(); }
  * ```
  */
-import { ValueError } from '@kiln/tensor';
+import { ValueError, describeValue } from '@kiln/tensor';
 
 /** What a scheduler needs of an optimizer: its groups' lr and initial lr. */
 export interface SchedulableOptimizer {
@@ -42,6 +42,9 @@ export abstract class LRScheduler {
 
   /** Reads the groups' initial lr (subclasses then set the lr of epoch 0). */
   constructor(optimizer: SchedulableOptimizer) {
+    if (!Array.isArray((optimizer as Partial<SchedulableOptimizer> | null)?.paramGroups)) {
+      throw new ValueError(new.target.name, 'optimizer', 'an optimizer (an object with paramGroups)', describeValue(optimizer));
+    }
     this.optimizer = optimizer;
     this.baseLrs = optimizer.paramGroups.map((g) => g.initialLr);
   }
@@ -100,6 +103,11 @@ function check(op: string, arg: string, ok: boolean, expected: string, got: unkn
   if (!ok) throw new ValueError(op, arg, expected, String(got));
 }
 const posInt = (v: number): boolean => Number.isInteger(v) && v > 0;
+/** A decay factor or a floor of the lr: NaN or a negative value would reach every group's lr. */
+const nonNegativeNumber = (op: string, arg: string, v: number): number => {
+  check(op, arg, typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a finite number >= 0', v);
+  return v;
+};
 
 /** lr = base · gamma^floor(epoch / stepSize). */
 export class StepLR extends LRScheduler {
@@ -111,7 +119,7 @@ export class StepLR extends LRScheduler {
     super(optimizer);
     check('StepLR', 'stepSize', posInt(options.stepSize), 'a positive integer', options.stepSize);
     this.stepSize = options.stepSize;
-    this.gamma = options.gamma ?? 0.1;
+    this.gamma = nonNegativeNumber('StepLR', 'gamma', options.gamma ?? 0.1);
     this.step();
   }
   lrAt(epoch: number, base: number): number {
@@ -130,7 +138,7 @@ export class MultiStepLR extends LRScheduler {
     const ms = [...options.milestones];
     check('MultiStepLR', 'milestones', ms.every((m, i) => Number.isInteger(m) && m >= 0 && (i === 0 || m > ms[i - 1])), 'increasing non-negative integers', `[${ms.join(', ')}]`);
     this.milestones = ms;
-    this.gamma = options.gamma ?? 0.1;
+    this.gamma = nonNegativeNumber('MultiStepLR', 'gamma', options.gamma ?? 0.1);
     this.step();
   }
   lrAt(epoch: number, base: number): number {
@@ -148,7 +156,7 @@ export class CosineAnnealingLR extends LRScheduler {
     super(optimizer);
     check('CosineAnnealingLR', 'tMax', posInt(options.tMax), 'a positive integer', options.tMax);
     this.tMax = options.tMax;
-    this.etaMin = options.etaMin ?? 0;
+    this.etaMin = nonNegativeNumber('CosineAnnealingLR', 'etaMin', options.etaMin ?? 0);
     this.step();
   }
   lrAt(epoch: number, base: number): number {

@@ -57,6 +57,8 @@ export class SGD extends Optimizer<SGDOptions> {
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
       throw new ValueError('SGD', 'nesterov', 'momentum > 0 and dampening 0 with Nesterov momentum', `momentum ${g.momentum}, dampening ${g.dampening}`);
     }
+    isBoolean('SGD', 'nesterov', g.nesterov);
+    isBoolean('SGD', 'maximize', g.maximize);
     isBoolean('SGD', 'fused', g.fused);
   }
 

@@ -133,6 +133,10 @@ forEachDevice('SGD', (dev) => {
     expectError(() => new SGD([tensor([1], { dtype: 'float32', device: dev })], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a leaf tensor that requires grad', got: 'a tensor that does not require grad' });
     expectError(() => new SGD([{ params: [p] }, { params: [p] }], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a parameter in only one group', got: 'a parameter that appears twice' });
     expectError(() => new SGD([], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params', expected: 'a non-empty list of parameters or parameter groups', got: 'an empty list' });
+    // a single tensor, or a group whose params is one, is not a list (spreading it was a TypeError)
+    expectError(() => new SGD(p as never, { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params', expected: 'an iterable of tensors (an array, a generator, module.parameters())' });
+    expectError(() => new SGD([{ params: p as never }], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params' });
+    expectError(() => new SGD([p], { lr: 0.1, maximize: 'no' as unknown as boolean }), ValueError, { op: 'SGD', argument: 'maximize', expected: 'true or false', got: 'no' });
   });
 
   it('refuses to step over a disposed parameter (Module.to() replaces them) instead of skipping it', () => {
@@ -178,6 +182,7 @@ forEachDevice('Adam and AdamW', (dev) => {
     expectError(() => new Adam([p], { betas: [1, 0.999] }), ValueError, { op: 'Adam', argument: 'betas[0]', expected: 'a number in [0, 1)', got: '1' });
     expectError(() => new AdamW([p], { eps: -1 }), ValueError, { op: 'AdamW', argument: 'eps', expected: 'a finite number >= 0', got: '-1' });
     expectError(() => new Adam([p], { fused: 1 as unknown as boolean }), ValueError, { op: 'Adam', argument: 'fused', expected: 'true or false', got: '1' });
+    expectError(() => new Adam([p], { amsgrad: 'yes' as unknown as boolean }), ValueError, { op: 'Adam', argument: 'amsgrad', expected: 'true or false', got: 'yes' });
     expectError(() => new SGD([p], { lr: 0.1, fused: 'yes' as unknown as boolean }), ValueError, { op: 'SGD', argument: 'fused', expected: 'true or false', got: 'yes' });
   });
 });
@@ -210,6 +215,7 @@ forEachDevice('clipGradNorm_', (dev) => {
     params[0].grad = tensor([NaN, 1], { dtype: 'float64', device: dev });
     expectError(() => clipGradNorm_(params, 1, 2, { errorIfNonfinite: true }), ValueError, { op: 'clipGradNorm_', argument: 'params', expected: 'gradients with a finite total 2-norm', got: 'NaN' });
     expectError(() => clipGradNorm_(params, -1), ValueError, { op: 'clipGradNorm_', argument: 'maxNorm', expected: 'a number >= 0', got: '-1' });
+    expectError(() => clipGradNorm_(params[0] as never, 1), ValueError, { op: 'clipGradNorm_', argument: 'params', expected: 'an iterable of tensors (an array, a generator, module.parameters())' });
   });
 });
 

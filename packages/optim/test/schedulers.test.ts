@@ -68,5 +68,10 @@ describe('schedulers', () => {
     expectError(() => new MultiStepLR(opt, { milestones: [3, 2] }), ValueError, { op: 'MultiStepLR', argument: 'milestones', expected: 'increasing non-negative integers', got: '[3, 2]' });
     expectError(() => new SequentialLR(opt, { schedulers: [new StepLR(opt, { stepSize: 1 })], milestones: [2] }), ValueError, { op: 'SequentialLR', argument: 'milestones', expected: '0 milestones (one fewer than schedulers)', got: '1' });
     expectError(() => warmupCosine(opt, { warmupIters: 10, totalIters: 5 }), ValueError, { op: 'warmupCosine', argument: 'totalIters', expected: 'an integer > warmupIters (10)', got: '5' });
+    // a NaN or negative factor would reach every group's lr at the first decay
+    expectError(() => new StepLR(opt, { stepSize: 2, gamma: NaN }), ValueError, { op: 'StepLR', argument: 'gamma', expected: 'a finite number >= 0', got: 'NaN' });
+    expectError(() => new MultiStepLR(opt, { milestones: [2], gamma: -0.1 }), ValueError, { op: 'MultiStepLR', argument: 'gamma', expected: 'a finite number >= 0', got: '-0.1' });
+    expectError(() => new CosineAnnealingLR(opt, { tMax: 5, etaMin: NaN }), ValueError, { op: 'CosineAnnealingLR', argument: 'etaMin', expected: 'a finite number >= 0', got: 'NaN' });
+    expectError(() => new StepLR({} as typeof opt, { stepSize: 2 }), ValueError, { op: 'StepLR', argument: 'optimizer', expected: 'an optimizer (an object with paramGroups)' });
   });
 });

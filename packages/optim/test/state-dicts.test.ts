@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type Tensor, ShapeError, ValueError, tensor, zeros } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Adam, AdamW, type Optimizer, SGD, warmupCosine } from '@kiln/optim';
-import { forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
 
 type Dev = 'cpu' | 'cuda';
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
@@ -82,6 +82,9 @@ forEachDevice('Optimizer.stateDict / loadStateDict', (dev) => {
     expect(() => opt.loadStateDict({ ...good, paramGroups: [good.paramGroups[0], { ...good.paramGroups[1], params: [1] }] })).toThrow(/2 parameters \(the group's\)/);
     expect(() => opt.loadStateDict({ ...good, state: { ...good.state, 0: { ...good.state[0], expAvg: zeros([2, 3], { device: dev }) } } })).toThrow(ShapeError);
     expect(() => opt.loadStateDict({ ...good, state: { 7: { step: 1 } } })).toThrow(/state\[7\]/);
+    // a state entry that is neither a tensor nor a number (JSON round trips make arrays) names its key
+    const arrayState = { ...good, state: { ...good.state, 0: { ...good.state[0], expAvg: [0, 0] as unknown as Tensor } } };
+    expectError(() => opt.loadStateDict(arrayState), ValueError, { op: 'Adam.loadStateDict', argument: 'stateDict.state[0].expAvg', expected: 'a Tensor or a number', got: '[0, 0]' });
     expect(() => opt.loadStateDict({ ...good, paramGroups: [{ ...good.paramGroups[0], lr: -1 }, good.paramGroups[1]] })).toThrow(ValueError);
     expect(values(opt.state.get(ps[0])!.expAvg as Tensor)).toEqual(before);
     expect(opt.paramGroups[0].lr).toBe(1e-2);
