@@ -427,7 +427,12 @@ function rootGradient(t: Tensor, g: Tensor | null | undefined, what: string): { 
 
 const asList = <T>(x: T | readonly T[]): readonly T[] => (Array.isArray(x) ? (x as readonly T[]) : [x as T]);
 
-function prepareRoots(outputs: readonly Tensor[], grads: readonly (Tensor | null | undefined)[], what: string) {
+function prepareRoots(outputs: readonly Tensor[], grads: readonly (Tensor | null | undefined)[], what: string, argument: string) {
+  outputs.forEach((t: unknown, k) => {
+    if (!(t instanceof Tensor)) throw new AutogradError(what, outputs.length > 1 ? `${argument}[${k}]` : argument, 'a Tensor', describeValue(t));
+    // a disposed tensor's graph is still there, but using the tensor is an error everywhere else
+    t.assertAlive(what);
+  });
   if (grads.length > outputs.length) throw new AutogradError(what, 'grad', `at most one gradient per tensor (${outputs.length})`, `${grads.length} gradients`);
   const edges = outputs.map((t, k) => gradEdge(t, what, outputs.length > 1 ? `tensor ${k}` : 'the tensor'));
   const prepared = outputs.map((t, k) => rootGradient(t, grads[k], what));
@@ -447,7 +452,7 @@ function prepareRoots(outputs: readonly Tensor[], grads: readonly (Tensor | null
  */
 export function backward(tensors: Tensor | readonly Tensor[], grads?: Tensor | readonly (Tensor | null | undefined)[] | null, options: BackwardOptions = {}): void {
   const outs = asList(tensors);
-  const r = prepareRoots(outs, grads === undefined || grads === null ? [] : asList(grads), 'backward');
+  const r = prepareRoots(outs, grads === undefined || grads === null ? [] : asList(grads), 'backward', 'tensors');
   execute(r.edges, r.grads, r.made, null, options);
 }
 
@@ -481,7 +486,7 @@ export function grad(
   options: GradOptions = {},
 ): (Tensor | null)[] {
   const outs = asList(outputs), ins = asList(inputs);
-  const r = prepareRoots(outs, gradOutputs === undefined || gradOutputs === null ? [] : asList(gradOutputs), 'grad');
+  const r = prepareRoots(outs, gradOutputs === undefined || gradOutputs === null ? [] : asList(gradOutputs), 'grad', 'outputs');
   const captures = ins.map((t, k) => {
     if (!(t instanceof Tensor) || !t.requiresGrad) throw new AutogradError({ op: 'grad', argument: `inputs[${k}]`, detail: `input ${k} does not require grad` });
     return gradEdge(t, 'grad', `input ${k}`);

@@ -10,6 +10,8 @@
  *
  * The flag covers synchronous code only: an async fn's awaits run after the mode was restored.
  */
+import { ValueError, describeValue } from '@kiln/tensor';
+
 let enabled = true;
 
 /** True when ops on tensors that require grad are recorded. */
@@ -25,7 +27,8 @@ export function setGradEnabled(on: boolean): boolean {
 }
 
 /** Runs fn with grad mode set to `on`, restoring the previous mode afterwards. */
-export function withGradMode<R>(on: boolean, fn: () => R): R {
+export function withGradMode<R>(on: boolean, fn: () => R, op = 'withGradMode'): R {
+  if (typeof fn !== 'function') throw new ValueError(op, 'fn', 'a function to run', describeValue(fn));
   const previous = enabled;
   enabled = on;
   try {
@@ -44,12 +47,12 @@ export function withGradMode<R>(on: boolean, fn: () => R): R {
  * ```
  */
 export function noGrad<R>(fn: () => R): R {
-  return withGradMode(false, fn);
+  return withGradMode(false, fn, 'noGrad');
 }
 
 /** Runs fn with recording on, also inside a noGrad region. */
 export function enableGrad<R>(fn: () => R): R {
-  return withGradMode(true, fn);
+  return withGradMode(true, fn, 'enableGrad');
 }
 
 /** A Disposable that sets grad mode until disposed: `using _ = gradModeScope(false)`. */

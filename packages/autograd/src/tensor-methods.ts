@@ -2,7 +2,7 @@
  * The autograd methods of Tensor, attached when @kiln/autograd is imported: backward, detach,
  * detach_, retainGrad and registerHook.
  */
-import { AutogradError, Tensor } from '@kiln/tensor';
+import { AutogradError, Tensor, describeValue } from '@kiln/tensor';
 import { type BackwardOptions, backward } from './engine.js';
 import { aliasOf } from './function.js';
 import { type GradHook, type Node, type PostAccumulateGradHook, accumulatorOf, gradEdge } from './node.js';
@@ -69,6 +69,8 @@ Tensor.prototype.retainGrad = function () {
 
 Tensor.prototype.registerHook = function (hook) {
   if (!this.requiresGrad) throw new AutogradError({ op: 'registerHook', detail: 'cannot register a hook on a tensor that does not require grad' });
+  // checked here: otherwise the first backward fails with a TypeError from inside the engine
+  if (typeof hook !== 'function') throw new AutogradError('registerHook', 'hook', 'a function', describeValue(hook));
   const [node, slot] = gradEdge(this, 'registerHook');
   const remove = node.addHook(slot, hook);
   return { remove };

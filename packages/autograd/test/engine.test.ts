@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { AutogradError, DeviceError, ShapeError, type Tensor, memoryStats, onesLike, tensor, tidy, zeros, ValueError } from '@kiln/tensor';
+import { AutogradError, DeviceError, DisposedError, ShapeError, type Tensor, memoryStats, onesLike, tensor, tidy, zeros, ValueError } from '@kiln/tensor';
 import { expectClose, forEachDevice, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import {
   backward, enableGrad, enableGradScope, grad, isGradEnabled, isImplicitGradient, noGrad, noGradScope,
@@ -63,6 +63,18 @@ forEachDevice('backward and .grad', (dev) => {
   it('refuses tensors that do not require grad', () => {
     const x = tensor([1, 2], { dtype: 'float64', device: dev });
     expectError(() => x.sum().backward(), AutogradError, { op: 'backward', message: /does not require grad/ });
+  });
+
+  it('refuses a disposed root or one that is not a tensor (its graph would still have run)', () => {
+    const x = leafOf(dev, [1, 2]);
+    const y = x.mul(2).sum();
+    y.dispose();
+    expectError(() => y.backward(), DisposedError, { op: 'backward' });
+    expectError(() => backward([x.sum(), y]), DisposedError, { op: 'backward' });
+    expectError(() => grad(y, x), DisposedError, { op: 'grad' });
+    expect(x.grad).toBeNull();
+    expectError(() => backward(3 as unknown as Tensor), AutogradError, { op: 'backward', argument: 'tensors', expected: 'a Tensor', got: '3' });
+    expectError(() => grad([x.sum(), 'y' as unknown as Tensor], x), AutogradError, { op: 'grad', argument: 'outputs[1]', expected: 'a Tensor', got: '"y"' });
   });
 
   it('a leaf root gets its gradient directly', () => {
@@ -182,6 +194,12 @@ forEachDevice('noGrad / enableGrad', (dev) => {
     expect(isGradEnabled()).toBe(true);
   });
 
+  it('refuses something that is not a function (a tensor passed by mistake)', () => {
+    expectError(() => noGrad(leafOf(dev, [1]) as never), ValueError, { op: 'noGrad', argument: 'fn', expected: 'a function to run' });
+    expectError(() => enableGrad(undefined as never), ValueError, { op: 'enableGrad', argument: 'fn', got: 'undefined' });
+    expect(isGradEnabled()).toBe(true);
+  });
+
   it('has using forms', () => {
     const x = leafOf(dev, [1, 2]);
     {
@@ -275,6 +293,8 @@ forEachDevice('tensor hooks', (dev) => {
     h.registerHook(() => zeros([3], { dtype: 'float64', device: dev }));
     expectError(() => h.sum().backward(), AutogradError, { op: 'registerHook', argument: 'hook', expected: 'a function returning undefined or a gradient of shape [2]', got: 'a gradient of shape [3]' });
     expectError(() => tensor([1.5]).registerHook(() => undefined), AutogradError, { op: 'registerHook', message: /does not require grad/ });
+    // a hook that is not a function is refused when registered, not at the next backward
+    expectError(() => x.mul(3).registerHook(3 as never), AutogradError, { op: 'registerHook', argument: 'hook', expected: 'a function', got: '3' });
   });
 
   it('run in the functional grad too', () => {
