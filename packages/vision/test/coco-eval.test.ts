@@ -3,7 +3,7 @@
 // pycocotools published, and its argument checks.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ValueError, ShapeError, tensor } from '@kiln/tensor';
+import { DTypeError, ValueError, ShapeError, tensor } from '@kiln/tensor';
 import { expectError } from '@kiln/tensor/testing';
 import { Coco, CocoEval, type CocoDatasetJson, type CocoDetectionResult, type CocoEvalParams, detectionsToCocoResults, evaluateCoco } from '@kiln/vision';
 import { formatFixed } from '../src/coco/summarize.js';
@@ -160,6 +160,7 @@ describe('CocoEval details', () => {
     ]);
     expectError(() => detectionsToCocoResults([{ imageId: 1, boxes: tensor([[1, 2, 3]]), scores: tensor([1]), labels: tensor([1]) }]), ShapeError, { op: 'detectionsToCocoResults', argument: 'detections[0].boxes', expected: 'a shape [N, 4]', got: '[1, 3]' });
     expectError(() => detectionsToCocoResults([{ imageId: 1, boxes: tensor([[1, 2, 3, 4]]), scores: tensor([1, 2]), labels: tensor([1]) }]), ShapeError, { op: 'detectionsToCocoResults', argument: 'detections[0].scores', expected: 'a shape [1]', got: '[2]' });
+    expectError(() => detectionsToCocoResults([{ imageId: 1, boxes: tensor([[1, 2, 3, 4]]), scores: tensor([1]), labels: tensor([1.5]) }]), DTypeError, { op: 'detectionsToCocoResults', argument: 'detections[0].labels', expected: 'int32 or int64 labels', got: 'float32' });
   });
 
   it('rejects bad input with errors naming the field', () => {
@@ -184,5 +185,9 @@ describe('CocoEval details', () => {
     expectError(() => ev.summarize(), ValueError, { op: 'CocoEval.summarize', argument: 'params.maxDets', expected: 'at least 3 values (AR@maxDets[0], [1], [2])', got: '[1,100]' });
     ev.params = { ...ev.params, areaRangeLabels: ['all'] };
     expectError(() => ev.evaluate(), ValueError, { op: 'CocoEval.evaluate', argument: 'params.areaRangeLabels', expected: 'one label per area range (4)', got: '1' });
+    // empty threshold lists: summarize read past the end (a TypeError), or every AP was -1
+    expectError(() => evaluateCoco(coco, [], { params: { iouThresholds: [] } }), ValueError, { op: 'CocoEval.evaluate', argument: 'params.iouThresholds', expected: 'at least one value', got: '[]' });
+    expectError(() => evaluateCoco(coco, [], { params: { recallThresholds: [] } }), ValueError, { op: 'CocoEval.evaluate', argument: 'params.recallThresholds', expected: 'at least one value', got: '[]' });
+    expectError(() => evaluateCoco(coco, 3 as never), ValueError, { op: 'evaluateCoco', argument: 'results', expected: 'an array of detection results, or a Coco from gt.loadResults', got: '3' });
   });
 });

@@ -2,8 +2,8 @@
  * From a detector's outputs to COCO's numbers: `detectionsToCocoResults` turns per-image tensors
  * into COCO results, `evaluateCoco` runs the whole evaluation in one call.
  */
-import { ShapeError, type Tensor, ValueError } from '@kiln/tensor';
-import type { Coco } from './coco.js';
+import { DTypeError, ShapeError, type Tensor, ValueError, describeValue } from '@kiln/tensor';
+import { Coco } from './coco.js';
 import { CocoEval, type CocoCategorySummary } from './coco-eval.js';
 import type { CocoEvalParams } from './params.js';
 import type { CocoSummary } from './summarize.js';
@@ -46,6 +46,8 @@ export function detectionsToCocoResults(detections: readonly ImageDetections[], 
     for (const key of ['scores', 'labels'] as const) {
       if (d[key].ndim !== 1 || d[key].shape[0] !== n) throw new ShapeError(op, `detections[${i}].${key}`, `a shape [${n}]`, `[${d[key].shape.join(', ')}]`);
     }
+    // float labels would become fractional category ids that match nothing (AP 0, no error)
+    if (d.labels.dtype !== 'int32' && d.labels.dtype !== 'int64') throw new DTypeError(op, `detections[${i}].labels`, 'int32 or int64 labels', d.labels.dtype);
     const boxes = Array.from(d.boxes.toTypedArray() as ArrayLike<number>, Number);
     const scores = Array.from(d.scores.toTypedArray() as ArrayLike<number>, Number);
     const labels = Array.from(d.labels.toTypedArray() as ArrayLike<number | bigint>, Number);
@@ -85,6 +87,10 @@ export interface CocoEvaluationResult extends CocoSummary {
  * ```
  */
 export function evaluateCoco(gt: Coco, results: readonly CocoDetectionResult[] | Coco, options: EvaluateCocoOptions = {}): CocoEvaluationResult {
+  if (!(gt instanceof Coco)) throw new ValueError('evaluateCoco', 'gt', 'a Coco (the ground truth)', describeValue(gt));
+  if (!Array.isArray(results) && !(results instanceof Coco)) {
+    throw new ValueError('evaluateCoco', 'results', 'an array of detection results, or a Coco from gt.loadResults', describeValue(results));
+  }
   const ev = new CocoEval(gt, Array.isArray(results) ? gt.loadResults(results) : (results as Coco));
   ev.params = { ...ev.params, ...options.params };
   ev.evaluate();

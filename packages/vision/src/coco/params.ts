@@ -64,7 +64,10 @@ export function normalizeParams(p: CocoEvalParams): CocoEvalParams {
   numbers('iouThresholds', p.iouThresholds, (x) => x >= 0 && x <= 1, 'values in [0, 1]');
   numbers('recallThresholds', p.recallThresholds, (x) => x >= 0 && x <= 1, 'values in [0, 1]');
   numbers('maxDets', p.maxDets, (x) => Number.isInteger(x) && x >= 0, 'non-negative integers');
-  if (p.maxDets.length === 0) throw new ValueError(op, 'params.maxDets', 'at least one value', '[]');
+  // an empty list left summarize reading past it (a TypeError) or every AP at -1
+  for (const arg of ['iouThresholds', 'recallThresholds', 'maxDets'] as const) {
+    if (p[arg].length === 0) throw new ValueError(op, `params.${arg}`, 'at least one value', '[]');
+  }
   if (p.areaRanges.length !== p.areaRangeLabels.length) {
     throw new ValueError(op, 'params.areaRangeLabels', `one label per area range (${p.areaRanges.length})`, String(p.areaRangeLabels.length));
   }
