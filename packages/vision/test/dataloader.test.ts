@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Tensor, ValueError, memoryStats, tensor } from '@kiln/tensor';
 import { expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
-import { DataLoader, Dataset } from '@kiln/vision';
+import { DataLoader, Dataset, epochOrder } from '@kiln/vision';
 
 settleMemoryBeforeEach();
 
@@ -92,6 +92,21 @@ describe('DataLoader', () => {
     expectError(() => new DataLoader(new Range(3), { prefetch: -1 }), ValueError, { op: 'DataLoader', argument: 'prefetch', expected: 'an integer >= 0', got: '-1' });
     expectError(() => new DataLoader(new Range(3), { seed: 0.5 }), ValueError, { op: 'DataLoader', argument: 'seed', expected: 'an integer', got: '0.5' });
     expectError(() => new DataLoader(new Range(3)).setEpoch(-1), ValueError, { op: 'DataLoader', argument: 'epoch', expected: 'an integer >= 0', got: '-1' });
+    // a missing dataset failed at the first batch with a TypeError; a truthy 'no' shuffled
+    expectError(() => new DataLoader(null as never), ValueError, { op: 'DataLoader', argument: 'dataset', expected: 'a Dataset (a length and get(index))', got: 'null' });
+    expectError(() => new DataLoader(new Range(3), { shuffle: 'no' as unknown as boolean }), ValueError, { op: 'DataLoader', argument: 'shuffle', expected: 'true or false', got: '"no"' });
+    expectError(() => new DataLoader(new Range(3), { dropLast: 1 as unknown as boolean }), ValueError, { op: 'DataLoader', argument: 'dropLast', expected: 'true or false', got: '1' });
+    // a dataset whose length is no count gave an empty epoch ([] for -1) or a fractional index
+    expectError(() => new DataLoader(new Range(-1)).length, ValueError, { op: 'DataLoader', argument: 'dataset.length', expected: 'an integer >= 0', got: '-1' });
+    expectError(() => new DataLoader(new Range(2.5)).batchIndices(0), ValueError, { op: 'DataLoader', argument: 'dataset.length', got: '2.5' });
+  });
+
+  it('epochOrder refuses counts, seeds and epochs that are not integers', () => {
+    expect(epochOrder(3, false, 0, 0)).toEqual([0, 1, 2]);
+    expectError(() => epochOrder(-1, false, 0, 0), ValueError, { op: 'epochOrder', argument: 'n', expected: 'an integer >= 0', got: '-1' });
+    expectError(() => epochOrder(1.5, false, 0, 0), ValueError, { op: 'epochOrder', argument: 'n', got: '1.5' });
+    expectError(() => epochOrder(4, true, NaN, 0), ValueError, { op: 'epochOrder', argument: 'seed', got: 'NaN' });
+    expectError(() => epochOrder(4, true, 0, -1), ValueError, { op: 'epochOrder', argument: 'epoch', expected: 'an integer >= 0', got: '-1' });
   });
 
   it('visits the indices a sampler gives for each epoch (the loader passes its epoch)', async () => {

@@ -80,6 +80,9 @@ describe('transforms', () => {
     expectError(() => resize({ size: [0, 4] }), ValueError, { op: 'resize', argument: 'size', expected: 'two positive integers [height, width]', got: '[0,4]' });
     expectError(() => resize({ size: [4, 4], minSize: 3 }), ValueError, { op: 'resize', argument: 'options', expected: 'either size or minSize (with maxSize)', got: '{"size":[4,4],"minSize":3}' });
     expectError(() => resize({}), ValueError, { op: 'resize', argument: 'options', expected: 'either size or minSize (with maxSize)', got: '{}' });
+    expect(resizedSize(10, 20, { minSize: 8, maxSize: 12 })).toEqual([6, 12]);
+    expectError(() => resizedSize(NaN, 20, { minSize: 8 }), ValueError, { op: 'resizedSize', argument: 'h', expected: 'an integer >= 1', got: 'NaN' });
+    expectError(() => resizedSize(10, 0, { minSize: 8 }), ValueError, { op: 'resizedSize', argument: 'w', got: '0' });
     await expect(resize({ size: [4, 4] })(sample(imageToTensor(img), []))).rejects.toThrow(/resize before toTensor/);
   });
 
@@ -121,6 +124,9 @@ describe('transforms', () => {
     expect(v[2 * 12 + 5]).toBeCloseTo((5 / 255 - 0.5) / 0.5, 6);
     expect(v[96 + 2 * 12 + 5]).toBeCloseTo((2 / 255 - 0.25) / 2, 6);
     expectError(() => normalize([0.5], [0]), ValueError, { op: 'normalize', argument: 'std', expected: 'non-zero finite values', got: '[0]' });
+    // a non-function was accepted and failed at the first sample with a TypeError
+    expectError(() => compose([toTensor(), normalize as never, 3 as never]), ValueError, { op: 'compose', argument: 'transforms[2]', expected: 'a transform (a function of a sample)', got: '3' });
+    expectError(() => compose(toTensor() as never), ValueError, { op: 'compose', argument: 'transforms', expected: 'an array of transforms', got: 'function' });
     await expect(Promise.resolve().then(() => normalize([0.5, 0.5], [1, 1])(sample(imageToTensor(img), [])))).rejects.toThrow(ShapeError);
   });
 });

@@ -2,7 +2,7 @@
  * `DataLoader`: batches of a `Dataset` in PyTorch's habits, iterated with `for await`, with the
  * next batches prepared while the current one is used.
  */
-import { ValueError, describeValue } from '@kiln/tensor';
+import { ValueError, checkBoolean, describeValue } from '@kiln/tensor';
 import type { Dataset } from './dataset.js';
 import { type Sampler, epochOrder } from './sampler.js';
 import { disposeTensors } from './dispose-tree.js';
@@ -73,13 +73,16 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
 
   /** Batches of `dataset`; see `DataLoaderOptions`. */
   constructor(dataset: Dataset<T>, options: DataLoaderOptions<T, B> = {}) {
+    if (typeof (dataset as Partial<Dataset<T>> | null)?.get !== 'function') {
+      throw new ValueError('DataLoader', 'dataset', 'a Dataset (a length and get(index))', describeValue(dataset));
+    }
     this.dataset = dataset;
     this.batchSize = checkCount('batchSize', options.batchSize ?? 1, 1);
     this.prefetch = checkCount('prefetch', options.prefetch ?? 2, 0);
-    this.shuffle = options.shuffle ?? false;
+    this.shuffle = checkBoolean('DataLoader', 'shuffle', options.shuffle ?? false);
     this.seed = options.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new ValueError('DataLoader', 'seed', 'an integer', String(this.seed));
-    this.dropLast = options.dropLast ?? false;
+    this.dropLast = checkBoolean('DataLoader', 'dropLast', options.dropLast ?? false);
     this.sampler = options.sampler ?? null;
     if (this.sampler !== null) {
       if (typeof this.sampler.indices !== 'function' || !Number.isInteger(this.sampler.length)) {
@@ -92,7 +95,7 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.sampler?.length ?? this.dataset.length;
+    const n = this.sampler?.length ?? checkCount('dataset.length', this.dataset.length, 0);
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
@@ -103,8 +106,9 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
 
   /** The dataset indices of each batch of an epoch. */
   batchIndices(epoch: number): number[][] {
+    const batches = this.length;   // checks the dataset's length first
     const order = this.sampler !== null ? this.sampler.indices(epoch) : epochOrder(this.dataset.length, this.shuffle, this.seed, epoch);
-    return Array.from({ length: this.length }, (_, b) => order.slice(b * this.batchSize, (b + 1) * this.batchSize));
+    return Array.from({ length: batches }, (_, b) => order.slice(b * this.batchSize, (b + 1) * this.batchSize));
   }
 
   /** One epoch of batches. */

@@ -1,5 +1,5 @@
 /** The order a `DataLoader` visits its dataset in: sequential, or shuffled with a seed per epoch. */
-import { mulberry32 } from '@kiln/tensor';
+import { checkInt, mulberry32 } from '@kiln/tensor';
 
 /**
  * What a `DataLoader` asks a sampler for (PyTorch's Sampler): `length` indices per epoch, and the
@@ -18,6 +18,9 @@ export interface Sampler {
  * seed repeats every epoch's order.
  */
 export function epochOrder(n: number, shuffle: boolean, seed: number, epoch: number): number[] {
+  checkInt('epochOrder', 'n', n, 0);
+  checkInt('epochOrder', 'seed', seed, Number.MIN_SAFE_INTEGER);
+  checkInt('epochOrder', 'epoch', epoch, 0);
   const order = Array.from({ length: n }, (_, i) => i);
   if (!shuffle) return order;
   // mix the epoch into the seed (golden-ratio increment) so neighbouring epochs are unrelated

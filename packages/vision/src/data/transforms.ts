@@ -2,7 +2,7 @@
  * Box-aware transforms of detection samples (torchvision's detection references): resizing and
  * flipping move the boxes with the pixels.
  */
-import { type Tensor, ShapeError, Tensor as TensorClass, ValueError, arange, indexSelect, tensor, tidy } from '@kiln/tensor';
+import { type Tensor, ShapeError, Tensor as TensorClass, ValueError, arange, checkInt, describeValue, indexSelect, tensor, tidy } from '@kiln/tensor';
 import { type RawImage, imageToTensor } from './image.js';
 import { loadSharp, toRawImage } from './sharp.js';
 import type { DetectionTarget, DetectionTransform } from './sample.js';
@@ -31,6 +31,10 @@ function withBoxes(target: DetectionTarget, boxes: Tensor): DetectionTarget {
  * ```
  */
 export function compose(transforms: readonly DetectionTransform[]): DetectionTransform {
+  if (!Array.isArray(transforms)) throw new ValueError('compose', 'transforms', 'an array of transforms', describeValue(transforms));
+  transforms.forEach((t: unknown, i) => {
+    if (typeof t !== 'function') throw new ValueError('compose', `transforms[${i}]`, 'a transform (a function of a sample)', describeValue(t));
+  });
   return async (sample) => {
     for (const t of transforms) sample = await t(sample);
     return sample;
@@ -57,6 +61,8 @@ const kernels = { bilinear: 'linear', nearest: 'nearest', bicubic: 'cubic', lanc
  * (torchvision's GeneralizedRCNNTransform).
  */
 export function resizedSize(h: number, w: number, options: ResizeOptions): [number, number] {
+  checkInt('resizedSize', 'h', h, 1);
+  checkInt('resizedSize', 'w', w, 1);
   if (options.size) return options.size;
   const scale = Math.min(options.minSize! / Math.min(h, w), (options.maxSize ?? Infinity) / Math.max(h, w));
   return [Math.max(1, Math.floor(h * scale)), Math.max(1, Math.floor(w * scale))];
