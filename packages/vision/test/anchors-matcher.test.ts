@@ -65,6 +65,9 @@ forEachDevice('AnchorGenerator', (dev) => {
     const tall = zeros([1, 2, 32, 4], { device: dev });
     expectError(() => gen.call(images, [f, tall]), ShapeError, { op: 'AnchorGenerator.forward', argument: 'featureMaps[1]', expected: 'a grid of 1 to 16 × 16 cells', got: '32 × 4' });
     expectError(() => gen.call(images, []), ValueError, { op: 'AnchorGenerator.forward', argument: 'featureMaps', expected: 'at least one feature map', got: '[]' });
+    // gridAnchors is public: a NaN stride gave NaN anchors
+    expectError(() => gen.gridAnchors([[2, 2], [1, 1]], [[8, 8], [NaN, 16]]), ValueError, { op: 'AnchorGenerator.gridAnchors', argument: 'strides[1]', expected: 'two finite numbers > 0 (y, x)', got: '[NaN, 16]' });
+    expectError(() => gen.gridAnchors([[2, 1.5], [1, 1]], [[8, 8], [16, 16]]), ValueError, { op: 'AnchorGenerator.gridAnchors', argument: 'gridSizes[0]', expected: 'two integers >= 1 (height, width)', got: '[2, 1.5]' });
     for (const t of [images, f, tall]) t.dispose();      // nothing left to the collector: other tests measure memory
   });
 });
@@ -99,6 +102,7 @@ forEachDevice('Matcher', (dev) => {
   it('rejects empty matrices, bad thresholds and non-matrices with typed errors', () => {
     expectError(() => new Matcher(0.4, 0.5), ValueError, { op: 'Matcher', argument: 'lowThreshold', expected: 'at most highThreshold (0.4)', got: '0.5' });
     expectError(() => new Matcher(NaN, 0.5), ValueError, { op: 'Matcher', argument: 'highThreshold', expected: 'a number', got: 'NaN' });
+    expectError(() => new Matcher(0.5, 0.4, 'no' as unknown as boolean), ValueError, { op: 'Matcher', argument: 'allowLowQualityMatches', expected: 'true or false', got: '"no"' });
     const m = new Matcher(0.5, 0.4);
     const bad = [zeros([0, 5], { device: dev }), zeros([3, 0], { device: dev }), zeros([3], { device: dev }), zeros([2, 3], { dtype: 'int64', device: dev })];
     expectError(() => m.call(bad[0]), ValueError, { op: 'Matcher', argument: 'matchQualityMatrix', expected: 'ground-truth boxes (M > 0) for the image', got: '[0, 5]' });

@@ -7,7 +7,7 @@ import { Conv2d, FrozenBatchNorm2d } from '@kiln/nn';
 import {
   FeaturePyramidNetwork, IntermediateLayerGetter, LastLevelMaxPool, LastLevelP6P7, resnet18, resnetFpnBackbone, resnetFpnExtractor,
 } from '@kiln/vision';
-import { expectClose, forEachDevice, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, toNumbers } from '@kiln/tensor/testing';
 
 const close = { rtol: 1e-10, atol: 1e-10 };
 
@@ -78,6 +78,8 @@ it('refuses an empty pyramid and the wrong number of maps', () => {
   expect(() => new FeaturePyramidNetwork([], 4)).toThrow(ValueError);
   const fpn = new FeaturePyramidNetwork([4, 6], 5);
   expect(() => fpn.call(new Map([['a', randn([1, 4, 4, 4])]]))).toThrow(/2 feature maps \(one per inChannelsList entry\)/);
+  // a plain object (torchvision's OrderedDict habit) was a TypeError from x.keys()
+  expectError(() => fpn.call({ a: randn([1, 4, 4, 4]), b: randn([1, 6, 2, 2]) } as never), ValueError, { op: 'FeaturePyramidNetwork', argument: 'x', expected: 'a Map of feature maps by name (as the backbone returns)', got: 'an Object' });
 });
 
 it('IntermediateLayerGetter keeps the children up to the last one returned, under their names', () => {

@@ -7,7 +7,7 @@ import { type Tensor, DTypeError, ValueError, memoryStats, randn, tensor, tidy, 
 import { SGD } from '@kiln/optim';
 import { sigmoidFocalLoss } from '@kiln/losses';
 import { BoxCoder, DetectionPreprocess, type DetectionTarget, RetinaNetHead, postprocessDetections } from '@kiln/vision';
-import { expectClose, forEachDevice, randomValues, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, randomValues, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { tinyRetinaNet } from './support/tiny-detector.js';
 
 settleMemoryBeforeEach();
@@ -124,6 +124,9 @@ forEachDevice('RetinaNet (tiny)', (dev) => {
       expect(() => model.computeLosses(ims, targets())).toThrow(/'l1', 'smoothL1' or 'giou'/);
     });
     expect(() => tinyRetinaNet(dev, { detectionsPerImg: -1 })).toThrow(ValueError);
+    // a NaN score threshold kept no detection, silently
+    expectError(() => tinyRetinaNet(dev, { scoreThresh: NaN }), ValueError, { op: 'RetinaNet', argument: 'scoreThresh', expected: 'a finite number', got: 'NaN' });
+    expectError(() => tinyRetinaNet(dev, { nmsThresh: '0.5' as unknown as number }), DTypeError, { op: 'RetinaNet', argument: 'nmsThresh', expected: 'a number', got: '"0.5"' });
   });
 
   it('keeps memory flat over training steps and detections', () => {

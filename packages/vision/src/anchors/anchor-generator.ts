@@ -2,7 +2,7 @@
  * `AnchorGenerator`: torchvision's anchors over a feature pyramid, computed on the feature maps'
  * device and in their dtype.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, arange, cat, stack, tensor, tidy } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, arange, cat, describeValue, stack, tensor, tidy } from '@kiln/tensor';
 import { Module } from '@kiln/nn';
 import { cellAnchors } from './cell-anchors.js';
 
@@ -94,6 +94,13 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
     if (gridSizes.length !== this.cellAnchors.length || strides.length !== gridSizes.length) {
       throw new ValueError(op, 'gridSizes', `one grid size and one stride per level (${this.cellAnchors.length} levels)`, `${gridSizes.length} grid sizes and ${strides.length} strides`);
     }
+    // a NaN stride gave NaN anchors, a fractional grid a failure deep inside arange
+    gridSizes.forEach((g, level) => {
+      if (g.length !== 2 || !g.every((n) => Number.isSafeInteger(n) && n >= 1)) throw new ValueError(op, `gridSizes[${level}]`, 'two integers >= 1 (height, width)', describeValue(g));
+    });
+    strides.forEach((s, level) => {
+      if (s.length !== 2 || !s.every((v) => Number.isFinite(v) && v > 0)) throw new ValueError(op, `strides[${level}]`, 'two finite numbers > 0 (y, x)', describeValue(s));
+    });
     const dtype = placement.dtype ?? 'float32', device = placement.device ?? 'cpu';
     return gridSizes.map(([H, W], level) => tidy(() => {
       const [strideY, strideX] = strides[level];

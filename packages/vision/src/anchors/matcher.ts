@@ -2,7 +2,7 @@
  * `Matcher`: torchvision's assignment of each anchor (or proposal) to the ground-truth box it
  * overlaps most, with IoU thresholds, computed on the IoU matrix's device.
  */
-import { type Tensor, DTypeError, ShapeError, ValueError, amax, isFloating, max, tidy, where } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, amax, checkBoolean, isFloating, max, tidy, where } from '@kiln/tensor';
 
 /**
  * For an IoU matrix [M ground truths, N anchors], each anchor's ground-truth index (int64 [N]), or
@@ -36,7 +36,7 @@ export class Matcher {
   constructor(highThreshold: number, lowThreshold: number, allowLowQualityMatches = false) {
     this.highThreshold = highThreshold;
     this.lowThreshold = lowThreshold;
-    this.allowLowQualityMatches = allowLowQualityMatches;
+    this.allowLowQualityMatches = checkBoolean('Matcher', 'allowLowQualityMatches', allowLowQualityMatches);
     for (const [arg, v] of [['highThreshold', highThreshold], ['lowThreshold', lowThreshold]] as const) {
       if (typeof v !== 'number' || Number.isNaN(v)) throw new ValueError('Matcher', arg, 'a number', String(v));
     }

@@ -2,7 +2,7 @@
  * FeaturePyramidNetwork (Lin et al., 2017) and its extra blocks, in torchvision's layout
  * (`torchvision.ops.FeaturePyramidNetwork`, `LastLevelMaxPool`, `LastLevelP6P7`).
  */
-import { type Tensor, ValueError, maxPool2d, relu, upsampleNearest2d } from '@kiln/tensor';
+import { type Tensor, ValueError, describeValue, maxPool2d, relu, upsampleNearest2d } from '@kiln/tensor';
 import { Conv2d, Module, init } from '@kiln/nn';
 import { Conv2dNormActivation, type NormLayer } from './conv-norm-activation.js';
 
@@ -115,6 +115,7 @@ export class FeaturePyramidNetwork extends Module<[Map<string, Tensor>], Map<str
   }
 
   forward(x: Map<string, Tensor>): Map<string, Tensor> {
+    if (!(x instanceof Map)) throw new ValueError('FeaturePyramidNetwork', 'x', 'a Map of feature maps by name (as the backbone returns)', describeValue(x));
     const names = [...x.keys()], features = [...x.values()];
     if (features.length !== this.innerBlocks.length) {
       throw new ValueError('FeaturePyramidNetwork', 'x', `${this.innerBlocks.length} feature maps (one per inChannelsList entry)`, `${features.length}`);

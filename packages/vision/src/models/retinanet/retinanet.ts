@@ -4,7 +4,7 @@
  * box-regression subnet shared by the levels; in training it returns its two losses, in
  * evaluation its post-processed detections.
  */
-import { type Tensor, DTypeError, ShapeError, ValueError, isFloating } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, checkFinite, isFloating } from '@kiln/tensor';
 import { BatchNorm2d, Module } from '@kiln/nn';
 import { AnchorGenerator } from '../../anchors/anchor-generator.js';
 import { Matcher } from '../../anchors/matcher.js';
@@ -112,6 +112,8 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
       scoreThresh: options.scoreThresh ?? 0.05, nmsThresh: options.nmsThresh ?? 0.5,
       detectionsPerImg: options.detectionsPerImg ?? 300, topkCandidates: options.topkCandidates ?? 1000,
     };
+    // a NaN score threshold kept no detection at all, silently
+    for (const k of ['scoreThresh', 'nmsThresh'] as const) checkFinite('RetinaNet', k, this.postprocess[k]);
     for (const k of ['detectionsPerImg', 'topkCandidates'] as const) {
       if (!Number.isInteger(this.postprocess[k]) || this.postprocess[k] < 0) throw new ValueError('RetinaNet', k, 'a non-negative integer', String(this.postprocess[k]));
     }
