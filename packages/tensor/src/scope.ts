@@ -3,6 +3,8 @@
  * kept with `keep`) is disposed when fn returns.
  */
 import type { Tensor } from './tensor.js';
+import { describeValue } from './check.js';
+import { ValueError } from './errors.js';
 
 const scopes: Set<Tensor>[] = [];
 
@@ -38,6 +40,7 @@ function collect(result: unknown, out: Set<Tensor>): void {
  * ```
  */
 export function tidy<R>(fn: () => R): R {
+  if (typeof fn !== 'function') throw new ValueError('tidy', 'fn', 'a function to run', describeValue(fn));
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: R;

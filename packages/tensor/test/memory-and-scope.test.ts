@@ -107,6 +107,10 @@ forEachDevice('tidy, keep and using', (dev) => {
     expect([made.isDisposed, allocated()]).toEqual([true, start]);
   });
 
+  it('tidy refuses something that is not a function', () => {
+    expectError(() => tidy(zeros([1], { device: dev }) as never), ValueError, { op: 'tidy', argument: 'fn', expected: 'a function to run', got: 'a Tensor' });
+  });
+
   it('`using` disposes at the end of the block', () => {
     const start = allocated();
     let seen = null as unknown as ReturnType<typeof zeros>;

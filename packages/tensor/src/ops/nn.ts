@@ -7,7 +7,7 @@
  * Every op takes floating tensors (float16 / bfloat16 are computed in float32 inside the kernels)
  * and strided inputs; outputs are new contiguous tensors.
  */
-import { type Size2, describeValue, sizePair as pair } from '../check.js';
+import { type Size2, checkBoolean, describeValue, sizePair as pair } from '../check.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
 import { type Shape, fmtShape } from '../shape.js';
@@ -114,6 +114,7 @@ export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, stride?: Size
   const op = 'max_pool2d';
   checkImage(op, 'input', x);
   const w = maxPoolWindow(op, kernelSize, stride, padding, dilation);
+  checkBoolean(op, 'ceilMode', ceilMode);
   const hw = x.shape.slice(2);
   const out = [0, 1].map((i) => poolOutSize(hw[i], w.kernel[i], w.stride[i], w.padding[i], w.dilation[i], ceilMode));
   if (out[0] < 1 || out[1] < 1) throw outputTooSmall(op, 'input', hw, w, out);
