@@ -16,7 +16,7 @@
  * ```
  */
 import {
-  type DType, type DeviceLike, DTypeError, ShapeError, Tensor, ValueError, describeValue, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
+  type DType, type DeviceLike, DTypeError, ShapeError, Tensor, ValueError, checkBoolean, describeValue, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
   recordFunction,
 } from '@kiln/tensor';
 import { noGrad, zeroGrad } from '@kiln/autograd';
@@ -150,6 +150,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
 
   /** Sets training mode on this module and every submodule. */
   train(mode = true): this {
+    checkBoolean(`${this.constructor.name}.train`, 'mode', mode);
     for (const m of this.modules()) m.training = mode;
     return this;
   }
@@ -210,6 +211,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    * a loop calling zeroGrad every step stays flat; clone a gradient to keep it past this call.
    */
   zeroGrad(setToNone = true): void {
+    checkBoolean(`${this.constructor.name}.zeroGrad`, 'setToNone', setToNone);
     zeroGrad(this.parameters(), setToNone);
   }
 

@@ -99,6 +99,9 @@ describe('Module discovery', () => {
     expect(net.modules().every((m) => !m.training)).toBe(true);
     net.train();
     expect(net.modules().every((m) => m.training)).toBe(true);
+    // a truthy non-boolean ('eval', 0 from a flag) set every training flag to that value
+    expectError(() => net.train('no' as unknown as boolean), ValueError, { op: 'Net.train', argument: 'mode', expected: 'true or false', got: '"no"' });
+    expect(net.modules().every((m) => m.training === true)).toBe(true);
   });
 
   it('Parameter shares the elements of its source and refuses integer dtypes', () => {
@@ -121,6 +124,7 @@ describe('Module discovery', () => {
     lin.zeroGrad();
     expect(lin.weight.grad).toBeNull();
     expect(lin.bias!.grad).toBeNull();
+    expectError(() => lin.zeroGrad(0 as unknown as boolean), ValueError, { op: 'Linear.zeroGrad', argument: 'setToNone', expected: 'true or false', got: '0' });
   });
 
   it('to(dtype) converts floating parameters and buffers, keeping integer buffers', () => {
