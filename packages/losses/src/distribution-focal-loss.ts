@@ -55,10 +55,10 @@ export function distributionFocalLoss(pred: Tensor, label: Tensor, options: Dist
   const weight = options.weight && broadcastWeight(OP, 'weight', options.weight, [N], dtype);
 
   const y = castTo(label, dtype);
-  // l = floor(y): the int64 cast truncates, which is floor for y >= 0; a negative y becomes the
-  // index -1, which the gather kernel rejects (as it rejects l + 1 > n, i.e. y >= n).
+  // l = floor(y): the int64 cast truncates, which is floor for y >= 0; a negative or NaN y becomes
+  // the index -1, which the gather kernel rejects (as it rejects l + 1 > n, i.e. y >= n).
   const truncated = y.to('int64');
-  const left = where(y.lt(0), -1, truncated).reshape([N, 1]);
+  const left = where(y.ge(0), truncated, -1).reshape([N, 1]);
   const right = left.add(1);
   const logp = castTo(pred, dtype).logSoftmax(1);
   const [logpLeft, logpRight] = renamingIndexErrors(OP, 'label', `continuous targets in [0, ${bins - 1})`,

@@ -136,6 +136,7 @@ forEachDevice('loss family: typed errors', (dev) => {
     expectIndexError(() => qualityFocalLoss(x, [ix([0, -1, 1], dev), score]), 'label');
     expectIndexError(() => distributionFocalLoss(x, fl([0.5, 3, 1], [3], dev)), 'label');   // bins 0..3: y must be < 3
     expectIndexError(() => distributionFocalLoss(x, fl([0.5, -0.25, 1], [3], dev)), 'label');
+    expectIndexError(() => distributionFocalLoss(x, fl([0.5, NaN, 1], [3], dev)), 'label');     // was a NaN loss
     // labels at the edges are valid: C for QFL's background, just under n for DFL
     expect(Number.isFinite(qualityFocalLoss(x, [ix([4, 4, 0], dev), score]).item())).toBe(true);
     expect(Number.isFinite(distributionFocalLoss(x, fl([0, 2.999, 1], [3], dev)).item())).toBe(true);
