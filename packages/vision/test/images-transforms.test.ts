@@ -63,6 +63,9 @@ describe('readImage and imageToTensor', () => {
     const v = values(t);
     expect([v[0 * 96 + 2 * 12 + 5], v[1 * 96 + 2 * 12 + 5], v[2 * 96 + 2 * 12 + 5]]).toEqual([5 / 255, 2 / 255, 7 / 255].map(Math.fround));
     expectError(() => imageToTensor({ data: new Uint8Array(5), width: 2, height: 2 }), ValueError, { op: 'imageToTensor', argument: 'image', expected: '2 × 2 × 3 bytes', got: '5 bytes' });
+    // toTensor of a sample without pixels was a TypeError reading data.length
+    expectError(() => imageToTensor(3 as never), ValueError, { op: 'imageToTensor', argument: 'image', expected: 'decoded pixels { data: Uint8Array, width, height } (readImage)', got: '3' });
+    expectError(() => imageToTensor({ data: [1, 2, 3], width: 1, height: 1 } as never), ValueError, { op: 'imageToTensor', argument: 'image' });
     t.dispose();
   });
 });

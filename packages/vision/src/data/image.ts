@@ -2,7 +2,7 @@
  * Decoding image files through sharp (libvips), an optional dependency loaded on first use: the
  * rest of @kiln/vision works without it, and a missing sharp is an error that says how to add it.
  */
-import { KilnError, type Tensor, ValueError, fromTypedArray } from '@kiln/tensor';
+import { KilnError, type Tensor, ValueError, describeValue, fromTypedArray } from '@kiln/tensor';
 import { loadSharp, toRawImage } from './sharp.js';
 
 /** A decoded image: 8-bit RGB pixels, row-major, channels interleaved (HWC). */
@@ -42,6 +42,9 @@ export async function readImage(source: string | Uint8Array): Promise<RawImage> 
  * ```
  */
 export function imageToTensor(image: RawImage): Tensor {
+  if (!(image?.data instanceof Uint8Array) || !Number.isSafeInteger(image.width) || !Number.isSafeInteger(image.height)) {
+    throw new ValueError('imageToTensor', 'image', 'decoded pixels { data: Uint8Array, width, height } (readImage)', describeValue(image));
+  }
   const { data, width: W, height: H } = image;
   if (data.length !== W * H * 3) throw new ValueError('imageToTensor', 'image', `${W} × ${H} × 3 bytes`, `${data.length} bytes`);
   const out = new Float32Array(3 * H * W), plane = H * W;
