@@ -61,6 +61,13 @@ describe('sizes, dims and indices are safe integers in range', () => {
     expectError(() => x().permute([0, 0]), ShapeError, { op: 'permute', argument: 'dims', expected: 'a permutation of 2 dimensions', got: '[0, 0]' });
     expectError(() => x().sum(1.5), ShapeError, { op: 'sum', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '1.5' });
     expectError(() => x().sum([0, '1' as unknown as number]), ShapeError, { op: 'sum', argument: 'dim', expected: 'a dimension in [-2, 1]', got: '"1"' });
+    // views keep the 12-dimension limit: a longer one failed at its next op, named 'empty' or caught at the native boundary
+    const ones12 = new Array<number>(12).fill(1);
+    expect(zeros([1]).reshape(ones12).ndim).toBe(12);
+    expectError(() => zeros([1]).reshape([...ones12, 1]), ShapeError, { op: 'reshape', argument: 'shape', expected: 'a view of at most 12 dimensions', got: '13 dimensions' });
+    expectError(() => zeros([1]).view([...ones12, 1]), ShapeError, { op: 'view', expected: 'a view of at most 12 dimensions' });
+    expectError(() => zeros(ones12).unsqueeze(0), ShapeError, { op: 'unsqueeze', got: '13 dimensions' });
+    expectError(() => zeros([1]).expand([...ones12, 1]), ShapeError, { op: 'expand', got: '13 dimensions' });
   });
 
   it('arange and linspace with non-finite or absurd arguments', () => {

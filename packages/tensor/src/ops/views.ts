@@ -4,7 +4,7 @@
  */
 import { declareOp, recordOp } from '../dispatch.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { describeValue } from '../check.js';
+import { MAX_DIMS, describeValue } from '../check.js';
 import { type Shape, checkedNumel, contiguousStrides, fmtShape, normalizeDim, numelOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -22,6 +22,8 @@ const unsqueezeOp = declareOp('unsqueeze', ['input']);
  */
 export function makeView(t: Tensor, shape: Shape, strides: readonly number[], offset: number, op = 'view'): Tensor {
   t.assertAlive(op);
+  // as many dimensions as any tensor may have: a longer view failed only at the next op, under its output's name
+  if (shape.length > MAX_DIMS) throw new ShapeError(op, 'shape', `a view of at most ${MAX_DIMS} dimensions`, `${shape.length} dimensions`);
   checkedNumel(op, 'shape', shape);
   const v = new Tensor(t.storage, [...shape], [...strides], offset, t.dtype);
   v.base = t.base ?? t;
