@@ -63,6 +63,24 @@ export function checkFinite(op: string, arg: string, v: unknown): number {
   return v;
 }
 
+/**
+ * Refuses an options object with a key the op does not know: a misspelt option (`{ descend: true }`)
+ * would otherwise be ignored, where PyTorch refuses an unknown keyword argument. `known` has a key
+ * for every option of the type, so the compiler flags a list that misses one.
+ *
+ * @example
+ * ```ts
+ * checkOptionKeys('sort', options, { descending: true, stable: true });
+ * ```
+ */
+export function checkOptionKeys<T extends object>(op: string, options: T | null | undefined, known: { readonly [K in keyof Required<T>]: true }): void {
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') throw new ValueError(op, 'options', 'an object of options', describeValue(options));
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(known, key)) throw new ValueError(op, 'options', `only the options ${Object.keys(known).join(', ')}`, JSON.stringify(key));
+  }
+}
+
 /** A boolean, else a ValueError. */
 export function checkBoolean(op: string, arg: string, v: unknown): boolean {
   if (typeof v !== 'boolean') throw new ValueError(op, arg, 'true or false', describeValue(v));

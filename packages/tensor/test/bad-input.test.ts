@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DTypeError, DisposedError, OutOfMemoryError, ShapeError, ValueError, arange, emptyCache, fromTypedArray, full, linspace, memoryStats,
-  ones, tensor, zeros,
+  ones, tensor, unique, zeros,
 } from '@kiln/tensor';
 import { forEachDevice, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 
@@ -81,6 +81,22 @@ describe('sizes, dims and indices are safe integers in range', () => {
     expectError(() => linspace(0, 1, 2.5), ValueError, { op: 'linspace', argument: 'steps', expected: 'an integer >= 0', got: '2.5' });
     expectError(() => linspace(-1.7e308, 1.7e308, 3), ValueError, { op: 'linspace', argument: 'end', expected: 'end - start within the range of a double', got: '1.7e+308 - -1.7e+308' });
     expect(linspace(0, 1, 3).toArray()).toEqual([0, 0.5, 1]);
+  });
+});
+
+describe('options objects', () => {
+  const t = () => tensor([[3, 1], [2, 4]], { dtype: 'float32' });
+  it('a key the op does not know is a ValueError naming it (it was ignored: sort ascending, unique without dim)', () => {
+    expectError(() => t().sort(-1, { descend: true } as never), ValueError, { op: 'sort', argument: 'options', expected: 'only the options descending, stable', got: '"descend"' });
+    expectError(() => t().argsort(0, { reverse: true } as never), ValueError, { op: 'argsort', argument: 'options', got: '"reverse"' });
+    expectError(() => t().topk(1, -1, { smallest: true } as never), ValueError, { op: 'topk', argument: 'options', expected: 'only the options largest, sorted', got: '"smallest"' });
+    expectError(() => t().nonzero({ as_tuple: true } as never), ValueError, { op: 'nonzero', argument: 'options', expected: 'only the options asTuple', got: '"as_tuple"' });
+    expectError(() => unique(t(), { dim: 0 } as never), ValueError, { op: 'unique', argument: 'options', expected: 'only the options sorted, returnInverse, returnCounts', got: '"dim"' });
+    expectError(() => t().var(0, { unbiased: false } as never), ValueError, { op: 'var', argument: 'options', expected: 'only the options correction, keepdim', got: '"unbiased"' });
+    expectError(() => t().std(0, 'keepdim' as never), ValueError, { op: 'std', argument: 'options', expected: 'an object of options', got: '"keepdim"' });
+    // the known keys still work, undefined values included
+    expect(t().sort(-1, { descending: true, stable: undefined }).values.toArray()).toEqual([[3, 1], [4, 2]]);
+    expect(t().var(0, { correction: 0, keepdim: true }).toArray()).toEqual([[0.25, 2.25]]);
   });
 });
 

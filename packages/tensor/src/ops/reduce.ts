@@ -16,6 +16,7 @@
  * [values, indices] and also `dim`.
  */
 import { type DType, defaultFloat, isFloating } from '../dtype.js';
+import { checkOptionKeys } from '../check.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { type OpSchema, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
 import { withAutocast } from '../autocast.js';
@@ -244,6 +245,7 @@ function variance_(schema: OpSchema, x: Tensor, dim: Dims | undefined, options: 
   const op = schema.name;
   x.assertAlive(op);
   requireFloat(op, x, `${op} is defined for floating-point tensors`);
+  checkOptionKeys(op, options, { correction: true, keepdim: true });
   const correction = options?.correction ?? 1;
   if (typeof correction !== 'number' || !Number.isFinite(correction)) throw new ValueError(op, 'correction', 'a finite number', String(correction));
   const p = plan(op, x, dim, options?.keepdim);

@@ -8,6 +8,7 @@
  * as PyTorch's nonzero does), allocates the output, and a second kernel moves each selected
  * element to its slot. Elements are selected in row-major order.
  */
+import { checkOptionKeys } from '../check.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
 import { broadcastShapes, fmtShape, sameShape, type Shape } from '../shape.js';
@@ -79,6 +80,7 @@ export function nonzero(x: Tensor, options: { asTuple: true }): Tensor[];
 export function nonzero(x: Tensor, options?: NonzeroOptions): Tensor | Tensor[];
 export function nonzero(x: Tensor, options: NonzeroOptions = {}): Tensor | Tensor[] {
   commonDevice('nonzero', ['input'], [x]);
+  checkOptionKeys('nonzero', options, { asTuple: true });
   const { positions, count } = numberSelected(x);
   const out = disposingAfter([positions], () => {
     const r = empty([count, x.ndim], 'int64', x.device);

@@ -11,7 +11,7 @@
  * sort and topk record [values, indices] with attribute `dim`; the gradient flows to the input
  * through the indices. argsort records nothing (its result is an index).
  */
-import { describeValue } from '../check.js';
+import { checkOptionKeys, describeValue } from '../check.js';
 import { ValueError } from '../errors.js';
 import { type OpSchema, commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
 import { normalizeDim } from '../shape.js';
@@ -74,6 +74,7 @@ function sortWith(schema: OpSchema | null, x: Tensor, dim: number, options: Sort
   const op = schema?.name ?? 'argsort';
   commonDevice(op, ['input'], [x]);
   const d = normalizeDim(op, dim, x.ndim);
+  checkOptionKeys(op, options, { descending: true, stable: true });
   const descending = checkFlag(op, 'descending', options.descending, false);
   checkFlag(op, 'stable', options.stable, false);
   const n = x.ndim === 0 ? 1 : x.shape[d];
@@ -131,6 +132,7 @@ export function topk(x: Tensor, k: number, dim = -1, options: TopkOptions = {}):
   const op = 'topk';
   commonDevice(op, ['input'], [x]);
   const d = normalizeDim(op, dim, x.ndim);
+  checkOptionKeys(op, options, { largest: true, sorted: true });
   const largest = checkFlag(op, 'largest', options.largest, true);
   checkFlag(op, 'sorted', options.sorted, true);
   const n = x.ndim === 0 ? 1 : x.shape[d];

@@ -8,6 +8,7 @@
  * Values compare with `!=`: -0.0 and +0.0 are one value, and every NaN is a value of its own (as
  * PyTorch's unique on the CPU), listed after +inf.
  */
+import { checkOptionKeys } from '../check.js';
 import { commonDevice, empty, launchKernel } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
@@ -55,6 +56,8 @@ export function unique(x: Tensor, options?: UniqueOptions & { returnInverse?: fa
 export function unique(x: Tensor, options: UniqueOptions): UniqueResult;
 export function unique(x: Tensor, options: UniqueOptions = {}): Tensor | UniqueResult {
   const dev = commonDevice('unique', ['input'], [x]);
+  // PyTorch's dim (unique rows) is not implemented: refused with the other unknown keys, not ignored
+  checkOptionKeys('unique', options, { sorted: true, returnInverse: true, returnCounts: true });
   const n = x.numel;
   const result = tidy((): UniqueResult => {
     const [sorted, order] = runSort('sort', x.reshape([n]), 0, n, false);
