@@ -2,7 +2,7 @@
  * Binary cross-entropy on logits, as PyTorch's `F.binary_cross_entropy_with_logits`, composed of
  * the tensor core's differentiable ops (so it runs on every device and autograd differentiates it).
  */
-import { type Tensor, commonDevice, sub } from '@kiln/tensor';
+import { type Tensor, checkOptionKeys, commonDevice, sub } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { broadcastWeight, castTo, checkFloating, checkShape, computeDType } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -23,6 +23,7 @@ export interface BinaryCrossEntropyWithLogitsOptions {
 
 /** Checks the options that need no tensor (reduction, avgFactor), naming `op` in the errors. */
 export function checkBinaryCrossEntropyWithLogitsOptions(op: string, options: BinaryCrossEntropyWithLogitsOptions): { reduction: Reduction; avgFactor?: number } {
+  checkOptionKeys(op, options, { weight: true, posWeight: true, reduction: true, avgFactor: true });
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   return { reduction, avgFactor: checkAvgFactor(op, options.avgFactor, reduction) };
 }

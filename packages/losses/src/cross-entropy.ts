@@ -2,7 +2,7 @@
  * Cross-entropy on logits with class-index targets, as PyTorch's `F.cross_entropy`, composed of the
  * tensor core's differentiable ops (logSoftmax, gather, where, sum).
  */
-import { type Tensor, ShapeError, commonDevice, fmtShape, where } from '@kiln/tensor';
+import { type Tensor, ShapeError, checkOptionKeys, commonDevice, fmtShape, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { castTo, checkFloating, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors, classWeightOf } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -29,6 +29,7 @@ export interface CrossEntropyOptions {
 
 /** Checks the options that need no tensor (reduction, avgFactor, ignoreIndex, labelSmoothing), naming `op` in the errors. */
 export function checkCrossEntropyOptions(op: string, options: CrossEntropyOptions): { reduction: Reduction; avgFactor?: number; ignoreIndex: number; smoothing: number } {
+  checkOptionKeys(op, options, { classWeight: true, ignoreIndex: true, labelSmoothing: true, reduction: true, avgFactor: true });
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
   const ignoreIndex = checkNumber(op, 'ignoreIndex', options.ignoreIndex ?? -100, Number.isSafeInteger, 'an integer');

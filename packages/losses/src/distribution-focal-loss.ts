@@ -2,7 +2,7 @@
  * The distribution focal loss of Generalized Focal Loss (Li et al., 2020; mmdetection's
  * `distribution_focal_loss`), composed of the tensor core's differentiable ops.
  */
-import { type Tensor, ShapeError, commonDevice, fmtShape, where } from '@kiln/tensor';
+import { type Tensor, ShapeError, checkOptionKeys, commonDevice, fmtShape, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { broadcastWeight, castTo, checkFloating, checkShape, computeDType, renamingIndexErrors } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -21,6 +21,7 @@ export interface DistributionFocalLossOptions {
 
 /** Checks the options that need no tensor (reduction, avgFactor), naming `op` in the errors. */
 export function checkDistributionFocalLossOptions(op: string, options: DistributionFocalLossOptions): { reduction: Reduction; avgFactor?: number } {
+  checkOptionKeys(op, options, { reduction: true, weight: true, avgFactor: true });
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   return { reduction, avgFactor: checkAvgFactor(op, options.avgFactor, reduction) };
 }

@@ -2,7 +2,7 @@
  * The generalized IoU loss of two sets of boxes (Rezatofighi et al., 2019), as torchvision's
  * `ops.generalized_box_iou_loss`, composed of the tensor core's differentiable ops.
  */
-import { type DType, type Tensor, ShapeError, commonDevice, fmtShape, maximum, minimum, where } from '@kiln/tensor';
+import { type DType, type Tensor, ShapeError, checkOptionKeys, commonDevice, fmtShape, maximum, minimum, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { broadcastWeight, broadcastsInto, castTo, checkFloating, checkNumber, checkShape, computeDType } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -28,6 +28,7 @@ export interface GiouLossOptions {
 
 /** Checks the options that need no tensor (reduction, avgFactor, eps), naming `op` in the errors. */
 export function checkGiouLossOptions(op: string, options: GiouLossOptions): { reduction: Reduction; avgFactor?: number; eps: number } {
+  checkOptionKeys(op, options, { reduction: true, eps: true, weight: true, avgFactor: true });
   const reduction = checkReduction(op, options.reduction ?? 'none');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
   const eps = checkNumber(op, 'eps', options.eps ?? 1e-7, (e) => Number.isFinite(e) && e >= 0, 'a finite number >= 0');

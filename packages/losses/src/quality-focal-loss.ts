@@ -2,7 +2,7 @@
  * The quality focal loss of Generalized Focal Loss (Li et al., 2020; mmdetection's
  * `quality_focal_loss`), composed of the tensor core's differentiable ops.
  */
-import { type Tensor, ShapeError, commonDevice, fmtShape, oneHot, sub, where } from '@kiln/tensor';
+import { type Tensor, ShapeError, checkOptionKeys, commonDevice, fmtShape, oneHot, sub, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { broadcastWeight, castTo, checkExponent, checkFloating, checkIndexTensor, checkShape, computeDType, renamingIndexErrors } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -23,6 +23,7 @@ export interface QualityFocalLossOptions {
 
 /** Checks the options that need no tensor (reduction, avgFactor, beta), naming `op` in the errors. */
 export function checkQualityFocalLossOptions(op: string, options: QualityFocalLossOptions): { reduction: Reduction; avgFactor?: number; beta: number } {
+  checkOptionKeys(op, options, { beta: true, reduction: true, weight: true, avgFactor: true });
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
   const beta = checkExponent(op, 'beta', options.beta ?? 2);

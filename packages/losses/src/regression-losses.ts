@@ -6,7 +6,7 @@
  *
  * At d = 0 the gradient is 0 in all three (PyTorch's choice for L1: sign(0) = 0).
  */
-import { type Tensor, commonDevice, where } from '@kiln/tensor';
+import { type Tensor, checkOptionKeys, commonDevice, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { broadcastWeight, castTo, checkFloating, checkNumber, checkShape, computeDType } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -36,27 +36,37 @@ export interface HuberLossOptions extends RegressionLossOptions {
   delta?: number;
 }
 
-/** Checks the options of the three losses that need no tensor (reduction, avgFactor), naming `op` in the errors. */
-export function checkRegressionLossOptions(op: string, options: RegressionLossOptions): { reduction: Reduction; avgFactor?: number } {
+const regressionKeys = { reduction: true, weight: true, avgFactor: true } as const;
+
+/** The reduction and avgFactor every regression loss takes. */
+function reductionOf(op: string, options: RegressionLossOptions): { reduction: Reduction; avgFactor?: number } {
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   return { reduction, avgFactor: checkAvgFactor(op, options.avgFactor, reduction) };
 }
 
+/** Checks l1Loss's options that need no tensor (reduction, avgFactor, no unknown key), naming `op` in the errors. */
+export function checkRegressionLossOptions(op: string, options: RegressionLossOptions): { reduction: Reduction; avgFactor?: number } {
+  checkOptionKeys(op, options, regressionKeys);
+  return reductionOf(op, options);
+}
+
 /** Checks smoothL1Loss's options that need no tensor (those of every regression loss, and beta). */
 export function checkSmoothL1LossOptions(op: string, options: SmoothL1LossOptions): { beta: number } {
-  checkRegressionLossOptions(op, options);
+  checkOptionKeys(op, options, { ...regressionKeys, beta: true });
+  reductionOf(op, options);
   return { beta: checkNumber(op, 'beta', options.beta ?? 1, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0') };
 }
 
 /** Checks huberLoss's options that need no tensor (those of every regression loss, and delta). */
 export function checkHuberLossOptions(op: string, options: HuberLossOptions): { delta: number } {
-  checkRegressionLossOptions(op, options);
+  checkOptionKeys(op, options, { ...regressionKeys, delta: true });
+  reductionOf(op, options);
   return { delta: checkNumber(op, 'delta', options.delta ?? 1, (v) => Number.isFinite(v) && v > 0, 'a finite number > 0') };
 }
 
 /** Checks shared by the three losses; `elementwise(d)` maps input - target to the loss. */
 function regressionLoss(op: string, input: Tensor, target: Tensor, options: RegressionLossOptions, elementwise: (d: Tensor) => Tensor): Tensor {
-  const { reduction, avgFactor } = checkRegressionLossOptions(op, options);
+  const { reduction, avgFactor } = reductionOf(op, options);
   commonDevice(op, ['input', 'target', 'weight'], [input, target, options.weight]);
   checkFloating(op, 'input', input);
   checkFloating(op, 'target', target);
@@ -77,6 +87,7 @@ function regressionLoss(op: string, input: Tensor, target: Tensor, options: Regr
  * ```
  */
 export function l1Loss(input: Tensor, target: Tensor, options: RegressionLossOptions = {}): Tensor {
+  checkRegressionLossOptions('l1_loss', options);
   return regressionLoss('l1_loss', input, target, options, (d) => d.abs());
 }
 

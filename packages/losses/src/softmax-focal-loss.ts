@@ -37,7 +37,7 @@
  * and the gradient of a row sums to 0, as a function of softmax(x) must. gamma = 0 gives
  * cross-entropy's -(1 - p_t) and p_j.
  */
-import { type Tensor, ShapeError, arange, commonDevice, fmtShape, where } from '@kiln/tensor';
+import { type Tensor, ShapeError, arange, checkOptionKeys, commonDevice, fmtShape, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { castTo, checkFloating, checkExponent, checkFocalAlpha, checkIndexTensor, checkNumber, computeDType, renamingIndexErrors, classWeightOf } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -81,6 +81,7 @@ function targetMinusOthers(xt: Tensor, masked: Tensor): Tensor {
 
 /** Checks the options that need no tensor (reduction, avgFactor, gamma, alpha, ignoreIndex), naming `op` in the errors. */
 export function checkSoftmaxFocalLossOptions(op: string, options: SoftmaxFocalLossOptions): { reduction: Reduction; avgFactor?: number; gamma: number; alpha: number; ignoreIndex: number } {
+  checkOptionKeys(op, options, { gamma: true, alpha: true, classWeight: true, ignoreIndex: true, reduction: true, avgFactor: true });
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
   const gamma = checkExponent(op, 'gamma', options.gamma ?? 2);

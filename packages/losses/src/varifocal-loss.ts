@@ -2,7 +2,7 @@
  * The varifocal loss of VarifocalNet (Zhang et al., 2021; mmdetection's `varifocal_loss`),
  * composed of the tensor core's differentiable ops.
  */
-import { type Tensor, ShapeError, commonDevice, fmtShape, sub, where } from '@kiln/tensor';
+import { type Tensor, ShapeError, checkOptionKeys, commonDevice, fmtShape, sub, where } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from './reduction.js';
 import { castTo, checkBoolean, checkExponent, checkFloating, checkNumber, checkShape, computeDType, rowOrElementWeight } from './loss-args.js';
 import { reduceLoss } from './weighted-reduce.js';
@@ -38,6 +38,7 @@ export interface VarifocalLossOptions {
 export function checkVarifocalLossOptions(op: string, options: VarifocalLossOptions): {
   reduction: Reduction; avgFactor?: number; alpha: number; gamma: number; iouWeighted: boolean; detach: boolean;
 } {
+  checkOptionKeys(op, options, { alpha: true, gamma: true, iouWeighted: true, detachFocalWeight: true, reduction: true, weight: true, avgFactor: true });
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const avgFactor = checkAvgFactor(op, options.avgFactor, reduction);
   const alpha = checkNumber(op, 'alpha', options.alpha ?? 0.75, (a) => a >= 0 && a <= 1, 'a number in [0, 1]');

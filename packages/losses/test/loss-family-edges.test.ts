@@ -5,8 +5,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { DeviceError, DTypeError, ShapeError, type Tensor, ValueError, tensor, zeros } from '@kiln/tensor';
 import { cudaAvailable, expectClose, forEachDevice, randomValues, expectError } from '@kiln/tensor/testing';
 import {
-  binaryCrossEntropyWithLogits, crossEntropy, distributionFocalLoss, giouLoss, huberLoss, l1Loss, qualityFocalLoss,
-  smoothL1Loss, softmaxFocalLoss, varifocalLoss,
+  CrossEntropyLoss, SigmoidFocalLoss, binaryCrossEntropyWithLogits, crossEntropy, distributionFocalLoss, giouLoss, huberLoss, l1Loss,
+  qualityFocalLoss, sigmoidFocalLoss, smoothL1Loss, softmaxFocalLoss, varifocalLoss,
 } from '@kiln/losses';
 import { refDistributionFocalRow, refSoftmaxFocalRow } from './loss-family-references.js';
 
@@ -49,6 +49,26 @@ forEachDevice('loss family: typed errors', (dev) => {
     t = ix([0, 3, 1], dev);
     soft = fl(randomValues(6, 12, 0, 1), [3, 4], dev);
   });
+  it('an option the loss does not know is a ValueError naming it (a misspelt gamma was ignored)', () => {
+    const unknown = (op: string, key: string) => ({ op, argument: 'options', got: JSON.stringify(key) });
+    expectError(() => sigmoidFocalLoss(x, t, { gama: 0 } as never), ValueError, unknown('sigmoid_focal_loss', 'gama'));
+    expectError(() => new SigmoidFocalLoss({ reduce: 'sum' } as never), ValueError, unknown('SigmoidFocalLoss', 'reduce'));
+    expectError(() => binaryCrossEntropyWithLogits(x, soft, { pos_weight: x } as never), ValueError, unknown('binary_cross_entropy_with_logits', 'pos_weight'));
+    expectError(() => crossEntropy(x, t, { ignore_index: 3 } as never), ValueError, unknown('cross_entropy', 'ignore_index'));
+    expectError(() => new CrossEntropyLoss({ weight: x } as never), ValueError, unknown('CrossEntropyLoss', 'weight'));
+    expectError(() => softmaxFocalLoss(x, t, { gama: 1 } as never), ValueError, unknown('softmax_focal_loss', 'gama'));
+    expectError(() => l1Loss(x, soft, { beta: 1 } as never), ValueError, { op: 'l1_loss', argument: 'options', expected: 'only the options reduction, weight, avgFactor', got: '"beta"' });
+    expectError(() => smoothL1Loss(x, soft, { delta: 1 } as never), ValueError, { op: 'smooth_l1_loss', argument: 'options', expected: 'only the options reduction, weight, avgFactor, beta', got: '"delta"' });
+    expectError(() => huberLoss(x, soft, { beta: 1 } as never), ValueError, unknown('huber_loss', 'beta'));
+    expectError(() => giouLoss(soft, soft, { epsilon: 1e-6 } as never), ValueError, unknown('giou_loss', 'epsilon'));
+    expectError(() => qualityFocalLoss(x, [t, fl([0.5, 0.2, 0.9], [3], dev)], { gamma: 2 } as never), ValueError, unknown('quality_focal_loss', 'gamma'));
+    expectError(() => distributionFocalLoss(x, fl([0.5, 1, 2], [3], dev), { beta: 2 } as never), ValueError, unknown('distribution_focal_loss', 'beta'));
+    expectError(() => varifocalLoss(x, soft, { iou_weighted: false } as never), ValueError, unknown('varifocal_loss', 'iou_weighted'));
+    // every option the losses document still passes
+    expect(Number.isFinite(smoothL1Loss(x, soft, { beta: 0.5, reduction: 'sum', weight: undefined }).item())).toBe(true);
+    expect(Number.isFinite(sigmoidFocalLoss(x, t, { gamma: 1, alpha: 0.5, reduction: 'mean', avgFactor: 2, backgroundClass: 'last', fusedGrad: false }).item())).toBe(true);
+  });
+
   it('binaryCrossEntropyWithLogits', () => {
     expectError(() => binaryCrossEntropyWithLogits(x, soft.reshape([4, 3])), ShapeError, { op: 'binary_cross_entropy_with_logits', argument: 'target', expected: "the input's shape [3, 4]", got: '[4, 3]' });
     expectError(() => binaryCrossEntropyWithLogits(x, ix([0, 1, 0], dev)), DTypeError, { op: 'binary_cross_entropy_with_logits', argument: 'target', got: 'int64' });

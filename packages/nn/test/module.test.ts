@@ -90,7 +90,7 @@ describe('Module discovery', () => {
     expect(seq.length).toBe(3);
     expect(seq.at(-1)).toBe(shared);
     expectError(() => seq.at(3), ValueError, { op: 'Sequential.at', argument: 'index', expected: 'an index in [-3, 2]', got: '3' });
-    expectError(() => new Sequential(new ReLU(), (x: Tensor) => x as never), ValueError, { op: 'Sequential', argument: 'modules[1]', expected: 'a Module', got: 'function' });
+    expectError(() => new Sequential(new ReLU(), ((x: Tensor) => x) as never), ValueError, { op: 'Sequential', argument: 'modules[1]', expected: 'a Module', got: 'function' });
   });
 
   it('train() and eval() reach every submodule', () => {

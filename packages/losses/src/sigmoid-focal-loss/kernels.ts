@@ -9,7 +9,7 @@
  * non-ignored rows × C, counted on the device (no device-to-host read per call).
  */
 import {
-  type Device, type Tensor, DTypeError, ShapeError, ValueError, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
+  type Device, type Tensor, DTypeError, ShapeError, ValueError, checkOptionKeys, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
 } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from '../reduction.js';
 import { castTo, checkBoolean, checkExponent, checkFocalAlpha } from '../loss-args.js';
@@ -53,6 +53,9 @@ export interface FocalArgs {
  * module class at construction).
  */
 export function checkSigmoidFocalLossOptions(op: string, options: SigmoidFocalLossOptions) {
+  checkOptionKeys(op, options, {
+    gamma: true, alpha: true, reduction: true, avgFactor: true, backgroundClass: true, weight: true, classWeight: true, fusedGrad: true,
+  });
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   const gamma = checkExponent(op, 'gamma', options.gamma ?? 2);
   const alpha = checkFocalAlpha(op, options.alpha ?? 0.25);
