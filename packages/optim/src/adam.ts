@@ -16,7 +16,7 @@
  * fused/adam-kernel.ts: every element's update in one pass), else a dozen composed ops per parameter
  * (`update` below, and `fused: false`). They agree to rounding.
  */
-import { type Tensor, maximum, zerosLike } from '@kiln/tensor';
+import { type Tensor, checkOptionKeys, maximum, zerosLike } from '@kiln/tensor';
 import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, inUnitInterval, isBoolean, nonNegative } from './optimizer.js';
 import { adamKernel } from './fused/adam-kernel.js';
 import type { FusedKernel } from './fused/multi-tensor.js';
@@ -44,6 +44,9 @@ export interface AdamOptions {
 }
 
 type AdamInput = Iterable<Tensor> | readonly ParamGroupInput<AdamOptions>[];
+
+/** The options Adam and AdamW know (the defaults' keys; a group may carry keys of its own). */
+const adamKeys = { lr: true, betas: true, eps: true, weightDecay: true, amsgrad: true, maximize: true, fused: true } as const;
 
 abstract class AdamBase extends Optimizer<AdamOptions> {
   /** true: AdamW's decoupled weight decay; false: Adam's L2 term in the gradient */
@@ -109,6 +112,7 @@ export class Adam extends AdamBase {
   protected readonly decoupled = false;
   /** Parameters (or groups) and hyper-parameters (defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8). */
   constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
+    checkOptionKeys('Adam', options, adamKeys);
     super('Adam', params, { lr: 1e-3, weightDecay: 0, ...adamDefaults, ...options });
   }
 }
@@ -125,6 +129,7 @@ export class AdamW extends AdamBase {
   protected readonly decoupled = true;
   /** Parameters (or groups) and hyper-parameters (defaults: lr 1e-3, weightDecay 0.01). */
   constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
+    checkOptionKeys('AdamW', options, adamKeys);
     super('AdamW', params, { lr: 1e-3, weightDecay: 1e-2, ...adamDefaults, ...options });
   }
 }

@@ -9,7 +9,7 @@
  * By default one native kernel per batch of parameters computes it (`sgd_update`,
  * fused/sgd-kernel.ts); `fused: false` runs the composed ops of `update` below.
  */
-import { type Tensor, ValueError, clone, zerosLike } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys, clone, zerosLike } from '@kiln/tensor';
 import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, isBoolean, nonNegative } from './optimizer.js';
 import { sgdKernel } from './fused/sgd-kernel.js';
 import type { FusedKernel } from './fused/multi-tensor.js';
@@ -46,6 +46,8 @@ export interface SGDOptions {
 export class SGD extends Optimizer<SGDOptions> {
   /** Parameters (or groups) and hyper-parameters; lr is required. */
   constructor(params: Iterable<Tensor> | readonly ParamGroupInput<SGDOptions>[], options: Partial<SGDOptions> & { lr: number }) {
+    // the defaults' keys only: a group may carry keys of its own, as PyTorch's param groups
+    checkOptionKeys('SGD', options, { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true, maximize: true, fused: true });
     super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, fused: true, ...options });
   }
 

@@ -204,6 +204,8 @@ forEachDevice('GradScaler', (dev) => {
     expectError(() => new GradScaler({ growthFactor: 1 }), ValueError, { argument: 'growthFactor' });
     expectError(() => new GradScaler({ backoffFactor: 1 }), ValueError, { argument: 'backoffFactor' });
     expectError(() => new GradScaler({ growthInterval: 1.5 }), ValueError, { argument: 'growthInterval' });
+    // PyTorch's spelling was ignored: the scale stayed 2^16
+    expectError(() => new GradScaler({ init_scale: 1024 } as never), ValueError, { op: 'GradScaler', argument: 'options', got: '"init_scale"' });
   });
 
   it('scales a half loss in float32 (a float16 loss times 2^16 would overflow)', () => {

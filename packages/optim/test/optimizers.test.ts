@@ -137,6 +137,10 @@ forEachDevice('SGD', (dev) => {
     expectError(() => new SGD(p as never, { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params', expected: 'an iterable of tensors (an array, a generator, module.parameters())' });
     expectError(() => new SGD([{ params: p as never }], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params' });
     expectError(() => new SGD([p], { lr: 0.1, maximize: 'no' as unknown as boolean }), ValueError, { op: 'SGD', argument: 'maximize', expected: 'true or false', got: 'no' });
+    // a misspelt hyper-parameter was stored in the group and ignored (no momentum)
+    expectError(() => new SGD([p], { lr: 0.1, momentun: 0.9 } as never), ValueError, { op: 'SGD', argument: 'options', expected: 'only the options lr, momentum, dampening, weightDecay, nesterov, maximize, fused', got: '"momentun"' });
+    // a group's own keys stay allowed, as PyTorch's param groups
+    expect(new SGD([{ params: [p], name: 'head' } as never], { lr: 0.1 }).paramGroups[0]).toHaveProperty('name', 'head');
   });
 
   it('refuses to step over a disposed parameter (Module.to() replaces them) instead of skipping it', () => {
@@ -183,6 +187,7 @@ forEachDevice('Adam and AdamW', (dev) => {
     expectError(() => new AdamW([p], { eps: -1 }), ValueError, { op: 'AdamW', argument: 'eps', expected: 'a finite number >= 0', got: '-1' });
     expectError(() => new Adam([p], { fused: 1 as unknown as boolean }), ValueError, { op: 'Adam', argument: 'fused', expected: 'true or false', got: '1' });
     expectError(() => new Adam([p], { amsgrad: 'yes' as unknown as boolean }), ValueError, { op: 'Adam', argument: 'amsgrad', expected: 'true or false', got: 'yes' });
+    expectError(() => new AdamW([p], { weight_decay: 0.1 } as never), ValueError, { op: 'AdamW', argument: 'options', got: '"weight_decay"' });
     expectError(() => new SGD([p], { lr: 0.1, fused: 'yes' as unknown as boolean }), ValueError, { op: 'SGD', argument: 'fused', expected: 'true or false', got: 'yes' });
   });
 });

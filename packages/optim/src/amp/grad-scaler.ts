@@ -9,7 +9,7 @@
  * The scale is a host number (the kernel takes 1 / scale as an attribute), so the only host
  * synchronisation of a step is the read of the flag in `step`, as PyTorch's.
  */
-import { type Tensor, ValueError, describeValue, zeros } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys, describeValue, zeros } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import type { LossScaler } from '../accumulation.js';
 import type { LearningRate, Optimizer } from '../optimizer.js';
@@ -84,6 +84,7 @@ export class GradScaler implements LossScaler {
 
   constructor(options: GradScalerOptions = {}) {
     const op = 'GradScaler';
+    checkOptionKeys(op, options, { initScale: true, growthFactor: true, backoffFactor: true, growthInterval: true, enabled: true });
     if (options.enabled !== undefined && typeof options.enabled !== 'boolean') throw new ValueError(op, 'enabled', 'a boolean', describeValue(options.enabled));
     this.enabled = options.enabled ?? true;
     this.scaleValue = positive(op, 'initScale', options.initScale ?? 2 ** 16, (x) => x > 0, 'a finite number > 0');
