@@ -186,6 +186,9 @@ forEachDevice('roiAlign', (dev) => {
     expectError(() => roiAlign(x, rois, { outputSize: 2, spatialScale: Infinity }), ValueError, 'roi_align', 'spatialScale');
     expectError(() => roiAlign(x.to('int32'), rois, { outputSize: 2 }), DTypeError, 'roi_align', 'input');
     expectError(() => roiAlign(x, [tensor([[0, 0, 1]], { dtype: 'float64', device: dev })], { outputSize: 2 }), ShapeError, 'roi_align', 'rois[0]');
+    // torchvision's spellings were ignored (sampling_ratio: adaptive sampling; spatial_scale: 1)
+    expectError(() => roiAlign(x, rois, { outputSize: 2, sampling_ratio: 2 } as never), ValueError, { op: 'roi_align', argument: 'options', expected: 'only the options outputSize, spatialScale, samplingRatio, aligned', got: '"sampling_ratio"' });
+    expectError(() => roiPool(x, rois, { outputSize: 2, spatial_scale: 0.5 } as never), ValueError, { op: 'roi_pool', argument: 'options', expected: 'only the options outputSize, spatialScale', got: '"spatial_scale"' });
   });
 
   it('leaves nothing allocated, also through backward', () => {

@@ -2,7 +2,7 @@
  * `DataLoader`: batches of a `Dataset` in PyTorch's habits, iterated with `for await`, with the
  * next batches prepared while the current one is used.
  */
-import { ValueError, checkBoolean, describeValue } from '@kiln/tensor';
+import { ValueError, checkBoolean, checkOptionKeys, describeValue } from '@kiln/tensor';
 import type { Dataset } from './dataset.js';
 import { type Sampler, epochOrder } from './sampler.js';
 import { disposeTensors } from './dispose-tree.js';
@@ -77,6 +77,7 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
       throw new ValueError('DataLoader', 'dataset', 'a Dataset (a length and get(index))', describeValue(dataset));
     }
     this.dataset = dataset;
+    checkOptionKeys('DataLoader', options, { batchSize: true, shuffle: true, seed: true, sampler: true, dropLast: true, collate: true, prefetch: true });
     this.batchSize = checkCount('batchSize', options.batchSize ?? 1, 1);
     this.prefetch = checkCount('prefetch', options.prefetch ?? 2, 0);
     this.shuffle = checkBoolean('DataLoader', 'shuffle', options.shuffle ?? false);

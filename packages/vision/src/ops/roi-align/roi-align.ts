@@ -5,7 +5,7 @@
  * own (roi_align_backward: atomic-free on the CPU, atomics on CUDA), itself differentiable (its
  * gradient is roi_align of the upstream gradient: the two are adjoint linear maps).
  */
-import { type Tensor, ValueError, declareOp, emptyOn, needsRecording, recordOp } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys, declareOp, emptyOn, needsRecording, recordOp } from '@kiln/tensor';
 import { defineDerivative } from '@kiln/autograd';
 import { type Rois, checkFeatures, checkFinite, launchContiguous, pooledSize, roisTensor } from '../rois.js';
 
@@ -41,6 +41,7 @@ interface RoiAlignAttrs {
 
 function checkOptions(op: string, options: RoiAlignOptions): Omit<RoiAlignAttrs, 'inputShape'> {
   if (typeof options !== 'object' || options === null) throw new ValueError(op, 'options', 'an object with outputSize', String(options));
+  checkOptionKeys(op, options, { outputSize: true, spatialScale: true, samplingRatio: true, aligned: true });
   const samplingRatio = options.samplingRatio ?? -1;
   if (!Number.isInteger(samplingRatio)) throw new ValueError(op, 'samplingRatio', 'an integer (0 or less: adaptive)', String(samplingRatio));
   const aligned = options.aligned ?? false;

@@ -4,7 +4,7 @@
  * share); the gradient goes to each bin's argmax through roi_pool_backward (atomic-free on the
  * CPU), whose own gradient picks the upstream gradient at the same argmax.
  */
-import { type Tensor, ValueError, declareOp, emptyOn, needsRecording, recordOp, where, zeros } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys, declareOp, emptyOn, needsRecording, recordOp, where, zeros } from '@kiln/tensor';
 import { defineDerivative } from '@kiln/autograd';
 import { type Rois, checkFeatures, checkFinite, launchContiguous, pooledSize, roisTensor } from '../rois.js';
 
@@ -27,6 +27,7 @@ interface RoiPoolAttrs {
 
 function checkOptions(op: string, options: RoiPoolOptions): Omit<RoiPoolAttrs, 'inputShape'> {
   if (typeof options !== 'object' || options === null) throw new ValueError(op, 'options', 'an object with outputSize', String(options));
+  checkOptionKeys(op, options, { outputSize: true, spatialScale: true });
   return { pooled: pooledSize(op, options.outputSize), spatialScale: checkFinite(op, 'spatialScale', options.spatialScale ?? 1) };
 }
 
