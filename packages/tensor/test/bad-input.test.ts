@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DTypeError, DisposedError, OutOfMemoryError, ShapeError, ValueError, arange, emptyCache, fromTypedArray, full, linspace, memoryStats,
-  ones, tensor, unique, zeros,
+  ones, randn, tensor, unique, zeros, zerosLike,
 } from '@kiln/tensor';
 import { forEachDevice, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 
@@ -94,6 +94,12 @@ describe('options objects', () => {
     expectError(() => unique(t(), { dim: 0 } as never), ValueError, { op: 'unique', argument: 'options', expected: 'only the options sorted, returnInverse, returnCounts', got: '"dim"' });
     expectError(() => t().var(0, { unbiased: false } as never), ValueError, { op: 'var', argument: 'options', expected: 'only the options correction, keepdim', got: '"unbiased"' });
     expectError(() => t().std(0, 'keepdim' as never), ValueError, { op: 'std', argument: 'options', expected: 'an object of options', got: '"keepdim"' });
+    // the factories: a misspelt dtype or requiresGrad gave float32 / no grad
+    expectError(() => tensor([1, 2], { dtyp: 'int32' } as never), ValueError, { op: 'tensor', argument: 'options', expected: 'only the options dtype, device, requiresGrad', got: '"dtyp"' });
+    expectError(() => zeros([2], { requiresgrad: true } as never), ValueError, { op: 'zeros', argument: 'options', got: '"requiresgrad"' });
+    expectError(() => zerosLike(t(), { dype: 'int32' } as never), ValueError, { op: 'zerosLike', got: '"dype"' });
+    expectError(() => arange(3, undefined, 1, { dtype: 'int32', devcie: 'cpu' } as never), ValueError, { op: 'arange', got: '"devcie"' });
+    expectError(() => randn([2], { gen: null } as never), ValueError, { op: 'randn', argument: 'options', expected: 'only the options dtype, device, seed, generator, requiresGrad', got: '"gen"' });
     // the known keys still work, undefined values included
     expect(t().sort(-1, { descending: true, stable: undefined }).values.toArray()).toEqual([[3, 1], [4, 2]]);
     expect(t().var(0, { correction: 0, keepdim: true }).toArray()).toEqual([[0.25, 2.25]]);

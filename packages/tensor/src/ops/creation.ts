@@ -4,7 +4,7 @@
  */
 import { type Device, type DeviceLike, backendFor, cpu, device as toDevice } from '../device.js';
 import { type DType, type StorageArray, checkDType, defaultFloat, dtypeInfo, scalarValue } from '../dtype.js';
-import { MAX_DIMS, checkFinite, checkInt, describeValue, isArrayMember } from '../check.js';
+import { MAX_DIMS, checkFinite, checkInt, checkOptionKeys, describeValue, isArrayMember } from '../check.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { empty as emptyOn, launchKernel } from '../dispatch.js';
 import { wrapCpuBuffer } from '../native/cpu-backend.js';
@@ -24,6 +24,9 @@ export interface CreateOptions {
 
 /** Nested arrays of numbers, booleans or bigints, as {@link tensor} takes them (regular, not ragged). */
 export type Nested = number | boolean | bigint | readonly Nested[];
+
+/** Every key of CreateOptions: a misspelt one (`dtyp`) was ignored, giving the default dtype. */
+const createKeys = { dtype: true, device: true, requiresGrad: true } as const;
 
 function finish(t: Tensor, opts: CreateOptions | undefined): Tensor {
   if (opts?.requiresGrad) {
@@ -144,6 +147,7 @@ function fromHost(arr: StorageArray, shape: Shape, dtype: DType): Tensor {
  * ```
  */
 export function tensor(data: Nested | ArrayBufferView, opts?: CreateOptions): Tensor {
+  checkOptionKeys('tensor', opts, createKeys);
   const dev = toDevice(opts?.device ?? 'cpu');
   let dtype = opts?.dtype === undefined ? undefined : checkDType('tensor', 'dtype', opts.dtype);
   let host: Tensor;
@@ -222,6 +226,7 @@ export function fromTypedArray(
 }
 
 function factoryArgs(op: string, shape: readonly number[], opts?: CreateOptions): { shape: number[]; dtype: DType; dev: Device } {
+  checkOptionKeys(op, opts, createKeys);
   return {
     shape: checkShape(op, 'shape', shape),
     dtype: opts?.dtype === undefined ? defaultFloat : checkDType(op, 'dtype', opts.dtype),
@@ -282,6 +287,7 @@ export const scalarTensor = (value: number | boolean, opts?: CreateOptions): Ten
  */
 export function arange(start: number, end?: number, step = 1, opts?: CreateOptions): Tensor {
   if (end === undefined) [start, end] = [0, start];
+  checkOptionKeys('arange', opts, createKeys);
   for (const [k, v] of [['start', start], ['end', end], ['step', step]] as const) checkFinite('arange', k, v);
   if (step === 0) throw new ValueError('arange', 'step', 'a nonzero step', '0');
   // as PyTorch: arange(5, 2) is an error, not empty ("upper bound and larger bound inconsistent
@@ -319,6 +325,7 @@ function checkIntegerEnds(op: string, arg: string, dtype: DType, first: number, 
  * start and the second half down from end (end - step * (steps - 1 - i)), so both endpoints are exact.
  */
 export function linspace(start: number, end: number, steps: number, opts?: CreateOptions): Tensor {
+  checkOptionKeys('linspace', opts, createKeys);
   checkInt('linspace', 'steps', steps, 0);
   checkFinite('linspace', 'start', start);
   checkFinite('linspace', 'end', end);
