@@ -65,8 +65,9 @@ export function checkFinite(op: string, arg: string, v: unknown): number {
 
 /**
  * Refuses an options object with a key the op does not know: a misspelt option (`{ descend: true }`)
- * would otherwise be ignored, where PyTorch refuses an unknown keyword argument. `known` has a key
- * for every option of the type, so the compiler flags a list that misses one.
+ * would otherwise be ignored, where PyTorch refuses an unknown keyword argument; a key whose value
+ * is undefined passes. `known` has a key for every option of the type, so the compiler flags a list
+ * that misses one.
  *
  * @example
  * ```ts
@@ -76,8 +77,11 @@ export function checkFinite(op: string, arg: string, v: unknown): number {
 export function checkOptionKeys<T extends object>(op: string, options: T | null | undefined, known: { readonly [K in keyof Required<T>]: true }): void {
   if (options === undefined || options === null) return;
   if (typeof options !== 'object') throw new ValueError(op, 'options', 'an object of options', describeValue(options));
-  for (const key of Object.keys(options)) {
-    if (!Object.hasOwn(known, key)) throw new ValueError(op, 'options', `only the options ${Object.keys(known).join(', ')}`, JSON.stringify(key));
+  for (const [key, value] of Object.entries(options)) {
+    // an undefined value gives nothing that could be ignored (option objects built generically have them)
+    if (value !== undefined && !Object.hasOwn(known, key)) {
+      throw new ValueError(op, 'options', `only the options ${Object.keys(known).join(', ')}`, JSON.stringify(key));
+    }
   }
 }
 

@@ -103,6 +103,7 @@ describe('options objects', () => {
     // the known keys still work, undefined values included
     expect(t().sort(-1, { descending: true, stable: undefined }).values.toArray()).toEqual([[3, 1], [4, 2]]);
     expect(t().var(0, { correction: 0, keepdim: true }).toArray()).toEqual([[0.25, 2.25]]);
+    expect(t().topk(1, -1, { largest: false, other: undefined } as never).values.toArray()).toEqual([[1], [2]]);   // nothing given, nothing ignored
   });
 });
 
