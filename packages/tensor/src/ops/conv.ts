@@ -15,7 +15,7 @@ import type { Tensor } from '../tensor.js';
 import { matmulPrecisionCode } from './precision.js';
 import { withAutocast } from '../autocast.js';
 import { sum } from './reduce.js';
-import type { Size2 } from '../check.js';
+import { type Size2, checkOptionKeys } from '../check.js';
 import { type Window, checkFloating, checkImage, convOutput, windowOf } from './window.js';
 
 // Autograd calls the backward passes with the forward's dtypes: in an autocast scope, bfloat16 in
@@ -57,6 +57,7 @@ export interface Conv2dAttrs {
 export const nnTuning = { columnBudget: 2 ** 27 };
 
 function resolveConv(op: string, opts: Conv2dOptions | undefined, kernel: readonly number[]): { w: Window; groups: number } {
+  checkOptionKeys(op, opts, { stride: true, padding: true, dilation: true, groups: true });
   const groups = opts?.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1) throw new ValueError(op, 'groups', 'a positive integer', String(groups));
   const w = windowOf(op, [kernel[0], kernel[1]], opts?.stride ?? 1, opts?.padding ?? 0, opts?.dilation ?? 1);

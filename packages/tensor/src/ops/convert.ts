@@ -4,7 +4,7 @@
  */
 import { type Device, type DeviceLike, backendFor, device as toDevice } from '../device.js';
 import { type DType, type NumericDType, type ScalarOf, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
-import { describeValue } from '../check.js';
+import { checkOptionKeys, describeValue } from '../check.js';
 import { DTypeError, OutOfMemoryError, ShapeError, ValueError } from '../errors.js';
 import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording } from '../dispatch.js';
 import { fmtShape, sameShape } from '../shape.js';
@@ -154,7 +154,10 @@ export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
     throw new DTypeError('to', 'target', `a dtype (${Object.keys(dtypeInfo).join(', ')}) or a device ('cpu', 'cuda', 'cuda:N')`, JSON.stringify(target));
   }
   if (typeof target === 'string') opts = target in dtypeInfo ? { dtype: target as DType } : { device: target };
-  else if (target instanceof Object && !('type' in target && 'index' in target)) opts = target;
+  else if (target instanceof Object && !('type' in target && 'index' in target)) {
+    checkOptionKeys('to', target, { dtype: true, device: true, copy: true });
+    opts = target;
+  }
   else opts = { device: target };
   const dtype = opts.dtype === undefined ? t.dtype : checkDType('to', 'dtype', opts.dtype);
   const dev = opts.device === undefined ? t.device : toDevice(opts.device, 'to');
