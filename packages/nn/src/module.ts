@@ -16,7 +16,7 @@
  * ```
  */
 import {
-  type DType, type DeviceLike, DTypeError, ShapeError, Tensor, ValueError, checkBoolean, describeValue, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
+  type DType, type DeviceLike, DTypeError, ShapeError, Tensor, ValueError, checkBoolean, checkOptionKeys, describeValue, device as toDevice, fmtShape, isDType, isFloating, isProfiling,
   recordFunction,
 } from '@kiln/tensor';
 import { noGrad, zeroGrad } from '@kiln/autograd';
@@ -242,7 +242,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    * key, and the module is left as it was.
    */
   loadStateDict(input: Readonly<Record<string, Tensor>>, options: LoadStateDictOptions = {}): LoadStateDictResult {
-    const strict = options.strict ?? true;
+    checkOptionKeys('loadStateDict', options, { strict: true });
+    const strict = checkBoolean('loadStateDict', 'strict', options.strict ?? true);
     const own = this.stateDict();
     const state = this.upgradedState(input);
     const missingKeys = Object.keys(own).filter((k) => !(k in state));

@@ -102,6 +102,13 @@ forEachDevice('Conv2d', (dev) => {
     // a truthy non-boolean is not "yes": bias: 'no' would have made a bias
     expectError(() => new Conv2d(2, 4, 3, { bias: 'no' as unknown as boolean }), ValueError, { op: 'Conv2d', argument: 'bias', expected: 'true or false', got: '"no"' });
     expectError(() => new Linear(2, 4, { bias: 0 as unknown as boolean }), ValueError, { op: 'Linear', argument: 'bias', expected: 'true or false', got: '0' });
+    // a misspelt option was ignored: padd: 1 left padding 0, a GroupNorm's epsilon the default
+    expectError(() => new Conv2d(2, 4, 3, { padd: 1 } as never), ValueError, { op: 'Conv2d', argument: 'options', expected: 'only the options stride, padding, dilation, groups, bias, dtype, device', got: '"padd"' });
+    expectError(() => new Linear(2, 4, { dtpye: 'float64' } as never), ValueError, { op: 'Linear', argument: 'options', got: '"dtpye"' });
+    expectError(() => new GroupNorm(2, 4, { epsilon: 1e-3 } as never), ValueError, { op: 'GroupNorm', argument: 'options', got: '"epsilon"' });
+    expectError(() => new BatchNorm2d(4, { track_running_stats: false } as never), ValueError, { op: 'BatchNorm2d', argument: 'options', got: '"track_running_stats"' });
+    expectError(() => new MaxPool2d(2, { ceil_mode: true } as never), ValueError, { op: 'MaxPool2d', argument: 'options', got: '"ceil_mode"' });
+    expectError(() => new Dropout(0.5, { inplace: true } as never), ValueError, { op: 'Dropout', argument: 'options', expected: 'only the options generator', got: '"inplace"' });
     // the wording matters: the layer, the channels it wants and what came in (not the weight's shape)
     expectError(() => new Conv2d(2, 4, 3, { device: dev }).call(rand(1, [1, 3, 5, 5], dev, 'float32')), ShapeError,
       "Conv2d: argument 'input' expected [N, 2, H, W]: the 2 input channels of Conv2d(2, 4, kernelSize [3, 3]), got 3 channels in shape [1, 3, 5, 5]");

@@ -195,6 +195,9 @@ describe('state dicts', () => {
     const arrays = { ...a.stateDict(), '0.weight': [[1, 2, 3], [4, 5, 6]] as unknown as Tensor };
     expectError(() => b.loadStateDict(arrays), ValueError, { op: 'loadStateDict', argument: "state['0.weight']", expected: 'a Tensor', got: '[[1, 2, 3], [4, 5, 6]]' });
     expectError(() => b.loadStateDict({ ...a.stateDict(), '2.bias': null as unknown as Tensor }), ValueError, { op: 'loadStateDict', argument: "state['2.bias']", expected: 'a Tensor', got: 'null' });
+    // strict: 'false' was truthy (strict), a misspelt key ignored (strict)
+    expectError(() => b.loadStateDict(state, { strict: 'false' as unknown as boolean }), ValueError, { op: 'loadStateDict', argument: 'strict', expected: 'true or false', got: '"false"' });
+    expectError(() => b.loadStateDict(state, { stict: false } as never), ValueError, { op: 'loadStateDict', argument: 'options', expected: 'only the options strict', got: '"stict"' });
     expect(values(b.at(0).stateDict().weight)).toEqual(w0);
     const r = b.loadStateDict(state, { strict: false });
     expect(r).toEqual({ missingKeys: ['2.bias'], unexpectedKeys: [] });

@@ -1,5 +1,5 @@
 /** Conv2d: 2-D convolution over [N, C, H, W] (PyTorch's nn.Conv2d, with its initialisation). */
-import { type DType, type DeviceLike, type Size2, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, conv2d, fmtShape, sizePair } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Size2, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, conv2d, fmtShape, sizePair } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { type Parameter } from '../parameter.js';
 import { calculateFanInAndFanOut, kaimingUniform_, uniform_ } from '../init.js';
@@ -56,6 +56,7 @@ export class Conv2d extends Module {
     super();
     // every option is checked here, as conv2d would check it at each call: a bad module is an error
     // where it is made, not at its first forward
+    checkOptionKeys('Conv2d', options, { stride: true, padding: true, dilation: true, groups: true, bias: true, dtype: true, device: true });
     const groups = checkInt('Conv2d', 'groups', options.groups ?? 1, 1);
     for (const [name, v] of [['inChannels', inChannels], ['outChannels', outChannels]] as const) {
       checkInt('Conv2d', name, v, 1);

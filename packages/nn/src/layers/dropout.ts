@@ -1,5 +1,5 @@
 /** Dropout (Srivastava et al.), drawing its masks from the core's seeded RNG. */
-import { type Generator, type Tensor, ValueError, mul, rand } from '@kiln/tensor';
+import { type Generator, type Tensor, ValueError, checkOptionKeys, mul, rand } from '@kiln/tensor';
 import { Module } from '../module.js';
 
 /** Options of {@link Dropout}. */
@@ -20,6 +20,7 @@ export class Dropout extends Module {
 
   constructor(p = 0.5, options: DropoutOptions = {}) {
     super();
+    checkOptionKeys('Dropout', options, { generator: true });
     if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ValueError('Dropout', 'p', 'a probability in [0, 1]', String(p));
     this.p = p;
     this.generator = options.generator;

@@ -2,7 +2,7 @@
  * FrozenBatchNorm2d: batch normalisation with fixed statistics and affine terms (torchvision's
  * `ops.misc.FrozenBatchNorm2d`), the norm layer of detection backbones fine-tuned from ImageNet.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, emptyOn, device as toDevice, tidy } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkOptionKeys, emptyOn, device as toDevice, tidy } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { BufferTensor } from '../parameter.js';
 import { constant_ } from '../init.js';
@@ -50,6 +50,7 @@ export class FrozenBatchNorm2d extends Module {
 
   constructor(numFeatures: number, options: FrozenBatchNormOptions = {}) {
     super();
+    checkOptionKeys('FrozenBatchNorm2d', options, { eps: true, dtype: true, device: true });
     if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new ValueError('FrozenBatchNorm2d', 'numFeatures', 'a positive integer', String(numFeatures));
     const eps = options.eps ?? 1e-5;
     if (!(eps >= 0)) throw new ValueError('FrozenBatchNorm2d', 'eps', 'a non-negative number', String(eps));

@@ -1,5 +1,5 @@
 /** Linear: y = x Wᵀ + b over the last dimension (PyTorch's nn.Linear, with its initialisation). */
-import { type DType, type DeviceLike, type Tensor, ShapeError, checkBoolean, checkInt, emptyOn, device as toDevice, linear } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, checkBoolean, checkInt, checkOptionKeys, emptyOn, device as toDevice, linear } from '@kiln/tensor';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
 import { kaimingUniform_, uniform_ } from '../init.js';
@@ -41,6 +41,7 @@ export class Linear extends Module {
 
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
+    checkOptionKeys('Linear', options, { bias: true, dtype: true, device: true });
     checkInt('Linear', 'inFeatures', inFeatures, 0);
     checkInt('Linear', 'outFeatures', outFeatures, 0);
     this.inFeatures = inFeatures;

@@ -2,7 +2,7 @@
  * Normalisation layers, composed from core ops (mean, var, arithmetic) so autograd differentiates
  * them without a derivative of their own.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Module } from '../module.js';
 import { BufferTensor, type Parameter } from '../parameter.js';
@@ -61,6 +61,7 @@ export class GroupNorm extends Module {
 
   constructor(numGroups: number, numChannels: number, options: NormOptions = {}) {
     super();
+    checkOptionKeys('GroupNorm', options, { eps: true, affine: true, dtype: true, device: true });
     checkInt('GroupNorm', 'numGroups', numGroups, 1);
     if (checkInt('GroupNorm', 'numChannels', numChannels, 1) % numGroups !== 0) {
       throw new ValueError('GroupNorm', 'numChannels', `a multiple of numGroups (${numGroups})`, String(numChannels));
@@ -126,6 +127,7 @@ export class BatchNorm2d extends Module {
 
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
     super();
+    checkOptionKeys('BatchNorm2d', options, { eps: true, affine: true, dtype: true, device: true, momentum: true, trackRunningStats: true });
     checkInt('BatchNorm2d', 'numFeatures', numFeatures, 1);
     const momentum = options.momentum === undefined ? 0.1 : options.momentum;
     if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new ValueError('BatchNorm2d', 'momentum', 'a number in [0, 1] or null', String(momentum));

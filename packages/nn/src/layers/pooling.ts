@@ -1,6 +1,6 @@
 /** Pooling and resampling modules over [N, C, H, W]. */
 import {
-  type Size2, type Tensor, type UpsampleOptions, ShapeError, ValueError, cat, checkBoolean, describeValue, maxPool2d, maxPoolWindow, upsampleArgs,
+  type Size2, type Tensor, type UpsampleOptions, ShapeError, ValueError, cat, checkBoolean, checkOptionKeys, describeValue, maxPool2d, maxPoolWindow, upsampleArgs,
   upsampleNearest2d,
 } from '@kiln/tensor';
 import { Module } from '../module.js';
@@ -27,6 +27,7 @@ export class MaxPool2d extends Module {
   constructor(kernelSize: Size2, options: MaxPool2dOptions = {}) {
     super();
     // checked here as maxPool2d checks them at each call, so a bad module fails where it is made
+    checkOptionKeys('MaxPool2d', options, { stride: true, padding: true, dilation: true, ceilMode: true });
     maxPoolWindow('MaxPool2d', kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1);
     if (options.ceilMode !== undefined) checkBoolean('MaxPool2d', 'ceilMode', options.ceilMode);
     this.kernelSize = kernelSize;
