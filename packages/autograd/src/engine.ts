@@ -12,7 +12,7 @@
  * nothing is disposed: the gradients are part of a new graph and may be saved by its nodes.
  */
 import {
-  AutogradError, DeviceError, ShapeError, Tensor, add, clone, collectCreated, describeValue, fmtShape, markAsGrad, onesLike, recordFunction, sameShape,
+  AutogradError, DeviceError, ShapeError, Tensor, add, checkOptionKeys, clone, collectCreated, describeValue, fmtShape, markAsGrad, onesLike, recordFunction, sameShape,
 } from '@kiln/tensor';
 import { setGradEnabled } from './grad-mode.js';
 import { AccumulateGrad, type BackwardTask, type Node, gradEdge } from './node.js';
@@ -451,6 +451,7 @@ function prepareRoots(outputs: readonly Tensor[], grads: readonly (Tensor | null
  * ```
  */
 export function backward(tensors: Tensor | readonly Tensor[], grads?: Tensor | readonly (Tensor | null | undefined)[] | null, options: BackwardOptions = {}): void {
+  checkOptionKeys('backward', options, { retainGraph: true, createGraph: true });
   const outs = asList(tensors);
   const r = prepareRoots(outs, grads === undefined || grads === null ? [] : asList(grads), 'backward', 'tensors');
   execute(r.edges, r.grads, r.made, null, options);
@@ -485,6 +486,7 @@ export function grad(
   gradOutputs?: Tensor | readonly (Tensor | null | undefined)[] | null,
   options: GradOptions = {},
 ): (Tensor | null)[] {
+  checkOptionKeys('grad', options, { retainGraph: true, createGraph: true, allowUnused: true });
   const outs = asList(outputs), ins = asList(inputs);
   const r = prepareRoots(outs, gradOutputs === undefined || gradOutputs === null ? [] : asList(gradOutputs), 'grad', 'outputs');
   const captures = ins.map((t, k) => {

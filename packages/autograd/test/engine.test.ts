@@ -77,6 +77,13 @@ forEachDevice('backward and .grad', (dev) => {
     expectError(() => grad([x.sum(), 'y' as unknown as Tensor], x), AutogradError, { op: 'grad', argument: 'outputs[1]', expected: 'a Tensor', got: '"y"' });
   });
 
+  it('refuses an option it does not know (retain_graph was ignored: the graph was freed)', () => {
+    const x = leafOf(dev, [1, 2]);
+    expectError(() => backward(x.mul(2).sum(), null, { retain_graph: true } as never), ValueError, { op: 'backward', argument: 'options', expected: 'only the options retainGraph, createGraph', got: '"retain_graph"' });
+    expectError(() => grad(x.mul(2).sum(), x, null, { allow_unused: true } as never), ValueError, { op: 'grad', argument: 'options', expected: 'only the options retainGraph, createGraph, allowUnused', got: '"allow_unused"' });
+    expect(x.grad).toBeNull();
+  });
+
   it('a leaf root gets its gradient directly', () => {
     const x = leafOf(dev, [5]);
     x.backward();

@@ -18,6 +18,11 @@ interface WindowAttrs {
   dilation: [number, number];
 }
 const windowOf = (c: DerivativeContext): WindowAttrs => c.attrs as WindowAttrs;
+// the convolution's options from a node's attrs (the backward passes also record a weight or input shape)
+const convOf = (c: DerivativeContext): Conv2dAttrs => {
+  const { stride, padding, dilation, groups } = c.attrs as Conv2dAttrs;
+  return { stride, padding, dilation, groups };
+};
 
 // y = conv(x, W) + b is bilinear in (x, W). Its two backward passes are the adjoints of the maps
 // x -> conv(x, W) and W -> conv(x, W):
@@ -27,8 +32,8 @@ const windowOf = (c: DerivativeContext): WindowAttrs => c.attrs as WindowAttrs;
 defineDerivative('conv2d', {
   save: ['input', 'weight'],
   grads: {
-    input: (c) => conv2dBackwardInput(c.grad, c.saved('weight'), c.inputShape('input'), c.attrs as Conv2dAttrs),
-    weight: (c) => conv2dBackwardWeight(c.grad, c.saved('input'), c.inputShape('weight'), c.attrs as Conv2dAttrs),
+    input: (c) => conv2dBackwardInput(c.grad, c.saved('weight'), c.inputShape('input'), convOf(c)),
+    weight: (c) => conv2dBackwardWeight(c.grad, c.saved('input'), c.inputShape('weight'), convOf(c)),
     bias: (c) => sum(c.grad, [0, 2, 3]),
   },
 });
@@ -39,8 +44,8 @@ defineDerivative('conv2d', {
 defineDerivative('conv2d_backward_input', {
   save: ['grad_output', 'weight'],
   grads: {
-    grad_output: (c) => conv2d(c.grad, c.saved('weight'), null, c.attrs as Conv2dAttrs),
-    weight: (c) => conv2dBackwardWeight(c.saved('grad_output'), c.grad, c.inputShape('weight'), c.attrs as Conv2dAttrs),
+    grad_output: (c) => conv2d(c.grad, c.saved('weight'), null, convOf(c)),
+    weight: (c) => conv2dBackwardWeight(c.saved('grad_output'), c.grad, c.inputShape('weight'), convOf(c)),
   },
 });
 
@@ -49,8 +54,8 @@ defineDerivative('conv2d_backward_input', {
 defineDerivative('conv2d_backward_weight', {
   save: ['grad_output', 'input'],
   grads: {
-    grad_output: (c) => conv2d(c.saved('input'), c.grad, null, c.attrs as Conv2dAttrs),
-    input: (c) => conv2dBackwardInput(c.saved('grad_output'), c.grad, c.inputShape('input'), c.attrs as Conv2dAttrs),
+    grad_output: (c) => conv2d(c.saved('input'), c.grad, null, convOf(c)),
+    input: (c) => conv2dBackwardInput(c.saved('grad_output'), c.grad, c.inputShape('input'), convOf(c)),
   },
 });
 
