@@ -74,13 +74,15 @@ export function checkFinite(op: string, arg: string, v: unknown): number {
  * checkOptionKeys('sort', options, { descending: true, stable: true });
  * ```
  */
-export function checkOptionKeys<T extends object>(op: string, options: T | null | undefined, known: { readonly [K in keyof Required<T>]: true }): void {
+export function checkOptionKeys<T extends object>(
+  op: string, options: T | null | undefined, known: { readonly [K in keyof Required<T>]: true }, argument = 'options',
+): void {
   if (options === undefined || options === null) return;
-  if (typeof options !== 'object') throw new ValueError(op, 'options', 'an object of options', describeValue(options));
+  if (typeof options !== 'object') throw new ValueError(op, argument, 'an object of options', describeValue(options));
   for (const [key, value] of Object.entries(options)) {
     // an undefined value gives nothing that could be ignored (option objects built generically have them)
     if (value !== undefined && !Object.hasOwn(known, key)) {
-      throw new ValueError(op, 'options', `only the options ${Object.keys(known).join(', ')}`, JSON.stringify(key));
+      throw new ValueError(op, argument, `only the options ${Object.keys(known).join(', ')}`, JSON.stringify(key));
     }
   }
 }

@@ -528,6 +528,7 @@ forEachDevice('upsample_nearest2d', (dev) => {
     const x = rand(1, [1, 1, 2, 2], dev);
     expectError(() => upsampleNearest2d(x, {}), ValueError, { op: 'upsample_nearest2d', expected: 'exactly one of scaleFactor and size', got: 'neither' });
     expectError(() => upsampleNearest2d(x, { size: 2, scaleFactor: 2 }), ValueError, { op: 'upsample_nearest2d', expected: 'exactly one of scaleFactor and size', got: 'both' });
+    expectError(() => upsampleNearest2d(x, { scaleFactor: 2, mode: 'nearest' } as never), ValueError, { op: 'upsample_nearest2d', argument: 'options', expected: 'only the options scaleFactor, size', got: '"mode"' });
     expectError(() => upsampleNearest2d(x, { scaleFactor: 0 }), ValueError, { op: 'upsample_nearest2d', argument: 'scaleFactor', expected: 'a positive number or a pair of them', got: '0' });
     expectError(() => upsampleNearest2d(x, { scaleFactor: 0.4 }), ShapeError, { op: 'upsample_nearest2d', argument: 'input', expected: 'input and output spatial sizes of at least 1', got: 'input [2, 2], output [0, 0]' });
     expectError(() => upsampleNearest2d(rand(1, [2, 2], dev), { size: 4 }), ShapeError, { op: 'upsample_nearest2d', argument: 'input', expected: '4 dimensions [N, C, H, W]', got: '[2, 2]' });

@@ -7,7 +7,7 @@
  * Every op takes floating tensors (float16 / bfloat16 are computed in float32 inside the kernels)
  * and strided inputs; outputs are new contiguous tensors.
  */
-import { type Size2, checkBoolean, describeValue, sizePair as pair } from '../check.js';
+import { type Size2, checkBoolean, checkOptionKeys, describeValue, sizePair as pair } from '../check.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
 import { type Shape, fmtShape } from '../shape.js';
@@ -208,6 +208,7 @@ export function upsampleArgs(op: string, opts: UpsampleOptions): { scales: [numb
  * otherwise. Give exactly one of scaleFactor and size.
  */
 export function upsampleNearest2d(x: Tensor, opts: UpsampleOptions): Tensor {
+  checkOptionKeys('upsample_nearest2d', opts, { scaleFactor: true, size: true });
   const op = 'upsample_nearest2d';
   checkImage(op, 'input', x);
   const { scales, size } = upsampleArgs(op, opts);
