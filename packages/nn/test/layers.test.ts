@@ -228,6 +228,7 @@ forEachDevice('pooling, upsampling, activation and containers', (dev) => {
     expect(new MaxPool2d(3, { stride: 2, ceilMode: true }).call(x).shape).toEqual([1, 1, 2, 2]);
     expect(new Upsample({ size: [3, 5] }).call(x).shape).toEqual([1, 1, 3, 5]);
     expectError(() => new Upsample({ scaleFactor: 2, mode: 'bilinear' as 'nearest' }), ValueError, { op: 'Upsample', argument: 'mode', expected: "'nearest' (the only mode implemented)", got: '"bilinear"' });
+    expectError(() => new Upsample({ scaleFactor: 2, alignCorners: false } as never), ValueError, { op: 'Upsample', argument: 'options', expected: 'only the options scaleFactor, size, mode', got: '"alignCorners"' });
   });
 });
 

@@ -50,6 +50,7 @@ export class Upsample extends Module {
 
   constructor(options: UpsampleOptions & { mode?: 'nearest' }) {
     super();
+    checkOptionKeys('Upsample', options, { scaleFactor: true, size: true, mode: true });
     const mode = options.mode ?? 'nearest';
     if (mode !== 'nearest') throw new ValueError('Upsample', 'mode', "'nearest' (the only mode implemented)", describeValue(mode));
     upsampleArgs('Upsample', options);   // checked where the module is made, as at each call
