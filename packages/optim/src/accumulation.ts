@@ -4,7 +4,7 @@
  * the batch and the model has no batch statistics), and the place where a loss scaler (mixed
  * precision's GradScaler) joins the step.
  */
-import { type Tensor, ValueError } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { clipGradNorm_ } from './clip.js';
 import type { LearningRate, Optimizer } from './optimizer.js';
@@ -65,6 +65,7 @@ export class GradientAccumulator {
   private count = 0;
 
   constructor(optimizer: Optimizer<LearningRate>, options: GradientAccumulatorOptions) {
+    checkOptionKeys('GradientAccumulator', options, { steps: true, scaler: true, clipGradNorm: true });
     if (!Number.isInteger(options.steps) || options.steps < 1) throw new ValueError('GradientAccumulator', 'steps', 'a positive integer', String(options.steps));
     if (options.clipGradNorm !== undefined && !(options.clipGradNorm >= 0)) throw new ValueError('GradientAccumulator', 'clipGradNorm', 'a number >= 0', String(options.clipGradNorm));
     this.optimizer = optimizer;

@@ -3,7 +3,7 @@
  * reference `ExponentialMovingAverage`), evaluated in place of the model: averaged weights
  * generalise better than the last ones, the more so with few epochs or noisy updates.
  */
-import { type DeviceLike, type Tensor, ValueError, isFloating, tidy } from '@kiln/tensor';
+import { type DeviceLike, type Tensor, ValueError, checkBoolean, checkOptionKeys, isFloating, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { type Module, deepCopy } from '@kiln/nn';
 
@@ -60,13 +60,14 @@ export class ModelEma<M extends Module<never[], unknown> = Module<never[], unkno
   updates = 0;
 
   constructor(model: M, options: ModelEmaOptions = {}) {
+    checkOptionKeys('ModelEma', options, { decay: true, buffers: true, warmup: true, device: true });
     const decay = options.decay ?? 0.9999;
     if (typeof decay !== 'number' || !(decay >= 0 && decay <= 1)) throw new ValueError('ModelEma', 'decay', 'a number in [0, 1]', String(decay));
     const buffers = options.buffers ?? 'average';
     if (buffers !== 'average' && buffers !== 'copy') throw new ValueError('ModelEma', 'buffers', "'average' or 'copy'", String(buffers));
     this.decay = decay;
     this.buffers = buffers;
-    this.warmup = options.warmup ?? false;
+    this.warmup = checkBoolean('ModelEma', 'warmup', options.warmup ?? false);
     const copy = deepCopy(model);
     if (options.device !== undefined) copy.to(options.device);
     for (const p of copy.parameters()) p.requiresGrad = false;

@@ -6,7 +6,7 @@ import { type Tensor, ValueError, tensor } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { BatchNorm2d, Conv2d, Module } from '@kiln/nn';
 import { ModelEma } from '@kiln/optim';
-import { expectClose, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
+import { expectClose, expectError, forEachDevice, randomValues, toNumbers } from '@kiln/tensor/testing';
 
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
 
@@ -94,6 +94,8 @@ forEachDevice('ModelEma', (dev) => {
     for (const [k, t] of Object.entries(a.module.stateDict())) expect(values(b.module.stateDict()[k]), k).toEqual(values(t));
     expect(() => new ModelEma(net, { decay: 1.5 })).toThrow(ValueError);
     expect(() => new ModelEma(net, { buffers: 'mean' as 'copy' })).toThrow(ValueError);
+    expectError(() => new ModelEma(net, { decay_rate: 0.9 } as never), ValueError, { op: 'ModelEma', argument: 'options', expected: 'only the options decay, buffers, warmup, device', got: '"decay_rate"' });
+    expectError(() => new ModelEma(net, { warmup: 'yes' as unknown as boolean }), ValueError, { op: 'ModelEma', argument: 'warmup', expected: 'true or false' });
     expect(() => a.update(new Conv2d(2, 3, 1) as unknown as Net)).toThrow(/the same state-dict keys/);
     expect(() => b.loadStateDict({ module: a.stateDict().module, updates: -1 })).toThrow(ValueError);
   });

@@ -220,6 +220,7 @@ forEachDevice('clipGradNorm_', (dev) => {
     params[0].grad = tensor([NaN, 1], { dtype: 'float64', device: dev });
     expectError(() => clipGradNorm_(params, 1, 2, { errorIfNonfinite: true }), ValueError, { op: 'clipGradNorm_', argument: 'params', expected: 'gradients with a finite total 2-norm', got: 'NaN' });
     expectError(() => clipGradNorm_(params, -1), ValueError, { op: 'clipGradNorm_', argument: 'maxNorm', expected: 'a number >= 0', got: '-1' });
+    expectError(() => clipGradNorm_(params, 1, 2, { error_if_nonfinite: true } as never), ValueError, { op: 'clipGradNorm_', argument: 'options', got: '"error_if_nonfinite"' });
     expectError(() => clipGradNorm_(params[0] as never, 1), ValueError, { op: 'clipGradNorm_', argument: 'params', expected: 'an iterable of tensors (an array, a generator, module.parameters())' });
   });
 });
