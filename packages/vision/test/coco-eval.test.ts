@@ -188,6 +188,9 @@ describe('CocoEval details', () => {
     // empty threshold lists: summarize read past the end (a TypeError), or every AP was -1
     expectError(() => evaluateCoco(coco, [], { params: { iouThresholds: [] } }), ValueError, { op: 'CocoEval.evaluate', argument: 'params.iouThresholds', expected: 'at least one value', got: '[]' });
     expectError(() => evaluateCoco(coco, [], { params: { recallThresholds: [] } }), ValueError, { op: 'CocoEval.evaluate', argument: 'params.recallThresholds', expected: 'at least one value', got: '[]' });
+    // a misspelt parameter or option was ignored: the defaults were evaluated
+    expectError(() => evaluateCoco(coco, [], { params: { maxDet: [1, 10, 100] } as never }), ValueError, { op: 'CocoEval.evaluate', argument: 'params', got: '"maxDet"' });
+    expectError(() => evaluateCoco(coco, [], { param: {} } as never), ValueError, { op: 'evaluateCoco', argument: 'options', expected: 'only the options params, print', got: '"param"' });
     expectError(() => evaluateCoco(coco, 3 as never), ValueError, { op: 'evaluateCoco', argument: 'results', expected: 'an array of detection results, or a Coco from gt.loadResults', got: '3' });
   });
 });

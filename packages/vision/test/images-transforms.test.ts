@@ -117,6 +117,8 @@ describe('transforms', () => {
     expect(forward.filter(Boolean).length).toBeLessThan(32);
     expect(await decide(ids, 2)).not.toEqual(forward);
     expectError(() => randomHorizontalFlip(1.5), ValueError, { op: 'randomHorizontalFlip', argument: 'p', expected: 'a probability in [0, 1]', got: '1.5' });
+    expectError(() => randomHorizontalFlip(0.5, { seeds: 3 } as never), ValueError, { op: 'randomHorizontalFlip', argument: 'options', expected: 'only the options seed', got: '"seeds"' });
+    expectError(() => resize({ minSize: 8, max_size: 12 } as never), ValueError, { op: 'resize', argument: 'options', expected: 'only the options size, minSize, maxSize, interpolation', got: '"max_size"' });
   });
 
   it('normalize subtracts the mean and divides by the std per channel; compose chains', async () => {

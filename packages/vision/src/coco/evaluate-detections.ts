@@ -2,7 +2,7 @@
  * From a detector's outputs to COCO's numbers: `detectionsToCocoResults` turns per-image tensors
  * into COCO results, `evaluateCoco` runs the whole evaluation in one call.
  */
-import { DTypeError, ShapeError, type Tensor, ValueError, describeValue } from '@kiln/tensor';
+import { DTypeError, ShapeError, type Tensor, ValueError, checkOptionKeys, describeValue } from '@kiln/tensor';
 import { Coco } from './coco.js';
 import { CocoEval, type CocoCategorySummary } from './coco-eval.js';
 import type { CocoEvalParams } from './params.js';
@@ -38,6 +38,7 @@ export interface ToCocoResultsOptions {
  */
 export function detectionsToCocoResults(detections: readonly ImageDetections[], options: ToCocoResultsOptions = {}): CocoDetectionResult[] {
   const op = 'detectionsToCocoResults';
+  checkOptionKeys(op, options, { labelToCategoryId: true });
   const toCategory = options.labelToCategoryId ?? ((l: number) => l);
   const out: CocoDetectionResult[] = [];
   detections.forEach((d, i) => {
@@ -91,6 +92,7 @@ export function evaluateCoco(gt: Coco, results: readonly CocoDetectionResult[] |
   if (!Array.isArray(results) && !(results instanceof Coco)) {
     throw new ValueError('evaluateCoco', 'results', 'an array of detection results, or a Coco from gt.loadResults', describeValue(results));
   }
+  checkOptionKeys('evaluateCoco', options, { params: true, print: true });
   const ev = new CocoEval(gt, Array.isArray(results) ? gt.loadResults(results) : (results as Coco));
   ev.params = { ...ev.params, ...options.params };
   ev.evaluate();

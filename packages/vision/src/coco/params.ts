@@ -1,5 +1,5 @@
 /** The evaluation's parameters (pycocotools' `Params` for `iouType='bbox'`) and their checks. */
-import { ValueError } from '@kiln/tensor';
+import { ValueError, checkOptionKeys } from '@kiln/tensor';
 
 /** What `CocoEval` evaluates; every field has pycocotools' default. */
 export interface CocoEvalParams {
@@ -57,6 +57,10 @@ const unique = (v: readonly number[]): number[] => [...new Set(v)].sort((a, b) =
  */
 export function normalizeParams(p: CocoEvalParams): CocoEvalParams {
   const op = 'CocoEval.evaluate';
+  // a misspelt parameter (maxDet) was ignored: the default was evaluated
+  checkOptionKeys(op, p, {
+    imageIds: true, categoryIds: true, iouThresholds: true, recallThresholds: true, maxDets: true, areaRanges: true, areaRangeLabels: true, useCategories: true,
+  }, 'params');
   const numbers = (arg: string, v: readonly number[], ok: (x: number) => boolean, what: string): void => {
     const bad = v.find((x) => typeof x !== 'number' || !ok(x));
     if (bad !== undefined) throw new ValueError(op, `params.${arg}`, what, String(bad));

@@ -2,7 +2,7 @@
  * Box-aware transforms of detection samples (torchvision's detection references): resizing and
  * flipping move the boxes with the pixels.
  */
-import { type Tensor, ShapeError, Tensor as TensorClass, ValueError, arange, checkInt, describeValue, indexSelect, tensor, tidy } from '@kiln/tensor';
+import { type Tensor, ShapeError, Tensor as TensorClass, ValueError, arange, checkInt, checkOptionKeys, describeValue, indexSelect, tensor, tidy } from '@kiln/tensor';
 import { type RawImage, imageToTensor } from './image.js';
 import { loadSharp, toRawImage } from './sharp.js';
 import type { DetectionTarget, DetectionTransform } from './sample.js';
@@ -80,6 +80,7 @@ export function resizedSize(h: number, w: number, options: ResizeOptions): [numb
  */
 export function resize(options: ResizeOptions): DetectionTransform {
   const op = 'resize';
+  checkOptionKeys(op, options, { size: true, minSize: true, maxSize: true, interpolation: true });
   if ((options.size === undefined) === (options.minSize === undefined)) {
     throw new ValueError(op, 'options', 'either size or minSize (with maxSize)', JSON.stringify(options));
   }
@@ -168,6 +169,7 @@ function unitHash(a: number, b: number, c: number): number {
  */
 export function randomHorizontalFlip(p = 0.5, options: RandomFlipOptions = {}): DetectionTransform {
   if (!(p >= 0 && p <= 1)) throw new ValueError('randomHorizontalFlip', 'p', 'a probability in [0, 1]', String(p));
+  checkOptionKeys('randomHorizontalFlip', options, { seed: true });
   const seed = options.seed ?? 0, seen = new Map<number, number>(), flip = horizontalFlip();
   return (sample) => {
     const id = sample.target.imageId ?? -1, k = seen.get(id) ?? 0;
