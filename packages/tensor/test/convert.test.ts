@@ -132,8 +132,8 @@ forEachDevice('to(device), clone, contiguous', (dev) => {
 
   it('a target that is neither a dtype nor a device is an error naming to', () => {
     const x = zeros([2], { device: dev });
-    expectError(() => x.to('float' as DType), DTypeError, { op: 'to', argument: 'target', got: '"float"' });
-    expectError(() => x.to('uint8' as DType), DTypeError, { op: 'to', argument: 'target', expected: "a dtype (float32, float64, int32, int64, bool, float16, bfloat16) or a device ('cpu', 'cuda', 'cuda:N')" });
+    expectError(() => x.to('float'), DTypeError, { op: 'to', argument: 'target', got: '"float"' });
+    expectError(() => x.to('uint8'), DTypeError, { op: 'to', argument: 'target', expected: "a dtype (float32, float64, int32, int64, bool, float16, bfloat16) or a device ('cpu', 'cuda', 'cuda:N')" });
     expectError(() => x.to('cuda:x'), DeviceError, { op: 'to', argument: 'device', expected: "'cpu', 'cuda' or 'cuda:N'", got: '"cuda:x"' });
     expectError(() => x.to({ device: 'gpu' }), DeviceError, { op: 'to', argument: 'device', got: '"gpu"' });
   });

@@ -93,7 +93,7 @@ export function evaluateCoco(gt: Coco, results: readonly CocoDetectionResult[] |
     throw new ValueError('evaluateCoco', 'results', 'an array of detection results, or a Coco from gt.loadResults', describeValue(results));
   }
   checkOptionKeys('evaluateCoco', options, { params: true, print: true });
-  const ev = new CocoEval(gt, Array.isArray(results) ? gt.loadResults(results) : (results as Coco));
+  const ev = new CocoEval(gt, Array.isArray(results) ? gt.loadResults(results) : results);
   ev.params = { ...ev.params, ...options.params };
   ev.evaluate();
   ev.accumulate();

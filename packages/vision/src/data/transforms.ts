@@ -31,8 +31,9 @@ function withBoxes(target: DetectionTarget, boxes: Tensor): DetectionTarget {
  * ```
  */
 export function compose(transforms: readonly DetectionTransform[]): DetectionTransform {
-  if (!Array.isArray(transforms)) throw new ValueError('compose', 'transforms', 'an array of transforms', describeValue(transforms));
-  transforms.forEach((t: unknown, i) => {
+  const given: unknown = transforms;   // a caller without types may pass anything
+  if (!Array.isArray(given)) throw new ValueError('compose', 'transforms', 'an array of transforms', describeValue(given));
+  given.forEach((t: unknown, i) => {
     if (typeof t !== 'function') throw new ValueError('compose', `transforms[${i}]`, 'a transform (a function of a sample)', describeValue(t));
   });
   return async (sample) => {
