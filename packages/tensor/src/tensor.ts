@@ -4,7 +4,8 @@
  */
 import { type Device } from './device.js';
 import { type DType, dtypeInfo } from './dtype.js';
-import { AutogradError, DisposedError } from './errors.js';
+import { AutogradError, DisposedError, ValueError } from './errors.js';
+import { describeValue } from './check.js';
 import { type Shape, isContiguous, numelOf } from './shape.js';
 import type { Storage } from './device.js';
 import { trackTensor } from './scope.js';
@@ -109,6 +110,8 @@ export class Tensor {
   }
   /** Sets the flag of a leaf tensor (an AutogradError for a non-leaf or a non-float tensor). */
   set requiresGrad(v: boolean) {
+    // a truthy non-boolean ('yes') was stored as is
+    if (typeof v !== 'boolean') throw new ValueError('requiresGrad', 'requiresGrad', 'true or false', describeValue(v));
     if (v && !dtypeInfo[this.dtype].isFloating) {
       throw new AutogradError({
         op: 'requiresGrad', expected: 'a floating-point tensor', got: this.dtype,

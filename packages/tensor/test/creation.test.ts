@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AutogradError, type DType, DTypeError, ShapeError, type Tensor, ValueError, arange, empty, emptyLike, eye, fromTypedArray,
-  full, fullLike, linspace, memoryStats, ones, onesLike, scalarTensor, tensor, zeros, zerosLike,
+  full, fullLike, linspace, memoryStats, ones, onesLike, randn, scalarTensor, tensor, zeros, zerosLike,
 } from '@kiln/tensor';
 import { expectClose, expectError, forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 
@@ -97,7 +97,13 @@ forEachDevice('tensor()', (dev) => {
     const before = memoryStats(dev).allocated;
     expectError(() => zeros([1000], { dtype: 'int64', requiresGrad: true, device: dev }), AutogradError, { op: 'requiresGrad', expected: 'a floating-point tensor', got: 'int64' });
     expectError(() => tensor([true], { requiresGrad: true, device: dev }), AutogradError, { op: 'requiresGrad', expected: 'a floating-point tensor', got: 'bool' });
-    expect(memoryStats(dev).allocated).toBe(before);
+    // a truthy non-boolean ('no') made a leaf that requires grad, or was stored as the flag
+    expectError(() => zeros([2], { requiresGrad: 'no' as unknown as boolean, device: dev }), ValueError, { op: 'requiresGrad', argument: 'requiresGrad', expected: 'true or false', got: '"no"' });
+    expectError(() => randn([2], { requiresGrad: 'no' as unknown as boolean, device: dev }), ValueError, { op: 'randn', argument: 'requiresGrad', expected: 'true or false', got: '"no"' });
+    expect(memoryStats(dev).allocated).toBe(before);                   // refused before allocating, or freed
+    const flag = zeros([2], { device: dev });
+    expectError(() => { flag.requiresGrad = 1 as unknown as boolean; }, ValueError, { op: 'requiresGrad', got: '1' });
+    expect(flag.requiresGrad).toBe(false);
   });
 });
 

@@ -29,9 +29,10 @@ export type Nested = number | boolean | bigint | readonly Nested[];
 const createKeys = { dtype: true, device: true, requiresGrad: true } as const;
 
 function finish(t: Tensor, opts: CreateOptions | undefined): Tensor {
-  if (opts?.requiresGrad) {
+  // the setter checks the value: requiresGrad: 'no' would otherwise have made a leaf that requires grad
+  if (opts?.requiresGrad !== undefined && opts.requiresGrad !== false) {
     try {
-      t.requiresGrad = true;
+      t.requiresGrad = opts.requiresGrad;
     } catch (e) {
       t.dispose(); // a non-float dtype: release the block now rather than at GC
       throw e;

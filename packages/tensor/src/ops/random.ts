@@ -18,7 +18,7 @@
  */
 import { type DeviceLike, device as toDevice } from '../device.js';
 import { type DType, checkDType, defaultFloat, dtypeInfo } from '../dtype.js';
-import { checkOptionKeys } from '../check.js';
+import { checkBoolean, checkOptionKeys } from '../check.js';
 import { DTypeError, ValueError } from '../errors.js';
 import { empty, launchKernel } from '../dispatch.js';
 import { checkShape } from '../shape.js';
@@ -132,6 +132,7 @@ function stateFor(op: string, opts: RandomOptions | undefined): GeneratorState {
 /** Allocates the output and runs a random kernel: attrs [seed_lo, seed_hi, offset, a, b]. */
 function randomTensor(op: string, kernel: string, shape: readonly number[], dtype: DType, opts: RandomOptions | undefined, a: number, b: number): Tensor {
   checkOptionKeys(op, opts, { dtype: true, device: true, seed: true, generator: true, requiresGrad: true });
+  if (opts?.requiresGrad !== undefined) checkBoolean(op, 'requiresGrad', opts.requiresGrad);   // 'no' is truthy
   const s = checkShape(op, 'shape', shape);
   const dev = toDevice(opts?.device ?? 'cpu');
   const state = stateFor(op, opts);
