@@ -64,6 +64,9 @@ export class FunctionCtx<Saved extends readonly SavedTensor[] = readonly SavedTe
 
   /** Keeps tensors (inputs or outputs) for backward; backward reads them as `ctx.savedTensors`. */
   saveForBackward(...tensors: Saved): void {
+    tensors.forEach((t: unknown, k) => {
+      if (t !== null && t !== undefined && !(t instanceof Tensor)) throw new AutogradError(`${this._name}.saveForBackward`, `tensors[${k}]`, 'a Tensor, null or undefined (save other values on ctx)', describeValue(t));
+    });
     this._saved = tensors;
   }
 

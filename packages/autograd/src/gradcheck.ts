@@ -9,9 +9,20 @@
  * gradcheck((a) => a.sigmoid().mul(a), [x]);        // true, or throws naming input and element
  * ```
  */
-import { AutogradError, DTypeError, Tensor, fmtShape, isFloating, tensor, zerosLike } from '@kiln/tensor';
+import { AutogradError, DTypeError, Tensor, ValueError, checkOptionKeys, describeValue, fmtShape, isFloating, tensor, zerosLike } from '@kiln/tensor';
 import { grad } from './engine.js';
 import { enableGrad } from './grad-mode.js';
+
+/** The function and the options of a check: a misspelt option (epsilon) was ignored, eps 0 divided by zero. */
+function checkArguments(op: string, fn: unknown, options: GradcheckOptions): void {
+  if (typeof fn !== 'function') throw new ValueError(op, 'fn', 'a function of the inputs', describeValue(fn));
+  checkOptionKeys(op, options, { eps: true, atol: true, rtol: true, fullJacobianLimit: true, projections: true, seed: true });
+  if (options.eps !== undefined && !(Number.isFinite(options.eps) && options.eps > 0)) throw new ValueError(op, 'eps', 'a finite number > 0', String(options.eps));
+  for (const arg of ['atol', 'rtol'] as const) {
+    const v = options[arg];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new ValueError(op, arg, 'a finite number >= 0', String(v));
+  }
+}
 
 /** Step and tolerances of {@link gradcheck} and {@link gradgradcheck}. */
 export interface GradcheckOptions {
@@ -117,6 +128,7 @@ function differentiableInputs(inputs: readonly unknown[]): number[] {
 
 /** Compares analytical and numerical Jacobians; returns a report instead of throwing. */
 export function checkGradients(fn: GradcheckFn, inputs: readonly unknown[], options: GradcheckOptions = {}): GradcheckReport {
+  checkArguments('gradcheck', fn, options);
   const eps = options.eps ?? 1e-6, atol = options.atol ?? 1e-5, rtol = options.rtol ?? 1e-3;
   const call = (): Tensor[] => toList((fn as (...a: unknown[]) => Tensor | readonly Tensor[])(...inputs)).filter((o) => isFloating(o.dtype));
   const diff = differentiableInputs(inputs);
@@ -216,6 +228,7 @@ export function gradcheck(fn: GradcheckFn, inputs: readonly unknown[], options: 
  * inputs and the output gradients v (random float64 unless given).
  */
 export function gradgradcheck(fn: GradcheckFn, inputs: readonly unknown[], gradOutputs?: readonly Tensor[], options: GradcheckOptions = {}): true {
+  checkArguments('gradgradcheck', fn, options);
   const call = (args: readonly unknown[]): Tensor[] =>
     toList((fn as (...a: unknown[]) => Tensor | readonly Tensor[])(...args)).filter((o) => isFloating(o.dtype) && o.requiresGrad);
   const diff = differentiableInputs(inputs);

@@ -6,7 +6,7 @@
  * per step. So the dropped gradient is disposed: its memory goes back to the allocator at once and
  * the loop's memory stays flat. (Hold a gradient past zeroGrad by cloning it first.)
  */
-import type { Tensor } from '@kiln/tensor';
+import { type Tensor, ValueError, checkBoolean, describeValue } from '@kiln/tensor';
 import { noGrad } from './grad-mode.js';
 
 /**
@@ -20,6 +20,10 @@ import { noGrad } from './grad-mode.js';
  * ```
  */
 export function zeroGrad(tensors: Iterable<Tensor>, setToNone = true): void {
+  if (typeof (tensors as Iterable<Tensor> | null | undefined)?.[Symbol.iterator] !== 'function') {
+    throw new ValueError('zeroGrad', 'tensors', 'an iterable of tensors (an array, module.parameters())', describeValue(tensors));
+  }
+  checkBoolean('zeroGrad', 'setToNone', setToNone);
   for (const p of tensors) {
     const g = p.grad;
     if (!g) continue;

@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { AutogradError, DeviceError, DisposedError, ShapeError, type Tensor, memoryStats, onesLike, tensor, tidy, zeros, ValueError } from '@kiln/tensor';
 import { expectClose, forEachDevice, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import {
-  backward, enableGrad, enableGradScope, grad, isGradEnabled, isImplicitGradient, noGrad, noGradScope,
+  backward, enableGrad, enableGradScope, grad, isGradEnabled, isImplicitGradient, noGrad, noGradScope, zeroGrad,
 } from '@kiln/autograd';
 import { leaf, leafOf } from './helpers.js';
 
@@ -82,6 +82,12 @@ forEachDevice('backward and .grad', (dev) => {
     expectError(() => backward(x.mul(2).sum(), null, { retain_graph: true } as never), ValueError, { op: 'backward', argument: 'options', expected: 'only the options retainGraph, createGraph', got: '"retain_graph"' });
     expectError(() => grad(x.mul(2).sum(), x, null, { allow_unused: true } as never), ValueError, { op: 'grad', argument: 'options', expected: 'only the options retainGraph, createGraph, allowUnused', got: '"allow_unused"' });
     expect(x.grad).toBeNull();
+  });
+
+  it('zeroGrad refuses a single tensor or a non-boolean setToNone (was a TypeError / a truthy string)', () => {
+    const x = leafOf(dev, [1, 2]);
+    expectError(() => zeroGrad(x as never), ValueError, { op: 'zeroGrad', argument: 'tensors', expected: 'an iterable of tensors (an array, module.parameters())', got: 'a Tensor' });
+    expectError(() => zeroGrad([x], 'no' as never), ValueError, { op: 'zeroGrad', argument: 'setToNone', expected: 'true or false', got: '"no"' });
   });
 
   it('a leaf root gets its gradient directly', () => {

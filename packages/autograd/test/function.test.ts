@@ -206,6 +206,17 @@ forEachDevice('Function', (dev) => {
     expectError(() => y.sum().backward(), AutogradError, { op: 'ScaledSquareBackward', argument: 'saved tensor 0', expected: 'version 0', got: 'version 1' });
   });
 
+  it('saveForBackward takes tensors only, as PyTorch (a number saved was read back as garbage)', () => {
+    class SavesNumber extends Function {
+      static override forward(ctx: FunctionCtx, x: Tensor): Tensor {
+        (ctx.saveForBackward as (...a: unknown[]) => void)(x, 2);
+        return x.mul(2);
+      }
+      static override backward(_ctx: FunctionCtx, g: Tensor): Tensor { return g.mul(2); }
+    }
+    expectError(() => SavesNumber.apply(leafOf(dev, [1, 2])), AutogradError, { op: 'SavesNumberBackward.saveForBackward', argument: 'tensors[1]', expected: 'a Tensor, null or undefined (save other values on ctx)', got: '2' });
+  });
+
   it('frees saved tensors after backward; retainGraph keeps them', () => {
     const x = leafOf(dev, [1, 2]);
     const y = ScaledSquare.apply(x, 1).sum();

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
-import { AutogradError, DTypeError, type Tensor, tensor } from '@kiln/tensor';
+import { AutogradError, DTypeError, type Tensor, ValueError, tensor } from '@kiln/tensor';
 import { forEachDevice, expectError } from '@kiln/tensor/testing';
-import { Function, type FunctionCtx, checkGradients, gradcheck } from '@kiln/autograd';
+import { Function, type FunctionCtx, checkGradients, gradcheck, gradgradcheck } from '@kiln/autograd';
 import { leaf } from './helpers.js';
 
 /** y = x³ with a backward that is wrong for element 2 of the input (3x² + 1 there). */
@@ -55,6 +55,15 @@ forEachDevice('gradcheck', (dev) => {
     const e = tensor([1, 2], { dtype: 'float64', device: dev }).expand([3, 2]).requiresGrad_();
     expectError(() => gradcheck((a: Tensor) => a.exp(), [e]), AutogradError, { op: 'gradcheck', argument: 'inputs[0]', expected: 'a tensor with distinct elements', got: 'overlapping elements (an expanded view, stride 0)' });
     expectError(() => gradcheck((a: Tensor) => a.exp(), [tensor([1.5], { dtype: 'float64' })]), AutogradError, { op: 'gradcheck', argument: 'inputs' });
+  });
+
+  it('checks its function and options (eps 0 divided by zero; a misspelt option was ignored)', () => {
+    const x = tensor([1, 2], { dtype: 'float64', device: dev }).requiresGrad_();
+    expectError(() => gradcheck(x as never, [x]), ValueError, { op: 'gradcheck', argument: 'fn', expected: 'a function of the inputs', got: 'a Tensor' });
+    expectError(() => gradcheck((a: Tensor) => a.exp(), [x], { eps: 0 }), ValueError, { op: 'gradcheck', argument: 'eps', expected: 'a finite number > 0', got: '0' });
+    expectError(() => gradcheck((a: Tensor) => a.exp(), [x], { atol: NaN }), ValueError, { op: 'gradcheck', argument: 'atol', got: 'NaN' });
+    expectError(() => gradcheck((a: Tensor) => a.exp(), [x], { epsilon: 1e-3 } as never), ValueError, { op: 'gradcheck', argument: 'options', got: '"epsilon"' });
+    expectError(() => gradgradcheck((a: Tensor) => a.exp(), [x], undefined, { tol: 1 } as never), ValueError, { op: 'gradgradcheck', argument: 'options', got: '"tol"' });
   });
 
   it('passes non-tensor arguments through and ignores tensors without grad', () => {
