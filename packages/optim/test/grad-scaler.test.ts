@@ -206,6 +206,10 @@ forEachDevice('GradScaler', (dev) => {
     expectError(() => new GradScaler({ growthInterval: 1.5 }), ValueError, { argument: 'growthInterval' });
     // PyTorch's spelling was ignored: the scale stayed 2^16
     expectError(() => new GradScaler({ init_scale: 1024 } as never), ValueError, { op: 'GradScaler', argument: 'options', got: '"init_scale"' });
+    // a wrong argument failed deep inside with a TypeError
+    expectError(() => new GradScaler().scale(2 as never), ValueError, { op: 'GradScaler.scale', argument: 'loss', expected: 'a Tensor', got: '2' });
+    expectError(() => new GradScaler().unscale_({} as never), ValueError, { op: 'GradScaler.unscale_', argument: 'optimizer', expected: 'an optimizer' });
+    expectError(() => new GradScaler({ enabled: false }).step(params as never), ValueError, { op: 'GradScaler.step', argument: 'optimizer' });
   });
 
   it('scales a half loss in float32 (a float16 loss times 2^16 would overflow)', () => {

@@ -9,7 +9,7 @@
  * The scale is a host number (the kernel takes 1 / scale as an attribute), so the only host
  * synchronisation of a step is the read of the flag in `step`, as PyTorch's.
  */
-import { type Tensor, ValueError, checkOptionKeys, describeValue, zeros } from '@kiln/tensor';
+import { Tensor, ValueError, checkOptionKeys, describeValue, zeros } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import type { LossScaler } from '../accumulation.js';
 import type { LearningRate, Optimizer } from '../optimizer.js';
@@ -73,6 +73,12 @@ const positive = (op: string, arg: string, v: unknown, more: (x: number) => bool
  * opt.zeroGrad();
  * ```
  */
+/** An optimizer's shape (paramGroups and step), else a ValueError: what was passed by mistake failed deep inside. */
+function checkOptimizer(op: string, optimizer: unknown): void {
+  const o = optimizer as Partial<Optimizer<LearningRate>> | null | undefined;
+  if (!Array.isArray(o?.paramGroups) || typeof o.step !== 'function') throw new ValueError(op, 'optimizer', 'an optimizer', describeValue(optimizer));
+}
+
 export class GradScaler implements LossScaler {
   private scaleValue: number;
   private growthFactor: number;
@@ -108,6 +114,7 @@ export class GradScaler implements LossScaler {
    * as PyTorch's float32 scale tensor promotes it).
    */
   scale(loss: Tensor): Tensor {
+    if (!(loss instanceof Tensor)) throw new ValueError('GradScaler.scale', 'loss', 'a Tensor', describeValue(loss));
     if (!this.enabled) return loss;
     loss.assertAlive('GradScaler.scale');
     const l = loss.dtype === 'float16' || loss.dtype === 'bfloat16' ? loss.to('float32') : loss;
@@ -120,8 +127,9 @@ export class GradScaler implements LossScaler {
    * `step`.
    */
   unscale_(optimizer: Optimizer<LearningRate>): void {
-    if (!this.enabled) return;
     const op = 'GradScaler.unscale_';
+    checkOptimizer(op, optimizer);
+    if (!this.enabled) return;
     const s = this.steps.get(optimizer);
     if (s?.stage === 'unscaled') throw new ValueError(op, 'optimizer', 'one unscale_ per optimizer between update() calls', 'a second unscale_');
     if (s?.stage === 'stepped') throw new ValueError(op, 'optimizer', 'unscale_ before step()', 'unscale_ after step() (call update() first)');
@@ -155,6 +163,7 @@ export class GradScaler implements LossScaler {
    * synchronisation of the step.
    */
   step(optimizer: Optimizer<LearningRate>): boolean {
+    checkOptimizer('GradScaler.step', optimizer);
     if (!this.enabled) {
       optimizer.step();
       return true;
