@@ -91,6 +91,7 @@ describe('options objects', () => {
     expectError(() => t().argsort(0, { reverse: true } as never), ValueError, { op: 'argsort', argument: 'options', got: '"reverse"' });
     expectError(() => t().topk(1, -1, { smallest: true } as never), ValueError, { op: 'topk', argument: 'options', expected: 'only the options largest, sorted', got: '"smallest"' });
     expectError(() => t().nonzero({ as_tuple: true } as never), ValueError, { op: 'nonzero', argument: 'options', expected: 'only the options asTuple', got: '"as_tuple"' });
+    expectError(() => unique(t(), { returnInverse: 'no' } as never), ValueError, { op: 'unique', argument: 'returnInverse', expected: 'true or false', got: '"no"' });
     expectError(() => unique(t(), { dim: 0 } as never), ValueError, { op: 'unique', argument: 'options', expected: 'only the options sorted, returnInverse, returnCounts', got: '"dim"' });
     expectError(() => t().var(0, { unbiased: false } as never), ValueError, { op: 'var', argument: 'options', expected: 'only the options correction, keepdim', got: '"unbiased"' });
     expectError(() => t().std(0, 'keepdim' as never), ValueError, { op: 'std', argument: 'options', expected: 'an object of options', got: '"keepdim"' });

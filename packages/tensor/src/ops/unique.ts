@@ -8,7 +8,7 @@
  * Values compare with `!=`: -0.0 and +0.0 are one value, and every NaN is a value of its own (as
  * PyTorch's unique on the CPU), listed after +inf.
  */
-import { checkOptionKeys } from '../check.js';
+import { checkBoolean, checkOptionKeys } from '../check.js';
 import { commonDevice, empty, launchKernel } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
@@ -58,6 +58,9 @@ export function unique(x: Tensor, options: UniqueOptions = {}): Tensor | UniqueR
   const dev = commonDevice('unique', ['input'], [x]);
   // PyTorch's dim (unique rows) is not implemented: refused with the other unknown keys, not ignored
   checkOptionKeys('unique', options, { sorted: true, returnInverse: true, returnCounts: true });
+  for (const flag of ['sorted', 'returnInverse', 'returnCounts'] as const) {
+    if (options[flag] !== undefined) checkBoolean('unique', flag, options[flag]);   // returnInverse: 'no' returned the inverse
+  }
   const n = x.numel;
   const result = tidy((): UniqueResult => {
     const [sorted, order] = runSort('sort', x.reshape([n]), 0, n, false);
