@@ -102,6 +102,7 @@ forEachDevice('box utilities', (dev) => {
     expectError(() => new BoxCoder([1, 1, 0, 1]), ValueError, 'BoxCoder', 'weights');
     expectError(() => new BoxCoder([1, 1, 1, 1]).encodeSingle(ok, t([[0, 0, 1, 1], [0, 0, 2, 2]])), ShapeError, 'encodeSingle', 'proposals');
     expectError(() => new BoxCoder([1, 1, 1, 1]).decodeSingle(t([[0, 0, 1]]), ok), ShapeError, 'decodeSingle', 'relCodes');
+    expectError(() => new BoxCoder([1, 1, 1, 1]).decode(t([[0, 0, 1, 1]]), [[0, 0, 1, 1]] as never), ValueError, { op: 'BoxCoder.decode', argument: 'boxes[0]', expected: 'a Tensor', got: '[0, 0, 1, 1]' });
     if (dev === 'cuda') expectError(() => boxIou(ok, tensor([[0, 0, 1, 1]])), DeviceError, 'box_iou', 'boxes2');
   });
 });

@@ -3,7 +3,7 @@
  * which turns boxes into regression targets relative to reference boxes (anchors, proposals) and
  * back, the R-CNN parametrisation with per-coordinate weights.
  */
-import { type Tensor, ShapeError, ValueError, cat, commonDevice, fmtShape, stack } from '@kiln/tensor';
+import { ShapeError, Tensor, ValueError, cat, commonDevice, describeValue, fmtShape, stack } from '@kiln/tensor';
 import { checkBoxList, coord } from './box-args.js';
 
 /** Widths, heights and centers of [N, 4] boxes (x1, y1, x2, y2), each [N]. */
@@ -105,6 +105,10 @@ export class BoxCoder {
    * shape with that many elements) give boxes [sum Ni, K, 4].
    */
   decode(relCodes: Tensor, boxes: readonly Tensor[]): Tensor {
+    if (!Array.isArray(boxes)) throw new ValueError('BoxCoder.decode', 'boxes', 'a list of [Ni, 4] tensors, one per image', describeValue(boxes));
+    boxes.forEach((b: unknown, i) => {
+      if (!(b instanceof Tensor)) throw new ValueError('BoxCoder.decode', `boxes[${i}]`, 'a Tensor', describeValue(b));
+    });
     const total = boxes.reduce((n, b) => n + (b.shape[0] ?? 0), 0);
     const concat = boxes.length === 1 ? boxes[0] : cat(boxes, 0);
     const codes = total > 0 ? relCodes.reshape([total, -1]) : relCodes;
