@@ -4,7 +4,7 @@
  * the batch and the model has no batch statistics), and the place where a loss scaler (mixed
  * precision's GradScaler) joins the step.
  */
-import { type Tensor, ValueError, checkOptionKeys } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys, describeValue } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { clipGradNorm_ } from './clip.js';
 import type { LearningRate, Optimizer } from './optimizer.js';
@@ -68,6 +68,10 @@ export class GradientAccumulator {
     checkOptionKeys('GradientAccumulator', options, { steps: true, scaler: true, clipGradNorm: true });
     if (!Number.isInteger(options.steps) || options.steps < 1) throw new ValueError('GradientAccumulator', 'steps', 'a positive integer', String(options.steps));
     if (options.clipGradNorm !== undefined && !(options.clipGradNorm >= 0)) throw new ValueError('GradientAccumulator', 'clipGradNorm', 'a number >= 0', String(options.clipGradNorm));
+    const scaler: unknown = options.scaler;
+    if (scaler !== undefined && !(['scale', 'unscale_', 'step', 'update'] as const).every((m) => typeof (scaler as Partial<LossScaler> | null)?.[m] === 'function')) {
+      throw new ValueError('GradientAccumulator', 'scaler', 'a LossScaler (scale, unscale_, step, update: a GradScaler)', describeValue(scaler));
+    }
     this.optimizer = optimizer;
     this.steps = options.steps;
     this.scaler = options.scaler ?? null;

@@ -80,6 +80,7 @@ forEachDevice('GradientAccumulator', (dev) => {
   it('refuses bad options and a loss of more than one element', () => {
     const a = setup(dev), opt = new SGD([a.w], { lr: 1 });
     expect(() => new GradientAccumulator(opt, { steps: 0 })).toThrow(ValueError);
+    expectError(() => new GradientAccumulator(opt, { steps: 2, scaler: 3 as never }), ValueError, { op: 'GradientAccumulator', argument: 'scaler', expected: 'a LossScaler (scale, unscale_, step, update: a GradScaler)', got: '3' });
     expectError(() => new GradientAccumulator(opt, { steps: 2, maxNorm: 1 } as never), ValueError, { op: 'GradientAccumulator', argument: 'options', expected: 'only the options steps, scaler, clipGradNorm', got: '"maxNorm"' });
     expect(() => new GradientAccumulator(opt, { steps: 2, clipGradNorm: -1 })).toThrow(ValueError);
     expect(() => new GradientAccumulator(opt, { steps: 2 }).backward(a.w.mul(2))).toThrow("GradientAccumulator.backward: argument 'loss' expected a loss with one element, got shape [3]");
