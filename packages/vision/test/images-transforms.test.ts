@@ -118,6 +118,9 @@ describe('transforms', () => {
     expect(await decide(ids, 2)).not.toEqual(forward);
     expectError(() => randomHorizontalFlip(1.5), ValueError, { op: 'randomHorizontalFlip', argument: 'p', expected: 'a probability in [0, 1]', got: '1.5' });
     expectError(() => randomHorizontalFlip(0.5, { seeds: 3 } as never), ValueError, { op: 'randomHorizontalFlip', argument: 'options', expected: 'only the options seed', got: '"seeds"' });
+    // boxes that are not [N, 4] were an error of index_select
+    const threeCoords = { image: tensor([0, 0, 0], { dtype: 'float32' }).reshape([3, 1, 1]), target: { boxes: tensor([[0, 0, 1]], { dtype: 'float32' }), labels: tensor([1], { dtype: 'int64' }) } };
+    expectError(() => horizontalFlip()(threeCoords), ShapeError, { op: 'horizontalFlip', argument: 'target.boxes', expected: 'boxes of shape [N, 4]', got: 'shape [1, 3]' });
     expectError(() => resize({ minSize: 8, max_size: 12 } as never), ValueError, { op: 'resize', argument: 'options', expected: 'only the options size, minSize, maxSize, interpolation', got: '"max_size"' });
   });
 

@@ -3,6 +3,7 @@
  * flipping move the boxes with the pixels.
  */
 import { type Tensor, ShapeError, Tensor as TensorClass, ValueError, arange, checkInt, checkOptionKeys, describeValue, indexSelect, tensor, tidy } from '@kiln/tensor';
+import { checkBoxList } from '../ops/boxes/box-args.js';
 import { type RawImage, imageToTensor } from './image.js';
 import { loadSharp, toRawImage } from './sharp.js';
 import type { DetectionTarget, DetectionTransform } from './sample.js';
@@ -94,6 +95,7 @@ export function resize(options: ResizeOptions): DetectionTransform {
   if (!kernel) throw new ValueError(op, 'interpolation', Object.keys(kernels).join(', '), String(options.interpolation));
   return async ({ image, target }) => {
     if (isTensor(image)) throw new ValueError(op, 'image', 'decoded pixels (resize before toTensor)', 'a tensor');
+    checkBoxList(op, 'target.boxes', target.boxes);
     const [h, w] = imageSize(image);
     const [nh, nw] = resizedSize(h, w, options);
     const sharp = await loadSharp(op);
@@ -132,6 +134,8 @@ function flipImage(image: RawImage | Tensor): RawImage | Tensor {
  */
 export function horizontalFlip(): DetectionTransform {
   return ({ image, target }) => {
+    // before anything is flipped: wrong boxes were an error from index_select
+    checkBoxList('horizontalFlip', 'target.boxes', target.boxes);
     const W = imageSize(image)[1];
     const flipped = flipImage(image);
     if (isTensor(image)) image.dispose();
