@@ -3,7 +3,7 @@
  * reference `ExponentialMovingAverage`), evaluated in place of the model: averaged weights
  * generalise better than the last ones, the more so with few epochs or noisy updates.
  */
-import { type DeviceLike, type Tensor, ValueError, checkBoolean, checkOptionKeys, isFloating, tidy } from '@kiln/tensor';
+import { type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkOptionKeys, fmtShape, isFloating, sameShape, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { type Module, deepCopy } from '@kiln/nn';
 
@@ -92,6 +92,11 @@ export class ModelEma<M extends Module<never[], unknown> = Module<never[], unkno
     const missing = keys.filter((k) => !(k in theirs));
     if (missing.length > 0 || keys.length !== Object.keys(theirs).length) {
       throw new ValueError('ModelEma.update', 'model', 'the model the average was made from (the same state-dict keys)', missing.length ? `missing ${missing.join(', ')}` : 'other keys');
+    }
+    // checked before anything is averaged: a model of other shapes failed half-way, as an error of add
+    const other = keys.find((k) => !sameShape(own[k].shape, theirs[k].shape));
+    if (other !== undefined) {
+      throw new ShapeError('ModelEma.update', `model['${other}']`, `the averaged model's shape ${fmtShape(own[other].shape)}`, fmtShape(theirs[other].shape));
     }
     noGrad(() => {
       for (const k of keys) {

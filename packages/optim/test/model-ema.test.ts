@@ -2,7 +2,7 @@
 // parameters and buffers ('average'), copies for 'copy' and integer buffers, timm's warm-up ramp;
 // its module is a separate, frozen, evaluation-mode copy; its state round-trips.
 import { expect, it } from 'vitest';
-import { type Tensor, ValueError, tensor } from '@kiln/tensor';
+import { ShapeError, type Tensor, ValueError, tensor } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { BatchNorm2d, Conv2d, Module } from '@kiln/nn';
 import { ModelEma } from '@kiln/optim';
@@ -94,6 +94,12 @@ forEachDevice('ModelEma', (dev) => {
     for (const [k, t] of Object.entries(a.module.stateDict())) expect(values(b.module.stateDict()[k]), k).toEqual(values(t));
     expect(() => new ModelEma(net, { decay: 1.5 })).toThrow(ValueError);
     expect(() => new ModelEma(net, { buffers: 'mean' as 'copy' })).toThrow(ValueError);
+    // the same keys, other shapes: refused before anything is averaged (was an error of add, half-way)
+    const wider = new Net(dev);
+    wider.conv = new Conv2d(4, 3, 1, { dtype: 'float64', device: dev });
+    const before = values(a.module.stateDict()['bn.running_mean'] ?? a.module.stateDict()['bn.runningMean']);
+    expectError(() => a.update(wider), ShapeError, { op: 'ModelEma.update', argument: "model['conv.weight']", expected: "the averaged model's shape [3, 2, 1, 1]", got: '[3, 4, 1, 1]' });
+    expect(values(a.module.stateDict()['bn.running_mean'] ?? a.module.stateDict()['bn.runningMean'])).toEqual(before);
     expectError(() => new ModelEma(net, { decay_rate: 0.9 } as never), ValueError, { op: 'ModelEma', argument: 'options', expected: 'only the options decay, buffers, warmup, device', got: '"decay_rate"' });
     expectError(() => new ModelEma(net, { warmup: 'yes' as unknown as boolean }), ValueError, { op: 'ModelEma', argument: 'warmup', expected: 'true or false' });
     expect(() => a.update(new Conv2d(2, 3, 1) as unknown as Net)).toThrow(/the same state-dict keys/);
