@@ -117,6 +117,10 @@ forEachDevice('RetinaNet (tiny)', (dev) => {
       const ims = images();
       expect(() => model.computeLosses(ims, [targets()[0]])).toThrow(/one target per image \(2\)/);
       expect(() => model.computeLosses(ims, [target(dev, [[5, 5, 5, 9]], [1]), targets()[1]])).toThrow(/box 0: \[5, 5, 5, 9\]/);
+      // a NaN or infinite corner passed the degenerate-box check and made the box loss NaN
+      expectError(() => model.computeLosses(ims, [target(dev, [[1, 1, 5, 9], [2, NaN, 6, 8]], [1, 0]), targets()[1]]), ValueError, { op: 'RetinaNet', argument: 'targets[0].boxes', expected: 'finite boxes with positive width and height (x1 < x2, y1 < y2)', got: 'box 1: [2, NaN, 6, 8]' });
+      expectError(() => model.computeLosses(ims, [target(dev, [[1, 1, Infinity, 9]], [1]), targets()[1]]), ValueError, { op: 'RetinaNet', argument: 'targets[0].boxes', got: 'box 0: [1, 1, Infinity, 9]' });
+      expectError(() => model.computeLosses(ims, [{ boxes: tensor([[1, 1, 5, 9]], { device: dev }) } as never, targets()[1]]), ValueError, { op: 'RetinaNet', argument: 'targets[0].labels', expected: 'a Tensor', got: 'undefined' });
       expect(() => model.computeLosses(ims, [target(dev, [[1, 1, 5, 9]], [3]), targets()[1]])).toThrow(/labels in \[0, 3\)/);
       expect(() => model.computeLosses(ims, [{ boxes: tensor([[1, 1, 5, 9]], { device: dev }), labels: tensor([1], { dtype: 'int32', device: dev }) }, targets()[1]])).toThrow(DTypeError);
       expect(() => model.computeLosses(ims, [{ boxes: tensor([1, 1, 5, 9], { device: dev }), labels: tensor([1], { dtype: 'int64', device: dev }) }, targets()[1]])).toThrow(/boxes \[M, 4\]/);

@@ -4,7 +4,7 @@
  * box-regression subnet shared by the levels; in training it returns its two losses, in
  * evaluation its post-processed detections.
  */
-import { type Tensor, DTypeError, ShapeError, ValueError, checkFinite, isFloating } from '@kiln/tensor';
+import { DTypeError, ShapeError, Tensor, ValueError, checkFinite, describeValue, isFloating } from '@kiln/tensor';
 import { BatchNorm2d, Module } from '@kiln/nn';
 import { AnchorGenerator } from '../../anchors/anchor-generator.js';
 import { Matcher } from '../../anchors/matcher.js';
@@ -173,16 +173,20 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
   /** A target's boxes [M, 4] (positive width and height) and int64 labels [M] in [0, K). */
   private checkTarget(t: DetectionTarget, i: number): void {
     const op = 'RetinaNet', { boxes, labels } = t;
+    for (const [key, v] of [['boxes', boxes], ['labels', labels]] as const) {
+      if (!(v instanceof Tensor)) throw new ValueError(op, `targets[${i}].${key}`, 'a Tensor', describeValue(v));
+    }
     if (boxes.ndim !== 2 || boxes.shape[1] !== 4) throw new ShapeError(op, `targets[${i}].boxes`, 'boxes [M, 4] (x1, y1, x2, y2)', `shape [${boxes.shape.join(', ')}]`);
     if (!isFloating(boxes.dtype)) throw new DTypeError(op, `targets[${i}].boxes`, 'a floating dtype', boxes.dtype);
     if (labels.ndim !== 1 || labels.shape[0] !== boxes.shape[0]) throw new ShapeError(op, `targets[${i}].labels`, `one label per box ([${boxes.shape[0]}])`, `shape [${labels.shape.join(', ')}]`);
     if (labels.dtype !== 'int64') throw new DTypeError(op, `targets[${i}].labels`, 'int64 labels', labels.dtype);
     if (boxes.shape[0] === 0) return;
-    // one read back each, as torchvision's degenerate-box check
-    const degenerate = boxes.narrow(1, 2, 2).le(boxes.narrow(1, 0, 2)).any(1);
-    if (degenerate.any().item()) {
-      const k = (degenerate.toArray() as boolean[]).indexOf(true);
-      throw new ValueError(op, `targets[${i}].boxes`, 'boxes with positive width and height (x1 < x2, y1 < y2)', `box ${k}: [${(boxes.select(0, k).toArray() as number[]).join(', ')}]`);
+    // one read back each, as torchvision's degenerate-box check; a NaN or infinite corner is refused
+    // too (it passed the comparison and made the box loss NaN)
+    const proper = boxes.narrow(1, 2, 2).gt(boxes.narrow(1, 0, 2)).all(1).logicalAnd(boxes.isfinite().all(1));
+    if (!proper.all().item()) {
+      const k = (proper.toArray() as boolean[]).indexOf(false);
+      throw new ValueError(op, `targets[${i}].boxes`, 'finite boxes with positive width and height (x1 < x2, y1 < y2)', `box ${k}: [${(boxes.select(0, k).toArray() as number[]).join(', ')}]`);
     }
     const K = this.head.classificationHead.numClasses;
     if (labels.lt(0).logicalOr(labels.ge(K)).any().item()) {
