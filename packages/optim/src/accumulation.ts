@@ -68,8 +68,8 @@ export class GradientAccumulator {
     checkOptionKeys('GradientAccumulator', options, { steps: true, scaler: true, clipGradNorm: true });
     if (!Number.isInteger(options.steps) || options.steps < 1) throw new ValueError('GradientAccumulator', 'steps', 'a positive integer', String(options.steps));
     if (options.clipGradNorm !== undefined && !(options.clipGradNorm >= 0)) throw new ValueError('GradientAccumulator', 'clipGradNorm', 'a number >= 0', String(options.clipGradNorm));
-    const scaler: unknown = options.scaler;
-    if (scaler !== undefined && !(['scale', 'unscale_', 'step', 'update'] as const).every((m) => typeof (scaler as Partial<LossScaler> | null)?.[m] === 'function')) {
+    const scaler = options.scaler as Partial<LossScaler> | null | undefined;   // a caller without types may pass anything
+    if (scaler !== undefined && !(['scale', 'unscale_', 'step', 'update'] as const).every((m) => typeof scaler?.[m] === 'function')) {
       throw new ValueError('GradientAccumulator', 'scaler', 'a LossScaler (scale, unscale_, step, update: a GradScaler)', describeValue(scaler));
     }
     this.optimizer = optimizer;

@@ -105,8 +105,9 @@ export class BoxCoder {
    * shape with that many elements) give boxes [sum Ni, K, 4].
    */
   decode(relCodes: Tensor, boxes: readonly Tensor[]): Tensor {
-    if (!Array.isArray(boxes)) throw new ValueError('BoxCoder.decode', 'boxes', 'a list of [Ni, 4] tensors, one per image', describeValue(boxes));
-    boxes.forEach((b: unknown, i) => {
+    const given: unknown = boxes;   // a caller without types may pass anything
+    if (!Array.isArray(given)) throw new ValueError('BoxCoder.decode', 'boxes', 'a list of [Ni, 4] tensors, one per image', describeValue(given));
+    given.forEach((b: unknown, i) => {
       if (!(b instanceof Tensor)) throw new ValueError('BoxCoder.decode', `boxes[${i}]`, 'a Tensor', describeValue(b));
     });
     const total = boxes.reduce((n, b) => n + (b.shape[0] ?? 0), 0);
