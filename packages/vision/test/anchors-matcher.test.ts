@@ -65,7 +65,8 @@ forEachDevice('AnchorGenerator', (dev) => {
     const tall = zeros([1, 2, 32, 4], { device: dev });
     expectError(() => gen.call(images, [f, tall]), ShapeError, { op: 'AnchorGenerator.forward', argument: 'featureMaps[1]', expected: 'a grid of 1 to 16 × 16 cells', got: '32 × 4' });
     expectError(() => gen.call(images, []), ValueError, { op: 'AnchorGenerator.forward', argument: 'featureMaps', expected: 'at least one feature map', got: '[]' });
-    // gridAnchors is public: a NaN stride gave NaN anchors
+    // gridAnchors is public: a NaN stride gave NaN anchors; a misspelt placement was ignored (float32 on the CPU)
+    expectError(() => gen.gridAnchors([[2, 2], [1, 1]], [[8, 8], [16, 16]], { dtpye: 'float64' } as never), ValueError, { op: 'AnchorGenerator.gridAnchors', argument: 'placement', expected: 'only the options dtype, device', got: '"dtpye"' });
     expectError(() => gen.gridAnchors([[2, 2], [1, 1]], [[8, 8], [NaN, 16]]), ValueError, { op: 'AnchorGenerator.gridAnchors', argument: 'strides[1]', expected: 'two finite numbers > 0 (y, x)', got: '[NaN, 16]' });
     expectError(() => gen.gridAnchors([[2, 1.5], [1, 1]], [[8, 8], [16, 16]]), ValueError, { op: 'AnchorGenerator.gridAnchors', argument: 'gridSizes[0]', expected: 'two integers >= 1 (height, width)', got: '[2, 1.5]' });
     for (const t of [images, f, tall]) t.dispose();      // nothing left to the collector: other tests measure memory

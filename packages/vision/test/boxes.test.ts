@@ -107,6 +107,10 @@ forEachDevice('box utilities', (dev) => {
   });
 });
 
+it('MultiScaleRoIAlign refuses an option it does not know (sampling_ratio was ignored)', () => {
+  expectError(() => new MultiScaleRoIAlign({ featmapNames: ['p2'], outputSize: 7, samplingRatio: 2, sampling_ratio: 0 } as never), ValueError, { op: 'MultiScaleRoIAlign', argument: 'options', got: '"sampling_ratio"' });
+});
+
 forEachDevice('MultiScaleRoIAlign', (dev) => {
   it('pools each box from the level of its size, in box order', () => {
     const features = { p2: randn([1, 2, 16, 16], { dtype: 'float64', device: dev, seed: 1 }), p3: randn([1, 2, 8, 8], { dtype: 'float64', device: dev, seed: 2 }) };

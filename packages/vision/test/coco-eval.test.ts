@@ -191,6 +191,7 @@ describe('CocoEval details', () => {
     // a misspelt parameter or option was ignored: the defaults were evaluated
     expectError(() => evaluateCoco(coco, [], { params: { maxDet: [1, 10, 100] } as never }), ValueError, { op: 'CocoEval.evaluate', argument: 'params', got: '"maxDet"' });
     expectError(() => evaluateCoco(coco, [], { param: {} } as never), ValueError, { op: 'evaluateCoco', argument: 'options', expected: 'only the options params, print', got: '"param"' });
+    expectError(() => ev.summarize({ verbose: true } as never), ValueError, { op: 'CocoEval.summarize', argument: 'options', expected: 'only the options print', got: '"verbose"' });
     expectError(() => evaluateCoco(coco, 3 as never), ValueError, { op: 'evaluateCoco', argument: 'results', expected: 'an array of detection results, or a Coco from gt.loadResults', got: '3' });
   });
 });

@@ -5,7 +5,8 @@ import { expect, it } from 'vitest';
 import { type Tensor, ValueError, maxPool2d, randn, relu, tidy, upsampleNearest2d } from '@kiln/tensor';
 import { Conv2d, FrozenBatchNorm2d } from '@kiln/nn';
 import {
-  FeaturePyramidNetwork, IntermediateLayerGetter, LastLevelMaxPool, LastLevelP6P7, resnet18, resnetFpnBackbone, resnetFpnExtractor,
+  Conv2dNormActivation, FeaturePyramidNetwork, IntermediateLayerGetter, LastLevelMaxPool, LastLevelP6P7, RetinaNetHead, resnet18, resnetFpnBackbone,
+  resnetFpnExtractor,
 } from '@kiln/vision';
 import { expectClose, expectError, forEachDevice, toNumbers } from '@kiln/tensor/testing';
 
@@ -78,6 +79,10 @@ it('refuses an empty pyramid and the wrong number of maps', () => {
   expect(() => new FeaturePyramidNetwork([], 4)).toThrow(ValueError);
   const fpn = new FeaturePyramidNetwork([4, 6], 5);
   expect(() => fpn.call(new Map([['a', randn([1, 4, 4, 4])]]))).toThrow(/2 feature maps \(one per inChannelsList entry\)/);
+  // misspelt options were ignored (extra_blocks: no extra block was added, kernel_size: 3 by default)
+  expectError(() => new FeaturePyramidNetwork([4, 6], 5, { extra_blocks: new LastLevelMaxPool() } as never), ValueError, { op: 'FeaturePyramidNetwork', argument: 'options', expected: 'only the options extraBlocks, normLayer', got: '"extra_blocks"' });
+  expectError(() => new Conv2dNormActivation(4, 8, { kernel_size: 1 } as never), ValueError, { op: 'Conv2dNormActivation', argument: 'options', got: '"kernel_size"' });
+  expectError(() => new RetinaNetHead(8, 9, 2, { prior_probability: 0.5 } as never), ValueError, { op: 'RetinaNetHead', argument: 'options', expected: 'only the options priorProbability, normLayer', got: '"prior_probability"' });
   // a plain object (torchvision's OrderedDict habit) was a TypeError from x.keys()
   expectError(() => fpn.call({ a: randn([1, 4, 4, 4]), b: randn([1, 6, 2, 2]) } as never), ValueError, { op: 'FeaturePyramidNetwork', argument: 'x', expected: 'a Map of feature maps by name (as the backbone returns)', got: 'an Object' });
 });

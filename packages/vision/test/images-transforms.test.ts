@@ -148,6 +148,8 @@ describe('CocoDetection, DataLoader and detectionCollate together', () => {
     expect(values(target.boxes)).toEqual([1, 1, 5, 4, 10, 6, 12, 8]);
     expect(values(target.labels)).toEqual([1, 0]);
     const withCrowd = await new CocoDetection(dir, ds.coco, { keepCrowd: true }).get(0);
+    // torchvision's transform (singular) was ignored: the samples came untransformed
+    expectError(() => new CocoDetection(dir, ds.coco, { transform: toTensor() } as never), ValueError, { op: 'CocoDetection', argument: 'options', expected: 'only the options transforms, categoryToLabel, keepCrowd', got: '"transform"' });
     expect(values(withCrowd.target.labels)).toEqual([9, 5, 5]);
     const empty = await ds.get(1);
     expect(empty.target.boxes.shape).toEqual([0, 4]);

@@ -2,7 +2,7 @@
  * `AnchorGenerator`: torchvision's anchors over a feature pyramid, computed on the feature maps'
  * device and in their dtype.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, arange, cat, describeValue, stack, tensor, tidy } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, arange, cat, checkOptionKeys, describeValue, stack, tensor, tidy } from '@kiln/tensor';
 import { Module } from '@kiln/nn';
 import { cellAnchors } from './cell-anchors.js';
 
@@ -91,6 +91,7 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
    */
   gridAnchors(gridSizes: readonly (readonly [number, number])[], strides: readonly (readonly [number, number])[], placement: AnchorPlacement = {}): Tensor[] {
     const op = 'AnchorGenerator.gridAnchors';
+    checkOptionKeys(op, placement, { dtype: true, device: true }, 'placement');
     if (gridSizes.length !== this.cellAnchors.length || strides.length !== gridSizes.length) {
       throw new ValueError(op, 'gridSizes', `one grid size and one stride per level (${this.cellAnchors.length} levels)`, `${gridSizes.length} grid sizes and ${strides.length} strides`);
     }

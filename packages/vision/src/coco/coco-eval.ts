@@ -3,7 +3,7 @@
  * image by image, `accumulate()` builds the precision / recall curves, `summarize()` gives the 12
  * standard numbers and prints them as pycocotools does.
  */
-import { ValueError } from '@kiln/tensor';
+import { ValueError, checkOptionKeys } from '@kiln/tensor';
 import type { Coco } from './coco.js';
 import type { CocoAnnotation } from './types.js';
 import { type CocoEvalParams, defaultParams, normalizeParams } from './params.js';
@@ -114,6 +114,7 @@ export class CocoEval {
    * ```
    */
   summarize(options: SummarizeOptions = {}): CocoSummary {
+    checkOptionKeys('CocoEval.summarize', options, { print: true });
     const summary = summarizeDetections(this.accumulated('summarize'), this.evaluatedParams('summarize'));
     this.stats = summary.stats;
     if (options.print ?? true) console.log(summary.text);

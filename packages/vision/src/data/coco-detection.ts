@@ -1,6 +1,6 @@
 /** `CocoDetection`: a COCO annotation file and its image folder as a detection dataset. */
 import { join } from 'node:path';
-import { ValueError, tensor, zeros } from '@kiln/tensor';
+import { ValueError, checkOptionKeys, tensor, zeros } from '@kiln/tensor';
 import { Coco } from '../coco/coco.js';
 import { Dataset } from './dataset.js';
 import { readImage } from './image.js';
@@ -44,6 +44,8 @@ export class CocoDetection extends Dataset<DetectionSample> {
   /** `root` is the image folder; `annotations` a COCO annotation file or a loaded `Coco`. */
   constructor(root: string, annotations: string | Coco, options: CocoDetectionOptions = {}) {
     super();
+    // torchvision's CocoDetection takes `transform` and `transforms`: the first was ignored here
+    checkOptionKeys('CocoDetection', options, { transforms: true, categoryToLabel: true, keepCrowd: true });
     this.root = root;
     this.options = options;
     this.coco = typeof annotations === 'string' ? Coco.fromFile(annotations) : annotations;

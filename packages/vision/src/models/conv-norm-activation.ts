@@ -1,5 +1,5 @@
 /** Conv2dNormActivation: a convolution, a norm layer and an activation (torchvision's ops.misc). */
-import { type DType, type DeviceLike, ValueError } from '@kiln/tensor';
+import { type DType, type DeviceLike, ValueError, checkOptionKeys } from '@kiln/tensor';
 import { BatchNorm2d, Conv2d, type Module, ReLU, Sequential } from '@kiln/nn';
 
 /** Makes the norm layer of `channels` channels (torchvision's `norm_layer`). */
@@ -42,6 +42,9 @@ export interface Conv2dNormActivationOptions {
  */
 export class Conv2dNormActivation extends Sequential {
   constructor(inChannels: number, outChannels: number, options: Conv2dNormActivationOptions = {}) {
+    checkOptionKeys('Conv2dNormActivation', options, {
+      kernelSize: true, stride: true, padding: true, groups: true, dilation: true, normLayer: true, activationLayer: true, bias: true, dtype: true, device: true,
+    });
     const kernelSize = options.kernelSize ?? 3, dilation = options.dilation ?? 1;
     if (!Number.isInteger(kernelSize) || kernelSize < 1) throw new ValueError('Conv2dNormActivation', 'kernelSize', 'a positive integer', String(kernelSize));
     const normLayer = options.normLayer === undefined ? (c: number) => new BatchNorm2d(c, { dtype: options.dtype, device: options.device }) : options.normLayer;

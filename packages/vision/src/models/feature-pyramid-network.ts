@@ -2,7 +2,7 @@
  * FeaturePyramidNetwork (Lin et al., 2017) and its extra blocks, in torchvision's layout
  * (`torchvision.ops.FeaturePyramidNetwork`, `LastLevelMaxPool`, `LastLevelP6P7`).
  */
-import { type Tensor, ValueError, describeValue, maxPool2d, relu, upsampleNearest2d } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys, describeValue, maxPool2d, relu, upsampleNearest2d } from '@kiln/tensor';
 import { Conv2d, Module, init } from '@kiln/nn';
 import { Conv2dNormActivation, type NormLayer } from './conv-norm-activation.js';
 
@@ -99,6 +99,7 @@ export class FeaturePyramidNetwork extends Module<[Map<string, Tensor>], Map<str
 
   constructor(inChannelsList: readonly number[], outChannels: number, options: FeaturePyramidNetworkOptions = {}) {
     super();
+    checkOptionKeys('FeaturePyramidNetwork', options, { extraBlocks: true, normLayer: true });
     if (inChannelsList.length === 0 || !inChannelsList.every((c) => Number.isInteger(c) && c > 0)) {
       throw new ValueError('FeaturePyramidNetwork', 'inChannelsList', 'a non-empty list of positive channel counts', JSON.stringify(inChannelsList));
     }

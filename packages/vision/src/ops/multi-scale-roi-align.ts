@@ -2,7 +2,7 @@
  * MultiScaleRoIAlign (torchvision.ops.MultiScaleRoIAlign): RoI Align over a feature pyramid, each
  * box pooled from the level its size maps to (FPN, Lin et al. 2017, eq. 1).
  */
-import { type Tensor, ValueError, argsort, cat, commonDevice, nonzero } from '@kiln/tensor';
+import { type Tensor, ValueError, argsort, cat, checkOptionKeys, commonDevice, nonzero } from '@kiln/tensor';
 import { Module } from '@kiln/nn';
 import { boxArea } from './boxes/box-utils.js';
 import { roiAlign } from './roi-align/roi-align.js';
@@ -64,6 +64,7 @@ export class MultiScaleRoIAlign extends Module<[Readonly<Record<string, Tensor>>
   constructor(options: MultiScaleRoIAlignOptions) {
     super();
     const op = 'MultiScaleRoIAlign';
+    checkOptionKeys(op, options, { featmapNames: true, outputSize: true, samplingRatio: true, canonicalScale: true, canonicalLevel: true });
     if (!Array.isArray(options.featmapNames) || options.featmapNames.length === 0 || !options.featmapNames.every((n) => typeof n === 'string')) {
       throw new ValueError(op, 'featmapNames', 'a non-empty list of feature map names', JSON.stringify(options.featmapNames));
     }

@@ -2,7 +2,7 @@
  * RetinaNet's head (torchvision's `RetinaNetHead`): a classification subnet and a box-regression
  * subnet, each four 3x3 convolutions + ReLU and an output convolution, shared by every pyramid level.
  */
-import { type Tensor, ValueError, cat } from '@kiln/tensor';
+import { type Tensor, ValueError, cat, checkOptionKeys } from '@kiln/tensor';
 import { Conv2d, Module, Sequential, init, priorProbBias } from '@kiln/nn';
 import { Conv2dNormActivation, type NormLayer } from '../conv-norm-activation.js';
 import type { RetinaNetHeadOutputs } from './types.js';
@@ -145,6 +145,7 @@ export class RetinaNetHead extends Module<[Tensor[]], RetinaNetHeadOutputs> {
 
   constructor(inChannels: number, numAnchors: number, numClasses: number, options: RetinaNetHeadOptions = {}) {
     super();
+    checkOptionKeys('RetinaNetHead', options, { priorProbability: true, normLayer: true });
     this.classificationHead = new RetinaNetClassificationHead(inChannels, numAnchors, numClasses, options);
     this.regressionHead = new RetinaNetRegressionHead(inChannels, numAnchors, { normLayer: options.normLayer });
   }
