@@ -128,6 +128,9 @@ forEachDevice('RetinaNet (tiny)', (dev) => {
       expect(() => model.computeLosses(ims, targets())).toThrow(/'l1', 'smoothL1' or 'giou'/);
     });
     expect(() => tinyRetinaNet(dev, { detectionsPerImg: -1 })).toThrow(ValueError);
+    // torchvision's spellings were ignored: the default thresholds were used
+    expectError(() => tinyRetinaNet(dev, { score_thresh: 0.5 } as never), ValueError, { op: 'RetinaNet', argument: 'options', got: '"score_thresh"' });
+    expectError(() => new DetectionPreprocess({ image_mean: [0, 0, 0] } as never), ValueError, { op: 'DetectionPreprocess', argument: 'options', expected: 'only the options imageMean, imageStd, sizeDivisible', got: '"image_mean"' });
     // a NaN score threshold kept no detection, silently
     expectError(() => tinyRetinaNet(dev, { scoreThresh: NaN }), ValueError, { op: 'RetinaNet', argument: 'scoreThresh', expected: 'a finite number', got: 'NaN' });
     expectError(() => tinyRetinaNet(dev, { nmsThresh: '0.5' as unknown as number }), DTypeError, { op: 'RetinaNet', argument: 'nmsThresh', expected: 'a number', got: '"0.5"' });

@@ -2,7 +2,7 @@
  * DetectionPreprocess: the input side of torchvision's `GeneralizedRCNNTransform` without its
  * resizing: normalisation and batching into one padded tensor.
  */
-import { type Tensor, DTypeError, ShapeError, ValueError, cat, isFloating, stack, tensor, zeros } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, cat, checkOptionKeys, isFloating, stack, tensor, zeros } from '@kiln/tensor';
 import { Module } from '@kiln/nn';
 import type { ImageList } from '../anchors/anchor-generator.js';
 
@@ -49,6 +49,7 @@ export class DetectionPreprocess extends Module<[Tensor | readonly Tensor[]], Im
 
   constructor(options: DetectionPreprocessOptions = {}) {
     super();
+    checkOptionKeys('DetectionPreprocess', options, { imageMean: true, imageStd: true, sizeDivisible: true });
     this.imageMean = [...(options.imageMean ?? [0.485, 0.456, 0.406])];
     this.imageStd = [...(options.imageStd ?? [0.229, 0.224, 0.225])];
     this.sizeDivisible = options.sizeDivisible ?? 32;

@@ -4,7 +4,7 @@
  * box-regression subnet shared by the levels; in training it returns its two losses, in
  * evaluation its post-processed detections.
  */
-import { DTypeError, ShapeError, Tensor, ValueError, checkFinite, describeValue, isFloating } from '@kiln/tensor';
+import { DTypeError, ShapeError, Tensor, ValueError, checkFinite, checkOptionKeys, describeValue, isFloating } from '@kiln/tensor';
 import { BatchNorm2d, Module } from '@kiln/nn';
 import { AnchorGenerator } from '../../anchors/anchor-generator.js';
 import { Matcher } from '../../anchors/matcher.js';
@@ -100,13 +100,19 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
 
   constructor(backbone: B, numClasses: number, options: RetinaNetOptions = {}) {
     super();
+    // torchvision's spellings (score_thresh, nms_thresh) were ignored: the defaults were used
+    checkOptionKeys('RetinaNet', options, {
+      anchorGenerator: true, head: true, proposalMatcher: true, scoreThresh: true, nmsThresh: true, detectionsPerImg: true, fgIouThresh: true,
+      bgIouThresh: true, topkCandidates: true, boxLoss: true, smoothL1Beta: true, focalAlpha: true, focalGamma: true,
+      imageMean: true, imageStd: true, sizeDivisible: true,
+    });
     if (!Number.isInteger(backbone.outChannels) || backbone.outChannels < 1) {
       throw new ValueError('RetinaNet', 'backbone', 'a backbone with outChannels (the channels of every feature map)', String(backbone.outChannels));
     }
     this.backbone = backbone;
     this.anchorGenerator = options.anchorGenerator ?? retinanetAnchorGenerator();
     this.head = options.head ?? new RetinaNetHead(backbone.outChannels, this.anchorGenerator.numAnchorsPerLocation()[0], numClasses);
-    this.transform = new DetectionPreprocess(options);
+    this.transform = new DetectionPreprocess({ imageMean: options.imageMean, imageStd: options.imageStd, sizeDivisible: options.sizeDivisible });
     this.proposalMatcher = options.proposalMatcher ?? new Matcher(options.fgIouThresh ?? 0.5, options.bgIouThresh ?? 0.4, true);
     this.postprocess = {
       scoreThresh: options.scoreThresh ?? 0.05, nmsThresh: options.nmsThresh ?? 0.5,
@@ -220,5 +226,6 @@ export interface RetinanetResnet50FpnOptions extends RetinaNetOptions {
 export function retinanetResnet50Fpn(options: RetinanetResnet50FpnOptions = {}): RetinaNet<BackboneWithFPN> {
   const backbone = resnet50({ normLayer: options.normLayer ?? ((c) => new BatchNorm2d(c)) });
   const body = resnetFpnExtractor(backbone, options.trainableBackboneLayers ?? 5, { returnedLayers: [2, 3, 4], extraBlocks: new LastLevelP6P7(256, 256) });
-  return new RetinaNet(body, options.numClasses ?? 91, options);
+  const { numClasses, normLayer: _normLayer, trainableBackboneLayers: _layers, ...retinaNetOptions } = options;
+  return new RetinaNet(body, numClasses ?? 91, retinaNetOptions);
 }
