@@ -82,6 +82,9 @@ it('refuses an empty pyramid and the wrong number of maps', () => {
   // misspelt options were ignored (extra_blocks: no extra block was added, kernel_size: 3 by default)
   expectError(() => new FeaturePyramidNetwork([4, 6], 5, { extra_blocks: new LastLevelMaxPool() } as never), ValueError, { op: 'FeaturePyramidNetwork', argument: 'options', expected: 'only the options extraBlocks, normLayer', got: '"extra_blocks"' });
   expectError(() => new Conv2dNormActivation(4, 8, { kernel_size: 1 } as never), ValueError, { op: 'Conv2dNormActivation', argument: 'options', got: '"kernel_size"' });
+  expectError(() => resnet18({ num_classes: 10 } as never), ValueError, { op: 'ResNet', argument: 'options', got: '"num_classes"' });
+  expectError(() => resnetFpnBackbone({ backboneName: 'resnet18', trainable_layers: 5 } as never), ValueError, { op: 'resnetFpnBackbone', argument: 'options', got: '"trainable_layers"' });
+  expectError(() => resnetFpnExtractor(resnet18(), 3, { returned_layers: [4] } as never), ValueError, { op: 'resnetFpnExtractor', argument: 'options', got: '"returned_layers"' });
   expectError(() => new RetinaNetHead(8, 9, 2, { prior_probability: 0.5 } as never), ValueError, { op: 'RetinaNetHead', argument: 'options', expected: 'only the options priorProbability, normLayer', got: '"prior_probability"' });
   // a plain object (torchvision's OrderedDict habit) was a TypeError from x.keys()
   expectError(() => fpn.call({ a: randn([1, 4, 4, 4]), b: randn([1, 6, 2, 2]) } as never), ValueError, { op: 'FeaturePyramidNetwork', argument: 'x', expected: 'a Map of feature maps by name (as the backbone returns)', got: 'an Object' });

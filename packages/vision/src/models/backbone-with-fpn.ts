@@ -2,7 +2,7 @@
  * BackboneWithFPN and the ResNet-FPN builders (torchvision's `backbone_utils`): a backbone's
  * intermediate feature maps fed to a feature pyramid.
  */
-import { type Tensor, ValueError } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys } from '@kiln/tensor';
 import { FrozenBatchNorm2d, Module } from '@kiln/nn';
 import type { NormLayer } from './conv-norm-activation.js';
 import { type ExtraFPNBlock, FeaturePyramidNetwork, LastLevelMaxPool } from './feature-pyramid-network.js';
@@ -37,6 +37,7 @@ export class BackboneWithFPN extends Module<[Tensor], Map<string, Tensor>> {
 
   constructor(backbone: Module<never[], unknown>, returnLayers: Readonly<Record<string, string>>, inChannelsList: readonly number[], outChannels: number, options: BackboneWithFPNOptions = {}) {
     super();
+    checkOptionKeys('BackboneWithFPN', options, { extraBlocks: true, normLayer: true });
     this.body = new IntermediateLayerGetter(backbone, returnLayers);
     this.fpn = new FeaturePyramidNetwork(inChannelsList, outChannels, { extraBlocks: options.extraBlocks ?? new LastLevelMaxPool(), normLayer: options.normLayer });
     this.outChannels = outChannels;
@@ -68,6 +69,7 @@ export interface ResnetFpnExtractorOptions {
  * ```
  */
 export function resnetFpnExtractor(backbone: ResNet, trainableLayers: number, options: ResnetFpnExtractorOptions = {}): BackboneWithFPN {
+  checkOptionKeys('resnetFpnExtractor', options, { returnedLayers: true, extraBlocks: true, normLayer: true });
   if (!Number.isInteger(trainableLayers) || trainableLayers < 0 || trainableLayers > 5) {
     throw new ValueError('resnetFpnExtractor', 'trainableLayers', 'an integer in [0, 5]', String(trainableLayers));
   }
@@ -108,6 +110,7 @@ export interface ResnetFpnBackboneOptions extends Omit<ResnetFpnExtractorOptions
  * ```
  */
 export function resnetFpnBackbone(options: ResnetFpnBackboneOptions): BackboneWithFPN {
+  checkOptionKeys('resnetFpnBackbone', options, { backboneName: true, normLayer: true, trainableLayers: true, returnedLayers: true, extraBlocks: true });
   const make = RESNETS[options.backboneName];
   if (!make) throw new ValueError('resnetFpnBackbone', 'backboneName', `one of ${Object.keys(RESNETS).join(', ')}`, String(options.backboneName));
   const backbone = make({ normLayer: options.normLayer ?? ((c) => new FrozenBatchNorm2d(c)) });

@@ -4,7 +4,7 @@
  * v1.5"), with torchvision's module names, so its state dicts load (see `loadTorchvisionWeights`),
  * and its initialisation.
  */
-import { type Tensor, ValueError } from '@kiln/tensor';
+import { type Tensor, ValueError, checkOptionKeys } from '@kiln/tensor';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Module, ReLU, Sequential, init } from '@kiln/nn';
 import type { NormLayer } from './conv-norm-activation.js';
 
@@ -203,6 +203,9 @@ export class ResNet extends Module {
 
   constructor(block: ResidualBlock, layers: readonly [number, number, number, number], options: ResNetOptions = {}) {
     super();
+    checkOptionKeys('ResNet', options, {
+      numClasses: true, zeroInitResidual: true, groups: true, widthPerGroup: true, baseChannels: true, replaceStrideWithDilation: true, normLayer: true,
+    });
     const norm = options.normLayer ?? defaultNorm;
     const dilate = options.replaceStrideWithDilation ?? [false, false, false];
     if (dilate.length !== 3) throw new ValueError('ResNet', 'replaceStrideWithDilation', 'three booleans (for layer2, layer3, layer4)', JSON.stringify(dilate));
