@@ -17,6 +17,7 @@
 import type { DeviceType } from './device.js';
 import { type DType, isFloating } from './dtype.js';
 import { type OpSchema, needsRecording } from './dispatch.js';
+import { checkOptionKeys } from './check.js';
 import { ValueError } from './errors.js';
 import { to } from './ops/convert.js';
 import { Tensor } from './tensor.js';
@@ -62,6 +63,7 @@ let cacheHits = 0;
 function checkOptions(opts: AutocastOptions): DeviceState {
   const op = 'autocast';
   if (opts === null || typeof opts !== 'object') throw new ValueError(op, 'options', '{ deviceType, dtype?, enabled?, cacheEnabled? }', String(opts));
+  checkOptionKeys(op, opts, { deviceType: true, dtype: true, enabled: true, cacheEnabled: true });
   if (opts.deviceType !== 'cpu' && opts.deviceType !== 'cuda') throw new ValueError(op, 'deviceType', "'cpu' or 'cuda'", String(opts.deviceType));
   const dtype = opts.dtype ?? defaults[opts.deviceType];
   if (dtype !== 'bfloat16' && dtype !== 'float16') throw new ValueError(op, 'dtype', "'bfloat16' or 'float16'", String(dtype));

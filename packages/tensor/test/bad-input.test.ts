@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DTypeError, DisposedError, OutOfMemoryError, ShapeError, ValueError, arange, emptyCache, fromTypedArray, full, linspace, memoryStats,
-  conv2d, ones, randn, tensor, unique, zeros, zerosLike,
+  autocast, conv2d, meshgrid, ones, randn, tensor, unique, zeros, zerosLike,
 } from '@kiln/tensor';
 import { forEachDevice, expectError, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 
@@ -103,6 +103,8 @@ describe('options objects', () => {
     expectError(() => randn([2], { gen: null } as never), ValueError, { op: 'randn', argument: 'options', expected: 'only the options dtype, device, seed, generator, requiresGrad', got: '"gen"' });
     expectError(() => conv2d(zeros([1, 1, 4, 4]), zeros([1, 1, 3, 3]), null, { pad: 1 } as never), ValueError, { op: 'conv2d', argument: 'options', expected: 'only the options stride, padding, dilation, groups', got: '"pad"' });
     expectError(() => t().to({ dtype: 'float64', copy_: true } as never), ValueError, { op: 'to', argument: 'options', expected: 'only the options dtype, device, copy', got: '"copy_"' });
+    expectError(() => meshgrid([t().select(0, 0), t().select(0, 1)], { index: 'xy' } as never), ValueError, { op: 'meshgrid', argument: 'options', expected: 'only the options indexing', got: '"index"' });
+    expectError(() => autocast({ deviceType: 'cpu', dtpye: 'float16' } as never, () => 0), ValueError, { op: 'autocast', argument: 'options', got: '"dtpye"' });
     // the known keys still work, undefined values included
     expect(t().sort(-1, { descending: true, stable: undefined }).values.toArray()).toEqual([[3, 1], [4, 2]]);
     expect(t().var(0, { correction: 0, keepdim: true }).toArray()).toEqual([[0.25, 2.25]]);

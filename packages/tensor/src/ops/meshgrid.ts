@@ -2,6 +2,7 @@
  * meshgrid (torch.meshgrid): coordinate grids from 1-d tensors, as views (expand), so they cost no
  * copy and are differentiable through the views' own derivatives.
  */
+import { checkOptionKeys } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { commonDevice } from '../dispatch.js';
 import { fmtShape } from '../shape.js';
@@ -32,6 +33,7 @@ export interface MeshgridOptions {
  */
 export function meshgrid(tensors: readonly Tensor[], options: MeshgridOptions = {}): Tensor[] {
   const op = 'meshgrid';
+  checkOptionKeys(op, options, { indexing: true });   // a misspelt indexing gave 'ij' grids where 'xy' was meant
   const indexing = options.indexing ?? 'ij';
   if (indexing !== 'ij' && indexing !== 'xy') throw new ValueError(op, 'indexing', "'ij' or 'xy'", String(indexing));
   if (tensors.length === 0) throw new ValueError(op, 'tensors', 'at least one tensor', 'an empty list');
