@@ -8,9 +8,10 @@
  * { using _ = noGradScope(); w.sub_(g.mul(lr)); }  // scope form
  * ```
  *
- * The flag covers synchronous code only: an async fn's awaits run after the mode was restored.
+ * The flag covers synchronous code only: an async fn's awaits would run after the mode was restored, so
+ * the function forms refuse an fn that returns a Promise.
  */
-import { ValueError, describeValue } from '@kiln/tensor';
+import { ValueError, describeValue, isThenable } from '@kiln/tensor';
 
 let enabled = true;
 
@@ -31,11 +32,16 @@ export function withGradMode<R>(on: boolean, fn: () => R, op = 'withGradMode'): 
   if (typeof fn !== 'function') throw new ValueError(op, 'fn', 'a function to run', describeValue(fn));
   const previous = enabled;
   enabled = on;
+  let result: R;
   try {
-    return fn();
+    result = fn();
   } finally {
     enabled = previous;
   }
+  // the mode covers synchronous code only: after an await the caller's mode is back, so an async
+  // fn would record (or not) against what it asked for
+  if (isThenable(result)) throw new ValueError(op, 'fn', 'a synchronous function (grad mode does not last past an await)', 'a function that returned a Promise');
+  return result;
 }
 
 /**

@@ -2,7 +2,7 @@
  * The autograd methods of Tensor, attached when @kiln/autograd is imported: backward, detach,
  * detach_, retainGrad and registerHook.
  */
-import { AutogradError, Tensor, describeValue } from '@kiln/tensor';
+import { AutogradError, Tensor, ValueError, describeValue } from '@kiln/tensor';
 import { type BackwardOptions, backward } from './engine.js';
 import { aliasOf } from './function.js';
 import { type GradHook, type Node, type PostAccumulateGradHook, accumulatorOf, gradEdge } from './node.js';
@@ -19,9 +19,11 @@ declare module '@kiln/tensor/tensor' {
   interface Tensor {
     /**
      * Computes the gradient of this tensor with respect to the graph's leaves and adds it into their
-     * `.grad`. A one-element tensor needs no `grad`; others need one of their shape.
+     * `.grad`. A one-element tensor needs no `grad`; others need one of their shape. The options
+     * may come first when there is no `grad`, as PyTorch's keyword: `loss.backward({ retainGraph: true })`.
      */
     backward(grad?: Tensor | null, options?: BackwardOptions): void;
+    backward(options: BackwardOptions): void;
     /** A tensor sharing this one's elements (and version counter), with no history. */
     detach(): Tensor;
     /** Cuts this tensor from its history, in place. */
@@ -39,8 +41,14 @@ declare module '@kiln/tensor/tensor' {
   }
 }
 
-Tensor.prototype.backward = function (grad, options) {
-  backward(this, grad ?? undefined, options);
+Tensor.prototype.backward = function (this: Tensor, gradOrOptions?: Tensor | BackwardOptions | null, options?: BackwardOptions) {
+  // an options object in the gradient's place (a plain object, not a tensor): backward({ retainGraph: true })
+  const optionsFirst = gradOrOptions !== null && gradOrOptions !== undefined && !(gradOrOptions instanceof Tensor) && Object.getPrototypeOf(gradOrOptions) === Object.prototype;
+  if (optionsFirst && options !== undefined) {
+    throw new ValueError('backward', 'options', 'the options once: backward(options) or backward(grad, options)', 'options in both places');
+  }
+  if (optionsFirst) backward(this, undefined, gradOrOptions as BackwardOptions);
+  else backward(this, (gradOrOptions as Tensor | null | undefined) ?? undefined, options);
 };
 
 Tensor.prototype.detach = function () {

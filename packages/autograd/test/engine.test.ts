@@ -120,6 +120,17 @@ forEachDevice('retainGraph', (dev) => {
     expectError(() => y.backward(), AutogradError, { op: 'ExpBackward', message: /second time/ });
   });
 
+  it('takes the options in the gradient\'s place, as the second-pass error tells (backward({ retainGraph: true }))', () => {
+    const x = leafOf(dev, [1, 2]);
+    const y = x.exp().sum();
+    y.backward({ retainGraph: true });
+    y.backward();
+    expectClose(x.grad!, [2 * Math.exp(1), 2 * Math.exp(2)]);
+    const z = x.exp().sum();
+    expectError(() => z.backward({ retainGraph: true } as never, { retainGraph: true }), ValueError, { op: 'backward', argument: 'options', got: 'options in both places' });
+    expectError(() => z.backward({ retain_graph: true } as never), ValueError, { op: 'backward', argument: 'options' });
+  });
+
   it('frees the saved tensors after the first pass', () => {
     const x = leafOf(dev, [1, 2]);
     const h = x.mul(x);
@@ -211,6 +222,19 @@ forEachDevice('noGrad / enableGrad', (dev) => {
     expectError(() => noGrad(leafOf(dev, [1]) as never), ValueError, { op: 'noGrad', argument: 'fn', expected: 'a function to run' });
     expectError(() => enableGrad(undefined as never), ValueError, { op: 'enableGrad', argument: 'fn', got: 'undefined' });
     expect(isGradEnabled()).toBe(true);
+  });
+
+  it('refuses an async fn: the mode would be restored at its first await, while the fn runs on', async () => {
+    const x = leafOf(dev, [1, 2]);
+    let afterAwait: boolean | null = null;
+    expectError(() => noGrad(async () => {
+      await Promise.resolve();
+      afterAwait = isGradEnabled();
+      return x.mul(2);
+    }), ValueError, { op: 'noGrad', argument: 'fn', expected: 'a synchronous function (grad mode does not last past an await)', got: 'a function that returned a Promise' });
+    expect(isGradEnabled()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(afterAwait).toBe(true);   // what the refusal spares the caller: recording back on inside "noGrad"
   });
 
   it('has using forms', () => {

@@ -17,10 +17,11 @@
  * `denseComputePath(op)` which path an op family takes, `setLibraryEnabled` and
  * `setCudnnBenchmark` switch them.
  */
-import { type DeviceLike, DeviceError, device as toDevice, registerBackend } from '@kiln/tensor';
+import { type DeviceLike, DeviceError, device as toDevice, noteUnavailableBackend, registerBackend } from '@kiln/tensor';
 import { type CudaDeviceProperties, type CudaMemoryStats, cudaAddon, cudaBackend, loadCuda, unavailableReason } from './backend.js';
 
 if (loadCuda()) registerBackend(cudaBackend);
+else noteUnavailableBackend('cuda', unavailableReason ?? 'unknown reason');
 
 function cudaIndex(d: DeviceLike | number, op: string): number {
   const dev = typeof d === 'number' ? toDevice(`cuda:${d}`) : toDevice(d);

@@ -3,6 +3,8 @@
 // there is no GPU, the reason is one of those.
 import { describe, expect, it } from 'vitest';
 import { cuda } from '@kiln/cuda';
+import { DeviceError, zeros } from '@kiln/tensor';
+import { expectError } from '@kiln/tensor/testing';
 import { cudaVersionString, noDeviceReason } from '../src/availability.js';
 
 const status = { count: 0, error: '', errorText: '', runtimeVersion: 13000, driverVersion: 13000 };
@@ -57,5 +59,13 @@ describe('on this machine', () => {
     const reason = cuda.unavailableReason()!;
     // one of the reasons above, or a missing addon saying what to build or install
     expect(reason).toMatch(/^(no NVIDIA driver|the NVIDIA driver|cudaGetDeviceCount failed|the native addon kiln_cuda\.node is not built|the CUDA addon kiln_cuda\.node is not built: |the prebuilt addon|there is no prebuilt|cuda: kiln_cuda\.node)/);
+  });
+
+  it('a cuda tensor without a usable device is a DeviceError that gives the reason, not "import @kiln/cuda"', () => {
+    if (cuda.isAvailable()) return;
+    const reason = cuda.unavailableReason()!;
+    expectError(() => zeros([2], { device: 'cuda' }), DeviceError, { argument: 'device' });
+    expect(() => zeros([2], { device: 'cuda' })).toThrow(reason);
+    expect(() => zeros([2], { device: 'cuda' })).not.toThrow(/import '@kiln\/cuda'/);
   });
 });

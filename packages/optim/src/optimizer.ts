@@ -105,7 +105,9 @@ export abstract class Optimizer<O extends LearningRate> {
     list.forEach((p, i) => {
       const arg = `params[${i}]`;
       if (typeof p !== 'object' || p === null || !('storage' in p)) throw new ValueError(this.name, arg, 'a Tensor', String(p));
-      if (!p.requiresGrad || !p.isLeaf) throw new ValueError(this.name, arg, 'a leaf tensor that requires grad', p.requiresGrad ? 'a non-leaf tensor' : 'a tensor that does not require grad');
+      // as PyTorch: a frozen parameter (requiresGrad false: a fine-tuned backbone's first layers) is
+      // accepted and never updated, since it gets no gradient; only a computed tensor is refused
+      if (!p.isLeaf) throw new ValueError(this.name, arg, 'a leaf tensor (a parameter, not the result of an op)', 'a non-leaf tensor');
       if (seen.has(p)) throw new ValueError(this.name, arg, 'a parameter in only one group', 'a parameter that appears twice');
       seen.add(p);
     });

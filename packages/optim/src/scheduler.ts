@@ -218,11 +218,16 @@ export class SequentialLR extends LRScheduler {
 
 /**
  * Linear warm-up from warmupFactor · lr over warmupIters, then cosine annealing to etaMin at
- * totalIters: SequentialLR of LinearLR and CosineAnnealingLR.
+ * totalIters: SequentialLR of LinearLR and CosineAnnealingLR (warmupIters 0: the cosine alone).
  */
 export function warmupCosine(optimizer: SchedulableOptimizer, options: { warmupIters: number; warmupFactor?: number; totalIters: number; etaMin?: number }): SequentialLR {
   const { warmupIters, totalIters } = options;
+  check('warmupCosine', 'warmupIters', Number.isInteger(warmupIters) && warmupIters >= 0, 'an integer >= 0', warmupIters);
   check('warmupCosine', 'totalIters', posInt(totalIters) && totalIters > warmupIters, `an integer > warmupIters (${warmupIters})`, totalIters);
+  if (warmupIters === 0) {
+    const cosOnly = new CosineAnnealingLR(optimizer, { tMax: totalIters, etaMin: options.etaMin ?? 0 });
+    return new SequentialLR(optimizer, { schedulers: [cosOnly], milestones: [] });
+  }
   const warm = new LinearLR(optimizer, { startFactor: options.warmupFactor ?? 0.001, endFactor: 1, totalIters: warmupIters });
   const cos = new CosineAnnealingLR(optimizer, { tMax: totalIters - warmupIters, etaMin: options.etaMin ?? 0 });
   return new SequentialLR(optimizer, { schedulers: [warm, cos], milestones: [warmupIters] });

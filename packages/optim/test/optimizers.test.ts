@@ -130,7 +130,7 @@ forEachDevice('SGD', (dev) => {
     expectError(() => new SGD([p], { lr: -1 }), ValueError, { op: 'SGD', argument: 'lr', expected: 'a finite number >= 0', got: '-1' });
     expectError(() => new SGD([p], { lr: 0.1, momentum: -0.5 }), ValueError, { op: 'SGD', argument: 'momentum', expected: 'a finite number >= 0', got: '-0.5' });
     expectError(() => new SGD([p], { lr: 0.1, nesterov: true }), ValueError, { op: 'SGD', argument: 'nesterov', expected: 'momentum > 0 and dampening 0 with Nesterov momentum', got: 'momentum 0, dampening 0' });
-    expectError(() => new SGD([tensor([1], { dtype: 'float32', device: dev })], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a leaf tensor that requires grad', got: 'a tensor that does not require grad' });
+    expectError(() => new SGD([p.mul(2)], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a leaf tensor (a parameter, not the result of an op)', got: 'a non-leaf tensor' });
     expectError(() => new SGD([{ params: [p] }, { params: [p] }], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params[0]', expected: 'a parameter in only one group', got: 'a parameter that appears twice' });
     expectError(() => new SGD([], { lr: 0.1 }), ValueError, { op: 'SGD', argument: 'params', expected: 'a non-empty list of parameters or parameter groups', got: 'an empty list' });
     // a single tensor, or a group whose params is one, is not a list (spreading it was a TypeError)
@@ -141,6 +141,15 @@ forEachDevice('SGD', (dev) => {
     expectError(() => new SGD([p], { lr: 0.1, momentun: 0.9 } as never), ValueError, { op: 'SGD', argument: 'options', expected: 'only the options lr, momentum, dampening, weightDecay, nesterov, maximize, fused', got: '"momentun"' });
     // a group's own keys stay allowed, as PyTorch's param groups
     expect(new SGD([{ params: [p], name: 'head' } as never], { lr: 0.1 }).paramGroups[0]).toHaveProperty('name', 'head');
+  });
+
+  it('takes frozen parameters (requiresGrad false), as PyTorch, and leaves them unchanged', () => {
+    const frozen = tensor([1, 2], { dtype: 'float32', device: dev });
+    const trained = tensor([3], { dtype: 'float32', device: dev }).requiresGrad_();
+    const opt = new SGD([frozen, trained], { lr: 0.5 });
+    trained.grad = tensor([1], { dtype: 'float32', device: dev });
+    opt.step();
+    expect([values(frozen), values(trained)]).toEqual([[1, 2], [2.5]]);
   });
 
   it('refuses to step over a disposed parameter (Module.to() replaces them) instead of skipping it', () => {

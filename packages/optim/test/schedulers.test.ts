@@ -58,6 +58,8 @@ describe('schedulers', () => {
     const opt2 = makeOpt();
     const manual = new SequentialLR(opt2, { schedulers: [new LinearLR(opt2, { startFactor: 0.1, totalIters: 4 }), new CosineAnnealingLR(opt2, { tMax: 8 })], milestones: [4] });
     close(lrs(manual, 13), expected);
+    // no warm-up: the cosine alone
+    close(lrs(warmupCosine(makeOpt(), { warmupIters: 0, totalIters: 8 }), 9), [0, 1, 2, 3, 4, 5, 6, 7, 8].map((t) => 0.1 * (1 + Math.cos((Math.PI * t) / 8)) / 2));
   });
 
   it('rejects bad arguments', () => {
@@ -68,6 +70,7 @@ describe('schedulers', () => {
     expectError(() => new MultiStepLR(opt, { milestones: [3, 2] }), ValueError, { op: 'MultiStepLR', argument: 'milestones', expected: 'increasing non-negative integers', got: '[3, 2]' });
     expectError(() => new SequentialLR(opt, { schedulers: [new StepLR(opt, { stepSize: 1 })], milestones: [2] }), ValueError, { op: 'SequentialLR', argument: 'milestones', expected: '0 milestones (one fewer than schedulers)', got: '1' });
     expectError(() => warmupCosine(opt, { warmupIters: 10, totalIters: 5 }), ValueError, { op: 'warmupCosine', argument: 'totalIters', expected: 'an integer > warmupIters (10)', got: '5' });
+    expectError(() => warmupCosine(opt, { warmupIters: -1, totalIters: 5 }), ValueError, { op: 'warmupCosine', argument: 'warmupIters', expected: 'an integer >= 0', got: '-1' });
     // a NaN or negative factor would reach every group's lr at the first decay
     expectError(() => new StepLR(opt, { stepSize: 2, gamma: NaN }), ValueError, { op: 'StepLR', argument: 'gamma', expected: 'a finite number >= 0', got: 'NaN' });
     expectError(() => new MultiStepLR(opt, { milestones: [2], gamma: -0.1 }), ValueError, { op: 'MultiStepLR', argument: 'gamma', expected: 'a finite number >= 0', got: '-0.1' });

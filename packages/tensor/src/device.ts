@@ -192,17 +192,31 @@ export function onBackendRegistered(listener: (b: Backend) => void): void {
   registrationListeners.push(listener);
 }
 
+/** Why a device package that was imported registered no backend (its device is unusable here). */
+const unavailableReasons = new Map<DeviceType, string>();
+
+/**
+ * @internal For a device package (`@kiln/cuda`) that loaded but found its device unusable: the
+ * reason, which backendFor's error then quotes instead of asking for the import already made.
+ */
+export function noteUnavailableBackend(type: DeviceType, reason: string): void {
+  unavailableReasons.set(type, reason);
+}
+
 /**
  * The backend of a device, or a DeviceError (naming `op`) that says how to make it available:
- * `import '@kiln/cuda'` for CUDA.
+ * `import '@kiln/cuda'` for CUDA, or, once imported, why it has no device here.
  */
 export function backendFor(d: Device, op = 'device'): Backend {
   const b = backends.get(d.type);
   if (!b) {
+    const why = unavailableReasons.get(d.type);
     throw new DeviceError({
       op, argument: 'device',
-      detail: `the '${d.type}' device is not available: import '@kiln/cuda' once in your application to register it` +
-        (d.type === 'cuda' ? ' (and check cuda.isAvailable())' : ''),
+      detail: why !== undefined
+        ? `the '${d.type}' device is not available: ${why} (cuda.unavailableReason() says so too)`
+        : `the '${d.type}' device is not available: import '@kiln/cuda' once in your application to register it` +
+          (d.type === 'cuda' ? ' (and check cuda.isAvailable())' : ''),
     });
   }
   return b;

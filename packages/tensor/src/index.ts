@@ -20,7 +20,7 @@ export * from './shape.js';
 export * from './check.js';
 export * from './device.js';
 export { Tensor, type TensorLike, type GradNode } from './tensor.js';
-export { tidy, keep, markAsGrad, collectCreated } from './scope.js';
+export { tidy, keep, markAsGrad, collectCreated, isThenable } from './scope.js';
 export {
   type OpSchema, type OpOptions, type AutocastPolicy, type OpInput, type AutogradHook, declareOp, allOps, setAutogradHook, autogradHook, needsRecording, recordOp,
   launchKernel, hasKernel, commonDevice, describeTensor, empty as emptyOn,

@@ -25,14 +25,23 @@ function collect(result: unknown, out: Set<Tensor>): void {
     out.add(result as Tensor);
     return;
   }
-  if (Array.isArray(result)) for (const r of result) collect(r, out);
+  if (Array.isArray(result) || result instanceof Set) for (const r of result) collect(r, out);
+  else if (result instanceof Map) for (const [k, v] of result) { collect(k, out); collect(v, out); }
   else if (Object.getPrototypeOf(result) === Object.prototype) for (const r of Object.values(result)) collect(r, out);
 }
 
+/** @internal True for a Promise or any thenable: what an async function returns (tidy and grad modes refuse one). */
+export function isThenable(v: unknown): boolean {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
 /**
- * Runs fn and disposes the tensors it created, except those it returns (directly, in an array or in
- * a plain object) — those move to the enclosing scope. If fn throws, all of them are disposed. Gradients stored in `.grad` are not created
- * inside the scope's reach if the tensor they belong to was created outside it.
+ * Runs fn and disposes the tensors it created, except those it returns (directly, or in an array,
+ * a plain object, a Map or a Set, at any depth) — those move to the enclosing scope. If fn throws,
+ * all of them are disposed. Gradients stored in `.grad` are not created inside the scope's reach if
+ * the tensor they belong to was created outside it. fn must be synchronous: an async fn's tensors
+ * made after its first `await` would escape the scope, and those it returns would be disposed, so a
+ * returned Promise is a ValueError (as tf.tidy refuses one).
  *
  * @example
  * ```ts
@@ -53,6 +62,10 @@ export function tidy<R>(fn: () => R): R {
     throw e;
   }
   scopes.pop();
+  if (isThenable(result)) {
+    for (const t of scope) if (!isReferencedAsGrad(t)) release(t, new Set());
+    throw new ValueError('tidy', 'fn', 'a synchronous function (tensors made after an await escape the scope)', 'a function that returned a Promise');
+  }
   const kept = new Set<Tensor>();
   collect(result, kept);
   for (const t of scope) {

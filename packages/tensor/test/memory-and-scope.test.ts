@@ -107,6 +107,33 @@ forEachDevice('tidy, keep and using', (dev) => {
     expect([made.isDisposed, allocated()]).toEqual([true, start]);
   });
 
+  it('tidy keeps tensors returned in a Map or a Set (what backbones return), at any depth', () => {
+    const start = allocated();
+    const { features, extra } = tidy(() => {
+      const tmp = zeros([10], { device: dev }).add(1);                 // not returned: disposed
+      return { features: new Map([['0', tmp.mul(2)], ['1', tmp.mul(3)]]), extra: new Set([tmp.sum()]) };
+    });
+    const kept = [...features.values(), ...extra];
+    expect(kept.map((t) => t.isDisposed)).toEqual([false, false, false]);
+    expect(features.get('1')!.toArray()).toEqual(Array(10).fill(3));
+    for (const t of kept) t.dispose();
+    expect(allocated()).toBe(start);
+  });
+
+  it('tidy refuses an async function, disposing what it made before its first await', async () => {
+    const start = allocated();
+    let made = null as unknown as ReturnType<typeof zeros>;
+    const pending: Promise<unknown>[] = [];
+    expectError(() => tidy(() => {
+      made = zeros([100], { device: dev }).add(1);
+      const p = (async () => { await Promise.resolve(); return made; })();
+      pending.push(p);
+      return p;
+    }), ValueError, { op: 'tidy', argument: 'fn', got: 'a function that returned a Promise' });
+    expect([made.isDisposed, allocated()]).toEqual([true, start]);
+    await Promise.all(pending);
+  });
+
   it('tidy refuses something that is not a function', () => {
     expectError(() => tidy(zeros([1], { device: dev }) as never), ValueError, { op: 'tidy', argument: 'fn', expected: 'a function to run', got: 'a Tensor' });
   });
