@@ -43,12 +43,14 @@ declare module '@kiln/tensor/tensor' {
 
 Tensor.prototype.backward = function (this: Tensor, gradOrOptions?: Tensor | BackwardOptions | null, options?: BackwardOptions) {
   // an options object in the gradient's place (a plain object, not a tensor): backward({ retainGraph: true })
-  const optionsFirst = gradOrOptions !== null && gradOrOptions !== undefined && !(gradOrOptions instanceof Tensor) && Object.getPrototypeOf(gradOrOptions) === Object.prototype;
-  if (optionsFirst && options !== undefined) {
+  if (gradOrOptions instanceof Tensor || gradOrOptions === null || gradOrOptions === undefined || Object.getPrototypeOf(gradOrOptions) !== Object.prototype) {
+    backward(this, (gradOrOptions as Tensor | null | undefined) ?? undefined, options);
+    return;
+  }
+  if (options !== undefined) {
     throw new ValueError('backward', 'options', 'the options once: backward(options) or backward(grad, options)', 'options in both places');
   }
-  if (optionsFirst) backward(this, undefined, gradOrOptions as BackwardOptions);
-  else backward(this, (gradOrOptions as Tensor | null | undefined) ?? undefined, options);
+  backward(this, undefined, gradOrOptions);
 };
 
 Tensor.prototype.detach = function () {

@@ -4,7 +4,7 @@
  */
 import { type Device } from './device.js';
 import { type DType, dtypeInfo } from './dtype.js';
-import { AutogradError, DisposedError, ValueError } from './errors.js';
+import { AutogradError, DTypeError, DeviceError, DisposedError, ShapeError, ValueError } from './errors.js';
 import { describeValue } from './check.js';
 import { type Shape, isContiguous, numelOf } from './shape.js';
 import type { Storage } from './device.js';
@@ -44,8 +44,26 @@ export class Tensor {
   readonly offset: number;
   /** The element type. */
   readonly dtype: DType;
-  /** Accumulated gradient of a leaf tensor (set by backward). */
-  grad: Tensor | null = null;
+  private _grad: Tensor | null = null;
+  /**
+   * Accumulated gradient of a leaf tensor (set by backward). Assigning one checks it as PyTorch does
+   * at assignment: a tensor of this one's shape, dtype and device, or null (a wrong gradient would
+   * otherwise surface only at the optimizer's step, or not at all).
+   */
+  get grad(): Tensor | null {
+    return this._grad;
+  }
+  set grad(g: Tensor | null) {
+    if (g !== null) {
+      if (!(g instanceof Tensor)) throw new ValueError('grad', 'grad', 'a Tensor or null', describeValue(g));
+      if (g.shape.length !== this.shape.length || g.shape.some((d, i) => d !== this.shape[i])) {
+        throw new ShapeError('grad', 'grad', `a gradient of the tensor's shape [${this.shape.join(', ')}]`, `[${g.shape.join(', ')}]`);
+      }
+      if (g.dtype !== this.dtype) throw new DTypeError('grad', 'grad', `a gradient of the tensor's dtype ${this.dtype}`, g.dtype);
+      if (g.device !== this.device) throw new DeviceError('grad', 'grad', `a gradient on the tensor's device ${String(this.device)}`, String(g.device));
+    }
+    this._grad = g;
+  }
   /** The autograd node that produced this tensor; null for leaves. */
   gradFn: GradNode | null = null;
   /** @internal which output of gradFn this is */

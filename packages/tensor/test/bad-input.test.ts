@@ -70,6 +70,20 @@ describe('sizes, dims and indices are safe integers in range', () => {
     expectError(() => zeros([1]).expand([...ones12, 1]), ShapeError, { op: 'expand', got: '13 dimensions' });
   });
 
+  it('an assigned .grad is a tensor of the tensor\'s shape, dtype and device, or null (as PyTorch checks it)', () => {
+    const p = zeros([2, 3]);
+    expectError(() => { p.grad = zeros([3, 2]); }, ShapeError, { op: 'grad', argument: 'grad', expected: "a gradient of the tensor's shape [2, 3]", got: '[3, 2]' });
+    expectError(() => { p.grad = zeros([2, 3], { dtype: 'float64' }); }, DTypeError, { op: 'grad', argument: 'grad', expected: "a gradient of the tensor's dtype float32", got: 'float64' });
+    expectError(() => { p.grad = [[0, 0, 0], [0, 0, 0]] as never; }, ValueError, { op: 'grad', argument: 'grad', expected: 'a Tensor or null' });
+    expect(p.grad).toBeNull();
+    const g = zeros([2, 3]);
+    p.grad = g;
+    expect(p.grad).toBe(g);
+    p.grad = null;
+    expect(p.grad).toBeNull();
+    for (const t of [p, g]) t.dispose();
+  });
+
   it('arange and linspace with non-finite or absurd arguments', () => {
     expectError(() => arange(0, Infinity), ValueError, { op: 'arange', argument: 'end', expected: 'a finite number', got: 'Infinity' });
     expectError(() => arange(NaN), ValueError, { op: 'arange', argument: 'end', expected: 'a finite number', got: 'NaN' });
