@@ -55,17 +55,14 @@ export function tidy<R>(fn: () => R): R {
   let result: R;
   try {
     result = fn();
+    if (isThenable(result)) throw new ValueError('tidy', 'fn', 'a synchronous function (tensors made after an await escape the scope)', 'a function that returned a Promise');
   } catch (e) {
-    // fn threw: nothing is returned, so everything it created is released (as tf.tidy does)
+    // fn threw (or returned a Promise): nothing is returned, so everything it created is released (as tf.tidy does)
     scopes.pop();
     for (const t of scope) if (!isReferencedAsGrad(t)) release(t, new Set());
     throw e;
   }
   scopes.pop();
-  if (isThenable(result)) {
-    for (const t of scope) if (!isReferencedAsGrad(t)) release(t, new Set());
-    throw new ValueError('tidy', 'fn', 'a synchronous function (tensors made after an await escape the scope)', 'a function that returned a Promise');
-  }
   const kept = new Set<Tensor>();
   collect(result, kept);
   for (const t of scope) {

@@ -10,7 +10,7 @@
  * is checked before the first launch, so a bad one leaves every parameter and state as it was.
  */
 import {
-  type Tensor, MAX_KERNEL_TENSORS, DTypeError, ShapeError, checkNoInternalOverlap, commonDevice, fmtShape, hasKernel, isFloating,
+  type Tensor, MAX_KERNEL_TENSORS, DTypeError, checkNoInternalOverlap, hasKernel, isFloating,
   launchKernel, tidy,
 } from '@kiln/tensor';
 import type { ParamUpdate } from '../optimizer.js';
@@ -34,14 +34,15 @@ export function splitByKernel(name: string, updates: readonly ParamUpdate[]): [P
   return [fused, composed];
 }
 
-/** Checks what the composed path's ops would reject, naming the optimizer (`op`) and the parameter. */
+/**
+ * Checks what the composed path's ops would reject, naming the optimizer (`op`) and the parameter.
+ * A gradient's shape, dtype and device are the parameter's already (`Tensor.grad` checks them when
+ * assigned); a parameter need not be floating (a frozen one may be an integer tensor), so its
+ * gradient's dtype is checked here.
+ */
 function checkUpdate(op: string, u: ParamUpdate): void {
-  const { param, grad, arg } = u;
-  commonDevice(op, [arg, `${arg}.grad`], [param, grad]);
+  const { grad, arg } = u;
   if (!isFloating(grad.dtype)) throw new DTypeError(op, `${arg}.grad`, 'a floating-point gradient', grad.dtype);
-  if (grad.shape.length !== param.shape.length || grad.shape.some((n, i) => n !== param.shape[i])) {
-    throw new ShapeError(op, `${arg}.grad`, `the parameter's shape ${fmtShape(param.shape)}`, fmtShape(grad.shape));
-  }
 }
 
 /** t itself when a kernel can use it as it is, else a contiguous copy in `dtype`. */
