@@ -280,6 +280,24 @@ class Runner:
         return host, dev
 
 
+def print_profile(runner, row_limit):
+    """torch.profiler's table of one step (CPU and CUDA activity), sorted by device time: the
+    kernels PyTorch runs (cuDNN's by their names) beside Kiln's profiler table of the same step."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if runner.p.device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        runner.step()
+    keys = ["device_time_total", "cuda_time_total"] if runner.p.device.type == "cuda" else ["cpu_time_total"]
+    for key in keys:   # PyTorch 2.4 renamed cuda_time_total
+        try:
+            table = prof.key_averages().table(sort_by=key, row_limit=row_limit, max_name_column_width=90)
+            break
+        except (AttributeError, KeyError, ValueError):
+            continue
+    print(f"\ntorch.profiler, one {runner.mode} {runner.precision} step of preset {runner.p.name} (sorted by {key}):", flush=True)
+    print(table, flush=True)
+
+
 def compile_available():
     return hasattr(torch, "compile") and int(torch.__version__.split(".")[0]) >= 2
 
@@ -350,6 +368,9 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--tol", type=float, default=1e-4, help="largest relative difference of the first-step losses")
     ap.add_argument("--json", default="", help="write the results here")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True (train-step.ts's flag of the same name)")
+    ap.add_argument("--profile", action="store_true", help="print torch.profiler's table of one eager step per preset and precision (its kernels by device time)")
+    ap.add_argument("--row-limit", type=int, default=40, help="rows of the --profile table")
     ap.add_argument("--serve", action="store_true", help="answer timing requests on stdin (train-step.ts --interleave)")
     # train-step.ts takes the same command line (remote.sh's train-bench passes one to both): its own
     # options are not this script's, and are ignored here
@@ -361,6 +382,8 @@ def main():
     if torch is None:
         missing("PyTorch (torch)")
     _DEFAULT_THREADS = torch.get_num_threads()
+    if args.cudnn_benchmark and torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("retinanet_twin: --device cuda but torch.cuda.is_available() is False")
@@ -406,6 +429,8 @@ def main():
                     for _ in range(max(0, args.warmup - 1)):
                         r.step()
                     host, dev = r.time_steps(args.steps)
+                    if args.profile and mode == "eager":
+                        print_profile(r, args.row_limit)
                     row = {
                         "preset": p.name, "mode": mode, "precision": precision, "threads": torch.get_num_threads() if device.type == "cpu" else None,
                         "stepMs": statistics.median(host), "minMs": min(host),

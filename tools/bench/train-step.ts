@@ -22,6 +22,8 @@
  *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (adds mixed-precision rows: the
  *   core's autocast scope in bfloat16; the twin's rows come with --precisions float32,bf16)
  *   --profile (the profiler's table of one step)  --trace DIR (that step as Chrome trace JSON)
+ *   --cudnn-benchmark (cuDNN's algorithms chosen by timing, setCudnnBenchmark; the twin sets
+ *   torch.backends.cudnn.benchmark from the same flag)
  *   --export DIR  --torch FILE  --out FILE  --interleave  --loads idle,busy  --rounds 15  --python python3
  *   (and the twin's --modes eager,compile --precisions float32,bf16, accepted and left to it, since
  *   remote.sh's train-bench gives both scripts one command line)
@@ -35,7 +37,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuThreads, profile } from '@kiln/tensor';
-import { cuda } from '@kiln/cuda';
+import { cuda, setCudnnBenchmark } from '@kiln/cuda';
 import { parseOptions } from './cli-options.js';
 import { PRESET_NAMES, type PresetName, describePreset, presetSettings } from './train-step/presets.js';
 import { type StepSetup, autocastScope, disposeSetup, exportForTwin, makeSetup, timeSteps, trainStep } from './train-step/kiln-step.js';
@@ -47,7 +49,7 @@ const args = parseOptions(process.argv.slice(2), {
   presets: { type: 'strings', default: '' }, device: { type: 'string', default: '' },
   warmup: { type: 'number', default: '3' }, steps: { type: 'number', default: '10' },
   threads: { type: 'numbers', default: '' }, optimizer: { type: 'string', default: 'fused' }, amp: { type: 'string', default: '' },
-  profile: { type: 'boolean' }, 'row-limit': { type: 'number', default: '40' }, trace: { type: 'string', default: '' },
+  profile: { type: 'boolean' }, 'cudnn-benchmark': { type: 'boolean' }, 'row-limit': { type: 'number', default: '40' }, trace: { type: 'string', default: '' },
   export: { type: 'string', default: '' }, torch: { type: 'string', default: '' }, out: { type: 'string', default: '' },
   interleave: { type: 'boolean' }, loads: { type: 'strings', default: 'idle' }, rounds: { type: 'number', default: '15' },
   python: { type: 'string', default: 'python3' },
@@ -64,6 +66,7 @@ const { warmup, steps, amp } = args;
 if (!['fused', 'composed', 'both'].includes(args.optimizer)) throw new Error(`--optimizer: expected fused, composed or both, got ${args.optimizer}`);
 const optimizers = args.optimizer === 'both' ? [true, false] : [args.optimizer === 'fused'];
 if (amp !== '' && amp !== 'bf16') throw new Error(`--amp: expected bf16, got ${amp}`);
+if (args['cudnn-benchmark'] && onGpu) setCudnnBenchmark(true);
 
 function machine(device: string): string {
   if (device.startsWith('cuda')) {
@@ -187,7 +190,7 @@ function main(): void {
     }
   }
   const md = combinedTable(rows, twin, {
-    title: `RetinaNet training step (tools/bench/train-step, the example's former model: forward, focal + smooth L1, backward, Adam, losses read back), ${machine(dev)}; medians of ${steps} steps after ${warmup} warm-up; ms per step (host wall) and device ms (CUDA events around the step)`,
+    title: `RetinaNet training step (tools/bench/train-step, the example's former model: forward, focal + smooth L1, backward, Adam, losses read back), ${machine(dev)}; medians of ${steps} steps after ${warmup} warm-up; ms per step (host wall) and device ms (CUDA events around the step)${args['cudnn-benchmark'] ? '; cuDNN benchmark mode on (both sides)' : ''}`,
     presets: presets.map((p) => describePreset(p, presetSettings(p, deviceFor(p)))),
     twinMissing,
   });

@@ -21,8 +21,12 @@ set -uo pipefail
 JOBS=${KILN_MEMCHECK_JOBS:-8}
 LEFT=${KILN_MEMCHECK_LEFT_S:-540}
 [ $# -gt 0 ] || set -- packages
-FILES=$(find "$@" -name node_modules -prune -o -name '*.test.ts' -type f -print | xargs -r ls -S)
-[ -n "$FILES" ] || { echo "memcheck-each: no *.test.ts under $*"; exit 2; }
+ALL=$(find "$@" -name node_modules -prune -o -name '*.test.ts' -type f -print | xargs -r ls -S)
+[ -n "$ALL" ] || { echo "memcheck-each: no *.test.ts under $*"; exit 2; }
+# files that fill the device's memory on purpose run alone, after the others
+ALONE=$(printf '%s\n' $ALL | grep '\.whole-device\.test\.ts$' || true)
+PARALLEL=$(printf '%s\n' $ALL | grep -v '\.whole-device\.test\.ts$' || true)
+FILES="$PARALLEL $ALONE"
 LOGS=$(mktemp -d /tmp/kiln-memcheck.XXXX)
 GPU_TOOLS=$(cd "$(dirname "$0")" && pwd)
 export LOGS LEFT GPU_TOOLS NO_COLOR=1
@@ -40,7 +44,8 @@ one_file() {
 export -f one_file
 
 START=$SECONDS
-printf '%s\n' $FILES | xargs -P "$JOBS" -I{} bash -c 'one_file "$@"' _ {}
+printf '%s\n' $PARALLEL | xargs -P "$JOBS" -I{} bash -c 'one_file "$@"' _ {}
+for file in $ALONE; do one_file "$file"; done
 
 clean=0 dirty=0 failed=0 unfinished=0 passed=0 nfiles=0
 report=""
