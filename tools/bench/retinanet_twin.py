@@ -280,22 +280,25 @@ class Runner:
         return host, dev
 
 
-def print_profile(runner, row_limit):
+def print_profile(runner, row_limit, by_shape=False):
     """torch.profiler's table of one step (CPU and CUDA activity), sorted by device time: the
-    kernels PyTorch runs (cuDNN's by their names) beside Kiln's profiler table of the same step."""
+    kernels PyTorch runs (cuDNN's by their names) beside Kiln's profiler table of the same step;
+    with by_shape, also the table per op and input shapes (record_shapes, group_by_input_shape)."""
     from torch.profiler import ProfilerActivity, profile
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if runner.p.device.type == "cuda" else [])
-    with profile(activities=acts) as prof:
+    with profile(activities=acts, record_shapes=by_shape) as prof:
         runner.step()
     keys = ["device_time_total", "cuda_time_total"] if runner.p.device.type == "cuda" else ["cpu_time_total"]
-    for key in keys:   # PyTorch 2.4 renamed cuda_time_total
-        try:
-            table = prof.key_averages().table(sort_by=key, row_limit=row_limit, max_name_column_width=90)
-            break
-        except (AttributeError, KeyError, ValueError):
-            continue
-    print(f"\ntorch.profiler, one {runner.mode} {runner.precision} step of preset {runner.p.name} (sorted by {key}):", flush=True)
-    print(table, flush=True)
+    for grouped in [False, True] if by_shape else [False]:
+        for key in keys:   # PyTorch 2.4 renamed cuda_time_total
+            try:
+                table = prof.key_averages(group_by_input_shape=grouped).table(sort_by=key, row_limit=row_limit, max_name_column_width=90)
+                break
+            except (AttributeError, KeyError, ValueError):
+                continue
+        how = " per op and input shapes" if grouped else ""
+        print(f"\ntorch.profiler, one {runner.mode} {runner.precision} step of preset {runner.p.name}{how} (sorted by {key}):", flush=True)
+        print(table, flush=True)
 
 
 def compile_available():
@@ -371,6 +374,7 @@ def main():
     ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True (train-step.ts's flag of the same name)")
     ap.add_argument("--profile", action="store_true", help="print torch.profiler's table of one eager step per preset and precision (its kernels by device time)")
     ap.add_argument("--row-limit", type=int, default=40, help="rows of the --profile table")
+    ap.add_argument("--profile-shapes", action="store_true", help="the --profile table per op and input shapes (record_shapes, group_by_input_shape)")
     ap.add_argument("--serve", action="store_true", help="answer timing requests on stdin (train-step.ts --interleave)")
     # train-step.ts takes the same command line (remote.sh's train-bench passes one to both): its own
     # options are not this script's, and are ignored here
@@ -430,7 +434,7 @@ def main():
                         r.step()
                     host, dev = r.time_steps(args.steps)
                     if args.profile and mode == "eager":
-                        print_profile(r, args.row_limit)
+                        print_profile(r, args.row_limit, args.profile_shapes)
                     row = {
                         "preset": p.name, "mode": mode, "precision": precision, "threads": torch.get_num_threads() if device.type == "cpu" else None,
                         "stepMs": statistics.median(host), "minMs": min(host),

@@ -22,6 +22,7 @@
  *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (adds mixed-precision rows: the
  *   core's autocast scope in bfloat16; the twin's rows come with --precisions float32,bf16)
  *   --profile (the profiler's table of one step)  --trace DIR (that step as Chrome trace JSON)
+ *   --profile-shapes (that table per kernel and input shapes, recordShapes; the twin's likewise)
  *   --cudnn-benchmark (cuDNN's algorithms chosen by timing, setCudnnBenchmark; the twin sets
  *   torch.backends.cudnn.benchmark from the same flag)
  *   --export DIR  --torch FILE  --out FILE  --interleave  --loads idle,busy  --rounds 15  --python python3
@@ -49,7 +50,7 @@ const args = parseOptions(process.argv.slice(2), {
   presets: { type: 'strings', default: '' }, device: { type: 'string', default: '' },
   warmup: { type: 'number', default: '3' }, steps: { type: 'number', default: '10' },
   threads: { type: 'numbers', default: '' }, optimizer: { type: 'string', default: 'fused' }, amp: { type: 'string', default: '' },
-  profile: { type: 'boolean' }, 'cudnn-benchmark': { type: 'boolean' }, 'row-limit': { type: 'number', default: '40' }, trace: { type: 'string', default: '' },
+  profile: { type: 'boolean' }, 'cudnn-benchmark': { type: 'boolean' }, 'profile-shapes': { type: 'boolean' }, 'row-limit': { type: 'number', default: '40' }, trace: { type: 'string', default: '' },
   export: { type: 'string', default: '' }, torch: { type: 'string', default: '' }, out: { type: 'string', default: '' },
   interleave: { type: 'boolean' }, loads: { type: 'strings', default: 'idle' }, rounds: { type: 'number', default: '15' },
   python: { type: 'string', default: 'python3' },
@@ -118,9 +119,10 @@ function timeAll(): KilnRow[] {
         }
         if (args.profile && fused) {
           if (cpu) cpuThreads(counts[0] || defaultThreads);   // the first timed setting's threads
-          const prof = profile(() => trainStep(u));
+          const byShape = args['profile-shapes'];
+          const prof = profile({ recordShapes: byShape }, () => trainStep(u));
           const title = `The profiler's table of one Kiln ${p} ${precision} step${cpu ? ` on ${cpuThreads()} thread(s)` : ''} (sorted by device time; [names] are ranges):`;
-          const table = prof.table({ rowLimit: args['row-limit'] });
+          const table = prof.table({ rowLimit: args['row-limit'], groupByInputShape: byShape });
           log(`\n${title}\n${table}\n`);
           profileTables.push(`${title}\n\n\`\`\`\n${table}\n\`\`\``);
           const traceDir = args.trace;

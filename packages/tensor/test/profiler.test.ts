@@ -111,6 +111,34 @@ forEachDevice('profiler', (dev) => {
     x.dispose();
   });
 
+  it('records input shapes on request and groups kernels by them (torch\'s record_shapes, group_by_input_shape)', () => {
+    const a = make(6).reshape([2, 3]), b = make(3, 2), c = make(12, 3).reshape([4, 3]);
+    const work = () => {
+      a.add(b).dispose();
+      a.add(b).dispose();
+      c.add(b).dispose();
+      c.neg().dispose();
+    };
+    const prof = profile({ recordShapes: true }, work);
+    // the shapes the kernel receives: a broadcast operand arrives expanded to the result's shape
+    expect(prof.events().kernels.map((k) => k.inputShapes)).toEqual([[[2, 3], [2, 3]], [[2, 3], [2, 3]], [[4, 3], [4, 3]], [[4, 3]]]);
+    const rows = prof.keyAverages({ groupByInputShape: true }).filter((r) => r.kind === 'kernel');
+    expect(rows.map((r) => [r.name, r.inputShapes, r.calls])).toEqual([['add', '[[2, 3], [2, 3]]', 2], ['add', '[[4, 3], [4, 3]]', 1], ['neg', '[[4, 3]]', 1]]);
+    expect(prof.keyAverages().filter((r) => r.name === 'add').map((r) => [r.calls, r.inputShapes])).toEqual([[3, undefined]]);
+    const lines = prof.table({ groupByInputShape: true, sortBy: 'calls' }).split('\n');
+    expect(lines[1]).toMatch(/# of Calls\s+Input Shapes$/);
+    expect(lines[3]).toMatch(/^add\s.*\s2\s+\[\[2, 3\], \[2, 3\]\]$/);
+    const trace = prof.chromeTrace().traceEvents.filter((e) => e.name === 'neg' && e.ph === 'X' && e.pid === 0);
+    expect(trace[0].args?.['Input Shapes']).toBe('[[4, 3]]');
+    // without recordShapes there are no shapes to group by: a typed error, not one silent group
+    const plain = profile(work);
+    expect(plain.events().kernels.every((k) => k.inputShapes === undefined)).toBe(true);
+    expectError(() => plain.table({ groupByInputShape: true }), ValueError, { op: 'Profiler.table', argument: 'groupByInputShape', got: 'a profile recorded without input shapes' });
+    expectError(() => plain.keyAverages({ groupByInputShape: true }), ValueError, { op: 'Profiler.keyAverages', argument: 'groupByInputShape' });
+    expect(() => new Profiler({ recordShape: true } as never)).toThrow(/recordShape/);
+    for (const t of [a, b, c]) t.dispose();
+  });
+
   it('writes Chrome trace JSON: ranges and launches on the host thread, kernels on the device stream', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kiln-trace-'));
     try {

@@ -6,6 +6,7 @@
  * launch to its kernel. Timestamps are microseconds since the profile started, on the host's clock
  * (device times are mapped onto it when the profile stops).
  */
+import { formatShapes } from './key-averages.js';
 import type { Session } from './session.js';
 
 /** One event of the Trace Event Format. */
@@ -60,7 +61,7 @@ export function chromeTrace(s: Session): ChromeTrace {
     const onHost = !k.timed;   // the kernel ran inside its launch
     events.push({
       name: k.name, cat: onHost ? 'kernel' : 'launch', ph: 'X', pid: HOST_PID, tid: HOST_TID, ts: us(k.start), dur: (k.end - k.start) * 1000,
-      args: { device: dev, bytes: k.bytes },
+      args: { device: dev, bytes: k.bytes, ...(k.inputShapes ? { 'Input Shapes': formatShapes(k.inputShapes) } : {}) },
     });
     if (onHost) return;
     let pid = devicePids.get(dev);

@@ -29,6 +29,11 @@ export interface ProfileRow {
   bytes: number;
   /** Bytes allocated inside but not in a child. */
   selfBytes: number;
+  /**
+   * With `groupByInputShape`: the input shapes of this row's kernels, as `[[32, 64, 32, 32], [64, 64, 3, 3]]`
+   * ('' for a range, whose launches may differ).
+   */
+  inputShapes?: string;
 }
 
 /** The columns {@link ProfileTableOptions.sortBy} can sort by (descending). */
@@ -40,12 +45,29 @@ export interface ProfileTableOptions {
   sortBy?: ProfileSortKey;
   /** Print at most this many rows (default: all). */
   rowLimit?: number;
+  /**
+   * One row per kernel name and input shapes, with an "Input Shapes" column (torch's
+   * key_averages(group_by_input_shape=True)); the profile must have been recorded with `recordShapes`.
+   */
+  groupByInputShape?: boolean;
+}
+
+/** Options of {@link Profiler.keyAverages}. */
+export interface KeyAveragesOptions {
+  /** Kernels summed per name and input shapes rather than per name (needs `recordShapes`). */
+  groupByInputShape?: boolean;
+}
+
+/** '[[32, 64, 32, 32], [64, 64, 3, 3]]': a kernel's input shapes as a table cell. */
+export function formatShapes(shapes: readonly (readonly number[])[]): string {
+  return `[${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}]`;
 }
 
 const deviceMs = (k: KernelEvent): number => k.deviceEnd - k.deviceStart;
 
-/** Every event summed by (kind, name), in first-seen order. */
-export function keyAverages(s: Session): ProfileRow[] {
+/** Every event summed by (kind, name), or by (kind, name, input shapes) for kernels when grouping by shape; in first-seen order. */
+export function keyAverages(s: Session, options: KeyAveragesOptions = {}): ProfileRow[] {
+  const byShape = options.groupByInputShape === true;
   const n = s.ranges.length;
   const childHost = new Float64Array(n), childBytes = new Float64Array(n), devTotal = new Float64Array(n), devSelf = new Float64Array(n);
   s.ranges.forEach((r: RangeEvent) => {
@@ -63,10 +85,14 @@ export function keyAverages(s: Session): ProfileRow[] {
     for (let p = k.parent; p >= 0; p = s.ranges[p].parent) devTotal[p] += d;
   }
   const rows = new Map<string, ProfileRow>();
-  const add = (kind: ProfileRow['kind'], name: string, host: number, hostSelf: number, dev: number, dSelf: number, bytes: number, selfBytes: number) => {
-    const key = `${kind}\u0000${name}`;
+  const add = (kind: ProfileRow['kind'], name: string, host: number, hostSelf: number, dev: number, dSelf: number, bytes: number, selfBytes: number, shapes?: string) => {
+    const key = `${kind}\u0000${name}\u0000${shapes ?? ''}`;
     let r = rows.get(key);
-    if (!r) rows.set(key, (r = { name, kind, calls: 0, hostTotal: 0, hostSelf: 0, deviceTotal: 0, deviceSelf: 0, bytes: 0, selfBytes: 0 }));
+    if (!r) {
+      r = { name, kind, calls: 0, hostTotal: 0, hostSelf: 0, deviceTotal: 0, deviceSelf: 0, bytes: 0, selfBytes: 0 };
+      if (byShape) r.inputShapes = shapes ?? '';
+      rows.set(key, r);
+    }
     r.calls++;
     r.hostTotal += host;
     r.hostSelf += hostSelf;
@@ -81,7 +107,7 @@ export function keyAverages(s: Session): ProfileRow[] {
   });
   for (const k of s.kernels) {
     const host = k.end - k.start, d = deviceMs(k);
-    add('kernel', k.name, host, host, d, d, k.bytes, k.bytes);
+    add('kernel', k.name, host, host, d, d, k.bytes, k.bytes, byShape ? formatShapes(k.inputShapes ?? []) : undefined);
   }
   return [...rows.values()];
 }
@@ -119,14 +145,18 @@ export function formatTable(s: Session, rows: readonly ProfileRow[], options: Pr
     const n = r.kind === 'kernel' ? r.name : `[${r.name}]`;
     return n.length > MAX_NAME ? `${n.slice(0, MAX_NAME - 3)}...` : n;
   };
+  const shapes = rows.some((r) => r.inputShapes !== undefined);
   const header = ['Name', 'Self host %', 'Self host', 'Host total %', 'Host total', 'Host avg', 'Self device', 'Self device %', 'Device total', 'Device avg', 'Bytes', 'Self bytes', '# of Calls'];
+  if (shapes) header.push('Input Shapes');
   const body = shown.map((r) => [
     name(r), pct(r.hostSelf, hostAll), formatMs(r.hostSelf), pct(r.hostTotal, hostAll), formatMs(r.hostTotal), formatMs(r.hostTotal / r.calls),
     formatMs(r.deviceSelf), pct(r.deviceSelf, deviceAll), formatMs(r.deviceTotal), formatMs(r.deviceTotal / r.calls),
-    formatBytes(r.bytes), formatBytes(r.selfBytes), String(r.calls),
+    formatBytes(r.bytes), formatBytes(r.selfBytes), String(r.calls), ...(shapes ? [r.inputShapes ?? ''] : []),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c].length)));
-  const line = (cells: string[]) => cells.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ');
+  // the first column (names) and the shapes (last, when shown) read left to right; numbers align right
+  const left = (c: number) => c === 0 || (shapes && c === header.length - 1);
+  const line = (cells: string[]) => cells.map((v, c) => (left(c) ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [
     rule, line(header), rule, ...body.map(line), rule,

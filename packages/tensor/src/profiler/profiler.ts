@@ -17,14 +17,15 @@
  * bytes each allocates.
  */
 import { ValueError } from '../errors.js';
+import { checkOptionKeys } from '../check.js';
 import { type KernelEvent, type RangeEvent, type Session, beginSession, endSession } from './session.js';
-import { type ProfileRow, type ProfileTableOptions, formatTable, keyAverages } from './key-averages.js';
+import { type KeyAveragesOptions, type ProfileRow, type ProfileTableOptions, formatTable, keyAverages } from './key-averages.js';
 import { type ChromeTrace, chromeTrace } from './chrome-trace.js';
 import { writeFileSync } from 'node:fs';
 
 export { recordFunction, isProfiling } from './session.js';
 export type { KernelEvent, RangeEvent } from './session.js';
-export type { ProfileRow, ProfileSortKey, ProfileTableOptions } from './key-averages.js';
+export type { KeyAveragesOptions, ProfileRow, ProfileSortKey, ProfileTableOptions } from './key-averages.js';
 export type { ChromeTrace, TraceEvent } from './chrome-trace.js';
 
 /** What {@link Profiler.events} returns: every range and kernel launch, in the order they started. */
@@ -43,6 +44,12 @@ export interface ProfilerOptions {
    * kernels are always timed by their launch, in which they run.
    */
   deviceTime?: boolean;
+  /**
+   * Record the shapes of each kernel's inputs (torch.profiler's record_shapes; default false), for
+   * `keyAverages({ groupByInputShape: true })` and the table's "Input Shapes" column. Costs a little
+   * host time per launch while profiling.
+   */
+  recordShapes?: boolean;
 }
 
 /**
@@ -65,12 +72,14 @@ export class Profiler {
   constructor(
     /** How the profile records (see {@link ProfilerOptions}). */
     readonly options: ProfilerOptions = {},
-  ) {}
+  ) {
+    checkOptionKeys('Profiler', options, { deviceTime: true, recordShapes: true });
+  }
 
   /** Starts recording (waits for the timed devices' queued work first). Returns this. */
   start(): this {
     if (this.running) throw new ValueError('Profiler.start', null, 'a profiler that is not running', 'one already started');
-    this.session = beginSession(this.options.deviceTime ?? true);
+    this.session = beginSession(this.options.deviceTime ?? true, this.options.recordShapes ?? false);
     this.running = true;
     return this;
   }
@@ -94,9 +103,15 @@ export class Profiler {
     return { ranges: s.ranges, kernels: s.kernels };
   }
 
-  /** The events summed per kernel name and per range name (torch's key_averages()). */
-  keyAverages(): ProfileRow[] {
-    return keyAverages(this.done('Profiler.keyAverages'));
+  /**
+   * The events summed per kernel name and per range name (torch's key_averages()); with
+   * `groupByInputShape`, kernels per name and input shapes (the profile needs `recordShapes`).
+   */
+  keyAverages(options: KeyAveragesOptions = {}): ProfileRow[] {
+    const s = this.done('Profiler.keyAverages');
+    checkOptionKeys('Profiler.keyAverages', options, { groupByInputShape: true });
+    checkGrouping('Profiler.keyAverages', s, options);
+    return keyAverages(s, options);
   }
 
   /**
@@ -105,7 +120,9 @@ export class Profiler {
    */
   table(options: ProfileTableOptions = {}): string {
     const s = this.done('Profiler.table');
-    return formatTable(s, keyAverages(s), options);
+    checkOptionKeys('Profiler.table', options, { sortBy: true, rowLimit: true, groupByInputShape: true });
+    checkGrouping('Profiler.table', s, options);
+    return formatTable(s, keyAverages(s, options), options);
   }
 
   /** The profile in Chrome's Trace Event Format (what exportChromeTrace writes). */
@@ -116,6 +133,13 @@ export class Profiler {
   /** Writes the profile as Chrome trace JSON, for https://ui.perfetto.dev or chrome://tracing. */
   exportChromeTrace(path: string): void {
     writeFileSync(path, JSON.stringify(this.chromeTrace()));
+  }
+}
+
+/** Grouping by input shape needs the shapes: a profile recorded without them is a clear error, not one group. */
+function checkGrouping(op: string, s: Session, options: KeyAveragesOptions): void {
+  if (options.groupByInputShape === true && !s.recordShapes) {
+    throw new ValueError(op, 'groupByInputShape', 'a profile recorded with { recordShapes: true }', 'a profile recorded without input shapes');
   }
 }
 

@@ -45,6 +45,11 @@ export interface KernelEvent {
   deviceStart: number;
   /** When it ended on the device, likewise. */
   deviceEnd: number;
+  /**
+   * The shapes of its input tensors as the kernel receives them, in its order (recorded with
+   * `recordShapes`): an operand broadcast by an elementwise op arrives expanded to the result's shape.
+   */
+  readonly inputShapes?: readonly (readonly number[])[];
 }
 
 /** The events of one profile and the ranges open now. */
@@ -60,7 +65,11 @@ export class Session {
   readonly start: number;
   end = NaN;
 
-  constructor(readonly deviceTime: boolean) {
+  constructor(
+    readonly deviceTime: boolean,
+    /** Record each kernel's input shapes (ProfilerOptions.recordShapes). */
+    readonly recordShapes = false,
+  ) {
     if (deviceTime) {
       try {
         for (const b of registeredBackends()) {
@@ -101,15 +110,18 @@ export class Session {
     for (const i of this.open) this.ranges[i].bytes += nbytes;
   }
 
-  /** Launches kernel `id` and records it (nothing when the launch throws). */
-  launch(backend: Backend, id: number, name: string, device: Device): void {
+  /** Launches kernel `id` and records it (nothing when the launch throws); `inputShapes` with recordShapes. */
+  launch(backend: Backend, id: number, name: string, device: Device, inputShapes?: readonly (readonly number[])[]): void {
     const t0 = performance.now();
     backend.launch(id);
     const t1 = performance.now();
     const timed = this.timedDevices.has(device);
     // untimed: a CPU kernel ran inside the launch; a device that could be timed (deviceTime: false) gets 0
     const deviceEnd = timed ? NaN : backend.kernelTimer ? t0 : t1;
-    this.kernels.push({ name, device, start: t0, end: t1, parent: this.parent(), bytes: this.pending, timed, deviceStart: timed ? NaN : t0, deviceEnd });
+    this.kernels.push({
+      name, device, start: t0, end: t1, parent: this.parent(), bytes: this.pending, timed, deviceStart: timed ? NaN : t0, deviceEnd,
+      ...(inputShapes ? { inputShapes } : {}),
+    });
     this.pending = 0;
   }
 
@@ -135,9 +147,9 @@ export class Session {
 export let activeSession: Session | null = null;
 
 /** Starts recording into a new session (one at a time). */
-export function beginSession(deviceTime: boolean): Session {
+export function beginSession(deviceTime: boolean, recordShapes = false): Session {
   if (activeSession !== null) throw new ValueError('Profiler.start', null, 'no other profile running (profiles do not nest)', 'a profile already running');
-  activeSession = new Session(deviceTime);
+  activeSession = new Session(deviceTime, recordShapes);
   return activeSession;
 }
 
