@@ -92,6 +92,12 @@ export const casesByFamily = families({
     })),
     { ops: ['maximum', 'minimum'], title: 'maximum/minimum split the gradient on ties', build: (dev) => ({ fn: ((a: Tensor, b: Tensor) => [k.maximum(a, b), k.minimum(a, b)]), inputs: [leafOf(dev, [1, 2, 3]), leafOf(dev, [1, 0, 5])] }) },
     { ops: ['clamp'], title: 'clamp with both bounds, one bound each', gradgrad: true, build: (dev) => ({ fn: ((a: Tensor) => [a.clamp(-0.5, 0.5), a.clamp(0.1), a.clamp(undefined, 0.2)]), inputs: [leafT(dev, [3, 5], -1, 1)] }) },
+    // the output is a constant (the mask jumps at 0, where finite differences are meaningless);
+    // relu's own gradgrad case differentiates through an output that depends on the input
+    { ops: ['relu_backward'], title: 'relu_backward: the gradient masked by an output of mixed signs and zeros, broadcast', gradgrad: true, build: (dev) => {
+      const y = tensor(Float64Array.from([0.5, -1, 0, 2, -0.3, 1.5, 0, -2, 3, 0.1, -0.1, 0]), { dtype: 'float64', device: dev }).reshape([3, 4]);
+      return { fn: ((g: Tensor) => [k.reluBackward(g, y), k.reluBackward(g, y.slice(0, 0, 1))]), inputs: [leafT(dev, [3, 4])] };
+    } },
     { ops: ['where'], title: 'where with broadcasting and JS numbers', gradgrad: true, build: (dev) => {
       const cond = tensor([true, false, true, false], { device: dev });
       return { fn: ((a: Tensor, b: Tensor) => [k.where(cond, a, b), k.where(cond, a, 0.5), k.where(cond, 2, b)]), inputs: [leaf(dev, [3, 4]), leaf(dev, [3, 1])] };

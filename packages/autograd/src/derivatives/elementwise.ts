@@ -4,7 +4,7 @@
  * them down to each input's shape.
  */
 import {
-  type Tensor, type TensorLike, add, cos, div, eq, ge, gt, le, log, logicalAnd, lt, mul, neg, pow, sigmoid, sign, sin, sub,
+  type Tensor, type TensorLike, add, cos, div, eq, ge, gt, le, log, logicalAnd, lt, mul, neg, pow, reluBackward, sigmoid, sign, sin, sub,
   where, zerosLike,
 } from '@kiln/tensor';
 import { type DerivativeContext, defineDerivative } from '../derivative-table.js';
@@ -59,7 +59,13 @@ defineDerivative('sign', { grads: { input: (c) => zerosLike(c.grad) } });
 // floor is piecewise constant too
 defineDerivative('floor', { grads: { input: (c) => zerosLike(c.grad) } });
 // relu' = 1 where the output is positive (0 at 0, as PyTorch's threshold_backward)
-defineDerivative('relu', { save: ['output'], grads: { input: (c) => where(gt(c.saved('output'), 0), c.grad, 0) } });
+defineDerivative('relu', { save: ['output'], grads: { input: (c) => reluBackward(c.grad, c.saved('output')) } });
+// relu_backward(g, y) = g * [y > 0] is linear in g with the same mask, and piecewise constant in y
+// (zero almost everywhere: relu's second derivative, as PyTorch's threshold_backward gives)
+defineDerivative('relu_backward', {
+  save: ['output'],
+  grads: { grad_output: (c) => reluBackward(c.grad, c.saved('output')), output: (c) => zerosLike(c.grad) },
+});
 
 // identities return the upstream gradient itself (no copy): the implicit 1 of backward() stays recognisable (isImplicitGradient)
 defineDerivative('add', { grads: { input: (c) => c.grad, other: (c) => c.grad } });

@@ -177,6 +177,7 @@ const B = {
   eq: defineBinary('eq', 'bool', notDifferentiable), ne: defineBinary('ne', 'bool', notDifferentiable), lt: defineBinary('lt', 'bool', notDifferentiable),
   le: defineBinary('le', 'bool', notDifferentiable), gt: defineBinary('gt', 'bool', notDifferentiable), ge: defineBinary('ge', 'bool', notDifferentiable),
   logicalAnd: defineBinary('logical_and', 'bool', notDifferentiable), logicalOr: defineBinary('logical_or', 'bool', notDifferentiable),
+  reluBackward: { schema: declareOp('relu_backward', ['grad_output', 'output']), kind: 'same', allowBool: false } satisfies Elementwise,
 };
 
 /** e^x. Integer inputs give the default float dtype (as every float op here). */
@@ -219,6 +220,12 @@ export const abs = (x: Tensor): Tensor => runUnary(U.abs, x);
 export const sign = (x: Tensor): Tensor => runUnary(U.sign, x);
 /** max(x, 0); NaN stays NaN (as PyTorch). */
 export const relu = (x: Tensor): Tensor => runUnary(U.relu, x);
+/**
+ * relu's gradient in one kernel (PyTorch's threshold_backward at 0): `gradOutput` where `output`
+ * (relu's result) is positive, 0 elsewhere, a NaN output included. What relu's derivative computes;
+ * `where(gt(output, 0), gradOutput, 0)` gives the same in two kernels and a bool tensor.
+ */
+export const reluBackward = (gradOutput: TensorLike, output: TensorLike): Tensor => runBinary(B.reluBackward, gradOutput, output);
 /** True where x is NaN (a bool tensor). */
 export const isnan = (x: Tensor): Tensor => runUnary(U.isnan, x);
 /** True where x is neither NaN nor infinite (a bool tensor). */
