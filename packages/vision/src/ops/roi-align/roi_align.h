@@ -74,20 +74,21 @@ template <typename C> KILN_HD RoiGrid<C> roi_grid(const C* roi, C scale, const R
 // The sample coordinate of bin `b`, grid step `i` of `n`, along one axis.
 template <typename C> KILN_HD C sample_at(C start, C bin, int64_t b, int i, int n) { return start + C(b) * bin + C(i + 0.5f) * bin / C(n); }
 
-// The four neighbours (offsets in an H × W plane) of a sample and their weights; all weights 0
-// when the sample lies outside [-1, H] × [-1, W].
-template <typename C> struct Bilinear {
-  int64_t p1, p2, p3, p4;
+// The four neighbours (offsets in an H × W plane, in the index type I: int32_t on CUDA when the
+// plane fits it, whose 64-bit integer arithmetic takes two instructions per operation) of a sample
+// and their weights; all weights 0 when the sample lies outside [-1, H] × [-1, W].
+template <typename C, typename I = int64_t> struct Bilinear {
+  I p1, p2, p3, p4;
   C w1, w2, w3, w4;
   bool inside;   // false: no neighbours (the backward pass adds nothing, not even 0 × a NaN gradient)
 };
 
-template <typename C> KILN_HD Bilinear<C> bilinear(int64_t height, int64_t width, C y, C x) {
+template <typename C, typename I> KILN_HD Bilinear<C, I> bilinear(I height, I width, C y, C x) {
   // written as !(in range) so that NaN coordinates (every comparison false) land here
   if (!(y >= C(-1) && y <= C(height) && x >= C(-1) && x <= C(width))) return {0, 0, 0, 0, C(0), C(0), C(0), C(0), false};
   if (y <= C(0)) y = C(0);
   if (x <= C(0)) x = C(0);
-  int64_t y_low = (int64_t)y, x_low = (int64_t)x, y_high, x_high;
+  I y_low = (I)y, x_low = (I)x, y_high, x_high;
   if (y_low >= height - 1) {
     y_high = y_low = height - 1;
     y = C(y_low);
@@ -106,7 +107,7 @@ template <typename C> KILN_HD Bilinear<C> bilinear(int64_t height, int64_t width
 }
 
 // The interpolated value at a sample (torchvision's order of the four products).
-template <typename C, typename T> KILN_HD C interpolate(const T* plane, const Bilinear<C>& s) {
+template <typename C, typename T, typename I> KILN_HD C interpolate(const T* plane, const Bilinear<C, I>& s) {
   return s.w1 * C(load(plane + s.p1)) + s.w2 * C(load(plane + s.p2)) + s.w3 * C(load(plane + s.p3)) + s.w4 * C(load(plane + s.p4));
 }
 

@@ -13,8 +13,9 @@ namespace kiln { namespace vision {
 namespace {
 
 // One thread per output element (a grid-stride loop). The element's index is split into (roi,
-// channel, bin) in I: int32_t below 2^31 elements (32-bit divisions are much cheaper than 64-bit
-// ones), int64_t above.
+// channel, bin) in I, and the samples' neighbours are found in I: int32_t when the output and a
+// feature plane have fewer than 2^31 elements (32-bit divisions, conversions and offsets are much
+// cheaper than 64-bit ones), int64_t otherwise.
 #define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 // (roi, channel, row, column) of output element `index` of [K, C, PH, PW].
@@ -64,9 +65,10 @@ __global__ void roi_align_forward(const T* input, const T* rois, T* out, int64_t
     C sum = C(0);
     if (roi_of(rois, k, batch, scale, p, b, g, slot, kernel_id)) {
       const T* plane = input + (b * p.channels + ch) * p.height * p.width;
+      const I height = (I)p.height, width = (I)p.width;
       for (int iy = 0; iy < g.grid_h; ++iy) {
         const C y = sample_at(g.start_h, g.bin_h, ph, iy, g.grid_h);
-        for (int ix = 0; ix < g.grid_w; ++ix) sum += interpolate<C>(plane, bilinear(p.height, p.width, y, sample_at(g.start_w, g.bin_w, pw, ix, g.grid_w)));
+        for (int ix = 0; ix < g.grid_w; ++ix) sum += interpolate<C>(plane, bilinear(height, width, y, sample_at(g.start_w, g.bin_w, pw, ix, g.grid_w)));
       }
       sum /= g.count;
     }
@@ -84,11 +86,12 @@ __global__ void roi_align_backward(const T* grad, const T* rois, T* grad_input, 
     RoiGrid<T> g;
     if (!roi_of(rois, k, batch, scale, p, b, g, slot, kernel_id)) continue;
     T* plane = grad_input + (b * p.channels + ch) * p.height * p.width;
+    const I height = (I)p.height, width = (I)p.width;
     const T gb = grad[index];
     for (int iy = 0; iy < g.grid_h; ++iy) {
       const T y = sample_at(g.start_h, g.bin_h, ph, iy, g.grid_h);
       for (int ix = 0; ix < g.grid_w; ++ix) {
-        const Bilinear<T> w = bilinear(p.height, p.width, y, sample_at(g.start_w, g.bin_w, pw, ix, g.grid_w));
+        const Bilinear<T, I> w = bilinear(height, width, y, sample_at(g.start_w, g.bin_w, pw, ix, g.grid_w));
         if (!w.inside) continue;
         atomicAdd(plane + w.p1, gb * w.w1 / g.count);
         atomicAdd(plane + w.p2, gb * w.w2 / g.count);
@@ -99,13 +102,16 @@ __global__ void roi_align_backward(const T* grad, const T* rois, T* grad_input, 
   }
 }
 
+// The output (or its gradient) and one feature plane both index in int32_t.
+bool fits_int32(int64_t pooled_numel, const RoiAlignParams& p) { return pooled_numel < (1LL << 31) && p.height * p.width < (1LL << 31); }
+
 struct Cuda {
   template <typename T> static void forward(const KernelCall& c, const TensorArg& input, const TensorArg& rois, TensorArg& out, const RoiAlignParams& p) {
     const auto launch = [&](auto index_type) {
       roi_align_forward<T, decltype(index_type)><<<kiln::cuda::blocks_for(out.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
           input.ptr<T>(), rois.ptr<T>(), out.ptr<T>(), out.numel, input.shape[0], compute_t<T>(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
     };
-    if (out.numel < (1LL << 31)) launch(int32_t{});
+    if (fits_int32(out.numel, p)) launch(int32_t{});
     else launch(int64_t{});
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
@@ -119,7 +125,7 @@ struct Cuda {
       roi_align_backward<T, decltype(index_type)><<<kiln::cuda::blocks_for(grad.numel), kiln::cuda::kThreads, 0, s>>>(
           grad.ptr<T>(), rois.ptr<T>(), grad_input.ptr<T>(), grad.numel, grad_input.shape[0], T(c.attr(0)), p, kiln::cuda::error_slot_of(c), c.id);
     };
-    if (grad.numel < (1LL << 31)) launch(int32_t{});
+    if (fits_int32(grad.numel, p)) launch(int32_t{});
     else launch(int64_t{});
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
