@@ -11,10 +11,14 @@
 #
 # Environment:
 #   KILN_MEMCHECK_JOBS    files at a time (default 8)
-#   KILN_MEMCHECK_LEFT_S  seconds every file must have ended by (default 540); a file still
-#                         running then is stopped and reported as unfinished
+#   KILN_MEMCHECK_LEFT_S  seconds from the start by which every file must have ended (default
+#                         540): a file still running then is stopped and reported as unfinished, a
+#                         file not started by then as not run, and the report still gets printed
+#                         (2026-12-05: 121 files at 15 jobs did not fit 267 s; the old per-file
+#                         limit let the whole step run into remote.sh's deadline, which killed it
+#                         before any report)
 # Prints each file's summary lines (the tail of its log when not clean), one line per file and a total:
-#   memcheck-each: 32 files: 32 clean, 0 with errors, 0 failed tests, 0 unfinished | Tests 1403 passed
+#   memcheck-each: 32 files: 32 clean, 0 with errors, 0 failed tests, 0 unfinished, 0 not run | Tests 1403 passed
 # Exit status: 0 when every file ran to the end with 0 sanitizer errors and its tests passed.
 set -uo pipefail
 
@@ -29,15 +33,21 @@ PARALLEL=$(printf '%s\n' $ALL | grep -v '\.whole-device\.test\.ts$' || true)
 FILES="$PARALLEL $ALONE"
 LOGS=$(mktemp -d /tmp/kiln-memcheck.XXXX)
 GPU_TOOLS=$(cd "$(dirname "$0")" && pwd)
-export LOGS LEFT GPU_TOOLS NO_COLOR=1
+END_AT=$(($(date +%s) + LEFT))
+export LOGS LEFT END_AT GPU_TOOLS NO_COLOR=1
 unset FORCE_COLOR
 
 one_file() {
-  local file=$1 log t0=$SECONDS
+  local file=$1 log t0=$SECONDS left
   log="$LOGS/$(printf '%s' "$file" | tr '/' '_').log"
+  left=$((END_AT - $(date +%s)))
+  if [ "$left" -lt 15 ]; then
+    echo "rc=notrun" >"$log"
+    return
+  fi
   # the sanitizer's options and the one-worker vitest, as remote.sh's memcheck step
   source "$GPU_TOOLS/memcheck-command.sh"
-  timeout -k 10 "$LEFT" "${MEMCHECK_VITEST[@]}" "$file" >"$log" 2>&1
+  timeout -k 10 "$left" "${MEMCHECK_VITEST[@]}" "$file" >"$log" 2>&1
   echo "rc=$?" >>"$log"
   echo "seconds=$((SECONDS - t0))" >>"$log"
 }
@@ -47,7 +57,7 @@ START=$SECONDS
 printf '%s\n' $PARALLEL | xargs -P "$JOBS" -I{} bash -c 'one_file "$@"' _ {}
 for file in $ALONE; do one_file "$file"; done
 
-clean=0 dirty=0 failed=0 unfinished=0 passed=0 nfiles=0
+clean=0 dirty=0 failed=0 unfinished=0 notrun=0 passed=0 nfiles=0
 report=""
 for file in $FILES; do
   log="$LOGS/$(printf '%s' "$file" | tr '/' '_').log"
@@ -58,7 +68,9 @@ for file in $FILES; do
   tests=$(grep -E '^[[:space:]]*Tests[[:space:]]' "$log" | tail -1 | sed 's/^ *//')
   n=$(printf '%s' "$tests" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0)
   passed=$((passed + ${n:-0}))
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+  if [ "$rc" = notrun ]; then
+    state="not run (no time left)"; notrun=$((notrun + 1))
+  elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     state=unfinished; unfinished=$((unfinished + 1))
   elif [ "$errors" != 0 ] || [ "$rc" = 86 ]; then
     state="SANITIZER ERRORS ($errors)"; dirty=$((dirty + 1))
@@ -77,5 +89,5 @@ done
 echo
 echo "==================== per file ($((SECONDS - START)) s)"
 printf '%s' "$report"
-echo "memcheck-each: $nfiles files: $clean clean, $dirty with errors, $failed failed tests, $unfinished unfinished | Tests $passed passed"
+echo "memcheck-each: $nfiles files: $clean clean, $dirty with errors, $failed failed tests, $unfinished unfinished, $notrun not run | Tests $passed passed"
 [ "$clean" = "$nfiles" ]
