@@ -157,17 +157,25 @@ function paintBackground(pixels: Float32Array, S: number, rng: Rng, texture: num
     return { kx: (Math.cos(angle) * 2 * Math.PI) / period, ky: (Math.sin(angle) * 2 * Math.PI) / period, phase: rng.uniform(0, 2 * Math.PI), amp: [0, 1, 2].map(() => texture * rng.uniform(0, 0.12)) };
   });
   // sin(kx·x + ky·y + phase) = sin(kx·x)·cos(ky·y + phase) + cos(kx·x)·sin(ky·y + phase): per row and column
-  const tables = waves.map((w) => ({
+  const [w0, w1] = waves.map((w) => ({
     amp: w.amp,
     sinX: Float64Array.from({ length: S }, (_, x) => Math.sin(w.kx * x)), cosX: Float64Array.from({ length: S }, (_, x) => Math.cos(w.kx * x)),
     sinY: Float64Array.from({ length: S }, (_, y) => Math.sin(w.ky * y + w.phase)), cosY: Float64Array.from({ length: S }, (_, y) => Math.cos(w.ky * y + w.phase)),
   }));
+  // the inner loop with everything that depends on the channel or the row taken out of it (the same
+  // operations in the same order as written per pixel, so the same values, several times faster)
+  const { sinX: sinX0, cosX: cosX0 } = w0, { sinX: sinX1, cosX: cosX1 } = w1;
+  const [gx, gy] = gradient, half = S / 2;
   for (let c = 0; c < 3; c++) {
+    const b = base[c], a0 = w0.amp[c], a1 = w1.amp[c];
     for (let y = 0; y < S; y++) {
       const row = c * S * S + y * S;
+      const rowTerm = gy * (y - half);
+      const cosY0 = w0.cosY[y], sinY0 = w0.sinY[y], cosY1 = w1.cosY[y], sinY1 = w1.sinY[y];
       for (let x = 0; x < S; x++) {
-        let v = base[c] + (gradient[0] * (x - S / 2) + gradient[1] * (y - S / 2)) / S;
-        for (const t of tables) v += t.amp[c] * (t.sinX[x] * t.cosY[y] + t.cosX[x] * t.sinY[y]);
+        let v = b + (gx * (x - half) + rowTerm) / S;
+        v += a0 * (sinX0[x] * cosY0 + cosX0[x] * sinY0);
+        v += a1 * (sinX1[x] * cosY1 + cosX1[x] * sinY1);
         pixels[row + x] = v;
       }
     }
@@ -240,8 +248,7 @@ export function makeScene(seed: number, index: number, opts: SceneOptions): Scen
     paint(pixels, S, box, (u, v) => inside(label, u, v), contrastingColour(rng, background, 0.45), rng.uniform(0.85, 1));
   }
   // uniform noise of standard deviation NOISE (half-width NOISE·√3): one draw per value, cheaper than a normal's
-  const halfWidth = NOISE * Math.sqrt(3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(1, Math.max(0, pixels[i] + halfWidth * (2 * rng.next() - 1)));
+  rng.addUniformNoise(pixels, NOISE * Math.sqrt(3));
   return { pixels, objects };
 }
 

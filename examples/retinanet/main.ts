@@ -36,7 +36,7 @@ const HELP = `Usage: main.ts [options]
   --steps <n> --batch <n> --lr <x> --width <n> (pyramid channels) --test-images <n>   override the preset
   --threads <n>                    CPU threads of the native kernels (default: one per core)
   --amp <bf16|fp16>                mixed precision: autocast (bfloat16, or float16 with a GradScaler)
-  --workers <n>                    threads making training batches ahead (default: 0 on cpu, min(4, cores - 1) on cuda)
+  --workers <n>                    threads making training batches ahead (default: 0 on cpu, min(8, cores - 1) on cuda)
   --seed <n[,n...]>                seeds of the initial weights, each variant trained once per seed (default 0)
   --data-seed <n>                  seed of the training images (default 1; test images use n + 1)
   --nproc <n>                      train data-parallel on n processes (kiln-run; one GPU each on CUDA)

@@ -19,10 +19,11 @@ import { existsSync } from 'node:fs';
 import { autocast, device, memoryStats, tidy } from '@kiln/tensor';
 import { Adam, GradScaler, type GradScalerStateDict, loadTrainingCheckpoint, saveTrainingCheckpoint, warmupCosine } from '@kiln/optim';
 import type { BackboneWithFPN, RetinaNet, RetinaNetLosses } from '@kiln/vision';
+import type { DistributedDataParallel } from '@kiln/distributed';
 import type { Settings } from './config.js';
 import { classNamesOf } from './data.js';
 import { BatchPool, defaultWorkers } from './batch-pool.js';
-import { type BatchSpec, batchTensors } from './batches.js';
+import { type Batch, type BatchSpec, batchTensors } from './batches.js';
 import type { LossVariant } from './loss.js';
 import { buildDetector } from './model.js';
 import { parallel, rankAndWorld, releaseParallel } from './data-parallel.js';
@@ -118,7 +119,6 @@ export function trainDetector(variant: LossVariant, seed: number, s: Settings, o
   };
   const last = Math.min(s.steps, o.stopAfter ?? s.steps);
   const every = o.checkpointEvery ?? 100;
-  const size = s.scenes.imageSize;
   const batches = new BatchPool(batchSpecOf(s), { workers: s.workers ?? defaultWorkers(s.device) }, first);
   const started = performance.now();
   try {
@@ -126,24 +126,9 @@ export function trainDetector(variant: LossVariant, seed: number, s: Settings, o
     for (let step = first; step < last; step++) {
       const t0 = performance.now();
       const batch = next!;
-      const [cls, box] = tidy(() => {
-        const { images, targets } = batchTensors(batch, size, s.device);
-        // in training mode RetinaNet's forward returns its losses
-        const forward = () => trainee.call(images, targets) as RetinaNetLosses;
-        const losses = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
-        const total = losses.classification.add(losses.bboxRegression);
-        if (scaler) {
-          scaler.scale(total).backward();
-          scaler.step(optimizer);     // skipped when a gradient overflowed float16
-          scaler.update();
-        } else {
-          total.backward();
-          optimizer.step();
-        }
-        dropGradients(model);
+      const [cls, box] = trainOnBatch({ model, trainee, optimizer, scaler, settings: s }, batch, () => {
         // taken while the device still runs this step (CUDA queues kernels until the loss is read back)
         if (step + 1 < last) next = batches.take(step + 1);
-        return [losses.classification.item(), losses.bboxRegression.item()];
       });
       scheduler.step();
       const ms = performance.now() - t0;
@@ -162,6 +147,46 @@ export function trainDetector(variant: LossVariant, seed: number, s: Settings, o
   for (const state of optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
   releaseParallel(trainee);
   return { model: model.eval(), log };
+}
+
+/** What one training step works with (trainOnBatch). */
+export interface StepParts {
+  model: Detector;
+  /** the model, or its DistributedDataParallel wrapper under --nproc */
+  trainee: Detector | DistributedDataParallel<Detector>;
+  optimizer: Adam;
+  /** --amp fp16's loss scaler (null otherwise) */
+  scaler: GradScaler | null;
+  settings: Settings;
+}
+
+/**
+ * One training step on a batch, inside `tidy` (every tensor of the step is freed when it ends):
+ * upload, the training forward (RetinaNet's losses; in an autocast scope with --amp), backward,
+ * the optimizer's step (through the GradScaler with fp16), gradients freed. `whileQueued` runs
+ * after the step's work is queued and before the losses are read back (on CUDA, while the device
+ * still runs the step). Returns the classification and box losses.
+ */
+export function trainOnBatch(p: StepParts, batch: Batch, whileQueued?: () => void): [classification: number, box: number] {
+  const s = p.settings;
+  return tidy(() => {
+    const { images, targets } = batchTensors(batch, s.scenes.imageSize, s.device);
+    // in training mode RetinaNet's forward returns its losses
+    const forward = () => p.trainee.call(images, targets) as RetinaNetLosses;
+    const losses = s.amp ? autocast({ deviceType: device(s.device).type, dtype: s.amp === 'bf16' ? 'bfloat16' : 'float16' }, forward) : forward();
+    const total = losses.classification.add(losses.bboxRegression);
+    if (p.scaler) {
+      p.scaler.scale(total).backward();
+      p.scaler.step(p.optimizer);     // skipped when a gradient overflowed float16
+      p.scaler.update();
+    } else {
+      total.backward();
+      p.optimizer.step();
+    }
+    dropGradients(p.model);
+    whileQueued?.();
+    return [losses.classification.item(), losses.bboxRegression.item()];
+  });
 }
 
 /** Frees a trained detector's weights and buffers. */

@@ -1,0 +1,104 @@
+/**
+ * The RetinaNet example's own training step (examples/retinanet: @kiln/vision's ResNet-FPN
+ * RetinaNet, its losses and matching on the device, Adam), timed on one batch made ahead, so that
+ * the table shows the model's step without the batch making (tools/bench/batch-pool.ts times that).
+ * Each row: median host wall time per step (the step ends with both losses read back) and median
+ * device time (CUDA events around the step), for each precision asked for; --profile prints the
+ * profiler's table of one more step per precision.
+ *
+ *   node --conditions=@kiln/source --import tsx tools/bench/example-step.ts [--preset cuda]
+ *        [--precisions float32,tf32,bf16] [--steps 10] [--warmup 3] [--batch N] [--cudnn-benchmark]
+ *        [--profile] [--profile-shapes] [--row-limit 40]
+ *
+ * Precisions: float32 (float32 throughout, the example's default), tf32 (float32 with TF32 tensor
+ * cores for matmul and convolution, setFloat32MatmulPrecision('high')), bf16 and fp16 (the
+ * example's --amp: autocast, fp16 with a GradScaler).
+ */
+import { cuda, setCudnnBenchmark } from '@kiln/cuda';
+import { type Float32MatmulPrecision, profile, setFloat32MatmulPrecision, synchronize } from '@kiln/tensor';
+import { Adam, GradScaler } from '@kiln/optim';
+import { PRESETS, type Settings } from '../../examples/retinanet/config.js';
+import { prepareBatch } from '../../examples/retinanet/batches.js';
+import { FOCAL } from '../../examples/retinanet/loss.js';
+import { type StepParts, batchSpecOf, buildModel, disposeDetector, trainOnBatch } from '../../examples/retinanet/train.js';
+import { parseOptions } from './cli-options.js';
+
+const PRECISIONS = ['float32', 'tf32', 'bf16', 'fp16'] as const;
+type Precision = (typeof PRECISIONS)[number];
+
+const args = parseOptions(process.argv.slice(2), {
+  preset: { type: 'string', default: 'cuda' },
+  precisions: { type: 'strings', default: 'float32,bf16' },
+  steps: { type: 'number', default: '10' },
+  warmup: { type: 'number', default: '3' },
+  batch: { type: 'number', default: '0' },
+  'cudnn-benchmark': { type: 'boolean' },
+  profile: { type: 'boolean' },
+  'profile-shapes': { type: 'boolean' },
+  'row-limit': { type: 'number', default: '40' },
+});
+if (!(args.preset in PRESETS)) throw new Error(`--preset: expected fast, cpu or cuda, got ${args.preset}`);
+for (const p of args.precisions) if (!(PRECISIONS as readonly string[]).includes(p)) throw new Error(`--precisions: expected some of ${PRECISIONS.join(', ')}, got ${p}`);
+if (!(args.steps >= 1 && args.warmup >= 1)) throw new Error('--steps and --warmup: expected at least 1 each');
+
+const base = PRESETS[args.preset as keyof typeof PRESETS]();
+if (base.device.startsWith('cuda') && !cuda.isAvailable()) throw new Error(`preset ${args.preset} runs on CUDA, which is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
+if (args.batch > 0) base.batchSize = args.batch;
+if (args['cudnn-benchmark']) setCudnnBenchmark(true);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The step's parts for one precision: the seed-0 focal detector, Adam, a GradScaler for fp16. */
+function partsFor(precision: Precision): StepParts {
+  const settings: Settings = { ...base, amp: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'fp16' : undefined };
+  const model = buildModel(settings, FOCAL, 0).train();
+  return { model, trainee: model, optimizer: new Adam(model.parameters(), { lr: settings.lr }), scaler: precision === 'fp16' ? new GradScaler() : null, settings };
+}
+
+function freeParts(p: StepParts): void {
+  for (const state of p.optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
+  disposeDetector(p.model);
+}
+
+const dev = base.device;
+const onCuda = dev.startsWith('cuda');
+const batch = prepareBatch(batchSpecOf(base), 0);
+const s = base.scenes;
+console.log(`example step: preset ${args.preset}, ${base.batchSize} images of 3×${s.imageSize}×${s.imageSize}, model ${JSON.stringify(base.model)}, ` +
+  `${onCuda ? cuda.deviceProperties(dev).name : 'cpu'}; cuDNN benchmark mode ${args['cudnn-benchmark'] ? 'on' : 'off'}; medians of ${args.steps} steps after ${args.warmup} warm-up`);
+
+const rows: string[][] = [];
+for (const precision of args.precisions as Precision[]) {
+  const matmul: Float32MatmulPrecision = precision === 'tf32' ? 'high' : 'highest';
+  setFloat32MatmulPrecision(matmul);
+  const parts = partsFor(precision);
+  const first = trainOnBatch(parts, batch);
+  for (let i = 1; i < args.warmup; i++) trainOnBatch(parts, batch);
+  const wall: number[] = [], device: number[] = [];
+  for (let i = 0; i < args.steps; i++) {
+    const a = onCuda ? new cuda.Event(dev).record() : null;
+    const t0 = performance.now();
+    trainOnBatch(parts, batch);
+    wall.push(performance.now() - t0);
+    if (a) {
+      const b = new cuda.Event(dev).record();
+      device.push(a.elapsedTime(b));
+      a.dispose();
+      b.dispose();
+    }
+  }
+  synchronize(dev);
+  rows.push([precision, median(wall).toFixed(2), Math.min(...wall).toFixed(2), device.length ? median(device).toFixed(2) : '-', first.map((x) => x.toPrecision(5)).join(' / ')]);
+  console.log(`[${precision}] step ${rows.at(-1)![1]} ms (min ${rows.at(-1)![2]}), device ${rows.at(-1)![3]} ms; first-step losses ${rows.at(-1)![4]}`);
+  if (args.profile) {
+    const shapes = args['profile-shapes'];
+    const prof = profile({ recordShapes: shapes }, () => trainOnBatch(parts, batch));
+    console.log(`\nThe profiler's table of one ${precision} step (sorted by device time):\n${prof.table({ rowLimit: args['row-limit'], groupByInputShape: shapes })}\n`);
+  }
+  freeParts(parts);
+  setFloat32MatmulPrecision('highest');
+}
+
+const header = ['precision', 'step ms (median)', 'min ms', 'device ms', 'first-step losses (cls / box)'];
+console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
+for (const r of rows) console.log(`| ${r.join(' | ')} |`);
