@@ -10,6 +10,7 @@ try {
   g.__kilnDenseLibraries = {
     status: (lib: 'cublasLt' | 'cudnn') => m.cudaLibraries()[lib],
     setEnabled: (lib: 'cublasLt' | 'cudnn', on: boolean) => m.setLibraryEnabled(lib, on),
+    setCudnnGraph: (on: boolean) => m.setCudnnGraph(on),
     counts: () => m.denseCallCounts(),
   };
 } catch (e) {
