@@ -2,7 +2,8 @@
 //
 // Order of accumulation: pairwise. The R elements of an output are split in halves recursively
 // down to leaves of kLeaf elements, each leaf folded sequentially (rows: four interleaved partial
-// states, for instruction-level parallelism), and the halves merged with Op::combine. The rounding
+// states, for instruction-level parallelism, the same for any layout of the reduced dims), and the
+// halves merged with Op::combine. The rounding
 // error of a sum grows with log(R) rather than R (on top of float32 accumulating in float64, see
 // reduce_ops.h). The tree depends only on R, and when a few outputs are split across threads the
 // pieces are subtrees of that same tree, so results are bitwise identical for any thread count.
@@ -43,6 +44,18 @@ struct RedCursor {
       off -= L.red_strides[d] * L.red_shape[d];
       idx[d] = 0;
     }
+  }
+  // Moves k positions on, k at most what is left of the innermost dim's current run.
+  void skip(int64_t k) {
+    const int in = L.red_ndim - 1;
+    if (idx[in] + k < L.red_shape[in]) {
+      idx[in] += k;
+      off += k * L.red_strides[in];
+      return;
+    }
+    idx[in] += k - 1;   // the run's last position, then one step carries into the outer dims
+    off += (k - 1) * L.red_strides[in];
+    next();
   }
 };
 
@@ -96,37 +109,57 @@ struct Reducer {
       for (int c = 0; c < ncols; ++c) acc[c] = op.step(acc[c], load(base + cur.off + c), j);
   }
 
-  Acc leaf_row(const S* base, int64_t b, int64_t n) const {
-    if (L.red_ndim > 1) {
-      Acc a = op.identity();
-      RedCursor cur(L, b);
-      for (int64_t j = b; j < b + n; ++j, cur.next()) a = op.step(a, load(base + cur.off), j);
-      return a;
-    }
-    // One reduced dim (or none: R = 1, stride irrelevant): four interleaved partial states.
-    const int64_t s = L.red_ndim ? L.red_strides[0] : 1;
-    Acc a0 = op.identity(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t j = 0;
+  // Folds the elements of relative positions [r0, r0 + count) of a leaf (at p, p + s, ...) into four
+  // interleaved states: position r goes to state r % 4 while r < n4 (the leaf's length rounded down
+  // to a multiple of 4), to state 0 after; each state in increasing r. So a leaf folds the same
+  // way whether it is walked in one run or in several (reduced dims that do not merge into one).
+  void fold_run(const S* p, int64_t s, int64_t r0, int64_t count, int64_t n4, int64_t b, Acc* a) const {
+    int64_t k = 0, r = r0;
+    for (; k < count && r < n4 && (r & 3); ++k, ++r) a[r & 3] = op.step(a[r & 3], load(p + k * s), b + r);
+    Acc a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
     if (s == 1) {
-      const S* p = base + b;
-      for (; j + 4 <= n; j += 4) {
-        a0 = op.step(a0, load(p + j), b + j);
-        a1 = op.step(a1, load(p + j + 1), b + j + 1);
-        a2 = op.step(a2, load(p + j + 2), b + j + 2);
-        a3 = op.step(a3, load(p + j + 3), b + j + 3);
+      for (; k + 4 <= count && r + 4 <= n4; k += 4, r += 4) {
+        a0 = op.step(a0, load(p + k), b + r);
+        a1 = op.step(a1, load(p + k + 1), b + r + 1);
+        a2 = op.step(a2, load(p + k + 2), b + r + 2);
+        a3 = op.step(a3, load(p + k + 3), b + r + 3);
       }
-      for (; j < n; ++j) a0 = op.step(a0, load(p + j), b + j);
     } else {
-      const S* p = base + b * s;
-      for (; j + 4 <= n; j += 4) {
-        a0 = op.step(a0, load(p + j * s), b + j);
-        a1 = op.step(a1, load(p + (j + 1) * s), b + j + 1);
-        a2 = op.step(a2, load(p + (j + 2) * s), b + j + 2);
-        a3 = op.step(a3, load(p + (j + 3) * s), b + j + 3);
+      for (; k + 4 <= count && r + 4 <= n4; k += 4, r += 4) {
+        a0 = op.step(a0, load(p + k * s), b + r);
+        a1 = op.step(a1, load(p + (k + 1) * s), b + r + 1);
+        a2 = op.step(a2, load(p + (k + 2) * s), b + r + 2);
+        a3 = op.step(a3, load(p + (k + 3) * s), b + r + 3);
       }
-      for (; j < n; ++j) a0 = op.step(a0, load(p + j * s), b + j);
     }
-    return op.combine(op.combine(a0, a1), op.combine(a2, a3));
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+    for (; k < count; ++k, ++r) {
+      const int lane = r < n4 ? (int)(r & 3) : 0;
+      a[lane] = op.step(a[lane], load(p + k * s), b + r);
+    }
+  }
+
+  Acc leaf_row(const S* base, int64_t b, int64_t n) const {
+    Acc a[4] = {op.identity(), op.identity(), op.identity(), op.identity()};
+    const int64_t n4 = n / 4 * 4;
+    if (L.red_ndim <= 1) {
+      // one reduced dim (or none: R = 1, stride irrelevant): one run
+      const int64_t s = L.red_ndim ? L.red_strides[0] : 1;
+      fold_run(base + b * s, s, 0, n, n4, b, a);
+    } else {
+      // several: runs along the innermost reduced dim (the bias gradient's sum over N, H, W of an
+      // NCHW tensor: H W contiguous elements per run), the cursor carrying into the outer dims
+      const int in = L.red_ndim - 1;
+      const int64_t s = L.red_strides[in], len = L.red_shape[in];
+      RedCursor cur(L, b);
+      for (int64_t r = 0; r < n;) {
+        const int64_t count = std::min(n - r, len - cur.idx[in]);
+        fold_run(base + cur.off, s, r, count, n4, b, a);
+        r += count;
+        cur.skip(count);
+      }
+    }
+    return op.combine(op.combine(a[0], a[1]), op.combine(a[2], a[3]));
   }
 };
 

@@ -177,6 +177,21 @@ forEachDevice('reductions', (dev) => {
     }
   });
 
+  it('reduced dims that do not merge (a conv bias gradient: N, H, W of NCHW) fold as their contiguous copy does, bitwise', () => {
+    // the CPU walks them in runs of the innermost dim and folds each leaf as it folds a contiguous
+    // one; on CUDA the two layouts may round differently, within the float64 reference's tolerance
+    for (const shape of [[8, 16, 16, 16], [3, 5, 7, 9], [2, 4, 1, 300], [5, 3, 17, 1]] as const) {
+      // full 53-bit mantissas (randomValues' 32 random bits would sum exactly in any order)
+      const x = make(randomValues(11, numel(shape), -1, 1).map((v) => Math.exp(3 * v) - 1.5), [...shape], 'float64');
+      const strided = sum(x, [0, 2, 3]);
+      const copy = sum(x.permute([1, 0, 2, 3]).contiguous(), [1, 2, 3]);
+      if (dev === 'cpu') expect(valuesOf(strided), `sum ${JSON.stringify(shape)}`).toEqual(valuesOf(copy));
+      expectClose(strided, refReduce(valuesOf(x), shape, [0, 2, 3], false, refSum).values, { rtol: 1e-12, atol: 1e-12 });
+      const m = amax(x, [0, 2, 3]);
+      expect(valuesOf(m)).toEqual(valuesOf(amax(x.permute([1, 0, 2, 3]).contiguous(), [1, 2, 3])));
+    }
+  });
+
   it('float16 / bfloat16 sums accumulate in float32 (a half accumulator would stall)', () => {
     // 2048 + 1 rounds back to 2048 in float16, 256 + 1 to 256 in bfloat16
     expect(sum(full([5000], 1, { dtype: 'float16', device: dev })).item()).toBe(5000);
