@@ -11,6 +11,7 @@ try {
     status: (lib: 'cublasLt' | 'cudnn') => m.cudaLibraries()[lib],
     setEnabled: (lib: 'cublasLt' | 'cudnn', on: boolean) => m.setLibraryEnabled(lib, on),
     setCudnnGraph: (on: boolean) => m.setCudnnGraph(on),
+    graphFallbackReason: () => m.cudnnGraphFallbackReason(),
     counts: () => m.denseCallCounts(),
   };
 } catch (e) {

@@ -15,6 +15,7 @@
 // (REDUCED_PRECISION_REDUCTION); engines compiled at run time (RUNTIME_COMPILATION) are refused
 // too, so that the first call of a shape does not stall on NVRTC.
 #include "conv_cudnn_graph.h"
+#include <mutex>
 #include <vector>
 #include "allocator.h"
 #include "library_loader.h"
@@ -42,6 +43,9 @@ struct GraphPlan {
 };
 using GraphPlans = PlanCache<kProblemKeySize, GraphPlan>;
 thread_local GraphPlans t_graph_plans;
+
+std::mutex g_reason_mutex;
+std::string g_reason;   // graph_fallback_reason()
 
 // Builds descriptors for one plan, owning what it creates; a failed step fails the KernelCall with
 // the cuDNN call's name, except where the caller asks for the status (finalizing a candidate).
@@ -229,6 +233,13 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
       }
     }
     return plan;   // no engine suits: the legacy path's
+  } catch (const KilnError& e) {
+    plan.release();
+    if (e.kind == ErrorKind::Memory) throw;
+    // a descriptor cuDNN would not take: this problem runs on the legacy API (see the header)
+    std::lock_guard<std::mutex> lock(g_reason_mutex);
+    g_reason = e.what();
+    return GraphPlan{};
   } catch (...) {
     plan.release();
     throw;
@@ -236,6 +247,11 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
 }
 
 }  // namespace
+
+std::string graph_fallback_reason() {
+  std::lock_guard<std::mutex> lock(g_reason_mutex);
+  return g_reason;
+}
 
 cudnnStatus_t graph_convolve(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, bool accumulate) {
   GraphPlan& plan = t_graph_plans.get(problem_key(c.device, p, accumulate), [&] { return make_graph_plan(api, h, c, p, accumulate); });

@@ -5,6 +5,7 @@
 // denseCallCounts() (how many products and convolutions each path ran).
 #include <napi.h>
 #include "../core/binding.h"
+#include "conv_cudnn_graph.h"
 #include "gemm.h"
 #include "libraries_binding.h"
 #include "nvidia_libraries.h"
@@ -79,6 +80,11 @@ Napi::Value SetCudnnGraph(const Napi::CallbackInfo& info) {
 
 Napi::Value CudnnGraph(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cudnn::graph()); }
 
+Napi::Value CudnnGraphFallbackReason(const Napi::CallbackInfo& info) {
+  const std::string r = cudnn_conv::graph_fallback_reason();
+  return r.empty() ? info.Env().Null() : Napi::String::New(info.Env(), r);
+}
+
 }  // namespace
 
 void export_library_api(Napi::Env env, Napi::Object exports) {
@@ -89,6 +95,7 @@ void export_library_api(Napi::Env env, Napi::Object exports) {
   exports.Set("cudnnBenchmark", Napi::Function::New(env, CudnnBenchmark));
   exports.Set("setCudnnGraph", Napi::Function::New(env, SetCudnnGraph));
   exports.Set("cudnnGraph", Napi::Function::New(env, CudnnGraph));
+  exports.Set("cudnnGraphFallbackReason", Napi::Function::New(env, CudnnGraphFallbackReason));
   exports.Set("denseCallCounts", Napi::Function::New(env, DenseCallCounts));
 }
 

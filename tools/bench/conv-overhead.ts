@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Tensor, conv2d, conv2dBackwardInput, conv2dBackwardWeight, randn, synchronize } from '@kiln/tensor';
-import { cuda, denseCallCounts, setCudnnGraph } from '@kiln/cuda';
+import { cuda, cudnnGraphFallbackReason, denseCallCounts, setCudnnGraph } from '@kiln/cuda';
 import { parseOptions } from './cli-options.js';
 
 const args = parseOptions(process.argv.slice(2), {
@@ -81,3 +81,5 @@ for (const [N, C, H, W, O, k] of SHAPES) {
 }
 console.log(`Convolutions' time per call, ${cuda.deviceProperties(0).name}; ${args.calls} calls back to back after ${args.warmup}, median of ${args.reps} loops; float32 (no TF32)\n`);
 console.log(lines.join('\n'));
+const why = cudnnGraphFallbackReason();
+if (why) console.log(`\nThe graph API fell back to the legacy one at least once: ${why}`);

@@ -107,6 +107,7 @@ interface CudaAddon extends KernelAddon {
   cudnnBenchmark(): boolean;
   setCudnnGraph(on: boolean): void;
   cudnnGraph(): boolean;
+  cudnnGraphFallbackReason(): string | null;
   denseCallCounts(): DenseCallCounts;
 }
 

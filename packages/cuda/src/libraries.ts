@@ -137,6 +137,20 @@ export function getCudnnGraph(): boolean {
 }
 
 /**
+ * Why cuDNN's graph API last failed to build a convolution's plan (a cuDNN call's error), or null
+ * when it never did: such a convolution runs on the legacy API instead, with the same results, so
+ * only this and `denseCallCounts().conv2dCudnnGraph` show it. A debugging aid.
+ *
+ * @example
+ * ```ts
+ * console.log(cudnnGraphFallbackReason() ?? 'every convolution planned on the graph API');
+ * ```
+ */
+export function cudnnGraphFallbackReason(): string | null {
+  return loadedCudaAddon()?.cudnnGraphFallbackReason() ?? null;
+}
+
+/**
  * How many matrix products and convolutions each path has run in this process: a debugging aid
  * (and what Kiln's tests read to check that the path they meant to exercise is the one that ran).
  *
