@@ -203,7 +203,7 @@ export function launchKernel(name: string, inputs: readonly Tensor[], outputs: r
   const id = kernelIdOf(backend, name, dev);
   for (const t of outputs) t.assertAlive(name);
   encodeCall(dev.index, inputs, outputs, attrs);
-  if (activeSession !== null) activeSession.launch(backend, id, name, dev, activeSession.recordShapes ? inputs.map((t) => t.shape) : undefined);
+  if (activeSession !== null) activeSession.launch(backend, id, name, dev, activeSession.recordShapes ? inputs.map((t) => [...t.shape]) : undefined);
   else backend.launch(id);
 }
 

@@ -246,6 +246,21 @@ forEachDevice('binary elementwise ops', (dev: Dev) => {
     expectError(() => K.where(K.zeros([2], { dtype: 'bool', device: dev }), K.zeros([3], { device: dev }), 0), ShapeError, { op: 'where', expected: 'shapes that broadcast together', got: '[2] and [3] and []' });
   });
 
+  it('where: every dtype, a random mask over sizes that cross vector widths, the chosen values bit for bit (NaN, -0, ±inf)', () => {
+    for (const d of ALL) {
+      for (const n of [1, 7, 33, 1000]) {
+        const cond = randomOf(60 + n, n, 'bool');
+        const specials = isFloat(d) ? [NaN, -0, Infinity, -Infinity] : [];
+        const xs = randomOf(61 + n, n, d, -9, 9).map((v, i) => (i < specials.length ? specials[i] : v));
+        const ys = randomOf(62 + n, n, d, -9, 9).map((v, i) => (i < specials.length ? specials[specials.length - 1 - i] : v));
+        const y = K.where(make(cond, [n], 'bool', dev), make(xs, [n], d, dev), make(ys, [n], d, dev));
+        const got = values(y), want = cond.map((c, i) => (c ? xs[i] : ys[i])).map((v) => roundTo(d, v));
+        // Object.is: -0 stays -0, NaN stays NaN
+        expect(got.every((v, i) => Object.is(v, want[i])), `where ${d} [${n}]`).toBe(true);
+      }
+    }
+  });
+
   it('maskedFill: fills where the mask is true, broadcasting the mask, leaving the input unchanged', () => {
     const x = randomOf(50, 12, 'float32', -3, 3).map(Math.fround), mask = randomOf(51, 4, 'bool');
     const t = make(x, [3, 4], 'float32', dev);
