@@ -38,35 +38,42 @@ export interface HuberLossOptions extends RegressionLossOptions {
 
 const regressionKeys = { reduction: true, weight: true, avgFactor: true } as const;
 
+/** What every regression loss's options give: the reduction and avgFactor. */
+interface RegressionReduction {
+  reduction: Reduction;
+  avgFactor?: number;
+}
+
 /** The reduction and avgFactor every regression loss takes. */
-function reductionOf(op: string, options: RegressionLossOptions): { reduction: Reduction; avgFactor?: number } {
+function reductionOf(op: string, options: RegressionLossOptions): RegressionReduction {
   const reduction = checkReduction(op, options.reduction ?? 'mean');
   return { reduction, avgFactor: checkAvgFactor(op, options.avgFactor, reduction) };
 }
 
 /** Checks l1Loss's options that need no tensor (reduction, avgFactor, no unknown key), naming `op` in the errors. */
-export function checkRegressionLossOptions(op: string, options: RegressionLossOptions): { reduction: Reduction; avgFactor?: number } {
+export function checkRegressionLossOptions(op: string, options: RegressionLossOptions): RegressionReduction {
   checkOptionKeys(op, options, regressionKeys);
   return reductionOf(op, options);
 }
 
 /** Checks smoothL1Loss's options that need no tensor (those of every regression loss, and beta). */
-export function checkSmoothL1LossOptions(op: string, options: SmoothL1LossOptions): { beta: number } {
+export function checkSmoothL1LossOptions(op: string, options: SmoothL1LossOptions): RegressionReduction & { beta: number } {
   checkOptionKeys(op, options, { ...regressionKeys, beta: true });
-  reductionOf(op, options);
-  return { beta: checkNumber(op, 'beta', options.beta ?? 1, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0') };
+  return { ...reductionOf(op, options), beta: checkNumber(op, 'beta', options.beta ?? 1, (b) => Number.isFinite(b) && b >= 0, 'a finite number >= 0') };
 }
 
 /** Checks huberLoss's options that need no tensor (those of every regression loss, and delta). */
-export function checkHuberLossOptions(op: string, options: HuberLossOptions): { delta: number } {
+export function checkHuberLossOptions(op: string, options: HuberLossOptions): RegressionReduction & { delta: number } {
   checkOptionKeys(op, options, { ...regressionKeys, delta: true });
-  reductionOf(op, options);
-  return { delta: checkNumber(op, 'delta', options.delta ?? 1, (v) => Number.isFinite(v) && v > 0, 'a finite number > 0') };
+  return { ...reductionOf(op, options), delta: checkNumber(op, 'delta', options.delta ?? 1, (v) => Number.isFinite(v) && v > 0, 'a finite number > 0') };
 }
 
-/** Checks shared by the three losses; `elementwise(d)` maps input - target to the loss. */
-function regressionLoss(op: string, input: Tensor, target: Tensor, options: RegressionLossOptions, elementwise: (d: Tensor) => Tensor): Tensor {
-  const { reduction, avgFactor } = reductionOf(op, options);
+/**
+ * Checks shared by the three losses (their options checked by the caller: `checked`);
+ * `elementwise(d)` maps input - target to the loss.
+ */
+function regressionLoss(op: string, input: Tensor, target: Tensor, options: RegressionLossOptions, checked: RegressionReduction, elementwise: (d: Tensor) => Tensor): Tensor {
+  const { reduction, avgFactor } = checked;
   commonDevice(op, ['input', 'target', 'weight'], [input, target, options.weight]);
   checkFloating(op, 'input', input);
   checkFloating(op, 'target', target);
@@ -87,8 +94,7 @@ function regressionLoss(op: string, input: Tensor, target: Tensor, options: Regr
  * ```
  */
 export function l1Loss(input: Tensor, target: Tensor, options: RegressionLossOptions = {}): Tensor {
-  checkRegressionLossOptions('l1_loss', options);
-  return regressionLoss('l1_loss', input, target, options, (d) => d.abs());
+  return regressionLoss('l1_loss', input, target, options, checkRegressionLossOptions('l1_loss', options), (d) => d.abs());
 }
 
 /**
@@ -102,8 +108,9 @@ export function l1Loss(input: Tensor, target: Tensor, options: RegressionLossOpt
  */
 export function smoothL1Loss(input: Tensor, target: Tensor, options: SmoothL1LossOptions = {}): Tensor {
   const op = 'smooth_l1_loss';
-  const { beta } = checkSmoothL1LossOptions(op, options);
-  return regressionLoss(op, input, target, options, (d) => {
+  const checked = checkSmoothL1LossOptions(op, options);
+  const { beta } = checked;
+  return regressionLoss(op, input, target, options, checked, (d) => {
     const ad = d.abs();
     if (beta === 0) return ad;
     return where(ad.lt(beta), d.mul(d).mul(0.5 / beta), ad.sub(0.5 * beta));
@@ -121,8 +128,9 @@ export function smoothL1Loss(input: Tensor, target: Tensor, options: SmoothL1Los
  */
 export function huberLoss(input: Tensor, target: Tensor, options: HuberLossOptions = {}): Tensor {
   const op = 'huber_loss';
-  const { delta } = checkHuberLossOptions(op, options);
-  return regressionLoss(op, input, target, options, (d) => {
+  const checked = checkHuberLossOptions(op, options);
+  const { delta } = checked;
+  return regressionLoss(op, input, target, options, checked, (d) => {
     const ad = d.abs();
     return where(ad.le(delta), d.mul(d).mul(0.5), ad.sub(0.5 * delta).mul(delta));
   });

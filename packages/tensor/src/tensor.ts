@@ -6,7 +6,7 @@ import { type Device } from './device.js';
 import { type DType, dtypeInfo } from './dtype.js';
 import { AutogradError, DTypeError, DeviceError, DisposedError, ShapeError, ValueError } from './errors.js';
 import { describeValue } from './check.js';
-import { type Shape, isContiguous, numelOf } from './shape.js';
+import { type Shape, fmtShape, isContiguous, numelOf, sameShape } from './shape.js';
 import type { Storage } from './device.js';
 import { trackTensor } from './scope.js';
 
@@ -56,9 +56,7 @@ export class Tensor {
   set grad(g: Tensor | null) {
     if (g !== null) {
       if (!(g instanceof Tensor)) throw new ValueError('grad', 'grad', 'a Tensor or null', describeValue(g));
-      if (g.shape.length !== this.shape.length || g.shape.some((d, i) => d !== this.shape[i])) {
-        throw new ShapeError('grad', 'grad', `a gradient of the tensor's shape [${this.shape.join(', ')}]`, `[${g.shape.join(', ')}]`);
-      }
+      if (!sameShape(g.shape, this.shape)) throw new ShapeError('grad', 'grad', `a gradient of the tensor's shape ${fmtShape(this.shape)}`, fmtShape(g.shape));
       if (g.dtype !== this.dtype) throw new DTypeError('grad', 'grad', `a gradient of the tensor's dtype ${this.dtype}`, g.dtype);
       if (g.device !== this.device) throw new DeviceError('grad', 'grad', `a gradient on the tensor's device ${String(this.device)}`, String(g.device));
     }
