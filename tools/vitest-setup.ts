@@ -10,6 +10,8 @@ try {
   g.__kilnDenseLibraries = {
     status: (lib: 'cublasLt' | 'cudnn') => m.cudaLibraries()[lib],
     setEnabled: (lib: 'cublasLt' | 'cudnn', on: boolean) => m.setLibraryEnabled(lib, on),
+    setCudnnGraph: (on: boolean) => m.setCudnnGraph(on),
+    graphFallbackReason: () => m.cudnnGraphFallbackReason(),
     counts: () => m.denseCallCounts(),
   };
 } catch (e) {

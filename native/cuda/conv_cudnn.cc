@@ -1,6 +1,7 @@
-// The cuDNN path of the CUDA convolutions (conv_cudnn.h), through cuDNN's convolution API
-// (cudnnConvolutionForward / BackwardData / BackwardFilter with tensor, filter and convolution
-// descriptors; docs/architecture.md says why this API rather than the graph API).
+// The cuDNN path of the CUDA convolutions (conv_cudnn.h): through cuDNN's graph API with cached
+// execution plans (conv_cudnn_graph.cc) when it takes the problem, else through the legacy
+// convolution API (cudnnConvolutionForward / BackwardData / BackwardFilter with tensor, filter and
+// convolution descriptors), which also runs the benchmark search (cudnnFind*).
 //
 // Tensors are described with their real strides when they are dense (a permutation of a packed
 // layout: NCHW, NHWC, ...); a tensor that is not (sliced with steps, broadcast), or whose sizes or
@@ -13,6 +14,8 @@
 // a workspace from Kiln's allocator). Batches whose tensors exceed cuDNN's int32 element counts are
 // processed in chunks of images.
 #include "conv_cudnn.h"
+#include "conv_cudnn_graph.h"
+#include "conv_cudnn_problem.h"
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -29,24 +32,10 @@ namespace kiln { namespace cuda {
 namespace {
 
 using namespace nvidia::cudnn;
+using namespace cudnn_conv;
 
-enum class Kind { Forward = 0, BackwardData = 1, BackwardFilter = 2 };
 constexpr int kMaxAlgos = 16;
 constexpr size_t kMaxFindWorkspace = size_t(1) << 30;   // 1 GiB for the benchmark search
-
-cudnnDataType_t data_type(DType t) {
-  switch (t) {
-    case DType::Float64: return CUDNN_DATA_DOUBLE;
-    case DType::Float16: return CUDNN_DATA_HALF;
-    case DType::BFloat16: return CUDNN_DATA_BFLOAT16;
-    default: return CUDNN_DATA_FLOAT;
-  }
-}
-
-// A 4-D tensor as cuDNN will see it: sizes and strides in int.
-struct Dims {
-  int n[4], s[4];
-};
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
@@ -112,45 +101,13 @@ struct Plan {
     if (conv) api->cudnnDestroyConvolutionDescriptor(conv);
   }
 };
-// The key of a plan: everything the descriptors and the algorithm depend on.
-using Plans = PlanCache<42, Plan>;
+using Plans = PlanCache<kProblemKeySize, Plan>;
 thread_local Plans t_plans;
-
-// One convolution call as cuDNN runs it: x, w, y in conv2d's roles (y is gy for the backward
-// passes), their dims, and which pass.
-struct Problem {
-  Kind kind;
-  DType dtype;
-  const conv::Conv2dShape* s;
-  Dims x, w, y;
-  const void* xp;   // written by BackwardData
-  const void* wp;   // written by BackwardFilter
-  const void* yp;   // written by Forward
-  bool tf32;
-};
 
 cudnnMathType_t requested_math(const Problem& p) {
   if (p.dtype == DType::Float32) return p.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
   if (p.dtype == DType::Float64) return CUDNN_DEFAULT_MATH;
   return CUDNN_TENSOR_OP_MATH;
-}
-
-Plans::Key key_of(int device, const Problem& p, bool benchmark) {
-  Plans::Key k{};
-  int i = 0;
-  k[i++] = device;
-  k[i++] = (int)p.kind;
-  k[i++] = (int)p.dtype;
-  k[i++] = p.tf32;
-  k[i++] = benchmark;
-  for (const Dims* d : {&p.x, &p.w, &p.y})
-    for (int j = 0; j < 4; ++j) {
-      k[i++] = d->n[j];
-      k[i++] = d->s[j];
-    }
-  const conv::Conv2dShape& s = *p.s;
-  for (int64_t v : {s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups}) k[i++] = v;
-  return k;
 }
 
 // A usable search result: it ran (or would), and respects the precision: float32 never converts
@@ -276,7 +233,7 @@ Plan make_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, const Probl
 // The plan of problem p, made on first use.
 Plan& plan_for(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p) {
   const bool benchmark = cudnn::benchmark();
-  return t_plans.get(key_of(c.device, p, benchmark), [&] { return make_plan(api, h, c, p, benchmark); });
+  return t_plans.get(problem_key(c.device, p, benchmark), [&] { return make_plan(api, h, c, p, benchmark); });
 }
 
 // Runs the pass; returns cuDNN's status (the caller decides: a refusal on the first chunk leaves the
@@ -366,7 +323,7 @@ bool convolve(KernelCall& c, const conv::Conv2dShape& s, Kind kind, const Tensor
     // filters have no strides in cuDNN; the output (x, w or y by the pass) is written in place
     if (!prepare(c, w, true, ow, kind == Kind::BackwardFilter)) return false;
     // the plan of the first chunk's geometry; the last chunk may need its own
-    bool ok = true;
+    bool ok = true, graph_only = true;
     for (int64_t n0 = 0; n0 < s.N && ok; n0 += nb) {
       const int64_t n = std::min(nb, s.N - n0);
       Operand ox, oy;
@@ -376,8 +333,17 @@ bool convolve(KernelCall& c, const conv::Conv2dShape& s, Kind kind, const Tensor
         return false;
       }
       Problem p{kind, x.dtype, &s, ox.dims, ow.dims, oy.dims, ox.t.data, ow.t.data, oy.t.data, s.precision > 0};
+      const bool accumulate = kind == Kind::BackwardFilter && n0 > 0;
+      // the graph API with its cached execution plan (conv_cudnn_graph.h) unless the benchmark
+      // search is on (the legacy API's cudnnFind*) or it declines the problem
+      if (!cudnn::benchmark() && cudnn::graph()) {
+        const cudnnStatus_t gs = graph_convolve(api, h, c, p, accumulate);
+        if (gs == CUDNN_STATUS_SUCCESS) continue;
+        if (!unsupported(gs)) cudnn::check(gs, c.name, "cudnnBackendExecute");
+      }
+      graph_only = false;
       Plan& plan = plan_for(api, h, c, p);
-      const cudnnStatus_t st = plan.ok ? run(api, h, c, p, plan, kind == Kind::BackwardFilter && n0 > 0) : CUDNN_STATUS_NOT_SUPPORTED;
+      const cudnnStatus_t st = plan.ok ? run(api, h, c, p, plan, accumulate) : CUDNN_STATUS_NOT_SUPPORTED;
       if (st == CUDNN_STATUS_SUCCESS) continue;
       // declined (no algorithm, or the chosen one refused at run time): not this layout, for good
       if (n0 > 0 || !unsupported(st)) {
@@ -389,6 +355,7 @@ bool convolve(KernelCall& c, const conv::Conv2dShape& s, Kind kind, const Tensor
     }
     if (ok) {
       dense_counts().conv_cudnn++;
+      if (graph_only) dense_counts().conv_cudnn_graph++;
       return true;
     }
   }

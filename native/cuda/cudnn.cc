@@ -11,6 +11,8 @@
 #include <glob.h>
 #include <unistd.h>
 #include <atomic>
+#include <cstdlib>
+#include <string>
 #include <mutex>
 #include <vector>
 #include "kiln/kernel.h"
@@ -25,6 +27,10 @@ Api& g_api = g_lib.api;
 LibraryStatus& g_status = g_lib.status;
 LibraryStatus g_nvrtc;
 std::atomic<bool> g_benchmark{false};
+std::atomic<bool> g_graph{[] {
+  const char* v = std::getenv("KILN_CUDNN_GRAPH");
+  return !(v && (std::string(v) == "0" || std::string(v) == "false"));
+}()};
 
 std::string folder_of(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -137,6 +143,8 @@ const Api* api() {
 void set_enabled(bool on) { g_lib.enabled = on; }
 bool benchmark() { return g_benchmark; }
 void set_benchmark(bool on) { g_benchmark = on; }
+bool graph() { return g_graph; }
+void set_graph(bool on) { g_graph = on; }
 
 cudnnHandle_t handle(int device, cudaStream_t stream) {
   std::vector<Handle>& v = t_handles.per_device;

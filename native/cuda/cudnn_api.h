@@ -1,5 +1,6 @@
-// The part of cuDNN 9's C API that Kiln calls (the convolution API: tensor, filter and convolution
-// descriptors, algorithm heuristics and search, forward and both backward passes), declared here
+// The part of cuDNN 9's C API that Kiln calls (the legacy convolution API: tensor, filter and
+// convolution descriptors, algorithm heuristics and search, forward and both backward passes; and
+// the backend (graph) API's descriptors, heuristics, execution plans and execute), declared here
 // rather than included, for the reasons given in cublaslt_api.h: the addon builds without cuDNN's
 // headers and loads the library at run time. The lists are X-macros that
 // tools/gpu/check-nvidia-decls.cc checks against the real <cudnn.h> (values, sizes, signatures).
@@ -14,7 +15,9 @@
 #define KILN_CUDNN_ENUMS(X)                                                                            \
   X(cudnnStatus_t) X(cudnnDataType_t) X(cudnnMathType_t) X(cudnnTensorFormat_t) X(cudnnConvolutionMode_t) \
   X(cudnnConvolutionFwdAlgo_t) X(cudnnConvolutionBwdDataAlgo_t) X(cudnnConvolutionBwdFilterAlgo_t)      \
-  X(cudnnDeterminism_t)
+  X(cudnnDeterminism_t) X(cudnnBackendDescriptorType_t) X(cudnnBackendAttributeName_t)                  \
+  X(cudnnBackendAttributeType_t) X(cudnnBackendHeurMode_t) X(cudnnBackendNumericalNote_t)               \
+  X(cudnnBackendBehaviorNote_t)
 // clang-format on
 
 // X(enum type, name, value)
@@ -37,7 +40,79 @@
   X(cudnnConvolutionMode_t, CUDNN_CROSS_CORRELATION, 1)                                        \
   X(cudnnConvolutionFwdAlgo_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, 8)                            \
   X(cudnnConvolutionBwdDataAlgo_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, 6)                   \
-  X(cudnnConvolutionBwdFilterAlgo_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, 7)
+  X(cudnnConvolutionBwdFilterAlgo_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, 7)                \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, 1)                      \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_ENGINE_DESCRIPTOR, 2)                           \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, 3)                        \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, 4)                       \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, 5)                   \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, 10)   \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, 11) \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, 12) \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, 15)                  \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, 16)                    \
+  X(cudnnBackendDescriptorType_t, CUDNN_BACKEND_TENSOR_DESCRIPTOR, 17)                          \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, 100)                         \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_CONVOLUTION_CONV_MODE, 101)                         \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_CONVOLUTION_DILATIONS, 102)                         \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, 103)                    \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, 104)                     \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, 105)                      \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, 106)                      \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINEHEUR_MODE, 200)                               \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, 201)                    \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINEHEUR_RESULTS, 202)                            \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINECFG_ENGINE, 300)                              \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, 400)                         \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, 401)                  \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, 402)                 \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, 700)           \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, 701)            \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, 702)       \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, 703)               \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, 704)               \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, 705)               \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, 706)          \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, 707)           \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, 708)      \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, 709)              \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, 710)             \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, 711)             \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, 712)        \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, 713)         \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, 714)    \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, 715)           \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, 716)            \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, 717)           \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, 800)                         \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATIONGRAPH_OPS, 801)                            \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, 900)                         \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_DATA_TYPE, 901)                              \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_DIMENSIONS, 902)                             \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_STRIDES, 903)                                \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_UNIQUE_ID, 906)                              \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, 1000)                      \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, 1001)                   \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, 1003)                       \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, 1303)                        \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, 1305)                         \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_HANDLE, 0)                                          \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_DATA_TYPE, 1)                                       \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_INT64, 3)                                           \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_FLOAT, 4)                                           \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_DOUBLE, 5)                                          \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_VOID_PTR, 6)                                        \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_CONVOLUTION_MODE, 7)                                \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_HEUR_MODE, 8)                                       \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_NUMERICAL_NOTE, 11)                                 \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_BACKEND_DESCRIPTOR, 15)                             \
+  X(cudnnBackendAttributeType_t, CUDNN_TYPE_BEHAVIOR_NOTE, 19)                                  \
+  X(cudnnBackendHeurMode_t, CUDNN_HEUR_MODE_INSTANT, 0)                                         \
+  X(cudnnBackendHeurMode_t, CUDNN_HEUR_MODE_FALLBACK, 2)                                        \
+  X(cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TENSOR_CORE, 0)                           \
+  X(cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS, 1)                   \
+  X(cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION, 2)           \
+  X(cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION, 0)
 // clang-format on
 
 // X(name, return type, (parameter types))
@@ -103,7 +178,16 @@
   X(cudnnConvolutionBackwardFilter, cudnnStatus_t,                                                       \
     (cudnnHandle_t, const void*, cudnnTensorDescriptor_t, const void*, cudnnTensorDescriptor_t,          \
      const void*, cudnnConvolutionDescriptor_t, cudnnConvolutionBwdFilterAlgo_t, void*, size_t,          \
-     const void*, cudnnFilterDescriptor_t, void*))
+     const void*, cudnnFilterDescriptor_t, void*))                                                       \
+  X(cudnnBackendCreateDescriptor, cudnnStatus_t, (cudnnBackendDescriptorType_t, cudnnBackendDescriptor_t*)) \
+  X(cudnnBackendDestroyDescriptor, cudnnStatus_t, (cudnnBackendDescriptor_t))                          \
+  X(cudnnBackendFinalize, cudnnStatus_t, (cudnnBackendDescriptor_t))                                   \
+  X(cudnnBackendSetAttribute, cudnnStatus_t,                                                             \
+    (cudnnBackendDescriptor_t, cudnnBackendAttributeName_t, cudnnBackendAttributeType_t, int64_t, const void*)) \
+  X(cudnnBackendGetAttribute, cudnnStatus_t,                                                             \
+    (cudnnBackendDescriptor_t const, cudnnBackendAttributeName_t, cudnnBackendAttributeType_t, int64_t,  \
+     int64_t*, void*))                                                                                   \
+  X(cudnnBackendExecute, cudnnStatus_t, (cudnnHandle_t, cudnnBackendDescriptor_t, cudnnBackendDescriptor_t))
 // clang-format on
 
 // X(struct, field): the algorithm search results, read field by field.
@@ -129,6 +213,7 @@ typedef struct cudnnContext* cudnnHandle_t;
 typedef struct cudnnTensorStruct* cudnnTensorDescriptor_t;
 typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
 typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
+typedef void* cudnnBackendDescriptor_t;
 
 // One layout for the three kinds of search result, each with its own algorithm enum.
 template <typename Algo> struct AlgoPerf {

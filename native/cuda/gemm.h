@@ -25,7 +25,7 @@ enum class GemmPath { CublasLt, Kiln };
 // How many products and convolutions each path has run in this process (libraries_binding.cc
 // reports them: tests check that the path they meant to exercise is the one that ran).
 struct DenseCounts {
-  std::atomic<int64_t> gemm_cublaslt{0}, gemm_kiln{0}, conv_cudnn{0}, conv_im2col{0};
+  std::atomic<int64_t> gemm_cublaslt{0}, gemm_kiln{0}, conv_cudnn{0}, conv_cudnn_graph{0}, conv_im2col{0};
 };
 DenseCounts& dense_counts();
 

@@ -1,9 +1,11 @@
 // The addon's functions about NVIDIA's libraries (@kiln/cuda's cudaLibraries, setLibraryEnabled,
 // setCudnnBenchmark): libraries() -> { cublasLt, cudnn, nvrtc: { available, enabled, version, path,
 // reason } } (loading them on first call), libraryStatus(name) (one, loading only it), setLibraryEnabled(name, on), setCudnnBenchmark(on),
-// cudnnBenchmark(), denseCallCounts() (how many products and convolutions each path ran).
+// cudnnBenchmark(), setCudnnGraph(on), cudnnGraph() (the convolutions' graph API or the legacy one),
+// denseCallCounts() (how many products and convolutions each path ran).
 #include <napi.h>
 #include "../core/binding.h"
+#include "conv_cudnn_graph.h"
 #include "gemm.h"
 #include "libraries_binding.h"
 #include "nvidia_libraries.h"
@@ -64,11 +66,24 @@ Napi::Value DenseCallCounts(const Napi::CallbackInfo& info) {
   o.Set("matmulCublasLt", (double)n.gemm_cublaslt.load());
   o.Set("matmulKiln", (double)n.gemm_kiln.load());
   o.Set("conv2dCudnn", (double)n.conv_cudnn.load());
+  o.Set("conv2dCudnnGraph", (double)n.conv_cudnn_graph.load());
   o.Set("conv2dKiln", (double)n.conv_im2col.load());
   return o;
 }
 
 Napi::Value CudnnBenchmark(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cudnn::benchmark()); }
+
+Napi::Value SetCudnnGraph(const Napi::CallbackInfo& info) {
+  cudnn::set_graph(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value CudnnGraph(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cudnn::graph()); }
+
+Napi::Value CudnnGraphFallbackReason(const Napi::CallbackInfo& info) {
+  const std::string r = cudnn_conv::graph_fallback_reason();
+  return r.empty() ? info.Env().Null() : Napi::String::New(info.Env(), r);
+}
 
 }  // namespace
 
@@ -78,6 +93,9 @@ void export_library_api(Napi::Env env, Napi::Object exports) {
   exports.Set("setLibraryEnabled", Napi::Function::New(env, SetLibraryEnabled));
   exports.Set("setCudnnBenchmark", Napi::Function::New(env, SetCudnnBenchmark));
   exports.Set("cudnnBenchmark", Napi::Function::New(env, CudnnBenchmark));
+  exports.Set("setCudnnGraph", Napi::Function::New(env, SetCudnnGraph));
+  exports.Set("cudnnGraph", Napi::Function::New(env, CudnnGraph));
+  exports.Set("cudnnGraphFallbackReason", Napi::Function::New(env, CudnnGraphFallbackReason));
   exports.Set("denseCallCounts", Napi::Function::New(env, DenseCallCounts));
 }
 

@@ -65,6 +65,10 @@ void check(cudnnStatus_t s, const char* op, const char* call);
 // (cudnnFind*AlgorithmEx) instead of by cuDNN's heuristics.
 bool benchmark();
 void set_benchmark(bool on);
+// Convolutions through the graph API with cached execution plans (conv_cudnn_graph.h), the default;
+// false: the legacy API only. Starts false when KILN_CUDNN_GRAPH is 0 or false.
+bool graph();
+void set_graph(bool on);
 }  // namespace cudnn
 
 }}  // namespace kiln::cuda

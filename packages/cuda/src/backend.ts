@@ -66,8 +66,14 @@ export interface DenseCallCounts {
   matmulCublasLt: number;
   /** Matrix products run by Kiln's tiled kernel. */
   matmulKiln: number;
-  /** Convolution kernels run by cuDNN. */
+  /** Convolution kernels run by cuDNN (either of its APIs). */
   conv2dCudnn: number;
+  /**
+   * Of those, the ones run wholly through cuDNN's graph API with a cached execution plan (the
+   * default; the legacy API runs the benchmark search, what the graph API declines, and everything
+   * when KILN_CUDNN_GRAPH=0).
+   */
+  conv2dCudnnGraph: number;
   /** Convolution kernels run by Kiln's im2col path. */
   conv2dKiln: number;
 }
@@ -99,6 +105,9 @@ interface CudaAddon extends KernelAddon {
   setLibraryEnabled(name: string, enabled: boolean): void;
   setCudnnBenchmark(on: boolean): void;
   cudnnBenchmark(): boolean;
+  setCudnnGraph(on: boolean): void;
+  cudnnGraph(): boolean;
+  cudnnGraphFallbackReason(): string | null;
   denseCallCounts(): DenseCallCounts;
 }
 

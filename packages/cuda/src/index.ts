@@ -108,6 +108,6 @@ export const cuda = {
 export type { CudaDeviceProperties, CudaMemoryStats };
 export {
   type CudaLibrary, type CudaLibraries, type CudaLibraryStatus, type DenseCallCounts, type DenseComputePath, type DenseOpFamily,
-  cudaLibraries, denseCallCounts, denseComputePath, getCudnnBenchmark, setCudnnBenchmark, setLibraryEnabled,
+  cudaLibraries, cudnnGraphFallbackReason, denseCallCounts, denseComputePath, getCudnnBenchmark, getCudnnGraph, setCudnnBenchmark, setCudnnGraph, setLibraryEnabled,
 } from './libraries.js';
 export { type NcclBinding, ncclBinding, cudaDataAddress } from './nccl.js';

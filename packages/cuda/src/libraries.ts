@@ -106,6 +106,51 @@ export function getCudnnBenchmark(): boolean {
 }
 
 /**
+ * Which of cuDNN's APIs runs the convolutions: `true` (the default) its graph API, with an
+ * execution plan chosen by cuDNN's heuristics once per shape and cached, as PyTorch runs it; `false`
+ * the legacy `cudnnConvolution*` calls, which cost more host time per call (they also run the
+ * benchmark search of {@link setCudnnBenchmark}, and whatever the graph API declines). The
+ * environment variable KILN_CUDNN_GRAPH=0 starts a process with `false`. Both give the same
+ * results within cuDNN's algorithms' rounding; the switch is for comparing them.
+ *
+ * @example
+ * ```ts
+ * import { setCudnnGraph } from '@kiln/cuda';
+ * setCudnnGraph(false);   // the legacy API, e.g. to compare host times
+ * ```
+ */
+export function setCudnnGraph(on: boolean): void {
+  if (typeof on !== 'boolean') throw new ValueError('setCudnnGraph', 'on', 'a boolean', String(on));
+  loadedCudaAddon()?.setCudnnGraph(on);
+}
+
+/**
+ * Whether the convolutions go through cuDNN's graph API (see {@link setCudnnGraph}).
+ *
+ * @example
+ * ```ts
+ * console.log(getCudnnGraph());   // true unless switched off
+ * ```
+ */
+export function getCudnnGraph(): boolean {
+  return loadedCudaAddon()?.cudnnGraph() ?? true;
+}
+
+/**
+ * Why cuDNN's graph API last failed to build a convolution's plan (a cuDNN call's error), or null
+ * when it never did: such a convolution runs on the legacy API instead, with the same results, so
+ * only this and `denseCallCounts().conv2dCudnnGraph` show it. A debugging aid.
+ *
+ * @example
+ * ```ts
+ * console.log(cudnnGraphFallbackReason() ?? 'every convolution planned on the graph API');
+ * ```
+ */
+export function cudnnGraphFallbackReason(): string | null {
+  return loadedCudaAddon()?.cudnnGraphFallbackReason() ?? null;
+}
+
+/**
  * How many matrix products and convolutions each path has run in this process: a debugging aid
  * (and what Kiln's tests read to check that the path they meant to exercise is the one that ran).
  *
@@ -117,7 +162,7 @@ export function getCudnnBenchmark(): boolean {
  * ```
  */
 export function denseCallCounts(): DenseCallCounts {
-  return loadedCudaAddon()?.denseCallCounts() ?? { matmulCublasLt: 0, matmulKiln: 0, conv2dCudnn: 0, conv2dKiln: 0 };
+  return loadedCudaAddon()?.denseCallCounts() ?? { matmulCublasLt: 0, matmulKiln: 0, conv2dCudnn: 0, conv2dCudnnGraph: 0, conv2dKiln: 0 };
 }
 
 export type { CudaLibraries, CudaLibraryStatus, DenseCallCounts };

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ValueError, conv2d, randn } from '@kiln/tensor';
 import { cudaAvailable, expectClose } from '@kiln/tensor/testing';
 import {
-  type CudaLibraries, cudaLibraries, denseCallCounts, denseComputePath, getCudnnBenchmark, setCudnnBenchmark, setLibraryEnabled,
+  type CudaLibraries, cudaLibraries, denseCallCounts, denseComputePath, getCudnnBenchmark, getCudnnGraph, setCudnnBenchmark, setCudnnGraph, setLibraryEnabled,
 } from '@kiln/cuda';
 import { loadedCudaAddon, missingLibraryWarnings } from '../src/backend.js';
 
@@ -72,7 +72,7 @@ describe('NVIDIA libraries', () => {
     expect(elsewhere.cudnn.available).toBe(here.cudnn.available);
   });
 
-  it('setLibraryEnabled, denseComputePath and setCudnnBenchmark check their arguments and switch', () => {
+  it('setLibraryEnabled, denseComputePath, setCudnnBenchmark and setCudnnGraph check their arguments and switch', () => {
     expect(() => setLibraryEnabled('cublas' as never, false)).toThrow(ValueError);
     expect(() => setLibraryEnabled('cudnn', 1 as never)).toThrow(ValueError);
     expect(() => denseComputePath('conv3d' as never)).toThrow(ValueError);
@@ -90,6 +90,12 @@ describe('NVIDIA libraries', () => {
     expect(getCudnnBenchmark()).toBe(addonBuilt);
     setCudnnBenchmark(false);
     expect(getCudnnBenchmark()).toBe(false);
+    expect(() => setCudnnGraph(0 as never)).toThrow(ValueError);
+    expect(getCudnnGraph()).toBe(true);
+    setCudnnGraph(false);
+    expect(getCudnnGraph()).toBe(!addonBuilt);
+    setCudnnGraph(true);
+    expect(getCudnnGraph()).toBe(true);
   });
 
   it('warns once per missing library, naming it and where Kiln looked; a library switched off gets no warning', () => {

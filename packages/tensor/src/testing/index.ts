@@ -76,17 +76,22 @@ export function forEachDevice(title: string, body: (device: 'cpu' | 'cuda') => v
 export type DenseFamily = 'matmul' | 'conv2d';
 
 /** The counts of @kiln/cuda's denseCallCounts(). */
-type DenseCounts = Record<'matmulCublasLt' | 'matmulKiln' | 'conv2dCudnn' | 'conv2dKiln', number>;
+type DenseCounts = Record<'matmulCublasLt' | 'matmulKiln' | 'conv2dCudnn' | 'conv2dCudnnGraph' | 'conv2dKiln', number>;
 interface DenseLibraries {
   status(lib: 'cublasLt' | 'cudnn'): { available: boolean; enabled: boolean; reason?: string };
   setEnabled(lib: 'cublasLt' | 'cudnn', on: boolean): void;
+  /** cuDNN's graph API (true) or its legacy API (false) for the convolutions */
+  setCudnnGraph(on: boolean): void;
+  /** why the graph API last fell back to the legacy one, or null */
+  graphFallbackReason(): string | null;
   counts(): DenseCounts;
 }
 
-/** One CUDA path of a family: the libraries left on, and the counters that must grow when it runs. */
+/** One CUDA path of a family: the libraries left on (cuDNN's legacy API when `legacyCudnn`), and the counters that must grow when it runs. */
 interface DensePath {
   name: string;
   enabled: readonly ('cublasLt' | 'cudnn')[];
+  legacyCudnn?: true;
   counters: readonly (keyof DenseCounts)[];
 }
 const densePaths: Record<DenseFamily, DensePath[]> = {
@@ -95,7 +100,8 @@ const densePaths: Record<DenseFamily, DensePath[]> = {
     { name: 'kiln', enabled: [], counters: ['matmulKiln'] },
   ],
   conv2d: [
-    { name: 'cuDNN', enabled: ['cublasLt', 'cudnn'], counters: ['conv2dCudnn'] },
+    { name: 'cuDNN', enabled: ['cublasLt', 'cudnn'], counters: ['conv2dCudnnGraph'] },
+    { name: 'cuDNN legacy API', enabled: ['cublasLt', 'cudnn'], legacyCudnn: true, counters: ['conv2dCudnn'] },
     { name: 'im2col + cuBLASLt', enabled: ['cublasLt'], counters: ['conv2dKiln', 'matmulCublasLt'] },
     { name: 'kiln', enabled: [], counters: ['conv2dKiln', 'matmulKiln'] },
   ],
@@ -103,7 +109,7 @@ const densePaths: Record<DenseFamily, DensePath[]> = {
 
 /**
  * describe() per device, as {@link forEachDevice}, and on CUDA once per path of a dense family:
- * matmul through cuBLASLt, then through Kiln's kernel; conv2d through cuDNN, then im2col with
+ * matmul through cuBLASLt, then through Kiln's kernel; conv2d through cuDNN (its graph API, then its legacy API), then im2col with
  * cuBLASLt's products, then Kiln's kernels alone. Each CUDA block switches the libraries
  * (@kiln/cuda's setLibraryEnabled) before its tests and back after, and checks when it ends that
  * its path ran (denseCallCounts grew). A block whose library is not installed is skipped with the
@@ -128,12 +134,17 @@ export function forEachDensePath(title: string, family: DenseFamily, body: (devi
         let before: DenseCounts;
         beforeAll(() => {
           for (const l of ['cublasLt', 'cudnn'] as const) libs.setEnabled(l, path.enabled.includes(l));
+          libs.setCudnnGraph(path.legacyCudnn !== true);
           before = libs.counts();
         });
         afterAll(() => {
           const after = libs.counts();
           for (const l of ['cublasLt', 'cudnn'] as const) libs.setEnabled(l, true);
-          for (const counter of path.counters) expect(after[counter], `${title} [cuda, ${path.name}]: ${counter} ran`).toBeGreaterThan(before[counter]);
+          libs.setCudnnGraph(true);
+          const why = libs.graphFallbackReason();
+          for (const counter of path.counters) {
+            expect(after[counter], `${title} [cuda, ${path.name}]: ${counter} ran${why ? ` (the graph API fell back: ${why})` : ''}`).toBeGreaterThan(before[counter]);
+          }
         });
         body(dev, path.name);
       });
