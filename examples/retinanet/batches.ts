@@ -56,16 +56,18 @@ export function batchBuffers(b: Batch): ArrayBuffer[] {
   return [b.images.buffer, b.boxes.buffer, b.labels.buffer, b.offsets.buffer] as ArrayBuffer[];
 }
 
-/** A batch's images [count, 3, S, S] and per-image targets ({ boxes [M, 4] float32, labels [M] int64 }) on `device`. */
+/**
+ * A batch's images [count, 3, S, S] and per-image targets ({ boxes [M, 4] float32, labels [M]
+ * int64 }) on `device`: three uploads in all (the images, every box, every label), each image's
+ * targets views of the last two.
+ */
 export function batchTensors(b: Batch, imageSize: number, device: string): { images: Tensor; targets: { boxes: Tensor; labels: Tensor }[] } {
-  const count = b.offsets.length - 1;
+  const count = b.offsets.length - 1, total = b.offsets[count];
   const images = fromTypedArray(b.images, [count, 3, imageSize, imageSize]).to(device);
+  const boxes = fromTypedArray(b.boxes, [total, 4]).to(device), labels = fromTypedArray(b.labels, [total]).to(device);
   const targets = Array.from({ length: count }, (_, i) => {
     const [from, to] = [b.offsets[i], b.offsets[i + 1]];
-    return {
-      boxes: fromTypedArray(b.boxes.slice(4 * from, 4 * to), [to - from, 4]).to(device),
-      labels: fromTypedArray(b.labels.slice(from, to), [to - from]).to(device),
-    };
+    return { boxes: boxes.narrow(0, from, to - from), labels: labels.narrow(0, from, to - from) };
   });
   return { images, targets };
 }

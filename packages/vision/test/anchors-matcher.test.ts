@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { type DType, type Tensor, DTypeError, ShapeError, ValueError, tensor, tidy, zeros } from '@kiln/tensor';
-import { expectError, forEachDevice, settledAllocated } from '@kiln/tensor/testing';
+import { expectError, forEachDevice, randomValues, settledAllocated } from '@kiln/tensor/testing';
 import { AnchorGenerator, Matcher } from '@kiln/vision';
 
 interface AnchorCase {
@@ -89,6 +89,33 @@ forEachDevice('Matcher', (dev) => {
       expect(values(new Matcher(c.high, c.low, c.allowLowQualityMatches).call(qt))).toEqual(c.matches);
     }));
   }
+
+  it('callBatched: each image as call on its real rows; padded rows ignored; an image without rows all background', () => tidy(() => {
+    // qualities on a grid of 0.1 (ties within and across rows), a row of zeros (a ground truth
+    // overlapping nothing: every anchor is its best), and padding rows of 0.99 that would win
+    // every anchor if they took part
+    const N = 7, counts = [3, 0, 1, 2], G = 3;
+    const grid = randomValues(5, counts.length * G * N, 0, 1).map((v) => Math.round(v * 10) / 10);
+    const rows: number[][][] = counts.map((m, b) => Array.from({ length: G }, (_, g) => (g < m ? grid.slice((b * G + g) * N, (b * G + g + 1) * N) : new Array<number>(N).fill(0.99))));
+    rows[2][0] = new Array<number>(N).fill(0);
+    const q = tensor(rows, { dtype: 'float32', device: dev });
+    const valid = tensor(counts.map((m) => Array.from({ length: G }, (_, g) => g < m)), { device: dev });
+    for (const lowQuality of [false, true]) {
+      const matcher = new Matcher(0.5, 0.4, lowQuality);
+      const batched = matcher.callBatched(q, valid);
+      expect(batched.shape).toEqual([counts.length, N]);
+      counts.forEach((m, b) => {
+        const expected = m === 0 ? new Array<number>(N).fill(-1) : values(matcher.call(tensor(rows[b].slice(0, m), { dtype: 'float32', device: dev })));
+        expect(values(batched.select(0, b)), `image ${b}, low-quality matches ${lowQuality}`).toEqual(expected);
+      });
+    }
+    expect(values(new Matcher(0.5, 0.4, true).callBatched(q, valid).select(0, 2))).toEqual(new Array<number>(N).fill(0));
+    const m = new Matcher(0.5, 0.4);
+    expectError(() => m.callBatched(q.select(0, 0), valid), ShapeError, { op: 'Matcher.callBatched', argument: 'matchQualityMatrix', expected: 'a batch of matrices [B, M ground truths, N > 0 anchors]', got: '[3, 7]' });
+    expectError(() => m.callBatched(q, valid.narrow(1, 0, 2)), ShapeError, { op: 'Matcher.callBatched', argument: 'validRows', expected: 'a bool mask [4, 3] (one per ground-truth row)', got: 'bool [4, 2]' });
+    expectError(() => m.callBatched(q, valid.to('float32')), ShapeError, { op: 'Matcher.callBatched', argument: 'validRows', got: 'float32 [4, 3]' });
+    expectError(() => m.callBatched(q.to('int64'), valid), DTypeError, { op: 'Matcher.callBatched', argument: 'matchQualityMatrix', expected: 'a floating dtype', got: 'int64' });
+  }));
 
   it('leaves nothing allocated but the matches', async () => {
     const q = tensor(fixtures.matcher[1].iou, { device: dev }).reshape(fixtures.matcher[1].shape);

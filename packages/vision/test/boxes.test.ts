@@ -4,11 +4,11 @@
  * options and level mapping.
  */
 import { expect, it } from 'vitest';
-import { type DType, DTypeError, DeviceError, ShapeError, ValueError, memoryStats, randn, synchronize, tensor, tidy } from '@kiln/tensor';
+import { type DType, DTypeError, DeviceError, ShapeError, ValueError, memoryStats, randn, stack, synchronize, tensor, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 import { expectClose, expectError, forEachDevice, randomValues, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import {
-  BoxCoder, type BoxFormat, MultiScaleRoIAlign, boxArea, boxConvert, boxIou, clipBoxesToImage, completeBoxIou, distanceBoxIou, generalizedBoxIou,
+  BoxCoder, type BoxFormat, MultiScaleRoIAlign, batchedBoxIou, boxArea, boxConvert, boxIou, clipBoxesToImage, completeBoxIou, distanceBoxIou, generalizedBoxIou,
   removeSmallBoxes, roiAlign,
 } from '@kiln/vision';
 
@@ -25,6 +25,22 @@ forEachDevice('box utilities', (dev) => {
     // centers (1,1) and (2,2): d² = 2, enclosing diagonal² = 18; (1,1) and (4.5,4.5): d² = 24.5, diagonal² = 50
     expectClose(distanceBoxIou(a, b), [1 / 7 - 2 / (18 + 1e-7), 0 - 24.5 / (50 + 1e-7), 1], { rtol: 1e-14, atol: 1e-15 });
     expectClose(completeBoxIou(a, b), distanceBoxIou(a, b), { rtol: 1e-14, atol: 1e-15 });   // equal aspect ratios: v = 0
+  }));
+
+  it('batchedBoxIou: entry b is boxIou of entry b, on every pair; typed errors for mismatched batches', () => tidy(() => {
+    // random boxes: corners (x, y) and positive sizes, some overlapping, some not
+    const boxes = (seed: number, n: number) => {
+      const v = randomValues(seed, n * 4, 0, 20);
+      return t(Array.from({ length: n }, (_, i) => [v[4 * i], v[4 * i + 1], v[4 * i] + 1 + v[4 * i + 2], v[4 * i + 1] + 1 + v[4 * i + 3]]));
+    };
+    const first = [boxes(1, 3), boxes(2, 3)], second = [boxes(3, 5), boxes(4, 5)];
+    const batched = batchedBoxIou(stack(first), stack(second));
+    expect(batched.shape).toEqual([2, 3, 5]);
+    for (let b = 0; b < 2; b++) expectClose(batched.select(0, b), boxIou(first[b], second[b]), { rtol: 0, atol: 0 });
+    expect(batchedBoxIou(stack(first).to('float16'), stack(second).to('bfloat16')).dtype).toBe('float32');
+    expectError(() => batchedBoxIou(stack(first), second[0]), ShapeError, { op: 'batched_box_iou', argument: 'boxes2', expected: 'boxes [B, M, 4] with the B of boxes1 [2, 3, 4], which must be [B, N, 4]', got: '[5, 4]' });
+    expectError(() => batchedBoxIou(stack(first), stack([second[0]])), ShapeError, { op: 'batched_box_iou', argument: 'boxes2', got: '[1, 5, 4]' });
+    expectError(() => batchedBoxIou(stack(first).narrow(2, 0, 3), stack(second)), ShapeError, { op: 'batched_box_iou', argument: 'boxes1' });
   }));
 
   it('half-type boxes compute in float32; integer boxes give areas in their own dtype', () => tidy(() => {

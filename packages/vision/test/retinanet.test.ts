@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import { type Tensor, DTypeError, ValueError, memoryStats, randn, tensor, tidy, zeros } from '@kiln/tensor';
 import { SGD } from '@kiln/optim';
 import { sigmoidFocalLoss } from '@kiln/losses';
-import { BoxCoder, DetectionPreprocess, type DetectionTarget, RetinaNetHead, postprocessDetections } from '@kiln/vision';
+import { BoxCoder, DetectionPreprocess, type DetectionTarget, RetinaNetHead, boxRegressionLoss, classificationLoss, matchAnchors, postprocessDetections } from '@kiln/vision';
 import { expectClose, expectError, forEachDevice, randomValues, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { tinyRetinaNet } from './support/tiny-detector.js';
 
@@ -88,6 +88,42 @@ forEachDevice('RetinaNet (tiny)', (dev) => {
       expectClose(bg.classification, nums(expected), { rtol: 1e-12, atol: 0 });
       expect(one.bboxRegression.item()).toBeGreaterThan(0);
     });
+  });
+
+  it('the batched losses: padding changes nothing (a batch is the mean of its images alone); background anchors get no box gradient', () => {
+    const model = tinyRetinaNet(dev);
+    const A = 40, K = 3;
+    // anchors on a 5 x 8 grid of 12-pixel squares, the same for every image (as the generator's)
+    const anchors = tensor(Array.from({ length: A }, (_, i) => [12 * (i % 8), 12 * Math.floor(i / 8), 12 * (i % 8) + 14, 12 * Math.floor(i / 8) + 14]), { dtype: 'float64', device: dev });
+    const tg = [target(dev, [[2, 3, 20, 30], [40, 4, 70, 22], [10, 30, 50, 58]], [0, 2, 1]), target(dev, [], []), target(dev, [[60, 20, 90, 50]], [1])];
+    const logits = randn([3, A, K], { seed: 3, dtype: 'float64', device: dev });
+    const deltas = randn([3, A, 4], { seed: 4, dtype: 'float64', device: dev }).mul(0.2).requiresGrad_();
+    for (const boxLoss of ['l1', 'smoothL1', 'giou'] as const) tidy(() => {
+      const o = { ...model.lossOptions, boxLoss };
+      const anchorList = [anchors, anchors, anchors];
+      const matched = matchAnchors(tg, anchorList, model.proposalMatcher);
+      const outputs = { clsLogits: logits, bboxRegression: deltas };
+      const cls = classificationLoss(tg, outputs, matched, o), box = boxRegressionLoss(tg, outputs, anchorList, matched, model.boxCoder, o);
+      const alone = [0, 1, 2].map((b) => {
+        const one = { clsLogits: logits.narrow(0, b, 1), bboxRegression: deltas.narrow(0, b, 1) };
+        const m = matchAnchors([tg[b]], [anchors], model.proposalMatcher);
+        expect(nums(m[0]), `image ${b}'s matches alone and in the batch`).toEqual(nums(matched[b]));
+        return [classificationLoss([tg[b]], one, m, o).item(), boxRegressionLoss([tg[b]], one, [anchors], m, model.boxCoder, o).item()];
+      });
+      expectClose(cls, [(alone[0][0] + alone[1][0] + alone[2][0]) / 3], { rtol: 1e-12, atol: 0 });
+      expectClose(box, [(alone[0][1] + alone[1][1] + alone[2][1]) / 3], { rtol: 1e-12, atol: 0 });
+      expect(alone[1][1]).toBe(0);
+      deltas.grad = null;
+      box.backward();
+      const fg = matched.map((m) => nums(m.ge(0)));
+      const grad = nums(deltas.grad!.abs().sum(2));
+      for (let b = 0; b < 3; b++) for (let a = 0; a < A; a++) {
+        if (fg[b][a]) expect(grad[b * A + a], `${boxLoss}: foreground anchor ${a} of image ${b}`).toBeGreaterThan(0);
+        else expect(grad[b * A + a], `${boxLoss}: background anchor ${a} of image ${b}`).toBe(0);
+      }
+      expect(fg[0].some(Boolean) && fg[2].some(Boolean)).toBe(true);
+    });
+    for (const t of [anchors, logits, deltas, ...tg.flatMap((x) => [x.boxes, x.labels])]) t.dispose();
   });
 
   it('the three box losses are finite and differ; training-mode call returns losses, evaluation-mode call detections', () => {

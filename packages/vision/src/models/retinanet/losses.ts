@@ -3,11 +3,18 @@
  * matched to ground truths by IoU (Matcher 0.5 / 0.4 with low-quality matches), the sigmoid focal
  * loss over every anchor that is not ignored, the box loss over foreground anchors, each image's
  * sums divided by its number of foreground anchors (at least 1), then averaged over the images.
+ *
+ * torchvision loops over the images; here the whole batch goes through each step at once (the
+ * images' ground truths padded to the largest count, `padTargets`), so a step costs the same few
+ * dozen kernels whatever the batch size, and nothing is read back to the host (torchvision's box
+ * loss indexes the foreground anchors, a read back per image; here the box loss is computed for
+ * every anchor and the background's masked out, which costs little next to the head's work).
+ * The values are torchvision's up to the order of the floating-point sums.
  */
-import { type Tensor, ValueError, cat, clamp, full, nonzero, where } from '@kiln/tensor';
+import { type Tensor, ValueError, arange, cat, fromTypedArray, full, stack, tensor, tidy, where } from '@kiln/tensor';
 import { giouLoss, l1Loss, sigmoidFocalLoss, smoothL1Loss } from '@kiln/losses';
 import type { Matcher } from '../../anchors/matcher.js';
-import { type BoxCoder, boxIou } from '../../ops/index.js';
+import { type BoxCoder, batchedBoxIou } from '../../ops/index.js';
 import type { DetectionTarget, RetinaNetHeadOutputs } from './types.js';
 
 /** The box loss: torchvision's `_box_loss` types ('smoothL1' is its 'smooth_l1'). */
@@ -26,61 +33,121 @@ export interface RetinaNetLossOptions {
 }
 
 /**
+ * A batch's ground truths padded to the largest count G (at least 1): row g of image b is its box
+ * g where `valid[b, g]`, else a placeholder (the unit box, label 0) that matching ignores.
+ */
+export interface PaddedTargets {
+  /** [B, G, 4] boxes in the targets' dtype. */
+  boxes: Tensor;
+  /** [B, G] int64 labels. */
+  labels: Tensor;
+  /** [B, G] bool: which rows are real ground truths. */
+  valid: Tensor;
+}
+
+/** The targets of a batch padded to one tensor each (a few kernels, whatever the batch size). */
+export function padTargets(targets: readonly DetectionTarget[]): PaddedTargets {
+  if (targets.length === 0) throw new ValueError('padTargets', 'targets', 'one target per image (at least one image)', 'none');
+  const like = targets[0].boxes;
+  const counts = targets.map((t) => t.boxes.shape[0]);
+  const G = Math.max(1, ...counts), B = targets.length, total = counts.reduce((a, b) => a + b, 0);
+  // slot (b, g) takes row `source` of [every image's boxes one after the other; the placeholder]
+  const source = new Int32Array(B * G).fill(total), valid = new Uint8Array(B * G);
+  let row = 0;
+  counts.forEach((n, b) => {
+    for (let g = 0; g < n; g++, row++) {
+      source[b * G + g] = row;
+      valid[b * G + g] = 1;
+    }
+  });
+  const index = fromTypedArray(source).to(like.device);
+  const placeholderBox = tensor([[0, 0, 1, 1]], { dtype: like.dtype, device: like.device });
+  const boxes = cat([...targets.map((t) => t.boxes), placeholderBox], 0).indexSelect(0, index).reshape([B, G, 4]);
+  const labels = cat([...targets.map((t) => t.labels), full([1], 0, { dtype: 'int64', device: like.device })], 0).indexSelect(0, index).reshape([B, G]);
+  return { boxes, labels, valid: fromTypedArray(valid, [B, G], 'bool').to(like.device) };
+}
+
+/**
+ * Every anchor of every image matched to a ground truth at once: int64 [B, anchors], the index of
+ * the matched box in its image, -1 for background, -2 between the thresholds (ignored). An image
+ * without boxes is all background. `anchors` [B, anchors, 4] (the per-image anchors stacked).
+ */
+export function matchAnchorsBatched(padded: PaddedTargets, anchors: Tensor, matcher: Matcher): Tensor {
+  return tidy(() => matcher.callBatched(batchedBoxIou(padded.boxes, anchors.to(padded.boxes.dtype)), padded.valid));
+}
+
+/**
  * Each image's anchors matched to its ground truths: int64 [anchors], the index of the matched
  * box, -1 for background, -2 between the thresholds (ignored). An image without boxes is all
- * background.
+ * background. (One batched matching, split per image.)
  */
 export function matchAnchors(targets: readonly DetectionTarget[], anchors: readonly Tensor[], matcher: Matcher): Tensor[] {
-  return anchors.map((a, i) => {
-    const boxes = targets[i].boxes;
-    if (boxes.shape[0] === 0) return full([a.shape[0]], -1, { dtype: 'int64', device: a.device });
-    return matcher.call(boxIou(boxes, a));
-  });
+  if (anchors.length !== targets.length) throw new ValueError('matchAnchors', 'anchors', `one anchor tensor per target (${targets.length})`, String(anchors.length));
+  return matchAnchorsBatched(padTargets(targets), stack(anchors), matcher).unbind(0);
 }
 
-/** max(1, number of foreground anchors) as a float 0-d tensor (no read back). */
-const foregroundCount = (matched: Tensor, like: Tensor): Tensor => clamp(matched.ge(0).sum().to(like.dtype), 1);
+/** max(1, number of foreground anchors) per image, float [B] in `dtype` (no read back). */
+const foregroundCounts = (matched: Tensor, dtype: Tensor['dtype']): Tensor => matched.ge(0).sum(1).to(dtype).clamp(1);
+
+/** The matched ground truth's row of [B, G, C] `values` for each anchor of matched [B, A]: [B, A, C] (background rows take row 0). */
+function gatherMatched(values: Tensor, matched: Tensor): Tensor {
+  const [B, G] = values.shape;
+  const rows = matched.clamp(0).add(arange(0, B, 1, { dtype: 'int64', device: matched.device }).mul(G).unsqueeze(1));
+  return values.reshape([B * G, -1]).indexSelect(0, rows.flatten()).reshape([B, matched.shape[1], -1]);
+}
 
 /**
- * The classification loss: per image, the sigmoid focal loss summed over its anchors and classes
- * (the matched box's class is the positive one; ignored anchors count for nothing), over its
- * foreground count; then the mean over images.
+ * The classification loss of matched [B, A] anchors: per image, the sigmoid focal loss summed over
+ * its anchors and classes (the matched box's class is the positive one; ignored anchors count for
+ * nothing), over its foreground count; then the mean over images. One focal-loss call for the
+ * batch: each image's rows weighted by 1 / its foreground count, summed, over B.
+ */
+export function classificationLossBatched(padded: PaddedTargets, clsLogits: Tensor, matched: Tensor, o: RetinaNetLossOptions): Tensor {
+  const B = matched.shape[0];
+  // the focal loss's index targets: 0 background, c + 1 class c, negative an ignored row
+  const background = where(matched.eq(-2), -1, 0).to('int64');
+  const classTarget = where(matched.ge(0), gatherMatched(padded.labels.unsqueeze(2), matched).squeeze(2).add(1), background);
+  // float32 weights for float32 and the half types (the loss computes those in float32), float64 for float64
+  const weightDtype = clsLogits.dtype === 'float64' ? 'float64' : 'float32';
+  const rowWeight = full([B], 1, { dtype: weightDtype, device: matched.device }).div(foregroundCounts(matched, weightDtype)).unsqueeze(1).expand([B, matched.shape[1]]);
+  const sum = sigmoidFocalLoss(clsLogits, classTarget, { gamma: o.focalGamma, alpha: o.focalAlpha, reduction: 'sum', weight: rowWeight });
+  return sum.div(B);
+}
+
+/**
+ * The box-regression loss of matched [B, A] anchors: per image, over its foreground anchors, L1 or
+ * smooth L1 between the predicted deltas and the matched boxes' encoding (BoxCoder, weights 1), or
+ * GIoU between the decoded boxes and the matched boxes, summed, over the foreground count; then
+ * the mean over images. Computed for every anchor, the background's masked out (`where`, so the
+ * background's terms get no gradient).
+ */
+export function boxRegressionLossBatched(padded: PaddedTargets, bboxRegression: Tensor, anchors: Tensor, matched: Tensor, boxCoder: BoxCoder, o: RetinaNetLossOptions): Tensor {
+  const [B, A] = matched.shape;
+  const pred = bboxRegression.reshape([B * A, 4]), anchorRows = anchors.reshape([B * A, 4]);
+  const gt = gatherMatched(padded.boxes, matched).reshape([B * A, 4]).to(pred.dtype);
+  let perAnchor: Tensor;
+  if (o.boxLoss === 'giou') perAnchor = giouLoss(boxCoder.decodeSingle(pred, anchorRows), gt, { reduction: 'none', eps: 1e-7 });
+  else {
+    const target = boxCoder.encodeSingle(gt, anchorRows);
+    const terms = o.boxLoss === 'l1' ? l1Loss(pred, target, { reduction: 'none' }) : smoothL1Loss(pred, target, { reduction: 'none', beta: o.smoothL1Beta });
+    perAnchor = terms.sum(1);
+  }
+  const foreground = matched.ge(0);
+  const perImage = where(foreground.reshape([B * A]), perAnchor, 0).reshape([B, A]).sum(1);
+  return perImage.div(foregroundCounts(matched, perImage.dtype)).sum().div(Math.max(1, B));
+}
+
+/**
+ * {@link classificationLossBatched} for per-image targets and matches (as {@link matchAnchors}
+ * returns them).
  */
 export function classificationLoss(targets: readonly DetectionTarget[], outputs: RetinaNetHeadOutputs, matched: readonly Tensor[], o: RetinaNetLossOptions): Tensor {
-  const losses = matched.map((m, i) => {
-    const logits = outputs.clsLogits.select(0, i);
-    const labels = targets[i].labels;
-    // the focal loss's index targets: 0 background, c + 1 class c, negative an ignored row
-    const background = where(m.eq(-2), -1, 0).to('int64');
-    const classTarget = labels.shape[0] === 0 ? background : where(m.ge(0), labels.indexSelect(0, clamp(m, 0)).add(1), background);
-    const sum = sigmoidFocalLoss(logits, classTarget, { gamma: o.focalGamma, alpha: o.focalAlpha, reduction: 'sum' });
-    return sum.div(foregroundCount(m, sum));
-  });
-  return cat(losses.map((l) => l.reshape([1])), 0).sum().div(losses.length);
+  return classificationLossBatched(padTargets(targets), outputs.clsLogits, stack(matched), o);
 }
 
-/**
- * The box-regression loss: per image, over its foreground anchors, L1 or smooth L1 between the
- * predicted deltas and the matched boxes' encoding (BoxCoder, weights 1), or GIoU between the
- * decoded boxes and the matched boxes, summed, over the foreground count; then the mean over images.
- */
+/** {@link boxRegressionLossBatched} for per-image targets, anchors and matches. */
 export function boxRegressionLoss(targets: readonly DetectionTarget[], outputs: RetinaNetHeadOutputs, anchors: readonly Tensor[], matched: readonly Tensor[], boxCoder: BoxCoder, o: RetinaNetLossOptions): Tensor {
-  const losses = matched.map((m, i) => {
-    const deltas = outputs.bboxRegression.select(0, i);
-    const [fg] = nonzero(m.ge(0), { asTuple: true }) as [Tensor];
-    const count = fg.shape[0];
-    if (count === 0) return deltas.narrow(0, 0, 0).sum();      // 0, still part of the graph
-    const pred = deltas.indexSelect(0, fg), anchorsFg = anchors[i].indexSelect(0, fg);
-    const gt = targets[i].boxes.indexSelect(0, m.indexSelect(0, fg)).to(pred.dtype);
-    let sum: Tensor;
-    if (o.boxLoss === 'giou') sum = giouLoss(boxCoder.decodeSingle(pred, anchorsFg), gt, { reduction: 'sum', eps: 1e-7 });
-    else {
-      const target = boxCoder.encodeSingle(gt, anchorsFg);
-      sum = o.boxLoss === 'l1' ? l1Loss(pred, target, { reduction: 'sum' }) : smoothL1Loss(pred, target, { reduction: 'sum', beta: o.smoothL1Beta });
-    }
-    return sum.div(count);
-  });
-  return cat(losses.map((l) => l.reshape([1])), 0).sum().div(Math.max(1, losses.length));
+  return boxRegressionLossBatched(padTargets(targets), outputs.bboxRegression, stack(anchors), stack(matched), boxCoder, o);
 }
 
 /** Checks a box-loss name. */

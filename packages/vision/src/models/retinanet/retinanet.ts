@@ -4,7 +4,7 @@
  * box-regression subnet shared by the levels; in training it returns its two losses, in
  * evaluation its post-processed detections.
  */
-import { DTypeError, ShapeError, Tensor, ValueError, checkFinite, checkOptionKeys, describeValue, isFloating } from '@kiln/tensor';
+import { DTypeError, ShapeError, Tensor, ValueError, checkFinite, checkOptionKeys, describeValue, isFloating, stack, tidy } from '@kiln/tensor';
 import { BatchNorm2d, Module } from '@kiln/nn';
 import { AnchorGenerator } from '../../anchors/anchor-generator.js';
 import { Matcher } from '../../anchors/matcher.js';
@@ -15,7 +15,7 @@ import { type BackboneWithFPN, resnetFpnExtractor } from '../backbone-with-fpn.j
 import type { NormLayer } from '../conv-norm-activation.js';
 import { resnet50 } from '../resnet.js';
 import { RetinaNetHead } from './head.js';
-import { type BoxLossType, type RetinaNetLossOptions, boxRegressionLoss, checkBoxLoss, classificationLoss, matchAnchors } from './losses.js';
+import { type BoxLossType, type PaddedTargets, type RetinaNetLossOptions, boxRegressionLossBatched, checkBoxLoss, classificationLossBatched, matchAnchorsBatched, padTargets } from './losses.js';
 import { type PostprocessOptions, postprocessDetections } from './postprocess.js';
 import type { Detection, DetectionTarget, RetinaNetHeadOutputs, RetinaNetLosses } from './types.js';
 
@@ -155,13 +155,16 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
   computeLosses(images: DetectionImages, targets: readonly DetectionTarget[]): RetinaNetLosses {
     const count = Array.isArray(images) ? images.length : (images as Tensor).shape[0];
     if (targets.length !== count) throw new ValueError('RetinaNet', 'targets', `one target per image (${count})`, String(targets.length));
-    targets.forEach((t, i) => this.checkTarget(t, i));
+    targets.forEach((t, i) => this.checkTargetShape(t, i));
     checkBoxLoss('RetinaNet', this.lossOptions.boxLoss);
+    const padded = padTargets(targets);
+    this.checkTargetValues(targets, padded);
     const { outputs, anchors } = this.features(images);
-    const matched = matchAnchors(targets, anchors, this.proposalMatcher);
+    const batchAnchors = stack(anchors);
+    const matched = matchAnchorsBatched(padded, batchAnchors, this.proposalMatcher);
     return {
-      classification: classificationLoss(targets, outputs, matched, this.lossOptions),
-      bboxRegression: boxRegressionLoss(targets, outputs, anchors, matched, this.boxCoder, this.lossOptions),
+      classification: classificationLossBatched(padded, outputs.clsLogits, matched, this.lossOptions),
+      bboxRegression: boxRegressionLossBatched(padded, outputs.bboxRegression, batchAnchors, matched, this.boxCoder, this.lossOptions),
     };
   }
 
@@ -176,8 +179,8 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
     );
   }
 
-  /** A target's boxes [M, 4] (positive width and height) and int64 labels [M] in [0, K). */
-  private checkTarget(t: DetectionTarget, i: number): void {
+  /** A target's boxes [M, 4] (floating) and int64 labels [M]: what can be checked without reading the device. */
+  private checkTargetShape(t: DetectionTarget, i: number): void {
     const op = 'RetinaNet', { boxes, labels } = t;
     for (const [key, v] of [['boxes', boxes], ['labels', labels]] as const) {
       if (!(v instanceof Tensor)) throw new ValueError(op, `targets[${i}].${key}`, 'a Tensor', describeValue(v));
@@ -186,15 +189,34 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
     if (!isFloating(boxes.dtype)) throw new DTypeError(op, `targets[${i}].boxes`, 'a floating dtype', boxes.dtype);
     if (labels.ndim !== 1 || labels.shape[0] !== boxes.shape[0]) throw new ShapeError(op, `targets[${i}].labels`, `one label per box ([${boxes.shape[0]}])`, `shape [${labels.shape.join(', ')}]`);
     if (labels.dtype !== 'int64') throw new DTypeError(op, `targets[${i}].labels`, 'int64 labels', labels.dtype);
+  }
+
+  /**
+   * Every box finite with positive width and height, every label in [0, K): checked for the whole
+   * batch with one read back (torchvision reads back per image); when something is wrong, the
+   * images are checked one by one for the error that names the image and the box.
+   */
+  private checkTargetValues(targets: readonly DetectionTarget[], padded: PaddedTargets): void {
+    const K = this.head.classificationHead.numClasses;
+    const { boxes, labels, valid } = padded;
+    const allGood = tidy(() => {
+      const proper = boxes.narrow(2, 2, 2).gt(boxes.narrow(2, 0, 2)).all(2).logicalAnd(boxes.isfinite().all(2));
+      const labelled = labels.ge(0).logicalAnd(labels.lt(K));
+      return proper.logicalAnd(labelled).logicalOr(valid.logicalNot()).all().item();
+    });
+    if (!allGood) targets.forEach((t, i) => this.checkTargetValuesOf(t, i, K));
+  }
+
+  /** One image's check of {@link checkTargetValues}, with its errors. */
+  private checkTargetValuesOf(t: DetectionTarget, i: number, K: number): void {
+    const op = 'RetinaNet', { boxes, labels } = t;
     if (boxes.shape[0] === 0) return;
-    // one read back each, as torchvision's degenerate-box check; a NaN or infinite corner is refused
-    // too (it passed the comparison and made the box loss NaN)
+    // a NaN or infinite corner is refused too (it passed the comparison and made the box loss NaN)
     const proper = boxes.narrow(1, 2, 2).gt(boxes.narrow(1, 0, 2)).all(1).logicalAnd(boxes.isfinite().all(1));
     if (!proper.all().item()) {
       const k = (proper.toArray() as boolean[]).indexOf(false);
       throw new ValueError(op, `targets[${i}].boxes`, 'finite boxes with positive width and height (x1 < x2, y1 < y2)', `box ${k}: [${(boxes.select(0, k).toArray() as number[]).join(', ')}]`);
     }
-    const K = this.head.classificationHead.numClasses;
     if (labels.lt(0).logicalOr(labels.ge(K)).any().item()) {
       throw new ValueError(op, `targets[${i}].labels`, `labels in [0, ${K})`, `[${(labels.toArray() as number[]).join(', ')}]`);
     }

@@ -25,3 +25,6 @@ export function upcast(t: Tensor): Tensor {
 
 /** Column k of [..., 4] boxes (a view). */
 export const coord = (boxes: Tensor, k: number): Tensor => boxes.select(-1, k);
+
+/** `(x2 - x1) * (y2 - y1)` of [..., 4] boxes, unchecked: [...] (box_area's formula, for the IoU family too). */
+export const areaOf = (b: Tensor): Tensor => coord(b, 2).sub(coord(b, 0)).mul(coord(b, 3).sub(coord(b, 1)));

@@ -4,10 +4,9 @@
  * (x1, y1, x2, y2) form. Composed of tensor ops: they run on every device and are differentiable
  * (the gradient goes to both box sets), with torchvision's formulas term for term.
  */
-import { type Tensor, ValueError, commonDevice, maximum, minimum } from '@kiln/tensor';
+import { type Tensor, ShapeError, ValueError, commonDevice, fmtShape, maximum, minimum } from '@kiln/tensor';
 import '@kiln/autograd';
-import { checkBoxList, coord, upcast } from './box-args.js';
-import { boxArea } from './box-utils.js';
+import { areaOf, checkBoxList, checkBoxes, coord, upcast } from './box-args.js';
 
 /** The checked, upcast pair of box lists. */
 function boxPair(op: string, boxes1: Tensor, boxes2: Tensor): [Tensor, Tensor] {
@@ -25,26 +24,27 @@ function checkEps(op: string, eps: number): number {
 const squared = (t: Tensor): Tensor => t.mul(t);
 
 /**
- * The corners of a box made from every pair, [N, M, 2] each: their intersection with
- * (low, high) = (maximum, minimum), the box enclosing both with (minimum, maximum).
+ * The corners of a box made from every pair, [..., N, M, 2] each for boxes [..., N, 4] and
+ * [..., M, 4]: their intersection with (low, high) = (maximum, minimum), the box enclosing both
+ * with (minimum, maximum).
  */
 function pairCorners(b1: Tensor, b2: Tensor, low: typeof maximum, high: typeof minimum): [Tensor, Tensor] {
-  const lt = low(b1.slice(1, 0, 2).unsqueeze(1), b2.slice(1, 0, 2));
-  const rb = high(b1.slice(1, 2, 4).unsqueeze(1), b2.slice(1, 2, 4));
+  const lt = low(b1.narrow(-1, 0, 2).unsqueeze(-2), b2.narrow(-1, 0, 2).unsqueeze(-3));
+  const rb = high(b1.narrow(-1, 2, 2).unsqueeze(-2), b2.narrow(-1, 2, 2).unsqueeze(-3));
   return [lt, rb];
 }
 
-/** Area of the boxes with corners lt, rb ([N, M, 2]), 0 where they are empty. */
+/** Area of the boxes with corners lt, rb ([..., N, M, 2]), 0 where they are empty. */
 function cornerArea(lt: Tensor, rb: Tensor): Tensor {
   const wh = upcast(rb.sub(lt)).clamp(0);
-  return wh.select(2, 0).mul(wh.select(2, 1));
+  return wh.select(-1, 0).mul(wh.select(-1, 1));
 }
 
-/** torchvision's _box_inter_union: [N, M] intersections and unions. */
+/** torchvision's _box_inter_union: [..., N, M] intersections and unions. */
 function interUnion(b1: Tensor, b2: Tensor): [Tensor, Tensor] {
   const [lt, rb] = pairCorners(b1, b2, maximum, minimum);
   const inter = cornerArea(lt, rb);
-  const union = boxArea(b1).unsqueeze(1).add(boxArea(b2)).sub(inter);
+  const union = areaOf(b1).unsqueeze(-1).add(areaOf(b2).unsqueeze(-2)).sub(inter);
   return [inter, union];
 }
 
@@ -61,6 +61,31 @@ function interUnion(b1: Tensor, b2: Tensor): [Tensor, Tensor] {
 export function boxIou(boxes1: Tensor, boxes2: Tensor): Tensor {
   const [b1, b2] = boxPair('box_iou', boxes1, boxes2);
   const [inter, union] = interUnion(b1, b2);
+  return inter.div(union);
+}
+
+/**
+ * {@link boxIou} of each batch entry in one pass: boxes1 [B, N, 4] and boxes2 [B, M, 4] give the
+ * IoU of every pair within each entry, [B, N, M] (entry b is `boxIou(boxes1[b], boxes2[b])`).
+ * Detection losses use it to match the anchors of a whole batch at once, the images' ground truths
+ * padded to the same count.
+ *
+ * @example
+ * ```ts
+ * const gt = tensor([[[0, 0, 2, 2]], [[4, 4, 5, 5]]]);           // [2, 1, 4]
+ * const anchors = tensor([[[1, 1, 3, 3]], [[4, 4, 5, 5]]]);      // [2, 1, 4]
+ * batchedBoxIou(gt, anchors).toArray();                          // [[[0.142857...]], [[1]]]
+ * ```
+ */
+export function batchedBoxIou(boxes1: Tensor, boxes2: Tensor): Tensor {
+  const op = 'batched_box_iou';
+  commonDevice(op, ['boxes1', 'boxes2'], [boxes1, boxes2]);
+  checkBoxes(op, 'boxes1', boxes1);
+  checkBoxes(op, 'boxes2', boxes2);
+  if (boxes1.ndim !== 3 || boxes2.ndim !== 3 || boxes1.shape[0] !== boxes2.shape[0]) {
+    throw new ShapeError(op, 'boxes2', `boxes [B, M, 4] with the B of boxes1 ${fmtShape(boxes1.shape)}, which must be [B, N, 4]`, fmtShape(boxes2.shape));
+  }
+  const [inter, union] = interUnion(upcast(boxes1), upcast(boxes2));
   return inter.div(union);
 }
 

@@ -4,7 +4,7 @@
  * torchvision's are (area, conversion, clipping).
  */
 import { type Tensor, ValueError, stack } from '@kiln/tensor';
-import { checkBoxList, checkBoxes, coord, upcast } from './box-args.js';
+import { areaOf, checkBoxList, checkBoxes, coord, upcast } from './box-args.js';
 
 /** A box format: corners ('xyxy'), corner and size ('xywh'), or center and size ('cxcywh'). */
 export type BoxFormat = 'xyxy' | 'xywh' | 'cxcywh';
@@ -20,8 +20,7 @@ export type BoxFormat = 'xyxy' | 'xywh' | 'cxcywh';
  */
 export function boxArea(boxes: Tensor): Tensor {
   checkBoxList('box_area', 'boxes', boxes);
-  const b = upcast(boxes);
-  return coord(b, 2).sub(coord(b, 0)).mul(coord(b, 3).sub(coord(b, 1)));
+  return areaOf(upcast(boxes));
 }
 
 function checkFormat(arg: string, fmt: string): BoxFormat {
