@@ -23,10 +23,12 @@ import { infer } from './infer.js';
 import { progressBar } from './progress.js';
 import { describeImbalance, describeSettings, perClassTable, resultsTable } from './report.js';
 import { joinJob, outDirOf, relaunchAsRanks, withoutNproc } from './data-parallel.js';
+import { replotCommand } from './replot.js';
 import { destroyProcessGroup } from '@kiln/distributed';
 
 const HELP = `Usage: main.ts [options]
        main.ts infer --checkpoint <file> --image <in.png> --out <out.png> [--score 0.3] [--device cpu|cuda]
+       main.ts replot --results <results.json> --out <dir>   (a run's charts again, from its results)
   --device <cpu|cuda|cuda:N|auto>  where to train (default auto: cuda when @kiln/cuda finds a GPU)
   --fast                           tiny settings, a few seconds (the CI smoke test)
   --preset <fast|cpu|cuda>         the settings to start from (default: cuda on a GPU, cpu otherwise)
@@ -126,6 +128,7 @@ async function inferCommand(argv: string[]): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'infer') return inferCommand(process.argv.slice(3));
+  if (process.argv[2] === 'replot') return replotCommand(process.argv.slice(3));
   const { settings: s, sweep, out: outArg, nproc, resume } = parseOrExit();
   if (nproc > 1 && process.env.WORLD_SIZE === undefined) await relaunchAsRanks(nproc, withoutNproc(process.argv.slice(2)));
   const job = joinJob(s.device, s.batchSize);

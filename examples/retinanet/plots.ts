@@ -32,8 +32,8 @@ async function writeChart(spec: TopLevelSpec, path: string): Promise<void> {
  * await plotLossCurves(result.comparison.map((r) => r.log), 'out/loss-curves.png');
  * ```
  */
-export async function plotLossCurves(logs: readonly TrainLog[], path: string): Promise<void> {
-  await writeChart(lossCurvesSpec(logs), path);
+export async function plotLossCurves(logs: readonly TrainLog[], path: string, options: { bySeed?: boolean } = {}): Promise<void> {
+  await writeChart(lossCurvesSpec(logs, options), path);
 }
 
 /** COCO AP (IoU 0.50:0.95) against gamma (the sweep, the paper's Table 1b). */

@@ -15,6 +15,7 @@
 #   extensions.tar.xz    the extension libraries: native/build/Release/test-extensions/*.so and
 #                        examples/*/build/*.so (loaded by the extension tests)
 #   dist.tar.xz          packages/*/dist and native/dist, where built (package exports point there)
+#   fonts.tar.xz         DejaVu Sans (regular, bold) for the pictures made there (that machine has no fonts)
 #   manifest.txt         what was packed, from which versions
 # Downloads and the slow xz -9 of the Node binary are cached outside .gpu-pack (so they don't
 # travel) in $KILN_GPU_PACK_CACHE, default node_modules/.cache/kiln-gpu-pack.
@@ -144,6 +145,18 @@ if [ ${#EXISTING[@]} -gt 0 ]; then
   tar -cf - --exclude='*.map' "${EXISTING[@]}" | xz -9 -T0 >"$PACK/dist.tar.xz"
 else
   say "note: no packages/*/dist built yet (npm run build); only sources travel"
+fi
+
+# 4b. a font for the example's pictures ---------------------------------------------------------
+# The GPU machine has no fonts and no fontconfig setup: charts rendered there (Vega's SVG through
+# librsvg) draw their text as empty boxes. This machine's DejaVu Sans travels (not committed; like
+# the Node binary) and remote.sh points fontconfig at it (FONTCONFIG_FILE).
+FONT_DIR=/usr/share/fonts/truetype/dejavu
+rm -f "$PACK/fonts.tar.xz"
+if [ -f "$FONT_DIR/DejaVuSans.ttf" ] && [ -f "$FONT_DIR/DejaVuSans-Bold.ttf" ]; then
+  tar -cf - -C "$FONT_DIR" DejaVuSans.ttf DejaVuSans-Bold.ttf | xz -6 -T0 >"$PACK/fonts.tar.xz"
+else
+  say "note: no DejaVu Sans in $FONT_DIR (apt-get install fonts-dejavu-core): pictures made there show their text as boxes"
 fi
 
 # 5. manifest and sizes -------------------------------------------------------------------------

@@ -140,6 +140,16 @@ if [ -f "$PACK/extensions.tar.xz" ]; then
   else note "WARNING: could not unpack extensions.tar.xz: the extensions step will fail"; fi
 fi
 
+# the example's pictures: fontconfig finds no configuration there, so text drew as empty boxes
+if [ -f "$PACK/fonts.tar.xz" ]; then
+  FONTS=/tmp/kiln-fonts
+  if unpack "$PACK/fonts.tar.xz" "$FONTS"; then
+    printf '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig><dir>%s</dir><cachedir>%s/cache</cachedir></fontconfig>\n' "$FONTS" "$FONTS" >"$FONTS/fonts.conf"
+    export FONTCONFIG_FILE="$FONTS/fonts.conf"
+    note "fonts: DejaVu Sans for the pictures (FONTCONFIG_FILE=$FONTCONFIG_FILE)"
+  else note "WARNING: could not unpack fonts.tar.xz: pictures will show their text as boxes"; fi
+fi
+
 if command -v nvidia-smi >/dev/null 2>&1; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | sed 's/^/[remote] gpu: /' | tee -a "$SUMMARY"
 else

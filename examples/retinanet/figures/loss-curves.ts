@@ -18,23 +18,27 @@ export function movingMean(values: readonly number[], w: number): { step: number
   return out;
 }
 
-/** The two-panel chart of `logs` (one colour per variant, in the order given). */
-export function lossCurvesSpec(logs: readonly TrainLog[]): TopLevelSpec {
+/**
+ * The two-panel chart of `logs` (one colour per variant, in the order given); with `bySeed`, logs
+ * of several seeds of a variant share its colour, told apart by the line's dashes.
+ */
+export function lossCurvesSpec(logs: readonly TrainLog[], options: { bySeed?: boolean } = {}): TopLevelSpec {
   const steps = logs[0]?.classification.length ?? 0;
   // about 25 windows across the run: smooth enough to compare, short enough to show warm-up
   const w = Math.max(1, Math.round(steps / 25));
-  const variants = logs.map((l) => l.variant.name);
+  const variants = [...new Set(logs.map((l) => l.variant.name))];
   const panel = (title: string, pick: (l: TrainLog) => readonly number[]) => ({
     title,
     width: 380,
     height: 280,
     // a log axis has no place for zero: a window whose mean is 0 is left out
-    data: { values: logs.flatMap((l) => movingMean(pick(l), w).filter((p) => p.value > 0).map((p) => ({ ...p, variant: l.variant.name }))) },
+    data: { values: logs.flatMap((l) => movingMean(pick(l), w).filter((p) => p.value > 0).map((p) => ({ ...p, variant: l.variant.name, seed: `seed ${l.seed}` }))) },
     mark: { type: 'line' as const, clip: true },
     encoding: {
       x: { field: 'step', type: 'quantitative' as const, title: `training step (mean of ${w})` },
       y: { field: 'value', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'loss per positive anchor' },
       color: { field: 'variant', type: 'nominal' as const, title: 'loss', scale: { domain: variants } },
+      ...(options.bySeed ? { strokeDash: { field: 'seed', type: 'nominal' as const, title: 'weights' } } : {}),
     },
   });
   return {

@@ -4,7 +4,7 @@
  * typed error, the Figure 1 data leaves no tensor behind, and a machine without the preferred
  * fonts still writes the pictures.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -52,6 +52,37 @@ describe('the example\'s charts (Vega-Lite rendered by Vega)', () => {
     const ap = texts(await vegaLiteToSvg(apVsGammaSpec([{ gamma: 0, alpha: 0.75, ap: 0.517 }, { gamma: 2, alpha: 0.25, ap: 0.5 }])));
     for (const t of ['AP (COCO, IoU 0.50:0.95)', '0.517', '0.500', 'α 0.75']) expect(ap).toContain(t);
   }, 60_000);
+
+  it('bySeed: the seeds of a loss share its colour and differ by dashes, with a legend for each', async () => {
+    const seeded = (name: string, seed: number, scale: number) => ({ ...log(name, scale), seed });
+    const spec = lossCurvesSpec([seeded('focal', 0, 1), seeded('focal', 1, 2), seeded('ce', 0, 10)], { bySeed: true });
+    const loss = texts(await vegaLiteToSvg(spec));
+    for (const t of ['focal', 'ce', 'weights', 'seed 0', 'seed 1']) expect(loss).toContain(t);
+    // one colour per loss (not per line): the domain lists each loss once
+    expect(JSON.stringify(spec)).toContain('"domain":["focal","ce"]');
+  }, 60_000);
+
+  it('main.ts replot draws a run\'s charts again from its results.json, and refuses a file that is not one', () => {
+    const root = resolve(import.meta.dirname, '../../..');
+    const main = join(root, 'examples/retinanet/main.ts');
+    const run = (seed: number, scale: number) => ({ seed, classificationLoss: log('x', scale).classification, boxLoss: log('x', scale).box });
+    const variant = (name: string, gamma: number) => ({ variant: { name, gamma, alpha: 0.25 }, ap: { mean: 0.4 + gamma / 10, sd: 0 }, runs: [run(0, 1), run(1, 2)] });
+    const results = join(out, 'results.json'), dir = join(out, 'replot');
+    writeFileSync(results, JSON.stringify({ settings: {}, comparison: [variant('focal', 2), variant('ce', 0)], sweep: [variant('fl-g0', 0), variant('fl-g2', 2)] }));
+    const node = (args: string[]) => spawnSync(process.execPath, ['--conditions=@kiln/source', '--import', 'tsx', main, 'replot', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const ok = node(['--results', results, '--out', dir]);
+    expect(ok.status, ok.stderr).toBe(0);
+    for (const f of ['loss-curves.png', 'loss-curves-seeds.png', 'focal-loss-figure1.png', 'ap-vs-gamma.png', 'sweep-loss-curves.png']) {
+      expect([...readFileSync(join(dir, f)).subarray(0, 8)], f).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    }
+    writeFileSync(join(out, 'not-results.json'), JSON.stringify({ comparison: [{ variant: { name: 'focal' }, runs: [] }] }));
+    const bad = node(['--results', join(out, 'not-results.json'), '--out', dir]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('is not the results.json of a run');
+    const missing = node(['--out', dir]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('replot: expected --results <results.json> and --out <dir>');
+  }, 120_000);
 
   it('plotFigure1 writes a PNG and leaves no tensor allocated', async () => {
     const before = memoryStats('cpu').allocated;
