@@ -7,15 +7,15 @@
  * profiler's table of one more step per precision.
  *
  *   node --conditions=@kiln/source --import tsx tools/bench/example-step.ts [--preset cuda]
- *        [--precisions float32,tf32,bf16] [--steps 10] [--warmup 3] [--batch N] [--cudnn-benchmark]
- *        [--profile] [--profile-shapes] [--row-limit 40]
+ *        [--precisions float32,tf32,bf16] [--steps 10] [--warmup 3] [--batch N] [--device cpu] [--cudnn-benchmark]
+ *        [--profile] [--profile-shapes] [--row-limit 40] [--sort-by deviceTotal|calls|hostTotal|...]
  *
  * Precisions: float32 (float32 throughout, the example's default), tf32 (float32 with TF32 tensor
  * cores for matmul and convolution, setFloat32MatmulPrecision('high')), bf16 and fp16 (the
  * example's --amp: autocast, fp16 with a GradScaler).
  */
 import { cuda, setCudnnBenchmark } from '@kiln/cuda';
-import { type Float32MatmulPrecision, profile, setFloat32MatmulPrecision, synchronize } from '@kiln/tensor';
+import { type Float32MatmulPrecision, type ProfileSortKey, profile, setFloat32MatmulPrecision, synchronize } from '@kiln/tensor';
 import { Adam, GradScaler } from '@kiln/optim';
 import { PRESETS, type Settings } from '../../examples/retinanet/config.js';
 import { prepareBatch } from '../../examples/retinanet/batches.js';
@@ -32,18 +32,21 @@ const args = parseOptions(process.argv.slice(2), {
   steps: { type: 'number', default: '10' },
   warmup: { type: 'number', default: '3' },
   batch: { type: 'number', default: '0' },
+  device: { type: 'string', default: '' },
   'cudnn-benchmark': { type: 'boolean' },
   profile: { type: 'boolean' },
   'profile-shapes': { type: 'boolean' },
   'row-limit': { type: 'number', default: '40' },
+  'sort-by': { type: 'string', default: 'deviceTotal' },
 });
 if (!(args.preset in PRESETS)) throw new Error(`--preset: expected fast, cpu or cuda, got ${args.preset}`);
 for (const p of args.precisions) if (!(PRECISIONS as readonly string[]).includes(p)) throw new Error(`--precisions: expected some of ${PRECISIONS.join(', ')}, got ${p}`);
 if (!(args.steps >= 1 && args.warmup >= 1)) throw new Error('--steps and --warmup: expected at least 1 each');
 
 const base = PRESETS[args.preset as keyof typeof PRESETS]();
-if (base.device.startsWith('cuda') && !cuda.isAvailable()) throw new Error(`preset ${args.preset} runs on CUDA, which is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
 if (args.batch > 0) base.batchSize = args.batch;
+if (args.device) base.device = args.device;      // e.g. the cuda preset on the CPU, to count its ops
+if (base.device.startsWith('cuda') && !cuda.isAvailable()) throw new Error(`preset ${args.preset} runs on CUDA, which is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
 if (args['cudnn-benchmark']) setCudnnBenchmark(true);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -93,7 +96,7 @@ for (const precision of args.precisions as Precision[]) {
   if (args.profile) {
     const shapes = args['profile-shapes'];
     const prof = profile({ recordShapes: shapes }, () => trainOnBatch(parts, batch));
-    console.log(`\nThe profiler's table of one ${precision} step (sorted by device time):\n${prof.table({ rowLimit: args['row-limit'], groupByInputShape: shapes })}\n`);
+    console.log(`\nThe profiler's table of one ${precision} step (sorted by device time):\n${prof.table({ rowLimit: args['row-limit'], groupByInputShape: shapes, sortBy: args['sort-by'] as ProfileSortKey })}\n`);
   }
   freeParts(parts);
   setFloat32MatmulPrecision('highest');

@@ -1,10 +1,10 @@
 // The layers against float64 references written here, on every device; initialisation statistics;
 // gradients through autograd's gradcheck where autograd has the ops' derivatives.
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, tensor, zeros } from '@kiln/tensor';
-import { derivativeOf, gradcheck, noGrad } from '@kiln/autograd';
+import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, memoryStats, tensor, variance, zeros } from '@kiln/tensor';
+import { derivativeOf, grad, gradcheck, gradgradcheck, noGrad } from '@kiln/autograd';
 import {
-  BatchNorm2d, Conv2d, Dropout, GroupNorm, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
+  BatchNorm2d, BatchNormTrainFunction, Conv2d, Dropout, GroupNorm, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
 } from '@kiln/nn';
 import { expectClose, forEachDevice, randomValues, toNumbers, expectError } from '@kiln/tensor/testing';
 
@@ -216,6 +216,65 @@ forEachDevice('BatchNorm2d', (dev) => {
     const bn = new BatchNorm2d(2, { dtype: 'float64', device: dev });
     const x = rand(13, [3, 2, 2, 2], dev).requiresGrad_();
     expect(gradcheck((a: Tensor) => bn.call(a), [x, bn.weight!, bn.bias!])).toBe(true);
+  });
+
+  // training mode is one Function with its derivative written out (batch-norm-function.ts): check
+  // it against the layer composed from tensor ops, which autograd differentiates by itself
+  const composed = (x: Tensor, w: Tensor | null, b: Tensor | null, eps: number): Tensor => {
+    const m = x.mean([0, 2, 3], true), v = variance(x, [0, 2, 3], { correction: 0, keepdim: true });
+    let y = x.sub(m).div(v.add(eps).sqrt());
+    if (w) y = y.mul(w.view([1, -1, 1, 1]));
+    return b ? y.add(b.view([1, -1, 1, 1])) : y;
+  };
+
+  it('training: output and gradients equal the composed layer\'s (random weight, bias, upstream gradient), with and without affine', () => {
+    for (const affine of [true, false]) {
+      const bn = new BatchNorm2d(3, { dtype: 'float64', device: dev, affine });
+      if (affine) noGrad(() => {
+        bn.weight!.copy_(tensor([0.5, -1.5, 2], { dtype: 'float64', device: dev }));
+        bn.bias!.copy_(tensor([0.1, 0.2, -0.3], { dtype: 'float64', device: dev }));
+      });
+      const x = rand(30, [4, 3, 3, 2], dev, 'float64').mul(2).add(0.7).requiresGrad_();
+      const g = rand(31, [4, 3, 3, 2], dev, 'float64');
+      const params = affine ? [bn.weight!, bn.bias!] : [];
+      const y = bn.call(x);
+      expect(y.gradFn?.name).toBe('BatchNormTrainFunctionBackward');
+      const got = grad(y, [x, ...params], g);
+      const ref = composed(x, bn.weight, bn.bias, bn.eps);
+      const want = grad(ref, [x, ...params], g);
+      expectClose(y, values(ref), { rtol: 1e-12, atol: 1e-13 });
+      got.forEach((t, i) => expectClose(t, values(want[i]), { rtol: 1e-10, atol: 1e-12 }));
+    }
+  });
+
+  it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('training: second derivatives (gradgradcheck), also without affine parameters', () => {
+    const bn = new BatchNorm2d(2, { dtype: 'float64', device: dev });
+    noGrad(() => bn.weight!.copy_(tensor([1.5, -0.5], { dtype: 'float64', device: dev })));
+    const x = rand(32, [3, 2, 2, 2], dev).requiresGrad_();
+    expect(gradgradcheck((a: Tensor, w: Tensor, b: Tensor) => BatchNormTrainFunction.apply(a, w, b, 1e-5)[0], [x, bn.weight!, bn.bias!])).toBe(true);
+    expect(gradgradcheck((a: Tensor) => BatchNormTrainFunction.apply(a, null, null, 1e-5)[0], [x])).toBe(true);
+  });
+
+  it('training: gradients stay accurate in float32 when the mean is far larger than the spread', () => {
+    // values of 1000 ± 0.01: the input gradient against the float64 one (Σg·x - mean·Σg would lose every digit)
+    const x64 = rand(33, [8, 2, 4, 4], dev, 'float64').mul(0.01).add(1000), g64 = rand(34, [8, 2, 4, 4], dev, 'float64');
+    const gradOf = (dtype: DType) => {
+      const bn = new BatchNorm2d(2, { dtype, device: dev });
+      const x = x64.to(dtype).requiresGrad_();
+      return values(grad(bn.call(x), [x], g64.to(dtype))[0]);
+    };
+    const want = gradOf('float64'), got = gradOf('float32');
+    const scale = Math.max(...want.map(Math.abs));
+    expect(Math.max(...got.map((v, i) => Math.abs(v - want[i]))) / scale).toBeLessThan(2e-2);
+  });
+
+  it('the batch statistics handed to the running statistics are freed; no tensor is left behind', () => {
+    const bn = new BatchNorm2d(3, { device: dev });
+    const x = rand(35, [4, 3, 2, 2], dev, 'float32');
+    noGrad(() => bn.call(x).dispose());
+    const before = memoryStats(dev).allocated;
+    for (let i = 0; i < 5; i++) noGrad(() => bn.call(x).dispose());
+    expect(memoryStats(dev).allocated).toBe(before);
   });
 });
 

@@ -6,7 +6,7 @@
  * an expanded (stride-0) x refused with typed errors naming the op and 'self', x left unchanged.
  */
 import { expect, it } from 'vitest';
-import { type DType, type Tensor, DTypeError, ValueError, tensor } from '@kiln/tensor';
+import { type DType, type Tensor, DTypeError, ValueError, profile, tensor } from '@kiln/tensor';
 import { expectError, forEachDevice } from '@kiln/tensor/testing';
 import { type Dev, BASE_SHAPE, VIEWS, expectValues, indices, make, numel, randomOf, roundTo, values, viewValues } from './elementwise-cases.js';
 
@@ -144,6 +144,19 @@ forEachDevice('in-place elementwise methods', (dev: Dev) => {
     const y = make(xv, [9], 'float64', dev);
     y.mul_(y);
     expectValues(y, xv.map((v) => v * v), 'float64', 'y *= y');
+  });
+
+  it('on a contiguous x that nothing records, the kernel writes x itself: one kernel, nothing allocated, no copy', () => {
+    const x = make(randomOf(4, 12, 'float32', -2, 2), [3, 4], 'float32', dev);
+    const bias = make(randomOf(5, 4, 'float32', -2, 2), [4], 'float32', dev);
+    const kernels = (fn: () => void) => profile(fn).keyAverages().filter((r) => r.kind === 'kernel').map((r) => [r.name, r.calls, r.bytes]);
+    expect(kernels(() => x.mul_(2))).toEqual([['mul', 1, 0]]);
+    expect(kernels(() => x.add_(bias))).toEqual([['add', 1, 0]]);    // a broadcast operand
+    expect(kernels(() => x.neg_())).toEqual([['neg', 1, 0]]);
+    // a view that overlaps x partly, or a non-contiguous x, still goes through a new tensor and a copy
+    const flat = x.flatten();
+    expect(kernels(() => flat.narrow(0, 0, 6).add_(flat.narrow(0, 3, 6))).map((k) => k[0])).toContain('copy');
+    expect(kernels(() => x.transpose(0, 1).mul_(2)).map((k) => k[0])).toContain('copy');
   });
 
   it('0-d and empty x', () => {

@@ -2,12 +2,13 @@
  * Normalisation layers, composed from core ops (mean, var, arithmetic) so autograd differentiates
  * them without a derivative of their own.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, variance } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, tidy, variance } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Module } from '../module.js';
 import { BufferTensor, type Parameter } from '../parameter.js';
 import { constant_ } from '../init.js';
 import { newParameter } from './linear.js';
+import { BatchNormTrainFunction } from './batch-norm-function.js';
 
 /** Options of {@link GroupNorm} (and, extended, of {@link BatchNorm2d}). */
 export interface NormOptions {
@@ -166,20 +167,20 @@ export class BatchNorm2d extends Module {
     if (this.training && count <= 1) {
       throw new ShapeError('BatchNorm2d', 'input', 'more than 1 value per channel in training', `shape [${x.shape.join(', ')}]`);
     }
-    const m = mean(x, [0, 2, 3], true);
-    const v = variance(x, [0, 2, 3], { correction: 0, keepdim: true });
+    const [y, m, v] = BatchNormTrainFunction.apply(x, this.weight, this.bias, this.eps);
     if (this.training && this.runningMean) this.updateRunningStats(m, v, count);
-    return normalize(x, m, v, this.eps, this.weight, this.bias, cshape);
+    m.dispose();
+    v.dispose();
+    return y;
   }
 
-  /** running = (1 - f) running + f batch, with the batch variance made unbiased (n / (n - 1)). */
+  /** running = (1 - f) running + f batch ([C] each), with the batch variance made unbiased (n / (n - 1)). */
   private updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
-    noGrad(() => {
+    noGrad(() => tidy(() => {
       this.numBatchesTracked!.add_(1);
       const f = this.momentum ?? 1 / this.numBatchesTracked!.item();
-      const c = this.numFeatures;
-      this.runningMean!.mul_(1 - f).add_(batchMean.reshape([c]).mul(f));
-      this.runningVar!.mul_(1 - f).add_(batchVar.reshape([c]).mul((f * count) / (count - 1)));
-    });
+      this.runningMean!.mul_(1 - f).add_(batchMean.mul(f));
+      this.runningVar!.mul_(1 - f).add_(batchVar.mul((f * count) / (count - 1)));
+    }));
   }
 }

@@ -9,7 +9,7 @@ import { type OpOptions, type OpSchema, autogradHook, commonDevice, declareOp, e
 import { describeValue } from '../check.js';
 import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
-import { checkNoInternalOverlap, clone, copyInto, to } from './convert.js';
+import { checkNoInternalOverlap, clone, copyInto, overlaps, to } from './convert.js';
 import { expand } from './views.js';
 import { autocastActive, autocastCall } from '../autocast.js';
 
@@ -58,12 +58,20 @@ function runUnaryAsIs(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
   x.assertAlive(op.schema.name);
   const dtype = computeDType(op.schema.name, x.dtype, op.kind, op.allowBool);
   const resultDtype = op.kind === 'bool' ? 'bool' : dtype;
-  if (out) return writeInplace(op, out, resultDtype, [x], (self) => runUnary(op, self));
-  const input = castTo(x, dtype);
+  if (out) {
+    if (writesDirectly(out, resultDtype, out.shape, [x])) return launchedInto(op, out, () => launchUnary(op, x, dtype, out));
+    return writeInplace(op, out, resultDtype, [x], (self) => runUnary(op, self));
+  }
   const result = empty(x.shape, resultDtype, x.device);
-  if (result.numel > 0) launchKernel(op.schema.name, [input], [result]);
-  if (input !== x) input.dispose();
+  if (result.numel > 0) launchUnary(op, x, dtype, result);
   return recordOp(op.schema, [x], [result]);
+}
+
+/** The kernel of a unary op from x (cast to `dtype`) into `result`. */
+function launchUnary(op: Elementwise, x: Tensor, dtype: DType, result: Tensor): void {
+  const input = castTo(x, dtype);
+  launchKernel(op.schema.name, [input], [result]);
+  if (input !== x) input.dispose();
 }
 
 /** Runs a binary op on tensors and/or JS scalars (at least one tensor). */
@@ -82,24 +90,17 @@ function runBinaryAsIs(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tens
     // checked here too, so that the error names the in-place op (add_)
     const s = a === out ? b : a;
     if (!(s instanceof Tensor)) scalarValue(`${name}_`, a === out ? 'other' : 'input', s, computeDType(name, resultType(a, b), op.kind, op.allowBool));
+    if (a instanceof Tensor && b instanceof Tensor) commonDevice(name, ['input', 'other'], [a, b]);
+    const shape = a instanceof Tensor && b instanceof Tensor ? broadcastShapes(name, a.shape, b.shape) : out.shape;
+    if (writesDirectly(out, dt, shape, [a, b])) return launchedInto(op, out, () => launchBinary(op, a, b, out));
     return writeInplace(op, out, dt, [a, b], (self) => runBinary(op, a === out ? self : a, b === out ? self : b));
   }
   if (a instanceof Tensor && b instanceof Tensor) {
     const dev = commonDevice(name, ['input', 'other'], [a, b]);
     const shape = broadcastShapes(name, a.shape, b.shape);
     const dtype = computeDType(name, resultType(a, b), op.kind, op.allowBool);
-    const ca = castTo(a, dtype), cb = castTo(b, dtype);
     const result = empty(shape, op.kind === 'bool' ? 'bool' : dtype, dev);
-    if (result.numel > 0) {
-      const ea = sameShape(ca.shape, shape) ? ca : expand(ca, shape);
-      const eb = sameShape(cb.shape, shape) ? cb : expand(cb, shape);
-      launchKernel(name, [ea, eb], [result]);
-      // an expanded view holds a reference to its operand's storage: release it
-      if (ea !== ca) ea.dispose();
-      if (eb !== cb) eb.dispose();
-    }
-    if (ca !== a) ca.dispose();
-    if (cb !== b) cb.dispose();
+    if (result.numel > 0) launchBinary(op, a, b, result);
     return recordOp(op.schema, [a, b], [result]);
   }
   // One tensor and one JS scalar: the scalar travels as a kernel attribute.
@@ -108,12 +109,61 @@ function runBinaryAsIs(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tens
   t.assertAlive(name);
   const dtype = computeDType(name, resultType(t, s), op.kind, op.allowBool);
   // the kernel converts the scalar to the computing dtype: it must fit (int32 + 3e9 is an error)
+  scalarValue(name, a instanceof Tensor ? 'other' : 'input', s, dtype);
+  const result = empty(t.shape, op.kind === 'bool' ? 'bool' : dtype, t.device);
+  if (result.numel > 0) launchBinary(op, a, b, result);
+  return recordOp(op.schema, [a, b], [result]);
+}
+
+/**
+ * The kernel of a binary op on two tensors (cast to the computing dtype and broadcast to
+ * `result`'s shape) or on a tensor and a JS scalar (an attribute of the kernel), into `result`.
+ */
+function launchBinary(op: Elementwise, a: TensorLike, b: TensorLike, result: Tensor): void {
+  const name = op.schema.name;
+  const dtype = computeDType(name, resultType(a, b), op.kind, op.allowBool);
+  if (a instanceof Tensor && b instanceof Tensor) {
+    const ca = castTo(a, dtype), cb = castTo(b, dtype);
+    const shape = result.shape;
+    const ea = sameShape(ca.shape, shape) ? ca : expand(ca, shape);
+    const eb = sameShape(cb.shape, shape) ? cb : expand(cb, shape);
+    launchKernel(name, [ea, eb], [result]);
+    // an expanded view holds a reference to its operand's storage: release it
+    if (ea !== ca) ea.dispose();
+    if (eb !== cb) eb.dispose();
+    if (ca !== a) ca.dispose();
+    if (cb !== b) cb.dispose();
+    return;
+  }
+  const t = (a instanceof Tensor ? a : b) as Tensor;
+  const s = (a instanceof Tensor ? b : a) as number | boolean;
+  // the kernel converts the scalar to the computing dtype: it must fit (checked by the caller)
   const value = scalarValue(name, a instanceof Tensor ? 'other' : 'input', s, dtype);
   const ct = castTo(t, dtype);
-  const result = empty(t.shape, op.kind === 'bool' ? 'bool' : dtype, t.device);
-  if (result.numel > 0) launchKernel(name, [ct], [result], [value, a instanceof Tensor ? 0 : 1]);
+  launchKernel(name, [ct], [result], [value, a instanceof Tensor ? 0 : 1]);
   if (ct !== t) ct.dispose();
-  return recordOp(op.schema, [a, b], [result]);
+}
+
+/**
+ * Whether an in-place op may run its kernel straight into `target` (one kernel) rather than into
+ * a new tensor copied over it (writeInplace: two kernels and an allocation): nothing is recorded
+ * (autograd would need target's old values), the result has target's dtype and shape, target is
+ * contiguous and not empty, and every tensor operand is target itself or shares none of its
+ * memory. An elementwise kernel reads each element before it writes that element and no other,
+ * so reading and writing the same contiguous buffer is safe; a partly overlapping view is not.
+ */
+function writesDirectly(target: Tensor, resultDtype: DType, shape: readonly number[], operands: readonly TensorLike[]): boolean {
+  if (resultDtype !== target.dtype || !target.isContiguous || target.numel === 0 || !sameShape(shape, target.shape)) return false;
+  if (needsRecording(operands)) return false;
+  return operands.every((o) => !(o instanceof Tensor) || o === target || !overlaps(o, target));
+}
+
+/** Runs `launch` (which writes into target) as an in-place op's result: target's version moves on. */
+function launchedInto(op: Elementwise, target: Tensor, launch: () => void): Tensor {
+  target.assertAlive(`${op.schema.name}_`);
+  launch();
+  target.storage.version++;
+  return target;
 }
 
 function binaryResultDType(op: Elementwise, a: TensorLike, b: TensorLike): DType {
