@@ -21,6 +21,12 @@ export interface Settings {
    */
   amp?: 'bf16' | 'fp16';
   /**
+   * float32 matrix products and convolutions on TF32 tensor cores (setFloat32MatmulPrecision('high');
+   * PyTorch allows TF32 in cuDNN's convolutions by default). On the H100 the cuda preset's step
+   * took 37 ms with it against 57 ms in float32 and 58 ms with bf16 autocast (docs/benchmarks.md).
+   */
+  tf32?: boolean;
+  /**
    * Threads that make the training batches ahead of use (batch-pool.ts; 0: the main thread makes
    * each). null: `defaultWorkers(device)`, none on the CPU device, up to 8 on CUDA.
    */

@@ -13,7 +13,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { cpuThreads, device as parseDevice } from '@kiln/tensor';
+import { cpuThreads, device as parseDevice, setFloat32MatmulPrecision } from '@kiln/tensor';
 import { cuda } from '@kiln/cuda';
 import { PRESETS, type Settings } from './config.js';
 import { classNamesOf, makeScenes } from './data.js';
@@ -38,6 +38,7 @@ const HELP = `Usage: main.ts [options]
   --steps <n> --batch <n> --lr <x> --width <n> (pyramid channels) --test-images <n>   override the preset
   --threads <n>                    CPU threads of the native kernels (default: one per core)
   --amp <bf16|fp16>                mixed precision: autocast (bfloat16, or float16 with a GradScaler)
+  --tf32                           float32 matmuls and convolutions on TF32 tensor cores (CUDA; the fastest on the cuda preset)
   --workers <n>                    threads making training batches ahead (default: 0 on cpu, min(8, cores - 1) on cuda)
   --seed <n[,n...]>                seeds of the initial weights, each variant trained once per seed (default 0)
   --data-seed <n>                  seed of the training images (default 1; test images use n + 1)
@@ -50,7 +51,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
       device: { type: 'string', default: 'auto' }, fast: { type: 'boolean', default: false }, preset: { type: 'string' },
       sweep: { type: 'boolean', default: false }, resume: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
       steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' },
-      'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
+      'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, tf32: { type: 'boolean', default: false }, workers: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -92,6 +93,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
     if (v.amp !== 'bf16' && v.amp !== 'fp16') throw new Error(`--amp: expected bf16 or fp16, got ${v.amp}`);
     settings.amp = v.amp;
   }
+  if (v.tf32) settings.tf32 = true;
   const nproc = int('nproc', v.nproc, 1) ?? 1;
   return { settings, sweep: v.sweep, out: v.out, nproc, resume: v.resume };
 }
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
   if (job !== null) s.device = job.device;
   const out = outDirOf(outArg);
   if (s.threads !== null) cpuThreads(s.threads);
+  if (s.tf32) setFloat32MatmulPrecision('high');
   const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
   const machine = s.device.startsWith('cuda')
     ? `GPU ${cuda.deviceProperties(s.device).name}`

@@ -30,7 +30,7 @@ export function describeSettings(s: Settings): string {
   return [
     `preset ${s.preset} on ${s.device}: ${s.steps} steps x ${s.batchSize} RGB images of ${sc.imageSize}x${sc.imageSize} (${sc.minObjects}-${sc.maxObjects} objects of ${sc.minSide}-${sc.maxSide} px, ${sc.classes ?? CLASS_NAMES.length} of ${CLASS_NAMES.length} classes, up to ${sc.maxDistractors ?? MAX_DISTRACTORS} distractors, texture x${sc.texture ?? 1}), Adam lr ${s.lr} (warmup ${s.warmupSteps}, cosine)`,
     `model: RetinaNet on ResNet (BasicBlocks [${m.blocks.join(', ')}], ${m.baseChannels} base channels, BatchNorm) + FPN (layers ${m.returnedLayers.join(', ')}, ${m.fpnChannels} channels, ${m.extraLevels === 'p6p7' ? 'P6, P7' : 'a pooled level'}: ${levelCount(m)} levels), head ${m.headGroupNorm ? `with GroupNorm (${m.headGroupNorm} groups)` : 'without norm'}, 9 anchors per position from ${m.anchorSize} px, prior pi ${m.priorProbability}`,
-    `training batches made by ${workersOf(s)}`,
+    `arithmetic: ${s.amp ? `${s.amp === 'bf16' ? 'bfloat16' : 'float16'} autocast` : 'float32'}${s.tf32 ? ', float32 matmuls and convolutions on TF32 tensor cores' : ''}; training batches made by ${workersOf(s)}`,
     `seeds: weights ${s.seeds.join(', ')}, training images ${s.trainDataSeed}, test images ${s.testDataSeed} (${s.testImages} images)`,
   ].join('\n');
 }
