@@ -30,7 +30,8 @@ function logOf(run: SavedRun, variant: LossVariant): TrainLog {
 function readResults(file: string): SavedResults {
   const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<SavedResults>;
   const ok = (vs: unknown): vs is SavedVariant[] => Array.isArray(vs) && vs.every((v: SavedVariant) =>
-    typeof v?.variant?.name === 'string' && Array.isArray(v.runs) && v.runs.length > 0 && v.runs.every((run) => Array.isArray(run.classificationLoss) && Array.isArray(run.boxLoss)));
+    typeof v?.variant?.name === 'string' && typeof v.variant.gamma === 'number' && typeof v.variant.alpha === 'number' && typeof v.ap?.mean === 'number' &&
+    Array.isArray(v.runs) && v.runs.length > 0 && v.runs.every((run) => Array.isArray(run.classificationLoss) && Array.isArray(run.boxLoss)));
   if (!ok(r.comparison) || r.comparison.length === 0 || !ok(r.sweep ?? [])) {
     throw new Error(`replot: ${file} is not the results.json of a run (expected comparison and sweep lists of variants with per-step losses)`);
   }
@@ -38,9 +39,20 @@ function readResults(file: string): SavedResults {
 }
 
 export async function replotCommand(argv: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args: argv, options: { results: { type: 'string' }, out: { type: 'string' } }, strict: true });
+  const usage = 'replot: expected --results <results.json> and --out <dir>';
+  let v: { results?: string; out?: string; help?: boolean };
+  try {
+    ({ values: v } = parseArgs({ args: argv, options: { results: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } }, strict: true }));
+  } catch (e) {
+    console.error(`${usage}: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  if (v.help) {
+    console.log('Usage: main.ts replot --results <results.json> --out <dir>   (a run\'s charts drawn again from its results.json)');
+    return;
+  }
   if (v.results === undefined || v.out === undefined) {
-    console.error('replot: expected --results <results.json> and --out <dir>\n(--help lists the options)');
+    console.error(`${usage}\n(--help lists the options)`);
     process.exit(2);
   }
   const results = readResults(v.results);

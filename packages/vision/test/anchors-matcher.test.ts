@@ -111,7 +111,7 @@ forEachDevice('Matcher', (dev) => {
     }
     expect(values(new Matcher(0.5, 0.4, true).callBatched(q, valid).select(0, 2))).toEqual(new Array<number>(N).fill(0));
     const m = new Matcher(0.5, 0.4);
-    expectError(() => m.callBatched(q.select(0, 0), valid), ShapeError, { op: 'Matcher.callBatched', argument: 'matchQualityMatrix', expected: 'a batch of matrices [B, M ground truths, N > 0 anchors]', got: '[3, 7]' });
+    expectError(() => m.callBatched(q.select(0, 0), valid), ShapeError, { op: 'Matcher.callBatched', argument: 'matchQualityMatrix', expected: 'a batch of matrices [B, M > 0 ground-truth rows, N > 0 anchors]', got: '[3, 7]' });
     expectError(() => m.callBatched(q, valid.narrow(1, 0, 2)), ShapeError, { op: 'Matcher.callBatched', argument: 'validRows', expected: 'a bool mask [4, 3] (one per ground-truth row)', got: 'bool [4, 2]' });
     expectError(() => m.callBatched(q, valid.to('float32')), ShapeError, { op: 'Matcher.callBatched', argument: 'validRows', got: 'float32 [4, 3]' });
     expectError(() => m.callBatched(q.to('int64'), valid), DTypeError, { op: 'Matcher.callBatched', argument: 'matchQualityMatrix', expected: 'a floating dtype', got: 'int64' });

@@ -38,7 +38,7 @@ forEachDevice('box utilities', (dev) => {
     expect(batched.shape).toEqual([2, 3, 5]);
     for (let b = 0; b < 2; b++) expectClose(batched.select(0, b), boxIou(first[b], second[b]), { rtol: 0, atol: 0 });
     expect(batchedBoxIou(stack(first).to('float16'), stack(second).to('bfloat16')).dtype).toBe('float32');
-    expectError(() => batchedBoxIou(stack(first), second[0]), ShapeError, { op: 'batched_box_iou', argument: 'boxes2', expected: 'boxes [B, M, 4] with the B of boxes1 [2, 3, 4], which must be [B, N, 4]', got: '[5, 4]' });
+    expectError(() => batchedBoxIou(stack(first), second[0]), ShapeError, { op: 'batched_box_iou', argument: 'boxes2', expected: 'boxes [B, M, 4] with the B of boxes1 [2, 3, 4]', got: '[5, 4]' });
     expectError(() => batchedBoxIou(stack(first), stack([second[0]])), ShapeError, { op: 'batched_box_iou', argument: 'boxes2', got: '[1, 5, 4]' });
     expectError(() => batchedBoxIou(stack(first).narrow(2, 0, 3), stack(second)), ShapeError, { op: 'batched_box_iou', argument: 'boxes1' });
   }));

@@ -3,10 +3,10 @@
 // post-processing against a reference written here from torchvision's definition, argument
 // checks, and memory over training steps.
 import { expect, it } from 'vitest';
-import { type Tensor, DTypeError, ValueError, memoryStats, randn, tensor, tidy, zeros } from '@kiln/tensor';
+import { type Tensor, DTypeError, ShapeError, ValueError, memoryStats, randn, tensor, tidy, zeros } from '@kiln/tensor';
 import { SGD } from '@kiln/optim';
 import { sigmoidFocalLoss } from '@kiln/losses';
-import { BoxCoder, DetectionPreprocess, type DetectionTarget, RetinaNetHead, boxRegressionLoss, classificationLoss, matchAnchors, postprocessDetections } from '@kiln/vision';
+import { BoxCoder, DetectionPreprocess, type DetectionTarget, RetinaNetHead, boxRegressionLoss, classificationLoss, matchAnchors, padTargets, postprocessDetections } from '@kiln/vision';
 import { expectClose, expectError, forEachDevice, randomValues, toNumbers, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { tinyRetinaNet } from './support/tiny-detector.js';
 
@@ -125,6 +125,36 @@ forEachDevice('RetinaNet (tiny)', (dev) => {
     });
     for (const t of [anchors, logits, deltas, ...tg.flatMap((x) => [x.boxes, x.labels])]) t.dispose();
   });
+
+  it('batched box loss: a background anchor whose deltas overflow float16 when decoded still gets a zero gradient, not NaN', () => tidy(() => {
+    const model = tinyRetinaNet(dev);
+    // anchor 0 matches the box; anchor 1 is a 1000-pixel background anchor with dx = 100 (dx · w overflows float16)
+    const anchors = tensor([[10, 10, 30, 30], [2000, 2000, 3000, 3000]], { dtype: 'float32', device: dev });
+    const tg = [target(dev, [[10, 10, 30, 30]], [0], 'float32')];
+    const deltas = tensor([[[0.1, 0, 0, 0], [100, 0, 0, 0]]], { dtype: 'float16', device: dev }).requiresGrad_();
+    const matched = matchAnchors(tg, [anchors], model.proposalMatcher);
+    expect(nums(matched[0])).toEqual([0, -1]);
+    for (const boxLoss of ['giou', 'l1', 'smoothL1'] as const) {
+      const loss = boxRegressionLoss(tg, { clsLogits: zeros([1, 2, 3], { device: dev }), bboxRegression: deltas }, [anchors], matched, model.boxCoder, { ...model.lossOptions, boxLoss });
+      deltas.grad = null;
+      loss.backward();
+      const g = nums(deltas.grad!.to('float32'));
+      expect(g.every(Number.isFinite), `${boxLoss}: ${g.join(', ')}`).toBe(true);
+      expect(g.slice(4), boxLoss).toEqual([0, 0, 0, 0]);
+    }
+  }));
+
+  it('batched losses: arguments of different batches or anchor counts are ShapeErrors naming the argument', () => tidy(() => {
+    const model = tinyRetinaNet(dev);
+    const anchors = tensor([[10, 10, 30, 30], [40, 40, 60, 60]], { dtype: 'float64', device: dev });
+    const tg = [target(dev, [[10, 10, 30, 30]], [0])];
+    const matched = matchAnchors(tg, [anchors], model.proposalMatcher);
+    const two = { clsLogits: zeros([2, 2, 3], { dtype: 'float64', device: dev }), bboxRegression: zeros([2, 2, 4], { dtype: 'float64', device: dev }) };
+    expectError(() => boxRegressionLoss(tg, two, [anchors], matched, model.boxCoder, model.lossOptions), ShapeError, { op: 'boxRegressionLossBatched', argument: 'bboxRegression', expected: '[1, 2, 4] (B images and A anchors as matched)', got: '[2, 2, 4]' });
+    expectError(() => classificationLoss(tg, two, matched, model.lossOptions), ShapeError, { op: 'classificationLossBatched', argument: 'clsLogits', got: '[2, 2, 3]' });
+    expectError(() => classificationLoss([tg[0], tg[0]], two, matched, model.lossOptions), ShapeError, { op: 'classificationLossBatched', argument: 'padded', got: 'targets of 2 images' });
+    expectError(() => padTargets([{ boxes: tg[0].boxes, labels: tensor([0, 1], { dtype: 'int64', device: dev }) }]), ShapeError, { op: 'padTargets', argument: 'targets[0].labels', expected: 'one label per box ([1])', got: '[2]' });
+  }));
 
   it('the three box losses are finite and differ; training-mode call returns losses, evaluation-mode call detections', () => {
     const model = tinyRetinaNet(dev);

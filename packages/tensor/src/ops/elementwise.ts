@@ -86,6 +86,7 @@ function runBinaryAsIs(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tens
   if (!(b instanceof Tensor)) checkScalar(out ? `${name}_` : name, 'other', b);
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new ValueError(name, null, 'at least one tensor operand', `${typeof a} and ${typeof b}`);
   if (out) {
+    out.assertAlive(`${name}_`);
     const dt = binaryResultDType(op, a, b);
     // checked here too, so that the error names the in-place op (add_)
     const s = a === out ? b : a;

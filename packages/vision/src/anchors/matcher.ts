@@ -75,7 +75,7 @@ export class Matcher {
    */
   callBatched(matchQualityMatrix: Tensor, validRows: Tensor): Tensor {
     const op = 'Matcher.callBatched', q = matchQualityMatrix;
-    if (q.ndim !== 3 || q.shape[2] === 0) throw new ShapeError(op, 'matchQualityMatrix', 'a batch of matrices [B, M ground truths, N > 0 anchors]', fmtShape(q.shape));
+    if (q.ndim !== 3 || q.shape[1] === 0 || q.shape[2] === 0) throw new ShapeError(op, 'matchQualityMatrix', 'a batch of matrices [B, M > 0 ground-truth rows, N > 0 anchors]', fmtShape(q.shape));
     if (!isFloating(q.dtype)) throw new DTypeError(op, 'matchQualityMatrix', 'a floating dtype', q.dtype);
     if (validRows.dtype !== 'bool' || !sameShape(validRows.shape, q.shape.slice(0, 2))) {
       throw new ShapeError(op, 'validRows', `a bool mask [${q.shape[0]}, ${q.shape[1]}] (one per ground-truth row)`, `${validRows.dtype} ${fmtShape(validRows.shape)}`);

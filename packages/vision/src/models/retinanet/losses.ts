@@ -11,7 +11,7 @@
  * every anchor and the background's masked out, which costs little next to the head's work).
  * The values are torchvision's up to the order of the floating-point sums.
  */
-import { type Tensor, ValueError, arange, cat, fromTypedArray, full, stack, tensor, tidy, where } from '@kiln/tensor';
+import { ShapeError, type Tensor, ValueError, arange, cat, fmtShape, fromTypedArray, full, stack, tensor, tidy, where } from '@kiln/tensor';
 import { giouLoss, l1Loss, sigmoidFocalLoss, smoothL1Loss } from '@kiln/losses';
 import type { Matcher } from '../../anchors/matcher.js';
 import { type BoxCoder, batchedBoxIou } from '../../ops/index.js';
@@ -48,6 +48,9 @@ export interface PaddedTargets {
 /** The targets of a batch padded to one tensor each (a few kernels, whatever the batch size). */
 export function padTargets(targets: readonly DetectionTarget[]): PaddedTargets {
   if (targets.length === 0) throw new ValueError('padTargets', 'targets', 'one target per image (at least one image)', 'none');
+  targets.forEach((t, i) => {
+    if (t.labels.shape[0] !== t.boxes.shape[0]) throw new ShapeError('padTargets', `targets[${i}].labels`, `one label per box ([${t.boxes.shape[0]}])`, fmtShape(t.labels.shape));
+  });
   const like = targets[0].boxes;
   const counts = targets.map((t) => t.boxes.shape[0]);
   const G = Math.max(1, ...counts), B = targets.length, total = counts.reduce((a, b) => a + b, 0);
@@ -60,11 +63,29 @@ export function padTargets(targets: readonly DetectionTarget[]): PaddedTargets {
       valid[b * G + g] = 1;
     }
   });
-  const index = fromTypedArray(source).to(like.device);
-  const placeholderBox = tensor([[0, 0, 1, 1]], { dtype: like.dtype, device: like.device });
-  const boxes = cat([...targets.map((t) => t.boxes), placeholderBox], 0).indexSelect(0, index).reshape([B, G, 4]);
-  const labels = cat([...targets.map((t) => t.labels), full([1], 0, { dtype: 'int64', device: like.device })], 0).indexSelect(0, index).reshape([B, G]);
-  return { boxes, labels, valid: fromTypedArray(valid, [B, G], 'bool').to(like.device) };
+  return tidy(() => {
+    const index = fromTypedArray(source).to(like.device);
+    const placeholderBox = tensor([[0, 0, 1, 1]], { dtype: like.dtype, device: like.device });
+    const boxes = cat([...targets.map((t) => t.boxes), placeholderBox], 0).indexSelect(0, index).reshape([B, G, 4]);
+    const labels = cat([...targets.map((t) => t.labels), full([1], 0, { dtype: 'int64', device: like.device })], 0).indexSelect(0, index).reshape([B, G]);
+    return { boxes, labels, valid: fromTypedArray(valid, [B, G], 'bool').to(like.device) };
+  });
+}
+
+/**
+ * The batched losses' arguments agree: B images of A anchors in `matched` [B, A], as many padded
+ * targets, and `tensors` (name, the dims after [B, A] or null for any) shaped [B, A, ...].
+ */
+function checkBatch(op: string, padded: PaddedTargets, matched: Tensor, tensors: readonly [string, Tensor, number | null][]): [number, number] {
+  if (matched.ndim !== 2) throw new ShapeError(op, 'matched', 'matches [B, anchors]', fmtShape(matched.shape));
+  const [B, A] = matched.shape;
+  if (padded.valid.shape[0] !== B) throw new ShapeError(op, 'padded', `targets of the ${B} images of matched ${fmtShape(matched.shape)}`, `targets of ${padded.valid.shape[0]} images`);
+  for (const [name, t, last] of tensors) {
+    if (t.ndim !== 3 || t.shape[0] !== B || t.shape[1] !== A || (last !== null && t.shape[2] !== last)) {
+      throw new ShapeError(op, name, `[${B}, ${A}, ${last ?? 'K'}] (B images and A anchors as matched)`, fmtShape(t.shape));
+    }
+  }
+  return [B, A];
 }
 
 /**
@@ -73,7 +94,7 @@ export function padTargets(targets: readonly DetectionTarget[]): PaddedTargets {
  * without boxes is all background. `anchors` [B, anchors, 4] (the per-image anchors stacked).
  */
 export function matchAnchorsBatched(padded: PaddedTargets, anchors: Tensor, matcher: Matcher): Tensor {
-  return tidy(() => matcher.callBatched(batchedBoxIou(padded.boxes, anchors.to(padded.boxes.dtype)), padded.valid));
+  return tidy(() => matcher.callBatched(batchedBoxIou(padded.boxes, anchors), padded.valid));
 }
 
 /**
@@ -83,7 +104,7 @@ export function matchAnchorsBatched(padded: PaddedTargets, anchors: Tensor, matc
  */
 export function matchAnchors(targets: readonly DetectionTarget[], anchors: readonly Tensor[], matcher: Matcher): Tensor[] {
   if (anchors.length !== targets.length) throw new ValueError('matchAnchors', 'anchors', `one anchor tensor per target (${targets.length})`, String(anchors.length));
-  return matchAnchorsBatched(padTargets(targets), stack(anchors), matcher).unbind(0);
+  return tidy(() => matchAnchorsBatched(padTargets(targets), stack(anchors), matcher).unbind(0));
 }
 
 /** max(1, number of foreground anchors) per image, float [B] in `dtype` (no read back). */
@@ -103,11 +124,12 @@ function gatherMatched(values: Tensor, matched: Tensor): Tensor {
  * batch: each image's rows weighted by 1 / its foreground count, summed, over B.
  */
 export function classificationLossBatched(padded: PaddedTargets, clsLogits: Tensor, matched: Tensor, o: RetinaNetLossOptions): Tensor {
-  const B = matched.shape[0];
+  const [B] = checkBatch('classificationLossBatched', padded, matched, [['clsLogits', clsLogits, null]]);
   // the focal loss's index targets: 0 background, c + 1 class c, negative an ignored row
   const background = where(matched.eq(-2), -1, 0).to('int64');
   const classTarget = where(matched.ge(0), gatherMatched(padded.labels.unsqueeze(2), matched).squeeze(2).add(1), background);
-  // float32 weights for float32 and the half types (the loss computes those in float32), float64 for float64
+  // 1 / count is exact enough in float32 for every logits dtype but float64 (the loss casts the
+  // weights to the logits' dtype; under autocast its float32 policy has cast the logits already)
   const weightDtype = clsLogits.dtype === 'float64' ? 'float64' : 'float32';
   const rowWeight = full([B], 1, { dtype: weightDtype, device: matched.device }).div(foregroundCounts(matched, weightDtype)).unsqueeze(1).expand([B, matched.shape[1]]);
   const sum = sigmoidFocalLoss(clsLogits, classTarget, { gamma: o.focalGamma, alpha: o.focalAlpha, reduction: 'sum', weight: rowWeight });
@@ -118,12 +140,16 @@ export function classificationLossBatched(padded: PaddedTargets, clsLogits: Tens
  * The box-regression loss of matched [B, A] anchors: per image, over its foreground anchors, L1 or
  * smooth L1 between the predicted deltas and the matched boxes' encoding (BoxCoder, weights 1), or
  * GIoU between the decoded boxes and the matched boxes, summed, over the foreground count; then
- * the mean over images. Computed for every anchor, the background's masked out (`where`, so the
- * background's terms get no gradient).
+ * the mean over images. Computed for every anchor, the background's deltas replaced by zeros and
+ * its terms masked out (`where`: they get no gradient).
  */
 export function boxRegressionLossBatched(padded: PaddedTargets, bboxRegression: Tensor, anchors: Tensor, matched: Tensor, boxCoder: BoxCoder, o: RetinaNetLossOptions): Tensor {
-  const [B, A] = matched.shape;
-  const pred = bboxRegression.reshape([B * A, 4]), anchorRows = anchors.reshape([B * A, 4]);
+  const [B, A] = checkBatch('boxRegressionLossBatched', padded, matched, [['bboxRegression', bboxRegression, 4], ['anchors', anchors, 4]]);
+  const foreground = matched.ge(0).reshape([B * A]);
+  // the background's deltas are replaced by zeros before they are decoded or compared, not only
+  // masked after: an overflow there (float16 deltas times a wide anchor) would send 0 · inf = NaN
+  // back through the masked terms
+  const pred = where(foreground.unsqueeze(1), bboxRegression.reshape([B * A, 4]), 0), anchorRows = anchors.reshape([B * A, 4]);
   const gt = gatherMatched(padded.boxes, matched).reshape([B * A, 4]).to(pred.dtype);
   let perAnchor: Tensor;
   if (o.boxLoss === 'giou') perAnchor = giouLoss(boxCoder.decodeSingle(pred, anchorRows), gt, { reduction: 'none', eps: 1e-7 });
@@ -132,9 +158,8 @@ export function boxRegressionLossBatched(padded: PaddedTargets, bboxRegression: 
     const terms = o.boxLoss === 'l1' ? l1Loss(pred, target, { reduction: 'none' }) : smoothL1Loss(pred, target, { reduction: 'none', beta: o.smoothL1Beta });
     perAnchor = terms.sum(1);
   }
-  const foreground = matched.ge(0);
-  const perImage = where(foreground.reshape([B * A]), perAnchor, 0).reshape([B, A]).sum(1);
-  return perImage.div(foregroundCounts(matched, perImage.dtype)).sum().div(Math.max(1, B));
+  const perImage = where(foreground, perAnchor, 0).reshape([B, A]).sum(1);
+  return perImage.div(foregroundCounts(matched, perImage.dtype)).sum().div(B);
 }
 
 /**

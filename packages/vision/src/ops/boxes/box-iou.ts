@@ -82,8 +82,9 @@ export function batchedBoxIou(boxes1: Tensor, boxes2: Tensor): Tensor {
   commonDevice(op, ['boxes1', 'boxes2'], [boxes1, boxes2]);
   checkBoxes(op, 'boxes1', boxes1);
   checkBoxes(op, 'boxes2', boxes2);
-  if (boxes1.ndim !== 3 || boxes2.ndim !== 3 || boxes1.shape[0] !== boxes2.shape[0]) {
-    throw new ShapeError(op, 'boxes2', `boxes [B, M, 4] with the B of boxes1 ${fmtShape(boxes1.shape)}, which must be [B, N, 4]`, fmtShape(boxes2.shape));
+  if (boxes1.ndim !== 3) throw new ShapeError(op, 'boxes1', 'boxes [B, N, 4]', fmtShape(boxes1.shape));
+  if (boxes2.ndim !== 3 || boxes1.shape[0] !== boxes2.shape[0]) {
+    throw new ShapeError(op, 'boxes2', `boxes [B, M, 4] with the B of boxes1 ${fmtShape(boxes1.shape)}`, fmtShape(boxes2.shape));
   }
   const [inter, union] = interUnion(upcast(boxes1), upcast(boxes2));
   return inter.div(union);
