@@ -39,10 +39,6 @@ constexpr size_t kMaxFindWorkspace = size_t(1) << 30;   // 1 GiB for the benchma
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
-// cuDNN's "bad parameter" and "not supported" families (2xxx, 3xxx): this problem, in this layout,
-// is not for cuDNN; Kiln tries another layout or its im2col path.
-bool unsupported(cudnnStatus_t st) { return (int)st / 1000 == 2 || (int)st / 1000 == 3; }
-
 // True when t's elements are dense: its strides are a permutation of a packed layout's (size-1
 // dims may have any stride). Writes the sizes and strides cuDNN gets (size-1 dims: packed ones).
 Dims contiguous_dims(const TensorArg& t);

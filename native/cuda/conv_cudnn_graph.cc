@@ -153,9 +153,6 @@ OperationNames operation_names(Kind kind) {
   }
 }
 
-// True when cuDNN refused the problem or the candidate rather than failing (conv_cudnn.cc's rule).
-bool declined(cudnnStatus_t st) { return (int)st / 1000 == 2 || (int)st / 1000 == 3; }
-
 GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, bool accumulate) {
   GraphPlan plan;
   Builder b{api, c, plan};
@@ -190,14 +187,14 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
     b.set(op, names.alpha, f64 ? CUDNN_TYPE_DOUBLE : CUDNN_TYPE_FLOAT, 1, f64 ? (const void*)&alpha64 : (const void*)&alpha32);
     b.set(op, names.beta, f64 ? CUDNN_TYPE_DOUBLE : CUDNN_TYPE_FLOAT, 1, f64 ? (const void*)&beta64 : (const void*)&beta32);
     cudnnStatus_t st = api->cudnnBackendFinalize(op);
-    if (declined(st)) return plan;   // not a problem cuDNN's graph API takes: the legacy path's
+    if (unsupported(st)) return plan;   // not a problem cuDNN's graph API takes: the legacy path's
     cudnn::check(st, c.name, "cudnnBackendFinalize(operation)");
 
     cudnnBackendDescriptor_t graph = b.make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
     b.set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
     b.set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op);
     st = api->cudnnBackendFinalize(graph);
-    if (declined(st)) return plan;
+    if (unsupported(st)) return plan;
     cudnn::check(st, c.name, "cudnnBackendFinalize(operation graph)");
 
     for (const cudnnBackendHeurMode_t heur_mode : {CUDNN_HEUR_MODE_INSTANT, CUDNN_HEUR_MODE_FALLBACK}) {
@@ -205,7 +202,7 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
       b.set(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
       b.set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heur_mode);
       st = api->cudnnBackendFinalize(heur);
-      if (declined(st)) continue;
+      if (unsupported(st)) continue;
       cudnn::check(st, c.name, "cudnnBackendFinalize(engine heuristics)");
       int64_t count = 0;
       cudnn::check(api->cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr), c.name,
@@ -222,7 +219,7 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
         b.set(candidate, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
         b.set(candidate, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &configs[(size_t)i]);
         st = api->cudnnBackendFinalize(candidate);
-        if (declined(st)) continue;   // this configuration does not run this problem: the next one
+        if (unsupported(st)) continue;   // this configuration does not run this problem: the next one
         cudnn::check(st, c.name, "cudnnBackendFinalize(execution plan)");
         int64_t n = 0;
         cudnn::check(api->cudnnBackendGetAttribute(candidate, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &plan.workspace), c.name,

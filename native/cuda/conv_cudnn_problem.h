@@ -30,6 +30,10 @@ struct Problem {
   bool tf32;
 };
 
+// cuDNN's "bad parameter" and "not supported" families (2xxx, 3xxx): this problem, in this layout
+// (or this engine configuration), is not for cuDNN; Kiln tries another layout, API or path.
+inline bool unsupported(cudnnStatus_t st) { return (int)st / 1000 == 2 || (int)st / 1000 == 3; }
+
 inline cudnnDataType_t data_type(DType t) {
   switch (t) {
     case DType::Float64: return CUDNN_DATA_DOUBLE;
