@@ -144,7 +144,7 @@ export function trainDetector(variant: LossVariant, seed: number, s: Settings, o
   }
   log.seconds = (performance.now() - started) / 1000;
   // the optimizer's moments are kept across steps (outside tidy): free them with the optimizer
-  for (const state of optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
+  optimizer.disposeState();
   releaseParallel(trainee);
   return { model: model.eval(), log };
 }

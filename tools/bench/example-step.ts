@@ -15,13 +15,14 @@
  * example's --amp: autocast, fp16 with a GradScaler).
  */
 import { cuda, setCudnnBenchmark } from '@kiln/cuda';
-import { type Float32MatmulPrecision, type ProfileSortKey, profile, setFloat32MatmulPrecision, synchronize } from '@kiln/tensor';
+import { type Float32MatmulPrecision, type ProfileSortKey, profile, setFloat32MatmulPrecision } from '@kiln/tensor';
 import { Adam, GradScaler } from '@kiln/optim';
 import { PRESETS, type Settings } from '../../examples/retinanet/config.js';
 import { prepareBatch } from '../../examples/retinanet/batches.js';
 import { FOCAL } from '../../examples/retinanet/loss.js';
 import { type StepParts, batchSpecOf, buildModel, disposeDetector, trainOnBatch } from '../../examples/retinanet/train.js';
 import { parseOptions } from './cli-options.js';
+import { timeSteps } from './train-step/kiln-step.js';
 
 const PRECISIONS = ['float32', 'tf32', 'bf16', 'fp16'] as const;
 type Precision = (typeof PRECISIONS)[number];
@@ -49,8 +50,6 @@ if (args.device) base.device = args.device;      // e.g. the cuda preset on the 
 if (base.device.startsWith('cuda') && !cuda.isAvailable()) throw new Error(`preset ${args.preset} runs on CUDA, which is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
 if (args['cudnn-benchmark']) setCudnnBenchmark(true);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 /** The step's parts for one precision: the seed-0 focal detector, Adam, a GradScaler for fp16. */
 function partsFor(precision: Precision): StepParts {
   const settings: Settings = { ...base, amp: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'fp16' : undefined };
@@ -59,7 +58,7 @@ function partsFor(precision: Precision): StepParts {
 }
 
 function freeParts(p: StepParts): void {
-  for (const state of p.optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
+  p.optimizer.disposeState();
   disposeDetector(p.model);
 }
 
@@ -75,28 +74,13 @@ for (const precision of args.precisions as Precision[]) {
   const matmul: Float32MatmulPrecision = precision === 'tf32' ? 'high' : 'highest';
   setFloat32MatmulPrecision(matmul);
   const parts = partsFor(precision);
-  const first = trainOnBatch(parts, batch);
-  for (let i = 1; i < args.warmup; i++) trainOnBatch(parts, batch);
-  const wall: number[] = [], device: number[] = [];
-  for (let i = 0; i < args.steps; i++) {
-    const a = onCuda ? new cuda.Event(dev).record() : null;
-    const t0 = performance.now();
-    trainOnBatch(parts, batch);
-    wall.push(performance.now() - t0);
-    if (a) {
-      const b = new cuda.Event(dev).record();
-      device.push(a.elapsedTime(b));
-      a.dispose();
-      b.dispose();
-    }
-  }
-  synchronize(dev);
-  rows.push([precision, median(wall).toFixed(2), Math.min(...wall).toFixed(2), device.length ? median(device).toFixed(2) : '-', first.map((x) => x.toPrecision(5)).join(' / ')]);
+  const r = timeSteps(() => trainOnBatch(parts, batch), dev, args.warmup, args.steps);
+  rows.push([precision, r.wallMs.toFixed(2), r.minWallMs.toFixed(2), r.deviceMs !== null ? r.deviceMs.toFixed(2) : '-', r.firstLosses.map((x) => x.toPrecision(5)).join(' / ')]);
   console.log(`[${precision}] step ${rows.at(-1)![1]} ms (min ${rows.at(-1)![2]}), device ${rows.at(-1)![3]} ms; first-step losses ${rows.at(-1)![4]}`);
   if (args.profile) {
     const shapes = args['profile-shapes'];
     const prof = profile({ recordShapes: shapes }, () => trainOnBatch(parts, batch));
-    console.log(`\nThe profiler's table of one ${precision} step (sorted by device time):\n${prof.table({ rowLimit: args['row-limit'], groupByInputShape: shapes, sortBy: args['sort-by'] as ProfileSortKey })}\n`);
+    console.log(`\nThe profiler's table of one ${precision} step (sorted by ${args['sort-by']}):\n${prof.table({ rowLimit: args['row-limit'], groupByInputShape: shapes, sortBy: args['sort-by'] as ProfileSortKey })}\n`);
   }
   freeParts(parts);
   setFloat32MatmulPrecision('highest');

@@ -111,7 +111,7 @@ function timeAll(): KilnRow[] {
         const defaultThreads = cpuThreads();
         for (const t of counts) {
           if (cpu) cpuThreads(t || defaultThreads);
-          const r = timeSteps(u, warmup, steps);
+          const r = timeSteps(() => trainStep(u), u.settings.device, warmup, steps);
           const threads = cpu ? cpuThreads() : null;
           rows.push({ preset: label, precision, threads, wallMs: r.wallMs, deviceMs: r.deviceMs });
           log(`[${label}] Kiln ${precision}${cpu ? ` ${String(threads)} thread(s)` : ''}: step ${r.wallMs.toFixed(2)} ms (min ${r.minWallMs.toFixed(2)})` +

@@ -79,7 +79,7 @@ function train(p: Problem, dtype: DType, dev: Dev, make: (ps: Tensor[]) => Optim
 }
 
 function disposeAll(ps: Tensor[], opt: Optimizer<{ lr: number }>): void {
-  for (const s of opt.state.values()) for (const v of Object.values(s)) if (typeof v !== 'number') v.dispose();
+  opt.disposeState();
   for (const t of ps) {
     t.grad?.dispose();
     t.dispose();
@@ -303,7 +303,7 @@ forEachDevice('fused Adam and AdamW', (dev) => {
       for (let k = 0; k < 5; k++) o.step();
       synchronize(dev);
       expect(memoryStats(dev).allocated).toBe(afterFirst);
-      for (const s of o.state.values()) for (const v of Object.values(s)) if (typeof v !== 'number') v.dispose();
+      o.disposeState();
     }
     for (const t of [...ps, wide, base]) t.dispose();
     for (const g of [...grads, wide.grad]) g.dispose();

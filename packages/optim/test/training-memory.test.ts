@@ -27,11 +27,11 @@ function mlp(dev: 'cpu' | 'cuda') {
   };
   const dispose = () => {
     for (const p of params) p.dispose();
-    for (const s of opt.state.values()) for (const v of Object.values(s)) if (typeof v === 'object') v.dispose();
+    opt.disposeState();
     x.dispose();
     y.dispose();
   };
-  return { step, dispose };
+  return { step, dispose, opt };
 }
 
 forEachDevice('training-loop memory', (dev) => {
@@ -43,6 +43,21 @@ forEachDevice('training-loop memory', (dev) => {
     for (let i = 0; i < 300; i++) losses.push(tidy(step));
     expect(memoryStats(dev).allocated).toBe(start);
     expect(losses.at(-1)!).toBeLessThan(losses[0]);                // it trains
+    dispose();
+  });
+
+  it('disposeState frees the state\'s tensors at once; a later step starts the state again', () => {
+    const { step, dispose, opt } = mlp(dev);
+    const before = memoryStats(dev).allocated;
+    tidy(step);                                                    // the momentum buffers appear
+    const withState = memoryStats(dev).allocated;
+    expect(withState).toBeGreaterThan(before);
+    expect(opt.state.size).toBe(4);
+    opt.disposeState();
+    expect(opt.state.size).toBe(0);
+    expect(memoryStats(dev).allocated).toBe(before);
+    tidy(step);
+    expect(memoryStats(dev).allocated).toBe(withState);
     dispose();
   });
 

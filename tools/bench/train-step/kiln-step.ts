@@ -67,7 +67,7 @@ export function trainStep(u: StepSetup): [number, number] {
 
 /** Frees the model's parameters and the optimizer's state. */
 export function disposeSetup(u: StepSetup): void {
-  for (const state of u.optimizer.state.values()) for (const v of Object.values(state)) if (typeof v !== 'number') v.dispose();
+  u.optimizer.disposeState();
   for (const p of u.model.parameters()) p.dispose();
 }
 
@@ -82,26 +82,30 @@ export interface StepTimes {
   firstLosses: [number, number];
 }
 
-/** Times `steps` steps after `warmup` (the first step's losses are kept: they are at the initial weights' step). */
-export function timeSteps(u: StepSetup, warmup: number, steps: number): StepTimes {
-  const first = trainStep(u);
-  for (let i = 1; i < warmup; i++) trainStep(u);
-  const onCuda = kiln.device(u.settings.device).type === 'cuda';
+/**
+ * Times `step` (a training step that ends with its losses read back) `steps` times after `warmup`
+ * calls, on `device`: host wall time and, on CUDA, device time between events around each step.
+ * The first call's losses are kept (they are at the initial weights).
+ */
+export function timeSteps(step: () => [number, number], device: string, warmup: number, steps: number): StepTimes {
+  const first = step();
+  for (let i = 1; i < warmup; i++) step();
+  const onCuda = kiln.device(device).type === 'cuda';
   const wall: number[] = [], dev: number[] = [];
   for (let i = 0; i < steps; i++) {
-    const a = onCuda ? new cuda.Event(u.settings.device).record() : null;
+    const a = onCuda ? new cuda.Event(device).record() : null;
     const t0 = performance.now();
-    trainStep(u);
+    step();
     const t1 = performance.now();
     if (a) {
-      const b = new cuda.Event(u.settings.device).record();
+      const b = new cuda.Event(device).record();
       dev.push(a.elapsedTime(b));
       a.dispose();
       b.dispose();
     }
     wall.push(t1 - t0);
   }
-  synchronize(u.settings.device);
+  synchronize(device);
   return { wallMs: median(wall), minWallMs: Math.min(...wall), deviceMs: dev.length ? median(dev) : null, steps, firstLosses: first };
 }
 

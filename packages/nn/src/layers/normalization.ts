@@ -1,6 +1,8 @@
 /**
- * Normalisation layers, composed from core ops (mean, var, arithmetic) so autograd differentiates
- * them without a derivative of their own.
+ * Normalisation layers. GroupNorm and BatchNorm2d in evaluation are composed from core ops (mean,
+ * var, arithmetic), which autograd differentiates without a derivative of their own; BatchNorm2d
+ * with batch statistics runs BatchNormTrainFunction (batch-norm-function.ts), whose derivative is
+ * written out.
  */
 import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, tidy, variance } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';

@@ -59,7 +59,7 @@ function runUnaryAsIs(op: Elementwise, x: Tensor, out?: Tensor): Tensor {
   const dtype = computeDType(op.schema.name, x.dtype, op.kind, op.allowBool);
   const resultDtype = op.kind === 'bool' ? 'bool' : dtype;
   if (out) {
-    if (writesDirectly(out, resultDtype, out.shape, [x])) return launchedInto(op, out, () => launchUnary(op, x, dtype, out));
+    if (writesDirectly(out, resultDtype, out.shape, [x])) return launchedInto(out, () => launchUnary(op, x, dtype, out));
     return writeInplace(op, out, resultDtype, [x], (self) => runUnary(op, self));
   }
   const result = empty(x.shape, resultDtype, x.device);
@@ -87,21 +87,22 @@ function runBinaryAsIs(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tens
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new ValueError(name, null, 'at least one tensor operand', `${typeof a} and ${typeof b}`);
   if (out) {
     out.assertAlive(`${name}_`);
-    const dt = binaryResultDType(op, a, b);
+    const dtype = computeDType(name, resultType(a, b), op.kind, op.allowBool);
+    const resultDtype = op.kind === 'bool' ? 'bool' : dtype;
     // checked here too, so that the error names the in-place op (add_)
     const s = a === out ? b : a;
-    if (!(s instanceof Tensor)) scalarValue(`${name}_`, a === out ? 'other' : 'input', s, computeDType(name, resultType(a, b), op.kind, op.allowBool));
+    if (!(s instanceof Tensor)) scalarValue(`${name}_`, a === out ? 'other' : 'input', s, dtype);
     if (a instanceof Tensor && b instanceof Tensor) commonDevice(name, ['input', 'other'], [a, b]);
     const shape = a instanceof Tensor && b instanceof Tensor ? broadcastShapes(name, a.shape, b.shape) : out.shape;
-    if (writesDirectly(out, dt, shape, [a, b])) return launchedInto(op, out, () => launchBinary(op, a, b, out));
-    return writeInplace(op, out, dt, [a, b], (self) => runBinary(op, a === out ? self : a, b === out ? self : b));
+    if (writesDirectly(out, resultDtype, shape, [a, b])) return launchedInto(out, () => launchBinary(op, a, b, dtype, out));
+    return writeInplace(op, out, resultDtype, [a, b], (self) => runBinary(op, a === out ? self : a, b === out ? self : b));
   }
   if (a instanceof Tensor && b instanceof Tensor) {
     const dev = commonDevice(name, ['input', 'other'], [a, b]);
     const shape = broadcastShapes(name, a.shape, b.shape);
     const dtype = computeDType(name, resultType(a, b), op.kind, op.allowBool);
     const result = empty(shape, op.kind === 'bool' ? 'bool' : dtype, dev);
-    if (result.numel > 0) launchBinary(op, a, b, result);
+    if (result.numel > 0) launchBinary(op, a, b, dtype, result);
     return recordOp(op.schema, [a, b], [result]);
   }
   // One tensor and one JS scalar: the scalar travels as a kernel attribute.
@@ -112,17 +113,16 @@ function runBinaryAsIs(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tens
   // the kernel converts the scalar to the computing dtype: it must fit (int32 + 3e9 is an error)
   scalarValue(name, a instanceof Tensor ? 'other' : 'input', s, dtype);
   const result = empty(t.shape, op.kind === 'bool' ? 'bool' : dtype, t.device);
-  if (result.numel > 0) launchBinary(op, a, b, result);
+  if (result.numel > 0) launchBinary(op, a, b, dtype, result);
   return recordOp(op.schema, [a, b], [result]);
 }
 
 /**
- * The kernel of a binary op on two tensors (cast to the computing dtype and broadcast to
+ * The kernel of a binary op on two tensors (cast to the computing `dtype` and broadcast to
  * `result`'s shape) or on a tensor and a JS scalar (an attribute of the kernel), into `result`.
  */
-function launchBinary(op: Elementwise, a: TensorLike, b: TensorLike, result: Tensor): void {
+function launchBinary(op: Elementwise, a: TensorLike, b: TensorLike, dtype: DType, result: Tensor): void {
   const name = op.schema.name;
-  const dtype = computeDType(name, resultType(a, b), op.kind, op.allowBool);
   if (a instanceof Tensor && b instanceof Tensor) {
     const ca = castTo(a, dtype), cb = castTo(b, dtype);
     const shape = result.shape;
@@ -159,17 +159,11 @@ function writesDirectly(target: Tensor, resultDtype: DType, shape: readonly numb
   return operands.every((o) => !(o instanceof Tensor) || o === target || !overlaps(o, target));
 }
 
-/** Runs `launch` (which writes into target) as an in-place op's result: target's version moves on. */
-function launchedInto(op: Elementwise, target: Tensor, launch: () => void): Tensor {
-  target.assertAlive(`${op.schema.name}_`);
+/** Runs `launch` (which writes into target, checked alive by the caller) as an in-place op's result: target's version moves on. */
+function launchedInto(target: Tensor, launch: () => void): Tensor {
   launch();
   target.storage.version++;
   return target;
-}
-
-function binaryResultDType(op: Elementwise, a: TensorLike, b: TensorLike): DType {
-  if (op.kind === 'bool') return 'bool';
-  return computeDType(op.schema.name, resultType(a, b), op.kind, op.allowBool);
 }
 
 /**

@@ -199,11 +199,7 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
   private checkTargetValues(targets: readonly DetectionTarget[], padded: PaddedTargets): void {
     const K = this.head.classificationHead.numClasses;
     const { boxes, labels, valid } = padded;
-    const allGood = tidy(() => {
-      const proper = boxes.narrow(2, 2, 2).gt(boxes.narrow(2, 0, 2)).all(2).logicalAnd(boxes.isfinite().all(2));
-      const labelled = labels.ge(0).logicalAnd(labels.lt(K));
-      return proper.logicalAnd(labelled).logicalOr(valid.logicalNot()).all().item();
-    });
+    const allGood = tidy(() => properBoxes(boxes).logicalAnd(labelsIn(labels, K)).logicalOr(valid.logicalNot()).all().item());
     if (!allGood) targets.forEach((t, i) => this.checkTargetValuesOf(t, i, K));
   }
 
@@ -211,17 +207,25 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
   private checkTargetValuesOf(t: DetectionTarget, i: number, K: number): void {
     const op = 'RetinaNet', { boxes, labels } = t;
     if (boxes.shape[0] === 0) return;
-    // a NaN or infinite corner is refused too (it passed the comparison and made the box loss NaN)
-    const proper = boxes.narrow(1, 2, 2).gt(boxes.narrow(1, 0, 2)).all(1).logicalAnd(boxes.isfinite().all(1));
+    const proper = properBoxes(boxes);
     if (!proper.all().item()) {
       const k = (proper.toArray() as boolean[]).indexOf(false);
       throw new ValueError(op, `targets[${i}].boxes`, 'finite boxes with positive width and height (x1 < x2, y1 < y2)', `box ${k}: [${(boxes.select(0, k).toArray() as number[]).join(', ')}]`);
     }
-    if (labels.lt(0).logicalOr(labels.ge(K)).any().item()) {
+    if (!labelsIn(labels, K).all().item()) {
       throw new ValueError(op, `targets[${i}].labels`, `labels in [0, ${K})`, `[${(labels.toArray() as number[]).join(', ')}]`);
     }
   }
 }
+
+/**
+ * Which boxes of [..., M, 4] are proper targets, [..., M] bool: x1 < x2, y1 < y2 and every corner
+ * finite (a NaN or infinite corner passes the comparisons and made the box loss NaN).
+ */
+const properBoxes = (boxes: Tensor): Tensor => boxes.narrow(-1, 2, 2).gt(boxes.narrow(-1, 0, 2)).all(-1).logicalAnd(boxes.isfinite().all(-1));
+
+/** Which labels are classes of the model, in [0, K): bool of the labels' shape. */
+const labelsIn = (labels: Tensor, K: number): Tensor => labels.ge(0).logicalAnd(labels.lt(K));
 
 /** Options of {@link retinanetResnet50Fpn}. */
 export interface RetinanetResnet50FpnOptions extends RetinaNetOptions {
