@@ -1,10 +1,10 @@
 // The layers against float64 references written here, on every device; initialisation statistics;
 // gradients through autograd's gradcheck where autograd has the ops' derivatives.
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, memoryStats, tensor, variance, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, memoryStats, tensor, tidy, variance, zeros } from '@kiln/tensor';
 import { derivativeOf, grad, gradcheck, gradgradcheck, noGrad } from '@kiln/autograd';
 import {
-  BatchNorm2d, BatchNormTrainFunction, Conv2d, Dropout, GroupNorm, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
+  BatchNorm2d, BatchNormTrainFunction, Conv2d, Dropout, GroupNorm, GroupNormFunction, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
 } from '@kiln/nn';
 import { expectClose, forEachDevice, randomValues, toNumbers, expectError } from '@kiln/tensor/testing';
 
@@ -147,10 +147,89 @@ forEachDevice('GroupNorm', (dev) => {
     expectError(() => new GroupNorm(2, 6, { device: dev }).call(rand(1, [2, 4, 3], dev, 'float32')), ShapeError, { op: 'GroupNorm', argument: 'input', expected: 'at least 2 dimensions [N, C = 6, ...]', got: 'shape [2, 4, 3]' });
   });
 
-  it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('passes gradcheck', () => {
+  it('passes gradcheck (random weight: it varies inside a group)', () => {
     const gn = new GroupNorm(2, 4, { dtype: 'float64', device: dev });
+    noGrad(() => gn.weight!.copy_(tensor([0.5, -1.5, 2, 1.25], { dtype: 'float64', device: dev })));
     const x = rand(8, [2, 4, 3, 2], dev).requiresGrad_();
     expect(gradcheck((a: Tensor) => gn.call(a), [x, gn.weight!, gn.bias!])).toBe(true);
+  });
+
+  // the layer is one Function with its derivative written out (group-norm-function.ts): check it
+  // against the layer composed from tensor ops, which autograd differentiates by itself
+  const composed = (x: Tensor, w: Tensor | null, b: Tensor | null, groups: number, eps: number): Tensor => {
+    const [N, C] = x.shape as [number, number];
+    const xg = x.reshape([N, groups, -1]);
+    const m = xg.mean(2, true), v = variance(xg, 2, { correction: 0, keepdim: true });
+    let y = xg.sub(m).div(v.add(eps).sqrt()).reshape([...x.shape]);
+    const cshape = x.shape.map((s, i) => (i === 1 ? C : 1));
+    if (w) y = y.mul(w.view(cshape));
+    return b ? y.add(b.view(cshape)) : y;
+  };
+
+  it('output and gradients equal the composed layer\'s (random weight, bias, upstream gradient; 2-d to 4-d input, affine or not)', () => {
+    for (const [shape, affine] of [[[4, 6, 3, 2], true], [[3, 6, 5], true], [[2, 6], true], [[4, 6, 3, 2], false]] as const) {
+      const gn = new GroupNorm(3, 6, { dtype: 'float64', device: dev, affine, eps: 1e-4 });
+      if (affine) noGrad(() => {
+        gn.weight!.copy_(tensor([0.5, -1.5, 2, 0.75, 1.1, -0.3], { dtype: 'float64', device: dev }));
+        gn.bias!.copy_(tensor([0.1, 0.2, -0.3, 0.4, -0.5, 0.6], { dtype: 'float64', device: dev }));
+      });
+      const x = rand(30, shape, dev, 'float64').mul(2).add(0.7).requiresGrad_();
+      const g = rand(31, shape, dev, 'float64');
+      const params = affine ? [gn.weight!, gn.bias!] : [];
+      const y = gn.call(x);
+      expect(y.gradFn?.name).toBe('GroupNormFunctionBackward');
+      const got = grad(y, [x, ...params], g);
+      const ref = composed(x, gn.weight, gn.bias, 3, gn.eps);
+      const want = grad(ref, [x, ...params], g);
+      expectClose(y, values(ref), { rtol: 1e-12, atol: 1e-13 });
+      got.forEach((t, i) => expectClose(t, values(want[i]), { rtol: 1e-10, atol: 1e-12 }));
+    }
+  });
+
+  it('a non-contiguous input gives the contiguous one\'s output and gradient', () => {
+    const gn = new GroupNorm(2, 4, { dtype: 'float64', device: dev });
+    const base = rand(36, [3, 2, 4, 5], dev).requiresGrad_();
+    const x = base.transpose(1, 2);                         // [3, 4, 2, 5], strided
+    const g = rand(37, [3, 4, 2, 5], dev);
+    const [gx] = grad(gn.call(x), [base], g);
+    const xc = x.contiguous().detach().requiresGrad_();
+    const [gxc] = grad(gn.call(xc), [xc], g);
+    expectClose(gn.call(x), values(gn.call(xc)), f64);
+    expectClose(gx.transpose(1, 2), values(gxc), f64);
+  });
+
+  it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('second derivatives (gradgradcheck), also without affine parameters', () => {
+    const w = tensor([1.5, -0.5, 0.8, 1.2], { dtype: 'float64', device: dev }).requiresGrad_();
+    const b = tensor([0.1, 0.2, 0.3, 0.4], { dtype: 'float64', device: dev }).requiresGrad_();
+    const x = rand(32, [2, 4, 2, 2], dev).requiresGrad_();
+    expect(gradgradcheck((a: Tensor, ww: Tensor, bb: Tensor) => GroupNormFunction.apply(a, ww, bb, 2, 1e-5) as Tensor, [x, w, b])).toBe(true);
+    expect(gradgradcheck((a: Tensor) => GroupNormFunction.apply(a, null, null, 2, 1e-5) as Tensor, [x])).toBe(true);
+  });
+
+  it('gradients stay accurate in float32 when the mean is far larger than the spread', () => {
+    const x64 = rand(33, [4, 4, 4, 4], dev, 'float64').mul(0.01).add(1000), g64 = rand(34, [4, 4, 4, 4], dev, 'float64');
+    const gradOf = (dtype: DType) => {
+      const gn = new GroupNorm(2, 4, { dtype, device: dev });
+      const x = x64.to(dtype).requiresGrad_();
+      return values(grad(gn.call(x), [x], g64.to(dtype))[0]);
+    };
+    const want = gradOf('float64'), got = gradOf('float32');
+    const scale = Math.max(...want.map(Math.abs));
+    expect(Math.max(...got.map((v, i) => Math.abs(v - want[i]))) / scale).toBeLessThan(2e-2);
+  });
+
+  it('leaves no tensor behind, with or without a graph', () => {
+    const gn = new GroupNorm(2, 4, { device: dev });
+    const x = rand(35, [2, 4, 3, 3], dev, 'float32').requiresGrad_();
+    // (the graph's tensors are the step's: tidy frees them, as a training step's)
+    const run = () => {
+      noGrad(() => gn.call(x).dispose());
+      tidy(() => void grad(gn.call(x), [x, gn.weight!], rand(38, [2, 4, 3, 3], dev, 'float32')));
+    };
+    run();
+    const before = memoryStats(dev).allocated;
+    for (let i = 0; i < 3; i++) run();
+    expect(memoryStats(dev).allocated).toBe(before);
   });
 });
 

@@ -1,8 +1,8 @@
 /**
- * Normalisation layers. GroupNorm and BatchNorm2d in evaluation are composed from core ops (mean,
- * var, arithmetic), which autograd differentiates without a derivative of their own; BatchNorm2d
- * with batch statistics runs BatchNormTrainFunction (batch-norm-function.ts), whose derivative is
- * written out.
+ * Normalisation layers. BatchNorm2d in evaluation is composed from core ops (arithmetic with the
+ * running statistics), which autograd differentiates without a derivative of its own; BatchNorm2d
+ * with batch statistics and GroupNorm run BatchNormTrainFunction (batch-norm-function.ts) and
+ * GroupNormFunction (group-norm-function.ts), whose derivatives are written out.
  */
 import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, tidy, variance } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
@@ -11,6 +11,7 @@ import { BufferTensor, type Parameter } from '../parameter.js';
 import { constant_ } from '../init.js';
 import { newParameter } from './linear.js';
 import { BatchNormTrainFunction } from './batch-norm-function.js';
+import { GroupNormFunction } from './group-norm-function.js';
 
 /** Options of {@link GroupNorm} (and, extended, of {@link BatchNorm2d}). */
 export interface NormOptions {
@@ -78,17 +79,8 @@ export class GroupNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const cshape = channelShape('GroupNorm', x, this.numChannels, 2);
-    const n = x.shape[0];
-    const perGroup = (this.numChannels / this.numGroups) * x.shape.slice(2).reduce((a, b) => a * b, 1);
-    const grouped = x.reshape([n, this.numGroups, perGroup]);
-    const m = mean(grouped, 2, true);
-    const v = variance(grouped, 2, { correction: 0, keepdim: true });
-    const y = div(sub(grouped, m), sqrt(add(v, this.eps))).reshape([...x.shape]);
-    let out = y;
-    if (this.weight) out = mul(out, this.weight.view(cshape));
-    if (this.bias) out = add(out, this.bias.view(cshape));
-    return out;
+    channelShape('GroupNorm', x, this.numChannels, 2);
+    return GroupNormFunction.apply(x, this.weight, this.bias, this.numGroups, this.eps) as Tensor;
   }
 }
 
