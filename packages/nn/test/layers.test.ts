@@ -202,8 +202,8 @@ forEachDevice('GroupNorm', (dev) => {
     const w = tensor([1.5, -0.5, 0.8, 1.2], { dtype: 'float64', device: dev }).requiresGrad_();
     const b = tensor([0.1, 0.2, 0.3, 0.4], { dtype: 'float64', device: dev }).requiresGrad_();
     const x = rand(32, [2, 4, 2, 2], dev).requiresGrad_();
-    expect(gradgradcheck((a: Tensor, ww: Tensor, bb: Tensor) => GroupNormFunction.apply(a, ww, bb, 2, 1e-5) as Tensor, [x, w, b])).toBe(true);
-    expect(gradgradcheck((a: Tensor) => GroupNormFunction.apply(a, null, null, 2, 1e-5) as Tensor, [x])).toBe(true);
+    expect(gradgradcheck((a: Tensor, ww: Tensor, bb: Tensor) => GroupNormFunction.apply(a, ww, bb, 2, 1e-5), [x, w, b])).toBe(true);
+    expect(gradgradcheck((a: Tensor) => GroupNormFunction.apply(a, null, null, 2, 1e-5), [x])).toBe(true);
   });
 
   it('gradients stay accurate in float32 when the mean is far larger than the spread', () => {

@@ -4,7 +4,7 @@
  * with batch statistics and GroupNorm run BatchNormTrainFunction (batch-norm-function.ts) and
  * GroupNormFunction (group-norm-function.ts), whose derivatives are written out.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mean, mul, sqrt, sub, tidy, variance } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mul, sqrt, sub, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Module } from '../module.js';
 import { BufferTensor, type Parameter } from '../parameter.js';
@@ -80,7 +80,7 @@ export class GroupNorm extends Module {
 
   forward(x: Tensor): Tensor {
     channelShape('GroupNorm', x, this.numChannels, 2);
-    return GroupNormFunction.apply(x, this.weight, this.bias, this.numGroups, this.eps) as Tensor;
+    return GroupNormFunction.apply(x, this.weight, this.bias, this.numGroups, this.eps);
   }
 }
 
