@@ -9,6 +9,13 @@
  *   node --conditions=@kiln/source --import tsx tools/bench/example-step.ts [--preset cuda]
  *        [--precisions float32,tf32,bf16] [--steps 10] [--warmup 3] [--batch N] [--device cpu] [--cudnn-benchmark]
  *        [--profile] [--profile-shapes] [--row-limit 40] [--sort-by deviceTotal|calls|hostTotal|...]
+ *        [--torch FILE] [--out FILE]
+ *
+ * Beside PyTorch (tools/bench/example_twin.py, torchvision's RetinaNet on the same weights and batch):
+ *
+ *   node ... tools/bench/example-step.ts --export /tmp/ex-twin          # weights, batch, settings; exits
+ *   python3 tools/bench/example_twin.py --data /tmp/ex-twin --precisions float32,tf32,bf16 --json /tmp/ex-twin/torch.json
+ *   node ... tools/bench/example-step.ts --precisions float32,tf32,bf16 --torch /tmp/ex-twin/torch.json --out table.md
  *
  * Precisions: float32 (float32 throughout, the example's default), tf32 (float32 with TF32 tensor
  * cores for matmul and convolution, setFloat32MatmulPrecision('high')), bf16 and fp16 (the
@@ -21,8 +28,11 @@ import { PRESETS, type Settings } from '../../examples/retinanet/config.js';
 import { prepareBatch } from '../../examples/retinanet/batches.js';
 import { FOCAL } from '../../examples/retinanet/loss.js';
 import { type StepParts, batchSpecOf, buildModel, disposeDetector, trainOnBatch } from '../../examples/retinanet/train.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseOptions } from './cli-options.js';
+import { exportExampleForTwin } from './example-twin-export.js';
 import { timeSteps } from './train-step/kiln-step.js';
+import { type KilnRow, type TwinResults, combinedTable } from './train-step/table.js';
 
 const PRECISIONS = ['float32', 'tf32', 'bf16', 'fp16'] as const;
 type Precision = (typeof PRECISIONS)[number];
@@ -39,6 +49,9 @@ const args = parseOptions(process.argv.slice(2), {
   'profile-shapes': { type: 'boolean' },
   'row-limit': { type: 'number', default: '40' },
   'sort-by': { type: 'string', default: 'deviceTotal' },
+  export: { type: 'string', default: '' },
+  torch: { type: 'string', default: '' },
+  out: { type: 'string', default: '' },
 });
 if (!(args.preset in PRESETS)) throw new Error(`--preset: expected fast, cpu or cuda, got ${args.preset}`);
 for (const p of args.precisions) if (!(PRECISIONS as readonly string[]).includes(p)) throw new Error(`--precisions: expected some of ${PRECISIONS.join(', ')}, got ${p}`);
@@ -66,15 +79,22 @@ const dev = base.device;
 const onCuda = dev.startsWith('cuda');
 const batch = prepareBatch(batchSpecOf(base), 0);
 const s = base.scenes;
+if (args.export) {
+  const l = exportExampleForTwin(base, batch, args.export);
+  console.log(`exported the seed-0 focal detector, one batch of ${base.batchSize} images and the settings to ${args.export} (Kiln's float32 losses at these weights: ${l.classification} / ${l.box})`);
+  process.exit(0);
+}
 console.log(`example step: preset ${args.preset}, ${base.batchSize} images of 3×${s.imageSize}×${s.imageSize}, model ${JSON.stringify(base.model)}, ` +
   `${onCuda ? cuda.deviceProperties(dev).name : 'cpu'}; cuDNN benchmark mode ${args['cudnn-benchmark'] ? 'on' : 'off'}; medians of ${args.steps} steps after ${args.warmup} warm-up`);
 
 const rows: string[][] = [];
+const kilnRows: KilnRow[] = [];
 for (const precision of args.precisions as Precision[]) {
   const matmul: Float32MatmulPrecision = precision === 'tf32' ? 'high' : 'highest';
   setFloat32MatmulPrecision(matmul);
   const parts = partsFor(precision);
   const r = timeSteps(() => trainOnBatch(parts, batch), dev, args.warmup, args.steps);
+  kilnRows.push({ preset: args.preset, precision, threads: null, wallMs: r.wallMs, deviceMs: r.deviceMs });
   rows.push([precision, r.wallMs.toFixed(2), r.minWallMs.toFixed(2), r.deviceMs !== null ? r.deviceMs.toFixed(2) : '-', r.firstLosses.map((x) => x.toPrecision(5)).join(' / ')]);
   console.log(`[${precision}] step ${rows.at(-1)![1]} ms (min ${rows.at(-1)![2]}), device ${rows.at(-1)![3]} ms; first-step losses ${rows.at(-1)![4]}`);
   if (args.profile) {
@@ -89,3 +109,14 @@ for (const precision of args.precisions as Precision[]) {
 const header = ['precision', 'step ms (median)', 'min ms', 'device ms', 'first-step losses (cls / box)'];
 console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+
+if (args.torch) {
+  const twin = JSON.parse(readFileSync(args.torch, 'utf8')) as TwinResults;
+  const table = combinedTable(kilnRows, twin, {
+    title: `The RetinaNet example's training step (${base.batchSize} images of 3×${s.imageSize}×${s.imageSize}, preset ${args.preset}), Kiln and torchvision's RetinaNet on the same weights and batch, ` +
+      `${onCuda ? cuda.deviceProperties(dev).name : 'cpu'}; medians of ${args.steps} steps (Kiln) after ${args.warmup} warm-up`,
+    presets: [`${args.preset}: ${JSON.stringify(base.model)}`],
+  });
+  console.log(`\n${table}`);
+  if (args.out) writeFileSync(args.out, `${table}\n`);
+}
