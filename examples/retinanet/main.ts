@@ -36,6 +36,7 @@ const HELP = `Usage: main.ts [options]
   --out <dir>                      where pictures, checkpoints and results.json go (default out/retinanet)
   --resume                         continue each run from its checkpoint in --out (same settings)
   --steps <n> --batch <n> --lr <x> --width <n> (pyramid channels) --test-images <n>   override the preset
+  --head-norm <groups>             GroupNorm of this many groups in the head's hidden convolutions (0: none), overriding the preset
   --threads <n>                    CPU threads of the native kernels (default: one per core)
   --amp <bf16|fp16>                mixed precision: autocast (bfloat16, or float16 with a GradScaler)
   --tf32                           float32 matmuls and convolutions on TF32 tensor cores (CUDA; the fastest on the cuda preset)
@@ -50,7 +51,7 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
     options: {
       device: { type: 'string', default: 'auto' }, fast: { type: 'boolean', default: false }, preset: { type: 'string' },
       sweep: { type: 'boolean', default: false }, resume: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
-      steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' },
+      steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' }, 'head-norm': { type: 'string' },
       'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, tf32: { type: 'boolean', default: false }, workers: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -79,6 +80,11 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
   settings.batchSize = int('batch', v.batch, 1) ?? settings.batchSize;
   settings.model.fpnChannels = int('width', v.width, 2) ?? settings.model.fpnChannels;
   settings.testImages = int('test-images', v['test-images'], 1) ?? settings.testImages;
+  const headNorm = int('head-norm', v['head-norm'], 0);
+  if (headNorm !== undefined) {
+    if (headNorm > 0 && settings.model.fpnChannels % headNorm !== 0) throw new Error(`--head-norm: expected a divisor of the head's ${settings.model.fpnChannels} channels, got ${headNorm}`);
+    settings.model.headGroupNorm = headNorm > 0 ? headNorm : undefined;
+  }
   if (v.seed !== undefined) settings.seeds = v.seed.split(',').map((x) => int('seed', x, 0)!);
   settings.threads = int('threads', v.threads, 1) ?? settings.threads;
   settings.workers = int('workers', v.workers, 0) ?? settings.workers;

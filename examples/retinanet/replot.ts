@@ -1,22 +1,32 @@
 /**
- * `main.ts replot --results FILE --out DIR`: the charts of a finished run drawn again from its
- * results.json (the losses of every step are in it), for instance on a machine with fonts when the
- * run's own machine had none (its text then shows as empty boxes). Writes loss-curves.png (the
+ * `main.ts replot --results FILE[,FILE...] --out DIR`: the charts of a finished run drawn again from
+ * its results.json (the losses of every step are in it), for instance on a machine with fonts when
+ * the run's own machine had none (its text then shows as empty boxes). Writes loss-curves.png (the
  * first seed of each loss, as the run does), loss-curves-seeds.png (every seed: how the seeds of one
  * loss differ), focal-loss-figure1.png and, for a run with the sweep, ap-vs-gamma.png and
  * sweep-loss-curves.png. The detections picture needs the trained models, so it is not redrawn.
+ *
+ * Several files (runs of other seeds with the same settings, e.g. one process per seed sharing a
+ * GPU) are merged: each variant's runs from every file, the mean and spread recomputed; the merged
+ * results.json goes to DIR and the results tables to the console, as the run prints them.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { CocoMetrics } from '@kiln/vision';
+import { type VariantResult, spread } from './experiment.js';
 import type { LossVariant } from './loss.js';
 import { plotApVsGamma, plotFigure1, plotLossCurves } from './plots.js';
+import { resultsTable } from './report.js';
 import type { TrainLog } from './train.js';
 
-/** The part of results.json (experiment.ts's summary) the charts need. */
-interface SavedRun { seed: number; classificationLoss: number[]; boxLoss: number[] }
-interface SavedVariant { variant: LossVariant; ap: { mean: number }; runs: SavedRun[] }
-interface SavedResults { comparison: SavedVariant[]; sweep: SavedVariant[] }
+/** The part of results.json (experiment.ts's summary) the charts and tables need. */
+interface SavedRun {
+  seed: number; classificationLoss: number[]; boxLoss: number[];
+  metrics?: CocoMetrics; apPerClass?: Record<string, number>; trainSeconds?: number; meanStepMs?: number;
+}
+interface SavedVariant { variant: LossVariant; ap: { mean: number; sd?: number }; ap50?: { mean: number; sd: number }; runs: SavedRun[] }
+interface SavedResults { settings?: { seeds?: number[] }; comparison: SavedVariant[]; sweep: SavedVariant[] }
 
 /** A training log as the charts read it, from a saved run. */
 function logOf(run: SavedRun, variant: LossVariant): TrainLog {
@@ -24,6 +34,46 @@ function logOf(run: SavedRun, variant: LossVariant): TrainLog {
     variant, seed: run.seed, classification: run.classificationLoss, box: run.boxLoss,
     stepMs: [], allocated: [], seconds: 0, resumedFrom: 0,
   };
+}
+
+/** A saved variant as experiment.ts's VariantResult (what the results table takes); needs the runs' metrics. */
+function variantResultOf(v: SavedVariant): VariantResult {
+  return {
+    variant: v.variant,
+    runs: v.runs.map((run) => ({
+      variant: v.variant, seed: run.seed, detections: [], checkpoint: '',
+      log: { ...logOf(run, v.variant), seconds: run.trainSeconds ?? 0, stepMs: [run.meanStepMs ?? 0] },
+      scores: { metrics: run.metrics!, apPerClass: Object.values(run.apPerClass ?? {}), text: '' },
+    })),
+  };
+}
+
+/**
+ * Several runs' results as one: each variant's runs from every file (in file order), the means and
+ * spreads recomputed. The same variant and seed twice is an error (the files overlap).
+ */
+export function mergeResults(files: readonly string[], all: readonly SavedResults[]): SavedResults {
+  const mergeList = (key: 'comparison' | 'sweep'): SavedVariant[] => {
+    const byName = new Map<string, SavedVariant>();
+    all.forEach((r, i) => {
+      for (const v of r[key]) {
+        const into = byName.get(v.variant.name) ?? { variant: v.variant, ap: { mean: 0 }, runs: [] };
+        if (into.variant.gamma !== v.variant.gamma || into.variant.alpha !== v.variant.alpha) throw new Error(`replot: ${files[i]}'s ${v.variant.name} has other gamma and alpha than the earlier files'`);
+        for (const run of v.runs) {
+          if (into.runs.some((x) => x.seed === run.seed)) throw new Error(`replot: ${v.variant.name} seed ${run.seed} is in more than one of ${files.join(', ')}`);
+          into.runs.push(run);
+        }
+        byName.set(v.variant.name, into);
+      }
+    });
+    return [...byName.values()].map((v) => {
+      if (v.runs.some((run) => run.metrics === undefined)) return v;
+      const vr = variantResultOf(v);
+      return { ...v, ap: spread(vr, 'ap'), ap50: spread(vr, 'ap50') };
+    });
+  };
+  const seeds = [...new Set(all.flatMap((r) => r.settings?.seeds ?? []))];
+  return { settings: { ...all[0].settings, seeds }, comparison: mergeList('comparison'), sweep: mergeList('sweep') };
 }
 
 /** Reads and checks results.json: every variant with its runs' per-step losses. */
@@ -35,7 +85,7 @@ function readResults(file: string): SavedResults {
   if (!ok(r.comparison) || r.comparison.length === 0 || !ok(r.sweep ?? [])) {
     throw new Error(`replot: ${file} is not the results.json of a run (expected comparison and sweep lists of variants with per-step losses)`);
   }
-  return { comparison: r.comparison, sweep: r.sweep ?? [] };
+  return { settings: r.settings, comparison: r.comparison, sweep: r.sweep ?? [] };
 }
 
 export async function replotCommand(argv: string[]): Promise<void> {
@@ -48,20 +98,35 @@ export async function replotCommand(argv: string[]): Promise<void> {
     process.exit(2);
   }
   if (v.help) {
-    console.log('Usage: main.ts replot --results <results.json> --out <dir>   (a run\'s charts drawn again from its results.json)');
+    console.log('Usage: main.ts replot --results <results.json>[,<results.json>...] --out <dir>   (a run\'s charts drawn again from its results.json; several runs\' merged)');
     return;
   }
   if (v.results === undefined || v.out === undefined) {
     console.error(`${usage}\n(--help lists the options)`);
     process.exit(2);
   }
-  const results = readResults(v.results);
+  const files = v.results.split(',').filter((f) => f !== '');
+  let results: SavedResults;
+  try {
+    const all = files.map(readResults);
+    results = all.length === 1 ? all[0] : mergeResults(files, all);
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
   mkdirSync(v.out, { recursive: true });
   const written: string[] = [];
   const out = (name: string) => {
     written.push(join(v.out!, name));
     return written.at(-1)!;
   };
+  if (files.length > 1) writeFileSync(out('results.json'), JSON.stringify(results, null, 1));
+  const withMetrics = (vs: SavedVariant[]) => vs.length > 0 && vs.every((x) => x.runs.every((run) => run.metrics !== undefined));
+  if (withMetrics(results.comparison)) {
+    console.log(resultsTable(results.comparison.map(variantResultOf)));
+    for (const x of results.comparison) console.log(`${x.variant.name}: AP per seed ${x.runs.map((run) => `${run.seed}: ${run.metrics!.ap.toFixed(3)}`).join(', ')}`);
+  }
+  if (withMetrics(results.sweep)) console.log(`\nGamma sweep (alpha as in the paper's Table 1b)\n${resultsTable(results.sweep.map(variantResultOf))}`);
   await plotLossCurves(results.comparison.map((r) => logOf(r.runs[0], r.variant)), out('loss-curves.png'));
   await plotLossCurves(results.comparison.flatMap((r) => r.runs.map((run) => logOf(run, r.variant))), out('loss-curves-seeds.png'), { bySeed: true });
   await plotFigure1(out('focal-loss-figure1.png'));

@@ -7,7 +7,7 @@
  * profiler's table of one more step per precision.
  *
  *   node --conditions=@kiln/source --import tsx tools/bench/example-step.ts [--preset cuda]
- *        [--precisions float32,tf32,bf16] [--steps 10] [--warmup 3] [--batch N] [--device cpu] [--cudnn-benchmark]
+ *        [--precisions float32,tf32,bf16] [--steps 10] [--warmup 3] [--batch N] [--head-norm G] [--device cpu] [--cudnn-benchmark]
  *        [--profile] [--profile-shapes] [--row-limit 40] [--sort-by deviceTotal|calls|hostTotal|...]
  *        [--torch FILE] [--out FILE]
  *
@@ -43,6 +43,7 @@ const args = parseOptions(process.argv.slice(2), {
   steps: { type: 'number', default: '10' },
   warmup: { type: 'number', default: '3' },
   batch: { type: 'number', default: '0' },
+  'head-norm': { type: 'number', default: '-1' },
   device: { type: 'string', default: '' },
   'cudnn-benchmark': { type: 'boolean' },
   profile: { type: 'boolean' },
@@ -59,6 +60,7 @@ if (!(args.steps >= 1 && args.warmup >= 1)) throw new Error('--steps and --warmu
 
 const base = PRESETS[args.preset as keyof typeof PRESETS]();
 if (args.batch > 0) base.batchSize = args.batch;
+if (args['head-norm'] >= 0) base.model.headGroupNorm = args['head-norm'] || undefined;     // GroupNorm groups in the head (0: none)
 if (args.device) base.device = args.device;      // e.g. the cuda preset on the CPU, to count its ops
 if (base.device.startsWith('cuda') && !cuda.isAvailable()) throw new Error(`preset ${args.preset} runs on CUDA, which is not available: ${cuda.unavailableReason() ?? 'unknown reason'}`);
 if (args['cudnn-benchmark']) setCudnnBenchmark(true);

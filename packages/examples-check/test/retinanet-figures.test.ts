@@ -19,6 +19,7 @@ import { lossCurvesSpec } from '../../../examples/retinanet/figures/loss-curves.
 import { PALETTE } from '../../../examples/retinanet/figures/style.js';
 import { vegaLiteToSvg } from '../../../examples/retinanet/figures/vega-svg.js';
 import type { TrainLog } from '../../../examples/retinanet/train.js';
+import { mergeResults } from '../../../examples/retinanet/replot.js';
 
 settleMemoryBeforeEach();
 
@@ -83,6 +84,27 @@ describe('the example\'s charts (Vega-Lite rendered by Vega)', () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('replot: expected --results <results.json> and --out <dir>');
   }, 120_000);
+
+  it('replot merges runs of other seeds (one process per seed): runs joined per variant, AP mean and spread recomputed; a seed twice is refused', () => {
+    const metrics = (ap: number) => ({ ap, ap50: ap + 0.2, ap75: ap, apSmall: ap, apMedium: ap, apLarge: -1, ar1: ap, ar10: ap, ar100: ap, arSmall: ap, arMedium: ap, arLarge: -1 });
+    const run = (seed: number, ap: number) => ({ seed, classificationLoss: [1, 0.5], boxLoss: [0.4, 0.3], metrics: metrics(ap), apPerClass: { a: ap }, trainSeconds: 10, meanStepMs: 40 });
+    const file = (seed: number, apFocal: number, apCe: number) => ({
+      settings: { seeds: [seed] },
+      comparison: [
+        { variant: { name: 'focal', gamma: 2, alpha: 0.25 }, ap: { mean: apFocal, sd: 0 }, runs: [run(seed, apFocal)] },
+        { variant: { name: 'ce', gamma: 0, alpha: -1 }, ap: { mean: apCe, sd: 0 }, runs: [run(seed, apCe)] },
+      ],
+      sweep: [],
+    });
+    const merged = mergeResults(['a', 'b', 'c'], [file(0, 0.5, 0.3), file(1, 0.7, 0.4), file(2, 0.6, 0.2)]);
+    expect(merged.settings?.seeds).toEqual([0, 1, 2]);
+    expect(merged.comparison.map((v) => v.variant.name)).toEqual(['focal', 'ce']);
+    expect(merged.comparison[0].runs.map((r) => r.seed)).toEqual([0, 1, 2]);
+    expect(merged.comparison[0].ap.mean).toBeCloseTo(0.6, 12);
+    expect(merged.comparison[0].ap.sd).toBeCloseTo(0.1, 12);               // sample standard deviation of 0.5, 0.7, 0.6
+    expect(merged.comparison[1].ap50!.mean).toBeCloseTo(0.5, 12);
+    expect(() => mergeResults(['a', 'b'], [file(0, 0.5, 0.3), file(0, 0.6, 0.3)])).toThrow('focal seed 0 is in more than one of a, b');
+  });
 
   it('plotFigure1 writes a PNG and leaves no tensor allocated', async () => {
     const before = memoryStats('cpu').allocated;
