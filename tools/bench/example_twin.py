@@ -191,7 +191,11 @@ def main():
     ap.add_argument("--json", default="", help="write the results here (retinanet_twin.py's format)")
     ap.add_argument("--profile", action="store_true", help="torch.profiler's table of one eager step per precision")
     ap.add_argument("--row-limit", type=int, default=30)
-    args = ap.parse_args()
+    # remote.sh's example-bench passes one command line to example-step.ts and to this script: the
+    # options that are Kiln's alone (--batch, --head-norm, ...) are ignored here
+    args, ignored = ap.parse_known_args()
+    if ignored:
+        print(f"example_twin: ignoring options that are not the twin's: {' '.join(ignored)}", flush=True)
     if twin.np is None:
         twin.missing("numpy")
     if torch is None:

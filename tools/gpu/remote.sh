@@ -30,6 +30,11 @@
 #                          torch.compile of the `real` preset spent 474 s compiling its first
 #                          step on the H200 (2026-12-05): give 'train-bench:--modes eager' unless
 #                          the call has that time (compile rows: --presets cuda, about 30 s)
+#   example-bench[:ARGS]   the RetinaNet example's own step beside torchvision's RetinaNet on the same
+#                          weights and batch: example-step.ts --export, tools/bench/example_twin.py
+#                          (checks the losses, times eager and torch.compile), example-step.ts
+#                          --torch, the table in $OUT/benchmarks-example.md; ARGS go to all three
+#                          (e.g. 'example-bench:--precisions float32,tf32,bf16 --head-norm 32')
 #   dense-bench[:ARGS]     matmul and conv2d, PyTorch (tools/bench/torch_dense.py ARGS) then Kiln
 #                          (tools/bench/dense-gpu.ts), one table written to $OUT/dense-gpu.md
 #   decl-check             Kiln's declarations of cuBLASLt and cuDNN against the real headers
@@ -321,6 +326,10 @@ for step in "$@"; do
       # step's status is the twin's when that failed (2: no PyTorch, 3: the losses disagree).
       run_step "$step" "$log" bash -c "D=/tmp/kiln-train && rm -rf \$D && node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --export \$D $arg || exit; PYTHONUNBUFFERED=1 python3 tools/bench/retinanet_twin.py --data \$D --json \$D/torch.json $arg; T=\$?; node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --torch \$D/torch.json --profile --out \"\$OUT/benchmarks-train.md\" $arg; K=\$?; [ \$T = 0 ] && exit \$K; exit \$T"
       ;;
+    example-bench)
+      # the example's step and its twin (see the header), statuses as train-bench's
+      run_step "$step" "$log" bash -c "D=/tmp/kiln-example && rm -rf \$D && node --conditions=@kiln/source --import tsx tools/bench/example-step.ts --export \$D $arg || exit; PYTHONUNBUFFERED=1 python3 tools/bench/example_twin.py --data \$D --json \$D/torch.json $arg; T=\$?; node --conditions=@kiln/source --import tsx tools/bench/example-step.ts --torch \$D/torch.json --out \"\$OUT/benchmarks-example.md\" $arg; K=\$?; [ \$T = 0 ] && exit \$K; exit \$T"
+      ;;
     dense-bench)
       # matmul and conv2d against PyTorch: its timings first, then Kiln's, which prints the table
       # (ARGS go to both: --sizes, --conv, --warmup, --reps mean the same to each)
@@ -341,7 +350,7 @@ for step in "$@"; do
       run_step "$step" "$log" bash tools/release/gpu-install-check.sh
       ;;
     *)
-      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS], dense-bench[:ARGS], decl-check, install-check, extensions[:ARGS])"
+      not_run "$step" "$log" usage "unknown step (test[:PATH], memcheck[:PATH], memcheck-each[:PATH], bench:SCRIPT, py:SCRIPT, sh:CMD, focal-bench[:ARGS], train-bench[:ARGS], example-bench[:ARGS], dense-bench[:ARGS], decl-check, install-check, extensions[:ARGS])"
       ;;
   esac
   i=$((${#R_NAME[@]} - 1))
