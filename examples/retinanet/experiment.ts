@@ -19,6 +19,8 @@ export interface ExperimentOptions {
   settings: Settings;
   /** also train the gamma sweep (paper, Table 1b) */
   sweep?: boolean;
+  /** the losses compared (default all three: focal, ce, ce-alpha, in that order) */
+  losses?: readonly LossVariant[];
   /** folder for the PNGs and results.json (created if missing) */
   outDir: string;
   /** folder of the training checkpoints (default outDir; every rank reads rank 0's under --nproc) */
@@ -50,12 +52,15 @@ export interface VariantResult {
 }
 
 export interface ExperimentResult {
-  /** focal loss, cross-entropy and alpha-balanced cross-entropy, in that order */
+  /** focal loss, cross-entropy and alpha-balanced cross-entropy, in that order (those asked for) */
   comparison: VariantResult[];
   /** the gamma sweep (empty without `sweep`) */
   sweep: VariantResult[];
   files: string[];
 }
+
+/** The losses the experiment compares, in the order of its tables. */
+export const COMPARED: readonly LossVariant[] = [FOCAL, CROSS_ENTROPY, BALANCED_CE];
 
 const same = (a: LossVariant, b: LossVariant) => a.gamma === b.gamma && a.alpha === b.alpha;
 
@@ -108,7 +113,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   };
   const runVariant = (variant: LossVariant): VariantResult => ({ variant, runs: s.seeds.map((seed) => runOne(variant, seed)) });
 
-  const comparison = [FOCAL, CROSS_ENTROPY, BALANCED_CE].map(runVariant);
+  const comparison = (o.losses ?? COMPARED).map(runVariant);
   const sweep = o.sweep ? GAMMA_SWEEP.map(runVariant) : [];
 
   const files: string[] = [];

@@ -17,7 +17,8 @@ import { cpuThreads, device as parseDevice, setFloat32MatmulPrecision } from '@k
 import { cuda } from '@kiln/cuda';
 import { PRESETS, type Settings } from './config.js';
 import { classNamesOf, makeScenes } from './data.js';
-import { runExperiment, spread } from './experiment.js';
+import { COMPARED, runExperiment, spread } from './experiment.js';
+import type { LossVariant } from './loss.js';
 import { countAnchors } from './imbalance.js';
 import { infer } from './infer.js';
 import { progressBar } from './progress.js';
@@ -32,6 +33,7 @@ const HELP = `Usage: main.ts [options]
   --device <cpu|cuda|cuda:N|auto>  where to train (default auto: cuda when @kiln/cuda finds a GPU)
   --fast                           tiny settings, a few seconds (the CI smoke test)
   --preset <fast|cpu|cuda>         the settings to start from (default: cuda on a GPU, cpu otherwise)
+  --losses <l[,l...]>              the losses compared, among focal, ce, ce-alpha (default all three)
   --sweep                          also train gamma in {0, 0.5, 1, 2, 5}, alpha as in the paper's Table 1b
   --out <dir>                      where pictures, checkpoints and results.json go (default out/retinanet)
   --resume                         continue each run from its checkpoint in --out (same settings)
@@ -46,11 +48,11 @@ const HELP = `Usage: main.ts [options]
   --nproc <n>                      train data-parallel on n processes (kiln-run; one GPU each on CUDA)
   --help`;
 
-function parse(): { settings: Settings; sweep: boolean; out: string; nproc: number; resume: boolean } {
+function parse(): { settings: Settings; sweep: boolean; losses: readonly LossVariant[]; out: string; nproc: number; resume: boolean } {
   const { values: v } = parseArgs({
     options: {
       device: { type: 'string', default: 'auto' }, fast: { type: 'boolean', default: false }, preset: { type: 'string' },
-      sweep: { type: 'boolean', default: false }, resume: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
+      sweep: { type: 'boolean', default: false }, losses: { type: 'string' }, resume: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
       steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' }, 'head-norm': { type: 'string' },
       'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, tf32: { type: 'boolean', default: false }, workers: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
     },
@@ -101,7 +103,14 @@ function parse(): { settings: Settings; sweep: boolean; out: string; nproc: numb
   }
   if (v.tf32) settings.tf32 = true;
   const nproc = int('nproc', v.nproc, 1) ?? 1;
-  return { settings, sweep: v.sweep, out: v.out, nproc, resume: v.resume };
+  let losses = COMPARED;
+  if (v.losses !== undefined) {
+    const names = v.losses.split(',');
+    const unknown = names.filter((n) => !COMPARED.some((l) => l.name === n));
+    if (unknown.length > 0 || names.length === 0) throw new Error(`--losses: expected some of ${COMPARED.map((l) => l.name).join(', ')}, got ${v.losses}`);
+    losses = COMPARED.filter((l) => names.includes(l.name));
+  }
+  return { settings, sweep: v.sweep, losses, out: v.out, nproc, resume: v.resume };
 }
 
 /** The parsed command line, or a message and exit status 2 when it is wrong. */
@@ -137,7 +146,7 @@ async function inferCommand(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   if (process.argv[2] === 'infer') return inferCommand(process.argv.slice(3));
   if (process.argv[2] === 'replot') return replotCommand(process.argv.slice(3));
-  const { settings: s, sweep, out: outArg, nproc, resume } = parseOrExit();
+  const { settings: s, sweep, losses, out: outArg, nproc, resume } = parseOrExit();
   if (nproc > 1 && process.env.WORLD_SIZE === undefined) await relaunchAsRanks(nproc, withoutNproc(process.argv.slice(2)));
   const job = joinJob(s.device, s.batchSize);
   if (job !== null) s.device = job.device;
@@ -153,7 +162,7 @@ async function main(): Promise<void> {
   console.log(describeImbalance(countAnchors(s, makeScenes(s.testDataSeed, 0, Math.min(100, s.testImages), s.scenes)), classNamesOf(s.scenes).length));
   const started = performance.now();
   const result = await runExperiment({
-    settings: s, sweep, outDir: out, checkpointDir: outArg, resume, writeCheckpoints: job === null || job.rank === 0,
+    settings: s, sweep, losses, outDir: out, checkpointDir: outArg, resume, writeCheckpoints: job === null || job.rank === 0,
     progress: job === null || job.rank === 0 ? progressBar : undefined,
     onResult: (r) => {
       const m = r.scores.metrics;
@@ -169,10 +178,16 @@ async function main(): Promise<void> {
     console.log('\nGamma sweep (alpha as in the paper\'s Table 1b)');
     console.log(resultsTable(result.sweep));
   }
-  const [focal, ce] = result.comparison.map((r) => spread(r, 'ap'));
-  const verdict = focal.mean > ce.mean ? 'beats' : 'does NOT beat';
-  const caveat = s.preset === 'fast' ? ' (fast settings: far too short to mean anything)' : '';
-  console.log(`\nfocal loss ${verdict} cross-entropy: AP ${focal.mean.toFixed(3)} vs ${ce.mean.toFixed(3)}${caveat}`);
+  const apOf = (name: string) => {
+    const r = result.comparison.find((x) => x.variant.name === name);
+    return r ? spread(r, 'ap') : null;
+  };
+  const [focal, ce] = [apOf('focal'), apOf('ce')];
+  if (focal && ce) {
+    const verdict = focal.mean > ce.mean ? 'beats' : 'does NOT beat';
+    const caveat = s.preset === 'fast' ? ' (fast settings: far too short to mean anything)' : '';
+    console.log(`\nfocal loss ${verdict} cross-entropy: AP ${focal.mean.toFixed(3)} vs ${ce.mean.toFixed(3)}${caveat}`);
+  }
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; load average now ${load()}`);
   console.log(`wrote:\n  ${result.files.join('\n  ')}`);
   if (job !== null) destroyProcessGroup();
