@@ -19,7 +19,10 @@ export interface ExperimentOptions {
   settings: Settings;
   /** also train the gamma sweep (paper, Table 1b) */
   sweep?: boolean;
-  /** the losses compared (default all three: focal, ce, ce-alpha, in that order) */
+  /**
+   * the losses trained (default the three compared: focal, ce, ce-alpha); those of the gamma sweep
+   * (fl-g0 ...) train as part of the sweep without `sweep` (for runs split over processes)
+   */
   losses?: readonly LossVariant[];
   /** folder for the PNGs and results.json (created if missing) */
   outDir: string;
@@ -113,8 +116,9 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   };
   const runVariant = (variant: LossVariant): VariantResult => ({ variant, runs: s.seeds.map((seed) => runOne(variant, seed)) });
 
-  const comparison = (o.losses ?? COMPARED).map(runVariant);
-  const sweep = o.sweep ? GAMMA_SWEEP.map(runVariant) : [];
+  const asked = o.losses ?? COMPARED;
+  const comparison = COMPARED.filter((v) => asked.includes(v)).map(runVariant);
+  const sweep = GAMMA_SWEEP.filter((v) => o.sweep || asked.includes(v)).map(runVariant);
 
   const files: string[] = [];
   const out = (name: string) => {
@@ -123,14 +127,17 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     return p;
   };
   const firstSeed = (r: VariantResult) => r.runs[0];
-  await plotLossCurves(comparison.map((r) => firstSeed(r).log), out('loss-curves.png'));
+  // (a run of sweep variants alone, one share of a split experiment, has no comparison to draw)
+  if (comparison.length > 0) await plotLossCurves(comparison.map((r) => firstSeed(r).log), out('loss-curves.png'));
   await plotFigure1(out('focal-loss-figure1.png'));
-  const shown = testScenes.slice(0, 6);
-  await plotDetections(
-    comparison.map((r) => ({ name: r.variant.name, detections: firstSeed(r).detections.slice(0, shown.length) })),
-    // one pixel per unit of the drawing: the noisy images compress poorly, and at 2 the file was ~1 MB
-    shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), classNamesOf(s.scenes), out('detections.png'), 0.3, 1,
-  );
+  if (comparison.length > 0) {
+    const shown = testScenes.slice(0, 6);
+    await plotDetections(
+      comparison.map((r) => ({ name: r.variant.name, detections: firstSeed(r).detections.slice(0, shown.length) })),
+      // one pixel per unit of the drawing: the noisy images compress poorly, and at 2 the file was ~1 MB
+      shown.map((sc) => drawnImage(sc, s.scenes.imageSize)), classNamesOf(s.scenes), out('detections.png'), 0.3, 1,
+    );
+  }
   if (sweep.length > 0) {
     await plotApVsGamma(sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: spread(r, 'ap').mean })), out('ap-vs-gamma.png'));
     await plotLossCurves(sweep.map((r) => firstSeed(r).log), out('sweep-loss-curves.png'));

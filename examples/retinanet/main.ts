@@ -18,7 +18,7 @@ import { cuda } from '@kiln/cuda';
 import { PRESETS, type Settings } from './config.js';
 import { classNamesOf, makeScenes } from './data.js';
 import { COMPARED, runExperiment, spread } from './experiment.js';
-import type { LossVariant } from './loss.js';
+import { GAMMA_SWEEP, type LossVariant } from './loss.js';
 import { countAnchors } from './imbalance.js';
 import { infer } from './infer.js';
 import { progressBar } from './progress.js';
@@ -33,7 +33,7 @@ const HELP = `Usage: main.ts [options]
   --device <cpu|cuda|cuda:N|auto>  where to train (default auto: cuda when @kiln/cuda finds a GPU)
   --fast                           tiny settings, a few seconds (the CI smoke test)
   --preset <fast|cpu|cuda>         the settings to start from (default: cuda on a GPU, cpu otherwise)
-  --losses <l[,l...]>              the losses compared, among focal, ce, ce-alpha (default all three)
+  --losses <l[,l...]>              the losses trained, among focal, ce, ce-alpha (default all three) and the sweep's fl-g0 ... fl-g5
   --sweep                          also train gamma in {0, 0.5, 1, 2, 5}, alpha as in the paper's Table 1b
   --out <dir>                      where pictures, checkpoints and results.json go (default out/retinanet)
   --resume                         continue each run from its checkpoint in --out (same settings)
@@ -41,7 +41,7 @@ const HELP = `Usage: main.ts [options]
   --head-norm <groups>             GroupNorm of this many groups in the head's hidden convolutions (0: none), overriding the preset
   --threads <n>                    CPU threads of the native kernels (default: one per core)
   --amp <bf16|fp16>                mixed precision: autocast (bfloat16, or float16 with a GradScaler)
-  --tf32                           float32 matmuls and convolutions on TF32 tensor cores (CUDA; the fastest on the cuda preset)
+  --tf32, --no-tf32                float32 matmuls and convolutions on TF32 tensor cores or not (CUDA; on in the cuda preset)
   --workers <n>                    threads making training batches ahead (default: 0 on cpu, min(8, cores - 1) on cuda)
   --seed <n[,n...]>                seeds of the initial weights, each variant trained once per seed (default 0)
   --data-seed <n>                  seed of the training images (default 1; test images use n + 1)
@@ -54,7 +54,7 @@ function parse(): { settings: Settings; sweep: boolean; losses: readonly LossVar
       device: { type: 'string', default: 'auto' }, fast: { type: 'boolean', default: false }, preset: { type: 'string' },
       sweep: { type: 'boolean', default: false }, losses: { type: 'string' }, resume: { type: 'boolean', default: false }, out: { type: 'string', default: 'out/retinanet' },
       steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, width: { type: 'string' }, 'head-norm': { type: 'string' },
-      'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, tf32: { type: 'boolean', default: false }, workers: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
+      'test-images': { type: 'string' }, threads: { type: 'string' }, amp: { type: 'string' }, tf32: { type: 'boolean', default: false }, 'no-tf32': { type: 'boolean', default: false }, workers: { type: 'string' }, seed: { type: 'string' }, 'data-seed': { type: 'string' }, nproc: { type: 'string' }, help: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -101,14 +101,16 @@ function parse(): { settings: Settings; sweep: boolean; losses: readonly LossVar
     if (v.amp !== 'bf16' && v.amp !== 'fp16') throw new Error(`--amp: expected bf16 or fp16, got ${v.amp}`);
     settings.amp = v.amp;
   }
+  if (v.tf32 && v['no-tf32']) throw new Error('--tf32 and --no-tf32: expected one of them');
   if (v.tf32) settings.tf32 = true;
+  if (v['no-tf32']) settings.tf32 = false;
   const nproc = int('nproc', v.nproc, 1) ?? 1;
   let losses = COMPARED;
   if (v.losses !== undefined) {
-    const names = v.losses.split(',');
-    const unknown = names.filter((n) => !COMPARED.some((l) => l.name === n));
-    if (unknown.length > 0 || names.length === 0) throw new Error(`--losses: expected some of ${COMPARED.map((l) => l.name).join(', ')}, got ${v.losses}`);
-    losses = COMPARED.filter((l) => names.includes(l.name));
+    const known = [...COMPARED, ...GAMMA_SWEEP], names = v.losses.split(',');
+    const unknown = names.filter((n) => !known.some((l) => l.name === n));
+    if (unknown.length > 0) throw new Error(`--losses: expected some of ${known.map((l) => l.name).join(', ')}, got ${v.losses}`);
+    losses = known.filter((l) => names.includes(l.name));
   }
   return { settings, sweep: v.sweep, losses, out: v.out, nproc, resume: v.resume };
 }
@@ -171,9 +173,11 @@ async function main(): Promise<void> {
     },
   });
   console.log(`\nCOCO metrics on ${s.testImages} held-out images (AP: AP@[.5:.95]${s.seeds.length > 1 ? `, mean ± sd over seeds ${s.seeds.join(', ')}` : ''}; losses: mean of the last 10% of steps, per foreground anchor)`);
-  console.log(resultsTable(result.comparison));
-  console.log('\nAP@[.5:.95] per class');
-  console.log(perClassTable(result.comparison, classNamesOf(s.scenes)));
+  if (result.comparison.length > 0) {
+    console.log(resultsTable(result.comparison));
+    console.log('\nAP@[.5:.95] per class');
+    console.log(perClassTable(result.comparison, classNamesOf(s.scenes)));
+  }
   if (result.sweep.length > 0) {
     console.log('\nGamma sweep (alpha as in the paper\'s Table 1b)');
     console.log(resultsTable(result.sweep));

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CocoMetrics } from '@kiln/vision';
 import { type VariantResult, spread } from './experiment.js';
-import type { LossVariant } from './loss.js';
+import { GAMMA_SWEEP, type LossVariant } from './loss.js';
 import { plotApVsGamma, plotFigure1, plotLossCurves } from './plots.js';
 import { resultsTable } from './report.js';
 import type { TrainLog } from './train.js';
@@ -73,7 +73,23 @@ export function mergeResults(files: readonly string[], all: readonly SavedResult
     });
   };
   const seeds = [...new Set(all.flatMap((r) => r.settings?.seeds ?? []))];
-  return { settings: { ...all[0].settings, seeds }, comparison: mergeList('comparison'), sweep: mergeList('sweep') };
+  const comparison = mergeList('comparison'), sweep = mergeList('sweep');
+  // as a run reuses an identical variant it trained already (focal is the sweep's gamma 2), a sweep
+  // split over processes gets the seeds it lacks from the comparison's identical variant
+  if (sweep.length > 0) {
+    const sweepSeeds = new Set(sweep.flatMap((v) => v.runs.map((run) => run.seed)));
+    for (const sv of GAMMA_SWEEP) {
+      const twin = comparison.find((c) => c.variant.gamma === sv.gamma && c.variant.alpha === sv.alpha);
+      if (!twin) continue;
+      let into = sweep.find((v) => v.variant.name === sv.name);
+      if (!into) sweep.push(into = { variant: sv, ap: twin.ap, ap50: twin.ap50, runs: [] });
+      for (const run of twin.runs) if (sweepSeeds.has(run.seed) && !into.runs.some((x) => x.seed === run.seed)) into.runs.push(run);
+      if (into.runs.every((run) => run.metrics !== undefined)) Object.assign(into, { ap: spread(variantResultOf(into), 'ap'), ap50: spread(variantResultOf(into), 'ap50') });
+    }
+    const order = (v: SavedVariant) => GAMMA_SWEEP.findIndex((g) => g.name === v.variant.name);
+    sweep.sort((a, b) => order(a) - order(b));
+  }
+  return { settings: { ...all[0].settings, seeds }, comparison, sweep };
 }
 
 /** Reads and checks results.json: every variant with its runs' per-step losses. */
@@ -82,7 +98,7 @@ function readResults(file: string): SavedResults {
   const ok = (vs: unknown): vs is SavedVariant[] => Array.isArray(vs) && vs.every((v: SavedVariant) =>
     typeof v?.variant?.name === 'string' && typeof v.variant.gamma === 'number' && typeof v.variant.alpha === 'number' && typeof v.ap?.mean === 'number' &&
     Array.isArray(v.runs) && v.runs.length > 0 && v.runs.every((run) => Array.isArray(run.classificationLoss) && Array.isArray(run.boxLoss)));
-  if (!ok(r.comparison) || r.comparison.length === 0 || !ok(r.sweep ?? [])) {
+  if (!ok(r.comparison) || !ok(r.sweep ?? []) || r.comparison.length + (r.sweep ?? []).length === 0) {
     throw new Error(`replot: ${file} is not the results.json of a run (expected comparison and sweep lists of variants with per-step losses)`);
   }
   return { settings: r.settings, comparison: r.comparison, sweep: r.sweep ?? [] };
@@ -127,8 +143,10 @@ export async function replotCommand(argv: string[]): Promise<void> {
     for (const x of results.comparison) console.log(`${x.variant.name}: AP per seed ${x.runs.map((run) => `${run.seed}: ${run.metrics!.ap.toFixed(3)}`).join(', ')}`);
   }
   if (withMetrics(results.sweep)) console.log(`\nGamma sweep (alpha as in the paper's Table 1b)\n${resultsTable(results.sweep.map(variantResultOf))}`);
-  await plotLossCurves(results.comparison.map((r) => logOf(r.runs[0], r.variant)), out('loss-curves.png'));
-  await plotLossCurves(results.comparison.flatMap((r) => r.runs.map((run) => logOf(run, r.variant))), out('loss-curves-seeds.png'), { bySeed: true });
+  if (results.comparison.length > 0) {
+    await plotLossCurves(results.comparison.map((r) => logOf(r.runs[0], r.variant)), out('loss-curves.png'));
+    await plotLossCurves(results.comparison.flatMap((r) => r.runs.map((run) => logOf(run, r.variant))), out('loss-curves-seeds.png'), { bySeed: true });
+  }
   await plotFigure1(out('focal-loss-figure1.png'));
   if (results.sweep.length > 0) {
     await plotApVsGamma(results.sweep.map((r) => ({ gamma: r.variant.gamma, alpha: r.variant.alpha, ap: r.ap.mean })), out('ap-vs-gamma.png'));

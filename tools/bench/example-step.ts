@@ -51,6 +51,8 @@ const args = parseOptions(process.argv.slice(2), {
   'row-limit': { type: 'number', default: '40' },
   'sort-by': { type: 'string', default: 'deviceTotal' },
   export: { type: 'string', default: '' },
+  // the twin's (example_twin.py, remote.sh's example-bench passes both one command line): left to it
+  modes: { type: 'string', default: '' },
   torch: { type: 'string', default: '' },
   out: { type: 'string', default: '' },
 });

@@ -104,6 +104,11 @@ describe('the example\'s charts (Vega-Lite rendered by Vega)', () => {
     expect(merged.comparison[0].ap.sd).toBeCloseTo(0.1, 12);               // sample standard deviation of 0.5, 0.7, 0.6
     expect(merged.comparison[1].ap50!.mean).toBeCloseTo(0.5, 12);
     expect(() => mergeResults(['a', 'b'], [file(0, 0.5, 0.3), file(0, 0.6, 0.3)])).toThrow('focal seed 0 is in more than one of a, b');
+    // a share of the sweep alone (seed 0): its gamma 2 comes from focal's seed-0 run, in the sweep's order
+    const sweepShare = { settings: { seeds: [0] }, comparison: [], sweep: [{ variant: { name: 'fl-g5', gamma: 5, alpha: 0.25 }, ap: { mean: 0.2, sd: 0 }, runs: [run(0, 0.2)] }] };
+    const withSweep = mergeResults(['a', 'b', 'c'], [file(0, 0.5, 0.3), file(1, 0.7, 0.4), sweepShare]);
+    expect(withSweep.sweep.map((v) => v.variant.name)).toEqual(['fl-g2', 'fl-g5']);
+    expect(withSweep.sweep[0].runs.map((r) => [r.seed, r.metrics!.ap])).toEqual([[0, 0.5]]);
   });
 
   it('plotFigure1 writes a PNG and leaves no tensor allocated', async () => {
