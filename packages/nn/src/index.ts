@@ -23,7 +23,7 @@ export { Conv2d, type Conv2dOptions } from './layers/conv.js';
 export { ReLU } from './layers/activation.js';
 export { GroupNorm, BatchNorm2d, type NormOptions, type BatchNormOptions } from './layers/normalization.js';
 export { BatchNormTrainFunction } from './layers/batch-norm-function.js';
-export { GroupNormFunction } from './layers/group-norm-function.js';
+export { GroupNormFunction } from './layers/group-norm/group-norm-function.js';
 export { FrozenBatchNorm2d, type FrozenBatchNormOptions } from './layers/frozen-batch-norm.js';
 export { MaxPool2d, Upsample, AdaptiveAvgPool2d, type MaxPool2dOptions, type AdaptiveSize } from './layers/pooling.js';
 export { Dropout, type DropoutOptions } from './layers/dropout.js';

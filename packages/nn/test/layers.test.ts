@@ -1,7 +1,7 @@
 // The layers against float64 references written here, on every device; initialisation statistics;
 // gradients through autograd's gradcheck where autograd has the ops' derivatives.
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, memoryStats, tensor, tidy, variance, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, memoryStats, profile, tensor, tidy, variance, zeros } from '@kiln/tensor';
 import { derivativeOf, grad, gradcheck, gradgradcheck, noGrad } from '@kiln/autograd';
 import {
   BatchNorm2d, BatchNormTrainFunction, Conv2d, Dropout, GroupNorm, GroupNormFunction, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
@@ -183,6 +183,47 @@ forEachDevice('GroupNorm', (dev) => {
       const want = grad(ref, [x, ...params], g);
       expectClose(y, values(ref), { rtol: 1e-12, atol: 1e-13 });
       got.forEach((t, i) => expectClose(t, values(want[i]), { rtol: 1e-10, atol: 1e-12 }));
+    }
+  });
+
+  it('runs its own kernels for float32 and float64: two launches forward, two backward plus the parameters\' sums', () => {
+    const gn = new GroupNorm(2, 4, { device: dev });
+    const x = rand(40, [2, 4, 3, 3], dev, 'float32').requiresGrad_();
+    const g = rand(41, [2, 4, 3, 3], dev, 'float32');
+    const kernels = (fn: () => void) => profile(fn).keyAverages().filter((r) => r.kind === 'kernel').map((r) => [r.name, r.calls]);
+    const forward = kernels(() => tidy(() => void noGrad(() => gn.call(x))));
+    expect(forward).toEqual([['group_norm_stats', 1], ['group_norm_apply', 1]]);
+    const y = gn.call(x);
+    const backward = kernels(() => tidy(() => void grad(y, [x, gn.weight!, gn.bias!], g)));
+    expect(backward.filter(([n]) => String(n).startsWith('group_norm'))).toEqual([['group_norm_backward_reduce', 1], ['group_norm_backward_input', 1]]);
+    expect(backward.length).toBeLessThanOrEqual(5);
+  });
+
+  it('edge sizes: one group, one channel per group, one position, rows longer than a block, large batches (against the composed layer)', () => {
+    const cases: [number[], number][] = [[[3, 6, 4, 5], 1], [[3, 6, 4, 5], 6], [[5, 6], 3], [[2, 4, 33, 35], 2], [[65, 2, 3], 2], [[1, 8, 1, 1], 4]];
+    for (const [shape, groups] of cases) {
+      const C = shape[1];
+      const gn = new GroupNorm(groups, C, { dtype: 'float64', device: dev });
+      noGrad(() => {
+        gn.weight!.copy_(rand(42, [C], dev).add(1));
+        gn.bias!.copy_(rand(43, [C], dev));
+      });
+      const x = rand(44, shape, dev, 'float64').mul(3).add(-2).requiresGrad_();
+      const g = rand(45, shape, dev, 'float64');
+      const got = [gn.call(x), ...grad(gn.call(x), [x, gn.weight!, gn.bias!], g)];
+      const ref = composed(x, gn.weight, gn.bias, groups, gn.eps);
+      const want = [ref, ...grad(ref, [x, gn.weight!, gn.bias!], g)];
+      got.forEach((t, i) => expectClose(t, values(want[i]), { rtol: 1e-9, atol: 1e-11, what: `[${shape.join(', ')}] / ${groups}, output ${i}` }));
+    }
+  });
+
+  it('float16 and bfloat16 take the composed path and agree with float32', () => {
+    const gn = new GroupNorm(2, 4, { device: dev });
+    const x32 = rand(46, [2, 4, 3, 3], dev, 'float32');
+    const want = values(gn.call(x32));
+    for (const dtype of ['float16', 'bfloat16'] as const) {
+      const gnh = new GroupNorm(2, 4, { device: dev, dtype });
+      expectClose(gnh.call(x32.to(dtype)).to('float32'), want, { rtol: 0.05, atol: 0.05, what: dtype });
     }
   });
 

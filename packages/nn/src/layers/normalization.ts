@@ -11,7 +11,7 @@ import { BufferTensor, type Parameter } from '../parameter.js';
 import { constant_ } from '../init.js';
 import { newParameter } from './linear.js';
 import { BatchNormTrainFunction } from './batch-norm-function.js';
-import { GroupNormFunction } from './group-norm-function.js';
+import { GroupNormFunction } from './group-norm/group-norm-function.js';
 
 /** Options of {@link GroupNorm} (and, extended, of {@link BatchNorm2d}). */
 export interface NormOptions {

@@ -1,9 +1,10 @@
 /**
  * Group normalisation as one autograd Function with its derivative written out, as PyTorch's
- * native_group_norm and its backward. Composed from mean, var, sub, div, mul and add, the layer
- * took five passes over the activations forward and about fifteen backward (each op's gradient,
- * the three paths into x summed); here it is two forward (the statistics, then y = x·scale + shift)
- * and six backward, and one autograd node instead of eight.
+ * native_group_norm and its backward: for float32 and float64 values its own kernels
+ * (group-norm-kernels.ts, group_norm.h: two launches forward, two backward plus the parameters'
+ * small sums), otherwise (half dtypes, or a backward pass that records a graph) the same formulas
+ * composed of tensor ops. Composed from mean, var, sub, div, mul and add as autograd sees them,
+ * the layer took about thirty launches per pass and eight autograd nodes; it is one node.
  *
  * x [N, C, *] is split per sample into G groups of C/G channels; each group's n = (C/G)·S values
  * (S the product of the spatial sizes) are normalised by their own statistics, then each channel c
@@ -33,8 +34,9 @@
  */
 import { type Tensor, mean as meanOf, tidy, variance } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled } from '@kiln/autograd';
+import { groupNormBackward, groupNormForward, kernelsTake } from './group-norm-kernels.js';
 
-interface GroupNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, invstd: Tensor]> {
+interface GroupNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor]> {
   groups: number;
   eps: number;
 }
@@ -58,22 +60,11 @@ function groupStats(x4: Tensor, eps: number): { mean: Tensor; invstd: Tensor } {
  */
 export class GroupNormFunction extends Function<GroupNormCtx> {
   static override forward(ctx: GroupNormCtx, x: Tensor, weight: Tensor | null, bias: Tensor | null, groups: number, eps: number): Tensor {
-    const [N, C] = x.shape as [number, number], perGroup = C / groups;
-    // scale and shift per (sample, channel), shaped [N, C, 1, ...] to broadcast over the positions
-    const nc = x.shape.map((s, i) => (i < 2 ? s : 1));
-    const [y, mean, invstd] = tidy(() => {
-      const x4 = grouped(x, groups);
-      const stats = groupStats(x4, eps);
-      const w = weight?.view([1, groups, perGroup, 1]);
-      const scale = w ? stats.invstd.mul(w) : stats.invstd.expand([N, groups, perGroup, 1]);
-      const meanScale = stats.mean.mul(scale);
-      const shift = bias ? bias.view([1, groups, perGroup, 1]).sub(meanScale) : meanScale.neg();
-      return [x.mul(scale.reshape(nc)).add(shift.reshape(nc)), stats.mean, stats.invstd];
-    });
-    if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, invstd);
+    const { y, mean, rstd } = kernelsTake(x, weight, bias) ? groupNormForward(x, weight, bias, groups, eps) : composedForward(x, weight, bias, groups, eps);
+    if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, rstd);
     else {
       mean.dispose();
-      invstd.dispose();
+      rstd.dispose();
     }
     ctx.groups = groups;
     ctx.eps = eps;
@@ -81,26 +72,54 @@ export class GroupNormFunction extends Function<GroupNormCtx> {
   }
 
   static override backward(ctx: GroupNormCtx, gradY: Tensor): [Tensor | null, Tensor | null, Tensor | null] {
-    const [x, weight, savedMean, savedInvstd] = ctx.savedTensors;
-    const [needX, needW, needB] = ctx.needsInputGrad;
-    const G = ctx.groups, C = x.shape[1], perGroup = C / G;
-    const x4 = grouped(x, G), g4 = grouped(gradY, G);
-    const n = x4.shape[2] * x4.shape[3];
-    // recording a graph of this backward: the statistics again, as functions of x
-    const { mean, invstd } = isGradEnabled() ? groupStats(x4, ctx.eps) : { mean: savedMean, invstd: savedInvstd };
-    const centred = x4.sub(mean);
-    const s1 = g4.sum(3, true), s2 = g4.mul(centred).sum(3, true);           // [N, G, C/G, 1]
-    let gradX: Tensor | null = null;
-    if (needX) {
-      const w = weight?.view([1, G, perGroup, 1]);
-      const sumGw = (w ? s1.mul(w) : s1).sum(2, true), dotGw = (w ? s2.mul(w) : s2).sum(2, true);   // [N, G, 1, 1]
-      const k = w ? invstd.mul(w) : invstd;
-      // invstd·Σg'/n and invstd³·Σ g'·(x - mean)/n, per group
-      const alongOnes = invstd.mul(sumGw).div(n), alongCentred = invstd.pow(3).mul(dotGw).div(n);
-      gradX = g4.mul(k).sub(centred.mul(alongCentred)).sub(alongOnes).reshape([...x.shape]);
-    }
-    const gradW = needW ? s2.mul(invstd).sum(0).reshape([C]) : null;
-    const gradB = needB ? s1.sum(0).reshape([C]) : null;
-    return [gradX, gradW, gradB];
+    const [x, weight, savedMean, savedRstd] = ctx.savedTensors;
+    // recording a graph of this backward (second derivatives): tensor ops, which autograd records
+    const recording = isGradEnabled();
+    if (!recording && kernelsTake(x, weight, null)) return groupNormBackward(gradY, x, weight, savedMean, savedRstd, ctx.groups, ctx.needsInputGrad);
+    return composedBackward(gradY, x, weight, recording ? null : { mean: savedMean, rstd: savedRstd }, ctx.groups, ctx.eps, ctx.needsInputGrad);
   }
+}
+
+/** The forward pass composed of tensor ops (the dtypes the kernels do not take): y, and mean and rstd [N, G]. */
+function composedForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, groups: number, eps: number): { y: Tensor; mean: Tensor; rstd: Tensor } {
+  const [N, C] = x.shape as [number, number], perGroup = C / groups;
+  // scale and shift per (sample, channel), shaped [N, C, 1, ...] to broadcast over the positions
+  const nc = x.shape.map((s, i) => (i < 2 ? s : 1));
+  // (in tidy: the per-group intermediates are freed here, not left to the collector)
+  const [y, mean, rstd] = tidy(() => {
+    const x4 = grouped(x, groups);
+    const stats = groupStats(x4, eps);
+    const w = weight?.view([1, groups, perGroup, 1]);
+    const scale = w ? stats.invstd.mul(w) : stats.invstd.expand([N, groups, perGroup, 1]);
+    const meanScale = stats.mean.mul(scale);
+    const shift = bias ? bias.view([1, groups, perGroup, 1]).sub(meanScale) : meanScale.neg();
+    return [x.mul(scale.reshape(nc)).add(shift.reshape(nc)), stats.mean.view([N, groups]), stats.invstd.view([N, groups])];
+  });
+  return { y, mean, rstd };
+}
+
+/**
+ * The backward pass composed of tensor ops: differentiable again when a graph is recorded, with
+ * the statistics recomputed from x (`saved` null); with the forward's statistics otherwise.
+ */
+function composedBackward(gradY: Tensor, x: Tensor, weight: Tensor | null, saved: { mean: Tensor; rstd: Tensor } | null, G: number, eps: number,
+  [needX, needW, needB]: readonly boolean[]): [Tensor | null, Tensor | null, Tensor | null] {
+  const C = x.shape[1], perGroup = C / G;
+  const x4 = grouped(x, G), g4 = grouped(gradY, G);
+  const n = x4.shape[2] * x4.shape[3];
+  const { mean, invstd } = saved ? { mean: saved.mean.view([-1, G, 1, 1]), invstd: saved.rstd.view([-1, G, 1, 1]) } : groupStats(x4, eps);
+  const centred = x4.sub(mean);
+  const s1 = g4.sum(3, true), s2 = g4.mul(centred).sum(3, true);           // [N, G, C/G, 1]
+  let gradX: Tensor | null = null;
+  if (needX) {
+    const w = weight?.view([1, G, perGroup, 1]);
+    const sumGw = (w ? s1.mul(w) : s1).sum(2, true), dotGw = (w ? s2.mul(w) : s2).sum(2, true);   // [N, G, 1, 1]
+    const k = w ? invstd.mul(w) : invstd;
+    // invstd·Σg'/n and invstd³·Σ g'·(x - mean)/n, per group
+    const alongOnes = invstd.mul(sumGw).div(n), alongCentred = invstd.pow(3).mul(dotGw).div(n);
+    gradX = g4.mul(k).sub(centred.mul(alongCentred)).sub(alongOnes).reshape([...x.shape]);
+  }
+  const gradW = needW ? s2.mul(invstd).sum(0).reshape([C]) : null;
+  const gradB = needB ? s1.sum(0).reshape([C]) : null;
+  return [gradX, gradW, gradB];
 }
