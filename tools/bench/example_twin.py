@@ -29,9 +29,7 @@ import functools
 import json
 import os
 import re
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import retinanet_twin as twin  # noqa: E402  (safetensors reader, precision switches, timing loop, profiler table)
@@ -217,24 +215,7 @@ def main():
         if precision == "tf32" and device.type != "cuda":
             continue
         for mode in modes:
-            t0 = time.perf_counter()
-            r = ExampleRunner(p, mode, precision)
-            losses = r.step()
-            first_s = time.perf_counter() - t0
-            for _ in range(max(0, args.warmup - 1)):
-                r.step()
-            host, dev = r.time_steps(args.steps)
-            if args.profile and mode == "eager":
-                twin.print_profile(r, args.row_limit)
-            row = {"preset": p.name, "mode": mode, "precision": precision, "threads": None,
-                   "stepMs": statistics.median(host), "minMs": min(host), "deviceMs": statistics.median(dev) if dev else None,
-                   "steps": args.steps, "firstStepS": first_s, "optimizer": r.optimizer_impl, "firstLosses": list(losses)}
-            out["results"].append(row)
-            print(f"[{p.name}] torch {mode} {precision}: step {row['stepMs']:.2f} ms (min {row['minMs']:.2f})"
-                  + (f", device {row['deviceMs']:.2f} ms" if row["deviceMs"] is not None else "") + f"; first step {first_s:.1f} s", flush=True)
-            del r
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            out["results"].append(twin.timed_row(lambda: ExampleRunner(p, mode, precision), p.name, args, None))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

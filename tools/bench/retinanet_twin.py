@@ -280,6 +280,34 @@ class Runner:
         return host, dev
 
 
+def timed_row(make_runner, preset, args, threads):
+    """Builds a runner (make_runner()), takes its first step (where torch.compile compiles), the
+    warm-up steps and the timed ones; prints the result and returns its row of the --json results
+    (shared by example_twin.py). args: warmup, steps, profile, row_limit (and profile_shapes)."""
+    t0 = time.perf_counter()
+    r = make_runner()
+    losses = r.step()
+    first_s = time.perf_counter() - t0
+    for _ in range(max(0, args.warmup - 1)):
+        r.step()
+    host, dev = r.time_steps(args.steps)
+    if args.profile and r.mode == "eager":
+        print_profile(r, args.row_limit, getattr(args, "profile_shapes", False))
+    row = {
+        "preset": preset, "mode": r.mode, "precision": r.precision, "threads": threads,
+        "stepMs": statistics.median(host), "minMs": min(host), "deviceMs": statistics.median(dev) if dev else None,
+        "steps": args.steps, "firstStepS": first_s, "optimizer": r.optimizer_impl, "firstLosses": list(losses),
+    }
+    on = "" if threads is None else " %d thread(s)" % threads
+    print(f"[{preset}] torch {r.mode} {r.precision}{on}: step {row['stepMs']:.2f} ms (min {row['minMs']:.2f})"
+          + (f", device {row['deviceMs']:.2f} ms" if row["deviceMs"] is not None else "") + f"; first step {first_s:.1f} s", flush=True)
+    cuda = r.p.device.type == "cuda"
+    del r
+    if cuda:
+        torch.cuda.empty_cache()
+    return row
+
+
 def print_profile(runner, row_limit, by_shape=False):
     """torch.profiler's table of one step (CPU and CUDA activity), sorted by device time: the
     kernels PyTorch runs (cuDNN's by their names) beside Kiln's profiler table of the same step;
@@ -426,31 +454,7 @@ def main():
                 for t in threads:
                     if device.type == "cpu":
                         torch.set_num_threads(t or _DEFAULT_THREADS)
-                    t0 = time.perf_counter()
-                    r = Runner(p, mode, precision)
-                    losses = r.step()                      # the first step compiles (torch.compile)
-                    first_s = time.perf_counter() - t0
-                    for _ in range(max(0, args.warmup - 1)):
-                        r.step()
-                    host, dev = r.time_steps(args.steps)
-                    if args.profile and mode == "eager":
-                        print_profile(r, args.row_limit, args.profile_shapes)
-                    row = {
-                        "preset": p.name, "mode": mode, "precision": precision, "threads": torch.get_num_threads() if device.type == "cpu" else None,
-                        "stepMs": statistics.median(host), "minMs": min(host),
-                        "deviceMs": statistics.median(dev) if dev else None,
-                        "steps": args.steps, "firstStepS": first_s, "optimizer": r.optimizer_impl,
-                        "firstLosses": list(losses),
-                    }
-                    out["results"].append(row)
-                    on = "" if row["threads"] is None else " %d thread(s)" % row["threads"]
-                    print(f"[{p.name}] torch {mode} {precision}{on}: "
-                          f"step {row['stepMs']:.2f} ms (min {row['minMs']:.2f})"
-                          + (f", device {row['deviceMs']:.2f} ms" if row["deviceMs"] is not None else "")
-                          + f"; first step {first_s:.1f} s", flush=True)
-                    del r
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
+                    out["results"].append(timed_row(lambda: Runner(p, mode, precision), p.name, args, torch.get_num_threads() if device.type == "cpu" else None))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
