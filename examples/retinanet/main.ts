@@ -83,9 +83,11 @@ function parse(): { settings: Settings; sweep: boolean; losses: readonly LossVar
   settings.model.fpnChannels = int('width', v.width, 2) ?? settings.model.fpnChannels;
   settings.testImages = int('test-images', v['test-images'], 1) ?? settings.testImages;
   const headNorm = int('head-norm', v['head-norm'], 0);
-  if (headNorm !== undefined) {
-    if (headNorm > 0 && settings.model.fpnChannels % headNorm !== 0) throw new Error(`--head-norm: expected a divisor of the head's ${settings.model.fpnChannels} channels, got ${headNorm}`);
-    settings.model.headGroupNorm = headNorm > 0 ? headNorm : undefined;
+  if (headNorm !== undefined) settings.model.headGroupNorm = headNorm > 0 ? headNorm : undefined;
+  const groups = settings.model.headGroupNorm;
+  if (groups !== undefined && settings.model.fpnChannels % groups !== 0) {
+    const given = headNorm !== undefined ? `--head-norm ${groups}` : `the preset's GroupNorm of ${groups} groups (--head-norm to change it)`;
+    throw new Error(`--width ${settings.model.fpnChannels}: the head's channels must be a multiple of ${given}`);
   }
   if (v.seed !== undefined) settings.seeds = v.seed.split(',').map((x) => int('seed', x, 0)!);
   settings.threads = int('threads', v.threads, 1) ?? settings.threads;

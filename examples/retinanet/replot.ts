@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CocoMetrics } from '@kiln/vision';
-import { type VariantResult, spread } from './experiment.js';
+import { COMPARED, type VariantResult, spread } from './experiment.js';
 import { GAMMA_SWEEP, type LossVariant } from './loss.js';
 import { plotApVsGamma, plotFigure1, plotLossCurves } from './plots.js';
 import { resultsTable } from './report.js';
@@ -26,7 +26,7 @@ interface SavedRun {
   metrics?: CocoMetrics; apPerClass?: Record<string, number>; trainSeconds?: number; meanStepMs?: number;
 }
 interface SavedVariant { variant: LossVariant; ap: { mean: number; sd?: number }; ap50?: { mean: number; sd: number }; runs: SavedRun[] }
-interface SavedResults { settings?: { seeds?: number[] }; comparison: SavedVariant[]; sweep: SavedVariant[] }
+interface SavedResults { settings?: { seeds?: number[]; workers?: number | null }; comparison: SavedVariant[]; sweep: SavedVariant[] }
 
 /** A training log as the charts read it, from a saved run. */
 function logOf(run: SavedRun, variant: LossVariant): TrainLog {
@@ -72,8 +72,19 @@ export function mergeResults(files: readonly string[], all: readonly SavedResult
       return { ...v, ap: spread(vr, 'ap'), ap50: spread(vr, 'ap50') };
     });
   };
-  const seeds = [...new Set(all.flatMap((r) => r.settings?.seeds ?? []))];
-  const comparison = mergeList('comparison'), sweep = mergeList('sweep');
+  // the runs must share their settings but for the seeds and the batch threads (which change no batch)
+  // (keys sorted: an option given on the command line lands elsewhere in the object than the preset's)
+  const canonical = (v: unknown): unknown => (v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canonical(x)]))
+    : v);
+  const shared = (r: SavedResults) => JSON.stringify(canonical({ ...r.settings, seeds: undefined, workers: undefined }));
+  all.forEach((r, i) => {
+    if (shared(r) !== shared(all[0])) throw new Error(`replot: ${files[i]} was run with other settings than ${files[0]} (beyond seeds and workers): not merged`);
+  });
+  const seeds = [...new Set(all.flatMap((r) => r.settings?.seeds ?? []))].sort((a, b) => a - b);
+  const byOrder = (order: readonly LossVariant[]) => (a: SavedVariant, b: SavedVariant) =>
+    order.findIndex((v) => v.name === a.variant.name) - order.findIndex((v) => v.name === b.variant.name);
+  const comparison = mergeList('comparison').sort(byOrder(COMPARED)), sweep = mergeList('sweep');
   // as a run reuses an identical variant it trained already (focal is the sweep's gamma 2), a sweep
   // split over processes gets the seeds it lacks from the comparison's identical variant
   if (sweep.length > 0) {
@@ -82,12 +93,13 @@ export function mergeResults(files: readonly string[], all: readonly SavedResult
       const twin = comparison.find((c) => c.variant.gamma === sv.gamma && c.variant.alpha === sv.alpha);
       if (!twin) continue;
       let into = sweep.find((v) => v.variant.name === sv.name);
+      const missing = twin.runs.filter((run) => sweepSeeds.has(run.seed) && !into?.runs.some((x) => x.seed === run.seed));
+      if (missing.length === 0) continue;
       if (!into) sweep.push(into = { variant: sv, ap: twin.ap, ap50: twin.ap50, runs: [] });
-      for (const run of twin.runs) if (sweepSeeds.has(run.seed) && !into.runs.some((x) => x.seed === run.seed)) into.runs.push(run);
+      into.runs.push(...missing);
       if (into.runs.every((run) => run.metrics !== undefined)) Object.assign(into, { ap: spread(variantResultOf(into), 'ap'), ap50: spread(variantResultOf(into), 'ap50') });
     }
-    const order = (v: SavedVariant) => GAMMA_SWEEP.findIndex((g) => g.name === v.variant.name);
-    sweep.sort((a, b) => order(a) - order(b));
+    sweep.sort(byOrder(GAMMA_SWEEP));
   }
   return { settings: { ...all[0].settings, seeds }, comparison, sweep };
 }

@@ -17,9 +17,10 @@
  *   python3 tools/bench/example_twin.py --data /tmp/ex-twin --precisions float32,tf32,bf16 --json /tmp/ex-twin/torch.json
  *   node ... tools/bench/example-step.ts --precisions float32,tf32,bf16 --torch /tmp/ex-twin/torch.json --out table.md
  *
- * Precisions: float32 (float32 throughout, the example's default), tf32 (float32 with TF32 tensor
- * cores for matmul and convolution, setFloat32MatmulPrecision('high')), bf16 and fp16 (the
- * example's --amp: autocast, fp16 with a GradScaler).
+ * Precisions: float32 (float32 throughout: the example's --no-tf32), tf32 (float32 with TF32
+ * tensor cores for matmul and convolution, setFloat32MatmulPrecision('high'): the cuda preset's
+ * default), bf16 and fp16 (the example's --amp: autocast, fp16 with a GradScaler; the PyTorch
+ * twin times float32, tf32 and bf16).
  */
 import { cuda, setCudnnBenchmark } from '@kiln/cuda';
 import { type Float32MatmulPrecision, type ProfileSortKey, profile, setFloat32MatmulPrecision } from '@kiln/tensor';

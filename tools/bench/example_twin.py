@@ -211,7 +211,7 @@ def main():
     if "compile" in modes and not twin.compile_available():
         out["notes"].append(f"torch.compile is not available in PyTorch {torch.__version__}: no compile rows")
         modes = [m for m in modes if m != "compile"]
-    for precision in [x for x in args.precisions.split(",") if x]:
+    for precision in twin.twin_precisions(args.precisions, out):
         if precision == "tf32" and device.type != "cuda":
             continue
         for mode in modes:

@@ -333,6 +333,20 @@ def compile_available():
     return hasattr(torch, "compile") and int(torch.__version__.split(".")[0]) >= 2
 
 
+PRECISIONS = ("float32", "tf32", "bf16")
+
+
+def twin_precisions(asked, out):
+    """The precisions the twin times, in order; the others asked for (Kiln's fp16, say: the
+    twins have no GradScaler step) get a note in the results instead of a row timed as something else."""
+    names = [x for x in asked.split(",") if x]
+    for x in names:
+        if x not in PRECISIONS:
+            out["notes"].append(f"precision {x}: not timed by the PyTorch twin (it times {', '.join(PRECISIONS)})")
+            print(out["notes"][-1], flush=True)
+    return [x for x in names if x in PRECISIONS]
+
+
 def rel(a, b):
     return abs(a - b) / max(abs(b), 1e-30)
 
@@ -446,8 +460,9 @@ def main():
         print(out["notes"][-1], flush=True)
         modes = [m for m in modes if m != "compile"]
     threads = [int(t) for t in args.threads.split(",")] if device.type == "cpu" else [0]
+    precisions = twin_precisions(args.precisions, out)
     for p in presets.values():
-        for precision in [x for x in args.precisions.split(",") if x]:
+        for precision in precisions:
             if precision == "tf32" and device.type != "cuda":
                 continue
             for mode in modes:

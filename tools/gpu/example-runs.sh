@@ -15,7 +15,8 @@
 # Why processes: one training step of the cuda preset leaves the GPU idle between its kernels
 # (the host queues them one by one), so several trainings side by side finish sooner than one
 # after the other. Each process makes its batches with --workers threads: keep their sum near the
-# machine's cores. --resume continues each seed from its checkpoints in OUT_DIR/seedN.
+# machine's cores. --resume continues each job from its checkpoints in OUT_DIR/JOB (seedN, or
+# seedN-LOSS+LOSS for a job with losses). A job that fails is left out of the merge, which names it.
 # Exit status: 0 when every process and the merge succeeded, else 1.
 set -uo pipefail
 [ $# -ge 2 ] || { echo "usage: example-runs.sh OUT_DIR JOBS [main.ts options ...]" >&2; exit 2; }
@@ -26,7 +27,10 @@ mkdir -p "$out"
 pids=() names=()
 for job in $jobs; do
   seed=${job%%:*} losses=()
-  [ "$job" != "$seed" ] && losses=(--losses "${job#*:}")
+  if [ "$job" != "$seed" ]; then
+    [ -n "${job#*:}" ] || { echo "example-runs.sh: job $job names no loss after the colon (a seed alone trains every loss)" >&2; exit 2; }
+    losses=(--losses "${job#*:}")
+  fi
   losses=("${losses[@]//+/,}")
   name=seed$seed${losses[1]:+-${losses[1]//,/+}}
   names+=("$name")
@@ -39,8 +43,13 @@ files=()
 for name in "${names[@]}"; do
   echo "== $name ($out/$name.log)"
   grep -E "^(focal|ce|ce-alpha|fl-g[0-9.]+) seed|^total|Error" "$out/$name.log"
-  files+=("$out/$name/results.json")
+  if [ -f "$out/$name/results.json" ]; then
+    files+=("$out/$name/results.json")
+  else
+    echo "example-runs.sh: $name wrote no results.json (see its log): left out of the merge" >&2
+  fi
 done
+[ ${#files[@]} -gt 0 ] || exit 1
 joined=$(IFS=,; echo "${files[*]}")
 "${main[@]}" replot --results "$joined" --out "$out/merged" || status=1
 exit $status

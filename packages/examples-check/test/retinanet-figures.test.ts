@@ -109,6 +109,18 @@ describe('the example\'s charts (Vega-Lite rendered by Vega)', () => {
     const withSweep = mergeResults(['a', 'b', 'c'], [file(0, 0.5, 0.3), file(1, 0.7, 0.4), sweepShare]);
     expect(withSweep.sweep.map((v) => v.variant.name)).toEqual(['fl-g2', 'fl-g5']);
     expect(withSweep.sweep[0].runs.map((r) => [r.seed, r.metrics!.ap])).toEqual([[0, 0.5]]);
+    // no focal run of the sweep's seed: no empty gamma-2 entry; the comparison in its usual order
+    const noFill = mergeResults(['b', 'c', 'a'], [file(1, 0.7, 0.4), sweepShare, file(2, 0.6, 0.2)]);
+    expect(noFill.sweep.map((v) => v.variant.name)).toEqual(['fl-g5']);
+    expect(noFill.settings?.seeds).toEqual([0, 1, 2]);
+    const ceFirst = { ...file(3, 0.5, 0.3), comparison: [...file(3, 0.5, 0.3).comparison].reverse() };
+    expect(mergeResults(['a', 'b'], [ceFirst, file(4, 0.6, 0.2)]).comparison.map((v) => v.variant.name)).toEqual(['focal', 'ce']);
+    // runs of other settings are not merged
+    const otherSteps = { ...file(5, 0.5, 0.3), settings: { seeds: [5], steps: 99 } };
+    expect(() => mergeResults(['a', 'b'], [file(0, 0.5, 0.3), otherSteps])).toThrow('b was run with other settings than a');
+    // the same settings with their keys in another order (an option given on the command line) merge
+    const keyed = (seed: number, model: object) => ({ ...file(seed, 0.5, 0.3), settings: { seeds: [seed], workers: seed, model } });
+    expect(mergeResults(['a', 'b'], [keyed(0, { a: 1, b: 2 }), keyed(1, { b: 2, a: 1 })]).settings?.seeds).toEqual([0, 1]);
   });
 
   it('plotFigure1 writes a PNG and leaves no tensor allocated', async () => {

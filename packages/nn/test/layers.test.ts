@@ -1,7 +1,7 @@
 // The layers against float64 references written here, on every device; initialisation statistics;
 // gradients through autograd's gradcheck where autograd has the ops' derivatives.
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, Generator, ShapeError, ValueError, manualSeed, memoryStats, profile, tensor, tidy, variance, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, DeviceError, Generator, ShapeError, ValueError, manualSeed, memoryStats, profile, tensor, tidy, variance, zeros } from '@kiln/tensor';
 import { derivativeOf, grad, gradcheck, gradgradcheck, noGrad } from '@kiln/autograd';
 import {
   BatchNorm2d, BatchNormTrainFunction, Conv2d, Dropout, GroupNorm, GroupNormFunction, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
@@ -187,16 +187,50 @@ forEachDevice('GroupNorm', (dev) => {
   });
 
   it('runs its own kernels for float32 and float64: two launches forward, two backward plus the parameters\' sums', () => {
-    const gn = new GroupNorm(2, 4, { device: dev });
-    const x = rand(40, [2, 4, 3, 3], dev, 'float32').requiresGrad_();
-    const g = rand(41, [2, 4, 3, 3], dev, 'float32');
-    const kernels = (fn: () => void) => profile(fn).keyAverages().filter((r) => r.kind === 'kernel').map((r) => [r.name, r.calls]);
-    const forward = kernels(() => tidy(() => void noGrad(() => gn.call(x))));
-    expect(forward).toEqual([['group_norm_stats', 1], ['group_norm_apply', 1]]);
+    for (const dtype of ['float32', 'float64'] as const) {
+      const gn = new GroupNorm(2, 4, { device: dev, dtype });
+      const x = rand(40, [2, 4, 3, 3], dev, dtype).requiresGrad_();
+      const g = rand(41, [2, 4, 3, 3], dev, dtype);
+      const kernels = (fn: () => void) => profile(fn).keyAverages().filter((r) => r.kind === 'kernel').map((r) => [r.name, r.calls]);
+      const forward = kernels(() => tidy(() => void noGrad(() => gn.call(x))));
+      expect(forward, dtype).toEqual([['group_norm_stats', 1], ['group_norm_apply', 1]]);
+      const y = gn.call(x);
+      const backward = kernels(() => tidy(() => void grad(y, [x, gn.weight!, gn.bias!], g)));
+      expect(backward.filter(([n]) => String(n).startsWith('group_norm')), dtype).toEqual([['group_norm_backward_reduce', 1], ['group_norm_backward_input', 1]]);
+      expect(backward.length, dtype).toBeLessThanOrEqual(5);
+    }
+  });
+
+  it('the kernels with a weight alone, a bias alone, a non-contiguous weight (GroupNormFunction.apply, against the composed layer)', () => {
+    const x = rand(50, [3, 6, 4, 2], dev, 'float64').requiresGrad_();
+    const g = rand(51, [3, 6, 4, 2], dev, 'float64');
+    const w = rand(52, [6, 2], dev, 'float64').select(1, 1).requiresGrad_();       // a strided [6]
+    expect(w.isContiguous).toBe(false);
+    const b = rand(53, [6], dev, 'float64').requiresGrad_();
+    for (const [weight, bias] of [[w, null], [null, b], [w, b]] as const) {
+      const inputs = [x, ...[weight, bias].filter((t): t is Tensor => t !== null)];
+      const y = GroupNormFunction.apply(x, weight, bias, 3, 1e-5);
+      const ref = composed(x, weight, bias, 3, 1e-5);
+      expectClose(y, values(ref), { rtol: 1e-12, atol: 1e-13 });
+      const got = grad(y, inputs, g), want = grad(ref, inputs, g);
+      got.forEach((t, i) => expectClose(t, values(want[i]), { rtol: 1e-10, atol: 1e-12, what: `${weight ? 'weight' : ''} ${bias ? 'bias' : ''} ${i}` }));
+    }
+  });
+
+  it('an input without values (a zero-sized dim) gives an empty output and zero parameter gradients', () => {
+    const gn = new GroupNorm(2, 4, { device: dev, dtype: 'float64' });
+    const x = zeros([2, 4, 0], { dtype: 'float64', device: dev }).requiresGrad_();
     const y = gn.call(x);
-    const backward = kernels(() => tidy(() => void grad(y, [x, gn.weight!, gn.bias!], g)));
-    expect(backward.filter(([n]) => String(n).startsWith('group_norm'))).toEqual([['group_norm_backward_reduce', 1], ['group_norm_backward_input', 1]]);
-    expect(backward.length).toBeLessThanOrEqual(5);
+    expect(y.shape).toEqual([2, 4, 0]);
+    const [gx, gw, gb] = grad(y, [x, gn.weight!, gn.bias!], zeros([2, 4, 0], { dtype: 'float64', device: dev }));
+    expect(gx.shape).toEqual([2, 4, 0]);
+    expect(values(gw)).toEqual([0, 0, 0, 0]);
+    expect(values(gb)).toEqual([0, 0, 0, 0]);
+  });
+
+  it.runIf(dev === 'cuda')('an input on another device than the layer is a DeviceError, not a kernel on the wrong memory', () => {
+    const gn = new GroupNorm(2, 4, { device: 'cuda' });
+    expectError(() => gn.call(rand(54, [2, 4, 3], 'cpu', 'float32')), DeviceError, { op: 'GroupNorm' });
   });
 
   it('edge sizes: one group, one channel per group, one position, rows longer than a block, large batches (against the composed layer)', () => {
@@ -217,13 +251,18 @@ forEachDevice('GroupNorm', (dev) => {
     }
   });
 
-  it('float16 and bfloat16 take the composed path and agree with float32', () => {
+  it('float16 and bfloat16 take the composed path (no group_norm kernel) and agree with float32, forward and backward', () => {
     const gn = new GroupNorm(2, 4, { device: dev });
-    const x32 = rand(46, [2, 4, 3, 3], dev, 'float32');
-    const want = values(gn.call(x32));
+    const x32 = rand(46, [2, 4, 3, 3], dev, 'float32').requiresGrad_();
+    const g32 = rand(47, [2, 4, 3, 3], dev, 'float32');
+    const want = values(gn.call(x32)), [wantGx] = grad(gn.call(x32), [x32], g32);
     for (const dtype of ['float16', 'bfloat16'] as const) {
       const gnh = new GroupNorm(2, 4, { device: dev, dtype });
-      expectClose(gnh.call(x32.to(dtype)).to('float32'), want, { rtol: 0.05, atol: 0.05, what: dtype });
+      const xh = x32.detach().to(dtype).requiresGrad_();
+      const ran = profile(() => tidy(() => void grad(gnh.call(xh), [xh], g32.to(dtype)))).keyAverages().map((r) => r.name);
+      expect(ran.some((n) => n.startsWith('group_norm')), dtype).toBe(false);
+      expectClose(gnh.call(xh).to('float32'), want, { rtol: 0.05, atol: 0.05, what: dtype });
+      expectClose(grad(gnh.call(xh), [xh], g32.to(dtype))[0].to('float32'), values(wantGx), { rtol: 0.1, atol: 0.1, what: `${dtype} gradient` });
     }
   });
 

@@ -32,7 +32,7 @@
  * As the batch norm's, backward is written with tensor ops and is differentiable again: when the
  * pass records a graph, mean and invstd are recomputed from x inside backward.
  */
-import { type Tensor, mean as meanOf, tidy, variance } from '@kiln/tensor';
+import { type Tensor, ShapeError, commonDevice, mean as meanOf, tidy, variance, zeros, zerosLike } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled } from '@kiln/autograd';
 import { groupNormBackward, groupNormForward, kernelsTake } from './group-norm-kernels.js';
 
@@ -60,6 +60,11 @@ function groupStats(x4: Tensor, eps: number): { mean: Tensor; invstd: Tensor } {
  */
 export class GroupNormFunction extends Function<GroupNormCtx> {
   static override forward(ctx: GroupNormCtx, x: Tensor, weight: Tensor | null, bias: Tensor | null, groups: number, eps: number): Tensor {
+    // the kernels take raw addresses: operands on two devices must be refused here, as the ops do
+    commonDevice('GroupNorm', ['input', 'weight', 'bias'], [x, weight, bias]);
+    if (x.ndim < 2 || !Number.isInteger(groups) || groups < 1 || x.shape[1] % groups !== 0) {
+      throw new ShapeError('GroupNorm', 'input', `[N, C, ...] with C a multiple of the ${groups} groups`, `shape [${x.shape.join(', ')}]`);
+    }
     const { y, mean, rstd } = kernelsTake(x, weight, bias) ? groupNormForward(x, weight, bias, groups, eps) : composedForward(x, weight, bias, groups, eps);
     if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, rstd);
     else {
@@ -105,6 +110,8 @@ function composedForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, 
 function composedBackward(gradY: Tensor, x: Tensor, weight: Tensor | null, saved: { mean: Tensor; rstd: Tensor } | null, G: number, eps: number,
   [needX, needW, needB]: readonly boolean[]): [Tensor | null, Tensor | null, Tensor | null] {
   const C = x.shape[1], perGroup = C / G;
+  // no values (a zero-sized dim): every gradient is zero (the empty groups' statistics are NaN)
+  if (x.numel === 0) return [needX ? zerosLike(x) : null, needW ? zeros([C], { dtype: x.dtype, device: x.device }) : null, needB ? zeros([C], { dtype: x.dtype, device: x.device }) : null];
   const x4 = grouped(x, G), g4 = grouped(gradY, G);
   const n = x4.shape[2] * x4.shape[3];
   const { mean, invstd } = saved ? { mean: saved.mean.view([-1, G, 1, 1]), invstd: saved.rstd.view([-1, G, 1, 1]) } : groupStats(x4, eps);

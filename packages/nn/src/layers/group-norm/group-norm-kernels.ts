@@ -1,6 +1,6 @@
 /**
  * Group normalisation through its own kernels (group_norm.h: the formulas; group_norm_cpu.cc and
- * group_norm_cuda.cu), two launches forward and two backward plus the parameters' small sums,
+ * group_norm_cuda.cu), two launches forward and two backward plus the parameters' three small ops,
  * where the same arithmetic composed of tensor ops takes about thirty. GroupNormFunction uses them
  * for float32 and float64 values (with parameters of the same dtype) and for a backward pass that
  * records no graph; the composed ops serve the other cases.
@@ -21,11 +21,16 @@ export function groupNormForward(x: Tensor, weight: Tensor | null, bias: Tensor 
   const stats = (): { mean: Tensor; rstd: Tensor } => ({ mean: emptyOn([N, groups], x.dtype, x.device), rstd: emptyOn([N, groups], x.dtype, x.device) });
   const { mean, rstd } = stats();
   const y = emptyOn([...x.shape], x.dtype, x.device);
-  tidy(() => {
-    const xc = contiguous(x);
-    launchKernel('group_norm_stats', [xc], [mean, rstd], [groups, eps]);
-    launchKernel('group_norm_apply', [xc, mean, rstd, ...present(weight, bias)], [y], [groups, weight ? 1 : 0, bias ? 1 : 0]);
-  });
+  try {
+    tidy(() => {
+      const xc = contiguous(x);
+      launchKernel('group_norm_stats', [xc], [mean, rstd], [groups, eps]);
+      launchKernel('group_norm_apply', [xc, mean, rstd, ...present(weight, bias)], [y], [groups, weight ? 1 : 0, bias ? 1 : 0]);
+    });
+  } catch (e) {
+    for (const t of [y, mean, rstd]) t.dispose();
+    throw e;
+  }
   return { y, mean, rstd };
 }
 

@@ -3,7 +3,8 @@
 //
 // x [N, C, *] is contiguous; S is the product of its spatial sizes and the channels split into G
 // groups of C/G, so that the values of group g of sample n are one contiguous row of
-// M = (C/G)·S values, row n·G + g. Float32 and float64 (float32 computed in float).
+// M = (C/G)·S values, row n·G + g. Float32 and float64 (the CUDA kernels compute float32 in
+// float; the CPU kernels take every sum in double).
 //
 // Kernel "group_norm_stats": inputs [x], outputs [mean [N·G], rstd [N·G]]; attrs [groups, eps]:
 //
