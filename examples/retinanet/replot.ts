@@ -48,6 +48,13 @@ function variantResultOf(v: SavedVariant): VariantResult {
   };
 }
 
+/** The variant with its AP and AP50 mean and spread over its runs (as it is where a run lacks its metrics). */
+function withSpreads(v: SavedVariant): SavedVariant {
+  if (v.runs.some((run) => run.metrics === undefined)) return v;
+  const vr = variantResultOf(v);
+  return { ...v, ap: spread(vr, 'ap'), ap50: spread(vr, 'ap50') };
+}
+
 /**
  * Several runs' results as one: each variant's runs from every file (in file order), the means and
  * spreads recomputed. The same variant and seed twice is an error (the files overlap).
@@ -66,11 +73,7 @@ export function mergeResults(files: readonly string[], all: readonly SavedResult
         byName.set(v.variant.name, into);
       }
     });
-    return [...byName.values()].map((v) => {
-      if (v.runs.some((run) => run.metrics === undefined)) return v;
-      const vr = variantResultOf(v);
-      return { ...v, ap: spread(vr, 'ap'), ap50: spread(vr, 'ap50') };
-    });
+    return [...byName.values()].map(withSpreads);
   };
   // the runs must share their settings but for the seeds and the batch threads (which change no batch)
   // (keys sorted: an option given on the command line lands elsewhere in the object than the preset's)
@@ -97,7 +100,7 @@ export function mergeResults(files: readonly string[], all: readonly SavedResult
       if (missing.length === 0) continue;
       if (!into) sweep.push(into = { variant: sv, ap: twin.ap, ap50: twin.ap50, runs: [] });
       into.runs.push(...missing);
-      if (into.runs.every((run) => run.metrics !== undefined)) Object.assign(into, { ap: spread(variantResultOf(into), 'ap'), ap50: spread(variantResultOf(into), 'ap50') });
+      Object.assign(into, withSpreads(into));
     }
     sweep.sort(byOrder(GAMMA_SWEEP));
   }

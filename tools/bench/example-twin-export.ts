@@ -27,8 +27,8 @@ export function exportExampleForTwin(s: Settings, batch: Batch, dir: string): { 
   const model = buildModel(s, FOCAL, 0).train();
   try {
     // the weights before the forward below (which moves the batch norms' running statistics)
-    const state = model.stateDict();
-    saveStateDict(Object.fromEntries(Object.entries(state).map(([k, t]) => [k, t.to('cpu')])), join(dir, 'model.safetensors'));
+    // (saveStateDict copies each tensor to the host itself)
+    saveStateDict(model.stateDict(), join(dir, 'model.safetensors'));
     const n = batch.offsets.length - 1, size = s.scenes.imageSize;
     const host: Record<string, Tensor> = {
       images: fromTypedArray(batch.images, [n, 3, size, size]),

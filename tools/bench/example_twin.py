@@ -180,15 +180,7 @@ def check(p, tol):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="the folder example-step.ts --export wrote")
-    ap.add_argument("--device", default="", help="cuda or cpu (default: cuda when available)")
-    ap.add_argument("--modes", default="eager,compile", help="eager, compile")
-    ap.add_argument("--precisions", default="float32", help="float32 (TF32 off), tf32, bf16 (autocast)")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--tol", type=float, default=1e-4, help="largest relative difference of the losses at the initial weights")
-    ap.add_argument("--json", default="", help="write the results here (retinanet_twin.py's format)")
-    ap.add_argument("--profile", action="store_true", help="torch.profiler's table of one eager step per precision")
-    ap.add_argument("--row-limit", type=int, default=30)
+    twin.add_timing_options(ap, steps=10, row_limit=30)
     # remote.sh's example-bench passes one command line to example-step.ts and to this script: the
     # options that are Kiln's alone (--batch, --head-norm, ...) are ignored here
     args, ignored = ap.parse_known_args()
@@ -207,13 +199,8 @@ def main():
     out = {"torch": torch.__version__, "device": str(device), "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
            "defaultThreads": torch.get_num_threads(), "checks": [check(p, args.tol)], "results": [],
            "notes": ["PyTorch side: torchvision's RetinaNet (its compute_loss: matching and losses image by image); compile = torch.compile of backbone and head"]}
-    modes = [m for m in args.modes.split(",") if m]
-    if "compile" in modes and not twin.compile_available():
-        out["notes"].append(f"torch.compile is not available in PyTorch {torch.__version__}: no compile rows")
-        modes = [m for m in modes if m != "compile"]
-    for precision in twin.twin_precisions(args.precisions, out):
-        if precision == "tf32" and device.type != "cuda":
-            continue
+    modes = twin.twin_modes(args.modes, out)
+    for precision in twin.twin_precisions(args.precisions, out, device):
         for mode in modes:
             out["results"].append(twin.timed_row(lambda: ExampleRunner(p, mode, precision), p.name, args, None))
     if args.json:

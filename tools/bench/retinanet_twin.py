@@ -336,15 +336,40 @@ def compile_available():
 PRECISIONS = ("float32", "tf32", "bf16")
 
 
-def twin_precisions(asked, out):
-    """The precisions the twin times, in order; the others asked for (Kiln's fp16, say: the
-    twins have no GradScaler step) get a note in the results instead of a row timed as something else."""
+def add_timing_options(ap, steps, row_limit):
+    """The options both twins (this one and example_twin.py) take: what timed_row, twin_modes and
+    twin_precisions read."""
+    ap.add_argument("--device", default="", help="cuda or cpu (default: cuda when available)")
+    ap.add_argument("--modes", default="eager,compile", help="eager, compile")
+    ap.add_argument("--precisions", default="float32", help="float32 (TF32 off), tf32 (PyTorch's defaults), bf16 (autocast)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--tol", type=float, default=1e-4, help="largest relative difference of the losses at the initial weights")
+    ap.add_argument("--json", default="", help="write the results here (train-step.ts and example-step.ts --torch read them)")
+    ap.add_argument("--profile", action="store_true", help="print torch.profiler's table of one eager step per preset and precision (its kernels by device time)")
+    ap.add_argument("--row-limit", type=int, default=row_limit, help="rows of the --profile table")
+
+
+def twin_modes(asked, out):
+    """The modes asked for that this PyTorch has (torch.compile needs 2.0; a note says when it is missing)."""
+    modes = [m for m in asked.split(",") if m]
+    if "compile" in modes and not compile_available():
+        out["notes"].append(f"torch.compile is not available in PyTorch {torch.__version__} (it needs 2.0 or later): no compile rows")
+        print(out["notes"][-1], flush=True)
+        modes = [m for m in modes if m != "compile"]
+    return modes
+
+
+def twin_precisions(asked, out, device):
+    """The precisions the twin times, in order (tf32 on CUDA only); the others asked for (Kiln's
+    fp16, say: the twins have no GradScaler step) get a note in the results instead of a row timed
+    as something else."""
     names = [x for x in asked.split(",") if x]
     for x in names:
         if x not in PRECISIONS:
             out["notes"].append(f"precision {x}: not timed by the PyTorch twin (it times {', '.join(PRECISIONS)})")
             print(out["notes"][-1], flush=True)
-    return [x for x in names if x in PRECISIONS]
+    return [x for x in names if x in PRECISIONS and (x != "tf32" or device.type == "cuda")]
 
 
 def rel(a, b):
@@ -405,17 +430,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="", help="the folder train-step.ts --export wrote")
     ap.add_argument("--presets", default="", help="comma-separated presets among those exported (default: every one in --data)")
-    ap.add_argument("--device", default="", help="cuda or cpu (default: cuda when available)")
-    ap.add_argument("--modes", default="eager,compile", help="eager, compile")
-    ap.add_argument("--precisions", default="float32", help="float32 (TF32 off), tf32 (PyTorch's defaults), bf16 (autocast)")
+    add_timing_options(ap, steps=20, row_limit=40)
     ap.add_argument("--threads", default="0", help="CPU: comma-separated thread counts, 0 = PyTorch's default")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--tol", type=float, default=1e-4, help="largest relative difference of the first-step losses")
-    ap.add_argument("--json", default="", help="write the results here")
     ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True (train-step.ts's flag of the same name)")
-    ap.add_argument("--profile", action="store_true", help="print torch.profiler's table of one eager step per preset and precision (its kernels by device time)")
-    ap.add_argument("--row-limit", type=int, default=40, help="rows of the --profile table")
     ap.add_argument("--profile-shapes", action="store_true", help="the --profile table per op and input shapes (record_shapes, group_by_input_shape)")
     ap.add_argument("--serve", action="store_true", help="answer timing requests on stdin (train-step.ts --interleave)")
     # train-step.ts takes the same command line (remote.sh's train-bench passes one to both): its own
@@ -454,17 +471,11 @@ def main():
     }
     for p in presets.values():
         out["checks"].append(check_preset(p, args.tol))
-    modes = [m for m in args.modes.split(",") if m]
-    if "compile" in modes and not compile_available():
-        out["notes"].append(f"torch.compile is not available in PyTorch {torch.__version__} (it needs 2.0 or later): no compile rows")
-        print(out["notes"][-1], flush=True)
-        modes = [m for m in modes if m != "compile"]
+    modes = twin_modes(args.modes, out)
     threads = [int(t) for t in args.threads.split(",")] if device.type == "cpu" else [0]
-    precisions = twin_precisions(args.precisions, out)
+    precisions = twin_precisions(args.precisions, out, device)
     for p in presets.values():
         for precision in precisions:
-            if precision == "tf32" and device.type != "cuda":
-                continue
             for mode in modes:
                 for t in threads:
                     if device.type == "cpu":

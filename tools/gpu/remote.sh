@@ -233,6 +233,18 @@ not_run() {
 }
 
 # The last lines that say how a step went.
+# The command of a Kiln-against-its-PyTorch-twin benchmark (train-bench, example-bench): Kiln
+# writes its weights, batch and losses to DIR (KILN_SCRIPT --export), the twin checks its losses
+# against them and times its step (TWIN_SCRIPT --json DIR/torch.json), then Kiln times its own and
+# writes the combined table to $OUT/TABLE (KILN_SCRIPT --torch ... KILN_EXTRA). ARGS go to all
+# three. Kiln's side runs whatever the twin did; the status is the twin's when that failed
+# (2: no PyTorch, 3: the losses disagree), else Kiln's.
+#   twin_bench KILN_SCRIPT TWIN_SCRIPT DIR TABLE KILN_EXTRA ARGS
+twin_bench() {
+  local kiln=$1 twin=$2 dir=$3 table=$4 extra=$5 args=$6 node="node --conditions=@kiln/source --import tsx"
+  printf '%s' "D=$dir && rm -rf \$D && $node $kiln --export \$D $args || exit; PYTHONUNBUFFERED=1 python3 $twin --data \$D --json \$D/torch.json $args; T=\$?; $node $kiln --torch \$D/torch.json${extra:+ $extra} --out \"\$OUT/$table\" $args; K=\$?; [ \$T = 0 ] && exit \$K; exit \$T"
+}
+
 summary_line() {
   local kind=$1 log=$2 line
   case $kind in
@@ -321,14 +333,12 @@ for step in "$@"; do
       run_step "$step" "$log" bash -c "PYTHONUNBUFFERED=1 python3 tools/bench/torch_focal.py --export-check /tmp/kiln-check --json /tmp/kiln-torch.json $arg && node --conditions=@kiln/source --import tsx tools/bench/focal-gpu.ts --torch /tmp/kiln-torch.json --check /tmp/kiln-check --out \"\$OUT/benchmarks-gpu.md\""
       ;;
     train-bench)
-      # The training-step benchmark of docs/benchmarks.md (see the header): export, twin, Kiln. Kiln's
-      # side runs whatever the twin did (its table then says there are no PyTorch results); the
-      # step's status is the twin's when that failed (2: no PyTorch, 3: the losses disagree).
-      run_step "$step" "$log" bash -c "D=/tmp/kiln-train && rm -rf \$D && node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --export \$D $arg || exit; PYTHONUNBUFFERED=1 python3 tools/bench/retinanet_twin.py --data \$D --json \$D/torch.json $arg; T=\$?; node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --torch \$D/torch.json --profile --out \"\$OUT/benchmarks-train.md\" $arg; K=\$?; [ \$T = 0 ] && exit \$K; exit \$T"
+      # the training-step benchmark of docs/benchmarks.md (see the header and twin_bench)
+      run_step "$step" "$log" bash -c "$(twin_bench tools/bench/train-step.ts tools/bench/retinanet_twin.py /tmp/kiln-train benchmarks-train.md --profile "$arg")"
       ;;
     example-bench)
-      # the example's step and its twin (see the header), statuses as train-bench's
-      run_step "$step" "$log" bash -c "D=/tmp/kiln-example && rm -rf \$D && node --conditions=@kiln/source --import tsx tools/bench/example-step.ts --export \$D $arg || exit; PYTHONUNBUFFERED=1 python3 tools/bench/example_twin.py --data \$D --json \$D/torch.json $arg; T=\$?; node --conditions=@kiln/source --import tsx tools/bench/example-step.ts --torch \$D/torch.json --out \"\$OUT/benchmarks-example.md\" $arg; K=\$?; [ \$T = 0 ] && exit \$K; exit \$T"
+      # the example's step and its twin (see the header and twin_bench)
+      run_step "$step" "$log" bash -c "$(twin_bench tools/bench/example-step.ts tools/bench/example_twin.py /tmp/kiln-example benchmarks-example.md "" "$arg")"
       ;;
     dense-bench)
       # matmul and conv2d against PyTorch: its timings first, then Kiln's, which prints the table

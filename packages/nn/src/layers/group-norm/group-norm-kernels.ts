@@ -18,8 +18,7 @@ const present = (...ts: (Tensor | null)[]): Tensor[] => ts.filter((t): t is Tens
 /** y, and the mean and 1 / sqrt(var + eps) of each group, [N, G] (kept for backward). */
 export function groupNormForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, groups: number, eps: number): { y: Tensor; mean: Tensor; rstd: Tensor } {
   const N = x.shape[0];
-  const stats = (): { mean: Tensor; rstd: Tensor } => ({ mean: emptyOn([N, groups], x.dtype, x.device), rstd: emptyOn([N, groups], x.dtype, x.device) });
-  const { mean, rstd } = stats();
+  const mean = emptyOn([N, groups], x.dtype, x.device), rstd = emptyOn([N, groups], x.dtype, x.device);
   const y = emptyOn([...x.shape], x.dtype, x.device);
   try {
     tidy(() => {
