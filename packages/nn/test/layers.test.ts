@@ -416,8 +416,101 @@ forEachDevice('BatchNorm2d', (dev) => {
     const bn = new BatchNorm2d(2, { dtype: 'float64', device: dev });
     noGrad(() => bn.weight!.copy_(tensor([1.5, -0.5], { dtype: 'float64', device: dev })));
     const x = rand(32, [3, 2, 2, 2], dev).requiresGrad_();
-    expect(gradgradcheck((a: Tensor, w: Tensor, b: Tensor) => BatchNormTrainFunction.apply(a, w, b, 1e-5)[0], [x, bn.weight!, bn.bias!])).toBe(true);
-    expect(gradgradcheck((a: Tensor) => BatchNormTrainFunction.apply(a, null, null, 1e-5)[0], [x])).toBe(true);
+    expect(gradgradcheck((a: Tensor, w: Tensor, b: Tensor) => BatchNormTrainFunction.apply(a, w, b, 1e-5), [x, bn.weight!, bn.bias!])).toBe(true);
+    expect(gradgradcheck((a: Tensor) => BatchNormTrainFunction.apply(a, null, null, 1e-5), [x])).toBe(true);
+  });
+
+  it('training runs its own kernels: two launches forward (the running statistics updated in the first), two backward', () => {
+    for (const dtype of ['float32', 'float64', 'bfloat16'] as const) {
+      const x = rand(60, [2, 3, 4, 4], dev, dtype).requiresGrad_();
+      const w = rand(61, [3], dev, dtype === 'float64' ? 'float64' : 'float32').requiresGrad_();
+      const rm = zeros([3], { dtype: w.dtype, device: dev }), rv = zeros([3], { dtype: w.dtype, device: dev });
+      const kernels = (fn: () => void) => profile(fn).keyAverages().filter((r) => r.kind === 'kernel').map((r) => [r.name, r.calls]);
+      const forward = kernels(() => tidy(() => void noGrad(() => BatchNormTrainFunction.apply(x, w, null, 1e-5, { mean: rm, variance: rv, factor: 0.1 }))));
+      expect(forward, dtype).toEqual([['batch_norm_stats', 1], ['batch_norm_apply', 1]]);
+      const y = BatchNormTrainFunction.apply(x, w, null, 1e-5);
+      expect(y.dtype).toBe(dtype);
+      const backward = kernels(() => tidy(() => void grad(y, [x, w], rand(62, [2, 3, 4, 4], dev, dtype))));
+      expect(backward.filter(([n]) => String(n).startsWith('batch_norm')), dtype).toEqual([['batch_norm_backward_reduce', 1], ['batch_norm_backward_input', 1]]);
+      expect(backward.length, dtype).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it('the kernels with a weight alone, a bias alone, a strided weight, a non-contiguous input (against the composed layer)', () => {
+    const base = rand(63, [3, 4, 5, 2], dev, 'float64').mul(2).add(0.3).requiresGrad_();
+    const x = base.transpose(1, 2);                        // [3, 5, 4, 2], strided
+    const g = rand(64, [3, 5, 4, 2], dev, 'float64');
+    const w = rand(65, [5, 2], dev, 'float64').select(1, 1).requiresGrad_();       // a strided [5]
+    expect(w.isContiguous).toBe(false);
+    const b = rand(66, [5], dev, 'float64').requiresGrad_();
+    for (const [weight, bias] of [[w, null], [null, b], [w, b], [null, null]] as const) {
+      const inputs = [base, ...[weight, bias].filter((t): t is Tensor => t !== null)];
+      const y = BatchNormTrainFunction.apply(x, weight, bias, 1e-5);
+      const ref = composed(x, weight, bias, 1e-5);
+      const what = `${weight ? 'weight' : ''} ${bias ? 'bias' : ''}`;
+      expectClose(y, values(ref), { rtol: 1e-12, atol: 1e-13, what });
+      const got = grad(y, inputs, g), want = grad(ref, inputs, g);
+      got.forEach((t, i) => expectClose(t, values(want[i]), { rtol: 1e-10, atol: 1e-12, what: `${what} ${i}` }));
+    }
+  });
+
+  it('edge sizes: one position, segments longer than a tile, many channels, large and single batches (against the composed layer)', () => {
+    for (const shape of [[3, 5, 1, 1], [2, 3, 70, 70], [4, 300, 2, 3], [65, 2, 3, 1], [1, 4, 5, 7]]) {
+      const C = shape[1];
+      const bn = new BatchNorm2d(C, { dtype: 'float64', device: dev, momentum: 0.3 });
+      noGrad(() => {
+        bn.weight!.copy_(rand(67, [C], dev).add(1));
+        bn.bias!.copy_(rand(68, [C], dev));
+      });
+      const x = rand(69, shape, dev, 'float64').mul(3).add(-2).requiresGrad_();
+      const g = rand(70, shape, dev, 'float64');
+      const y = bn.call(x);
+      const got = [y, ...grad(y, [x, bn.weight!, bn.bias!], g)];
+      const ref = composed(x, bn.weight, bn.bias, bn.eps);
+      const want = [ref, ...grad(ref, [x, bn.weight!, bn.bias!], g)];
+      got.forEach((t, i) => expectClose(t, values(want[i]), { rtol: 1e-9, atol: 1e-11, what: `[${shape.join(', ')}], output ${i}` }));
+      const [m, v] = channelStats(values(x), shape);
+      const n = x.numel / C;
+      expectClose(bn.runningMean!, m.map((a) => 0.3 * a), { rtol: 1e-12, atol: 1e-14, what: `[${shape.join(', ')}] running mean` });
+      expectClose(bn.runningVar!, v.map((a) => 0.7 + 0.3 * a * n / (n - 1)), { rtol: 1e-12, atol: 1e-14, what: `[${shape.join(', ')}] running var` });
+    }
+  });
+
+  it('parameters of another dtype than the statistics\' take the composed path, with the same output and running statistics', () => {
+    const x = rand(71, [4, 3, 2, 2], dev, 'float64').mul(2).add(1);
+    const byKernel = new BatchNorm2d(3, { dtype: 'float64', device: dev }), composedBn = new BatchNorm2d(3, { dtype: 'float32', device: dev });
+    const ran = profile(() => tidy(() => void noGrad(() => composedBn.call(x)))).keyAverages().map((r) => r.name);
+    expect(ran.some((name) => name.startsWith('batch_norm'))).toBe(false);
+    noGrad(() => byKernel.call(x));
+    expectClose(composedBn.runningMean!, values(byKernel.runningMean!), { rtol: 1e-6, atol: 1e-7 });
+    expectClose(composedBn.runningVar!, values(byKernel.runningVar!), { rtol: 1e-6, atol: 1e-7 });
+    expectClose(noGrad(() => composedBn.call(x)), values(noGrad(() => byKernel.call(x))), { rtol: 1e-5, atol: 1e-6 });
+  });
+
+  it('float16 and bfloat16 values with float32 parameters (autocast\'s case): the kernels, half output and input gradient, float32 parameter gradients', () => {
+    const bn = new BatchNorm2d(4, { device: dev });
+    noGrad(() => bn.weight!.copy_(rand(72, [4], dev, 'float32').add(1)));
+    const x32 = rand(73, [3, 4, 5, 5], dev, 'float32').mul(2).add(0.5);
+    const g32 = rand(74, [3, 4, 5, 5], dev, 'float32');
+    for (const dtype of ['float16', 'bfloat16'] as const) {
+      const xh = x32.to(dtype).requiresGrad_();
+      const ref = xh.detach().to('float32').requiresGrad_();
+      const y = BatchNormTrainFunction.apply(xh, bn.weight, bn.bias, 1e-5);
+      expect(y.dtype).toBe(dtype);
+      const [gx, gw, gb] = grad(y, [xh, bn.weight!, bn.bias!], g32.to(dtype));
+      expect([gx.dtype, gw.dtype, gb.dtype]).toEqual([dtype, 'float32', 'float32']);
+      const yRef = BatchNormTrainFunction.apply(ref, bn.weight, bn.bias, 1e-5);
+      const want = grad(yRef, [ref, bn.weight!, bn.bias!], g32.to(dtype).to('float32'));
+      const tol = dtype === 'float16' ? 5e-3 : 3e-2;
+      expectClose(y.to('float32'), values(yRef), { rtol: tol, atol: tol, what: dtype });
+      expectClose(gx.to('float32'), values(want[0]), { rtol: 4 * tol, atol: 4 * tol, what: `${dtype} input gradient` });
+      expectClose(gw, values(want[1]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} weight gradient` });
+      expectClose(gb, values(want[2]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} bias gradient` });
+    }
+  });
+
+  it.runIf(dev === 'cuda')('an input on another device than the layer is a DeviceError, not a kernel on the wrong memory', () => {
+    expectError(() => new BatchNorm2d(3, { device: 'cuda' }).call(rand(75, [2, 3, 2, 2], 'cpu', 'float32')), DeviceError, { op: 'BatchNorm2d' });
   });
 
   it('training: gradients stay accurate in float32 when the mean is far larger than the spread', () => {

@@ -1,16 +1,17 @@
 /**
  * Normalisation layers. BatchNorm2d in evaluation is composed from core ops (arithmetic with the
  * running statistics), which autograd differentiates without a derivative of its own; BatchNorm2d
- * with batch statistics and GroupNorm run BatchNormTrainFunction (batch-norm-function.ts) and
+ * with batch statistics and GroupNorm run BatchNormTrainFunction (batch-norm/batch-norm-function.ts) and
  * GroupNormFunction (group-norm-function.ts), whose derivatives are written out.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mul, sqrt, sub, tidy } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, checkBoolean, checkInt, checkOptionKeys, add, div, emptyOn, device as toDevice, mul, sqrt, sub } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { Module } from '../module.js';
 import { BufferTensor, type Parameter } from '../parameter.js';
 import { constant_ } from '../init.js';
 import { newParameter } from './linear.js';
-import { BatchNormTrainFunction } from './batch-norm-function.js';
+import { BatchNormTrainFunction } from './batch-norm/batch-norm-function.js';
+import type { RunningStats } from './batch-norm/batch-norm-kernels.js';
 import { GroupNormFunction } from './group-norm/group-norm-function.js';
 
 /** Options of {@link GroupNorm} (and, extended, of {@link BatchNorm2d}). */
@@ -161,20 +162,17 @@ export class BatchNorm2d extends Module {
     if (this.training && count <= 1) {
       throw new ShapeError('BatchNorm2d', 'input', 'more than 1 value per channel in training', `shape [${x.shape.join(', ')}]`);
     }
-    const [y, m, v] = BatchNormTrainFunction.apply(x, this.weight, this.bias, this.eps);
-    if (this.training && this.runningMean) this.updateRunningStats(m, v, count);
-    m.dispose();
-    v.dispose();
-    return y;
+    return BatchNormTrainFunction.apply(x, this.weight, this.bias, this.eps, this.training && this.runningMean ? this.runningUpdate() : null);
   }
 
-  /** running = (1 - f) running + f batch ([C] each), with the batch variance made unbiased (n / (n - 1)). */
-  private updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
-    noGrad(() => tidy(() => {
-      this.numBatchesTracked!.add_(1);
-      const f = this.momentum ?? 1 / this.numBatchesTracked!.item();
-      this.runningMean!.mul_(1 - f).add_(batchMean.mul(f));
-      this.runningVar!.mul_(1 - f).add_(batchVar.mul((f * count) / (count - 1)));
-    }));
+  /**
+   * A training step's update of the running statistics, which the batch norm applies with the
+   * batch's (running = (1 - f) running + f batch, the batch variance made unbiased): one more batch
+   * counted; f is the momentum, or 1 / batches seen without one (a cumulative average).
+   */
+  private runningUpdate(): RunningStats {
+    noGrad(() => this.numBatchesTracked!.add_(1));
+    const factor = this.momentum ?? 1 / this.numBatchesTracked!.item();
+    return { mean: this.runningMean!, variance: this.runningVar!, factor };
   }
 }

@@ -1,5 +1,6 @@
-// Group normalisation's arithmetic, shared by group_norm_cpu.cc and group_norm_cuda.cu; the
-// derivation is in group-norm-function.ts beside this file, which launches these kernels.
+// Group normalisation's arithmetic, shared by group_norm_cpu.cc and group_norm_cuda.cu (the
+// formulas every normalisation shares are in ../norm_common.h); the derivation is in
+// group-norm-function.ts beside this file, which launches these kernels.
 //
 // x [N, C, *] is contiguous; S is the product of its spatial sizes and the channels split into G
 // groups of C/G, so that the values of group g of sample n are one contiguous row of
@@ -29,11 +30,7 @@
 // (the weight's and bias's gradients, Σ_n rstd·s2 and Σ_n s1, are small sums the TypeScript side
 // takes).
 #pragma once
-#include <cmath>
-#include <cstdint>
-#include <string>
-#include "kiln/dtype.h"
-#include "kiln/kernel.h"
+#include "../norm_common.h"
 
 namespace kiln { namespace nn {
 
@@ -57,23 +54,10 @@ inline GroupNormSizes group_norm_sizes(const KernelCall& call, const TensorArg& 
   return z;
 }
 
-// A per-row [N·G] or per-channel [C] operand: contiguous, `count` values, the input's dtype.
+// A per-row [N·G] or per-channel [C] operand: `count` values in the input's dtype.
 inline void check_vector(const KernelCall& call, const TensorArg& x, const TensorArg& v, int64_t count, const char* what) {
-  KILN_CHECK(v.is_contiguous() && v.numel == count && v.dtype == x.dtype, Internal, call.name,
-             std::string("expected ") + what + " of " + std::to_string(count) + " values in the input's dtype");
+  check_vector(call, v, x.dtype, count, what);
 }
-
-template <typename C> KILN_HD C gn_rstd(C var, C eps) { return C(1) / sqrt(var + eps); }
-
-template <typename C> KILN_HD C gn_output(C x, C mean, C rstd, C w, C b) { return (x - mean) * rstd * w + b; }
-
-// coef[0] and coef[1] of a row from its sums Σ w·s1 and Σ w·s2
-template <typename C> KILN_HD void gn_coefficients(C rstd, C sum_ws1, C sum_ws2, int64_t m, C* coef) {
-  coef[0] = rstd * sum_ws1 / C(m);
-  coef[1] = rstd * rstd * rstd * sum_ws2 / C(m);
-}
-
-template <typename C> KILN_HD C gn_grad_input(C g, C x, C mean, C rstd, C w, C coef0, C coef1) { return w * rstd * g - (x - mean) * coef1 - coef0; }
 
 // Element e of x [N, C, S]: its row (n·G + g) and its channel c.
 struct GroupNormAt {
@@ -111,7 +95,7 @@ template <typename Device> void group_norm_apply_entry(KernelCall& c) {
   const TensorArg* b = has_b ? &c.in(3 + has_w) : nullptr;
   if (w) check_vector(c, x, *w, z.c, "weight");
   if (b) check_vector(c, x, *b, z.c, "bias");
-  KILN_CHECK(c.out(0).is_contiguous() && c.out(0).numel == x.numel && c.out(0).dtype == x.dtype, Internal, c.name, "expected y shaped as x");
+  check_like(c, c.out(0), x, "y");
   if (x.numel == 0) return;
   KILN_DISPATCH_FLOAT_DOUBLE(x.dtype, c.name, Device::template apply<scalar_t>(c, z, w, b));
 }
@@ -122,7 +106,7 @@ template <typename Device> void group_norm_backward_reduce_entry(KernelCall& c) 
   KILN_CHECK(c.n_inputs == 4 + has_w, Internal, c.name, "expected [g, x, mean, rstd, (weight)]");
   const TensorArg &g = c.in(0), &x = c.in(1);
   const GroupNormSizes z = group_norm_sizes(c, x, c.int_attr(0));
-  KILN_CHECK(g.is_contiguous() && g.numel == x.numel && g.dtype == x.dtype, Internal, c.name, "expected the gradient shaped as x");
+  check_like(c, g, x, "the gradient");
   check_vector(c, x, c.in(2), z.rows(), "mean");
   check_vector(c, x, c.in(3), z.rows(), "rstd");
   const TensorArg* w = has_w ? &c.in(4) : nullptr;
@@ -140,13 +124,13 @@ template <typename Device> void group_norm_backward_input_entry(KernelCall& c) {
   KILN_CHECK(c.n_inputs == 5 + has_w, Internal, c.name, "expected [g, x, mean, rstd, coef, (weight)]");
   const TensorArg &g = c.in(0), &x = c.in(1);
   const GroupNormSizes z = group_norm_sizes(c, x, c.int_attr(0));
-  KILN_CHECK(g.is_contiguous() && g.numel == x.numel && g.dtype == x.dtype, Internal, c.name, "expected the gradient shaped as x");
+  check_like(c, g, x, "the gradient");
   check_vector(c, x, c.in(2), z.rows(), "mean");
   check_vector(c, x, c.in(3), z.rows(), "rstd");
   check_vector(c, x, c.in(4), z.rows() * 2, "coef");
   const TensorArg* w = has_w ? &c.in(5) : nullptr;
   if (w) check_vector(c, x, *w, z.c, "weight");
-  KILN_CHECK(c.out(0).is_contiguous() && c.out(0).numel == x.numel && c.out(0).dtype == x.dtype, Internal, c.name, "expected gx shaped as x");
+  check_like(c, c.out(0), x, "gx");
   if (x.numel == 0) return;
   KILN_DISPATCH_FLOAT_DOUBLE(x.dtype, c.name, Device::template backward_input<scalar_t>(c, z, w));
 }

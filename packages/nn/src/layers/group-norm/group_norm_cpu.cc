@@ -35,7 +35,7 @@ struct Cpu {
           sq += d * d;
         }
         store(mean + r, C(m));
-        store(rstd + r, gn_rstd<C>(C(sq / double(z.m)), eps));
+        store(rstd + r, norm_rstd<C>(C(sq / double(z.m)), eps));
       }
     });
   }
@@ -50,7 +50,7 @@ struct Cpu {
         for (int64_t j = 0; j < z.per_group; ++j) {
           const int64_t ch = (r % z.groups) * z.per_group + j, base = r * z.m + j * z.s;
           const C wc = value_or<T>(w, ch, C(1)), bc = value_or<T>(b, ch, C(0));
-          for (int64_t i = 0; i < z.s; ++i) store(y + base + i, gn_output<C>(C(load(x + base + i)), mu, rs, wc, bc));
+          for (int64_t i = 0; i < z.s; ++i) store(y + base + i, norm_output<C>(C(load(x + base + i)), mu, rs, wc, bc));
         }
       }
     });
@@ -80,7 +80,7 @@ struct Cpu {
           ws2 += wc * d;
         }
         C k[2];
-        gn_coefficients<C>(C(load(rstd + r)), C(ws1), C(ws2), z.m, k);
+        norm_coefficients<C>(C(load(rstd + r)), C(ws1), C(ws2), z.m, k);
         store(coef + 2 * r, k[0]);
         store(coef + 2 * r + 1, k[1]);
       }
@@ -97,7 +97,7 @@ struct Cpu {
         for (int64_t j = 0; j < z.per_group; ++j) {
           const int64_t ch = (r % z.groups) * z.per_group + j, base = r * z.m + j * z.s;
           const C wc = value_or<T>(w, ch, C(1));
-          for (int64_t i = 0; i < z.s; ++i) store(gx + base + i, gn_grad_input<C>(C(load(g + base + i)), C(load(x + base + i)), mu, rs, wc, k0, k1));
+          for (int64_t i = 0; i < z.s; ++i) store(gx + base + i, norm_grad_input<C>(C(load(g + base + i)), C(load(x + base + i)), mu, rs, wc, k0, k1));
         }
       }
     });

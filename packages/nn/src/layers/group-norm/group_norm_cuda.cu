@@ -47,7 +47,7 @@ template <typename T, typename C = compute_t<T>> __global__ void stats_kernel(co
     const C var = block_sum(sq) / C(m);
     if (threadIdx.x == 0) {
       store(mean + r, mu);
-      store(rstd + r, gn_rstd<C>(var, eps));
+      store(rstd + r, norm_rstd<C>(var, eps));
     }
   }
 }
@@ -57,7 +57,7 @@ __global__ void apply_kernel(const T* x, const T* mean, const T* rstd, const T* 
   KILN_GRID_LOOP(e, numel) {
     const GroupNormAt at(e, z.c, z.s, z.per_group);
     const C wc = w ? C(load(w + at.channel)) : C(1), bc = b ? C(load(b + at.channel)) : C(0);
-    store(y + e, gn_output<C>(C(load(x + e)), C(load(mean + at.row)), C(load(rstd + at.row)), wc, bc));
+    store(y + e, norm_output<C>(C(load(x + e)), C(load(mean + at.row)), C(load(rstd + at.row)), wc, bc));
   }
 }
 
@@ -87,7 +87,7 @@ __global__ void backward_reduce_kernel(const T* g, const T* x, const T* mean, co
     }
     if (threadIdx.x == 0) {
       C k[2];
-      gn_coefficients<C>(C(load(rstd + r)), ws1, ws2, z.m, k);
+      norm_coefficients<C>(C(load(rstd + r)), ws1, ws2, z.m, k);
       store(coef + 2 * r, k[0]);
       store(coef + 2 * r + 1, k[1]);
     }
@@ -99,8 +99,8 @@ __global__ void backward_input_kernel(const T* g, const T* x, const T* mean, con
   KILN_GRID_LOOP(e, numel) {
     const GroupNormAt at(e, z.c, z.s, z.per_group);
     const C wc = w ? C(load(w + at.channel)) : C(1);
-    store(gx + e, gn_grad_input<C>(C(load(g + e)), C(load(x + e)), C(load(mean + at.row)), C(load(rstd + at.row)), wc, C(load(coef + 2 * at.row)),
-                                   C(load(coef + 2 * at.row + 1))));
+    store(gx + e, norm_grad_input<C>(C(load(g + e)), C(load(x + e)), C(load(mean + at.row)), C(load(rstd + at.row)), wc, C(load(coef + 2 * at.row)),
+                                     C(load(coef + 2 * at.row + 1))));
   }
 }
 

@@ -1,0 +1,44 @@
+// What the normalisation kernels share (group-norm/group_norm.h, batch-norm/batch_norm.h): the
+// operand check of a per-row or per-channel vector and the formulas of the normalised output and
+// of the input's gradient, which are the same for any normalisation over a set of n values (the
+// derivation is in batch-norm/batch-norm-function.ts). With rstd = 1 / sqrt(var + eps):
+//
+//   y = (x - mean)·rstd·w + b
+//   coef0 = rstd·Σ(w·g) / n,   coef1 = rstd³·Σ(w·g·(x - mean)) / n        (sums over the set)
+//   ∂L/∂x = w·rstd·g - (x - mean)·coef1 - coef0
+//
+// Group normalisation's w varies inside a set (a group holds several channels), so its caller
+// sums w·g per channel; batch normalisation's w is one value per set.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include "kiln/dtype.h"
+#include "kiln/kernel.h"
+
+namespace kiln { namespace nn {
+
+// A vector operand: contiguous, `count` values of `dtype`.
+inline void check_vector(const KernelCall& call, const TensorArg& v, DType dtype, int64_t count, const char* what) {
+  KILN_CHECK(v.is_contiguous() && v.numel == count && v.dtype == dtype, Internal, call.name,
+             std::string("expected ") + what + " of " + std::to_string(count) + " values of dtype " + dtype_name(dtype));
+}
+
+// An operand shaped as x (the gradient, the output).
+inline void check_like(const KernelCall& call, const TensorArg& t, const TensorArg& x, const char* what) {
+  KILN_CHECK(t.is_contiguous() && t.numel == x.numel && t.dtype == x.dtype, Internal, call.name, std::string("expected ") + what + " shaped as the input");
+}
+
+template <typename C> KILN_HD C norm_rstd(C var, C eps) { return C(1) / sqrt(var + eps); }
+
+template <typename C> KILN_HD C norm_output(C x, C mean, C rstd, C w, C b) { return (x - mean) * rstd * w + b; }
+
+// coef[0] and coef[1] of a set of n values from its sums Σ w·g and Σ w·g·(x - mean)
+template <typename C> KILN_HD void norm_coefficients(C rstd, C sum_wg, C sum_wgc, int64_t n, C* coef) {
+  coef[0] = rstd * sum_wg / C(n);
+  coef[1] = rstd * rstd * rstd * sum_wgc / C(n);
+}
+
+template <typename C> KILN_HD C norm_grad_input(C g, C x, C mean, C rstd, C w, C coef0, C coef1) { return w * rstd * g - (x - mean) * coef1 - coef0; }
+
+}}  // namespace kiln::nn
