@@ -2,7 +2,7 @@
 // tools/reference/make_anchor_fixtures.py), on every device, with their argument checks and no leaks.
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { type DType, type Tensor, DTypeError, ShapeError, ValueError, tensor, tidy, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, DTypeError, ShapeError, ValueError, profile, tensor, tidy, zeros } from '@kiln/tensor';
 import { expectError, forEachDevice, randomValues, settledAllocated } from '@kiln/tensor/testing';
 import { AnchorGenerator, Matcher } from '@kiln/vision';
 
@@ -52,6 +52,32 @@ forEachDevice('AnchorGenerator', (dev) => {
     for (let i = 0; i < 20; i++) gen.call(images, features).forEach((a) => a.dispose());
     expect(await settledAllocated(dev)).toBe(before);
     for (const t of [images, ...features]) t.dispose();
+  });
+
+  it('makes the anchors of a size once: a second call launches nothing; other sizes, dtypes and evicted sets are made again, right', () => {
+    const gen = new AnchorGenerator([[32, 64], [128]], [[0.5, 1, 2], [1]]);
+    const anchorsAt = (side: number, dtype: DType = 'float32') => {
+      const images = zeros([2, 3, side, side], { device: dev }), features = [zeros([2, 8, side / 8, side / 8], { dtype, device: dev }), zeros([2, 8, side / 16, side / 16], { dtype, device: dev })];
+      let out: Tensor[] = [];
+      const launched = profile(() => { out = gen.call(images, features); }).keyAverages().filter((r) => r.kind === 'kernel').length;
+      const got = out.map(values);
+      for (const t of [images, ...features, ...out]) t.dispose();      // disposing the views leaves the kept set intact
+      return { launched, got };
+    };
+    const fresh = (side: number, dtype: DType = 'float32') => new AnchorGenerator([[32, 64], [128]], [[0.5, 1, 2], [1]]).gridAnchors(
+      [[side / 8, side / 8], [side / 16, side / 16]], [[8, 8], [16, 16]], { dtype, device: dev }).flatMap(values);
+    const first = anchorsAt(64);
+    expect(first.launched).toBeGreaterThan(0);
+    expect(first.got[0]).toEqual(fresh(64));
+    expect(first.got[1]).toEqual(first.got[0]);
+    const again = anchorsAt(64);
+    expect(again.launched).toBe(0);
+    expect(again.got).toEqual(first.got);
+    expect(anchorsAt(64, 'float64').launched).toBeGreaterThan(0);   // another dtype: another set
+    for (let side = 80; side <= 80 + 16 * 8; side += 16) expect(anchorsAt(side).got[0]).toEqual(fresh(side));   // 9 more sizes: the first ones evicted
+    const remade = anchorsAt(64);
+    expect(remade.launched).toBeGreaterThan(0);
+    expect(remade.got).toEqual(first.got);
   });
 
   it('rejects mismatched levels and shapes with typed errors', () => {

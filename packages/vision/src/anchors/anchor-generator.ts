@@ -2,7 +2,7 @@
  * `AnchorGenerator`: torchvision's anchors over a feature pyramid, computed on the feature maps'
  * device and in their dtype.
  */
-import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, arange, cat, checkOptionKeys, describeValue, stack, tensor, tidy } from '@kiln/tensor';
+import { type DType, type DeviceLike, type Tensor, ShapeError, ValueError, arange, cat, checkOptionKeys, describeValue, keep, stack, tensor, tidy } from '@kiln/tensor';
 import { Module } from '@kiln/nn';
 import { cellAnchors } from './cell-anchors.js';
 
@@ -41,6 +41,12 @@ function checkLevels(arg: string, v: readonly (readonly number[])[], positive: b
  * another. `forward` returns one [sum of H·W·A, 4] (x1, y1, x2, y2) tensor per image, on the
  * feature maps' device and in their dtype.
  *
+ * The anchors depend only on the grids, the strides and where they are made, so the generator keeps
+ * the last few sets it made (8) and hands out views of them: a training step at a fixed image size
+ * makes its anchors once, where computing them took about 13 uploads and 60 small launches per step
+ * and a copy per image (torchvision computes them every step). The views share one storage: treat
+ * them as read-only (an in-place op on one would change the anchors of later steps).
+ *
  * @example
  * ```ts
  * // RetinaNet's: 3 sizes × 3 ratios on each of 5 levels
@@ -57,6 +63,8 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
   readonly aspectRatios: number[][];
   /** Each level's [A, 4] base anchors centred on (0, 0) (torchvision's `cell_anchors`). */
   readonly cellAnchors: number[][][];
+  /** Every level's anchors, concatenated, per (grids, strides, dtype, device): the most recent last. */
+  private readonly made = new Map<string, Tensor>();
 
   /**
    * `sizes` and `aspectRatios` are lists per level; a flat `sizes` list gives one level per size
@@ -132,11 +140,29 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
     });
     const strides = grids.map(([h, w]): [number, number] => [Math.floor(imageH / h), Math.floor(imageW / w)]);
     const count = 'tensors' in images ? images.imageSizes.length : batch.shape[0];
-    const levels = this.gridAnchors(grids, strides, { dtype: featureMaps[0].dtype, device: featureMaps[0].device });
-    try {
-      return Array.from({ length: count }, () => cat(levels, 0));
-    } finally {
-      for (const l of levels) l.dispose();
-    }
+    const anchors = this.allLevels(grids, strides, featureMaps[0].dtype, featureMaps[0].device);
+    return Array.from({ length: count }, () => anchors.view([-1, 4]));
   }
+
+  /** Every level's anchors for these grids and strides, concatenated: made once per key and kept (see the class). */
+  private allLevels(grids: [number, number][], strides: [number, number][], dtype: DType, device: DeviceLike): Tensor {
+    const key = JSON.stringify([grids, strides, dtype, String(device)]);
+    const kept = this.made.get(key);
+    if (kept && !kept.isDisposed) {
+      this.made.delete(key);   // most recent last
+      this.made.set(key, kept);
+      return kept;
+    }
+    const anchors = keep(tidy(() => cat(this.gridAnchors(grids, strides, { dtype, device }), 0)));
+    this.made.set(key, anchors);
+    if (this.made.size > AnchorGenerator.KEPT) {
+      const [oldest, t] = this.made.entries().next().value as [string, Tensor];
+      this.made.delete(oldest);
+      t.dispose();   // views handed out keep their storage alive
+    }
+    return anchors;
+  }
+
+  /** How many sets of anchors a generator keeps (image sizes of a multi-scale training, say). */
+  private static readonly KEPT = 8;
 }
