@@ -107,7 +107,8 @@ template <typename T, typename C = compute_t<T>> __global__ void stats_partial_k
 
 // One warp per channel: its partials merged, then the statistics and the running update.
 template <typename C>
-__global__ void stats_finish_kernel(const Moments<C>* partials, BatchNormSizes z, int64_t per_channel, C eps, C factor, C* mean, C* rstd, C* run_mean, C* run_var) {
+__global__ void stats_finish_kernel(const Moments<C>* partials, BatchNormSizes z, int64_t per_channel, C eps, C factor, C* mean, C* rstd, C* run_mean,
+                                    C* run_var) {
   for (int64_t ch = blockIdx.x; ch < z.c; ch += gridDim.x) {
     Moments<C> m{C(0), C(0), C(0)};
     for (int64_t i = threadIdx.x; i < per_channel; i += 32) m = merge(m, partials[ch * per_channel + i]);
@@ -129,7 +130,8 @@ template <typename C> struct Sums {
   C g, gc;
 };
 
-template <typename T, typename C = compute_t<T>> __global__ void backward_partial_kernel(const T* g, const T* x, const C* mean, Sums<C>* partials, BatchNormSizes z, Tiles t) {
+template <typename T, typename C = compute_t<T>> __global__ void backward_partial_kernel(const T* g, const T* x, const C* mean, Sums<C>* partials,
+                                                                                         BatchNormSizes z, Tiles t) {
   __shared__ Sums<C> shared[kMaxTileThreads / 32];
   const auto add = [](const Sums<C>& a, const Sums<C>& b) { return Sums<C>{a.g + b.g, a.gc + b.gc}; };
   for (int64_t b = blockIdx.x; b < t.total; b += gridDim.x) {
@@ -147,7 +149,8 @@ template <typename T, typename C = compute_t<T>> __global__ void backward_partia
 }
 
 template <typename C>
-__global__ void backward_finish_kernel(const Sums<C>* partials, BatchNormSizes z, int64_t per_channel, const C* rstd, const C* w, C* grad_w, C* grad_b, C* coef) {
+__global__ void backward_finish_kernel(const Sums<C>* partials, BatchNormSizes z, int64_t per_channel, const C* rstd, const C* w, C* grad_w, C* grad_b,
+                                       C* coef) {
   for (int64_t ch = blockIdx.x; ch < z.c; ch += gridDim.x) {
     Sums<C> s{C(0), C(0)};
     for (int64_t i = threadIdx.x; i < per_channel; i += 32) {
@@ -164,8 +167,7 @@ struct ChannelOf {
   IntDivider by_s, by_c;
   int64_t s, c;
   bool small;
-  explicit ChannelOf(const BatchNormSizes& z, int64_t numel)
-      : s(z.s), c(z.c), small(numel < (int64_t(1) << 31)) {
+  explicit ChannelOf(const BatchNormSizes& z, int64_t numel) : s(z.s), c(z.c), small(numel < (int64_t(1) << 31)) {
     if (small) {
       by_s = IntDivider((uint32_t)std::max<int64_t>(1, z.s));
       by_c = IntDivider((uint32_t)std::max<int64_t>(1, z.c));
@@ -187,7 +189,8 @@ __global__ void apply_kernel(const T* x, const C* mean, const C* rstd, const C* 
 }
 
 template <typename T, typename C = compute_t<T>>
-__global__ void backward_input_kernel(const T* g, const T* x, const C* mean, const C* rstd, const C* coef, const C* w, T* gx, int64_t numel, ChannelOf channel_of) {
+__global__ void backward_input_kernel(const T* g, const T* x, const C* mean, const C* rstd, const C* coef, const C* w, T* gx, int64_t numel,
+                                      ChannelOf channel_of) {
   KILN_GRID_LOOP(e, numel) {
     const int64_t ch = channel_of(e);
     store(gx + e, norm_grad_input<C>(C(load(g + e)), C(load(x + e)), mean[ch], rstd[ch], w ? w[ch] : C(1), coef[2 * ch], coef[2 * ch + 1]));
@@ -208,7 +211,7 @@ struct Cuda {
     stats_partial_kernel<T><<<grid_of(t.total), t.threads, 0, stream>>>(c.in(0).ptr<T>(), part, z, t);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
     stats_finish_kernel<P><<<grid_of(z.c), 32, 0, stream>>>(part, z, t.per_channel, P(c.attr(0)), P(c.attr(1)), c.out(0).ptr<P>(), c.out(1).ptr<P>(),
-                                                           running ? c.out(2).ptr<P>() : nullptr, running ? c.out(3).ptr<P>() : nullptr);
+                                                            running ? c.out(2).ptr<P>() : nullptr, running ? c.out(3).ptr<P>() : nullptr);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 
@@ -228,17 +231,17 @@ struct Cuda {
     auto* part = static_cast<Sums<P>*>(partials.data);
     backward_partial_kernel<T><<<grid_of(t.total), t.threads, 0, stream>>>(c.in(0).ptr<T>(), c.in(1).ptr<T>(), c.in(2).ptr<P>(), part, z, t);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-    backward_finish_kernel<P><<<grid_of(z.c), 32, 0, stream>>>(part, z, t.per_channel, c.in(3).ptr<P>(), ptr_or_null<P>(w), c.out(0).ptr<P>(),
-                                                              c.out(1).ptr<P>(), c.out(2).ptr<P>());
+    backward_finish_kernel<P>
+        <<<grid_of(z.c), 32, 0, stream>>>(part, z, t.per_channel, c.in(3).ptr<P>(), ptr_or_null<P>(w), c.out(0).ptr<P>(), c.out(1).ptr<P>(), c.out(2).ptr<P>());
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 
   template <typename T> static void backward_input(KernelCall& c, const BatchNormSizes& z, const TensorArg* w) {
     using P = compute_t<T>;
     const TensorArg& x = c.in(1);
-    backward_input_kernel<T><<<cuda::blocks_for(x.numel), cuda::kThreads, 0, cuda::stream_of(c)>>>(
-        c.in(0).ptr<T>(), x.ptr<T>(), c.in(2).ptr<P>(), c.in(3).ptr<P>(), c.in(4).ptr<P>(), ptr_or_null<P>(w), c.out(0).ptr<T>(), x.numel,
-        ChannelOf(z, x.numel));
+    backward_input_kernel<T><<<cuda::blocks_for(x.numel), cuda::kThreads, 0, cuda::stream_of(c)>>>(c.in(0).ptr<T>(), x.ptr<T>(), c.in(2).ptr<P>(),
+                                                                                                   c.in(3).ptr<P>(), c.in(4).ptr<P>(), ptr_or_null<P>(w),
+                                                                                                   c.out(0).ptr<T>(), x.numel, ChannelOf(z, x.numel));
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 };
