@@ -265,7 +265,31 @@ forEachDevice('GroupNorm', (dev) => {
     }
   });
 
-  it('float16 and bfloat16 take the composed path (no group_norm kernel) and agree with float32, forward and backward', () => {
+  it('float16 and bfloat16 values with float32 parameters (autocast\'s case): the kernels, half output and input gradient, float32 parameter gradients', () => {
+    const gn = new GroupNorm(2, 4, { device: dev });
+    noGrad(() => gn.weight!.copy_(rand(76, [4], dev, 'float32').add(1)));
+    const x32 = rand(77, [3, 4, 5, 5], dev, 'float32').mul(2).add(0.5);
+    const g32 = rand(78, [3, 4, 5, 5], dev, 'float32');
+    for (const dtype of ['float16', 'bfloat16'] as const) {
+      const xh = x32.to(dtype).requiresGrad_();
+      const ref = xh.detach().to('float32').requiresGrad_();
+      let y: Tensor | null = null;
+      const ran = profile(() => { y = GroupNormFunction.apply(xh, gn.weight, gn.bias, 2, 1e-5); }).keyAverages().map((r) => r.name);
+      expect(ran, dtype).toContain('group_norm_stats');
+      expect(y!.dtype).toBe(dtype);
+      const [gx, gw, gb] = grad(y!, [xh, gn.weight!, gn.bias!], g32.to(dtype));
+      expect([gx.dtype, gw.dtype, gb.dtype]).toEqual([dtype, 'float32', 'float32']);
+      const yRef = GroupNormFunction.apply(ref, gn.weight, gn.bias, 2, 1e-5);
+      const want = grad(yRef, [ref, gn.weight!, gn.bias!], g32.to(dtype).to('float32'));
+      const tol = dtype === 'float16' ? 5e-3 : 3e-2;
+      expectClose(y!.to('float32'), values(yRef), { rtol: tol, atol: tol, what: dtype });
+      expectClose(gx.to('float32'), values(want[0]), { rtol: 4 * tol, atol: 4 * tol, what: `${dtype} input gradient` });
+      expectClose(gw, values(want[1]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} weight gradient` });
+      expectClose(gb, values(want[2]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} bias gradient` });
+    }
+  });
+
+  it('float16 and bfloat16 layers (half parameters) take the composed path (no group_norm kernel) and agree with float32, forward and backward', () => {
     const gn = new GroupNorm(2, 4, { device: dev });
     const x32 = rand(46, [2, 4, 3, 3], dev, 'float32').requiresGrad_();
     const g32 = rand(47, [2, 4, 3, 3], dev, 'float32');

@@ -18,6 +18,10 @@
 
 namespace kiln { namespace nn {
 
+// The dtype of the statistics and parameters for values of dtype x: float32 for the half types (as
+// PyTorch's normalisations under autocast: float32 parameters, half activations), else x's.
+inline DType norm_stat_dtype(DType x) { return x == DType::Float64 ? DType::Float64 : DType::Float32; }
+
 // A vector operand: contiguous, `count` values of `dtype`.
 inline void check_vector(const KernelCall& call, const TensorArg& v, DType dtype, int64_t count, const char* what) {
   KILN_CHECK(v.is_contiguous() && v.numel == count && v.dtype == dtype, Internal, call.name,

@@ -6,7 +6,8 @@
  * statistics, parameters and running statistics in float32 for the half dtypes (float64 for
  * float64), as PyTorch's batch norm under autocast.
  */
-import { type DType, type Tensor, emptyOn, isFloating, launchKernel, tidy } from '@kiln/tensor';
+import { type Tensor, emptyOn, isFloating, launchKernel, tidy } from '@kiln/tensor';
+import { contiguous, present, statDtype } from '../norm-operands.js';
 
 /** The running statistics a training step updates in place: running = (1 - factor)·running + factor·batch. */
 export interface RunningStats {
@@ -14,11 +15,6 @@ export interface RunningStats {
   variance: Tensor;
   /** the new batch's weight: the momentum, or 1 / batches seen for a cumulative average */
   factor: number;
-}
-
-/** The dtype of the statistics and parameters the kernels take for values of `dtype`. */
-export function statDtype(dtype: DType): DType {
-  return dtype === 'float64' ? 'float64' : 'float32';
 }
 
 /**
@@ -32,9 +28,6 @@ export function kernelsTake(x: Tensor, weight: Tensor | null, bias: Tensor | nul
   const runningOk = !running || [running.mean, running.variance].every((t) => t.dtype === p && t.isContiguous);
   return runningOk && [weight, bias].every((t) => t === null || t.dtype === p);
 }
-
-const contiguous = (t: Tensor): Tensor => (t.isContiguous ? t : t.contiguous());
-const present = (...ts: (Tensor | null)[]): Tensor[] => ts.filter((t): t is Tensor => t !== null).map(contiguous);
 
 /** y, and each channel's mean and 1 / sqrt(var + eps), [C] each (kept for backward); the running statistics updated. */
 export function batchNormForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, running: RunningStats | null): { y: Tensor; mean: Tensor; rstd: Tensor } {

@@ -38,9 +38,6 @@ struct BatchNormSizes {
   KILN_HD int64_t count() const { return n * s; }
 };
 
-// The dtype of the statistics and parameters for values of `x` (P above).
-inline DType batch_norm_stat_dtype(DType x) { return x == DType::Float64 ? DType::Float64 : DType::Float32; }
-
 inline BatchNormSizes batch_norm_sizes(const KernelCall& call, const TensorArg& x) {
   KILN_CHECK(x.ndim >= 2 && x.is_contiguous(), Internal, call.name, "expected a contiguous input [N, C, ...]");
   BatchNormSizes z{x.shape[0], x.shape[1], 1};
@@ -50,7 +47,7 @@ inline BatchNormSizes batch_norm_sizes(const KernelCall& call, const TensorArg& 
 
 // Operands [.., mean, rstd, (weight)] of the per-channel kind, from index `first` of the inputs.
 inline const TensorArg* check_channel_inputs(const KernelCall& c, const TensorArg& x, const BatchNormSizes& z, int first, bool has_w) {
-  const DType p = batch_norm_stat_dtype(x.dtype);
+  const DType p = norm_stat_dtype(x.dtype);
   check_vector(c, c.in(first), p, z.c, "mean");
   check_vector(c, c.in(first + 1), p, z.c, "rstd");
   if (!has_w) return nullptr;
@@ -79,7 +76,7 @@ template <typename Device> void batch_norm_stats_entry(KernelCall& c) {
              "expected [x], [mean, rstd, (runningMean, runningVar)] and attributes [eps, factor]");
   const TensorArg& x = c.in(0);
   const BatchNormSizes z = batch_norm_sizes(c, x);
-  const DType p = batch_norm_stat_dtype(x.dtype);
+  const DType p = norm_stat_dtype(x.dtype);
   const char* names[4] = {"mean", "rstd", "runningMean", "runningVar"};
   for (int i = 0; i < c.n_outputs; ++i) check_vector(c, c.out(i), p, z.c, names[i]);
   KILN_CHECK(z.count() > 1 || c.n_outputs == 2, Internal, c.name, "expected more than one value per channel with running statistics");
@@ -93,7 +90,7 @@ template <typename Device> void batch_norm_apply_entry(KernelCall& c) {
   KILN_CHECK(c.n_inputs == 3 + has_w + has_b, Internal, c.name, "expected [x, mean, rstd, (weight), (bias)]");
   const TensorArg& x = c.in(0);
   const BatchNormSizes z = batch_norm_sizes(c, x);
-  const DType p = batch_norm_stat_dtype(x.dtype);
+  const DType p = norm_stat_dtype(x.dtype);
   check_vector(c, c.in(1), p, z.c, "mean");
   check_vector(c, c.in(2), p, z.c, "rstd");
   const TensorArg* w = has_w ? &c.in(3) : nullptr;
@@ -113,7 +110,7 @@ template <typename Device> void batch_norm_backward_reduce_entry(KernelCall& c) 
   const BatchNormSizes z = batch_norm_sizes(c, x);
   check_like(c, g, x, "the gradient");
   const TensorArg* w = check_channel_inputs(c, x, z, 2, has_w);
-  const DType p = batch_norm_stat_dtype(x.dtype);
+  const DType p = norm_stat_dtype(x.dtype);
   check_vector(c, c.out(0), p, z.c, "gradWeight");
   check_vector(c, c.out(1), p, z.c, "gradBias");
   check_vector(c, c.out(2), p, z.c * 2, "coef");
@@ -129,7 +126,7 @@ template <typename Device> void batch_norm_backward_input_entry(KernelCall& c) {
   const BatchNormSizes z = batch_norm_sizes(c, x);
   check_like(c, g, x, "the gradient");
   const TensorArg* w = check_channel_inputs(c, x, z, 2, has_w);
-  check_vector(c, c.in(4), batch_norm_stat_dtype(x.dtype), z.c * 2, "coef");
+  check_vector(c, c.in(4), norm_stat_dtype(x.dtype), z.c * 2, "coef");
   check_like(c, c.out(0), x, "gx");
   if (x.numel == 0) return;
   KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template backward_input<scalar_t>(c, z, w));

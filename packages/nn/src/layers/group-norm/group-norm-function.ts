@@ -1,9 +1,10 @@
 /**
  * Group normalisation as one autograd Function with its derivative written out, as PyTorch's
- * native_group_norm and its backward: for float32 and float64 values its own kernels
+ * native_group_norm and its backward: for values of a floating dtype with parameters of the
+ * statistics' dtype (float32 for half values, as under autocast) its own kernels
  * (group-norm-kernels.ts, group_norm.h: two launches forward, two backward plus the parameters'
- * small sums), otherwise (half dtypes, or a backward pass that records a graph) the same formulas
- * composed of tensor ops. Composed from mean, var, sub, div, mul and add as autograd sees them,
+ * small sums), otherwise (half parameters, or a backward pass that records a graph) the same
+ * formulas composed of tensor ops. Composed from mean, var, sub, div, mul and add as autograd sees them,
  * the layer took about thirty launches per pass and eight autograd nodes; it is one node.
  *
  * x [N, C, *] is split per sample into G groups of C/G channels; each group's n = (C/G)·S values
@@ -125,6 +126,8 @@ function composedBackward(gradY: Tensor, x: Tensor, weight: Tensor | null, saved
     // invstd·Σg'/n and invstd³·Σ g'·(x - mean)/n, per group
     const alongOnes = invstd.mul(sumGw).div(n), alongCentred = invstd.pow(3).mul(dotGw).div(n);
     gradX = g4.mul(k).sub(centred.mul(alongCentred)).sub(alongOnes).reshape([...x.shape]);
+    // (half values with float32 parameters promote: the gradient of x is in x's dtype)
+    if (gradX.dtype !== x.dtype) gradX = gradX.to(x.dtype);
   }
   const gradW = needW ? s2.mul(invstd).sum(0).reshape([C]) : null;
   const gradB = needB ? s1.sum(0).reshape([C]) : null;

@@ -2,23 +2,22 @@
  * Group normalisation through its own kernels (group_norm.h: the formulas; group_norm_cpu.cc and
  * group_norm_cuda.cu), two launches forward and two backward plus the parameters' three small ops,
  * where the same arithmetic composed of tensor ops takes about thirty. GroupNormFunction uses them
- * for float32 and float64 values (with parameters of the same dtype) and for a backward pass that
- * records no graph; the composed ops serve the other cases.
+ * for values of any floating dtype with parameters of the statistics' dtype (float32 for the half
+ * dtypes, as under autocast) and for a backward pass that records no graph; the composed ops serve
+ * the other cases.
  */
-import { type Tensor, emptyOn, launchKernel, tidy } from '@kiln/tensor';
+import { type Tensor, emptyOn, isFloating, launchKernel, tidy } from '@kiln/tensor';
+import { contiguous, present, statDtype } from '../norm-operands.js';
 
-/** Whether the kernels take these operands: float32 or float64, not empty, parameters of x's dtype. */
+/** Whether the kernels take these operands: a floating dtype, not empty, parameters of statDtype(x). */
 export function kernelsTake(x: Tensor, weight: Tensor | null, bias: Tensor | null): boolean {
-  return (x.dtype === 'float32' || x.dtype === 'float64') && x.numel > 0 && [weight, bias].every((p) => p === null || p.dtype === x.dtype);
+  return isFloating(x.dtype) && x.numel > 0 && [weight, bias].every((p) => p === null || p.dtype === statDtype(x.dtype));
 }
-
-const contiguous = (t: Tensor): Tensor => (t.isContiguous ? t : t.contiguous());
-const present = (...ts: (Tensor | null)[]): Tensor[] => ts.filter((t): t is Tensor => t !== null).map(contiguous);
 
 /** y, and the mean and 1 / sqrt(var + eps) of each group, [N, G] (kept for backward). */
 export function groupNormForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, groups: number, eps: number): { y: Tensor; mean: Tensor; rstd: Tensor } {
-  const N = x.shape[0];
-  const mean = emptyOn([N, groups], x.dtype, x.device), rstd = emptyOn([N, groups], x.dtype, x.device);
+  const N = x.shape[0], p = statDtype(x.dtype);
+  const mean = emptyOn([N, groups], p, x.device), rstd = emptyOn([N, groups], p, x.device);
   const y = emptyOn([...x.shape], x.dtype, x.device);
   try {
     tidy(() => {
@@ -35,10 +34,10 @@ export function groupNormForward(x: Tensor, weight: Tensor | null, bias: Tensor 
 
 /** The gradients of x, weight and bias (null where not needed) from the gradient of y. */
 export function groupNormBackward(gradY: Tensor, x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor, groups: number, need: readonly boolean[]): [Tensor | null, Tensor | null, Tensor | null] {
-  const [N, C] = x.shape as [number, number];
+  const [N, C] = x.shape as [number, number], p = statDtype(x.dtype);
   return tidy(() => {
     const g = contiguous(gradY), xc = contiguous(x), w = present(weight);
-    const s1 = emptyOn([N, C], x.dtype, x.device), s2 = emptyOn([N, C], x.dtype, x.device), coef = emptyOn([N * groups, 2], x.dtype, x.device);
+    const s1 = emptyOn([N, C], p, x.device), s2 = emptyOn([N, C], p, x.device), coef = emptyOn([N * groups, 2], p, x.device);
     launchKernel('group_norm_backward_reduce', [g, xc, mean, rstd, ...w], [s1, s2, coef], [groups, weight ? 1 : 0]);
     let gradX: Tensor | null = null;
     if (need[0]) {

@@ -4,8 +4,10 @@
 //
 // x [N, C, *] is contiguous; S is the product of its spatial sizes and the channels split into G
 // groups of C/G, so that the values of group g of sample n are one contiguous row of
-// M = (C/G)·S values, row n·G + g. Float32 and float64 (the CUDA kernels compute float32 in
-// float; the CPU kernels take every sum in double).
+// M = (C/G)·S values, row n·G + g. x, y and their gradients are of dtype T (float32, float64,
+// float16 or bfloat16); the statistics, the parameters and the sums of P = compute_t<T> (float32
+// for the half types: norm_stat_dtype). The CUDA kernels compute in P; the CPU kernels take every
+// sum in double.
 //
 // Kernel "group_norm_stats": inputs [x], outputs [mean [N·G], rstd [N·G]]; attrs [groups, eps]:
 //
@@ -54,9 +56,9 @@ inline GroupNormSizes group_norm_sizes(const KernelCall& call, const TensorArg& 
   return z;
 }
 
-// A per-row [N·G] or per-channel [C] operand: `count` values in the input's dtype.
+// A per-row [N·G] or per-channel [C] operand: `count` values of the statistics' dtype.
 inline void check_vector(const KernelCall& call, const TensorArg& x, const TensorArg& v, int64_t count, const char* what) {
-  check_vector(call, v, x.dtype, count, what);
+  check_vector(call, v, norm_stat_dtype(x.dtype), count, what);
 }
 
 // Element e of x [N, C, S]: its row (n·G + g) and its channel c.
@@ -80,7 +82,7 @@ template <typename Device> void group_norm_stats_entry(KernelCall& c) {
   check_vector(c, x, c.out(0), z.rows(), "mean");
   check_vector(c, x, c.out(1), z.rows(), "rstd");
   if (z.rows() == 0 || z.m == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(x.dtype, c.name, Device::template stats<scalar_t>(c, z));
+  KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template stats<scalar_t>(c, z));
 }
 
 template <typename Device> void group_norm_apply_entry(KernelCall& c) {
@@ -97,7 +99,7 @@ template <typename Device> void group_norm_apply_entry(KernelCall& c) {
   if (b) check_vector(c, x, *b, z.c, "bias");
   check_like(c, c.out(0), x, "y");
   if (x.numel == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(x.dtype, c.name, Device::template apply<scalar_t>(c, z, w, b));
+  KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template apply<scalar_t>(c, z, w, b));
 }
 
 template <typename Device> void group_norm_backward_reduce_entry(KernelCall& c) {
@@ -115,7 +117,7 @@ template <typename Device> void group_norm_backward_reduce_entry(KernelCall& c) 
   check_vector(c, x, c.out(1), z.n * z.c, "s2");
   check_vector(c, x, c.out(2), z.rows() * 2, "coef");
   if (z.rows() == 0 || z.m == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(x.dtype, c.name, Device::template backward_reduce<scalar_t>(c, z, w));
+  KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template backward_reduce<scalar_t>(c, z, w));
 }
 
 template <typename Device> void group_norm_backward_input_entry(KernelCall& c) {
@@ -132,7 +134,7 @@ template <typename Device> void group_norm_backward_input_entry(KernelCall& c) {
   if (w) check_vector(c, x, *w, z.c, "weight");
   check_like(c, c.out(0), x, "gx");
   if (x.numel == 0) return;
-  KILN_DISPATCH_FLOAT_DOUBLE(x.dtype, c.name, Device::template backward_input<scalar_t>(c, z, w));
+  KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template backward_input<scalar_t>(c, z, w));
 }
 
 }}  // namespace kiln::nn

@@ -13,15 +13,14 @@ using cpu::parallel_for;
 // Rows per task: about 32k values each, at least one row.
 int64_t grain_of(const GroupNormSizes& z) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, z.m)); }
 
-template <typename T> compute_t<T> value_or(const TensorArg* v, int64_t i, compute_t<T> otherwise) {
-  return v ? compute_t<T>(load(v->ptr<T>() + i)) : otherwise;
-}
+// Parameter i of v (of the statistics' dtype P), or `otherwise` without one.
+template <typename P> P value_or(const TensorArg* v, int64_t i, P otherwise) { return v ? v->ptr<P>()[i] : otherwise; }
 
 struct Cpu {
   template <typename T> static void stats(KernelCall& c, const GroupNormSizes& z) {
     using C = compute_t<T>;
     const T* x = c.in(0).ptr<T>();
-    T *mean = c.out(0).ptr<T>(), *rstd = c.out(1).ptr<T>();
+    C *mean = c.out(0).ptr<C>(), *rstd = c.out(1).ptr<C>();
     const C eps = C(c.attr(1));
     parallel_for(z.rows(), grain_of(z), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
@@ -42,14 +41,15 @@ struct Cpu {
 
   template <typename T> static void apply(KernelCall& c, const GroupNormSizes& z, const TensorArg* w, const TensorArg* b) {
     using C = compute_t<T>;
-    const T *x = c.in(0).ptr<T>(), *mean = c.in(1).ptr<T>(), *rstd = c.in(2).ptr<T>();
+    const T* x = c.in(0).ptr<T>();
+    const C *mean = c.in(1).ptr<C>(), *rstd = c.in(2).ptr<C>();
     T* y = c.out(0).ptr<T>();
     parallel_for(z.rows(), grain_of(z), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const C mu = C(load(mean + r)), rs = C(load(rstd + r));
         for (int64_t j = 0; j < z.per_group; ++j) {
           const int64_t ch = (r % z.groups) * z.per_group + j, base = r * z.m + j * z.s;
-          const C wc = value_or<T>(w, ch, C(1)), bc = value_or<T>(b, ch, C(0));
+          const C wc = value_or<C>(w, ch, C(1)), bc = value_or<C>(b, ch, C(0));
           for (int64_t i = 0; i < z.s; ++i) store(y + base + i, norm_output<C>(C(load(x + base + i)), mu, rs, wc, bc));
         }
       }
@@ -58,8 +58,9 @@ struct Cpu {
 
   template <typename T> static void backward_reduce(KernelCall& c, const GroupNormSizes& z, const TensorArg* w) {
     using C = compute_t<T>;
-    const T *g = c.in(0).ptr<T>(), *x = c.in(1).ptr<T>(), *mean = c.in(2).ptr<T>(), *rstd = c.in(3).ptr<T>();
-    T *s1 = c.out(0).ptr<T>(), *s2 = c.out(1).ptr<T>(), *coef = c.out(2).ptr<T>();
+    const T *g = c.in(0).ptr<T>(), *x = c.in(1).ptr<T>();
+    const C *mean = c.in(2).ptr<C>(), *rstd = c.in(3).ptr<C>();
+    C *s1 = c.out(0).ptr<C>(), *s2 = c.out(1).ptr<C>(), *coef = c.out(2).ptr<C>();
     parallel_for(z.rows(), grain_of(z), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const double mu = double(load(mean + r));
@@ -75,7 +76,7 @@ struct Cpu {
           const int64_t nc = (r / z.groups) * z.c + ch;
           store(s1 + nc, C(a));
           store(s2 + nc, C(d));
-          const double wc = double(value_or<T>(w, ch, C(1)));
+          const double wc = double(value_or<C>(w, ch, C(1)));
           ws1 += wc * a;
           ws2 += wc * d;
         }
@@ -89,14 +90,15 @@ struct Cpu {
 
   template <typename T> static void backward_input(KernelCall& c, const GroupNormSizes& z, const TensorArg* w) {
     using C = compute_t<T>;
-    const T *g = c.in(0).ptr<T>(), *x = c.in(1).ptr<T>(), *mean = c.in(2).ptr<T>(), *rstd = c.in(3).ptr<T>(), *coef = c.in(4).ptr<T>();
+    const T *g = c.in(0).ptr<T>(), *x = c.in(1).ptr<T>();
+    const C *mean = c.in(2).ptr<C>(), *rstd = c.in(3).ptr<C>(), *coef = c.in(4).ptr<C>();
     T* gx = c.out(0).ptr<T>();
     parallel_for(z.rows(), grain_of(z), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const C mu = C(load(mean + r)), rs = C(load(rstd + r)), k0 = C(load(coef + 2 * r)), k1 = C(load(coef + 2 * r + 1));
         for (int64_t j = 0; j < z.per_group; ++j) {
           const int64_t ch = (r % z.groups) * z.per_group + j, base = r * z.m + j * z.s;
-          const C wc = value_or<T>(w, ch, C(1));
+          const C wc = value_or<C>(w, ch, C(1));
           for (int64_t i = 0; i < z.s; ++i) store(gx + base + i, norm_grad_input<C>(C(load(g + base + i)), C(load(x + base + i)), mu, rs, wc, k0, k1));
         }
       }

@@ -33,7 +33,7 @@ template <typename C> __device__ C block_sum(C v) {
   return result;
 }
 
-template <typename T, typename C = compute_t<T>> __global__ void stats_kernel(const T* x, T* mean, T* rstd, int64_t rows, int64_t m, C eps) {
+template <typename T, typename C = compute_t<T>> __global__ void stats_kernel(const T* x, C* mean, C* rstd, int64_t rows, int64_t m, C eps) {
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* row = x + r * m;
     C sum = C(0);
@@ -53,7 +53,7 @@ template <typename T, typename C = compute_t<T>> __global__ void stats_kernel(co
 }
 
 template <typename T, typename C = compute_t<T>>
-__global__ void apply_kernel(const T* x, const T* mean, const T* rstd, const T* w, const T* b, T* y, int64_t numel, GroupNormSizes z) {
+__global__ void apply_kernel(const T* x, const C* mean, const C* rstd, const C* w, const C* b, T* y, int64_t numel, GroupNormSizes z) {
   KILN_GRID_LOOP(e, numel) {
     const GroupNormAt at(e, z.c, z.s, z.per_group);
     const C wc = w ? C(load(w + at.channel)) : C(1), bc = b ? C(load(b + at.channel)) : C(0);
@@ -62,7 +62,7 @@ __global__ void apply_kernel(const T* x, const T* mean, const T* rstd, const T* 
 }
 
 template <typename T, typename C = compute_t<T>>
-__global__ void backward_reduce_kernel(const T* g, const T* x, const T* mean, const T* rstd, const T* w, T* s1, T* s2, T* coef, GroupNormSizes z) {
+__global__ void backward_reduce_kernel(const T* g, const T* x, const C* mean, const C* rstd, const C* w, C* s1, C* s2, C* coef, GroupNormSizes z) {
   for (int64_t r = blockIdx.x; r < z.rows(); r += gridDim.x) {
     const C mu = C(load(mean + r));
     C ws1 = C(0), ws2 = C(0);   // meaningful in thread 0
@@ -95,7 +95,7 @@ __global__ void backward_reduce_kernel(const T* g, const T* x, const T* mean, co
 }
 
 template <typename T, typename C = compute_t<T>>
-__global__ void backward_input_kernel(const T* g, const T* x, const T* mean, const T* rstd, const T* coef, const T* w, T* gx, int64_t numel, GroupNormSizes z) {
+__global__ void backward_input_kernel(const T* g, const T* x, const C* mean, const C* rstd, const C* coef, const C* w, T* gx, int64_t numel, GroupNormSizes z) {
   KILN_GRID_LOOP(e, numel) {
     const GroupNormAt at(e, z.c, z.s, z.per_group);
     const C wc = w ? C(load(w + at.channel)) : C(1);
@@ -111,28 +111,32 @@ template <typename T> const T* ptr_or_null(const TensorArg* v) { return v ? v->p
 
 struct Cuda {
   template <typename T> static void stats(KernelCall& c, const GroupNormSizes& z) {
-    stats_kernel<T><<<row_blocks(z.rows()), kRowThreads, 0, kiln::cuda::stream_of(c)>>>(c.in(0).ptr<T>(), c.out(0).ptr<T>(), c.out(1).ptr<T>(), z.rows(), z.m,
-                                                                                        compute_t<T>(c.attr(1)));
+    using P = compute_t<T>;
+    stats_kernel<T><<<row_blocks(z.rows()), kRowThreads, 0, kiln::cuda::stream_of(c)>>>(c.in(0).ptr<T>(), c.out(0).ptr<P>(), c.out(1).ptr<P>(), z.rows(), z.m,
+                                                                                        P(c.attr(1)));
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 
   template <typename T> static void apply(KernelCall& c, const GroupNormSizes& z, const TensorArg* w, const TensorArg* b) {
+    using P = compute_t<T>;
     const TensorArg& x = c.in(0);
     apply_kernel<T><<<kiln::cuda::blocks_for(x.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
-        x.ptr<T>(), c.in(1).ptr<T>(), c.in(2).ptr<T>(), ptr_or_null<T>(w), ptr_or_null<T>(b), c.out(0).ptr<T>(), x.numel, z);
+        x.ptr<T>(), c.in(1).ptr<P>(), c.in(2).ptr<P>(), ptr_or_null<P>(w), ptr_or_null<P>(b), c.out(0).ptr<T>(), x.numel, z);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 
   template <typename T> static void backward_reduce(KernelCall& c, const GroupNormSizes& z, const TensorArg* w) {
+    using P = compute_t<T>;
     backward_reduce_kernel<T><<<row_blocks(z.rows()), kRowThreads, 0, kiln::cuda::stream_of(c)>>>(
-        c.in(0).ptr<T>(), c.in(1).ptr<T>(), c.in(2).ptr<T>(), c.in(3).ptr<T>(), ptr_or_null<T>(w), c.out(0).ptr<T>(), c.out(1).ptr<T>(), c.out(2).ptr<T>(), z);
+        c.in(0).ptr<T>(), c.in(1).ptr<T>(), c.in(2).ptr<P>(), c.in(3).ptr<P>(), ptr_or_null<P>(w), c.out(0).ptr<P>(), c.out(1).ptr<P>(), c.out(2).ptr<P>(), z);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 
   template <typename T> static void backward_input(KernelCall& c, const GroupNormSizes& z, const TensorArg* w) {
+    using P = compute_t<T>;
     const TensorArg& x = c.in(1);
     backward_input_kernel<T><<<kiln::cuda::blocks_for(x.numel), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
-        c.in(0).ptr<T>(), x.ptr<T>(), c.in(2).ptr<T>(), c.in(3).ptr<T>(), c.in(4).ptr<T>(), ptr_or_null<T>(w), c.out(0).ptr<T>(), x.numel, z);
+        c.in(0).ptr<T>(), x.ptr<T>(), c.in(2).ptr<P>(), c.in(3).ptr<P>(), c.in(4).ptr<P>(), ptr_or_null<P>(w), c.out(0).ptr<T>(), x.numel, z);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
 };
