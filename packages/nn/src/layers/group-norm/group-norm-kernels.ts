@@ -1,6 +1,6 @@
 /**
  * Group normalisation through its own kernels (group_norm.h: the formulas; group_norm_cpu.cc and
- * group_norm_cuda.cu), two launches forward and two backward plus the parameters' three small ops,
+ * group_norm_cuda.cu), two launches forward and three backward (the parameters' gradients in the third),
  * where the same arithmetic composed of tensor ops takes about thirty. GroupNormFunction uses them
  * for values of any floating dtype with parameters of the statistics' dtype (float32 for the half
  * dtypes, as under autocast) and for a backward pass that records no graph; the composed ops serve
@@ -45,8 +45,12 @@ export function groupNormBackward(gradY: Tensor, x: Tensor, weight: Tensor | nul
       launchKernel('group_norm_backward_input', [g, xc, mean, rstd, coef, ...w], [gradX], [groups, weight ? 1 : 0]);
     }
     // ∂L/∂w_c = Σ_n rstd[n, group(c)]·s2[n, c],  ∂L/∂b_c = Σ_n s1[n, c]
-    const gradW = need[1] ? s2.view([N, groups, C / groups]).mul(rstd.view([N, groups, 1])).sum(0).reshape([C]) : null;
-    const gradB = need[2] ? s1.sum(0) : null;
+    let gradW: Tensor | null = null, gradB: Tensor | null = null;
+    if (need[1] || need[2]) {
+      const gw = emptyOn([C], p, x.device), gb = emptyOn([C], p, x.device);
+      launchKernel('group_norm_param_grads', [s1, s2, rstd], [gw, gb], [groups]);
+      [gradW, gradB] = [need[1] ? gw : null, need[2] ? gb : null];
+    }
     return [gradX, gradW, gradB];
   });
 }

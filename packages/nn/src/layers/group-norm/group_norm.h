@@ -29,8 +29,10 @@
 //
 //   gx = w_c·rstd·g - (x - mean)·coef[ng, 1] - coef[ng, 0]
 //
-// (the weight's and bias's gradients, Σ_n rstd·s2 and Σ_n s1, are small sums the TypeScript side
-// takes).
+// Kernel "group_norm_param_grads": inputs [s1, s2, rstd], outputs [gradWeight [C], gradBias [C]];
+// attrs [groups]:
+//
+//   gradWeight[c] = Σ_n rstd[n, group(c)]·s2[n, c],   gradBias[c] = Σ_n s1[n, c]
 #pragma once
 #include "../norm_common.h"
 
@@ -70,6 +72,18 @@ struct GroupNormAt {
     row = (nc / c) * (c / per_group) + channel / per_group;
   }
 };
+
+// Channel ch's parameter gradients (kernel "group_norm_param_grads"), summed in A.
+template <typename A, typename P>
+KILN_HD void gn_param_grads(const P* s1, const P* s2, const P* rstd, const GroupNormSizes& z, int64_t ch, P* grad_w, P* grad_b) {
+  A w = A(0), b = A(0);
+  for (int64_t i = 0; i < z.n; ++i) {
+    w += A(rstd[i * z.groups + ch / z.per_group]) * A(s2[i * z.c + ch]);
+    b += A(s1[i * z.c + ch]);
+  }
+  grad_w[ch] = P(w);
+  grad_b[ch] = P(b);
+}
 
 // The kernels' entry points, the same on both devices: the operands checked, then the device's
 // Device::stats<T>, apply<T>, backward_reduce<T> or backward_input<T> with the sizes and the
@@ -135,6 +149,22 @@ template <typename Device> void group_norm_backward_input_entry(KernelCall& c) {
   check_like(c, c.out(0), x, "gx");
   if (x.numel == 0) return;
   KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template backward_input<scalar_t>(c, z, w));
+}
+
+template <typename Device> void group_norm_param_grads_entry(KernelCall& c) {
+  KILN_CHECK(c.n_inputs == 3 && c.n_outputs == 2 && c.n_attrs >= 1, Internal, c.name,
+             "expected [s1, s2, rstd], [gradWeight, gradBias] and attributes [groups]");
+  const TensorArg& s1 = c.in(0);
+  KILN_CHECK(s1.ndim == 2 && (s1.dtype == DType::Float32 || s1.dtype == DType::Float64), Internal, c.name, "expected s1 [N, C] of float32 or float64");
+  GroupNormSizes z{s1.shape[0], s1.shape[1], 1, c.int_attr(0), 0, 0};
+  KILN_CHECK(z.groups >= 1 && z.c % z.groups == 0, Internal, c.name, "expected C a multiple of the groups");
+  z.per_group = z.c / z.groups;
+  check_vector(c, c.in(1), s1.dtype, z.n * z.c, "s2");
+  check_vector(c, c.in(2), s1.dtype, z.rows(), "rstd");
+  check_vector(c, c.out(0), s1.dtype, z.c, "gradWeight");
+  check_vector(c, c.out(1), s1.dtype, z.c, "gradBias");
+  if (z.c == 0) return;
+  KILN_DISPATCH_FLOAT_DOUBLE(s1.dtype, c.name, Device::template param_grads<scalar_t>(c, z));
 }
 
 }}  // namespace kiln::nn

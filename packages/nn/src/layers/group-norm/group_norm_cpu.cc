@@ -104,6 +104,14 @@ struct Cpu {
       }
     });
   }
+
+  template <typename P> static void param_grads(KernelCall& c, const GroupNormSizes& z) {
+    const P *s1 = c.in(0).ptr<P>(), *s2 = c.in(1).ptr<P>(), *rstd = c.in(2).ptr<P>();
+    P *grad_w = c.out(0).ptr<P>(), *grad_b = c.out(1).ptr<P>();
+    parallel_for(z.c, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, z.n)), [&](int64_t begin, int64_t end) {
+      for (int64_t ch = begin; ch < end; ++ch) gn_param_grads<double>(s1, s2, rstd, z, ch, grad_w, grad_b);
+    });
+  }
 };
 
 }  // namespace
@@ -112,5 +120,6 @@ KILN_KERNEL("group_norm_stats", group_norm_stats_entry<Cpu>);
 KILN_KERNEL("group_norm_apply", group_norm_apply_entry<Cpu>);
 KILN_KERNEL("group_norm_backward_reduce", group_norm_backward_reduce_entry<Cpu>);
 KILN_KERNEL("group_norm_backward_input", group_norm_backward_input_entry<Cpu>);
+KILN_KERNEL("group_norm_param_grads", group_norm_param_grads_entry<Cpu>);
 
 }}  // namespace kiln::nn

@@ -2,7 +2,7 @@
 // the backward pass's sums take one block per row (one group of one sample): its threads stride
 // over the row and their partial sums are merged by warp shuffles and one shared-memory step, in
 // a fixed order (deterministic, no atomics). The normalisation and the input gradient are
-// elementwise, one thread per value.
+// elementwise, one thread per value; the parameters' gradients one thread per channel.
 #include <algorithm>
 #include "cuda/runtime.h"
 #include "group_norm.h"
@@ -104,6 +104,10 @@ __global__ void backward_input_kernel(const T* g, const T* x, const C* mean, con
   }
 }
 
+template <typename P> __global__ void param_grads_kernel(const P* s1, const P* s2, const P* rstd, P* grad_w, P* grad_b, GroupNormSizes z) {
+  KILN_GRID_LOOP(ch, z.c) gn_param_grads<P>(s1, s2, rstd, z, ch, grad_w, grad_b);
+}
+
 // Blocks for one block per row (grid-stride beyond the grid's limit).
 unsigned row_blocks(int64_t rows) { return (unsigned)std::min<int64_t>(rows, 1 << 20); }
 
@@ -139,6 +143,12 @@ struct Cuda {
         c.in(0).ptr<T>(), x.ptr<T>(), c.in(2).ptr<P>(), c.in(3).ptr<P>(), c.in(4).ptr<P>(), ptr_or_null<P>(w), c.out(0).ptr<T>(), x.numel, z);
     KILN_CUDA_CHECK(cudaGetLastError(), c.name);
   }
+
+  template <typename P> static void param_grads(KernelCall& c, const GroupNormSizes& z) {
+    param_grads_kernel<P><<<kiln::cuda::blocks_for(z.c), kiln::cuda::kThreads, 0, kiln::cuda::stream_of(c)>>>(
+        c.in(0).ptr<P>(), c.in(1).ptr<P>(), c.in(2).ptr<P>(), c.out(0).ptr<P>(), c.out(1).ptr<P>(), z);
+    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
+  }
 };
 
 }  // namespace
@@ -147,5 +157,6 @@ KILN_KERNEL("group_norm_stats", group_norm_stats_entry<Cuda>);
 KILN_KERNEL("group_norm_apply", group_norm_apply_entry<Cuda>);
 KILN_KERNEL("group_norm_backward_reduce", group_norm_backward_reduce_entry<Cuda>);
 KILN_KERNEL("group_norm_backward_input", group_norm_backward_input_entry<Cuda>);
+KILN_KERNEL("group_norm_param_grads", group_norm_param_grads_entry<Cuda>);
 
 }}  // namespace kiln::nn
