@@ -192,4 +192,5 @@ export function trainOnBatch(p: StepParts, batch: Batch, whileQueued?: () => voi
 /** Frees a trained detector's weights and buffers. */
 export function disposeDetector(model: Detector): void {
   for (const t of [...model.parameters(), ...model.buffers()]) t.dispose();
+  model.anchorGenerator.clearCache();   // the anchors it keeps between steps
 }

@@ -185,7 +185,9 @@ forEachDevice('profiler', (dev) => {
   if (dev === 'cuda') {
     it('CUDA: device times sit inside the profile, in launch order, and grow with the work', () => {
       const small = zeros([4], { device: dev });
-      const big = randn([1024, 1024], { device: dev, seed: 3 });
+      // (big enough that a product clearly outlasts a small launch on the fastest GPU: 1024² took
+      // 0.12 ms on an H100, under the first add's device time, which includes waiting for the host)
+      const big = randn([2048, 2048], { device: dev, seed: 3 });
       const prof = new Profiler().start();
       small.add(1).dispose();
       for (let i = 0; i < 3; i++) matmul(big, big).dispose();

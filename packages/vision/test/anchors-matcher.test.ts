@@ -2,7 +2,7 @@
 // tools/reference/make_anchor_fixtures.py), on every device, with their argument checks and no leaks.
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { type DType, type Tensor, DTypeError, ShapeError, ValueError, profile, tensor, tidy, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, DTypeError, ShapeError, ValueError, memoryStats, profile, tensor, tidy, zeros } from '@kiln/tensor';
 import { expectError, forEachDevice, randomValues, settledAllocated } from '@kiln/tensor/testing';
 import { AnchorGenerator, Matcher } from '@kiln/vision';
 
@@ -78,6 +78,25 @@ forEachDevice('AnchorGenerator', (dev) => {
     const remade = anchorsAt(64);
     expect(remade.launched).toBeGreaterThan(0);
     expect(remade.got).toEqual(first.got);
+  });
+
+  it('clearCache frees the anchors kept: allocated memory back where it was; the next call makes them again', () => {
+    const images = zeros([2, 3, 64, 64], { device: dev }), features = [zeros([2, 8, 8, 8], { device: dev })];
+    const before = memoryStats(dev).allocated;
+    const gen = new AnchorGenerator([[32, 64]], [[0.5, 1, 2]]);
+    const first = gen.call(images, features);
+    const want = values(first[0]);
+    first.forEach((a) => a.dispose());
+    expect(memoryStats(dev).allocated).toBeGreaterThan(before);
+    gen.clearCache();
+    expect(memoryStats(dev).allocated).toBe(before);
+    const again = gen.call(images, features);
+    expect(values(again[0])).toEqual(want);
+    gen.clearCache();
+    expect(values(again[1])).toEqual(want);           // a view handed out keeps its storage
+    again.forEach((a) => a.dispose());
+    expect(memoryStats(dev).allocated).toBe(before);
+    for (const t of [images, ...features]) t.dispose();
   });
 
   it('rejects mismatched levels and shapes with typed errors', () => {

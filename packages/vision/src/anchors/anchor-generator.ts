@@ -45,7 +45,9 @@ function checkLevels(arg: string, v: readonly (readonly number[])[], positive: b
  * the last few sets it made (8) and hands out views of them: a training step at a fixed image size
  * makes its anchors once, where computing them took about 13 uploads and 60 small launches per step
  * and a copy per image (torchvision computes them every step). The views share one storage: treat
- * them as read-only (an in-place op on one would change the anchors of later steps).
+ * them as read-only (an in-place op on one would change the anchors of later steps). The kept
+ * sets are memory the module owns besides its parameters and buffers: `clearCache()` frees them
+ * (a model being disposed calls it; the next forward makes its anchors again).
  *
  * @example
  * ```ts
@@ -142,6 +144,12 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
     const count = 'tensors' in images ? images.imageSizes.length : batch.shape[0];
     const anchors = this.allLevels(grids, strides, featureMaps[0].dtype, featureMaps[0].device);
     return Array.from({ length: count }, () => anchors.view([-1, 4]));
+  }
+
+  /** Frees the anchors kept (see the class); the next forward makes them again. Views handed out stay valid. */
+  clearCache(): void {
+    for (const t of this.made.values()) t.dispose();
+    this.made.clear();
   }
 
   /** Every level's anchors for these grids and strides, concatenated: made once per key and kept (see the class). */
