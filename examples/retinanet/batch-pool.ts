@@ -29,12 +29,14 @@ export interface BatchPoolOptions {
 
 /**
  * The default number of batch workers: none on the CPU device (its kernels use every core, and
- * the batches of the CPU presets are small), otherwise one per spare core, at most 8: a batch of
- * the cuda preset (32 images of 256 x 256) takes ~200 ms of one core to make, so it takes about
- * eight threads to keep up with a GPU step of a few tens of milliseconds.
+ * the batches of the CPU presets are small), otherwise all cores but two (the main thread's and
+ * the CUDA driver's), at most 14: a batch of the cuda preset (32 images of 256 x 256) takes
+ * ~180 ms of one core to make and the GPU step about 30 ms, so it takes a dozen threads to keep
+ * up (eight made one batch per 35 ms and held the whole training to that pace on a 16-core
+ * machine: `npm start` there spent 40 to 44 ms a step).
  */
 export function defaultWorkers(device: string): number {
-  return device.startsWith('cuda') ? Math.max(1, Math.min(8, availableParallelism() - 1)) : 0;
+  return device.startsWith('cuda') ? Math.max(1, Math.min(14, availableParallelism() - 2)) : 0;
 }
 
 type Reply = { step: number; batch: Batch; error?: undefined } | { step: number; error: string };

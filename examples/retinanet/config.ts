@@ -28,7 +28,7 @@ export interface Settings {
   tf32?: boolean;
   /**
    * Threads that make the training batches ahead of use (batch-pool.ts; 0: the main thread makes
-   * each). null: `defaultWorkers(device)`, none on the CPU device, up to 8 on CUDA.
+   * each). null: `defaultWorkers(device)`, none on the CPU device, up to 14 on CUDA.
    */
   workers: number | null;
   preset: 'fast' | 'cpu' | 'cuda';
