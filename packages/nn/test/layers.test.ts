@@ -31,6 +31,34 @@ function float32GradError(layer: (dtype: DType) => { call(x: Tensor): Tensor }, 
   return Math.max(...got.map((v, i) => Math.abs(v - want[i]))) / Math.max(...want.map(Math.abs));
 }
 
+/**
+ * A norm's Function on float16 and bfloat16 values [3, 4, 5, 5] with float32 parameters [4]
+ * (autocast's case) against the same Function on the values in float32: its kernel runs, y and
+ * the input's gradient come in the values' dtype, the parameters' gradients in float32, all close.
+ * The weight is set to random values from `seed` (seed + 1, + 2: the input and the gradient).
+ */
+function checkHalfValuesFloat32Params(apply: (x: Tensor) => Tensor, weight: Tensor, bias: Tensor, kernel: string, seed: number, dev: Dev): void {
+  noGrad(() => weight.copy_(rand(seed, [4], dev, 'float32').add(1)));
+  const x32 = rand(seed + 1, [3, 4, 5, 5], dev, 'float32').mul(2).add(0.5);
+  const g32 = rand(seed + 2, [3, 4, 5, 5], dev, 'float32');
+  for (const dtype of ['float16', 'bfloat16'] as const) {
+    const xh = x32.to(dtype).requiresGrad_();
+    const ref = xh.detach().to('float32').requiresGrad_();
+    let y: Tensor | null = null;
+    const ran = profile(() => { y = apply(xh); }).keyAverages().map((r) => r.name);
+    expect(ran, dtype).toContain(kernel);
+    expect(y!.dtype).toBe(dtype);
+    const [gx, gw, gb] = grad(y!, [xh, weight, bias], g32.to(dtype));
+    expect([gx.dtype, gw.dtype, gb.dtype]).toEqual([dtype, 'float32', 'float32']);
+    const want = grad(apply(ref), [ref, weight, bias], g32.to(dtype).to('float32'));
+    const tol = dtype === 'float16' ? 5e-3 : 3e-2;
+    expectClose(y!.to('float32'), values(apply(ref)), { rtol: tol, atol: tol, what: dtype });
+    expectClose(gx.to('float32'), values(want[0]), { rtol: 4 * tol, atol: 4 * tol, what: `${dtype} input gradient` });
+    expectClose(gw, values(want[1]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} weight gradient` });
+    expectClose(gb, values(want[2]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} bias gradient` });
+  }
+}
+
 /** Per-channel statistics of x [N, C, ...] over every dim but 1: [mean, biased variance]. */
 function channelStats(x: readonly number[], shape: readonly number[]): [number[], number[]] {
   const [n, c] = shape as [number, number];
@@ -266,26 +294,7 @@ forEachDevice('GroupNorm', (dev) => {
 
   it('float16 and bfloat16 values with float32 parameters (autocast\'s case): the kernels, half output and input gradient, float32 parameter gradients', () => {
     const gn = new GroupNorm(2, 4, { device: dev });
-    noGrad(() => gn.weight!.copy_(rand(76, [4], dev, 'float32').add(1)));
-    const x32 = rand(77, [3, 4, 5, 5], dev, 'float32').mul(2).add(0.5);
-    const g32 = rand(78, [3, 4, 5, 5], dev, 'float32');
-    for (const dtype of ['float16', 'bfloat16'] as const) {
-      const xh = x32.to(dtype).requiresGrad_();
-      const ref = xh.detach().to('float32').requiresGrad_();
-      let y: Tensor | null = null;
-      const ran = profile(() => { y = GroupNormFunction.apply(xh, gn.weight, gn.bias, 2, 1e-5); }).keyAverages().map((r) => r.name);
-      expect(ran, dtype).toContain('group_norm_stats');
-      expect(y!.dtype).toBe(dtype);
-      const [gx, gw, gb] = grad(y!, [xh, gn.weight!, gn.bias!], g32.to(dtype));
-      expect([gx.dtype, gw.dtype, gb.dtype]).toEqual([dtype, 'float32', 'float32']);
-      const yRef = GroupNormFunction.apply(ref, gn.weight, gn.bias, 2, 1e-5);
-      const want = grad(yRef, [ref, gn.weight!, gn.bias!], g32.to(dtype).to('float32'));
-      const tol = dtype === 'float16' ? 5e-3 : 3e-2;
-      expectClose(y!.to('float32'), values(yRef), { rtol: tol, atol: tol, what: dtype });
-      expectClose(gx.to('float32'), values(want[0]), { rtol: 4 * tol, atol: 4 * tol, what: `${dtype} input gradient` });
-      expectClose(gw, values(want[1]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} weight gradient` });
-      expectClose(gb, values(want[2]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} bias gradient` });
-    }
+    checkHalfValuesFloat32Params((x) => GroupNormFunction.apply(x, gn.weight, gn.bias, 2, 1e-5), gn.weight!, gn.bias!, 'group_norm_stats', 76, dev);
   });
 
   it('float16 and bfloat16 layers (half parameters) take the composed path (no group_norm kernel) and agree with float32, forward and backward', () => {
@@ -512,24 +521,7 @@ forEachDevice('BatchNorm2d', (dev) => {
 
   it('float16 and bfloat16 values with float32 parameters (autocast\'s case): the kernels, half output and input gradient, float32 parameter gradients', () => {
     const bn = new BatchNorm2d(4, { device: dev });
-    noGrad(() => bn.weight!.copy_(rand(72, [4], dev, 'float32').add(1)));
-    const x32 = rand(73, [3, 4, 5, 5], dev, 'float32').mul(2).add(0.5);
-    const g32 = rand(74, [3, 4, 5, 5], dev, 'float32');
-    for (const dtype of ['float16', 'bfloat16'] as const) {
-      const xh = x32.to(dtype).requiresGrad_();
-      const ref = xh.detach().to('float32').requiresGrad_();
-      const y = BatchNormTrainFunction.apply(xh, bn.weight, bn.bias, 1e-5);
-      expect(y.dtype).toBe(dtype);
-      const [gx, gw, gb] = grad(y, [xh, bn.weight!, bn.bias!], g32.to(dtype));
-      expect([gx.dtype, gw.dtype, gb.dtype]).toEqual([dtype, 'float32', 'float32']);
-      const yRef = BatchNormTrainFunction.apply(ref, bn.weight, bn.bias, 1e-5);
-      const want = grad(yRef, [ref, bn.weight!, bn.bias!], g32.to(dtype).to('float32'));
-      const tol = dtype === 'float16' ? 5e-3 : 3e-2;
-      expectClose(y.to('float32'), values(yRef), { rtol: tol, atol: tol, what: dtype });
-      expectClose(gx.to('float32'), values(want[0]), { rtol: 4 * tol, atol: 4 * tol, what: `${dtype} input gradient` });
-      expectClose(gw, values(want[1]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} weight gradient` });
-      expectClose(gb, values(want[2]), { rtol: 1e-4, atol: 1e-4, what: `${dtype} bias gradient` });
-    }
+    checkHalfValuesFloat32Params((x) => BatchNormTrainFunction.apply(x, bn.weight, bn.bias, 1e-5), bn.weight!, bn.bias!, 'batch_norm_stats', 72, dev);
   });
 
   it.runIf(dev === 'cuda')('an input on another device than the layer is a DeviceError, not a kernel on the wrong memory', () => {

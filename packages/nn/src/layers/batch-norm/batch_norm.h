@@ -45,15 +45,26 @@ inline BatchNormSizes batch_norm_sizes(const KernelCall& call, const TensorArg& 
   return z;
 }
 
-// Operands [.., mean, rstd, (weight)] of the per-channel kind, from index `first` of the inputs.
-inline const TensorArg* check_channel_inputs(const KernelCall& c, const TensorArg& x, const BatchNormSizes& z, int first, bool has_w) {
+// The backward kernels' shared operands, checked: inputs [g, x, mean, rstd, `more` others, (weight)]
+// and attributes [hasWeight]; `names` lists the inputs for the error. x's sizes and the weight (or null).
+struct BackwardOperands {
+  const TensorArg& x;
+  BatchNormSizes z;
+  const TensorArg* w;
+};
+inline BackwardOperands check_backward_inputs(const KernelCall& c, int more, const char* names) {
+  KILN_CHECK(c.n_attrs >= 1, Internal, c.name, "expected attributes [hasWeight]");
+  const bool has_w = c.attr(0) != 0;
+  KILN_CHECK(c.n_inputs == 4 + more + has_w, Internal, c.name, std::string("expected ") + names);
+  const TensorArg &g = c.in(0), &x = c.in(1);
+  const BatchNormSizes z = batch_norm_sizes(c, x);
+  check_like(c, g, x, "the gradient");
   const DType p = norm_stat_dtype(x.dtype);
-  check_vector(c, c.in(first), p, z.c, "mean");
-  check_vector(c, c.in(first + 1), p, z.c, "rstd");
-  if (!has_w) return nullptr;
-  const TensorArg& w = c.in(c.n_inputs - 1);
-  check_vector(c, w, p, z.c, "weight");
-  return &w;
+  check_vector(c, c.in(2), p, z.c, "mean");
+  check_vector(c, c.in(3), p, z.c, "rstd");
+  const TensorArg* w = has_w ? &c.in(c.n_inputs - 1) : nullptr;
+  if (w) check_vector(c, *w, p, z.c, "weight");
+  return {x, z, w};
 }
 
 template <typename C> KILN_HD C bn_running(C old, C batch, C factor) { return (C(1) - factor) * old + factor * batch; }
@@ -103,33 +114,23 @@ template <typename Device> void batch_norm_apply_entry(KernelCall& c) {
 }
 
 template <typename Device> void batch_norm_backward_reduce_entry(KernelCall& c) {
-  KILN_CHECK(c.n_attrs >= 1 && c.n_outputs == 3, Internal, c.name, "expected attributes [hasWeight] and [gradWeight, gradBias, coef]");
-  const bool has_w = c.attr(0) != 0;
-  KILN_CHECK(c.n_inputs == 4 + has_w, Internal, c.name, "expected [g, x, mean, rstd, (weight)]");
-  const TensorArg &g = c.in(0), &x = c.in(1);
-  const BatchNormSizes z = batch_norm_sizes(c, x);
-  check_like(c, g, x, "the gradient");
-  const TensorArg* w = check_channel_inputs(c, x, z, 2, has_w);
-  const DType p = norm_stat_dtype(x.dtype);
-  check_vector(c, c.out(0), p, z.c, "gradWeight");
-  check_vector(c, c.out(1), p, z.c, "gradBias");
-  check_vector(c, c.out(2), p, z.c * 2, "coef");
-  if (z.c == 0 || z.count() == 0) return;
-  KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template backward_reduce<scalar_t>(c, z, w));
+  KILN_CHECK(c.n_outputs == 3, Internal, c.name, "expected [gradWeight, gradBias, coef]");
+  const BackwardOperands o = check_backward_inputs(c, 0, "[g, x, mean, rstd, (weight)]");
+  const DType p = norm_stat_dtype(o.x.dtype);
+  check_vector(c, c.out(0), p, o.z.c, "gradWeight");
+  check_vector(c, c.out(1), p, o.z.c, "gradBias");
+  check_vector(c, c.out(2), p, o.z.c * 2, "coef");
+  if (o.z.c == 0 || o.z.count() == 0) return;
+  KILN_DISPATCH_FLOATING(o.x.dtype, c.name, Device::template backward_reduce<scalar_t>(c, o.z, o.w));
 }
 
 template <typename Device> void batch_norm_backward_input_entry(KernelCall& c) {
-  KILN_CHECK(c.n_attrs >= 1 && c.n_outputs == 1, Internal, c.name, "expected attributes [hasWeight] and [gx]");
-  const bool has_w = c.attr(0) != 0;
-  KILN_CHECK(c.n_inputs == 5 + has_w, Internal, c.name, "expected [g, x, mean, rstd, coef, (weight)]");
-  const TensorArg &g = c.in(0), &x = c.in(1);
-  const BatchNormSizes z = batch_norm_sizes(c, x);
-  check_like(c, g, x, "the gradient");
-  const TensorArg* w = check_channel_inputs(c, x, z, 2, has_w);
-  check_vector(c, c.in(4), norm_stat_dtype(x.dtype), z.c * 2, "coef");
-  check_like(c, c.out(0), x, "gx");
-  if (x.numel == 0) return;
-  KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template backward_input<scalar_t>(c, z, w));
+  KILN_CHECK(c.n_outputs == 1, Internal, c.name, "expected [gx]");
+  const BackwardOperands o = check_backward_inputs(c, 1, "[g, x, mean, rstd, coef, (weight)]");
+  check_vector(c, c.in(4), norm_stat_dtype(o.x.dtype), o.z.c * 2, "coef");
+  check_like(c, c.out(0), o.x, "gx");
+  if (o.x.numel == 0) return;
+  KILN_DISPATCH_FLOATING(o.x.dtype, c.name, Device::template backward_input<scalar_t>(c, o.z, o.w));
 }
 
 }}  // namespace kiln::nn
