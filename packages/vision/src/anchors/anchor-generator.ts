@@ -43,8 +43,8 @@ function checkLevels(arg: string, v: readonly (readonly number[])[], positive: b
  *
  * The anchors depend only on the grids, the strides and where they are made, so the generator keeps
  * the last few sets it made (8) and hands out views of them: a training step at a fixed image size
- * makes its anchors once, where computing them took about 13 uploads and 60 small launches per step
- * and a copy per image (torchvision computes them every step). The views share one storage: treat
+ * makes its anchors once, where computing them took an upload and about ten small launches per
+ * pyramid level and a copy per image, every step (torchvision computes them every step). The views share one storage: treat
  * them as read-only (an in-place op on one would change the anchors of later steps). The kept
  * sets are memory the module owns besides its parameters and buffers: `clearCache()` frees them
  * (a model being disposed calls it; the next forward makes its anchors again).
