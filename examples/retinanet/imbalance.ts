@@ -6,7 +6,7 @@ import { fromTypedArray, tidy } from '@kiln/tensor';
 import { boxIou } from '@kiln/vision';
 import type { Settings } from './config.js';
 import type { Scene } from './data.js';
-import { buildModel } from './train.js';
+import { buildModel, disposeDetector } from './train.js';
 import { FOCAL } from './loss.js';
 
 export interface AnchorCounts {
@@ -38,6 +38,6 @@ export function countAnchors(s: Settings, scenes: readonly Scene[]): AnchorCount
       return counts;
     });
   } finally {
-    for (const t of [...model.parameters(), ...model.buffers()]) t.dispose();
+    disposeDetector(model);
   }
 }

@@ -524,6 +524,56 @@ forEachDevice('BatchNorm2d', (dev) => {
     checkHalfValuesFloat32Params((x) => BatchNormTrainFunction.apply(x, bn.weight, bn.bias, 1e-5), bn.weight!, bn.bias!, 'batch_norm_stats', 72, dev);
   });
 
+  it('the composed path with half values (a half module without affine parameters; half values with a float32 weight and a half bias): y and the gradient in the values\' dtype', () => {
+    const x32 = rand(80, [2, 3, 4, 4], dev, 'float32').mul(2).add(0.5), g32 = rand(81, [2, 3, 4, 4], dev, 'float32');
+    const ref = new BatchNorm2d(3, { device: dev, affine: false });
+    const xr = x32.detach().requiresGrad_();
+    const want = values(ref.call(xr)), [wantGx] = grad(ref.call(xr), [xr], g32);
+    for (const dtype of ['float16', 'bfloat16'] as const) {
+      const bn = new BatchNorm2d(3, { device: dev, affine: false, dtype });
+      const xh = x32.to(dtype).requiresGrad_();
+      const y = bn.call(xh);
+      expect(y.dtype).toBe(dtype);
+      const [gx] = grad(y, [xh], g32.to(dtype));
+      expect(gx.dtype).toBe(dtype);
+      expectClose(y.to('float32'), want, { rtol: 0.05, atol: 0.05, what: dtype });
+      expectClose(gx.to('float32'), values(wantGx), { rtol: 0.1, atol: 0.1, what: `${dtype} gradient` });
+      // a float32 weight with a half bias: not the kernels' operands, the composed path, same dtypes
+      const w = tensor([1, 1, 1], { dtype: 'float32', device: dev }).requiresGrad_(), b = zeros([3], { dtype, device: dev }).requiresGrad_();
+      const y2 = BatchNormTrainFunction.apply(xh, w, b, 1e-5);
+      expect(y2.dtype).toBe(dtype);
+      const [gx2, gw2, gb2] = grad(y2, [xh, w, b], g32.to(dtype));
+      expect([gx2.dtype, gw2.dtype, gb2.dtype]).toEqual([dtype, 'float32', dtype]);
+      expectClose(gx2.to('float32'), values(wantGx), { rtol: 0.1, atol: 0.1, what: `${dtype} gradient, mixed parameters` });
+      // GroupNorm, the same mixed operands
+      const gy = GroupNormFunction.apply(xh, w, b, 3, 1e-5);
+      expect(gy.dtype).toBe(dtype);
+      expect(grad(gy, [xh], g32.to(dtype))[0].dtype).toBe(dtype);
+    }
+  });
+
+  it('evaluation returns the input\'s dtype too (half values, float32 running statistics)', () => {
+    const bn = new BatchNorm2d(3, { device: dev }).eval();
+    expect(bn.call(rand(82, [2, 3, 2, 2], dev, 'bfloat16')).dtype).toBe('bfloat16');
+  });
+
+  it('the running statistics\' update counts as an in-place write (their version moves), with the kernels and composed', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const bn = new BatchNorm2d(3, { device: dev, dtype: 'float32' });
+      const before = [bn.runningMean!.storage.version, bn.runningVar!.storage.version];
+      noGrad(() => bn.call(rand(83, [2, 3, 2, 2], dev, dtype)));      // float64 values: the composed path
+      expect(bn.runningMean!.storage.version, dtype).toBeGreaterThan(before[0]);
+      expect(bn.runningVar!.storage.version, dtype).toBeGreaterThan(before[1]);
+    }
+  });
+
+  it('BatchNormTrainFunction refuses operands of the wrong shape with a ShapeError naming them', () => {
+    const x = rand(84, [2, 3, 2, 2], dev, 'float32');
+    expectError(() => BatchNormTrainFunction.apply(x, zeros([4], { device: dev }), null, 1e-5), ShapeError, { op: 'BatchNorm2d', argument: 'weight', expected: '[3]: one value per channel of the input', got: 'shape [4]' });
+    expectError(() => BatchNormTrainFunction.apply(x, null, null, 1e-5, { mean: zeros([3, 1], { device: dev }), variance: zeros([3], { device: dev }), factor: 0.1 }), ShapeError, { op: 'BatchNorm2d', argument: 'runningMean' });
+    expectError(() => BatchNormTrainFunction.apply(x.view([2, 3, 4]), null, null, 1e-5), ShapeError, { op: 'BatchNorm2d', argument: 'input', expected: '4 dimensions [N, C, H, W]' });
+  });
+
   it.runIf(dev === 'cuda')('an input on another device than the layer is a DeviceError, not a kernel on the wrong memory', () => {
     expectError(() => new BatchNorm2d(3, { device: 'cuda' }).call(rand(75, [2, 3, 2, 2], 'cpu', 'float32')), DeviceError, { op: 'BatchNorm2d' });
   });

@@ -39,7 +39,8 @@ function normalize(x: Tensor, m: Tensor, v: Tensor, eps: number, weight: Paramet
   let y = div(sub(x, m), sqrt(add(v, eps)));
   if (weight) y = mul(y, weight.view(cshape));
   if (bias) y = add(y, bias.view(cshape));
-  return y;
+  // in x's dtype, as in training (half values with float32 statistics promote)
+  return y.dtype === x.dtype ? y : y.to(x.dtype);
 }
 
 function checkEps(op: string, eps: number): number {

@@ -47,7 +47,8 @@ function checkLevels(arg: string, v: readonly (readonly number[])[], positive: b
  * pyramid level and a copy per image, every step (torchvision computes them every step). The views share one storage: treat
  * them as read-only (an in-place op on one would change the anchors of later steps). The kept
  * sets are memory the module owns besides its parameters and buffers: `clearCache()` frees them
- * (a model being disposed calls it; the next forward makes its anchors again).
+ * (code that disposes a model's tensors calls it, as the RetinaNet example's `disposeDetector`
+ * does; the next forward makes its anchors again).
  *
  * @example
  * ```ts

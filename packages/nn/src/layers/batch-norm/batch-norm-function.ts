@@ -2,7 +2,8 @@
  * Batch normalisation with batch statistics (training mode) as one autograd Function with its
  * derivative written out, as PyTorch's native_batch_norm and its backward: for values of a
  * floating dtype with parameters of the statistics' dtype its own kernels (batch-norm-kernels.ts,
- * batch_norm.h: three launches forward with the running statistics' update, three backward),
+ * batch_norm.h: the statistics with the running statistics' update, then the normalisation
+ * forward; the sums, then the input gradient backward),
  * otherwise (parameters of another dtype, or a backward pass that records a graph) the same
  * formulas composed of tensor ops. Composed as autograd sees them (mean, var, sub, div, mul, add),
  * the layer cost four passes over the activations forward and about fifteen backward, eight
@@ -36,7 +37,7 @@
  * when the pass records a graph (createGraph), mean and invstd are computed again from x inside
  * backward so that the graph holds their dependence on x.
  */
-import { type Tensor, commonDevice, mean as meanOf, tidy, variance } from '@kiln/tensor';
+import { type Tensor, ShapeError, commonDevice, mean as meanOf, tidy, variance } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled, noGrad } from '@kiln/autograd';
 import { type RunningStats, batchNormBackward, batchNormForward, kernelsTake } from './batch-norm-kernels.js';
 
@@ -44,6 +45,8 @@ const DIMS = [0, 2, 3];
 
 interface BatchNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, invstd: Tensor]> {
   eps: number;
+  /** whether forward ran the kernels (backward runs them only then: the saved statistics are theirs) */
+  kernels: boolean;
 }
 
 /** The batch's mean and 1 / sqrt(var + eps) per channel, [1, C, 1, 1] each (var biased). */
@@ -62,7 +65,9 @@ export class BatchNormTrainFunction extends Function<BatchNormCtx> {
   static override forward(ctx: BatchNormCtx, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, running: RunningStats | null = null): Tensor {
     // the kernels take raw addresses: operands on two devices must be refused here, as the ops do
     commonDevice('BatchNorm2d', ['input', 'weight', 'bias', 'runningMean', 'runningVar'], [x, weight, bias, running?.mean ?? null, running?.variance ?? null]);
-    const { y, mean, rstd } = kernelsTake(x, weight, bias, running) ? batchNormForward(x, weight, bias, eps, running) : composedForward(x, weight, bias, eps, running);
+    checkShapes(x, weight, bias, running);
+    ctx.kernels = kernelsTake(x, weight, bias, running);
+    const { y, mean, rstd } = ctx.kernels ? batchNormForward(x, weight, bias, eps, running) : composedForward(x, weight, bias, eps, running);
     if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, rstd);
     else {
       // nothing is recorded (no gradient needed, or noGrad): nothing to keep
@@ -77,12 +82,25 @@ export class BatchNormTrainFunction extends Function<BatchNormCtx> {
     const [x, weight, savedMean, savedInvstd] = ctx.savedTensors;
     // recording a graph of this backward (second derivatives): tensor ops, which autograd records
     const recording = isGradEnabled();
-    if (!recording && kernelsTake(x, weight, null)) return batchNormBackward(gradY, x, weight, savedMean, savedInvstd, ctx.needsInputGrad);
+    if (!recording && ctx.kernels) return batchNormBackward(gradY, x, weight, savedMean, savedInvstd, ctx.needsInputGrad);
     return composedBackward(gradY, x, weight, recording ? null : { mean: savedMean, invstd: savedInvstd }, ctx.eps, ctx.needsInputGrad);
   }
 }
 
-/** The forward pass composed of tensor ops: y, mean and invstd ([1, C, 1, 1]); the running statistics updated. */
+/** x [N, C, H, W] and the per-channel operands of C values: what the kernels' raw addresses rely on, said as the layer's error. */
+function checkShapes(x: Tensor, weight: Tensor | null, bias: Tensor | null, running: RunningStats | null): void {
+  if (x.ndim !== 4) throw new ShapeError('BatchNorm2d', 'input', '4 dimensions [N, C, H, W]', `shape [${x.shape.join(', ')}]`);
+  const C = x.shape[1];
+  const named: [string, Tensor | null][] = [['weight', weight], ['bias', bias], ['runningMean', running?.mean ?? null], ['runningVar', running?.variance ?? null]];
+  for (const [name, t] of named) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== C)) throw new ShapeError('BatchNorm2d', name, `[${C}]: one value per channel of the input`, `shape [${t.shape.join(', ')}]`);
+  }
+}
+
+/**
+ * The forward pass composed of tensor ops: y (in x's dtype, as the kernels give it), mean and
+ * invstd ([1, C, 1, 1]); the running statistics updated.
+ */
 function composedForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, running: RunningStats | null): { y: Tensor; mean: Tensor; rstd: Tensor } {
   const C = x.shape[1], cshape = [1, C, 1, 1];
   // (in tidy: the per-channel intermediates are freed here, not left to the collector)
@@ -91,7 +109,8 @@ function composedForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, 
     const scale = weight ? stats.invstd.mul(weight.view(cshape)) : stats.invstd;
     const shift = bias ? bias.view(cshape).sub(stats.mean.mul(scale)) : stats.mean.mul(scale).neg();
     if (running) updateRunning(running, stats.mean.view([C]), stats.variance.view([C]), x.numel / C);
-    return [x.mul(scale).add(shift), stats.mean, stats.invstd];
+    const out = x.mul(scale).add(shift);
+    return [out.dtype === x.dtype ? out : out.to(x.dtype), stats.mean, stats.invstd];
   });
   return { y, mean, rstd };
 }

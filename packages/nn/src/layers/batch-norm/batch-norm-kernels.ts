@@ -39,6 +39,8 @@ export function batchNormForward(x: Tensor, weight: Tensor | null, bias: Tensor 
       const xc = contiguous(x);
       const runningOut = running ? [running.mean, running.variance] : [];
       launchKernel('batch_norm_stats', [xc], [mean, rstd, ...runningOut], [eps, running ? running.factor : 0]);
+      // written in place, as mul_ and add_ would: a graph that saved them must see the change
+      for (const t of runningOut) t.storage.version++;
       launchKernel('batch_norm_apply', [xc, mean, rstd, ...present(weight, bias)], [y], [weight ? 1 : 0, bias ? 1 : 0]);
     });
   } catch (e) {

@@ -40,6 +40,8 @@ import { groupNormBackward, groupNormForward, kernelsTake } from './group-norm-k
 interface GroupNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor]> {
   groups: number;
   eps: number;
+  /** whether forward ran the kernels (backward runs them only then: the saved statistics are theirs) */
+  kernels: boolean;
 }
 
 /** x [N, C, *] as [N, G, C/G, S]: a group's values are its channels' positions. */
@@ -66,7 +68,8 @@ export class GroupNormFunction extends Function<GroupNormCtx> {
     if (x.ndim < 2 || !Number.isInteger(groups) || groups < 1 || x.shape[1] % groups !== 0) {
       throw new ShapeError('GroupNorm', 'input', `[N, C, ...] with C a multiple of the ${groups} groups`, `shape [${x.shape.join(', ')}]`);
     }
-    const { y, mean, rstd } = kernelsTake(x, weight, bias) ? groupNormForward(x, weight, bias, groups, eps) : composedForward(x, weight, bias, groups, eps);
+    ctx.kernels = kernelsTake(x, weight, bias);
+    const { y, mean, rstd } = ctx.kernels ? groupNormForward(x, weight, bias, groups, eps) : composedForward(x, weight, bias, groups, eps);
     if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, rstd);
     else {
       mean.dispose();
@@ -81,7 +84,7 @@ export class GroupNormFunction extends Function<GroupNormCtx> {
     const [x, weight, savedMean, savedRstd] = ctx.savedTensors;
     // recording a graph of this backward (second derivatives): tensor ops, which autograd records
     const recording = isGradEnabled();
-    if (!recording && kernelsTake(x, weight, null)) return groupNormBackward(gradY, x, weight, savedMean, savedRstd, ctx.groups, ctx.needsInputGrad);
+    if (!recording && ctx.kernels) return groupNormBackward(gradY, x, weight, savedMean, savedRstd, ctx.groups, ctx.needsInputGrad);
     return composedBackward(gradY, x, weight, recording ? null : { mean: savedMean, rstd: savedRstd }, ctx.groups, ctx.eps, ctx.needsInputGrad);
   }
 }
@@ -99,7 +102,9 @@ function composedForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, 
     const scale = w ? stats.invstd.mul(w) : stats.invstd.expand([N, groups, perGroup, 1]);
     const meanScale = stats.mean.mul(scale);
     const shift = bias ? bias.view([1, groups, perGroup, 1]).sub(meanScale) : meanScale.neg();
-    return [x.mul(scale.reshape(nc)).add(shift.reshape(nc)), stats.mean.view([N, groups]), stats.invstd.view([N, groups])];
+    // (in x's dtype, as the kernels give it: half values with float32 parameters promote)
+    const out = x.mul(scale.reshape(nc)).add(shift.reshape(nc));
+    return [out.dtype === x.dtype ? out : out.to(x.dtype), stats.mean.view([N, groups]), stats.invstd.view([N, groups])];
   });
   return { y, mean, rstd };
 }
