@@ -4,6 +4,7 @@
  * and parameters, and operands made contiguous for kernels that take raw addresses.
  */
 import type { DType, Tensor } from '@kiln/tensor';
+import type { FunctionCtx } from '@kiln/autograd';
 
 /**
  * The dtype of the statistics and parameters the kernels take for values of `dtype`: float32 for
@@ -12,6 +13,18 @@ import type { DType, Tensor } from '@kiln/tensor';
  */
 export function statDtype(dtype: DType): DType {
   return dtype === 'float64' ? 'float64' : 'float32';
+}
+
+/**
+ * Keeps what a norm's backward needs (x, the weight, the statistics) when something will be
+ * differentiated; frees the statistics otherwise (no gradient needed, or noGrad: nothing to keep).
+ */
+export function saveForNormBackward(ctx: FunctionCtx<[Tensor, Tensor | null, Tensor, Tensor]>, x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor): void {
+  if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, rstd);
+  else {
+    mean.dispose();
+    rstd.dispose();
+  }
 }
 
 /** t, or a contiguous copy of it. */

@@ -40,6 +40,7 @@
 import { type Tensor, ShapeError, commonDevice, mean as meanOf, tidy, variance } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled, noGrad } from '@kiln/autograd';
 import { type RunningStats, batchNormBackward, batchNormForward, kernelsTake } from './batch-norm-kernels.js';
+import { saveForNormBackward } from '../norm-operands.js';
 
 const DIMS = [0, 2, 3];
 
@@ -68,12 +69,7 @@ export class BatchNormTrainFunction extends Function<BatchNormCtx> {
     checkShapes(x, weight, bias, running);
     ctx.kernels = kernelsTake(x, weight, bias, running);
     const { y, mean, rstd } = ctx.kernels ? batchNormForward(x, weight, bias, eps, running) : composedForward(x, weight, bias, eps, running);
-    if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, rstd);
-    else {
-      // nothing is recorded (no gradient needed, or noGrad): nothing to keep
-      mean.dispose();
-      rstd.dispose();
-    }
+    saveForNormBackward(ctx, x, weight, mean, rstd);
     ctx.eps = eps;
     return y;
   }

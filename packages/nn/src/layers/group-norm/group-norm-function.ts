@@ -36,6 +36,7 @@
 import { type Tensor, ShapeError, commonDevice, mean as meanOf, tidy, variance, zeros, zerosLike } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled } from '@kiln/autograd';
 import { groupNormBackward, groupNormForward, kernelsTake } from './group-norm-kernels.js';
+import { saveForNormBackward } from '../norm-operands.js';
 
 interface GroupNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor]> {
   groups: number;
@@ -70,11 +71,7 @@ export class GroupNormFunction extends Function<GroupNormCtx> {
     }
     ctx.kernels = kernelsTake(x, weight, bias);
     const { y, mean, rstd } = ctx.kernels ? groupNormForward(x, weight, bias, groups, eps) : composedForward(x, weight, bias, groups, eps);
-    if (ctx.needsInputGrad.some(Boolean)) ctx.saveForBackward(x, weight, mean, rstd);
-    else {
-      mean.dispose();
-      rstd.dispose();
-    }
+    saveForNormBackward(ctx, x, weight, mean, rstd);
     ctx.groups = groups;
     ctx.eps = eps;
     return y;
