@@ -13,8 +13,6 @@
 namespace kiln { namespace cuda {
 namespace {
 
-#define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
-
 // The 64-bit offset calculator over the operands (one shape) of a kernel call.
 template <int NT>
 OffsetCalc<NT, int64_t> offsets_of(const TensorArg* const ops[NT]) {

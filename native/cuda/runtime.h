@@ -28,4 +28,8 @@ inline unsigned blocks_for(int64_t n, int per_thread = 1) {
   return (unsigned)b;
 }
 
+// A grid-stride loop over [0, n): each thread takes i = its global index, then steps by the grid's
+// thread count (kernels launched with a capped grid, blocks_for, cover any n).
+#define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
 }}  // namespace kiln::cuda

@@ -33,6 +33,28 @@ inline void check_like(const KernelCall& call, const TensorArg& t, const TensorA
   KILN_CHECK(t.is_contiguous() && t.numel == x.numel && t.dtype == x.dtype, Internal, call.name, std::string("expected ") + what + " shaped as the input");
 }
 
+// The inputs [g, x, mean, rstd, `more` others, (weight)] of a norm's backward kernel, checked once
+// its sizes are known: g shaped as x, mean and rstd of `stats` values, the weight (the last input,
+// when `has_w`) one per channel of x. `names` lists the inputs for the error. The weight, or null.
+inline const TensorArg* check_backward_operands(const KernelCall& c, int more, bool has_w, int64_t stats, const char* names) {
+  KILN_CHECK(c.n_inputs == 4 + more + has_w, Internal, c.name, std::string("expected ") + names);
+  const TensorArg &g = c.in(0), &x = c.in(1);
+  check_like(c, g, x, "the gradient");
+  const DType p = norm_stat_dtype(x.dtype);
+  check_vector(c, c.in(2), p, stats, "mean");
+  check_vector(c, c.in(3), p, stats, "rstd");
+  if (!has_w) return nullptr;
+  const TensorArg& w = c.in(c.n_inputs - 1);
+  check_vector(c, w, p, x.shape[1], "weight");
+  return &w;
+}
+
+// An optional parameter's address (host code: the kernels' launchers), null when absent.
+template <typename P> const P* ptr_or_null(const TensorArg* v) { return v ? v->ptr<P>() : nullptr; }
+
+// Parameter i of an optional parameter (host memory: the CPU kernels), `otherwise` when absent.
+template <typename P> P value_or(const TensorArg* v, int64_t i, P otherwise) { return v ? v->ptr<P>()[i] : otherwise; }
+
 template <typename C> KILN_HD C norm_rstd(C var, C eps) { return C(1) / sqrt(var + eps); }
 
 template <typename C> KILN_HD C norm_output(C x, C mean, C rstd, C w, C b) { return (x - mean) * rstd * w + b; }

@@ -45,8 +45,8 @@ inline BatchNormSizes batch_norm_sizes(const KernelCall& call, const TensorArg& 
   return z;
 }
 
-// The backward kernels' shared operands, checked: inputs [g, x, mean, rstd, `more` others, (weight)]
-// and attributes [hasWeight]; `names` lists the inputs for the error. x's sizes and the weight (or null).
+// The backward kernels' shared operands, checked (norm_common.h's check_backward_operands, the
+// statistics one per channel) with attributes [hasWeight]: x's sizes and the weight (or null).
 struct BackwardOperands {
   const TensorArg& x;
   BatchNormSizes z;
@@ -54,17 +54,9 @@ struct BackwardOperands {
 };
 inline BackwardOperands check_backward_inputs(const KernelCall& c, int more, const char* names) {
   KILN_CHECK(c.n_attrs >= 1, Internal, c.name, "expected attributes [hasWeight]");
-  const bool has_w = c.attr(0) != 0;
-  KILN_CHECK(c.n_inputs == 4 + more + has_w, Internal, c.name, std::string("expected ") + names);
-  const TensorArg &g = c.in(0), &x = c.in(1);
+  const TensorArg& x = c.in(1);
   const BatchNormSizes z = batch_norm_sizes(c, x);
-  check_like(c, g, x, "the gradient");
-  const DType p = norm_stat_dtype(x.dtype);
-  check_vector(c, c.in(2), p, z.c, "mean");
-  check_vector(c, c.in(3), p, z.c, "rstd");
-  const TensorArg* w = has_w ? &c.in(c.n_inputs - 1) : nullptr;
-  if (w) check_vector(c, *w, p, z.c, "weight");
-  return {x, z, w};
+  return {x, z, check_backward_operands(c, more, c.attr(0) != 0, z.c, names)};
 }
 
 template <typename C> KILN_HD C bn_running(C old, C batch, C factor) { return (C(1) - factor) * old + factor * batch; }

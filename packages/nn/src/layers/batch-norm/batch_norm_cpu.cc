@@ -14,8 +14,6 @@ using cpu::parallel_for;
 // Items per task for about 32k values each, at least one item of `per_item` values.
 int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, per_item)); }
 
-template <typename P> P value_or(const TensorArg* v, int64_t i, P otherwise) { return v ? v->ptr<P>()[i] : otherwise; }
-
 // Σ f(value, position) over channel ch's values, in double.
 template <typename T, typename F> double channel_sum(const T* x, const BatchNormSizes& z, int64_t ch, const F& f) {
   double sum = 0;

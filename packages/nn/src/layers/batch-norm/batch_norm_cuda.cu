@@ -17,8 +17,6 @@
 namespace kiln { namespace nn {
 namespace {
 
-#define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
-
 constexpr int64_t kTile = 4096;
 constexpr int kMaxTileThreads = 256;
 
@@ -198,8 +196,6 @@ __global__ void backward_input_kernel(const T* g, const T* x, const C* mean, con
 }
 
 unsigned grid_of(int64_t blocks) { return (unsigned)std::max<int64_t>(1, std::min<int64_t>(blocks, 1 << 20)); }
-
-template <typename P> const P* ptr_or_null(const TensorArg* v) { return v ? v->ptr<P>() : nullptr; }
 
 struct Cuda {
   template <typename T> static void stats(KernelCall& c, const BatchNormSizes& z, bool running) {

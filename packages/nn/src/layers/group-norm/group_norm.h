@@ -118,15 +118,9 @@ template <typename Device> void group_norm_apply_entry(KernelCall& c) {
 
 template <typename Device> void group_norm_backward_reduce_entry(KernelCall& c) {
   KILN_CHECK(c.n_attrs >= 2 && c.n_outputs == 3, Internal, c.name, "expected attributes [groups, hasWeight] and [s1, s2, coef]");
-  const bool has_w = c.attr(1) != 0;
-  KILN_CHECK(c.n_inputs == 4 + has_w, Internal, c.name, "expected [g, x, mean, rstd, (weight)]");
-  const TensorArg &g = c.in(0), &x = c.in(1);
+  const TensorArg& x = c.in(1);
   const GroupNormSizes z = group_norm_sizes(c, x, c.int_attr(0));
-  check_like(c, g, x, "the gradient");
-  check_vector(c, x, c.in(2), z.rows(), "mean");
-  check_vector(c, x, c.in(3), z.rows(), "rstd");
-  const TensorArg* w = has_w ? &c.in(4) : nullptr;
-  if (w) check_vector(c, x, *w, z.c, "weight");
+  const TensorArg* w = check_backward_operands(c, 0, c.attr(1) != 0, z.rows(), "[g, x, mean, rstd, (weight)]");
   check_vector(c, x, c.out(0), z.n * z.c, "s1");
   check_vector(c, x, c.out(1), z.n * z.c, "s2");
   check_vector(c, x, c.out(2), z.rows() * 2, "coef");
@@ -136,16 +130,10 @@ template <typename Device> void group_norm_backward_reduce_entry(KernelCall& c) 
 
 template <typename Device> void group_norm_backward_input_entry(KernelCall& c) {
   KILN_CHECK(c.n_attrs >= 2 && c.n_outputs == 1, Internal, c.name, "expected attributes [groups, hasWeight] and [gx]");
-  const bool has_w = c.attr(1) != 0;
-  KILN_CHECK(c.n_inputs == 5 + has_w, Internal, c.name, "expected [g, x, mean, rstd, coef, (weight)]");
-  const TensorArg &g = c.in(0), &x = c.in(1);
+  const TensorArg& x = c.in(1);
   const GroupNormSizes z = group_norm_sizes(c, x, c.int_attr(0));
-  check_like(c, g, x, "the gradient");
-  check_vector(c, x, c.in(2), z.rows(), "mean");
-  check_vector(c, x, c.in(3), z.rows(), "rstd");
+  const TensorArg* w = check_backward_operands(c, 1, c.attr(1) != 0, z.rows(), "[g, x, mean, rstd, coef, (weight)]");
   check_vector(c, x, c.in(4), z.rows() * 2, "coef");
-  const TensorArg* w = has_w ? &c.in(5) : nullptr;
-  if (w) check_vector(c, x, *w, z.c, "weight");
   check_like(c, c.out(0), x, "gx");
   if (x.numel == 0) return;
   KILN_DISPATCH_FLOATING(x.dtype, c.name, Device::template backward_input<scalar_t>(c, z, w));

@@ -13,9 +13,6 @@ using cpu::parallel_for;
 // Rows per task: about 32k values each, at least one row.
 int64_t grain_of(const GroupNormSizes& z) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, z.m)); }
 
-// Parameter i of v (of the statistics' dtype P), or `otherwise` without one.
-template <typename P> P value_or(const TensorArg* v, int64_t i, P otherwise) { return v ? v->ptr<P>()[i] : otherwise; }
-
 struct Cpu {
   template <typename T> static void stats(KernelCall& c, const GroupNormSizes& z) {
     using C = compute_t<T>;

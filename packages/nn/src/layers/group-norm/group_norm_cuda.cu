@@ -10,8 +10,6 @@
 namespace kiln { namespace nn {
 namespace {
 
-#define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
-
 constexpr int kRowThreads = 256;
 
 // The sum of every thread's `v` in the block, returned to every thread (all must call it).
@@ -110,8 +108,6 @@ template <typename P> __global__ void param_grads_kernel(const P* s1, const P* s
 
 // Blocks for one block per row (grid-stride beyond the grid's limit).
 unsigned row_blocks(int64_t rows) { return (unsigned)std::min<int64_t>(rows, 1 << 20); }
-
-template <typename T> const T* ptr_or_null(const TensorArg* v) { return v ? v->ptr<T>() : nullptr; }
 
 struct Cuda {
   template <typename T> static void stats(KernelCall& c, const GroupNormSizes& z) {

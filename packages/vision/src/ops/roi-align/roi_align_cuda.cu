@@ -16,7 +16,6 @@ namespace {
 // channel, bin) in I, and the samples' neighbours are found in I: int32_t when the output and a
 // feature plane have fewer than 2^31 elements (32-bit divisions, conversions and offsets are much
 // cheaper than 64-bit ones), int64_t otherwise.
-#define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 // (roi, channel, row, column) of output element `index` of [K, C, PH, PW].
 template <typename I> struct PooledAt {

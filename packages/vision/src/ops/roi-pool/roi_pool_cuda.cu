@@ -9,8 +9,6 @@
 namespace kiln { namespace vision {
 namespace {
 
-#define KILN_GRID_LOOP(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
-
 template <typename T>
 __device__ int64_t checked_roi(const T* rois, int64_t k, int64_t batch, compute_t<T> scale, compute_t<T> roi[5], DeviceErrorSlot* slot, int kernel_id) {
   for (int i = 0; i < 5; ++i) roi[i] = compute_t<T>(load(rois + k * 5 + i));
