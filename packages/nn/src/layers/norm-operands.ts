@@ -3,7 +3,7 @@
  * group-norm/group-norm-kernels.ts; the native side's norm_common.h): the dtype of the statistics
  * and parameters, and operands made contiguous for kernels that take raw addresses.
  */
-import type { DType, Tensor } from '@kiln/tensor';
+import { type DType, type Tensor, isFloating } from '@kiln/tensor';
 import type { FunctionCtx } from '@kiln/autograd';
 
 /**
@@ -25,6 +25,11 @@ export function saveForNormBackward(ctx: FunctionCtx<[Tensor, Tensor | null, Ten
     mean.dispose();
     rstd.dispose();
   }
+}
+
+/** Whether a norm's kernels take these values and parameters: x of a floating dtype with values, each parameter absent or of statDtype(x). */
+export function kernelsTakeValues(x: Tensor, ...params: (Tensor | null)[]): boolean {
+  return isFloating(x.dtype) && x.numel > 0 && params.every((p) => p === null || p.dtype === statDtype(x.dtype));
 }
 
 /** t, or a contiguous copy of it. */

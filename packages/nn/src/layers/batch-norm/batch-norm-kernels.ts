@@ -6,8 +6,8 @@
  * statistics, parameters and running statistics in float32 for the half dtypes (float64 for
  * float64), as PyTorch's batch norm under autocast.
  */
-import { type Tensor, emptyOn, isFloating, launchKernel, tidy } from '@kiln/tensor';
-import { contiguous, present, statDtype } from '../norm-operands.js';
+import { type Tensor, emptyOn, launchKernel, tidy } from '@kiln/tensor';
+import { contiguous, kernelsTakeValues, present, statDtype } from '../norm-operands.js';
 
 /** The running statistics a training step updates in place: running = (1 - factor)·running + factor·batch. */
 export interface RunningStats {
@@ -23,10 +23,8 @@ export interface RunningStats {
  * written in place).
  */
 export function kernelsTake(x: Tensor, weight: Tensor | null, bias: Tensor | null, running: RunningStats | null = null): boolean {
-  if (!isFloating(x.dtype) || x.ndim < 2 || x.numel === 0) return false;
-  const p = statDtype(x.dtype);
-  const runningOk = !running || [running.mean, running.variance].every((t) => t.dtype === p && t.isContiguous);
-  return runningOk && [weight, bias].every((t) => t === null || t.dtype === p);
+  const stats = running ? [running.mean, running.variance] : [];
+  return x.ndim >= 2 && kernelsTakeValues(x, weight, bias, ...stats) && stats.every((t) => t.isContiguous);
 }
 
 /** y, and each channel's mean and 1 / sqrt(var + eps), [C] each (kept for backward); the running statistics updated. */

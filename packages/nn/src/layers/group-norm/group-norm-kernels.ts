@@ -6,12 +6,12 @@
  * dtypes, as under autocast) and for a backward pass that records no graph; the composed ops serve
  * the other cases.
  */
-import { type Tensor, emptyOn, isFloating, launchKernel, tidy } from '@kiln/tensor';
-import { contiguous, present, statDtype } from '../norm-operands.js';
+import { type Tensor, emptyOn, launchKernel, tidy } from '@kiln/tensor';
+import { contiguous, kernelsTakeValues, present, statDtype } from '../norm-operands.js';
 
 /** Whether the kernels take these operands: a floating dtype, not empty, parameters of statDtype(x). */
 export function kernelsTake(x: Tensor, weight: Tensor | null, bias: Tensor | null): boolean {
-  return isFloating(x.dtype) && x.numel > 0 && [weight, bias].every((p) => p === null || p.dtype === statDtype(x.dtype));
+  return kernelsTakeValues(x, weight, bias);
 }
 
 /** y, and the mean and 1 / sqrt(var + eps) of each group, [N, G] (kept for backward). */
