@@ -8,6 +8,9 @@
  *   conv    3x3, padding 1, x [16, 256, 64, 64], weight [256, 256, 3, 3]: forward, and forward +
  *           backward (input and weight gradients through autograd), float32 (no TF32) and
  *           bfloat16, with cuDNN's benchmark mode off and on (PyTorch's cudnn.benchmark matched)
+ *   sum     float32 sums as the training step makes them: over [0, 2, 3] of the convolutions'
+ *           output gradients (their bias gradients) at the benchmark model's shapes, and over the
+ *           last dim and over everything of [8, 256, 64, 64]; effective GB/s count the bytes read
  *
  * On the GPU machine (docs/gpu-machine.md): `bash tools/gpu/remote.sh dense-bench`, which runs
  *   python3 tools/bench/torch_dense.py --json /tmp/torch-dense.json
@@ -162,10 +165,35 @@ function convRows(): Row[] {
   return rows;
 }
 
+/** The sums' cases (tools/bench/torch_dense.py has the same list). */
+const SUM_CASES: { shape: number[]; dims: number[] }[] = [
+  { shape: [8, 256, 64, 64], dims: [0, 2, 3] },
+  { shape: [8, 256, 16, 16], dims: [0, 2, 3] },
+  { shape: [8, 256, 4, 4], dims: [0, 2, 3] },
+  { shape: [32, 64, 32, 32], dims: [0, 2, 3] },
+  { shape: [8, 256, 64, 64], dims: [3] },
+  { shape: [8, 256, 64, 64], dims: [0, 1, 2, 3] },
+];
+const sumSize = (c: { shape: number[]; dims: number[] }) => `[${c.shape.join(', ')}] over [${c.dims.join(', ')}]`;
+
+function sumRows(): Row[] {
+  const rows: Row[] = [];
+  for (const c of SUM_CASES) {
+    const x = randn(c.shape, { device: DEV, seed: 11 });
+    const err = relErr(x.sum(c.dims), x.to('float64').sum(c.dims));
+    const ms = timeMs(() => x.sum(c.dims).dispose());
+    const gbps = (x.numel * 4) / (ms * 1e-3) / 1e9;
+    log(`  kiln sum ${sumSize(c)}: ${ms.toFixed(4)} ms, ${gbps.toFixed(0)} GB/s; error ${err.toExponential(1)}${err <= 1e-6 ? '' : ' CHECK FAILED'}`);
+    rows.push({ op: 'sum', config: 'float32', size: sumSize(c), mode: '', benchmark: null, ms, tflops: gbps, err: `${err.toExponential(1)}${err <= 1e-6 ? '' : ' FAIL'}` });
+    x.dispose();
+  }
+  return rows;
+}
+
 interface TorchResult {
   op: string;
   config: string;
-  size?: number;
+  size?: number | string;
   mode?: string;
   benchmark?: boolean;
   ms: number;
@@ -182,18 +210,26 @@ function main(): void {
   const where = (s: typeof libs.cublasLt) => (s.available ? `${s.version ?? 'unknown version'} (${s.path ?? 'unknown path'})` : 'not available');
   const libLine = `cuBLASLt ${where(libs.cublasLt)}, cuDNN ${where(libs.cudnn)}`;
   log(`device ${props.name}; ${libLine}`);
-  const rows = [...matmulRows(), ...convRows()];
+  const rows = [...matmulRows(), ...convRows(), ...sumRows()];
   const torch = args.torch ? (JSON.parse(readFileSync(args.torch, 'utf8')) as { torch: string; cudnn: number; cuda: string; results: TorchResult[] }) : null;
   const torchOf = (r: Row) => torch?.results.find((t) => t.op === r.op && t.config === r.config &&
-    (r.op === 'matmul' ? `${String(t.size)}²` === r.size : t.mode === r.mode && t.benchmark === r.benchmark));
+    (r.op === 'matmul' ? `${String(t.size)}²` === r.size : r.op === 'sum' ? t.size === r.size : t.mode === r.mode && t.benchmark === r.benchmark));
   const table = [
     '| op | dtype | size | pass | cudnn.benchmark | Kiln ms | Kiln TFLOP/s | PyTorch ms | PyTorch TFLOP/s | Kiln / PyTorch time | Kiln own kernels ms | check (max rel. error vs float64) |',
     '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|',
   ];
-  for (const r of rows) {
+  for (const r of rows.filter((x) => x.op !== 'sum')) {
     const t = torchOf(r);
     table.push(`| ${r.op} | ${r.config} | ${r.size} | ${r.mode || '-'} | ${r.benchmark === null ? '-' : r.benchmark ? 'on' : 'off'} | ${r.ms.toFixed(3)} | ${r.tflops.toFixed(1)} | ` +
       `${t ? t.ms.toFixed(3) : '-'} | ${t ? t.tflops.toFixed(1) : '-'} | ${t ? (r.ms / t.ms).toFixed(2) : '-'} | ${r.ownMs?.toFixed(2) ?? '-'} | ${r.err} |`);
+  }
+  const sums = [
+    '| sum (float32) | Kiln ms | Kiln GB/s | PyTorch ms | PyTorch GB/s | Kiln / PyTorch time | check (max rel. error vs float64) |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const r of rows.filter((x) => x.op === 'sum')) {
+    const t = torchOf(r);
+    sums.push(`| ${r.size} | ${r.ms.toFixed(4)} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(4) : '-'} | ${t ? t.tflops.toFixed(0) : '-'} | ${t ? (r.ms / t.ms).toFixed(2) : '-'} | ${r.err} |`);
   }
   const targets: string[] = [];
   const bf16 = rows.find((r) => r.op === 'matmul' && r.config === 'bfloat16' && r.size === '4096²');
@@ -207,6 +243,8 @@ function main(): void {
     `CUDA events, ${args.warmup} warm-up calls, median of ${args.reps}; "own kernels": Kiln with cuBLASLt and cuDNN switched off (setLibraryEnabled).`,
     '',
     ...table,
+    '',
+    ...sums,
     '',
     ...targets.map((t) => `- ${t}`),
   ].join('\n');

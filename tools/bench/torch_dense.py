@@ -7,6 +7,8 @@ Cases (the same as Kiln's, in the same device call):
   conv    3x3, padding 1, x [16, 256, 64, 64], weight [256, 256, 3, 3], no bias: forward, and
           forward + backward (input and weight gradients), float32 (TF32 off) and bfloat16, with
           torch.backends.cudnn.benchmark off and on (Kiln's setCudnnBenchmark matches it)
+  sum     float32 sums over [0, 2, 3] (the convolutions' bias gradients) and others (SUM_CASES,
+          dense-gpu.ts has the same list); "tflops" holds GB/s read for these
 
 Timing: CUDA events around each call, after --warmup calls; the median of --reps. TFLOP/s count
 2 n^3 for a matmul and 2 N O C kh kw OH OW per convolution pass (three passes forward + backward).
@@ -107,6 +109,29 @@ def conv_cases(warmup, reps):
     return out
 
 
+SUM_CASES = [
+    ((8, 256, 64, 64), (0, 2, 3)),
+    ((8, 256, 16, 16), (0, 2, 3)),
+    ((8, 256, 4, 4), (0, 2, 3)),
+    ((32, 64, 32, 32), (0, 2, 3)),
+    ((8, 256, 64, 64), (3,)),
+    ((8, 256, 64, 64), (0, 1, 2, 3)),
+]
+
+
+def sum_cases(warmup, reps):
+    out = []
+    for shape, dims in SUM_CASES:
+        g = torch.Generator(device=DEVICE).manual_seed(11)
+        x = torch.randn(*shape, device=DEVICE, generator=g)
+        ms = time_ms(lambda: x.sum(dims), warmup, reps)
+        gbps = x.numel() * 4 / (ms * 1e-3) / 1e9
+        size = f"[{', '.join(map(str, shape))}] over [{', '.join(map(str, dims))}]"
+        log(f"  torch sum {size}: {ms:.4f} ms, {gbps:.0f} GB/s")
+        out.append({"op": "sum", "config": "float32", "size": size, "ms": ms, "tflops": gbps})
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1024,4096")
@@ -122,7 +147,7 @@ def main():
     CONV_X, CONV_W = (n, c, h, w), (o, c, 3, 3)
     name = torch.cuda.get_device_properties(0).name if DEVICE == "cuda" else "CPU (rehearsal)"
     log(f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, CUDA {torch.version.cuda}, {name}")
-    results = matmul_cases([int(s) for s in args.sizes.split(",")], args.warmup, args.reps) + conv_cases(args.warmup, args.reps)
+    results = matmul_cases([int(s) for s in args.sizes.split(",")], args.warmup, args.reps) + conv_cases(args.warmup, args.reps) + sum_cases(args.warmup, args.reps)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "cudnn": torch.backends.cudnn.version(), "cuda": torch.version.cuda,
