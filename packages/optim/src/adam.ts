@@ -16,8 +16,8 @@
  * fused/adam-kernel.ts: every element's update in one pass), else a dozen composed ops per parameter
  * (`update` below, and `fused: false`). They agree to rounding.
  */
-import { type Tensor, checkOptionKeys, maximum, zerosLike } from '@kiln/tensor';
-import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, inUnitInterval, isBoolean, nonNegative } from './optimizer.js';
+import { Tensor, ValueError, checkOptionKeys, describeValue, maximum, zerosLike } from '@kiln/tensor';
+import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, givenOptions, inUnitInterval, isBoolean, nonNegative } from './optimizer.js';
 import { adamKernel } from './fused/adam-kernel.js';
 import type { FusedKernel } from './fused/multi-tensor.js';
 
@@ -55,6 +55,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   protected override validate(g: AdamOptions): void {
     super.validate(g);
     const name = this.name;
+    if (!Array.isArray(g.betas) || g.betas.length !== 2) throw new ValueError(name, 'betas', 'a pair [beta1, beta2]', describeValue(g.betas));
     inUnitInterval(name, 'betas[0]', g.betas[0]);
     inUnitInterval(name, 'betas[1]', g.betas[1]);
     nonNegative(name, 'eps', g.eps);
@@ -62,6 +63,18 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     isBoolean(name, 'amsgrad', g.amsgrad);
     isBoolean(name, 'maximize', g.maximize);
     isBoolean(name, 'fused', g.fused);
+  }
+
+  protected override validateState(state: Readonly<Record<string, Tensor | number>>, where: string): void {
+    const op = `${this.name}.loadStateDict`, step = state.step ?? 0;
+    if (!(typeof step === 'number' && Number.isInteger(step) && step >= 0)) {
+      throw new ValueError(op, `${where}.step`, 'a step count (an integer >= 0)', String(step));
+    }
+    // after a step the moments go with the count: without them the update would restart them under
+    // the bias correction of `step` steps
+    for (const key of ['expAvg', 'expAvgSq'] as const) {
+      if (step > 0 && !(state[key] instanceof Tensor)) throw new ValueError(op, `${where}.${key}`, `a Tensor (the state of a parameter after ${step} steps)`, String(state[key]));
+    }
   }
 
   protected override fusedKernel(group: ParamGroup<AdamOptions>): FusedKernel | null {
@@ -113,7 +126,7 @@ export class Adam extends AdamBase {
   /** Parameters (or groups) and hyper-parameters (defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8). */
   constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
     checkOptionKeys('Adam', options, adamKeys);
-    super('Adam', params, { lr: 1e-3, weightDecay: 0, ...adamDefaults, ...options });
+    super('Adam', params, { lr: 1e-3, weightDecay: 0, ...adamDefaults, ...givenOptions(options) });
   }
 }
 
@@ -130,6 +143,6 @@ export class AdamW extends AdamBase {
   /** Parameters (or groups) and hyper-parameters (defaults: lr 1e-3, weightDecay 0.01). */
   constructor(params: AdamInput, options: Partial<AdamOptions> = {}) {
     checkOptionKeys('AdamW', options, adamKeys);
-    super('AdamW', params, { lr: 1e-3, weightDecay: 1e-2, ...adamDefaults, ...options });
+    super('AdamW', params, { lr: 1e-3, weightDecay: 1e-2, ...adamDefaults, ...givenOptions(options) });
   }
 }

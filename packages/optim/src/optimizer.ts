@@ -58,6 +58,11 @@ export type LearningRate = {
   lr: number;
 };
 
+/** @internal The options given a value: one given as undefined takes its default, as one not given (a JS habit). */
+export function givenOptions<T extends object>(options: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
 /**
  * The base class of optimizers (PyTorch's torch.optim.Optimizer): parameter groups with their own
  * hyper-parameters, per-parameter state, zeroGrad, and a step() that updates every parameter that
@@ -96,8 +101,8 @@ export abstract class Optimizer<O extends LearningRate> {
 
   /** Adds a group of parameters (hyper-parameters not given take the optimizer's defaults). */
   addParamGroup(input: ParamGroupInput<O>): void {
-    const { params, ...overrides } = input;
-    const group = { ...this.defaults, ...overrides } as O;
+    const { params, ...given } = input;
+    const group = { ...this.defaults, ...givenOptions(given) } as O;
     this.validate(group);
     checkIterable(this.name, 'params', params);
     const list = [...params];
@@ -166,7 +171,12 @@ export abstract class Optimizer<O extends LearningRate> {
       if (!Array.isArray(saved.params) || saved.params.length !== group.params.length) {
         throw new ValueError(op, `stateDict.paramGroups[${gi}]`, `${group.params.length} parameters (the group's)`, `${Array.isArray(saved.params) ? saved.params.length : String(saved.params)}`);
       }
-      saved.params.forEach((id, k) => { params[id] = group.params[k]!; });
+      saved.params.forEach((id, k) => {
+        if (!Number.isInteger(id) || id < 0 || params[id] !== undefined) {
+          throw new ValueError(op, `stateDict.paramGroups[${gi}].params[${k}]`, 'a parameter index not used before', String(id));
+        }
+        params[id] = group.params[k]!;
+      });
       const merged = { ...group } as Record<string, unknown>;
       for (const key of Object.keys(group)) if (key !== 'params' && key in saved) merged[key] = saved[key];
       this.validate(merged as unknown as O);
@@ -185,17 +195,21 @@ export abstract class Optimizer<O extends LearningRate> {
         v.assertAlive(op);
         return [key, v];
       });
+      this.validateState(Object.fromEntries(entries), `stateDict.state[${id}]`);
       incoming.set(p, entries);
     }
-    // every check passed: replace the state and the hyper-parameters
-    this.disposeState();
+    // every check passed: copy the incoming state (which may be this optimizer's own, from its
+    // stateDict()), then replace the state and the hyper-parameters
+    const copies = new Map<Tensor, ParamState>();
     for (const [p, entries] of incoming) {
       const st: ParamState = {};
       for (const [key, v] of entries) {
         st[key] = typeof v === 'number' ? v : keep(tidy(() => v.to({ device: p.device, dtype: isFloating(v.dtype) ? p.dtype : v.dtype }).clone()));
       }
-      this.state.set(p, st);
+      copies.set(p, st);
     }
+    this.disposeState();
+    for (const [p, st] of copies) this.state.set(p, st);
     groups.forEach((g, gi) => Object.assign(this.paramGroups[gi], g, { params: this.paramGroups[gi].params }));
   }
 
@@ -203,6 +217,12 @@ export abstract class Optimizer<O extends LearningRate> {
   protected validate(group: O): void {
     nonNegative(this.name, 'lr', group.lr);
   }
+
+  /**
+   * Checks one parameter's state given to loadStateDict (`where` names it in errors): a subclass
+   * refuses what its update could not go on from (Adam: a step count with its moments missing).
+   */
+  protected validateState(_state: Readonly<Record<string, Tensor | number>>, _where: string): void {}
 
   /**
    * Clears the gradients of every parameter: disposes them and sets them to null (default), or

@@ -10,7 +10,7 @@
  * fused/sgd-kernel.ts); `fused: false` runs the composed ops of `update` below.
  */
 import { type Tensor, ValueError, checkOptionKeys, clone, zerosLike } from '@kiln/tensor';
-import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, isBoolean, nonNegative } from './optimizer.js';
+import { type ParamGroup, type ParamGroupInput, type ParamState, Optimizer, givenOptions, isBoolean, nonNegative } from './optimizer.js';
 import { sgdKernel } from './fused/sgd-kernel.js';
 import type { FusedKernel } from './fused/multi-tensor.js';
 
@@ -48,7 +48,7 @@ export class SGD extends Optimizer<SGDOptions> {
   constructor(params: Iterable<Tensor> | readonly ParamGroupInput<SGDOptions>[], options: Partial<SGDOptions> & { lr: number }) {
     // the defaults' keys only: a group may carry keys of its own, as PyTorch's param groups
     checkOptionKeys('SGD', options, { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true, maximize: true, fused: true });
-    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, fused: true, ...options });
+    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, fused: true, ...givenOptions(options) });
   }
 
   protected override validate(g: SGDOptions): void {

@@ -86,8 +86,43 @@ forEachDevice('Optimizer.stateDict / loadStateDict', (dev) => {
     const arrayState = { ...good, state: { ...good.state, 0: { ...good.state[0], expAvg: [0, 0] as unknown as Tensor } } };
     expectError(() => opt.loadStateDict(arrayState), ValueError, { op: 'Adam.loadStateDict', argument: 'stateDict.state[0].expAvg', expected: 'a Tensor or a number', got: '[0, 0]' });
     expect(() => opt.loadStateDict({ ...good, paramGroups: [{ ...good.paramGroups[0], lr: -1 }, good.paramGroups[1]] })).toThrow(ValueError);
+    // Adam's own rules: a step count, and the moments that go with it; a parameter index once
+    const state0 = good.state[0];
+    for (const step of [NaN, -1, 1.5]) {
+      expectError(() => opt.loadStateDict({ ...good, state: { ...good.state, 0: { ...state0, step } } }), ValueError, { argument: 'stateDict.state[0].step' });
+    }
+    const { expAvgSq: _dropped, ...noSecondMoment } = state0;
+    expectError(() => opt.loadStateDict({ ...good, state: { ...good.state, 0: noSecondMoment } }), ValueError, { argument: 'stateDict.state[0].expAvgSq' });
+    expectError(() => opt.loadStateDict({ ...good, paramGroups: [good.paramGroups[0], { ...good.paramGroups[1], params: [1, 1] }] }), ValueError,
+      { argument: 'stateDict.paramGroups[1].params[1]' });
     expect(values(opt.state.get(ps[0])!.expAvg as Tensor)).toEqual(before);
     expect(opt.paramGroups[0].lr).toBe(1e-2);
+  });
+
+  it('loads its own stateDict() (whose tensors are its state): the state is kept, and the run goes on as without the load', () => {
+    for (const make of [(ps: Tensor[]) => new Adam(ps, { lr: 1e-2 }), (ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.9 })]) {
+      const a = makeParams(dev, 3), b = makeParams(dev, 3);
+      const oa = make(a), ob = make(b);
+      setGrads(a, 0);
+      setGrads(b, 0);
+      oa.step();
+      ob.step();
+      ob.loadStateDict(ob.stateDict());
+      expect(ob.state.size).toBe(oa.state.size);
+      setGrads(a, 1);
+      setGrads(b, 1);
+      oa.step();
+      ob.step();
+      a.forEach((p, i) => expect(values(b[i])).toEqual(values(p)));
+      oa.disposeState();
+      ob.disposeState();
+    }
+  });
+
+  it('takes an option given as undefined as its default (a JS habit); refuses betas that are not a pair', () => {
+    const p = zeros([2], { device: dev }).requiresGrad_();
+    expect(new Adam([p], { lr: 1e-3, betas: undefined }).paramGroups[0].betas).toEqual([0.9, 0.999]);
+    expectError(() => new Adam([p], { lr: 1e-3, betas: 0.9 as never }), ValueError, { op: 'Adam', argument: 'betas' });
   });
 });
 
