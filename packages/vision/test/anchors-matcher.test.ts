@@ -54,14 +54,14 @@ forEachDevice('AnchorGenerator', (dev) => {
     for (const t of [images, ...features]) t.dispose();
   });
 
-  it('makes the anchors of a size once: a second call launches nothing; other sizes, dtypes and evicted sets are made again, right', () => {
+  it('makes the anchors of a size once: a second call launches one copy; other sizes, dtypes and evicted sets are made again, right', () => {
     const gen = new AnchorGenerator([[32, 64], [128]], [[0.5, 1, 2], [1]]);
     const anchorsAt = (side: number, dtype: DType = 'float32') => {
       const images = zeros([2, 3, side, side], { device: dev }), features = [zeros([2, 8, side / 8, side / 8], { dtype, device: dev }), zeros([2, 8, side / 16, side / 16], { dtype, device: dev })];
       let out: Tensor[] = [];
       const launched = profile(() => { out = gen.call(images, features); }).keyAverages().filter((r) => r.kind === 'kernel').length;
       const got = out.map(values);
-      for (const t of [images, ...features, ...out]) t.dispose();      // disposing the views leaves the kept set intact
+      for (const t of [images, ...features, ...out]) t.dispose();      // disposing the copies leaves the kept set intact
       return { launched, got };
     };
     const fresh = (side: number, dtype: DType = 'float32') => new AnchorGenerator([[32, 64], [128]], [[0.5, 1, 2], [1]]).gridAnchors(
@@ -71,7 +71,7 @@ forEachDevice('AnchorGenerator', (dev) => {
     expect(first.got[0]).toEqual(fresh(64));
     expect(first.got[1]).toEqual(first.got[0]);
     const again = anchorsAt(64);
-    expect(again.launched).toBe(0);
+    expect(again.launched).toBe(1);   // the batch's copy of the kept set
     expect(again.got).toEqual(first.got);
     expect(anchorsAt(64, 'float64').launched).toBeGreaterThan(0);   // another dtype: another set
     for (let side = 80; side <= 80 + 16 * 8; side += 16) expect(anchorsAt(side).got[0]).toEqual(fresh(side));   // 9 more sizes: the first ones evicted
@@ -93,13 +93,30 @@ forEachDevice('AnchorGenerator', (dev) => {
     const again = gen.call(images, features);
     expect(values(again[0])).toEqual(want);
     gen.clearCache();
-    expect(values(again[1])).toEqual(want);           // a view handed out keeps its storage
+    expect(values(again[1])).toEqual(want);           // what was handed out is a copy: still there
     again.forEach((a) => a.dispose());
     expect(memoryStats(dev).allocated).toBe(before);
     for (const t of [images, ...features]) t.dispose();
   });
 
+  it("hands out each image's anchors in memory of its own: an in-place op changes neither the other images' nor later calls'", () => {
+    const gen = new AnchorGenerator([[16]], [[1]]);
+    const images = zeros([2, 3, 32, 32], { device: dev }), f = zeros([2, 8, 2, 2], { device: dev });
+    const a = gen.call(images, [f]);
+    const want = values(a[1]);
+    a[0].add_(100);
+    a[1].clamp_(0, 32);   // torchvision-style clipping to the image
+    expect(values(a[0])).toEqual(want.map((v) => v + 100));
+    const b = gen.call(images, [f]);
+    expect([values(b[0]), values(b[1])]).toEqual([want, want]);
+    for (const t of [images, f, ...a, ...b]) t.dispose();
+  });
+
   it('rejects mismatched levels and shapes with typed errors', () => {
+    expectError(() => new AnchorGenerator('abc' as never, [[1]]), ValueError, { op: 'AnchorGenerator', argument: 'sizes' });
+    expectError(() => new AnchorGenerator([], [[1]]), ValueError, { op: 'AnchorGenerator', argument: 'sizes' });
+    expectError(() => new AnchorGenerator([[16]]).call({ tensors: zeros([1, 3, 8, 8], { device: dev }) } as never, [zeros([1, 2, 2, 2], { device: dev })]), ValueError,
+      { op: 'AnchorGenerator.forward', argument: 'images.imageSizes' });
     expectError(() => new AnchorGenerator([[32], [64]], [[1]]), ValueError, { op: 'AnchorGenerator', argument: 'aspectRatios', expected: 'one list per level of sizes (2)', got: '1 lists' });
     expectError(() => new AnchorGenerator([[32, -1]], [[1]]), ValueError, { op: 'AnchorGenerator', argument: 'sizes[0]', expected: 'a non-empty list of positive finite numbers', got: '[32,-1]' });
     expectError(() => new AnchorGenerator([[32]], [[]]), ValueError, { op: 'AnchorGenerator', argument: 'aspectRatios[0]', expected: 'a non-empty list of positive finite numbers', got: '[]' });

@@ -25,6 +25,7 @@ export interface AnchorPlacement {
 const isNumberList = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
 
 function checkLevels(arg: string, v: readonly (readonly number[])[], positive: boolean): number[][] {
+  if (!Array.isArray(v) || v.length === 0) throw new ValueError('AnchorGenerator', arg, 'a non-empty list (of numbers, or of lists of numbers per level)', describeValue(v));
   v.forEach((level, i) => {
     if (!isNumberList(level) || level.length === 0 || !level.every((x) => Number.isFinite(x) && (!positive || x > 0))) {
       throw new ValueError('AnchorGenerator', `${arg}[${i}]`, `a non-empty list of ${positive ? 'positive ' : ''}finite numbers`, JSON.stringify(level));
@@ -42,10 +43,11 @@ function checkLevels(arg: string, v: readonly (readonly number[])[], positive: b
  * feature maps' device and in their dtype.
  *
  * The anchors depend only on the grids, the strides and where they are made, so the generator keeps
- * the last few sets it made (8) and hands out views of them: a training step at a fixed image size
- * makes its anchors once, where computing them took an upload and about ten small launches per
- * pyramid level and a copy per image, every step (torchvision computes them every step). The views share one storage: treat
- * them as read-only (an in-place op on one would change the anchors of later steps). The kept
+ * the last few sets it made (8): a training step at a fixed image size makes its anchors once, where
+ * computing them took an upload and about ten small launches per pyramid level, every step
+ * (torchvision computes them every step). Each forward hands out a fresh copy (one launch for the
+ * batch, each image's tensor a part of it), so an in-place op on an image's anchors (clamping them
+ * to the image, say) changes neither the other images' nor later steps'. The kept
  * sets are memory the module owns besides its parameters and buffers: `clearCache()` frees them
  * (code that disposes a model's tensors calls it, as the RetinaNet example's `disposeDetector`
  * does; the next forward makes its anchors again).
@@ -142,12 +144,17 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
       return [h, w];
     });
     const strides = grids.map(([h, w]): [number, number] => [Math.floor(imageH / h), Math.floor(imageW / w)]);
+    if ('tensors' in images && !Array.isArray(images.imageSizes)) throw new ValueError(op, 'images.imageSizes', 'a list of [height, width] per image', describeValue(images.imageSizes));
     const count = 'tensors' in images ? images.imageSizes.length : batch.shape[0];
     const anchors = this.allLevels(grids, strides, featureMaps[0].dtype, featureMaps[0].device);
-    return Array.from({ length: count }, () => anchors.view([-1, 4]));
+    // one copy for the batch, never the kept set itself: each image's part is its own memory
+    const copies = tidy(() => anchors.unsqueeze(0).expand([count, ...anchors.shape]).contiguous());
+    const perImage = Array.from({ length: count }, (_, i) => copies.select(0, i));
+    copies.dispose();   // the parts keep the storage alive
+    return perImage;
   }
 
-  /** Frees the anchors kept (see the class); the next forward makes them again. Views handed out stay valid. */
+  /** Frees the anchors kept (see the class); the next forward makes them again. */
   clearCache(): void {
     for (const t of this.made.values()) t.dispose();
     this.made.clear();
@@ -167,7 +174,7 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
     if (this.made.size > AnchorGenerator.KEPT) {
       const [oldest, t] = this.made.entries().next().value as [string, Tensor];
       this.made.delete(oldest);
-      t.dispose();   // views handed out keep their storage alive
+      t.dispose();
     }
     return anchors;
   }
