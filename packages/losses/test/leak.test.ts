@@ -1,7 +1,7 @@
 // Nothing leaks: many training steps (forward, backward, an in-place update) end with the same
 // allocated memory they started with, on every device (issue: 10,000 steps on CUDA).
 import { expect, it } from 'vitest';
-import { memoryStats, randint, randn, synchronize, tidy } from '@kiln/tensor';
+import { memoryStats, randint, randn, synchronize, tensor, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { sigmoidFocalLoss } from '@kiln/losses';
@@ -34,5 +34,29 @@ forEachDevice('memory', (dev) => {
     synchronize(dev);
     expect(memoryStats(dev).allocated).toBe(before);
     expect(Number.isFinite(last)).toBe(true);
+  });
+
+  it('a call a kernel refuses (a target out of range) leaves nothing allocated', () => {
+    // (on CUDA the kernel's report arrives at the next synchronisation, after the loss was made: a
+    // graph would then hold the fused gradient until collected, so the logits require grad on the CPU only)
+    const x = randn([8, 12], { device: dev, seed: 4 }).requiresGrad_(dev === 'cpu');
+    const bad = tensor([0, 1, 2, 3, 4, 5, 6, 99], { dtype: 'int64', device: dev });
+    const attempt = () => {
+      let loss: ReturnType<typeof sigmoidFocalLoss> | undefined;
+      try {
+        loss = sigmoidFocalLoss(x, bad);
+        synchronize(dev);
+      } catch {
+        // the refusal is the point
+      } finally {
+        loss?.dispose();
+      }
+    };
+    attempt();
+    synchronize(dev);
+    const before = memoryStats(dev).allocated;
+    for (let i = 0; i < 20; i++) attempt();
+    synchronize(dev);
+    expect(memoryStats(dev).allocated).toBe(before);
   });
 });

@@ -3,7 +3,7 @@
 // the fused gradient path against the backward kernel.
 import { describe, expect, it } from 'vitest';
 import { AutogradError, DTypeError, ShapeError, ValueError, tensor, type Tensor } from '@kiln/tensor';
-import { gradcheck } from '@kiln/autograd';
+import { gradcheck, noGrad } from '@kiln/autograd';
 import { expectClose, expectError, forEachDevice, randomValues, testRng } from '@kiln/tensor/testing';
 import { sigmoidFocalLoss, SigmoidFocalLoss, SigmoidFocalLossFunction, type SigmoidFocalLossOptions } from '@kiln/losses';
 import { loadFixtures, toTensor } from './fixture-cases.js';
@@ -44,6 +44,12 @@ forEachDevice('sigmoidFocalLoss against PyTorch fixtures', (dev) => {
     }
   }
 
+  it('an input without classes: targets 0 or negative give 0, a class index is refused', () => {
+    const x = tensor([], { dtype: 'float32', device: dev }).reshape([4, 0]);
+    expect(sigmoidFocalLoss(x, tensor([0, -1, 0, 0], { dtype: 'int64', device: dev }), { reduction: 'sum' }).item()).toBe(0);
+    expectError(() => sigmoidFocalLoss(x, tensor([0, 1, 0, 0], { dtype: 'int64', device: dev })), ValueError, { op: 'sigmoid_focal_loss', argument: 'target', got: '1' });
+  });
+
   it('scales the fused gradient by a non-unit upstream gradient', () => {
     const xs = randomValues(3, 40 * 8, -4, 4);
     const t = tensor(Array.from({ length: 40 }, (_, i) => (i * 7) % 9), { dtype: 'int64', device: dev });
@@ -80,11 +86,17 @@ forEachDevice('sigmoidFocalLoss against PyTorch fixtures', (dev) => {
     expectError(() => x.grad!.sum().backward(), AutogradError, { op: 'SigmoidFocalLossFunction', message: /SigmoidFocalLossFunction/ });
   });
 
-  it('gives no gradient to a target and works without grad', () => {
+  it('refuses, at the call, a target or weights that require grad (it differentiates for the input only); works without grad', () => {
     const x = tensor(randomValues(7, 8), { dtype: 'float32', device: dev }).reshape([2, 4]);
     const t = tensor(randomValues(8, 8, 0, 1), { dtype: 'float32', device: dev }).reshape([2, 4]).requiresGrad_();
-    const loss = sigmoidFocalLoss(x, t);
-    expect(loss.requiresGrad).toBe(true);
+    expectError(() => sigmoidFocalLoss(x.requiresGrad_(false), t), ValueError, { op: 'sigmoid_focal_loss', argument: 'target', got: 'a tensor that requires grad' });
+    // weights come in the options, which autograd does not see: refused while the call records a graph
+    const w = tensor([1, 2], { dtype: 'float32', device: dev }).requiresGrad_();
+    const xg = x.detach().requiresGrad_();
+    expectError(() => sigmoidFocalLoss(xg, t.detach(), { weight: w }), ValueError, { op: 'sigmoid_focal_loss', argument: 'weight' });
+    expectError(() => sigmoidFocalLoss(xg, t.detach(), { classWeight: tensor([1, 1, 1, 1], { dtype: 'float32', device: dev }).requiresGrad_() }), ValueError, { argument: 'classWeight' });
+    expect(noGrad(() => sigmoidFocalLoss(xg, t, { weight: w }).requiresGrad)).toBe(false);   // no graph: nothing to refuse
+    expect(sigmoidFocalLoss(x, t.detach(), null).item()).toBeCloseTo(Number(sigmoidFocalLoss(x, t.detach()).item()), 6);   // null options: the defaults
     const none = sigmoidFocalLoss(x, t.detach());
     expect(none.requiresGrad).toBe(false);
     expect(new SigmoidFocalLoss({ reduction: 'sum' }).forward(x, t.detach()).item()).toBeCloseTo(

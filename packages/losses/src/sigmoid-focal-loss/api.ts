@@ -24,8 +24,8 @@ import { LossModule } from '../loss-modules.js';
  * loss.backward();
  * ```
  */
-export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
-  return SigmoidFocalLossFunction.apply(input, target, options);
+export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions | null = {}): Tensor {
+  return SigmoidFocalLossFunction.apply(input, target, options ?? {});
 }
 
 /**

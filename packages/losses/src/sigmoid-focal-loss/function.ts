@@ -10,9 +10,9 @@
  * for `loss.backward()` (whose implicit upstream gradient is 1), or scales it by the upstream
  * scalar: one read of the logits for loss and gradient, as Liger-Kernel does for cross-entropy.
  */
-import type { Tensor } from '@kiln/tensor';
+import { type Tensor, ValueError } from '@kiln/tensor';
 import { Function, type FunctionCtx, isImplicitGradient } from '@kiln/autograd';
-import { type FocalArgs, focalBackward, focalForward, prepareFocal } from './kernels.js';
+import { type FocalArgs, OP, focalBackward, focalForward, prepareFocal } from './kernels.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 
 /** What SigmoidFocalLossFunction's forward keeps for backward: the tensors it read (checked against in-place changes) and its kernels' state. */
@@ -53,7 +53,15 @@ export class SigmoidFocalLossFunction extends Function<SigmoidFocalLossCtx> {
    */
   static override readonly autocast = 'float32';
 
-  static override forward(ctx: SigmoidFocalLossCtx, input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): Tensor {
+  static override forward(ctx: SigmoidFocalLossCtx, input: Tensor, target: Tensor, options: SigmoidFocalLossOptions | null = {}): Tensor {
+    options ??= {};
+    // the kernels differentiate with respect to the logits only: a gradient wanted for the targets
+    // or the weights is refused here, not left missing (weights) or failing in backward (targets)
+    if (ctx.needsInputGrad[1] === true) throw new ValueError(OP, 'target', 'a target that does not require grad (the focal loss is differentiated for its input only: detach() it)', 'a tensor that requires grad');
+    const recording = ctx.needsInputGrad.some((n) => n);   // (forward runs without grad mode: this says whether apply records)
+    for (const key of ['weight', 'classWeight'] as const) {
+      if (recording && options[key]?.requiresGrad === true) throw new ValueError(OP, key, 'weights that do not require grad (the focal loss is differentiated for its input only: detach() them)', 'a tensor that requires grad');
+    }
     const args = prepareFocal(input, target, options);
     const fuse = ctx.needsInputGrad[0] === true && args.reduction !== 'none' && options.fusedGrad !== false;
     const { loss, grad, count } = focalForward(args, fuse);

@@ -9,13 +9,13 @@
  * non-ignored rows × C, counted on the device (no device-to-host read per call).
  */
 import {
-  type Device, type Tensor, DTypeError, ShapeError, ValueError, checkOptionKeys, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
+  type DType, type Device, type Tensor, DTypeError, ShapeError, ValueError, checkOptionKeys, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
 } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from '../reduction.js';
 import { castTo, checkBoolean, checkExponent, checkFocalAlpha } from '../loss-args.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 
-const OP = 'sigmoid_focal_loss';
+export const OP = 'sigmoid_focal_loss';
 // the target kinds of native/include/kiln/focal_loss_args.h
 const KIND = { first: 0, last: 1, float: 2 } as const;
 
@@ -96,6 +96,14 @@ export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFoca
     throw new DTypeError(OP, 'target', 'int32/int64 class indices or float targets', target.dtype);
   }
 
+  if (C === 0 && N > 0 && kind !== KIND.float) {
+    // no class: no element for the kernels to check the targets on, so the host does (a read of
+    // the targets, in this degenerate case only)
+    const max = t.amax(), largest = max.item();
+    max.dispose();
+    if (largest > 0) throw new ValueError(OP, 'target', 'a negative value (ignored row) or 0 (background): the input has no classes', String(largest));
+  }
+
   let weight: Tensor | undefined;
   if (options.weight !== undefined) {
     const w = options.weight;
@@ -167,31 +175,43 @@ export interface FocalForwardResult {
 /** Runs the forward kernels: the loss, and the gradient in the same pass when `wantGrad`. */
 export function focalForward(f: FocalArgs, wantGrad: boolean): FocalForwardResult {
   const dev = f.input.device;
-  let count: Tensor | undefined;
-  if (Number.isNaN(f.scale)) {
-    count = emptyOn([], 'int64', dev);
-    launchKernel('sigmoid_focal_loss_count', [f.target], [count]);
+  // what this call allocates, freed if a kernel refuses the arguments (a target out of range)
+  const made: Tensor[] = [];
+  const alloc = (shape: number[], dtype: DType): Tensor => {
+    const t = emptyOn(shape, dtype, dev);
+    made.push(t);
+    return t;
+  };
+  try {
+    let count: Tensor | undefined;
+    if (Number.isNaN(f.scale)) {
+      count = alloc([], 'int64');
+      launchKernel('sigmoid_focal_loss_count', [f.target], [count]);
+    }
+    const inputs = kernelInputs(f, count);
+    const total = f.N * f.C;
+    if (f.reduction === 'none') {
+      const loss = alloc([f.N, f.C], f.input.dtype);
+      if (total > 0) launchKernel(OP, inputs, [loss], [...kernelAttrs(f), 0, 0, 1]);
+      return { loss: asShape(loss, f.inputShape), count };
+    }
+    const P = partialCount(total, dev);
+    const partials = alloc([P], 'float64');
+    const outputs = [partials];
+    let grad: Tensor | undefined;
+    if (wantGrad) {
+      grad = alloc([f.N, f.C], f.input.dtype);
+      outputs.push(grad);
+    }
+    launchKernel(OP, inputs, outputs, [...kernelAttrs(f), 1, wantGrad ? 1 : 0, P]);
+    const loss = alloc([], f.input.dtype);
+    launchKernel('sigmoid_focal_loss_finalize', count ? [partials, count] : [partials], [loss], [f.scale, f.C]);
+    partials.dispose();
+    return { loss, grad: grad && asShape(grad, f.inputShape), count };
+  } catch (e) {
+    for (const t of made) if (!t.isDisposed) t.dispose();
+    throw e;
   }
-  const inputs = kernelInputs(f, count);
-  const total = f.N * f.C;
-  if (f.reduction === 'none') {
-    const loss = emptyOn([f.N, f.C], f.input.dtype, dev);
-    if (total > 0) launchKernel(OP, inputs, [loss], [...kernelAttrs(f), 0, 0, 1]);
-    return { loss: asShape(loss, f.inputShape), count };
-  }
-  const P = partialCount(total, dev);
-  const partials = emptyOn([P], 'float64', dev);
-  const outputs = [partials];
-  let grad: Tensor | undefined;
-  if (wantGrad) {
-    grad = emptyOn([f.N, f.C], f.input.dtype, dev);
-    outputs.push(grad);
-  }
-  launchKernel(OP, inputs, outputs, [...kernelAttrs(f), 1, wantGrad ? 1 : 0, P]);
-  const loss = emptyOn([], f.input.dtype, dev);
-  launchKernel('sigmoid_focal_loss_finalize', count ? [partials, count] : [partials], [loss], [f.scale, f.C]);
-  partials.dispose();
-  return { loss, grad: grad && asShape(grad, f.inputShape), count };
 }
 
 /**
@@ -202,6 +222,14 @@ export function focalBackward(f: FocalArgs, gradOutput: Tensor, count: Tensor | 
   const go2 = f.reduction === 'none' ? gradOutput.reshape([f.N, f.C]) : gradOutput.reshape([1, 1]).expand([f.N, f.C]);
   const go = go2.dtype === f.input.dtype ? go2 : go2.to(f.input.dtype);
   const grad = emptyOn([f.N, f.C], f.input.dtype, f.input.device);
-  if (f.N * f.C > 0) launchKernel('sigmoid_focal_loss_backward', [...kernelInputs(f, count), go], [grad], kernelAttrs(f));
+  try {
+    if (f.N * f.C > 0) launchKernel('sigmoid_focal_loss_backward', [...kernelInputs(f, count), go], [grad], kernelAttrs(f));
+  } catch (e) {
+    grad.dispose();
+    throw e;
+  } finally {
+    if (go !== go2) go.dispose();
+    if (go2 !== gradOutput) go2.dispose();
+  }
   return asShape(grad, f.inputShape);
 }
