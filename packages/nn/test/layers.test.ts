@@ -1,7 +1,7 @@
 // The layers against float64 references written here, on every device; initialisation statistics;
 // gradients through autograd's gradcheck where autograd has the ops' derivatives.
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, DeviceError, Generator, ShapeError, ValueError, manualSeed, memoryStats, profile, tensor, tidy, variance, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, DeviceError, Generator, ShapeError, ValueError, manualSeed, memoryStats, ones, profile, tensor, tidy, variance, zeros } from '@kiln/tensor';
 import { derivativeOf, grad, gradcheck, gradgradcheck, noGrad } from '@kiln/autograd';
 import {
   BatchNorm2d, BatchNormTrainFunction, Conv2d, Dropout, GroupNorm, GroupNormFunction, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
@@ -407,6 +407,34 @@ forEachDevice('BatchNorm2d', (dev) => {
     expectError(() => new BatchNorm2d(3, { affine: 'false' as unknown as boolean }), ValueError, { op: 'BatchNorm2d', argument: 'affine', expected: 'true or false' });
     expectError(() => new BatchNorm2d(3, { trackRunningStats: 0 as unknown as boolean }), ValueError, { op: 'BatchNorm2d', argument: 'trackRunningStats', expected: 'true or false' });
     expectError(() => new GroupNorm(2, 6, { affine: 1 as unknown as boolean }), ValueError, { op: 'GroupNorm', argument: 'affine', expected: 'true or false', got: '1' });
+  });
+
+  it('the Functions, called directly, check what the layers check: eps, the running factor, per-channel shapes, one value per channel', () => {
+    const x = rand(2, [2, 3, 4, 4], dev, 'float32'), w = ones([3], { device: dev }), b = zeros([3], { device: dev });
+    const running = (factor: number, dtype: 'float32' | 'float64' = 'float32') => ({ mean: zeros([3], { dtype, device: dev }), variance: ones([3], { dtype, device: dev }), factor });
+    for (const eps of [-1, NaN, 'a' as never]) {
+      expectError(() => BatchNormTrainFunction.apply(x, w, b, eps), ValueError, { op: 'BatchNorm2d', argument: 'eps' });
+      expectError(() => GroupNormFunction.apply(x, w, b, 3, eps), ValueError, { op: 'GroupNorm', argument: 'eps' });
+    }
+    for (const factor of [NaN, 5, -0.1]) expectError(() => BatchNormTrainFunction.apply(x, w, b, 1e-5, running(factor)), ValueError, { op: 'BatchNorm2d', argument: 'running.factor' });
+    for (const dtype of ['float32', 'float64'] as const) {   // the kernels' path and the composed one
+      expectError(() => BatchNormTrainFunction.apply(rand(3, [1, 3, 1, 1], dev, 'float32'), w, b, 1e-5, running(0.1, dtype)), ShapeError,
+        { op: 'BatchNorm2d', argument: 'input', expected: 'more than 1 value per channel in training' });
+    }
+    expectError(() => GroupNormFunction.apply(x, ones([6], { device: dev }), b, 3, 1e-5), ShapeError, { op: 'GroupNorm', argument: 'weight', expected: '[3]: one value per channel of the input' });
+    expectError(() => GroupNormFunction.apply(x, ones([3, 1], { device: dev }), b, 3, 1e-5), ShapeError, { op: 'GroupNorm', argument: 'weight' });
+    // a weight left out is no weight, as null
+    expect(values(BatchNormTrainFunction.apply(x, undefined as never, b, 1e-5))).toEqual(values(BatchNormTrainFunction.apply(x, null, b, 1e-5)));
+    expect(values(GroupNormFunction.apply(x, undefined as never, b, 3, 1e-5))).toEqual(values(GroupNormFunction.apply(x, null, b, 3, 1e-5)));
+  });
+
+  it('an empty batch gives an empty output and leaves the running statistics as they were (as PyTorch)', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const bn = new BatchNorm2d(3, { dtype, device: dev });
+      const y = bn.call(zeros([0, 3, 2, 2], { dtype, device: dev }));
+      expect(y.shape).toEqual([0, 3, 2, 2]);
+      expect([values(bn.runningMean!), values(bn.runningVar!)]).toEqual([[0, 0, 0], [1, 1, 1]]);
+    }
   });
 
   it.skipIf(!derivativeOf('var') || !derivativeOf('mean'))('passes gradcheck in training mode', () => {

@@ -1,10 +1,27 @@
 /**
- * What the normalisation kernels' launchers share (batch-norm/batch-norm-kernels.ts,
- * group-norm/group-norm-kernels.ts; the native side's norm_common.h): the dtype of the statistics
- * and parameters, and operands made contiguous for kernels that take raw addresses.
+ * What the normalisations share (the layers, their Functions and their kernels' launchers,
+ * batch-norm/ and group-norm/; the native side's norm_common.h): the argument checks, the dtype of
+ * the statistics and parameters, and operands made contiguous for kernels that take raw addresses.
  */
-import { type DType, type Tensor, isFloating } from '@kiln/tensor';
+import { type DType, type Tensor, ShapeError, ValueError, isFloating } from '@kiln/tensor';
 import type { FunctionCtx } from '@kiln/autograd';
+
+/** eps, checked: a finite number >= 0 (a negative or NaN eps gave NaN outputs). */
+export function checkEps(op: string, eps: number): number {
+  if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) throw new ValueError(op, 'eps', 'a finite non-negative number', String(eps));
+  return eps;
+}
+
+/**
+ * Refuses per-channel operands (weight, bias, running statistics) that are not [C] for the C
+ * channels of the input (dim 1): the kernels index them by channel through raw addresses.
+ */
+export function checkPerChannel(op: string, x: Tensor, named: readonly (readonly [string, Tensor | null])[]): void {
+  const C = x.shape[1];
+  for (const [name, t] of named) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== C)) throw new ShapeError(op, name, `[${C}]: one value per channel of the input`, `shape [${t.shape.join(', ')}]`);
+  }
+}
 
 /**
  * The dtype of the statistics and parameters the kernels take for values of `dtype`: float32 for

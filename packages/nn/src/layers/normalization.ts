@@ -13,6 +13,7 @@ import { newParameter } from './linear.js';
 import { BatchNormTrainFunction } from './batch-norm/batch-norm-function.js';
 import type { RunningStats } from './batch-norm/batch-norm-kernels.js';
 import { GroupNormFunction } from './group-norm/group-norm-function.js';
+import { checkEps } from './norm-operands.js';
 
 /** Options of {@link GroupNorm} (and, extended, of {@link BatchNorm2d}). */
 export interface NormOptions {
@@ -41,11 +42,6 @@ function normalize(x: Tensor, m: Tensor, v: Tensor, eps: number, weight: Paramet
   if (bias) y = add(y, bias.view(cshape));
   // in x's dtype, as in training (half values with float32 statistics promote)
   return y.dtype === x.dtype ? y : y.to(x.dtype);
-}
-
-function checkEps(op: string, eps: number): number {
-  if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) throw new ValueError(op, 'eps', 'a finite non-negative number', String(eps));
-  return eps;
 }
 
 /**
@@ -159,8 +155,8 @@ export class BatchNorm2d extends Module {
     if (x.ndim !== 4) throw new ShapeError('BatchNorm2d', 'input', '4 dimensions [N, C, H, W]', `shape [${x.shape.join(', ')}]`);
     const useBatch = this.training || !this.runningMean;
     if (!useBatch) return normalize(x, this.runningMean!.view(cshape), this.runningVar!.view(cshape), this.eps, this.weight, this.bias, cshape);
-    const count = x.numel / this.numFeatures;
-    if (this.training && count <= 1) {
+    // refused before the batch is counted (the Function says the same to its direct callers)
+    if (this.training && x.numel === this.numFeatures) {
       throw new ShapeError('BatchNorm2d', 'input', 'more than 1 value per channel in training', `shape [${x.shape.join(', ')}]`);
     }
     return BatchNormTrainFunction.apply(x, this.weight, this.bias, this.eps, this.training && this.runningMean ? this.runningUpdate() : null);

@@ -37,10 +37,10 @@
  * when the pass records a graph (createGraph), mean and invstd are computed again from x inside
  * backward so that the graph holds their dependence on x.
  */
-import { type Tensor, ShapeError, commonDevice, mean as meanOf, tidy, variance } from '@kiln/tensor';
+import { type Tensor, ShapeError, ValueError, commonDevice, mean as meanOf, tidy, variance } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled, noGrad } from '@kiln/autograd';
 import { type RunningStats, batchNormBackward, batchNormForward, kernelsTake } from './batch-norm-kernels.js';
-import { saveForNormBackward } from '../norm-operands.js';
+import { checkEps, checkPerChannel, saveForNormBackward } from '../norm-operands.js';
 
 const DIMS = [0, 2, 3];
 
@@ -63,10 +63,10 @@ function batchStats(x: Tensor, eps: number): { mean: Tensor; variance: Tensor; i
  * in place with the batch's (the variance made unbiased), as PyTorch's batch_norm in training.
  */
 export class BatchNormTrainFunction extends Function<BatchNormCtx> {
-  static override forward(ctx: BatchNormCtx, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, running: RunningStats | null = null): Tensor {
+  static override forward(ctx: BatchNormCtx, x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps: number = 1e-5, running: RunningStats | null = null): Tensor {
     // the kernels take raw addresses: operands on two devices must be refused here, as the ops do
     commonDevice('BatchNorm2d', ['input', 'weight', 'bias', 'runningMean', 'runningVar'], [x, weight, bias, running?.mean ?? null, running?.variance ?? null]);
-    checkShapes(x, weight, bias, running);
+    running = checkArguments(x, weight, bias, eps, running);
     ctx.kernels = kernelsTake(x, weight, bias, running);
     const { y, mean, rstd } = ctx.kernels ? batchNormForward(x, weight, bias, eps, running) : composedForward(x, weight, bias, eps, running);
     saveForNormBackward(ctx, x, weight, mean, rstd);
@@ -83,14 +83,23 @@ export class BatchNormTrainFunction extends Function<BatchNormCtx> {
   }
 }
 
-/** x [N, C, H, W] and the per-channel operands of C values: what the kernels' raw addresses rely on, said as the layer's error. */
-function checkShapes(x: Tensor, weight: Tensor | null, bias: Tensor | null, running: RunningStats | null): void {
-  if (x.ndim !== 4) throw new ShapeError('BatchNorm2d', 'input', '4 dimensions [N, C, H, W]', `shape [${x.shape.join(', ')}]`);
-  const C = x.shape[1];
-  const named: [string, Tensor | null][] = [['weight', weight], ['bias', bias], ['runningMean', running?.mean ?? null], ['runningVar', running?.variance ?? null]];
-  for (const [name, t] of named) {
-    if (t && (t.ndim !== 1 || t.shape[0] !== C)) throw new ShapeError('BatchNorm2d', name, `[${C}]: one value per channel of the input`, `shape [${t.shape.join(', ')}]`);
+/**
+ * x [N, C, H, W], the per-channel operands of C values (what the kernels' raw addresses rely on),
+ * eps and the running update's factor, said as the layer's errors. Returns the running statistics
+ * to update: none for an empty batch, which leaves them as they were (as PyTorch's).
+ */
+function checkArguments(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, running: RunningStats | null): RunningStats | null {
+  const op = 'BatchNorm2d';
+  if (x.ndim !== 4) throw new ShapeError(op, 'input', '4 dimensions [N, C, H, W]', `shape [${x.shape.join(', ')}]`);
+  checkPerChannel(op, x, [['weight', weight], ['bias', bias], ['runningMean', running?.mean ?? null], ['runningVar', running?.variance ?? null]]);
+  checkEps(op, eps);
+  if (running && !(typeof running.factor === 'number' && running.factor >= 0 && running.factor <= 1)) {
+    throw new ValueError(op, 'running.factor', 'a number in [0, 1] (the momentum, or 1 / batches seen)', String(running.factor));
   }
+  // one value per channel has no spread to normalise by (PyTorch: "Expected more than 1 value per channel when training")
+  const count = x.shape[1] > 0 ? x.numel / x.shape[1] : 0;
+  if (count === 1) throw new ShapeError(op, 'input', 'more than 1 value per channel in training', `shape [${x.shape.join(', ')}]`);
+  return count === 0 ? null : running;
 }
 
 /**

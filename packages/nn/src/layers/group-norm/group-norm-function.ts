@@ -36,7 +36,7 @@
 import { type Tensor, ShapeError, commonDevice, mean as meanOf, tidy, variance, zeros, zerosLike } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled } from '@kiln/autograd';
 import { groupNormBackward, groupNormForward, kernelsTake } from './group-norm-kernels.js';
-import { saveForNormBackward } from '../norm-operands.js';
+import { checkEps, checkPerChannel, saveForNormBackward } from '../norm-operands.js';
 
 interface GroupNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor]> {
   groups: number;
@@ -63,12 +63,14 @@ function groupStats(x4: Tensor, eps: number): { mean: Tensor; invstd: Tensor } {
  * bias [C] (or null): x normalised per sample and group, then scaled and shifted per channel.
  */
 export class GroupNormFunction extends Function<GroupNormCtx> {
-  static override forward(ctx: GroupNormCtx, x: Tensor, weight: Tensor | null, bias: Tensor | null, groups: number, eps: number): Tensor {
+  static override forward(ctx: GroupNormCtx, x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, groups: number, eps: number = 1e-5): Tensor {
     // the kernels take raw addresses: operands on two devices must be refused here, as the ops do
     commonDevice('GroupNorm', ['input', 'weight', 'bias'], [x, weight, bias]);
     if (x.ndim < 2 || !Number.isInteger(groups) || groups < 1 || x.shape[1] % groups !== 0) {
       throw new ShapeError('GroupNorm', 'input', `[N, C, ...] with C a multiple of the ${groups} groups`, `shape [${x.shape.join(', ')}]`);
     }
+    checkPerChannel('GroupNorm', x, [['weight', weight], ['bias', bias]]);
+    checkEps('GroupNorm', eps);
     ctx.kernels = kernelsTake(x, weight, bias);
     const { y, mean, rstd } = ctx.kernels ? groupNormForward(x, weight, bias, groups, eps) : composedForward(x, weight, bias, groups, eps);
     saveForNormBackward(ctx, x, weight, mean, rstd);
