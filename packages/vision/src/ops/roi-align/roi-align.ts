@@ -43,7 +43,10 @@ function checkOptions(op: string, options: RoiAlignOptions): Omit<RoiAlignAttrs,
   if (typeof options !== 'object' || options === null) throw new ValueError(op, 'options', 'an object with outputSize', String(options));
   checkOptionKeys(op, options, { outputSize: true, spatialScale: true, samplingRatio: true, aligned: true });
   const samplingRatio = options.samplingRatio ?? -1;
-  if (!Number.isInteger(samplingRatio)) throw new ValueError(op, 'samplingRatio', 'an integer (0 or less: adaptive)', String(samplingRatio));
+  // the kernels take an int32, and loop over ratio² samples per bin: beyond 2^16 a call would not end
+  if (!Number.isInteger(samplingRatio) || samplingRatio > 65536 || samplingRatio < -(2 ** 31)) {
+    throw new ValueError(op, 'samplingRatio', 'an integer up to 65536 (0 or less: adaptive)', String(samplingRatio));
+  }
   const aligned = options.aligned ?? false;
   if (typeof aligned !== 'boolean') throw new ValueError(op, 'aligned', 'a boolean', String(aligned));
   return { pooled: pooledSize(op, options.outputSize), spatialScale: checkFinite(op, 'spatialScale', options.spatialScale ?? 1), samplingRatio, aligned };
@@ -75,7 +78,12 @@ export function roiAlign(input: Tensor, rois: Rois, options: RoiAlignOptions): T
   const r = roisTensor(op, rois, input.dtype);
   const [ph, pw] = attrs.pooled;
   const out = emptyOn([r.shape[0], input.shape[1], ph, pw], input.dtype, input.device);
-  launchContiguous(op, [input, r], [out], kernelAttrs(attrs));
+  try {
+    launchContiguous(op, [input, r], [out], kernelAttrs(attrs));
+  } catch (e) {
+    if (r !== rois) r.dispose();   // refused (a roi's batch index out of range): the rows made from a list of boxes too
+    throw e;
+  }
   // rows made from a list of boxes are the graph's to keep when it saves them
   if (r !== rois && !needsRecording([input])) r.dispose();
   return recordOp(roiAlignOp, [input, r], [out], { ...attrs, inputShape: [...input.shape] });
