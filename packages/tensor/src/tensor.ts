@@ -53,6 +53,7 @@ export class Tensor {
   get grad(): Tensor | null {
     return this._grad;
   }
+  /** Sets the gradient: a tensor of this one's shape, dtype and device, or null (see the getter). */
   set grad(g: Tensor | null) {
     if (g !== null) {
       if (!(g instanceof Tensor)) throw new ValueError('grad', 'grad', 'a Tensor or null', describeValue(g));

@@ -44,7 +44,9 @@ import { checkEps, checkPerChannel, saveForNormBackward } from '../norm-operands
 
 const DIMS = [0, 2, 3];
 
-interface BatchNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, invstd: Tensor]> {
+/** What BatchNormTrainFunction keeps for backward: x, the weight and the batch statistics (saved), eps, and which path forward took. */
+export interface BatchNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, invstd: Tensor]> {
+  /** added to the variance */
   eps: number;
   /** whether forward ran the kernels (backward runs them only then: the saved statistics are theirs) */
   kernels: boolean;

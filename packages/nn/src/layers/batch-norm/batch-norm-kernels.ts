@@ -11,7 +11,9 @@ import { contiguous, kernelsTakeValues, present, statDtype } from '../norm-opera
 
 /** The running statistics a training step updates in place: running = (1 - factor)·running + factor·batch. */
 export interface RunningStats {
+  /** the running mean, [C], updated in place */
   mean: Tensor;
+  /** the running (unbiased) variance, [C], updated in place */
   variance: Tensor;
   /** the new batch's weight: the momentum, or 1 / batches seen for a cumulative average */
   factor: number;

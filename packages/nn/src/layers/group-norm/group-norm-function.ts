@@ -38,8 +38,11 @@ import { Function, type FunctionCtx, isGradEnabled } from '@kiln/autograd';
 import { groupNormBackward, groupNormForward, kernelsTake } from './group-norm-kernels.js';
 import { checkEps, checkPerChannel, saveForNormBackward } from '../norm-operands.js';
 
-interface GroupNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor]> {
+/** What GroupNormFunction keeps for backward: x, the weight and the group statistics (saved), the groups, eps, and which path forward took. */
+export interface GroupNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor]> {
+  /** the groups the channels are split into */
   groups: number;
+  /** added to the variance */
   eps: number;
   /** whether forward ran the kernels (backward runs them only then: the saved statistics are theirs) */
   kernels: boolean;
