@@ -148,6 +148,32 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return this.namedBuffers(recurse).map(([, b]) => b);
   }
 
+  /**
+   * Calls `fn` on every submodule and then this one (children first, as PyTorch's `apply`): custom
+   * initialisation, say. Returns this module.
+   *
+   * @example
+   * ```ts
+   * model.apply((m) => { if (m instanceof Conv2d) init.normal_(m.weight, 0, 0.01); });
+   * ```
+   */
+  apply(fn: (module: Module<never[], unknown>) => void): this {
+    if (typeof fn !== 'function') throw new ValueError(`${this.constructor.name}.apply`, 'fn', 'a function of a module', describeValue(fn));
+    for (const m of this.modules().reverse()) fn(m);
+    return this;
+  }
+
+  /**
+   * Sets `requiresGrad` on every parameter of this module and its submodules (PyTorch's
+   * `requires_grad_`): `backbone.requiresGrad_(false)` freezes a backbone, whose parameters then get
+   * no gradient and which optimizers leave as they are. Returns this module.
+   */
+  requiresGrad_(requiresGrad = true): this {
+    checkBoolean(`${this.constructor.name}.requiresGrad_`, 'requiresGrad', requiresGrad);
+    for (const p of this.parameters()) p.requiresGrad_(requiresGrad);
+    return this;
+  }
+
   /** Sets training mode on this module and every submodule. */
   train(mode = true): this {
     checkBoolean(`${this.constructor.name}.train`, 'mode', mode);

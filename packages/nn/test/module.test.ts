@@ -104,6 +104,18 @@ describe('Module discovery', () => {
     expect(net.modules().every((m) => m.training === true)).toBe(true);
   });
 
+  it("apply() visits every submodule, children first; requiresGrad_() freezes and unfreezes every parameter", () => {
+    const net = new Net();
+    const seen: string[] = [];
+    expect(net.apply((m) => seen.push(m.constructor.name))).toBe(net);
+    expect(seen.length).toBe(net.modules().length);
+    expect(seen[seen.length - 1]).toBe('Net');
+    expect(net.requiresGrad_(false).parameters().every((p) => !p.requiresGrad)).toBe(true);
+    expect(net.requiresGrad_().parameters().every((p) => p.requiresGrad)).toBe(true);
+    expectError(() => net.apply('x' as never), ValueError, { op: 'Net.apply', argument: 'fn' });
+    expectError(() => net.requiresGrad_(0 as never), ValueError, { op: 'Net.requiresGrad_', argument: 'requiresGrad' });
+  });
+
   it('Parameter shares the elements of its source and refuses integer dtypes', () => {
     const t = tensor([1, 2, 3], { dtype: 'float32' });
     const p = new Parameter(t);

@@ -3,7 +3,7 @@
  * parameters, taken as one vector, are scaled by min(1, maxNorm / (norm + 1e-6)). The scale is
  * computed on the device, so clipping never waits for a value to reach the host.
  */
-import { type Tensor, ValueError, amax, checkOptionKeys, div, keep, pow, stack, sum, tidy, zeros } from '@kiln/tensor';
+import { type Tensor, ValueError, amax, checkOptionKeys, describeValue, div, keep, pow, stack, sum, tidy, zeros } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
 import { checkIterable } from './optimizer.js';
 
@@ -27,7 +27,9 @@ function norm(t: Tensor, p: number): Tensor {
  */
 export function clipGradNorm_(params: Iterable<Tensor>, maxNorm: number, normType = 2, options: ClipGradNormOptions = {}): Tensor {
   if (!(maxNorm >= 0)) throw new ValueError('clipGradNorm_', 'maxNorm', 'a number >= 0', String(maxNorm));
-  if (!(normType > 0)) throw new ValueError('clipGradNorm_', 'normType', 'a positive number or Infinity', String(normType));
+  if (!(normType > 0)) {
+    throw new ValueError('clipGradNorm_', 'normType', 'a positive number or Infinity (the options come after it: clipGradNorm_(params, maxNorm, 2, { errorIfNonfinite }))', describeValue(normType));
+  }
   checkIterable('clipGradNorm_', 'params', params);
   checkOptionKeys('clipGradNorm_', options, { errorIfNonfinite: true });
   const grads = [...params].map((p) => p.grad).filter((g): g is Tensor => g !== null);

@@ -459,7 +459,7 @@ forEachDevice('max_pool2d', (dev) => {
 
   it('errors', () => {
     const x = rand(1, [1, 1, 4, 4], dev);
-    expectError(() => maxPool2d(x, 2, 2, 2), ValueError, { op: 'max_pool2d', argument: 'padding', expected: 'at most half the kernel size [2, 2]', got: '[2, 2]' });
+    expectError(() => maxPool2d(x, 2, 2, 2), ValueError, { op: 'max_pool2d', argument: 'padding', expected: 'at most half the kernel size ([1, 1] for a kernel of [2, 2])', got: '[2, 2]' });
     expectError(() => maxPool2d(x, 5), ShapeError, { op: 'max_pool2d', argument: 'input', got: 'spatial size [4, 4]' });
     expectError(() => maxPool2d(x, 2, 2, 0, 1, 'yes' as unknown as boolean), ValueError, { op: 'max_pool2d', argument: 'ceilMode', expected: 'true or false', got: '"yes"' });
     expectError(() => maxPool2d(rand(1, [4, 4], dev), 2), ShapeError, { op: 'max_pool2d', argument: 'input', expected: '4 dimensions [N, C, H, W]', got: '[4, 4]' });

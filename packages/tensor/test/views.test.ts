@@ -146,6 +146,19 @@ forEachDevice('views', (dev) => {
     expect(b.permute(-1, -3, -2).shape).toEqual([4, 2, 3]);
   });
 
+  it(".T reverses the dims, .mT swaps the last two, size() is the shape (PyTorch's habits)", () => {
+    const x = arange(0, 24, 1, { dtype: 'float32', device: dev }).reshape([2, 3, 4]);
+    expect([x.T.shape, x.T.strides]).toEqual([[4, 3, 2], [1, 4, 12]]);
+    expect(x.T.storage).toBe(x.storage);
+    expect(x.mT.shape).toEqual([2, 4, 3]);
+    expect(x.mT.toArray()).toEqual(x.transpose(1, 2).toArray());
+    expect(arange(0, 6, 1, { device: dev }).reshape([2, 3]).T.toArray()).toEqual([[0, 3], [1, 4], [2, 5]]);
+    expect(scalarTensor(5, { device: dev }).T.item()).toBe(5);
+    expectError(() => arange(0, 3, 1, { device: dev }).mT, ShapeError, { op: 'mT' });
+    expect([x.size(), x.size(1), x.size(-1)]).toEqual([[2, 3, 4], 3, 4]);
+    expectError(() => x.size(3), ShapeError, { op: 'size', argument: 'dim' });
+  });
+
   it('handles 0-size dims', () => {
     const z = zeros([2, 0, 3], { device: dev });
     expect(z.view(-1).shape).toEqual([0]);

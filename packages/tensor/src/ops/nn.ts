@@ -100,7 +100,7 @@ export function maxPoolWindow(op: string, kernelSize: Size2, stride: Size2 | nul
   const w = windowOf(op, kernelSize, stride ?? kernelSize, padding, dilation);
   for (const i of [0, 1]) {
     if (w.padding[i] > w.kernel[i] / 2) {
-      throw new ValueError(op, 'padding', `at most half the kernel size ${fmtShape(w.kernel)}`, fmtShape(w.padding));
+      throw new ValueError(op, 'padding', `at most half the kernel size (${fmtShape(w.kernel.map((k) => Math.floor(k / 2)))} for a kernel of ${fmtShape(w.kernel)})`, fmtShape(w.padding));
     }
   }
   return w;

@@ -280,6 +280,13 @@ declare module '../tensor.js' {
     transpose(dim0: number, dim1: number): Tensor;
     /** 2-D transpose (PyTorch's .t()); 0-D and 1-D tensors are returned as is. */
     t(): Tensor;
+    /** The dims reversed (a view; PyTorch's `.T`): the transpose of a matrix. */
+    readonly T: Tensor;
+    /** The last two dims swapped (a view; PyTorch's `.mT`): each matrix of a batch transposed. */
+    readonly mT: Tensor;
+    /** The shape (PyTorch's `size()`), or the size of one dim (negative counts from the end). */
+    size(): number[];
+    size(dim: number): number;
     /** Broadcasts size-1 dims to a larger shape with stride 0 (a view; -1 keeps a size). See {@link expand}. */
     expand(...shape: number[] | [readonly number[]]): Tensor;
     /** As {@link expand}, with the shape as one array. */
@@ -309,6 +316,16 @@ Tensor.prototype.t = function () {
   if (this.ndim > 2) throw new ShapeError('t', null, 'a tensor with at most 2 dimensions', `${this.ndim} dimensions`);
   return this.ndim < 2 ? this : transpose(this, 0, 1);
 };
+Object.defineProperty(Tensor.prototype, 'T', { get(this: Tensor) { return permute(this, [...this.shape.keys()].reverse()); } });
+Object.defineProperty(Tensor.prototype, 'mT', {
+  get(this: Tensor) {
+    if (this.ndim < 2) throw new ShapeError('mT', null, 'a tensor with at least 2 dimensions', `${this.ndim} dimensions`);
+    return transpose(this, -2, -1);
+  },
+});
+Tensor.prototype.size = function (this: Tensor, dim?: number) {
+  return dim === undefined ? [...this.shape] : this.shape[normalizeDim('size', dim, this.ndim)];
+} as Tensor['size'];
 Tensor.prototype.expand = function (...s) { return expand(this, ...s); };
 Tensor.prototype.broadcastTo = function (s) { return expand(this, s); };
 Tensor.prototype.expandAs = function (o) { return expand(this, o.shape); };
