@@ -284,8 +284,9 @@ declare module '../tensor.js' {
     readonly T: Tensor;
     /** The last two dims swapped (a view; PyTorch's `.mT`): each matrix of a batch transposed. */
     readonly mT: Tensor;
-    /** The shape (PyTorch's `size()`), or the size of one dim (negative counts from the end). */
+    /** The shape, as a new array (PyTorch's `size()`). */
     size(): number[];
+    /** The size of one dim (negative counts from the end; PyTorch's `size(dim)`). */
     size(dim: number): number;
     /** Broadcasts size-1 dims to a larger shape with stride 0 (a view; -1 keeps a size). See {@link expand}. */
     expand(...shape: number[] | [readonly number[]]): Tensor;
