@@ -22,7 +22,7 @@
  * (host timers), e.g. against `torch_dense.py --device cpu` with the same sizes.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type DType, type Tensor, conv2d, conv2dBackwardInput, conv2dBackwardWeight, matmul, randn, setFloat32MatmulPrecision, synchronize } from '@kiln/tensor';
+import { type DType, type Tensor, conv2d, conv2dBackwardInput, conv2dBackwardWeight, matmul, randn, setFloat32MatmulPrecision, synchronize, tidy } from '@kiln/tensor';
 import '@kiln/autograd';
 import { cuda, cudaLibraries, setCudnnBenchmark, setLibraryEnabled } from '@kiln/cuda';
 import { parseOptions } from './cli-options.js';
@@ -180,7 +180,7 @@ function sumRows(): Row[] {
   const rows: Row[] = [];
   for (const c of SUM_CASES) {
     const x = randn(c.shape, { device: DEV, seed: 11 });
-    const err = relErr(x.sum(c.dims), x.to('float64').sum(c.dims));
+    const err = tidy(() => relErr(x.sum(c.dims), x.to('float64').sum(c.dims)));
     const ms = timeMs(() => x.sum(c.dims).dispose());
     const gbps = (x.numel * 4) / (ms * 1e-3) / 1e9;
     log(`  kiln sum ${sumSize(c)}: ${ms.toFixed(4)} ms, ${gbps.toFixed(0)} GB/s; error ${err.toExponential(1)}${err <= 1e-6 ? '' : ' CHECK FAILED'}`);

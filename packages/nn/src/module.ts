@@ -149,8 +149,9 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   }
 
   /**
-   * Calls `fn` on every submodule and then this one (children first, as PyTorch's `apply`): custom
-   * initialisation, say. Returns this module.
+   * Calls `fn` on every submodule and then this one, in PyTorch's `apply` order (each child's
+   * subtree in order, then the module itself; a shared module once): custom initialisation, say.
+   * Returns this module.
    *
    * @example
    * ```ts
@@ -159,8 +160,16 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    */
   apply(fn: (module: Module<never[], unknown>) => void): this {
     if (typeof fn !== 'function') throw new ValueError(`${this.constructor.name}.apply`, 'fn', 'a function of a module', describeValue(fn));
-    for (const m of this.modules().reverse()) fn(m);
+    this.visitPostOrder(fn, new Set());
     return this;
+  }
+
+  private visitPostOrder(fn: (module: Module<never[], unknown>) => void, seen: Set<Module<never[], unknown>>): void {
+    const self = this as unknown as Module<never[], unknown>;
+    if (seen.has(self)) return;   // a module shared by two parents: once
+    seen.add(self);
+    for (const child of this.children()) child.visitPostOrder(fn, seen);
+    fn(self);
   }
 
   /**

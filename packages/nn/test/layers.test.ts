@@ -419,7 +419,7 @@ forEachDevice('BatchNorm2d', (dev) => {
     for (const factor of [NaN, 5, -0.1]) expectError(() => BatchNormTrainFunction.apply(x, w, b, 1e-5, running(factor)), ValueError, { op: 'BatchNorm2d', argument: 'running.factor' });
     for (const dtype of ['float32', 'float64'] as const) {   // the kernels' path and the composed one
       expectError(() => BatchNormTrainFunction.apply(rand(3, [1, 3, 1, 1], dev, 'float32'), w, b, 1e-5, running(0.1, dtype)), ShapeError,
-        { op: 'BatchNorm2d', argument: 'input', expected: 'more than 1 value per channel in training' });
+        { op: 'BatchNorm2d', argument: 'input', expected: 'more than 1 value per channel to normalise with the batch statistics' });
     }
     expectError(() => GroupNormFunction.apply(x, ones([6], { device: dev }), b, 3, 1e-5), ShapeError, { op: 'GroupNorm', argument: 'weight', expected: '[3]: one value per channel of the input' });
     expectError(() => GroupNormFunction.apply(x, ones([3, 1], { device: dev }), b, 3, 1e-5), ShapeError, { op: 'GroupNorm', argument: 'weight' });
@@ -428,12 +428,17 @@ forEachDevice('BatchNorm2d', (dev) => {
     expect(values(GroupNormFunction.apply(x, undefined as never, b, 3, 1e-5))).toEqual(values(GroupNormFunction.apply(x, null, b, 3, 1e-5)));
   });
 
-  it('an empty batch gives an empty output and leaves the running statistics as they were (as PyTorch)', () => {
+  it('an empty batch (N or H·W of 0) gives an empty output, zero parameter gradients, and leaves the running statistics as they were (as PyTorch)', () => {
     for (const dtype of ['float32', 'float64'] as const) {
-      const bn = new BatchNorm2d(3, { dtype, device: dev });
-      const y = bn.call(zeros([0, 3, 2, 2], { dtype, device: dev }));
-      expect(y.shape).toEqual([0, 3, 2, 2]);
-      expect([values(bn.runningMean!), values(bn.runningVar!)]).toEqual([[0, 0, 0], [1, 1, 1]]);
+      for (const shape of [[0, 3, 2, 2], [2, 3, 0, 2]]) {
+        const bn = new BatchNorm2d(3, { dtype, device: dev });
+        const x = zeros(shape, { dtype, device: dev }).requiresGrad_();
+        const y = bn.call(x);
+        expect(y.shape).toEqual(shape);
+        y.sum().backward();
+        expect([values(bn.weight!.grad!), values(bn.bias!.grad!), x.grad!.shape]).toEqual([[0, 0, 0], [0, 0, 0], shape]);
+        expect([values(bn.runningMean!), values(bn.runningVar!)]).toEqual([[0, 0, 0], [1, 1, 1]]);
+      }
     }
   });
 

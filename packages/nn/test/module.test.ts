@@ -110,6 +110,11 @@ describe('Module discovery', () => {
     expect(net.apply((m) => seen.push(m.constructor.name))).toBe(net);
     expect(seen.length).toBe(net.modules().length);
     expect(seen[seen.length - 1]).toBe('Net');
+    // PyTorch's order (post-order, children in order): Sequential(Sequential(L1, R), L2) visits L1, R, inner, L2, outer
+    const l1 = new Linear(1, 1), r = new ReLU(), l2 = new Linear(1, 1), inner = new Sequential(l1, r), outer = new Sequential(inner, l2);
+    const order: unknown[] = [];
+    outer.apply((m) => order.push(m));
+    expect(order).toEqual([l1, r, inner, l2, outer]);
     expect(net.requiresGrad_(false).parameters().every((p) => !p.requiresGrad)).toBe(true);
     expect(net.requiresGrad_().parameters().every((p) => p.requiresGrad)).toBe(true);
     expectError(() => net.apply('x' as never), ValueError, { op: 'Net.apply', argument: 'fn' });

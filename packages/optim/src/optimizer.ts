@@ -59,8 +59,8 @@ export type LearningRate = {
 };
 
 /** @internal The options given a value: one given as undefined takes its default, as one not given (a JS habit). */
-export function givenOptions<T extends object>(options: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+export function givenOptions<T extends object>(options: T | null | undefined): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options ?? {}).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
 /**
@@ -198,18 +198,31 @@ export abstract class Optimizer<O extends LearningRate> {
       this.validateState(Object.fromEntries(entries), `stateDict.state[${id}]`);
       incoming.set(p, entries);
     }
-    // every check passed: copy the incoming state (which may be this optimizer's own, from its
-    // stateDict()), then replace the state and the hyper-parameters
+    // every check passed: replace the state and the hyper-parameters. Incoming tensors that are this
+    // optimizer's own (from its stateDict()) are copied before the old state goes, the others after
+    // (so that the old and the new state are not held at once)
+    const own = new Set([...this.state.values()].flatMap((st) => Object.values(st)));
     const copies = new Map<Tensor, ParamState>();
-    for (const [p, entries] of incoming) {
-      const st: ParamState = {};
-      for (const [key, v] of entries) {
-        st[key] = typeof v === 'number' ? v : keep(tidy(() => v.to({ device: p.device, dtype: isFloating(v.dtype) ? p.dtype : v.dtype }).clone()));
+    const copyEntries = (ownOnes: boolean) => {
+      for (const [p, entries] of incoming) {
+        const st = copies.get(p) ?? {};
+        copies.set(p, st);
+        for (const [key, v] of entries) {
+          if (typeof v === 'number') st[key] = v;
+          else if (own.has(v) === ownOnes) st[key] = keep(tidy(() => v.to({ device: p.device, dtype: isFloating(v.dtype) ? p.dtype : v.dtype }).clone()));
+        }
       }
-      copies.set(p, st);
+    };
+    try {
+      copyEntries(true);
+      this.disposeState();
+      copyEntries(false);
+    } catch (e) {
+      for (const st of copies.values()) for (const v of Object.values(st)) if (v instanceof Tensor) v.dispose();
+      throw e;
     }
-    this.disposeState();
-    for (const [p, st] of copies) this.state.set(p, st);
+    // (in the incoming order of keys, as a checkpoint round trip keeps them)
+    for (const [p, entries] of incoming) this.state.set(p, Object.fromEntries(entries.map(([key]) => [key, copies.get(p)![key]])) as ParamState);
     groups.forEach((g, gi) => Object.assign(this.paramGroups[gi], g, { params: this.paramGroups[gi].params }));
   }
 

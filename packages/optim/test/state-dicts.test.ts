@@ -116,6 +116,10 @@ forEachDevice('Optimizer.stateDict / loadStateDict', (dev) => {
       a.forEach((p, i) => expect(values(b[i])).toEqual(values(p)));
       oa.disposeState();
       ob.disposeState();
+      for (const p of [...a, ...b]) {
+        p.grad?.dispose();
+        p.dispose();
+      }
     }
   });
 

@@ -54,12 +54,12 @@ forEachDevice('AnchorGenerator', (dev) => {
     for (const t of [images, ...features]) t.dispose();
   });
 
-  it('makes the anchors of a size once: a second call launches one copy; other sizes, dtypes and evicted sets are made again, right', () => {
+  it('makes the anchors of a size once: a second call launches a copy per image (batchAnchors none); other sizes, dtypes and evicted sets are made again, right', () => {
     const gen = new AnchorGenerator([[32, 64], [128]], [[0.5, 1, 2], [1]]);
     const anchorsAt = (side: number, dtype: DType = 'float32') => {
       const images = zeros([2, 3, side, side], { device: dev }), features = [zeros([2, 8, side / 8, side / 8], { dtype, device: dev }), zeros([2, 8, side / 16, side / 16], { dtype, device: dev })];
       let out: Tensor[] = [];
-      const launched = profile(() => { out = gen.call(images, features); }).keyAverages().filter((r) => r.kind === 'kernel').length;
+      const launched = profile(() => { out = gen.call(images, features); }).keyAverages().filter((r) => r.kind === 'kernel').reduce((n, r) => n + r.calls, 0);
       const got = out.map(values);
       for (const t of [images, ...features, ...out]) t.dispose();      // disposing the copies leaves the kept set intact
       return { launched, got };
@@ -71,7 +71,12 @@ forEachDevice('AnchorGenerator', (dev) => {
     expect(first.got[0]).toEqual(fresh(64));
     expect(first.got[1]).toEqual(first.got[0]);
     const again = anchorsAt(64);
-    expect(again.launched).toBe(1);   // the batch's copy of the kept set
+    expect(again.launched).toBe(2);   // each image's copy of the kept set
+    const images = zeros([2, 3, 64, 64], { device: dev }), features = [zeros([2, 8, 8, 8], { device: dev }), zeros([2, 8, 4, 4], { device: dev })];
+    let batch: Tensor | null = null;
+    expect(profile(() => { batch = gen.batchAnchors(images, features); }).keyAverages().filter((r) => r.kind === 'kernel')).toEqual([]);
+    expect([batch!.shape, values(batch!.select(0, 1))]).toEqual([[2, first.got[0].length / 4, 4], first.got[0]]);
+    for (const t of [images, ...features, batch!]) t.dispose();
     expect(again.got).toEqual(first.got);
     expect(anchorsAt(64, 'float64').launched).toBeGreaterThan(0);   // another dtype: another set
     for (let side = 80; side <= 80 + 16 * 8; side += 16) expect(anchorsAt(side).got[0]).toEqual(fresh(side));   // 9 more sizes: the first ones evicted
@@ -101,15 +106,17 @@ forEachDevice('AnchorGenerator', (dev) => {
 
   it("hands out each image's anchors in memory of its own: an in-place op changes neither the other images' nor later calls'", () => {
     const gen = new AnchorGenerator([[16]], [[1]]);
-    const images = zeros([2, 3, 32, 32], { device: dev }), f = zeros([2, 8, 2, 2], { device: dev });
-    const a = gen.call(images, [f]);
-    const want = values(a[1]);
-    a[0].add_(100);
-    a[1].clamp_(0, 32);   // torchvision-style clipping to the image
-    expect(values(a[0])).toEqual(want.map((v) => v + 100));
-    const b = gen.call(images, [f]);
-    expect([values(b[0]), values(b[1])]).toEqual([want, want]);
-    for (const t of [images, f, ...a, ...b]) t.dispose();
+    for (const batch of [2, 1]) {
+      const images = zeros([batch, 3, 32, 32], { device: dev }), f = zeros([batch, 8, 2, 2], { device: dev });
+      const a = gen.call(images, [f]);
+      const want = values(a[0]);
+      a[0].add_(100);
+      if (batch === 2) a[1].clamp_(0, 32);   // torchvision-style clipping to the image
+      expect(values(a[0])).toEqual(want.map((v) => v + 100));
+      const b = gen.call(images, [f]);
+      expect(b.map(values)).toEqual(b.map(() => want));
+      for (const t of [images, f, ...a, ...b]) t.dispose();
+    }
   });
 
   it('rejects mismatched levels and shapes with typed errors', () => {

@@ -25,7 +25,7 @@ import { LossModule } from '../loss-modules.js';
  * ```
  */
 export function sigmoidFocalLoss(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions | null = {}): Tensor {
-  return SigmoidFocalLossFunction.apply(input, target, options ?? {});
+  return SigmoidFocalLossFunction.apply(input, target, options);
 }
 
 /**

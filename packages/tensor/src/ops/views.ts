@@ -280,7 +280,7 @@ declare module '../tensor.js' {
     transpose(dim0: number, dim1: number): Tensor;
     /** 2-D transpose (PyTorch's .t()); 0-D and 1-D tensors are returned as is. */
     t(): Tensor;
-    /** The dims reversed (a view; PyTorch's `.T`): the transpose of a matrix. */
+    /** The transpose of a matrix (a view; PyTorch's `.T`); 0-D and 1-D tensors as they are; beyond 2-D a ShapeError (use `.mT` or `permute`). */
     readonly T: Tensor;
     /** The last two dims swapped (a view; PyTorch's `.mT`): each matrix of a batch transposed. */
     readonly mT: Tensor;
@@ -317,7 +317,13 @@ Tensor.prototype.t = function () {
   if (this.ndim > 2) throw new ShapeError('t', null, 'a tensor with at most 2 dimensions', `${this.ndim} dimensions`);
   return this.ndim < 2 ? this : transpose(this, 0, 1);
 };
-Object.defineProperty(Tensor.prototype, 'T', { get(this: Tensor) { return permute(this, [...this.shape.keys()].reverse()); } });
+Object.defineProperty(Tensor.prototype, 'T', {
+  get(this: Tensor) {
+    // PyTorch deprecates .T beyond 2-D (it reversed every dim): .mT or permute say what is meant
+    if (this.ndim > 2) throw new ShapeError('T', null, 'a tensor with at most 2 dimensions (.mT transposes the last two, permute reorders any)', `${this.ndim} dimensions`);
+    return this.ndim < 2 ? this : transpose(this, 0, 1);
+  },
+});
 Object.defineProperty(Tensor.prototype, 'mT', {
   get(this: Tensor) {
     if (this.ndim < 2) throw new ShapeError('mT', null, 'a tensor with at least 2 dimensions', `${this.ndim} dimensions`);

@@ -25,7 +25,8 @@ export interface AnchorPlacement {
 const isNumberList = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
 
 function checkLevels(arg: string, v: readonly (readonly number[])[], positive: boolean): number[][] {
-  if (!Array.isArray(v) || v.length === 0) throw new ValueError('AnchorGenerator', arg, 'a non-empty list (of numbers, or of lists of numbers per level)', describeValue(v));
+  const given: unknown = v;   // (typed as a list; a caller's JS may pass anything)
+  if (!Array.isArray(given) || given.length === 0) throw new ValueError('AnchorGenerator', arg, 'a non-empty list (of numbers, or of lists of numbers per level)', describeValue(v));
   v.forEach((level, i) => {
     if (!isNumberList(level) || level.length === 0 || !level.every((x) => Number.isFinite(x) && (!positive || x > 0))) {
       throw new ValueError('AnchorGenerator', `${arg}[${i}]`, `a non-empty list of ${positive ? 'positive ' : ''}finite numbers`, JSON.stringify(level));
@@ -45,9 +46,9 @@ function checkLevels(arg: string, v: readonly (readonly number[])[], positive: b
  * The anchors depend only on the grids, the strides and where they are made, so the generator keeps
  * the last few sets it made (8): a training step at a fixed image size makes its anchors once, where
  * computing them took an upload and about ten small launches per pyramid level, every step
- * (torchvision computes them every step). Each forward hands out a fresh copy (one launch for the
- * batch, each image's tensor a part of it), so an in-place op on an image's anchors (clamping them
- * to the image, say) changes neither the other images' nor later steps'. The kept
+ * (torchvision computes them every step). `forward` hands out a copy per image, so an in-place op on
+ * an image's anchors (clamping them to the image, say) changes neither the other images' nor later
+ * steps'; RetinaNet reads the kept set itself (`batchAnchors`), without a copy. The kept
  * sets are memory the module owns besides its parameters and buffers: `clearCache()` frees them
  * (code that disposes a model's tensors calls it, as the RetinaNet example's `disposeDetector`
  * does; the next forward makes its anchors again).
@@ -128,11 +129,27 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
   }
 
   /**
-   * One anchor tensor per image of the batch: every level's anchors, levels concatenated.
-   * The strides are `imageSize // featureSize` per dimension, from the padded batch's size.
+   * One anchor tensor per image of the batch: every level's anchors, levels concatenated, each a
+   * copy of its own (torchvision's). The strides are `imageSize // featureSize` per dimension, from
+   * the padded batch's size.
    */
   forward(images: Tensor | ImageList, featureMaps: readonly Tensor[]): Tensor[] {
-    const op = 'AnchorGenerator.forward';
+    const { kept, count } = this.keptFor('AnchorGenerator.forward', images, featureMaps);
+    return Array.from({ length: count }, () => kept.clone());
+  }
+
+  /**
+   * @internal The batch's anchors [B, A, 4] without a copy: the kept set expanded over the images
+   * (a view with stride 0 along B). For readers only, as RetinaNet's losses and detections: never
+   * write into it (the kept set would change for every later call).
+   */
+  batchAnchors(images: Tensor | ImageList, featureMaps: readonly Tensor[]): Tensor {
+    const { kept, count } = this.keptFor('AnchorGenerator.batchAnchors', images, featureMaps);
+    return tidy(() => kept.unsqueeze(0).expand([count, ...kept.shape]));
+  }
+
+  /** The kept anchors of these feature maps' grids and strides (made when not kept), and the number of images. */
+  private keptFor(op: string, images: Tensor | ImageList, featureMaps: readonly Tensor[]): { kept: Tensor; count: number } {
     const batch = 'tensors' in images ? images.tensors : images;
     if (batch.ndim !== 4) throw new ShapeError(op, 'images', 'a batch [B, C, H, W]', `[${batch.shape.join(', ')}]`);
     if (featureMaps.length === 0) throw new ValueError(op, 'featureMaps', 'at least one feature map', '[]');
@@ -146,12 +163,7 @@ export class AnchorGenerator extends Module<[Tensor | ImageList, readonly Tensor
     const strides = grids.map(([h, w]): [number, number] => [Math.floor(imageH / h), Math.floor(imageW / w)]);
     if ('tensors' in images && !Array.isArray(images.imageSizes)) throw new ValueError(op, 'images.imageSizes', 'a list of [height, width] per image', describeValue(images.imageSizes));
     const count = 'tensors' in images ? images.imageSizes.length : batch.shape[0];
-    const anchors = this.allLevels(grids, strides, featureMaps[0].dtype, featureMaps[0].device);
-    // one copy for the batch, never the kept set itself: each image's part is its own memory
-    const copies = tidy(() => anchors.unsqueeze(0).expand([count, ...anchors.shape]).contiguous());
-    const perImage = Array.from({ length: count }, (_, i) => copies.select(0, i));
-    copies.dispose();   // the parts keep the storage alive
-    return perImage;
+    return { kept: this.allLevels(grids, strides, featureMaps[0].dtype, featureMaps[0].device), count };
   }
 
   /** Frees the anchors kept (see the class); the next forward makes them again. */

@@ -37,7 +37,7 @@
  * when the pass records a graph (createGraph), mean and invstd are computed again from x inside
  * backward so that the graph holds their dependence on x.
  */
-import { type Tensor, ShapeError, ValueError, commonDevice, mean as meanOf, tidy, variance } from '@kiln/tensor';
+import { type DType, type Tensor, ShapeError, ValueError, commonDevice, emptyOn, mean as meanOf, tidy, variance, zeros } from '@kiln/tensor';
 import { Function, type FunctionCtx, isGradEnabled, noGrad } from '@kiln/autograd';
 import { type RunningStats, batchNormBackward, batchNormForward, kernelsTake } from './batch-norm-kernels.js';
 import { checkEps, checkPerChannel, saveForNormBackward } from '../norm-operands.js';
@@ -50,6 +50,8 @@ export interface BatchNormCtx extends FunctionCtx<[x: Tensor, weight: Tensor | n
   eps: number;
   /** whether forward ran the kernels (backward runs them only then: the saved statistics are theirs) */
   kernels: boolean;
+  /** for an empty batch: the dtypes of weight and bias (null when absent), whose gradients are zeros */
+  emptyBatch?: [DType | null, DType | null];
 }
 
 /** The batch's mean and 1 / sqrt(var + eps) per channel, [1, C, 1, 1] each (var biased). */
@@ -65,10 +67,18 @@ function batchStats(x: Tensor, eps: number): { mean: Tensor; variance: Tensor; i
  * in place with the batch's (the variance made unbiased), as PyTorch's batch_norm in training.
  */
 export class BatchNormTrainFunction extends Function<BatchNormCtx> {
-  static override forward(ctx: BatchNormCtx, x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps: number = 1e-5, running: RunningStats | null = null): Tensor {
+  static override forward(ctx: BatchNormCtx, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5, running: RunningStats | null = null): Tensor {
+    weight ??= null;   // left out: none
+    bias ??= null;
     // the kernels take raw addresses: operands on two devices must be refused here, as the ops do
     commonDevice('BatchNorm2d', ['input', 'weight', 'bias', 'runningMean', 'runningVar'], [x, weight, bias, running?.mean ?? null, running?.variance ?? null]);
     running = checkArguments(x, weight, bias, eps, running);
+    if (x.numel === 0) {
+      // an empty batch has no statistics (0 / 0): an empty output, and zero gradients for the
+      // parameters (PyTorch's too); the running statistics stay as they were
+      ctx.emptyBatch = [weight?.dtype ?? null, bias?.dtype ?? null];
+      return emptyOn(x.shape, x.dtype, x.device);
+    }
     ctx.kernels = kernelsTake(x, weight, bias, running);
     const { y, mean, rstd } = ctx.kernels ? batchNormForward(x, weight, bias, eps, running) : composedForward(x, weight, bias, eps, running);
     saveForNormBackward(ctx, x, weight, mean, rstd);
@@ -77,6 +87,14 @@ export class BatchNormTrainFunction extends Function<BatchNormCtx> {
   }
 
   static override backward(ctx: BatchNormCtx, gradY: Tensor): [Tensor | null, Tensor | null, Tensor | null] {
+    if (ctx.emptyBatch) {
+      const [needX, needW, needB] = ctx.needsInputGrad, C = gradY.shape[1], [wDtype, bDtype] = ctx.emptyBatch;
+      return [
+        needX ? emptyOn(gradY.shape, gradY.dtype, gradY.device) : null,
+        needW && wDtype ? zeros([C], { dtype: wDtype, device: gradY.device }) : null,
+        needB && bDtype ? zeros([C], { dtype: bDtype, device: gradY.device }) : null,
+      ];
+    }
     const [x, weight, savedMean, savedInvstd] = ctx.savedTensors;
     // recording a graph of this backward (second derivatives): tensor ops, which autograd records
     const recording = isGradEnabled();
@@ -100,7 +118,7 @@ function checkArguments(x: Tensor, weight: Tensor | null, bias: Tensor | null, e
   }
   // one value per channel has no spread to normalise by (PyTorch: "Expected more than 1 value per channel when training")
   const count = x.shape[1] > 0 ? x.numel / x.shape[1] : 0;
-  if (count === 1) throw new ShapeError(op, 'input', 'more than 1 value per channel in training', `shape [${x.shape.join(', ')}]`);
+  if (count === 1) throw new ShapeError(op, 'input', 'more than 1 value per channel to normalise with the batch statistics', `shape [${x.shape.join(', ')}]`);
   return count === 0 ? null : running;
 }
 

@@ -66,7 +66,9 @@ function groupStats(x4: Tensor, eps: number): { mean: Tensor; invstd: Tensor } {
  * bias [C] (or null): x normalised per sample and group, then scaled and shifted per channel.
  */
 export class GroupNormFunction extends Function<GroupNormCtx> {
-  static override forward(ctx: GroupNormCtx, x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, groups: number, eps: number = 1e-5): Tensor {
+  static override forward(ctx: GroupNormCtx, x: Tensor, weight: Tensor | null, bias: Tensor | null, groups: number, eps = 1e-5): Tensor {
+    weight ??= null;   // left out: none
+    bias ??= null;
     // the kernels take raw addresses: operands on two devices must be refused here, as the ops do
     commonDevice('GroupNorm', ['input', 'weight', 'bias'], [x, weight, bias]);
     if (x.ndim < 2 || !Number.isInteger(groups) || groups < 1 || x.shape[1] % groups !== 0) {

@@ -4,7 +4,7 @@
  * box-regression subnet shared by the levels; in training it returns its two losses, in
  * evaluation its post-processed detections.
  */
-import { DTypeError, ShapeError, Tensor, ValueError, checkFinite, checkOptionKeys, describeValue, isFloating, stack, tidy } from '@kiln/tensor';
+import { DTypeError, ShapeError, Tensor, ValueError, checkFinite, checkOptionKeys, describeValue, isFloating, tidy } from '@kiln/tensor';
 import { BatchNorm2d, Module } from '@kiln/nn';
 import { AnchorGenerator } from '../../anchors/anchor-generator.js';
 import { Matcher } from '../../anchors/matcher.js';
@@ -138,13 +138,16 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
     return this.detect(images);
   }
 
-  /** The backbone's feature maps, the head's outputs and the anchors of a normalised, batched input. */
-  private features(images: DetectionImages): { levels: Tensor[]; outputs: RetinaNetHeadOutputs; anchors: Tensor[]; imageSizes: [number, number][] } {
+  /**
+   * The backbone's feature maps, the head's outputs and the anchors [B, A, 4] of a normalised,
+   * batched input (the generator's kept set, expanded: read only).
+   */
+  private features(images: DetectionImages): { levels: Tensor[]; outputs: RetinaNetHeadOutputs; anchors: Tensor; imageSizes: [number, number][] } {
     const batch = this.transform.call(images);
     const f = this.backbone.call(batch.tensors);
     const levels = f instanceof Map ? [...f.values()] : [f];
     const outputs = this.head.call(levels);
-    const anchors = this.anchorGenerator.call(batch, levels);
+    const anchors = this.anchorGenerator.batchAnchors(batch, levels);
     return { levels, outputs, anchors, imageSizes: batch.imageSizes };
   }
 
@@ -159,8 +162,7 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
     checkBoxLoss('RetinaNet', this.lossOptions.boxLoss);
     const padded = padTargets(targets);
     this.checkTargetValues(targets, padded);
-    const { outputs, anchors } = this.features(images);
-    const batchAnchors = stack(anchors);
+    const { outputs, anchors: batchAnchors } = this.features(images);
     const matched = matchAnchorsBatched(padded, batchAnchors, this.proposalMatcher);
     return {
       classification: classificationLossBatched(padded, outputs.clsLogits, matched, this.lossOptions),
@@ -174,7 +176,7 @@ export class RetinaNet<B extends DetectionBackbone = DetectionBackbone> extends 
     const A = this.anchorGenerator.numAnchorsPerLocation()[0];
     const split = levels.map((l) => l.shape[2] * l.shape[3] * A);
     return postprocessDetections(
-      outputs.clsLogits.split(split, 1), outputs.bboxRegression.split(split, 1), anchors.map((a) => a.split(split, 0)),
+      outputs.clsLogits.split(split, 1), outputs.bboxRegression.split(split, 1), anchors.unbind(0).map((a) => a.split(split, 0)),
       imageSizes, this.boxCoder, this.postprocess,
     );
   }
