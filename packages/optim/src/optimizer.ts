@@ -222,7 +222,7 @@ export abstract class Optimizer<O extends LearningRate> {
       throw e;
     }
     // (in the incoming order of keys, as a checkpoint round trip keeps them)
-    for (const [p, entries] of incoming) this.state.set(p, Object.fromEntries(entries.map(([key]) => [key, copies.get(p)![key]])) as ParamState);
+    for (const [p, entries] of incoming) this.state.set(p, Object.fromEntries<Tensor | number>(entries.map(([key]) => [key, copies.get(p)![key]])));
     groups.forEach((g, gi) => Object.assign(this.paramGroups[gi], g, { params: this.paramGroups[gi].params }));
   }
 
