@@ -41,10 +41,12 @@ forEachDevice('memory', (dev) => {
     // graph would then hold the fused gradient until collected, so the logits require grad on the CPU only)
     const x = randn([8, 12], { device: dev, seed: 4 }).requiresGrad_(dev === 'cpu');
     const bad = tensor([0, 1, 2, 3, 4, 5, 6, 99], { dtype: 'int64', device: dev });
+    const weight = tidy(() => randn([8], { device: dev, seed: 5 }).to('float64'));   // cast to the logits' dtype: a copy the call makes
+    let k = 0;
     const attempt = () => {
       let loss: ReturnType<typeof sigmoidFocalLoss> | undefined;
       try {
-        loss = sigmoidFocalLoss(x, bad);
+        loss = sigmoidFocalLoss(x, bad, k++ % 2 ? { weight } : {});
         synchronize(dev);
       } catch {
         // the refusal is the point

@@ -9,7 +9,7 @@
  * non-ignored rows × C, counted on the device (no device-to-host read per call).
  */
 import {
-  type DType, type Device, type Tensor, DTypeError, ShapeError, ValueError, checkOptionKeys, emptyOn, fmtShape, isFloating, launchKernel, commonDevice,
+  type DType, type Device, type Tensor, DTypeError, ShapeError, ValueError, checkOptionKeys, emptyOn, fmtShape, isFloating, launchKernel, commonDevice, tidy,
 } from '@kiln/tensor';
 import { checkAvgFactor, checkReduction, type Reduction } from '../reduction.js';
 import { castTo, checkBoolean, checkExponent, checkFocalAlpha } from '../loss-args.js';
@@ -68,6 +68,19 @@ export function checkSigmoidFocalLossOptions(op: string, options: SigmoidFocalLo
 
 /** Checks and normalises the arguments (shapes, dtypes, devices, options) into 2-D form. */
 export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions = {}): FocalArgs {
+  // (in tidy: the casts' and reshapes' intermediates are freed here; what the kernels read is kept)
+  return tidy(() => focalArgs(input, target, options));
+}
+
+/**
+ * Frees what prepareFocal made (the casts and views of the caller's tensors) after a kernel refused
+ * the arguments; the caller's own tensors stay.
+ */
+export function disposeFocalArgs(f: FocalArgs, given: readonly (Tensor | undefined)[]): void {
+  for (const t of [f.input, f.target, f.weight, f.classWeight]) if (t && !given.includes(t) && !t.isDisposed) t.dispose();
+}
+
+function focalArgs(input: Tensor, target: Tensor, options: SigmoidFocalLossOptions): FocalArgs {
   const { reduction: red, gamma: g, alpha: a, avgFactor, backgroundClass } = checkSigmoidFocalLossOptions(OP, options);
   if (!isFloating(input.dtype)) throw new DTypeError(OP, 'input', 'a floating-point tensor (logits)', input.dtype);
   if (input.ndim < 1) throw new ShapeError(OP, 'input', 'a tensor of shape [N, C] (or [..., C])', fmtShape(input.shape));
@@ -99,8 +112,7 @@ export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFoca
   if (C === 0 && N > 0 && kind !== KIND.float) {
     // no class: no element for the kernels to check the targets on, so the host does (a read of
     // the targets, in this degenerate case only)
-    const max = t.amax(), largest = max.item();
-    max.dispose();
+    const largest = t.amax().item();
     if (largest > 0) throw new ValueError(OP, 'target', 'a negative value (ignored row) or 0 (background): the input has no classes', String(largest));
   }
 
