@@ -108,6 +108,13 @@ forEachDevice('Linear', (dev) => {
 });
 
 forEachDevice('Conv2d', (dev) => {
+  it("takes padding 'same' (stride 1) and 'valid', as PyTorch's", () => {
+    const x = rand(5, [1, 2, 5, 6], dev);
+    expect(new Conv2d(2, 3, 4, { padding: 'same', dtype: 'float64', device: dev }).call(x).shape).toEqual([1, 3, 5, 6]);
+    expect(new Conv2d(2, 3, 3, { padding: 'valid', dtype: 'float64', device: dev }).call(x).shape).toEqual([1, 3, 3, 4]);
+    expectError(() => new Conv2d(2, 3, 3, { padding: 'same', stride: 2 }), ValueError, { op: 'Conv2d', argument: 'padding' });
+  });
+
   it('matches a direct convolution with stride, padding, dilation and groups', () => {
     manualSeed(2);
     const conv = new Conv2d(4, 6, [3, 2], { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2, dtype: 'float64', device: dev });

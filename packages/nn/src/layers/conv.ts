@@ -9,8 +9,8 @@ import { newParameter } from './linear.js';
 export interface Conv2dOptions {
   /** Step of the window (default 1). */
   stride?: Size2;
-  /** Zeros added on each side of the input (default 0). */
-  padding?: Size2;
+  /** Zeros added on each side of the input (default 0), or 'same' / 'valid' as conv2d takes them (PyTorch's). */
+  padding?: Size2 | 'same' | 'valid';
   /** Spacing between the kernel's taps (default 1). */
   dilation?: Size2;
   /** Number of channel groups; both channel counts must divide by it (default 1). */
@@ -41,8 +41,8 @@ export class Conv2d extends Module {
   readonly kernelSize: [number, number];
   /** [h, w] step of the window. */
   readonly stride: [number, number];
-  /** [h, w] zeros added on each side. */
-  readonly padding: [number, number];
+  /** [h, w] zeros added on each side, or 'same' / 'valid'. */
+  readonly padding: [number, number] | 'same' | 'valid';
   /** [h, w] spacing between the kernel's taps. */
   readonly dilation: [number, number];
   /** Number of channel groups. */
@@ -66,7 +66,11 @@ export class Conv2d extends Module {
     this.outChannels = outChannels;
     this.kernelSize = sizePair('Conv2d', 'kernelSize', kernelSize, 1);
     this.stride = sizePair('Conv2d', 'stride', options.stride ?? 1, 1);
-    this.padding = sizePair('Conv2d', 'padding', options.padding ?? 0, 0);
+    const padding = options.padding ?? 0;
+    this.padding = padding === 'same' || padding === 'valid' ? padding : sizePair('Conv2d', 'padding', padding, 0);
+    if (padding === 'same' && (this.stride[0] !== 1 || this.stride[1] !== 1)) {
+      throw new ValueError('Conv2d', 'padding', "'same' with stride 1 only (as PyTorch: a strided output cannot keep the input's size)", `'same' with stride ${fmtShape(this.stride)}`);
+    }
     this.dilation = sizePair('Conv2d', 'dilation', options.dilation ?? 1, 1);
     this.groups = groups;
     this.weight = newParameter([outChannels, inChannels / groups, ...this.kernelSize], options.dtype, options.device);

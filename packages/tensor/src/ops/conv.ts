@@ -9,12 +9,13 @@
  */
 import type { DType } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
-import { commonDevice, declareOp, empty, launchKernel, recordOp } from '../dispatch.js';
+import { commonDevice, declareOp, empty, launchKernel, needsRecording, recordOp } from '../dispatch.js';
 import { type Shape, fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { matmulPrecisionCode } from './precision.js';
 import { withAutocast } from '../autocast.js';
 import { sum } from './reduce.js';
+import { pad } from './pad.js';
 import { type Size2, checkOptionKeys } from '../check.js';
 import { type Window, checkFloating, checkImage, convOutput, windowOf } from './window.js';
 
@@ -28,8 +29,12 @@ const conv2dBackwardWeightOp = declareOp('conv2d_backward_weight', ['grad_output
 export interface Conv2dOptions {
   /** Step of the window (default 1). */
   stride?: Size2;
-  /** Zeros added on each side of the input (default 0). */
-  padding?: Size2;
+  /**
+   * Zeros added on each side of the input (default 0); or 'valid' (none) or 'same' (the output has
+   * the input's size: stride 1 only; where the kernel's reach dilation·(k - 1) is odd, the extra
+   * zero goes after, on the right and bottom, as PyTorch's).
+   */
+  padding?: Size2 | 'same' | 'valid';
   /** Spacing between the kernel's taps (default 1). */
   dilation?: Size2;
   /** Number of channel groups; in and out channels must divide by it (default 1). */
@@ -60,7 +65,9 @@ function resolveConv(op: string, opts: Conv2dOptions | undefined, kernel: readon
   checkOptionKeys(op, opts, { stride: true, padding: true, dilation: true, groups: true });
   const groups = opts?.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1) throw new ValueError(op, 'groups', 'a positive integer', String(groups));
-  const w = windowOf(op, [kernel[0], kernel[1]], opts?.stride ?? 1, opts?.padding ?? 0, opts?.dilation ?? 1);
+  const padding = opts?.padding ?? 0;
+  if (typeof padding === 'string') throw new ValueError(op, 'padding', "sizes (conv2d alone takes 'same' or 'valid')", JSON.stringify(padding));
+  const w = windowOf(op, [kernel[0], kernel[1]], opts?.stride ?? 1, padding, opts?.dilation ?? 1);
   return { w, groups };
 }
 
@@ -125,6 +132,7 @@ function recordedAttrs(w: Window, groups: number): Conv2dAttrs {
  */
 export const conv2d = withAutocast(conv2dOp, function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: Conv2dOptions): Tensor {
   const op = 'conv2d';
+  if (typeof opts?.padding === 'string') return convPaddedBy(opts.padding, x, weight, bias, opts);
   checkImage(op, 'input', x);
   commonDevice(op, ['input', 'weight', 'bias'], [x, weight, bias]);
   const { w, groups } = resolveConv(op, opts, weight.ndim === 4 ? weight.shape.slice(2) : [1, 1]);
@@ -140,6 +148,30 @@ export const conv2d = withAutocast(conv2dOp, function conv2d(x: Tensor, weight: 
   if (out.numel > 0) launchKernel(op, bias ? [x, weight, bias] : [x, weight], [out], kernelAttrs(w, groups));
   return recordOp(conv2dOp, [x, weight, bias ?? null], [out], { ...recordedAttrs(w, groups) });
 });
+
+/**
+ * conv2d with padding 'valid' (none) or 'same': the kernel's reach r = dilation·(k - 1) per dim,
+ * r / 2 zeros on each side when r is even; when r is odd the input is first padded by one zero
+ * after (right, bottom), then r // 2 on each side (PyTorch's rule).
+ */
+function convPaddedBy(mode: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions): Tensor {
+  const op = 'conv2d';
+  if (mode === 'valid') return conv2d(x, weight, bias, { ...opts, padding: 0 });
+  if (mode !== 'same') throw new ValueError(op, 'padding', "a size, a pair, 'same' or 'valid'", JSON.stringify(mode));
+  const stride = opts.stride ?? 1;
+  if (!(Array.isArray(stride) ? stride : [stride, stride]).every((s) => s === 1)) {
+    throw new ValueError(op, 'padding', "'same' with stride 1 only (as PyTorch: a strided output cannot keep the input's size)", `'same' with stride ${JSON.stringify(stride)}`);
+  }
+  if (weight.ndim !== 4) throw new ShapeError(op, 'weight', '4 dimensions [out, in/groups, kh, kw]', fmtShape(weight.shape));
+  const d = opts.dilation ?? 1, [dh, dw] = Array.isArray(d) ? d : [d, d];
+  const reach = [dh * (weight.shape[2] - 1), dw * (weight.shape[3] - 1)];
+  const symmetric: [number, number] = [Math.floor(reach[0] / 2), Math.floor(reach[1] / 2)];
+  if (reach[0] % 2 === 0 && reach[1] % 2 === 0) return conv2d(x, weight, bias, { ...opts, padding: symmetric });
+  const padded = pad(x, [0, reach[1] % 2, 0, reach[0] % 2]);
+  const y = conv2d(padded, weight, bias, { ...opts, padding: symmetric });
+  if (!needsRecording([x])) padded.dispose();
+  return y;
+}
 
 function convOptsFor(op: string, opts: Conv2dOptions | undefined, weightShape: readonly number[]): { w: Window; groups: number } {
   if (weightShape.length !== 4) throw new ShapeError(op, 'weight', '4 dimensions [out, in/groups, kh, kw]', fmtShape(weightShape));
