@@ -12,7 +12,7 @@
  */
 import { type Tensor, ValueError } from '@kiln/tensor';
 import { Function, type FunctionCtx, isImplicitGradient } from '@kiln/autograd';
-import { type FocalArgs, OP, disposeFocalArgs, focalBackward, focalForward, prepareFocal } from './kernels.js';
+import { type FocalArgs, OP, focalBackward, focalForward, prepareFocal } from './kernels.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 
 /** What SigmoidFocalLossFunction's forward keeps for backward: the tensors it read (checked against in-place changes) and its kernels' state. */
@@ -64,14 +64,7 @@ export class SigmoidFocalLossFunction extends Function<SigmoidFocalLossCtx> {
     }
     const args = prepareFocal(input, target, options);
     const fuse = ctx.needsInputGrad[0] === true && args.reduction !== 'none' && options.fusedGrad !== false;
-    let result: ReturnType<typeof focalForward>;
-    try {
-      result = focalForward(args, fuse);
-    } catch (e) {
-      disposeFocalArgs(args, [input, target, options.weight, options.classWeight]);
-      throw e;
-    }
-    const { loss, grad, count } = result;
+    const { loss, grad, count } = focalForward(args, fuse, [input, target, options.weight, options.classWeight]);
     ctx.saveForBackward(input, target, options.weight, options.classWeight);
     ctx.args = args;
     ctx.count = count;

@@ -76,7 +76,7 @@ export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFoca
  * Frees what prepareFocal made (the casts and views of the caller's tensors) after a kernel refused
  * the arguments; the caller's own tensors stay.
  */
-export function disposeFocalArgs(f: FocalArgs, given: readonly (Tensor | undefined)[]): void {
+function disposeFocalArgs(f: FocalArgs, given: readonly (Tensor | undefined)[]): void {
   for (const t of [f.input, f.target, f.weight, f.classWeight]) if (t && !given.includes(t) && !t.isDisposed) t.dispose();
 }
 
@@ -184,8 +184,12 @@ export interface FocalForwardResult {
   count?: Tensor;
 }
 
-/** Runs the forward kernels: the loss, and the gradient in the same pass when `wantGrad`. */
-export function focalForward(f: FocalArgs, wantGrad: boolean): FocalForwardResult {
+/**
+ * Runs the forward kernels: the loss, and the gradient in the same pass when `wantGrad`. When a
+ * kernel refuses the arguments (a target out of range), what this call allocated is freed, and so
+ * are f's tensors that prepareFocal made when `given` lists the caller's own (which stay).
+ */
+export function focalForward(f: FocalArgs, wantGrad: boolean, given?: readonly (Tensor | undefined)[]): FocalForwardResult {
   const dev = f.input.device;
   // what this call allocates, freed if a kernel refuses the arguments (a target out of range)
   const made: Tensor[] = [];
@@ -222,6 +226,7 @@ export function focalForward(f: FocalArgs, wantGrad: boolean): FocalForwardResul
     return { loss, grad: grad && asShape(grad, f.inputShape), count };
   } catch (e) {
     for (const t of made) if (!t.isDisposed) t.dispose();
+    if (given) disposeFocalArgs(f, given);
     throw e;
   }
 }
