@@ -158,13 +158,12 @@ function convPaddedBy(mode: string, x: Tensor, weight: Tensor, bias: Tensor | nu
   const op = 'conv2d';
   if (mode === 'valid') return conv2d(x, weight, bias, { ...opts, padding: 0 });
   if (mode !== 'same') throw new ValueError(op, 'padding', "a size, a pair, 'same' or 'valid'", JSON.stringify(mode));
-  const stride = opts.stride ?? 1;
-  if (!(Array.isArray(stride) ? stride : [stride, stride]).every((s) => s === 1)) {
-    throw new ValueError(op, 'padding', "'same' with stride 1 only (as PyTorch: a strided output cannot keep the input's size)", `'same' with stride ${JSON.stringify(stride)}`);
-  }
   if (weight.ndim !== 4) throw new ShapeError(op, 'weight', '4 dimensions [out, in/groups, kh, kw]', fmtShape(weight.shape));
-  const d = opts.dilation ?? 1, [dh, dw] = Array.isArray(d) ? d : [d, d];
-  const reach = [dh * (weight.shape[2] - 1), dw * (weight.shape[3] - 1)];
+  const w = windowOf(op, [weight.shape[2], weight.shape[3]], opts.stride ?? 1, 0, opts.dilation ?? 1);
+  if (w.stride[0] !== 1 || w.stride[1] !== 1) {
+    throw new ValueError(op, 'padding', "'same' with stride 1 only (as PyTorch: a strided output cannot keep the input's size)", `'same' with stride ${fmtShape(w.stride)}`);
+  }
+  const reach = [w.dilation[0] * (w.kernel[0] - 1), w.dilation[1] * (w.kernel[1] - 1)];
   const symmetric: [number, number] = [Math.floor(reach[0] / 2), Math.floor(reach[1] / 2)];
   if (reach[0] % 2 === 0 && reach[1] % 2 === 0) return conv2d(x, weight, bias, { ...opts, padding: symmetric });
   const padded = pad(x, [0, reach[1] % 2, 0, reach[0] % 2]);

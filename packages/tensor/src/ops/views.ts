@@ -321,7 +321,7 @@ Object.defineProperty(Tensor.prototype, 'T', {
   get(this: Tensor) {
     // PyTorch deprecates .T beyond 2-D (it reversed every dim): .mT or permute say what is meant
     if (this.ndim > 2) throw new ShapeError('T', null, 'a tensor with at most 2 dimensions (.mT transposes the last two, permute reorders any)', `${this.ndim} dimensions`);
-    return this.ndim < 2 ? this : transpose(this, 0, 1);
+    return this.t();
   },
 });
 Object.defineProperty(Tensor.prototype, 'mT', {

@@ -54,14 +54,16 @@ export function checkFinite(op: string, arg: string, v: number): number {
 
 /**
  * Runs kernel `name` on contiguous copies of the inputs that are not contiguous (the RoI kernels
- * index their operands directly), into `outputs`, which are released if the kernel throws.
+ * index their operands directly), into `outputs`, which are released if the kernel throws (a roi's
+ * batch index out of range), with `temporaries`: what the caller made for this call (the rows of a
+ * list of boxes).
  */
-export function launchContiguous(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: readonly number[]): void {
+export function launchContiguous(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: readonly number[], temporaries: readonly Tensor[] = []): void {
   const operands = inputs.map((t) => (t.isContiguous ? t : t.contiguous()));
   try {
     if (outputs[0].numel > 0) launchKernel(name, operands, outputs, attrs);
   } catch (e) {
-    for (const o of outputs) o.dispose();
+    for (const o of [...outputs, ...temporaries]) o.dispose();
     throw e;
   } finally {
     operands.forEach((t, i) => t !== inputs[i] && t.dispose());

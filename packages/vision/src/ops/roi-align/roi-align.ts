@@ -78,12 +78,7 @@ export function roiAlign(input: Tensor, rois: Rois, options: RoiAlignOptions): T
   const r = roisTensor(op, rois, input.dtype);
   const [ph, pw] = attrs.pooled;
   const out = emptyOn([r.shape[0], input.shape[1], ph, pw], input.dtype, input.device);
-  try {
-    launchContiguous(op, [input, r], [out], kernelAttrs(attrs));
-  } catch (e) {
-    if (r !== rois) r.dispose();   // refused (a roi's batch index out of range): the rows made from a list of boxes too
-    throw e;
-  }
+  launchContiguous(op, [input, r], [out], kernelAttrs(attrs), r !== rois ? [r] : []);
   // rows made from a list of boxes are the graph's to keep when it saves them
   if (r !== rois && !needsRecording([input])) r.dispose();
   return recordOp(roiAlignOp, [input, r], [out], { ...attrs, inputShape: [...input.shape] });

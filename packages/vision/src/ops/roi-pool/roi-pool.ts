@@ -50,12 +50,7 @@ export function roiPool(input: Tensor, rois: Rois, options: RoiPoolOptions): Ten
   const r = roisTensor(op, rois, input.dtype);
   const shape = [r.shape[0], input.shape[1], ...attrs.pooled];
   const out = emptyOn(shape, input.dtype, input.device), argmax = emptyOn(shape, 'int64', input.device);
-  try {
-    launchContiguous(op, [input, r], [out, argmax], [attrs.spatialScale]);
-  } catch (e) {
-    if (r !== rois) r.dispose();   // refused (a roi's batch index out of range): the rows made from a list of boxes too
-    throw e;
-  }
+  launchContiguous(op, [input, r], [out, argmax], [attrs.spatialScale], r !== rois ? [r] : []);
   if (!needsRecording([input])) {
     argmax.dispose();
     if (r !== rois) r.dispose();
