@@ -188,7 +188,12 @@ template <typename S, typename Op, int W>
 void run(const Op& op, const ReduceLayout& L, const S* in, void* const outs[]) {
   using Acc = typename Op::Acc;
   Reducer<S, Op, W> red{op, L};
-  const DimCalc<int64_t> kept = L.kept_calc<int64_t>();
+  // Kept offsets through the calculator the CUDA kernels use (int32 with IntDivider where every
+  // offset fits), so the CPU tests cover it too; one call per output, not per element.
+  const DimCalc<int64_t> kept64 = L.kept_calc<int64_t>();
+  const DimCalc<int32_t> kept32 = L.fits_int32() ? L.kept_calc<int32_t>() : DimCalc<int32_t>{};
+  const bool int32 = L.fits_int32();
+  auto kept_offset = [&](int64_t o) -> int64_t { return int32 ? kept32.offset((int32_t)o) : kept64.offset(o); };
   // A unit is one output (rows) or up to W neighbours along the innermost kept dim (columns).
   const int64_t inner = W > 1 ? L.kept_inner_size() : 1;
   const int64_t per_row = (inner + W - 1) / W;
@@ -218,7 +223,7 @@ void run(const Op& op, const ReduceLayout& L, const S* in, void* const outs[]) {
         int64_t o;
         int ncols;
         unit_of(u, o, ncols);
-        red.range(in + kept.offset(o), ncols, 0, R, acc);
+        red.range(in + kept_offset(o), ncols, 0, R, acc);
         for (int c = 0; c < ncols; ++c) op.write(acc[c], R, outs, o + c);
       }
     });
@@ -235,7 +240,7 @@ void run(const Op& op, const ReduceLayout& L, const S* in, void* const outs[]) {
       int ncols;
       unit_of(i / nn, o, ncols);
       const auto& node = nodes[(size_t)(i % nn)];
-      red.range(in + kept.offset(o), ncols, node.first, node.second, &part[(size_t)(i * W)]);
+      red.range(in + kept_offset(o), ncols, node.first, node.second, &part[(size_t)(i * W)]);
     }
   });
   for (int64_t u = 0; u < units; ++u) {

@@ -7,28 +7,42 @@
 //            an outer dim: neighbouring outputs read neighbouring addresses).
 // Output element o (row-major over the kept dims) reads input offsets kept(o) + red(j), j in [0, R).
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <type_traits>
+#include "kiln/int_divider.h"
 #include "kiln/kernel.h"
 #include "kiln/strided.h"
 
 namespace kiln {
 
 // Linear index -> element offset over a few dims (outermost first). IndexT is int32_t when every
-// offset and count fits (cheaper division on the GPU), int64_t otherwise.
+// offset and count fits: then each division by a dim's size is IntDivider's multiply and shift
+// (a hardware 32-bit divide is a loop of about twenty instructions on the GPU, once per element
+// read); int64_t otherwise. The outermost dim needs no division: what is left of `linear` there is
+// its index.
 template <typename IndexT>
 struct DimCalc {
   int ndim = 0;
   IndexT shape[kMaxDims];
   IndexT strides[kMaxDims];
+  IntDivider divs[kMaxDims];   // shape[i] as a divider; set and read for int32_t only
+
   KILN_HD IndexT offset(IndexT linear) const {
     if (ndim == 1) return linear * strides[0];
     IndexT off = 0;
-    for (int i = ndim - 1; i >= 0; --i) {
-      IndexT idx = linear % shape[i];
-      linear /= shape[i];
-      off += idx * strides[i];
+    for (int i = ndim - 1; i > 0; --i) {
+      const IndexT q = quotient(linear, i);
+      off += (linear - q * shape[i]) * strides[i];
+      linear = q;
     }
-    return off;
+    return ndim > 0 ? off + linear * strides[0] : off;
+  }
+
+ private:
+  KILN_HD IndexT quotient(IndexT n, int i) const {
+    if constexpr (std::is_same<IndexT, int32_t>::value) return (IndexT)divs[i].div((uint32_t)n);
+    else return n / shape[i];
   }
 };
 
@@ -87,6 +101,7 @@ struct ReduceLayout {
     for (int i = 0; i < n; ++i) {
       c.shape[i] = (IndexT)shape[i];
       c.strides[i] = (IndexT)strides[i];
+      if (std::is_same<IndexT, int32_t>::value) c.divs[i] = IntDivider((uint32_t)std::max<int64_t>(shape[i], 1));
     }
     return c;
   }
