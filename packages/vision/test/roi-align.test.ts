@@ -177,6 +177,14 @@ forEachDevice('roiAlign', (dev) => {
         y.toArray();   // on CUDA the error surfaces when the values are read
       }, ValueError, 'roi_align', 'rois');
     }
+    // a corner that is not finite (once scaled): a NaN box sampled nothing and gave zeros
+    for (const roi of [[0, NaN, 0, 2, 2], [0, 0, 0, 2, Infinity], [0, -Infinity, 0, 2, 2]]) {
+      for (const samplingRatio of [0, 2]) {
+        expectError(() => roiAlign(x, tensor([roi], { dtype: 'float64', device: dev }), { outputSize: 2, samplingRatio }).toArray(), ValueError, 'roi_align', 'rois');
+        expectError(() => roiAlignBackward(tensor([[[[1, 1], [1, 1]]]], { dtype: 'float64', device: dev }), tensor([roi], { dtype: 'float64', device: dev }), [2, 1, 4, 4], { outputSize: 2, samplingRatio }).toArray(), ValueError, 'roi_align_backward', 'rois');
+      }
+    }
+    expectError(() => roiAlign(x, tensor([[0, 0, 0, 2, 1e300]], { dtype: 'float64', device: dev }), { outputSize: 2, spatialScale: 1e10, samplingRatio: 2 }).toArray(), ValueError, 'roi_align', 'rois');
     const rois = tensor([[0, 0, 0, 2, 2]], { dtype: 'float64', device: dev });
     expectError(() => roiAlign(x.reshape([2, 4, 4]), rois, { outputSize: 2 }), ShapeError, 'roi_align', 'input');
     expectError(() => roiAlign(x, rois.to('float32'), { outputSize: 2 }), DTypeError, 'roi_align', 'rois');

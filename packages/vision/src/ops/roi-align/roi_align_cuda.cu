@@ -3,7 +3,8 @@
 // backward thread adds grad · weight / count to each sample's four neighbours with atomicAdd
 // (float32, float64; the TypeScript op computes the half types' gradient in float32).
 //
-// A roi whose batch index is not an integer in [0, N), or that spans too many samples, is
+// A roi whose batch index is not an integer in [0, N), with a corner that is not finite, or that
+// spans too many samples, is
 // reported through the device error slot (a ValueError at the next synchronisation) and its
 // outputs (gradients) are zero.
 #include "cuda/runtime.h"
@@ -44,6 +45,12 @@ __device__ bool roi_of(const T* rois, int64_t k, int64_t batch, compute_t<T> sca
     return false;
   }
   g = roi_grid(roi, scale, p);
+  if (g.grid_h == kNotFinite) {
+    int i = 1;
+    while (i < 4 && m::isfinite(roi[i] * scale)) ++i;   // the first corner that is not finite
+    report_value_error(slot, kernel_id, 1, (double)roi[i], -INFINITY, INFINITY);
+    return false;
+  }
   if (g.grid_h < 0 || g.grid_w < 0) {
     // a bin wider than kMaxGrid pixels, sampled once per pixel (samplingRatio <= 0)
     report_value_error(slot, kernel_id, 1, (double)(g.bin_h > g.bin_w ? g.bin_h : g.bin_w), 0.0, (double)kMaxGrid);
