@@ -36,6 +36,13 @@ interface UnaryCase {
 }
 
 const b = (p: boolean): number => (p ? 1 : 0);
+/** The nearest integer, halves to the even one (torch.round, C's rint), keeping the sign of zero. */
+const roundHalfEven = (x: number): number => {
+  if (!Number.isFinite(x)) return x;
+  const f = Math.floor(x), frac = x - f;
+  const r = frac > 0.5 || (frac === 0.5 && f % 2 !== 0) ? f + 1 : f;
+  return r === 0 && (x < 0 || Object.is(x, -0)) ? -0 : r;
+};
 const UNARY: readonly UnaryCase[] = [
   { name: 'exp', ref: Math.exp, kind: 'float', lo: -20, hi: 20 },
   { name: 'log', ref: Math.log, kind: 'float', lo: 1e-3, hi: 50 },
@@ -55,6 +62,9 @@ const UNARY: readonly UnaryCase[] = [
   { name: 'neg', ref: (x) => -x, kind: 'same', lo: -100, hi: 100, signedZero: true },
   { name: 'abs', ref: Math.abs, kind: 'same', lo: -100, hi: 100, signedZero: true },
   { name: 'floor', ref: Math.floor, kind: 'same', lo: -100, hi: 100, signedZero: true },
+  { name: 'ceil', ref: Math.ceil, kind: 'same', lo: -100, hi: 100, signedZero: true },
+  { name: 'trunc', ref: Math.trunc, kind: 'same', lo: -100, hi: 100, signedZero: true },
+  { name: 'round', ref: roundHalfEven, kind: 'same', lo: -100, hi: 100, signedZero: true },
   // PyTorch's sign is (0 < x) - (x < 0): 0 for NaN
   { name: 'sign', ref: (x) => (Number.isNaN(x) ? 0 : Math.sign(x) + 0), kind: 'same', lo: -3, hi: 3 },
   // relu keeps NaN, as PyTorch
@@ -153,6 +163,14 @@ forEachDevice('unary elementwise ops', (dev: Dev) => {
     expect(Array.from(K.neg(x).toTypedArray() as BigInt64Array)).toEqual([-big, big]);
     expect(Array.from(K.abs(x).toTypedArray() as BigInt64Array)).toEqual([big, big]);
     expect(Array.from(K.sign(x).toTypedArray() as BigInt64Array)).toEqual([1n, -1n]);
+  });
+
+  it('round sends halves to the even neighbour (torch.round), not up as Math.round', () => {
+    for (const dtype of ['float64', 'float32', 'bfloat16'] as DType[]) {
+      const y = K.round(tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5000001, 2.4999999], { dtype, device: dev }));
+      expect(values(y).slice(0, 6), dtype).toEqual([0, 2, 2, -0, -2, -2]);
+    }
+    expect(values(K.round(tensor([3.5000001, 2.4999999], { dtype: 'float64', device: dev })))).toEqual([4, 2]);
   });
 
   it('logicalNot treats NaN and ±inf as true (nonzero), like PyTorch', () => {

@@ -56,8 +56,8 @@ defineDerivative('neg', { grads: { input: (c) => neg(c.grad) } });
 defineDerivative('abs', { save: ['input'], grads: { input: (c) => mul(c.grad, sign(c.saved('input'))) } });
 // sign is piecewise constant: zero gradient
 defineDerivative('sign', { grads: { input: (c) => zerosLike(c.grad) } });
-// floor is piecewise constant too
-defineDerivative('floor', { grads: { input: (c) => zerosLike(c.grad) } });
+// floor, ceil, trunc and round are piecewise constant too (PyTorch's zero gradient, also at the jumps)
+for (const op of ['floor', 'ceil', 'trunc', 'round']) defineDerivative(op, { grads: { input: (c) => zerosLike(c.grad) } });
 // relu' = 1 where the output is positive (0 at 0, as PyTorch's threshold_backward)
 defineDerivative('relu', { save: ['output'], grads: { input: (c) => reluBackward(c.grad, c.saved('output')) } });
 // relu_backward(g, y) = g * [y > 0] is linear in g with the same mask, and piecewise constant in y

@@ -212,6 +212,7 @@ const U = {
   tanh: defineUnary('tanh', 'float'), sin: defineUnary('sin', 'float'), cos: defineUnary('cos', 'float'),
   atan: defineUnary('atan', 'float'), log2: defineUnary('log2', 'float', f32),
   neg: defineUnary('neg', 'same'), abs: defineUnary('abs', 'same'), sign: defineUnary('sign', 'same'), floor: defineUnary('floor', 'same'), relu: defineUnary('relu', 'same'),
+  ceil: defineUnary('ceil', 'same'), trunc: defineUnary('trunc', 'same'), round: defineUnary('round', 'same'),
   isnan: defineUnary('isnan', 'bool', notDifferentiable), isfinite: defineUnary('isfinite', 'bool', notDifferentiable),
   logicalNot: defineUnary('logical_not', 'bool', notDifferentiable),
 };
@@ -257,6 +258,16 @@ export const atan = (x: Tensor): Tensor => runUnary(U.atan, x);
 export const log2 = (x: Tensor): Tensor => runUnary(U.log2, x);
 /** The largest whole number <= x (integers are returned as they are; bool is a DTypeError). */
 export const floor = (x: Tensor): Tensor => runUnary(U.floor, x);
+/** The smallest whole number >= x (integers are returned as they are; bool is a DTypeError). */
+export const ceil = (x: Tensor): Tensor => runUnary(U.ceil, x);
+/** x without its fraction, rounded toward zero (integers are returned as they are). */
+export const trunc = (x: Tensor): Tensor => runUnary(U.trunc, x);
+/**
+ * The nearest whole number, halves to the even one (torch.round's rule: round(0.5) = 0,
+ * round(1.5) = 2, round(-2.5) = -2; JavaScript's Math.round sends halves up). Integers are
+ * returned as they are.
+ */
+export const round = (x: Tensor): Tensor => runUnary(U.round, x);
 /** -x (numeric dtypes; bool is a DTypeError). */
 export const neg = (x: Tensor): Tensor => runUnary(U.neg, x);
 /** |x| (numeric dtypes). */
@@ -435,6 +446,12 @@ declare module '../tensor.js' {
     log2(): Tensor;
     /** Rounds down to a whole number. See {@link floor}. */
     floor(): Tensor;
+    /** Rounds up to a whole number. See {@link ceil}. */
+    ceil(): Tensor;
+    /** Rounds toward zero. See {@link trunc}. */
+    trunc(): Tensor;
+    /** Rounds to the nearest whole number, halves to even. See {@link round}. */
+    round(): Tensor;
     /** -x (numeric dtypes; bool is a DTypeError). See {@link neg}. */
     neg(): Tensor;
     /** |x| (numeric dtypes). See {@link abs}. */
@@ -501,6 +518,14 @@ declare module '../tensor.js' {
     abs_(): Tensor;
     /** In-place relu. */
     relu_(): Tensor;
+    /** In-place floor. */
+    floor_(): Tensor;
+    /** In-place ceil. */
+    ceil_(): Tensor;
+    /** In-place trunc. */
+    trunc_(): Tensor;
+    /** In-place round (halves to even). */
+    round_(): Tensor;
     /** In-place add: the result must fit this tensor's dtype and shape. */
     add_(other: TensorLike): Tensor;
     /** In-place sub: the result must fit this tensor's dtype and shape. */
