@@ -24,4 +24,16 @@ void export_kernel_api(Napi::Env env, Napi::Object exports, DeviceHooks hooks);
 Napi::Error to_js_error(Napi::Env env, const KilnError& err);
 Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& msg);
 
+// Runs an addon function's body, turning what it throws into a pending JS exception (a typed
+// error for a KilnError, an InternalError for anything else).
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F f) {
+  try {
+    return f();
+  } catch (const KilnError& e) { to_js_error(info.Env(), e).ThrowAsJavaScriptException(); } catch (const std::exception& e) {
+    to_js_error(info.Env(), ErrorKind::Internal, e.what()).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace kiln

@@ -18,6 +18,7 @@
 #include "allocator.h"
 #include "libraries_binding.h"
 #include "nccl_binding.h"
+#include "pinned_binding.h"
 #include "runtime.h"
 
 namespace kiln { namespace cuda {
@@ -137,16 +138,6 @@ void after_launch(KernelCall& c, void* state) {
 
 EnvState& env_state(const Napi::CallbackInfo& info) { return *static_cast<EnvState*>(info.Data()); }
 
-template <typename F>
-Napi::Value guarded(const Napi::CallbackInfo& info, F f) {
-  try {
-    return f();
-  } catch (const KilnError& e) { to_js_error(info.Env(), e).ThrowAsJavaScriptException(); } catch (const std::exception& e) {
-    to_js_error(info.Env(), ErrorKind::Internal, e.what()).ThrowAsJavaScriptException();
-  }
-  return info.Env().Undefined();
-}
-
 // V8 learns how much device memory the allocator holds, so garbage collection (which frees tensors
 // dropped without dispose()) runs under device-memory pressure. Only reserve changes are reported:
 // cache hits and frees into the cache cost nothing, and V8 is not nudged on every tensor.
@@ -245,12 +236,16 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 }
 
 // copyToDevice(ptr, device, view): from pageable memory cudaMemcpyAsync has staged the bytes when it
-// returns, so the view may change afterwards.
+// returns, so the view may change afterwards. From pinned memory the copy is truly asynchronous:
+// the stream is waited for (PyTorch's rule for a copy without non_blocking), so that the promise
+// holds there too (copyToDeviceAsync is the upload that returns at once).
 Napi::Value CopyToDevice(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     int d = arg_int(info, 1);
     HostView v = arg_view(info, 2);
-    KILN_CUDA_CHECK(cudaMemcpyAsync(arg_ptr(info, 0), v.data, v.bytes, cudaMemcpyHostToDevice, stream_for(d)), "copy to device");
+    cudaStream_t s = stream_for(d);
+    KILN_CUDA_CHECK(cudaMemcpyAsync(arg_ptr(info, 0), v.data, v.bytes, cudaMemcpyHostToDevice, s), "copy to device");
+    if (is_pinned_host(v.data)) sync_device(env_state(info), d);
     return info.Env().Undefined();
   });
 }
@@ -487,6 +482,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("profileStop", ProfileStop);
   export_library_api(env, exports);
   export_nccl_api(env, exports);
+  export_pinned_api(env, exports);
   return exports;
 }
 

@@ -11,7 +11,7 @@
 import { expect, it } from 'vitest';
 import * as k from '@kiln/tensor';
 import { type Tensor, tensor } from '@kiln/tensor';
-import { testRng } from '@kiln/tensor/testing';
+import { devicesUnderTest, testRng } from '@kiln/tensor/testing';
 import { gradcheck, gradgradcheck, type GradcheckOptions } from '@kiln/autograd';
 import { leaf, leafAwayFromZero, leafOf, leafStrided, leafT } from './helpers.js';
 
@@ -26,6 +26,8 @@ export interface Case {
 }
 
 const rng = testRng(42);
+/** Whether a CUDA device is present (pinned host memory needs one). */
+const cudaPresent = devicesUnderTest().some((d) => d.name === 'cuda' && d.available);
 /** A random shape of `ndim` dims with sizes in [1, max]. */
 const randomShape = (ndim: number, max = 4): number[] => Array.from({ length: ndim }, () => 1 + Math.floor(rng() * max));
 
@@ -72,6 +74,9 @@ export const casesByFamily = families({
     unary('abs', (x) => x.abs(), apart),
     unary('sign', (x) => x.sign(), apart),
     unary('floor', (x) => x.floor(), apart),
+    unary('ceil', (x) => x.ceil(), apart),
+    unary('trunc', (x) => x.trunc(), apart),
+    unary('round', (x) => x.round(), apart),
     unary('relu', (x) => x.relu(), apart),
   ],
   binary: [
@@ -114,6 +119,9 @@ export const casesByFamily = families({
     // ---- conversions
     { ops: ['to_dtype'], title: 'to float32 and back', build: (dev) => ({ fn: ((a: Tensor) => a.to('float32').mul(3).to('float64')), inputs: [leaf(dev, [4])] }), options: { eps: 1e-2, atol: 1e-4, rtol: 1e-4 } },
     { ops: ['to_device'], title: 'to another device and back', build: (dev) => ({ fn: ((a: Tensor) => a.to(dev === 'cpu' ? 'cpu' : 'cpu').mul(2).to(dev).exp()), inputs: [leaf(dev, [3])] }) },
+    // pinned memory needs a CUDA device: where there is none, the case checks the copy back alone
+    // (the suite runs it for real on the GPU machine)
+    { ops: ['pin_memory'], title: 'pinMemory (a copy in pinned host memory) and back', build: (dev) => ({ fn: ((a: Tensor) => (cudaPresent ? a.cpu().pinMemory() : a.cpu()).mul(2).to(dev)), inputs: [leafT(dev, [2, 3])] }) },
     { ops: ['clone'], title: 'clone and contiguous', gradgrad: true, build: (dev) => ({ fn: ((a: Tensor) => [a.clone().mul(2), a.contiguous().exp()]), inputs: [leafT(dev, [2, 3])] }) },
   ],
   reductions: [

@@ -36,6 +36,12 @@ export interface CudaMemoryStats extends MemoryStats {
   numOoms: number;
 }
 
+/** The pinned host allocator's figures (`cuda.hostMemoryStats()`), PyTorch's host_memory_stats. */
+export interface PinnedMemoryStats extends MemoryStats {
+  /** Uploads from pinned memory queued and not yet seen to have run. */
+  pendingUploads: number;
+}
+
 /** What the addon reports of one of NVIDIA's libraries (see `cudaLibraries`). */
 export interface CudaLibraryStatus {
   /** Loaded, its entry points found, and of a version Kiln's declarations describe. */
@@ -91,6 +97,12 @@ interface CudaAddon extends KernelAddon {
   copyToHost(ptr: number, device: number, dst: ArrayBufferView): void;
   copyToHostAsync(ptr: number, device: number, dst: ArrayBufferView): Promise<void>;
   copyOnDevice(dst: number, src: number, nbytes: number, device: number): void;
+  /** Pinned host memory (native/cuda/pinned_binding.cc). */
+  hostAlloc(nbytes: number): ArrayBuffer;
+  hostRelease(buffer: ArrayBuffer): void;
+  copyToDeviceAsync(ptr: number, device: number, src: ArrayBufferView): void;
+  hostMemoryStats(): PinnedMemoryStats;
+  hostEmptyCache(): void;
   synchronize(device: number): void;
   memoryStats(device: number): CudaMemoryStats;
   emptyCache(device: number): void;
@@ -228,6 +240,15 @@ export const cudaBackend: Backend = {
   synchronize: (d) => call(() => addon!.synchronize(d.index)),
   memoryStats: (d) => call(() => addon!.memoryStats(d.index)),
   emptyCache: (d) => call(() => addon!.emptyCache(d.index)),
+  // Page-locked host memory: Tensor.pinMemory() and to('cuda', { nonBlocking: true })
+  pinnedHost: {
+    alloc: (nbytes) => allocateOrCollect(() => addon!.hostAlloc(nbytes), () => addon!.sweep()),
+    release: (buffer) => call(() => addon!.hostRelease(buffer)),
+    uploadAsync: (dst, byteOffset, src) => {
+      checkRange(dst, byteOffset, src.byteLength);
+      call(() => addon!.copyToDeviceAsync(dst.address + byteOffset, dst.device.index, src));
+    },
+  },
   // The profiler's device times: the addon records a pair of events around every launch on the
   // device's stream while timing is on (native/cuda/addon.cc, profileStart / profileStop).
   kernelTimer: {

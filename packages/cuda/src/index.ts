@@ -18,16 +18,22 @@
  * `setCudnnBenchmark` switch them.
  */
 import { type DeviceLike, DeviceError, device as toDevice, noteUnavailableBackend, registerBackend } from '@kiln/tensor';
-import { type CudaDeviceProperties, type CudaMemoryStats, cudaAddon, cudaBackend, loadCuda, unavailableReason } from './backend.js';
+import { type CudaDeviceProperties, type CudaMemoryStats, type PinnedMemoryStats, cudaAddon, cudaBackend, loadCuda, unavailableReason } from './backend.js';
 
 if (loadCuda()) registerBackend(cudaBackend);
 else noteUnavailableBackend('cuda', unavailableReason ?? 'unknown reason');
 
+/** The addon of a usable CUDA device; a DeviceError naming `op` where there is none. */
+function requireAddon(op: string): NonNullable<ReturnType<typeof cudaAddon>> {
+  const a = cudaAddon();
+  if (!a) throw new DeviceError({ op, argument: 'device', detail: `CUDA is not available: ${unavailableReason ?? 'unknown reason'}` });
+  return a;
+}
+
 function cudaIndex(d: DeviceLike | number, op: string): number {
   const dev = typeof d === 'number' ? toDevice(`cuda:${d}`) : toDevice(d);
   if (dev.type !== 'cuda') throw new DeviceError(op, 'device', 'a CUDA device', String(dev));
-  const a = cudaAddon();
-  if (!a) throw new DeviceError({ op, argument: 'device', detail: `CUDA is not available: ${unavailableReason ?? 'unknown reason'}` });
+  requireAddon(op);
   return dev.index;
 }
 
@@ -101,11 +107,18 @@ export const cuda = {
     cudaBackend.memoryStats(toDevice(`cuda:${cudaIndex(d, 'memoryStats')}`)) as CudaMemoryStats,
   /** Frees the allocator's cached blocks (memory held by live tensors stays). */
   emptyCache: (d: DeviceLike | number = 0): void => cudaBackend.emptyCache(toDevice(`cuda:${cudaIndex(d, 'emptyCache')}`)),
+  /**
+   * The pinned host allocator's figures (`Tensor.pinMemory()`'s memory; PyTorch's
+   * `torch.cuda.host_memory_stats()`): bytes in use and held, cache hits, uploads still queued.
+   */
+  hostMemoryStats: (): PinnedMemoryStats => requireAddon('hostMemoryStats').hostMemoryStats(),
+  /** Frees the pinned host blocks no tensor uses (waiting for uploads still queued from them). */
+  emptyHostCache: (): void => requireAddon('emptyHostCache').hostEmptyCache(),
   /** {@link CudaEvent}, as torch.cuda.Event. */
   Event: CudaEvent,
 };
 
-export type { CudaDeviceProperties, CudaMemoryStats };
+export type { CudaDeviceProperties, CudaMemoryStats, PinnedMemoryStats };
 export {
   type CudaLibrary, type CudaLibraries, type CudaLibraryStatus, type DenseCallCounts, type DenseComputePath, type DenseOpFamily,
   cudaLibraries, cudnnGraphFallbackReason, denseCallCounts, denseComputePath, getCudnnBenchmark, getCudnnGraph, setCudnnBenchmark, setCudnnGraph, setLibraryEnabled,

@@ -106,6 +106,8 @@ export interface Storage {
   readonly freed: boolean;
   /** CPU only: true when the user's buffer a `fromTypedArray` tensor views was detached or shrunk. */
   readonly detached?: boolean;
+  /** CPU only: the device whose page-locked memory this is (see `Tensor.pinMemory()`), if any. */
+  readonly pinnedFor?: DeviceType;
   /** Returns the memory to the allocator (called when `refs` reaches 0). */
   free(): void;
 }
@@ -165,6 +167,29 @@ export interface Backend {
    * backend's kernel table (see {@link loadExtension}, which calls it).
    */
   loadExtension?(path: string): ExtensionLoadResult;
+  /**
+   * Page-locked host memory this device uploads from without staging (CUDA's): what
+   * `Tensor.pinMemory()` allocates, and the uploads `to(device, { nonBlocking: true })` queues.
+   */
+  readonly pinnedHost?: PinnedHostMemory;
+}
+
+/**
+ * A device's page-locked ("pinned") host memory: CPU storage that the device can read directly, so
+ * that an upload from it can be queued and return at once (PyTorch's `pin_memory()` and
+ * `non_blocking=True`).
+ */
+export interface PinnedHostMemory {
+  /** A pinned buffer of exactly `nbytes` (from a cache of blocks; OutOfMemoryError when the system refuses). */
+  alloc(nbytes: number): ArrayBuffer;
+  /** Returns an alloc()ed buffer's block to the cache now and detaches the buffer. */
+  release(buffer: ArrayBuffer): void;
+  /**
+   * Queues the upload of `src` (a view of a pinned buffer) into `dst` at `byteOffset` and returns:
+   * the block is not handed out again before the upload has run, but writing into `src` before
+   * then changes what arrives (as in PyTorch).
+   */
+  uploadAsync(dst: Storage, byteOffset: number, src: ArrayBufferView): void;
 }
 
 /** What a device addon reports after loading an extension library (native/core/extensions.h). */

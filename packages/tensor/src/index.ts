@@ -36,6 +36,7 @@ export { loadAddon, addonPath, kernelTable, cpuAddonSpec, type KernelAddon } fro
 export { type AddonSpec, type AddonOwner, type AddonLocation, addonOwner, locateAddon, missingAddonMessage } from './native/locate.js';
 export { loadExtension, loadedExtensions, type ExtensionInfo, type SkippedDevice } from './extensions.js';
 export * from './ops/convert.js';
+export * from './ops/pinned.js';
 export * from './ops/pad.js';
 export * from './ops/views.js';
 export * from './ops/creation.js';

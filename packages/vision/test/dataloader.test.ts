@@ -96,6 +96,7 @@ describe('DataLoader', () => {
     expectError(() => new DataLoader(null as never), ValueError, { op: 'DataLoader', argument: 'dataset', expected: 'a Dataset (a length and get(index))', got: 'null' });
     expectError(() => new DataLoader(new Range(3), { shuffle: 'no' as unknown as boolean }), ValueError, { op: 'DataLoader', argument: 'shuffle', expected: 'true or false', got: '"no"' });
     expectError(() => new DataLoader(new Range(3), { dropLast: 1 as unknown as boolean }), ValueError, { op: 'DataLoader', argument: 'dropLast', expected: 'true or false', got: '1' });
+    expectError(() => new DataLoader(new Range(3), { pinMemory: 'yes' as unknown as boolean }), ValueError, { op: 'DataLoader', argument: 'pinMemory', expected: 'true or false', got: '"yes"' });
     expectError(() => new DataLoader(new Range(3), { batch_size: 2 } as never), ValueError, { op: 'DataLoader', argument: 'options', got: '"batch_size"' });
     // a dataset whose length is no count gave an empty epoch ([] for -1) or a fractional index
     expectError(() => new DataLoader(new Range(-1)).length, ValueError, { op: 'DataLoader', argument: 'dataset.length', expected: 'an integer >= 0', got: '-1' });

@@ -16,7 +16,7 @@ import { Adam } from '@kiln/optim';
 import { type Settings, buildModel, dropGradients } from './settings.js';
 import { makeAnchors, assignTargets, type Targets } from './anchors.js';
 import { makeScenes, packImages } from './scenes.js';
-import { BOX_BETA, FOCAL, detectionLoss, targetTensors } from './loss.js';
+import { BOX_BETA, FOCAL, type TargetTensors, detectionLoss } from './loss.js';
 import type { RetinaNet } from './model.js';
 
 /** What one step of the benchmark trains on: the model, its optimizer and one batch on the host. */
@@ -26,8 +26,43 @@ export interface StepSetup {
   optimizer: Adam;
   pixels: Float32Array;
   targets: Targets;
+  /** The batch as host tensors, uploaded every step (pinned on CUDA, as the twin's). */
+  host: HostBatch;
   /** mixed precision: runs forward and losses inside this scope (see autocastScope) */
   amp: ((fn: () => void) => void) | null;
+}
+
+/** The batch's tensors on the host: the images and the targets. */
+export interface HostBatch {
+  images: Tensor;
+  labels: Tensor;
+  deltas: Tensor;
+  positiveMask: Tensor;
+}
+
+/**
+ * The batch on the host. For a CUDA step its tensors are pinned once, as the twin pins its batch,
+ * so that each step's upload (`to(device, { nonBlocking: true })`) is queued and returns at once.
+ */
+function hostBatch(pixels: Float32Array, targets: Targets, s: Settings): HostBatch {
+  const size = s.scenes.imageSize, rows = targets.labels.length;
+  const host: HostBatch = {
+    images: fromTypedArray(pixels, [s.batchSize, 1, size, size]),
+    labels: fromTypedArray(targets.labels),
+    deltas: fromTypedArray(targets.deltas, [rows, 4]),
+    positiveMask: fromTypedArray(targets.positiveMask, [rows, 1]),
+  };
+  if (kiln.device(s.device).type !== 'cuda') return host;
+  return { images: host.images.pinMemory(), labels: host.labels.pinMemory(), deltas: host.deltas.pinMemory(), positiveMask: host.positiveMask.pinMemory() };
+}
+
+/** The batch uploaded to the step's device: images and targets. */
+function upload(u: StepSetup): { images: Tensor; targets: TargetTensors } {
+  const dev = u.settings.device, h = u.host, opts = { nonBlocking: true };
+  return {
+    images: h.images.to(dev, opts),
+    targets: { labels: h.labels.to(dev, opts), deltas: h.deltas.to(dev, opts), positiveMask: h.positiveMask.to(dev, opts), positives: u.targets.positives },
+  };
 }
 
 /** `--amp bf16`: forward and losses in the core's autocast scope for the step's device type, as the twin's torch.autocast. */
@@ -42,20 +77,16 @@ export function makeSetup(s: Settings, opts: { fused: boolean; amp: ((fn: () => 
   const optimizer = new Adam(model.parameters(), { lr: s.lr, fused: opts.fused });
   const anchors = makeAnchors(s.scenes.imageSize, s.anchors);
   const scenes = makeScenes(s.trainDataSeed, 0, s.batchSize, s.scenes);
-  return {
-    settings: s, model, optimizer, amp: opts.amp,
-    pixels: packImages(scenes),
-    targets: assignTargets(anchors, scenes.map((sc) => sc.objects), s.matching),
-  };
+  const pixels = packImages(scenes), targets = assignTargets(anchors, scenes.map((sc) => sc.objects), s.matching);
+  return { settings: s, model, optimizer, amp: opts.amp, pixels, targets, host: hostBatch(pixels, targets, s) };
 }
 
 /** One training step, as the example's: returns the classification and box losses read back. */
 export function trainStep(u: StepSetup): [number, number] {
-  const s = u.settings, size = s.scenes.imageSize;
   return tidy(() => {
-    const images = fromTypedArray(u.pixels, [s.batchSize, 1, size, size]).to(s.device);
+    const { images, targets } = upload(u);
     let loss!: ReturnType<typeof detectionLoss>;
-    const forward = () => { loss = detectionLoss(u.model.call(images), targetTensors(u.targets, s.device), FOCAL); };
+    const forward = () => { loss = detectionLoss(u.model.call(images), targets, FOCAL); };
     if (u.amp) u.amp(forward);
     else forward();
     loss.total.backward();
@@ -65,9 +96,10 @@ export function trainStep(u: StepSetup): [number, number] {
   });
 }
 
-/** Frees the model's parameters and the optimizer's state. */
+/** Frees the model's parameters, the optimizer's state and the host batch. */
 export function disposeSetup(u: StepSetup): void {
   u.optimizer.disposeState();
+  for (const t of Object.values(u.host) as Tensor[]) t.dispose();
   for (const p of u.model.parameters()) p.dispose();
 }
 
@@ -111,10 +143,9 @@ export function timeSteps(step: () => [number, number], device: string, warmup: 
 
 /** Losses at the current weights in float32, without a step (what the twin checks against). */
 export function forwardLosses(u: StepSetup): { classification: number; box: number } {
-  const s = u.settings, size = s.scenes.imageSize;
   return noGrad(() => tidy(() => {
-    const images = fromTypedArray(u.pixels, [s.batchSize, 1, size, size]).to(s.device);
-    const loss = detectionLoss(u.model.call(images), targetTensors(u.targets, s.device), FOCAL);
+    const { images, targets } = upload(u);
+    const loss = detectionLoss(u.model.call(images), targets, FOCAL);
     return { classification: loss.classification.item(), box: loss.box.item() };
   }));
 }

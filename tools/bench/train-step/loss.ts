@@ -4,9 +4,8 @@
  * box deltas of the positive anchors, both summed and divided by the number of positive anchors
  * (the paper's normalisation). retinanet_twin.py computes the same in PyTorch.
  */
-import { type Tensor, fromTypedArray } from '@kiln/tensor';
+import type { Tensor } from '@kiln/tensor';
 import { sigmoidFocalLoss, smoothL1Loss } from '@kiln/losses';
-import type { Targets } from './anchors.js';
 import type { DetectorOutput } from './model.js';
 
 /** The focal loss's settings the benchmark trains with (the paper's). */
@@ -21,22 +20,12 @@ export interface BatchLoss {
   total: Tensor;
 }
 
-/** The batch's targets as tensors on `device`. */
+/** The batch's targets as tensors on the step's device. */
 export interface TargetTensors {
   labels: Tensor;       // [rows] int32
   deltas: Tensor;       // [rows, 4]
   positiveMask: Tensor; // [rows, 1]
   positives: number;
-}
-
-export function targetTensors(t: Targets, device: string): TargetTensors {
-  const rows = t.labels.length;
-  return {
-    labels: fromTypedArray(t.labels).to(device),
-    deltas: fromTypedArray(t.deltas, [rows, 4]).to(device),
-    positiveMask: fromTypedArray(t.positiveMask, [rows, 1]).to(device),
-    positives: t.positives,
-  };
 }
 
 export function detectionLoss(out: DetectorOutput, targets: TargetTensors, variant: { gamma: number; alpha: number } = FOCAL): BatchLoss {

@@ -6,3 +6,4 @@ import { defineDerivative } from '../derivative-table.js';
 defineDerivative('to_dtype', { grads: { input: (c) => c.grad.to(c.attrs.dtype as DType) } });
 defineDerivative('to_device', { grads: { input: (c) => c.grad.to(c.attrs.device as Device) } });
 defineDerivative('clone', { grads: { input: (c) => c.grad } });
+defineDerivative('pin_memory', { grads: { input: (c) => c.grad } });

@@ -5,7 +5,7 @@
  * back to the allocator once a garbage collection has taken its buffer; before an out-of-memory
  * error, a full collection is forced and the allocation tried again.
  */
-import { type Backend, type Device, type MemoryStats, type Storage, cpu } from '../device.js';
+import { type Backend, type Device, type DeviceType, type MemoryStats, type PinnedHostMemory, type Storage, cpu } from '../device.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { DisposedError, OutOfMemoryError, ValueError, fromNativeError } from '../errors.js';
 import { allocateOrCollect } from './collect.js';
@@ -69,8 +69,11 @@ class CpuStorage implements Storage {
     private buf: ArrayBuffer,
     readonly nbytes: number,
     private readonly addr: number,
-    /** The allocator's block size; 0 for a user's own buffer (fromTypedArray), which it does not own */
+    /** The allocator's block size; 0 for a buffer it does not own (a user's own, a pinned one) */
     private readonly block: number,
+    /** Pinned memory: the device whose pinned allocator made the buffer, and how to give it back. */
+    readonly pinnedFor?: DeviceType,
+    private readonly releasePinned?: (buffer: ArrayBuffer) => void,
   ) {}
   /**
    * The address kernels use. A user's own buffer (fromTypedArray) can be detached behind the
@@ -107,6 +110,10 @@ class CpuStorage implements Storage {
   free(): void {
     if (this.released) return;
     this.released = true;
+    if (this.releasePinned) {
+      this.releasePinned(this.buf);   // detaches the buffer: a view kept past dispose() reads as empty
+      return;
+    }
     const block = this.block;
     if (block === 0) return;
     liveBytes -= block;
@@ -181,6 +188,16 @@ export function wrapCpuBuffer(buffer: ArrayBuffer | SharedArrayBuffer): Storage 
   // Node-API sees a SharedArrayBuffer only through a view of it (napi_get_typedarray_info)
   const address = buffer instanceof SharedArrayBuffer ? cpuAddon().address(new Uint8Array(buffer)) : addressOf(buffer);
   return new CpuStorage(buffer as ArrayBuffer, buffer.byteLength, address, 0);
+}
+
+/**
+ * CPU storage over a pinned buffer from `pinned` (a device's page-locked memory, see
+ * `Tensor.pinMemory()`), given back to it when the storage is freed. A buffer dropped without
+ * dispose() goes back once a garbage collection has taken it, as every CPU buffer.
+ */
+export function allocatePinned(type: DeviceType, pinned: PinnedHostMemory, nbytes: number): Storage {
+  const buffer = pinned.alloc(nbytes);
+  return new CpuStorage(buffer, nbytes, addressOf(buffer), 0, type, (b) => pinned.release(b));
 }
 
 function bytesOf(v: ArrayBufferView): Uint8Array {

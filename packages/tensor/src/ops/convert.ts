@@ -4,7 +4,7 @@
  */
 import { type Device, type DeviceLike, backendFor, device as toDevice } from '../device.js';
 import { type DType, type NumericDType, type ScalarOf, type StorageArray, checkDType, dtypeInfo } from '../dtype.js';
-import { checkOptionKeys, describeValue } from '../check.js';
+import { checkBoolean, checkOptionKeys, describeValue } from '../check.js';
 import { DTypeError, OutOfMemoryError, ShapeError, ValueError } from '../errors.js';
 import { declareOp, empty, launchKernel, recordOp, autogradHook, needsRecording } from '../dispatch.js';
 import { fmtShape, sameShape } from '../shape.js';
@@ -92,17 +92,20 @@ function castCopy(src: Tensor, dtype: DType): Tensor {
   return out;
 }
 
-/** Contiguous copy of `src` on another device. */
-function transfer(src: Tensor, dev: Device): Tensor {
+/**
+ * Contiguous copy of `src` on another device. `nonBlocking`: an upload from pinned memory is queued
+ * and returns at once (elsewhere the copy is complete on return, as PyTorch's non_blocking, a hint).
+ */
+function transfer(src: Tensor, dev: Device, nonBlocking = false): Tensor {
   const c = src.isContiguous ? src : castCopy(src, src.dtype);
   try {
-    return transferContiguous(c, dev);
+    return transferContiguous(c, dev, nonBlocking);
   } finally {
     if (c !== src) c.dispose();
   }
 }
 
-function transferContiguous(c: Tensor, dev: Device): Tensor {
+function transferContiguous(c: Tensor, dev: Device, nonBlocking = false): Tensor {
   const nbytes = c.numel * c.itemsize;
   if (c.device.type !== 'cpu' && dev.type !== 'cpu') {
     // between two accelerators: through the host
@@ -117,7 +120,14 @@ function transferContiguous(c: Tensor, dev: Device): Tensor {
   if (nbytes === 0) return out;
   const byteOffset = c.offset * c.itemsize;
   if (c.device.type === 'cpu') {
-    hostCopy('copy_to_device', dev, () => backendFor(dev).upload(out.storage, 0, new Uint8Array(c.storage.buffer!, byteOffset, nbytes)));
+    const backend = backendFor(dev);
+    const bytes = new Uint8Array(c.storage.buffer!, byteOffset, nbytes);
+    if (nonBlocking && backend.pinnedHost && c.storage.pinnedFor === dev.type) {
+      const pinned = backend.pinnedHost;
+      hostCopy('copy_to_device', dev, () => pinned.uploadAsync(out.storage, 0, bytes));
+    } else {
+      hostCopy('copy_to_device', dev, () => backend.upload(out.storage, 0, bytes));
+    }
   } else {
     hostCopy('copy_to_host', c.device, () => backendFor(c.device).download(c.storage, byteOffset, new Uint8Array(out.storage.buffer!, 0, nbytes)));
   }
@@ -132,7 +142,17 @@ export interface ToOptions {
   device?: DeviceLike;
   /** copy even when nothing changes */
   copy?: boolean;
+  /**
+   * As PyTorch's `non_blocking`: an upload from pinned memory ({@link pinMemory}) is queued and
+   * returns at once, so it overlaps with the device's queued work (the source must not be written
+   * until the device has read it: a later kernel on the result, or a synchronisation, comes after
+   * it). Elsewhere the copy is made as without it.
+   */
+  nonBlocking?: boolean;
 }
+
+/** The options of `to(target, options)`: those of {@link ToOptions} that are not the target. */
+export type TransferOptions = Pick<ToOptions, 'copy' | 'nonBlocking'>;
 
 /**
  * `t.to('cuda')`, `t.to('float64')`, `t.to({device, dtype})`. Returns `t` itself when nothing
@@ -143,10 +163,11 @@ export interface ToOptions {
  * const x = tensor([1, 2, 3]);              // int64
  * const y = x.to('float32');                // a converted copy
  * const z = y.to({ device: 'cpu' });        // y itself: nothing changes
+ * const g = y.pinMemory().to('cuda', { nonBlocking: true });   // an upload that returns at once
  * ```
  */
 // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- DType is spelled out for readers: DeviceLike takes any string, and a dtype name ('float32') is told apart at run time
-export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
+export function to(t: Tensor, target: DeviceLike | DType | ToOptions, options?: TransferOptions): Tensor {
   t.assertAlive('to');
   let opts: ToOptions;
   if (typeof target === 'string' && !(target in dtypeInfo) && !/^(cpu|cuda)(:|$)/.test(target)) {
@@ -155,16 +176,23 @@ export function to(t: Tensor, target: DeviceLike | DType | ToOptions): Tensor {
   }
   if (typeof target === 'string') opts = target in dtypeInfo ? { dtype: target as DType } : { device: target };
   else if (target instanceof Object && !('type' in target && 'index' in target)) {
-    checkOptionKeys('to', target, { dtype: true, device: true, copy: true });
+    checkOptionKeys('to', target, { dtype: true, device: true, copy: true, nonBlocking: true });
     opts = target;
   }
   else opts = { device: target };
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object') throw new ValueError('to', 'options', 'an object { copy?, nonBlocking? }', describeValue(options));
+    checkOptionKeys('to', options, { copy: true, nonBlocking: true });
+    opts = { ...opts, ...options };
+  }
+  if (opts.copy !== undefined) checkBoolean('to', 'copy', opts.copy);
+  const nonBlocking = opts.nonBlocking === undefined ? false : checkBoolean('to', 'nonBlocking', opts.nonBlocking);
   const dtype = opts.dtype === undefined ? t.dtype : checkDType('to', 'dtype', opts.dtype);
   const dev = opts.device === undefined ? t.device : toDevice(opts.device, 'to');
   if (dtype === t.dtype && dev === t.device && !opts.copy) return t;
   let r = t;
   if (dev !== t.device) {
-    r = transfer(t, dev);
+    r = transfer(t, dev, nonBlocking);
     recordOp(toDeviceOp, [t], [r], { device: t.device });
   }
   if (dtype !== r.dtype || (opts.copy && r === t)) {
@@ -332,7 +360,7 @@ declare module '../tensor.js' {
   interface Tensor {
     /** Converts to a device and/or dtype; returns this tensor when nothing changes. See {@link to}. */
     // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- DType is spelled out for readers: DeviceLike takes any string, and a dtype name ('float32') is told apart at run time
-    to(target: DeviceLike | DType | ToOptions): Tensor;
+    to(target: DeviceLike | DType | ToOptions, options?: TransferOptions): Tensor;
     /** This tensor if contiguous, else a contiguous copy. */
     contiguous(): Tensor;
     /** A copy with its own storage (differentiable). */
@@ -358,7 +386,7 @@ declare module '../tensor.js' {
   }
 }
 
-Tensor.prototype.to = function (target) { return to(this, target); };
+Tensor.prototype.to = function (target, options) { return to(this, target, options); };
 Tensor.prototype.contiguous = function () { return contiguous(this); };
 Tensor.prototype.clone = function () { return clone(this); };
 Tensor.prototype.copy_ = function (src) { return copy_(this, src); };

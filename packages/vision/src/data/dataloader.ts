@@ -6,6 +6,7 @@ import { ValueError, checkBoolean, checkOptionKeys, describeValue } from '@kiln/
 import type { Dataset } from './dataset.js';
 import { type Sampler, epochOrder } from './sampler.js';
 import { disposeTensors } from './dispose-tree.js';
+import { pinTensors, tensorsIn } from './pin-tree.js';
 
 /** Options of a `DataLoader`. */
 export interface DataLoaderOptions<T, B> {
@@ -30,6 +31,13 @@ export interface DataLoaderOptions<T, B> {
    * libuv's threads) overlaps the use of the current batch, including work queued on a device.
    */
   prefetch?: number;
+  /**
+   * Copy each batch's CPU tensors into pinned (page-locked) memory once collated, as PyTorch's
+   * `pin_memory=True` (default false; needs `@kiln/cuda`): their uploads with
+   * `to('cuda', { nonBlocking: true })` are then queued and return at once. Tensors the collate
+   * made are replaced (disposed); the dataset's own items are copied and kept.
+   */
+  pinMemory?: boolean;
 }
 
 const checkCount = (arg: string, v: number, min: number): number => {
@@ -63,6 +71,8 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
   readonly dropLast: boolean;
   /** Batches prepared ahead. */
   readonly prefetch: number;
+  /** Whether batches are copied into pinned memory. */
+  readonly pinMemory: boolean;
   /** The sampler that orders each epoch's indices, or null (every index, shuffled or not). */
   readonly sampler: Sampler | null;
   private readonly collate: (items: T[]) => B | Promise<B>;
@@ -77,13 +87,14 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
       throw new ValueError('DataLoader', 'dataset', 'a Dataset (a length and get(index))', describeValue(dataset));
     }
     this.dataset = dataset;
-    checkOptionKeys('DataLoader', options, { batchSize: true, shuffle: true, seed: true, sampler: true, dropLast: true, collate: true, prefetch: true });
+    checkOptionKeys('DataLoader', options, { batchSize: true, shuffle: true, seed: true, sampler: true, dropLast: true, collate: true, prefetch: true, pinMemory: true });
     this.batchSize = checkCount('batchSize', options.batchSize ?? 1, 1);
     this.prefetch = checkCount('prefetch', options.prefetch ?? 2, 0);
     this.shuffle = checkBoolean('DataLoader', 'shuffle', options.shuffle ?? false);
     this.seed = options.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new ValueError('DataLoader', 'seed', 'an integer', String(this.seed));
     this.dropLast = checkBoolean('DataLoader', 'dropLast', options.dropLast ?? false);
+    this.pinMemory = checkBoolean('DataLoader', 'pinMemory', options.pinMemory ?? false);
     this.sampler = options.sampler ?? null;
     if (this.sampler !== null) {
       if (typeof this.sampler.indices !== 'function' || !Number.isInteger(this.sampler.length)) {
@@ -117,7 +128,11 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
     const batches = this.batchIndices(this.nextEpoch++);
     const pending: Promise<B>[] = [];
     let next = 0, done = false;
-    const load = async (indices: number[]): Promise<B> => this.collate(await Promise.all(indices.map((i) => this.dataset.get(i))));
+    const load = async (indices: number[]): Promise<B> => {
+      const items = await Promise.all(indices.map((i) => this.dataset.get(i)));
+      const batch = await this.collate(items);
+      return this.pinMemory ? pinTensors(batch, tensorsIn(items)) : batch;
+    };
     // the batch asked for plus `prefetch` after it are in flight
     const fill = () => {
       while (!done && next < batches.length && pending.length < this.prefetch + 1) {

@@ -1,0 +1,152 @@
+// Pinned host memory for JS (pinned_host.h): an external ArrayBuffer over a pinned block, as the
+// CPU addon hands out its blocks, so a pinned tensor is an ordinary CPU tensor to every CPU kernel.
+//
+//   hostAlloc(nbytes) -> ArrayBuffer       a pinned block; back to the cache on hostRelease, after a
+//                                          collection took the buffer (the weak-owner sweep), or in
+//                                          its finalizer, whichever comes first
+//   hostRelease(buffer)                    returns the block now and detaches the buffer
+//   copyToDeviceAsync(ptr, device, view)   queues the upload of a view of pinned memory and returns:
+//                                          the block is not reused before the upload has run
+//   hostMemoryStats(), hostEmptyCache()
+#include "pinned_binding.h"
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include "../core/binding.h"
+#include "../core/weak_owners.h"
+#include "pinned_host.h"
+#include "runtime.h"
+
+namespace kiln { namespace cuda {
+namespace {
+
+// One allocation handed to an ArrayBuffer, returned exactly once (the block's address alone cannot
+// say which: the cache hands it out again); deleted by the buffer's finalizer.
+struct Lease {
+  void* block;
+  bool returned;
+};
+std::mutex g_leases_mutex;
+std::unordered_map<void*, Lease*> g_live;   // block -> the lease an ArrayBuffer holds now
+
+void return_lease(Lease* l) {
+  {
+    std::lock_guard<std::mutex> lock(g_leases_mutex);
+    if (l->returned) return;
+    l->returned = true;
+    auto it = g_live.find(l->block);
+    if (it != g_live.end() && it->second == l) g_live.erase(it);
+  }
+  pinned::release(l->block);
+}
+
+void release_collected(void* lease, intptr_t) { return_lease(static_cast<Lease*>(lease)); }
+
+void finalize_lease(Napi::Env, void*, Lease* l) {
+  untrack_owner(l);
+  return_lease(l);
+  delete l;
+}
+
+// V8 learns how much pinned memory is held (so that a collection runs under pressure), on changes
+// of the reserve only.
+void report_reserved_change(Napi::Env env, int64_t before) {
+  const int64_t delta = pinned::stats().reserved - before;
+  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
+}
+
+// The largest external ArrayBuffer Node 20 makes (see the CPU addon's Alloc).
+constexpr double kMaxBufferBytes = 4294967296.0;
+
+Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(n >= 0) || n != (double)(int64_t)n) fail(ErrorKind::Value, "pinMemory", "invalid size " + std::to_string(n));
+    if (n > kMaxBufferBytes) fail(ErrorKind::Memory, "pinMemory", "cannot pin " + std::to_string((int64_t)n) + " bytes: a CPU tensor is at most 2^32 bytes (4 GiB)");
+    if (collected_since_last_check(env)) sweep_collected(env);
+    const int64_t before = pinned::stats().reserved;
+    size_t rounded = 0;
+    void* p = pinned::allocate((size_t)n, &rounded);
+    auto* lease = new Lease{p, false};
+    {
+      std::lock_guard<std::mutex> lock(g_leases_mutex);
+      g_live[p] = lease;
+    }
+    report_reserved_change(env, before);
+    auto buffer = Napi::ArrayBuffer::New(env, p, (size_t)n, finalize_lease, lease);
+    track_owner(env, buffer, lease, 0, release_collected);
+    return buffer;
+  });
+}
+
+Napi::Value HostRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) return env.Undefined();
+  auto ab = info[0].As<Napi::ArrayBuffer>();
+  if (ab.IsDetached()) return env.Undefined();
+  Lease* l = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_leases_mutex);
+    auto it = g_live.find(ab.Data());
+    if (it != g_live.end()) l = it->second;
+  }
+  if (l != nullptr) {
+    untrack_owner(l);
+    return_lease(l);
+  }
+  ab.Detach();
+  return env.Undefined();
+}
+
+Napi::Value CopyToDeviceAsync(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    void* dst = reinterpret_cast<void*>((uintptr_t)info[0].As<Napi::Number>().DoubleValue());
+    const int device = info[1].As<Napi::Number>().Int32Value();
+    auto view = info[2].As<Napi::TypedArray>();
+    const char* src = static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    void* block = pinned::block_containing(src);
+    if (!block) fail(ErrorKind::Internal, "copy_to_device", "an asynchronous upload needs a source in pinned memory");
+    cudaStream_t s = device_stream(device);
+    check(cudaMemcpyAsync(dst, src, view.ByteLength(), cudaMemcpyHostToDevice, s), "copy to device");
+    pinned::record_upload(block, s);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value HostMemoryStats(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const pinned::Stats s = pinned::stats();
+    auto o = Napi::Object::New(info.Env());
+    o.Set("allocated", (double)s.allocated);
+    o.Set("reserved", (double)s.reserved);
+    o.Set("peakAllocated", (double)s.peak_allocated);
+    o.Set("allocCount", (double)s.alloc_count);
+    o.Set("cacheHits", (double)s.cache_hits);
+    o.Set("pendingUploads", (double)s.pending_uploads);
+    return o;
+  });
+}
+
+Napi::Value HostEmptyCache(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int64_t before = pinned::stats().reserved;
+    pinned::empty_cache();
+    report_reserved_change(info.Env(), before);
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace
+
+bool is_pinned_host(const void* p) { return pinned::block_containing(p) != nullptr; }
+
+void export_pinned_api(Napi::Env env, Napi::Object exports) {
+  exports.Set("hostAlloc", Napi::Function::New(env, HostAlloc, "hostAlloc"));
+  exports.Set("hostRelease", Napi::Function::New(env, HostRelease, "hostRelease"));
+  exports.Set("copyToDeviceAsync", Napi::Function::New(env, CopyToDeviceAsync, "copyToDeviceAsync"));
+  exports.Set("hostMemoryStats", Napi::Function::New(env, HostMemoryStats, "hostMemoryStats"));
+  exports.Set("hostEmptyCache", Napi::Function::New(env, HostEmptyCache, "hostEmptyCache"));
+}
+
+}}  // namespace kiln::cuda
