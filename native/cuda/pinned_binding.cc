@@ -63,7 +63,8 @@ Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
     if (!(n >= 0) || n != (double)(int64_t)n) fail(ErrorKind::Value, "pinMemory", "invalid size " + std::to_string(n));
-    if (n > kMaxBufferBytes) fail(ErrorKind::Memory, "pinMemory", "cannot pin " + std::to_string((int64_t)n) + " bytes: a CPU tensor is at most 2^32 bytes (4 GiB)");
+    if (n > kMaxBufferBytes)
+      fail(ErrorKind::Memory, "pinMemory", "cannot pin " + std::to_string((int64_t)n) + " bytes: a CPU tensor is at most 2^32 bytes (4 GiB)");
     if (collected_since_last_check(env)) sweep_collected(env);
     const int64_t before = pinned::stats().reserved;
     size_t rounded = 0;

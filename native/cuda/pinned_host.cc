@@ -107,8 +107,8 @@ void* allocate(size_t nbytes, size_t* rounded) {
     if (st != cudaSuccess) {
       cudaGetLastError();
       fail(ErrorKind::Memory, "pinMemory",
-           "cannot pin " + std::to_string(size) + " bytes of host memory (" + cudaGetErrorString(st) + "); " +
-               std::to_string(g_stats.reserved) + " bytes are pinned by Kiln now");
+           "cannot pin " + std::to_string(size) + " bytes of host memory (" + cudaGetErrorString(st) + "); " + std::to_string(g_stats.reserved) +
+               " bytes are pinned by Kiln now");
     }
     b = new Block{p, size, false, {}};
     g_blocks[(uintptr_t)p] = b;
