@@ -88,6 +88,9 @@ export const casesByFamily = families({
       { ops: [op], title: `${op} random shapes`, build: (dev) => { const s = randomShape(3); return { fn: ((a: Tensor, b: Tensor) => k[op](a, b)), inputs: [leaf(dev, s), leaf(dev, s.map((n, i) => (i === 1 ? 1 : n)))] }; } },
     ]),
     { ops: ['div'], title: 'div broadcast, b away from 0', gradgrad: true, build: (dev) => ({ fn: ((a: Tensor, b: Tensor) => a.div(b)), inputs: [leafT(dev, [3, 4]), leaf(dev, [4], 0.5, 2)] }) },
+    // seeded operands whose quotients lie far from whole numbers (the rounded quotient jumps there)
+    { ops: ['fmod', 'remainder'], title: 'fmod and remainder broadcast, positive and negative divisors', build: (dev) => ({ fn: ((a: Tensor, b: Tensor, c: Tensor) => [k.fmod(a, b), k.remainder(a, b), k.fmod(a, c), k.remainder(a, c), k.remainder(a, 0.7)]), inputs: [leafT(dev, [3, 4], -3, 3), leaf(dev, [4], 0.5, 2), leaf(dev, [3, 1], -2, -0.5)] }) },
+    { ops: ['floor_divide'], title: 'floorDivide: a zero gradient', build: (dev) => ({ fn: ((a: Tensor, b: Tensor) => k.floorDivide(a, b).add(a)), inputs: [leafT(dev, [3, 4], -3, 3), leaf(dev, [4], 0.5, 2)] }) },
     { ops: ['div'], title: 'div of a number by a tensor, and by a number', gradgrad: true, build: (dev) => ({ fn: ((b: Tensor) => k.div(1.5, b).div(4)), inputs: [leaf(dev, [2, 3], 0.5, 2)] }) },
     { ops: ['pow'], title: 'pow tensor ^ tensor with broadcasting', gradgrad: true, build: (dev) => ({ fn: ((a: Tensor, b: Tensor) => a.pow(b)), inputs: [leafT(dev, [3, 4], 0.3, 2), leaf(dev, [1, 4], -2, 2)] }) },
     { ops: ['pow'], title: 'pow tensor ^ number (3, 0.5, 0) and number ^ tensor', gradgrad: true, build: (dev) => ({ fn: ((a: Tensor) => [a.pow(3), a.pow(0.5), a.pow(0), k.pow(2, a)]), inputs: [leaf(dev, [2, 3], 0.3, 2)] }) },

@@ -9,6 +9,7 @@
 //   KILN_UNARY_NUMERIC(name, Fn)  every dtype but bool
 //   KILN_UNARY_PRED(name, Fn)     any dtype in, bool out
 //   KILN_BINARY_FLOAT / KILN_BINARY_NUMERIC / KILN_BINARY_PRED   likewise with two operands
+#include "kiln/math/division.h"
 #include "kiln/math/scalar.h"
 #include "kiln/math/wrapping.h"
 
@@ -88,6 +89,10 @@ KILN_FN2(Add, m::add(a, b))
 KILN_FN2(Sub, m::sub(a, b))
 KILN_FN2(Mul, m::mul(a, b))
 KILN_FN2(Div, a / b)
+// fmod, remainder and floor_divide round the quotient three ways: kiln/math/division.h derives them
+KILN_FN2(Fmod, m::fmod_any(a, b))
+KILN_FN2(Remainder, m::remainder_any(a, b))
+KILN_FN2(FloorDivide, m::floor_divide_any(a, b))
 KILN_FN2(Pow, m::pow(a, b))
 KILN_FN2(Maximum, m::max_nan(a, b))
 KILN_FN2(Minimum, m::min_nan(a, b))
@@ -137,6 +142,9 @@ KILN_BINARY_NUMERIC("sub", kiln::ops::Sub)
 KILN_BINARY_NUMERIC("mul", kiln::ops::Mul)
 KILN_BINARY_FLOAT("div", kiln::ops::Div)
 KILN_BINARY_FLOAT("pow", kiln::ops::Pow)
+KILN_BINARY_NUMERIC("fmod", kiln::ops::Fmod)
+KILN_BINARY_NUMERIC("remainder", kiln::ops::Remainder)
+KILN_BINARY_NUMERIC("floor_divide", kiln::ops::FloorDivide)
 KILN_BINARY_NUMERIC("maximum", kiln::ops::Maximum)
 KILN_BINARY_NUMERIC("minimum", kiln::ops::Minimum)
 KILN_BINARY_NUMERIC("relu_backward", kiln::ops::ReluBackward)

@@ -4,8 +4,8 @@
  * them down to each input's shape.
  */
 import {
-  type Tensor, type TensorLike, add, cos, div, eq, ge, gt, le, log, logicalAnd, lt, mul, neg, pow, reluBackward, sigmoid, sign, sin, sub,
-  where, zerosLike,
+  type Tensor, type TensorLike, add, cos, div, eq, floorDivide, ge, gt, le, log, logicalAnd, lt, mul, neg, pow, reluBackward, sigmoid, sign, sin,
+  sub, trunc, where, zerosLike,
 } from '@kiln/tensor';
 import { type DerivativeContext, defineDerivative } from '../derivative-table.js';
 
@@ -109,6 +109,18 @@ function winnerGrad(grad: Tensor, wins: Tensor, ties: Tensor): Tensor {
   return where(wins, grad, where(ties, mul(grad, 0.5), 0));
 }
 const operands = (c: DerivativeContext): [TensorLike, TensorLike] => [operand(c, 'input'), operand(c, 'other')];
+// fmod(a, b) = a - trunc(a / b) · b and remainder(a, b) = a - floor(a / b) · b: the rounded
+// quotient is piecewise constant, so d/da = 1 and d/db = -(the rounded quotient) (PyTorch's)
+defineDerivative('fmod', {
+  save: ['input', 'other'],
+  grads: { input: (c) => c.grad, other: (c) => neg(mul(c.grad, trunc(div(operand(c, 'input'), operand(c, 'other'))))) },
+});
+defineDerivative('remainder', {
+  save: ['input', 'other'],
+  grads: { input: (c) => c.grad, other: (c) => neg(mul(c.grad, floorDivide(operand(c, 'input'), operand(c, 'other')))) },
+});
+// floor(a / b) is piecewise constant in both
+defineDerivative('floor_divide', { grads: { input: (c) => zerosLike(c.grad), other: (c) => zerosLike(c.grad) } });
 defineDerivative('maximum', {
   save: ['input', 'other'],
   grads: {

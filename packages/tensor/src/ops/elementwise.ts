@@ -9,7 +9,7 @@ import { type OpOptions, type OpSchema, autogradHook, commonDevice, declareOp, e
 import { describeValue } from '../check.js';
 import { broadcastShapes, fmtShape, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
-import { checkNoInternalOverlap, clone, copyInto, overlaps, to } from './convert.js';
+import { checkNoInternalOverlap, clone, copyInto, overlaps, to, toTypedArray } from './convert.js';
 import { expand } from './views.js';
 import { autocastActive, autocastCall } from '../autocast.js';
 
@@ -219,6 +219,8 @@ const U = {
 const B = {
   add: defineBinary('add', 'same', promote), sub: defineBinary('sub', 'same', promote), mul: defineBinary('mul', 'same', promote),
   div: defineBinary('div', 'float', promote), pow: defineBinary('pow', 'float', f32),
+  fmod: defineBinary('fmod', 'same', promote), remainder: defineBinary('remainder', 'same', promote),
+  floorDivide: defineBinary('floor_divide', 'same', promote),
   maximum: defineBinary('maximum', 'same', promote), minimum: defineBinary('minimum', 'same', promote),
   eq: defineBinary('eq', 'bool', notDifferentiable), ne: defineBinary('ne', 'bool', notDifferentiable), lt: defineBinary('lt', 'bool', notDifferentiable),
   le: defineBinary('le', 'bool', notDifferentiable), gt: defineBinary('gt', 'bool', notDifferentiable), ge: defineBinary('ge', 'bool', notDifferentiable),
@@ -306,6 +308,37 @@ export const sub = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.sub, a,
 export const mul = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.mul, a, b);
 /** True division: integer operands give a float result. */
 export const div = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.div, a, b);
+
+/**
+ * Integer division by zero has no answer (PyTorch's CPU raises ZeroDivisionError, its CUDA kernels
+ * return what the hardware gives): refused before the kernel runs. A tensor divisor is read back
+ * to look for a zero (a synchronisation on CUDA, paid by integer operands only; float division by
+ * zero is IEEE's ±inf or NaN).
+ */
+function checkIntegerDivisor(op: Elementwise, a: TensorLike, b: TensorLike): void {
+  const name = op.schema.name;
+  const operands = [a, b].filter((v) => v instanceof Tensor || typeof v === 'number' || typeof v === 'boolean');
+  if (operands.length < 2 || !operands.some((v) => v instanceof Tensor) || operands.some((v) => v instanceof Tensor && v.isDisposed)) return;  // runBinary names the problem
+  if (dtypeInfo[resultType(a, b)].kind === 'float') return;
+  const zero = b instanceof Tensor ? Array.prototype.some.call(toTypedArray(b), (v: number | bigint) => v == 0) : b === 0 || b === false;
+  if (zero) throw new ValueError(name, 'other', 'a divisor without zeros (integer division by zero has no result)', b instanceof Tensor ? 'a tensor holding 0' : '0');
+}
+
+function runDivision(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor): Tensor {
+  checkIntegerDivisor(op, a, b);
+  return runBinary(op, a, b, out);
+}
+
+/** a - trunc(a / b) · b, the sign of a (C's fmod and %; torch.fmod); integer division by zero is a ValueError. */
+export const fmod = (a: TensorLike, b: TensorLike): Tensor => runDivision(B.fmod, a, b);
+/** a - floor(a / b) · b, the sign of b (Python's %; torch.remainder); integer division by zero is a ValueError. */
+export const remainder = (a: TensorLike, b: TensorLike): Tensor => runDivision(B.remainder, a, b);
+/**
+ * floor(a / b) (Python's //; torch.floor_divide, which rounds down since PyTorch 1.13), computed
+ * from the exact remainder so that it is right near whole numbers (floorDivide(1, 0.1) is 9, the
+ * true quotient being 9.99…). Integer division by zero is a ValueError.
+ */
+export const floorDivide = (a: TensorLike, b: TensorLike): Tensor => runDivision(B.floorDivide, a, b);
 /** a ^ b, with broadcasting; integer operands give the default float dtype. */
 export const pow = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.pow, a, b);
 /** The larger of a and b elementwise; NaN wins (as PyTorch). */
@@ -474,6 +507,12 @@ declare module '../tensor.js' {
     mul(other: TensorLike): Tensor;
     /** this / other (true division: integer operands give a float result). See {@link div}. */
     div(other: TensorLike): Tensor;
+    /** this - trunc(this / other) · other. See {@link fmod}. */
+    fmod(other: TensorLike): Tensor;
+    /** this - floor(this / other) · other (Python's %). See {@link remainder}. */
+    remainder(other: TensorLike): Tensor;
+    /** floor(this / other) (Python's //). See {@link floorDivide}. */
+    floorDivide(other: TensorLike): Tensor;
     /** this ^ exponent, with broadcasting; integer operands give the default float dtype. See {@link pow}. */
     pow(exponent: TensorLike): Tensor;
     /** The larger of this and other elementwise; NaN wins (as PyTorch). See {@link maximum}. */
@@ -534,6 +573,12 @@ declare module '../tensor.js' {
     mul_(other: TensorLike): Tensor;
     /** In-place div (a float tensor only). */
     div_(other: TensorLike): Tensor;
+    /** In-place fmod. */
+    fmod_(other: TensorLike): Tensor;
+    /** In-place remainder. */
+    remainder_(other: TensorLike): Tensor;
+    /** In-place floorDivide. */
+    floorDivide_(other: TensorLike): Tensor;
     /** In-place pow (a float tensor only). */
     pow_(exponent: TensorLike): Tensor;
     /** In-place maximum: the result must fit this tensor's dtype and shape. */
@@ -559,6 +604,11 @@ for (const [name, op] of Object.entries(U)) {
 for (const [name, op] of Object.entries(B)) {
   (proto as unknown as Record<string, unknown>)[name] = function (this: Tensor, o: TensorLike) { return runBinary(op, this, o); };
   (proto as unknown as Record<string, unknown>)[`${name}_`] = function (this: Tensor, o: TensorLike) { return runBinary(op, this, o, this); };
+}
+// the division family checks an integer divisor for zeros first
+for (const [name, op] of Object.entries({ fmod: B.fmod, remainder: B.remainder, floorDivide: B.floorDivide })) {
+  (proto as unknown as Record<string, unknown>)[name] = function (this: Tensor, o: TensorLike) { return runDivision(op, this, o); };
+  (proto as unknown as Record<string, unknown>)[`${name}_`] = function (this: Tensor, o: TensorLike) { return runDivision(op, this, o, this); };
 }
 proto.clamp = function (min, max) { return clamp(this, min, max); };
 proto.clamp_ = function (min, max) { return clamp(this, min, max, this); };
