@@ -15,7 +15,11 @@
 // (REDUCED_PRECISION_REDUCTION); engines compiled at run time (RUNTIME_COMPILATION) are refused
 // too, so that the first call of a shape does not stall on NVRTC.
 #include "conv_cudnn_graph.h"
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <string>
 #include <vector>
 #include "allocator.h"
 #include "library_loader.h"
@@ -83,8 +87,9 @@ struct Builder {
   }
 };
 
-// The notes of the engine behind `cfg`.
+// The engine behind `cfg`: its index in cuDNN's engine list and its notes.
 struct EngineNotes {
+  int64_t index = -1;
   std::vector<cudnnBackendNumericalNote_t> numerical;
   std::vector<cudnnBackendBehaviorNote_t> behavior;
 };
@@ -94,6 +99,8 @@ EngineNotes notes_of(Builder& b, cudnnBackendDescriptor_t cfg) {
   cudnn::check(b.api->cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engine), b.c.name,
                "cudnnBackendGetAttribute(ENGINECFG_ENGINE)");
   EngineNotes notes;
+  cudnn::check(b.api->cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &notes.index), b.c.name,
+               "cudnnBackendGetAttribute(ENGINE_GLOBAL_INDEX)");
   notes.numerical.resize(kMaxNotes);
   notes.behavior.resize(kMaxNotes);
   n = 0;
@@ -107,6 +114,25 @@ EngineNotes notes_of(Builder& b, cudnnBackendDescriptor_t cfg) {
   return notes;
 }
 
+// Diagnostics, read once from the environment: KILN_CUDNN_TRACE=1 prints, for each problem whose
+// plan is built, every engine configuration the heuristics list (engine index, notes) and what
+// became of it; KILN_CUDNN_RUNTIME_COMPILATION=1 lets engines compiled at run time be chosen (the
+// first call of each shape then waits for NVRTC), to measure what refusing them costs.
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, "1") == 0;
+}
+const bool g_trace = env_flag("KILN_CUDNN_TRACE");
+const bool g_runtime_compilation = env_flag("KILN_CUDNN_RUNTIME_COMPILATION");
+
+std::string describe(const EngineNotes& notes) {
+  std::string s = "engine " + std::to_string(notes.index) + " numerical notes [";
+  for (size_t i = 0; i < notes.numerical.size(); ++i) s += (i ? "," : "") + std::to_string((int)notes.numerical[i]);
+  s += "] behavior notes [";
+  for (size_t i = 0; i < notes.behavior.size(); ++i) s += (i ? "," : "") + std::to_string((int)notes.behavior[i]);
+  return s + "]";
+}
+
 // The precision rules of the file's comment.
 bool acceptable(const EngineNotes& notes, const Problem& p) {
   for (cudnnBackendNumericalNote_t n : notes.numerical) {
@@ -114,7 +140,7 @@ bool acceptable(const EngineNotes& notes, const Problem& p) {
     if (n == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && p.dtype == DType::Float32 && !p.tf32) return false;
   }
   for (cudnnBackendBehaviorNote_t n : notes.behavior)
-    if (n == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return false;
+    if (n == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION && !g_runtime_compilation) return false;
   return true;
 }
 
@@ -151,6 +177,14 @@ OperationNames operation_names(Kind kind) {
               CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
               CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY};
   }
+}
+
+// "x [N, C, H, W] w [...] y [...] float32" for the trace.
+std::string trace_problem(const Problem& p) {
+  auto dims = [](const Dims& d) {
+    return "[" + std::to_string(d.n[0]) + ", " + std::to_string(d.n[1]) + ", " + std::to_string(d.n[2]) + ", " + std::to_string(d.n[3]) + "]";
+  };
+  return "x " + dims(p.x) + " w " + dims(p.w) + " y " + dims(p.y) + " " + dtype_name(p.dtype) + (p.tf32 ? " tf32" : "");
 }
 
 GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, bool accumulate) {
@@ -213,17 +247,29 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
       if (count > 0)
         cudnn::check(api->cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, configs.data()), c.name,
                      "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS)");
+      if (g_trace)
+        std::fprintf(stderr, "[kiln cudnn] %s %s: heuristics mode %d list %lld configurations\n", c.name, trace_problem(p).c_str(), (int)heur_mode,
+                     (long long)got);
       for (int64_t i = 0; i < got; ++i) {
-        if (!acceptable(notes_of(b, configs[(size_t)i]), p)) continue;
+        const EngineNotes notes = notes_of(b, configs[(size_t)i]);
+        if (!acceptable(notes, p)) {
+          if (g_trace) std::fprintf(stderr, "[kiln cudnn]   %lld: %s: refused (precision or run-time compilation)\n", (long long)i, describe(notes).c_str());
+          continue;
+        }
         cudnnBackendDescriptor_t candidate = b.make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
         b.set(candidate, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
         b.set(candidate, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &configs[(size_t)i]);
         st = api->cudnnBackendFinalize(candidate);
-        if (unsupported(st)) continue;   // this configuration does not run this problem: the next one
+        if (unsupported(st)) {   // this configuration does not run this problem: the next one
+          if (g_trace) std::fprintf(stderr, "[kiln cudnn]   %lld: %s: does not finalize (%d)\n", (long long)i, describe(notes).c_str(), (int)st);
+          continue;
+        }
         cudnn::check(st, c.name, "cudnnBackendFinalize(execution plan)");
         int64_t n = 0;
         cudnn::check(api->cudnnBackendGetAttribute(candidate, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &plan.workspace), c.name,
                      "cudnnBackendGetAttribute(EXECUTION_PLAN_WORKSPACE_SIZE)");
+        if (g_trace)
+          std::fprintf(stderr, "[kiln cudnn]   %lld: %s: chosen, workspace %lld bytes\n", (long long)i, describe(notes).c_str(), (long long)plan.workspace);
         plan.plan = candidate;
         plan.ok = true;
         return plan;
