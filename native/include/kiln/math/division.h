@@ -65,9 +65,9 @@ template <typename I> KILN_HD I floor_divide_int(I a, I b) {
 }
 
 // One name per op for every compute type, what the elementwise functors call.
-#define KILN_DIVISION(T, fmod_fn, family)                                        \
-  KILN_HD T fmod_any(T a, T b) { return fmod_fn(a, b); }                          \
-  KILN_HD T remainder_any(T a, T b) { return remainder_##family(a, b); }          \
+#define KILN_DIVISION(T, fmod_fn, family)                                \
+  KILN_HD T fmod_any(T a, T b) { return fmod_fn(a, b); }                 \
+  KILN_HD T remainder_any(T a, T b) { return remainder_##family(a, b); } \
   KILN_HD T floor_divide_any(T a, T b) { return floor_divide_##family(a, b); }
 KILN_DIVISION(float, fmod_of, float)
 KILN_DIVISION(double, fmod_of, float)
