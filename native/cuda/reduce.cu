@@ -75,6 +75,24 @@ __global__ void finish_kernel(Op op, const typename Op::Acc* partial, int64_t O,
   }
 }
 
+// The same for few outputs split many ways (a whole-tensor sum: one output, a thousand chunks),
+// where one thread per output would fold its chunks one after another: a block per output, thread
+// t folding chunks t, t + kThreads, ..., then the block's tree. The order depends on nsplit only.
+template <typename Op>
+__global__ void finish_wide_kernel(Op op, const typename Op::Acc* partial, int64_t O, int64_t nsplit, int64_t R, void* out0, void* out1) {
+  using Acc = typename Op::Acc;
+  Acc* sm = shared_states<Acc>();
+  void* outs[2] = {out0, out1};
+  const Groups g{kThreads, 1, true};   // the whole block is one slot
+  for (int64_t o = blockIdx.x; o < O; o += gridDim.x) {   // uniform per block
+    Acc a = op.identity();
+    for (int64_t s = threadIdx.x; s < nsplit; s += kThreads) a = op.combine(a, partial[o * nsplit + s]);
+    a = group_reduce(a, sm, g, (int)threadIdx.x, 0, CombineOf<Op>{op});
+    if (threadIdx.x == 0) op.write(a, R, outs, o);
+  }
+}
+constexpr int64_t kWideFinish = 64;   // chunks per output from which a block merges them
+
 template <typename S, template <typename> class OpT>
 void reduce(KernelCall& c) {
   using Op = OpT<S>;
@@ -108,10 +126,9 @@ void reduce(KernelCall& c) {
     reduce_kernel<S, Op, int64_t>
         <<<grid, kThreads, smem, s>>>(op, L.kept_calc<int64_t>(), L.red_calc<int64_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-  if (nsplit > 1) {
-    finish_kernel<Op><<<blocks_for(L.O), kThreads, 0, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);
-    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-  }
+  if (nsplit >= kWideFinish) finish_wide_kernel<Op><<<slot_blocks(L.O, 1), kThreads, smem, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);
+  else if (nsplit > 1) finish_kernel<Op><<<blocks_for(L.O), kThreads, 0, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);
+  if (nsplit > 1) KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
 template <template <typename> class OpT> void reduce_ALL(KernelCall& c) { KILN_DISPATCH_ALL(c.in(0).dtype, c.name, reduce<scalar_t, OpT>(c)); }
