@@ -24,6 +24,19 @@ void export_kernel_api(Napi::Env env, Napi::Object exports, DeviceHooks hooks);
 Napi::Error to_js_error(Napi::Env env, const KilnError& err);
 Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& msg);
 
+// An allocator's figures as JS reads them (MemoryStats in packages/tensor/src/device.ts), from any
+// of the allocators' stats structs, which share these five fields.
+template <typename Stats>
+Napi::Object memory_stats_to_js(Napi::Env env, const Stats& s) {
+  auto o = Napi::Object::New(env);
+  o.Set("allocated", (double)s.allocated);
+  o.Set("reserved", (double)s.reserved);
+  o.Set("peakAllocated", (double)s.peak_allocated);
+  o.Set("allocCount", (double)s.alloc_count);
+  o.Set("cacheHits", (double)s.cache_hits);
+  return o;
+}
+
 // Runs an addon function's body, turning what it throws into a pending JS exception (a typed
 // error for a KilnError, an InternalError for anything else).
 template <typename F>

@@ -6,12 +6,11 @@
 // which Node runs only when the event loop turns.
 //
 // Worker threads load the addon too: each JS environment has its own kernel-call state (the
-// binding's), blocks are identified by their Block record (never by address alone, which the cache
-// reuses), and the allocator behind them is shared under its lock.
+// binding's), blocks are identified by their lease record (never by address alone, which the cache
+// reuses: core/buffer_leases.h), and the allocator behind them is shared under its lock.
 #include <napi.h>
-#include <mutex>
-#include <unordered_map>
 #include "../core/binding.h"
+#include "../core/buffer_leases.h"
 #include "../core/extensions.h"
 #include "../core/weak_owners.h"
 #include "allocator.h"
@@ -20,42 +19,13 @@
 
 namespace kiln { namespace cpu { namespace {
 
-// One allocation handed to an ArrayBuffer. Returned to the allocator exactly once (dispose, the
-// sweep after a collection, the environment's end or the finalizer, whichever comes first); the
-// record itself is deleted by the buffer's finalizer.
-struct Block {
-  void* ptr;
-  size_t rounded;
-  bool returned;
-};
-std::mutex g_live_mutex;
-std::unordered_map<void*, Block*> g_live;   // address -> the block an ArrayBuffer owns now
-
-// Returns the block to the allocator unless it already was; false if it had been.
-bool return_block(Block* b) {
-  {
-    std::lock_guard<std::mutex> lock(g_live_mutex);
-    if (b->returned) return false;
-    b->returned = true;
-    auto it = g_live.find(b->ptr);
-    if (it != g_live.end() && it->second == b) g_live.erase(it);
-  }
-  release(b->ptr, b->rounded);
-  return true;
-}
-
-void release_collected(void* block, intptr_t) { return_block(static_cast<Block*>(block)); }
+// Every CPU storage's buffer is lent from here (core/buffer_leases.h: returned exactly once).
+BufferLeases g_leases(release);
 
 // V8 learns how much memory the allocator holds (so garbage collection runs under pressure), on
 // reserve changes only: cache hits and returns to the cache do not nudge it on every tensor.
 void report_reserved_change(Napi::Env env, int64_t delta) {
   if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
-}
-
-void finalize_block(Napi::Env, void* /*data*/, Block* b) {
-  untrack_owner(b);
-  return_block(b);
-  delete b;
 }
 
 // A request size from JS: a whole number of bytes the allocator can consider, else a typed error.
@@ -98,35 +68,14 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
     to_js_error(env, ErrorKind::Memory, "cpu: out of memory allocating " + std::to_string(n) + " bytes").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Block* b = new Block{p, rounded, false};
-  {
-    std::lock_guard<std::mutex> lock(g_live_mutex);
-    g_live[p] = b;
-  }
   report_reserved_change(env, stats().reserved - reserved);
-  auto buffer = Napi::ArrayBuffer::New(env, p, n, finalize_block, b);
-  track_owner(env, buffer, b, 0, release_collected);
-  return buffer;
+  return g_leases.lend(env, p, rounded, n);
 }
 
 // release(buffer): returns an alloc()ed buffer's block now and detaches the buffer.
 Napi::Value Release(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsArrayBuffer()) return env.Undefined();
-  auto ab = info[0].As<Napi::ArrayBuffer>();
-  if (ab.IsDetached()) return env.Undefined();
-  Block* b = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(g_live_mutex);
-    auto it = g_live.find(ab.Data());
-    if (it != g_live.end()) b = it->second;
-  }
-  if (b != nullptr) {
-    untrack_owner(b);
-    return_block(b);
-  }
-  ab.Detach();   // the finalizer may run now or later; the block is already marked returned
-  return env.Undefined();
+  if (info[0].IsArrayBuffer()) g_leases.release(info[0].As<Napi::ArrayBuffer>());
+  return info.Env().Undefined();
 }
 
 // address(buffer | view) -> the address of its first byte, as a number (exact: < 2^53).
@@ -150,16 +99,7 @@ Napi::Value Address(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, (double)(uintptr_t)p);
 }
 
-Napi::Value Stats(const Napi::CallbackInfo& info) {
-  MemoryStats s = stats();
-  auto o = Napi::Object::New(info.Env());
-  o.Set("allocated", (double)s.allocated);
-  o.Set("reserved", (double)s.reserved);
-  o.Set("peakAllocated", (double)s.peak_allocated);
-  o.Set("allocCount", (double)s.alloc_count);
-  o.Set("cacheHits", (double)s.cache_hits);
-  return o;
-}
+Napi::Value Stats(const Napi::CallbackInfo& info) { return memory_stats_to_js(info.Env(), stats()); }
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   int64_t reserved = stats().reserved;

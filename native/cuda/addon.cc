@@ -401,12 +401,7 @@ Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   MemoryStats s = memory_stats(arg_int(info, 0));
-  auto o = Napi::Object::New(info.Env());
-  o.Set("allocated", (double)s.allocated);
-  o.Set("reserved", (double)s.reserved);
-  o.Set("peakAllocated", (double)s.peak_allocated);
-  o.Set("allocCount", (double)s.alloc_count);
-  o.Set("cacheHits", (double)s.cache_hits);
+  auto o = memory_stats_to_js(info.Env(), s);
   o.Set("numOoms", (double)s.num_ooms);
   return o;
 }

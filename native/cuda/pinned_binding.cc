@@ -9,10 +9,9 @@
 //                                          the block is not reused before the upload has run
 //   hostMemoryStats(), hostEmptyCache()
 #include "pinned_binding.h"
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include "../core/binding.h"
+#include "../core/buffer_leases.h"
 #include "../core/weak_owners.h"
 #include "pinned_host.h"
 #include "runtime.h"
@@ -20,33 +19,9 @@
 namespace kiln { namespace cuda {
 namespace {
 
-// One allocation handed to an ArrayBuffer, returned exactly once (the block's address alone cannot
-// say which: the cache hands it out again); deleted by the buffer's finalizer.
-struct Lease {
-  void* block;
-  bool returned;
-};
-std::mutex g_leases_mutex;
-std::unordered_map<void*, Lease*> g_live;   // block -> the lease an ArrayBuffer holds now
-
-void return_lease(Lease* l) {
-  {
-    std::lock_guard<std::mutex> lock(g_leases_mutex);
-    if (l->returned) return;
-    l->returned = true;
-    auto it = g_live.find(l->block);
-    if (it != g_live.end() && it->second == l) g_live.erase(it);
-  }
-  pinned::release(l->block);
-}
-
-void release_collected(void* lease, intptr_t) { return_lease(static_cast<Lease*>(lease)); }
-
-void finalize_lease(Napi::Env, void*, Lease* l) {
-  untrack_owner(l);
-  return_lease(l);
-  delete l;
-}
+// Every pinned buffer is lent from here (core/buffer_leases.h: returned exactly once).
+void give_back(void* block, size_t) { pinned::release(block); }
+BufferLeases g_leases(give_back);
 
 // V8 learns how much pinned memory is held (so that a collection runs under pressure), on changes
 // of the reserve only.
@@ -69,35 +44,14 @@ Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
     const int64_t before = pinned::stats().reserved;
     size_t rounded = 0;
     void* p = pinned::allocate((size_t)n, &rounded);
-    auto* lease = new Lease{p, false};
-    {
-      std::lock_guard<std::mutex> lock(g_leases_mutex);
-      g_live[p] = lease;
-    }
     report_reserved_change(env, before);
-    auto buffer = Napi::ArrayBuffer::New(env, p, (size_t)n, finalize_lease, lease);
-    track_owner(env, buffer, lease, 0, release_collected);
-    return buffer;
+    return g_leases.lend(env, p, rounded, (size_t)n);
   });
 }
 
 Napi::Value HostRelease(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsArrayBuffer()) return env.Undefined();
-  auto ab = info[0].As<Napi::ArrayBuffer>();
-  if (ab.IsDetached()) return env.Undefined();
-  Lease* l = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(g_leases_mutex);
-    auto it = g_live.find(ab.Data());
-    if (it != g_live.end()) l = it->second;
-  }
-  if (l != nullptr) {
-    untrack_owner(l);
-    return_lease(l);
-  }
-  ab.Detach();
-  return env.Undefined();
+  if (info[0].IsArrayBuffer()) g_leases.release(info[0].As<Napi::ArrayBuffer>());
+  return info.Env().Undefined();
 }
 
 Napi::Value CopyToDeviceAsync(const Napi::CallbackInfo& info) {
@@ -118,12 +72,7 @@ Napi::Value CopyToDeviceAsync(const Napi::CallbackInfo& info) {
 Napi::Value HostMemoryStats(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const pinned::Stats s = pinned::stats();
-    auto o = Napi::Object::New(info.Env());
-    o.Set("allocated", (double)s.allocated);
-    o.Set("reserved", (double)s.reserved);
-    o.Set("peakAllocated", (double)s.peak_allocated);
-    o.Set("allocCount", (double)s.alloc_count);
-    o.Set("cacheHits", (double)s.cache_hits);
+    auto o = memory_stats_to_js(info.Env(), s);
     o.Set("pendingUploads", (double)s.pending_uploads);
     return o;
   });
