@@ -25,19 +25,18 @@ KILN_MATH1(fabs, fabsf, fabs)
 KILN_MATH1(floor, floorf, floor)
 KILN_MATH1(ceil, ceilf, ceil)
 KILN_MATH1(round, roundf, round)   // halves away from zero
-#undef KILN_MATH1
 // Rounding to a whole number for any compute type (integers are whole already): floor, ceil,
 // trunc (toward zero) and rint (to nearest, halves to even: torch.round's rule; the default
 // rounding mode on both devices).
 #define KILN_ROUNDING(name, ffn, dfn)                     \
   template <typename T> KILN_HD T name(T x) { return x; } \
-  KILN_HD float name(float x) { return ::ffn(x); }        \
-  KILN_HD double name(double x) { return ::dfn(x); }
+  KILN_MATH1(name, ffn, dfn)
 KILN_ROUNDING(floor_of, floorf, floor)
 KILN_ROUNDING(ceil_of, ceilf, ceil)
 KILN_ROUNDING(trunc_of, truncf, trunc)
 KILN_ROUNDING(rint_of, rintf, rint)
 #undef KILN_ROUNDING
+#undef KILN_MATH1
 KILN_HD float pow(float x, float y) { return ::powf(x, y); }
 KILN_HD double pow(double x, double y) { return ::pow(x, y); }
 KILN_HD float rsqrt(float x) { return 1.0f / ::sqrtf(x); }
