@@ -116,7 +116,7 @@ describe('options objects', () => {
     expectError(() => arange(3, undefined, 1, { dtype: 'int32', devcie: 'cpu' } as never), ValueError, { op: 'arange', got: '"devcie"' });
     expectError(() => randn([2], { gen: null } as never), ValueError, { op: 'randn', argument: 'options', expected: 'only the options dtype, device, seed, generator, requiresGrad', got: '"gen"' });
     expectError(() => conv2d(zeros([1, 1, 4, 4]), zeros([1, 1, 3, 3]), null, { pad: 1 } as never), ValueError, { op: 'conv2d', argument: 'options', expected: 'only the options stride, padding, dilation, groups', got: '"pad"' });
-    expectError(() => t().to({ dtype: 'float64', copy_: true } as never), ValueError, { op: 'to', argument: 'options', expected: 'only the options dtype, device, copy', got: '"copy_"' });
+    expectError(() => t().to({ dtype: 'float64', copy_: true } as never), ValueError, { op: 'to', argument: 'options', expected: 'only the options dtype, device, copy, nonBlocking', got: '"copy_"' });
     expectError(() => meshgrid([t().select(0, 0), t().select(0, 1)], { index: 'xy' } as never), ValueError, { op: 'meshgrid', argument: 'options', expected: 'only the options indexing', got: '"index"' });
     expectError(() => autocast({ deviceType: 'cpu', dtpye: 'float16' } as never, () => 0), ValueError, { op: 'autocast', argument: 'options', got: '"dtpye"' });
     // the known keys still work, undefined values included
