@@ -87,6 +87,17 @@ struct Builder {
   }
 };
 
+// Diagnostics, read once from the environment: KILN_CUDNN_TRACE=1 prints, for each problem whose
+// plan is built, every engine configuration the heuristics list (engine index, notes) and what
+// became of it; KILN_CUDNN_RUNTIME_COMPILATION=1 lets engines compiled at run time be chosen (the
+// first call of each shape then waits for NVRTC), to measure what refusing them costs.
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, "1") == 0;
+}
+const bool g_trace = env_flag("KILN_CUDNN_TRACE");
+const bool g_runtime_compilation = env_flag("KILN_CUDNN_RUNTIME_COMPILATION");
+
 // The engine behind `cfg`: its index in cuDNN's engine list and its notes.
 struct EngineNotes {
   int64_t index = -1;
@@ -99,8 +110,9 @@ EngineNotes notes_of(Builder& b, cudnnBackendDescriptor_t cfg) {
   cudnn::check(b.api->cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engine), b.c.name,
                "cudnnBackendGetAttribute(ENGINECFG_ENGINE)");
   EngineNotes notes;
-  cudnn::check(b.api->cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &notes.index), b.c.name,
-               "cudnnBackendGetAttribute(ENGINE_GLOBAL_INDEX)");
+  // the index is for the trace alone: a failure to read it leaves -1 and changes no choice
+  if (g_trace && b.api->cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &notes.index) != CUDNN_STATUS_SUCCESS)
+    notes.index = -1;
   notes.numerical.resize(kMaxNotes);
   notes.behavior.resize(kMaxNotes);
   n = 0;
@@ -113,17 +125,6 @@ EngineNotes notes_of(Builder& b, cudnnBackendDescriptor_t cfg) {
   notes.behavior.resize((size_t)n);
   return notes;
 }
-
-// Diagnostics, read once from the environment: KILN_CUDNN_TRACE=1 prints, for each problem whose
-// plan is built, every engine configuration the heuristics list (engine index, notes) and what
-// became of it; KILN_CUDNN_RUNTIME_COMPILATION=1 lets engines compiled at run time be chosen (the
-// first call of each shape then waits for NVRTC), to measure what refusing them costs.
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && std::strcmp(v, "1") == 0;
-}
-const bool g_trace = env_flag("KILN_CUDNN_TRACE");
-const bool g_runtime_compilation = env_flag("KILN_CUDNN_RUNTIME_COMPILATION");
 
 std::string describe(const EngineNotes& notes) {
   std::string s = "engine " + std::to_string(notes.index) + " numerical notes [";
