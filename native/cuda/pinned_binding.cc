@@ -64,7 +64,7 @@ Napi::Value CopyToDeviceAsync(const Napi::CallbackInfo& info) {
     if (!block) fail(ErrorKind::Internal, "copy_to_device", "an asynchronous upload needs a source in pinned memory");
     cudaStream_t s = device_stream(device);
     check(cudaMemcpyAsync(dst, src, view.ByteLength(), cudaMemcpyHostToDevice, s), "copy to device");
-    pinned::record_upload(block, s);
+    pinned::record_upload(block, device, s);
     return info.Env().Undefined();
   });
 }

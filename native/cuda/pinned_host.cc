@@ -12,18 +12,31 @@ namespace {
 
 constexpr size_t kMinBlock = size_t(1) << 12;   // 4 KiB, a page
 
+// An event recorded on a device's stream after an upload; it belongs to that device (an event can
+// be recorded only on a stream of the device it was made on).
+struct Upload {
+  int device;
+  cudaEvent_t event;
+};
+
 struct Block {
   void* ptr = nullptr;
   size_t size = 0;
   bool in_use = false;
-  std::vector<cudaEvent_t> uploads;   // recorded after uploads that read this block
+  std::vector<Upload> uploads;   // recorded after uploads that read this block
 };
 
 std::mutex g_mutex;
-std::map<uintptr_t, Block*> g_blocks;              // every block held, by address
-std::multimap<size_t, Block*> g_free;              // cached blocks, by size
-std::vector<cudaEvent_t> g_spare_events;           // completed events, for the next uploads
+std::map<uintptr_t, Block*> g_blocks;                   // every block held, by address
+std::multimap<size_t, Block*> g_free;                   // cached blocks, by size
+std::vector<std::vector<cudaEvent_t>> g_spare_events;   // completed events per device, for the next uploads
 Stats g_stats;
+
+void spare(const Upload& u) {
+  if ((int)g_spare_events.size() <= u.device) g_spare_events.resize(u.device + 1);
+  g_spare_events[u.device].push_back(u.event);
+  --g_stats.pending_uploads;
+}
 
 size_t round_size(size_t n) {
   size_t r = kMinBlock;
@@ -35,28 +48,26 @@ size_t round_size(size_t n) {
 // cudaEventQuery answers cudaErrorNotReady for an event still queued, which is also left as the
 // thread's last error: cleared here, or the next kernel launch's check would report it.
 bool uploads_done(Block* b) {
-  auto& ev = b->uploads;
+  auto& ups = b->uploads;
   size_t kept = 0;
-  for (cudaEvent_t e : ev) {
-    cudaError_t st = cudaEventQuery(e);
+  for (const Upload& u : ups) {
+    cudaError_t st = cudaEventQuery(u.event);
     if (st == cudaSuccess) {
-      g_spare_events.push_back(e);
-      --g_stats.pending_uploads;
+      spare(u);
     } else {
       if (st == cudaErrorNotReady) cudaGetLastError();
       else check(st, "pinned memory: cudaEventQuery");
-      ev[kept++] = e;
+      ups[kept++] = u;
     }
   }
-  ev.resize(kept);
+  ups.resize(kept);
   return kept == 0;
 }
 
 void wait_for_uploads(Block* b) {
-  for (cudaEvent_t e : b->uploads) {
-    check(cudaEventSynchronize(e), "pinned memory: cudaEventSynchronize");
-    g_spare_events.push_back(e);
-    --g_stats.pending_uploads;
+  for (const Upload& u : b->uploads) {
+    check(cudaEventSynchronize(u.event), "pinned memory: cudaEventSynchronize");
+    spare(u);
   }
   b->uploads.clear();
 }
@@ -137,26 +148,36 @@ void* block_containing(const void* p) {
   return b ? b->ptr : nullptr;
 }
 
-void record_upload(void* block, cudaStream_t stream) {
+void record_upload(void* block, int device, cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(g_mutex);
   auto it = g_blocks.find((uintptr_t)block);
   if (it == g_blocks.end()) return;
-  cudaEvent_t e;
-  if (g_spare_events.empty()) {
-    check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "pinned memory: cudaEventCreate");
+  if ((int)g_spare_events.size() <= device) g_spare_events.resize(device + 1);
+  std::vector<cudaEvent_t>& pool = g_spare_events[device];
+  cudaEvent_t e = nullptr;
+  cudaError_t st = cudaSuccess;
+  if (pool.empty()) {
+    st = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);   // on the current device: the upload's
   } else {
-    e = g_spare_events.back();
-    g_spare_events.pop_back();
+    e = pool.back();
+    pool.pop_back();
   }
-  check(cudaEventRecord(e, stream), "pinned memory: cudaEventRecord");
-  it->second->uploads.push_back(e);
+  if (st == cudaSuccess) st = cudaEventRecord(e, stream);
+  if (st != cudaSuccess) {
+    // the upload is queued but unrecorded: wait for it, so that the block is safe to reuse
+    if (e) pool.push_back(e);
+    cudaStreamSynchronize(stream);
+    check(st, "pinned memory: recording an upload");
+  }
+  it->second->uploads.push_back(Upload{device, e});
   ++g_stats.pending_uploads;
 }
 
 void empty_cache() {
   std::lock_guard<std::mutex> lock(g_mutex);
   free_cached_locked();
-  for (cudaEvent_t e : g_spare_events) cudaEventDestroy(e);
+  for (auto& pool : g_spare_events)
+    for (cudaEvent_t e : pool) cudaEventDestroy(e);
   g_spare_events.clear();
 }
 

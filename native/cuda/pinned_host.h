@@ -31,8 +31,9 @@ void* allocate(size_t nbytes, size_t* rounded);
 void release(void* block);
 // The block that holds address `p`, or nullptr when `p` is not in pinned memory from here.
 void* block_containing(const void* p);
-// Records, on `stream`, that an upload reading `block` was queued there.
-void record_upload(void* block, cudaStream_t stream);
+// Records, on `stream` of `device` (the current device), that an upload reading `block` was queued
+// there. Events are pooled per device: an event can be recorded only on its own device's streams.
+void record_upload(void* block, int device, cudaStream_t stream);
 // Frees the cached blocks (those with uploads still queued are waited for first).
 void empty_cache();
 Stats stats();
