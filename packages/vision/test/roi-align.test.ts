@@ -178,7 +178,8 @@ forEachDevice('roiAlign', (dev) => {
       }, ValueError, 'roi_align', 'rois');
     }
     // a corner that is not finite (once scaled): a NaN box sampled nothing and gave zeros
-    for (const roi of [[0, NaN, 0, 2, 2], [0, 0, 0, 2, Infinity], [0, -Infinity, 0, 2, 2]]) {
+    // (or finite corners whose span overflows: x1 = -1e308, x2 = 1e308)
+    for (const roi of [[0, NaN, 0, 2, 2], [0, 0, 0, 2, Infinity], [0, -Infinity, 0, 2, 2], [0, -1e308, 0, 1e308, 2], [0, 0, -1e308, 2, 1e308]]) {
       for (const samplingRatio of [0, 2]) {
         expectError(() => roiAlign(x, tensor([roi], { dtype: 'float64', device: dev }), { outputSize: 2, samplingRatio }).toArray(), ValueError, 'roi_align', 'rois');
         expectError(() => roiAlignBackward(tensor([[[[1, 1], [1, 1]]]], { dtype: 'float64', device: dev }), tensor([roi], { dtype: 'float64', device: dev }), [2, 1, 4, 4], { outputSize: 2, samplingRatio }).toArray(), ValueError, 'roi_align_backward', 'rois');

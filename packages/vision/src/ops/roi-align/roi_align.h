@@ -45,8 +45,9 @@ template <typename C> struct RoiGrid {
 // bin, and kTooManySamples past kMaxGrid (a roi that large would take hours: the kernels refuse it).
 constexpr int kMaxGrid = 1 << 14;
 constexpr int kTooManySamples = -1;
-// grid_h and grid_w of a roi with a corner that is not finite once scaled (a NaN box sampled
-// nothing and gave zeros; an infinite one spans every pixel): the kernels refuse it, as RoI Pool.
+// grid_h and grid_w of a roi with a corner, or a width or height, that is not finite once scaled
+// (a NaN box sampled nothing and gave zeros; an infinite one spans every pixel): the kernels refuse
+// it, as RoI Pool.
 constexpr int kNotFinite = -2;
 template <typename C> KILN_HD int adaptive_grid(C bin) {
   const C n = m::ceil(bin);
@@ -57,15 +58,15 @@ template <typename C> KILN_HD int adaptive_grid(C bin) {
 template <typename C> KILN_HD RoiGrid<C> roi_grid(const C* roi, C scale, const RoiAlignParams& p) {
   const C offset = p.aligned ? C(0.5) : C(0);
   RoiGrid<C> g;
-  for (int i = 1; i < 5; ++i)
-    if (!m::isfinite(roi[i] * scale)) {
-      g.grid_h = g.grid_w = kNotFinite;
-      return g;
-    }
   g.start_w = roi[1] * scale - offset;
   g.start_h = roi[2] * scale - offset;
   C width = roi[3] * scale - offset - g.start_w;
   C height = roi[4] * scale - offset - g.start_h;
+  // finite corners can still span more than the type holds (x1 = -1e308, x2 = 1e308)
+  if (!(m::isfinite(g.start_w) && m::isfinite(g.start_h) && m::isfinite(width) && m::isfinite(height))) {
+    g.grid_h = g.grid_w = kNotFinite;
+    return g;
+  }
   if (!p.aligned) {   // torchvision forces malformed rois to 1 × 1 (aligned rois may be empty)
     width = width > C(1) ? width : C(1);
     height = height > C(1) ? height : C(1);

@@ -48,7 +48,8 @@ std::vector<RoiSamples<compute_t<T>>> sample_rois(const KernelCall& c, const Ten
     }
   });
   for (int64_t k = 0; k < k_rois; ++k) {
-    KILN_CHECK(out[k].grid.grid_h != kNotFinite, Value, c.name, "argument 'rois' row " + std::to_string(k) + " has a corner that is not finite once scaled");
+    KILN_CHECK(out[k].grid.grid_h != kNotFinite, Value, c.name,
+               "argument 'rois' row " + std::to_string(k) + " has a corner, or a width or height, that is not finite once scaled");
     KILN_CHECK(out[k].grid.grid_h >= 0 && out[k].grid.grid_w >= 0, Value, c.name,
                "argument 'rois' row " + std::to_string(k) + " spans more than " + std::to_string(kMaxGrid) +
                    " samples per bin along an axis (samplingRatio 0 samples each bin once per pixel); pass a samplingRatio");

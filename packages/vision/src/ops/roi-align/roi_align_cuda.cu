@@ -46,9 +46,10 @@ __device__ bool roi_of(const T* rois, int64_t k, int64_t batch, compute_t<T> sca
   }
   g = roi_grid(roi, scale, p);
   if (g.grid_h == kNotFinite) {
+    // the first corner that is not finite once scaled; where all are, the span overflowed
     int i = 1;
-    while (i < 4 && m::isfinite(roi[i] * scale)) ++i;   // the first corner that is not finite
-    report_value_error(slot, kernel_id, 1, (double)roi[i], -INFINITY, INFINITY);
+    while (i < 5 && m::isfinite(roi[i] * scale)) ++i;
+    report_value_error(slot, kernel_id, 1, i < 5 ? (double)roi[i] : (double)INFINITY, -INFINITY, INFINITY);
     return false;
   }
   if (g.grid_h < 0 || g.grid_w < 0) {
