@@ -6,7 +6,7 @@ import { ValueError, checkBoolean, checkOptionKeys, describeValue } from '@kiln/
 import type { Dataset } from './dataset.js';
 import { type Sampler, epochOrder } from './sampler.js';
 import { disposeTensors } from './dispose-tree.js';
-import { pinTensors, tensorsIn } from './pin-tree.js';
+import { pinTensors } from './pin-tree.js';
 
 /** Options of a `DataLoader`. */
 export interface DataLoaderOptions<T, B> {
@@ -34,8 +34,9 @@ export interface DataLoaderOptions<T, B> {
   /**
    * Copy each batch's CPU tensors into pinned (page-locked) memory once collated, as PyTorch's
    * `pin_memory=True` (default false; needs `@kiln/cuda`): their uploads with
-   * `to('cuda', { nonBlocking: true })` are then queued and return at once. Tensors the collate
-   * made are replaced (disposed); the dataset's own items are copied and kept.
+   * `to('cuda', { nonBlocking: true })` are then queued and return at once. The batch's tensors
+   * are replaced by pinned copies; the originals are left to the garbage collector (the loader
+   * cannot tell the ones the collate made from tensors that live on, a dataset's cached items).
    */
   pinMemory?: boolean;
 }
@@ -131,7 +132,7 @@ export class DataLoader<T, B = T[]> implements AsyncIterable<B> {
     const load = async (indices: number[]): Promise<B> => {
       const items = await Promise.all(indices.map((i) => this.dataset.get(i)));
       const batch = await this.collate(items);
-      return this.pinMemory ? pinTensors(batch, tensorsIn(items)) : batch;
+      return this.pinMemory ? pinTensors(batch) : batch;
     };
     // the batch asked for plus `prefetch` after it are in flight
     const fill = () => {

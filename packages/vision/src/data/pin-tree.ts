@@ -1,22 +1,14 @@
 /** Pinning every tensor in a batch of any shape (DataLoader's `pinMemory`). */
 import { Tensor } from '@kiln/tensor';
 
-/** The tensors found in `value`: itself, the items of arrays, the values of plain objects. */
-export function tensorsIn(value: unknown, found = new Set<Tensor>(), seen = new Set<unknown>()): Set<Tensor> {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return found;
-  seen.add(value);
-  if (value instanceof Tensor) found.add(value);
-  else if (Array.isArray(value)) for (const v of value) tensorsIn(v, found, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) tensorsIn(v, found, seen);
-  return found;
-}
-
 /**
  * `batch` with each CPU tensor replaced by its copy in pinned memory (arrays and plain objects are
  * rebuilt, anything else is kept as it is; a tensor found twice is pinned once). The originals are
- * disposed unless they are in `keep` (the dataset's own items, which collate may pass through).
+ * not disposed: the collate may have passed through tensors that live on (a dataset's cached items,
+ * a constant it closes over), which a loader cannot tell from the ones it made; those go back when
+ * a garbage collection takes them, as any tensor dropped without dispose().
  */
-export function pinTensors<B>(batch: B, keep: ReadonlySet<Tensor>): B {
+export function pinTensors<B>(batch: B): B {
   const pinned = new Map<Tensor, Tensor>();
   const made = new Map<unknown, unknown>();
   const walk = (value: unknown): unknown => {
@@ -43,9 +35,7 @@ export function pinTensors<B>(batch: B, keep: ReadonlySet<Tensor>): B {
     return out;
   };
   try {
-    const result = walk(batch) as B;
-    for (const original of pinned.keys()) if (!keep.has(original)) original.dispose();
-    return result;
+    return walk(batch) as B;
   } catch (e) {
     for (const p of pinned.values()) p.dispose();   // the batch stays as collate made it
     throw e;
