@@ -37,6 +37,13 @@ Napi::Object memory_stats_to_js(Napi::Env env, const Stats& s) {
   return o;
 }
 
+// V8 learns how much memory an allocator holds (so that garbage collection, which frees tensors
+// dropped without dispose(), runs under memory pressure), on changes of the reserve only: cache hits
+// and frees into the cache cost nothing, and V8 is not nudged on every tensor.
+inline void report_reserved_change(Napi::Env env, int64_t delta) {
+  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
+}
+
 // Runs an addon function's body, turning what it throws into a pending JS exception (a typed
 // error for a KilnError, an InternalError for anything else).
 template <typename F>

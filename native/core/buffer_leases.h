@@ -12,6 +12,12 @@
 
 namespace kiln {
 
+// The largest external ArrayBuffer Node 20 makes (buffer.constants.MAX_LENGTH, 2^32 bytes). Past
+// it napi_create_external_arraybuffer fails after calling the finalizer itself, and node-addon-api
+// then frees its finalizer record a second time (a double free): callers refuse larger requests
+// before allocating.
+constexpr size_t kMaxLentBytes = size_t(1) << 32;
+
 class BufferLeases {
  public:
   using GiveBack = void (*)(void* block, size_t size);

@@ -22,12 +22,6 @@ namespace kiln { namespace cpu { namespace {
 // Every CPU storage's buffer is lent from here (core/buffer_leases.h: returned exactly once).
 BufferLeases g_leases(release);
 
-// V8 learns how much memory the allocator holds (so garbage collection runs under pressure), on
-// reserve changes only: cache hits and returns to the cache do not nudge it on every tensor.
-void report_reserved_change(Napi::Env env, int64_t delta) {
-  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
-}
-
 // A request size from JS: a whole number of bytes the allocator can consider, else a typed error.
 bool request_size(Napi::Env env, const Napi::Value& v, const char* what, size_t* out) {
   double n = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
@@ -41,17 +35,12 @@ bool request_size(Napi::Env env, const Napi::Value& v, const char* what, size_t*
   return true;
 }
 
-// The largest external ArrayBuffer Node 20 makes (buffer.constants.MAX_LENGTH, 2^32 bytes). Past
-// it napi_create_external_arraybuffer fails after calling the finalizer itself, and node-addon-api
-// then frees its finalizer record a second time (a double free): such a request is refused here.
-constexpr size_t kMaxBufferBytes = size_t(1) << 32;
-
 // alloc(nbytes) -> ArrayBuffer of exactly nbytes over a cached block.
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t n = 0;
   if (!request_size(env, info[0], "cpu alloc", &n)) return env.Undefined();
-  if (n > kMaxBufferBytes) {
+  if (n > kMaxLentBytes) {
     to_js_error(env, ErrorKind::Memory,
                 "cpu alloc: cannot allocate " + std::to_string(n) + " bytes: a CPU tensor is at most 2^32 bytes (4 GiB), the largest buffer Node.js 20 makes")
         .ThrowAsJavaScriptException();

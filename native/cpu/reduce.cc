@@ -190,9 +190,9 @@ void run(const Op& op, const ReduceLayout& L, const S* in, void* const outs[]) {
   Reducer<S, Op, W> red{op, L};
   // Kept offsets through the calculator the CUDA kernels use (int32 with IntDivider where every
   // offset fits), so the CPU tests cover it too; one call per output, not per element.
-  const DimCalc<int64_t> kept64 = L.kept_calc<int64_t>();
-  const DimCalc<int32_t> kept32 = L.fits_int32() ? L.kept_calc<int32_t>() : DimCalc<int32_t>{};
   const bool int32 = L.fits_int32();
+  const DimCalc<int64_t> kept64 = L.kept_calc<int64_t>();
+  const DimCalc<int32_t> kept32 = int32 ? L.kept_calc<int32_t>() : DimCalc<int32_t>{};
   auto kept_offset = [&](int64_t o) -> int64_t { return int32 ? kept32.offset((int32_t)o) : kept64.offset(o); };
   // A unit is one output (rows) or up to W neighbours along the innermost kept dim (columns).
   const int64_t inner = W > 1 ? L.kept_inner_size() : 1;

@@ -138,13 +138,6 @@ void after_launch(KernelCall& c, void* state) {
 
 EnvState& env_state(const Napi::CallbackInfo& info) { return *static_cast<EnvState*>(info.Data()); }
 
-// V8 learns how much device memory the allocator holds, so garbage collection (which frees tensors
-// dropped without dispose()) runs under device-memory pressure. Only reserve changes are reported:
-// cache hits and frees into the cache cost nothing, and V8 is not nudged on every tensor.
-void report_reserved_change(Napi::Env env, int64_t delta) {
-  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
-}
-
 int arg_int(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().Int32Value(); }
 void* arg_ptr(const Napi::CallbackInfo& info, int i) { return reinterpret_cast<void*>((uintptr_t)info[i].As<Napi::Number>().DoubleValue()); }
 struct HostView {

@@ -23,28 +23,18 @@ namespace {
 void give_back(void* block, size_t) { pinned::release(block); }
 BufferLeases g_leases(give_back);
 
-// V8 learns how much pinned memory is held (so that a collection runs under pressure), on changes
-// of the reserve only.
-void report_reserved_change(Napi::Env env, int64_t before) {
-  const int64_t delta = pinned::stats().reserved - before;
-  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
-}
-
-// The largest external ArrayBuffer Node 20 makes (see the CPU addon's Alloc).
-constexpr double kMaxBufferBytes = 4294967296.0;
-
 Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     const double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
     if (!(n >= 0) || n != (double)(int64_t)n) fail(ErrorKind::Value, "pinMemory", "invalid size " + std::to_string(n));
-    if (n > kMaxBufferBytes)
+    if (n > (double)kMaxLentBytes)
       fail(ErrorKind::Memory, "pinMemory", "cannot pin " + std::to_string((int64_t)n) + " bytes: a CPU tensor is at most 2^32 bytes (4 GiB)");
     if (collected_since_last_check(env)) sweep_collected(env);
-    const int64_t before = pinned::stats().reserved;
+    const int64_t before = pinned::reserved();
     size_t rounded = 0;
     void* p = pinned::allocate((size_t)n, &rounded);
-    report_reserved_change(env, before);
+    report_reserved_change(env, pinned::reserved() - before);
     return g_leases.lend(env, p, rounded, (size_t)n);
   });
 }
@@ -80,9 +70,9 @@ Napi::Value HostMemoryStats(const Napi::CallbackInfo& info) {
 
 Napi::Value HostEmptyCache(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    const int64_t before = pinned::stats().reserved;
+    const int64_t before = pinned::reserved();
     pinned::empty_cache();
-    report_reserved_change(info.Env(), before);
+    report_reserved_change(info.Env(), pinned::reserved() - before);
     return info.Env().Undefined();
   });
 }

@@ -32,9 +32,13 @@ std::multimap<size_t, Block*> g_free;                   // cached blocks, by siz
 std::vector<std::vector<cudaEvent_t>> g_spare_events;   // completed events per device, for the next uploads
 Stats g_stats;
 
+std::vector<cudaEvent_t>& spare_events_of(int device) {
+  if ((int)g_spare_events.size() <= device) g_spare_events.resize(device + 1);
+  return g_spare_events[device];
+}
+
 void spare(const Upload& u) {
-  if ((int)g_spare_events.size() <= u.device) g_spare_events.resize(u.device + 1);
-  g_spare_events[u.device].push_back(u.event);
+  spare_events_of(u.device).push_back(u.event);
   --g_stats.pending_uploads;
 }
 
@@ -152,8 +156,7 @@ void record_upload(void* block, int device, cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(g_mutex);
   auto it = g_blocks.find((uintptr_t)block);
   if (it == g_blocks.end()) return;
-  if ((int)g_spare_events.size() <= device) g_spare_events.resize(device + 1);
-  std::vector<cudaEvent_t>& pool = g_spare_events[device];
+  std::vector<cudaEvent_t>& pool = spare_events_of(device);
   cudaEvent_t e = nullptr;
   cudaError_t st = cudaSuccess;
   if (pool.empty()) {
@@ -186,6 +189,11 @@ Stats stats() {
   // blocks in use keep their events until they are reused: count only those still queued
   for (auto& [addr, b] : g_blocks) uploads_done(b);
   return g_stats;
+}
+
+int64_t reserved() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_stats.reserved;
 }
 
 }}}  // namespace kiln::cuda::pinned

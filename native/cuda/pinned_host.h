@@ -36,6 +36,9 @@ void* block_containing(const void* p);
 void record_upload(void* block, int device, cudaStream_t stream);
 // Frees the cached blocks (those with uploads still queued are waited for first).
 void empty_cache();
+// The figures; querying the events of every block held to count the uploads still queued.
 Stats stats();
+// Bytes of every pinned block held (stats().reserved without the event queries).
+int64_t reserved();
 
 }}}  // namespace kiln::cuda::pinned
