@@ -113,11 +113,11 @@ const operands = (c: DerivativeContext): [TensorLike, TensorLike] => [operand(c,
 // quotient is piecewise constant, so d/da = 1 and d/db = -(the rounded quotient) (PyTorch's)
 defineDerivative('fmod', {
   save: ['input', 'other'],
-  grads: { input: (c) => c.grad, other: (c) => neg(mul(c.grad, trunc(div(operand(c, 'input'), operand(c, 'other'))))) },
+  grads: { input: (c) => c.grad, other: (c) => neg(mul(c.grad, trunc(div(...operands(c))))) },
 });
 defineDerivative('remainder', {
   save: ['input', 'other'],
-  grads: { input: (c) => c.grad, other: (c) => neg(mul(c.grad, floorDivide(operand(c, 'input'), operand(c, 'other')))) },
+  grads: { input: (c) => c.grad, other: (c) => neg(mul(c.grad, floorDivide(...operands(c)))) },
 });
 // floor(a / b) is piecewise constant in both
 defineDerivative('floor_divide', { grads: { input: (c) => zerosLike(c.grad), other: (c) => zerosLike(c.grad) } });

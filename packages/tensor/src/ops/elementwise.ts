@@ -219,13 +219,16 @@ const U = {
 const B = {
   add: defineBinary('add', 'same', promote), sub: defineBinary('sub', 'same', promote), mul: defineBinary('mul', 'same', promote),
   div: defineBinary('div', 'float', promote), pow: defineBinary('pow', 'float', f32),
-  fmod: defineBinary('fmod', 'same', promote), remainder: defineBinary('remainder', 'same', promote),
-  floorDivide: defineBinary('floor_divide', 'same', promote),
   maximum: defineBinary('maximum', 'same', promote), minimum: defineBinary('minimum', 'same', promote),
   eq: defineBinary('eq', 'bool', notDifferentiable), ne: defineBinary('ne', 'bool', notDifferentiable), lt: defineBinary('lt', 'bool', notDifferentiable),
   le: defineBinary('le', 'bool', notDifferentiable), gt: defineBinary('gt', 'bool', notDifferentiable), ge: defineBinary('ge', 'bool', notDifferentiable),
   logicalAnd: defineBinary('logical_and', 'bool', notDifferentiable), logicalOr: defineBinary('logical_or', 'bool', notDifferentiable),
   reluBackward: { schema: declareOp('relu_backward', ['grad_output', 'output']), kind: 'same', allowBool: false } satisfies Elementwise,
+};
+/** The division family: binary ops whose integer divisor is checked for zeros first (runDivision). */
+const D = {
+  fmod: defineBinary('fmod', 'same', promote), remainder: defineBinary('remainder', 'same', promote),
+  floorDivide: defineBinary('floor_divide', 'same', promote),
 };
 
 /** e^x. Integer inputs give the default float dtype (as every float op here). */
@@ -316,12 +319,11 @@ export const div = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.div, a,
  * zero is IEEE's ±inf or NaN).
  */
 function checkIntegerDivisor(op: Elementwise, a: TensorLike, b: TensorLike): void {
-  const name = op.schema.name;
-  const operands = [a, b].filter((v) => v instanceof Tensor || typeof v === 'number' || typeof v === 'boolean');
-  if (operands.length < 2 || !operands.some((v) => v instanceof Tensor) || operands.some((v) => v instanceof Tensor && v.isDisposed)) return;  // runBinary names the problem
+  const usable = (v: TensorLike) => (v instanceof Tensor ? !v.isDisposed : typeof v === 'number' || typeof v === 'boolean');
+  if (!usable(a) || !usable(b) || !(a instanceof Tensor || b instanceof Tensor)) return;   // runBinary names the problem
   if (dtypeInfo[resultType(a, b)].kind === 'float') return;
   const zero = b instanceof Tensor ? Array.prototype.some.call(toTypedArray(b), (v: number | bigint) => v == 0) : b === 0 || b === false;
-  if (zero) throw new ValueError(name, 'other', 'a divisor without zeros (integer division by zero has no result)', b instanceof Tensor ? 'a tensor holding 0' : '0');
+  if (zero) throw new ValueError(op.schema.name, 'other', 'a divisor without zeros (integer division by zero has no result)', b instanceof Tensor ? 'a tensor holding 0' : '0');
 }
 
 function runDivision(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor): Tensor {
@@ -330,15 +332,15 @@ function runDivision(op: Elementwise, a: TensorLike, b: TensorLike, out?: Tensor
 }
 
 /** a - trunc(a / b) · b, the sign of a (C's fmod and %; torch.fmod); integer division by zero is a ValueError. */
-export const fmod = (a: TensorLike, b: TensorLike): Tensor => runDivision(B.fmod, a, b);
+export const fmod = (a: TensorLike, b: TensorLike): Tensor => runDivision(D.fmod, a, b);
 /** a - floor(a / b) · b, the sign of b (Python's %; torch.remainder); integer division by zero is a ValueError. */
-export const remainder = (a: TensorLike, b: TensorLike): Tensor => runDivision(B.remainder, a, b);
+export const remainder = (a: TensorLike, b: TensorLike): Tensor => runDivision(D.remainder, a, b);
 /**
  * floor(a / b) (Python's //; torch.floor_divide, which rounds down since PyTorch 1.13), computed
  * from the exact remainder so that it is right near whole numbers (floorDivide(1, 0.1) is 9, the
  * true quotient being 9.99…). Integer division by zero is a ValueError.
  */
-export const floorDivide = (a: TensorLike, b: TensorLike): Tensor => runDivision(B.floorDivide, a, b);
+export const floorDivide = (a: TensorLike, b: TensorLike): Tensor => runDivision(D.floorDivide, a, b);
 /** a ^ b, with broadcasting; integer operands give the default float dtype. */
 export const pow = (a: TensorLike, b: TensorLike): Tensor => runBinary(B.pow, a, b);
 /** The larger of a and b elementwise; NaN wins (as PyTorch). */
@@ -606,7 +608,7 @@ for (const [name, op] of Object.entries(B)) {
   (proto as unknown as Record<string, unknown>)[`${name}_`] = function (this: Tensor, o: TensorLike) { return runBinary(op, this, o, this); };
 }
 // the division family checks an integer divisor for zeros first
-for (const [name, op] of Object.entries({ fmod: B.fmod, remainder: B.remainder, floorDivide: B.floorDivide })) {
+for (const [name, op] of Object.entries(D)) {
   (proto as unknown as Record<string, unknown>)[name] = function (this: Tensor, o: TensorLike) { return runDivision(op, this, o); };
   (proto as unknown as Record<string, unknown>)[`${name}_`] = function (this: Tensor, o: TensorLike) { return runDivision(op, this, o, this); };
 }

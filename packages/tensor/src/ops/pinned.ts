@@ -10,7 +10,7 @@ import { declareOp, recordOp } from '../dispatch.js';
 import { allocatePinned } from '../native/cpu-backend.js';
 import { contiguousStrides } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { contiguous } from './convert.js';
+import { copyInto } from './convert.js';
 
 const pinMemoryOp = declareOp('pin_memory', ['input']);
 
@@ -38,14 +38,7 @@ export function pinMemory(t: Tensor): Tensor {
   const nbytes = t.numel * t.itemsize;
   const storage = allocatePinned('cuda', pinned, nbytes);
   const out = new Tensor(storage, [...t.shape], contiguousStrides(t.shape), 0, t.dtype);
-  if (nbytes > 0) {
-    const c = contiguous(t);
-    try {
-      new Uint8Array(storage.buffer!, 0, nbytes).set(new Uint8Array(c.storage.buffer!, c.offset * c.itemsize, nbytes));
-    } finally {
-      if (c !== t) c.dispose();
-    }
-  }
+  if (nbytes > 0) copyInto(out, t);   // the copy kernel reads any strides: no contiguous copy first
   return recordOp(pinMemoryOp, [t], [out]);
 }
 
