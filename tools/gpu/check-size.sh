@@ -42,7 +42,8 @@ done
 TOTAL=$((TREE + CARRIED))
 printf '[size] working tree: %d files, %s\n' "$NTREE" "$(human "$TREE")"
 echo "[size] largest files that would travel:"
-sort -t$'\t' -k1,1nr "$LIST" | head -8 | while IFS=$'\t' read -r s p; do printf '[size]   %10s  %s\n' "$(human "$s")" "$p"; done
+# (awk, not head: it reads to the end, so sort never dies of SIGPIPE under pipefail)
+sort -t$'\t' -k1,1nr "$LIST" | awk 'NR <= 8' | while IFS=$'\t' read -r s p; do printf '[size]   %10s  %s\n' "$(human "$s")" "$p"; done
 printf '[size] total that would travel: %s of 64 MiB (%d bytes)\n' "$(human "$TOTAL")" "$TOTAL"
 if [ "$TOTAL" -gt "$LIMIT" ]; then
   echo "[size] ERROR: over the device tool's 64 MiB limit: the call would be refused" >&2
