@@ -43,9 +43,50 @@ __device__ typename Op::Acc reduce_lane(const Op& op, typename Op::Acc a, const 
   return a;
 }
 
+// Four neighbouring elements read by one load instruction (16 bytes of float32, 8 of the half types).
+template <typename S> struct alignas(4 * sizeof(S) < 16 ? 4 * sizeof(S) : 16) Pack4 {
+  S v[4];
+};
+
+// The same over packs of four neighbours, where the run's innermost dim is contiguous, a multiple of
+// four long and aligned (packable() checks): lane l takes packs l, l + G, ... of [p, pe) (elements
+// 4p .. 4p + 3, folded in order), kUnroll packs in flight: one load instruction and one offset
+// computation per four elements.
+template <typename Op, typename S, typename IndexT>
+__device__ typename Op::Acc reduce_lane_packed(const Op& op, typename Op::Acc a, const S* base, const DimCalc<IndexT>& red, int64_t p, int64_t pe, int G) {
+  auto pack_at = [&](int64_t q) { return *reinterpret_cast<const Pack4<S>*>(base + red.offset((IndexT)(4 * q))); };
+  for (; p + (kUnroll - 1) * (int64_t)G < pe; p += kUnroll * (int64_t)G) {
+    Pack4<S> v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) v[u] = pack_at(p + u * (int64_t)G);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) a = op.step(a, load(&v[u].v[k]), 4 * (p + u * (int64_t)G) + k);
+  }
+  for (; p < pe; p += G) {
+    const Pack4<S> v = pack_at(p);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) a = op.step(a, load(&v.v[k]), 4 * p + k);
+  }
+  return a;
+}
+
+// Whether a run can be read in packs of four: the innermost reduced dim has stride 1 and a length
+// that is a multiple of 4, every other stride (reduced or kept) is a multiple of 4, and the data is
+// aligned for Pack4, so that every pack starts at an aligned address.
+template <typename S> bool packable(const ReduceLayout& L, const void* data) {
+  if (L.red_ndim == 0 || L.red_strides[L.red_ndim - 1] != 1 || L.red_shape[L.red_ndim - 1] % 4 != 0) return false;
+  for (int i = 0; i + 1 < L.red_ndim; ++i)
+    if (L.red_strides[i] % 4 != 0) return false;
+  for (int i = 0; i < L.kept_ndim; ++i)
+    if (L.kept_strides[i] % 4 != 0) return false;
+  return reinterpret_cast<uintptr_t>(data) % alignof(Pack4<S>) == 0;
+}
+
 template <typename S, typename Op, typename IndexT>
 __global__ void reduce_kernel(Op op, DimCalc<IndexT> kept, DimCalc<IndexT> red, const S* in, void* out0, void* out1, int64_t O, int64_t R, int64_t chunk,
-                              Groups g, typename Op::Acc* partial) {
+                              Groups g, bool packed, typename Op::Acc* partial) {
   using Acc = typename Op::Acc;
   Acc* sm = shared_states<Acc>();
   void* outs[2] = {out0, out1};
@@ -55,7 +96,11 @@ __global__ void reduce_kernel(Op op, DimCalc<IndexT> kept, DimCalc<IndexT> red, 
   for (int64_t first = (int64_t)blockIdx.x * g.S; first < O; first += (int64_t)gridDim.x * g.S) {   // uniform per block
     const int64_t o = first + slot;
     Acc a = op.identity();
-    if (o < O) a = reduce_lane(op, a, in + kept.offset((IndexT)o), red, jb + lane, je, g.G);
+    if (o < O) {
+      const S* base = in + kept.offset((IndexT)o);
+      // a packed run's chunks start and end on multiples of 4 (the host rounds chunk up)
+      a = packed ? reduce_lane_packed(op, a, base, red, jb / 4 + lane, je / 4, g.G) : reduce_lane(op, a, base, red, jb + lane, je, g.G);
+    }
     a = group_reduce(a, sm, g, lane, slot, CombineOf<Op>{op});
     if (lane == 0 && o < O) {
       if (nsplit == 1) op.write(a, R, outs, o);
@@ -74,6 +119,24 @@ __global__ void finish_kernel(Op op, const typename Op::Acc* partial, int64_t O,
     op.write(a, R, outs, o);
   }
 }
+
+// The same for few outputs split many ways (a whole-tensor sum: one output, a thousand chunks),
+// where one thread per output would fold its chunks one after another: a block per output, thread
+// t folding chunks t, t + kThreads, ..., then the block's tree. The order depends on nsplit only.
+template <typename Op>
+__global__ void finish_wide_kernel(Op op, const typename Op::Acc* partial, int64_t O, int64_t nsplit, int64_t R, void* out0, void* out1) {
+  using Acc = typename Op::Acc;
+  Acc* sm = shared_states<Acc>();
+  void* outs[2] = {out0, out1};
+  const Groups g{kThreads, 1, true};   // the whole block is one slot
+  for (int64_t o = blockIdx.x; o < O; o += gridDim.x) {   // uniform per block
+    Acc a = op.identity();
+    for (int64_t s = threadIdx.x; s < nsplit; s += kThreads) a = op.combine(a, partial[o * nsplit + s]);
+    a = group_reduce(a, sm, g, (int)threadIdx.x, 0, CombineOf<Op>{op});
+    if (threadIdx.x == 0) op.write(a, R, outs, o);
+  }
+}
+constexpr int64_t kWideFinish = 64;   // chunks per output from which a block merges them
 
 template <typename S, template <typename> class OpT>
 void reduce(KernelCall& c) {
@@ -94,7 +157,10 @@ void reduce(KernelCall& c) {
   const unsigned gx = slot_blocks(L.O, g.S);
   int64_t nsplit = 1;
   if ((int64_t)gx < kTargetBlocks && L.R > g.G * kMinPerLane) nsplit = std::min({(kTargetBlocks + gx - 1) / (int64_t)gx, L.R / (g.G * kMinPerLane), kMaxSplit});
-  const int64_t chunk = (L.R + nsplit - 1) / nsplit;
+  // Packs of four neighbours where the layout allows (rows only: a slot's lanes are neighbours)
+  const bool packed = g.lanes_fast && packable<S>(L, in.ptr<S>());
+  int64_t chunk = (L.R + nsplit - 1) / nsplit;
+  if (packed) chunk = (chunk + 3) / 4 * 4;
   Workspace ws(c.device, nsplit > 1 ? (size_t)(L.O * nsplit) * sizeof(Acc) : 0);
   Acc* partial = static_cast<Acc*>(ws.ptr);
 
@@ -103,15 +169,14 @@ void reduce(KernelCall& c) {
   cudaStream_t s = stream_of(c);
   if (L.fits_int32())
     reduce_kernel<S, Op, int32_t>
-        <<<grid, kThreads, smem, s>>>(op, L.kept_calc<int32_t>(), L.red_calc<int32_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
+        <<<grid, kThreads, smem, s>>>(op, L.kept_calc<int32_t>(), L.red_calc<int32_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, packed, partial);
   else
     reduce_kernel<S, Op, int64_t>
-        <<<grid, kThreads, smem, s>>>(op, L.kept_calc<int64_t>(), L.red_calc<int64_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, partial);
+        <<<grid, kThreads, smem, s>>>(op, L.kept_calc<int64_t>(), L.red_calc<int64_t>(), in.ptr<S>(), out0, out1, L.O, L.R, chunk, g, packed, partial);
   KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-  if (nsplit > 1) {
-    finish_kernel<Op><<<blocks_for(L.O), kThreads, 0, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);
-    KILN_CUDA_CHECK(cudaGetLastError(), c.name);
-  }
+  if (nsplit >= kWideFinish) finish_wide_kernel<Op><<<slot_blocks(L.O, 1), kThreads, smem, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);
+  else if (nsplit > 1) finish_kernel<Op><<<blocks_for(L.O), kThreads, 0, s>>>(op, partial, L.O, nsplit, L.R, out0, out1);
+  if (nsplit > 1) KILN_CUDA_CHECK(cudaGetLastError(), c.name);
 }
 
 template <template <typename> class OpT> void reduce_ALL(KernelCall& c) { KILN_DISPATCH_ALL(c.in(0).dtype, c.name, reduce<scalar_t, OpT>(c)); }
