@@ -12,7 +12,7 @@
  */
 import { type Tensor, ValueError } from '@kiln/tensor';
 import { Function, type FunctionCtx, isImplicitGradient } from '@kiln/autograd';
-import { type FocalArgs, OP, focalBackward, focalForward, prepareFocal } from './kernels.js';
+import { type FocalArgs, OP, disposeFocalArgs, focalBackward, focalForward, prepareFocal } from './kernels.js';
 import type { SigmoidFocalLossOptions } from './options.js';
 
 /** What SigmoidFocalLossFunction's forward keeps for backward: the tensors it read (checked against in-place changes) and its kernels' state. */
@@ -64,7 +64,15 @@ export class SigmoidFocalLossFunction extends Function<SigmoidFocalLossCtx> {
     }
     const args = prepareFocal(input, target, options);
     const fuse = ctx.needsInputGrad[0] === true && args.reduction !== 'none' && options.fusedGrad !== false;
-    const { loss, grad, count } = focalForward(args, fuse, [input, target, options.weight, options.classWeight]);
+    const given = [input, target, options.weight, options.classWeight];
+    const { loss, grad, count } = focalForward(args, fuse, given);
+    if (!recording) {
+      // nothing will read the context: its casts and the row count go now, not when collected (on
+      // CUDA the kernels that read them are queued before; the stream runs them in order)
+      disposeFocalArgs(args, given);
+      count?.dispose();
+      return loss;
+    }
     ctx.saveForBackward(input, target, options.weight, options.classWeight);
     ctx.args = args;
     ctx.count = count;

@@ -74,9 +74,10 @@ export function prepareFocal(input: Tensor, target: Tensor, options: SigmoidFoca
 
 /**
  * Frees what prepareFocal made (the casts and views of the caller's tensors) after a kernel refused
- * the arguments; the caller's own tensors stay.
+ * the arguments, or once a call that records nothing has queued its kernels; the caller's own
+ * tensors stay.
  */
-function disposeFocalArgs(f: FocalArgs, given: readonly (Tensor | undefined)[]): void {
+export function disposeFocalArgs(f: FocalArgs, given: readonly (Tensor | undefined)[]): void {
   for (const t of [f.input, f.target, f.weight, f.classWeight]) if (t && !given.includes(t) && !t.isDisposed) t.dispose();
 }
 
