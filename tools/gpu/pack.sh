@@ -125,6 +125,14 @@ for f in "$PACK"/native/*.node; do xz -T0 -6 -f "$f"; done
 # 3b. extension libraries ------------------------------------------------------------------------
 # The test extensions (native/build/Release/test-extensions/*.so) and the examples' extension
 # libraries (examples/*/build/*.so), built with nvcc here: the extension tests load them there.
+# An example whose build script runs kiln-build-extension and whose library is not built yet (a
+# fresh checkout) is built here first: its tests there load it.
+for example in examples/*/; do
+  if grep -q kiln-build-extension "$example/package.json" 2>/dev/null && ! compgen -G "$example/build/*.so" >/dev/null; then
+    say "building the extension library of $example (kiln-build-extension)"
+    (cd "$example" && npx kiln-build-extension >/dev/null) || die "kiln-build-extension failed in $example"
+  fi
+done
 shopt -s nullglob
 EXTENSIONS=(${KILN_NATIVE_BUILD:-native/build/Release}/test-extensions/*.so examples/*/build/*.so)
 shopt -u nullglob
