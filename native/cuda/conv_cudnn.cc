@@ -1,7 +1,8 @@
 // The cuDNN path of the CUDA convolutions (conv_cudnn.h): through cuDNN's graph API with cached
-// execution plans (conv_cudnn_graph.cc) when it takes the problem, else through the legacy
-// convolution API (cudnnConvolutionForward / BackwardData / BackwardFilter with tensor, filter and
-// convolution descriptors), which also runs the benchmark search (cudnnFind*).
+// execution plans (conv_cudnn_graph.cc, which also times its engines in benchmark mode) when it
+// takes the problem, else through the legacy convolution API (cudnnConvolutionForward /
+// BackwardData / BackwardFilter with tensor, filter and convolution descriptors, and cudnnFind*
+// in benchmark mode).
 //
 // Tensors are described with their real strides when they are dense (a permutation of a packed
 // layout: NCHW, NHWC, ...); a tensor that is not (sliced with steps, broadcast), or whose sizes or
@@ -330,9 +331,9 @@ bool convolve(KernelCall& c, const conv::Conv2dShape& s, Kind kind, const Tensor
       }
       Problem p{kind, x.dtype, &s, ox.dims, ow.dims, oy.dims, ox.t.data, ow.t.data, oy.t.data, s.precision > 0};
       const bool accumulate = kind == Kind::BackwardFilter && n0 > 0;
-      // the graph API with its cached execution plan (conv_cudnn_graph.h) unless the benchmark
-      // search is on (the legacy API's cudnnFind*) or it declines the problem
-      if (!cudnn::benchmark() && cudnn::graph()) {
+      // the graph API with its cached execution plan (conv_cudnn_graph.h, which also runs the
+      // benchmark search) unless it declines the problem
+      if (cudnn::graph()) {
         const cudnnStatus_t gs = graph_convolve(api, h, c, p, accumulate);
         if (gs == CUDNN_STATUS_SUCCESS) continue;
         if (!unsupported(gs)) cudnn::check(gs, c.name, "cudnnBackendExecute");

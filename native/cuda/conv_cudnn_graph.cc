@@ -4,7 +4,9 @@
 // path uses; unique ids 'x', 'w', 'y'), a convolution descriptor, one convolution operation (the
 // pass's kind, alpha 1 and beta 0 or 1), an operation graph; then the engine configurations cuDNN's
 // heuristics list (mode INSTANT, then FALLBACK), in order, the first whose engine respects the
-// precision and finalizes into an execution plan is kept with its workspace size. Per call: a
+// precision and finalizes into an execution plan is kept with its workspace size; in benchmark mode
+// (setCudnnBenchmark, as torch.backends.cudnn.benchmark) every such configuration is timed on the
+// call's own operands instead and the fastest is kept (choose_by_timing). Per call: a
 // variant pack (the three device pointers and the workspace, from Kiln's caching allocator) and
 // cudnnBackendExecute. The descriptors live as long as the plan, in a per-thread cache as the
 // legacy path's (plan_cache.h).
@@ -15,6 +17,7 @@
 // (REDUCED_PRECISION_REDUCTION); engines compiled at run time (RUNTIME_COMPILATION) are refused
 // too, so that the first call of a shape does not stall on NVRTC.
 #include "conv_cudnn_graph.h"
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -188,7 +191,101 @@ std::string trace_problem(const Problem& p) {
   return "x " + dims(p.x) + " w " + dims(p.w) + " y " + dims(p.y) + " " + dtype_name(p.dtype) + (p.tf32 ? " tf32" : "");
 }
 
-GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, bool accumulate) {
+// Runs `plan` once on device pointers x, w, y (the pass's output among them) with `workspace`.
+cudnnStatus_t execute(const Api* api, cudnnHandle_t h, const KernelCall& c, cudnnBackendDescriptor_t plan, void* x, void* w, void* y, void* workspace) {
+  const int64_t uids[3] = {kUidX, kUidW, kUidY};
+  void* pointers[3] = {x, w, y};
+  cudnnBackendDescriptor_t pack = nullptr;
+  cudnn::check(api->cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack), c.name, "cudnnBackendCreateDescriptor(variant pack)");
+  struct Destroy {
+    const Api* api;
+    cudnnBackendDescriptor_t d;
+    ~Destroy() { api->cudnnBackendDestroyDescriptor(d); }
+  } destroy{api, pack};
+  cudnn::check(api->cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids), c.name, "cudnnBackendSetAttribute");
+  cudnn::check(api->cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers), c.name,
+               "cudnnBackendSetAttribute");
+  cudnn::check(api->cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace), c.name, "cudnnBackendSetAttribute");
+  cudnn::check(api->cudnnBackendFinalize(pack), c.name, "cudnnBackendFinalize(variant pack)");
+  return api->cudnnBackendExecute(h, plan, pack);
+}
+
+// A finalized execution plan among those benchmark mode times.
+struct Candidate {
+  cudnnBackendDescriptor_t plan;
+  int64_t workspace;
+  EngineNotes notes;
+};
+
+constexpr int kTimedRuns = 3;                                // after one warm-up run; the median counts
+constexpr int64_t kMaxTimedWorkspace = int64_t(1) << 30;    // as the legacy search's 1 GiB
+
+// The bytes a tensor of `d` spans, in elements of `dtype`.
+size_t span_bytes(const Dims& d, DType dtype) {
+  int64_t last = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (d.n[i] == 0) return 0;
+    last += (int64_t)(d.n[i] - 1) * d.s[i];
+  }
+  return (size_t)(last + 1) * dtype_size(dtype);
+}
+
+// Benchmark mode's choice: each candidate run on the problem's operands, its output written to a
+// scratch buffer of the output's size (the real output may hold a sum that beta 1 adds to, and a
+// failed candidate must not leave anything in it), timed by events on the handle's stream; the
+// median of kTimedRuns runs after a warm-up. A candidate whose workspace is over 1 GiB, cannot be
+// allocated, or which refuses to run is passed over. Returns the fastest's index, or -1.
+int choose_by_timing(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, const std::vector<Candidate>& candidates) {
+  const Dims& out_dims = p.kind == Kind::Forward ? p.y : p.kind == Kind::BackwardData ? p.x : p.w;
+  DeviceBuffer scratch(c.device, span_bytes(out_dims, p.dtype));
+  void* x = const_cast<void*>(p.xp);
+  void* w = const_cast<void*>(p.wp);
+  void* y = const_cast<void*>(p.yp);
+  (p.kind == Kind::Forward ? y : p.kind == Kind::BackwardData ? x : w) = scratch.data;
+  const cudaStream_t stream = stream_of(c);
+  cudaEvent_t events[kTimedRuns + 1];
+  for (cudaEvent_t& e : events) KILN_CUDA_CHECK(cudaEventCreate(&e), c.name);
+  struct DestroyEvents {
+    cudaEvent_t* e;
+    ~DestroyEvents() {
+      for (int i = 0; i <= kTimedRuns; ++i) cudaEventDestroy(e[i]);
+    }
+  } destroy_events{events};
+  int best = -1;
+  float best_ms = 0.f;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& cand = candidates[i];
+    if (cand.workspace > kMaxTimedWorkspace) continue;
+    DeviceBuffer ws;
+    try {
+      ws = DeviceBuffer(c.device, (size_t)cand.workspace);
+    } catch (const KilnError& e) {
+      if (e.kind != ErrorKind::Memory) throw;
+      continue;
+    }
+    if (execute(api, h, c, cand.plan, x, w, y, ws.data) != CUDNN_STATUS_SUCCESS) continue;   // warm-up; a refusal passes it over
+    KILN_CUDA_CHECK(cudaEventRecord(events[0], stream), c.name);
+    float ms[kTimedRuns];
+    bool ran = true;
+    for (int r = 0; r < kTimedRuns && ran; ++r) {
+      ran = execute(api, h, c, cand.plan, x, w, y, ws.data) == CUDNN_STATUS_SUCCESS;
+      KILN_CUDA_CHECK(cudaEventRecord(events[r + 1], stream), c.name);
+    }
+    KILN_CUDA_CHECK(cudaEventSynchronize(events[kTimedRuns]), c.name);
+    if (!ran) continue;
+    for (int r = 0; r < kTimedRuns; ++r) KILN_CUDA_CHECK(cudaEventElapsedTime(&ms[r], events[r], events[r + 1]), c.name);
+    std::sort(ms, ms + kTimedRuns);
+    const float median = ms[kTimedRuns / 2];
+    if (g_trace) std::fprintf(stderr, "[kiln cudnn]   timed %s: %.4f ms\n", describe(cand.notes).c_str(), median);
+    if (best < 0 || median < best_ms) {
+      best = (int)i;
+      best_ms = median;
+    }
+  }
+  return best;
+}
+
+GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, bool accumulate, bool benchmark) {
   GraphPlan plan;
   Builder b{api, c, plan};
   const cudnnDataType_t io = data_type(p.dtype);
@@ -232,6 +329,7 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
     if (unsupported(st)) return plan;
     cudnn::check(st, c.name, "cudnnBackendFinalize(operation graph)");
 
+    std::vector<Candidate> candidates;   // benchmark mode's
     for (const cudnnBackendHeurMode_t heur_mode : {CUDNN_HEUR_MODE_INSTANT, CUDNN_HEUR_MODE_FALLBACK}) {
       cudnnBackendDescriptor_t heur = b.make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
       b.set(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
@@ -269,6 +367,10 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
         int64_t n = 0;
         cudnn::check(api->cudnnBackendGetAttribute(candidate, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &plan.workspace), c.name,
                      "cudnnBackendGetAttribute(EXECUTION_PLAN_WORKSPACE_SIZE)");
+        if (benchmark) {
+          candidates.push_back({candidate, plan.workspace, notes});
+          continue;
+        }
         if (g_trace)
           std::fprintf(stderr, "[kiln cudnn]   %lld: %s: chosen, workspace %lld bytes\n", (long long)i, describe(notes).c_str(), (long long)plan.workspace);
         plan.plan = candidate;
@@ -276,7 +378,16 @@ GraphPlan make_graph_plan(const Api* api, cudnnHandle_t h, const KernelCall& c, 
         return plan;
       }
     }
-    return plan;   // no engine suits: the legacy path's
+    if (benchmark) {
+      const int best = choose_by_timing(api, h, c, p, candidates);
+      if (best >= 0) {
+        if (g_trace) std::fprintf(stderr, "[kiln cudnn]   chosen by timing: %s\n", describe(candidates[(size_t)best].notes).c_str());
+        plan.plan = candidates[(size_t)best].plan;
+        plan.workspace = candidates[(size_t)best].workspace;
+        plan.ok = true;
+      }
+    }
+    return plan;   // ok unless no engine suits: the legacy path's then
   } catch (const KilnError& e) {
     plan.release();
     if (e.kind == ErrorKind::Memory) throw;
@@ -298,25 +409,12 @@ std::string graph_fallback_reason() {
 }
 
 cudnnStatus_t graph_convolve(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, bool accumulate) {
-  GraphPlan& plan = t_graph_plans.get(problem_key(c.device, p, accumulate), [&] { return make_graph_plan(api, h, c, p, accumulate); });
+  const bool benchmark = cudnn::benchmark();
+  GraphPlan& plan =
+      t_graph_plans.get(problem_key(c.device, p, accumulate + 2 * benchmark), [&] { return make_graph_plan(api, h, c, p, accumulate, benchmark); });
   if (!plan.ok) return CUDNN_STATUS_NOT_SUPPORTED;
   DeviceBuffer ws(c.device, (size_t)plan.workspace);
-  const int64_t uids[3] = {kUidX, kUidW, kUidY};
-  void* pointers[3] = {const_cast<void*>(p.xp), const_cast<void*>(p.wp), const_cast<void*>(p.yp)};
-  cudnnBackendDescriptor_t pack = nullptr;
-  cudnn::check(api->cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack), c.name, "cudnnBackendCreateDescriptor(variant pack)");
-  struct Destroy {
-    const Api* api;
-    cudnnBackendDescriptor_t d;
-    ~Destroy() { api->cudnnBackendDestroyDescriptor(d); }
-  } destroy{api, pack};
-  cudnn::check(api->cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids), c.name, "cudnnBackendSetAttribute");
-  cudnn::check(api->cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers), c.name,
-               "cudnnBackendSetAttribute");
-  void* workspace = ws.data;
-  cudnn::check(api->cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace), c.name, "cudnnBackendSetAttribute");
-  cudnn::check(api->cudnnBackendFinalize(pack), c.name, "cudnnBackendFinalize(variant pack)");
-  return api->cudnnBackendExecute(h, plan.plan, pack);
+  return execute(api, h, c, plan.plan, const_cast<void*>(p.xp), const_cast<void*>(p.wp), const_cast<void*>(p.yp), ws.data);
 }
 
 }}}  // namespace kiln::cuda::cudnn_conv

@@ -61,8 +61,8 @@ LibraryStatus nvrtc_status();
 // This thread's handle for `device`, bound to `stream`.
 cudnnHandle_t handle(int device, cudaStream_t stream);
 void check(cudnnStatus_t s, const char* op, const char* call);
-// As torch.backends.cudnn.benchmark: choose each problem's algorithm by timing the candidates
-// (cudnnFind*AlgorithmEx) instead of by cuDNN's heuristics.
+// As torch.backends.cudnn.benchmark: choose each problem's engine (graph API) or algorithm (legacy
+// API, cudnnFind*AlgorithmEx) by timing the candidates instead of taking the heuristics' first.
 bool benchmark();
 void set_benchmark(bool on);
 // Convolutions through the graph API with cached execution plans (conv_cudnn_graph.h), the default;

@@ -79,8 +79,10 @@ export function setLibraryEnabled(library: CudaLibrary, enabled: boolean): void 
 
 /**
  * As `torch.backends.cudnn.benchmark = on`: with it, the first convolution of each shape times
- * cuDNN's candidate algorithms (cudnnFind*AlgorithmEx) and keeps the fastest; without it (the
- * default) cuDNN's heuristics choose. Either way the choice is cached per shape.
+ * the engine configurations cuDNN's heuristics list that suit the precision (on the call's own
+ * operands, its output written to a scratch buffer) and keeps the fastest; without it (the
+ * default) the first of them is taken. Either way the choice is cached per shape. A problem
+ * the graph API declines is searched by the legacy API's cudnnFind*AlgorithmEx.
  *
  * @example
  * ```ts
@@ -108,8 +110,8 @@ export function getCudnnBenchmark(): boolean {
 /**
  * Which of cuDNN's APIs runs the convolutions: `true` (the default) its graph API, with an
  * execution plan chosen by cuDNN's heuristics once per shape and cached, as PyTorch runs it; `false`
- * the legacy `cudnnConvolution*` calls, which cost more host time per call (they also run the
- * benchmark search of {@link setCudnnBenchmark}, and whatever the graph API declines). The
+ * the legacy `cudnnConvolution*` calls, which cost more host time per call (they also run
+ * whatever the graph API declines, and its benchmark search: {@link setCudnnBenchmark}). The
  * environment variable KILN_CUDNN_GRAPH=0 starts a process with `false`. Both give the same
  * results within cuDNN's algorithms' rounding; the switch is for comparing them.
  *

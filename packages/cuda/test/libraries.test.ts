@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ValueError, conv2d, randn } from '@kiln/tensor';
+import { type Tensor, ValueError, conv2d, randn } from '@kiln/tensor';
+import '@kiln/autograd';   // Tensor.backward
 import { cudaAvailable, expectClose } from '@kiln/tensor/testing';
 import {
   type CudaLibraries, cudaLibraries, denseCallCounts, denseComputePath, getCudnnBenchmark, getCudnnGraph, setCudnnBenchmark, setCudnnGraph, setLibraryEnabled,
@@ -112,17 +113,33 @@ describe('NVIDIA libraries', () => {
     expect(warnings[0]).toContain('matmul');
   });
 
-  it.runIf(cudaAvailable())('cudnn benchmark mode (algorithms chosen by timing) gives the heuristics\' results', () => {
-    const x = randn([4, 16, 20, 20], { device: 'cuda', dtype: 'float64', seed: 1 });
-    const w = randn([8, 16, 3, 3], { device: 'cuda', dtype: 'float64', seed: 2 });
-    const heuristic = conv2d(x, w, null, { padding: 1 });
-    const before = denseCallCounts();
-    setCudnnBenchmark(true);
-    try {
-      expectClose(conv2d(x, w, null, { padding: 1, stride: 1 }), heuristic, { rtol: 1e-12, atol: 1e-12 });
-    } finally {
-      setCudnnBenchmark(false);
+  it.runIf(cudaAvailable())('cudnn benchmark mode (engines chosen by timing) gives the heuristics\' results, forward and backward, through the graph API', () => {
+    // the output, the input's and the filter's gradients of one conv2d for a random upstream gradient
+    const pass = (dtype: 'float32' | 'float64') => {
+      const x = randn([4, 16, 20, 20], { device: 'cuda', dtype, seed: 1 }).requiresGrad_();
+      const w = randn([8, 16, 3, 3], { device: 'cuda', dtype, seed: 2 }).requiresGrad_();
+      const gy = randn([4, 8, 10, 10], { device: 'cuda', dtype, seed: 3 });
+      const y = conv2d(x, w, null, { padding: 1, stride: 2 });
+      y.mul(gy).sum().backward();
+      return [y.detach(), x.grad!, w.grad!];
+    };
+    for (const dtype of ['float64', 'float32'] as const) {
+      const tol = dtype === 'float64' ? 1e-10 : 1e-4;
+      const heuristic = pass(dtype);
+      const before = denseCallCounts();
+      setCudnnBenchmark(true);
+      let timed: Tensor[];
+      try {
+        timed = pass(dtype);
+      } finally {
+        setCudnnBenchmark(false);
+      }
+      timed.forEach((t, i) => expectClose(t, heuristic[i], { rtol: tol, atol: tol }));
+      if (cudaLibraries().cudnn.available) {
+        // three passes, each through the graph API's timed plans
+        expect(denseCallCounts().conv2dCudnn - before.conv2dCudnn, dtype).toBe(3);
+        expect(denseCallCounts().conv2dCudnnGraph - before.conv2dCudnnGraph, dtype).toBe(3);
+      }
     }
-    if (cudaLibraries().cudnn.available) expect(denseCallCounts().conv2dCudnn).toBe(before.conv2dCudnn + 1);
   });
 });
