@@ -86,6 +86,7 @@
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, 717)           \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, 800)                         \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATIONGRAPH_OPS, 801)                            \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_OPERATIONGRAPH_ENGINE_GLOBAL_COUNT, 802)            \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, 900)                         \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_DATA_TYPE, 901)                              \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_TENSOR_DIMENSIONS, 902)                             \
@@ -94,6 +95,7 @@
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, 1000)                      \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, 1001)                   \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, 1003)                       \
+  X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINE_OPERATION_GRAPH, 1300)                        \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, 1301)                           \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, 1303)                        \
   X(cudnnBackendAttributeName_t, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, 1305)                         \
