@@ -3,7 +3,7 @@
 import { expect, it } from 'vitest';
 import { memoryStats, randint, randn, synchronize, tensor, tidy } from '@kiln/tensor';
 import { noGrad } from '@kiln/autograd';
-import { forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
+import { expectAllocatedUnchanged, forEachDevice, settleMemoryBeforeEach } from '@kiln/tensor/testing';
 import { sigmoidFocalLoss } from '@kiln/losses';
 
 settleMemoryBeforeEach();
@@ -54,24 +54,13 @@ forEachDevice('memory', (dev) => {
         loss?.dispose();
       }
     };
-    attempt();
-    synchronize(dev);
-    const before = memoryStats(dev).allocated;
-    for (let i = 0; i < 20; i++) attempt();
-    synchronize(dev);
-    expect(memoryStats(dev).allocated).toBe(before);
+    expectAllocatedUnchanged(dev, attempt, 20);
   });
 
   it('a call that records no gradient frees what it made at once (a float64 weight\'s cast, a view of 3-D logits)', () => {
     const x = randn([2, 4, 12], { device: dev, seed: 6 });
     const labels = tensor([[0, 1, 2, 3], [4, 5, 6, 7]], { dtype: 'int32', device: dev });
     const weight = tidy(() => randn([2, 4], { device: dev, seed: 7 }).to('float64'));
-    const call = () => sigmoidFocalLoss(x, labels, { weight }).dispose();
-    call();
-    synchronize(dev);
-    const before = memoryStats(dev).allocated;
-    for (let i = 0; i < 20; i++) call();
-    synchronize(dev);
-    expect(memoryStats(dev).allocated).toBe(before);
+    expectAllocatedUnchanged(dev, () => sigmoidFocalLoss(x, labels, { weight }).dispose(), 20);
   });
 });

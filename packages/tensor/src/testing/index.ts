@@ -20,8 +20,8 @@ import type { StorageArray } from '../dtype.js';
 import { mulberry32 } from '../host-random.js';
 import type { ErrorFacts } from '../errors.js';
 
-import { settledAllocated } from './settled-memory.js';
-export { settledAllocated };
+import { expectAllocatedUnchanged, settledAllocated } from './settled-memory.js';
+export { expectAllocatedUnchanged, settledAllocated };
 
 /**
  * Before each test of the file, settles the allocator on every device present (see

@@ -8,6 +8,7 @@
 import { collectGarbage } from '../native/collect.js';
 import { memoryStats, synchronize } from '../device.js';
 import { zeros } from '../ops/creation.js';
+import { expect } from 'vitest';
 
 /**
  * `memoryStats(device).allocated` once it has settled (see the file's comment); take it before and
@@ -32,4 +33,24 @@ export async function settledAllocated(device: 'cpu' | 'cuda'): Promise<number> 
     await new Promise((resolve) => setImmediate(resolve));
   }
   return memoryStats(device).allocated;
+}
+
+/**
+ * Calls `fn` once (allocations that live on, such as a first-call cache, happen there), then
+ * `times` more times, and expects the device's allocated bytes after them to equal those before
+ * (synchronised both times, so that frees queued behind CUDA work have run): the leak check of a
+ * call that must leave nothing behind.
+ *
+ * @example
+ * ```ts
+ * expectAllocatedUnchanged('cuda', () => a.mul(b).dispose(), 10);
+ * ```
+ */
+export function expectAllocatedUnchanged(device: 'cpu' | 'cuda', fn: () => void, times = 10): void {
+  fn();
+  synchronize(device);
+  const before = memoryStats(device).allocated;
+  for (let i = 0; i < times; i++) fn();
+  synchronize(device);
+  expect(memoryStats(device).allocated, `allocated bytes on ${device} after ${times} calls`).toBe(before);
 }
