@@ -241,6 +241,14 @@ forEachDensePath('conv2d', 'conv2d', (dev, path) => {
     });
   }
 
+  for (const dtype of ['float64', 'float32', 'float16', 'bfloat16'] as DType[]) {
+    it(`${dtype}: a bias over rows of 16 x 16 positions (long enough for vector packs on CUDA) is the convolution plus the broadcast bias`, () => {
+      const x = rand(80, [2, 3, 16, 16], dev, dtype), w = rand(81, [5, 3, 3, 3], dev, dtype), b = rand(82, [5], dev, dtype);
+      const ref = conv2d(x, w, null, { padding: 1 }).add(b.reshape([1, 5, 1, 1]));
+      expectClose(conv2d(x, w, b, { padding: 1 }), ref, tol[dtype]);
+    });
+  }
+
   it('processes a large batch in chunks with the same results', () => {
     const opts = { stride: 2, padding: 1, groups: 2 };
     const xs = [5, 4, 6, 7], ws = [6, 2, 3, 3];
