@@ -107,7 +107,9 @@ cudnnStatus_t execute(const Api* api, cudnnHandle_t h, const KernelCall& c, cudn
 
 // Benchmark mode (conv_cudnn_search.cc): adds a candidate with default knobs for every engine cuDNN
 // has for `graph` to `tried` (the heuristics' usable configurations), times them all on the
-// problem's operands and returns the fastest's index (-1: none ran); the others are dropped.
-int keep_fastest(Builder& b, cudnnHandle_t h, const Problem& p, cudnnBackendDescriptor_t graph, std::vector<Candidate>& tried);
+// problem's operands (with `accumulate`, beta 1, the output is left alone: they write a scratch
+// buffer) and returns the fastest's index (-1: none ran); the others are dropped. A CUDA error
+// while they run is raised.
+int keep_fastest(Builder& b, cudnnHandle_t h, const Problem& p, cudnnBackendDescriptor_t graph, std::vector<Candidate>& tried, bool accumulate);
 
 }}}}  // namespace kiln::cuda::cudnn_conv::graph

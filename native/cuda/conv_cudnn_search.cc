@@ -51,27 +51,40 @@ size_t span_bytes(const Dims& d, DType dtype) {
   return (size_t)(last + 1) * dtype_size(dtype);
 }
 
-// Benchmark mode's choice: each candidate run on the problem's operands, its output written to a
-// scratch buffer of the output's size (the real output may hold a sum that beta 1 adds to, and a
-// failed candidate must not leave anything in it), timed by events on the handle's stream; the
-// median of kTimedRuns runs after a warm-up. A candidate whose workspace is over 1 GiB, cannot be
-// allocated, or which refuses to run is passed over. Returns the fastest's index, or -1.
-int choose_by_timing(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, const std::vector<Candidate>& candidates) {
-  const Dims& out_dims = p.kind == Kind::Forward ? p.y : p.kind == Kind::BackwardData ? p.x : p.w;
-  DeviceBuffer scratch(c.device, span_bytes(out_dims, p.dtype));
+// Benchmark mode's choice: each candidate run on the problem's operands, timed by events on the
+// handle's stream; the median of kTimedRuns runs after a warm-up. With `accumulate` (beta 1: the
+// output holds a sum the call adds to) the candidates write a scratch buffer of the output's size;
+// otherwise the output itself, which the call's own run overwrites. A candidate whose workspace is
+// over 1 GiB or cannot be allocated, or which cuDNN refuses to run, is passed over (an error it
+// left for the next launch check cleared); a fault found on the device is raised. Returns the
+// fastest's index, or -1.
+int choose_by_timing(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem& p, const std::vector<Candidate>& candidates, bool accumulate) {
   void* x = const_cast<void*>(p.xp);
   void* w = const_cast<void*>(p.wp);
   void* y = const_cast<void*>(p.yp);
-  (p.kind == Kind::Forward ? y : p.kind == Kind::BackwardData ? x : w) = scratch.data;
+  DeviceBuffer scratch;
+  if (accumulate) {
+    const Dims& out_dims = p.kind == Kind::Forward ? p.y : p.kind == Kind::BackwardData ? p.x : p.w;
+    scratch = DeviceBuffer(c.device, span_bytes(out_dims, p.dtype));
+    (p.kind == Kind::Forward ? y : p.kind == Kind::BackwardData ? x : w) = scratch.data;
+  }
   const cudaStream_t stream = stream_of(c);
-  cudaEvent_t events[kTimedRuns + 1];
-  for (cudaEvent_t& e : events) KILN_CUDA_CHECK(cudaEventCreate(&e), c.name);
+  cudaEvent_t events[kTimedRuns + 1] = {};
   struct DestroyEvents {
     cudaEvent_t* e;
     ~DestroyEvents() {
-      for (int i = 0; i <= kTimedRuns; ++i) cudaEventDestroy(e[i]);
+      for (int i = 0; i <= kTimedRuns; ++i)
+        if (e[i]) cudaEventDestroy(e[i]);
     }
   } destroy_events{events};
+  for (cudaEvent_t& e : events) KILN_CUDA_CHECK(cudaEventCreate(&e), c.name);
+  // a refused run: its launch error (if any) is taken off the runtime so that the next kernel's
+  // check does not report it; a sticky fault stays and the next synchronisation raises it
+  auto refused = [](cudnnStatus_t st) {
+    if (st == CUDNN_STATUS_SUCCESS) return false;
+    cudaGetLastError();
+    return true;
+  };
   int best = -1;
   float best_ms = 0.f;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -84,12 +97,12 @@ int choose_by_timing(const Api* api, cudnnHandle_t h, const KernelCall& c, const
       if (e.kind != ErrorKind::Memory) throw;
       continue;
     }
-    if (execute(api, h, c, cand.plan, x, w, y, ws.data) != CUDNN_STATUS_SUCCESS) continue;   // warm-up; a refusal passes it over
+    if (refused(execute(api, h, c, cand.plan, x, w, y, ws.data))) continue;   // the warm-up run
     KILN_CUDA_CHECK(cudaEventRecord(events[0], stream), c.name);
     float ms[kTimedRuns];
     bool ran = true;
     for (int r = 0; r < kTimedRuns && ran; ++r) {
-      ran = execute(api, h, c, cand.plan, x, w, y, ws.data) == CUDNN_STATUS_SUCCESS;
+      ran = !refused(execute(api, h, c, cand.plan, x, w, y, ws.data));
       KILN_CUDA_CHECK(cudaEventRecord(events[r + 1], stream), c.name);
     }
     KILN_CUDA_CHECK(cudaEventSynchronize(events[kTimedRuns]), c.name);
@@ -108,10 +121,10 @@ int choose_by_timing(const Api* api, cudnnHandle_t h, const KernelCall& c, const
 
 }  // namespace
 
-int keep_fastest(Builder& b, cudnnHandle_t h, const Problem& p, cudnnBackendDescriptor_t graph, std::vector<Candidate>& tried) {
+int keep_fastest(Builder& b, cudnnHandle_t h, const Problem& p, cudnnBackendDescriptor_t graph, std::vector<Candidate>& tried, bool accumulate) {
   for (Candidate& cand : every_engine_config(b, graph))
     if (consider(b, h, p, cand)) tried.push_back(std::move(cand));
-  const int best = choose_by_timing(b.api, h, b.c, p, tried);
+  const int best = choose_by_timing(b.api, h, b.c, p, tried, accumulate);
   for (size_t i = 0; i < tried.size(); ++i) {
     if ((int)i == best) continue;
     b.drop(tried[i].plan);   // the plans not kept, and the engines made for them
