@@ -36,7 +36,6 @@ using namespace nvidia::cudnn;
 using namespace cudnn_conv;
 
 constexpr int kMaxAlgos = 16;
-constexpr size_t kMaxFindWorkspace = size_t(1) << 30;   // 1 GiB for the benchmark search
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
@@ -135,7 +134,7 @@ bool choose(const Api* api, cudnnHandle_t h, const KernelCall& c, const Problem&
     size_t most = 0;
     for (int i = 0; i < n; ++i)
       if (usable(perf[i], p) && perf[i].memory > most) most = perf[i].memory;
-    if (most > kMaxFindWorkspace) most = kMaxFindWorkspace;
+    if (most > kMaxSearchWorkspace) most = kMaxSearchWorkspace;
     DeviceBuffer ws;
     try {
       ws = DeviceBuffer(c.device, most);

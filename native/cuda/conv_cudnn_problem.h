@@ -30,6 +30,9 @@ struct Problem {
   bool tf32;
 };
 
+// The most workspace the benchmark search gives one candidate, on either API (1 GiB).
+constexpr size_t kMaxSearchWorkspace = size_t(1) << 30;
+
 // cuDNN's "bad parameter" and "not supported" families (2xxx, 3xxx): this problem, in this layout
 // (or this engine configuration), is not for cuDNN; Kiln tries another layout, API or path.
 inline bool unsupported(cudnnStatus_t st) { return (int)st / 1000 == 2 || (int)st / 1000 == 3; }

@@ -38,8 +38,7 @@ std::vector<Candidate> every_engine_config(Builder& b, cudnnBackendDescriptor_t 
   return out;
 }
 
-constexpr int kTimedRuns = 3;                                // after one warm-up run; the median counts
-constexpr int64_t kMaxTimedWorkspace = int64_t(1) << 30;    // as the legacy search's 1 GiB
+constexpr int kTimedRuns = 3;   // after one warm-up run; the median counts
 
 // The bytes a tensor of `d` spans, in elements of `dtype`.
 size_t span_bytes(const Dims& d, DType dtype) {
@@ -89,7 +88,7 @@ int choose_by_timing(const Api* api, cudnnHandle_t h, const KernelCall& c, const
   float best_ms = 0.f;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const Candidate& cand = candidates[i];
-    if (cand.workspace > kMaxTimedWorkspace) continue;
+    if (cand.workspace > (int64_t)kMaxSearchWorkspace) continue;
     DeviceBuffer ws;
     try {
       ws = DeviceBuffer(c.device, (size_t)cand.workspace);
