@@ -1,12 +1,12 @@
 // The layers against float64 references written here, on every device; initialisation statistics;
 // gradients through autograd's gradcheck where autograd has the ops' derivatives.
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, DeviceError, Generator, ShapeError, ValueError, manualSeed, memoryStats, ones, profile, tensor, tidy, variance, zeros } from '@kiln/tensor';
+import { type DType, type Tensor, DeviceError, Generator, ShapeError, ValueError, manualSeed, ones, profile, tensor, tidy, variance, zeros } from '@kiln/tensor';
 import { derivativeOf, grad, gradcheck, gradgradcheck, noGrad } from '@kiln/autograd';
 import {
   BatchNorm2d, BatchNormTrainFunction, Conv2d, Dropout, GroupNorm, GroupNormFunction, Linear, MaxPool2d, ReLU, Sequential, Upsample, init, priorProbBias,
 } from '@kiln/nn';
-import { expectClose, forEachDevice, randomValues, toNumbers, expectError } from '@kiln/tensor/testing';
+import { expectAllocatedUnchanged, expectClose, forEachDevice, randomValues, toNumbers, expectError } from '@kiln/tensor/testing';
 
 type Dev = 'cpu' | 'cuda';
 const values = (t: Tensor): number[] => toNumbers(t.toTypedArray());
@@ -351,10 +351,7 @@ forEachDevice('GroupNorm', (dev) => {
       noGrad(() => gn.call(x).dispose());
       tidy(() => void grad(gn.call(x), [x, gn.weight!], rand(38, [2, 4, 3, 3], dev, 'float32')));
     };
-    run();
-    const before = memoryStats(dev).allocated;
-    for (let i = 0; i < 3; i++) run();
-    expect(memoryStats(dev).allocated).toBe(before);
+    expectAllocatedUnchanged(dev, run, 3);
   });
 });
 
@@ -625,10 +622,7 @@ forEachDevice('BatchNorm2d', (dev) => {
   it('the batch statistics handed to the running statistics are freed; no tensor is left behind', () => {
     const bn = new BatchNorm2d(3, { device: dev });
     const x = rand(35, [4, 3, 2, 2], dev, 'float32');
-    noGrad(() => bn.call(x).dispose());
-    const before = memoryStats(dev).allocated;
-    for (let i = 0; i < 5; i++) noGrad(() => bn.call(x).dispose());
-    expect(memoryStats(dev).allocated).toBe(before);
+    expectAllocatedUnchanged(dev, () => noGrad(() => bn.call(x).dispose()), 5);
   });
 });
 
