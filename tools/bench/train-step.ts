@@ -17,6 +17,9 @@
  * On the CPU, Kiln and PyTorch interleaved (one thread and the defaults, idle and with a competing process):
  *   node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --presets cpu --interleave \
  *        --threads 1,0 --loads idle,busy --python /usr/bin/python3 --out /tmp/train-cpu.md
+ * On the GPU the same (the step timings of a launch-bound preset move with the host's pace from one
+ * minute to the next; interleaved rounds put both sides in the same minutes):
+ *   node --conditions=@kiln/source --import tsx tools/bench/train-step.ts --presets cuda --interleave --rounds 60 [--amp bf16]
  *
  * Options: --presets a,b  --device cpu|cuda  --warmup 3  --steps 10  --threads 1,0 (CPU; 0 = the default)
  *   --optimizer fused|composed|both (Adam's path)  --amp bf16 (adds mixed-precision rows: the
@@ -144,22 +147,26 @@ async function interleave(): Promise<void> {
   const p = presets[0];
   const dir = mkdtempSync(join(tmpdir(), 'kiln-train-'));
   try {
-    const u = newSetup(p, optimizers[0], false);
-    if (u.settings.device !== 'cpu') throw new Error('--interleave compares on the CPU: use a CPU preset or --device cpu');
+    const precision = amp ? 'bf16' : 'float32';
+    const u = newSetup(p, optimizers[0], precision === 'bf16');
+    const device = u.settings.device, cpu = device === 'cpu';
     exportForTwin(u, dir, p);
-    const threads = (args.threads.length > 0 ? args.threads : [1, 0]);
-    const loads = args.loads as ('idle' | 'busy')[];
-    log(`${describePreset(p, u.settings)}\n${machine('cpu')}`);
+    // on the GPU the thread count and a competing process change little: one condition
+    const threads = cpu ? (args.threads.length > 0 ? args.threads : [1, 0]) : [0];
+    const loads = cpu ? (args.loads as ('idle' | 'busy')[]) : ['idle' as const];
+    log(`${describePreset(p, u.settings)}\n${machine(device)}`);
     const r = await interleaved(u, p, {
-      threads, loads, rounds: args.rounds, python: args.python,
-      twinArgs: ['--data', dir, '--presets', p, '--device', 'cpu'],
+      threads, loads, rounds: args.rounds, python: args.python, precision,
+      twinArgs: ['--data', dir, '--presets', p, '--device', device, ...(args['cudnn-benchmark'] ? ['--cudnn-benchmark'] : [])],
     });
     if (r.twinError) log(`PyTorch side not run: ${r.twinError}`);
+    const on = cpu ? 'on the CPU' : `on ${machine(device)}`;
     const md = interleavedTable(r.rows, [
-      `RetinaNet training step on the CPU, Kiln and PyTorch ${r.torch ?? '(missing)'} eager in interleaved rounds (one step each per round, ${args.rounds} rounds after one warm-up round; medians of the host wall time)`,
+      `RetinaNet training step ${on}, ${precision === 'bf16' ? 'bfloat16 autocast' : 'float32'}${args['cudnn-benchmark'] ? ', cuDNN benchmark mode on (both sides)' : ''}: ` +
+        `Kiln and PyTorch ${r.torch ?? '(missing)'} eager in interleaved rounds (one step each per round, ${args.rounds} rounds after one warm-up round; medians of the host wall time, each step ending with its losses read back)`,
       `- ${describePreset(p, u.settings)}`,
-      `- ${machine('cpu')}; Adam ${optimizers[0] ? 'fused' : 'composed'} in Kiln, PyTorch's for-loop Adam`,
-      '- torch.compile: not timed on the CPU here (Debian\'s PyTorch 1.13 has none)',
+      `- ${machine(device)}; Adam ${optimizers[0] ? 'fused' : 'composed'} in Kiln, PyTorch's ${cpu ? 'for-loop' : 'foreach'} Adam`,
+      ...(cpu ? ['- torch.compile: not timed on the CPU here (Debian\'s PyTorch 1.13 has none)'] : []),
       ...(r.check ? [`- same model and batch (the twin loads Kiln's weights and batch): ${r.check}`] : []),
       ...(r.twinError ? [`- PyTorch side not run: ${r.twinError.split('\n').filter((l) => l.trim()).pop() ?? ''}`] : []),
     ]);

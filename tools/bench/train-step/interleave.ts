@@ -1,8 +1,9 @@
 /**
- * Kiln and PyTorch on the CPU, interleaved: the twin runs as a server (retinanet_twin.py --serve,
- * one JSON line per request) and each round times one Kiln step, then one PyTorch step, so that a
- * shared machine's load falls on both alike. Each condition (a thread count, idle or with a
- * competing process spinning on one core) runs its own rounds.
+ * Kiln and PyTorch interleaved, on the CPU or a GPU: the twin runs as a server (retinanet_twin.py
+ * --serve, one JSON line per request) and each round times one Kiln step, then one PyTorch step, so
+ * that a shared machine's load (or a GPU machine's host that is slower at one moment than another)
+ * falls on both alike. On the CPU each condition (a thread count, idle or with a competing process
+ * spinning on one core) runs its own rounds.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -53,10 +54,10 @@ function competitor(): ChildProcess {
 
 /**
  * Runs the conditions: for each thread count and load, `rounds` rounds of one Kiln step and one
- * PyTorch step (after a warm-up round). `twinArgs` tell the server where the exported data is; when
+ * PyTorch step (after a warm-up round), both in `precision` (bf16: autocast, the setup's own). `twinArgs` tell the server where the exported data is; when
  * the twin cannot start (no PyTorch), the PyTorch column is null and `twinError` says why.
  */
-export async function interleaved(setup: StepSetup, preset: string, opts: { threads: number[]; loads: ('idle' | 'busy')[]; rounds: number; python: string; twinArgs: string[] }): Promise<{ rows: InterleavedRow[]; torch: string | null; twinError: string | null; check: string | null }> {
+export async function interleaved(setup: StepSetup, preset: string, opts: { threads: number[]; loads: ('idle' | 'busy')[]; rounds: number; python: string; precision: 'float32' | 'bf16'; twinArgs: string[] }): Promise<{ rows: InterleavedRow[]; torch: string | null; twinError: string | null; check: string | null }> {
   const server = new TwinServer(opts.python, opts.twinArgs);
   const hello = await server.next();
   const twinError = hello === null ? (server.stderr.trim() || 'the twin server ended before it was ready') : null;
@@ -74,7 +75,7 @@ export async function interleaved(setup: StepSetup, preset: string, opts: { thre
             const t0 = performance.now();
             trainStep(setup);
             const k = performance.now() - t0;
-            const reply = twinError ? null : await server.request({ preset, mode: 'eager', precision: 'float32', threads: t, steps: 1 });
+            const reply = twinError ? null : await server.request({ preset, mode: 'eager', precision: opts.precision, threads: t, steps: 1 });
             if (r === 0) continue;   // warm-up round
             kiln.push(k);
             if (reply) {
