@@ -2,9 +2,11 @@
 // configurations cuDNN's heuristics list, one with default knobs for every engine cuDNN has for the
 // graph, each timed on the call's own operands; the fastest plan is kept.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include "allocator.h"
 #include "conv_cudnn_graph_parts.h"
+#include "stream_hold.h"
 
 namespace kiln { namespace cuda { namespace cudnn_conv { namespace graph {
 namespace {
@@ -40,6 +42,12 @@ std::vector<Candidate> every_engine_config(Builder& b, cudnnBackendDescriptor_t 
 
 constexpr int kTimedRuns = 3;   // after one warm-up run; the median counts
 
+// How long the stream is held before the timed runs (stream_hold.h): twice the host's time to
+// queue them all, as the warm-up run's queueing took, plus some slack; at most kMaxHoldUs (a
+// warm-up that took long on the host, loading the engine's kernels, is not a small problem's pace).
+constexpr double kHoldSlackUs = 50, kMaxHoldUs = 5000;
+double hold_us(double queue_one_us) { return std::min(2.0 * (kTimedRuns + 1) * queue_one_us + kHoldSlackUs, kMaxHoldUs); }
+
 // The bytes a tensor of `d` spans, in elements of `dtype`.
 size_t span_bytes(const Dims& d, DType dtype) {
   int64_t last = 0;
@@ -51,7 +59,10 @@ size_t span_bytes(const Dims& d, DType dtype) {
 }
 
 // Benchmark mode's choice: each candidate run on the problem's operands, timed by events on the
-// handle's stream; the median of kTimedRuns runs after a warm-up. With `accumulate` (beta 1: the
+// handle's stream; the median of kTimedRuns runs after a warm-up. The timed runs are queued behind
+// a hold of the stream, so that they run back to back: a small problem's run takes less time on
+// the GPU than its launch takes on the host, and events around runs the GPU waited for would time
+// the host (and favour engines of fewer kernels over faster ones). With `accumulate` (beta 1: the
 // output holds a sum the call adds to) the candidates write a scratch buffer of the output's size;
 // otherwise the output itself, which the call's own run overwrites. A candidate whose workspace is
 // over 1 GiB or cannot be allocated, or which cuDNN refuses to run, is passed over (an error it
@@ -96,7 +107,10 @@ int choose_by_timing(const Api* api, cudnnHandle_t h, const KernelCall& c, const
       if (e.kind != ErrorKind::Memory) throw;
       continue;
     }
+    const auto queued_at = std::chrono::steady_clock::now();
     if (refused(execute(api, h, c, cand.plan, x, w, y, ws.data))) continue;   // the warm-up run
+    const double queue_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - queued_at).count();
+    KILN_CUDA_CHECK(hold_stream(stream, hold_us(queue_us)), c.name);
     KILN_CUDA_CHECK(cudaEventRecord(events[0], stream), c.name);
     float ms[kTimedRuns];
     bool ran = true;
