@@ -169,7 +169,7 @@ export interface StepParts {
  */
 export function trainOnBatch(p: StepParts, batch: Batch, whileQueued?: () => void): [classification: number, box: number] {
   const s = p.settings;
-  return tidy(() => {
+  const [classification, box] = tidy(() => {
     const { images, targets } = batchTensors(batch, s.scenes.imageSize, s.device);
     // in training mode RetinaNet's forward returns its losses
     const forward = () => p.trainee.call(images, targets) as RetinaNetLosses;
@@ -184,9 +184,17 @@ export function trainOnBatch(p: StepParts, batch: Batch, whileQueued?: () => voi
       p.optimizer.step();
     }
     dropGradients(p.model);
-    whileQueued?.();
-    return [losses.classification.item(), losses.bboxRegression.item()];
+    return [losses.classification, losses.bboxRegression];
   });
+  // the losses are read after the scope has freed the step's other tensors: the frees then overlap
+  // the GPU's work on the step instead of following it (reading waits for the GPU)
+  try {
+    whileQueued?.();
+    return [classification.item(), box.item()];
+  } finally {
+    classification.dispose();
+    box.dispose();
+  }
 }
 
 /** Frees a trained detector's weights and buffers. */
