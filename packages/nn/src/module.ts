@@ -23,11 +23,20 @@ import { noGrad, zeroGrad } from '@kiln/autograd';
 import { BufferTensor, Parameter } from './parameter.js';
 import { loadStateDictFile, saveStateDict } from './state-file.js';
 
-/** A member a module walks: where it lives (to replace it in `to()`) and its value. */
+/**
+ * A member a module walks: its value and where it lives, `holder[key]` (the module itself, or an
+ * array property of it), so that `to()` can replace it (replaceMember). No closure per member:
+ * parameters() walks every member of every module, and a training loop calls it each step.
+ */
 interface Member {
   name: string;
   value: unknown;
-  set(v: unknown): void;
+  holder: Record<string, unknown> | unknown[];
+  key: string | number;
+}
+
+function replaceMember(m: Member, v: unknown): void {
+  (m.holder as Record<string | number, unknown>)[m.key] = v;
 }
 
 /** Options of `loadStateDict`. */
@@ -80,9 +89,9 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     for (const key of Object.keys(self)) {
       const v = self[key];
       if (Array.isArray(v)) {
-        v.forEach((e, i) => out.push({ name: `${key}.${i}`, value: e, set: (x) => { v[i] = x; } }));
+        for (let i = 0; i < v.length; i++) out.push({ name: `${key}.${i}`, value: v[i], holder: v, key: i });
       } else {
-        out.push({ name: key, value: v, set: (x) => { self[key] = x; } });
+        out.push({ name: key, value: v, holder: self, key });
       }
     }
     return out;
@@ -232,7 +241,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
             }
             replaced.set(old, next);
           }
-          m.set(next);
+          replaceMember(m, next);
         }
       }
       for (const old of replaced.keys()) old.dispose();
