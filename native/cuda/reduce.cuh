@@ -14,6 +14,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include "runtime.h"
 
 namespace kiln { namespace cuda {
@@ -50,11 +51,51 @@ inline Groups choose_groups(int64_t count, int64_t len, bool columns) {
   return g;
 }
 
+// Register shuffles of any trivially copyable state (a float, a double, a {max, sum} pair), word
+// by word: the value lane + delta holds (shfl_down_words) or lane `src` holds (shfl_words), within
+// segments of `width` lanes. Every lane of the warp must call them.
+template <typename T> struct Words {
+  static constexpr int kCount = (int)((sizeof(T) + 3) / 4);
+  unsigned w[kCount];
+};
+template <typename T> __device__ T shfl_down_words(const T& v, int delta, int width) {
+  Words<T> in{}, out{};
+  memcpy(in.w, &v, sizeof(T));
+#pragma unroll
+  for (int i = 0; i < Words<T>::kCount; ++i) out.w[i] = __shfl_down_sync(0xffffffffu, in.w[i], delta, width);
+  T r = v;
+  memcpy(&r, out.w, sizeof(T));
+  return r;
+}
+template <typename T> __device__ T shfl_words(const T& v, int src, int width) {
+  Words<T> in{}, out{};
+  memcpy(in.w, &v, sizeof(T));
+#pragma unroll
+  for (int i = 0; i < Words<T>::kCount; ++i) out.w[i] = __shfl_sync(0xffffffffu, in.w[i], src, width);
+  T r = v;
+  memcpy(&r, out.w, sizeof(T));
+  return r;
+}
+
 // Merges every slot's G partial states into one, returned to all threads of the block (all must
 // call it, with the same g). `sm` holds kThreads states.
+//
+// The tree: at each level off = G/2, G/4, ..., 1, lane l < off takes combine(its state, lane
+// l + off's), so lane 0 ends with the slot's result, which every lane then reads. Where a slot's
+// lanes are neighbours in one warp (rows, G <= 32), the tree runs on register shuffles; otherwise
+// through shared memory. Both fold the same pairs in the same order: the same result to the bit.
 template <typename Acc, typename Combine>
 __device__ Acc group_reduce(Acc a, Acc* sm, const Groups& g, int lane, int slot, const Combine& combine) {
   if (g.G == 1) return a;
+  if (g.lanes_fast && g.G <= 32) {
+    // a slot is G consecutive lanes of one warp (G divides 32): shuffles in segments of G lanes;
+    // the states lanes >= off compute are never read
+    for (int off = g.G / 2; off > 0; off >>= 1) {
+      const Acc other = shfl_down_words(a, off, g.G);
+      if (lane < off) a = combine(a, other);
+    }
+    return shfl_words(a, 0, g.G);
+  }
   sm[lane * g.S + slot] = a;
   __syncthreads();
   for (int off = g.G / 2; off > 0; off >>= 1) {
