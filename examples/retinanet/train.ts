@@ -187,7 +187,8 @@ export function trainOnBatch(p: StepParts, batch: Batch, whileQueued?: () => voi
     return [losses.classification, losses.bboxRegression];
   });
   // the losses are read after the scope has freed the step's other tensors: the frees then overlap
-  // the GPU's work on the step instead of following it (reading waits for the GPU)
+  // the GPU's work on the step instead of following it (reading waits for the GPU; with --amp fp16
+  // the GradScaler's step has already waited, inside the scope)
   try {
     whileQueued?.();
     return [classification.item(), box.item()];

@@ -2,9 +2,9 @@
 // functors as the CPU's cpu/reduce.cc.
 //
 // Each output is reduced by a slot of G lanes of a block (reduce.cuh: lane-strided partial states,
-// then a shared-memory tree). When there are too few outputs to fill the GPU, each output's range
-// is also cut into `nsplit` chunks, one per blockIdx.y; the chunks' states go to a workspace and a
-// second kernel merges them in chunk order. The fold order depends on the shape and on whether
+// then a tree, on register shuffles or in shared memory). When there are too few outputs to fill
+// the GPU, each output's range is also cut into `nsplit` chunks, one per blockIdx.y; the chunks'
+// states go to a workspace and a second kernel merges them in chunk order. The fold order depends on the shape and on whether
 // the run can be read in packs of four (the strides and the data's alignment: packable()), not on
 // timing: results are deterministic, and no floating-point atomics are used (a sum over an
 // unaligned view may differ in its last bits from the same sum over an aligned copy).

@@ -3,8 +3,9 @@
 // A block's kThreads threads are split into S slots of G lanes (G * S = kThreads, G a power of
 // two): each slot owns one output (a reduced row / a softmax row), its G lanes split that row's
 // elements between them (lane l takes elements l, l + G, ...), then their partial states are
-// merged by a tree in shared memory. The tree's shape depends only on G, so the result is
-// deterministic (no atomics).
+// merged by a tree (register shuffles where a slot is lanes of one warp, else shared memory; the
+// same tree either way). The tree's shape depends only on G, so the result is deterministic (no
+// atomics).
 //
 //   rows (lanes_fast):   consecutive threads are lanes of one slot, so a warp reads a contiguous
 //                        row together;
@@ -26,6 +27,8 @@ struct Groups {
   __device__ int lane() const { return lanes_fast ? (int)threadIdx.x % G : (int)threadIdx.x / S; }
   __device__ int slot() const { return lanes_fast ? (int)threadIdx.x / G : (int)threadIdx.x % S; }
 };
+
+static_assert(kThreads % 32 == 0, "group_reduce's shuffle path takes whole warps");
 
 inline int pow2_at_least(int64_t n) {
   int p = 1;
@@ -88,8 +91,9 @@ template <typename Acc, typename Combine>
 __device__ Acc group_reduce(Acc a, Acc* sm, const Groups& g, int lane, int slot, const Combine& combine) {
   if (g.G == 1) return a;
   if (g.lanes_fast && g.G <= 32) {
-    // a slot is G consecutive lanes of one warp (G divides 32): shuffles in segments of G lanes;
-    // the states lanes >= off compute are never read
+    // a slot is G consecutive lanes of one warp: G divides 32 and kThreads is a multiple of 32, so
+    // `lane` (threadIdx.x % G) is the lane's place in its segment of G; shuffles within segments,
+    // every lane of the warp taking part. Values shuffled into lanes >= off are discarded.
     for (int off = g.G / 2; off > 0; off >>= 1) {
       const Acc other = shfl_down_words(a, off, g.G);
       if (lane < off) a = combine(a, other);

@@ -1,7 +1,7 @@
 // CUDA kernels for softmax, log_softmax and their backward passes (formulas and contract:
 // include/kiln/math/softmax.h, the same as the CPU's cpu/softmax.cc). A slot of G lanes owns a row
 // (reduce.cuh): the lanes reduce the row (log-sum-exp state, or the sum of the backward terms),
-// merge their states by a shared-memory tree, and then write the row's results. Rows along the
+// merge their states by a tree (register shuffles or shared memory), and then write the row's results. Rows along the
 // fast thread index when the softmax dim is contiguous, columns when neighbouring rows are
 // neighbours in memory (softmax over the channels of NCHW).
 #include <string>

@@ -20,9 +20,11 @@ __global__ void hold_kernel(uint64_t ns) {
 }  // namespace
 
 cudaError_t hold_stream(cudaStream_t stream, double microseconds) {
-  const uint64_t ns = microseconds > 0 ? (uint64_t)(microseconds * 1e3) : 0;
-  hold_kernel<<<1, 1, 0, stream>>>(ns);
-  return cudaGetLastError();
+  uint64_t ns = microseconds > 0 ? (uint64_t)(microseconds * 1e3) : 0;
+  // cudaLaunchKernel returns this launch's status (cudaGetLastError after <<<>>> would also
+  // report an error some earlier call left unchecked, and blame the hold for it)
+  void* args[] = {&ns};
+  return cudaLaunchKernel((const void*)hold_kernel, dim3(1), dim3(1), args, 0, stream);
 }
 
 }}  // namespace kiln::cuda

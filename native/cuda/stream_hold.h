@@ -7,7 +7,7 @@
 namespace kiln { namespace cuda {
 
 // Queues on `stream` a kernel that returns once `microseconds` have passed on the GPU's global
-// timer; returns the launch's status.
+// timer; returns the launch's own status.
 cudaError_t hold_stream(cudaStream_t stream, double microseconds);
 
 }}  // namespace kiln::cuda

@@ -50,7 +50,9 @@ for (const file of files) {
   const inclusive = new Map<string, number>();
   let total = 0; // µs
   profile.samples.forEach((id, i) => {
-    const dt = profile.timeDeltas[i] ?? 0;
+    // timeDeltas[i] is the gap before sample i: the time until the next sample is sample i's (as
+    // DevTools counts it; the last sample gets none)
+    const dt = profile.timeDeltas[i + 1] ?? 0;
     const stack: ProfileNode['callFrame'][] = [];
     for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) stack.push(byId.get(n)!.callFrame);
     if (under && !stack.some((f) => f.functionName === under)) return;
@@ -61,6 +63,10 @@ for (const file of files) {
     for (const name of new Set(stack.map(frameName))) inclusive.set(name, (inclusive.get(name) ?? 0) + dt);
   });
 
+  if (total === 0) {
+    console.log(`${file}: no samples${under ? ` with ${under} on the stack` : ''}`);
+    continue;
+  }
   const row = (name: string, us: number) =>
     `${((100 * us) / total).toFixed(1).padStart(5)}%${steps > 0 ? `  ${(us / steps).toFixed(1).padStart(8)} µs/step` : ''}  ${name}`;
   console.log(`${file}: ${(total / 1e3).toFixed(0)} ms sampled${under ? ` under ${under}` : ''}`);
