@@ -55,26 +55,17 @@ inline Groups choose_groups(int64_t count, int64_t len, bool columns) {
 }
 
 // Register shuffles of any trivially copyable state (a float, a double, a {max, sum} pair), word
-// by word: the value lane + delta holds (shfl_down_words) or lane `src` holds (shfl_words), within
-// segments of `width` lanes. Every lane of the warp must call them.
+// by word: `shuffle` takes one 32-bit word of this lane's state and returns the word another lane
+// holds (a __shfl*_sync call, which every lane of the warp must make).
 template <typename T> struct Words {
   static constexpr int kCount = (int)((sizeof(T) + 3) / 4);
   unsigned w[kCount];
 };
-template <typename T> __device__ T shfl_down_words(const T& v, int delta, int width) {
+template <typename T, typename Shuffle> __device__ T shuffle_words(const T& v, const Shuffle& shuffle) {
   Words<T> in{}, out{};
   memcpy(in.w, &v, sizeof(T));
 #pragma unroll
-  for (int i = 0; i < Words<T>::kCount; ++i) out.w[i] = __shfl_down_sync(0xffffffffu, in.w[i], delta, width);
-  T r = v;
-  memcpy(&r, out.w, sizeof(T));
-  return r;
-}
-template <typename T> __device__ T shfl_words(const T& v, int src, int width) {
-  Words<T> in{}, out{};
-  memcpy(in.w, &v, sizeof(T));
-#pragma unroll
-  for (int i = 0; i < Words<T>::kCount; ++i) out.w[i] = __shfl_sync(0xffffffffu, in.w[i], src, width);
+  for (int i = 0; i < Words<T>::kCount; ++i) out.w[i] = shuffle(in.w[i]);
   T r = v;
   memcpy(&r, out.w, sizeof(T));
   return r;
@@ -95,10 +86,10 @@ __device__ Acc group_reduce(Acc a, Acc* sm, const Groups& g, int lane, int slot,
     // `lane` (threadIdx.x % G) is the lane's place in its segment of G; shuffles within segments,
     // every lane of the warp taking part. Values shuffled into lanes >= off are discarded.
     for (int off = g.G / 2; off > 0; off >>= 1) {
-      const Acc other = shfl_down_words(a, off, g.G);
+      const Acc other = shuffle_words(a, [&](unsigned w) { return __shfl_down_sync(0xffffffffu, w, off, g.G); });
       if (lane < off) a = combine(a, other);
     }
-    return shfl_words(a, 0, g.G);
+    return shuffle_words(a, [&](unsigned w) { return __shfl_sync(0xffffffffu, w, 0, g.G); });
   }
   sm[lane * g.S + slot] = a;
   __syncthreads();
