@@ -45,7 +45,7 @@ constexpr int kTimedRuns = 3;   // after one warm-up run; the median counts
 // How long the stream is held before the timed runs (stream_hold.h): twice the host's time to
 // queue them all, as the warm-up run's queueing took, plus some slack; at most kMaxHoldUs (a
 // warm-up that took long on the host, loading the engine's kernels, is not a small problem's pace;
-// such a candidate's search then waits up to 5 ms more, once per problem).
+// each such candidate then waits up to 5 ms more, once per problem searched).
 constexpr double kHoldSlackUs = 50, kMaxHoldUs = 5000;
 double hold_us(double queue_one_us) { return std::min(2.0 * (kTimedRuns + 1) * queue_one_us + kHoldSlackUs, kMaxHoldUs); }
 
