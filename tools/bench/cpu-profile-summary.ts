@@ -13,18 +13,8 @@
  * setup).
  */
 import { readFileSync } from 'node:fs';
+import { type CpuProfile, profileTimes } from './cpu-profile.js';
 import { parseOptions } from './cli-options.js';
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
 
 // The profile files come first, the options after them.
 const argv = process.argv.slice(2);
@@ -37,32 +27,9 @@ const { top, steps, under } = parseOptions(firstOption < 0 ? [] : argv.slice(fir
 });
 if (files.length === 0) throw new Error('cpu-profile-summary: give a .cpuprofile file');
 
-const frameName = (f: ProfileNode['callFrame']): string =>
-  `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
-
 for (const file of files) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-
-  const self = new Map<string, number>();
-  const inclusive = new Map<string, number>();
-  let total = 0; // µs
-  profile.samples.forEach((id, i) => {
-    // timeDeltas[i] is the gap before sample i: the time until the next sample is sample i's (as
-    // DevTools counts it; the last sample gets none)
-    const dt = profile.timeDeltas[i + 1] ?? 0;
-    const stack: ProfileNode['callFrame'][] = [];
-    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) stack.push(byId.get(n)!.callFrame);
-    if (under && !stack.some((f) => f.functionName === under)) return;
-    total += dt;
-    const leaf = frameName(stack[0]);
-    self.set(leaf, (self.get(leaf) ?? 0) + dt);
-    // Inclusive: every distinct function on this sample's stack, once (recursion counted once).
-    for (const name of new Set(stack.map(frameName))) inclusive.set(name, (inclusive.get(name) ?? 0) + dt);
-  });
-
+  const { self, inclusive, total } = profileTimes(profile, under);
   if (total === 0) {
     console.log(`${file}: no samples${under ? ` with ${under} on the stack` : ''}`);
     continue;

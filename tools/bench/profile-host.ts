@@ -9,6 +9,7 @@ import { randint, randn, synchronize } from '@kiln/tensor';
 import '@kiln/autograd';
 import '@kiln/cuda';
 import { sigmoidFocalLoss } from '@kiln/losses';
+import { type CpuProfile, profileTimes } from './cpu-profile.js';
 import { parseOptions } from './cli-options.js';
 
 const { device, n, steps } = parseOptions(process.argv.slice(2), {
@@ -40,15 +41,8 @@ const t0 = performance.now();
 for (let i = 0; i < steps; i++) step();
 synchronize(device);
 const perStep = ((performance.now() - t0) / steps) * 1e3;
-const { profile } = await post<{ profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] } }>('Profiler.stop');
-const byId = new Map(profile.nodes.map((nd) => [nd.id, nd]));
-const self = new Map<string, number>();
-profile.samples.forEach((s, i) => {
-  const f = byId.get(s)!.callFrame;
-  const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
-  self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
-});
-const total = [...self.values()].reduce((a, b) => a + b, 0);
+const { profile } = await post<{ profile: CpuProfile }>('Profiler.stop');
+const { self, total } = profileTimes(profile);
 console.log(`${device} N=${n}: ${perStep.toFixed(1)} µs per forward+backward step (host, synchronised at the end)`);
 for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
   console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${(v / steps).toFixed(2).padStart(7)} µs/step  ${k}`);
