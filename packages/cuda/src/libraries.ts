@@ -79,9 +79,10 @@ export function setLibraryEnabled(library: CudaLibrary, enabled: boolean): void 
 
 /**
  * As `torch.backends.cudnn.benchmark = on`: with it, the first convolution of each shape times
- * the engine configurations cuDNN's heuristics list that suit the precision (on the call's own
- * operands, its output written to a scratch buffer) and keeps the fastest; without it (the
- * default) the first of them is taken. Either way the choice is cached per shape. A problem
+ * the engine configurations cuDNN's heuristics list that suit the precision, and one with default
+ * knobs for each other engine cuDNN has for the problem (on the call's own operands; a scratch
+ * output where the call accumulates into its output), and keeps the fastest; without it (the
+ * default) the heuristics' first is taken. Either way the choice is cached per shape. A problem
  * the graph API declines is searched by the legacy API's cudnnFind*AlgorithmEx.
  *
  * @example

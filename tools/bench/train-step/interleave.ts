@@ -54,8 +54,9 @@ function competitor(): ChildProcess {
 
 /**
  * Runs the conditions: for each thread count and load, `rounds` rounds of one Kiln step and one
- * PyTorch step (after a warm-up round), both in `precision` (bf16: autocast, the setup's own). `twinArgs` tell the server where the exported data is; when
- * the twin cannot start (no PyTorch), the PyTorch column is null and `twinError` says why.
+ * PyTorch step (after a warm-up round), both in `precision` (bf16: autocast, the setup's own).
+ * `twinArgs` tell the server where the exported data is; when the twin cannot start (no PyTorch),
+ * the PyTorch column is null and `twinError` says why.
  */
 export async function interleaved(setup: StepSetup, preset: string, opts: { threads: number[]; loads: ('idle' | 'busy')[]; rounds: number; python: string; precision: 'float32' | 'bf16'; twinArgs: string[] }): Promise<{ rows: InterleavedRow[]; torch: string | null; twinError: string | null; check: string | null }> {
   const server = new TwinServer(opts.python, opts.twinArgs);
